@@ -1,0 +1,1 @@
+"""tvote cryptographic core (pure: no I/O)."""

@@ -1,0 +1,1 @@
+"""tvote polling-place kiosk: the ballot flow with a card reader and a printed QR receipt."""

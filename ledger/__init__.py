@@ -1,0 +1,1 @@
+"""tvote ledger: the append-only, hash-chained public bulletin board (built on crypto/ only)."""

@@ -1,0 +1,1 @@
+"""tvote verifier: re-checks an exported election record; never imports the server side."""

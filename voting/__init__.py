@@ -1,0 +1,1 @@
+"""tvote election service: manifests, voter authentication, ballot intake, trustees, result."""
