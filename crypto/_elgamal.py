@@ -1,0 +1,68 @@
+"""HAZMAT: exponential ElGamal over the edwards25519 prime-order subgroup.
+
+``Enc_K(m; r) = (A, B) = (r·G, m·G + r·K)``. Ciphertexts add component-wise, plaintexts add in the
+exponent. Decryption with the secret key ``s`` (``K = s·G``) yields the point ``M = B - s·A = m·G``;
+:func:`crypto._dlog.discrete_log` turns it back into the small integer ``m``. Randomness must be fresh
+and secret per ciphertext; reusing it reveals plaintext differences.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from ._errors import InvalidEncoding
+from ._group import G, IDENTITY, Point, Scalar, small_multiple
+
+__all__ = ["Ciphertext", "encrypt", "sum_ciphertexts"]
+
+
+@dataclass(frozen=True, slots=True)
+class Ciphertext:
+    """An ElGamal ciphertext ``(a, b)``; ``a = r·G`` ("pad"), ``b = m·G + r·K`` ("data")."""
+
+    a: Point
+    b: Point
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.a, Point) or not isinstance(self.b, Point):
+            raise TypeError("Ciphertext holds two Points")
+
+    def __add__(self, other: Ciphertext) -> Ciphertext:
+        return Ciphertext(self.a + other.a, self.b + other.b)
+
+    def to_dict(self) -> dict[str, str]:
+        return {"a": self.a.hex(), "b": self.b.hex()}
+
+    @classmethod
+    def from_dict(cls, d: Any) -> Ciphertext:
+        if not isinstance(d, dict) or set(d) != {"a", "b"}:
+            raise InvalidEncoding("a ciphertext is an object with exactly the keys 'a' and 'b'")
+        return cls(Point.from_hex(d["a"]), Point.from_hex(d["b"]))
+
+    def decrypt_point(self, secret: Scalar) -> Point:
+        """``b - s·a``: the plaintext as a group element ``m·G`` (single-key decryption)."""
+        return self.b - secret * self.a
+
+
+ZERO = Ciphertext(IDENTITY, IDENTITY)
+
+
+def encrypt(public_key: Point, m: int, r: Scalar) -> Ciphertext:
+    """Encrypt the small non-negative integer ``m`` with randomness ``r`` under ``public_key``."""
+    if public_key.is_identity:
+        raise ValueError("refusing to encrypt under the identity as public key")
+    a = r * G
+    b = r * public_key
+    if m:
+        b = b + small_multiple(m)
+    return Ciphertext(a, b)
+
+
+def sum_ciphertexts(cts: Iterable[Ciphertext]) -> Ciphertext:
+    """Homomorphic sum; the empty sum is the encryption of 0 with randomness 0 (identity, identity)."""
+    acc = ZERO
+    for c in cts:
+        acc = acc + c
+    return acc
