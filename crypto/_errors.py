@@ -5,6 +5,8 @@
     CryptoError                    base of everything crypto/ raises
     ├── InvalidEncoding            bytes/hex that do not decode to a valid value (length, canonical form,
     │                              curve membership, subgroup, small order, range)
+    ├── DecodingError              a bounded discrete log found no value within its bound (a tally or
+    │                              plaintext larger than allowed, or a wrong decryption)
     └── VerificationError          a check over valid values failed: ``check`` names which one
         ├── ProofError             a zero-knowledge proof does not verify
         ├── BallotError            an encrypted ballot is malformed for its manifest, or a revealed
@@ -20,6 +22,7 @@ from __future__ import annotations
 __all__ = [
     "BallotError",
     "CryptoError",
+    "DecodingError",
     "InvalidEncoding",
     "ProofError",
     "ThresholdError",
@@ -37,6 +40,10 @@ class CryptoError(Exception):
 
 class InvalidEncoding(CryptoError, ValueError):
     """Input bytes or text do not encode a valid scalar, point or structure."""
+
+
+class DecodingError(CryptoError):
+    """A group element is not ``m·G`` for any ``m`` in the allowed range ``[0, bound]``."""
 
 
 class VerificationError(CryptoError):

@@ -1,0 +1,76 @@
+"""Shared Hypothesis strategies for the crypto tests (scalars, points, ids, contests, choices)."""
+
+from __future__ import annotations
+
+from hypothesis import strategies as st
+
+from crypto._group import IDENTITY, G, L, Point, Scalar
+
+__all__ = [
+    "ballot_nonces",
+    "base_hashes",
+    "choices_for",
+    "contest_specs",
+    "identifiers",
+    "nonzero_scalars",
+    "overvotes_for",
+    "points",
+    "points_or_identity",
+    "scalars",
+    "transcript_items",
+]
+
+scalars = st.integers(min_value=0, max_value=L - 1).map(Scalar)
+nonzero_scalars = st.integers(min_value=1, max_value=L - 1).map(Scalar)
+#: Random subgroup elements other than the identity (``s·G`` for a random non-zero ``s``).
+points = nonzero_scalars.map(lambda s: s * G)
+points_or_identity = st.one_of(st.just(IDENTITY), points)
+
+base_hashes = st.binary(min_size=32, max_size=32)
+ballot_nonces = st.binary(min_size=32, max_size=32)
+identifiers = st.from_regex(r"[A-Za-z0-9_.-]{1,16}", fullmatch=True)
+
+transcript_items = st.one_of(
+    scalars,
+    points,
+    st.binary(max_size=40),
+    st.text(max_size=20),
+    st.integers(min_value=0, max_value=2**64 - 1),
+)
+
+
+@st.composite
+def contest_specs(draw: st.DrawFn, *, max_selections: int = 6, contest_id: str | None = None) -> object:
+    """A valid :class:`crypto._ballot.ContestSpec` with 1..``max_selections`` selections."""
+    from crypto._ballot import ContestSpec
+
+    cid = contest_id if contest_id is not None else draw(identifiers)
+    sel = draw(st.lists(identifiers, min_size=1, max_size=max_selections, unique=True))
+    hi = draw(st.integers(min_value=0, max_value=len(sel)))
+    lo = draw(st.integers(min_value=0, max_value=hi))
+    return ContestSpec(cid, tuple(sel), lo, hi)
+
+
+def choices_for(spec: object) -> st.SearchStrategy[list[str]]:
+    """A valid choice list for ``spec`` (between min and max distinct selections, any order)."""
+    from crypto._ballot import ContestSpec
+
+    assert isinstance(spec, ContestSpec)
+    return st.integers(min_value=spec.min_selections, max_value=spec.max_selections).flatmap(
+        lambda k: st.permutations(spec.selection_ids).map(lambda p: list(p[:k]))
+    )
+
+
+def overvotes_for(spec: object) -> st.SearchStrategy[list[str]]:
+    """A choice list with more than ``max_selections`` distinct selections (needs max < n)."""
+    from crypto._ballot import ContestSpec
+
+    assert isinstance(spec, ContestSpec)
+    n = len(spec.selection_ids)
+    return st.integers(min_value=spec.max_selections + 1, max_value=n).flatmap(
+        lambda k: st.permutations(spec.selection_ids).map(lambda p: list(p[:k]))
+    )
+
+
+def point_from_scalar(s: Scalar) -> Point:
+    return s * G

@@ -1,0 +1,250 @@
+"""The group layer (Scalar, Point) against the slow reference in crypto._reference."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from crypto import _reference as ref
+from crypto._errors import InvalidEncoding
+from crypto._group import IDENTITY, G, L, Point, Scalar, small_multiple
+from tests.strategies import nonzero_scalars, points, points_or_identity, scalars
+
+P = 2**255 - 19
+TORSION = [ref.encode(t) for t in ref.torsion_points()]
+IDENTITY_BYTES = b"\x01" + bytes(31)
+
+
+def _ref_point(p: Point) -> ref.RefPoint:
+    return ref.decode(p.to_bytes())
+
+
+# --- scalars -----------------------------------------------------------------------------------------
+
+
+@given(scalars)
+def test_scalar_round_trip(s: Scalar) -> None:
+    assert Scalar.from_bytes(s.to_bytes()) == s
+    assert Scalar.from_hex(s.hex()) == s
+    assert ref.scalar_decode(s.to_bytes()) == s.value
+
+
+@pytest.mark.parametrize("v", [L, L + 1, 2 * L - 1, 2**253, 2**256 - 1])
+def test_non_canonical_scalars_rejected(v: int) -> None:
+    data = v.to_bytes(32, "little")
+    with pytest.raises(InvalidEncoding, match="non-canonical"):
+        Scalar.from_bytes(data)
+    with pytest.raises(ref.RefRejected):
+        ref.scalar_decode(data)
+
+
+@pytest.mark.parametrize("n", [0, 1, 31, 33, 64])
+def test_scalar_wrong_length_rejected(n: int) -> None:
+    with pytest.raises(InvalidEncoding):
+        Scalar.from_bytes(bytes(n))
+    with pytest.raises(InvalidEncoding):
+        Scalar.from_hex("00" * n)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["AB" + "00" * 31, "0" * 63, "0" * 65, "zz" + "00" * 31, " " + "0" * 63, "0x" + "00" * 31],
+)
+def test_scalar_bad_hex_rejected(text: str) -> None:
+    with pytest.raises(InvalidEncoding):
+        Scalar.from_hex(text)
+
+
+@given(scalars, scalars)
+def test_scalar_arithmetic_is_mod_l(a: Scalar, b: Scalar) -> None:
+    assert (a + b).value == (a.value + b.value) % L
+    assert (a - b).value == (a.value - b.value) % L
+    assert (a * b).value == (a.value * b.value) % L
+    assert (-a).value == (-a.value) % L
+    if a:
+        assert (a * a.inverse()).value == 1
+
+
+def test_scalar_immutable_and_typed() -> None:
+    s = Scalar(5)
+    with pytest.raises(AttributeError):
+        s._v = 6  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        Scalar(True)
+    with pytest.raises(ZeroDivisionError):
+        Scalar(0).inverse()
+
+
+# --- points: encodings -------------------------------------------------------------------------------
+
+
+def test_base_point_matches_reference() -> None:
+    assert G.to_bytes() == ref.encode(ref.BASE)
+
+
+@given(points)
+@settings(max_examples=25)
+def test_point_round_trip_and_reference_accepts(p: Point) -> None:
+    assert Point(p.to_bytes()) == p
+    assert Point.from_hex(p.hex()) == p
+    assert ref.encode(ref.validate(p.to_bytes())) == p.to_bytes()
+
+
+def test_identity_canonical_encoding_accepted() -> None:
+    assert Point(IDENTITY_BYTES) == IDENTITY
+    assert IDENTITY.is_identity
+    assert ref.validate(IDENTITY_BYTES) == ref.IDENTITY
+
+
+@pytest.mark.parametrize("enc", [t for t in TORSION if t != IDENTITY_BYTES], ids=lambda b: b.hex()[:8])
+def test_small_order_points_rejected(enc: bytes) -> None:
+    with pytest.raises(InvalidEncoding):
+        Point(enc)
+    with pytest.raises(ref.RefRejected):
+        ref.validate(enc)
+
+
+def test_all_eight_small_order_points_found() -> None:
+    assert len(set(TORSION)) == 8
+    assert IDENTITY_BYTES in TORSION
+    for t in TORSION:
+        assert ref.mul(8, ref.decode(t)) == ref.IDENTITY
+
+
+def test_identity_with_sign_bit_rejected() -> None:
+    enc = b"\x01" + bytes(30) + b"\x80"
+    with pytest.raises(InvalidEncoding):
+        Point(enc)
+    with pytest.raises(ref.RefRejected, match="sign bit"):
+        ref.validate(enc)
+
+
+# Every y in [p, 2^255) with either sign bit: non-canonical, whatever point it would reduce to.
+NON_CANONICAL = [((P + k) | (sign << 255)).to_bytes(32, "little") for k in range(19) for sign in (0, 1)]
+
+
+@pytest.mark.parametrize("enc", NON_CANONICAL, ids=lambda b: b.hex()[:4] + ".." + b.hex()[-2:])
+def test_non_canonical_y_rejected(enc: bytes) -> None:
+    with pytest.raises(InvalidEncoding):
+        Point(enc)
+    with pytest.raises(ref.RefRejected, match="y >= p"):
+        ref.validate(enc)
+
+
+@given(points, st.integers(min_value=1, max_value=7))
+@settings(max_examples=15)
+def test_mixed_order_points_rejected(p: Point, k: int) -> None:
+    torsion = ref.torsion_points()
+    mixed = ref.encode(ref.add(_ref_point(p), torsion[k]))
+    with pytest.raises(InvalidEncoding):
+        Point(mixed)
+    with pytest.raises(ref.RefRejected, match="subgroup"):
+        ref.validate(mixed)
+
+
+@given(st.binary(min_size=32, max_size=32))
+@settings(max_examples=50)
+def test_random_bytes_fast_path_agrees_with_reference(data: bytes) -> None:
+    try:
+        ref.validate(data)
+        ref_ok = True
+    except ref.RefRejected:
+        ref_ok = False
+    try:
+        Point(data)
+        fast_ok = True
+    except InvalidEncoding:
+        fast_ok = False
+    assert fast_ok == ref_ok
+
+
+@pytest.mark.parametrize("n", [0, 31, 33])
+def test_point_wrong_length_rejected(n: int) -> None:
+    with pytest.raises(InvalidEncoding):
+        Point(bytes(n))
+    with pytest.raises(InvalidEncoding):
+        Point.from_hex("01" * n)
+
+
+def test_point_uppercase_or_odd_hex_rejected() -> None:
+    p = Scalar(12345) * G
+    assert p.hex() != p.hex().upper()
+    with pytest.raises(InvalidEncoding):
+        Point.from_hex(p.hex().upper())
+    with pytest.raises(InvalidEncoding):
+        Point.from_hex(p.hex()[:-1])
+    with pytest.raises(InvalidEncoding):
+        Point.from_hex(p.hex()[:-2] + "g6")
+
+
+# --- points: arithmetic against the reference ----------------------------------------------------------
+
+
+@given(points_or_identity, points_or_identity)
+@settings(max_examples=30)
+def test_add_sub_neg_match_reference(p: Point, q: Point) -> None:
+    rp, rq = _ref_point(p), _ref_point(q)
+    assert (p + q).to_bytes() == ref.encode(ref.add(rp, rq))
+    assert (p - q).to_bytes() == ref.encode(ref.sub(rp, rq))
+    assert (-p).to_bytes() == ref.encode(ref.neg(rp))
+
+
+@given(scalars, points_or_identity)
+@settings(max_examples=15, deadline=None)
+def test_scalar_mult_matches_reference(s: Scalar, p: Point) -> None:
+    assert (s * p).to_bytes() == ref.encode(ref.mul(s.value, _ref_point(p)))
+
+
+@given(scalars)
+@settings(max_examples=15, deadline=None)
+def test_base_mult_matches_reference(s: Scalar) -> None:
+    assert (s * G).to_bytes() == ref.encode(ref.mul(s.value, ref.BASE))
+
+
+@given(points)
+@settings(max_examples=20)
+def test_identity_rules(p: Point) -> None:
+    assert Scalar(0) * p == IDENTITY
+    assert p - p == IDENTITY
+    assert p + IDENTITY == p
+    assert IDENTITY + p == p
+    assert Scalar(1) * p == p
+    assert Scalar(L - 1) * p == -p
+    assert Scalar(7) * IDENTITY == IDENTITY
+    assert -IDENTITY == IDENTITY
+
+
+@given(nonzero_scalars, nonzero_scalars)
+@settings(max_examples=20)
+def test_scalar_mult_distributes(a: Scalar, b: Scalar) -> None:
+    p = a * G
+    assert b * p == (a * b) * G
+    assert (a + b) * G == a * G + b * G
+
+
+@pytest.mark.parametrize("k", [0, 1, 2, 3, 17, 1000])
+def test_small_multiple(k: int) -> None:
+    assert small_multiple(k) == Scalar(k) * G
+    assert small_multiple(k).to_bytes() == ref.encode(ref.mul(k, ref.BASE))
+
+
+def test_small_multiple_refuses_negative() -> None:
+    with pytest.raises(ValueError):
+        small_multiple(-1)
+
+
+def test_hash_to_point_is_valid_subgroup_element() -> None:
+    h = Point.hash_to_point(b"tvote/test-generator", b"")
+    assert not h.is_identity
+    assert h != G
+    ref.validate(h.to_bytes())
+    assert Point.hash_to_point(b"tvote/test-generator", b"") == h
+    assert Point.hash_to_point(b"tvote/test-generator", b"x") != h
+
+
+def test_point_immutable_and_typed() -> None:
+    with pytest.raises(AttributeError):
+        G._b = bytes(32)  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        _ = 3 * G  # type: ignore[operator]
