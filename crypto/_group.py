@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import secrets
 from functools import lru_cache
-from typing import Final
+from typing import Final, Protocol
 
 from nacl import bindings as _na
 
@@ -235,11 +235,10 @@ class Point:
         return (Point, (self._b,))
 
 
-class _Rng:
+class _Rng(Protocol):
     """Structural type for a deterministic randomness source (``random.Random`` fits)."""
 
-    def randbytes(self, n: int) -> bytes:  # pragma: no cover - protocol
-        raise NotImplementedError
+    def randbytes(self, n: int, /) -> bytes: ...  # pragma: no cover - protocol
 
 
 def _sv(x: Scalar | int) -> int:
