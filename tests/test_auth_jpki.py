@@ -1,0 +1,293 @@
+"""JPKI ballot-signature verification against a generated JPKI-shaped test CA (and the real J-LIS roots)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+import voting.auth as auth
+from voting._testca import JpkiTestCa, TestResident, encode_jpki_birth_date, new_rsa_key
+from voting.auth import (
+    CrlFileChecker,
+    JpkiError,
+    JpkiEvidence,
+    JpkiSubmission,
+    JpkiVerifier,
+    RevocationError,
+    RollKey,
+    load_trust_anchors,
+    roll_match_key,
+    signed_message,
+)
+
+NOW = dt.datetime(2026, 3, 1, 9, 0, tzinfo=dt.UTC)
+BASE = hashlib.sha256(b"election base").digest()
+BALLOT = hashlib.sha256(b"ballot 1").digest()
+OTHER_BALLOT = hashlib.sha256(b"ballot 2").digest()
+CHALLENGE = bytes(range(32))
+ROLL_KEY = RollKey(b"\x42" * 32)
+ALICE = TestResident("筑波 花子", dt.date(1990, 4, 1), "茨城県つくば市研究学園一丁目1番地1", sex="2")
+REAL_ANCHORS = Path("/work/shared/jpki/trust-anchors")
+TEST_POLICY = (auth.JPKI_TEST_SIGN_POLICY_OID,)
+
+
+@pytest.fixture(scope="module")
+def ca() -> JpkiTestCa:
+    return JpkiTestCa.generate(NOW - dt.timedelta(days=30))
+
+
+@pytest.fixture(scope="module")
+def card_key() -> rsa.RSAPrivateKey:
+    return new_rsa_key()
+
+
+@pytest.fixture(scope="module")
+def card(ca: JpkiTestCa, card_key: rsa.RSAPrivateKey):
+    return ca.issue_card(ALICE, NOW - dt.timedelta(days=10), key=card_key)
+
+
+def fresh_crl(ca: JpkiTestCa, revoked: list[int] = []) -> CrlFileChecker:
+    return CrlFileChecker([ca.build_crl(revoked, NOW - dt.timedelta(hours=1), NOW + dt.timedelta(days=1))])
+
+
+def verifier(ca: JpkiTestCa, revoked: list[int] = [], anchors=None, policies=TEST_POLICY) -> JpkiVerifier:
+    return JpkiVerifier(anchors or [ca.certificate], fresh_crl(ca, revoked), ROLL_KEY,
+                        accepted_policies=policies)
+
+
+def check(v: JpkiVerifier, sub: JpkiSubmission, *, ballot: bytes = BALLOT, challenge: bytes = CHALLENGE,
+          now: dt.datetime = NOW):
+    return v.verify(sub, election_base_hash=BASE, ballot_hash=ballot, challenge=challenge, now=now)
+
+
+def expect(code: str, v: JpkiVerifier, sub: JpkiSubmission, **kw) -> JpkiError:
+    with pytest.raises(JpkiError) as ei:
+        check(v, sub, **kw)
+    assert ei.value.code == code, ei.value
+    for secret in (ALICE.name, ALICE.address, "1990"):
+        assert secret not in str(ei.value) and secret not in ei.value.operator_message
+    return ei.value
+
+
+def test_signed_message_layout() -> None:
+    m = signed_message(BASE, BALLOT, CHALLENGE)
+    assert m == b"tvote/1/jpki-ballot\n" + BASE + BALLOT + CHALLENGE and len(m) == 116
+    with pytest.raises(JpkiError) as ei:
+        signed_message(BASE, BALLOT[:31], CHALLENGE)
+    assert ei.value.code == "jpki.message"
+
+
+def test_valid_card_accepted_and_matches_roll(ca, card) -> None:
+    sub = card.sign_ballot(BASE, BALLOT, CHALLENGE)
+    ident = check(verifier(ca), sub)
+    # the roll, built from the resident registry with different spacing/width, yields the same key
+    roll_entry = roll_match_key(ROLL_KEY, "筑波\u3000花子", dt.date(1990, 4, 1),
+                                "茨城県つくば市研究学園一丁目１番地１")
+    assert ident.match_key == roll_entry
+    other_key = RollKey(b"\x43" * 32)
+    assert ident.match_key != roll_match_key(other_key, ALICE.name, ALICE.birth_date, ALICE.address)
+    expected = JpkiEvidence(BASE, BALLOT, CHALLENGE, sub.signature, sub.certificate_der)
+    assert ident.evidence_hash == expected.digest == hashlib.sha256(expected.to_bytes()).digest()
+    ski = ca.certificate.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
+    assert ident.trust_anchor_key_id == ski.hex()
+    for secret in (ALICE.name, ALICE.address, "19900401"):
+        assert secret not in repr(ident)
+
+
+def test_evidence_hash_depends_on_challenge(ca, card) -> None:
+    v = verifier(ca)
+    c2 = bytes(32)
+    a = check(v, card.sign_ballot(BASE, BALLOT, CHALLENGE))
+    b = check(v, card.sign_ballot(BASE, BALLOT, c2), challenge=c2)
+    assert a.match_key == b.match_key and a.evidence_hash != b.evidence_hash
+
+
+def test_birth_date_era_encoding() -> None:
+    assert encode_jpki_birth_date(dt.date(1990, 4, 1)) == "419900401"
+    assert encode_jpki_birth_date(dt.date(1989, 1, 7)) == "319890107"
+    assert encode_jpki_birth_date(dt.date(2019, 5, 1)) == "520190501"
+
+
+def test_expired(ca, card_key) -> None:
+    c = ca.issue_card(ALICE, NOW, key=card_key, not_before=NOW - dt.timedelta(days=400),
+                      not_after=NOW - dt.timedelta(seconds=1))
+    expect("jpki.expired", verifier(ca), c.sign_ballot(BASE, BALLOT, CHALLENGE))
+
+
+def test_not_yet_valid(ca, card_key) -> None:
+    c = ca.issue_card(ALICE, NOW, key=card_key, not_before=NOW + dt.timedelta(minutes=5))
+    expect("jpki.not_yet_valid", verifier(ca), c.sign_ballot(BASE, BALLOT, CHALLENGE))
+
+
+def test_valid_card_rejected_after_it_expires(ca, card) -> None:
+    sub = card.sign_ballot(BASE, BALLOT, CHALLENGE)
+    expect("jpki.expired", verifier(ca), sub, now=card.certificate.not_valid_after_utc)
+
+
+@pytest.mark.parametrize("ku", [
+    x509.KeyUsage(True, False, False, False, False, False, False, False, False),  # no nonRepudiation
+    x509.KeyUsage(False, True, False, False, False, False, False, False, False),  # no digitalSignature
+    x509.KeyUsage(True, True, False, False, False, True, False, False, False),  # keyCertSign too
+])
+def test_wrong_key_usage(ca, card_key, ku) -> None:
+    c = ca.issue_card(ALICE, NOW, key=card_key, key_usage=ku)
+    expect("jpki.key_usage", verifier(ca), c.sign_ballot(BASE, BALLOT, CHALLENGE))
+
+
+def test_wrong_policy(ca, card_key) -> None:
+    c = ca.issue_card(ALICE, NOW, key=card_key, policy_oid="1.2.392.200149.8.5.1.3.30")  # user-auth policy
+    expect("jpki.policy", verifier(ca), c.sign_ballot(BASE, BALLOT, CHALLENGE))
+
+
+def test_production_policy_is_the_default(ca, card) -> None:
+    v = JpkiVerifier([ca.certificate], fresh_crl(ca), ROLL_KEY)
+    expect("jpki.policy", v, card.sign_ballot(BASE, BALLOT, CHALLENGE))
+
+
+def test_small_rsa_key_rejected(ca) -> None:
+    weak = rsa.generate_private_key(65537, 1024)
+    c = ca.issue_card(ALICE, NOW, key=weak)
+    expect("jpki.key", verifier(ca), c.sign_ballot(BASE, BALLOT, CHALLENGE))
+
+
+def test_revoked(ca, card) -> None:
+    sub = card.sign_ballot(BASE, BALLOT, CHALLENGE)
+    err = expect("jpki.revoked", verifier(ca, revoked=[card.certificate.serial_number]), sub)
+    assert isinstance(err, RevocationError)
+    check(verifier(ca, revoked=[card.certificate.serial_number + 1]), sub)  # another serial: fine
+
+
+def test_revocation_fails_closed(ca, card) -> None:
+    sub = card.sign_ballot(BASE, BALLOT, CHALLENGE)
+    stale = ca.build_crl([], NOW - dt.timedelta(days=3), NOW - dt.timedelta(seconds=1))
+    future = ca.build_crl([], NOW + dt.timedelta(hours=1), NOW + dt.timedelta(days=2))
+    for crls in ([], [stale], [future]):
+        v = JpkiVerifier([ca.certificate], CrlFileChecker(crls), ROLL_KEY, accepted_policies=TEST_POLICY)
+        expect("jpki.revocation_unavailable", v, sub)
+
+
+def test_crl_from_same_named_other_root_is_not_trusted(ca, card) -> None:
+    impostor = JpkiTestCa.generate(NOW - dt.timedelta(days=30))
+    assert impostor.certificate.subject == ca.certificate.subject
+    clean_forged = impostor.build_crl([], NOW - dt.timedelta(hours=1), NOW + dt.timedelta(days=1))
+    v = JpkiVerifier([ca.certificate], CrlFileChecker([clean_forged]), ROLL_KEY,
+                     accepted_policies=TEST_POLICY)
+    expect("jpki.revocation_unavailable", v, card.sign_ballot(BASE, BALLOT, CHALLENGE))
+
+
+def test_crl_files_pem_and_der(ca, card, tmp_path: Path) -> None:
+    serials = [card.certificate.serial_number]
+    crl = ca.build_crl(serials, NOW - dt.timedelta(hours=1), NOW + dt.timedelta(days=1))
+    (tmp_path / "a.crl").write_bytes(crl.public_bytes(serialization.Encoding.DER))
+    (tmp_path / "b.pem").write_bytes(crl.public_bytes(serialization.Encoding.PEM))
+    for paths in ([tmp_path / "a.crl"], [tmp_path / "b.pem"], [tmp_path]):
+        v = JpkiVerifier([ca.certificate], CrlFileChecker.from_paths(paths), ROLL_KEY,
+                         accepted_policies=TEST_POLICY)
+        expect("jpki.revoked", v, card.sign_ballot(BASE, BALLOT, CHALLENGE))
+
+
+def test_unknown_issuer(card) -> None:
+    other = JpkiTestCa.generate(NOW - dt.timedelta(days=30), organization="SOMEONE-ELSE")
+    expect("jpki.chain", verifier(other), card.sign_ballot(BASE, BALLOT, CHALLENGE))
+
+
+def test_same_named_different_root(ca, card_key) -> None:
+    rogue = JpkiTestCa.generate(NOW - dt.timedelta(days=30))
+    assert rogue.certificate.subject == ca.certificate.subject
+    c = rogue.issue_card(ALICE, NOW, key=card_key)
+    expect("jpki.chain", verifier(ca), c.sign_ballot(BASE, BALLOT, CHALLENGE))
+
+
+def test_issuer_selected_by_key_among_same_named_generations(ca, card_key) -> None:
+    gen2 = JpkiTestCa.generate(NOW - dt.timedelta(days=5))
+    c = gen2.issue_card(ALICE, NOW, key=card_key)
+    v = JpkiVerifier([ca.certificate, gen2.certificate], fresh_crl(gen2), ROLL_KEY,
+                     accepted_policies=TEST_POLICY)
+    ident = check(v, c.sign_ballot(BASE, BALLOT, CHALLENGE))
+    ski = gen2.certificate.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
+    assert ident.trust_anchor_key_id == ski.hex()
+    # a CRL of the other generation (same issuer name) does not count for this card
+    v_wrong_crl = JpkiVerifier([ca.certificate, gen2.certificate], fresh_crl(ca), ROLL_KEY,
+                               accepted_policies=TEST_POLICY)
+    expect("jpki.revocation_unavailable", v_wrong_crl, c.sign_ballot(BASE, BALLOT, CHALLENGE))
+
+
+def test_forged_signature(ca, card) -> None:
+    sub = card.sign_ballot(BASE, BALLOT, CHALLENGE)
+    forger = new_rsa_key()
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    forged = forger.sign(signed_message(BASE, BALLOT, CHALLENGE), padding.PKCS1v15(), hashes.SHA256())
+    expect("jpki.signature", verifier(ca), JpkiSubmission(sub.certificate_der, forged))
+    flipped = bytes([sub.signature[0] ^ 1]) + sub.signature[1:]
+    expect("jpki.signature", verifier(ca), JpkiSubmission(sub.certificate_der, flipped))
+    expect("jpki.signature", verifier(ca), JpkiSubmission(sub.certificate_der, sub.signature[:-1]))
+
+
+def test_signature_over_another_ballot(ca, card) -> None:
+    sub = card.sign_ballot(BASE, OTHER_BALLOT, CHALLENGE)
+    expect("jpki.signature", verifier(ca), sub)
+    check(verifier(ca), sub, ballot=OTHER_BALLOT)
+
+
+def test_wrong_challenge(ca, card) -> None:
+    sub = card.sign_ballot(BASE, BALLOT, CHALLENGE)
+    expect("jpki.signature", verifier(ca), sub, challenge=bytes(32))
+
+
+def test_other_election(ca, card) -> None:
+    sub = card.sign_ballot(hashlib.sha256(b"another election").digest(), BALLOT, CHALLENGE)
+    expect("jpki.signature", verifier(ca), sub)
+
+
+def test_malformed_inputs(ca, card) -> None:
+    sub = card.sign_ballot(BASE, BALLOT, CHALLENGE)
+    expect("jpki.malformed", verifier(ca), JpkiSubmission(b"\x30\x03abc", sub.signature))
+    expect("jpki.message", verifier(ca), sub, challenge=CHALLENGE[:16])
+
+
+def test_missing_basic_four_rejected(ca, card_key) -> None:
+    no_addr = TestResident(ALICE.name, ALICE.birth_date, "   ")
+    c = ca.issue_card(no_addr, NOW, key=card_key)
+    expect("jpki.attributes", verifier(ca), c.sign_ballot(BASE, BALLOT, CHALLENGE))
+
+
+def test_public_surface() -> None:
+    assert set(auth.__all__) >= {
+        "JpkiVerifier", "JpkiSubmission", "JpkiIdentity", "JpkiEvidence", "RevocationChecker",
+        "CrlFileChecker", "AuthError", "JpkiError", "RollKey", "roll_match_key", "signed_message",
+    }
+    for name in auth.__all__:
+        assert hasattr(auth, name), name
+    assert isinstance(CrlFileChecker([]), auth.RevocationChecker)
+
+
+def test_error_codes_are_registered() -> None:
+    with pytest.raises(ValueError):
+        JpkiError("jpki.nonsense", "x")
+
+
+@pytest.mark.skipif(not REAL_ANCHORS.is_dir() and os.environ.get("TVOTE_REQUIRE_ALL") != "1",
+                    reason="J-LIS trust anchors live in ../shared (present on CI only)")
+def test_real_jlis_roots_load_as_trust_anchors(card) -> None:
+    anchors = load_trust_anchors(REAL_ANCHORS)
+    assert len(anchors) == 5
+    der = load_trust_anchors(REAL_ANCHORS / "sign_ca_2019.der")
+    assert len(der) == 1 and der[0] in anchors
+    sign_roots = [a for a in anchors if "JPKI for digital signature" in a.subject.rfc4514_string()]
+    assert len(sign_roots) == 3 and len({a.subject for a in sign_roots}) == 1  # one name, three generations
+    for a in anchors:
+        a.verify_directly_issued_by(a)  # self-signed, signature valid
+        assert isinstance(a.public_key(), rsa.RSAPublicKey) and a.public_key().key_size == 2048
+    v = JpkiVerifier(sign_roots, CrlFileChecker([]), ROLL_KEY)
+    expect("jpki.chain", v, card.sign_ballot(BASE, BALLOT, CHALLENGE), now=NOW)
+    if os.environ.get("TVOTE_REQUIRE_ALL") == "1":
+        assert REAL_ANCHORS.is_dir()

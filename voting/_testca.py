@@ -1,0 +1,274 @@
+"""Test certificate authorities for tests and the demo. NEVER for a real election.
+
+* :class:`JpkiTestCa` — a JPKI-shaped signing CA (``C=JP, O=JPKI-TEST, OU=JPKI for digital signature
+  (TEST)``, RSA-2048, sha256WithRSA) that issues :class:`TestCard` s: RSA-2048 end-entity certificates
+  with keyUsage digitalSignature + nonRepudiation (critical), the JPKI *test* signing policy
+  ``1.2.392.200149.8.5.1.0.20`` (critical, as on real cards), subject ``C=JP, L=<city>, CN=<opaque id>``
+  and the basic four items as subjectAltName otherName UTF8Strings under ``1.2.392.200149.8.5.5``
+  (``.1`` name, ``.3`` sex, ``.4`` birth date ``EYYYYMMDD``, ``.5`` address). It also builds CRLs.
+* :class:`CommissionTestCa` — a commission root and a document-signing certificate for the result PDF.
+
+Speed: RSA-2048 key generation costs ~50 ms. Tests generate fresh keys; the demo's 200 synthetic
+residents draw keys from an :class:`RsaKeyPool` (default 16 keys, generated lazily), so several test
+cards share one key pair. That is harmless for a demo (every certificate is still distinct) but means a
+signature of one pooled card also verifies under another card's certificate with the same key: never
+use pooled keys in a test about signatures.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from dataclasses import dataclass, field
+from typing import Final
+
+from asn1crypto import core as asn1  # type: ignore[import-untyped]
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.x509.oid import NameOID
+
+from voting.auth._jpki import (
+    JPKI_TEST_SIGN_POLICY_OID,
+    OID_JPKI_ADDRESS,
+    OID_JPKI_BIRTH_DATE,
+    OID_JPKI_NAME,
+    OID_JPKI_SEX,
+    JpkiSubmission,
+    signed_message,
+)
+
+__all__ = [
+    "CommissionTestCa",
+    "JpkiTestCa",
+    "RsaKeyPool",
+    "TestCard",
+    "TestResident",
+    "encode_jpki_birth_date",
+    "new_rsa_key",
+]
+
+_ERAS: Final[tuple[tuple[dt.date, int], ...]] = (
+    (dt.date(2019, 5, 1), 5),  # Reiwa
+    (dt.date(1989, 1, 8), 4),  # Heisei
+    (dt.date(1926, 12, 25), 3),  # Showa
+    (dt.date(1912, 7, 30), 2),  # Taisho
+    (dt.date(1868, 1, 1), 1),  # Meiji
+)
+
+
+def encode_jpki_birth_date(d: dt.date) -> str:
+    """``EYYYYMMDD``: the Japanese era digit (1 Meiji … 5 Reiwa) then the Gregorian date."""
+    era = next(e for start, e in _ERAS if d >= start)
+    return f"{era}{d:%Y%m%d}"
+
+
+def new_rsa_key() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+class RsaKeyPool:
+    """A small lazily generated pool of RSA-2048 keys; ``key(i)`` returns key ``i mod size``."""
+
+    def __init__(self, size: int = 16) -> None:
+        if size < 1:
+            raise ValueError("pool size must be positive")
+        self._keys: list[rsa.RSAPrivateKey | None] = [None] * size
+
+    def key(self, index: int) -> rsa.RSAPrivateKey:
+        i = index % len(self._keys)
+        k = self._keys[i]
+        if k is None:
+            k = self._keys[i] = new_rsa_key()
+        return k
+
+
+@dataclass(frozen=True, slots=True)
+class TestResident:
+    """Synthetic basic-four data (never real people)."""
+
+    __test__ = False  # not a pytest class
+
+    name: str
+    birth_date: dt.date
+    address: str
+    sex: str = "9"
+    city: str = "Tsukuba-shi"
+
+
+def _utf8_other_name(oid: str, value: str) -> x509.OtherName:
+    return x509.OtherName(x509.ObjectIdentifier(oid), asn1.UTF8String(value).dump())
+
+
+@dataclass(frozen=True, slots=True)
+class TestCard:
+    """A software stand-in for a My Number card's signing key and certificate."""
+
+    __test__ = False
+
+    certificate: x509.Certificate
+    private_key: rsa.RSAPrivateKey = field(repr=False)
+
+    @property
+    def certificate_der(self) -> bytes:
+        return self.certificate.public_bytes(serialization.Encoding.DER)
+
+    def sign(self, message: bytes) -> bytes:
+        """RSASSA-PKCS1-v1_5 / SHA-256, as the card does."""
+        return self.private_key.sign(message, padding.PKCS1v15(), hashes.SHA256())
+
+    def sign_ballot(self, election_base_hash: bytes, ballot_hash: bytes, challenge: bytes,
+                    intermediates_der: tuple[bytes, ...] = ()) -> JpkiSubmission:
+        sig = self.sign(signed_message(election_base_hash, ballot_hash, challenge))
+        return JpkiSubmission(self.certificate_der, sig, intermediates_der)
+
+
+def _name(*rdns: tuple[x509.ObjectIdentifier, str]) -> x509.Name:
+    return x509.Name([x509.NameAttribute(oid, v) for oid, v in rdns])
+
+
+@dataclass(frozen=True, slots=True)
+class JpkiTestCa:
+    """A JPKI-shaped test signing CA (self-signed root that issues card certificates directly)."""
+
+    __test__ = False
+
+    certificate: x509.Certificate
+    private_key: rsa.RSAPrivateKey = field(repr=False)
+
+    @classmethod
+    def generate(
+        cls,
+        now: dt.datetime,
+        *,
+        organization: str = "JPKI-TEST",
+        unit: str = "JPKI for digital signature (TEST)",
+        key: rsa.RSAPrivateKey | None = None,
+        validity: dt.timedelta = dt.timedelta(days=3650),
+    ) -> JpkiTestCa:
+        key = key or new_rsa_key()
+        subject = _name(
+            (NameOID.COUNTRY_NAME, "JP"),
+            (NameOID.ORGANIZATION_NAME, organization),
+            (NameOID.ORGANIZATIONAL_UNIT_NAME, unit),
+            (NameOID.ORGANIZATIONAL_UNIT_NAME, "Japan Agency for Local Authority Information Systems"),
+        )
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(subject)
+            .issuer_name(subject)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(days=1))
+            .not_valid_after(now + validity)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .add_extension(
+                x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True
+            )
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+            .sign(key, hashes.SHA256())
+        )
+        return cls(cert, key)
+
+    def issue_card(
+        self,
+        resident: TestResident,
+        now: dt.datetime,
+        *,
+        key: rsa.RSAPrivateKey | None = None,
+        not_before: dt.datetime | None = None,
+        not_after: dt.datetime | None = None,
+        key_usage: x509.KeyUsage | None = None,
+        policy_oid: str = JPKI_TEST_SIGN_POLICY_OID,
+    ) -> TestCard:
+        """Issue a signing certificate for ``resident``; the keyword arguments exist to make bad cards."""
+        key = key or new_rsa_key()
+        ku = key_usage or x509.KeyUsage(True, True, False, False, False, False, False, False, False)
+        san = x509.SubjectAlternativeName([
+            _utf8_other_name(OID_JPKI_NAME, resident.name),
+            _utf8_other_name(OID_JPKI_SEX, resident.sex),
+            _utf8_other_name(OID_JPKI_BIRTH_DATE, encode_jpki_birth_date(resident.birth_date)),
+            _utf8_other_name(OID_JPKI_ADDRESS, resident.address),
+        ])
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(_name((NameOID.COUNTRY_NAME, "JP"), (NameOID.LOCALITY_NAME, resident.city),
+                                (NameOID.COMMON_NAME, secrets.token_hex(12).upper())))
+            .issuer_name(self.certificate.subject)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(not_before or now - dt.timedelta(days=1))
+            .not_valid_after(not_after or now + dt.timedelta(days=5 * 365))
+            .add_extension(ku, critical=True)
+            .add_extension(
+                x509.CertificatePolicies([x509.PolicyInformation(x509.ObjectIdentifier(policy_oid), None)]),
+                critical=True,
+            )
+            .add_extension(san, critical=False)
+            .add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(self.private_key.public_key()),
+                critical=False,
+            )
+            .sign(self.private_key, hashes.SHA256())
+        )
+        return TestCard(cert, key)
+
+    def build_crl(
+        self,
+        revoked_serials: list[int],
+        this_update: dt.datetime,
+        next_update: dt.datetime,
+    ) -> x509.CertificateRevocationList:
+        b = (
+            x509.CertificateRevocationListBuilder()
+            .issuer_name(self.certificate.subject)
+            .last_update(this_update)
+            .next_update(next_update)
+            .add_extension(x509.CRLNumber(secrets.randbelow(2**63)), critical=False)
+        )
+        for serial in revoked_serials:
+            b = b.add_revoked_certificate(
+                x509.RevokedCertificateBuilder().serial_number(serial).revocation_date(this_update).build()
+            )
+        return b.sign(self.private_key, hashes.SHA256())
+
+
+@dataclass(frozen=True, slots=True)
+class CommissionTestCa:
+    """A test election-commission root and its result-document signing certificate."""
+
+    __test__ = False
+
+    root_certificate: x509.Certificate
+    signer_certificate: x509.Certificate
+    signer_key: rsa.RSAPrivateKey = field(repr=False)
+
+    @classmethod
+    def generate(cls, now: dt.datetime, *, commission: str = "Tsukuba City Election Commission (TEST)"
+                 ) -> CommissionTestCa:
+        root_key, signer_key = new_rsa_key(), new_rsa_key()
+        root_name = _name((NameOID.COUNTRY_NAME, "JP"), (NameOID.ORGANIZATION_NAME, commission),
+                          (NameOID.COMMON_NAME, "tvote commission root (TEST)"))
+        root = (
+            x509.CertificateBuilder().subject_name(root_name).issuer_name(root_name)
+            .public_key(root_key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=3650))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+            .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), True)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(root_key.public_key()), False)
+            .sign(root_key, hashes.SHA256())
+        )
+        signer = (
+            x509.CertificateBuilder()
+            .subject_name(_name((NameOID.COUNTRY_NAME, "JP"), (NameOID.ORGANIZATION_NAME, commission),
+                                (NameOID.COMMON_NAME, "tvote result declaration signer (TEST)")))
+            .issuer_name(root_name).public_key(signer_key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=730))
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.KeyUsage(True, True, False, False, False, False, False, False, False), True)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(signer_key.public_key()), False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(root_key.public_key()), False)
+            .sign(root_key, hashes.SHA256())
+        )
+        return cls(root, signer, signer_key)

@@ -1,0 +1,64 @@
+"""Voter authentication: JPKI card signatures, digital ID (OpenID Connect) and the face-match hook.
+
+Public surface (everything else is private)::
+
+    JPKI        JpkiVerifier, JpkiSubmission, JpkiIdentity, JpkiEvidence, signed_message,
+                new_challenge, load_trust_anchors, policy/attribute OID constants
+    revocation  RevocationChecker (protocol), CrlFileChecker, UnsafeNoRevocationCheck, load_crl
+    roll        RollKey, RollMatchKey, roll_match_key, normalise_text
+    errors      AuthError > JpkiError > RevocationError; OidcError; FaceMatchError; RollError
+
+See ``docs/authentication.md``.
+"""
+
+from ._errors import (
+    ERROR_CODES,
+    AuthError,
+    FaceMatchError,
+    JpkiError,
+    OidcError,
+    RevocationError,
+    RollError,
+)
+from ._jpki import (
+    JPKI_SIGN_POLICY_OID,
+    JPKI_TEST_SIGN_POLICY_OID,
+    SIGNED_MESSAGE_PREFIX,
+    JpkiEvidence,
+    JpkiIdentity,
+    JpkiSubmission,
+    JpkiVerifier,
+    load_trust_anchors,
+    new_challenge,
+    signed_message,
+)
+from ._revocation import CrlFileChecker, RevocationChecker, UnsafeNoRevocationCheck, load_crl
+from ._roll import RollKey, RollMatchKey, normalise_text, roll_match_key
+
+__all__ = [
+    "ERROR_CODES",
+    "JPKI_SIGN_POLICY_OID",
+    "JPKI_TEST_SIGN_POLICY_OID",
+    "SIGNED_MESSAGE_PREFIX",
+    "AuthError",
+    "CrlFileChecker",
+    "FaceMatchError",
+    "JpkiError",
+    "JpkiEvidence",
+    "JpkiIdentity",
+    "JpkiSubmission",
+    "JpkiVerifier",
+    "OidcError",
+    "RevocationChecker",
+    "RevocationError",
+    "RollError",
+    "RollKey",
+    "RollMatchKey",
+    "UnsafeNoRevocationCheck",
+    "load_crl",
+    "load_trust_anchors",
+    "new_challenge",
+    "normalise_text",
+    "roll_match_key",
+    "signed_message",
+]
