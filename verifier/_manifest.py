@@ -1,0 +1,155 @@
+"""V7 election.manifest: the verifier's own reading of the manifest (``docs/events.md``, "The manifest").
+
+The verifier does not import the server's manifest model: it re-validates the published object here,
+structurally and independently, and recomputes the base hash::
+
+    base_hash = tagged_sha256("election-base-hash", rfc8785(manifest))
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Final
+
+import rfc8785
+
+from crypto._hash import tagged_sha256
+
+from ._checks import fail
+
+__all__ = ["MANIFEST_FORMAT", "ContestInfo", "ElectionInfo", "read_manifest"]
+
+MANIFEST_FORMAT: Final[str] = "tvote-manifest/1"
+_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
+_KINDS: Final[frozenset[str]] = frozenset({"one_of_n", "up_to_k", "yes_no"})
+_AUTH: Final[frozenset[str]] = frozenset({"jpki", "oidc+face"})
+_TOP_KEYS: Final[frozenset[str]] = frozenset(
+    {"format", "election_id", "name", "voting_period", "contests", "trustees", "witnesses", "revote_rule",
+     "auth_methods"}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ContestInfo:
+    id: str
+    kind: str
+    min: int
+    max: int
+    selections: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ElectionInfo:
+    """What the rest of the verifier needs from the manifest (immutable, picklable for workers)."""
+
+    election_id: str
+    base_hash: bytes
+    contests: tuple[ContestInfo, ...]
+    trustees: int
+    threshold: int
+    witness_quorum: int
+    witness_keys: tuple[tuple[str, str, str], ...]  # (name, bls_public_key hex, pop hex)
+    revote_rule: str
+    auth_methods: tuple[str, ...]
+    manifest: dict[str, Any]
+
+    def contest(self, cid: str) -> ContestInfo:
+        for c in self.contests:
+            if c.id == cid:
+                return c
+        raise KeyError(cid)
+
+    def selection_keys(self) -> list[tuple[str, str]]:
+        return [(c.id, s) for c in self.contests for s in c.selections]
+
+
+def _int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def read_manifest(payload: Any, *, entry: int = 0) -> ElectionInfo:
+    """Validate the ``election.manifest`` payload and recompute the base hash; raise V7 on any problem."""
+
+    def bad(msg: str) -> Any:
+        fail("election.manifest", msg, entry=entry)
+
+    if not isinstance(payload, dict) or "manifest" not in payload or "base_hash" not in payload:
+        bad("the manifest entry's payload has 'manifest' and 'base_hash'")
+    m = payload["manifest"]
+    if not isinstance(m, dict):
+        bad("the manifest is an object")
+    if m.get("format") != MANIFEST_FORMAT:
+        bad(f"unsupported manifest format {m.get('format')!r} (this verifier reads {MANIFEST_FORMAT})")
+    unknown = set(m) - _TOP_KEYS
+    if unknown:
+        bad(f"unknown manifest keys {sorted(unknown)}")
+    eid = m.get("election_id")
+    if not isinstance(eid, str) or not _ID.fullmatch(eid):
+        bad("election_id is a lowercase identifier")
+    contests_raw = m.get("contests")
+    if not isinstance(contests_raw, list) or not contests_raw:
+        bad("contests is a non-empty list")
+    contests: list[ContestInfo] = []
+    for c in contests_raw:
+        if not isinstance(c, dict):
+            bad("a contest is an object")
+        cid, kind, lo, hi, sels = c.get("id"), c.get("kind"), c.get("min"), c.get("max"), c.get("selections")
+        if not isinstance(cid, str) or not _ID.fullmatch(cid):
+            bad("a contest id is a lowercase identifier")
+        if kind not in _KINDS:
+            bad(f"contest {cid}: unknown kind {kind!r}")
+        if not isinstance(sels, list) or not sels or not all(isinstance(s, dict) for s in sels):
+            bad(f"contest {cid}: selections is a non-empty list of objects")
+        sids = tuple(s.get("id") for s in sels)
+        if not all(isinstance(s, str) and _ID.fullmatch(s) for s in sids) or len(set(sids)) != len(sids):
+            bad(f"contest {cid}: selection ids are distinct lowercase identifiers")
+        if not (_int(lo) and _int(hi) and 0 <= lo <= hi <= len(sids) and hi >= 1):
+            bad(f"contest {cid}: 0 <= min <= max <= number of selections, max >= 1")
+        if kind == "one_of_n" and hi != 1:
+            bad(f"contest {cid}: a one_of_n contest has max 1")
+        if kind == "yes_no" and (sorted(sids) != ["no", "yes"] or hi != 1):
+            bad(f"contest {cid}: a yes_no contest has exactly the selections yes and no, max 1")
+        contests.append(ContestInfo(cid, kind, lo, hi, sids))  # type: ignore[arg-type]
+    if len({c.id for c in contests}) != len(contests):
+        bad("contest ids are distinct")
+    tr = m.get("trustees")
+    if not isinstance(tr, dict) or not _int(tr.get("n")) or not _int(tr.get("threshold")):
+        bad("trustees is {n, threshold}")
+    if not 1 <= tr["threshold"] <= tr["n"]:
+        bad("1 <= threshold <= n")
+    wit = m.get("witnesses", {"quorum": 0, "keys": []})
+    if not isinstance(wit, dict) or not _int(wit.get("quorum")) or not isinstance(wit.get("keys"), list):
+        bad("witnesses is {quorum, keys}")
+    wkeys: list[tuple[str, str, str]] = []
+    for k in wit["keys"]:
+        fields = ("name", "bls_public_key", "pop")
+        if not isinstance(k, dict) or not all(isinstance(k.get(f), str) for f in fields):
+            bad("a witness key is {name, bls_public_key, pop}")
+        wkeys.append((k["name"], k["bls_public_key"], k["pop"]))
+    if not 0 <= wit["quorum"] <= len(wkeys) or (wkeys and wit["quorum"] < 1):
+        bad("1 <= witness quorum <= number of witness keys")
+    if len({k[1] for k in wkeys}) != len(wkeys):
+        bad("witness keys are distinct")
+    rule = m.get("revote_rule", "last-internet-kiosk-overrides")
+    if rule != "last-internet-kiosk-overrides":
+        bad(f"unknown revote rule {rule!r}")
+    auth = m.get("auth_methods")
+    if not isinstance(auth, list) or not auth or not set(auth) <= _AUTH or len(set(auth)) != len(auth):
+        bad("auth_methods is a non-empty list of jpki / oidc+face")
+    # "base_hash = tagged_sha256("election-base-hash", rfc8785(manifest))"
+    bh = tagged_sha256("election-base-hash", rfc8785.dumps(m))
+    if payload["base_hash"] != bh.hex():
+        bad("base_hash does not recompute from the manifest")
+    return ElectionInfo(
+        election_id=eid,
+        base_hash=bh,
+        contests=tuple(contests),
+        trustees=tr["n"],
+        threshold=tr["threshold"],
+        witness_quorum=wit["quorum"],
+        witness_keys=tuple(wkeys),
+        revote_rule=rule,
+        auth_methods=tuple(auth),
+        manifest=m,
+    )

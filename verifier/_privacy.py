@@ -1,0 +1,105 @@
+"""V23 record.privacy: "No payload key names a personal-data field and no value looks like a name
+field, address, birth date, 12-digit number or IP address."
+
+This is a screen, not a proof: it cannot recognise every personal name, so it rejects the *fields* that
+would carry one (``name`` is allowed only where the protocol publishes public role names: the manifest
+and ``trustee.registered``) and the *value shapes* of the other personal data. Hex blobs are skipped
+(a 64-hex hash may well contain twelve decimal digits in a row).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Iterator
+from typing import Any, Final
+
+__all__ = ["scan_payload"]
+
+#: Payload keys that would only ever hold personal data (compared after lower-casing and removing
+#: ``_``/``-``).
+_FORBIDDEN_KEYS: Final[frozenset[str]] = frozenset(
+    {
+        "address", "addr", "streetaddress", "postaladdress", "postalcode", "zip", "zipcode",
+        "birth", "birthdate", "dateofbirth", "dob", "birthday",
+        "mynumber", "individualnumber", "kojinbango",
+        "sex", "gender",
+        "ip", "ipaddress", "ipaddr", "remoteaddr", "remoteip", "clientip", "xforwardedfor", "useragent",
+        "fullname", "familyname", "givenname", "firstname", "lastname", "votername", "kana", "furigana",
+        "phone", "phonenumber", "tel", "email", "mail",
+        "certificate", "cert", "subject", "photo", "image", "template", "faceimage", "facetemplate",
+        "residentid",
+    }
+)
+_NAME_ALLOWED_TYPES: Final[frozenset[str]] = frozenset({"election.manifest", "trustee.registered"})
+#: Keys whose values are recomputed from hashes by other checks (V14), so their shape carries no data.
+_DERIVED_KEYS: Final[frozenset[str]] = frozenset({"trackingcode"})
+
+_HEX = re.compile(r"[0-9a-f]+")
+_TWELVE_DIGITS = re.compile(r"(?<![0-9A-Za-z])\d{4}[ -]?\d{4}[ -]?\d{4}(?![0-9A-Za-z])")
+_IPV4 = re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?![\w.])")
+_DATE_ONLY = re.compile(
+    r"(?<![\dT:])(?:19|20)\d\d[-/.](?:0?[1-9]|1[0-2])[-/.](?:0?[1-9]|[12]\d|3[01])(?![\dT:])"
+    r"|(?:明治|大正|昭和|平成|令和)\s*(?:元|\d{1,2})\s*年\s*\d{1,2}\s*月\s*\d{1,2}\s*日"
+)
+_ADDRESS = re.compile(r"〒|\d{3}-\d{4}(?!\d)|丁目|番地|\d+番\d+号|\d+-\d+-\d+(?:号)?(?![\d:T])")
+_IPV6_TOKEN = re.compile(r"[0-9A-Fa-f:]*:[0-9A-Fa-f:.]*")
+
+
+def _norm_key(k: str) -> str:
+    return k.lower().replace("_", "").replace("-", "")
+
+
+def _value_problem(s: str, *, dates_ok: bool = False) -> str | None:
+    if _HEX.fullmatch(s):
+        if len(s) == 12 and s.isdigit():
+            return "a 12-digit number"
+        return None
+    if _TWELVE_DIGITS.search(s):
+        return "a 12-digit number"
+    for m in _IPV4.finditer(s):
+        if all(int(o) <= 255 for o in m.group(0).split(".")):
+            return "an IPv4 address"
+    for m in _IPV6_TOKEN.finditer(s):
+        tok = m.group(0)
+        if tok.count(":") >= 2:
+            try:
+                ipaddress.IPv6Address(tok)
+            except ValueError:
+                continue
+            return "an IPv6 address"
+    if not dates_ok and _DATE_ONLY.search(s):
+        return "a date without time (birth-date shape)"
+    if _ADDRESS.search(s):
+        return "an address or postal code"
+    return None
+
+
+def scan_payload(event_type: str, payload: Any) -> Iterator[tuple[str, str]]:
+    """Yield ``(json_path, problem)`` for every suspicious key or value of one entry's payload."""
+    stack: list[tuple[str, Any]] = [("$", payload)]
+    name_ok = event_type in _NAME_ALLOWED_TYPES
+    while stack:
+        path, v = stack.pop()
+        if isinstance(v, dict):
+            for k, x in v.items():
+                nk = _norm_key(str(k))
+                if nk in _FORBIDDEN_KEYS or (nk in {"name", "names"} and not name_ok):
+                    yield f"{path}.{k}", f"key '{k}' names a personal-data field"
+                p = _value_problem(str(k))
+                if p:
+                    yield f"{path}.{k}", f"key looks like {p}"
+                if nk not in _DERIVED_KEYS:
+                    stack.append((f"{path}.{k}", x))
+        elif isinstance(v, list):
+            stack.extend((f"{path}[{i}]", x) for i, x in enumerate(v))
+        elif isinstance(v, bool) or v is None:
+            continue
+        elif isinstance(v, int):
+            if 10**11 <= abs(v) < 10**12:
+                yield path, "value looks like a 12-digit number"
+        elif isinstance(v, str):
+            # the manifest is the commission's public document: calendar dates (election day) are fine there
+            p = _value_problem(v, dates_ok=event_type == "election.manifest")
+            if p:
+                yield path, f"value looks like {p}"

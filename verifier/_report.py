@@ -1,0 +1,95 @@
+"""The verification report: per-check status, failures with their ledger entries, summary and result.
+
+:meth:`Report.to_dict` is the machine-readable form written by ``tvote-verify --json FILE``
+(``"format": "tvote-verify-report/1"``); ``docs/verifier.md`` documents it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+from ._checks import CHECKS, by_id
+from ._errors import CheckFailed
+
+__all__ = ["MAX_FAILURES_PER_CHECK", "REPORT_FORMAT", "Report"]
+
+REPORT_FORMAT: Final[str] = "tvote-verify-report/1"
+#: A record where a million ballots fail must not produce a million-line report: further failures of the
+#: same check are counted, not listed.
+MAX_FAILURES_PER_CHECK: Final[int] = 100
+
+
+@dataclass
+class Report:
+    record: str
+    statuses: dict[int, str] = field(default_factory=lambda: {c.step: "pending" for c in CHECKS})
+    failures: list[CheckFailed] = field(default_factory=list)
+    suppressed: dict[int, int] = field(default_factory=dict)
+    summary: dict[str, int] = field(default_factory=dict)
+    results: dict[str, dict[str, int]] | None = None
+    election_id: str | None = None
+    entries: int = 0
+    elapsed_seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+    # ------------------------------------------------------------------ recording
+    def add(self, err: CheckFailed) -> None:
+        self.statuses[err.step] = "fail"
+        listed = sum(1 for f in self.failures if f.step == err.step)
+        if listed >= MAX_FAILURES_PER_CHECK:
+            self.suppressed[err.step] = self.suppressed.get(err.step, 0) + 1
+        else:
+            self.failures.append(err)
+
+    def passed(self, check_id: str) -> None:
+        step = by_id(check_id).step
+        if self.statuses[step] != "fail":
+            self.statuses[step] = "pass"
+
+    def not_applicable(self, check_id: str, why: str) -> None:
+        step = by_id(check_id).step
+        if self.statuses[step] == "pending":
+            self.statuses[step] = "n/a"
+            self.notes.append(f"V{step} {check_id}: not applicable ({why})")
+
+    def failed_steps(self) -> list[int]:
+        return sorted(s for s, st in self.statuses.items() if st == "fail")
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures and not any(st == "fail" for st in self.statuses.values())
+
+    def failure_count(self, step: int) -> int:
+        return sum(1 for f in self.failures if f.step == step) + self.suppressed.get(step, 0)
+
+    # ------------------------------------------------------------------ output
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": REPORT_FORMAT,
+            "record": self.record,
+            "election_id": self.election_id,
+            "valid": self.ok,
+            "entries": self.entries,
+            "elapsed_seconds": round(self.elapsed_seconds, 3),
+            "checks": [
+                {
+                    "step": c.step,
+                    "id": c.id,
+                    "title": c.title,
+                    "status": self.statuses[c.step],
+                    "failures": self.failure_count(c.step),
+                }
+                for c in CHECKS
+            ],
+            "failures": [f.to_dict() for f in self.failures],
+            "summary": dict(self.summary),
+            "results": self.results,
+            "notes": list(self.notes),
+        }
+
+    def write_json(self, path: str | Path) -> None:
+        text = json.dumps(self.to_dict(), ensure_ascii=False, indent=2) + "\n"
+        Path(path).write_text(text, encoding="utf-8")
