@@ -1,0 +1,574 @@
+"""Ballot recipes: encryption, verification, tampering, serialization, tracking codes, Benaloh, tally."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import random
+import re
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from crypto._ballot import (
+    BallotSecrets,
+    ContestSpec,
+    ElectionContext,
+    EncryptedBallot,
+    EncryptedContest,
+    EncryptedSelection,
+    RevealedBallot,
+    encrypt_ballot,
+    normalize_tracking_code,
+    reveal,
+    tally_ciphertexts,
+    tracking_code_from_hash,
+    verify_ballot,
+    verify_revealed,
+)
+from crypto._disjunctive import _prove
+from crypto._dlog import discrete_log
+from crypto._elgamal import ZERO
+from crypto._errors import BallotError, InvalidEncoding, ProofError
+from crypto._group import IDENTITY, G, Scalar
+from tests.strategies import choices_for, contest_specs
+
+SECRET = Scalar.random(random.Random(2024))
+K = SECRET * G
+H = bytes(range(32))
+
+MAYOR = ContestSpec.one_of("mayor", ["a", "b", "c", "d", "e"])
+COUNCIL = ContestSpec.up_to("council", [f"s{i}" for i in range(8)], 3)
+REFERENDUM = ContestSpec.yes_no("ref-1")
+CTX1 = ElectionContext(H, K, (MAYOR,))
+CTX3 = ElectionContext(H, K, (MAYOR, COUNCIL, REFERENDUM))
+VOTE3 = {"mayor": ["c"], "council": ["s1", "s6"], "ref-1": ["no"]}
+
+
+def _decrypt(ballot: EncryptedBallot) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for c in ballot.contests:
+        out[c.contest_id] = [
+            s.selection_id for s in c.selections if discrete_log(s.ciphertext.decrypt_point(SECRET), 1) == 1
+        ]
+    return out
+
+
+def _manifest_order(ctx: ElectionContext, choices: dict[str, list[str]]) -> dict[str, list[str]]:
+    return {c.contest_id: [s for s in c.selection_ids if s in choices[c.contest_id]] for c in ctx.contests}
+
+
+@pytest.fixture(scope="module")
+def ballot3() -> tuple[EncryptedBallot, BallotSecrets]:
+    return encrypt_ballot(CTX3, VOTE3, rng=random.Random(1))
+
+
+# --- specs -----------------------------------------------------------------------------------------
+
+
+def test_contest_kinds() -> None:
+    assert (MAYOR.min_selections, MAYOR.max_selections) == (0, 1)
+    assert ContestSpec.one_of("x", ["a", "b"], required=True).min_selections == 1
+    assert (COUNCIL.min_selections, COUNCIL.max_selections) == (0, 3)
+    assert REFERENDUM.selection_ids == ("yes", "no")
+    assert COUNCIL.allowed_sums == (0, 1, 2, 3)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("", ("a",), 0, 1),
+        ("c d", ("a",), 0, 1),
+        ("c", (), 0, 0),
+        ("c", ("a", "a"), 0, 1),
+        ("c", ("a", "b/"), 0, 1),
+        ("c", ("a", ""), 0, 1),
+        ("c", ("a",), 1, 0),
+        ("c", ("a",), 0, 2),
+        ("c", ("a",), -1, 1),
+        ("c", ("a",), False, True),
+        ("c", ["a"], 0, 1),
+        ("x" * 65, ("a",), 0, 1),
+    ],
+)
+def test_contest_spec_validated(args: tuple[Any, ...]) -> None:
+    with pytest.raises(ValueError):
+        ContestSpec(*args)
+
+
+def test_election_context_validated() -> None:
+    with pytest.raises(ValueError):
+        ElectionContext(b"x" * 31, K, (MAYOR,))
+    with pytest.raises(ValueError):
+        ElectionContext(H, IDENTITY, (MAYOR,))
+    with pytest.raises(ValueError):
+        ElectionContext(H, K, (MAYOR, MAYOR))
+    with pytest.raises(ValueError):
+        ElectionContext(H, K, ())
+    with pytest.raises(TypeError):
+        ElectionContext(H, K.to_bytes(), (MAYOR,))  # type: ignore[arg-type]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        CTX1.base_hash = bytes(32)  # type: ignore[misc]
+
+
+# --- encryption and verification --------------------------------------------------------------------
+
+
+@given(st.data())
+@settings(max_examples=10, deadline=None)
+def test_three_contest_ballot_round_trip(data: st.DataObject) -> None:
+    choices = {c.contest_id: data.draw(choices_for(c)) for c in CTX3.contests}
+    ballot, secrets = encrypt_ballot(CTX3, choices)
+    verify_ballot(CTX3, ballot)
+    assert _decrypt(ballot) == _manifest_order(CTX3, choices)
+    again = EncryptedBallot.from_dict(json.loads(json.dumps(ballot.to_dict())))
+    assert again == ballot
+    assert again.ballot_hash() == ballot.ballot_hash()
+    assert BallotSecrets.from_dict(json.loads(json.dumps(secrets.to_dict()))) == secrets
+
+
+@given(st.data())
+@settings(max_examples=10, deadline=None)
+def test_random_contest_shapes(data: st.DataObject) -> None:
+    specs = [data.draw(contest_specs(contest_id=f"c{i}")) for i in range(data.draw(st.integers(1, 2)))]
+    ctx = ElectionContext(H, K, tuple(specs))  # type: ignore[arg-type]
+    choices = {c.contest_id: data.draw(choices_for(c)) for c in ctx.contests}
+    ballot, _ = encrypt_ballot(ctx, choices)
+    verify_ballot(ctx, ballot)
+    assert _decrypt(ballot) == _manifest_order(ctx, choices)
+
+
+@pytest.mark.parametrize("ctx", [CTX1, CTX3], ids=["1-of-5", "3-contests"])
+def test_blank_ballot_verifies(ctx: ElectionContext) -> None:
+    ballot, secrets = encrypt_ballot(ctx, {c.contest_id: [] for c in ctx.contests})
+    verify_ballot(ctx, ballot)
+    assert verify_revealed(ctx, ballot, reveal(ballot, secrets)) == {c.contest_id: [] for c in ctx.contests}
+
+
+@pytest.mark.parametrize(
+    ("choices", "message"),
+    [
+        ({"mayor": ["a", "b"], "council": [], "ref-1": []}, "over-vote"),
+        ({"mayor": [], "council": ["s0", "s1", "s2", "s3"], "ref-1": []}, "over-vote"),
+        ({"mayor": [], "council": [], "ref-1": ["yes", "no"]}, "over-vote"),
+        ({"mayor": ["a", "a"], "council": [], "ref-1": []}, "more than once"),
+        ({"mayor": ["z"], "council": [], "ref-1": []}, "unknown selection"),
+        ({"mayor": [], "council": [], "ref-1": [], "other": []}, "unknown contest"),
+        ({"mayor": [], "council": []}, "no choice given"),
+        ({"mayor": "a", "council": [], "ref-1": []}, "list of selection ids"),
+    ],
+)
+def test_invalid_choices_refused(choices: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        encrypt_ballot(CTX3, choices)
+
+
+def test_required_contest_refuses_blank() -> None:
+    ctx = ElectionContext(H, K, (ContestSpec.one_of("mayor", ["a", "b"], required=True),))
+    with pytest.raises(ValueError, match="at least 1"):
+        encrypt_ballot(ctx, {"mayor": []})
+    ballot, _ = encrypt_ballot(ctx, {"mayor": ["b"]})
+    verify_ballot(ctx, ballot)
+
+
+def test_deterministic_with_rng_and_explicit_nonce() -> None:
+    b1, s1 = encrypt_ballot(CTX1, {"mayor": ["a"]}, rng=random.Random(9))
+    b2, s2 = encrypt_ballot(CTX1, {"mayor": ["a"]}, rng=random.Random(9))
+    assert (b1, s1) == (b2, s2)
+    b3, _ = encrypt_ballot(CTX1, {"mayor": ["a"]})
+    assert b3.ballot_nonce != b1.ballot_nonce
+    nonce = b"\x07" * 32
+    b4, _ = encrypt_ballot(CTX1, {"mayor": ["a"]}, ballot_nonce=nonce)
+    assert b4.ballot_nonce == nonce
+    verify_ballot(CTX1, b4)
+    with pytest.raises(ValueError):
+        encrypt_ballot(CTX1, {"mayor": ["a"]}, ballot_nonce=b"short")
+
+
+# --- soundness of the ballot as a whole -------------------------------------------------------------
+
+
+def test_overvote_spliced_from_permissive_manifest_rejected() -> None:
+    loose = ElectionContext(H, K, (ContestSpec.up_to("mayor", MAYOR.selection_ids, 5),))
+    ballot, _ = encrypt_ballot(loose, {"mayor": ["a", "b"]})
+    verify_ballot(loose, ballot)
+    with pytest.raises(ProofError) as info:
+        verify_ballot(CTX1, ballot)
+    assert info.value.check == "contest-proof"
+    assert info.value.subject == "mayor"
+
+
+def test_cheating_contest_proof_for_overvote_rejected() -> None:
+    """Selections proven 0/1 honestly, but two of them are 1 and the sum proof claims 1."""
+    loose = ElectionContext(H, K, (ContestSpec.up_to("mayor", MAYOR.selection_ids, 5),))
+    ballot, secrets = encrypt_ballot(loose, {"mayor": ["a", "b"]}, rng=random.Random(3))
+    contest = ballot.contests[0]
+    total_r = sum((s.randomness for s in secrets.contests[0].selections), Scalar(0))
+    rng = random.Random(4)
+    fake_proof = _prove(
+        K,
+        contest.sum_ciphertext(),
+        1,  # the lie: the real sum is 2
+        total_r,
+        (0, 1),
+        ("ballot-contest", H, ballot.ballot_nonce, "mayor"),
+        Scalar.random(rng),
+        {0: (Scalar.random(rng), Scalar.random(rng))},
+    )
+    forged = dataclasses.replace(ballot, contests=(dataclasses.replace(contest, proof=fake_proof),))
+    with pytest.raises(ProofError, match="contest-proof"):
+        verify_ballot(CTX1, forged)
+
+
+def _replace_selection(ballot: EncryptedBallot, ci: int, si: int, new: EncryptedSelection) -> EncryptedBallot:
+    c = ballot.contests[ci]
+    sels = c.selections[:si] + (new,) + c.selections[si + 1 :]
+    contests = ballot.contests[:ci] + (dataclasses.replace(c, selections=sels),) + ballot.contests[ci + 1 :]
+    return dataclasses.replace(ballot, contests=contests)
+
+
+def test_other_election_hash_rejected(ballot3: tuple[EncryptedBallot, BallotSecrets]) -> None:
+    ballot, _ = ballot3
+    other = dataclasses.replace(CTX3, base_hash=b"\xff" * 32)
+    with pytest.raises(BallotError, match="election-hash"):
+        verify_ballot(other, ballot)
+    relabelled = dataclasses.replace(ballot, election_hash=other.base_hash)
+    with pytest.raises(ProofError) as info:
+        verify_ballot(other, relabelled)
+    assert info.value.check == "selection-proof"
+    assert info.value.subject == "mayor/a"
+
+
+def test_other_key_rejected(ballot3: tuple[EncryptedBallot, BallotSecrets]) -> None:
+    ballot, _ = ballot3
+    with pytest.raises(ProofError, match="selection-proof"):
+        verify_ballot(dataclasses.replace(CTX3, public_key=Scalar(5) * G), ballot)
+
+
+def test_other_ballot_nonce_rejected(ballot3: tuple[EncryptedBallot, BallotSecrets]) -> None:
+    ballot, _ = ballot3
+    with pytest.raises(ProofError, match="selection-proof"):
+        verify_ballot(CTX3, dataclasses.replace(ballot, ballot_nonce=bytes(32)))
+
+
+def test_selection_from_another_ballot_rejected(ballot3: tuple[EncryptedBallot, BallotSecrets]) -> None:
+    ballot, _ = ballot3
+    other, _ = encrypt_ballot(CTX3, VOTE3)
+    forged = _replace_selection(ballot, 1, 2, other.contests[1].selections[2])
+    with pytest.raises(ProofError) as info:
+        verify_ballot(CTX3, forged)
+    assert (info.value.check, info.value.subject) == ("selection-proof", "council/s2")
+
+
+def test_selection_relabelled_rejected(ballot3: tuple[EncryptedBallot, BallotSecrets]) -> None:
+    """Swap two selections' contents but keep the manifest order of ids: proofs name the ids."""
+    ballot, _ = ballot3
+    c = ballot.contests[0]
+    s0, s2 = c.selections[0], c.selections[2]
+    forged = _replace_selection(ballot, 0, 0, dataclasses.replace(s2, selection_id=s0.selection_id))
+    forged = _replace_selection(forged, 0, 2, dataclasses.replace(s0, selection_id=s2.selection_id))
+    with pytest.raises(ProofError) as info:
+        verify_ballot(CTX3, forged)
+    assert (info.value.check, info.value.subject) == ("selection-proof", "mayor/a")
+
+
+def test_contest_proof_moved_rejected(ballot3: tuple[EncryptedBallot, BallotSecrets]) -> None:
+    ballot, _ = ballot3
+    mayor, ref = ballot.contests[0], ballot.contests[2]
+    forged = dataclasses.replace(
+        ballot, contests=(mayor, ballot.contests[1], dataclasses.replace(ref, proof=mayor.proof))
+    )
+    with pytest.raises(ProofError) as info:
+        verify_ballot(CTX3, forged)
+    assert (info.value.check, info.value.subject) == ("contest-proof", "ref-1")
+
+
+def test_ciphertext_changed_rejected(ballot3: tuple[EncryptedBallot, BallotSecrets]) -> None:
+    ballot, _ = ballot3
+    sel = ballot.contests[2].selections[0]
+    shifted = dataclasses.replace(sel.ciphertext, b=sel.ciphertext.b + G)
+    with pytest.raises(ProofError, match="selection-proof"):
+        verify_ballot(CTX3, _replace_selection(ballot, 2, 0, dataclasses.replace(sel, ciphertext=shifted)))
+
+
+@pytest.mark.parametrize(
+    ("order", "check"),
+    [
+        ([0, 1], "missing-contest"),
+        ([0, 1, 2, 2], "duplicate-contest"),
+        ([0, 2, 1], "contest-order"),
+    ],
+)
+def test_contest_structure(
+    ballot3: tuple[EncryptedBallot, BallotSecrets], order: list[int], check: str
+) -> None:
+    ballot, _ = ballot3
+    forged = dataclasses.replace(ballot, contests=tuple(ballot.contests[i] for i in order))
+    with pytest.raises(BallotError) as info:
+        verify_ballot(CTX3, forged)
+    assert info.value.check == check
+
+
+def test_unknown_contest(ballot3: tuple[EncryptedBallot, BallotSecrets]) -> None:
+    ballot, _ = ballot3
+    stray = dataclasses.replace(ballot.contests[2], contest_id="ref-2")
+    with pytest.raises(BallotError) as info:
+        verify_ballot(CTX3, dataclasses.replace(ballot, contests=(*ballot.contests, stray)))
+    assert (info.value.check, info.value.subject) == ("unknown-contest", "ref-2")
+
+
+@pytest.mark.parametrize(
+    ("edit", "check", "subject"),
+    [
+        (lambda s: s[:-1], "missing-selection", "ref-1/no"),
+        (lambda s: (*s, s[0]), "duplicate-selection", "ref-1/yes"),
+        (lambda s: s[::-1], "selection-order", "ref-1"),
+        (
+            lambda s: (s[0], dataclasses.replace(s[1], selection_id="maybe")),
+            "unknown-selection",
+            "ref-1/maybe",
+        ),
+    ],
+)
+def test_selection_structure(
+    ballot3: tuple[EncryptedBallot, BallotSecrets], edit: Any, check: str, subject: str
+) -> None:
+    ballot, _ = ballot3
+    c = ballot.contests[2]
+    forged = dataclasses.replace(
+        ballot, contests=(*ballot.contests[:2], dataclasses.replace(c, selections=edit(c.selections)))
+    )
+    with pytest.raises(BallotError) as info:
+        verify_ballot(CTX3, forged)
+    assert (info.value.check, info.value.subject) == (check, subject)
+    assert subject in info.value.operator_message
+
+
+# --- serialization ----------------------------------------------------------------------------------
+
+
+def _mutations() -> list[tuple[str, Any]]:
+    def at(path: list[Any], fn: Any) -> Any:
+        def run(d: dict[str, Any]) -> None:
+            obj: Any = d
+            for p in path:
+                obj = obj[p]
+            fn(obj)
+
+        return run
+
+    sel = ["contests", 0, "selections", 0]
+    return [
+        ("extra top key", at([], lambda o: o.update(extra=1))),
+        ("missing nonce", at([], lambda o: o.pop("ballot_nonce"))),
+        ("version 2", at([], lambda o: o.update(version=2))),
+        ("version bool", at([], lambda o: o.update(version=True))),
+        ("version str", at([], lambda o: o.update(version="1"))),
+        ("uppercase hash", at([], lambda o: o.update(election_hash=o["election_hash"].upper()))),
+        ("short nonce", at([], lambda o: o.update(ballot_nonce=o["ballot_nonce"][:-2]))),
+        ("odd nonce", at([], lambda o: o.update(ballot_nonce=o["ballot_nonce"][:-1]))),
+        ("no contests", at([], lambda o: o.update(contests=[]))),
+        ("contests not list", at([], lambda o: o.update(contests={}))),
+        ("extra contest key", at(["contests", 0], lambda o: o.update(x=1))),
+        ("bad contest id", at(["contests", 0], lambda o: o.update(contest_id="a b"))),
+        ("no selections", at(["contests", 0], lambda o: o.update(selections=[]))),
+        ("extra selection key", at(sel, lambda o: o.update(x=1))),
+        ("bad selection id", at(sel, lambda o: o.update(selection_id=""))),
+        ("selection id int", at(sel, lambda o: o.update(selection_id=1))),
+        ("small-order point", at([*sel, "ciphertext"], lambda o: o.update(a="00" * 32))),
+        ("identity sign bit", at([*sel, "ciphertext"], lambda o: o.update(a="01" + "00" * 30 + "80"))),
+        ("y >= p", at([*sel, "ciphertext"], lambda o: o.update(b="ed" + "ff" * 30 + "7f"))),
+        ("uppercase point", at([*sel, "ciphertext"], lambda o: o.update(a=o["a"].upper()))),
+        ("proof extra key", at([*sel, "proof"], lambda o: o.update(x=[]))),
+        ("scalar >= L", at([*sel, "proof"], lambda o: o["responses"].__setitem__(0, "ff" * 31 + "1f"))),
+        ("short scalar", at([*sel, "proof"], lambda o: o["challenges"].__setitem__(0, "00" * 31))),
+    ]
+
+
+@pytest.mark.parametrize(("name", "mutate"), _mutations(), ids=[m[0] for m in _mutations()])
+def test_from_dict_strict(ballot3: tuple[EncryptedBallot, BallotSecrets], name: str, mutate: Any) -> None:
+    d = json.loads(json.dumps(ballot3[0].to_dict()))
+    EncryptedBallot.from_dict(d)
+    mutate(d)
+    with pytest.raises(InvalidEncoding):
+        EncryptedBallot.from_dict(d)
+
+
+def test_dict_is_lowercase_hex(ballot3: tuple[EncryptedBallot, BallotSecrets]) -> None:
+    text = json.dumps(ballot3[0].to_dict())
+    for h in re.findall(r'"([0-9a-fA-F]{64})"', text):
+        assert h == h.lower()
+    assert (
+        ballot3[0].canonical_bytes()
+        == json.dumps(ballot3[0].to_dict(), sort_keys=True, separators=(",", ":")).encode()
+    )
+
+
+def test_ballot_hash_covers_everything(ballot3: tuple[EncryptedBallot, BallotSecrets]) -> None:
+    ballot, _ = ballot3
+    h = ballot.ballot_hash()
+    assert len(h) == 32
+    assert dataclasses.replace(ballot, ballot_nonce=bytes(32)).ballot_hash() != h
+    sel = ballot.contests[0].selections[0]
+    proof2 = dataclasses.replace(sel.proof, responses=(sel.proof.responses[0] + 1, *sel.proof.responses[1:]))
+    assert _replace_selection(ballot, 0, 0, dataclasses.replace(sel, proof=proof2)).ballot_hash() != h
+
+
+# --- tracking codes ---------------------------------------------------------------------------------
+
+
+def test_tracking_code_format(ballot3: tuple[EncryptedBallot, BallotSecrets]) -> None:
+    code = ballot3[0].tracking_code()
+    assert re.fullmatch(r"[0-9A-HJKMNP-TV-Z]{4}(-[0-9A-HJKMNP-TV-Z]{4}){3}", code)
+    assert code == tracking_code_from_hash(ballot3[0].ballot_hash())
+
+
+def test_tracking_code_by_hand() -> None:
+    assert tracking_code_from_hash(bytes(32)) == "0000-0000-0000-0000"
+    assert tracking_code_from_hash(b"\xff" * 10 + bytes(22)) == "ZZZZ-ZZZZ-ZZZZ-ZZZZ"
+    assert tracking_code_from_hash(bytes(9) + b"\x01" + b"\xff" * 22) == "0000-0000-0000-0001"
+    # 0x08 0x42 ... : bits 00001 00001 00001 0 → "111" then continues
+    assert tracking_code_from_hash(b"\x08\x42" + bytes(30)).startswith("1110")
+    assert tracking_code_from_hash(b"\xf8" + bytes(31)) == "Z000-0000-0000-0000"
+    with pytest.raises(ValueError):
+        tracking_code_from_hash(bytes(10))
+
+
+def test_normalize_tracking_code() -> None:
+    assert normalize_tracking_code("abcd efgh jkmn pqrs") == "ABCD-EFGH-JKMN-PQRS"
+    assert normalize_tracking_code("oooo-iiii-llll-0000") == "0000-1111-1111-0000"
+    with pytest.raises(ValueError):
+        normalize_tracking_code("ABCD-EFGH-JKMN-PQRU")  # U is not Crockford
+    with pytest.raises(ValueError):
+        normalize_tracking_code("ABCD-EFGH-JKMN")
+
+
+# --- Benaloh challenge ------------------------------------------------------------------------------
+
+
+def test_revealed_ballot_verifies(ballot3: tuple[EncryptedBallot, BallotSecrets]) -> None:
+    ballot, secrets = ballot3
+    revealed = reveal(ballot, secrets)
+    assert revealed.ballot_hash == ballot.ballot_hash()
+    again = RevealedBallot.from_dict(json.loads(json.dumps(revealed.to_dict())))
+    assert again == revealed
+    assert verify_revealed(CTX3, ballot, again) == _manifest_order(CTX3, VOTE3)
+
+
+def _edit_secret(secrets: BallotSecrets, ci: int, si: int, **changes: Any) -> BallotSecrets:
+    c = secrets.contests[ci]
+    sels = c.selections[:si] + (dataclasses.replace(c.selections[si], **changes),) + c.selections[si + 1 :]
+    contests = secrets.contests[:ci] + (dataclasses.replace(c, selections=sels),) + secrets.contests[ci + 1 :]
+    return BallotSecrets(contests)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"plaintext": 1},  # mayor/a was 0
+        {"randomness": Scalar(12345)},
+    ],
+)
+def test_wrong_revealed_value_rejected(ballot3: tuple[EncryptedBallot, BallotSecrets], change: Any) -> None:
+    ballot, secrets = ballot3
+    revealed = reveal(ballot, _edit_secret(secrets, 0, 0, **change))
+    with pytest.raises(BallotError) as info:
+        verify_revealed(CTX3, ballot, revealed)
+    assert (info.value.check, info.value.subject) == ("revealed-reencryption", "mayor/a")
+
+
+def test_revealed_flip_of_chosen_rejected(ballot3: tuple[EncryptedBallot, BallotSecrets]) -> None:
+    ballot, secrets = ballot3
+    revealed = reveal(ballot, _edit_secret(secrets, 0, 2, plaintext=0))  # mayor/c was 1
+    with pytest.raises(BallotError, match="revealed-reencryption"):
+        verify_revealed(CTX3, ballot, revealed)
+
+
+def test_revealed_for_other_ballot_rejected(ballot3: tuple[EncryptedBallot, BallotSecrets]) -> None:
+    ballot, secrets = ballot3
+    other, other_secrets = encrypt_ballot(CTX3, VOTE3)
+    with pytest.raises(BallotError, match="revealed-ballot-hash"):
+        verify_revealed(CTX3, ballot, reveal(other, other_secrets))
+    with pytest.raises(BallotError, match="revealed-reencryption"):
+        verify_revealed(CTX3, ballot, reveal(ballot, other_secrets))
+
+
+def test_revealed_structure_rejected(ballot3: tuple[EncryptedBallot, BallotSecrets]) -> None:
+    ballot, secrets = ballot3
+    revealed = RevealedBallot(ballot.ballot_hash(), secrets.contests[:2])
+    with pytest.raises(BallotError, match="revealed-structure"):
+        verify_revealed(CTX3, ballot, revealed)
+    with pytest.raises(ValueError):
+        reveal(ballot, BallotSecrets(secrets.contests[:2]))
+
+
+def test_revealed_of_invalid_ballot_rejected(ballot3: tuple[EncryptedBallot, BallotSecrets]) -> None:
+    ballot, secrets = ballot3
+    forged = dataclasses.replace(ballot, ballot_nonce=bytes(32))
+    with pytest.raises(ProofError):
+        verify_revealed(CTX3, forged, reveal(forged, secrets))
+
+
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda d: d["contests"][0]["selections"][0].update(plaintext=2),
+        lambda d: d["contests"][0]["selections"][0].update(plaintext=True),
+        lambda d: d["contests"][0]["selections"][0].update(plaintext="1"),
+        lambda d: d["contests"][0]["selections"][0].update(extra=0),
+        lambda d: d.update(ballot_hash=d["ballot_hash"].upper()),
+        lambda d: d.pop("ballot_hash"),
+    ],
+)
+def test_revealed_from_dict_strict(ballot3: tuple[EncryptedBallot, BallotSecrets], mutate: Any) -> None:
+    d = json.loads(json.dumps(reveal(*ballot3).to_dict()))
+    RevealedBallot.from_dict(d)
+    mutate(d)
+    with pytest.raises(InvalidEncoding):
+        RevealedBallot.from_dict(d)
+
+
+# --- tally ----------------------------------------------------------------------------------------
+
+
+def test_tally_decrypts_to_counts() -> None:
+    votes = [VOTE3, {"mayor": ["c"], "council": ["s1"], "ref-1": ["yes"]}, {c: [] for c in VOTE3}]
+    ballots = [encrypt_ballot(CTX3, v)[0] for v in votes]
+    totals = tally_ciphertexts(ballots, ctx=CTX3)
+    counts = {k: discrete_log(ct.decrypt_point(SECRET), len(ballots)) for k, ct in totals.items()}
+    assert counts[("mayor", "c")] == 2
+    assert counts[("council", "s1")] == 2
+    assert counts[("council", "s6")] == 1
+    assert counts[("ref-1", "no")] == 1
+    assert counts[("ref-1", "yes")] == 1
+    assert counts[("mayor", "a")] == 0
+    assert totals[("mayor", "a")].decrypt_point(SECRET) == IDENTITY
+    assert sum(counts.values()) == 7
+    assert tally_ciphertexts(ballots) == totals
+
+
+def test_empty_tally_is_identity() -> None:
+    totals = tally_ciphertexts([], ctx=CTX3)
+    assert len(totals) == 5 + 8 + 2
+    assert all(ct == ZERO for ct in totals.values())
+    assert discrete_log(totals[("mayor", "a")].decrypt_point(SECRET), 0) == 0
+    assert tally_ciphertexts([]) == {}
+
+
+def test_tally_refuses_mixed_elections(ballot3: tuple[EncryptedBallot, BallotSecrets]) -> None:
+    ballot, _ = ballot3
+    one, _ = encrypt_ballot(CTX1, {"mayor": []})
+    with pytest.raises(ValueError):
+        tally_ciphertexts([ballot, one])
+    with pytest.raises(ValueError):
+        tally_ciphertexts([dataclasses.replace(ballot, election_hash=bytes(32))], ctx=CTX3)
+
+
+def test_value_types_are_frozen(ballot3: tuple[EncryptedBallot, BallotSecrets]) -> None:
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        ballot3[0].ballot_nonce = bytes(32)  # type: ignore[misc]
+    with pytest.raises(ValueError):
+        EncryptedBallot(H, b"x", ())
+    assert isinstance(ballot3[0].contests[0], EncryptedContest)
