@@ -224,8 +224,8 @@ def test_cheating_contest_proof_for_overvote_rejected() -> None:
 
 def _replace_selection(ballot: EncryptedBallot, ci: int, si: int, new: EncryptedSelection) -> EncryptedBallot:
     c = ballot.contests[ci]
-    sels = c.selections[:si] + (new,) + c.selections[si + 1 :]
-    contests = ballot.contests[:ci] + (dataclasses.replace(c, selections=sels),) + ballot.contests[ci + 1 :]
+    sels = (*c.selections[:si], new, *c.selections[si + 1 :])
+    contests = (*ballot.contests[:ci], dataclasses.replace(c, selections=sels), *ballot.contests[ci + 1 :])
     return dataclasses.replace(ballot, contests=contests)
 
 
@@ -459,8 +459,8 @@ def test_revealed_ballot_verifies(ballot3: tuple[EncryptedBallot, BallotSecrets]
 
 def _edit_secret(secrets: BallotSecrets, ci: int, si: int, **changes: Any) -> BallotSecrets:
     c = secrets.contests[ci]
-    sels = c.selections[:si] + (dataclasses.replace(c.selections[si], **changes),) + c.selections[si + 1 :]
-    contests = secrets.contests[:ci] + (dataclasses.replace(c, selections=sels),) + secrets.contests[ci + 1 :]
+    sels = (*c.selections[:si], dataclasses.replace(c.selections[si], **changes), *c.selections[si + 1 :])
+    contests = (*secrets.contests[:ci], dataclasses.replace(c, selections=sels), *secrets.contests[ci + 1 :])
     return BallotSecrets(contests)
 
 
@@ -487,7 +487,7 @@ def test_revealed_flip_of_chosen_rejected(ballot3: tuple[EncryptedBallot, Ballot
 
 
 def test_revealed_for_other_ballot_rejected(ballot3: tuple[EncryptedBallot, BallotSecrets]) -> None:
-    ballot, secrets = ballot3
+    ballot, _secrets = ballot3
     other, other_secrets = encrypt_ballot(CTX3, VOTE3)
     with pytest.raises(BallotError, match="revealed-ballot-hash"):
         verify_revealed(CTX3, ballot, reveal(other, other_secrets))
