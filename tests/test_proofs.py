@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import importlib.util
+import json
 import random
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -10,7 +14,7 @@ from hypothesis import strategies as st
 
 from crypto._errors import InvalidEncoding, ProofError
 from crypto._group import IDENTITY, G, L, Point, Scalar
-from crypto._hash import challenge
+from crypto._hash import challenge, encode_transcript
 from crypto._proofs import (
     ChaumPedersenProof,
     SchnorrProof,
@@ -248,3 +252,104 @@ def test_random_scalar_uses_64_bytes_reduced() -> None:
         random_scalar(Short())
     assert isinstance(random_scalar(), Scalar)
     assert Point.from_bytes(G.to_bytes()) == G
+
+
+# ------------------------------------------------------------------------------ known-answer vectors
+
+ROOT = Path(__file__).resolve().parent.parent
+VECTORS = ROOT / "tests" / "vectors" / "proofs.json"
+
+
+def _generator():  # type: ignore[no-untyped-def]
+    spec = importlib.util.spec_from_file_location(
+        "gen_threshold_vectors", ROOT / "tools" / "gen_threshold_vectors.py"
+    )
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+class FixedNonce:
+    """Feeds a published nonce back into the prover (64 bytes whose little-endian value is the nonce)."""
+
+    def __init__(self, k_hex: str) -> None:
+        self.k = Scalar.from_hex(k_hex)
+
+    def randbytes(self, n: int) -> bytes:
+        assert n == 64
+        return self.k.to_bytes() + bytes(32)
+
+
+def _ctx(items: list) -> tuple:
+    return tuple({"str": lambda s: s, "bytes": bytes.fromhex, "u64": int}[k](v) for k, v in items)
+
+
+def _sha512_mod_l(data: bytes) -> Scalar:
+    return Scalar(int.from_bytes(hashlib.sha512(data).digest(), "little") % L)
+
+
+def test_proof_vectors_are_reproduced_byte_for_byte() -> None:
+    gen = _generator()
+    text = VECTORS.read_text(encoding="utf-8")
+    assert gen.build()[gen.PROOFS] == text
+    data = json.loads(text)
+    assert "tools/gen_threshold_vectors.py" in data["source"] and "seed" in data["source"]
+
+
+def test_schnorr_known_answers() -> None:
+    cases = json.loads(VECTORS.read_text(encoding="utf-8"))["schnorr"]
+    assert len(cases) >= 4
+    for v in cases:
+        x, k = Scalar.from_hex(v["secret"]), Scalar.from_hex(v["nonce"])
+        X, R = Point.from_hex(v["statement"]), Point.from_hex(v["commitment"])
+        ctx = _ctx(v["context"])
+        proof = SchnorrProof.from_dict(v["proof"])
+        assert X == x * G and R == k * G
+        transcript = bytes.fromhex(v["transcript"])
+        assert transcript == encode_transcript("schnorr-pok", (G, X, R, len(ctx), *ctx))
+        assert transcript[:4] == (len(b"tvote/1/schnorr-pok")).to_bytes(4, "big")
+        assert proof.challenge == _sha512_mod_l(transcript)
+        assert proof.response == k - proof.challenge * x
+        verify_schnorr(X, proof, context=ctx)
+        assert prove_schnorr(x, X, context=ctx, rng=FixedNonce(v["nonce"])) == proof
+
+
+def test_chaum_pedersen_known_answers() -> None:
+    cases = json.loads(VECTORS.read_text(encoding="utf-8"))["chaum_pedersen"]
+    assert any(Point.from_hex(v["base"]).is_identity for v in cases)
+    for v in cases:
+        s, k = Scalar.from_hex(v["secret"]), Scalar.from_hex(v["nonce"])
+        A = Point.from_hex(v["base"])
+        X, Y = Point.from_hex(v["statement"]["X"]), Point.from_hex(v["statement"]["Y"])
+        R1, R2 = Point.from_hex(v["commitments"]["R1"]), Point.from_hex(v["commitments"]["R2"])
+        ctx = _ctx(v["context"])
+        proof = ChaumPedersenProof.from_dict(v["proof"])
+        assert (X, Y, R1, R2) == (s * G, s * A, k * G, k * A)
+        transcript = bytes.fromhex(v["transcript"])
+        assert transcript == encode_transcript("chaum-pedersen", (G, A, X, Y, R1, R2, len(ctx), *ctx))
+        assert proof.challenge == _sha512_mod_l(transcript)
+        assert proof.response == k - proof.challenge * s
+        verify_chaum_pedersen(X, A, Y, proof, context=ctx)
+        assert prove_chaum_pedersen(s, X, A, Y, context=ctx, rng=FixedNonce(v["nonce"])) == proof
+
+
+def test_negative_vectors_fail_with_the_named_check() -> None:
+    cases = json.loads(VECTORS.read_text(encoding="utf-8"))["negative"]
+    assert {v["kind"] for v in cases} == {"schnorr", "chaum-pedersen"}
+    for v in cases:
+        ctx = _ctx(v["context"])
+        with pytest.raises(ProofError) as ei:
+            if v["kind"] == "schnorr":
+                verify_schnorr(
+                    Point.from_hex(v["statement"]), SchnorrProof.from_dict(v["proof"]), context=ctx
+                )
+            else:
+                verify_chaum_pedersen(
+                    Point.from_hex(v["statement"]["X"]),
+                    Point.from_hex(v["base"]),
+                    Point.from_hex(v["statement"]["Y"]),
+                    ChaumPedersenProof.from_dict(v["proof"]),
+                    context=ctx,
+                )
+        assert ei.value.check == v["check"], v["why"]

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.util
 import itertools
 import json
 import random
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -595,3 +597,112 @@ def test_single_trustee_election() -> None:
     ct = encrypt(c.joint.public_key, 9, Scalar(2))
     assert combine(ct, [c.keys[1].partial_decrypt(ct)], c.joint).point == small_multiple(9)
     assert c.keys[1].secret_share == c.gens[1].coefficients[0]
+
+
+# ------------------------------------------------------------------------------ known-answer vectors
+
+ROOT = Path(__file__).resolve().parent.parent
+VECTORS = ROOT / "tests" / "vectors" / "threshold.json"
+
+
+def _generator():  # type: ignore[no-untyped-def]
+    spec = importlib.util.spec_from_file_location(
+        "gen_threshold_vectors", ROOT / "tools" / "gen_threshold_vectors.py"
+    )
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.fixture(scope="module")
+def vec() -> dict:
+    return json.loads(VECTORS.read_text(encoding="utf-8"))
+
+
+def test_threshold_vectors_are_reproduced_byte_for_byte() -> None:
+    gen = _generator()
+    text = VECTORS.read_text(encoding="utf-8")
+    assert gen.build()[gen.THRESHOLD] == text
+    assert "tools/gen_threshold_vectors.py" in json.loads(text)["source"]
+
+
+def test_threshold_vectors_key_ceremony(vec: dict) -> None:
+    t, n, base = vec["threshold"], vec["trustees"], bytes.fromhex(vec["base_hash"])
+    assert (t, n) == (3, 5)
+    gens = {g["trustee"]: TrusteeKeyGen.from_dict(g) for g in vec["trustee_secrets"]}
+    pub = {i: g.commitments for i, g in gens.items()}
+    for i, g in gens.items():
+        # shares[i][j] = P_i(j), evaluated here with plain integers
+        coeffs = [a.value for a in g.coefficients]
+        for j in range(1, n + 1):
+            assert vec["shares"][str(i)][str(j)] == Scalar(sum(a * j**k for k, a in enumerate(coeffs))).hex()
+        # the published Schnorr nonces reproduce the commitment proofs
+        for k, (a, proof) in enumerate(zip(g.coefficients, g.commitments.proofs, strict=True)):
+            nonce = Scalar.from_hex(vec["coefficient_proof_nonces"][str(i)][k])
+            assert proof.response == nonce - proof.challenge * a
+    assert len(vec["encrypted_shares"]) == n * (n - 1)
+    for d in vec["encrypted_shares"]:
+        e = EncryptedShare.from_dict(d)
+        assert (
+            gens[e.recipient].decrypt_share(e, pub[e.sender]).hex()
+            == vec["shares"][str(e.sender)][str(e.recipient)]
+        )
+    q = qualify(pub.values(), base_hash=base, threshold=t, trustees=n)
+    joint = JointKey.from_commitments(pub.values(), q, base_hash=base)
+    assert joint == JointKey.from_dict(vec["joint_key"])
+    assert joint.public_key == Scalar(sum(g.coefficients[0].value for g in gens.values())) * G
+    for d in vec["trustee_keys"]:
+        key = TrusteeKey.from_dict(d)
+        j = key.trustee
+        assert key.secret_share == Scalar(
+            sum(int.from_bytes(bytes.fromhex(vec["shares"][str(i)][str(j)]), "little") for i in gens)
+        )
+        assert key.public_share == joint.public_share(j)
+
+
+def test_threshold_vectors_decryption(vec: dict) -> None:
+    joint = JointKey.from_dict(vec["joint_key"])
+    keys = {d["trustee"]: TrusteeKey.from_dict(d) for d in vec["trustee_keys"]}
+    m, r = vec["ciphertext"]["m"], Scalar.from_hex(vec["ciphertext"]["r"])
+    ct = Ciphertext.from_dict(vec["ciphertext"]["ct"])
+    assert ct == encrypt(joint.public_key, m, r)
+    parts = {d["trustee"]: PartialDecryption.from_dict(d) for d in vec["partials"]}
+    for j, p in parts.items():
+        verify_partial(p, ct, joint)
+        assert p.decryption_share == keys[j].secret_share * ct.a
+        k = Scalar.from_hex(vec["partial_nonces"][str(j)])
+        assert p.proof.response == k - p.proof.challenge * keys[j].secret_share
+    for combo in vec["combinations"]:
+        S = combo["trustees"]
+        for j in S:  # λ_j = Π m/(m-j), recomputed with Python integers
+            num = den = 1
+            for mm in S:
+                if mm != j:
+                    num, den = num * mm, den * (mm - j)
+            assert combo["lagrange"][str(j)] == Scalar(num * pow(den % L, -1, L)).hex()
+        res = combine(ct, [parts[j] for j in S], joint)
+        assert res.point.hex() == combo["result"] and res.point == small_multiple(m)
+    zero = vec["zero_tally"]
+    zct = Ciphertext.from_dict(zero["ct"])
+    assert zct == ZERO
+    res = combine(zct, [PartialDecryption.from_dict(d) for d in zero["partials"]], joint)
+    assert res.point.hex() == zero["result"] == IDENTITY.hex()
+
+
+def test_threshold_vectors_complaints(vec: dict) -> None:
+    base = bytes.fromhex(vec["base_hash"])
+    pub = {g["trustee"]: TrusteeCommitments.from_dict(g["commitments"]) for g in vec["trustee_secrets"]}
+    outcomes = []
+    for case in vec["complaints"]:
+        c = Complaint.from_dict(case["complaint"])
+        r = resolve_complaint(
+            c,
+            dealer=pub[c.dealer],
+            encrypted_share=EncryptedShare.from_dict(case["encrypted_share"]),
+            answer=None if case["answer"] is None else ComplaintAnswer.from_dict(case["answer"]),
+            base_hash=base,
+        )
+        assert (r.outcome.value, r.at_fault) == (case["outcome"], case["at_fault"])
+        outcomes.append(r.outcome)
+    assert outcomes == [ComplaintOutcome.DEALER_DISQUALIFIED, ComplaintOutcome.COMPLAINT_REJECTED]
