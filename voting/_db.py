@@ -1,0 +1,172 @@
+"""SQLModel tables for the election service's *private* state, and the engine factory.
+
+The public record lives in the ledger (:mod:`ledger`); these tables hold what the service needs to run and
+must never publish: the roll key, roll entries (voter alias + match key only: never a name, a birth date or a
+My Number), hashed trustee credentials. Ballot intake keeps its own private tables (challenges, voter state,
+authentication evidence) in ``voting._intake_db`` on the same metadata and engine.
+API response models are separate pydantic models (``voting/api/*``), so no private column can leak
+through a route.
+
+Engines: SQLite (the default) runs in WAL mode with ``synchronous=FULL`` and foreign keys on, so an
+acknowledged write survives a crash; PostgreSQL is selected by a ``postgresql://`` URL and uses psycopg 3.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import UniqueConstraint, event
+from sqlalchemy.engine import Engine
+from sqlmodel import Field, Session, SQLModel, create_engine
+
+__all__ = [
+    "ComplaintRow",
+    "ElectionRow",
+    "PartialRow",
+    "RollEntryRow",
+    "ShareRow",
+    "TrusteeRow",
+    "create_tables",
+    "make_engine",
+    "normalise_database_url",
+    "utcnow",
+]
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class ElectionRow(SQLModel, table=True):
+    """The one election this server runs (phase, roll key, cached public facts)."""
+
+    __tablename__ = "tv_election"
+
+    election_id: str = Field(primary_key=True, max_length=64)
+    manifest_json: str
+    base_hash: str = Field(max_length=64)
+    #: setup → voting → closed → tallied → decrypted → declared
+    phase: str = Field(default="setup", max_length=16)
+    #: 32-byte secret (hex) keying voter aliases and roll match keys. PRIVATE.
+    roll_key_hex: str = Field(max_length=64)
+    roll_size: int | None = None
+    roll_root: str | None = Field(default=None, max_length=64)
+    roll_committed: bool = False
+    #: the published JointKey object (``crypto._threshold.JointKey.to_dict``), once the ceremony ended
+    joint_key_json: str | None = None
+    #: the ``tally.encrypted`` payload, once computed
+    tally_json: str | None = None
+    created_at: dt.datetime = Field(default_factory=utcnow)
+    opened_at: dt.datetime | None = None
+    closed_at: dt.datetime | None = None
+    result_json: str | None = None
+
+
+class RollEntryRow(SQLModel, table=True):
+    """One eligible voter: alias (HMAC of the resident id) and match key (HMAC of matching data)."""
+
+    __tablename__ = "tv_roll_entry"
+    __table_args__ = (UniqueConstraint("election_id", "alias"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    election_id: str = Field(foreign_key="tv_election.election_id", index=True, max_length=64)
+    alias: str = Field(max_length=64)
+    match_key: str = Field(index=True, max_length=64)
+
+
+class TrusteeRow(SQLModel, table=True):
+    """A trustee slot: invited (code hash) → registered (token hash, public keys) → maybe disqualified."""
+
+    __tablename__ = "tv_trustee"
+
+    election_id: str = Field(foreign_key="tv_election.election_id", primary_key=True, max_length=64)
+    index: int = Field(primary_key=True)
+    invite_hash: str = Field(max_length=64)
+    token_hash: str | None = Field(default=None, index=True, max_length=64)
+    status: str = Field(default="invited", max_length=16)  # invited | registered | disqualified
+    name: str | None = Field(default=None, max_length=200)
+    x25519_public_key: str | None = Field(default=None, max_length=64)
+    commitments_json: str | None = None
+    shares_dealt: bool = False
+    registered_at: dt.datetime | None = None
+
+
+class ShareRow(SQLModel, table=True):
+    """One encrypted share, dealer → recipient (also public on the ledger in ``trustee.shares``)."""
+
+    __tablename__ = "tv_share"
+
+    election_id: str = Field(foreign_key="tv_election.election_id", primary_key=True, max_length=64)
+    sender: int = Field(primary_key=True)
+    recipient: int = Field(primary_key=True)
+    ciphertext: str
+
+
+class ComplaintRow(SQLModel, table=True):
+    __tablename__ = "tv_complaint"
+    __table_args__ = (UniqueConstraint("election_id", "complainant", "dealer"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    election_id: str = Field(foreign_key="tv_election.election_id", index=True, max_length=64)
+    complainant: int
+    dealer: int
+    complaint_json: str
+    answer_json: str | None = None
+    #: open | upheld (dealer disqualified) | rejected (answer showed the share was good)
+    status: str = Field(default="open", max_length=16)
+
+
+class PartialRow(SQLModel, table=True):
+    """A trustee's partial decryption of the tally, accepted or excluded (both are on the ledger)."""
+
+    __tablename__ = "tv_partial"
+
+    election_id: str = Field(foreign_key="tv_election.election_id", primary_key=True, max_length=64)
+    trustee: int = Field(primary_key=True)
+    partials_json: str
+    status: str = Field(max_length=16)  # accepted | excluded
+    reason: str | None = None
+
+
+def normalise_database_url(url: str) -> str:
+    """Map ``postgres://`` and ``postgresql://`` to the psycopg 3 driver; leave others alone."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=FULL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=10000")
+    cur.close()
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for ``url``: SQLite with WAL + ``synchronous=FULL``, or PostgreSQL via psycopg."""
+    url = normalise_database_url(url)
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+def create_tables(engine: Engine) -> None:
+    """Create every table of the service (these and ballot intake's ``voting._intake_db``); idempotent."""
+    import importlib
+
+    try:  # intake's private tables share this metadata and engine
+        importlib.import_module("voting._intake_db")
+    except ModuleNotFoundError as e:  # pragma: no cover - only while intake is being written
+        if e.name != "voting._intake_db":
+            raise
+    SQLModel.metadata.create_all(engine)
+
+
+def session_for(engine: Engine) -> Session:
+    return Session(engine, expire_on_commit=False)

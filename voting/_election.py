@@ -1,0 +1,974 @@
+"""The election lifecycle service (no HTTP): setup → key ceremony → voting → tally → publish → export.
+
+:class:`ElectionService` owns the engine (private state, :mod:`voting._db`) and the :class:`ledger.Ledger`
+(the public record). Every state change follows one pattern: check everything (phase, credentials, the
+submitted object's encoding and proofs), then append the one ledger entry, then commit the private state.
+A rejected request raises a :class:`~voting._errors.ServiceError` before anything is appended, so nothing
+rejected changes the ledger. Mutations are serialised by a lock (one server process owns an election).
+
+Phases (``ElectionRow.phase``)::
+
+    setup ──open──▶ voting ──close──▶ closed ──tally──▶ tallied ──result──▶ decrypted ──declare──▶ declared
+
+During ``setup`` the roll is loaded and committed and the key ceremony runs (``trustee.registered`` →
+``trustee.shares`` → ``trustee.complaint`` / ``trustee.answer`` → ``trustee.disqualified`` →
+``election.joint-key``). Voting opens only once the joint key and the roll commitment are on the ledger.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import secrets
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from crypto._elgamal import Ciphertext
+from crypto._errors import CryptoError, InvalidEncoding, ThresholdError
+from crypto._threshold import (
+    Complaint,
+    ComplaintAnswer,
+    EncryptedShare,
+    JointKey,
+    PartialDecryption,
+    TrusteeCommitments,
+    qualify,
+    resolve_complaint,
+    verify_partial,
+)
+
+from ._db import (
+    ComplaintRow,
+    ElectionRow,
+    PartialRow,
+    RollEntryRow,
+    ShareRow,
+    TrusteeRow,
+    create_tables,
+    make_engine,
+    utcnow,
+)
+from ._errors import Conflict, Forbidden, InvalidRequest, NotFound, RejectedSubmission, Unauthenticated
+from ._manifest import Manifest, parse_manifest
+from ._roll import ALIAS_SCHEME, Roll, parse_roll_csv, roll_root
+from ._settings import Settings
+
+__all__ = [
+    "PHASES",
+    "CreatedElection",
+    "ElectionService",
+    "PartialOutcome",
+    "count_ballots",
+]
+
+PHASES = ("setup", "voting", "closed", "tallied", "decrypted", "declared")
+
+
+def _rfc3339(t: dt.datetime) -> str:
+    return t.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _hash_secret(s: str) -> str:
+    return hashlib.sha256(s.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class CreatedElection:
+    election_id: str
+    base_hash: str
+    ledger_index: int
+    #: One-time registration codes ``"<index>-<secret>"`` for trustees 1..n. Shown once, never stored.
+    invitations: Mapping[int, str]
+
+
+@dataclass(frozen=True, slots=True)
+class PartialOutcome:
+    trustee: int
+    accepted: bool
+    ledger_index: int
+    reason: str | None = None
+
+
+# ----------------------------------------------------------------------------------------- counting rule
+
+
+@dataclass(frozen=True, slots=True)
+class CountedBallots:
+    counted: list[str]  # ballot hashes in ledger order
+    cast: int
+    superseded: int
+    overridden: int
+    spoiled: int
+
+
+def count_ballots(cast: Iterable[tuple[int, str, str, str]], spoiled: int = 0) -> CountedBallots:
+    """Apply ``last-internet-kiosk-overrides`` (docs/events.md) to ``(index, ballot_hash, alias, channel)``.
+
+    Per alias: the first kiosk ballot counts and every internet ballot is overridden; without a kiosk ballot
+    the internet ballot with the highest ledger index counts and earlier ones are superseded.
+    """
+    by_voter: dict[str, list[tuple[int, str, str]]] = {}
+    n = 0
+    for index, bh, alias, channel in cast:
+        by_voter.setdefault(alias, []).append((index, bh, channel))
+        n += 1
+    counted: list[tuple[int, str]] = []
+    superseded = overridden = 0
+    for ballots in by_voter.values():
+        ballots.sort()
+        kiosk = [b for b in ballots if b[2] == "kiosk"]
+        if kiosk:
+            counted.append((kiosk[0][0], kiosk[0][1]))
+            overridden += sum(1 for b in ballots if b[2] != "kiosk")
+        else:
+            counted.append((ballots[-1][0], ballots[-1][1]))
+            superseded += len(ballots) - 1
+    counted.sort()
+    return CountedBallots([h for _, h in counted], n, superseded, overridden, spoiled)
+
+
+# ----------------------------------------------------------------------------------------------- service
+
+
+def open_ledger(settings: Settings, engine: Engine) -> Any:
+    """The service's :class:`ledger.Ledger` on ``engine``, its checkpoint key in ``settings.data_dir``."""
+    from ledger import Ledger
+
+    return Ledger.open(engine, key_path=settings.data_dir / "ledger-signing.key")
+
+
+class ElectionService:
+    """The lifecycle of the one election this server runs (see the module docstring)."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        ledger: Any,
+        *,
+        settings: Settings | None = None,
+        clock: Callable[[], dt.datetime] = utcnow,
+    ) -> None:
+        self.engine = engine
+        self.ledger = ledger
+        self.settings = settings or Settings()
+        self._clock = clock
+        self._lock = threading.RLock()
+        self._cache: dict[str, Any] = {}
+        create_tables(engine)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ElectionService:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        engine = make_engine(settings.effective_database_url)
+        create_tables(engine)
+        return cls(engine, open_ledger(settings, engine), settings=settings)
+
+    # ------------------------------------------------------------------------------------ reading state
+
+    def _session(self) -> Session:
+        return Session(self.engine, expire_on_commit=False)
+
+    def _row(self, s: Session) -> ElectionRow:
+        row = s.exec(select(ElectionRow)).first()
+        if row is None:
+            raise NotFound("election.none", "no election has been created on this server")
+        return row
+
+    def election(self) -> ElectionRow:
+        """A detached copy of the election row (private columns included: never return it from a route)."""
+        with self._session() as s:
+            return self._row(s)
+
+    def has_election(self) -> bool:
+        with self._session() as s:
+            return s.exec(select(ElectionRow)).first() is not None
+
+    @property
+    def manifest(self) -> Manifest:
+        m = self._cache.get("manifest")
+        if m is None:
+            m = parse_manifest(json.loads(self.election().manifest_json))
+            self._cache["manifest"] = m
+        return m
+
+    @property
+    def election_id(self) -> str:
+        return self.manifest.election_id
+
+    @property
+    def base_hash(self) -> bytes:
+        return self.manifest.base_hash
+
+    @property
+    def phase(self) -> str:
+        return self.election().phase
+
+    @property
+    def roll_key(self) -> bytes:
+        """The election's 32-byte roll key (keys voter aliases and roll match keys). SECRET."""
+        return bytes.fromhex(self.election().roll_key_hex)
+
+    def joint_key(self) -> JointKey:
+        jk = self._cache.get("joint_key")
+        if jk is None:
+            with self._session() as s:
+                row = self._row(s)
+                if row.joint_key_json is None:
+                    raise Conflict("election.no_joint_key", "the key ceremony has not finished")
+                jk = JointKey.from_dict(json.loads(row.joint_key_json))
+            self._cache["joint_key"] = jk
+        return jk
+
+    def require_phase(self, *phases: str) -> ElectionRow:
+        row = self.election()
+        if row.phase not in phases:
+            raise Conflict(
+                "election.phase", f"not allowed in phase '{row.phase}' (needs {' or '.join(phases)})"
+            )
+        return row
+
+    def _payload(self, **fields: Any) -> dict[str, Any]:
+        return {"election_id": self.election_id, "base_hash": self.base_hash.hex(), **fields}
+
+    def _append(self, type_: str, payload: Mapping[str, Any]) -> int:
+        appended = self.ledger.append(type_, dict(payload))
+        return int(appended.index)
+
+    def lookup_alias(self, match_key: bytes) -> bytes | None:
+        """The voter alias for a roll match key, or ``None`` if the resident is not on the roll."""
+        with self._session() as s:
+            row = self._row(s)
+            if not row.roll_committed:
+                return None
+            e = s.exec(
+                select(RollEntryRow).where(
+                    RollEntryRow.election_id == row.election_id, RollEntryRow.match_key == match_key.hex()
+                )
+            ).first()
+            return bytes.fromhex(e.alias) if e else None
+
+    def is_on_roll(self, alias: bytes) -> bool:
+        with self._session() as s:
+            row = self._row(s)
+            e = s.exec(
+                select(RollEntryRow).where(
+                    RollEntryRow.election_id == row.election_id, RollEntryRow.alias == alias.hex()
+                )
+            ).first()
+            return e is not None and row.roll_committed
+
+    # -------------------------------------------------------------------------------------------- setup
+
+    def create_election(self, manifest: Manifest | Mapping[str, Any] | str | bytes) -> CreatedElection:
+        """Publish the manifest (``election.manifest``) and issue one registration code per trustee."""
+        m = manifest if isinstance(manifest, Manifest) else parse_manifest(manifest)
+        with self._lock, self._session() as s:
+            if s.exec(select(ElectionRow)).first() is not None:
+                raise Conflict("election.exists", "this server already runs an election")
+            if self.ledger.size() != 0:
+                raise Conflict("ledger.not_empty", "the ledger already holds entries of another election")
+            row = ElectionRow(
+                election_id=m.election_id,
+                manifest_json=json.dumps(m.to_dict(), ensure_ascii=False),
+                base_hash=m.base_hash.hex(),
+                phase="setup",
+                roll_key_hex=secrets.token_bytes(32).hex(),
+            )
+            s.add(row)
+            invitations: dict[int, str] = {}
+            for i in range(1, m.trustees.n + 1):
+                code = f"{i}-{secrets.token_urlsafe(24)}"
+                invitations[i] = code
+                s.add(TrusteeRow(election_id=m.election_id, index=i, invite_hash=_hash_secret(code)))
+            s.flush()
+            index = self._append(
+                "election.manifest", {"manifest": m.to_dict(), "base_hash": m.base_hash.hex()}
+            )
+            s.commit()
+        self._cache.clear()
+        return CreatedElection(m.election_id, m.base_hash.hex(), index, invitations)
+
+    def load_roll(self, data: bytes | str) -> Roll:
+        """Validate and store the roll (replacing an unpublished one). Returns the (unpublished) roll."""
+        with self._lock, self._session() as s:
+            row = self._row(s)
+            if row.phase != "setup":
+                raise Conflict("election.phase", "the roll can only be loaded during setup")
+            if row.roll_committed:
+                raise Conflict("roll.committed", "the roll commitment is already published")
+            roll = parse_roll_csv(data, roll_key=bytes.fromhex(row.roll_key_hex), election_id=row.election_id)
+            for old in s.exec(select(RollEntryRow).where(RollEntryRow.election_id == row.election_id)):
+                s.delete(old)
+            s.flush()
+            s.add_all(
+                RollEntryRow(election_id=row.election_id, alias=e.alias.hex(), match_key=e.match_key.hex())
+                for e in roll.entries
+            )
+            row.roll_size = roll.size
+            row.roll_root = roll.root.hex()
+            s.add(row)
+            s.commit()
+        return roll
+
+    def publish_roll(self) -> int:
+        """Append ``roll.commitment`` (size and Merkle root of the aliases) from the stored roll."""
+        with self._lock, self._session() as s:
+            row = self._row(s)
+            if row.phase != "setup":
+                raise Conflict("election.phase", "the roll commitment is published during setup")
+            if row.roll_committed:
+                raise Conflict("roll.committed", "the roll commitment is already published")
+            aliases = [
+                bytes.fromhex(a)
+                for a in s.exec(select(RollEntryRow.alias).where(RollEntryRow.election_id == row.election_id))
+            ]
+            if not aliases:
+                raise Conflict("roll.missing", "load a roll before publishing its commitment")
+            root = roll_root(aliases)
+            if root.hex() != row.roll_root or len(aliases) != row.roll_size:  # pragma: no cover - integrity
+                raise Conflict("roll.integrity", "the stored roll does not match its summary")
+            row.roll_committed = True
+            s.add(row)
+            s.flush()
+            index = self._append(
+                "roll.commitment",
+                self._payload(size=len(aliases), root=root.hex(), alias_scheme=ALIAS_SCHEME),
+            )
+            s.commit()
+        return index
+
+    # ------------------------------------------------------------------------------------ key ceremony
+
+    def trustee_for_token(self, token: str) -> int | None:
+        h = _hash_secret(token)
+        with self._session() as s:
+            r = s.exec(select(TrusteeRow).where(TrusteeRow.token_hash == h)).first()
+            return r.index if r is not None else None
+
+    def _trustees(self, s: Session) -> dict[int, TrusteeRow]:
+        return {r.index: r for r in s.exec(select(TrusteeRow).order_by(TrusteeRow.index))}  # type: ignore[arg-type]
+
+    def _commitments(self, s: Session) -> dict[int, TrusteeCommitments]:
+        return {
+            i: TrusteeCommitments.from_dict(json.loads(r.commitments_json))
+            for i, r in self._trustees(s).items()
+            if r.commitments_json is not None
+        }
+
+    def register_trustee(self, invitation: str, name: str, commitments: Mapping[str, Any]) -> tuple[int, str]:
+        """Check the registration code and the trustee's commitments; append ``trustee.registered``.
+
+        Returns ``(index, token)``: the per-trustee bearer token (shown once; only its hash is stored).
+        """
+        try:
+            index = int(invitation.split("-", 1)[0])
+        except ValueError:
+            raise Unauthenticated("trustee.invitation", "the registration code is not valid") from None
+        name = name.strip()
+        if not 1 <= len(name) <= 200:
+            raise InvalidRequest("trustee.name", "the trustee's public role name must have 1..200 characters")
+        with self._lock, self._session() as s:
+            row = self._row(s)
+            if row.phase != "setup" or row.joint_key_json is not None:
+                raise Conflict("election.phase", "trustees register during the key ceremony only")
+            t = s.get(TrusteeRow, (row.election_id, index))
+            if t is None or not secrets.compare_digest(t.invite_hash, _hash_secret(invitation)):
+                raise Unauthenticated("trustee.invitation", "the registration code is not valid")
+            if t.status != "invited":
+                raise Conflict("trustee.registered", f"trustee {index} is already registered")
+            c = TrusteeCommitments.from_dict(dict(commitments))
+            if c.trustee != index:
+                raise RejectedSubmission(
+                    "trustee.index", f"the commitments are for trustee {c.trustee}, this code is for {index}"
+                )
+            m = self.manifest
+            c.verify(base_hash=m.base_hash, threshold=m.trustees.threshold, trustees=m.trustees.n)
+            for other in self._commitments(s).values():
+                if other.x25519_public_key == c.x25519_public_key:
+                    raise RejectedSubmission("trustee.key_reuse", "this X25519 key is already registered")
+            token = secrets.token_urlsafe(32)
+            t.token_hash = _hash_secret(token)
+            t.status = "registered"
+            t.name = name
+            t.x25519_public_key = c.x25519_public_key.hex()
+            t.commitments_json = json.dumps(c.to_dict())
+            t.registered_at = self._clock()
+            s.add(t)
+            s.flush()
+            self._append(
+                "trustee.registered",
+                self._payload(
+                    trustee=index,
+                    name=name,
+                    x25519_public_key=c.x25519_public_key.hex(),
+                    commitments=c.to_dict(),
+                ),
+            )
+            s.commit()
+        return index, token
+
+    def ceremony_state(self) -> dict[str, Any]:
+        """Public view of the key ceremony (who registered, dealt, complained; open complaints)."""
+        with self._session() as s:
+            row = self._row(s)
+            trustees = self._trustees(s)
+            complaints = list(s.exec(select(ComplaintRow).where(ComplaintRow.election_id == row.election_id)))
+            return {
+                "threshold": self.manifest.trustees.threshold,
+                "n": self.manifest.trustees.n,
+                "trustees": [
+                    {
+                        "index": i,
+                        "status": r.status,
+                        "name": r.name,
+                        "shares_dealt": r.shares_dealt,
+                        "commitments": json.loads(r.commitments_json) if r.commitments_json else None,
+                    }
+                    for i, r in trustees.items()
+                ],
+                "complaints": [
+                    {
+                        "complaint": json.loads(c.complaint_json),
+                        "answer": json.loads(c.answer_json) if c.answer_json else None,
+                        "status": c.status,
+                    }
+                    for c in complaints
+                ],
+                "joint_key": self.joint_key().to_dict() if row.joint_key_json else None,
+            }
+
+    def submit_shares(self, trustee: int, shares: list[Mapping[str, Any]]) -> int:
+        """Dealer ``trustee`` publishes one encrypted share for every other registered trustee."""
+        with self._lock, self._session() as s:
+            row = self._row(s)
+            if row.phase != "setup" or row.joint_key_json is not None:
+                raise Conflict("election.phase", "shares are dealt during the key ceremony only")
+            trustees = self._trustees(s)
+            me = trustees[trustee]
+            if me.shares_dealt:
+                raise Conflict("trustee.shares_dealt", "this trustee already dealt its shares")
+            n = self.manifest.trustees.n
+            registered = {i for i, r in trustees.items() if r.status == "registered"}
+            if len(registered) != n:
+                raise Conflict("ceremony.waiting", "shares are dealt once all trustees have registered")
+            parsed = [EncryptedShare.from_dict(dict(d)) for d in shares]
+            if any(p.sender != trustee for p in parsed):
+                raise Forbidden("trustee.sender", "a trustee can only deal its own shares")
+            recipients = sorted(p.recipient for p in parsed)
+            if recipients != sorted(registered - {trustee}):
+                raise RejectedSubmission(
+                    "trustee.recipients", "exactly one share for every other trustee is required"
+                )
+            parsed.sort(key=lambda p: p.recipient)
+            for p in parsed:
+                s.add(
+                    ShareRow(
+                        election_id=row.election_id,
+                        sender=trustee,
+                        recipient=p.recipient,
+                        ciphertext=p.ciphertext.hex(),
+                    )
+                )
+            me.shares_dealt = True
+            s.add(me)
+            s.flush()
+            index = self._append(
+                "trustee.shares",
+                self._payload(
+                    sender=trustee,
+                    shares=[{"recipient": p.recipient, "ciphertext": p.ciphertext.hex()} for p in parsed],
+                ),
+            )
+            s.commit()
+        return index
+
+    def shares_for(self, recipient: int) -> list[dict[str, Any]]:
+        with self._session() as s:
+            row = self._row(s)
+            rows = s.exec(
+                select(ShareRow).where(
+                    ShareRow.election_id == row.election_id, ShareRow.recipient == recipient
+                )
+            )
+            return [
+                EncryptedShare(r.sender, r.recipient, bytes.fromhex(r.ciphertext)).to_dict()
+                for r in sorted(rows, key=lambda r: r.sender)
+            ]
+
+    def submit_complaint(self, trustee: int, complaint: Mapping[str, Any]) -> int:
+        """Trustee ``trustee`` publicly accuses a dealer (evidence: their Box shared key)."""
+        c = Complaint.from_dict(dict(complaint))
+        if c.complainant != trustee:
+            raise Forbidden("trustee.complainant", "a trustee can only complain in its own name")
+        with self._lock, self._session() as s:
+            row = self._row(s)
+            if row.phase != "setup" or row.joint_key_json is not None:
+                raise Conflict("election.phase", "complaints are made during the key ceremony only")
+            if s.get(ShareRow, (row.election_id, c.dealer, trustee)) is None:
+                raise Conflict("complaint.no_share", f"trustee {c.dealer} has not dealt a share to you")
+            dup = s.exec(
+                select(ComplaintRow).where(
+                    ComplaintRow.election_id == row.election_id,
+                    ComplaintRow.complainant == trustee,
+                    ComplaintRow.dealer == c.dealer,
+                )
+            ).first()
+            if dup is not None:
+                raise Conflict("complaint.duplicate", "this complaint was already made")
+            s.add(
+                ComplaintRow(
+                    election_id=row.election_id,
+                    complainant=trustee,
+                    dealer=c.dealer,
+                    complaint_json=json.dumps(c.to_dict()),
+                )
+            )
+            s.flush()
+            index = self._append("trustee.complaint", self._payload(**c.to_dict()))
+            s.commit()
+        return index
+
+    def complaints_against(self, dealer: int) -> list[dict[str, Any]]:
+        with self._session() as s:
+            row = self._row(s)
+            rows = s.exec(
+                select(ComplaintRow).where(
+                    ComplaintRow.election_id == row.election_id, ComplaintRow.dealer == dealer
+                )
+            )
+            return [{**json.loads(r.complaint_json), "answered": r.answer_json is not None} for r in rows]
+
+    def submit_answer(self, trustee: int, answer: Mapping[str, Any]) -> int:
+        """The accused dealer reveals the disputed share (``trustee.answer``)."""
+        a = ComplaintAnswer.from_dict(dict(answer))
+        if a.dealer != trustee:
+            raise Forbidden("trustee.dealer", "a trustee can only answer complaints against itself")
+        with self._lock, self._session() as s:
+            row = self._row(s)
+            if row.phase != "setup" or row.joint_key_json is not None:
+                raise Conflict("election.phase", "answers are given during the key ceremony only")
+            c = s.exec(
+                select(ComplaintRow).where(
+                    ComplaintRow.election_id == row.election_id,
+                    ComplaintRow.complainant == a.complainant,
+                    ComplaintRow.dealer == trustee,
+                )
+            ).first()
+            if c is None:
+                raise NotFound("complaint.none", "there is no such complaint against you")
+            if c.answer_json is not None:
+                raise Conflict("complaint.answered", "this complaint was already answered")
+            c.answer_json = json.dumps(a.to_dict())
+            s.add(c)
+            s.flush()
+            index = self._append("trustee.answer", self._payload(**a.to_dict()))
+            s.commit()
+        return index
+
+    def finalize_key_ceremony(self) -> JointKey:
+        """Resolve complaints, disqualify dealers, and publish the joint key (``election.joint-key``)."""
+        m = self.manifest
+        with self._lock, self._session() as s:
+            row = self._row(s)
+            if row.phase != "setup" or row.joint_key_json is not None:
+                raise Conflict("election.phase", "the key ceremony is already finished")
+            trustees = self._trustees(s)
+            commitments = self._commitments(s)
+            out: dict[int, str] = {}
+            for i, r in trustees.items():
+                if r.status != "registered":
+                    out[i] = "did not register"
+                elif not r.shares_dealt:
+                    out[i] = "did not deal its shares"
+            resolutions = []
+            complaints = list(s.exec(select(ComplaintRow).where(ComplaintRow.election_id == row.election_id)))
+            for crow in complaints:
+                c = Complaint.from_dict(json.loads(crow.complaint_json))
+                share = s.get(ShareRow, (row.election_id, c.dealer, c.complainant))
+                res = resolve_complaint(
+                    c,
+                    dealer=commitments[c.dealer],
+                    encrypted_share=(
+                        EncryptedShare(c.dealer, c.complainant, bytes.fromhex(share.ciphertext))
+                        if share
+                        else None
+                    ),
+                    answer=ComplaintAnswer.from_dict(json.loads(crow.answer_json))
+                    if crow.answer_json
+                    else None,
+                    base_hash=m.base_hash,
+                )
+                crow.status = "upheld" if res.dealer_disqualified else str(res.outcome)
+                s.add(crow)
+                resolutions.append(res)
+                if res.dealer_disqualified:
+                    out.setdefault(c.dealer, f"complaint by trustee {c.complainant}: {res.reason}")
+            eligible = [c for i, c in commitments.items() if i not in out]
+            try:
+                q = qualify(
+                    eligible,
+                    base_hash=m.base_hash,
+                    threshold=m.trustees.threshold,
+                    trustees=m.trustees.n,
+                    resolutions=resolutions,
+                )
+            except ThresholdError as e:
+                raise Conflict("ceremony.too_few", e.operator_message) from e
+            for i, why in q.disqualified.items():
+                out.setdefault(i, why)
+            jk = JointKey.from_commitments(eligible, q, base_hash=m.base_hash)
+            for i in sorted(out):
+                if trustees[i].status == "registered":
+                    trustees[i].status = "disqualified"
+                    s.add(trustees[i])
+            row.joint_key_json = json.dumps(jk.to_dict())
+            s.add(row)
+            s.flush()
+            for i in sorted(out):
+                self._append("trustee.disqualified", self._payload(dealer=i, reason=out[i]))
+            d = jk.to_dict()
+            self._append(
+                "election.joint-key",
+                self._payload(
+                    qualified=d["qualified"],
+                    joint_key=d["joint_key"],
+                    public_shares=d["public_shares"],
+                    threshold=d["threshold"],
+                ),
+            )
+            s.commit()
+        self._cache.clear()
+        return jk
+
+    # ------------------------------------------------------------------------------------------ voting
+
+    def open_voting(self) -> int:
+        """Append ``voting.opened`` (needs the joint key and the roll commitment on the ledger)."""
+        with self._lock, self._session() as s:
+            row = self._row(s)
+            if row.phase != "setup":
+                raise Conflict("election.phase", f"voting cannot open in phase '{row.phase}'")
+            if row.joint_key_json is None:
+                raise Conflict("election.no_joint_key", "the key ceremony has not finished")
+            if not row.roll_committed:
+                raise Conflict("roll.not_committed", "publish the roll commitment before opening voting")
+            now = self._clock()
+            row.phase, row.opened_at = "voting", now
+            s.add(row)
+            s.flush()
+            index = self._append("voting.opened", self._payload(opened_at=_rfc3339(now)))
+            s.commit()
+        return index
+
+    def close_voting(self) -> int:
+        """Append ``voting.closed``; no ballot is accepted afterwards."""
+        with self._lock, self._session() as s:
+            row = self._row(s)
+            if row.phase != "voting":
+                raise Conflict("election.phase", f"voting cannot close in phase '{row.phase}'")
+            now = self._clock()
+            row.phase, row.closed_at = "closed", now
+            s.add(row)
+            s.flush()
+            index = self._append("voting.closed", self._payload(closed_at=_rfc3339(now)))
+            s.commit()
+        return index
+
+    # ------------------------------------------------------------------------------------------- tally
+
+    def _ballot_entries(self) -> tuple[list[tuple[int, dict[str, Any]]], int]:
+        """``ballot.cast`` entries ``(index, payload)`` in ledger order, and the number of spoiled ballots."""
+        cast: list[tuple[int, dict[str, Any]]] = []
+        spoiled = 0
+        for index, etype, payload in ledger_entries(self.ledger):
+            if etype == "ballot.cast":
+                cast.append((index, payload))
+            elif etype == "ballot.spoiled":
+                spoiled += 1
+        return cast, spoiled
+
+    def compute_tally(self) -> dict[str, Any]:
+        """Apply the counting rule; publish the sum of the counted ballots (``tally.encrypted``)."""
+        from crypto._ballot import ElectionContext, EncryptedBallot, tally_ciphertexts
+
+        with self._lock, self._session() as s:
+            row = self._row(s)
+            if row.phase != "closed":
+                raise Conflict(
+                    "election.phase", f"the tally is computed after voting closes (phase '{row.phase}')"
+                )
+            cast, spoiled = self._ballot_entries()
+            seen: set[str] = set()
+            for index, p in cast:
+                if p["ballot_hash"] in seen:  # pragma: no cover - intake refuses replays
+                    raise Conflict("ledger.replay", f"ballot hash repeated at entry {index}")
+                seen.add(p["ballot_hash"])
+            counting = count_ballots(
+                ((i, p["ballot_hash"], p["voter_alias"], p["channel"]) for i, p in cast), spoiled
+            )
+            counted = set(counting.counted)
+            ctx = ElectionContext(
+                self.base_hash, self.joint_key().public_key, tuple(self.manifest.contest_specs())
+            )
+            totals = tally_ciphertexts(
+                (EncryptedBallot.from_dict(p["ballot"]) for _, p in cast if p["ballot_hash"] in counted),
+                ctx=ctx,
+            )
+            ciphertexts: dict[str, dict[str, Any]] = {}
+            for (contest, selection), ct in totals.items():
+                ciphertexts.setdefault(contest, {})[selection] = ct.to_dict()
+            payload = self._payload(counted=counting.counted, ciphertexts=ciphertexts)
+            summary = {
+                "cast": counting.cast,
+                "counted": len(counting.counted),
+                "superseded": counting.superseded,
+                "overridden": counting.overridden,
+                "spoiled": counting.spoiled,
+            }
+            row.phase = "tallied"
+            row.tally_json = json.dumps({"payload": payload, "summary": summary})
+            s.add(row)
+            s.flush()
+            index = self._append("tally.encrypted", payload)
+            s.commit()
+        return {"ledger_index": index, **summary, "ciphertexts": ciphertexts}
+
+    def _tally(self, row: ElectionRow) -> dict[str, Any]:
+        if row.tally_json is None:
+            raise Conflict("tally.none", "the encrypted tally has not been computed")
+        t: dict[str, Any] = json.loads(row.tally_json)
+        return t
+
+    def encrypted_tally(self) -> dict[str, Any]:
+        """The ``tally.encrypted`` payload (what trustees decrypt)."""
+        p: dict[str, Any] = self._tally(self.election())["payload"]
+        return p
+
+    def _tally_ciphertexts(self, payload: Mapping[str, Any]) -> dict[tuple[str, str], Ciphertext]:
+        out: dict[tuple[str, str], Ciphertext] = {}
+        for c in self.manifest.contests:
+            for sel in c.selections:
+                out[(c.id, sel.id)] = Ciphertext.from_dict(payload["ciphertexts"][c.id][sel.id])
+        return out
+
+    def submit_partials(self, trustee: int, partials: Mapping[str, Mapping[str, Any]]) -> PartialOutcome:
+        """Record trustee ``trustee``'s partial decryptions (``tally.partial``).
+
+        A malformed submission (wrong shape, undecodable, another trustee's index) is refused with a 4xx and
+        changes nothing. A well-formed one is published; if any of its Chaum–Pedersen proofs fails, a
+        ``tally.excluded`` entry names the trustee and the failed check, and the partial is never combined.
+        """
+        with self._lock, self._session() as s:
+            row = self._row(s)
+            if row.phase != "tallied":
+                raise Conflict(
+                    "election.phase",
+                    f"partial decryptions are accepted after the tally (phase '{row.phase}')",
+                )
+            if s.get(PartialRow, (row.election_id, trustee)) is not None:
+                raise Conflict("partial.duplicate", "this trustee already submitted its partial decryptions")
+            cts = self._tally_ciphertexts(self._tally(row)["payload"])
+            expected = {c: {sel for (cc, sel) in cts if cc == c} for (c, _) in cts}
+            if set(partials) != set(expected) or any(set(partials[c]) != expected[c] for c in expected):
+                raise RejectedSubmission(
+                    "partial.shape", "partials must cover exactly the manifest's contests and selections"
+                )
+            parsed: dict[tuple[str, str], PartialDecryption] = {}
+            for key in cts:
+                try:
+                    pd = PartialDecryption.from_dict(partials[key[0]][key[1]])
+                except (InvalidEncoding, CryptoError) as e:
+                    raise RejectedSubmission("partial.encoding", f"{key[0]}/{key[1]}: {e}") from e
+                if pd.trustee != trustee:
+                    raise Forbidden(
+                        "partial.trustee", "a trustee can only submit its own partial decryptions"
+                    )
+                parsed[key] = pd
+            jk = self.joint_key()
+            reason: str | None = None
+            for key, pd in parsed.items():
+                try:
+                    verify_partial(pd, cts[key], jk)
+                except ThresholdError as e:
+                    reason = f"{key[0]}/{key[1]}: {e.check}"
+                    break
+            published: dict[str, dict[str, Any]] = {}
+            for (c, sel), pd in parsed.items():
+                published.setdefault(c, {})[sel] = pd.to_dict()
+            s.add(
+                PartialRow(
+                    election_id=row.election_id,
+                    trustee=trustee,
+                    partials_json=json.dumps(published),
+                    status="accepted" if reason is None else "excluded",
+                    reason=reason,
+                )
+            )
+            s.flush()
+            index = self._append("tally.partial", self._payload(trustee=trustee, partials=published))
+            if reason is not None:
+                index = self._append("tally.excluded", self._payload(trustee=trustee, reason=reason))
+            s.commit()
+        return PartialOutcome(trustee, reason is None, index, reason)
+
+    def partial_status(self) -> dict[int, str]:
+        with self._session() as s:
+            row = self._row(s)
+            return {
+                p.trustee: p.status
+                for p in s.exec(select(PartialRow).where(PartialRow.election_id == row.election_id))
+            }
+
+    def publish_result(self) -> dict[str, Any]:
+        """Combine ``t`` accepted partials per selection, decode the counts, append ``tally.result``."""
+        from crypto._dlog import discrete_log
+        from crypto._threshold import combine
+
+        with self._lock, self._session() as s:
+            row = self._row(s)
+            if row.phase != "tallied":
+                raise Conflict(
+                    "election.phase", f"the result is computed after the tally (phase '{row.phase}')"
+                )
+            tally = self._tally(row)
+            cts = self._tally_ciphertexts(tally["payload"])
+            accepted = {
+                p.trustee: json.loads(p.partials_json)
+                for p in s.exec(
+                    select(PartialRow).where(
+                        PartialRow.election_id == row.election_id, PartialRow.status == "accepted"
+                    )
+                )
+            }
+            jk = self.joint_key()
+            if len(accepted) < jk.threshold:
+                raise Conflict(
+                    "tally.too_few_partials",
+                    f"{len(accepted)} valid partial decryptions, need t = {jk.threshold}",
+                )
+            used = tuple(sorted(accepted)[: jk.threshold])
+            bound = tally["summary"]["counted"]
+            results: dict[str, dict[str, int]] = {}
+            for (c, sel), ct in cts.items():
+                parts = [PartialDecryption.from_dict(accepted[j][c][sel]) for j in used]
+                comb = combine(ct, parts, jk)
+                if comb.excluded:  # pragma: no cover - partials were verified on submission
+                    raise Conflict("tally.partial_invalid", f"a stored partial fails for {c}/{sel}")
+                results.setdefault(c, {})[sel] = discrete_log(comb.point, bound)
+            payload = self._payload(results=results, trustees_used=list(used), **tally["summary"])
+            row.phase = "decrypted"
+            row.result_json = json.dumps(payload)
+            s.add(row)
+            s.flush()
+            index = self._append("tally.result", payload)
+            s.commit()
+        return {"ledger_index": index, **payload}
+
+    def result(self) -> dict[str, Any]:
+        row = self.election()
+        if row.result_json is None:
+            raise Conflict("result.none", "the result has not been published")
+        r: dict[str, Any] = json.loads(row.result_json)
+        return r
+
+    # -------------------------------------------------------------------------------- declaration, export
+
+    def record_url(self) -> str:
+        return f"{self.settings.public_url.rstrip('/')}/api/v1/ledger"
+
+    def declare_result(self, signer: Any | None = None) -> dict[str, Any]:
+        """Build the signed result declaration PDF citing a fresh checkpoint; append ``result.declaration``.
+
+        ``signer`` is a :class:`voting._result_pdf.CommissionSigner`; by default the commission key in
+        ``data_dir`` (created on first use in development/test, required in production).
+        """
+        from ._result_pdf import build_result_pdf
+
+        with self._lock, self._session() as s:
+            row = self._row(s)
+            if row.phase != "decrypted":
+                raise Conflict("election.phase", f"the declaration follows the result (phase '{row.phase}')")
+            result = json.loads(row.result_json or "{}")
+            size, cp_hash = ledger_checkpoint(self.ledger)
+            pdf = build_result_pdf(
+                self.manifest.to_dict(),
+                {k: v for k, v in result.items() if k not in ("election_id", "base_hash")},
+                checkpoint_hash=cp_hash,
+                record_url=self.record_url(),
+                signer=signer or self.commission_signer(),
+            )
+            pdf_path = self.settings.data_dir / "result.pdf"
+            pdf_path.parent.mkdir(parents=True, exist_ok=True)
+            pdf_path.write_bytes(pdf)
+            digest = hashlib.sha256(pdf).hexdigest()
+            row.phase = "declared"
+            s.add(row)
+            s.flush()
+            index = self._append(
+                "result.declaration",
+                self._payload(pdf_sha256=digest, checkpoint_size=size, checkpoint_hash=cp_hash),
+            )
+            s.commit()
+        return {
+            "ledger_index": index,
+            "pdf_sha256": digest,
+            "checkpoint_size": size,
+            "checkpoint_hash": cp_hash,
+            "pdf_path": str(pdf_path),
+        }
+
+    def result_pdf(self) -> bytes:
+        p = self.settings.data_dir / "result.pdf"
+        if self.phase != "declared" or not p.exists():
+            raise NotFound("result.no_pdf", "the result declaration has not been produced")
+        return p.read_bytes()
+
+    def commission_signer(self) -> Any:
+        """The commission's PDF-signing key and certificate from ``data_dir`` (see docs/operator-guide.md)."""
+        from ._commission_key import load_or_create_commission_signer
+
+        return load_or_create_commission_signer(self.settings)
+
+    def export(self, directory: str | Path) -> Path:
+        """Write the election record (ledger export plus ``result.pdf``) into ``directory``."""
+        out = Path(directory)
+        self.ledger.export(out)
+        pdf = self.settings.data_dir / "result.pdf"
+        if pdf.exists():
+            (out / "result.pdf").write_bytes(pdf.read_bytes())
+        return out
+
+    def export_archive_bytes(self) -> bytes:
+        import io
+        import tarfile
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:
+            root = Path(tmp) / f"{self.election_id}-record"
+            self.export(root)
+            buf = io.BytesIO()
+            with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+                tar.add(root, arcname=root.name)
+            return buf.getvalue()
+
+
+# ----------------------------------------------------------------------------------- ledger adapters
+
+
+def ledger_entries(ledger: Any) -> Any:
+    """Iterate ``(index, type, payload)`` over every ledger entry, in order."""
+    for e in ledger.entries():
+        yield e.index, e.type, e.payload
+
+
+def ledger_checkpoint(ledger: Any) -> tuple[int, str]:
+    """A fresh signed checkpoint: ``(tree size, checkpoint hash hex)``."""
+    cp = ledger.checkpoint()
+    return int(cp.size), cp.hash.hex()

@@ -1,0 +1,286 @@
+"""The election manifest: a validated, immutable pydantic model; YAML/JSON loading; the base hash.
+
+The manifest format (``tvote-manifest/1``) is fixed in ``docs/events.md``. :func:`parse_manifest` accepts a
+mapping, JSON text or YAML text and raises :class:`~voting._errors.ManifestError` whose ``details`` list every
+problem with its location (``contests.1.max``) and a plain-language message. :meth:`Manifest.to_dict` is the
+*published* form (the object put in the ``election.manifest`` ledger entry): defaults filled in, times in
+``YYYY-MM-DDTHH:MM:SSZ``, no nulls. The election base hash is::
+
+    base_hash = tagged_sha256("election-base-hash", rfc8785(manifest.to_dict()))
+
+i.e. SHA-256 of the domain-separated, length-prefixed transcript (``crypto._hash``) whose one item is the
+RFC 8785 canonical JSON of the published manifest.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Final, Literal
+
+import rfc8785
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_serializer,
+    field_validator,
+    model_validator,
+)
+
+from crypto._hash import tagged_sha256
+
+from ._errors import ManifestError
+
+__all__ = [
+    "MANIFEST_FORMAT",
+    "Contest",
+    "LocalizedText",
+    "Manifest",
+    "Selection",
+    "TrusteeParams",
+    "VotingPeriod",
+    "WitnessKey",
+    "Witnesses",
+    "base_hash_of",
+    "load_manifest",
+    "parse_manifest",
+]
+
+MANIFEST_FORMAT: Final[str] = "tvote-manifest/1"
+BASE_HASH_PURPOSE: Final[str] = "election-base-hash"
+MAX_TRUSTEES: Final[int] = 64
+
+Identifier = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
+NonEmpty = Annotated[str, StringConstraints(min_length=1, max_length=500)]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+class LocalizedText(_Frozen):
+    """A label in Japanese and English (both required)."""
+
+    ja: NonEmpty
+    en: NonEmpty
+
+
+class Selection(_Frozen):
+    id: Identifier
+    name: LocalizedText
+
+
+class Contest(_Frozen):
+    """One contest. ``one_of_n``: choose at most (``min`` 0) or exactly (``min`` 1) one; ``up_to_k``:
+    approve between ``min`` and ``max``; ``yes_no``: the selections are exactly ``yes`` and ``no``."""
+
+    id: Identifier
+    kind: Literal["one_of_n", "up_to_k", "yes_no"]
+    name: LocalizedText
+    min: int = Field(default=0, ge=0)
+    max: int = Field(default=1, ge=1)
+    selections: list[Selection] = Field(min_length=1, max_length=256)
+
+    @model_validator(mode="after")
+    def _check(self) -> Contest:
+        ids = [s.id for s in self.selections]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"contest {self.id!r}: selection ids must be unique")
+        if self.min > self.max:
+            raise ValueError(f"contest {self.id!r}: min ({self.min}) exceeds max ({self.max})")
+        if self.kind == "one_of_n":
+            if self.max != 1:
+                raise ValueError(f"contest {self.id!r}: a one_of_n contest has max 1")
+            if len(ids) < 2:
+                raise ValueError(f"contest {self.id!r}: a one_of_n contest needs at least 2 selections")
+        elif self.kind == "up_to_k":
+            if self.max > len(ids):
+                raise ValueError(
+                    f"contest {self.id!r}: max ({self.max}) exceeds the number of selections ({len(ids)})"
+                )
+        else:
+            if sorted(ids) != ["no", "yes"] or self.max != 1:
+                raise ValueError(
+                    f"contest {self.id!r}: a yes_no contest has exactly the selections 'yes' and 'no', max 1"
+                )
+        return self
+
+
+def _utc(value: Any) -> dt.datetime:
+    if isinstance(value, str):
+        try:
+            value = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError as e:
+            raise ValueError("not an RFC 3339 date-time") from e
+    if not isinstance(value, dt.datetime):
+        raise ValueError("expected an RFC 3339 date-time such as 2027-04-18T00:00:00Z")
+    if value.tzinfo is None:
+        raise ValueError("the time zone is required (e.g. Z or +09:00)")
+    if value.microsecond:
+        raise ValueError("times are whole seconds")
+    return value.astimezone(dt.UTC)
+
+
+class VotingPeriod(_Frozen):
+    opens: dt.datetime
+    closes: dt.datetime
+
+    _norm = field_validator("opens", "closes", mode="before")(classmethod(lambda cls, v: _utc(v)))
+
+    @model_validator(mode="after")
+    def _order(self) -> VotingPeriod:
+        if self.closes <= self.opens:
+            raise ValueError("voting_period.closes must be after voting_period.opens")
+        return self
+
+    @field_serializer("opens", "closes")
+    def _ser(self, v: dt.datetime) -> str:
+        return v.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class TrusteeParams(_Frozen):
+    n: int = Field(ge=1, le=MAX_TRUSTEES)
+    threshold: int = Field(ge=1)
+
+    @model_validator(mode="after")
+    def _t(self) -> TrusteeParams:
+        if self.threshold > self.n:
+            raise ValueError(f"trustees.threshold ({self.threshold}) exceeds trustees.n ({self.n})")
+        return self
+
+
+HexStr = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]*$")]
+
+
+class WitnessKey(_Frozen):
+    name: NonEmpty
+    bls_public_key: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{96}$")]
+    pop: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{192}$")]
+
+
+class Witnesses(_Frozen):
+    quorum: int = Field(default=0, ge=0)
+    keys: list[WitnessKey] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _q(self) -> Witnesses:
+        if self.quorum > len(self.keys):
+            raise ValueError(f"witnesses.quorum ({self.quorum}) exceeds the number of witness keys")
+        if self.keys and self.quorum < 1:
+            raise ValueError("witnesses.quorum must be at least 1 when witnesses are listed")
+        if len({k.bls_public_key for k in self.keys}) != len(self.keys):
+            raise ValueError("witness keys must be distinct")
+        return self
+
+
+class Manifest(_Frozen):
+    """A validated election manifest (``tvote-manifest/1``). Immutable."""
+
+    format: Literal["tvote-manifest/1"] = MANIFEST_FORMAT
+    election_id: Identifier
+    name: LocalizedText
+    voting_period: VotingPeriod
+    contests: list[Contest] = Field(min_length=1, max_length=64)
+    trustees: TrusteeParams
+    witnesses: Witnesses = Field(default_factory=Witnesses)
+    revote_rule: Literal["last-internet-kiosk-overrides"] = "last-internet-kiosk-overrides"
+    auth_methods: list[Literal["jpki", "oidc+face"]] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique(self) -> Manifest:
+        ids = [c.id for c in self.contests]
+        if len(set(ids)) != len(ids):
+            raise ValueError("contest ids must be unique")
+        if len(set(self.auth_methods)) != len(self.auth_methods):
+            raise ValueError("auth_methods must not repeat")
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        """The published form (what goes into the ``election.manifest`` entry)."""
+        return self.model_dump(mode="json")
+
+    def canonical_json(self) -> bytes:
+        return rfc8785.dumps(self.to_dict())
+
+    @property
+    def base_hash(self) -> bytes:
+        return base_hash_of(self.to_dict())
+
+    def contest(self, contest_id: str) -> Contest:
+        for c in self.contests:
+            if c.id == contest_id:
+                return c
+        raise KeyError(contest_id)
+
+    def contest_specs(self) -> list[Any]:
+        """The contests as :class:`crypto._ballot.ContestSpec` values (for encryption and verification)."""
+        from crypto._ballot import ContestSpec
+
+        return [
+            ContestSpec(
+                contest_id=c.id,
+                selection_ids=tuple(s.id for s in c.selections),
+                min_selections=c.min,
+                max_selections=c.max,
+            )
+            for c in self.contests
+        ]
+
+
+def base_hash_of(manifest_dict: Mapping[str, Any]) -> bytes:
+    """``tagged_sha256("election-base-hash", rfc8785(manifest))`` (32 bytes)."""
+    return tagged_sha256(BASE_HASH_PURPOSE, rfc8785.dumps(dict(manifest_dict)))
+
+
+def _problems(e: ValidationError) -> list[dict[str, str]]:
+    out = []
+    for err in e.errors():
+        loc = ".".join(str(p) for p in err.get("loc", ()))
+        msg = str(err.get("msg", "")).removeprefix("Value error, ")
+        out.append({"loc": loc or "(manifest)", "msg": msg})
+    return out
+
+
+def parse_manifest(data: Mapping[str, Any] | str | bytes) -> Manifest:
+    """Validate a manifest given as a mapping, JSON text or YAML text."""
+    if isinstance(data, bytes):
+        try:
+            data = data.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise ManifestError("manifest.encoding", "the manifest is not UTF-8 text") from e
+    if isinstance(data, str):
+        import yaml  # YAML is a superset of JSON
+
+        try:
+            data = yaml.safe_load(data)
+        except yaml.YAMLError as e:
+            raise ManifestError("manifest.syntax", f"the manifest is not valid YAML/JSON: {e}") from e
+    if not isinstance(data, Mapping):
+        raise ManifestError("manifest.syntax", "the manifest must be a mapping (object) at the top level")
+    try:
+        m = Manifest.model_validate(dict(data))
+    except ValidationError as e:
+        problems = _problems(e)
+        summary = "; ".join(f"{p['loc']}: {p['msg']}" for p in problems[:5])
+        raise ManifestError("manifest.invalid", f"invalid manifest: {summary}", details=problems) from e
+    return m
+
+
+def load_manifest(path: str | Path) -> Manifest:
+    """Read and validate a manifest file (``.yaml``, ``.yml`` or ``.json``)."""
+    p = Path(path)
+    try:
+        raw = p.read_bytes()
+    except OSError as e:
+        raise ManifestError("manifest.unreadable", f"cannot read manifest file {p.name}: {e.strerror}") from e
+    if p.suffix.lower() == ".json":
+        try:
+            return parse_manifest(json.loads(raw.decode("utf-8")))
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise ManifestError("manifest.syntax", f"the manifest is not valid JSON: {e}") from e
+    return parse_manifest(raw)

@@ -1,0 +1,85 @@
+"""Request and response models shared by the routers. Response models list their fields explicitly, so a
+private column (roll key, token hashes, match keys) cannot leak through a route."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = [
+    "AppendedOut",
+    "CeremonyOut",
+    "ElectionCreatedOut",
+    "ElectionOut",
+    "PartialOut",
+    "RegisterIn",
+    "RegisterOut",
+    "RollOut",
+]
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class AppendedOut(_Out):
+    ledger_index: int
+
+
+class ElectionOut(_Out):
+    election_id: str
+    name: dict[str, str]
+    base_hash: str
+    phase: str
+    threshold: int
+    trustees: int
+    voting_period: dict[str, str]
+    roll_committed: bool
+    roll_size: int | None
+    joint_key: str | None
+    opened_at: str | None
+    closed_at: str | None
+
+
+class ElectionCreatedOut(_Out):
+    election_id: str
+    base_hash: str
+    ledger_index: int
+    invitations: dict[str, str] = Field(description="one-time trustee registration codes, shown only once")
+
+
+class RollOut(_Out):
+    size: int
+    root: str
+    alias_scheme: str
+    published: bool
+    ledger_index: int | None = None
+
+
+class RegisterIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    invitation: str = Field(min_length=3, max_length=200)
+    name: str = Field(min_length=1, max_length=200)
+    commitments: dict[str, Any]
+
+
+class RegisterOut(_Out):
+    trustee: int
+    token: str = Field(description="the per-trustee bearer token; shown once, only its hash is stored")
+    ledger_index: int | None = None
+
+
+class CeremonyOut(_Out):
+    threshold: int
+    n: int
+    trustees: list[dict[str, Any]]
+    complaints: list[dict[str, Any]]
+    joint_key: dict[str, Any] | None
+
+
+class PartialOut(_Out):
+    trustee: int
+    accepted: bool
+    ledger_index: int
+    reason: str | None = None

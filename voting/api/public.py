@@ -1,0 +1,64 @@
+"""Public read-only routes: the election, its manifest, the joint key, the key ceremony, the result."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from .._deps import ElectionServiceDep
+from ._models import CeremonyOut, ElectionOut
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/election", tags=["public"])
+
+
+def _iso(t: Any) -> str | None:
+    return None if t is None else t.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@router.get("", response_model=ElectionOut, summary="The election: phase, base hash, trustees, roll")
+def get_election(service: ElectionServiceDep) -> ElectionOut:
+    row = service.election()
+    m = service.manifest
+    jk = service.joint_key().public_key.hex() if row.joint_key_json else None
+    return ElectionOut(
+        election_id=m.election_id,
+        name=m.name.model_dump(),
+        base_hash=row.base_hash,
+        phase=row.phase,
+        threshold=m.trustees.threshold,
+        trustees=m.trustees.n,
+        voting_period=m.to_dict()["voting_period"],
+        roll_committed=row.roll_committed,
+        roll_size=row.roll_size if row.roll_committed else None,
+        joint_key=jk,
+        opened_at=_iso(row.opened_at),
+        closed_at=_iso(row.closed_at),
+    )
+
+
+@router.get("/manifest", summary="The published manifest (as in the election.manifest entry)")
+def get_manifest(service: ElectionServiceDep) -> dict[str, Any]:
+    return {"manifest": service.manifest.to_dict(), "base_hash": service.base_hash.hex()}
+
+
+@router.get("/joint-key", summary="The joint election key and public shares (after the key ceremony)")
+def get_joint_key(service: ElectionServiceDep) -> dict[str, Any]:
+    return service.joint_key().to_dict()
+
+
+@router.get("/ceremony", response_model=CeremonyOut, summary="Key-ceremony state (public)")
+def get_ceremony(service: ElectionServiceDep) -> CeremonyOut:
+    return CeremonyOut(**service.ceremony_state())
+
+
+@router.get("/tally", summary="The encrypted tally (after it is computed)")
+def get_tally(service: ElectionServiceDep) -> dict[str, Any]:
+    return service.encrypted_tally()
+
+
+@router.get("/result", summary="The decrypted result (after it is published)")
+def get_result(service: ElectionServiceDep) -> dict[str, Any]:
+    return service.result()
