@@ -1,1 +1,59 @@
-"""tvote ledger: the append-only, hash-chained public bulletin board (built on crypto/ only)."""
+"""tvote ledger: the append-only, hash-chained public bulletin board (built on crypto/ only).
+
+Public modules: :mod:`ledger.merkle` (RFC 9162 trees and proofs), :mod:`ledger.record` (entry format,
+checkpoints, cosignatures, the election record and ``check_record``) and this package, whose
+:class:`Ledger` (storage through SQLModel) is imported lazily so that ``import ledger.record`` never
+loads SQLAlchemy. The exception tree is in ``ledger._errors`` (re-exported here).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ._errors import (
+    ForkError,
+    InvalidEncoding,
+    InvalidEntry,
+    LedgerError,
+    NotFound,
+    ProofError,
+    RecordError,
+    RollbackError,
+    SignatureError,
+    StorageError,
+    VerificationError,
+    WitnessRefusal,
+)
+
+if TYPE_CHECKING:
+    from ._ledger import Appended, ConsistencyProof, InclusionProof, Ledger, LedgerConfig
+
+__all__ = [
+    "Appended",
+    "ConsistencyProof",
+    "ForkError",
+    "InclusionProof",
+    "InvalidEncoding",
+    "InvalidEntry",
+    "Ledger",
+    "LedgerConfig",
+    "LedgerError",
+    "NotFound",
+    "ProofError",
+    "RecordError",
+    "RollbackError",
+    "SignatureError",
+    "StorageError",
+    "VerificationError",
+    "WitnessRefusal",
+]
+
+_LAZY = {"Appended", "ConsistencyProof", "InclusionProof", "Ledger", "LedgerConfig"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        from . import _ledger
+
+        return getattr(_ledger, name)
+    raise AttributeError(f"module 'ledger' has no attribute {name!r}")

@@ -1,0 +1,233 @@
+"""Witness cosignatures: BLS (IETF proof-of-possession scheme, py_ecc ``G2ProofOfPossession``).
+
+Every witness signs the same 32-byte message for a checkpoint::
+
+    m = tagged_sha256("ledger/witness-cosign", checkpoint_body_utf8)
+
+(``crypto._hash.tagged_sha256``: SHA-256 of the length-prefixed transcript with domain
+``tvote/1/ledger/witness-cosign``), so cosignatures aggregate with ``Aggregate`` and verify with one
+``FastAggregateVerify``. A witness key is a 48-byte BLS12-381 G1 public key published with a 96-byte
+proof of possession (``PopProve``), checked with ``KeyValidate`` and ``PopVerify`` before use; this is
+what makes ``FastAggregateVerify`` safe against rogue-key attacks. A cosignature bundle names its
+signers (sorted witness names) and carries the 96-byte aggregate signature.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any, Final
+
+from py_ecc.bls import G2ProofOfPossession as _Bls
+
+from crypto._hash import tagged_sha256
+
+from ._errors import InvalidEncoding, SignatureError
+
+__all__ = [
+    "CosignatureBundle",
+    "WitnessKey",
+    "WitnessPolicy",
+    "WitnessSigner",
+    "aggregate_cosignatures",
+    "cosign_message",
+    "verify_cosignature",
+]
+
+_PK_BYTES: Final[int] = 48
+_SIG_BYTES: Final[int] = 96
+_WITNESS_NAME_RE: Final = re.compile(r"[a-z0-9][a-z0-9.-]{0,63}")
+_HEX_RE: Final = re.compile(r"(?:[0-9a-f]{2})*")
+
+
+def from_hex(s: object, n: int, what: str) -> bytes:
+    if not isinstance(s, str) or len(s) != 2 * n or not _HEX_RE.fullmatch(s):
+        raise InvalidEncoding(f"{what} must be {2 * n} lowercase hex digits")
+    return bytes.fromhex(s)
+
+
+def cosign_message(checkpoint_body: str) -> bytes:
+    """The message every witness signs for a checkpoint body."""
+    return tagged_sha256("ledger/witness-cosign", checkpoint_body.encode("utf-8"))
+
+
+def check_witness_name(name: object) -> str:
+    if not isinstance(name, str) or not _WITNESS_NAME_RE.fullmatch(name):
+        raise InvalidEncoding(f"witness name {name!r} must match [a-z0-9][a-z0-9.-]{{0,63}}")
+    return name
+
+
+@lru_cache(maxsize=256)
+def _key_ok(public_key: bytes, pop: bytes) -> bool:
+    return bool(_Bls.KeyValidate(public_key)) and bool(_Bls.PopVerify(public_key, pop))
+
+
+def _check_sig_bytes(sig: object) -> bytes:
+    if not isinstance(sig, bytes) or len(sig) != _SIG_BYTES:
+        raise InvalidEncoding(f"BLS signature must be {_SIG_BYTES} bytes")
+    return sig
+
+
+@dataclass(frozen=True, slots=True)
+class WitnessKey:
+    """A witness's published BLS public key with its proof of possession (validated on construction)."""
+
+    name: str
+    public_key: bytes = field(repr=False)
+    pop: bytes = field(repr=False)
+
+    def __post_init__(self) -> None:
+        check_witness_name(self.name)
+        if not isinstance(self.public_key, bytes) or len(self.public_key) != _PK_BYTES:
+            raise InvalidEncoding(f"BLS public key must be {_PK_BYTES} bytes")
+        _check_sig_bytes(self.pop)
+        try:
+            ok = _key_ok(self.public_key, self.pop)
+        except Exception:  # py_ecc raises assorted errors on malformed points
+            ok = False
+        if not ok:
+            raise InvalidEncoding(f"witness {self.name!r}: invalid BLS public key or proof of possession")
+
+    def to_json(self) -> dict[str, str]:
+        return {"name": self.name, "pop": self.pop.hex(), "public_key": self.public_key.hex()}
+
+    @classmethod
+    def from_json(cls, obj: Any) -> WitnessKey:
+        if not isinstance(obj, Mapping) or set(obj) != {"name", "pop", "public_key"}:
+            raise InvalidEncoding("witness key must have exactly name, public_key, pop")
+        return cls(
+            check_witness_name(obj["name"]),
+            from_hex(obj["public_key"], _PK_BYTES, "BLS public key"),
+            from_hex(obj["pop"], _SIG_BYTES, "BLS proof of possession"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class WitnessSigner:
+    """A witness's BLS secret key. Keep ``secret_bytes`` out of logs."""
+
+    name: str
+    secret: int = field(repr=False)
+
+    def __post_init__(self) -> None:
+        check_witness_name(self.name)
+        from py_ecc.optimized_bls12_381 import curve_order
+
+        if not isinstance(self.secret, int) or not 0 < self.secret < curve_order:
+            raise InvalidEncoding("BLS secret key out of range")
+
+    @classmethod
+    def generate(cls, name: str, random: Callable[[int], bytes] = os.urandom) -> WitnessSigner:
+        """IETF KeyGen from 32 bytes of injected randomness (``os.urandom`` by default)."""
+        return cls(name, _Bls.KeyGen(random(32)))
+
+    @property
+    def secret_bytes(self) -> bytes:
+        return self.secret.to_bytes(32, "big")
+
+    @classmethod
+    def from_secret_bytes(cls, name: str, raw: bytes) -> WitnessSigner:
+        if not isinstance(raw, bytes) or len(raw) != 32:
+            raise InvalidEncoding("BLS secret key must be 32 bytes")
+        return cls(name, int.from_bytes(raw, "big"))
+
+    @property
+    def public(self) -> WitnessKey:
+        return WitnessKey(self.name, _Bls.SkToPk(self.secret), _Bls.PopProve(self.secret))
+
+    def cosign(self, checkpoint_body: str) -> bytes:
+        return bytes(_Bls.Sign(self.secret, cosign_message(checkpoint_body)))
+
+
+def verify_cosignature(key: WitnessKey, checkpoint_body: str, signature: bytes) -> None:
+    """Raise unless ``signature`` is ``key``'s cosignature on the checkpoint body."""
+    sig = _check_sig_bytes(signature)
+    try:
+        ok = bool(_Bls.Verify(key.public_key, cosign_message(checkpoint_body), sig))
+    except Exception:
+        ok = False
+    if not ok:
+        raise SignatureError("witness-cosignature", f"cosignature by witness {key.name!r} does not verify")
+
+
+@dataclass(frozen=True, slots=True)
+class WitnessPolicy:
+    """The configured witnesses (distinct names and keys) and the quorum that makes a checkpoint witnessed."""
+
+    witnesses: tuple[WitnessKey, ...]
+    quorum: int
+
+    def __post_init__(self) -> None:
+        names = [w.name for w in self.witnesses]
+        if len(set(names)) != len(names) or len({w.public_key for w in self.witnesses}) != len(names):
+            raise InvalidEncoding("witness names and keys must be distinct")
+        if not isinstance(self.quorum, int) or isinstance(self.quorum, bool):
+            raise InvalidEncoding("quorum must be an integer")
+        if not (1 <= self.quorum <= len(names) or (self.quorum == 0 and not names)):
+            raise InvalidEncoding("quorum must be between 1 and the number of witnesses (0 if none)")
+
+    def key(self, name: str) -> WitnessKey:
+        for w in self.witnesses:
+            if w.name == name:
+                return w
+        raise SignatureError("witness-unknown", f"{name!r} is not a configured witness")
+
+    def to_json(self) -> dict[str, Any]:
+        return {"quorum": self.quorum, "witnesses": [w.to_json() for w in self.witnesses]}
+
+
+@dataclass(frozen=True, slots=True)
+class CosignatureBundle:
+    """Which witnesses cosigned a checkpoint (sorted names) and their aggregate BLS signature."""
+
+    signers: tuple[str, ...]
+    aggregate: bytes = field(repr=False)
+
+    def __post_init__(self) -> None:
+        for n in self.signers:
+            check_witness_name(n)
+        if list(self.signers) != sorted(set(self.signers)) or not self.signers:
+            raise InvalidEncoding("cosignature signers must be a non-empty sorted list of distinct names")
+        _check_sig_bytes(self.aggregate)
+
+    def verify(self, checkpoint_body: str, policy: WitnessPolicy) -> None:
+        """Raise unless every named signer is a configured witness and the aggregate verifies."""
+        keys = [policy.key(n).public_key for n in self.signers]
+        try:
+            ok = bool(_Bls.FastAggregateVerify(keys, cosign_message(checkpoint_body), self.aggregate))
+        except Exception:
+            ok = False
+        if not ok:
+            raise SignatureError("witness-cosignature", "aggregate witness cosignature does not verify")
+
+    def witnessed(self, policy: WitnessPolicy) -> bool:
+        """True when the (verified) signers reach the quorum."""
+        return len(self.signers) >= policy.quorum
+
+    def to_json(self) -> dict[str, Any]:
+        return {"aggregate": self.aggregate.hex(), "signers": list(self.signers)}
+
+    @classmethod
+    def from_json(cls, obj: Any) -> CosignatureBundle:
+        if not isinstance(obj, Mapping) or set(obj) != {"aggregate", "signers"}:
+            raise InvalidEncoding("cosignature bundle must have exactly signers and aggregate")
+        signers = obj["signers"]
+        if not isinstance(signers, list) or len(signers) > 1000:
+            raise InvalidEncoding("signers must be a list")
+        return cls(tuple(signers), from_hex(obj["aggregate"], _SIG_BYTES, "aggregate signature"))
+
+
+def aggregate_cosignatures(
+    signatures: Mapping[str, bytes] | Iterable[tuple[str, bytes]],
+) -> CosignatureBundle:
+    """Aggregate already-verified individual cosignatures into one bundle."""
+    items: Sequence[tuple[str, bytes]] = sorted(
+        signatures.items() if isinstance(signatures, Mapping) else list(signatures)
+    )
+    if not items:
+        raise InvalidEncoding("nothing to aggregate")
+    agg = _Bls.Aggregate([_check_sig_bytes(s) for _, s in items])
+    return CosignatureBundle(tuple(n for n, _ in items), bytes(agg))

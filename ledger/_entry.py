@@ -1,0 +1,214 @@
+"""Ledger entries: strict JSON input, canonical (RFC 8785) bytes, hash chain.
+
+An entry is the RFC 8785 canonical JSON object::
+
+    {"index": <int>, "payload": <object>, "prev": "<64 lowercase hex>", "type": "<event type>", "version": 1}
+
+* ``version`` is the entry format version (1).
+* ``index`` is the entry's position in the log (0-based).
+* ``prev`` is the hash of the previous entry (64 zero hex digits for entry 0).
+* ``type`` matches ``[a-z0-9][a-z0-9.-]{0,63}``; the election service defines the types.
+* ``payload`` is any JSON object. Numbers must be integers in the I-JSON safe range
+  ``[-(2^53-1), 2^53-1]``; floats, NaN and infinities are refused (RFC 8785 would accept floats, but
+  their canonical text is a trap for other implementations). Object keys are strings, duplicate keys
+  are refused, nesting is at most 64 deep.
+* The canonical entry is at most ``MAX_ENTRY_BYTES`` (1 MiB).
+
+The entry hash is the RFC 9162 leaf hash ``SHA-256(0x00 || canonical_bytes)``: the same 32 bytes name
+the entry in the hash chain and are its Merkle leaf.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import rfc8785
+
+from ._errors import InvalidEncoding, InvalidEntry
+from .merkle import leaf_hash
+
+__all__ = [
+    "ENTRY_VERSION",
+    "MAX_ENTRY_BYTES",
+    "MAX_SAFE_INTEGER",
+    "ZERO_HASH",
+    "Entry",
+    "canonical_json",
+    "check_event_type",
+    "check_payload",
+    "parse_json",
+]
+
+ENTRY_VERSION: Final[int] = 1
+MAX_ENTRY_BYTES: Final[int] = 1 << 20
+MAX_SAFE_INTEGER: Final[int] = 2**53 - 1
+MAX_DEPTH: Final[int] = 64
+ZERO_HASH: Final[bytes] = bytes(32)
+_TYPE_RE: Final = re.compile(r"[a-z0-9][a-z0-9.-]{0,63}")
+_HEX64_RE: Final = re.compile(r"[0-9a-f]{64}")
+#: canonical bytes of everything around the payload never exceed this (index <= 2^63, 64-byte type)
+_ENVELOPE_BYTES: Final[int] = 256
+
+
+def _reject_constant(name: str) -> Any:
+    raise InvalidEntry(f"{name} is not allowed in JSON")
+
+
+def _reject_float(text: str) -> Any:
+    raise InvalidEntry(f"non-integer number {text!r}: only integers are allowed")
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in pairs:
+        if k in out:
+            raise InvalidEntry(f"duplicate key {k!r}")
+        out[k] = v
+    return out
+
+
+def parse_json(raw: bytes | str) -> Any:
+    """Parse untrusted JSON strictly (UTF-8, no duplicate keys, no floats/NaN), raising InvalidEntry."""
+    if isinstance(raw, bytes | bytearray):
+        if len(raw) > MAX_ENTRY_BYTES:
+            raise InvalidEntry(f"JSON text of {len(raw)} bytes exceeds the {MAX_ENTRY_BYTES}-byte limit")
+        try:
+            text = bytes(raw).decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise InvalidEntry(f"JSON text is not UTF-8: {e}") from None
+    elif isinstance(raw, str):
+        text = raw
+    else:
+        raise InvalidEntry(f"JSON text must be bytes or str, not {type(raw).__name__}")
+    try:
+        return json.loads(
+            text,
+            object_pairs_hook=_no_duplicates,
+            parse_float=_reject_float,
+            parse_constant=_reject_constant,
+        )
+    except InvalidEntry:
+        raise
+    except (ValueError, RecursionError) as e:
+        raise InvalidEntry(f"malformed JSON: {e}") from None
+
+
+def _check_value(v: Any, depth: int, where: str) -> None:
+    if depth > MAX_DEPTH:
+        raise InvalidEntry(f"{where}: nested deeper than {MAX_DEPTH}")
+    if v is None or isinstance(v, bool | str):
+        return
+    if isinstance(v, int):
+        if not -MAX_SAFE_INTEGER <= v <= MAX_SAFE_INTEGER:
+            raise InvalidEntry(f"{where}: integer {v} outside the safe range ±(2^53-1)")
+        return
+    if isinstance(v, float):
+        raise InvalidEntry(f"{where}: non-integer number {v!r}: only integers are allowed")
+    if isinstance(v, list | tuple):
+        for i, x in enumerate(v):
+            _check_value(x, depth + 1, f"{where}[{i}]")
+        return
+    if isinstance(v, Mapping):
+        for k, x in v.items():
+            if not isinstance(k, str):
+                raise InvalidEntry(f"{where}: object key {k!r} is not a string")
+            _check_value(x, depth + 1, f"{where}.{k}")
+        return
+    raise InvalidEntry(f"{where}: {type(v).__name__} is not a JSON value")
+
+
+def check_payload(payload: Any) -> dict[str, Any]:
+    """Validate a payload (a JSON object of allowed values); return a plain-dict deep copy."""
+    if not isinstance(payload, Mapping):
+        raise InvalidEntry(f"payload must be a JSON object, not {type(payload).__name__}")
+    _check_value(payload, 1, "payload")
+    copied: dict[str, Any] = json.loads(canonical_json(payload))
+    return copied
+
+
+def check_event_type(event_type: Any) -> str:
+    if not isinstance(event_type, str) or not _TYPE_RE.fullmatch(event_type):
+        raise InvalidEntry(f"event type {event_type!r} must match [a-z0-9][a-z0-9.-]{{0,63}}")
+    return event_type
+
+
+def canonical_json(value: Any) -> bytes:
+    """RFC 8785 canonical bytes (raises InvalidEntry for values it cannot canonicalize)."""
+    try:
+        return rfc8785.dumps(value)
+    except (rfc8785.CanonicalizationError, rfc8785.IntegerDomainError, TypeError, ValueError) as e:
+        raise InvalidEntry(f"cannot canonicalize: {e}") from None
+
+
+def payload_size_ok(payload_canonical: bytes, event_type: str) -> None:
+    """Refuse, before sequencing, a payload whose entry could exceed the limit."""
+    if len(payload_canonical) + len(event_type) + _ENVELOPE_BYTES > MAX_ENTRY_BYTES:
+        raise InvalidEntry(
+            f"entry would exceed {MAX_ENTRY_BYTES} bytes (payload is {len(payload_canonical)} bytes)"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One immutable, validated ledger entry. ``canonical`` is the exact bytes that are hashed."""
+
+    index: int
+    prev: bytes
+    type: str
+    canonical: bytes = field(repr=False)
+    hash: bytes = field(repr=False)
+
+    @classmethod
+    def create(cls, index: int, prev: bytes, event_type: str, payload: Mapping[str, Any]) -> Entry:
+        if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index <= MAX_SAFE_INTEGER:
+            raise InvalidEntry(f"index {index!r} out of range")
+        if not isinstance(prev, bytes) or len(prev) != 32:
+            raise InvalidEntry("prev must be a 32-byte hash")
+        check_event_type(event_type)
+        body = check_payload(payload)
+        obj = {
+            "index": index,
+            "payload": body,
+            "prev": prev.hex(),
+            "type": event_type,
+            "version": ENTRY_VERSION,
+        }
+        data = canonical_json(obj)
+        if len(data) > MAX_ENTRY_BYTES:
+            raise InvalidEntry(f"entry of {len(data)} bytes exceeds the {MAX_ENTRY_BYTES}-byte limit")
+        return cls(index, prev, event_type, data, leaf_hash(data))
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Entry:
+        """Parse stored/exported canonical bytes; refuse anything not exactly canonical (InvalidEncoding)."""
+        if not isinstance(data, bytes):
+            raise InvalidEncoding("entry must be bytes")
+        try:
+            obj = parse_json(data)
+            if not isinstance(obj, dict) or set(obj) != {"index", "payload", "prev", "type", "version"}:
+                raise InvalidEntry("entry must have exactly index, payload, prev, type, version")
+            if obj["version"] != ENTRY_VERSION or isinstance(obj["version"], bool):
+                raise InvalidEntry(f"unsupported entry version {obj['version']!r}")
+            prev_hex = obj["prev"]
+            if not isinstance(prev_hex, str) or not _HEX64_RE.fullmatch(prev_hex):
+                raise InvalidEntry("prev must be 64 lowercase hex digits")
+            entry = cls.create(obj["index"], bytes.fromhex(prev_hex), obj["type"], obj["payload"])
+        except InvalidEntry as e:
+            raise InvalidEncoding(f"invalid entry: {e}") from None
+        if entry.canonical != data:
+            raise InvalidEncoding("entry is not in RFC 8785 canonical form")
+        return entry
+
+    @property
+    def payload(self) -> dict[str, Any]:
+        """A fresh copy of the payload."""
+        obj: dict[str, Any] = json.loads(self.canonical)
+        return obj["payload"]  # type: ignore[no-any-return]
+
+    def to_json(self) -> dict[str, Any]:
+        obj: dict[str, Any] = json.loads(self.canonical)
+        return obj

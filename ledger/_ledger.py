@@ -1,0 +1,507 @@
+"""The :class:`Ledger`: sequencer with group commit, checkpoints, proofs, cosignatures, export.
+
+Sequencing: every append goes through one queue drained by one sequencer thread. The thread takes every
+waiting request (up to ``max_batch`` entries), assigns consecutive indices, chains and hashes them,
+extends the Merkle tree's right border (new complete-subtree nodes), writes everything in ONE
+transaction and only after the commit returns wakes the waiting appenders with their index and hash
+(group commit). If the transaction fails, every appender in the batch gets :class:`StorageError` and the
+in-memory state is reloaded from storage, so an acknowledged entry is exactly a committed one.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import queue
+import tarfile
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ._check import (
+    ARCHIVE_PREFIX,
+    CHECKPOINTS_FILE,
+    ENTRIES_FILE,
+    RECORD_FILE,
+    CheckpointRecord,
+    RecordHeader,
+    RecordSummary,
+    check_sequence,
+    dumps_header,
+)
+from ._cosign import CosignatureBundle, WitnessPolicy, aggregate_cosignatures, verify_cosignature
+from ._entry import (
+    ZERO_HASH,
+    Entry,
+    canonical_json,
+    check_event_type,
+    check_payload,
+    parse_json,
+    payload_size_ok,
+)
+from ._errors import InvalidEntry, NotFound, RecordError, StorageError
+from ._note import Checkpoint, LogKey, LogSigner, SignedCheckpoint
+from ._store import Store
+from .merkle import consistency_ranges, fold, inclusion_ranges, node_hash, subtree_nodes, verify_inclusion
+
+__all__ = ["Appended", "ConsistencyProof", "InclusionProof", "Ledger", "LedgerConfig", "StoredCheckpoint"]
+
+
+@dataclass(frozen=True, slots=True)
+class Appended:
+    """Durable acknowledgement of an append: the entry's index and hash (its Merkle leaf hash)."""
+
+    index: int
+    entry_hash: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class InclusionProof:
+    index: int
+    tree_size: int
+    leaf_hash: bytes
+    proof: tuple[bytes, ...]
+
+    def verify(self, root: bytes) -> None:
+        verify_inclusion(self.leaf_hash, self.index, self.tree_size, self.proof, root)
+
+
+@dataclass(frozen=True, slots=True)
+class ConsistencyProof:
+    old_size: int
+    new_size: int
+    proof: tuple[bytes, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredCheckpoint:
+    """A signed checkpoint as stored, with the cosignatures received so far."""
+
+    signed: SignedCheckpoint
+    issued_at: int
+    cosignatures: CosignatureBundle | None
+    witnessed: bool
+
+    @property
+    def size(self) -> int:
+        return self.signed.checkpoint.size
+
+    @property
+    def root(self) -> bytes:
+        return self.signed.checkpoint.root
+
+
+def _wall_clock() -> int:
+    return int(time.time())
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerConfig:
+    """What a ledger needs besides storage: the log key, witness policy, batch limit and the clock."""
+
+    signer: LogSigner
+    policy: WitnessPolicy = field(default_factory=lambda: WitnessPolicy((), 0))
+    max_batch: int = 2000
+    clock: Callable[[], int] = _wall_clock
+
+    @property
+    def log_key(self) -> LogKey:
+        return self.signer.public
+
+
+@dataclass(slots=True)
+class _Job:
+    items: list[tuple[str, dict[str, Any]]]
+    done: threading.Event = field(default_factory=threading.Event)
+    result: list[Appended] | None = None
+    error: BaseException | None = None
+
+
+class Ledger:
+    """An append-only, hash-chained, Merkle-tree ledger on SQLite or PostgreSQL.
+
+    ``Ledger(url, config)``: ``url`` is an SQLAlchemy URL (``sqlite:///path.db`` or
+    ``postgresql+psycopg://...``). One process, one Ledger per database: the sequencer owns the writes
+    (a second writer's transactions fail on the primary keys rather than fork the log).
+    """
+
+    def __init__(self, url: str, config: LedgerConfig) -> None:
+        self.config = config
+        self._store = Store(url)
+        self._state_lock = threading.Lock()
+        self._checkpoint_lock = threading.Lock()
+        self._size = 0
+        self._frontier: list[tuple[int, bytes]] = []
+        self._last_hash = ZERO_HASH
+        self._broken: StorageError | None = None
+        try:
+            self._load_state()
+        except StorageError as e:  # keep the ledger open for check(), refuse appends
+            self._broken = e
+        self._queue: queue.Queue[_Job | None] = queue.Queue()
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name="ledger-sequencer", daemon=True)
+        self._thread.start()
+
+    # -- state ----------------------------------------------------------------------------------------
+
+    def _load_state(self) -> None:
+        count, top = self._store.entry_count_and_max()
+        if count != top + 1:
+            raise StorageError(f"storage holds {count} entries but the highest index is {top}")
+        keys = subtree_nodes(0, count)
+        nodes = self._store.nodes(keys)
+        if len(nodes) != len(keys) or self._store.node_count_beyond(count):
+            raise StorageError("stored tree nodes do not match the stored entries")
+        last = self._store.entries(count - 1, count) if count else []
+        with self._state_lock:
+            self._size = count
+            self._frontier = [(lv, nodes[(lv, i)]) for lv, i in keys]
+            self._last_hash = last[0][1] if last else ZERO_HASH
+
+    @property
+    def size(self) -> int:
+        """Number of committed (acknowledged) entries."""
+        with self._state_lock:
+            return self._size
+
+    @property
+    def log_key(self) -> LogKey:
+        return self.config.log_key
+
+    def _committed(self) -> tuple[int, bytes]:
+        with self._state_lock:
+            return self._size, fold([h for _, h in self._frontier])
+
+    # -- appends --------------------------------------------------------------------------------------
+
+    def _prepare(self, event_type: str, payload: Any) -> tuple[str, dict[str, Any]]:
+        check_event_type(event_type)
+        body = check_payload(payload)
+        payload_size_ok(canonical_json(body), event_type)
+        return event_type, body
+
+    def append(self, event_type: str, payload: Mapping[str, Any]) -> Appended:
+        """Append one entry; return once it is durably committed. Bad input raises InvalidEntry."""
+        return self._submit([self._prepare(event_type, payload)])[0]
+
+    def append_json(self, event_type: str, payload_json: bytes | str) -> Appended:
+        """Append with the payload given as untrusted JSON text (strictly parsed)."""
+        return self.append(event_type, parse_json(payload_json))
+
+    def append_many(self, items: Sequence[tuple[str, Mapping[str, Any]]]) -> list[Appended]:
+        """Append several entries atomically (consecutive indices, one transaction)."""
+        prepared = [self._prepare(t, p) for t, p in items]
+        return self._submit(prepared) if prepared else []
+
+    def _submit(self, items: list[tuple[str, dict[str, Any]]]) -> list[Appended]:
+        if self._closed:
+            raise StorageError("ledger is closed")
+        if self._broken is not None:
+            raise StorageError(f"storage is inconsistent; run check(): {self._broken}")
+        if len(items) > self.config.max_batch:
+            raise InvalidEntry(f"at most {self.config.max_batch} entries per batch")
+        job = _Job(items)
+        self._queue.put(job)
+        job.done.wait()
+        if job.error is not None:
+            raise job.error
+        assert job.result is not None
+        return job.result
+
+    def _run(self) -> None:
+        while True:
+            job = self._queue.get()
+            if job is None:
+                return
+            batch, count = [job], len(job.items)
+            stop = False
+            while count < self.config.max_batch:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    stop = True
+                    break
+                if count + len(nxt.items) > self.config.max_batch:
+                    self._process(batch)
+                    batch, count = [], 0
+                batch.append(nxt)
+                count += len(nxt.items)
+            if batch:
+                self._process(batch)
+            if stop:
+                return
+
+    def _process(self, batch: list[_Job]) -> None:
+        with self._state_lock:
+            size, frontier, prev = self._size, list(self._frontier), self._last_hash
+        rows: list[tuple[int, bytes, bytes]] = []
+        nodes: list[tuple[int, int, bytes]] = []
+        results: list[list[Appended]] = []
+        try:
+            for job in batch:
+                out = []
+                for event_type, payload in job.items:
+                    e = Entry.create(size, prev, event_type, payload)
+                    rows.append((size, e.hash, e.canonical))
+                    nodes.append((0, size, e.hash))
+                    level, acc = 0, e.hash
+                    while frontier and frontier[-1][0] == level:
+                        acc = node_hash(frontier.pop()[1], acc)
+                        level += 1
+                        nodes.append((level, size >> level, acc))
+                    frontier.append((level, acc))
+                    out.append(Appended(size, e.hash))
+                    prev, size = e.hash, size + 1
+                results.append(out)
+            self._store.write_batch(rows, nodes)
+        except BaseException as exc:  # nothing in this batch is acknowledged
+            err = (
+                exc if isinstance(exc, StorageError | InvalidEntry) else StorageError(f"append failed: {exc}")
+            )
+            try:
+                self._load_state()
+            except StorageError as e:
+                self._broken = e
+            for job in batch:
+                job.error = err
+                job.done.set()
+            return
+        with self._state_lock:
+            self._size, self._frontier, self._last_hash = size, frontier, prev
+        for job, out in zip(batch, results, strict=True):
+            job.result = out
+            job.done.set()
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._queue.put(None)
+            self._thread.join()
+            self._store.close()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- reads and proofs ----------------------------------------------------------------------------
+
+    def entries(self, start: int, stop: int) -> list[Entry]:
+        """Committed entries with start <= index < stop (clipped to the committed size)."""
+        stop = min(stop, self.size)
+        if start < 0 or start > stop:
+            raise NotFound(f"no entries in [{start}, {stop})")
+        return [Entry.from_bytes(body) for _, _, body in self._store.entries(start, stop)]
+
+    def entry(self, index: int) -> Entry:
+        got = self.entries(index, index + 1)
+        if not got:
+            raise NotFound(f"no entry {index}")
+        return got[0]
+
+    def _range_hashes(self, ranges: Sequence[tuple[int, int]]) -> list[bytes]:
+        plan = [subtree_nodes(b, e) for b, e in ranges]
+        nodes = self._store.nodes([k for p in plan for k in p])
+        try:
+            return [fold([nodes[k] for k in p]) for p in plan]
+        except KeyError:
+            raise StorageError("a tree node is missing from storage") from None
+
+    def root(self, tree_size: int) -> bytes:
+        self._check_size(tree_size)
+        return self._range_hashes([(0, tree_size)])[0]
+
+    def _check_size(self, tree_size: int) -> None:
+        if not isinstance(tree_size, int) or not 0 <= tree_size <= self.size:
+            raise NotFound(f"tree size {tree_size!r} is not in [0, {self.size}]")
+
+    def inclusion_proof(self, index: int, tree_size: int) -> InclusionProof:
+        """Proof that entry ``index`` is in the tree of ``tree_size`` (reads O(log n) node rows)."""
+        self._check_size(tree_size)
+        if not isinstance(index, int) or not 0 <= index < tree_size:
+            raise NotFound(f"index {index!r} is not below tree size {tree_size}")
+        ranges = [(index, index + 1), *inclusion_ranges(index, tree_size)]
+        leaf, *proof = self._range_hashes(ranges)
+        return InclusionProof(index, tree_size, leaf, tuple(proof))
+
+    def consistency_proof(self, old_size: int, new_size: int) -> ConsistencyProof:
+        self._check_size(new_size)
+        if not isinstance(old_size, int) or not 0 <= old_size <= new_size:
+            raise NotFound(f"old size {old_size!r} is not in [0, {new_size}]")
+        return ConsistencyProof(
+            old_size, new_size, tuple(self._range_hashes(consistency_ranges(old_size, new_size)))
+        )
+
+    # -- checkpoints and cosignatures -------------------------------------------------------------------
+
+    def checkpoint(self) -> StoredCheckpoint:
+        """Sign (and store) a checkpoint for the committed size, unless the newest one already covers it."""
+        with self._checkpoint_lock:
+            size, root = self._committed()
+            latest = self._store.checkpoint()
+            if latest is None or latest[0] < size:
+                signed = SignedCheckpoint.sign(
+                    Checkpoint(self.config.signer.name, size, root), self.config.signer
+                )
+                self._store.insert_checkpoint(size, root, signed.note, int(self.config.clock()))
+            return self.latest_checkpoint()
+
+    def latest_checkpoint(self) -> StoredCheckpoint:
+        row = self._store.checkpoint()
+        if row is None:
+            raise NotFound("no checkpoint has been issued")
+        return self._stored(row)
+
+    def checkpoint_at(self, size: int) -> StoredCheckpoint:
+        row = self._store.checkpoint(size)
+        if row is None:
+            raise NotFound(f"no checkpoint of size {size}")
+        return self._stored(row)
+
+    def _stored(self, row: tuple[int, bytes, str, int]) -> StoredCheckpoint:
+        signed = SignedCheckpoint.verify(row[2], self.log_key)
+        if (signed.checkpoint.size, signed.checkpoint.root) != (row[0], row[1]):
+            raise StorageError("stored checkpoint row disagrees with its note")
+        bundle = self.cosignatures(row[0])
+        witnessed = len(bundle.signers if bundle else ()) >= self.config.policy.quorum
+        return StoredCheckpoint(signed, row[3], bundle, witnessed)
+
+    def add_cosignature(self, witness: str, size: int, signature: bytes) -> StoredCheckpoint:
+        """Verify a witness's cosignature of the checkpoint of ``size`` and store it."""
+        key = self.config.policy.key(witness)
+        row = self._store.checkpoint(size)
+        if row is None:
+            raise NotFound(f"no checkpoint of size {size}")
+        body = SignedCheckpoint.verify(row[2], self.log_key).body
+        verify_cosignature(key, body, signature)
+        self._store.add_cosignature(size, witness, signature, int(self.config.clock()))
+        return self._stored(row)
+
+    def cosignatures(self, size: int) -> CosignatureBundle | None:
+        sigs = self._store.cosignatures(size)
+        known = {w.name for w in self.config.policy.witnesses}
+        sigs = {k: v for k, v in sigs.items() if k in known}
+        return aggregate_cosignatures(sigs) if sigs else None
+
+    # -- export and storage check ---------------------------------------------------------------------
+
+    def _checkpoint_records(self, max_size: int, check: bool = True) -> list[CheckpointRecord]:
+        out: list[CheckpointRecord] = []
+        prev: int | None = None
+        for size, root, note, issued in self._store.checkpoints(max_size):
+            proof: tuple[bytes, ...] = ()
+            if prev is not None:
+                try:
+                    proof = tuple(self._range_hashes(consistency_ranges(prev, size)))
+                except StorageError:
+                    if check:
+                        raise
+                    proof = ()
+            out.append(CheckpointRecord(size, root, note, issued, prev, proof, self.cosignatures(size)))
+            prev = size
+        return out
+
+    def _header(self, entry_count: int, checkpoint_count: int) -> RecordHeader:
+        return RecordHeader(self.log_key, self.config.policy, entry_count, checkpoint_count)
+
+    def export(self, directory: str | Path) -> Path:
+        """Write the election record (docs/record.md) for the newest checkpoint into a new directory.
+
+        Entries appended after that checkpoint are not exported; call :meth:`checkpoint` (and collect
+        cosignatures) first to include them.
+        """
+        target = Path(directory)
+        if target.exists() and any(target.iterdir()):
+            raise StorageError(f"export directory {target} is not empty")
+        target.mkdir(parents=True, exist_ok=True)
+        latest = self.latest_checkpoint()
+        cps = self._checkpoint_records(latest.size)
+        with open(target / ENTRIES_FILE, "wb") as f:
+            for _, _, body in self._store.iter_entries(latest.size):
+                f.write(body + b"\n")
+            f.flush()
+            os.fsync(f.fileno())
+        with open(target / CHECKPOINTS_FILE, "wb") as f:
+            for cp in cps:
+                f.write(cp.line())
+            f.flush()
+            os.fsync(f.fileno())
+        with open(target / RECORD_FILE, "wb") as f:
+            f.write(dumps_header(self._header(latest.size, len(cps))))
+            f.flush()
+            os.fsync(f.fileno())
+        return target
+
+    def export_archive(self, path: str | Path) -> Path:
+        """Write the record as one deterministic ``.tar.gz`` (members under ``tvote-record/``)."""
+        import tempfile
+
+        out = Path(path)
+        with tempfile.TemporaryDirectory() as tmp:
+            d = self.export(Path(tmp) / "record")
+            tmp_out = out.with_name(out.name + ".part")
+            with (
+                open(tmp_out, "wb") as raw,
+                gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as gz,
+                tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar,
+            ):
+                info = tarfile.TarInfo(ARCHIVE_PREFIX)
+                info.type, info.mode, info.mtime = tarfile.DIRTYPE, 0o755, 0
+                tar.addfile(info)
+                for name in (RECORD_FILE, CHECKPOINTS_FILE, ENTRIES_FILE):
+                    data = (d / name).stat().st_size
+                    info = tarfile.TarInfo(f"{ARCHIVE_PREFIX}/{name}")
+                    info.size, info.mode, info.mtime = data, 0o644, 0
+                    with open(d / name, "rb") as src:
+                        tar.addfile(info, src)
+            with open(tmp_out, "rb+") as f:
+                os.fsync(f.fileno())
+            os.replace(tmp_out, out)
+        return out
+
+    def check(self) -> RecordSummary:
+        """fsck of storage: chain, stored hashes and tree nodes, every checkpoint (the tail may be unsigned).
+
+        Works on a damaged store too. Raises :class:`RecordError` with the index of the first bad entry.
+        """
+        _, top = self._store.entry_count_and_max()
+        size = top + 1
+        cps = self._checkpoint_records(2**62, check=False)
+
+        def lines() -> Iterator[bytes]:
+            for pos, (idx, _, body) in enumerate(self._store.iter_entries(size)):
+                if idx != pos:
+                    yield b"\n"  # a gap in storage: nothing valid at this position
+                    return
+                yield body + b"\n"
+
+        summary = check_sequence(self._header(size, len(cps)), lines(), cps, live=True)
+        # the stored hashes and leaf nodes must be what the bodies hash to, and the nodes must give the
+        # signed roots (proofs are served from them)
+        leaves = self._store.iter_nodes(0, size)
+        for idx, stored_hash, body in self._store.iter_entries(size):
+            h = Entry.from_bytes(body).hash
+            node = next(leaves, None)
+            if h != stored_hash or node is None or node != (idx, h):
+                raise RecordError(
+                    "storage-hash", "stored hash or leaf node does not match the entry", index=idx
+                )
+        for cp in cps:
+            try:
+                ok = self._range_hashes([(0, cp.size)])[0] == cp.root
+            except StorageError:
+                ok = False
+            if not ok:
+                raise RecordError(
+                    "storage-nodes", f"stored tree nodes do not give the root of size {cp.size}"
+                )
+        if self._broken is not None:
+            raise RecordError("storage-state", str(self._broken), index=size)
+        return summary
