@@ -1,0 +1,178 @@
+"""Per-ballot checks V13, V14, V16, run in batches by a worker (local process or Dask worker).
+
+:func:`verify_batch` is a pure function of picklable inputs (the :class:`BallotContext` and a list of
+``(ledger index, raw entry line)``) and returns a :class:`BatchResult`: the failures it found and the
+homomorphic sum of the cast ballots of the batch (hex, so results are small and need no validation
+on the way back). The main process adds the batch sums into the running tally.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from crypto._ballot import (
+    ContestSpec,
+    ElectionContext,
+    EncryptedBallot,
+    RevealedBallot,
+    tracking_code_from_hash,
+    verify_ballot,
+    verify_revealed,
+)
+from crypto._elgamal import Ciphertext
+from crypto._errors import BallotError, CryptoError, InvalidEncoding
+from crypto._threshold import JointKey
+
+from ._manifest import ElectionInfo
+
+__all__ = ["BallotContext", "BatchResult", "ballot_ciphertexts", "ballot_nonce", "verify_batch"]
+
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+_BINDING: Final[frozenset[str]] = frozenset({"election_id", "base_hash"})
+CAST_KEYS: Final[frozenset[str]] = (
+    frozenset({"ballot", "ballot_hash", "tracking_code", "voter_alias", "channel", "auth", "seq"}) | _BINDING
+)
+SPOILED_KEYS: Final[frozenset[str]] = (
+    frozenset({"ballot", "ballot_hash", "tracking_code", "revealed"}) | _BINDING
+)
+
+
+@dataclass(frozen=True, slots=True)
+class BallotContext:
+    election: ElectionContext
+    auth_methods: tuple[str, ...]
+
+    @classmethod
+    def create(cls, info: ElectionInfo, joint_key: JointKey) -> BallotContext:
+        specs = tuple(ContestSpec(c.id, c.selections, c.min, c.max) for c in info.contests)
+        return cls(ElectionContext(info.base_hash, joint_key.public_key, specs), info.auth_methods)
+
+
+@dataclass
+class BatchResult:
+    failures: list[dict[str, Any]] = field(default_factory=list)
+    sums: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)
+    ballots: int = 0
+
+
+def _f(out: BatchResult, step: int, check: str, message: str, i: int) -> None:
+    out.failures.append({"step": step, "check": check, "message": message, "entry": i})
+
+
+def ballot_nonce(ballot: Any) -> str | None:
+    n = ballot.get("ballot_nonce") if isinstance(ballot, dict) else None
+    return n if isinstance(n, str) else None
+
+
+def ballot_ciphertexts(line: bytes) -> dict[tuple[str, str], Ciphertext]:
+    b = EncryptedBallot.from_dict(json.loads(line)["payload"]["ballot"])
+    return {(c.contest_id, s.selection_id): s.ciphertext for c in b.contests for s in c.selections}
+
+
+def _check_auth(out: BatchResult, ctx: BallotContext, p: dict[str, Any], i: int) -> None:
+    # V14 ballot.binding: "every cast ballot names a voter alias, an allowed channel and authentication
+    # method, and its own authentication-evidence hash."
+    alias = p.get("voter_alias")
+    if not isinstance(alias, str) or not _HEX64.fullmatch(alias):
+        _f(out, 14, "ballot.binding", "voter_alias is not 64 lowercase hex digits", i)
+    if p.get("channel") not in ("internet", "kiosk"):
+        _f(out, 14, "ballot.binding", f"unknown channel {p.get('channel')!r}", i)
+    seq = p.get("seq")
+    if not isinstance(seq, int) or isinstance(seq, bool) or seq < 1:
+        _f(out, 14, "ballot.binding", "seq is a positive integer", i)
+    auth = p.get("auth")
+    if not isinstance(auth, dict):
+        _f(out, 14, "ballot.binding", "no auth object", i)
+        return
+    method = auth.get("method")
+    if method not in ctx.auth_methods:
+        _f(out, 14, "ballot.binding", f"authentication method {method!r} is not allowed by the manifest", i)
+    ev = auth.get("evidence_hash")
+    if not isinstance(ev, str) or not _HEX64.fullmatch(ev):
+        _f(out, 14, "ballot.binding", "evidence_hash is not 64 lowercase hex digits", i)
+    expected = {"method", "evidence_hash"} | ({"face"} if method == "oidc+face" else set())
+    if set(auth) != expected:
+        _f(out, 14, "ballot.binding", f"auth has keys {sorted(auth)}, expected {sorted(expected)}", i)
+    if method == "oidc+face":
+        face = auth.get("face")
+        if (
+            not isinstance(face, dict)
+            or face.get("decision") is not True
+            or not isinstance(face.get("engine"), str)
+            or set(face) != {"decision", "engine"}
+        ):
+            _f(out, 14, "ballot.binding", "oidc+face ballot without a positive face-match decision", i)
+
+
+def _one(
+    out: BatchResult, acc: dict[tuple[str, str], Ciphertext], ctx: BallotContext, i: int, line: bytes
+) -> None:
+    entry = json.loads(line)
+    etype, p = entry["type"], entry["payload"]
+    keys = CAST_KEYS if etype == "ballot.cast" else SPOILED_KEYS
+    if set(p) != keys:
+        _f(out, 1, "record.format", f"{etype} payload keys {sorted(p)} differ from {sorted(keys)}", i)
+        if "ballot" not in p:
+            return
+    # V13 ballot.proofs: "Every cast and spoiled ballot has exactly the manifest's contests and selections,
+    # valid group elements, a valid 0/1 proof per selection and a valid [min, max] proof per contest."
+    try:
+        ballot = EncryptedBallot.from_dict(p["ballot"])
+    except (InvalidEncoding, ValueError, TypeError) as e:
+        _f(out, 13, "ballot.proofs", f"ballot does not decode: {e}", i)
+        return
+    try:
+        verify_ballot(ctx.election, ballot)
+    except BallotError as e:
+        if e.check == "election-hash":
+            _f(out, 14, "ballot.binding", "the ballot is bound to another election's base hash", i)
+        else:
+            _f(out, 13, "ballot.proofs", e.operator_message, i)
+    except CryptoError as e:
+        _f(out, 13, "ballot.proofs", e.operator_message, i)
+    # V14 ballot.binding: "ballot_hash and tracking code recompute from the encrypted ballot"
+    bh = ballot.ballot_hash()
+    if p.get("ballot_hash") != bh.hex():
+        _f(out, 14, "ballot.binding", "ballot_hash does not recompute from the ballot", i)
+    if p.get("tracking_code") != tracking_code_from_hash(bh):
+        _f(out, 14, "ballot.binding", "tracking_code does not recompute from the ballot hash", i)
+    if etype == "ballot.cast":
+        _check_auth(out, ctx, p, i)
+        for c in ballot.contests:
+            for s in c.selections:
+                key = (c.contest_id, s.selection_id)
+                prev = acc.get(key)
+                acc[key] = s.ciphertext if prev is None else prev + s.ciphertext
+        return
+    # V16 ballot.spoiled: "Every spoiled ballot's revealed plaintexts and randomness re-encrypt exactly to
+    # the published ciphertexts, and the plaintexts are a valid choice."
+    try:
+        revealed = RevealedBallot.from_dict(p.get("revealed"))
+        verify_revealed(ctx.election, ballot, revealed)
+    except BallotError as e:
+        if e.check.startswith("revealed"):
+            _f(out, 16, "ballot.spoiled", e.operator_message, i)
+        # otherwise the ballot itself is malformed: already reported as V13/V14 above
+    except CryptoError as e:
+        if not isinstance(e, InvalidEncoding):
+            return  # a proof failure of the ballot itself, already reported as V13
+        _f(out, 16, "ballot.spoiled", f"revealed ballot does not decode: {e}", i)
+    except (ValueError, TypeError) as e:
+        _f(out, 16, "ballot.spoiled", f"revealed ballot does not decode: {e}", i)
+
+
+def verify_batch(ctx: BallotContext, items: list[tuple[int, bytes]]) -> BatchResult:
+    """V13, V14, V16 for a batch of ``ballot.cast`` / ``ballot.spoiled`` entries."""
+    out = BatchResult()
+    acc: dict[tuple[str, str], Ciphertext] = {}
+    for i, line in items:
+        out.ballots += 1
+        try:
+            _one(out, acc, ctx, i, line)
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            _f(out, 1, "record.format", f"malformed ballot entry: {type(e).__name__}: {e}", i)
+    out.sums = {k: (ct.a.hex(), ct.b.hex()) for k, ct in acc.items()}
+    return out

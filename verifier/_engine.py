@@ -1,0 +1,812 @@
+"""The verification run: one streaming pass over ``entries.jsonl`` plus a short second pass.
+
+Order of work (``docs/verifier.md`` §"How a run proceeds"):
+
+1. V1-V6 (format, chain, tree, checkpoints, cosignatures, consistency): ``ledger.record.check_record``,
+   whose typed errors are mapped to the numbered checks (:mod:`verifier._ledger`).
+2. One pass over the entries, in ledger order: V7 manifest and election binding, V8 lifecycle order,
+   V9-V11 key ceremony, V12 roll commitment, V15 uniqueness and the counting rows, V23 privacy; ballots
+   are batched (bounded) and sent to the executor for V13, V14, V16, each batch returning the homomorphic
+   sum of its cast ballots, so the tally accumulates incrementally.
+3. V17 counting rule from the on-disk index; a second pass subtracts the ballots that do not count
+   (superseded, overridden) from the running sum, giving V18; then V19-V21 (decryption) and V22 (PDF).
+
+Every check failure is recorded (not raised), so one run reports everything that is wrong.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+from crypto._elgamal import Ciphertext
+from crypto._errors import CryptoError
+from crypto._group import Point, small_multiple
+from crypto._threshold import (
+    Complaint,
+    ComplaintAnswer,
+    EncryptedShare,
+    JointKey,
+    PartialDecryption,
+    TrusteeCommitments,
+    lagrange_coefficient,
+    qualify,
+    resolve_complaint,
+    verify_partial,
+)
+
+from . import _ballots, _ledger
+from ._checks import fail
+from ._counting import BallotIndex, CastRow, Status
+from ._errors import CheckFailed
+from ._exec import BatchExecutor, DaskExecutor
+from ._manifest import ElectionInfo, read_manifest
+from ._privacy import scan_payload
+from ._report import Report
+from ._source import RecordSource, open_record
+
+__all__ = ["Options", "verify_record"]
+
+#: Lifecycle rank of each event type (``docs/events.md``, "The order below is the lifecycle order").
+_RANK: Final[dict[str, int]] = {
+    "election.manifest": 0,
+    "trustee.registered": 1,
+    "trustee.shares": 1,
+    "trustee.complaint": 1,
+    "trustee.answer": 1,
+    "trustee.disqualified": 1,
+    "election.joint-key": 2,
+    "roll.commitment": 2,  # anywhere before voting.opened (does not advance the phase)
+    "voting.opened": 3,
+    "ballot.cast": 4,
+    "ballot.spoiled": 4,
+    "voting.closed": 5,
+    "tally.encrypted": 6,
+    "tally.partial": 7,
+    "tally.excluded": 7,
+    "tally.result": 8,
+    "result.declaration": 9,
+}
+_ONCE: Final[frozenset[str]] = frozenset(
+    {
+        "election.manifest",
+        "election.joint-key",
+        "roll.commitment",
+        "voting.opened",
+        "voting.closed",
+        "tally.encrypted",
+        "tally.result",
+        "result.declaration",
+    }
+)
+_BALLOT_TYPES: Final[frozenset[str]] = frozenset({"ballot.cast", "ballot.spoiled"})
+
+
+@dataclass(frozen=True)
+class Options:
+    workers: int = 1
+    scheduler: str | None = None
+    dask_client: Any = None
+    batch_size: int = 256
+    #: accept a record that stops before the result (an audit during voting); default: fail closed
+    partial: bool = False
+    #: commission root certificates (``cryptography.x509.Certificate``) for the result PDF (V22)
+    pdf_trust_roots: tuple[Any, ...] = ()
+    pdf_path: Path | None = None
+    #: auditor pins, obtained out of band: the log's verifier key (signed-note vkey) and the base hash
+    log_key: str | None = None
+    base_hash: str | None = None
+
+
+ProgressFn = Callable[[int, int], None]
+
+
+@dataclass
+class _State:
+    info: ElectionInfo | None = None
+    rank: int = -1
+    seen_once: set[str] = field(default_factory=set)
+    commitments: dict[int, TrusteeCommitments] = field(default_factory=dict)
+    registered_entry: dict[int, int] = field(default_factory=dict)
+    shares: dict[tuple[int, int], EncryptedShare] = field(default_factory=dict)
+    complaints: list[tuple[int, Complaint]] = field(default_factory=list)
+    answers: dict[tuple[int, int], ComplaintAnswer] = field(default_factory=dict)
+    disqualified: dict[int, int] = field(default_factory=dict)
+    joint_key: JointKey | None = None
+    roll_size: int | None = None
+    roll_entry: int | None = None
+    cast: int = 0
+    spoiled: int = 0
+    sums: dict[tuple[str, str], Ciphertext] = field(default_factory=dict)
+    tally_entry: int | None = None
+    tally: dict[tuple[str, str], Ciphertext] | None = None
+    published_counted: list[Any] | None = None
+    partials: dict[int, tuple[int, dict[tuple[str, str], PartialDecryption]]] = field(default_factory=dict)
+    excluded: dict[int, int] = field(default_factory=dict)
+    result_entry: int | None = None
+    result: dict[str, Any] | None = None
+    declaration_entry: int | None = None
+    declaration: dict[str, Any] | None = None
+    entries: int = 0
+
+
+def _record(report: Report, fn: Callable[..., Any], *args: Any) -> Any:
+    """Run ``fn(*args)``; record a CheckFailed instead of raising it."""
+    try:
+        return fn(*args)
+    except CheckFailed as e:
+        report.add(e)
+        return None
+
+
+def verify_record(
+    path: str | Path,
+    options: Options | None = None,
+    *,
+    progress: ProgressFn | None = None,
+) -> Report:
+    """Verify the record at ``path`` (directory or archive). Raises :class:`RecordUnreadable` only when
+    nothing can be read; every check failure is in the returned report."""
+    opts = options or Options()
+    t0 = time.monotonic()
+    with open_record(path) as src:
+        report = Report(record=str(path))
+        executor = _make_executor(opts)
+        try:
+            _run(src, opts, report, executor, progress)
+        finally:
+            executor.close()
+    report.elapsed_seconds = time.monotonic() - t0
+    return report
+
+
+def _make_executor(opts: Options) -> BatchExecutor:
+    from ._exec import make_executor
+
+    return make_executor(workers=opts.workers, scheduler=opts.scheduler, client=opts.dask_client)
+
+
+# ------------------------------------------------------------------------------------------ the run
+
+
+def _run(
+    src: RecordSource, opts: Options, report: Report, ex: BatchExecutor, progress: ProgressFn | None
+) -> None:
+    # Step 1: V1-V6 by ledger.record (chain, tree, checkpoints, cosignatures, consistency)
+    ledger_view = _ledger.check_structure(src, report, log_key=opts.log_key)
+    st = _State()
+    with BallotIndex() as index:
+        _pass_one(src, opts, report, ex, progress, st, index)
+        report.entries = st.entries
+        if ledger_view is not None and ledger_view.size != st.entries:
+            report.add(
+                CheckFailed(
+                    3,
+                    "ledger.tree",
+                    f"the final checkpoint covers {ledger_view.size} entries, the record has {st.entries}",
+                    entry=min(ledger_view.size, st.entries),
+                )
+            )
+        if st.info is None:
+            return
+        report.election_id = st.info.election_id
+        _ledger.check_witnesses_match(ledger_view, st.info, report)
+        if opts.base_hash is not None and opts.base_hash != st.info.base_hash.hex():
+            report.add(
+                CheckFailed(
+                    7, "election.manifest", "base hash differs from the one pinned with --base-hash", entry=0
+                )
+            )
+        _finish_key_ceremony_checks(report, st)
+        _roll_check(report, st, index)
+        counted_ok = _counting_rule(report, st, index)
+        _aggregate(src, report, st, index, counted_ok)
+    _decryption(report, st, opts)
+    _declaration(src, report, st, opts, ledger_view)
+    _lifecycle_complete(report, st, opts)
+    for check in (
+        "record.privacy",
+        "ledger.phases",
+        "election.manifest",
+        "ballot.unique",
+        "ballot.binding",
+        "ballot.proofs",
+        "ballot.spoiled",
+        "record.format",
+    ):
+        report.passed(check)
+
+
+def _batches_results(results: Iterator[_ballots.BatchResult], report: Report, st: _State) -> None:
+    for r in results:
+        for f in r.failures:
+            report.add(CheckFailed(**f))
+        for key, (a, b) in r.sums.items():
+            ct = Ciphertext(Point.from_hex(a), Point.from_hex(b))
+            prev = st.sums.get(key)
+            st.sums[key] = ct if prev is None else prev + ct
+
+
+def _pass_one(
+    src: RecordSource,
+    opts: Options,
+    report: Report,
+    ex: BatchExecutor,
+    progress: ProgressFn | None,
+    st: _State,
+    index: BallotIndex,
+) -> None:
+    total = src.entries_size()
+    batch: list[tuple[int, bytes]] = []
+    ctx: Any = None
+    last_progress = 0.0
+
+    def flush() -> None:
+        nonlocal batch
+        if batch:
+            _batches_results(ex.submit(_ballots.verify_batch, ctx, batch), report, st)
+            batch = []
+
+    for i, (pos, line) in enumerate(src.lines()):
+        st.entries = i + 1
+        if progress is not None and (time.monotonic() - last_progress > 0.1 or pos == total):
+            progress(pos, total)
+            last_progress = time.monotonic()
+        entry = _record(report, _ledger.parse_entry, line, i)
+        if entry is None:
+            continue
+        etype, payload = entry
+        _record(report, _check_order, st, i, etype)
+        for where, problem in scan_payload(etype, payload):
+            report.add(CheckFailed(23, "record.privacy", f"{problem} at {where}", entry=i))
+        if i == 0:
+            if etype != "election.manifest":
+                report.add(CheckFailed(7, "election.manifest", "entry 0 is not the manifest", entry=0))
+                return
+            st.info = _record(report, read_manifest, payload)
+            if st.info is None:
+                return
+            continue
+        assert st.info is not None
+        info = st.info
+        if payload.get("election_id") != info.election_id or payload.get("base_hash") != info.base_hash.hex():
+            report.add(
+                CheckFailed(
+                    7, "election.manifest", "payload does not name this election's id and base hash", entry=i
+                )
+            )
+        if etype in _BALLOT_TYPES:
+            if st.joint_key is None:
+                continue  # reported by V8 (a ballot before the joint key) or V11
+            if ctx is None:
+                base_ctx = _ballots.BallotContext.create(info, st.joint_key)
+                ctx = ex.shared(base_ctx) if isinstance(ex, DaskExecutor) else base_ctx
+            _record(report, _index_ballot, st, index, i, etype, payload)
+            batch.append((i, line))
+            if len(batch) >= opts.batch_size:
+                flush()
+            continue
+        _record(report, _other_event, report, st, i, etype, payload)
+    flush()
+    _batches_results(ex.drain(), report, st)
+    if progress is not None:
+        progress(total, total)
+
+
+def _check_order(st: _State, i: int, etype: str) -> None:
+    # V8 ledger.phases: "Every event has a known type and appears in its phase ..., in the order of
+    # docs/events.md."
+    rank = _RANK.get(etype)
+    if rank is None:
+        fail("ledger.phases", f"unknown event type {etype!r}", entry=i)
+    if etype in _ONCE:
+        if etype in st.seen_once:
+            fail("ledger.phases", f"a second {etype} entry", entry=i)
+        st.seen_once.add(etype)
+    if etype == "roll.commitment":
+        if st.rank > 2:
+            fail("ledger.phases", "roll.commitment after voting opened", entry=i)
+        return
+    if etype == "election.manifest" and i != 0:
+        fail("ledger.phases", "a manifest after entry 0", entry=i)
+    if rank < st.rank:
+        fail("ledger.phases", f"{etype} after a later phase's event", entry=i)
+    if etype == "voting.opened" and (
+        "roll.commitment" not in st.seen_once or "election.joint-key" not in st.seen_once
+    ):
+        fail("ledger.phases", "voting opened before the joint key and roll commitment", entry=i)
+    if etype in _BALLOT_TYPES and "voting.opened" not in st.seen_once:
+        fail("ledger.phases", "a ballot before voting opened", entry=i)
+    st.rank = rank
+
+
+def _index_ballot(st: _State, index: BallotIndex, i: int, etype: str, p: dict[str, Any]) -> None:
+    """Main-process part of a ballot: V15 uniqueness and the counting row (V17). Cheap, no crypto."""
+    bh = p.get("ballot_hash")
+    if not isinstance(bh, str):
+        fail("ballot.binding", "ballot_hash missing", entry=i)
+    # V15 ballot.unique: "A ballot_hash (and a ballot nonce) appears at most once among cast and spoiled
+    # ballots (no replay), and no two ballots share an authentication-evidence hash."
+    earlier = index.first_seen("ballot", bh, i)
+    if earlier is not None:
+        fail("ballot.unique", f"ballot_hash already published at entry {earlier} (replay)", entry=i)
+    nonce = _ballots.ballot_nonce(p.get("ballot"))
+    if nonce is not None:
+        earlier = index.first_seen("nonce", nonce, i)
+        if earlier is not None:
+            fail("ballot.unique", f"ballot nonce already used at entry {earlier}", entry=i)
+    if etype == "ballot.spoiled":
+        st.spoiled += 1
+        return
+    st.cast += 1
+    auth = p.get("auth")
+    ev = auth.get("evidence_hash") if isinstance(auth, dict) else None
+    if isinstance(ev, str):
+        earlier = index.first_seen("evidence", ev, i)
+        if earlier is not None:
+            fail("ballot.unique", f"authentication evidence already used at entry {earlier}", entry=i)
+    alias, channel, seq = p.get("voter_alias"), p.get("channel"), p.get("seq")
+    if not isinstance(alias, str) or channel not in ("internet", "kiosk") or not isinstance(seq, int):
+        fail("ballot.binding", "cast ballot without voter_alias, channel or seq", entry=i)
+    index.add_cast(CastRow(i, bh, alias, channel, seq))
+
+
+def _other_event(report: Report, st: _State, i: int, etype: str, p: dict[str, Any]) -> None:
+    info = st.info
+    assert info is not None
+    bh = info.base_hash
+    try:
+        if etype == "trustee.registered":
+            # V9 trustee.commitments: "Every registered trustee publishes t Feldman commitments, each with a
+            # valid Schnorr proof of knowledge bound to the election and the trustee index."
+            c = TrusteeCommitments.from_dict(p.get("commitments"))
+            if p.get("trustee") != c.trustee or c.trustee in st.commitments:
+                fail("trustee.commitments", "trustee index mismatch or registered twice", entry=i)
+            c.verify(base_hash=bh, threshold=info.threshold, trustees=info.trustees)
+            st.commitments[c.trustee] = c
+            st.registered_entry[c.trustee] = i
+            report.passed("trustee.commitments")
+        elif etype == "trustee.shares":
+            sender = p.get("sender")
+            for s in p.get("shares", []):
+                es = EncryptedShare.from_dict({"sender": sender, **s})
+                st.shares[(es.sender, es.recipient)] = es
+        elif etype == "trustee.complaint":
+            st.complaints.append((i, Complaint.from_dict(_strip(p))))
+        elif etype == "trustee.answer":
+            a = ComplaintAnswer.from_dict(_strip(p))
+            st.answers[(a.dealer, a.complainant)] = a
+        elif etype == "trustee.disqualified":
+            st.disqualified[int(p["dealer"])] = i
+        elif etype == "election.joint-key":
+            _joint_key(report, st, i, p)
+        elif etype == "roll.commitment":
+            size, root = p.get("size"), p.get("root")
+            if (
+                not isinstance(size, int)
+                or size < 0
+                or not isinstance(root, str)
+                or len(root) != 64
+                or p.get("alias_scheme") != "hmac-sha256/1"
+            ):
+                fail("roll.commitment", "roll commitment is not {size, root (64 hex), alias_scheme}", entry=i)
+            bytes.fromhex(root)
+            st.roll_size, st.roll_entry = size, i
+        elif etype == "tally.encrypted":
+            st.tally_entry = i
+            counted = p.get("counted")
+            if not isinstance(counted, list):
+                fail("tally.counting-rule", "tally.encrypted has no counted list", entry=i)
+            st.published_counted = counted
+            st.tally = _read_selection_map(
+                p.get("ciphertexts"), info, Ciphertext.from_dict, "tally.aggregate", i
+            )
+        elif etype == "tally.partial":
+            t = p.get("trustee")
+            parts = _read_selection_map(
+                p.get("partials"), info, PartialDecryption.from_dict, "tally.partial-decryption", i
+            )
+            if not isinstance(t, int) or t in st.partials:
+                fail("tally.partial-decryption", "trustee index missing or a second partial entry", entry=i)
+            st.partials[t] = (i, parts)
+        elif etype == "tally.excluded":
+            st.excluded[int(p["trustee"])] = i
+        elif etype == "tally.result":
+            st.result_entry, st.result = i, p
+        elif etype == "result.declaration":
+            st.declaration_entry, st.declaration = i, p
+    except (CryptoError, KeyError, TypeError, ValueError) as e:
+        check = {
+            "trustee.registered": "trustee.commitments",
+            "trustee.shares": "trustee.complaints",
+            "trustee.complaint": "trustee.complaints",
+            "trustee.answer": "trustee.complaints",
+            "trustee.disqualified": "trustee.complaints",
+            "election.joint-key": "election.joint-key",
+            "roll.commitment": "roll.commitment",
+            "tally.encrypted": "tally.aggregate",
+            "tally.partial": "tally.partial-decryption",
+            "tally.excluded": "tally.partial-decryption",
+            "tally.result": "tally.result",
+            "result.declaration": "result.pdf",
+        }.get(etype, "record.format")
+        msg = getattr(e, "operator_message", None) or f"{type(e).__name__}: {e}"
+        fail(check, msg, entry=i)
+
+
+def _strip(p: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in p.items() if k not in ("election_id", "base_hash")}
+
+
+def _read_selection_map(
+    obj: Any, info: ElectionInfo, parse: Callable[[Any], Any], check: str, i: int
+) -> dict[tuple[str, str], Any]:
+    if not isinstance(obj, dict) or set(obj) != {c.id for c in info.contests}:
+        fail(check, "not exactly the manifest's contests", entry=i)
+    out: dict[tuple[str, str], Any] = {}
+    for c in info.contests:
+        sel = obj[c.id]
+        if not isinstance(sel, dict) or set(sel) != set(c.selections):
+            fail(check, f"contest {c.id}: not exactly the manifest's selections", entry=i)
+        for s in c.selections:
+            out[(c.id, s)] = parse(sel[s])
+    return out
+
+
+# ----------------------------------------------------------------------------------- key ceremony
+
+
+def _joint_key(report: Report, st: _State, i: int, p: dict[str, Any]) -> None:
+    # V10 trustee.complaints: "Every complaint is either answered with a share that satisfies the dealer's
+    # commitments, or the dealer is disqualified; no dealer is disqualified without cause."
+    info = st.info
+    assert info is not None
+    resolutions = []
+    for ci, c in st.complaints:
+        dealer = st.commitments.get(c.dealer)
+        if dealer is None:
+            report.add(
+                CheckFailed(10, "trustee.complaints", "complaint about an unregistered dealer", entry=ci)
+            )
+            continue
+        try:
+            r = resolve_complaint(
+                c,
+                dealer=dealer,
+                encrypted_share=st.shares.get((c.dealer, c.complainant)),
+                answer=st.answers.get((c.dealer, c.complainant)),
+                base_hash=info.base_hash,
+            )
+        except CryptoError as e:
+            report.add(CheckFailed(10, "trustee.complaints", e.operator_message, entry=ci))
+            continue
+        resolutions.append(r)
+        if r.dealer_disqualified and r.dealer not in st.disqualified:
+            report.add(
+                CheckFailed(
+                    10,
+                    "trustee.complaints",
+                    f"dealer {r.dealer} lost complaint but was not disqualified",
+                    entry=ci,
+                )
+            )
+    with_cause = {r.dealer for r in resolutions if r.dealer_disqualified}
+    for d, di in st.disqualified.items():
+        if d not in with_cause and d in st.commitments:
+            report.add(
+                CheckFailed(10, "trustee.complaints", f"dealer {d} disqualified without cause", entry=di)
+            )
+    report.passed("trustee.complaints")
+    # V11 election.joint-key: "The qualified set is exactly the registered, non-disqualified dealers;
+    # the joint key is the product of their constant-term commitments; every public share is derived
+    # from the commitments; the threshold matches the manifest."
+    try:
+        q = qualify(
+            st.commitments.values(),
+            base_hash=info.base_hash,
+            threshold=info.threshold,
+            trustees=info.trustees,
+            resolutions=resolutions,
+        )
+        derived = JointKey.from_commitments(st.commitments.values(), q, base_hash=info.base_hash)
+    except (CryptoError, ValueError) as e:
+        fail("election.joint-key", getattr(e, "operator_message", str(e)), entry=i)
+    published = JointKey.from_dict(
+        {
+            "base_hash": info.base_hash.hex(),
+            "threshold": p.get("threshold"),
+            "qualified": p.get("qualified"),
+            "joint_key": p.get("joint_key"),
+            "public_shares": p.get("public_shares"),
+        }
+    )
+    if published.threshold != info.threshold:
+        fail("election.joint-key", "threshold differs from the manifest", entry=i)
+    if published.qualified != derived.qualified:
+        fail(
+            "election.joint-key",
+            f"qualified {list(published.qualified)} but the ceremony qualifies {list(derived.qualified)}",
+            entry=i,
+        )
+    if published.public_key != derived.public_key:
+        fail(
+            "election.joint-key",
+            "joint key is not the sum of the qualified constant-term commitments",
+            entry=i,
+        )
+    if published.public_shares != derived.public_shares:
+        fail("election.joint-key", "a public share does not derive from the commitments", entry=i)
+    st.joint_key = derived
+    report.passed("election.joint-key")
+
+
+def _finish_key_ceremony_checks(report: Report, st: _State) -> None:
+    if st.joint_key is None and not any(f.step == 11 for f in report.failures):
+        report.add(CheckFailed(11, "election.joint-key", "the record has no valid election.joint-key entry"))
+
+
+def _roll_check(report: Report, st: _State, index: BallotIndex) -> None:
+    # V12 roll.commitment: "... no more distinct voter aliases cast ballots than the roll's size."
+    if st.roll_size is None:
+        if not any(f.step == 12 for f in report.failures):
+            report.add(CheckFailed(12, "roll.commitment", "the record has no roll commitment"))
+        return
+    voters = index.distinct_voters()
+    if voters > st.roll_size:
+        report.add(
+            CheckFailed(
+                12,
+                "roll.commitment",
+                f"{voters} distinct voters cast ballots, the roll has {st.roll_size}",
+                entry=st.roll_entry,
+            )
+        )
+    report.passed("roll.commitment")
+
+
+# ------------------------------------------------------------------------------------ counting
+
+
+def _counting_rule(report: Report, st: _State, index: BallotIndex) -> bool:
+    """V17 tally.counting-rule. Returns True when the published counted list matches the derivation."""
+    published = st.published_counted
+    counts = {"cast": 0, "counted": 0, "superseded": 0, "overridden": 0, "spoiled": st.spoiled}
+    ok = True
+
+    def bad(msg: str, entry: int | None) -> None:
+        nonlocal ok
+        ok = False
+        report.add(CheckFailed(17, "tally.counting-rule", msg, entry=entry))
+
+    pub_iter: Iterator[str] | None = None
+    if published is not None:
+        index.add_published(published)
+        pub_iter = index.published()
+    for d in index.derived():
+        counts["cast"] += 1
+        if d.seq != d.expected_seq:
+            bad(f"seq {d.seq}, but this is the voter's submission {d.expected_seq}", d.index)
+        if d.status is Status.EXTRA_KIOSK:
+            bad("a second kiosk ballot of the same voter (the server must refuse it)", d.index)
+            continue
+        counts[d.status.value] += 1
+        if d.status is Status.COUNTED and pub_iter is not None:
+            nxt = next(pub_iter, None)
+            if nxt != d.ballot_hash:
+                bad(
+                    "tally.encrypted's counted list differs from the rule here "
+                    f"(expected this ballot, found {nxt!r})",
+                    st.tally_entry,
+                )
+                pub_iter = None  # report the first divergence only
+    if pub_iter is not None and next(pub_iter, None) is not None:
+        bad("tally.encrypted counts more ballots than the rule derives", st.tally_entry)
+    report.summary = counts
+    if st.result is not None:
+        for k, v in counts.items():
+            if st.result.get(k) != v:
+                bad(f"published {k} = {st.result.get(k)!r}, re-derived {v}", st.result_entry)
+    if published is None:
+        return False
+    report.passed("tally.counting-rule")
+    return ok
+
+
+def _aggregate(src: RecordSource, report: Report, st: _State, index: BallotIndex, counted_ok: bool) -> None:
+    # V18 tally.aggregate: "For every selection, the published encrypted tally equals the product (sum) of
+    # the counted ballots' ciphertexts." The running sum holds every cast ballot; subtract the ones that
+    # do not count (streamed from the index in ledger order, merged with a second pass over the entries).
+    info = st.info
+    assert info is not None
+    if st.tally is None:
+        return
+    drop = (d.index for d in index.derived() if d.status is not Status.COUNTED)
+    nxt = next(drop, None)
+    if nxt is not None:
+        for i, (_, line) in enumerate(src.lines()):
+            if i != nxt:
+                continue
+            try:
+                for key, ct in _ballots.ballot_ciphertexts(line).items():
+                    st.sums[key] = st.sums[key] - ct if key in st.sums else ct
+            except (CryptoError, KeyError, TypeError, ValueError):
+                pass  # a malformed ballot is reported by V13; the tally check below then fails
+            nxt = next(drop, None)
+            if nxt is None:
+                break
+    for c in info.contests:
+        for s in c.selections:
+            have = st.sums.get((c.id, s))
+            want = st.tally[(c.id, s)]
+            if have is None:
+                have = Ciphertext(Point.from_hex("01" + "00" * 31), Point.from_hex("01" + "00" * 31))
+            if have != want:
+                report.add(
+                    CheckFailed(
+                        18,
+                        "tally.aggregate",
+                        f"encrypted tally of {c.id}/{s} is not the sum of the counted ballots",
+                        entry=st.tally_entry,
+                    )
+                )
+    report.passed("tally.aggregate")
+
+
+# ------------------------------------------------------------------------------------ decryption
+
+
+def _decryption(report: Report, st: _State, opts: Options) -> None:
+    info, jk, tally = st.info, st.joint_key, st.tally
+    if info is None or jk is None or tally is None:
+        return
+    # V19 tally.partial-decryption: "Every partial decryption share carries a valid Chaum-Pedersen proof
+    # against the trustee's public share; every excluded trustee's share indeed fails."
+    valid: dict[int, dict[tuple[str, str], PartialDecryption]] = {}
+    for t, (ei, parts) in sorted(st.partials.items()):
+        good = True
+        for key, pd in parts.items():
+            try:
+                if pd.trustee != t:
+                    fail("tally.partial-decryption", f"partial names trustee {pd.trustee}", entry=ei)
+                verify_partial(pd, tally[key], jk)
+            except CryptoError as e:
+                good = False
+                if t not in st.excluded:
+                    report.add(
+                        CheckFailed(
+                            19,
+                            "tally.partial-decryption",
+                            f"{key[0]}/{key[1]}: {e.operator_message}",
+                            entry=ei,
+                        )
+                    )
+            except CheckFailed as e:
+                good = False
+                report.add(e)
+        if good:
+            valid[t] = parts
+            if t in st.excluded:
+                report.add(
+                    CheckFailed(
+                        19,
+                        "tally.partial-decryption",
+                        f"trustee {t} was excluded but its partial decryption is valid",
+                        entry=st.excluded[t],
+                    )
+                )
+    for t, ei in st.excluded.items():
+        if t not in jk.qualified:
+            report.add(
+                CheckFailed(
+                    19, "tally.partial-decryption", f"excluded trustee {t} is not qualified", entry=ei
+                )
+            )
+    report.passed("tally.partial-decryption")
+    res = st.result
+    if res is None:
+        return
+    # V20 tally.combination: "The trustees used are at least the threshold, qualified and with valid shares;
+    # their shares combine by Lagrange interpolation at 0 to the plaintext point of every selection."
+    used = res.get("trustees_used")
+    ri = st.result_entry
+    if (
+        not isinstance(used, list)
+        or used != sorted(set(used))
+        or len(used) < jk.threshold
+        or not all(isinstance(j, int) and j in jk.qualified for j in used)
+    ):
+        report.add(
+            CheckFailed(
+                20,
+                "tally.combination",
+                f"trustees_used {used!r} is not a sorted set of >= {jk.threshold} qualified trustees",
+                entry=ri,
+            )
+        )
+        return
+    missing = [j for j in used if j not in valid]
+    if missing:
+        report.add(
+            CheckFailed(
+                20,
+                "tally.combination",
+                f"trustees {missing} were used but have no valid partial decryption",
+                entry=ri,
+            )
+        )
+        return
+    lam = {j: lagrange_coefficient(j, used) for j in used}
+    plain: dict[tuple[str, str], Point] = {}
+    for key, ct in tally.items():
+        acc = Point.from_hex("01" + "00" * 31)
+        for j in used:
+            acc = acc + lam[j] * valid[j][key].decryption_share
+        plain[key] = ct.b - acc
+    report.passed("tally.combination")
+    # V21 tally.result: "Every published count m satisfies m*G = the combined plaintext point, with
+    # 0 <= m <= counted; the result names exactly the manifest's contests and selections."
+    results = res.get("results")
+    counted = report.summary.get("counted", 0)
+    try:
+        table = _read_selection_map(results, info, lambda v: v, "tally.result", ri or 0)
+    except CheckFailed as e:
+        report.add(e)
+        return
+    out: dict[str, dict[str, int]] = {c.id: {} for c in info.contests}
+    for (cid, sid), m in table.items():
+        out[cid][sid] = m
+        if not isinstance(m, int) or isinstance(m, bool) or not 0 <= m <= counted:
+            report.add(
+                CheckFailed(21, "tally.result", f"{cid}/{sid}: count {m!r} outside 0..{counted}", entry=ri)
+            )
+        elif small_multiple(m) != plain[(cid, sid)]:
+            report.add(
+                CheckFailed(21, "tally.result", f"{cid}/{sid}: published {m} is not the decryption", entry=ri)
+            )
+    report.results = out
+    report.passed("tally.result")
+
+
+def _declaration(src: RecordSource, report: Report, st: _State, opts: Options, view: Any) -> None:
+    # V22 result.pdf
+    if st.declaration is None:
+        return
+    result = None if st.result is None else _strip(st.result)
+    _ledger.check_declaration(
+        src, report, st.declaration, st.declaration_entry, result, view, opts.pdf_path, opts.pdf_trust_roots
+    )
+
+
+def _lifecycle_complete(report: Report, st: _State, opts: Options) -> None:
+    missing = [
+        t
+        for t in ("voting.closed", "tally.encrypted", "tally.result", "result.declaration")
+        if t not in st.seen_once
+    ]
+    later = {
+        "voting.closed": (),
+        "tally.encrypted": ("tally.counting-rule", "tally.aggregate", "tally.partial-decryption"),
+        "tally.result": ("tally.combination", "tally.result"),
+        "result.declaration": ("result.pdf",),
+    }
+    if not missing:
+        return
+    if opts.partial:
+        for t in missing:
+            for check in later[t]:
+                report.not_applicable(check, f"the record has no {t} yet")
+        report.notes.append(f"incomplete record accepted (--partial): missing {', '.join(missing)}")
+        return
+    report.add(
+        CheckFailed(
+            8,
+            "ledger.phases",
+            f"the record ends before {missing[0]} (an incomplete record is accepted only with --partial)",
+        )
+    )
+    for t in missing:
+        for check in later[t]:
+            report.not_applicable(check, f"the record has no {t}")

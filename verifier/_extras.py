@@ -1,0 +1,139 @@
+"""V24 ``--since OLD_RECORD`` (append-only extension) and V25 ``--receipt RECEIPT`` (a voter's receipt).
+
+V24 since.extends: "The new record's first n entries are byte-identical to the old record's n entries
+and the old final checkpoint is consistent with the new one." Like Belenios' ``verify-diff``, this is
+what an observer runs between two downloads: nothing that was published may change or disappear.
+
+V25 receipt.inclusion: "The receipt's checkpoint is one of the record's (or consistent with its final
+checkpoint), its inclusion proof verifies, and the entry at its leaf index is the ballot with its
+tracking code."
+
+Both stream the record's entry lines and keep only the 32-byte leaf hashes (32 MB per million entries).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from ledger._errors import LedgerError
+from ledger.merkle import consistency_proof, leaf_hash, root, verify_consistency, verify_inclusion
+from ledger.record import SignedCheckpoint, check_record, read_record
+
+from ._errors import CheckFailed, RecordUnreadable
+from ._report import Report
+from ._source import open_record
+
+__all__ = ["check_receipt", "check_since"]
+
+
+def _leaf_hashes(lines: Any) -> list[bytes]:
+    return [leaf_hash(line.removesuffix(b"\n")) for line in lines]
+
+
+def check_since(old_path: str | Path, new_dir: Path, report: Report) -> None:
+    def bad(msg: str, entry: int | None = None) -> None:
+        report.add(CheckFailed(24, "since.extends", msg, entry=entry))
+
+    with open_record(old_path) as old_src:
+        try:
+            old = read_record(old_src.directory)
+            old_summary = check_record(old_src.directory)
+        except LedgerError as e:
+            bad(f"the old record is not itself valid: {e}")
+            return
+        try:
+            new = read_record(new_dir)
+        except LedgerError as e:
+            bad(f"the new record cannot be read: {e}")
+            return
+        if old.header.log_key != new.header.log_key:
+            bad("the two records are signed by different log keys")
+            return
+        n = old_summary.size
+        new_hashes: list[bytes] = []
+        old_lines = old.entry_lines()
+        for i, line in enumerate(new.entry_lines()):
+            if i < n:
+                o = next(old_lines, None)
+                if o != line:
+                    bad("entry differs from the old record's entry at the same index", entry=i)
+                    return
+            new_hashes.append(leaf_hash(line.removesuffix(b"\n")))
+    if len(new_hashes) < n:
+        bad(
+            f"the new record has {len(new_hashes)} entries, fewer than the old record's {n}",
+            entry=len(new_hashes),
+        )
+        return
+    if root(new_hashes[:n]) != old_summary.root:
+        bad("the old final checkpoint's root is not the root of the new record's prefix")
+        return
+    new_root = root(new_hashes)
+    try:
+        verify_consistency(n, len(new_hashes), old_summary.root, new_root, consistency_proof(n, new_hashes))
+    except LedgerError as e:
+        bad(f"no consistency between the old and the new tree: {e}")
+        return
+    report.passed("since.extends")
+
+
+def check_receipt(receipt_path: str | Path, record_dir: Path, report: Report) -> None:
+    def bad(msg: str, entry: int | None = None) -> None:
+        report.add(CheckFailed(25, "receipt.inclusion", msg, entry=entry))
+
+    try:
+        rc = json.loads(Path(receipt_path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise RecordUnreadable(f"cannot read the receipt: {e}", path=str(receipt_path)) from e
+    need = {"tracking_code", "leaf_index", "inclusion_proof", "checkpoint", "entry_hash", "ballot_hash"}
+    if not isinstance(rc, dict) or not need <= set(rc):
+        bad(f"a receipt has {sorted(need)}")
+        return
+    idx = rc["leaf_index"]
+    if not isinstance(idx, int) or isinstance(idx, bool) or idx < 0:
+        bad("leaf_index is a non-negative integer")
+        return
+    try:
+        rec = read_record(record_dir)
+        signed = SignedCheckpoint.verify(rc["checkpoint"], rec.header.log_key)
+    except LedgerError as e:
+        bad(f"the receipt's checkpoint is not signed by the record's log key: {e}")
+        return
+    size, cp_root = signed.checkpoint.size, signed.checkpoint.root
+    hashes: list[bytes] = []
+    entry_line: bytes | None = None
+    for i, line in enumerate(rec.entry_lines()):
+        if i == idx:
+            entry_line = line.removesuffix(b"\n")
+        hashes.append(leaf_hash(line.removesuffix(b"\n")))
+    if size > len(hashes):
+        bad(f"the receipt's checkpoint (size {size}) is larger than the record ({len(hashes)} entries)")
+        return
+    if root(hashes[:size]) != cp_root:
+        bad("the receipt's checkpoint is not a prefix of this record (split view or rewritten history)")
+        return
+    if entry_line is None or idx >= size:
+        bad(f"leaf_index {idx} is outside the receipt's checkpoint (size {size})", entry=None)
+        return
+    try:
+        proof = [bytes.fromhex(p) for p in rc["inclusion_proof"]]
+        entry_hash = bytes.fromhex(rc["entry_hash"])
+        verify_inclusion(entry_hash, idx, size, proof, cp_root)
+    except (LedgerError, ValueError, TypeError) as e:
+        bad(f"the inclusion proof does not verify: {e}", entry=idx)
+        return
+    if leaf_hash(entry_line) != entry_hash:
+        bad("the entry at leaf_index is not the receipt's entry", entry=idx)
+        return
+    entry = json.loads(entry_line)
+    p = entry.get("payload", {})
+    if (
+        entry.get("type") not in ("ballot.cast", "ballot.spoiled")
+        or p.get("tracking_code") != rc["tracking_code"]
+        or p.get("ballot_hash") != rc["ballot_hash"]
+    ):
+        bad("the entry at leaf_index is not the ballot with the receipt's tracking code", entry=idx)
+        return
+    report.passed("receipt.inclusion")

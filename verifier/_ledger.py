@@ -1,0 +1,198 @@
+"""V1-V6 and V22: the record's structure, by ``ledger.record.check_record``, mapped to numbered checks.
+
+The chain, tree, checkpoint, cosignature and consistency checks are the ledger's own
+(``ledger.record.check_record``, format ``docs/record.md``); this module does not re-implement them.
+It maps each of the ledger's typed error codes to the verifier's numbered check, adds what the ledger
+cannot know (the witnesses must be the ones the *manifest* names, optional pinned keys given by the
+auditor), and checks the result declaration (V22) with :func:`verifier._pdf.check_result_pdf`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+from ledger._errors import LedgerError, RecordError
+from ledger.record import CheckpointRecord, Record, RecordSummary, check_sequence, read_record
+
+from ._checks import fail
+from ._errors import CheckFailed
+from ._manifest import ElectionInfo
+from ._report import Report
+from ._source import RecordSource
+
+__all__ = ["LedgerView", "check_declaration", "check_structure", "checkpoint_hash", "parse_entry"]
+
+#: ledger.record's error ``check`` codes → the verifier's numbered checks.
+LEDGER_CODES: Final[dict[str, int]] = {
+    "record-format": 1,
+    "entry-format": 1,
+    "entry-count": 1,
+    "checkpoint-count": 1,
+    "entry-duplicate": 2,
+    "entry-inserted": 2,
+    "entry-index": 2,
+    "entry-chain": 2,
+    "entry-root": 3,
+    "entry-missing": 3,
+    "entry-unsigned": 3,
+    "checkpoint-fields": 3,
+    "checkpoint-missing": 4,
+    "checkpoint-signature": 4,
+    "checkpoint-cosignature": 5,
+    "checkpoint-witnessed": 5,
+    "checkpoint-order": 6,
+    "checkpoint-consistency": 6,
+}
+_IDS: Final[dict[int, str]] = {
+    1: "record.format",
+    2: "ledger.chain",
+    3: "ledger.tree",
+    4: "ledger.checkpoint-signature",
+    5: "ledger.cosignatures",
+    6: "ledger.consistency",
+}
+
+
+@dataclass(frozen=True)
+class LedgerView:
+    record: Record
+    summary: RecordSummary | None
+
+    @property
+    def size(self) -> int:
+        return self.record.header.entry_count if self.summary is None else self.summary.size
+
+    @property
+    def checkpoints(self) -> tuple[CheckpointRecord, ...]:
+        return self.record.checkpoints
+
+
+def checkpoint_hash(cp: CheckpointRecord) -> str:
+    """The hash by which the result declaration cites a checkpoint: SHA-256 of its signed-note text."""
+    return hashlib.sha256(cp.note.encode("utf-8")).hexdigest()
+
+
+def map_ledger_error(e: LedgerError) -> CheckFailed:
+    code = getattr(e, "check", "record-format")
+    step = LEDGER_CODES.get(code, 1)
+    msg = getattr(e, "message", str(e))
+    return CheckFailed(step, _IDS[step], f"{msg} (ledger check '{code}')", entry=getattr(e, "index", None))
+
+
+def check_structure(src: RecordSource, report: Report, *, log_key: str | None = None) -> LedgerView | None:
+    """V1-V6. Returns the parsed record (for checkpoints) or ``None`` if ``record.json`` is unreadable."""
+    try:
+        rec = read_record(src.directory)
+    except LedgerError as e:
+        report.add(CheckFailed(1, "record.format", f"record.json or checkpoints.jsonl: {e}"))
+        return None
+    if log_key is not None and rec.header.log_key.vkey != log_key:
+        report.add(
+            CheckFailed(
+                4, "ledger.checkpoint-signature", "the record's log key is not the one pinned with --log-key"
+            )
+        )
+    summary: RecordSummary | None = None
+    try:
+        summary = check_sequence(rec.header, rec.entry_lines(), rec.checkpoints)
+    except RecordError as e:
+        report.add(map_ledger_error(e))
+    except LedgerError as e:
+        report.add(CheckFailed(1, "record.format", str(e)))
+    for step in range(1, 7):
+        report.passed(_IDS[step])
+    return LedgerView(rec, summary)
+
+
+def check_witnesses_match(view: LedgerView | None, info: ElectionInfo, report: Report) -> None:
+    """V5: "... cosigned by at least the quorum of witnesses listed in the manifest": record.json's witness
+    policy must be the manifest's (otherwise whoever exports the record could name other witnesses)."""
+    if view is None:
+        return
+    pol = view.record.header.policy
+    mine = sorted((w.name, w.public_key.hex(), w.pop.hex()) for w in pol.witnesses)
+    theirs = sorted(info.witness_keys)
+    if mine != theirs or pol.quorum != info.witness_quorum:
+        report.add(
+            CheckFailed(
+                5,
+                "ledger.cosignatures",
+                "record.json's witnesses or quorum differ from the manifest's",
+                entry=0,
+            )
+        )
+
+
+def parse_entry(line: bytes, i: int) -> tuple[str, dict[str, Any]]:
+    """Decode one entry line for the semantic checks (V1 if it is not an entry object)."""
+    try:
+        obj = json.loads(line)
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        fail("record.format", f"entry is not JSON: {e}", entry=i)
+    if (
+        not isinstance(obj, dict)
+        or not isinstance(obj.get("type"), str)
+        or not isinstance(obj.get("payload"), dict)
+    ):
+        fail("record.format", "entry is not an object with a type and a payload", entry=i)
+    if obj.get("index") != i:
+        fail("ledger.chain", f"entry at position {i} carries index {obj.get('index')!r}", entry=i)
+    return obj["type"], obj["payload"]
+
+
+def check_declaration(
+    src: RecordSource,
+    report: Report,
+    declaration: dict[str, Any],
+    entry: int | None,
+    result_payload: dict[str, Any] | None,
+    view: LedgerView | None,
+    pdf_path: Path | None,
+    trust_roots: Sequence[Any],
+) -> None:
+    """V22 result.pdf: "result.pdf hashes to the declaration's pdf_sha256, its PAdES signature verifies
+    against the commission's trust root, and its numbers and checkpoint hash agree with the record.\""""
+    from ._pdf import ResultPdfError, check_result_pdf
+
+    path = pdf_path or src.find("result.pdf")
+    if path is None:
+        report.add(CheckFailed(22, "result.pdf", "the record has no result.pdf", entry=entry))
+        return
+    data = path.read_bytes()
+    if hashlib.sha256(data).hexdigest() != declaration.get("pdf_sha256"):
+        report.add(
+            CheckFailed(
+                22, "result.pdf", "result.pdf does not hash to the declaration's pdf_sha256", entry=entry
+            )
+        )
+    size, cited = declaration.get("checkpoint_size"), declaration.get("checkpoint_hash")
+    if view is not None:
+        match = [cp for cp in view.checkpoints if cp.size == size]
+        if not match or checkpoint_hash(match[0]) != cited:
+            report.add(
+                CheckFailed(
+                    22,
+                    "result.pdf",
+                    f"the declaration cites no checkpoint of size {size!r} with that hash",
+                    entry=entry,
+                )
+            )
+    if result_payload is None:
+        report.add(CheckFailed(22, "result.pdf", "a declaration without a tally.result", entry=entry))
+        return
+    if not trust_roots:
+        report.add(
+            CheckFailed(22, "result.pdf", "no commission trust root given (--trust-root PEM)", entry=entry)
+        )
+        return
+    try:
+        check_result_pdf(data, trust_roots, result_payload, str(cited))
+    except ResultPdfError as e:
+        report.add(CheckFailed(22, "result.pdf", e.operator_message, entry=entry))
+        return
+    report.passed("result.pdf")
