@@ -61,6 +61,7 @@ __all__ = [
     "PARTIAL_DECRYPTION_LABEL",
     "SHARE_PLAINTEXT_LEN",
     "CombinedDecryption",
+    "CombinedTally",
     "Complaint",
     "ComplaintAnswer",
     "ComplaintOutcome",
@@ -76,6 +77,7 @@ __all__ = [
     "check_parameters",
     "coefficient_context",
     "combine",
+    "combine_tally",
     "joint_public_key",
     "lagrange_coefficient",
     "partial_decryption_context",
@@ -1046,3 +1048,70 @@ def combine(
     for j in used:
         acc = acc + lagrange_coefficient(j, used) * valid[j].decryption_share
     return CombinedDecryption(ciphertext.b - acc, used, tuple(excluded))
+
+
+@dataclass(frozen=True, slots=True)
+class CombinedTally:
+    """Result of :func:`combine_tally`: one ``m·G`` per ciphertext, the trustees used, the exclusions."""
+
+    points: tuple[Point, ...]
+    used: tuple[int, ...]
+    excluded: tuple[Exclusion, ...]
+
+
+def combine_tally(
+    ciphertexts: Sequence[Ciphertext],
+    partials: Mapping[int, Sequence[PartialDecryption]],
+    joint_key: JointKey,
+) -> CombinedTally:
+    """Spec §4.4: decrypt many ciphertexts with one set of trustees.
+
+    ``partials[j]`` is trustee ``j``'s submission: one partial decryption per ciphertext, in the same order.
+    A trustee is excluded as a whole (and reported once) if its submission has the wrong length
+    (``partial-count``), names another trustee (``partial-trustee``) or any partial fails (``partial-proof``,
+    the reason names the ciphertext position). The ``t`` valid trustees of lowest index decrypt everything.
+    Raises ThresholdError ``too-few-partials`` if fewer than ``t`` trustees remain.
+    """
+    cts = tuple(ciphertexts)
+    if not all(isinstance(c, Ciphertext) for c in cts):
+        raise TypeError("combine_tally takes Ciphertexts")
+    if not all(_is_int(j) for j in partials):
+        raise TypeError("partials are keyed by integer trustee index")
+    valid: list[int] = []
+    excluded: list[Exclusion] = []
+    for j in sorted(partials):
+        sub = tuple(partials[j])
+        if not 1 <= j <= joint_key.trustees:
+            excluded.append(Exclusion(j, "partial-trustee", f"no trustee {j} in 1..{joint_key.trustees}"))
+            continue
+        if len(sub) != len(cts):
+            excluded.append(Exclusion(j, "partial-count", f"{len(sub)} partials for {len(cts)} ciphertexts"))
+            continue
+        failure: Exclusion | None = None
+        for pos, (p, ct) in enumerate(zip(sub, cts, strict=True)):
+            if p.trustee != j:
+                failure = Exclusion(j, "partial-trustee", f"partial {pos} names trustee {p.trustee}")
+                break
+            try:
+                verify_partial(p, ct, joint_key)
+            except ThresholdError as e:
+                failure = Exclusion(j, e.check, f"ciphertext {pos}: {e}")
+                break
+        if failure is not None:
+            excluded.append(failure)
+        else:
+            valid.append(j)
+    t = joint_key.threshold
+    if len(valid) < t:
+        raise ThresholdError(
+            "too-few-partials", f"{len(valid)} valid trustees, need t = {t}", subject="combine_tally"
+        )
+    used = tuple(valid[:t])
+    lambdas = {j: lagrange_coefficient(j, used) for j in used}
+    points = []
+    for pos, ct in enumerate(cts):
+        acc = IDENTITY
+        for j in used:
+            acc = acc + lambdas[j] * partials[j][pos].decryption_share
+        points.append(ct.b - acc)
+    return CombinedTally(tuple(points), used, tuple(excluded))

@@ -32,6 +32,7 @@ from crypto._threshold import (
     TrusteeKeyGen,
     _share_plaintext,
     combine,
+    combine_tally,
     joint_public_key,
     lagrange_coefficient,
     public_share,
@@ -706,3 +707,28 @@ def test_threshold_vectors_complaints(vec: dict) -> None:
         assert (r.outcome.value, r.at_fault) == (case["outcome"], case["at_fault"])
         outcomes.append(r.outcome)
     assert outcomes == [ComplaintOutcome.DEALER_DISQUALIFIED, ComplaintOutcome.COMPLAINT_REJECTED]
+
+
+def test_combine_tally_excludes_whole_trustees(c35: Ceremony) -> None:
+    K = c35.joint.public_key
+    votes = [3, 0, 1]
+    cts = [encrypt(K, v, Scalar(50 + k)) for k, v in enumerate(votes)] + [ZERO]
+    subs = {j: [c35.keys[j].partial_decrypt(ct) for ct in cts] for j in range(1, 6)}
+    subs[2][2] = replace(subs[2][2], decryption_share=subs[2][2].decryption_share + G)  # one bad partial
+    subs[4] = subs[4][:3]  # short submission
+    res = combine_tally(cts, subs, c35.joint)
+    assert res.points == (*(small_multiple(v) for v in votes), IDENTITY)
+    assert res.used == (1, 3, 5)
+    assert [(e.trustee, e.check) for e in res.excluded] == [(2, "partial-proof"), (4, "partial-count")]
+    assert "ciphertext 2" in res.excluded[0].reason
+    relabelled = {**subs, 5: [replace(p, trustee=1) for p in subs[5]]}
+    with pytest.raises(ThresholdError) as ei:
+        combine_tally(cts, relabelled, c35.joint)
+    assert ei.value.check == "too-few-partials"
+    # the same points as ciphertext-by-ciphertext combination with any other valid trustee set
+    other = combine_tally(cts, {j: subs[j] for j in (1, 3, 5)}, c35.joint)
+    assert other.points == res.points and other.excluded == ()
+    for ct, pt in zip(cts, res.points, strict=True):
+        assert combine(ct, [c35.keys[j].partial_decrypt(ct) for j in (2, 4, 5)], c35.joint).point == pt
+    with pytest.raises(TypeError):
+        combine_tally(cts, {"1": subs[1]}, c35.joint)  # type: ignore[dict-item]
