@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from nacl.public import Box, PrivateKey, PublicKey
 from nacl.secret import SecretBox
 
+from crypto._dlog import discrete_log
 from crypto._elgamal import ZERO, Ciphertext, encrypt, sum_ciphertexts
 from crypto._errors import InvalidEncoding, ProofError, ThresholdError
 from crypto._group import IDENTITY, G, L, Point, Scalar, small_multiple
@@ -170,6 +171,7 @@ def test_homomorphic_tally_decrypts(c35: Ceremony) -> None:
     total = sum_ciphertexts(cts)
     res = combine(total, [c35.keys[j].partial_decrypt(total) for j in (1, 4, 5)], c35.joint)
     assert res.point == small_multiple(sum(votes))
+    assert discrete_log(res.point, len(votes)) == 4
 
 
 # ---------------------------------------------------------------------------------- bad partials
