@@ -1,0 +1,212 @@
+"""The Ledger on SQLite and on a real PostgreSQL: appends, group commit, proofs, checkpoints, bad input."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from _ledger_util import Clock, log_signer, policy, witnesses
+
+import ledger
+from ledger import Ledger, LedgerConfig, merkle
+from ledger.record import Entry, SignedCheckpoint
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'ledger.db'}"
+    return str(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def led(db_url: str, clock: Clock) -> Iterator[Ledger]:
+    with Ledger(db_url, LedgerConfig(log_signer(), policy(2), clock=clock)) as lg:
+        yield lg
+
+
+def test_append_returns_index_and_hash_and_chains(led: Ledger) -> None:
+    a0 = led.append("election.manifest", {"name": "test", "contests": [1, 2]})
+    a1 = led.append("ballot.cast", {"tracking": "ab12"})
+    assert (a0.index, a1.index) == (0, 1)
+    e0, e1 = led.entries(0, 2)
+    assert e0.hash == a0.entry_hash == merkle.leaf_hash(e0.canonical)
+    assert e0.prev == bytes(32) and e1.prev == a0.entry_hash
+    assert e1.payload == {"tracking": "ab12"} and e1.type == "ballot.cast"
+    assert Entry.from_bytes(e1.canonical) == e1
+
+
+def test_concurrent_appends_are_group_committed_without_gaps(led: Ledger) -> None:
+    acks: list[ledger.Appended] = []
+    lock = threading.Lock()
+
+    def worker(k: int) -> None:
+        for j in range(40):
+            a = led.append("ballot.cast", {"client": k, "n": j})
+            with lock:
+                acks.append(a)
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(a.index for a in acks) == list(range(240)) == list(range(led.size))
+    entries = led.entries(0, 240)
+    assert {a.index: a.entry_hash for a in acks} == {e.index: e.hash for e in entries}
+    led.checkpoint()
+    led.check()
+
+
+def test_append_many_is_atomic_and_contiguous(led: Ledger) -> None:
+    led.append("a", {})
+    got = led.append_many([("b", {"i": i}) for i in range(5)])
+    assert [g.index for g in got] == [1, 2, 3, 4, 5]
+    with pytest.raises(ledger.InvalidEntry):
+        led.append_many([("b", {"ok": 1}), ("b", {"bad": 1.5})])
+    assert led.size == 6
+
+
+def test_proofs_from_storage_match_the_list_functions_and_verify(led: Ledger) -> None:
+    led.append_many([("x", {"i": i}) for i in range(37)])
+    hashes = [e.hash for e in led.entries(0, 37)]
+    for size in (1, 2, 5, 8, 16, 37):
+        assert led.root(size) == merkle.root(hashes[:size])
+        for index in {0, size // 2, size - 1}:
+            p = led.inclusion_proof(index, size)
+            assert list(p.proof) == merkle.inclusion_proof(index, hashes[:size])
+            p.verify(merkle.root(hashes[:size]))
+        for old in (0, 1, size // 3, size):
+            c = led.consistency_proof(old, size)
+            assert list(c.proof) == merkle.consistency_proof(old, hashes[:size])
+            merkle.verify_consistency(old, size, led.root(old), led.root(size), c.proof)
+    with pytest.raises(ledger.NotFound):
+        led.inclusion_proof(37, 37)
+    with pytest.raises(ledger.NotFound):
+        led.consistency_proof(5, 38)
+
+
+def test_checkpoints_are_signed_notes_with_injected_time(led: Ledger, clock: Clock) -> None:
+    with pytest.raises(ledger.NotFound):
+        led.latest_checkpoint()
+    empty = led.checkpoint()
+    assert empty.size == 0 and empty.root == merkle.EMPTY_ROOT
+    led.append_many([("x", {"i": i}) for i in range(3)])
+    clock.now += 60
+    cp = led.checkpoint()
+    assert (cp.size, cp.issued_at, cp.witnessed) == (3, clock.now, False)
+    assert led.checkpoint() == cp  # nothing new: same checkpoint
+    again = SignedCheckpoint.verify(cp.signed.note, led.log_key)
+    assert again.checkpoint.root == led.root(3)
+    assert cp.signed.note.startswith(f"{led.log_key.name}\n3\n")
+
+
+def test_cosignatures_aggregate_to_a_witnessed_checkpoint(led: Ledger) -> None:
+    led.append("x", {})
+    cp = led.checkpoint()
+    w0, w1, w2 = witnesses()
+    with pytest.raises(ledger.SignatureError):
+        led.add_cosignature("witness-0", cp.size, w1.cosign(cp.signed.body))  # someone else's signature
+    with pytest.raises(ledger.InvalidEncoding):
+        led.add_cosignature("witness-0", cp.size, b"\x00" * 95)
+    with pytest.raises(ledger.SignatureError):
+        led.add_cosignature("nobody", cp.size, w0.cosign(cp.signed.body))
+    assert not led.add_cosignature("witness-0", cp.size, w0.cosign(cp.signed.body)).witnessed
+    got = led.add_cosignature("witness-2", cp.size, w2.cosign(cp.signed.body))
+    assert got.witnessed and got.cosignatures is not None
+    assert got.cosignatures.signers == ("witness-0", "witness-2")
+    got.cosignatures.verify(cp.signed.body, policy(2))
+
+
+BAD_PAYLOADS = [
+    ("float", {"x": 1.5}),
+    ("big-int", {"x": 2**53}),
+    ("not-object", [1, 2]),
+    ("non-str-key", {1: "a"}),
+    ("bytes", {"x": b"raw"}),
+    ("set", {"x": {1}}),
+    ("too-deep", {"x": [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[0]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}),
+    ("oversized", {"x": "a" * (1 << 20)}),
+    ("lone-surrogate", {"x": "\ud800"}),
+]
+
+
+@pytest.mark.parametrize(("name", "payload"), BAD_PAYLOADS, ids=[n for n, _ in BAD_PAYLOADS])
+def test_bad_payloads_are_refused_and_change_nothing(led: Ledger, name: str, payload: object) -> None:
+    led.append("x", {})
+    with pytest.raises(ledger.InvalidEntry):
+        led.append("x", payload)  # type: ignore[arg-type]
+    assert led.size == 1
+    led.append("x", {"still": "fine"})
+    assert led.size == 2
+
+
+@pytest.mark.parametrize("etype", ["", "Ballot", "a b", "x" * 65, "-x", 7, "ballot/cast"])
+def test_bad_event_types_are_refused(led: Ledger, etype: object) -> None:
+    with pytest.raises(ledger.InvalidEntry):
+        led.append(etype, {})  # type: ignore[arg-type]
+    assert led.size == 0
+
+
+@pytest.mark.parametrize(
+    "raw", [b"{", b'{"a": 1, "a": 2}', b'{"a": NaN}', b'{"a": 1e3}', b"[1]", b"\xff\xfe", b'{"a": 1.0}']
+)
+def test_malformed_json_is_refused(led: Ledger, raw: bytes) -> None:
+    with pytest.raises(ledger.InvalidEntry):
+        led.append_json("x", raw)
+    assert led.size == 0
+    assert led.append_json("x", b'{"ok": [1, "two", null, true]}').index == 0
+
+
+def test_reopen_restores_state(db_url: str) -> None:
+    cfg = LedgerConfig(log_signer(), policy(2))
+    with Ledger(db_url, cfg) as lg:
+        lg.append_many([("x", {"i": i}) for i in range(11)])
+        root = lg.root(11)
+    with Ledger(db_url, cfg) as lg:
+        assert lg.size == 11 and lg.checkpoint().root == root
+        assert lg.append("x", {"i": 11}).index == 11
+        assert lg.entries(11, 12)[0].prev == lg.entries(10, 11)[0].hash
+
+
+def test_sqlite_is_wal_with_full_sync(tmp_path: Path) -> None:
+    from sqlalchemy import text
+
+    with Ledger(f"sqlite:///{tmp_path / 'l.db'}", LedgerConfig(log_signer())) as lg:
+        with lg._store.engine.connect() as conn:
+            assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+            assert conn.execute(text("PRAGMA synchronous")).scalar() == 2  # FULL
+    with pytest.raises(ledger.StorageError):
+        Ledger("sqlite://", LedgerConfig(log_signer()))
+
+
+def test_record_reading_does_not_import_storage() -> None:
+    code = (
+        "import sys, ledger, ledger.record, ledger.merkle\n"
+        "ledger.record.check_record\n"
+        "bad = [m for m in ('sqlalchemy', 'sqlmodel', 'fastapi', 'ledger._store') if m in sys.modules]\n"
+        "assert not bad, bad\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[1])
+
+
+def test_public_surface() -> None:
+    import ledger.record
+
+    assert set(ledger.__all__) >= {"Ledger", "LedgerConfig", "Appended", "LedgerError", "RecordError"}
+    for name in ledger.__all__:
+        assert getattr(ledger, name) is not None
+    for name in ledger.record.__all__:
+        assert getattr(ledger.record, name) is not None
+    for fn in ("leaf_hash", "root", "inclusion_proof", "consistency_proof", "verify_inclusion",
+               "verify_consistency"):
+        assert callable(getattr(merkle, fn))
