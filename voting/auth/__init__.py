@@ -4,6 +4,8 @@ Public surface (everything else is private)::
 
     JPKI        JpkiVerifier, JpkiSubmission, JpkiIdentity, JpkiEvidence, signed_message,
                 new_challenge, load_trust_anchors, policy/attribute OID constants
+    digital ID  OidcRelyingParty, OidcProviderConfig, PendingOidcLogin, OidcIdentity, OidcEvidence,
+                ballot_nonce
     revocation  RevocationChecker (protocol), CrlFileChecker, UnsafeNoRevocationCheck, load_crl
     roll        RollKey, RollMatchKey, roll_match_key, normalise_text
     errors      AuthError > JpkiError > RevocationError; OidcError; FaceMatchError; RollError
@@ -32,6 +34,14 @@ from ._jpki import (
     new_challenge,
     signed_message,
 )
+from ._oidc import (
+    OidcEvidence,
+    OidcIdentity,
+    OidcProviderConfig,
+    OidcRelyingParty,
+    PendingOidcLogin,
+    ballot_nonce,
+)
 from ._revocation import CrlFileChecker, RevocationChecker, UnsafeNoRevocationCheck, load_crl
 from ._roll import RollKey, RollMatchKey, normalise_text, roll_match_key
 
@@ -49,12 +59,18 @@ __all__ = [
     "JpkiSubmission",
     "JpkiVerifier",
     "OidcError",
+    "OidcEvidence",
+    "OidcIdentity",
+    "OidcProviderConfig",
+    "OidcRelyingParty",
+    "PendingOidcLogin",
     "RevocationChecker",
     "RevocationError",
     "RollError",
     "RollKey",
     "RollMatchKey",
     "UnsafeNoRevocationCheck",
+    "ballot_nonce",
     "load_crl",
     "load_trust_anchors",
     "new_challenge",
