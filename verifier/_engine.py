@@ -24,7 +24,7 @@ from typing import Any, Final
 
 from crypto._elgamal import Ciphertext
 from crypto._errors import CryptoError
-from crypto._group import Point, small_multiple
+from crypto._group import IDENTITY, Point, small_multiple
 from crypto._threshold import (
     Complaint,
     ComplaintAnswer,
@@ -83,6 +83,7 @@ _ONCE: Final[frozenset[str]] = frozenset(
     }
 )
 _BALLOT_TYPES: Final[frozenset[str]] = frozenset({"ballot.cast", "ballot.spoiled"})
+_ZERO: Final[Ciphertext] = Ciphertext(IDENTITY, IDENTITY)
 
 
 @dataclass(frozen=True)
@@ -631,7 +632,8 @@ def _aggregate(src: RecordSource, report: Report, st: _State, index: BallotIndex
                 continue
             try:
                 for key, ct in _ballots.ballot_ciphertexts(line).items():
-                    st.sums[key] = st.sums[key] - ct if key in st.sums else ct
+                    have = st.sums.get(key, _ZERO)
+                    st.sums[key] = Ciphertext(have.a - ct.a, have.b - ct.b)
             except (CryptoError, KeyError, TypeError, ValueError):
                 pass  # a malformed ballot is reported by V13; the tally check below then fails
             nxt = next(drop, None)
@@ -642,7 +644,7 @@ def _aggregate(src: RecordSource, report: Report, st: _State, index: BallotIndex
             have = st.sums.get((c.id, s))
             want = st.tally[(c.id, s)]
             if have is None:
-                have = Ciphertext(Point.from_hex("01" + "00" * 31), Point.from_hex("01" + "00" * 31))
+                have = _ZERO
             if have != want:
                 report.add(
                     CheckFailed(
@@ -741,7 +743,7 @@ def _decryption(report: Report, st: _State, opts: Options) -> None:
     lam = {j: lagrange_coefficient(j, used) for j in used}
     plain: dict[tuple[str, str], Point] = {}
     for key, ct in tally.items():
-        acc = Point.from_hex("01" + "00" * 31)
+        acc = IDENTITY
         for j in used:
             acc = acc + lam[j] * valid[j][key].decryption_share
         plain[key] = ct.b - acc

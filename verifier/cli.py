@@ -1,7 +1,8 @@
 """``tvote-verify``: re-check a whole election record without trusting the commission or its server.
 
 Exit codes: ``0`` every check holds; ``1`` the record is invalid (at least one numbered check failed);
-``2`` nothing could be verified (the record, an option or the receipt could not be read).
+``2`` nothing could be verified (the record, an option or the receipt could not be read; also command-line
+usage errors); ``3`` the verifier itself failed (a bug; no verdict).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Annotated, Final
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -20,7 +22,7 @@ from ._engine import Options, verify_record
 from ._errors import RecordUnreadable
 from ._report import Report
 
-__all__ = ["EXIT_INVALID", "EXIT_OK", "EXIT_UNREADABLE", "app", "main"]
+__all__ = ["EXIT_ERROR", "EXIT_INVALID", "EXIT_OK", "EXIT_UNREADABLE", "app", "main"]
 
 EXIT_OK: Final[int] = 0
 EXIT_INVALID: Final[int] = 1
@@ -28,7 +30,9 @@ EXIT_UNREADABLE: Final[int] = 2
 #: show a progress bar only for records at least this large (bytes of entries.jsonl)
 _PROGRESS_MIN_BYTES: Final[int] = 2_000_000
 
-app = typer.Typer(add_completion=False, help=__doc__, no_args_is_help=True)
+EXIT_ERROR: Final[int] = 3  # the verifier itself failed (a bug): never reported as "valid" or "invalid"
+
+app = typer.Typer(add_completion=False, help=__doc__, no_args_is_help=True, pretty_exceptions_enable=False)
 
 
 def _load_roots(paths: list[Path]) -> tuple[object, ...]:
@@ -59,7 +63,7 @@ def print_report(report: Report, console: Console) -> None:
         t.add_column("votes", justify="right")
         for cid, sels in report.results.items():
             for sid, m in sels.items():
-                t.add_row(cid, sid, str(m))
+                t.add_row(escape(cid), escape(sid), escape(str(m)))
         console.print(t)
     checks = Table(title="Checks")
     checks.add_column("#", justify="right")
@@ -75,11 +79,11 @@ def print_report(report: Report, console: Console) -> None:
         checks.add_row(f"V{c.step}", c.title, f"[{colour[st]}]{shown}[/]" + (f" ({n})" if n else ""))
     console.print(checks)
     for f in report.failures:
-        console.print(f"[red]FAIL[/] {f.operator_message}", highlight=False)
+        console.print(f"[red]FAIL[/] {escape(f.operator_message)}", highlight=False)
     for step, n in sorted(report.suppressed.items()):
         console.print(f"[red]FAIL[/] V{step}: {n} further failures not listed")
     for note in report.notes:
-        console.print(f"[yellow]note[/] {note}", highlight=False)
+        console.print(f"[yellow]note[/] {escape(note)}", highlight=False)
     console.print(
         f"[bold green]VALID[/] ({report.entries} entries, {report.elapsed_seconds:.1f}s)"
         if report.ok
@@ -116,7 +120,7 @@ def verify(
     try:
         roots = _load_roots(trust_root or [])
     except (OSError, ValueError) as e:
-        console.print(f"[red]cannot read a trust root:[/] {e}")
+        console.print(f"[red]cannot read a trust root:[/] {escape(str(e))}")
         raise typer.Exit(EXIT_UNREADABLE) from None
     opts = Options(
         workers=workers,
@@ -140,7 +144,7 @@ def verify(
                 if receipt is not None:
                     check_receipt(receipt, src.directory, report)
     except RecordUnreadable as e:
-        console.print(f"[bold red]cannot read the record:[/] {e.operator_message}", highlight=False)
+        console.print(f"[bold red]cannot read the record:[/] {escape(e.operator_message)}", highlight=False)
         raise typer.Exit(EXIT_UNREADABLE) from None
     if json_out is not None:
         report.write_json(json_out)
@@ -174,8 +178,10 @@ def main() -> None:  # console entry (pyproject: tvote-verify = "verifier.cli:ma
     try:
         app(standalone_mode=True)
     except SystemExit as e:
-        code = e.code if isinstance(e.code, int) else EXIT_UNREADABLE
-        sys.exit(code)
+        sys.exit(e.code if isinstance(e.code, int) else EXIT_UNREADABLE)
+    except Exception as e:  # a verifier bug must not look like a verdict
+        print(f"tvote-verify: internal error: {type(e).__name__}: {e}", file=sys.stderr)
+        sys.exit(EXIT_ERROR)
 
 
 if __name__ == "__main__":  # pragma: no cover

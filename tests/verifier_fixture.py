@@ -1,0 +1,427 @@
+"""A small, complete election record built from the crypto and ledger APIs (the verifier tests' fixture).
+
+:func:`build_election` runs a real election (key ceremony with 3 trustees, t = 2; internet re-votes, a
+kiosk override, a spoiled ballot; tally; 2-of-3 decryption) and returns its ledger *events*; the
+:class:`Election` object keeps every key, so :meth:`Election.write` can re-seal **any** list of events
+into a valid record (hash chain, Merkle checkpoints signed by the log key, consistency proofs, BLS
+cosignatures by both witnesses, a signed result PDF citing the right checkpoint). Tests mutate one
+payload and re-seal, so that only the targeted semantic check fails.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import hashlib
+import json
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import rfc8785
+
+from crypto._ballot import (
+    BallotSecrets,
+    ContestSpec,
+    ElectionContext,
+    EncryptedBallot,
+    encrypt_ballot,
+    reveal,
+    tally_ciphertexts,
+)
+from crypto._dlog import discrete_log
+from crypto._hash import tagged_sha256
+from crypto._threshold import JointKey, TrusteeKey, TrusteeKeyGen, qualify
+from ledger.merkle import consistency_proof, root
+from ledger.record import (
+    ZERO_HASH,
+    Checkpoint,
+    CheckpointRecord,
+    Entry,
+    LogSigner,
+    RecordHeader,
+    SignedCheckpoint,
+    WitnessPolicy,
+    WitnessSigner,
+    aggregate_cosignatures,
+)
+
+__all__ = ["Election", "build_election"]
+
+NOW = dt.datetime(2027, 4, 25, 12, 0, tzinfo=dt.UTC)
+RECORD_URL = "https://record.example.jp/tsukuba-test"
+
+
+def _manifest(witnesses: Sequence[WitnessSigner], contests: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "format": "tvote-manifest/1",
+        "election_id": "tsukuba-test",
+        "name": {"ja": "つくば市テスト選挙", "en": "Tsukuba test election"},
+        "voting_period": {"opens": "2027-04-18T00:00:00Z", "closes": "2027-04-25T11:00:00Z"},
+        "contests": contests,
+        "trustees": {"n": 3, "threshold": 2},
+        "witnesses": {
+            "quorum": 2,
+            "keys": [
+                {"name": w.name, "bls_public_key": w.public.public_key.hex(), "pop": w.public.pop.hex()}
+                for w in witnesses
+            ],
+        },
+        "revote_rule": "last-internet-kiosk-overrides",
+        "auth_methods": ["jpki", "oidc+face"],
+    }
+
+
+CONTESTS = [
+    {
+        "id": "mayor",
+        "kind": "one_of_n",
+        "min": 0,
+        "max": 1,
+        "name": {"ja": "市長", "en": "Mayor"},
+        "selections": [
+            {"id": f"cand-{k}", "name": {"ja": f"候補{k}", "en": f"Candidate {k}"}} for k in (1, 2, 3)
+        ],
+    },
+    {
+        "id": "referendum",
+        "kind": "yes_no",
+        "min": 0,
+        "max": 1,
+        "name": {"ja": "住民投票", "en": "Referendum"},
+        "selections": [
+            {"id": "yes", "name": {"ja": "賛成", "en": "Yes"}},
+            {"id": "no", "name": {"ja": "反対", "en": "No"}},
+        ],
+    },
+]
+
+
+@dataclass
+class Election:
+    manifest: dict[str, Any]
+    base_hash: bytes
+    log: LogSigner
+    witnesses: list[WitnessSigner]
+    trustee_keys: list[TrusteeKey]
+    joint_key: JointKey
+    ctx: ElectionContext
+    events: list[tuple[str, dict[str, Any]]]
+    commission: Any = None
+    signer: Any = None
+    secrets: dict[str, BallotSecrets] = field(default_factory=dict)
+
+    def bind(self, payload: dict[str, Any]) -> dict[str, Any]:
+        return {"election_id": self.manifest["election_id"], "base_hash": self.base_hash.hex(), **payload}
+
+    # ------------------------------------------------------------------ re-deriving the tally
+    def retally(self, events: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, dict[str, Any]]]:
+        """Recompute tally.encrypted / tally.partial / tally.result honestly from the (mutated) ballots."""
+        head = [e for e in events if not e[0].startswith("tally.") and e[0] != "result.declaration"]
+        return head + self.tally_events(head)
+
+    def tally_events(self, events: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, dict[str, Any]]]:
+        cast = [(i, p) for i, (t, p) in enumerate(events) if t == "ballot.cast"]
+        last: dict[str, int] = {}
+        kiosk: dict[str, int] = {}
+        for i, p in cast:
+            if p["channel"] == "kiosk":
+                kiosk.setdefault(p["voter_alias"], i)
+            else:
+                last[p["voter_alias"]] = i
+        counted_idx = sorted(set(kiosk.values()) | {i for a, i in last.items() if a not in kiosk})
+        by_i = dict(cast)
+        counted = [by_i[i] for i in counted_idx]
+        ballots = [EncryptedBallot.from_dict(p["ballot"]) for p in counted]
+        totals = tally_ciphertexts(ballots, ctx=self.ctx)
+        cts = {
+            c.contest_id: {s: totals[(c.contest_id, s)].to_dict() for s in c.selection_ids}
+            for c in self.ctx.contests
+        }
+        out: list[tuple[str, dict[str, Any]]] = [
+            (
+                "tally.encrypted",
+                self.bind({"counted": [p["ballot_hash"] for p in counted], "ciphertexts": cts}),
+            )
+        ]
+        used = [k for k in self.trustee_keys if k.trustee in (1, 3)]
+        rng = random.Random(7)
+        for k in used:
+            parts = {
+                c.contest_id: {
+                    s: k.partial_decrypt(totals[(c.contest_id, s)], rng=rng).to_dict()
+                    for s in c.selection_ids
+                }
+                for c in self.ctx.contests
+            }
+            out.append(("tally.partial", self.bind({"trustee": k.trustee, "partials": parts})))
+        from crypto._group import IDENTITY
+        from crypto._threshold import lagrange_coefficient
+
+        idx = [k.trustee for k in used]
+        results: dict[str, dict[str, int]] = {}
+        for c in self.ctx.contests:
+            results[c.contest_id] = {}
+            for s in c.selection_ids:
+                ct = totals[(c.contest_id, s)]
+                acc = IDENTITY
+                for k in used:
+                    acc = acc + lagrange_coefficient(k.trustee, idx) * (k.secret_share * ct.a)
+                results[c.contest_id][s] = discrete_log(ct.b - acc, max(len(counted), 1))
+        aliases = {p["voter_alias"] for _, p in cast}
+        n_counted = len(counted)
+        overridden = sum(1 for i, p in cast if p["channel"] == "internet" and p["voter_alias"] in kiosk)
+        counts = {
+            "cast": len(cast),
+            "counted": n_counted,
+            "superseded": len(cast) - n_counted - overridden,
+            "overridden": overridden,
+            "spoiled": sum(1 for t, _ in events if t == "ballot.spoiled"),
+        }
+        assert len(aliases) == n_counted
+        out.append(("tally.result", self.bind({"results": results, "trustees_used": idx, **counts})))
+        return out
+
+    # ------------------------------------------------------------------ sealing a record
+    def write(
+        self,
+        out: Path,
+        events: list[tuple[str, dict[str, Any]]] | None = None,
+        *,
+        declare: bool = True,
+        pdf_result: dict[str, Any] | None = None,
+        cosign_final: Sequence[WitnessSigner] | None = None,
+    ) -> Path:
+        """Seal ``events`` (default: this election's) into a valid record directory at ``out``.
+
+        With ``declare`` (and a tally.result among the events) a signed result.pdf citing the checkpoint
+        just after tally.result is written and a result.declaration entry appended.
+        """
+        evs = list(events if events is not None else self.events)
+        out.mkdir(parents=True, exist_ok=True)
+        entries: list[Entry] = []
+
+        def append(t: str, p: dict[str, Any]) -> None:
+            prev = entries[-1].hash if entries else ZERO_HASH
+            entries.append(Entry.create(len(entries), prev, t, p))
+
+        for t, p in evs:
+            append(t, p)
+        sizes = [max(1, len(entries) // 2), len(entries)]
+        result = next((p for t, p in evs if t == "tally.result"), None)
+        if declare and result is not None:
+            decl_cp = self._checkpoint(entries, len(entries))
+            cp_hash = hashlib.sha256(decl_cp.encode()).hexdigest()
+            shown = {k: v for k, v in (pdf_result or result).items() if k not in ("election_id", "base_hash")}
+            pdf = self.pdf(shown, cp_hash)
+            (out / "result.pdf").write_bytes(pdf)
+            append(
+                "result.declaration",
+                self.bind(
+                    {
+                        "pdf_sha256": hashlib.sha256(pdf).hexdigest(),
+                        "checkpoint_size": len(entries),
+                        "checkpoint_hash": cp_hash,
+                    }
+                ),
+            )
+            sizes.append(len(entries))
+        sizes = sorted(set(sizes))
+        hashes = [e.hash for e in entries]
+        cps: list[CheckpointRecord] = []
+        witnesses = self.witnesses if cosign_final is None else list(cosign_final)
+        for k, n in enumerate(sizes):
+            note = self._checkpoint(entries, n)
+            body = Checkpoint(self.log.name, n, root(hashes[:n])).body()
+            bundle = None
+            if k == len(sizes) - 1 and witnesses:
+                bundle = aggregate_cosignatures({w.name: w.cosign(body) for w in witnesses})
+            prev = sizes[k - 1] if k else None
+            proof = tuple(consistency_proof(prev, hashes[:n])) if prev is not None else ()
+            cps.append(CheckpointRecord(n, root(hashes[:n]), note, 1_800_000_000 + k, prev, proof, bundle))
+        header = RecordHeader(
+            self.log.public, WitnessPolicy(tuple(w.public for w in self.witnesses), 2), len(entries), len(cps)
+        )
+        (out / "record.json").write_text(json.dumps(header.to_json(), indent=2, sort_keys=True) + "\n")
+        (out / "checkpoints.jsonl").write_bytes(b"".join(cp.line() for cp in cps))
+        (out / "entries.jsonl").write_bytes(b"".join(e.canonical + b"\n" for e in entries))
+        if self.commission is not None:
+            from cryptography.hazmat.primitives import serialization
+
+            (out.parent / f"{out.name}-root.pem").write_bytes(
+                self.commission.root_certificate.public_bytes(serialization.Encoding.PEM)
+            )
+        return out
+
+    def _checkpoint(self, entries: list[Entry], n: int) -> str:
+        return SignedCheckpoint.sign(
+            Checkpoint(self.log.name, n, root([e.hash for e in entries[:n]])), self.log
+        ).note
+
+    def pdf(self, result: dict[str, Any], checkpoint_hash: str) -> bytes:
+        from voting._result_pdf import CommissionSigner, build_result_pdf
+        from voting._testca import CommissionTestCa
+
+        if self.commission is None:
+            self.commission = CommissionTestCa.generate(dt.datetime.now(dt.UTC) - dt.timedelta(hours=1))
+            self.signer = CommissionSigner(
+                self.commission.signer_certificate,
+                self.commission.signer_key,
+                (self.commission.root_certificate,),
+            )
+        return build_result_pdf(
+            self.manifest, result, checkpoint_hash=checkpoint_hash, record_url=RECORD_URL, signer=self.signer
+        )
+
+    @property
+    def root_certificate(self) -> Any:
+        return self.commission.root_certificate
+
+
+def _alias(k: int) -> str:
+    return tagged_sha256("test-alias", k).hex()
+
+
+def cast_payload(
+    el: Election, ballot: EncryptedBallot, alias: str, channel: str, seq: int, ev: int, method: str = "jpki"
+) -> dict[str, Any]:
+    auth: dict[str, Any] = {"method": method, "evidence_hash": tagged_sha256("test-evidence", ev).hex()}
+    if method == "oidc+face":
+        auth["face"] = {"decision": True, "engine": "test-face/1"}
+    return el.bind(
+        {
+            "ballot": ballot.to_dict(),
+            "ballot_hash": ballot.ballot_hash().hex(),
+            "tracking_code": ballot.tracking_code(),
+            "voter_alias": alias,
+            "channel": channel,
+            "auth": auth,
+            "seq": seq,
+        }
+    )
+
+
+def build_election(seed: int = 1, *, contests: list[dict[str, Any]] | None = None) -> Election:
+    rng = random.Random(seed)
+    log = LogSigner.generate("tvote.test/log", seed=rng.randbytes(32))
+    witnesses = [WitnessSigner.generate(f"witness-{k}", random=rng.randbytes) for k in (1, 2)]
+    manifest = _manifest(witnesses, copy.deepcopy(contests or CONTESTS))
+    base_hash = tagged_sha256("election-base-hash", rfc8785.dumps(manifest))
+    el = Election(manifest, base_hash, log, witnesses, [], None, None, [])  # type: ignore[arg-type]
+    events: list[tuple[str, dict[str, Any]]] = [
+        ("election.manifest", {"manifest": manifest, "base_hash": base_hash.hex()})
+    ]
+    gens = [
+        TrusteeKeyGen.generate(i, threshold=2, trustees=3, base_hash=base_hash, rng=rng) for i in (1, 2, 3)
+    ]
+    names = {1: "University of Tsukuba", 2: "Observer party", 3: "Ibaraki Prefecture"}
+    for g in gens:
+        events.append(
+            (
+                "trustee.registered",
+                el.bind(
+                    {
+                        "trustee": g.trustee,
+                        "name": names[g.trustee],
+                        "x25519_public_key": g.commitments.x25519_public_key.hex(),
+                        "commitments": g.commitments.to_dict(),
+                    }
+                ),
+            )
+        )
+    for g in gens:
+        shares = [g.encrypt_share(o.commitments, rng=rng) for o in gens if o.trustee != g.trustee]
+        events.append(
+            (
+                "trustee.shares",
+                el.bind(
+                    {
+                        "sender": g.trustee,
+                        "shares": [
+                            {"recipient": s.recipient, "ciphertext": s.ciphertext.hex()} for s in shares
+                        ],
+                    }
+                ),
+            )
+        )
+    comms = [g.commitments for g in gens]
+    q = qualify(comms, base_hash=base_hash, threshold=2, trustees=3)
+    jk = JointKey.from_commitments(comms, q, base_hash=base_hash)
+    keys = [
+        g.finalize({o.trustee: o.share_for(g.trustee) for o in gens if o.trustee != g.trustee}, comms)
+        for g in gens
+    ]
+    jd = jk.to_dict()
+    events.append(
+        (
+            "election.joint-key",
+            el.bind({k: jd[k] for k in ("qualified", "joint_key", "public_shares", "threshold")}),
+        )
+    )
+    aliases = [_alias(k) for k in range(6)]
+    events.append(
+        (
+            "roll.commitment",
+            el.bind(
+                {
+                    "size": 8,
+                    "root": root(sorted(bytes.fromhex(a) for a in aliases)).hex(),
+                    "alias_scheme": "hmac-sha256/1",
+                }
+            ),
+        )
+    )
+    events.append(("voting.opened", el.bind({"opened_at": "2027-04-18T00:00:00Z"})))
+    specs = tuple(
+        ContestSpec(c["id"], tuple(s["id"] for s in c["selections"]), c["min"], c["max"])
+        for c in manifest["contests"]
+    )
+    ctx = ElectionContext(base_hash, jk.public_key, specs)
+    el.trustee_keys, el.joint_key, el.ctx = keys, jk, ctx
+
+    def choice(k: int) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        for c in specs:
+            picks = list(c.selection_ids)
+            n = (k % (c.max_selections + 1)) if c.min_selections == 0 else max(1, k % (c.max_selections + 1))
+            out[c.contest_id] = [picks[(k + j) % len(picks)] for j in range(n)]
+        return out
+
+    ev = 0
+    seq: dict[str, int] = {}
+
+    def cast(alias: str, k: int, channel: str = "internet", method: str = "jpki") -> None:
+        nonlocal ev
+        b, sec = encrypt_ballot(ctx, choice(k), rng=rng)
+        seq[alias] = seq.get(alias, 0) + 1
+        ev += 1
+        el.secrets[b.ballot_hash().hex()] = sec
+        events.append(("ballot.cast", cast_payload(el, b, alias, channel, seq[alias], ev, method)))
+
+    cast(aliases[0], 1)
+    cast(aliases[1], 2, method="oidc+face")
+    cast(aliases[0], 3)  # re-vote: supersedes the first
+    b, sec = encrypt_ballot(ctx, choice(4), rng=rng)  # a challenged ballot, published with its secrets
+    events.append(
+        (
+            "ballot.spoiled",
+            el.bind(
+                {
+                    "ballot": b.to_dict(),
+                    "ballot_hash": b.ballot_hash().hex(),
+                    "tracking_code": b.tracking_code(),
+                    "revealed": reveal(b, sec).to_dict(),
+                }
+            ),
+        )
+    )
+    cast(aliases[2], 5)
+    cast(aliases[3], 6)
+    cast(aliases[2], 7, channel="kiosk")  # overrides the internet ballot of voter 2
+    cast(aliases[4], 8, method="oidc+face")
+    events.append(("voting.closed", el.bind({"closed_at": "2027-04-25T11:00:00Z"})))
+    events.extend(el.tally_events(events))
+    el.events = events
+    return el
