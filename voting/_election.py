@@ -20,9 +20,10 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import os
 import secrets
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,7 @@ from ._db import (
     TrusteeRow,
     create_tables,
     make_engine,
+    normalise_database_url,
     utcnow,
 )
 from ._errors import Conflict, Forbidden, InvalidRequest, NotFound, RejectedSubmission, Unauthenticated
@@ -137,11 +139,45 @@ def count_ballots(cast: Iterable[tuple[int, str, str, str]], spoiled: int = 0) -
 # ----------------------------------------------------------------------------------------------- service
 
 
-def open_ledger(settings: Settings, engine: Engine) -> Any:
-    """The service's :class:`ledger.Ledger` on ``engine``, its checkpoint key in ``settings.data_dir``."""
-    from ledger import Ledger
+def log_signer(settings: Settings, election_id: str) -> Any:
+    """The ledger's Ed25519 checkpoint key, kept in ``data_dir/ledger-signing.key`` (created on first use).
 
-    return Ledger.open(engine, key_path=settings.data_dir / "ledger-signing.key")
+    The log origin is ``settings.log_origin`` or ``tvote/<election_id>``.
+    """
+    from ledger._note import LogSigner
+
+    origin = settings.log_origin or f"tvote/{election_id}"
+    path = settings.data_dir / "ledger-signing.key"
+    if path.exists():
+        signer = LogSigner.from_skey(path.read_text(encoding="ascii"))
+        if signer.name != origin:
+            raise Conflict("ledger.key", f"{path.name} is the key of another log ({signer.name!r})")
+        return signer
+    signer = LogSigner.generate(origin)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="ascii") as f:
+        f.write(signer.skey + "\n")
+    return signer
+
+
+def witness_policy(manifest: Manifest) -> Any:
+    """The ledger's witness policy from the manifest's witness keys and quorum."""
+    from ledger._cosign import WitnessKey, WitnessPolicy
+
+    keys = tuple(
+        WitnessKey(k.name, bytes.fromhex(k.bls_public_key), bytes.fromhex(k.pop))
+        for k in manifest.witnesses.keys
+    )
+    return WitnessPolicy(keys, manifest.witnesses.quorum)
+
+
+def open_ledger(settings: Settings, manifest: Manifest) -> Any:
+    """The election's :class:`ledger.Ledger` on the service's database (its own tables and engine)."""
+    from ledger import Ledger, LedgerConfig
+
+    config = LedgerConfig(signer=log_signer(settings, manifest.election_id), policy=witness_policy(manifest))
+    return Ledger(normalise_database_url(settings.effective_database_url), config)
 
 
 class ElectionService:
@@ -150,13 +186,13 @@ class ElectionService:
     def __init__(
         self,
         engine: Engine,
-        ledger: Any,
+        ledger: Any | None = None,
         *,
         settings: Settings | None = None,
         clock: Callable[[], dt.datetime] = utcnow,
     ) -> None:
         self.engine = engine
-        self.ledger = ledger
+        self._ledger = ledger
         self.settings = settings or Settings()
         self._clock = clock
         self._lock = threading.RLock()
@@ -168,7 +204,23 @@ class ElectionService:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         engine = make_engine(settings.effective_database_url)
         create_tables(engine)
-        return cls(engine, open_ledger(settings, engine), settings=settings)
+        return cls(engine, settings=settings)
+
+    @property
+    def ledger(self) -> Any:
+        """The election's :class:`ledger.Ledger` (opened on first use, once the election exists)."""
+        if self._ledger is None:
+            with self._lock:
+                if self._ledger is None:
+                    self._ledger = open_ledger(self.settings, self.manifest)
+        return self._ledger
+
+    def close(self) -> None:
+        """Stop the ledger's sequencer and dispose of the engine."""
+        if self._ledger is not None:
+            self._ledger.close()
+            self._ledger = None
+        self.engine.dispose()
 
     # ------------------------------------------------------------------------------------ reading state
 
@@ -238,8 +290,15 @@ class ElectionService:
         return {"election_id": self.election_id, "base_hash": self.base_hash.hex(), **fields}
 
     def _append(self, type_: str, payload: Mapping[str, Any]) -> int:
+        """Append one entry. Called with no write pending in the session (SQLite has one writer: the ledger's
+        own transaction must not wait on ours), after every check; the session commits afterwards."""
         appended = self.ledger.append(type_, dict(payload))
         return int(appended.index)
+
+    def _append_many(self, items: list[tuple[str, dict[str, Any]]]) -> int:
+        """Append several entries atomically (one ledger transaction); returns the last index."""
+        appended = self.ledger.append_many(items)
+        return int(appended[-1].index)
 
     def lookup_alias(self, match_key: bytes) -> bytes | None:
         """The voter alias for a roll match key, or ``None`` if the resident is not on the roll."""
@@ -269,10 +328,12 @@ class ElectionService:
     def create_election(self, manifest: Manifest | Mapping[str, Any] | str | bytes) -> CreatedElection:
         """Publish the manifest (``election.manifest``) and issue one registration code per trustee."""
         m = manifest if isinstance(manifest, Manifest) else parse_manifest(manifest)
-        with self._lock, self._session() as s:
+        with self._lock, self._session() as s, s.no_autoflush:
             if s.exec(select(ElectionRow)).first() is not None:
                 raise Conflict("election.exists", "this server already runs an election")
-            if self.ledger.size() != 0:
+            if self._ledger is None:
+                self._ledger = open_ledger(self.settings, m)
+            if self._ledger.size != 0:
                 raise Conflict("ledger.not_empty", "the ledger already holds entries of another election")
             row = ElectionRow(
                 election_id=m.election_id,
@@ -287,7 +348,6 @@ class ElectionService:
                 code = f"{i}-{secrets.token_urlsafe(24)}"
                 invitations[i] = code
                 s.add(TrusteeRow(election_id=m.election_id, index=i, invite_hash=_hash_secret(code)))
-            s.flush()
             index = self._append(
                 "election.manifest", {"manifest": m.to_dict(), "base_hash": m.base_hash.hex()}
             )
@@ -319,7 +379,7 @@ class ElectionService:
 
     def publish_roll(self) -> int:
         """Append ``roll.commitment`` (size and Merkle root of the aliases) from the stored roll."""
-        with self._lock, self._session() as s:
+        with self._lock, self._session() as s, s.no_autoflush:
             row = self._row(s)
             if row.phase != "setup":
                 raise Conflict("election.phase", "the roll commitment is published during setup")
@@ -336,7 +396,6 @@ class ElectionService:
                 raise Conflict("roll.integrity", "the stored roll does not match its summary")
             row.roll_committed = True
             s.add(row)
-            s.flush()
             index = self._append(
                 "roll.commitment",
                 self._payload(size=len(aliases), root=root.hex(), alias_scheme=ALIAS_SCHEME),
@@ -374,7 +433,7 @@ class ElectionService:
         name = name.strip()
         if not 1 <= len(name) <= 200:
             raise InvalidRequest("trustee.name", "the trustee's public role name must have 1..200 characters")
-        with self._lock, self._session() as s:
+        with self._lock, self._session() as s, s.no_autoflush:
             row = self._row(s)
             if row.phase != "setup" or row.joint_key_json is not None:
                 raise Conflict("election.phase", "trustees register during the key ceremony only")
@@ -401,7 +460,6 @@ class ElectionService:
             t.commitments_json = json.dumps(c.to_dict())
             t.registered_at = self._clock()
             s.add(t)
-            s.flush()
             self._append(
                 "trustee.registered",
                 self._payload(
@@ -446,7 +504,7 @@ class ElectionService:
 
     def submit_shares(self, trustee: int, shares: list[Mapping[str, Any]]) -> int:
         """Dealer ``trustee`` publishes one encrypted share for every other registered trustee."""
-        with self._lock, self._session() as s:
+        with self._lock, self._session() as s, s.no_autoflush:
             row = self._row(s)
             if row.phase != "setup" or row.joint_key_json is not None:
                 raise Conflict("election.phase", "shares are dealt during the key ceremony only")
@@ -478,7 +536,6 @@ class ElectionService:
                 )
             me.shares_dealt = True
             s.add(me)
-            s.flush()
             index = self._append(
                 "trustee.shares",
                 self._payload(
@@ -507,7 +564,7 @@ class ElectionService:
         c = Complaint.from_dict(dict(complaint))
         if c.complainant != trustee:
             raise Forbidden("trustee.complainant", "a trustee can only complain in its own name")
-        with self._lock, self._session() as s:
+        with self._lock, self._session() as s, s.no_autoflush:
             row = self._row(s)
             if row.phase != "setup" or row.joint_key_json is not None:
                 raise Conflict("election.phase", "complaints are made during the key ceremony only")
@@ -530,7 +587,6 @@ class ElectionService:
                     complaint_json=json.dumps(c.to_dict()),
                 )
             )
-            s.flush()
             index = self._append("trustee.complaint", self._payload(**c.to_dict()))
             s.commit()
         return index
@@ -550,7 +606,7 @@ class ElectionService:
         a = ComplaintAnswer.from_dict(dict(answer))
         if a.dealer != trustee:
             raise Forbidden("trustee.dealer", "a trustee can only answer complaints against itself")
-        with self._lock, self._session() as s:
+        with self._lock, self._session() as s, s.no_autoflush:
             row = self._row(s)
             if row.phase != "setup" or row.joint_key_json is not None:
                 raise Conflict("election.phase", "answers are given during the key ceremony only")
@@ -567,7 +623,6 @@ class ElectionService:
                 raise Conflict("complaint.answered", "this complaint was already answered")
             c.answer_json = json.dumps(a.to_dict())
             s.add(c)
-            s.flush()
             index = self._append("trustee.answer", self._payload(**a.to_dict()))
             s.commit()
         return index
@@ -575,7 +630,7 @@ class ElectionService:
     def finalize_key_ceremony(self) -> JointKey:
         """Resolve complaints, disqualify dealers, and publish the joint key (``election.joint-key``)."""
         m = self.manifest
-        with self._lock, self._session() as s:
+        with self._lock, self._session() as s, s.no_autoflush:
             row = self._row(s)
             if row.phase != "setup" or row.joint_key_json is not None:
                 raise Conflict("election.phase", "the key ceremony is already finished")
@@ -630,19 +685,20 @@ class ElectionService:
                     s.add(trustees[i])
             row.joint_key_json = json.dumps(jk.to_dict())
             s.add(row)
-            s.flush()
-            for i in sorted(out):
-                self._append("trustee.disqualified", self._payload(dealer=i, reason=out[i]))
             d = jk.to_dict()
-            self._append(
-                "election.joint-key",
-                self._payload(
-                    qualified=d["qualified"],
-                    joint_key=d["joint_key"],
-                    public_shares=d["public_shares"],
-                    threshold=d["threshold"],
-                ),
+            items = [("trustee.disqualified", self._payload(dealer=i, reason=out[i])) for i in sorted(out)]
+            items.append(
+                (
+                    "election.joint-key",
+                    self._payload(
+                        qualified=d["qualified"],
+                        joint_key=d["joint_key"],
+                        public_shares=d["public_shares"],
+                        threshold=d["threshold"],
+                    ),
+                )
             )
+            self._append_many(items)
             s.commit()
         self._cache.clear()
         return jk
@@ -651,7 +707,7 @@ class ElectionService:
 
     def open_voting(self) -> int:
         """Append ``voting.opened`` (needs the joint key and the roll commitment on the ledger)."""
-        with self._lock, self._session() as s:
+        with self._lock, self._session() as s, s.no_autoflush:
             row = self._row(s)
             if row.phase != "setup":
                 raise Conflict("election.phase", f"voting cannot open in phase '{row.phase}'")
@@ -662,21 +718,19 @@ class ElectionService:
             now = self._clock()
             row.phase, row.opened_at = "voting", now
             s.add(row)
-            s.flush()
             index = self._append("voting.opened", self._payload(opened_at=_rfc3339(now)))
             s.commit()
         return index
 
     def close_voting(self) -> int:
         """Append ``voting.closed``; no ballot is accepted afterwards."""
-        with self._lock, self._session() as s:
+        with self._lock, self._session() as s, s.no_autoflush:
             row = self._row(s)
             if row.phase != "voting":
                 raise Conflict("election.phase", f"voting cannot close in phase '{row.phase}'")
             now = self._clock()
             row.phase, row.closed_at = "closed", now
             s.add(row)
-            s.flush()
             index = self._append("voting.closed", self._payload(closed_at=_rfc3339(now)))
             s.commit()
         return index
@@ -698,7 +752,7 @@ class ElectionService:
         """Apply the counting rule; publish the sum of the counted ballots (``tally.encrypted``)."""
         from crypto._ballot import ElectionContext, EncryptedBallot, tally_ciphertexts
 
-        with self._lock, self._session() as s:
+        with self._lock, self._session() as s, s.no_autoflush:
             row = self._row(s)
             if row.phase != "closed":
                 raise Conflict(
@@ -735,7 +789,6 @@ class ElectionService:
             row.phase = "tallied"
             row.tally_json = json.dumps({"payload": payload, "summary": summary})
             s.add(row)
-            s.flush()
             index = self._append("tally.encrypted", payload)
             s.commit()
         return {"ledger_index": index, **summary, "ciphertexts": ciphertexts}
@@ -765,7 +818,7 @@ class ElectionService:
         changes nothing. A well-formed one is published; if any of its Chaum–Pedersen proofs fails, a
         ``tally.excluded`` entry names the trustee and the failed check, and the partial is never combined.
         """
-        with self._lock, self._session() as s:
+        with self._lock, self._session() as s, s.no_autoflush:
             row = self._row(s)
             if row.phase != "tallied":
                 raise Conflict(
@@ -811,10 +864,10 @@ class ElectionService:
                     reason=reason,
                 )
             )
-            s.flush()
-            index = self._append("tally.partial", self._payload(trustee=trustee, partials=published))
+            items = [("tally.partial", self._payload(trustee=trustee, partials=published))]
             if reason is not None:
-                index = self._append("tally.excluded", self._payload(trustee=trustee, reason=reason))
+                items.append(("tally.excluded", self._payload(trustee=trustee, reason=reason)))
+            index = self._append_many(items)
             s.commit()
         return PartialOutcome(trustee, reason is None, index, reason)
 
@@ -831,7 +884,7 @@ class ElectionService:
         from crypto._dlog import discrete_log
         from crypto._threshold import combine
 
-        with self._lock, self._session() as s:
+        with self._lock, self._session() as s, s.no_autoflush:
             row = self._row(s)
             if row.phase != "tallied":
                 raise Conflict(
@@ -866,7 +919,6 @@ class ElectionService:
             row.phase = "decrypted"
             row.result_json = json.dumps(payload)
             s.add(row)
-            s.flush()
             index = self._append("tally.result", payload)
             s.commit()
         return {"ledger_index": index, **payload}
@@ -891,7 +943,7 @@ class ElectionService:
         """
         from ._result_pdf import build_result_pdf
 
-        with self._lock, self._session() as s:
+        with self._lock, self._session() as s, s.no_autoflush:
             row = self._row(s)
             if row.phase != "decrypted":
                 raise Conflict("election.phase", f"the declaration follows the result (phase '{row.phase}')")
@@ -910,7 +962,6 @@ class ElectionService:
             digest = hashlib.sha256(pdf).hexdigest()
             row.phase = "declared"
             s.add(row)
-            s.flush()
             index = self._append(
                 "result.declaration",
                 self._payload(pdf_sha256=digest, checkpoint_size=size, checkpoint_hash=cp_hash),
@@ -939,6 +990,7 @@ class ElectionService:
     def export(self, directory: str | Path) -> Path:
         """Write the election record (ledger export plus ``result.pdf``) into ``directory``."""
         out = Path(directory)
+        self.ledger.checkpoint()  # cover every committed entry
         self.ledger.export(out)
         pdf = self.settings.data_dir / "result.pdf"
         if pdf.exists():
@@ -962,13 +1014,15 @@ class ElectionService:
 # ----------------------------------------------------------------------------------- ledger adapters
 
 
-def ledger_entries(ledger: Any) -> Any:
-    """Iterate ``(index, type, payload)`` over every ledger entry, in order."""
-    for e in ledger.entries():
-        yield e.index, e.type, e.payload
+def ledger_entries(ledger: Any, chunk: int = 2000) -> Iterator[tuple[int, str, dict[str, Any]]]:
+    """Iterate ``(index, type, payload)`` over every committed ledger entry, in order."""
+    size = ledger.size
+    for start in range(0, size, chunk):
+        for e in ledger.entries(start, min(size, start + chunk)):
+            yield e.index, e.type, e.payload
 
 
 def ledger_checkpoint(ledger: Any) -> tuple[int, str]:
-    """A fresh signed checkpoint: ``(tree size, checkpoint hash hex)``."""
+    """A fresh signed checkpoint: ``(tree size, SHA-256 of its signed-note text)`` (docs/record.md)."""
     cp = ledger.checkpoint()
-    return int(cp.size), cp.hash.hex()
+    return int(cp.size), hashlib.sha256(cp.signed.note.encode("utf-8")).hexdigest()

@@ -158,7 +158,7 @@ HexStr = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]*$")]
 
 
 class WitnessKey(_Frozen):
-    name: NonEmpty
+    name: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9.-]{0,63}$")]
     bls_public_key: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{96}$")]
     pop: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{192}$")]
 

@@ -45,6 +45,8 @@ class Settings:
     admin_token: str = field(default=DEFAULT_ADMIN_TOKEN, repr=False)
     public_url: str = "http://127.0.0.1:8000"
     rate_limit_per_minute: int = 120
+    #: the ledger's log origin (checkpoint name); default ``tvote/<election_id>``
+    log_origin: str | None = None
 
     def __post_init__(self) -> None:
         if self.environment not in ("development", "test", "production"):

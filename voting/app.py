@@ -56,7 +56,6 @@ def create_app(settings: Settings | None = None, *, service: Any | None = None) 
     )
     app.state.settings = settings
     app.state.service = service
-    app.state.ledger = service.ledger
     app.state.engine = service.engine
     app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
     install_error_handlers(app)

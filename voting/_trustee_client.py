@@ -1,0 +1,463 @@
+"""The trustee side: an HTTP client for the trustee routes, the trustee's state, and its secret file.
+
+A trustee runs on its own machine (``tvote trustee …``, :mod:`voting._cli_trustee`) and talks to the server
+only over HTTP. Its secrets (polynomial coefficients, X25519 key, received shares, final key share, the
+per-trustee bearer token) never leave the machine; at rest they are in a passphrase-protected file.
+
+Secret file format (``tvote-trustee-secret/1``), a JSON object::
+
+    {"format": "tvote-trustee-secret/1",
+     "kdf": {"name": "argon2id13", "opslimit": <int>, "memlimit": <int>, "salt": "<32 hex>"},
+     "cipher": "xsalsa20poly1305",
+     "ciphertext": "<hex: 24-byte nonce || SecretBox ciphertext>"}
+
+The key is ``nacl.pwhash.argon2id.kdf(32, passphrase_utf8, salt, opslimit, memlimit)``; the plaintext is the
+UTF-8 JSON of :meth:`Trustee.to_dict` (format ``tvote-trustee-state/1``). Reading refuses KDF limits below
+libsodium's interactive minimum, a wrong passphrase, or any tampering (``TrusteeFileError``). Files are
+written atomically with mode 0600.
+
+Programmatic key ceremony and decryption (used by ``tvote demo`` and the tests):
+:func:`run_key_ceremony` and :func:`run_decryption` drive :class:`Trustee` objects against a running app
+through any ``httpx.Client`` (a FastAPI ``TestClient`` or a real connection on loopback).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import tempfile
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+import httpx
+import nacl.exceptions
+import nacl.pwhash
+from nacl.secret import SecretBox
+
+from crypto._elgamal import Ciphertext
+from crypto._errors import ThresholdError
+from crypto._group import Scalar
+from crypto._threshold import (
+    Complaint,
+    EncryptedShare,
+    JointKey,
+    TrusteeCommitments,
+    TrusteeKey,
+    TrusteeKeyGen,
+)
+
+__all__ = [
+    "SECRET_FILE_FORMAT",
+    "ApiError",
+    "KdfLimits",
+    "Trustee",
+    "TrusteeApi",
+    "TrusteeFileError",
+    "client_for",
+    "read_secret_file",
+    "run_decryption",
+    "run_key_ceremony",
+    "write_secret_file",
+]
+
+SECRET_FILE_FORMAT: Final[str] = "tvote-trustee-secret/1"  # noqa: S105 - a format name
+STATE_FORMAT: Final[str] = "tvote-trustee-state/1"
+
+
+class TrusteeFileError(Exception):
+    """The secret file cannot be read: missing, malformed, wrong passphrase or tampered."""
+
+
+class ApiError(Exception):
+    """The server answered with an error ``{"error": {"code", "message"}}``."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        self.status, self.code, self.message = status, code, message
+        super().__init__(f"HTTP {status} {code}: {message}")
+
+
+# ------------------------------------------------------------------------------------------- secret file
+
+
+@dataclass(frozen=True, slots=True)
+class KdfLimits:
+    opslimit: int = nacl.pwhash.argon2id.OPSLIMIT_MODERATE
+    memlimit: int = nacl.pwhash.argon2id.MEMLIMIT_MODERATE
+
+    @classmethod
+    def interactive(cls) -> KdfLimits:
+        return cls(nacl.pwhash.argon2id.OPSLIMIT_INTERACTIVE, nacl.pwhash.argon2id.MEMLIMIT_INTERACTIVE)
+
+
+_MIN_OPS: Final[int] = nacl.pwhash.argon2id.OPSLIMIT_INTERACTIVE
+_MIN_MEM: Final[int] = nacl.pwhash.argon2id.MEMLIMIT_INTERACTIVE
+
+
+def _derive(passphrase: str, salt: bytes, limits: KdfLimits) -> bytes:
+    if not passphrase:
+        raise TrusteeFileError("the passphrase must not be empty")
+    return nacl.pwhash.argon2id.kdf(
+        SecretBox.KEY_SIZE,
+        passphrase.encode("utf-8"),
+        salt,
+        opslimit=limits.opslimit,
+        memlimit=limits.memlimit,
+    )
+
+
+def write_secret_file(
+    path: str | Path, state: Mapping[str, Any], passphrase: str, limits: KdfLimits | None = None
+) -> None:
+    """Encrypt ``state`` under ``passphrase`` and write it atomically (mode 0600)."""
+    limits = limits or KdfLimits()
+    salt = secrets.token_bytes(nacl.pwhash.argon2id.SALTBYTES)
+    box = SecretBox(_derive(passphrase, salt, limits))
+    ct = bytes(box.encrypt(json.dumps(dict(state), sort_keys=True).encode("utf-8")))
+    doc = {
+        "format": SECRET_FILE_FORMAT,
+        "kdf": {
+            "name": "argon2id13",
+            "opslimit": limits.opslimit,
+            "memlimit": limits.memlimit,
+            "salt": salt.hex(),
+        },
+        "cipher": "xsalsa20poly1305",
+        "ciphertext": ct.hex(),
+    }
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(doc, f, indent=1)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, p)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_secret_file(path: str | Path, passphrase: str) -> dict[str, Any]:
+    """Decrypt a secret file; raise :class:`TrusteeFileError` on any problem."""
+    try:
+        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise TrusteeFileError(f"cannot read the secret file: {e}") from e
+    try:
+        if doc["format"] != SECRET_FILE_FORMAT or doc["cipher"] != "xsalsa20poly1305":
+            raise TrusteeFileError("not a tvote trustee secret file (unknown format)")
+        kdf = doc["kdf"]
+        if kdf["name"] != "argon2id13":
+            raise TrusteeFileError("unknown key-derivation function")
+        limits = KdfLimits(int(kdf["opslimit"]), int(kdf["memlimit"]))
+        salt = bytes.fromhex(kdf["salt"])
+        ct = bytes.fromhex(doc["ciphertext"])
+    except (KeyError, TypeError, ValueError) as e:
+        raise TrusteeFileError("the secret file is malformed") from e
+    if limits.opslimit < _MIN_OPS or limits.memlimit < _MIN_MEM:
+        raise TrusteeFileError("the secret file's key-derivation limits are below the minimum")
+    if len(salt) != nacl.pwhash.argon2id.SALTBYTES:
+        raise TrusteeFileError("the secret file is malformed (salt)")
+    try:
+        plain = SecretBox(_derive(passphrase, salt, limits)).decrypt(ct)
+    except nacl.exceptions.CryptoError as e:
+        raise TrusteeFileError("wrong passphrase, or the secret file was modified") from e
+    state: dict[str, Any] = json.loads(plain.decode("utf-8"))
+    return state
+
+
+# ----------------------------------------------------------------------------------------------- HTTP API
+
+
+class TrusteeApi:
+    """Thin typed wrapper around the HTTP routes a trustee uses. ``http`` has the server as ``base_url``."""
+
+    def __init__(self, http: httpx.Client, token: str | None = None) -> None:
+        self.http = http
+        self.token = token
+
+    def _headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
+
+    def _call(self, method: str, path: str, body: Any = None) -> Any:
+        r = self.http.request(method, "/api/v1" + path, json=body, headers=self._headers())
+        if r.status_code >= 400:
+            try:
+                err = r.json()["error"]
+                raise ApiError(r.status_code, err["code"], err["message"])
+            except (ValueError, KeyError, TypeError):
+                raise ApiError(r.status_code, "http.error", r.text[:200]) from None
+        return r.json()
+
+    def election(self) -> dict[str, Any]:
+        return dict(self._call("GET", "/election"))
+
+    def ceremony(self) -> dict[str, Any]:
+        return dict(self._call("GET", "/election/ceremony"))
+
+    def register(self, invitation: str, name: str, commitments: Mapping[str, Any]) -> dict[str, Any]:
+        body = {"invitation": invitation, "name": name, "commitments": dict(commitments)}
+        return dict(self._call("POST", "/trustee/register", body))
+
+    def deal(self, shares: list[dict[str, Any]]) -> int:
+        return int(self._call("POST", "/trustee/shares", {"shares": shares})["ledger_index"])
+
+    def my_shares(self) -> list[dict[str, Any]]:
+        return list(self._call("GET", "/trustee/shares")["shares"])
+
+    def complain(self, complaint: Mapping[str, Any]) -> int:
+        return int(self._call("POST", "/trustee/complaints", {"complaint": dict(complaint)})["ledger_index"])
+
+    def complaints(self) -> list[dict[str, Any]]:
+        return list(self._call("GET", "/trustee/complaints")["complaints"])
+
+    def answer(self, answer: Mapping[str, Any]) -> int:
+        return int(self._call("POST", "/trustee/answers", {"answer": dict(answer)})["ledger_index"])
+
+    def tally(self) -> dict[str, Any]:
+        return dict(self._call("GET", "/election/tally"))
+
+    def submit_partials(self, partials: Mapping[str, Any]) -> dict[str, Any]:
+        return dict(self._call("POST", "/trustee/partials", {"partials": dict(partials)}))
+
+
+# ------------------------------------------------------------------------------------------------ trustee
+
+
+@dataclass
+class Trustee:
+    """One trustee's state. SECRET: keep it in a secret file (:meth:`save`), never print it."""
+
+    index: int
+    name: str
+    election_id: str
+    base_hash: str
+    keygen: TrusteeKeyGen = field(repr=False)
+    token: str | None = field(default=None, repr=False)
+    invitation: str | None = field(default=None, repr=False)
+    received: dict[int, Scalar] = field(default_factory=dict, repr=False)
+    complained: list[int] = field(default_factory=list)
+    key: TrusteeKey | None = field(default=None, repr=False)
+
+    # ---------------------------------------------------------------------------------- persistence
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": STATE_FORMAT,
+            "index": self.index,
+            "name": self.name,
+            "election_id": self.election_id,
+            "base_hash": self.base_hash,
+            "keygen": self.keygen.to_dict(),
+            "token": self.token,
+            "invitation": self.invitation,
+            "received": {str(i): s.hex() for i, s in sorted(self.received.items())},
+            "complained": list(self.complained),
+            "key": self.key.to_dict() if self.key else None,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Trustee:
+        if d.get("format") != STATE_FORMAT:
+            raise TrusteeFileError("unknown trustee state format")
+        return cls(
+            index=int(d["index"]),
+            name=str(d["name"]),
+            election_id=str(d["election_id"]),
+            base_hash=str(d["base_hash"]),
+            keygen=TrusteeKeyGen.from_dict(d["keygen"]),
+            token=d.get("token"),
+            invitation=d.get("invitation"),
+            received={int(i): Scalar.from_hex(s) for i, s in d.get("received", {}).items()},
+            complained=[int(i) for i in d.get("complained", [])],
+            key=TrusteeKey.from_dict(d["key"]) if d.get("key") else None,
+        )
+
+    def save(self, path: str | Path, passphrase: str, limits: KdfLimits | None = None) -> None:
+        write_secret_file(path, self.to_dict(), passphrase, limits)
+
+    @classmethod
+    def load(cls, path: str | Path, passphrase: str) -> Trustee:
+        return cls.from_dict(read_secret_file(path, passphrase))
+
+    # ----------------------------------------------------------------------------------- ceremony
+
+    @classmethod
+    def init(cls, api: TrusteeApi, invitation: str, name: str) -> Trustee:
+        """Fetch the election, check the code's index, and generate this trustee's key material."""
+        try:
+            index = int(invitation.split("-", 1)[0])
+        except ValueError:
+            raise ValueError("a registration code looks like '<index>-<secret>'") from None
+        e = api.election()
+        if not 1 <= index <= e["trustees"]:
+            raise ValueError(
+                f"the registration code is for trustee {index}, the election has {e['trustees']}"
+            )
+        keygen = TrusteeKeyGen.generate(
+            index, threshold=e["threshold"], trustees=e["trustees"], base_hash=bytes.fromhex(e["base_hash"])
+        )
+        return cls(index, name, e["election_id"], e["base_hash"], keygen, invitation=invitation)
+
+    def _api(self, http: httpx.Client) -> TrusteeApi:
+        return TrusteeApi(http, self.token)
+
+    def register(self, http: httpx.Client) -> None:
+        if self.token is not None:
+            raise ValueError("already registered")
+        if self.invitation is None:
+            raise ValueError("no registration code")
+        out = TrusteeApi(http).register(self.invitation, self.name, self.keygen.commitments.to_dict())
+        if out["trustee"] != self.index:  # pragma: no cover - the server checks this
+            raise ValueError("the server registered another index")
+        self.token = out["token"]
+        self.invitation = None  # one-time code: forget it
+
+    def _commitments(self, ceremony: Mapping[str, Any]) -> dict[int, TrusteeCommitments]:
+        return {
+            t["index"]: TrusteeCommitments.from_dict(t["commitments"])
+            for t in ceremony["trustees"]
+            if t["commitments"] is not None
+        }
+
+    def deal(self, http: httpx.Client) -> int:
+        """Encrypt ``P_i(j)`` for every other registered trustee ``j`` and publish the shares."""
+        api = self._api(http)
+        others = {j: c for j, c in self._commitments(api.ceremony()).items() if j != self.index}
+        shares = [self.keygen.encrypt_share(c).to_dict() for _, c in sorted(others.items())]
+        return api.deal(shares)
+
+    def verify_shares(self, http: httpx.Client) -> list[int]:
+        """Decrypt and check every share sent to this trustee; complain publicly about each bad or missing
+        one. Returns the dealers complained about (empty if every share was good)."""
+        api = self._api(http)
+        ceremony = api.ceremony()
+        commitments = self._commitments(ceremony)
+        got = {s["sender"]: EncryptedShare.from_dict(s) for s in api.my_shares()}
+        dealt = {t["index"] for t in ceremony["trustees"] if t["shares_dealt"]}
+        bad: list[int] = []
+        for i, c in sorted(commitments.items()):
+            if i == self.index or i in self.received or i in self.complained:
+                continue
+            if i not in got:
+                if i in dealt:  # pragma: no cover - the server requires a share for every trustee
+                    bad.append(i)
+                continue
+            try:
+                self.received[i] = self.keygen.decrypt_share(got[i], c)
+            except ThresholdError:
+                bad.append(i)
+        for i in bad:
+            api.complain(self.keygen.complain(commitments[i]).to_dict())
+            self.complained.append(i)
+        return bad
+
+    def answer_complaints(self, http: httpx.Client) -> int:
+        """Answer every complaint against this trustee by revealing the disputed share."""
+        api = self._api(http)
+        n = 0
+        for c in api.complaints():
+            if c.get("answered"):
+                continue
+            complaint = Complaint.from_dict({k: c[k] for k in ("complainant", "dealer", "evidence")})
+            api.answer(self.keygen.answer(complaint).to_dict())
+            n += 1
+        return n
+
+    def finalize(self, http: httpx.Client) -> TrusteeKey:
+        """After the joint key is published: compute this trustee's key share ``s_j`` (with shares revealed
+        in complaint answers where the encrypted one was bad) and check it against the public share."""
+        api = self._api(http)
+        ceremony = api.ceremony()
+        if ceremony["joint_key"] is None:
+            raise ValueError("the key ceremony has not finished")
+        jk = JointKey.from_dict(ceremony["joint_key"])
+        commitments = self._commitments(ceremony)
+        revealed = {
+            c["complaint"]["dealer"]: Scalar.from_hex(c["answer"]["share"])
+            for c in ceremony["complaints"]
+            if c["complaint"]["complainant"] == self.index and c["answer"] is not None
+        }
+        received = {i: self.received.get(i, revealed.get(i)) for i in jk.qualified if i != self.index}
+        missing = [i for i, s in received.items() if s is None]
+        if missing:
+            raise ValueError(f"no valid share from qualified dealers {missing}")
+        key = self.keygen.finalize(
+            {i: s for i, s in received.items() if s is not None}, [commitments[i] for i in jk.qualified]
+        )
+        if key.public_share != jk.public_share(self.index):
+            raise ValueError("this trustee's key share does not match the published public share")
+        self.key = key
+        return key
+
+    def decrypt(self, http: httpx.Client) -> dict[str, Any]:
+        """Partially decrypt every ciphertext of the published encrypted tally, with proofs; submit."""
+        if self.key is None:
+            self.finalize(http)
+        assert self.key is not None
+        api = self._api(http)
+        tally = api.tally()
+        if tally.get("base_hash") != self.base_hash:
+            raise ValueError("the tally belongs to another election")
+        partials: dict[str, dict[str, Any]] = {}
+        for contest, sels in tally["ciphertexts"].items():
+            for sel, ct in sels.items():
+                partials.setdefault(contest, {})[sel] = self.key.partial_decrypt(
+                    Ciphertext.from_dict(ct)
+                ).to_dict()
+        return api.submit_partials(partials)
+
+
+# ---------------------------------------------------------------------------------- whole ceremony
+
+
+def _admin(http: httpx.Client, admin_token: str, path: str) -> Any:
+    r = http.post("/api/v1/admin" + path, headers={"Authorization": f"Bearer {admin_token}"})
+    if r.status_code >= 400:
+        err = r.json().get("error", {})
+        raise ApiError(r.status_code, err.get("code", "http.error"), err.get("message", r.text[:200]))
+    return r.json()
+
+
+def run_key_ceremony(
+    http: httpx.Client,
+    invitations: Mapping[int, str],
+    *,
+    admin_token: str,
+    names: Mapping[int, str] | None = None,
+    finalize: bool = True,
+) -> dict[int, Trustee]:
+    """Run the whole key ceremony in-process: every trustee registers, deals, verifies, answers; the admin
+    publishes the joint key; every trustee computes its key share. Returns the trustees by index."""
+    api = TrusteeApi(http)
+    trustees: dict[int, Trustee] = {}
+    for i, code in sorted(invitations.items()):
+        t = Trustee.init(api, code, (names or {}).get(i, f"Trustee {i}"))
+        t.register(http)
+        trustees[i] = t
+    for t in trustees.values():
+        t.deal(http)
+    for t in trustees.values():
+        t.verify_shares(http)
+    for t in trustees.values():
+        t.answer_complaints(http)
+    if finalize:
+        _admin(http, admin_token, "/key-ceremony/finalize")
+        for t in trustees.values():
+            t.finalize(http)
+    return trustees
+
+
+def run_decryption(http: httpx.Client, trustees: Iterable[Trustee]) -> dict[int, dict[str, Any]]:
+    """The given (present) trustees each submit their partial decryptions; returns the server's answers."""
+    return {t.index: t.decrypt(http) for t in trustees}
+
+
+def client_for(base_url: str, *, timeout: float = 30.0) -> httpx.Client:
+    return httpx.Client(base_url=base_url, timeout=timeout)
+
