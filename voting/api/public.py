@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
+from fastapi.responses import Response
 
 from .._deps import ElectionServiceDep
 from ._models import CeremonyOut, ElectionOut
@@ -62,3 +63,8 @@ def get_tally(service: ElectionServiceDep) -> dict[str, Any]:
 @router.get("/result", summary="The decrypted result (after it is published)")
 def get_result(service: ElectionServiceDep) -> dict[str, Any]:
     return service.result()
+
+
+@router.get("/result.pdf", summary="The signed result declaration PDF", response_class=Response)
+def get_result_pdf(service: ElectionServiceDep) -> Response:
+    return Response(service.result_pdf(), media_type="application/pdf")
