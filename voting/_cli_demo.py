@@ -1,0 +1,422 @@
+"""``tvote demo``: a whole Tsukuba-style election on the embedded SQLite default, over real HTTP.
+
+What it runs (all in one process; the election server and a development OpenID Connect provider listen on
+127.0.0.1; trustees and voters talk to the server only over HTTP):
+
+1. the commission creates the election (a mayoral race, 1 of 4; a referendum, yes/no; a subsidy-project
+   approval vote, up to 3 of 8), loads and commits a roll of synthetic residents, and 5 trustees run the
+   key ceremony (threshold 3);
+2. voting opens; residents vote with test JPKI cards (software My Number cards issued by a test CA, checked
+   against a real CRL) or with a digital ID (the local OIDC provider) plus a face-match decision; some
+   challenge a ballot first (Benaloh: the opening is published and re-verified on a "second device"),
+   some re-vote, a few vote again at a polling-place kiosk (which overrides their internet ballots);
+3. voting closes; the counted ballots are tallied; 4 of the 5 trustees decrypt (one is absent); the result
+   is published, the signed result PDF produced and the election record exported;
+4. the result table is printed and checked against the tally of the simulated choices.
+
+The building blocks (:func:`tsukuba_manifest`, :func:`make_residents`, :class:`LoopbackServer`,
+:func:`start_election`) are also what the intake, client and demo tests use. NEVER for a real election:
+test CAs, synthetic people, a development OIDC provider and a stub face-match engine.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import secrets
+import socket
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+import httpx
+import typer
+import uvicorn
+
+from voting._testca import JpkiTestCa, RsaKeyPool, TestCard, TestResident
+
+__all__ = [
+    "DemoElection",
+    "LoopbackServer",
+    "Resident",
+    "demo",
+    "make_residents",
+    "roll_csv",
+    "start_election",
+    "tsukuba_manifest",
+]
+
+
+def _t(ja: str, en: str) -> dict[str, str]:
+    return {"ja": ja, "en": en}
+
+
+def _rfc3339(t: dt.datetime) -> str:
+    return t.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def tsukuba_manifest(
+    now: dt.datetime,
+    *,
+    election_id: str = "tsukuba-2027",
+    trustees: int = 5,
+    threshold: int = 3,
+    small: bool = False,
+) -> dict[str, Any]:
+    """The demo manifest. ``small`` keeps the same three contest kinds with fewer selections (tests)."""
+    candidates = [
+        ("cand-1", "青木 一郎", "Ichiro Aoki"),
+        ("cand-2", "石井 花子", "Hanako Ishii"),
+        ("cand-3", "上田 誠", "Makoto Ueda"),
+        ("cand-4", "江藤 さくら", "Sakura Eto"),
+    ]
+    projects = [
+        ("proj-1", "研究学園駅前の自転車道", "Cycle lanes at Kenkyu-gakuen station"),
+        ("proj-2", "筑波山の登山道整備", "Mount Tsukuba trail repair"),
+        ("proj-3", "小学校の図書室改修", "Primary-school library renovation"),
+        ("proj-4", "公園の遊具更新", "New playground equipment"),
+        ("proj-5", "高齢者向け送迎バス", "Shuttle bus for elderly residents"),
+        ("proj-6", "公民館の太陽光発電", "Solar panels on community centres"),
+        ("proj-7", "子ども食堂への助成", "Grants for children's cafeterias"),
+        ("proj-8", "外国人住民の相談窓口", "Help desk for foreign residents"),
+    ]
+    if small:
+        candidates, projects = candidates[:3], projects[:4]
+    return {
+        "format": "tvote-manifest/1",
+        "election_id": election_id,
+        "name": _t(
+            "つくば市長選挙・住民投票・市民提案事業 (デモ)", "Tsukuba City election and referendum (demo)"
+        ),
+        "voting_period": {
+            "opens": _rfc3339(now - dt.timedelta(hours=1)),
+            "closes": _rfc3339(now + dt.timedelta(days=7)),
+        },
+        "contests": [
+            {
+                "id": "mayor",
+                "kind": "one_of_n",
+                "min": 0,
+                "max": 1,
+                "name": _t("つくば市長", "Mayor of Tsukuba"),
+                "selections": [{"id": i, "name": _t(ja, en)} for i, ja, en in candidates],
+            },
+            {
+                "id": "referendum",
+                "kind": "yes_no",
+                "min": 0,
+                "max": 1,
+                "name": _t("市庁舎移転の是非", "Move the city hall?"),
+                "selections": [
+                    {"id": "yes", "name": _t("賛成", "Yes")},
+                    {"id": "no", "name": _t("反対", "No")},
+                ],
+            },
+            {
+                "id": "subsidy",
+                "kind": "up_to_k",
+                "min": 0,
+                "max": 3 if not small else 2,
+                "name": _t("市民提案事業 (3件まで)", "Citizen projects (up to 3)"),
+                "selections": [{"id": i, "name": _t(ja, en)} for i, ja, en in projects],
+            },
+        ],
+        "trustees": {"n": trustees, "threshold": threshold},
+        "revote_rule": "last-internet-kiosk-overrides",
+        "auth_methods": ["jpki", "oidc+face"],
+    }
+
+
+# --------------------------------------------------------------------------------------------- residents
+
+_FAMILY = ["佐藤", "鈴木", "高橋", "田中", "伊藤", "渡辺", "山本", "中村", "小林", "加藤", "吉田", "山田"]
+_GIVEN = ["翔", "陽菜", "蓮", "結衣", "大翔", "葵", "湊", "凛", "悠真", "芽依", "樹", "美咲"]
+_TOWNS = ["天久保", "春日", "竹園", "吾妻", "松代", "並木", "研究学園", "みどりの", "北条", "筑波"]
+
+
+@dataclass(frozen=True, slots=True)
+class Resident:
+    """A synthetic resident: register id, basic-four data and a test My Number card."""
+
+    resident_id: str
+    person: TestResident
+    card: TestCard = field(repr=False)
+
+
+def make_residents(
+    n: int, ca: JpkiTestCa, now: dt.datetime, *, seed: int = 2027, pool: RsaKeyPool | None = None
+) -> list[Resident]:
+    """``n`` synthetic residents of Tsukuba with test cards (keys drawn from ``pool`` when given)."""
+    rnd = random.Random(seed)  # synthetic data only; not security relevant
+    out: list[Resident] = []
+    for i in range(n):
+        name = f"{rnd.choice(_FAMILY)} {rnd.choice(_GIVEN)}{i}"
+        birth = dt.date(1940, 1, 1) + dt.timedelta(days=rnd.randrange(0, 365 * 60))
+        address = f"茨城県つくば市{rnd.choice(_TOWNS)}{rnd.randint(1, 4)}丁目{rnd.randint(1, 30)}番{i + 1}号"
+        person = TestResident(name=name, birth_date=birth, address=address)
+        key = pool.key(i) if pool is not None else None
+        out.append(Resident(f"R{i + 1:06d}", person, ca.issue_card(person, now, key=key)))
+    return out
+
+
+def roll_csv(residents: Sequence[Resident]) -> bytes:
+    """The roll file the register exports (the service hashes the matching data and drops it)."""
+    lines = ["resident_id,name,birth_date,address"]
+    for r in residents:
+        p = r.person
+        lines.append(f"{r.resident_id},{p.name},{p.birth_date.isoformat()},{p.address}")
+    return ("\n".join(lines) + "\n").encode("utf-8")
+
+
+# -------------------------------------------------------------------------------------------- HTTP server
+
+
+class LoopbackServer:
+    """Run an ASGI app under uvicorn on ``127.0.0.1`` and a free port, in a background thread."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.base_url = ""
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> str:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        self.base_url = f"http://127.0.0.1:{port}"
+        config = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="off")
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]}, daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + 15
+        while not self._server.started:
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                raise RuntimeError("the election server did not start")
+            time.sleep(0.01)
+        return self.base_url
+
+    def stop(self) -> None:
+        if self._server is not None and self._thread is not None:
+            self._server.should_exit = True
+            self._thread.join(timeout=15)
+        self._server = self._thread = None
+
+    def __enter__(self) -> LoopbackServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+# ------------------------------------------------------------------------------------------ the election
+
+
+@dataclass
+class DemoElection:
+    """A running election, open for voting, and everything needed to drive it."""
+
+    base_url: str
+    app: Any
+    service: Any
+    intake: Any
+    http: httpx.Client
+    admin_token: str
+    kiosk_token: str
+    trustees: dict[int, Any]
+    residents: list[Resident]
+    ca: JpkiTestCa
+    oidc_provider: Any | None
+    server: LoopbackServer | None
+
+    def admin(self, path: str, method: str = "POST") -> Any:
+        r = self.http.request(
+            method, "/api/v1/admin" + path, headers={"Authorization": f"Bearer {self.admin_token}"}
+        )
+        if r.status_code >= 400:
+            raise RuntimeError(f"admin {path}: HTTP {r.status_code} {r.text[:300]}")
+        return r.json() if r.headers.get("content-type", "").startswith("application/json") else r.content
+
+    def ledger_size(self) -> int:
+        return int(self.service.ledger.size)
+
+    def client(self, **kw: Any) -> Any:
+        from voting.client import VoterClient
+
+        return VoterClient(self.base_url, log_key=self.service.ledger.log_key, **kw)
+
+
+@contextmanager
+def start_election(
+    data_dir: Path,
+    residents: Sequence[Resident],
+    ca: JpkiTestCa,
+    manifest: Mapping[str, Any],
+    *,
+    now: dt.datetime | None = None,
+    rate_limit_per_minute: int = 1_000_000,
+    oidc_residents: Sequence[Resident] = (),
+    revoked: Sequence[Resident] = (),
+    real_http: bool = True,
+) -> Iterator[DemoElection]:
+    """Create, set up and open an election; yield it running; stop the servers afterwards.
+
+    ``oidc_residents`` get accounts at a local development OIDC provider (claims: name, birthdate,
+    address), which is started only if there are any. ``revoked`` cards are listed on the CA's CRL.
+    """
+    from voting._settings import Settings
+    from voting._trustee_client import run_key_ceremony
+    from voting.app import create_app
+
+    now = now or dt.datetime.now(dt.UTC)
+    admin_token = secrets.token_urlsafe(32)
+    kiosk_token = secrets.token_urlsafe(32)
+    settings = Settings(
+        environment="test",
+        data_dir=data_dir,
+        admin_token=admin_token,
+        rate_limit_per_minute=rate_limit_per_minute,
+    )
+    app = create_app(settings)
+    service = app.state.service
+    server: LoopbackServer | None = None
+    provider = None
+    http: httpx.Client
+    if real_http:
+        server = LoopbackServer(app)
+        base_url = server.start()
+        http = httpx.Client(base_url=base_url, timeout=120)
+    else:
+        from fastapi.testclient import TestClient
+
+        base_url = "http://testserver"
+        http = TestClient(app)
+    try:
+        auth = {"Authorization": f"Bearer {admin_token}"}
+
+        def call(method: str, path: str, headers: Mapping[str, str] = auth, **kw: Any) -> Any:
+            r = http.request(method, "/api/v1" + path, headers=dict(headers), **kw)
+            if r.status_code >= 400:
+                raise RuntimeError(f"{method} {path}: HTTP {r.status_code} {r.text[:300]}")
+            return r.json()
+
+        created = call("POST", "/admin/election", json=dict(manifest))
+        call("PUT", "/admin/roll", content=roll_csv(residents), headers={**auth, "Content-Type": "text/csv"})
+        call("POST", "/admin/roll/publish")
+        invitations = {int(i): c for i, c in created["invitations"].items()}
+        trustees = run_key_ceremony(http, invitations, admin_token=admin_token)
+        intake, provider = _build_intake(service, ca, now, kiosk_token, oidc_residents, revoked, settings)
+        app.state.intake = intake
+        call("POST", "/admin/open")
+        yield DemoElection(
+            base_url=base_url,
+            app=app,
+            service=service,
+            intake=intake,
+            http=http,
+            admin_token=admin_token,
+            kiosk_token=kiosk_token,
+            trustees=dict(trustees),
+            residents=list(residents),
+            ca=ca,
+            oidc_provider=provider,
+            server=server,
+        )
+    finally:
+        http.close()
+        if server is not None:
+            server.stop()
+        if provider is not None:
+            provider.stop()
+        led = getattr(service, "_ledger", None)
+        if led is not None:
+            led.close()
+
+
+def _build_intake(
+    service: Any,
+    ca: JpkiTestCa,
+    now: dt.datetime,
+    kiosk_token: str,
+    oidc_residents: Sequence[Resident],
+    revoked: Sequence[Resident],
+    settings: Any,
+) -> tuple[Any, Any]:
+    from voting._intake import IntakeService
+    from voting.auth import JPKI_TEST_SIGN_POLICY_OID, CrlFileChecker, JpkiVerifier, RollKey
+
+    crl = ca.build_crl(
+        [r.card.certificate.serial_number for r in revoked],
+        now - dt.timedelta(hours=1),
+        now + dt.timedelta(days=2),
+    )
+    roll_key = RollKey(service.roll_key)
+    jpki = JpkiVerifier(
+        [ca.certificate], CrlFileChecker([crl]), roll_key, accepted_policies={JPKI_TEST_SIGN_POLICY_OID}
+    )
+    oidc = face = provider = None
+    if oidc_residents:
+        from voting._dev_oidc import DevClient, DevOidcProvider, DevSubject
+        from voting._face import DemoFaceMatcher
+        from voting.auth._oidc import OidcProviderConfig, OidcRelyingParty
+
+        redirect = f"{settings.public_url.rstrip('/')}/vote/oidc-callback"
+        client_secret = secrets.token_urlsafe(24)
+        first = oidc_residents[0]
+        provider = DevOidcProvider(
+            [DevClient("tvote-demo", client_secret, (redirect,))],
+            DevSubject(first.resident_id, _claims(first)),
+        )
+        provider.start()
+        oidc = OidcRelyingParty(
+            OidcProviderConfig(provider.issuer, "tvote-demo", client_secret, redirect), roll_key
+        )
+        face = DemoFaceMatcher()
+    intake = IntakeService(
+        election=service, jpki=jpki, oidc=oidc, face=face, kiosk_tokens=frozenset({kiosk_token})
+    )
+    return intake, provider
+
+
+def _claims(r: Resident) -> dict[str, Any]:
+    p = r.person
+    return {"name": p.name, "birthdate": p.birth_date.isoformat(), "address": {"formatted": p.address}}
+
+
+def login_as(provider: Any, resident: Resident) -> None:
+    """Make the development provider approve ``resident`` on the next login."""
+    from voting._dev_oidc import DevSubject
+
+    provider.subject = DevSubject(resident.resident_id, _claims(resident))
+
+
+# ----------------------------------------------------------------------------------------------- command
+
+
+def demo(
+    out: Annotated[Path, typer.Option("--out", help="where to write record/ and result.pdf")] = Path(
+        "demo-out"
+    ),
+    voters: Annotated[int, typer.Option(help="number of synthetic residents")] = 200,
+    seed: Annotated[int, typer.Option(help="seed of the simulated choices")] = 2027,
+) -> None:
+    """Run a whole demo election (Tsukuba-style: mayor, referendum, subsidy projects) and print the result."""
+    raise typer.Exit(run_demo(out, voters=voters, seed=seed).exit_code)
+
+
+@dataclass
+class DemoOutcome:
+    exit_code: int
+    record_dir: Path
+    pdf: Path
+    results: dict[str, dict[str, int]]
+    expected: dict[str, dict[str, int]]
+
+
+def run_demo(out: Path, *, voters: int = 200, seed: int = 2027) -> DemoOutcome:  # placeholder, see below
+    raise NotImplementedError

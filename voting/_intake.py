@@ -1,0 +1,687 @@
+"""Ballot intake (no HTTP): challenges, authenticated casting, Benaloh spoiling, receipts.
+
+:class:`IntakeService` sits beside the :class:`~voting._election.ElectionService` (which owns the engine,
+the ledger and the election's phase) and follows the same rule: **check everything, then append the one
+ledger entry, then commit the private state**. A rejected submission raises a
+:class:`~voting._errors.ServiceError` (or a :class:`voting.auth.AuthError`) before anything is appended,
+so it never changes the ledger.
+
+Casting (``ballot.cast``), in this order::
+
+    1. the election is in phase "voting" and the auth method is in the manifest's auth_methods
+    2. the ballot decodes strictly and verify_ballot passes (proofs, ids, base hash)   [ballot.*]
+    3. its ballot hash was never accepted before (cast or spoiled)                      [ballot.duplicate]
+    4. the authentication covers this ballot hash                               [jpki.*, oidc.*, face.*]
+       JPKI: a one-time server challenge (issued here, unexpired, unused)       [challenge.*]
+       digital ID: the pending authorization's state, nonce = H(ballot hash, salt)  [oidc.*]
+    5. the resident is on the committed roll → voter alias                               [voter.not_on_roll]
+    6. under the voter's lock and the election's mutation lock: phase again, the kiosk
+       rule (a kiosk ballot ends internet voting for this voter, a second kiosk ballot
+       is refused)                                                                       [voter.kiosk_voted]
+       then one ledger append and one commit of the private rows.
+
+The expensive checks (ballot proofs, RSA chain) run outside every lock; only step 6 is serialised. Per
+voter, step 6 runs under an in-process lock and re-reads :class:`~voting._intake_db.VoterState`, whose
+``version`` column is bumped by an optimistic ``UPDATE ... WHERE version = ?`` so two processes cannot
+both give a voter the same ``seq``; ``(election, alias, seq)`` and the ballot hash are also unique keys.
+
+Public record per cast ballot: voter alias, ``auth = {"method", "evidence_hash"[, "face"]}``, channel and
+``seq``. The evidence itself (certificate, signature, ID-token claims, face-match answer) goes to the
+private :class:`~voting._intake_db.AuthEvidence` table for auditors with access.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import json
+import secrets
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Final, Literal
+from urllib.parse import urlencode
+
+import rfc8785
+from sqlalchemy import update
+from sqlmodel import Session, select
+
+from crypto._ballot import (
+    ElectionContext,
+    EncryptedBallot,
+    RevealedBallot,
+    normalize_tracking_code,
+    verify_ballot,
+    verify_revealed,
+)
+from crypto._errors import CryptoError, InvalidEncoding, VerificationError
+from voting.auth import JpkiSubmission, JpkiVerifier
+from voting.auth._oidc import OidcRelyingParty, PendingOidcLogin
+
+from ._db import utcnow
+from ._errors import Conflict, Forbidden, InvalidRequest, NotFound, RejectedSubmission, Unauthenticated
+from ._intake_db import AuthEvidence, IntakeBallot, IntakeChallenge, OidcPending, VoterState
+
+__all__ = [
+    "CHALLENGE_TTL",
+    "Channel",
+    "IntakeService",
+    "IssuedChallenge",
+    "OidcStart",
+    "Receipt",
+]
+
+Channel = Literal["internet", "kiosk"]
+CHALLENGE_TTL: Final[dt.timedelta] = dt.timedelta(minutes=10)
+
+
+def _iso(t: dt.datetime) -> str:
+    return t.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _aware(t: dt.datetime) -> dt.datetime:
+    """SQLite hands datetimes back naive; they were stored as UTC."""
+    return t if t.tzinfo is not None else t.replace(tzinfo=dt.UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedChallenge:
+    challenge: bytes
+    expires_at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class OidcStart:
+    """Where to send the voter's browser, and the ``state`` to hand back with the code."""
+
+    authorization_url: str
+    state: str
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """What the voter keeps: enough to find the ballot in the public record and prove it is there.
+
+    ``checkpoint`` is the signed note (C2SP checkpoint) of a tree that contains the entry;
+    ``inclusion_proof`` proves ``entry_hash`` at ``leaf_index`` in that tree.
+    """
+
+    kind: Literal["cast", "spoiled"]
+    election_id: str
+    ballot_hash: str
+    tracking_code: str
+    leaf_index: int
+    entry_hash: str
+    checkpoint: str
+    inclusion_proof: tuple[str, ...]
+    channel: str | None = None
+    seq: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "kind": self.kind,
+            "election_id": self.election_id,
+            "ballot_hash": self.ballot_hash,
+            "tracking_code": self.tracking_code,
+            "leaf_index": self.leaf_index,
+            "entry_hash": self.entry_hash,
+            "checkpoint": self.checkpoint,
+            "inclusion_proof": list(self.inclusion_proof),
+        }
+        if self.channel is not None:
+            d["channel"] = self.channel
+        if self.seq is not None:
+            d["seq"] = self.seq
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Receipt:
+        return cls(
+            kind=d["kind"],
+            election_id=d["election_id"],
+            ballot_hash=d["ballot_hash"],
+            tracking_code=d["tracking_code"],
+            leaf_index=int(d["leaf_index"]),
+            entry_hash=d["entry_hash"],
+            checkpoint=d["checkpoint"],
+            inclusion_proof=tuple(d["inclusion_proof"]),
+            channel=d.get("channel"),
+            seq=d.get("seq"),
+        )
+
+
+class _KeyedLocks:
+    """One :class:`threading.Lock` per key, created on demand and dropped when nobody holds or waits."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._locks: dict[tuple[str, str], list[Any]] = {}
+
+    @contextmanager
+    def hold(self, key: tuple[str, str]) -> Iterator[None]:
+        with self._guard:
+            slot = self._locks.setdefault(key, [threading.Lock(), 0])
+            slot[1] += 1
+        try:
+            with slot[0]:
+                yield
+        finally:
+            with self._guard:
+                slot[1] -= 1
+                if slot[1] == 0:
+                    del self._locks[key]
+
+
+@dataclass(frozen=True, slots=True)
+class _Authenticated:
+    """The outcome of step 4/5: who voted (alias) and what the public record says about the evidence."""
+
+    alias: bytes
+    method: str
+    evidence_hash: bytes
+    evidence: dict[str, Any]
+    public_auth: dict[str, Any]
+    challenge: bytes | None = None
+    oidc_state: str | None = None
+
+
+@dataclass
+class IntakeService:
+    """Ballot intake for the one election of ``election`` (a :class:`~voting._election.ElectionService`).
+
+    ``jpki`` verifies card signatures; ``oidc`` is a relying party (``voting.auth`` digital-ID client) and
+    ``face`` a face-match engine; a method whose verifier is ``None`` is refused with ``auth.unavailable``.
+    ``kiosk_tokens`` are the bearer tokens of opened polling-place kiosks (only their SHA-256 is kept).
+    ``clock`` and ``randbytes`` are injectable for tests.
+    """
+
+    election: Any
+    jpki: JpkiVerifier | None = None
+    oidc: OidcRelyingParty | None = None
+    face: Any | None = None
+    kiosk_tokens: frozenset[str] = frozenset()
+    clock: Callable[[], dt.datetime] = utcnow
+    randbytes: Callable[[int], bytes] = secrets.token_bytes
+    challenge_ttl: dt.timedelta = CHALLENGE_TTL
+    _voter_locks: _KeyedLocks = field(default_factory=_KeyedLocks, init=False, repr=False)
+    _ctx: ElectionContext | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.kiosk_tokens = frozenset(hashlib.sha256(t.encode()).hexdigest() for t in self.kiosk_tokens)
+
+    # ---------------------------------------------------------------------------------------- helpers
+
+    @property
+    def engine(self) -> Any:
+        return self.election.engine
+
+    @property
+    def ledger(self) -> Any:
+        return self.election.ledger
+
+    @property
+    def election_id(self) -> str:
+        return str(self.election.election_id)
+
+    def _session(self) -> Session:
+        return Session(self.engine, expire_on_commit=False)
+
+    def context(self) -> ElectionContext:
+        """The :class:`ElectionContext` ballots are checked against (needs the joint key)."""
+        if self._ctx is None:
+            self._ctx = ElectionContext(
+                base_hash=self.election.base_hash,
+                public_key=self.election.joint_key().public_key,
+                contests=tuple(self.election.manifest.contest_specs()),
+            )
+        return self._ctx
+
+    def _require_voting(self) -> None:
+        self.election.require_phase("voting")
+
+    def _require_method(self, method: str) -> None:
+        if method not in self.election.manifest.auth_methods:
+            raise Forbidden(
+                "auth.method_not_allowed", f"this election does not accept '{method}' authentication"
+            )
+
+    def is_kiosk_token(self, token: str) -> bool:
+        h = hashlib.sha256(token.encode()).hexdigest()
+        return any(hmac.compare_digest(h, k) for k in self.kiosk_tokens)
+
+    def _parse_ballot(self, ballot: Mapping[str, Any]) -> EncryptedBallot:
+        try:
+            b = EncryptedBallot.from_dict(dict(ballot))
+            verify_ballot(self.context(), b)
+        except VerificationError as e:
+            raise RejectedSubmission(f"ballot.{e.check}", e.operator_message) from e
+        except (InvalidEncoding, ValueError, TypeError) as e:
+            raise RejectedSubmission("ballot.encoding", f"the ballot does not decode: {e}") from e
+        except CryptoError as e:  # pragma: no cover - every crypto error is one of the above
+            raise RejectedSubmission("ballot.invalid", str(e)) from e
+        return b
+
+    def _check_unused(self, s: Session, ballot_hash: str) -> None:
+        row = s.get(IntakeBallot, ballot_hash)
+        if row is not None:
+            what = "cast" if row.kind == "cast" else "spoiled (challenged)"
+            raise Conflict("ballot.duplicate", f"this ballot was already {what}; encrypt a fresh one")
+
+    # ------------------------------------------------------------------------------------- challenges
+
+    def issue_challenge(self) -> IssuedChallenge:
+        """A fresh one-time challenge the card signature must cover (valid ``challenge_ttl``)."""
+        self._require_voting()
+        c = self.randbytes(32)
+        if len(c) != 32:
+            raise ValueError("randomness source returned the wrong length")
+        now = self.clock()
+        exp = now + self.challenge_ttl
+        with self._session() as s:
+            self._purge_expired(s, now)
+            s.add(
+                IntakeChallenge(
+                    challenge=c.hex(), election_id=self.election_id, issued_at=now, expires_at=exp
+                )
+            )
+            s.commit()
+        return IssuedChallenge(c, exp)
+
+    def _purge_expired(self, s: Session, now: dt.datetime) -> None:
+        cutoff = now - dt.timedelta(days=1)
+        for row in s.exec(select(IntakeChallenge).where(IntakeChallenge.expires_at < cutoff).limit(1000)):
+            s.delete(row)
+
+    def _check_challenge(self, challenge: bytes) -> None:
+        with self._session() as s:
+            row = s.get(IntakeChallenge, challenge.hex())
+            if row is None or row.election_id != self.election_id:
+                raise Unauthenticated("challenge.unknown", "unknown server challenge; ask for a new one")
+            if row.used_at is not None:
+                raise Unauthenticated("challenge.used", "the server challenge was already used")
+            if _aware(row.expires_at) <= self.clock():
+                raise Unauthenticated("challenge.expired", "the server challenge expired; ask for a new one")
+
+    def _consume_challenge(self, s: Session, challenge: bytes, now: dt.datetime) -> None:
+        """Atomically mark the challenge used (fails if another submission used it first)."""
+        res = s.execute(
+            update(IntakeChallenge)
+            .where(IntakeChallenge.challenge == challenge.hex())  # type: ignore[arg-type]
+            .where(IntakeChallenge.used_at.is_(None))  # type: ignore[union-attr]
+            .values(used_at=now)
+        )
+        if res.rowcount != 1:
+            raise Unauthenticated("challenge.used", "the server challenge was already used")
+
+    # -------------------------------------------------------------------------------- authentication
+
+    def _alias_for(self, match_key: bytes) -> bytes:
+        alias = self.election.lookup_alias(match_key)
+        if alias is None:
+            raise Forbidden("voter.not_on_roll", "the authenticated resident is not on this election's roll")
+        return bytes(alias)
+
+    def _auth_jpki(self, b: EncryptedBallot, submission: JpkiSubmission, challenge: bytes) -> _Authenticated:
+        self._require_method("jpki")
+        if self.jpki is None:
+            raise Forbidden("auth.unavailable", "JPKI authentication is not configured on this server")
+        if len(challenge) != 32:
+            raise InvalidRequest("challenge.format", "the server challenge is 32 bytes (64 hex digits)")
+        self._check_challenge(challenge)
+        ident = self.jpki.verify(
+            submission,
+            election_base_hash=self.election.base_hash,
+            ballot_hash=b.ballot_hash(),
+            challenge=challenge,
+            now=self.clock(),
+        )
+        alias = self._alias_for(ident.match_key.digest)
+        evidence = {
+            "method": "jpki",
+            "election_base_hash": self.election.base_hash.hex(),
+            "ballot_hash": b.ballot_hash().hex(),
+            "challenge": challenge.hex(),
+            "signature": submission.signature.hex(),
+            "certificate": submission.certificate_der.hex(),
+            "intermediates": [d.hex() for d in submission.intermediates_der],
+            "trust_anchor_key_id": ident.trust_anchor_key_id,
+        }
+        return _Authenticated(
+            alias=alias,
+            method="jpki",
+            evidence_hash=ident.evidence_hash,
+            evidence=evidence,
+            public_auth={"method": "jpki", "evidence_hash": ident.evidence_hash.hex()},
+            challenge=challenge,
+        )
+
+    # ----------------------------------------------------------------------------------------- casting
+
+    def cast_jpki(
+        self,
+        ballot: Mapping[str, Any],
+        submission: JpkiSubmission,
+        challenge: bytes,
+        *,
+        channel: Channel = "internet",
+    ) -> Receipt:
+        """Cast ``ballot`` authenticated by a My Number card signature over (base hash, ballot hash,
+        challenge). ``channel="kiosk"`` only for callers the route authenticated as a kiosk."""
+        self._require_voting()
+        b = self._parse_ballot(ballot)
+        bh = b.ballot_hash().hex()
+        with self._session() as s:
+            self._check_unused(s, bh)
+        auth = self._auth_jpki(b, submission, challenge)
+        return self._commit_cast(b, auth, channel)
+
+    def _commit_cast(self, b: EncryptedBallot, auth: _Authenticated, channel: Channel) -> Receipt:
+        """Step 6: serialised per voter (and against phase changes), re-check, append, record.
+
+        The checks read in a transaction that ends before the ledger append: the ledger writes through its
+        own connection, and an open SQLite transaction here would block it. Nothing is written to the
+        private tables before the append succeeds; the locks keep the read-append-write sequence atomic
+        within the (single) process that owns the election, and the unique keys on the ballot hash,
+        ``(alias, seq)`` and the evidence hash are the backstop.
+        """
+        if channel not in ("internet", "kiosk"):
+            raise InvalidRequest("ballot.channel", "channel is 'internet' or 'kiosk'")
+        bh = b.ballot_hash().hex()
+        alias = auth.alias.hex()
+        eid = self.election_id
+        with self._voter_locks.hold((eid, alias)), self.election._lock:
+            now = self.clock()
+            with self._session() as s:
+                self._require_voting()
+                self._check_unused(s, bh)
+                if auth.challenge is not None:
+                    self._check_challenge(auth.challenge)
+                if auth.oidc_state is not None:
+                    self._check_oidc_unused(s, auth.oidc_state)
+                if s.get(AuthEvidence, auth.evidence_hash.hex()) is not None:
+                    raise Conflict("ballot.duplicate", "this authentication evidence was already used")
+                state = s.get(VoterState, (eid, alias))
+                if state is not None and state.kiosk_index is not None:
+                    raise Conflict(
+                        "voter.kiosk_voted",
+                        "this voter already voted at a polling-place kiosk; that ballot counts and "
+                        "cannot be replaced",
+                    )
+                seq = (state.seq if state is not None else 0) + 1
+            payload = {
+                "election_id": eid,
+                "base_hash": self.election.base_hash.hex(),
+                "ballot": b.to_dict(),
+                "ballot_hash": bh,
+                "tracking_code": b.tracking_code(),
+                "voter_alias": alias,
+                "channel": channel,
+                "auth": auth.public_auth,
+                "seq": seq,
+            }
+            appended = self.ledger.append("ballot.cast", payload)
+            index = int(appended.index)
+            with self._session() as s:
+                if auth.challenge is not None:
+                    self._consume_challenge(s, auth.challenge, now)
+                if auth.oidc_state is not None:
+                    self._consume_oidc(s, auth.oidc_state, now)
+                state = s.get(VoterState, (eid, alias)) or VoterState(election_id=eid, voter_alias=alias)
+                state.seq = seq
+                state.version += 1
+                state.last_index = index
+                if channel == "kiosk":
+                    state.kiosk_index = index
+                s.add(state)
+                s.add(
+                    AuthEvidence(
+                        evidence_hash=auth.evidence_hash.hex(),
+                        election_id=eid,
+                        voter_alias=alias,
+                        ballot_hash=bh,
+                        method=auth.method,
+                        evidence=rfc8785.dumps(auth.evidence).decode("utf-8"),
+                        created_at=now,
+                    )
+                )
+                s.add(
+                    IntakeBallot(
+                        ballot_hash=bh,
+                        election_id=eid,
+                        kind="cast",
+                        tracking_code=b.tracking_code(),
+                        ledger_index=index,
+                        voter_alias=alias,
+                        channel=channel,
+                        seq=seq,
+                        created_at=now,
+                    )
+                )
+                s.commit()
+        return self._receipt(
+            "cast", bh, b.tracking_code(), index, bytes(appended.entry_hash), channel=channel, seq=seq
+        )
+
+    # ------------------------------------------------------------------------------------ spoiling
+
+    def spoil(self, ballot: Mapping[str, Any], revealed: Mapping[str, Any]) -> Receipt:
+        """Publish a challenged ballot with its opening (``ballot.spoiled``); it is never counted."""
+        self._require_voting()
+        b = self._parse_ballot(ballot)
+        try:
+            r = RevealedBallot.from_dict(dict(revealed))
+            verify_revealed(self.context(), b, r)
+        except VerificationError as e:
+            raise RejectedSubmission(f"ballot.{e.check}", e.operator_message) from e
+        except (InvalidEncoding, ValueError, TypeError) as e:
+            raise RejectedSubmission("ballot.encoding", f"the opening does not decode: {e}") from e
+        bh = b.ballot_hash().hex()
+        with self.election._lock:
+            with self._session() as s:
+                self._require_voting()
+                self._check_unused(s, bh)
+            now = self.clock()
+            payload = {
+                "election_id": self.election_id,
+                "base_hash": self.election.base_hash.hex(),
+                "ballot": b.to_dict(),
+                "ballot_hash": bh,
+                "tracking_code": b.tracking_code(),
+                "revealed": r.to_dict(),
+            }
+            appended = self.ledger.append("ballot.spoiled", payload)
+            index = int(appended.index)
+            with self._session() as s:
+                s.add(
+                    IntakeBallot(
+                        ballot_hash=bh,
+                        election_id=self.election_id,
+                        kind="spoiled",
+                        tracking_code=b.tracking_code(),
+                        ledger_index=index,
+                        created_at=now,
+                    )
+                )
+                s.commit()
+        return self._receipt("spoiled", bh, b.tracking_code(), index, bytes(appended.entry_hash))
+
+    # -------------------------------------------------------------------------------------- receipts
+
+    def _receipt(
+        self,
+        kind: Literal["cast", "spoiled"],
+        ballot_hash: str,
+        tracking_code: str,
+        index: int,
+        entry_hash: bytes,
+        *,
+        channel: str | None = None,
+        seq: int | None = None,
+    ) -> Receipt:
+        stored = self.ledger.checkpoint()
+        proof = self.ledger.inclusion_proof(index, int(stored.size))
+        if proof.leaf_hash != entry_hash:  # pragma: no cover - the ledger contradicts its own append
+            raise NotFound("ballot.not_found", "the ledger entry does not match this ballot")
+        return Receipt(
+            kind=kind,
+            election_id=self.election_id,
+            ballot_hash=ballot_hash,
+            tracking_code=tracking_code,
+            leaf_index=index,
+            entry_hash=entry_hash.hex(),
+            checkpoint=stored.signed.note,
+            inclusion_proof=tuple(p.hex() for p in proof.proof),
+            channel=channel,
+            seq=seq,
+        )
+
+    def find(self, tracking_code: str) -> Receipt:
+        """A fresh receipt (proof against the latest checkpoint) for a tracking code or ballot hash."""
+        with self._session() as s:
+            if len(tracking_code) == 64:
+                row = s.get(IntakeBallot, tracking_code.lower())
+            else:
+                try:
+                    code = normalize_tracking_code(tracking_code)
+                except ValueError:
+                    raise InvalidRequest("tracking_code.format", "not a tracking code") from None
+                rows = list(s.exec(select(IntakeBallot).where(IntakeBallot.tracking_code == code)))
+                row = rows[0] if len(rows) == 1 else None
+            if row is None or row.election_id != self.election_id:
+                raise NotFound("ballot.not_found", "no ballot with this tracking code is on the record")
+        entry_hash = self.ledger.inclusion_proof(row.ledger_index, row.ledger_index + 1).leaf_hash
+        kind: Literal["cast", "spoiled"] = "cast" if row.kind == "cast" else "spoiled"
+        return self._receipt(
+            kind,
+            row.ballot_hash,
+            row.tracking_code,
+            row.ledger_index,
+            bytes(entry_hash),
+            channel=row.channel,
+            seq=row.seq,
+        )
+
+    def evidence(self, evidence_hash: str) -> dict[str, Any]:
+        """The private authentication evidence behind a published ``evidence_hash`` (auditors only)."""
+        with self._session() as s:
+            row = s.get(AuthEvidence, evidence_hash.lower())
+            if row is None:
+                raise NotFound("evidence.not_found", "no evidence with this hash")
+            out: dict[str, Any] = json.loads(row.evidence)
+            return out
+
+    # ------------------------------------------------------------------------ digital ID (OIDC + face)
+
+    def begin_oidc(self, ballot_hash: bytes, *, redirect_uri: str | None = None) -> OidcStart:
+        """Start a digital-ID login whose nonce is bound to ``ballot_hash`` (PKCE verifier kept here)."""
+        self._require_voting()
+        self._require_method("oidc+face")
+        if self.oidc is None:
+            raise Forbidden("auth.unavailable", "digital-ID authentication is not configured on this server")
+        if redirect_uri is not None and redirect_uri != self.oidc.config.redirect_uri:
+            raise InvalidRequest("oidc.redirect_uri", "redirect_uri is not this server's registered callback")
+        if len(ballot_hash) != 32:
+            raise InvalidRequest("ballot.hash_format", "a ballot hash is 32 bytes (64 hex digits)")
+        with self._session() as s:
+            self._check_unused(s, ballot_hash.hex())
+        pending = self.oidc.begin(election_base_hash=self.election.base_hash, ballot_hash=ballot_hash)
+        now = self.clock()
+        with self._session() as s:
+            s.add(
+                OidcPending(
+                    state=pending.state,
+                    election_id=self.election_id,
+                    ballot_hash=ballot_hash.hex(),
+                    code_verifier=pending.code_verifier,
+                    nonce_salt=pending.nonce_salt.hex(),
+                    issued_at=now,
+                    expires_at=now + self.challenge_ttl,
+                )
+            )
+            s.commit()
+        return OidcStart(pending.authorization_url, pending.state)
+
+    def _auth_oidc(
+        self, b: EncryptedBallot, state: str, code: str, face: Mapping[str, Any]
+    ) -> _Authenticated:
+        self._require_method("oidc+face")
+        if self.oidc is None or self.face is None:
+            raise Forbidden("auth.unavailable", "digital-ID authentication is not configured on this server")
+        bh = b.ballot_hash()
+        with self._session() as s:
+            row = s.get(OidcPending, state)
+            if row is None or row.election_id != self.election_id:
+                raise Unauthenticated("oidc.state", "unknown digital-ID login; start a new one")
+            if row.used_at is not None:
+                raise Unauthenticated("oidc.state", "this digital-ID login was already used")
+            if _aware(row.expires_at) <= self.clock():
+                raise Unauthenticated("oidc.expired", "this digital-ID login expired; start a new one")
+            if row.ballot_hash != bh.hex():
+                raise Unauthenticated("oidc.nonce", "this digital-ID login was started for another ballot")
+        pending = PendingOidcLogin(
+            authorization_url="",
+            state=row.state,
+            code_verifier=row.code_verifier,
+            nonce_salt=bytes.fromhex(row.nonce_salt),
+            election_base_hash=self.election.base_hash,
+            ballot_hash=bh,
+        )
+        callback = f"{self.oidc.config.redirect_uri}?{urlencode({'code': code, 'state': state})}"
+        ident = self.oidc.complete(pending, callback, now=self.clock())
+        if ident.match_key is None:
+            raise Forbidden(
+                "voter.unmatched", "the digital ID released no name, birth date and address to match the roll"
+            )
+        alias = self._alias_for(ident.match_key.digest)
+        decision = self.face.match(face, ballot_hash=bh)
+        face_public = {"decision": True, "engine": decision.engine}
+        ev = ident.evidence
+        evidence = {
+            "method": "oidc+face",
+            "election_base_hash": ev.election_base_hash.hex(),
+            "ballot_hash": ev.ballot_hash.hex(),
+            "nonce_salt": ev.nonce_salt.hex(),
+            "issuer": ev.issuer,
+            "id_token": ev.id_token,
+            "face": decision.to_dict(),
+        }
+        return _Authenticated(
+            alias=alias,
+            method="oidc+face",
+            evidence_hash=ident.evidence_hash,
+            evidence=evidence,
+            public_auth={
+                "method": "oidc+face",
+                "evidence_hash": ident.evidence_hash.hex(),
+                "face": face_public,
+            },
+            oidc_state=state,
+        )
+
+    def cast_oidc(
+        self, ballot: Mapping[str, Any], *, state: str, code: str, face: Mapping[str, Any]
+    ) -> Receipt:
+        """Cast ``ballot`` authenticated by a digital-ID login (nonce bound to its hash) and a face match."""
+        self._require_voting()
+        b = self._parse_ballot(ballot)
+        with self._session() as s:
+            self._check_unused(s, b.ballot_hash().hex())
+        auth = self._auth_oidc(b, state, code, face)
+        return self._commit_cast(b, auth, "internet")
+
+    def _check_oidc_unused(self, s: Session, state: str) -> None:
+        row = s.get(OidcPending, state)
+        if row is None or row.used_at is not None:
+            raise Unauthenticated("oidc.state", "this digital-ID authorization is unknown or already used")
+
+    def _consume_oidc(self, s: Session, state: str, now: dt.datetime) -> None:
+        res = s.execute(
+            update(OidcPending)
+            .where(OidcPending.state == state)  # type: ignore[arg-type]
+            .where(OidcPending.used_at.is_(None))  # type: ignore[union-attr]
+            .values(used_at=now)
+        )
+        if res.rowcount != 1:
+            raise Unauthenticated("oidc.state", "this digital-ID authorization was already used")

@@ -1,0 +1,96 @@
+"""Private tables of ballot intake (never exported to the public record).
+
+They live in the same SQLModel metadata (and therefore the same engine) as :mod:`voting._db`:
+
+* :class:`IntakeChallenge` — one-time server challenges a JPKI signature must cover (replay defence).
+* :class:`OidcPending` — a pending digital-ID authorization: PKCE verifier and nonce salt bound to one
+  ballot hash (the verifier never leaves the server).
+* :class:`IntakeBallot` — every ballot hash the server accepted, cast or spoiled, so a hash is used once
+  (a spoiled ballot can never be cast, a cast one never spoiled or replayed).
+* :class:`VoterState` — per (election, voter alias) submission counter and kiosk flag; its ``version``
+  column is the optimistic lock that serialises a voter's concurrent submissions across processes.
+* :class:`AuthEvidence` — the authentication evidence itself (certificate, signature, ID-token claims,
+  face-match answer), keyed by its hash. Only the hash is public; the row is for auditors with access.
+  It is the one place personal data (the certificate's basic-four items) is kept, never logged.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+__all__ = ["AuthEvidence", "IntakeBallot", "IntakeChallenge", "OidcPending", "VoterState"]
+
+
+class IntakeChallenge(SQLModel, table=True):
+    """A one-time 32-byte server challenge (hex) for a JPKI ballot signature."""
+
+    __tablename__ = "intake_challenge"
+
+    challenge: str = Field(primary_key=True, max_length=64)
+    election_id: str = Field(index=True, max_length=128)
+    issued_at: dt.datetime
+    expires_at: dt.datetime
+    used_at: dt.datetime | None = None
+
+
+class OidcPending(SQLModel, table=True):
+    """A digital-ID authorization in flight (OIDC code flow + PKCE), bound to one ballot hash."""
+
+    __tablename__ = "intake_oidc_pending"
+
+    state: str = Field(primary_key=True, max_length=128)
+    election_id: str = Field(index=True, max_length=128)
+    ballot_hash: str = Field(max_length=64)
+    code_verifier: str = Field(max_length=128)
+    nonce_salt: str = Field(max_length=64)
+    channel: str = Field(default="internet", max_length=16)
+    issued_at: dt.datetime
+    expires_at: dt.datetime
+    used_at: dt.datetime | None = None
+
+
+class IntakeBallot(SQLModel, table=True):
+    """One accepted ballot (``kind`` "cast" or "spoiled") and the ledger entry that published it."""
+
+    __tablename__ = "intake_ballot"
+    __table_args__ = (UniqueConstraint("election_id", "voter_alias", "seq", name="uq_intake_voter_seq"),)
+
+    ballot_hash: str = Field(primary_key=True, max_length=64)
+    election_id: str = Field(index=True, max_length=128)
+    kind: str = Field(max_length=8)
+    tracking_code: str = Field(index=True, max_length=128)
+    ledger_index: int
+    voter_alias: str | None = Field(default=None, max_length=64)
+    channel: str | None = Field(default=None, max_length=16)
+    seq: int | None = None
+    created_at: dt.datetime
+
+
+class VoterState(SQLModel, table=True):
+    """Per-voter submission state; ``version`` is bumped by every accepted cast (optimistic lock)."""
+
+    __tablename__ = "intake_voter_state"
+
+    election_id: str = Field(primary_key=True, max_length=128)
+    voter_alias: str = Field(primary_key=True, max_length=64)
+    seq: int = 0
+    kiosk_index: int | None = None
+    last_index: int | None = None
+    version: int = 0
+
+
+class AuthEvidence(SQLModel, table=True):
+    """Private authentication evidence, found by the ``evidence_hash`` published in ``ballot.cast``."""
+
+    __tablename__ = "intake_auth_evidence"
+
+    evidence_hash: str = Field(primary_key=True, max_length=64)
+    election_id: str = Field(index=True, max_length=128)
+    voter_alias: str = Field(index=True, max_length=64)
+    ballot_hash: str = Field(max_length=64)
+    method: str = Field(max_length=16)
+    evidence: str  # canonical JSON (RFC 8785) of the evidence object
+    created_at: dt.datetime

@@ -1,0 +1,183 @@
+"""Voter routes (``/api/v1/voter/*``): challenge, cast, digital-ID start, spoil (Benaloh), receipts.
+
+Thin: each route parses its body, calls :class:`voting._intake.IntakeService` (``app.state.intake``) and
+returns a response model. Every route is rate-limited per client (:data:`voting._deps.RateLimitDep`);
+every error is a 4xx ``{"error": {"code", "message"}}`` (codes: ``docs/voting.md``).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, ConfigDict, Field
+
+from voting.auth import JpkiSubmission
+
+from .._deps import AdminDep, RateLimitDep
+from .._errors import InvalidRequest, Unauthenticated
+from .._intake import IntakeService, Receipt
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/voter", tags=["voter"])
+
+_HEX = r"^(?:[0-9a-f]{2})*$"
+_HEX64 = r"^[0-9a-f]{64}$"
+_kiosk_bearer = HTTPBearer(auto_error=False, scheme_name="KioskToken", description="Opened kiosk's token")
+
+
+def get_intake(request: Request) -> IntakeService:
+    intake: IntakeService | None = getattr(request.app.state, "intake", None)
+    if intake is None:  # no verifiers configured: the service still answers, and refuses every method
+        intake = IntakeService(election=request.app.state.service)
+        request.app.state.intake = intake
+    return intake
+
+
+IntakeDep = Annotated[IntakeService, Depends(get_intake)]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class JpkiAuthIn(_In):
+    method: Literal["jpki"]
+    certificate: str = Field(pattern=_HEX, min_length=2, max_length=16_384, description="DER, hex")
+    intermediates: list[Annotated[str, Field(pattern=_HEX, max_length=16_384)]] = Field(
+        default_factory=list, max_length=4
+    )
+    signature: str = Field(pattern=_HEX, min_length=2, max_length=2_048, description="PKCS#1 v1.5, hex")
+    challenge: str = Field(pattern=_HEX64, description="the server challenge the signature covers")
+
+    def submission(self) -> JpkiSubmission:
+        return JpkiSubmission(
+            bytes.fromhex(self.certificate),
+            bytes.fromhex(self.signature),
+            tuple(bytes.fromhex(i) for i in self.intermediates),
+        )
+
+
+class OidcAuthIn(_In):
+    method: Literal["oidc+face"]
+    state: str = Field(min_length=16, max_length=128)
+    code: str = Field(min_length=1, max_length=2_048)
+    face: dict[str, Any] = Field(description="the face-match sample handed to the configured engine")
+
+
+class CastIn(_In):
+    ballot: dict[str, Any]
+    auth: Annotated[JpkiAuthIn | OidcAuthIn, Field(discriminator="method")]
+
+
+class KioskCastIn(_In):
+    ballot: dict[str, Any]
+    auth: JpkiAuthIn
+
+
+class SpoilIn(_In):
+    ballot: dict[str, Any]
+    revealed: dict[str, Any]
+
+
+class OidcStartIn(_In):
+    ballot_hash: str = Field(pattern=_HEX64)
+    redirect_uri: str | None = Field(default=None, max_length=2_048)
+
+
+class ChallengeOut(_Out):
+    challenge: str
+    expires_at: str
+
+
+class OidcStartOut(_Out):
+    authorization_url: str
+    state: str
+
+
+class ReceiptOut(_Out):
+    kind: Literal["cast", "spoiled"]
+    election_id: str
+    ballot_hash: str
+    tracking_code: str
+    leaf_index: int
+    entry_hash: str
+    checkpoint: str = Field(description="signed checkpoint (C2SP signed note) of a tree holding the entry")
+    inclusion_proof: list[str]
+    channel: str | None = None
+    seq: int | None = None
+
+    @classmethod
+    def of(cls, r: Receipt) -> ReceiptOut:
+        return cls(**r.to_dict())
+
+
+@router.post("/challenge", response_model=ChallengeOut, summary="A one-time challenge for a card signature")
+def post_challenge(intake: IntakeDep, _rl: RateLimitDep) -> ChallengeOut:
+    c = intake.issue_challenge()
+    return ChallengeOut(challenge=c.challenge.hex(), expires_at=c.expires_at.strftime("%Y-%m-%dT%H:%M:%SZ"))
+
+
+@router.post("/oidc/start", response_model=OidcStartOut, summary="Start a digital-ID login bound to a ballot")
+def post_oidc_start(body: OidcStartIn, intake: IntakeDep, _rl: RateLimitDep) -> OidcStartOut:
+    start = intake.begin_oidc(bytes.fromhex(body.ballot_hash), redirect_uri=body.redirect_uri)
+    return OidcStartOut(authorization_url=start.authorization_url, state=start.state)
+
+
+@router.post("/ballots", response_model=ReceiptOut, summary="Cast an encrypted ballot (JPKI or digital ID)")
+def post_ballot(body: CastIn, intake: IntakeDep, _rl: RateLimitDep) -> ReceiptOut:
+    if isinstance(body.auth, JpkiAuthIn):
+        r = intake.cast_jpki(body.ballot, body.auth.submission(), bytes.fromhex(body.auth.challenge))
+    else:
+        r = intake.cast_oidc(body.ballot, state=body.auth.state, code=body.auth.code, face=body.auth.face)
+    return ReceiptOut.of(r)
+
+
+def _require_kiosk(
+    intake: IntakeDep, cred: Annotated[HTTPAuthorizationCredentials | None, Depends(_kiosk_bearer)]
+) -> None:
+    if cred is None or cred.scheme.lower() != "bearer":
+        raise Unauthenticated("kiosk.required", "this endpoint requires an opened kiosk's bearer token")
+    if not intake.is_kiosk_token(cred.credentials):
+        raise Unauthenticated("kiosk.invalid", "the kiosk token is not valid")
+
+
+@router.post(
+    "/kiosk/ballots",
+    response_model=ReceiptOut,
+    summary="Cast a ballot at a polling-place kiosk (overrides the voter's internet ballots)",
+    dependencies=[Depends(_require_kiosk)],
+)
+def post_kiosk_ballot(body: KioskCastIn, intake: IntakeDep, _rl: RateLimitDep) -> ReceiptOut:
+    r = intake.cast_jpki(
+        body.ballot, body.auth.submission(), bytes.fromhex(body.auth.challenge), channel="kiosk"
+    )
+    return ReceiptOut.of(r)
+
+
+@router.post("/spoil", response_model=ReceiptOut, summary="Challenge (spoil) a ballot: publish its opening")
+def post_spoil(body: SpoilIn, intake: IntakeDep, _rl: RateLimitDep) -> ReceiptOut:
+    return ReceiptOut.of(intake.spoil(body.ballot, body.revealed))
+
+
+@router.get("/ballots/{tracking_code}", response_model=ReceiptOut, summary="A fresh receipt for a ballot")
+def get_ballot(tracking_code: str, intake: IntakeDep, _rl: RateLimitDep) -> ReceiptOut:
+    if len(tracking_code) > 80:
+        raise InvalidRequest("tracking_code.format", "not a tracking code")
+    return ReceiptOut.of(intake.find(tracking_code))
+
+
+@router.get(
+    "/evidence/{evidence_hash}",
+    summary="The private authentication evidence behind a published evidence hash (auditors with access)",
+)
+def get_evidence(evidence_hash: str, intake: IntakeDep, _admin: AdminDep) -> dict[str, Any]:
+    if len(evidence_hash) != 64:
+        raise InvalidRequest("evidence.format", "an evidence hash is 64 hex digits")
+    return intake.evidence(evidence_hash)

@@ -1,0 +1,428 @@
+"""The voter client: what the voter's browser does, in Python (tests, the demo, scripted voting).
+
+::
+
+    client = VoterClient("https://vote.example.jp", log_key=LOG_VKEY)   # or transport=... for tests
+    info = client.election()            # manifest, base hash (re-derived here), joint key
+    ballot = client.prepare({"mayor": ["cand-2"], "referendum": ["yes"], "subsidy": []})
+    print(ballot.tracking_code)         # shown to the voter before cast-or-challenge
+    receipt = client.cast_jpki(card, ballot)          # My Number card signature (TestCard in tests)
+    client.verify_receipt(receipt)      # inclusion proof, checkpoint signature, entry, consistency
+
+    opened = client.challenge({...})    # Benaloh: publish the opening, re-verify on a "second device"
+
+Trust: the client re-derives the base hash from the manifest it is given and checks ballots locally
+before sending them. Receipts are checked against the log's public key ``log_key`` (a C2SP ``vkey``),
+which a careful voter obtains out of band (the commission publishes it with the election); without it
+the client fetches the key from the server once (trust on first use) and says so in ``key_source``.
+
+Errors (one tree)::
+
+    VoterClientError
+    ├── ServerError          the server answered 4xx/5xx; ``status``, ``code``, ``message``
+    ├── ElectionDataError    the election data from the server is inconsistent (base hash, key, manifest)
+    ├── ReceiptError         a receipt does not verify; ``check`` names the failed check
+    └── ChallengeError       a challenged ballot does not open to the voter's choices (cast-as-intended
+                             failed: the device cheated), or the published opening does not verify
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import rfc8785
+
+from crypto._ballot import (
+    BallotSecrets,
+    ContestSpec,
+    ElectionContext,
+    EncryptedBallot,
+    RevealedBallot,
+    encrypt_ballot,
+    reveal,
+    verify_ballot,
+    verify_revealed,
+)
+from crypto._errors import CryptoError
+from crypto._group import Point
+from crypto._hash import tagged_sha256
+from ledger.merkle import verify_consistency, verify_inclusion
+from ledger.record import Entry, LogKey, SignedCheckpoint
+
+from ._intake import Receipt
+
+__all__ = [
+    "ChallengeError",
+    "ChallengeResult",
+    "ElectionDataError",
+    "ElectionInfo",
+    "PreparedBallot",
+    "Receipt",
+    "ReceiptError",
+    "ServerError",
+    "VoterClient",
+    "VoterClientError",
+]
+
+API = "/api/v1"
+
+
+class VoterClientError(Exception):
+    """Base of everything :mod:`voting.client` raises."""
+
+
+class ServerError(VoterClientError):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        self.status, self.code, self.message = status, code, message
+        super().__init__(f"HTTP {status} {code}: {message}")
+
+
+class ElectionDataError(VoterClientError):
+    pass
+
+
+class ReceiptError(VoterClientError):
+    def __init__(self, check: str, message: str) -> None:
+        self.check = check
+        super().__init__(f"{check}: {message}")
+
+
+class ChallengeError(VoterClientError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class ElectionInfo:
+    election_id: str
+    manifest: Mapping[str, Any]
+    base_hash: bytes
+    context: ElectionContext
+    phase: str
+    auth_methods: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedBallot:
+    """An encrypted ballot and its secrets, kept on the device until cast (then dropped) or challenged."""
+
+    ballot: EncryptedBallot
+    secrets: BallotSecrets = field(repr=False)
+    choices: Mapping[str, tuple[str, ...]] = field(repr=False)
+
+    @property
+    def ballot_hash(self) -> bytes:
+        return self.ballot.ballot_hash()
+
+    @property
+    def tracking_code(self) -> str:
+        return self.ballot.tracking_code()
+
+
+@dataclass(frozen=True, slots=True)
+class ChallengeResult:
+    receipt: Receipt
+    #: what the published opening decrypts to, as re-verified from the public record on a fresh client
+    opened: Mapping[str, list[str]]
+
+
+#: ``login(authorization_url) -> callback_url``: the part a real browser does at the digital-ID provider.
+LoginFn = Callable[[str], str]
+
+
+def _canonical_choices(choices: Mapping[str, Sequence[str]]) -> dict[str, tuple[str, ...]]:
+    return {c: tuple(v) for c, v in choices.items()}
+
+
+class VoterClient:
+    """A voter's device talking to the election server's HTTP API (``/api/v1``).
+
+    ``base_url`` is the server; ``transport`` an optional httpx transport (e.g. ``httpx.ASGITransport`` or a
+    mock); ``log_key`` the log's verifier key (``LogKey`` or its ``vkey`` text). ``rng`` (an object with
+    ``randbytes``) is for deterministic tests only.
+    """
+
+    def __init__(
+        self,
+        base_url: str = "http://testserver",
+        *,
+        transport: httpx.BaseTransport | None = None,
+        log_key: LogKey | str | None = None,
+        timeout: float = 60.0,
+        rng: Any | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._transport = transport
+        self._timeout = timeout
+        self._http = httpx.Client(base_url=self.base_url, transport=transport, timeout=timeout)
+        self._rng = rng
+        self._info: ElectionInfo | None = None
+        self._log_key: LogKey | None = LogKey.from_vkey(log_key) if isinstance(log_key, str) else log_key
+        self.key_source: Literal["pinned", "server"] = "pinned" if log_key is not None else "server"
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> VoterClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def second_device(self) -> VoterClient:
+        """A fresh client (new connection, no cached election data), same server and pinned key."""
+        return VoterClient(
+            self.base_url,
+            transport=self._transport,
+            log_key=self._log_key if self.key_source == "pinned" else None,
+            timeout=self._timeout,
+        )
+
+    # ------------------------------------------------------------------------------------------- HTTP
+
+    def _call(
+        self, method: str, path: str, *, json: Any = None, headers: Mapping[str, str] | None = None
+    ) -> Any:
+        r = self._http.request(method, API + path, json=json, headers=dict(headers or {}))
+        if r.status_code >= 400:
+            try:
+                err = r.json()["error"]
+                raise ServerError(r.status_code, str(err["code"]), str(err["message"]))
+            except (ValueError, KeyError, TypeError):
+                raise ServerError(r.status_code, f"http.{r.status_code}", r.text[:200]) from None
+        return r.json()
+
+    # --------------------------------------------------------------------------------------- election
+
+    def election(self, *, refresh: bool = False) -> ElectionInfo:
+        """Fetch the election, its manifest and joint key; re-derive and check the base hash."""
+        if self._info is not None and not refresh:
+            return self._info
+        e = self._call("GET", "/election")
+        m = self._call("GET", "/election/manifest")
+        manifest = m["manifest"]
+        base_hash = tagged_sha256("election-base-hash", rfc8785.dumps(manifest))
+        if base_hash.hex() != m["base_hash"] or base_hash.hex() != e["base_hash"]:
+            raise ElectionDataError("the manifest does not hash to the published base hash")
+        if not e.get("joint_key"):
+            raise ElectionDataError("the election has no joint key yet (key ceremony not finished)")
+        jk = self._call("GET", "/election/joint-key")
+        if jk.get("joint_key") != e["joint_key"]:
+            raise ElectionDataError("the joint key differs between /election and /election/joint-key")
+        try:
+            contests = tuple(
+                ContestSpec(c["id"], tuple(s["id"] for s in c["selections"]), int(c["min"]), int(c["max"]))
+                for c in manifest["contests"]
+            )
+            ctx = ElectionContext(base_hash, Point.from_hex(e["joint_key"]), contests)
+        except (CryptoError, ValueError, KeyError, TypeError) as err:
+            raise ElectionDataError(f"unusable election data: {err}") from err
+        self._info = ElectionInfo(
+            election_id=manifest["election_id"],
+            manifest=manifest,
+            base_hash=base_hash,
+            context=ctx,
+            phase=e["phase"],
+            auth_methods=tuple(manifest.get("auth_methods", ())),
+        )
+        return self._info
+
+    def prepare(self, choices: Mapping[str, Sequence[str]]) -> PreparedBallot:
+        """Encrypt ``choices`` (contest id → chosen selection ids, ``[]`` for blank) on this device."""
+        ctx = self.election().context
+        full = {c.contest_id: list(choices.get(c.contest_id, ())) for c in ctx.contests}
+        extra = set(choices) - set(full)
+        if extra:
+            raise ValueError(f"unknown contest(s): {sorted(extra)}")
+        ballot, secrets = encrypt_ballot(ctx, full, rng=self._rng)
+        verify_ballot(ctx, ballot)  # a device checks its own output before showing the tracking code
+        return PreparedBallot(ballot, secrets, _canonical_choices(full))
+
+    def _prepared(self, choices: PreparedBallot | Mapping[str, Sequence[str]]) -> PreparedBallot:
+        return choices if isinstance(choices, PreparedBallot) else self.prepare(choices)
+
+    # ----------------------------------------------------------------------------------------- casting
+
+    def cast_jpki(
+        self,
+        card: Any,
+        choices: PreparedBallot | Mapping[str, Sequence[str]],
+        *,
+        kiosk_token: str | None = None,
+    ) -> Receipt:
+        """Cast with a My Number card: ``card.sign_ballot(base_hash, ballot_hash, challenge)`` returns a
+        :class:`voting.auth.JpkiSubmission` (a :class:`voting._testca.TestCard` does; a real card reader
+        would sign the same 116-byte message). With ``kiosk_token`` the ballot goes in as a kiosk ballot."""
+        p = self._prepared(choices)
+        info = self.election()
+        ch = bytes.fromhex(self._call("POST", "/voter/challenge")["challenge"])
+        sub = card.sign_ballot(info.base_hash, p.ballot_hash, ch)
+        auth = {
+            "method": "jpki",
+            "certificate": sub.certificate_der.hex(),
+            "intermediates": [i.hex() for i in sub.intermediates_der],
+            "signature": sub.signature.hex(),
+            "challenge": ch.hex(),
+        }
+        body = {"ballot": p.ballot.to_dict(), "auth": auth}
+        if kiosk_token is None:
+            r = self._call("POST", "/voter/ballots", json=body)
+        else:
+            r = self._call(
+                "POST", "/voter/kiosk/ballots", json=body, headers={"Authorization": f"Bearer {kiosk_token}"}
+            )
+        return self._check_receipt_shape(Receipt.from_dict(r), p, "cast")
+
+    def cast_oidc(
+        self,
+        choices: PreparedBallot | Mapping[str, Sequence[str]],
+        *,
+        face: Mapping[str, Any],
+        login: LoginFn | None = None,
+    ) -> Receipt:
+        """Cast with a digital ID: start a login bound to the ballot hash, let ``login`` take the browser
+        through the provider (default: follow the provider's redirect without a login page, as the local
+        development provider does), hand back code and state with the face-match sample."""
+        p = self._prepared(choices)
+        start = self._call("POST", "/voter/oidc/start", json={"ballot_hash": p.ballot_hash.hex()})
+        callback = (login or self._follow_provider)(start["authorization_url"])
+        q = parse_qs(urlsplit(callback).query)
+        if q.get("state") != [start["state"]] or len(q.get("code", [])) != 1:
+            raise VoterClientError("the digital-ID provider did not return a code for this login")
+        body = {
+            "ballot": p.ballot.to_dict(),
+            "auth": {
+                "method": "oidc+face",
+                "state": start["state"],
+                "code": q["code"][0],
+                "face": dict(face),
+            },
+        }
+        return self._check_receipt_shape(
+            Receipt.from_dict(self._call("POST", "/voter/ballots", json=body)), p, "cast"
+        )
+
+    def _follow_provider(self, authorization_url: str) -> str:
+        with httpx.Client(timeout=self._timeout, follow_redirects=False) as browser:
+            r = browser.get(authorization_url)
+        if r.status_code not in (302, 303) or "location" not in r.headers:
+            raise VoterClientError(f"the digital-ID provider answered {r.status_code}, not a redirect")
+        return str(r.headers["location"])
+
+    @staticmethod
+    def _check_receipt_shape(r: Receipt, p: PreparedBallot, kind: str) -> Receipt:
+        if r.kind != kind or r.ballot_hash != p.ballot_hash.hex() or r.tracking_code != p.tracking_code:
+            raise ReceiptError("receipt-ballot", "the receipt names another ballot than the one sent")
+        return r
+
+    # ------------------------------------------------------------------------------------- challenging
+
+    def challenge(self, choices: PreparedBallot | Mapping[str, Sequence[str]]) -> ChallengeResult:
+        """Benaloh challenge: publish the ballot's opening (it is spoiled, never counted), then re-verify it
+        from the public record on a second device and compare with what the voter chose. Raises
+        :class:`ChallengeError` if the opening does not match the voter's choices."""
+        p = self._prepared(choices)
+        revealed = reveal(p.ballot, p.secrets)
+        r = Receipt.from_dict(
+            self._call(
+                "POST", "/voter/spoil", json={"ballot": p.ballot.to_dict(), "revealed": revealed.to_dict()}
+            )
+        )
+        self._check_receipt_shape(r, p, "spoiled")
+        with self.second_device() as other:
+            opened = other.audit_spoiled(p.tracking_code)
+        intended = {c: sorted(v) for c, v in p.choices.items()}
+        if {c: sorted(v) for c, v in opened.items()} != intended:
+            raise ChallengeError("the challenged ballot does not encrypt the voter's choices")
+        return ChallengeResult(r, opened)
+
+    def audit_spoiled(self, tracking_code: str) -> dict[str, list[str]]:
+        """The second device: find a spoiled ballot in the public record by tracking code, verify its
+        receipt and opening against the election, and return what it decrypts to."""
+        r = self.lookup(tracking_code)
+        if r.kind != "spoiled":
+            raise ChallengeError("this tracking code belongs to a cast ballot; only spoiled ballots open")
+        entry = self.verify_receipt(r)
+        p = entry.payload
+        try:
+            ballot = EncryptedBallot.from_dict(p["ballot"])
+            opened = verify_revealed(self.election().context, ballot, RevealedBallot.from_dict(p["revealed"]))
+        except (CryptoError, KeyError, ValueError) as e:
+            raise ChallengeError(f"the published opening does not verify: {e}") from e
+        return opened
+
+    # ---------------------------------------------------------------------------------------- receipts
+
+    def lookup(self, tracking_code: str) -> Receipt:
+        """A fresh receipt for a tracking code (proof against the server's latest checkpoint)."""
+        return Receipt.from_dict(self._call("GET", f"/voter/ballots/{tracking_code}"))
+
+    def log_key(self) -> LogKey:
+        if self._log_key is None:
+            self._log_key = LogKey.from_vkey(self._call("GET", "/ledger/key")["vkey"])
+        return self._log_key
+
+    def entry(self, index: int) -> Entry:
+        """One entry of the public ledger, parsed strictly (canonical bytes)."""
+        d = self._call("GET", f"/ledger/entries/{index}")
+        try:
+            return Entry.from_bytes(d["entry"].encode("utf-8"))
+        except (ValueError, KeyError, TypeError) as e:
+            raise ReceiptError("entry-encoding", f"entry {index} from the server does not parse: {e}") from e
+
+    def verify_receipt(self, receipt: Receipt, *, check_latest: bool = True) -> Entry:
+        """Check a receipt against the public record; raise :class:`ReceiptError` naming the failed check.
+
+        1. ``checkpoint-signature``: the checkpoint is signed by the log key;
+        2. ``inclusion``: the inclusion proof puts ``entry_hash`` at ``leaf_index`` under its root;
+        3. ``entry``: the server's entry at that index hashes to ``entry_hash`` and is the ``ballot.cast`` /
+           ``ballot.spoiled`` of this ballot hash and tracking code;
+        4. ``consistency`` (``check_latest``): the server's latest checkpoint is signed and extends the
+           receipt's tree (the ballot cannot have been dropped since).
+        Returns the verified entry.
+        """
+        key = self.log_key()
+        try:
+            cp = SignedCheckpoint.verify(receipt.checkpoint, key).checkpoint
+        except Exception as e:  # ledger.SignatureError / InvalidEncoding
+            raise ReceiptError("checkpoint-signature", str(e)) from e
+        try:
+            verify_inclusion(
+                bytes.fromhex(receipt.entry_hash),
+                receipt.leaf_index,
+                cp.size,
+                [bytes.fromhex(h) for h in receipt.inclusion_proof],
+                cp.root,
+            )
+        except Exception as e:  # ledger.ProofError / InvalidEncoding / ValueError
+            raise ReceiptError("inclusion", str(e)) from e
+        entry = self.entry(receipt.leaf_index)
+        want_type = "ballot.cast" if receipt.kind == "cast" else "ballot.spoiled"
+        p = entry.payload
+        if entry.hash.hex() != receipt.entry_hash or entry.index != receipt.leaf_index:
+            raise ReceiptError("entry", "the server's entry does not hash to the receipt's entry hash")
+        if entry.type != want_type or p.get("ballot_hash") != receipt.ballot_hash:
+            raise ReceiptError("entry", f"entry {entry.index} is not the {want_type} of this ballot")
+        if p.get("tracking_code") != receipt.tracking_code:
+            raise ReceiptError("entry", "the entry's tracking code differs from the receipt's")
+        try:
+            if EncryptedBallot.from_dict(p["ballot"]).ballot_hash().hex() != receipt.ballot_hash:
+                raise ReceiptError("entry", "the published ballot does not hash to the receipt's ballot hash")
+        except (CryptoError, KeyError) as e:
+            raise ReceiptError("entry", f"the published ballot does not decode: {e}") from e
+        if check_latest:
+            latest = self._call("GET", "/ledger/checkpoint")
+            try:
+                new = SignedCheckpoint.verify(latest["checkpoint"], key).checkpoint
+                proof = self._call("GET", f"/ledger/consistency?first={cp.size}&second={new.size}")
+                verify_consistency(
+                    cp.size, new.size, cp.root, new.root, [bytes.fromhex(h) for h in proof["proof"]]
+                )
+            except ServerError:
+                raise
+            except Exception as e:
+                raise ReceiptError("consistency", str(e)) from e
+        return entry
