@@ -19,15 +19,12 @@ extension — with joserfc for the RS256 signing key and JWKS, served by Starlet
 from __future__ import annotations
 
 import secrets
-import socket
-import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
-import uvicorn
 from authlib.oauth2.rfc6749 import AuthorizationServer, ClientMixin, OAuth2Request, grants
 from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
 from authlib.oauth2.rfc6750 import BearerTokenGenerator
@@ -39,6 +36,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
+
+from ._loopback import LoopbackServer
 
 __all__ = ["DevClient", "DevOidcProvider", "DevSubject"]
 
@@ -238,8 +237,7 @@ class DevOidcProvider:
             Route("/token", self._token, methods=["POST"]),
         ])
         self.issuer = ""
-        self._uvicorn: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
+        self._loop = LoopbackServer(self.app)
 
     async def _discovery(self, request: Request) -> Response:
         i = self.issuer
@@ -275,26 +273,11 @@ class DevOidcProvider:
         return self._server.create_token_response(request=req)  # type: ignore[no-any-return]
 
     def start(self) -> str:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-        self.issuer = f"http://127.0.0.1:{port}"
-        config = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="off")
-        self._uvicorn = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._uvicorn.run, kwargs={"sockets": [sock]}, daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._uvicorn.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError("dev OIDC provider did not start")
-            time.sleep(0.01)
+        self.issuer = self._loop.start()
         return self.issuer
 
     def stop(self) -> None:
-        if self._uvicorn is not None and self._thread is not None:
-            self._uvicorn.should_exit = True
-            self._thread.join(timeout=10)
-        self._uvicorn = self._thread = None
+        self._loop.stop()
 
     def __enter__(self) -> DevOidcProvider:
         self.start()

@@ -6,6 +6,8 @@ Public surface (everything else is private)::
                 new_challenge, load_trust_anchors, policy/attribute OID constants
     digital ID  OidcRelyingParty, OidcProviderConfig, PendingOidcLogin, OidcIdentity, OidcEvidence,
                 ballot_nonce
+    face match  FaceMatcher (protocol), FaceMatchResult, HttpFaceMatcher, DeterministicTestMatcher,
+                ReferenceImageSource, LiveCapture, require_match
     revocation  RevocationChecker (protocol), CrlFileChecker, UnsafeNoRevocationCheck, load_crl
     roll        RollKey, RollMatchKey, roll_match_key, normalise_text
     errors      AuthError > JpkiError > RevocationError; OidcError; FaceMatchError; RollError
@@ -21,6 +23,15 @@ from ._errors import (
     OidcError,
     RevocationError,
     RollError,
+)
+from ._face import (
+    DeterministicTestMatcher,
+    FaceMatcher,
+    FaceMatchResult,
+    HttpFaceMatcher,
+    LiveCapture,
+    ReferenceImageSource,
+    require_match,
 )
 from ._jpki import (
     JPKI_SIGN_POLICY_OID,
@@ -52,18 +63,24 @@ __all__ = [
     "SIGNED_MESSAGE_PREFIX",
     "AuthError",
     "CrlFileChecker",
+    "DeterministicTestMatcher",
     "FaceMatchError",
+    "FaceMatchResult",
+    "FaceMatcher",
+    "HttpFaceMatcher",
     "JpkiError",
     "JpkiEvidence",
     "JpkiIdentity",
     "JpkiSubmission",
     "JpkiVerifier",
+    "LiveCapture",
     "OidcError",
     "OidcEvidence",
     "OidcIdentity",
     "OidcProviderConfig",
     "OidcRelyingParty",
     "PendingOidcLogin",
+    "ReferenceImageSource",
     "RevocationChecker",
     "RevocationError",
     "RollError",
@@ -75,6 +92,7 @@ __all__ = [
     "load_trust_anchors",
     "new_challenge",
     "normalise_text",
+    "require_match",
     "roll_match_key",
     "signed_message",
 ]
