@@ -13,9 +13,11 @@ import tarfile
 
 import pytest
 from _service_util import ADMIN, ADMIN_TOKEN, cast_directly, create_election, error_code, ok, running_app
+from cryptography import x509
 
 from crypto._elgamal import Ciphertext
 from crypto._threshold import PartialDecryption
+from verifier._engine import Options, verify_record
 from voting._trustee_client import run_decryption, run_key_ceremony
 
 A, B, C, D = ("a" * 64, "b" * 64, "c" * 64, "d" * 64)
@@ -127,6 +129,14 @@ def _lifecycle(tmp_path, database_url=None):
         assert service.election().roll_key_hex not in blob
         for t in trustees.values():
             assert t.token not in blob
+
+        # the independent verifier accepts the exported record (PDF checked against the commission root)
+        service.export(tmp_path / "record")
+        roots = tuple(
+            x509.load_pem_x509_certificates((tmp_path / "data" / "commission-chain.pem").read_bytes())
+        )
+        report = verify_record(tmp_path / "record", Options(pdf_trust_roots=roots))
+        assert [(f.check, f.message) for f in report.failures] == []
 
 
 def test_lifecycle_sqlite(tmp_path):
