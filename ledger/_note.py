@@ -88,7 +88,7 @@ class LogKey:
     def from_vkey(cls, text: str) -> LogKey:
         if not isinstance(text, str):
             raise InvalidEncoding("verifier key must be text")
-        parts = text.split("+")
+        parts = text.split("+", 2)
         if len(parts) != 3:
             raise InvalidEncoding("verifier key must be <name>+<hex id>+<base64 key>")
         name, kid, b64 = parts
@@ -135,7 +135,7 @@ class LogSigner:
 
     @classmethod
     def from_skey(cls, text: str) -> LogSigner:
-        parts = text.strip().split("+")
+        parts = text.strip().split("+", 4)
         if len(parts) != 5 or parts[:2] != ["PRIVATE", "KEY"]:
             raise InvalidEncoding("signer key must be PRIVATE+KEY+<name>+<hex id>+<base64 key>")
         raw = _b64decode(parts[4], "signer key")

@@ -1,0 +1,70 @@
+"""``tvote witness``: an independent witness that cosigns the ledger's checkpoints."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Annotated
+
+import httpx
+import typer
+
+from ledger._errors import LedgerError, WitnessRefusal
+from ledger._witness import Witness
+from ledger.record import LogKey
+
+app = typer.Typer(
+    help="Witness the public ledger: check it only grows, cosign checkpoints.", no_args_is_help=True
+)
+
+DirOpt = Annotated[Path, typer.Option("--dir", help="witness directory (key, public key, state)")]
+
+
+@app.command()
+def init(
+    directory: DirOpt,
+    name: Annotated[str, typer.Option(help="witness name, e.g. univ-tsukuba")],
+    log_key: Annotated[str, typer.Option(help="the log's verifier key (name+id+key), obtained out of band")],
+) -> None:
+    """Create a BLS key with proof of possession; print the public part to give the commission."""
+    public = Witness.init(directory, name, LogKey.from_vkey(log_key))
+    typer.echo(json.dumps(public.to_json(), indent=2, sort_keys=True))
+
+
+def _cosign_once(directory: Path, server: str) -> None:
+    w = Witness.load(directory)
+    with httpx.Client(base_url=server, timeout=30) as client:
+        r = w.cosign(client)
+    typer.echo(f"cosigned size {r.size} root {r.root.hex()}")
+
+
+@app.command()
+def cosign(directory: DirOpt, server: Annotated[str, typer.Option(help="ledger base URL")]) -> None:
+    """Fetch the newest checkpoint, verify consistency with the last one signed, cosign it."""
+    try:
+        _cosign_once(directory, server)
+    except WitnessRefusal as e:
+        typer.echo(f"REFUSED: {e.operator_message}", err=True)
+        raise typer.Exit(2) from None
+    except (LedgerError, httpx.HTTPError) as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(1) from None
+
+
+@app.command()
+def run(
+    directory: DirOpt,
+    server: Annotated[str, typer.Option(help="ledger base URL")],
+    interval: Annotated[float, typer.Option(help="seconds between rounds")] = 60.0,
+) -> None:
+    """Cosign forever every INTERVAL seconds; stop for good on a fork or rollback."""
+    while True:
+        try:
+            _cosign_once(directory, server)
+        except WitnessRefusal as e:
+            typer.echo(f"REFUSED: {e.operator_message}", err=True)
+            raise typer.Exit(2) from None
+        except (LedgerError, httpx.HTTPError) as e:
+            typer.echo(f"error (will retry): {e}", err=True)
+        time.sleep(interval)

@@ -1,0 +1,231 @@
+"""HTTP API of the ledger: public read endpoints + cosignature submission, and a standalone app factory.
+
+Mount ``router`` in any FastAPI app whose ``app.state.ledger`` is a :class:`ledger.Ledger` and call
+:func:`add_error_handlers` on the app. Endpoints (all JSON; hashes and signatures lowercase hex)::
+
+    GET  /ledger/checkpoint                               newest signed checkpoint (+ cosignatures)
+    GET  /ledger/checkpoint/{size}                        the checkpoint of that size
+    GET  /ledger/entries?start=&stop=                     at most 1000 canonical entries
+    GET  /ledger/proof/inclusion?index=&tree_size=        RFC 9162 inclusion proof
+    GET  /ledger/proof/consistency?old_size=&new_size=    RFC 9162 consistency proof
+    GET  /ledger/witnesses                                log key, witness keys + PoPs, quorum
+    POST /ledger/cosignature  {witness, size, signature}  a witness's BLS cosignature
+
+:func:`create_app` adds, for the standalone ledger server (``tvote ledger serve``), the admin-only
+(``Authorization: Bearer <token>``) ``POST /ledger/append`` ``{"type": ..., "payload": {...}}`` and
+``POST /ledger/checkpoint``.
+"""
+
+from __future__ import annotations
+
+import hmac
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+
+from ledger import Ledger
+from ledger._errors import (
+    InvalidEncoding,
+    InvalidEntry,
+    LedgerError,
+    NotFound,
+    StorageError,
+    VerificationError,
+)
+from ledger._ledger import StoredCheckpoint
+from ledger.record import parse_json
+
+__all__ = ["add_error_handlers", "create_app", "router"]
+
+MAX_ENTRIES_PER_PAGE = 1000
+
+
+def get_ledger(request: Request) -> Ledger:
+    led = getattr(request.app.state, "ledger", None)
+    if not isinstance(led, Ledger):
+        raise HTTPException(503, "ledger not configured")
+    return led
+
+
+LedgerDep = Annotated[Ledger, Depends(get_ledger)]
+
+
+class CosignaturesOut(BaseModel):
+    signers: list[str]
+    aggregate: str
+
+
+class CheckpointOut(BaseModel):
+    size: int
+    root: str
+    note: str
+    issued_at: int
+    witnessed: bool
+    cosignatures: CosignaturesOut | None
+
+
+class EntryOut(BaseModel):
+    index: int
+    hash: str
+    entry: str
+
+
+class EntriesOut(BaseModel):
+    entries: list[EntryOut]
+
+
+class InclusionOut(BaseModel):
+    index: int
+    tree_size: int
+    leaf_hash: str
+    proof: list[str]
+
+
+class ConsistencyOut(BaseModel):
+    old_size: int
+    new_size: int
+    proof: list[str]
+
+
+class CosignatureIn(BaseModel):
+    witness: str = Field(max_length=64)
+    size: int = Field(ge=0)
+    signature: str = Field(max_length=192)
+
+
+class AppendedOut(BaseModel):
+    index: int
+    entry_hash: str
+
+
+def _checkpoint_out(cp: StoredCheckpoint) -> CheckpointOut:
+    cos = None
+    if cp.cosignatures is not None:
+        cos = CosignaturesOut(
+            signers=list(cp.cosignatures.signers), aggregate=cp.cosignatures.aggregate.hex()
+        )
+    return CheckpointOut(
+        size=cp.size,
+        root=cp.root.hex(),
+        note=cp.signed.note,
+        issued_at=cp.issued_at,
+        witnessed=cp.witnessed,
+        cosignatures=cos,
+    )
+
+
+router = APIRouter(prefix="/ledger", tags=["ledger"])
+
+
+@router.get("/checkpoint")
+def latest_checkpoint(led: LedgerDep) -> CheckpointOut:
+    return _checkpoint_out(led.latest_checkpoint())
+
+
+@router.get("/checkpoint/{size}")
+def checkpoint_at(led: LedgerDep, size: int) -> CheckpointOut:
+    return _checkpoint_out(led.checkpoint_at(size))
+
+
+@router.get("/entries")
+def entries(
+    led: LedgerDep, start: Annotated[int, Query(ge=0)], stop: Annotated[int, Query(ge=0)]
+) -> EntriesOut:
+    stop = min(stop, start + MAX_ENTRIES_PER_PAGE)
+    return EntriesOut(
+        entries=[
+            EntryOut(index=e.index, hash=e.hash.hex(), entry=e.canonical.decode())
+            for e in led.entries(start, stop)
+        ]
+    )
+
+
+@router.get("/proof/inclusion")
+def inclusion(
+    led: LedgerDep, index: Annotated[int, Query(ge=0)], tree_size: Annotated[int, Query(ge=1)]
+) -> InclusionOut:
+    p = led.inclusion_proof(index, tree_size)
+    return InclusionOut(
+        index=p.index, tree_size=p.tree_size, leaf_hash=p.leaf_hash.hex(), proof=[h.hex() for h in p.proof]
+    )
+
+
+@router.get("/proof/consistency")
+def consistency(
+    led: LedgerDep, old_size: Annotated[int, Query(ge=0)], new_size: Annotated[int, Query(ge=0)]
+) -> ConsistencyOut:
+    p = led.consistency_proof(old_size, new_size)
+    return ConsistencyOut(old_size=p.old_size, new_size=p.new_size, proof=[h.hex() for h in p.proof])
+
+
+@router.get("/witnesses")
+def witness_policy(led: LedgerDep) -> dict[str, Any]:
+    return {"log_key": led.log_key.vkey, "origin": led.log_key.name, **led.config.policy.to_json()}
+
+
+@router.post("/cosignature")
+def cosignature(led: LedgerDep, body: CosignatureIn) -> CheckpointOut:
+    from ledger._cosign import from_hex
+
+    sig = from_hex(body.signature, 96, "signature")
+    return _checkpoint_out(led.add_cosignature(body.witness, body.size, sig))
+
+
+def _status(e: LedgerError) -> int:
+    if isinstance(e, NotFound):
+        return 404
+    if isinstance(e, InvalidEntry | InvalidEncoding):
+        return 400
+    if isinstance(e, VerificationError):
+        return 422
+    if isinstance(e, StorageError):
+        return 503
+    return 500
+
+
+def add_error_handlers(app: FastAPI) -> None:
+    """Map the ledger's exception tree to HTTP errors with the operator message as ``detail``."""
+
+    async def handler(_request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, LedgerError)
+        return JSONResponse(
+            {"detail": exc.operator_message, "error": type(exc).__name__}, status_code=_status(exc)
+        )
+
+    app.add_exception_handler(LedgerError, handler)
+
+
+def create_app(led: Ledger, admin_token: str) -> FastAPI:
+    """Standalone ledger server: public router + admin-only append and checkpoint endpoints."""
+    if not isinstance(admin_token, str) or len(admin_token) < 16:
+        raise ValueError("the admin token must be at least 16 characters")
+    app = FastAPI(title="tvote ledger")
+    app.state.ledger = led
+    add_error_handlers(app)
+    app.include_router(router)
+
+    def require_admin(authorization: Annotated[str | None, Header()] = None) -> None:
+        want = f"Bearer {admin_token}".encode()
+        if authorization is None or not hmac.compare_digest(authorization.encode(), want):
+            raise HTTPException(401, "admin token required")
+
+    admin = APIRouter(prefix="/ledger", dependencies=[Depends(require_admin)], tags=["ledger-admin"])
+
+    @admin.post("/append")
+    async def append(request: Request, led: LedgerDep) -> AppendedOut:
+        raw = await request.body()
+        obj = parse_json(raw)
+        if not isinstance(obj, dict) or set(obj) != {"type", "payload"}:
+            raise InvalidEntry('body must be {"type": <event type>, "payload": <object>}')
+        got = await run_in_threadpool(led.append, obj["type"], obj["payload"])
+        return AppendedOut(index=got.index, entry_hash=got.entry_hash.hex())
+
+    @admin.post("/checkpoint")
+    def issue_checkpoint(led: LedgerDep) -> CheckpointOut:
+        return _checkpoint_out(led.checkpoint())
+
+    app.include_router(admin)
+    return app
