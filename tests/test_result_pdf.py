@@ -149,3 +149,11 @@ def test_bad_inputs_refused(mutate) -> None:
         render_result_pdf(m, r, checkpoint_hash=CHECKPOINT, record_url=URL)
     with pytest.raises(ResultPdfInputError):
         result_document(MANIFEST, RESULT, checkpoint_hash="XYZ", record_url=URL)
+
+
+def test_validation_time_is_honoured(signed_pdf: bytes, commission: CommissionTestCa) -> None:
+    roots = [commission.root_certificate]
+    check_result_pdf(signed_pdf, roots, RESULT, CHECKPOINT, validation_time=NOW + dt.timedelta(days=30))
+    with pytest.raises(ResultPdfError) as ei:  # the signer certificate is valid for 730 days
+        check_result_pdf(signed_pdf, roots, RESULT, CHECKPOINT, validation_time=NOW + dt.timedelta(days=800))
+    assert ei.value.check == "pdf.trust"
