@@ -142,6 +142,15 @@ def write_secret_file(
         raise
 
 
+def secret_file_limits(path: str | Path) -> KdfLimits:
+    """The key-derivation limits recorded in a secret file."""
+    try:
+        kdf = json.loads(Path(path).read_text(encoding="utf-8"))["kdf"]
+        return KdfLimits(int(kdf["opslimit"]), int(kdf["memlimit"]))
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise TrusteeFileError("the secret file is malformed") from e
+
+
 def read_secret_file(path: str | Path, passphrase: str) -> dict[str, Any]:
     """Decrypt a secret file; raise :class:`TrusteeFileError` on any problem."""
     try:
@@ -243,6 +252,8 @@ class Trustee:
     received: dict[int, Scalar] = field(default_factory=dict, repr=False)
     complained: list[int] = field(default_factory=list)
     key: TrusteeKey | None = field(default=None, repr=False)
+    #: key-derivation limits used when saving (those of the file it was loaded from, if any)
+    limits: KdfLimits | None = field(default=None, repr=False, compare=False)
 
     # ---------------------------------------------------------------------------------- persistence
 
@@ -279,11 +290,15 @@ class Trustee:
         )
 
     def save(self, path: str | Path, passphrase: str, limits: KdfLimits | None = None) -> None:
-        write_secret_file(path, self.to_dict(), passphrase, limits)
+        if limits is not None:
+            self.limits = limits
+        write_secret_file(path, self.to_dict(), passphrase, self.limits)
 
     @classmethod
     def load(cls, path: str | Path, passphrase: str) -> Trustee:
-        return cls.from_dict(read_secret_file(path, passphrase))
+        t = cls.from_dict(read_secret_file(path, passphrase))
+        t.limits = secret_file_limits(path)
+        return t
 
     # ----------------------------------------------------------------------------------- ceremony
 
@@ -460,4 +475,3 @@ def run_decryption(http: httpx.Client, trustees: Iterable[Trustee]) -> dict[int,
 
 def client_for(base_url: str, *, timeout: float = 30.0) -> httpx.Client:
     return httpx.Client(base_url=base_url, timeout=timeout)
-

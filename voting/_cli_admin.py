@@ -1,0 +1,124 @@
+"""``tvote admin …``: the commission's lifecycle commands against a running server.
+
+The admin token is read from ``TVOTE_ADMIN_TOKEN``. Order: ``create`` → ``load-roll`` → ``publish-roll`` →
+(trustees run the key ceremony) → ``finalize-keys`` → ``open`` → ``close`` → ``tally`` → (trustees
+``decrypt``) → ``publish`` (result + signed PDF) → ``export``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+import httpx
+import typer
+
+__all__ = ["app"]
+
+app = typer.Typer(help="Election commission commands.", no_args_is_help=True)
+
+ServerOpt = Annotated[str, typer.Option("--server", help="election server base URL")]
+
+
+def _call(server: str, method: str, path: str, **kw: Any) -> Any:
+    token = os.environ.get("TVOTE_ADMIN_TOKEN")
+    if not token:
+        typer.echo("error: set TVOTE_ADMIN_TOKEN to the commission's admin token", err=True)
+        raise typer.Exit(2)
+    headers = {"Authorization": f"Bearer {token}", **kw.pop("headers", {})}
+    with httpx.Client(base_url=server, timeout=120) as http:
+        r = http.request(method, "/api/v1/admin" + path, headers=headers, **kw)
+    if r.status_code >= 400:
+        try:
+            err = r.json()["error"]
+            typer.echo(f"error: {err['code']}: {err['message']}", err=True)
+            for p in err.get("details") or []:
+                typer.echo(f"  {p.get('loc')}: {p.get('msg')}", err=True)
+        except (ValueError, KeyError, TypeError):
+            typer.echo(f"error: HTTP {r.status_code}", err=True)
+        raise typer.Exit(1)
+    return r
+
+
+def _show(obj: Any) -> None:
+    typer.echo(json.dumps(obj, ensure_ascii=False, indent=2))
+
+
+@app.command()
+def create(
+    server: ServerOpt,
+    manifest: Annotated[Path, typer.Option("--manifest", help="manifest file (.yaml or .json)")],
+) -> None:
+    """Validate the manifest locally, create the election, print the trustee registration codes."""
+    from ._errors import ManifestError
+    from ._manifest import load_manifest
+
+    try:
+        m = load_manifest(manifest)
+    except ManifestError as e:
+        typer.echo(f"error: {e.message}", err=True)
+        raise typer.Exit(1) from e
+    out = _call(server, "POST", "/election", json=m.to_dict()).json()
+    typer.echo(f"election {out['election_id']} created; base hash {out['base_hash']}")
+    typer.echo("One-time trustee registration codes (hand each to its trustee privately; shown only once):")
+    for i, code in sorted(out["invitations"].items(), key=lambda kv: int(kv[0])):
+        typer.echo(f"  trustee {i}: {code}")
+
+
+@app.command("load-roll")
+def load_roll(server: ServerOpt, roll: Annotated[Path, typer.Option("--roll", help="roll CSV")]) -> None:
+    """Upload the voter roll (checked: no My Number) and show its commitment (not yet published)."""
+    _show(
+        _call(server, "PUT", "/roll", content=roll.read_bytes(), headers={"Content-Type": "text/csv"}).json()
+    )
+
+
+@app.command("publish-roll")
+def publish_roll(server: ServerOpt) -> None:
+    """Publish the roll commitment on the ledger (before voting opens)."""
+    _show(_call(server, "POST", "/roll/publish").json())
+
+
+@app.command("finalize-keys")
+def finalize_keys(server: ServerOpt) -> None:
+    """Resolve complaints and publish the joint election key."""
+    jk = _call(server, "POST", "/key-ceremony/finalize").json()
+    typer.echo(f"joint key {jk['joint_key']}; qualified trustees {jk['qualified']}")
+
+
+@app.command("open")
+def open_(server: ServerOpt) -> None:
+    """Open voting."""
+    _show(_call(server, "POST", "/open").json())
+
+
+@app.command()
+def close(server: ServerOpt) -> None:
+    """Close voting."""
+    _show(_call(server, "POST", "/close").json())
+
+
+@app.command()
+def tally(server: ServerOpt) -> None:
+    """Apply the counting rule and publish the encrypted tally."""
+    out = _call(server, "POST", "/tally").json()
+    out.pop("ciphertexts", None)
+    _show(out)
+
+
+@app.command()
+def publish(server: ServerOpt) -> None:
+    """Combine the trustees' partial decryptions, publish the result and the signed declaration PDF."""
+    _show(_call(server, "POST", "/result").json())
+    _show(_call(server, "POST", "/declaration").json())
+
+
+@app.command()
+def export(
+    server: ServerOpt, out: Annotated[Path, typer.Option("--out", help="archive path (.tar.gz)")]
+) -> None:
+    """Download the election record archive."""
+    out.write_bytes(_call(server, "GET", "/export").content)
+    typer.echo(f"record written to {out}")

@@ -1,0 +1,153 @@
+"""``tvote trustee …``: a trustee's commands, run on the trustee's own machine.
+
+Lifecycle: ``init`` (generate key material into a passphrase-protected secret file) → ``register`` (with the
+one-time code from the commission) → ``deal`` (encrypted shares to every other trustee, once all registered)
+→ ``verify-shares`` (check what you received; complains publicly about a bad share) → ``answer`` (answer
+complaints against you) → after the tally: ``decrypt`` (partial decryptions with proofs).
+
+The passphrase is read from ``--passphrase-env`` (name of an environment variable) or prompted for.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ._trustee_client import ApiError, KdfLimits, Trustee, TrusteeApi, TrusteeFileError, client_for
+
+__all__ = ["app"]
+
+app = typer.Typer(help="Trustee commands (key ceremony and partial decryption).", no_args_is_help=True)
+
+ServerOpt = Annotated[str, typer.Option("--server", help="election server base URL")]
+FileOpt = Annotated[Path, typer.Option("--secret-file", help="this trustee's encrypted secret file")]
+PassEnvOpt = Annotated[
+    str | None, typer.Option("--passphrase-env", help="environment variable holding the passphrase")
+]
+
+
+def _passphrase(env: str | None, *, confirm: bool = False) -> str:
+    if env:
+        value = os.environ.get(env)
+        if not value:
+            typer.echo(f"error: environment variable {env} is empty or unset", err=True)
+            raise typer.Exit(2)
+        return value
+    return str(typer.prompt("Passphrase", hide_input=True, confirmation_prompt=confirm))
+
+
+def _load(path: Path, env: str | None) -> tuple[Trustee, str]:
+    pw = _passphrase(env)
+    try:
+        return Trustee.load(path, pw), pw
+    except TrusteeFileError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2) from e
+
+
+def _fail(e: ApiError) -> typer.Exit:
+    typer.echo(f"error: {e.code}: {e.message}", err=True)
+    return typer.Exit(1)
+
+
+@app.command()
+def init(
+    server: ServerOpt,
+    invitation: Annotated[str, typer.Option("--invitation", help="one-time registration code")],
+    name: Annotated[str, typer.Option("--name", help="public role name, e.g. 'University of Tsukuba'")],
+    secret_file: FileOpt,
+    passphrase_env: PassEnvOpt = None,
+    kdf: Annotated[
+        str,
+        typer.Option("--kdf", help="Argon2id cost: 'moderate' (256 MiB, default) or 'interactive' (64 MiB)"),
+    ] = "moderate",
+) -> None:
+    """Generate this trustee's key material (kept only in the secret file)."""
+    if kdf not in ("moderate", "interactive"):
+        typer.echo("error: --kdf is 'moderate' or 'interactive'", err=True)
+        raise typer.Exit(2)
+    if secret_file.exists():
+        typer.echo(f"error: {secret_file} exists; refusing to overwrite key material", err=True)
+        raise typer.Exit(2)
+    pw = _passphrase(passphrase_env, confirm=True)
+    with client_for(server) as http:
+        try:
+            t = Trustee.init(TrusteeApi(http), invitation, name)
+        except ApiError as e:
+            raise _fail(e) from e
+    t.save(secret_file, pw, KdfLimits.interactive() if kdf == "interactive" else KdfLimits())
+    typer.echo(f"trustee {t.index} of election {t.election_id}: key material written to {secret_file}")
+
+
+@app.command()
+def register(server: ServerOpt, secret_file: FileOpt, passphrase_env: PassEnvOpt = None) -> None:
+    """Register: publish commitments and X25519 key; receive this trustee's API token."""
+    t, pw = _load(secret_file, passphrase_env)
+    with client_for(server) as http:
+        try:
+            t.register(http)
+        except ApiError as e:
+            raise _fail(e) from e
+    t.save(secret_file, pw)
+    typer.echo(f"trustee {t.index} registered")
+
+
+@app.command()
+def deal(server: ServerOpt, secret_file: FileOpt, passphrase_env: PassEnvOpt = None) -> None:
+    """Deal encrypted shares to every other trustee (after all have registered)."""
+    t, _ = _load(secret_file, passphrase_env)
+    with client_for(server) as http:
+        try:
+            index = t.deal(http)
+        except ApiError as e:
+            raise _fail(e) from e
+    typer.echo(f"shares published (ledger entry {index})")
+
+
+@app.command("verify-shares")
+def verify_shares(server: ServerOpt, secret_file: FileOpt, passphrase_env: PassEnvOpt = None) -> None:
+    """Decrypt and check received shares; publicly complain about every bad one."""
+    t, pw = _load(secret_file, passphrase_env)
+    with client_for(server) as http:
+        try:
+            bad = t.verify_shares(http)
+        except ApiError as e:
+            raise _fail(e) from e
+    t.save(secret_file, pw)
+    if bad:
+        typer.echo(f"complained about dealer(s) {', '.join(map(str, bad))}: their shares failed the check")
+        raise typer.Exit(3)
+    typer.echo(f"all {len(t.received)} received shares are valid")
+
+
+@app.command()
+def answer(server: ServerOpt, secret_file: FileOpt, passphrase_env: PassEnvOpt = None) -> None:
+    """Answer complaints against this trustee by publishing the disputed shares."""
+    t, _ = _load(secret_file, passphrase_env)
+    with client_for(server) as http:
+        try:
+            n = t.answer_complaints(http)
+        except ApiError as e:
+            raise _fail(e) from e
+    typer.echo(f"answered {n} complaint(s)")
+
+
+@app.command()
+def decrypt(server: ServerOpt, secret_file: FileOpt, passphrase_env: PassEnvOpt = None) -> None:
+    """Compute this trustee's key share (first time) and submit partial decryptions of the tally."""
+    t, pw = _load(secret_file, passphrase_env)
+    with client_for(server) as http:
+        try:
+            if t.key is None:
+                t.finalize(http)
+                t.save(secret_file, pw)
+            out = t.decrypt(http)
+        except ApiError as e:
+            raise _fail(e) from e
+    if not out["accepted"]:
+        typer.echo(f"the server excluded this partial decryption: {out['reason']}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"partial decryptions accepted (ledger entry {out['ledger_index']})")
