@@ -306,6 +306,8 @@ def start_election(
             return r.json()
 
         created = call("POST", "/admin/election", json=dict(manifest))
+        if getattr(app.state, "ledger", None) is None:  # the ledger routes read app.state.ledger
+            app.state.ledger = service.ledger
         call("PUT", "/admin/roll", content=roll_csv(residents), headers={**auth, "Content-Type": "text/csv"})
         call("POST", "/admin/roll/publish")
         invitations = {int(i): c for i, c in created["invitations"].items()}

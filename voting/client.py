@@ -133,6 +133,23 @@ class ChallengeResult:
 LoginFn = Callable[[str], str]
 
 
+def _parse_vkey(text: str) -> LogKey:
+    """``<name>+<hex key id>+<base64 key>``; the base64 part may itself contain ``+``."""
+    import base64
+
+    try:
+        name, kid, b64 = text.split("+", 2)
+        raw = base64.b64decode(b64, validate=True)
+        if len(raw) != 33 or raw[0] != 0x01:
+            raise ValueError("not an Ed25519 verifier key")
+        key = LogKey(name, raw[1:])
+    except (ValueError, TypeError) as e:
+        raise ElectionDataError(f"the log key is not a valid verifier key: {e}") from e
+    if key.key_id.hex() != kid:
+        raise ElectionDataError("the log key's id does not match the key")
+    return key
+
+
 def _canonical_choices(choices: Mapping[str, Sequence[str]]) -> dict[str, tuple[str, ...]]:
     return {c: tuple(v) for c, v in choices.items()}
 
@@ -160,7 +177,7 @@ class VoterClient:
         self._http = httpx.Client(base_url=self.base_url, transport=transport, timeout=timeout)
         self._rng = rng
         self._info: ElectionInfo | None = None
-        self._log_key: LogKey | None = LogKey.from_vkey(log_key) if isinstance(log_key, str) else log_key
+        self._log_key: LogKey | None = _parse_vkey(log_key) if isinstance(log_key, str) else log_key
         self.key_source: Literal["pinned", "server"] = "pinned" if log_key is not None else "server"
 
     def close(self) -> None:
@@ -361,15 +378,17 @@ class VoterClient:
         return Receipt.from_dict(self._call("GET", f"/voter/ballots/{tracking_code}"))
 
     def log_key(self) -> LogKey:
+        """The pinned log key, or (trust on first use) the one the server announces."""
         if self._log_key is None:
-            self._log_key = LogKey.from_vkey(self._call("GET", "/ledger/key")["vkey"])
+            self._log_key = _parse_vkey(self._call("GET", "/ledger/witnesses")["log_key"])
         return self._log_key
 
     def entry(self, index: int) -> Entry:
         """One entry of the public ledger, parsed strictly (canonical bytes)."""
-        d = self._call("GET", f"/ledger/entries/{index}")
+        d = self._call("GET", f"/ledger/entries?start={index}&stop={index + 1}")
         try:
-            return Entry.from_bytes(d["entry"].encode("utf-8"))
+            (e,) = d["entries"]
+            return Entry.from_bytes(e["entry"].encode("utf-8"))
         except (ValueError, KeyError, TypeError) as e:
             raise ReceiptError("entry-encoding", f"entry {index} from the server does not parse: {e}") from e
 
@@ -416,8 +435,8 @@ class VoterClient:
         if check_latest:
             latest = self._call("GET", "/ledger/checkpoint")
             try:
-                new = SignedCheckpoint.verify(latest["checkpoint"], key).checkpoint
-                proof = self._call("GET", f"/ledger/consistency?first={cp.size}&second={new.size}")
+                new = SignedCheckpoint.verify(latest["note"], key).checkpoint
+                proof = self._call("GET", f"/ledger/proof/consistency?old_size={cp.size}&new_size={new.size}")
                 verify_consistency(
                     cp.size, new.size, cp.root, new.root, [bytes.fromhex(h) for h in proof["proof"]]
                 )

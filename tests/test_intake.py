@@ -1,0 +1,336 @@
+"""Ballot intake over real HTTP (uvicorn on loopback): JPKI casting, re-voting, kiosk override, spoiling,
+rejections that leave the ledger unchanged, private evidence, rate limiting and concurrent submissions."""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlmodel import Session
+
+from crypto._ballot import EncryptedBallot
+from voting._cli_demo import DemoElection, make_residents, start_election, tsukuba_manifest
+from voting._intake_db import AuthEvidence, VoterState
+from voting._testca import JpkiTestCa, TestResident
+from voting.auth import JpkiEvidence
+
+pytestmark = pytest.mark.xdist_group("intake")
+
+CHOICE = {"mayor": ["cand-2"], "referendum": ["no"], "subsidy": ["proj-1", "proj-3"]}
+
+
+@pytest.fixture(scope="module")
+def election(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    now = dt.datetime.now(dt.UTC)
+    ca = JpkiTestCa.generate(now)
+    residents = make_residents(10, ca, now)  # fresh RSA keys: these tests are about signatures
+    revoked = residents[9:]
+    manifest = tsukuba_manifest(now, small=True, trustees=3, threshold=2)
+    with start_election(tmp_path_factory.mktemp("intake"), residents, ca, manifest, revoked=revoked) as e:
+        yield e
+
+
+def _post(e: DemoElection, path: str, body: Any, headers: dict[str, str] | None = None) -> httpx.Response:
+    return e.http.post("/api/v1/voter" + path, json=body, headers=headers or {})
+
+
+def _jpki_body(
+    e: DemoElection, card: Any, ballot: EncryptedBallot, challenge: bytes | None = None
+) -> dict[str, Any]:
+    if challenge is None:
+        challenge = bytes.fromhex(_post(e, "/challenge", None).json()["challenge"])
+    sub = card.sign_ballot(e.service.base_hash, ballot.ballot_hash(), challenge)
+    return {
+        "ballot": ballot.to_dict(),
+        "auth": {
+            "method": "jpki",
+            "certificate": sub.certificate_der.hex(),
+            "intermediates": [],
+            "signature": sub.signature.hex(),
+            "challenge": challenge.hex(),
+        },
+    }
+
+
+def _encrypt(e: DemoElection, choices: dict[str, list[str]] = CHOICE) -> EncryptedBallot:
+    with e.client() as c:
+        return c.prepare(choices).ballot
+
+
+def _entry(e: DemoElection, index: int) -> Any:
+    return e.service.ledger.entry(index)
+
+
+def test_cast_records_alias_and_evidence_hash_only(election: DemoElection) -> None:
+    e = election
+    r0 = e.residents[0]
+    ballot = _encrypt(e)
+    body = _jpki_body(e, r0.card, ballot)
+    before = e.ledger_size()
+    resp = _post(e, "/ballots", body)
+    assert resp.status_code == 200, resp.text
+    rec = resp.json()
+    assert rec["kind"] == "cast" and rec["seq"] == 1 and rec["channel"] == "internet"
+    assert rec["ballot_hash"] == ballot.ballot_hash().hex()
+    assert rec["tracking_code"] == ballot.tracking_code()
+    assert rec["leaf_index"] == before and e.ledger_size() == before + 1
+
+    entry = _entry(e, rec["leaf_index"])
+    assert entry.type == "ballot.cast"
+    p = entry.payload
+    assert set(p) == {
+        "election_id",
+        "base_hash",
+        "ballot",
+        "ballot_hash",
+        "tracking_code",
+        "voter_alias",
+        "channel",
+        "auth",
+        "seq",
+    }
+    assert set(p["auth"]) == {"method", "evidence_hash"} and p["auth"]["method"] == "jpki"
+    # the evidence hash is the auth package's transcript hash over exactly what the card signed
+    ch = bytes.fromhex(body["auth"]["challenge"])
+    ev = JpkiEvidence(
+        e.service.base_hash,
+        ballot.ballot_hash(),
+        ch,
+        bytes.fromhex(body["auth"]["signature"]),
+        r0.card.certificate_der,
+    )
+    assert p["auth"]["evidence_hash"] == ev.digest.hex()
+    # no personal data and not the certificate in the public entry
+    text = entry.canonical.decode("utf-8")
+    for secret in (
+        r0.person.name,
+        r0.person.address,
+        r0.person.birth_date.strftime("%Y%m%d"),
+        r0.card.certificate_der.hex()[:64],
+        ch.hex(),
+    ):
+        assert secret not in text
+    # the evidence is kept privately, for auditors with the admin token only
+    no = e.http.get(f"/api/v1/voter/evidence/{ev.digest.hex()}")
+    assert no.status_code == 401
+    yes = e.http.get(
+        f"/api/v1/voter/evidence/{ev.digest.hex()}", headers={"Authorization": f"Bearer {e.admin_token}"}
+    )
+    assert yes.status_code == 200
+    assert yes.json()["certificate"] == r0.card.certificate_der.hex()
+    with Session(e.service.engine) as s:
+        row = s.get(AuthEvidence, ev.digest.hex())
+        assert row is not None and row.voter_alias == p["voter_alias"]
+
+
+def test_revote_increments_seq_and_receipt_verifies(election: DemoElection) -> None:
+    e = election
+    r = e.residents[1]
+    with e.client() as c:
+        first = c.cast_jpki(r.card, CHOICE)
+        second = c.cast_jpki(r.card, {"mayor": ["cand-3"], "referendum": [], "subsidy": []})
+        assert (first.seq, second.seq) == (1, 2)
+        assert second.leaf_index > first.leaf_index
+        c.verify_receipt(first)
+        c.verify_receipt(second)
+    alias = _entry(e, first.leaf_index).payload["voter_alias"]
+    assert _entry(e, second.leaf_index).payload["voter_alias"] == alias
+    with Session(e.service.engine) as s:
+        st = s.get(VoterState, (e.service.election_id, alias))
+        assert st is not None and st.seq == 2 and st.last_index == second.leaf_index
+
+
+def test_kiosk_ballot_overrides_and_ends_internet_voting(election: DemoElection) -> None:
+    e = election
+    r = e.residents[2]
+    with e.client() as c:
+        c.cast_jpki(r.card, CHOICE)
+        k = c.cast_jpki(
+            r.card, {"mayor": ["cand-1"], "referendum": ["yes"], "subsidy": []}, kiosk_token=e.kiosk_token
+        )
+        assert k.channel == "kiosk" and k.seq == 2
+        assert _entry(e, k.leaf_index).payload["channel"] == "kiosk"
+    before = e.ledger_size()
+    for headers, path in (({}, "/ballots"), ({"Authorization": f"Bearer {e.kiosk_token}"}, "/kiosk/ballots")):
+        resp = _post(e, path, _jpki_body(e, r.card, _encrypt(e)), headers)
+        assert resp.status_code == 409 and resp.json()["error"]["code"] == "voter.kiosk_voted"
+    assert e.ledger_size() == before
+
+
+def test_spoil_publishes_opening_and_blocks_casting_it(election: DemoElection) -> None:
+    e = election
+    with e.client() as c:
+        p = c.prepare(CHOICE)
+        res = c.challenge(p)
+    assert res.receipt.kind == "spoiled"
+    assert {k: sorted(v) for k, v in res.opened.items()} == {k: sorted(v) for k, v in CHOICE.items()}
+    entry = _entry(e, res.receipt.leaf_index)
+    assert entry.type == "ballot.spoiled" and "voter_alias" not in entry.payload
+    before = e.ledger_size()
+    resp = _post(e, "/ballots", _jpki_body(e, e.residents[3].card, p.ballot))
+    assert resp.status_code == 409 and resp.json()["error"]["code"] == "ballot.duplicate"
+    assert e.ledger_size() == before
+
+
+def _tamper_proof(b: dict[str, Any]) -> dict[str, Any]:
+    b = json.loads(json.dumps(b))
+    sel = b["contests"][0]["selections"][0]
+    sel["ciphertext"], b["contests"][0]["selections"][1]["ciphertext"] = (
+        b["contests"][0]["selections"][1]["ciphertext"],
+        sel["ciphertext"],
+    )
+    return b
+
+
+def test_rejections_are_4xx_with_codes_and_leave_the_ledger_unchanged(election: DemoElection) -> None:
+    e = election
+    good, other = e.residents[4], e.residents[5]
+    now = dt.datetime.now(dt.UTC)
+    stranger = e.ca.issue_card(TestResident("部外 者", dt.date(1980, 1, 1), "東京都千代田区1-1"), now)
+    cases: list[tuple[str, int, str, dict[str, Any], dict[str, str]]] = []
+
+    b = _encrypt(e)
+    body = _jpki_body(e, good.card, b)
+    body["auth"]["signature"] = _jpki_body(e, other.card, b)["auth"]["signature"]
+    cases.append(("another card's signature", 401, "jpki.signature", body, {}))
+
+    b = _encrypt(e)
+    body = _jpki_body(e, good.card, b)
+    body["auth"]["certificate"] = other.card.certificate_der.hex()
+    cases.append(("certificate of another resident", 401, "jpki.signature", body, {}))
+
+    b = _encrypt(e)
+    cases.append(
+        ("unknown challenge", 401, "challenge.unknown", _jpki_body(e, good.card, b, challenge=bytes(32)), {})
+    )
+
+    b = _encrypt(e)
+    body = _jpki_body(e, good.card, b)
+    body["ballot"] = _tamper_proof(body["ballot"])
+    cases.append(("tampered ballot", 422, "ballot.selection-proof", body, {}))
+
+    b = _encrypt(e)
+    body = _jpki_body(e, good.card, b)
+    body["ballot"]["election_hash"] = "00" * 32
+    cases.append(("ballot for another election", 422, "ballot.election-hash", body, {}))
+
+    b = _encrypt(e)
+    body = _jpki_body(e, good.card, b)
+    body["ballot"]["version"] = 2
+    cases.append(("undecodable ballot", 422, "ballot.encoding", body, {}))
+
+    cases.append(("revoked card", 401, "jpki.revoked", _jpki_body(e, e.residents[9].card, _encrypt(e)), {}))
+    cases.append(("not on the roll", 403, "voter.not_on_roll", _jpki_body(e, stranger, _encrypt(e)), {}))
+    cases.append(("schema violation", 422, "request.invalid", {"ballot": {}, "auth": {"method": "jpki"}}, {}))
+    cases.append(
+        ("unknown auth method", 422, "request.invalid", {"ballot": {}, "auth": {"method": "password"}}, {})
+    )
+
+    before = e.ledger_size()
+    for name, status, code, body, headers in cases:
+        resp = _post(e, "/ballots", body, headers)
+        assert resp.status_code == status, (name, resp.text)
+        assert resp.json()["error"]["code"] == code, (name, resp.text)
+        assert e.ledger_size() == before, name
+
+    # kiosk route without / with a wrong kiosk token
+    body = _jpki_body(e, good.card, _encrypt(e))
+    for headers, code in (({}, "kiosk.required"), ({"Authorization": "Bearer nope"}, "kiosk.invalid")):
+        resp = _post(e, "/kiosk/ballots", body, headers)
+        assert resp.status_code == 401 and resp.json()["error"]["code"] == code
+    # the same challenge cannot be used twice; a replayed ballot is refused
+    ok = _post(e, "/ballots", body)
+    assert ok.status_code == 200, ok.text
+    size = e.ledger_size()
+    b2 = _encrypt(e)
+    reuse = _jpki_body(e, good.card, b2, challenge=bytes.fromhex(body["auth"]["challenge"]))
+    resp = _post(e, "/ballots", reuse)
+    assert resp.status_code == 401 and resp.json()["error"]["code"] == "challenge.used"
+    resp = _post(e, "/ballots", _jpki_body(e, good.card, EncryptedBallot.from_dict(body["ballot"])))
+    assert resp.status_code == 409 and resp.json()["error"]["code"] == "ballot.duplicate"
+    assert e.ledger_size() == size
+
+
+def test_expired_challenge_is_refused(election: DemoElection) -> None:
+    e = election
+    ballot = _encrypt(e)
+    body = _jpki_body(e, e.residents[6].card, ballot)
+    real_clock = e.intake.clock
+    e.intake.clock = lambda: real_clock() + dt.timedelta(hours=1)
+    try:
+        before = e.ledger_size()
+        resp = _post(e, "/ballots", body)
+    finally:
+        e.intake.clock = real_clock
+    assert resp.status_code == 401 and resp.json()["error"]["code"] == "challenge.expired"
+    assert e.ledger_size() == before
+
+
+def test_concurrent_submissions_of_one_voter_are_serialised(election: DemoElection) -> None:
+    """Real concurrent HTTP requests: every internet ballot of one voter gets its own seq; of concurrent
+    kiosk ballots of another voter exactly one is accepted."""
+    e = election
+    n = 6
+    voter, kiosk_voter = e.residents[7], e.residents[8]
+    bodies = [_jpki_body(e, voter.card, _encrypt(e)) for _ in range(n)]
+    kbodies = [_jpki_body(e, kiosk_voter.card, _encrypt(e)) for _ in range(4)]
+    kh = {"Authorization": f"Bearer {e.kiosk_token}"}
+    before = e.ledger_size()
+
+    def send(args: tuple[str, dict[str, Any], dict[str, str]]) -> httpx.Response:
+        path, body, headers = args
+        with httpx.Client(base_url=e.base_url, timeout=60) as c:
+            return c.post("/api/v1/voter" + path, json=body, headers=headers)
+
+    jobs = [("/ballots", b, {}) for b in bodies] + [("/kiosk/ballots", b, kh) for b in kbodies]
+    with cf.ThreadPoolExecutor(max_workers=len(jobs)) as pool:
+        answers = list(pool.map(send, jobs))
+    internet, kiosk = answers[:n], answers[n:]
+    assert all(a.status_code == 200 for a in internet), [a.text for a in internet]
+    assert sorted(a.json()["seq"] for a in internet) == list(range(1, n + 1))
+    ok = [a for a in kiosk if a.status_code == 200]
+    assert len(ok) == 1
+    assert all(
+        a.status_code == 409 and a.json()["error"]["code"] == "voter.kiosk_voted"
+        for a in kiosk
+        if a.status_code != 200
+    )
+    assert e.ledger_size() == before + n + 1
+    # seq order equals ledger order for the voter
+    by_index = sorted((a.json()["leaf_index"], a.json()["seq"]) for a in internet)
+    assert [s for _, s in by_index] == list(range(1, n + 1))
+
+
+def test_rate_limit_answers_429_and_changes_nothing(tmp_path: Path) -> None:
+    now = dt.datetime.now(dt.UTC)
+    ca = JpkiTestCa.generate(now)
+    residents = make_residents(1, ca, now)
+    manifest = tsukuba_manifest(now, small=True, trustees=1, threshold=1)
+    with start_election(tmp_path, residents, ca, manifest, rate_limit_per_minute=3) as e:
+        before = e.ledger_size()
+        codes = [_post(e, "/challenge", None).status_code for _ in range(5)]
+        assert codes[:3] == [200, 200, 200] and codes[3:] == [429, 429]
+        resp = _post(e, "/ballots", {"ballot": {}, "auth": {}})
+        assert resp.status_code == 429 and resp.json()["error"]["code"] == "rate_limited"
+        assert e.ledger_size() == before
+
+
+def test_closed_election_refuses_ballots(tmp_path: Path) -> None:
+    now = dt.datetime.now(dt.UTC)
+    ca = JpkiTestCa.generate(now)
+    residents = make_residents(1, ca, now)
+    manifest = tsukuba_manifest(now, small=True, trustees=1, threshold=1)
+    with start_election(tmp_path, residents, ca, manifest) as e:
+        body = _jpki_body(e, residents[0].card, _encrypt(e))
+        e.admin("/close")
+        before = e.ledger_size()
+        resp = _post(e, "/ballots", body)
+        assert resp.status_code == 409 and resp.json()["error"]["code"] == "election.phase"
+        resp = _post(e, "/challenge", None)
+        assert resp.status_code == 409
+        assert e.ledger_size() == before
