@@ -82,6 +82,11 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True, pool_size=8, max_overflow=8)
 
 
+def _b(v: Any) -> bytes:
+    """Column value as bytes (a tampered SQLite row may hold TEXT where BLOB belongs)."""
+    return v.encode("utf-8", "surrogateescape") if isinstance(v, str) else bytes(v)
+
+
 class Store:
     """Row access for the ledger. Every method raises StorageError on backend failure."""
 
@@ -135,7 +140,7 @@ class Store:
         rows = self._all(
             select(_N.c.level, _N.c.idx, _N.c.hash).where(tuple_(_N.c.level, _N.c.idx).in_(list(set(keys))))
         )
-        return {(int(r[0]), int(r[1])): bytes(r[2]) for r in rows}
+        return {(int(r[0]), int(r[1])): _b(r[2]) for r in rows}
 
     def node_count_beyond(self, size: int) -> int:
         row = self._one(select(func.count()).select_from(_N).where(_N.c.level == 0, _N.c.idx >= size))
@@ -147,7 +152,7 @@ class Store:
             .where(_E.c.idx >= start, _E.c.idx < stop)
             .order_by(_E.c.idx)
         )
-        return [(int(r[0]), bytes(r[1]), bytes(r[2])) for r in rows]
+        return [(int(r[0]), _b(r[1]), _b(r[2])) for r in rows]
 
     def iter_entries(self, stop: int, chunk: int = 5000) -> Iterator[tuple[int, bytes, bytes]]:
         """All rows with idx < stop in idx order, in chunks (positions come from the rows, gaps show)."""
@@ -162,7 +167,7 @@ class Store:
             if not rows:
                 return
             for r in rows:
-                yield int(r[0]), bytes(r[1]), bytes(r[2])
+                yield int(r[0]), _b(r[1]), _b(r[2])
             last = int(rows[-1][0])
 
     def iter_nodes(self, level: int, stop: int, chunk: int = 5000) -> Iterator[tuple[int, bytes]]:
@@ -177,7 +182,7 @@ class Store:
             if not rows:
                 return
             for r in rows:
-                yield int(r[0]), bytes(r[1])
+                yield int(r[0]), _b(r[1])
             last = int(rows[-1][0])
 
     # -- checkpoints and cosignatures ---------------------------------------------------------------------
@@ -207,7 +212,7 @@ class Store:
             .where(_C.c.size <= max_size)
             .order_by(_C.c.size)
         )
-        return [(int(r[0]), bytes(r[1]), str(r[2]), int(r[3])) for r in rows]
+        return [(int(r[0]), _b(r[1]), str(r[2]), int(r[3])) for r in rows]
 
     def add_cosignature(self, size: int, witness: str, signature: bytes, received_at: int) -> None:
         try:
@@ -223,4 +228,4 @@ class Store:
 
     def cosignatures(self, size: int) -> dict[str, bytes]:
         rows = self._all(select(_S.c.witness, _S.c.signature).where(_S.c.size == size))
-        return {str(r[0]): bytes(r[1]) for r in rows}
+        return {str(r[0]): _b(r[1]) for r in rows}

@@ -42,6 +42,16 @@ from ._entry import (
     canonical_json,
     parse_json,
 )
+from ._errors import (
+    ForkError,
+    InvalidEncoding,
+    LedgerError,
+    ProofError,
+    RecordError,
+    RollbackError,
+    SignatureError,
+    VerificationError,
+)
 from ._note import Checkpoint, LogKey, LogSigner, SignedCheckpoint, parse_signed_note
 
 __all__ = [
@@ -56,12 +66,20 @@ __all__ = [
     "CheckpointRecord",
     "CosignatureBundle",
     "Entry",
+    "ForkError",
+    "InvalidEncoding",
+    "LedgerError",
     "LogKey",
     "LogSigner",
+    "ProofError",
     "Record",
+    "RecordError",
     "RecordHeader",
     "RecordSummary",
+    "RollbackError",
+    "SignatureError",
     "SignedCheckpoint",
+    "VerificationError",
     "WitnessKey",
     "WitnessPolicy",
     "WitnessSigner",

@@ -58,23 +58,50 @@ class PostgresServer:
             shutil.chown(sock, "postgres")
             os.chmod(self.dir, 0o700)
         subprocess.run(
-            self._cmd(str(self.bindir / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust",
-                      "-E", "UTF8", "--no-sync"),
-            check=True, capture_output=True,
+            self._cmd(
+                str(self.bindir / "initdb"),
+                "-D",
+                str(data),
+                "-U",
+                "postgres",
+                "-A",
+                "trust",
+                "-E",
+                "UTF8",
+                "--no-sync",
+            ),
+            check=True,
+            capture_output=True,
         )
-        log = open(self.dir / "server.log", "wb")  # noqa: SIM115 - lives as long as the server
+        log = open(self.dir / "server.log", "wb")
         self.proc = subprocess.Popen(
-            self._cmd(str(self.bindir / "postgres"), "-D", str(data), "-p", str(self.port),
-                      "-h", "127.0.0.1", "-k", str(sock), "-c", "fsync=on", "-c", "max_connections=200"),
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            self._cmd(
+                str(self.bindir / "postgres"),
+                "-D",
+                str(data),
+                "-p",
+                str(self.port),
+                "-h",
+                "127.0.0.1",
+                "-k",
+                str(sock),
+                "-c",
+                "fsync=on",
+                "-c",
+                "max_connections=200",
+            ),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         deadline = time.monotonic() + 30
         import psycopg
 
         while True:
             try:
-                psycopg.connect(f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres",
-                                connect_timeout=2).close()
+                psycopg.connect(
+                    f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres", connect_timeout=2
+                ).close()
                 return self
             except psycopg.OperationalError:
                 if self.proc.poll() is not None or time.monotonic() > deadline:
@@ -86,8 +113,9 @@ class PostgresServer:
         import psycopg
 
         name = "t_" + uuid.uuid4().hex[:12]
-        with psycopg.connect(f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres",
-                             autocommit=True) as conn:
+        with psycopg.connect(
+            f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres", autocommit=True
+        ) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')
         return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{name}"
 

@@ -11,7 +11,6 @@ import os
 from collections.abc import Iterator
 
 import pytest
-
 from _pg import PostgresServer, find_bindir  # tests/ is on sys.path (rootdir conftest)
 
 

@@ -44,8 +44,11 @@ def test_witness_cosigns_growth_and_refuses_fork_and_rollback(
 ) -> None:
     wdir, pub = witness_pub
     w = Witness.load(wdir)
-    with _ledger(tmp_path / "a.db", pub) as a, _ledger(tmp_path / "b.db", pub) as b, \
-            _ledger(tmp_path / "c.db", pub) as c:
+    with (
+        _ledger(tmp_path / "a.db", pub) as a,
+        _ledger(tmp_path / "b.db", pub) as b,
+        _ledger(tmp_path / "c.db", pub) as c,
+    ):
         ca, cb, cc = (TestClient(create_app(x, TOKEN)) for x in (a, b, c))
         _fill(a, 3, "honest")
         r1 = w.cosign(ca)
@@ -95,12 +98,16 @@ def test_witness_refuses_a_checkpoint_not_signed_by_the_log(
 def test_cli_init_writes_key_public_and_state(tmp_path: Path) -> None:
     runner = CliRunner()
     d = tmp_path / "w"
-    res = runner.invoke(witness_cli, ["init", "--dir", str(d), "--name", "observer-party",
-                                      "--log-key", log_signer().public.vkey])
+    res = runner.invoke(
+        witness_cli,
+        ["init", "--dir", str(d), "--name", "observer-party", "--log-key", log_signer().public.vkey],
+    )
     assert res.exit_code == 0, res.output
     pub = WitnessKey.from_json(json.loads(res.output))
     assert pub.name == "observer-party"
     assert (d / "witness-key.json").stat().st_mode & 0o077 == 0
-    again = runner.invoke(witness_cli, ["init", "--dir", str(d), "--name", "observer-party",
-                                        "--log-key", log_signer().public.vkey])
+    again = runner.invoke(
+        witness_cli,
+        ["init", "--dir", str(d), "--name", "observer-party", "--log-key", log_signer().public.vkey],
+    )
     assert again.exit_code != 0  # never overwrite a key

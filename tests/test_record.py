@@ -1,0 +1,273 @@
+"""The election record: export, archive, check_record, and tamper evidence with the first bad index."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from _ledger_util import Clock, log_signer, policy, witnesses
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sqlalchemy import text
+
+import ledger
+from ledger import Ledger, LedgerConfig
+from ledger.record import (
+    LogKey,
+    LogSigner,
+    RecordError,
+    SignedCheckpoint,
+    check_record,
+    read_record,
+)
+
+N = 12
+
+
+def _cosign_latest(led: Ledger, signers: int = 2) -> None:
+    cp = led.checkpoint()
+    for w in witnesses()[:signers]:
+        led.add_cosignature(w.name, cp.size, w.cosign(cp.signed.body))
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An exported, witnessed record with 3 checkpoints (built once; tests copy it)."""
+    base = tmp_path_factory.mktemp("record")
+    with Ledger(f"sqlite:///{base / 'l.db'}", LedgerConfig(log_signer(), policy(2), clock=Clock())) as led:
+        led.append_many([("ev", {"i": i, "s": f"v{i}"}) for i in range(5)])
+        _cosign_latest(led, 1)
+        led.append_many([("ev", {"i": i}) for i in range(5, 9)])
+        led.checkpoint()
+        led.append_many([("ev", {"i": i}) for i in range(9, N)])
+        _cosign_latest(led, 2)
+        led.export(base / "rec")
+        led.export_archive(base / "rec.tar.gz")
+    return base
+
+
+@pytest.fixture
+def rec(source: Path, tmp_path: Path) -> Path:
+    return Path(shutil.copytree(source / "rec", tmp_path / "rec"))
+
+
+def test_export_checks_and_archive_matches(source: Path) -> None:
+    s = check_record(source / "rec")
+    assert (s.size, s.checkpoints, s.witnessed_size, s.signers) == (N, 3, N, ("witness-0", "witness-1"))
+    assert check_record(source / "rec.tar.gz") == s
+    r = read_record(source / "rec")
+    assert [e.index for e in r.entries()] == list(range(N))
+    assert [c.size for c in r.checkpoints] == [5, 9, N]
+    header = json.loads((source / "rec" / "record.json").read_text())
+    assert header["format"] == "tvote-election-record" and header["version"] == 1
+
+
+def _lines(rec: Path) -> list[bytes]:
+    return (rec / "entries.jsonl").read_bytes().splitlines(keepends=True)
+
+
+def _write(rec: Path, lines: list[bytes]) -> None:
+    (rec / "entries.jsonl").write_bytes(b"".join(lines))
+
+
+def _modify(k: int) -> Callable[[list[bytes]], list[bytes]]:
+    def f(ls: list[bytes]) -> list[bytes]:
+        obj = json.loads(ls[k])
+        obj["payload"]["tampered"] = True
+        ls[k] = json.dumps(obj, separators=(",", ":"), sort_keys=True).encode() + b"\n"
+        return ls
+
+    return f
+
+
+def _remove(k: int) -> Callable[[list[bytes]], list[bytes]]:
+    return lambda ls: ls[:k] + ls[k + 1 :]
+
+
+def _swap(k: int) -> Callable[[list[bytes]], list[bytes]]:
+    return lambda ls: ls[:k] + [ls[k + 1], ls[k]] + ls[k + 2 :]
+
+
+def _insert(k: int) -> Callable[[list[bytes]], list[bytes]]:
+    def f(ls: list[bytes]) -> list[bytes]:
+        from ledger.record import Entry
+
+        prev = Entry.from_bytes(ls[k - 1][:-1]).hash if k else bytes(32)
+        forged = Entry.create(k, prev, "ev", {"forged": True}).canonical + b"\n"
+        return ls[:k] + [forged] + ls[k:]
+
+    return f
+
+
+def _duplicate(k: int) -> Callable[[list[bytes]], list[bytes]]:
+    return lambda ls: ls[: k + 1] + [ls[k]] + ls[k + 1 :]
+
+
+@settings(max_examples=25, deadline=None)
+@given(op=st.sampled_from(["modify", "remove", "swap", "insert", "duplicate"]), k=st.integers(0, N - 1))
+def test_tampering_an_export_is_detected_at_the_first_bad_entry(source: Path, op: str, k: int) -> None:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        rec = Path(shutil.copytree(source / "rec", Path(tmp) / "rec"))
+        if op == "swap":
+            k = min(k, N - 2)
+        if op == "duplicate":
+            k = min(k, N - 1)
+        make = {
+            "modify": _modify,
+            "remove": _remove,
+            "swap": _swap,
+            "insert": _insert,
+            "duplicate": _duplicate,
+        }[op](k)
+        _write(rec, make(_lines(rec)))
+        want = k + 1 if op == "duplicate" else k
+        with pytest.raises(RecordError) as err:
+            check_record(rec)
+        assert err.value.index == want, (op, k, err.value)
+
+
+def test_appended_forged_tail_and_truncation_are_detected(rec: Path) -> None:
+    lines = _lines(rec)
+    _write(rec, _insert(N)(lines))
+    with pytest.raises(RecordError) as err:
+        check_record(rec)
+    assert err.value.index == N
+    _write(rec, lines[:-1])
+    with pytest.raises(RecordError) as err:
+        check_record(rec)
+    assert err.value.index == N - 1
+
+
+def test_non_canonical_entry_is_detected(rec: Path) -> None:
+    lines = _lines(rec)
+    lines[4] = json.dumps(json.loads(lines[4])).encode() + b"\n"  # same content, not RFC 8785 bytes
+    _write(rec, lines)
+    with pytest.raises(RecordError) as err:
+        check_record(rec)
+    assert (err.value.index, err.value.check) == (4, "entry-format")
+
+
+def _checkpoint_lines(rec: Path) -> list[dict]:
+    return [json.loads(x) for x in (rec / "checkpoints.jsonl").read_text().splitlines()]
+
+
+def _write_checkpoints(rec: Path, cps: list[dict]) -> None:
+    from ledger.record import canonical_json
+
+    (rec / "checkpoints.jsonl").write_bytes(b"".join(canonical_json(c) + b"\n" for c in cps))
+
+
+def test_checkpoint_forgeries_are_detected(rec: Path) -> None:
+    cps = _checkpoint_lines(rec)
+    bad_sig = [dict(c) for c in cps]
+    bad_sig[1]["note"] = bad_sig[1]["note"].replace("\n9\n", "\n8\n")
+    _write_checkpoints(rec, bad_sig)
+    with pytest.raises(RecordError, match="checkpoint"):
+        check_record(rec)
+    no_cosig = [dict(c) for c in cps]
+    no_cosig[-1]["cosignatures"] = None
+    _write_checkpoints(rec, no_cosig)
+    with pytest.raises(RecordError) as err:
+        check_record(rec)
+    assert err.value.check == "checkpoint-witnessed"
+    wrong_signers = [dict(c) for c in cps]
+    wrong_signers[-1]["cosignatures"] = {**cps[-1]["cosignatures"], "signers": ["witness-0", "witness-2"]}
+    _write_checkpoints(rec, wrong_signers)
+    with pytest.raises(RecordError) as err:
+        check_record(rec)
+    assert err.value.check == "checkpoint-cosignature"
+    bad_proof = [dict(c) for c in cps]
+    bad_proof[2]["consistency"] = {"from_size": 9, "proof": ["00" * 32] * 3}
+    _write_checkpoints(rec, bad_proof)
+    with pytest.raises(RecordError) as err:
+        check_record(rec)
+    assert err.value.check == "checkpoint-consistency"
+
+
+def test_a_checkpoint_signed_by_another_key_is_refused(rec: Path) -> None:
+    cps = _checkpoint_lines(rec)
+    other = LogSigner.generate(log_signer().name, b"\x05" * 32)
+    from ledger.record import Checkpoint
+
+    cps[0]["note"] = SignedCheckpoint.sign(
+        Checkpoint(other.name, 5, bytes.fromhex(cps[0]["root"])), other
+    ).note
+    _write_checkpoints(rec, cps)
+    with pytest.raises(RecordError) as err:
+        check_record(rec)
+    assert err.value.check == "checkpoint-signature"
+
+
+def test_malformed_record_files(rec: Path, tmp_path: Path) -> None:
+    (rec / "record.json").write_text('{"format": "something-else"}')
+    with pytest.raises(RecordError, match="record"):
+        check_record(rec)
+    with pytest.raises(RecordError):
+        check_record(tmp_path / "missing")
+    (tmp_path / "junk.tar.gz").write_bytes(b"not an archive")
+    with pytest.raises(RecordError):
+        check_record(tmp_path / "junk.tar.gz")
+
+
+def _tampered_storage(tmp_path: Path, sql: str) -> Ledger:
+    led = Ledger(f"sqlite:///{tmp_path / 's.db'}", LedgerConfig(log_signer(), policy(2), clock=Clock()))
+    led.append_many([("ev", {"i": i}) for i in range(N)])
+    led.checkpoint()
+    with led._store.engine.begin() as conn:
+        conn.execute(text(sql))
+    return led
+
+
+@pytest.mark.parametrize(
+    ("sql", "want"),
+    [
+        ("UPDATE ledger_entry SET body = (SELECT body FROM ledger_entry WHERE idx = 4) WHERE idx = 7", 7),
+        ("UPDATE ledger_entry SET idx = -1 WHERE idx = 3; ", 3),
+        ("DELETE FROM ledger_entry WHERE idx = 5", 5),
+        ("UPDATE ledger_entry SET body = CAST(replace(body, X'226922', X'226a22') AS BLOB) WHERE idx = 6", 6),
+    ],
+)
+def test_tampering_storage_is_detected(tmp_path: Path, sql: str, want: int) -> None:
+    led = _tampered_storage(tmp_path, sql)
+    try:
+        if sql.startswith("UPDATE ledger_entry SET idx = -1"):
+            with led._store.engine.begin() as conn:  # reorder: move 3 after 4
+                conn.execute(text("UPDATE ledger_entry SET idx = 3 WHERE idx = 4"))
+                conn.execute(text("UPDATE ledger_entry SET idx = 4 WHERE idx = -1"))
+        with pytest.raises(RecordError) as err:
+            led.check()
+        assert err.value.index == want, err.value
+    finally:
+        led.close()
+
+
+def test_storage_check_passes_on_an_honest_live_log(tmp_path: Path) -> None:
+    with Ledger(f"sqlite:///{tmp_path / 'h.db'}", LedgerConfig(log_signer(), policy(2))) as led:
+        led.append_many([("ev", {"i": i}) for i in range(7)])
+        led.checkpoint()
+        led.append("ev", {"tail": "not yet checkpointed"})
+        s = led.check()
+        assert s.size == 7
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.binary(min_size=32, max_size=32), name=st.from_regex(r"[a-z0-9./-]{1,30}", fullmatch=True))
+def test_log_keys_round_trip_through_text(seed: bytes, name: str) -> None:
+    s = LogSigner.generate(name, seed)
+    assert LogKey.from_vkey(s.public.vkey) == s.public
+    assert LogSigner.from_skey(s.skey) == s
+
+
+def test_errors_are_one_tree() -> None:
+    assert issubclass(RecordError, ledger.VerificationError)
+    assert issubclass(ledger.ForkError, ledger.WitnessRefusal)
+    assert all(
+        issubclass(getattr(ledger, n), ledger.LedgerError)
+        for n in ledger.__all__
+        if n.endswith("Error") or n in {"InvalidEntry", "InvalidEncoding", "NotFound", "WitnessRefusal"}
+    )
