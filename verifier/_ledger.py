@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
+from ledger._check import dumps_header
 from ledger._errors import LedgerError, RecordError
 from ledger.record import CheckpointRecord, Record, RecordSummary, check_sequence, read_record
 
@@ -91,6 +92,13 @@ def check_structure(src: RecordSource, report: Report, *, log_key: str | None = 
     except LedgerError as e:
         report.add(CheckFailed(1, "record.format", f"record.json or checkpoints.jsonl: {e}"))
         return None
+    # V1: record.json is not covered by any hash, so it must be byte-exact (no silent edits, even of
+    # whitespace): it is the canonical rendering of what it says.
+    try:
+        if (src.directory / "record.json").read_bytes() != dumps_header(rec.header):
+            report.add(CheckFailed(1, "record.format", "record.json is not in its canonical form"))
+    except OSError as e:
+        report.add(CheckFailed(1, "record.format", f"record.json: {e}"))
     if log_key is not None and rec.header.log_key.vkey != log_key:
         report.add(
             CheckFailed(
