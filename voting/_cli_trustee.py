@@ -108,12 +108,19 @@ def deal(server: ServerOpt, secret_file: FileOpt, passphrase_env: PassEnvOpt = N
 
 
 @app.command("verify-shares")
-def verify_shares(server: ServerOpt, secret_file: FileOpt, passphrase_env: PassEnvOpt = None) -> None:
+def verify_shares(
+    server: ServerOpt,
+    secret_file: FileOpt,
+    passphrase_env: PassEnvOpt = None,
+    complain_missing: Annotated[
+        bool, typer.Option("--complain-missing", help="also complain about dealers that sent no share")
+    ] = False,
+) -> None:
     """Decrypt and check received shares; publicly complain about every bad one."""
     t, pw = _load(secret_file, passphrase_env)
     with client_for(server) as http:
         try:
-            bad = t.verify_shares(http)
+            bad = t.verify_shares(http, complain_missing=complain_missing)
         except ApiError as e:
             raise _fail(e) from e
     t.save(secret_file, pw)

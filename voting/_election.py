@@ -568,8 +568,9 @@ class ElectionService:
             row = self._row(s)
             if row.phase != "setup" or row.joint_key_json is not None:
                 raise Conflict("election.phase", "complaints are made during the key ceremony only")
-            if s.get(ShareRow, (row.election_id, c.dealer, trustee)) is None:
-                raise Conflict("complaint.no_share", f"trustee {c.dealer} has not dealt a share to you")
+            dealer = s.get(TrusteeRow, (row.election_id, c.dealer))
+            if dealer is None or dealer.status != "registered":
+                raise Conflict("complaint.dealer", f"trustee {c.dealer} is not a registered dealer")
             dup = s.exec(
                 select(ComplaintRow).where(
                     ComplaintRow.election_id == row.election_id,
@@ -637,13 +638,19 @@ class ElectionService:
             trustees = self._trustees(s)
             commitments = self._commitments(s)
             out: dict[int, str] = {}
+            complaints = list(s.exec(select(ComplaintRow).where(ComplaintRow.election_id == row.election_id)))
+            accused = {c.dealer for c in complaints}
             for i, r in trustees.items():
                 if r.status != "registered":
                     out[i] = "did not register"
-                elif not r.shares_dealt:
-                    out[i] = "did not deal its shares"
+                elif not r.shares_dealt and i not in accused:
+                    # a silent dealer is disqualified only through complaints (publicly checkable cause)
+                    raise Conflict(
+                        "ceremony.waiting",
+                        f"trustee {i} has not dealt its shares; the others must complain about the missing "
+                        "share (tvote trustee verify-shares --complain-missing) first",
+                    )
             resolutions = []
-            complaints = list(s.exec(select(ComplaintRow).where(ComplaintRow.election_id == row.election_id)))
             for crow in complaints:
                 c = Complaint.from_dict(json.loads(crow.complaint_json))
                 share = s.get(ShareRow, (row.election_id, c.dealer, c.complainant))
