@@ -88,7 +88,7 @@ def _remove(k: int) -> Callable[[list[bytes]], list[bytes]]:
 
 
 def _swap(k: int) -> Callable[[list[bytes]], list[bytes]]:
-    return lambda ls: ls[:k] + [ls[k + 1], ls[k]] + ls[k + 2 :]
+    return lambda ls: [*ls[:k], ls[k + 1], ls[k], *ls[k + 2:]]
 
 
 def _insert(k: int) -> Callable[[list[bytes]], list[bytes]]:
@@ -97,13 +97,13 @@ def _insert(k: int) -> Callable[[list[bytes]], list[bytes]]:
 
         prev = Entry.from_bytes(ls[k - 1][:-1]).hash if k else bytes(32)
         forged = Entry.create(k, prev, "ev", {"forged": True}).canonical + b"\n"
-        return ls[:k] + [forged] + ls[k:]
+        return [*ls[:k], forged, *ls[k:]]
 
     return f
 
 
 def _duplicate(k: int) -> Callable[[list[bytes]], list[bytes]]:
-    return lambda ls: ls[: k + 1] + [ls[k]] + ls[k + 1 :]
+    return lambda ls: [*ls[:k + 1], ls[k], *ls[k + 1:]]
 
 
 @settings(max_examples=25, deadline=None)
