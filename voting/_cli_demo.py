@@ -24,9 +24,6 @@ from __future__ import annotations
 import datetime as dt
 import random
 import secrets
-import socket
-import threading
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -35,13 +32,12 @@ from typing import Annotated, Any
 
 import httpx
 import typer
-import uvicorn
 
+from voting._loopback import LoopbackServer
 from voting._testca import JpkiTestCa, RsaKeyPool, TestCard, TestResident
 
 __all__ = [
     "DemoElection",
-    "LoopbackServer",
     "Resident",
     "demo",
     "make_residents",
@@ -175,45 +171,6 @@ def roll_csv(residents: Sequence[Resident]) -> bytes:
 # -------------------------------------------------------------------------------------------- HTTP server
 
 
-class LoopbackServer:
-    """Run an ASGI app under uvicorn on ``127.0.0.1`` and a free port, in a background thread."""
-
-    def __init__(self, app: Any) -> None:
-        self.app = app
-        self.base_url = ""
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> str:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-        self.base_url = f"http://127.0.0.1:{port}"
-        config = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="off")
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]}, daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + 15
-        while not self._server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError("the election server did not start")
-            time.sleep(0.01)
-        return self.base_url
-
-    def stop(self) -> None:
-        if self._server is not None and self._thread is not None:
-            self._server.should_exit = True
-            self._thread.join(timeout=15)
-        self._server = self._thread = None
-
-    def __enter__(self) -> LoopbackServer:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-
 # ------------------------------------------------------------------------------------------ the election
 
 
@@ -289,7 +246,7 @@ def start_election(
     http: httpx.Client
     if real_http:
         server = LoopbackServer(app)
-        base_url = server.start()
+        base_url = server.start(timeout=15)
         http = httpx.Client(base_url=base_url, timeout=120)
     else:
         from fastapi.testclient import TestClient
@@ -364,7 +321,7 @@ def _build_intake(
     oidc = face = provider = None
     if oidc_residents:
         from voting._dev_oidc import DevClient, DevOidcProvider, DevSubject
-        from voting._face import DemoFaceMatcher
+        from voting.auth._face import DeterministicTestMatcher
         from voting.auth._oidc import OidcProviderConfig, OidcRelyingParty
 
         redirect = f"{settings.public_url.rstrip('/')}/vote/oidc-callback"
@@ -378,11 +335,36 @@ def _build_intake(
         oidc = OidcRelyingParty(
             OidcProviderConfig(provider.issuer, "tvote-demo", client_secret, redirect), roll_key
         )
-        face = DemoFaceMatcher()
+        face = DeterministicTestMatcher()
     intake = IntakeService(
-        election=service, jpki=jpki, oidc=oidc, face=face, kiosk_tokens=frozenset({kiosk_token})
+        election=service,
+        jpki=jpki,
+        oidc=oidc,
+        face=face,
+        face_reference=_demo_reference_image if oidc_residents else None,
+        kiosk_tokens=frozenset({kiosk_token}),
     )
     return intake, provider
+
+
+def demo_face_image(resident_id: str) -> bytes:
+    """A synthetic stand-in for a resident's face photo (no biometrics anywhere in the demo)."""
+    return b"tvote-demo-face:" + resident_id.encode()
+
+
+def _demo_reference_image(issuer: str, subject: str) -> Any:
+    from voting.auth._face import ReferenceImageSource
+
+    return ReferenceImageSource(demo_face_image(subject), "image/png")
+
+
+def demo_live_capture(resident: Resident) -> dict[str, str]:
+    """The ``face`` object a voter's device sends: the capture and some liveness evidence (hex)."""
+    return {
+        "media_type": "image/png",
+        "image": demo_face_image(resident.resident_id).hex(),
+        "liveness_evidence": b"blink+turn".hex(),
+    }
 
 
 def _claims(r: Resident) -> dict[str, Any]:

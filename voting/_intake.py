@@ -58,6 +58,7 @@ from crypto._ballot import (
 )
 from crypto._errors import CryptoError, InvalidEncoding, VerificationError
 from voting.auth import JpkiSubmission, JpkiVerifier
+from voting.auth._face import FaceMatcher, LiveCapture, ReferenceImageSource, require_match
 from voting.auth._oidc import OidcRelyingParty, PendingOidcLogin
 
 from ._db import utcnow
@@ -191,8 +192,9 @@ class _Authenticated:
 class IntakeService:
     """Ballot intake for the one election of ``election`` (a :class:`~voting._election.ElectionService`).
 
-    ``jpki`` verifies card signatures; ``oidc`` is a relying party (``voting.auth`` digital-ID client) and
-    ``face`` a face-match engine; a method whose verifier is ``None`` is refused with ``auth.unavailable``.
+    ``jpki`` verifies card signatures; ``oidc`` is a relying party (``voting.auth`` digital-ID client),
+    ``face`` a face-match engine and ``face_reference(issuer, subject)`` the source of the reference photo
+    of a digital-ID subject; a method whose verifier is ``None`` is refused with ``auth.unavailable``.
     ``kiosk_tokens`` are the bearer tokens of opened polling-place kiosks (only their SHA-256 is kept).
     ``clock`` and ``randbytes`` are injectable for tests.
     """
@@ -200,7 +202,8 @@ class IntakeService:
     election: Any
     jpki: JpkiVerifier | None = None
     oidc: OidcRelyingParty | None = None
-    face: Any | None = None
+    face: FaceMatcher | None = None
+    face_reference: Callable[[str, str], ReferenceImageSource] | None = None
     kiosk_tokens: frozenset[str] = frozenset()
     clock: Callable[[], dt.datetime] = utcnow
     randbytes: Callable[[int], bytes] = secrets.token_bytes
@@ -603,9 +606,7 @@ class IntakeService:
             s.commit()
         return OidcStart(pending.authorization_url, pending.state)
 
-    def _auth_oidc(
-        self, b: EncryptedBallot, state: str, code: str, face: Mapping[str, Any]
-    ) -> _Authenticated:
+    def _auth_oidc(self, b: EncryptedBallot, state: str, code: str, live: LiveCapture) -> _Authenticated:
         self._require_method("oidc+face")
         if self.oidc is None or self.face is None:
             raise Forbidden("auth.unavailable", "digital-ID authentication is not configured on this server")
@@ -634,9 +635,10 @@ class IntakeService:
             raise Forbidden(
                 "voter.unmatched", "the digital ID released no name, birth date and address to match the roll"
             )
+        if self.face_reference is None:
+            raise Forbidden("auth.unavailable", "no reference-image source is configured for face matching")
+        result = require_match(self.face.match(self.face_reference(ident.issuer, ident.subject), live))
         alias = self._alias_for(ident.match_key.digest)
-        decision = self.face.match(face, ballot_hash=bh)
-        face_public = {"decision": True, "engine": decision.engine}
         ev = ident.evidence
         evidence = {
             "method": "oidc+face",
@@ -645,7 +647,13 @@ class IntakeService:
             "nonce_salt": ev.nonce_salt.hex(),
             "issuer": ev.issuer,
             "id_token": ev.id_token,
-            "face": decision.to_dict(),
+            "face": {
+                "decision": result.decision,
+                "score": result.score,
+                "threshold": result.threshold,
+                "liveness": result.liveness,
+                "engine_id": result.engine_id,
+            },
         }
         return _Authenticated(
             alias=alias,
@@ -655,20 +663,18 @@ class IntakeService:
             public_auth={
                 "method": "oidc+face",
                 "evidence_hash": ident.evidence_hash.hex(),
-                "face": face_public,
+                "face": result.record_entry(),
             },
             oidc_state=state,
         )
 
-    def cast_oidc(
-        self, ballot: Mapping[str, Any], *, state: str, code: str, face: Mapping[str, Any]
-    ) -> Receipt:
+    def cast_oidc(self, ballot: Mapping[str, Any], *, state: str, code: str, live: LiveCapture) -> Receipt:
         """Cast ``ballot`` authenticated by a digital-ID login (nonce bound to its hash) and a face match."""
         self._require_voting()
         b = self._parse_ballot(ballot)
         with self._session() as s:
             self._check_unused(s, b.ballot_hash().hex())
-        auth = self._auth_oidc(b, state, code, face)
+        auth = self._auth_oidc(b, state, code, live)
         return self._commit_cast(b, auth, "internet")
 
     def _check_oidc_unused(self, s: Session, state: str) -> None:

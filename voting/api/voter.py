@@ -14,6 +14,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 
 from voting.auth import JpkiSubmission
+from voting.auth._face import LiveCapture
 
 from .._deps import AdminDep, RateLimitDep
 from .._errors import InvalidRequest, Unauthenticated
@@ -64,11 +65,20 @@ class JpkiAuthIn(_In):
         )
 
 
+class FaceIn(_In):
+    media_type: Literal["image/jpeg", "image/png", "image/webp"] = "image/jpeg"
+    image: str = Field(pattern=_HEX, min_length=2, max_length=8_000_000, description="live capture, hex")
+    liveness_evidence: str = Field(default="", pattern=_HEX, max_length=2_000_000, description="hex")
+
+    def capture(self) -> LiveCapture:
+        return LiveCapture(bytes.fromhex(self.image), self.media_type, bytes.fromhex(self.liveness_evidence))
+
+
 class OidcAuthIn(_In):
     method: Literal["oidc+face"]
     state: str = Field(min_length=16, max_length=128)
     code: str = Field(min_length=1, max_length=2_048)
-    face: dict[str, Any] = Field(description="the face-match sample handed to the configured engine")
+    face: FaceIn = Field(description="the live capture handed to the face-match engine (never stored)")
 
 
 class CastIn(_In):
@@ -135,7 +145,9 @@ def post_ballot(body: CastIn, intake: IntakeDep, _rl: RateLimitDep) -> ReceiptOu
     if isinstance(body.auth, JpkiAuthIn):
         r = intake.cast_jpki(body.ballot, body.auth.submission(), bytes.fromhex(body.auth.challenge))
     else:
-        r = intake.cast_oidc(body.ballot, state=body.auth.state, code=body.auth.code, face=body.auth.face)
+        r = intake.cast_oidc(
+            body.ballot, state=body.auth.state, code=body.auth.code, live=body.auth.face.capture()
+        )
     return ReceiptOut.of(r)
 
 
