@@ -258,6 +258,8 @@ def _pass_one(
             last_progress = time.monotonic()
         entry = _record(report, _ledger.parse_entry, line, i)
         if entry is None:
+            if i == 0:
+                return  # without the manifest nothing else can be interpreted (V1 already failed)
             continue
         etype, payload = entry
         _record(report, _check_order, st, i, etype)
@@ -271,7 +273,8 @@ def _pass_one(
             if st.info is None:
                 return
             continue
-        assert st.info is not None
+        if st.info is None:
+            return
         info = st.info
         if payload.get("election_id") != info.election_id or payload.get("base_hash") != info.base_hash.hex():
             report.add(

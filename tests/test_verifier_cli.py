@@ -1,0 +1,294 @@
+"""tvote-verify as a program: import isolation, exit codes, --json, --since, --receipt, executors
+(local processes and a real Dask LocalCluster), the counting rule against its reference, the privacy
+screen, and a random single-byte mutation property."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+from verifier_fixture import Election, build_election
+
+from ledger.merkle import inclusion_proof, leaf_hash
+from verifier import Options, RecordUnreadable, verify_record
+from verifier._counting import BallotIndex, CastRow, Status, reference_statuses
+from verifier._privacy import scan_payload
+from verifier.cli import EXIT_INVALID, EXIT_OK, EXIT_UNREADABLE, app
+
+pytestmark = pytest.mark.xdist_group("verifier")
+ROOT = Path(__file__).resolve().parent.parent
+FORBIDDEN = ("voting", "kiosk", "fastapi", "sqlmodel", "sqlalchemy", "uvicorn")
+
+
+@pytest.fixture(scope="module")
+def election() -> Election:
+    return build_election(seed=2)
+
+
+@pytest.fixture(scope="module")
+def valid(election: Election, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return election.write(tmp_path_factory.mktemp("valid-cli") / "record")
+
+
+def roots_args(valid: Path) -> list[str]:
+    return ["--trust-root", str(valid.parent / "record-root.pem")]
+
+
+# ------------------------------------------------------------------------------------ import isolation
+
+
+def test_verifier_never_imports_the_server_side() -> None:
+    code = (
+        "import sys, verifier, verifier.cli, verifier._engine, verifier._ballots, verifier._extras, "
+        "verifier._ledger, verifier._pdf\n"
+        f"bad = sorted(m for m in sys.modules if m.split('.')[0] in {FORBIDDEN!r})\n"
+        "print(','.join(bad))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert out.stdout.strip() == ""
+
+
+def test_verifier_sources_name_no_server_module() -> None:
+    pat = re.compile(rf"^\s*(from|import)\s+({'|'.join(FORBIDDEN)})\b", re.M)
+    offenders = [
+        p.name for p in (ROOT / "verifier").glob("*.py") if pat.search(p.read_text(encoding="utf-8"))
+    ]
+    assert offenders == []
+
+
+# ------------------------------------------------------------------------------------- CLI, exit codes
+
+
+def test_cli_valid_record_exit_0_and_json(valid: Path, tmp_path: Path) -> None:
+    out = tmp_path / "report.json"
+    res = CliRunner().invoke(app, [str(valid), "--json", str(out), *roots_args(valid)])
+    assert res.exit_code == EXIT_OK, res.output
+    assert "VALID" in res.output and "superseded by re-votes 1" in res.output
+    rep = json.loads(out.read_text())
+    assert rep["valid"] is True and rep["format"] == "tvote-verify-report/1"
+    assert rep["summary"]["overridden"] == 1
+    assert [c["status"] for c in rep["checks"][:23]] == ["pass"] * 23
+
+
+def test_cli_invalid_record_exit_1_names_check_and_entry(
+    election: Election, valid: Path, tmp_path: Path
+) -> None:
+    rec = tmp_path / "record"
+    shutil.copytree(valid, rec)
+    lines = (rec / "entries.jsonl").read_bytes().split(b"\n")
+    lines[12], lines[13] = lines[13], lines[12]
+    (rec / "entries.jsonl").write_bytes(b"\n".join(lines))
+    out = tmp_path / "r.json"
+    res = CliRunner().invoke(app, [str(rec), "--json", str(out), *roots_args(valid)])
+    assert res.exit_code == EXIT_INVALID
+    assert "V2" in res.output and "ledger entry 12" in res.output
+    rep = json.loads(out.read_text())
+    assert rep["valid"] is False
+    assert any(f["step"] == 2 and f["entry"] == 12 for f in rep["failures"])
+
+
+def test_cli_unreadable_record_exit_2(tmp_path: Path) -> None:
+    res = CliRunner().invoke(app, [str(tmp_path / "nothing-here")])
+    assert res.exit_code == EXIT_UNREADABLE
+
+
+def test_console_script_runs(valid: Path) -> None:
+    exe = Path(sys.executable).parent / "tvote-verify"
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "verifier.cli"]
+    p = subprocess.run([*cmd, str(valid), *roots_args(valid)], capture_output=True, text=True, cwd=ROOT)
+    assert p.returncode == 0, p.stdout + p.stderr
+
+
+# ------------------------------------------------------------------------------------ --since, --receipt
+
+
+def test_since_accepts_an_extension_and_rejects_a_rewrite(
+    election: Election, valid: Path, tmp_path: Path
+) -> None:
+    k = next(i for i, (t, _) in enumerate(election.events) if t == "voting.closed")
+    old = election.write(tmp_path / "old" / "record", election.events[:k])
+    res = CliRunner().invoke(app, [str(valid), "--since", str(old), *roots_args(valid)])
+    assert res.exit_code == EXIT_OK, res.output
+    # a rewritten history: same length, one ballot replaced by a re-encryption of another choice
+    evs = [(t, dict(p)) for t, p in election.events[:k]]
+    i = [j for j, (t, _) in enumerate(evs) if t == "ballot.cast"][1]
+    evs[i] = evs[i + 1]
+    forged = election.write(tmp_path / "forged" / "record", evs)
+    res = CliRunner().invoke(app, [str(valid), "--since", str(forged), *roots_args(valid)])
+    assert res.exit_code == EXIT_INVALID
+    assert "V24" in res.output
+
+
+def _receipt(rec: Path, index: int) -> dict[str, Any]:
+    lines = (rec / "entries.jsonl").read_bytes().split(b"\n")[:-1]
+    cp = json.loads((rec / "checkpoints.jsonl").read_bytes().split(b"\n")[-2])
+    hashes = [leaf_hash(x) for x in lines]
+    p = json.loads(lines[index])["payload"]
+    return {
+        "kind": "cast",
+        "election_id": p["election_id"],
+        "ballot_hash": p["ballot_hash"],
+        "tracking_code": p["tracking_code"],
+        "leaf_index": index,
+        "entry_hash": hashes[index].hex(),
+        "checkpoint": cp["note"],
+        "inclusion_proof": [h.hex() for h in inclusion_proof(index, hashes[: cp["size"]])],
+    }
+
+
+def test_receipt_found_and_tampered_receipt_rejected(election: Election, valid: Path, tmp_path: Path) -> None:
+    i = [j for j, (t, _) in enumerate(election.events) if t == "ballot.cast"][3]
+    rc = _receipt(valid, i)
+    good = tmp_path / "receipt.json"
+    good.write_text(json.dumps(rc))
+    res = CliRunner().invoke(app, [str(valid), "--receipt", str(good), *roots_args(valid)])
+    assert res.exit_code == EXIT_OK, res.output
+    rc["tracking_code"] = "ZZZZ-ZZZZ-ZZZZ-ZZZZ"
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(rc))
+    res = CliRunner().invoke(app, [str(valid), "--receipt", str(bad), *roots_args(valid)])
+    assert res.exit_code == EXIT_INVALID and "V25" in res.output
+    rc = _receipt(valid, i)
+    rc["leaf_index"] = i + 1
+    bad.write_text(json.dumps(rc))
+    res = CliRunner().invoke(app, [str(valid), "--receipt", str(bad), *roots_args(valid)])
+    assert res.exit_code == EXIT_INVALID and "V25" in res.output
+
+
+# --------------------------------------------------------------------------------------------- executors
+
+
+def _same(a: Any, b: Any) -> None:
+    assert a.statuses == b.statuses and a.summary == b.summary and a.results == b.results
+    assert [f.to_dict() for f in a.failures] == [f.to_dict() for f in b.failures]
+
+
+def test_process_pool_gives_the_serial_report(election: Election, valid: Path) -> None:
+    opts = dict(pdf_trust_roots=(election.root_certificate,), batch_size=2)
+    _same(verify_record(valid, Options(**opts)), verify_record(valid, Options(workers=2, **opts)))
+
+
+def test_dask_local_cluster_gives_the_serial_report(election: Election, valid: Path, tmp_path: Path) -> None:
+    from distributed import Client, LocalCluster
+
+    # a record with one bad ballot proof, so failures travel back from the workers too
+    evs = [(t, json.loads(json.dumps(p))) for t, p in election.events]
+    i = [j for j, (t, _) in enumerate(evs) if t == "ballot.cast"][5]
+    sel = evs[i][1]["ballot"]["contests"][1]["proof"]
+    sel["challenges"][0], sel["challenges"][1] = sel["challenges"][1], sel["challenges"][0]
+    rec = election.write(tmp_path / "record", election.retally(evs))
+    opts = dict(pdf_trust_roots=(election.root_certificate,), batch_size=2)
+    serial = verify_record(rec, Options(**opts))
+    assert any(f.step == 13 and f.entry == i for f in serial.failures)
+    with (
+        LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None) as cluster,
+        Client(cluster) as client,
+    ):
+        _same(serial, verify_record(rec, Options(dask_client=client, **opts)))
+
+
+# ------------------------------------------------------------------------------------ counting rule
+
+
+rows = st.lists(
+    st.tuples(st.integers(0, 5), st.sampled_from(["internet", "internet", "kiosk"])), min_size=0, max_size=30
+)
+
+
+@settings(max_examples=50, deadline=None)
+@given(rows)
+def test_counting_rule_index_matches_reference(seq: list[tuple[int, str]]) -> None:
+    casts = [CastRow(i * 3 + 1, f"h{i}", f"voter{v}", ch, 1) for i, (v, ch) in enumerate(seq)]
+    want = reference_statuses(casts)
+    with BallotIndex() as idx:
+        for c in casts:
+            idx.add_cast(c)
+        got = {d.index: d.status for d in idx.derived()}
+    assert got == want
+    counted_voters = {c.alias for c in casts if want[c.index] is Status.COUNTED}
+    assert counted_voters == {c.alias for c in casts}
+
+
+def test_counting_rule_examples() -> None:
+    casts = [
+        CastRow(1, "a", "v", "internet", 1),
+        CastRow(2, "b", "v", "internet", 2),
+        CastRow(3, "c", "w", "internet", 1),
+        CastRow(4, "d", "w", "kiosk", 2),
+        CastRow(5, "e", "w", "internet", 3),
+    ]
+    assert reference_statuses(casts) == {
+        1: Status.SUPERSEDED,
+        2: Status.COUNTED,
+        3: Status.OVERRIDDEN,
+        4: Status.COUNTED,
+        5: Status.OVERRIDDEN,
+    }
+
+
+# ---------------------------------------------------------------------------------------------- privacy
+
+
+def test_privacy_screen_passes_protocol_values() -> None:
+    payload = {
+        "opened_at": "2027-04-18T00:00:00Z",
+        "h": "12" * 32,
+        "tracking_code": "1234-5678-9ABC-DEFG",
+        "auth": {"method": "oidc+face", "face": {"decision": True, "engine": "tvote-face/2"}},
+        "seq": 3,
+    }
+    assert list(scan_payload("ballot.cast", payload)) == []
+    assert list(scan_payload("trustee.registered", {"name": "University of Tsukuba"})) == []
+    assert list(scan_payload("election.manifest", {"voting_period": {"day": "2027-04-25"}})) == []
+
+
+def test_privacy_screen_flags_each_kind() -> None:
+    for p in (
+        {"name": "x"},
+        {"birth_date": "x"},
+        {"a": "203.0.113.9"},
+        {"a": 123456789012},
+        {"a": "〒305-8577"},
+        {"a": "平成元年3月2日"},
+        {"a": "fe80::1"},
+    ):
+        assert list(scan_payload("ballot.cast", p)), p
+
+
+# ------------------------------------------------------------------------------- random byte mutation
+
+
+FILES = ["entries.jsonl", "checkpoints.jsonl", "record.json", "result.pdf"]
+
+
+@settings(
+    max_examples=int(__import__("os").environ.get("TVOTE_MUTATION_EXAMPLES", "25")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(data=st.data())
+def test_any_single_byte_change_is_detected(
+    election: Election, valid: Path, tmp_path_factory: pytest.TempPathFactory, data: st.DataObject
+) -> None:
+    name = data.draw(st.sampled_from(FILES), label="file")
+    raw = (valid / name).read_bytes()
+    pos = data.draw(st.integers(0, len(raw) - 1), label="position")
+    new = data.draw(st.integers(0, 255).filter(lambda b: b != raw[pos]), label="byte")
+    rec = tmp_path_factory.mktemp("mut") / "record"
+    shutil.copytree(valid, rec)
+    (rec / name).write_bytes(raw[:pos] + bytes([new]) + raw[pos + 1 :])
+    try:
+        r = verify_record(rec, Options(pdf_trust_roots=(election.root_certificate,)))
+    except RecordUnreadable:
+        return
+    assert not r.ok, f"undetected change of {name}[{pos}] to {new:#04x}"
+    shutil.rmtree(rec.parent, ignore_errors=True)
