@@ -145,9 +145,7 @@ def prove_membership(
     ``rng`` (``randbytes``) makes the proof deterministic and is for known-answer vectors only.
     Raises ``ValueError`` if ``plaintext`` is not in ``allowed``.
     """
-    s = canonical_allowed(allowed)
-    if plaintext not in s:
-        raise ValueError(f"refusing to prove a false statement: {plaintext} is not in the allowed set")
+    s = _check_claim(plaintext, allowed)
     u = Scalar.random(rng)
     fakes: dict[int, tuple[Scalar, Scalar]] = {}
     for j in s:
@@ -167,13 +165,18 @@ def prove_with_nonces(
     fake: Mapping[int, tuple[Scalar, Scalar]],
 ) -> DisjunctiveProof:
     """Known-answer form: ``nonce`` is ``u``; ``fake[j] = (c_j, v_j)`` for every ``j ≠ plaintext``."""
-    s = canonical_allowed(allowed)
-    if plaintext not in s:
-        raise ValueError(f"refusing to prove a false statement: {plaintext} is not in the allowed set")
+    s = _check_claim(plaintext, allowed)
     if set(fake) != set(s) - {plaintext}:
         raise ValueError("fake branches must be given for exactly the other allowed values")
     fakes = {j: (c, v - c * randomness) for j, (c, v) in fake.items()}
     return _prove(public_key, ct, plaintext, randomness, s, context, nonce, fakes)
+
+
+def _check_claim(plaintext: int, allowed: Iterable[int]) -> tuple[int, ...]:
+    s = canonical_allowed(allowed)
+    if not isinstance(plaintext, int) or isinstance(plaintext, bool) or plaintext not in s:
+        raise ValueError(f"refusing to prove a false statement: {plaintext!r} is not in the allowed set")
+    return s
 
 
 def _prove(

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from crypto._group import IDENTITY, G, L, Point, Scalar
+from crypto._ballot import ContestSpec
+from crypto._group import IDENTITY, G, L, Scalar
 
 __all__ = [
     "ballot_nonces",
@@ -40,10 +41,8 @@ transcript_items = st.one_of(
 
 
 @st.composite
-def contest_specs(draw: st.DrawFn, *, max_selections: int = 6, contest_id: str | None = None) -> object:
+def contest_specs(draw: st.DrawFn, *, max_selections: int = 6, contest_id: str | None = None) -> ContestSpec:
     """A valid :class:`crypto._ballot.ContestSpec` with 1..``max_selections`` selections."""
-    from crypto._ballot import ContestSpec
-
     cid = contest_id if contest_id is not None else draw(identifiers)
     sel = draw(st.lists(identifiers, min_size=1, max_size=max_selections, unique=True))
     hi = draw(st.integers(min_value=0, max_value=len(sel)))
@@ -51,26 +50,16 @@ def contest_specs(draw: st.DrawFn, *, max_selections: int = 6, contest_id: str |
     return ContestSpec(cid, tuple(sel), lo, hi)
 
 
-def choices_for(spec: object) -> st.SearchStrategy[list[str]]:
+def choices_for(spec: ContestSpec) -> st.SearchStrategy[list[str]]:
     """A valid choice list for ``spec`` (between min and max distinct selections, any order)."""
-    from crypto._ballot import ContestSpec
-
-    assert isinstance(spec, ContestSpec)
     return st.integers(min_value=spec.min_selections, max_value=spec.max_selections).flatmap(
         lambda k: st.permutations(spec.selection_ids).map(lambda p: list(p[:k]))
     )
 
 
-def overvotes_for(spec: object) -> st.SearchStrategy[list[str]]:
+def overvotes_for(spec: ContestSpec) -> st.SearchStrategy[list[str]]:
     """A choice list with more than ``max_selections`` distinct selections (needs max < n)."""
-    from crypto._ballot import ContestSpec
-
-    assert isinstance(spec, ContestSpec)
     n = len(spec.selection_ids)
     return st.integers(min_value=spec.max_selections + 1, max_value=n).flatmap(
         lambda k: st.permutations(spec.selection_ids).map(lambda p: list(p[:k]))
     )
-
-
-def point_from_scalar(s: Scalar) -> Point:
-    return s * G

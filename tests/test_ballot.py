@@ -33,7 +33,7 @@ from crypto._dlog import discrete_log
 from crypto._elgamal import ZERO
 from crypto._errors import BallotError, InvalidEncoding, ProofError
 from crypto._group import IDENTITY, G, Scalar
-from tests.strategies import choices_for, contest_specs
+from tests.strategies import choices_for, contest_specs, overvotes_for
 
 SECRET = Scalar.random(random.Random(2024))
 K = SECRET * G
@@ -163,6 +163,15 @@ def test_blank_ballot_verifies(ctx: ElectionContext) -> None:
 def test_invalid_choices_refused(choices: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         encrypt_ballot(CTX3, choices)
+
+
+@given(st.data())
+@settings(max_examples=25, deadline=None)
+def test_random_overvotes_refused(data: st.DataObject) -> None:
+    spec = data.draw(contest_specs(contest_id="c").filter(lambda c: c.max_selections < len(c.selection_ids)))
+    ctx = ElectionContext(H, K, (spec,))
+    with pytest.raises(ValueError, match="over-vote"):
+        encrypt_ballot(ctx, {"c": data.draw(overvotes_for(spec))})
 
 
 def test_required_contest_refuses_blank() -> None:

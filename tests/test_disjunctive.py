@@ -67,6 +67,12 @@ def test_honest_prover_refuses_false_statement(allowed: tuple[int, ...], m: int)
         prove_membership(K, encrypt(K, m, r), m, r, allowed, CTX)
 
 
+def test_prover_refuses_non_int_plaintext() -> None:
+    r = Scalar(99)
+    with pytest.raises(ValueError):
+        prove_membership(K, encrypt(K, 1, r), True, r, (0, 1), CTX)
+
+
 @pytest.mark.parametrize("lie", [0, 1])
 def test_cheating_prover_cannot_prove_two_in_zero_one(lie: int) -> None:
     """Running the prover's algebra with a claimed plaintext that is not the real one yields junk."""
