@@ -21,7 +21,9 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Final
 
-from py_ecc.bls import G2ProofOfPossession as _Bls
+from eth_typing import BLSPubkey, BLSSignature
+from py_ecc.bls.ciphersuites import G2ProofOfPossession as _Bls
+from py_ecc.optimized_bls12_381.optimized_curve import curve_order
 
 from crypto._hash import tagged_sha256
 
@@ -62,7 +64,9 @@ def check_witness_name(name: object) -> str:
 
 @lru_cache(maxsize=256)
 def _key_ok(public_key: bytes, pop: bytes) -> bool:
-    return bool(_Bls.KeyValidate(public_key)) and bool(_Bls.PopVerify(public_key, pop))
+    return bool(_Bls.KeyValidate(BLSPubkey(public_key))) and bool(
+        _Bls.PopVerify(BLSPubkey(public_key), BLSSignature(pop))
+    )
 
 
 def _check_sig_bytes(sig: object) -> bytes:
@@ -114,8 +118,6 @@ class WitnessSigner:
 
     def __post_init__(self) -> None:
         check_witness_name(self.name)
-        from py_ecc.optimized_bls12_381 import curve_order
-
         if not isinstance(self.secret, int) or not 0 < self.secret < curve_order:
             raise InvalidEncoding("BLS secret key out of range")
 
@@ -146,7 +148,7 @@ def verify_cosignature(key: WitnessKey, checkpoint_body: str, signature: bytes) 
     """Raise unless ``signature`` is ``key``'s cosignature on the checkpoint body."""
     sig = _check_sig_bytes(signature)
     try:
-        ok = bool(_Bls.Verify(key.public_key, cosign_message(checkpoint_body), sig))
+        ok = bool(_Bls.Verify(BLSPubkey(key.public_key), cosign_message(checkpoint_body), BLSSignature(sig)))
     except Exception:
         ok = False
     if not ok:
@@ -195,9 +197,11 @@ class CosignatureBundle:
 
     def verify(self, checkpoint_body: str, policy: WitnessPolicy) -> None:
         """Raise unless every named signer is a configured witness and the aggregate verifies."""
-        keys = [policy.key(n).public_key for n in self.signers]
+        keys = [BLSPubkey(policy.key(n).public_key) for n in self.signers]
         try:
-            ok = bool(_Bls.FastAggregateVerify(keys, cosign_message(checkpoint_body), self.aggregate))
+            ok = bool(
+                _Bls.FastAggregateVerify(keys, cosign_message(checkpoint_body), BLSSignature(self.aggregate))
+            )
         except Exception:
             ok = False
         if not ok:
@@ -229,5 +233,5 @@ def aggregate_cosignatures(
     )
     if not items:
         raise InvalidEncoding("nothing to aggregate")
-    agg = _Bls.Aggregate([_check_sig_bytes(s) for _, s in items])
+    agg = _Bls.Aggregate([BLSSignature(_check_sig_bytes(s)) for _, s in items])
     return CosignatureBundle(tuple(n for n, _ in items), bytes(agg))
