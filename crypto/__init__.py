@@ -1,1 +1,135 @@
-"""tvote cryptographic core (pure: no I/O)."""
+"""tvote's cryptographic core. Pure: no I/O, no server or database imports.
+
+Safe recipes live here; the raw layers (group, ElGamal, proofs, threshold math) are in
+:mod:`crypto.hazmat`, to be used only by new protocol steps that come with their own proofs and spec.
+
+Recipes
+    Ballots: :class:`ContestSpec`, :class:`ElectionContext`, :func:`encrypt_ballot`, :func:`verify_ballot`,
+    :class:`EncryptedBallot` (``ballot_hash()``, ``tracking_code()``), Benaloh challenge
+    (:func:`reveal`, :func:`verify_revealed`), :func:`tally_ciphertexts`, :func:`discrete_log`.
+    Trustees: :class:`TrusteeKeyGen`, :class:`TrusteeCommitments`, :class:`EncryptedShare`,
+    :class:`Complaint`, :class:`ComplaintAnswer`, :func:`resolve_complaint`, :func:`qualify`,
+    :class:`JointKey`, :class:`TrusteeKey`, :class:`PartialDecryption`, :func:`verify_partial`,
+    :func:`combine`, :func:`combine_tally`.
+    Value types: :class:`Scalar`, :class:`Point`, :class:`Ciphertext`.
+
+Errors (one tree, see :mod:`crypto._errors`)::
+
+    CryptoError
+    ├── InvalidEncoding
+    ├── DecodingError
+    └── VerificationError (check, subject)
+        ├── ProofError
+        ├── BallotError
+        └── ThresholdError
+"""
+
+from __future__ import annotations
+
+from ._ballot import (
+    BallotSecrets,
+    ContestSecrets,
+    ContestSpec,
+    ElectionContext,
+    EncryptedBallot,
+    EncryptedContest,
+    EncryptedSelection,
+    RevealedBallot,
+    SelectionSecret,
+    encrypt_ballot,
+    normalize_tracking_code,
+    reveal,
+    tally_ciphertexts,
+    tracking_code_from_hash,
+    verify_ballot,
+    verify_revealed,
+)
+from ._dlog import discrete_log
+from ._elgamal import Ciphertext
+from ._errors import (
+    BallotError,
+    CryptoError,
+    DecodingError,
+    InvalidEncoding,
+    ProofError,
+    ThresholdError,
+    VerificationError,
+)
+from ._group import Point, Scalar
+from ._hash import PROTOCOL_VERSION, tagged_sha256
+from ._threshold import (
+    CombinedDecryption,
+    CombinedTally,
+    Complaint,
+    ComplaintAnswer,
+    ComplaintOutcome,
+    ComplaintResolution,
+    EncryptedShare,
+    Exclusion,
+    JointKey,
+    PartialDecryption,
+    Qualification,
+    TrusteeCommitments,
+    TrusteeKey,
+    TrusteeKeyGen,
+    combine,
+    combine_tally,
+    public_share,
+    qualify,
+    resolve_complaint,
+    verify_partial,
+    verify_share,
+)
+
+__all__ = [
+    "PROTOCOL_VERSION",
+    "BallotError",
+    "BallotSecrets",
+    "Ciphertext",
+    "CombinedDecryption",
+    "CombinedTally",
+    "Complaint",
+    "ComplaintAnswer",
+    "ComplaintOutcome",
+    "ComplaintResolution",
+    "ContestSecrets",
+    "ContestSpec",
+    "CryptoError",
+    "DecodingError",
+    "ElectionContext",
+    "EncryptedBallot",
+    "EncryptedContest",
+    "EncryptedSelection",
+    "EncryptedShare",
+    "Exclusion",
+    "InvalidEncoding",
+    "JointKey",
+    "PartialDecryption",
+    "Point",
+    "ProofError",
+    "Qualification",
+    "RevealedBallot",
+    "Scalar",
+    "SelectionSecret",
+    "ThresholdError",
+    "TrusteeCommitments",
+    "TrusteeKey",
+    "TrusteeKeyGen",
+    "VerificationError",
+    "combine",
+    "combine_tally",
+    "discrete_log",
+    "encrypt_ballot",
+    "normalize_tracking_code",
+    "public_share",
+    "qualify",
+    "resolve_complaint",
+    "reveal",
+    "tagged_sha256",
+    "tally_ciphertexts",
+    "tracking_code_from_hash",
+    "verify_ballot",
+    "verify_partial",
+    "verify_revealed",
+    "verify_share",
+]

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._errors import InvalidEncoding
-from ._group import G, IDENTITY, Point, Scalar, small_multiple
+from ._group import IDENTITY, G, Point, Scalar, small_multiple
 
 __all__ = ["Ciphertext", "encrypt", "sum_ciphertexts"]
 

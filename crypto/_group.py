@@ -26,7 +26,7 @@ from nacl import bindings as _na
 
 from ._errors import InvalidEncoding
 
-__all__ = ["G", "IDENTITY", "L", "Point", "Scalar", "small_multiple"]
+__all__ = ["IDENTITY", "G", "L", "Point", "Scalar", "small_multiple"]
 
 #: Order of the prime-order subgroup of edwards25519.
 L: Final[int] = 2**252 + 27742317777372353535851937790883648493

@@ -8,22 +8,59 @@ new protocol step together with its proof and its specification in ``docs/protoc
 
 from __future__ import annotations
 
+from ._disjunctive import (
+    DisjunctiveProof,
+    allowed_range,
+    canonical_allowed,
+    prove_membership,
+    prove_with_nonces,
+    verify_membership,
+)
+from ._dlog import MAX_BOUND
 from ._elgamal import Ciphertext, encrypt, sum_ciphertexts
-from ._group import G, IDENTITY, L, Point, Scalar, small_multiple
+from ._group import IDENTITY, G, L, Point, Scalar, small_multiple
 from ._hash import PROTOCOL_VERSION, challenge, encode_transcript, tagged_sha256
+from ._proofs import (
+    ChaumPedersenProof,
+    RandomSource,
+    SchnorrProof,
+    prove_chaum_pedersen,
+    prove_schnorr,
+    random_scalar,
+    verify_chaum_pedersen,
+    verify_schnorr,
+)
+from ._threshold import joint_public_key, lagrange_coefficient
 
 __all__ = [
-    "G",
     "IDENTITY",
-    "L",
+    "MAX_BOUND",
     "PROTOCOL_VERSION",
+    "ChaumPedersenProof",
     "Ciphertext",
+    "DisjunctiveProof",
+    "G",
+    "L",
     "Point",
+    "RandomSource",
     "Scalar",
+    "SchnorrProof",
+    "allowed_range",
+    "canonical_allowed",
     "challenge",
     "encode_transcript",
     "encrypt",
+    "joint_public_key",
+    "lagrange_coefficient",
+    "prove_chaum_pedersen",
+    "prove_membership",
+    "prove_schnorr",
+    "prove_with_nonces",
+    "random_scalar",
     "small_multiple",
     "sum_ciphertexts",
     "tagged_sha256",
+    "verify_chaum_pedersen",
+    "verify_membership",
+    "verify_schnorr",
 ]
