@@ -281,7 +281,10 @@ def test_any_single_byte_change_is_detected(
 ) -> None:
     name = data.draw(st.sampled_from(FILES), label="file")
     raw = (valid / name).read_bytes()
-    pos = data.draw(st.integers(0, len(raw) - 1), label="position")
+    # KNOWN GAP (reported to the ledger format): a checkpoint's "issued_at" is not covered by any signature,
+    # so its digits can change unnoticed; test_issued_at_is_unauthenticated pins this until it is fixed.
+    unsigned = {k for m in re.finditer(rb'"issued_at":\d+', raw) for k in range(m.start() + 12, m.end())}
+    pos = data.draw(st.integers(0, len(raw) - 1).filter(lambda k: k not in unsigned), label="position")
     new = data.draw(st.integers(0, 255).filter(lambda b: b != raw[pos]), label="byte")
     rec = tmp_path_factory.mktemp("mut") / "record"
     shutil.copytree(valid, rec)
@@ -292,3 +295,14 @@ def test_any_single_byte_change_is_detected(
         return
     assert not r.ok, f"undetected change of {name}[{pos}] to {new:#04x}"
     shutil.rmtree(rec.parent, ignore_errors=True)
+
+
+@pytest.mark.xfail(strict=True, reason="ledger format: checkpoints.jsonl issued_at is not signed (reported)")
+def test_issued_at_is_unauthenticated(election: Election, valid: Path, tmp_path: Path) -> None:
+    rec = tmp_path / "record"
+    shutil.copytree(valid, rec)
+    raw = (rec / "checkpoints.jsonl").read_bytes()
+    (rec / "checkpoints.jsonl").write_bytes(
+        raw.replace(b'"issued_at":1800000000', b'"issued_at":1700000000', 1)
+    )
+    assert not verify_record(rec, Options(pdf_trust_roots=(election.root_certificate,))).ok
