@@ -24,6 +24,8 @@ from __future__ import annotations
 import datetime as dt
 import random
 import secrets
+import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -207,6 +209,10 @@ class DemoElection:
 
         return VoterClient(self.base_url, log_key=self.service.ledger.log_key, **kw)
 
+    def election_info(self) -> Any:
+        with self.client() as c:
+            return c.election()
+
 
 @contextmanager
 def start_election(
@@ -332,8 +338,12 @@ def _build_intake(
             DevSubject(first.resident_id, _claims(first)),
         )
         provider.start()
+        from voting.client import tls_context
+
         oidc = OidcRelyingParty(
-            OidcProviderConfig(provider.issuer, "tvote-demo", client_secret, redirect), roll_key
+            OidcProviderConfig(provider.issuer, "tvote-demo", client_secret, redirect),
+            roll_key,
+            http_client_kwargs={"verify": tls_context()},
         )
         face = DeterministicTestMatcher()
     intake = IntakeService(
@@ -400,7 +410,192 @@ class DemoOutcome:
     pdf: Path
     results: dict[str, dict[str, int]]
     expected: dict[str, dict[str, int]]
+    summary: dict[str, int]
 
 
-def run_demo(out: Path, *, voters: int = 200, seed: int = 2027) -> DemoOutcome:  # placeholder, see below
-    raise NotImplementedError
+@dataclass
+class _Plan:
+    """What one synthetic resident does (drawn from the seeded RNG)."""
+
+    resident: Resident
+    method: str  # "jpki" | "oidc" | "abstain"
+    challenge: bool
+    revote: bool
+    kiosk: bool
+
+
+def _random_choices(rnd: random.Random, manifest: Mapping[str, Any]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for c in manifest["contests"]:
+        ids = [s["id"] for s in c["selections"]]
+        if c["kind"] == "one_of_n":
+            weights = [5, 3, 2, 1][: len(ids)] + [1] * max(0, len(ids) - 4)
+            out[c["id"]] = [] if rnd.random() < 0.05 else rnd.choices(ids, weights=weights)
+        elif c["kind"] == "yes_no":
+            out[c["id"]] = [] if rnd.random() < 0.05 else [rnd.choices(["yes", "no"], weights=[3, 2])[0]]
+        else:
+            out[c["id"]] = sorted(rnd.sample(ids, rnd.randint(0, int(c["max"]))))
+    return out
+
+
+def _plans(rnd: random.Random, residents: Sequence[Resident]) -> list[_Plan]:
+    plans = []
+    for r in residents:
+        x = rnd.random()
+        method = "abstain" if x < 0.08 else ("oidc" if x < 0.25 else "jpki")
+        plans.append(
+            _Plan(
+                r,
+                method,
+                challenge=method != "abstain" and rnd.random() < 0.08,
+                revote=method != "abstain" and rnd.random() < 0.12,
+                kiosk=method == "jpki" and rnd.random() < 0.03,
+            )
+        )
+    if not any(p.kiosk for p in plans):  # the record must exercise the kiosk rule
+        next(p for p in plans if p.method == "jpki").kiosk = True
+    return plans
+
+
+def run_demo(
+    out: Path, *, voters: int = 200, seed: int = 2027, console: Any | None = None, workers: int = 4
+) -> DemoOutcome:
+    """Run the whole demo election (see the module docstring); write ``out/record`` and ``out/result.pdf``."""
+    import concurrent.futures as cf
+    import shutil
+    import tempfile
+
+    from rich.console import Console
+
+    from voting._trustee_client import run_decryption
+
+    con = console or Console()
+    t0 = time.monotonic()
+    out = Path(out)
+    record_dir, pdf_path = out / "record", out / "result.pdf"
+    if record_dir.exists():
+        shutil.rmtree(record_dir)
+    pdf_path.unlink(missing_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
+
+    now = dt.datetime.now(dt.UTC)
+    rnd = random.Random(seed)  # synthetic choices only
+    ca = JpkiTestCa.generate(now)
+    residents = make_residents(voters, ca, now, seed=seed, pool=RsaKeyPool(16))
+    plans = _plans(rnd, residents)
+    manifest = tsukuba_manifest(now)
+    oidc_residents = [p.resident for p in plans if p.method == "oidc"]
+    con.print(
+        f"[bold]tvote demo[/bold]: {voters} synthetic residents, 5 trustees (quorum 3), SQLite, real HTTP"
+    )
+
+    with (
+        tempfile.TemporaryDirectory(prefix="tvote-demo-") as tmp,
+        start_election(Path(tmp), residents, ca, manifest, now=now, oidc_residents=oidc_residents) as e,
+    ):
+        con.print(f"  server {e.base_url}: election created, roll committed, key ceremony done, voting open")
+        counted: dict[str, dict[str, list[str]]] = {}
+        stats = {"challenged": 0, "revotes": 0, "kiosk": 0, "oidc": 0, "jpki": 0}
+        receipts: list[Any] = []
+        lock = threading.Lock()
+
+        info = e.election_info()
+
+        def vote_internet(p: _Plan) -> None:
+            with e.client(election=info, self_check=False) as c:
+                choices = _random_choices(random.Random(f"{seed}/{p.resident.resident_id}"), manifest)
+                if p.challenge:  # encrypt, challenge (the opening is checked on a second device), vote again
+                    c.challenge(choices)
+                rounds = [choices]
+                if p.revote:
+                    rounds.append(
+                        _random_choices(random.Random(f"{seed}/{p.resident.resident_id}/2"), manifest)
+                    )
+                for ch in rounds:
+                    if p.method == "oidc":
+                        login_as(e.oidc_provider, p.resident)
+                        r = c.cast_oidc(ch, face=demo_live_capture(p.resident))
+                    else:
+                        r = c.cast_jpki(p.resident.card, ch)
+                    with lock:
+                        receipts.append(r)
+                with lock:
+                    counted[p.resident.resident_id] = rounds[-1]
+                    stats["challenged"] += p.challenge
+                    stats["revotes"] += p.revote
+                    stats[p.method] += 1
+
+        jpki_plans = [p for p in plans if p.method == "jpki"]
+        oidc_plans = [p for p in plans if p.method == "oidc"]
+        with cf.ThreadPoolExecutor(max_workers=workers) as pool:
+            list(pool.map(vote_internet, jpki_plans))
+        for p in oidc_plans:  # the development provider approves one subject at a time
+            vote_internet(p)
+        for p in (p for p in plans if p.kiosk):  # in person, later: overrides the internet ballots
+            ch = _random_choices(random.Random(f"{seed}/{p.resident.resident_id}/kiosk"), manifest)
+            with e.client(election=info, self_check=False) as c:
+                receipts.append(c.cast_jpki(p.resident.card, ch, kiosk_token=e.kiosk_token))
+            counted[p.resident.resident_id] = ch
+            stats["kiosk"] += 1
+        with e.client() as c:  # every voter can check a receipt; the demo checks a sample
+            for r in rnd.sample(receipts, min(10, len(receipts))):
+                c.verify_receipt(r)
+        con.print(
+            f"  voting: {stats['jpki']} by My Number card, {stats['oidc']} by digital ID + face match, "
+            f"{stats['challenged']} challenged a ballot, {stats['revotes']} re-voted, "
+            f"{stats['kiosk']} at a kiosk ({time.monotonic() - t0:.1f}s)"
+        )
+
+        e.admin("/close")
+        e.admin("/tally")
+        absent = max(e.trustees)
+        run_decryption(e.http, [t for i, t in sorted(e.trustees.items()) if i != absent])
+        result = e.admin("/result")
+        e.admin("/declaration")
+        e.service.ledger.checkpoint()
+        e.service.ledger.export(record_dir)
+        pdf_path.write_bytes(e.service.result_pdf())
+        shutil.copyfile(pdf_path, record_dir / "result.pdf")
+
+    expected = {c["id"]: {s["id"]: 0 for s in c["selections"]} for c in manifest["contests"]}
+    for choices in counted.values():
+        for cid, sels in choices.items():
+            for sid in sels:
+                expected[cid][sid] += 1
+    results = {c: {s: int(v) for s, v in sels.items()} for c, sels in result["results"].items()}
+    summary = {k: int(result[k]) for k in ("cast", "counted", "superseded", "overridden", "spoiled")}
+    _print_results(con, manifest, results, summary, absent)
+    ok = results == expected and summary["counted"] == len(counted)
+    con.print(f"  record: [bold]{record_dir}[/bold]   signed result PDF: [bold]{pdf_path}[/bold]")
+    con.print(f"  check it: .venv/bin/tvote-verify {record_dir}")
+    if ok:
+        con.print(
+            f"[green]the published result equals the tally of the simulated choices[/green] "
+            f"({time.monotonic() - t0:.1f}s)"
+        )
+    else:
+        con.print("[red]MISMATCH: the published result differs from the simulated choices[/red]")
+    return DemoOutcome(0 if ok else 1, record_dir, pdf_path, results, expected, summary)
+
+
+def _print_results(
+    con: Any,
+    manifest: Mapping[str, Any],
+    results: Mapping[str, Mapping[str, int]],
+    summary: Mapping[str, int],
+    absent: int,
+) -> None:
+    from rich.table import Table
+
+    for c in manifest["contests"]:
+        t = Table(title=f"{c['name']['ja']} / {c['name']['en']}", title_justify="left")
+        t.add_column("selection")
+        t.add_column("votes", justify="right")
+        for s in sorted(c["selections"], key=lambda s: -results[c["id"]][s["id"]]):
+            t.add_row(f"{s['name']['ja']} ({s['name']['en']})", str(results[c["id"]][s["id"]]))
+        con.print(t)
+    con.print(
+        f"  ballots cast {summary['cast']}, counted {summary['counted']}, superseded by a re-vote "
+        f"{summary['superseded']}, overridden by a kiosk ballot {summary['overridden']}, spoiled "
+        f"(challenged) {summary['spoiled']}; trustee {absent} absent at decryption"
+    )

@@ -57,6 +57,7 @@ from crypto._ballot import (
     verify_revealed,
 )
 from crypto._errors import CryptoError, InvalidEncoding, VerificationError
+from ledger import NotFound as LedgerNotFound
 from voting.auth import JpkiSubmission, JpkiVerifier
 from voting.auth._face import FaceMatcher, LiveCapture, ReferenceImageSource, require_match
 from voting.auth._oidc import OidcRelyingParty, PendingOidcLogin
@@ -523,7 +524,12 @@ class IntakeService:
         channel: str | None = None,
         seq: int | None = None,
     ) -> Receipt:
-        stored = self.ledger.checkpoint()
+        try:
+            stored = self.ledger.latest_checkpoint()
+        except LedgerNotFound:
+            stored = None
+        if stored is None or int(stored.size) <= index:  # sign a new one only if none covers the entry
+            stored = self.ledger.checkpoint()
         proof = self.ledger.inclusion_proof(index, int(stored.size))
         if proof.leaf_hash != entry_hash:  # pragma: no cover - the ledger contradicts its own append
             raise NotFound("ballot.not_found", "the ledger entry does not match this ballot")

@@ -28,6 +28,8 @@ Errors (one tree)::
 
 from __future__ import annotations
 
+import functools
+import ssl
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -133,6 +135,15 @@ class ChallengeResult:
 LoginFn = Callable[[str], str]
 
 
+@functools.cache
+def tls_context() -> ssl.SSLContext:
+    """One verifying TLS context (certifi's CA bundle) shared by every client: building a context loads
+    the bundle, which costs tens of milliseconds, so the voter client and the demo build it once."""
+    import certifi
+
+    return ssl.create_default_context(cafile=certifi.where())
+
+
 def _parse_vkey(text: str) -> LogKey:
     """``<name>+<hex key id>+<base64 key>``; the base64 part may itself contain ``+``."""
     import base64
@@ -159,7 +170,9 @@ class VoterClient:
 
     ``base_url`` is the server; ``transport`` an optional httpx transport (e.g. ``httpx.ASGITransport`` or a
     mock); ``log_key`` the log's verifier key (``LogKey`` or its ``vkey`` text). ``rng`` (an object with
-    ``randbytes``) is for deterministic tests only.
+    ``randbytes``) is for deterministic tests only. ``election`` pre-loads election data fetched earlier
+    (it was checked then); ``self_check=False`` skips re-verifying the device's own ballots (the server
+    verifies every ballot anyway).
     """
 
     def __init__(
@@ -170,13 +183,18 @@ class VoterClient:
         log_key: LogKey | str | None = None,
         timeout: float = 60.0,
         rng: Any | None = None,
+        election: ElectionInfo | None = None,
+        self_check: bool = True,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._transport = transport
         self._timeout = timeout
-        self._http = httpx.Client(base_url=self.base_url, transport=transport, timeout=timeout)
+        self._http = httpx.Client(
+            base_url=self.base_url, transport=transport, timeout=timeout, verify=tls_context()
+        )
         self._rng = rng
-        self._info: ElectionInfo | None = None
+        self._info: ElectionInfo | None = election
+        self._self_check = self_check
         self._log_key: LogKey | None = _parse_vkey(log_key) if isinstance(log_key, str) else log_key
         self.key_source: Literal["pinned", "server"] = "pinned" if log_key is not None else "server"
 
@@ -255,7 +273,8 @@ class VoterClient:
         if extra:
             raise ValueError(f"unknown contest(s): {sorted(extra)}")
         ballot, secrets = encrypt_ballot(ctx, full, rng=self._rng)
-        verify_ballot(ctx, ballot)  # a device checks its own output before showing the tracking code
+        if self._self_check:  # a device checks its own output before showing the tracking code
+            verify_ballot(ctx, ballot)
         return PreparedBallot(ballot, secrets, _canonical_choices(full))
 
     def _prepared(self, choices: PreparedBallot | Mapping[str, Sequence[str]]) -> PreparedBallot:
@@ -323,7 +342,7 @@ class VoterClient:
         )
 
     def _follow_provider(self, authorization_url: str) -> str:
-        with httpx.Client(timeout=self._timeout, follow_redirects=False) as browser:
+        with httpx.Client(timeout=self._timeout, follow_redirects=False, verify=tls_context()) as browser:
             r = browser.get(authorization_url)
         if r.status_code not in (302, 303) or "location" not in r.headers:
             raise VoterClientError(f"the digital-ID provider answered {r.status_code}, not a redirect")
