@@ -1,0 +1,80 @@
+"""The voter client against a real server: receipts verify and tampered ones fail with the named check;
+a Benaloh challenge catches a device that encrypted other choices; a second device re-verifies openings."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from typing import Any
+
+import pytest
+
+from ledger.record import LogSigner
+from voting._cli_demo import DemoElection, make_residents, start_election, tsukuba_manifest
+from voting._testca import JpkiTestCa, RsaKeyPool
+from voting.client import ChallengeError, PreparedBallot, ReceiptError, VoterClient
+
+pytestmark = pytest.mark.xdist_group("client")
+
+CHOICE = {"mayor": ["cand-3"], "referendum": ["yes"], "subsidy": ["proj-4"]}
+
+
+@pytest.fixture(scope="module")
+def election(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    now = dt.datetime.now(dt.UTC)
+    ca = JpkiTestCa.generate(now)
+    residents = make_residents(3, ca, now, pool=RsaKeyPool(3))
+    manifest = tsukuba_manifest(now, small=True, trustees=1, threshold=1)
+    with start_election(tmp_path_factory.mktemp("client"), residents, ca, manifest) as e:
+        yield e
+
+
+def test_receipt_verifies_and_tampering_is_named(election: DemoElection) -> None:
+    e = election
+    with e.client() as c:
+        r = c.cast_jpki(e.residents[0].card, CHOICE)
+        entry = c.verify_receipt(r)
+        assert entry.type == "ballot.cast" and entry.payload["ballot_hash"] == r.ballot_hash
+        # later: a fresh lookup by tracking code proves the ballot against the newest checkpoint
+        c.cast_jpki(e.residents[1].card, CHOICE)
+        later = c.lookup(r.tracking_code.lower().replace("-", ""))
+        assert later.leaf_index == r.leaf_index
+        c.verify_receipt(later)
+
+        bad_proof = dataclasses.replace(r, inclusion_proof=("00" * 32, *r.inclusion_proof[1:]))
+        bad_note = dataclasses.replace(r, checkpoint=r.checkpoint.replace("\n\n", "\n\nx", 1))
+        bad_hash = dataclasses.replace(r, entry_hash="11" * 32)
+        other = c.lookup(c.cast_jpki(e.residents[2].card, CHOICE).tracking_code)
+        swapped = dataclasses.replace(other, ballot_hash=r.ballot_hash, tracking_code=r.tracking_code)
+        for receipt, check in (
+            (bad_proof, "inclusion"),
+            (bad_note, "checkpoint-signature"),
+            (bad_hash, "inclusion"),
+            (swapped, "entry"),
+        ):
+            with pytest.raises(ReceiptError) as err:
+                c.verify_receipt(receipt)
+            assert err.value.check == check
+    # a client pinned to another log key refuses the server's checkpoints
+    with VoterClient(e.base_url, log_key=LogSigner.generate(e.service.ledger.log_key.name).public) as c:
+        with pytest.raises(ReceiptError) as err:
+            c.verify_receipt(r)
+        assert err.value.check == "checkpoint-signature"
+    # trust on first use: without a pinned key the client fetches the server's key and says so
+    with VoterClient(e.base_url) as c:
+        c.verify_receipt(r)
+        assert c.key_source == "server"
+
+
+def test_challenge_round_trip_and_cheating_device(election: DemoElection) -> None:
+    e = election
+    with e.client() as c:
+        res = c.challenge(CHOICE)
+        assert {k: sorted(v) for k, v in res.opened.items()} == {k: sorted(v) for k, v in CHOICE.items()}
+        with e.client() as phone:  # any device can audit a spoiled ballot by its tracking code
+            assert phone.audit_spoiled(res.receipt.tracking_code) == res.opened
+        # a device that encrypts other choices than the voter made is caught by the challenge
+        honest = c.prepare({"mayor": ["cand-1"], "referendum": ["no"], "subsidy": []})
+        cheat = PreparedBallot(honest.ballot, honest.secrets, {k: tuple(v) for k, v in CHOICE.items()})
+        with pytest.raises(ChallengeError):
+            c.challenge(cheat)
