@@ -306,3 +306,33 @@ def test_issued_at_is_unauthenticated(election: Election, valid: Path, tmp_path:
         raw.replace(b'"issued_at":1800000000', b'"issued_at":1700000000', 1)
     )
     assert not verify_record(rec, Options(pdf_trust_roots=(election.root_certificate,))).ok
+
+
+# ------------------------------------------------------------------------------------- the real demo
+
+
+@pytest.mark.slow
+def test_demo_election_record_verifies(tmp_path: Path) -> None:
+    """The record of the real election service (``tvote demo``) passes every check. Its commission root
+    is only in the demo's private data directory unless the demo exports it beside the record, so
+    without it exactly V22 (the PDF's trust) may fail."""
+    exe = Path(sys.executable).parent / "tvote"
+    p = subprocess.run(
+        [str(exe), "demo", "--out", str(tmp_path), "--voters", "12"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=600,
+    )
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    roots = [c for c in ("commission-root.pem", "commission-chain.pem") if (tmp_path / c).exists()]
+    from cryptography import x509
+
+    certs = tuple(x509.load_pem_x509_certificates((tmp_path / roots[0]).read_bytes())) if roots else ()
+    r = verify_record(tmp_path / "record", Options(pdf_trust_roots=certs, workers=2))
+    assert failed_steps(r) <= ({22} if not roots else set()), [f.operator_message for f in r.failures]
+    assert r.summary["cast"] > 0 and r.results
+
+
+def failed_steps(r: Any) -> set[int]:
+    return set(r.failed_steps())
