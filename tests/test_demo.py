@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -45,6 +47,17 @@ def test_demo_writes_record_and_pdf_and_prints_the_tally(tmp_path: Path) -> None
     casts = [e["payload"] for e in entries if e["type"] == "ballot.cast"]
     assert {c["channel"] for c in casts} == {"internet", "kiosk"}
     assert {c["auth"]["method"] for c in casts} == {"jpki", "oidc+face"}
+    # and the independent verifier accepts the record, PDF signature included
+    cmd = [
+        sys.executable,
+        "-c",
+        "from verifier.cli import main; main()",
+        str(tmp_path / "out" / "record"),
+        "--trust-root",
+        str(tmp_path / "out" / "commission-root.pem"),
+    ]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
 
 
 def test_cli_command_is_wired(tmp_path: Path) -> None:

@@ -34,6 +34,7 @@ from typing import Annotated, Any
 
 import httpx
 import typer
+from cryptography.hazmat.primitives import serialization
 
 from voting._loopback import LoopbackServer
 from voting._testca import JpkiTestCa, RsaKeyPool, TestCard, TestResident
@@ -476,6 +477,7 @@ def run_demo(
     if record_dir.exists():
         shutil.rmtree(record_dir)
     pdf_path.unlink(missing_ok=True)
+    (out / "commission-root.pem").unlink(missing_ok=True)
     out.mkdir(parents=True, exist_ok=True)
 
     now = dt.datetime.now(dt.UTC)
@@ -555,6 +557,9 @@ def run_demo(
         e.service.ledger.checkpoint()
         e.service.ledger.export(record_dir)
         pdf_path.write_bytes(e.service.result_pdf())
+        signer = e.service.commission_signer()  # the (test) commission root, for `tvote-verify --trust-root`
+        root = signer.chain[-1] if signer.chain else signer.certificate
+        (out / "commission-root.pem").write_bytes(root.public_bytes(serialization.Encoding.PEM))
         shutil.copyfile(pdf_path, record_dir / "result.pdf")
 
     expected = {c["id"]: {s["id"]: 0 for s in c["selections"]} for c in manifest["contests"]}
@@ -567,7 +572,7 @@ def run_demo(
     _print_results(con, manifest, results, summary, absent)
     ok = results == expected and summary["counted"] == len(counted)
     con.print(f"  record: [bold]{record_dir}[/bold]   signed result PDF: [bold]{pdf_path}[/bold]")
-    con.print(f"  check it: .venv/bin/tvote-verify {record_dir}")
+    con.print(f"  check it: .venv/bin/tvote-verify {record_dir} --trust-root {out / 'commission-root.pem'}")
     if ok:
         con.print(
             f"[green]the published result equals the tally of the simulated choices[/green] "
