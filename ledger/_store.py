@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, Integer, LargeBinary, String, Text, event, func, select, tuple_
+from sqlalchemy import BigInteger, Column, Integer, LargeBinary, String, Text, and_, event, func, or_, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlmodel import Field, SQLModel, create_engine
@@ -134,12 +134,15 @@ class Store:
         row = self._one(select(func.count(), func.max(_E.c.idx)))
         return int(row[0]), (-1 if row[1] is None else int(row[1]))
 
+    def node_query(self, keys: Sequence[tuple[int, int]]) -> Any:
+        """One SELECT of the given (level, idx) rows, as OR of primary-key equalities (index lookups)."""
+        conds = [and_(_N.c.level == lv, _N.c.idx == i) for lv, i in sorted(set(keys))]
+        return select(_N.c.level, _N.c.idx, _N.c.hash).where(or_(*conds))
+
     def nodes(self, keys: Sequence[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
         if not keys:
             return {}
-        rows = self._all(
-            select(_N.c.level, _N.c.idx, _N.c.hash).where(tuple_(_N.c.level, _N.c.idx).in_(list(set(keys))))
-        )
+        rows = self._all(self.node_query(keys))
         return {(int(r[0]), int(r[1])): _b(r[2]) for r in rows}
 
     def node_count_beyond(self, size: int) -> int:
