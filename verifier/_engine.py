@@ -16,6 +16,8 @@ Every check failure is recorded (not raised), so one run reports everything that
 
 from __future__ import annotations
 
+import concurrent.futures as cf
+import multiprocessing
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -161,6 +163,7 @@ def verify_record(
         finally:
             executor.close()
     report.elapsed_seconds = time.monotonic() - t0
+    report.failures.sort(key=lambda f: (f.step, -1 if f.entry is None else f.entry))
     return report
 
 
@@ -176,11 +179,35 @@ def _make_executor(opts: Options) -> BatchExecutor:
 def _run(
     src: RecordSource, opts: Options, report: Report, ex: BatchExecutor, progress: ProgressFn | None
 ) -> None:
-    # Step 1: V1-V6 by ledger.record (chain, tree, checkpoints, cosignatures, consistency)
-    ledger_view = _ledger.check_structure(src, report, log_key=opts.log_key)
+    # Step 1: V1-V6 by ledger.record (chain, tree, checkpoints, cosignatures, consistency). With more than
+    # one worker it runs in its own process, beside the streaming pass.
+    structure: cf.Future[Any] | None = None
+    pool: cf.ProcessPoolExecutor | None = None
+    ledger_view: Any = None
+    if opts.workers > 1 or opts.scheduler or opts.dask_client is not None:
+        pool = cf.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+        structure = pool.submit(_ledger.structure_job, str(src.directory), opts.log_key)
+    else:
+        ledger_view = _ledger.check_structure(src, report, log_key=opts.log_key)
     st = _State()
     with BallotIndex() as index:
-        _pass_one(src, opts, report, ex, progress, st, index)
+        try:
+            _pass_one(src, opts, report, ex, progress, st, index)
+        finally:
+            if structure is not None and pool is not None:
+                failures, ledger_view = structure.result()
+                pool.shutdown()
+                for f in failures:
+                    report.add(CheckFailed(**f))
+                for step in (
+                    "record.format",
+                    "ledger.chain",
+                    "ledger.tree",
+                    "ledger.checkpoint-signature",
+                    "ledger.cosignatures",
+                    "ledger.consistency",
+                ):
+                    report.passed(step)
         report.entries = st.entries
         if ledger_view is not None and ledger_view.size != st.entries:
             report.add(
@@ -780,6 +807,16 @@ def _declaration(src: RecordSource, report: Report, st: _State, opts: Options, v
     if st.declaration is None:
         return
     result = None if st.result is None else _strip(st.result)
+    size = st.declaration.get("checkpoint_size")
+    if st.result_entry is not None and (not isinstance(size, int) or size <= st.result_entry):
+        report.add(
+            CheckFailed(
+                22,
+                "result.pdf",
+                "the cited checkpoint does not cover the tally.result entry",
+                entry=st.declaration_entry,
+            )
+        )
     _ledger.check_declaration(
         src, report, st.declaration, st.declaration_entry, result, view, opts.pdf_path, opts.pdf_trust_roots
     )

@@ -26,7 +26,14 @@ from ._manifest import ElectionInfo
 from ._report import Report
 from ._source import RecordSource
 
-__all__ = ["LedgerView", "check_declaration", "check_structure", "checkpoint_hash", "parse_entry"]
+__all__ = [
+    "LedgerView",
+    "check_declaration",
+    "check_structure",
+    "checkpoint_hash",
+    "parse_entry",
+    "structure_job",
+]
 
 #: ledger.record's error ``check`` codes → the verifier's numbered checks.
 LEDGER_CODES: Final[dict[str, int]] = {
@@ -115,6 +122,14 @@ def check_structure(src: RecordSource, report: Report, *, log_key: str | None = 
     for step in range(1, 7):
         report.passed(_IDS[step])
     return LedgerView(rec, summary)
+
+
+def structure_job(directory: str, log_key: str | None) -> tuple[list[dict[str, Any]], LedgerView | None]:
+    """:func:`check_structure` as a picklable job for another process (runs beside the ballot checks)."""
+    report = Report(record=directory)
+    d = Path(directory)
+    view = check_structure(RecordSource(d, origin=d), report, log_key=log_key)
+    return [f.to_dict() for f in report.failures], view
 
 
 def check_witnesses_match(view: LedgerView | None, info: ElectionInfo, report: Report) -> None:
