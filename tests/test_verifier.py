@@ -441,3 +441,16 @@ def test_personal_data_in_a_payload(election: Election, tmp_path: Path, key: str
     r = seal(election, tmp_path, evs, declare=False)
     assert 23 in failed(r)
     assert any(f.step == 23 and f.entry == i for f in r.failures)
+
+
+def test_counted_root_form(election: Election, tmp_path: Path) -> None:
+    from ledger.merkle import leaf_hash, root
+
+    evs = events(election)
+    enc = evs[index_of(evs, "tally.encrypted")][1]
+    counted = enc.pop("counted")
+    enc["counted_root"] = root([leaf_hash(bytes.fromhex(h)) for h in counted]).hex()
+    r = seal(election, tmp_path / "good", evs)
+    assert r.ok, [f.operator_message for f in r.failures]
+    enc["counted_root"] = root([leaf_hash(bytes.fromhex(h)) for h in reversed(counted)]).hex()
+    assert failed(seal(election, tmp_path / "bad", evs)) == {17}

@@ -34,7 +34,7 @@ from crypto._group import IDENTITY  # noqa: E402
 from crypto._hash import tagged_sha256  # noqa: E402
 from crypto._threshold import JointKey, TrusteeKeyGen, lagrange_coefficient, qualify  # noqa: E402
 from ledger._check import dumps_header  # noqa: E402
-from ledger.merkle import consistency_proof, root  # noqa: E402
+from ledger.merkle import consistency_proof, leaf_hash, root  # noqa: E402
 from ledger.record import (  # noqa: E402
     ZERO_HASH,
     Checkpoint,
@@ -286,7 +286,11 @@ def generate(out: Path, n: int, kind: str = "1of5", workers: int = 1, seed: int 
     cts: dict[str, dict[str, Any]] = {c.contest_id: {} for c in specs}
     for (cid, sid), ct in totals.items():
         cts[cid][sid] = ct.to_dict()
-    append("tally.encrypted", bind({"counted": counted, "ciphertexts": cts}))
+    if len(counted) * 67 < 900_000:
+        append("tally.encrypted", bind({"counted": counted, "ciphertexts": cts}))
+    else:  # a list this long does not fit one 1 MiB entry: the proposed counted_root form (docs/verifier.md)
+        croot = root([leaf_hash(bytes.fromhex(h)) for h in counted]).hex()
+        append("tally.encrypted", bind({"counted_root": croot, "ciphertexts": cts}))
     used = [k for k in keys if k.trustee in (1, 3)]
     for tk in used:
         parts: dict[str, dict[str, Any]] = {c.contest_id: {} for c in specs}

@@ -39,6 +39,8 @@ from crypto._threshold import (
     resolve_complaint,
     verify_partial,
 )
+from ledger.merkle import leaf_hash
+from ledger.merkle import root as merkle_root
 
 from . import _ballots, _ledger
 from ._checks import fail
@@ -127,6 +129,7 @@ class _State:
     tally_entry: int | None = None
     tally: dict[tuple[str, str], Ciphertext] | None = None
     published_counted: list[Any] | None = None
+    published_counted_root: bytes | None = None
     partials: dict[int, tuple[int, dict[tuple[str, str], PartialDecryption]]] = field(default_factory=dict)
     excluded: dict[int, int] = field(default_factory=dict)
     result_entry: int | None = None
@@ -428,10 +431,19 @@ def _other_event(report: Report, st: _State, i: int, etype: str, p: dict[str, An
             st.roll_size, st.roll_entry = size, i
         elif etype == "tally.encrypted":
             st.tally_entry = i
-            counted = p.get("counted")
-            if not isinstance(counted, list):
-                fail("tally.counting-rule", "tally.encrypted has no counted list", entry=i)
-            st.published_counted = counted
+            counted, croot = p.get("counted"), p.get("counted_root")
+            if isinstance(counted, list) and croot is None:
+                st.published_counted = counted
+            elif counted is None and isinstance(croot, str) and len(croot) == 64:
+                # proposed scalable form (a list of a million hashes does not fit one 1 MiB entry): the RFC
+                # 9162 Merkle root over the counted ballot hashes (32 bytes each, in ledger order)
+                st.published_counted_root = bytes.fromhex(croot)
+            else:
+                fail(
+                    "tally.counting-rule",
+                    "tally.encrypted has neither a counted list nor a counted_root",
+                    entry=i,
+                )
             st.tally = _read_selection_map(
                 p.get("ciphertexts"), info, Ciphertext.from_dict, "tally.aggregate", i
             )
@@ -613,6 +625,7 @@ def _counting_rule(report: Report, st: _State, index: BallotIndex) -> bool:
         report.add(CheckFailed(17, "tally.counting-rule", msg, entry=entry))
 
     pub_iter: Iterator[str] | None = None
+    counted_leaves: list[bytes] | None = [] if st.published_counted_root is not None else None
     if published is not None:
         index.add_published(published)
         pub_iter = index.published()
@@ -624,6 +637,11 @@ def _counting_rule(report: Report, st: _State, index: BallotIndex) -> bool:
             bad("a second kiosk ballot of the same voter (the server must refuse it)", d.index)
             continue
         counts[d.status.value] += 1
+        if d.status is Status.COUNTED and counted_leaves is not None:
+            try:
+                counted_leaves.append(leaf_hash(bytes.fromhex(d.ballot_hash)))
+            except ValueError:
+                counted_leaves.append(leaf_hash(d.ballot_hash.encode()))
         if d.status is Status.COUNTED and pub_iter is not None:
             nxt = next(pub_iter, None)
             if nxt != d.ballot_hash:
@@ -635,12 +653,17 @@ def _counting_rule(report: Report, st: _State, index: BallotIndex) -> bool:
                 pub_iter = None  # report the first divergence only
     if pub_iter is not None and next(pub_iter, None) is not None:
         bad("tally.encrypted counts more ballots than the rule derives", st.tally_entry)
+    if counted_leaves is not None and merkle_root(counted_leaves) != st.published_counted_root:
+        bad(
+            "tally.encrypted's counted_root is not the root of the counted set the rule derives",
+            st.tally_entry,
+        )
     report.summary = counts
     if st.result is not None:
         for k, v in counts.items():
             if st.result.get(k) != v:
                 bad(f"published {k} = {st.result.get(k)!r}, re-derived {v}", st.result_entry)
-    if published is None:
+    if published is None and counted_leaves is None:
         return False
     report.passed("tally.counting-rule")
     return ok
