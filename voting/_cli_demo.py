@@ -233,23 +233,31 @@ def start_election(
     ``oidc_residents`` get accounts at a local development OIDC provider (claims: name, birthdate,
     address), which is started only if there are any. ``revoked`` cards are listed on the CA's CRL.
     """
-    from voting._settings import Settings
     from voting._trustee_client import run_key_ceremony
     from voting.app import create_app
 
     now = now or dt.datetime.now(dt.UTC)
     admin_token = secrets.token_urlsafe(32)
     kiosk_token = secrets.token_urlsafe(32)
-    settings = Settings(
-        environment="test",
-        data_dir=data_dir,
-        admin_token=admin_token,
-        rate_limit_per_minute=rate_limit_per_minute,
-    )
-    app = create_app(settings)
+    provider, oidc_client = _start_dev_oidc(oidc_residents) if oidc_residents else (None, None)
+    try:
+        settings, intake_config = demo_settings(
+            data_dir,
+            ca,
+            now,
+            admin_token=admin_token,
+            kiosk_token=kiosk_token,
+            revoked=revoked,
+            oidc=(provider.issuer, oidc_client) if provider is not None else None,
+            rate_limit_per_minute=rate_limit_per_minute,
+        )
+        app = create_app(settings, intake=intake_config)
+    except BaseException:
+        if provider is not None:
+            provider.stop()
+        raise
     service = app.state.service
     server: LoopbackServer | None = None
-    provider = None
     http: httpx.Client
     if real_http:
         server = LoopbackServer(app)
@@ -270,14 +278,11 @@ def start_election(
             return r.json()
 
         created = call("POST", "/admin/election", json=dict(manifest))
-        if getattr(app.state, "ledger", None) is None:  # the ledger routes read app.state.ledger
-            app.state.ledger = service.ledger
         call("PUT", "/admin/roll", content=roll_csv(residents), headers={**auth, "Content-Type": "text/csv"})
         call("POST", "/admin/roll/publish")
         invitations = {int(i): c for i, c in created["invitations"].items()}
         trustees = run_key_ceremony(http, invitations, admin_token=admin_token)
-        intake, provider = _build_intake(service, ca, now, kiosk_token, oidc_residents, revoked, settings)
-        app.state.intake = intake
+        intake = app.state.intake_provider.get()
         call("POST", "/admin/open")
         yield DemoElection(
             base_url=base_url,
@@ -304,58 +309,84 @@ def start_election(
             led.close()
 
 
-def _build_intake(
-    service: Any,
+_DEMO_OIDC_CLIENT = "tvote-demo"
+_DEMO_REDIRECT = "http://127.0.0.1:8000/vote/oidc-callback"
+
+
+def _start_dev_oidc(oidc_residents: Sequence[Resident]) -> tuple[Any, Any]:
+    from voting._dev_oidc import DevClient, DevOidcProvider, DevSubject
+
+    first = oidc_residents[0]
+    client = DevClient(_DEMO_OIDC_CLIENT, secrets.token_urlsafe(24), (_DEMO_REDIRECT,))
+    provider = DevOidcProvider([client], DevSubject(first.resident_id, _claims(first)))
+    provider.start()
+    return provider, client
+
+
+def demo_settings(
+    data_dir: Path,
     ca: JpkiTestCa,
     now: dt.datetime,
+    *,
+    admin_token: str,
     kiosk_token: str,
-    oidc_residents: Sequence[Resident],
-    revoked: Sequence[Resident],
-    settings: Any,
+    revoked: Sequence[Resident] = (),
+    oidc: tuple[str, Any] | None = None,
+    rate_limit_per_minute: int = 120,
 ) -> tuple[Any, Any]:
-    from voting._intake import IntakeService
-    from voting.auth import JPKI_TEST_SIGN_POLICY_OID, CrlFileChecker, JpkiVerifier, RollKey
+    """The demo's server settings and intake configuration, through the same path as ``tvote serve``.
 
+    Writes the test CA (trust anchor) and its CRL (listing ``revoked`` cards) into ``data_dir``; ``oidc`` is
+    ``(issuer, client)``: a started development provider and the server's
+    :class:`voting._dev_oidc.DevClient` there. The face-match
+    engine is the in-process deterministic test engine with synthetic reference images (injected).
+    """
+    from voting._intake_config import IntakeConfig
+    from voting._settings import Settings, hash_kiosk_token
+    from voting.client import tls_context
+
+    anchors, crls = data_dir / "jpki-trust-anchors", data_dir / "jpki-crls"
+    anchors.mkdir(parents=True, exist_ok=True)
+    crls.mkdir(parents=True, exist_ok=True)
+    (anchors / "test-ca.pem").write_bytes(ca.certificate.public_bytes(serialization.Encoding.PEM))
     crl = ca.build_crl(
         [r.card.certificate.serial_number for r in revoked],
         now - dt.timedelta(hours=1),
         now + dt.timedelta(days=2),
     )
-    roll_key = RollKey(service.roll_key)
-    jpki = JpkiVerifier(
-        [ca.certificate], CrlFileChecker([crl]), roll_key, accepted_policies={JPKI_TEST_SIGN_POLICY_OID}
+    (crls / "test-ca.crl").write_bytes(crl.public_bytes(serialization.Encoding.DER))
+    extra: dict[str, Any] = {}
+    if oidc is not None:
+        issuer, client = oidc
+        extra = {
+            "oidc_issuer": issuer,
+            "oidc_client_id": client.client_id,
+            "oidc_client_secret": client.client_secret,
+            "oidc_redirect_uri": client.redirect_uris[0],
+        }
+    settings = Settings(
+        environment="test",
+        data_dir=data_dir,
+        admin_token=admin_token,
+        rate_limit_per_minute=rate_limit_per_minute,
+        jpki_trust_anchors=anchors,
+        jpki_crl_dir=crls,
+        jpki_test_policy=True,
+        kiosk_token_hashes=(hash_kiosk_token(kiosk_token),),
+        **extra,
     )
-    oidc = face = provider = None
-    if oidc_residents:
-        from voting._dev_oidc import DevClient, DevOidcProvider, DevSubject
-        from voting.auth._face import DeterministicTestMatcher
-        from voting.auth._oidc import OidcProviderConfig, OidcRelyingParty
+    face: Any = None
+    if oidc is not None:
+        from voting.auth import DeterministicTestMatcher
 
-        redirect = f"{settings.public_url.rstrip('/')}/vote/oidc-callback"
-        client_secret = secrets.token_urlsafe(24)
-        first = oidc_residents[0]
-        provider = DevOidcProvider(
-            [DevClient("tvote-demo", client_secret, (redirect,))],
-            DevSubject(first.resident_id, _claims(first)),
-        )
-        provider.start()
-        from voting.client import tls_context
-
-        oidc = OidcRelyingParty(
-            OidcProviderConfig(provider.issuer, "tvote-demo", client_secret, redirect),
-            roll_key,
-            http_client_kwargs={"verify": tls_context()},
-        )
         face = DeterministicTestMatcher()
-    intake = IntakeService(
-        election=service,
-        jpki=jpki,
-        oidc=oidc,
+    intake = IntakeConfig.from_settings(
+        settings,
         face=face,
-        face_reference=_demo_reference_image if oidc_residents else None,
-        kiosk_tokens=frozenset({kiosk_token}),
+        face_reference=_demo_reference_image if oidc is not None else None,
+        oidc_http_client_kwargs={"verify": tls_context()},
     )
-    return intake, provider
+    return settings, intake
 
 
 def demo_face_image(resident_id: str) -> bytes:

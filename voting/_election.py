@@ -24,6 +24,7 @@ import os
 import secrets
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -57,7 +58,15 @@ from ._db import (
     normalise_database_url,
     utcnow,
 )
-from ._errors import Conflict, Forbidden, InvalidRequest, NotFound, RejectedSubmission, Unauthenticated
+from ._errors import (
+    Conflict,
+    Forbidden,
+    InvalidRequest,
+    NotFound,
+    RejectedSubmission,
+    ServiceError,
+    Unauthenticated,
+)
 from ._manifest import Manifest, parse_manifest
 from ._roll import ALIAS_SCHEME, Roll, parse_roll_csv, roll_root
 from ._settings import Settings
@@ -69,6 +78,14 @@ __all__ = [
     "PartialOutcome",
     "count_ballots",
 ]
+
+
+class ServiceUnavailable(ServiceError):
+    """503: the service cannot act safely (its private state is behind the ledger)."""
+
+    status = 503
+    default_code = "service.unavailable"
+
 
 PHASES = ("setup", "voting", "closed", "tallied", "decrypted", "declared")
 
@@ -196,6 +213,8 @@ class ElectionService:
         self.settings = settings or Settings()
         self._clock = clock
         self._lock = threading.RLock()
+        self._appended = 0  # appends made by this process (to detect an append whose record failed)
+        self._diverged: str | None = None
         self._cache: dict[str, Any] = {}
         create_tables(engine)
 
@@ -289,16 +308,51 @@ class ElectionService:
     def _payload(self, **fields: Any) -> dict[str, Any]:
         return {"election_id": self.election_id, "base_hash": self.base_hash.hex(), **fields}
 
+    @contextmanager
+    def appending(self) -> Iterator[None]:
+        """Hold the election's mutation lock for a check → append → record sequence (public API).
+
+        Every ledger append of this election (lifecycle steps here, ballots in :mod:`voting._intake`) runs
+        inside ``with service.appending():``, which serialises them against each other and against phase
+        changes (re-entrant: a holder may nest it). The caller's rule (docs/operator-guide.md): read and check
+        first with no write pending in any session, append, then write the private state. If the private
+        write fails after an append, the ledger is ahead of the private state: the service then refuses
+        every further mutation (``service.diverged``, 503) rather than act on stale state.
+        """
+        with self._lock:
+            if self._diverged is not None:
+                raise ServiceUnavailable("service.diverged", self._diverged)
+            before = self._appended
+            try:
+                yield
+            except BaseException:
+                if self._appended != before:
+                    self._diverged = (
+                        "a ledger entry was appended but the private state was not recorded; fix the storage "
+                        "and restart the server (the ledger is the truth)"
+                    )
+                raise
+
     def _append(self, type_: str, payload: Mapping[str, Any]) -> int:
-        """Append one entry. Called with no write pending in the session (SQLite has one writer: the ledger's
-        own transaction must not wait on ours), after every check; the session commits afterwards."""
+        """Append one entry. Called inside :meth:`appending` with no write pending in any session (SQLite has
+        one writer: the ledger's own transaction must not wait on ours), after every check; the private
+        state is written afterwards."""
         appended = self.ledger.append(type_, dict(payload))
+        self._appended += 1
         return int(appended.index)
 
     def _append_many(self, items: list[tuple[str, dict[str, Any]]]) -> int:
         """Append several entries atomically (one ledger transaction); returns the last index."""
         appended = self.ledger.append_many(items)
+        self._appended += 1
         return int(appended[-1].index)
+
+    def append_entry(self, type_: str, payload: Mapping[str, Any]) -> Any:
+        """Append one entry for a collaborator (ballot intake); call it inside :meth:`appending`.
+        Returns the ledger's ``Appended`` (index and entry hash)."""
+        appended = self.ledger.append(type_, dict(payload))
+        self._appended += 1
+        return appended
 
     def lookup_alias(self, match_key: bytes) -> bytes | None:
         """The voter alias for a roll match key, or ``None`` if the resident is not on the roll."""
@@ -328,7 +382,7 @@ class ElectionService:
     def create_election(self, manifest: Manifest | Mapping[str, Any] | str | bytes) -> CreatedElection:
         """Publish the manifest (``election.manifest``) and issue one registration code per trustee."""
         m = manifest if isinstance(manifest, Manifest) else parse_manifest(manifest)
-        with self._lock, self._session() as s, s.no_autoflush:
+        with self.appending(), self._session() as s, s.no_autoflush:
             if s.exec(select(ElectionRow)).first() is not None:
                 raise Conflict("election.exists", "this server already runs an election")
             if self._ledger is None:
@@ -340,7 +394,7 @@ class ElectionService:
                 manifest_json=json.dumps(m.to_dict(), ensure_ascii=False),
                 base_hash=m.base_hash.hex(),
                 phase="setup",
-                roll_key_hex=secrets.token_bytes(32).hex(),
+                roll_key_hex=(self.settings.roll_key() or secrets.token_bytes(32)).hex(),
             )
             s.add(row)
             invitations: dict[int, str] = {}
@@ -357,7 +411,7 @@ class ElectionService:
 
     def load_roll(self, data: bytes | str) -> Roll:
         """Validate and store the roll (replacing an unpublished one). Returns the (unpublished) roll."""
-        with self._lock, self._session() as s:
+        with self.appending(), self._session() as s:
             row = self._row(s)
             if row.phase != "setup":
                 raise Conflict("election.phase", "the roll can only be loaded during setup")
@@ -379,7 +433,7 @@ class ElectionService:
 
     def publish_roll(self) -> int:
         """Append ``roll.commitment`` (size and Merkle root of the aliases) from the stored roll."""
-        with self._lock, self._session() as s, s.no_autoflush:
+        with self.appending(), self._session() as s, s.no_autoflush:
             row = self._row(s)
             if row.phase != "setup":
                 raise Conflict("election.phase", "the roll commitment is published during setup")
@@ -433,7 +487,7 @@ class ElectionService:
         name = name.strip()
         if not 1 <= len(name) <= 200:
             raise InvalidRequest("trustee.name", "the trustee's public role name must have 1..200 characters")
-        with self._lock, self._session() as s, s.no_autoflush:
+        with self.appending(), self._session() as s, s.no_autoflush:
             row = self._row(s)
             if row.phase != "setup" or row.joint_key_json is not None:
                 raise Conflict("election.phase", "trustees register during the key ceremony only")
@@ -504,7 +558,7 @@ class ElectionService:
 
     def submit_shares(self, trustee: int, shares: list[Mapping[str, Any]]) -> int:
         """Dealer ``trustee`` publishes one encrypted share for every other registered trustee."""
-        with self._lock, self._session() as s, s.no_autoflush:
+        with self.appending(), self._session() as s, s.no_autoflush:
             row = self._row(s)
             if row.phase != "setup" or row.joint_key_json is not None:
                 raise Conflict("election.phase", "shares are dealt during the key ceremony only")
@@ -564,7 +618,7 @@ class ElectionService:
         c = Complaint.from_dict(dict(complaint))
         if c.complainant != trustee:
             raise Forbidden("trustee.complainant", "a trustee can only complain in its own name")
-        with self._lock, self._session() as s, s.no_autoflush:
+        with self.appending(), self._session() as s, s.no_autoflush:
             row = self._row(s)
             if row.phase != "setup" or row.joint_key_json is not None:
                 raise Conflict("election.phase", "complaints are made during the key ceremony only")
@@ -607,7 +661,7 @@ class ElectionService:
         a = ComplaintAnswer.from_dict(dict(answer))
         if a.dealer != trustee:
             raise Forbidden("trustee.dealer", "a trustee can only answer complaints against itself")
-        with self._lock, self._session() as s, s.no_autoflush:
+        with self.appending(), self._session() as s, s.no_autoflush:
             row = self._row(s)
             if row.phase != "setup" or row.joint_key_json is not None:
                 raise Conflict("election.phase", "answers are given during the key ceremony only")
@@ -631,7 +685,7 @@ class ElectionService:
     def finalize_key_ceremony(self) -> JointKey:
         """Resolve complaints, disqualify dealers, and publish the joint key (``election.joint-key``)."""
         m = self.manifest
-        with self._lock, self._session() as s, s.no_autoflush:
+        with self.appending(), self._session() as s, s.no_autoflush:
             row = self._row(s)
             if row.phase != "setup" or row.joint_key_json is not None:
                 raise Conflict("election.phase", "the key ceremony is already finished")
@@ -714,7 +768,7 @@ class ElectionService:
 
     def open_voting(self) -> int:
         """Append ``voting.opened`` (needs the joint key and the roll commitment on the ledger)."""
-        with self._lock, self._session() as s, s.no_autoflush:
+        with self.appending(), self._session() as s, s.no_autoflush:
             row = self._row(s)
             if row.phase != "setup":
                 raise Conflict("election.phase", f"voting cannot open in phase '{row.phase}'")
@@ -731,7 +785,7 @@ class ElectionService:
 
     def close_voting(self) -> int:
         """Append ``voting.closed``; no ballot is accepted afterwards."""
-        with self._lock, self._session() as s, s.no_autoflush:
+        with self.appending(), self._session() as s, s.no_autoflush:
             row = self._row(s)
             if row.phase != "voting":
                 raise Conflict("election.phase", f"voting cannot close in phase '{row.phase}'")
@@ -759,7 +813,7 @@ class ElectionService:
         """Apply the counting rule; publish the sum of the counted ballots (``tally.encrypted``)."""
         from crypto._ballot import ElectionContext, EncryptedBallot, tally_ciphertexts
 
-        with self._lock, self._session() as s, s.no_autoflush:
+        with self.appending(), self._session() as s, s.no_autoflush:
             row = self._row(s)
             if row.phase != "closed":
                 raise Conflict(
@@ -825,7 +879,7 @@ class ElectionService:
         changes nothing. A well-formed one is published; if any of its Chaum–Pedersen proofs fails, a
         ``tally.excluded`` entry names the trustee and the failed check, and the partial is never combined.
         """
-        with self._lock, self._session() as s, s.no_autoflush:
+        with self.appending(), self._session() as s, s.no_autoflush:
             row = self._row(s)
             if row.phase != "tallied":
                 raise Conflict(
@@ -891,7 +945,7 @@ class ElectionService:
         from crypto._dlog import discrete_log
         from crypto._threshold import combine
 
-        with self._lock, self._session() as s, s.no_autoflush:
+        with self.appending(), self._session() as s, s.no_autoflush:
             row = self._row(s)
             if row.phase != "tallied":
                 raise Conflict(
@@ -950,7 +1004,7 @@ class ElectionService:
         """
         from ._result_pdf import build_result_pdf
 
-        with self._lock, self._session() as s, s.no_autoflush:
+        with self.appending(), self._session() as s, s.no_autoflush:
             row = self._row(s)
             if row.phase != "decrypted":
                 raise Conflict("election.phase", f"the declaration follows the result (phase '{row.phase}')")

@@ -15,8 +15,8 @@ Casting (``ballot.cast``), in this order::
        JPKI: a one-time server challenge (issued here, unexpired, unused)       [challenge.*]
        digital ID: the pending authorization's state, nonce = H(ballot hash, salt)  [oidc.*]
     5. the resident is on the committed roll → voter alias                               [voter.not_on_roll]
-    6. under the voter's lock and the election's mutation lock: phase again, the kiosk
-       rule (a kiosk ballot ends internet voting for this voter, a second kiosk ballot
+    6. under the voter's lock and the election's mutation lock (``election.appending()``): phase
+       again, the kiosk rule (a kiosk ballot ends internet voting for this voter, a second kiosk ballot
        is refused)                                                                       [voter.kiosk_voted]
        then one ledger append and one commit of the private rows.
 
@@ -196,7 +196,8 @@ class IntakeService:
     ``jpki`` verifies card signatures; ``oidc`` is a relying party (``voting.auth`` digital-ID client),
     ``face`` a face-match engine and ``face_reference(issuer, subject)`` the source of the reference photo
     of a digital-ID subject; a method whose verifier is ``None`` is refused with ``auth.unavailable``.
-    ``kiosk_tokens`` are the bearer tokens of opened polling-place kiosks (only their SHA-256 is kept).
+    ``kiosk_tokens`` are the bearer tokens of opened polling-place kiosks (only their SHA-256 is kept);
+    ``kiosk_token_hashes`` are such SHA-256 digests (hex) given directly (what the server settings hold).
     ``clock`` and ``randbytes`` are injectable for tests.
     """
 
@@ -206,6 +207,7 @@ class IntakeService:
     face: FaceMatcher | None = None
     face_reference: Callable[[str, str], ReferenceImageSource] | None = None
     kiosk_tokens: frozenset[str] = frozenset()
+    kiosk_token_hashes: frozenset[str] = frozenset()
     clock: Callable[[], dt.datetime] = utcnow
     randbytes: Callable[[int], bytes] = secrets.token_bytes
     challenge_ttl: dt.timedelta = CHALLENGE_TTL
@@ -213,7 +215,8 @@ class IntakeService:
     _ctx: ElectionContext | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self.kiosk_tokens = frozenset(hashlib.sha256(t.encode()).hexdigest() for t in self.kiosk_tokens)
+        hashed = frozenset(hashlib.sha256(t.encode()).hexdigest() for t in self.kiosk_tokens)
+        self.kiosk_tokens = hashed | frozenset(h.lower() for h in self.kiosk_token_hashes)
 
     # ---------------------------------------------------------------------------------------- helpers
 
@@ -395,7 +398,7 @@ class IntakeService:
         bh = b.ballot_hash().hex()
         alias = auth.alias.hex()
         eid = self.election_id
-        with self._voter_locks.hold((eid, alias)), self.election._lock:
+        with self._voter_locks.hold((eid, alias)), self.election.appending():
             now = self.clock()
             with self._session() as s:
                 self._require_voting()
@@ -425,7 +428,7 @@ class IntakeService:
                 "auth": auth.public_auth,
                 "seq": seq,
             }
-            appended = self.ledger.append("ballot.cast", payload)
+            appended = self.election.append_entry("ballot.cast", payload)
             index = int(appended.index)
             with self._session() as s:
                 if auth.challenge is not None:
@@ -482,7 +485,7 @@ class IntakeService:
         except (InvalidEncoding, ValueError, TypeError) as e:
             raise RejectedSubmission("ballot.encoding", f"the opening does not decode: {e}") from e
         bh = b.ballot_hash().hex()
-        with self.election._lock:
+        with self.election.appending():
             with self._session() as s:
                 self._require_voting()
                 self._check_unused(s, bh)
@@ -495,7 +498,7 @@ class IntakeService:
                 "tracking_code": b.tracking_code(),
                 "revealed": r.to_dict(),
             }
-            appended = self.ledger.append("ballot.spoiled", payload)
+            appended = self.election.append_entry("ballot.spoiled", payload)
             index = int(appended.index)
             with self._session() as s:
                 s.add(

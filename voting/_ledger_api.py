@@ -1,7 +1,9 @@
 """HTTP API of the ledger: public read endpoints + cosignature submission, and a standalone app factory.
 
-Mount ``router`` in any FastAPI app whose ``app.state.ledger`` is a :class:`ledger.Ledger` and call
-:func:`add_error_handlers` on the app. Endpoints (all JSON; hashes and signatures lowercase hex)::
+Mount ``router`` in any FastAPI app whose ``app.state.ledger`` is a :class:`ledger.Ledger`, or whose
+``app.state.service`` has a ``ledger`` (the election server), and call :func:`add_error_handlers` (or, in
+the election server, :func:`add_service_error_handlers`) on the app. Endpoints (all JSON; hashes and
+signatures lowercase hex)::
 
     GET  /ledger/checkpoint                               newest signed checkpoint (+ cosignatures)
     GET  /ledger/checkpoint/{size}                        the checkpoint of that size
@@ -38,13 +40,20 @@ from ledger._errors import (
 from ledger._ledger import StoredCheckpoint
 from ledger.record import parse_json
 
-__all__ = ["add_error_handlers", "create_app", "router"]
+__all__ = ["add_error_handlers", "add_service_error_handlers", "create_app", "error_code", "router"]
 
 MAX_ENTRIES_PER_PAGE = 1000
 
 
 def get_ledger(request: Request) -> Ledger:
+    """The app's ledger: ``app.state.ledger`` (the standalone ledger server) or else the ledger of the
+    election service ``app.state.service`` (the election server: opened once the election exists; before
+    that the service answers ``election.none``)."""
     led = getattr(request.app.state, "ledger", None)
+    if led is None:
+        service = getattr(request.app.state, "service", None)
+        if service is not None:
+            led = service.ledger
     if not isinstance(led, Ledger):
         raise HTTPException(503, "ledger not configured")
     return led
@@ -193,6 +202,38 @@ def add_error_handlers(app: FastAPI) -> None:
         assert isinstance(exc, LedgerError)
         return JSONResponse(
             {"detail": exc.operator_message, "error": type(exc).__name__}, status_code=_status(exc)
+        )
+
+    app.add_exception_handler(LedgerError, handler)
+
+
+_CODES: dict[type[LedgerError], str] = {
+    NotFound: "ledger.not_found",
+    InvalidEntry: "ledger.invalid",
+    InvalidEncoding: "ledger.encoding",
+    VerificationError: "ledger.verification",
+    StorageError: "ledger.storage",
+}
+
+
+def error_code(e: LedgerError) -> str:
+    """The stable machine-readable code of a ledger error in the election server's error format."""
+    for cls in type(e).__mro__:
+        if cls in _CODES:
+            return _CODES[cls]
+    return "ledger.error"
+
+
+def add_service_error_handlers(app: FastAPI) -> None:
+    """Map the ledger's exception tree to the election server's ``{"error": {"code", "message"}}`` body
+    (``ledger.not_found`` 404, ``ledger.invalid``/``ledger.encoding`` 400, ``ledger.verification`` 422,
+    ``ledger.storage`` 503)."""
+
+    async def handler(_request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, LedgerError)
+        code = error_code(exc)
+        return JSONResponse(
+            {"error": {"code": code, "message": exc.operator_message}}, status_code=_status(exc)
         )
 
     app.add_exception_handler(LedgerError, handler)

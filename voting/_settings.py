@@ -1,38 +1,97 @@
-"""Server settings: one frozen value, built from arguments or the environment, validated fail-closed.
+"""Server settings: one frozen value, built from arguments, the environment or a TOML file, validated
+fail-closed.
 
-Environment variables (all optional; the defaults are for development on one machine):
+Every setting has an environment variable; a TOML file named by ``TVOTE_CONFIG`` (or ``tvote serve
+--config``) may hold the same keys in lower case without the ``TVOTE_`` prefix (``admin_token = "…"``,
+``jpki_trust_anchors = "/etc/tvote/jlis"``); the environment wins over the file, command-line options
+over both.
+All are optional; the defaults are for development on one machine.
 
-=============================  ===========================================================================
-``TVOTE_ENVIRONMENT``          ``development`` (default), ``test`` or ``production``
-``TVOTE_DATABASE_URL``         SQLAlchemy URL; default ``sqlite:///<data_dir>/tvote.sqlite3``.
-                               PostgreSQL: ``postgresql+psycopg://user:pw@host/db``
-``TVOTE_DATA_DIR``             directory for the SQLite file, the ledger signing key and exports
-``TVOTE_ADMIN_TOKEN``          the commission's bearer token for ``/api/v1/admin/*``
-``TVOTE_PUBLIC_URL``           the public base URL printed in QR codes and receipts
-``TVOTE_RATE_LIMIT``           voter requests per minute per client (default 120)
-=============================  ===========================================================================
+==================================  ======================================================================
+``TVOTE_ENVIRONMENT``               ``development`` (default), ``test`` or ``production``
+``TVOTE_DATABASE_URL``              SQLAlchemy URL; default ``sqlite:///<data_dir>/tvote.sqlite3``.
+                                    PostgreSQL: ``postgresql+psycopg://user:pw@host/db``
+``TVOTE_DATA_DIR``                  directory for the SQLite file, the ledger signing key and exports
+``TVOTE_ADMIN_TOKEN``               the commission's bearer token for ``/api/v1/admin/*``
+``TVOTE_PUBLIC_URL``                the public base URL printed in QR codes and receipts
+``TVOTE_RATE_LIMIT``                voter requests per minute per client (default 120)
+``TVOTE_LOG_ORIGIN``                the ledger's checkpoint origin (default ``tvote/<election id>``)
+``TVOTE_ROLL_KEY_FILE``             file holding the 32-byte roll key (64 hex digits) the register used for
+                                    ``match_key`` columns; default: a fresh random key per election
+``TVOTE_JPKI_TRUST_ANCHORS``        file or directory of JPKI root certificates (PEM/DER; in production the
+                                    J-LIS signing roots). Unset: My Number card ballots are refused
+``TVOTE_JPKI_CRL_DIR``              directory of CRL files (PEM/DER), re-read when its files change
+``TVOTE_JPKI_REVOCATION``           ``crl`` (default: the CRL directory is required) or ``unsafe-none``
+                                    (``UnsafeNoRevocationCheck``: warns; refused in production)
+``TVOTE_JPKI_TEST_POLICY``          ``1``: accept the JPKI *test* signing policy (test cards) instead of the
+                                    production one; refused in production
+``TVOTE_OIDC_ISSUER``               digital-ID provider (OpenID Connect issuer URL); set all four or none
+``TVOTE_OIDC_CLIENT_ID``            the election server's client id at the provider
+``TVOTE_OIDC_CLIENT_SECRET``        its client secret (or ``TVOTE_OIDC_CLIENT_SECRET_FILE``)
+``TVOTE_OIDC_REDIRECT_URI``         the registered callback URL of the voting page
+``TVOTE_FACE_MATCHER_URL``          the face-match engine (``HttpFaceMatcher`` wire format)
+``TVOTE_FACE_MATCHER_TOKEN``        bearer token sent to the engine and the reference source (optional)
+``TVOTE_FACE_ENGINE_ID``            the engine id the matcher must answer with (optional)
+``TVOTE_FACE_REFERENCE_URL``        where the reference photo of a digital-ID subject is fetched from:
+                                    ``GET <url>?issuer=…&subject=…`` answering ``image/jpeg|png|webp``
+``TVOTE_KIOSK_TOKEN_HASHES``        SHA-256 (hex) of each polling-place kiosk's bearer token, comma-separated
+                                    (``tvote admin kiosk-token`` makes a token and its hash)
+==================================  ======================================================================
 
-Outside ``development`` the default admin token is refused (:class:`~voting._errors.ConfigurationError`),
-and so is any token shorter than 32 characters. There is no setting that weakens a cryptographic check.
+Fail closed: outside ``development`` the default admin token and the development kiosk token are refused
+(:class:`~voting._errors.ConfigurationError`), so is any admin token shorter than 32 characters; in
+``production`` the JPKI test policy, ``unsafe-none`` revocation and plain-HTTP digital-ID or face-match
+endpoints (other than loopback) are refused. There is no setting that weakens a cryptographic check in
+production, and none that swaps protocol parameters.
 """
 
 from __future__ import annotations
 
+import hashlib
+import ipaddress
 import os
+import re
+import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Final, Literal
+from urllib.parse import urlsplit
 
 from ._errors import ConfigurationError
 
-__all__ = ["DEFAULT_ADMIN_TOKEN", "Environment", "Settings"]
+__all__ = [
+    "DEFAULT_ADMIN_TOKEN",
+    "DEFAULT_KIOSK_TOKEN",
+    "ENV_VARS",
+    "Environment",
+    "Settings",
+    "hash_kiosk_token",
+]
 
 Environment = Literal["development", "test", "production"]
 
 #: The development admin token. Refused outside ``development``.
 DEFAULT_ADMIN_TOKEN: Final[str] = "changethis"  # noqa: S105 - refused outside development
+#: The development kiosk token, accepted only in ``development`` when no kiosk token hash is configured.
+DEFAULT_KIOSK_TOKEN: Final[str] = "changethis-kiosk"  # noqa: S105 - refused outside development
 _MIN_TOKEN_LEN: Final[int] = 32
+_HEX64: Final[re.Pattern[str]] = re.compile(r"[0-9a-f]{64}")
+
+
+def hash_kiosk_token(token: str) -> str:
+    """The SHA-256 (lowercase hex) of a kiosk bearer token: what the settings hold instead of the token."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def _is_loopback(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,14 +106,38 @@ class Settings:
     rate_limit_per_minute: int = 120
     #: the ledger's log origin (checkpoint name); default ``tvote/<election_id>``
     log_origin: str | None = None
+    #: file with the roll key (64 hex); ``None``: a random key is drawn when the election is created
+    roll_key_file: Path | None = None
+    # -- ballot intake: My Number card (JPKI)
+    jpki_trust_anchors: Path | None = None
+    jpki_crl_dir: Path | None = None
+    jpki_revocation: Literal["crl", "unsafe-none"] = "crl"
+    jpki_test_policy: bool = False
+    # -- ballot intake: digital ID (OpenID Connect) + face match
+    oidc_issuer: str | None = None
+    oidc_client_id: str | None = None
+    oidc_client_secret: str | None = field(default=None, repr=False)
+    oidc_redirect_uri: str | None = None
+    face_matcher_url: str | None = None
+    face_matcher_token: str | None = field(default=None, repr=False)
+    face_engine_id: str | None = None
+    face_reference_url: str | None = None
+    # -- ballot intake: polling-place kiosks (SHA-256 hex of each bearer token)
+    kiosk_token_hashes: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.environment not in ("development", "test", "production"):
             raise ConfigurationError("config.environment", f"unknown environment {self.environment!r}")
         object.__setattr__(self, "data_dir", Path(self.data_dir))
+        for name in ("roll_key_file", "jpki_trust_anchors", "jpki_crl_dir"):
+            v = getattr(self, name)
+            if v is not None:
+                object.__setattr__(self, name, Path(v))
+        dev = self.environment == "development"
+        prod = self.environment == "production"
         if not isinstance(self.admin_token, str) or not self.admin_token:
             raise ConfigurationError("config.admin_token", "the admin token must be a non-empty string")
-        if self.environment != "development":
+        if not dev:
             if self.admin_token == DEFAULT_ADMIN_TOKEN:
                 raise ConfigurationError(
                     "config.default_secret",
@@ -67,6 +150,65 @@ class Settings:
                 )
         if self.rate_limit_per_minute < 1:
             raise ConfigurationError("config.rate_limit", "the rate limit must be at least 1 per minute")
+        # kiosks
+        hashes = tuple(h.strip().lower() for h in self.kiosk_token_hashes if h.strip())
+        for h in hashes:
+            if not _HEX64.fullmatch(h):
+                raise ConfigurationError(
+                    "config.kiosk_tokens", "kiosk token hashes are SHA-256 digests, 64 hex digits each"
+                )
+        if not dev and hash_kiosk_token(DEFAULT_KIOSK_TOKEN) in hashes:
+            raise ConfigurationError(
+                "config.default_secret",
+                f"the development kiosk token is refused in the {self.environment} environment",
+            )
+        object.__setattr__(self, "kiosk_token_hashes", hashes)
+        # JPKI
+        if self.jpki_revocation not in ("crl", "unsafe-none"):
+            raise ConfigurationError(
+                "config.jpki_revocation", "TVOTE_JPKI_REVOCATION is 'crl' or 'unsafe-none'"
+            )
+        if prod and self.jpki_revocation == "unsafe-none":
+            raise ConfigurationError(
+                "config.unsafe", "revocation checking cannot be switched off in production"
+            )
+        if prod and self.jpki_test_policy:
+            raise ConfigurationError(
+                "config.unsafe", "the JPKI test certificate policy is refused in production"
+            )
+        no_crl = self.jpki_revocation == "crl" and self.jpki_crl_dir is None
+        if self.jpki_trust_anchors is not None and no_crl:
+            raise ConfigurationError(
+                "config.jpki_crl",
+                "JPKI needs revocation data: set TVOTE_JPKI_CRL_DIR (or, outside production, explicitly "
+                "TVOTE_JPKI_REVOCATION=unsafe-none)",
+            )
+        # digital ID
+        oidc = (self.oidc_issuer, self.oidc_client_id, self.oidc_client_secret, self.oidc_redirect_uri)
+        if any(oidc) and not all(oidc):
+            raise ConfigurationError(
+                "config.oidc",
+                "set all of TVOTE_OIDC_ISSUER, TVOTE_OIDC_CLIENT_ID, TVOTE_OIDC_CLIENT_SECRET and "
+                "TVOTE_OIDC_REDIRECT_URI, or none",
+            )
+        face = (self.face_matcher_url, self.face_reference_url)
+        if any(face) and not all(face):
+            raise ConfigurationError(
+                "config.face", "set both TVOTE_FACE_MATCHER_URL and TVOTE_FACE_REFERENCE_URL, or neither"
+            )
+        for name in ("oidc_issuer", "oidc_redirect_uri", "face_matcher_url", "face_reference_url"):
+            url = getattr(self, name)
+            if url is None:
+                continue
+            scheme = urlsplit(url).scheme
+            if scheme not in ("http", "https") or not urlsplit(url).hostname:
+                raise ConfigurationError(f"config.{name}", f"{name} must be an http(s) URL")
+            if prod and scheme != "https" and not _is_loopback(url):
+                raise ConfigurationError(f"config.{name}", f"{name} must use https in production")
+        if not dev and self.oidc_client_secret is not None and len(self.oidc_client_secret) < 16:
+            raise ConfigurationError("config.oidc", "the OIDC client secret is too short")
+
+    # ------------------------------------------------------------------------------------------ derived
 
     @property
     def effective_database_url(self) -> str:
@@ -79,29 +221,110 @@ class Settings:
     def is_sqlite(self) -> bool:
         return self.effective_database_url.startswith("sqlite")
 
+    @property
+    def effective_kiosk_token_hashes(self) -> frozenset[str]:
+        """The kiosk token hashes in force: the configured ones, or in ``development`` only (when none is
+        configured) the hash of :data:`DEFAULT_KIOSK_TOKEN`. Empty: the kiosk route refuses every token."""
+        if self.kiosk_token_hashes:
+            return frozenset(self.kiosk_token_hashes)
+        if self.environment == "development":
+            return frozenset({hash_kiosk_token(DEFAULT_KIOSK_TOKEN)})
+        return frozenset()
+
+    def roll_key(self) -> bytes | None:
+        """The configured roll key (32 bytes) from ``roll_key_file``, or ``None`` (random per election)."""
+        if self.roll_key_file is None:
+            return None
+        try:
+            text = self.roll_key_file.read_text(encoding="ascii").strip().lower()
+        except (OSError, UnicodeDecodeError) as e:
+            raise ConfigurationError("config.roll_key", f"cannot read the roll key file: {e}") from e
+        if not _HEX64.fullmatch(text):
+            raise ConfigurationError("config.roll_key", "the roll key file must hold 64 hex digits")
+        key = bytes.fromhex(text)
+        if key == bytes(32):
+            raise ConfigurationError("config.roll_key", "the roll key must not be all zeros")
+        return key
+
     def with_(self, **changes: object) -> Settings:
         """A copy with some fields changed (validated again)."""
         return replace(self, **changes)  # type: ignore[arg-type]
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
-        """Build settings from ``TVOTE_*`` variables; keyword overrides win (``None`` means unset)."""
+    def from_env(
+        cls, env: Mapping[str, str] | None = None, *, config_file: Path | None = None, **overrides: object
+    ) -> Settings:
+        """Build settings from a TOML file (``config_file`` or ``TVOTE_CONFIG``), then ``TVOTE_*`` variables;
+        keyword overrides win (``None`` means unset)."""
         e = os.environ if env is None else env
-        values: dict[str, object] = {}
-        if "TVOTE_ENVIRONMENT" in e:
-            values["environment"] = e["TVOTE_ENVIRONMENT"]
-        if "TVOTE_DATA_DIR" in e:
-            values["data_dir"] = Path(e["TVOTE_DATA_DIR"])
-        if e.get("TVOTE_DATABASE_URL"):
-            values["database_url"] = e["TVOTE_DATABASE_URL"]
-        if "TVOTE_ADMIN_TOKEN" in e:
-            values["admin_token"] = e["TVOTE_ADMIN_TOKEN"]
-        if "TVOTE_PUBLIC_URL" in e:
-            values["public_url"] = e["TVOTE_PUBLIC_URL"]
-        if "TVOTE_RATE_LIMIT" in e:
-            try:
-                values["rate_limit_per_minute"] = int(e["TVOTE_RATE_LIMIT"])
-            except ValueError as exc:
-                raise ConfigurationError("config.rate_limit", "TVOTE_RATE_LIMIT must be an integer") from exc
+        raw: dict[str, str] = {}
+        path = config_file or (Path(e["TVOTE_CONFIG"]) if e.get("TVOTE_CONFIG") else None)
+        if path is not None:
+            raw.update(_read_config_file(path))
+        raw.update({k: v for k, v in e.items() if k in ENV_VARS.values() or k.endswith("_FILE")})
+        values = _parse(raw)
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]
+
+
+#: field name → environment variable
+ENV_VARS: Final[dict[str, str]] = {
+    f.name: "TVOTE_" + ("RATE_LIMIT" if f.name == "rate_limit_per_minute" else f.name.upper())
+    for f in fields(Settings)
+}
+_SECRET_FILES: Final[dict[str, str]] = {
+    "TVOTE_ADMIN_TOKEN_FILE": "admin_token",
+    "TVOTE_OIDC_CLIENT_SECRET_FILE": "oidc_client_secret",
+    "TVOTE_FACE_MATCHER_TOKEN_FILE": "face_matcher_token",
+}
+_PATHS: Final[frozenset[str]] = frozenset({"data_dir", "roll_key_file", "jpki_trust_anchors", "jpki_crl_dir"})
+
+
+def _read_config_file(path: Path) -> dict[str, str]:
+    try:
+        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
+        raise ConfigurationError("config.file", f"cannot read the config file {path}: {e}") from e
+    known = {v.removeprefix("TVOTE_").lower(): v for v in (*ENV_VARS.values(), *_SECRET_FILES)}
+    out: dict[str, str] = {}
+    for k, v in data.items():
+        if k not in known:
+            raise ConfigurationError("config.file", f"unknown setting {k!r} in {path}")
+        if isinstance(v, bool):
+            v = "1" if v else "0"
+        elif isinstance(v, list):
+            v = ",".join(str(x) for x in v)
+        out[known[k]] = str(v)
+    return out
+
+
+def _parse(raw: Mapping[str, str]) -> dict[str, object]:
+    values: dict[str, object] = {}
+    for name, var in ENV_VARS.items():
+        if var not in raw:
+            continue
+        v = raw[var]
+        if name == "rate_limit_per_minute":
+            try:
+                values[name] = int(v)
+            except ValueError as exc:
+                raise ConfigurationError("config.rate_limit", "TVOTE_RATE_LIMIT must be an integer") from exc
+        elif name == "jpki_test_policy":
+            if v.strip().lower() not in ("0", "1", "true", "false", ""):
+                raise ConfigurationError("config.jpki_test_policy", "TVOTE_JPKI_TEST_POLICY is 0 or 1")
+            values[name] = v.strip().lower() in ("1", "true")
+        elif name == "kiosk_token_hashes":
+            values[name] = tuple(h for h in re.split(r"[,\s]+", v) if h)
+        elif not v:
+            continue  # an empty variable means unset
+        elif name in _PATHS:
+            values[name] = Path(v)
+        else:
+            values[name] = v
+    for var, name in _SECRET_FILES.items():
+        if raw.get(var) and name not in values:
+            try:
+                values[name] = Path(raw[var]).read_text(encoding="utf-8").strip()
+            except (OSError, UnicodeDecodeError) as e:
+                raise ConfigurationError("config.secret_file", f"cannot read {var}: {e}") from e
+    return values

@@ -10,7 +10,9 @@ Routers (one per resource, all thin):
 * ``/api/v1/voter/*``: ballot intake (``voting.api.voter``)
 
 The app holds one :class:`~voting._election.ElectionService` (``app.state.service``), which owns the engine
-and the :class:`ledger.Ledger`. OpenAPI docs are served at ``/docs``.
+and the :class:`ledger.Ledger` (the ledger routes resolve it through the service, so they work as soon as
+the election exists), and one :class:`~voting._intake_config.IntakeProvider` (``app.state.intake_provider``)
+that builds ballot intake from the settings. OpenAPI docs are served at ``/docs``.
 """
 
 from __future__ import annotations
@@ -40,13 +42,26 @@ def _optional_router(module: str) -> Any | None:
     return getattr(mod, "router", None)
 
 
-def create_app(settings: Settings | None = None, *, service: Any | None = None) -> FastAPI:
-    """Build the app. ``service`` may be given (tests, the demo); by default it is built from ``settings``."""
+def create_app(
+    settings: Settings | None = None, *, service: Any | None = None, intake: Any | None = None
+) -> FastAPI:
+    """Build the app. ``service`` may be given (tests, the demo); by default it is built from ``settings``.
+
+    ``intake`` is a :class:`voting._intake_config.IntakeConfig`; by default it is loaded from ``settings``
+    (trust anchors, CRLs, digital-ID provider, face-match engine, kiosk token hashes), so a misconfigured
+    server refuses to start (:class:`~voting._errors.ConfigurationError`). The ledger routes read the
+    service's ledger; the voter routes an :class:`voting._intake_config.IntakeProvider`.
+    """
     from ._election import ElectionService
+    from ._intake_config import IntakeConfig, IntakeProvider
+    from ._ledger_api import add_service_error_handlers
 
     settings = settings or Settings.from_env()
+    if intake is None:
+        intake = IntakeConfig.from_settings(settings)
     if service is None:
         service = ElectionService.from_settings(settings)
+    _check_roll_key(settings, service)
     app = FastAPI(
         title="tvote election service",
         version="1",
@@ -58,7 +73,9 @@ def create_app(settings: Settings | None = None, *, service: Any | None = None) 
     app.state.service = service
     app.state.engine = service.engine
     app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
+    app.state.intake_provider = IntakeProvider(intake, service)
     install_error_handlers(app)
+    add_service_error_handlers(app)
 
     from .api import admin, public, trustee
 
@@ -75,3 +92,14 @@ def create_app(settings: Settings | None = None, *, service: Any | None = None) 
         return {"status": "ok"}
 
     return app
+
+
+def _check_roll_key(settings: Settings, service: Any) -> None:
+    """A configured roll key must be the key of the election this server already runs (if any)."""
+    key = settings.roll_key()
+    if key is not None and service.has_election() and service.roll_key != key:
+        from ._errors import ConfigurationError
+
+        raise ConfigurationError(
+            "config.roll_key", "TVOTE_ROLL_KEY_FILE holds another key than the running election's roll key"
+        )

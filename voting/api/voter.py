@@ -1,6 +1,7 @@
 """Voter routes (``/api/v1/voter/*``): challenge, cast, digital-ID start, spoil (Benaloh), receipts.
 
-Thin: each route parses its body, calls :class:`voting._intake.IntakeService` (``app.state.intake``) and
+Thin: each route parses its body, calls :class:`voting._intake.IntakeService` (built from the settings by
+``app.state.intake_provider``, see :mod:`voting._intake_config`) and
 returns a response model. Every route is rate-limited per client (:data:`voting._deps.RateLimitDep`);
 every error is a 4xx ``{"error": {"code", "message"}}`` (codes: ``docs/voting.md``).
 """
@@ -30,10 +31,18 @@ _kiosk_bearer = HTTPBearer(auto_error=False, scheme_name="KioskToken", descripti
 
 
 def get_intake(request: Request) -> IntakeService:
+    """``app.state.intake`` if a test installed one, else the app's intake built from its settings
+    (``app.state.intake_provider``; ``election.none`` before the election exists)."""
     intake: IntakeService | None = getattr(request.app.state, "intake", None)
-    if intake is None:  # no verifiers configured: the service still answers, and refuses every method
-        intake = IntakeService(election=request.app.state.service)
-        request.app.state.intake = intake
+    if intake is not None:
+        return intake
+    provider = getattr(request.app.state, "intake_provider", None)
+    if provider is not None:
+        built: IntakeService = provider.get()
+        return built
+    # an app without intake settings: the service still answers, and refuses every method
+    intake = IntakeService(election=request.app.state.service)
+    request.app.state.intake = intake
     return intake
 
 
