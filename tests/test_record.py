@@ -271,3 +271,18 @@ def test_errors_are_one_tree() -> None:
         for n in ledger.__all__
         if n.endswith("Error") or n in {"InvalidEntry", "InvalidEncoding", "NotFound", "WitnessRefusal"}
     )
+
+
+def test_vkey_whose_base64_contains_plus_round_trips() -> None:
+    """Regression: the verifier-key parser once split the base64 part on '+' (reported by the client team)."""
+    from nacl.signing import SigningKey
+
+    from ledger.record import LogKey
+
+    for i in range(256):
+        key = LogKey("tsukuba.example/log", bytes(SigningKey(bytes([i]) * 32).verify_key))
+        if "+" in key.vkey.split("+", 2)[2]:
+            break
+    else:  # pragma: no cover - 256 keys without '+' in base64 is vanishingly unlikely
+        raise AssertionError("no key with '+' in its base64 form found")
+    assert LogKey.from_vkey(key.vkey) == key

@@ -53,7 +53,7 @@ from crypto._errors import CryptoError
 from crypto._group import Point
 from crypto._hash import tagged_sha256
 from ledger.merkle import verify_consistency, verify_inclusion
-from ledger.record import Entry, LogKey, SignedCheckpoint
+from ledger.record import Entry, LedgerError, LogKey, SignedCheckpoint
 
 from ._intake import Receipt
 
@@ -145,20 +145,11 @@ def tls_context() -> ssl.SSLContext:
 
 
 def _parse_vkey(text: str) -> LogKey:
-    """``<name>+<hex key id>+<base64 key>``; the base64 part may itself contain ``+``."""
-    import base64
-
+    """The pinned log key in its ``<name>+<hex key id>+<base64 key>`` text form."""
     try:
-        name, kid, b64 = text.split("+", 2)
-        raw = base64.b64decode(b64, validate=True)
-        if len(raw) != 33 or raw[0] != 0x01:
-            raise ValueError("not an Ed25519 verifier key")
-        key = LogKey(name, raw[1:])
-    except (ValueError, TypeError) as e:
+        return LogKey.from_vkey(text)
+    except LedgerError as e:
         raise ElectionDataError(f"the log key is not a valid verifier key: {e}") from e
-    if key.key_id.hex() != kid:
-        raise ElectionDataError("the log key's id does not match the key")
-    return key
 
 
 def _canonical_choices(choices: Mapping[str, Sequence[str]]) -> dict[str, tuple[str, ...]]:
