@@ -122,3 +122,15 @@ def export(
     """Download the election record archive."""
     out.write_bytes(_call(server, "GET", "/export").content)
     typer.echo(f"record written to {out}")
+
+
+@app.command("kiosk-token")
+def kiosk_token() -> None:
+    """Make a kiosk bearer token; print it (for the kiosk) and its SHA-256 (for TVOTE_KIOSK_TOKEN_HASHES)."""
+    import secrets
+
+    from ._settings import hash_kiosk_token
+
+    token = secrets.token_urlsafe(32)
+    typer.echo(f"kiosk token (configure it on the kiosk only): {token}")
+    typer.echo(f"hash (add it to TVOTE_KIOSK_TOKEN_HASHES on the server): {hash_kiosk_token(token)}")

@@ -1,4 +1,9 @@
-"""``tvote serve``: run the election service (FastAPI + uvicorn) on loopback by default."""
+"""``tvote serve``: run the election service (FastAPI + uvicorn) on loopback by default.
+
+Settings come from ``TVOTE_*`` environment variables and/or a TOML file (``--config`` or ``TVOTE_CONFIG``);
+see :mod:`voting._settings` and docs/operator-guide.md. A refused configuration exits with status 2 and the
+reason on stderr, before anything listens.
+"""
 
 from __future__ import annotations
 
@@ -20,10 +25,14 @@ def serve(
         typer.Option(help="SQLAlchemy URL, e.g. postgresql://user@host/db (default: SQLite in data-dir)"),
     ] = None,
     data_dir: Annotated[
-        Path, typer.Option(help="SQLite file, ledger key, commission key, result PDF")
-    ] = Path("tvote-data"),
+        Path | None,
+        typer.Option(help="SQLite file, ledger key, commission key, result PDF [default: tvote-data]"),
+    ] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", help="TOML settings file (keys as in TVOTE_*, lower case)")
+    ] = None,
 ) -> None:
-    """Run the election service. Settings not given here come from TVOTE_* environment variables."""
+    """Run the election service. Settings not given here come from TVOTE_* variables or the config file."""
     import uvicorn
 
     from ._errors import ConfigurationError
@@ -31,12 +40,24 @@ def serve(
     from .app import create_app
 
     try:
-        settings = Settings.from_env(database_url=database_url, data_dir=data_dir)
+        settings = Settings.from_env(config_file=config, database_url=database_url, data_dir=data_dir)
+        app = create_app(settings)
     except ConfigurationError as e:
-        typer.echo(f"error: {e.message}", err=True)
+        typer.echo(f"error: {e.code}: {e.message}", err=True)
         raise typer.Exit(2) from e
-    app = create_app(settings)
+    cfg = app.state.intake_provider.config
+    methods = [
+        name
+        for name, on in (
+            ("jpki", bool(cfg.trust_anchors)),
+            ("oidc+face", cfg.oidc is not None and cfg.face is not None and cfg.face_reference is not None),
+            (f"kiosk({len(cfg.kiosk_token_hashes)})", bool(cfg.kiosk_token_hashes)),
+        )
+        if on
+    ]
     typer.echo(
-        f"tvote: serving on http://{host}:{port} (OpenAPI docs at /docs), environment {settings.environment}"
+        f"tvote: serving on http://{host}:{port} (OpenAPI docs at /docs), "
+        f"environment {settings.environment}, "
+        f"ballot intake: {', '.join(methods) or 'none configured'}"
     )
     uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)

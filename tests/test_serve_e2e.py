@@ -1,0 +1,325 @@
+"""End to end over real HTTP: the REAL ``tvote serve`` process, driven only through the public CLIs and API.
+
+The server runs as a subprocess configured like a deployment (a TOML config file plus ``TVOTE_*``
+variables): a test JPKI CA as trust anchor with its CRL (one card revoked), a development OpenID Connect
+provider on loopback, the deterministic face engine behind a small HTTP matcher (``HttpFaceMatcher`` wire
+format) with an HTTP reference-photo source, and one hashed kiosk token. Then:
+
+``tvote admin create / load-roll / publish-roll`` → 3 trustees (quorum 2) ``tvote trustee init / register /
+deal / verify-shares`` → ``finalize-keys`` / ``open`` → voters with :class:`voting.client.VoterClient`
+(JPKI cards, one challenge, one re-vote, one digital ID + face, one kiosk override, one revoked card) →
+``close`` / ``tally`` → ``tvote trustee decrypt`` by 2 of 3 → ``publish`` / ``export`` →
+``tvote-verify`` on the exported record (``--trust-root`` the commission root) and on one receipt.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import tarfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from cryptography.hazmat.primitives import serialization
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from voting._cli_demo import _claims as demo_claims
+from voting._cli_demo import demo_face_image, demo_live_capture, login_as, make_residents, roll_csv
+from voting._dev_oidc import DevClient, DevOidcProvider, DevSubject
+from voting._loopback import LoopbackServer
+from voting._settings import hash_kiosk_token
+from voting._testca import JpkiTestCa, RsaKeyPool
+from voting.auth import DeterministicTestMatcher, LiveCapture, ReferenceImageSource
+from voting.client import ServerError, VoterClient
+
+BIN = Path(sys.executable).parent
+ENGINE_ID = "tvote-deterministic-test-matcher/1"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def face_matcher_app() -> Starlette:
+    """A tiny face-match service: ``POST /match`` (HttpFaceMatcher wire format) and ``GET /reference``."""
+    import base64
+
+    engine = DeterministicTestMatcher(ENGINE_ID)
+
+    async def match(request: Request) -> Response:
+        body = await request.json()
+        ref, live = body["reference"], body["live"]
+        res = engine.match(
+            ReferenceImageSource(base64.b64decode(ref["data"]), ref["media_type"]),
+            LiveCapture(
+                base64.b64decode(live["data"]),
+                live["media_type"],
+                base64.b64decode(live["liveness_evidence"]),
+            ),
+        )
+        return JSONResponse(
+            {
+                "decision": res.decision,
+                "score": res.score,
+                "threshold": res.threshold,
+                "liveness": res.liveness,
+                "engine_id": res.engine_id,
+            }
+        )
+
+    async def reference(request: Request) -> Response:
+        return Response(demo_face_image(request.query_params["subject"]), media_type="image/png")
+
+    return Starlette(routes=[Route("/match", match, methods=["POST"]), Route("/reference", reference)])
+
+
+class Cli:
+    """Runs ``tvote`` / ``tvote-verify`` as subprocesses with a fixed environment."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
+
+    def start(self, *args: str, prog: str = "tvote") -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [str(BIN / prog), *args],
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    @staticmethod
+    def wait(p: subprocess.Popen[str], code: int = 0) -> str:
+        out, err = p.communicate(timeout=120)
+        assert p.returncode == code, (p.args, p.returncode, out[-2000:], err[-2000:])
+        return out
+
+    def run(self, *args: str, code: int = 0, prog: str = "tvote") -> str:
+        return self.wait(self.start(*args, prog=prog), code)
+
+    def all(self, argvs: list[list[str]]) -> list[str]:
+        """Run several commands at once (one per trustee, each on its own machine in real life)."""
+        procs = [self.start(*a) for a in argvs]
+        return [self.wait(p) for p in procs]
+
+
+@pytest.fixture
+def world(tmp_path):
+    """Test CA + CRL, OIDC provider, face matcher, config; the real server process; torn down afterwards."""
+    now = dt.datetime.now(dt.UTC)
+    ca = JpkiTestCa.generate(now)
+    residents = make_residents(7, ca, now, pool=RsaKeyPool(7))
+    anchors, crls = tmp_path / "anchors", tmp_path / "crls"
+    anchors.mkdir()
+    crls.mkdir()
+    (anchors / "jpki-test-root.der").write_bytes(ca.certificate.public_bytes(serialization.Encoding.DER))
+    revoked = residents[6]
+    crl = ca.build_crl([revoked.card.certificate.serial_number], now - dt.timedelta(hours=1),
+                       now + dt.timedelta(days=1))  # fmt: skip
+    (crls / "test.crl").write_bytes(crl.public_bytes(serialization.Encoding.PEM))
+
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    redirect = f"{base}/vote/oidc-callback"
+    client_secret = secrets.token_urlsafe(24)
+    provider = DevOidcProvider(
+        [DevClient("tvote-e2e", client_secret, (redirect,))],
+        DevSubject(residents[3].resident_id, demo_claims(residents[3])),
+    )
+    matcher = LoopbackServer(face_matcher_app())
+    admin_token = secrets.token_urlsafe(32)
+    kiosk_token = secrets.token_urlsafe(32)
+    data = tmp_path / "data"
+    config = tmp_path / "tvote.toml"
+    provider.start()
+    matcher_url = matcher.start()
+    try:
+        config.write_text(
+            "\n".join(
+                [
+                    'environment = "test"',
+                    f'jpki_trust_anchors = "{anchors}"',
+                    f'jpki_crl_dir = "{crls}"',
+                    "jpki_test_policy = true",
+                    f'kiosk_token_hashes = ["{hash_kiosk_token(kiosk_token)}"]',
+                    f'face_matcher_url = "{matcher_url}/match"',
+                    f'face_reference_url = "{matcher_url}/reference"',
+                    f'face_engine_id = "{ENGINE_ID}"',
+                    "rate_limit = 100000",
+                ]
+            )
+            + "\n",
+            encoding="utf-8",
+        )
+        env = {k: v for k, v in os.environ.items() if not k.startswith("TVOTE_")}
+        env.update(
+            {
+                "TVOTE_ADMIN_TOKEN": admin_token,
+                "TVOTE_PUBLIC_URL": base,
+                "TVOTE_OIDC_ISSUER": provider.issuer,
+                "TVOTE_OIDC_CLIENT_ID": "tvote-e2e",
+                "TVOTE_OIDC_CLIENT_SECRET": client_secret,
+                "TVOTE_OIDC_REDIRECT_URI": redirect,
+                "PW": "a long trustee passphrase",
+                "PYTHONWARNINGS": "ignore",
+            }
+        )
+        cli = Cli(env)
+        server = cli.start("serve", "--port", str(port), "--data-dir", str(data), "--config", str(config))
+        try:
+            deadline = time.monotonic() + 20
+            while True:
+                assert server.poll() is None, server.communicate()
+                try:
+                    if httpx.get(base + "/healthz", timeout=1).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                assert time.monotonic() < deadline, "server did not start"
+                time.sleep(0.1)
+            yield {
+                "cli": cli,
+                "base": base,
+                "now": now,
+                "ca": ca,
+                "residents": residents,
+                "revoked": revoked,
+                "provider": provider,
+                "kiosk_token": kiosk_token,
+                "data": data,
+                "tmp": tmp_path,
+            }
+        finally:
+            server.terminate()
+            try:
+                server.communicate(timeout=10)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.communicate()
+    finally:
+        matcher.stop()
+        provider.stop()
+
+
+def _votes(c: dict[str, list[str]], counts: dict[str, dict[str, int]]) -> None:
+    for contest, sels in c.items():
+        for s in sels:
+            counts[contest][s] += 1
+
+
+def test_serve_end_to_end(world: dict[str, Any]) -> None:
+    from voting._cli_demo import tsukuba_manifest
+
+    cli: Cli = world["cli"]
+    base, tmp, residents = world["base"], world["tmp"], world["residents"]
+    srv = ["--server", base]
+
+    # -- setup: manifest, roll (residents 0..5 are eligible; 6 has a revoked card but is on the roll too)
+    manifest = tsukuba_manifest(world["now"], election_id="tsukuba-e2e", trustees=3, threshold=2, small=True)
+    (tmp / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False), encoding="utf-8")
+    (tmp / "roll.csv").write_bytes(roll_csv(residents))
+    out = cli.run("admin", "create", *srv, "--manifest", str(tmp / "manifest.json"))
+    codes = [ln.split(": ", 1)[1] for ln in out.splitlines() if ln.strip().startswith("trustee ")]
+    assert len(codes) == 3
+    # the ledger routes answer as soon as the election exists (no special wiring in the server)
+    first = httpx.get(base + "/api/v1/ledger/entries", params={"start": 0, "stop": 5}).json()["entries"]
+    assert [json.loads(e["entry"])["type"] for e in first] == ["election.manifest"]
+    cli.run("admin", "load-roll", *srv, "--roll", str(tmp / "roll.csv"))
+    cli.run("admin", "publish-roll", *srv)
+
+    # -- key ceremony: three trustees, each on "their own machine" (concurrent processes)
+    files = [tmp / f"trustee{i}.secret" for i in (1, 2, 3)]
+    common = [*srv, "--passphrase-env", "PW"]
+    init = ["trustee", "init", *common, "--kdf", "interactive"]
+    pairs = enumerate(zip(codes, files, strict=True), 1)
+    cli.all([[*init, "--invitation", c, "--name", f"T{i}", "--secret-file", str(f)] for i, (c, f) in pairs])
+    cli.all([["trustee", "register", *common, "--secret-file", str(f)] for f in files])
+    cli.all([["trustee", "deal", *common, "--secret-file", str(f)] for f in files])
+    for out in cli.all([["trustee", "verify-shares", *common, "--secret-file", str(f)] for f in files]):
+        assert "valid" in out
+    assert "qualified trustees [1, 2, 3]" in cli.run("admin", "finalize-keys", *srv)
+    cli.run("admin", "open", *srv)
+
+    # -- voting over HTTP
+    counts = {c["id"]: {s["id"]: 0 for s in c["selections"]} for c in manifest["contests"]}
+    log_key = httpx.get(base + "/api/v1/ledger/witnesses").json()["log_key"]
+    a = {"mayor": ["cand-1"], "referendum": ["yes"], "subsidy": ["proj-1", "proj-2"]}
+    b = {"mayor": ["cand-2"], "referendum": ["no"], "subsidy": []}
+    c_ = {"mayor": [], "referendum": ["yes"], "subsidy": ["proj-3"]}
+    receipts = []
+    with VoterClient(base, log_key=log_key) as v:
+        receipts.append(v.cast_jpki(residents[0].card, a))  # plain JPKI
+        _votes(a, counts)
+        challenged = v.challenge(b)  # Benaloh: published opening re-verified on a second device
+        assert challenged.opened == b
+        receipts.append(v.cast_jpki(residents[1].card, b))
+        _votes(b, counts)
+        v.cast_jpki(residents[2].card, a)  # re-vote: the second ballot counts
+        receipts.append(v.cast_jpki(residents[2].card, c_))
+        _votes(c_, counts)
+        login_as(world["provider"], residents[3])  # digital ID + face match through the HTTP matcher
+        r_oidc = v.cast_oidc(b, face=demo_live_capture(residents[3]))
+        receipts.append(r_oidc)
+        _votes(b, counts)
+        with pytest.raises(ServerError) as bad_face:  # a capture of someone else is refused
+            login_as(world["provider"], residents[3])
+            v.cast_oidc(a, face=demo_live_capture(residents[4]))
+        assert bad_face.value.code == "face.rejected"
+        v.cast_jpki(residents[4].card, b)  # internet ballot, then overridden at the kiosk
+        receipts.append(v.cast_jpki(residents[4].card, a, kiosk_token=world["kiosk_token"]))
+        _votes(a, counts)
+        assert receipts[-1].channel == "kiosk"
+        with pytest.raises(ServerError) as kiosk_bad:
+            v.cast_jpki(residents[5].card, a, kiosk_token="not-a-kiosk-token")
+        assert kiosk_bad.value.code == "kiosk.invalid"
+        with pytest.raises(ServerError) as revoked:
+            v.cast_jpki(world["revoked"].card, a)
+        assert revoked.value.code == "jpki.revoked"
+        for r in receipts:
+            v.verify_receipt(r)
+    assert r_oidc.channel == "internet"
+    span = {"start": r_oidc.leaf_index, "stop": r_oidc.leaf_index + 1}
+    entries = httpx.get(base + "/api/v1/ledger/entries", params=span).json()["entries"]
+    face = json.loads(entries[0]["entry"])["payload"]["auth"]["face"]
+    assert face == {"decision": True, "engine": ENGINE_ID}
+
+    # -- tally: close, encrypted tally, 2 of 3 trustees decrypt, publish, export
+    cli.run("admin", "close", *srv)
+    tally = json.loads(cli.run("admin", "tally", *srv))
+    assert (tally["cast"], tally["counted"], tally["superseded"], tally["overridden"]) == (7, 5, 1, 1)
+    assert tally["spoiled"] == 1
+    cli.all([["trustee", "decrypt", *common, "--secret-file", str(f)] for f in files[:2]])
+    cli.run("admin", "publish", *srv)
+    result = httpx.get(base + "/api/v1/election/result").json()
+    assert result["results"] == counts
+    assert result["trustees_used"] == [1, 2]
+    archive = tmp / "record.tar.gz"
+    cli.run("admin", "export", *srv, "--out", str(archive))
+    with tarfile.open(archive) as tar:
+        tar.extractall(tmp / "export", filter="data")
+    (record,) = (tmp / "export").iterdir()
+
+    # -- the auditor: tvote-verify on the exported record and on one voter's receipt
+    root = world["data"] / "commission-chain.pem"
+    cli.run(str(record), "--trust-root", str(root), "--log-key", log_key, prog="tvote-verify")
+    receipt_file = tmp / "receipt.json"
+    receipt_file.write_text(json.dumps(r_oidc.to_dict()), encoding="utf-8")
+    cli.run(str(record), "--trust-root", str(root), "--receipt", str(receipt_file), prog="tvote-verify")
+    # a receipt the record does not hold is caught (exit 1)
+    forged = dict(r_oidc.to_dict(), entry_hash="00" * 32)
+    receipt_file.write_text(json.dumps(forged), encoding="utf-8")
+    verify = [str(record), "--trust-root", str(root), "--receipt", str(receipt_file)]
+    cli.run(*verify, prog="tvote-verify", code=1)
