@@ -53,7 +53,8 @@ def get_ledger(request: Request) -> Ledger:
     if led is None:
         service = getattr(request.app.state, "service", None)
         if service is not None:
-            led = service.ledger
+            served: Ledger = service.ledger  # the service's ledger (or a wrapper of it in tests)
+            return served
     if not isinstance(led, Ledger):
         raise HTTPException(503, "ledger not configured")
     return led

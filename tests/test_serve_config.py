@@ -1,0 +1,327 @@
+"""``tvote serve`` configuration and wiring: settings fail closed, intake built from settings, the ledger
+routes through the service, no 5xx from the voter routes of an unconfigured server, the CRL directory,
+and the append discipline (no write lock held across a ledger append; a failed record stops mutations)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+import sqlite3
+import warnings
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from _service_util import ADMIN, ADMIN_TOKEN, error_code, manifest_dict, running_app
+from cryptography.hazmat.primitives import serialization
+
+from voting._cli_demo import demo_settings, make_residents, roll_csv, tsukuba_manifest
+from voting._db import make_engine
+from voting._election import ElectionService, ServiceUnavailable, open_ledger
+from voting._errors import ConfigurationError
+from voting._intake_config import CrlDirectoryChecker, IntakeConfig
+from voting._loopback import LoopbackServer
+from voting._manifest import parse_manifest
+from voting._settings import DEFAULT_KIOSK_TOKEN, Settings, hash_kiosk_token
+from voting._testca import JpkiTestCa, RsaKeyPool
+from voting._trustee_client import run_decryption, run_key_ceremony
+from voting.app import create_app
+from voting.auth import RevocationError, UnsafeNoRevocationCheck
+from voting.client import VoterClient
+
+LONG = "x" * 40
+
+
+def ok2(r: Any) -> Any:
+    assert 200 <= r.status_code < 300, r.text
+    return r.json()
+
+
+def _ca_files(tmp_path: Path, now: dt.datetime) -> tuple[JpkiTestCa, Path, Path]:
+    ca = JpkiTestCa.generate(now)
+    anchors, crls = tmp_path / "anchors", tmp_path / "crls"
+    anchors.mkdir()
+    crls.mkdir()
+    (anchors / "root.pem").write_bytes(ca.certificate.public_bytes(serialization.Encoding.PEM))
+    crl = ca.build_crl([], now - dt.timedelta(hours=1), now + dt.timedelta(days=1))
+    (crls / "a.crl").write_bytes(crl.public_bytes(serialization.Encoding.DER))
+    return ca, anchors, crls
+
+
+# ------------------------------------------------------------------------------------------- settings
+
+
+def test_settings_refuse_unsafe_choices_outside_development(tmp_path):
+    base: dict[str, Any] = {"data_dir": tmp_path, "admin_token": LONG}
+    with pytest.raises(ConfigurationError) as e:
+        Settings(environment="production", jpki_revocation="unsafe-none", **base)
+    assert e.value.code == "config.unsafe"
+    with pytest.raises(ConfigurationError) as e:
+        Settings(environment="production", jpki_test_policy=True, **base)
+    assert e.value.code == "config.unsafe"
+    with pytest.raises(ConfigurationError) as e:  # the development kiosk token
+        Settings(environment="test", kiosk_token_hashes=(hash_kiosk_token(DEFAULT_KIOSK_TOKEN),), **base)
+    assert e.value.code == "config.default_secret"
+    with pytest.raises(ConfigurationError) as e:
+        Settings(environment="test", kiosk_token_hashes=("not-a-hash",), **base)
+    assert e.value.code == "config.kiosk_tokens"
+    with pytest.raises(ConfigurationError) as e:  # JPKI without revocation data: fail closed
+        Settings(environment="test", jpki_trust_anchors=tmp_path, **base)
+    assert e.value.code == "config.jpki_crl"
+    with pytest.raises(ConfigurationError) as e:
+        Settings(environment="test", oidc_issuer="https://id.example", **base)
+    assert e.value.code == "config.oidc"
+    oidc = {"oidc_client_id": "c", "oidc_client_secret": "s" * 20, "oidc_redirect_uri": "https://v.example/cb"}
+    with pytest.raises(ConfigurationError) as e:
+        Settings(environment="production", oidc_issuer="http://id.example", **oidc, **base)
+    assert e.value.code == "config.oidc_issuer"
+    Settings(environment="production", oidc_issuer="https://id.example", **oidc, **base)
+    with pytest.raises(ConfigurationError) as e:
+        Settings(environment="test", face_matcher_url="http://127.0.0.1:1/match", **base)
+    assert e.value.code == "config.face"
+    # development: the default kiosk token works only there and only when no hash is configured
+    assert Settings(data_dir=tmp_path).effective_kiosk_token_hashes == {hash_kiosk_token(DEFAULT_KIOSK_TOKEN)}
+    assert Settings(environment="test", **base).effective_kiosk_token_hashes == frozenset()
+
+
+def test_settings_from_toml_file_env_wins_and_secret_files(tmp_path):
+    secret = tmp_path / "oidc.secret"
+    secret.write_text("s" * 24 + "\n")
+    cfg = tmp_path / "tvote.toml"
+    h = hash_kiosk_token("kiosk-1")
+    cfg.write_text(
+        f'environment = "test"\nadmin_token = "{LONG}"\nrate_limit = 7\nkiosk_token_hashes = ["{h}"]\n'
+        'oidc_issuer = "https://id.example"\noidc_client_id = "tvote"\n'
+        f'oidc_client_secret_file = "{secret}"\noidc_redirect_uri = "https://vote.example/cb"\n'
+    )
+    s = Settings.from_env({"TVOTE_CONFIG": str(cfg), "TVOTE_RATE_LIMIT": "9"}, data_dir=tmp_path)
+    assert s.rate_limit_per_minute == 9 and s.kiosk_token_hashes == (h,)
+    assert s.oidc_client_secret == "s" * 24 and "s" * 24 not in repr(s)
+    cfg.write_text('environment = "test"\nadmin_tokn = "typo"\n')
+    with pytest.raises(ConfigurationError) as e:
+        Settings.from_env({"TVOTE_CONFIG": str(cfg)})
+    assert e.value.code == "config.file"
+
+
+def test_roll_key_file_keys_the_election_and_must_match_on_restart(tmp_path):
+    key = secrets.token_bytes(32)
+    kf = tmp_path / "roll.key"
+    kf.write_text(key.hex())
+    s = Settings(environment="test", data_dir=tmp_path / "d", admin_token=ADMIN_TOKEN, roll_key_file=kf)
+    service = ElectionService.from_settings(s)
+    try:
+        service.create_election(manifest_dict(3, 2))
+        assert service.roll_key == key
+        other = tmp_path / "other.key"
+        other.write_text(secrets.token_bytes(32).hex())
+        with pytest.raises(ConfigurationError) as e:
+            create_app(s.with_(roll_key_file=other), service=service)
+        assert e.value.code == "config.roll_key"
+        kf.write_text("00" * 32)
+        with pytest.raises(ConfigurationError):
+            s.roll_key()
+    finally:
+        service.close()
+
+
+def test_intake_config_loads_files_and_refuses_bad_ones(tmp_path):
+    now = dt.datetime.now(dt.UTC)
+    _ca, anchors, crls = _ca_files(tmp_path, now)
+    s = Settings(environment="test", data_dir=tmp_path, admin_token=LONG, jpki_trust_anchors=anchors,
+                 jpki_crl_dir=crls, jpki_test_policy=True)  # fmt: skip
+    cfg = IntakeConfig.from_settings(s)
+    assert len(cfg.trust_anchors) == 1 and isinstance(cfg.revocation, CrlDirectoryChecker)
+    with pytest.raises(ConfigurationError) as e:
+        IntakeConfig.from_settings(s.with_(jpki_trust_anchors=tmp_path / "missing"))
+    assert e.value.code == "config.jpki_trust_anchors"
+    (crls / "a.crl").write_bytes(b"not a crl")
+    with pytest.raises(ConfigurationError) as e:
+        IntakeConfig.from_settings(s)
+    assert e.value.code == "config.jpki_crl"
+    with pytest.warns(RuntimeWarning, match="UnsafeNoRevocationCheck"):
+        unsafe = IntakeConfig.from_settings(s.with_(jpki_crl_dir=None, jpki_revocation="unsafe-none"))
+    assert isinstance(unsafe.revocation, UnsafeNoRevocationCheck)
+
+
+def test_crl_directory_is_reread_when_it_changes_and_fails_closed(tmp_path):
+    now = dt.datetime.now(dt.UTC)
+    ca, _anchors, crls = _ca_files(tmp_path, now)
+    card = ca.issue_card(make_residents(1, ca, now, pool=RsaKeyPool(1))[0].person, now)
+    t = [0.0]
+    checker = CrlDirectoryChecker(crls, min_interval=1.0, clock=lambda: t[0])
+    checker.check(card.certificate, ca.certificate, now)  # listed nowhere: good
+    revoking = ca.build_crl([card.certificate.serial_number], now - dt.timedelta(minutes=30),
+                            now + dt.timedelta(days=1))  # fmt: skip
+    (crls / ".new").write_bytes(revoking.public_bytes(serialization.Encoding.PEM))
+    (crls / ".new").rename(crls / "b.crl")  # the operator drops in a newer CRL
+    checker.check(card.certificate, ca.certificate, now)  # not re-read before min_interval
+    t[0] = 2.0
+    with pytest.raises(RevocationError) as e:
+        checker.check(card.certificate, ca.certificate, now)
+    assert e.value.code == "jpki.revoked"
+    (crls / "b.crl").write_bytes(b"garbage")
+    t[0] = 4.0
+    with pytest.raises(RevocationError) as e:
+        checker.check(card.certificate, ca.certificate, now)
+    assert e.value.code == "jpki.revocation_unavailable"
+    for f in crls.iterdir():
+        f.unlink()
+    with pytest.raises(ConfigurationError):
+        CrlDirectoryChecker(crls)
+
+
+# ------------------------------------------------------------------ an unconfigured server, ledger routes
+
+
+def test_unconfigured_server_answers_4xx_never_5xx(tmp_path):
+    with running_app(tmp_path) as (client, _service):
+        # before the election exists: voter and ledger routes say so
+        assert error_code(client.post("/api/v1/voter/challenge"), 404) == "election.none"
+        assert error_code(client.get("/api/v1/ledger/checkpoint"), 404) == "election.none"
+        assert error_code(client.post("/api/v1/voter/oidc/start", json={"ballot_hash": "00" * 32}), 404) == (
+            "election.none"
+        )
+        now = dt.datetime.now(dt.UTC)
+        manifest = tsukuba_manifest(now, trustees=3, threshold=2, small=True)
+        invitations = ok2(client.post("/api/v1/admin/election", json=manifest, headers=ADMIN))
+        roll = roll_csv(make_residents(2, JpkiTestCa.generate(now), now, pool=RsaKeyPool(2)))
+        ok2(client.put("/api/v1/admin/roll", content=roll, headers={**ADMIN, "Content-Type": "text/csv"}))
+        ok2(client.post("/api/v1/admin/roll/publish", headers=ADMIN))
+        codes = {int(i): c for i, c in invitations["invitations"].items()}
+        run_key_ceremony(client, codes, admin_token=ADMIN_TOKEN)
+        ok2(client.post("/api/v1/admin/open", headers=ADMIN))
+        for body in ({"ballot_hash": "ab" * 32}, {"ballot_hash": "ab" * 32, "redirect_uri": "https://x/cb"}):
+            r = client.post("/api/v1/voter/oidc/start", json=body)
+            assert error_code(r, 403) == "auth.unavailable"
+        jpki = {"method": "jpki", "certificate": "30", "signature": "00", "challenge": "00" * 32}
+        r = client.post("/api/v1/voter/ballots", json={"ballot": {}, "auth": jpki})
+        assert 400 <= r.status_code < 500 and error_code(r, r.status_code)
+        oidc = {"method": "oidc+face", "state": "s" * 20, "code": "c", "face": {"image": "00"}}
+        r = client.post("/api/v1/voter/ballots", json={"ballot": {}, "auth": oidc})
+        assert 400 <= r.status_code < 500 and error_code(r, r.status_code)
+        r = client.post("/api/v1/voter/kiosk/ballots", json={"ballot": {}, "auth": jpki},
+                        headers={"Authorization": "Bearer whatever"})  # fmt: skip
+        assert error_code(r, 401) == "kiosk.invalid"  # test environment, no kiosk configured
+
+
+def test_ledger_routes_work_in_the_election_server(tmp_path):
+    with running_app(tmp_path) as (client, service):
+        ok2(client.post("/api/v1/admin/election", json=manifest_dict(3, 2), headers=ADMIN))
+        assert error_code(client.get("/api/v1/ledger/checkpoint"), 404) == "ledger.not_found"
+        entries = ok2(client.get("/api/v1/ledger/entries", params={"start": 0, "stop": 10}))["entries"]
+        assert len(entries) == 1 and entries[0]["index"] == 0
+        service.ledger.checkpoint()
+        cp = ok2(client.get("/api/v1/ledger/checkpoint"))
+        assert cp["size"] == 1 and cp["note"].startswith("tvote/")
+        assert ok2(client.get("/api/v1/ledger/checkpoint/1"))["root"] == cp["root"]
+        proof = ok2(client.get("/api/v1/ledger/proof/inclusion", params={"index": 0, "tree_size": 1}))
+        assert proof["leaf_hash"] == entries[0]["hash"] and proof["proof"] == []
+        assert ok2(client.get("/api/v1/ledger/witnesses"))["log_key"] == service.ledger.log_key.vkey
+        # refusals are 4xx with a code
+        assert error_code(client.get("/api/v1/ledger/checkpoint/7"), 404) == "ledger.not_found"
+        r = client.get("/api/v1/ledger/proof/inclusion", params={"index": 5, "tree_size": 1})
+        assert 400 <= r.status_code < 500 and error_code(r, r.status_code).startswith("ledger.")
+        r = client.get("/api/v1/ledger/proof/consistency", params={"old_size": 3, "new_size": 1})
+        assert 400 <= r.status_code < 500 and error_code(r, r.status_code).startswith("ledger.")
+        r = client.get("/api/v1/ledger/entries", params={"start": -1, "stop": 1})
+        assert error_code(r, 422) == "request.invalid"
+
+
+# ---------------------------------------------------------------------------- the append discipline
+
+
+class WriteLockProbe:
+    """Wraps the real ledger; before each append, checks that nobody holds the SQLite write lock (a fresh
+    connection must get ``BEGIN IMMEDIATE`` at once). A service holding a write transaction across the
+    append would make the ledger's own write wait for the busy timeout and fail."""
+
+    def __init__(self, ledger: Any, db: Path) -> None:
+        self._ledger = ledger
+        self._db = db
+        self.appends = 0
+        self.held: list[str] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._ledger, name)
+
+    def _probe(self, what: str) -> None:
+        con = sqlite3.connect(self._db, timeout=0, isolation_level=None)
+        try:
+            con.execute("BEGIN IMMEDIATE")
+            con.execute("ROLLBACK")
+        except sqlite3.OperationalError:
+            self.held.append(what)
+        finally:
+            con.close()
+        self.appends += 1
+
+    def append(self, type_: str, payload: Any) -> Any:
+        self._probe(type_)
+        return self._ledger.append(type_, payload)
+
+    def append_many(self, items: Any) -> Any:
+        self._probe(",".join(t for t, _ in items))
+        return self._ledger.append_many(items)
+
+
+def test_no_write_lock_is_held_across_any_ledger_append(tmp_path):
+    now = dt.datetime.now(dt.UTC)
+    ca = JpkiTestCa.generate(now)
+    residents = make_residents(3, ca, now, pool=RsaKeyPool(3))
+    kiosk = secrets.token_urlsafe(32)
+    settings, intake = demo_settings(tmp_path, ca, now, admin_token=ADMIN_TOKEN, kiosk_token=kiosk)
+    manifest = tsukuba_manifest(now, trustees=3, threshold=2, small=True)
+    probe = WriteLockProbe(open_ledger(settings, parse_manifest(manifest)), tmp_path / "tvote.sqlite3")
+    service = ElectionService(make_engine(settings.effective_database_url), probe, settings=settings)
+    app = create_app(settings, service=service, intake=intake)
+    choice = {"mayor": ["cand-1"], "referendum": ["no"], "subsidy": ["proj-2"]}
+    with LoopbackServer(app) as server, httpx.Client(base_url=server.url, timeout=60) as http:
+        created = ok2(http.post("/api/v1/admin/election", json=manifest, headers=ADMIN))
+        csv = {**ADMIN, "Content-Type": "text/csv"}
+        ok2(http.put("/api/v1/admin/roll", content=roll_csv(residents), headers=csv))
+        ok2(http.post("/api/v1/admin/roll/publish", headers=ADMIN))
+        trustees = run_key_ceremony(http, {int(i): c for i, c in created["invitations"].items()},
+                                    admin_token=ADMIN_TOKEN)  # fmt: skip
+        ok2(http.post("/api/v1/admin/open", headers=ADMIN))
+        with VoterClient(server.url) as v:
+            v.challenge(choice)
+            v.cast_jpki(residents[0].card, choice)
+            v.cast_jpki(residents[0].card, choice)  # re-vote
+            v.cast_jpki(residents[1].card, choice, kiosk_token=kiosk)
+        for step in ("close", "tally"):
+            ok2(http.post(f"/api/v1/admin/{step}", headers=ADMIN))
+        run_decryption(http, [trustees[1], trustees[2]])
+        result = ok2(http.post("/api/v1/admin/result", headers=ADMIN))
+        ok2(http.post("/api/v1/admin/declaration", headers=ADMIN))
+    assert result["results"]["mayor"]["cand-1"] == 2
+    assert probe.appends >= 15 and probe.held == []
+    service.close()
+
+
+def test_an_append_whose_record_fails_stops_further_mutations(tmp_path):
+    with running_app(tmp_path) as (client, service):
+        ok2(client.post("/api/v1/admin/election", json=manifest_dict(3, 2), headers=ADMIN))
+        size = service.ledger.size
+        with pytest.raises(OSError), service.appending():  # e.g. the disk filled after the append
+            service.append_entry("voting.closed", {"election_id": service.election_id})
+            raise OSError("disk full")
+        assert service.ledger.size == size + 1  # the ledger is the truth ...
+        with pytest.raises(ServiceUnavailable):  # ... and the stale private state is not acted upon
+            service.publish_roll()
+        r = client.post("/api/v1/admin/roll/publish", headers=ADMIN)
+        assert error_code(r, 503) == "service.diverged"
+        assert service.ledger.size == size + 1
+        # a failure before any append changes nothing
+    with running_app(tmp_path / "b") as (client, service):
+        ok2(client.post("/api/v1/admin/election", json=manifest_dict(3, 2), headers=ADMIN))
+        with pytest.raises(OSError), service.appending():
+            raise OSError("refused before appending")
+        assert error_code(client.post("/api/v1/admin/roll/publish", headers=ADMIN), 409) == "roll.missing"
+
+
+def test_unsafe_revocation_warns(tmp_path):
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        UnsafeNoRevocationCheck()
+    assert any("NOT checked" in str(x.message) for x in w)
