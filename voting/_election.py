@@ -45,6 +45,8 @@ from crypto._threshold import (
     resolve_complaint,
     verify_partial,
 )
+from ledger.merkle import leaf_hash
+from ledger.merkle import root as merkle_root
 
 from ._db import (
     ComplaintRow,
@@ -839,7 +841,10 @@ class ElectionService:
             ciphertexts: dict[str, dict[str, Any]] = {}
             for (contest, selection), ct in totals.items():
                 ciphertexts.setdefault(contest, {})[selection] = ct.to_dict()
-            payload = self._payload(counted=counting.counted, ciphertexts=ciphertexts)
+            # The counted set is published as the RFC 9162 Merkle root over the counted ballot hashes in
+            # ledger order (a list would not fit one 1 MiB entry at city scale); the verifier re-derives it.
+            counted_root = merkle_root([leaf_hash(bytes.fromhex(h)) for h in counting.counted])
+            payload = self._payload(counted_root=counted_root.hex(), ciphertexts=ciphertexts)
             summary = {
                 "cast": counting.cast,
                 "counted": len(counting.counted),
