@@ -32,7 +32,7 @@ __all__ = [
 ]
 
 RECORD_FORMAT: Final[str] = "tvote-election-record"
-RECORD_VERSION: Final[int] = 1
+RECORD_VERSION: Final[int] = 2  # 2: issued_at is the note's signed time line
 ARCHIVE_PREFIX: Final[str] = "tvote-record"
 RECORD_FILE: Final[str] = "record.json"
 ENTRIES_FILE: Final[str] = "entries.jsonl"
@@ -195,63 +195,91 @@ def _fail(check: str, message: str, index: int | None = None) -> RecordError:
     return RecordError(check, message, index=index)
 
 
-def _scan(lines: Iterable[bytes]) -> tuple[list[bytes | None], list[bytes], list[bytes], list[int], str]:
-    """Parse every line; stop two lines after the first malformed one (enough for diagnosis)."""
-    raw: list[bytes | None] = []
-    hashes: list[bytes] = []
-    prevs: list[bytes] = []
-    idx: list[int] = []
-    first_error = ""
-    stop_at: int | None = None
-    for i, line in enumerate(lines):
-        if stop_at is not None and i > stop_at:
-            break
+@dataclass(frozen=True, slots=True)
+class _Pos:
+    """What the first-bad-entry rule needs of one line: its hash, prev and index (None if malformed)."""
+
+    hash: bytes
+    prev: bytes
+    index: int
+
+
+class _EntryStream:
+    """One pass over the entry lines keeping O(log n) state: a sliding window of four positions for the
+    first-bad-entry rule (docs/record.md §6) and the Merkle compact range (right border of complete
+    subtrees) from which the root at every checkpoint size is taken as the stream passes it."""
+
+    def __init__(self, want_roots: Iterable[int]) -> None:
+        self.want = set(want_roots)
+        self.roots: dict[int, bytes] = {}
+        self.frontier: list[tuple[int, bytes]] = []
+        self.window: list[_Pos | None] = []  # positions n-4 .. n-1 (fewer at the start)
+        self.n = 0
+        self.why = ""
+        if 0 in self.want:
+            self.roots[0] = fold([])
+
+    def _at(self, i: int) -> _Pos | None:
+        return self.window[i - self.n + len(self.window)]
+
+    def _hash_before(self, i: int) -> bytes:  # the hash the entry at i must name as prev
+        if i == 0:
+            return ZERO_HASH
+        before = self._at(i - 1)
+        assert before is not None  # position i-1 was judged good before i is judged
+        return before.hash
+
+    def _judge(self, i: int) -> None:
+        """Raise if position ``i`` is the first bad entry. Needs positions i-2 .. i+1 (i+1 if read)."""
+        cur = self._at(i)
+        if cur is None:
+            raise _fail("entry-format", self.why, i)
+        if cur.index != i:
+            before = self._at(i - 1) if i >= 1 else None
+            if before is not None and before.hash == cur.hash:
+                raise _fail("entry-duplicate", "entry repeats the previous entry", i)
+            if i >= 1 and cur.index == i - 1 and cur.prev == self._hash_before(i - 1):
+                raise _fail("entry-inserted", "the next entry chains to the entry before this one", i - 1)
+            raise _fail("entry-index", f"entry at position {i} carries index {cur.index}", i)
+        if cur.prev != self._hash_before(i):
+            if i == 0:
+                raise _fail("entry-chain", "entry 0 must name the all-zero hash as prev", 0)
+            nxt = self._at(i + 1) if i + 1 < self.n else None
+            if nxt is not None and nxt.index == i + 1 and nxt.prev == cur.hash:
+                raise _fail("entry-chain", "entry does not hash to the prev its successor names", i - 1)
+            if i + 1 < self.n:
+                raise _fail("entry-chain", "entry's prev does not name the previous entry", i)
+            raise _fail("entry-chain", "entry does not hash to the prev its successor names", i - 1)
+
+    def push(self, line: bytes) -> None:
+        pos: _Pos | None
         try:
             if not line.endswith(b"\n"):
                 raise InvalidEncoding("line does not end with a newline")
             e = Entry.from_bytes(line[:-1])
-            raw.append(line)
-            hashes.append(e.hash)
-            prevs.append(e.prev)
-            idx.append(e.index)
+            pos = _Pos(e.hash, e.prev, e.index)
         except LedgerError as err:
-            if stop_at is None:
-                stop_at, first_error = i + 2, str(err)
-            raw.append(None)
-            hashes.append(b"")
-            prevs.append(b"")
-            idx.append(-1)
-    return raw, hashes, prevs, idx, first_error
+            pos, self.why = None, str(err)
+        self.window.append(pos)
+        if len(self.window) > 4:
+            del self.window[0]
+        self.n += 1
+        if self.n >= 2:
+            self._judge(self.n - 2)
+        if pos is None:
+            self._judge(self.n - 1)  # raises: nothing after a malformed line matters
+            return
+        level, acc = 0, pos.hash
+        while self.frontier and self.frontier[-1][0] == level:
+            acc = node_hash(self.frontier.pop()[1], acc)
+            level += 1
+        self.frontier.append((level, acc))
+        if self.n in self.want:
+            self.roots[self.n] = fold([h for _, h in self.frontier])
 
-
-def _first_bad_entry(
-    raw: Sequence[bytes | None], h: Sequence[bytes], p: Sequence[bytes], x: Sequence[int], why: str
-) -> tuple[int, str, str] | None:
-    """(index, check, message) of the first entry that is not where the authentic log had it."""
-    n = len(raw)
-
-    def hash_before(i: int) -> bytes:  # hash the entry at i must name as prev
-        return ZERO_HASH if i == 0 else h[i - 1]
-
-    for i in range(n):
-        if raw[i] is None:
-            return i, "entry-format", why
-        if x[i] != i:
-            if i >= 1 and raw[i] == raw[i - 1]:
-                return i, "entry-duplicate", "entry repeats the previous entry"
-            if i >= 1 and x[i] == i - 1 and p[i] == hash_before(i - 1):
-                return i - 1, "entry-inserted", "the next entry chains to the entry before this one"
-            return i, "entry-index", f"entry at position {i} carries index {x[i]}"
-        if p[i] != hash_before(i):
-            if i == 0:
-                return 0, "entry-chain", "entry 0 must name the all-zero hash as prev"
-            nxt = i + 1
-            if nxt < n and raw[nxt] is not None and x[nxt] == nxt and p[nxt] == h[i]:
-                return i - 1, "entry-chain", "entry does not hash to the prev its successor names"
-            if nxt < n:
-                return i, "entry-chain", "entry's prev does not name the previous entry"
-            return i - 1, "entry-chain", "entry does not hash to the prev its successor names"
-    return None
+    def finish(self) -> None:
+        if self.n:
+            self._judge(self.n - 1)
 
 
 def check_sequence(
@@ -263,14 +291,18 @@ def check_sequence(
 ) -> RecordSummary:
     """Check entries (one canonical entry + ``\\n`` per item, in order) against signed checkpoints.
 
-    ``live=True`` is the storage check of a running log: entries after the newest checkpoint are allowed
-    (they are checked for format and chain only) and the newest checkpoint need not be witnessed yet.
+    ``lines`` is consumed once, keeping O(log n) hashes (memory does not grow with the number of
+    entries): each line is parsed and re-serialised once, chained to the previous one, and folded into
+    the Merkle compact range, from which the root at each checkpoint's size is taken as the stream
+    passes it. ``live=True`` is the storage check of a running log: entries after the newest checkpoint
+    are allowed (they are checked for format and chain only) and the newest checkpoint need not be
+    witnessed yet.
     """
-    raw, h, p, x, why = _scan(lines)
-    n = len(raw)
-    bad = _first_bad_entry(raw, h, p, x, why)
-    if bad is not None:
-        raise _fail(bad[1], bad[2], bad[0])
+    stream = _EntryStream(cp.size for cp in checkpoints)
+    for line in lines:
+        stream.push(line)
+    stream.finish()
+    n = stream.n
     if n != header.entry_count:
         raise _fail(
             "entry-count",
@@ -284,30 +316,27 @@ def check_sequence(
     if len(checkpoints) != header.checkpoint_count:
         raise _fail("checkpoint-count", "record.json announces a different number of checkpoints")
 
-    stack: list[tuple[int, bytes]] = []  # compact range over h[0:done]
-    done = 0
     good_size = 0
     prev: CheckpointRecord | None = None
+    prev_time = 0
     for j, cp in enumerate(checkpoints):
         where = f"checkpoint #{j} (size {cp.size})"
         try:
             signed = SignedCheckpoint.verify(cp.note, header.log_key)
         except LedgerError as e:
             raise _fail("checkpoint-signature", f"{where}: {e}") from e
-        if (signed.checkpoint.size, signed.checkpoint.root) != (cp.size, cp.root):
+        c = signed.checkpoint
+        if (c.size, c.root) != (cp.size, cp.root):
             raise _fail("checkpoint-fields", f"{where}: size/root differ from the signed note")
+        if c.time != cp.issued_at:
+            raise _fail("checkpoint-fields", f"{where}: issued_at differs from the signed time {c.time}")
         if prev is not None and cp.size <= prev.size:
             raise _fail("checkpoint-order", f"{where}: sizes must strictly increase")
+        if c.time < prev_time:
+            raise _fail("checkpoint-order", f"{where}: signed time {c.time} precedes {prev_time}")
         if cp.size > n:
             raise _fail("entry-missing", f"{where} covers entries missing from the record", n)
-        while done < cp.size:
-            level, acc = 0, h[done]
-            while stack and stack[-1][0] == level:
-                acc = node_hash(stack.pop()[1], acc)
-                level += 1
-            stack.append((level, acc))
-            done += 1
-        if fold([s for _, s in stack]) != cp.root:
+        if stream.roots[cp.size] != cp.root:
             culprit = cp.size - 1 if cp.size == n else good_size
             raise _fail("entry-root", f"{where}: entries do not hash to the signed root", culprit)
         if prev is not None:
@@ -324,7 +353,7 @@ def check_sequence(
                 cp.cosignatures.verify(signed.body, header.policy)
             except LedgerError as e:
                 raise _fail("checkpoint-cosignature", f"{where}: {e}") from e
-        good_size, prev = cp.size, cp
+        good_size, prev, prev_time = cp.size, cp, c.time
     assert prev is not None
     if live:
         return RecordSummary(

@@ -193,15 +193,23 @@ class Entry:
                 raise InvalidEntry("entry must have exactly index, payload, prev, type, version")
             if obj["version"] != ENTRY_VERSION or isinstance(obj["version"], bool):
                 raise InvalidEntry(f"unsupported entry version {obj['version']!r}")
+            index = obj["index"]
+            if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index <= MAX_SAFE_INTEGER:
+                raise InvalidEntry(f"index {index!r} out of range")
             prev_hex = obj["prev"]
             if not isinstance(prev_hex, str) or not _HEX64_RE.fullmatch(prev_hex):
                 raise InvalidEntry("prev must be 64 lowercase hex digits")
-            entry = cls.create(obj["index"], bytes.fromhex(prev_hex), obj["type"], obj["payload"])
+            check_event_type(obj["type"])
+            if not isinstance(obj["payload"], dict):
+                raise InvalidEntry("payload must be a JSON object")
+            _check_value(obj["payload"], 1, "payload")
+            # one serialisation of the fresh parse (plain dicts, lists, str, int): canonical iff identical
+            canonical = canonical_json(obj)
         except InvalidEntry as e:
             raise InvalidEncoding(f"invalid entry: {e}") from None
-        if entry.canonical != data:
+        if canonical != data:
             raise InvalidEncoding("entry is not in RFC 8785 canonical form")
-        return entry
+        return cls(index, bytes.fromhex(prev_hex), obj["type"], data, leaf_hash(data))
 
     @property
     def payload(self) -> dict[str, Any]:

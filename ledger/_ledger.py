@@ -81,9 +81,13 @@ class StoredCheckpoint:
     """A signed checkpoint as stored, with the cosignatures received so far."""
 
     signed: SignedCheckpoint
-    issued_at: int
     cosignatures: CosignatureBundle | None
     witnessed: bool
+
+    @property
+    def issued_at(self) -> int:
+        """Unix seconds when the log issued it (signed: the note's ``time`` line)."""
+        return self.signed.checkpoint.time
 
     @property
     def size(self) -> int:
@@ -347,10 +351,14 @@ class Ledger:
             size, root = self._committed()
             latest = self._store.checkpoint()
             if latest is None or latest[0] < size:
+                # checkpoint times never decrease along the log (docs/record.md §5), even if the clock does
+                now = int(self.config.clock())
+                if latest is not None:
+                    now = max(now, latest[3])
                 signed = SignedCheckpoint.sign(
-                    Checkpoint(self.config.signer.name, size, root), self.config.signer
+                    Checkpoint(self.config.signer.name, size, root, now), self.config.signer
                 )
-                self._store.insert_checkpoint(size, root, signed.note, int(self.config.clock()))
+                self._store.insert_checkpoint(size, root, signed.note, now)
             return self.latest_checkpoint()
 
     def latest_checkpoint(self) -> StoredCheckpoint:
@@ -367,11 +375,12 @@ class Ledger:
 
     def _stored(self, row: tuple[int, bytes, str, int]) -> StoredCheckpoint:
         signed = SignedCheckpoint.verify(row[2], self.log_key)
-        if (signed.checkpoint.size, signed.checkpoint.root) != (row[0], row[1]):
+        c = signed.checkpoint
+        if (c.size, c.root, c.time) != (row[0], row[1], row[3]):
             raise StorageError("stored checkpoint row disagrees with its note")
         bundle = self.cosignatures(row[0])
         witnessed = len(bundle.signers if bundle else ()) >= self.config.policy.quorum
-        return StoredCheckpoint(signed, row[3], bundle, witnessed)
+        return StoredCheckpoint(signed, bundle, witnessed)
 
     def add_cosignature(self, witness: str, size: int, signature: bytes) -> StoredCheckpoint:
         """Verify a witness's cosignature of the checkpoint of ``size`` and store it."""

@@ -12,7 +12,9 @@ and the signature is Ed25519 over the body bytes. Verifier keys are written
 ``PRIVATE+KEY+<name>+<8 hex key id>+<base64(0x01 || 32-byte seed)>``.
 
 A checkpoint body (https://c2sp.org/tlog-checkpoint) is ``<origin>\\n<size>\\n<base64 root>\\n``
-(tvote adds no extension lines). In tvote the log's key name equals the origin.
+followed by tvote's one extension line ``time <unix seconds>\\n`` (the issue time, so that it is
+covered by the log's signature and the witnesses' cosignatures). In tvote the log's key name equals
+the origin; a checkpoint without the time line, or with any other extension line, is refused.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ _MAX_NOTE_BYTES: Final[int] = 64 * 1024
 _MAX_SIGNATURES: Final[int] = 100
 _NAME_RE: Final = re.compile(r"[\x21-\x7e]+")  # printable ASCII, no spaces
 _SIZE_RE: Final = re.compile(r"0|[1-9][0-9]{0,18}")
+_TIME_PREFIX: Final[str] = "time "
 
 
 def _b64decode(s: str, what: str) -> bytes:
@@ -193,11 +196,15 @@ def parse_signed_note(text: str) -> tuple[str, list[NoteSignature]]:
 
 @dataclass(frozen=True, slots=True)
 class Checkpoint:
-    """A tlog-checkpoint: origin, tree size and root hash (validated)."""
+    """A tlog-checkpoint: origin, tree size, root hash and issue time (Unix seconds), validated.
+
+    ``time`` is signed: it is the body's extension line ``time <decimal seconds>``.
+    """
 
     origin: str
     size: int
     root: bytes
+    time: int
 
     def __post_init__(self) -> None:
         if not isinstance(self.origin, str) or not self.origin or any(ord(c) < 0x20 for c in self.origin):
@@ -206,18 +213,24 @@ class Checkpoint:
             raise InvalidEncoding("checkpoint size out of range")
         if not isinstance(self.root, bytes) or len(self.root) != HASH_SIZE:
             raise InvalidEncoding("checkpoint root must be 32 bytes")
+        if not isinstance(self.time, int) or isinstance(self.time, bool) or not 0 <= self.time < 2**63:
+            raise InvalidEncoding("checkpoint time must be Unix seconds in [0, 2^63)")
 
     def body(self) -> str:
-        return f"{self.origin}\n{self.size}\n{base64.b64encode(self.root).decode()}\n"
+        root = base64.b64encode(self.root).decode()
+        return f"{self.origin}\n{self.size}\n{root}\n{_TIME_PREFIX}{self.time}\n"
 
     @classmethod
     def from_body(cls, body: str) -> Checkpoint:
         lines = body.split("\n")
-        if len(lines) != 4 or lines[3] != "":
-            raise InvalidEncoding("checkpoint body must be exactly origin, size and root lines")
+        if len(lines) != 5 or lines[4] != "":
+            raise InvalidEncoding("checkpoint body must be exactly origin, size, root and time lines")
         if not _SIZE_RE.fullmatch(lines[1]):
             raise InvalidEncoding("checkpoint size must be a decimal without leading zeros")
-        return cls(lines[0], int(lines[1]), _b64decode(lines[2], "checkpoint root"))
+        stamp = lines[3].removeprefix(_TIME_PREFIX)
+        if not lines[3].startswith(_TIME_PREFIX) or not _SIZE_RE.fullmatch(stamp):
+            raise InvalidEncoding("checkpoint extension line must be 'time <decimal seconds>'")
+        return cls(lines[0], int(lines[1]), _b64decode(lines[2], "checkpoint root"), int(stamp))
 
 
 @dataclass(frozen=True, slots=True)

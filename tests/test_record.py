@@ -62,7 +62,7 @@ def test_export_checks_and_archive_matches(source: Path) -> None:
     assert [e.index for e in r.entries()] == list(range(N))
     assert [c.size for c in r.checkpoints] == [5, 9, N]
     header = json.loads((source / "rec" / "record.json").read_text())
-    assert header["format"] == "tvote-election-record" and header["version"] == 1
+    assert header["format"] == "tvote-election-record" and header["version"] == 2
 
 
 def _lines(rec: Path) -> list[bytes]:
@@ -195,7 +195,7 @@ def test_a_checkpoint_signed_by_another_key_is_refused(rec: Path) -> None:
     from ledger.record import Checkpoint
 
     cps[0]["note"] = SignedCheckpoint.sign(
-        Checkpoint(other.name, 5, bytes.fromhex(cps[0]["root"])), other
+        Checkpoint(other.name, 5, bytes.fromhex(cps[0]["root"]), cps[0]["issued_at"]), other
     ).note
     _write_checkpoints(rec, cps)
     with pytest.raises(RecordError) as err:
@@ -286,3 +286,136 @@ def test_vkey_whose_base64_contains_plus_round_trips() -> None:
     else:  # pragma: no cover - 256 keys without '+' in base64 is vanishingly unlikely
         raise AssertionError("no key with '+' in its base64 form found")
     assert LogKey.from_vkey(key.vkey) == key
+
+
+# --- signed checkpoint time (issue 3) ---------------------------------------------------------------
+
+
+def _resign(cps: list[dict], k: int, time: int) -> None:
+    from ledger.record import Checkpoint
+
+    cps[k]["note"] = SignedCheckpoint.sign(
+        Checkpoint(log_signer().name, cps[k]["size"], bytes.fromhex(cps[k]["root"]), time), log_signer()
+    ).note
+    cps[k]["issued_at"] = time
+
+
+def test_issued_at_is_the_signed_time_and_a_change_is_detected(rec: Path) -> None:
+    cps = _checkpoint_lines(rec)
+    for c in cps:
+        assert f"\ntime {c['issued_at']}\n" in c["note"]
+    changed = [dict(c) for c in cps]
+    changed[1]["issued_at"] += 1
+    _write_checkpoints(rec, changed)
+    with pytest.raises(RecordError) as err:
+        check_record(rec)
+    assert err.value.check == "checkpoint-fields"
+
+
+def test_signed_times_must_not_decrease(rec: Path) -> None:
+    cps = _checkpoint_lines(rec)
+    _resign(cps, 1, cps[0]["issued_at"] - 1)  # validly signed by the log, but earlier than its predecessor
+    _write_checkpoints(rec, cps)
+    with pytest.raises(RecordError) as err:
+        check_record(rec)
+    assert err.value.check == "checkpoint-order"
+    assert cps[1]["cosignatures"] is None  # so re-signing it needs no witness
+    _resign(cps, 1, cps[0]["issued_at"])  # equal times are allowed
+    _write_checkpoints(rec, cps)
+    assert check_record(rec).checkpoints == 3
+
+
+def test_ledger_times_never_decrease_even_if_the_clock_does(tmp_path: Path) -> None:
+    clock = Clock(2_000_000_000)
+    with Ledger(f"sqlite:///{tmp_path / 't.db'}", LedgerConfig(log_signer(), policy(1), clock=clock)) as led:
+        led.append("ev", {"i": 0})
+        first = led.checkpoint()
+        clock.now -= 3600  # the wall clock is set back
+        led.append("ev", {"i": 1})
+        second = led.checkpoint()
+        assert (first.issued_at, second.issued_at) == (2_000_000_000, 2_000_000_000)
+        clock.now += 7200
+        led.append("ev", {"i": 2})
+        third = led.checkpoint()
+        assert third.issued_at == 2_000_003_600
+        w = witnesses()[0]
+        led.add_cosignature(w.name, 3, w.cosign(third.signed.body))  # the witness signs the time too
+        led.export(tmp_path / "rec")
+    assert check_record(tmp_path / "rec").size == 3
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "o\n1\n" + "A" * 43 + "=\n",  # no time line (format version 1)
+        "o\n1\n" + "A" * 43 + "=\ntime 01\n",  # leading zero
+        "o\n1\n" + "A" * 43 + "=\ntime -1\n",
+        "o\n1\n" + "A" * 43 + "=\ntimestamp 1\n",
+        "o\n1\n" + "A" * 43 + "=\ntime 1\nextra\n",  # unknown extension line
+        "o\n1\n" + "A" * 43 + "=\ntime 9223372036854775808\n",  # 2^63
+    ],
+)
+def test_checkpoint_bodies_without_exactly_one_time_line_are_refused(body: str) -> None:
+    from ledger.record import Checkpoint, InvalidEncoding
+
+    with pytest.raises(InvalidEncoding):
+        Checkpoint.from_body(body)
+
+
+def test_checkpoint_body_round_trips() -> None:
+    from ledger.record import Checkpoint
+
+    cp = Checkpoint("o", 7, bytes(range(32)), 1_800_000_123)
+    assert cp.body().endswith("\ntime 1800000123\n")
+    assert Checkpoint.from_body(cp.body()) == cp
+
+
+# --- bounded memory (issue 5) -----------------------------------------------------------------------
+
+
+def _synthetic_record(directory: Path, n: int) -> Path:
+    """A valid record of ``n`` tiny entries written straight in the record format (no database)."""
+    import hashlib
+
+    from ledger._check import dumps_header
+    from ledger.merkle import root
+    from ledger.record import Checkpoint, CheckpointRecord, RecordHeader, WitnessPolicy
+
+    directory.mkdir()
+    hashes = []
+    prev = bytes(32)
+    with open(directory / "entries.jsonl", "wb") as f:
+        for i in range(n):
+            line = b'{"index":%d,"payload":{"i":%d},"prev":"%s","type":"ev","version":1}' % (
+                i, i, prev.hex().encode()
+            )
+            prev = hashlib.sha256(b"\x00" + line).digest()
+            hashes.append(prev)
+            f.write(line + b"\n")
+    r = root(hashes)
+    note = SignedCheckpoint.sign(Checkpoint(log_signer().name, n, r, 1_800_000_000), log_signer()).note
+    (directory / "checkpoints.jsonl").write_bytes(CheckpointRecord(n, r, note, 1_800_000_000).line())
+    header = RecordHeader(log_signer().public, WitnessPolicy((), 0), n, 1)
+    (directory / "record.json").write_bytes(dumps_header(header))
+    return directory
+
+
+def test_check_record_memory_does_not_grow_with_the_number_of_entries(tmp_path: Path) -> None:
+    import gc
+    import tracemalloc
+
+    peaks = {}
+    for n in (50_000, 200_000):
+        rec = _synthetic_record(tmp_path / f"r{n}", n)
+        gc.collect()
+        tracemalloc.start()
+        try:
+            summary = check_record(rec)
+            peaks[n] = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert summary.size == n
+        shutil.rmtree(rec)
+    assert peaks[200_000] < 50 * 2**20, peaks
+    # four times the entries: the peak stays flat (a list of 32-byte hashes alone would add ~12 MB)
+    assert peaks[200_000] < peaks[50_000] + 2 * 2**20, peaks

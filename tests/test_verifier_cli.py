@@ -281,10 +281,7 @@ def test_any_single_byte_change_is_detected(
 ) -> None:
     name = data.draw(st.sampled_from(FILES), label="file")
     raw = (valid / name).read_bytes()
-    # KNOWN GAP (reported to the ledger format): a checkpoint's "issued_at" is not covered by any signature,
-    # so its digits can change unnoticed; test_issued_at_is_unauthenticated pins this until it is fixed.
-    unsigned = {k for m in re.finditer(rb'"issued_at":\d+', raw) for k in range(m.start() + 12, m.end())}
-    pos = data.draw(st.integers(0, len(raw) - 1).filter(lambda k: k not in unsigned), label="position")
+    pos = data.draw(st.integers(0, len(raw) - 1), label="position")
     new = data.draw(st.integers(0, 255).filter(lambda b: b != raw[pos]), label="byte")
     rec = tmp_path_factory.mktemp("mut") / "record"
     shutil.copytree(valid, rec)
@@ -297,15 +294,20 @@ def test_any_single_byte_change_is_detected(
     shutil.rmtree(rec.parent, ignore_errors=True)
 
 
-@pytest.mark.xfail(strict=True, reason="ledger format: checkpoints.jsonl issued_at is not signed (reported)")
-def test_issued_at_is_unauthenticated(election: Election, valid: Path, tmp_path: Path) -> None:
-    rec = tmp_path / "record"
-    shutil.copytree(valid, rec)
-    raw = (rec / "checkpoints.jsonl").read_bytes()
-    (rec / "checkpoints.jsonl").write_bytes(
-        raw.replace(b'"issued_at":1800000000', b'"issued_at":1700000000', 1)
-    )
-    assert not verify_record(rec, Options(pdf_trust_roots=(election.root_certificate,))).ok
+def test_changed_issued_at_is_detected(election: Election, valid: Path, tmp_path: Path) -> None:
+    """Regression (verifier team, issue 3): issued_at was not signed, so changing it went unnoticed. The
+    time is now the signed note's ``time`` line and checkpoints.jsonl's issued_at must equal it."""
+    raw = (valid / "checkpoints.jsonl").read_bytes()
+    stamps = re.findall(rb'"issued_at":(\d+)', raw)
+    assert stamps and all(b"time " + t + b"\\n" in raw for t in stamps)  # the signed note carries it
+    for earlier in (int(stamps[0]) - 100_000_000, int(stamps[0]) - 1):
+        rec = tmp_path / f"record-{earlier}"
+        shutil.copytree(valid, rec)
+        (rec / "checkpoints.jsonl").write_bytes(
+            raw.replace(b'"issued_at":' + stamps[0], b'"issued_at":%d' % earlier, 1)
+        )
+        r = verify_record(rec, Options(pdf_trust_roots=(election.root_certificate,)))
+        assert not r.ok and 3 in failed_steps(r), [f.operator_message for f in r.failures]
 
 
 # ------------------------------------------------------------------------------------- the real demo

@@ -86,7 +86,7 @@ def test_witness_refuses_a_checkpoint_not_signed_by_the_log(
     from ledger.record import Checkpoint, LogSigner, SignedCheckpoint
 
     impostor = LogSigner.generate(log_signer().name, b"\x09" * 32)
-    note = SignedCheckpoint.sign(Checkpoint(impostor.name, 100, b"\x01" * 32), impostor).note
+    note = SignedCheckpoint.sign(Checkpoint(impostor.name, 100, b"\x01" * 32, 1_750_000_000), impostor).note
     with pytest.raises(ledger.SignatureError):
         w.check_and_sign(note, lambda o, n: [])
     forged = note.replace("\n100\n", "\n101\n")

@@ -99,6 +99,12 @@ CONTESTS = [
 ]
 
 
+
+def _issued_at(size: int) -> int:
+    """The fixture's (signed) checkpoint time: a function of the size, so re-signing a size gives the same
+    note, and non-decreasing along the record as docs/record.md requires."""
+    return 1_800_000_000 + size
+
 @dataclass
 class Election:
     manifest: dict[str, Any]
@@ -241,13 +247,13 @@ class Election:
         witnesses = self.witnesses if cosign_final is None else list(cosign_final)
         for k, n in enumerate(sizes):
             note = self._checkpoint(entries, n)
-            body = Checkpoint(self.log.name, n, root(hashes[:n])).body()
+            body = Checkpoint(self.log.name, n, root(hashes[:n]), _issued_at(n)).body()
             bundle = None
             if k == len(sizes) - 1 and witnesses:
                 bundle = aggregate_cosignatures({w.name: w.cosign(body) for w in witnesses})
             prev = sizes[k - 1] if k else None
             proof = tuple(consistency_proof(prev, hashes[:n])) if prev is not None else ()
-            cps.append(CheckpointRecord(n, root(hashes[:n]), note, 1_800_000_000 + k, prev, proof, bundle))
+            cps.append(CheckpointRecord(n, root(hashes[:n]), note, _issued_at(n), prev, proof, bundle))
         header = RecordHeader(
             self.log.public, WitnessPolicy(tuple(self.witness_keys), 2), len(entries), len(cps)
         )
@@ -264,7 +270,7 @@ class Election:
 
     def _checkpoint(self, entries: list[Entry], n: int) -> str:
         return SignedCheckpoint.sign(
-            Checkpoint(self.log.name, n, root([e.hash for e in entries[:n]])), self.log
+            Checkpoint(self.log.name, n, root([e.hash for e in entries[:n]]), _issued_at(n)), self.log
         ).note
 
     def pdf(self, result: dict[str, Any], checkpoint_hash: str) -> bytes:
