@@ -39,6 +39,11 @@ def machine() -> str:
     )
 
 
+def _notes(text: str) -> str:
+    m = re.search(r"<!-- notes -->\n(.*?)<!-- /notes -->", text, re.S)
+    return m.group(1) if m else ""
+
+
 def _sections(text: str) -> dict[str, str]:
     found = {}
     for m in re.finditer(r"<!-- bench:(\w+) -->\n(.*?)<!-- /bench -->", text, re.S):
@@ -49,7 +54,9 @@ def _sections(text: str) -> dict[str, str]:
 def main(argv: list[str]) -> int:
     scripts = sorted((ROOT / "bench").glob("bench_*.py"))
     wanted = set(argv)
-    old = _sections(OUT.read_text(encoding="utf-8")) if OUT.exists() else {}
+    text = OUT.read_text(encoding="utf-8") if OUT.exists() else ""
+    old = _sections(text)
+    notes = _notes(text)
     sections = dict(old)
     rc = 0
     for script in scripts:
@@ -69,7 +76,10 @@ def main(argv: list[str]) -> int:
         )
     body = ["# Benchmarks", "",
             "Measured, never asserted in unit tests. Regenerate with `make bench` "
-            "(or `.venv/bin/python bench/run_all.py NAME` for one section).", ""]
+            "(or `.venv/bin/python bench/run_all.py NAME` for one section). The notes block is written by hand "
+            "and kept across runs.", ""]
+    if notes:
+        body += ["<!-- notes -->", notes.rstrip("\n") + "\n", "<!-- /notes -->", ""]
     for name in sorted(sections):
         body += [MARK.format(name), sections[name].rstrip("\n") + "\n", "<!-- /bench -->", ""]
     OUT.write_text("\n".join(body), encoding="utf-8")
