@@ -76,8 +76,8 @@ def main(argv: list[str]) -> int:
         )
     body = ["# Benchmarks", "",
             "Measured, never asserted in unit tests. Regenerate with `make bench` "
-            "(or `.venv/bin/python bench/run_all.py NAME` for one section). The notes block is written by hand "
-            "and kept across runs.", ""]
+            "(or `.venv/bin/python bench/run_all.py NAME` for one section). The notes block is "
+            "written by hand and kept across runs.", ""]
     if notes:
         body += ["<!-- notes -->", notes.rstrip("\n") + "\n", "<!-- /notes -->", ""]
     for name in sorted(sections):
