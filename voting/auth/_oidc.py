@@ -27,6 +27,7 @@ import base64
 import datetime as dt
 import hashlib
 import secrets
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -34,7 +35,12 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 from authlib.integrations.base_client import OAuthError
-from authlib.integrations.httpx_client import OAuth2Client
+
+with warnings.catch_warnings():
+    # authlib 1.9 announces it will move from httpx to its successor httpx2; tvote uses httpx throughout,
+    # so the notice is not actionable here and would otherwise be printed by every `tvote` command.
+    warnings.filterwarnings("ignore", message="The httpx module is deprecated", module="authlib")
+    from authlib.integrations.httpx_client import OAuth2Client
 from authlib.oauth2.rfc6749.errors import OAuth2Error
 from joserfc import jwt
 from joserfc.errors import (
