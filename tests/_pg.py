@@ -89,6 +89,8 @@ class PostgresServer:
                 "fsync=on",
                 "-c",
                 "max_connections=200",
+                "-c",
+                "timezone=Asia/Tokyo",
             ),
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -8,9 +8,10 @@ import datetime as dt
 from typing import Any
 
 import pytest
+from _service_util import start_election_on
 
 from ledger.record import LogSigner
-from voting._cli_demo import DemoElection, make_residents, start_election, tsukuba_manifest
+from voting._cli_demo import DemoElection, make_residents, tsukuba_manifest
 from voting._testca import JpkiTestCa, RsaKeyPool
 from voting.client import ChallengeError, PreparedBallot, ReceiptError, VoterClient
 
@@ -20,12 +21,14 @@ CHOICE = {"mayor": ["cand-3"], "referendum": ["yes"], "subsidy": ["proj-4"]}
 
 
 @pytest.fixture(scope="module")
-def election(tmp_path_factory: pytest.TempPathFactory) -> Any:
+def election(tmp_path_factory: pytest.TempPathFactory, module_database_url: str | None) -> Any:
     now = dt.datetime.now(dt.UTC)
     ca = JpkiTestCa.generate(now)
     residents = make_residents(3, ca, now, pool=RsaKeyPool(3))
     manifest = tsukuba_manifest(now, small=True, trustees=1, threshold=1)
-    with start_election(tmp_path_factory.mktemp("client"), residents, ca, manifest) as e:
+    with start_election_on(
+        module_database_url, tmp_path_factory.mktemp("client"), residents, ca, manifest
+    ) as e:
         yield e
 
 

@@ -11,10 +11,11 @@ from typing import Any
 
 import httpx
 import pytest
+from _service_util import start_election_on
 from sqlmodel import Session
 
 from crypto._ballot import EncryptedBallot
-from voting._cli_demo import DemoElection, make_residents, start_election, tsukuba_manifest
+from voting._cli_demo import DemoElection, make_residents, tsukuba_manifest
 from voting._intake_db import AuthEvidence, VoterState
 from voting._testca import JpkiTestCa, TestResident
 from voting.auth import JpkiEvidence
@@ -25,13 +26,15 @@ CHOICE = {"mayor": ["cand-2"], "referendum": ["no"], "subsidy": ["proj-1", "proj
 
 
 @pytest.fixture(scope="module")
-def election(tmp_path_factory: pytest.TempPathFactory) -> Any:
+def election(tmp_path_factory: pytest.TempPathFactory, module_database_url: str | None) -> Any:
     now = dt.datetime.now(dt.UTC)
     ca = JpkiTestCa.generate(now)
     residents = make_residents(10, ca, now)  # fresh RSA keys: these tests are about signatures
     revoked = residents[9:]
     manifest = tsukuba_manifest(now, small=True, trustees=3, threshold=2)
-    with start_election(tmp_path_factory.mktemp("intake"), residents, ca, manifest, revoked=revoked) as e:
+    with start_election_on(
+        module_database_url, tmp_path_factory.mktemp("intake"), residents, ca, manifest, revoked=revoked
+    ) as e:
         yield e
 
 
@@ -311,7 +314,7 @@ def test_rate_limit_answers_429_and_changes_nothing(tmp_path: Path) -> None:
     ca = JpkiTestCa.generate(now)
     residents = make_residents(1, ca, now)
     manifest = tsukuba_manifest(now, small=True, trustees=1, threshold=1)
-    with start_election(tmp_path, residents, ca, manifest, rate_limit_per_minute=3) as e:
+    with start_election_on(None, tmp_path, residents, ca, manifest, rate_limit_per_minute=3) as e:
         before = e.ledger_size()
         codes = [_post(e, "/challenge", None).status_code for _ in range(5)]
         assert codes[:3] == [200, 200, 200] and codes[3:] == [429, 429]
@@ -320,12 +323,12 @@ def test_rate_limit_answers_429_and_changes_nothing(tmp_path: Path) -> None:
         assert e.ledger_size() == before
 
 
-def test_closed_election_refuses_ballots(tmp_path: Path) -> None:
+def test_closed_election_refuses_ballots(tmp_path: Path, database_url: str | None) -> None:
     now = dt.datetime.now(dt.UTC)
     ca = JpkiTestCa.generate(now)
     residents = make_residents(1, ca, now)
     manifest = tsukuba_manifest(now, small=True, trustees=1, threshold=1)
-    with start_election(tmp_path, residents, ca, manifest) as e:
+    with start_election_on(database_url, tmp_path, residents, ca, manifest) as e:
         body = _jpki_body(e, residents[0].card, _encrypt(e))
         e.admin("/close")
         before = e.ledger_size()

@@ -7,15 +7,9 @@ import datetime as dt
 from typing import Any
 
 import pytest
+from _service_util import start_election_on
 
-from voting._cli_demo import (
-    DemoElection,
-    demo_live_capture,
-    login_as,
-    make_residents,
-    start_election,
-    tsukuba_manifest,
-)
+from voting._cli_demo import DemoElection, demo_live_capture, login_as, make_residents, tsukuba_manifest
 from voting._testca import JpkiTestCa, RsaKeyPool
 from voting.client import ServerError
 
@@ -25,14 +19,19 @@ CHOICE = {"mayor": ["cand-1"], "referendum": ["yes"], "subsidy": ["proj-2"]}
 
 
 @pytest.fixture(scope="module")
-def election(tmp_path_factory: pytest.TempPathFactory) -> Any:
+def election(tmp_path_factory: pytest.TempPathFactory, module_database_url: str | None) -> Any:
     now = dt.datetime.now(dt.UTC)
     ca = JpkiTestCa.generate(now)
     everyone = make_residents(6, ca, now, pool=RsaKeyPool(2))
     on_roll, outsider = everyone[:5], everyone[5]
     manifest = tsukuba_manifest(now, small=True, trustees=1, threshold=1)
-    with start_election(
-        tmp_path_factory.mktemp("oidc"), on_roll, ca, manifest, oidc_residents=[*on_roll, outsider]
+    with start_election_on(
+        module_database_url,
+        tmp_path_factory.mktemp("oidc"),
+        on_roll,
+        ca,
+        manifest,
+        oidc_residents=[*on_roll, outsider],
     ) as e:
         e.outsider = outsider  # type: ignore[attr-defined]
         yield e

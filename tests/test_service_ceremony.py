@@ -1,5 +1,7 @@
 """Key ceremony over HTTP: a bad share triggers a public complaint; an answered complaint keeps the dealer,
-an unanswered one disqualifies it; decryption still works with the remaining trustees."""
+an unanswered one disqualifies it; decryption still works with the remaining trustees.
+
+Every test runs on SQLite and on a real PostgreSQL (the ``database_url`` fixture)."""
 
 from __future__ import annotations
 
@@ -52,8 +54,8 @@ def _ceremony_with_cheater(client, invitations, *, answer: bool) -> dict[int, Tr
 
 
 @pytest.mark.parametrize("answer", [True, False])
-def test_complaint_path(tmp_path, answer):
-    with running_app(tmp_path) as (client, service):
+def test_complaint_path(tmp_path, answer, database_url):
+    with running_app(tmp_path, database_url) as (client, service):
         invitations = create_election(client, n=4, t=2)
         trustees = _ceremony_with_cheater(client, invitations, answer=answer)
         jk = ok(client.post("/api/v1/admin/key-ceremony/finalize", headers=ADMIN))
@@ -86,8 +88,8 @@ def test_complaint_path(tmp_path, answer):
         assert result["results"]["referendum"] == {"yes": 0, "no": 1}
 
 
-def test_ceremony_refusals_change_nothing(tmp_path):
-    with running_app(tmp_path) as (client, service):
+def test_ceremony_refusals_change_nothing(tmp_path, database_url):
+    with running_app(tmp_path, database_url) as (client, service):
         invitations = create_election(client, n=3, t=2)
         api = TrusteeApi(client)
         t1 = Trustee.init(api, invitations[1], "One")
@@ -134,8 +136,8 @@ def test_ceremony_refusals_change_nothing(tmp_path):
         unchanged()
 
 
-def test_silent_dealer_is_disqualified_through_complaints(tmp_path):
-    with running_app(tmp_path) as (client, service):
+def test_silent_dealer_is_disqualified_through_complaints(tmp_path, database_url):
+    with running_app(tmp_path, database_url) as (client, service):
         invitations = create_election(client, n=3, t=2)
         api = TrusteeApi(client)
         trustees = {i: Trustee.init(api, code, f"T{i}") for i, code in invitations.items()}

@@ -1,4 +1,6 @@
-"""Every refusal is a 4xx `{"error": {"code", "message"}}`, ledger unchanged; settings fail closed."""
+"""Every refusal is a 4xx `{"error": {"code", "message"}}`, ledger unchanged; settings fail closed.
+
+The HTTP tests run on SQLite and on a real PostgreSQL (the ``database_url`` fixture)."""
 
 from __future__ import annotations
 
@@ -10,8 +12,8 @@ from voting._errors import ConfigurationError, RateLimited
 from voting._settings import DEFAULT_ADMIN_TOKEN, Settings
 
 
-def test_admin_auth_phase_and_validation_errors(tmp_path):
-    with running_app(tmp_path) as (client, service):
+def test_admin_auth_phase_and_validation_errors(tmp_path, database_url):
+    with running_app(tmp_path, database_url) as (client, service):
         assert error_code(client.get("/api/v1/election"), 404) == "election.none"
         m = manifest_dict()
         assert error_code(client.post("/api/v1/admin/election", json=m), 401) == "auth.required"
@@ -42,8 +44,8 @@ def test_admin_auth_phase_and_validation_errors(tmp_path):
         assert "/api/v1/admin/election" in ok(client.get("/openapi.json"))["paths"]
 
 
-def test_roll_with_my_number_is_refused_over_http(tmp_path):
-    with running_app(tmp_path) as (client, service):
+def test_roll_with_my_number_is_refused_over_http(tmp_path, database_url):
+    with running_app(tmp_path, database_url) as (client, service):
         ok(client.post("/api/v1/admin/election", json=manifest_dict(), headers=ADMIN), 201)
         roll = b"resident_id,name,birth_date,address\nR-1,A,2000-01-01,1234-5678-9012\n"
         r = client.put("/api/v1/admin/roll", content=roll, headers={**ADMIN, "Content-Type": "text/csv"})

@@ -1,6 +1,6 @@
 """The election service end to end over HTTP: setup → key ceremony → voting → tally → result → PDF → export.
 
-Runs on SQLite (default) and on a real PostgreSQL (``postgres_url`` fixture; skipped when absent).
+Runs on SQLite (default) and on a real PostgreSQL (the ``database_url`` fixture; skipped when absent).
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ import json
 import random
 import tarfile
 
-import pytest
 from _service_util import ADMIN, ADMIN_TOKEN, cast_directly, create_election, error_code, ok, running_app
 from cryptography import x509
 
@@ -139,10 +138,5 @@ def _lifecycle(tmp_path, database_url=None):
         assert [(f.check, f.message) for f in report.failures] == []
 
 
-def test_lifecycle_sqlite(tmp_path):
-    _lifecycle(tmp_path)
-
-
-@pytest.mark.postgres
-def test_lifecycle_postgres(tmp_path, postgres_url):
-    _lifecycle(tmp_path, postgres_url)
+def test_lifecycle(tmp_path, database_url):
+    _lifecycle(tmp_path, database_url)
