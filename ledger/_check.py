@@ -389,10 +389,17 @@ def check_sequence(
 
 
 @dataclass(frozen=True, slots=True)
+class _ArchivedEntries:
+    """``entries.jsonl`` inside a record archive, streamed from the archive whenever it is read."""
+
+    archive: Path
+
+
+@dataclass(frozen=True, slots=True)
 class _Files:
     header: bytes
     checkpoints: bytes
-    entries: Path | bytes
+    entries: Path | _ArchivedEntries | bytes
 
 
 def _read_files(path: Path) -> _Files:
@@ -419,14 +426,17 @@ def _read_files(path: Path) -> _Files:
                         or name in found
                     ):
                         raise InvalidEncoding(f"unexpected archive member {m.name!r}")
+                    if name == ENTRIES_FILE:  # streamed later, never held in memory
+                        found[name] = b""
+                        continue
                     f = tar.extractfile(m)
                     assert f is not None
-                    found[name] = f.read()
+                    found[name] = f.read(_MAX_HEADER_BYTES + 1 if name == RECORD_FILE else -1)
         except (tarfile.TarError, OSError, EOFError) as e:
             raise InvalidEncoding(f"not a readable record archive: {e}") from None
         if len(found) != 3:
             raise InvalidEncoding("record archive lacks a file")
-        return _Files(found[RECORD_FILE], found[CHECKPOINTS_FILE], found[ENTRIES_FILE])
+        return _Files(found[RECORD_FILE], found[CHECKPOINTS_FILE], _ArchivedEntries(path))
     raise InvalidEncoding(f"no record at {path}")
 
 
@@ -436,14 +446,16 @@ class Record:
 
     header: RecordHeader
     checkpoints: tuple[CheckpointRecord, ...]
-    _entries: Path | bytes = field(repr=False)
+    _entries: Path | _ArchivedEntries | bytes = field(repr=False)
 
     def entry_lines(self) -> Iterator[bytes]:
-        """Each entry's canonical bytes followed by ``\\n``, in order."""
+        """Each entry's canonical bytes followed by ``\\n``, in order (streamed: one line at a time)."""
         src: IO[bytes]
         if isinstance(self._entries, Path):
             with self._entries.open("rb") as src:
                 yield from _lines(src)
+        elif isinstance(self._entries, _ArchivedEntries):
+            yield from _archived_lines(self._entries.archive)
         else:
             yield from _lines(io.BytesIO(self._entries))
 
@@ -453,6 +465,20 @@ class Record:
                 yield Entry.from_bytes(line.removesuffix(b"\n"))
             except InvalidEncoding as e:
                 raise RecordError("entry-format", str(e), index=i) from e
+
+
+def _archived_lines(archive: Path) -> Iterator[bytes]:
+    try:
+        with tarfile.open(archive, "r:gz") as tar:
+            for m in tar:
+                if m.name == f"{ARCHIVE_PREFIX}/{ENTRIES_FILE}" and m.isreg():
+                    src = tar.extractfile(m)
+                    assert src is not None
+                    yield from _lines(src)
+                    return
+    except (tarfile.TarError, OSError, EOFError) as e:
+        raise RecordError("record-format", f"record archive became unreadable: {e}") from None
+    raise RecordError("record-format", "record archive lacks entries.jsonl")
 
 
 def _lines(src: IO[bytes]) -> Iterator[bytes]:

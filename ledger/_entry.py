@@ -38,6 +38,7 @@ __all__ = [
     "ZERO_HASH",
     "Entry",
     "canonical_json",
+    "canonical_json_checked",
     "check_event_type",
     "check_payload",
     "parse_json",
@@ -71,6 +72,11 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
+_DECODER: Final = json.JSONDecoder(
+    object_pairs_hook=_no_duplicates, parse_float=_reject_float, parse_constant=_reject_constant
+)
+
+
 def parse_json(raw: bytes | str) -> Any:
     """Parse untrusted JSON strictly (UTF-8, no duplicate keys, no floats/NaN), raising InvalidEntry."""
     if isinstance(raw, bytes | bytearray):
@@ -85,12 +91,9 @@ def parse_json(raw: bytes | str) -> Any:
     else:
         raise InvalidEntry(f"JSON text must be bytes or str, not {type(raw).__name__}")
     try:
-        return json.loads(
-            text,
-            object_pairs_hook=_no_duplicates,
-            parse_float=_reject_float,
-            parse_constant=_reject_constant,
-        )
+        if text.startswith("\ufeff"):
+            raise InvalidEntry("malformed JSON: a byte order mark is not allowed")
+        return _DECODER.decode(text)
     except InvalidEntry:
         raise
     except (ValueError, RecursionError) as e:
@@ -142,6 +145,30 @@ def canonical_json(value: Any) -> bytes:
         return rfc8785.dumps(value)
     except (rfc8785.CanonicalizationError, rfc8785.IntegerDomainError, TypeError, ValueError) as e:
         raise InvalidEntry(f"cannot canonicalize: {e}") from None
+
+
+_NON_BMP_UTF8: Final = re.compile(rb"[\xf0-\xf7]")  # the lead byte of every 4-byte UTF-8 sequence
+
+
+def canonical_json_checked(value: Any) -> bytes:
+    """RFC 8785 bytes of a value already checked by :func:`check_payload`'s rules (str keys, integers in
+    the safe range, no floats), by Python's C JSON encoder where it provably agrees with RFC 8785.
+
+    For such values the two serialisations are byte-identical except (a) object key order, which RFC 8785
+    takes over UTF-16 code units and Python over code points (they differ only for characters outside
+    the Basic Multilingual Plane), and (b) lone surrogates, which RFC 8785 escapes and Python cannot
+    encode. Either case falls back to the reference :func:`canonical_json`; the two are cross-checked by
+    a Hypothesis property in ``tests/test_record.py``.
+    """
+    try:
+        out = json.dumps(
+            value, ensure_ascii=False, separators=(",", ":"), sort_keys=True, allow_nan=False
+        ).encode("utf-8")
+    except (UnicodeEncodeError, ValueError, TypeError):
+        return canonical_json(value)
+    if _NON_BMP_UTF8.search(out):
+        return canonical_json(value)
+    return out
 
 
 def payload_size_ok(payload_canonical: bytes, event_type: str) -> None:
@@ -204,7 +231,7 @@ class Entry:
                 raise InvalidEntry("payload must be a JSON object")
             _check_value(obj["payload"], 1, "payload")
             # one serialisation of the fresh parse (plain dicts, lists, str, int): canonical iff identical
-            canonical = canonical_json(obj)
+            canonical = canonical_json_checked(obj)
         except InvalidEntry as e:
             raise InvalidEncoding(f"invalid entry: {e}") from None
         if canonical != data:

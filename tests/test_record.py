@@ -400,12 +400,14 @@ def _synthetic_record(directory: Path, n: int) -> Path:
     return directory
 
 
+@pytest.mark.slow  # ~15 s: tracemalloc slows the 220k-line stream about fivefold
 def test_check_record_memory_does_not_grow_with_the_number_of_entries(tmp_path: Path) -> None:
+    """Issue 5: the record check streams entries.jsonl with O(log n) state (tracemalloc peak, not time)."""
     import gc
     import tracemalloc
 
     peaks = {}
-    for n in (50_000, 200_000):
+    for n in (20_000, 200_000):
         rec = _synthetic_record(tmp_path / f"r{n}", n)
         gc.collect()
         tracemalloc.start()
@@ -417,5 +419,51 @@ def test_check_record_memory_does_not_grow_with_the_number_of_entries(tmp_path: 
         assert summary.size == n
         shutil.rmtree(rec)
     assert peaks[200_000] < 50 * 2**20, peaks
-    # four times the entries: the peak stays flat (a list of 32-byte hashes alone would add ~12 MB)
-    assert peaks[200_000] < peaks[50_000] + 2 * 2**20, peaks
+    # ten times the entries, and the peak stays flat: keeping even one 32-byte hash per entry would add
+    # about 13 MiB for the extra 180k entries
+    assert peaks[200_000] < peaks[20_000] + 2**20, peaks
+
+
+_KEYS = st.text(
+    alphabet=st.sampled_from(["a", "b", "é", "\u3042", "\ue000", "\uffff", "\U0001f600", "\U00010000"]),
+    max_size=4,
+)
+_JSON = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**53 - 1), 2**53 - 1)
+    | st.text(st.characters(codec=None, exclude_categories=()), max_size=12),  # includes lone surrogates
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_KEYS, inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=st.dictionaries(_KEYS, _JSON, max_size=5))
+def test_fast_canonical_json_agrees_with_the_rfc8785_reference(value: dict) -> None:
+    """The C-encoder fast path used by the record check equals the pure-Python RFC 8785 reference."""
+    from ledger._entry import canonical_json_checked
+    from ledger.record import canonical_json
+
+    try:
+        want = canonical_json(value)
+    except ledger.InvalidEntry:
+        with pytest.raises(ledger.InvalidEntry):
+            canonical_json_checked(value)
+        return
+    assert canonical_json_checked(value) == want
+
+
+def test_utf16_key_order_is_enforced_on_entries() -> None:
+    """RFC 8785 orders keys by UTF-16 code units: U+1F600 (surrogates D83D...) sorts before U+E000."""
+    from ledger.record import Entry, InvalidEncoding
+
+    e = Entry.create(0, bytes(32), "ev", {"\ue000": 1, "\U0001f600": 2})
+    assert e.canonical.index("\U0001f600".encode()) < e.canonical.index("\ue000".encode())
+    assert Entry.from_bytes(e.canonical) == e
+    code_point_order = e.canonical.replace(
+        '"\U0001f600":2,"\ue000":1'.encode(), '"\ue000":1,"\U0001f600":2'.encode()
+    )
+    assert code_point_order != e.canonical
+    with pytest.raises(InvalidEncoding, match="canonical"):
+        Entry.from_bytes(code_point_order)
