@@ -17,7 +17,7 @@ from ._cosign import CosignatureBundle, WitnessKey, WitnessPolicy, from_hex
 from ._entry import ZERO_HASH, Entry, canonical_json, parse_json
 from ._errors import InvalidEncoding, InvalidEntry, LedgerError, ProofError, RecordError
 from ._note import LogKey, SignedCheckpoint
-from .merkle import fold, node_hash, verify_consistency
+from .merkle import CompactRange, fold, verify_consistency
 
 __all__ = [
     "ARCHIVE_PREFIX",
@@ -212,7 +212,7 @@ class _EntryStream:
     def __init__(self, want_roots: Iterable[int]) -> None:
         self.want = set(want_roots)
         self.roots: dict[int, bytes] = {}
-        self.frontier: list[tuple[int, bytes]] = []
+        self.tree = CompactRange()
         self.window: list[_Pos | None] = []  # positions n-4 .. n-1 (fewer at the start)
         self.n = 0
         self.why = ""
@@ -269,13 +269,9 @@ class _EntryStream:
         if pos is None:
             self._judge(self.n - 1)  # raises: nothing after a malformed line matters
             return
-        level, acc = 0, pos.hash
-        while self.frontier and self.frontier[-1][0] == level:
-            acc = node_hash(self.frontier.pop()[1], acc)
-            level += 1
-        self.frontier.append((level, acc))
+        self.tree.append(pos.hash)
         if self.n in self.want:
-            self.roots[self.n] = fold([h for _, h in self.frontier])
+            self.roots[self.n] = self.tree.root()
 
     def finish(self) -> None:
         if self.n:

@@ -45,7 +45,7 @@ from ._entry import (
 from ._errors import InvalidEntry, NotFound, RecordError, StorageError
 from ._note import Checkpoint, LogKey, LogSigner, SignedCheckpoint
 from ._store import Store
-from .merkle import consistency_ranges, fold, inclusion_ranges, node_hash, subtree_nodes, verify_inclusion
+from .merkle import CompactRange, consistency_ranges, fold, inclusion_ranges, subtree_nodes, verify_inclusion
 
 __all__ = ["Appended", "ConsistencyProof", "InclusionProof", "Ledger", "LedgerConfig", "StoredCheckpoint"]
 
@@ -138,7 +138,7 @@ class Ledger:
         self._state_lock = threading.Lock()
         self._checkpoint_lock = threading.Lock()
         self._size = 0
-        self._frontier: list[tuple[int, bytes]] = []
+        self._tree = CompactRange()
         self._last_hash = ZERO_HASH
         self._broken: StorageError | None = None
         try:
@@ -163,7 +163,7 @@ class Ledger:
         last = self._store.entries(count - 1, count) if count else []
         with self._state_lock:
             self._size = count
-            self._frontier = [(lv, nodes[(lv, i)]) for lv, i in keys]
+            self._tree = CompactRange(count, [(lv, nodes[(lv, i)]) for lv, i in keys])
             self._last_hash = last[0][1] if last else ZERO_HASH
 
     @property
@@ -178,7 +178,7 @@ class Ledger:
 
     def _committed(self) -> tuple[int, bytes]:
         with self._state_lock:
-            return self._size, fold([h for _, h in self._frontier])
+            return self._size, self._tree.root()
 
     # -- appends --------------------------------------------------------------------------------------
 
@@ -243,7 +243,7 @@ class Ledger:
 
     def _process(self, batch: list[_Job]) -> None:
         with self._state_lock:
-            size, frontier, prev = self._size, list(self._frontier), self._last_hash
+            size, tree, prev = self._size, self._tree.copy(), self._last_hash
         rows: list[tuple[int, bytes, bytes]] = []
         nodes: list[tuple[int, int, bytes]] = []
         results: list[list[Appended]] = []
@@ -253,13 +253,7 @@ class Ledger:
                 for event_type, payload in job.items:
                     e = Entry.create(size, prev, event_type, payload)
                     rows.append((size, e.hash, e.canonical))
-                    nodes.append((0, size, e.hash))
-                    level, acc = 0, e.hash
-                    while frontier and frontier[-1][0] == level:
-                        acc = node_hash(frontier.pop()[1], acc)
-                        level += 1
-                        nodes.append((level, size >> level, acc))
-                    frontier.append((level, acc))
+                    nodes.extend(tree.append(e.hash))
                     out.append(Appended(size, e.hash))
                     prev, size = e.hash, size + 1
                 results.append(out)
@@ -277,7 +271,7 @@ class Ledger:
                 job.done.set()
             return
         with self._state_lock:
-            self._size, self._frontier, self._last_hash = size, frontier, prev
+            self._size, self._tree, self._last_hash = size, tree, prev
         for job, out in zip(batch, results, strict=True):
             job.result = out
             job.done.set()

@@ -31,6 +31,7 @@ __all__ = [
     "EMPTY_ROOT",
     "HASH_SIZE",
     "MAX_PROOF_LENGTH",
+    "CompactRange",
     "consistency_proof",
     "consistency_ranges",
     "fold",
@@ -110,6 +111,49 @@ def fold(hashes: Sequence[bytes]) -> bytes:
     for h in reversed(hashes[:-1]):
         acc = node_hash(h, acc)
     return acc
+
+
+class CompactRange:
+    """A growing tree kept as its right border of complete subtrees: O(log n) hashes, not the leaves.
+
+    ``append(leaf_hash)`` adds one leaf and returns the interior nodes it completed, as
+    ``(level, index, hash)`` with the leaf itself first (level 0); ``root()`` is the RFC 9162 root of the
+    tree so far. Used wherever a root is needed while streaming: the ledger's sequencer, the record check,
+    the verifier's counted set.
+    """
+
+    __slots__ = ("_border", "_size")
+
+    def __init__(self, size: int = 0, border: Sequence[tuple[int, bytes]] = ()) -> None:
+        """Resume from ``size`` leaves and their border ``[(level, hash), ...]`` (left to right)."""
+        self._size = _check_size(size, "size")
+        self._border = [(int(lv), _check_hash(h, "border hash")) for lv, h in border]
+        if sum(1 << lv for lv, _ in self._border) != self._size:
+            raise InvalidEncoding("compact range border does not cover the given size")
+
+    @property
+    def size(self) -> int:
+        return self._size
+
+    def append(self, leaf: bytes) -> list[tuple[int, int, bytes]]:
+        index = self._size
+        done = [(0, index, leaf)]
+        level, acc = 0, leaf
+        while self._border and self._border[-1][0] == level:
+            acc = node_hash(self._border.pop()[1], acc)
+            level += 1
+            done.append((level, index >> level, acc))
+        self._border.append((level, acc))
+        self._size += 1
+        return done
+
+    def root(self) -> bytes:
+        return fold([h for _, h in self._border])
+
+    def copy(self) -> CompactRange:
+        c = CompactRange.__new__(CompactRange)
+        c._size, c._border = self._size, list(self._border)
+        return c
 
 
 def inclusion_ranges(index: int, size: int) -> list[tuple[int, int]]:

@@ -245,3 +245,27 @@ def test_subtree_decomposition_folds_to_range_hash(mult: int, length: int) -> No
     sub = [ref_mth(data[i << lv : (i + 1) << lv]) for lv, i in nodes]
     assert merkle.fold(sub) == ref_mth(data[begin : begin + length])
     assert len(nodes) <= 64
+
+
+@settings(max_examples=40, deadline=None)
+@given(data=st.lists(st.binary(max_size=8), max_size=70))
+def test_compact_range_matches_reference_at_every_size(data: list[bytes]) -> None:
+    """The streaming border gives the reference root after every append, its completed nodes are the
+    reference subtree hashes, and resuming from (size, border) continues identically."""
+    cr = merkle.CompactRange()
+    assert cr.root() == ref_mth([])
+    for i, d in enumerate(data):
+        done = cr.append(merkle.leaf_hash(d))
+        for level, index, h in done:
+            lo = index << level
+            assert h == ref_mth(data[lo : lo + (1 << level)])
+        assert cr.size == i + 1 and cr.root() == ref_mth(data[: i + 1])
+        resumed = merkle.CompactRange(cr.size, cr._border)
+        assert resumed.root() == cr.root()
+
+
+def test_compact_range_refuses_a_border_that_does_not_cover_its_size() -> None:
+    with pytest.raises(InvalidEncoding):
+        merkle.CompactRange(3, [(1, bytes(32))])
+    with pytest.raises(InvalidEncoding):
+        merkle.CompactRange(1, [(0, bytes(31))])

@@ -49,6 +49,11 @@ from ledger.record import (  # noqa: E402
 )
 
 
+def _time(size: int) -> int:
+    """Signed checkpoint time (unix seconds): a function of the size, so records are reproducible."""
+    return 1_800_000_000 + size
+
+
 def _t(ja: str, en: str) -> dict[str, str]:
     return {"ja": ja, "en": en}
 
@@ -286,11 +291,8 @@ def generate(out: Path, n: int, kind: str = "1of5", workers: int = 1, seed: int 
     cts: dict[str, dict[str, Any]] = {c.contest_id: {} for c in specs}
     for (cid, sid), ct in totals.items():
         cts[cid][sid] = ct.to_dict()
-    if len(counted) * 67 < 900_000:
-        append("tally.encrypted", bind({"counted": counted, "ciphertexts": cts}))
-    else:  # a list this long does not fit one 1 MiB entry: the proposed counted_root form (docs/verifier.md)
-        croot = root([leaf_hash(bytes.fromhex(h)) for h in counted]).hex()
-        append("tally.encrypted", bind({"counted_root": croot, "ciphertexts": cts}))
+    croot = root([leaf_hash(bytes.fromhex(h)) for h in counted]).hex()
+    append("tally.encrypted", bind({"counted_root": croot, "ciphertexts": cts}))
     used = [k for k in keys if k.trustee in (1, 3)]
     for tk in used:
         parts: dict[str, dict[str, Any]] = {c.contest_id: {} for c in specs}
@@ -318,7 +320,7 @@ def generate(out: Path, n: int, kind: str = "1of5", workers: int = 1, seed: int 
     f.flush()
 
     def note(size: int) -> str:
-        return SignedCheckpoint.sign(Checkpoint(log.name, size, root(hashes[:size])), log).note
+        return SignedCheckpoint.sign(Checkpoint(log.name, size, root(hashes[:size]), _time(size)), log).note
 
     try:
         from cryptography.hazmat.primitives import serialization
@@ -353,11 +355,11 @@ def generate(out: Path, n: int, kind: str = "1of5", workers: int = 1, seed: int 
         r = root(hashes[:size])
         bundle = None
         if k == len(sizes) - 1:
-            body = Checkpoint(log.name, size, r).body()
+            body = Checkpoint(log.name, size, r, _time(size)).body()
             bundle = aggregate_cosignatures({w.name: w.cosign(body) for w in witnesses})
         prev_size = sizes[k - 1] if k else None
         proof = tuple(consistency_proof(prev_size, hashes[:size])) if prev_size is not None else ()
-        cps.append(CheckpointRecord(size, r, note(size), 1_800_000_000 + k, prev_size, proof, bundle))
+        cps.append(CheckpointRecord(size, r, note(size), _time(size), prev_size, proof, bundle))
     header = RecordHeader(log.public, WitnessPolicy(tuple(wkeys), 2), len(hashes), len(cps))
     (rec / "record.json").write_bytes(dumps_header(header))
     (rec / "checkpoints.jsonl").write_bytes(b"".join(cp.line() for cp in cps))

@@ -39,8 +39,7 @@ from crypto._threshold import (
     resolve_complaint,
     verify_partial,
 )
-from ledger.merkle import leaf_hash
-from ledger.merkle import root as merkle_root
+from ledger.merkle import CompactRange, leaf_hash
 
 from . import _ballots, _ledger
 from ._checks import fail
@@ -625,7 +624,7 @@ def _counting_rule(report: Report, st: _State, index: BallotIndex) -> bool:
         report.add(CheckFailed(17, "tally.counting-rule", msg, entry=entry))
 
     pub_iter: Iterator[str] | None = None
-    counted_leaves: list[bytes] | None = [] if st.published_counted_root is not None else None
+    counted_tree = CompactRange() if st.published_counted_root is not None else None
     if published is not None:
         index.add_published(published)
         pub_iter = index.published()
@@ -637,11 +636,11 @@ def _counting_rule(report: Report, st: _State, index: BallotIndex) -> bool:
             bad("a second kiosk ballot of the same voter (the server must refuse it)", d.index)
             continue
         counts[d.status.value] += 1
-        if d.status is Status.COUNTED and counted_leaves is not None:
+        if d.status is Status.COUNTED and counted_tree is not None:
             try:
-                counted_leaves.append(leaf_hash(bytes.fromhex(d.ballot_hash)))
+                counted_tree.append(leaf_hash(bytes.fromhex(d.ballot_hash)))
             except ValueError:
-                counted_leaves.append(leaf_hash(d.ballot_hash.encode()))
+                counted_tree.append(leaf_hash(d.ballot_hash.encode()))
         if d.status is Status.COUNTED and pub_iter is not None:
             nxt = next(pub_iter, None)
             if nxt != d.ballot_hash:
@@ -653,7 +652,7 @@ def _counting_rule(report: Report, st: _State, index: BallotIndex) -> bool:
                 pub_iter = None  # report the first divergence only
     if pub_iter is not None and next(pub_iter, None) is not None:
         bad("tally.encrypted counts more ballots than the rule derives", st.tally_entry)
-    if counted_leaves is not None and merkle_root(counted_leaves) != st.published_counted_root:
+    if counted_tree is not None and counted_tree.root() != st.published_counted_root:
         bad(
             "tally.encrypted's counted_root is not the root of the counted set the rule derives",
             st.tally_entry,
@@ -663,7 +662,7 @@ def _counting_rule(report: Report, st: _State, index: BallotIndex) -> bool:
         for k, v in counts.items():
             if st.result.get(k) != v:
                 bad(f"published {k} = {st.result.get(k)!r}, re-derived {v}", st.result_entry)
-    if published is None and counted_leaves is None:
+    if published is None and counted_tree is None:
         return False
     report.passed("tally.counting-rule")
     return ok
