@@ -12,11 +12,13 @@ from typing import Any
 import httpx
 import pytest
 from _service_util import start_election_on
-from sqlmodel import Session
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
 
 from crypto._ballot import EncryptedBallot
 from voting._cli_demo import DemoElection, make_residents, tsukuba_manifest
-from voting._intake_db import AuthEvidence, VoterState
+from voting._db import create_tables, make_engine
+from voting._intake_db import AuthEvidence, IntakeBallot, VoterState
 from voting._testca import JpkiTestCa, TestResident
 from voting.auth import JpkiEvidence
 
@@ -337,3 +339,67 @@ def test_closed_election_refuses_ballots(tmp_path: Path, database_url: str | Non
         resp = _post(e, "/challenge", None)
         assert resp.status_code == 409
         assert e.ledger_size() == before
+
+
+def test_database_refuses_a_second_seq_kiosk_ballot_or_evidence_of_a_voter(
+    tmp_path: Path, database_url: str | None
+) -> None:
+    """A voter's submissions are serialised by an in-process lock (one server process owns an election);
+    the database's own unique keys refuse what a second process, or a bug, could otherwise record twice."""
+    engine = make_engine(database_url or f"sqlite:///{tmp_path / 'keys.sqlite3'}")
+    create_tables(engine)
+    now = dt.datetime.now(dt.UTC)
+    a, b = "a" * 64, "b" * 64
+
+    def ballot(h: str, seq: int, channel: str, alias: str = a) -> IntakeBallot:
+        return IntakeBallot(
+            ballot_hash=h * 64,
+            election_id="e",
+            kind="cast",
+            tracking_code=h,
+            ledger_index=seq,
+            voter_alias=alias,
+            channel=channel,
+            seq=seq,
+            created_at=now,
+        )
+
+    def evidence(h: str) -> AuthEvidence:
+        return AuthEvidence(
+            evidence_hash=h * 64,
+            election_id="e",
+            voter_alias=a,
+            ballot_hash="1" * 64,
+            method="jpki",
+            evidence="{}",
+            created_at=now,
+        )
+
+    def insert(*rows: Any) -> None:
+        with Session(engine) as s:
+            s.add_all(rows)
+            s.commit()
+
+    try:
+        insert(
+            ballot("1", 1, "internet"), ballot("2", 2, "kiosk"), VoterState(election_id="e", voter_alias=a)
+        )
+        insert(evidence("e"))
+        for name, row in (
+            ("the same seq again", ballot("3", 2, "internet")),
+            ("a second kiosk ballot", ballot("3", 3, "kiosk")),
+            ("the same ballot hash again", ballot("1", 3, "internet")),
+            ("a second voter state", VoterState(election_id="e", voter_alias=a, seq=5)),
+            ("the same evidence again", evidence("e")),
+        ):
+            with pytest.raises(IntegrityError):
+                insert(row)
+                pytest.fail(f"recorded {name}")
+        # the kiosk key is per voter and only on kiosk ballots
+        insert(ballot("4", 1, "kiosk", alias=b), ballot("5", 3, "internet"))
+        with Session(engine) as s:
+            st = s.get(VoterState, ("e", a))
+            assert st is not None and st.seq == 0
+            assert len(list(s.exec(select(IntakeBallot)))) == 4
+    finally:
+        engine.dispose()

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import UniqueConstraint
+from sqlalchemy import Index, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 __all__ = ["AuthEvidence", "IntakeBallot", "IntakeChallenge", "OidcPending", "VoterState"]
@@ -56,7 +56,18 @@ class IntakeBallot(SQLModel, table=True):
     """One accepted ballot (``kind`` "cast" or "spoiled") and the ledger entry that published it."""
 
     __tablename__ = "intake_ballot"
-    __table_args__ = (UniqueConstraint("election_id", "voter_alias", "seq", name="uq_intake_voter_seq"),)
+    __table_args__ = (
+        UniqueConstraint("election_id", "voter_alias", "seq", name="uq_intake_voter_seq"),
+        # the kiosk rule in the database too: at most one kiosk ballot per voter, whichever process records it
+        Index(
+            "uq_intake_voter_kiosk",
+            "election_id",
+            "voter_alias",
+            unique=True,
+            sqlite_where=text("channel = 'kiosk'"),
+            postgresql_where=text("channel = 'kiosk'"),
+        ),
+    )
 
     ballot_hash: str = Field(primary_key=True, max_length=64)
     election_id: str = Field(index=True, max_length=128)
