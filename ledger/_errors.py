@@ -97,7 +97,7 @@ class ForkError(WitnessRefusal):
 
 
 class RollbackError(WitnessRefusal):
-    """The log presented a tree smaller than the one the witness last signed."""
+    """The log showed a smaller tree, or an earlier signed time, than the witness last signed."""
 
 
 class RecordError(VerificationError):

@@ -4,11 +4,12 @@ A witness directory holds::
 
     witness-key.json     {"name", "secret": 64 hex}             (mode 0600; never leaves the machine)
     witness-public.json  {"name", "public_key", "pop"}          (give this to the election commission)
-    witness-state.json   {"log_key", "name", "size", "root"}    (the last checkpoint this witness signed)
+    witness-state.json   {"log_key", "name", "size", "root", "time"}  (last checkpoint it signed)
 
 ``cosign`` fetches the newest checkpoint, verifies the log's signature with the log key fixed at
 ``init``, and compares it with the state: a smaller size is a rollback (refused), the same size with a
-different root or a failing consistency proof is a fork (refused). Only then does it record the new
+different root or a failing consistency proof is a fork (refused), and a signed time earlier than the
+last one it cosigned is a rollback of the log's clock (refused). Only then does it record the new
 state durably (write, fsync, rename) and sign, so it can never later sign something inconsistent with
 what it signed before, even after a crash. The HTTP client is injected (any ``httpx.Client``).
 """
@@ -87,7 +88,8 @@ class Witness:
         _write_atomic(d / KEY_FILE, _dump({"name": name, "secret": signer.secret_bytes.hex()}), 0o600)
         _write_atomic(d / PUBLIC_FILE, _dump(public.to_json()))
         _write_atomic(
-            d / STATE_FILE, _dump({"log_key": log_key.vkey, "name": name, "root": None, "size": None})
+            d / STATE_FILE,
+            _dump({"log_key": log_key.vkey, "name": name, "root": None, "size": None, "time": None}),
         )
         return public
 
@@ -112,11 +114,18 @@ class Witness:
             raise InvalidEncoding("witness state size is invalid")
         return size, from_hex(obj["root"], 32, "witness state root")
 
-    def _save_state(self, size: int, root: bytes) -> None:
-        _write_atomic(
-            self.directory / STATE_FILE,
-            _dump({"log_key": self.log_key.vkey, "name": self.signer.name, "root": root.hex(), "size": size}),
-        )
+    def last_time(self) -> int:
+        """The signed time of the last checkpoint this witness cosigned (0 if none)."""
+        t = json.loads((self.directory / STATE_FILE).read_text()).get("time")
+        if t is None:
+            return 0
+        if not isinstance(t, int) or isinstance(t, bool) or t < 0:
+            raise InvalidEncoding("witness state time is invalid")
+        return t
+
+    def _save_state(self, size: int, root: bytes, time: int) -> None:
+        state = {"log_key": self.log_key.vkey, "name": self.signer.name, "root": root.hex(), "size": size}
+        _write_atomic(self.directory / STATE_FILE, _dump({**state, "time": time}))
 
     def check_and_sign(self, note: str, consistency: Callable[[int, int], list[bytes]]) -> CosignResult:
         """Verify ``note`` and its consistency with the last signed tree; record it; return the cosignature.
@@ -141,7 +150,12 @@ class Witness:
                     raise ForkError(
                         "witness-fork", f"size {cp.size} is not consistent with signed size {old_size}: {e}"
                     ) from e
-        self._save_state(cp.size, cp.root)
+            if cp.time < self.last_time():
+                raise RollbackError(
+                    "witness-time-rollback",
+                    f"checkpoint time {cp.time} is earlier than the last cosigned time {self.last_time()}",
+                )
+        self._save_state(cp.size, cp.root, cp.time)
         return CosignResult(
             cp.size, cp.root, self.signer.cosign(cp.body()), None if last is None else last[0]
         )

@@ -111,3 +111,30 @@ def test_cli_init_writes_key_public_and_state(tmp_path: Path) -> None:
         ["init", "--dir", str(d), "--name", "observer-party", "--log-key", log_signer().public.vkey],
     )
     assert again.exit_code != 0  # never overwrite a key
+
+
+def test_witness_refuses_a_checkpoint_whose_signed_time_goes_back(tmp_path: Path) -> None:
+    """Same tree, growing size, but the log's signed clock moved backwards: refused, nothing recorded."""
+    from ledger.merkle import consistency_proof, leaf_hash, root
+    from ledger.record import Checkpoint, SignedCheckpoint
+
+    signer = log_signer()
+    leaves = [leaf_hash(bytes([i])) for i in range(6)]
+    w_dir = tmp_path / "w"
+    Witness.init(w_dir, "observer-party", signer.public, random=_rng(3))
+    w = Witness.load(w_dir)
+
+    def note(size: int, time: int) -> str:
+        cp = Checkpoint(signer.public.name, size, root(leaves[:size]), time)
+        return SignedCheckpoint.sign(cp, signer).note
+
+    def proof(old: int, new: int) -> list[bytes]:
+        return consistency_proof(old, leaves[:new])
+
+    w.check_and_sign(note(3, 1_800_000_100), proof)
+    assert w.last_time() == 1_800_000_100
+    with pytest.raises(ledger.RollbackError) as e:
+        w.check_and_sign(note(5, 1_800_000_099), proof)
+    assert e.value.check == "witness-time-rollback"
+    assert w.state() == (3, root(leaves[:3])) and w.last_time() == 1_800_000_100
+    assert w.check_and_sign(note(5, 1_800_000_100), proof).size == 5  # equal time is fine
