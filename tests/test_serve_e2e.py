@@ -16,104 +16,30 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import secrets
-import socket
-import subprocess
-import sys
 import tarfile
-import time
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from cryptography.hazmat.primitives import serialization
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from _serve_util import (
+    ENGINE_ID,
+    Cli,
+    face_matcher_app,
+    free_port,
+    jpki_files,
+    server_env,
+    start_server,
+    stop_server,
+)
 
 from voting._cli_demo import _claims as demo_claims
-from voting._cli_demo import demo_face_image, demo_live_capture, login_as, make_residents, roll_csv
+from voting._cli_demo import demo_live_capture, login_as, make_residents, roll_csv
 from voting._dev_oidc import DevClient, DevOidcProvider, DevSubject
 from voting._loopback import LoopbackServer
 from voting._settings import hash_kiosk_token
 from voting._testca import JpkiTestCa, RsaKeyPool
-from voting.auth import DeterministicTestMatcher, LiveCapture, ReferenceImageSource
 from voting.client import ServerError, VoterClient
-
-BIN = Path(sys.executable).parent
-ENGINE_ID = "tvote-deterministic-test-matcher/1"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def face_matcher_app() -> Starlette:
-    """A tiny face-match service: ``POST /match`` (HttpFaceMatcher wire format) and ``GET /reference``."""
-    import base64
-
-    engine = DeterministicTestMatcher(ENGINE_ID)
-
-    async def match(request: Request) -> Response:
-        body = await request.json()
-        ref, live = body["reference"], body["live"]
-        res = engine.match(
-            ReferenceImageSource(base64.b64decode(ref["data"]), ref["media_type"]),
-            LiveCapture(
-                base64.b64decode(live["data"]),
-                live["media_type"],
-                base64.b64decode(live["liveness_evidence"]),
-            ),
-        )
-        return JSONResponse(
-            {
-                "decision": res.decision,
-                "score": res.score,
-                "threshold": res.threshold,
-                "liveness": res.liveness,
-                "engine_id": res.engine_id,
-            }
-        )
-
-    async def reference(request: Request) -> Response:
-        return Response(demo_face_image(request.query_params["subject"]), media_type="image/png")
-
-    return Starlette(routes=[Route("/match", match, methods=["POST"]), Route("/reference", reference)])
-
-
-class Cli:
-    """Runs ``tvote`` / ``tvote-verify`` as subprocesses with a fixed environment."""
-
-    def __init__(self, env: dict[str, str]) -> None:
-        self.env = env
-
-    def start(self, *args: str, prog: str = "tvote") -> subprocess.Popen[str]:
-        return subprocess.Popen(
-            [str(BIN / prog), *args],
-            env=self.env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-
-    @staticmethod
-    def wait(p: subprocess.Popen[str], code: int = 0) -> str:
-        out, err = p.communicate(timeout=120)
-        assert p.returncode == code, (p.args, p.returncode, out[-2000:], err[-2000:])
-        return out
-
-    def run(self, *args: str, code: int = 0, prog: str = "tvote") -> str:
-        return self.wait(self.start(*args, prog=prog), code)
-
-    def all(self, argvs: list[list[str]]) -> list[str]:
-        """Run several commands at once (one per trustee, each on its own machine in real life)."""
-        procs = [self.start(*a) for a in argvs]
-        return [self.wait(p) for p in procs]
 
 
 @pytest.fixture
@@ -122,16 +48,10 @@ def world(tmp_path):
     now = dt.datetime.now(dt.UTC)
     ca = JpkiTestCa.generate(now)
     residents = make_residents(7, ca, now, pool=RsaKeyPool(7))
-    anchors, crls = tmp_path / "anchors", tmp_path / "crls"
-    anchors.mkdir()
-    crls.mkdir()
-    (anchors / "jpki-test-root.der").write_bytes(ca.certificate.public_bytes(serialization.Encoding.DER))
     revoked = residents[6]
-    crl = ca.build_crl([revoked.card.certificate.serial_number], now - dt.timedelta(hours=1),
-                       now + dt.timedelta(days=1))  # fmt: skip
-    (crls / "test.crl").write_bytes(crl.public_bytes(serialization.Encoding.PEM))
+    anchors, crls = jpki_files(tmp_path, ca, now, [revoked.card.certificate.serial_number])
 
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     redirect = f"{base}/vote/oidc-callback"
     client_secret = secrets.token_urlsafe(24)
@@ -164,32 +84,19 @@ def world(tmp_path):
             + "\n",
             encoding="utf-8",
         )
-        env = {k: v for k, v in os.environ.items() if not k.startswith("TVOTE_")}
-        env.update(
-            {
-                "TVOTE_ADMIN_TOKEN": admin_token,
-                "TVOTE_PUBLIC_URL": base,
-                "TVOTE_OIDC_ISSUER": provider.issuer,
-                "TVOTE_OIDC_CLIENT_ID": "tvote-e2e",
-                "TVOTE_OIDC_CLIENT_SECRET": client_secret,
-                "TVOTE_OIDC_REDIRECT_URI": redirect,
-                "PW": "a long trustee passphrase",
-                "PYTHONWARNINGS": "ignore",
-            }
+        env = server_env(
+            TVOTE_ADMIN_TOKEN=admin_token,
+            TVOTE_PUBLIC_URL=base,
+            TVOTE_OIDC_ISSUER=provider.issuer,
+            TVOTE_OIDC_CLIENT_ID="tvote-e2e",
+            TVOTE_OIDC_CLIENT_SECRET=client_secret,
+            TVOTE_OIDC_REDIRECT_URI=redirect,
+            PW="a long trustee passphrase",
+            PYTHONWARNINGS="ignore",
         )
         cli = Cli(env)
-        server = cli.start("serve", "--port", str(port), "--data-dir", str(data), "--config", str(config))
+        server = start_server(cli, port, data, config)
         try:
-            deadline = time.monotonic() + 20
-            while True:
-                assert server.poll() is None, server.communicate()
-                try:
-                    if httpx.get(base + "/healthz", timeout=1).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert time.monotonic() < deadline, "server did not start"
-                time.sleep(0.1)
             yield {
                 "cli": cli,
                 "base": base,
@@ -203,12 +110,7 @@ def world(tmp_path):
                 "tmp": tmp_path,
             }
         finally:
-            server.terminate()
-            try:
-                server.communicate(timeout=10)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.communicate()
+            stop_server(server)
     finally:
         matcher.stop()
         provider.stop()

@@ -124,6 +124,28 @@ def export(
     typer.echo(f"record written to {out}")
 
 
+@app.command()
+def reconcile(
+    server: ServerOpt,
+    full: Annotated[bool, typer.Option("--full", help="replay the whole ledger, compare everything")] = False,
+) -> None:
+    """Bring the server's private state up to the ledger (it also does this at start-up); print the report.
+
+    Exit status 3 if the report lists problems it could not repair."""
+    out = _call(server, "POST", "/reconcile", params={"full": "true" if full else "false"}).json()
+    _show(out)
+    if out.get("problems"):
+        raise typer.Exit(3)
+
+
+@app.command("reissue-invitations")
+def reissue_invitations(server: ServerOpt) -> None:
+    """New one-time codes for every trustee that has not registered (e.g. the codes of `create` were lost)."""
+    out = _call(server, "POST", "/key-ceremony/invitations").json()
+    for i, code in sorted(out["invitations"].items(), key=lambda kv: int(kv[0])):
+        typer.echo(f"  trustee {i}: {code}")
+
+
 @app.command("kiosk-token")
 def kiosk_token() -> None:
     """Make a kiosk bearer token; print it (for the kiosk) and its SHA-256 (for TVOTE_KIOSK_TOKEN_HASHES)."""

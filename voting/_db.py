@@ -46,7 +46,9 @@ class ElectionRow(SQLModel, table=True):
     election_id: str = Field(primary_key=True, max_length=64)
     manifest_json: str
     base_hash: str = Field(max_length=64)
-    #: setup → voting → closed → tallied → decrypted → declared
+    #: creating → setup → voting → closed → tallied → decrypted → declared. ``creating``: the row was written
+    #: before ``election.manifest`` was appended; reconciliation makes it ``setup`` (the manifest is on the
+    #: ledger) or deletes it (it is not).
     phase: str = Field(default="setup", max_length=16)
     #: 32-byte secret (hex) keying voter aliases and roll match keys. PRIVATE.
     roll_key_hex: str = Field(max_length=64)
@@ -61,6 +63,10 @@ class ElectionRow(SQLModel, table=True):
     opened_at: dt.datetime | None = None
     closed_at: dt.datetime | None = None
     result_json: str | None = None
+    #: How many ledger entries the private state has recorded: every private write after an append sets it
+    #: to the appended index + 1 in the same transaction. Entries at or above it are reconciled on start-up
+    #: (``ElectionService.reconcile``).
+    ledger_synced: int = 0
 
 
 class RollEntryRow(SQLModel, table=True):

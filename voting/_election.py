@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import delete, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
@@ -67,6 +68,7 @@ from ._errors import (
     NotFound,
     RejectedSubmission,
     ServiceError,
+    ServiceUnavailable,
     Unauthenticated,
 )
 from ._manifest import Manifest, parse_manifest
@@ -78,15 +80,10 @@ __all__ = [
     "CreatedElection",
     "ElectionService",
     "PartialOutcome",
+    "ReconcileReport",
+    "ServiceUnavailable",
     "count_ballots",
 ]
-
-
-class ServiceUnavailable(ServiceError):
-    """503: the service cannot act safely (its private state is behind the ledger)."""
-
-    status = 503
-    default_code = "service.unavailable"
 
 
 PHASES = ("setup", "voting", "closed", "tallied", "decrypted", "declared")
@@ -94,6 +91,10 @@ PHASES = ("setup", "voting", "closed", "tallied", "decrypted", "declared")
 
 def _rfc3339(t: dt.datetime) -> str:
     return t.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _parse_rfc3339(text: str) -> dt.datetime:
+    return dt.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC)
 
 
 def _hash_secret(s: str) -> str:
@@ -107,6 +108,32 @@ class CreatedElection:
     ledger_index: int
     #: One-time registration codes ``"<index>-<secret>"`` for trustees 1..n. Shown once, never stored.
     invitations: Mapping[int, str]
+
+
+@dataclass(frozen=True, slots=True)
+class ReconcileReport:
+    """What :meth:`ElectionService.reconcile` did.
+
+    ``start``/``ledger_size``: the ledger range it replayed; ``repaired``: ``(index, type)`` of every entry
+    whose private effect was missing and is now recorded; ``orphans_removed``: private rows written before an
+    append that never happened (pending evidence, an unpublished election); ``problems``: differences it
+    could not repair (e.g. evidence that was never stored), one operator-readable line each.
+    """
+
+    start: int
+    ledger_size: int
+    repaired: tuple[tuple[int, str], ...] = ()
+    orphans_removed: int = 0
+    problems: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "start": self.start,
+            "ledger_size": self.ledger_size,
+            "repaired": [{"index": i, "type": t} for i, t in self.repaired],
+            "orphans_removed": self.orphans_removed,
+            "problems": list(self.problems),
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +180,16 @@ def count_ballots(cast: Iterable[tuple[int, str, str, str]], spoiled: int = 0) -
             superseded += len(ballots) - 1
     counted.sort()
     return CountedBallots([h for _, h in counted], n, superseded, overridden, spoiled)
+
+
+def _summary(counting: CountedBallots) -> dict[str, int]:
+    return {
+        "cast": counting.cast,
+        "counted": len(counting.counted),
+        "superseded": counting.superseded,
+        "overridden": counting.overridden,
+        "spoiled": counting.spoiled,
+    }
 
 
 # ----------------------------------------------------------------------------------------------- service
@@ -335,19 +372,34 @@ class ElectionService:
                     )
                 raise
 
-    def _append(self, type_: str, payload: Mapping[str, Any]) -> int:
+    def _append(self, type_: str, payload: Mapping[str, Any], row: ElectionRow) -> int:
         """Append one entry. Called inside :meth:`appending` with no write pending in any session (SQLite has
         one writer: the ledger's own transaction must not wait on ours), after every check; the private
-        state is written afterwards."""
+        state is written afterwards, in the transaction that commits ``row`` (whose ``ledger_synced`` this
+        advances past the new entry)."""
         appended = self.ledger.append(type_, dict(payload))
         self._appended += 1
-        return int(appended.index)
+        index = int(appended.index)
+        row.ledger_synced = max(row.ledger_synced, index + 1)
+        return index
 
-    def _append_many(self, items: list[tuple[str, dict[str, Any]]]) -> int:
+    def _append_many(self, items: list[tuple[str, dict[str, Any]]], row: ElectionRow) -> int:
         """Append several entries atomically (one ledger transaction); returns the last index."""
         appended = self.ledger.append_many(items)
         self._appended += 1
-        return int(appended[-1].index)
+        index = int(appended[-1].index)
+        row.ledger_synced = max(row.ledger_synced, index + 1)
+        return index
+
+    def record_synced(self, s: Session, index: int) -> None:
+        """For a collaborator's private write after :meth:`append_entry` (same session, same transaction):
+        the private state now covers ledger entry ``index`` (docs/operator-guide.md, reconciliation)."""
+        s.execute(
+            update(ElectionRow)
+            .where(ElectionRow.election_id == self.election_id)  # type: ignore[arg-type]
+            .where(ElectionRow.ledger_synced <= index)  # type: ignore[arg-type]
+            .values(ledger_synced=index + 1)
+        )
 
     def append_entry(self, type_: str, payload: Mapping[str, Any]) -> Any:
         """Append one entry for a collaborator (ballot intake); call it inside :meth:`appending`.
@@ -355,6 +407,255 @@ class ElectionService:
         appended = self.ledger.append(type_, dict(payload))
         self._appended += 1
         return appended
+
+    # ---------------------------------------------------------------------------------- reconciliation
+
+    def reconcile(self, *, full: bool = False) -> ReconcileReport:
+        """Bring the private state up to the ledger (the truth); afterwards the service accepts changes again.
+
+        Replays, through idempotent appliers, every entry the private state has not recorded
+        (``ElectionRow.ledger_synced`` up to the ledger's size) — with ``full``, every entry, which also
+        compares the whole private state with the ledger and reports what differs — then deletes orphans
+        (pending evidence whose ballot was never appended; an election row whose manifest never was) and
+        stores the new high-water mark, all in one transaction. Runs at start-up
+        (:func:`voting.app.create_app`) and on ``POST /api/v1/admin/reconcile`` (``tvote admin reconcile``);
+        clears ``service.diverged``.
+
+        Raises :class:`ServiceUnavailable` (``reconcile.*``) if the private state contradicts the ledger in a
+        way it cannot repair (e.g. the ledger holds fewer entries than were recorded, or a stored roll differs
+        from its published commitment); the service then stays diverged (503) until an operator intervenes.
+        """
+        with self._lock:
+            try:
+                report = self._reconcile(full)
+            except ServiceError as e:
+                self._diverged = f"reconciliation failed: {e.message}"
+                raise
+            except Exception as e:
+                self._diverged = f"reconciliation failed: {type(e).__name__} (fix the storage and retry)"
+                raise
+            self._diverged = None
+            self._cache.clear()
+            return report
+
+    @property
+    def diverged(self) -> str | None:
+        """Why mutations are refused (``service.diverged``), or ``None``."""
+        return self._diverged
+
+    def _reconcile(self, full: bool) -> ReconcileReport:
+        from ._intake import BallotReplay
+
+        with self._session() as s:
+            first = s.exec(select(ElectionRow)).first()
+        if first is None:
+            return ReconcileReport(0, 0)
+        self._cache.clear()
+        ledger = self.ledger
+        size = int(ledger.size)
+        if first.phase == "creating" and size == 0:  # the manifest was never appended: not an election
+            with self._session() as s:
+                self._delete_election_rows(s, first.election_id)
+            self._ledger = None
+            ledger.close()
+            self._cache.clear()
+            return ReconcileReport(0, 0, orphans_removed=1)
+        if first.ledger_synced > size:
+            raise ServiceUnavailable(
+                "reconcile.ledger_behind",
+                f"the private state recorded {first.ledger_synced} ledger entries but the ledger holds "
+                f"{size}; restore the ledger, do not accept changes",
+            )
+        start = 0 if full else first.ledger_synced
+        repaired: list[tuple[int, str]] = []
+        problems: list[str] = []
+        ballots = BallotReplay(first.election_id, self._clock())
+        with self._session() as s:
+            row = self._row(s)
+            for index, etype, payload in ledger_entries(ledger, start=start, stop=size):
+                if etype in ("ballot.cast", "ballot.spoiled"):
+                    changed = ballots.apply(s, index, etype, payload)
+                else:
+                    changed = self._replay(s, row, index, etype, payload, problems)
+                if changed:
+                    repaired.append((index, etype))
+            orphans = ballots.finish(s, full=full)
+            problems.extend(ballots.problems)
+            if full and row.phase == "creating":  # pragma: no cover - a manifest entry always precedes
+                problems.append("the election row is still 'creating' although the ledger holds entries")
+            row.ledger_synced = size
+            s.add(row)
+            s.commit()
+        return ReconcileReport(start, size, tuple(repaired), orphans, tuple(problems))
+
+    @staticmethod
+    def _advance(row: ElectionRow, phase: str) -> bool:
+        order = ("creating", *PHASES)
+        if order.index(row.phase) < order.index(phase):
+            row.phase = phase
+            return True
+        return False
+
+    def _replay(
+        self, s: Session, row: ElectionRow, index: int, etype: str, p: dict[str, Any], problems: list[str]
+    ) -> bool:
+        """Record the private effect of lifecycle entry ``index`` if it is missing; ``True`` if it was."""
+        eid = row.election_id
+        body = {k: v for k, v in p.items() if k not in ("election_id", "base_hash")}
+        if etype != "election.manifest" and p.get("base_hash") != row.base_hash:
+            raise ServiceUnavailable("reconcile.foreign_entry", f"entry {index} is not of this election")
+        if etype == "election.manifest":
+            if p.get("base_hash") != row.base_hash:
+                raise ServiceUnavailable("reconcile.manifest", "the ledger's manifest is not this election's")
+            return self._advance(row, "setup")
+        if etype == "roll.commitment":
+            if row.roll_committed:
+                return False
+            if p["root"] != row.roll_root or p["size"] != row.roll_size:
+                raise ServiceUnavailable(
+                    "reconcile.roll", "the stored roll differs from the published roll commitment"
+                )
+            row.roll_committed = True
+            return True
+        if etype == "trustee.registered":
+            t = s.get(TrusteeRow, (eid, p["trustee"]))
+            if t is None:
+                raise ServiceUnavailable("reconcile.trustee", f"entry {index} registers an unknown trustee")
+            if t.status != "invited":
+                return False
+            # the token was never delivered: the trustee registers again with the same code and commitments
+            t.status, t.name, t.token_hash = "registered", p["name"], None
+            t.x25519_public_key = p["x25519_public_key"]
+            t.commitments_json = json.dumps(TrusteeCommitments.from_dict(p["commitments"]).to_dict())
+            t.registered_at = self._clock()
+            s.add(t)
+            return True
+        if etype == "trustee.shares":
+            changed = False
+            for share in p["shares"]:
+                if s.get(ShareRow, (eid, p["sender"], share["recipient"])) is None:
+                    s.add(
+                        ShareRow(
+                            election_id=eid,
+                            sender=p["sender"],
+                            recipient=share["recipient"],
+                            ciphertext=share["ciphertext"],
+                        )
+                    )
+                    changed = True
+            dealer = s.get(TrusteeRow, (eid, p["sender"]))
+            if dealer is not None and not dealer.shares_dealt:
+                dealer.shares_dealt = True
+                s.add(dealer)
+                changed = True
+            return changed
+        if etype == "trustee.complaint":
+            c = Complaint.from_dict(body)
+            if self._complaint_row(s, eid, c.complainant, c.dealer) is not None:
+                return False
+            s.add(
+                ComplaintRow(
+                    election_id=eid,
+                    complainant=c.complainant,
+                    dealer=c.dealer,
+                    complaint_json=json.dumps(c.to_dict()),
+                )
+            )
+            return True
+        if etype == "trustee.answer":
+            a = ComplaintAnswer.from_dict(body)
+            crow = self._complaint_row(s, eid, a.complainant, a.dealer)
+            if crow is None:
+                raise ServiceUnavailable("reconcile.answer", f"entry {index} answers an unknown complaint")
+            if crow.answer_json is not None:
+                return False
+            crow.answer_json = json.dumps(a.to_dict())
+            s.add(crow)
+            return True
+        if etype == "trustee.disqualified":
+            t = s.get(TrusteeRow, (eid, p["dealer"]))
+            if t is None or t.status != "registered":
+                return False
+            t.status = "disqualified"
+            s.add(t)
+            return True
+        if etype == "election.joint-key":
+            if row.joint_key_json is not None:
+                return False
+            fields = ("base_hash", "threshold", "qualified", "joint_key", "public_shares")
+            jk = JointKey.from_dict({k: p[k] for k in fields})
+            commitments = self._commitments(s)
+            for crow in s.exec(select(ComplaintRow).where(ComplaintRow.election_id == eid)):
+                _, res = self._resolve(s, row, crow, commitments)
+                crow.status = "upheld" if res.dealer_disqualified else str(res.outcome)
+                s.add(crow)
+            row.joint_key_json = json.dumps(jk.to_dict())
+            return True
+        if etype in ("voting.opened", "voting.closed"):
+            phase, column, field = (
+                ("voting", "opened_at", "opened_at")
+                if etype == "voting.opened"
+                else ("closed", "closed_at", "closed_at")
+            )
+            changed = self._advance(row, phase)
+            if getattr(row, column) is None:
+                setattr(row, column, _parse_rfc3339(p[field]))
+                changed = True
+            return changed
+        if etype == "tally.encrypted":
+            if row.tally_json is not None:
+                return False
+            _, counting = self._counting()
+            counted_root = merkle_root([leaf_hash(bytes.fromhex(h)) for h in counting.counted])
+            if counted_root.hex() != p["counted_root"]:
+                raise ServiceUnavailable(
+                    "reconcile.tally", f"entry {index}: the counted set differs from the counting rule's"
+                )
+            row.tally_json = json.dumps({"payload": p, "summary": _summary(counting)})
+            self._advance(row, "tallied")
+            return True
+        if etype == "tally.partial":
+            if s.get(PartialRow, (eid, p["trustee"])) is not None:
+                return False
+            s.add(
+                PartialRow(
+                    election_id=eid,
+                    trustee=p["trustee"],
+                    partials_json=json.dumps(p["partials"]),
+                    status="accepted",  # a tally.excluded entry follows in the same batch if it was not
+                )
+            )
+            return True
+        if etype == "tally.excluded":
+            part = s.get(PartialRow, (eid, p["trustee"]))
+            if part is None:
+                raise ServiceUnavailable("reconcile.partial", f"entry {index} excludes an unknown partial")
+            if part.status == "excluded":
+                return False
+            part.status, part.reason = "excluded", p["reason"]
+            s.add(part)
+            return True
+        if etype == "tally.result":
+            changed = row.result_json is None
+            if changed:
+                row.result_json = json.dumps(p)
+            return self._advance(row, "decrypted") or changed
+        if etype == "result.declaration":
+            pdf = self.settings.data_dir / "result.pdf"
+            if not pdf.exists() or hashlib.sha256(pdf.read_bytes()).hexdigest() != p["pdf_sha256"]:
+                problems.append(f"entry {index}: result.pdf is missing or not the declared PDF (restore it)")
+            return self._advance(row, "declared")
+        raise ServiceUnavailable("reconcile.unknown_entry", f"entry {index}: unknown entry type")
+
+    @staticmethod
+    def _complaint_row(s: Session, eid: str, complainant: int, dealer: int) -> ComplaintRow | None:
+        return s.exec(
+            select(ComplaintRow).where(
+                ComplaintRow.election_id == eid,
+                ComplaintRow.complainant == complainant,
+                ComplaintRow.dealer == dealer,
+            )
+        ).first()
 
     def lookup_alias(self, match_key: bytes) -> bytes | None:
         """The voter alias for a roll match key, or ``None`` if the resident is not on the roll."""
@@ -391,11 +692,14 @@ class ElectionService:
                 self._ledger = open_ledger(self.settings, m)
             if self._ledger.size != 0:
                 raise Conflict("ledger.not_empty", "the ledger already holds entries of another election")
+            # The roll key and the trustee slots cannot be derived from the manifest entry: write them first
+            # (phase "creating", committed), then append; reconciliation removes them if the append never
+            # happened and completes them (phase "setup") if it did.
             row = ElectionRow(
                 election_id=m.election_id,
                 manifest_json=json.dumps(m.to_dict(), ensure_ascii=False),
                 base_hash=m.base_hash.hex(),
-                phase="setup",
+                phase="creating",
                 roll_key_hex=(self.settings.roll_key() or secrets.token_bytes(32)).hex(),
             )
             s.add(row)
@@ -404,12 +708,45 @@ class ElectionService:
                 code = f"{i}-{secrets.token_urlsafe(24)}"
                 invitations[i] = code
                 s.add(TrusteeRow(election_id=m.election_id, index=i, invite_hash=_hash_secret(code)))
-            index = self._append(
-                "election.manifest", {"manifest": m.to_dict(), "base_hash": m.base_hash.hex()}
-            )
+            s.commit()
+            try:
+                index = self._append(
+                    "election.manifest", {"manifest": m.to_dict(), "base_hash": m.base_hash.hex()}, row
+                )
+            except BaseException:
+                if self._ledger.size == 0:  # nothing was appended: the pre-written rows are orphans
+                    self._delete_election_rows(s, m.election_id)
+                raise
+            row.phase = "setup"
+            s.add(row)
             s.commit()
         self._cache.clear()
         return CreatedElection(m.election_id, m.base_hash.hex(), index, invitations)
+
+    @staticmethod
+    def _delete_election_rows(s: Session, election_id: str) -> None:
+        s.rollback()
+        for table in (TrusteeRow, RollEntryRow, ElectionRow):
+            s.execute(delete(table).where(table.election_id == election_id))  # type: ignore[attr-defined]
+        s.commit()
+
+    def reissue_invitations(self) -> dict[int, str]:
+        """New one-time registration codes for every trustee that has not registered yet (the old codes stop
+        working). For a commission that never saw the codes (the server died while creating the election)
+        or lost them. No ledger entry: the codes are private."""
+        with self.appending(), self._session() as s:
+            row = self._row(s)
+            if row.phase != "setup" or row.joint_key_json is not None:
+                raise Conflict("election.phase", "registration codes are issued during the key ceremony only")
+            out: dict[int, str] = {}
+            for i, t in self._trustees(s).items():
+                if t.status == "invited":
+                    code = f"{i}-{secrets.token_urlsafe(24)}"
+                    t.invite_hash = _hash_secret(code)
+                    s.add(t)
+                    out[i] = code
+            s.commit()
+        return out
 
     def load_roll(self, data: bytes | str) -> Roll:
         """Validate and store the roll (replacing an unpublished one). Returns the (unpublished) roll."""
@@ -455,6 +792,7 @@ class ElectionService:
             index = self._append(
                 "roll.commitment",
                 self._payload(size=len(aliases), root=root.hex(), alias_scheme=ALIAS_SCHEME),
+                row,
             )
             s.commit()
         return index
@@ -491,9 +829,27 @@ class ElectionService:
             raise InvalidRequest("trustee.name", "the trustee's public role name must have 1..200 characters")
         with self.appending(), self._session() as s, s.no_autoflush:
             row = self._row(s)
+            t = s.get(TrusteeRow, (row.election_id, index))
+            if (
+                t is not None
+                and t.status != "invited"
+                and t.token_hash is None
+                and t.commitments_json is not None
+                and secrets.compare_digest(t.invite_hash, _hash_secret(invitation))
+            ):
+                # ``trustee.registered`` is on the ledger but the answer carrying the token never reached the
+                # trustee (the server died; reconciliation restored the registration without a token): the
+                # same code and the same commitments get a fresh token, nothing is appended.
+                same = TrusteeCommitments.from_dict(dict(commitments)).to_dict()
+                if same != json.loads(t.commitments_json):
+                    raise Conflict("trustee.registered", f"trustee {index} registered other commitments")
+                token = secrets.token_urlsafe(32)
+                t.token_hash = _hash_secret(token)
+                s.add(t)
+                s.commit()
+                return index, token
             if row.phase != "setup" or row.joint_key_json is not None:
                 raise Conflict("election.phase", "trustees register during the key ceremony only")
-            t = s.get(TrusteeRow, (row.election_id, index))
             if t is None or not secrets.compare_digest(t.invite_hash, _hash_secret(invitation)):
                 raise Unauthenticated("trustee.invitation", "the registration code is not valid")
             if t.status != "invited":
@@ -524,6 +880,7 @@ class ElectionService:
                     x25519_public_key=c.x25519_public_key.hex(),
                     commitments=c.to_dict(),
                 ),
+                row,
             )
             s.commit()
         return index, token
@@ -598,6 +955,7 @@ class ElectionService:
                     sender=trustee,
                     shares=[{"recipient": p.recipient, "ciphertext": p.ciphertext.hex()} for p in parsed],
                 ),
+                row,
             )
             s.commit()
         return index
@@ -644,7 +1002,7 @@ class ElectionService:
                     complaint_json=json.dumps(c.to_dict()),
                 )
             )
-            index = self._append("trustee.complaint", self._payload(**c.to_dict()))
+            index = self._append("trustee.complaint", self._payload(**c.to_dict()), row)
             s.commit()
         return index
 
@@ -680,9 +1038,26 @@ class ElectionService:
                 raise Conflict("complaint.answered", "this complaint was already answered")
             c.answer_json = json.dumps(a.to_dict())
             s.add(c)
-            index = self._append("trustee.answer", self._payload(**a.to_dict()))
+            index = self._append("trustee.answer", self._payload(**a.to_dict()), row)
             s.commit()
         return index
+
+    def _resolve(
+        self, s: Session, row: ElectionRow, crow: ComplaintRow, commitments: Mapping[int, TrusteeCommitments]
+    ) -> tuple[Complaint, Any]:
+        """Resolve one stored complaint (``crypto._threshold.resolve_complaint``)."""
+        c = Complaint.from_dict(json.loads(crow.complaint_json))
+        share = s.get(ShareRow, (row.election_id, c.dealer, c.complainant))
+        res = resolve_complaint(
+            c,
+            dealer=commitments[c.dealer],
+            encrypted_share=(
+                EncryptedShare(c.dealer, c.complainant, bytes.fromhex(share.ciphertext)) if share else None
+            ),
+            answer=ComplaintAnswer.from_dict(json.loads(crow.answer_json)) if crow.answer_json else None,
+            base_hash=self.base_hash,
+        )
+        return c, res
 
     def finalize_key_ceremony(self) -> JointKey:
         """Resolve complaints, disqualify dealers, and publish the joint key (``election.joint-key``)."""
@@ -708,21 +1083,7 @@ class ElectionService:
                     )
             resolutions = []
             for crow in complaints:
-                c = Complaint.from_dict(json.loads(crow.complaint_json))
-                share = s.get(ShareRow, (row.election_id, c.dealer, c.complainant))
-                res = resolve_complaint(
-                    c,
-                    dealer=commitments[c.dealer],
-                    encrypted_share=(
-                        EncryptedShare(c.dealer, c.complainant, bytes.fromhex(share.ciphertext))
-                        if share
-                        else None
-                    ),
-                    answer=ComplaintAnswer.from_dict(json.loads(crow.answer_json))
-                    if crow.answer_json
-                    else None,
-                    base_hash=m.base_hash,
-                )
+                c, res = self._resolve(s, row, crow, commitments)
                 crow.status = "upheld" if res.dealer_disqualified else str(res.outcome)
                 s.add(crow)
                 resolutions.append(res)
@@ -761,7 +1122,7 @@ class ElectionService:
                     ),
                 )
             )
-            self._append_many(items)
+            self._append_many(items, row)
             s.commit()
         self._cache.clear()
         return jk
@@ -781,7 +1142,7 @@ class ElectionService:
             now = self._clock()
             row.phase, row.opened_at = "voting", now
             s.add(row)
-            index = self._append("voting.opened", self._payload(opened_at=_rfc3339(now)))
+            index = self._append("voting.opened", self._payload(opened_at=_rfc3339(now)), row)
             s.commit()
         return index
 
@@ -794,7 +1155,7 @@ class ElectionService:
             now = self._clock()
             row.phase, row.closed_at = "closed", now
             s.add(row)
-            index = self._append("voting.closed", self._payload(closed_at=_rfc3339(now)))
+            index = self._append("voting.closed", self._payload(closed_at=_rfc3339(now)), row)
             s.commit()
         return index
 
@@ -811,6 +1172,19 @@ class ElectionService:
                 spoiled += 1
         return cast, spoiled
 
+    def _counting(self) -> tuple[list[tuple[int, dict[str, Any]]], CountedBallots]:
+        """The ``ballot.cast`` entries and the counting rule applied to them (the ledger is the input)."""
+        cast, spoiled = self._ballot_entries()
+        seen: set[str] = set()
+        for index, p in cast:
+            if p["ballot_hash"] in seen:  # pragma: no cover - intake refuses replays
+                raise Conflict("ledger.replay", f"ballot hash repeated at entry {index}")
+            seen.add(p["ballot_hash"])
+        counting = count_ballots(
+            ((i, p["ballot_hash"], p["voter_alias"], p["channel"]) for i, p in cast), spoiled
+        )
+        return cast, counting
+
     def compute_tally(self) -> dict[str, Any]:
         """Apply the counting rule; publish the sum of the counted ballots (``tally.encrypted``)."""
         from crypto._ballot import ElectionContext, EncryptedBallot, tally_ciphertexts
@@ -821,15 +1195,7 @@ class ElectionService:
                 raise Conflict(
                     "election.phase", f"the tally is computed after voting closes (phase '{row.phase}')"
                 )
-            cast, spoiled = self._ballot_entries()
-            seen: set[str] = set()
-            for index, p in cast:
-                if p["ballot_hash"] in seen:  # pragma: no cover - intake refuses replays
-                    raise Conflict("ledger.replay", f"ballot hash repeated at entry {index}")
-                seen.add(p["ballot_hash"])
-            counting = count_ballots(
-                ((i, p["ballot_hash"], p["voter_alias"], p["channel"]) for i, p in cast), spoiled
-            )
+            cast, counting = self._counting()
             counted = set(counting.counted)
             ctx = ElectionContext(
                 self.base_hash, self.joint_key().public_key, tuple(self.manifest.contest_specs())
@@ -845,17 +1211,11 @@ class ElectionService:
             # ledger order (a list would not fit one 1 MiB entry at city scale); the verifier re-derives it.
             counted_root = merkle_root([leaf_hash(bytes.fromhex(h)) for h in counting.counted])
             payload = self._payload(counted_root=counted_root.hex(), ciphertexts=ciphertexts)
-            summary = {
-                "cast": counting.cast,
-                "counted": len(counting.counted),
-                "superseded": counting.superseded,
-                "overridden": counting.overridden,
-                "spoiled": counting.spoiled,
-            }
+            summary = _summary(counting)
             row.phase = "tallied"
             row.tally_json = json.dumps({"payload": payload, "summary": summary})
             s.add(row)
-            index = self._append("tally.encrypted", payload)
+            index = self._append("tally.encrypted", payload, row)
             s.commit()
         return {"ledger_index": index, **summary, "ciphertexts": ciphertexts}
 
@@ -933,7 +1293,7 @@ class ElectionService:
             items = [("tally.partial", self._payload(trustee=trustee, partials=published))]
             if reason is not None:
                 items.append(("tally.excluded", self._payload(trustee=trustee, reason=reason)))
-            index = self._append_many(items)
+            index = self._append_many(items, row)
             s.commit()
         return PartialOutcome(trustee, reason is None, index, reason)
 
@@ -985,7 +1345,7 @@ class ElectionService:
             row.phase = "decrypted"
             row.result_json = json.dumps(payload)
             s.add(row)
-            index = self._append("tally.result", payload)
+            index = self._append("tally.result", payload, row)
             s.commit()
         return {"ledger_index": index, **payload}
 
@@ -1023,14 +1383,14 @@ class ElectionService:
                 signer=signer or self.commission_signer(),
             )
             pdf_path = self.settings.data_dir / "result.pdf"
-            pdf_path.parent.mkdir(parents=True, exist_ok=True)
-            pdf_path.write_bytes(pdf)
+            _write_durably(pdf_path, pdf)  # before the append: the entry names its hash
             digest = hashlib.sha256(pdf).hexdigest()
             row.phase = "declared"
             s.add(row)
             index = self._append(
                 "result.declaration",
                 self._payload(pdf_sha256=digest, checkpoint_size=size, checkpoint_hash=cp_hash),
+                row,
             )
             s.commit()
         return {
@@ -1077,14 +1437,33 @@ class ElectionService:
             return buf.getvalue()
 
 
+def _write_durably(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically and durably (temporary file, fsync, rename, fsync directory)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 # ----------------------------------------------------------------------------------- ledger adapters
 
 
-def ledger_entries(ledger: Any, chunk: int = 2000) -> Iterator[tuple[int, str, dict[str, Any]]]:
-    """Iterate ``(index, type, payload)`` over every committed ledger entry, in order."""
-    size = ledger.size
-    for start in range(0, size, chunk):
-        for e in ledger.entries(start, min(size, start + chunk)):
+def ledger_entries(
+    ledger: Any, chunk: int = 2000, *, start: int = 0, stop: int | None = None
+) -> Iterator[tuple[int, str, dict[str, Any]]]:
+    """Iterate ``(index, type, payload)`` over the committed ledger entries ``[start, stop)``, in order
+    (``stop`` defaults to the ledger's size when called)."""
+    size = ledger.size if stop is None else stop
+    for first in range(start, size, chunk):
+        for e in ledger.entries(first, min(size, first + chunk)):
             yield e.index, e.type, e.payload
 
 

@@ -12,7 +12,9 @@
     ├── NotFound             404   no such election, trustee, entry, ...
     ├── Conflict             409   the request is valid but not now: wrong phase, duplicate, already done
     ├── RejectedSubmission   422   a submitted object failed a cryptographic or semantic check
-    └── RateLimited          429   too many requests from one client
+    ├── RateLimited          429   too many requests from one client
+    └── ServiceUnavailable   503   the service cannot act safely: its private state is behind the ledger
+                                   (``service.diverged``) or reconciliation failed (``reconcile.*``)
 
 Every error has ``code`` (e.g. ``election.phase``), ``message`` (one operator-readable line, never personal
 data) and ``status`` (HTTP status). :func:`install_error_handlers` makes FastAPI answer every one of them,
@@ -36,6 +38,7 @@ __all__ = [
     "RejectedSubmission",
     "RollFileError",
     "ServiceError",
+    "ServiceUnavailable",
     "Unauthenticated",
     "error_body",
     "install_error_handlers",
@@ -112,6 +115,13 @@ class RejectedSubmission(ServiceError):
 class RateLimited(ServiceError):
     status = 429
     default_code = "rate_limited"
+
+
+class ServiceUnavailable(ServiceError):
+    """503: the service cannot act safely (its private state is behind the ledger, docs/operator-guide.md)."""
+
+    status = 503
+    default_code = "service.unavailable"
 
 
 def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:

@@ -18,7 +18,14 @@ Casting (``ballot.cast``), in this order::
     6. under the voter's lock and the election's mutation lock (``election.appending()``): phase
        again, the kiosk rule (a kiosk ballot ends internet voting for this voter, a second kiosk ballot
        is refused)                                                                       [voter.kiosk_voted]
-       then one ledger append and one commit of the private rows.
+       then the authentication evidence is committed as a *pending* row (it is the one part of a cast
+       the public entry cannot rebuild), one ledger append, and one commit of the private rows (evidence
+       final, ballot row, voter state, challenge used, ``ElectionRow.ledger_synced``).
+
+If the process dies between the append and that last commit, :class:`BallotReplay` (run by
+``ElectionService.reconcile`` at start-up) rebuilds the ballot row, the voter's ``seq``/kiosk state and the
+consumed challenge from the ``ballot.cast`` entry and makes the pending evidence final; pending evidence with
+no entry is an orphan of a submission that was never appended and is deleted.
 
 The expensive checks (ballot proofs, RSA chain) run outside every lock; only step 6 is serialised. Per
 voter, step 6 runs under an in-process lock and re-reads :class:`~voting._intake_db.VoterState`, whose
@@ -45,7 +52,7 @@ from typing import Any, Final, Literal
 from urllib.parse import urlencode
 
 import rfc8785
-from sqlalchemy import update
+from sqlalchemy import delete, func, update
 from sqlmodel import Session, select
 
 from crypto._ballot import (
@@ -68,6 +75,7 @@ from ._intake_db import AuthEvidence, IntakeBallot, IntakeChallenge, OidcPending
 
 __all__ = [
     "CHALLENGE_TTL",
+    "BallotReplay",
     "Channel",
     "IntakeService",
     "IssuedChallenge",
@@ -398,6 +406,7 @@ class IntakeService:
         bh = b.ballot_hash().hex()
         alias = auth.alias.hex()
         eid = self.election_id
+        evh = auth.evidence_hash.hex()
         with self._voter_locks.hold((eid, alias)), self.election.appending():
             now = self.clock()
             with self._session() as s:
@@ -407,7 +416,9 @@ class IntakeService:
                     self._check_challenge(auth.challenge)
                 if auth.oidc_state is not None:
                     self._check_oidc_unused(s, auth.oidc_state)
-                if s.get(AuthEvidence, auth.evidence_hash.hex()) is not None:
+                evidence = s.get(AuthEvidence, evh)
+                # a pending row seen here (under both locks) is an orphan of an attempt that never appended
+                if evidence is not None and evidence.status != "pending":
                     raise Conflict("ballot.duplicate", "this authentication evidence was already used")
                 state = s.get(VoterState, (eid, alias))
                 if state is not None and state.kiosk_index is not None:
@@ -417,6 +428,15 @@ class IntakeService:
                         "cannot be replaced",
                     )
                 seq = (state.seq if state is not None else 0) + 1
+                # The evidence cannot be rebuilt from the public entry: commit it (pending) BEFORE the append.
+                if evidence is None:
+                    evidence = AuthEvidence(evidence_hash=evh)
+                evidence.election_id, evidence.voter_alias, evidence.ballot_hash = eid, alias, bh
+                evidence.method = auth.method
+                evidence.evidence = rfc8785.dumps(auth.evidence).decode("utf-8")
+                evidence.created_at, evidence.status, evidence.ledger_index = now, "pending", None
+                s.add(evidence)
+                s.commit()
             payload = {
                 "election_id": eid,
                 "base_hash": self.election.base_hash.hex(),
@@ -428,7 +448,13 @@ class IntakeService:
                 "auth": auth.public_auth,
                 "seq": seq,
             }
-            appended = self.election.append_entry("ballot.cast", payload)
+            before = self.ledger.size
+            try:
+                appended = self.election.append_entry("ballot.cast", payload)
+            except BaseException:
+                if self.ledger.size == before:  # nothing appended: drop the pending evidence (best effort)
+                    self._drop_pending(evh)
+                raise
             index = int(appended.index)
             with self._session() as s:
                 if auth.challenge is not None:
@@ -442,17 +468,12 @@ class IntakeService:
                 if channel == "kiosk":
                     state.kiosk_index = index
                 s.add(state)
-                s.add(
-                    AuthEvidence(
-                        evidence_hash=auth.evidence_hash.hex(),
-                        election_id=eid,
-                        voter_alias=alias,
-                        ballot_hash=bh,
-                        method=auth.method,
-                        evidence=rfc8785.dumps(auth.evidence).decode("utf-8"),
-                        created_at=now,
-                    )
+                s.execute(
+                    update(AuthEvidence)
+                    .where(AuthEvidence.evidence_hash == evh)  # type: ignore[arg-type]
+                    .values(status="final", ledger_index=index)
                 )
+                self.election.record_synced(s, index)
                 s.add(
                     IntakeBallot(
                         ballot_hash=bh,
@@ -470,6 +491,18 @@ class IntakeService:
         return self._receipt(
             "cast", bh, b.tracking_code(), index, bytes(appended.entry_hash), channel=channel, seq=seq
         )
+
+    def _drop_pending(self, evidence_hash: str) -> None:
+        try:
+            with self._session() as s:
+                s.execute(
+                    delete(AuthEvidence)
+                    .where(AuthEvidence.evidence_hash == evidence_hash)  # type: ignore[arg-type]
+                    .where(AuthEvidence.status == "pending")  # type: ignore[arg-type]
+                )
+                s.commit()
+        except Exception:  # noqa: S110 - reconciliation deletes orphan pending rows anyway
+            pass
 
     # ------------------------------------------------------------------------------------ spoiling
 
@@ -511,6 +544,7 @@ class IntakeService:
                         created_at=now,
                     )
                 )
+                self.election.record_synced(s, index)
                 s.commit()
         return self._receipt("spoiled", bh, b.tracking_code(), index, bytes(appended.entry_hash))
 
@@ -700,3 +734,118 @@ class IntakeService:
         )
         if res.rowcount != 1:
             raise Unauthenticated("oidc.state", "this digital-ID authorization was already used")
+
+
+# ------------------------------------------------------------------------------------- reconciliation
+
+
+class BallotReplay:
+    """Rebuilds intake's private rows from ``ballot.cast`` / ``ballot.spoiled`` entries (idempotent).
+
+    Used by ``ElectionService.reconcile`` in one session: :meth:`apply` per entry (``True`` if something was
+    missing and is now recorded), then :meth:`finish`, which deletes orphan pending evidence and, after a full
+    replay, compares the private tables with what the ledger holds (differences go to ``problems``).
+    """
+
+    def __init__(self, election_id: str, now: dt.datetime) -> None:
+        self.election_id = election_id
+        self.now = now
+        self.problems: list[str] = []
+        self._max_seq: dict[str, int] = {}
+        self._ballots = 0
+        self._evidence = 0
+
+    def apply(self, s: Session, index: int, etype: str, p: Mapping[str, Any]) -> bool:
+        eid = self.election_id
+        if p.get("election_id") != eid:
+            from ._errors import ServiceUnavailable
+
+            raise ServiceUnavailable("reconcile.foreign_entry", f"entry {index} is not of this election")
+        bh = str(p["ballot_hash"])
+        self._ballots += 1
+        changed = False
+        if s.get(IntakeBallot, bh) is None:
+            cast = etype == "ballot.cast"
+            s.add(
+                IntakeBallot(
+                    ballot_hash=bh,
+                    election_id=eid,
+                    kind="cast" if cast else "spoiled",
+                    tracking_code=p["tracking_code"],
+                    ledger_index=index,
+                    voter_alias=p["voter_alias"] if cast else None,
+                    channel=p["channel"] if cast else None,
+                    seq=p["seq"] if cast else None,
+                    created_at=self.now,
+                )
+            )
+            changed = True
+        if etype != "ballot.cast":
+            return changed
+        alias, seq, channel = str(p["voter_alias"]), int(p["seq"]), p["channel"]
+        self._max_seq[alias] = max(self._max_seq.get(alias, 0), seq)
+        state = s.get(VoterState, (eid, alias)) or VoterState(election_id=eid, voter_alias=alias)
+        moved = False
+        if state.seq < seq:
+            state.seq, moved = seq, True
+        if state.last_index is None or state.last_index < index:
+            state.last_index, moved = index, True
+        if channel == "kiosk" and state.kiosk_index is None:
+            state.kiosk_index, moved = index, True
+        if moved:
+            state.version += 1
+            s.add(state)
+            changed = True
+        evh = str(p["auth"]["evidence_hash"])
+        evidence = s.get(AuthEvidence, evh)
+        if evidence is None:
+            self.problems.append(f"entry {index}: the authentication evidence {evh} was never stored")
+            return changed
+        self._evidence += 1
+        if evidence.status != "final" or evidence.ledger_index != index:
+            evidence.status, evidence.ledger_index = "final", index
+            s.add(evidence)
+            challenge = json.loads(evidence.evidence).get("challenge")
+            if challenge is not None:  # JPKI: the one-time challenge the signature covers is now used
+                s.execute(
+                    update(IntakeChallenge)
+                    .where(IntakeChallenge.challenge == challenge)  # type: ignore[arg-type]
+                    .where(IntakeChallenge.used_at.is_(None))  # type: ignore[union-attr]
+                    .values(used_at=self.now)
+                )
+            s.execute(  # digital ID: the authorization bound to this ballot hash is now used
+                update(OidcPending)
+                .where(OidcPending.ballot_hash == bh)  # type: ignore[arg-type]
+                .where(OidcPending.used_at.is_(None))  # type: ignore[union-attr]
+                .values(used_at=self.now)
+            )
+            changed = True
+        return changed
+
+    def finish(self, s: Session, *, full: bool) -> int:
+        """Delete orphan pending evidence (returns how many); after a full replay compare the tables."""
+        eid = self.election_id
+        orphans = s.execute(
+            delete(AuthEvidence)
+            .where(AuthEvidence.election_id == eid)  # type: ignore[arg-type]
+            .where(AuthEvidence.status == "pending")  # type: ignore[arg-type]
+        ).rowcount
+        if not full:
+            return int(orphans or 0)
+        s.flush()
+        rows = s.exec(
+            select(func.count()).select_from(IntakeBallot).where(IntakeBallot.election_id == eid)
+        ).one()
+        if rows != self._ballots:
+            self.problems.append(f"{rows} ballot rows, the ledger holds {self._ballots} ballots")
+        final = s.exec(
+            select(func.count()).select_from(AuthEvidence).where(AuthEvidence.election_id == eid)
+        ).one()
+        if final != self._evidence:
+            self.problems.append(f"{final} evidence rows, the ledger's ballots name {self._evidence}")
+        voters = s.exec(select(VoterState).where(VoterState.election_id == eid))
+        states = {v.voter_alias: v.seq for v in voters}
+        if states != self._max_seq:
+            bad = sorted(set(states.items()) ^ set(self._max_seq.items()))[:3]
+            self.problems.append(f"voter seq counters differ from the ledger's (e.g. {bad})")
+        return int(orphans or 0)

@@ -12,6 +12,10 @@ They live in the same SQLModel metadata (and therefore the same engine) as :mod:
 * :class:`AuthEvidence` — the authentication evidence itself (certificate, signature, ID-token claims,
   face-match answer), keyed by its hash. Only the hash is public; the row is for auditors with access.
   It is the one place personal data (the certificate's basic-four items) is kept, never logged.
+  It is written (``status="pending"``) and committed BEFORE the ``ballot.cast`` append, because it is the
+  one piece of a cast that the public entry cannot rebuild; it becomes ``final`` in the commit after the
+  append, or in start-up reconciliation if the entry is on the ledger. A pending row without a ledger entry
+  is an orphan of a refused or crashed submission and is deleted by reconciliation.
 """
 
 from __future__ import annotations
@@ -105,3 +109,7 @@ class AuthEvidence(SQLModel, table=True):
     method: str = Field(max_length=16)
     evidence: str  # canonical JSON (RFC 8785) of the evidence object
     created_at: dt.datetime
+    #: pending (written before the ledger append) | final (its ``ballot.cast`` entry is on the ledger)
+    status: str = Field(default="final", max_length=8)
+    #: the ``ballot.cast`` entry that published ``evidence_hash`` (``None`` while pending)
+    ledger_index: int | None = None

@@ -18,6 +18,7 @@ that builds ballot intake from the settings. OpenAPI docs are served at ``/docs`
 from __future__ import annotations
 
 import importlib
+import logging
 from typing import Any
 
 from fastapi import FastAPI
@@ -29,6 +30,7 @@ from ._settings import Settings
 __all__ = ["create_app"]
 
 API_PREFIX = "/api/v1"
+_log = logging.getLogger("tvote.reconcile")
 
 
 def _optional_router(module: str) -> Any | None:
@@ -62,6 +64,7 @@ def create_app(
     if service is None:
         service = ElectionService.from_settings(settings)
     _check_roll_key(settings, service)
+    reconcile_on_start(service)
     app = FastAPI(
         title="tvote election service",
         version="1",
@@ -92,6 +95,33 @@ def create_app(
         return {"status": "ok"}
 
     return app
+
+
+def reconcile_on_start(service: Any) -> None:
+    """Bring the private state up to the ledger before serving (``ElectionService.reconcile``).
+
+    What was repaired is logged (counts and entry types only, no personal data). If reconciliation fails the
+    server still starts and answers reads, but refuses every change with ``service.diverged`` (503) and the
+    reason, until an operator fixes the cause and runs ``tvote admin reconcile``.
+    """
+    from ._errors import ServiceError
+
+    try:
+        report = service.reconcile()
+    except ServiceError as e:
+        _log.error("reconciliation failed; changes are refused until it succeeds: %s", e)
+        return
+    if report.repaired or report.orphans_removed or report.problems:
+        kinds = sorted({t for _, t in report.repaired})
+        _log.warning(
+            "reconciled with the ledger: %d entries recorded (%s), %d orphan rows removed, %d problems",
+            len(report.repaired),
+            ", ".join(kinds) or "none",
+            report.orphans_removed,
+            len(report.problems),
+        )
+        for p in report.problems:
+            _log.warning("reconciliation problem: %s", p)
 
 
 def _check_roll_key(settings: Settings, service: Any) -> None:

@@ -93,6 +93,19 @@ def declaration(_: AdminDep, service: ElectionServiceDep) -> dict[str, Any]:
     return service.declare_result()
 
 
+@router.post("/reconcile", summary="Bring the private state up to the ledger (also done at start-up)")
+def reconcile(_: AdminDep, service: ElectionServiceDep, full: bool = False) -> dict[str, Any]:
+    return service.reconcile(full=full).to_dict()
+
+
+@router.post(
+    "/key-ceremony/invitations",
+    summary="New registration codes for the trustees that have not registered (old codes stop working)",
+)
+def reissue_invitations(_: AdminDep, service: ElectionServiceDep) -> dict[str, Any]:
+    return {"invitations": {str(i): c for i, c in service.reissue_invitations().items()}}
+
+
 @router.get("/export", summary="The election record as a .tar.gz archive", response_class=Response)
 def export(_: AdminDep, service: ElectionServiceDep) -> Response:
     data = service.export_archive_bytes()

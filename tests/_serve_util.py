@@ -1,0 +1,158 @@
+"""Helpers for tests that run the REAL ``tvote serve`` process (tests/test_serve_e2e.py,
+tests/test_service_crash.py): a free loopback port, the JPKI test CA's trust anchor and CRL files, the
+HTTP face matcher, a CLI runner, and starting / waiting for / stopping the server subprocess."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import IO, Any
+
+import httpx
+from cryptography.hazmat.primitives import serialization
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from voting._cli_demo import demo_face_image
+from voting._testca import JpkiTestCa
+from voting.auth import DeterministicTestMatcher, LiveCapture, ReferenceImageSource
+
+BIN = Path(sys.executable).parent
+ENGINE_ID = "tvote-deterministic-test-matcher/1"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def face_matcher_app() -> Starlette:
+    """A tiny face-match service: ``POST /match`` (HttpFaceMatcher wire format) and ``GET /reference``."""
+    engine = DeterministicTestMatcher(ENGINE_ID)
+
+    async def match(request: Request) -> Response:
+        body = await request.json()
+        ref, live = body["reference"], body["live"]
+        res = engine.match(
+            ReferenceImageSource(base64.b64decode(ref["data"]), ref["media_type"]),
+            LiveCapture(
+                base64.b64decode(live["data"]),
+                live["media_type"],
+                base64.b64decode(live["liveness_evidence"]),
+            ),
+        )
+        return JSONResponse(
+            {
+                "decision": res.decision,
+                "score": res.score,
+                "threshold": res.threshold,
+                "liveness": res.liveness,
+                "engine_id": res.engine_id,
+            }
+        )
+
+    async def reference(request: Request) -> Response:
+        return Response(demo_face_image(request.query_params["subject"]), media_type="image/png")
+
+    return Starlette(routes=[Route("/match", match, methods=["POST"]), Route("/reference", reference)])
+
+
+def jpki_files(
+    tmp_path: Path, ca: JpkiTestCa, now: dt.datetime, revoked: Iterable[int] = ()
+) -> tuple[Path, Path]:
+    """Write the test CA as the trust anchor and its CRL (listing the ``revoked`` serial numbers)."""
+    anchors, crls = tmp_path / "anchors", tmp_path / "crls"
+    anchors.mkdir()
+    crls.mkdir()
+    (anchors / "jpki-test-root.der").write_bytes(ca.certificate.public_bytes(serialization.Encoding.DER))
+    crl = ca.build_crl(list(revoked), now - dt.timedelta(hours=1), now + dt.timedelta(days=1))
+    (crls / "test.crl").write_bytes(crl.public_bytes(serialization.Encoding.PEM))
+    return anchors, crls
+
+
+def server_env(**tvote: str) -> dict[str, str]:
+    """The test process's environment without any ``TVOTE_*`` variable, plus the given ones."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TVOTE_")}
+    env.update(tvote)
+    return env
+
+
+class Cli:
+    """Runs ``tvote`` / ``tvote-verify`` as subprocesses with a fixed environment."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
+
+    def start(self, *args: str, prog: str = "tvote", output: IO[Any] | None = None) -> subprocess.Popen[str]:
+        """Start a command; its output is piped, or written to ``output`` (a file) for long-running ones."""
+        return subprocess.Popen(
+            [str(BIN / prog), *args],
+            env=self.env,
+            stdout=output if output is not None else subprocess.PIPE,
+            stderr=subprocess.STDOUT if output is not None else subprocess.PIPE,
+            text=True,
+        )
+
+    @staticmethod
+    def wait(p: subprocess.Popen[str], code: int = 0) -> str:
+        out, err = p.communicate(timeout=120)
+        assert p.returncode == code, (p.args, p.returncode, out[-2000:], err[-2000:])
+        return out
+
+    def run(self, *args: str, code: int = 0, prog: str = "tvote") -> str:
+        return self.wait(self.start(*args, prog=prog), code)
+
+    def all(self, argvs: list[list[str]]) -> list[str]:
+        """Run several commands at once (one per trustee, each on its own machine in real life)."""
+        procs = [self.start(*a) for a in argvs]
+        return [self.wait(p) for p in procs]
+
+
+def wait_until_serving(server: subprocess.Popen[str], base: str, timeout: float = 20.0) -> None:
+    """Poll ``/healthz`` until the server answers; fail if it exits or does not start in time."""
+    deadline = time.monotonic() + timeout
+    while True:
+        assert server.poll() is None, f"server exited with {server.returncode}"
+        try:
+            if httpx.get(base + "/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        assert time.monotonic() < deadline, "server did not start"
+        time.sleep(0.05)
+
+
+def start_server(
+    cli: Cli, port: int, data: Path, config: Path, *, output: IO[Any] | None = None
+) -> subprocess.Popen[str]:
+    """``tvote serve`` on 127.0.0.1:``port`` (data dir, TOML config), returned once it answers."""
+    server = cli.start(
+        "serve", "--port", str(port), "--data-dir", str(data), "--config", str(config), output=output
+    )
+    try:
+        wait_until_serving(server, f"http://127.0.0.1:{port}")
+    except BaseException:
+        stop_server(server)
+        raise
+    return server
+
+
+def stop_server(server: subprocess.Popen[str]) -> None:
+    """Terminate the server (SIGTERM, then SIGKILL after 10 s) and reap it."""
+    if server.poll() is None:
+        server.terminate()
+    try:
+        server.communicate(timeout=10)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.communicate()

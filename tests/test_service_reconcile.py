@@ -1,0 +1,286 @@
+"""Reconciliation: a failure between the ledger append and the private write is repaired from the ledger.
+
+The failure is injected for real: the SQLAlchemy session commit right after an append raises (as a full disk
+would), so the ledger holds the entry and the private tables do not. The service then refuses changes
+(``service.diverged``); reconciliation (``POST /api/v1/admin/reconcile``, or a restart) rebuilds the
+private state from the entry and the service accepts changes again. The SIGKILL version is
+tests/test_service_crash.py.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from _service_util import ADMIN, ADMIN_TOKEN, error_code
+from sqlmodel import Session, select
+
+from voting._cli_demo import demo_settings, make_residents, roll_csv, tsukuba_manifest
+from voting._db import ElectionRow, TrusteeRow
+from voting._election import ElectionService
+from voting._intake_db import AuthEvidence, IntakeBallot, IntakeChallenge, VoterState
+from voting._loopback import LoopbackServer
+from voting._testca import JpkiTestCa, RsaKeyPool
+from voting._trustee_client import Trustee, TrusteeApi, run_key_ceremony
+from voting.app import create_app
+from voting.client import ServerError, VoterClient
+
+CHOICE = {"mayor": ["cand-1"], "referendum": ["no"], "subsidy": ["proj-2"]}
+
+
+class CommitFails:
+    """Arms a one-shot failure: the first ``Session.commit`` after the ledger's next append raises."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, service: ElectionService) -> None:
+        self.armed = False
+        self.fired = 0
+        ledger = service.ledger
+        real_append, real_many, real_commit = ledger.append, ledger.append_many, Session.commit
+
+        def append(*a: Any, **k: Any) -> Any:
+            out = real_append(*a, **k)
+            self.armed = self.armed or self.pending
+            return out
+
+        def append_many(*a: Any, **k: Any) -> Any:
+            out = real_many(*a, **k)
+            self.armed = self.armed or self.pending
+            return out
+
+        def commit(session: Session) -> None:
+            if self.armed:
+                self.armed = self.pending = False
+                self.fired += 1
+                session.rollback()
+                raise OSError(28, "No space left on device (injected)")
+            real_commit(session)
+
+        self.pending = False
+        monkeypatch.setattr(ledger, "append", append)
+        monkeypatch.setattr(ledger, "append_many", append_many)
+        monkeypatch.setattr(Session, "commit", commit)
+
+    def arm(self) -> None:
+        self.pending = True
+
+
+@contextmanager
+def server(tmp_path: Path, n_residents: int = 3) -> Iterator[dict[str, Any]]:
+    """A configured app (test JPKI CA) on a loopback HTTP server; election created, roll published."""
+    now = dt.datetime.now(dt.UTC)
+    ca = JpkiTestCa.generate(now)
+    residents = make_residents(n_residents, ca, now, pool=RsaKeyPool(n_residents))
+    settings, intake = demo_settings(
+        tmp_path, ca, now, admin_token=ADMIN_TOKEN, kiosk_token=secrets.token_urlsafe(32)
+    )
+    service = ElectionService.from_settings(settings)
+    app = create_app(settings, service=service, intake=intake)
+    manifest = tsukuba_manifest(now, trustees=3, threshold=2, small=True)
+    with LoopbackServer(app) as srv, httpx.Client(base_url=srv.url, timeout=60) as http:
+        try:
+            created = http.post("/api/v1/admin/election", json=manifest, headers=ADMIN).json()
+            csv = {**ADMIN, "Content-Type": "text/csv"}
+            assert http.put("/api/v1/admin/roll", content=roll_csv(residents), headers=csv).status_code == 200
+            assert http.post("/api/v1/admin/roll/publish", headers=ADMIN).status_code == 200
+            invitations = {int(i): c for i, c in created["invitations"].items()}
+            yield {
+                "http": http,
+                "url": srv.url,
+                "service": service,
+                "settings": settings,
+                "intake": intake,
+                "residents": residents,
+                "invitations": invitations,
+            }
+        finally:
+            service.close()
+
+
+def reconcile(http: httpx.Client, full: bool = False) -> dict[str, Any]:
+    r = http.post("/api/v1/admin/reconcile", params={"full": full}, headers=ADMIN)
+    assert r.status_code == 200, r.text
+    out: dict[str, Any] = r.json()
+    return out
+
+
+def test_a_ballot_whose_private_write_failed_is_rebuilt_from_the_ledger(tmp_path, monkeypatch):
+    with server(tmp_path) as w:
+        http, service, residents = w["http"], w["service"], w["residents"]
+        run_key_ceremony(http, w["invitations"], admin_token=ADMIN_TOKEN)
+        assert http.post("/api/v1/admin/open", headers=ADMIN).status_code == 200
+        fail = CommitFails(monkeypatch, service)
+        with VoterClient(w["url"]) as v:
+            first = v.cast_jpki(residents[0].card, CHOICE)
+            size = service.ledger.size
+            fail.arm()
+            with pytest.raises(ServerError) as e:  # the append happened, the private commit failed
+                v.cast_jpki(residents[0].card, CHOICE)
+            assert e.value.status == 500 and fail.fired == 1
+            assert service.ledger.size == size + 1
+            lost = service.ledger.entries(size, size + 1)[0].payload
+            assert lost["seq"] == 2
+            with Session(service.engine) as s:  # the ledger is ahead: only the pending evidence exists
+                assert s.get(IntakeBallot, lost["ballot_hash"]) is None
+                assert s.get(VoterState, (service.election_id, lost["voter_alias"])).seq == 1
+                ev = s.get(AuthEvidence, lost["auth"]["evidence_hash"])
+                assert ev is not None and ev.status == "pending"
+                assert s.exec(select(ElectionRow)).one().ledger_synced == size
+            with pytest.raises(ServerError) as e:  # stale private state is not acted upon
+                v.cast_jpki(residents[1].card, CHOICE)
+            assert (e.value.status, e.value.code) == (503, "service.diverged")
+            assert service.ledger.size == size + 1
+
+            report = reconcile(http)
+            assert report["repaired"] == [{"index": size, "type": "ballot.cast"}]
+            assert (report["start"], report["ledger_size"], report["problems"]) == (size, size + 1, [])
+            with Session(service.engine) as s:
+                row = s.get(IntakeBallot, lost["ballot_hash"])
+                assert (row.kind, row.seq, row.ledger_index, row.channel) == ("cast", 2, size, "internet")
+                state = s.get(VoterState, (service.election_id, lost["voter_alias"]))
+                assert (state.seq, state.last_index, state.kiosk_index) == (2, size, None)
+                ev = s.get(AuthEvidence, lost["auth"]["evidence_hash"])
+                assert (ev.status, ev.ledger_index, ev.ballot_hash) == ("final", size, lost["ballot_hash"])
+                challenge = s.get(IntakeChallenge, v_challenge(ev))
+                assert challenge is not None and challenge.used_at is not None
+            # the service serves again, and the voter's next ballot continues the sequence
+            third = v.cast_jpki(residents[0].card, CHOICE)
+            assert (first.seq, third.seq) == (1, 3)
+            assert v.lookup(lost["tracking_code"]).leaf_index == size  # findable by its tracking code
+            v.verify_receipt(third)
+            v.cast_jpki(residents[1].card, CHOICE)
+        # a full replay now finds nothing to repair and nothing that differs
+        assert reconcile(http, full=True)["repaired"] == []
+        assert reconcile(http, full=True)["problems"] == []
+
+
+def v_challenge(ev: AuthEvidence) -> str:
+    import json
+
+    return str(json.loads(ev.evidence)["challenge"])
+
+
+def test_orphan_pending_evidence_is_removed_and_a_failed_append_leaves_none(tmp_path, monkeypatch):
+    with server(tmp_path) as w:
+        http, service, residents = w["http"], w["service"], w["residents"]
+        run_key_ceremony(http, w["invitations"], admin_token=ADMIN_TOKEN)
+        assert http.post("/api/v1/admin/open", headers=ADMIN).status_code == 200
+        ledger = service.ledger
+        real_append = ledger.append
+
+        def refuse(*a: Any, **k: Any) -> Any:
+            raise OSError("ledger storage unavailable (injected)")
+
+        monkeypatch.setattr(ledger, "append", refuse)
+        with VoterClient(w["url"]) as v:
+            with pytest.raises(ServerError):
+                v.cast_jpki(residents[0].card, CHOICE)
+            with Session(service.engine) as s:  # nothing appended: the pending evidence was dropped
+                assert s.exec(select(AuthEvidence)).all() == []
+            monkeypatch.setattr(ledger, "append", real_append)
+            # a server that died between the pending write and the append leaves an orphan row
+            with Session(service.engine) as s:
+                s.add(
+                    AuthEvidence(
+                        evidence_hash="ee" * 32,
+                        election_id=service.election_id,
+                        voter_alias="aa" * 32,
+                        ballot_hash="bb" * 32,
+                        method="jpki",
+                        evidence="{}",
+                        created_at=dt.datetime.now(dt.UTC),
+                        status="pending",
+                    )
+                )
+                s.commit()
+            report = reconcile(http)
+            assert (report["orphans_removed"], report["repaired"]) == (1, [])
+            with Session(service.engine) as s:
+                assert s.get(AuthEvidence, "ee" * 32) is None
+            assert v.cast_jpki(residents[0].card, CHOICE).seq == 1  # no divergence from a failed append
+
+
+def test_lifecycle_steps_are_rebuilt_on_restart(tmp_path, monkeypatch):
+    """A trustee registration and the opening of voting whose private writes failed; the server restarts
+    (start-up reconciliation); the trustee gets its lost token by registering again with the same code."""
+    with server(tmp_path) as w:
+        http, service = w["http"], w["service"]
+        fail = CommitFails(monkeypatch, service)
+        api = TrusteeApi(http)
+        trustees = {i: Trustee.init(api, code, f"T{i}") for i, code in w["invitations"].items()}
+        trustees[1].register(http)
+        fail.arm()
+        with pytest.raises(Exception):
+            trustees[2].register(http)
+        assert trustees[2].token is None and fail.fired == 1
+        assert error_code(http.post("/api/v1/admin/open", headers=ADMIN), 503) == "service.diverged"
+        settings, intake = w["settings"], w["intake"]
+    monkeypatch.undo()
+
+    # restart: a new service on the same data directory reconciles before serving
+    service = ElectionService.from_settings(settings)
+    app = create_app(settings, service=service, intake=intake)
+    try:
+        with Session(service.engine) as s:
+            t2 = s.get(TrusteeRow, (service.election_id, 2))
+            assert (t2.status, t2.token_hash) == ("registered", None)
+        with LoopbackServer(app) as srv, httpx.Client(base_url=srv.url, timeout=60) as http:
+            trustees[2].register(http)  # same code, same commitments: a fresh token, nothing appended
+            assert trustees[2].token is not None
+            size = service.ledger.size
+            assert sum(1 for e in service.ledger.entries(0, size) if e.type == "trustee.registered") == 2
+            trustees[3].register(http)
+            for t in trustees.values():
+                t.deal(http)
+            for t in trustees.values():
+                t.verify_shares(http)
+            assert http.post("/api/v1/admin/key-ceremony/finalize", headers=ADMIN).status_code == 200
+            fail = CommitFails(monkeypatch, service)
+            fail.arm()
+            assert http.post("/api/v1/admin/open", headers=ADMIN).status_code == 500
+            assert service.phase == "setup" and service.ledger.entries(size, service.ledger.size)[
+                -1
+            ].type == ("voting.opened")
+            monkeypatch.undo()
+    finally:
+        service.close()
+    service = ElectionService.from_settings(settings)
+    create_app(settings, service=service, intake=intake)
+    try:
+        row = service.election()
+        assert row.phase == "voting" and row.opened_at is not None
+        assert row.ledger_synced == service.ledger.size
+        assert service.reconcile(full=True).problems == ()
+    finally:
+        service.close()
+
+
+def test_an_election_whose_manifest_append_failed_can_be_created_again(tmp_path, monkeypatch):
+    now = dt.datetime.now(dt.UTC)
+    ca = JpkiTestCa.generate(now)
+    settings, _ = demo_settings(tmp_path, ca, now, admin_token=ADMIN_TOKEN, kiosk_token="k" * 40)
+    manifest = tsukuba_manifest(now, trustees=3, threshold=2, small=True)
+    service = ElectionService.from_settings(settings)
+    try:
+        from ledger import Ledger
+
+        def refuse(self: Any, *a: Any, **k: Any) -> Any:
+            raise OSError("ledger storage unavailable (injected)")
+
+        with monkeypatch.context() as m:
+            m.setattr(Ledger, "append", refuse)
+            with pytest.raises(OSError):
+                service.create_election(manifest)
+        assert not service.has_election()
+        created = service.create_election(manifest)
+        assert service.phase == "setup" and service.election().ledger_synced == 1
+        # codes the commission never saw are replaced; the old ones stop working
+        fresh = service.reissue_invitations()
+        assert set(fresh) == {1, 2, 3} and fresh[1] != created.invitations[1]
+    finally:
+        service.close()
