@@ -18,7 +18,7 @@ from sqlmodel import Session, select
 from crypto._ballot import EncryptedBallot
 from voting._cli_demo import DemoElection, make_residents, tsukuba_manifest
 from voting._db import create_tables, make_engine
-from voting._intake_db import AuthEvidence, IntakeBallot, VoterState
+from voting._intake_db import AuthEvidence, IntakeBallot, IntakeChallenge, VoterState
 from voting._testca import JpkiTestCa, TestResident
 from voting.auth import JpkiEvidence
 
@@ -274,6 +274,34 @@ def test_expired_challenge_is_refused(election: DemoElection) -> None:
         e.intake.clock = real_clock
     assert resp.status_code == 401 and resp.json()["error"]["code"] == "challenge.expired"
     assert e.ledger_size() == before
+
+
+@pytest.mark.filterwarnings("error::sqlalchemy.exc.SAWarning")  # in the server threads too
+def test_concurrent_challenges_purge_expired_ones_without_conflict(election: DemoElection) -> None:
+    """Issuing a challenge also deletes challenges expired for over a day; concurrent requests doing that
+    on the same rows all succeed, without SQLAlchemy's "expected to delete N rows; 0 were matched" (each
+    request used to load the rows and delete them one by one; the losers of the race warned)."""
+    e = election
+    old = dt.datetime.now(dt.UTC) - dt.timedelta(days=3)
+    with Session(e.service.engine) as s:
+        s.add_all(
+            IntakeChallenge(
+                challenge=f"{i:064x}", election_id=e.service.election_id, issued_at=old, expires_at=old
+            )
+            for i in range(300)
+        )
+        s.commit()
+
+    def ask(_: int) -> httpx.Response:
+        with httpx.Client(base_url=e.base_url, timeout=60) as c:
+            return c.post("/api/v1/voter/challenge")
+
+    with cf.ThreadPoolExecutor(max_workers=8) as pool:
+        answers = list(pool.map(ask, range(8)))
+    assert [a.status_code for a in answers] == [200] * 8, [a.text for a in answers if a.status_code != 200]
+    stale = select(IntakeChallenge).where(IntakeChallenge.expires_at < old + dt.timedelta(days=1))
+    with Session(e.service.engine) as s:
+        assert s.exec(stale).first() is None
 
 
 def test_concurrent_submissions_of_one_voter_are_serialised(election: DemoElection) -> None:
