@@ -20,6 +20,7 @@ import io
 import json
 import os
 import random
+import re
 import secrets
 import signal
 import tarfile
@@ -106,8 +107,15 @@ def test_sigkill_during_voting_loses_no_acknowledged_ballot(tmp_path):
     finally:
         server.stop()
         log.close()
-    reconciled = (tmp_path / "server.log").read_text(encoding="utf-8").count("reconciled with the ledger")
-    print(f"\n{KILLS} SIGKILLs; start-up reconciliation repaired something after {reconciled} of them")
+    found = re.findall(
+        r"reconciled with the ledger: (\d+) entries recorded .*?, (\d+) orphan rows removed",
+        (tmp_path / "server.log").read_text(encoding="utf-8"),
+    )
+    ahead, orphans = sum(int(a) for a, _ in found), sum(int(b) for _, b in found)
+    print(
+        f"\n{KILLS} SIGKILLs; start-up reconciliation recorded {ahead} ledger entries ahead of the private "
+        f"state and removed {orphans} orphan pending rows"
+    )
 
 
 def _run(
@@ -185,9 +193,12 @@ def _run(
             with lock:
                 assert len(acked) >= before  # clients keep going across restarts
                 before = len(acked)
-        time.sleep(1.5)  # the server serves again after the last restart: ballots are acknowledged
-        with lock:
-            after_last = len(acked) - before
+        deadline = time.monotonic() + 30  # the server serves again after the last restart
+        after_last = 0
+        while after_last < VOTERS and time.monotonic() < deadline:
+            time.sleep(0.2)
+            with lock:
+                after_last = len(acked) - before
     finally:
         stop.set()
         for t in threads:
@@ -211,7 +222,7 @@ def _run(
         seqs.setdefault(p["voter_alias"], []).append(p["seq"])
     for alias, got in seqs.items():  # no counter was lost or reused across the crashes
         assert got == list(range(1, len(got) + 1)), (alias, got)
-    assert len(acked) >= 2 * KILLS
+    assert len(acked) >= KILLS
 
     # -- the private state agrees with the ledger (a full replay repairs nothing and finds no difference)
     report = _admin(http, admin_token, "POST", "/reconcile", params={"full": "true"}).json()

@@ -9,7 +9,9 @@ tests/test_service_crash.py.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import json
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -71,14 +73,15 @@ class CommitFails:
 
 
 @contextmanager
-def server(tmp_path: Path, n_residents: int = 3) -> Iterator[dict[str, Any]]:
+def server(tmp_path: Path, database_url: str | None = None) -> Iterator[dict[str, Any]]:
     """A configured app (test JPKI CA) on a loopback HTTP server; election created, roll published."""
     now = dt.datetime.now(dt.UTC)
     ca = JpkiTestCa.generate(now)
-    residents = make_residents(n_residents, ca, now, pool=RsaKeyPool(n_residents))
+    residents = make_residents(3, ca, now, pool=RsaKeyPool(3))
     settings, intake = demo_settings(
         tmp_path, ca, now, admin_token=ADMIN_TOKEN, kiosk_token=secrets.token_urlsafe(32)
     )
+    settings = dataclasses.replace(settings, database_url=database_url)
     service = ElectionService.from_settings(settings)
     app = create_app(settings, service=service, intake=intake)
     manifest = tsukuba_manifest(now, trustees=3, threshold=2, small=True)
@@ -109,8 +112,9 @@ def reconcile(http: httpx.Client, full: bool = False) -> dict[str, Any]:
     return out
 
 
-def test_a_ballot_whose_private_write_failed_is_rebuilt_from_the_ledger(tmp_path, monkeypatch):
-    with server(tmp_path) as w:
+def test_a_ballot_whose_private_write_failed_is_rebuilt_from_the_ledger(tmp_path, monkeypatch, database_url):
+    """On SQLite and on a real PostgreSQL (``database_url`` fixture)."""
+    with server(tmp_path, database_url) as w:
         http, service, residents = w["http"], w["service"], w["residents"]
         run_key_ceremony(http, w["invitations"], admin_token=ADMIN_TOKEN)
         assert http.post("/api/v1/admin/open", headers=ADMIN).status_code == 200
@@ -160,8 +164,6 @@ def test_a_ballot_whose_private_write_failed_is_rebuilt_from_the_ledger(tmp_path
 
 
 def v_challenge(ev: AuthEvidence) -> str:
-    import json
-
     return str(json.loads(ev.evidence)["challenge"])
 
 

@@ -5,6 +5,10 @@
 submitted object's encoding and proofs), then append the one ledger entry, then commit the private state.
 A rejected request raises a :class:`~voting._errors.ServiceError` before anything is appended, so nothing
 rejected changes the ledger. Mutations are serialised by a lock (one server process owns an election).
+If the process dies (or the private write fails) between an append and its private write,
+:meth:`ElectionService.reconcile` (at start-up, or ``tvote admin reconcile``) rebuilds the private state from
+the entries the private state has not recorded (``ElectionRow.ledger_synced``); what no entry can give back
+(the roll key, trustee codes, ballot authentication evidence) is committed *before* the append.
 
 Phases (``ElectionRow.phase``)::
 
@@ -354,9 +358,10 @@ class ElectionService:
         Every ledger append of this election (lifecycle steps here, ballots in :mod:`voting._intake`) runs
         inside ``with service.appending():``, which serialises them against each other and against phase
         changes (re-entrant: a holder may nest it). The caller's rule (docs/operator-guide.md): read and check
-        first with no write pending in any session, append, then write the private state. If the private
-        write fails after an append, the ledger is ahead of the private state: the service then refuses
-        every further mutation (``service.diverged``, 503) rather than act on stale state.
+        first with no write pending in any session, append, then write the private state (advancing
+        ``ElectionRow.ledger_synced``). If the private write fails after an append, the ledger is ahead of
+        the private state: the service then refuses every further mutation (``service.diverged``, 503)
+        rather than act on stale state, until :meth:`reconcile` has rebuilt it from the ledger.
         """
         with self._lock:
             if self._diverged is not None:
@@ -726,8 +731,9 @@ class ElectionService:
     @staticmethod
     def _delete_election_rows(s: Session, election_id: str) -> None:
         s.rollback()
-        for table in (TrusteeRow, RollEntryRow, ElectionRow):
-            s.execute(delete(table).where(table.election_id == election_id))  # type: ignore[attr-defined]
+        s.execute(delete(TrusteeRow).where(TrusteeRow.election_id == election_id))  # type: ignore[arg-type]
+        s.execute(delete(RollEntryRow).where(RollEntryRow.election_id == election_id))  # type: ignore[arg-type]
+        s.execute(delete(ElectionRow).where(ElectionRow.election_id == election_id))  # type: ignore[arg-type]
         s.commit()
 
     def reissue_invitations(self) -> dict[int, str]:

@@ -437,13 +437,21 @@ class IntakeService:
                     )
                 seq = (state.seq if state is not None else 0) + 1
                 # The evidence cannot be rebuilt from the public entry: commit it (pending) BEFORE the append.
-                if evidence is None:
-                    evidence = AuthEvidence(evidence_hash=evh)
-                evidence.election_id, evidence.voter_alias, evidence.ballot_hash = eid, alias, bh
-                evidence.method = auth.method
-                evidence.evidence = rfc8785.dumps(auth.evidence).decode("utf-8")
-                evidence.created_at, evidence.status, evidence.ledger_index = now, "pending", None
-                s.add(evidence)
+                if evidence is not None:
+                    s.delete(evidence)
+                    s.flush()
+                s.add(
+                    AuthEvidence(
+                        evidence_hash=evh,
+                        election_id=eid,
+                        voter_alias=alias,
+                        ballot_hash=bh,
+                        method=auth.method,
+                        evidence=rfc8785.dumps(auth.evidence).decode("utf-8"),
+                        created_at=now,
+                        status="pending",
+                    )
+                )
                 s.commit()
             payload = {
                 "election_id": eid,
@@ -817,7 +825,7 @@ class BallotReplay:
             if challenge is not None:  # JPKI: the one-time challenge the signature covers is now used
                 s.execute(
                     update(IntakeChallenge)
-                    .where(IntakeChallenge.challenge == challenge)  # type: ignore[arg-type]
+                    .where(IntakeChallenge.challenge == challenge)
                     .where(IntakeChallenge.used_at.is_(None))  # type: ignore[union-attr]
                     .values(used_at=self.now)
                 )
