@@ -257,6 +257,7 @@ class Ledger:
                     out.append(Appended(size, e.hash))
                     prev, size = e.hash, size + 1
                 results.append(out)
+            self._store.acquire_writer()
             self._store.write_batch(rows, nodes)
         except BaseException as exc:  # nothing in this batch is acknowledged
             err = (

@@ -8,14 +8,23 @@ Tables (all prefixed ``ledger_`` so the election service can share the database)
 * ``ledger_checkpoint(size PK, root, note, issued_at)``: signed checkpoints;
 * ``ledger_cosignature(size, witness) PK, signature, received_at``: verified witness cosignatures.
 
-Writes happen only in :meth:`Store.write_batch`, one transaction per sequencer batch. SQLite runs in WAL
-mode with ``synchronous=FULL`` so a committed transaction survives power loss and ``kill -9``.
+Writes happen only in :meth:`Store.write_batch`, one transaction per sequencer batch. The first batch takes
+the **sequencer lock** (:meth:`Store.acquire_writer`) and keeps it until :meth:`Store.close`: an exclusive
+``flock`` on ``<database file>.sequencer.lock`` for SQLite, a session-level ``pg_try_advisory_lock`` for
+PostgreSQL. A second process (or a second ``Ledger`` in the same process) that tries to append to the same
+database gets a clear :class:`StorageError` instead of racing; readers never take the lock, and the
+operating system or the database server releases it when the holder dies (``kill -9`` included).
+
+SQLite runs in WAL mode with ``synchronous=FULL``: a committed transaction survives power loss and kill -9.
 """
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
+import os
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import IO, Any
 
 from sqlalchemy import BigInteger, Column, Integer, LargeBinary, String, Text, and_, event, func, or_, select
 from sqlalchemy.engine import Engine
@@ -25,6 +34,11 @@ from sqlmodel import Field, SQLModel, create_engine
 from ._errors import StorageError
 
 __all__ = ["Store"]
+
+#: PostgreSQL advisory-lock key of the sequencer (the first 8 bytes of a fixed tag's SHA-256, signed).
+_SEQUENCER_LOCK_KEY = int.from_bytes(
+    hashlib.sha256(b"tvote/ledger-sequencer").digest()[:8], "big", signed=True
+)
 
 
 class LedgerEntry(SQLModel, table=True):
@@ -92,6 +106,8 @@ class Store:
 
     def __init__(self, url: str) -> None:
         self.url = url
+        self._lock_file: IO[bytes] | None = None
+        self._lock_conn: Any = None
         try:
             self.engine = make_engine(url)
             SQLModel.metadata.create_all(self.engine, tables=_TABLES)
@@ -99,7 +115,46 @@ class Store:
             raise StorageError(f"cannot open ledger storage: {type(e).__name__}") from e
 
     def close(self) -> None:
+        if self._lock_conn is not None:
+            try:  # unlock explicitly: a pooled session would otherwise keep the lock until it ends
+                self._lock_conn.exec_driver_sql(f"SELECT pg_advisory_unlock({_SEQUENCER_LOCK_KEY})")
+                self._lock_conn.commit()
+            except SQLAlchemyError:
+                pass  # the session is gone, and the lock with it
+            self._lock_conn.invalidate()  # never hand this session back to the pool
+            self._lock_conn.close()
+            self._lock_conn = None
+        if self._lock_file is not None:
+            self._lock_file.close()
+            self._lock_file = None
         self.engine.dispose()
+
+    def acquire_writer(self) -> None:
+        """Take this database's sequencer lock (idempotent); raise StorageError if someone else holds it."""
+        if self._lock_file is not None or self._lock_conn is not None:
+            return
+        if self.engine.dialect.name == "sqlite":
+            path = f"{self.engine.url.database}.sequencer.lock"
+            f = open(path, "ab")  # held open for the life of the store
+            try:
+                fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                f.close()
+                raise StorageError(
+                    f"another sequencer appends to this ledger (lock {os.path.basename(path)} is held)"
+                ) from None
+            self._lock_file = f
+            return
+        try:
+            conn = self.engine.connect()
+            got = conn.exec_driver_sql(f"SELECT pg_try_advisory_lock({_SEQUENCER_LOCK_KEY})").scalar()
+            conn.commit()
+        except SQLAlchemyError as e:
+            raise StorageError(f"cannot take the sequencer lock: {type(e).__name__}") from e
+        if not got:
+            conn.close()
+            raise StorageError("another sequencer appends to this ledger (advisory lock is held)")
+        self._lock_conn = conn
 
     # -- the one write path for entries --------------------------------------------------------------
 

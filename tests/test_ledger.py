@@ -364,3 +364,22 @@ def test_proof_rows_are_read_through_the_primary_key(tmp_path: Path) -> None:
         with lg._store.engine.connect() as conn:
             plan = " ".join(str(r[-1]) for r in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql))
         assert "SCAN ledger_node" not in plan and "USING INDEX" in plan, plan
+
+
+def test_one_sequencer_per_database(db_url: str, clock: Clock) -> None:
+    """A second appender on the same database is refused with a clear error until the first closes;
+    readers are never blocked, and nothing the refused appender tried is stored."""
+    cfg = LedgerConfig(log_signer(), policy(2), clock=clock)
+    first = Ledger(db_url, cfg)
+    second = Ledger(db_url, cfg)
+    try:
+        first.append("x", {"i": 0})
+        with pytest.raises(ledger.StorageError, match="another sequencer"):
+            second.append("x", {"i": 1})
+        assert [e.payload for e in second.entries(0, 5)] == [{"i": 0}]  # reading is fine
+        first.close()
+        assert second.append("x", {"i": 2}).index == 1  # the lock passed on; state reloaded
+        assert [e.payload["i"] for e in second.entries(0, 5)] == [0, 2]
+    finally:
+        first.close()
+        second.close()
