@@ -34,7 +34,8 @@ OTHER_BALLOT = hashlib.sha256(b"ballot 2").digest()
 CHALLENGE = bytes(range(32))
 ROLL_KEY = RollKey(b"\x42" * 32)
 ALICE = TestResident("筑波 花子", dt.date(1990, 4, 1), "茨城県つくば市研究学園一丁目1番地1", sex="2")
-REAL_ANCHORS = Path(__file__).resolve().parents[2] / "shared" / "jpki" / "trust-anchors"  # shared/ beside the clone
+# the public J-LIS roots live in shared/, beside the clone (present on CI, absent on a user's clone)
+REAL_ANCHORS = Path(__file__).resolve().parents[2] / "shared" / "jpki" / "trust-anchors"
 TEST_POLICY = (auth.JPKI_TEST_SIGN_POLICY_OID,)
 
 
