@@ -1,13 +1,20 @@
 """Run every benchmark under bench/ and write docs/benchmarks.md (machine, command, figures).
 
-Each ``bench/bench_*.py`` script prints a markdown section on stdout. Usage::
+Each ``bench/bench_*.py`` script prints a markdown section on stdout. A script that defines a module-level
+``FULL_ARGS`` tuple of strings (read from its source, not imported) is run with those arguments: they give
+the figures the issues ask for (e.g. the 100,000-ballot record of ``bench_verifier.py``). ``--quick`` runs
+every script with no arguments instead. Usage::
 
-    .venv/bin/python bench/run_all.py            # all benchmarks (what `make bench` runs)
-    .venv/bin/python bench/run_all.py crypto     # only bench_crypto.py; other sections are kept
+    .venv/bin/python bench/run_all.py              # all benchmarks, full size (what `make bench` runs)
+    .venv/bin/python bench/run_all.py verifier     # only bench_verifier.py; other sections are kept
+    .venv/bin/python bench/run_all.py --quick crypto
+
+A script's progress messages (stderr) pass through; its stdout becomes the section.
 """
 
 from __future__ import annotations
 
+import ast
 import datetime as _dt
 import os
 import platform
@@ -51,9 +58,27 @@ def _sections(text: str) -> dict[str, str]:
     return found
 
 
+def full_args(script: Path) -> list[str]:
+    """The script's ``FULL_ARGS = (...)`` (a literal tuple or list of strings), or no arguments."""
+    for node in ast.parse(script.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.Assign):
+            targets, value = node.targets, node.value
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            targets, value = [node.target], node.value
+        else:
+            continue
+        if any(isinstance(t, ast.Name) and t.id == "FULL_ARGS" for t in targets):
+            args = ast.literal_eval(value)
+            if not isinstance(args, tuple | list) or not all(isinstance(v, str) for v in args):
+                raise SystemExit(f"{script.name}: FULL_ARGS must be a tuple of strings")
+            return list(args)
+    return []
+
+
 def main(argv: list[str]) -> int:
     scripts = sorted((ROOT / "bench").glob("bench_*.py"))
-    wanted = set(argv)
+    quick = "--quick" in argv
+    wanted = set(argv) - {"--quick"}
     text = OUT.read_text(encoding="utf-8") if OUT.exists() else ""
     old = _sections(text)
     notes = _notes(text)
@@ -63,15 +88,17 @@ def main(argv: list[str]) -> int:
         name = script.stem.removeprefix("bench_")
         if wanted and name not in wanted:
             continue
-        cmd = [sys.executable, str(script.relative_to(ROOT))]
-        print(f"running {' '.join(cmd[1:])} …", flush=True)
-        res = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+        args = [] if quick else full_args(script)
+        cmd = [sys.executable, str(script.relative_to(ROOT)), *args]
+        shown = " ".join(["bench/" + script.name, *args])
+        print(f"running {shown} …", flush=True)
+        res = subprocess.run(cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True)  # stderr: progress, shown
         if res.returncode != 0:
-            print(res.stdout, res.stderr, sep="\n", file=sys.stderr)
+            print(res.stdout, file=sys.stderr)
             rc = 1
             continue
         sections[name] = (
-            f"Command: `.venv/bin/python bench/{script.name}` (or `make bench`)\n\n{machine()}\n\n"
+            f"Command: `.venv/bin/python {shown}` (or `make bench`)\n\n{machine()}\n\n"
             f"{res.stdout.strip()}\n"
         )
     body = ["# Benchmarks", "",

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from verifier_fixture import Election, build_election
+from verifier_fixture import Election, build_election, counted_root
 
 from crypto._ballot import ElectionContext, encrypt_ballot
 from crypto._group import G, Scalar
@@ -259,9 +259,11 @@ def test_flipped_proof_byte_resealed(election: Election, tmp_path: Path) -> None
     b = EncryptedBallot.from_dict(p["ballot"])
     old = p["ballot_hash"]
     p["ballot_hash"], p["tracking_code"] = b.ballot_hash().hex(), b.tracking_code()
-    for t, q in evs:
-        if t == "tally.encrypted":
-            q["counted"] = [p["ballot_hash"] if h == old else h for h in q["counted"]]
+    # the ballot counts: re-point counted_root at its new hash (the ciphertexts, hence the tally, are
+    # unchanged), so the counting rule (V17) still holds and only the proof fails
+    counted = [p["ballot_hash"] if h == old else h for h in election.counted_hashes(election.events)]
+    assert p["ballot_hash"] in counted
+    evs[index_of(evs, "tally.encrypted")][1]["counted_root"] = counted_root(counted)
     r = seal(election, tmp_path, evs)
     assert failed(r) == {13}
     assert [f.entry for f in r.failures] == [i]
@@ -328,14 +330,90 @@ def test_spoiled_ballot_plaintext_changed(election: Election, tmp_path: Path) ->
 # ---------------------------------------------------------------------------------- counting, tally
 
 
+def _tally_of(el: Election, evs: list[tuple[str, dict[str, Any]]], counted: list[str]) -> list[Any]:
+    """``evs`` with an honest tally (root, ciphertexts, partials, result, PDF) of the given counted set."""
+    head = [e for e in evs if not e[0].startswith("tally.") and e[0] != "result.declaration"]
+    return head + el.tally_events(head, counted)
+
+
 def test_tally_includes_a_superseded_ballot(election: Election, tmp_path: Path) -> None:
+    """The server counts voter 0's first (superseded) ballot instead of the re-vote and publishes a tally
+    that is honest for that set: root, ciphertexts, decryption and result all agree with each other. Only
+    the counting rule can tell: V17 names tally.encrypted, and V18 (the tally is not the sum of the
+    ballots the rule counts) follows from it; every proof and the decryption still hold."""
     evs = events(election)
     first = evs[index_of(evs, "ballot.cast", 0)][1]["ballot_hash"]
+    revote = evs[index_of(evs, "ballot.cast", 2)][1]["ballot_hash"]
+    rule = election.counted_hashes(evs)
+    assert revote in rule and first not in rule
+    wrong = [first if h == revote else h for h in rule]
+    evs = _tally_of(election, evs, wrong)
+    r = seal(election, tmp_path, evs)
+    assert failed(r) == {17, 18}
+    enc = index_of(evs, "tally.encrypted")
+    assert [f.entry for f in r.failures if f.step == 17] == [enc]
+    assert "counted_root" in next(f.message for f in r.failures if f.step == 17)
+
+
+def test_counted_root_alone_names_a_superseded_ballot(election: Election, tmp_path: Path) -> None:
+    """The ciphertexts are the sum of the rule's counted ballots but counted_root commits to a set with
+    the superseded ballot instead of the re-vote: exactly V17."""
+    evs = events(election)
+    first = evs[index_of(evs, "ballot.cast", 0)][1]["ballot_hash"]
+    revote = evs[index_of(evs, "ballot.cast", 2)][1]["ballot_hash"]
+    wrong = [first if h == revote else h for h in election.counted_hashes(evs)]
+    evs[index_of(evs, "tally.encrypted")][1]["counted_root"] = counted_root(wrong)
+    r = seal(election, tmp_path, evs)
+    assert failed(r) == {17}
+    assert [f.entry for f in r.failures] == [index_of(evs, "tally.encrypted")]
+
+
+@pytest.mark.parametrize("change", ["reversed", "dropped", "added-spoiled"])
+def test_counted_root_of_another_list(election: Election, tmp_path: Path, change: str) -> None:
+    """counted_root commits to the order and the exact membership of the counted set."""
+    evs = events(election)
+    counted = election.counted_hashes(evs)
+    if change == "reversed":
+        counted.reverse()
+    elif change == "dropped":
+        counted.pop(1)
+    else:
+        counted.append(evs[index_of(evs, "ballot.spoiled")][1]["ballot_hash"])
+    evs[index_of(evs, "tally.encrypted")][1]["counted_root"] = counted_root(counted)
+    assert failed(seal(election, tmp_path, evs)) == {17}
+
+
+def test_counted_list_form_is_refused(election: Election, tmp_path: Path) -> None:
+    """The retired list form (``counted``: [ballot hashes]) is no longer accepted, even when correct."""
+    evs = events(election)
     enc = evs[index_of(evs, "tally.encrypted")][1]
-    enc["counted"] = [
-        first if h == evs[index_of(evs, "ballot.cast", 2)][1]["ballot_hash"] else h for h in enc["counted"]
-    ]
-    assert 17 in failed(seal(election, tmp_path, evs))
+    del enc["counted_root"]
+    enc["counted"] = election.counted_hashes(evs)
+    r = seal(election, tmp_path, evs)
+    assert failed(r) == {1, 17}
+    msgs = {f.step: f.message for f in r.failures}
+    assert "counted list" in msgs[17] and "'counted'" in msgs[1]
+
+
+@pytest.mark.parametrize("value", [None, "AB" * 32, "ab" * 31, 7, ["ab" * 32]])
+def test_counted_root_missing_or_malformed(election: Election, tmp_path: Path, value: Any) -> None:
+    evs = events(election)
+    enc = evs[index_of(evs, "tally.encrypted")][1]
+    if value is None:
+        del enc["counted_root"]
+    else:
+        enc["counted_root"] = value
+    r = seal(election, tmp_path, evs)
+    assert failed(r) == {17}
+    assert [f.entry for f in r.failures] == [index_of(evs, "tally.encrypted")]
+
+
+def test_tally_encrypted_with_an_unknown_key(election: Election, tmp_path: Path) -> None:
+    evs = events(election)
+    evs[index_of(evs, "tally.encrypted")][1]["note"] = "extra"
+    r = seal(election, tmp_path, evs)
+    assert failed(r) == {1}
+    assert [f.entry for f in r.failures] == [index_of(evs, "tally.encrypted")]
 
 
 def test_tally_ciphertexts_omit_a_counted_ballot(election: Election, tmp_path: Path) -> None:
@@ -443,14 +521,53 @@ def test_personal_data_in_a_payload(election: Election, tmp_path: Path, key: str
     assert any(f.step == 23 and f.entry == i for f in r.failures)
 
 
-def test_counted_root_form(election: Election, tmp_path: Path) -> None:
-    from ledger.merkle import leaf_hash, root
+# ---------------------------------------------------------------------------------- bounded memory
 
-    evs = events(election)
-    enc = evs[index_of(evs, "tally.encrypted")][1]
-    counted = enc.pop("counted")
-    enc["counted_root"] = root([leaf_hash(bytes.fromhex(h)) for h in counted]).hex()
-    r = seal(election, tmp_path / "good", evs)
-    assert r.ok, [f.operator_message for f in r.failures]
-    enc["counted_root"] = root([leaf_hash(bytes.fromhex(h)) for h in reversed(counted)]).hex()
-    assert failed(seal(election, tmp_path / "bad", evs)) == {17}
+
+def test_counting_rule_and_report_memory_do_not_grow_with_the_ballots() -> None:
+    """Issue 5: V15/V17 keep per-ballot rows in the temporary SQLite index only; the counted set is folded
+    into a Merkle compact range, and the report lists at most MAX_FAILURES_PER_CHECK failures per check.
+    The tracemalloc peak (Python objects, not time; SQLite's page cache is capped by its own pragma) of
+    indexing n cast ballots, deriving the counting rule with its counted_root and reporting one failure
+    per ballot is flat from 10.5k to 31.5k ballots (both sizes fill the index's 10k-row insert buffer)."""
+    import gc
+    import tracemalloc
+
+    from ledger.merkle import CompactRange, leaf_hash
+    from verifier._counting import BallotIndex, CastRow
+    from verifier._engine import _counting_rule, _State
+    from verifier._errors import CheckFailed
+    from verifier._report import MAX_FAILURES_PER_CHECK
+
+    peaks: dict[tuple[str, int], int] = {}
+    for n in (10_500, 31_500):
+        with BallotIndex() as index:
+            st, report, expected = _State(), Report(record="synthetic"), CompactRange()
+            gc.collect()
+            tracemalloc.start()
+            try:
+                for i in range(n):  # voter i // 2 votes twice: the second ballot supersedes the first
+                    h, alias = f"{i:064x}", f"{i // 2:063x}f"
+                    assert index.first_seen("ballot", h, i) is None
+                    index.add_cast(CastRow(i, h, alias, "internet", i % 2 + 1))
+                    if i % 2:
+                        expected.append(leaf_hash(bytes.fromhex(h)))
+                peaks[("index", n)] = tracemalloc.get_traced_memory()[1]
+                # measured apart: the insert buffer's peak above would hide a list built while counting
+                tracemalloc.reset_peak()
+                base = tracemalloc.get_traced_memory()[0]
+                st.published_counted_root, st.tally_entry = expected.root(), n
+                _counting_rule(report, st, index)
+                for i in range(n):
+                    report.add(CheckFailed(13, "ballot.proofs", "synthetic failure", entry=i))
+                peaks[("count", n)] = tracemalloc.get_traced_memory()[1] - base
+            finally:
+                tracemalloc.stop()
+        assert report.summary == {"cast": n, "counted": n // 2, "superseded": n // 2, "overridden": 0,
+                                  "spoiled": 0}
+        assert report.failed_steps() == [13]  # counted_root matched: V17 holds
+        assert len(report.failures) == MAX_FAILURES_PER_CHECK and report.failure_count(13) == n
+    # three times the ballots and each peak stays flat (measured: a few KiB apart); keeping even one 32-byte
+    # hash per counted ballot while counting adds about 0.5 MiB for the extra 10.5k counted ballots
+    for phase in ("index", "count"):
+        assert peaks[(phase, 31_500)] < peaks[(phase, 10_500)] + 2**17, peaks

@@ -34,7 +34,7 @@ from crypto._dlog import discrete_log
 from crypto._hash import tagged_sha256
 from crypto._threshold import JointKey, TrusteeKey, TrusteeKeyGen, qualify
 from ledger._check import dumps_header
-from ledger.merkle import consistency_proof, root
+from ledger.merkle import consistency_proof, leaf_hash, root
 from ledger.record import (
     ZERO_HASH,
     Checkpoint,
@@ -48,7 +48,7 @@ from ledger.record import (
     aggregate_cosignatures,
 )
 
-__all__ = ["Election", "build_election"]
+__all__ = ["Election", "build_election", "counted_root"]
 
 NOW = dt.datetime(2027, 4, 25, 12, 0, tzinfo=dt.UTC)
 RECORD_URL = "https://record.example.jp/tsukuba-test"
@@ -99,11 +99,11 @@ CONTESTS = [
 ]
 
 
-
 def _issued_at(size: int) -> int:
     """The fixture's (signed) checkpoint time: a function of the size, so re-signing a size gives the same
     note, and non-decreasing along the record as docs/record.md requires."""
     return 1_800_000_000 + size
+
 
 @dataclass
 class Election:
@@ -129,19 +129,33 @@ class Election:
         head = [e for e in events if not e[0].startswith("tally.") and e[0] != "result.declaration"]
         return head + self.tally_events(head)
 
-    def tally_events(self, events: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, dict[str, Any]]]:
-        cast = [(i, p) for i, (t, p) in enumerate(events) if t == "ballot.cast"]
+    @staticmethod
+    def counted_hashes(events: Sequence[tuple[str, dict[str, Any]]]) -> list[str]:
+        """The counted ballots' hashes in ledger order, by the counting rule (kiosk overrides, else the
+        voter's last internet ballot), stated independently of the verifier's SQL."""
         last: dict[str, int] = {}
         kiosk: dict[str, int] = {}
-        for i, p in cast:
+        for i, (t, p) in enumerate(events):
+            if t != "ballot.cast":
+                continue
             if p["channel"] == "kiosk":
                 kiosk.setdefault(p["voter_alias"], i)
             else:
                 last[p["voter_alias"]] = i
-        counted_idx = sorted(set(kiosk.values()) | {i for a, i in last.items() if a not in kiosk})
-        by_i = dict(cast)
-        counted = [by_i[i] for i in counted_idx]
-        ballots = [EncryptedBallot.from_dict(p["ballot"]) for p in counted]
+        counted = sorted(set(kiosk.values()) | {i for a, i in last.items() if a not in kiosk})
+        return [events[i][1]["ballot_hash"] for i in counted]
+
+    def tally_events(
+        self, events: list[tuple[str, dict[str, Any]]], counted: Sequence[str] | None = None
+    ) -> list[tuple[str, dict[str, Any]]]:
+        """tally.encrypted, the partials and tally.result for ``events``: honest for the ballots whose
+        hashes are ``counted`` (default: the counting rule's set), so a test can publish a consistent
+        tally of a wrong set."""
+        cast = [(i, p) for i, (t, p) in enumerate(events) if t == "ballot.cast"]
+        hashes = self.counted_hashes(events) if counted is None else list(counted)
+        by_hash = {p["ballot_hash"]: p for _, p in cast}
+        kiosk = {p["voter_alias"] for _, p in cast if p["channel"] == "kiosk"}
+        ballots = [EncryptedBallot.from_dict(by_hash[h]["ballot"]) for h in hashes]
         totals = tally_ciphertexts([], ctx=self.ctx)  # identities; summed by hand so any ballot can count
         for bal in ballots:
             for c in bal.contests:
@@ -154,10 +168,7 @@ class Election:
             for c in self.ctx.contests
         }
         out: list[tuple[str, dict[str, Any]]] = [
-            (
-                "tally.encrypted",
-                self.bind({"counted": [p["ballot_hash"] for p in counted], "ciphertexts": cts}),
-            )
+            ("tally.encrypted", self.bind({"counted_root": counted_root(hashes), "ciphertexts": cts}))
         ]
         used = [k for k in self.trustee_keys if k.trustee in (1, 3)]
         rng = random.Random(7)
@@ -182,9 +193,9 @@ class Election:
                 acc = IDENTITY
                 for k in used:
                     acc = acc + lagrange_coefficient(k.trustee, idx) * (k.secret_share * ct.a)
-                results[c.contest_id][s] = discrete_log(ct.b - acc, max(len(counted), 1))
+                results[c.contest_id][s] = discrete_log(ct.b - acc, max(len(hashes), 1))
         aliases = {p["voter_alias"] for _, p in cast}
-        n_counted = len(counted)
+        n_counted = len(hashes)
         overridden = sum(1 for i, p in cast if p["channel"] == "internet" and p["voter_alias"] in kiosk)
         counts = {
             "cast": len(cast),
@@ -193,7 +204,7 @@ class Election:
             "overridden": overridden,
             "spoiled": sum(1 for t, _ in events if t == "ballot.spoiled"),
         }
-        assert len(aliases) == n_counted
+        assert counted is not None or len(aliases) == n_counted
         out.append(("tally.result", self.bind({"results": results, "trustees_used": idx, **counts})))
         return out
 
@@ -291,6 +302,12 @@ class Election:
     @property
     def root_certificate(self) -> Any:
         return self.commission.root_certificate
+
+
+def counted_root(ballot_hashes: Sequence[str]) -> str:
+    """``tally.encrypted``'s ``counted_root`` (docs/events.md row 13): the RFC 9162 Merkle root over the
+    leaves ``leaf_hash(ballot_hash bytes)`` of the given ballot hashes, in the given order."""
+    return root([leaf_hash(bytes.fromhex(h)) for h in ballot_hashes]).hex()
 
 
 def _alias(k: int) -> str:

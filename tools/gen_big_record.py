@@ -34,7 +34,7 @@ from crypto._group import IDENTITY  # noqa: E402
 from crypto._hash import tagged_sha256  # noqa: E402
 from crypto._threshold import JointKey, TrusteeKeyGen, lagrange_coefficient, qualify  # noqa: E402
 from ledger._check import dumps_header  # noqa: E402
-from ledger.merkle import consistency_proof, leaf_hash, root  # noqa: E402
+from ledger.merkle import CompactRange, consistency_proof, leaf_hash, root  # noqa: E402
 from ledger.record import (  # noqa: E402
     ZERO_HASH,
     Checkpoint,
@@ -229,8 +229,11 @@ def generate(out: Path, n: int, kind: str = "1of5", workers: int = 1, seed: int 
     ctx = ElectionContext(bh, jk.public_key, specs)
     keys_order = [(c.contest_id, s) for c in specs for s in c.selection_ids]
     totals = {k: Ciphertext(IDENTITY, IDENTITY) for k in keys_order}
-    counted: list[str] = []
-    cast = superseded = 0
+    # the counted set as a Merkle compact range (docs/events.md row 13); a re-vote always supersedes the
+    # ballot just before it, so the newest counted hash waits in ``pending`` until the next voter's ballot
+    counted_tree = CompactRange()
+    pending: str | None = None
+    cast = superseded = n_counted = 0
     last_of: dict[int, tuple[int, EncryptedBallot]] = {}
     voter = 0
     t0 = time.monotonic()
@@ -262,7 +265,6 @@ def generate(out: Path, n: int, kind: str = "1of5", workers: int = 1, seed: int 
         if revote:
             _, old = last_of.pop(v)
             superseded += 1
-            counted.pop()
             for c in old.contests:
                 for s in c.selections:
                     t = totals[(c.contest_id, s.selection_id)]
@@ -272,7 +274,11 @@ def generate(out: Path, n: int, kind: str = "1of5", workers: int = 1, seed: int 
         else:
             last_of.clear()
         last_of[v] = (k, b)
-        counted.append(bhash)
+        if not revote:
+            if pending is not None:
+                counted_tree.append(leaf_hash(bytes.fromhex(pending)))
+            n_counted += 1
+        pending = bhash
         if k % 5000 == 4999:
             print(f"  {k + 1} ballots, {time.monotonic() - t0:.0f}s", file=sys.stderr)
     sb, sec = encrypt_ballot(ctx, _choice(ctx, rng), rng=rng)
@@ -291,7 +297,10 @@ def generate(out: Path, n: int, kind: str = "1of5", workers: int = 1, seed: int 
     cts: dict[str, dict[str, Any]] = {c.contest_id: {} for c in specs}
     for (cid, sid), ct in totals.items():
         cts[cid][sid] = ct.to_dict()
-    croot = root([leaf_hash(bytes.fromhex(h)) for h in counted]).hex()
+    if pending is not None:
+        counted_tree.append(leaf_hash(bytes.fromhex(pending)))
+    assert counted_tree.size == n_counted
+    croot = counted_tree.root().hex()
     append("tally.encrypted", bind({"counted_root": croot, "ciphertexts": cts}))
     used = [k for k in keys if k.trustee in (1, 3)]
     for tk in used:
@@ -305,12 +314,12 @@ def generate(out: Path, n: int, kind: str = "1of5", workers: int = 1, seed: int 
         acc = IDENTITY
         for tk in used:
             acc = acc + lagrange_coefficient(tk.trustee, idx) * (tk.secret_share * ct.a)
-        results[cid][sid] = discrete_log(ct.b - acc, len(counted))
+        results[cid][sid] = discrete_log(ct.b - acc, n_counted)
     result = {
         "results": results,
         "trustees_used": idx,
         "cast": cast,
-        "counted": len(counted),
+        "counted": n_counted,
         "superseded": superseded,
         "overridden": 0,
         "spoiled": 1,

@@ -101,7 +101,6 @@ class BallotIndex:
                                       channel TEXT NOT NULL, seq INTEGER NOT NULL);
             CREATE TABLE seen (kind TEXT NOT NULL, value TEXT NOT NULL, idx INTEGER NOT NULL,
                                PRIMARY KEY (kind, value)) WITHOUT ROWID;
-            CREATE TABLE published (pos INTEGER PRIMARY KEY, hash TEXT NOT NULL);
             """
         )
         self._pending: list[tuple[int, str, str, str, int]] = []
@@ -120,10 +119,6 @@ class BallotIndex:
         self._pending.append((row.index, row.ballot_hash, row.alias, row.channel, row.seq))
         if len(self._pending) >= 10_000:
             self._flush()
-
-    def add_published(self, counted: Iterable[str]) -> None:
-        self._db.execute("DELETE FROM published")
-        self._db.executemany("INSERT INTO published VALUES (?, ?)", enumerate(counted))
 
     def _flush(self) -> None:
         if self._pending:
@@ -154,10 +149,6 @@ class BallotIndex:
             else:
                 st = Status.COUNTED if idx == last_net else Status.SUPERSEDED
             yield Derived(idx, h, st, seq, expected_seq)
-
-    def published(self) -> Iterator[str]:
-        for (h,) in self._db.execute("SELECT hash FROM published ORDER BY pos"):
-            yield h
 
     def distinct_voters(self) -> int:
         self._flush()

@@ -2,22 +2,29 @@
 
 Order of work (``docs/verifier.md`` §"How a run proceeds"):
 
-1. V1-V6 (format, chain, tree, checkpoints, cosignatures, consistency): ``ledger.record.check_record``,
-   whose typed errors are mapped to the numbered checks (:mod:`verifier._ledger`).
+1. V1-V6 (format, chain, tree, checkpoints, cosignatures, consistency): ``ledger.record.check_sequence``
+   (one streaming pass, O(log n) state), whose typed errors are mapped to the numbered checks
+   (:mod:`verifier._ledger`); with more than one worker it runs in its own process beside step 2.
 2. One pass over the entries, in ledger order: V7 manifest and election binding, V8 lifecycle order,
    V9-V11 key ceremony, V12 roll commitment, V15 uniqueness and the counting rows, V23 privacy; ballots
    are batched (bounded) and sent to the executor for V13, V14, V16, each batch returning the homomorphic
    sum of its cast ballots, so the tally accumulates incrementally.
-3. V17 counting rule from the on-disk index; a second pass subtracts the ballots that do not count
-   (superseded, overridden) from the running sum, giving V18; then V19-V21 (decryption) and V22 (PDF).
+3. V17 counting rule from the on-disk index, streamed in ledger order: the counted ballots' hashes are
+   folded into a Merkle compact range whose root must equal ``tally.encrypted``'s ``counted_root``; a
+   second pass subtracts the ballots that do not count (superseded, overridden) from the running sum,
+   giving V18; then V19-V21 (decryption) and V22 (PDF).
 
-Every check failure is recorded (not raised), so one run reports everything that is wrong.
+Every check failure is recorded (not raised), so one run reports everything that is wrong. Memory does not
+grow with the number of ballots: per-ballot rows live in the temporary SQLite index
+(:class:`verifier._counting.BallotIndex`), batches in flight are bounded, and the report lists at most
+``MAX_FAILURES_PER_CHECK`` failures per check.
 """
 
 from __future__ import annotations
 
 import concurrent.futures as cf
 import multiprocessing
+import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -87,6 +94,8 @@ _ONCE: Final[frozenset[str]] = frozenset(
 )
 _BALLOT_TYPES: Final[frozenset[str]] = frozenset({"ballot.cast", "ballot.spoiled"})
 _ZERO: Final[Ciphertext] = Ciphertext(IDENTITY, IDENTITY)
+_TALLY_KEYS: Final[frozenset[str]] = frozenset({"counted_root", "ciphertexts", "election_id", "base_hash"})
+_HEX64: Final[re.Pattern[str]] = re.compile(r"[0-9a-f]{64}")
 
 
 @dataclass(frozen=True)
@@ -127,7 +136,6 @@ class _State:
     sums: dict[tuple[str, str], Ciphertext] = field(default_factory=dict)
     tally_entry: int | None = None
     tally: dict[tuple[str, str], Ciphertext] | None = None
-    published_counted: list[Any] | None = None
     published_counted_root: bytes | None = None
     partials: dict[int, tuple[int, dict[tuple[str, str], PartialDecryption]]] = field(default_factory=dict)
     excluded: dict[int, int] = field(default_factory=dict)
@@ -232,8 +240,8 @@ def _run(
             )
         _finish_key_ceremony_checks(report, st)
         _roll_check(report, st, index)
-        counted_ok = _counting_rule(report, st, index)
-        _aggregate(src, report, st, index, counted_ok)
+        _counting_rule(report, st, index)
+        _aggregate(src, report, st, index)
     _decryption(report, st, opts)
     _declaration(src, report, st, opts, ledger_view)
     _lifecycle_complete(report, st, opts)
@@ -430,19 +438,7 @@ def _other_event(report: Report, st: _State, i: int, etype: str, p: dict[str, An
             st.roll_size, st.roll_entry = size, i
         elif etype == "tally.encrypted":
             st.tally_entry = i
-            counted, croot = p.get("counted"), p.get("counted_root")
-            if isinstance(counted, list) and croot is None:
-                st.published_counted = counted
-            elif counted is None and isinstance(croot, str) and len(croot) == 64:
-                # proposed scalable form (a list of a million hashes does not fit one 1 MiB entry): the RFC
-                # 9162 Merkle root over the counted ballot hashes (32 bytes each, in ledger order)
-                st.published_counted_root = bytes.fromhex(croot)
-            else:
-                fail(
-                    "tally.counting-rule",
-                    "tally.encrypted has neither a counted list nor a counted_root",
-                    entry=i,
-                )
+            _read_counted_root(report, st, i, p)
             st.tally = _read_selection_map(
                 p.get("ciphertexts"), info, Ciphertext.from_dict, "tally.aggregate", i
             )
@@ -477,6 +473,37 @@ def _other_event(report: Report, st: _State, i: int, etype: str, p: dict[str, An
         }.get(etype, "record.format")
         msg = getattr(e, "operator_message", None) or f"{type(e).__name__}: {e}"
         fail(check, msg, entry=i)
+
+
+def _read_counted_root(report: Report, st: _State, i: int, p: dict[str, Any]) -> None:
+    """``tally.encrypted`` = exactly ``counted_root`` + ``ciphertexts`` + the election binding keys.
+
+    ``counted_root`` is the RFC 9162 Merkle root over the leaves ``leaf_hash(ballot_hash bytes)`` of the
+    counted ballots in ledger order (``docs/events.md`` row 13); V17 recomputes it. There is no other form:
+    a ``counted`` list is refused (it would not fit one 1 MiB entry at city scale, and two forms are two
+    parsers to get right). A missing or malformed root fails V17; any key outside the four fails V1.
+    """
+    extra = sorted(set(p) - _TALLY_KEYS)
+    if extra:
+        report.add(
+            CheckFailed(
+                1,
+                "record.format",
+                f"tally.encrypted has keys {extra} outside {sorted(_TALLY_KEYS)}",
+                entry=i,
+            )
+        )
+    croot = p.get("counted_root")
+    if isinstance(croot, str) and _HEX64.fullmatch(croot):
+        st.published_counted_root = bytes.fromhex(croot)
+        return
+    if croot is None and "counted" in p:
+        msg = "tally.encrypted carries a counted list; only counted_root (a Merkle root) is accepted"
+    elif croot is None:
+        msg = "tally.encrypted has no counted_root"
+    else:
+        msg = "tally.encrypted's counted_root is not 64 lowercase hex digits"
+    report.add(CheckFailed(17, "tally.counting-rule", msg, entry=i))
 
 
 def _strip(p: dict[str, Any]) -> dict[str, Any]:
@@ -612,22 +639,21 @@ def _roll_check(report: Report, st: _State, index: BallotIndex) -> None:
 # ------------------------------------------------------------------------------------ counting
 
 
-def _counting_rule(report: Report, st: _State, index: BallotIndex) -> bool:
-    """V17 tally.counting-rule. Returns True when the published counted list matches the derivation."""
-    published = st.published_counted
+def _counting_rule(report: Report, st: _State, index: BallotIndex) -> None:
+    """V17 tally.counting-rule: the derived counted set against tally.encrypted's counted_root.
+
+    Streams the derived statuses from the on-disk index in ledger order and folds the counted ballots'
+    hashes into a Merkle compact range (O(log n) hashes), so nothing here grows with the ballots.
+    """
+    # V17 tally.counting-rule: "The counted set re-derived from the ledger by the manifest's revote rule
+    # ... equals the set tally.encrypted's counted_root commits to (the RFC 9162 root over the counted
+    # ballot hashes in ledger order), and the published counts agree."
     counts = {"cast": 0, "counted": 0, "superseded": 0, "overridden": 0, "spoiled": st.spoiled}
-    ok = True
 
     def bad(msg: str, entry: int | None) -> None:
-        nonlocal ok
-        ok = False
         report.add(CheckFailed(17, "tally.counting-rule", msg, entry=entry))
 
-    pub_iter: Iterator[str] | None = None
-    counted_tree = CompactRange() if st.published_counted_root is not None else None
-    if published is not None:
-        index.add_published(published)
-        pub_iter = index.published()
+    counted_tree = CompactRange()
     for d in index.derived():
         counts["cast"] += 1
         if d.seq != d.expected_seq:
@@ -636,39 +662,27 @@ def _counting_rule(report: Report, st: _State, index: BallotIndex) -> bool:
             bad("a second kiosk ballot of the same voter (the server must refuse it)", d.index)
             continue
         counts[d.status.value] += 1
-        if d.status is Status.COUNTED and counted_tree is not None:
+        if d.status is Status.COUNTED:
             try:
                 counted_tree.append(leaf_hash(bytes.fromhex(d.ballot_hash)))
-            except ValueError:
+            except ValueError:  # not hex: V14 names the ballot; the root below cannot match then
                 counted_tree.append(leaf_hash(d.ballot_hash.encode()))
-        if d.status is Status.COUNTED and pub_iter is not None:
-            nxt = next(pub_iter, None)
-            if nxt != d.ballot_hash:
-                bad(
-                    "tally.encrypted's counted list differs from the rule here "
-                    f"(expected this ballot, found {nxt!r})",
-                    st.tally_entry,
-                )
-                pub_iter = None  # report the first divergence only
-    if pub_iter is not None and next(pub_iter, None) is not None:
-        bad("tally.encrypted counts more ballots than the rule derives", st.tally_entry)
-    if counted_tree is not None and counted_tree.root() != st.published_counted_root:
+    report.summary = counts
+    if st.published_counted_root is not None and counted_tree.root() != st.published_counted_root:
         bad(
-            "tally.encrypted's counted_root is not the root of the counted set the rule derives",
+            "tally.encrypted's counted_root is not the root of the counted set the rule derives "
+            f"({counts['counted']} ballots)",
             st.tally_entry,
         )
-    report.summary = counts
     if st.result is not None:
         for k, v in counts.items():
             if st.result.get(k) != v:
                 bad(f"published {k} = {st.result.get(k)!r}, re-derived {v}", st.result_entry)
-    if published is None and counted_tree is None:
-        return False
-    report.passed("tally.counting-rule")
-    return ok
+    if st.tally_entry is not None:  # else n/a with --partial, or V8 fails (_lifecycle_complete)
+        report.passed("tally.counting-rule")
 
 
-def _aggregate(src: RecordSource, report: Report, st: _State, index: BallotIndex, counted_ok: bool) -> None:
+def _aggregate(src: RecordSource, report: Report, st: _State, index: BallotIndex) -> None:
     # V18 tally.aggregate: "For every selection, the published encrypted tally equals the product (sum) of
     # the counted ballots' ciphertexts." The running sum holds every cast ballot; subtract the ones that
     # do not count (streamed from the index in ledger order, merged with a second pass over the entries).

@@ -34,15 +34,18 @@ class Report:
     entries: int = 0
     elapsed_seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
+    #: failures listed per step (so that :meth:`add` is O(1) however many ballots fail)
+    _listed: dict[int, int] = field(default_factory=dict, repr=False)
 
     # ------------------------------------------------------------------ recording
     def add(self, err: CheckFailed) -> None:
         self.statuses[err.step] = "fail"
-        listed = sum(1 for f in self.failures if f.step == err.step)
+        listed = self._listed.get(err.step, 0)
         if listed >= MAX_FAILURES_PER_CHECK:
             self.suppressed[err.step] = self.suppressed.get(err.step, 0) + 1
         else:
             self.failures.append(err)
+            self._listed[err.step] = listed + 1
 
     def passed(self, check_id: str) -> None:
         step = by_id(check_id).step
