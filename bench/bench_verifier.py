@@ -40,12 +40,19 @@ FULL_ARGS: Final[tuple[str, ...]] = ("--n", "1000", "--big", "100000")
 
 
 def record(cache: Path, n: int, kind: str, workers: int) -> Path:
+    """The cached record of ``n`` ballots, (re)generated unless it was made by this very generator."""
+    import hashlib
+
     from gen_big_record import generate
 
     out = cache / f"tvote-bench-{kind}-{n}"
-    if not (out / "record" / "checkpoints.jsonl").exists():
+    stamp = out / "generator.sha256"
+    source = hashlib.sha256((ROOT / "tools" / "gen_big_record.py").read_bytes()).hexdigest()
+    if not stamp.exists() or stamp.read_text() != source:
         print(f"generating {n} {kind} ballots …", file=sys.stderr)
+        stamp.unlink(missing_ok=True)
         generate(out, n, kind, workers)
+        stamp.write_text(source)
     return out / "record"
 
 
