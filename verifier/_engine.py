@@ -707,11 +707,7 @@ def _aggregate(src: RecordSource, report: Report, st: _State, index: BallotIndex
                 break
     for c in info.contests:
         for s in c.selections:
-            have = st.sums.get((c.id, s))
-            want = st.tally[(c.id, s)]
-            if have is None:
-                have = _ZERO
-            if have != want:
+            if st.sums.get((c.id, s), _ZERO) != st.tally[(c.id, s)]:
                 report.add(
                     CheckFailed(
                         18,
