@@ -24,10 +24,11 @@ from typing import Any, Final
 
 import rfc8785
 
+from ._codec import exact_keys, fixed_hex
 from ._disjunctive import DisjunctiveProof, prove_membership, verify_membership
 from ._elgamal import ZERO, Ciphertext, encrypt
 from ._errors import BallotError, InvalidEncoding, ProofError
-from ._group import Point, Scalar, _Rng
+from ._group import Point, RandomSource, Scalar
 from ._hash import tagged_sha256
 
 __all__ = [
@@ -52,7 +53,6 @@ __all__ = [
 
 BALLOT_FORMAT_VERSION: Final[int] = 1
 _ID_RE: Final[re.Pattern[str]] = re.compile(r"[A-Za-z0-9_.-]{1,64}")
-_HEX64_RE: Final[re.Pattern[str]] = re.compile(r"[0-9a-f]{64}")
 _CROCKFORD: Final[str] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _SELECTION_ROLE: Final[str] = "ballot-selection"
 _CONTEST_ROLE: Final[str] = "ballot-contest"
@@ -157,18 +157,6 @@ def _contest_context(base_hash: bytes, nonce: bytes, contest_id: str) -> tuple[A
 # --- encrypted ballots ----------------------------------------------------------------------------------
 
 
-def _strict_keys(d: Any, keys: set[str], what: str) -> dict[str, Any]:
-    if not isinstance(d, dict) or set(d) != keys:
-        raise InvalidEncoding(f"{what} is an object with exactly the keys {sorted(keys)}")
-    return d
-
-
-def _hex32(v: Any, what: str) -> bytes:
-    if not isinstance(v, str) or not _HEX64_RE.fullmatch(v):
-        raise InvalidEncoding(f"{what} is 64 lowercase hex digits")
-    return bytes.fromhex(v)
-
-
 def _id_field(v: Any, what: str) -> str:
     try:
         return _check_id(v, what)
@@ -197,7 +185,7 @@ class EncryptedSelection:
 
     @classmethod
     def from_dict(cls, d: Any) -> EncryptedSelection:
-        d = _strict_keys(d, {"selection_id", "ciphertext", "proof"}, "a selection")
+        d = exact_keys(d, {"selection_id", "ciphertext", "proof"}, "a selection")
         return cls(
             _id_field(d["selection_id"], "selection_id"),
             Ciphertext.from_dict(d["ciphertext"]),
@@ -220,7 +208,7 @@ class EncryptedContest:
 
     @classmethod
     def from_dict(cls, d: Any) -> EncryptedContest:
-        d = _strict_keys(d, {"contest_id", "selections", "proof"}, "a contest")
+        d = exact_keys(d, {"contest_id", "selections", "proof"}, "a contest")
         sels = _list_field(d["selections"], "selections")
         return cls(
             _id_field(d["contest_id"], "contest_id"),
@@ -260,12 +248,12 @@ class EncryptedBallot:
     @classmethod
     def from_dict(cls, d: Any) -> EncryptedBallot:
         """Strict decoding (exact keys, lowercase hex, valid points, canonical scalars)."""
-        d = _strict_keys(d, {"version", "election_hash", "ballot_nonce", "contests"}, "a ballot")
+        d = exact_keys(d, {"version", "election_hash", "ballot_nonce", "contests"}, "a ballot")
         if type(d["version"]) is not int or d["version"] != BALLOT_FORMAT_VERSION:
             raise InvalidEncoding(f"unsupported ballot version {d['version']!r}")
         return cls(
-            _hex32(d["election_hash"], "election_hash"),
-            _hex32(d["ballot_nonce"], "ballot_nonce"),
+            fixed_hex(d["election_hash"], 32, "election_hash"),
+            fixed_hex(d["ballot_nonce"], 32, "ballot_nonce"),
             tuple(EncryptedContest.from_dict(c) for c in _list_field(d["contests"], "contests")),
         )
 
@@ -327,7 +315,7 @@ class SelectionSecret:
 
     @classmethod
     def from_dict(cls, d: Any) -> SelectionSecret:
-        d = _strict_keys(d, {"selection_id", "plaintext", "randomness"}, "a revealed selection")
+        d = exact_keys(d, {"selection_id", "plaintext", "randomness"}, "a revealed selection")
         if type(d["plaintext"]) is not int or d["plaintext"] not in _ZERO_ONE:
             raise InvalidEncoding("a revealed plaintext is the integer 0 or 1")
         return cls(
@@ -345,7 +333,7 @@ class ContestSecrets:
 
     @classmethod
     def from_dict(cls, d: Any) -> ContestSecrets:
-        d = _strict_keys(d, {"contest_id", "selections"}, "a revealed contest")
+        d = exact_keys(d, {"contest_id", "selections"}, "a revealed contest")
         sels = _list_field(d["selections"], "selections")
         return cls(
             _id_field(d["contest_id"], "contest_id"), tuple(SelectionSecret.from_dict(s) for s in sels)
@@ -363,7 +351,7 @@ class BallotSecrets:
 
     @classmethod
     def from_dict(cls, d: Any) -> BallotSecrets:
-        d = _strict_keys(d, {"contests"}, "ballot secrets")
+        d = exact_keys(d, {"contests"}, "ballot secrets")
         return cls(tuple(ContestSecrets.from_dict(c) for c in _list_field(d["contests"], "contests")))
 
 
@@ -383,9 +371,9 @@ class RevealedBallot:
 
     @classmethod
     def from_dict(cls, d: Any) -> RevealedBallot:
-        d = _strict_keys(d, {"ballot_hash", "contests"}, "a revealed ballot")
+        d = exact_keys(d, {"ballot_hash", "contests"}, "a revealed ballot")
         return cls(
-            _hex32(d["ballot_hash"], "ballot_hash"),
+            fixed_hex(d["ballot_hash"], 32, "ballot_hash"),
             tuple(ContestSecrets.from_dict(c) for c in _list_field(d["contests"], "contests")),
         )
 
@@ -431,7 +419,7 @@ def encrypt_ballot(
     choices: Mapping[str, Sequence[str]],
     *,
     ballot_nonce: bytes | None = None,
-    rng: _Rng | None = None,
+    rng: RandomSource | None = None,
 ) -> tuple[EncryptedBallot, BallotSecrets]:
     """Encrypt ``choices`` (contest id → chosen selection ids; every contest present, ``[]`` = blank).
 

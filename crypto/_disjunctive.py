@@ -33,9 +33,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
+from ._codec import exact_keys
 from ._elgamal import Ciphertext
 from ._errors import InvalidEncoding, ProofError
-from ._group import G, Point, Scalar, _Rng, small_multiple
+from ._group import G, Point, RandomSource, Scalar, small_multiple
 from ._hash import TranscriptItem, challenge
 
 __all__ = [
@@ -77,8 +78,7 @@ class DisjunctiveProof:
     @classmethod
     def from_dict(cls, d: Any) -> DisjunctiveProof:
         """Strict decoding: exactly the two keys, equal non-empty lists of canonical lowercase hex."""
-        if not isinstance(d, dict) or set(d) != {"challenges", "responses"}:
-            raise InvalidEncoding("a disjunctive proof has exactly the keys 'challenges' and 'responses'")
+        d = exact_keys(d, {"challenges", "responses"}, "a disjunctive proof")
         cs, vs = d["challenges"], d["responses"]
         if not isinstance(cs, list) or not isinstance(vs, list):
             raise InvalidEncoding("proof challenges and responses are lists")
@@ -138,7 +138,7 @@ def prove_membership(
     allowed: Iterable[int],
     context: Sequence[TranscriptItem],
     *,
-    rng: _Rng | None = None,
+    rng: RandomSource | None = None,
 ) -> DisjunctiveProof:
     """Prove that ``ct = Enc_K(plaintext; randomness)`` with ``plaintext ∈ allowed``.
 

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from ._errors import InvalidEncoding
+from ._codec import exact_keys
 from ._group import IDENTITY, G, Point, Scalar, small_multiple
 
 __all__ = ["Ciphertext", "encrypt", "sum_ciphertexts"]
@@ -37,8 +37,7 @@ class Ciphertext:
 
     @classmethod
     def from_dict(cls, d: Any) -> Ciphertext:
-        if not isinstance(d, dict) or set(d) != {"a", "b"}:
-            raise InvalidEncoding("a ciphertext is an object with exactly the keys 'a' and 'b'")
+        d = exact_keys(d, {"a", "b"}, "a ciphertext")
         return cls(Point.from_hex(d["a"]), Point.from_hex(d["b"]))
 
     def decrypt_point(self, secret: Scalar) -> Point:

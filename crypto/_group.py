@@ -24,9 +24,10 @@ from typing import Final, Protocol
 
 from nacl import bindings as _na
 
+from ._codec import fixed_hex
 from ._errors import InvalidEncoding
 
-__all__ = ["IDENTITY", "G", "L", "Point", "Scalar", "small_multiple"]
+__all__ = ["IDENTITY", "G", "L", "Point", "RandomSource", "Scalar", "small_multiple"]
 
 #: Order of the prime-order subgroup of edwards25519.
 L: Final[int] = 2**252 + 27742317777372353535851937790883648493
@@ -39,6 +40,13 @@ _sub = _na.crypto_core_ed25519_sub
 _valid = _na.crypto_core_ed25519_is_valid_point
 _mul = _na.crypto_scalarmult_ed25519_noclamp
 _mul_base = _na.crypto_scalarmult_ed25519_base_noclamp
+
+
+class RandomSource(Protocol):
+    """A source of random bytes. Production code passes ``None`` (the OS CSPRNG is used);
+    tests and known-answer vectors inject a deterministic source (``random.Random`` fits)."""
+
+    def randbytes(self, n: int, /) -> bytes: ...  # pragma: no cover - protocol
 
 
 class Scalar:
@@ -70,16 +78,22 @@ class Scalar:
 
     @classmethod
     def from_hex(cls, text: str) -> Scalar:
-        return cls.from_bytes(_hex(text, 32, "scalar"))
+        return cls.from_bytes(fixed_hex(text, 32, "scalar"))
 
     @classmethod
-    def random(cls, rng: _Rng | None = None) -> Scalar:
-        """A uniformly random scalar (64 random bytes reduced mod L). ``rng`` is for tests/vectors."""
+    def random(cls, rng: RandomSource | None = None) -> Scalar:
+        """A uniformly random scalar (64 random bytes, little-endian, reduced mod L).
+
+        ``rng`` is for tests and known-answer vectors only; it must return exactly 64 bytes.
+        """
         raw = rng.randbytes(64) if rng is not None else secrets.token_bytes(64)
+        if not isinstance(raw, bytes) or len(raw) != 64:
+            raise ValueError("the random source must return exactly the requested number of bytes")
         return cls(int.from_bytes(raw, "little"))
 
     @classmethod
-    def random_nonzero(cls, rng: _Rng | None = None) -> Scalar:
+    def random_nonzero(cls, rng: RandomSource | None = None) -> Scalar:
+        """:meth:`random`, redrawn while zero (a nonce or coefficient must never be zero)."""
         while True:
             s = cls.random(rng)
             if s._v:
@@ -174,7 +188,7 @@ class Point:
 
     @classmethod
     def from_hex(cls, text: str) -> Point:
-        return cls(_hex(text, 32, "point"))
+        return cls(fixed_hex(text, 32, "point"))
 
     @classmethod
     def hash_to_point(cls, domain: bytes, message: bytes) -> Point:
@@ -235,27 +249,12 @@ class Point:
         return (Point, (self._b,))
 
 
-class _Rng(Protocol):
-    """Structural type for a deterministic randomness source (``random.Random`` fits)."""
-
-    def randbytes(self, n: int, /) -> bytes: ...  # pragma: no cover - protocol
-
-
 def _sv(x: Scalar | int) -> int:
     if isinstance(x, Scalar):
         return x._v
     if isinstance(x, int) and not isinstance(x, bool):
         return x
     raise TypeError("scalar arithmetic takes Scalar or int")
-
-
-def _hex(text: str, n: int, what: str) -> bytes:
-    if not isinstance(text, str) or len(text) != 2 * n or text != text.lower():
-        raise InvalidEncoding(f"a {what} is {2 * n} lowercase hex digits")
-    try:
-        return bytes.fromhex(text)
-    except ValueError as e:
-        raise InvalidEncoding(f"a {what} is {2 * n} lowercase hex digits") from e
 
 
 G: Final[Point] = Point(_BASE_BYTES)

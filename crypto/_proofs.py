@@ -26,13 +26,13 @@ Verification raises :class:`~crypto._errors.ProofError` naming the failed check;
 
 from __future__ import annotations
 
-import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
-from ._errors import InvalidEncoding, ProofError
-from ._group import G, Point, Scalar
+from ._codec import exact_keys
+from ._errors import ProofError
+from ._group import G, Point, RandomSource, Scalar
 from ._hash import TranscriptItem, challenge
 
 __all__ = [
@@ -52,26 +52,14 @@ SCHNORR_PURPOSE = "schnorr-pok"
 CHAUM_PEDERSEN_PURPOSE = "chaum-pedersen"
 
 
-class RandomSource(Protocol):
-    """A source of random bytes. Production code passes ``None`` (the OS CSPRNG is used);
-    tests and known-answer vectors inject a deterministic source (``random.Random`` fits)."""
-
-    def randbytes(self, n: int, /) -> bytes: ...
-
-
 def random_scalar(rng: RandomSource | None = None) -> Scalar:
-    """A uniform scalar: 64 random bytes, little-endian, reduced mod L (same rule as ``Scalar.random``)."""
-    raw = rng.randbytes(64) if rng is not None else secrets.token_bytes(64)
-    if not isinstance(raw, bytes) or len(raw) != 64:
-        raise ValueError("the random source must return exactly the requested number of bytes")
-    return Scalar(int.from_bytes(raw, "little"))
+    """A uniform scalar; the same as :meth:`Scalar.random` (kept as the hazmat name)."""
+    return Scalar.random(rng)
 
 
 def _nonce(rng: RandomSource | None) -> Scalar:
-    while True:
-        k = random_scalar(rng)
-        if k:  # a zero nonce would publish the secret as -v/c; never happens with a real CSPRNG
-            return k
+    # a zero nonce would publish the secret as -v/c; never happens with a real CSPRNG
+    return Scalar.random_nonzero(rng)
 
 
 def _check_context(context: Sequence[TranscriptItem]) -> tuple[TranscriptItem, ...]:
@@ -81,8 +69,7 @@ def _check_context(context: Sequence[TranscriptItem]) -> tuple[TranscriptItem, .
 
 
 def _scalar_fields(d: Any, what: str) -> tuple[Scalar, Scalar]:
-    if not isinstance(d, Mapping) or set(d) != {"challenge", "response"}:
-        raise InvalidEncoding(f"a {what} is an object with exactly the keys 'challenge' and 'response'")
+    d = exact_keys(d, {"challenge", "response"}, f"a {what}")
     return Scalar.from_hex(d["challenge"]), Scalar.from_hex(d["response"])
 
 

@@ -39,9 +39,10 @@ from nacl.bindings import crypto_scalarmult
 from nacl.public import Box, PrivateKey, PublicKey
 from nacl.secret import SecretBox
 
+from ._codec import exact_keys, fixed_hex
 from ._elgamal import Ciphertext
 from ._errors import InvalidEncoding, ProofError, ThresholdError
-from ._group import IDENTITY, G, L, Point, Scalar, _hex
+from ._group import IDENTITY, G, L, Point, Scalar
 from ._hash import TranscriptItem
 from ._proofs import (
     ChaumPedersenProof,
@@ -49,7 +50,6 @@ from ._proofs import (
     SchnorrProof,
     prove_chaum_pedersen,
     prove_schnorr,
-    random_scalar,
     verify_chaum_pedersen,
     verify_schnorr,
 )
@@ -141,12 +141,6 @@ def _x25519_public(b: object) -> bytes:
     except nacl.exceptions.CryptoError as e:
         raise InvalidEncoding("X25519 public key of small order") from e
     return b
-
-
-def _keys(d: Any, keys: set[str], what: str) -> Mapping[str, Any]:
-    if not isinstance(d, Mapping) or set(d) != keys:
-        raise InvalidEncoding(f"{what} is an object with exactly the keys {sorted(keys)}")
-    return d
 
 
 def _list(v: Any, what: str) -> list[Any]:
@@ -274,12 +268,12 @@ class TrusteeCommitments:
 
     @classmethod
     def from_dict(cls, d: Any) -> TrusteeCommitments:
-        d = _keys(d, {"trustee", "commitments", "proofs", "x25519_public_key"}, "trustee commitments")
+        d = exact_keys(d, {"trustee", "commitments", "proofs", "x25519_public_key"}, "trustee commitments")
         return cls(
             trustee=_index(d["trustee"], MAX_TRUSTEES, "trustee index"),
             commitments=tuple(Point.from_hex(c) for c in _list(d["commitments"], "commitments")),
             proofs=tuple(SchnorrProof.from_dict(p) for p in _list(d["proofs"], "proofs")),
-            x25519_public_key=_hex(d["x25519_public_key"], 32, "X25519 public key"),
+            x25519_public_key=fixed_hex(d["x25519_public_key"], 32, "X25519 public key"),
         )
 
 
@@ -307,11 +301,11 @@ class EncryptedShare:
 
     @classmethod
     def from_dict(cls, d: Any) -> EncryptedShare:
-        d = _keys(d, {"sender", "recipient", "ciphertext"}, "encrypted share")
+        d = exact_keys(d, {"sender", "recipient", "ciphertext"}, "encrypted share")
         return cls(
             sender=_index(d["sender"], MAX_TRUSTEES, "sender index"),
             recipient=_index(d["recipient"], MAX_TRUSTEES, "recipient index"),
-            ciphertext=_hex(d["ciphertext"], ENCRYPTED_SHARE_LEN, "encrypted share"),
+            ciphertext=fixed_hex(d["ciphertext"], ENCRYPTED_SHARE_LEN, "encrypted share"),
         )
 
 
@@ -368,11 +362,11 @@ class Complaint:
 
     @classmethod
     def from_dict(cls, d: Any) -> Complaint:
-        d = _keys(d, {"complainant", "dealer", "evidence"}, "complaint")
+        d = exact_keys(d, {"complainant", "dealer", "evidence"}, "complaint")
         return cls(
             dealer=_index(d["dealer"], MAX_TRUSTEES, "dealer index"),
             complainant=_index(d["complainant"], MAX_TRUSTEES, "complainant index"),
-            shared_key=_hex(d["evidence"], 32, "Box shared key"),
+            shared_key=fixed_hex(d["evidence"], 32, "Box shared key"),
         )
 
 
@@ -395,7 +389,7 @@ class ComplaintAnswer:
 
     @classmethod
     def from_dict(cls, d: Any) -> ComplaintAnswer:
-        d = _keys(d, {"complainant", "dealer", "share"}, "complaint answer")
+        d = exact_keys(d, {"complainant", "dealer", "share"}, "complaint answer")
         return cls(
             dealer=_index(d["dealer"], MAX_TRUSTEES, "dealer index"),
             complainant=_index(d["complainant"], MAX_TRUSTEES, "complainant index"),
@@ -682,7 +676,7 @@ class JointKey:
 
     @classmethod
     def from_dict(cls, d: Any) -> JointKey:
-        d = _keys(d, {"base_hash", "threshold", "qualified", "joint_key", "public_shares"}, "joint key")
+        d = exact_keys(d, {"base_hash", "threshold", "qualified", "joint_key", "public_shares"}, "joint key")
         shares = d["public_shares"]
         if not isinstance(shares, Mapping) or set(shares) != {str(j) for j in range(1, len(shares) + 1)}:
             raise InvalidEncoding('public_shares maps "1".."n" to points')
@@ -692,7 +686,7 @@ class JointKey:
         if not all(_is_int(i) for i in qualified):
             raise InvalidEncoding("qualified holds integers")
         return cls(
-            base_hash=_hex(d["base_hash"], 32, "base hash"),
+            base_hash=fixed_hex(d["base_hash"], 32, "base hash"),
             threshold=d["threshold"],
             qualified=tuple(qualified),
             public_key=Point.from_hex(d["joint_key"]),
@@ -754,12 +748,7 @@ class TrusteeKeyGen:
         _base_hash(base_hash)
         sk = PrivateKey(rng.randbytes(32)) if rng is not None else PrivateKey.generate()
         pk = bytes(sk.public_key)
-        coefficients = []
-        for _ in range(threshold):
-            a = random_scalar(rng)
-            while not a:
-                a = random_scalar(rng)
-            coefficients.append(a)
+        coefficients = [Scalar.random_nonzero(rng) for _ in range(threshold)]
         points = tuple(a * G for a in coefficients)
         proofs = tuple(
             prove_schnorr(
@@ -854,7 +843,7 @@ class TrusteeKeyGen:
     @classmethod
     def from_dict(cls, d: Any) -> TrusteeKeyGen:
         keys = {"format", "trustee", "threshold", "trustees", "base_hash", "coefficients"}
-        d = _keys(d, keys | {"x25519_private_key", "commitments"}, "trustee key-generation secrets")
+        d = exact_keys(d, keys | {"x25519_private_key", "commitments"}, "trustee key-generation secrets")
         if d["format"] != "tvote-trustee-keygen/1":
             raise InvalidEncoding("unknown trustee key-generation format")
         check_parameters(d["threshold"], d["trustees"])
@@ -862,9 +851,9 @@ class TrusteeKeyGen:
             trustee=_index(d["trustee"], d["trustees"], "trustee index"),
             threshold=d["threshold"],
             trustees=d["trustees"],
-            base_hash=_hex(d["base_hash"], 32, "base hash"),
+            base_hash=fixed_hex(d["base_hash"], 32, "base hash"),
             coefficients=tuple(Scalar.from_hex(a) for a in _list(d["coefficients"], "coefficients")),
-            x25519_private_key=PrivateKey(_hex(d["x25519_private_key"], 32, "X25519 private key")),
+            x25519_private_key=PrivateKey(fixed_hex(d["x25519_private_key"], 32, "X25519 private key")),
             commitments=TrusteeCommitments.from_dict(d["commitments"]),
         )
 
@@ -894,7 +883,7 @@ class PartialDecryption:
 
     @classmethod
     def from_dict(cls, d: Any) -> PartialDecryption:
-        d = _keys(d, {"trustee", "decryption_share", "proof"}, "partial decryption")
+        d = exact_keys(d, {"trustee", "decryption_share", "proof"}, "partial decryption")
         return cls(
             trustee=_index(d["trustee"], MAX_TRUSTEES, "trustee index"),
             decryption_share=Point.from_hex(d["decryption_share"]),
@@ -955,7 +944,7 @@ class TrusteeKey:
     @classmethod
     def from_dict(cls, d: Any) -> TrusteeKey:
         keys = {"format", "trustee", "threshold", "trustees", "base_hash", "secret_share", "public_share"}
-        d = _keys(d, keys, "trustee key")
+        d = exact_keys(d, keys, "trustee key")
         if d["format"] != "tvote-trustee-key/1":
             raise InvalidEncoding("unknown trustee key format")
         check_parameters(d["threshold"], d["trustees"])
@@ -963,7 +952,7 @@ class TrusteeKey:
             trustee=_index(d["trustee"], d["trustees"], "trustee index"),
             threshold=d["threshold"],
             trustees=d["trustees"],
-            base_hash=_hex(d["base_hash"], 32, "base hash"),
+            base_hash=fixed_hex(d["base_hash"], 32, "base hash"),
             secret_share=Scalar.from_hex(d["secret_share"]),
         )
         if key.public_share != Point.from_hex(d["public_share"]):

@@ -248,3 +248,25 @@ def test_point_immutable_and_typed() -> None:
         G._b = bytes(32)  # type: ignore[misc]
     with pytest.raises(TypeError):
         _ = 3 * G  # type: ignore[operator]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "00 00 " + "0" * 58,  # bytes.fromhex skips whitespace: 64 characters but only 31 bytes
+        "0" * 62 + "\t0",
+        "0x" + "0" * 62,
+        "0" * 63 + "A",
+        "0" * 63 + "\u0660",  # ARABIC-INDIC DIGIT ZERO
+    ],
+)
+def test_hex_decoding_is_strict(text: str) -> None:
+    """One strict decoder serves every hex field: exactly 2n lowercase hex digits, nothing else."""
+    from crypto._codec import fixed_hex
+
+    with pytest.raises(InvalidEncoding):
+        fixed_hex(text, 32, "field")
+    with pytest.raises(InvalidEncoding):
+        Scalar.from_hex(text)
+    with pytest.raises(InvalidEncoding):
+        Point.from_hex(text)
