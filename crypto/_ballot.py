@@ -26,7 +26,7 @@ import rfc8785
 
 from ._codec import exact_keys, fixed_hex
 from ._disjunctive import DisjunctiveProof, prove_membership, verify_membership
-from ._elgamal import ZERO, Ciphertext, encrypt
+from ._elgamal import ZERO, Ciphertext, encrypt, sum_ciphertexts
 from ._errors import BallotError, InvalidEncoding, ProofError
 from ._group import Point, RandomSource, Scalar
 from ._hash import tagged_sha256
@@ -217,10 +217,8 @@ class EncryptedContest:
         )
 
     def sum_ciphertext(self) -> Ciphertext:
-        acc: Ciphertext | None = None
-        for s in self.selections:
-            acc = s.ciphertext if acc is None else acc + s.ciphertext
-        return acc if acc is not None else ZERO
+        """The homomorphic sum of the selections (what the contest proof is about)."""
+        return sum_ciphertexts(s.ciphertext for s in self.selections)
 
 
 @dataclass(frozen=True, slots=True)
@@ -440,7 +438,6 @@ def encrypt_ballot(
         sels: list[EncryptedSelection] = []
         sel_secrets: list[SelectionSecret] = []
         total_r = Scalar(0)
-        total_ct: Ciphertext | None = None
         for sid in spec.selection_ids:
             m = 1 if sid in chosen else 0
             r = Scalar.random_nonzero(rng)
@@ -451,11 +448,9 @@ def encrypt_ballot(
             sels.append(EncryptedSelection(sid, ct, proof))
             sel_secrets.append(SelectionSecret(sid, m, r))
             total_r = total_r + r
-            total_ct = ct if total_ct is None else total_ct + ct
-        assert total_ct is not None  # a contest has at least one selection
         contest_proof = prove_membership(
             k,
-            total_ct,
+            sum_ciphertexts(sel.ciphertext for sel in sels),
             len(chosen),
             total_r,
             spec.allowed_sums,
@@ -539,14 +534,16 @@ def verify_ballot(ctx: ElectionContext, ballot: EncryptedBallot) -> None:
 # --- Benaloh challenge -----------------------------------------------------------------------------
 
 
+def _shape(contests: Iterable[EncryptedContest | ContestSecrets]) -> list[tuple[str, list[str]]]:
+    return [(c.contest_id, [s.selection_id for s in c.selections]) for c in contests]
+
+
 def reveal(ballot: EncryptedBallot, secrets: BallotSecrets) -> RevealedBallot:
     """The public opening of a challenged ballot (its secrets bound to its ballot hash).
 
     Raises ``ValueError`` if ``secrets`` do not have the ballot's contests and selections.
     """
-    shape = [(c.contest_id, [s.selection_id for s in c.selections]) for c in ballot.contests]
-    given = [(c.contest_id, [s.selection_id for s in c.selections]) for c in secrets.contests]
-    if shape != given:
+    if _shape(ballot.contests) != _shape(secrets.contests):
         raise ValueError("these secrets are not for this ballot (contests or selections differ)")
     return RevealedBallot(ballot.ballot_hash(), secrets.contests)
 
@@ -563,9 +560,7 @@ def verify_revealed(
     verify_ballot(ctx, ballot)
     if revealed.ballot_hash != ballot.ballot_hash():
         raise BallotError("revealed-ballot-hash", "the opening names another ballot hash")
-    shape = [(c.contest_id, [s.selection_id for s in c.selections]) for c in ballot.contests]
-    given = [(c.contest_id, [s.selection_id for s in c.selections]) for c in revealed.contests]
-    if shape != given:
+    if _shape(ballot.contests) != _shape(revealed.contests):
         raise BallotError(
             "revealed-structure", "the opening's contests or selections differ from the ballot's"
         )

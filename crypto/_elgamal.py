@@ -52,11 +52,8 @@ def encrypt(public_key: Point, m: int, r: Scalar) -> Ciphertext:
     """Encrypt the small non-negative integer ``m`` with randomness ``r`` under ``public_key``."""
     if public_key.is_identity:
         raise ValueError("refusing to encrypt under the identity as public key")
-    a = r * G
-    b = r * public_key
-    if m:
-        b = b + small_multiple(m)
-    return Ciphertext(a, b)
+    # no branch on the (secret) plaintext: m = 0 adds the identity, like any other m
+    return Ciphertext(r * G, r * public_key + small_multiple(m))
 
 
 def sum_ciphertexts(cts: Iterable[Ciphertext]) -> Ciphertext:
