@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Final
 
-from ._cosign import CosignatureBundle, WitnessKey, WitnessPolicy, from_hex
-from ._entry import ZERO_HASH, Entry, canonical_json, parse_json
+from ._cosign import CosignatureBundle, WitnessKey, WitnessPolicy
+from ._entry import ZERO_HASH, Entry, canonical_json, from_hex, parse_json
 from ._errors import InvalidEncoding, InvalidEntry, LedgerError, ProofError, RecordError
 from ._note import LogKey, SignedCheckpoint
 from .merkle import CompactRange, fold, verify_consistency

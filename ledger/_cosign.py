@@ -27,6 +27,7 @@ from py_ecc.optimized_bls12_381.optimized_curve import curve_order
 
 from crypto._hash import tagged_sha256
 
+from ._entry import from_hex as from_hex  # re-exported: the one strict hex decoder of ledger/
 from ._errors import InvalidEncoding, SignatureError
 
 __all__ = [
@@ -42,13 +43,6 @@ __all__ = [
 _PK_BYTES: Final[int] = 48
 _SIG_BYTES: Final[int] = 96
 _WITNESS_NAME_RE: Final = re.compile(r"[a-z0-9][a-z0-9.-]{0,63}")
-_HEX_RE: Final = re.compile(r"(?:[0-9a-f]{2})*")
-
-
-def from_hex(s: object, n: int, what: str) -> bytes:
-    if not isinstance(s, str) or len(s) != 2 * n or not _HEX_RE.fullmatch(s):
-        raise InvalidEncoding(f"{what} must be {2 * n} lowercase hex digits")
-    return bytes.fromhex(s)
 
 
 def cosign_message(checkpoint_body: str) -> bytes:

@@ -41,6 +41,7 @@ __all__ = [
     "canonical_json_checked",
     "check_event_type",
     "check_payload",
+    "from_hex",
     "parse_json",
 ]
 
@@ -50,9 +51,16 @@ MAX_SAFE_INTEGER: Final[int] = 2**53 - 1
 MAX_DEPTH: Final[int] = 64
 ZERO_HASH: Final[bytes] = bytes(32)
 _TYPE_RE: Final = re.compile(r"[a-z0-9][a-z0-9.-]{0,63}")
-_HEX64_RE: Final = re.compile(r"[0-9a-f]{64}")
+_HEX_RE: Final = re.compile(r"[0-9a-f]*")
 #: canonical bytes of everything around the payload never exceed this (index <= 2^63, 64-byte type)
 _ENVELOPE_BYTES: Final[int] = 256
+
+
+def from_hex(s: object, n: int, what: str) -> bytes:
+    """Decode exactly ``2·n`` lowercase hex digits (InvalidEncoding otherwise); ledger/'s one hex decoder."""
+    if not isinstance(s, str) or len(s) != 2 * n or not _HEX_RE.fullmatch(s):
+        raise InvalidEncoding(f"{what} must be {2 * n} lowercase hex digits")
+    return bytes.fromhex(s)
 
 
 def _reject_constant(name: str) -> Any:
@@ -223,9 +231,7 @@ class Entry:
             index = obj["index"]
             if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index <= MAX_SAFE_INTEGER:
                 raise InvalidEntry(f"index {index!r} out of range")
-            prev_hex = obj["prev"]
-            if not isinstance(prev_hex, str) or not _HEX64_RE.fullmatch(prev_hex):
-                raise InvalidEntry("prev must be 64 lowercase hex digits")
+            prev = from_hex(obj["prev"], 32, "prev")
             check_event_type(obj["type"])
             if not isinstance(obj["payload"], dict):
                 raise InvalidEntry("payload must be a JSON object")
@@ -236,7 +242,7 @@ class Entry:
             raise InvalidEncoding(f"invalid entry: {e}") from None
         if canonical != data:
             raise InvalidEncoding("entry is not in RFC 8785 canonical form")
-        return cls(index, bytes.fromhex(prev_hex), obj["type"], data, leaf_hash(data))
+        return cls(index, prev, obj["type"], data, leaf_hash(data))
 
     @property
     def payload(self) -> dict[str, Any]:

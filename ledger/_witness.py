@@ -25,7 +25,8 @@ from typing import Any
 
 import httpx
 
-from ._cosign import WitnessKey, WitnessSigner, check_witness_name, from_hex
+from ._cosign import WitnessKey, WitnessSigner, check_witness_name
+from ._entry import from_hex
 from ._errors import ForkError, InvalidEncoding, LedgerError, ProofError, RollbackError
 from ._note import LogKey, SignedCheckpoint
 from .merkle import verify_consistency
