@@ -182,6 +182,53 @@ def test_spoil_publishes_opening_and_blocks_casting_it(election: DemoElection) -
     assert e.ledger_size() == before
 
 
+def test_spoil_rejections_leave_the_ledger_unchanged_and_verify_once(
+    election: DemoElection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bad opening or a tampered ballot is refused with a code; each submission checks the ballot's proofs
+    once (the opening's check includes the ballot's: intake does not verify it a second time)."""
+    import crypto._ballot as cb
+    import voting._intake as vi
+    from crypto._ballot import reveal
+
+    e = election
+    calls: list[bytes] = []
+    real = cb.verify_ballot
+
+    def counted(ctx: Any, ballot: EncryptedBallot) -> None:
+        calls.append(ballot.ballot_hash())
+        real(ctx, ballot)
+
+    monkeypatch.setattr(cb, "verify_ballot", counted)  # called by verify_revealed
+    monkeypatch.setattr(vi, "verify_ballot", counted)  # called by cast
+
+    with e.client() as c:
+        p, q = c.prepare(CHOICE), c.prepare(CHOICE)
+    revealed, other = reveal(p.ballot, p.secrets).to_dict(), reveal(q.ballot, q.secrets).to_dict()
+    wrong = {**other, "ballot_hash": revealed["ballot_hash"]}  # another ballot's randomness under this hash
+    cases = [
+        ("another ballot's opening", "ballot.revealed-ballot-hash", p.ballot.to_dict(), other),
+        ("wrong randomness", "ballot.revealed-reencryption", p.ballot.to_dict(), wrong),
+        ("tampered ballot", "ballot.selection-proof", _tamper_proof(p.ballot.to_dict()), revealed),
+        ("undecodable opening", "ballot.encoding", p.ballot.to_dict(), {"contests": []}),
+    ]
+    before = e.ledger_size()
+    for name, code, ballot, opening in cases:
+        calls.clear()
+        resp = _post(e, "/spoil", {"ballot": ballot, "revealed": opening})
+        assert resp.status_code == 422, (name, resp.text)
+        assert resp.json()["error"]["code"] == code, (name, resp.text)
+        assert e.ledger_size() == before, name
+        assert len(calls) == (0 if code == "ballot.encoding" else 1), name
+    calls.clear()
+    assert _post(e, "/spoil", {"ballot": p.ballot.to_dict(), "revealed": revealed}).status_code == 200
+    assert calls == [p.ballot_hash]
+    calls.clear()
+    ok = _post(e, "/ballots", _jpki_body(e, e.residents[3].card, q.ballot))
+    assert ok.status_code == 200, ok.text
+    assert calls == [q.ballot_hash]
+
+
 def _tamper_proof(b: dict[str, Any]) -> dict[str, Any]:
     b = json.loads(json.dumps(b))
     sel = b["contests"][0]["selections"][0]

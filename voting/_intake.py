@@ -27,10 +27,12 @@ If the process dies between the append and that last commit, :class:`BallotRepla
 consumed challenge from the ``ballot.cast`` entry and makes the pending evidence final; pending evidence with
 no entry is an orphan of a submission that was never appended and is deleted.
 
-The expensive checks (ballot proofs, RSA chain) run outside every lock; only step 6 is serialised. Per
-voter, step 6 runs under an in-process lock and re-reads :class:`~voting._intake_db.VoterState`, whose
-``version`` column is bumped by an optimistic ``UPDATE ... WHERE version = ?`` so two processes cannot
-both give a voter the same ``seq``; ``(election, alias, seq)`` and the ballot hash are also unique keys.
+The expensive checks (ballot proofs, RSA chain) run outside every lock, and each runs once per submission;
+only step 6 is serialised. Step 6 runs under an in-process per-voter lock and the election's mutation lock
+and re-reads :class:`~voting._intake_db.VoterState`; only one process can append to an election's ledger
+(the ledger's one-sequencer lock, an ``flock`` on SQLite and an advisory lock on PostgreSQL), so two
+processes cannot both give a voter the same ``seq``. The unique keys ``(election, alias, seq)``, the ballot
+hash, the evidence hash and the one-kiosk-ballot index are the database's backstop.
 
 Public record per cast ballot: voter alias, ``auth = {"method", "evidence_hash"[, "face"]}``, channel and
 ``seq``. The evidence itself (certificate, signature, ID-token claims, face-match answer) goes to the
@@ -60,6 +62,7 @@ from crypto._ballot import (
     EncryptedBallot,
     RevealedBallot,
     normalize_tracking_code,
+    tracking_code_from_hash,
     verify_ballot,
     verify_revealed,
 )
@@ -185,6 +188,34 @@ class _KeyedLocks:
 
 
 @dataclass(frozen=True, slots=True)
+class _Ballot:
+    """A decoded ballot with its hash and tracking code, computed once (each re-serialises the ballot)."""
+
+    ballot: EncryptedBallot
+    hash: bytes
+    hex: str
+    tracking_code: str
+
+    @classmethod
+    def of(cls, b: EncryptedBallot) -> _Ballot:
+        h = b.ballot_hash()
+        return cls(b, h, h.hex(), tracking_code_from_hash(h))
+
+
+@contextmanager
+def _rejecting(what: str) -> Iterator[None]:
+    """Map a ballot's decoding or verification failure to a :class:`RejectedSubmission` (``ballot.*``)."""
+    try:
+        yield
+    except VerificationError as e:
+        raise RejectedSubmission(f"ballot.{e.check}", e.operator_message) from e
+    except (InvalidEncoding, ValueError, TypeError) as e:
+        raise RejectedSubmission("ballot.encoding", f"{what} does not decode: {e}") from e
+    except CryptoError as e:  # pragma: no cover - every crypto error is one of the above
+        raise RejectedSubmission("ballot.invalid", str(e)) from e
+
+
+@dataclass(frozen=True, slots=True)
 class _Authenticated:
     """The outcome of step 4/5: who voted (alias) and what the public record says about the evidence."""
 
@@ -266,16 +297,16 @@ class IntakeService:
         h = hashlib.sha256(token.encode()).hexdigest()
         return any(hmac.compare_digest(h, k) for k in self.kiosk_tokens)
 
-    def _parse_ballot(self, ballot: Mapping[str, Any]) -> EncryptedBallot:
-        try:
-            b = EncryptedBallot.from_dict(dict(ballot))
-            verify_ballot(self.context(), b)
-        except VerificationError as e:
-            raise RejectedSubmission(f"ballot.{e.check}", e.operator_message) from e
-        except (InvalidEncoding, ValueError, TypeError) as e:
-            raise RejectedSubmission("ballot.encoding", f"the ballot does not decode: {e}") from e
-        except CryptoError as e:  # pragma: no cover - every crypto error is one of the above
-            raise RejectedSubmission("ballot.invalid", str(e)) from e
+    @staticmethod
+    def _decode_ballot(ballot: Mapping[str, Any]) -> _Ballot:
+        with _rejecting("the ballot"):
+            return _Ballot.of(EncryptedBallot.from_dict(dict(ballot)))
+
+    def _parse_ballot(self, ballot: Mapping[str, Any]) -> _Ballot:
+        """Decode ``ballot`` and check it (:func:`verify_ballot`); :meth:`spoil` checks it via the opening."""
+        b = self._decode_ballot(ballot)
+        with _rejecting("the ballot"):
+            verify_ballot(self.context(), b.ballot)
         return b
 
     def _check_unused(self, s: Session, ballot_hash: str) -> None:
@@ -346,7 +377,7 @@ class IntakeService:
             raise Forbidden("voter.not_on_roll", "the authenticated resident is not on this election's roll")
         return bytes(alias)
 
-    def _auth_jpki(self, b: EncryptedBallot, submission: JpkiSubmission, challenge: bytes) -> _Authenticated:
+    def _auth_jpki(self, b: _Ballot, submission: JpkiSubmission, challenge: bytes) -> _Authenticated:
         self._require_method("jpki")
         if self.jpki is None:
             raise Forbidden("auth.unavailable", "JPKI authentication is not configured on this server")
@@ -356,7 +387,7 @@ class IntakeService:
         ident = self.jpki.verify(
             submission,
             election_base_hash=self.election.base_hash,
-            ballot_hash=b.ballot_hash(),
+            ballot_hash=b.hash,
             challenge=challenge,
             now=self.clock(),
         )
@@ -364,7 +395,7 @@ class IntakeService:
         evidence = {
             "method": "jpki",
             "election_base_hash": self.election.base_hash.hex(),
-            "ballot_hash": b.ballot_hash().hex(),
+            "ballot_hash": b.hex,
             "challenge": challenge.hex(),
             "signature": submission.signature.hex(),
             "certificate": submission.certificate_der.hex(),
@@ -394,13 +425,12 @@ class IntakeService:
         challenge). ``channel="kiosk"`` only for callers the route authenticated as a kiosk."""
         self._require_voting()
         b = self._parse_ballot(ballot)
-        bh = b.ballot_hash().hex()
         with self._session() as s:
-            self._check_unused(s, bh)
+            self._check_unused(s, b.hex)
         auth = self._auth_jpki(b, submission, challenge)
         return self._commit_cast(b, auth, channel)
 
-    def _commit_cast(self, b: EncryptedBallot, auth: _Authenticated, channel: Channel) -> Receipt:
+    def _commit_cast(self, b: _Ballot, auth: _Authenticated, channel: Channel) -> Receipt:
         """Step 6: serialised per voter (and against phase changes), re-check, append, record.
 
         The checks read in a transaction that ends before the ledger append: the ledger writes through its
@@ -411,7 +441,7 @@ class IntakeService:
         """
         if channel not in ("internet", "kiosk"):
             raise InvalidRequest("ballot.channel", "channel is 'internet' or 'kiosk'")
-        bh = b.ballot_hash().hex()
+        bh = b.hex
         alias = auth.alias.hex()
         eid = self.election_id
         evh = auth.evidence_hash.hex()
@@ -456,9 +486,9 @@ class IntakeService:
             payload = {
                 "election_id": eid,
                 "base_hash": self.election.base_hash.hex(),
-                "ballot": b.to_dict(),
+                "ballot": b.ballot.to_dict(),
                 "ballot_hash": bh,
-                "tracking_code": b.tracking_code(),
+                "tracking_code": b.tracking_code,
                 "voter_alias": alias,
                 "channel": channel,
                 "auth": auth.public_auth,
@@ -479,7 +509,6 @@ class IntakeService:
                     self._consume_oidc(s, auth.oidc_state, now)
                 state = s.get(VoterState, (eid, alias)) or VoterState(election_id=eid, voter_alias=alias)
                 state.seq = seq
-                state.version += 1
                 state.last_index = index
                 if channel == "kiosk":
                     state.kiosk_index = index
@@ -495,7 +524,7 @@ class IntakeService:
                         ballot_hash=bh,
                         election_id=eid,
                         kind="cast",
-                        tracking_code=b.tracking_code(),
+                        tracking_code=b.tracking_code,
                         ledger_index=index,
                         voter_alias=alias,
                         channel=channel,
@@ -505,7 +534,7 @@ class IntakeService:
                 )
                 s.commit()
         return self._receipt(
-            "cast", bh, b.tracking_code(), index, bytes(appended.entry_hash), channel=channel, seq=seq
+            "cast", bh, b.tracking_code, index, bytes(appended.entry_hash), channel=channel, seq=seq
         )
 
     def _drop_pending(self, evidence_hash: str) -> None:
@@ -525,15 +554,12 @@ class IntakeService:
     def spoil(self, ballot: Mapping[str, Any], revealed: Mapping[str, Any]) -> Receipt:
         """Publish a challenged ballot with its opening (``ballot.spoiled``); it is never counted."""
         self._require_voting()
-        b = self._parse_ballot(ballot)
-        try:
+        b = self._decode_ballot(ballot)
+        with _rejecting("the opening"):
             r = RevealedBallot.from_dict(dict(revealed))
-            verify_revealed(self.context(), b, r)
-        except VerificationError as e:
-            raise RejectedSubmission(f"ballot.{e.check}", e.operator_message) from e
-        except (InvalidEncoding, ValueError, TypeError) as e:
-            raise RejectedSubmission("ballot.encoding", f"the opening does not decode: {e}") from e
-        bh = b.ballot_hash().hex()
+        with _rejecting("the opening"):
+            verify_revealed(self.context(), b.ballot, r)  # verifies the ballot itself first
+        bh = b.hex
         with self.election.appending():
             with self._session() as s:
                 self._require_voting()
@@ -542,9 +568,9 @@ class IntakeService:
             payload = {
                 "election_id": self.election_id,
                 "base_hash": self.election.base_hash.hex(),
-                "ballot": b.to_dict(),
+                "ballot": b.ballot.to_dict(),
                 "ballot_hash": bh,
-                "tracking_code": b.tracking_code(),
+                "tracking_code": b.tracking_code,
                 "revealed": r.to_dict(),
             }
             appended = self.election.append_entry("ballot.spoiled", payload)
@@ -555,14 +581,14 @@ class IntakeService:
                         ballot_hash=bh,
                         election_id=self.election_id,
                         kind="spoiled",
-                        tracking_code=b.tracking_code(),
+                        tracking_code=b.tracking_code,
                         ledger_index=index,
                         created_at=now,
                     )
                 )
                 self.election.record_synced(s, index)
                 s.commit()
-        return self._receipt("spoiled", bh, b.tracking_code(), index, bytes(appended.entry_hash))
+        return self._receipt("spoiled", bh, b.tracking_code, index, bytes(appended.entry_hash))
 
     # -------------------------------------------------------------------------------------- receipts
 
@@ -665,11 +691,11 @@ class IntakeService:
             s.commit()
         return OidcStart(pending.authorization_url, pending.state)
 
-    def _auth_oidc(self, b: EncryptedBallot, state: str, code: str, live: LiveCapture) -> _Authenticated:
+    def _auth_oidc(self, b: _Ballot, state: str, code: str, live: LiveCapture) -> _Authenticated:
         self._require_method("oidc+face")
         if self.oidc is None or self.face is None:
             raise Forbidden("auth.unavailable", "digital-ID authentication is not configured on this server")
-        bh = b.ballot_hash()
+        bh = b.hash
         with self._session() as s:
             row = s.get(OidcPending, state)
             if row is None or row.election_id != self.election_id:
@@ -732,7 +758,7 @@ class IntakeService:
         self._require_voting()
         b = self._parse_ballot(ballot)
         with self._session() as s:
-            self._check_unused(s, b.ballot_hash().hex())
+            self._check_unused(s, b.hex)
         auth = self._auth_oidc(b, state, code, live)
         return self._commit_cast(b, auth, "internet")
 
@@ -809,7 +835,6 @@ class BallotReplay:
         if channel == "kiosk" and state.kiosk_index is None:
             state.kiosk_index, moved = index, True
         if moved:
-            state.version += 1
             s.add(state)
             changed = True
         evh = str(p["auth"]["evidence_hash"])

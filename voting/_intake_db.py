@@ -7,8 +7,9 @@ They live in the same SQLModel metadata (and therefore the same engine) as :mod:
   ballot hash (the verifier never leaves the server).
 * :class:`IntakeBallot` — every ballot hash the server accepted, cast or spoiled, so a hash is used once
   (a spoiled ballot can never be cast, a cast one never spoiled or replayed).
-* :class:`VoterState` — per (election, voter alias) submission counter and kiosk flag; its ``version``
-  column is the optimistic lock that serialises a voter's concurrent submissions across processes.
+* :class:`VoterState` — per (election, voter alias) submission counter and kiosk flag. A voter's concurrent
+  submissions are serialised by intake's locks and the ledger's single sequencer (see :mod:`voting._intake`);
+  the unique keys of :class:`IntakeBallot` are the database's backstop.
 * :class:`AuthEvidence` — the authentication evidence itself (certificate, signature, ID-token claims,
   face-match answer), keyed by its hash. Only the hash is public; the row is for auditors with access.
   It is the one place personal data (the certificate's basic-four items) is kept, never logged.
@@ -85,7 +86,7 @@ class IntakeBallot(SQLModel, table=True):
 
 
 class VoterState(SQLModel, table=True):
-    """Per-voter submission state; ``version`` is bumped by every accepted cast (optimistic lock)."""
+    """Per-voter submission state: last ``seq``, the kiosk ballot's entry (if any), the last cast's entry."""
 
     __tablename__ = "intake_voter_state"
 
@@ -94,7 +95,6 @@ class VoterState(SQLModel, table=True):
     seq: int = 0
     kiosk_index: int | None = None
     last_index: int | None = None
-    version: int = 0
 
 
 class AuthEvidence(SQLModel, table=True):
