@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import copy
-import dataclasses
 import random
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import pytest
 from fastapi.testclient import TestClient
 
 from crypto._ballot import ElectionContext, encrypt_ballot
@@ -52,26 +50,9 @@ def running_app(
 @contextmanager
 def start_election_on(database_url: str | None, *args: Any, **kw: Any) -> Iterator[_cli_demo.DemoElection]:
     """:func:`voting._cli_demo.start_election` (an open election behind uvicorn on loopback) on
-    ``database_url``; ``None`` keeps the demo's SQLite file in its data directory.
-
-    The demo builds its settings itself, so the URL is put into them by wrapping ``demo_settings`` for
-    the duration of the setup only (the app, service and ledger are built then).
-    """
-    with ExitStack() as stack:
-        engines: list[Any] = []
-        stack.callback(lambda: [e.dispose() for e in engines])  # runs after the election stopped
-        with pytest.MonkeyPatch.context() as mp:
-            if database_url is not None:
-                real = _cli_demo.demo_settings
-
-                def on_database(*a: Any, **k: Any) -> tuple[Any, Any]:
-                    settings, intake = real(*a, **k)
-                    return dataclasses.replace(settings, database_url=database_url), intake
-
-                mp.setattr(_cli_demo, "demo_settings", on_database)
-            election = stack.enter_context(_cli_demo.start_election(*args, **kw))
-        engines.append(election.service.engine)
-        assert database_url is None or election.service.engine.dialect.name == "postgresql"
+    ``database_url``; ``None`` keeps the demo's SQLite file in its data directory."""
+    with _cli_demo.start_election(*args, database_url=database_url, **kw) as election:
+        assert election.service.engine.dialect.name == ("sqlite" if database_url is None else "postgresql")
         yield election
 
 

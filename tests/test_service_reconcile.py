@@ -9,7 +9,6 @@ tests/test_service_crash.py.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import json
 import secrets
@@ -79,9 +78,13 @@ def server(tmp_path: Path, database_url: str | None = None) -> Iterator[dict[str
     ca = JpkiTestCa.generate(now)
     residents = make_residents(3, ca, now, pool=RsaKeyPool(3))
     settings, intake = demo_settings(
-        tmp_path, ca, now, admin_token=ADMIN_TOKEN, kiosk_token=secrets.token_urlsafe(32)
+        tmp_path,
+        ca,
+        now,
+        admin_token=ADMIN_TOKEN,
+        kiosk_token=secrets.token_urlsafe(32),
+        database_url=database_url,
     )
-    settings = dataclasses.replace(settings, database_url=database_url)
     service = ElectionService.from_settings(settings)
     app = create_app(settings, service=service, intake=intake)
     manifest = tsukuba_manifest(now, trustees=3, threshold=2, small=True)

@@ -36,6 +36,7 @@ import httpx
 import typer
 from cryptography.hazmat.primitives import serialization
 
+from voting._errors import read_error
 from voting._loopback import LoopbackServer
 from voting._testca import JpkiTestCa, RsaKeyPool, TestCard, TestResident
 
@@ -177,6 +178,24 @@ def roll_csv(residents: Sequence[Resident]) -> bytes:
 # ------------------------------------------------------------------------------------------ the election
 
 
+def _admin_request(
+    http: httpx.Client,
+    token: str,
+    method: str,
+    path: str,
+    *,
+    headers: Mapping[str, str] | None = None,
+    **kw: Any,
+) -> httpx.Response:
+    """``/api/v1/admin{path}`` with the admin token; an error answer raises :class:`RuntimeError`."""
+    auth = {"Authorization": f"Bearer {token}", **(headers or {})}
+    r = http.request(method, "/api/v1/admin" + path, headers=auth, **kw)
+    if r.status_code >= 400:
+        code, message, _ = read_error(r)
+        raise RuntimeError(f"admin {method} {path}: HTTP {r.status_code} {code}: {message}")
+    return r
+
+
 @dataclass
 class DemoElection:
     """A running election, open for voting, and everything needed to drive it."""
@@ -195,11 +214,7 @@ class DemoElection:
     server: LoopbackServer | None
 
     def admin(self, path: str, method: str = "POST") -> Any:
-        r = self.http.request(
-            method, "/api/v1/admin" + path, headers={"Authorization": f"Bearer {self.admin_token}"}
-        )
-        if r.status_code >= 400:
-            raise RuntimeError(f"admin {path}: HTTP {r.status_code} {r.text[:300]}")
+        r = _admin_request(self.http, self.admin_token, method, path)
         return r.json() if r.headers.get("content-type", "").startswith("application/json") else r.content
 
     def ledger_size(self) -> int:
@@ -227,11 +242,13 @@ def start_election(
     oidc_residents: Sequence[Resident] = (),
     revoked: Sequence[Resident] = (),
     real_http: bool = True,
+    database_url: str | None = None,
 ) -> Iterator[DemoElection]:
     """Create, set up and open an election; yield it running; stop the servers afterwards.
 
     ``oidc_residents`` get accounts at a local development OIDC provider (claims: name, birthdate,
     address), which is started only if there are any. ``revoked`` cards are listed on the CA's CRL.
+    ``database_url`` is the private database (default: an SQLite file in ``data_dir``).
     """
     from voting._trustee_client import run_key_ceremony
     from voting.app import create_app
@@ -250,6 +267,7 @@ def start_election(
             revoked=revoked,
             oidc=(provider.issuer, oidc_client) if provider is not None else None,
             rate_limit_per_minute=rate_limit_per_minute,
+            database_url=database_url,
         )
         app = create_app(settings, intake=intake_config)
     except BaseException:
@@ -269,21 +287,14 @@ def start_election(
         base_url = "http://testserver"
         http = TestClient(app)
     try:
-        auth = {"Authorization": f"Bearer {admin_token}"}
-
-        def call(method: str, path: str, headers: Mapping[str, str] = auth, **kw: Any) -> Any:
-            r = http.request(method, "/api/v1" + path, headers=dict(headers), **kw)
-            if r.status_code >= 400:
-                raise RuntimeError(f"{method} {path}: HTTP {r.status_code} {r.text[:300]}")
-            return r.json()
-
-        created = call("POST", "/admin/election", json=dict(manifest))
-        call("PUT", "/admin/roll", content=roll_csv(residents), headers={**auth, "Content-Type": "text/csv"})
-        call("POST", "/admin/roll/publish")
+        created = _admin_request(http, admin_token, "POST", "/election", json=dict(manifest)).json()
+        csv = {"Content-Type": "text/csv"}
+        _admin_request(http, admin_token, "PUT", "/roll", content=roll_csv(residents), headers=csv)
+        _admin_request(http, admin_token, "POST", "/roll/publish")
         invitations = {int(i): c for i, c in created["invitations"].items()}
         trustees = run_key_ceremony(http, invitations, admin_token=admin_token)
         intake = app.state.intake_provider.get()
-        call("POST", "/admin/open")
+        _admin_request(http, admin_token, "POST", "/open")
         yield DemoElection(
             base_url=base_url,
             app=app,
@@ -304,9 +315,7 @@ def start_election(
             server.stop()
         if provider is not None:
             provider.stop()
-        led = getattr(service, "_ledger", None)
-        if led is not None:
-            led.close()
+        service.close()
 
 
 _DEMO_OIDC_CLIENT = "tvote-demo"
@@ -333,6 +342,7 @@ def demo_settings(
     revoked: Sequence[Resident] = (),
     oidc: tuple[str, Any] | None = None,
     rate_limit_per_minute: int = 120,
+    database_url: str | None = None,
 ) -> tuple[Any, Any]:
     """The demo's server settings and intake configuration, through the same path as ``tvote serve``.
 
@@ -373,6 +383,7 @@ def demo_settings(
         jpki_crl_dir=crls,
         jpki_test_policy=True,
         kiosk_token_hashes=(hash_kiosk_token(kiosk_token),),
+        database_url=database_url,
         **extra,
     )
     face: Any = None
