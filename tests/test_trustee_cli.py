@@ -105,3 +105,21 @@ def test_cli_key_ceremony(server, tmp_path, monkeypatch):
     monkeypatch.setenv("BAD", "nope")
     run("trustee", "deal", "--server", url, "--passphrase-env", "BAD", "--secret-file", str(files[0]), code=2)
     assert service.joint_key().qualified == (1, 2, 3)
+
+
+def test_trustee_commands_report_an_unreachable_server(tmp_path, monkeypatch):
+    """No traceback when the server cannot be reached: one error line naming the server, exit status 1."""
+    with socket.socket() as s:  # a loopback port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv("PW", "a long trustee passphrase")
+    server = f"http://127.0.0.1:{port}"
+    args = ["trustee", "init", "--server", server, "--invitation", "1-" + "x" * 16, "--name", "T1"]
+    args += ["--secret-file", str(tmp_path / "t.secret"), "--passphrase-env", "PW", "--kdf", "interactive"]
+    result = CliRunner().invoke(tvote, args)
+    assert result.exit_code == 1, result.output
+    assert f"error: cannot talk to {server}: ConnectError" in result.output
+    assert not (tmp_path / "t.secret").exists()
+    args[args.index("--invitation") + 1] = "not-a-code"  # a malformed code: a clear error, not a traceback
+    result = CliRunner().invoke(tvote, args)
+    assert result.exit_code == 2 and "error: a registration code looks like" in result.output, result.output

@@ -15,6 +15,8 @@ from typing import Annotated, Any
 import httpx
 import typer
 
+from ._errors import read_error
+
 __all__ = ["app"]
 
 app = typer.Typer(help="Election commission commands.", no_args_is_help=True)
@@ -31,13 +33,11 @@ def _call(server: str, method: str, path: str, **kw: Any) -> Any:
     with httpx.Client(base_url=server, timeout=120) as http:
         r = http.request(method, "/api/v1/admin" + path, headers=headers, **kw)
     if r.status_code >= 400:
-        try:
-            err = r.json()["error"]
-            typer.echo(f"error: {err['code']}: {err['message']}", err=True)
-            for p in err.get("details") or []:
+        code, message, details = read_error(r)
+        typer.echo(f"error: {code}: {message}", err=True)
+        for p in details:
+            if isinstance(p, dict):
                 typer.echo(f"  {p.get('loc')}: {p.get('msg')}", err=True)
-        except (ValueError, KeyError, TypeError):
-            typer.echo(f"error: HTTP {r.status_code}", err=True)
         raise typer.Exit(1)
     return r
 

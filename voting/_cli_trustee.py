@@ -11,9 +11,12 @@ The passphrase is read from ``--passphrase-env`` (name of an environment variabl
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
+import httpx
 import typer
 
 from ._trustee_client import ApiError, KdfLimits, Trustee, TrusteeApi, TrusteeFileError, client_for
@@ -48,9 +51,18 @@ def _load(path: Path, env: str | None) -> tuple[Trustee, str]:
         raise typer.Exit(2) from e
 
 
-def _fail(e: ApiError) -> typer.Exit:
-    typer.echo(f"error: {e.code}: {e.message}", err=True)
-    return typer.Exit(1)
+@contextmanager
+def _server(base_url: str) -> Iterator[httpx.Client]:
+    """An HTTP client for the election server; an error answer or an unreachable server exits with 1."""
+    try:
+        with client_for(base_url) as http:
+            yield http
+    except ApiError as e:
+        typer.echo(f"error: {e.code}: {e.message}", err=True)
+        raise typer.Exit(1) from e
+    except httpx.HTTPError as e:
+        typer.echo(f"error: cannot talk to {base_url}: {type(e).__name__}", err=True)
+        raise typer.Exit(1) from e
 
 
 @app.command()
@@ -73,11 +85,12 @@ def init(
         typer.echo(f"error: {secret_file} exists; refusing to overwrite key material", err=True)
         raise typer.Exit(2)
     pw = _passphrase(passphrase_env, confirm=True)
-    with client_for(server) as http:
+    with _server(server) as http:
         try:
             t = Trustee.init(TrusteeApi(http), invitation, name)
-        except ApiError as e:
-            raise _fail(e) from e
+        except ValueError as e:  # a malformed registration code, refused before any request
+            typer.echo(f"error: {e}", err=True)
+            raise typer.Exit(2) from e
     t.save(secret_file, pw, KdfLimits.interactive() if kdf == "interactive" else KdfLimits())
     typer.echo(f"trustee {t.index} of election {t.election_id}: key material written to {secret_file}")
 
@@ -86,11 +99,8 @@ def init(
 def register(server: ServerOpt, secret_file: FileOpt, passphrase_env: PassEnvOpt = None) -> None:
     """Register: publish commitments and X25519 key; receive this trustee's API token."""
     t, pw = _load(secret_file, passphrase_env)
-    with client_for(server) as http:
-        try:
-            t.register(http)
-        except ApiError as e:
-            raise _fail(e) from e
+    with _server(server) as http:
+        t.register(http)
     t.save(secret_file, pw)
     typer.echo(f"trustee {t.index} registered")
 
@@ -99,11 +109,8 @@ def register(server: ServerOpt, secret_file: FileOpt, passphrase_env: PassEnvOpt
 def deal(server: ServerOpt, secret_file: FileOpt, passphrase_env: PassEnvOpt = None) -> None:
     """Deal encrypted shares to every other trustee (after all have registered)."""
     t, _ = _load(secret_file, passphrase_env)
-    with client_for(server) as http:
-        try:
-            index = t.deal(http)
-        except ApiError as e:
-            raise _fail(e) from e
+    with _server(server) as http:
+        index = t.deal(http)
     typer.echo(f"shares published (ledger entry {index})")
 
 
@@ -118,11 +125,8 @@ def verify_shares(
 ) -> None:
     """Decrypt and check received shares; publicly complain about every bad one."""
     t, pw = _load(secret_file, passphrase_env)
-    with client_for(server) as http:
-        try:
-            bad = t.verify_shares(http, complain_missing=complain_missing)
-        except ApiError as e:
-            raise _fail(e) from e
+    with _server(server) as http:
+        bad = t.verify_shares(http, complain_missing=complain_missing)
     t.save(secret_file, pw)
     if bad:
         typer.echo(f"complained about dealer(s) {', '.join(map(str, bad))}: their shares failed the check")
@@ -134,11 +138,8 @@ def verify_shares(
 def answer(server: ServerOpt, secret_file: FileOpt, passphrase_env: PassEnvOpt = None) -> None:
     """Answer complaints against this trustee by publishing the disputed shares."""
     t, _ = _load(secret_file, passphrase_env)
-    with client_for(server) as http:
-        try:
-            n = t.answer_complaints(http)
-        except ApiError as e:
-            raise _fail(e) from e
+    with _server(server) as http:
+        n = t.answer_complaints(http)
     typer.echo(f"answered {n} complaint(s)")
 
 
@@ -146,14 +147,11 @@ def answer(server: ServerOpt, secret_file: FileOpt, passphrase_env: PassEnvOpt =
 def decrypt(server: ServerOpt, secret_file: FileOpt, passphrase_env: PassEnvOpt = None) -> None:
     """Compute this trustee's key share (first time) and submit partial decryptions of the tally."""
     t, pw = _load(secret_file, passphrase_env)
-    with client_for(server) as http:
-        try:
-            if t.key is None:
-                t.finalize(http)
-                t.save(secret_file, pw)
-            out = t.decrypt(http)
-        except ApiError as e:
-            raise _fail(e) from e
+    with _server(server) as http:
+        if t.key is None:
+            t.finalize(http)
+            t.save(secret_file, pw)
+        out = t.decrypt(http)
     if not out["accepted"]:
         typer.echo(f"the server excluded this partial decryption: {out['reason']}", err=True)
         raise typer.Exit(1)

@@ -49,6 +49,8 @@ from crypto._threshold import (
     TrusteeKeyGen,
 )
 
+from ._errors import read_error
+
 __all__ = [
     "SECRET_FILE_FORMAT",
     "ApiError",
@@ -77,6 +79,14 @@ class ApiError(Exception):
     def __init__(self, status: int, code: str, message: str) -> None:
         self.status, self.code, self.message = status, code, message
         super().__init__(f"HTTP {status} {code}: {message}")
+
+
+def _answer(r: httpx.Response) -> Any:
+    """The JSON body of a success; :class:`ApiError` for an error answer."""
+    if r.status_code >= 400:
+        code, message, _ = read_error(r)
+        raise ApiError(r.status_code, code, message)
+    return r.json()
 
 
 # ------------------------------------------------------------------------------------------- secret file
@@ -194,14 +204,7 @@ class TrusteeApi:
         return {"Authorization": f"Bearer {self.token}"} if self.token else {}
 
     def _call(self, method: str, path: str, body: Any = None) -> Any:
-        r = self.http.request(method, "/api/v1" + path, json=body, headers=self._headers())
-        if r.status_code >= 400:
-            try:
-                err = r.json()["error"]
-                raise ApiError(r.status_code, err["code"], err["message"])
-            except (ValueError, KeyError, TypeError):
-                raise ApiError(r.status_code, "http.error", r.text[:200]) from None
-        return r.json()
+        return _answer(self.http.request(method, "/api/v1" + path, json=body, headers=self._headers()))
 
     def election(self) -> dict[str, Any]:
         return dict(self._call("GET", "/election"))
@@ -433,11 +436,7 @@ class Trustee:
 
 
 def _admin(http: httpx.Client, admin_token: str, path: str) -> Any:
-    r = http.post("/api/v1/admin" + path, headers={"Authorization": f"Bearer {admin_token}"})
-    if r.status_code >= 400:
-        err = r.json().get("error", {})
-        raise ApiError(r.status_code, err.get("code", "http.error"), err.get("message", r.text[:200]))
-    return r.json()
+    return _answer(http.post("/api/v1/admin" + path, headers={"Authorization": f"Bearer {admin_token}"}))
 
 
 def run_key_ceremony(

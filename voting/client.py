@@ -55,6 +55,7 @@ from crypto._hash import tagged_sha256
 from ledger.merkle import verify_consistency, verify_inclusion
 from ledger.record import Entry, LedgerError, LogKey, SignedCheckpoint
 
+from ._errors import read_error
 from ._intake import Receipt
 
 __all__ = [
@@ -214,11 +215,8 @@ class VoterClient:
     ) -> Any:
         r = self._http.request(method, API + path, json=json, headers=dict(headers or {}))
         if r.status_code >= 400:
-            try:
-                err = r.json()["error"]
-                raise ServerError(r.status_code, str(err["code"]), str(err["message"]))
-            except (ValueError, KeyError, TypeError):
-                raise ServerError(r.status_code, f"http.{r.status_code}", r.text[:200]) from None
+            code, message, _ = read_error(r)
+            raise ServerError(r.status_code, code, message)
         return r.json()
 
     # --------------------------------------------------------------------------------------- election
