@@ -23,6 +23,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from voting._cli_demo import demo_face_image
+from voting._settings import hash_kiosk_token
 from voting._testca import JpkiTestCa
 from voting.auth import DeterministicTestMatcher, LiveCapture, ReferenceImageSource
 
@@ -65,6 +66,24 @@ def face_matcher_app() -> Starlette:
         return Response(demo_face_image(request.query_params["subject"]), media_type="image/png")
 
     return Starlette(routes=[Route("/match", match, methods=["POST"]), Route("/reference", reference)])
+
+
+def write_config(
+    path: Path, anchors: Path, crls: Path, kiosk_token: str, *, rate_limit: int, **settings: str
+) -> Path:
+    """A ``tvote.toml`` for a test server: the JPKI test CA's files (test policy), one opened kiosk, the
+    rate limit, and the string ``settings`` given (e.g. ``face_matcher_url``)."""
+    lines = [
+        'environment = "test"',
+        f'jpki_trust_anchors = "{anchors}"',
+        f'jpki_crl_dir = "{crls}"',
+        "jpki_test_policy = true",
+        f'kiosk_token_hashes = ["{hash_kiosk_token(kiosk_token)}"]',
+        *(f'{k} = "{v}"' for k, v in settings.items()),
+        f"rate_limit = {rate_limit}",
+    ]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
 
 
 def jpki_files(
@@ -116,6 +135,22 @@ class Cli:
         """Run several commands at once (one per trustee, each on its own machine in real life)."""
         procs = [self.start(*a) for a in argvs]
         return [self.wait(p) for p in procs]
+
+
+def key_ceremony_by_cli(cli: Cli, base: str, tmp: Path, codes: list[str]) -> list[Path]:
+    """Every trustee (one per registration code, concurrent processes) runs ``tvote trustee init / register /
+    deal / verify-shares`` with the passphrase in ``$PW``; asserts every trustee found its shares valid.
+    Returns the trustees' secret files (``trustee1.secret`` ... in ``tmp``)."""
+    common = ["--server", base, "--passphrase-env", "PW"]
+    files = [tmp / f"trustee{i}.secret" for i in range(1, len(codes) + 1)]
+    init = ["trustee", "init", *common, "--kdf", "interactive"]
+    pairs = enumerate(zip(codes, files, strict=True), 1)
+    cli.all([[*init, "--invitation", c, "--name", f"T{i}", "--secret-file", str(f)] for i, (c, f) in pairs])
+    cli.all([["trustee", "register", *common, "--secret-file", str(f)] for f in files])
+    cli.all([["trustee", "deal", *common, "--secret-file", str(f)] for f in files])
+    for out in cli.all([["trustee", "verify-shares", *common, "--secret-file", str(f)] for f in files]):
+        assert "valid" in out
+    return files
 
 
 def wait_until_serving(server: subprocess.Popen[str], base: str, timeout: float = 20.0) -> None:

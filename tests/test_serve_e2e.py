@@ -28,16 +28,17 @@ from _serve_util import (
     face_matcher_app,
     free_port,
     jpki_files,
+    key_ceremony_by_cli,
     server_env,
     start_server,
     stop_server,
+    write_config,
 )
 
 from voting._cli_demo import _claims as demo_claims
 from voting._cli_demo import demo_live_capture, login_as, make_residents, roll_csv
 from voting._dev_oidc import DevClient, DevOidcProvider, DevSubject
 from voting._loopback import LoopbackServer
-from voting._settings import hash_kiosk_token
 from voting._testca import JpkiTestCa, RsaKeyPool
 from voting.client import ServerError, VoterClient
 
@@ -67,22 +68,15 @@ def world(tmp_path):
     provider.start()
     matcher_url = matcher.start()
     try:
-        config.write_text(
-            "\n".join(
-                [
-                    'environment = "test"',
-                    f'jpki_trust_anchors = "{anchors}"',
-                    f'jpki_crl_dir = "{crls}"',
-                    "jpki_test_policy = true",
-                    f'kiosk_token_hashes = ["{hash_kiosk_token(kiosk_token)}"]',
-                    f'face_matcher_url = "{matcher_url}/match"',
-                    f'face_reference_url = "{matcher_url}/reference"',
-                    f'face_engine_id = "{ENGINE_ID}"',
-                    "rate_limit = 100000",
-                ]
-            )
-            + "\n",
-            encoding="utf-8",
+        write_config(
+            config,
+            anchors,
+            crls,
+            kiosk_token,
+            rate_limit=100000,
+            face_matcher_url=f"{matcher_url}/match",
+            face_reference_url=f"{matcher_url}/reference",
+            face_engine_id=ENGINE_ID,
         )
         env = server_env(
             TVOTE_ADMIN_TOKEN=admin_token,
@@ -143,15 +137,8 @@ def test_serve_end_to_end(world: dict[str, Any]) -> None:
     cli.run("admin", "publish-roll", *srv)
 
     # -- key ceremony: three trustees, each on "their own machine" (concurrent processes)
-    files = [tmp / f"trustee{i}.secret" for i in (1, 2, 3)]
+    files = key_ceremony_by_cli(cli, base, tmp, codes)
     common = [*srv, "--passphrase-env", "PW"]
-    init = ["trustee", "init", *common, "--kdf", "interactive"]
-    pairs = enumerate(zip(codes, files, strict=True), 1)
-    cli.all([[*init, "--invitation", c, "--name", f"T{i}", "--secret-file", str(f)] for i, (c, f) in pairs])
-    cli.all([["trustee", "register", *common, "--secret-file", str(f)] for f in files])
-    cli.all([["trustee", "deal", *common, "--secret-file", str(f)] for f in files])
-    for out in cli.all([["trustee", "verify-shares", *common, "--secret-file", str(f)] for f in files]):
-        assert "valid" in out
     assert "qualified trustees [1, 2, 3]" in cli.run("admin", "finalize-keys", *srv)
     cli.run("admin", "open", *srv)
 

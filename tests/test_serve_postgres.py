@@ -23,10 +23,18 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
-from _serve_util import Cli, free_port, jpki_files, server_env, stop_server, wait_until_serving
+from _serve_util import (
+    Cli,
+    free_port,
+    jpki_files,
+    key_ceremony_by_cli,
+    server_env,
+    stop_server,
+    wait_until_serving,
+    write_config,
+)
 
 from voting._cli_demo import make_residents, roll_csv, tsukuba_manifest
-from voting._settings import hash_kiosk_token
 from voting._testca import JpkiTestCa, RsaKeyPool
 from voting.client import ServerError, VoterClient
 
@@ -62,21 +70,7 @@ def world(tmp_path: Path, postgres_url: str) -> Iterator[dict[str, Any]]:
     revoked = residents[4]
     anchors, crls = jpki_files(tmp_path, ca, now, revoked=[revoked.card.certificate.serial_number])
     kiosk_token = secrets.token_urlsafe(32)
-    config = tmp_path / "tvote.toml"
-    config.write_text(
-        "\n".join(
-            [
-                'environment = "test"',
-                f'jpki_trust_anchors = "{anchors}"',
-                f'jpki_crl_dir = "{crls}"',
-                "jpki_test_policy = true",
-                f'kiosk_token_hashes = ["{hash_kiosk_token(kiosk_token)}"]',
-                "rate_limit = 100000",
-            ]
-        )
-        + "\n",
-        encoding="utf-8",
-    )
+    config = write_config(tmp_path / "tvote.toml", anchors, crls, kiosk_token, rate_limit=100000)
     # the URL as an operator writes it (plain postgresql://, no driver): the server picks psycopg 3
     assert postgres_url.startswith("postgresql+psycopg://")
     dsn = "postgresql://" + postgres_url.split("://", 1)[1]
@@ -125,14 +119,8 @@ def test_serve_on_postgres_end_to_end(world: dict[str, Any]) -> None:
     cli.run("admin", "load-roll", *srv, "--roll", str(tmp / "roll.csv"))
     cli.run("admin", "publish-roll", *srv)
 
-    files = [tmp / f"trustee{i}.secret" for i in (1, 2)]
+    files = key_ceremony_by_cli(cli, base, tmp, codes)
     common = [*srv, "--passphrase-env", "PW"]
-    init = ["trustee", "init", *common, "--kdf", "interactive"]
-    pairs = enumerate(zip(codes, files, strict=True), 1)
-    cli.all([[*init, "--invitation", c, "--name", f"T{i}", "--secret-file", str(f)] for i, (c, f) in pairs])
-    cli.all([["trustee", "register", *common, "--secret-file", str(f)] for f in files])
-    cli.all([["trustee", "deal", *common, "--secret-file", str(f)] for f in files])
-    cli.all([["trustee", "verify-shares", *common, "--secret-file", str(f)] for f in files])
     assert "qualified trustees [1, 2]" in cli.run("admin", "finalize-keys", *srv)
     cli.run("admin", "open", *srv)
 

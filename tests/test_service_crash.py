@@ -30,11 +30,10 @@ from collections import Counter
 from typing import Any
 
 import httpx
-from _serve_util import Cli, free_port, jpki_files, server_env, start_server, stop_server
+from _serve_util import Cli, free_port, jpki_files, server_env, start_server, stop_server, write_config
 
 from voting._cli_demo import make_residents, roll_csv, tsukuba_manifest
 from voting._election import count_ballots
-from voting._settings import hash_kiosk_token
 from voting._testca import JpkiTestCa, RsaKeyPool
 from voting._trustee_client import run_decryption, run_key_ceremony
 from voting.client import Receipt, ServerError, VoterClient
@@ -79,21 +78,7 @@ def test_sigkill_during_voting_loses_no_acknowledged_ballot(tmp_path):
     residents = make_residents(n, ca, now, pool=RsaKeyPool(n))
     anchors, crls = jpki_files(tmp_path, ca, now)
     kiosk_token = secrets.token_urlsafe(32)
-    config = tmp_path / "tvote.toml"
-    config.write_text(
-        "\n".join(
-            [
-                'environment = "test"',
-                f'jpki_trust_anchors = "{anchors}"',
-                f'jpki_crl_dir = "{crls}"',
-                "jpki_test_policy = true",
-                f'kiosk_token_hashes = ["{hash_kiosk_token(kiosk_token)}"]',
-                "rate_limit = 1000000",
-            ]
-        )
-        + "\n",
-        encoding="utf-8",
-    )
+    config = write_config(tmp_path / "tvote.toml", anchors, crls, kiosk_token, rate_limit=1000000)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     admin_token = secrets.token_urlsafe(32)
