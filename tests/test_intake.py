@@ -478,3 +478,31 @@ def test_database_refuses_a_second_seq_kiosk_ballot_or_evidence_of_a_voter(
             assert len(list(s.exec(select(IntakeBallot)))) == 4
     finally:
         engine.dispose()
+
+
+def test_ballot_encrypted_with_zero_randomness_is_refused(
+    election: DemoElection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A device with broken randomness (r = 0 for one selection) produces a ballot whose proofs verify but
+    whose pad is the identity, i.e. the vote in the clear: the server refuses to publish it."""
+    from crypto._ballot import verify_ballot
+    from crypto._group import Scalar
+
+    real = Scalar.random_nonzero.__func__  # type: ignore[attr-defined]
+    calls = {"n": 0}
+
+    def broken(cls: type[Scalar], rng: Any = None) -> Scalar:
+        calls["n"] += 1
+        return Scalar(0) if calls["n"] == 1 else real(cls, rng)
+
+    e = election
+    monkeypatch.setattr(Scalar, "random_nonzero", classmethod(broken))
+    ballot = _encrypt(e)
+    monkeypatch.undo()
+    verify_ballot(e.intake.context(), ballot)  # every proof verifies: only the randomness is wrong
+    assert ballot.contests[0].selections[0].ciphertext.a.is_identity  # the device really was broken
+    before = e.ledger_size()
+    resp = _post(e, "/ballots", _jpki_body(e, e.residents[6].card, ballot))
+    assert resp.status_code == 422, resp.text
+    assert resp.json()["error"]["code"] == "ballot.unsafe_randomness"
+    assert e.ledger_size() == before

@@ -9,7 +9,8 @@ so it never changes the ledger.
 Casting (``ballot.cast``), in this order::
 
     1. the election is in phase "voting" and the auth method is in the manifest's auth_methods
-    2. the ballot decodes strictly and verify_ballot passes (proofs, ids, base hash)   [ballot.*]
+    2. the ballot decodes strictly and verify_ballot passes (proofs, ids, base hash), and no selection
+       is encrypted with zero randomness (which would publish the vote in the clear)     [ballot.*]
     3. its ballot hash was never accepted before (cast or spoiled)                      [ballot.duplicate]
     4. the authentication covers this ballot hash                               [jpki.*, oidc.*, face.*]
        JPKI: a one-time server challenge (issued here, unexpired, unused)       [challenge.*]
@@ -307,6 +308,17 @@ class IntakeService:
         b = self._decode_ballot(ballot)
         with _rejecting("the ballot"):
             verify_ballot(self.context(), b.ballot)
+        # A pad r·G equal to the identity means r = 0: the ciphertext is valid, but it is the plaintext in
+        # the clear. The verifier must accept such a ballot; the server refuses to publish it, to protect
+        # a voter whose device has broken randomness.
+        for contest in b.ballot.contests:
+            for sel in contest.selections:
+                if sel.ciphertext.a.is_identity:
+                    raise RejectedSubmission(
+                        "ballot.unsafe_randomness",
+                        f"selection {contest.contest_id}/{sel.selection_id} is encrypted with zero "
+                        "randomness and would reveal the vote; the device must encrypt again",
+                    )
         return b
 
     def _check_unused(self, s: Session, ballot_hash: str) -> None:
