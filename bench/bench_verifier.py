@@ -151,6 +151,7 @@ def main() -> None:
     ap.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()))
     ap.add_argument("--gen-workers", type=int, default=2)
     a = ap.parse_args()
+    load_before = os.getloadavg()[0]
     rows = []
     for kind, label in (("1of5", "1 of 5"), ("demo3", "demo: 1 of 4 + yes/no + up to 3 of 8")):
         rec = record(a.cache, a.n, kind, a.gen_workers)
@@ -173,6 +174,11 @@ def main() -> None:
         f"\nBig record: {a.big:,} ballots (1 of 5), entries.jsonl {size:.0f} MB, `--workers 2`: "
         f"{t:.1f}s ({rate:.0f} ballots/s); peak resident memory (VmHWM) {main_kb / 1024:.0f} MB for the "
         f"`tvote-verify` process, {worker_kb / 1024:.0f} MB for its largest worker process.\n"
+    )
+    print(
+        f"Load average (1 min) of the machine when the run started: {load_before:.1f}, when it ended: "
+        f"{os.getloadavg()[0]:.1f} ({os.cpu_count()} cores; above the core count other work competed with "
+        "these figures, `--workers 2` most).\n"
     )
     print("Target: >= 250 ballot checks/s per core for the 1-of-5 ballot.")
 
