@@ -30,7 +30,7 @@ test-fast: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check crypto ledger voting verifier kiosk tests tools bench
-	$(VENV)/bin/mypy --strict crypto ledger
+	$(VENV)/bin/mypy --strict crypto ledger verifier
 
 bench: $(STAMP)
 	$(PY) bench/run_all.py

@@ -92,7 +92,7 @@ class DaskExecutor(_Windowed):
         from distributed import Client
 
         self._own = client is None
-        self._client = client if client is not None else Client(address)
+        self._client = client if client is not None else Client(address)  # type: ignore[no-untyped-call]
         n = max(1, sum(w.get("nthreads", 1) for w in self._client.scheduler_info()["workers"].values()))
         super().__init__(max_in_flight=max_in_flight or 2 * n + 2)
         self._scattered: dict[int, Any] = {}

@@ -110,7 +110,7 @@ def read_manifest(payload: Any, *, entry: int = 0) -> ElectionInfo:
             bad(f"contest {cid}: a one_of_n contest has max 1")
         if kind == "yes_no" and (sorted(sids) != ["no", "yes"] or hi != 1):
             bad(f"contest {cid}: a yes_no contest has exactly the selections yes and no, max 1")
-        contests.append(ContestInfo(cid, kind, lo, hi, sids))  # type: ignore[arg-type]
+        contests.append(ContestInfo(cid, kind, lo, hi, sids))
     if len({c.id for c in contests}) != len(contests):
         bad("contest ids are distinct")
     tr = m.get("trustees")
