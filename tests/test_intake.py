@@ -506,3 +506,29 @@ def test_ballot_encrypted_with_zero_randomness_is_refused(
     assert resp.status_code == 422, resp.text
     assert resp.json()["error"]["code"] == "ballot.unsafe_randomness"
     assert e.ledger_size() == before
+
+
+def test_oversized_bodies_are_refused_413_and_change_nothing(election: DemoElection) -> None:
+    """A declared Content-Length over the limit and a streamed (chunked) body that crosses it are both
+    refused before any route runs; a body under the limit still reaches the route."""
+    e = election
+    before = e.ledger_size()
+    big = b'{"ballot": "' + b"0" * (1024 * 1024 + 10) + b'"}'
+    resp = e.http.post("/api/v1/voter/ballots", content=big, headers={"content-type": "application/json"})
+    assert resp.status_code == 413 and resp.json()["error"]["code"] == "request.too_large"
+
+    def chunks() -> Any:
+        for _ in range(40):
+            yield b"0" * 65536
+
+    json_ct = {"content-type": "application/json"}
+    resp = e.http.post("/api/v1/voter/ballots", content=chunks(), headers=json_ct)
+    assert resp.status_code == 413 and resp.json()["error"]["code"] == "request.too_large"
+    # the commission's routes have a larger limit (the roll upload): the same size reaches the route
+    resp = e.http.put(
+        "/api/v1/admin/roll",
+        content=b"x" * (1024 * 1024 + 10),
+        headers={"content-type": "text/csv", "authorization": f"Bearer {e.admin_token}"},
+    )
+    assert resp.status_code != 413, resp.text
+    assert e.ledger_size() == before

@@ -104,6 +104,10 @@ class Settings:
     admin_token: str = field(default=DEFAULT_ADMIN_TOKEN, repr=False)
     public_url: str = "http://127.0.0.1:8000"
     rate_limit_per_minute: int = 120
+    #: largest request body accepted (bytes); commission (``/admin/``) routes have their own, larger limit
+    #: because the voter roll is uploaded through them
+    max_request_bytes: int = 1024 * 1024
+    max_admin_request_bytes: int = 64 * 1024 * 1024
     #: the ledger's log origin (checkpoint name); default ``tvote/<election_id>``
     log_origin: str | None = None
     #: file with the roll key (64 hex); ``None``: a random key is drawn when the election is created
@@ -150,6 +154,9 @@ class Settings:
                 )
         if self.rate_limit_per_minute < 1:
             raise ConfigurationError("config.rate_limit", "the rate limit must be at least 1 per minute")
+        for name in ("max_request_bytes", "max_admin_request_bytes"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1024:
+                raise ConfigurationError(f"config.{name}", f"{name} must be an integer of at least 1024")
         # kiosks
         hashes = tuple(h.strip().lower() for h in self.kiosk_token_hashes if h.strip())
         for h in hashes:
@@ -304,11 +311,11 @@ def _parse(raw: Mapping[str, str]) -> dict[str, object]:
         if var not in raw:
             continue
         v = raw[var]
-        if name == "rate_limit_per_minute":
+        if name in ("rate_limit_per_minute", "max_request_bytes", "max_admin_request_bytes"):
             try:
                 values[name] = int(v)
             except ValueError as exc:
-                raise ConfigurationError("config.rate_limit", "TVOTE_RATE_LIMIT must be an integer") from exc
+                raise ConfigurationError(f"config.{name}", f"{var} must be an integer") from exc
         elif name == "jpki_test_policy":
             if v.strip().lower() not in ("0", "1", "true", "false", ""):
                 raise ConfigurationError("config.jpki_test_policy", "TVOTE_JPKI_TEST_POLICY is 0 or 1")

@@ -25,6 +25,7 @@ from fastapi import FastAPI
 
 from ._deps import RateLimiter
 from ._errors import install_error_handlers
+from ._limits import BodySizeLimit
 from ._settings import Settings
 
 __all__ = ["create_app"]
@@ -79,6 +80,12 @@ def create_app(
     app.state.intake_provider = IntakeProvider(intake, service)
     install_error_handlers(app)
     add_service_error_handlers(app)
+    app.add_middleware(
+        BodySizeLimit,
+        default=settings.max_request_bytes,
+        admin=settings.max_admin_request_bytes,
+        admin_prefix=f"{API_PREFIX}/admin/",
+    )
 
     from .api import admin, public, trustee
 
