@@ -94,3 +94,11 @@ def test_errors_map_to_http(client: tuple[TestClient, Ledger]) -> None:
     assert led.latest_checkpoint().cosignatures is None
     with pytest.raises(ValueError):
         create_app(led, "short")
+
+
+def test_oversized_append_is_refused_413_and_changes_nothing(client: tuple[TestClient, Ledger]) -> None:
+    c, led = client
+    body = b'{"type": "x", "payload": {"s": "' + b"a" * (2 * 1024 * 1024) + b'"}}'
+    r = c.post("/ledger/append", content=body, headers={**AUTH, "Content-Type": "application/json"})
+    assert r.status_code == 413 and r.json()["error"]["code"] == "request.too_large"
+    assert led.size == 0

@@ -29,6 +29,7 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from ledger import Ledger
+from ledger._entry import MAX_ENTRY_BYTES
 from ledger._errors import (
     InvalidEncoding,
     InvalidEntry,
@@ -39,6 +40,8 @@ from ledger._errors import (
 )
 from ledger._ledger import StoredCheckpoint
 from ledger.record import parse_json
+
+from ._limits import BodySizeLimit
 
 __all__ = ["add_error_handlers", "add_service_error_handlers", "create_app", "error_code", "router"]
 
@@ -247,6 +250,9 @@ def create_app(led: Ledger, admin_token: str) -> FastAPI:
     app = FastAPI(title="tvote ledger")
     app.state.ledger = led
     add_error_handlers(app)
+    # one entry (at most MAX_ENTRY_BYTES canonical) plus its JSON framing; cosignatures are tiny
+    limit = 2 * MAX_ENTRY_BYTES
+    app.add_middleware(BodySizeLimit, default=limit, admin=limit, admin_prefix="/ledger/")
     app.include_router(router)
 
     def require_admin(authorization: Annotated[str | None, Header()] = None) -> None:
