@@ -190,17 +190,6 @@ class Point:
     def from_hex(cls, text: str) -> Point:
         return cls(fixed_hex(text, 32, "point"))
 
-    @classmethod
-    def hash_to_point(cls, domain: bytes, message: bytes) -> Point:
-        """Hash to the subgroup: SHA-512 → libsodium ``from_uniform`` (Elligator 2, cofactor cleared).
-
-        Used once per extra generator, with a published domain string; nobody knows its discrete log.
-        """
-        import hashlib
-
-        h = hashlib.sha512(len(domain).to_bytes(4, "big") + domain + message).digest()[:32]
-        return cls(_na.crypto_core_ed25519_from_uniform(h))
-
     @property
     def is_identity(self) -> bool:
         return self._b == _IDENTITY_BYTES

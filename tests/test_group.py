@@ -234,15 +234,6 @@ def test_small_multiple_refuses_negative() -> None:
         small_multiple(-1)
 
 
-def test_hash_to_point_is_valid_subgroup_element() -> None:
-    h = Point.hash_to_point(b"tvote/test-generator", b"")
-    assert not h.is_identity
-    assert h != G
-    ref.validate(h.to_bytes())
-    assert Point.hash_to_point(b"tvote/test-generator", b"") == h
-    assert Point.hash_to_point(b"tvote/test-generator", b"x") != h
-
-
 def test_point_immutable_and_typed() -> None:
     with pytest.raises(AttributeError):
         G._b = bytes(32)  # type: ignore[misc]
