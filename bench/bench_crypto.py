@@ -12,7 +12,6 @@ Targets for the 1-of-5 ballot: ≤ 4 ms to encrypt, ≤ 4 ms to verify, ratio �
 from __future__ import annotations
 
 import os
-import platform
 import sys
 import time
 from collections import Counter
@@ -54,16 +53,6 @@ def _pin_one_core() -> str:
         return f"pinned to CPU {cpu}"
     except (AttributeError, OSError):  # pragma: no cover - not Linux
         return "not pinned"
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def per_call(fn: Callable[[], Any], number: int, repeat: int = 25) -> float:
@@ -166,9 +155,8 @@ def main() -> None:
     with counting() as c_dlog:
         discrete_log(worst, tally)
 
-    print(f"- {pin}; `uname -m` = {platform.machine()}; CPU {_cpu_model()}")
-    print(f"- Python {platform.python_version()}, PyNaCl {nacl.__version__}")
-    print("- command: `.venv/bin/python bench/bench_crypto.py`")
+    # the machine, Python version and command are written by bench/run_all.py above every section
+    print(f"- {pin}; PyNaCl {nacl.__version__}")
     print()
     print("| libsodium op (PyNaCl call) | µs per call |")
     print("|---|---:|")
