@@ -7,6 +7,7 @@ usage errors); ``3`` the verifier itself failed (a bug; no verdict).
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 from pathlib import Path
 from typing import Annotated, Final
@@ -117,6 +118,9 @@ def verify(
 ) -> None:
     """Verify an election record; exit 0 only if every check holds."""
     console = Console(stderr=False)
+    if scheduler is not None and importlib.util.find_spec("distributed") is None:
+        console.print("[red]--scheduler needs Dask:[/] " + escape("pip install 'tvote[cluster]'"))
+        raise typer.Exit(2)
     try:
         roots = _load_roots(trust_root or [])
     except (OSError, ValueError) as e:
