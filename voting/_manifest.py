@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Mapping
+from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Final, Literal
 
@@ -207,8 +208,9 @@ class Manifest(_Frozen):
     def canonical_json(self) -> bytes:
         return rfc8785.dumps(self.to_dict())
 
-    @property
+    @cached_property
     def base_hash(self) -> bytes:
+        """Computed once per (immutable) manifest: every cast binds to it."""
         return base_hash_of(self.to_dict())
 
     def contest(self, contest_id: str) -> Contest:
