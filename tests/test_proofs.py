@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import random
 from pathlib import Path
 
 import pytest
+from _tools import load_tool
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -261,13 +261,7 @@ VECTORS = ROOT / "tests" / "vectors" / "proofs.json"
 
 
 def _generator():  # type: ignore[no-untyped-def]
-    spec = importlib.util.spec_from_file_location(
-        "gen_threshold_vectors", ROOT / "tools" / "gen_threshold_vectors.py"
-    )
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_tool("gen_threshold_vectors")
 
 
 class FixedNonce:

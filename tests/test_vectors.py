@@ -8,7 +8,6 @@ exactly the committed files.
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import random
 from functools import cache
@@ -17,6 +16,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from _tools import load_tool
 
 from crypto import _reference as ref
 from crypto._ballot import (
@@ -39,13 +39,8 @@ ROOT = Path(__file__).resolve().parent.parent
 VEC = ROOT / "tests" / "vectors"
 
 
-@cache
 def gen() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("gen_vectors", ROOT / "tools" / "gen_vectors.py")
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_tool("gen_vectors")
 
 
 @cache
