@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import json
 import os
 import socket
 import subprocess
@@ -135,6 +136,19 @@ class Cli:
         """Run several commands at once (one per trustee, each on its own machine in real life)."""
         procs = [self.start(*a) for a in argvs]
         return [self.wait(p) for p in procs]
+
+
+def create_election_by_cli(cli: Cli, base: str, tmp: Path, manifest: dict[str, Any], residents: Any) -> list[str]:
+    """``tvote admin create`` with ``manifest`` (written to ``tmp/manifest.json``; the residents' roll is written
+    to ``tmp/roll.csv`` for ``load-roll``); returns the trustees' one-time registration codes."""
+    from voting._cli_demo import roll_csv
+
+    (tmp / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False), encoding="utf-8")
+    (tmp / "roll.csv").write_bytes(roll_csv(residents))
+    out = cli.run("admin", "create", "--server", base, "--manifest", str(tmp / "manifest.json"))
+    codes = [ln.split(": ", 1)[1] for ln in out.splitlines() if ln.strip().startswith("trustee ")]
+    assert len(codes) == manifest["trustees"]["n"], out
+    return codes
 
 
 def key_ceremony_by_cli(cli: Cli, base: str, tmp: Path, codes: list[str]) -> list[Path]:

@@ -25,6 +25,7 @@ import pytest
 from _serve_util import (
     ENGINE_ID,
     Cli,
+    create_election_by_cli,
     face_matcher_app,
     free_port,
     jpki_files,
@@ -36,7 +37,7 @@ from _serve_util import (
 )
 
 from voting._cli_demo import _claims as demo_claims
-from voting._cli_demo import demo_live_capture, login_as, make_residents, roll_csv
+from voting._cli_demo import demo_live_capture, login_as, make_residents
 from voting._dev_oidc import DevClient, DevOidcProvider, DevSubject
 from voting._loopback import LoopbackServer
 from voting._testca import JpkiTestCa, RsaKeyPool
@@ -125,10 +126,7 @@ def test_serve_end_to_end(world: dict[str, Any]) -> None:
 
     # -- setup: manifest, roll (residents 0..5 are eligible; 6 has a revoked card but is on the roll too)
     manifest = tsukuba_manifest(world["now"], election_id="tsukuba-e2e", trustees=3, threshold=2, small=True)
-    (tmp / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False), encoding="utf-8")
-    (tmp / "roll.csv").write_bytes(roll_csv(residents))
-    out = cli.run("admin", "create", *srv, "--manifest", str(tmp / "manifest.json"))
-    codes = [ln.split(": ", 1)[1] for ln in out.splitlines() if ln.strip().startswith("trustee ")]
+    codes = create_election_by_cli(cli, base, tmp, manifest, residents)
     assert len(codes) == 3
     # the ledger routes answer as soon as the election exists (no special wiring in the server)
     first = httpx.get(base + "/api/v1/ledger/entries", params={"start": 0, "stop": 5}).json()["entries"]

@@ -25,6 +25,7 @@ import psycopg
 import pytest
 from _serve_util import (
     Cli,
+    create_election_by_cli,
     free_port,
     jpki_files,
     key_ceremony_by_cli,
@@ -34,7 +35,7 @@ from _serve_util import (
     write_config,
 )
 
-from voting._cli_demo import make_residents, roll_csv, tsukuba_manifest
+from voting._cli_demo import make_residents, tsukuba_manifest
 from voting._testca import JpkiTestCa, RsaKeyPool
 from voting.client import ServerError, VoterClient
 
@@ -111,10 +112,7 @@ def test_serve_on_postgres_end_to_end(world: dict[str, Any]) -> None:
     srv = ["--server", base]
 
     manifest = tsukuba_manifest(world["now"], election_id="tsukuba-pg", trustees=2, threshold=2, small=True)
-    (tmp / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False), encoding="utf-8")
-    (tmp / "roll.csv").write_bytes(roll_csv(residents))
-    out = cli.run("admin", "create", *srv, "--manifest", str(tmp / "manifest.json"))
-    codes = [ln.split(": ", 1)[1] for ln in out.splitlines() if ln.strip().startswith("trustee ")]
+    codes = create_election_by_cli(cli, base, tmp, manifest, residents)
     assert len(codes) == 2
     cli.run("admin", "load-roll", *srv, "--roll", str(tmp / "roll.csv"))
     cli.run("admin", "publish-roll", *srv)
