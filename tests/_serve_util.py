@@ -138,9 +138,11 @@ class Cli:
         return [self.wait(p) for p in procs]
 
 
-def create_election_by_cli(cli: Cli, base: str, tmp: Path, manifest: dict[str, Any], residents: Any) -> list[str]:
-    """``tvote admin create`` with ``manifest`` (written to ``tmp/manifest.json``; the residents' roll is written
-    to ``tmp/roll.csv`` for ``load-roll``); returns the trustees' one-time registration codes."""
+def create_election_by_cli(
+    cli: Cli, base: str, tmp: Path, manifest: dict[str, Any], residents: Any
+) -> list[str]:
+    """``tvote admin create`` with ``manifest`` (written to ``tmp/manifest.json``; the residents' roll is
+    written to ``tmp/roll.csv`` for ``load-roll``); returns the trustees' one-time registration codes."""
     from voting._cli_demo import roll_csv
 
     (tmp / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False), encoding="utf-8")
