@@ -327,6 +327,46 @@ def test_spoiled_ballot_plaintext_changed(election: Election, tmp_path: Path) ->
     assert [f.entry for f in r.failures] == [i]
 
 
+def test_spoiled_ballot_with_a_bad_proof_fails_only_v13(election: Election, tmp_path: Path) -> None:
+    """A spoiled ballot is verified through its opening; a broken proof is still a V13 failure."""
+    from crypto._ballot import EncryptedBallot
+
+    evs = events(election)
+    i = index_of(evs, "ballot.spoiled")
+    p = evs[i][1]
+    sel = p["ballot"]["contests"][0]["selections"][0]["proof"]
+    sel["responses"][0] = (Scalar.from_hex(sel["responses"][0]) + 1).hex()
+    b = EncryptedBallot.from_dict(p["ballot"])
+    p["ballot_hash"], p["tracking_code"] = b.ballot_hash().hex(), b.tracking_code()
+    p["revealed"]["ballot_hash"] = p["ballot_hash"]
+    r = seal(election, tmp_path, evs)
+    assert failed(r) == {13}
+    assert [f.entry for f in r.failures] == [i]
+
+
+def test_every_ballot_proof_is_verified_once(
+    election: Election, valid: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Cast and spoiled ballots alike: one proof check per selection and per contest, no more."""
+    import crypto._ballot as ballot_mod
+
+    real, calls = ballot_mod.verify_membership, []
+
+    def counting(*a: Any, **kw: Any) -> None:
+        calls.append(1)
+        real(*a, **kw)
+
+    monkeypatch.setattr(ballot_mod, "verify_membership", counting)
+    expected = sum(
+        len(c["selections"]) + 1
+        for t, q in events(election)
+        if t in ("ballot.cast", "ballot.spoiled")
+        for c in q["ballot"]["contests"]
+    )
+    assert verify_record(valid, Options(pdf_trust_roots=(election.root_certificate,))).ok
+    assert len(calls) == expected
+
+
 # ---------------------------------------------------------------------------------- counting, tally
 
 

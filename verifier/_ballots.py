@@ -124,10 +124,24 @@ def _one(
     except (InvalidEncoding, ValueError, TypeError) as e:
         _f(out, 13, "ballot.proofs", f"ballot does not decode: {e}", i)
         return
+    # V16 ballot.spoiled: "Every spoiled ballot's revealed plaintexts and randomness re-encrypt exactly to
+    # the published ciphertexts, and the plaintexts are a valid choice." verify_revealed verifies the
+    # ballot itself first (V13/V14), so a spoiled ballot whose opening decodes is verified once, there.
+    revealed: RevealedBallot | None = None
+    if etype != "ballot.cast":
+        try:
+            revealed = RevealedBallot.from_dict(p.get("revealed"))
+        except (ValueError, TypeError) as e:  # InvalidEncoding is a ValueError
+            _f(out, 16, "ballot.spoiled", f"revealed ballot does not decode: {e}", i)
     try:
-        verify_ballot(ctx.election, ballot)
+        if revealed is None:
+            verify_ballot(ctx.election, ballot)
+        else:
+            verify_revealed(ctx.election, ballot, revealed)
     except BallotError as e:
-        if e.check == "election-hash":
+        if e.check.startswith("revealed"):
+            _f(out, 16, "ballot.spoiled", e.operator_message, i)
+        elif e.check == "election-hash":
             _f(out, 14, "ballot.binding", "the ballot is bound to another election's base hash", i)
         else:
             _f(out, 13, "ballot.proofs", e.operator_message, i)
@@ -146,22 +160,6 @@ def _one(
                 key = (c.contest_id, s.selection_id)
                 prev = acc.get(key)
                 acc[key] = s.ciphertext if prev is None else prev + s.ciphertext
-        return
-    # V16 ballot.spoiled: "Every spoiled ballot's revealed plaintexts and randomness re-encrypt exactly to
-    # the published ciphertexts, and the plaintexts are a valid choice."
-    try:
-        revealed = RevealedBallot.from_dict(p.get("revealed"))
-        verify_revealed(ctx.election, ballot, revealed)
-    except BallotError as e:
-        if e.check.startswith("revealed"):
-            _f(out, 16, "ballot.spoiled", e.operator_message, i)
-        # otherwise the ballot itself is malformed: already reported as V13/V14 above
-    except CryptoError as e:
-        if not isinstance(e, InvalidEncoding):
-            return  # a proof failure of the ballot itself, already reported as V13
-        _f(out, 16, "ballot.spoiled", f"revealed ballot does not decode: {e}", i)
-    except (ValueError, TypeError) as e:
-        _f(out, 16, "ballot.spoiled", f"revealed ballot does not decode: {e}", i)
 
 
 def verify_batch(ctx: BallotContext, items: list[tuple[int, bytes]]) -> BatchResult:
