@@ -42,20 +42,23 @@ class VerificationError extends Error {
 /** §1 "Bytes in JSON": lowercase hex of exactly 2*length digits, nothing else. */
 function s1_fixedHex(value, length, what = 'hex') {
   if (typeof value !== 'string') throw new InvalidEncoding(`${what}: not a string`);
-  if (value.length !== 2 * length) throw new InvalidEncoding(`${what}: need ${2 * length} hex digits, got ${value.length}`);
+  if (value.length !== 2 * length)
+    throw new InvalidEncoding(`${what}: need ${2 * length} hex digits, got ${value.length}`);
   if (!/^[0-9a-f]*$/.test(value)) throw new InvalidEncoding(`${what}: not lowercase hex`);
   return hexToBytes(value);
 }
 
 /** §1 "Small integers in JSON": JSON integers, never strings or booleans. */
 function s1_smallInt(value, what = 'integer') {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value)) throw new InvalidEncoding(`${what}: not a JSON integer`);
+  if (typeof value !== 'number' || !Number.isSafeInteger(value))
+    throw new InvalidEncoding(`${what}: not a JSON integer`);
   return value;
 }
 
 /** §1 "Identifiers": 1..64 characters of [A-Za-z0-9_.-]. */
 function s1_identifier(value, what = 'identifier') {
-  if (typeof value !== 'string' || !/^[A-Za-z0-9_.-]{1,64}$/.test(value)) throw new InvalidEncoding(`${what}: bad identifier`);
+  if (typeof value !== 'string' || !/^[A-Za-z0-9_.-]{1,64}$/.test(value))
+    throw new InvalidEncoding(`${what}: bad identifier`);
   return value;
 }
 
@@ -77,7 +80,8 @@ function s1_jcs(value) {
 
 /** Strict "exactly these keys" check used by every JSON decoder of the doc. */
 function exactKeys(obj, keys, what) {
-  if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) throw new InvalidEncoding(`${what}: not an object`);
+  if (obj === null || typeof obj !== 'object' || Array.isArray(obj))
+    throw new InvalidEncoding(`${what}: not an object`);
   const got = Object.keys(obj).sort();
   const want = [...keys].sort();
   if (got.length !== want.length || got.some((k, i) => k !== want[i])) {
@@ -283,8 +287,11 @@ function s7_dlog(M, bound) {
 function s8_transcriptItems(K, ct, allowed, ctx, commitments) {
   return [
     ...s4_context(ctx),
-    item.point(K), item.point(ct.a), item.point(ct.b),
-    item.u64(allowed.length), ...allowed.map((j) => item.u64(j)),
+    item.point(K),
+    item.point(ct.a),
+    item.point(ct.b),
+    item.u64(allowed.length),
+    ...allowed.map((j) => item.u64(j)),
     ...commitments.flatMap(({ a, b }) => [item.point(a), item.point(b)]),
   ];
 }
@@ -305,7 +312,10 @@ function s8_verifyDisjunctive(K, ct, allowedSet, ctx, proof) {
     };
   });
   const H = s4_challenge('disjunctive-cp', s8_transcriptItems(K, ct, allowed, ctx, commitments));
-  const sum = mod(proof.challenges.reduce((x, y) => x + y, 0n), L);
+  const sum = mod(
+    proof.challenges.reduce((x, y) => x + y, 0n),
+    L,
+  );
   if (sum !== H) throw new VerificationError('disjunctive-challenge', 'sum of challenges != H');
   return { commitments, H };
 }
@@ -362,7 +372,13 @@ function range(lo, hi) {
 
 /** §9.3 contexts. */
 function s9_selectionContext(baseHash, nonce, contestId, selectionId) {
-  return [item.str('ballot-selection'), item.bytes(baseHash), item.bytes(nonce), item.str(contestId), item.str(selectionId)];
+  return [
+    item.str('ballot-selection'),
+    item.bytes(baseHash),
+    item.bytes(nonce),
+    item.str(contestId),
+    item.str(selectionId),
+  ];
 }
 function s9_contestContext(baseHash, nonce, contestId) {
   return [item.str('ballot-contest'), item.bytes(baseHash), item.bytes(nonce), item.str(contestId)];
@@ -422,16 +438,28 @@ function s9_verifyBallot(election, ballot) {
     s9_checkIds(
       c.selections.map((s) => s.selectionId),
       spec.selectionIds,
-      { duplicate: 'duplicate-selection', unknown: 'unknown-selection', missing: 'missing-selection', order: 'selection-order' },
+      {
+        duplicate: 'duplicate-selection',
+        unknown: 'unknown-selection',
+        missing: 'missing-selection',
+        order: 'selection-order',
+      },
       (id) => (id === null ? c.contestId : `${c.contestId}/${id}`),
     );
   }
   for (const c of ballot.contests) {
     for (const s of c.selections) {
       try {
-        s8_verifyDisjunctive(election.K, s.ct, [0, 1], s9_selectionContext(election.baseHash, ballot.nonce, c.contestId, s.selectionId), s.proof);
+        s8_verifyDisjunctive(
+          election.K,
+          s.ct,
+          [0, 1],
+          s9_selectionContext(election.baseHash, ballot.nonce, c.contestId, s.selectionId),
+          s.proof,
+        );
       } catch (e) {
-        if (e instanceof VerificationError) throw new VerificationError('selection-proof', e.message, `${c.contestId}/${s.selectionId}`);
+        if (e instanceof VerificationError)
+          throw new VerificationError('selection-proof', e.message, `${c.contestId}/${s.selectionId}`);
         throw e;
       }
     }
@@ -440,7 +468,13 @@ function s9_verifyBallot(election, ballot) {
     const spec = election.contests.find((x) => x.contestId === c.contestId);
     const total = s6_sum(c.selections.map((s) => s.ct));
     try {
-      s8_verifyDisjunctive(election.K, total, range(spec.min, spec.max), s9_contestContext(election.baseHash, ballot.nonce, c.contestId), c.proof);
+      s8_verifyDisjunctive(
+        election.K,
+        total,
+        range(spec.min, spec.max),
+        s9_contestContext(election.baseHash, ballot.nonce, c.contestId),
+        c.proof,
+      );
     } catch (e) {
       if (e instanceof VerificationError) throw new VerificationError('contest-proof', e.message, c.contestId);
       throw e;
@@ -490,7 +524,11 @@ function s11_decodeSecretContests(list, what) {
         const w = `${what}.contests[${ci}].selections[${si}]`;
         exactKeys(s, ['selection_id', 'plaintext', 'randomness'], w);
         if (s.plaintext !== 0 && s.plaintext !== 1) throw new InvalidEncoding(`${w}.plaintext: not the integer 0 or 1`);
-        return { selectionId: s1_identifier(s.selection_id), plaintext: s.plaintext, r: s3_decodeScalar(s.randomness, `${w}.randomness`) };
+        return {
+          selectionId: s1_identifier(s.selection_id),
+          plaintext: s.plaintext,
+          r: s3_decodeScalar(s.randomness, `${w}.randomness`),
+        };
       }),
     };
   });
@@ -504,19 +542,25 @@ function s11_verifyRevealed(election, ballotJson, revealed) {
     throw new VerificationError('revealed-ballot-hash', 'revealed ballot_hash differs from the ballot hash');
   }
   const shape = (cs) => JSON.stringify(cs.map((c) => [c.contestId, c.selections.map((s) => s.selectionId)]));
-  if (shape(revealed.contests) !== shape(ballot.contests)) throw new VerificationError('revealed-structure', 'contests or selections differ');
+  if (shape(revealed.contests) !== shape(ballot.contests))
+    throw new VerificationError('revealed-structure', 'contests or selections differ');
   const chosen = {};
   revealed.contests.forEach((rc, ci) => {
     rc.selections.forEach((rs, si) => {
       const published = ballot.contests[ci].selections[si].ct;
       const again = s6_encrypt(election.K, rs.plaintext, rs.r);
       if (!again.a.equals(published.a) || !again.b.equals(published.b)) {
-        throw new VerificationError('revealed-reencryption', 'Enc_K(plaintext; randomness) differs', `${rc.contestId}/${rs.selectionId}`);
+        throw new VerificationError(
+          'revealed-reencryption',
+          'Enc_K(plaintext; randomness) differs',
+          `${rc.contestId}/${rs.selectionId}`,
+        );
       }
     });
     const spec = election.contests.find((x) => x.contestId === rc.contestId);
     const ones = rc.selections.filter((s) => s.plaintext === 1);
-    if (ones.length < spec.min || ones.length > spec.max) throw new VerificationError('revealed-contest-rule', 'count outside [min, max]', rc.contestId);
+    if (ones.length < spec.min || ones.length > spec.max)
+      throw new VerificationError('revealed-contest-rule', 'count outside [min, max]', rc.contestId);
     chosen[rc.contestId] = ones.map((s) => s.selectionId);
   });
   return chosen;
@@ -534,17 +578,30 @@ function T2_1_proveSchnorr(x, ctx, k) {
   const X = s2_mul(x, G);
   const R = s2_mul(k, G);
   const c = s4_challenge('schnorr-pok', T2_1_schnorrItems(X, R, ctx));
-  return { R, transcript: s4_transcript('schnorr-pok', T2_1_schnorrItems(X, R, ctx)), proof: { c, v: mod(k - c * x, L) } };
+  return {
+    R,
+    transcript: s4_transcript('schnorr-pok', T2_1_schnorrItems(X, R, ctx)),
+    proof: { c, v: mod(k - c * x, L) },
+  };
 }
 
 function T2_1_verifySchnorr(X, ctx, { c, v }) {
   const R = s2_mulPublic(v, G).add(s2_mulPublic(c, X));
-  if (s4_challenge('schnorr-pok', T2_1_schnorrItems(X, R, ctx)) !== c) throw new VerificationError('schnorr-pok', 'challenge mismatch');
+  if (s4_challenge('schnorr-pok', T2_1_schnorrItems(X, R, ctx)) !== c)
+    throw new VerificationError('schnorr-pok', 'challenge mismatch');
 }
 
 /** T2.2 Chaum-Pedersen transcript items: (G, A, X, Y, R1, R2, u64(m), ctx...). */
 function T2_2_cpItems(A, X, Y, R1, R2, ctx) {
-  return [item.point(G), item.point(A), item.point(X), item.point(Y), item.point(R1), item.point(R2), ...s4_context(ctx)];
+  return [
+    item.point(G),
+    item.point(A),
+    item.point(X),
+    item.point(Y),
+    item.point(R1),
+    item.point(R2),
+    ...s4_context(ctx),
+  ];
 }
 
 function T2_2_proveChaumPedersen(s, A, ctx, k) {
@@ -561,12 +618,16 @@ function T2_2_verifyChaumPedersen(A, X, Y, ctx, { c, v }) {
   if (A.equals(O) && !Y.equals(O)) throw new VerificationError('chaum-pedersen-identity', 'A = O but Y != O');
   const R1 = s2_mulPublic(v, G).add(s2_mulPublic(c, X));
   const R2 = s2_mulPublic(v, A).add(s2_mulPublic(c, Y));
-  if (s4_challenge('chaum-pedersen', T2_2_cpItems(A, X, Y, R1, R2, ctx)) !== c) throw new VerificationError('chaum-pedersen', 'challenge mismatch');
+  if (s4_challenge('chaum-pedersen', T2_2_cpItems(A, X, Y, R1, R2, ctx)) !== c)
+    throw new VerificationError('chaum-pedersen', 'challenge mismatch');
 }
 
 function T2_decodeProof(obj, what = 'proof') {
   exactKeys(obj, ['challenge', 'response'], what);
-  return { c: s3_decodeScalar(obj.challenge, `${what}.challenge`), v: s3_decodeScalar(obj.response, `${what}.response`) };
+  return {
+    c: s3_decodeScalar(obj.challenge, `${what}.challenge`),
+    v: s3_decodeScalar(obj.response, `${what}.response`),
+  };
 }
 
 function T2_encodeProof({ c, v }) {
@@ -578,7 +639,15 @@ function T2_encodeProof({ c, v }) {
 
 /** T3.1 context of the Schnorr proof for coefficient k of dealer i. */
 function T3_1_coefficientContext(baseHash, t, n, i, k, pk) {
-  return [item.str('feldman-coefficient'), item.bytes(baseHash), item.u64(t), item.u64(n), item.u64(i), item.u64(k), item.bytes(pk)];
+  return [
+    item.str('feldman-coefficient'),
+    item.bytes(baseHash),
+    item.u64(t),
+    item.u64(n),
+    item.u64(i),
+    item.u64(k),
+    item.bytes(pk),
+  ];
 }
 
 /** T3.1 decoding and verification of TrusteeCommitments. */
@@ -588,7 +657,8 @@ function T3_1_verifyCommitments(obj, baseHash, t, n) {
   if (i < 1 || i > 255) throw new InvalidEncoding('trustee index outside 1..255');
   nonEmptyList(obj.commitments, 'commitments');
   nonEmptyList(obj.proofs, 'proofs');
-  if (obj.commitments.length !== obj.proofs.length) throw new InvalidEncoding('commitments and proofs differ in length');
+  if (obj.commitments.length !== obj.proofs.length)
+    throw new InvalidEncoding('commitments and proofs differ in length');
   const C = obj.commitments.map((h, k) => s3_decodePoint(h, `commitments[${k}]`));
   const proofs = obj.proofs.map((p, k) => T2_decodeProof(p, `proofs[${k}]`));
   const pk = s1_fixedHex(obj.x25519_public_key, 32, 'x25519_public_key');
@@ -599,7 +669,8 @@ function T3_1_verifyCommitments(obj, baseHash, t, n) {
     try {
       T2_1_verifySchnorr(P, T3_1_coefficientContext(baseHash, t, n, i, k, pk), proofs[k]);
     } catch (e) {
-      if (e instanceof VerificationError) throw new VerificationError('coefficient-proof', e.message, `trustee ${i} k=${k}`);
+      if (e instanceof VerificationError)
+        throw new VerificationError('coefficient-proof', e.message, `trustee ${i} k=${k}`);
       throw e;
     }
   });
@@ -644,14 +715,16 @@ function T3_openWithKey(key, ciphertext) {
 function T3_3_checkShare(plaintext, baseHash, i, j, C) {
   const subject = `dealer ${i} -> trustee ${j}`;
   const header = bytesToHex(concatBytes(baseHash, u32be(i), u32be(j)));
-  if (plaintext.length !== 72 || bytesToHex(plaintext.slice(0, 40)) !== header) throw new VerificationError('share-header', 'bad header', subject);
+  if (plaintext.length !== 72 || bytesToHex(plaintext.slice(0, 40)) !== header)
+    throw new VerificationError('share-header', 'bad header', subject);
   let sigma;
   try {
     sigma = s3_decodeScalar(bytesToHex(plaintext.slice(40)));
   } catch {
     throw new VerificationError('share-encoding', 'not a canonical scalar', subject);
   }
-  if (!s2_mul(sigma, G).equals(T3_3_expectedShareCommitment(C, j))) throw new VerificationError('share-commitment', 'σ·G != Σ j^k C_ik', subject);
+  if (!s2_mul(sigma, G).equals(T3_3_expectedShareCommitment(C, j)))
+    throw new VerificationError('share-commitment', 'σ·G != Σ j^k C_ik', subject);
   return sigma;
 }
 
@@ -659,14 +732,21 @@ function T3_3_checkShare(plaintext, baseHash, i, j, C) {
 function T3_4_resolveComplaint(baseHash, complaint, dealerC, encryptedShare, answer) {
   const i = complaint.dealer;
   const j = complaint.complainant;
-  if ((encryptedShare && (encryptedShare.sender !== i || encryptedShare.recipient !== j)) || (answer && (answer.dealer !== i || answer.complainant !== j))) {
+  if (
+    (encryptedShare && (encryptedShare.sender !== i || encryptedShare.recipient !== j)) ||
+    (answer && (answer.dealer !== i || answer.complainant !== j))
+  ) {
     throw new VerificationError('complaint-mismatch', 'inputs name different pairs');
   }
   const expected = T3_3_expectedShareCommitment(dealerC, j);
-  if (answer && !s2_mul(s3_decodeScalar(answer.share), G).equals(expected)) return { outcome: 'dealer-disqualified', atFault: 'dealer' };
+  if (answer && !s2_mul(s3_decodeScalar(answer.share), G).equals(expected))
+    return { outcome: 'dealer-disqualified', atFault: 'dealer' };
   let opened = false;
   if (encryptedShare) {
-    const pt = T3_openWithKey(s1_fixedHex(complaint.evidence, 32, 'evidence'), s1_fixedHex(encryptedShare.ciphertext, 112, 'ciphertext'));
+    const pt = T3_openWithKey(
+      s1_fixedHex(complaint.evidence, 32, 'evidence'),
+      s1_fixedHex(encryptedShare.ciphertext, 112, 'ciphertext'),
+    );
     if (pt !== null) {
       opened = true;
       try {
@@ -700,7 +780,12 @@ function T4_1_partialContext(baseHash, j, B) {
 
 /** T4.3 step 3: λ_j = Π_{m∈U, m≠j} m·(m − j)^{-1} mod L. */
 function T4_3_lagrange(U) {
-  return new Map(U.map((j) => [j, U.filter((m) => m !== j).reduce((acc, m) => mod(acc * BigInt(m) * invert(mod(BigInt(m - j), L), L), L), 1n)]));
+  return new Map(
+    U.map((j) => [
+      j,
+      U.filter((m) => m !== j).reduce((acc, m) => mod(acc * BigInt(m) * invert(mod(BigInt(m - j), L), L), L), 1n),
+    ]),
+  );
 }
 
 /** T4.3 combination: verify partials, take the t smallest valid indices, M = B − Σ λ_j·D_j. */
@@ -738,7 +823,11 @@ function T4_3_combine(ct, partials, S, t, n, baseHash) {
 
 function T4_decodePartial(obj, what = 'partial') {
   exactKeys(obj, ['trustee', 'decryption_share', 'proof'], what);
-  return { trustee: s1_smallInt(obj.trustee), D: s3_decodePoint(obj.decryption_share, `${what}.decryption_share`), proof: T2_decodeProof(obj.proof, `${what}.proof`) };
+  return {
+    trustee: s1_smallInt(obj.trustee),
+    D: s3_decodePoint(obj.decryption_share, `${what}.decryption_share`),
+    proof: T2_decodeProof(obj.proof, `${what}.proof`),
+  };
 }
 
 // =============================================================================================
@@ -806,60 +895,86 @@ function expectRejected(eq, field, fn) {
 function vectorItem(raw) {
   const [type, value] = Array.isArray(raw) ? raw : [raw.type, raw.value];
   switch (type) {
-    case 'point': return item.point(s3_decodePoint(value));
-    case 'scalar': return item.scalar(s3_decodeScalar(value));
-    case 'bytes': return item.bytes(hexToBytes(value));
-    case 'str': return item.str(value);
-    case 'u64': return item.u64(typeof value === 'number' ? BigInt(value) : BigInt(value));
-    default: throw new Error(`unknown item type ${type}`);
+    case 'point':
+      return item.point(s3_decodePoint(value));
+    case 'scalar':
+      return item.scalar(s3_decodeScalar(value));
+    case 'bytes':
+      return item.bytes(hexToBytes(value));
+    case 'str':
+      return item.str(value);
+    case 'u64':
+      return item.u64(typeof value === 'number' ? BigInt(value) : BigInt(value));
+    default:
+      throw new Error(`unknown item type ${type}`);
   }
 }
 
 function checkGroup(file, data, report) {
   const scalars = report.group(file, 'scalars');
-  data.scalars.valid.forEach((v, idx) => scalars.vector(`valid ${idx}`, (eq) => {
-    const s = s3_decodeScalar(v.hex);
-    eq('value', v.value, s.toString());
-    eq('re-encoding', v.hex, scalarHex(s));
-  }));
-  data.scalars.invalid.forEach((v, idx) => scalars.vector(`invalid ${idx} (${v.reason})`, (eq) => expectRejected(eq, 'hex', () => s3_decodeScalar(v.hex))));
+  data.scalars.valid.forEach((v, idx) =>
+    scalars.vector(`valid ${idx}`, (eq) => {
+      const s = s3_decodeScalar(v.hex);
+      eq('value', v.value, s.toString());
+      eq('re-encoding', v.hex, scalarHex(s));
+    }),
+  );
+  data.scalars.invalid.forEach((v, idx) =>
+    scalars.vector(`invalid ${idx} (${v.reason})`, (eq) => expectRejected(eq, 'hex', () => s3_decodeScalar(v.hex))),
+  );
 
   const consts = report.group(file, 'constants');
   consts.vector('L', (eq) => eq('L', data.L, L.toString()));
-  consts.vector('base_point', (eq) => { eq('base_point', data.base_point, hexOf(G)); eq('G', data.base_point, G_HEX); eq('decode', data.base_point, hexOf(s3_decodePoint(data.base_point))); });
-  consts.vector('identity', (eq) => { eq('identity', data.identity, hexOf(O)); eq('O', data.identity, O_HEX); eq('decode', true, s3_decodePoint(data.identity).equals(O)); });
+  consts.vector('base_point', (eq) => {
+    eq('base_point', data.base_point, hexOf(G));
+    eq('G', data.base_point, G_HEX);
+    eq('decode', data.base_point, hexOf(s3_decodePoint(data.base_point)));
+  });
+  consts.vector('identity', (eq) => {
+    eq('identity', data.identity, hexOf(O));
+    eq('O', data.identity, O_HEX);
+    eq('decode', true, s3_decodePoint(data.identity).equals(O));
+  });
 
   const points = report.group(file, 'points');
-  data.points.invalid.forEach((v, idx) => points.vector(`invalid ${idx} (${v.reason})`, (eq) => expectRejected(eq, 'hex', () => s3_decodePoint(v.hex))));
+  data.points.invalid.forEach((v, idx) =>
+    points.vector(`invalid ${idx} (${v.reason})`, (eq) => expectRejected(eq, 'hex', () => s3_decodePoint(v.hex))),
+  );
 
   const bm = report.group(file, 'base_mult');
-  data.base_mult.forEach((v, idx) => bm.vector(idx, (eq) => {
-    const P = s2_mul(s3_decodeScalar(v.scalar), G);
-    eq('point', v.point, hexOf(P));
-    eq('decode', v.point, hexOf(s3_decodePoint(v.point)));
-  }));
+  data.base_mult.forEach((v, idx) =>
+    bm.vector(idx, (eq) => {
+      const P = s2_mul(s3_decodeScalar(v.scalar), G);
+      eq('point', v.point, hexOf(P));
+      eq('decode', v.point, hexOf(s3_decodePoint(v.point)));
+    }),
+  );
 
   const sm = report.group(file, 'small_multiples');
   data.small_multiples.forEach((v, idx) => sm.vector(idx, (eq) => eq('point', v.point, hexOf(s2_smallMultiple(v.k)))));
 
   const ar = report.group(file, 'arithmetic');
-  data.arithmetic.forEach((v, idx) => ar.vector(idx, (eq) => {
-    const P = s3_decodePoint(v.p);
-    const Q = s3_decodePoint(v.q);
-    eq('p_plus_q', v.p_plus_q, hexOf(P.add(Q)));
-    eq('p_minus_q', v.p_minus_q, hexOf(P.subtract(Q)));
-    eq('scalar_times_p', v.scalar_times_p, hexOf(s2_mul(s3_decodeScalar(v.scalar), P)));
-  }));
+  data.arithmetic.forEach((v, idx) =>
+    ar.vector(idx, (eq) => {
+      const P = s3_decodePoint(v.p);
+      const Q = s3_decodePoint(v.q);
+      eq('p_plus_q', v.p_plus_q, hexOf(P.add(Q)));
+      eq('p_minus_q', v.p_minus_q, hexOf(P.subtract(Q)));
+      eq('scalar_times_p', v.scalar_times_p, hexOf(s2_mul(s3_decodeScalar(v.scalar), P)));
+    }),
+  );
 }
 
 function checkHash(file, data, report) {
   const g = report.group(file, 'cases');
-  data.cases.forEach((c, idx) => g.vector(`${idx} (${c.purpose})`, (eq) => {
-    const items = c.items.map(vectorItem);
-    eq('transcript', c.transcript, bytesToHex(s4_transcript(c.purpose, items)));
-    eq('challenge', c.challenge, scalarHex(s4_challenge(c.purpose, items)));
-    eq('tagged_sha256', c.tagged_sha256, bytesToHex(s4_taggedSha256(c.purpose, items)));
-  }));
+  data.cases.forEach((c, idx) =>
+    g.vector(`${idx} (${c.purpose})`, (eq) => {
+      const items = c.items.map(vectorItem);
+      eq('transcript', c.transcript, bytesToHex(s4_transcript(c.purpose, items)));
+      eq('challenge', c.challenge, scalarHex(s4_challenge(c.purpose, items)));
+      eq('tagged_sha256', c.tagged_sha256, bytesToHex(s4_taggedSha256(c.purpose, items)));
+    }),
+  );
 }
 
 function checkElGamal(file, data, report) {
@@ -868,15 +983,17 @@ function checkElGamal(file, data, report) {
   const K = s3_decodePoint(data.public_key);
   g.vector('public_key', (eq) => eq('public_key', data.public_key, hexOf(s2_mul(s, G))));
   const cts = [];
-  data.cases.forEach((c, idx) => g.vector(idx, (eq) => {
-    const ct = s6_encrypt(K, s1_smallInt(c.m), s3_decodeScalar(c.r));
-    cts.push(ct);
-    eq('ciphertext.a', c.ciphertext.a, hexOf(ct.a));
-    eq('ciphertext.b', c.ciphertext.b, hexOf(ct.b));
-    const M = s6_decrypt(s, decodeCiphertext(c.ciphertext));
-    eq('decrypted_point', c.decrypted_point, hexOf(M));
-    eq('dlog', c.m, s7_dlog(M, Math.max(c.m, 1)));
-  }));
+  data.cases.forEach((c, idx) =>
+    g.vector(idx, (eq) => {
+      const ct = s6_encrypt(K, s1_smallInt(c.m), s3_decodeScalar(c.r));
+      cts.push(ct);
+      eq('ciphertext.a', c.ciphertext.a, hexOf(ct.a));
+      eq('ciphertext.b', c.ciphertext.b, hexOf(ct.b));
+      const M = s6_decrypt(s, decodeCiphertext(c.ciphertext));
+      eq('decrypted_point', c.decrypted_point, hexOf(M));
+      eq('dlog', c.m, s7_dlog(M, Math.max(c.m, 1)));
+    }),
+  );
   const sums = report.group(file, 'sums');
   sums.vector('sum', (eq) => {
     const total = s6_sum(cts);
@@ -896,34 +1013,69 @@ function checkElGamal(file, data, report) {
 function checkDisjunctive(file, data, report) {
   const K = s3_decodePoint(data.public_key);
   const g = report.group(file, 'cases');
-  data.cases.forEach((c, idx) => g.vector(idx, (eq) => {
-    const ctx = c.context.map(vectorItem);
-    const ct = s6_encrypt(K, c.plaintext, s3_decodeScalar(c.randomness));
-    eq('ciphertext.a', c.ciphertext.a, hexOf(ct.a));
-    eq('ciphertext.b', c.ciphertext.b, hexOf(ct.b));
-    const fake = new Map(c.fake_branches.map((f) => [f.value, { c: s3_decodeScalar(f.c), v: s3_decodeScalar(f.v) }]));
-    const made = s8_proveDisjunctive(K, ct, c.allowed, ctx, c.plaintext, s3_decodeScalar(c.randomness), s3_decodeScalar(c.nonce_u), fake);
-    eq('proof (produced)', JSON.stringify(c.proof), JSON.stringify(encodeDisjunctiveProof(made.proof)));
-    eq('challenge (produced)', c.challenge, scalarHex(made.H));
-    made.commitments.forEach((cm, k) => {
-      eq(`commitments[${k}].a (produced)`, c.commitments[k].a, hexOf(cm.a));
-      eq(`commitments[${k}].b (produced)`, c.commitments[k].b, hexOf(cm.b));
-    });
-    const checked = s8_verifyDisjunctive(K, decodeCiphertext(c.ciphertext), c.allowed, ctx, decodeDisjunctiveProof(c.proof));
-    eq('challenge (verified)', c.challenge, scalarHex(checked.H));
-    checked.commitments.forEach((cm, k) => {
-      eq(`commitments[${k}].a (verified)`, c.commitments[k].a, hexOf(cm.a));
-      eq(`commitments[${k}].b (verified)`, c.commitments[k].b, hexOf(cm.b));
-    });
-  }));
+  data.cases.forEach((c, idx) =>
+    g.vector(idx, (eq) => {
+      const ctx = c.context.map(vectorItem);
+      const ct = s6_encrypt(K, c.plaintext, s3_decodeScalar(c.randomness));
+      eq('ciphertext.a', c.ciphertext.a, hexOf(ct.a));
+      eq('ciphertext.b', c.ciphertext.b, hexOf(ct.b));
+      const fake = new Map(c.fake_branches.map((f) => [f.value, { c: s3_decodeScalar(f.c), v: s3_decodeScalar(f.v) }]));
+      const made = s8_proveDisjunctive(
+        K,
+        ct,
+        c.allowed,
+        ctx,
+        c.plaintext,
+        s3_decodeScalar(c.randomness),
+        s3_decodeScalar(c.nonce_u),
+        fake,
+      );
+      eq('proof (produced)', JSON.stringify(c.proof), JSON.stringify(encodeDisjunctiveProof(made.proof)));
+      eq('challenge (produced)', c.challenge, scalarHex(made.H));
+      made.commitments.forEach((cm, k) => {
+        eq(`commitments[${k}].a (produced)`, c.commitments[k].a, hexOf(cm.a));
+        eq(`commitments[${k}].b (produced)`, c.commitments[k].b, hexOf(cm.b));
+      });
+      const checked = s8_verifyDisjunctive(
+        K,
+        decodeCiphertext(c.ciphertext),
+        c.allowed,
+        ctx,
+        decodeDisjunctiveProof(c.proof),
+      );
+      eq('challenge (verified)', c.challenge, scalarHex(checked.H));
+      checked.commitments.forEach((cm, k) => {
+        eq(`commitments[${k}].a (verified)`, c.commitments[k].a, hexOf(cm.a));
+        eq(`commitments[${k}].b (verified)`, c.commitments[k].b, hexOf(cm.b));
+      });
+    }),
+  );
   const bad = report.group(file, 'invalid');
-  data.invalid.forEach((v, idx) => bad.vector(`${idx} (${v.change})`, (eq) => {
-    const c = data.cases[v.case];
-    expectFailure(eq, 'proof', 'disjunctive-challenge', () => s8_verifyDisjunctive(K, decodeCiphertext(c.ciphertext), c.allowed, c.context.map(vectorItem), decodeDisjunctiveProof(v.proof)));
-  }));
+  data.invalid.forEach((v, idx) =>
+    bad.vector(`${idx} (${v.change})`, (eq) => {
+      const c = data.cases[v.case];
+      expectFailure(eq, 'proof', 'disjunctive-challenge', () =>
+        s8_verifyDisjunctive(
+          K,
+          decodeCiphertext(c.ciphertext),
+          c.allowed,
+          c.context.map(vectorItem),
+          decodeDisjunctiveProof(v.proof),
+        ),
+      );
+    }),
+  );
   bad.vector('identity key', (eq) => {
     const c = data.cases[0];
-    expectFailure(eq, 'K = O', 'disjunctive-key', () => s8_verifyDisjunctive(O, decodeCiphertext(c.ciphertext), c.allowed, c.context.map(vectorItem), decodeDisjunctiveProof(c.proof)));
+    expectFailure(eq, 'K = O', 'disjunctive-key', () =>
+      s8_verifyDisjunctive(
+        O,
+        decodeCiphertext(c.ciphertext),
+        c.allowed,
+        c.context.map(vectorItem),
+        decodeDisjunctiveProof(c.proof),
+      ),
+    );
   });
 }
 
@@ -931,7 +1083,12 @@ function decodeElection(e) {
   return {
     baseHash: s1_fixedHex(e.base_hash, 32, 'base_hash'),
     K: s3_decodePoint(e.public_key),
-    contests: e.contests.map((c) => ({ contestId: c.contest_id, selectionIds: c.selection_ids, min: c.min_selections, max: c.max_selections })),
+    contests: e.contests.map((c) => ({
+      contestId: c.contest_id,
+      selectionIds: c.selection_ids,
+      min: c.min_selections,
+      max: c.max_selections,
+    })),
   };
 }
 
@@ -940,31 +1097,37 @@ function checkBallots(file, data, report) {
   const secret = s3_decodeScalar(data.election.secret_key);
   const g = report.group(file, 'ballots');
   g.vector('election key', (eq) => eq('public_key', data.election.public_key, hexOf(s2_mul(secret, G))));
-  data.ballots.forEach((b, idx) => g.vector(idx, (eq) => {
-    const ballot = s9_decodeBallot(b.ballot);
-    s9_verifyBallot(election, ballot);
-    eq('canonical_json', b.canonical_json, s1_jcs(b.ballot));
-    const h = s10_ballotHash(b.ballot);
-    eq('ballot_hash', b.ballot_hash, bytesToHex(h));
-    eq('tracking_code', b.tracking_code, s10_trackingCode(h));
-    eq('tracking_code (read back)', b.tracking_code.replace(/-/g, ''), s10_readTrackingCode(b.tracking_code.toLowerCase().replace(/0/g, 'o')));
-    // The device's secrets re-encrypt to the published ciphertexts and match the choices.
-    const secrets = s11_decodeSecretContests(exactKeys(b.secrets, ['contests'], 'secrets').contests, 'secrets');
-    secrets.forEach((sc, ci) => {
-      const contest = ballot.contests[ci];
-      eq(`secrets.contests[${ci}].contest_id`, contest.contestId, sc.contestId);
-      sc.selections.forEach((ss, si) => {
-        const where = `${sc.contestId}/${ss.selectionId}`;
-        const ct = s6_encrypt(election.K, ss.plaintext, ss.r);
-        eq(`ciphertext ${where}.a (produced)`, hexOf(contest.selections[si].ct.a), hexOf(ct.a));
-        eq(`ciphertext ${where}.b (produced)`, hexOf(contest.selections[si].ct.b), hexOf(ct.b));
-        eq(`plaintext ${where}`, b.choices[sc.contestId].includes(ss.selectionId) ? 1 : 0, ss.plaintext);
-        eq(`decryption ${where}`, ss.plaintext, s7_dlog(s6_decrypt(secret, contest.selections[si].ct), 1));
+  data.ballots.forEach((b, idx) =>
+    g.vector(idx, (eq) => {
+      const ballot = s9_decodeBallot(b.ballot);
+      s9_verifyBallot(election, ballot);
+      eq('canonical_json', b.canonical_json, s1_jcs(b.ballot));
+      const h = s10_ballotHash(b.ballot);
+      eq('ballot_hash', b.ballot_hash, bytesToHex(h));
+      eq('tracking_code', b.tracking_code, s10_trackingCode(h));
+      eq(
+        'tracking_code (read back)',
+        b.tracking_code.replace(/-/g, ''),
+        s10_readTrackingCode(b.tracking_code.toLowerCase().replace(/0/g, 'o')),
+      );
+      // The device's secrets re-encrypt to the published ciphertexts and match the choices.
+      const secrets = s11_decodeSecretContests(exactKeys(b.secrets, ['contests'], 'secrets').contests, 'secrets');
+      secrets.forEach((sc, ci) => {
+        const contest = ballot.contests[ci];
+        eq(`secrets.contests[${ci}].contest_id`, contest.contestId, sc.contestId);
+        sc.selections.forEach((ss, si) => {
+          const where = `${sc.contestId}/${ss.selectionId}`;
+          const ct = s6_encrypt(election.K, ss.plaintext, ss.r);
+          eq(`ciphertext ${where}.a (produced)`, hexOf(contest.selections[si].ct.a), hexOf(ct.a));
+          eq(`ciphertext ${where}.b (produced)`, hexOf(contest.selections[si].ct.b), hexOf(ct.b));
+          eq(`plaintext ${where}`, b.choices[sc.contestId].includes(ss.selectionId) ? 1 : 0, ss.plaintext);
+          eq(`decryption ${where}`, ss.plaintext, s7_dlog(s6_decrypt(secret, contest.selections[si].ct), 1));
+        });
       });
-    });
-    const chosen = s11_verifyRevealed(election, b.ballot, s11_decodeRevealed(b.revealed));
-    eq('revealed choices', JSON.stringify(b.choices), JSON.stringify(chosen));
-  }));
+      const chosen = s11_verifyRevealed(election, b.ballot, s11_decodeRevealed(b.revealed));
+      eq('revealed choices', JSON.stringify(b.choices), JSON.stringify(chosen));
+    }),
+  );
   const benaloh = report.group(file, 'revealed-negative');
   benaloh.vector('wrong ballot_hash', (eq) => {
     const b = data.ballots[0];
@@ -977,7 +1140,13 @@ function checkBallots(file, data, report) {
     const rev = s11_decodeRevealed(b.revealed);
     const sel = rev.contests[0].selections[0];
     sel.plaintext = 1 - sel.plaintext;
-    expectFailure(eq, 'revealed', 'revealed-reencryption', () => s11_verifyRevealed(election, b.ballot, rev), `${rev.contests[0].contestId}/${sel.selectionId}`);
+    expectFailure(
+      eq,
+      'revealed',
+      'revealed-reencryption',
+      () => s11_verifyRevealed(election, b.ballot, rev),
+      `${rev.contests[0].contestId}/${sel.selectionId}`,
+    );
   });
   benaloh.vector('other ballot randomness', (eq) => {
     const b = data.ballots[0];
@@ -986,47 +1155,75 @@ function checkBallots(file, data, report) {
     expectFailure(eq, 'revealed', 'revealed-reencryption', () => s11_verifyRevealed(election, b.ballot, rev));
   });
   const bad = report.group(file, 'invalid');
-  data.invalid.forEach((v, idx) => bad.vector(`${idx} (${v.check})`, (eq) => {
-    expectFailure(eq, 'ballot', v.check, () => s9_verifyBallot(election, s9_decodeBallot(v.ballot)), v.subject ?? undefined);
-  }));
+  data.invalid.forEach((v, idx) =>
+    bad.vector(`${idx} (${v.check})`, (eq) => {
+      expectFailure(
+        eq,
+        'ballot',
+        v.check,
+        () => s9_verifyBallot(election, s9_decodeBallot(v.ballot)),
+        v.subject ?? undefined,
+      );
+    }),
+  );
 }
 
 function checkProofs(file, data, report) {
   const sch = report.group(file, 'schnorr');
-  data.schnorr.forEach((v, idx) => sch.vector(`${idx} (${v.label})`, (eq) => {
-    const ctx = v.context.map(vectorItem);
-    const made = T2_1_proveSchnorr(s3_decodeScalar(v.secret), ctx, s3_decodeScalar(v.nonce));
-    eq('statement', v.statement, hexOf(s2_mul(s3_decodeScalar(v.secret), G)));
-    eq('commitment', v.commitment, hexOf(made.R));
-    eq('transcript', v.transcript, bytesToHex(made.transcript));
-    eq('proof (produced)', JSON.stringify(v.proof), JSON.stringify(T2_encodeProof(made.proof)));
-    T2_1_verifySchnorr(s3_decodePoint(v.statement), ctx, T2_decodeProof(v.proof));
-  }));
+  data.schnorr.forEach((v, idx) =>
+    sch.vector(`${idx} (${v.label})`, (eq) => {
+      const ctx = v.context.map(vectorItem);
+      const made = T2_1_proveSchnorr(s3_decodeScalar(v.secret), ctx, s3_decodeScalar(v.nonce));
+      eq('statement', v.statement, hexOf(s2_mul(s3_decodeScalar(v.secret), G)));
+      eq('commitment', v.commitment, hexOf(made.R));
+      eq('transcript', v.transcript, bytesToHex(made.transcript));
+      eq('proof (produced)', JSON.stringify(v.proof), JSON.stringify(T2_encodeProof(made.proof)));
+      T2_1_verifySchnorr(s3_decodePoint(v.statement), ctx, T2_decodeProof(v.proof));
+    }),
+  );
   const cp = report.group(file, 'chaum_pedersen');
-  data.chaum_pedersen.forEach((v, idx) => cp.vector(`${idx} (${v.label})`, (eq) => {
-    const ctx = v.context.map(vectorItem);
-    const A = s3_decodePoint(v.base);
-    const made = T2_2_proveChaumPedersen(s3_decodeScalar(v.secret), A, ctx, s3_decodeScalar(v.nonce));
-    eq('statement.X', v.statement.X, hexOf(made.X));
-    eq('statement.Y', v.statement.Y, hexOf(made.Y));
-    eq('commitments.R1', v.commitments.R1, hexOf(made.R1));
-    eq('commitments.R2', v.commitments.R2, hexOf(made.R2));
-    eq('transcript', v.transcript, bytesToHex(made.transcript));
-    eq('proof (produced)', JSON.stringify(v.proof), JSON.stringify(T2_encodeProof(made.proof)));
-    T2_2_verifyChaumPedersen(A, s3_decodePoint(v.statement.X), s3_decodePoint(v.statement.Y), ctx, T2_decodeProof(v.proof));
-  }));
+  data.chaum_pedersen.forEach((v, idx) =>
+    cp.vector(`${idx} (${v.label})`, (eq) => {
+      const ctx = v.context.map(vectorItem);
+      const A = s3_decodePoint(v.base);
+      const made = T2_2_proveChaumPedersen(s3_decodeScalar(v.secret), A, ctx, s3_decodeScalar(v.nonce));
+      eq('statement.X', v.statement.X, hexOf(made.X));
+      eq('statement.Y', v.statement.Y, hexOf(made.Y));
+      eq('commitments.R1', v.commitments.R1, hexOf(made.R1));
+      eq('commitments.R2', v.commitments.R2, hexOf(made.R2));
+      eq('transcript', v.transcript, bytesToHex(made.transcript));
+      eq('proof (produced)', JSON.stringify(v.proof), JSON.stringify(T2_encodeProof(made.proof)));
+      T2_2_verifyChaumPedersen(
+        A,
+        s3_decodePoint(v.statement.X),
+        s3_decodePoint(v.statement.Y),
+        ctx,
+        T2_decodeProof(v.proof),
+      );
+    }),
+  );
   const neg = report.group(file, 'negative');
-  data.negative.forEach((v, idx) => neg.vector(`${idx} (${v.why})`, (eq) => {
-    const ctx = v.context.map(vectorItem);
-    const proof = T2_decodeProof(v.proof);
-    if (v.kind === 'schnorr') {
-      expectFailure(eq, 'proof', v.check, () => T2_1_verifySchnorr(s3_decodePoint(v.statement), ctx, proof));
-    } else if (v.kind === 'chaum-pedersen') {
-      expectFailure(eq, 'proof', v.check, () => T2_2_verifyChaumPedersen(s3_decodePoint(v.base), s3_decodePoint(v.statement.X), s3_decodePoint(v.statement.Y), ctx, proof));
-    } else {
-      throw new Error(`unknown kind ${v.kind}`);
-    }
-  }));
+  data.negative.forEach((v, idx) =>
+    neg.vector(`${idx} (${v.why})`, (eq) => {
+      const ctx = v.context.map(vectorItem);
+      const proof = T2_decodeProof(v.proof);
+      if (v.kind === 'schnorr') {
+        expectFailure(eq, 'proof', v.check, () => T2_1_verifySchnorr(s3_decodePoint(v.statement), ctx, proof));
+      } else if (v.kind === 'chaum-pedersen') {
+        expectFailure(eq, 'proof', v.check, () =>
+          T2_2_verifyChaumPedersen(
+            s3_decodePoint(v.base),
+            s3_decodePoint(v.statement.X),
+            s3_decodePoint(v.statement.Y),
+            ctx,
+            proof,
+          ),
+        );
+      } else {
+        throw new Error(`unknown kind ${v.kind}`);
+      }
+    }),
+  );
 }
 
 function checkThreshold(file, data, report) {
@@ -1036,35 +1233,60 @@ function checkThreshold(file, data, report) {
   const dealers = new Map(); // i -> {C, pk, sk, coefficients}
 
   const ceremony = report.group(file, 'commitments');
-  data.trustee_secrets.forEach((ts, idx) => ceremony.vector(`trustee_secrets[${idx}]`, (eq) => {
-    exactKeys(ts, ['format', 'trustee', 'threshold', 'trustees', 'base_hash', 'coefficients', 'x25519_private_key', 'commitments'], 'TrusteeKeyGen');
-    eq('format', 'tvote-trustee-keygen/1', ts.format);
-    eq('threshold', t, ts.threshold);
-    eq('trustees', n, ts.trustees);
-    eq('base_hash', data.base_hash, ts.base_hash);
-    const i = ts.trustee;
-    const a = ts.coefficients.map((h) => s3_decodeScalar(h));
-    const sk = s1_fixedHex(ts.x25519_private_key, 32, 'x25519_private_key');
-    const pk = x25519.getPublicKey(sk);
-    eq('x25519_public_key', ts.commitments.x25519_public_key, bytesToHex(pk));
-    const nonces = data.coefficient_proof_nonces[String(i)];
-    a.forEach((aik, k) => {
-      eq(`coefficients[${k}] nonzero`, true, aik !== 0n);
-      const made = T2_1_proveSchnorr(aik, T3_1_coefficientContext(baseHash, t, n, i, k, pk), s3_decodeScalar(nonces[k]));
-      eq(`commitments[${k}]`, ts.commitments.commitments[k], hexOf(s2_mul(aik, G)));
-      eq(`proofs[${k}] (produced)`, JSON.stringify(ts.commitments.proofs[k]), JSON.stringify(T2_encodeProof(made.proof)));
-    });
-    const verified = T3_1_verifyCommitments(ts.commitments, baseHash, t, n);
-    eq('trustee', i, verified.i);
-    dealers.set(i, { C: verified.C, pk, sk, a });
-  }));
+  data.trustee_secrets.forEach((ts, idx) =>
+    ceremony.vector(`trustee_secrets[${idx}]`, (eq) => {
+      exactKeys(
+        ts,
+        [
+          'format',
+          'trustee',
+          'threshold',
+          'trustees',
+          'base_hash',
+          'coefficients',
+          'x25519_private_key',
+          'commitments',
+        ],
+        'TrusteeKeyGen',
+      );
+      eq('format', 'tvote-trustee-keygen/1', ts.format);
+      eq('threshold', t, ts.threshold);
+      eq('trustees', n, ts.trustees);
+      eq('base_hash', data.base_hash, ts.base_hash);
+      const i = ts.trustee;
+      const a = ts.coefficients.map((h) => s3_decodeScalar(h));
+      const sk = s1_fixedHex(ts.x25519_private_key, 32, 'x25519_private_key');
+      const pk = x25519.getPublicKey(sk);
+      eq('x25519_public_key', ts.commitments.x25519_public_key, bytesToHex(pk));
+      const nonces = data.coefficient_proof_nonces[String(i)];
+      a.forEach((aik, k) => {
+        eq(`coefficients[${k}] nonzero`, true, aik !== 0n);
+        const made = T2_1_proveSchnorr(
+          aik,
+          T3_1_coefficientContext(baseHash, t, n, i, k, pk),
+          s3_decodeScalar(nonces[k]),
+        );
+        eq(`commitments[${k}]`, ts.commitments.commitments[k], hexOf(s2_mul(aik, G)));
+        eq(
+          `proofs[${k}] (produced)`,
+          JSON.stringify(ts.commitments.proofs[k]),
+          JSON.stringify(T2_encodeProof(made.proof)),
+        );
+      });
+      const verified = T3_1_verifyCommitments(ts.commitments, baseHash, t, n);
+      eq('trustee', i, verified.i);
+      dealers.set(i, { C: verified.C, pk, sk, a });
+    }),
+  );
   ceremony.vector('tampered coefficient proof', (eq) => {
     const ts = structuredClone(data.trustee_secrets[0]);
     ts.commitments.proofs[1] = ts.commitments.proofs[2];
     expectFailure(eq, 'commitments', 'coefficient-proof', () => T3_1_verifyCommitments(ts.commitments, baseHash, t, n));
   });
   ceremony.vector('commitments replayed into another election', (eq) => {
-    expectFailure(eq, 'commitments', 'coefficient-proof', () => T3_1_verifyCommitments(data.trustee_secrets[0].commitments, new Uint8Array(32), t, n));
+    expectFailure(eq, 'commitments', 'coefficient-proof', () =>
+      T3_1_verifyCommitments(data.trustee_secrets[0].commitments, new Uint8Array(32), t, n),
+    );
   });
 
   const shares = report.group(file, 'shares');
@@ -1082,35 +1304,57 @@ function checkThreshold(file, data, report) {
   }
 
   const boxes = report.group(file, 'encrypted_shares');
-  data.encrypted_shares.forEach((es, idx) => boxes.vector(`${idx} (${es.sender}->${es.recipient})`, (eq) => {
-    exactKeys(es, ['sender', 'recipient', 'ciphertext'], 'EncryptedShare');
-    const i = es.sender;
-    const j = es.recipient;
-    const ct = s1_fixedHex(es.ciphertext, 112, 'ciphertext');
-    const pt = T3_openWithKey(T3_4_boxSharedKey(dealers.get(j).sk, dealers.get(i).pk), ct);
-    if (pt === null) throw new VerificationError('share-decryption', 'Box does not authenticate', `dealer ${i} -> trustee ${j}`);
-    const sigma = T3_3_checkShare(pt, baseHash, i, j, dealers.get(i).C);
-    eq('share', data.shares[String(i)][String(j)], scalarHex(sigma));
-    const again = T3_2_boxEncrypt(dealers.get(i).sk, dealers.get(j).pk, T3_2_plaintext(baseHash, i, j, sigma), ct.slice(0, 24));
-    eq('ciphertext (produced with its nonce)', es.ciphertext, bytesToHex(again));
-  }));
+  data.encrypted_shares.forEach((es, idx) =>
+    boxes.vector(`${idx} (${es.sender}->${es.recipient})`, (eq) => {
+      exactKeys(es, ['sender', 'recipient', 'ciphertext'], 'EncryptedShare');
+      const i = es.sender;
+      const j = es.recipient;
+      const ct = s1_fixedHex(es.ciphertext, 112, 'ciphertext');
+      const pt = T3_openWithKey(T3_4_boxSharedKey(dealers.get(j).sk, dealers.get(i).pk), ct);
+      if (pt === null)
+        throw new VerificationError('share-decryption', 'Box does not authenticate', `dealer ${i} -> trustee ${j}`);
+      const sigma = T3_3_checkShare(pt, baseHash, i, j, dealers.get(i).C);
+      eq('share', data.shares[String(i)][String(j)], scalarHex(sigma));
+      const again = T3_2_boxEncrypt(
+        dealers.get(i).sk,
+        dealers.get(j).pk,
+        T3_2_plaintext(baseHash, i, j, sigma),
+        ct.slice(0, 24),
+      );
+      eq('ciphertext (produced with its nonce)', es.ciphertext, bytesToHex(again));
+    }),
+  );
 
   const complaints = report.group(file, 'complaints');
-  data.complaints.forEach((cv, idx) => complaints.vector(`${idx} (${cv.outcome})`, (eq) => {
-    exactKeys(cv.complaint, ['complainant', 'dealer', 'evidence'], 'Complaint');
-    const { complainant: j, dealer: i } = cv.complaint;
-    eq('evidence = Box shared key (complainant side)', cv.complaint.evidence, bytesToHex(T3_4_boxSharedKey(dealers.get(j).sk, dealers.get(i).pk)));
-    eq('evidence = Box shared key (dealer side)', cv.complaint.evidence, bytesToHex(T3_4_boxSharedKey(dealers.get(i).sk, dealers.get(j).pk)));
-    const res = T3_4_resolveComplaint(baseHash, cv.complaint, dealers.get(i).C, cv.encrypted_share, cv.answer);
-    eq('outcome', cv.outcome, res.outcome);
-    eq('at_fault', cv.at_fault, res.atFault);
-  }));
+  data.complaints.forEach((cv, idx) =>
+    complaints.vector(`${idx} (${cv.outcome})`, (eq) => {
+      exactKeys(cv.complaint, ['complainant', 'dealer', 'evidence'], 'Complaint');
+      const { complainant: j, dealer: i } = cv.complaint;
+      eq(
+        'evidence = Box shared key (complainant side)',
+        cv.complaint.evidence,
+        bytesToHex(T3_4_boxSharedKey(dealers.get(j).sk, dealers.get(i).pk)),
+      );
+      eq(
+        'evidence = Box shared key (dealer side)',
+        cv.complaint.evidence,
+        bytesToHex(T3_4_boxSharedKey(dealers.get(i).sk, dealers.get(j).pk)),
+      );
+      const res = T3_4_resolveComplaint(baseHash, cv.complaint, dealers.get(i).C, cv.encrypted_share, cv.answer);
+      eq('outcome', cv.outcome, res.outcome);
+      eq('at_fault', cv.at_fault, res.atFault);
+    }),
+  );
 
   const joint = report.group(file, 'joint_key');
   let S;
   let K;
   joint.vector('joint_key', (eq) => {
-    const jk = exactKeys(data.joint_key, ['base_hash', 'threshold', 'qualified', 'joint_key', 'public_shares'], 'JointKey');
+    const jk = exactKeys(
+      data.joint_key,
+      ['base_hash', 'threshold', 'qualified', 'joint_key', 'public_shares'],
+      'JointKey',
+    );
     const commitmentsByDealer = new Map([...dealers].map(([i, d]) => [i, d.C]));
     ({ K, S } = T3_5_jointKey(commitmentsByDealer, jk.qualified, n));
     eq('joint_key', jk.joint_key, hexOf(K));
@@ -1118,16 +1362,25 @@ function checkThreshold(file, data, report) {
     for (const j of range(1, n)) eq(`public_shares.${j}`, jk.public_shares[String(j)], hexOf(S.get(j)));
   });
   const secretShares = new Map();
-  data.trustee_keys.forEach((tk, idx) => joint.vector(`trustee_keys[${idx}]`, (eq) => {
-    exactKeys(tk, ['format', 'trustee', 'threshold', 'trustees', 'base_hash', 'secret_share', 'public_share'], 'TrusteeKey');
-    eq('format', 'tvote-trustee-key/1', tk.format);
-    const j = tk.trustee;
-    const sj = data.joint_key.qualified.reduce((acc, i) => mod(acc + s3_decodeScalar(data.shares[String(i)][String(j)]), L), 0n);
-    eq('secret_share', tk.secret_share, scalarHex(sj));
-    eq('public_share = s_j·G', tk.public_share, hexOf(s2_mul(sj, G)));
-    eq('public_share = S_j', tk.public_share, hexOf(S.get(j)));
-    secretShares.set(j, sj);
-  }));
+  data.trustee_keys.forEach((tk, idx) =>
+    joint.vector(`trustee_keys[${idx}]`, (eq) => {
+      exactKeys(
+        tk,
+        ['format', 'trustee', 'threshold', 'trustees', 'base_hash', 'secret_share', 'public_share'],
+        'TrusteeKey',
+      );
+      eq('format', 'tvote-trustee-key/1', tk.format);
+      const j = tk.trustee;
+      const sj = data.joint_key.qualified.reduce(
+        (acc, i) => mod(acc + s3_decodeScalar(data.shares[String(i)][String(j)]), L),
+        0n,
+      );
+      eq('secret_share', tk.secret_share, scalarHex(sj));
+      eq('public_share = s_j·G', tk.public_share, hexOf(s2_mul(sj, G)));
+      eq('public_share = S_j', tk.public_share, hexOf(S.get(j)));
+      secretShares.set(j, sj);
+    }),
+  );
 
   const dec = report.group(file, 'decryption');
   const ct = decodeCiphertext(data.ciphertext.ct);
@@ -1137,23 +1390,32 @@ function checkThreshold(file, data, report) {
     eq('ct.b', data.ciphertext.ct.b, hexOf(again.b));
   });
   const partials = [];
-  data.partials.forEach((pv, idx) => dec.vector(`partials[${idx}]`, (eq) => {
-    const p = T4_decodePartial(pv);
-    const j = p.trustee;
-    const made = T2_2_proveChaumPedersen(secretShares.get(j), ct.a, T4_1_partialContext(baseHash, j, ct.b), s3_decodeScalar(data.partial_nonces[String(j)]));
-    eq('decryption_share', pv.decryption_share, hexOf(made.Y));
-    eq('proof (produced)', JSON.stringify(pv.proof), JSON.stringify(T2_encodeProof(made.proof)));
-    T2_2_verifyChaumPedersen(ct.a, S.get(j), p.D, T4_1_partialContext(baseHash, j, ct.b), p.proof);
-    partials.push(p);
-  }));
-  data.combinations.forEach((cv, idx) => dec.vector(`combinations[${idx}] ${JSON.stringify(cv.trustees)}`, (eq) => {
-    const chosen = partials.filter((p) => cv.trustees.includes(p.trustee));
-    const res = T4_3_combine(ct, chosen, S, t, n, baseHash);
-    eq('U', JSON.stringify(cv.trustees), JSON.stringify(res.U));
-    for (const j of res.U) eq(`lagrange.${j}`, cv.lagrange[String(j)], scalarHex(res.lambda.get(j)));
-    eq('result', cv.result, hexOf(res.M));
-    eq('m', data.ciphertext.m, s7_dlog(res.M, 100));
-  }));
+  data.partials.forEach((pv, idx) =>
+    dec.vector(`partials[${idx}]`, (eq) => {
+      const p = T4_decodePartial(pv);
+      const j = p.trustee;
+      const made = T2_2_proveChaumPedersen(
+        secretShares.get(j),
+        ct.a,
+        T4_1_partialContext(baseHash, j, ct.b),
+        s3_decodeScalar(data.partial_nonces[String(j)]),
+      );
+      eq('decryption_share', pv.decryption_share, hexOf(made.Y));
+      eq('proof (produced)', JSON.stringify(pv.proof), JSON.stringify(T2_encodeProof(made.proof)));
+      T2_2_verifyChaumPedersen(ct.a, S.get(j), p.D, T4_1_partialContext(baseHash, j, ct.b), p.proof);
+      partials.push(p);
+    }),
+  );
+  data.combinations.forEach((cv, idx) =>
+    dec.vector(`combinations[${idx}] ${JSON.stringify(cv.trustees)}`, (eq) => {
+      const chosen = partials.filter((p) => cv.trustees.includes(p.trustee));
+      const res = T4_3_combine(ct, chosen, S, t, n, baseHash);
+      eq('U', JSON.stringify(cv.trustees), JSON.stringify(res.U));
+      for (const j of res.U) eq(`lagrange.${j}`, cv.lagrange[String(j)], scalarHex(res.lambda.get(j)));
+      eq('result', cv.result, hexOf(res.M));
+      eq('m', data.ciphertext.m, s7_dlog(res.M, 100));
+    }),
+  );
   dec.vector('combine all partials', (eq) => {
     const res = T4_3_combine(ct, partials, S, t, n, baseHash);
     eq('U', '[1,2,3]', JSON.stringify(res.U));
@@ -1168,26 +1430,39 @@ function checkThreshold(file, data, report) {
   });
   dec.vector('duplicate partial excluded', (eq) => {
     const res = T4_3_combine(ct, [partials[0], ...partials, partials[0]], S, t, n, baseHash);
-    eq('excluded', '[{"trustee":1,"check":"partial-duplicate"},{"trustee":1,"check":"partial-duplicate"}]', JSON.stringify(res.excluded));
+    eq(
+      'excluded',
+      '[{"trustee":1,"check":"partial-duplicate"},{"trustee":1,"check":"partial-duplicate"}]',
+      JSON.stringify(res.excluded),
+    );
     eq('U', '[2,3,4]', JSON.stringify(res.U));
     eq('result', data.combinations[0].result, hexOf(res.M));
   });
   dec.vector('too few partials', (eq) => {
-    expectFailure(eq, 'combine', 'too-few-partials', () => T4_3_combine(ct, partials.slice(0, t - 1), S, t, n, baseHash));
+    expectFailure(eq, 'combine', 'too-few-partials', () =>
+      T4_3_combine(ct, partials.slice(0, t - 1), S, t, n, baseHash),
+    );
   });
 
   const zero = report.group(file, 'zero_tally');
   const zct = decodeCiphertext(data.zero_tally.ct);
   const zpartials = [];
-  data.zero_tally.partials.forEach((pv, idx) => zero.vector(`partials[${idx}]`, (eq) => {
-    const p = T4_decodePartial(pv);
-    const j = p.trustee;
-    const made = T2_2_proveChaumPedersen(secretShares.get(j), zct.a, T4_1_partialContext(baseHash, j, zct.b), s3_decodeScalar(data.zero_tally.partial_nonces[String(j)]));
-    eq('decryption_share', pv.decryption_share, hexOf(made.Y));
-    eq('proof (produced)', JSON.stringify(pv.proof), JSON.stringify(T2_encodeProof(made.proof)));
-    T2_2_verifyChaumPedersen(zct.a, S.get(j), p.D, T4_1_partialContext(baseHash, j, zct.b), p.proof);
-    zpartials.push(p);
-  }));
+  data.zero_tally.partials.forEach((pv, idx) =>
+    zero.vector(`partials[${idx}]`, (eq) => {
+      const p = T4_decodePartial(pv);
+      const j = p.trustee;
+      const made = T2_2_proveChaumPedersen(
+        secretShares.get(j),
+        zct.a,
+        T4_1_partialContext(baseHash, j, zct.b),
+        s3_decodeScalar(data.zero_tally.partial_nonces[String(j)]),
+      );
+      eq('decryption_share', pv.decryption_share, hexOf(made.Y));
+      eq('proof (produced)', JSON.stringify(pv.proof), JSON.stringify(T2_encodeProof(made.proof)));
+      T2_2_verifyChaumPedersen(zct.a, S.get(j), p.D, T4_1_partialContext(baseHash, j, zct.b), p.proof);
+      zpartials.push(p);
+    }),
+  );
   zero.vector('result', (eq) => {
     const res = T4_3_combine(zct, zpartials, S, t, n, baseHash);
     eq('result', data.zero_tally.result, hexOf(res.M));
@@ -1219,7 +1494,9 @@ function main() {
   let files;
   const loaded = [];
   try {
-    files = readdirSync(dir).filter((f) => f.endsWith('.json')).sort();
+    files = readdirSync(dir)
+      .filter((f) => f.endsWith('.json'))
+      .sort();
     if (files.length === 0) throw new Error(`no *.json in ${dir}`);
     for (const f of files) loaded.push([f, parseJsonKeepingBigIntegers(readFileSync(join(dir, f), 'utf8'))]);
   } catch (e) {
