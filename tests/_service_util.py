@@ -81,6 +81,17 @@ def create_election(client: TestClient, n: int = 5, t: int = 3) -> dict[int, str
     return {int(k): v for k, v in out["invitations"].items()}
 
 
+def roll_aliases(service: ElectionService) -> list[str]:
+    """The committed roll's voter aliases (hex), in leaf order."""
+    from sqlmodel import Session, select
+
+    from voting._db import RollEntryRow
+
+    with Session(service.engine) as s:
+        rows = s.exec(select(RollEntryRow.alias, RollEntryRow.leaf_index)).all()
+    return [a for a, _ in sorted(rows, key=lambda r: r[1])]
+
+
 def cast_directly(
     service: ElectionService,
     alias: str,
@@ -90,7 +101,8 @@ def cast_directly(
     rng: random.Random,
 ) -> str:
     """Stand-in for ballot intake (tested in its own suite): encrypt a real ballot and append the
-    ``ballot.cast`` entry exactly as docs/events.md shapes it. Returns the ballot hash."""
+    ``ballot.cast`` entry exactly as docs/events.md shapes it (``alias`` must be on the committed roll: the
+    entry carries its roll inclusion proof). Returns the ballot hash."""
     ctx = ElectionContext(
         service.base_hash, service.joint_key().public_key, tuple(service.manifest.contest_specs())
     )
@@ -105,6 +117,7 @@ def cast_directly(
             "ballot_hash": bh,
             "tracking_code": ballot.tracking_code(),
             "voter_alias": alias,
+            "roll_proof": service.roll_proof(bytes.fromhex(alias)).to_dict(),
             "channel": channel,
             "auth": {"method": "jpki", "evidence_hash": rng.randbytes(32).hex()},
             "seq": seq,

@@ -95,6 +95,7 @@ def test_cast_records_alias_and_evidence_hash_only(election: DemoElection) -> No
         "ballot_hash",
         "tracking_code",
         "voter_alias",
+        "roll_proof",
         "channel",
         "auth",
         "seq",

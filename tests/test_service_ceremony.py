@@ -9,7 +9,7 @@ import random
 
 import nacl.utils
 import pytest
-from _service_util import ADMIN, cast_directly, create_election, error_code, ok, running_app
+from _service_util import ADMIN, cast_directly, create_election, error_code, ok, roll_aliases, running_app
 from nacl.public import Box, PrivateKey, PublicKey
 
 from crypto._group import Scalar
@@ -76,8 +76,9 @@ def test_complaint_path(tmp_path, answer, database_url):
             t.finalize(client)  # trustee 3 uses the revealed share, or drops dealer 2
         ok(client.post("/api/v1/admin/open", headers=ADMIN))
         rng = random.Random(7)
-        cast_directly(service, "a" * 64, "internet", {"mayor": ["cand-3"], "projects": ["science"],
-                                                      "referendum": ["no"]}, 1, rng)  # fmt: skip
+        voter = roll_aliases(service)[0]
+        cast_directly(service, voter, "internet", {"mayor": ["cand-3"], "projects": ["science"],
+                                                   "referendum": ["no"]}, 1, rng)  # fmt: skip
         ok(client.post("/api/v1/admin/close", headers=ADMIN))
         ok(client.post("/api/v1/admin/tally", headers=ADMIN))
         # the cheated trustee 3 and trustee 4 decrypt (1 and 2 absent)

@@ -11,7 +11,16 @@ import json
 import random
 import tarfile
 
-from _service_util import ADMIN, ADMIN_TOKEN, cast_directly, create_election, error_code, ok, running_app
+from _service_util import (
+    ADMIN,
+    ADMIN_TOKEN,
+    cast_directly,
+    create_election,
+    error_code,
+    ok,
+    roll_aliases,
+    running_app,
+)
 from cryptography import x509
 
 from crypto._elgamal import Ciphertext
@@ -19,7 +28,6 @@ from crypto._threshold import PartialDecryption
 from verifier._engine import Options, verify_record
 from voting._trustee_client import run_decryption, run_key_ceremony
 
-A, B, C, D = ("a" * 64, "b" * 64, "c" * 64, "d" * 64)
 BLANK = {"mayor": [], "projects": [], "referendum": []}
 
 
@@ -33,6 +41,7 @@ def _lifecycle(tmp_path, database_url=None):
         assert info["roll_size"] == 5 and info["roll_committed"]
         # voting opens only with joint key + roll commitment (both present now)
         ok(client.post("/api/v1/admin/open", headers=ADMIN))
+        A, B, C, D = roll_aliases(service)[:4]  # the entries carry roll inclusion proofs: real voters
         cast = [
             # A votes twice on the internet: the last counts, the first is superseded
             (A, "internet", {"mayor": ["cand-1"], "projects": ["library"], "referendum": ["yes"]}, 1),

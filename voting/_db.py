@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import UniqueConstraint, event
+from sqlalchemy import BigInteger, Column, ForeignKey, Integer, LargeBinary, String, UniqueConstraint, event
 from sqlalchemy.engine import Engine
 from sqlmodel import Field, Session, SQLModel, create_engine
 
@@ -25,6 +25,7 @@ __all__ = [
     "ElectionRow",
     "PartialRow",
     "RollEntryRow",
+    "RollNodeRow",
     "ShareRow",
     "TrusteeRow",
     "create_tables",
@@ -79,6 +80,26 @@ class RollEntryRow(SQLModel, table=True):
     election_id: str = Field(foreign_key="tv_election.election_id", index=True, max_length=64)
     alias: str = Field(max_length=64)
     match_key: str = Field(index=True, max_length=64)
+    #: the alias's rank among the roll's aliases: its leaf index in the roll tree (not secret; see _roll)
+    leaf_index: int | None = None
+
+
+class RollNodeRow(SQLModel, table=True):
+    """One complete subtree of the roll's Merkle tree: ``hash`` = MTH(leaves [idx·2^level, (idx+1)·2^level)).
+
+    Written with the roll (:func:`voting._roll.roll_tree`: every leaf and interior node, about 2n rows), so
+    the inclusion proof that each ``ballot.cast`` carries reads O(log n) rows by primary key. Public data
+    (it derives from the aliases only), kept here because it belongs to the roll.
+    """
+
+    __tablename__ = "tv_roll_node"
+
+    election_id: str = Field(
+        sa_column=Column(String(64), ForeignKey("tv_election.election_id"), primary_key=True)
+    )
+    level: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
+    idx: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    hash: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
 
 
 class TrusteeRow(SQLModel, table=True):

@@ -33,9 +33,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, update
+from sqlalchemy import and_, delete, insert, or_, update
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from crypto._elgamal import Ciphertext
 from crypto._errors import CryptoError, InvalidEncoding, ThresholdError
@@ -50,7 +50,9 @@ from crypto._threshold import (
     resolve_complaint,
     verify_partial,
 )
-from ledger.merkle import leaf_hash
+from ledger import InvalidEncoding as LedgerInvalidEncoding
+from ledger import ProofError as LedgerProofError
+from ledger.merkle import fold, leaf_hash, subtree_nodes
 from ledger.merkle import root as merkle_root
 
 from ._db import (
@@ -58,6 +60,7 @@ from ._db import (
     ElectionRow,
     PartialRow,
     RollEntryRow,
+    RollNodeRow,
     ShareRow,
     TrusteeRow,
     create_tables,
@@ -76,7 +79,16 @@ from ._errors import (
     Unauthenticated,
 )
 from ._manifest import Manifest, parse_manifest
-from ._roll import ALIAS_SCHEME, Roll, parse_roll_csv, roll_root
+from ._roll import (
+    ALIAS_SCHEME,
+    Roll,
+    RollProof,
+    parse_roll_csv,
+    roll_proof_from_nodes,
+    roll_proof_plan,
+    roll_root,
+    roll_tree,
+)
 from ._settings import Settings
 
 __all__ = [
@@ -91,6 +103,10 @@ __all__ = [
 
 
 PHASES = ("setup", "voting", "closed", "tallied", "decrypted", "declared")
+
+
+#: rows per bulk INSERT when a roll is stored (each statement an executemany of this many parameter sets)
+_INSERT_CHUNK = 20_000
 
 
 def _rfc3339(t: dt.datetime) -> str:
@@ -675,6 +691,62 @@ class ElectionService:
             ).first()
             return bytes.fromhex(e.alias) if e else None
 
+    @staticmethod
+    def _roll_nodes(s: Session, eid: str, keys: Iterable[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
+        """The stored roll-tree nodes ``(level, idx)`` asked for: one SELECT of primary-key equalities."""
+        want = sorted(set(keys))
+        if not want:
+            return {}
+        # every disjunct names the whole primary key, so SQLite (MULTI-INDEX OR) and PostgreSQL (BitmapOr)
+        # do one index lookup per node; ``election_id = ? AND (a OR b ...)`` made SQLite scan the election
+        eq = col(RollNodeRow.election_id) == eid
+        rows = s.execute(
+            select(RollNodeRow.level, RollNodeRow.idx, RollNodeRow.hash).where(
+                or_(*(and_(eq, col(RollNodeRow.level) == lv, col(RollNodeRow.idx) == ix) for lv, ix in want))
+            )
+        )
+        return {(int(lv), int(ix)): bytes(h) for lv, ix, h in rows}
+
+    def _stored_roll_tree_root(self, s: Session, row: ElectionRow) -> bytes | None:
+        """The roll tree's root as the stored nodes give it (O(log n) rows), or ``None`` if one is missing."""
+        keys = subtree_nodes(0, row.roll_size or 0)
+        nodes = self._roll_nodes(s, row.election_id, keys)
+        if len(nodes) != len(keys):
+            return None
+        return fold([nodes[k] for k in keys])
+
+    def roll_proof(self, alias: bytes) -> RollProof:
+        """The RFC 9162 inclusion proof of ``alias`` in the committed roll tree (the ``roll_proof`` of its
+        ``ballot.cast``): two indexed reads (the alias's leaf index, then O(log n) stored nodes), checked
+        against the published root before it is returned, so a damaged node table is never published.
+
+        Raises ``Forbidden`` (``voter.not_on_roll``) for an alias not on the roll, ``Conflict``
+        (``roll.not_committed``) before the commitment, ``ServiceUnavailable`` (``roll.integrity``) if the
+        stored tree does not prove the alias against the committed root."""
+        with self._session() as s:
+            row = self._row(s)
+            if not row.roll_committed or row.roll_size is None or row.roll_root is None:
+                raise Conflict("roll.not_committed", "the roll commitment is not published yet")
+            index = s.exec(
+                select(RollEntryRow.leaf_index).where(
+                    RollEntryRow.election_id == row.election_id, RollEntryRow.alias == alias.hex()
+                )
+            ).first()
+            if index is None:
+                raise Forbidden("voter.not_on_roll", "the voter alias is not on this election's roll")
+            size = row.roll_size
+            nodes = self._roll_nodes(
+                s, row.election_id, (k for part in roll_proof_plan(index, size) for k in part)
+            )
+        try:
+            proof = roll_proof_from_nodes(index, size, nodes)
+            proof.verify(alias, bytes.fromhex(row.roll_root))
+        except (KeyError, ValueError, LedgerProofError, LedgerInvalidEncoding) as e:
+            raise ServiceUnavailable(
+                "roll.integrity", "the stored roll tree does not prove this voter against the roll commitment"
+            ) from e
+        return proof
+
     def is_on_roll(self, alias: bytes) -> bool:
         with self._session() as s:
             row = self._row(s)
@@ -733,6 +805,7 @@ class ElectionService:
         s.rollback()
         s.execute(delete(TrusteeRow).where(TrusteeRow.election_id == election_id))  # type: ignore[arg-type]
         s.execute(delete(RollEntryRow).where(RollEntryRow.election_id == election_id))  # type: ignore[arg-type]
+        s.execute(delete(RollNodeRow).where(RollNodeRow.election_id == election_id))  # type: ignore[arg-type]
         s.execute(delete(ElectionRow).where(ElectionRow.election_id == election_id))  # type: ignore[arg-type]
         s.commit()
 
@@ -762,16 +835,37 @@ class ElectionService:
                 raise Conflict("election.phase", "the roll can only be loaded during setup")
             if row.roll_committed:
                 raise Conflict("roll.committed", "the roll commitment is already published")
-            roll = parse_roll_csv(data, roll_key=bytes.fromhex(row.roll_key_hex), election_id=row.election_id)
-            for old in s.exec(select(RollEntryRow).where(RollEntryRow.election_id == row.election_id)):
-                s.delete(old)
-            s.flush()
-            s.add_all(
-                RollEntryRow(election_id=row.election_id, alias=e.alias.hex(), match_key=e.match_key.hex())
-                for e in roll.entries
-            )
+            eid = row.election_id
+            roll = parse_roll_csv(data, roll_key=bytes.fromhex(row.roll_key_hex), election_id=eid)
+            # The roll tree's every complete subtree (about 2n rows) is stored with the roll, in the same
+            # transaction, so each cast's roll inclusion proof reads O(log n) rows (see roll_proof).
+            tree_root, nodes = roll_tree(e.alias for e in roll.entries)
+            s.execute(delete(RollEntryRow).where(RollEntryRow.election_id == eid))  # type: ignore[arg-type]
+            s.execute(delete(RollNodeRow).where(RollNodeRow.election_id == eid))  # type: ignore[arg-type]
+            # bulk INSERTs (executemany), not one ORM object per row
+            for lo in range(0, roll.size, _INSERT_CHUNK):
+                s.execute(
+                    insert(RollEntryRow),
+                    [
+                        {
+                            "election_id": eid,
+                            "alias": e.alias.hex(),
+                            "match_key": e.match_key.hex(),
+                            "leaf_index": i,
+                        }
+                        for i, e in enumerate(roll.entries[lo : lo + _INSERT_CHUNK], start=lo)
+                    ],
+                )
+            for lo in range(0, len(nodes), _INSERT_CHUNK):
+                s.execute(
+                    insert(RollNodeRow),
+                    [
+                        {"election_id": eid, "level": lv, "idx": ix, "hash": h}
+                        for lv, ix, h in nodes[lo : lo + _INSERT_CHUNK]
+                    ],
+                )
             row.roll_size = roll.size
-            row.roll_root = roll.root.hex()
+            row.roll_root = tree_root.hex()
             s.add(row)
             s.commit()
         return roll
@@ -791,7 +885,11 @@ class ElectionService:
             if not aliases:
                 raise Conflict("roll.missing", "load a roll before publishing its commitment")
             root = roll_root(aliases)
-            if root.hex() != row.roll_root or len(aliases) != row.roll_size:  # pragma: no cover - integrity
+            if (
+                root.hex() != row.roll_root
+                or len(aliases) != row.roll_size
+                or self._stored_roll_tree_root(s, row) != root
+            ):  # pragma: no cover - integrity
                 raise Conflict("roll.integrity", "the stored roll does not match its summary")
             row.roll_committed = True
             s.add(row)

@@ -35,7 +35,9 @@ and re-reads :class:`~voting._intake_db.VoterState`; only one process can append
 processes cannot both give a voter the same ``seq``. The unique keys ``(election, alias, seq)``, the ballot
 hash, the evidence hash and the one-kiosk-ballot index are the database's backstop.
 
-Public record per cast ballot: voter alias, ``auth = {"method", "evidence_hash"[, "face"]}``, channel and
+Public record per cast ballot: voter alias and its roll inclusion proof (``roll_proof``: ``index``, ``path``;
+the alias is a leaf of the published roll commitment's Merkle tree, so no ballot can name an invented voter
+unnoticed), ``auth = {"method", "evidence_hash"[, "face"]}``, channel and
 ``seq``. The evidence itself (certificate, signature, ID-token claims, face-match answer) goes to the
 private :class:`~voting._intake_db.AuthEvidence` table for auditors with access.
 """
@@ -457,6 +459,9 @@ class IntakeService:
         alias = auth.alias.hex()
         eid = self.election_id
         evh = auth.evidence_hash.hex()
+        # The roll is immutable once committed (voting needs the commitment): its proof is read outside the
+        # locks, O(log n) stored rows, and checked against the published root before it is used.
+        roll_proof = self.election.roll_proof(auth.alias).to_dict()
         with self._voter_locks.hold((eid, alias)), self.election.appending():
             now = self.clock()
             with self._session() as s:
@@ -502,6 +507,7 @@ class IntakeService:
                 "ballot_hash": bh,
                 "tracking_code": b.tracking_code,
                 "voter_alias": alias,
+                "roll_proof": roll_proof,
                 "channel": channel,
                 "auth": auth.public_auth,
                 "seq": seq,

@@ -22,6 +22,14 @@ with ``D = b"tvote/1/voter-alias"``, ``e`` the election id and ``r`` the residen
 the election's 32-byte secret. The public **roll commitment** is ``{"size": n, "root": hex,
 "alias_scheme": "hmac-sha256/1"}`` where ``root`` is the RFC 9162 Merkle root whose leaves are the 32-byte
 aliases in ascending byte order (leaf hash ``SHA-256(0x00 || alias)``).
+
+Roll inclusion proofs: every ``ballot.cast`` entry carries ``"roll_proof": {"index": i, "path": [hex, ...]}``,
+the RFC 9162 inclusion proof (:func:`ledger.merkle.verify_inclusion`) of ``SHA-256(0x00 || alias)`` at leaf
+``i`` of the tree of the published commitment, so anyone can check that each voter alias is on the committed
+roll. Because the leaves are the aliases in ascending order, ``i`` is the alias's rank among the aliases,
+which are keyed hashes: it says nothing about the resident. The service keeps every complete-subtree hash
+of the roll tree (:func:`roll_tree`, stored when the roll is loaded), so a proof reads O(log n) rows
+(:func:`roll_proof_plan`) and nothing is recomputed per cast.
 """
 
 from __future__ import annotations
@@ -33,12 +41,20 @@ import hmac
 import io
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from ledger.merkle import leaf_hash, root
+from ledger.merkle import (
+    CompactRange,
+    fold,
+    inclusion_ranges,
+    leaf_hash,
+    root,
+    subtree_nodes,
+    verify_inclusion,
+)
 
 from ._errors import RollFileError
 
@@ -46,9 +62,13 @@ __all__ = [
     "ALIAS_SCHEME",
     "Roll",
     "RollEntry",
+    "RollProof",
     "load_roll_csv",
     "parse_roll_csv",
+    "roll_proof_from_nodes",
+    "roll_proof_plan",
     "roll_root",
+    "roll_tree",
     "voter_alias",
 ]
 
@@ -90,6 +110,50 @@ def voter_alias(roll_key: bytes, election_id: str, resident_id: str) -> bytes:
 def roll_root(aliases: Iterable[bytes]) -> bytes:
     """RFC 9162 root over the aliases sorted ascending (each leaf is one 32-byte alias)."""
     return root([leaf_hash(a) for a in sorted(aliases)])
+
+
+def roll_tree(aliases: Iterable[bytes]) -> tuple[bytes, list[tuple[int, int, bytes]]]:
+    """The root and every complete-subtree hash ``(level, index, hash)`` (leaves at level 0) of the roll
+    tree over ``aliases``, which must already be sorted ascending. One streaming pass
+    (:class:`ledger.merkle.CompactRange`): what storage keeps so that :func:`roll_proof_plan` reads
+    O(log n) nodes per proof."""
+    cr = CompactRange()
+    nodes: list[tuple[int, int, bytes]] = []
+    prev = b""
+    for a in aliases:
+        if a <= prev:
+            raise ValueError("roll aliases must be distinct and sorted ascending")
+        prev = a
+        nodes.extend(cr.append(leaf_hash(a)))
+    return cr.root(), nodes
+
+
+def roll_proof_plan(index: int, size: int) -> list[list[tuple[int, int]]]:
+    """For each hash of PATH(index, D[size]), the stored complete subtrees ``(level, index)`` whose right
+    fold (:func:`ledger.merkle.fold`) it is."""
+    return [subtree_nodes(b, e) for b, e in inclusion_ranges(index, size)]
+
+
+@dataclass(frozen=True, slots=True)
+class RollProof:
+    """An alias's RFC 9162 inclusion proof in the roll tree (the ``roll_proof`` of ``ballot.cast``)."""
+
+    index: int
+    size: int
+    path: tuple[bytes, ...]
+
+    def to_dict(self) -> dict[str, object]:
+        return {"index": self.index, "path": [p.hex() for p in self.path]}
+
+    def verify(self, alias: bytes, roll_root: bytes) -> None:
+        """Raise :class:`ledger.ProofError` / :class:`ledger.InvalidEncoding` unless the proof holds."""
+        verify_inclusion(leaf_hash(alias), self.index, self.size, self.path, roll_root)
+
+
+def roll_proof_from_nodes(index: int, size: int, nodes: Mapping[tuple[int, int], bytes]) -> RollProof:
+    """Assemble the proof for leaf ``index`` from stored subtree hashes (``KeyError`` if one is missing)."""
+    path = tuple(fold([nodes[k] for k in part]) for part in roll_proof_plan(index, size))
+    return RollProof(index, size, path)
 
 
 @dataclass(frozen=True, slots=True)
