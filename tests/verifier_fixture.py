@@ -34,7 +34,7 @@ from crypto._dlog import discrete_log
 from crypto._hash import tagged_sha256
 from crypto._threshold import JointKey, TrusteeKey, TrusteeKeyGen, qualify
 from ledger._check import dumps_header
-from ledger.merkle import consistency_proof, leaf_hash, root
+from ledger.merkle import consistency_proof, inclusion_proof, leaf_hash, root
 from ledger.record import (
     ZERO_HASH,
     Checkpoint,
@@ -119,6 +119,14 @@ class Election:
     signer: Any = None
     secrets: dict[str, BallotSecrets] = field(default_factory=dict)
     witness_keys: list[Any] = field(default_factory=list)  # cached: deriving a BLS public key is slow
+    roll: list[str] = field(default_factory=list)  # the committed roll's aliases (hex), sorted ascending
+
+    def roll_proof(self, alias: str) -> dict[str, Any]:
+        """``ballot.cast``'s ``roll_proof`` for ``alias`` (docs/events.md row 10), computed from the whole
+        roll with the list-based ledger.merkle API, independently of the service's stored tree."""
+        leaves = [leaf_hash(bytes.fromhex(a)) for a in self.roll]
+        index = self.roll.index(alias)
+        return {"index": index, "path": [h.hex() for h in inclusion_proof(index, leaves)]}
 
     def bind(self, payload: dict[str, Any]) -> dict[str, Any]:
         return {"election_id": self.manifest["election_id"], "base_hash": self.base_hash.hex(), **payload}
@@ -326,6 +334,7 @@ def cast_payload(
             "ballot_hash": ballot.ballot_hash().hex(),
             "tracking_code": ballot.tracking_code(),
             "voter_alias": alias,
+            "roll_proof": el.roll_proof(alias),
             "channel": channel,
             "auth": auth,
             "seq": seq,
@@ -391,14 +400,15 @@ def build_election(seed: int = 1, *, contests: list[dict[str, Any]] | None = Non
             el.bind({k: jd[k] for k in ("qualified", "joint_key", "public_shares", "threshold")}),
         )
     )
-    aliases = [_alias(k) for k in range(6)]
+    aliases = [_alias(k) for k in range(8)]  # eight on the roll; five of them vote
+    el.roll = sorted(aliases)
     events.append(
         (
             "roll.commitment",
             el.bind(
                 {
-                    "size": 8,
-                    "root": root(sorted(bytes.fromhex(a) for a in aliases)).hex(),
+                    "size": len(el.roll),
+                    "root": root([leaf_hash(bytes.fromhex(a)) for a in el.roll]).hex(),
                     "alias_scheme": "hmac-sha256/1",
                 }
             ),

@@ -1,4 +1,5 @@
-"""Per-ballot checks V13, V14, V16, run in batches by a worker (local process or Dask worker).
+"""Per-ballot checks V12 (each cast ballot's roll inclusion proof), V13, V14, V16, run in batches by a worker
+(local process or Dask worker).
 
 :func:`verify_batch` is a pure function of picklable inputs (the :class:`BallotContext` and a list of
 ``(ledger index, raw entry line)``) and returns a :class:`BatchResult`: the failures it found and the
@@ -25,30 +26,56 @@ from crypto._ballot import (
 from crypto._elgamal import Ciphertext
 from crypto._errors import BallotError, CryptoError, InvalidEncoding
 from crypto._threshold import JointKey
+from ledger import InvalidEncoding as LedgerInvalidEncoding
+from ledger import ProofError as LedgerProofError
+from ledger.merkle import inclusion_ranges, leaf_hash, verify_inclusion
 
 from ._manifest import ElectionInfo
 
-__all__ = ["BallotContext", "BatchResult", "ballot_ciphertexts", "ballot_nonce", "verify_batch"]
+__all__ = [
+    "BallotContext",
+    "BatchResult",
+    "RollCommitment",
+    "ballot_ciphertexts",
+    "ballot_nonce",
+    "verify_batch",
+]
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _BINDING: Final[frozenset[str]] = frozenset({"election_id", "base_hash"})
 CAST_KEYS: Final[frozenset[str]] = (
-    frozenset({"ballot", "ballot_hash", "tracking_code", "voter_alias", "channel", "auth", "seq"}) | _BINDING
+    frozenset(
+        {"ballot", "ballot_hash", "tracking_code", "voter_alias", "roll_proof", "channel", "auth", "seq"}
+    )
+    | _BINDING
 )
+ROLL_PROOF_KEYS: Final[frozenset[str]] = frozenset({"index", "path"})
 SPOILED_KEYS: Final[frozenset[str]] = (
     frozenset({"ballot", "ballot_hash", "tracking_code", "revealed"}) | _BINDING
 )
 
 
 @dataclass(frozen=True, slots=True)
+class RollCommitment:
+    """The published roll commitment's ``size`` and ``root`` (checked well formed by the main pass)."""
+
+    size: int
+    root: bytes
+
+
+@dataclass(frozen=True, slots=True)
 class BallotContext:
     election: ElectionContext
     auth_methods: tuple[str, ...]
+    #: ``None`` if no well-formed roll commitment precedes the ballots: then no cast ballot passes V12
+    roll: RollCommitment | None = None
 
     @classmethod
-    def create(cls, info: ElectionInfo, joint_key: JointKey) -> BallotContext:
+    def create(
+        cls, info: ElectionInfo, joint_key: JointKey, roll: RollCommitment | None = None
+    ) -> BallotContext:
         specs = tuple(ContestSpec(c.id, c.selections, c.min, c.max) for c in info.contests)
-        return cls(ElectionContext(info.base_hash, joint_key.public_key, specs), info.auth_methods)
+        return cls(ElectionContext(info.base_hash, joint_key.public_key, specs), info.auth_methods, roll)
 
 
 @dataclass
@@ -107,6 +134,47 @@ def _check_auth(out: BatchResult, ctx: BallotContext, p: dict[str, Any], i: int)
             _f(out, 14, "ballot.binding", "oidc+face ballot without a positive face-match decision", i)
 
 
+def _check_roll_proof(out: BatchResult, ctx: BallotContext, p: dict[str, Any], i: int) -> None:
+    # V12 roll.commitment: "every ballot.cast entry carries roll_proof = {index, path}, the RFC 9162 inclusion
+    # proof of the leaf SHA-256(0x00 || voter alias) at leaf `index` of the roll commitment's tree (root and
+    # size as published): index an integer in [0, size), path exactly as long as RFC 9162 makes it for
+    # (index, size), every hash 64 lowercase hex digits."
+    def bad(message: str) -> None:
+        _f(out, 12, "roll.commitment", message, i)
+
+    roll = ctx.roll
+    if roll is None:
+        bad("no well-formed roll commitment precedes this ballot: its voter cannot be shown on the roll")
+        return
+    rp = p.get("roll_proof")
+    if not isinstance(rp, dict) or set(rp) != ROLL_PROOF_KEYS:
+        got = sorted(rp) if isinstance(rp, dict) else type(rp).__name__
+        bad(f"roll_proof is missing or not exactly {{index, path}} (got {got})")
+        return
+    index, path = rp["index"], rp["path"]
+    if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < roll.size:
+        bad(f"roll_proof index {index!r} is not an integer in [0, {roll.size})")
+        return
+    want = len(inclusion_ranges(index, roll.size))
+    if not isinstance(path, list) or len(path) != want:
+        n = len(path) if isinstance(path, list) else type(path).__name__
+        bad(f"roll_proof path has {n} hashes, RFC 9162 needs {want} for leaf {index} of {roll.size}")
+        return
+    if not all(isinstance(h, str) and _HEX64.fullmatch(h) for h in path):
+        bad("roll_proof path holds a value that is not 64 lowercase hex digits")
+        return
+    alias = p.get("voter_alias")
+    if not isinstance(alias, str) or not _HEX64.fullmatch(alias):
+        bad("voter_alias is not 64 lowercase hex digits, so it cannot be a leaf of the roll")
+        return
+    try:
+        verify_inclusion(
+            leaf_hash(bytes.fromhex(alias)), index, roll.size, [bytes.fromhex(h) for h in path], roll.root
+        )
+    except (LedgerProofError, LedgerInvalidEncoding) as e:
+        bad(f"the voter alias is not shown to be on the committed roll (inclusion proof: {e})")
+
+
 def _one(
     out: BatchResult, acc: dict[tuple[str, str], Ciphertext], ctx: BallotContext, i: int, line: bytes
 ) -> None:
@@ -115,8 +183,10 @@ def _one(
     keys = CAST_KEYS if etype == "ballot.cast" else SPOILED_KEYS
     if set(p) != keys:
         _f(out, 1, "record.format", f"{etype} payload keys {sorted(p)} differ from {sorted(keys)}", i)
-        if "ballot" not in p:
-            return
+    if etype == "ballot.cast":  # before the ballot is decoded: membership does not depend on it
+        _check_roll_proof(out, ctx, p, i)
+    if "ballot" not in p:
+        return
     # V13 ballot.proofs: "Every cast and spoiled ballot has exactly the manifest's contests and selections,
     # valid group elements, a valid 0/1 proof per selection and a valid [min, max] proof per contest."
     try:
@@ -163,7 +233,7 @@ def _one(
 
 
 def verify_batch(ctx: BallotContext, items: list[tuple[int, bytes]]) -> BatchResult:
-    """V13, V14, V16 for a batch of ``ballot.cast`` / ``ballot.spoiled`` entries."""
+    """V12 (roll proofs), V13, V14, V16 for a batch of ``ballot.cast`` / ``ballot.spoiled`` entries."""
     out = BatchResult()
     acc: dict[tuple[str, str], Ciphertext] = {}
     for i, line in items:

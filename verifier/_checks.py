@@ -58,8 +58,10 @@ CHECKS: Final[tuple[Check, ...]] = (
           "product of their constant-term commitments; every public share is derived from the commitments; "
           "the threshold matches the manifest."),
     Check(12, "roll.commitment", "Voter roll commitment",
-          "The roll commitment is published before voting opens, is well formed, and no more distinct "
-          "voter aliases cast ballots than the roll's size."),
+          "The roll commitment is published before voting opens and is well formed; every cast ballot "
+          "carries roll_proof {index, path}, a well-formed RFC 9162 inclusion proof of its voter alias in "
+          "the roll commitment's tree (root and size as published); and no more distinct voter aliases "
+          "cast ballots than the roll's size."),
     Check(13, "ballot.proofs", "Ballot well-formedness and proofs",
           "Every cast and spoiled ballot has exactly the manifest's contests and selections, valid group "
           "elements, a valid 0/1 proof per selection and a valid [min, max] proof per contest."),

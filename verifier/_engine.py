@@ -130,6 +130,7 @@ class _State:
     disqualified: dict[int, int] = field(default_factory=dict)
     joint_key: JointKey | None = None
     roll_size: int | None = None
+    roll_root: bytes | None = None
     roll_entry: int | None = None
     cast: int = 0
     spoiled: int = 0
@@ -280,6 +281,7 @@ def _pass_one(
     total = src.entries_size()
     batch: list[tuple[int, bytes]] = []
     ctx: Any = None
+    ctx_roll: _ballots.RollCommitment | None = None
     last_progress = 0.0
 
     def flush() -> None:
@@ -322,9 +324,16 @@ def _pass_one(
         if etype in _BALLOT_TYPES:
             if st.joint_key is None:
                 continue  # reported by V8 (a ballot before the joint key) or V11
-            if ctx is None:
-                base_ctx = _ballots.BallotContext.create(info, st.joint_key)
+            roll = (
+                _ballots.RollCommitment(st.roll_size, st.roll_root)
+                if st.roll_size is not None and st.roll_root is not None
+                else None
+            )
+            if ctx is None or ctx_roll != roll:  # a roll commitment after a ballot is a V8 failure anyway
+                flush()
+                base_ctx = _ballots.BallotContext.create(info, st.joint_key, roll)
                 ctx = ex.shared(base_ctx) if isinstance(ex, DaskExecutor) else base_ctx
+                ctx_roll = roll
             _record(report, _index_ballot, st, index, i, etype, payload)
             batch.append((i, line))
             if len(batch) >= opts.batch_size:
@@ -425,17 +434,23 @@ def _other_event(report: Report, st: _State, i: int, etype: str, p: dict[str, An
         elif etype == "election.joint-key":
             _joint_key(report, st, i, p)
         elif etype == "roll.commitment":
+            # V12 roll.commitment: "The roll commitment ... is well formed"
             size, root = p.get("size"), p.get("root")
             if (
-                not isinstance(size, int)
+                set(p) != {"size", "root", "alias_scheme", "election_id", "base_hash"}
+                or not isinstance(size, int)
+                or isinstance(size, bool)
                 or size < 0
                 or not isinstance(root, str)
-                or len(root) != 64
+                or not _HEX64.fullmatch(root)
                 or p.get("alias_scheme") != "hmac-sha256/1"
             ):
-                fail("roll.commitment", "roll commitment is not {size, root (64 hex), alias_scheme}", entry=i)
-            bytes.fromhex(root)
-            st.roll_size, st.roll_entry = size, i
+                fail(
+                    "roll.commitment",
+                    "roll commitment is not exactly {size, root (64 lowercase hex), alias_scheme}",
+                    entry=i,
+                )
+            st.roll_size, st.roll_root, st.roll_entry = size, bytes.fromhex(root), i
         elif etype == "tally.encrypted":
             st.tally_entry = i
             _read_counted_root(report, st, i, p)
@@ -618,7 +633,8 @@ def _finish_key_ceremony_checks(report: Report, st: _State) -> None:
 
 
 def _roll_check(report: Report, st: _State, index: BallotIndex) -> None:
-    # V12 roll.commitment: "... no more distinct voter aliases cast ballots than the roll's size."
+    # V12 roll.commitment: "... no more distinct voter aliases cast ballots than the roll's size." (Each cast
+    # ballot's roll inclusion proof is checked per ballot, in the batches: verifier._ballots.)
     if st.roll_size is None:
         if not any(f.step == 12 for f in report.failures):
             report.add(CheckFailed(12, "roll.commitment", "the record has no roll commitment"))
