@@ -387,6 +387,31 @@ def test_concurrent_submissions_of_one_voter_are_serialised(election: DemoElecti
     assert [s for _, s in by_index] == list(range(1, n + 1))
 
 
+def test_every_cast_carries_a_roll_proof_of_its_alias(election: DemoElection) -> None:
+    """Internet and kiosk casts alike (the earlier tests of this module cast both): each ``ballot.cast``
+    entry's roll_proof is the RFC 9162 inclusion proof of its voter alias in the published roll tree."""
+    from ledger.merkle import inclusion_ranges, leaf_hash, verify_inclusion
+
+    e = election
+    entries = e.service.ledger.entries(0, e.ledger_size())
+    (roll,) = [x.payload for x in entries if x.type == "roll.commitment"]
+    casts = [x.payload for x in entries if x.type == "ballot.cast"]
+    assert {p["channel"] for p in casts} == {"internet", "kiosk"}
+    seen: dict[str, int] = {}
+    for p in casts:
+        rp = p["roll_proof"]
+        assert set(rp) == {"index", "path"}
+        assert len(rp["path"]) == len(inclusion_ranges(rp["index"], roll["size"]))
+        verify_inclusion(
+            leaf_hash(bytes.fromhex(p["voter_alias"])),
+            rp["index"],
+            roll["size"],
+            [bytes.fromhex(h) for h in rp["path"]],
+            bytes.fromhex(roll["root"]),
+        )
+        assert seen.setdefault(p["voter_alias"], rp["index"]) == rp["index"]  # one leaf per voter
+
+
 def test_rate_limit_answers_429_and_changes_nothing(tmp_path: Path) -> None:
     now = dt.datetime.now(dt.UTC)
     ca = JpkiTestCa.generate(now)

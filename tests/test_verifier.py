@@ -244,6 +244,142 @@ def test_roll_smaller_than_voters(election: Election, tmp_path: Path) -> None:
     assert failed(seal(election, tmp_path, evs)) == {12}
 
 
+# V12: every cast ballot's voter is shown to be on the committed roll (roll_proof)
+
+
+def _ghost_alias() -> str:
+    from crypto._hash import tagged_sha256
+
+    return tagged_sha256("ghost-voter", 1).hex()
+
+
+def test_ghost_voter_not_on_the_roll(election: Election, tmp_path: Path) -> None:
+    """A ballot under an invented alias: the commission gives it a proof in a roll of the same size where
+    the ghost replaces a real voter (right shape, wrong root). Re-sealed, so only V12 fails, naming it."""
+    from ledger.merkle import inclusion_proof, leaf_hash
+
+    evs = events(election)
+    i = index_of(evs, "ballot.cast", 4)  # the one ballot of its voter: the counted set keeps its shape
+    ghost = _ghost_alias()
+    assert ghost not in election.roll
+    forged = sorted([*election.roll[:-1], ghost])
+    k = forged.index(ghost)
+    path = inclusion_proof(k, [leaf_hash(bytes.fromhex(a)) for a in forged])
+    p = evs[i][1]
+    p["voter_alias"], p["roll_proof"] = ghost, {"index": k, "path": [h.hex() for h in path]}
+    r = seal(election, tmp_path, election.retally(evs))
+    assert failed(r) == {12}, [f.operator_message for f in r.failures]
+    assert [f.entry for f in r.failures] == [i]
+    assert "not shown to be on the committed roll" in r.failures[0].operator_message
+
+
+def test_real_voters_proof_reused_for_a_ghost(election: Election, tmp_path: Path) -> None:
+    evs = events(election)
+    i = index_of(evs, "ballot.cast", 6)
+    evs[i][1]["voter_alias"] = _ghost_alias()  # the real voter's roll_proof stays
+    r = seal(election, tmp_path, election.retally(evs))
+    assert failed(r) == {12}
+    assert [f.entry for f in r.failures] == [i]
+
+
+def test_roll_proof_path_hash_flipped(election: Election, tmp_path: Path) -> None:
+    evs = events(election)
+    i = index_of(evs, "ballot.cast", 2)
+    path = evs[i][1]["roll_proof"]["path"]
+    h = bytearray(bytes.fromhex(path[1]))
+    h[5] ^= 0x01
+    path[1] = h.hex()
+    r = seal(election, tmp_path, evs)
+    assert failed(r) == {12}
+    assert [f.entry for f in r.failures] == [i]
+
+
+def test_missing_roll_proof(election: Election, tmp_path: Path) -> None:
+    evs = events(election)
+    i = index_of(evs, "ballot.cast", 3)
+    del evs[i][1]["roll_proof"]
+    r = seal(election, tmp_path, evs)
+    assert failed(r) == {1, 12}  # V1: the payload keys are not ballot.cast's
+    assert {f.entry for f in r.failures if f.step == 12} == {i}
+
+
+@pytest.mark.parametrize("index", [8, 9, -1, 2**53 - 1])
+def test_roll_proof_index_out_of_range(election: Election, tmp_path: Path, index: int) -> None:
+    evs = events(election)
+    i = index_of(evs, "ballot.cast", 1)
+    evs[i][1]["roll_proof"]["index"] = index
+    r = seal(election, tmp_path, evs)
+    assert failed(r) == {12}
+    assert [f.entry for f in r.failures] == [i]
+    assert "not an integer in [0, 8)" in r.failures[0].operator_message
+
+
+def _other_leaf(el: Election, alias: str) -> int:
+    return (el.roll.index(alias) + 1) % len(el.roll)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        "index-true",
+        "index-string",
+        "index-list",
+        "other-index",
+        "path-short",
+        "path-long",
+        "path-uppercase",
+        "path-int",
+        "path-not-list",
+        "extra-key",
+        "not-object",
+        "null",
+    ],
+)
+def test_malformed_roll_proof_is_v12_never_a_crash(election: Election, tmp_path: Path, change: str) -> None:
+    evs = events(election)
+    i = index_of(evs, "ballot.cast", 5)
+    p = evs[i][1]
+    rp = p["roll_proof"]
+    if change == "index-true":
+        rp["index"] = True
+    elif change == "index-string":
+        rp["index"] = str(rp["index"])
+    elif change == "index-list":
+        rp["index"] = [rp["index"]]
+    elif change == "other-index":  # a valid-looking proof at another leaf: the root does not recompute
+        rp["index"] = _other_leaf(election, p["voter_alias"])
+    elif change == "path-short":
+        rp["path"] = rp["path"][:-1]
+    elif change == "path-long":
+        rp["path"] = [*rp["path"], rp["path"][0]]
+    elif change == "path-uppercase":
+        rp["path"][0] = rp["path"][0].upper()
+    elif change == "path-int":
+        rp["path"][0] = 7
+    elif change == "path-not-list":
+        rp["path"] = "".join(rp["path"])
+    elif change == "extra-key":
+        rp["size"] = 8
+    elif change == "not-object":
+        p["roll_proof"] = [rp["index"], rp["path"]]
+    elif change == "null":
+        p["roll_proof"] = None
+    r = seal(election, tmp_path, evs)
+    assert failed(r) == {12}, [f.operator_message for f in r.failures]
+    assert [f.entry for f in r.failures] == [i]
+
+
+def test_every_cast_ballot_is_checked_against_the_roll(election: Election, tmp_path: Path) -> None:
+    """Each cast ballot whose proof is broken is named: the check is per entry, not a sample."""
+    evs = events(election)
+    casts = [i for i, (t, _) in enumerate(evs) if t == "ballot.cast"]
+    for i in casts:
+        evs[i][1]["roll_proof"]["path"][0] = "00" * 32
+    r = seal(election, tmp_path, evs)
+    assert failed(r) == {12}
+    assert sorted(f.entry for f in r.failures) == casts
+
+
 # ------------------------------------------------------------------------------------------ ballots
 
 

@@ -211,15 +211,18 @@ def generate(out: Path, n: int, kind: str = "1of5", workers: int = 1, seed: int 
         bind({k: jd[k] for k in ("qualified", "joint_key", "public_shares", "threshold")}),
     )
     voters = n - n // 50
+    # a real roll of exactly the voters (sorted aliases), so every ballot carries a valid roll_proof (V12);
+    # the stored-tree helpers are the service's own (voting._roll), the check is the verifier's
+    from voting._roll import roll_proof_from_nodes, roll_tree
+
+    roll_aliases = sorted(tagged_sha256("bench-alias", v) for v in range(voters))
+    rank = {a: r for r, a in enumerate(roll_aliases)}
+    roll_root, node_list = roll_tree(roll_aliases)
+    roll_nodes = {(lv, ix): h for lv, ix, h in node_list}
+    del node_list
     append(
         "roll.commitment",
-        bind(
-            {
-                "size": voters,
-                "root": hashlib.sha256(b"bench roll").hexdigest(),
-                "alias_scheme": "hmac-sha256/1",
-            }
-        ),
+        bind({"size": voters, "root": roll_root.hex(), "alias_scheme": "hmac-sha256/1"}),
     )
     append("voting.opened", bind({"opened_at": "2027-04-18T00:00:00Z"}))
     specs = tuple(
@@ -252,6 +255,9 @@ def generate(out: Path, n: int, kind: str = "1of5", workers: int = 1, seed: int 
                     "ballot_hash": bhash,
                     "tracking_code": b.tracking_code(),
                     "voter_alias": tagged_sha256("bench-alias", v).hex(),
+                    "roll_proof": roll_proof_from_nodes(
+                        rank[tagged_sha256("bench-alias", v)], voters, roll_nodes
+                    ).to_dict(),
                     "channel": "internet",
                     "auth": {"method": "jpki", "evidence_hash": tagged_sha256("bench-evidence", k).hex()},
                     "seq": seq,
