@@ -136,6 +136,7 @@ def test_a_damaged_stored_tree_is_never_published(tmp_path: Path, database_url: 
         service.publish_roll()
         alias = min(voter_alias(service.roll_key, service.election_id, f"R-{k}") for k in range(40))
         service.roll_proof(alias)
+        assert service.reconcile(full=True).problems == ()
         with Session(service.engine) as s:  # leaf 0's sibling, a node of its proof
             s.execute(
                 update(RollNodeRow)
@@ -146,5 +147,18 @@ def test_a_damaged_stored_tree_is_never_published(tmp_path: Path, database_url: 
         with pytest.raises(ServiceUnavailable) as e:
             service.roll_proof(alias)
         assert e.value.code == "roll.integrity"
+        # reconciliation checks the stored tree's root nodes against the ledger's roll.commitment: for 40
+        # leaves they are the subtrees (5, 0) and (3, 4)
+        assert service.reconcile(full=True).problems == ()  # a damaged leaf is caught per cast, above
+        with Session(service.engine) as s:
+            s.execute(
+                update(RollNodeRow)
+                .where(RollNodeRow.level == 3, RollNodeRow.idx == 4)  # type: ignore[arg-type]
+                .values(hash=b"\xee" * 32)
+            )
+            s.commit()
+        with pytest.raises(ServiceUnavailable) as e:
+            service.reconcile(full=True)
+        assert e.value.code == "reconcile.roll"
     finally:
         service.close()

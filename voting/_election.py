@@ -530,12 +530,17 @@ class ElectionService:
                 raise ServiceUnavailable("reconcile.manifest", "the ledger's manifest is not this election's")
             return self._advance(row, "setup")
         if etype == "roll.commitment":
-            if row.roll_committed:
-                return False
-            if p["root"] != row.roll_root or p["size"] != row.roll_size:
+            # the stored roll tree answers every cast's roll_proof: it must give the published root too
+            if (
+                p["root"] != row.roll_root
+                or p["size"] != row.roll_size
+                or self._stored_roll_tree_root(s, row) != bytes.fromhex(p["root"])
+            ):
                 raise ServiceUnavailable(
                     "reconcile.roll", "the stored roll differs from the published roll commitment"
                 )
+            if row.roll_committed:
+                return False
             row.roll_committed = True
             return True
         if etype == "trustee.registered":
