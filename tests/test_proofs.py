@@ -276,7 +276,7 @@ class FixedNonce:
 
 
 def _ctx(items: list) -> tuple:
-    return tuple({"str": lambda s: s, "bytes": bytes.fromhex, "u64": int}[k](v) for k, v in items)
+    return tuple(load_tool("_vectors_common").item_from_json(x) for x in items)
 
 
 def _sha512_mod_l(data: bytes) -> Scalar:

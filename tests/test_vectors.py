@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import random
 from functools import cache
 from pathlib import Path
 from types import ModuleType
@@ -28,7 +27,7 @@ from crypto._ballot import (
     verify_ballot,
     verify_revealed,
 )
-from crypto._disjunctive import DisjunctiveProof, prove_with_nonces, verify_membership
+from crypto._disjunctive import DisjunctiveProof, prove_membership, prove_with_nonces, verify_membership
 from crypto._dlog import discrete_log
 from crypto._elgamal import Ciphertext, encrypt, sum_ciphertexts
 from crypto._errors import BallotError, InvalidEncoding, ProofError, VerificationError
@@ -93,6 +92,18 @@ def test_group_invalid_points() -> None:
         if len(case["hex"]) == 64 and case["hex"] == case["hex"].lower():
             with pytest.raises(ref.RefRejected):
                 ref.validate(bytes.fromhex(case["hex"]))
+
+
+def test_group_valid_points() -> None:
+    g = load("group.json")
+    cases = g["points"]["valid"]
+    assert {c["hex"] for c in cases} >= {IDENTITY.hex(), G.hex()}
+    signs = {bytes.fromhex(c["hex"])[31] >> 7 for c in cases}
+    assert signs == {0, 1}, "valid points with the sign bit clear and set"
+    for case in cases:
+        p = Point.from_hex(case["hex"])
+        assert p.hex() == case["hex"]
+        assert ref.encode(ref.decode(bytes.fromhex(case["hex"]))).hex() == case["hex"]
 
 
 def test_group_base_mult_and_arithmetic() -> None:
@@ -162,10 +173,23 @@ def test_disjunctive_cases() -> None:
         r = Scalar.from_hex(case["randomness"])
         assert encrypt(key, case["plaintext"], r) == ct
         fake = {f["value"]: (Scalar.from_hex(f["c"]), Scalar.from_hex(f["v"])) for f in case["fake_branches"]}
+        for f in case["fake_branches"]:  # v_j = w_j + c_j·r (§8.4)
+            assert Scalar.from_hex(f["w"]) + Scalar.from_hex(f["c"]) * r == Scalar.from_hex(f["v"])
         proof = prove_with_nonces(
             key, ct, case["plaintext"], r, allowed, ctx, Scalar.from_hex(case["nonce_u"]), fake
         )
         assert proof.to_dict() == case["proof"]
+        # and the reference prover reading the named stream (Appendix A) draws exactly those nonces
+        streamed = prove_membership(
+            key,
+            ct,
+            case["plaintext"],
+            r,
+            allowed,
+            ctx,
+            rng=gen().ShakeStream(gen().SEED, case["prover_stream"]),
+        )
+        assert streamed.to_dict() == case["proof"]
         parsed = DisjunctiveProof.from_dict(case["proof"])
         verify_membership(key, ct, parsed, allowed, ctx)
         commitments = []
@@ -202,8 +226,7 @@ def test_disjunctive_invalid() -> None:
 def _ctx(b: dict[str, Any]) -> tuple[ElectionContext, Scalar]:
     e = b["election"]
     contests = tuple(
-        ContestSpec(c["contest_id"], tuple(c["selection_ids"]), c["min_selections"], c["max_selections"])
-        for c in e["contests"]
+        ContestSpec(c["contest_id"], tuple(c["selection_ids"]), c["min"], c["max"]) for c in e["contests"]
     )
     ctx = ElectionContext(bytes.fromhex(e["base_hash"]), Point.from_hex(e["public_key"]), contests)
     secret = Scalar.from_hex(e["secret_key"])
@@ -234,7 +257,8 @@ def test_ballot_cases() -> None:
         assert decrypted == expected
         revealed = RevealedBallot.from_dict(case["revealed"])
         assert verify_revealed(ctx, ballot, revealed) == expected
-        again, secrets = encrypt_ballot(ctx, case["choices"], rng=random.Random(gen().SEED + 100 + i))
+        stream = gen().ShakeStream(gen().SEED, case["stream"])
+        again, secrets = encrypt_ballot(ctx, case["choices"], rng=stream)
         assert again.to_dict() == case["ballot"]
         assert secrets.to_dict() == case["secrets"]
 

@@ -7,9 +7,9 @@ Usage::
 
 Everything is deterministic. Randomness comes from named SHAKE-256 streams: the stream ``label`` is the
 output of ``SHAKE-256(SEED || "/" || label)``, read front to back (``randbytes(n)`` returns the next ``n``
-bytes). A reimplementation does not need these streams: every secret and nonce they produced is written into
-the vectors, and ``tests/test_proofs.py`` / ``tests/test_threshold.py`` re-derive both files byte for byte and
-check every value with the public API.
+bytes; docs/protocol.md Appendix A). A reimplementation does not need these streams: every secret and nonce
+they produced is written into the vectors, and ``tests/test_proofs.py`` / ``tests/test_threshold.py``
+re-derive both files byte for byte and check every value with the public API.
 """
 
 from __future__ import annotations
@@ -46,6 +46,10 @@ from crypto._threshold import (
     resolve_complaint,
 )
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _vectors_common import ShakeStream as _Stream
+from _vectors_common import item_from_json, item_to_json
+
 SEED = b"tvote/threshold-vectors/1"
 ROOT = Path(__file__).resolve().parent.parent
 PROOFS = ROOT / "tests" / "vectors" / "proofs.json"
@@ -53,23 +57,15 @@ THRESHOLD = ROOT / "tests" / "vectors" / "threshold.json"
 SOURCE = f"tools/gen_threshold_vectors.py, seed {SEED.decode()!r}, SHAKE-256 streams per label"
 
 
-class ShakeStream:
-    """Deterministic byte stream ``SHAKE-256(SEED || "/" || label)`` (tests and vectors only)."""
-
-    def __init__(self, label: str) -> None:
-        self._input = SEED + b"/" + label.encode()
-        self._pos = 0
-
-    def randbytes(self, n: int, /) -> bytes:
-        out = hashlib.shake_256(self._input).digest(self._pos + n)[self._pos :]
-        self._pos += n
-        return out
+def ShakeStream(label: str) -> _Stream:
+    """This file's stream ``label`` (seed :data:`SEED`)."""
+    return _Stream(SEED, label)
 
 
 class Recorder:
     """Wraps a stream and remembers the scalar drawn from each 64-byte read (to publish nonces)."""
 
-    def __init__(self, inner: ShakeStream) -> None:
+    def __init__(self, inner: _Stream) -> None:
         self.inner = inner
         self.scalars: list[Scalar] = []
 
@@ -80,27 +76,13 @@ class Recorder:
         return b
 
 
-def encode_context(ctx: tuple[TranscriptItem, ...]) -> list[list[Any]]:
-    """Typed JSON form of a transcript context: ["str", text] | ["bytes", hex] | ["u64", n]."""
-    out: list[list[Any]] = []
-    for x in ctx:
-        if isinstance(x, str):
-            out.append(["str", x])
-        elif isinstance(x, Point | Scalar):
-            out.append(["bytes", x.hex()])
-        elif isinstance(x, bytes):
-            out.append(["bytes", x.hex()])
-        else:
-            assert isinstance(x, int)
-            out.append(["u64", x])
-    return out
+def encode_context(ctx: tuple[TranscriptItem, ...]) -> list[dict[str, str]]:
+    """Typed JSON form of a transcript context (docs/protocol.md Appendix A)."""
+    return [item_to_json(x) for x in ctx]
 
 
-def decode_context(items: list[list[Any]]) -> tuple[TranscriptItem, ...]:
-    out: list[TranscriptItem] = []
-    for kind, v in items:
-        out.append({"str": lambda s: s, "bytes": bytes.fromhex, "u64": int}[kind](v))
-    return tuple(out)
+def decode_context(items: list[dict[str, str]]) -> tuple[TranscriptItem, ...]:
+    return tuple(item_from_json(x) for x in items)
 
 
 BASE_HASH = hashlib.sha256(b"tvote known-answer vectors: threshold election").digest()
@@ -194,9 +176,10 @@ def build_proofs() -> dict[str, Any]:
     return {
         "source": SOURCE,
         "description": (
-            "Schnorr proofs of knowledge and Chaum-Pedersen proofs (docs/protocol-trustees.md section 2). "
-            "Context items are typed: ['str', text] is UTF-8, ['bytes', hex] raw bytes, ['u64', n] 8 bytes "
-            "big-endian. 'transcript' is the exact input to SHA-512; challenge = SHA-512(transcript) mod L; "
+            "Schnorr proofs of knowledge and Chaum-Pedersen proofs (docs/protocol.md Part II, T2). "
+            "Context items are typed objects (Appendix A): {'type': 'str'|'bytes'|'point'|'scalar'|'u64', "
+            "'value': ...}, a u64 as a decimal string. 'transcript' is the exact input to SHA-512; "
+            "challenge = SHA-512(transcript) mod L; "
             "response = nonce - challenge * secret mod L. Scalars are 32-byte little-endian hex, points "
             "RFC 8032 compressed hex."
         ),
@@ -298,12 +281,16 @@ def build_threshold() -> dict[str, Any]:
     return {
         "source": SOURCE,
         "description": (
-            "Deterministic 3-of-5 key ceremony and threshold decryption (docs/protocol-trustees.md sections "
-            "3-4). trustee_secrets are TrusteeKeyGen dicts (polynomial coefficients a_0..a_t-1, X25519 "
+            "Deterministic 3-of-5 key ceremony and threshold decryption (docs/protocol.md Part II, T3-T4). "
+            "trustee_secrets are TrusteeKeyGen dicts (polynomial coefficients a_0..a_t-1, X25519 "
             "private key, public commitments); shares[i][j] = P_i(j); encrypted_shares are the Box "
             "ciphertexts (nonce || tag || ciphertext); partials are PartialDecryption dicts whose "
             "Chaum-Pedersen nonces are listed in partial_nonces; coefficient_proof_nonces are the "
-            "Schnorr nonces of the commitment proofs, k = 0..t-1."
+            "Schnorr nonces of the commitment proofs, k = 0..t-1. The complaints are two hypothetical "
+            "scenarios beside the honest ceremony (the joint key is the honest one, all five qualified): "
+            "each gives the encrypted share complained about (for dealer 2 a separate, wrong one, not "
+            "encrypted_shares 2->4), the complaint, and the outcome; the dealer's commitments are "
+            "trustee_secrets[dealer-1].commitments."
         ),
         "base_hash": BASE_HASH.hex(),
         "threshold": t,

@@ -1,7 +1,8 @@
 """Generate the crypto known-answer vectors under tests/vectors/ (group, hash, elgamal, disjunctive, ballots).
 
-Deterministic: every random value comes from ``random.Random(SEED + k)`` for a fixed per-file offset
-``k``, so running the script twice gives byte-identical files. ``tests/test_vectors.py`` re-derives
+Deterministic: every random value comes from a named SHAKE-256 stream (``ShakeStream(SEED, label)``,
+docs/protocol.md Appendix A), so running the script twice gives byte-identical files and another
+implementation can regenerate every draw, the ballots' included. ``tests/test_vectors.py`` re-derives
 every value from its inputs and checks that this script's output equals the committed files.
 
 Usage::
@@ -17,68 +18,72 @@ Point decoding there must be the strict RFC 8032 form plus the subgroup checks o
 from __future__ import annotations
 
 import json
-import random
 import sys
 from pathlib import Path
 from typing import Any
 
 from crypto import _reference as ref
 from crypto._ballot import ContestSpec, ElectionContext, encrypt_ballot, reveal
-from crypto._disjunctive import allowed_range, prove_with_nonces
+from crypto._disjunctive import allowed_range, prove_membership
 from crypto._elgamal import Ciphertext, encrypt, sum_ciphertexts
 from crypto._group import IDENTITY, G, L, Point, Scalar, small_multiple
 from crypto._hash import TranscriptItem, challenge, encode_transcript, tagged_sha256
 
-SEED = 20260401
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _vectors_common import ShakeStream, item_from_json, item_to_json
+
+__all__ = ["SEED", "ShakeStream", "build", "item_from_json", "item_to_json", "main"]
+
+SEED = b"tvote/vectors/1"
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "tests" / "vectors"
 P = 2**255 - 19
 
 
-def _source(offset: int) -> str:
-    return f"tools/gen_vectors.py, random.Random({SEED} + {offset}) (seed {SEED + offset})"
+def _source(label: str) -> str:
+    return f"tools/gen_vectors.py; randomness: SHAKE-256({SEED.decode()!r} || '/' || label), label {label!r}"
 
 
-def _rng(offset: int) -> random.Random:
-    return random.Random(SEED + offset)
+class _Draws:
+    """A stream with the helpers the generators need (``randbytes`` is what the crypto code reads)."""
+
+    def __init__(self, label: str) -> None:
+        self.stream = ShakeStream(SEED, label)
+
+    def randbytes(self, n: int, /) -> bytes:
+        return self.stream.randbytes(n)
+
+    def scalar(self) -> Scalar:
+        return Scalar.random(self.stream)
+
+    def nonzero(self) -> Scalar:
+        return Scalar.random_nonzero(self.stream)
 
 
-# --- typed transcript items -----------------------------------------------------------------------
+def _rng(label: str) -> _Draws:
+    return _Draws(label)
 
 
-def item_to_json(x: TranscriptItem) -> dict[str, str]:
-    if isinstance(x, Point):
-        return {"type": "point", "value": x.hex()}
-    if isinstance(x, Scalar):
-        return {"type": "scalar", "value": x.hex()}
-    if isinstance(x, bytes):
-        return {"type": "bytes", "value": x.hex()}
-    if isinstance(x, str):
-        return {"type": "str", "value": x}
-    return {"type": "u64", "value": str(x)}  # decimal string: JavaScript numbers stop at 2^53
+class _Recorder:
+    """Passes a stream through and keeps the scalar made of each 64-byte read (to publish the nonces)."""
 
+    def __init__(self, inner: ShakeStream) -> None:
+        self.inner = inner
+        self.scalars: list[Scalar] = []
 
-def item_from_json(d: dict[str, str]) -> TranscriptItem:
-    t, v = d["type"], d["value"]
-    if t == "point":
-        return Point.from_hex(v)
-    if t == "scalar":
-        return Scalar.from_hex(v)
-    if t == "bytes":
-        return bytes.fromhex(v)
-    if t == "str":
-        return v
-    if t == "u64":
-        return int(v)
-    raise ValueError(f"unknown transcript item type {t}")
+    def randbytes(self, n: int, /) -> bytes:
+        b = self.inner.randbytes(n)
+        if n == 64:
+            self.scalars.append(Scalar(int.from_bytes(b, "little")))
+        return b
 
 
 # --- group ------------------------------------------------------------------------------------------
 
 
 def group_vectors() -> dict[str, Any]:
-    rng = _rng(1)
-    scalar_values = [0, 1, 2, L - 1, L - 2, 2**252, *(rng.randrange(L) for _ in range(4))]
+    rng = _rng("group")
+    scalar_values = [0, 1, 2, L - 1, L - 2, 2**252, *(rng.scalar().value for _ in range(4))]
     valid_scalars = [{"hex": Scalar(v).hex(), "value": str(v)} for v in scalar_values]
     invalid_scalars = [
         {"hex": L.to_bytes(32, "little").hex(), "reason": "not-canonical (= L)"},
@@ -92,13 +97,13 @@ def group_vectors() -> dict[str, Any]:
     ]
 
     mults = []
-    for k in [0, 1, 2, 3, 8, L - 1, *(rng.randrange(1, L) for _ in range(4))]:
+    for k in [0, 1, 2, 3, 8, L - 1, *(rng.nonzero().value for _ in range(4))]:
         mults.append({"scalar": Scalar(k).hex(), "point": (Scalar(k) * G).hex()})
     small = [{"k": k, "point": small_multiple(k).hex()} for k in range(0, 11)]
-    pts = [Scalar(rng.randrange(1, L)) * G for _ in range(4)]
+    pts = [rng.nonzero() * G for _ in range(4)]
     arith = []
     for p, q in [(pts[0], pts[1]), (pts[2], pts[2]), (pts[3], IDENTITY), (pts[1], -pts[1])]:
-        s = Scalar(rng.randrange(L))
+        s = rng.scalar()
         arith.append(
             {
                 "p": p.hex(),
@@ -134,7 +139,7 @@ def group_vectors() -> dict[str, Any]:
     invalid_points.append({"hex": upper.hex().upper(), "reason": "uppercase hex"})
 
     return {
-        "source": _source(1),
+        "source": _source("group"),
         "description": (
             "edwards25519 prime-order subgroup. Scalars: 32-byte little-endian, canonical (< L). "
             "Points: 32-byte RFC 8032 encoding of an element of the order-L subgroup; the identity "
@@ -145,20 +150,38 @@ def group_vectors() -> dict[str, Any]:
         "base_point": G.hex(),
         "identity": IDENTITY.hex(),
         "scalars": {"valid": valid_scalars, "invalid": invalid_scalars},
-        "points": {"invalid": invalid_points},
+        "points": {"valid": _valid_points(pts), "invalid": invalid_points},
         "base_mult": mults,
         "small_multiples": small,
         "arithmetic": arith,
     }
 
 
+def _valid_points(pts: list[Point]) -> list[dict[str, str]]:
+    """Valid encodings: the identity, G, and subgroup points with the sign bit (x odd) clear and set."""
+    out = [{"hex": IDENTITY.hex(), "note": "identity"}, {"hex": G.hex(), "note": "base point"}]
+    k = 2
+    found = {0: 0, 1: 0}
+    while min(found.values()) < 3:
+        q = small_multiple(k)
+        sign = q.to_bytes()[31] >> 7
+        if found[sign] < 3:
+            found[sign] += 1
+            out.append({"hex": q.hex(), "note": f"{k}·G, sign bit {sign}"})
+        k += 1
+    out.extend(
+        {"hex": q.hex(), "note": f"random subgroup point, sign bit {q.to_bytes()[31] >> 7}"} for q in pts
+    )
+    return out
+
+
 # --- hash -------------------------------------------------------------------------------------------
 
 
 def hash_vectors() -> dict[str, Any]:
-    rng = _rng(2)
-    pt = Scalar(rng.randrange(1, L)) * G
-    sc = Scalar(rng.randrange(L))
+    rng = _rng("hash")
+    pt = rng.nonzero() * G
+    sc = rng.scalar()
     cases: list[tuple[str, list[TranscriptItem]]] = [
         ("empty", []),
         ("demo", [b""]),
@@ -181,7 +204,7 @@ def hash_vectors() -> dict[str, Any]:
             }
         )
     return {
-        "source": _source(2),
+        "source": _source("hash"),
         "description": (
             "Transcript encoding: u32be(len(d)) || d, d = 'tvote/1/' + purpose, then per item u32be(len) || "
             "bytes (point/scalar: 32 bytes; bytes: raw; str: UTF-8; u64: 8 bytes big-endian). "
@@ -196,13 +219,13 @@ def hash_vectors() -> dict[str, Any]:
 
 
 def elgamal_vectors() -> dict[str, Any]:
-    rng = _rng(3)
-    secret = Scalar(rng.randrange(1, L))
+    rng = _rng("elgamal")
+    secret = rng.nonzero()
     key = secret * G
     cases = []
     cts: list[Ciphertext] = []
     for m in [0, 1, 1, 2, 5, 1000]:
-        r = Scalar(rng.randrange(1, L))
+        r = rng.nonzero()
         ct = encrypt(key, m, r)
         cts.append(ct)
         cases.append(
@@ -210,7 +233,7 @@ def elgamal_vectors() -> dict[str, Any]:
         )
     total = sum_ciphertexts(cts)
     return {
-        "source": _source(3),
+        "source": _source("elgamal"),
         "description": (
             "Exponential ElGamal Enc_K(m; r) = (a, b) = (r·G, m·G + r·K); K = secret·G. The sum is "
             "component-wise; decrypting it (b - secret·a) gives (sum of m)·G. A zero sum is the "
@@ -228,8 +251,8 @@ def elgamal_vectors() -> dict[str, Any]:
 
 
 def disjunctive_vectors() -> dict[str, Any]:
-    rng = _rng(4)
-    secret = Scalar(rng.randrange(1, L))
+    rng = _rng("disjunctive")
+    secret = rng.nonzero()
     key = secret * G
     base_hash = rng.randbytes(32)
     nonce = rng.randbytes(32)
@@ -242,12 +265,17 @@ def disjunctive_vectors() -> dict[str, Any]:
         (allowed_range(1, 1), 1, ("ballot-contest", base_hash, nonce, "required")),
         (allowed_range(2, 4), 4, ()),
     ]
-    for allowed, m, ctx in specs:
-        r = Scalar(rng.randrange(1, L))
+    for i, (allowed, m, ctx) in enumerate(specs):
+        r = rng.nonzero()
         ct = encrypt(key, m, r)
-        u = Scalar(rng.randrange(L))
-        fake = {j: (Scalar(rng.randrange(L)), Scalar(rng.randrange(L))) for j in allowed if j != m}
-        proof = prove_with_nonces(key, ct, m, r, allowed, ctx, u, fake)
+        label = f"disjunctive/{i}/prover"
+        draws = _Recorder(ShakeStream(SEED, label))
+        proof = prove_membership(key, ct, m, r, allowed, ctx, rng=draws)
+        # the prover's draws (§8.4): u, then per simulated branch (ascending) c_j, w_j
+        u, rest = draws.scalars[0], draws.scalars[1:]
+        fakes = [j for j in allowed if j != m]
+        fake = {j: (rest[2 * k], rest[2 * k + 1]) for k, j in enumerate(fakes)}
+        assert len(rest) == 2 * len(fakes)
         commitments = []
         for j, c_j, v_j in zip(allowed, proof.challenges, proof.responses, strict=True):
             commitments.append(
@@ -260,9 +288,11 @@ def disjunctive_vectors() -> dict[str, Any]:
                 "ciphertext": ct.to_dict(),
                 "plaintext": m,
                 "randomness": r.hex(),
+                "prover_stream": label,
                 "nonce_u": u.hex(),
                 "fake_branches": [
-                    {"value": j, "c": c.hex(), "v": v.hex()} for j, (c, v) in sorted(fake.items())
+                    {"value": j, "c": c.hex(), "w": w.hex(), "v": (w + c * r).hex()}
+                    for j, (c, w) in sorted(fake.items())
                 ],
                 "commitments": commitments,
                 "challenge": Scalar(sum(c.value for c in proof.challenges)).hex(),
@@ -286,13 +316,15 @@ def disjunctive_vectors() -> dict[str, Any]:
         },
     ]
     return {
-        "source": _source(4),
+        "source": _source("disjunctive"),
         "description": (
             "Disjunctive Chaum–Pedersen proof that ciphertext (A, B) under K encrypts a value of the "
             "allowed set S (ascending). Per j in S: a_j = v_j·G − c_j·A, b_j = v_j·K − c_j·(B − j·G); "
             "valid iff sum(c_j) mod L == challenge('disjunctive-cp', u64 len(context), context..., K, A, "
-            "B, u64 |S|, u64 j..., a_j, b_j ...). The prover's nonce u (real branch) and the simulated "
-            "branches' (c_j, v_j) are given so the proof is reproducible byte for byte. Each 'invalid' "
+            "B, u64 |S|, u64 j..., a_j, b_j ...). Each proof was made by the reference prover (§8.4) reading "
+            "the stream 'prover_stream' (Appendix A): u, then per simulated branch ascending c_j and w_j; "
+            "u and each simulated branch's (c_j, w_j, v_j = w_j + c_j·r) are also given, so the proof is "
+            "reproducible byte for byte with or without the stream. Each 'invalid' "
             "entry must fail verification against the statement of case 'case'."
         ),
         "public_key": key.hex(),
@@ -311,8 +343,8 @@ def _bump(proof: dict[str, list[str]], field: str, i: int) -> dict[str, list[str
 
 
 def ballot_election() -> tuple[ElectionContext, Scalar]:
-    rng = _rng(5)
-    secret = Scalar(rng.randrange(1, L))
+    rng = _rng("ballots/election")
+    secret = rng.nonzero()
     contests = (
         ContestSpec.one_of("mayor", ["a", "b", "c", "d", "e"]),
         ContestSpec.up_to("council", [f"s{i}" for i in range(8)], 3),
@@ -330,9 +362,10 @@ def ballot_vectors() -> dict[str, Any]:
     ]
     ballots = []
     for i, choices in enumerate(votes):
-        ballot, secrets = encrypt_ballot(ctx, choices, rng=_rng(100 + i))
+        ballot, secrets = encrypt_ballot(ctx, choices, rng=ShakeStream(SEED, f"ballots/{i}"))
         ballots.append(
             {
+                "stream": f"ballots/{i}",
                 "choices": choices,
                 "ballot": ballot.to_dict(),
                 "canonical_json": ballot.canonical_bytes().decode("ascii"),
@@ -364,12 +397,18 @@ def ballot_vectors() -> dict[str, Any]:
         },
     ]
     return {
-        "source": _source(5) + "; ballot i encrypted with random.Random(" + f"{SEED} + 100 + i)",
+        "source": _source("ballots/election") + "; ballot i is encrypted reading the stream 'ballots/i'",
         "description": (
             "Whole encrypted ballots for the election below: the dict form, its RFC 8785 canonical JSON, "
             "ballot_hash = tagged_sha256('ballot-hash', canonical JSON bytes), the tracking code (Crockford "
             "base32 of the first 10 bytes of the hash, 4 groups of 4), the device's secrets and the "
-            "Benaloh-revealed form. Each ballot verifies; each 'invalid' ballot fails the named check."
+            "Benaloh-revealed form. Each ballot was encrypted (§9.3) reading the stream named in 'stream' "
+            "(Appendix A) in the reference order: the ballot nonce (32 bytes), then per contest, per "
+            "selection r (non-zero) and that selection's proof draws (§8.4), then the contest proof's "
+            "draws; so the whole "
+            "ballot, proofs included, is reproducible byte for byte. Each ballot verifies; each 'invalid' "
+            "ballot fails the named check (and, where given, names the subject). Contest 'min'/'max' are "
+            "§9.1's bounds on the number of selections chosen."
         ),
         "election": {
             "base_hash": ctx.base_hash.hex(),
@@ -379,8 +418,8 @@ def ballot_vectors() -> dict[str, Any]:
                 {
                     "contest_id": c.contest_id,
                     "selection_ids": list(c.selection_ids),
-                    "min_selections": c.min_selections,
-                    "max_selections": c.max_selections,
+                    "min": c.min_selections,
+                    "max": c.max_selections,
                 }
                 for c in ctx.contests
             ],
