@@ -11,7 +11,7 @@ import hashlib
 from crypto._group import Point, Scalar
 from crypto._hash import TranscriptItem
 
-__all__ = ["ShakeStream", "item_from_json", "item_to_json"]
+__all__ = ["Recorder", "ShakeStream", "item_from_json", "item_to_json"]
 
 
 class ShakeStream:
@@ -27,6 +27,20 @@ class ShakeStream:
         out = hashlib.shake_256(self._input).digest(self._pos + n)[self._pos :]
         self._pos += n
         return out
+
+
+class Recorder:
+    """Passes a stream through and keeps the scalar made of each 64-byte read (to publish the nonces)."""
+
+    def __init__(self, inner: ShakeStream) -> None:
+        self.inner = inner
+        self.scalars: list[Scalar] = []
+
+    def randbytes(self, n: int, /) -> bytes:
+        b = self.inner.randbytes(n)
+        if n == 64:
+            self.scalars.append(Scalar(int.from_bytes(b, "little")))
+        return b
 
 
 def item_to_json(x: TranscriptItem) -> dict[str, str]:

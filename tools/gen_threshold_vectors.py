@@ -47,8 +47,8 @@ from crypto._threshold import (
 )
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _vectors_common import Recorder, item_from_json, item_to_json
 from _vectors_common import ShakeStream as _Stream
-from _vectors_common import item_from_json, item_to_json
 
 SEED = b"tvote/threshold-vectors/1"
 ROOT = Path(__file__).resolve().parent.parent
@@ -60,20 +60,6 @@ SOURCE = f"tools/gen_threshold_vectors.py, seed {SEED.decode()!r}, SHAKE-256 str
 def ShakeStream(label: str) -> _Stream:
     """This file's stream ``label`` (seed :data:`SEED`)."""
     return _Stream(SEED, label)
-
-
-class Recorder:
-    """Wraps a stream and remembers the scalar drawn from each 64-byte read (to publish nonces)."""
-
-    def __init__(self, inner: _Stream) -> None:
-        self.inner = inner
-        self.scalars: list[Scalar] = []
-
-    def randbytes(self, n: int, /) -> bytes:
-        b = self.inner.randbytes(n)
-        if n == 64:
-            self.scalars.append(Scalar(int.from_bytes(b, "little")))
-        return b
 
 
 def encode_context(ctx: tuple[TranscriptItem, ...]) -> list[dict[str, str]]:

@@ -30,7 +30,7 @@ from crypto._group import IDENTITY, G, L, Point, Scalar, small_multiple
 from crypto._hash import TranscriptItem, challenge, encode_transcript, tagged_sha256
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _vectors_common import ShakeStream, item_from_json, item_to_json
+from _vectors_common import Recorder, ShakeStream, item_from_json, item_to_json
 
 __all__ = ["SEED", "ShakeStream", "build", "item_from_json", "item_to_json", "main"]
 
@@ -62,20 +62,6 @@ class _Draws:
 
 def _rng(label: str) -> _Draws:
     return _Draws(label)
-
-
-class _Recorder:
-    """Passes a stream through and keeps the scalar made of each 64-byte read (to publish the nonces)."""
-
-    def __init__(self, inner: ShakeStream) -> None:
-        self.inner = inner
-        self.scalars: list[Scalar] = []
-
-    def randbytes(self, n: int, /) -> bytes:
-        b = self.inner.randbytes(n)
-        if n == 64:
-            self.scalars.append(Scalar(int.from_bytes(b, "little")))
-        return b
 
 
 # --- group ------------------------------------------------------------------------------------------
@@ -269,7 +255,7 @@ def disjunctive_vectors() -> dict[str, Any]:
         r = rng.nonzero()
         ct = encrypt(key, m, r)
         label = f"disjunctive/{i}/prover"
-        draws = _Recorder(ShakeStream(SEED, label))
+        draws = Recorder(ShakeStream(SEED, label))
         proof = prove_membership(key, ct, m, r, allowed, ctx, rng=draws)
         # the prover's draws (§8.4): u, then per simulated branch (ascending) c_j, w_j
         u, rest = draws.scalars[0], draws.scalars[1:]
