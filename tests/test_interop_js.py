@@ -2,9 +2,11 @@
 
 ``tests/interop/check_vectors.mjs`` implements docs/protocol.md (Parts I and II) from the document
 alone with @noble/curves, @noble/hashes and @noble/ciphers (the libraries of the browser booth) and
-recomputes every vector file in tests/vectors/. This module installs its pinned dependencies
-(``npm ci``, only when node_modules is missing or older than package-lock.json), runs it on the real
-vectors, and runs it on tampered copies to show that it fails, naming the vector.
+recomputes every vector file in tests/vectors/: it regenerates every disjunctive proof and every
+ballot byte for byte from the SHAKE-256 stream the file names (docs/protocol.md Appendix A). This
+module installs its pinned dependencies (``npm ci``, only when node_modules is missing or older than
+package-lock.json), runs it on the real vectors, and runs it on tampered copies to show that it
+fails, naming the vector.
 
 Without node/npm the tests skip, unless ``TVOTE_REQUIRE_ALL=1`` (CI), where they fail.
 """
@@ -65,6 +67,21 @@ def _run(node: str, vectors: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run([node, str(CHECKER), str(vectors)], capture_output=True, text=True, timeout=300)
 
 
+@pytest.fixture(scope="module")
+def real_run(node: str) -> subprocess.CompletedProcess[str]:
+    """One run of the checker on the committed vectors, shared by the tests that read its report."""
+    return _run(node, VECTORS)
+
+
+def _group_counts(stdout: str) -> dict[tuple[str, str], tuple[int, int]]:
+    """Per (vector file, group): (vectors matched, vectors failed)."""
+    return {
+        (m["file"], m["group"]): (int(m["ok"]), int(m["bad"]))
+        for m in map(_GROUP_LINE.match, stdout.splitlines())
+        if m
+    }
+
+
 def _counts(stdout: str) -> dict[str, tuple[int, int]]:
     """Per vector file: (vectors matched, vectors failed), summed over its groups."""
     counts: dict[str, tuple[int, int]] = {}
@@ -76,8 +93,8 @@ def _counts(stdout: str) -> dict[str, tuple[int, int]]:
     return counts
 
 
-def test_js_implementation_reproduces_every_vector_file(node: str) -> None:
-    done = _run(node, VECTORS)
+def test_js_implementation_reproduces_every_vector_file(real_run: subprocess.CompletedProcess[str]) -> None:
+    done = real_run
     assert done.returncode == 0, done.stdout + done.stderr
     counts = _counts(done.stdout)
     expected = sorted(p.name for p in VECTORS.glob("*.json"))
@@ -86,6 +103,25 @@ def test_js_implementation_reproduces_every_vector_file(node: str) -> None:
         assert bad == 0, (name, done.stdout)
         assert ok >= MIN_PER_FILE, (name, ok, done.stdout)
     assert "MISMATCH" not in done.stdout
+
+
+def test_js_implementation_regenerates_ballots_and_proofs_from_their_streams(
+    real_run: subprocess.CompletedProcess[str],
+) -> None:
+    """Every ballot of ballots.json and every disjunctive proof comes out of its stream byte for byte."""
+    done = real_run
+    assert done.returncode == 0, done.stdout + done.stderr
+    groups = _group_counts(done.stdout)
+    ballots = json.loads((VECTORS / "ballots.json").read_text())["ballots"]
+    cases = json.loads((VECTORS / "disjunctive.json").read_text())["cases"]
+    assert len(ballots) >= 3 and all(b["stream"] for b in ballots)
+    assert groups[("ballots.json", "regenerated-from-stream")] == (len(ballots), 0), done.stdout
+    assert groups[("disjunctive.json", "regenerated-from-stream")] == (len(cases), 0), done.stdout
+    # §9.5: each invalid ballot fails the named check, and the order cases are reported as the document says.
+    invalid = json.loads((VECTORS / "ballots.json").read_text())["invalid"]
+    assert groups[("ballots.json", "invalid")] == (len(invalid), 0), done.stdout
+    assert groups[("ballots.json", "verification-order")][1] == 0, done.stdout
+    assert groups[("ballots.json", "verification-order")][0] >= 3, done.stdout
 
 
 def _tampered(tmp_path: Path, name: str, edit: object) -> Path:
@@ -130,6 +166,23 @@ def test_js_checker_names_a_flipped_ciphertext(node: str, tmp_path: Path) -> Non
     assert mismatches
     assert all(line.startswith("MISMATCH elgamal.json cases[3] ") for line in mismatches), mismatches
     assert any("ciphertext.a: expected" in line for line in mismatches)
+
+
+def test_js_checker_names_a_ballot_whose_stream_label_changed(node: str, tmp_path: Path) -> None:
+    def edit(data: dict[str, object]) -> None:
+        ballot = data["ballots"][1]  # type: ignore[index]
+        ballot["stream"] = ballot["stream"] + "-other"
+
+    done = _run(node, _tampered(tmp_path, "ballots.json", edit))
+    assert done.returncode == 1, done.stdout + done.stderr
+    mismatches = [line for line in done.stdout.splitlines() if line.startswith("MISMATCH")]
+    assert mismatches
+    prefix = "MISMATCH ballots.json regenerated-from-stream[1 (ballots/1-other)] "
+    assert all(line.startswith(prefix) for line in mismatches), mismatches
+    assert any("ballot_nonce: expected" in line for line in mismatches)  # the first draw already differs
+    groups = _group_counts(done.stdout)
+    assert groups[("ballots.json", "ballots")][1] == 0  # the ballot itself still verifies
+    assert groups[("ballots.json", "regenerated-from-stream")][1] == 1
 
 
 def test_js_checker_exits_2_on_unreadable_input(node: str, tmp_path: Path) -> None:
