@@ -784,6 +784,33 @@ function T3_1_coefficientContext(baseHash, t, n, i, k, pk) {
   ];
 }
 
+/**
+ * T3.1 an X25519 public key: 32 bytes, not of small order (X25519 of it with the scalar 2^254, i.e. 31
+ * zero bytes then 0x40, is not all zeros; noble's scalarMult throws on an all-zero result).
+ */
+const X25519_SMALL_ORDER_PROBE = concatBytes(new Uint8Array(31), Uint8Array.of(0x40));
+function T3_1_decodeX25519PublicKey(hex) {
+  const pk = s1_fixedHex(hex, 32, 'x25519_public_key');
+  let out;
+  try {
+    out = x25519.scalarMult(X25519_SMALL_ORDER_PROBE, pk);
+  } catch {
+    out = new Uint8Array(32);
+  }
+  if (out.every((b) => b === 0)) throw new InvalidEncoding('x25519_public_key: small order');
+  return pk;
+}
+
+/** T3.2 EncryptedShare decoding: sender != recipient, indices in 1..255, 112-byte ciphertext. */
+function T3_2_decodeEncryptedShare(obj) {
+  exactKeys(obj, ['sender', 'recipient', 'ciphertext'], 'EncryptedShare');
+  const i = s1_smallInt(obj.sender, 'sender');
+  const j = s1_smallInt(obj.recipient, 'recipient');
+  if (i < 1 || i > 255 || j < 1 || j > 255) throw new InvalidEncoding('EncryptedShare: index outside 1..255');
+  if (i === j) throw new InvalidEncoding('EncryptedShare: sender == recipient');
+  return { i, j, ct: s1_fixedHex(obj.ciphertext, 112, 'ciphertext') };
+}
+
 /** T3.1 decoding and verification of TrusteeCommitments. */
 function T3_1_verifyCommitments(obj, baseHash, t, n) {
   exactKeys(obj, ['trustee', 'commitments', 'proofs', 'x25519_public_key'], 'commitments');
@@ -795,7 +822,7 @@ function T3_1_verifyCommitments(obj, baseHash, t, n) {
     throw new InvalidEncoding('commitments and proofs differ in length');
   const C = obj.commitments.map((h, k) => s3_decodePoint(h, `commitments[${k}]`));
   const proofs = obj.proofs.map((p, k) => T2_decodeProof(p, `proofs[${k}]`));
-  const pk = s1_fixedHex(obj.x25519_public_key, 32, 'x25519_public_key');
+  const pk = T3_1_decodeX25519PublicKey(obj.x25519_public_key);
   if (i > n) throw new VerificationError('trustee-index', 'i > n');
   if (C.length !== t) throw new VerificationError('commitment-count', 'not t commitments');
   if (C.some((P) => P.equals(O))) throw new VerificationError('commitment-identity', 'C_ik = O');
@@ -891,7 +918,8 @@ function T3_4_resolveComplaint(baseHash, complaint, dealerC, encryptedShare, ans
       }
     }
   }
-  if (answer) return { outcome: 'share-revealed', atFault: opened ? 'dealer' : 'nobody' };
+  // "at fault" is "dealer", "complainant" or null (nobody), as in threshold.json.
+  if (answer) return { outcome: 'share-revealed', atFault: opened ? 'dealer' : null };
   return { outcome: 'dealer-disqualified', atFault: 'dealer' };
 }
 
@@ -922,20 +950,23 @@ function T4_3_lagrange(U) {
   );
 }
 
-/** T4.3 combination: verify partials, take the t smallest valid indices, M = B − Σ λ_j·D_j. */
+/**
+ * T4.3 combination, one scan in input order: a trustee's first partial is verified where it stands
+ * (T4.2; a failure is reported there); each later copy reports partial-duplicate at its own position and
+ * withdraws the trustee's first partial from the valid set (no further report). Then the t smallest
+ * valid indices U, λ_j and M = B − Σ λ_j·D_j.
+ */
 function T4_3_combine(ct, partials, S, t, n, baseHash) {
-  const counts = new Map();
-  for (const p of partials) counts.set(p.trustee, (counts.get(p.trustee) ?? 0) + 1);
   const excluded = [];
   const valid = new Map();
-  const reported = new Map();
+  const seen = new Set();
   for (const p of partials) {
-    if (counts.get(p.trustee) > 1) {
-      // excluded entirely; one report per extra copy
-      reported.set(p.trustee, (reported.get(p.trustee) ?? 0) + 1);
-      if (reported.get(p.trustee) > 1) excluded.push({ trustee: p.trustee, check: 'partial-duplicate' });
+    if (seen.has(p.trustee)) {
+      excluded.push({ trustee: p.trustee, check: 'partial-duplicate' });
+      valid.delete(p.trustee);
       continue;
     }
+    seen.add(p.trustee);
     if (p.trustee < 1 || p.trustee > n) {
       excluded.push({ trustee: p.trustee, check: 'partial-trustee' });
       continue;
@@ -1668,10 +1699,7 @@ function checkThreshold(file, data, report) {
   const boxes = report.group(file, 'encrypted_shares');
   data.encrypted_shares.forEach((es, idx) =>
     boxes.vector(`${idx} (${es.sender}->${es.recipient})`, (eq) => {
-      exactKeys(es, ['sender', 'recipient', 'ciphertext'], 'EncryptedShare');
-      const i = es.sender;
-      const j = es.recipient;
-      const ct = s1_fixedHex(es.ciphertext, 112, 'ciphertext');
+      const { i, j, ct } = T3_2_decodeEncryptedShare(es);
       const pt = T3_openWithKey(T3_4_boxSharedKey(dealers.get(j).sk, dealers.get(i).pk), ct);
       if (pt === null)
         throw new VerificationError('share-decryption', 'Box does not authenticate', `dealer ${i} -> trustee ${j}`);
@@ -1707,6 +1735,75 @@ function checkThreshold(file, data, report) {
       eq('at_fault', cv.at_fault, res.atFault);
     }),
   );
+
+  // T3.4 rules the two published scenarios do not reach, derived from the first (dealer 2's bad share
+  // for trustee 4, which the evidence key opens): an answer that is right, wrong, or beside a ciphertext
+  // the key does not open, and inputs naming another pair.
+  const bad = data.complaints.find((cv) => cv.outcome === 'dealer-disqualified' && cv.encrypted_share);
+  const derived = [
+    ['answer with the true share', (cv) => ({ ...cv, answer: trueAnswer(cv) }), 'share-revealed', 'dealer'],
+    [
+      'answer with a wrong share',
+      (cv) => ({ ...cv, answer: { ...trueAnswer(cv), share: scalarHex(1n) } }),
+      'dealer-disqualified',
+      'dealer',
+    ],
+    [
+      'true answer, ciphertext the key does not open',
+      (cv) => ({
+        ...cv,
+        answer: trueAnswer(cv),
+        encrypted_share: { ...cv.encrypted_share, ciphertext: flipLastHexDigit(cv.encrypted_share.ciphertext) },
+      }),
+      'share-revealed',
+      null,
+    ],
+    ['no ciphertext, no answer', (cv) => ({ ...cv, encrypted_share: null }), 'dealer-disqualified', 'dealer'],
+  ];
+  function trueAnswer(cv) {
+    const { complainant, dealer } = cv.complaint;
+    return { complainant, dealer, share: data.shares[String(dealer)][String(complainant)] };
+  }
+  function flipLastHexDigit(hex) {
+    return hex.slice(0, -1) + (hex.endsWith('0') ? '1' : '0');
+  }
+  for (const [why, make, outcome, atFault] of derived) {
+    complaints.vector(`derived: ${why}`, (eq) => {
+      const cv = make(bad);
+      const dealerC = dealers.get(cv.complaint.dealer).C;
+      const res = T3_4_resolveComplaint(baseHash, cv.complaint, dealerC, cv.encrypted_share, cv.answer);
+      eq('outcome', outcome, res.outcome);
+      eq('at_fault', atFault, res.atFault);
+    });
+  }
+  complaints.vector('derived: answer naming another pair', (eq) => {
+    const answer = { ...trueAnswer(bad), complainant: bad.complaint.complainant === 1 ? 2 : 1 };
+    expectFailure(eq, 'resolution', 'complaint-mismatch', () =>
+      T3_4_resolveComplaint(baseHash, bad.complaint, dealers.get(bad.complaint.dealer).C, bad.encrypted_share, answer),
+    );
+  });
+  const decoding = report.group(file, 'decoding-negative');
+  const es0 = data.encrypted_shares[0];
+  for (const [why, obj] of [
+    ['sender == recipient', { ...es0, recipient: es0.sender }],
+    ['index 0', { ...es0, sender: 0 }],
+    ['index 256', { ...es0, recipient: 256 }],
+    ['111-byte ciphertext', { ...es0, ciphertext: es0.ciphertext.slice(2) }],
+  ]) {
+    decoding.vector(`EncryptedShare ${why}`, (eq) =>
+      expectRejected(eq, 'EncryptedShare', () => T3_2_decodeEncryptedShare(obj)),
+    );
+  }
+  for (const [why, hex] of [
+    ['all zeros (order 4 / identity u = 0)', '00'.repeat(32)],
+    ['u = 1 (order 4)', `01${'00'.repeat(31)}`],
+    ['order 8', 'e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800'],
+  ]) {
+    decoding.vector(`x25519_public_key ${why}`, (eq) => {
+      const commitments = { ...data.trustee_secrets[0].commitments, x25519_public_key: hex };
+      expectRejected(eq, 'commitments', () => T3_1_verifyCommitments(commitments, baseHash, t, n));
+    });
+  }
 
   const joint = report.group(file, 'joint_key');
   let S;
@@ -1798,6 +1895,17 @@ function checkThreshold(file, data, report) {
       JSON.stringify(res.excluded),
     );
     eq('U', '[2,3,4]', JSON.stringify(res.U));
+    eq('result', data.combinations[0].result, hexOf(res.M));
+  });
+  dec.vector('duplicate of a bad partial: reported where each copy stands', (eq) => {
+    const forged = { ...partials[1], D: partials[1].D.add(G) };
+    const res = T4_3_combine(ct, [partials[0], forged, partials[2], partials[1], partials[3]], S, t, n, baseHash);
+    eq(
+      'excluded',
+      '[{"trustee":2,"check":"partial-proof"},{"trustee":2,"check":"partial-duplicate"}]',
+      JSON.stringify(res.excluded),
+    );
+    eq('U', '[1,3,4]', JSON.stringify(res.U));
     eq('result', data.combinations[0].result, hexOf(res.M));
   });
   dec.vector('too few partials', (eq) => {
