@@ -339,6 +339,41 @@ def ballot_election() -> tuple[ElectionContext, Scalar]:
     return ElectionContext(rng.randbytes(32), secret * G, contests), secret
 
 
+def _multi_fault(first: dict[str, Any]) -> list[dict[str, Any]]:
+    """Ballots with two faults: the one §9.5's order reports first is named (pins the order)."""
+    mayor, council, ref1 = first["contests"]
+    sels = council["selections"]
+    bad_sel = {**sels[0], "proof": sels[1]["proof"]}  # council/s0 carries s1's proof
+    council_bad_sel = {**council, "selections": [bad_sel, *sels[1:]]}
+    mayor_bad_sum = {**mayor, "proof": ref1["proof"]}
+    council_missing = {**council, "selections": sels[:-1]}
+    mayor_sels = mayor["selections"]
+    mayor_bad_sel = {
+        **mayor,
+        "selections": [{**mayor_sels[0], "proof": mayor_sels[1]["proof"]}, *mayor_sels[1:]],
+    }
+    return [
+        {
+            "check": "contest-proof",
+            "subject": "mayor",
+            "why": "mayor's sum proof is wrong and so is council/s0's selection proof: contest by contest",
+            "ballot": {**first, "contests": [mayor_bad_sum, council_bad_sel, ref1]},
+        },
+        {
+            "check": "missing-selection",
+            "subject": f"council/{sels[-1]['selection_id']}",
+            "why": "mayor/a's proof is wrong and council misses a selection: structure before any proof",
+            "ballot": {**first, "contests": [mayor_bad_sel, council_missing, ref1]},
+        },
+        {
+            "check": "selection-proof",
+            "subject": "council/s0",
+            "why": "council/s0's proof and council's sum proof are both wrong: selections before the sum",
+            "ballot": {**first, "contests": [mayor, {**council_bad_sel, "proof": ref1["proof"]}, ref1]},
+        },
+    ]
+
+
 def ballot_vectors() -> dict[str, Any]:
     ctx, secret = ballot_election()
     votes = [
@@ -365,7 +400,11 @@ def ballot_vectors() -> dict[str, Any]:
     invalid = [
         {"check": "election-hash", "ballot": {**first, "election_hash": "00" * 32}},
         {"check": "selection-proof", "subject": "mayor/a", "ballot": {**first, "ballot_nonce": "00" * 32}},
-        {"check": "missing-contest", "ballot": {**first, "contests": first["contests"][:2]}},
+        {
+            "check": "missing-contest",
+            "subject": "ref-1",
+            "ballot": {**first, "contests": first["contests"][:2]},
+        },
         {
             "check": "contest-order",
             "ballot": {**first, "contests": [first["contests"][i] for i in (1, 0, 2)]},
@@ -381,6 +420,7 @@ def ballot_vectors() -> dict[str, Any]:
                 ],
             },
         },
+        *_multi_fault(first),
     ]
     return {
         "source": _source("ballots/election") + "; ballot i is encrypted reading the stream 'ballots/i'",
