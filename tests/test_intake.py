@@ -388,11 +388,15 @@ def test_concurrent_submissions_of_one_voter_are_serialised(election: DemoElecti
 
 
 def test_every_cast_carries_a_roll_proof_of_its_alias(election: DemoElection) -> None:
-    """Internet and kiosk casts alike (the earlier tests of this module cast both): each ``ballot.cast``
-    entry's roll_proof is the RFC 9162 inclusion proof of its voter alias in the published roll tree."""
+    """Internet and kiosk casts alike: each ``ballot.cast`` entry's roll_proof is the RFC 9162 inclusion
+    proof of its voter alias in the published roll tree."""
     from ledger.merkle import inclusion_ranges, leaf_hash, verify_inclusion
 
     e = election
+    r = e.residents[6]  # the other tests' ballots of resident 6 are refused before the kiosk rule
+    with e.client() as c:
+        assert c.cast_jpki(r.card, CHOICE).channel == "internet"
+        assert c.cast_jpki(r.card, CHOICE, kiosk_token=e.kiosk_token).channel == "kiosk"
     entries = e.service.ledger.entries(0, e.ledger_size())
     (roll,) = [x.payload for x in entries if x.type == "roll.commitment"]
     casts = [x.payload for x in entries if x.type == "ballot.cast"]
