@@ -68,11 +68,24 @@ def test_verifier_sources_name_no_server_module() -> None:
 # ------------------------------------------------------------------------------------- CLI, exit codes
 
 
+def test_result_labels_from_an_untrusted_manifest_are_sanitised() -> None:
+    from verifier._manifest import _label
+
+    assert _label({"ja": "市長", "en": "Mayor"}) == "市長 (Mayor)"
+    assert _label({"ja": "a\x1b[31mred\x07", "en": "b\n\tc"}) == "a[31mred (b c)"  # no escape codes
+    assert _label({"ja": "x" * 500, "en": "y"}).endswith("…")
+    assert len(_label({"ja": "x" * 500, "en": "y"}) or "") == 120
+    for bad in (None, "Mayor", {"ja": "市長"}, {"ja": 1, "en": "Mayor"}, {"ja": " ", "en": "Mayor"}):
+        assert _label(bad) is None
+
+
 def test_cli_valid_record_exit_0_and_json(valid: Path, tmp_path: Path) -> None:
     out = tmp_path / "report.json"
     res = CliRunner().invoke(app, [str(valid), "--json", str(out), *roots_args(valid)])
     assert res.exit_code == EXIT_OK, res.output
     assert "VALID" in res.output and "superseded by re-votes 1" in res.output
+    # the result table shows the manifest's names beside the ids
+    assert "市長 (Mayor)" in res.output and "候補2 (Candidate 2)" in res.output
     rep = json.loads(out.read_text())
     assert rep["valid"] is True and rep["format"] == "tvote-verify-report/1"
     assert rep["summary"]["overridden"] == 1

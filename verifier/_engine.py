@@ -232,6 +232,7 @@ def _run(
         if st.info is None:
             return
         report.election_id = st.info.election_id
+        report.labels = st.info.labels
         _ledger.check_witnesses_match(ledger_view, st.info, report)
         if opts.base_hash is not None and opts.base_hash != st.info.base_hash.hex():
             report.add(

@@ -9,7 +9,7 @@ structurally and independently, and recomputes the base hash::
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 import rfc8785
@@ -53,6 +53,8 @@ class ElectionInfo:
     revote_rule: str
     auth_methods: tuple[str, ...]
     manifest: dict[str, Any]
+    #: display names, ``"ja (en)"``, by contest id and by ``"contest/selection"`` (shown, never checked)
+    labels: dict[str, str] = field(default_factory=dict)
 
     def contest(self, cid: str) -> ContestInfo:
         for c in self.contests:
@@ -62,6 +64,32 @@ class ElectionInfo:
 
     def selection_keys(self) -> list[tuple[str, str]]:
         return [(c.id, s) for c in self.contests for s in c.selections]
+
+
+_LABEL_MAX: Final[int] = 120
+
+
+def _label(name: Any) -> str | None:
+    """``"ja (en)"`` from a manifest ``name`` object, or ``None`` if it is not two short strings."""
+    if not isinstance(name, dict):
+        return None
+    ja, en = name.get("ja"), name.get("en")
+    if not isinstance(ja, str) or not isinstance(en, str) or not ja.strip() or not en.strip():
+        return None
+    # the record is untrusted: no line breaks, no control or escape characters reach the terminal
+    text = "".join(ch for ch in " ".join(f"{ja} ({en})".split()) if ch.isprintable())
+    return text if len(text) <= _LABEL_MAX else text[: _LABEL_MAX - 1] + "…"
+
+
+def _labels(contests_raw: list[Any]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for c in contests_raw:
+        if (label := _label(c.get("name"))) is not None:
+            out[c["id"]] = label
+        for sel in c["selections"]:
+            if (label := _label(sel.get("name"))) is not None:
+                out[f"{c['id']}/{sel['id']}"] = label
+    return out
 
 
 def _int(v: Any) -> bool:
@@ -152,4 +180,5 @@ def read_manifest(payload: Any, *, entry: int = 0) -> ElectionInfo:
         revote_rule=rule,
         auth_methods=tuple(auth),
         manifest=m,
+        labels=_labels(contests_raw),
     )

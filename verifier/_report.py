@@ -31,6 +31,8 @@ class Report:
     summary: dict[str, int] = field(default_factory=dict)
     results: dict[str, dict[str, int]] | None = None
     election_id: str | None = None
+    #: display names from the manifest (``verifier._manifest.ElectionInfo.labels``); the CLI shows them
+    labels: dict[str, str] = field(default_factory=dict)
     entries: int = 0
     elapsed_seconds: float = 0.0
     notes: list[str] = field(default_factory=list)

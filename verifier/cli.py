@@ -59,12 +59,16 @@ def print_report(report: Report, console: Console) -> None:
         )
     if report.results:
         t = Table(title=f"Result{' — ' + report.election_id if report.election_id else ''}")
+        names = report.labels  # from the manifest: shown to help the reader, never checked
         t.add_column("contest")
         t.add_column("selection")
+        t.add_column("name")
         t.add_column("votes", justify="right")
         for cid, sels in report.results.items():
+            t.add_row(escape(cid), "", escape(names.get(cid, "")), "", style="bold")
             for sid, m in sels.items():
-                t.add_row(escape(cid), escape(sid), escape(str(m)))
+                t.add_row("", escape(sid), escape(names.get(f"{cid}/{sid}", "")), escape(str(m)))
+            t.add_section()
         console.print(t)
     checks = Table(title="Checks")
     checks.add_column("#", justify="right")
