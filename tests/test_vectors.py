@@ -51,13 +51,8 @@ def load(name: str) -> dict[str, Any]:
 
 
 def _item(d: dict[str, str]) -> Any:
-    return {
-        "point": Point.from_hex,
-        "scalar": Scalar.from_hex,
-        "bytes": bytes.fromhex,
-        "str": str,
-        "u64": int,
-    }[d["type"]](d["value"])
+    """A typed transcript item of the vector files (docs/protocol.md Appendix A)."""
+    return gen().item_from_json(d)
 
 
 # --- group --------------------------------------------------------------------------------------------

@@ -47,7 +47,7 @@ from crypto._threshold import (
 )
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _vectors_common import Recorder, item_from_json, item_to_json
+from _vectors_common import Recorder, item_to_json
 from _vectors_common import ShakeStream as _Stream
 
 SEED = b"tvote/threshold-vectors/1"
@@ -65,10 +65,6 @@ def ShakeStream(label: str) -> _Stream:
 def encode_context(ctx: tuple[TranscriptItem, ...]) -> list[dict[str, str]]:
     """Typed JSON form of a transcript context (docs/protocol.md Appendix A)."""
     return [item_to_json(x) for x in ctx]
-
-
-def decode_context(items: list[dict[str, str]]) -> tuple[TranscriptItem, ...]:
-    return tuple(item_from_json(x) for x in items)
 
 
 BASE_HASH = hashlib.sha256(b"tvote known-answer vectors: threshold election").digest()
