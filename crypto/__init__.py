@@ -5,6 +5,7 @@ Safe recipes live here; the raw layers (group, ElGamal, proofs, threshold math) 
 
 Recipes
     Ballots: :class:`ContestSpec`, :class:`ElectionContext`, :func:`encrypt_ballot`, :func:`verify_ballot`,
+    :func:`verify_ballots` (batch: one random linear combination, bisected on failure),
     :class:`EncryptedBallot` (``ballot_hash()``, ``tracking_code()``), Benaloh challenge
     (:func:`reveal`, :func:`verify_revealed`), :func:`tally_ciphertexts`, :func:`discrete_log`.
     Trustees: :class:`TrusteeKeyGen`, :class:`TrusteeCommitments`, :class:`EncryptedShare`,
@@ -21,7 +22,8 @@ Errors (one tree, see :mod:`crypto._errors`)::
     └── VerificationError (check, subject)
         ├── ProofError
         ├── BallotError
-        └── ThresholdError
+        ├── ThresholdError
+        └── BatchError (failures)
 """
 
 from __future__ import annotations
@@ -42,12 +44,14 @@ from ._ballot import (
     tally_ciphertexts,
     tracking_code_from_hash,
     verify_ballot,
+    verify_ballots,
     verify_revealed,
 )
 from ._dlog import discrete_log
 from ._elgamal import Ciphertext
 from ._errors import (
     BallotError,
+    BatchError,
     CryptoError,
     DecodingError,
     InvalidEncoding,
@@ -85,6 +89,7 @@ __all__ = [
     "PROTOCOL_VERSION",
     "BallotError",
     "BallotSecrets",
+    "BatchError",
     "Ciphertext",
     "CombinedDecryption",
     "CombinedTally",
@@ -129,6 +134,7 @@ __all__ = [
     "tally_ciphertexts",
     "tracking_code_from_hash",
     "verify_ballot",
+    "verify_ballots",
     "verify_partial",
     "verify_revealed",
     "verify_share",

@@ -9,6 +9,8 @@ description of every structure and check is ``docs/protocol.md`` ("Ballots", "Tr
 * :func:`encrypt_ballot` → (:class:`EncryptedBallot`, :class:`BallotSecrets`).
 * :func:`verify_ballot` raises :class:`~crypto._errors.BallotError` (structure) or
   :class:`~crypto._errors.ProofError` (a proof), naming the check and the contest/selection.
+* :func:`verify_ballots`: the batch form (one random linear combination of every group equation of many
+  ballots, bisected on failure); :func:`ballot_equations` gives one ballot's equations.
 * :meth:`EncryptedBallot.ballot_hash` and :meth:`EncryptedBallot.tracking_code`.
 * :func:`reveal` / :func:`verify_revealed`: the Benaloh cast-or-challenge audit of a spoiled ballot.
 * :func:`tally_ciphertexts`: the homomorphic per-selection aggregate of (already verified) ballots.
@@ -16,23 +18,30 @@ description of every structure and check is ``docs/protocol.md`` ("Ballots", "Tr
 
 from __future__ import annotations
 
+import json as _json
 import re
 import secrets as _secrets
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-import rfc8785
-
+from ._batch import Equation, failing_items
 from ._codec import exact_keys, fixed_hex
-from ._disjunctive import DisjunctiveProof, prove_membership, verify_membership
+from ._disjunctive import (
+    MAX_ALLOWED,
+    DisjunctiveProof,
+    membership_equations,
+    prove_membership,
+    verify_membership,
+)
 from ._elgamal import ZERO, Ciphertext, encrypt, sum_ciphertexts
-from ._errors import BallotError, InvalidEncoding, ProofError
+from ._errors import BallotError, BatchError, InvalidEncoding, ProofError, VerificationError
 from ._group import Point, RandomSource, Scalar
 from ._hash import tagged_sha256
 
 __all__ = [
     "BALLOT_FORMAT_VERSION",
+    "MAX_SELECTIONS",
     "BallotSecrets",
     "ContestSecrets",
     "ContestSpec",
@@ -42,16 +51,21 @@ __all__ = [
     "EncryptedSelection",
     "RevealedBallot",
     "SelectionSecret",
+    "ballot_equations",
     "encrypt_ballot",
     "normalize_tracking_code",
     "reveal",
     "tally_ciphertexts",
     "tracking_code_from_hash",
     "verify_ballot",
+    "verify_ballots",
     "verify_revealed",
 ]
 
-BALLOT_FORMAT_VERSION: Final[int] = 1
+BALLOT_FORMAT_VERSION: Final[int] = 2
+#: Most selections in one contest: its allowed sums {min..max} ⊆ {0..n} then have at most
+#: ``MAX_ALLOWED`` = 1024 values, the cap of a disjunctive proof (docs/protocol.md §8.1, §9.1).
+MAX_SELECTIONS: Final[int] = MAX_ALLOWED - 1
 _ID_RE: Final[re.Pattern[str]] = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 _CROCKFORD: Final[str] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _SELECTION_ROLE: Final[str] = "ballot-selection"
@@ -86,6 +100,8 @@ class ContestSpec:
         _check_id(self.contest_id, "contest_id")
         if not isinstance(self.selection_ids, tuple) or not self.selection_ids:
             raise ValueError("selection_ids is a non-empty tuple")
+        if len(self.selection_ids) > MAX_SELECTIONS:
+            raise ValueError(f"contest {self.contest_id}: more than {MAX_SELECTIONS} selections")
         for s in self.selection_ids:
             _check_id(s, "selection id")
         if len(set(self.selection_ids)) != len(self.selection_ids):
@@ -256,8 +272,14 @@ class EncryptedBallot:
         )
 
     def canonical_bytes(self) -> bytes:
-        """RFC 8785 canonical JSON of :meth:`to_dict`."""
-        return rfc8785.dumps(self.to_dict())
+        """RFC 8785 canonical JSON of :meth:`to_dict`.
+
+        Every string of a ballot's dict form is an identifier (``[A-Za-z0-9_.-]``) or lowercase hex, every
+        number a small non-negative integer: for such values RFC 8785 is exactly ``json.dumps`` with sorted
+        keys and no whitespace (ASCII keys sort the same by UTF-16 code unit and by code point; no string
+        needs an escape), which is C code instead of the ``rfc8785`` package's Python.
+        ``tests/test_ballot.py`` checks the two agree."""
+        return _json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":")).encode("ascii")
 
     def ballot_hash(self) -> bytes:
         """``tagged_sha256("ballot-hash", canonical_json(to_dict()))`` (32 bytes)."""
@@ -412,6 +434,30 @@ def _validate_choices(ctx: ElectionContext, choices: Mapping[str, Sequence[str]]
     return out
 
 
+class _Prefetched:
+    """The OS CSPRNG (``secrets``), read once for everything one ballot's encryption draws (§9.3's draws:
+    the nonce, each r, each proof's u, c_j, w_j); a further read (a redraw of a zero scalar) goes to the
+    CSPRNG again. Production randomness, only fetched in one system call instead of dozens."""
+
+    def __init__(self, n: int) -> None:
+        self._buf = _secrets.token_bytes(n)
+        self._pos = 0
+
+    def randbytes(self, n: int, /) -> bytes:
+        if self._pos + n > len(self._buf):
+            return _secrets.token_bytes(n)
+        out = self._buf[self._pos : self._pos + n]
+        self._pos += n
+        return out
+
+
+def _random_bytes_needed(ctx: ElectionContext, nonce: bool) -> int:
+    """Bytes §9.3 draws for one ballot: per selection r, u and one simulated branch (c, w): 4 scalars; per
+    contest u and a (c, w) per other allowed sum; 64 bytes a scalar; 32 for the nonce."""
+    scalars = sum(4 * len(c.selection_ids) + 1 + 2 * (len(c.allowed_sums) - 1) for c in ctx.contests)
+    return 64 * scalars + (32 if nonce else 0)
+
+
 def encrypt_ballot(
     ctx: ElectionContext,
     choices: Mapping[str, Sequence[str]],
@@ -426,6 +472,8 @@ def encrypt_ballot(
     vectors only; production leaves it ``None`` (OS randomness).
     """
     picked = _validate_choices(ctx, choices)
+    if rng is None:  # one read of the OS CSPRNG for the whole ballot instead of one per scalar
+        rng = _Prefetched(_random_bytes_needed(ctx, ballot_nonce is None))
     if ballot_nonce is None:
         ballot_nonce = rng.randbytes(32) if rng is not None else _secrets.token_bytes(32)
     if not isinstance(ballot_nonce, bytes) or len(ballot_nonce) != 32:
@@ -489,22 +537,51 @@ def _sub(where: str | None, x: str) -> str:
     return f"{where}/{x}" if where else x
 
 
-def verify_ballot(ctx: ElectionContext, ballot: EncryptedBallot) -> None:
-    """Check an encrypted ballot against the election; raise BallotError / ProofError naming the check.
-
-    Checks, in order: ``election-hash``; contests (``duplicate-contest``, ``unknown-contest``,
-    ``missing-contest``, ``contest-order``); per contest its selections (same four with ``selection``);
-    every ``selection-proof`` (plaintext ∈ {0,1}); every ``contest-proof`` (sum ∈ [min, max]).
-    """
+def _check_structure(ctx: ElectionContext, ballot: EncryptedBallot) -> None:
+    """§9.5 steps 1-3: election hash, contest ids, selection ids (all before any proof)."""
     if ballot.election_hash != ctx.base_hash:
         raise BallotError("election-hash", "the ballot is for another election (base hash differs)")
     _check_ids([c.contest_id for c in ballot.contests], [c.contest_id for c in ctx.contests], "contest", None)
     for spec, ec in zip(ctx.contests, ballot.contests, strict=True):
         _check_ids([s.selection_id for s in ec.selections], spec.selection_ids, "selection", spec.contest_id)
+
+
+def _check_pad(cid: str, sel: EncryptedSelection) -> None:
+    # A pad A = r·G equal to the identity means r = 0: B = m·G is the vote in the clear.
+    if sel.ciphertext.a.is_identity:
+        raise BallotError(
+            "selection-randomness",
+            "the pad is the identity (randomness zero): the ciphertext shows the vote in the clear",
+            subject=f"{cid}/{sel.selection_id}",
+        )
+
+
+def _selection_proof_error(e: ProofError, subject: str) -> ProofError:
+    return ProofError("selection-proof", f"plaintext not proven to be 0 or 1 ({e})", subject=subject)
+
+
+def _contest_proof_error(e: ProofError, spec: ContestSpec) -> ProofError:
+    return ProofError(
+        "contest-proof",
+        f"number of selections not proven to be in [{spec.min_selections}, {spec.max_selections}] ({e})",
+        subject=spec.contest_id,
+    )
+
+
+def verify_ballot(ctx: ElectionContext, ballot: EncryptedBallot) -> None:
+    """Check an encrypted ballot against the election; raise BallotError / ProofError naming the check.
+
+    Checks, in order (docs/protocol.md §9.5): ``election-hash``; contests (``duplicate-contest``,
+    ``unknown-contest``, ``missing-contest``, ``contest-order``); per contest its selections (same four with
+    ``selection``); then contest by contest: per selection ``selection-randomness`` (the pad is not the
+    identity) and ``selection-proof`` (plaintext ∈ {0,1}), then ``contest-proof`` (sum ∈ [min, max]).
+    """
+    _check_structure(ctx, ballot)
     k, h, nonce = ctx.public_key, ctx.base_hash, ballot.ballot_nonce
     for spec, ec in zip(ctx.contests, ballot.contests, strict=True):
         cid = spec.contest_id
         for sel in ec.selections:
+            _check_pad(cid, sel)
             subject = f"{cid}/{sel.selection_id}"
             try:
                 verify_membership(
@@ -515,20 +592,75 @@ def verify_ballot(ctx: ElectionContext, ballot: EncryptedBallot) -> None:
                     _selection_context(h, nonce, cid, sel.selection_id),
                 )
             except ProofError as e:
-                raise ProofError(
-                    "selection-proof", f"plaintext not proven to be 0 or 1 ({e})", subject=subject
-                ) from e
+                raise _selection_proof_error(e, subject) from e
         try:
             verify_membership(
                 k, ec.sum_ciphertext(), ec.proof, spec.allowed_sums, _contest_context(h, nonce, cid)
             )
         except ProofError as e:
-            raise ProofError(
-                "contest-proof",
-                f"number of selections not proven to be in "
-                f"[{spec.min_selections}, {spec.max_selections}] ({e})",
-                subject=cid,
-            ) from e
+            raise _contest_proof_error(e, spec) from e
+
+
+def ballot_equations(ctx: ElectionContext, ballot: EncryptedBallot) -> tuple[Equation, ...]:
+    """Every check of :func:`verify_ballot` that needs no group equation (structure, pads, each proof's
+    shape, key and challenge split), raising what :func:`verify_ballot` raises for them; then return the
+    group equations of all the ballot's proofs (selections in order, each contest's sum after its
+    selections), for :mod:`crypto._batch`.
+
+    A ballot is valid iff this returns without raising and every returned equation holds. Which check a
+    ballot with several faults is reported under is decided by :func:`verify_ballot`, never by this."""
+    _check_structure(ctx, ballot)
+    k, h, nonce = ctx.public_key, ctx.base_hash, ballot.ballot_nonce
+    out: list[Equation] = []
+    for spec, ec in zip(ctx.contests, ballot.contests, strict=True):
+        cid = spec.contest_id
+        for sel in ec.selections:
+            _check_pad(cid, sel)
+            subject = f"{cid}/{sel.selection_id}"
+            try:
+                out.extend(
+                    membership_equations(
+                        k,
+                        sel.ciphertext,
+                        sel.proof,
+                        _ZERO_ONE,
+                        _selection_context(h, nonce, cid, sel.selection_id),
+                    )
+                )
+            except ProofError as e:
+                raise _selection_proof_error(e, subject) from e
+        try:
+            out.extend(
+                membership_equations(
+                    k, ec.sum_ciphertext(), ec.proof, spec.allowed_sums, _contest_context(h, nonce, cid)
+                )
+            )
+        except ProofError as e:
+            raise _contest_proof_error(e, spec) from e
+    return tuple(out)
+
+
+def verify_ballots(
+    ctx: ElectionContext, ballots: Sequence[EncryptedBallot], *, rng: RandomSource | None = None
+) -> None:
+    """Batch form of :func:`verify_ballot` (docs/protocol.md §12): one random linear combination of the
+    group equations of every ballot, bisected on failure.
+
+    Raises :class:`~crypto._errors.BatchError` whose ``failures`` are ``(index, error)`` for exactly the
+    ballots :func:`verify_ballot` refuses, each with the error :func:`verify_ballot` raises for it. ``rng``
+    (the weights' source) is for known-answer vectors only; production leaves it ``None`` (OS CSPRNG)."""
+    bad = failing_items(ballots, lambda b: ballot_equations(ctx, b), rng=rng)
+    if not bad:
+        return
+    failures: list[tuple[int, VerificationError]] = []
+    for i in bad:
+        try:
+            verify_ballot(ctx, ballots[i])
+        except VerificationError as e:
+            failures.append((i, e))
+        else:  # pragma: no cover - only if a weight cancelled a valid ballot's equations (impossible)
+            raise AssertionError("batch and single verification disagree")
+    raise BatchError(tuple(failures))
 
 
 # --- Benaloh challenge -----------------------------------------------------------------------------
@@ -554,8 +686,9 @@ def verify_revealed(
     """Check a spoiled ballot's opening; return contest id → chosen selection ids (manifest order).
 
     Verifies the ballot itself (:func:`verify_ballot`), then ``revealed-ballot-hash``,
-    ``revealed-structure``, each ``revealed-reencryption`` (``Enc_K(m; r)`` equals the published
-    ciphertext) and ``revealed-contest-rule`` (the number chosen is in ``[min, max]``).
+    ``revealed-structure`` and each ``revealed-reencryption`` (``Enc_K(m; r)`` equals the published
+    ciphertext). The chosen count is then within ``[min, max]`` without a further check: the plaintexts are
+    the ones the contest proof covers (docs/protocol.md §11).
     """
     verify_ballot(ctx, ballot)
     if revealed.ballot_hash != ballot.ballot_hash():
@@ -577,12 +710,6 @@ def verify_revealed(
                 )
             if sec.plaintext:
                 chosen.append(sel.selection_id)
-        if not spec.min_selections <= len(chosen) <= spec.max_selections:
-            raise BallotError(
-                "revealed-contest-rule",
-                f"{len(chosen)} selections chosen, allowed [{spec.min_selections}, {spec.max_selections}]",
-                subject=spec.contest_id,
-            )
         result[spec.contest_id] = chosen
     return result
 

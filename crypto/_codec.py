@@ -15,11 +15,12 @@ from ._errors import InvalidEncoding
 __all__ = ["exact_keys", "fixed_hex"]
 
 _LOWER_HEX: Final[re.Pattern[str]] = re.compile(r"[0-9a-f]*")
+_LOWER_HEX_MATCH: Final = _LOWER_HEX.fullmatch
 
 
 def fixed_hex(text: object, n: int, what: str) -> bytes:
     """Decode exactly ``2·n`` lowercase hex digits (no whitespace, no prefix) to ``n`` bytes."""
-    if not isinstance(text, str) or len(text) != 2 * n or not _LOWER_HEX.fullmatch(text):
+    if type(text) is not str or len(text) != 2 * n or not _LOWER_HEX_MATCH(text):
         raise InvalidEncoding(f"a {what} is {2 * n} lowercase hex digits")
     return bytes.fromhex(text)
 

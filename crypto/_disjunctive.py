@@ -3,20 +3,21 @@
 Statement: public key ``K``, ciphertext ``(A, B)``, allowed set ``S`` of small non-negative integers
 (sorted, distinct). Claim: there are ``m ∈ S`` and ``r`` with ``A = r·G`` and ``B = m·G + r·K``.
 
-Compact proof: one challenge ``c_j`` and one response ``v_j`` per ``j ∈ S`` (in ascending order of ``j``).
-The verifier recomputes the commitments::
-
-    a_j = v_j·G − c_j·A
-    b_j = v_j·K − c_j·(B − j·G)
-
-and accepts iff ``Σ c_j = H`` with (strong Fiat–Shamir, everything public in the transcript)::
+Proof (commitment form, protocol v2): per ``j ∈ S`` (ascending) the commitments ``(a_j, b_j)``, a
+challenge ``c_j`` and a response ``v_j``. The verifier hashes first::
 
     H = challenge("disjunctive-cp", n_ctx, ctx_1, …, ctx_n, K, A, B, |S|, j_1, …, j_|S|,
                   a_{j_1}, b_{j_1}, …, a_{j_|S|}, b_{j_|S|})
 
+requires ``Σ c_j = H`` (the challenge split), then the group equations of every branch::
+
+    v_j·G − c_j·A            == a_j
+    v_j·K − c_j·(B − j·G)    == b_j
+
 where ``ctx`` is the caller's context (for ballots: a role tag, the election base hash, the ballot
 nonce, the contest id and, for a selection, the selection id), ``n_ctx`` its length, and integers are
-encoded as u64 (see :mod:`crypto._hash`). The normative description is ``docs/protocol.md``.
+encoded as u64 (see :mod:`crypto._hash`). The normative description is ``docs/protocol.md`` §8. The
+equations can also be checked in a batch (:func:`membership_equations`, :mod:`crypto._batch`).
 
 The prover knows ``m`` and ``r``. For each ``j ≠ m`` it simulates: random ``c_j`` and ``w_j``, sets
 ``v_j = w_j + c_j·r`` and computes ``a_j = w_j·G`` and ``b_j = w_j·K − c_j·(m − j)·G`` (equal to the
@@ -31,12 +32,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Final
 
+from ._batch import Equation
 from ._codec import exact_keys
 from ._elgamal import Ciphertext
 from ._errors import InvalidEncoding, ProofError
-from ._group import G, Point, RandomSource, Scalar, small_multiple
+from ._group import G, Point, RandomSource, Scalar, diff_of_products, small_multiple
 from ._hash import TranscriptItem, challenge
 
 __all__ = [
@@ -44,6 +47,7 @@ __all__ = [
     "DisjunctiveProof",
     "allowed_range",
     "canonical_allowed",
+    "membership_equations",
     "prove_membership",
     "prove_with_nonces",
     "verify_membership",
@@ -56,40 +60,93 @@ MAX_ALLOWED: Final[int] = 1024
 
 @dataclass(frozen=True, slots=True)
 class DisjunctiveProof:
-    """Per allowed value (ascending) a challenge and a response. Serialized as lowercase hex lists."""
+    """Per allowed value (ascending) the commitments ``(a_j, b_j)``, a challenge and a response.
 
+    JSON: ``{"commitments": [a_1, b_1, …, a_n, b_n], "challenges": [c_1 … c_n], "responses": [v_1 … v_n]}``
+    (lowercase hex; the commitments in the order they are hashed)."""
+
+    commitments: tuple[tuple[Point, Point], ...]
     challenges: tuple[Scalar, ...]
     responses: tuple[Scalar, ...]
 
     def __post_init__(self) -> None:
-        if not isinstance(self.challenges, tuple) or not isinstance(self.responses, tuple):
-            raise TypeError("challenges and responses are tuples of Scalars")
+        if not all(isinstance(x, tuple) for x in (self.commitments, self.challenges, self.responses)):
+            raise TypeError("commitments, challenges and responses are tuples")
         if not all(isinstance(x, Scalar) for x in self.challenges + self.responses):
             raise TypeError("challenges and responses are tuples of Scalars")
-        if not self.challenges or len(self.challenges) != len(self.responses):
-            raise ValueError("a disjunctive proof has as many challenges as responses, at least one")
+        if not all(
+            isinstance(ab, tuple) and len(ab) == 2 and all(isinstance(p, Point) for p in ab)
+            for ab in self.commitments
+        ):
+            raise TypeError("commitments is a tuple of (Point, Point) pairs")
+        n = len(self.challenges)
+        if not n or len(self.responses) != n or len(self.commitments) != n:
+            raise ValueError(
+                "a disjunctive proof has as many commitment pairs, challenges and responses, at least one"
+            )
 
     def to_dict(self) -> dict[str, list[str]]:
         return {
+            "commitments": [p.hex() for ab in self.commitments for p in ab],
             "challenges": [c.hex() for c in self.challenges],
             "responses": [v.hex() for v in self.responses],
         }
 
     @classmethod
     def from_dict(cls, d: Any) -> DisjunctiveProof:
-        """Strict decoding: exactly the two keys, equal non-empty lists of canonical lowercase hex."""
-        d = exact_keys(d, {"challenges", "responses"}, "a disjunctive proof")
-        cs, vs = d["challenges"], d["responses"]
-        if not isinstance(cs, list) or not isinstance(vs, list):
-            raise InvalidEncoding("proof challenges and responses are lists")
-        if not cs or len(cs) != len(vs) or len(cs) > MAX_ALLOWED:
-            raise InvalidEncoding("proof challenges and responses are equal-length non-empty lists")
-        return cls(tuple(Scalar.from_hex(c) for c in cs), tuple(Scalar.from_hex(v) for v in vs))
+        """Strict decoding: exactly the three keys; ``n`` challenges, ``n`` responses and ``2n``
+        commitments for some ``1 <= n <= MAX_ALLOWED``; canonical lowercase hex, valid points.
+
+        Lists of inconsistent lengths are an :class:`InvalidEncoding` (§8.2): a decoding failure,
+        reported before any check of the proof."""
+        d = exact_keys(d, {"commitments", "challenges", "responses"}, "a disjunctive proof")
+        ps, cs, vs = d["commitments"], d["challenges"], d["responses"]
+        if not isinstance(ps, list) or not isinstance(cs, list) or not isinstance(vs, list):
+            raise InvalidEncoding("proof commitments, challenges and responses are lists")
+        n = len(cs)
+        if not 1 <= n <= MAX_ALLOWED or len(vs) != n or len(ps) != 2 * n:
+            raise InvalidEncoding(
+                "a disjunctive proof has n challenges, n responses and 2n commitments, 1 <= n <= "
+                f"{MAX_ALLOWED} (got {len(cs)}, {len(vs)} and {len(ps)})"
+            )
+        pts = [Point.from_hex(p) for p in ps]
+        return cls._of(
+            tuple(zip(pts[0::2], pts[1::2], strict=True)),
+            tuple([Scalar.from_hex(c) for c in cs]),
+            tuple([Scalar.from_hex(v) for v in vs]),
+        )
+
+    @classmethod
+    def _of(
+        cls,
+        commitments: tuple[tuple[Point, Point], ...],
+        challenges: tuple[Scalar, ...],
+        responses: tuple[Scalar, ...],
+    ) -> DisjunctiveProof:
+        """Internal constructor for fields this module just built from valid values (the decoder, the
+        prover): the same object, without the type checks of ``__post_init__`` on the hot paths."""
+        proof = object.__new__(cls)
+        object.__setattr__(proof, "commitments", commitments)
+        object.__setattr__(proof, "challenges", challenges)
+        object.__setattr__(proof, "responses", responses)
+        return proof
 
 
 def canonical_allowed(allowed: Iterable[int]) -> tuple[int, ...]:
     """Validate an allowed set and return it sorted ascending (duplicates and negatives refused)."""
-    values = list(allowed)
+    # the common case (a contest's sums, {0, 1}) is a tuple of ints: validated once per distinct value
+    # (the type test first: True == 1, so a cached (0, 1) must not answer for (False, True))
+    if type(allowed) is tuple and all(type(j) is int for j in allowed):
+        return _canonical_tuple(allowed)
+    return _canonical(list(allowed))
+
+
+@lru_cache(maxsize=256)
+def _canonical_tuple(allowed: tuple[int, ...]) -> tuple[int, ...]:
+    return _canonical(list(allowed))
+
+
+def _canonical(values: list[int]) -> tuple[int, ...]:
     if not values:
         raise ValueError("the allowed set is empty")
     if len(values) > MAX_ALLOWED:
@@ -199,12 +256,65 @@ def _prove(
         else:
             c_j, w_j = fakes[j]
             commitments.append(w_j * G)
-            commitments.append(w_j * public_key - (c_j * (m - j)) * G)
+            commitments.append(Point._trusted(diff_of_products(w_j, public_key, c_j * (m - j), G)))
     h = _transcript_challenge(public_key, ct, s, context, commitments)
     c_real = h - sum((fakes[j][0].value for j in s if j != m), 0)
     challenges = tuple(c_real if j == m else fakes[j][0] for j in s)
     responses = tuple(u + c_real * r if j == m else fakes[j][1] + fakes[j][0] * r for j in s)
-    return DisjunctiveProof(challenges, responses)
+    pairs = tuple(zip(commitments[0::2], commitments[1::2], strict=True))
+    return DisjunctiveProof._of(pairs, challenges, responses)
+
+
+def _prepare(
+    public_key: Point,
+    ct: Ciphertext,
+    proof: DisjunctiveProof,
+    allowed: Iterable[int],
+    context: Sequence[TranscriptItem],
+    subject: str | None,
+) -> tuple[int, ...]:
+    """§8.3 steps 1-3 (shape, key, challenge split): everything before the group equations."""
+    s = canonical_allowed(allowed)
+    if len(proof.challenges) != len(s):
+        raise ProofError(
+            "disjunctive-shape",
+            f"proof has {len(proof.challenges)} branches, the allowed set has {len(s)} values",
+            subject=subject,
+        )
+    if public_key.is_identity:
+        raise ProofError("disjunctive-key", "the public key is the identity", subject=subject)
+    flat = [p for ab in proof.commitments for p in ab]
+    h = _transcript_challenge(public_key, ct, s, context, flat)
+    if Scalar(sum(c.value for c in proof.challenges)) != h:
+        raise ProofError(
+            "disjunctive-challenge",
+            "the branch challenges do not sum to the transcript challenge",
+            subject=subject,
+        )
+    return s
+
+
+def membership_equations(
+    public_key: Point,
+    ct: Ciphertext,
+    proof: DisjunctiveProof,
+    allowed: Iterable[int],
+    context: Sequence[TranscriptItem],
+    *,
+    subject: str | None = None,
+) -> tuple[Equation, ...]:
+    """§8.3 steps 1-3, then the group equations of step 4, two per branch (ascending ``j``)::
+
+        v_j·G − c_j·A == a_j
+        v_j·K − c_j·B + (c_j·j)·G == b_j
+
+    Raises :class:`ProofError` as :func:`verify_membership` does for steps 1-3."""
+    s = _prepare(public_key, ct, proof, allowed, context, subject)
+    out: list[Equation] = []
+    for j, (a_j, b_j), c_j, v_j in zip(s, proof.commitments, proof.challenges, proof.responses, strict=True):
+        out.append(Equation(((v_j, G), (-c_j, ct.a)), a_j))
+        out.append(Equation(((v_j, public_key), (-c_j, ct.b), (c_j * j, G)), b_j))
+    return tuple(out)
 
 
 def verify_membership(
@@ -216,26 +326,24 @@ def verify_membership(
     *,
     subject: str | None = None,
 ) -> None:
-    """Raise :class:`ProofError` unless ``proof`` shows ``ct`` encrypts a value of ``allowed``."""
-    s = canonical_allowed(allowed)
-    if len(proof.challenges) != len(s):
-        raise ProofError(
-            "disjunctive-shape",
-            f"proof has {len(proof.challenges)} branches, the allowed set has {len(s)} values",
-            subject=subject,
-        )
-    if public_key.is_identity:
-        raise ProofError("disjunctive-key", "the public key is the identity", subject=subject)
+    """Raise :class:`ProofError` unless ``proof`` shows ``ct`` encrypts a value of ``allowed``.
+
+    Checks, in order (§8.3): ``disjunctive-shape``, ``disjunctive-key``, ``disjunctive-challenge`` (the
+    challenges do not sum to the hash of the statement and the published commitments), then
+    ``disjunctive-equation`` (branch by branch, ascending ``j``, a commitment is not what the response
+    and challenge give).
+    """
+    s = _prepare(public_key, ct, proof, allowed, context, subject)
     a, b = ct.a, ct.b
-    commitments: list[Point] = []
-    for j, c_j, v_j in zip(s, proof.challenges, proof.responses, strict=True):
-        commitments.append(v_j * G - c_j * a)
+    for j, (a_j, b_j), c_j, v_j in zip(s, proof.commitments, proof.challenges, proof.responses, strict=True):
         shifted = b - small_multiple(j) if j else b
-        commitments.append(v_j * public_key - c_j * shifted)
-    h = _transcript_challenge(public_key, ct, s, context, commitments)
-    if Scalar(sum(c.value for c in proof.challenges)) != h:
-        raise ProofError(
-            "disjunctive-challenge",
-            "the branch challenges do not sum to the transcript challenge",
-            subject=subject,
-        )
+        # v_j·G − c_j·A == a_j and v_j·K − c_j·(B − j·G) == b_j, compared as encodings (unique, §2)
+        if (
+            diff_of_products(v_j, G, c_j, a) != a_j.to_bytes()
+            or diff_of_products(v_j, public_key, c_j, shifted) != b_j.to_bytes()
+        ):
+            raise ProofError(
+                "disjunctive-equation",
+                f"branch {j}: the commitments do not match the challenge and response",
+                subject=subject,
+            )

@@ -12,8 +12,8 @@ Algorithm (normative description in ``docs/protocol.md``, "Decoding tallies"):
 * giant steps walk ``M, M - s·G, M - 2s·G, …`` for ``i`` in ``[0, bound // s]`` and look each point
   up in the table; a hit at ``(i, j)`` gives ``m = i·s + j``.
 
-All point arithmetic is libsodium's ``crypto_core_ed25519_add/sub`` on encodings (the identity
-``01 00…00`` is a legitimate input and output there). For a bound of 10 million the table has 4096
+All point arithmetic is libsodium's ``crypto_core_ristretto255_add/sub`` on encodings (the identity
+``00…00`` is a legitimate input and output there). For a bound of 10 million the table has 4096
 entries and a decode needs at most 2442 point subtractions.
 """
 
@@ -22,8 +22,7 @@ from __future__ import annotations
 import threading
 from typing import Final
 
-from nacl import bindings as _na
-
+from . import _sodium as _na
 from ._errors import DecodingError
 from ._group import IDENTITY, G, Point
 
@@ -33,8 +32,8 @@ __all__ = ["MAX_BOUND", "discrete_log"]
 MAX_BOUND: Final[int] = 2**40 - 1
 _MIN_LOG_STEP: Final[int] = 6
 
-_add = _na.crypto_core_ed25519_add
-_sub = _na.crypto_core_ed25519_sub
+_add = _na.add
+_sub = _na.sub
 
 _lock = threading.Lock()
 _tables: dict[int, tuple[dict[bytes, int], bytes]] = {}

@@ -11,7 +11,9 @@
         ├── ProofError             a zero-knowledge proof does not verify
         ├── BallotError            an encrypted ballot is malformed for its manifest, or a revealed
         │                          (challenged) ballot does not re-encrypt to what was published
-        └── ThresholdError         trustee key generation, share or partial-decryption checks
+        ├── ThresholdError         trustee key generation, share or partial-decryption checks
+        └── BatchError             a batch check found bad items: ``failures`` lists each one's index
+                                   and the error its own (single) verification raises
 
 ``str(err)`` is for developers; ``err.operator_message`` is the one-line text meant for an operator or
 auditor (it names the check and, where known, the object concerned).
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 __all__ = [
     "BallotError",
+    "BatchError",
     "CryptoError",
     "DecodingError",
     "InvalidEncoding",
@@ -70,3 +73,18 @@ class BallotError(VerificationError):
 
 class ThresholdError(VerificationError):
     """A trustee's commitment, share, proof or partial decryption failed its check."""
+
+
+class BatchError(VerificationError):
+    """A batch verification found bad items.
+
+    ``failures`` is a tuple of ``(index, error)`` in ascending index order, where ``error`` is exactly the
+    :class:`VerificationError` (or :class:`InvalidEncoding`) that verifying that item alone raises, so a
+    batch reports the same check names as one-by-one verification.
+    """
+
+    def __init__(self, failures: tuple[tuple[int, CryptoError], ...]) -> None:
+        self.failures = failures
+        first = ", ".join(f"#{i}: {e}" for i, e in failures[:3])
+        more = f" (and {len(failures) - 3} more)" if len(failures) > 3 else ""
+        super().__init__("batch", f"{len(failures)} item(s) failed: {first}{more}")

@@ -1,19 +1,24 @@
-"""HAZMAT: scalars mod L and elements of the prime-order subgroup of edwards25519.
+"""HAZMAT: scalars mod L and elements of ristretto255 (RFC 9496), a group of prime order L.
 
 This is the raw group layer. It is easy to misuse (no domain separation, no proofs): use the recipes in
 :mod:`crypto` (ballots, trustees) unless you are writing a new protocol step and its proof.
 
 * :class:`Scalar`: an integer in ``[0, L)``. Encoded as 32 bytes little-endian; decoding rejects
   non-canonical values (>= L) and wrong lengths.
-* :class:`Point`: an element of the order-L subgroup. Encoded as the 32-byte RFC 8032 compression.
-  Decoding accepts exactly the canonical encodings of subgroup elements: ``libsodium``'s
-  ``crypto_core_ed25519_is_valid_point`` (canonical, on curve, in the main subgroup, not of small order),
-  plus the one canonical encoding of the identity ``01 00..00``, which libsodium refuses but which is a
-  legitimate protocol value (a tally of zero votes decrypts to it). The seven other small-order points
-  and every non-canonical encoding of the identity are rejected.
+* :class:`Point`: an element of ristretto255, encoded as its 32-byte canonical encoding (RFC 9496 §4.3.2).
+  Decoding accepts exactly the encodings RFC 9496 §4.3.1 decodes: libsodium's
+  ``crypto_core_ristretto255_is_valid_point`` plus the rule ``s < 2^255`` (the top bit clear), which
+  libsodium 1.0.18 does not enforce. Every group element has exactly one encoding, so equal elements have
+  equal bytes. The identity ``00…00`` is a valid element: the protocol refuses it by name
+  where it must (the election key, a ballot's pad), never silently.
 
-All group arithmetic is done by libsodium through PyNaCl; scalar arithmetic mod L uses Python integers.
-Operations that libsodium refuses on the identity or the zero scalar are special-cased here, explicitly.
+ristretto255 has prime order: there is no cofactor, no torsion and no second encoding of any element, so
+none of the small-order or mixed-order rules of an edwards25519 protocol apply.
+
+All group arithmetic is libsodium's (system library, through :mod:`crypto._sodium`); scalar arithmetic mod
+L uses Python integers. libsodium's scalar multiplication refuses a result equal to the identity; a zero
+scalar and the identity point are special-cased here, explicitly (in a prime-order group ``k·P = O`` only
+when ``k = 0`` or ``P = O``).
 """
 
 from __future__ import annotations
@@ -22,24 +27,24 @@ import secrets
 from functools import lru_cache
 from typing import Final, Protocol
 
-from nacl import bindings as _na
-
+from . import _sodium as _na
 from ._codec import fixed_hex
 from ._errors import InvalidEncoding
 
 __all__ = ["IDENTITY", "G", "L", "Point", "RandomSource", "Scalar", "small_multiple"]
 
-#: Order of the prime-order subgroup of edwards25519.
+#: Order of ristretto255 (the prime order of the edwards25519 subgroup it is built on).
 L: Final[int] = 2**252 + 27742317777372353535851937790883648493
 
-_IDENTITY_BYTES: Final[bytes] = b"\x01" + bytes(31)
-_BASE_BYTES: Final[bytes] = bytes.fromhex("5866666666666666666666666666666666666666666666666666666666666666")
+_IDENTITY_BYTES: Final[bytes] = bytes(32)
+#: RFC 9496 §4.4 generator.
+_BASE_BYTES: Final[bytes] = bytes.fromhex("e2f2ae0a6abc4e71a884a961c500515f58e30b6aa582dd8db6a65945e08d2d76")
 
-_add = _na.crypto_core_ed25519_add
-_sub = _na.crypto_core_ed25519_sub
-_valid = _na.crypto_core_ed25519_is_valid_point
-_mul = _na.crypto_scalarmult_ed25519_noclamp
-_mul_base = _na.crypto_scalarmult_ed25519_base_noclamp
+_add = _na.add
+_sub = _na.sub
+_valid = _na.is_valid_point
+_mul = _na.mul
+_mul_base = _na.mul_base
 
 
 class RandomSource(Protocol):
@@ -63,6 +68,15 @@ class Scalar:
         object.__setattr__(self, "_v", v)
         object.__setattr__(self, "_b", v.to_bytes(32, "little"))
 
+    @classmethod
+    def _reduced(cls, value: int) -> Scalar:
+        """``Scalar(value)`` for an ``int`` the caller already has (internal fast path: no type check)."""
+        s = object.__new__(cls)
+        v = value % L
+        _set(s, "_v", v)
+        _set(s, "_b", v.to_bytes(32, "little"))
+        return s
+
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError("Scalar is immutable")
 
@@ -78,7 +92,14 @@ class Scalar:
 
     @classmethod
     def from_hex(cls, text: str) -> Scalar:
-        return cls.from_bytes(fixed_hex(text, 32, "scalar"))
+        data = fixed_hex(text, 32, "scalar")
+        v = int.from_bytes(data, "little")
+        if v >= L:
+            raise InvalidEncoding("non-canonical scalar (not less than L)")
+        s = object.__new__(cls)  # the decoding hot path: the canonical bytes are the ones decoded
+        _set(s, "_v", v)
+        _set(s, "_b", data)
+        return s
 
     @classmethod
     def random(cls, rng: RandomSource | None = None) -> Scalar:
@@ -118,26 +139,26 @@ class Scalar:
         return self._v
 
     def __add__(self, other: Scalar | int) -> Scalar:
-        return Scalar(self._v + _sv(other))
+        return Scalar._reduced(self._v + _sv(other))
 
     __radd__ = __add__
 
     def __sub__(self, other: Scalar | int) -> Scalar:
-        return Scalar(self._v - _sv(other))
+        return Scalar._reduced(self._v - _sv(other))
 
     def __rsub__(self, other: Scalar | int) -> Scalar:
-        return Scalar(_sv(other) - self._v)
+        return Scalar._reduced(_sv(other) - self._v)
 
     def __neg__(self) -> Scalar:
-        return Scalar(-self._v)
+        return Scalar._reduced(-self._v)
 
     def __mul__(self, other: Scalar | int) -> Scalar:
         if isinstance(other, Point):  # pragma: no cover - dispatched to Point.__rmul__
             return NotImplemented
-        return Scalar(self._v * _sv(other))
+        return Scalar._reduced(self._v * _sv(other))
 
     def __rmul__(self, other: Scalar | int) -> Scalar:
-        return Scalar(self._v * _sv(other))
+        return Scalar._reduced(self._v * _sv(other))
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Scalar) and other._v == self._v
@@ -156,27 +177,30 @@ class Scalar:
 
 
 class Point:
-    """An element of the prime-order subgroup of edwards25519 (identity included). Immutable."""
+    """An element of ristretto255 (identity included). Immutable."""
 
     __slots__ = ("_b",)
     _b: bytes
 
     def __init__(self, data: bytes) -> None:
         """Validate and wrap a 32-byte encoding; raise :class:`InvalidEncoding` if it is not one."""
-        if not isinstance(data, bytes | bytearray) or len(data) != 32:
+        if type(data) is not bytes:
+            if not isinstance(data, bytes | bytearray):
+                raise InvalidEncoding("a point is exactly 32 bytes")
+            data = bytes(data)
+        if len(data) != 32:
             raise InvalidEncoding("a point is exactly 32 bytes")
-        data = bytes(data)
-        if data != _IDENTITY_BYTES and not _valid(data):
-            raise InvalidEncoding(
-                "not a canonical encoding of an element of the prime-order subgroup of edwards25519"
-            )
-        object.__setattr__(self, "_b", data)
+        # libsodium 1.0.18 ignores the top bit of s (it accepts s + 2^255 for every valid s): RFC 9496
+        # §4.3.1 requires s < p, so a set top bit is refused here, before libsodium sees the bytes.
+        if data[31] & 0x80 or not _valid(data):
+            raise InvalidEncoding("not the canonical encoding of a ristretto255 element (RFC 9496)")
+        _set(self, "_b", data)
 
     @classmethod
     def _trusted(cls, data: bytes) -> Point:
         """Wrap bytes libsodium just produced from valid inputs (no re-validation)."""
         p = object.__new__(cls)
-        object.__setattr__(p, "_b", data)
+        _set(p, "_b", data)
         return p
 
     def __setattr__(self, name: str, value: object) -> None:
@@ -238,12 +262,29 @@ class Point:
         return (Point, (self._b,))
 
 
+_set = object.__setattr__
+
+
 def _sv(x: Scalar | int) -> int:
-    if isinstance(x, Scalar):
+    if type(x) is Scalar:
         return x._v
     if isinstance(x, int) and not isinstance(x, bool):
         return x
     raise TypeError("scalar arithmetic takes Scalar or int")
+
+
+def _mul_bytes(s: Scalar, p: bytes) -> bytes:
+    if not s._v or p == _IDENTITY_BYTES:
+        return _IDENTITY_BYTES
+    if p == _BASE_BYTES:
+        return _mul_base(s._b)
+    return _mul(s._b, p)
+
+
+def diff_of_products(s1: Scalar, p1: Point, s2: Scalar, p2: Point) -> bytes:
+    """The encoding of ``s1·p1 − s2·p2``: the same libsodium calls as the operators make, without the
+    intermediate :class:`Point` objects (the verification hot path compares it with published bytes)."""
+    return _sub(_mul_bytes(s1, p1._b), _mul_bytes(s2, p2._b))
 
 
 G: Final[Point] = Point(_BASE_BYTES)

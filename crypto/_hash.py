@@ -4,11 +4,12 @@
 
     u32be(len(d)) || d || u32be(len(e_1)) || e_1 || ... || u32be(len(e_n)) || e_n
 
-where ``d = b"tvote/1/" + purpose`` (ASCII) and each ``e_i`` is the encoding of one item:
+where ``d = b"tvote/2/" + purpose`` (ASCII) and each ``e_i`` is the encoding of one item:
 a :class:`Point` or :class:`Scalar` is its 32 bytes, ``bytes`` are themselves, a ``str`` is its UTF-8,
-an ``int`` is 8 bytes unsigned big-endian. The 64-byte digest is reduced mod L with libsodium's
-``crypto_core_ed25519_scalar_reduce``. Because every item is length-prefixed and the purpose names the
-statement's layout, two different statements never share a transcript.
+an ``int`` is 8 bytes unsigned big-endian. The 64-byte digest, read as a little-endian integer, is
+reduced mod L (what libsodium's ``crypto_core_ristretto255_scalar_reduce`` computes). Because every
+item is length-prefixed and the purpose names the statement's layout, two different statements never
+share a transcript.
 """
 
 from __future__ import annotations
@@ -17,13 +18,11 @@ import hashlib
 from collections.abc import Iterable
 from typing import Final, TypeAlias
 
-from nacl.bindings import crypto_core_ed25519_scalar_reduce
-
 from ._group import Point, Scalar
 
 __all__ = ["PROTOCOL_VERSION", "TranscriptItem", "challenge", "encode_transcript", "tagged_sha256"]
 
-PROTOCOL_VERSION: Final[str] = "1"
+PROTOCOL_VERSION: Final[str] = "2"
 _PREFIX: Final[bytes] = b"tvote/" + PROTOCOL_VERSION.encode() + b"/"
 
 TranscriptItem: TypeAlias = Point | Scalar | bytes | str | int
@@ -43,21 +42,34 @@ def _encode_item(x: TranscriptItem) -> bytes:
     raise TypeError(f"cannot put {type(x).__name__} in a transcript")
 
 
+_LEN32: Final[bytes] = (32).to_bytes(4, "big")
+_LEN8: Final[bytes] = (8).to_bytes(4, "big")
+
+
 def encode_transcript(purpose: str, items: Iterable[TranscriptItem]) -> bytes:
     """The exact bytes hashed for ``purpose`` and ``items`` (exposed for known-answer vectors)."""
     d = _PREFIX + purpose.encode("ascii")
     parts = [len(d).to_bytes(4, "big"), d]
+    append = parts.append
     for x in items:
-        e = _encode_item(x)
-        parts.append(len(e).to_bytes(4, "big"))
-        parts.append(e)
+        t = type(x)
+        if t is Point or t is Scalar:  # the common case (points, scalars: always 32 bytes)
+            append(_LEN32)
+            append(x.to_bytes())  # type: ignore[union-attr]
+        elif type(x) is int and 0 <= x < 2**64:  # a u64 (counts, allowed values)
+            append(_LEN8)
+            append(x.to_bytes(8, "big"))
+        else:
+            e = _encode_item(x)
+            append(len(e).to_bytes(4, "big"))
+            append(e)
     return b"".join(parts)
 
 
 def challenge(purpose: str, *items: TranscriptItem) -> Scalar:
     """SHA-512 of the domain-separated transcript, reduced mod L."""
     digest = hashlib.sha512(encode_transcript(purpose, items)).digest()
-    return Scalar.from_bytes(crypto_core_ed25519_scalar_reduce(digest))
+    return Scalar._reduced(int.from_bytes(digest, "little"))
 
 
 def tagged_sha256(purpose: str, *items: TranscriptItem) -> bytes:

@@ -1,4 +1,4 @@
-"""HAZMAT: non-interactive zero-knowledge proofs of knowledge over the edwards25519 subgroup.
+"""HAZMAT: non-interactive zero-knowledge proofs of knowledge over ristretto255.
 
 Two sigma protocols made non-interactive by the *strong* Fiat–Shamir transform (the challenge hashes the
 generator(s), the whole statement, the prover's commitments and a caller-supplied context):
@@ -7,10 +7,12 @@ generator(s), the whole statement, the prover's commitments and a caller-supplie
 * :func:`prove_chaum_pedersen` / :func:`verify_chaum_pedersen`: equality of discrete logarithms,
   ``log_G(X) == log_A(Y)`` (partial decryption: ``X = s·G`` is a trustee's public share, ``Y = s·A``).
 
-Both proofs are in compact form ``(challenge c, response v)``: the prover picks a nonce ``k``, computes the
-commitment(s) ``R = k·G`` (and ``R' = k·A``), ``c = H(...)`` and ``v = k - c·x mod L``; the verifier
-recomputes ``R = v·G + c·X`` (and ``R' = v·A + c·Y``) and checks that hashing gives back ``c``.
-The exact transcripts are specified in ``docs/protocol-trustees.md`` §2:
+Both proofs are in **commitment form** (protocol v2): the prover picks a nonce ``k``, publishes the
+commitment(s) ``R = k·G`` (and ``R' = k·A``) and the response ``v = k + c·x mod L`` with
+``c = H(...)``. The verifier first recomputes ``c`` from the published commitments, then checks the group
+equations ``v·G == R + c·X`` (and ``v·A == R' + c·Y``). Because the equations come after the hash, many
+proofs can be checked at once (:mod:`crypto._batch`); :func:`schnorr_equations` and
+:func:`chaum_pedersen_equations` give them. The exact transcripts are in ``docs/protocol.md`` §T2:
 
 ``schnorr-pok``:    ``G, X, R, u64(len(context)), context...``
 ``chaum-pedersen``: ``G, A, X, Y, R, R', u64(len(context)), context...``
@@ -30,8 +32,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ._batch import Equation
 from ._codec import exact_keys
-from ._errors import ProofError
+from ._errors import InvalidEncoding, ProofError
 from ._group import G, Point, RandomSource, Scalar
 from ._hash import TranscriptItem, challenge
 
@@ -41,9 +44,11 @@ __all__ = [
     "ChaumPedersenProof",
     "RandomSource",
     "SchnorrProof",
+    "chaum_pedersen_equations",
     "prove_chaum_pedersen",
     "prove_schnorr",
     "random_scalar",
+    "schnorr_equations",
     "verify_chaum_pedersen",
     "verify_schnorr",
 ]
@@ -58,7 +63,7 @@ def random_scalar(rng: RandomSource | None = None) -> Scalar:
 
 
 def _nonce(rng: RandomSource | None) -> Scalar:
-    # a zero nonce would publish the secret as -v/c; never happens with a real CSPRNG
+    # a zero nonce would publish the secret as v/c; never happens with a real CSPRNG
     return Scalar.random_nonzero(rng)
 
 
@@ -68,47 +73,54 @@ def _check_context(context: Sequence[TranscriptItem]) -> tuple[TranscriptItem, .
     return tuple(context)
 
 
-def _scalar_fields(d: Any, what: str) -> tuple[Scalar, Scalar]:
-    d = exact_keys(d, {"challenge", "response"}, f"a {what}")
-    return Scalar.from_hex(d["challenge"]), Scalar.from_hex(d["response"])
-
-
 @dataclass(frozen=True, slots=True)
 class SchnorrProof:
-    """Compact Schnorr proof of knowledge ``(c, v)`` of ``x`` with ``X = x·G``."""
+    """Schnorr proof of knowledge of ``x`` with ``X = x·G``: commitment ``R = k·G``, response
+    ``v = k + c·x``. JSON: ``{"commitment": point, "response": scalar}``."""
 
-    challenge: Scalar
+    commitment: Point
     response: Scalar
 
     def __post_init__(self) -> None:
-        if not isinstance(self.challenge, Scalar) or not isinstance(self.response, Scalar):
-            raise TypeError("SchnorrProof holds two Scalars")
+        if not isinstance(self.commitment, Point) or not isinstance(self.response, Scalar):
+            raise TypeError("SchnorrProof holds a Point and a Scalar")
 
     def to_dict(self) -> dict[str, str]:
-        return {"challenge": self.challenge.hex(), "response": self.response.hex()}
+        return {"commitment": self.commitment.hex(), "response": self.response.hex()}
 
     @classmethod
     def from_dict(cls, d: Any) -> SchnorrProof:
-        return cls(*_scalar_fields(d, "Schnorr proof"))
+        d = exact_keys(d, {"commitment", "response"}, "a Schnorr proof")
+        return cls(Point.from_hex(d["commitment"]), Scalar.from_hex(d["response"]))
 
 
 @dataclass(frozen=True, slots=True)
 class ChaumPedersenProof:
-    """Compact Chaum–Pedersen proof ``(c, v)`` that ``log_G(X) == log_A(Y)``."""
+    """Chaum–Pedersen proof that ``log_G(X) == log_A(Y)``: commitments ``(R, R') = (k·G, k·A)``, response
+    ``v = k + c·s``. JSON: ``{"commitments": [R, R'], "response": scalar}``."""
 
-    challenge: Scalar
+    commitments: tuple[Point, Point]
     response: Scalar
 
     def __post_init__(self) -> None:
-        if not isinstance(self.challenge, Scalar) or not isinstance(self.response, Scalar):
-            raise TypeError("ChaumPedersenProof holds two Scalars")
+        if (
+            not isinstance(self.commitments, tuple)
+            or len(self.commitments) != 2
+            or not all(isinstance(p, Point) for p in self.commitments)
+            or not isinstance(self.response, Scalar)
+        ):
+            raise TypeError("ChaumPedersenProof holds two Points and a Scalar")
 
-    def to_dict(self) -> dict[str, str]:
-        return {"challenge": self.challenge.hex(), "response": self.response.hex()}
+    def to_dict(self) -> dict[str, Any]:
+        return {"commitments": [p.hex() for p in self.commitments], "response": self.response.hex()}
 
     @classmethod
     def from_dict(cls, d: Any) -> ChaumPedersenProof:
-        return cls(*_scalar_fields(d, "Chaum–Pedersen proof"))
+        d = exact_keys(d, {"commitments", "response"}, "a Chaum–Pedersen proof")
+        cs = d["commitments"]
+        if not isinstance(cs, list) or len(cs) != 2:
+            raise InvalidEncoding("a Chaum–Pedersen proof has a list of exactly two commitments")
+        return cls((Point.from_hex(cs[0]), Point.from_hex(cs[1])), Scalar.from_hex(d["response"]))
 
 
 # --------------------------------------------------------------------------------------------- Schnorr
@@ -135,17 +147,27 @@ def prove_schnorr(
     if x * G != X:
         raise ValueError("prove_schnorr: X is not x·G")
     k = _nonce(rng)
-    c = _schnorr_challenge(X, k * G, ctx)
-    return SchnorrProof(c, k - c * x)
+    R = k * G
+    c = _schnorr_challenge(X, R, ctx)
+    return SchnorrProof(R, k + c * x)
+
+
+def schnorr_equations(
+    X: Point, proof: SchnorrProof, *, context: Sequence[TranscriptItem]
+) -> tuple[Equation, ...]:
+    """The group equation of a Schnorr proof after hashing: ``v·G − c·X == R``."""
+    if not isinstance(X, Point) or not isinstance(proof, SchnorrProof):
+        raise TypeError("schnorr_equations takes a Point and a SchnorrProof")
+    c = _schnorr_challenge(X, proof.commitment, _check_context(context))
+    return (Equation(((proof.response, G), (-c, X)), proof.commitment),)
 
 
 def verify_schnorr(X: Point, proof: SchnorrProof, *, context: Sequence[TranscriptItem]) -> None:
     """Check a Schnorr proof for ``X`` in ``context``; raise :class:`ProofError` (check ``schnorr-pok``)."""
     if not isinstance(X, Point) or not isinstance(proof, SchnorrProof):
         raise TypeError("verify_schnorr takes a Point and a SchnorrProof")
-    ctx = _check_context(context)
-    R = proof.response * G + proof.challenge * X
-    if _schnorr_challenge(X, R, ctx) != proof.challenge:
+    c = _schnorr_challenge(X, proof.commitment, _check_context(context))
+    if proof.response * G - c * X != proof.commitment:
         raise ProofError(SCHNORR_PURPOSE, "Schnorr proof of knowledge does not verify")
 
 
@@ -178,8 +200,32 @@ def prove_chaum_pedersen(
     if s * G != X or s * A != Y:
         raise ValueError("prove_chaum_pedersen: the statement does not match the secret")
     k = _nonce(rng)
-    c = _cp_challenge(A, X, Y, k * G, k * A, ctx)
-    return ChaumPedersenProof(c, k - c * s)
+    R1, R2 = k * G, k * A
+    c = _cp_challenge(A, X, Y, R1, R2, ctx)
+    return ChaumPedersenProof((R1, R2), k + c * s)
+
+
+def _cp_prepare(
+    X: Point, A: Point, Y: Point, proof: ChaumPedersenProof, context: Sequence[TranscriptItem]
+) -> Scalar:
+    if not all(isinstance(p, Point) for p in (X, A, Y)) or not isinstance(proof, ChaumPedersenProof):
+        raise TypeError("Chaum–Pedersen verification takes three Points and a ChaumPedersenProof")
+    ctx = _check_context(context)
+    if A.is_identity and not Y.is_identity:
+        raise ProofError("chaum-pedersen-identity", "base A is the identity but Y is not")
+    R1, R2 = proof.commitments
+    return _cp_challenge(A, X, Y, R1, R2, ctx)
+
+
+def chaum_pedersen_equations(
+    X: Point, A: Point, Y: Point, proof: ChaumPedersenProof, *, context: Sequence[TranscriptItem]
+) -> tuple[Equation, ...]:
+    """The two group equations after hashing: ``v·G − c·X == R`` and ``v·A − c·Y == R'``.
+
+    Raises :class:`ProofError` ``chaum-pedersen-identity`` first, like :func:`verify_chaum_pedersen`."""
+    c = _cp_prepare(X, A, Y, proof, context)
+    v, (R1, R2) = proof.response, proof.commitments
+    return (Equation(((v, G), (-c, X)), R1), Equation(((v, A), (-c, Y)), R2))
 
 
 def verify_chaum_pedersen(
@@ -193,15 +239,9 @@ def verify_chaum_pedersen(
     """Check that ``proof`` shows ``log_G(X) == log_A(Y)`` in ``context``; raise :class:`ProofError`.
 
     Checks: ``chaum-pedersen-identity`` (``A`` is the identity but ``Y`` is not: no exponent maps the
-    identity elsewhere) and ``chaum-pedersen`` (the recomputed challenge differs).
+    identity elsewhere) and ``chaum-pedersen`` (a group equation fails).
     """
-    if not all(isinstance(p, Point) for p in (X, A, Y)) or not isinstance(proof, ChaumPedersenProof):
-        raise TypeError("verify_chaum_pedersen takes three Points and a ChaumPedersenProof")
-    ctx = _check_context(context)
-    if A.is_identity and not Y.is_identity:
-        raise ProofError("chaum-pedersen-identity", "base A is the identity but Y is not")
-    c, v = proof.challenge, proof.response
-    R1 = v * G + c * X
-    R2 = v * A + c * Y
-    if _cp_challenge(A, X, Y, R1, R2, ctx) != c:
+    c = _cp_prepare(X, A, Y, proof, context)
+    v, (R1, R2) = proof.response, proof.commitments
+    if v * G - c * X != R1 or v * A - c * Y != R2:
         raise ProofError(CHAUM_PEDERSEN_PURPOSE, "Chaum–Pedersen proof does not verify")

@@ -830,7 +830,7 @@ class TrusteeKeyGen:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "format": "tvote-trustee-keygen/1",
+            "format": "tvote-trustee-keygen/2",
             "trustee": self.trustee,
             "threshold": self.threshold,
             "trustees": self.trustees,
@@ -844,7 +844,7 @@ class TrusteeKeyGen:
     def from_dict(cls, d: Any) -> TrusteeKeyGen:
         keys = {"format", "trustee", "threshold", "trustees", "base_hash", "coefficients"}
         d = exact_keys(d, keys | {"x25519_private_key", "commitments"}, "trustee key-generation secrets")
-        if d["format"] != "tvote-trustee-keygen/1":
+        if d["format"] != "tvote-trustee-keygen/2":
             raise InvalidEncoding("unknown trustee key-generation format")
         check_parameters(d["threshold"], d["trustees"])
         return cls(
@@ -932,7 +932,7 @@ class TrusteeKey:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "format": "tvote-trustee-key/1",
+            "format": "tvote-trustee-key/2",
             "trustee": self.trustee,
             "threshold": self.threshold,
             "trustees": self.trustees,
@@ -945,7 +945,7 @@ class TrusteeKey:
     def from_dict(cls, d: Any) -> TrusteeKey:
         keys = {"format", "trustee", "threshold", "trustees", "base_hash", "secret_share", "public_share"}
         d = exact_keys(d, keys, "trustee key")
-        if d["format"] != "tvote-trustee-key/1":
+        if d["format"] != "tvote-trustee-key/2":
             raise InvalidEncoding("unknown trustee key format")
         check_parameters(d["threshold"], d["trustees"])
         key = cls(

@@ -1,4 +1,5 @@
-"""HAZMAT: the raw layers under tvote's recipes — group, transcript hashing, ElGamal, proofs, threshold math.
+"""HAZMAT: the raw layers under tvote's recipes — group (ristretto255), transcript hashing, ElGamal, proofs,
+their group equations and the reference batch check, threshold math.
 
 These are easy to misuse: no value here checks that a proof is bound to the right election, that
 randomness is fresh, or that a decryption is authorised. Use the recipes exported by :mod:`crypto`
@@ -8,10 +9,13 @@ new protocol step together with its proof and its specification in ``docs/protoc
 
 from __future__ import annotations
 
+from ._ballot import ballot_equations
+from ._batch import WEIGHT_BYTES, Equation, check_equation, combined_point, draw_weight, failing_items
 from ._disjunctive import (
     DisjunctiveProof,
     allowed_range,
     canonical_allowed,
+    membership_equations,
     prove_membership,
     prove_with_nonces,
     verify_membership,
@@ -24,9 +28,11 @@ from ._proofs import (
     ChaumPedersenProof,
     RandomSource,
     SchnorrProof,
+    chaum_pedersen_equations,
     prove_chaum_pedersen,
     prove_schnorr,
     random_scalar,
+    schnorr_equations,
     verify_chaum_pedersen,
     verify_schnorr,
 )
@@ -36,9 +42,11 @@ __all__ = [
     "IDENTITY",
     "MAX_BOUND",
     "PROTOCOL_VERSION",
+    "WEIGHT_BYTES",
     "ChaumPedersenProof",
     "Ciphertext",
     "DisjunctiveProof",
+    "Equation",
     "G",
     "L",
     "Point",
@@ -46,17 +54,25 @@ __all__ = [
     "Scalar",
     "SchnorrProof",
     "allowed_range",
+    "ballot_equations",
     "canonical_allowed",
     "challenge",
+    "chaum_pedersen_equations",
+    "check_equation",
+    "combined_point",
+    "draw_weight",
     "encode_transcript",
     "encrypt",
+    "failing_items",
     "joint_public_key",
     "lagrange_coefficient",
+    "membership_equations",
     "prove_chaum_pedersen",
     "prove_membership",
     "prove_schnorr",
     "prove_with_nonces",
     "random_scalar",
+    "schnorr_equations",
     "small_multiple",
     "sum_ciphertexts",
     "tagged_sha256",

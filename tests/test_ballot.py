@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from crypto._ballot import (
+    MAX_SELECTIONS,
     BallotSecrets,
     ContestSpec,
     ElectionContext,
@@ -26,12 +27,13 @@ from crypto._ballot import (
     tally_ciphertexts,
     tracking_code_from_hash,
     verify_ballot,
+    verify_ballots,
     verify_revealed,
 )
-from crypto._disjunctive import _prove
+from crypto._disjunctive import MAX_ALLOWED, _prove, prove_membership
 from crypto._dlog import discrete_log
-from crypto._elgamal import ZERO
-from crypto._errors import BallotError, InvalidEncoding, ProofError
+from crypto._elgamal import ZERO, encrypt
+from crypto._errors import BallotError, BatchError, InvalidEncoding, ProofError
 from crypto._group import IDENTITY, G, Scalar
 from tests.strategies import choices_for, contest_specs, overvotes_for
 
@@ -91,6 +93,7 @@ def test_contest_kinds() -> None:
         ("c", ("a",), False, True),
         ("c", ["a"], 0, 1),
         ("x" * 65, ("a",), 0, 1),
+        ("c", tuple(f"s{i}" for i in range(1024)), 0, 1),  # more than MAX_SELECTIONS (§9.1)
     ],
 )
 def test_contest_spec_validated(args: tuple[Any, ...]) -> None:
@@ -372,9 +375,11 @@ def _mutations() -> list[tuple[str, Any]]:
     return [
         ("extra top key", at([], lambda o: o.update(extra=1))),
         ("missing nonce", at([], lambda o: o.pop("ballot_nonce"))),
-        ("version 2", at([], lambda o: o.update(version=2))),
+        ("version 1", at([], lambda o: o.update(version=1))),
+        ("version 3", at([], lambda o: o.update(version=3))),
+        ("version float", at([], lambda o: o.update(version=2.0))),
         ("version bool", at([], lambda o: o.update(version=True))),
-        ("version str", at([], lambda o: o.update(version="1"))),
+        ("version str", at([], lambda o: o.update(version="2"))),
         ("uppercase hash", at([], lambda o: o.update(election_hash=o["election_hash"].upper()))),
         ("short nonce", at([], lambda o: o.update(ballot_nonce=o["ballot_nonce"][:-2]))),
         ("odd nonce", at([], lambda o: o.update(ballot_nonce=o["ballot_nonce"][:-1]))),
@@ -386,14 +391,21 @@ def _mutations() -> list[tuple[str, Any]]:
         ("extra selection key", at(sel, lambda o: o.update(x=1))),
         ("bad selection id", at(sel, lambda o: o.update(selection_id=""))),
         ("selection id int", at(sel, lambda o: o.update(selection_id=1))),
-        ("small-order point", at([*sel, "ciphertext"], lambda o: o.update(a="00" * 32))),
-        ("identity sign bit", at([*sel, "ciphertext"], lambda o: o.update(a="01" + "00" * 30 + "80"))),
-        ("y >= p", at([*sel, "ciphertext"], lambda o: o.update(b="ed" + "ff" * 30 + "7f"))),
+        ("edwards identity", at([*sel, "ciphertext"], lambda o: o.update(a="01" + "00" * 31))),
+        ("negative s", at([*sel, "ciphertext"], lambda o: o.update(a="01" + "ff" * 30 + "7f"))),
+        ("top bit set", at([*sel, "ciphertext"], lambda o: o.update(a=_top_bit(o["a"])))),
+        ("s >= p", at([*sel, "ciphertext"], lambda o: o.update(b="ed" + "ff" * 30 + "7f"))),
+        ("bad commitment", at([*sel, "proof"], lambda o: o["commitments"].__setitem__(1, "01" + "00" * 31))),
+        ("proof lists unequal", at([*sel, "proof"], lambda o: o["responses"].pop())),
         ("uppercase point", at([*sel, "ciphertext"], lambda o: o.update(a=o["a"].upper()))),
         ("proof extra key", at([*sel, "proof"], lambda o: o.update(x=[]))),
         ("scalar >= L", at([*sel, "proof"], lambda o: o["responses"].__setitem__(0, "ff" * 31 + "1f"))),
         ("short scalar", at([*sel, "proof"], lambda o: o["challenges"].__setitem__(0, "00" * 31))),
     ]
+
+
+def _top_bit(h: str) -> str:
+    return h[:-2] + f"{int(h[-2:], 16) | 0x80:02x}"
 
 
 @pytest.mark.parametrize(("name", "mutate"), _mutations(), ids=[m[0] for m in _mutations()])
@@ -581,3 +593,105 @@ def test_value_types_are_frozen(ballot3: tuple[EncryptedBallot, BallotSecrets]) 
     with pytest.raises(ValueError):
         EncryptedBallot(H, b"x", ())
     assert isinstance(ballot3[0].contests[0], EncryptedContest)
+
+
+
+# --- protocol v2: zero randomness, one bound on contest size, batch verification -------------------------
+
+
+def _zero_pad(ballot: EncryptedBallot, secrets: BallotSecrets, ci: int, si: int) -> EncryptedBallot:
+    """Re-encrypt one selection with r = 0 under valid proofs (selection and contest)."""
+    spec = CTX3.contests[ci]
+    sec = secrets.contests[ci].selections[si]
+    ct = encrypt(K, sec.plaintext, Scalar(0))
+    ctx = ("ballot-selection", H, ballot.ballot_nonce, spec.contest_id, sec.selection_id)
+    proof = prove_membership(K, ct, sec.plaintext, Scalar(0), (0, 1), ctx)
+    out = _replace_selection(ballot, ci, si, EncryptedSelection(sec.selection_id, ct, proof))
+    c2 = out.contests[ci]
+    total = sum((x.randomness for j, x in enumerate(secrets.contests[ci].selections) if j != si), Scalar(0))
+    chosen = sum(x.plaintext for x in secrets.contests[ci].selections)
+    contest_ctx = ("ballot-contest", H, ballot.ballot_nonce, spec.contest_id)
+    proof = prove_membership(K, c2.sum_ciphertext(), chosen, total, spec.allowed_sums, contest_ctx)
+    contests = list(out.contests)
+    contests[ci] = dataclasses.replace(c2, proof=proof)
+    return dataclasses.replace(out, contests=tuple(contests))
+
+
+def test_zero_randomness_refused_by_verification(ballot3: tuple[EncryptedBallot, BallotSecrets]) -> None:
+    """r = 0 makes the pad the identity and B = m·G the vote in the clear. Its proofs are valid, so only the
+    explicit §9.5 check refuses it (before: only the server's intake did, and the verifier counted it)."""
+    ballot, secrets = ballot3
+    bad = _zero_pad(ballot, secrets, 1, 1)
+    assert bad.contests[1].selections[1].ciphertext.a == IDENTITY
+    with pytest.raises(BallotError) as info:
+        verify_ballot(CTX3, bad)
+    assert (info.value.check, info.value.subject) == ("selection-randomness", "council/s1")
+    with pytest.raises(BatchError) as batch:
+        verify_ballots(CTX3, [ballot, bad])
+    assert [(i, e.check) for i, e in batch.value.failures] == [(1, "selection-randomness")]
+    revealed = reveal(bad, secrets)
+    with pytest.raises(BallotError, match="selection-randomness"):
+        verify_revealed(CTX3, bad, revealed)
+
+
+def test_one_bound_for_contest_size() -> None:
+    """§8.1 and §9.1 state one rule: a contest's allowed sums {min..max} ⊆ {0..n} fit a proof's cap."""
+    assert MAX_SELECTIONS + 1 == MAX_ALLOWED
+    wide = ContestSpec.up_to("wide", [f"s{i}" for i in range(MAX_SELECTIONS)], MAX_SELECTIONS)
+    assert len(wide.allowed_sums) == MAX_ALLOWED
+
+
+def _tamper_response(ballot: EncryptedBallot, ci: int, si: int) -> EncryptedBallot:
+    sel = ballot.contests[ci].selections[si]
+    p = sel.proof
+    bad = dataclasses.replace(p, responses=(p.responses[0] + 1, *p.responses[1:]))
+    return _replace_selection(ballot, ci, si, dataclasses.replace(sel, proof=bad))
+
+
+@settings(max_examples=8, deadline=None)
+@given(st.sets(st.integers(0, 7), max_size=3), st.integers(0, 2**32))
+def test_batch_reports_exactly_the_bad_ballots(bad_at: set[int], seed: int) -> None:
+    """Batch verification (one random combination, bisected) refuses exactly the ballots that single
+    verification refuses, each with the same check and subject."""
+    rng = random.Random(seed)
+    ballots = [encrypt_ballot(CTX1, {"mayor": [rng.choice("abcde")]}, rng=rng)[0] for _ in range(8)]
+    for i in bad_at:
+        ballots[i] = _tamper_response(ballots[i], 0, rng.randrange(5))
+    if not bad_at:
+        verify_ballots(CTX1, ballots)
+        return
+    with pytest.raises(BatchError) as info:
+        verify_ballots(CTX1, ballots)
+    assert [i for i, _ in info.value.failures] == sorted(bad_at)
+    for i, err in info.value.failures:
+        with pytest.raises(ProofError) as single:
+            verify_ballot(CTX1, ballots[i])
+        assert (err.check, err.subject) == (single.value.check, single.value.subject) == (
+            "selection-proof",
+            err.subject,
+        )
+
+
+def test_batch_names_checks_before_the_equations(ballot3: tuple[EncryptedBallot, BallotSecrets]) -> None:
+    ballot, _ = ballot3
+    other_election = dataclasses.replace(ballot, election_hash=bytes(32))
+    with pytest.raises(BatchError) as info:
+        verify_ballots(CTX3, [ballot, ballot, other_election])
+    assert [(i, e.check) for i, e in info.value.failures] == [(2, "election-hash")]
+    verify_ballots(CTX3, [])
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.data())
+def test_canonical_bytes_are_rfc8785(data: st.DataObject) -> None:
+    """The ballot's canonical JSON (json.dumps on values that are ids, hex and small ints) is byte for byte
+    what an RFC 8785 implementation gives."""
+    import rfc8785
+
+    specs = [
+        data.draw(contest_specs(contest_id=f"c{i}.{data.draw(st.sampled_from('aZ_-'))}")) for i in range(2)
+    ]
+    ctx = ElectionContext(H, K, tuple(specs))  # type: ignore[arg-type]
+    choices = {c.contest_id: data.draw(choices_for(c)) for c in ctx.contests}
+    ballot, _ = encrypt_ballot(ctx, choices, rng=random.Random(data.draw(st.integers())))
+    assert ballot.canonical_bytes() == rfc8785.dumps(ballot.to_dict())

@@ -8,11 +8,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from crypto._batch import check_equation
 from crypto._disjunctive import (
     DisjunctiveProof,
     _prove,
     allowed_range,
     canonical_allowed,
+    membership_equations,
     prove_membership,
     prove_with_nonces,
     verify_membership,
@@ -81,8 +83,11 @@ def test_cheating_prover_cannot_prove_two_in_zero_one(lie: int) -> None:
     rng = random.Random(7)
     fakes = {j: (Scalar.random(rng), Scalar.random(rng)) for j in (0, 1) if j != lie}
     proof = _prove(K, ct, lie, r, (0, 1), CTX, Scalar.random(rng), fakes)
-    with pytest.raises(ProofError, match="disjunctive-challenge"):
+    # the challenges split the hash of the published commitments, but a group equation fails
+    with pytest.raises(ProofError, match="disjunctive-equation"):
         verify_membership(K, ct, proof, (0, 1), CTX)
+    eqs = membership_equations(K, ct, proof, (0, 1), CTX)
+    assert not all(check_equation(e) for e in eqs)
 
 
 def test_proof_for_bigger_set_does_not_pass_for_smaller() -> None:
@@ -91,7 +96,7 @@ def test_proof_for_bigger_set_does_not_pass_for_smaller() -> None:
     proof = prove_membership(K, ct, 2, r, (0, 1, 2), CTX)
     with pytest.raises(ProofError, match="disjunctive-shape"):
         verify_membership(K, ct, proof, (0, 1), CTX)
-    truncated = DisjunctiveProof(proof.challenges[:2], proof.responses[:2])
+    truncated = DisjunctiveProof(proof.commitments[:2], proof.challenges[:2], proof.responses[:2])
     with pytest.raises(ProofError):
         verify_membership(K, ct, truncated, (0, 1), CTX)
 
@@ -110,28 +115,71 @@ def _bump(t: tuple[Scalar, ...], i: int) -> tuple[Scalar, ...]:
     return (*t[:i], t[i] + 1, *t[i + 1 :])
 
 
-@pytest.mark.parametrize("field", ["challenges", "responses"])
+def _moved(pairs: tuple[tuple[Point, Point], ...], i: int, k: int) -> tuple[tuple[Point, Point], ...]:
+    a, b = pairs[i]
+    pair = (a + G, b) if k == 0 else (a, b + G)
+    return (*pairs[:i], pair, *pairs[i + 1 :])
+
+
+@pytest.mark.parametrize(
+    ("field", "check"),
+    [
+        ("challenges", "disjunctive-challenge"),
+        ("responses", "disjunctive-equation"),
+        ("commitment-a", "disjunctive-challenge"),
+        ("commitment-b", "disjunctive-challenge"),
+    ],
+)
 @pytest.mark.parametrize("i", [0, 1])
 def test_each_changed_field_rejected(
-    honest: tuple[Ciphertext, DisjunctiveProof, Scalar], field: str, i: int
+    honest: tuple[Ciphertext, DisjunctiveProof, Scalar], field: str, check: str, i: int
 ) -> None:
     ct, proof, _ = honest
-    bad = (
-        DisjunctiveProof(_bump(proof.challenges, i), proof.responses)
-        if field == "challenges"
-        else DisjunctiveProof(proof.challenges, _bump(proof.responses, i))
-    )
-    with pytest.raises(ProofError, match="disjunctive-challenge") as info:
+    if field == "challenges":
+        bad = DisjunctiveProof(proof.commitments, _bump(proof.challenges, i), proof.responses)
+    elif field == "responses":
+        bad = DisjunctiveProof(proof.commitments, proof.challenges, _bump(proof.responses, i))
+    else:
+        bad = DisjunctiveProof(
+            _moved(proof.commitments, i, 0 if field.endswith("a") else 1), proof.challenges, proof.responses
+        )
+    with pytest.raises(ProofError) as info:
         verify_membership(K, ct, bad, (0, 1), CTX, subject="mayor/alice")
     assert info.value.subject == "mayor/alice"
-    assert info.value.check == "disjunctive-challenge"
+    assert info.value.check == check
+    # the batch form refuses the same proof: before the equations, or by an equation that fails
+    try:
+        eqs = membership_equations(K, ct, bad, (0, 1), CTX)
+    except ProofError as e:
+        assert e.check == check
+    else:
+        assert check == "disjunctive-equation" and not all(check_equation(e) for e in eqs)
 
 
 def test_swapped_branches_rejected(honest: tuple[Ciphertext, DisjunctiveProof, Scalar]) -> None:
     ct, proof, _ = honest
-    swapped = DisjunctiveProof(proof.challenges[::-1], proof.responses[::-1])
+    swapped = DisjunctiveProof(proof.commitments[::-1], proof.challenges[::-1], proof.responses[::-1])
     with pytest.raises(ProofError):
         verify_membership(K, ct, swapped, (0, 1), CTX)
+    only_challenges = DisjunctiveProof(proof.commitments, proof.challenges[::-1], proof.responses)
+    with pytest.raises(ProofError, match="disjunctive-equation"):
+        verify_membership(K, ct, only_challenges, (0, 1), CTX)
+
+
+@given(statements())
+@settings(max_examples=15, deadline=None)
+def test_equations_hold_exactly_for_honest_proofs(stmt: tuple[tuple[int, ...], int, Scalar]) -> None:
+    """The batch form's equations (§8.3 step 4) agree with the single check: all hold for an honest proof;
+    a changed response breaks exactly its branch's two equations."""
+    allowed, m, r = stmt
+    ct = encrypt(K, m, r)
+    proof = prove_membership(K, ct, m, r, allowed, CTX)
+    eqs = membership_equations(K, ct, proof, allowed, CTX)
+    assert len(eqs) == 2 * len(allowed) and all(check_equation(e) for e in eqs)
+    i = len(allowed) - 1
+    bad = DisjunctiveProof(proof.commitments, proof.challenges, _bump(proof.responses, i))
+    held = [check_equation(e) for e in membership_equations(K, ct, bad, allowed, CTX)]
+    assert held == [True] * (2 * i) + [False, False]
 
 
 def test_other_statement_rejected(honest: tuple[Ciphertext, DisjunctiveProof, Scalar]) -> None:
@@ -242,7 +290,11 @@ def test_dict_round_trip(stmt: tuple[tuple[int, ...], int, Scalar]) -> None:
 
 
 def _good() -> dict[str, list[str]]:
-    return {"challenges": [Scalar(1).hex(), Scalar(2).hex()], "responses": [Scalar(3).hex(), Scalar(4).hex()]}
+    return {
+        "commitments": [(Scalar(k) * G).hex() for k in (5, 6, 7, 8)],
+        "challenges": [Scalar(1).hex(), Scalar(2).hex()],
+        "responses": [Scalar(3).hex(), Scalar(4).hex()],
+    }
 
 
 @pytest.mark.parametrize(
@@ -259,6 +311,12 @@ def _good() -> dict[str, list[str]]:
         lambda d: d["responses"].__setitem__(1, "0" * 63),
         lambda d: d.update(responses="00" * 32),
         lambda d: d["responses"].__setitem__(0, 5),
+        lambda d: d.pop("commitments"),
+        lambda d: d["commitments"].pop(),
+        lambda d: d["commitments"].append(d["commitments"][0]),
+        lambda d: d["commitments"].__setitem__(2, "01" + "00" * 31),
+        lambda d: d["commitments"].__setitem__(2, d["commitments"][2].upper()),
+        lambda d: d.update(commitments=[d["commitments"][:2], d["commitments"][2:]]),
     ],
 )
 def test_from_dict_strict(mutate: object) -> None:
@@ -276,9 +334,13 @@ def test_from_dict_needs_object() -> None:
 
 def test_value_type_validates() -> None:
     with pytest.raises(ValueError):
-        DisjunctiveProof((Scalar(1),), ())
+        DisjunctiveProof(((G, G),), (Scalar(1),), ())
+    with pytest.raises(ValueError):
+        DisjunctiveProof((), (Scalar(1),), (Scalar(1),))
     with pytest.raises(TypeError):
-        DisjunctiveProof((1,), (Scalar(1),))  # type: ignore[arg-type]
+        DisjunctiveProof(((G, G),), (1,), (Scalar(1),))  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        DisjunctiveProof(((G,),), (Scalar(1),), (Scalar(1),))  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("bad", [[], [0, 0], [-1], [True], [1.0], range(2000)])

@@ -18,7 +18,7 @@ def test_all_names_exist() -> None:
 
 def test_crypto_surface_is_pinned() -> None:
     assert _public(crypto) == {
-        "PROTOCOL_VERSION", "BallotError", "BallotSecrets", "Ciphertext", "CombinedDecryption",
+        "PROTOCOL_VERSION", "BallotError", "BallotSecrets", "BatchError", "Ciphertext", "CombinedDecryption",
         "CombinedTally", "Complaint", "ComplaintAnswer", "ComplaintOutcome", "ComplaintResolution",
         "ContestSecrets", "ContestSpec", "CryptoError", "DecodingError", "ElectionContext", "EncryptedBallot",
         "EncryptedContest", "EncryptedSelection", "EncryptedShare", "Exclusion", "InvalidEncoding",
@@ -26,8 +26,21 @@ def test_crypto_surface_is_pinned() -> None:
         "SelectionSecret", "ThresholdError", "TrusteeCommitments", "TrusteeKey", "TrusteeKeyGen",
         "VerificationError", "combine", "combine_tally", "discrete_log", "encrypt_ballot",
         "normalize_tracking_code", "public_share", "qualify", "resolve_complaint", "reveal", "tagged_sha256",
-        "tally_ciphertexts", "tracking_code_from_hash", "verify_ballot", "verify_partial", "verify_revealed",
-        "verify_share",
+        "tally_ciphertexts", "tracking_code_from_hash", "verify_ballot", "verify_ballots", "verify_partial",
+        "verify_revealed", "verify_share",
+    }
+
+
+def test_hazmat_surface_is_pinned() -> None:
+    assert _public(crypto.hazmat) == {
+        "IDENTITY", "MAX_BOUND", "PROTOCOL_VERSION", "WEIGHT_BYTES", "ChaumPedersenProof", "Ciphertext",
+        "DisjunctiveProof", "Equation", "G", "L", "Point", "RandomSource", "Scalar", "SchnorrProof",
+        "allowed_range", "ballot_equations", "canonical_allowed", "challenge", "chaum_pedersen_equations",
+        "check_equation", "combined_point", "draw_weight", "encode_transcript", "encrypt", "failing_items",
+        "joint_public_key", "lagrange_coefficient", "membership_equations", "prove_chaum_pedersen",
+        "prove_membership", "prove_schnorr", "prove_with_nonces", "random_scalar", "schnorr_equations",
+        "small_multiple", "sum_ciphertexts", "tagged_sha256", "verify_chaum_pedersen", "verify_membership",
+        "verify_schnorr",
     }
 
 
@@ -39,7 +52,7 @@ def test_hazmat_is_not_reexported_at_top_level() -> None:
 
 def test_one_exception_tree() -> None:
     for name in ("InvalidEncoding", "DecodingError", "VerificationError", "ProofError", "BallotError",
-                 "ThresholdError"):
+                 "ThresholdError", "BatchError"):
         assert issubclass(getattr(crypto, name), crypto.CryptoError)
-    for name in ("ProofError", "BallotError", "ThresholdError"):
+    for name in ("ProofError", "BallotError", "ThresholdError", "BatchError"):
         assert issubclass(getattr(crypto, name), crypto.VerificationError)

@@ -21,7 +21,7 @@ def test_transcript_layout_by_hand() -> None:
     s = Scalar(5)
     got = encode_transcript("demo", [G, s, b"\x00\xff", "é", 258])
     want = (
-        _lp(b"tvote/1/demo")
+        _lp(b"tvote/2/demo")
         + _lp(G.to_bytes())
         + _lp(b"\x05" + bytes(31))
         + _lp(b"\x00\xff")

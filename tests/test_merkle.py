@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 from pathlib import Path
 
 import pytest
+from _tools import read_json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -64,7 +64,7 @@ def ref_proof(m: int, d: list[bytes]) -> list[bytes]:
 
 # --- known answers ------------------------------------------------------------------------------------
 
-TREE = json.loads((VECTORS / "rfc6962-tree.json").read_text())
+TREE = read_json(VECTORS / "rfc6962-tree.json")
 LEAVES = [bytes.fromhex(x) for x in TREE["leaves_hex"]]
 LEAF_HASHES = [merkle.leaf_hash(x) for x in LEAVES]
 
@@ -90,7 +90,7 @@ def _vector_files(kind: str) -> list[Path]:
 
 @pytest.mark.parametrize("path", _vector_files("inclusion"), ids=lambda p: str(p.relative_to(VECTORS)))
 def test_inclusion_vectors(path: Path) -> None:
-    v = json.loads(path.read_text())
+    v = read_json(path)
     proof = [_b64(p) for p in (v["proof"] or [])]
     args = (_b64(v["leafHash"]), v["leafIdx"], v["treeSize"], proof, _b64(v["root"]))
     if v["wantErr"]:
@@ -104,7 +104,7 @@ def test_inclusion_vectors(path: Path) -> None:
 
 @pytest.mark.parametrize("path", _vector_files("consistency"), ids=lambda p: str(p.relative_to(VECTORS)))
 def test_consistency_vectors(path: Path) -> None:
-    v = json.loads(path.read_text())
+    v = read_json(path)
     proof = [_b64(p) for p in (v["proof"] or [])]
     args = (v["size1"], v["size2"], _b64(v["root1"]), _b64(v["root2"]), proof)
     if v["wantErr"] or str(path.relative_to(VECTORS)) in STRICTER_THAN_UPSTREAM:

@@ -3,24 +3,26 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import random
 from pathlib import Path
 
 import pytest
-from _tools import load_tool
+from _tools import load_tool, read_json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from crypto._batch import check_equation, combined_point, failing_items
 from crypto._errors import InvalidEncoding, ProofError
 from crypto._group import IDENTITY, G, L, Point, Scalar
 from crypto._hash import challenge, encode_transcript
 from crypto._proofs import (
     ChaumPedersenProof,
     SchnorrProof,
+    chaum_pedersen_equations,
     prove_chaum_pedersen,
     prove_schnorr,
     random_scalar,
+    schnorr_equations,
     verify_chaum_pedersen,
     verify_schnorr,
 )
@@ -47,9 +49,11 @@ def test_schnorr_complete(x: Scalar, ctx: list, seed: int) -> None:
     X = x * G
     proof = prove_schnorr(x, X, context=ctx, rng=_rng(seed))
     verify_schnorr(X, proof, context=ctx)
-    # the compact form is the classic one: R = v·G + c·X is the commitment that was hashed
-    R = proof.response * G + proof.challenge * X
-    assert proof.challenge == challenge("schnorr-pok", G, X, R, len(ctx), *ctx)
+    # commitment form: the published R is what was hashed, and v·G == R + c·X
+    c = challenge("schnorr-pok", G, X, proof.commitment, len(ctx), *ctx)
+    assert proof.response * G == proof.commitment + c * X
+    (eq,) = schnorr_equations(X, proof, context=ctx)
+    assert check_equation(eq)
 
 
 @settings(max_examples=25, deadline=None)
@@ -58,8 +62,8 @@ def test_schnorr_sound_against_tampering(x: Scalar, seed: int, delta: int) -> No
     X = x * G
     proof = prove_schnorr(x, X, context=CTX, rng=_rng(seed))
     bad = [
-        (X, SchnorrProof(proof.challenge + delta, proof.response), CTX),
-        (X, SchnorrProof(proof.challenge, proof.response + delta), CTX),
+        (X, SchnorrProof(proof.commitment + Scalar(delta) * G, proof.response), CTX),
+        (X, SchnorrProof(proof.commitment, proof.response + delta), CTX),
         (X + G, proof, CTX),  # another statement
         (X, proof, ("test", BASE, 4)),  # other context
         (X, proof, ("test", bytes(32), 3)),  # other base hash
@@ -70,6 +74,7 @@ def test_schnorr_sound_against_tampering(x: Scalar, seed: int, delta: int) -> No
         with pytest.raises(ProofError) as ei:
             verify_schnorr(statement, p, context=ctx)
         assert ei.value.check == "schnorr-pok"
+        assert not all(check_equation(eq) for eq in schnorr_equations(statement, p, context=ctx))
 
 
 def test_schnorr_proof_not_reusable_for_other_statement() -> None:
@@ -123,9 +128,10 @@ def test_chaum_pedersen_complete(s: Scalar, a: Scalar, ctx: list, seed: int) -> 
     X, Y = s * G, s * A
     proof = prove_chaum_pedersen(s, X, A, Y, context=ctx, rng=_rng(seed))
     verify_chaum_pedersen(X, A, Y, proof, context=ctx)
-    c, v = proof.challenge, proof.response
-    R1, R2 = v * G + c * X, v * A + c * Y
-    assert c == challenge("chaum-pedersen", G, A, X, Y, R1, R2, len(ctx), *ctx)
+    (R1, R2), v = proof.commitments, proof.response
+    c = challenge("chaum-pedersen", G, A, X, Y, R1, R2, len(ctx), *ctx)
+    assert v * G == R1 + c * X and v * A == R2 + c * Y
+    assert all(check_equation(eq) for eq in chaum_pedersen_equations(X, A, Y, proof, context=ctx))
 
 
 @settings(max_examples=20, deadline=None)
@@ -135,8 +141,11 @@ def test_chaum_pedersen_sound_against_tampering(s: Scalar, a: Scalar, seed: int,
     X, Y = s * G, s * A
     proof = prove_chaum_pedersen(s, X, A, Y, context=CTX, rng=_rng(seed))
     bad = [
-        (X, A, Y, ChaumPedersenProof(proof.challenge + delta, proof.response), CTX),
-        (X, A, Y, ChaumPedersenProof(proof.challenge, proof.response + delta), CTX),
+        (X, A, Y, ChaumPedersenProof((proof.commitments[0] + Scalar(delta) * G, proof.commitments[1]),
+                                     proof.response), CTX),
+        (X, A, Y, ChaumPedersenProof((proof.commitments[0], proof.commitments[1] + Scalar(delta) * G),
+                                     proof.response), CTX),
+        (X, A, Y, ChaumPedersenProof(proof.commitments, proof.response + delta), CTX),
         (X, A, Y + G, proof, CTX),  # wrong decryption share
         (X + G, A, Y, proof, CTX),  # wrong public share
         (X, A + G, Y, proof, CTX),  # other ciphertext
@@ -144,6 +153,8 @@ def test_chaum_pedersen_sound_against_tampering(s: Scalar, a: Scalar, seed: int,
         (X, A, Y, proof, ("test", bytes(32), 3)),  # other base hash
         (X, A, Y, proof, ("test", BASE, 4)),  # other trustee index
     ]
+    if A != G:  # with A = G the two commitments are equal
+        bad.append((X, A, Y, ChaumPedersenProof(proof.commitments[::-1], proof.response), CTX))
     for X_, A_, Y_, p, ctx in bad:
         with pytest.raises(ProofError) as ei:
             verify_chaum_pedersen(X_, A_, Y_, p, context=ctx)
@@ -187,56 +198,83 @@ def test_chaum_pedersen_identity_share_for_nonidentity_base_is_rejected() -> Non
 
 
 def test_schnorr_and_chaum_pedersen_are_domain_separated() -> None:
-    # A Schnorr proof's scalars never verify as a Chaum–Pedersen proof for the same X (different purpose).
+    # A Schnorr proof's values never verify as a Chaum–Pedersen proof for the same X (different purpose).
     s = Scalar(31337)
     X = s * G
     sp = prove_schnorr(s, X, context=CTX, rng=_rng())
+    as_cp = ChaumPedersenProof((sp.commitment, sp.commitment), sp.response)
     with pytest.raises(ProofError):
-        verify_chaum_pedersen(X, G, X, ChaumPedersenProof(sp.challenge, sp.response), context=CTX)
+        verify_chaum_pedersen(X, G, X, as_cp, context=CTX)
 
 
 # ----------------------------------------------------------------------------------------- encodings
 
 
 @settings(max_examples=25, deadline=None)
-@given(c=st.integers(0, L - 1), v=st.integers(0, L - 1))
-def test_proof_dict_round_trip(c: int, v: int) -> None:
-    for cls in (SchnorrProof, ChaumPedersenProof):
-        p = cls(Scalar(c), Scalar(v))
-        d = p.to_dict()
-        assert d == {"challenge": Scalar(c).hex(), "response": Scalar(v).hex()}
-        assert cls.from_dict(d) == p
+@given(r=st.integers(0, L - 1), r2=st.integers(0, L - 1), v=st.integers(0, L - 1))
+def test_proof_dict_round_trip(r: int, r2: int, v: int) -> None:
+    R, R2 = Scalar(r) * G, Scalar(r2) * G
+    sp = SchnorrProof(R, Scalar(v))
+    assert sp.to_dict() == {"commitment": R.hex(), "response": Scalar(v).hex()}
+    assert SchnorrProof.from_dict(sp.to_dict()) == sp
+    cp = ChaumPedersenProof((R, R2), Scalar(v))
+    assert cp.to_dict() == {"commitments": [R.hex(), R2.hex()], "response": Scalar(v).hex()}
+    assert ChaumPedersenProof.from_dict(cp.to_dict()) == cp
 
 
-@pytest.mark.parametrize("cls", [SchnorrProof, ChaumPedersenProof])
-def test_proof_strict_decoding(cls: type[SchnorrProof] | type[ChaumPedersenProof]) -> None:
-    good = cls(Scalar(0xABCDEF), Scalar(2)).to_dict()
-    non_canonical = (L).to_bytes(32, "little").hex()
+NON_CANONICAL = (L).to_bytes(32, "little").hex()
+BAD_POINT = "01" + "00" * 31  # the edwards25519 identity encoding: not a ristretto255 element
+
+
+def test_schnorr_strict_decoding() -> None:
+    good = SchnorrProof(Scalar(0xABCDEF) * G, Scalar(2)).to_dict()
     bad = [
         None,
         [],
-        {"challenge": good["challenge"]},
+        {"commitment": good["commitment"]},
+        {"challenge": good["response"], "response": good["response"]},  # the v1 compact form
         {**good, "extra": "00"},
-        {**good, "challenge": good["challenge"].upper()},
-        {**good, "challenge": good["challenge"][:-2]},
-        {**good, "challenge": good["challenge"] + "00"},
-        {**good, "response": non_canonical},
+        {**good, "commitment": good["commitment"].upper()},
+        {**good, "commitment": BAD_POINT},
+        {**good, "commitment": good["commitment"][:-2]},
+        {**good, "response": NON_CANONICAL},
         {**good, "response": "zz" * 32},
         {**good, "response": 5},
         {**good, "response": bytes(32)},
     ]
     for d in bad:
         with pytest.raises(InvalidEncoding):
-            cls.from_dict(d)
+            SchnorrProof.from_dict(d)
 
 
-def test_proof_types_refuse_non_scalars() -> None:
+def test_chaum_pedersen_strict_decoding() -> None:
+    good = ChaumPedersenProof((Scalar(3) * G, Scalar(4) * G), Scalar(2)).to_dict()
+    c0, c1 = good["commitments"]
+    bad = [
+        None,
+        {"commitment": c0, "response": good["response"]},
+        {**good, "commitments": [c0]},
+        {**good, "commitments": [c0, c1, c1]},
+        {**good, "commitments": {"0": c0, "1": c1}},
+        {**good, "commitments": [c0, BAD_POINT]},
+        {**good, "commitments": [c0.upper(), c1]},
+        {**good, "response": NON_CANONICAL},
+        {**good, "extra": 1},
+    ]
+    for d in bad:
+        with pytest.raises(InvalidEncoding):
+            ChaumPedersenProof.from_dict(d)
+
+
+def test_proof_types_refuse_wrong_types() -> None:
     with pytest.raises(TypeError):
-        SchnorrProof(1, Scalar(2))  # type: ignore[arg-type]
+        SchnorrProof(Scalar(1), Scalar(2))  # type: ignore[arg-type]
     with pytest.raises(TypeError):
-        ChaumPedersenProof(Scalar(1), G)  # type: ignore[arg-type]
+        ChaumPedersenProof((G,), Scalar(1))  # type: ignore[arg-type]
     with pytest.raises(TypeError):
-        verify_schnorr(Scalar(1), SchnorrProof(Scalar(1), Scalar(2)), context=())  # type: ignore[arg-type]
+        ChaumPedersenProof([G, G], Scalar(1))  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        verify_schnorr(Scalar(1), SchnorrProof(G, Scalar(2)), context=())  # type: ignore[arg-type]
 
 
 def test_random_scalar_uses_64_bytes_reduced() -> None:
@@ -289,49 +327,52 @@ def test_proof_vectors_are_reproduced_byte_for_byte() -> None:
     gen = _generator()
     text = VECTORS.read_text(encoding="utf-8")
     assert gen.build()[gen.PROOFS] == text
-    data = json.loads(text)
+    data = read_json(VECTORS)
     assert "tools/gen_threshold_vectors.py" in data["source"] and "seed" in data["source"]
 
 
 def test_schnorr_known_answers() -> None:
-    cases = json.loads(VECTORS.read_text(encoding="utf-8"))["schnorr"]
+    cases = read_json(VECTORS)["schnorr"]
     assert len(cases) >= 4
     for v in cases:
         x, k = Scalar.from_hex(v["secret"]), Scalar.from_hex(v["nonce"])
-        X, R = Point.from_hex(v["statement"]), Point.from_hex(v["commitment"])
+        X = Point.from_hex(v["statement"])
         ctx = _ctx(v["context"])
         proof = SchnorrProof.from_dict(v["proof"])
+        R = proof.commitment
         assert X == x * G and R == k * G
         transcript = bytes.fromhex(v["transcript"])
         assert transcript == encode_transcript("schnorr-pok", (G, X, R, len(ctx), *ctx))
-        assert transcript[:4] == (len(b"tvote/1/schnorr-pok")).to_bytes(4, "big")
-        assert proof.challenge == _sha512_mod_l(transcript)
-        assert proof.response == k - proof.challenge * x
+        assert transcript[4:4 + len(b"tvote/2/")] == b"tvote/2/"
+        c = _sha512_mod_l(transcript)
+        assert c == Scalar.from_hex(v["challenge"])
+        assert proof.response == k + c * x
         verify_schnorr(X, proof, context=ctx)
         assert prove_schnorr(x, X, context=ctx, rng=FixedNonce(v["nonce"])) == proof
 
 
 def test_chaum_pedersen_known_answers() -> None:
-    cases = json.loads(VECTORS.read_text(encoding="utf-8"))["chaum_pedersen"]
+    cases = read_json(VECTORS)["chaum_pedersen"]
     assert any(Point.from_hex(v["base"]).is_identity for v in cases)
     for v in cases:
         s, k = Scalar.from_hex(v["secret"]), Scalar.from_hex(v["nonce"])
         A = Point.from_hex(v["base"])
         X, Y = Point.from_hex(v["statement"]["X"]), Point.from_hex(v["statement"]["Y"])
-        R1, R2 = Point.from_hex(v["commitments"]["R1"]), Point.from_hex(v["commitments"]["R2"])
         ctx = _ctx(v["context"])
         proof = ChaumPedersenProof.from_dict(v["proof"])
+        R1, R2 = proof.commitments
         assert (X, Y, R1, R2) == (s * G, s * A, k * G, k * A)
         transcript = bytes.fromhex(v["transcript"])
         assert transcript == encode_transcript("chaum-pedersen", (G, A, X, Y, R1, R2, len(ctx), *ctx))
-        assert proof.challenge == _sha512_mod_l(transcript)
-        assert proof.response == k - proof.challenge * s
+        c = _sha512_mod_l(transcript)
+        assert c == Scalar.from_hex(v["challenge"])
+        assert proof.response == k + c * s
         verify_chaum_pedersen(X, A, Y, proof, context=ctx)
         assert prove_chaum_pedersen(s, X, A, Y, context=ctx, rng=FixedNonce(v["nonce"])) == proof
 
 
 def test_negative_vectors_fail_with_the_named_check() -> None:
-    cases = json.loads(VECTORS.read_text(encoding="utf-8"))["negative"]
+    cases = read_json(VECTORS)["negative"]
     assert {v["kind"] for v in cases} == {"schnorr", "chaum-pedersen"}
     for v in cases:
         ctx = _ctx(v["context"])
@@ -349,3 +390,44 @@ def test_negative_vectors_fail_with_the_named_check() -> None:
                     context=ctx,
                 )
         assert ei.value.check == v["check"], v["why"]
+
+
+def test_invalid_encoding_vectors_are_refused_by_the_decoder() -> None:
+    cases = read_json(VECTORS)["invalid_encoding"]
+    assert {v["kind"] for v in cases} == {"schnorr", "chaum-pedersen"}
+    for v in cases:
+        cls = SchnorrProof if v["kind"] == "schnorr" else ChaumPedersenProof
+        with pytest.raises(InvalidEncoding):
+            cls.from_dict(v["proof"])
+
+
+def _case_equations(v: dict) -> tuple:
+    ctx = _ctx(v["context"])
+    if v["kind"] == "schnorr":
+        X = Point.from_hex(v["statement"])
+        return schnorr_equations(X, SchnorrProof.from_dict(v["proof"]), context=ctx)
+    return chaum_pedersen_equations(
+        Point.from_hex(v["statement"]["X"]),
+        Point.from_hex(v["base"]),
+        Point.from_hex(v["statement"]["Y"]),
+        ChaumPedersenProof.from_dict(v["proof"]),
+        context=ctx,
+    )
+
+
+def test_batch_vectors_over_proofs() -> None:
+    """§12 over trustee proofs: the weights from the named stream give the published combined point (the
+    identity iff every proof holds), and bisection names exactly the bad proof in the middle."""
+    stream = load_tool("_vectors_common").ShakeStream
+    batch = read_json(VECTORS)["batch"]
+    seed = _generator().SEED
+    for name, want_identity in (("valid", True), ("one_bad", False)):
+        b = batch[name]
+        eqs = [eq for v in b["items"] for eq in _case_equations(v)]
+        assert len(eqs) == b["equations"]
+        weights = stream(seed, b["weights_stream"])
+        assert [str(int.from_bytes(weights.randbytes(16), "little")) for _ in eqs] == b["weights"]
+        point = combined_point(eqs, stream(seed, b["weights_stream"]))
+        assert point.hex() == b["combined"] and point.is_identity == want_identity
+        assert failing_items(b["items"], _case_equations) == b["failing"]
+    assert batch["one_bad"]["failing"] == [2]

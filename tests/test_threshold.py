@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
-from _tools import load_tool
+from _tools import load_tool, read_json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from nacl.public import Box, PrivateKey, PublicKey
@@ -19,6 +19,7 @@ from crypto._dlog import discrete_log
 from crypto._elgamal import ZERO, Ciphertext, encrypt, sum_ciphertexts
 from crypto._errors import InvalidEncoding, ProofError, ThresholdError
 from crypto._group import IDENTITY, G, L, Point, Scalar, small_multiple
+from crypto._hash import challenge
 from crypto._proofs import ChaumPedersenProof, SchnorrProof
 from crypto._threshold import (
     ENCRYPTED_SHARE_LEN,
@@ -32,10 +33,12 @@ from crypto._threshold import (
     TrusteeKey,
     TrusteeKeyGen,
     _share_plaintext,
+    coefficient_context,
     combine,
     combine_tally,
     joint_public_key,
     lagrange_coefficient,
+    partial_decryption_context,
     public_share,
     public_share_reference,
     qualify,
@@ -211,7 +214,7 @@ def test_verify_partial_names_the_trustee(c35: Ceremony) -> None:
     ct = encrypt(c35.joint.public_key, 1, Scalar(5))
     p = c35.keys[3].partial_decrypt(ct)
     verify_partial(p, ct, c35.joint)
-    bad = replace(p, proof=ChaumPedersenProof(p.proof.challenge, p.proof.response + 1))
+    bad = replace(p, proof=ChaumPedersenProof(p.proof.commitments, p.proof.response + 1))
     with pytest.raises(ThresholdError) as ei:
         verify_partial(bad, ct, c35.joint)
     assert ei.value.check == "partial-proof" and ei.value.subject == "trustee 3"
@@ -402,7 +405,7 @@ def test_commitment_verification_and_qualification(c35: Ceremony) -> None:
     assert ei.value.check == "trustee-index"
 
     # dealer 2 publishes broken commitments, dealer 4 twice, dealer 5 nothing: only 1 and 3 remain (< t)
-    broken = replace(pub[2], proofs=(SchnorrProof(Scalar(1), Scalar(2)), *pub[2].proofs[1:]))
+    broken = replace(pub[2], proofs=(SchnorrProof(G, Scalar(2)), *pub[2].proofs[1:]))
     entries = [pub[1], broken, pub[3], pub[4], pub[4]]
     with pytest.raises(ThresholdError) as ei:
         qualify(entries, base_hash=BASE, threshold=3, trustees=5)
@@ -443,7 +446,7 @@ def test_public_share_fast_path_equals_reference(t: int, dealers: int, j: int, s
         TrusteeCommitments(
             i,
             tuple(Scalar(rnd.randrange(1, L)) * G for _ in range(t)),
-            tuple(SchnorrProof(Scalar(0), Scalar(0)) for _ in range(t)),
+            tuple(SchnorrProof(IDENTITY, Scalar(0)) for _ in range(t)),
             bytes(PrivateKey(rnd.randbytes(32)).public_key),
         )
         for i in range(1, dealers + 1)
@@ -512,7 +515,7 @@ def test_secrets_round_trip_and_hide_in_repr(c35: Ceremony) -> None:
     with pytest.raises(InvalidEncoding):
         TrusteeKeyGen.from_dict(wrong_x25519)
     with pytest.raises(InvalidEncoding):
-        TrusteeKeyGen.from_dict(dict(d, format="tvote-trustee-keygen/2"))  # type: ignore[arg-type]
+        TrusteeKeyGen.from_dict(dict(d, format="tvote-trustee-keygen/1"))  # type: ignore[arg-type]
 
 
 SMALL_ORDER_X25519 = [bytes(32), (1).to_bytes(32, "little")]
@@ -540,7 +543,8 @@ def test_strict_decoding_rejects_malformed_input(c35: Ceremony) -> None:
             TrusteeCommitments,
             {**pub, "commitments": [pub["commitments"][0].upper(), *pub["commitments"][1:]]},
         ),
-        (TrusteeCommitments, {**pub, "commitments": ["00" * 32, *pub["commitments"][1:]]}),  # small order
+        # the edwards25519 identity encoding is not a ristretto255 element
+        (TrusteeCommitments, {**pub, "commitments": ["01" + "00" * 31, *pub["commitments"][1:]]}),
         (TrusteeCommitments, {**pub, "x25519_public_key": pub["x25519_public_key"][:-2]}),
         *[(TrusteeCommitments, {**pub, "x25519_public_key": k.hex()}) for k in SMALL_ORDER_X25519],
         (EncryptedShare, {**enc, "ciphertext": enc["ciphertext"][:-2]}),
@@ -614,14 +618,20 @@ def _generator():  # type: ignore[no-untyped-def]
 
 @pytest.fixture(scope="module")
 def vec() -> dict:
-    return json.loads(VECTORS.read_text(encoding="utf-8"))
+    return read_json(VECTORS)  # type: ignore[no-any-return]
 
 
 def test_threshold_vectors_are_reproduced_byte_for_byte() -> None:
     gen = _generator()
     text = VECTORS.read_text(encoding="utf-8")
     assert gen.build()[gen.THRESHOLD] == text
-    assert "tools/gen_threshold_vectors.py" in json.loads(text)["source"]
+    assert "tools/gen_threshold_vectors.py" in read_json(VECTORS)["source"]
+
+
+def _coefficient_ctx(g: TrusteeKeyGen, k: int) -> tuple:
+    c = g.commitments
+    ctx = coefficient_context(g.base_hash, g.threshold, g.trustees, c.trustee, k, c.x25519_public_key)
+    return (len(ctx), *ctx)
 
 
 def test_threshold_vectors_key_ceremony(vec: dict) -> None:
@@ -637,7 +647,9 @@ def test_threshold_vectors_key_ceremony(vec: dict) -> None:
         # the published Schnorr nonces reproduce the commitment proofs
         for k, (a, proof) in enumerate(zip(g.coefficients, g.commitments.proofs, strict=True)):
             nonce = Scalar.from_hex(vec["coefficient_proof_nonces"][str(i)][k])
-            assert proof.response == nonce - proof.challenge * a
+            assert proof.commitment == nonce * G
+            c = challenge("schnorr-pok", G, a * G, proof.commitment, *_coefficient_ctx(g, k))
+            assert proof.response == nonce + c * a
     assert len(vec["encrypted_shares"]) == n * (n - 1)
     for d in vec["encrypted_shares"]:
         e = EncryptedShare.from_dict(d)
@@ -669,7 +681,11 @@ def test_threshold_vectors_decryption(vec: dict) -> None:
         verify_partial(p, ct, joint)
         assert p.decryption_share == keys[j].secret_share * ct.a
         k = Scalar.from_hex(vec["partial_nonces"][str(j)])
-        assert p.proof.response == k - p.proof.challenge * keys[j].secret_share
+        assert p.proof.commitments == (k * G, k * ct.a)
+        X, Y = keys[j].public_share, p.decryption_share
+        ctx = partial_decryption_context(joint.base_hash, j, ct)
+        c = challenge("chaum-pedersen", G, ct.a, X, Y, *p.proof.commitments, len(ctx), *ctx)
+        assert p.proof.response == k + c * keys[j].secret_share
     for combo in vec["combinations"]:
         S = combo["trustees"]
         for j in S:  # λ_j = Π m/(m-j), recomputed with Python integers

@@ -1,4 +1,4 @@
-"""Known-answer vectors (tests/vectors/{group,hash,elgamal,disjunctive,ballots}.json).
+"""Known-answer vectors (tests/vectors/{group,hash,elgamal,disjunctive,ballots,batch}.json).
 
 Every value is re-derived from the vector's own inputs with the library and compared byte for byte;
 every invalid case must be rejected. The last test checks that tools/gen_vectors.py still produces
@@ -8,14 +8,13 @@ exactly the committed files.
 from __future__ import annotations
 
 import hashlib
-import json
 from functools import cache
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
-from _tools import load_tool
+from _tools import load_tool, read_json
 
 from crypto import _reference as ref
 from crypto._ballot import (
@@ -44,7 +43,7 @@ def gen() -> ModuleType:
 
 @cache
 def load(name: str) -> dict[str, Any]:
-    data = json.loads((VEC / name).read_text("utf-8"))
+    data = read_json(VEC / name)
     assert data["source"].startswith("tools/gen_vectors.py")
     assert data["description"]
     return data  # type: ignore[no-any-return]
@@ -79,8 +78,15 @@ def test_group_scalars() -> None:
 def test_group_invalid_points() -> None:
     g = load("group.json")
     reasons = {c["reason"] for c in g["points"]["invalid"]}
-    assert {"small-order", "non-canonical y >= p", "identity with sign bit", "not on the curve"} <= reasons
-    assert sum(c["reason"] == "small-order" for c in g["points"]["invalid"]) == 7
+    assert {
+        "RFC 9496 A.2: non-canonical field encoding",
+        "RFC 9496 A.2: negative field element",
+        "RFC 9496 A.2: non-square x^2",
+        "RFC 9496 A.2: negative xy value",
+        "RFC 9496 A.2: s = -1, which causes y = 0",
+        "top bit set (s >= 2^255 > p)",
+    } <= reasons
+    assert sum(c["reason"].startswith("RFC 9496 A.2") for c in g["points"]["invalid"]) == 29
     for case in g["points"]["invalid"]:
         with pytest.raises(InvalidEncoding):
             Point.from_hex(case["hex"])
@@ -93,8 +99,7 @@ def test_group_valid_points() -> None:
     g = load("group.json")
     cases = g["points"]["valid"]
     assert {c["hex"] for c in cases} >= {IDENTITY.hex(), G.hex()}
-    signs = {bytes.fromhex(c["hex"])[31] >> 7 for c in cases}
-    assert signs == {0, 1}, "valid points with the sign bit clear and set"
+    assert IDENTITY.hex() == "00" * 32
     for case in cases:
         p = Point.from_hex(case["hex"])
         assert p.hex() == case["hex"]
@@ -107,6 +112,8 @@ def test_group_base_mult_and_arithmetic() -> None:
         s = Scalar.from_hex(case["scalar"])
         assert (s * G).hex() == case["point"]
         assert ref.encode(ref.mul(s.value, ref.BASE)).hex() == case["point"]
+    assert [c["k"] for c in g["small_multiples"]] == list(range(16))  # RFC 9496 Appendix A.1
+    assert g["small_multiples"][2]["point"].startswith("6a493210f7499cd17fecb510ae0cea23")
     for case in g["small_multiples"]:
         assert small_multiple(case["k"]).hex() == case["point"]
     for case in g["arithmetic"]:
@@ -188,15 +195,14 @@ def test_disjunctive_cases() -> None:
         parsed = DisjunctiveProof.from_dict(case["proof"])
         verify_membership(key, ct, parsed, allowed, ctx)
         commitments = []
-        for j, c_j, v_j, com in zip(
-            allowed, parsed.challenges, parsed.responses, case["commitments"], strict=True
+        for j, (a, b), c_j, v_j in zip(
+            allowed, parsed.commitments, parsed.challenges, parsed.responses, strict=True
         ):
-            a_j = v_j * G - c_j * ct.a
-            b_j = v_j * key - c_j * (ct.b - small_multiple(j))
-            assert (a_j.hex(), b_j.hex()) == (com["a"], com["b"])
-            commitments += [a_j, b_j]
+            assert v_j * G == a + c_j * ct.a  # §8.3 step 4, written as the spec writes it
+            assert v_j * key == b + c_j * (ct.b - small_multiple(j))
+            commitments += [a, b]
         h = challenge("disjunctive-cp", len(ctx), *ctx, key, ct.a, ct.b, len(allowed), *allowed, *commitments)
-        assert h.hex() == case["challenge"]
+        assert h.hex() == case["challenge"] == Scalar(sum(c.value for c in parsed.challenges)).hex()
 
 
 def test_disjunctive_invalid() -> None:
@@ -205,14 +211,21 @@ def test_disjunctive_invalid() -> None:
     assert d["invalid"]
     for bad in d["invalid"]:
         case = d["cases"][bad["case"]]
-        with pytest.raises(ProofError):
+        with pytest.raises(ProofError) as info:
             verify_membership(
                 key,
                 Ciphertext.from_dict(case["ciphertext"]),
                 DisjunctiveProof.from_dict(bad["proof"]),
-                case["allowed"],
+                bad.get("allowed", case["allowed"]),
                 [_item(i) for i in case["context"]],
             )
+        assert info.value.check == bad["check"], bad["change"]
+    assert {b["check"] for b in d["invalid"]} == {
+        "disjunctive-challenge", "disjunctive-equation", "disjunctive-shape"
+    }
+    for bad in d["invalid_encoding"]:
+        with pytest.raises(InvalidEncoding):
+            DisjunctiveProof.from_dict(bad["proof"])
 
 
 # --- ballots ------------------------------------------------------------------------------------------
@@ -270,6 +283,72 @@ def test_ballot_invalid() -> None:
         assert info.value.check == bad["check"]
         if "subject" in bad:
             assert info.value.subject == bad["subject"]
+    assert "selection-randomness" in {bad["check"] for bad in b["invalid"]}
+
+
+def test_ballot_invalid_encoding() -> None:
+    b = load("ballots.json")
+    for bad in b["invalid_encoding"]:
+        with pytest.raises(InvalidEncoding):
+            EncryptedBallot.from_dict(bad["ballot"])
+
+
+def test_ballot_invalid_lexical() -> None:
+    """§1: a number token is an integer literal; 2.0, 2E0, "2" and true are not the version 2. Python's
+    parser gives a float, a str or a bool for them, which strict decoding refuses."""
+    b = load("ballots.json")
+    from ledger import InvalidEntry
+    from ledger.record import parse_json
+
+    assert len(b["invalid_lexical"]) >= 4
+    for bad in b["invalid_lexical"]:
+        try:  # the record's and the server's parser refuse a fraction or an exponent outright
+            value = parse_json(bad["json_text"])
+        except InvalidEntry:
+            continue
+        with pytest.raises(InvalidEncoding):  # "2" and true parse, and strict decoding refuses them
+            EncryptedBallot.from_dict(value)
+
+
+# --- batch ----------------------------------------------------------------------------------------
+
+
+def test_batch_vectors() -> None:
+    """§12: the weights read from the named stream give the published combined point (the identity iff
+    every equation holds), and the batch names the bad ballot, with the check single verification names."""
+    from crypto._ballot import ballot_equations, verify_ballots
+    from crypto._batch import combined_point
+    from crypto._errors import BatchError, CryptoError
+
+    ctx, _ = _ctx(load("ballots.json"))
+    data = load("batch.json")
+    names = [x["name"] for x in data["batches"]]
+    assert names == ["valid", "bad-equation-in-the-middle", "bad-challenge"]
+    for batch in data["batches"]:
+        ballots = [EncryptedBallot.from_dict(d) for d in batch["ballots"]]
+        eqs = []
+        for ballot, n in zip(ballots, batch["equations_per_ballot"], strict=True):
+            try:
+                mine = ballot_equations(ctx, ballot)
+            except CryptoError:
+                assert n is None
+                continue
+            assert len(mine) == n
+            eqs.extend(mine)
+        weights = gen().ShakeStream(gen().SEED, batch["weights_stream"])
+        assert [str(int.from_bytes(weights.randbytes(16), "little")) for _ in eqs] == batch["weights"]
+        point = combined_point(eqs, gen().ShakeStream(gen().SEED, batch["weights_stream"]))
+        assert point.hex() == batch["combined"]
+        assert point.is_identity == (batch["name"] != "bad-equation-in-the-middle")
+        if not batch["failures"]:
+            verify_ballots(ctx, ballots)
+            continue
+        with pytest.raises(BatchError) as info:
+            verify_ballots(ctx, ballots)
+        got = [{"index": i, "check": e.check, "subject": e.subject} for i, e in info.value.failures]
+        assert got == batch["failures"]
+    middle = data["batches"][1]
+    assert middle["failures"] == [{"index": 2, "check": "selection-proof", "subject": "council/s2"}]
 
 
 # --- provenance ---------------------------------------------------------------------------------------
@@ -277,6 +356,37 @@ def test_ballot_invalid() -> None:
 
 def test_generator_reproduces_committed_files() -> None:
     files = gen().build()
-    assert set(files) == {"group.json", "hash.json", "elgamal.json", "disjunctive.json", "ballots.json"}
+    assert set(files) == {
+        "group.json", "hash.json", "elgamal.json", "disjunctive.json", "ballots.json", "batch.json"
+    }
     for name, text in files.items():
         assert (VEC / name).read_text("utf-8") == text, f"{name} differs: rerun tools/gen_vectors.py"
+
+
+def test_uniqueness_vectors() -> None:
+    """§9.6: every value that repeats an earlier one (another ballot's, or an earlier selection of the same
+    ballot) breaks its rule, named as the document names it; the copied contest passes §9.5 and only the
+    nonce and pad rules refuse it."""
+    from ledger.record import ballot_unique_values
+
+    b = load("ballots.json")
+    ctx, _ = _ctx(b)
+    cases = b["uniqueness"]
+    assert {c["why"].split(":")[0] for c in cases} >= {"ballot copying"}
+    for case in cases:
+        seen: dict[tuple[str, str], int] = {}
+        got = []
+        for i, item in enumerate(case["ballots"]):
+            ballot = EncryptedBallot.from_dict(item["ballot"])
+            h = ballot.ballot_hash().hex()
+            for v in ballot_unique_values(h, item["ballot"]):
+                if (v.kind, v.value) in seen:
+                    first = seen[v.kind, v.value]
+                    got.append({"ballot": i, "rule": v.kind, "where": v.where, "first": first})
+                else:
+                    seen[v.kind, v.value] = i
+        assert got == case["breaks"], case["why"]
+    copying = next(c for c in cases if c["why"].startswith("ballot copying"))
+    for item in copying["ballots"]:
+        verify_ballot(ctx, EncryptedBallot.from_dict(item["ballot"]))  # §9.5 cannot see the copy
+    assert {x["rule"] for x in copying["breaks"]} == {"ballot_nonce", "pad"}

@@ -22,17 +22,20 @@ from typing import Any
 
 from nacl.public import Box, PublicKey
 
+from crypto._batch import Equation, combined_point, failing_items
 from crypto._elgamal import ZERO, Ciphertext, encrypt
 from crypto._group import IDENTITY, G, Point, Scalar, small_multiple
-from crypto._hash import TranscriptItem, encode_transcript
+from crypto._hash import TranscriptItem, challenge, encode_transcript
 from crypto._proofs import (
     CHAUM_PEDERSEN_PURPOSE,
     SCHNORR_PURPOSE,
     ChaumPedersenProof,
     SchnorrProof,
+    chaum_pedersen_equations,
     prove_chaum_pedersen,
     prove_schnorr,
     random_scalar,
+    schnorr_equations,
 )
 from crypto._threshold import (
     EncryptedShare,
@@ -50,7 +53,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _vectors_common import Recorder, item_to_json
 from _vectors_common import ShakeStream as _Stream
 
-SEED = b"tvote/threshold-vectors/1"
+SEED = b"tvote/threshold-vectors/2"
 ROOT = Path(__file__).resolve().parent.parent
 PROOFS = ROOT / "tests" / "vectors" / "proofs.json"
 THRESHOLD = ROOT / "tests" / "vectors" / "threshold.json"
@@ -76,15 +79,15 @@ def _schnorr_case(label: str, x: Scalar, ctx: tuple[TranscriptItem, ...]) -> dic
     proof = prove_schnorr(x, X, context=ctx, rng=rec)
     (k,) = rec.scalars
     R = k * G
-    transcript = encode_transcript(SCHNORR_PURPOSE, (G, X, R, len(ctx), *ctx))
+    items = (G, X, R, len(ctx), *ctx)
     return {
         "label": label,
         "secret": x.hex(),
         "nonce": k.hex(),
         "statement": X.hex(),
         "context": encode_context(ctx),
-        "commitment": R.hex(),
-        "transcript": transcript.hex(),
+        "transcript": encode_transcript(SCHNORR_PURPOSE, items).hex(),
+        "challenge": challenge(SCHNORR_PURPOSE, *items).hex(),
         "proof": proof.to_dict(),
     }
 
@@ -95,7 +98,7 @@ def _cp_case(label: str, s: Scalar, A: Point, ctx: tuple[TranscriptItem, ...]) -
     proof = prove_chaum_pedersen(s, X, A, Y, context=ctx, rng=rec)
     (k,) = rec.scalars
     R1, R2 = k * G, k * A
-    transcript = encode_transcript(CHAUM_PEDERSEN_PURPOSE, (G, A, X, Y, R1, R2, len(ctx), *ctx))
+    items = (G, A, X, Y, R1, R2, len(ctx), *ctx)
     return {
         "label": label,
         "secret": s.hex(),
@@ -103,8 +106,8 @@ def _cp_case(label: str, s: Scalar, A: Point, ctx: tuple[TranscriptItem, ...]) -
         "base": A.hex(),
         "statement": {"X": X.hex(), "Y": Y.hex()},
         "context": encode_context(ctx),
-        "commitments": {"R1": R1.hex(), "R2": R2.hex()},
-        "transcript": transcript.hex(),
+        "transcript": encode_transcript(CHAUM_PEDERSEN_PURPOSE, items).hex(),
+        "challenge": challenge(CHAUM_PEDERSEN_PURPOSE, *items).hex(),
         "proof": proof.to_dict(),
     }
 
@@ -128,9 +131,13 @@ def build_proofs() -> dict[str, Any]:
     c0 = cp[0]
     c1 = cp[1]
     bump = lambda h: (Scalar.from_hex(h) + 1).hex()  # noqa: E731
+    plus_g = lambda h: (Point.from_hex(h) + G).hex()  # noqa: E731
+    cp_swapped = {**c0["proof"], "commitments": list(reversed(c0["proof"]["commitments"]))}
+    r1, r2 = c0["proof"]["commitments"]
+    cp_r2 = {**c0["proof"], "commitments": [r1, plus_g(r2)]}
     negative = [
-        {"kind": "schnorr", "why": "challenge changed", "statement": s0["statement"],
-         "context": s0["context"], "proof": {**s0["proof"], "challenge": bump(s0["proof"]["challenge"])},
+        {"kind": "schnorr", "why": "commitment changed", "statement": s0["statement"],
+         "context": s0["context"], "proof": {**s0["proof"], "commitment": plus_g(s0["proof"]["commitment"])},
          "check": "schnorr-pok"},
         {"kind": "schnorr", "why": "response changed", "statement": s0["statement"],
          "context": s0["context"], "proof": {**s0["proof"], "response": bump(s0["proof"]["response"])},
@@ -145,30 +152,95 @@ def build_proofs() -> dict[str, Any]:
         {"kind": "chaum-pedersen", "why": "X and Y swapped", "base": c0["base"],
          "statement": {"X": c0["statement"]["Y"], "Y": c0["statement"]["X"]},
          "context": c0["context"], "proof": c0["proof"], "check": "chaum-pedersen"},
+        {"kind": "chaum-pedersen", "why": "commitments swapped", "base": c0["base"],
+         "statement": c0["statement"], "context": c0["context"], "proof": cp_swapped,
+         "check": "chaum-pedersen"},
+        {"kind": "chaum-pedersen", "why": "second commitment changed", "base": c0["base"],
+         "statement": c0["statement"], "context": c0["context"], "proof": cp_r2, "check": "chaum-pedersen"},
         {"kind": "chaum-pedersen", "why": "identity base with a non-identity Y", "base": c1["base"],
          "statement": {"X": c1["statement"]["X"], "Y": G.hex()},
          "context": c1["context"], "proof": c1["proof"], "check": "chaum-pedersen-identity"},
-        {"kind": "chaum-pedersen", "why": "Schnorr proof presented as Chaum-Pedersen", "base": G.hex(),
-         "statement": {"X": s0["statement"], "Y": s0["statement"]},
-         "context": s0["context"], "proof": s0["proof"], "check": "chaum-pedersen"},
     ]  # fmt: skip
-    # sanity: the negative cases really are negative for the proof types (checked again by the tests)
+    # proofs that must not even decode (InvalidEncoding, before any check)
+    invalid_encoding = [
+        {"kind": "schnorr", "why": "v1 compact form (challenge, response)",
+         "proof": {"challenge": s0["challenge"], "response": s0["proof"]["response"]}},
+        {"kind": "schnorr", "why": "extra key", "proof": {**s0["proof"], "challenge": s0["challenge"]}},
+        {"kind": "schnorr", "why": "commitment not a ristretto255 encoding",
+         "proof": {**s0["proof"], "commitment": "01" + "00" * 31}},
+        {"kind": "chaum-pedersen", "why": "Schnorr proof presented as Chaum-Pedersen", "proof": s0["proof"]},
+        {"kind": "chaum-pedersen", "why": "one commitment",
+         "proof": {**c0["proof"], "commitments": c0["proof"]["commitments"][:1]}},
+        {"kind": "chaum-pedersen", "why": "response not canonical (= L)",
+         "proof": {**c0["proof"], "response": L_HEX}},
+    ]  # fmt: skip
+    # sanity: the cases really are what they say for the proof types (checked again by the tests)
     SchnorrProof.from_dict(s0["proof"])
     ChaumPedersenProof.from_dict(c0["proof"])
     return {
         "source": SOURCE,
         "description": (
-            "Schnorr proofs of knowledge and Chaum-Pedersen proofs (docs/protocol.md Part II, T2). "
-            "Context items are typed objects (Appendix A): {'type': 'str'|'bytes'|'point'|'scalar'|'u64', "
-            "'value': ...}, a u64 as a decimal string. 'transcript' is the exact input to SHA-512; "
-            "challenge = SHA-512(transcript) mod L; "
-            "response = nonce - challenge * secret mod L. Scalars are 32-byte little-endian hex, points "
-            "RFC 8032 compressed hex."
+            "Schnorr proofs of knowledge and Chaum-Pedersen proofs (docs/protocol.md Part II, T2), in "
+            "commitment form. Context items are typed objects (Appendix A): {'type': "
+            "'str'|'bytes'|'point'|'scalar'|'u64', 'value': ...}, a u64 as a decimal string. 'transcript' "
+            "is the exact input to SHA-512; challenge = SHA-512(transcript) mod L; the proof holds the "
+            "commitment(s) (nonce·G, and nonce·A) and response = nonce + challenge * secret mod L. Scalars "
+            "are 32-byte little-endian hex, points ristretto255 (RFC 9496) hex. 'negative' proofs decode "
+            "but fail the named check; 'invalid_encoding' proofs must be refused by the decoder. 'batch' "
+            "is the batch check of §12 over these proofs."
         ),
         "schnorr": schnorr,
         "chaum_pedersen": cp,
         "negative": negative,
+        "invalid_encoding": invalid_encoding,
+        "batch": _proof_batch(schnorr, cp, negative),
     }
+
+
+L_HEX = (2**252 + 27742317777372353535851937790883648493).to_bytes(32, "little").hex()
+
+
+def _equations_of(case: dict[str, Any]) -> tuple[Equation, ...]:
+    from _vectors_common import item_from_json
+
+    ctx = [item_from_json(x) for x in case["context"]]
+    if "base" in case:
+        return chaum_pedersen_equations(
+            Point.from_hex(case["statement"]["X"]),
+            Point.from_hex(case["base"]),
+            Point.from_hex(case["statement"]["Y"]),
+            ChaumPedersenProof.from_dict(case["proof"]),
+            context=ctx,
+        )
+    return schnorr_equations(
+        Point.from_hex(case["statement"]), SchnorrProof.from_dict(case["proof"]), context=ctx
+    )
+
+
+def _proof_batch(
+    schnorr: list[dict[str, Any]], cp: list[dict[str, Any]], negative: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """§12 over proofs: all valid proofs, then the same with a bad one (negative[1]) in the middle."""
+    valid = [*schnorr, *cp]
+    bad = [*schnorr[:2], negative[1], *schnorr[2:], *cp]
+    out: dict[str, Any] = {}
+    for name, items in (("valid", valid), ("one_bad", bad)):
+        label = f"batch/proofs/{name}"
+        eqs = [eq for c in items for eq in _equations_of(c)]
+        weights_stream = ShakeStream(label)
+        weights = [weights_stream.randbytes(16) for _ in eqs]
+        point = combined_point(eqs, ShakeStream(label))
+        out[name] = {
+            "items": [{"kind": "chaum-pedersen" if "base" in c else "schnorr", **{
+                k: c[k] for k in ("base", "statement", "context", "proof") if k in c}} for c in items],
+            "weights_stream": label,
+            "equations": len(eqs),
+            "weights": [int.from_bytes(w, "little").__str__() for w in weights],
+            "combined": point.hex(),
+            "failing": failing_items(items, _equations_of, rng=ShakeStream(label + "/bisect")),
+        }
+    assert out["valid"]["failing"] == [] and out["one_bad"]["failing"] == [2]
+    return out
 
 
 def build_threshold() -> dict[str, Any]:

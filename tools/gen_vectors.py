@@ -12,7 +12,7 @@ Usage::
 
 These files are the contract for any other implementation (the browser client uses @noble/curves):
 it must reproduce every byte, accept every ``valid`` case and reject every ``invalid`` one.
-Point decoding there must be the strict RFC 8032 form plus the subgroup checks of docs/protocol.md.
+Point decoding there is RFC 9496's (ristretto255), with the lowercase-hex rule of docs/protocol.md §1.
 """
 
 from __future__ import annotations
@@ -23,9 +23,19 @@ from pathlib import Path
 from typing import Any
 
 from crypto import _reference as ref
-from crypto._ballot import ContestSpec, ElectionContext, encrypt_ballot, reveal
+from crypto._ballot import (
+    ContestSpec,
+    ElectionContext,
+    EncryptedBallot,
+    ballot_equations,
+    encrypt_ballot,
+    reveal,
+    verify_ballots,
+)
+from crypto._batch import combined_point
 from crypto._disjunctive import allowed_range, prove_membership
 from crypto._elgamal import Ciphertext, encrypt, sum_ciphertexts
+from crypto._errors import BatchError
 from crypto._group import IDENTITY, G, L, Point, Scalar, small_multiple
 from crypto._hash import TranscriptItem, challenge, encode_transcript, tagged_sha256
 
@@ -34,7 +44,7 @@ from _vectors_common import Recorder, ShakeStream, item_from_json, item_to_json
 
 __all__ = ["SEED", "ShakeStream", "build", "item_from_json", "item_to_json", "main"]
 
-SEED = b"tvote/vectors/1"
+SEED = b"tvote/vectors/2"
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "tests" / "vectors"
 P = 2**255 - 19
@@ -85,7 +95,7 @@ def group_vectors() -> dict[str, Any]:
     mults = []
     for k in [0, 1, 2, 3, 8, L - 1, *(rng.nonzero().value for _ in range(4))]:
         mults.append({"scalar": Scalar(k).hex(), "point": (Scalar(k) * G).hex()})
-    small = [{"k": k, "point": small_multiple(k).hex()} for k in range(0, 11)]
+    small = [{"k": k, "point": small_multiple(k).hex()} for k in range(0, 16)]
     pts = [rng.nonzero() * G for _ in range(4)]
     arith = []
     for p, q in [(pts[0], pts[1]), (pts[2], pts[2]), (pts[3], IDENTITY), (pts[1], -pts[1])]:
@@ -101,36 +111,34 @@ def group_vectors() -> dict[str, Any]:
             }
         )
 
-    torsion = [ref.encode(t) for t in ref.torsion_points()]
-    invalid_points = [{"hex": t.hex(), "reason": "small-order"} for t in torsion if t != IDENTITY.to_bytes()]
-    invalid_points.append({"hex": (b"\x01" + bytes(30) + b"\x80").hex(), "reason": "identity with sign bit"})
-    for k in range(19):
-        for sign in (0, 1):
-            enc = ((P + k) | (sign << 255)).to_bytes(32, "little")
-            invalid_points.append({"hex": enc.hex(), "reason": "non-canonical y >= p"})
-    for t in torsion[1:4]:
-        mixed = ref.encode(ref.add(ref.decode(pts[0].to_bytes()), ref.decode(t)))
-        invalid_points.append({"hex": mixed.hex(), "reason": "mixed-order (not in the prime-order subgroup)"})
-    y = 2
-    while True:  # the first y with no x on the curve
-        try:
-            ref.decode(y.to_bytes(32, "little"))
-        except ref.RefRejected:
-            break
-        y += 1
-    invalid_points.append({"hex": y.to_bytes(32, "little").hex(), "reason": "not on the curve"})
+    invalid_points = [{"hex": h, "reason": reason} for reason, hs in RFC9496_BAD_ENCODINGS for h in hs]
+    invalid_points.append({"hex": (P + 1).to_bytes(32, "little").hex(), "reason": "non-canonical s = p + 1"})
+    for q in (G, pts[0]):  # a valid s with the top bit set: s >= 2^255 (libsodium 1.0.18 accepts these)
+        top = bytearray(q.to_bytes())
+        top[31] |= 0x80
+        invalid_points.append({"hex": bytes(top).hex(), "reason": "top bit set (s >= 2^255 > p)"})
+    invalid_points.append({"hex": "5866666666666666666666666666666666666666666666666666666666666666",
+                           "reason": "the edwards25519 (RFC 8032) encoding of the base point"})  # fmt: skip
     invalid_points.append({"hex": pts[0].hex()[:-2], "reason": "wrong-length"})
     invalid_points.append({"hex": pts[0].hex() + "00", "reason": "wrong-length"})
     upper = next(p for p in pts if p.hex() != p.hex().upper())
     invalid_points.append({"hex": upper.hex().upper(), "reason": "uppercase hex"})
+    for case in invalid_points:  # the slow reference agrees with libsodium on every invalid encoding
+        raw = bytes.fromhex(case["hex"]) if case["reason"] != "uppercase hex" else b""
+        if len(raw) == 32:
+            try:
+                ref.decode(raw)
+            except ref.RefRejected:
+                continue
+            raise AssertionError(f"reference accepts {case}")
 
     return {
-        "source": _source("group"),
+        "source": _source("group") + "; points.invalid: RFC 9496 Appendix A.2 (bad encodings) and others",
         "description": (
-            "edwards25519 prime-order subgroup. Scalars: 32-byte little-endian, canonical (< L). "
-            "Points: 32-byte RFC 8032 encoding of an element of the order-L subgroup; the identity "
-            "0100..00 is valid; every other small-order point, mixed-order point, non-canonical "
-            "encoding and off-curve value is invalid. All hex is lowercase."
+            "ristretto255 (RFC 9496), a group of prime order L. Scalars: 32-byte little-endian, canonical "
+            "(< L). Points: the 32-byte RFC 9496 encoding; decoding accepts exactly what RFC 9496 §4.3.1 "
+            "decodes, the identity 00..00 included; small_multiples k = 0..15 are RFC 9496 Appendix A.1. "
+            "All hex is lowercase."
         ),
         "L": str(L),
         "base_point": G.hex(),
@@ -143,21 +151,55 @@ def group_vectors() -> dict[str, Any]:
     }
 
 
+#: RFC 9496 Appendix A.2, by class (each must be rejected by decoding).
+RFC9496_BAD_ENCODINGS: list[tuple[str, list[str]]] = [
+    ("RFC 9496 A.2: non-canonical field encoding", [
+        "00ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff",
+        "ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+        "f3ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+        "edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+    ]),
+    ("RFC 9496 A.2: negative field element", [
+        "0100000000000000000000000000000000000000000000000000000000000000",
+        "01ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+        "ed57ffd8c914fb201471d1c3d245ce3c746fcbe63a3679d51b6a516ebebe0e20",
+        "c34c4e1826e5d403b78e246e88aa051c36ccf0aafebffe137d148a2bf9104562",
+        "c940e5a4404157cfb1628b108db051a8d439e1a421394ec4ebccb9ec92a8ac78",
+        "47cfc5497c53dc8e61c91d17fd626ffb1c49e2bca94eed052281b510b1117a24",
+        "f1c6165d33367351b0da8f6e4511010c68174a03b6581212c71c0e1d026c3c72",
+        "87260f7a2f12495118360f02c26a470f450dadf34a413d21042b43b9d93e1309",
+    ]),
+    ("RFC 9496 A.2: non-square x^2", [
+        "26948d35ca62e643e26a83177332e6b6afeb9d08e4268b650f1f5bbd8d81d371",
+        "4eac077a713c57b4f4397629a4145982c661f48044dd3f96427d40b147d9742f",
+        "de6a7b00deadc788eb6b6c8d20c0ae96c2f2019078fa604fee5b87d6e989ad7b",
+        "bcab477be20861e01e4a0e295284146a510150d9817763caf1a6f4b422d67042",
+        "2a292df7e32cababbd9de088d1d1abec9fc0440f637ed2fba145094dc14bea08",
+        "f4a9e534fc0d216c44b218fa0c42d99635a0127ee2e53c712f70609649fdff22",
+        "8268436f8c4126196cf64b3c7ddbda90746a378625f9813dd9b8457077256731",
+        "2810e5cbc2cc4d4eece54f61c6f69758e289aa7ab440b3cbeaa21995c2f4232b",
+    ]),
+    ("RFC 9496 A.2: negative xy value", [
+        "3eb858e78f5a7254d8c9731174a94f76755fd3941c0ac93735c07ba14579630e",
+        "a45fdc55c76448c049a1ab33f17023edfb2be3581e9c7aade8a6125215e04220",
+        "d483fe813c6ba647ebbfd3ec41adca1c6130c2beeee9d9bf065c8d151c5f396e",
+        "8a2e1d30050198c65a54483123960ccc38aef6848e1ec8f5f780e8523769ba32",
+        "32888462f8b486c68ad7dd9610be5192bbeaf3b443951ac1a8118419d9fa097b",
+        "227142501b9d4355ccba290404bde41575b037693cef1f438c47f8fbf35d1165",
+        "5c37cc491da847cfeb9281d407efc41e15144c876e0170b499a96a22ed31e01e",
+        "445425117cb8c90edcbc7c1cc0e74f747f2c1efa5630a967c64f287792a48a4b",
+    ]),
+    ("RFC 9496 A.2: s = -1, which causes y = 0", [
+        "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+    ]),
+]  # fmt: skip
+
+
 def _valid_points(pts: list[Point]) -> list[dict[str, str]]:
-    """Valid encodings: the identity, G, and subgroup points with the sign bit (x odd) clear and set."""
-    out = [{"hex": IDENTITY.hex(), "note": "identity"}, {"hex": G.hex(), "note": "base point"}]
-    k = 2
-    found = {0: 0, 1: 0}
-    while min(found.values()) < 3:
-        q = small_multiple(k)
-        sign = q.to_bytes()[31] >> 7
-        if found[sign] < 3:
-            found[sign] += 1
-            out.append({"hex": q.hex(), "note": f"{k}·G, sign bit {sign}"})
-        k += 1
-    out.extend(
-        {"hex": q.hex(), "note": f"random subgroup point, sign bit {q.to_bytes()[31] >> 7}"} for q in pts
-    )
+    """Valid encodings: the identity, G, the multiples 2·G..4·G and random points."""
+    out = [{"hex": IDENTITY.hex(), "note": "identity"}, {"hex": G.hex(), "note": "generator"}]
+    out.extend({"hex": small_multiple(k).hex(), "note": f"{k}·G"} for k in range(2, 5))
+    out.extend({"hex": q.hex(), "note": "random element"} for q in pts)
     return out
 
 
@@ -192,7 +234,7 @@ def hash_vectors() -> dict[str, Any]:
     return {
         "source": _source("hash"),
         "description": (
-            "Transcript encoding: u32be(len(d)) || d, d = 'tvote/1/' + purpose, then per item u32be(len) || "
+            "Transcript encoding: u32be(len(d)) || d, d = 'tvote/2/' + purpose, then per item u32be(len) || "
             "bytes (point/scalar: 32 bytes; bytes: raw; str: UTF-8; u64: 8 bytes big-endian). "
             "challenge = SHA-512(transcript) read little-endian mod L (32-byte LE hex); "
             "tagged_sha256 = SHA-256(transcript)."
@@ -223,7 +265,7 @@ def elgamal_vectors() -> dict[str, Any]:
         "description": (
             "Exponential ElGamal Enc_K(m; r) = (a, b) = (r·G, m·G + r·K); K = secret·G. The sum is "
             "component-wise; decrypting it (b - secret·a) gives (sum of m)·G. A zero sum is the "
-            "identity (0100..00)."
+            "identity (00..00)."
         ),
         "secret_key": secret.hex(),
         "public_key": key.hex(),
@@ -262,11 +304,6 @@ def disjunctive_vectors() -> dict[str, Any]:
         fakes = [j for j in allowed if j != m]
         fake = {j: (rest[2 * k], rest[2 * k + 1]) for k, j in enumerate(fakes)}
         assert len(rest) == 2 * len(fakes)
-        commitments = []
-        for j, c_j, v_j in zip(allowed, proof.challenges, proof.responses, strict=True):
-            commitments.append(
-                {"a": (v_j * G - c_j * ct.a).hex(), "b": (v_j * key - c_j * (ct.b - small_multiple(j))).hex()}
-            )
         cases.append(
             {
                 "allowed": list(allowed),
@@ -280,42 +317,65 @@ def disjunctive_vectors() -> dict[str, Any]:
                     {"value": j, "c": c.hex(), "w": w.hex(), "v": (w + c * r).hex()}
                     for j, (c, w) in sorted(fake.items())
                 ],
-                "commitments": commitments,
                 "challenge": Scalar(sum(c.value for c in proof.challenges)).hex(),
                 "proof": proof.to_dict(),
             }
         )
     # Negative cases: a valid proof checked against a changed statement or a changed proof field.
     good = cases[1]
+    gp = good["proof"]
+    swapped_pairs = [*gp["commitments"][2:4], *gp["commitments"][0:2]]
+    moved_a0 = (Point.from_hex(gp["commitments"][0]) + G).hex()
     invalid = [
-        {"case": 1, "change": "challenges[0] + 1", "proof": _bump(good["proof"], "challenges", 0)},
-        {"case": 1, "change": "responses[1] + 1", "proof": _bump(good["proof"], "responses", 1)},
-        {
-            "case": 1,
-            "change": "branches swapped",
-            "proof": {k: list(reversed(v)) for k, v in good["proof"].items()},
-        },
-        {
-            "case": 1,
-            "change": "proof of case 0 (other selection id, other ciphertext)",
-            "proof": cases[0]["proof"],
-        },
-    ]
+        {"case": 1, "change": "challenges[0] + 1", "check": "disjunctive-challenge",
+         "proof": _bump(gp, "challenges", 0)},
+        {"case": 1, "change": "responses[1] + 1", "check": "disjunctive-equation",
+         "proof": _bump(gp, "responses", 1)},
+        {"case": 1, "change": "commitments[0] (a_0) + G", "check": "disjunctive-challenge",
+         "proof": {**gp, "commitments": [moved_a0, *gp["commitments"][1:]]}},
+        {"case": 1, "change": "branches swapped (commitments, challenges, responses)",
+         "check": "disjunctive-challenge",
+         "proof": {"commitments": swapped_pairs, "challenges": gp["challenges"][::-1],
+                   "responses": gp["responses"][::-1]}},
+        {"case": 1, "change": "challenges swapped only (their sum is unchanged)",
+         "check": "disjunctive-equation", "proof": {**gp, "challenges": gp["challenges"][::-1]}},
+        {"case": 1, "change": "proof of case 0 (other selection id, other ciphertext)",
+         "check": "disjunctive-challenge", "proof": cases[0]["proof"]},
+        {"case": 2, "change": "checked against the allowed set {0, 1, 2}", "check": "disjunctive-shape",
+         "allowed": [0, 1, 2], "proof": cases[2]["proof"]},
+    ]  # fmt: skip
+    invalid_encoding = [
+        {"change": "one challenge more than responses",
+         "proof": {**gp, "challenges": [*gp["challenges"], gp["challenges"][0]]}},
+        {"change": "one response fewer than challenges", "proof": {**gp, "responses": gp["responses"][:1]}},
+        {"change": "2n - 1 commitments", "proof": {**gp, "commitments": gp["commitments"][:-1]}},
+        {"change": "v1 compact form (no commitments)",
+         "proof": {"challenges": gp["challenges"], "responses": gp["responses"]}},
+        {"change": "empty lists", "proof": {"commitments": [], "challenges": [], "responses": []}},
+        {"change": "a commitment that is not a ristretto255 encoding",
+         "proof": {**gp, "commitments": ["01" + "00" * 31, *gp["commitments"][1:]]}},
+        {"change": "a response that is not canonical (= L)",
+         "proof": {**gp, "responses": [L.to_bytes(32, "little").hex(), gp["responses"][1]]}},
+    ]  # fmt: skip
     return {
         "source": _source("disjunctive"),
         "description": (
             "Disjunctive Chaum–Pedersen proof that ciphertext (A, B) under K encrypts a value of the "
-            "allowed set S (ascending). Per j in S: a_j = v_j·G − c_j·A, b_j = v_j·K − c_j·(B − j·G); "
-            "valid iff sum(c_j) mod L == challenge('disjunctive-cp', u64 len(context), context..., K, A, "
-            "B, u64 |S|, u64 j..., a_j, b_j ...). Each proof was made by the reference prover (§8.4) reading "
-            "the stream 'prover_stream' (Appendix A): u, then per simulated branch ascending c_j and w_j; "
-            "u and each simulated branch's (c_j, w_j, v_j = w_j + c_j·r) are also given, so the proof is "
-            "reproducible byte for byte with or without the stream. Each 'invalid' "
-            "entry must fail verification against the statement of case 'case'."
+            "allowed set S (ascending), in commitment form: per j in S the commitments (a_j, b_j) (listed "
+            "flat, a then b, in S's order), a challenge c_j and a response v_j. Valid iff sum(c_j) mod L "
+            "== challenge('disjunctive-cp', u64 len(context), context..., K, A, B, u64 |S|, u64 j..., a_j, "
+            "b_j ...) and for every j: v_j·G − c_j·A == a_j and v_j·K − c_j·(B − j·G) == b_j. Each proof "
+            "was made by the reference prover (§8.4) reading the stream 'prover_stream' (Appendix A): u, "
+            "then per simulated branch ascending c_j and w_j; u and each simulated branch's (c_j, w_j, "
+            "v_j = w_j + c_j·r) are also given, so the proof is reproducible byte for byte with or without "
+            "the stream. Each 'invalid' entry decodes but fails the named check against the statement of "
+            "case 'case' (with 'allowed' replaced where given); each 'invalid_encoding' proof must be "
+            "refused by the decoder (§8.2)."
         ),
         "public_key": key.hex(),
         "cases": cases,
         "invalid": invalid,
+        "invalid_encoding": invalid_encoding,
     }
 
 
@@ -420,8 +480,41 @@ def ballot_vectors() -> dict[str, Any]:
                 ],
             },
         },
+        {
+            "check": "selection-proof",
+            "subject": "council/s2",
+            "why": "a response changed: the challenges still sum to the hash, a group equation fails",
+            "ballot": _bump_response(first, 1, 2),
+        },
+        {
+            "check": "selection-randomness",
+            "subject": "mayor/b",
+            "why": "mayor/b is encrypted with r = 0 (its pad is the identity) under valid proofs",
+            "ballot": _zero_pad_ballot(ctx, votes[0], "mayor", "b").to_dict(),
+        },
         *_multi_fault(first),
     ]
+    invalid_encoding = [
+        {"why": "version 1", "ballot": {**first, "version": 1}},
+        {"why": "mayor/a's proof has one response fewer than challenges",
+         "ballot": _edit_proof(first, 0, 0, lambda p: {**p, "responses": p["responses"][:1]})},
+        {"why": "mayor/a's proof has no commitments (v1 compact form)",
+         "ballot": _edit_proof(first, 0, 0, lambda p: {k: v for k, v in p.items() if k != "commitments"})},
+        {"why": "mayor/a's pad is the edwards25519 identity encoding 01 00..00 (not ristretto255)",
+         "ballot": _edit_selection(first, 0, 0, lambda sel: {**sel, "ciphertext": {
+             **sel["ciphertext"], "a": "01" + "00" * 31}})},
+    ]  # fmt: skip
+    canonical = ballots[0]["canonical_json"]
+    lexical = [
+        {"why": "version written 2.0", "json_text": canonical.replace('"version":2', '"version":2.0')},
+        {"why": "version written 2e0", "json_text": canonical.replace('"version":2', '"version":2E0')},
+        {"why": "version written as the string \"2\"",
+         "json_text": canonical.replace('"version":2', '"version":"2"')},
+        {"why": "version written true", "json_text": canonical.replace('"version":2', '"version":true')},
+    ]  # fmt: skip
+    for case in lexical:
+        assert case["json_text"] != canonical
+    uniqueness = _uniqueness_vectors(ctx, ballots)
     return {
         "source": _source("ballots/election") + "; ballot i is encrypted reading the stream 'ballots/i'",
         "description": (
@@ -452,6 +545,166 @@ def ballot_vectors() -> dict[str, Any]:
         },
         "ballots": ballots,
         "invalid": invalid,
+        "invalid_encoding": invalid_encoding,
+        "invalid_lexical": lexical,
+        "uniqueness": uniqueness,
+    }
+
+
+def _uniqueness_vectors(ctx: ElectionContext, ballots: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """§9.6 over sequences of published ballots: every value that repeats an earlier one, with its rule."""
+    from ledger.record import ballot_unique_values
+
+    b0, b1, b2 = (b["ballot"] for b in ballots)
+    # Cortier–Smyth: the mayor contest (ciphertexts, proofs) of ballot 0 with ballot 0's nonce; the other
+    # contests encrypted afresh under that nonce (every proof verifies).
+    fresh, _ = encrypt_ballot(
+        ctx, {"mayor": [], "council": ["s2"], "ref-1": ["yes"]},
+        ballot_nonce=bytes.fromhex(b0["ballot_nonce"]), rng=ShakeStream(SEED, "ballots/copy"),
+    )  # fmt: skip
+    copied = {**fresh.to_dict(), "contests": [b0["contests"][0], *fresh.to_dict()["contests"][1:]]}
+    EncryptedBallot.from_dict(copied)  # decodes; verify_ballot passes too (checked by the tests)
+    s0_ct = b2["contests"][1]["selections"][0]["ciphertext"]
+    within = _edit_selection(b2, 1, 1, lambda sel: {**sel, "ciphertext": s0_ct})
+    sequences = [
+        ("a ballot published twice (replay)", [("cast", b0), ("cast", b1), ("cast", b0)]),
+        ("a challenged ballot cast afterwards", [("spoiled", b1), ("cast", b1)]),
+        ("ballot copying: a contest moved with its ballot's nonce", [("cast", b0), ("cast", copied)]),
+        ("a pad repeated within one ballot", [("cast", b1), ("cast", within)]),
+    ]
+    out = []
+    for why, seq in sequences:
+        seen: dict[tuple[str, str], int] = {}  # (rule, value) -> the ballot that published it first
+        breaks = []
+        for i, (_, b) in enumerate(seq):
+            h = EncryptedBallot.from_dict(b).ballot_hash().hex()
+            for v in ballot_unique_values(h, b):
+                if (v.kind, v.value) in seen:  # an earlier ballot, or an earlier selection of this one
+                    first = seen[v.kind, v.value]
+                    breaks.append({"ballot": i, "rule": v.kind, "where": v.where, "first": first})
+                else:
+                    seen[v.kind, v.value] = i
+        out.append({"why": why, "ballots": [{"kind": k, "ballot": b} for k, b in seq], "breaks": breaks})
+    return out
+
+
+def _edit_selection(ballot: dict[str, Any], ci: int, si: int, f: Any) -> dict[str, Any]:
+    contests = [dict(c) for c in ballot["contests"]]
+    sels = list(contests[ci]["selections"])
+    sels[si] = f(sels[si])
+    contests[ci] = {**contests[ci], "selections": sels}
+    return {**ballot, "contests": contests}
+
+
+def _edit_proof(ballot: dict[str, Any], ci: int, si: int, f: Any) -> dict[str, Any]:
+    return _edit_selection(ballot, ci, si, lambda sel: {**sel, "proof": f(sel["proof"])})
+
+
+def _bump_response(ballot: dict[str, Any], ci: int, si: int) -> dict[str, Any]:
+    return _edit_proof(ballot, ci, si, lambda p: _bump(p, "responses", 0))
+
+
+def _zero_pad_ballot(
+    ctx: ElectionContext, choices: dict[str, list[str]], contest: str, selection: str
+) -> EncryptedBallot:
+    """A ballot whose one selection is encrypted with r = 0 (every proof valid): only §9.5's
+    ``selection-randomness`` refuses it. Randomness from the stream 'ballots/zero-pad'."""
+    from crypto._ballot import EncryptedContest, EncryptedSelection, _contest_context, _selection_context
+
+    rng = ShakeStream(SEED, "ballots/zero-pad")
+    nonce = rng.randbytes(32)
+    k, h = ctx.public_key, ctx.base_hash
+    contests = []
+    for spec in ctx.contests:
+        sels, total = [], Scalar(0)
+        chosen = choices[spec.contest_id]
+        for sid in spec.selection_ids:
+            m = 1 if sid in chosen else 0
+            r = Scalar(0) if (spec.contest_id, sid) == (contest, selection) else Scalar.random_nonzero(rng)
+            ct = encrypt(k, m, r)
+            proof = prove_membership(
+                k, ct, m, r, (0, 1), _selection_context(h, nonce, spec.contest_id, sid), rng=rng
+            )
+            sels.append(EncryptedSelection(sid, ct, proof))
+            total = total + r
+        cproof = prove_membership(
+            k, sum_ciphertexts(x.ciphertext for x in sels), len(chosen), total, spec.allowed_sums,
+            _contest_context(h, nonce, spec.contest_id), rng=rng,
+        )  # fmt: skip
+        contests.append(EncryptedContest(spec.contest_id, tuple(sels), cproof))
+    return EncryptedBallot(h, nonce, tuple(contests))
+
+
+# --- batch verification -------------------------------------------------------------------------------
+
+
+def batch_vectors(ballot_file: dict[str, Any]) -> dict[str, Any]:
+    """§12 over ballots: a valid batch, one with a bad group equation in the middle, one with a ballot
+    that already fails before the equations."""
+    ctx, _ = ballot_election()
+    votes = [
+        {"mayor": ["a"], "council": [], "ref-1": ["yes"]},
+        {"mayor": ["b"], "council": ["s0"], "ref-1": ["no"]},
+        {"mayor": [], "council": ["s1", "s2", "s3"], "ref-1": []},
+        {"mayor": ["e"], "council": ["s7"], "ref-1": ["yes"]},
+        {"mayor": ["d"], "council": ["s4", "s5"], "ref-1": ["no"]},
+    ]
+    good = [encrypt_ballot(ctx, v, rng=ShakeStream(SEED, f"batch/ballot/{i}"))[0].to_dict()
+            for i, v in enumerate(votes)]  # fmt: skip
+    bad_eq = [*good[:2], _bump_response(good[2], 1, 2), *good[3:]]
+    bad_hash = [*good[:3], _edit_proof(good[3], 0, 1, lambda p: _bump(p, "challenges", 0)), good[4]]
+    batches = []
+    for name, dicts in (("valid", good), ("bad-equation-in-the-middle", bad_eq), ("bad-challenge", bad_hash)):
+        label = f"batch/weights/{name}"
+        ballots = [EncryptedBallot.from_dict(d) for d in dicts]
+        n_eqs = []
+        for b in ballots:
+            try:
+                n_eqs.append(len(ballot_equations(ctx, b)))
+            except Exception:
+                n_eqs.append(None)
+        eqs = []
+        for b in ballots:
+            try:
+                eqs.extend(ballot_equations(ctx, b))
+            except Exception:
+                continue
+        weights = ShakeStream(SEED, label)
+        w = [str(int.from_bytes(weights.randbytes(16), "little")) for _ in eqs]
+        failures = []
+        try:
+            verify_ballots(ctx, ballots, rng=ShakeStream(SEED, label + "/bisect"))
+        except BatchError as e:
+            failures = [{"index": i, "check": err.check, "subject": err.subject} for i, err in e.failures]
+        batches.append(
+            {
+                "name": name,
+                "ballots": dicts,
+                "equations_per_ballot": n_eqs,
+                "weights_stream": label,
+                "weights": w,
+                "combined": combined_point(eqs, ShakeStream(SEED, label)).hex(),
+                "failures": failures,
+            }
+        )
+    assert batches[0]["failures"] == [] and batches[0]["combined"] == IDENTITY.hex()
+    assert [f["index"] for f in batches[1]["failures"]] == [2] and batches[1]["combined"] != IDENTITY.hex()
+    assert [f["index"] for f in batches[2]["failures"]] == [3]
+    return {
+        "source": _source("batch/...") + "; the election is ballots.json's",
+        "description": (
+            "Batch verification (§12) of ballots for ballots.json's election. Ballot i of a batch was "
+            "encrypted reading the stream 'batch/ballot/i' (the bad ones are edited copies). For each "
+            "batch: the group equations of every ballot that passes the checks before them (structure, "
+            "pads, each proof's shape, key and challenge split), in ballot order and within a ballot in "
+            "§12's order (contest by contest: each selection's proof, then the contest's; per proof, per "
+            "branch ascending, the a-equation then the b-equation), are weighted by 'weights' (16-byte "
+            "little-endian reads of 'weights_stream', one per equation, in that order), and 'combined' is "
+            "sum_e z_e·(sum_i s_ei·P_ei − R_e): the identity iff every equation holds. 'failures' are the "
+            "ballots the batch refuses, each with the check and subject that verifying it alone reports. "
+            "'equations_per_ballot' is null for a ballot refused before its equations."
+        ),
+        "batches": batches,
     }
 
 
@@ -463,6 +716,7 @@ def build() -> dict[str, str]:
         "disjunctive.json": disjunctive_vectors(),
         "ballots.json": ballot_vectors(),
     }
+    files["batch.json"] = batch_vectors(files["ballots.json"])
     return {name: json.dumps(obj, indent=1, ensure_ascii=False) + "\n" for name, obj in files.items()}
 
 
