@@ -32,7 +32,7 @@ __all__ = [
 ]
 
 RECORD_FORMAT: Final[str] = "tvote-election-record"
-RECORD_VERSION: Final[int] = 2  # 2: issued_at is the note's signed time line
+RECORD_VERSION: Final[int] = 3  # 2: issued_at is the note's signed time line; 3: protocol v2 (ristretto255)
 ARCHIVE_PREFIX: Final[str] = "tvote-record"
 RECORD_FILE: Final[str] = "record.json"
 ENTRIES_FILE: Final[str] = "entries.jsonl"

@@ -5,25 +5,31 @@ Every witness signs the same 32-byte message for a checkpoint::
     m = tagged_sha256("ledger/witness-cosign", checkpoint_body_utf8)
 
 (``crypto._hash.tagged_sha256``: SHA-256 of the length-prefixed transcript with domain
-``tvote/1/ledger/witness-cosign``), so cosignatures aggregate with ``Aggregate`` and verify with one
+``tvote/2/ledger/witness-cosign``), so cosignatures aggregate with ``Aggregate`` and verify with one
 ``FastAggregateVerify``. A witness key is a 48-byte BLS12-381 G1 public key published with a 96-byte
 proof of possession (``PopProve``), checked with ``KeyValidate`` and ``PopVerify`` before use; this is
 what makes ``FastAggregateVerify`` safe against rogue-key attacks. A cosignature bundle names its
 signers (sorted witness names) and carries the 96-byte aggregate signature.
+
+Importing ``py_ecc`` raises the interpreter's recursion limit to 100,000 (``py_ecc/__init__.py``), which
+would let Python's C JSON decoder, and any other recursive code, overflow the C stack and kill the
+process instead of raising ``RecursionError``. :func:`_import_bls` restores the limit right after the
+import, and nothing in tvote raises it: BLS works at the default limit (its deepest call, the recursive
+``multiply`` behind ``clear_cofactor_G2``, is about 650 frames; ``tests/test_json_bounds.py`` runs sign,
+verify, aggregate and proof of possession 300 frames deep under the default limit of 1000).
 """
 
 from __future__ import annotations
 
 import os
 import re
+import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from eth_typing import BLSPubkey, BLSSignature
-from py_ecc.bls.ciphersuites import G2ProofOfPossession as _Bls
-from py_ecc.optimized_bls12_381.optimized_curve import curve_order
 
 from crypto._hash import tagged_sha256
 
@@ -39,6 +45,23 @@ __all__ = [
     "cosign_message",
     "verify_cosignature",
 ]
+
+if TYPE_CHECKING:
+    from py_ecc.bls.ciphersuites import G2ProofOfPossession
+
+
+def _import_bls() -> tuple[type[G2ProofOfPossession], int]:
+    """Import py_ecc's BLS ciphersuite and the curve order, keeping the recursion limit as it was."""
+    limit = sys.getrecursionlimit()
+    try:
+        from py_ecc.bls.ciphersuites import G2ProofOfPossession
+        from py_ecc.optimized_bls12_381.optimized_curve import curve_order
+    finally:
+        sys.setrecursionlimit(limit)
+    return G2ProofOfPossession, int(curve_order)
+
+
+_Bls, curve_order = _import_bls()
 
 _PK_BYTES: Final[int] = 48
 _SIG_BYTES: Final[int] = 96

@@ -14,6 +14,12 @@ An entry is the RFC 8785 canonical JSON object::
   are refused, nesting is at most 64 deep.
 * The canonical entry is at most ``MAX_ENTRY_BYTES`` (1 MiB).
 
+Every JSON text tvote reads from outside (entries, record files, HTTP bodies, receipts, vector files) goes
+through :func:`parse_json`, or through :func:`check_json_bounds` before another decoder: its size and its
+nesting (at most ``MAX_JSON_DEPTH`` arrays and objects, counted by :func:`json_depth`, a linear scan that
+skips string literals) are bounded **before** the recursive C decoder runs, so no input can exhaust the
+stack.
+
 The entry hash is the RFC 9162 leaf hash ``SHA-256(0x00 || canonical_bytes)``: the same 32 bytes name
 the entry in the hash chain and are its Merkle leaf.
 """
@@ -34,14 +40,17 @@ from .merkle import leaf_hash
 __all__ = [
     "ENTRY_VERSION",
     "MAX_ENTRY_BYTES",
+    "MAX_JSON_DEPTH",
     "MAX_SAFE_INTEGER",
     "ZERO_HASH",
     "Entry",
     "canonical_json",
     "canonical_json_checked",
     "check_event_type",
+    "check_json_bounds",
     "check_payload",
     "from_hex",
+    "json_depth",
     "parse_json",
 ]
 
@@ -49,6 +58,8 @@ ENTRY_VERSION: Final[int] = 1
 MAX_ENTRY_BYTES: Final[int] = 1 << 20
 MAX_SAFE_INTEGER: Final[int] = 2**53 - 1
 MAX_DEPTH: Final[int] = 64
+#: nesting bound of any JSON text read from outside: an entry object around a payload of ``MAX_DEPTH``
+MAX_JSON_DEPTH: Final[int] = MAX_DEPTH + 1
 ZERO_HASH: Final[bytes] = bytes(32)
 _TYPE_RE: Final = re.compile(r"[a-z0-9][a-z0-9.-]{0,63}")
 _HEX_RE: Final = re.compile(r"[0-9a-f]*")
@@ -85,19 +96,73 @@ _DECODER: Final = json.JSONDecoder(
 )
 
 
-def parse_json(raw: bytes | str) -> Any:
-    """Parse untrusted JSON strictly (UTF-8, no duplicate keys, no floats/NaN), raising InvalidEntry."""
+# A string literal from its opening quote to its closing quote, or to the end of the text if it is never
+# closed (a lone trailing backslash included). From any quote the pattern matches and its parts cannot
+# overlap, so one pass of ``sub`` is linear in the text. UTF-8 multi-byte sequences hold no ASCII byte, so
+# the bytes of a text show exactly its quotes, backslashes and brackets.
+_STRING: Final = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*(?:"|\\?\Z)', re.DOTALL)
+_ALL_BUT_BRACKETS: Final[bytes] = bytes(c for c in range(256) if c not in b"[]{}")
+_ALL_BUT_QUOTES_AND_BRACKETS: Final[bytes] = bytes(c for c in range(256) if c not in b'"[]{}')
+_STEP: Final[tuple[int, ...]] = tuple(1 if c in b"[{" else -1 if c in b"]}" else 0 for c in range(256))
+
+
+def _depth(text: bytes | bytearray | str, stop_above: int | None) -> int:
+    raw = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else bytes(text)
+    if b"\\" in raw:  # escapes: drop each string literal whole (linear regex)
+        outside = _STRING.sub(b"", raw).translate(None, _ALL_BUT_BRACKETS)
+    else:  # no escapes: a string literal runs from a quote to the next one, so split on the quotes
+        outside = b"".join(raw.translate(None, _ALL_BUT_QUOTES_AND_BRACKETS).split(b'"')[::2])
+    depth = deepest = 0
+    for c in outside:
+        depth += _STEP[c]
+        if depth > deepest:
+            deepest = depth
+            if stop_above is not None and deepest > stop_above:
+                break
+    return deepest
+
+
+def json_depth(text: bytes | bytearray | str) -> int:
+    """The deepest nesting of arrays and objects in JSON ``text``; brackets inside string literals are not
+    counted, and an escaped quote does not end a string. Linear time and no recursion, for any input.
+
+    For text a JSON decoder accepts this is exactly the nesting of the parsed value. For any other text it
+    is the highest count of open brackets over its prefixes (a closing bracket without an opener subtracts,
+    an unterminated string runs to the end): at least the depth a decoder reaches before it stops at the
+    first error, since up to there both see the same string literals. ``tests/test_json_bounds.py``
+    cross-checks it with a character-by-character reference.
+    """
+    return _depth(text, None)
+
+
+def check_json_bounds(
+    raw: bytes | str, *, max_bytes: int = MAX_ENTRY_BYTES, max_depth: int = MAX_JSON_DEPTH
+) -> None:
+    """Refuse (InvalidEntry) JSON text over ``max_bytes`` (bytes; characters for ``str``) or nested deeper
+    than ``max_depth``, without parsing it. Call it before any JSON decoder meets outside input."""
+    if not isinstance(raw, bytes | bytearray | str):
+        raise InvalidEntry(f"JSON text must be bytes or str, not {type(raw).__name__}")
+    if len(raw) > max_bytes:
+        raise InvalidEntry(f"JSON text of {len(raw)} bytes exceeds the {max_bytes}-byte limit")
+    if _depth(raw, max_depth) > max_depth:
+        raise InvalidEntry(f"JSON text nests arrays and objects deeper than {max_depth} levels")
+
+
+def parse_json(raw: bytes | str, *, max_bytes: int = MAX_ENTRY_BYTES, max_depth: int = MAX_JSON_DEPTH) -> Any:
+    """Parse untrusted JSON strictly (UTF-8, no duplicate keys, no floats/NaN), raising InvalidEntry.
+
+    The text is bounded first (:func:`check_json_bounds`: at most ``max_bytes``, nested at most
+    ``max_depth`` deep), so the decoder never recurses on hostile input. The one bounded JSON reader of
+    tvote: the ledger, the record reader, the verifier and the tests' vector files use it.
+    """
+    check_json_bounds(raw, max_bytes=max_bytes, max_depth=max_depth)
     if isinstance(raw, bytes | bytearray):
-        if len(raw) > MAX_ENTRY_BYTES:
-            raise InvalidEntry(f"JSON text of {len(raw)} bytes exceeds the {MAX_ENTRY_BYTES}-byte limit")
         try:
             text = bytes(raw).decode("utf-8")
         except UnicodeDecodeError as e:
             raise InvalidEntry(f"JSON text is not UTF-8: {e}") from None
-    elif isinstance(raw, str):
-        text = raw
     else:
-        raise InvalidEntry(f"JSON text must be bytes or str, not {type(raw).__name__}")
+        text = raw
     try:
         if text.startswith("\ufeff"):
             raise InvalidEntry("malformed JSON: a byte order mark is not allowed")

@@ -26,8 +26,8 @@ from typing import Any
 import httpx
 
 from ._cosign import WitnessKey, WitnessSigner, check_witness_name
-from ._entry import from_hex
-from ._errors import ForkError, InvalidEncoding, LedgerError, ProofError, RollbackError
+from ._entry import from_hex, parse_json
+from ._errors import ForkError, InvalidEncoding, InvalidEntry, LedgerError, ProofError, RollbackError
 from ._note import LogKey, SignedCheckpoint
 from .merkle import verify_consistency
 
@@ -168,7 +168,10 @@ class Witness:
             r = client.get(path, params=params)
             if r.status_code != 200:
                 raise LedgerError(f"GET {path} failed with HTTP {r.status_code}")
-            return r.json()
+            try:  # the log server is not trusted: its answer is bounded (size, nesting) before it is decoded
+                return parse_json(r.content)
+            except InvalidEntry as e:
+                raise InvalidEncoding(f"GET {path}: {e}") from None
 
         newest = get("/ledger/checkpoint")
         if not isinstance(newest, dict) or not isinstance(newest.get("note"), str):

@@ -1,11 +1,16 @@
 """The record-reading side of the ledger (no storage, no SQLAlchemy): what a verifier imports.
 
-* entry format: :class:`Entry`, :func:`parse_json`, limits and constants;
+* entry format: :class:`Entry`, limits and constants;
+* bounded JSON input: :func:`parse_json` (the strict reader of every JSON text from outside),
+  :func:`check_json_bounds` (size and nesting, checked before any decoder runs), :func:`json_depth`,
+  ``MAX_JSON_DEPTH``; they raise :class:`InvalidEntry`;
 * checkpoints as C2SP signed notes: :class:`Checkpoint`, :class:`SignedCheckpoint`, :class:`LogKey`,
   :class:`LogSigner`, :func:`parse_signed_note`;
 * witness cosignatures (BLS): :class:`WitnessKey`, :class:`WitnessSigner`, :class:`WitnessPolicy`,
   :class:`CosignatureBundle`, :func:`cosign_message`, :func:`verify_cosignature`,
   :func:`aggregate_cosignatures`;
+* the uniqueness rules of ballots (hash, nonce, every ciphertext pad), for intake and verifier alike:
+  :func:`ballot_unique_values`, :func:`repeats_within`, :class:`UniqueValue`;
 * the election record: :func:`read_record`, :func:`check_record`, :func:`check_sequence`,
   :class:`RecordHeader`, :class:`CheckpointRecord`, :class:`RecordSummary` (format: docs/record.md).
 """
@@ -36,15 +41,19 @@ from ._cosign import (
 from ._entry import (
     ENTRY_VERSION,
     MAX_ENTRY_BYTES,
+    MAX_JSON_DEPTH,
     MAX_SAFE_INTEGER,
     ZERO_HASH,
     Entry,
     canonical_json,
+    check_json_bounds,
+    json_depth,
     parse_json,
 )
 from ._errors import (
     ForkError,
     InvalidEncoding,
+    InvalidEntry,
     LedgerError,
     ProofError,
     RecordError,
@@ -53,14 +62,17 @@ from ._errors import (
     VerificationError,
 )
 from ._note import Checkpoint, LogKey, LogSigner, SignedCheckpoint, parse_signed_note
+from ._unique import UNIQUE_KINDS, UniqueKind, UniqueValue, ballot_unique_values, repeats_within
 
 __all__ = [
     "ARCHIVE_PREFIX",
     "ENTRY_VERSION",
     "MAX_ENTRY_BYTES",
+    "MAX_JSON_DEPTH",
     "MAX_SAFE_INTEGER",
     "RECORD_FORMAT",
     "RECORD_VERSION",
+    "UNIQUE_KINDS",
     "ZERO_HASH",
     "Checkpoint",
     "CheckpointRecord",
@@ -68,6 +80,7 @@ __all__ = [
     "Entry",
     "ForkError",
     "InvalidEncoding",
+    "InvalidEntry",
     "LedgerError",
     "LogKey",
     "LogSigner",
@@ -79,17 +92,23 @@ __all__ = [
     "RollbackError",
     "SignatureError",
     "SignedCheckpoint",
+    "UniqueKind",
+    "UniqueValue",
     "VerificationError",
     "WitnessKey",
     "WitnessPolicy",
     "WitnessSigner",
     "aggregate_cosignatures",
+    "ballot_unique_values",
     "canonical_json",
+    "check_json_bounds",
     "check_record",
     "check_sequence",
     "cosign_message",
+    "json_depth",
     "parse_json",
     "parse_signed_note",
     "read_record",
+    "repeats_within",
     "verify_cosignature",
 ]

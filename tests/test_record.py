@@ -62,7 +62,7 @@ def test_export_checks_and_archive_matches(source: Path) -> None:
     assert [e.index for e in r.entries()] == list(range(N))
     assert [c.size for c in r.checkpoints] == [5, 9, N]
     header = json.loads((source / "rec" / "record.json").read_text())
-    assert header["format"] == "tvote-election-record" and header["version"] == 2
+    assert header["format"] == "tvote-election-record" and header["version"] == 3
 
 
 def _lines(rec: Path) -> list[bytes]:
