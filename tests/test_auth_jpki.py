@@ -79,7 +79,7 @@ def expect(code: str, v: JpkiVerifier, sub: JpkiSubmission, **kw) -> JpkiError:
 
 def test_signed_message_layout() -> None:
     m = signed_message(BASE, BALLOT, CHALLENGE)
-    assert m == b"tvote/1/jpki-ballot\n" + BASE + BALLOT + CHALLENGE and len(m) == 116
+    assert m == b"tvote/2/jpki-ballot\n" + BASE + BALLOT + CHALLENGE and len(m) == 116
     with pytest.raises(JpkiError) as ei:
         signed_message(BASE, BALLOT[:31], CHALLENGE)
     assert ei.value.code == "jpki.message"

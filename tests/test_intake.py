@@ -6,6 +6,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import datetime as dt
 import json
+import random
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from _service_util import start_election_on
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
+from crypto import encrypt_ballot, reveal, verify_ballot
 from crypto._ballot import EncryptedBallot
 from voting._cli_demo import DemoElection, make_residents, tsukuba_manifest
 from voting._db import create_tables, make_engine
@@ -274,7 +276,7 @@ def test_rejections_are_4xx_with_codes_and_leave_the_ledger_unchanged(election: 
 
     b = _encrypt(e)
     body = _jpki_body(e, good.card, b)
-    body["ballot"]["version"] = 2
+    body["ballot"]["version"] = 1  # protocol v1's ballot format: refused by v2's strict decoding
     cases.append(("undecodable ballot", 422, "ballot.encoding", body, {}))
 
     cases.append(("revoked card", 401, "jpki.revoked", _jpki_body(e, e.residents[9].card, _encrypt(e)), {}))
@@ -514,8 +516,10 @@ def test_ballot_encrypted_with_zero_randomness_is_refused(
     election: DemoElection, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A device with broken randomness (r = 0 for one selection) produces a ballot whose proofs verify but
-    whose pad is the identity, i.e. the vote in the clear: the server refuses to publish it."""
-    from crypto._ballot import verify_ballot
+    whose pad is the identity, i.e. the vote in the clear: §9.5 refuses it (the one definition the verifier's
+    V13 uses too), so the server never publishes it."""
+    from crypto._ballot import encrypt_ballot, verify_ballot
+    from crypto._errors import BallotError
     from crypto._group import Scalar
 
     real = Scalar.random_nonzero.__func__  # type: ignore[attr-defined]
@@ -527,14 +531,17 @@ def test_ballot_encrypted_with_zero_randomness_is_refused(
 
     e = election
     monkeypatch.setattr(Scalar, "random_nonzero", classmethod(broken))
-    ballot = _encrypt(e)
+    # the device's own check (VoterClient.prepare verifies what it encrypted) would refuse it: bypass it
+    ballot, _ = encrypt_ballot(e.intake.context(), CHOICE)
     monkeypatch.undo()
-    verify_ballot(e.intake.context(), ballot)  # every proof verifies: only the randomness is wrong
+    with pytest.raises(BallotError) as info:  # every proof verifies: only the randomness is wrong
+        verify_ballot(e.intake.context(), ballot)
+    assert info.value.check == "selection-randomness"
     assert ballot.contests[0].selections[0].ciphertext.a.is_identity  # the device really was broken
     before = e.ledger_size()
     resp = _post(e, "/ballots", _jpki_body(e, e.residents[6].card, ballot))
     assert resp.status_code == 422, resp.text
-    assert resp.json()["error"]["code"] == "ballot.unsafe_randomness"
+    assert resp.json()["error"]["code"] == "ballot.selection-randomness"
     assert e.ledger_size() == before
 
 
@@ -561,4 +568,235 @@ def test_oversized_bodies_are_refused_413_and_change_nothing(election: DemoElect
         headers={"content-type": "text/csv", "authorization": f"Bearer {e.admin_token}"},
     )
     assert resp.status_code != 413, resp.text
+    assert e.ledger_size() == before
+
+
+# ----------------------------------------------------------------------------- issue 9: uniqueness at intake
+# The verifier's V15 rules (ledger.record.ballot_unique_values): ballot hash, ballot nonce and every
+# ciphertext pad are unique across all cast and spoiled ballots. Each attack below is refused at the door,
+# with its code, and leaves the ledger unchanged. Ballots are built with crypto's public recipes; whole
+# contest and ciphertext dicts are copied, never inner proof fields.
+
+
+def _fixed(e: DemoElection, choices: dict[str, list[str]], seed: int, nonce: bytes) -> EncryptedBallot:
+    """A valid ballot from a fixed random stream: the same ``seed`` with another ``nonce`` gives another
+    ballot (hash, proofs) with exactly the same ciphertexts, pad for pad."""
+    ballot, _ = encrypt_ballot(e.intake.context(), choices, rng=random.Random(seed), ballot_nonce=nonce)
+    return ballot
+
+
+def _refused(e: DemoElection, path: str, body: Any, status: int, code: str) -> None:
+    before = e.ledger_size()
+    resp = _post(e, path, body)
+    assert resp.status_code == status, resp.text
+    assert resp.json()["error"]["code"] == code, resp.text
+    assert e.ledger_size() == before
+
+
+def _spoil_body(ballot: EncryptedBallot, secrets: Any) -> dict[str, Any]:
+    return {"ballot": ballot.to_dict(), "revealed": reveal(ballot, secrets).to_dict()}
+
+
+def test_copied_contest_with_the_victims_nonce_is_refused(election: DemoElection) -> None:
+    """Issue 9, finding 2 (Cortier–Smyth): a voter copies the victim's contest (ciphertexts and proofs) with
+    the victim's nonce, encrypts his other contests under it and casts it with his own card. Every proof
+    verifies; the nonce (and the copied pads) were published: 409 ballot.duplicate_nonce."""
+    e = election
+    victim, attacker = e.residents[3], e.residents[4]
+    vb = _encrypt(e, {"mayor": ["cand-1"], "referendum": ["yes"], "subsidy": []})
+    assert _post(e, "/ballots", _jpki_body(e, victim.card, vb)).status_code == 200
+    mine = {"mayor": ["cand-3"], "referendum": ["no"], "subsidy": []}
+    own, _ = encrypt_ballot(e.intake.context(), mine, ballot_nonce=vb.ballot_nonce)
+    forged = own.to_dict()
+    forged["contests"][0] = vb.to_dict()["contests"][0]  # the victim's whole mayor contest
+    fb = EncryptedBallot.from_dict(forged)
+    verify_ballot(e.intake.context(), fb)  # a valid ballot: only uniqueness catches it
+    _refused(e, "/ballots", _jpki_body(e, attacker.card, fb), 409, "ballot.duplicate_nonce")
+
+
+def test_spoil_reusing_a_published_nonce_is_refused(election: DemoElection) -> None:
+    """Issue 9, finding 1: an anonymous spoil of a fresh, valid ballot whose nonce is already on the ledger
+    used to answer 200 and make the record fail V15 forever."""
+    e = election
+    cast = _encrypt(e)
+    assert _post(e, "/ballots", _jpki_body(e, e.residents[3].card, cast)).status_code == 200
+    fresh, secrets = encrypt_ballot(e.intake.context(), CHOICE, ballot_nonce=cast.ballot_nonce)
+    _refused(e, "/spoil", _spoil_body(fresh, secrets), 409, "ballot.duplicate_nonce")
+    # nor a spoiled ballot's nonce, by a cast or by another spoil
+    with e.client() as c:
+        challenged = c.prepare(CHOICE)
+        c.challenge(challenged)
+    again, secrets = encrypt_ballot(e.intake.context(), CHOICE, ballot_nonce=challenged.ballot.ballot_nonce)
+    _refused(e, "/spoil", _spoil_body(again, secrets), 409, "ballot.duplicate_nonce")
+    _refused(e, "/ballots", _jpki_body(e, e.residents[4].card, again), 409, "ballot.duplicate_nonce")
+
+
+def test_a_reused_ciphertext_pad_is_refused_cast_or_spoiled(election: DemoElection) -> None:
+    """Same randomness, another nonce: a valid ballot whose every pad was published is refused, whether the
+    first was cast or spoiled and whether the second is cast or spoiled."""
+    e = election
+    first = _fixed(e, CHOICE, 11, b"\x01" * 32)
+    assert _post(e, "/ballots", _jpki_body(e, e.residents[5].card, first)).status_code == 200
+    second = _fixed(e, CHOICE, 11, b"\x02" * 32)
+    assert second.ballot_hash() != first.ballot_hash()
+    _refused(e, "/ballots", _jpki_body(e, e.residents[7].card, second), 409, "ballot.duplicate_ciphertext")
+    _, secrets = encrypt_ballot(e.intake.context(), CHOICE, rng=random.Random(11), ballot_nonce=b"\x02" * 32)
+    _refused(e, "/spoil", _spoil_body(second, secrets), 409, "ballot.duplicate_ciphertext")
+    # one shared pad is enough: a spoiled ballot, then a ballot whose first selection alone was encrypted
+    # with the same randomness (its first random draw), everything else fresh
+    spoiled, secrets = encrypt_ballot(
+        e.intake.context(), CHOICE, rng=random.Random(12), ballot_nonce=b"\x03" * 32
+    )
+    assert _post(e, "/spoil", _spoil_body(spoiled, secrets)).status_code == 200
+    one, _ = encrypt_ballot(e.intake.context(), CHOICE, rng=_FirstDrawFrom(12, 13), ballot_nonce=b"\x04" * 32)
+    shared = _pads(spoiled) & _pads(one)
+    assert shared == {spoiled.contests[0].selections[0].ciphertext.a.hex()}, "one pad in common"
+    _refused(e, "/ballots", _jpki_body(e, e.residents[7].card, one), 409, "ballot.duplicate_ciphertext")
+
+
+class _FirstDrawFrom:
+    """A random stream: its first draw from ``random.Random(first)``, the rest from ``Random(rest)``."""
+
+    def __init__(self, first: int, rest: int) -> None:
+        self._first, self._rest, self._drawn = random.Random(first), random.Random(rest), False
+
+    def randbytes(self, n: int) -> bytes:
+        if self._drawn:
+            return self._rest.randbytes(n)
+        self._drawn = True
+        return self._first.randbytes(n)
+
+
+def _pads(b: EncryptedBallot) -> set[str]:
+    return {s.ciphertext.a.hex() for c in b.contests for s in c.selections}
+
+
+def test_a_pad_repeated_within_one_ballot_is_refused(election: DemoElection) -> None:
+    """A device whose randomness repeats (here: constant) makes selections share a pad; the proofs still
+    verify, the ballot is refused (422 ballot.repeated_ciphertext), cast or spoiled."""
+
+    class Stuck:
+        def randbytes(self, n: int) -> bytes:
+            return b"\x07" * n
+
+    e = election
+    b, secrets = encrypt_ballot(e.intake.context(), CHOICE, rng=Stuck())  # type: ignore[arg-type]
+    verify_ballot(e.intake.context(), b)
+    _refused(e, "/ballots", _jpki_body(e, e.residents[7].card, b), 422, "ballot.repeated_ciphertext")
+    body = {"ballot": b.to_dict(), "revealed": reveal(b, secrets).to_dict()}
+    _refused(e, "/spoil", body, 422, "ballot.repeated_ciphertext")
+
+
+def test_spoiled_ballot_with_zero_randomness_is_refused(
+    election: DemoElection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """r = 0 (the vote in the clear) is refused on the spoil route too: crypto's verification refuses it
+    (protocol §9.5), so a published one would make the record invalid."""
+    from crypto._ballot import encrypt_ballot
+    from crypto._group import Scalar
+
+    real = Scalar.random_nonzero.__func__  # type: ignore[attr-defined]
+    calls = {"n": 0}
+
+    def broken(cls: type[Scalar], rng: Any = None) -> Scalar:
+        calls["n"] += 1
+        return Scalar(0) if calls["n"] == 1 else real(cls, rng)
+
+    e = election
+    monkeypatch.setattr(Scalar, "random_nonzero", classmethod(broken))
+    # the device's own check (VoterClient.prepare verifies what it encrypted) would refuse it: bypass it
+    ballot, secrets = encrypt_ballot(e.intake.context(), CHOICE)
+    monkeypatch.undo()
+    assert ballot.contests[0].selections[0].ciphertext.a.is_identity
+    before = e.ledger_size()
+    body = {"ballot": ballot.to_dict(), "revealed": reveal(ballot, secrets).to_dict()}
+    resp = _post(e, "/spoil", body)
+    assert resp.status_code == 422, resp.text
+    assert resp.json()["error"]["code"] == "ballot.selection-randomness", resp.text
+    assert e.ledger_size() == before
+
+
+def test_database_refuses_a_repeated_unique_value(tmp_path: Path, database_url: str | None) -> None:
+    """The unique key (election, value, kind) backs the rules whatever process records a ballot."""
+    from voting._intake_db import BallotUniqueValue
+
+    engine = make_engine(database_url or f"sqlite:///{tmp_path / 'unique.sqlite3'}")
+    create_tables(engine)
+
+    def row(kind: str, value: str, election: str = "e", ballot: str = "1") -> BallotUniqueValue:
+        return BallotUniqueValue(
+            election_id=election, kind=kind, value=value, ballot_hash=ballot * 64, ledger_index=1
+        )
+
+    def insert(*rows: Any) -> None:
+        with Session(engine) as s:
+            s.add_all(rows)
+            s.commit()
+
+    try:
+        insert(row("ballot_nonce", "n" * 64), row("pad", "p" * 64))
+        for kind, value in (("ballot_nonce", "n" * 64), ("pad", "p" * 64)):
+            with pytest.raises(IntegrityError):
+                insert(row(kind, value, ballot="2"))
+        # the same value in another election, or as another kind, is another key
+        insert(row("pad", "p" * 64, election="f"), row("ballot_nonce", "p" * 64))
+    finally:
+        engine.dispose()
+
+
+def test_spoil_route_is_rate_limited_per_client_and_capped_per_election(tmp_path: Path) -> None:
+    """The anonymous spoil route: a per-client token bucket (429 spoil.rate_limited with Retry-After, nothing
+    appended) and a per-election cap (409 spoil.cap_reached); casting is not affected by either."""
+    now = dt.datetime.now(dt.UTC)
+    ca = JpkiTestCa.generate(now)
+    residents = make_residents(1, ca, now)
+    manifest = tsukuba_manifest(now, small=True, trustees=1, threshold=1)
+    with start_election_on(
+        None, tmp_path, residents, ca, manifest, spoil_rate_per_hour=60, spoil_burst=3, max_spoiled_ballots=2
+    ) as e:
+        with e.client() as c:
+            c.challenge(c.prepare(CHOICE))
+            c.challenge(c.prepare(CHOICE))
+            third = c.prepare(CHOICE)
+        body = {"ballot": third.ballot.to_dict(), "revealed": _revealed(third)}
+        _refused(e, "/spoil", body, 409, "spoil.cap_reached")
+        resp = _post(e, "/spoil", body)  # the bucket of 3 is empty now
+        assert resp.status_code == 429 and resp.json()["error"]["code"] == "spoil.rate_limited"
+        assert 1 <= int(resp.headers["retry-after"]) <= 60
+        assert "127.0.0.1" not in resp.text
+        # casting is bounded by neither
+        with e.client() as c:
+            assert c.cast_jpki(residents[0].card, CHOICE).seq == 1
+
+
+def _revealed(p: Any) -> dict[str, Any]:
+    return reveal(p.ballot, p.secrets).to_dict()
+
+
+def test_deep_json_is_refused_before_parsing_and_json_never_gets_the_admin_limit(
+    election: DemoElection,
+) -> None:
+    """The ASGI layer scans a JSON body's nesting before any decoder runs (the real server, in its own
+    process, answers the issue's exact 200 KB body in tests/test_intake_adversarial.py)."""
+    e = election
+    before = e.ledger_size()
+    deep = b'{"ballot":' + b"[" * 70 + b"]" * 70 + b', "auth": {}}'
+    for ct in ("application/json", "application/vnd.x+json; charset=utf-8", None):
+        headers = {"content-type": ct} if ct else {}
+        resp = e.http.post("/api/v1/voter/ballots", content=deep, headers=headers)
+        assert resp.status_code == 400 and resp.json()["error"]["code"] == "request.too_deep", (ct, resp.text)
+    # brackets inside strings are not nesting: this body reaches the route (and fails its schema)
+    flat = json.dumps({"ballot": "[" * 5000, "auth": "{" * 5000}).encode()
+    resp = e.http.post("/api/v1/voter/ballots", content=flat, headers={"content-type": "application/json"})
+    assert resp.status_code == 422 and resp.json()["error"]["code"] == "request.invalid"
+    # a CSV body is not JSON: not scanned (the roll route refuses it for its own reasons)
+    admin = {"authorization": f"Bearer {e.admin_token}"}
+    resp = e.http.put("/api/v1/admin/roll", content=b"[" * 100, headers={**admin, "content-type": "text/csv"})
+    assert resp.json()["error"]["code"] != "request.too_deep"
+    # a JSON body on an /admin/ route gets the default limit, not the roll upload's
+    big = b'{"x": "' + b"0" * (1024 * 1024 + 10) + b'"}'
+    resp = e.http.post(
+        "/api/v1/admin/election", content=big, headers={**admin, "content-type": "application/json"}
+    )
+    assert resp.status_code == 413 and resp.json()["error"]["code"] == "request.too_large"
     assert e.ledger_size() == before

@@ -29,7 +29,7 @@ def _lp(b: bytes) -> bytes:
 
 def test_alias_is_the_documented_hmac():
     expected = hmac.new(
-        KEY, _lp(b"tvote/1/voter-alias") + _lp(EID.encode()) + _lp(b"R-1"), hashlib.sha256
+        KEY, _lp(b"tvote/2/voter-alias") + _lp(EID.encode()) + _lp(b"R-1"), hashlib.sha256
     ).digest()
     assert voter_alias(KEY, EID, "R-1") == expected
     assert voter_alias(KEY, "other-election", "R-1") != expected

@@ -82,3 +82,53 @@ def test_rate_limiter_refills():
     rl.check("k")
     with pytest.raises(RateLimited):
         rl.check("k")
+
+
+def test_spoil_bounds_are_settings_and_fail_closed(tmp_path):
+    s = Settings.from_env(
+        {"TVOTE_SPOIL_RATE_PER_HOUR": "30", "TVOTE_SPOIL_BURST": "4", "TVOTE_MAX_SPOILED_BALLOTS": "9"},
+        data_dir=tmp_path,
+    )
+    assert (s.spoil_rate_per_hour, s.spoil_burst, s.max_spoiled_ballots) == (30, 4, 9)
+    d = Settings(data_dir=tmp_path)
+    assert (d.spoil_rate_per_hour, d.spoil_burst, d.max_spoiled_ballots) == (60, 10, 50_000)
+    for name in ("TVOTE_SPOIL_RATE_PER_HOUR", "TVOTE_SPOIL_BURST", "TVOTE_MAX_SPOILED_BALLOTS"):
+        for bad in ("0", "-1", "many"):
+            with pytest.raises(ConfigurationError):
+                Settings.from_env({name: bad}, data_dir=tmp_path)
+
+
+def test_rate_limiter_says_when_to_retry():
+    now = [0.0]
+    rl = RateLimiter(60, clock=lambda: now[0], burst=2, window=3600.0, code="spoil.rate_limited")
+    rl.check("k")
+    rl.check("k")
+    with pytest.raises(RateLimited) as e:
+        rl.check("k")
+    assert e.value.code == "spoil.rate_limited" and e.value.retry_after == 60  # one token per minute
+    now[0] += 30.0
+    with pytest.raises(RateLimited) as e:
+        rl.check("k")
+    assert e.value.retry_after == 30
+    now[0] += 30.0
+    rl.check("k")
+    rl.check("other")  # per key
+
+
+def test_new_error_codes_are_documented():
+    """Issue 9's codes are registered in the API documentation (docs/voting.md, docs/api.md)."""
+    from pathlib import Path
+
+    from voting._intake import DUPLICATE_CODES
+
+    docs = Path(__file__).resolve().parent.parent / "docs"
+    voting_md, api_md = (docs / "voting.md").read_text(), (docs / "api.md").read_text()
+    for code in (
+        *DUPLICATE_CODES.values(),
+        "ballot.repeated_ciphertext",
+        "spoil.cap_reached",
+        "spoil.rate_limited",
+        "request.too_deep",
+    ):
+        assert f"`{code}`" in voting_md, code
+        assert f"`{code}`" in api_md or code == "ballot.repeated_ciphertext", code

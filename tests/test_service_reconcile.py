@@ -22,10 +22,12 @@ import pytest
 from _service_util import ADMIN, ADMIN_TOKEN, error_code
 from sqlmodel import Session, select
 
+from crypto import encrypt_ballot, reveal
+from ledger.record import ballot_unique_values
 from voting._cli_demo import demo_settings, make_residents, roll_csv, tsukuba_manifest
 from voting._db import ElectionRow, TrusteeRow
 from voting._election import ElectionService
-from voting._intake_db import AuthEvidence, IntakeBallot, IntakeChallenge, VoterState
+from voting._intake_db import AuthEvidence, BallotUniqueValue, IntakeBallot, IntakeChallenge, VoterState
 from voting._loopback import LoopbackServer
 from voting._testca import JpkiTestCa, RsaKeyPool
 from voting._trustee_client import Trustee, TrusteeApi, run_key_ceremony
@@ -155,6 +157,26 @@ def test_a_ballot_whose_private_write_failed_is_rebuilt_from_the_ledger(tmp_path
                 assert (ev.status, ev.ledger_index, ev.ballot_hash) == ("final", size, lost["ballot_hash"])
                 challenge = s.get(IntakeChallenge, v_challenge(ev))
                 assert challenge is not None and challenge.used_at is not None
+                assert _unique_rows(s, lost) == {
+                    (u.kind, u.value): size for u in ballot_unique_values(lost["ballot_hash"], lost["ballot"])
+                }
+            # the rebuilt rows refuse a ballot reusing the lost ballot's nonce (an anonymous spoil here)
+            ctx = w["intake"].build(service).context()
+            nonce = bytes.fromhex(lost["ballot"]["ballot_nonce"])
+            reuse, secrets = encrypt_ballot(ctx, CHOICE, ballot_nonce=nonce)
+            body = {"ballot": reuse.to_dict(), "revealed": reveal(reuse, secrets).to_dict()}
+            assert error_code(http.post("/api/v1/voter/spoil", json=body), 409) == "ballot.duplicate_nonce"
+            # a spoiled ballot whose private write failed is rebuilt the same way
+            fail.arm()
+            with pytest.raises(ServerError) as e:
+                v.challenge(v.prepare(CHOICE))
+            assert e.value.status == 500 and fail.fired == 2
+            spoiled = service.ledger.entries(size + 1, size + 2)[0].payload
+            report = reconcile(http)
+            assert report["repaired"] == [{"index": size + 1, "type": "ballot.spoiled"}]
+            with Session(service.engine) as s:
+                assert s.get(IntakeBallot, spoiled["ballot_hash"]).kind == "spoiled"
+                assert set(_unique_rows(s, spoiled).values()) == {size + 1}
             # the service serves again, and the voter's next ballot continues the sequence
             third = v.cast_jpki(residents[0].card, CHOICE)
             assert (first.seq, third.seq) == (1, 3)
@@ -164,6 +186,11 @@ def test_a_ballot_whose_private_write_failed_is_rebuilt_from_the_ledger(tmp_path
         # a full replay now finds nothing to repair and nothing that differs
         assert reconcile(http, full=True)["repaired"] == []
         assert reconcile(http, full=True)["problems"] == []
+
+
+def _unique_rows(s: Session, payload: dict[str, Any]) -> dict[tuple[str, str], int]:
+    rows = s.exec(select(BallotUniqueValue).where(BallotUniqueValue.ballot_hash == payload["ballot_hash"]))
+    return {(r.kind, r.value): r.ledger_index for r in rows}
 
 
 def v_challenge(ev: AuthEvidence) -> str:

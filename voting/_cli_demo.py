@@ -239,6 +239,9 @@ def start_election(
     *,
     now: dt.datetime | None = None,
     rate_limit_per_minute: int = 1_000_000,
+    spoil_rate_per_hour: int = 1_000_000,
+    spoil_burst: int = 1_000_000,
+    max_spoiled_ballots: int = 50_000,
     oidc_residents: Sequence[Resident] = (),
     revoked: Sequence[Resident] = (),
     real_http: bool = True,
@@ -248,7 +251,8 @@ def start_election(
 
     ``oidc_residents`` get accounts at a local development OIDC provider (claims: name, birthdate,
     address), which is started only if there are any. ``revoked`` cards are listed on the CA's CRL.
-    ``database_url`` is the private database (default: an SQLite file in ``data_dir``).
+    ``database_url`` is the private database (default: an SQLite file in ``data_dir``). The rate limits
+    are off unless given (``rate_limit_per_minute``, ``spoil_rate_per_hour``, ``spoil_burst``).
     """
     from voting._trustee_client import run_key_ceremony
     from voting.app import create_app
@@ -267,6 +271,9 @@ def start_election(
             revoked=revoked,
             oidc=(provider.issuer, oidc_client) if provider is not None else None,
             rate_limit_per_minute=rate_limit_per_minute,
+            spoil_rate_per_hour=spoil_rate_per_hour,
+            spoil_burst=spoil_burst,
+            max_spoiled_ballots=max_spoiled_ballots,
             database_url=database_url,
         )
         app = create_app(settings, intake=intake_config)
@@ -342,6 +349,9 @@ def demo_settings(
     revoked: Sequence[Resident] = (),
     oidc: tuple[str, Any] | None = None,
     rate_limit_per_minute: int = 120,
+    spoil_rate_per_hour: int = 60,
+    spoil_burst: int = 10,
+    max_spoiled_ballots: int = 50_000,
     database_url: str | None = None,
 ) -> tuple[Any, Any]:
     """The demo's server settings and intake configuration, through the same path as ``tvote serve``.
@@ -379,6 +389,9 @@ def demo_settings(
         data_dir=data_dir,
         admin_token=admin_token,
         rate_limit_per_minute=rate_limit_per_minute,
+        spoil_rate_per_hour=spoil_rate_per_hour,
+        spoil_burst=spoil_burst,
+        max_spoiled_ballots=max_spoiled_ballots,
         jpki_trust_anchors=anchors,
         jpki_crl_dir=crls,
         jpki_test_policy=True,

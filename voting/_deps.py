@@ -7,12 +7,15 @@
   registration, and only its SHA-256 is stored. Resolves to the trustee's index.
 * :data:`RateLimitDep` — a per-client token bucket (in memory, per process) for the voter routes. The client
   key is a salted hash of the peer address, kept only in memory and never logged or stored.
+* :data:`SpoilLimitDep` — a second, slower bucket per client for the anonymous Benaloh-challenge route
+  (``Settings.spoil_rate_per_hour``, ``spoil_burst``): ``429 spoil.rate_limited`` with ``Retry-After``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import secrets
 import threading
 import time
@@ -38,6 +41,7 @@ __all__ = [
     "RateLimiter",
     "SessionDep",
     "SettingsDep",
+    "SpoilLimitDep",
     "TrusteeDep",
     "TrusteePrincipal",
     "get_service",
@@ -114,18 +118,27 @@ TrusteeDep = Annotated[TrusteePrincipal, Depends(require_trustee)]
 
 
 class RateLimiter:
-    """Token bucket per client key: ``per_minute`` requests, refilled continuously. Thread-safe.
+    """Token bucket per client key: ``per_minute`` requests (per ``window`` seconds if given), refilled
+    continuously, at most ``burst`` at once (default: the whole allowance). Thread-safe.
 
-    ``clock`` is injectable for tests. Keys are opaque strings (a salted hash of the peer address).
+    ``clock`` is injectable for tests. Keys are opaque strings (a salted hash of the peer address). A refusal
+    raises :class:`RateLimited` with ``code`` and ``retry_after``: the seconds until one request is allowed.
     """
 
     def __init__(
-        self, per_minute: int, *, clock: Callable[[], float] = time.monotonic, burst: int | None = None
+        self,
+        per_minute: int,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        burst: int | None = None,
+        window: float = 60.0,
+        code: str = "rate_limited",
     ):
         if per_minute < 1:
             raise ValueError("per_minute must be >= 1")
-        self.rate = per_minute / 60.0
+        self.rate = per_minute / window
         self.capacity = float(burst if burst is not None else per_minute)
+        self.code = code
         self._clock = clock
         self._lock = threading.Lock()
         self._buckets: dict[str, tuple[float, float]] = {}
@@ -143,7 +156,8 @@ class RateLimiter:
             tokens = min(self.capacity, tokens + (now - last) * self.rate)
             if tokens < cost:
                 self._buckets[key] = (tokens, now)
-                raise RateLimited("rate_limited", "too many requests; try again shortly")
+                wait = max(1, math.ceil((cost - tokens) / self.rate))
+                raise RateLimited(self.code, f"too many requests; try again in {wait} s", retry_after=wait)
             self._buckets[key] = (tokens - cost, now)
             if len(self._buckets) > 100_000:  # bound memory: forget full buckets
                 self._buckets = {k: v for k, v in self._buckets.items() if v[0] < self.capacity}
@@ -154,4 +168,10 @@ def rate_limit(request: Request) -> None:
     limiter.check(limiter.client_key(request))
 
 
+def spoil_limit(request: Request) -> None:
+    limiter: RateLimiter = request.app.state.spoil_limiter
+    limiter.check(limiter.client_key(request))
+
+
 RateLimitDep = Annotated[None, Depends(rate_limit)]
+SpoilLimitDep = Annotated[None, Depends(spoil_limit)]

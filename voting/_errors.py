@@ -114,8 +114,14 @@ class RejectedSubmission(ServiceError):
 
 
 class RateLimited(ServiceError):
+    """429; ``retry_after`` (seconds) becomes the ``Retry-After`` header."""
+
     status = 429
     default_code = "rate_limited"
+
+    def __init__(self, code: str | None = None, message: str = "", *, retry_after: int | None = None) -> None:
+        super().__init__(code, message)
+        self.retry_after = retry_after
 
 
 class ServiceUnavailable(ServiceError):
@@ -156,6 +162,8 @@ def install_error_handlers(app: Any) -> None:
     async def _service(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, ServiceError)
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        if isinstance(exc, RateLimited) and exc.retry_after is not None:
+            headers = {"Retry-After": str(exc.retry_after)}
         return JSONResponse(exc.to_body(), status_code=exc.status, headers=headers)
 
     async def _validation(_: Request, exc: Exception) -> JSONResponse:

@@ -9,9 +9,12 @@ so it never changes the ledger.
 Casting (``ballot.cast``), in this order::
 
     1. the election is in phase "voting" and the auth method is in the manifest's auth_methods
-    2. the ballot decodes strictly and verify_ballot passes (proofs, ids, base hash), and no selection
-       is encrypted with zero randomness (which would publish the vote in the clear)     [ballot.*]
-    3. its ballot hash was never accepted before (cast or spoiled)                      [ballot.duplicate]
+    2. the ballot decodes strictly and verify_ballot passes (ids, base hash, no selection encrypted with
+       zero randomness, proofs: docs/protocol.md §9.5, the verifier's V13)                 [ballot.*]
+       and no two of its selections share a ciphertext pad                     [ballot.repeated_ciphertext]
+    3. the uniqueness rules (``ledger.record.ballot_unique_values``, protocol §9.6, the verifier's V15): its
+       ballot hash, its ballot nonce and every ciphertext pad were never accepted before, cast or spoiled
+                        [ballot.duplicate, ballot.duplicate_nonce, ballot.duplicate_ciphertext]
     4. the authentication covers this ballot hash                               [jpki.*, oidc.*, face.*]
        JPKI: a one-time server challenge (issued here, unexpired, unused)       [challenge.*]
        digital ID: the pending authorization's state, nonce = H(ballot hash, salt)  [oidc.*]
@@ -19,21 +22,28 @@ Casting (``ballot.cast``), in this order::
     6. under the voter's lock and the election's mutation lock (``election.appending()``): phase
        again, the kiosk rule (a kiosk ballot ends internet voting for this voter, a second kiosk ballot
        is refused)                                                                       [voter.kiosk_voted]
-       then the authentication evidence is committed as a *pending* row (it is the one part of a cast
-       the public entry cannot rebuild), one ledger append, and one commit of the private rows (evidence
-       final, ballot row, voter state, challenge used, ``ElectionRow.ledger_synced``).
+       the uniqueness rules again, then the authentication evidence is committed as a *pending* row (it
+       is the one part of a cast the public entry cannot rebuild), one ledger append, and one commit of
+       the private rows (evidence final, ballot row and its unique values, voter state, challenge used,
+       ``ElectionRow.ledger_synced``).
 
 If the process dies between the append and that last commit, :class:`BallotReplay` (run by
-``ElectionService.reconcile`` at start-up) rebuilds the ballot row, the voter's ``seq``/kiosk state and the
-consumed challenge from the ``ballot.cast`` entry and makes the pending evidence final; pending evidence with
-no entry is an orphan of a submission that was never appended and is deleted.
+``ElectionService.reconcile`` at start-up) rebuilds the ballot row and its unique values, the voter's
+``seq``/kiosk state and the consumed challenge from the ``ballot.cast`` entry and makes the pending evidence
+final; pending evidence with no entry is an orphan of a submission that was never appended and is deleted.
+
+Spoiling (``ballot.spoiled``, the Benaloh challenge) is anonymous by design (``docs/voting.md`` §3b): the
+opening is checked (every re-encryption, hence the ballot's proofs), the same uniqueness rules apply, and
+the election holds at most ``max_spoiled`` spoiled ballots (``spoil.cap_reached``); the route adds a
+per-client rate limit (``spoil.rate_limited``, ``voting._deps.SpoilLimitDep``).
 
 The expensive checks (ballot proofs, RSA chain) run outside every lock, and each runs once per submission;
 only step 6 is serialised. Step 6 runs under an in-process per-voter lock and the election's mutation lock
 and re-reads :class:`~voting._intake_db.VoterState`; only one process can append to an election's ledger
 (the ledger's one-sequencer lock, an ``flock`` on SQLite and an advisory lock on PostgreSQL), so two
 processes cannot both give a voter the same ``seq``. The unique keys ``(election, alias, seq)``, the ballot
-hash, the evidence hash and the one-kiosk-ballot index are the database's backstop.
+hash, ``(election, value, kind)`` of every unique value, the evidence hash and the one-kiosk-ballot index
+are the database's backstop.
 
 Public record per cast ballot: voter alias and its roll inclusion proof (``roll_proof``: ``index``, ``path``;
 the alias is a leaf of the published roll commitment's Merkle tree, so no ballot can name an invented voter
@@ -71,16 +81,26 @@ from crypto._ballot import (
 )
 from crypto._errors import CryptoError, InvalidEncoding, VerificationError
 from ledger import NotFound as LedgerNotFound
+from ledger.record import UniqueValue, ballot_unique_values, repeats_within
 from voting.auth import JpkiSubmission, JpkiVerifier
 from voting.auth._face import FaceMatcher, LiveCapture, ReferenceImageSource, require_match
 from voting.auth._oidc import OidcRelyingParty, PendingOidcLogin
 
 from ._db import utcnow
 from ._errors import Conflict, Forbidden, InvalidRequest, NotFound, RejectedSubmission, Unauthenticated
-from ._intake_db import AuthEvidence, IntakeBallot, IntakeChallenge, OidcPending, VoterState
+from ._intake_db import (
+    AuthEvidence,
+    BallotUniqueValue,
+    IntakeBallot,
+    IntakeChallenge,
+    OidcPending,
+    VoterState,
+)
 
 __all__ = [
     "CHALLENGE_TTL",
+    "DUPLICATE_CODES",
+    "MAX_SPOILED",
     "BallotReplay",
     "Channel",
     "IntakeService",
@@ -91,6 +111,14 @@ __all__ = [
 
 Channel = Literal["internet", "kiosk"]
 CHALLENGE_TTL: Final[dt.timedelta] = dt.timedelta(minutes=10)
+#: default per-election cap on spoiled (challenged) ballots (``Settings.max_spoiled_ballots``)
+MAX_SPOILED: Final[int] = 50_000
+#: the error code (409) for a ballot that repeats a value of an accepted ballot, per uniqueness rule
+DUPLICATE_CODES: Final[dict[str, str]] = {
+    "ballot_hash": "ballot.duplicate",
+    "ballot_nonce": "ballot.duplicate_nonce",
+    "pad": "ballot.duplicate_ciphertext",
+}
 
 
 def _iso(t: dt.datetime) -> str:
@@ -192,17 +220,45 @@ class _KeyedLocks:
 
 @dataclass(frozen=True, slots=True)
 class _Ballot:
-    """A decoded ballot with its hash and tracking code, computed once (each re-serialises the ballot)."""
+    """A decoded ballot with its hash, tracking code, record form and the values the uniqueness rules make
+    unique, computed once (each re-serialises the ballot)."""
 
     ballot: EncryptedBallot
     hash: bytes
     hex: str
     tracking_code: str
+    record: dict[str, Any]
+    unique: tuple[UniqueValue, ...]
 
     @classmethod
     def of(cls, b: EncryptedBallot) -> _Ballot:
         h = b.ballot_hash()
-        return cls(b, h, h.hex(), tracking_code_from_hash(h))
+        record = b.to_dict()
+        return cls(b, h, h.hex(), tracking_code_from_hash(h), record, ballot_unique_values(h.hex(), record))
+
+    def check_shape(self) -> None:
+        """What one ballot must not repeat by itself: a pad used twice (422 ``ballot.repeated_ciphertext``).
+        Zero randomness (a pad that is the identity) is refused before, by ``verify_ballot`` (protocol
+        §9.5 ``selection-randomness``, the verifier's V13: one definition for both)."""
+        for earlier, later in repeats_within(self.unique):
+            raise RejectedSubmission(
+                "ballot.repeated_ciphertext",
+                f"the {later.describe()} repeats the {earlier.describe()}: every selection is encrypted "
+                "with fresh randomness; the device must encrypt again",
+            )
+
+    def rows(self, election_id: str, ledger_index: int) -> list[BallotUniqueValue]:
+        """The :class:`BallotUniqueValue` rows of this ballot, published at ``ledger_index``."""
+        return [
+            BallotUniqueValue(
+                election_id=election_id,
+                kind=v.kind,
+                value=v.value,
+                ballot_hash=self.hex,
+                ledger_index=ledger_index,
+            )
+            for v in self.unique
+        ]
 
 
 @contextmanager
@@ -240,7 +296,7 @@ class IntakeService:
     of a digital-ID subject; a method whose verifier is ``None`` is refused with ``auth.unavailable``.
     ``kiosk_tokens`` are the bearer tokens of opened polling-place kiosks (only their SHA-256 is kept);
     ``kiosk_token_hashes`` are such SHA-256 digests (hex) given directly (what the server settings hold).
-    ``clock`` and ``randbytes`` are injectable for tests.
+    ``max_spoiled`` caps the election's spoiled ballots. ``clock`` and ``randbytes`` are injectable for tests.
     """
 
     election: Any
@@ -253,6 +309,8 @@ class IntakeService:
     clock: Callable[[], dt.datetime] = utcnow
     randbytes: Callable[[int], bytes] = secrets.token_bytes
     challenge_ttl: dt.timedelta = CHALLENGE_TTL
+    #: at most this many spoiled (challenged) ballots per election
+    max_spoiled: int = MAX_SPOILED
     _voter_locks: _KeyedLocks = field(default_factory=_KeyedLocks, init=False, repr=False)
     _ctx: ElectionContext | None = field(default=None, init=False, repr=False)
 
@@ -310,17 +368,7 @@ class IntakeService:
         b = self._decode_ballot(ballot)
         with _rejecting("the ballot"):
             verify_ballot(self.context(), b.ballot)
-        # A pad r·G equal to the identity means r = 0: the ciphertext is valid, but it is the plaintext in
-        # the clear. The verifier must accept such a ballot; the server refuses to publish it, to protect
-        # a voter whose device has broken randomness.
-        for contest in b.ballot.contests:
-            for sel in contest.selections:
-                if sel.ciphertext.a.is_identity:
-                    raise RejectedSubmission(
-                        "ballot.unsafe_randomness",
-                        f"selection {contest.contest_id}/{sel.selection_id} is encrypted with zero "
-                        "randomness and would reveal the vote; the device must encrypt again",
-                    )
+        b.check_shape()
         return b
 
     def _check_unused(self, s: Session, ballot_hash: str) -> None:
@@ -328,6 +376,32 @@ class IntakeService:
         if row is not None:
             what = "cast" if row.kind == "cast" else "spoiled (challenged)"
             raise Conflict("ballot.duplicate", f"this ballot was already {what}; encrypt a fresh one")
+
+    def _check_unique(self, s: Session, b: _Ballot) -> None:
+        """The uniqueness rules (``ledger.record.ballot_unique_values``; the verifier's V15): no value of
+        ``b`` was published by an accepted ballot, cast or spoiled. Raises 409 with the rule's code."""
+        self._check_unused(s, b.hex)  # the friendlier message for the whole ballot
+        used = {
+            (r.kind, r.value): r
+            for r in s.exec(
+                select(BallotUniqueValue)
+                .where(BallotUniqueValue.election_id == self.election_id)
+                .where(BallotUniqueValue.value.in_([v.value for v in b.unique]))  # type: ignore[attr-defined]
+            )
+        }
+        for v in b.unique:  # in rule order: hash, nonce, then the pads in ballot order
+            row = used.get((v.kind, v.value))
+            if row is None:
+                continue
+            if v.kind == "ballot_nonce":
+                why = "a ballot nonce is used once (a contest moved with its nonce is a copied ballot)"
+            else:
+                why = "a copied or re-used ciphertext is refused"
+            raise Conflict(
+                DUPLICATE_CODES[v.kind],
+                f"the {v.describe()} was already published (ledger entry {row.ledger_index}): {why}; "
+                "encrypt a fresh ballot",
+            )
 
     # ------------------------------------------------------------------------------------- challenges
 
@@ -440,7 +514,7 @@ class IntakeService:
         self._require_voting()
         b = self._parse_ballot(ballot)
         with self._session() as s:
-            self._check_unused(s, b.hex)
+            self._check_unique(s, b)
         auth = self._auth_jpki(b, submission, challenge)
         return self._commit_cast(b, auth, channel)
 
@@ -466,7 +540,7 @@ class IntakeService:
             now = self.clock()
             with self._session() as s:
                 self._require_voting()
-                self._check_unused(s, bh)
+                self._check_unique(s, b)
                 if auth.challenge is not None:
                     self._check_challenge(auth.challenge)
                 if auth.oidc_state is not None:
@@ -503,7 +577,7 @@ class IntakeService:
             payload = {
                 "election_id": eid,
                 "base_hash": self.election.base_hash.hex(),
-                "ballot": b.ballot.to_dict(),
+                "ballot": b.record,
                 "ballot_hash": bh,
                 "tracking_code": b.tracking_code,
                 "voter_alias": alias,
@@ -550,6 +624,7 @@ class IntakeService:
                         created_at=now,
                     )
                 )
+                s.add_all(b.rows(eid, index))
                 s.commit()
         return self._receipt(
             "cast", bh, b.tracking_code, index, bytes(appended.entry_hash), channel=channel, seq=seq
@@ -570,9 +645,17 @@ class IntakeService:
     # ------------------------------------------------------------------------------------ spoiling
 
     def spoil(self, ballot: Mapping[str, Any], revealed: Mapping[str, Any]) -> Receipt:
-        """Publish a challenged ballot with its opening (``ballot.spoiled``); it is never counted."""
+        """Publish a challenged ballot with its opening (``ballot.spoiled``); it is never counted.
+
+        Anonymous (a challenge must not identify the voter), so bounded: at most ``max_spoiled`` spoiled
+        ballots per election (``spoil.cap_reached``), and the HTTP route rate-limits each client."""
         self._require_voting()
+        with self._session() as s:
+            self._check_spoil_cap(s)
         b = self._decode_ballot(ballot)
+        b.check_shape()
+        with self._session() as s:  # cheap, before the opening's re-encryptions are checked
+            self._check_unique(s, b)
         with _rejecting("the opening"):
             r = RevealedBallot.from_dict(dict(revealed))
         with _rejecting("the opening"):
@@ -581,12 +664,13 @@ class IntakeService:
         with self.election.appending():
             with self._session() as s:
                 self._require_voting()
-                self._check_unused(s, bh)
+                self._check_spoil_cap(s)
+                self._check_unique(s, b)
             now = self.clock()
             payload = {
                 "election_id": self.election_id,
                 "base_hash": self.election.base_hash.hex(),
-                "ballot": b.ballot.to_dict(),
+                "ballot": b.record,
                 "ballot_hash": bh,
                 "tracking_code": b.tracking_code,
                 "revealed": r.to_dict(),
@@ -604,9 +688,24 @@ class IntakeService:
                         created_at=now,
                     )
                 )
+                s.add_all(b.rows(self.election_id, index))
                 self.election.record_synced(s, index)
                 s.commit()
         return self._receipt("spoiled", bh, b.tracking_code, index, bytes(appended.entry_hash))
+
+    def _check_spoil_cap(self, s: Session) -> None:
+        spoiled = s.exec(
+            select(func.count())
+            .select_from(IntakeBallot)
+            .where(IntakeBallot.election_id == self.election_id)
+            .where(IntakeBallot.kind == "spoiled")
+        ).one()
+        if spoiled >= self.max_spoiled:
+            raise Conflict(
+                "spoil.cap_reached",
+                f"this election already holds {self.max_spoiled} challenged ballots, its limit; a ballot "
+                "can still be cast",
+            )
 
     # -------------------------------------------------------------------------------------- receipts
 
@@ -776,7 +875,7 @@ class IntakeService:
         self._require_voting()
         b = self._parse_ballot(ballot)
         with self._session() as s:
-            self._check_unused(s, b.hex)
+            self._check_unique(s, b)
         auth = self._auth_oidc(b, state, code, live)
         return self._commit_cast(b, auth, "internet")
 
@@ -805,6 +904,10 @@ class BallotReplay:
     Used by ``ElectionService.reconcile`` in one session: :meth:`apply` per entry (``True`` if something was
     missing and is now recorded), then :meth:`finish`, which deletes orphan pending evidence and, after a full
     replay, compares the private tables with what the ledger holds (differences go to ``problems``).
+
+    The unique values of every replayed ballot (:class:`BallotUniqueValue`) are rebuilt too. A value the
+    ledger itself repeats (a record that fails V15, which this intake never appends) is not recorded twice:
+    it is reported in ``problems``, naming both entries.
     """
 
     def __init__(self, election_id: str, now: dt.datetime) -> None:
@@ -814,6 +917,7 @@ class BallotReplay:
         self._max_seq: dict[str, int] = {}
         self._ballots = 0
         self._evidence = 0
+        self._values = 0
 
     def apply(self, s: Session, index: int, etype: str, p: Mapping[str, Any]) -> bool:
         eid = self.election_id
@@ -840,6 +944,7 @@ class BallotReplay:
                 )
             )
             changed = True
+        changed = self._unique_values(s, index, bh, p) or changed
         if etype != "ballot.cast":
             return changed
         alias, seq, channel = str(p["voter_alias"]), int(p["seq"]), p["channel"]
@@ -881,6 +986,43 @@ class BallotReplay:
             changed = True
         return changed
 
+    def _unique_values(self, s: Session, index: int, bh: str, p: Mapping[str, Any]) -> bool:
+        """Record the ballot's unique values that are missing (one query per entry); ``True`` if any was."""
+        values = ballot_unique_values(bh, p.get("ballot"))
+        for earlier, later in repeats_within(values):
+            self.problems.append(f"entry {index}: the {later.describe()} repeats the {earlier.describe()}")
+        have = {
+            (r.kind, r.value): r
+            for r in s.exec(  # autoflush: rows added for earlier entries of this replay are seen
+                select(BallotUniqueValue)
+                .where(BallotUniqueValue.election_id == self.election_id)
+                .where(BallotUniqueValue.value.in_([v.value for v in values]))  # type: ignore[attr-defined]
+            )
+        }
+        changed = False
+        for v in {(v.kind, v.value): v for v in values}.values():  # each value once
+            key = (v.kind, v.value)
+            row = have.get(key)
+            if row is None:
+                row = BallotUniqueValue(
+                    election_id=self.election_id,
+                    kind=v.kind,
+                    value=v.value,
+                    ballot_hash=bh,
+                    ledger_index=index,
+                )
+                s.add(row)
+                have[key] = row
+                changed = True
+            elif row.ballot_hash != bh:
+                self.problems.append(
+                    f"entry {index}: the {v.describe()} was already published at entry {row.ledger_index} "
+                    "(the record fails V15 ballot.unique)"
+                )
+                continue
+            self._values += 1
+        return changed
+
     def finish(self, s: Session, *, full: bool) -> int:
         """Delete orphan pending evidence (returns how many); after a full replay compare the tables."""
         eid = self.election_id
@@ -902,6 +1044,11 @@ class BallotReplay:
         ).one()
         if final != self._evidence:
             self.problems.append(f"{final} evidence rows, the ledger's ballots name {self._evidence}")
+        values = s.exec(
+            select(func.count()).select_from(BallotUniqueValue).where(BallotUniqueValue.election_id == eid)
+        ).one()
+        if values != self._values:
+            self.problems.append(f"{values} unique-value rows, the ledger's ballots hold {self._values}")
         voters = s.exec(select(VoterState).where(VoterState.election_id == eid))
         states = {v.voter_alias: v.seq for v in voters}
         if states != self._max_seq:

@@ -52,7 +52,7 @@ from voting.auth import (
 )
 
 from ._errors import ConfigurationError
-from ._intake import IntakeService
+from ._intake import MAX_SPOILED, IntakeService
 from ._settings import Settings
 
 __all__ = [
@@ -178,6 +178,8 @@ class IntakeConfig:
     face: FaceMatcher | None = None
     face_reference: Callable[[str, str], ReferenceImageSource] | None = None
     kiosk_token_hashes: frozenset[str] = frozenset()
+    #: the per-election cap on spoiled (challenged) ballots
+    max_spoiled_ballots: int = MAX_SPOILED
 
     @classmethod
     def from_settings(
@@ -237,6 +239,7 @@ class IntakeConfig:
             face=face,
             face_reference=face_reference,
             kiosk_token_hashes=settings.effective_kiosk_token_hashes,
+            max_spoiled_ballots=settings.max_spoiled_ballots,
         )
 
     def build(self, service: Any) -> IntakeService:
@@ -257,6 +260,7 @@ class IntakeConfig:
             face=self.face,
             face_reference=self.face_reference,
             kiosk_token_hashes=self.kiosk_token_hashes,
+            max_spoiled=self.max_spoiled_ballots,
         )
 
 

@@ -7,6 +7,11 @@ They live in the same SQLModel metadata (and therefore the same engine) as :mod:
   ballot hash (the verifier never leaves the server).
 * :class:`IntakeBallot` — every ballot hash the server accepted, cast or spoiled, so a hash is used once
   (a spoiled ballot can never be cast, a cast one never spoiled or replayed).
+* :class:`BallotUniqueValue` — every value the uniqueness rules make unique (``ledger.record``'s
+  ``ballot_unique_values``: ballot hash, ballot nonce, each selection's ciphertext pad) of every accepted
+  ballot, cast or spoiled, keyed ``(election, value, kind)``: the database refuses a second ballot with a
+  used nonce or pad whatever process records it. Written in the transaction that writes the ballot's
+  :class:`IntakeBallot` row, and rebuilt from the ledger by reconciliation.
 * :class:`VoterState` — per (election, voter alias) submission counter and kiosk flag. A voter's concurrent
   submissions are serialised by intake's locks and the ledger's single sequencer (see :mod:`voting._intake`);
   the unique keys of :class:`IntakeBallot` are the database's backstop.
@@ -26,7 +31,14 @@ import datetime as dt
 from sqlalchemy import Index, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
-__all__ = ["AuthEvidence", "IntakeBallot", "IntakeChallenge", "OidcPending", "VoterState"]
+__all__ = [
+    "AuthEvidence",
+    "BallotUniqueValue",
+    "IntakeBallot",
+    "IntakeChallenge",
+    "OidcPending",
+    "VoterState",
+]
 
 
 class IntakeChallenge(SQLModel, table=True):
@@ -72,6 +84,8 @@ class IntakeBallot(SQLModel, table=True):
             sqlite_where=text("channel = 'kiosk'"),
             postgresql_where=text("channel = 'kiosk'"),
         ),
+        # counting the spoiled ballots of an election (the per-election cap) reads only those rows
+        Index("ix_intake_ballot_kind", "election_id", "kind"),
     )
 
     ballot_hash: str = Field(primary_key=True, max_length=64)
@@ -83,6 +97,22 @@ class IntakeBallot(SQLModel, table=True):
     channel: str | None = Field(default=None, max_length=16)
     seq: int | None = None
     created_at: dt.datetime
+
+
+class BallotUniqueValue(SQLModel, table=True):
+    """One value of an accepted ballot that no other ballot of the election may repeat (the primary key is
+    the unique constraint): ``kind`` is ``ballot_hash``, ``ballot_nonce`` or ``pad`` (``ledger.record``'s
+    ``UNIQUE_KINDS``), ``value`` its lowercase hex as published. The key is ordered ``(election_id, value,
+    kind)`` so that intake's lookup, ``election_id = ? AND value IN (...)``, is an index lookup per value."""
+
+    __tablename__ = "intake_unique_value"
+
+    election_id: str = Field(primary_key=True, max_length=128)
+    value: str = Field(primary_key=True, max_length=64)
+    kind: str = Field(primary_key=True, max_length=16)
+    #: the ballot that published it, and its ledger entry
+    ballot_hash: str = Field(max_length=64)
+    ledger_index: int
 
 
 class VoterState(SQLModel, table=True):

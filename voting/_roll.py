@@ -18,7 +18,7 @@ What the service keeps per voter is the pair (alias, match key)::
 
     alias = HMAC-SHA256(roll_key, u32be(len(D)) || D || u32be(len(e)) || e || u32be(len(r)) || r)
 
-with ``D = b"tvote/1/voter-alias"``, ``e`` the election id and ``r`` the resident id (UTF-8), ``roll_key``
+with ``D = b"tvote/2/voter-alias"``, ``e`` the election id and ``r`` the resident id (UTF-8), ``roll_key``
 the election's 32-byte secret. The public **roll commitment** is ``{"size": n, "root": hex,
 "alias_scheme": "hmac-sha256/1"}`` where ``root`` is the RFC 9162 Merkle root whose leaves are the 32-byte
 aliases in ascending byte order (leaf hash ``SHA-256(0x00 || alias)``).
@@ -46,6 +46,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from crypto import PROTOCOL_VERSION
 from ledger.merkle import (
     CompactRange,
     fold,
@@ -73,7 +74,7 @@ __all__ = [
 ]
 
 ALIAS_SCHEME: Final[str] = "hmac-sha256/1"
-_ALIAS_DOMAIN: Final[bytes] = b"tvote/1/voter-alias"
+_ALIAS_DOMAIN: Final[bytes] = f"tvote/{PROTOCOL_VERSION}/voter-alias".encode()
 MAX_ROLL_SIZE: Final[int] = 2_000_000
 
 _FORBIDDEN_COLUMNS: Final[frozenset[str]] = frozenset(

@@ -15,6 +15,10 @@ All are optional; the defaults are for development on one machine.
 ``TVOTE_ADMIN_TOKEN``               the commission's bearer token for ``/api/v1/admin/*``
 ``TVOTE_PUBLIC_URL``                the public base URL printed in QR codes and receipts
 ``TVOTE_RATE_LIMIT``                voter requests per minute per client (default 120)
+``TVOTE_SPOIL_RATE_PER_HOUR``       challenged (spoiled) ballots per hour per client, on top of the above
+                                    (default 60; a token bucket, see ``TVOTE_SPOIL_BURST``)
+``TVOTE_SPOIL_BURST``               challenged ballots one client may send at once (default 10)
+``TVOTE_MAX_SPOILED_BALLOTS``       challenged ballots per election, in all (default 50,000)
 ``TVOTE_LOG_ORIGIN``                the ledger's checkpoint origin (default ``tvote/<election id>``)
 ``TVOTE_ROLL_KEY_FILE``             file holding the 32-byte roll key (64 hex digits) the register used for
                                     ``match_key`` columns; default: a fresh random key per election
@@ -104,6 +108,11 @@ class Settings:
     admin_token: str = field(default=DEFAULT_ADMIN_TOKEN, repr=False)
     public_url: str = "http://127.0.0.1:8000"
     rate_limit_per_minute: int = 120
+    #: the anonymous Benaloh-challenge route (``POST /voter/spoil``): a token bucket per client address
+    #: (``spoil_rate_per_hour`` refilled per hour, at most ``spoil_burst`` at once) and a cap per election
+    spoil_rate_per_hour: int = 60
+    spoil_burst: int = 10
+    max_spoiled_ballots: int = 50_000
     #: largest request body accepted (bytes); commission (``/admin/``) routes have their own, larger limit
     #: because the voter roll is uploaded through them
     max_request_bytes: int = 1024 * 1024
@@ -154,6 +163,10 @@ class Settings:
                 )
         if self.rate_limit_per_minute < 1:
             raise ConfigurationError("config.rate_limit", "the rate limit must be at least 1 per minute")
+        for name in ("spoil_rate_per_hour", "spoil_burst", "max_spoiled_ballots"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                raise ConfigurationError(f"config.{name}", f"{name} must be an integer of at least 1")
         for name in ("max_request_bytes", "max_admin_request_bytes"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1024:
                 raise ConfigurationError(f"config.{name}", f"{name} must be an integer of at least 1024")
@@ -285,6 +298,16 @@ _SECRET_FILES: Final[dict[str, str]] = {
     "TVOTE_FACE_MATCHER_TOKEN_FILE": "face_matcher_token",
 }
 _PATHS: Final[frozenset[str]] = frozenset({"data_dir", "roll_key_file", "jpki_trust_anchors", "jpki_crl_dir"})
+_INTS: Final[frozenset[str]] = frozenset(
+    {
+        "rate_limit_per_minute",
+        "spoil_rate_per_hour",
+        "spoil_burst",
+        "max_spoiled_ballots",
+        "max_request_bytes",
+        "max_admin_request_bytes",
+    }
+)
 
 
 def _read_config_file(path: Path) -> dict[str, str]:
@@ -311,7 +334,7 @@ def _parse(raw: Mapping[str, str]) -> dict[str, object]:
         if var not in raw:
             continue
         v = raw[var]
-        if name in ("rate_limit_per_minute", "max_request_bytes", "max_admin_request_bytes"):
+        if name in _INTS:
             try:
                 values[name] = int(v)
             except ValueError as exc:

@@ -77,6 +77,9 @@ def create_app(
     app.state.service = service
     app.state.engine = service.engine
     app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
+    app.state.spoil_limiter = RateLimiter(
+        settings.spoil_rate_per_hour, burst=settings.spoil_burst, window=3600.0, code="spoil.rate_limited"
+    )
     app.state.intake_provider = IntakeProvider(intake, service)
     install_error_handlers(app)
     add_service_error_handlers(app)

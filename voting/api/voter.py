@@ -2,7 +2,8 @@
 
 Thin: each route parses its body, calls :class:`voting._intake.IntakeService` (built from the settings by
 ``app.state.intake_provider``, see :mod:`voting._intake_config`) and
-returns a response model. Every route is rate-limited per client (:data:`voting._deps.RateLimitDep`);
+returns a response model. Every route is rate-limited per client (:data:`voting._deps.RateLimitDep`), the
+anonymous spoil route twice (:data:`voting._deps.SpoilLimitDep`);
 every error is a 4xx ``{"error": {"code", "message"}}`` (codes: ``docs/voting.md``).
 """
 
@@ -17,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from voting.auth import JpkiSubmission
 from voting.auth._face import LiveCapture
 
-from .._deps import AdminDep, RateLimitDep
+from .._deps import AdminDep, RateLimitDep, SpoilLimitDep
 from .._errors import InvalidRequest, Unauthenticated
 from .._intake import IntakeService, Receipt
 
@@ -183,7 +184,9 @@ def post_kiosk_ballot(body: KioskCastIn, intake: IntakeDep, _rl: RateLimitDep) -
 
 
 @router.post("/spoil", response_model=ReceiptOut, summary="Challenge (spoil) a ballot: publish its opening")
-def post_spoil(body: SpoilIn, intake: IntakeDep, _rl: RateLimitDep) -> ReceiptOut:
+def post_spoil(body: SpoilIn, intake: IntakeDep, _rl: RateLimitDep, _spoil: SpoilLimitDep) -> ReceiptOut:
+    """Anonymous by design (a challenge must not identify the voter), so bounded instead: a per-client rate
+    limit (``spoil.rate_limited``, 429 with ``Retry-After``), a per-election cap (``spoil.cap_reached``)."""
     return ReceiptOut.of(intake.spoil(body.ballot, body.revealed))
 
 

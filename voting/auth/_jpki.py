@@ -2,7 +2,7 @@
 
 Signed message (exactly 116 bytes)::
 
-    b"tvote/1/jpki-ballot\\n" || election_base_hash (32) || ballot_hash (32) || server_challenge (32)
+    b"tvote/2/jpki-ballot\\n" || election_base_hash (32) || ballot_hash (32) || server_challenge (32)
 
 The card signs it with its signing key: RSASSA-PKCS1-v1_5 with SHA-256 (the card pads a DigestInfo;
 the result is the standard signature). All three inputs are fixed-length, so the layout is unambiguous.
@@ -40,6 +40,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509 import verification as xv
 
+from crypto import PROTOCOL_VERSION
 from crypto._hash import encode_transcript
 
 from ._errors import JpkiError, RollError
@@ -63,7 +64,7 @@ __all__ = [
     "signed_message",
 ]
 
-SIGNED_MESSAGE_PREFIX: Final[bytes] = b"tvote/1/jpki-ballot\n"
+SIGNED_MESSAGE_PREFIX: Final[bytes] = f"tvote/{PROTOCOL_VERSION}/jpki-ballot\n".encode()
 JPKI_SIGN_POLICY_OID: Final[str] = "1.2.392.200149.8.5.1.1.20"
 JPKI_TEST_SIGN_POLICY_OID: Final[str] = "1.2.392.200149.8.5.1.0.20"
 OID_JPKI_NAME: Final[str] = "1.2.392.200149.8.5.5.1"
@@ -108,7 +109,7 @@ class JpkiEvidence:
 
     ``to_bytes()`` is the transcript ``encode_transcript("jpki-evidence", [base_hash, ballot_hash,
     challenge, signature, certificate_der, *intermediates_der])`` (``crypto._hash``: domain
-    ``tvote/1/jpki-evidence``, every item u32be length-prefixed) and :attr:`digest` its SHA-256, the
+    ``tvote/2/jpki-evidence``, every item u32be length-prefixed) and :attr:`digest` its SHA-256, the
     value that enters the public record. It contains personal data (the certificate): never publish it.
     """
 

@@ -4,7 +4,7 @@ Nonce binding. For each login the relying party draws a 32-byte ``salt`` and sen
 
     nonce = base64url_nopad(SHA-256(encode_transcript("oidc-nonce", [election_base_hash, ballot_hash, salt])))
 
-(``crypto._hash`` transcript: domain ``tvote/1/oidc-nonce``, items u32be length-prefixed). The provider
+(``crypto._hash`` transcript: domain ``tvote/2/oidc-nonce``, items u32be length-prefixed). The provider
 signs the nonce into the ID token, so the token can only authenticate *this* ballot; the salt travels
 with the evidence and the server (or an auditor) re-derives the nonce from the ballot hash.
 

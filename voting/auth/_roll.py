@@ -6,7 +6,7 @@ The voter roll keeps, per resident, an internal resident id and a **roll match k
                                  u32be(len(D)) || D || u32be(len(n)) || n
                                  || u32be(len(b)) || b || u32be(len(a)) || a)
 
-with ``D = b"tvote/1/roll-match"``, ``n`` the normalised name, ``b`` the birth date as ISO
+with ``D = b"tvote/2/roll-match"``, ``n`` the normalised name, ``b`` the birth date as ISO
 ``YYYY-MM-DD`` and ``a`` the normalised address, each UTF-8. Normalisation is Unicode NFKC, then every
 whitespace character removed (so full-width and half-width spacing agree). ``roll_key`` is a 32-byte
 secret held by the election commission; without it the match keys reveal nothing and cannot be
@@ -23,11 +23,13 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import Final
 
+from crypto import PROTOCOL_VERSION
+
 from ._errors import RollError
 
 __all__ = ["RollKey", "RollMatchKey", "normalise_text", "roll_match_key"]
 
-_DOMAIN: Final[bytes] = b"tvote/1/roll-match"
+_DOMAIN: Final[bytes] = f"tvote/{PROTOCOL_VERSION}/roll-match".encode()
 
 
 @dataclass(frozen=True, slots=True)
