@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+import random
 import shutil
 import tarfile
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Any
 import pytest
 from verifier_fixture import Election, build_election, counted_root
 
+from crypto import EncryptedBallot, reveal
 from crypto._ballot import ElectionContext, encrypt_ballot
 from crypto._group import G, Scalar
 from verifier import Options, RecordUnreadable, Report, verify_record
@@ -453,6 +455,99 @@ def test_duplicated_ballot_is_a_replay(election: Election, tmp_path: Path) -> No
     assert any(f.step == 15 and f.entry == index_of(evs, "voting.closed") - 1 for f in r.failures)
 
 
+def _same_randomness(el: Election, choices: dict[str, list[str]], nonce: bytes) -> dict[str, Any]:
+    """A valid ballot encrypted from a fixed random stream: two calls with different nonces give different
+    ballots (hash, proofs) whose ciphertexts are identical, pad for pad."""
+    b, _ = encrypt_ballot(el.ctx, choices, rng=random.Random(99), ballot_nonce=nonce)
+    return {"ballot": b.to_dict(), "ballot_hash": b.ballot_hash().hex(), "tracking_code": b.tracking_code()}
+
+
+def test_repeated_ciphertext_pad_fails_v15(election: Election, tmp_path: Path) -> None:
+    """Issue 9: two ballots sharing ciphertext pads (a = r·G), each with its own nonce and valid proofs,
+    fail V15 ballot.unique, naming the earlier entry; every other check holds."""
+    evs = events(election)
+    a, b = index_of(evs, "ballot.cast", 3), index_of(evs, "ballot.cast", 4)  # two different voters
+    choices = {"mayor": ["cand-2"], "referendum": ["no"]}
+    evs[a][1].update(_same_randomness(election, choices, b"\x0a" * 32))
+    evs[b][1].update(_same_randomness(election, choices, b"\x0b" * 32))
+    pads = [
+        [s["ciphertext"]["a"] for c in evs[k][1]["ballot"]["contests"] for s in c["selections"]]
+        for k in (a, b)
+    ]
+    assert pads[0] == pads[1] and evs[a][1]["ballot"]["ballot_nonce"] != evs[b][1]["ballot"]["ballot_nonce"]
+    r = seal(election, tmp_path, election.retally(evs))
+    assert failed(r) == {15}, [f.operator_message for f in r.failures]
+    (f,) = r.failures
+    assert f.check == "ballot.unique" and f.entry == b
+    assert f"ciphertext pad of mayor/cand-1 already used at entry {a}" in f.message
+    assert "nonce" not in f.message
+
+
+def test_repeated_pad_of_a_spoiled_ballot_fails_v15(election: Election, tmp_path: Path) -> None:
+    """Cast and spoiled ballots share one space: a cast ballot reusing a spoiled ballot's pad fails too."""
+    evs = events(election)
+    s, c = index_of(evs, "ballot.spoiled"), index_of(evs, "ballot.cast", 4)
+    assert s < c
+    choices = {"mayor": ["cand-1"], "referendum": ["yes"]}
+    spoiled, secrets = encrypt_ballot(election.ctx, choices, rng=random.Random(7), ballot_nonce=b"\x01" * 32)
+    evs[s][1].update(
+        {
+            "ballot": spoiled.to_dict(),
+            "ballot_hash": spoiled.ballot_hash().hex(),
+            "tracking_code": spoiled.tracking_code(),
+            "revealed": reveal(spoiled, secrets).to_dict(),
+        }
+    )
+    cast, _ = encrypt_ballot(election.ctx, choices, rng=random.Random(7), ballot_nonce=b"\x02" * 32)
+    evs[c][1].update(
+        {
+            "ballot": cast.to_dict(),
+            "ballot_hash": cast.ballot_hash().hex(),
+            "tracking_code": cast.tracking_code(),
+        }
+    )
+    r = seal(election, tmp_path, election.retally(evs))
+    assert failed(r) == {15}, [f.operator_message for f in r.failures]
+    assert any(f.entry == c and f"already used at entry {s}" in f.message for f in r.failures)
+
+
+def test_copied_contest_with_the_victims_nonce_fails_v15(election: Election, tmp_path: Path) -> None:
+    """Cortier–Smyth: another voter copies the victim's contest (ciphertexts and proofs) with the victim's
+    nonce and encrypts his other contest under it. Every proof verifies; V15 names the victim's entry."""
+    evs = events(election)
+    victim, attacker = index_of(evs, "ballot.cast", 3), index_of(evs, "ballot.cast", 4)
+    vb = evs[victim][1]["ballot"]
+    nonce = bytes.fromhex(vb["ballot_nonce"])
+    own, _ = encrypt_ballot(election.ctx, {"mayor": ["cand-3"], "referendum": ["no"]}, ballot_nonce=nonce)
+    forged = own.to_dict()
+    forged["contests"][0] = copy.deepcopy(vb["contests"][0])  # the victim's whole contest
+    fb = EncryptedBallot.from_dict(forged)
+    evs[attacker][1].update(
+        {"ballot": forged, "ballot_hash": fb.ballot_hash().hex(), "tracking_code": fb.tracking_code()}
+    )
+    r = seal(election, tmp_path, election.retally(evs))
+    assert failed(r) == {15}, [f.operator_message for f in r.failures]
+    (f,) = r.failures
+    assert f.entry == attacker
+    assert f"ballot nonce already used at entry {victim}" in f.message
+    assert f"ciphertext pad of mayor/cand-1 already used at entry {victim}" in f.message
+
+
+def test_a_pad_repeated_within_one_ballot_fails_v15(election: Election, tmp_path: Path) -> None:
+    evs = events(election)
+    i = index_of(evs, "ballot.cast", 4)
+    sels = evs[i][1]["ballot"]["contests"][0]["selections"]
+    sels[1]["ciphertext"] = copy.deepcopy(sels[0]["ciphertext"])
+    r = seal(election, tmp_path, evs)
+    assert 15 in failed(r)
+    assert any(
+        f.step == 15
+        and f.entry == i
+        and "mayor/cand-2 repeats the ciphertext pad of mayor/cand-1" in f.message
+        for f in r.failures
+    )
+
+
 def test_spoiled_ballot_plaintext_changed(election: Election, tmp_path: Path) -> None:
     evs = events(election)
     i = index_of(evs, "ballot.spoiled")
@@ -695,6 +790,18 @@ def test_personal_data_in_a_payload(election: Election, tmp_path: Path, key: str
     r = seal(election, tmp_path, evs, declare=False)
     assert 23 in failed(r)
     assert any(f.step == 23 and f.entry == i for f in r.failures)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_personal_data_in_a_ballot_entry(election: Election, tmp_path: Path, workers: int) -> None:
+    """A ballot entry's V23 runs in the worker that verifies the ballot (off the main process): personal
+    data there is reported just the same, with its path."""
+    evs = events(election)
+    i = index_of(evs, "ballot.cast")
+    evs[i][1]["auth"]["note"] = "茨城県つくば市天王台1丁目1番1号"
+    r = run(election, election.write(tmp_path / "record", evs, declare=False), workers=workers)
+    hits = [f for f in r.failures if f.step == 23]
+    assert [f.entry for f in hits] == [i] and "$.auth.note" in hits[0].message
 
 
 # ---------------------------------------------------------------------------------- bounded memory

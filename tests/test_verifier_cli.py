@@ -177,6 +177,54 @@ def test_receipt_found_and_tampered_receipt_rejected(election: Election, valid: 
     assert res.exit_code == EXIT_INVALID and "V25" in res.output
 
 
+# ------------------------------------------------------------------------------------- hostile JSON
+
+#: issue 9, finding 3: about 200 KB, nested 100,001 deep; it used to kill tvote-verify with a signal
+DEEP = b'{"a":' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+
+
+def _tvote_verify(*args: str) -> subprocess.CompletedProcess[str]:
+    exe = Path(sys.executable).parent / "tvote-verify"
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "verifier.cli"]
+    return subprocess.run([*cmd, *args], capture_output=True, text=True, cwd=ROOT, timeout=300)
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_deeply_nested_record_line_is_invalid_v1_not_a_crash(
+    election: Election, valid: Path, tmp_path: Path, workers: str
+) -> None:
+    """The real program, in its own process (a crash would be a negative exit status): the deep line is
+    refused before it is decoded and reported as V1 record.format at that entry; the rest is checked."""
+    i = [j for j, (t, _) in enumerate(election.events) if t == "ballot.cast"][2]
+    rec = tmp_path / "record"
+    shutil.copytree(valid, rec)
+    lines = (rec / "entries.jsonl").read_bytes().split(b"\n")
+    lines[i] = DEEP
+    (rec / "entries.jsonl").write_bytes(b"\n".join(lines))
+    out = tmp_path / "report.json"
+    p = _tvote_verify(str(rec), "--json", str(out), "--workers", workers, *roots_args(valid))
+    assert p.returncode == EXIT_INVALID, (p.returncode, p.stdout[-2000:], p.stderr[-2000:])
+    rep = json.loads(out.read_text())
+    v1 = [f for f in rep["failures"] if f["step"] == 1 and f["check"] == "record.format"]
+    assert any(f["entry"] == i and "deeper than 65" in f["message"] for f in v1), v1
+    # an over-long line (beyond the 1 MiB entry limit) is V1 at its entry too, without reading it whole
+    lines[i] = b'{"a":"' + b"x" * (3 << 20) + b'"}'
+    (rec / "entries.jsonl").write_bytes(b"\n".join(lines))
+    p = _tvote_verify(str(rec), "--json", str(out), "--workers", workers, *roots_args(valid))
+    assert p.returncode == EXIT_INVALID, (p.returncode, p.stderr[-2000:])
+    rep = json.loads(out.read_text())
+    assert any(f["step"] == 1 and f["entry"] == i and "exceeds" in f["message"] for f in rep["failures"])
+    assert rep["entries"] == len(lines) - 1  # the long line was skipped as one line (the last one is empty)
+
+
+def test_a_deeply_nested_receipt_is_unreadable_not_a_crash(valid: Path, tmp_path: Path) -> None:
+    receipt = tmp_path / "receipt.json"
+    receipt.write_bytes(b'{"a":' + b"[" * 30_000 + b"]" * 30_000 + b"}")  # under a receipt's 64 KiB
+    p = _tvote_verify(str(valid), "--receipt", str(receipt), *roots_args(valid))
+    assert p.returncode == EXIT_UNREADABLE, (p.returncode, p.stdout[-2000:], p.stderr[-2000:])
+    assert "deeper than 65" in p.stdout + p.stderr
+
+
 # --------------------------------------------------------------------------------------------- executors
 
 

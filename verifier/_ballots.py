@@ -9,7 +9,6 @@ on the way back). The main process adds the batch sums into the running tally.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -31,13 +30,14 @@ from ledger import ProofError as LedgerProofError
 from ledger.merkle import inclusion_ranges, leaf_hash, verify_inclusion
 
 from ._manifest import ElectionInfo
+from ._privacy import scan_payload
+from ._source import load_json
 
 __all__ = [
     "BallotContext",
     "BatchResult",
     "RollCommitment",
     "ballot_ciphertexts",
-    "ballot_nonce",
     "verify_batch",
 ]
 
@@ -89,13 +89,8 @@ def _f(out: BatchResult, step: int, check: str, message: str, i: int) -> None:
     out.failures.append({"step": step, "check": check, "message": message, "entry": i})
 
 
-def ballot_nonce(ballot: Any) -> str | None:
-    n = ballot.get("ballot_nonce") if isinstance(ballot, dict) else None
-    return n if isinstance(n, str) else None
-
-
 def ballot_ciphertexts(line: bytes) -> dict[tuple[str, str], Ciphertext]:
-    b = EncryptedBallot.from_dict(json.loads(line)["payload"]["ballot"])
+    b = EncryptedBallot.from_dict(load_json(line)["payload"]["ballot"])
     return {(c.contest_id, s.selection_id): s.ciphertext for c in b.contests for s in c.selections}
 
 
@@ -178,8 +173,11 @@ def _check_roll_proof(out: BatchResult, ctx: BallotContext, p: dict[str, Any], i
 def _one(
     out: BatchResult, acc: dict[tuple[str, str], Ciphertext], ctx: BallotContext, i: int, line: bytes
 ) -> None:
-    entry = json.loads(line)
+    entry = load_json(line)
     etype, p = entry["type"], entry["payload"]
+    # V23 record.privacy for this entry (the main process leaves ballot entries to the workers)
+    for where, problem in scan_payload(etype, p):
+        _f(out, 23, "record.privacy", f"{problem} at {where}", i)
     keys = CAST_KEYS if etype == "ballot.cast" else SPOILED_KEYS
     if set(p) != keys:
         _f(out, 1, "record.format", f"{etype} payload keys {sorted(p)} differ from {sorted(keys)}", i)

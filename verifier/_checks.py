@@ -64,14 +64,17 @@ CHECKS: Final[tuple[Check, ...]] = (
           "cast ballots than the roll's size."),
     Check(13, "ballot.proofs", "Ballot well-formedness and proofs",
           "Every cast and spoiled ballot has exactly the manifest's contests and selections, valid group "
-          "elements, a valid 0/1 proof per selection and a valid [min, max] proof per contest."),
+          "elements, no selection encrypted with zero randomness (a pad that is the identity), a valid 0/1 "
+          "proof per selection and a valid [min, max] proof per contest (docs/protocol.md §9.5)."),
     Check(14, "ballot.binding", "Ballot binding",
           "Every ballot is bound to this election's base hash; ballot_hash and tracking code recompute from "
           "the encrypted ballot; every cast ballot names a voter alias, an allowed channel and "
           "authentication method, and its own authentication-evidence hash."),
-    Check(15, "ballot.unique", "No duplicate ballots",
-          "A ballot_hash (and a ballot nonce) appears at most once among cast and spoiled ballots (no "
-          "replay), and no two ballots share an authentication-evidence hash."),
+    Check(15, "ballot.unique", "No duplicate ballots, nonces or ciphertexts",
+          "A ballot_hash, a ballot nonce and every selection's ciphertext pad (its first component, r·G) "
+          "each appear at most once among all cast and spoiled ballots, within a ballot too (no replay, no "
+          "contest copied with its nonce, no copied or mauled ciphertext), and no two ballots share an "
+          "authentication-evidence hash."),
     Check(16, "ballot.spoiled", "Spoiled ballots",
           "Every spoiled ballot's revealed plaintexts and randomness re-encrypt exactly to the published "
           "ciphertexts, and the plaintexts are a valid choice."),

@@ -16,8 +16,8 @@ passes it: memory does not grow with the record.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
+from typing import Final
 
 from ledger._errors import LedgerError
 from ledger.merkle import CompactRange, fold, leaf_hash, verify_inclusion
@@ -25,9 +25,12 @@ from ledger.record import SignedCheckpoint, check_record, read_record
 
 from ._errors import CheckFailed, RecordUnreadable
 from ._report import Report
-from ._source import open_record
+from ._source import load_json, open_record
 
 __all__ = ["check_receipt", "check_since"]
+
+#: a receipt is a few kilobytes (its inclusion proof holds at most 64 hashes)
+_MAX_RECEIPT_BYTES: Final[int] = 64 * 1024
 
 
 def check_since(old_path: str | Path, new_dir: Path, report: Report) -> None:
@@ -80,8 +83,10 @@ def check_receipt(receipt_path: str | Path, record_dir: Path, report: Report) ->
         report.add(CheckFailed(25, "receipt.inclusion", msg, entry=entry))
 
     try:
-        rc = json.loads(Path(receipt_path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        with Path(receipt_path).open("rb") as f:
+            raw = f.read(_MAX_RECEIPT_BYTES + 1)
+        rc = load_json(raw, max_bytes=_MAX_RECEIPT_BYTES)
+    except (OSError, ValueError) as e:  # ValueError: not UTF-8 or JSON, too large or too deep
         raise RecordUnreadable(f"cannot read the receipt: {e}", path=str(receipt_path)) from e
     need = {"tracking_code", "leaf_index", "inclusion_proof", "checkpoint", "entry_hash", "ballot_hash"}
     if not isinstance(rc, dict) or not need <= set(rc):
@@ -128,8 +133,15 @@ def check_receipt(receipt_path: str | Path, record_dir: Path, report: Report) ->
     if leaf_hash(entry_line) != entry_hash:
         bad("the entry at leaf_index is not the receipt's entry", entry=idx)
         return
-    entry = json.loads(entry_line)
-    p = entry.get("payload", {})
+    try:
+        entry = load_json(entry_line)
+    except ValueError as e:
+        bad(f"the entry at leaf_index is not JSON within the entry limits: {e}", entry=idx)
+        return
+    p = entry.get("payload", {}) if isinstance(entry, dict) else None
+    if not isinstance(p, dict):
+        bad("the entry at leaf_index is not a ballot entry", entry=idx)
+        return
     if (
         entry.get("type") not in ("ballot.cast", "ballot.spoiled")
         or p.get("tracking_code") != rc["tracking_code"]

@@ -10,7 +10,6 @@ auditor), and checks the result declaration (V22) with :func:`verifier._pdf.chec
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +23,7 @@ from ._checks import fail
 from ._errors import CheckFailed
 from ._manifest import ElectionInfo
 from ._report import Report
-from ._source import RecordSource
+from ._source import RecordSource, load_json
 
 __all__ = [
     "LedgerView",
@@ -152,11 +151,12 @@ def check_witnesses_match(view: LedgerView | None, info: ElectionInfo, report: R
 
 
 def parse_entry(line: bytes, i: int) -> tuple[str, dict[str, Any]]:
-    """Decode one entry line for the semantic checks (V1 if it is not an entry object)."""
+    """Decode one entry line for the semantic checks (V1 if it is not an entry object, or if it is larger or
+    nested deeper than an entry may be: checked before it is decoded)."""
     try:
-        obj = json.loads(line)
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        fail("record.format", f"entry is not JSON: {e}", entry=i)
+        obj = load_json(line)
+    except ValueError as e:  # InvalidEntry (size, nesting), JSONDecodeError, UnicodeDecodeError
+        fail("record.format", f"entry is not JSON within the entry limits: {e}", entry=i)
     if (
         not isinstance(obj, dict)
         or not isinstance(obj.get("type"), str)

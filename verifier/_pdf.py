@@ -38,6 +38,8 @@ from pyhanko.sign.validation.errors import SignatureValidationError
 from pyhanko.sign.validation.status import SignatureCoverageLevel
 from pyhanko_certvalidator import ValidationContext
 
+from ledger.record import check_json_bounds
+
 from ._errors import VerifierError
 
 __all__ = ["EMBEDDED_RESULT_NAME", "ResultPdfError", "ResultPdfReport", "check_result_pdf"]
@@ -128,9 +130,10 @@ def check_result_pdf(
 
     raw = _embedded_file(reader, EMBEDDED_RESULT_NAME)
     try:
+        check_json_bounds(raw)  # size and nesting, before the decoder runs
         doc = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise ResultPdfError("pdf.embedded", "embedded result is not JSON") from None
+    except ValueError:  # InvalidEntry, UnicodeDecodeError, JSONDecodeError
+        raise ResultPdfError("pdf.embedded", "embedded result is not JSON within the entry limits") from None
     if not isinstance(doc, dict) or doc.get("format") != RESULT_PDF_FORMAT or not isinstance(
             doc.get("result"), dict):
         raise ResultPdfError("pdf.embedded", f"embedded result is not {RESULT_PDF_FORMAT}")

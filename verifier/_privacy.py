@@ -12,6 +12,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Iterator
+from functools import lru_cache
 from typing import Any, Final
 
 __all__ = ["scan_payload"]
@@ -36,6 +37,7 @@ _NAME_ALLOWED_TYPES: Final[frozenset[str]] = frozenset({"election.manifest", "tr
 _DERIVED_KEYS: Final[frozenset[str]] = frozenset({"trackingcode"})
 
 _HEX = re.compile(r"[0-9a-f]+")
+_HEX_MATCH = _HEX.fullmatch
 _TWELVE_DIGITS = re.compile(r"(?<![0-9A-Za-z])\d{4}[ -]?\d{4}[ -]?\d{4}(?![0-9A-Za-z])")
 _IPV4 = re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?![\w.])")
 _DATE_ONLY = re.compile(
@@ -77,31 +79,56 @@ def _value_problem(s: str, *, dates_ok: bool = False) -> str | None:
     return None
 
 
+@lru_cache(maxsize=4096)
+def _key_facts(k: str) -> tuple[str, str | None]:
+    """(normalised key, the problem its text has or None): keys repeat in every entry, so once each."""
+    return _norm_key(k), _value_problem(k)
+
+
+# A path is built only when something is reported: (parent, step) links, a step being an object key (str)
+# or a list index (int), rendered on demand.
+_Path = tuple[Any, str | int] | None
+
+
+def _render(path: _Path) -> str:
+    steps: list[str] = []
+    while path is not None:
+        path, step = path
+        steps.append(f"[{step}]" if isinstance(step, int) else f".{step}")
+    return "$" + "".join(reversed(steps))
+
+
 def scan_payload(event_type: str, payload: Any) -> Iterator[tuple[str, str]]:
     """Yield ``(json_path, problem)`` for every suspicious key or value of one entry's payload."""
-    stack: list[tuple[str, Any]] = [("$", payload)]
+    stack: list[tuple[_Path, Any]] = [(None, payload)]
     name_ok = event_type in _NAME_ALLOWED_TYPES
+    dates_ok = event_type == "election.manifest"  # the commission's public document: election days are dates
     while stack:
         path, v = stack.pop()
-        if isinstance(v, dict):
+        t = type(v)
+        if t is str:
+            if _HEX_MATCH(v) and not (len(v) == 12 and v.isdigit()):  # the common case: hashes, points
+                continue
+            p = _value_problem(v, dates_ok=dates_ok)
+            if p:
+                yield _render(path), f"value looks like {p}"
+        elif t is dict:
             for k, x in v.items():
-                nk = _norm_key(str(k))
+                nk, kp = _key_facts(str(k))
                 if nk in _FORBIDDEN_KEYS or (nk in {"name", "names"} and not name_ok):
-                    yield f"{path}.{k}", f"key '{k}' names a personal-data field"
-                p = _value_problem(str(k))
-                if p:
-                    yield f"{path}.{k}", f"key looks like {p}"
+                    yield _render((path, k)), f"key '{k}' names a personal-data field"
+                if kp:
+                    yield _render((path, k)), f"key looks like {kp}"
                 if nk not in _DERIVED_KEYS:
-                    stack.append((f"{path}.{k}", x))
-        elif isinstance(v, list):
-            stack.extend((f"{path}[{i}]", x) for i, x in enumerate(v))
+                    stack.append(((path, k), x))
+        elif t is list:
+            stack.extend(((path, i), x) for i, x in enumerate(v))
         elif isinstance(v, bool) or v is None:
             continue
         elif isinstance(v, int):
             if 10**11 <= abs(v) < 10**12:
-                yield path, "value looks like a 12-digit number"
-        elif isinstance(v, str):
-            # the manifest is the commission's public document: calendar dates (election day) are fine there
-            p = _value_problem(v, dates_ok=event_type == "election.manifest")
+                yield _render(path), "value looks like a 12-digit number"
+        elif isinstance(v, str):  # a str subclass (not from a JSON parser)
+            p = _value_problem(v, dates_ok=dates_ok)
             if p:
-                yield path, f"value looks like {p}"
+                yield _render(path), f"value looks like {p}"

@@ -3,23 +3,41 @@
 An archive is unpacked into a private temporary directory with tarfile's ``data`` filter (no absolute
 paths, no ``..``, no links out, no devices) so the rest of the verifier, and ``ledger.record``, always
 read a directory. Reading failures raise :class:`~verifier._errors.RecordUnreadable` (exit code 2).
+
+Every JSON text the verifier reads from the record (or a receipt) is bounded before it is decoded
+(:func:`load_json`: ``ledger.record.check_json_bounds``, size and nesting), and no line is read into
+memory beyond the entry size limit: a hostile record gets INVALID (V1), never a crash.
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 import tarfile
 import tempfile
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
-from typing import Final
+from typing import Any, Final
+
+from ledger.record import MAX_ENTRY_BYTES, check_json_bounds
 
 from ._errors import RecordUnreadable
 
-__all__ = ["ENTRIES_FILE", "RecordSource", "open_record"]
+__all__ = ["ENTRIES_FILE", "RecordSource", "load_json", "open_record"]
 
 ENTRIES_FILE: Final[str] = "entries.jsonl"
+#: a line is read up to this many bytes (then skipped to its end): one byte over the entry size limit, so a
+#: longer line is still seen as too long
+_MAX_LINE: Final[int] = MAX_ENTRY_BYTES + 1
+
+
+def load_json(raw: bytes | str, *, max_bytes: int = MAX_ENTRY_BYTES) -> Any:
+    """Decode JSON from the record after bounding its size and nesting (``ledger.record.check_json_bounds``);
+    raises ``ValueError`` (``ledger.record.InvalidEntry`` or ``json.JSONDecodeError``) for bad input. Lenient
+    about what the structure check (V1, ``ledger.record``) refuses anyway: duplicate keys, floats."""
+    check_json_bounds(raw, max_bytes=max_bytes)
+    return json.loads(raw)
 
 
 class RecordSource:
@@ -48,8 +66,15 @@ class RecordSource:
             raise RecordUnreadable(f"cannot open {ENTRIES_FILE}: {e.strerror}", path=str(self.origin)) from e
         with f:
             pos = 0
-            for raw in f:
+            while True:
+                raw = f.readline(_MAX_LINE)
+                if not raw:
+                    return
                 pos += len(raw)
+                if not raw.endswith(b"\n"):  # an over-long line: yield its head (too long: V1), skip the rest
+                    while (rest := f.readline(1 << 20)) and not rest.endswith(b"\n"):
+                        pos += len(rest)
+                    pos += len(rest)
                 yield pos, raw.rstrip(b"\n")
 
     def find(self, name: str) -> Path | None:
