@@ -22,6 +22,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from ledger import Ledger, LedgerConfig
 from ledger.record import LogSigner, check_record
 
+#: A smoke run of every path (``make test`` runs it; its figures are not measurements).
+TINY_ARGS = ("--entries", "2000", "--appends", "300", "--threads", "4")
+
 
 def _cfg() -> LedgerConfig:
     return LedgerConfig(LogSigner.generate("bench.example/ledger", bytes(32)), max_batch=5000)

@@ -34,9 +34,14 @@ from typing import Final
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tools"))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from _v1 import V1_COMMIT, extract  # noqa: E402
 
 #: The arguments for the issue's figures; ``bench/run_all.py`` passes them (``make bench``).
-FULL_ARGS: Final[tuple[str, ...]] = ("--n", "1000", "--big", "100000")
+FULL_ARGS: Final[tuple[str, ...]] = ("--n", "1000", "--big", "100000", "--v1")
+#: A smoke run of every path (``make test`` runs it; its figures are not measurements).
+TINY_ARGS: Final[tuple[str, ...]] = ("--n", "12", "--big", "24", "--v1")
 
 
 def record(cache: Path, n: int, kind: str, workers: int) -> Path:
@@ -47,7 +52,10 @@ def record(cache: Path, n: int, kind: str, workers: int) -> Path:
 
     out = cache / f"tvote-bench-{kind}-{n}"
     stamp = out / "generator.sha256"
-    source = hashlib.sha256((ROOT / "tools" / "gen_big_record.py").read_bytes()).hexdigest()
+    from crypto import PROTOCOL_VERSION
+
+    generator = (ROOT / "tools" / "gen_big_record.py").read_bytes()
+    source = hashlib.sha256(generator + f"protocol {PROTOCOL_VERSION}".encode()).hexdigest()
     if not stamp.exists() or stamp.read_text() != source:
         print(f"generating {n} {kind} ballots …", file=sys.stderr)
         stamp.unlink(missing_ok=True)
@@ -58,11 +66,11 @@ def record(cache: Path, n: int, kind: str, workers: int) -> Path:
 
 def ballot_rate(rec: Path, limit: int = 300) -> float:
     from crypto._threshold import JointKey
-    from verifier._ballots import BallotContext, verify_batch
+    from verifier._ballots import BallotContext, RollCommitment, verify_batch
     from verifier._manifest import read_manifest
 
     items: list[tuple[int, bytes]] = []
-    info = jk = None
+    info = jk = roll = None
     with (rec / "entries.jsonl").open("rb") as f:
         for i, line in enumerate(f):
             e = json.loads(line)
@@ -76,12 +84,14 @@ def ballot_rate(rec: Path, limit: int = 300) -> float:
                         **{k: p[k] for k in ("threshold", "qualified", "joint_key", "public_shares")},
                     }
                 )
+            elif e["type"] == "roll.commitment":  # V12 checks every ballot's roll proof against it
+                roll = RollCommitment(e["payload"]["size"], bytes.fromhex(e["payload"]["root"]))
             elif e["type"] == "ballot.cast":
                 items.append((i, line.rstrip(b"\n")))
                 if len(items) >= limit:
                     break
-    assert info is not None and jk is not None
-    ctx = BallotContext.create(info, jk)
+    assert info is not None and jk is not None and roll is not None
+    ctx = BallotContext.create(info, jk, roll)
     t = time.perf_counter()
     res = verify_batch(ctx, items)
     dt = time.perf_counter() - t
@@ -115,10 +125,19 @@ def _descendants(pid: int) -> list[int]:
     return out
 
 
-def whole_run(rec: Path, workers: int, roots: Path) -> tuple[float, float, int, int]:
-    """(seconds, ballots/s, peak RSS kB of tvote-verify, peak RSS kB of its largest worker) of one run."""
+def whole_run(
+    rec: Path, workers: int, roots: Path, tree: Path | None = None
+) -> tuple[float, float, int, int]:
+    """(seconds, ballots/s, peak RSS kB of tvote-verify, peak RSS kB of its largest worker) of one run.
+
+    ``tree``: run the verifier of that source tree (v1's, read from git) instead of the installed one."""
     exe = Path(sys.executable).parent / "tvote-verify"
-    cmd = [str(exe), str(rec), "--workers", str(workers), "--no-progress", "--json", os.devnull]
+    verify = [str(exe)]
+    env = None
+    if tree is not None:
+        verify = [sys.executable, "-c", "import sys; from verifier.cli import main; sys.exit(main())"]
+        env = {**os.environ, "PYTHONPATH": str(tree)}
+    cmd = [*verify, str(rec), "--workers", str(workers), "--no-progress", "--json", os.devnull]
     if roots.exists():
         cmd += ["--trust-root", str(roots)]
     else:
@@ -126,7 +145,8 @@ def whole_run(rec: Path, workers: int, roots: Path) -> tuple[float, float, int, 
     main_kb = worker_kb = 0
     with tempfile.TemporaryFile() as out:
         t = time.perf_counter()
-        p = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
+        # for v1 the working directory is its tree too: ``python -c`` puts it first on sys.path
+        p = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=tree)
         while p.poll() is None:
             main_kb = max(main_kb, _hwm_kb(p.pid))
             for c in _descendants(p.pid):
@@ -142,6 +162,29 @@ def whole_run(rec: Path, workers: int, roots: Path) -> tuple[float, float, int, 
     return dt, n / dt, main_kb, worker_kb
 
 
+def v1_big(n: int, cache: Path, gen_workers: int, v2_rate: float) -> None:
+    """The same big-record run with protocol v1's generator and verifier, read from git (bench/_v1.py)."""
+    with tempfile.TemporaryDirectory(prefix="tvote-bench-v1-") as tmp:
+        tree = Path(tmp)
+        why = extract(tree, ("crypto", "ledger", "verifier", "voting", "tools"))
+        if why:
+            print(f"Protocol v1 not measured: {why}\n")
+            return
+        out = cache / f"tvote-bench-v1-{V1_COMMIT}-1of5-{n}"
+        if not (out / "record" / "record.json").exists():
+            print(f"generating {n} 1of5 ballots with protocol v1 …", file=sys.stderr)
+            gen = [sys.executable, str(tree / "tools" / "gen_big_record.py"), "--out", str(out),
+                   "--ballots", str(n), "--workers", str(gen_workers)]  # fmt: skip
+            env = {**os.environ, "PYTHONPATH": str(tree)}
+            subprocess.run(gen, check=True, env=env, stdout=subprocess.DEVNULL)
+        t, rate, main_kb, _ = whole_run(out / "record", 2, out / "root.pem", tree=tree)
+        print(
+            f"Protocol v1 (edwards25519, commit `{V1_COMMIT}`): the same big record made and verified by "
+            f"v1's code in this run, `--workers 2`: {t:.1f}s ({rate:.0f} ballots/s; peak "
+            f"{main_kb / 1024:.0f} MB). v2 / v1: **{v2_rate / rate:.2f}×**.\n"
+        )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=400, help="ballots in the throughput records")
@@ -150,6 +193,9 @@ def main() -> None:
     )
     ap.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()))
     ap.add_argument("--gen-workers", type=int, default=2)
+    ap.add_argument(
+        "--v1", action="store_true", help="also generate and verify a protocol v1 big record in this run"
+    )
     a = ap.parse_args()
     load_before = os.getloadavg()[0]
     rows = []
@@ -175,6 +221,8 @@ def main() -> None:
         f"{t:.1f}s ({rate:.0f} ballots/s); peak resident memory (VmHWM) {main_kb / 1024:.0f} MB for the "
         f"`tvote-verify` process, {worker_kb / 1024:.0f} MB for its largest worker process.\n"
     )
+    if a.v1:
+        v1_big(a.big, a.cache, a.gen_workers, rate)
     print(
         f"Load average (1 min) of the machine when the run started: {load_before:.1f}, when it ended: "
         f"{os.getloadavg()[0]:.1f} ({os.cpu_count()} cores; above the core count other work competed with "

@@ -3,11 +3,14 @@
 Each ``bench/bench_*.py`` script prints a markdown section on stdout. A script that defines a module-level
 ``FULL_ARGS`` tuple of strings (read from its source, not imported) is run with those arguments: they give
 the figures the issues ask for (e.g. the 100,000-ballot record of ``bench_verifier.py``). ``--quick`` runs
-every script with no arguments instead. Usage::
+every script with no arguments instead. ``--tiny`` runs every script with its ``TINY_ARGS`` (every script
+must have them: a smoke run through every path in seconds, which ``make test`` runs so that no benchmark
+can rot) and writes to ``--out FILE`` (default: nowhere), never to ``docs/benchmarks.md``. Usage::
 
     .venv/bin/python bench/run_all.py              # all benchmarks, full size (what `make bench` runs)
     .venv/bin/python bench/run_all.py verifier     # only bench_verifier.py; other sections are kept
     .venv/bin/python bench/run_all.py --quick crypto
+    .venv/bin/python bench/run_all.py --tiny --out /tmp/bench-smoke.md
 
 A script's progress messages (stderr) pass through; its stdout becomes the section.
 """
@@ -58,8 +61,8 @@ def _sections(text: str) -> dict[str, str]:
     return found
 
 
-def full_args(script: Path) -> list[str]:
-    """The script's ``FULL_ARGS = (...)`` (a literal tuple or list of strings), or no arguments."""
+def full_args(script: Path, name: str = "FULL_ARGS") -> list[str] | None:
+    """The script's ``FULL_ARGS = (...)`` (or ``name``: a literal tuple or list of strings), or ``None``."""
     for node in ast.parse(script.read_text(encoding="utf-8")).body:
         if isinstance(node, ast.Assign):
             targets, value = node.targets, node.value
@@ -67,19 +70,27 @@ def full_args(script: Path) -> list[str]:
             targets, value = [node.target], node.value
         else:
             continue
-        if any(isinstance(t, ast.Name) and t.id == "FULL_ARGS" for t in targets):
+        if any(isinstance(t, ast.Name) and t.id == name for t in targets):
             args = ast.literal_eval(value)
             if not isinstance(args, tuple | list) or not all(isinstance(v, str) for v in args):
-                raise SystemExit(f"{script.name}: FULL_ARGS must be a tuple of strings")
+                raise SystemExit(f"{script.name}: {name} must be a tuple of strings")
             return list(args)
-    return []
+    return None
 
 
 def main(argv: list[str]) -> int:
     scripts = sorted((ROOT / "bench").glob("bench_*.py"))
     quick = "--quick" in argv
-    wanted = set(argv) - {"--quick"}
-    text = OUT.read_text(encoding="utf-8") if OUT.exists() else ""
+    tiny = "--tiny" in argv
+    out: Path | None = OUT
+    if "--out" in argv:
+        i = argv.index("--out")
+        out = Path(argv[i + 1])
+        argv = argv[:i] + argv[i + 2 :]
+    elif tiny:
+        out = None
+    wanted = set(argv) - {"--quick", "--tiny"}
+    text = OUT.read_text(encoding="utf-8") if OUT.exists() and not tiny else ""
     old = _sections(text)
     notes = _notes(text)
     sections = dict(old)
@@ -88,7 +99,15 @@ def main(argv: list[str]) -> int:
         name = script.stem.removeprefix("bench_")
         if wanted and name not in wanted:
             continue
-        args = [] if quick else full_args(script)
+        if tiny:
+            tiny_args = full_args(script, "TINY_ARGS")
+            if tiny_args is None:
+                print(f"{script.name}: no TINY_ARGS (every benchmark needs a smoke run)", file=sys.stderr)
+                rc = 1
+                continue
+            args = tiny_args
+        else:
+            args = [] if quick else (full_args(script) or [])
         cmd = [sys.executable, str(script.relative_to(ROOT)), *args]
         shown = " ".join(["bench/" + script.name, *args])
         print(f"running {shown} …", flush=True)
@@ -101,6 +120,10 @@ def main(argv: list[str]) -> int:
             f"Command: `.venv/bin/python {shown}` (or `make bench`)\n\n{machine()}\n\n"
             f"{res.stdout.strip()}\n"
         )
+    if out is None:
+        for name in sorted(sections):
+            print(sections[name])
+        return rc
     body = ["# Benchmarks", "",
             "Measured, never asserted in unit tests. Regenerate with `make bench` "
             "(or `.venv/bin/python bench/run_all.py NAME` for one section). The notes block is "
@@ -109,8 +132,8 @@ def main(argv: list[str]) -> int:
         body += ["<!-- notes -->", notes.rstrip("\n") + "\n", "<!-- /notes -->", ""]
     for name in sorted(sections):
         body += [MARK.format(name), sections[name].rstrip("\n") + "\n", "<!-- /bench -->", ""]
-    OUT.write_text("\n".join(body), encoding="utf-8")
-    print(f"wrote {OUT.relative_to(ROOT)}")
+    out.write_text("\n".join(body), encoding="utf-8")
+    print(f"wrote {out}")
     return rc
 
 
