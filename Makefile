@@ -11,7 +11,15 @@ DEMO_OUT ?= demo-out
 
 all: test
 
+# The protocol's group (ristretto255) is the system libsodium >= 1.0.18, used through pysodium.
+LIBSODIUM_HINT := tvote needs the system libsodium >= 1.0.18 (ristretto255). Install it first: Debian/Ubuntu \
+  'sudo apt-get install libsodium23', Fedora/RHEL 'sudo dnf install libsodium', Alpine 'apk add libsodium', \
+  macOS 'brew install libsodium'.
+
 $(STAMP): pyproject.toml
+	@$(PYTHON) -c "import ctypes, ctypes.util, sys; n = ctypes.util.find_library('sodium'); \
+	  sys.exit(0 if n and hasattr(ctypes.CDLL(n), 'crypto_core_ristretto255_add') else 1)" \
+	  || { echo "make: $(LIBSODIUM_HINT)" >&2; exit 1; }
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[server,pdf,cluster,kiosk,dev]'

@@ -1,12 +1,13 @@
 """The known-answer vectors, re-checked by an independent JavaScript implementation.
 
-``tests/interop/check_vectors.mjs`` implements docs/protocol.md (Parts I and II) from the document
-alone with @noble/curves, @noble/hashes and @noble/ciphers (the libraries of the browser booth) and
-recomputes every vector file in tests/vectors/: it regenerates every disjunctive proof and every
-ballot byte for byte from the SHAKE-256 stream the file names (docs/protocol.md Appendix A). This
-module installs its pinned dependencies (``npm ci``, only when node_modules is missing or older than
-package-lock.json), runs it on the real vectors, and runs it on tampered copies to show that it
-fails, naming the vector.
+``tests/interop/check_vectors.mjs`` implements docs/protocol.md, version 2 (Parts I and II), from the
+document alone with @noble/curves (ristretto255), @noble/hashes and @noble/ciphers (the libraries of the
+browser booth) and recomputes every vector file in tests/vectors/: it regenerates every disjunctive
+proof and every ballot byte for byte from the SHAKE-256 stream the file names (docs/protocol.md
+Appendix A), and reproduces every batch of §12 (equations, weights from ``weights_stream``, the combined
+point, the failures found by bisection). This module installs its pinned dependencies (``npm ci``, only
+when node_modules is missing or older than package-lock.json), runs it on the real vectors, and runs it
+on tampered copies to show that it fails, naming the vector.
 
 Without node/npm the tests skip, unless ``TVOTE_REQUIRE_ALL=1`` (CI), where they fail.
 """
@@ -21,6 +22,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from _tools import read_json
 
 pytestmark = pytest.mark.xdist_group("interop")
 
@@ -63,8 +65,10 @@ def node() -> str:
     return node_bin
 
 
-def _run(node: str, vectors: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([node, str(CHECKER), str(vectors)], capture_output=True, text=True, timeout=300)
+def _run(node: str, vectors: Path, *only: str) -> subprocess.CompletedProcess[str]:
+    """Run the checker on a vector directory; with `only`, check just those files (the rest is context)."""
+    command = [node, str(CHECKER), str(vectors), *only]
+    return subprocess.run(command, capture_output=True, text=True, timeout=300)
 
 
 @pytest.fixture(scope="module")
@@ -112,25 +116,57 @@ def test_js_implementation_regenerates_ballots_and_proofs_from_their_streams(
     done = real_run
     assert done.returncode == 0, done.stdout + done.stderr
     groups = _group_counts(done.stdout)
-    ballots = json.loads((VECTORS / "ballots.json").read_text())["ballots"]
-    cases = json.loads((VECTORS / "disjunctive.json").read_text())["cases"]
+    ballots_file = read_json(VECTORS / "ballots.json")
+    ballots = ballots_file["ballots"]
+    disjunctive = read_json(VECTORS / "disjunctive.json")
+    cases = disjunctive["cases"]
     assert len(ballots) >= 3 and all(b["stream"] for b in ballots)
     assert groups[("ballots.json", "regenerated-from-stream")] == (len(ballots), 0), done.stdout
     assert groups[("disjunctive.json", "regenerated-from-stream")] == (len(cases), 0), done.stdout
     # §9.5: each invalid ballot fails the named check, and the order cases are reported as the document says.
-    invalid = json.loads((VECTORS / "ballots.json").read_text())["invalid"]
-    assert groups[("ballots.json", "invalid")] == (len(invalid), 0), done.stdout
+    assert groups[("ballots.json", "invalid")] == (len(ballots_file["invalid"]), 0), done.stdout
     assert groups[("ballots.json", "verification-order")][1] == 0, done.stdout
     assert groups[("ballots.json", "verification-order")][0] >= 3, done.stdout
+    # §8.2, §9.4, §1: every invalid_encoding proof or ballot is refused by the decoder, every invalid_lexical
+    # text before decoding (plus the checker's own controls in each group).
+    assert groups[("disjunctive.json", "invalid")] == (len(disjunctive["invalid"]) + 2, 0), done.stdout
+    assert groups[("disjunctive.json", "invalid_encoding")] == (len(disjunctive["invalid_encoding"]) + 1, 0)
+    assert groups[("ballots.json", "invalid_encoding")] == (len(ballots_file["invalid_encoding"]), 0)
+    assert groups[("ballots.json", "invalid_lexical")] == (len(ballots_file["invalid_lexical"]) + 2, 0)
 
 
-def _tampered(tmp_path: Path, name: str, edit: object) -> Path:
-    """A directory holding only a copy of vector file `name`, edited (the checker takes any subset)."""
+def test_js_implementation_reproduces_every_batch(real_run: subprocess.CompletedProcess[str]) -> None:
+    """§12: each batch of batch.json and proofs.json is reproduced (weights from its stream, the combined
+    point, the failures by bisection), and the ballots that verify are regenerated from their streams."""
+    done = real_run
+    assert done.returncode == 0, done.stdout + done.stderr
+    groups = _group_counts(done.stdout)
+    batches = read_json(VECTORS / "batch.json")["batches"]
+    assert any(b["failures"] for b in batches) and any(not b["failures"] for b in batches)
+    assert groups[("batch.json", "batches")] == (len(batches), 0), done.stdout
+    # Ballot i of every batch is one ballot (stream batch/ballot/i): each distinct one that verifies, once.
+    verified = {
+        json.dumps(ballot, sort_keys=True)
+        for b in batches
+        for i, ballot in enumerate(b["ballots"])
+        if all(f["index"] != i for f in b["failures"])
+    }
+    assert groups[("batch.json", "regenerated-from-stream")] == (len(verified), 0), done.stdout
+    assert groups[("batch.json", "bisection")][0] >= 2 and groups[("batch.json", "bisection")][1] == 0
+    proof_batches = read_json(VECTORS / "proofs.json")["batch"]
+    assert groups[("proofs.json", "batch")] == (len(proof_batches) + 1, 0), done.stdout
+
+
+def _tampered(tmp_path: Path, name: str, edit: object, *beside: str) -> Path:
+    """A directory holding a copy of vector file `name`, edited, and unedited copies of the files `beside`
+    (the checker takes any subset; batch.json needs ballots.json's election)."""
     target = tmp_path / "vectors"
     target.mkdir()
+    for other in beside:
+        shutil.copyfile(VECTORS / other, target / other)
     path = target / name
     shutil.copyfile(VECTORS / name, path)
-    data = json.loads(path.read_text())
+    data = read_json(path)
     edit(data)  # type: ignore[operator]
     path.write_text(json.dumps(data, indent=1))
     return target
@@ -152,7 +188,8 @@ def test_js_checker_names_a_flipped_proof_response(node: str, tmp_path: Path) ->
     assert mismatches
     assert all(line.startswith("MISMATCH proofs.json chaum_pedersen[1 ") for line in mismatches), mismatches
     assert any("proof (produced)" in line for line in mismatches)
-    assert any("chaum-pedersen: challenge mismatch" in line for line in mismatches)  # verification failed too
+    # verification failed too: the first group equation of T2.2 does not hold
+    assert any("error: chaum-pedersen: v·G != R1 + c·X" in line for line in mismatches)
 
 
 def test_js_checker_names_a_flipped_ciphertext(node: str, tmp_path: Path) -> None:
@@ -185,8 +222,43 @@ def test_js_checker_names_a_ballot_whose_stream_label_changed(node: str, tmp_pat
     assert groups[("ballots.json", "regenerated-from-stream")][1] == 1
 
 
+def test_js_checker_names_a_batch_whose_weights_stream_changed(node: str, tmp_path: Path) -> None:
+    def edit(data: dict[str, object]) -> None:
+        batch = data["batches"][1]  # type: ignore[index]
+        batch["weights_stream"] = batch["weights_stream"] + "-other"
+
+    done = _run(node, _tampered(tmp_path, "batch.json", edit, "ballots.json"), "batch.json")
+    assert done.returncode == 1, done.stdout + done.stderr
+    mismatches = [line for line in done.stdout.splitlines() if line.startswith("MISMATCH")]
+    assert mismatches
+    prefix = "MISMATCH batch.json batches[1 (bad-equation-in-the-middle)] "
+    assert all(line.startswith(prefix) for line in mismatches), mismatches
+    assert any("weights (from weights_stream) [0]: expected" in line for line in mismatches)  # the first read
+    assert any(line.startswith(f"{prefix}combined: expected") for line in mismatches)
+    groups = _group_counts(done.stdout)
+    batches = read_json(VECTORS / "batch.json")["batches"]
+    assert groups[("batch.json", "batches")] == (len(batches) - 1, 1)
+    assert groups[("batch.json", "regenerated-from-stream")][1] == 0  # the ballots themselves still match
+    assert not any(file == "ballots.json" for file, _ in groups)  # read as the election only
+
+
+def test_js_checker_names_a_batch_failure_it_does_not_find(node: str, tmp_path: Path) -> None:
+    def edit(data: dict[str, object]) -> None:
+        data["batch"]["one_bad"]["failing"] = [3]  # type: ignore[index]
+
+    done = _run(node, _tampered(tmp_path, "proofs.json", edit))
+    assert done.returncode == 1, done.stdout + done.stderr
+    mismatches = [line for line in done.stdout.splitlines() if line.startswith("MISMATCH")]
+    expected = "MISMATCH proofs.json batch[one_bad (batch/proofs/one_bad)] failing: expected [3], got [2]"
+    assert mismatches == [expected]
+
+
 def test_js_checker_exits_2_on_unreadable_input(node: str, tmp_path: Path) -> None:
     (tmp_path / "group.json").write_text("{not json")
     done = _run(node, tmp_path)
     assert done.returncode == 2, done.stdout + done.stderr
     assert "cannot read vectors" in done.stderr
+    shutil.copyfile(VECTORS / "hash.json", tmp_path / "group.json")
+    done = _run(node, tmp_path, "batch.json")  # a file to check that is not there
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "no batch.json in" in done.stderr
