@@ -96,6 +96,23 @@ _DECODER: Final = json.JSONDecoder(
 )
 
 
+def _safe_int(text: str) -> int:
+    v = int(text)
+    if not -MAX_SAFE_INTEGER <= v <= MAX_SAFE_INTEGER:
+        raise InvalidEntry(f"integer {v} outside the safe range ±(2^53-1)")
+    return v
+
+
+# An entry's decoder: besides _DECODER's rules it refuses integers outside the safe range as it meets them.
+# What it returns is then exactly what _check_value accepts, up to nesting (Entry.from_bytes).
+_ENTRY_DECODER: Final = json.JSONDecoder(
+    object_pairs_hook=_no_duplicates,
+    parse_float=_reject_float,
+    parse_constant=_reject_constant,
+    parse_int=_safe_int,
+)
+
+
 # A string literal from its opening quote to its closing quote, or to the end of the text if it is never
 # closed (a lone trailing backslash included). From any quote the pattern matches and its parts cannot
 # overlap, so one pass of ``sub`` is linear in the text. UTF-8 multi-byte sequences hold no ASCII byte, so
@@ -155,6 +172,10 @@ def parse_json(raw: bytes | str, *, max_bytes: int = MAX_ENTRY_BYTES, max_depth:
     ``max_depth`` deep), so the decoder never recurses on hostile input. The one bounded JSON reader of
     tvote: the ledger, the record reader, the verifier and the tests' vector files use it.
     """
+    return _parse_bounded(raw, _DECODER, max_bytes=max_bytes, max_depth=max_depth)
+
+
+def _parse_bounded(raw: bytes | str, decoder: json.JSONDecoder, *, max_bytes: int, max_depth: int) -> Any:
     check_json_bounds(raw, max_bytes=max_bytes, max_depth=max_depth)
     if isinstance(raw, bytes | bytearray):
         try:
@@ -166,7 +187,7 @@ def parse_json(raw: bytes | str, *, max_bytes: int = MAX_ENTRY_BYTES, max_depth:
     try:
         if text.startswith("\ufeff"):
             raise InvalidEntry("malformed JSON: a byte order mark is not allowed")
-        return _DECODER.decode(text)
+        return decoder.decode(text)
     except InvalidEntry:
         raise
     except (ValueError, RecursionError) as e:
@@ -288,7 +309,11 @@ class Entry:
         if not isinstance(data, bytes):
             raise InvalidEncoding("entry must be bytes")
         try:
-            obj = parse_json(data)
+            # the entry decoder refuses floats, NaN, duplicate keys and unsafe integers while parsing, and
+            # gives only str keys and JSON values: what _check_value checks, but nesting; the text's depth
+            # bounds that (a value _check_value sees at depth d lies inside at least d levels of the text's
+            # arrays and objects), so the walk is needed only for text nested deeper than MAX_DEPTH
+            obj = _parse_bounded(data, _ENTRY_DECODER, max_bytes=MAX_ENTRY_BYTES, max_depth=MAX_JSON_DEPTH)
             if not isinstance(obj, dict) or set(obj) != {"index", "payload", "prev", "type", "version"}:
                 raise InvalidEntry("entry must have exactly index, payload, prev, type, version")
             if obj["version"] != ENTRY_VERSION or isinstance(obj["version"], bool):
@@ -300,7 +325,8 @@ class Entry:
             check_event_type(obj["type"])
             if not isinstance(obj["payload"], dict):
                 raise InvalidEntry("payload must be a JSON object")
-            _check_value(obj["payload"], 1, "payload")
+            if _depth(data, MAX_DEPTH) > MAX_DEPTH:
+                _check_value(obj["payload"], 1, "payload")
             # one serialisation of the fresh parse (plain dicts, lists, str, int): canonical iff identical
             canonical = canonical_json_checked(obj)
         except InvalidEntry as e:

@@ -467,3 +467,47 @@ def test_utf16_key_order_is_enforced_on_entries() -> None:
     assert code_point_order != e.canonical
     with pytest.raises(InvalidEncoding, match="canonical"):
         Entry.from_bytes(code_point_order)
+
+
+def _entry_text(payload_json: str) -> bytes:
+    tail = ',"prev":"' + "00" * 32 + '","type":"ev","version":1}'
+    return ('{"index":0,"payload":' + payload_json + tail).encode()
+
+
+@pytest.mark.parametrize(
+    ("payload_json", "accepted"),
+    [
+        ('{"x":9007199254740991}', True),
+        ('{"x":-9007199254740991}', True),
+        ('{"x":9007199254740992}', False),  # 2^53: outside the safe range
+        ('{"x":-9007199254740992}', False),
+        ('{"x":1.0}', False),
+        ('{"x":1e3}', False),
+        ('{"x":NaN}', False),
+        # nesting: the payload at depth 1 of _check_value, its values one deeper; the limit is MAX_DEPTH (64)
+        ('{"x":' + "[" * 62 + "1" + "]" * 62 + "}", True),  # the integer at depth 64
+        ('{"x":' + "[" * 63 + "1" + "]" * 63 + "}", False),  # at depth 65
+        ('{"x":' + "[" * 63 + "]" * 63 + "}", True),  # the innermost (empty) array at depth 64
+        ('{"x":' + "[" * 64 + "]" * 64 + "}", False),
+    ],
+)
+def test_entry_decoding_refuses_what_payload_rules_refuse(payload_json: str, accepted: bool) -> None:
+    """Entry.from_bytes checks a stored entry's payload by the rules of check_payload (the walk it skips
+    below the nesting limit is replaced by the decoder's own refusals): both agree on each case."""
+    from ledger._entry import check_payload
+    from ledger.record import Entry, InvalidEncoding
+
+    data = _entry_text(payload_json)
+    try:
+        check_payload(json.loads(payload_json, parse_constant=float))
+        reference = True
+    except ledger.InvalidEntry:
+        reference = False
+    except ValueError:  # NaN: refused by canonical_json
+        reference = False
+    assert reference is accepted
+    if accepted:
+        assert Entry.from_bytes(data).index == 0
+    else:
+        with pytest.raises(InvalidEncoding):
+            Entry.from_bytes(data)
