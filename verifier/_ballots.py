@@ -30,7 +30,7 @@ from ledger import ProofError as LedgerProofError
 from ledger.merkle import inclusion_ranges, leaf_hash, verify_inclusion
 
 from ._manifest import ElectionInfo
-from ._privacy import scan_payload
+from ._privacy import scan_entry
 from ._source import load_json
 
 __all__ = [
@@ -176,7 +176,7 @@ def _one(
     entry = load_json(line)
     etype, p = entry["type"], entry["payload"]
     # V23 record.privacy for this entry (the main process leaves ballot entries to the workers)
-    for where, problem in scan_payload(etype, p):
+    for where, problem in scan_entry(etype, line, p):
         _f(out, 23, "record.privacy", f"{problem} at {where}", i)
     keys = CAST_KEYS if etype == "ballot.cast" else SPOILED_KEYS
     if set(p) != keys:

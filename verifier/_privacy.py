@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from functools import lru_cache
 from typing import Any, Final
 
-__all__ = ["scan_payload"]
+__all__ = ["scan_entry", "scan_payload"]
 
 #: Payload keys that would only ever hold personal data (compared after lower-casing and removing
 #: ``_``/``-``).
@@ -132,3 +132,40 @@ def scan_payload(event_type: str, payload: Any) -> Iterator[tuple[str, str]]:
             p = _value_problem(v, dates_ok=dates_ok)
             if p:
                 yield _render(path), f"value looks like {p}"
+
+
+# Every JSON string literal without escapes (a text with a backslash is not screened: it is walked)
+_LITERAL = re.compile(rb'"([^"\\]*)"')
+_TWELVE_DIGIT_RUN = re.compile(rb"\d{12}")
+
+
+@lru_cache(maxsize=8192)
+def _literal_is_clean(s: str, name_ok: bool, dates_ok: bool) -> bool:
+    """Whether ``s`` passes scan_payload both as a key and as a value (hex strings never reach here)."""
+    nk, kp = _key_facts(s)
+    if kp or nk in _FORBIDDEN_KEYS or (nk in {"name", "names"} and not name_ok):
+        return False
+    return _value_problem(s, dates_ok=dates_ok) is None
+
+
+def scan_entry(event_type: str, line: bytes, payload: Any) -> Iterator[tuple[str, str]]:
+    """:func:`scan_payload` of the entry whose JSON text is ``line``, screened on the text first.
+
+    Most entries (ballots: hashes, points, identifiers, small integers) hold nothing suspicious, and a
+    look at the text's string literals shows it without walking the payload: when every literal passes
+    scan_payload's rules both as a key and as a value, and no run of twelve digits stands outside the
+    literals, the walk could report nothing. Anything else (an escape, a suspicious literal, a long
+    number, even one scan_payload would let pass) is walked by scan_payload, which names the path.
+    """
+    name_ok = event_type in _NAME_ALLOWED_TYPES
+    dates_ok = event_type == "election.manifest"
+    if b"\\" not in line:
+        literals = set(_LITERAL.findall(line))
+        outside = _LITERAL.sub(b"", line)
+        if not _TWELVE_DIGIT_RUN.search(outside) and all(
+            (_HEX_MATCH(t) and not (len(t) == 12 and t.isdigit()))
+            or _literal_is_clean(t, name_ok, dates_ok)
+            for t in (x.decode("utf-8", "surrogatepass") for x in literals)
+        ):
+            return
+    yield from scan_payload(event_type, payload)
