@@ -127,8 +127,9 @@ def _descendants(pid: int) -> list[int]:
 
 def whole_run(
     rec: Path, workers: int, roots: Path, tree: Path | None = None
-) -> tuple[float, float, int, int]:
-    """(seconds, ballots/s, peak RSS kB of tvote-verify, peak RSS kB of its largest worker) of one run.
+) -> tuple[float, float, int, int, float]:
+    """(seconds, ballots/s, peak RSS kB of tvote-verify, peak RSS kB of its largest worker, CPU ms per
+    ballot of the verifier and its workers together) of one run.
 
     ``tree``: run the verifier of that source tree (v1's, read from git) instead of the installed one."""
     exe = Path(sys.executable).parent / "tvote-verify"
@@ -143,6 +144,7 @@ def whole_run(
     else:
         cmd += ["--partial"]
     main_kb = worker_kb = 0
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)  # workers are waited for by tvote-verify: included
     with tempfile.TemporaryFile() as out:
         t = time.perf_counter()
         # for v1 the working directory is its tree too: ``python -c`` puts it first on sys.path
@@ -158,11 +160,13 @@ def whole_run(
             raise SystemExit(f"verification failed:\n{out.read()[-4000:].decode(errors='replace')}")
     if main_kb == 0:  # no /proc: the largest process of the run, verifier or worker
         main_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
     n = sum(1 for line in (rec / "entries.jsonl").open("rb") if b'"type":"ballot.cast"' in line)
-    return dt, n / dt, main_kb, worker_kb
+    return dt, n / dt, main_kb, worker_kb, 1000 * cpu / n
 
 
-def v1_big(n: int, cache: Path, gen_workers: int, v2_rate: float) -> None:
+def v1_big(n: int, cache: Path, gen_workers: int, v2_rate: float, v2_cpu: float) -> None:
     """The same big-record run with protocol v1's generator and verifier, read from git (bench/_v1.py)."""
     with tempfile.TemporaryDirectory(prefix="tvote-bench-v1-") as tmp:
         tree = Path(tmp)
@@ -177,11 +181,13 @@ def v1_big(n: int, cache: Path, gen_workers: int, v2_rate: float) -> None:
                    "--ballots", str(n), "--workers", str(gen_workers)]  # fmt: skip
             env = {**os.environ, "PYTHONPATH": str(tree)}
             subprocess.run(gen, check=True, env=env, stdout=subprocess.DEVNULL)
-        t, rate, main_kb, _ = whole_run(out / "record", 2, out / "root.pem", tree=tree)
+        t, rate, main_kb, _, cpu = whole_run(out / "record", 2, out / "root.pem", tree=tree)
         print(
             f"Protocol v1 (edwards25519, commit `{V1_COMMIT}`): the same big record made and verified by "
-            f"v1's code in this run, `--workers 2`: {t:.1f}s ({rate:.0f} ballots/s; peak "
-            f"{main_kb / 1024:.0f} MB). v2 / v1: **{v2_rate / rate:.2f}×**.\n"
+            f"v1's code in this run, `--workers 2`: {t:.1f}s ({rate:.0f} ballots/s; {cpu:.2f} ms of CPU per "
+            f"ballot; peak {main_kb / 1024:.0f} MB). v2 / v1: **{v2_rate / rate:.2f}×** in ballots/s of wall "
+            f"time, **{cpu / v2_cpu:.2f}×** in CPU per ballot (the figure other load on the machine disturbs "
+            "least).\n"
         )
 
 
@@ -202,8 +208,8 @@ def main() -> None:
     for kind, label in (("1of5", "1 of 5"), ("demo3", "demo: 1 of 4 + yes/no + up to 3 of 8")):
         rec = record(a.cache, a.n, kind, a.gen_workers)
         core = ballot_rate(rec)
-        t1, r1, _, _ = whole_run(rec, 1, rec.parent / "root.pem")
-        t2, r2, _, _ = whole_run(rec, 2, rec.parent / "root.pem")
+        t1, r1, _, _, _ = whole_run(rec, 1, rec.parent / "root.pem")
+        t2, r2, _, _, _ = whole_run(rec, 2, rec.parent / "root.pem")
         rows.append((label, a.n, core, r1, r2, t1, t2))
     print("### Verifier (`tvote-verify`)\n")
     print(
@@ -214,15 +220,16 @@ def main() -> None:
     for label, n, core, r1, r2, t1, t2 in rows:
         print(f"| {label} | {n} | {core:.0f} | {r1:.0f} | {r2:.0f} | {t1:.1f}s / {t2:.1f}s |")
     big = record(a.cache, a.big, "1of5", a.gen_workers)
-    t, rate, main_kb, worker_kb = whole_run(big, 2, big.parent / "root.pem")
+    t, rate, main_kb, worker_kb, cpu = whole_run(big, 2, big.parent / "root.pem")
     size = (big / "entries.jsonl").stat().st_size / 1e6
     print(
         f"\nBig record: {a.big:,} ballots (1 of 5), entries.jsonl {size:.0f} MB, `--workers 2`: "
-        f"{t:.1f}s ({rate:.0f} ballots/s); peak resident memory (VmHWM) {main_kb / 1024:.0f} MB for the "
+        f"{t:.1f}s ({rate:.0f} ballots/s; {cpu:.2f} ms of CPU per ballot, verifier and workers); "
+        f"peak resident memory (VmHWM) {main_kb / 1024:.0f} MB for the "
         f"`tvote-verify` process, {worker_kb / 1024:.0f} MB for its largest worker process.\n"
     )
     if a.v1:
-        v1_big(a.big, a.cache, a.gen_workers, rate)
+        v1_big(a.big, a.cache, a.gen_workers, rate, cpu)
     print(
         f"Load average (1 min) of the machine when the run started: {load_before:.1f}, when it ended: "
         f"{os.getloadavg()[0]:.1f} ({os.cpu_count()} cores; above the core count other work competed with "
