@@ -247,6 +247,7 @@ def start_election(
     revoked: Sequence[Resident] = (),
     real_http: bool = True,
     database_url: str | None = None,
+    oidc_jwks_min_refresh: int = 60,
 ) -> Iterator[DemoElection]:
     """Create, set up and open an election; yield it running; stop the servers afterwards.
 
@@ -276,6 +277,7 @@ def start_election(
             spoil_burst=spoil_burst,
             max_spoiled_ballots=max_spoiled_ballots,
             database_url=database_url,
+            oidc_jwks_min_refresh=oidc_jwks_min_refresh,
         )
         app = create_app(settings, intake=intake_config)
     except BaseException:
@@ -358,6 +360,7 @@ def demo_settings(
     spoil_burst: int = 10,
     max_spoiled_ballots: int = 50_000,
     database_url: str | None = None,
+    oidc_jwks_min_refresh: int = 60,
 ) -> tuple[Any, Any]:
     """The demo's server settings and intake configuration, through the same path as ``tvote serve``.
 
@@ -392,6 +395,7 @@ def demo_settings(
             "oidc_redirect_uri": client.redirect_uris[0],
             "oidc_acr_values": (DEV_ACR,),
             "oidc_trust_frameworks": (DEV_TRUST_FRAMEWORK,),
+            "oidc_jwks_min_refresh": oidc_jwks_min_refresh,
         }
     settings = Settings(
         environment="test",
