@@ -319,3 +319,18 @@ def test_binding_of_a_submission_never_appended_is_dropped_by_reconciliation(ele
     with Session(e.service.engine) as s:
         assert s.exec(bound_to_alias).first() is None
         assert s.get(AuthEvidence, orphan) is None
+
+
+def test_new_codes_are_registered_and_documented() -> None:
+    from pathlib import Path
+
+    from voting._intake import ALIAS_BOUND, SUBJECT_BOUND
+    from voting.auth import ERROR_CODES
+
+    docs = Path(__file__).resolve().parents[1] / "docs"
+    voting_md, auth_md = (docs / "voting.md").read_text(), (docs / "authentication.md").read_text()
+    for code in ("oidc.acr", "oidc.auth_time", "face.reference"):
+        assert code in ERROR_CODES and f"`{code}`" in voting_md and f"`{code}`" in auth_md
+    for code in (SUBJECT_BOUND, ALIAS_BOUND):
+        assert code not in ERROR_CODES  # a service decision (409), not an authentication failure
+        assert f"`{code}`" in voting_md and f"`{code}`" in auth_md
