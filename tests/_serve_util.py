@@ -24,6 +24,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from voting._cli_demo import demo_face_image
+from voting._roll import voter_alias
 from voting._settings import hash_kiosk_token
 from voting._testca import JpkiTestCa
 from voting.auth import DeterministicTestMatcher, LiveCapture, ReferenceImageSource
@@ -38,9 +39,11 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def face_matcher_app() -> Starlette:
-    """A tiny face-match service: ``POST /match`` (HttpFaceMatcher wire format) and ``GET /reference``."""
+def face_matcher_app(photos: dict[str, bytes] | None = None) -> Starlette:
+    """A tiny face-match service: ``POST /match`` (HttpFaceMatcher wire format) and ``GET /reference``, the
+    authoritative reference photos ``photos`` (voter alias hex → image; fill it once the roll exists)."""
     engine = DeterministicTestMatcher(ENGINE_ID)
+    photos = {} if photos is None else photos
 
     async def match(request: Request) -> Response:
         body = await request.json()
@@ -64,9 +67,20 @@ def face_matcher_app() -> Starlette:
         )
 
     async def reference(request: Request) -> Response:
-        return Response(demo_face_image(request.query_params["subject"]), media_type="image/png")
+        image = photos.get(request.query_params.get("voter_alias", ""))
+        if image is None:
+            return JSONResponse({"error": "no such resident"}, status_code=404)
+        return Response(image, media_type="image/png")
 
     return Starlette(routes=[Route("/match", match, methods=["POST"]), Route("/reference", reference)])
+
+
+def reference_photos(roll_key: bytes, election_id: str, residents: Iterable[Any]) -> dict[str, bytes]:
+    """The roll residents' reference photos keyed by voter alias (what the commission exports)."""
+    return {
+        voter_alias(roll_key, election_id, r.resident_id).hex(): demo_face_image(r.resident_id)
+        for r in residents
+    }
 
 
 def write_config(

@@ -130,3 +130,25 @@ def test_result_validation_and_no_images_in_repr() -> None:
     with pytest.raises(FaceMatchError):
         FaceMatchResult(True, 0.5, 0.8, True, "e")
     assert "synthetic" not in repr(REF) + repr(SAME)
+
+
+def test_directory_reference_source_answers_only_for_the_roll_alias(tmp_path) -> None:
+    from voting.auth import DirectoryReferencePhotoSource, ReferencePhotoSource
+
+    alias_b, alias_c, alias_d = b"\x0b" * 32, b"\x0c" * 32, b"\x0d" * 32
+    (tmp_path / f"{alias_b.hex()}.png").write_bytes(FACE)
+    (tmp_path / f"{alias_c.hex()}.jpg").write_bytes(OTHER)
+    (tmp_path / f"{alias_c.hex()}.png").write_bytes(FACE)  # two photos for one resident: ambiguous
+    (tmp_path / f"{alias_d.hex()}.webp").write_bytes(b"")
+    src = DirectoryReferencePhotoSource(tmp_path)
+    assert isinstance(src, ReferencePhotoSource)
+    ref = src.photo("e", alias_b)
+    assert ref.image == FACE and ref.media_type == "image/png"
+    for alias in (alias_c, alias_d, b"\x0e" * 32, b"short"):
+        with pytest.raises(FaceMatchError) as ei:
+            src.photo("e", alias)
+        assert ei.value.code == "face.reference"
+    alias_f = b"\x0f" * 32
+    (tmp_path / f"{alias_f.hex()}.png").symlink_to(tmp_path / f"{alias_b.hex()}.png")
+    with pytest.raises(FaceMatchError):
+        src.photo("e", alias_f)

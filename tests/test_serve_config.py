@@ -72,11 +72,25 @@ def test_settings_refuse_unsafe_choices_outside_development(tmp_path):
     with pytest.raises(ConfigurationError) as e:
         Settings(environment="test", oidc_issuer="https://id.example", **base)
     assert e.value.code == "config.oidc"
-    oidc = {"oidc_client_id": "c", "oidc_client_secret": "s" * 20, "oidc_redirect_uri": "https://v.example/cb"}
+    oidc = {"oidc_client_id": "c", "oidc_client_secret": "s" * 20, "oidc_redirect_uri": "https://v.example/cb",
+            "oidc_acr_values": ("urn:example:acr:high",), "oidc_trust_frameworks": ("jp_example",)}
     with pytest.raises(ConfigurationError) as e:
         Settings(environment="production", oidc_issuer="http://id.example", **oidc, **base)
     assert e.value.code == "config.oidc_issuer"
     Settings(environment="production", oidc_issuer="https://id.example", **oidc, **base)
+    # digital ID without a minimum acr or without an accepted trust framework: refused (fail closed)
+    for missing in ("oidc_acr_values", "oidc_trust_frameworks"):
+        partial = {k: v for k, v in oidc.items() if k != missing}
+        with pytest.raises(ConfigurationError) as e:
+            Settings(environment="test", oidc_issuer="https://id.example", **partial, **base)
+        assert e.value.code == "config.oidc_assurance", missing
+    scoped = {k: v for k, v in oidc.items() if k != "oidc_trust_frameworks"}
+    with pytest.raises(ConfigurationError) as e:  # the verified scope must be named
+        Settings(environment="test", oidc_issuer="https://id.example", oidc_claims_source="verified_scope",
+                 **scoped, **base)
+    assert e.value.code == "config.oidc_assurance"
+    Settings(environment="test", oidc_issuer="https://id.example", oidc_claims_source="verified_scope",
+             oidc_verified_scope="jp_verified", **scoped, **base)
     with pytest.raises(ConfigurationError) as e:
         Settings(environment="test", face_matcher_url="http://127.0.0.1:1/match", **base)
     assert e.value.code == "config.face"
@@ -94,10 +108,15 @@ def test_settings_from_toml_file_env_wins_and_secret_files(tmp_path):
         f'environment = "test"\nadmin_token = "{LONG}"\nrate_limit = 7\nkiosk_token_hashes = ["{h}"]\n'
         'oidc_issuer = "https://id.example"\noidc_client_id = "tvote"\n'
         f'oidc_client_secret_file = "{secret}"\noidc_redirect_uri = "https://vote.example/cb"\n'
+        'oidc_acr_values = ["urn:example:acr:substantial", "urn:example:acr:high"]\n'
+        'oidc_trust_frameworks = ["jp_example"]\n'
     )
     s = Settings.from_env({"TVOTE_CONFIG": str(cfg), "TVOTE_RATE_LIMIT": "9"}, data_dir=tmp_path)
     assert s.rate_limit_per_minute == 9 and s.kiosk_token_hashes == (h,)
     assert s.oidc_client_secret == "s" * 24 and "s" * 24 not in repr(s)
+    provider = s.oidc_provider()
+    assert provider is not None and provider.trust_frameworks == ("jp_example",)
+    assert provider.acr_values == ("urn:example:acr:substantial", "urn:example:acr:high")
     cfg.write_text('environment = "test"\nadmin_tokn = "typo"\n')
     with pytest.raises(ConfigurationError) as e:
         Settings.from_env({"TVOTE_CONFIG": str(cfg)})

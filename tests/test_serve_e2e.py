@@ -30,6 +30,7 @@ from _serve_util import (
     free_port,
     jpki_files,
     key_ceremony_by_cli,
+    reference_photos,
     server_env,
     start_server,
     stop_server,
@@ -38,7 +39,7 @@ from _serve_util import (
 
 from voting._cli_demo import _claims as demo_claims
 from voting._cli_demo import demo_live_capture, login_as, make_residents
-from voting._dev_oidc import DevClient, DevOidcProvider, DevSubject
+from voting._dev_oidc import DEV_ACR, DEV_TRUST_FRAMEWORK, DevClient, DevOidcProvider, DevSubject
 from voting._loopback import LoopbackServer
 from voting._testca import JpkiTestCa, RsaKeyPool
 from voting.client import ServerError, VoterClient
@@ -61,7 +62,10 @@ def world(tmp_path):
         [DevClient("tvote-e2e", client_secret, (redirect,))],
         DevSubject(residents[3].resident_id, demo_claims(residents[3])),
     )
-    matcher = LoopbackServer(face_matcher_app())
+    photos: dict[str, bytes] = {}
+    matcher = LoopbackServer(face_matcher_app(photos))
+    roll_key = secrets.token_bytes(32)
+    (tmp_path / "roll.key").write_text(roll_key.hex())
     admin_token = secrets.token_urlsafe(32)
     kiosk_token = secrets.token_urlsafe(32)
     data = tmp_path / "data"
@@ -78,6 +82,7 @@ def world(tmp_path):
             face_matcher_url=f"{matcher_url}/match",
             face_reference_url=f"{matcher_url}/reference",
             face_engine_id=ENGINE_ID,
+            roll_key_file=str(tmp_path / "roll.key"),
         )
         env = server_env(
             TVOTE_ADMIN_TOKEN=admin_token,
@@ -86,6 +91,8 @@ def world(tmp_path):
             TVOTE_OIDC_CLIENT_ID="tvote-e2e",
             TVOTE_OIDC_CLIENT_SECRET=client_secret,
             TVOTE_OIDC_REDIRECT_URI=redirect,
+            TVOTE_OIDC_ACR_VALUES=DEV_ACR,
+            TVOTE_OIDC_TRUST_FRAMEWORKS=DEV_TRUST_FRAMEWORK,
             PW="a long trustee passphrase",
             PYTHONWARNINGS="ignore",
         )
@@ -100,6 +107,8 @@ def world(tmp_path):
                 "residents": residents,
                 "revoked": revoked,
                 "provider": provider,
+                "photos": photos,
+                "roll_key": roll_key,
                 "kiosk_token": kiosk_token,
                 "data": data,
                 "tmp": tmp_path,
@@ -133,6 +142,8 @@ def test_serve_end_to_end(world: dict[str, Any]) -> None:
     assert [json.loads(e["entry"])["type"] for e in first] == ["election.manifest"]
     cli.run("admin", "load-roll", *srv, "--roll", str(tmp / "roll.csv"))
     cli.run("admin", "publish-roll", *srv)
+    # the commission exports the roll residents' reference photos, keyed by voter alias
+    world["photos"].update(reference_photos(world["roll_key"], "tsukuba-e2e", residents))
 
     # -- key ceremony: three trustees, each on "their own machine" (concurrent processes)
     files = key_ceremony_by_cli(cli, base, tmp, codes)

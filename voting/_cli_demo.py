@@ -22,6 +22,7 @@ test CAs, synthetic people, a development OIDC provider and a stub face-match en
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import random
 import secrets
 import threading
@@ -246,6 +247,7 @@ def start_election(
     revoked: Sequence[Resident] = (),
     real_http: bool = True,
     database_url: str | None = None,
+    oidc_jwks_min_refresh: int = 60,
 ) -> Iterator[DemoElection]:
     """Create, set up and open an election; yield it running; stop the servers afterwards.
 
@@ -275,6 +277,7 @@ def start_election(
             spoil_burst=spoil_burst,
             max_spoiled_ballots=max_spoiled_ballots,
             database_url=database_url,
+            oidc_jwks_min_refresh=oidc_jwks_min_refresh,
         )
         app = create_app(settings, intake=intake_config)
     except BaseException:
@@ -298,6 +301,10 @@ def start_election(
         csv = {"Content-Type": "text/csv"}
         _admin_request(http, admin_token, "PUT", "/roll", content=roll_csv(residents), headers=csv)
         _admin_request(http, admin_token, "POST", "/roll/publish")
+        if provider is not None:  # the commission's export of the roll residents' reference photos
+            write_reference_photos(
+                reference_photo_dir(data_dir), service.roll_key, service.election_id, residents
+            )
         invitations = {int(i): c for i, c in created["invitations"].items()}
         trustees = run_key_ceremony(http, invitations, admin_token=admin_token)
         intake = app.state.intake_provider.get()
@@ -334,7 +341,7 @@ def _start_dev_oidc(oidc_residents: Sequence[Resident]) -> tuple[Any, Any]:
 
     first = oidc_residents[0]
     client = DevClient(_DEMO_OIDC_CLIENT, secrets.token_urlsafe(24), (_DEMO_REDIRECT,))
-    provider = DevOidcProvider([client], DevSubject(first.resident_id, _claims(first)))
+    provider = DevOidcProvider([client], DevSubject(_subject(first), _claims(first)))
     provider.start()
     return provider, client
 
@@ -353,6 +360,7 @@ def demo_settings(
     spoil_burst: int = 10,
     max_spoiled_ballots: int = 50_000,
     database_url: str | None = None,
+    oidc_jwks_min_refresh: int = 60,
 ) -> tuple[Any, Any]:
     """The demo's server settings and intake configuration, through the same path as ``tvote serve``.
 
@@ -377,12 +385,17 @@ def demo_settings(
     (crls / "test-ca.crl").write_bytes(crl.public_bytes(serialization.Encoding.DER))
     extra: dict[str, Any] = {}
     if oidc is not None:
+        from voting._dev_oidc import DEV_ACR, DEV_TRUST_FRAMEWORK
+
         issuer, client = oidc
         extra = {
             "oidc_issuer": issuer,
             "oidc_client_id": client.client_id,
             "oidc_client_secret": client.client_secret,
             "oidc_redirect_uri": client.redirect_uris[0],
+            "oidc_acr_values": (DEV_ACR,),
+            "oidc_trust_frameworks": (DEV_TRUST_FRAMEWORK,),
+            "oidc_jwks_min_refresh": oidc_jwks_min_refresh,
         }
     settings = Settings(
         environment="test",
@@ -400,14 +413,17 @@ def demo_settings(
         **extra,
     )
     face: Any = None
+    reference: Any = None
     if oidc is not None:
-        from voting.auth import DeterministicTestMatcher
+        from voting.auth import DeterministicTestMatcher, DirectoryReferencePhotoSource
 
         face = DeterministicTestMatcher()
+        reference_photo_dir(data_dir).mkdir(parents=True, exist_ok=True)
+        reference = DirectoryReferencePhotoSource(reference_photo_dir(data_dir))
     intake = IntakeConfig.from_settings(
         settings,
         face=face,
-        face_reference=_demo_reference_image if oidc is not None else None,
+        face_reference=reference,
         oidc_http_client_kwargs={"verify": tls_context()},
     )
     return settings, intake
@@ -418,10 +434,27 @@ def demo_face_image(resident_id: str) -> bytes:
     return b"tvote-demo-face:" + resident_id.encode()
 
 
-def _demo_reference_image(issuer: str, subject: str) -> Any:
-    from voting.auth._face import ReferenceImageSource
+def reference_photo_dir(data_dir: Path) -> Path:
+    """Where the demo keeps the roll residents' reference photos (``<voter alias hex>.png``)."""
+    return data_dir / "reference-photos"
 
-    return ReferenceImageSource(demo_face_image(subject), "image/png")
+
+def write_reference_photos(
+    directory: Path, roll_key: bytes, election_id: str, residents: Sequence[Resident]
+) -> None:
+    """What the commission exports once the roll is committed: each roll resident's photo, named by the
+    resident's voter alias (it holds the roll key), for ``DirectoryReferencePhotoSource``."""
+    from voting._roll import voter_alias
+
+    directory.mkdir(parents=True, exist_ok=True)
+    for r in residents:
+        alias = voter_alias(roll_key, election_id, r.resident_id)
+        (directory / f"{alias.hex()}.png").write_bytes(demo_face_image(r.resident_id))
+
+
+def _subject(r: Resident) -> str:
+    """The resident's account id at the development provider (not the register's resident id)."""
+    return "dev-account-" + hashlib.sha256(r.resident_id.encode()).hexdigest()[:16]
 
 
 def demo_live_capture(resident: Resident) -> dict[str, str]:
@@ -442,7 +475,7 @@ def login_as(provider: Any, resident: Resident) -> None:
     """Make the development provider approve ``resident`` on the next login."""
     from voting._dev_oidc import DevSubject
 
-    provider.subject = DevSubject(resident.resident_id, _claims(resident))
+    provider.subject = DevSubject(_subject(resident), _claims(resident))
 
 
 # ----------------------------------------------------------------------------------------------- command

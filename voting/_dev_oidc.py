@@ -11,9 +11,19 @@ extension — with joserfc for the RS256 signing key and JWKS, served by Starlet
   with ``code`` and ``state``;
 * ``POST /token`` — code exchange (``client_secret_basic`` or ``client_secret_post``, PKCE checked),
   answering with an access token and an ID token (``iss``, ``sub``, ``aud``, ``iat``, ``exp``,
-  ``auth_time``, ``nonce`` and the subject's configured claims).
+  ``auth_time``, ``acr``, ``nonce`` and the subject's claims).
 
-``clock`` (seconds since the epoch) is injectable so tests can mint tokens that are already expired.
+The subject's identity claims (name, birthdate, address) are released the way a real identity-assurance
+provider does: as OpenID Connect for Identity Assurance 1.0 ``verified_claims`` with
+``verification.trust_framework`` = :data:`DEV_TRUST_FRAMEWORK` (``DevSubject.trust_framework``; ``None``
+releases them as plain top-level claims instead, as a provider without identity assurance would, and
+only when the client was granted :data:`DEV_VERIFIED_SCOPE`). ``DevSubject.unverified_claims`` are
+added at the top level (tests use them to play a provider that lets users edit their profile).
+``acr`` is :data:`DEV_ACR` unless the subject says otherwise; ``auth_time`` is ``clock() - auth_age``.
+
+``clock`` (seconds since the epoch) is injectable so tests can mint tokens that are already expired;
+:meth:`DevOidcProvider.rotate_key` replaces the signing key (a key rotation mid-election), and
+``jwks_requests`` counts the JWKS fetches.
 """
 
 from __future__ import annotations
@@ -39,7 +49,21 @@ from starlette.routing import Route
 
 from ._loopback import LoopbackServer
 
-__all__ = ["DevClient", "DevOidcProvider", "DevSubject"]
+__all__ = [
+    "DEV_ACR",
+    "DEV_TRUST_FRAMEWORK",
+    "DEV_VERIFIED_SCOPE",
+    "DevClient",
+    "DevOidcProvider",
+    "DevSubject",
+]
+
+#: the trust framework the development provider names in ``verified_claims`` (never a real one)
+DEV_TRUST_FRAMEWORK = "jp_tvote_dev_only"
+#: the scope under which the development provider releases plain top-level identity claims
+DEV_VERIFIED_SCOPE = "tvote_dev_verified"
+#: the authentication context class the development provider reports
+DEV_ACR = "urn:tvote:dev:acr:high"
 
 
 @dataclass(frozen=True)
@@ -49,6 +73,7 @@ class DevClient(ClientMixin):  # type: ignore[misc]
     client_id: str
     client_secret: str = field(repr=False)
     redirect_uris: tuple[str, ...]
+    scopes: tuple[str, ...] = ("openid", "profile", "address", DEV_VERIFIED_SCOPE)
 
     def get_client_id(self) -> str:
         return self.client_id
@@ -57,8 +82,7 @@ class DevClient(ClientMixin):  # type: ignore[misc]
         return self.redirect_uris[0]
 
     def get_allowed_scope(self, scope: str) -> str:
-        allowed = {"openid", "profile", "address"}
-        return " ".join(s for s in (scope or "").split() if s in allowed)
+        return " ".join(s for s in (scope or "").split() if s in self.scopes)
 
     def check_redirect_uri(self, redirect_uri: str) -> bool:
         return redirect_uri in self.redirect_uris
@@ -78,10 +102,18 @@ class DevClient(ClientMixin):  # type: ignore[misc]
 
 @dataclass(frozen=True)
 class DevSubject:
-    """The test end user the provider auto-approves, with the claims it releases (synthetic data)."""
+    """The test end user the provider auto-approves, with the claims it releases (synthetic data).
+
+    ``claims`` (name, birthdate, address) go into ``verified_claims`` under ``trust_framework``, or to the
+    top level when ``trust_framework`` is ``None``; ``unverified_claims`` always go to the top level."""
 
     sub: str
     claims: Mapping[str, Any] = field(default_factory=dict)
+    trust_framework: str | None = DEV_TRUST_FRAMEWORK
+    unverified_claims: Mapping[str, Any] = field(default_factory=dict)
+    acr: str | None = DEV_ACR
+    #: seconds between the (simulated) login and the authorization
+    auth_age: int = 0
 
 
 @dataclass
@@ -94,6 +126,7 @@ class _Code:
     code_challenge: str | None
     code_challenge_method: str | None
     auth_time: int
+    acr: str | None
 
     def get_redirect_uri(self) -> str:
         return self.redirect_uri
@@ -107,8 +140,8 @@ class _Code:
     def get_auth_time(self) -> int:
         return self.auth_time
 
-    def get_acr(self) -> None:
-        return None
+    def get_acr(self) -> str | None:
+        return self.acr
 
     def get_amr(self) -> None:
         return None
@@ -134,7 +167,7 @@ class _Request(OAuth2Request):  # type: ignore[misc]
 
 class _Server(AuthorizationServer):  # type: ignore[misc]
     def __init__(self, provider: DevOidcProvider) -> None:
-        super().__init__(scopes_supported=["openid", "profile", "address"])
+        super().__init__(scopes_supported=["openid", "profile", "address", DEV_VERIFIED_SCOPE])
         self._p = provider
 
     def query_client(self, client_id: str) -> DevClient | None:
@@ -166,7 +199,7 @@ class _CodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[misc]
         self.provider._codes[code] = _Code(
             code, request.client.get_client_id(), request.payload.redirect_uri, request.payload.scope,
             d.get("nonce"), d.get("code_challenge"), d.get("code_challenge_method"),
-            int(self.provider.clock()),
+            int(self.provider.clock()) - self.provider.subject.auth_age, self.provider.subject.acr,
         )
 
     def query_authorization_code(self, code: str, client: DevClient) -> _Code | None:
@@ -203,7 +236,13 @@ class _OpenIDCode(OpenIDCode):  # type: ignore[misc]
         return any(c.nonce == nonce for c in self._p._codes.values())
 
     def generate_user_info(self, user: DevSubject, scope: str) -> UserInfo:
-        return UserInfo(sub=user.sub, **dict(user.claims))
+        info = UserInfo(sub=user.sub, **dict(user.unverified_claims))
+        if user.trust_framework is not None:
+            info["verified_claims"] = {"verification": {"trust_framework": user.trust_framework},
+                                       "claims": dict(user.claims)}
+        elif DEV_VERIFIED_SCOPE in scope.split():
+            info.update(dict(user.claims))
+        return info
 
 
 class DevOidcProvider:
@@ -224,6 +263,8 @@ class DevOidcProvider:
                                                               auto_kid=True)
         self.clock = clock
         self.token_lifetime = token_lifetime
+        self.jwks_keys: list[RSAKey] = [self.signing_key]
+        self.jwks_requests = 0
         self._codes: dict[str, _Code] = {}
         self._server = _Server(self)
         self._server.register_token_generator("default", BearerTokenGenerator(
@@ -246,12 +287,23 @@ class DevOidcProvider:
             "jwks_uri": f"{i}/jwks", "response_types_supported": ["code"],
             "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported": ["RS256"], "code_challenge_methods_supported": ["S256"],
-            "scopes_supported": ["openid", "profile", "address"],
+            "scopes_supported": ["openid", "profile", "address", DEV_VERIFIED_SCOPE],
+            "claims_parameter_supported": True, "verified_claims_supported": True,
+            "trust_frameworks_supported": [DEV_TRUST_FRAMEWORK], "acr_values_supported": [DEV_ACR],
             "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         })
 
     async def _jwks(self, request: Request) -> Response:
-        return JSONResponse({"keys": [self.signing_key.as_dict(private=False)]})
+        self.jwks_requests += 1
+        return JSONResponse({"keys": [k.as_dict(private=False) for k in self.jwks_keys]})
+
+    def rotate_key(self, *, keep_old: bool = False) -> RSAKey:
+        """Sign from now on with a fresh key (new ``kid``); the JWKS publishes it (and the old one only if
+        ``keep_old``). Returns the new key."""
+        key = RSAKey.generate_key(2048, {"use": "sig", "alg": "RS256"}, auto_kid=True)
+        self.jwks_keys = [*self.jwks_keys, key] if keep_old else [key]
+        self.signing_key = key
+        return key
 
     async def _authorize(self, request: Request) -> Response:
         req = _Request(request, {})

@@ -17,20 +17,27 @@ Casting (``ballot.cast``), in this order::
                         [ballot.duplicate, ballot.duplicate_nonce, ballot.duplicate_ciphertext]
     4. the authentication covers this ballot hash                               [jpki.*, oidc.*, face.*]
        JPKI: a one-time server challenge (issued here, unexpired, unused)       [challenge.*]
-       digital ID: the pending authorization's state, nonce = H(ballot hash, salt)  [oidc.*]
+       digital ID: the pending authorization's state, nonce = H(ballot hash, salt), acr and auth_time
+       [oidc.*]; identity claims only from the configured verified source   [voter.unmatched]
     5. the resident is on the committed roll → voter alias                               [voter.not_on_roll]
+       digital ID: the account ``(iss, sub)`` is bound to no other alias and the alias to no other account
+       [oidc.subject_bound, oidc.alias_bound]; then the face match against the reference photo of THAT
+       roll resident (``ReferencePhotoSource.photo(election_id, alias)``)       [face.*]
     6. under the voter's lock and the election's mutation lock (``election.appending()``): phase
        again, the kiosk rule (a kiosk ballot ends internet voting for this voter, a second kiosk ballot
        is refused)                                                                       [voter.kiosk_voted]
-       the uniqueness rules again, then the authentication evidence is committed as a *pending* row (it
-       is the one part of a cast the public entry cannot rebuild), one ledger append, and one commit of
+       the uniqueness rules again, the digital-ID binding again, then the authentication evidence is
+       committed as a *pending* row (it is the one part of a cast the public entry cannot rebuild; with
+       it, for an account's first ballot, its :class:`~voting._intake_db.OidcSubjectBinding`), one ledger
+       append, and one commit of
        the private rows (evidence final, ballot row and its unique values, voter state, challenge used,
        ``ElectionRow.ledger_synced``).
 
 If the process dies between the append and that last commit, :class:`BallotReplay` (run by
 ``ElectionService.reconcile`` at start-up) rebuilds the ballot row and its unique values, the voter's
 ``seq``/kiosk state and the consumed challenge from the ``ballot.cast`` entry and makes the pending evidence
-final; pending evidence with no entry is an orphan of a submission that was never appended and is deleted.
+final; pending evidence with no entry is an orphan of a submission that was never appended and is deleted,
+with a digital-ID binding that was written with it.
 
 Spoiling (``ballot.spoiled``, the Benaloh challenge) is anonymous by design (``docs/voting.md`` §3b): the
 opening is checked (every re-encryption, hence the ballot's proofs), the same uniqueness rules apply, and
@@ -58,6 +65,7 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+import logging
 import secrets
 import threading
 from collections.abc import Callable, Iterator, Mapping
@@ -82,9 +90,16 @@ from crypto._ballot import (
 from crypto._errors import CryptoError, InvalidEncoding, VerificationError
 from ledger import NotFound as LedgerNotFound
 from ledger.record import UniqueValue, ballot_unique_values, repeats_within
-from voting.auth import JpkiSubmission, JpkiVerifier
-from voting.auth._face import FaceMatcher, LiveCapture, ReferenceImageSource, require_match
-from voting.auth._oidc import OidcRelyingParty, PendingOidcLogin
+from voting.auth import (
+    FaceMatcher,
+    JpkiSubmission,
+    JpkiVerifier,
+    LiveCapture,
+    OidcRelyingParty,
+    PendingOidcLogin,
+    ReferencePhotoSource,
+    require_match,
+)
 
 from ._db import utcnow
 from ._errors import Conflict, Forbidden, InvalidRequest, NotFound, RejectedSubmission, Unauthenticated
@@ -94,13 +109,16 @@ from ._intake_db import (
     IntakeBallot,
     IntakeChallenge,
     OidcPending,
+    OidcSubjectBinding,
     VoterState,
 )
 
 __all__ = [
+    "ALIAS_BOUND",
     "CHALLENGE_TTL",
     "DUPLICATE_CODES",
     "MAX_SPOILED",
+    "SUBJECT_BOUND",
     "BallotReplay",
     "Channel",
     "IntakeService",
@@ -108,6 +126,8 @@ __all__ = [
     "OidcStart",
     "Receipt",
 ]
+
+_log = logging.getLogger("tvote.intake")
 
 Channel = Literal["internet", "kiosk"]
 CHALLENGE_TTL: Final[dt.timedelta] = dt.timedelta(minutes=10)
@@ -119,6 +139,10 @@ DUPLICATE_CODES: Final[dict[str, str]] = {
     "ballot_nonce": "ballot.duplicate_nonce",
     "pad": "ballot.duplicate_ciphertext",
 }
+#: 409: this digital-ID account already voted as another resident of the roll (first binding wins)
+SUBJECT_BOUND: Final[str] = "oidc.subject_bound"
+#: 409: this roll resident already voted with another digital-ID account (first binding wins)
+ALIAS_BOUND: Final[str] = "oidc.alias_bound"
 
 
 def _iso(t: dt.datetime) -> str:
@@ -285,6 +309,9 @@ class _Authenticated:
     public_auth: dict[str, Any]
     challenge: bytes | None = None
     oidc_state: str | None = None
+    #: digital ID: ``voting.auth.subject_key`` of the account and its issuer (bound to ``alias``)
+    oidc_subject: bytes | None = None
+    oidc_issuer: str | None = None
 
 
 @dataclass
@@ -292,8 +319,9 @@ class IntakeService:
     """Ballot intake for the one election of ``election`` (a :class:`~voting._election.ElectionService`).
 
     ``jpki`` verifies card signatures; ``oidc`` is a relying party (``voting.auth`` digital-ID client),
-    ``face`` a face-match engine and ``face_reference(issuer, subject)`` the source of the reference photo
-    of a digital-ID subject; a method whose verifier is ``None`` is refused with ``auth.unavailable``.
+    ``face`` a face-match engine and ``face_reference`` the authoritative source of the reference photos of
+    the residents on the roll, asked by voter alias (:class:`voting.auth.ReferencePhotoSource`); a method
+    whose verifier is ``None`` is refused with ``auth.unavailable``.
     ``kiosk_tokens`` are the bearer tokens of opened polling-place kiosks (only their SHA-256 is kept);
     ``kiosk_token_hashes`` are such SHA-256 digests (hex) given directly (what the server settings hold).
     ``max_spoiled`` caps the election's spoiled ballots. ``clock`` and ``randbytes`` are injectable for tests.
@@ -303,7 +331,7 @@ class IntakeService:
     jpki: JpkiVerifier | None = None
     oidc: OidcRelyingParty | None = None
     face: FaceMatcher | None = None
-    face_reference: Callable[[str, str], ReferenceImageSource] | None = None
+    face_reference: ReferencePhotoSource | None = None
     kiosk_tokens: frozenset[str] = frozenset()
     kiosk_token_hashes: frozenset[str] = frozenset()
     clock: Callable[[], dt.datetime] = utcnow
@@ -545,6 +573,7 @@ class IntakeService:
                     self._check_challenge(auth.challenge)
                 if auth.oidc_state is not None:
                     self._check_oidc_unused(s, auth.oidc_state)
+                binding = self._check_binding(s, auth)
                 evidence = s.get(AuthEvidence, evh)
                 # a pending row seen here (under both locks) is an orphan of an attempt that never appended
                 if evidence is not None and evidence.status != "pending":
@@ -573,6 +602,18 @@ class IntakeService:
                         status="pending",
                     )
                 )
+                if auth.oidc_subject is not None and binding is None:  # the account's first ballot
+                    assert auth.oidc_issuer is not None
+                    s.add(
+                        OidcSubjectBinding(
+                            election_id=eid,
+                            subject_key=auth.oidc_subject.hex(),
+                            voter_alias=alias,
+                            issuer=auth.oidc_issuer,
+                            evidence_hash=evh,
+                            created_at=now,
+                        )
+                    )
                 s.commit()
             payload = {
                 "election_id": eid,
@@ -633,11 +674,17 @@ class IntakeService:
     def _drop_pending(self, evidence_hash: str) -> None:
         try:
             with self._session() as s:
-                s.execute(
+                gone = s.execute(
                     delete(AuthEvidence)
                     .where(AuthEvidence.evidence_hash == evidence_hash)  # type: ignore[arg-type]
                     .where(AuthEvidence.status == "pending")  # type: ignore[arg-type]
-                )
+                ).rowcount
+                if gone:  # a binding written with this pending evidence goes with it
+                    s.execute(
+                        delete(OidcSubjectBinding).where(
+                            OidcSubjectBinding.evidence_hash == evidence_hash  # type: ignore[arg-type]
+                        )
+                    )
                 s.commit()
         except Exception:  # noqa: S110 - reconciliation deletes orphan pending rows anyway
             pass
@@ -832,15 +879,22 @@ class IntakeService:
             ballot_hash=bh,
         )
         callback = f"{self.oidc.config.redirect_uri}?{urlencode({'code': code, 'state': state})}"
+        if self.face_reference is None:
+            raise Forbidden("auth.unavailable", "no reference-photo source is configured for face matching")
         ident = self.oidc.complete(pending, callback, now=self.clock())
         if ident.match_key is None:
             raise Forbidden(
-                "voter.unmatched", "the digital ID released no name, birth date and address to match the roll"
+                "voter.unmatched",
+                "the digital ID released no verified name, birth date and address (from the configured "
+                "verified source) to match the roll",
             )
-        if self.face_reference is None:
-            raise Forbidden("auth.unavailable", "no reference-image source is configured for face matching")
-        result = require_match(self.face.match(self.face_reference(ident.issuer, ident.subject), live))
         alias = self._alias_for(ident.match_key.digest)
+        with self._session() as s:  # early, before the face engine is asked; again under the lock
+            self._check_binding_of(s, ident.subject_key, alias)
+        # the reference photo of the resident on the roll the verified claims matched: never one chosen
+        # by the caller, and never one found by the caller's own account
+        reference = self.face_reference.photo(self.election_id, alias)
+        result = require_match(self.face.match(reference, live))
         ev = ident.evidence
         evidence = {
             "method": "oidc+face",
@@ -868,6 +922,8 @@ class IntakeService:
                 "face": result.record_entry(),
             },
             oidc_state=state,
+            oidc_subject=ident.subject_key,
+            oidc_issuer=ident.issuer,
         )
 
     def cast_oidc(self, ballot: Mapping[str, Any], *, state: str, code: str, live: LiveCapture) -> Receipt:
@@ -878,6 +934,45 @@ class IntakeService:
             self._check_unique(s, b)
         auth = self._auth_oidc(b, state, code, live)
         return self._commit_cast(b, auth, "internet")
+
+    def _check_binding(self, s: Session, auth: _Authenticated) -> OidcSubjectBinding | None:
+        """Under the locks: the digital-ID binding of ``auth`` (``None`` for JPKI or a first ballot)."""
+        if auth.oidc_subject is None:
+            return None
+        return self._check_binding_of(s, auth.oidc_subject, auth.alias)
+
+    def _check_binding_of(self, s: Session, subject: bytes, alias: bytes) -> OidcSubjectBinding | None:
+        """First binding wins: refuse the account if it is bound to another alias (``oidc.subject_bound``)
+        and the alias if another account is bound to it (``oidc.alias_bound``); return the existing
+        binding of this account and alias, or ``None`` if there is none yet. Logs only keyed hashes."""
+        rows = s.exec(
+            select(OidcSubjectBinding)
+            .where(OidcSubjectBinding.election_id == self.election_id)
+            .where(
+                (OidcSubjectBinding.subject_key == subject.hex())
+                | (OidcSubjectBinding.voter_alias == alias.hex())
+            )
+        ).all()
+        for row in rows:
+            if row.subject_key == subject.hex() and row.voter_alias != alias.hex():
+                _log.warning(
+                    "refused %s: digital-ID account %s is bound to voter alias %s, not %s",
+                    SUBJECT_BOUND, subject.hex()[:16], row.voter_alias[:16], alias.hex()[:16],
+                )
+                raise Conflict(
+                    SUBJECT_BOUND,
+                    "this digital-ID account already voted as another resident of this election's roll",
+                )
+            if row.voter_alias == alias.hex() and row.subject_key != subject.hex():
+                _log.warning(
+                    "refused %s: voter alias %s is bound to digital-ID account %s, not %s",
+                    ALIAS_BOUND, alias.hex()[:16], row.subject_key[:16], subject.hex()[:16],
+                )
+                raise Conflict(
+                    ALIAS_BOUND,
+                    "this resident already voted with another digital-ID account in this election",
+                )
+        return rows[0] if rows else None
 
     def _check_oidc_unused(self, s: Session, state: str) -> None:
         row = s.get(OidcPending, state)
@@ -1031,6 +1126,15 @@ class BallotReplay:
             .where(AuthEvidence.election_id == eid)  # type: ignore[arg-type]
             .where(AuthEvidence.status == "pending")  # type: ignore[arg-type]
         ).rowcount
+        s.execute(  # a digital-ID binding lives and dies with the evidence of its first ballot
+            delete(OidcSubjectBinding)
+            .where(OidcSubjectBinding.election_id == eid)  # type: ignore[arg-type]
+            .where(
+                OidcSubjectBinding.evidence_hash.not_in(  # type: ignore[attr-defined]
+                    select(AuthEvidence.evidence_hash).where(AuthEvidence.election_id == eid)
+                )
+            )
+        )
         if not full:
             return int(orphans or 0)
         s.flush()

@@ -16,7 +16,8 @@ source and the OIDC client's ``httpx`` options (transport, TLS context) — neve
 
 Also here: :class:`CrlDirectoryChecker` (the built-in :class:`~voting.auth.CrlFileChecker` over a directory
 the operator refreshes, re-read when its files change; fails closed) and :class:`HttpReferenceSource` (the
-reference photo of a digital-ID subject, fetched per login and kept only in memory).
+reference photo of the roll resident a digital-ID login matched, asked by voter alias, fetched per cast and
+kept only in memory; ``voting.auth.DirectoryReferencePhotoSource`` is the directory-backed one).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from voting.auth import (
     JPKI_TEST_SIGN_POLICY_OID,
     AuthError,
     CrlFileChecker,
+    DirectoryReferencePhotoSource,
     FaceMatcher,
     FaceMatchError,
     HttpFaceMatcher,
@@ -44,6 +46,7 @@ from voting.auth import (
     OidcProviderConfig,
     OidcRelyingParty,
     ReferenceImageSource,
+    ReferencePhotoSource,
     RevocationChecker,
     RevocationError,
     RollKey,
@@ -129,7 +132,8 @@ class CrlDirectoryChecker:
 
 
 class HttpReferenceSource:
-    """``source(issuer, subject)``: ``GET <url>?issuer=…&subject=…`` → the subject's reference photo.
+    """A :class:`~voting.auth.ReferencePhotoSource`: ``GET <url>?election_id=…&voter_alias=<hex>`` → the
+    reference photo of that resident on the roll (the commission's authoritative source, keyed by alias).
 
     The answer must be 200 with ``Content-Type`` ``image/jpeg``, ``image/png`` or ``image/webp`` and at most
     ``max_bytes``; anything else raises :class:`~voting.auth.FaceMatchError` (``face.transport`` /
@@ -151,10 +155,11 @@ class HttpReferenceSource:
         self._max = max_bytes
         self._transport = transport
 
-    def __call__(self, issuer: str, subject: str) -> ReferenceImageSource:
+    def photo(self, election_id: str, voter_alias: bytes) -> ReferenceImageSource:
+        params = {"election_id": election_id, "voter_alias": voter_alias.hex()}
         try:
             with httpx.Client(timeout=self._timeout, transport=self._transport, headers=self._headers) as c:
-                r = c.get(self._url, params={"issuer": issuer, "subject": subject})
+                r = c.get(self._url, params=params)
                 r.raise_for_status()
         except httpx.HTTPError as e:
             raise FaceMatchError(
@@ -175,8 +180,10 @@ class IntakeConfig:
     accepted_policies: frozenset[str] = frozenset({JPKI_SIGN_POLICY_OID})
     oidc: OidcProviderConfig | None = None
     oidc_http_client_kwargs: Mapping[str, Any] = field(default_factory=dict)
+    #: an unknown ``kid`` re-fetches the provider's JWKS at most once per this many seconds
+    oidc_jwks_min_refresh: float = 60.0
     face: FaceMatcher | None = None
-    face_reference: Callable[[str, str], ReferenceImageSource] | None = None
+    face_reference: ReferencePhotoSource | None = None
     kiosk_token_hashes: frozenset[str] = frozenset()
     #: the per-election cap on spoiled (challenged) ballots
     max_spoiled_ballots: int = MAX_SPOILED
@@ -187,7 +194,7 @@ class IntakeConfig:
         settings: Settings,
         *,
         face: FaceMatcher | None = None,
-        face_reference: Callable[[str, str], ReferenceImageSource] | None = None,
+        face_reference: ReferencePhotoSource | None = None,
         oidc_http_client_kwargs: Mapping[str, Any] | None = None,
     ) -> IntakeConfig:
         """Load and check the intake settings (see :mod:`voting._settings`). ``face``/``face_reference``
@@ -207,15 +214,7 @@ class IntakeConfig:
             else:
                 assert settings.jpki_crl_dir is not None  # the settings refuse JPKI without revocation
                 revocation = CrlDirectoryChecker(settings.jpki_crl_dir)
-        oidc = None
-        if settings.oidc_issuer is not None:
-            assert settings.oidc_client_id and settings.oidc_client_secret and settings.oidc_redirect_uri
-            oidc = OidcProviderConfig(
-                settings.oidc_issuer.rstrip("/"),
-                settings.oidc_client_id,
-                settings.oidc_client_secret,
-                settings.oidc_redirect_uri,
-            )
+        oidc = settings.oidc_provider()
         headers = (
             {"Authorization": f"Bearer {settings.face_matcher_token}"} if settings.face_matcher_token else {}
         )
@@ -225,6 +224,12 @@ class IntakeConfig:
             )
         if face_reference is None and settings.face_reference_url is not None:
             face_reference = HttpReferenceSource(settings.face_reference_url, headers=headers)
+        if face_reference is None and settings.face_reference_dir is not None:
+            if not settings.face_reference_dir.is_dir():
+                raise ConfigurationError(
+                    "config.face_reference_dir", f"{settings.face_reference_dir} is not a directory"
+                )
+            face_reference = DirectoryReferencePhotoSource(settings.face_reference_dir)
         if oidc_http_client_kwargs is None:
             from voting.client import tls_context
 
@@ -236,6 +241,7 @@ class IntakeConfig:
             accepted_policies=frozenset({policies}),
             oidc=oidc,
             oidc_http_client_kwargs=dict(oidc_http_client_kwargs),
+            oidc_jwks_min_refresh=float(settings.oidc_jwks_min_refresh),
             face=face,
             face_reference=face_reference,
             kiosk_token_hashes=settings.effective_kiosk_token_hashes,
@@ -252,7 +258,12 @@ class IntakeConfig:
             )
         oidc = None
         if self.oidc is not None:
-            oidc = OidcRelyingParty(self.oidc, roll_key, http_client_kwargs=self.oidc_http_client_kwargs)
+            oidc = OidcRelyingParty(
+                self.oidc,
+                roll_key,
+                http_client_kwargs=self.oidc_http_client_kwargs,
+                jwks_min_refresh=self.oidc_jwks_min_refresh,
+            )
         return IntakeService(
             election=service,
             jpki=jpki,

@@ -15,9 +15,16 @@ They live in the same SQLModel metadata (and therefore the same engine) as :mod:
 * :class:`VoterState` — per (election, voter alias) submission counter and kiosk flag. A voter's concurrent
   submissions are serialised by intake's locks and the ledger's single sequencer (see :mod:`voting._intake`);
   the unique keys of :class:`IntakeBallot` are the database's backstop.
-* :class:`AuthEvidence` — the authentication evidence itself (certificate, signature, ID-token claims,
-  face-match answer), keyed by its hash. Only the hash is public; the row is for auditors with access.
-  It is the one place personal data (the certificate's basic-four items) is kept, never logged.
+* :class:`OidcSubjectBinding` — which voter alias a digital-ID account (``(iss, sub)``, as the per-election
+  keyed hash ``voting.auth.subject_key``) votes as: one alias per account and one account per alias in an
+  election (two unique constraints), first binding wins. Written with the pending evidence of the account's
+  first ballot (``evidence_hash``), so it is never rebuilt from the public entry; reconciliation deletes a
+  binding whose first evidence is gone (an orphan of a submission that was never appended).
+* :class:`AuthEvidence` — the authentication evidence itself, keyed by its hash: JPKI the whole signing
+  certificate (its subjectAltName holds name, birth date, address and sex), intermediates, signature and
+  challenge; digital ID the whole ID token (its ``verified_claims`` hold name, birth date and address),
+  nonce salt, issuer and the face-match answer. Only the hash is public; the row is for auditors with
+  access. It is the one place personal data is kept (encoded inside those two objects), never logged.
   It is written (``status="pending"``) and committed BEFORE the ``ballot.cast`` append, because it is the
   one piece of a cast that the public entry cannot rebuild; it becomes ``final`` in the commit after the
   append, or in start-up reconciliation if the entry is on the ledger. A pending row without a ledger entry
@@ -37,6 +44,7 @@ __all__ = [
     "IntakeBallot",
     "IntakeChallenge",
     "OidcPending",
+    "OidcSubjectBinding",
     "VoterState",
 ]
 
@@ -67,6 +75,29 @@ class OidcPending(SQLModel, table=True):
     issued_at: dt.datetime
     expires_at: dt.datetime
     used_at: dt.datetime | None = None
+
+
+class OidcSubjectBinding(SQLModel, table=True):
+    """A digital-ID account bound to the one voter alias it votes as in this election (first binding wins).
+
+    ``subject_key`` is ``voting.auth.subject_key(roll_key, iss, sub)`` (hex): the account's ``sub`` is not
+    stored here. Both directions are unique per election, so the database refuses a second alias for an
+    account and a second account for an alias whatever process writes."""
+
+    __tablename__ = "intake_oidc_binding"
+    __table_args__ = (
+        UniqueConstraint("election_id", "subject_key", name="uq_oidc_binding_subject"),
+        UniqueConstraint("election_id", "voter_alias", name="uq_oidc_binding_alias"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    election_id: str = Field(max_length=128)
+    subject_key: str = Field(max_length=64)
+    voter_alias: str = Field(max_length=64)
+    issuer: str = Field(max_length=512)
+    #: the evidence of the first ballot cast under this binding (the binding lives and dies with it)
+    evidence_hash: str = Field(index=True, max_length=64)
+    created_at: dt.datetime
 
 
 class IntakeBallot(SQLModel, table=True):

@@ -33,11 +33,21 @@ All are optional; the defaults are for development on one machine.
 ``TVOTE_OIDC_CLIENT_ID``            the election server's client id at the provider
 ``TVOTE_OIDC_CLIENT_SECRET``        its client secret (or ``TVOTE_OIDC_CLIENT_SECRET_FILE``)
 ``TVOTE_OIDC_REDIRECT_URI``         the registered callback URL of the voting page
+``TVOTE_OIDC_ACR_VALUES``           the acceptable ``acr`` values, lowest first (required with OIDC)
+``TVOTE_OIDC_CLAIMS_SOURCE``        where roll-matching claims come from: ``verified_claims`` (default;
+                                    OpenID Connect for Identity Assurance) or ``verified_scope``
+``TVOTE_OIDC_TRUST_FRAMEWORKS``     ``verified_claims``: the accepted ``trust_framework`` values (required)
+``TVOTE_OIDC_VERIFIED_SCOPE``       ``verified_scope``: the provider's documented verified-claims scope
+``TVOTE_OIDC_MAX_AUTH_AGE``         seconds a provider login (``auth_time``) may be old (default 600)
+``TVOTE_OIDC_JWKS_MIN_REFRESH``     an unknown signing key id re-fetches the JWKS at most once per this
+                                    many seconds (default 60)
 ``TVOTE_FACE_MATCHER_URL``          the face-match engine (``HttpFaceMatcher`` wire format)
 ``TVOTE_FACE_MATCHER_TOKEN``        bearer token sent to the engine and the reference source (optional)
 ``TVOTE_FACE_ENGINE_ID``            the engine id the matcher must answer with (optional)
-``TVOTE_FACE_REFERENCE_URL``        where the reference photo of a digital-ID subject is fetched from:
-                                    ``GET <url>?issuer=…&subject=…`` answering ``image/jpeg|png|webp``
+``TVOTE_FACE_REFERENCE_URL``        the authoritative reference photos of the residents on the roll:
+                                    ``GET <url>?election_id=…&voter_alias=<hex>`` → ``image/jpeg|png|webp``
+``TVOTE_FACE_REFERENCE_DIR``        or a directory of ``<voter alias hex>.jpg|.png|.webp`` files (one of
+                                    the two with the matcher)
 ``TVOTE_KIOSK_TOKEN_HASHES``        SHA-256 (hex) of each polling-place kiosk's bearer token, comma-separated
                                     (``tvote admin kiosk-token`` makes a token and its hash)
 ==================================  ======================================================================
@@ -59,10 +69,13 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Final, Literal
+from typing import TYPE_CHECKING, Final, Literal
 from urllib.parse import urlsplit
 
 from ._errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from voting.auth import OidcProviderConfig
 
 __all__ = [
     "DEFAULT_ADMIN_TOKEN",
@@ -135,6 +148,13 @@ class Settings:
     face_matcher_token: str | None = field(default=None, repr=False)
     face_engine_id: str | None = None
     face_reference_url: str | None = None
+    face_reference_dir: Path | None = None
+    oidc_acr_values: tuple[str, ...] = ()
+    oidc_claims_source: Literal["verified_claims", "verified_scope"] = "verified_claims"
+    oidc_trust_frameworks: tuple[str, ...] = ()
+    oidc_verified_scope: str | None = None
+    oidc_max_auth_age: int = 600
+    oidc_jwks_min_refresh: int = 60
     # -- ballot intake: polling-place kiosks (SHA-256 hex of each bearer token)
     kiosk_token_hashes: tuple[str, ...] = ()
 
@@ -142,7 +162,7 @@ class Settings:
         if self.environment not in ("development", "test", "production"):
             raise ConfigurationError("config.environment", f"unknown environment {self.environment!r}")
         object.__setattr__(self, "data_dir", Path(self.data_dir))
-        for name in ("roll_key_file", "jpki_trust_anchors", "jpki_crl_dir"):
+        for name in ("roll_key_file", "jpki_trust_anchors", "jpki_crl_dir", "face_reference_dir"):
             v = getattr(self, name)
             if v is not None:
                 object.__setattr__(self, name, Path(v))
@@ -183,6 +203,9 @@ class Settings:
                 f"the development kiosk token is refused in the {self.environment} environment",
             )
         object.__setattr__(self, "kiosk_token_hashes", hashes)
+        for name in ("oidc_acr_values", "oidc_trust_frameworks"):
+            v = getattr(self, name)
+            object.__setattr__(self, name, (v,) if isinstance(v, str) else tuple(v))
         # JPKI
         if self.jpki_revocation not in ("crl", "unsafe-none"):
             raise ConfigurationError(
@@ -211,10 +234,14 @@ class Settings:
                 "set all of TVOTE_OIDC_ISSUER, TVOTE_OIDC_CLIENT_ID, TVOTE_OIDC_CLIENT_SECRET and "
                 "TVOTE_OIDC_REDIRECT_URI, or none",
             )
-        face = (self.face_matcher_url, self.face_reference_url)
-        if any(face) and not all(face):
+        if all(oidc):
+            self._check_oidc_assurance()
+        references = (self.face_reference_url is not None) + (self.face_reference_dir is not None)
+        if (self.face_matcher_url is None and references) or (self.face_matcher_url and references != 1):
             raise ConfigurationError(
-                "config.face", "set both TVOTE_FACE_MATCHER_URL and TVOTE_FACE_REFERENCE_URL, or neither"
+                "config.face",
+                "set TVOTE_FACE_MATCHER_URL with one of TVOTE_FACE_REFERENCE_URL or "
+                "TVOTE_FACE_REFERENCE_DIR, or none of them",
             )
         for name in ("oidc_issuer", "oidc_redirect_uri", "face_matcher_url", "face_reference_url"):
             url = getattr(self, name)
@@ -227,6 +254,38 @@ class Settings:
                 raise ConfigurationError(f"config.{name}", f"{name} must use https in production")
         if not dev and self.oidc_client_secret is not None and len(self.oidc_client_secret) < 16:
             raise ConfigurationError("config.oidc", "the OIDC client secret is too short")
+
+    def _check_oidc_assurance(self) -> None:
+        """The digital-ID assurance settings, by the one definition (``OidcProviderConfig``)."""
+        from voting.auth import OidcError
+
+        if not isinstance(self.oidc_jwks_min_refresh, int) or not 1 <= self.oidc_jwks_min_refresh <= 3600:
+            raise ConfigurationError(
+                "config.oidc_jwks_min_refresh", "oidc_jwks_min_refresh must be 1 to 3600 seconds"
+            )
+        try:
+            self.oidc_provider()
+        except OidcError as e:
+            raise ConfigurationError("config.oidc_assurance", str(e).removeprefix("oidc.config: ")) from None
+
+    def oidc_provider(self) -> OidcProviderConfig | None:
+        """The digital-ID provider these settings describe (``None`` when OIDC is not configured)."""
+        from voting.auth import OidcProviderConfig
+
+        if self.oidc_issuer is None:
+            return None
+        assert self.oidc_client_id and self.oidc_client_secret and self.oidc_redirect_uri
+        return OidcProviderConfig(
+            self.oidc_issuer.rstrip("/"),
+            self.oidc_client_id,
+            self.oidc_client_secret,
+            self.oidc_redirect_uri,
+            acr_values=tuple(self.oidc_acr_values),
+            claims_source=self.oidc_claims_source,
+            trust_frameworks=tuple(self.oidc_trust_frameworks),
+            verified_scope=self.oidc_verified_scope,
+            max_auth_age=self.oidc_max_auth_age,
+        )
 
     # ------------------------------------------------------------------------------------------ derived
 
@@ -297,7 +356,10 @@ _SECRET_FILES: Final[dict[str, str]] = {
     "TVOTE_OIDC_CLIENT_SECRET_FILE": "oidc_client_secret",
     "TVOTE_FACE_MATCHER_TOKEN_FILE": "face_matcher_token",
 }
-_PATHS: Final[frozenset[str]] = frozenset({"data_dir", "roll_key_file", "jpki_trust_anchors", "jpki_crl_dir"})
+_PATHS: Final[frozenset[str]] = frozenset(
+    {"data_dir", "roll_key_file", "jpki_trust_anchors", "jpki_crl_dir", "face_reference_dir"}
+)
+_TUPLES: Final[frozenset[str]] = frozenset({"kiosk_token_hashes", "oidc_acr_values", "oidc_trust_frameworks"})
 _INTS: Final[frozenset[str]] = frozenset(
     {
         "rate_limit_per_minute",
@@ -306,6 +368,8 @@ _INTS: Final[frozenset[str]] = frozenset(
         "max_spoiled_ballots",
         "max_request_bytes",
         "max_admin_request_bytes",
+        "oidc_max_auth_age",
+        "oidc_jwks_min_refresh",
     }
 )
 
@@ -343,7 +407,7 @@ def _parse(raw: Mapping[str, str]) -> dict[str, object]:
             if v.strip().lower() not in ("0", "1", "true", "false", ""):
                 raise ConfigurationError("config.jpki_test_policy", "TVOTE_JPKI_TEST_POLICY is 0 or 1")
             values[name] = v.strip().lower() in ("1", "true")
-        elif name == "kiosk_token_hashes":
+        elif name in _TUPLES:
             values[name] = tuple(h for h in re.split(r"[,\s]+", v) if h)
         elif not v:
             continue  # an empty variable means unset

@@ -5,9 +5,10 @@ Public surface (everything else is private)::
     JPKI        JpkiVerifier, JpkiSubmission, JpkiIdentity, JpkiEvidence, signed_message,
                 new_challenge, load_trust_anchors, policy/attribute OID constants
     digital ID  OidcRelyingParty, OidcProviderConfig, PendingOidcLogin, OidcIdentity, OidcEvidence,
-                ballot_nonce
+                ballot_nonce, subject_key
     face match  FaceMatcher (protocol), FaceMatchResult, HttpFaceMatcher, DeterministicTestMatcher,
-                ReferenceImageSource, LiveCapture, require_match
+                ReferenceImageSource, ReferencePhotoSource (protocol), DirectoryReferencePhotoSource,
+                LiveCapture, require_match
     revocation  RevocationChecker (protocol), CrlFileChecker, UnsafeNoRevocationCheck, load_crl
     roll        RollKey, RollMatchKey, roll_match_key, normalise_text
     errors      AuthError > JpkiError > RevocationError; OidcError; FaceMatchError; RollError
@@ -26,11 +27,13 @@ from ._errors import (
 )
 from ._face import (
     DeterministicTestMatcher,
+    DirectoryReferencePhotoSource,
     FaceMatcher,
     FaceMatchResult,
     HttpFaceMatcher,
     LiveCapture,
     ReferenceImageSource,
+    ReferencePhotoSource,
     require_match,
 )
 from ._jpki import (
@@ -52,6 +55,7 @@ from ._oidc import (
     OidcRelyingParty,
     PendingOidcLogin,
     ballot_nonce,
+    subject_key,
 )
 from ._revocation import CrlFileChecker, RevocationChecker, UnsafeNoRevocationCheck, load_crl
 from ._roll import RollKey, RollMatchKey, normalise_text, roll_match_key
@@ -64,6 +68,7 @@ __all__ = [
     "AuthError",
     "CrlFileChecker",
     "DeterministicTestMatcher",
+    "DirectoryReferencePhotoSource",
     "FaceMatchError",
     "FaceMatchResult",
     "FaceMatcher",
@@ -81,6 +86,7 @@ __all__ = [
     "OidcRelyingParty",
     "PendingOidcLogin",
     "ReferenceImageSource",
+    "ReferencePhotoSource",
     "RevocationChecker",
     "RevocationError",
     "RollError",
@@ -95,4 +101,5 @@ __all__ = [
     "require_match",
     "roll_match_key",
     "signed_message",
+    "subject_key",
 ]

@@ -1,7 +1,14 @@
 """Face-match hook for the digital-ID path (pluggable; fails closed).
 
-The service asks a :class:`FaceMatcher` whether the live capture matches the reference image (e.g. the
-photo behind the digital ID). The answer, :class:`FaceMatchResult`, carries decision, score, threshold,
+The service asks a :class:`FaceMatcher` whether the live capture matches the reference image of the
+**resident on the roll** the login matched: a :class:`ReferencePhotoSource` answers
+``photo(election_id, voter_alias)`` from an authoritative source (the commission's export of the
+register's photos, keyed by voter alias), never by anything the caller chooses or by the caller's own
+digital-ID account. :class:`DirectoryReferencePhotoSource` reads ``<voter alias hex>.jpg|.jpeg|.png|.webp``
+files from a directory (development, tests, or an operator's export); ``voting._intake_config`` has the
+HTTP one. No photo for the alias is ``face.reference`` (fail closed).
+
+The answer, :class:`FaceMatchResult`, carries decision, score, threshold,
 liveness and the engine id; the service accepts only ``decision and liveness`` (:func:`require_match`).
 
 What is kept: the public record gets only :meth:`FaceMatchResult.record_entry` — ``{"decision": bool,
@@ -26,6 +33,7 @@ import hashlib
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Final, Protocol, runtime_checkable
 
 import httpx
@@ -33,14 +41,22 @@ import httpx
 from ._errors import FaceMatchError
 
 __all__ = [
+    "REFERENCE_MEDIA_TYPES",
     "DeterministicTestMatcher",
+    "DirectoryReferencePhotoSource",
     "FaceMatchResult",
     "FaceMatcher",
     "HttpFaceMatcher",
     "LiveCapture",
     "ReferenceImageSource",
+    "ReferencePhotoSource",
     "require_match",
 ]
+
+#: file suffix → media type of the reference photos a :class:`DirectoryReferencePhotoSource` reads
+REFERENCE_MEDIA_TYPES: Final[dict[str, str]] = {
+    ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png", ".webp": "image/webp",
+}
 
 _RESPONSE_KEYS: Final[frozenset[str]] = frozenset({"decision", "score", "threshold", "liveness", "engine_id"})
 
@@ -96,6 +112,50 @@ class FaceMatcher(Protocol):
     def match(self, reference: ReferenceImageSource, live: LiveCapture) -> FaceMatchResult:
         """Compare; raise :class:`FaceMatchError` if no trustworthy answer can be given."""
         ...
+
+
+@runtime_checkable
+class ReferencePhotoSource(Protocol):
+    """The authoritative reference photos of the residents on an election's roll."""
+
+    def photo(self, election_id: str, voter_alias: bytes) -> ReferenceImageSource:
+        """The photo of the roll resident ``voter_alias`` (32 bytes); raise :class:`FaceMatchError`
+        (``face.reference`` when there is none, ``face.transport``/``face.response`` when the source
+        fails) — never a photo of anyone else."""
+        ...
+
+
+class DirectoryReferencePhotoSource:
+    """Reference photos as files ``<directory>/<voter alias, 64 lowercase hex>.jpg|.jpeg|.png|.webp``.
+
+    Read on every call (the photo stays in memory for one match), so the directory may be filled after
+    the roll is committed (the aliases exist only then). Exactly one regular file per alias, non-empty and
+    at most ``max_bytes``; otherwise ``face.reference`` (fail closed).
+    """
+
+    def __init__(self, directory: Path, *, max_bytes: int = 8_000_000) -> None:
+        self._dir = Path(directory)
+        self._max = max_bytes
+
+    def photo(self, election_id: str, voter_alias: bytes) -> ReferenceImageSource:
+        if not isinstance(voter_alias, bytes) or len(voter_alias) != 32:
+            raise FaceMatchError("face.reference", "a voter alias is 32 bytes")
+        stem = voter_alias.hex()
+        found = [
+            (f, media)
+            for ext, media in REFERENCE_MEDIA_TYPES.items()
+            if (f := self._dir / (stem + ext)).is_file() and not f.is_symlink()
+        ]
+        if len(found) != 1:
+            raise FaceMatchError("face.reference", "no single reference photo of this roll resident")
+        path, media = found[0]
+        try:
+            data = path.read_bytes()
+        except OSError:
+            raise FaceMatchError("face.reference", "the reference photo cannot be read") from None
+        if not data or len(data) > self._max:
+            raise FaceMatchError("face.reference", "the reference photo is empty or too large")
+        return ReferenceImageSource(data, media)
 
 
 def require_match(result: FaceMatchResult) -> FaceMatchResult:
