@@ -423,7 +423,7 @@ def test_rate_limit_answers_429_and_changes_nothing(tmp_path: Path) -> None:
     ca = JpkiTestCa.generate(now)
     residents = make_residents(1, ca, now)
     manifest = tsukuba_manifest(now, small=True, trustees=1, threshold=1)
-    with start_election_on(None, tmp_path, residents, ca, manifest, rate_limit_per_minute=3) as e:
+    with start_election_on(None, tmp_path, residents, ca, manifest, rate_limit_per_address=3) as e:
         before = e.ledger_size()
         codes = [_post(e, "/challenge", None).status_code for _ in range(5)]
         assert codes[:3] == [200, 200, 200] and codes[3:] == [429, 429]

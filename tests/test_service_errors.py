@@ -91,7 +91,7 @@ def test_spoil_bounds_are_settings_and_fail_closed(tmp_path):
     )
     assert (s.spoil_rate_per_hour, s.spoil_burst, s.max_spoiled_ballots) == (30, 4, 9)
     d = Settings(data_dir=tmp_path)
-    assert (d.spoil_rate_per_hour, d.spoil_burst, d.max_spoiled_ballots) == (60, 10, 50_000)
+    assert (d.spoil_rate_per_hour, d.spoil_burst, d.max_spoiled_ballots) == (600, 60, 50_000)
     for name in ("TVOTE_SPOIL_RATE_PER_HOUR", "TVOTE_SPOIL_BURST", "TVOTE_MAX_SPOILED_BALLOTS"):
         for bad in ("0", "-1", "many"):
             with pytest.raises(ConfigurationError):
