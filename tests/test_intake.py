@@ -423,7 +423,7 @@ def test_rate_limit_answers_429_and_changes_nothing(tmp_path: Path) -> None:
     ca = JpkiTestCa.generate(now)
     residents = make_residents(1, ca, now)
     manifest = tsukuba_manifest(now, small=True, trustees=1, threshold=1)
-    with start_election_on(None, tmp_path, residents, ca, manifest, rate_limit_per_minute=3) as e:
+    with start_election_on(None, tmp_path, residents, ca, manifest, rate_limit_per_address=3) as e:
         before = e.ledger_size()
         codes = [_post(e, "/challenge", None).status_code for _ in range(5)]
         assert codes[:3] == [200, 200, 200] and codes[3:] == [429, 429]
@@ -548,14 +548,17 @@ def test_ballot_encrypted_with_zero_randomness_is_refused(
 def test_oversized_bodies_are_refused_413_and_change_nothing(election: DemoElection) -> None:
     """A declared Content-Length over the limit and a streamed (chunked) body that crosses it are both
     refused before any route runs; a body under the limit still reaches the route."""
+    from voting.api.voter import BODY_LIMITS
+
     e = election
     before = e.ledger_size()
-    big = b'{"ballot": "' + b"0" * (1024 * 1024 + 10) + b'"}'
+    limit = BODY_LIMITS[("POST", "/voter/ballots")]  # what the route can accept (docs/api.md)
+    big = b'{"ballot": "' + b"0" * (limit + 10) + b'"}'
     resp = e.http.post("/api/v1/voter/ballots", content=big, headers={"content-type": "application/json"})
     assert resp.status_code == 413 and resp.json()["error"]["code"] == "request.too_large"
 
     def chunks() -> Any:
-        for _ in range(40):
+        for _ in range(limit // 65536 + 2):
             yield b"0" * 65536
 
     json_ct = {"content-type": "application/json"}

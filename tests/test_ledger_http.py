@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from _ledger_util import Clock, log_signer, policy, witnesses
@@ -66,14 +67,63 @@ def test_bad_appends_get_400_and_change_nothing(client: tuple[TestClient, Ledger
     c, led = client
     r = c.post("/ledger/append", content=body, headers={**AUTH, "Content-Type": "application/json"})
     assert r.status_code == 400, r.text
-    assert r.json()["error"] == "InvalidEntry" and r.json()["detail"]
+    assert _code(r) == "ledger.invalid" and r.json()["error"]["message"]
     assert led.size == 0
+
+
+def _code(r: Any) -> str:
+    """The code of an error answer, asserting the one documented shape (docs/api.md)."""
+    body = r.json()
+    assert r.headers["content-type"].startswith("application/json"), r.text
+    assert set(body) == {"error"} and set(body["error"]) >= {"code", "message"}, body
+    return str(body["error"]["code"])
+
+
+def test_every_error_has_the_documented_shape(client: tuple[TestClient, Ledger]) -> None:
+    """The standalone ledger server answered ``{"detail", "error": "<class>"}`` and ``{"detail"}``, the
+    election server ``{"error": {"code", "message"}}``: one shape now, as docs/api.md says."""
+    c, led = client
+    assert _code(c.get("/ledger/checkpoint")) == "ledger.not_found"
+    assert _code(c.post("/ledger/append", json={"type": "x", "payload": {}})) == "auth.required"
+    r = c.post("/ledger/append", json={"type": "x", "payload": {}}, headers={"Authorization": "Bearer wrong"})
+    assert r.status_code == 401 and _code(r) == "auth.invalid"
+    assert _code(c.get("/ledger/nothing")) == "not_found"
+    r = c.post("/ledger/cosignature", json={"witness": "w"})
+    assert r.status_code == 422 and _code(r) == "request.invalid"
+    assert led.size == 0
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/ledger/checkpoint/99999999999999999999999",
+        "/ledger/checkpoint/9007199254740992",
+        "/ledger/checkpoint/-1",
+        "/ledger/checkpoint/abc",
+        "/ledger/checkpoint/1e3",
+        "/ledger/entries?start=0&stop=99999999999999999999999",
+        "/ledger/entries?start=-5&stop=1",
+        "/ledger/proof/inclusion?index=99999999999999999999999&tree_size=1",
+        "/ledger/proof/inclusion?index=0&tree_size=0",
+        "/ledger/proof/consistency?old_size=1&new_size=99999999999999999999999",
+        "/ledger/proof/consistency?old_size=x&new_size=1",
+    ],
+)
+def test_numbers_that_do_not_fit_are_422_not_500(client: tuple[TestClient, Ledger], path: str) -> None:
+    """``GET /ledger/checkpoint/99999999999999999999999`` answered a plain-text 500 (the database could not
+    hold the number): every ledger number is an integer from 0 to 2^53 - 1, else 422 ``request.invalid``."""
+    c, led = client
+    led.append("x", {})
+    led.checkpoint()
+    r = c.get(path)
+    assert r.status_code == 422 and _code(r) == "request.invalid", (path, r.status_code, r.text[:200])
 
 
 def test_admin_endpoints_need_the_token(client: tuple[TestClient, Ledger]) -> None:
     c, led = client
     for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": TOKEN}):
-        assert c.post("/ledger/append", json={"type": "x", "payload": {}}, headers=headers).status_code == 401
+        r = c.post("/ledger/append", json={"type": "x", "payload": {}}, headers=headers)
+        assert r.status_code == 401 and _code(r).startswith("auth.")
         assert c.post("/ledger/checkpoint", headers=headers).status_code == 401
     assert led.size == 0
 
@@ -91,6 +141,8 @@ def test_errors_map_to_http(client: tuple[TestClient, Ledger]) -> None:
         c.post("/ledger/cosignature", json={"witness": "witness-0", "size": 1, "signature": "zz"}).status_code
         == 400
     )
+    r = c.post("/ledger/cosignature", json={"witness": "witness-0", "size": 2**63, "signature": "00" * 96})
+    assert r.status_code == 422 and _code(r) == "request.invalid"
     assert led.latest_checkpoint().cosignatures is None
     with pytest.raises(ValueError):
         create_app(led, "short")

@@ -91,7 +91,7 @@ def test_spoil_bounds_are_settings_and_fail_closed(tmp_path):
     )
     assert (s.spoil_rate_per_hour, s.spoil_burst, s.max_spoiled_ballots) == (30, 4, 9)
     d = Settings(data_dir=tmp_path)
-    assert (d.spoil_rate_per_hour, d.spoil_burst, d.max_spoiled_ballots) == (60, 10, 50_000)
+    assert (d.spoil_rate_per_hour, d.spoil_burst, d.max_spoiled_ballots) == (600, 60, 50_000)
     for name in ("TVOTE_SPOIL_RATE_PER_HOUR", "TVOTE_SPOIL_BURST", "TVOTE_MAX_SPOILED_BALLOTS"):
         for bad in ("0", "-1", "many"):
             with pytest.raises(ConfigurationError):
@@ -132,3 +132,88 @@ def test_new_error_codes_are_documented():
     ):
         assert f"`{code}`" in voting_md, code
         assert f"`{code}`" in api_md or code == "ballot.repeated_ciphertext", code
+
+
+def test_http_error_codes_are_documented():
+    """Issue 10's codes are in the API documentation."""
+    from pathlib import Path
+
+    docs = Path(__file__).resolve().parent.parent / "docs"
+    api_md, voting_md = (docs / "api.md").read_text(), (docs / "voting.md").read_text()
+    for code in ("request.timeout", "session.rate_limited", "internal.error", "request.too_large"):
+        assert f"`{code}`" in api_md, code
+    for code in ("request.timeout", "session.rate_limited"):
+        assert f"`{code}`" in voting_md, code
+
+
+def test_trusted_proxies_fail_closed(tmp_path):
+    for bad in (["10.0.0.1/8"], ["proxy.example"], ["10.0.0.300"], ["*"]):
+        with pytest.raises(ConfigurationError) as e:
+            Settings(data_dir=tmp_path, trusted_proxies=tuple(bad))
+        assert e.value.code == "config.trusted_proxies", bad
+    with pytest.raises(ConfigurationError) as e:
+        Settings(data_dir=tmp_path, proxy_header="x-real-ip")
+    assert e.value.code == "config.proxy_header"
+    for name in ("TVOTE_RATE_LIMIT_PER_ADDRESS", "TVOTE_BODY_TIMEOUT"):
+        for bad in ("0", "-1", "soon"):
+            with pytest.raises(ConfigurationError):
+                Settings.from_env({name: bad}, data_dir=tmp_path)
+    s = Settings.from_env(
+        {"TVOTE_TRUSTED_PROXIES": "10.0.0.5, 192.0.2.0/24 2001:db8::/48", "TVOTE_PROXY_HEADER": "forwarded"},
+        data_dir=tmp_path,
+    )
+    assert s.trusted_proxies == ("10.0.0.5", "192.0.2.0/24", "2001:db8::/48")
+    assert (
+        s.proxies.header == "forwarded" and s.proxies.trusts("192.0.2.9") and not s.proxies.trusts("10.0.0.6")
+    )
+    d = Settings(data_dir=tmp_path)
+    assert d.trusted_proxies == () and not d.proxies.trusts("127.0.0.1")
+
+
+def test_client_address_is_read_from_the_right_and_only_from_trusted_proxies():
+    from voting._client_address import TrustedProxies, address_key
+
+    def h(name: str, value: str) -> list[tuple[bytes, bytes]]:
+        return [(name.encode(), value.encode())]
+
+    xff = TrustedProxies.parse(["10.0.0.0/8"])
+    # not from a proxy: the header is the client's own claim
+    assert xff.client("198.51.100.7", h("x-forwarded-for", "1.2.3.4")) == "198.51.100.7"
+    # from a proxy: the right-most address that is not a proxy; what the client wrote to its left is ignored
+    assert xff.client("10.0.0.1", h("x-forwarded-for", "1.2.3.4, 203.0.113.9, 10.0.0.2")) == "203.0.113.9"
+    assert xff.client("10.0.0.1", h("x-forwarded-for", "[2001:db8::1]:443")) == "2001:db8::1"
+    assert xff.client("10.0.0.1", h("x-forwarded-for", "203.0.113.9:5000")) == "203.0.113.9"
+    assert xff.client("10.0.0.1", []) == "10.0.0.1"  # the proxy said nothing: the proxy is the client
+    assert xff.client("10.0.0.1", h("forwarded", "for=1.2.3.4")) == "10.0.0.1"  # the other header: never read
+    fwd = TrustedProxies.parse(["10.0.0.0/8"], "forwarded")
+    value = 'for=1.2.3.4, for="[2001:db8:cafe::17]:4711";proto=https, for=10.0.0.3;by=10.0.0.1'
+    assert fwd.client("10.0.0.1", h("forwarded", value)) == "2001:db8:cafe::17"
+    assert fwd.client("10.0.0.1", h("forwarded", "for=_hidden")) == "_hidden"
+    assert fwd.client("10.0.0.1", h("x-forwarded-for", "1.2.3.4")) == "10.0.0.1"
+    # IPv6 clients share a bucket per /64; IPv4-mapped addresses are their IPv4 address
+    assert address_key("2001:db8:1:2::1") == address_key("2001:db8:1:2:ffff::9") == "2001:db8:1:2::/64"
+    assert address_key("::ffff:192.0.2.1") == "192.0.2.1" and address_key(None) == "unknown"
+
+
+def test_an_unexpected_failure_is_a_json_500_without_details(tmp_path, monkeypatch):
+    """A bug (here: the database going away under the service) is still the documented error shape, and
+    says nothing about the failure (no traceback, no SQL, no path)."""
+    from fastapi.testclient import TestClient
+
+    from voting._election import ElectionService
+    from voting.app import create_app
+
+    settings = Settings(environment="test", data_dir=tmp_path / "data", admin_token="a" * 40)
+    service = ElectionService.from_settings(settings)
+    try:
+        client = TestClient(create_app(settings, service=service), raise_server_exceptions=False)
+        monkeypatch.setattr(
+            service, "election", lambda: (_ for _ in ()).throw(OSError(5, "disk I/O error /var"))
+        )
+        r = client.get("/api/v1/election")
+        assert r.status_code == 500 and r.headers["content-type"].startswith("application/json")
+        assert r.json() == {
+            "error": {"code": "internal.error", "message": "the server failed to answer this request"}
+        }
+    finally:
+        service.close()

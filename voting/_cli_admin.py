@@ -1,6 +1,8 @@
 """``tvote admin …``: the commission's lifecycle commands against a running server.
 
-The admin token is read from ``TVOTE_ADMIN_TOKEN``. Order: ``create`` → ``load-roll`` → ``publish-roll`` →
+The admin token is read from ``TVOTE_ADMIN_TOKEN`` or else from the file named by
+``TVOTE_ADMIN_TOKEN_FILE``, which no one but its owner may read (``chmod 600``; otherwise refused with
+``config.secret_file``). Order: ``create`` → ``load-roll`` → ``publish-roll`` →
 (trustees run the key ceremony) → ``finalize-keys`` → ``open`` → ``close`` → ``tally`` → (trustees
 ``decrypt``) → ``publish`` (result + signed PDF) → ``export``.
 """
@@ -15,6 +17,7 @@ from typing import Annotated, Any
 import httpx
 import typer
 
+from ._cli_errors import CliError, read_secret_file
 from ._errors import read_error
 
 __all__ = ["app"]
@@ -24,11 +27,23 @@ app = typer.Typer(help="Election commission commands.", no_args_is_help=True)
 ServerOpt = Annotated[str, typer.Option("--server", help="election server base URL")]
 
 
-def _call(server: str, method: str, path: str, **kw: Any) -> Any:
+def _admin_token() -> str:
+    """``TVOTE_ADMIN_TOKEN``, or the content of ``TVOTE_ADMIN_TOKEN_FILE`` (owner-only), as the server reads
+    them (the variable wins)."""
     token = os.environ.get("TVOTE_ADMIN_TOKEN")
-    if not token:
-        typer.echo("error: set TVOTE_ADMIN_TOKEN to the commission's admin token", err=True)
-        raise typer.Exit(2)
+    if token:
+        return token
+    path = os.environ.get("TVOTE_ADMIN_TOKEN_FILE")
+    if path:
+        return read_secret_file(Path(path), "TVOTE_ADMIN_TOKEN_FILE")
+    raise CliError(
+        "config.admin_token",
+        "set TVOTE_ADMIN_TOKEN, or TVOTE_ADMIN_TOKEN_FILE to a file (mode 600) holding the admin token",
+    )
+
+
+def _call(server: str, method: str, path: str, **kw: Any) -> Any:
+    token = _admin_token()
     headers = {"Authorization": f"Bearer {token}", **kw.pop("headers", {})}
     with httpx.Client(base_url=server, timeout=120) as http:
         r = http.request(method, "/api/v1/admin" + path, headers=headers, **kw)
@@ -58,7 +73,10 @@ def create(
     try:
         m = load_manifest(manifest)
     except ManifestError as e:
-        typer.echo(f"error: {e.message}", err=True)
+        typer.echo(f"error: {e.code}: {e.message}", err=True)
+        for p in e.details or ():
+            if isinstance(p, dict):
+                typer.echo(f"  {p.get('loc')}: {p.get('msg')}", err=True)
         raise typer.Exit(1) from e
     out = _call(server, "POST", "/election", json=m.to_dict()).json()
     typer.echo(f"election {out['election_id']} created; base hash {out['base_hash']}")

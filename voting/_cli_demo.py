@@ -240,6 +240,7 @@ def start_election(
     *,
     now: dt.datetime | None = None,
     rate_limit_per_minute: int = 1_000_000,
+    rate_limit_per_address: int = 1_000_000,
     spoil_rate_per_hour: int = 1_000_000,
     spoil_burst: int = 1_000_000,
     max_spoiled_ballots: int = 50_000,
@@ -254,7 +255,8 @@ def start_election(
     ``oidc_residents`` get accounts at a local development OIDC provider (claims: name, birthdate,
     address), which is started only if there are any. ``revoked`` cards are listed on the CA's CRL.
     ``database_url`` is the private database (default: an SQLite file in ``data_dir``). The rate limits
-    are off unless given (``rate_limit_per_minute``, ``spoil_rate_per_hour``, ``spoil_burst``).
+    are off unless given (``rate_limit_per_minute``, ``rate_limit_per_address``, ``spoil_rate_per_hour``,
+    ``spoil_burst``).
     """
     from voting._trustee_client import run_key_ceremony
     from voting.app import create_app
@@ -273,6 +275,7 @@ def start_election(
             revoked=revoked,
             oidc=(provider.issuer, oidc_client) if provider is not None else None,
             rate_limit_per_minute=rate_limit_per_minute,
+            rate_limit_per_address=rate_limit_per_address,
             spoil_rate_per_hour=spoil_rate_per_hour,
             spoil_burst=spoil_burst,
             max_spoiled_ballots=max_spoiled_ballots,
@@ -356,8 +359,9 @@ def demo_settings(
     revoked: Sequence[Resident] = (),
     oidc: tuple[str, Any] | None = None,
     rate_limit_per_minute: int = 120,
-    spoil_rate_per_hour: int = 60,
-    spoil_burst: int = 10,
+    rate_limit_per_address: int = 1200,
+    spoil_rate_per_hour: int = 600,
+    spoil_burst: int = 60,
     max_spoiled_ballots: int = 50_000,
     database_url: str | None = None,
     oidc_jwks_min_refresh: int = 60,
@@ -402,6 +406,7 @@ def demo_settings(
         data_dir=data_dir,
         admin_token=admin_token,
         rate_limit_per_minute=rate_limit_per_minute,
+        rate_limit_per_address=rate_limit_per_address,
         spoil_rate_per_hour=spoil_rate_per_hour,
         spoil_burst=spoil_burst,
         max_spoiled_ballots=max_spoiled_ballots,

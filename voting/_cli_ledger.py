@@ -65,7 +65,12 @@ def serve(
     led = _open(db, key, witnesses)
     try:
         uvicorn.run(
-            create_app(led, token), host="127.0.0.1", port=port, log_level="warning", access_log=False
+            create_app(led, token),
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            access_log=False,
+            proxy_headers=False,
         )
     finally:
         led.close()

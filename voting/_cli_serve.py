@@ -60,4 +60,6 @@ def serve(
         f"environment {settings.environment}, "
         f"ballot intake: {', '.join(methods) or 'none configured'}"
     )
-    uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
+    # proxy_headers off: uvicorn would believe X-Forwarded-For from 127.0.0.1; the app itself believes it only
+    # from TVOTE_TRUSTED_PROXIES (voting._client_address)
+    uvicorn.run(app, host=host, port=port, log_level="info", access_log=False, proxy_headers=False)

@@ -19,7 +19,8 @@ from typing import Annotated
 import httpx
 import typer
 
-from ._trustee_client import ApiError, KdfLimits, Trustee, TrusteeApi, TrusteeFileError, client_for
+from ._cli_errors import CliError
+from ._trustee_client import KdfLimits, Trustee, TrusteeApi, TrusteeFileError, client_for
 
 __all__ = ["app"]
 
@@ -36,8 +37,7 @@ def _passphrase(env: str | None, *, confirm: bool = False) -> str:
     if env:
         value = os.environ.get(env)
         if not value:
-            typer.echo(f"error: environment variable {env} is empty or unset", err=True)
-            raise typer.Exit(2)
+            raise CliError("config.passphrase", f"environment variable {env} is empty or unset")
         return value
     return str(typer.prompt("Passphrase", hide_input=True, confirmation_prompt=confirm))
 
@@ -47,22 +47,16 @@ def _load(path: Path, env: str | None) -> tuple[Trustee, str]:
     try:
         return Trustee.load(path, pw), pw
     except TrusteeFileError as e:
-        typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(2) from e
+        raise CliError("trustee.secret_file", str(e)) from e
 
 
 @contextmanager
 def _server(base_url: str) -> Iterator[httpx.Client]:
-    """An HTTP client for the election server; an error answer or an unreachable server exits with 1."""
-    try:
-        with client_for(base_url) as http:
-            yield http
-    except ApiError as e:
-        typer.echo(f"error: {e.code}: {e.message}", err=True)
-        raise typer.Exit(1) from e
-    except httpx.HTTPError as e:
-        typer.echo(f"error: cannot talk to {base_url}: {type(e).__name__}", err=True)
-        raise typer.Exit(1) from e
+    """An HTTP client for the election server. An error answer (:class:`ApiError`), an unreachable server or
+    a step this trustee cannot take now (:class:`TrusteeStateError`) propagate to ``tvote``'s one-line
+    report (:mod:`voting._cli_errors`), exit status 1."""
+    with client_for(base_url) as http:
+        yield http
 
 
 @app.command()
@@ -79,18 +73,14 @@ def init(
 ) -> None:
     """Generate this trustee's key material (kept only in the secret file)."""
     if kdf not in ("moderate", "interactive"):
-        typer.echo("error: --kdf is 'moderate' or 'interactive'", err=True)
-        raise typer.Exit(2)
+        raise CliError("trustee.kdf", "--kdf is 'moderate' or 'interactive'")
     if secret_file.exists():
-        typer.echo(f"error: {secret_file} exists; refusing to overwrite key material", err=True)
-        raise typer.Exit(2)
+        raise CliError(
+            "trustee.secret_file_exists", f"{secret_file} exists; refusing to overwrite key material"
+        )
     pw = _passphrase(passphrase_env, confirm=True)
     with _server(server) as http:
-        try:
-            t = Trustee.init(TrusteeApi(http), invitation, name)
-        except ValueError as e:  # a malformed registration code, refused before any request
-            typer.echo(f"error: {e}", err=True)
-            raise typer.Exit(2) from e
+        t = Trustee.init(TrusteeApi(http), invitation, name)
     t.save(secret_file, pw, KdfLimits.interactive() if kdf == "interactive" else KdfLimits())
     typer.echo(f"trustee {t.index} of election {t.election_id}: key material written to {secret_file}")
 

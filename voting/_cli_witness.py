@@ -18,6 +18,14 @@ app = typer.Typer(
     help="Witness the public ledger: check it only grows, cosign checkpoints.", no_args_is_help=True
 )
 
+def _one_line(e: Exception) -> str:
+    """``error: <code>: <message>`` (voting._cli_errors)."""
+    from ._cli_errors import describe
+
+    code, message, _ = describe(e) or ("error", str(e), 1)
+    return f"error: {code}: {message}"
+
+
 DirOpt = Annotated[Path, typer.Option("--dir", help="witness directory (key, public key, state)")]
 
 
@@ -48,7 +56,7 @@ def cosign(directory: DirOpt, server: Annotated[str, typer.Option(help="ledger b
         typer.echo(f"REFUSED: {e.operator_message}", err=True)
         raise typer.Exit(2) from None
     except (LedgerError, httpx.HTTPError) as e:
-        typer.echo(f"error: {e}", err=True)
+        typer.echo(_one_line(e), err=True)
         raise typer.Exit(1) from None
 
 
@@ -66,5 +74,5 @@ def run(
             typer.echo(f"REFUSED: {e.operator_message}", err=True)
             raise typer.Exit(2) from None
         except (LedgerError, httpx.HTTPError) as e:
-            typer.echo(f"error (will retry): {e}", err=True)
+            typer.echo(f"{_one_line(e)} (will retry)", err=True)
         time.sleep(interval)

@@ -5,10 +5,17 @@
 * :data:`AdminDep` — requires ``Authorization: Bearer <admin token>`` (constant-time comparison).
 * :data:`TrusteeDep` — requires ``Authorization: Bearer <trustee token>``; the token is issued once, at
   registration, and only its SHA-256 is stored. Resolves to the trustee's index.
-* :data:`RateLimitDep` — a per-client token bucket (in memory, per process) for the voter routes. The client
-  key is a salted hash of the peer address, kept only in memory and never logged or stored.
-* :data:`SpoilLimitDep` — a second, slower bucket per client for the anonymous Benaloh-challenge route
-  (``Settings.spoil_rate_per_hour``, ``spoil_burst``): ``429 spoil.rate_limited`` with ``Retry-After``.
+* :data:`RateLimitDep` — the per-address ceiling of the voter routes: a token bucket (in memory, per
+  process) per client address (``Settings.rate_limit_per_address``, generous: many voters share one address
+  behind a mobile carrier's NAT or at a polling place); ``429 rate_limited``. The address is the TCP peer,
+  or what a trusted reverse proxy reports (:mod:`voting._client_address`); IPv6 clients count per /64. The
+  key is a salted hash, kept only in memory and never logged or stored.
+* :data:`SessionLimitDep` — the per-session / per-credential bucket (``Settings.rate_limit_per_minute``): a
+  callable ``limit(kind, value)`` the route calls with what identifies the voting session or credential
+  (the card certificate, the digital-ID login ``state``, the ballot, the tracking code) before any work;
+  ``429 session.rate_limited``.
+* :data:`SpoilLimitDep` — a second, slower bucket per client address for the anonymous Benaloh-challenge
+  route (``Settings.spoil_rate_per_hour``, ``spoil_burst``): ``429 spoil.rate_limited`` with ``Retry-After``.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlmodel import Session
 
+from ._client_address import address_key
 from ._errors import RateLimited, Unauthenticated
 from ._settings import Settings
 
@@ -40,6 +48,8 @@ __all__ = [
     "RateLimitDep",
     "RateLimiter",
     "SessionDep",
+    "SessionLimit",
+    "SessionLimitDep",
     "SettingsDep",
     "SpoilLimitDep",
     "TrusteeDep",
@@ -121,8 +131,9 @@ class RateLimiter:
     """Token bucket per client key: ``per_minute`` requests (per ``window`` seconds if given), refilled
     continuously, at most ``burst`` at once (default: the whole allowance). Thread-safe.
 
-    ``clock`` is injectable for tests. Keys are opaque strings (a salted hash of the peer address). A refusal
-    raises :class:`RateLimited` with ``code`` and ``retry_after``: the seconds until one request is allowed.
+    ``clock`` is injectable for tests. Keys are opaque strings (:meth:`key`: a salted hash of the client's
+    address or of a session/credential value). A refusal raises :class:`RateLimited` with ``code`` and
+    ``retry_after``: the seconds until one request is allowed.
     """
 
     def __init__(
@@ -144,9 +155,14 @@ class RateLimiter:
         self._buckets: dict[str, tuple[float, float]] = {}
         self._salt = secrets.token_bytes(16)
 
+    def key(self, kind: str, value: str | bytes) -> str:
+        """An opaque bucket key for ``value`` (a salted hash: the value itself is never kept)."""
+        raw = value if isinstance(value, bytes) else value.encode("utf-8", "surrogatepass")
+        return hashlib.sha256(self._salt + kind.encode() + b"\x00" + raw).hexdigest()[:32]
+
     def client_key(self, request: Request) -> str:
-        host = request.client.host if request.client else "unknown"
-        return hashlib.sha256(self._salt + host.encode()).hexdigest()[:32]
+        """The bucket of the request's client address (IPv6: its /64; ``_client_address.address_key``)."""
+        return self.key("address", address_key(request.client.host if request.client else None))
 
     def check(self, key: str, cost: float = 1.0) -> None:
         """Take ``cost`` tokens from ``key``'s bucket or raise :class:`RateLimited`."""
@@ -173,5 +189,22 @@ def spoil_limit(request: Request) -> None:
     limiter.check(limiter.client_key(request))
 
 
+class SessionLimit:
+    """``limit(kind, value)``: take one token from the bucket of a voting session or credential."""
+
+    __slots__ = ("_limiter",)
+
+    def __init__(self, limiter: RateLimiter) -> None:
+        self._limiter = limiter
+
+    def __call__(self, kind: str, value: str | bytes) -> None:
+        self._limiter.check(self._limiter.key(kind, value))
+
+
+def session_limit(request: Request) -> SessionLimit:
+    return SessionLimit(request.app.state.session_limiter)
+
+
 RateLimitDep = Annotated[None, Depends(rate_limit)]
 SpoilLimitDep = Annotated[None, Depends(spoil_limit)]
+SessionLimitDep = Annotated[SessionLimit, Depends(session_limit)]

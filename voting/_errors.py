@@ -12,15 +12,16 @@
     ├── NotFound             404   no such election, trustee, entry, ...
     ├── Conflict             409   the request is valid but not now: wrong phase, duplicate, already done
     ├── RejectedSubmission   422   a submitted object failed a cryptographic or semantic check
-    ├── RateLimited          429   too many requests from one client
+    ├── RateLimited          429   too many requests from one client address, session or credential
     └── ServiceUnavailable   503   the service cannot act safely: its private state is behind the ledger
                                    (``service.diverged``) or reconciliation failed (``reconcile.*``)
 
 Every error has ``code`` (e.g. ``election.phase``), ``message`` (one operator-readable line, never personal
 data) and ``status`` (HTTP status). :func:`install_error_handlers` makes FastAPI answer every one of them,
 every request-validation failure, every :class:`crypto.CryptoError` and every :class:`voting.auth.AuthError`
-as ``{"error": {"code": ..., "message": ...}}`` with a 4xx status. Nothing rejected changes the ledger:
-services check everything before their single ledger append.
+as ``{"error": {"code": ..., "message": ...}}`` with a 4xx status, and anything unexpected as ``500
+internal.error`` in the same shape. Nothing rejected changes the ledger: services check everything before
+their single ledger append.
 """
 
 from __future__ import annotations
@@ -193,7 +194,15 @@ def install_error_handlers(app: Any) -> None:
             error_body(code, str(exc.detail)), status_code=exc.status_code, headers=exc.headers
         )
 
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        # a bug, not the caller's fault: still the documented shape, never a plain-text page or a traceback
+        # (the server logs the exception itself)
+        return JSONResponse(
+            error_body("internal.error", "the server failed to answer this request"), status_code=500
+        )
+
     app.add_exception_handler(ServiceError, _service)
+    app.add_exception_handler(Exception, _unexpected)
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(CryptoError, _crypto)
     app.add_exception_handler(StarletteHTTPException, _http)

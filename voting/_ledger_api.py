@@ -1,9 +1,8 @@
 """HTTP API of the ledger: public read endpoints + cosignature submission, and a standalone app factory.
 
 Mount ``router`` in any FastAPI app whose ``app.state.ledger`` is a :class:`ledger.Ledger`, or whose
-``app.state.service`` has a ``ledger`` (the election server), and call :func:`add_error_handlers` (or, in
-the election server, :func:`add_service_error_handlers`) on the app. Endpoints (all JSON; hashes and
-signatures lowercase hex)::
+``app.state.service`` has a ``ledger`` (the election server), and call :func:`add_service_error_handlers`
+on the app. Endpoints (all JSON; hashes and signatures lowercase hex)::
 
     GET  /ledger/checkpoint                               newest signed checkpoint (+ cosignatures)
     GET  /ledger/checkpoint/{size}                        the checkpoint of that size
@@ -16,6 +15,11 @@ signatures lowercase hex)::
 :func:`create_app` adds, for the standalone ledger server (``tvote ledger serve``), the admin-only
 (``Authorization: Bearer <token>``) ``POST /ledger/append`` ``{"type": ..., "payload": {...}}`` and
 ``POST /ledger/checkpoint``.
+
+Every error, of the election server and of the standalone ledger server alike, has the one shape of
+``docs/api.md``: ``{"error": {"code": "ledger.not_found", "message": "..."}}`` (codes: :func:`error_code`;
+``request.invalid`` 422 for a path or query number that is not an integer from 0 to 2^53 - 1, so
+``/ledger/checkpoint/99999999999999999999999`` is a 422 and never reaches the database).
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from __future__ import annotations
 import hmac
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Header, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
@@ -39,13 +43,27 @@ from ledger._errors import (
     VerificationError,
 )
 from ledger._ledger import StoredCheckpoint
-from ledger.record import parse_json
+from ledger.record import MAX_SAFE_INTEGER, parse_json
 
+from ._errors import ServiceUnavailable, Unauthenticated, install_error_handlers
 from ._limits import BodySizeLimit
 
-__all__ = ["add_error_handlers", "add_service_error_handlers", "create_app", "error_code", "router"]
+__all__ = [
+    "BODY_LIMITS",
+    "add_error_handlers",
+    "add_service_error_handlers",
+    "create_app",
+    "error_code",
+    "router",
+]
 
 MAX_ENTRIES_PER_PAGE = 1000
+#: the largest body of each public ledger route (a cosignature is three short fields)
+BODY_LIMITS: dict[tuple[str, str], int] = {("POST", "/ledger/cosignature"): 1024}
+
+#: a tree size or leaf index: the ledger's integers are JSON-safe (``ledger.record.MAX_SAFE_INTEGER``)
+Size = Annotated[int, Query(ge=0, le=MAX_SAFE_INTEGER)]
+PositiveSize = Annotated[int, Query(ge=1, le=MAX_SAFE_INTEGER)]
 
 
 def get_ledger(request: Request) -> Ledger:
@@ -59,7 +77,7 @@ def get_ledger(request: Request) -> Ledger:
             served: Ledger = service.ledger  # the service's ledger (or a wrapper of it in tests)
             return served
     if not isinstance(led, Ledger):
-        raise HTTPException(503, "ledger not configured")
+        raise ServiceUnavailable("ledger.unconfigured", "this server has no ledger configured")
     return led
 
 
@@ -105,7 +123,7 @@ class ConsistencyOut(BaseModel):
 
 class CosignatureIn(BaseModel):
     witness: str = Field(max_length=64)
-    size: int = Field(ge=0)
+    size: int = Field(ge=0, le=MAX_SAFE_INTEGER)
     signature: str = Field(max_length=192)
 
 
@@ -139,14 +157,12 @@ def latest_checkpoint(led: LedgerDep) -> CheckpointOut:
 
 
 @router.get("/checkpoint/{size}")
-def checkpoint_at(led: LedgerDep, size: int) -> CheckpointOut:
+def checkpoint_at(led: LedgerDep, size: Annotated[int, Path(ge=0, le=MAX_SAFE_INTEGER)]) -> CheckpointOut:
     return _checkpoint_out(led.checkpoint_at(size))
 
 
 @router.get("/entries")
-def entries(
-    led: LedgerDep, start: Annotated[int, Query(ge=0)], stop: Annotated[int, Query(ge=0)]
-) -> EntriesOut:
+def entries(led: LedgerDep, start: Size, stop: Size) -> EntriesOut:
     stop = min(stop, start + MAX_ENTRIES_PER_PAGE)
     return EntriesOut(
         entries=[
@@ -157,9 +173,7 @@ def entries(
 
 
 @router.get("/proof/inclusion")
-def inclusion(
-    led: LedgerDep, index: Annotated[int, Query(ge=0)], tree_size: Annotated[int, Query(ge=1)]
-) -> InclusionOut:
+def inclusion(led: LedgerDep, index: Size, tree_size: PositiveSize) -> InclusionOut:
     p = led.inclusion_proof(index, tree_size)
     return InclusionOut(
         index=p.index, tree_size=p.tree_size, leaf_hash=p.leaf_hash.hex(), proof=[h.hex() for h in p.proof]
@@ -167,9 +181,7 @@ def inclusion(
 
 
 @router.get("/proof/consistency")
-def consistency(
-    led: LedgerDep, old_size: Annotated[int, Query(ge=0)], new_size: Annotated[int, Query(ge=0)]
-) -> ConsistencyOut:
+def consistency(led: LedgerDep, old_size: Size, new_size: Size) -> ConsistencyOut:
     p = led.consistency_proof(old_size, new_size)
     return ConsistencyOut(old_size=p.old_size, new_size=p.new_size, proof=[h.hex() for h in p.proof])
 
@@ -197,18 +209,6 @@ def _status(e: LedgerError) -> int:
     if isinstance(e, StorageError):
         return 503
     return 500
-
-
-def add_error_handlers(app: FastAPI) -> None:
-    """Map the ledger's exception tree to HTTP errors with the operator message as ``detail``."""
-
-    async def handler(_request: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, LedgerError)
-        return JSONResponse(
-            {"detail": exc.operator_message, "error": type(exc).__name__}, status_code=_status(exc)
-        )
-
-    app.add_exception_handler(LedgerError, handler)
 
 
 _CODES: dict[type[LedgerError], str] = {
@@ -243,6 +243,14 @@ def add_service_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(LedgerError, handler)
 
 
+def add_error_handlers(app: FastAPI) -> None:
+    """Every error of an app serving the ledger in the one shape of ``docs/api.md``: the ledger's exception
+    tree (:func:`add_service_error_handlers`), request validation (``request.invalid`` 422), HTTP errors
+    (``not_found``, ...) and the service's own errors (``voting._errors.install_error_handlers``)."""
+    install_error_handlers(app)
+    add_service_error_handlers(app)
+
+
 def create_app(led: Ledger, admin_token: str) -> FastAPI:
     """Standalone ledger server: public router + admin-only append and checkpoint endpoints."""
     if not isinstance(admin_token, str) or len(admin_token) < 16:
@@ -252,13 +260,15 @@ def create_app(led: Ledger, admin_token: str) -> FastAPI:
     add_error_handlers(app)
     # one entry (at most MAX_ENTRY_BYTES canonical) plus its JSON framing; cosignatures are tiny
     limit = 2 * MAX_ENTRY_BYTES
-    app.add_middleware(BodySizeLimit, default=limit, admin=limit, admin_prefix="/ledger/")
+    app.add_middleware(BodySizeLimit, default=limit, admin=limit, admin_prefix="/ledger/", routes=BODY_LIMITS)
     app.include_router(router)
 
     def require_admin(authorization: Annotated[str | None, Header()] = None) -> None:
         want = f"Bearer {admin_token}".encode()
-        if authorization is None or not hmac.compare_digest(authorization.encode(), want):
-            raise HTTPException(401, "admin token required")
+        if authorization is None:
+            raise Unauthenticated("auth.required", "this endpoint requires the admin bearer token")
+        if not hmac.compare_digest(authorization.encode(), want):
+            raise Unauthenticated("auth.invalid", "the admin token is not valid")
 
     admin = APIRouter(prefix="/ledger", dependencies=[Depends(require_admin)], tags=["ledger-admin"])
 

@@ -1,13 +1,24 @@
-"""Request limits: an ASGI middleware that refuses oversized or too deeply nested bodies before any route
-sees them.
+"""Request limits: an ASGI middleware that refuses oversized, too slow or too deeply nested bodies before any
+route sees them.
 
-Every request body is bounded: ``Settings.max_request_bytes`` (1 MiB by default; a three-contest ballot
-with its authentication is about 20 kB) and, for the non-JSON bodies of the commission's authenticated
-``/admin/`` routes (the CSV voter-roll upload), ``Settings.max_admin_request_bytes``; a JSON body never
-gets the larger limit. A declared ``Content-Length`` over the limit is refused at once; otherwise the body
-is read here (never more than the limit) and refused when it crosses it, then handed on to the app. The
-answer is
+Every request body is bounded, by the first that applies of:
+
+* ``routes``: a limit per ``(method, path)``, derived from the same constants the route's validators use
+  (``voting.api.voter.BODY_LIMITS``: a ballot is at most one ledger entry, ``ledger.MAX_ENTRY_BYTES``; a
+  live face capture at most ``MAX_FACE_IMAGE_BYTES``, sent as hex; ...), so a body the route would accept
+  is never refused for its size and a body it could never accept is never read;
+* ``GET`` and ``HEAD``: no body at all (0 bytes);
+* the commission's authenticated ``/admin/`` routes, for non-JSON bodies (the CSV voter-roll upload):
+  ``Settings.max_admin_request_bytes``; a JSON body never gets the larger limit;
+* every other route: ``Settings.max_request_bytes`` (1 MiB by default).
+
+A declared ``Content-Length`` over the limit is refused at once; otherwise the body is read here (never more
+than the limit) and refused when it crosses it, then handed on to the app. The answer is
 ``413 {"error": {"code": "request.too_large", ...}}`` and nothing reaches the service: nothing changes.
+
+A body must arrive within ``timeout`` seconds of the request's headers (``Settings.body_timeout``, 60 by
+default): one that trickles in is cut with ``408 {"error": {"code": "request.timeout", ...}}`` and the
+connection is closed, so a slow client cannot hold a worker and a buffer for ever.
 
 A JSON body (``Content-Type`` ``application/json``, any ``+json`` type, or none given) is then scanned for
 its nesting (``ledger.record.check_json_bounds``, a linear scan that skips string literals) before any
@@ -19,9 +30,12 @@ is about 8 deep) are refused with ``400 {"error": {"code": "request.too_deep", .
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, MutableMapping
+import time
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from email.message import Message as _MimeHeader
 from typing import Any
+
+import anyio
 
 from ledger.record import MAX_JSON_DEPTH, InvalidEntry, check_json_bounds
 
@@ -35,17 +49,39 @@ __all__ = ["BodySizeLimit"]
 
 
 class BodySizeLimit:
-    def __init__(self, app: ASGIApp, *, default: int, admin: int, admin_prefix: str) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        default: int,
+        admin: int,
+        admin_prefix: str,
+        routes: Mapping[tuple[str, str], int] | None = None,
+        timeout: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.app, self.default, self.admin, self.admin_prefix = app, default, admin, admin_prefix
+        self.routes = dict(routes or {})
+        self.timeout, self._clock = timeout, clock
+
+    def limit(self, method: str, path: str, is_json: bool) -> int:
+        """The largest body accepted for this request (see the module doc for the order)."""
+        route = self.routes.get((method, path))
+        if route is not None:
+            return route
+        if method in ("GET", "HEAD"):
+            return 0
+        # the larger limit is for the commission's non-JSON upload (the CSV roll); no route takes such JSON
+        if path.startswith(self.admin_prefix) and not is_json:
+            return self.admin
+        return self.default
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         is_json = _is_json(scope)
-        # the larger limit is for the commission's non-JSON upload (the CSV roll); no route takes such JSON
-        admin_path = str(scope.get("path", "")).startswith(self.admin_prefix)
-        limit = self.admin if admin_path and not is_json else self.default
+        limit = self.limit(str(scope.get("method", "")), str(scope.get("path", "")), is_json)
         declared = _content_length(scope)
         if declared is not None and declared > limit:
             await _refuse(send, limit)
@@ -54,8 +90,20 @@ class BodySizeLimit:
         # while it reads a body into a generic 400, so the limit must be enforced before the app runs.
         chunks: list[bytes] = []
         size = 0
+        deadline = self._clock() + self.timeout
         while True:
-            message = await receive()
+            message = None
+            with anyio.move_on_after(max(0.0, deadline - self._clock())):
+                message = await receive()
+            if message is None:  # the body did not arrive in time
+                await _send_error(
+                    send,
+                    408,
+                    "request.timeout",
+                    f"the request body did not arrive within {self.timeout:g} s",
+                    close=True,
+                )
+                return
             if message["type"] != "http.request":  # the client went away: nothing to serve
                 return
             body = message.get("body", b"")
@@ -112,16 +160,13 @@ def _is_json(scope: Scope) -> bool:
 
 
 async def _refuse(send: Send, limit: int) -> None:
-    await _send_error(send, 413, "request.too_large", f"the request body exceeds {limit} bytes")
+    await _send_error(send, 413, "request.too_large", f"the request body exceeds {limit} bytes", close=True)
 
 
-async def _send_error(send: Send, status: int, code: str, message: str) -> None:
+async def _send_error(send: Send, status: int, code: str, message: str, *, close: bool = False) -> None:
     body = json.dumps({"error": {"code": code, "message": message}}).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
-        }
-    )
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    if close:  # the rest of the body will never be read: the connection cannot carry another request
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

@@ -14,10 +14,18 @@ All are optional; the defaults are for development on one machine.
 ``TVOTE_DATA_DIR``                  directory for the SQLite file, the ledger signing key and exports
 ``TVOTE_ADMIN_TOKEN``               the commission's bearer token for ``/api/v1/admin/*``
 ``TVOTE_PUBLIC_URL``                the public base URL printed in QR codes and receipts
-``TVOTE_RATE_LIMIT``                voter requests per minute per client (default 120)
-``TVOTE_SPOIL_RATE_PER_HOUR``       challenged (spoiled) ballots per hour per client, on top of the above
-                                    (default 60; a token bucket, see ``TVOTE_SPOIL_BURST``)
-``TVOTE_SPOIL_BURST``               challenged ballots one client may send at once (default 10)
+``TVOTE_RATE_LIMIT``                voter requests per minute per voting session or credential (card
+                                    certificate, digital-ID login, ballot, tracking code; default 120)
+``TVOTE_RATE_LIMIT_PER_ADDRESS``    voter requests per minute per client address, a ceiling for everyone
+                                    behind one carrier NAT or polling-place router (default 1200)
+``TVOTE_TRUSTED_PROXIES``           addresses/networks of the reverse proxies whose client-address header is
+                                    believed (comma-separated; default none: the TCP peer is the client)
+``TVOTE_PROXY_HEADER``              the header those proxies set: ``x-forwarded-for`` (default) or
+                                    ``forwarded`` (RFC 7239)
+``TVOTE_BODY_TIMEOUT``              seconds a client may take to send a request body (default 60), else 408
+``TVOTE_SPOIL_RATE_PER_HOUR``       challenged (spoiled) ballots per hour per client address, on top of the
+                                    above (default 600; a token bucket, see ``TVOTE_SPOIL_BURST``)
+``TVOTE_SPOIL_BURST``               challenged ballots one client address may send at once (default 60)
 ``TVOTE_MAX_SPOILED_BALLOTS``       challenged ballots per election, in all (default 50,000)
 ``TVOTE_LOG_ORIGIN``                the ledger's checkpoint origin (default ``tvote/<election id>``)
 ``TVOTE_ROLL_KEY_FILE``             file holding the 32-byte roll key (64 hex digits) the register used for
@@ -72,6 +80,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Final, Literal
 from urllib.parse import urlsplit
 
+from ._client_address import TrustedProxies
 from ._errors import ConfigurationError
 
 if TYPE_CHECKING:
@@ -120,11 +129,20 @@ class Settings:
     database_url: str | None = None
     admin_token: str = field(default=DEFAULT_ADMIN_TOKEN, repr=False)
     public_url: str = "http://127.0.0.1:8000"
+    #: voter requests per minute per voting session or credential (``voting._deps.SessionLimitDep``)
     rate_limit_per_minute: int = 120
+    #: voter requests per minute per client address: a generous ceiling, since many voters share one address
+    #: behind a mobile carrier's NAT or a polling place's router (``voting._deps.RateLimitDep``)
+    rate_limit_per_address: int = 1200
+    #: reverse proxies whose client-address header (``proxy_header``) is believed (``voting._client_address``)
+    trusted_proxies: tuple[str, ...] = ()
+    proxy_header: str = "x-forwarded-for"
+    #: seconds a client may take to send a whole request body before it is cut with 408 ``request.timeout``
+    body_timeout: int = 60
     #: the anonymous Benaloh-challenge route (``POST /voter/spoil``): a token bucket per client address
     #: (``spoil_rate_per_hour`` refilled per hour, at most ``spoil_burst`` at once) and a cap per election
-    spoil_rate_per_hour: int = 60
-    spoil_burst: int = 10
+    spoil_rate_per_hour: int = 600
+    spoil_burst: int = 60
     max_spoiled_ballots: int = 50_000
     #: largest request body accepted (bytes); commission (``/admin/``) routes have their own, larger limit
     #: because the voter roll is uploaded through them
@@ -183,6 +201,13 @@ class Settings:
                 )
         if self.rate_limit_per_minute < 1:
             raise ConfigurationError("config.rate_limit", "the rate limit must be at least 1 per minute")
+        for name in ("rate_limit_per_address", "body_timeout"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                raise ConfigurationError(f"config.{name}", f"{name} must be an integer of at least 1")
+        proxies = tuple(str(p).strip() for p in self.trusted_proxies if str(p).strip())
+        TrustedProxies.parse(proxies, self.proxy_header)  # refuses a malformed entry or header name
+        object.__setattr__(self, "trusted_proxies", proxies)
         for name in ("spoil_rate_per_hour", "spoil_burst", "max_spoiled_ballots"):
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
@@ -310,6 +335,11 @@ class Settings:
             return frozenset({hash_kiosk_token(DEFAULT_KIOSK_TOKEN)})
         return frozenset()
 
+    @property
+    def proxies(self) -> TrustedProxies:
+        """The reverse proxies whose client-address header is believed (:mod:`voting._client_address`)."""
+        return TrustedProxies.parse(self.trusted_proxies, self.proxy_header)
+
     def roll_key(self) -> bytes | None:
         """The configured roll key (32 bytes) from ``roll_key_file``, or ``None`` (random per election)."""
         if self.roll_key_file is None:
@@ -359,10 +389,14 @@ _SECRET_FILES: Final[dict[str, str]] = {
 _PATHS: Final[frozenset[str]] = frozenset(
     {"data_dir", "roll_key_file", "jpki_trust_anchors", "jpki_crl_dir", "face_reference_dir"}
 )
-_TUPLES: Final[frozenset[str]] = frozenset({"kiosk_token_hashes", "oidc_acr_values", "oidc_trust_frameworks"})
+_TUPLES: Final[frozenset[str]] = frozenset(
+    {"kiosk_token_hashes", "oidc_acr_values", "oidc_trust_frameworks", "trusted_proxies"}
+)
 _INTS: Final[frozenset[str]] = frozenset(
     {
         "rate_limit_per_minute",
+        "rate_limit_per_address",
+        "body_timeout",
         "spoil_rate_per_hour",
         "spoil_burst",
         "max_spoiled_ballots",

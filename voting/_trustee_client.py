@@ -58,6 +58,7 @@ __all__ = [
     "Trustee",
     "TrusteeApi",
     "TrusteeFileError",
+    "TrusteeStateError",
     "client_for",
     "read_secret_file",
     "run_decryption",
@@ -71,6 +72,14 @@ STATE_FORMAT: Final[str] = "tvote-trustee-state/1"
 
 class TrusteeFileError(Exception):
     """The secret file cannot be read: missing, malformed, wrong passphrase or tampered."""
+
+
+class TrusteeStateError(ValueError):
+    """This trustee cannot do that now (already registered, ceremony unfinished, ...): ``code`` is stable."""
+
+    def __init__(self, code: str, message: str) -> None:
+        self.code, self.message = code, message
+        super().__init__(message)
 
 
 class ApiError(Exception):
@@ -311,11 +320,14 @@ class Trustee:
         try:
             index = int(invitation.split("-", 1)[0])
         except ValueError:
-            raise ValueError("a registration code looks like '<index>-<secret>'") from None
+            raise TrusteeStateError(
+                "trustee.invitation_format", "a registration code looks like '<index>-<secret>'"
+            ) from None
         e = api.election()
         if not 1 <= index <= e["trustees"]:
-            raise ValueError(
-                f"the registration code is for trustee {index}, the election has {e['trustees']}"
+            raise TrusteeStateError(
+                "trustee.invitation_index",
+                f"the registration code is for trustee {index}, the election has {e['trustees']}",
             )
         keygen = TrusteeKeyGen.generate(
             index, threshold=e["threshold"], trustees=e["trustees"], base_hash=bytes.fromhex(e["base_hash"])
@@ -327,12 +339,15 @@ class Trustee:
 
     def register(self, http: httpx.Client) -> None:
         if self.token is not None:
-            raise ValueError("already registered")
+            raise TrusteeStateError(
+                "trustee.registered",
+                f"trustee {self.index} is already registered (its token is in the secret file)",
+            )
         if self.invitation is None:
-            raise ValueError("no registration code")
+            raise TrusteeStateError("trustee.no_invitation", "the secret file holds no registration code")
         out = TrusteeApi(http).register(self.invitation, self.name, self.keygen.commitments.to_dict())
         if out["trustee"] != self.index:  # pragma: no cover - the server checks this
-            raise ValueError("the server registered another index")
+            raise TrusteeStateError("trustee.index", "the server registered another index")
         self.token = out["token"]
         self.invitation = None  # one-time code: forget it
 
@@ -394,7 +409,7 @@ class Trustee:
         api = self._api(http)
         ceremony = api.ceremony()
         if ceremony["joint_key"] is None:
-            raise ValueError("the key ceremony has not finished")
+            raise TrusteeStateError("ceremony.unfinished", "the key ceremony has not finished")
         jk = JointKey.from_dict(ceremony["joint_key"])
         commitments = self._commitments(ceremony)
         revealed = {
@@ -405,12 +420,14 @@ class Trustee:
         received = {i: self.received.get(i, revealed.get(i)) for i in jk.qualified if i != self.index}
         missing = [i for i, s in received.items() if s is None]
         if missing:
-            raise ValueError(f"no valid share from qualified dealers {missing}")
+            raise TrusteeStateError("trustee.shares_missing", f"no valid share from dealers {missing}")
         key = self.keygen.finalize(
             {i: s for i, s in received.items() if s is not None}, [commitments[i] for i in jk.qualified]
         )
         if key.public_share != jk.public_share(self.index):
-            raise ValueError("this trustee's key share does not match the published public share")
+            raise TrusteeStateError(
+                "trustee.share_mismatch", "this trustee's key share does not match the published public share"
+            )
         self.key = key
         return key
 
@@ -422,7 +439,7 @@ class Trustee:
         api = self._api(http)
         tally = api.tally()
         if tally.get("base_hash") != self.base_hash:
-            raise ValueError("the tally belongs to another election")
+            raise TrusteeStateError("tally.election", "the tally belongs to another election")
         partials: dict[str, dict[str, Any]] = {}
         for contest, sels in tally["ciphertexts"].items():
             for sel, ct in sels.items():

@@ -23,6 +23,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from ._client_address import ClientAddressMiddleware
 from ._deps import RateLimiter
 from ._errors import install_error_handlers
 from ._limits import BodySizeLimit
@@ -76,21 +77,30 @@ def create_app(
     app.state.settings = settings
     app.state.service = service
     app.state.engine = service.engine
-    app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
+    # voter routes: a generous ceiling per client address, a tighter bucket per session or credential
+    app.state.rate_limiter = RateLimiter(settings.rate_limit_per_address)
+    app.state.session_limiter = RateLimiter(settings.rate_limit_per_minute, code="session.rate_limited")
     app.state.spoil_limiter = RateLimiter(
         settings.spoil_rate_per_hour, burst=settings.spoil_burst, window=3600.0, code="spoil.rate_limited"
     )
     app.state.intake_provider = IntakeProvider(intake, service)
     install_error_handlers(app)
     add_service_error_handlers(app)
+    from . import _ledger_api
+    from .api import admin, public, trustee, voter
+
+    per_route = voter.BODY_LIMITS | _ledger_api.BODY_LIMITS
+    route_limits = {(method, API_PREFIX + path): n for (method, path), n in per_route.items()}
     app.add_middleware(
         BodySizeLimit,
         default=settings.max_request_bytes,
         admin=settings.max_admin_request_bytes,
         admin_prefix=f"{API_PREFIX}/admin/",
+        routes=route_limits,
+        timeout=float(settings.body_timeout),
     )
-
-    from .api import admin, public, trustee
+    # outermost: everything inside sees the client address a trusted proxy reports, or the TCP peer
+    app.add_middleware(ClientAddressMiddleware, proxies=settings.proxies)
 
     app.include_router(public.router, prefix=API_PREFIX)
     app.include_router(admin.router, prefix=API_PREFIX)

@@ -2,32 +2,52 @@
 
 Thin: each route parses its body, calls :class:`voting._intake.IntakeService` (built from the settings by
 ``app.state.intake_provider``, see :mod:`voting._intake_config`) and
-returns a response model. Every route is rate-limited per client (:data:`voting._deps.RateLimitDep`), the
-anonymous spoil route twice (:data:`voting._deps.SpoilLimitDep`);
-every error is a 4xx ``{"error": {"code", "message"}}`` (codes: ``docs/voting.md``).
+returns a response model. Every route first takes a token from its client address's generous ceiling
+(:data:`voting._deps.RateLimitDep`), then from the bucket of its voting session or credential
+(:data:`voting._deps.SessionLimitDep`: the card certificate, the digital-ID login ``state``, the ballot, the
+tracking code), and only then builds the intake; the anonymous spoil route also from its slower per-address
+bucket (:data:`voting._deps.SpoilLimitDep`). Every error is a 4xx ``{"error": {"code", "message"}}`` (codes:
+``docs/voting.md``).
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+import hashlib
+from typing import Annotated, Any, Final, Literal
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 
+from ledger.record import MAX_ENTRY_BYTES
 from voting.auth import JpkiSubmission
 from voting.auth._face import LiveCapture
 
-from .._deps import AdminDep, RateLimitDep, SpoilLimitDep
+from .._deps import AdminDep, RateLimitDep, SessionLimitDep, SpoilLimitDep
 from .._errors import InvalidRequest, Unauthenticated
 from .._intake import IntakeService, Receipt
 
-__all__ = ["router"]
+__all__ = ["BODY_LIMITS", "MAX_BALLOT_BYTES", "MAX_FACE_IMAGE_BYTES", "MAX_LIVENESS_BYTES", "router"]
 
 router = APIRouter(prefix="/voter", tags=["voter"])
 
 _HEX = r"^(?:[0-9a-f]{2})*$"
 _HEX64 = r"^[0-9a-f]{64}$"
+
+# The field limits below and the per-route body limits (``BODY_LIMITS``, enforced by
+# ``voting._limits.BodySizeLimit`` before the body is parsed) come from the same constants.
+#: a ballot becomes one ledger entry, so it is never larger than one (as sent, before canonicalisation)
+MAX_BALLOT_BYTES: Final[int] = MAX_ENTRY_BYTES
+#: a live face capture (JPEG/PNG/WebP; a phone's front camera at 1080p is about 300 kB), sent as hex
+MAX_FACE_IMAGE_BYTES: Final[int] = 512 * 1024
+#: the face-match engine's liveness evidence, sent as hex
+MAX_LIVENESS_BYTES: Final[int] = 256 * 1024
+_MAX_CERT_BYTES: Final[int] = 8 * 1024  # a JPKI certificate (about 1.5 kB)
+_MAX_INTERMEDIATES: Final[int] = 4
+_MAX_SIGNATURE_BYTES: Final[int] = 1024  # RSA-2048: 256 bytes
+_MAX_OIDC_CODE: Final[int] = 2_048
+_MAX_URI: Final[int] = 2_048
+_FRAMING: Final[int] = 4 * 1024  # field names, quotes, whitespace
 _kiosk_bearer = HTTPBearer(auto_error=False, scheme_name="KioskToken", description="Opened kiosk's token")
 
 
@@ -50,6 +70,11 @@ def get_intake(request: Request) -> IntakeService:
 IntakeDep = Annotated[IntakeService, Depends(get_intake)]
 
 
+def _certificate_key(auth: JpkiAuthIn) -> bytes:
+    """The session-limit key of a card: the SHA-256 of its certificate (DER)."""
+    return hashlib.sha256(bytes.fromhex(auth.certificate)).digest()
+
+
 class _In(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -60,11 +85,15 @@ class _Out(BaseModel):
 
 class JpkiAuthIn(_In):
     method: Literal["jpki"]
-    certificate: str = Field(pattern=_HEX, min_length=2, max_length=16_384, description="DER, hex")
-    intermediates: list[Annotated[str, Field(pattern=_HEX, max_length=16_384)]] = Field(
-        default_factory=list, max_length=4
+    certificate: str = Field(
+        pattern=_HEX, min_length=2, max_length=2 * _MAX_CERT_BYTES, description="DER, hex"
     )
-    signature: str = Field(pattern=_HEX, min_length=2, max_length=2_048, description="PKCS#1 v1.5, hex")
+    intermediates: list[Annotated[str, Field(pattern=_HEX, max_length=2 * _MAX_CERT_BYTES)]] = Field(
+        default_factory=list, max_length=_MAX_INTERMEDIATES
+    )
+    signature: str = Field(
+        pattern=_HEX, min_length=2, max_length=2 * _MAX_SIGNATURE_BYTES, description="PKCS#1 v1.5, hex"
+    )
     challenge: str = Field(pattern=_HEX64, description="the server challenge the signature covers")
 
     def submission(self) -> JpkiSubmission:
@@ -77,8 +106,12 @@ class JpkiAuthIn(_In):
 
 class FaceIn(_In):
     media_type: Literal["image/jpeg", "image/png", "image/webp"] = "image/jpeg"
-    image: str = Field(pattern=_HEX, min_length=2, max_length=8_000_000, description="live capture, hex")
-    liveness_evidence: str = Field(default="", pattern=_HEX, max_length=2_000_000, description="hex")
+    image: str = Field(
+        pattern=_HEX, min_length=2, max_length=2 * MAX_FACE_IMAGE_BYTES, description="live capture, hex"
+    )
+    liveness_evidence: str = Field(
+        default="", pattern=_HEX, max_length=2 * MAX_LIVENESS_BYTES, description="hex"
+    )
 
     def capture(self) -> LiveCapture:
         return LiveCapture(bytes.fromhex(self.image), self.media_type, bytes.fromhex(self.liveness_evidence))
@@ -87,7 +120,7 @@ class FaceIn(_In):
 class OidcAuthIn(_In):
     method: Literal["oidc+face"]
     state: str = Field(min_length=16, max_length=128)
-    code: str = Field(min_length=1, max_length=2_048)
+    code: str = Field(min_length=1, max_length=_MAX_OIDC_CODE)
     face: FaceIn = Field(description="the live capture handed to the face-match engine (never stored)")
 
 
@@ -108,7 +141,25 @@ class SpoilIn(_In):
 
 class OidcStartIn(_In):
     ballot_hash: str = Field(pattern=_HEX64)
-    redirect_uri: str | None = Field(default=None, max_length=2_048)
+    redirect_uri: str | None = Field(default=None, max_length=_MAX_URI)
+
+
+_JPKI_AUTH_BYTES: Final[int] = (
+    2 * _MAX_CERT_BYTES * (1 + _MAX_INTERMEDIATES) + 2 * _MAX_SIGNATURE_BYTES + 64 + _FRAMING
+)
+_OIDC_AUTH_BYTES: Final[int] = (
+    128 + _MAX_OIDC_CODE + 2 * MAX_FACE_IMAGE_BYTES + 2 * MAX_LIVENESS_BYTES + _FRAMING
+)
+
+#: the largest body each route can accept, path relative to ``/api/v1``: a body over it can never pass the
+#: route's own validation, so it is refused (413) before it is read
+BODY_LIMITS: Final[dict[tuple[str, str], int]] = {
+    ("POST", "/voter/challenge"): 1024,  # no body (a client may send ``{}``)
+    ("POST", "/voter/oidc/start"): 64 + _MAX_URI + _FRAMING,
+    ("POST", "/voter/ballots"): MAX_BALLOT_BYTES + max(_JPKI_AUTH_BYTES, _OIDC_AUTH_BYTES),
+    ("POST", "/voter/kiosk/ballots"): MAX_BALLOT_BYTES + _JPKI_AUTH_BYTES,
+    ("POST", "/voter/spoil"): 2 * MAX_BALLOT_BYTES,  # the ballot and its opening
+}
 
 
 class ChallengeOut(_Out):
@@ -139,19 +190,27 @@ class ReceiptOut(_Out):
 
 
 @router.post("/challenge", response_model=ChallengeOut, summary="A one-time challenge for a card signature")
-def post_challenge(intake: IntakeDep, _rl: RateLimitDep) -> ChallengeOut:
+def post_challenge(_rl: RateLimitDep, intake: IntakeDep) -> ChallengeOut:
     c = intake.issue_challenge()
     return ChallengeOut(challenge=c.challenge.hex(), expires_at=c.expires_at.strftime("%Y-%m-%dT%H:%M:%SZ"))
 
 
 @router.post("/oidc/start", response_model=OidcStartOut, summary="Start a digital-ID login bound to a ballot")
-def post_oidc_start(body: OidcStartIn, intake: IntakeDep, _rl: RateLimitDep) -> OidcStartOut:
-    start = intake.begin_oidc(bytes.fromhex(body.ballot_hash), redirect_uri=body.redirect_uri)
+def post_oidc_start(
+    body: OidcStartIn, request: Request, _rl: RateLimitDep, limit: SessionLimitDep
+) -> OidcStartOut:
+    limit("ballot", body.ballot_hash)
+    start = get_intake(request).begin_oidc(bytes.fromhex(body.ballot_hash), redirect_uri=body.redirect_uri)
     return OidcStartOut(authorization_url=start.authorization_url, state=start.state)
 
 
 @router.post("/ballots", response_model=ReceiptOut, summary="Cast an encrypted ballot (JPKI or digital ID)")
-def post_ballot(body: CastIn, intake: IntakeDep, _rl: RateLimitDep) -> ReceiptOut:
+def post_ballot(body: CastIn, request: Request, _rl: RateLimitDep, limit: SessionLimitDep) -> ReceiptOut:
+    if isinstance(body.auth, JpkiAuthIn):
+        limit("jpki", _certificate_key(body.auth))
+    else:
+        limit("oidc", body.auth.state)
+    intake = get_intake(request)
     if isinstance(body.auth, JpkiAuthIn):
         r = intake.cast_jpki(body.ballot, body.auth.submission(), bytes.fromhex(body.auth.challenge))
     else:
@@ -176,7 +235,10 @@ def _require_kiosk(
     summary="Cast a ballot at a polling-place kiosk (overrides the voter's internet ballots)",
     dependencies=[Depends(_require_kiosk)],
 )
-def post_kiosk_ballot(body: KioskCastIn, intake: IntakeDep, _rl: RateLimitDep) -> ReceiptOut:
+def post_kiosk_ballot(
+    body: KioskCastIn, intake: IntakeDep, _rl: RateLimitDep, limit: SessionLimitDep
+) -> ReceiptOut:
+    limit("jpki", _certificate_key(body.auth))
     r = intake.cast_jpki(
         body.ballot, body.auth.submission(), bytes.fromhex(body.auth.challenge), channel="kiosk"
     )
@@ -184,17 +246,22 @@ def post_kiosk_ballot(body: KioskCastIn, intake: IntakeDep, _rl: RateLimitDep) -
 
 
 @router.post("/spoil", response_model=ReceiptOut, summary="Challenge (spoil) a ballot: publish its opening")
-def post_spoil(body: SpoilIn, intake: IntakeDep, _rl: RateLimitDep, _spoil: SpoilLimitDep) -> ReceiptOut:
-    """Anonymous by design (a challenge must not identify the voter), so bounded instead: a per-client rate
-    limit (``spoil.rate_limited``, 429 with ``Retry-After``), a per-election cap (``spoil.cap_reached``)."""
-    return ReceiptOut.of(intake.spoil(body.ballot, body.revealed))
+def post_spoil(
+    body: SpoilIn, request: Request, _rl: RateLimitDep, _spoil: SpoilLimitDep, limit: SessionLimitDep
+) -> ReceiptOut:
+    """Anonymous by design (a challenge must not identify the voter), so bounded instead: a per-address rate
+    limit (``spoil.rate_limited``, 429 with ``Retry-After``), a per-election cap (``spoil.cap_reached``); the
+    ballot session is the ballot's nonce."""
+    limit("ballot", str(body.ballot.get("ballot_nonce", "")))
+    return ReceiptOut.of(get_intake(request).spoil(body.ballot, body.revealed))
 
 
 @router.get("/ballots/{tracking_code}", response_model=ReceiptOut, summary="A fresh receipt for a ballot")
-def get_ballot(tracking_code: str, intake: IntakeDep, _rl: RateLimitDep) -> ReceiptOut:
+def get_ballot(tracking_code: str, request: Request, _rl: RateLimitDep, limit: SessionLimitDep) -> ReceiptOut:
     if len(tracking_code) > 80:
         raise InvalidRequest("tracking_code.format", "not a tracking code")
-    return ReceiptOut.of(intake.find(tracking_code))
+    limit("receipt", tracking_code)
+    return ReceiptOut.of(get_intake(request).find(tracking_code))
 
 
 @router.get(
