@@ -73,7 +73,8 @@ def write_config(
     path: Path, anchors: Path, crls: Path, kiosk_token: str, *, rate_limit: int, **settings: str
 ) -> Path:
     """A ``tvote.toml`` for a test server: the JPKI test CA's files (test policy), one opened kiosk, the
-    rate limit, and the string ``settings`` given (e.g. ``face_matcher_url``)."""
+    rate limit, and the string ``settings`` given (e.g. ``face_matcher_url``). It asks for the ``test``
+    environment explicitly: ``tvote serve`` is production by default and would refuse the test policy."""
     lines = [
         'environment = "test"',
         f'jpki_trust_anchors = "{anchors}"',

@@ -539,3 +539,16 @@ def test_publish_can_be_run_again_after_the_declaration_failed(tmp_path, monkeyp
         assert e.service.phase == "declared"
         done = CliRunner().invoke(cli, ["admin", "publish", "--server", e.base_url])
         assert done.exit_code == 0 and "already published" in done.output
+
+
+def test_commission_certificate_must_outlive_voting(tmp_path):
+    """The declaration is signed after voting closes: a certificate expiring before then is a start-up
+    problem of the election, not a surprise at `tvote admin publish`."""
+    now = dt.datetime.now(dt.UTC)
+    s = Settings(environment="test", data_dir=tmp_path, admin_token=LONG)
+    ensure_test_commission_signer(s, now - dt.timedelta(days=729))  # its certificate ends in about a day
+    assert run_checks(s, now=now) == []
+    manifest = parse_manifest(tsukuba_manifest(now + dt.timedelta(days=5), small=True))
+    problems = run_checks(s, manifest, now=now)
+    assert [p.check for p in problems] == ["commission_key_validity"]
+    assert "before voting ends" in problems[0].message
