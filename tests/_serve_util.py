@@ -170,7 +170,7 @@ def key_ceremony_by_cli(cli: Cli, base: str, tmp: Path, codes: list[str]) -> lis
     return files
 
 
-def wait_until_serving(server: subprocess.Popen[str], base: str, timeout: float = 20.0) -> None:
+def wait_until_serving(server: subprocess.Popen[str], base: str, timeout: float = 60.0) -> None:
     """Poll ``/healthz`` until the server answers; fail if it exits or does not start in time."""
     deadline = time.monotonic() + timeout
     while True:
