@@ -87,7 +87,8 @@ def write_config(
     path: Path, anchors: Path, crls: Path, kiosk_token: str, *, rate_limit: int, **settings: str
 ) -> Path:
     """A ``tvote.toml`` for a test server: the JPKI test CA's files (test policy), one opened kiosk, the
-    rate limit, and the string ``settings`` given (e.g. ``face_matcher_url``)."""
+    rate limit, and the string ``settings`` given (e.g. ``face_matcher_url``). It asks for the ``test``
+    environment explicitly: ``tvote serve`` is production by default and would refuse the test policy."""
     lines = [
         'environment = "test"',
         f'jpki_trust_anchors = "{anchors}"',
@@ -183,7 +184,7 @@ def key_ceremony_by_cli(cli: Cli, base: str, tmp: Path, codes: list[str]) -> lis
     return files
 
 
-def wait_until_serving(server: subprocess.Popen[str], base: str, timeout: float = 20.0) -> None:
+def wait_until_serving(server: subprocess.Popen[str], base: str, timeout: float = 60.0) -> None:
     """Poll ``/healthz`` until the server answers; fail if it exits or does not start in time."""
     deadline = time.monotonic() + timeout
     while True:

@@ -5,25 +5,31 @@ and the append discipline (no write lock held across a ledger append; a failed r
 from __future__ import annotations
 
 import datetime as dt
+import os
 import secrets
 import sqlite3
+import stat
+import subprocess
 import warnings
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from _serve_util import Cli, free_port, jpki_files, server_env, stop_server, wait_until_serving
 from _service_util import ADMIN, ADMIN_TOKEN, error_code, manifest_dict, running_app
 from cryptography.hazmat.primitives import serialization
 
-from voting._cli_demo import demo_settings, make_residents, roll_csv, tsukuba_manifest
+from voting._cli_demo import demo_settings, make_residents, roll_csv, start_election, tsukuba_manifest
+from voting._commission_key import ensure_test_commission_signer
 from voting._db import make_engine
 from voting._election import ElectionService, ServiceUnavailable, open_ledger
 from voting._errors import ConfigurationError
 from voting._intake_config import CrlDirectoryChecker, IntakeConfig
 from voting._loopback import LoopbackServer
 from voting._manifest import parse_manifest
-from voting._settings import DEFAULT_KIOSK_TOKEN, Settings, hash_kiosk_token
+from voting._settings import Settings, hash_kiosk_token
+from voting._startup import CHECKS, StartupCheck, StartupCheckFailed, prepare, run_checks
 from voting._testca import JpkiTestCa, RsaKeyPool
 from voting._trustee_client import run_decryption, run_key_ceremony
 from voting.app import create_app
@@ -60,9 +66,10 @@ def test_settings_refuse_unsafe_choices_outside_development(tmp_path):
     with pytest.raises(ConfigurationError) as e:
         Settings(environment="production", jpki_test_policy=True, **base)
     assert e.value.code == "config.unsafe"
-    with pytest.raises(ConfigurationError) as e:  # the development kiosk token
-        Settings(environment="test", kiosk_token_hashes=(hash_kiosk_token(DEFAULT_KIOSK_TOKEN),), **base)
-    assert e.value.code == "config.default_secret"
+    for env in ("development", "test", "production"):  # the old development kiosk token, anywhere
+        with pytest.raises(ConfigurationError) as e:
+            Settings(environment=env, kiosk_token_hashes=(hash_kiosk_token("changethis-kiosk"),), **base)
+        assert e.value.code == "config.default_secret"
     with pytest.raises(ConfigurationError) as e:
         Settings(environment="test", kiosk_token_hashes=("not-a-hash",), **base)
     assert e.value.code == "config.kiosk_tokens"
@@ -94,8 +101,8 @@ def test_settings_refuse_unsafe_choices_outside_development(tmp_path):
     with pytest.raises(ConfigurationError) as e:
         Settings(environment="test", face_matcher_url="http://127.0.0.1:1/match", **base)
     assert e.value.code == "config.face"
-    # development: the default kiosk token works only there and only when no hash is configured
-    assert Settings(data_dir=tmp_path).effective_kiosk_token_hashes == {hash_kiosk_token(DEFAULT_KIOSK_TOKEN)}
+    # there is no built-in kiosk token in any environment
+    assert Settings(environment="development", data_dir=tmp_path).effective_kiosk_token_hashes == frozenset()
     assert Settings(environment="test", **base).effective_kiosk_token_hashes == frozenset()
 
 
@@ -344,3 +351,223 @@ def test_unsafe_revocation_warns(tmp_path):
         warnings.simplefilter("always")
         UnsafeNoRevocationCheck()
     assert any("NOT checked" in str(x.message) for x in w)
+
+
+# ---------------------------------------------------- production by default: the REAL `tvote serve` starting
+
+
+def _refused_start(*args: str, env: dict[str, str], timeout: float = 90) -> str:
+    """Run the real ``tvote serve`` expecting it to refuse to start: exit status 2, nothing served.
+    Returns its stderr. A server that starts instead is stopped and the test fails."""
+    p = Cli(server_env(**env)).start("serve", "--port", str(free_port()), *args)
+    try:
+        out, err = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        stop_server(p)
+        pytest.fail("tvote serve started instead of refusing to")
+    assert p.returncode == 2, (p.returncode, out, err)
+    assert "serving on" not in out and "Uvicorn running" not in err, (out, err)
+    assert "Traceback" not in err, err
+    return err
+
+
+def _production_env(tmp_path: Path, now: dt.datetime) -> dict[str, str]:
+    """A complete production configuration: admin token, JPKI anchor + fresh CRL, the commission's key set
+    in a 0700 data directory."""
+    ca = JpkiTestCa.generate(now)
+    anchors, crls = jpki_files(tmp_path, ca, now)
+    data = tmp_path / "data"
+    data.mkdir()
+    data.chmod(0o700)
+    ensure_test_commission_signer(Settings(environment="test", data_dir=data, admin_token=LONG))  # "issued"
+    return {
+        "TVOTE_ENVIRONMENT": "production",
+        "TVOTE_ADMIN_TOKEN": secrets.token_urlsafe(32),
+        "TVOTE_DATA_DIR": str(data),
+        "TVOTE_JPKI_TRUST_ANCHORS": str(anchors),
+        "TVOTE_JPKI_CRL_DIR": str(crls),
+    }
+
+
+def test_serve_without_settings_is_production_and_needs_an_admin_token(tmp_path):
+    """Regression: with no settings `tvote serve` ran as development with the admin token `changethis`."""
+    err = _refused_start("--data-dir", str(tmp_path / "d"), env={})
+    assert "config.admin_token" in err and "production environment" in err
+    for token in ("changethis", "x" * 12):  # well known, short: refused
+        err = _refused_start(env={"TVOTE_ADMIN_TOKEN": token, "TVOTE_DATA_DIR": str(tmp_path / "d")})
+        assert "config.default_secret" in err or "at least 32 characters" in err
+
+
+def test_development_must_be_asked_for_and_binds_loopback_only(tmp_path):
+    err = _refused_start("--host", "0.0.0.0", env={"TVOTE_ENVIRONMENT": "development"})
+    assert "config.bind" in err and "loopback only" in err and "0.0.0.0" in err
+    err = _refused_start("--dev", "--host", "192.0.2.10", "--data-dir", str(tmp_path / "d"), env={})
+    assert "config.bind" in err
+    assert not (tmp_path / "d").exists()  # refused before anything was created
+
+
+def test_development_draws_random_tokens_into_private_files(tmp_path):
+    """No well-known tokens in development: `changethis` is refused, the drawn token (0600 file) works."""
+    data, port = tmp_path / "d", free_port()
+    server = Cli(server_env()).start("serve", "--dev", "--port", str(port), "--data-dir", str(data))
+    try:
+        wait_until_serving(server, f"http://127.0.0.1:{port}")
+        admin_file, kiosk_file = data / "dev-admin-token", data / "dev-kiosk-token"
+        assert stat.S_IMODE(admin_file.stat().st_mode) == 0o600 == stat.S_IMODE(kiosk_file.stat().st_mode)
+        token = admin_file.read_text().strip()
+        assert len(token) >= 32 and token not in ("changethis", kiosk_file.read_text().strip())
+        url = f"http://127.0.0.1:{port}/api/v1/admin/open"
+        for guess in ("changethis", "changethis-kiosk"):
+            r = httpx.post(url, headers={"Authorization": f"Bearer {guess}"})
+            assert error_code(r, 401) == "auth.invalid"
+        r = httpx.post(url, headers={"Authorization": f"Bearer {token}"})
+        assert error_code(r, 404) == "election.none"  # authenticated: there is no election yet
+        # the TEST commission key was generated at start-up, not at `admin publish`
+        assert (data / "commission-signer.key").exists()
+    finally:
+        stop_server(server)
+    # a second start draws fresh tokens (nothing well known survives in a file someone may have copied)
+    s = prepare(Settings(environment="development", data_dir=data)).settings
+    assert s.admin_token != token and s.admin_token == (data / "dev-admin-token").read_text().strip()
+    kiosk = (data / "dev-kiosk-token").read_text().strip()
+    assert s.effective_kiosk_token_hashes == {hash_kiosk_token(kiosk)}
+
+
+def test_production_start_lists_everything_missing_before_listening(tmp_path):
+    """Regression: a missing commission key was found only at `tvote admin publish`, after `tally.result`
+    was on the ledger. Now the start lists every problem at once and exits 2 before binding."""
+    now = dt.datetime.now(dt.UTC)
+    env = _production_env(tmp_path, now)
+    data = Path(env["TVOTE_DATA_DIR"])
+    (data / "commission-signer.key").unlink()
+    data.chmod(0o755)
+    ca = JpkiTestCa.generate(now)  # the CRL directory holds only a stale CRL of another CA
+    for f in Path(env["TVOTE_JPKI_CRL_DIR"]).iterdir():
+        f.unlink()
+    stale = ca.build_crl([], now - dt.timedelta(days=3), now - dt.timedelta(days=1))
+    (Path(env["TVOTE_JPKI_CRL_DIR"]) / "old.crl").write_bytes(stale.public_bytes(serialization.Encoding.DER))
+    env.update(
+        TVOTE_OIDC_ISSUER="https://id.example.jp",
+        TVOTE_OIDC_CLIENT_ID="tvote",
+        TVOTE_OIDC_CLIENT_SECRET="s" * 24,
+        TVOTE_OIDC_REDIRECT_URI="https://vote.example.jp/cb",
+    )
+    err = _refused_start(env=env)
+    assert "config.startup" in err
+    problems = [ln.strip()[2:] for ln in err.splitlines() if ln.strip().startswith("- ")]
+    names = [p.split(":", 1)[0] for p in problems]
+    assert names == ["data_dir", "commission_key", "crl_source", "oidc"], err
+    assert f"chmod 700 {data.resolve()}" in err
+    assert "commission-signer.key" in err
+    assert not (data / "tvote.sqlite3").exists()  # nothing was opened
+
+
+def test_production_refuses_an_open_data_directory_and_starts_once_fixed(tmp_path):
+    now = dt.datetime.now(dt.UTC)
+    env = _production_env(tmp_path, now)
+    data = Path(env["TVOTE_DATA_DIR"])
+    for mode in (0o750, 0o704):
+        data.chmod(mode)
+        err = _refused_start(env=env)
+        assert f"chmod 700 {data.resolve()}" in err and "commission_key" not in err
+    data.chmod(0o700)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    server = Cli(server_env(**env)).start("serve", "--port", str(port))
+    try:
+        wait_until_serving(server, base)
+        for name in ("tvote.sqlite3", "tvote.sqlite3-wal", "tvote.sqlite3-shm"):
+            assert stat.S_IMODE((data / name).stat().st_mode) == 0o600, name
+        # the election must be runnable by this server before its manifest goes on the ledger: no
+        # witnesses and a digital-ID method the server does not have are refused, with every reason
+        admin = {"Authorization": f"Bearer {env['TVOTE_ADMIN_TOKEN']}"}
+        r = httpx.post(f"{base}/api/v1/admin/election", json=manifest_dict(3, 2), headers=admin, timeout=60)
+        assert error_code(r, 422) == "election.preflight"
+        locs = [d["loc"][0] for d in r.json()["error"]["details"]]
+        assert locs == ["auth_methods", "witnesses"], r.text
+        assert error_code(httpx.get(f"{base}/api/v1/election"), 404) == "election.none"
+    finally:
+        stop_server(server)
+
+
+def test_data_directory_0700_and_database_files_0600(tmp_path):
+    """Regression: the data directory was created 755 and the database (roll key, evidence) 644."""
+    old = os.umask(0o022)  # the usual umask: modes must not depend on it
+    try:
+        with running_app(tmp_path) as (client, _service):
+            ok2(client.post("/api/v1/admin/election", json=manifest_dict(3, 2), headers=ADMIN))
+            data = tmp_path / "data"
+            assert stat.S_IMODE(data.stat().st_mode) == 0o700
+            names = {f.name for f in data.iterdir()}
+            assert {"tvote.sqlite3", "tvote.sqlite3-wal", "tvote.sqlite3-shm", "ledger-signing.key"} <= names
+            for name in ("tvote.sqlite3", "tvote.sqlite3-wal", "tvote.sqlite3-shm", "ledger-signing.key"):
+                assert stat.S_IMODE((data / name).stat().st_mode) == 0o600, name
+    finally:
+        os.umask(old)
+
+
+def test_startup_checks_are_named_functions_and_a_failing_one_is_reported(tmp_path):
+    s = Settings(environment="production", data_dir=tmp_path / "d", admin_token=LONG)
+    prepare(s)
+    assert {c.name for c in CHECKS} >= {"data_dir", "commission_key", "crl_source", "oidc", "witnesses"}
+
+    def broken(_ctx: Any) -> list[str]:
+        raise RuntimeError("boom")
+
+    extra = (*CHECKS, StartupCheck("extra", lambda ctx: ["extra problem"]), StartupCheck("broken", broken))
+    names = [p.check for p in run_checks(s, checks=extra)]
+    assert names == ["commission_key", "intake", "extra", "broken"]
+    with pytest.raises(StartupCheckFailed) as e:
+        create_app(s)
+    assert [p.check for p in e.value.problems] == ["commission_key", "intake"]
+
+
+# ------------------------------------------------------------------------ `tvote admin publish` re-runnable
+
+
+def test_publish_can_be_run_again_after_the_declaration_failed(tmp_path, monkeypatch):
+    """Regression: `publish` appended tally.result, then failed on the commission key; every later
+    `publish` stopped at `POST /result` (409), so the declaration could never be produced."""
+    from typer.testing import CliRunner
+
+    from voting.cli import app as cli
+
+    now = dt.datetime.now(dt.UTC)
+    ca = JpkiTestCa.generate(now)
+    residents = make_residents(2, ca, now, pool=RsaKeyPool(2))
+    manifest = tsukuba_manifest(now, small=True, trustees=1, threshold=1)
+    choice = {"mayor": ["cand-1"], "referendum": ["no"], "subsidy": ["proj-2"]}
+    with start_election(tmp_path / "data", residents, ca, manifest) as e:
+        with e.client() as v:
+            v.cast_jpki(residents[0].card, choice)
+        e.admin("/close")
+        e.admin("/tally")
+        run_decryption(e.http, e.trustees.values())
+        key = tmp_path / "data" / "commission-signer.key"
+        ensure_test_commission_signer(e.service.settings)
+        good = key.read_bytes()
+        key.write_bytes(b"-----BEGIN PRIVATE KEY-----\ngarbage\n-----END PRIVATE KEY-----\n")
+        monkeypatch.setenv("TVOTE_ADMIN_TOKEN", e.admin_token)
+        first = CliRunner().invoke(cli, ["admin", "publish", "--server", e.base_url])
+        assert first.exit_code == 1 and "config.commission_key" in first.output, first.output
+        assert e.service.phase == "decrypted"  # tally.result is on the ledger
+        key.write_bytes(good)
+        again = CliRunner().invoke(cli, ["admin", "publish", "--server", e.base_url])
+        assert again.exit_code == 0, again.output
+        assert "already on the ledger" in again.output and "pdf_sha256" in again.output
+        assert e.service.phase == "declared"
+        done = CliRunner().invoke(cli, ["admin", "publish", "--server", e.base_url])
+        assert done.exit_code == 0 and "already published" in done.output
+
+
+def test_commission_certificate_must_outlive_voting(tmp_path):
+    """The declaration is signed after voting closes: a certificate expiring before then is a start-up
+    problem of the election, not a surprise at `tvote admin publish`."""
+    now = dt.datetime.now(dt.UTC)
+    s = Settings(environment="test", data_dir=tmp_path, admin_token=LONG)
+    ensure_test_commission_signer(s, now - dt.timedelta(days=729))  # its certificate ends in about a day
+    assert run_checks(s, now=now) == []
+    manifest = parse_manifest(tsukuba_manifest(now + dt.timedelta(days=5), small=True))
+    problems = run_checks(s, manifest, now=now)
+    assert [p.check for p in problems] == ["commission_key_validity"]
+    assert "before voting ends" in problems[0].message

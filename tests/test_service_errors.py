@@ -9,7 +9,7 @@ from _service_util import ADMIN, create_election, error_code, manifest_dict, ok,
 
 from voting._deps import RateLimiter
 from voting._errors import ConfigurationError, RateLimited
-from voting._settings import DEFAULT_ADMIN_TOKEN, Settings
+from voting._settings import Settings
 
 
 def test_admin_auth_phase_and_validation_errors(tmp_path, database_url):
@@ -58,11 +58,11 @@ def test_roll_with_my_number_is_refused_over_http(tmp_path, database_url):
 def test_settings_fail_closed(tmp_path):
     with pytest.raises(ConfigurationError) as e:
         Settings(environment="production", data_dir=tmp_path)
-    assert e.value.code == "config.default_secret"
+    assert e.value.code == "config.admin_token"
     with pytest.raises(ConfigurationError):
         Settings(environment="test", data_dir=tmp_path, admin_token="short")
     with pytest.raises(ConfigurationError):
-        Settings.from_env({"TVOTE_ENVIRONMENT": "production", "TVOTE_ADMIN_TOKEN": DEFAULT_ADMIN_TOKEN})
+        Settings.from_env({"TVOTE_ENVIRONMENT": "production", "TVOTE_ADMIN_TOKEN": "changethis"})
     s = Settings.from_env(
         {"TVOTE_ENVIRONMENT": "production", "TVOTE_ADMIN_TOKEN": "z" * 40}, data_dir=tmp_path
     )
@@ -86,16 +86,18 @@ def test_rate_limiter_refills():
 
 def test_spoil_bounds_are_settings_and_fail_closed(tmp_path):
     s = Settings.from_env(
-        {"TVOTE_SPOIL_RATE_PER_HOUR": "30", "TVOTE_SPOIL_BURST": "4", "TVOTE_MAX_SPOILED_BALLOTS": "9"},
+        {"TVOTE_SPOIL_RATE_PER_HOUR": "30", "TVOTE_SPOIL_BURST": "4", "TVOTE_MAX_SPOILED_BALLOTS": "9",
+         "TVOTE_ENVIRONMENT": "development"},
         data_dir=tmp_path,
     )
     assert (s.spoil_rate_per_hour, s.spoil_burst, s.max_spoiled_ballots) == (30, 4, 9)
-    d = Settings(data_dir=tmp_path)
+    d = Settings(environment="development", data_dir=tmp_path)
     assert (d.spoil_rate_per_hour, d.spoil_burst, d.max_spoiled_ballots) == (600, 60, 50_000)
     for name in ("TVOTE_SPOIL_RATE_PER_HOUR", "TVOTE_SPOIL_BURST", "TVOTE_MAX_SPOILED_BALLOTS"):
         for bad in ("0", "-1", "many"):
-            with pytest.raises(ConfigurationError):
-                Settings.from_env({name: bad}, data_dir=tmp_path)
+            with pytest.raises(ConfigurationError) as e:
+                Settings.from_env({name: bad, "TVOTE_ENVIRONMENT": "development"}, data_dir=tmp_path)
+            assert e.value.code.startswith("config.") and e.value.code != "config.admin_token"
 
 
 def test_rate_limiter_says_when_to_retry():

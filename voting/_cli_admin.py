@@ -126,10 +126,31 @@ def tally(server: ServerOpt) -> None:
     _show(out)
 
 
+def _phase(server: str) -> str:
+    """The election's phase (public ``GET /api/v1/election``)."""
+    with httpx.Client(base_url=server, timeout=120) as http:
+        r = http.get("/api/v1/election")
+    if r.status_code >= 400:
+        code, message, _ = read_error(r)
+        typer.echo(f"error: {code}: {message}", err=True)
+        raise typer.Exit(1)
+    return str(r.json()["phase"])
+
+
 @app.command()
 def publish(server: ServerOpt) -> None:
-    """Combine the trustees' partial decryptions, publish the result and the signed declaration PDF."""
-    _show(_call(server, "POST", "/result").json())
+    """Combine the trustees' partial decryptions, publish the result and the signed declaration PDF.
+
+    Re-runnable: a step already on the ledger is skipped, so after a failed declaration (e.g. the commission
+    key could not be read) fix the cause and run ``publish`` again."""
+    phase = _phase(server)
+    if phase == "declared":
+        typer.echo("the result and its declaration are already published")
+        return
+    if phase == "decrypted":
+        typer.echo("the result is already on the ledger (tally.result); producing the declaration")
+    else:
+        _show(_call(server, "POST", "/result").json())
     _show(_call(server, "POST", "/declaration").json())
 
 

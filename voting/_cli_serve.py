@@ -1,12 +1,15 @@
 """``tvote serve``: run the election service (FastAPI + uvicorn) on loopback by default.
 
 Settings come from ``TVOTE_*`` environment variables and/or a TOML file (``--config`` or ``TVOTE_CONFIG``);
-see :mod:`voting._settings` and docs/operator-guide.md. A refused configuration exits with status 2 and the
-reason on stderr, before anything listens.
+see :mod:`voting._settings` and docs/operator-guide.md. The environment is **production** unless
+development is asked for (``--dev`` or ``TVOTE_ENVIRONMENT=development``; loopback only). Before anything
+listens, the data directory is prepared and every start-up check runs (:mod:`voting._startup`); a refused
+configuration exits with status 2 and every problem on stderr, one per line.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -31,20 +34,45 @@ def serve(
     config: Annotated[
         Path | None, typer.Option("--config", help="TOML settings file (keys as in TVOTE_*, lower case)")
     ] = None,
+    dev: Annotated[
+        bool,
+        typer.Option(
+            "--dev",
+            help="development environment: loopback only, random tokens written to the data directory, "
+            "TEST commission key (same as TVOTE_ENVIRONMENT=development)",
+        ),
+    ] = False,
 ) -> None:
     """Run the election service. Settings not given here come from TVOTE_* variables or the config file."""
     import uvicorn
 
     from ._errors import ConfigurationError
     from ._settings import Settings
+    from ._startup import StartupCheckFailed, check_bind, prepare
     from .app import create_app
 
+    os.umask(0o077)  # every file the server creates (database, WAL, keys, PDFs) is private to it
     try:
-        settings = Settings.from_env(config_file=config, database_url=database_url, data_dir=data_dir)
+        settings = Settings.from_env(
+            config_file=config,
+            database_url=database_url,
+            data_dir=data_dir,
+            environment="development" if dev else None,
+        )
+        check_bind(settings, host)
+        prepared = prepare(settings)
+        settings = prepared.settings
         app = create_app(settings)
+    except StartupCheckFailed as e:
+        typer.echo(f"error: {e.code}: the server cannot run the election; fix and start again:", err=True)
+        for p in e.problems:
+            typer.echo(f"  - {p}", err=True)
+        raise typer.Exit(2) from e
     except ConfigurationError as e:
         typer.echo(f"error: {e.code}: {e.message}", err=True)
         raise typer.Exit(2) from e
+    for note in prepared.notes:
+        typer.echo(f"tvote: {note}")
     cfg = app.state.intake_provider.config
     methods = [
         name

@@ -9,15 +9,21 @@ through a route.
 
 Engines: SQLite (the default) runs in WAL mode with ``synchronous=FULL`` and foreign keys on, so an
 acknowledged write survives a crash; PostgreSQL is selected by a ``postgresql://`` URL and uses psycopg 3.
+
+Files: the data directory is created ``0700`` (:func:`make_private_dir`) and the SQLite file ``0600``
+before SQLite opens it; SQLite gives its ``-wal`` and ``-shm`` files the database file's mode, so they are
+``0600`` too (``tvote serve`` also sets the umask to ``077``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import os
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import BigInteger, Column, ForeignKey, Integer, LargeBinary, String, UniqueConstraint, event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Field, Session, SQLModel, create_engine
 
 __all__ = [
@@ -30,6 +36,7 @@ __all__ = [
     "TrusteeRow",
     "create_tables",
     "make_engine",
+    "make_private_dir",
     "normalise_database_url",
     "utcnow",
 ]
@@ -173,10 +180,38 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+def make_private_dir(path: Path) -> Path:
+    """Create ``path`` (and missing parents) with the leaf directory ``0700``; an existing one is left as it
+    is (production refuses to start on a group- or world-accessible one: :mod:`voting._startup`)."""
+    path = Path(path)
+    if not path.is_dir():
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(path, 0o700)  # mkdir's mode is reduced by the umask; never widened
+    return path
+
+
+def _create_private_sqlite_file(url: str) -> None:
+    """Create the SQLite database file ``0600`` before SQLite does (it would use the umask, usually 0644).
+    SQLite creates the ``-wal`` and ``-shm`` files with the database file's permissions."""
+    database = make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database)
+    if path.exists():
+        return
+    make_private_dir(path.parent)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:  # created meanwhile by another process: leave it
+        pass
+
+
 def make_engine(url: str) -> Engine:
-    """An engine for ``url``: SQLite with WAL + ``synchronous=FULL``, or PostgreSQL via psycopg."""
+    """An engine for ``url``: SQLite with WAL + ``synchronous=FULL`` (file created ``0600``), or PostgreSQL
+    via psycopg."""
     url = normalise_database_url(url)
     if url.startswith("sqlite"):
+        _create_private_sqlite_file(url)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine

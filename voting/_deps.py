@@ -106,7 +106,8 @@ def require_admin(
 ) -> AdminPrincipal:
     if cred is None or cred.scheme.lower() != "bearer":
         raise Unauthenticated("auth.required", "this endpoint requires the admin bearer token")
-    if not hmac.compare_digest(cred.credentials.encode(), settings.admin_token.encode()):
+    token = settings.admin_token
+    if token is None or not hmac.compare_digest(cred.credentials.encode(), token.encode()):
         raise Unauthenticated("auth.invalid", "the admin token is not valid")
     return AdminPrincipal()
 

@@ -65,6 +65,7 @@ from ._db import (
     TrusteeRow,
     create_tables,
     make_engine,
+    make_private_dir,
     normalise_database_url,
     utcnow,
 )
@@ -72,6 +73,7 @@ from ._errors import (
     Conflict,
     Forbidden,
     InvalidRequest,
+    ManifestError,
     NotFound,
     RejectedSubmission,
     ServiceError,
@@ -230,7 +232,7 @@ def log_signer(settings: Settings, election_id: str) -> Any:
             raise Conflict("ledger.key", f"{path.name} is the key of another log ({signer.name!r})")
         return signer
     signer = LogSigner.generate(origin)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_private_dir(path.parent)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="ascii") as f:
         f.write(signer.skey + "\n")
@@ -269,7 +271,7 @@ class ElectionService:
     ) -> None:
         self.engine = engine
         self._ledger = ledger
-        self.settings = settings or Settings()
+        self.settings = settings or Settings(environment="development")
         self._clock = clock
         self._lock = threading.RLock()
         self._appended = 0  # appends made by this process (to detect an append whose record failed)
@@ -279,7 +281,7 @@ class ElectionService:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ElectionService:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        make_private_dir(settings.data_dir)
         engine = make_engine(settings.effective_database_url)
         create_tables(engine)
         return cls(engine, settings=settings)
@@ -764,9 +766,27 @@ class ElectionService:
 
     # -------------------------------------------------------------------------------------------- setup
 
+    def _preflight(self, m: Manifest) -> None:
+        """Production: the server must be able to run this election to its end (witness quorum, every
+        allowed ballot-intake method configured, a commission key valid until voting closes) before its
+        manifest goes on the ledger, where it can never be changed (``voting._startup``)."""
+        if self.settings.environment != "production":
+            return
+        from ._startup import election_problems
+
+        problems = election_problems(self.settings, m, now=self._clock())
+        if problems:
+            raise ManifestError(
+                "election.preflight",
+                "this server cannot run the election described by the manifest: "
+                + "; ".join(map(str, problems)),
+                details=[{"loc": [p.check], "msg": p.message} for p in problems],
+            )
+
     def create_election(self, manifest: Manifest | Mapping[str, Any] | str | bytes) -> CreatedElection:
         """Publish the manifest (``election.manifest``) and issue one registration code per trustee."""
         m = manifest if isinstance(manifest, Manifest) else parse_manifest(manifest)
+        self._preflight(m)
         with self.appending(), self._session() as s, s.no_autoflush:
             if s.exec(select(ElectionRow)).first() is not None:
                 raise Conflict("election.exists", "this server already runs an election")

@@ -5,14 +5,19 @@ Every setting has an environment variable; a TOML file named by ``TVOTE_CONFIG``
 --config``) may hold the same keys in lower case without the ``TVOTE_`` prefix (``admin_token = "…"``,
 ``jpki_trust_anchors = "/etc/tvote/jlis"``); the environment wins over the file, command-line options
 over both.
-All are optional; the defaults are for development on one machine.
+The defaults are for **production**: with no settings the server refuses to start until it has an admin
+token, and ``tvote serve`` checks everything the election will need before it listens
+(:mod:`voting._startup`). Development is asked for explicitly (``TVOTE_ENVIRONMENT=development`` or
+``tvote serve --dev``); it binds loopback only and, when no token is given, draws random admin and kiosk
+tokens at start and writes them to ``0600`` files in the data directory.
 
 ==================================  ======================================================================
-``TVOTE_ENVIRONMENT``               ``development`` (default), ``test`` or ``production``
+``TVOTE_ENVIRONMENT``               ``production`` (default), ``test`` or ``development``
 ``TVOTE_DATABASE_URL``              SQLAlchemy URL; default ``sqlite:///<data_dir>/tvote.sqlite3``.
                                     PostgreSQL: ``postgresql+psycopg://user:pw@host/db``
 ``TVOTE_DATA_DIR``                  directory for the SQLite file, the ledger signing key and exports
-``TVOTE_ADMIN_TOKEN``               the commission's bearer token for ``/api/v1/admin/*``
+``TVOTE_ADMIN_TOKEN``               the commission's bearer token for ``/api/v1/admin/*`` (required outside
+                                    development; at least 32 characters)
 ``TVOTE_PUBLIC_URL``                the public base URL printed in QR codes and receipts
 ``TVOTE_RATE_LIMIT``                voter requests per minute per voting session or credential (card
                                     certificate, digital-ID login, ballot, tracking code; default 120)
@@ -60,8 +65,9 @@ All are optional; the defaults are for development on one machine.
                                     (``tvote admin kiosk-token`` makes a token and its hash)
 ==================================  ======================================================================
 
-Fail closed: outside ``development`` the default admin token and the development kiosk token are refused
-(:class:`~voting._errors.ConfigurationError`), so is any admin token shorter than 32 characters; in
+Fail closed: a well-known token (:data:`WELL_KNOWN_TOKENS`, e.g. ``changethis``) is refused as the admin
+token or a kiosk token in every environment (:class:`~voting._errors.ConfigurationError`); outside
+``development`` the admin token is required and must have at least 32 characters; in
 ``production`` the JPKI test policy, ``unsafe-none`` revocation and plain-HTTP digital-ID or face-match
 endpoints (other than loopback) are refused. There is no setting that weakens a cryptographic check in
 production, and none that swaps protocol parameters.
@@ -87,20 +93,22 @@ if TYPE_CHECKING:
     from voting.auth import OidcProviderConfig
 
 __all__ = [
-    "DEFAULT_ADMIN_TOKEN",
-    "DEFAULT_KIOSK_TOKEN",
     "ENV_VARS",
+    "WELL_KNOWN_TOKENS",
     "Environment",
     "Settings",
     "hash_kiosk_token",
+    "is_loopback_host",
 ]
 
 Environment = Literal["development", "test", "production"]
 
-#: The development admin token. Refused outside ``development``.
-DEFAULT_ADMIN_TOKEN: Final[str] = "changethis"  # noqa: S105 - refused outside development
-#: The development kiosk token, accepted only in ``development`` when no kiosk token hash is configured.
-DEFAULT_KIOSK_TOKEN: Final[str] = "changethis-kiosk"  # noqa: S105 - refused outside development
+#: Tokens that appeared in documentation, templates or earlier versions (``changethis`` was the development
+#: admin token, ``changethis-kiosk`` the development kiosk token). Refused as the admin token and (by hash)
+#: as a kiosk token in every environment.
+WELL_KNOWN_TOKENS: Final[frozenset[str]] = frozenset(
+    {"changethis", "changethis-kiosk", "changeme", "change-me", "secret", "password", "admin", "token"}
+)
 _MIN_TOKEN_LEN: Final[int] = 32
 _HEX64: Final[re.Pattern[str]] = re.compile(r"[0-9a-f]{64}")
 
@@ -110,8 +118,9 @@ def hash_kiosk_token(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def _is_loopback(url: str) -> bool:
-    host = urlsplit(url).hostname or ""
+def is_loopback_host(host: str) -> bool:
+    """Whether ``host`` (a name or an address, IPv6 with or without brackets) is the loopback interface."""
+    host = host.strip().strip("[]").lower()
     if host == "localhost":
         return True
     try:
@@ -120,14 +129,19 @@ def _is_loopback(url: str) -> bool:
         return False
 
 
+def _is_loopback(url: str) -> bool:
+    return is_loopback_host(urlsplit(url).hostname or "")
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """Everything the server needs to start. Immutable; validated on construction."""
 
-    environment: Environment = "development"
+    environment: Environment = "production"
     data_dir: Path = field(default_factory=lambda: Path("tvote-data"))
     database_url: str | None = None
-    admin_token: str = field(default=DEFAULT_ADMIN_TOKEN, repr=False)
+    #: ``None`` only in ``development``, where :func:`voting._startup.prepare` draws a random one at start
+    admin_token: str | None = field(default=None, repr=False)
     public_url: str = "http://127.0.0.1:8000"
     #: voter requests per minute per voting session or credential (``voting._deps.SessionLimitDep``)
     rate_limit_per_minute: int = 120
@@ -186,15 +200,23 @@ class Settings:
                 object.__setattr__(self, name, Path(v))
         dev = self.environment == "development"
         prod = self.environment == "production"
-        if not isinstance(self.admin_token, str) or not self.admin_token:
-            raise ConfigurationError("config.admin_token", "the admin token must be a non-empty string")
-        if not dev:
-            if self.admin_token == DEFAULT_ADMIN_TOKEN:
+        if self.admin_token is None:
+            if not dev:
                 raise ConfigurationError(
-                    "config.default_secret",
-                    f"the default admin token is refused in the {self.environment} environment; "
-                    "set TVOTE_ADMIN_TOKEN",
+                    "config.admin_token",
+                    f"the {self.environment} environment needs an admin token: set TVOTE_ADMIN_TOKEN or "
+                    f"TVOTE_ADMIN_TOKEN_FILE (at least {_MIN_TOKEN_LEN} characters, e.g. "
+                    "`openssl rand -hex 32`); for development on this machine: TVOTE_ENVIRONMENT=development",
                 )
+        elif not isinstance(self.admin_token, str) or not self.admin_token:
+            raise ConfigurationError("config.admin_token", "the admin token must be a non-empty string")
+        elif self.admin_token.strip().lower() in WELL_KNOWN_TOKENS:
+            raise ConfigurationError(
+                "config.default_secret",
+                "this admin token is well known and refused in every environment; set TVOTE_ADMIN_TOKEN to a "
+                "random value (e.g. `openssl rand -hex 32`)",
+            )
+        elif not dev:
             if len(self.admin_token) < _MIN_TOKEN_LEN:
                 raise ConfigurationError(
                     "config.admin_token", f"the admin token must have at least {_MIN_TOKEN_LEN} characters"
@@ -222,10 +244,9 @@ class Settings:
                 raise ConfigurationError(
                     "config.kiosk_tokens", "kiosk token hashes are SHA-256 digests, 64 hex digits each"
                 )
-        if not dev and hash_kiosk_token(DEFAULT_KIOSK_TOKEN) in hashes:
+        if any(hash_kiosk_token(t) in hashes for t in WELL_KNOWN_TOKENS):
             raise ConfigurationError(
-                "config.default_secret",
-                f"the development kiosk token is refused in the {self.environment} environment",
+                "config.default_secret", "a kiosk token hash is the hash of a well-known token; refused"
             )
         object.__setattr__(self, "kiosk_token_hashes", hashes)
         for name in ("oidc_acr_values", "oidc_trust_frameworks"):
@@ -327,13 +348,9 @@ class Settings:
 
     @property
     def effective_kiosk_token_hashes(self) -> frozenset[str]:
-        """The kiosk token hashes in force: the configured ones, or in ``development`` only (when none is
-        configured) the hash of :data:`DEFAULT_KIOSK_TOKEN`. Empty: the kiosk route refuses every token."""
-        if self.kiosk_token_hashes:
-            return frozenset(self.kiosk_token_hashes)
-        if self.environment == "development":
-            return frozenset({hash_kiosk_token(DEFAULT_KIOSK_TOKEN)})
-        return frozenset()
+        """The kiosk token hashes in force (there is no built-in kiosk token in any environment; development
+        draws one at start, :func:`voting._startup.prepare`). Empty: the kiosk route refuses every token."""
+        return frozenset(self.kiosk_token_hashes)
 
     @property
     def proxies(self) -> TrustedProxies:

@@ -55,17 +55,25 @@ def create_app(
     (trust anchors, CRLs, digital-ID provider, face-match engine, kiosk token hashes), so a misconfigured
     server refuses to start (:class:`~voting._errors.ConfigurationError`). The ledger routes read the
     service's ledger; the voter routes an :class:`voting._intake_config.IntakeProvider`.
+
+    Before the database is opened it prepares the data directory (:func:`voting._startup.prepare`) and
+    runs every start-up check; once the service is open, the per-election checks if the election exists.
+    Any failure raises :class:`voting._startup.StartupCheckFailed` listing every problem.
     """
     from ._election import ElectionService
     from ._intake_config import IntakeConfig, IntakeProvider
     from ._ledger_api import add_service_error_handlers
+    from ._startup import prepare, raise_for, run_checks
 
-    settings = settings or Settings.from_env()
+    settings = prepare(settings or Settings.from_env()).settings
+    raise_for(run_checks(settings))
     if intake is None:
         intake = IntakeConfig.from_settings(settings)
     if service is None:
         service = ElectionService.from_settings(settings)
     _check_roll_key(settings, service)
+    if service.has_election():
+        raise_for(run_checks(settings, service.manifest))
     reconcile_on_start(service)
     app = FastAPI(
         title="tvote election service",
