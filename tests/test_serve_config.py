@@ -451,7 +451,9 @@ def test_production_start_lists_everything_missing_before_listening(tmp_path):
         TVOTE_OIDC_CLIENT_ID="tvote",
         TVOTE_OIDC_CLIENT_SECRET="s" * 24,
         TVOTE_OIDC_REDIRECT_URI="https://vote.example.jp/cb",
-    )
+        TVOTE_OIDC_ACR_VALUES="urn:example:acr:ial3",
+        TVOTE_OIDC_TRUST_FRAMEWORKS="jp_example_digital_id",
+    )  # a complete digital-ID configuration, but no face matcher: the "oidc" check names that
     err = _refused_start(env=env)
     assert "config.startup" in err
     problems = [ln.strip()[2:] for ln in err.splitlines() if ln.strip().startswith("- ")]

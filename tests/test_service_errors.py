@@ -151,24 +151,29 @@ def test_http_error_codes_are_documented():
 def test_trusted_proxies_fail_closed(tmp_path):
     for bad in (["10.0.0.1/8"], ["proxy.example"], ["10.0.0.300"], ["*"]):
         with pytest.raises(ConfigurationError) as e:
-            Settings(data_dir=tmp_path, trusted_proxies=tuple(bad))
+            Settings(environment="development", data_dir=tmp_path, trusted_proxies=tuple(bad))
         assert e.value.code == "config.trusted_proxies", bad
     with pytest.raises(ConfigurationError) as e:
-        Settings(data_dir=tmp_path, proxy_header="x-real-ip")
+        Settings(environment="development", data_dir=tmp_path, proxy_header="x-real-ip")
     assert e.value.code == "config.proxy_header"
     for name in ("TVOTE_RATE_LIMIT_PER_ADDRESS", "TVOTE_BODY_TIMEOUT"):
         for bad in ("0", "-1", "soon"):
-            with pytest.raises(ConfigurationError):
-                Settings.from_env({name: bad}, data_dir=tmp_path)
+            with pytest.raises(ConfigurationError) as e:
+                Settings.from_env({"TVOTE_ENVIRONMENT": "development", name: bad}, data_dir=tmp_path)
+            assert name.lower().removeprefix("tvote_") in e.value.code, (name, bad, e.value.code)
     s = Settings.from_env(
-        {"TVOTE_TRUSTED_PROXIES": "10.0.0.5, 192.0.2.0/24 2001:db8::/48", "TVOTE_PROXY_HEADER": "forwarded"},
+        {
+            "TVOTE_ENVIRONMENT": "development",
+            "TVOTE_TRUSTED_PROXIES": "10.0.0.5, 192.0.2.0/24 2001:db8::/48",
+            "TVOTE_PROXY_HEADER": "forwarded",
+        },
         data_dir=tmp_path,
     )
     assert s.trusted_proxies == ("10.0.0.5", "192.0.2.0/24", "2001:db8::/48")
     assert (
         s.proxies.header == "forwarded" and s.proxies.trusts("192.0.2.9") and not s.proxies.trusts("10.0.0.6")
     )
-    d = Settings(data_dir=tmp_path)
+    d = Settings(environment="development", data_dir=tmp_path)
     assert d.trusted_proxies == () and not d.proxies.trusts("127.0.0.1")
 
 
