@@ -292,3 +292,207 @@ def test_real_jlis_roots_load_as_trust_anchors(card) -> None:
     expect("jpki.chain", v, card.sign_ballot(BASE, BALLOT, CHALLENGE), now=NOW)
     if os.environ.get("TVOTE_REQUIRE_ALL") == "1":
         assert REAL_ANCHORS.is_dir()
+
+
+# --------------------------------------------------------------------------- CRL scope (RFC 5280 §6.3.3)
+
+H = dt.timedelta(hours=1)
+DAY = dt.timedelta(days=1)
+CITY = ALICE.city  # the card's CRL distribution point is its municipality's partition
+KC = x509.ReasonFlags.key_compromise
+HOLD = x509.ReasonFlags.certificate_hold
+REMOVE = x509.ReasonFlags.remove_from_crl
+
+
+def with_crls(ca: JpkiTestCa, *crls: x509.CertificateRevocationList) -> JpkiVerifier:
+    return JpkiVerifier([ca.certificate], CrlFileChecker(crls), ROLL_KEY, accepted_policies=TEST_POLICY)
+
+
+def idp(*, names: list[x509.GeneralName] | None = None,
+        relative: x509.RelativeDistinguishedName | None = None, user: bool = False, ca_only: bool = False,
+        reasons: frozenset[x509.ReasonFlags] | None = None, indirect: bool = False,
+        attributes: bool = False) -> x509.IssuingDistributionPoint:
+    return x509.IssuingDistributionPoint(names, relative, user, ca_only, reasons, indirect, attributes)
+
+
+def test_card_carries_its_municipality_distribution_point(ca, card) -> None:
+    cdp = card.certificate.extensions.get_extension_for_class(x509.CRLDistributionPoints).value
+    assert [dp.full_name for dp in cdp] == [[x509.DirectoryName(ca.distribution_point(CITY))]]
+    assert all(isinstance(n, x509.DirectoryName) for dp in cdp for n in dp.full_name or [])
+
+
+def test_revoked_card_not_rescued_by_fresher_crl_of_another_partition(ca, card) -> None:
+    """Incident (issue 10): the checker took the issuer's freshest CRL, whatever its partition."""
+    sub = card.sign_ballot(BASE, BALLOT, CHALLENGE)
+    own = ca.build_crl([card.certificate.serial_number], NOW - 2 * H, NOW + DAY, city=CITY)
+    other = ca.build_crl([], NOW - H, NOW + DAY, city="Mito-shi")
+    expect("jpki.revoked", with_crls(ca, own, other), sub)
+    expect("jpki.revoked", with_crls(ca, other, own), sub)
+    # another municipality's CRL alone says nothing about this card: fail closed with its own code
+    err = expect("jpki.crl_scope", with_crls(ca, other), sub)
+    assert isinstance(err, RevocationError) and CITY not in str(err)
+    # its own partition, clean, covers it
+    clean_own = ca.build_crl([], NOW - 2 * H, NOW + DAY, city=CITY)
+    check(with_crls(ca, clean_own, other), sub)
+
+
+def test_revoked_card_not_rescued_by_fresher_empty_delta_crl(ca, card) -> None:
+    """Incident (issue 10): a fresher, empty delta CRL was read as a complete CRL."""
+    sub = card.sign_ballot(BASE, BALLOT, CHALLENGE)
+    serial = card.certificate.serial_number
+    base = ca.build_crl([serial], NOW - 2 * H, NOW + DAY, crl_number=100)
+    delta = ca.build_crl([], NOW - H, NOW + DAY, crl_number=101, delta_of=100)
+    expect("jpki.revoked", with_crls(ca, base, delta), sub)
+    # partitioned, as J-LIS publishes them
+    pbase = ca.build_crl([serial], NOW - 2 * H, NOW + DAY, city=CITY, crl_number=200)
+    pdelta = ca.build_crl([], NOW - H, NOW + DAY, city=CITY, crl_number=201, delta_of=200)
+    expect("jpki.revoked", with_crls(ca, pbase, pdelta), sub)
+    # a delta is never a complete CRL: alone, nothing covers the card
+    expect("jpki.crl_scope", with_crls(ca, delta), sub)
+    expect("jpki.crl_scope", with_crls(ca, pdelta), sub)
+
+
+def test_delta_crl_is_applied_only_on_its_base(ca, card) -> None:
+    sub = card.sign_ballot(BASE, BALLOT, CHALLENGE)
+    serial = card.certificate.serial_number
+    held = ca.build_crl([(serial, HOLD)], NOW - 3 * H, NOW + DAY, crl_number=100)
+    release = ca.build_crl([(serial, REMOVE)], NOW - H, NOW + DAY, crl_number=101, delta_of=100)
+    check(with_crls(ca, held, release), sub)  # the hold was lifted by the delta on top of its base
+    # removeFromCRL cannot undo a permanent revocation
+    compromised = ca.build_crl([(serial, KC)], NOW - 3 * H, NOW + DAY, crl_number=100)
+    expect("jpki.revoked", with_crls(ca, compromised, release), sub)
+    # a delta on a later base (BaseCRLNumber > base number) does not apply: the base decides
+    later = ca.build_crl([(serial, REMOVE)], NOW - H, NOW + DAY, crl_number=160, delta_of=150)
+    expect("jpki.revoked", with_crls(ca, held, later), sub)
+    # nor does a delta numbered at or below its base
+    stale_number = ca.build_crl([(serial, REMOVE)], NOW - H, NOW + DAY, crl_number=100, delta_of=90)
+    expect("jpki.revoked", with_crls(ca, held, stale_number), sub)
+    # nor a delta of another scope (the municipality's partition on top of the whole-CA base)
+    other_scope = ca.build_crl([(serial, REMOVE)], NOW - H, NOW + DAY, city=CITY, crl_number=101,
+                               delta_of=100)
+    expect("jpki.revoked", with_crls(ca, held, other_scope), sub)
+    # a delta that lists the card revokes it, applicable to a base or not
+    clean = ca.build_crl([], NOW - 3 * H, NOW + DAY, crl_number=100)
+    listing = ca.build_crl([(serial, KC)], NOW - H, NOW + DAY, crl_number=101, delta_of=100)
+    expect("jpki.revoked", with_crls(ca, clean, listing), sub)
+    orphan = ca.build_crl([serial], NOW - H, NOW + DAY, crl_number=301, delta_of=300)
+    expect("jpki.revoked", with_crls(ca, clean, orphan), sub)
+    # a stale delta is not applied
+    stale = ca.build_crl([(serial, REMOVE)], NOW - 3 * H, NOW - H, crl_number=101, delta_of=100)
+    expect("jpki.revoked", with_crls(ca, held, stale), sub)
+
+
+def test_freshest_complete_crl_in_scope_decides(ca, card) -> None:
+    sub = card.sign_ballot(BASE, BALLOT, CHALLENGE)
+    serial = card.certificate.serial_number
+    old_hold = ca.build_crl([(serial, HOLD)], NOW - 5 * H, NOW + DAY, city=CITY)
+    newer = ca.build_crl([], NOW - H, NOW + DAY, city=CITY)
+    check(with_crls(ca, old_hold, newer), sub)
+    expect("jpki.revoked", with_crls(ca, ca.build_crl([], NOW - 5 * H, NOW + DAY, city=CITY),
+                                      ca.build_crl([(serial, HOLD)], NOW - H, NOW + DAY, city=CITY)), sub)
+
+
+def test_crls_scoped_to_some_reasons_must_be_combined(ca, card) -> None:
+    sub = card.sign_ballot(BASE, BALLOT, CHALLENGE)
+    serial = card.certificate.serial_number
+    dp = [x509.DirectoryName(ca.distribution_point(CITY))]
+    rest = auth.ALL_REASONS - {KC}
+    kc_only = ca.build_crl([], NOW - H, NOW + DAY, distribution_point=idp(names=dp, reasons=frozenset({KC})))
+    expect("jpki.crl_scope", with_crls(ca, kc_only), sub)  # accepted before: only key compromise covered
+    others = ca.build_crl([], NOW - 2 * H, NOW + DAY, distribution_point=idp(names=dp, reasons=rest))
+    check(with_crls(ca, kc_only, others), sub)
+    others_listing = ca.build_crl([(serial, x509.ReasonFlags.superseded)], NOW - 2 * H, NOW + DAY,
+                                  distribution_point=idp(names=dp, reasons=rest))
+    expect("jpki.revoked", with_crls(ca, kc_only, others_listing), sub)
+
+
+def test_distribution_point_reasons_limit_a_partition(ca, card_key) -> None:
+    """A card whose distribution point serves only key compromise needs another CRL for the rest."""
+    kc_name = x509.DirectoryName(ca.distribution_point("Tsukuba-shi keyCompromise"))
+    rest_name = x509.DirectoryName(ca.distribution_point(CITY))
+    c = ca.issue_card(ALICE, NOW, key=card_key, crl_distribution_points=[
+        x509.DistributionPoint([kc_name], None, frozenset({KC}), None),
+        x509.DistributionPoint([rest_name], None, auth.ALL_REASONS - {KC}, None),
+    ])
+    sub = c.sign_ballot(BASE, BALLOT, CHALLENGE)
+    kc_crl = ca.build_crl([], NOW - H, NOW + DAY, distribution_point=idp(names=[kc_name]))
+    rest_crl = ca.build_crl([], NOW - H, NOW + DAY, city=CITY)
+    expect("jpki.crl_scope", with_crls(ca, kc_crl), sub)
+    check(with_crls(ca, kc_crl, rest_crl), sub)
+    check(with_crls(ca, ca.build_crl([], NOW - H, NOW + DAY)), sub)  # the whole-CA CRL covers everything
+
+
+def test_crls_for_other_kinds_of_certificate_do_not_cover_a_card(ca, card) -> None:
+    sub = card.sign_ballot(BASE, BALLOT, CHALLENGE)
+    for scope in (idp(ca_only=True), idp(attributes=True)):
+        scoped = ca.build_crl([], NOW - H, NOW + DAY, distribution_point=scope)
+        expect("jpki.crl_scope", with_crls(ca, scoped), sub)
+    user = ca.build_crl([card.certificate.serial_number], NOW - H, NOW + DAY,
+                        distribution_point=idp(user=True))
+    expect("jpki.revoked", with_crls(ca, user), sub)
+
+
+def test_indirect_crls_are_refused(ca, card, card_key) -> None:
+    sub = card.sign_ballot(BASE, BALLOT, CHALLENGE)
+    dp = [x509.DirectoryName(ca.distribution_point(CITY))]
+    flagged = ca.build_crl([], NOW - H, NOW + DAY, distribution_point=idp(names=dp, indirect=True))
+    expect("jpki.crl_unsupported", with_crls(ca, flagged), sub)
+    other_ca = x509.Name.from_rfc4514_string("CN=another issuer,O=JPKI-TEST,C=JP")
+    entries = ca.build_crl([1234], NOW - H, NOW + DAY, certificate_issuer=other_ca)
+    expect("jpki.crl_unsupported", with_crls(ca, entries), sub)
+    # a usable CRL beside them decides
+    check(with_crls(ca, flagged, entries, ca.build_crl([], NOW - 2 * H, NOW + DAY, city=CITY)), sub)
+    # a card whose only distribution point is served by another CRL issuer
+    c = ca.issue_card(ALICE, NOW, key=card_key, crl_distribution_points=[
+        x509.DistributionPoint(dp, None, None, [x509.DirectoryName(other_ca)])])
+    expect("jpki.crl_unsupported", with_crls(ca, ca.build_crl([], NOW - H, NOW + DAY)),
+           c.sign_ballot(BASE, BALLOT, CHALLENGE))
+
+
+def test_crl_with_unknown_critical_extension_is_not_used(ca, card) -> None:
+    sub = card.sign_ballot(BASE, BALLOT, CHALLENGE)
+    ext = x509.UnrecognizedExtension(x509.ObjectIdentifier("1.3.6.1.4.1.55555.1"), b"\x05\x00")
+    critical = ca.build_crl([], NOW - H, NOW + DAY, extra_extensions=[(ext, True)])
+    expect("jpki.crl_unsupported", with_crls(ca, critical), sub)
+    check(with_crls(ca, ca.build_crl([], NOW - H, NOW + DAY, extra_extensions=[(ext, False)])), sub)
+
+
+def test_relative_distribution_point_names(ca, card_key) -> None:
+    rdn = x509.RelativeDistinguishedName([x509.NameAttribute(x509.NameOID.COMMON_NAME, "Tsukuba-shi CRLDP")])
+    c = ca.issue_card(ALICE, NOW, key=card_key,
+                      crl_distribution_points=[x509.DistributionPoint(None, rdn, None, None)])
+    sub = c.sign_ballot(BASE, BALLOT, CHALLENGE)
+    full = x509.DirectoryName(x509.Name([*ca.certificate.subject.rdns, rdn]))
+    for scope in (idp(relative=rdn), idp(names=[full])):
+        check(with_crls(ca, ca.build_crl([], NOW - H, NOW + DAY, distribution_point=scope)), sub)
+        expect("jpki.revoked", with_crls(ca, ca.build_crl([c.certificate.serial_number], NOW - H, NOW + DAY,
+                                                          distribution_point=scope)), sub)
+    expect("jpki.crl_scope", with_crls(ca, ca.build_crl([], NOW - H, NOW + DAY, city=CITY)), sub)
+
+
+def test_card_without_distribution_points_needs_its_issuers_crl(ca, card_key) -> None:
+    c = ca.issue_card(ALICE, NOW, key=card_key, crl_distribution_points=())
+    sub = c.sign_ballot(BASE, BALLOT, CHALLENGE)
+    expect("jpki.crl_scope", with_crls(ca, ca.build_crl([], NOW - H, NOW + DAY, city=CITY)), sub)
+    issuer_named = idp(names=[x509.DirectoryName(ca.certificate.subject)])
+    check(with_crls(ca, ca.build_crl([], NOW - H, NOW + DAY, distribution_point=issuer_named)), sub)
+    check(with_crls(ca, ca.build_crl([], NOW - H, NOW + DAY)), sub)
+
+
+def test_partitioned_crl_directory_like_jlis(ca, card, card_key, tmp_path: Path) -> None:
+    """Several municipalities' CRLs and deltas in one directory, as an operator mirrors them."""
+    bob = TestResident("水戸 太郎", dt.date(1980, 1, 2), "茨城県水戸市笠原町978番6", city="Mito-shi")
+    bob_card = ca.issue_card(bob, NOW, key=card_key)
+    crls = {
+        "tsukuba.crl": ca.build_crl([], NOW - 5 * H, NOW + DAY, city=CITY, crl_number=10),
+        "tsukuba-delta.crl": ca.build_crl([(card.certificate.serial_number, KC)], NOW - H, NOW + DAY,
+                                          city=CITY, crl_number=11, delta_of=10),
+        "mito.crl": ca.build_crl([], NOW - 5 * H, NOW + DAY, city="Mito-shi", crl_number=20),
+        "mito-delta.crl": ca.build_crl([], NOW - H, NOW + DAY, city="Mito-shi", crl_number=21, delta_of=20),
+    }
+    for name, crl in crls.items():
+        (tmp_path / name).write_bytes(crl.public_bytes(serialization.Encoding.DER))
+    v = JpkiVerifier([ca.certificate], CrlFileChecker.from_paths([tmp_path]), ROLL_KEY,
+                     accepted_policies=TEST_POLICY)
+    expect("jpki.revoked", v, card.sign_ballot(BASE, BALLOT, CHALLENGE))
+    check(v, bob_card.sign_ballot(BASE, BALLOT, CHALLENGE))

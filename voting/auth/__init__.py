@@ -9,7 +9,8 @@ Public surface (everything else is private)::
     face match  FaceMatcher (protocol), FaceMatchResult, HttpFaceMatcher, DeterministicTestMatcher,
                 ReferenceImageSource, ReferencePhotoSource (protocol), DirectoryReferencePhotoSource,
                 LiveCapture, require_match
-    revocation  RevocationChecker (protocol), CrlFileChecker, UnsafeNoRevocationCheck, load_crl
+    revocation  RevocationChecker (protocol), CrlFileChecker, UnsafeNoRevocationCheck, load_crl,
+                ALL_REASONS
     roll        RollKey, RollMatchKey, roll_match_key, normalise_text
     errors      AuthError > JpkiError > RevocationError; OidcError; FaceMatchError; RollError
 
@@ -57,10 +58,11 @@ from ._oidc import (
     ballot_nonce,
     subject_key,
 )
-from ._revocation import CrlFileChecker, RevocationChecker, UnsafeNoRevocationCheck, load_crl
+from ._revocation import ALL_REASONS, CrlFileChecker, RevocationChecker, UnsafeNoRevocationCheck, load_crl
 from ._roll import RollKey, RollMatchKey, normalise_text, roll_match_key
 
 __all__ = [
+    "ALL_REASONS",
     "ERROR_CODES",
     "JPKI_SIGN_POLICY_OID",
     "JPKI_TEST_SIGN_POLICY_OID",
