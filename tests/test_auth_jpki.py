@@ -496,3 +496,123 @@ def test_partitioned_crl_directory_like_jlis(ca, card, card_key, tmp_path: Path)
                      accepted_policies=TEST_POLICY)
     expect("jpki.revoked", v, card.sign_ballot(BASE, BALLOT, CHALLENGE))
     check(v, bob_card.sign_ballot(BASE, BALLOT, CHALLENGE))
+
+
+# ------------------------------------------------------------------ production trust: pins and policy
+
+needs_real_anchors = pytest.mark.skipif(
+    not REAL_ANCHORS.is_dir() and os.environ.get("TVOTE_REQUIRE_ALL") != "1",
+    reason="J-LIS trust anchors live in ../shared (present on CI only)",
+)
+
+
+@needs_real_anchors
+def test_pinned_fingerprints_are_the_published_jlis_roots() -> None:
+    anchors = load_trust_anchors(REAL_ANCHORS)
+    kinds = {auth.certificate_fingerprint(a): a.subject.rfc4514_string() for a in anchors}
+    signing = {fp for fp, s in kinds.items() if "OU=JPKI for digital signature" in s}
+    login = {fp for fp, s in kinds.items() if "OU=JPKI for user authentication" in s}
+    assert set(auth.JLIS_SIGNING_ROOT_SHA256) == signing and len(signing) == 3
+    assert set(auth.JLIS_AUTHENTICATION_ROOT_SHA256) == login and len(login) == 2
+    auth.check_anchor_pins([a for a in anchors if auth.certificate_fingerprint(a) in signing])
+    for a in anchors:
+        if auth.certificate_fingerprint(a) in login:  # never a signing anchor, even when pinned
+            with pytest.raises(JpkiError) as ei:
+                auth.check_anchor_pins([a], [auth.certificate_fingerprint(a)])
+            assert ei.value.code == "jpki.anchor_not_pinned"
+
+
+def test_unpinned_anchor_is_refused(ca) -> None:
+    with pytest.raises(JpkiError) as ei:
+        auth.check_anchor_pins([ca.certificate])  # default pins: the J-LIS signing roots
+    assert ei.value.code == "jpki.anchor_not_pinned"
+    assert auth.certificate_fingerprint(ca.certificate) in str(ei.value)
+    fp = auth.certificate_fingerprint(ca.certificate).upper()
+    auth.check_anchor_pins([ca.certificate], [":".join(fp[i:i + 2] for i in range(0, 64, 2))])
+
+
+def test_card_carrying_the_test_policy_is_refused_unless_it_is_accepted(ca, card_key) -> None:
+    both = ca.issue_card(ALICE, NOW, key=card_key,
+                         policy_oid=[auth.JPKI_SIGN_POLICY_OID, auth.JPKI_TEST_SIGN_POLICY_OID])
+    sub = both.sign_ballot(BASE, BALLOT, CHALLENGE)
+    expect("jpki.policy", verifier(ca, policies=(auth.JPKI_SIGN_POLICY_OID,)), sub)
+    check(verifier(ca, policies=(auth.JPKI_SIGN_POLICY_OID, auth.JPKI_TEST_SIGN_POLICY_OID)), sub)
+
+
+def _jpki_dirs(tmp_path: Path, ca: JpkiTestCa, *extra_anchor_dirs: Path) -> tuple[Path, Path]:
+    anchors, crls = tmp_path / "anchors", tmp_path / "crls"
+    anchors.mkdir()
+    crls.mkdir()
+    (anchors / "test-ca.pem").write_bytes(ca.certificate.public_bytes(serialization.Encoding.PEM))
+    for d in extra_anchor_dirs:
+        for f in d.iterdir():
+            (anchors / f.name).write_bytes(f.read_bytes())
+    crl = ca.build_crl([], NOW - H, NOW + DAY)
+    (crls / "test-ca.crl").write_bytes(crl.public_bytes(serialization.Encoding.DER))
+    return anchors, crls
+
+
+def _production(tmp_path: Path, anchors: Path, crls: Path, **kw: object):
+    from voting._settings import Settings
+
+    return Settings(environment="production", data_dir=tmp_path / "data", admin_token="a" * 40,
+                    jpki_trust_anchors=anchors, jpki_crl_dir=crls, **kw)  # type: ignore[arg-type]
+
+
+def test_production_refuses_a_test_ca_card_with_the_production_policy_at_startup(ca, card_key,
+                                                                                tmp_path: Path) -> None:
+    """Incident (issue 10): a test-CA card carrying the production policy was accepted in production."""
+    from voting._errors import ConfigurationError
+    from voting._intake_config import IntakeConfig
+    from voting.app import create_app
+
+    forged = ca.issue_card(ALICE, NOW, key=card_key, policy_oid=auth.JPKI_SIGN_POLICY_OID)
+    sub = forged.sign_ballot(BASE, BALLOT, CHALLENGE)
+    check(verifier(ca, policies=(auth.JPKI_SIGN_POLICY_OID,)), sub)  # only the anchor pin can stop it
+    anchors, crls = _jpki_dirs(tmp_path, ca)
+    settings = _production(tmp_path, anchors, crls)
+    for start in (IntakeConfig.from_settings, create_app):  # refused before the server listens
+        with pytest.raises(ConfigurationError) as ei:
+            start(settings)
+        assert ei.value.code == "config.jpki_anchor_pins"
+        assert auth.certificate_fingerprint(ca.certificate) in ei.value.message
+    # development and test environments do not pin (they run on the test CA)
+    cfg = IntakeConfig.from_settings(settings.with_(environment="test"))
+    assert list(cfg.trust_anchors) == [ca.certificate]
+    # an operator who deliberately pins another root replaces the default list
+    pinned = settings.with_(jpki_anchor_pins=(auth.certificate_fingerprint(ca.certificate),))
+    assert list(IntakeConfig.from_settings(pinned).trust_anchors) == [ca.certificate]
+
+
+@needs_real_anchors
+def test_production_accepts_only_the_jlis_signing_roots(ca, tmp_path: Path) -> None:
+    from voting._errors import ConfigurationError
+    from voting._intake_config import IntakeConfig
+
+    signing = tmp_path / "signing"
+    signing.mkdir()
+    for f in REAL_ANCHORS.glob("sign_*"):
+        (signing / f.name).write_bytes(f.read_bytes())
+    _, crls = _jpki_dirs(tmp_path, ca)
+    cfg = IntakeConfig.from_settings(_production(tmp_path, signing, crls))
+    assert len(cfg.trust_anchors) == 3
+    for bad in (REAL_ANCHORS, tmp_path / "anchors"):  # + authentication roots; + the test CA
+        with pytest.raises(ConfigurationError) as ei:
+            IntakeConfig.from_settings(_production(tmp_path, bad, crls))
+        assert ei.value.code == "config.jpki_anchor_pins"
+
+
+def test_anchor_pin_settings_are_validated() -> None:
+    from voting._errors import ConfigurationError
+    from voting._settings import Settings
+
+    fp = "AB:" * 31 + "CD"
+    s = Settings.from_env({"TVOTE_JPKI_ANCHOR_PINS": f"{fp}, {'0' * 64}"})
+    assert s.jpki_anchor_pins == ("ab" * 31 + "cd", "0" * 64)
+    assert s.effective_jpki_anchor_pins == {"ab" * 31 + "cd", "0" * 64}
+    assert Settings().effective_jpki_anchor_pins == set(auth.JLIS_SIGNING_ROOT_SHA256)
+    login_root = next(iter(auth.JLIS_AUTHENTICATION_ROOT_SHA256))
+    for bad in ("abc", "g" * 64, login_root):
+        with pytest.raises(ConfigurationError) as ei:
+            Settings(jpki_anchor_pins=(bad,))
+        assert ei.value.code == "config.jpki_anchor_pins"

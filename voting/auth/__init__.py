@@ -4,6 +4,8 @@ Public surface (everything else is private)::
 
     JPKI        JpkiVerifier, JpkiSubmission, JpkiIdentity, JpkiEvidence, signed_message,
                 new_challenge, load_trust_anchors, policy/attribute OID constants
+    trust pins  check_anchor_pins, certificate_fingerprint, JLIS_SIGNING_ROOT_SHA256,
+                JLIS_AUTHENTICATION_ROOT_SHA256
     digital ID  OidcRelyingParty, OidcProviderConfig, PendingOidcLogin, OidcIdentity, OidcEvidence,
                 ballot_nonce, subject_key
     face match  FaceMatcher (protocol), FaceMatchResult, HttpFaceMatcher, DeterministicTestMatcher,
@@ -38,6 +40,8 @@ from ._face import (
     require_match,
 )
 from ._jpki import (
+    JLIS_AUTHENTICATION_ROOT_SHA256,
+    JLIS_SIGNING_ROOT_SHA256,
     JPKI_SIGN_POLICY_OID,
     JPKI_TEST_SIGN_POLICY_OID,
     SIGNED_MESSAGE_PREFIX,
@@ -45,6 +49,8 @@ from ._jpki import (
     JpkiIdentity,
     JpkiSubmission,
     JpkiVerifier,
+    certificate_fingerprint,
+    check_anchor_pins,
     load_trust_anchors,
     new_challenge,
     signed_message,
@@ -64,6 +70,8 @@ from ._roll import RollKey, RollMatchKey, normalise_text, roll_match_key
 __all__ = [
     "ALL_REASONS",
     "ERROR_CODES",
+    "JLIS_AUTHENTICATION_ROOT_SHA256",
+    "JLIS_SIGNING_ROOT_SHA256",
     "JPKI_SIGN_POLICY_OID",
     "JPKI_TEST_SIGN_POLICY_OID",
     "SIGNED_MESSAGE_PREFIX",
@@ -96,6 +104,8 @@ __all__ = [
     "RollMatchKey",
     "UnsafeNoRevocationCheck",
     "ballot_nonce",
+    "certificate_fingerprint",
+    "check_anchor_pins",
     "load_crl",
     "load_trust_anchors",
     "new_challenge",
