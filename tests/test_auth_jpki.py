@@ -380,6 +380,10 @@ def test_delta_crl_is_applied_only_on_its_base(ca, card) -> None:
     # a stale delta is not applied
     stale = ca.build_crl([(serial, REMOVE)], NOW - 3 * H, NOW - H, crl_number=101, delta_of=100)
     expect("jpki.revoked", with_crls(ca, held, stale), sub)
+    # a serial listed twice counts with its firmest entry, whatever the order
+    for twice in ([(serial, REMOVE), (serial, KC)], [(serial, KC), (serial, REMOVE)]):
+        both = ca.build_crl(twice, NOW - H, NOW + DAY, crl_number=101, delta_of=100)
+        expect("jpki.revoked", with_crls(ca, held, both), sub)
 
 
 def test_freshest_complete_crl_in_scope_decides(ca, card) -> None:

@@ -63,9 +63,10 @@ import datetime as dt
 import hashlib
 import threading
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import Final, Protocol, TypeVar, runtime_checkable
 
 from cryptography import x509
@@ -90,6 +91,13 @@ ALL_REASONS: Final[frozenset[x509.ReasonFlags]] = frozenset(
     }
 )
 _NO_REASONS: Final[frozenset[x509.ReasonFlags]] = frozenset()
+_HOLD: Final = x509.ReasonFlags.certificate_hold
+_REMOVE: Final = x509.ReasonFlags.remove_from_crl
+
+
+def _firmness(reason: x509.ReasonFlags | None) -> int:
+    """removeFromCRL < certificateHold < any other reason (a revocation for good)."""
+    return 0 if reason is _REMOVE else 1 if reason is _HOLD else 2
 
 #: CRL extensions this checker understands (a critical one outside this set makes the CRL unusable).
 _KNOWN_CRL_EXTENSIONS: Final[frozenset[x509.ObjectIdentifier]] = frozenset(
@@ -137,6 +145,8 @@ class _Crl:
     idp: x509.IssuingDistributionPoint | None
     authority_key_id: bytes | None
     refused: str | None  # why the CRL is never used ("indirect", "critical extension", ...)
+    #: serial → reason code of the entry (``None``: no reasonCode), read once so a check is a lookup
+    revoked: Mapping[int, x509.ReasonFlags | None]
 
     @property
     def is_delta(self) -> bool:
@@ -156,12 +166,21 @@ class _Crl:
             aki = _ext_value(exts, x509.AuthorityKeyIdentifier)
             if idp is not None and idp.indirect_crl:
                 refused = "indirect CRLs are not supported"
+            revoked: dict[int, x509.ReasonFlags | None] = {}
             for entry in crl:
+                reason = None
                 for ext in entry.extensions:
                     if ext.oid == CRLEntryExtensionOID.CERTIFICATE_ISSUER:
                         refused = "indirect CRLs (certificateIssuer entries) are not supported"
+                    elif ext.oid == CRLEntryExtensionOID.CRL_REASON:
+                        assert isinstance(ext.value, x509.CRLReason)
+                        reason = ext.value.reason
                     elif ext.critical and ext.oid not in _KNOWN_ENTRY_EXTENSIONS:
                         refused = refused or "an entry carries an unknown critical extension"
+                serial = entry.serial_number
+                # listed twice: keep the entry that revokes most firmly (fail closed)
+                if serial not in revoked or _firmness(reason) > _firmness(revoked[serial]):
+                    revoked[serial] = reason
         except ValueError as e:
             raise JpkiError("jpki.malformed", f"CRL extensions do not parse: {e}") from None
         return cls(
@@ -171,6 +190,7 @@ class _Crl:
             idp=idp,
             authority_key_id=None if aki is None else aki.key_identifier,
             refused=refused,
+            revoked=MappingProxyType(revoked),
         )
 
 
@@ -302,10 +322,8 @@ class CrlFileChecker:
 
         # a current in-scope delta that lists the certificate is evidence of revocation on its own
         for c, _ in scoped:
-            if c.is_delta:
-                entry = c.crl.get_revoked_certificate_by_serial_number(serial)
-                if entry is not None and _reason(entry) is not x509.ReasonFlags.remove_from_crl:
-                    raise RevocationError("jpki.revoked", "the signing certificate is listed on a delta CRL")
+            if c.is_delta and serial in c.revoked and c.revoked[serial] is not _REMOVE:
+                raise RevocationError("jpki.revoked", "the signing certificate is listed on a delta CRL")
 
         deltas = [c for c, _ in scoped if c.is_delta]
         complete = sorted(
@@ -396,24 +414,15 @@ def _applicable_delta(base: _Crl, deltas: list[_Crl]) -> _Crl | None:
     return max(usable, key=lambda d: d.number or 0, default=None)
 
 
-def _reason(entry: x509.RevokedCertificate) -> x509.ReasonFlags | None:
-    try:
-        return entry.extensions.get_extension_for_class(x509.CRLReason).value.reason
-    except x509.ExtensionNotFound:
-        return None
-
-
 def _listed(base: _Crl, delta: _Crl | None, serial: int) -> bool:
     """Whether ``serial`` is revoked by ``base`` with ``delta`` applied on top."""
-    on_base = base.crl.get_revoked_certificate_by_serial_number(serial)
-    if delta is not None:
-        on_delta = delta.crl.get_revoked_certificate_by_serial_number(serial)
-        if on_delta is not None:
-            if _reason(on_delta) is not x509.ReasonFlags.remove_from_crl:
-                return True
-            # removeFromCRL releases a hold; it cannot un-revoke a permanent revocation
-            return on_base is not None and _reason(on_base) is not x509.ReasonFlags.certificate_hold
-    return on_base is not None
+    on_base = serial in base.revoked
+    if delta is not None and serial in delta.revoked:
+        if delta.revoked[serial] is not _REMOVE:
+            return True
+        # removeFromCRL releases a hold; it cannot un-revoke a permanent revocation
+        return on_base and base.revoked[serial] is not _HOLD
+    return on_base
 
 
 class UnsafeNoRevocationCheck:
