@@ -453,6 +453,17 @@ def test_indirect_crls_are_refused(ca, card, card_key) -> None:
            c.sign_ballot(BASE, BALLOT, CHALLENGE))
 
 
+def test_a_failing_pluggable_checker_fails_closed(ca, card) -> None:
+    class Unreachable:  # e.g. an OCSP client whose platform operator is down
+        def check(self, certificate: x509.Certificate, issuer: x509.Certificate, at: dt.datetime) -> None:
+            raise ConnectionError("responder unreachable")
+
+    assert isinstance(Unreachable(), auth.RevocationChecker)
+    v = JpkiVerifier([ca.certificate], Unreachable(), ROLL_KEY, accepted_policies=TEST_POLICY)
+    err = expect("jpki.revocation_unavailable", v, card.sign_ballot(BASE, BALLOT, CHALLENGE))
+    assert isinstance(err, RevocationError)
+
+
 def test_crl_with_unknown_critical_extension_is_not_used(ca, card) -> None:
     sub = card.sign_ballot(BASE, BALLOT, CHALLENGE)
     ext = x509.UnrecognizedExtension(x509.ObjectIdentifier("1.3.6.1.4.1.55555.1"), b"\x05\x00")

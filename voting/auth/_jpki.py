@@ -49,7 +49,7 @@ from cryptography.x509 import verification as xv
 from crypto import PROTOCOL_VERSION
 from crypto._hash import encode_transcript
 
-from ._errors import JpkiError, RollError
+from ._errors import AuthError, JpkiError, RevocationError, RollError
 from ._revocation import RevocationChecker
 from ._roll import RollKey, RollMatchKey, roll_match_key
 
@@ -305,7 +305,14 @@ class JpkiVerifier:
             raise JpkiError("jpki.signature", "the card signature does not verify over this ballot") from None
 
         match_key = self._match_key(leaf)
-        self._revocation.check(leaf, issuer, now)
+        try:
+            self._revocation.check(leaf, issuer, now)
+        except AuthError:
+            raise
+        except Exception as e:  # a pluggable checker (OCSP client, ...) that failed: fail closed
+            raise RevocationError(
+                "jpki.revocation_unavailable", f"the revocation checker failed ({type(e).__name__})"
+            ) from None
 
         evidence = JpkiEvidence(election_base_hash, ballot_hash, challenge, submission.signature,
                                 submission.certificate_der, tuple(submission.intermediates_der))

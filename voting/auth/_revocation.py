@@ -18,7 +18,8 @@ validated, ``issuer`` being the certificate that signed it) is known good at ``a
 * ``jpki.crl_unsupported`` — the only revocation data in scope is of a kind this checker refuses
   (indirect CRLs, or a certificate whose distribution points name another CRL issuer).
 
-A checker never returns on doubt. Another implementation (for example OCSP through a registered
+A checker never returns on doubt; :class:`~voting.auth.JpkiVerifier` turns any other exception a
+checker lets escape into ``jpki.revocation_unavailable``. Another implementation (for example OCSP through a registered
 platform operator) implements the same one method, raises the same codes (``jpki.revocation_unavailable``
 when the responder cannot be reached or answers anything but a signed, current ``good``/``revoked``), and
 is passed to :class:`~voting.auth.JpkiVerifier` in place of :class:`CrlFileChecker`.
@@ -172,8 +173,7 @@ class _Crl:
                 for ext in entry.extensions:
                     if ext.oid == CRLEntryExtensionOID.CERTIFICATE_ISSUER:
                         refused = "indirect CRLs (certificateIssuer entries) are not supported"
-                    elif ext.oid == CRLEntryExtensionOID.CRL_REASON:
-                        assert isinstance(ext.value, x509.CRLReason)
+                    elif isinstance(ext.value, x509.CRLReason):
                         reason = ext.value.reason
                     elif ext.critical and ext.oid not in _KNOWN_ENTRY_EXTENSIONS:
                         refused = refused or "an entry carries an unknown critical extension"
