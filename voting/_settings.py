@@ -261,7 +261,9 @@ class Settings:
         for name in ("oidc_acr_values", "oidc_trust_frameworks"):
             v = getattr(self, name)
             object.__setattr__(self, name, (v,) if isinstance(v, str) else tuple(v))
-        raw_pins = (self.jpki_anchor_pins,) if isinstance(self.jpki_anchor_pins, str) else self.jpki_anchor_pins
+        raw_pins = self.jpki_anchor_pins
+        if isinstance(raw_pins, str):
+            raw_pins = (raw_pins,)
         pins = tuple(p.replace(":", "").strip().lower() for p in raw_pins if p.strip())
         for p in pins:
             if not _HEX64.fullmatch(p):

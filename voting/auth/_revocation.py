@@ -19,10 +19,11 @@ validated, ``issuer`` being the certificate that signed it) is known good at ``a
   (indirect CRLs, or a certificate whose distribution points name another CRL issuer).
 
 A checker never returns on doubt; :class:`~voting.auth.JpkiVerifier` turns any other exception a
-checker lets escape into ``jpki.revocation_unavailable``. Another implementation (for example OCSP through a registered
-platform operator) implements the same one method, raises the same codes (``jpki.revocation_unavailable``
-when the responder cannot be reached or answers anything but a signed, current ``good``/``revoked``), and
-is passed to :class:`~voting.auth.JpkiVerifier` in place of :class:`CrlFileChecker`.
+checker lets escape into ``jpki.revocation_unavailable``. Another implementation (for example OCSP
+through a registered platform operator) implements the same one method, raises the same codes
+(``jpki.revocation_unavailable`` when the responder cannot be reached or answers anything but a signed,
+current ``good``/``revoked``), and is passed to :class:`~voting.auth.JpkiVerifier` in place of
+:class:`CrlFileChecker`.
 
 CRL scope (RFC 5280 §6.3.3)
 ===========================
