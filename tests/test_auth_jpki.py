@@ -11,6 +11,8 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import voting.auth as auth
 from voting._testca import JpkiTestCa, TestResident, encode_jpki_birth_date, new_rsa_key
@@ -299,6 +301,7 @@ def test_real_jlis_roots_load_as_trust_anchors(card) -> None:
 H = dt.timedelta(hours=1)
 DAY = dt.timedelta(days=1)
 CITY = ALICE.city  # the card's CRL distribution point is its municipality's partition
+Crl = x509.CertificateRevocationList
 KC = x509.ReasonFlags.key_compromise
 HOLD = x509.ReasonFlags.certificate_hold
 REMOVE = x509.ReasonFlags.remove_from_crl
@@ -511,6 +514,64 @@ def test_partitioned_crl_directory_like_jlis(ca, card, card_key, tmp_path: Path)
                      accepted_policies=TEST_POLICY)
     expect("jpki.revoked", v, card.sign_ballot(BASE, BALLOT, CHALLENGE))
     check(v, bob_card.sign_ballot(BASE, BALLOT, CHALLENGE))
+
+
+
+@pytest.fixture(scope="module")
+def crl_pool(ca, card) -> tuple[dict[str, Crl], dict[str, Crl]]:
+    """CRLs that bear on ``card`` (its partition, the whole CA, deltas) and CRLs that must not."""
+    serial = card.certificate.serial_number
+    impostor = JpkiTestCa.generate(NOW - dt.timedelta(days=30))
+    relevant = {
+        "own clean old": ca.build_crl([], NOW - 6 * H, NOW + DAY, city=CITY, crl_number=10),
+        "own listing": ca.build_crl([(serial, KC)], NOW - 4 * H, NOW + DAY, city=CITY, crl_number=12),
+        "own hold": ca.build_crl([(serial, HOLD)], NOW - 5 * H, NOW + DAY, city=CITY, crl_number=11),
+        "own delta release": ca.build_crl([(serial, REMOVE)], NOW - H, NOW + DAY, city=CITY, crl_number=13,
+                                          delta_of=11),
+        "own delta empty": ca.build_crl([], NOW - H, NOW + DAY, city=CITY, crl_number=14, delta_of=12),
+        "whole clean": ca.build_crl([], NOW - 3 * H, NOW + DAY, crl_number=20),
+        "whole listing": ca.build_crl([serial], NOW - 2 * H, NOW + DAY, crl_number=21),
+        "user only": ca.build_crl([], NOW - 2 * H, NOW + DAY, distribution_point=idp(user=True)),
+    }
+    irrelevant = {
+        "other partition clean": ca.build_crl([], NOW - H / 2, NOW + DAY, city="Mito-shi", crl_number=30),
+        "other partition listing": ca.build_crl([serial], NOW - H, NOW + DAY, city="Mito-shi", crl_number=31),
+        "other partition delta": ca.build_crl([], NOW - H / 4, NOW + DAY, city="Mito-shi", crl_number=32,
+                                              delta_of=30),
+        "CA certificates only": ca.build_crl([], NOW - H / 2, NOW + DAY,
+                                             distribution_point=idp(ca_only=True)),
+        "attribute certificates only": ca.build_crl([], NOW - H / 2, NOW + DAY,
+                                                    distribution_point=idp(attributes=True)),
+        "own stale": ca.build_crl([], NOW - 2 * DAY, NOW - H, city=CITY, crl_number=5),
+        "own future": ca.build_crl([], NOW + H, NOW + DAY, city=CITY, crl_number=99),
+        "impostor": impostor.build_crl([], NOW - H / 2, NOW + DAY, city=CITY, crl_number=100),
+        "indirect": ca.build_crl([], NOW - H / 2, NOW + DAY, distribution_point=idp(
+            names=[x509.DirectoryName(ca.distribution_point(CITY))], indirect=True)),
+    }
+    return relevant, irrelevant
+
+
+def _outcome(ca: JpkiTestCa, card, crls: list[x509.CertificateRevocationList]) -> str:
+    try:
+        CrlFileChecker(crls).check(card.certificate, ca.certificate, NOW)
+    except RevocationError as e:
+        return "revoked" if e.code == "jpki.revoked" else "unknown"
+    return "good"
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_crls_out_of_scope_never_change_the_decision(ca, card, crl_pool, data) -> None:
+    """Property: adding any CRL that is not in the card's scope (another partition, another kind of
+    certificate, stale, future, another CA, indirect) never changes good / revoked / unknown."""
+    relevant, irrelevant = crl_pool
+    chosen = data.draw(st.lists(st.sampled_from(sorted(relevant)), unique=True), label="in scope")
+    extra = data.draw(st.lists(st.sampled_from(sorted(irrelevant)), min_size=1, unique=True), label="added")
+    before = _outcome(ca, card, [relevant[k] for k in chosen])
+    after = _outcome(ca, card, [relevant[k] for k in chosen] + [irrelevant[k] for k in extra])
+    assert before == after, (chosen, extra)
+    if chosen == ["own listing"] or chosen == ["whole listing"]:
+        assert before == "revoked"
 
 
 # ------------------------------------------------------------------ production trust: pins and policy
