@@ -278,6 +278,16 @@ def test_error_codes_are_registered() -> None:
         JpkiError("jpki.nonsense", "x")
 
 
+def test_revocation_and_pin_codes_are_registered_and_documented() -> None:
+    docs = Path(__file__).resolve().parents[1] / "docs"
+    voting_md, auth_md = (docs / "voting.md").read_text(), (docs / "authentication.md").read_text()
+    for code in ("jpki.revoked", "jpki.revocation_unavailable", "jpki.crl_scope", "jpki.crl_unsupported"):
+        assert code in auth.ERROR_CODES and f"`{code}`" in voting_md and f"`{code}`" in auth_md
+    assert "jpki.anchor_not_pinned" in auth.ERROR_CODES and "`jpki.anchor_not_pinned`" in auth_md
+    assert "`config.jpki_anchor_pins`" in auth_md
+    assert "TVOTE_JPKI_ANCHOR_PINS" in (docs / "operator-guide.md").read_text()
+
+
 @pytest.mark.skipif(not REAL_ANCHORS.is_dir() and os.environ.get("TVOTE_REQUIRE_ALL") != "1",
                     reason="J-LIS trust anchors live in ../shared (present on CI only)")
 def test_real_jlis_roots_load_as_trust_anchors(card) -> None:
