@@ -650,6 +650,7 @@ def test_production_refuses_a_test_ca_card_with_the_production_policy_at_startup
     """Incident (issue 10): a test-CA card carrying the production policy was accepted in production."""
     from voting._errors import ConfigurationError
     from voting._intake_config import IntakeConfig
+    from voting._startup import StartupCheckFailed, run_checks
     from voting.app import create_app
 
     forged = ca.issue_card(ALICE, NOW, key=card_key, policy_oid=auth.JPKI_SIGN_POLICY_OID)
@@ -657,17 +658,25 @@ def test_production_refuses_a_test_ca_card_with_the_production_policy_at_startup
     check(verifier(ca, policies=(auth.JPKI_SIGN_POLICY_OID,)), sub)  # only the anchor pin can stop it
     anchors, crls = _jpki_dirs(tmp_path, ca)
     settings = _production(tmp_path, anchors, crls)
-    for start in (IntakeConfig.from_settings, create_app):  # refused before the server listens
-        with pytest.raises(ConfigurationError) as ei:
-            start(settings)
-        assert ei.value.code == "config.jpki_anchor_pins"
-        assert auth.certificate_fingerprint(ca.certificate) in ei.value.message
+    fingerprint = auth.certificate_fingerprint(ca.certificate)
+    # the named start-up check, which tvote serve runs before it listens (exit 2)
+    pins = [p for p in run_checks(settings) if p.check == "jpki_anchor_pins"]
+    assert len(pins) == 1 and fingerprint in pins[0].message
+    with pytest.raises(StartupCheckFailed) as failed:
+        create_app(settings)
+    assert "jpki_anchor_pins" in [p.check for p in failed.value.problems]
+    # and intake, however it is built, refuses the unpinned anchor too
+    with pytest.raises(ConfigurationError) as ei:
+        IntakeConfig.from_settings(settings)
+    assert ei.value.code == "config.jpki_anchor_pins" and fingerprint in ei.value.message
     # development and test environments do not pin (they run on the test CA)
     cfg = IntakeConfig.from_settings(settings.with_(environment="test"))
     assert list(cfg.trust_anchors) == [ca.certificate]
+    assert not [p for p in run_checks(settings.with_(environment="test")) if p.check == "jpki_anchor_pins"]
     # an operator who deliberately pins another root replaces the default list
-    pinned = settings.with_(jpki_anchor_pins=(auth.certificate_fingerprint(ca.certificate),))
+    pinned = settings.with_(jpki_anchor_pins=(fingerprint,))
     assert list(IntakeConfig.from_settings(pinned).trust_anchors) == [ca.certificate]
+    assert not [p for p in run_checks(pinned) if p.check == "jpki_anchor_pins"]
 
 
 @needs_real_anchors
@@ -693,12 +702,13 @@ def test_anchor_pin_settings_are_validated() -> None:
     from voting._settings import Settings
 
     fp = "AB:" * 31 + "CD"
-    s = Settings.from_env({"TVOTE_JPKI_ANCHOR_PINS": f"{fp}, {'0' * 64}"})
+    s = Settings.from_env({"TVOTE_ENVIRONMENT": "development", "TVOTE_JPKI_ANCHOR_PINS": f"{fp}, {'0' * 64}"})
     assert s.jpki_anchor_pins == ("ab" * 31 + "cd", "0" * 64)
     assert s.effective_jpki_anchor_pins == {"ab" * 31 + "cd", "0" * 64}
-    assert Settings().effective_jpki_anchor_pins == set(auth.JLIS_SIGNING_ROOT_SHA256)
+    default = Settings(environment="development").effective_jpki_anchor_pins
+    assert default == set(auth.JLIS_SIGNING_ROOT_SHA256)
     login_root = next(iter(auth.JLIS_AUTHENTICATION_ROOT_SHA256))
     for bad in ("abc", "g" * 64, login_root):
         with pytest.raises(ConfigurationError) as ei:
-            Settings(jpki_anchor_pins=(bad,))
+            Settings(environment="development", jpki_anchor_pins=(bad,))
         assert ei.value.code == "config.jpki_anchor_pins"

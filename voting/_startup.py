@@ -251,6 +251,19 @@ def _check_jpki_trust_anchors(ctx: StartupContext) -> list[str]:
     return problems
 
 
+def _check_jpki_anchor_pins(ctx: StartupContext) -> list[str]:
+    """Production: every JPKI trust anchor is pinned by SHA-256 (``TVOTE_JPKI_ANCHOR_PINS``, by default the
+    J-LIS signing roots) and none is a J-LIS user-authentication root (``docs/authentication.md``)."""
+    from voting.auth import anchor_pin_problems
+
+    if not ctx.production:
+        return []  # development and test run on the test CA
+    anchors, bad = _anchors(ctx)
+    if bad:
+        return []  # reported by jpki_trust_anchors
+    return anchor_pin_problems(anchors, ctx.settings.effective_jpki_anchor_pins)
+
+
 def _check_crl_source(ctx: StartupContext) -> list[str]:
     """With JPKI on and revocation by CRL: the CRL directory loads, and each trust anchor has a fresh CRL
     it signed (otherwise every card ballot would be refused with ``jpki.revocation_unavailable``)."""
@@ -354,6 +367,7 @@ CHECKS: Final[tuple[StartupCheck, ...]] = (
     StartupCheck("data_dir", _check_data_dir),
     StartupCheck("commission_key", _check_commission_key),
     StartupCheck("jpki_trust_anchors", _check_jpki_trust_anchors),
+    StartupCheck("jpki_anchor_pins", _check_jpki_anchor_pins),
     StartupCheck("crl_source", _check_crl_source),
     StartupCheck("oidc", _check_oidc),
     StartupCheck("intake", _check_intake),

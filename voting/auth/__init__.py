@@ -4,7 +4,7 @@ Public surface (everything else is private)::
 
     JPKI        JpkiVerifier, JpkiSubmission, JpkiIdentity, JpkiEvidence, signed_message,
                 new_challenge, load_trust_anchors, policy/attribute OID constants
-    trust pins  check_anchor_pins, certificate_fingerprint, JLIS_SIGNING_ROOT_SHA256,
+    trust pins  check_anchor_pins, anchor_pin_problems, certificate_fingerprint, JLIS_SIGNING_ROOT_SHA256,
                 JLIS_AUTHENTICATION_ROOT_SHA256
     digital ID  OidcRelyingParty, OidcProviderConfig, PendingOidcLogin, OidcIdentity, OidcEvidence,
                 ballot_nonce, subject_key
@@ -49,6 +49,7 @@ from ._jpki import (
     JpkiIdentity,
     JpkiSubmission,
     JpkiVerifier,
+    anchor_pin_problems,
     certificate_fingerprint,
     check_anchor_pins,
     load_trust_anchors,
@@ -103,6 +104,7 @@ __all__ = [
     "RollKey",
     "RollMatchKey",
     "UnsafeNoRevocationCheck",
+    "anchor_pin_problems",
     "ballot_nonce",
     "certificate_fingerprint",
     "check_anchor_pins",

@@ -67,6 +67,7 @@ __all__ = [
     "JpkiIdentity",
     "JpkiSubmission",
     "JpkiVerifier",
+    "anchor_pin_problems",
     "certificate_fingerprint",
     "check_anchor_pins",
     "load_trust_anchors",
@@ -202,26 +203,35 @@ def certificate_fingerprint(cert: x509.Certificate) -> str:
     return cert.fingerprint(hashes.SHA256()).hex()
 
 
-def check_anchor_pins(
+def anchor_pin_problems(
     anchors: Iterable[x509.Certificate], pins: Iterable[str] = JLIS_SIGNING_ROOT_SHA256
-) -> None:
-    """Refuse (``jpki.anchor_not_pinned``) unless every anchor's SHA-256 fingerprint is in ``pins`` (hex,
-    any case, colons allowed) and none is a J-LIS user-authentication root. The server calls this at
-    start-up in production, so a test CA or any other unpinned root never becomes a ballot-signing anchor.
-    The message names each refused anchor (roots are public: subject and fingerprint are not personal)."""
+) -> list[str]:
+    """One line per anchor that may not be a ballot-signing anchor: its SHA-256 fingerprint is not in
+    ``pins`` (hex, any case, colons allowed), or it is a J-LIS user-authentication root. Empty: all pinned.
+    Lines name the anchor by subject and fingerprint (roots are public: nothing personal)."""
     pinned = frozenset(p.replace(":", "").strip().lower() for p in pins)
-    anchors = list(anchors)
-    if not anchors:
-        raise JpkiError("jpki.anchor_not_pinned", "no trust anchors to check")
-    bad = []
+    problems = []
     for a in anchors:
         fp = certificate_fingerprint(a)
         if fp in JLIS_AUTHENTICATION_ROOT_SHA256:
-            bad.append(f"{JLIS_AUTHENTICATION_ROOT_SHA256[fp]} is not a signing root (SHA-256 {fp})")
+            problems.append(f"{JLIS_AUTHENTICATION_ROOT_SHA256[fp]} is not a signing root (SHA-256 {fp})")
         elif fp not in pinned:
-            bad.append(f"{a.subject.rfc4514_string()} (SHA-256 {fp}) is not pinned")
-    if bad:
-        raise JpkiError("jpki.anchor_not_pinned", "trust anchor refused: " + "; ".join(bad))
+            problems.append(f"trust anchor {a.subject.rfc4514_string()} (SHA-256 {fp}) is not pinned")
+    return problems
+
+
+def check_anchor_pins(
+    anchors: Iterable[x509.Certificate], pins: Iterable[str] = JLIS_SIGNING_ROOT_SHA256
+) -> None:
+    """Raise ``jpki.anchor_not_pinned`` unless every anchor passes :func:`anchor_pin_problems` (and there
+    is at least one). The server runs this in production at start-up, so a test CA or any other unpinned
+    root never becomes a ballot-signing anchor."""
+    anchors = list(anchors)
+    if not anchors:
+        raise JpkiError("jpki.anchor_not_pinned", "no trust anchors to check")
+    problems = anchor_pin_problems(anchors, pins)
+    if problems:
+        raise JpkiError("jpki.anchor_not_pinned", "trust anchor refused: " + "; ".join(problems))
 
 
 def _key_id(cert: x509.Certificate) -> str:
