@@ -697,6 +697,21 @@ def test_production_accepts_only_the_jlis_signing_roots(ca, tmp_path: Path) -> N
         assert ei.value.code == "config.jpki_anchor_pins"
 
 
+def test_startup_needs_a_fresh_complete_crl_not_only_a_delta(ca, tmp_path: Path) -> None:
+    from voting._startup import run_checks
+
+    anchors, crls = _jpki_dirs(tmp_path, ca)
+    pin = (auth.certificate_fingerprint(ca.certificate),)
+    pinned = _production(tmp_path, anchors, crls, jpki_anchor_pins=pin)
+    assert not [p for p in run_checks(pinned, now=NOW) if p.check == "crl_source"]
+    for f in crls.iterdir():
+        f.unlink()
+    delta = ca.build_crl([], NOW - H, NOW + DAY, crl_number=11, delta_of=10)
+    (crls / "delta.crl").write_bytes(delta.public_bytes(serialization.Encoding.DER))
+    problems = [p for p in run_checks(pinned, now=NOW) if p.check == "crl_source"]
+    assert len(problems) == 1 and "complete CRL" in problems[0].message
+
+
 def test_anchor_pin_settings_are_validated() -> None:
     from voting._errors import ConfigurationError
     from voting._settings import Settings
