@@ -11,6 +11,8 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import voting.auth as auth
 from voting._testca import JpkiTestCa, TestResident, encode_jpki_birth_date, new_rsa_key
@@ -276,6 +278,16 @@ def test_error_codes_are_registered() -> None:
         JpkiError("jpki.nonsense", "x")
 
 
+def test_revocation_and_pin_codes_are_registered_and_documented() -> None:
+    docs = Path(__file__).resolve().parents[1] / "docs"
+    voting_md, auth_md = (docs / "voting.md").read_text(), (docs / "authentication.md").read_text()
+    for code in ("jpki.revoked", "jpki.revocation_unavailable", "jpki.crl_scope", "jpki.crl_unsupported"):
+        assert code in auth.ERROR_CODES and f"`{code}`" in voting_md and f"`{code}`" in auth_md
+    assert "jpki.anchor_not_pinned" in auth.ERROR_CODES and "`jpki.anchor_not_pinned`" in auth_md
+    assert "`config.jpki_anchor_pins`" in auth_md
+    assert "TVOTE_JPKI_ANCHOR_PINS" in (docs / "operator-guide.md").read_text()
+
+
 @pytest.mark.skipif(not REAL_ANCHORS.is_dir() and os.environ.get("TVOTE_REQUIRE_ALL") != "1",
                     reason="J-LIS trust anchors live in ../shared (present on CI only)")
 def test_real_jlis_roots_load_as_trust_anchors(card) -> None:
@@ -292,3 +304,426 @@ def test_real_jlis_roots_load_as_trust_anchors(card) -> None:
     expect("jpki.chain", v, card.sign_ballot(BASE, BALLOT, CHALLENGE), now=NOW)
     if os.environ.get("TVOTE_REQUIRE_ALL") == "1":
         assert REAL_ANCHORS.is_dir()
+
+
+# --------------------------------------------------------------------------- CRL scope (RFC 5280 §6.3.3)
+
+H = dt.timedelta(hours=1)
+DAY = dt.timedelta(days=1)
+CITY = ALICE.city  # the card's CRL distribution point is its municipality's partition
+Crl = x509.CertificateRevocationList
+KC = x509.ReasonFlags.key_compromise
+HOLD = x509.ReasonFlags.certificate_hold
+REMOVE = x509.ReasonFlags.remove_from_crl
+
+
+def with_crls(ca: JpkiTestCa, *crls: x509.CertificateRevocationList) -> JpkiVerifier:
+    return JpkiVerifier([ca.certificate], CrlFileChecker(crls), ROLL_KEY, accepted_policies=TEST_POLICY)
+
+
+def idp(*, names: list[x509.GeneralName] | None = None,
+        relative: x509.RelativeDistinguishedName | None = None, user: bool = False, ca_only: bool = False,
+        reasons: frozenset[x509.ReasonFlags] | None = None, indirect: bool = False,
+        attributes: bool = False) -> x509.IssuingDistributionPoint:
+    return x509.IssuingDistributionPoint(names, relative, user, ca_only, reasons, indirect, attributes)
+
+
+def test_card_carries_its_municipality_distribution_point(ca, card) -> None:
+    cdp = card.certificate.extensions.get_extension_for_class(x509.CRLDistributionPoints).value
+    assert [dp.full_name for dp in cdp] == [[x509.DirectoryName(ca.distribution_point(CITY))]]
+    assert all(isinstance(n, x509.DirectoryName) for dp in cdp for n in dp.full_name or [])
+
+
+def test_revoked_card_not_rescued_by_fresher_crl_of_another_partition(ca, card) -> None:
+    """Incident (issue 10): the checker took the issuer's freshest CRL, whatever its partition."""
+    sub = card.sign_ballot(BASE, BALLOT, CHALLENGE)
+    own = ca.build_crl([card.certificate.serial_number], NOW - 2 * H, NOW + DAY, city=CITY)
+    other = ca.build_crl([], NOW - H, NOW + DAY, city="Mito-shi")
+    expect("jpki.revoked", with_crls(ca, own, other), sub)
+    expect("jpki.revoked", with_crls(ca, other, own), sub)
+    # another municipality's CRL alone says nothing about this card: fail closed with its own code
+    err = expect("jpki.crl_scope", with_crls(ca, other), sub)
+    assert isinstance(err, RevocationError) and CITY not in str(err)
+    # its own partition, clean, covers it
+    clean_own = ca.build_crl([], NOW - 2 * H, NOW + DAY, city=CITY)
+    check(with_crls(ca, clean_own, other), sub)
+
+
+def test_revoked_card_not_rescued_by_fresher_empty_delta_crl(ca, card) -> None:
+    """Incident (issue 10): a fresher, empty delta CRL was read as a complete CRL."""
+    sub = card.sign_ballot(BASE, BALLOT, CHALLENGE)
+    serial = card.certificate.serial_number
+    base = ca.build_crl([serial], NOW - 2 * H, NOW + DAY, crl_number=100)
+    delta = ca.build_crl([], NOW - H, NOW + DAY, crl_number=101, delta_of=100)
+    expect("jpki.revoked", with_crls(ca, base, delta), sub)
+    # partitioned, as J-LIS publishes them
+    pbase = ca.build_crl([serial], NOW - 2 * H, NOW + DAY, city=CITY, crl_number=200)
+    pdelta = ca.build_crl([], NOW - H, NOW + DAY, city=CITY, crl_number=201, delta_of=200)
+    expect("jpki.revoked", with_crls(ca, pbase, pdelta), sub)
+    # a delta is never a complete CRL: alone, nothing covers the card
+    expect("jpki.crl_scope", with_crls(ca, delta), sub)
+    expect("jpki.crl_scope", with_crls(ca, pdelta), sub)
+
+
+def test_delta_crl_is_applied_only_on_its_base(ca, card) -> None:
+    sub = card.sign_ballot(BASE, BALLOT, CHALLENGE)
+    serial = card.certificate.serial_number
+    held = ca.build_crl([(serial, HOLD)], NOW - 3 * H, NOW + DAY, crl_number=100)
+    release = ca.build_crl([(serial, REMOVE)], NOW - H, NOW + DAY, crl_number=101, delta_of=100)
+    check(with_crls(ca, held, release), sub)  # the hold was lifted by the delta on top of its base
+    # removeFromCRL cannot undo a permanent revocation
+    compromised = ca.build_crl([(serial, KC)], NOW - 3 * H, NOW + DAY, crl_number=100)
+    expect("jpki.revoked", with_crls(ca, compromised, release), sub)
+    # a delta on a later base (BaseCRLNumber > base number) does not apply: the base decides
+    later = ca.build_crl([(serial, REMOVE)], NOW - H, NOW + DAY, crl_number=160, delta_of=150)
+    expect("jpki.revoked", with_crls(ca, held, later), sub)
+    # nor does a delta numbered at or below its base
+    stale_number = ca.build_crl([(serial, REMOVE)], NOW - H, NOW + DAY, crl_number=100, delta_of=90)
+    expect("jpki.revoked", with_crls(ca, held, stale_number), sub)
+    # nor a delta of another scope (the municipality's partition on top of the whole-CA base)
+    other_scope = ca.build_crl([(serial, REMOVE)], NOW - H, NOW + DAY, city=CITY, crl_number=101,
+                               delta_of=100)
+    expect("jpki.revoked", with_crls(ca, held, other_scope), sub)
+    # a delta that lists the card revokes it, applicable to a base or not
+    clean = ca.build_crl([], NOW - 3 * H, NOW + DAY, crl_number=100)
+    listing = ca.build_crl([(serial, KC)], NOW - H, NOW + DAY, crl_number=101, delta_of=100)
+    expect("jpki.revoked", with_crls(ca, clean, listing), sub)
+    orphan = ca.build_crl([serial], NOW - H, NOW + DAY, crl_number=301, delta_of=300)
+    expect("jpki.revoked", with_crls(ca, clean, orphan), sub)
+    # a stale delta is not applied
+    stale = ca.build_crl([(serial, REMOVE)], NOW - 3 * H, NOW - H, crl_number=101, delta_of=100)
+    expect("jpki.revoked", with_crls(ca, held, stale), sub)
+    # a serial listed twice counts with its firmest entry, whatever the order
+    for twice in ([(serial, REMOVE), (serial, KC)], [(serial, KC), (serial, REMOVE)]):
+        both = ca.build_crl(twice, NOW - H, NOW + DAY, crl_number=101, delta_of=100)
+        expect("jpki.revoked", with_crls(ca, held, both), sub)
+
+
+def test_freshest_complete_crl_in_scope_decides(ca, card) -> None:
+    sub = card.sign_ballot(BASE, BALLOT, CHALLENGE)
+    serial = card.certificate.serial_number
+    old_hold = ca.build_crl([(serial, HOLD)], NOW - 5 * H, NOW + DAY, city=CITY)
+    newer = ca.build_crl([], NOW - H, NOW + DAY, city=CITY)
+    check(with_crls(ca, old_hold, newer), sub)
+    expect("jpki.revoked", with_crls(ca, ca.build_crl([], NOW - 5 * H, NOW + DAY, city=CITY),
+                                      ca.build_crl([(serial, HOLD)], NOW - H, NOW + DAY, city=CITY)), sub)
+
+
+def test_crls_scoped_to_some_reasons_must_be_combined(ca, card) -> None:
+    sub = card.sign_ballot(BASE, BALLOT, CHALLENGE)
+    serial = card.certificate.serial_number
+    dp = [x509.DirectoryName(ca.distribution_point(CITY))]
+    rest = auth.ALL_REASONS - {KC}
+    kc_only = ca.build_crl([], NOW - H, NOW + DAY, distribution_point=idp(names=dp, reasons=frozenset({KC})))
+    expect("jpki.crl_scope", with_crls(ca, kc_only), sub)  # accepted before: only key compromise covered
+    others = ca.build_crl([], NOW - 2 * H, NOW + DAY, distribution_point=idp(names=dp, reasons=rest))
+    check(with_crls(ca, kc_only, others), sub)
+    others_listing = ca.build_crl([(serial, x509.ReasonFlags.superseded)], NOW - 2 * H, NOW + DAY,
+                                  distribution_point=idp(names=dp, reasons=rest))
+    expect("jpki.revoked", with_crls(ca, kc_only, others_listing), sub)
+
+
+def test_distribution_point_reasons_limit_a_partition(ca, card_key) -> None:
+    """A card whose distribution point serves only key compromise needs another CRL for the rest."""
+    kc_name = x509.DirectoryName(ca.distribution_point("Tsukuba-shi keyCompromise"))
+    rest_name = x509.DirectoryName(ca.distribution_point(CITY))
+    c = ca.issue_card(ALICE, NOW, key=card_key, crl_distribution_points=[
+        x509.DistributionPoint([kc_name], None, frozenset({KC}), None),
+        x509.DistributionPoint([rest_name], None, auth.ALL_REASONS - {KC}, None),
+    ])
+    sub = c.sign_ballot(BASE, BALLOT, CHALLENGE)
+    kc_crl = ca.build_crl([], NOW - H, NOW + DAY, distribution_point=idp(names=[kc_name]))
+    rest_crl = ca.build_crl([], NOW - H, NOW + DAY, city=CITY)
+    expect("jpki.crl_scope", with_crls(ca, kc_crl), sub)
+    check(with_crls(ca, kc_crl, rest_crl), sub)
+    check(with_crls(ca, ca.build_crl([], NOW - H, NOW + DAY)), sub)  # the whole-CA CRL covers everything
+
+
+def test_crls_for_other_kinds_of_certificate_do_not_cover_a_card(ca, card) -> None:
+    sub = card.sign_ballot(BASE, BALLOT, CHALLENGE)
+    for scope in (idp(ca_only=True), idp(attributes=True)):
+        scoped = ca.build_crl([], NOW - H, NOW + DAY, distribution_point=scope)
+        expect("jpki.crl_scope", with_crls(ca, scoped), sub)
+    user = ca.build_crl([card.certificate.serial_number], NOW - H, NOW + DAY,
+                        distribution_point=idp(user=True))
+    expect("jpki.revoked", with_crls(ca, user), sub)
+
+
+def test_indirect_crls_are_refused(ca, card, card_key) -> None:
+    sub = card.sign_ballot(BASE, BALLOT, CHALLENGE)
+    dp = [x509.DirectoryName(ca.distribution_point(CITY))]
+    flagged = ca.build_crl([], NOW - H, NOW + DAY, distribution_point=idp(names=dp, indirect=True))
+    expect("jpki.crl_unsupported", with_crls(ca, flagged), sub)
+    other_ca = x509.Name.from_rfc4514_string("CN=another issuer,O=JPKI-TEST,C=JP")
+    entries = ca.build_crl([1234], NOW - H, NOW + DAY, certificate_issuer=other_ca)
+    expect("jpki.crl_unsupported", with_crls(ca, entries), sub)
+    # a usable CRL beside them decides
+    check(with_crls(ca, flagged, entries, ca.build_crl([], NOW - 2 * H, NOW + DAY, city=CITY)), sub)
+    # a card whose only distribution point is served by another CRL issuer
+    c = ca.issue_card(ALICE, NOW, key=card_key, crl_distribution_points=[
+        x509.DistributionPoint(dp, None, None, [x509.DirectoryName(other_ca)])])
+    expect("jpki.crl_unsupported", with_crls(ca, ca.build_crl([], NOW - H, NOW + DAY)),
+           c.sign_ballot(BASE, BALLOT, CHALLENGE))
+
+
+def test_a_failing_pluggable_checker_fails_closed(ca, card) -> None:
+    class Unreachable:  # e.g. an OCSP client whose platform operator is down
+        def check(self, certificate: x509.Certificate, issuer: x509.Certificate, at: dt.datetime) -> None:
+            raise ConnectionError("responder unreachable")
+
+    assert isinstance(Unreachable(), auth.RevocationChecker)
+    v = JpkiVerifier([ca.certificate], Unreachable(), ROLL_KEY, accepted_policies=TEST_POLICY)
+    err = expect("jpki.revocation_unavailable", v, card.sign_ballot(BASE, BALLOT, CHALLENGE))
+    assert isinstance(err, RevocationError)
+
+
+def test_crl_with_unknown_critical_extension_is_not_used(ca, card) -> None:
+    sub = card.sign_ballot(BASE, BALLOT, CHALLENGE)
+    ext = x509.UnrecognizedExtension(x509.ObjectIdentifier("1.3.6.1.4.1.55555.1"), b"\x05\x00")
+    critical = ca.build_crl([], NOW - H, NOW + DAY, extra_extensions=[(ext, True)])
+    expect("jpki.crl_unsupported", with_crls(ca, critical), sub)
+    check(with_crls(ca, ca.build_crl([], NOW - H, NOW + DAY, extra_extensions=[(ext, False)])), sub)
+
+
+def test_relative_distribution_point_names(ca, card_key) -> None:
+    rdn = x509.RelativeDistinguishedName([x509.NameAttribute(x509.NameOID.COMMON_NAME, "Tsukuba-shi CRLDP")])
+    c = ca.issue_card(ALICE, NOW, key=card_key,
+                      crl_distribution_points=[x509.DistributionPoint(None, rdn, None, None)])
+    sub = c.sign_ballot(BASE, BALLOT, CHALLENGE)
+    full = x509.DirectoryName(x509.Name([*ca.certificate.subject.rdns, rdn]))
+    for scope in (idp(relative=rdn), idp(names=[full])):
+        check(with_crls(ca, ca.build_crl([], NOW - H, NOW + DAY, distribution_point=scope)), sub)
+        expect("jpki.revoked", with_crls(ca, ca.build_crl([c.certificate.serial_number], NOW - H, NOW + DAY,
+                                                          distribution_point=scope)), sub)
+    expect("jpki.crl_scope", with_crls(ca, ca.build_crl([], NOW - H, NOW + DAY, city=CITY)), sub)
+
+
+def test_card_without_distribution_points_needs_its_issuers_crl(ca, card_key) -> None:
+    c = ca.issue_card(ALICE, NOW, key=card_key, crl_distribution_points=())
+    sub = c.sign_ballot(BASE, BALLOT, CHALLENGE)
+    expect("jpki.crl_scope", with_crls(ca, ca.build_crl([], NOW - H, NOW + DAY, city=CITY)), sub)
+    issuer_named = idp(names=[x509.DirectoryName(ca.certificate.subject)])
+    check(with_crls(ca, ca.build_crl([], NOW - H, NOW + DAY, distribution_point=issuer_named)), sub)
+    check(with_crls(ca, ca.build_crl([], NOW - H, NOW + DAY)), sub)
+
+
+def test_partitioned_crl_directory_like_jlis(ca, card, card_key, tmp_path: Path) -> None:
+    """Several municipalities' CRLs and deltas in one directory, as an operator mirrors them."""
+    bob = TestResident("水戸 太郎", dt.date(1980, 1, 2), "茨城県水戸市笠原町978番6", city="Mito-shi")
+    bob_card = ca.issue_card(bob, NOW, key=card_key)
+    crls = {
+        "tsukuba.crl": ca.build_crl([], NOW - 5 * H, NOW + DAY, city=CITY, crl_number=10),
+        "tsukuba-delta.crl": ca.build_crl([(card.certificate.serial_number, KC)], NOW - H, NOW + DAY,
+                                          city=CITY, crl_number=11, delta_of=10),
+        "mito.crl": ca.build_crl([], NOW - 5 * H, NOW + DAY, city="Mito-shi", crl_number=20),
+        "mito-delta.crl": ca.build_crl([], NOW - H, NOW + DAY, city="Mito-shi", crl_number=21, delta_of=20),
+    }
+    for name, crl in crls.items():
+        (tmp_path / name).write_bytes(crl.public_bytes(serialization.Encoding.DER))
+    v = JpkiVerifier([ca.certificate], CrlFileChecker.from_paths([tmp_path]), ROLL_KEY,
+                     accepted_policies=TEST_POLICY)
+    expect("jpki.revoked", v, card.sign_ballot(BASE, BALLOT, CHALLENGE))
+    check(v, bob_card.sign_ballot(BASE, BALLOT, CHALLENGE))
+
+
+
+@pytest.fixture(scope="module")
+def crl_pool(ca, card) -> tuple[dict[str, Crl], dict[str, Crl]]:
+    """CRLs that bear on ``card`` (its partition, the whole CA, deltas) and CRLs that must not."""
+    serial = card.certificate.serial_number
+    impostor = JpkiTestCa.generate(NOW - dt.timedelta(days=30))
+    relevant = {
+        "own clean old": ca.build_crl([], NOW - 6 * H, NOW + DAY, city=CITY, crl_number=10),
+        "own listing": ca.build_crl([(serial, KC)], NOW - 4 * H, NOW + DAY, city=CITY, crl_number=12),
+        "own hold": ca.build_crl([(serial, HOLD)], NOW - 5 * H, NOW + DAY, city=CITY, crl_number=11),
+        "own delta release": ca.build_crl([(serial, REMOVE)], NOW - H, NOW + DAY, city=CITY, crl_number=13,
+                                          delta_of=11),
+        "own delta empty": ca.build_crl([], NOW - H, NOW + DAY, city=CITY, crl_number=14, delta_of=12),
+        "whole clean": ca.build_crl([], NOW - 3 * H, NOW + DAY, crl_number=20),
+        "whole listing": ca.build_crl([serial], NOW - 2 * H, NOW + DAY, crl_number=21),
+        "user only": ca.build_crl([], NOW - 2 * H, NOW + DAY, distribution_point=idp(user=True)),
+    }
+    irrelevant = {
+        "other partition clean": ca.build_crl([], NOW - H / 2, NOW + DAY, city="Mito-shi", crl_number=30),
+        "other partition listing": ca.build_crl([serial], NOW - H, NOW + DAY, city="Mito-shi", crl_number=31),
+        "other partition delta": ca.build_crl([], NOW - H / 4, NOW + DAY, city="Mito-shi", crl_number=32,
+                                              delta_of=30),
+        "CA certificates only": ca.build_crl([], NOW - H / 2, NOW + DAY,
+                                             distribution_point=idp(ca_only=True)),
+        "attribute certificates only": ca.build_crl([], NOW - H / 2, NOW + DAY,
+                                                    distribution_point=idp(attributes=True)),
+        "own stale": ca.build_crl([], NOW - 2 * DAY, NOW - H, city=CITY, crl_number=5),
+        "own future": ca.build_crl([], NOW + H, NOW + DAY, city=CITY, crl_number=99),
+        "impostor": impostor.build_crl([], NOW - H / 2, NOW + DAY, city=CITY, crl_number=100),
+        "indirect": ca.build_crl([], NOW - H / 2, NOW + DAY, distribution_point=idp(
+            names=[x509.DirectoryName(ca.distribution_point(CITY))], indirect=True)),
+    }
+    return relevant, irrelevant
+
+
+def _outcome(ca: JpkiTestCa, card, crls: list[x509.CertificateRevocationList]) -> str:
+    try:
+        CrlFileChecker(crls).check(card.certificate, ca.certificate, NOW)
+    except RevocationError as e:
+        return "revoked" if e.code == "jpki.revoked" else "unknown"
+    return "good"
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_crls_out_of_scope_never_change_the_decision(ca, card, crl_pool, data) -> None:
+    """Property: adding any CRL that is not in the card's scope (another partition, another kind of
+    certificate, stale, future, another CA, indirect) never changes good / revoked / unknown."""
+    relevant, irrelevant = crl_pool
+    chosen = data.draw(st.lists(st.sampled_from(sorted(relevant)), unique=True), label="in scope")
+    extra = data.draw(st.lists(st.sampled_from(sorted(irrelevant)), min_size=1, unique=True), label="added")
+    before = _outcome(ca, card, [relevant[k] for k in chosen])
+    after = _outcome(ca, card, [relevant[k] for k in chosen] + [irrelevant[k] for k in extra])
+    assert before == after, (chosen, extra)
+    if chosen == ["own listing"] or chosen == ["whole listing"]:
+        assert before == "revoked"
+
+
+# ------------------------------------------------------------------ production trust: pins and policy
+
+needs_real_anchors = pytest.mark.skipif(
+    not REAL_ANCHORS.is_dir() and os.environ.get("TVOTE_REQUIRE_ALL") != "1",
+    reason="J-LIS trust anchors live in ../shared (present on CI only)",
+)
+
+
+@needs_real_anchors
+def test_pinned_fingerprints_are_the_published_jlis_roots() -> None:
+    anchors = load_trust_anchors(REAL_ANCHORS)
+    kinds = {auth.certificate_fingerprint(a): a.subject.rfc4514_string() for a in anchors}
+    signing = {fp for fp, s in kinds.items() if "OU=JPKI for digital signature" in s}
+    login = {fp for fp, s in kinds.items() if "OU=JPKI for user authentication" in s}
+    assert set(auth.JLIS_SIGNING_ROOT_SHA256) == signing and len(signing) == 3
+    assert set(auth.JLIS_AUTHENTICATION_ROOT_SHA256) == login and len(login) == 2
+    auth.check_anchor_pins([a for a in anchors if auth.certificate_fingerprint(a) in signing])
+    for a in anchors:
+        if auth.certificate_fingerprint(a) in login:  # never a signing anchor, even when pinned
+            with pytest.raises(JpkiError) as ei:
+                auth.check_anchor_pins([a], [auth.certificate_fingerprint(a)])
+            assert ei.value.code == "jpki.anchor_not_pinned"
+
+
+def test_unpinned_anchor_is_refused(ca) -> None:
+    with pytest.raises(JpkiError) as ei:
+        auth.check_anchor_pins([ca.certificate])  # default pins: the J-LIS signing roots
+    assert ei.value.code == "jpki.anchor_not_pinned"
+    assert auth.certificate_fingerprint(ca.certificate) in str(ei.value)
+    fp = auth.certificate_fingerprint(ca.certificate).upper()
+    auth.check_anchor_pins([ca.certificate], [":".join(fp[i:i + 2] for i in range(0, 64, 2))])
+
+
+def test_card_carrying_the_test_policy_is_refused_unless_it_is_accepted(ca, card_key) -> None:
+    both = ca.issue_card(ALICE, NOW, key=card_key,
+                         policy_oid=[auth.JPKI_SIGN_POLICY_OID, auth.JPKI_TEST_SIGN_POLICY_OID])
+    sub = both.sign_ballot(BASE, BALLOT, CHALLENGE)
+    expect("jpki.policy", verifier(ca, policies=(auth.JPKI_SIGN_POLICY_OID,)), sub)
+    check(verifier(ca, policies=(auth.JPKI_SIGN_POLICY_OID, auth.JPKI_TEST_SIGN_POLICY_OID)), sub)
+
+
+def _jpki_dirs(tmp_path: Path, ca: JpkiTestCa, *extra_anchor_dirs: Path) -> tuple[Path, Path]:
+    anchors, crls = tmp_path / "anchors", tmp_path / "crls"
+    anchors.mkdir()
+    crls.mkdir()
+    (anchors / "test-ca.pem").write_bytes(ca.certificate.public_bytes(serialization.Encoding.PEM))
+    for d in extra_anchor_dirs:
+        for f in d.iterdir():
+            (anchors / f.name).write_bytes(f.read_bytes())
+    crl = ca.build_crl([], NOW - H, NOW + DAY)
+    (crls / "test-ca.crl").write_bytes(crl.public_bytes(serialization.Encoding.DER))
+    return anchors, crls
+
+
+def _production(tmp_path: Path, anchors: Path, crls: Path, **kw: object):
+    from voting._settings import Settings
+
+    return Settings(environment="production", data_dir=tmp_path / "data", admin_token="a" * 40,
+                    jpki_trust_anchors=anchors, jpki_crl_dir=crls, **kw)  # type: ignore[arg-type]
+
+
+def test_production_refuses_a_test_ca_card_with_the_production_policy_at_startup(ca, card_key,
+                                                                                tmp_path: Path) -> None:
+    """Incident (issue 10): a test-CA card carrying the production policy was accepted in production."""
+    from voting._errors import ConfigurationError
+    from voting._intake_config import IntakeConfig
+    from voting._startup import StartupCheckFailed, run_checks
+    from voting.app import create_app
+
+    forged = ca.issue_card(ALICE, NOW, key=card_key, policy_oid=auth.JPKI_SIGN_POLICY_OID)
+    sub = forged.sign_ballot(BASE, BALLOT, CHALLENGE)
+    check(verifier(ca, policies=(auth.JPKI_SIGN_POLICY_OID,)), sub)  # only the anchor pin can stop it
+    anchors, crls = _jpki_dirs(tmp_path, ca)
+    settings = _production(tmp_path, anchors, crls)
+    fingerprint = auth.certificate_fingerprint(ca.certificate)
+    # the named start-up check, which tvote serve runs before it listens (exit 2)
+    pins = [p for p in run_checks(settings) if p.check == "jpki_anchor_pins"]
+    assert len(pins) == 1 and fingerprint in pins[0].message
+    with pytest.raises(StartupCheckFailed) as failed:
+        create_app(settings)
+    assert "jpki_anchor_pins" in [p.check for p in failed.value.problems]
+    # and intake, however it is built, refuses the unpinned anchor too
+    with pytest.raises(ConfigurationError) as ei:
+        IntakeConfig.from_settings(settings)
+    assert ei.value.code == "config.jpki_anchor_pins" and fingerprint in ei.value.message
+    # development and test environments do not pin (they run on the test CA)
+    cfg = IntakeConfig.from_settings(settings.with_(environment="test"))
+    assert list(cfg.trust_anchors) == [ca.certificate]
+    assert not [p for p in run_checks(settings.with_(environment="test")) if p.check == "jpki_anchor_pins"]
+    # an operator who deliberately pins another root replaces the default list
+    pinned = settings.with_(jpki_anchor_pins=(fingerprint,))
+    assert list(IntakeConfig.from_settings(pinned).trust_anchors) == [ca.certificate]
+    assert not [p for p in run_checks(pinned) if p.check == "jpki_anchor_pins"]
+
+
+@needs_real_anchors
+def test_production_accepts_only_the_jlis_signing_roots(ca, tmp_path: Path) -> None:
+    from voting._errors import ConfigurationError
+    from voting._intake_config import IntakeConfig
+
+    signing = tmp_path / "signing"
+    signing.mkdir()
+    for f in REAL_ANCHORS.glob("sign_*"):
+        (signing / f.name).write_bytes(f.read_bytes())
+    _, crls = _jpki_dirs(tmp_path, ca)
+    cfg = IntakeConfig.from_settings(_production(tmp_path, signing, crls))
+    assert len(cfg.trust_anchors) == 3
+    for bad in (REAL_ANCHORS, tmp_path / "anchors"):  # + authentication roots; + the test CA
+        with pytest.raises(ConfigurationError) as ei:
+            IntakeConfig.from_settings(_production(tmp_path, bad, crls))
+        assert ei.value.code == "config.jpki_anchor_pins"
+
+
+def test_startup_needs_a_fresh_complete_crl_not_only_a_delta(ca, tmp_path: Path) -> None:
+    from voting._startup import run_checks
+
+    anchors, crls = _jpki_dirs(tmp_path, ca)
+    pin = (auth.certificate_fingerprint(ca.certificate),)
+    pinned = _production(tmp_path, anchors, crls, jpki_anchor_pins=pin)
+    assert not [p for p in run_checks(pinned, now=NOW) if p.check == "crl_source"]
+    for f in crls.iterdir():
+        f.unlink()
+    delta = ca.build_crl([], NOW - H, NOW + DAY, crl_number=11, delta_of=10)
+    (crls / "delta.crl").write_bytes(delta.public_bytes(serialization.Encoding.DER))
+    problems = [p for p in run_checks(pinned, now=NOW) if p.check == "crl_source"]
+    assert len(problems) == 1 and "complete CRL" in problems[0].message
+
+
+def test_anchor_pin_settings_are_validated() -> None:
+    from voting._errors import ConfigurationError
+    from voting._settings import Settings
+
+    fp = "AB:" * 31 + "CD"
+    s = Settings.from_env({"TVOTE_ENVIRONMENT": "development", "TVOTE_JPKI_ANCHOR_PINS": f"{fp}, {'0' * 64}"})
+    assert s.jpki_anchor_pins == ("ab" * 31 + "cd", "0" * 64)
+    assert s.effective_jpki_anchor_pins == {"ab" * 31 + "cd", "0" * 64}
+    default = Settings(environment="development").effective_jpki_anchor_pins
+    assert default == set(auth.JLIS_SIGNING_ROOT_SHA256)
+    login_root = next(iter(auth.JLIS_AUTHENTICATION_ROOT_SHA256))
+    for bad in ("abc", "g" * 64, login_root):
+        with pytest.raises(ConfigurationError) as ei:
+            Settings(environment="development", jpki_anchor_pins=(bad,))
+        assert ei.value.code == "config.jpki_anchor_pins"

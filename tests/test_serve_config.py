@@ -33,7 +33,7 @@ from voting._startup import CHECKS, StartupCheck, StartupCheckFailed, prepare, r
 from voting._testca import JpkiTestCa, RsaKeyPool
 from voting._trustee_client import run_decryption, run_key_ceremony
 from voting.app import create_app
-from voting.auth import RevocationError, UnsafeNoRevocationCheck
+from voting.auth import RevocationError, UnsafeNoRevocationCheck, certificate_fingerprint
 from voting.client import VoterClient
 
 LONG = "x" * 40
@@ -373,7 +373,8 @@ def _refused_start(*args: str, env: dict[str, str], timeout: float = 90) -> str:
 
 def _production_env(tmp_path: Path, now: dt.datetime) -> dict[str, str]:
     """A complete production configuration: admin token, JPKI anchor + fresh CRL, the commission's key set
-    in a 0700 data directory."""
+    in a 0700 data directory. The anchor is a test CA, so it is pinned explicitly (production refuses any
+    anchor that is not pinned; the default pins are the J-LIS signing roots)."""
     ca = JpkiTestCa.generate(now)
     anchors, crls = jpki_files(tmp_path, ca, now)
     data = tmp_path / "data"
@@ -386,6 +387,7 @@ def _production_env(tmp_path: Path, now: dt.datetime) -> dict[str, str]:
         "TVOTE_DATA_DIR": str(data),
         "TVOTE_JPKI_TRUST_ANCHORS": str(anchors),
         "TVOTE_JPKI_CRL_DIR": str(crls),
+        "TVOTE_JPKI_ANCHOR_PINS": certificate_fingerprint(ca.certificate),
     }
 
 

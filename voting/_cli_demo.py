@@ -357,6 +357,7 @@ def demo_settings(
     admin_token: str,
     kiosk_token: str,
     revoked: Sequence[Resident] = (),
+    cities: Sequence[str] = ("Tsukuba-shi",),
     oidc: tuple[str, Any] | None = None,
     rate_limit_per_minute: int = 120,
     rate_limit_per_address: int = 1200,
@@ -368,7 +369,9 @@ def demo_settings(
 ) -> tuple[Any, Any]:
     """The demo's server settings and intake configuration, through the same path as ``tvote serve``.
 
-    Writes the test CA (trust anchor) and its CRL (listing ``revoked`` cards) into ``data_dir``; ``oidc`` is
+    Writes the test CA (trust anchor) and, for each municipality in ``cities`` (the residents' cities), the
+    complete CRL of its partition (listing its ``revoked`` cards) and an empty delta CRL on it, into
+    ``data_dir``; ``oidc`` is
     ``(issuer, client)``: a started development provider and the server's
     :class:`voting._dev_oidc.DevClient` there. The face-match
     engine is the in-process deterministic test engine with synthetic reference images (injected).
@@ -381,12 +384,20 @@ def demo_settings(
     anchors.mkdir(parents=True, exist_ok=True)
     crls.mkdir(parents=True, exist_ok=True)
     (anchors / "test-ca.pem").write_bytes(ca.certificate.public_bytes(serialization.Encoding.PEM))
-    crl = ca.build_crl(
-        [r.card.certificate.serial_number for r in revoked],
-        now - dt.timedelta(hours=1),
-        now + dt.timedelta(days=2),
-    )
-    (crls / "test-ca.crl").write_bytes(crl.public_bytes(serialization.Encoding.DER))
+    # as J-LIS publishes them: one complete CRL per municipality's partition, and a delta CRL on top
+    for city in sorted({*cities, *(r.person.city for r in revoked)}):
+        base_number = int(now.timestamp())
+        base = ca.build_crl(
+            [r.card.certificate.serial_number for r in revoked if r.person.city == city],
+            now - dt.timedelta(hours=1),
+            now + dt.timedelta(days=2),
+            city=city,
+            crl_number=base_number,
+        )
+        delta = ca.build_crl([], now - dt.timedelta(minutes=10), now + dt.timedelta(days=1), city=city,
+                             crl_number=base_number + 1, delta_of=base_number)
+        (crls / f"{city}.crl").write_bytes(base.public_bytes(serialization.Encoding.DER))
+        (crls / f"{city}-delta.crl").write_bytes(delta.public_bytes(serialization.Encoding.DER))
     extra: dict[str, Any] = {}
     if oidc is not None:
         from voting._dev_oidc import DEV_ACR, DEV_TRUST_FRAMEWORK

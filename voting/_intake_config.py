@@ -10,7 +10,8 @@
 :meth:`IntakeConfig.from_settings` reads the JPKI trust anchors, the CRL directory (or the explicitly
 chosen ``UnsafeNoRevocationCheck``), the digital-ID provider, the face-match engine and reference source and
 the kiosk token hashes, and raises :class:`~voting._errors.ConfigurationError` on anything unusable, so a
-misconfigured server does not start. What is not configured stays ``None`` and the intake refuses that
+misconfigured server does not start (in production this includes a trust anchor that is not pinned:
+:func:`check_production_anchors`). What is not configured stays ``None`` and the intake refuses that
 method with ``auth.unavailable`` (403). Tests and the demo may inject a face matcher, a reference-image
 source and the OIDC client's ``httpx`` options (transport, TLS context) — never a weaker check.
 
@@ -25,7 +26,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -51,6 +52,7 @@ from voting.auth import (
     RevocationError,
     RollKey,
     UnsafeNoRevocationCheck,
+    check_anchor_pins,
     load_trust_anchors,
 )
 
@@ -63,9 +65,22 @@ __all__ = [
     "HttpReferenceSource",
     "IntakeConfig",
     "IntakeProvider",
+    "check_production_anchors",
 ]
 
 _IMAGE_TYPES: Final[frozenset[str]] = frozenset({"image/jpeg", "image/png", "image/webp"})
+
+
+def check_production_anchors(anchors: Iterable[x509.Certificate], settings: Settings) -> None:
+    """The start-up check of production trust anchors: every anchor must be pinned by SHA-256
+    fingerprint (``settings.effective_jpki_anchor_pins``, by default the J-LIS signing roots) and none may
+    be a J-LIS user-authentication root. Raises :class:`ConfigurationError` ``config.jpki_anchor_pins``
+    naming each refused anchor. :meth:`IntakeConfig.from_settings` calls it in production, before the
+    server listens."""
+    try:
+        check_anchor_pins(anchors, settings.effective_jpki_anchor_pins)
+    except AuthError as e:
+        raise ConfigurationError("config.jpki_anchor_pins", str(e)) from e
 
 
 class CrlDirectoryChecker:
@@ -209,6 +224,8 @@ class IntakeConfig:
                 raise ConfigurationError(
                     "config.jpki_trust_anchors", f"cannot load the JPKI trust anchors: {e}"
                 ) from e
+            if settings.environment == "production":
+                check_production_anchors(anchors, settings)
             if settings.jpki_revocation == "unsafe-none":
                 revocation = UnsafeNoRevocationCheck()
             else:

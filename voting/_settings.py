@@ -37,6 +37,10 @@ tokens at start and writes them to ``0600`` files in the data directory.
                                     ``match_key`` columns; default: a fresh random key per election
 ``TVOTE_JPKI_TRUST_ANCHORS``        file or directory of JPKI root certificates (PEM/DER; in production the
                                     J-LIS signing roots). Unset: My Number card ballots are refused
+``TVOTE_JPKI_ANCHOR_PINS``          SHA-256 fingerprints (hex, comma-separated) of the anchors allowed in
+                                    production; default: the J-LIS signing roots 2015/2019/2023
+                                    (``voting.auth.JLIS_SIGNING_ROOT_SHA256``). In production, an anchor not
+                                    pinned refuses start-up; outside production pins are not enforced
 ``TVOTE_JPKI_CRL_DIR``              directory of CRL files (PEM/DER), re-read when its files change
 ``TVOTE_JPKI_REVOCATION``           ``crl`` (default: the CRL directory is required) or ``unsafe-none``
                                     (``UnsafeNoRevocationCheck``: warns; refused in production)
@@ -68,9 +72,10 @@ tokens at start and writes them to ``0600`` files in the data directory.
 Fail closed: a well-known token (:data:`WELL_KNOWN_TOKENS`, e.g. ``changethis``) is refused as the admin
 token or a kiosk token in every environment (:class:`~voting._errors.ConfigurationError`); outside
 ``development`` the admin token is required and must have at least 32 characters; in
-``production`` the JPKI test policy, ``unsafe-none`` revocation and plain-HTTP digital-ID or face-match
-endpoints (other than loopback) are refused. There is no setting that weakens a cryptographic check in
-production, and none that swaps protocol parameters.
+``production`` the JPKI test policy, ``unsafe-none`` revocation, trust anchors not pinned by SHA-256
+fingerprint (checked when the anchors are loaded, :mod:`voting._intake_config`) and plain-HTTP digital-ID
+or face-match endpoints (other than loopback) are refused. There is no setting that weakens a
+cryptographic check in production, and none that swaps protocol parameters.
 """
 
 from __future__ import annotations
@@ -85,6 +90,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, Literal
 from urllib.parse import urlsplit
+
+from voting.auth import JLIS_AUTHENTICATION_ROOT_SHA256, JLIS_SIGNING_ROOT_SHA256
 
 from ._client_address import TrustedProxies
 from ._errors import ConfigurationError
@@ -171,6 +178,8 @@ class Settings:
     jpki_crl_dir: Path | None = None
     jpki_revocation: Literal["crl", "unsafe-none"] = "crl"
     jpki_test_policy: bool = False
+    #: SHA-256 fingerprints (64 hex) of the anchors production accepts; empty: the J-LIS signing roots
+    jpki_anchor_pins: tuple[str, ...] = ()
     # -- ballot intake: digital ID (OpenID Connect) + face match
     oidc_issuer: str | None = None
     oidc_client_id: str | None = None
@@ -252,6 +261,21 @@ class Settings:
         for name in ("oidc_acr_values", "oidc_trust_frameworks"):
             v = getattr(self, name)
             object.__setattr__(self, name, (v,) if isinstance(v, str) else tuple(v))
+        raw_pins = self.jpki_anchor_pins
+        if isinstance(raw_pins, str):
+            raw_pins = (raw_pins,)
+        pins = tuple(p.replace(":", "").strip().lower() for p in raw_pins if p.strip())
+        for p in pins:
+            if not _HEX64.fullmatch(p):
+                raise ConfigurationError(
+                    "config.jpki_anchor_pins", "trust anchor pins are SHA-256 fingerprints (64 hex digits)"
+                )
+            if p in JLIS_AUTHENTICATION_ROOT_SHA256:
+                raise ConfigurationError(
+                    "config.jpki_anchor_pins",
+                    f"{JLIS_AUTHENTICATION_ROOT_SHA256[p]} is not a signing root and cannot be pinned",
+                )
+        object.__setattr__(self, "jpki_anchor_pins", pins)
         # JPKI
         if self.jpki_revocation not in ("crl", "unsafe-none"):
             raise ConfigurationError(
@@ -343,6 +367,11 @@ class Settings:
         return f"sqlite:///{(self.data_dir / 'tvote.sqlite3').resolve()}"
 
     @property
+    def effective_jpki_anchor_pins(self) -> frozenset[str]:
+        """The trust-anchor pins in force: the configured ones, or the J-LIS signing roots."""
+        return frozenset(self.jpki_anchor_pins or JLIS_SIGNING_ROOT_SHA256)
+
+    @property
     def is_sqlite(self) -> bool:
         return self.effective_database_url.startswith("sqlite")
 
@@ -407,7 +436,7 @@ _PATHS: Final[frozenset[str]] = frozenset(
     {"data_dir", "roll_key_file", "jpki_trust_anchors", "jpki_crl_dir", "face_reference_dir"}
 )
 _TUPLES: Final[frozenset[str]] = frozenset(
-    {"kiosk_token_hashes", "oidc_acr_values", "oidc_trust_frameworks", "trusted_proxies"}
+    {"kiosk_token_hashes", "oidc_acr_values", "oidc_trust_frameworks", "trusted_proxies", "jpki_anchor_pins"}
 )
 _INTS: Final[frozenset[str]] = frozenset(
     {

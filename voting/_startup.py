@@ -251,9 +251,27 @@ def _check_jpki_trust_anchors(ctx: StartupContext) -> list[str]:
     return problems
 
 
+def _check_jpki_anchor_pins(ctx: StartupContext) -> list[str]:
+    """Production: every JPKI trust anchor is pinned by SHA-256 (``TVOTE_JPKI_ANCHOR_PINS``, by default the
+    J-LIS signing roots) and none is a J-LIS user-authentication root (``docs/authentication.md``)."""
+    from voting.auth import anchor_pin_problems
+
+    if not ctx.production:
+        return []  # development and test run on the test CA
+    anchors, bad = _anchors(ctx)
+    if bad:
+        return []  # reported by jpki_trust_anchors
+    return anchor_pin_problems(anchors, ctx.settings.effective_jpki_anchor_pins)
+
+
 def _check_crl_source(ctx: StartupContext) -> list[str]:
-    """With JPKI on and revocation by CRL: the CRL directory loads, and each trust anchor has a fresh CRL
-    it signed (otherwise every card ballot would be refused with ``jpki.revocation_unavailable``)."""
+    """With JPKI on and revocation by CRL: the CRL directory loads, and each trust anchor has a fresh
+    complete CRL it signed (otherwise every card ballot would be refused with
+    ``jpki.revocation_unavailable``; a delta CRL is never a complete CRL). Whether every municipality's
+    partition is present cannot be known before cards arrive: a missing one refuses those cards with
+    ``jpki.crl_scope``."""
+    from cryptography import x509
+
     from voting.auth import AuthError, load_crl
 
     s = ctx.settings
@@ -281,11 +299,12 @@ def _check_crl_source(ctx: StartupContext) -> list[str]:
             and c.is_signature_valid(a.public_key())
             and c.next_update_utc is not None
             and c.last_update_utc <= ctx.now < c.next_update_utc
+            and not any(isinstance(e.value, x509.DeltaCRLIndicator) for e in c.extensions)
         ]
         if not fresh:
             problems.append(
-                f"no fresh CRL signed by the trust anchor {a.subject.rfc4514_string()} in {d}: every card "
-                "it issued would be refused (fetch the current CRL)"
+                f"no fresh complete CRL signed by the trust anchor {a.subject.rfc4514_string()} in {d}: "
+                "every card it issued would be refused (fetch the current CRL)"
             )
     return problems
 
@@ -354,6 +373,7 @@ CHECKS: Final[tuple[StartupCheck, ...]] = (
     StartupCheck("data_dir", _check_data_dir),
     StartupCheck("commission_key", _check_commission_key),
     StartupCheck("jpki_trust_anchors", _check_jpki_trust_anchors),
+    StartupCheck("jpki_anchor_pins", _check_jpki_anchor_pins),
     StartupCheck("crl_source", _check_crl_source),
     StartupCheck("oidc", _check_oidc),
     StartupCheck("intake", _check_intake),

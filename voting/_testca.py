@@ -5,7 +5,11 @@
   with keyUsage digitalSignature + nonRepudiation (critical), the JPKI *test* signing policy
   ``1.2.392.200149.8.5.1.0.20`` (critical, as on real cards), subject ``C=JP, L=<city>, CN=<opaque id>``
   and the basic four items as subjectAltName otherName UTF8Strings under ``1.2.392.200149.8.5.5``
-  (``.1`` name, ``.3`` sex, ``.4`` birth date ``EYYYYMMDD``, ``.5`` address). It also builds CRLs.
+  (``.1`` name, ``.3`` sex, ``.4`` birth date ``EYYYYMMDD``, ``.5`` address), and, like real JPKI, a
+  cRLDistributionPoints extension whose distribution point is a *directory name per municipality*
+  (:meth:`JpkiTestCa.distribution_point`, modelled on J-LIS's layout, not a copy of it). It builds CRLs:
+  complete CRLs of the whole CA or of one municipality's partition (issuingDistributionPoint), delta
+  CRLs (deltaCRLIndicator), CRLs scoped to some reasons, and indirect CRLs (to test that they are refused).
 * :class:`CommissionTestCa` — a commission root and a document-signing certificate for the result PDF.
 
 Speed: RSA-2048 key generation costs ~50 ms. Tests generate fresh keys; the demo's 200 synthetic
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -39,6 +44,7 @@ from voting.auth._jpki import (
 )
 
 __all__ = [
+    "CRL_DISTRIBUTION_POINTS_UNIT",
     "CommissionTestCa",
     "JpkiTestCa",
     "RsaKeyPool",
@@ -55,6 +61,10 @@ _ERAS: Final[tuple[tuple[dt.date, int], ...]] = (
     (dt.date(1912, 7, 30), 2),  # Taisho
     (dt.date(1868, 1, 1), 1),  # Meiji
 )
+
+
+#: the organisational unit under which the test CA names its per-municipality CRL distribution points
+CRL_DISTRIBUTION_POINTS_UNIT: Final[str] = "CRL Distribution Points"
 
 
 def encode_jpki_birth_date(d: dt.date) -> str:
@@ -179,10 +189,20 @@ class JpkiTestCa:
         not_before: dt.datetime | None = None,
         not_after: dt.datetime | None = None,
         key_usage: x509.KeyUsage | None = None,
-        policy_oid: str = JPKI_TEST_SIGN_POLICY_OID,
+        policy_oid: str | Sequence[str] = JPKI_TEST_SIGN_POLICY_OID,
+        crl_distribution_points: Sequence[x509.DistributionPoint] | None = None,
     ) -> TestCard:
-        """Issue a signing certificate for ``resident``; the keyword arguments exist to make bad cards."""
+        """Issue a signing certificate for ``resident``; the keyword arguments exist to make bad cards.
+
+        ``crl_distribution_points`` defaults to one distribution point, the directory name of the
+        resident's municipality (:meth:`distribution_point`); ``()`` leaves the extension out."""
         key = key or new_rsa_key()
+        policies = [policy_oid] if isinstance(policy_oid, str) else list(policy_oid)
+        if crl_distribution_points is None:
+            crl_distribution_points = [
+                x509.DistributionPoint([x509.DirectoryName(self.distribution_point(resident.city))],
+                                       None, None, None)
+            ]
         ku = key_usage or x509.KeyUsage(True, True, False, False, False, False, False, False, False)
         san = x509.SubjectAlternativeName([
             _utf8_other_name(OID_JPKI_NAME, resident.name),
@@ -190,7 +210,7 @@ class JpkiTestCa:
             _utf8_other_name(OID_JPKI_BIRTH_DATE, encode_jpki_birth_date(resident.birth_date)),
             _utf8_other_name(OID_JPKI_ADDRESS, resident.address),
         ])
-        cert = (
+        builder = (
             x509.CertificateBuilder()
             .subject_name(_name((NameOID.COUNTRY_NAME, "JP"), (NameOID.LOCALITY_NAME, resident.city),
                                 (NameOID.COMMON_NAME, secrets.token_hex(12).upper())))
@@ -201,7 +221,9 @@ class JpkiTestCa:
             .not_valid_after(not_after or now + dt.timedelta(days=5 * 365))
             .add_extension(ku, critical=True)
             .add_extension(
-                x509.CertificatePolicies([x509.PolicyInformation(x509.ObjectIdentifier(policy_oid), None)]),
+                x509.CertificatePolicies(
+                    [x509.PolicyInformation(x509.ObjectIdentifier(p), None) for p in policies]
+                ),
                 critical=True,
             )
             .add_extension(san, critical=False)
@@ -209,27 +231,80 @@ class JpkiTestCa:
                 x509.AuthorityKeyIdentifier.from_issuer_public_key(self.private_key.public_key()),
                 critical=False,
             )
-            .sign(self.private_key, hashes.SHA256())
         )
-        return TestCard(cert, key)
+        if crl_distribution_points:
+            builder = builder.add_extension(
+                x509.CRLDistributionPoints(crl_distribution_points), critical=False
+            )
+        return TestCard(builder.sign(self.private_key, hashes.SHA256()), key)
+
+    def distribution_point(self, city: str) -> x509.Name:
+        """The CRL distribution point (a directory name) of ``city``'s partition of this CA's CRLs."""
+        return x509.Name([
+            *self.certificate.subject.rdns[:3],
+            x509.RelativeDistinguishedName(
+                [x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, CRL_DISTRIBUTION_POINTS_UNIT)]
+            ),
+            x509.RelativeDistinguishedName([x509.NameAttribute(NameOID.COMMON_NAME, f"{city} CRLDP")]),
+        ])
 
     def build_crl(
         self,
-        revoked_serials: list[int],
+        revoked_serials: Iterable[int | tuple[int, x509.ReasonFlags]],
         this_update: dt.datetime,
         next_update: dt.datetime,
+        *,
+        city: str | None = None,
+        distribution_point: x509.IssuingDistributionPoint | None = None,
+        crl_number: int | None = None,
+        delta_of: int | None = None,
+        certificate_issuer: x509.Name | None = None,
+        extra_extensions: Sequence[tuple[x509.ExtensionType, bool]] = (),
     ) -> x509.CertificateRevocationList:
+        """A CRL signed by this CA listing ``revoked_serials`` (a serial, or ``(serial, reason)``).
+
+        * ``city``: the complete CRL of that municipality's partition (an issuingDistributionPoint whose
+          full name is :meth:`distribution_point`); ``distribution_point`` sets any issuingDistributionPoint
+          (reasons, user/CA-only, indirect, relative names). Neither: the CRL of the whole CA.
+        * ``crl_number`` defaults to ``this_update`` in seconds (so later CRLs have higher numbers);
+          ``delta_of=N`` makes a delta CRL on the base CRL number ``N`` (deltaCRLIndicator, critical).
+        * ``certificate_issuer`` puts a certificateIssuer entry extension on every entry (an indirect CRL).
+        * ``extra_extensions``: more ``(extension, critical)`` pairs, to build CRLs a checker must refuse.
+        """
+        if city is not None:
+            if distribution_point is not None:
+                raise ValueError("give city or distribution_point, not both")
+            distribution_point = x509.IssuingDistributionPoint(
+                [x509.DirectoryName(self.distribution_point(city))], None, False, False, None, False, False
+            )
+        number = int(this_update.timestamp()) if crl_number is None else crl_number
         b = (
             x509.CertificateRevocationListBuilder()
             .issuer_name(self.certificate.subject)
             .last_update(this_update)
             .next_update(next_update)
-            .add_extension(x509.CRLNumber(secrets.randbelow(2**63)), critical=False)
-        )
-        for serial in revoked_serials:
-            b = b.add_revoked_certificate(
-                x509.RevokedCertificateBuilder().serial_number(serial).revocation_date(this_update).build()
+            .add_extension(x509.CRLNumber(number), critical=False)
+            .add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(self.private_key.public_key()),
+                critical=False,
             )
+        )
+        if distribution_point is not None:
+            b = b.add_extension(distribution_point, critical=True)
+        if delta_of is not None:
+            b = b.add_extension(x509.DeltaCRLIndicator(delta_of), critical=True)
+        for ext, critical in extra_extensions:
+            b = b.add_extension(ext, critical=critical)
+        for item in revoked_serials:
+            serial, reason = item if isinstance(item, tuple) else (item, None)
+            rb = x509.RevokedCertificateBuilder().serial_number(serial).revocation_date(this_update)
+            if reason is not None:
+                rb = rb.add_extension(x509.CRLReason(reason), critical=False)
+            if certificate_issuer is not None:
+                rb = rb.add_extension(
+                    x509.CertificateIssuer([x509.DirectoryName(certificate_issuer)]), critical=True
+                )
+            b = b.add_revoked_certificate(rb.build())
         return b.sign(self.private_key, hashes.SHA256())
 
 

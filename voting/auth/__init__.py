@@ -4,12 +4,15 @@ Public surface (everything else is private)::
 
     JPKI        JpkiVerifier, JpkiSubmission, JpkiIdentity, JpkiEvidence, signed_message,
                 new_challenge, load_trust_anchors, policy/attribute OID constants
+    trust pins  check_anchor_pins, anchor_pin_problems, certificate_fingerprint, JLIS_SIGNING_ROOT_SHA256,
+                JLIS_AUTHENTICATION_ROOT_SHA256
     digital ID  OidcRelyingParty, OidcProviderConfig, PendingOidcLogin, OidcIdentity, OidcEvidence,
                 ballot_nonce, subject_key
     face match  FaceMatcher (protocol), FaceMatchResult, HttpFaceMatcher, DeterministicTestMatcher,
                 ReferenceImageSource, ReferencePhotoSource (protocol), DirectoryReferencePhotoSource,
                 LiveCapture, require_match
-    revocation  RevocationChecker (protocol), CrlFileChecker, UnsafeNoRevocationCheck, load_crl
+    revocation  RevocationChecker (protocol), CrlFileChecker, UnsafeNoRevocationCheck, load_crl,
+                ALL_REASONS
     roll        RollKey, RollMatchKey, roll_match_key, normalise_text
     errors      AuthError > JpkiError > RevocationError; OidcError; FaceMatchError; RollError
 
@@ -37,6 +40,8 @@ from ._face import (
     require_match,
 )
 from ._jpki import (
+    JLIS_AUTHENTICATION_ROOT_SHA256,
+    JLIS_SIGNING_ROOT_SHA256,
     JPKI_SIGN_POLICY_OID,
     JPKI_TEST_SIGN_POLICY_OID,
     SIGNED_MESSAGE_PREFIX,
@@ -44,6 +49,9 @@ from ._jpki import (
     JpkiIdentity,
     JpkiSubmission,
     JpkiVerifier,
+    anchor_pin_problems,
+    certificate_fingerprint,
+    check_anchor_pins,
     load_trust_anchors,
     new_challenge,
     signed_message,
@@ -57,11 +65,14 @@ from ._oidc import (
     ballot_nonce,
     subject_key,
 )
-from ._revocation import CrlFileChecker, RevocationChecker, UnsafeNoRevocationCheck, load_crl
+from ._revocation import ALL_REASONS, CrlFileChecker, RevocationChecker, UnsafeNoRevocationCheck, load_crl
 from ._roll import RollKey, RollMatchKey, normalise_text, roll_match_key
 
 __all__ = [
+    "ALL_REASONS",
     "ERROR_CODES",
+    "JLIS_AUTHENTICATION_ROOT_SHA256",
+    "JLIS_SIGNING_ROOT_SHA256",
     "JPKI_SIGN_POLICY_OID",
     "JPKI_TEST_SIGN_POLICY_OID",
     "SIGNED_MESSAGE_PREFIX",
@@ -93,7 +104,10 @@ __all__ = [
     "RollKey",
     "RollMatchKey",
     "UnsafeNoRevocationCheck",
+    "anchor_pin_problems",
     "ballot_nonce",
+    "certificate_fingerprint",
+    "check_anchor_pins",
     "load_crl",
     "load_trust_anchors",
     "new_challenge",

@@ -4,7 +4,7 @@
 
     AuthError                      base of everything voting.auth raises; ``code`` is stable
     ├── JpkiError                  My Number card (JPKI) signature evidence rejected
-    │   └── RevocationError        the certificate is revoked, or revocation status is unknown
+    │   └── RevocationError        the certificate is revoked, or its revocation status is unknown
     ├── OidcError                  digital-ID (OpenID Connect) flow or ID token rejected
     ├── FaceMatchError             the face-match engine failed, answered badly, or said no
     └── RollError                  roll-matching input (roll key, matching data) is unusable
@@ -41,8 +41,11 @@ ERROR_CODES: Final[dict[str, str]] = {
     "jpki.key": "certificate key is not RSA with at least 2048 bits",
     "jpki.signature": "card signature does not verify over the expected message",
     "jpki.attributes": "certificate lacks the basic-four subjectAltName entries",
-    "jpki.revoked": "certificate serial is listed on a valid, fresh CRL of its issuer",
-    "jpki.revocation_unavailable": "no valid and fresh revocation data for the issuer",
+    "jpki.revoked": "certificate serial is listed on a valid, current CRL (or delta CRL) in its scope",
+    "jpki.revocation_unavailable": "no valid and current revocation data for the issuer",
+    "jpki.crl_scope": "no valid, current complete CRL in scope covers the certificate for every reason",
+    "jpki.crl_unsupported": "the only revocation data in scope is an indirect CRL, which is refused",
+    "jpki.anchor_not_pinned": "a configured trust anchor is not in the pinned SHA-256 fingerprint list",
     "oidc.config": "provider discovery document or JWKS is missing or unusable",
     "oidc.transport": "the provider could not be reached or answered with an HTTP error",
     "oidc.state": "callback state does not match the pending request",
@@ -89,7 +92,7 @@ class JpkiError(AuthError):
 
 class RevocationError(JpkiError):
     """The certificate is revoked (``jpki.revoked``) or its status is unknown
-    (``jpki.revocation_unavailable``); both fail closed."""
+    (``jpki.revocation_unavailable``, ``jpki.crl_scope``, ``jpki.crl_unsupported``); all fail closed."""
 
 
 class OidcError(AuthError):

@@ -12,9 +12,14 @@ in brackets: parsing [jpki.malformed]; input lengths [jpki.message]; the leaf's 
 injected time [jpki.expired / jpki.not_yet_valid]; RSA >= 2048 [jpki.key]; the chain to a configured
 trust anchor with ``cryptography.x509.verification`` — issuers are selected by key identifier and
 signature, never by name alone [jpki.chain]; keyUsage digitalSignature + nonRepudiation and not a CA
-[jpki.key_usage]; an accepted certificate policy [jpki.policy]; the signature [jpki.signature]; the
+[jpki.key_usage]; an accepted certificate policy, and never the JPKI test policy unless it is accepted
+explicitly [jpki.policy]; the signature [jpki.signature]; the
 basic-four subjectAltName entries [jpki.attributes]; revocation by the pluggable checker
-[jpki.revoked / jpki.revocation_unavailable].
+[jpki.revoked / jpki.revocation_unavailable / jpki.crl_scope / jpki.crl_unsupported].
+
+Trust anchors in production are pinned: :func:`check_anchor_pins` refuses any anchor whose SHA-256
+fingerprint is not pinned (default :data:`JLIS_SIGNING_ROOT_SHA256`, the J-LIS signing roots) and any
+J-LIS user-authentication root [jpki.anchor_not_pinned]. The server calls it at start-up.
 
 The result, :class:`JpkiIdentity`, holds only the roll match key (a keyed hash), the evidence hash and
 the trust anchor's key id. Name, birth date and address live only inside :meth:`verify` and are never
@@ -28,9 +33,10 @@ import datetime as dt
 import hashlib
 import re
 import secrets
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import Final
 
 from asn1crypto import core as asn1  # type: ignore[import-untyped]
@@ -43,11 +49,13 @@ from cryptography.x509 import verification as xv
 from crypto import PROTOCOL_VERSION
 from crypto._hash import encode_transcript
 
-from ._errors import JpkiError, RollError
+from ._errors import AuthError, JpkiError, RevocationError, RollError
 from ._revocation import RevocationChecker
 from ._roll import RollKey, RollMatchKey, roll_match_key
 
 __all__ = [
+    "JLIS_AUTHENTICATION_ROOT_SHA256",
+    "JLIS_SIGNING_ROOT_SHA256",
     "JPKI_SIGN_POLICY_OID",
     "JPKI_TEST_SIGN_POLICY_OID",
     "OID_JPKI_ADDRESS",
@@ -59,6 +67,9 @@ __all__ = [
     "JpkiIdentity",
     "JpkiSubmission",
     "JpkiVerifier",
+    "anchor_pin_problems",
+    "certificate_fingerprint",
+    "check_anchor_pins",
     "load_trust_anchors",
     "new_challenge",
     "signed_message",
@@ -71,8 +82,29 @@ OID_JPKI_NAME: Final[str] = "1.2.392.200149.8.5.5.1"
 OID_JPKI_SEX: Final[str] = "1.2.392.200149.8.5.5.3"  # never read
 OID_JPKI_BIRTH_DATE: Final[str] = "1.2.392.200149.8.5.5.4"
 OID_JPKI_ADDRESS: Final[str] = "1.2.392.200149.8.5.5.5"
+#: SHA-256 fingerprints (lowercase hex, of the DER certificate) of the J-LIS *signing* roots
+#: (``C=JP, O=JPKI, OU=JPKI for digital signature, OU=Japan Agency for Local Authority Information
+#: Systems``), computed from the public certificates in ``shared/jpki/trust-anchors``: the production pin
+#: list when none is configured.
+JLIS_SIGNING_ROOT_SHA256: Final[Mapping[str, str]] = MappingProxyType({
+    "19645405a1fe14377434bd55957628ac4038557c542403a2243f21c706fc9355":
+        "J-LIS signing root 2015 (serial 01, valid to 2025-10-19)",
+    "79679c33e4cc9319440f1ad120a597ff1844e2ef217063adb176966fd5e6fbeb":
+        "J-LIS signing root 2019 (serial 0132C4AB, valid to 2029-09-14)",
+    "d227f6cde11d35c5252178f106f843d24651944975413b539fa2fb68dbfa365f":
+        "J-LIS signing root 2023 (serial 067C6A21, valid to 2033-07-15)",
+})
+#: SHA-256 fingerprints of the J-LIS *user-authentication* roots: they certify login keys (no personal
+#: data, 4-digit PIN), never signing keys, and are refused as ballot-signing anchors even when pinned.
+JLIS_AUTHENTICATION_ROOT_SHA256: Final[Mapping[str, str]] = MappingProxyType({
+    "4dcfc4ca0aaf9fb2a3081b3f0c991c320b3acc008667a341eeaec5af1d58ca7d":
+        "J-LIS user-authentication root 2015 (serial 01, valid to 2025-10-19)",
+    "64114f29620c24ed2631d46476a040e7ee740d956089c00b036a6a8118c322b5":
+        "J-LIS user-authentication root 2023 (serial 06D18006, valid to 2033-07-15)",
+})
 _HASH_LEN: Final[int] = 32
 _MIN_RSA_BITS: Final[int] = 2048
+_TEST_POLICY: Final[x509.ObjectIdentifier] = x509.ObjectIdentifier(JPKI_TEST_SIGN_POLICY_OID)
 _BIRTH_RE: Final[re.Pattern[str]] = re.compile(r"[1-5](\d{4})(\d{2})(\d{2})")
 
 
@@ -166,6 +198,42 @@ def load_trust_anchors(source: str | Path | Iterable[str | Path]) -> list[x509.C
     return out
 
 
+def certificate_fingerprint(cert: x509.Certificate) -> str:
+    """The SHA-256 fingerprint of ``cert`` (of its DER encoding), lowercase hex."""
+    return cert.fingerprint(hashes.SHA256()).hex()
+
+
+def anchor_pin_problems(
+    anchors: Iterable[x509.Certificate], pins: Iterable[str] = JLIS_SIGNING_ROOT_SHA256
+) -> list[str]:
+    """One line per anchor that may not be a ballot-signing anchor: its SHA-256 fingerprint is not in
+    ``pins`` (hex, any case, colons allowed), or it is a J-LIS user-authentication root. Empty: all pinned.
+    Lines name the anchor by subject and fingerprint (roots are public: nothing personal)."""
+    pinned = frozenset(p.replace(":", "").strip().lower() for p in pins)
+    problems = []
+    for a in anchors:
+        fp = certificate_fingerprint(a)
+        if fp in JLIS_AUTHENTICATION_ROOT_SHA256:
+            problems.append(f"{JLIS_AUTHENTICATION_ROOT_SHA256[fp]} is not a signing root (SHA-256 {fp})")
+        elif fp not in pinned:
+            problems.append(f"trust anchor {a.subject.rfc4514_string()} (SHA-256 {fp}) is not pinned")
+    return problems
+
+
+def check_anchor_pins(
+    anchors: Iterable[x509.Certificate], pins: Iterable[str] = JLIS_SIGNING_ROOT_SHA256
+) -> None:
+    """Raise ``jpki.anchor_not_pinned`` unless every anchor passes :func:`anchor_pin_problems` (and there
+    is at least one). The server runs this in production at start-up, so a test CA or any other unpinned
+    root never becomes a ballot-signing anchor."""
+    anchors = list(anchors)
+    if not anchors:
+        raise JpkiError("jpki.anchor_not_pinned", "no trust anchors to check")
+    problems = anchor_pin_problems(anchors, pins)
+    if problems:
+        raise JpkiError("jpki.anchor_not_pinned", "trust anchor refused: " + "; ".join(problems))
+
+
 def _key_id(cert: x509.Certificate) -> str:
     try:
         return cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest.hex()
@@ -181,7 +249,9 @@ class JpkiVerifier:
     """Checks JPKI ballot signatures against configured trust anchors, revocation and roll key.
 
     ``accepted_policies`` defaults to the production signing policy; tests and the demo pass
-    ``{JPKI_TEST_SIGN_POLICY_OID}`` explicitly (there is no switch that accepts both silently).
+    ``{JPKI_TEST_SIGN_POLICY_OID}`` explicitly (there is no switch that accepts both silently). A card
+    that carries the test policy is refused unless the test policy is accepted, even when it also
+    carries an accepted one (production never accepts the test policy).
     """
 
     def __init__(
@@ -245,7 +315,14 @@ class JpkiVerifier:
             raise JpkiError("jpki.signature", "the card signature does not verify over this ballot") from None
 
         match_key = self._match_key(leaf)
-        self._revocation.check(leaf, issuer, now)
+        try:
+            self._revocation.check(leaf, issuer, now)
+        except AuthError:
+            raise
+        except Exception as e:  # a pluggable checker (OCSP client, ...) that failed: fail closed
+            raise RevocationError(
+                "jpki.revocation_unavailable", f"the revocation checker failed ({type(e).__name__})"
+            ) from None
 
         evidence = JpkiEvidence(election_base_hash, ballot_hash, challenge, submission.signature,
                                 submission.certificate_der, tuple(submission.intermediates_der))
@@ -288,7 +365,12 @@ class JpkiVerifier:
             pols = leaf.extensions.get_extension_for_class(x509.CertificatePolicies).value
         except x509.ExtensionNotFound:
             raise JpkiError("jpki.policy", "the certificate carries no certificate policy") from None
-        if not any(p.policy_identifier in self._policies for p in pols):
+        carried = {p.policy_identifier for p in pols}
+        if _TEST_POLICY in carried and _TEST_POLICY not in self._policies:
+            raise JpkiError(
+                "jpki.policy", "the certificate carries the JPKI test policy, which is not accepted"
+            )
+        if not carried & self._policies:
             raise JpkiError("jpki.policy", "the certificate policy is not an accepted JPKI signing policy")
 
     def _match_key(self, leaf: x509.Certificate) -> RollMatchKey:
