@@ -182,6 +182,52 @@ def test_wrong_base_hash(election: Election, tmp_path: Path) -> None:
     assert 7 in failed(seal(election, tmp_path, evs))
 
 
+@pytest.mark.parametrize(
+    ("where", "text", "fragment"),
+    [
+        (("contests", 0, "selections", 1, "name", "en"), "\u202eenO etadidnaC", "format character (U+202E)"),
+        (("name", "ja"), "\x1b[2J\x1b[31mつくば", "control character (U+001B)"),
+        (("contests", 0, "name", "en"), "\u200b\u200b", "format character (U+200B)"),
+        (("contests", 0, "name", "ja"), "\u3000\u3000", "blank"),
+        (("contests", 0, "selections", 0, "name", "ja"), "あ" * 201, "longer than 200"),
+    ],
+)
+def test_manifest_text_rule(
+    election: Election, tmp_path: Path, where: tuple[Any, ...], text: str, fragment: str
+) -> None:
+    """V7 refuses a record whose manifest carries a label the server would refuse (ledger.record's rule),
+    even with its base hash recomputed."""
+    import rfc8785
+
+    from crypto._hash import tagged_sha256
+
+    evs = events(election)
+    m = evs[0][1]["manifest"]
+    target = m
+    for p in where[:-1]:
+        target = target[p]
+    target[where[-1]] = text
+    evs[0][1]["base_hash"] = tagged_sha256("election-base-hash", rfc8785.dumps(m)).hex()
+    r = seal(election, tmp_path, evs)
+    want = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in where).lstrip(".")
+    first = [f for f in r.failures if f.step == 7 and f.entry == 0]
+    assert first and want in first[0].message and fragment in first[0].message, r.failures
+    assert text not in first[0].operator_message
+
+
+def test_manifest_voting_period_is_checked(election: Election, tmp_path: Path) -> None:
+    import rfc8785
+
+    from crypto._hash import tagged_sha256
+
+    evs = events(election)
+    m = evs[0][1]["manifest"]
+    m["voting_period"] = {"opens": "2027-04-25T11:00:00Z", "closes": "2027-04-18T00:00:00Z"}
+    evs[0][1]["base_hash"] = tagged_sha256("election-base-hash", rfc8785.dumps(m)).hex()
+    r = seal(election, tmp_path, evs)
+    assert any(f.step == 7 and f.entry == 0 and "voting_period" in f.message for f in r.failures)
+
+
 def test_payload_of_another_election(election: Election, tmp_path: Path) -> None:
     evs = events(election)
     i = index_of(evs, "voting.opened")

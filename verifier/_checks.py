@@ -42,7 +42,9 @@ CHECKS: Final[tuple[Check, ...]] = (
           "Every checkpoint is an append-only extension of the previous one (RFC 9162 consistency proof; "
           "sizes never decrease)."),
     Check(7, "election.manifest", "Manifest and base hash",
-          "Entry 0 is the manifest; it is well formed; base_hash = tagged_sha256('election-base-hash', "
+          "Entry 0 is the manifest; it is well formed (every label obeys the manifest text rule, "
+          "ledger.record.check_display_text; voting_period is two UTC times, closes after opens); "
+          "base_hash = tagged_sha256('election-base-hash', "
           "rfc8785(manifest)); every later payload names this election_id and base_hash."),
     Check(8, "ledger.phases", "Lifecycle order",
           "Every event has a known type and appears in its phase (setup, key ceremony, voting, tally, "
