@@ -23,6 +23,9 @@ EXAMPLE_MANIFEST = ROOT / "examples" / "tsukuba-2027" / "manifest.yaml"
 EXAMPLE_ROLL = ROOT / "examples" / "tsukuba-2027" / "roll.csv"
 ADMIN_TOKEN = "test-admin-token-" + "x" * 32
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+#: the example manifest's voting period is in 2027: tests open and close voting now with a published reason
+OPEN_EARLY = {"override_reason": "test: opened before the voting period"}
+CLOSE_EARLY = {"override_reason": "test: closed before the end of the voting period"}
 
 
 def manifest_dict(n: int = 5, t: int = 3) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
-from _service_util import ADMIN, ADMIN_TOKEN, error_code, manifest_dict, running_app
+from _service_util import ADMIN, ADMIN_TOKEN, CLOSE_EARLY, OPEN_EARLY, error_code, manifest_dict, running_app
 from cryptography.hazmat.primitives import serialization
 
 from voting._cli_demo import demo_settings, make_residents, roll_csv, tsukuba_manifest
@@ -190,7 +190,7 @@ def test_unconfigured_server_answers_4xx_never_5xx(tmp_path):
         ok2(client.post("/api/v1/admin/roll/publish", headers=ADMIN))
         codes = {int(i): c for i, c in invitations["invitations"].items()}
         run_key_ceremony(client, codes, admin_token=ADMIN_TOKEN)
-        ok2(client.post("/api/v1/admin/open", headers=ADMIN))
+        ok2(client.post("/api/v1/admin/open", headers=ADMIN, json=OPEN_EARLY))
         for body in ({"ballot_hash": "ab" * 32}, {"ballot_hash": "ab" * 32, "redirect_uri": "https://x/cb"}):
             r = client.post("/api/v1/voter/oidc/start", json=body)
             assert error_code(r, 403) == "auth.unavailable"
@@ -283,14 +283,14 @@ def test_no_write_lock_is_held_across_any_ledger_append(tmp_path):
         ok2(http.post("/api/v1/admin/roll/publish", headers=ADMIN))
         trustees = run_key_ceremony(http, {int(i): c for i, c in created["invitations"].items()},
                                     admin_token=ADMIN_TOKEN)  # fmt: skip
-        ok2(http.post("/api/v1/admin/open", headers=ADMIN))
+        ok2(http.post("/api/v1/admin/open", headers=ADMIN, json=OPEN_EARLY))
         with VoterClient(server.url) as v:
             v.challenge(choice)
             v.cast_jpki(residents[0].card, choice)
             v.cast_jpki(residents[0].card, choice)  # re-vote
             v.cast_jpki(residents[1].card, choice, kiosk_token=kiosk)
-        for step in ("close", "tally"):
-            ok2(http.post(f"/api/v1/admin/{step}", headers=ADMIN))
+        ok2(http.post("/api/v1/admin/close", headers=ADMIN, json=CLOSE_EARLY))
+        ok2(http.post("/api/v1/admin/tally", headers=ADMIN))
         run_decryption(http, [trustees[1], trustees[2]])
         result = ok2(http.post("/api/v1/admin/result", headers=ADMIN))
         ok2(http.post("/api/v1/admin/declaration", headers=ADMIN))

@@ -14,6 +14,8 @@ import tarfile
 from _service_util import (
     ADMIN,
     ADMIN_TOKEN,
+    CLOSE_EARLY,
+    OPEN_EARLY,
     cast_directly,
     create_election,
     error_code,
@@ -40,7 +42,7 @@ def _lifecycle(tmp_path, database_url=None):
         assert info["joint_key"] == service.joint_key().public_key.hex()
         assert info["roll_size"] == 5 and info["roll_committed"]
         # voting opens only with joint key + roll commitment (both present now)
-        ok(client.post("/api/v1/admin/open", headers=ADMIN))
+        ok(client.post("/api/v1/admin/open", headers=ADMIN, json=OPEN_EARLY))
         A, B, C, D = roll_aliases(service)[:4]  # the entries carry roll inclusion proofs: real voters
         cast = [
             # A votes twice on the internet: the last counts, the first is superseded
@@ -59,7 +61,7 @@ def _lifecycle(tmp_path, database_url=None):
         ]
         for alias, channel, choices, seq in cast:
             cast_directly(service, alias, channel, choices, seq, rng)
-        ok(client.post("/api/v1/admin/close", headers=ADMIN))
+        ok(client.post("/api/v1/admin/close", headers=ADMIN, json=CLOSE_EARLY))
         tally = ok(client.post("/api/v1/admin/tally", headers=ADMIN))
         assert (tally["cast"], tally["counted"], tally["superseded"], tally["overridden"]) == (6, 4, 1, 1)
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
-from _service_util import ADMIN, ADMIN_TOKEN, error_code
+from _service_util import ADMIN, ADMIN_TOKEN, OPEN_EARLY, error_code
 from sqlmodel import Session, select
 
 from crypto import encrypt_ballot, reveal
@@ -122,7 +122,7 @@ def test_a_ballot_whose_private_write_failed_is_rebuilt_from_the_ledger(tmp_path
     with server(tmp_path, database_url) as w:
         http, service, residents = w["http"], w["service"], w["residents"]
         run_key_ceremony(http, w["invitations"], admin_token=ADMIN_TOKEN)
-        assert http.post("/api/v1/admin/open", headers=ADMIN).status_code == 200
+        assert http.post("/api/v1/admin/open", headers=ADMIN, json=OPEN_EARLY).status_code == 200
         fail = CommitFails(monkeypatch, service)
         with VoterClient(w["url"]) as v:
             first = v.cast_jpki(residents[0].card, CHOICE)
@@ -201,7 +201,7 @@ def test_orphan_pending_evidence_is_removed_and_a_failed_append_leaves_none(tmp_
     with server(tmp_path) as w:
         http, service, residents = w["http"], w["service"], w["residents"]
         run_key_ceremony(http, w["invitations"], admin_token=ADMIN_TOKEN)
-        assert http.post("/api/v1/admin/open", headers=ADMIN).status_code == 200
+        assert http.post("/api/v1/admin/open", headers=ADMIN, json=OPEN_EARLY).status_code == 200
         ledger = service.ledger
         real_append = ledger.append
 
@@ -274,7 +274,7 @@ def test_lifecycle_steps_are_rebuilt_on_restart(tmp_path, monkeypatch):
             assert http.post("/api/v1/admin/key-ceremony/finalize", headers=ADMIN).status_code == 200
             fail = CommitFails(monkeypatch, service)
             fail.arm()
-            assert http.post("/api/v1/admin/open", headers=ADMIN).status_code == 500
+            assert http.post("/api/v1/admin/open", headers=ADMIN, json=OPEN_EARLY).status_code == 500
             assert service.phase == "setup" and service.ledger.entries(size, service.ledger.size)[
                 -1
             ].type == ("voting.opened")

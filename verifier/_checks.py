@@ -108,6 +108,12 @@ CHECKS: Final[tuple[Check, ...]] = (
     Check(25, "receipt.inclusion", "Receipt (--receipt)",
           "The receipt's checkpoint is one of the record's (or consistent with its final checkpoint), its "
           "inclusion proof verifies, and the entry at its leaf index is the ballot with its tracking code."),
+    Check(26, "voting.period", "Voting period and its overrides",
+          "voting.opened is not before the manifest's voting_period.opens and voting.closed not before the "
+          "end of voting in force (voting_period.closes, or the last voting.extended's closes) unless the "
+          "entry carries override.reason; voting.closed is never after that end; each voting.extended "
+          "moves the end later and carries a reason; an override appears only where the period is "
+          "departed from. Every cast and spoiled ballot lies between voting.opened and voting.closed (V8)."),
 )
 
 _BY_ID: Final[dict[str, Check]] = {c.id: c for c in CHECKS}
