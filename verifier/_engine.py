@@ -419,7 +419,9 @@ def _voting_period(
         _reason(p, "reason", i)
         if closes <= end:
             fail(
-                "voting.period", f"voting.extended moves the end to {_t(closes)}, not after {_t(end)}", entry=i
+                "voting.period",
+                f"voting.extended moves the end to {_t(closes)}, not after {_t(end)}",
+                entry=i,
             )
         st.voting_closes = closes
         report.passed("voting.period")
