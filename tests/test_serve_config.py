@@ -174,6 +174,11 @@ def test_crl_directory_is_reread_when_it_changes_and_fails_closed(tmp_path):
 # ------------------------------------------------------------------ an unconfigured server, ledger routes
 
 
+def _tomorrow(now: dt.datetime) -> str:
+    """A voting period that begins tomorrow: the server's period keeper leaves the opening to the test."""
+    return (now + dt.timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def test_unconfigured_server_answers_4xx_never_5xx(tmp_path):
     with running_app(tmp_path) as (client, _service):
         # before the election exists: voter and ledger routes say so
@@ -184,6 +189,7 @@ def test_unconfigured_server_answers_4xx_never_5xx(tmp_path):
         )
         now = dt.datetime.now(dt.UTC)
         manifest = tsukuba_manifest(now, trustees=3, threshold=2, small=True)
+        manifest["voting_period"]["opens"] = _tomorrow(now)  # opened by the test, with a reason
         invitations = ok2(client.post("/api/v1/admin/election", json=manifest, headers=ADMIN))
         roll = roll_csv(make_residents(2, JpkiTestCa.generate(now), now, pool=RsaKeyPool(2)))
         ok2(client.put("/api/v1/admin/roll", content=roll, headers={**ADMIN, "Content-Type": "text/csv"}))
@@ -272,6 +278,7 @@ def test_no_write_lock_is_held_across_any_ledger_append(tmp_path):
     kiosk = secrets.token_urlsafe(32)
     settings, intake = demo_settings(tmp_path, ca, now, admin_token=ADMIN_TOKEN, kiosk_token=kiosk)
     manifest = tsukuba_manifest(now, trustees=3, threshold=2, small=True)
+    manifest["voting_period"]["opens"] = _tomorrow(now)  # opened by the test, with a reason
     probe = WriteLockProbe(open_ledger(settings, parse_manifest(manifest)), tmp_path / "tvote.sqlite3")
     service = ElectionService(make_engine(settings.effective_database_url), probe, settings=settings)
     app = create_app(settings, service=service, intake=intake)
