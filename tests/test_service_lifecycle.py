@@ -26,10 +26,12 @@ from _service_util import (
     running_app,
 )
 from cryptography import x509
+from sqlmodel import Session, select
 
 from crypto._elgamal import Ciphertext
 from crypto._threshold import PartialDecryption
 from verifier._engine import Options, verify_record
+from voting._db import ElectionRow
 from voting._trustee_client import run_decryption, run_key_ceremony
 
 BLANK = {"mayor": [], "projects": [], "referendum": []}
@@ -263,8 +265,16 @@ def test_a_late_close_is_an_extension_published_before_the_end(tmp_path):
             ({"closes": late["closes"], "reason": "\u200b"}, "voting.override_reason"),
         ]:
             assert error_code(client.post("/api/v1/admin/extend", headers=ADMIN, json=body), 400) == code
-        ok(client.post("/api/v1/admin/extend", headers=ADMIN, json=late))
+        index = ok(client.post("/api/v1/admin/extend", headers=ADMIN, json=late))["ledger_index"]
         assert _entries(service, "voting.extended")[0]["closes"] == "2027-04-25T13:00:00Z"
+        # a crash between the append and the private write: reconciliation restores the new end
+        with Session(service.engine) as s:
+            row = s.exec(select(ElectionRow)).one()
+            row.closes_at, row.ledger_synced = None, index
+            s.add(row)
+            s.commit()
+        assert service.voting_window()[1] == CLOSES
+        assert (index, "voting.extended") in service.reconcile().repaired
         assert ok(client.get("/api/v1/election"))["voting_closes"] == "2027-04-25T13:00:00Z"
         clock.now = CLOSES + dt.timedelta(minutes=30)  # past the manifest's end, within the extension
         time.sleep(0.1)

@@ -1282,14 +1282,14 @@ class ElectionService:
         Raises 409 ``voting.not_open`` before voting opens and ``voting.closed`` once the period's end has
         passed (even before the ``voting.closed`` entry is appended) or voting was closed."""
         row = self.election()
+        period = self.manifest.voting_period
         if row.phase in ("creating", "setup"):
-            opens = self.manifest.voting_period.opens
             raise Conflict(
-                "voting.not_open", f"voting has not opened (the voting period opens {_rfc3339(opens)})"
+                "voting.not_open", f"voting has not opened (the voting period opens {_rfc3339(period.opens)})"
             )
         if row.phase != "voting":
             raise Conflict("voting.closed", "voting has closed")
-        _, closes = self.voting_window()
+        closes = period.closes if row.closes_at is None else _aware(row.closes_at)
         if self._clock() >= closes:
             raise Conflict("voting.closed", f"voting closed at {_rfc3339(closes)}")
 
