@@ -202,6 +202,8 @@ class Server:
             self._log.close()
 
     def open_election(self) -> None:
+        from _serve_util import wait_for_phase
+
         from voting._cli_demo import _admin_request, roll_csv, tsukuba_manifest
         from voting._trustee_client import run_key_ceremony
 
@@ -215,7 +217,7 @@ class Server:
             _admin_request(http, tok, "PUT", "/roll", content=roll_csv(self.residents), headers=csv)
             _admin_request(http, tok, "POST", "/roll/publish")
             run_key_ceremony(http, {int(i): c for i, c in created["invitations"].items()}, admin_token=tok)
-            _admin_request(http, tok, "POST", "/open")
+            wait_for_phase(self.base, "voting")  # the server opens voting by itself (the period has begun)
             self.log_key = http.get(API + "/ledger/witnesses").json()["log_key"]
 
 

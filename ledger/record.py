@@ -11,6 +11,9 @@
   :func:`aggregate_cosignatures`;
 * the uniqueness rules of ballots (hash, nonce, every ciphertext pad), for intake and verifier alike:
   :func:`ballot_unique_values`, :func:`repeats_within`, :class:`UniqueValue`;
+* the manifest's display-text rule (no control, format or invisible characters; bounded length), for the
+  server's manifest model and the verifier alike: :func:`check_display_text`, :class:`TextRuleError`,
+  ``MAX_NAME_CHARS``;
 * the election record: :func:`read_record`, :func:`check_record`, :func:`check_sequence`,
   :class:`RecordHeader`, :class:`CheckpointRecord`, :class:`RecordSummary` (format: docs/record.md).
 """
@@ -62,6 +65,7 @@ from ._errors import (
     VerificationError,
 )
 from ._note import Checkpoint, LogKey, LogSigner, SignedCheckpoint, parse_signed_note
+from ._text import MAX_NAME_CHARS, TextRuleError, check_display_text
 from ._unique import UNIQUE_KINDS, UniqueKind, UniqueValue, ballot_unique_values, repeats_within
 
 __all__ = [
@@ -69,6 +73,7 @@ __all__ = [
     "ENTRY_VERSION",
     "MAX_ENTRY_BYTES",
     "MAX_JSON_DEPTH",
+    "MAX_NAME_CHARS",
     "MAX_SAFE_INTEGER",
     "RECORD_FORMAT",
     "RECORD_VERSION",
@@ -92,6 +97,7 @@ __all__ = [
     "RollbackError",
     "SignatureError",
     "SignedCheckpoint",
+    "TextRuleError",
     "UniqueKind",
     "UniqueValue",
     "VerificationError",
@@ -101,6 +107,7 @@ __all__ = [
     "aggregate_cosignatures",
     "ballot_unique_values",
     "canonical_json",
+    "check_display_text",
     "check_json_bounds",
     "check_record",
     "check_sequence",

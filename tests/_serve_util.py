@@ -184,6 +184,23 @@ def key_ceremony_by_cli(cli: Cli, base: str, tmp: Path, codes: list[str]) -> lis
     return files
 
 
+def wait_for_phase(base: str, phase: str, timeout: float = 60.0) -> None:
+    """Wait until the election is in ``phase``: the server's period keeper opens voting by itself once the
+    manifest's voting period has begun and the key ceremony and the roll commitment are done."""
+    deadline = time.monotonic() + timeout
+    while True:
+        r = httpx.get(base + "/api/v1/election", timeout=5)
+        if r.status_code == 200 and r.json()["phase"] == phase:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the election did not reach phase {phase!r}: {r.text}")
+        time.sleep(0.05)
+
+
+#: ``tvote admin close`` before the manifest's end (the demo manifest's period runs for days)
+CLOSE_EARLY_ARGS = ("--override-reason", "test: closed before the end of the voting period")
+
+
 def wait_until_serving(server: subprocess.Popen[str], base: str, timeout: float = 60.0) -> None:
     """Poll ``/healthz`` until the server answers; fail if it exits or does not start in time."""
     deadline = time.monotonic() + timeout

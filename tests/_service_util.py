@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,9 @@ EXAMPLE_MANIFEST = ROOT / "examples" / "tsukuba-2027" / "manifest.yaml"
 EXAMPLE_ROLL = ROOT / "examples" / "tsukuba-2027" / "roll.csv"
 ADMIN_TOKEN = "test-admin-token-" + "x" * 32
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+#: the example manifest's voting period is in 2027: tests open and close voting now with a published reason
+OPEN_EARLY = {"override_reason": "test: opened before the voting period"}
+CLOSE_EARLY = {"override_reason": "test: closed before the end of the voting period"}
 
 
 def manifest_dict(n: int = 5, t: int = 3) -> dict[str, Any]:
@@ -33,13 +37,19 @@ def manifest_dict(n: int = 5, t: int = 3) -> dict[str, Any]:
 
 @contextmanager
 def running_app(
-    tmp_path: Path, database_url: str | None = None
+    tmp_path: Path,
+    database_url: str | None = None,
+    *,
+    clock: Callable[[], dt.datetime] | None = None,
+    period_poll_seconds: float = 1.0,
 ) -> Iterator[tuple[TestClient, ElectionService]]:
+    """The app on a real database, its lifespan (and so its period keeper) running; ``clock`` is the
+    service's time source (default: the wall clock)."""
     settings = Settings(
         environment="test", data_dir=tmp_path / "data", admin_token=ADMIN_TOKEN, database_url=database_url
     )
-    service = ElectionService.from_settings(settings)
-    app = create_app(settings, service=service)
+    service = ElectionService.from_settings(settings, **({"clock": clock} if clock is not None else {}))
+    app = create_app(settings, service=service, period_poll_seconds=period_poll_seconds)
     try:
         with TestClient(app) as client:
             yield client, service

@@ -439,10 +439,10 @@ def test_closed_election_refuses_ballots(tmp_path: Path, database_url: str | Non
     manifest = tsukuba_manifest(now, small=True, trustees=1, threshold=1)
     with start_election_on(database_url, tmp_path, residents, ca, manifest) as e:
         body = _jpki_body(e, residents[0].card, _encrypt(e))
-        e.admin("/close")
+        e.close_early()
         before = e.ledger_size()
         resp = _post(e, "/ballots", body)
-        assert resp.status_code == 409 and resp.json()["error"]["code"] == "election.phase"
+        assert resp.status_code == 409 and resp.json()["error"]["code"] == "voting.closed"
         resp = _post(e, "/challenge", None)
         assert resp.status_code == 409
         assert e.ledger_size() == before

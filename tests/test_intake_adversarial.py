@@ -34,6 +34,7 @@ from typing import Any
 import httpx
 import pytest
 from _serve_util import (
+    CLOSE_EARLY_ARGS,
     Cli,
     create_election_by_cli,
     free_port,
@@ -42,6 +43,7 @@ from _serve_util import (
     server_env,
     start_server,
     stop_server,
+    wait_for_phase,
     write_config,
 )
 
@@ -191,7 +193,7 @@ def test_hostile_submissions_are_refused_and_the_record_verifies(
     cli.run("admin", "publish-roll", *srv)
     files = key_ceremony_by_cli(cli, base, tmp, codes)
     cli.run("admin", "finalize-keys", *srv)
-    cli.run("admin", "open", *srv)
+    wait_for_phase(base, "voting")  # the server opens voting by itself
 
     log_key = httpx.get(base + API + "/ledger/witnesses").json()["log_key"]
     acknowledged: dict[str, str] = {}  # ballot hash -> kind, from the receipts the server gave
@@ -289,7 +291,7 @@ def test_hostile_submissions_are_refused_and_the_record_verifies(
     bad.http.close()
 
     # -- close, tally, 2 of 3 trustees decrypt, publish, export
-    cli.run("admin", "close", *srv)
+    cli.run("admin", "close", *srv, *CLOSE_EARLY_ARGS)
     cli.run("admin", "tally", *srv)
     common = [*srv, "--passphrase-env", "PW"]
     cli.all([["trustee", "decrypt", *common, "--secret-file", str(f)] for f in files[:2]])

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 from _serve_util import Cli, free_port, jpki_files, server_env, stop_server, wait_until_serving
-from _service_util import ADMIN, ADMIN_TOKEN, error_code, manifest_dict, running_app
+from _service_util import ADMIN, ADMIN_TOKEN, CLOSE_EARLY, OPEN_EARLY, error_code, manifest_dict, running_app
 from cryptography.hazmat.primitives import serialization
 
 from voting._cli_demo import demo_settings, make_residents, roll_csv, start_election, tsukuba_manifest
@@ -200,6 +200,11 @@ def test_crl_directory_is_reread_when_it_changes_and_fails_closed(tmp_path):
 # ------------------------------------------------------------------ an unconfigured server, ledger routes
 
 
+def _tomorrow(now: dt.datetime) -> str:
+    """A voting period that begins tomorrow: the server's period keeper leaves the opening to the test."""
+    return (now + dt.timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def test_unconfigured_server_answers_4xx_never_5xx(tmp_path):
     with running_app(tmp_path) as (client, _service):
         # before the election exists: voter and ledger routes say so
@@ -210,13 +215,14 @@ def test_unconfigured_server_answers_4xx_never_5xx(tmp_path):
         )
         now = dt.datetime.now(dt.UTC)
         manifest = tsukuba_manifest(now, trustees=3, threshold=2, small=True)
+        manifest["voting_period"]["opens"] = _tomorrow(now)  # opened by the test, with a reason
         invitations = ok2(client.post("/api/v1/admin/election", json=manifest, headers=ADMIN))
         roll = roll_csv(make_residents(2, JpkiTestCa.generate(now), now, pool=RsaKeyPool(2)))
         ok2(client.put("/api/v1/admin/roll", content=roll, headers={**ADMIN, "Content-Type": "text/csv"}))
         ok2(client.post("/api/v1/admin/roll/publish", headers=ADMIN))
         codes = {int(i): c for i, c in invitations["invitations"].items()}
         run_key_ceremony(client, codes, admin_token=ADMIN_TOKEN)
-        ok2(client.post("/api/v1/admin/open", headers=ADMIN))
+        ok2(client.post("/api/v1/admin/open", headers=ADMIN, json=OPEN_EARLY))
         for body in ({"ballot_hash": "ab" * 32}, {"ballot_hash": "ab" * 32, "redirect_uri": "https://x/cb"}):
             r = client.post("/api/v1/voter/oidc/start", json=body)
             assert error_code(r, 403) == "auth.unavailable"
@@ -298,6 +304,7 @@ def test_no_write_lock_is_held_across_any_ledger_append(tmp_path):
     kiosk = secrets.token_urlsafe(32)
     settings, intake = demo_settings(tmp_path, ca, now, admin_token=ADMIN_TOKEN, kiosk_token=kiosk)
     manifest = tsukuba_manifest(now, trustees=3, threshold=2, small=True)
+    manifest["voting_period"]["opens"] = _tomorrow(now)  # opened by the test, with a reason
     probe = WriteLockProbe(open_ledger(settings, parse_manifest(manifest)), tmp_path / "tvote.sqlite3")
     service = ElectionService(make_engine(settings.effective_database_url), probe, settings=settings)
     app = create_app(settings, service=service, intake=intake)
@@ -309,14 +316,14 @@ def test_no_write_lock_is_held_across_any_ledger_append(tmp_path):
         ok2(http.post("/api/v1/admin/roll/publish", headers=ADMIN))
         trustees = run_key_ceremony(http, {int(i): c for i, c in created["invitations"].items()},
                                     admin_token=ADMIN_TOKEN)  # fmt: skip
-        ok2(http.post("/api/v1/admin/open", headers=ADMIN))
+        ok2(http.post("/api/v1/admin/open", headers=ADMIN, json=OPEN_EARLY))
         with VoterClient(server.url) as v:
             v.challenge(choice)
             v.cast_jpki(residents[0].card, choice)
             v.cast_jpki(residents[0].card, choice)  # re-vote
             v.cast_jpki(residents[1].card, choice, kiosk_token=kiosk)
-        for step in ("close", "tally"):
-            ok2(http.post(f"/api/v1/admin/{step}", headers=ADMIN))
+        ok2(http.post("/api/v1/admin/close", headers=ADMIN, json=CLOSE_EARLY))
+        ok2(http.post("/api/v1/admin/tally", headers=ADMIN))
         run_decryption(http, [trustees[1], trustees[2]])
         result = ok2(http.post("/api/v1/admin/result", headers=ADMIN))
         ok2(http.post("/api/v1/admin/declaration", headers=ADMIN))

@@ -23,6 +23,7 @@ from typing import Any
 import httpx
 import pytest
 from _serve_util import (
+    CLOSE_EARLY_ARGS,
     ENGINE_ID,
     Cli,
     create_election_by_cli,
@@ -34,6 +35,7 @@ from _serve_util import (
     server_env,
     start_server,
     stop_server,
+    wait_for_phase,
     write_config,
 )
 
@@ -149,7 +151,7 @@ def test_serve_end_to_end(world: dict[str, Any]) -> None:
     files = key_ceremony_by_cli(cli, base, tmp, codes)
     common = [*srv, "--passphrase-env", "PW"]
     assert "qualified trustees [1, 2, 3]" in cli.run("admin", "finalize-keys", *srv)
-    cli.run("admin", "open", *srv)
+    wait_for_phase(base, "voting")  # the server opens voting by itself
 
     # -- voting over HTTP
     counts = {c["id"]: {s["id"]: 0 for s in c["selections"]} for c in manifest["contests"]}
@@ -195,7 +197,7 @@ def test_serve_end_to_end(world: dict[str, Any]) -> None:
     assert face == {"decision": True, "engine": ENGINE_ID}
 
     # -- tally: close, encrypted tally, 2 of 3 trustees decrypt, publish, export
-    cli.run("admin", "close", *srv)
+    cli.run("admin", "close", *srv, *CLOSE_EARLY_ARGS)
     tally = json.loads(cli.run("admin", "tally", *srv))
     assert (tally["cast"], tally["counted"], tally["superseded"], tally["overridden"]) == (7, 5, 1, 1)
     assert tally["spoiled"] == 1

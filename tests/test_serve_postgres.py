@@ -24,6 +24,7 @@ import httpx
 import psycopg
 import pytest
 from _serve_util import (
+    CLOSE_EARLY_ARGS,
     Cli,
     create_election_by_cli,
     free_port,
@@ -31,6 +32,7 @@ from _serve_util import (
     key_ceremony_by_cli,
     server_env,
     stop_server,
+    wait_for_phase,
     wait_until_serving,
     write_config,
 )
@@ -120,7 +122,7 @@ def test_serve_on_postgres_end_to_end(world: dict[str, Any]) -> None:
     files = key_ceremony_by_cli(cli, base, tmp, codes)
     common = [*srv, "--passphrase-env", "PW"]
     assert "qualified trustees [1, 2]" in cli.run("admin", "finalize-keys", *srv)
-    cli.run("admin", "open", *srv)
+    wait_for_phase(base, "voting")  # the server opens voting by itself
 
     log_key = httpx.get(base + "/api/v1/ledger/witnesses").json()["log_key"]
     counts = {c["id"]: {s["id"]: 0 for s in c["selections"]} for c in manifest["contests"]}
@@ -170,7 +172,7 @@ def test_serve_on_postgres_end_to_end(world: dict[str, Any]) -> None:
         receipts.append(v.cast_jpki(residents[3].card, b))
         counted(b)
 
-    cli.run("admin", "close", *srv)
+    cli.run("admin", "close", *srv, *CLOSE_EARLY_ARGS)
     tally = json.loads(cli.run("admin", "tally", *srv))
     assert (tally["cast"], tally["counted"], tally["superseded"], tally["overridden"]) == (8, 4, 3, 1)
     cli.all([["trustee", "decrypt", *common, "--secret-file", str(f)] for f in files])

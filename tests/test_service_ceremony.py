@@ -9,7 +9,17 @@ import random
 
 import nacl.utils
 import pytest
-from _service_util import ADMIN, cast_directly, create_election, error_code, ok, roll_aliases, running_app
+from _service_util import (
+    ADMIN,
+    CLOSE_EARLY,
+    OPEN_EARLY,
+    cast_directly,
+    create_election,
+    error_code,
+    ok,
+    roll_aliases,
+    running_app,
+)
 from nacl.public import Box, PrivateKey, PublicKey
 
 from crypto._group import Scalar
@@ -74,12 +84,12 @@ def test_complaint_path(tmp_path, answer, database_url):
             assert [d["dealer"] for d in dq] == [2] and "complaint by trustee 3" in dq[0]["reason"]
         for t in trustees.values():
             t.finalize(client)  # trustee 3 uses the revealed share, or drops dealer 2
-        ok(client.post("/api/v1/admin/open", headers=ADMIN))
+        ok(client.post("/api/v1/admin/open", headers=ADMIN, json=OPEN_EARLY))
         rng = random.Random(7)
         voter = roll_aliases(service)[0]
         cast_directly(service, voter, "internet", {"mayor": ["cand-3"], "projects": ["science"],
                                                    "referendum": ["no"]}, 1, rng)  # fmt: skip
-        ok(client.post("/api/v1/admin/close", headers=ADMIN))
+        ok(client.post("/api/v1/admin/close", headers=ADMIN, json=CLOSE_EARLY))
         ok(client.post("/api/v1/admin/tally", headers=ADMIN))
         # the cheated trustee 3 and trustee 4 decrypt (1 and 2 absent)
         assert all(a["accepted"] for a in run_decryption(client, [trustees[3], trustees[4]]).values())

@@ -5,15 +5,19 @@ Runs on SQLite (default) and on a real PostgreSQL (the ``database_url`` fixture;
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import io
 import json
 import random
 import tarfile
+import time
 
 from _service_util import (
     ADMIN,
     ADMIN_TOKEN,
+    CLOSE_EARLY,
+    OPEN_EARLY,
     cast_directly,
     create_election,
     error_code,
@@ -22,10 +26,12 @@ from _service_util import (
     running_app,
 )
 from cryptography import x509
+from sqlmodel import Session, select
 
 from crypto._elgamal import Ciphertext
 from crypto._threshold import PartialDecryption
 from verifier._engine import Options, verify_record
+from voting._db import ElectionRow
 from voting._trustee_client import run_decryption, run_key_ceremony
 
 BLANK = {"mayor": [], "projects": [], "referendum": []}
@@ -40,7 +46,7 @@ def _lifecycle(tmp_path, database_url=None):
         assert info["joint_key"] == service.joint_key().public_key.hex()
         assert info["roll_size"] == 5 and info["roll_committed"]
         # voting opens only with joint key + roll commitment (both present now)
-        ok(client.post("/api/v1/admin/open", headers=ADMIN))
+        ok(client.post("/api/v1/admin/open", headers=ADMIN, json=OPEN_EARLY))
         A, B, C, D = roll_aliases(service)[:4]  # the entries carry roll inclusion proofs: real voters
         cast = [
             # A votes twice on the internet: the last counts, the first is superseded
@@ -59,7 +65,7 @@ def _lifecycle(tmp_path, database_url=None):
         ]
         for alias, channel, choices, seq in cast:
             cast_directly(service, alias, channel, choices, seq, rng)
-        ok(client.post("/api/v1/admin/close", headers=ADMIN))
+        ok(client.post("/api/v1/admin/close", headers=ADMIN, json=CLOSE_EARLY))
         tally = ok(client.post("/api/v1/admin/tally", headers=ADMIN))
         assert (tally["cast"], tally["counted"], tally["superseded"], tally["overridden"]) == (6, 4, 1, 1)
 
@@ -149,3 +155,150 @@ def _lifecycle(tmp_path, database_url=None):
 
 def test_lifecycle(tmp_path, database_url):
     _lifecycle(tmp_path, database_url)
+
+
+# ------------------------------------------------------------------------------------ the voting period
+
+
+class _Clock:
+    """The service's clock, moved by the test (the example manifest's period: 2027-04-18T00:00Z, a week)."""
+
+    def __init__(self, now: dt.datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+
+OPENS = dt.datetime(2027, 4, 18, 0, 0, tzinfo=dt.UTC)
+CLOSES = dt.datetime(2027, 4, 25, 11, 0, tzinfo=dt.UTC)
+
+
+def _entries(service, etype):
+    return [e.payload for e in service.ledger.entries(0, service.ledger.size) if e.type == etype]
+
+
+def _until(predicate, timeout=10.0):
+    """Wait for the server's period keeper (it polls every 20 ms here): never for a real date."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "the period keeper did not act"
+        time.sleep(0.01)
+
+
+def _ready(client):
+    invitations = create_election(client)
+    run_key_ceremony(client, invitations, admin_token=ADMIN_TOKEN)
+
+
+def test_the_server_opens_and_closes_voting_on_time_by_itself(tmp_path, database_url):
+    clock = _Clock(OPENS - dt.timedelta(hours=2))
+    with running_app(tmp_path, database_url, clock=clock, period_poll_seconds=0.02) as (client, service):
+        _ready(client)
+        size = service.ledger.size
+        # before the period: no ballot, no challenge, and the commission cannot open without a reason
+        assert error_code(client.post("/api/v1/voter/challenge"), 409) == "voting.not_open"
+        r = client.post("/api/v1/admin/open", headers=ADMIN)
+        assert error_code(r, 409) == "voting.too_early" and "override" in r.json()["error"]["message"]
+        time.sleep(0.1)  # the keeper ran several times: still nothing to do
+        assert service.phase == "setup" and service.ledger.size == size
+
+        clock.now = OPENS
+        _until(lambda: service.phase == "voting")
+        assert _entries(service, "voting.opened") == [
+            {"election_id": service.election_id, "base_hash": service.base_hash.hex(),
+             "opened_at": "2027-04-18T00:00:00Z"}
+        ]  # fmt: skip
+        assert client.post("/api/v1/voter/challenge").status_code == 200
+
+        # closing before the end needs a reason too
+        assert error_code(client.post("/api/v1/admin/close", headers=ADMIN), 409) == "voting.too_early"
+        clock.now = CLOSES - dt.timedelta(seconds=1)
+        assert client.post("/api/v1/voter/challenge").status_code == 200
+        # at the end, intake refuses at once, whether or not the keeper has appended voting.closed yet
+        clock.now = CLOSES
+        assert error_code(client.post("/api/v1/voter/challenge"), 409) == "voting.closed"
+        _until(lambda: service.phase == "closed")
+        clock.now = CLOSES + dt.timedelta(hours=3)
+        assert _entries(service, "voting.closed")[0]["closed_at"] == "2027-04-25T11:00:00Z"
+        assert "override" not in _entries(service, "voting.closed")[0]
+        assert error_code(client.post("/api/v1/voter/challenge"), 409) == "voting.closed"
+        assert ok(client.get("/api/v1/election"))["closed_at"] == "2027-04-25T11:00:00Z"
+
+
+def test_early_open_and_close_are_published_with_their_reason(tmp_path):
+    clock = _Clock(OPENS - dt.timedelta(days=1))
+    with running_app(tmp_path, clock=clock) as (client, service):
+        _ready(client)
+        size = service.ledger.size
+        for bad in ("", "   ", "\u202eesrever", "\x1b[31mred", "x" * 501):
+            r = client.post("/api/v1/admin/open", headers=ADMIN, json={"override_reason": bad})
+            assert error_code(r, 400) == "voting.override_reason", bad
+        r = client.post("/api/v1/admin/open", headers=ADMIN, json={"override_reason": 1})
+        assert r.status_code == 422
+        assert service.ledger.size == size and service.phase == "setup"
+        ok(client.post("/api/v1/admin/open", headers=ADMIN, json=OPEN_EARLY))
+        opened = _entries(service, "voting.opened")[0]
+        assert opened["opened_at"] == "2027-04-17T00:00:00Z"
+        assert opened["override"] == {"reason": OPEN_EARLY["override_reason"]}
+        # an override where none is needed is refused (the record says exactly when the period was left)
+        clock.now = CLOSES
+        r = client.post("/api/v1/admin/close", headers=ADMIN, json=CLOSE_EARLY)
+        assert error_code(r, 400) == "voting.override_unneeded"
+        clock.now = CLOSES - dt.timedelta(hours=1)
+        ok(client.post("/api/v1/admin/close", headers=ADMIN, json=CLOSE_EARLY))
+        closed = _entries(service, "voting.closed")[0]
+        assert closed["closed_at"] == "2027-04-25T10:00:00Z"
+        assert closed["override"] == {"reason": CLOSE_EARLY["override_reason"]}
+
+
+def test_a_late_close_is_an_extension_published_before_the_end(tmp_path):
+    clock = _Clock(OPENS + dt.timedelta(hours=1))
+    with running_app(tmp_path, clock=clock, period_poll_seconds=0.02) as (client, service):
+        _ready(client)
+        _until(lambda: service.phase == "voting")
+        late = {"closes": "2027-04-25T22:00:00+09:00", "reason": "the booth was unreachable for 2 hours"}
+        for body, code in [
+            ({"closes": "2027-04-25T10:00:00Z", "reason": "x"}, "voting.extend_time"),  # earlier
+            ({"closes": "2027-04-25T13:00:00", "reason": "x"}, "voting.extend_time"),  # no time zone
+            ({"closes": "next week", "reason": "x"}, "voting.extend_time"),
+            ({"closes": late["closes"], "reason": "\u200b"}, "voting.override_reason"),
+        ]:
+            assert error_code(client.post("/api/v1/admin/extend", headers=ADMIN, json=body), 400) == code
+        index = ok(client.post("/api/v1/admin/extend", headers=ADMIN, json=late))["ledger_index"]
+        assert _entries(service, "voting.extended")[0]["closes"] == "2027-04-25T13:00:00Z"
+        # a crash between the append and the private write: reconciliation restores the new end
+        with Session(service.engine) as s:
+            row = s.exec(select(ElectionRow)).one()
+            row.closes_at, row.ledger_synced = None, index
+            s.add(row)
+            s.commit()
+        assert service.voting_window()[1] == CLOSES
+        assert (index, "voting.extended") in service.reconcile().repaired
+        assert ok(client.get("/api/v1/election"))["voting_closes"] == "2027-04-25T13:00:00Z"
+        clock.now = CLOSES + dt.timedelta(minutes=30)  # past the manifest's end, within the extension
+        time.sleep(0.1)
+        assert service.phase == "voting"
+        assert client.post("/api/v1/voter/challenge").status_code == 200
+        clock.now = CLOSES + dt.timedelta(hours=2)
+        _until(lambda: service.phase == "closed")
+        assert _entries(service, "voting.closed")[0]["closed_at"] == "2027-04-25T13:00:00Z"
+        # once the end has passed it cannot be moved (the extension is decided in time, on the record)
+        later = {**late, "closes": "2027-04-26T00:00:00Z"}
+        r = client.post("/api/v1/admin/extend", headers=ADMIN, json=later)
+        assert r.status_code == 409
+        service.export(tmp_path / "record")
+        report = verify_record(tmp_path / "record", Options(partial=True))
+        assert [f.operator_message for f in report.failures] == [] and report.statuses[26] == "pass"
+
+
+def test_voting_never_opens_after_the_period(tmp_path):
+    clock = _Clock(CLOSES)
+    with running_app(tmp_path, clock=clock, period_poll_seconds=0.02) as (client, service):
+        _ready(client)
+        time.sleep(0.1)
+        assert service.phase == "setup"
+        for body in (None, OPEN_EARLY):
+            r = client.post("/api/v1/admin/open", headers=ADMIN, json=body)
+            assert error_code(r, 409) == "voting.period_over"
+        assert _entries(service, "voting.opened") == []

@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
-from _service_util import ADMIN, ADMIN_TOKEN, error_code
+from _service_util import ADMIN, ADMIN_TOKEN, OPEN_EARLY, error_code
 from sqlmodel import Session, select
 
 from crypto import encrypt_ballot, reveal
@@ -90,6 +90,8 @@ def server(tmp_path: Path, database_url: str | None = None) -> Iterator[dict[str
     service = ElectionService.from_settings(settings)
     app = create_app(settings, service=service, intake=intake)
     manifest = tsukuba_manifest(now, trustees=3, threshold=2, small=True)
+    # the period begins tomorrow: the server's period keeper leaves the opening to the test (with a reason)
+    manifest["voting_period"]["opens"] = (now + dt.timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
     with LoopbackServer(app) as srv, httpx.Client(base_url=srv.url, timeout=60) as http:
         try:
             created = http.post("/api/v1/admin/election", json=manifest, headers=ADMIN).json()
@@ -122,7 +124,7 @@ def test_a_ballot_whose_private_write_failed_is_rebuilt_from_the_ledger(tmp_path
     with server(tmp_path, database_url) as w:
         http, service, residents = w["http"], w["service"], w["residents"]
         run_key_ceremony(http, w["invitations"], admin_token=ADMIN_TOKEN)
-        assert http.post("/api/v1/admin/open", headers=ADMIN).status_code == 200
+        assert http.post("/api/v1/admin/open", headers=ADMIN, json=OPEN_EARLY).status_code == 200
         fail = CommitFails(monkeypatch, service)
         with VoterClient(w["url"]) as v:
             first = v.cast_jpki(residents[0].card, CHOICE)
@@ -201,7 +203,7 @@ def test_orphan_pending_evidence_is_removed_and_a_failed_append_leaves_none(tmp_
     with server(tmp_path) as w:
         http, service, residents = w["http"], w["service"], w["residents"]
         run_key_ceremony(http, w["invitations"], admin_token=ADMIN_TOKEN)
-        assert http.post("/api/v1/admin/open", headers=ADMIN).status_code == 200
+        assert http.post("/api/v1/admin/open", headers=ADMIN, json=OPEN_EARLY).status_code == 200
         ledger = service.ledger
         real_append = ledger.append
 
@@ -274,7 +276,7 @@ def test_lifecycle_steps_are_rebuilt_on_restart(tmp_path, monkeypatch):
             assert http.post("/api/v1/admin/key-ceremony/finalize", headers=ADMIN).status_code == 200
             fail = CommitFails(monkeypatch, service)
             fail.arm()
-            assert http.post("/api/v1/admin/open", headers=ADMIN).status_code == 500
+            assert http.post("/api/v1/admin/open", headers=ADMIN, json=OPEN_EARLY).status_code == 500
             assert service.phase == "setup" and service.ledger.entries(size, service.ledger.size)[
                 -1
             ].type == ("voting.opened")

@@ -62,7 +62,7 @@ def seal(el: Election, tmp: Path, evs: list[tuple[str, dict[str, Any]]], **kw: A
 def test_valid_record_passes_every_check(election: Election, valid: Path) -> None:
     r = run(election, valid)
     assert r.ok, [f.operator_message for f in r.failures]
-    assert {s for s, st in r.statuses.items() if st == "pass"} == set(range(1, 24))
+    assert {s for s, st in r.statuses.items() if st == "pass"} == set(range(1, 24)) | {26}
     assert r.summary == {"cast": 7, "counted": 5, "superseded": 1, "overridden": 1, "spoiled": 1}
     assert r.results is not None
     assert sum(r.results["mayor"].values()) <= 5
@@ -182,6 +182,52 @@ def test_wrong_base_hash(election: Election, tmp_path: Path) -> None:
     assert 7 in failed(seal(election, tmp_path, evs))
 
 
+@pytest.mark.parametrize(
+    ("where", "text", "fragment"),
+    [
+        (("contests", 0, "selections", 1, "name", "en"), "\u202eenO etadidnaC", "format character (U+202E)"),
+        (("name", "ja"), "\x1b[2J\x1b[31mつくば", "control character (U+001B)"),
+        (("contests", 0, "name", "en"), "\u200b\u200b", "format character (U+200B)"),
+        (("contests", 0, "name", "ja"), "\u3000\u3000", "blank"),
+        (("contests", 0, "selections", 0, "name", "ja"), "あ" * 201, "longer than 200"),
+    ],
+)
+def test_manifest_text_rule(
+    election: Election, tmp_path: Path, where: tuple[Any, ...], text: str, fragment: str
+) -> None:
+    """V7 refuses a record whose manifest carries a label the server would refuse (ledger.record's rule),
+    even with its base hash recomputed."""
+    import rfc8785
+
+    from crypto._hash import tagged_sha256
+
+    evs = events(election)
+    m = evs[0][1]["manifest"]
+    target = m
+    for p in where[:-1]:
+        target = target[p]
+    target[where[-1]] = text
+    evs[0][1]["base_hash"] = tagged_sha256("election-base-hash", rfc8785.dumps(m)).hex()
+    r = seal(election, tmp_path, evs)
+    want = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in where).lstrip(".")
+    first = [f for f in r.failures if f.step == 7 and f.entry == 0]
+    assert first and want in first[0].message and fragment in first[0].message, r.failures
+    assert text not in first[0].operator_message
+
+
+def test_manifest_voting_period_is_checked(election: Election, tmp_path: Path) -> None:
+    import rfc8785
+
+    from crypto._hash import tagged_sha256
+
+    evs = events(election)
+    m = evs[0][1]["manifest"]
+    m["voting_period"] = {"opens": "2027-04-25T11:00:00Z", "closes": "2027-04-18T00:00:00Z"}
+    evs[0][1]["base_hash"] = tagged_sha256("election-base-hash", rfc8785.dumps(m)).hex()
+    r = seal(election, tmp_path, evs)
+    assert any(f.step == 7 and f.entry == 0 and "voting_period" in f.message for f in r.failures)
+
+
 def test_payload_of_another_election(election: Election, tmp_path: Path) -> None:
     evs = events(election)
     i = index_of(evs, "voting.opened")
@@ -199,6 +245,68 @@ def test_ballot_after_voting_closed(election: Election, tmp_path: Path) -> None:
     assert evs[j - 1][0] == "voting.closed" and evs[j][0] == "ballot.cast"
     r = seal(election, tmp_path, election.retally(evs))
     assert 8 in failed(r)
+
+
+# The fixture's manifest period is 2027-04-18T00:00:00Z .. 2027-04-25T11:00:00Z; its record opens and closes
+# on time.
+_REASON = {"reason": "typhoon warning: the commission closed the polling places"}
+
+
+def _period(evs: list[tuple[str, dict[str, Any]]], etype: str, **payload: Any) -> None:
+    p = evs[index_of(evs, etype)][1]
+    p.pop("override", None)
+    p.update({k: v for k, v in payload.items() if v is not None})
+
+
+@pytest.mark.parametrize(
+    ("etype", "changes", "fragment"),
+    [
+        ("voting.opened", {"opened_at": "2027-04-17T23:59:59Z"}, "before the voting period opens"),
+        ("voting.closed", {"closed_at": "2027-04-25T10:00:00Z"}, "before the end of voting"),
+        ("voting.closed", {"closed_at": "2027-04-25T11:00:01Z"}, "after the end of voting"),
+        (
+            "voting.closed",
+            {"closed_at": "2027-04-25T12:00:00Z", "override": _REASON},
+            "after the end of voting",
+        ),
+        ("voting.opened", {"override": _REASON}, "override although it follows the voting period"),
+        ("voting.opened", {"opened_at": "2027-04-26T00:00:00Z"}, "after the voting period ended"),
+        ("voting.opened", {"opened_at": "2027-04-17T00:00:00Z", "override": {"reason": "\u202e"}}, "U+202E"),
+        ("voting.closed", {"closed_at": "2027-04-25T10:00:00Z", "override": {"reason": " "}}, "reason is"),
+    ],
+)
+def test_voting_period_departures_need_a_recorded_override(
+    election: Election, tmp_path: Path, etype: str, changes: dict[str, Any], fragment: str
+) -> None:
+    """V26: an early open, an early close or a late close without a published reason is refused."""
+    evs = events(election)
+    _period(evs, etype, **changes)
+    r = seal(election, tmp_path, evs)
+    assert failed(r) == {26}, [f.operator_message for f in r.failures]
+    assert any(f.entry == index_of(evs, etype) and fragment in f.message for f in r.failures), r.failures
+
+
+def test_voting_period_overrides_and_extension_are_accepted(election: Election, tmp_path: Path) -> None:
+    evs = events(election)
+    _period(evs, "voting.opened", opened_at="2027-04-17T12:00:00Z", override=_REASON)
+    extended = election.bind({"closes": "2027-04-25T13:00:00Z", "reason": "the voting site was down for 2 h"})
+    evs.insert(index_of(evs, "voting.closed"), ("voting.extended", extended))
+    _period(evs, "voting.closed", closed_at="2027-04-25T13:00:00Z")
+    r = seal(election, tmp_path, evs)
+    assert r.ok, [f.operator_message for f in r.failures]
+    assert r.statuses[26] == "pass"
+
+
+def test_voting_extension_must_be_later_and_during_voting(election: Election, tmp_path: Path) -> None:
+    evs = events(election)
+    earlier = election.bind({"closes": "2027-04-25T10:00:00Z", "reason": "shorter"})
+    evs.insert(index_of(evs, "voting.closed"), ("voting.extended", earlier))
+    r = seal(election, tmp_path, evs)
+    assert 26 in failed(r) and any("not after" in f.message for f in r.failures)
+    evs = events(election)
+    later = election.bind({"closes": "2027-04-25T13:00:00Z", "reason": "outage"})
+    evs.insert(index_of(evs, "voting.opened"), ("voting.extended", later))
+    assert 8 in failed(seal(election, tmp_path / "b", evs))
 
 
 def test_incomplete_record_needs_partial(election: Election, tmp_path: Path) -> None:

@@ -42,7 +42,9 @@ CHECKS: Final[tuple[Check, ...]] = (
           "Every checkpoint is an append-only extension of the previous one (RFC 9162 consistency proof; "
           "sizes never decrease)."),
     Check(7, "election.manifest", "Manifest and base hash",
-          "Entry 0 is the manifest; it is well formed; base_hash = tagged_sha256('election-base-hash', "
+          "Entry 0 is the manifest; it is well formed (every label obeys the manifest text rule, "
+          "ledger.record.check_display_text; voting_period is two UTC times, closes after opens); "
+          "base_hash = tagged_sha256('election-base-hash', "
           "rfc8785(manifest)); every later payload names this election_id and base_hash."),
     Check(8, "ledger.phases", "Lifecycle order",
           "Every event has a known type and appears in its phase (setup, key ceremony, voting, tally, "
@@ -106,6 +108,12 @@ CHECKS: Final[tuple[Check, ...]] = (
     Check(25, "receipt.inclusion", "Receipt (--receipt)",
           "The receipt's checkpoint is one of the record's (or consistent with its final checkpoint), its "
           "inclusion proof verifies, and the entry at its leaf index is the ballot with its tracking code."),
+    Check(26, "voting.period", "Voting period and its overrides",
+          "voting.opened is not before the manifest's voting_period.opens and voting.closed not before the "
+          "end of voting in force (voting_period.closes, or the last voting.extended's closes) unless the "
+          "entry carries override.reason; voting.closed is never after that end; each voting.extended "
+          "moves the end later and carries a reason; an override appears only where the period is "
+          "departed from. Every cast and spoiled ballot lies between voting.opened and voting.closed (V8)."),
 )
 
 _BY_ID: Final[dict[str, Check]] = {c.id: c for c in CHECKS}

@@ -23,6 +23,7 @@ grow with the number of ballots: per-ballot rows live in the temporary SQLite in
 from __future__ import annotations
 
 import concurrent.futures as cf
+import datetime as dt
 import multiprocessing
 import re
 import time
@@ -47,14 +48,14 @@ from crypto._threshold import (
     verify_partial,
 )
 from ledger.merkle import CompactRange, leaf_hash
-from ledger.record import ballot_unique_values, repeats_within
+from ledger.record import TextRuleError, ballot_unique_values, check_display_text, repeats_within
 
 from . import _ballots, _ledger
 from ._checks import fail
 from ._counting import BallotIndex, CastRow, Status
 from ._errors import CheckFailed
 from ._exec import BatchExecutor, DaskExecutor
-from ._manifest import ElectionInfo, read_manifest
+from ._manifest import ElectionInfo, parse_time, read_manifest
 from ._privacy import scan_payload
 from ._report import Report
 from ._source import RecordSource, open_record
@@ -74,6 +75,7 @@ _RANK: Final[dict[str, int]] = {
     "voting.opened": 3,
     "ballot.cast": 4,
     "ballot.spoiled": 4,
+    "voting.extended": 4,
     "voting.closed": 5,
     "tally.encrypted": 6,
     "tally.partial": 7,
@@ -146,6 +148,9 @@ class _State:
     declaration_entry: int | None = None
     declaration: dict[str, Any] | None = None
     entries: int = 0
+    opened_at: dt.datetime | None = None
+    #: the end of voting in force: the manifest's ``closes``, moved by each ``voting.extended``
+    voting_closes: dt.datetime | None = None
 
 
 def _record(report: Report, fn: Callable[..., Any], *args: Any) -> Any:
@@ -248,6 +253,8 @@ def _run(
     _decryption(report, st, opts)
     _declaration(src, report, st, opts, ledger_view)
     _lifecycle_complete(report, st, opts)
+    if "voting.opened" not in st.seen_once:
+        report.not_applicable("voting.period", "the record has no voting.opened yet")
     for check in (
         "record.privacy",
         "ledger.phases",
@@ -375,7 +382,82 @@ def _check_order(st: _State, i: int, etype: str) -> None:
         fail("ledger.phases", "voting opened before the joint key and roll commitment", entry=i)
     if etype in _BALLOT_TYPES and "voting.opened" not in st.seen_once:
         fail("ledger.phases", "a ballot before voting opened", entry=i)
+    if etype == "voting.extended" and "voting.opened" not in st.seen_once:
+        fail("ledger.phases", "voting.extended before voting opened", entry=i)
     st.rank = rank
+
+
+#: the longest override or extension reason (code points), as the server enforces it
+_MAX_REASON: Final[int] = 500
+_BOUND: Final[frozenset[str]] = frozenset({"election_id", "base_hash"})
+
+
+def _t(t: dt.datetime) -> str:
+    return t.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _reason(p: dict[str, Any], key: str, i: int) -> None:
+    try:
+        check_display_text(p.get(key), max_chars=_MAX_REASON)
+    except TextRuleError as e:
+        fail("voting.period", f"the reason {e}", entry=i)
+
+
+def _voting_period(
+    report: Report, st: _State, info: ElectionInfo, i: int, etype: str, p: dict[str, Any]
+) -> None:
+    """V26 voting.period: "voting.opened is not before the manifest's voting_period.opens and voting.closed
+    not before the end of voting in force (voting_period.closes, or the last voting.extended's closes) unless
+    the entry carries override.reason; voting.closed is never after that end; each voting.extended moves
+    the end later and carries a reason; an override appears only where the period is departed from." The
+    ballots between voting.opened and voting.closed are V8's."""
+    end = st.voting_closes or info.closes
+    if etype == "voting.extended":
+        closes = parse_time(p.get("closes"))
+        if set(p) != _BOUND | {"closes", "reason"} or closes is None:
+            fail("voting.period", "voting.extended is exactly {closes (UTC time), reason}", entry=i)
+        _reason(p, "reason", i)
+        if closes <= end:
+            fail(
+                "voting.period",
+                f"voting.extended moves the end to {_t(closes)}, not after {_t(end)}",
+                entry=i,
+            )
+        st.voting_closes = closes
+        report.passed("voting.period")
+        return
+    field_ = "opened_at" if etype == "voting.opened" else "closed_at"
+    t = parse_time(p.get(field_))
+    if not set(_BOUND | {field_}) <= set(p) <= _BOUND | {field_, "override"} or t is None:
+        fail("voting.period", f"{etype} is {{{field_} (UTC time)[, override]}}", entry=i)
+    override = p.get("override")
+    if override is not None:
+        if not isinstance(override, dict) or set(override) != {"reason"}:
+            fail("voting.period", "override is exactly {reason}", entry=i)
+        _reason(override, "reason", i)
+    if etype == "voting.opened":
+        st.opened_at = t
+        if t >= info.closes:
+            fail("voting.period", f"voting opened at {_t(t)}, after the voting period ended", entry=i)
+        early = t < info.opens
+        what = f"voting opened at {_t(t)}, before the voting period opens ({_t(info.opens)})"
+    else:
+        if st.opened_at is not None and t < st.opened_at:
+            fail("voting.period", f"voting closed at {_t(t)}, before it opened", entry=i)
+        if t > end:
+            fail(
+                "voting.period",
+                f"voting closed at {_t(t)}, after the end of voting {_t(end)} (a late close is a "
+                "voting.extended entry, published before the end)",
+                entry=i,
+            )
+        early = t < end
+        what = f"voting closed at {_t(t)}, before the end of voting ({_t(end)})"
+    if early and override is None:
+        fail("voting.period", f"{what} without a recorded override", entry=i)
+    if not early and override is not None:
+        fail("voting.period", f"{etype} records an override although it follows the voting period", entry=i)
+    report.passed("voting.period")
 
 
 def _index_ballot(
@@ -476,6 +558,8 @@ def _other_event(report: Report, st: _State, i: int, etype: str, p: dict[str, An
                     entry=i,
                 )
             st.roll_size, st.roll_root, st.roll_entry = size, bytes.fromhex(root), i
+        elif etype in ("voting.opened", "voting.extended", "voting.closed"):
+            _voting_period(report, st, info, i, etype, p)
         elif etype == "tally.encrypted":
             st.tally_entry = i
             _read_counted_root(report, st, i, p)

@@ -8,6 +8,7 @@ structurally and independently, and recomputes the base hash::
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -15,10 +16,11 @@ from typing import Any, Final
 import rfc8785
 
 from crypto._hash import tagged_sha256
+from ledger.record import TextRuleError, check_display_text
 
 from ._checks import fail
 
-__all__ = ["MANIFEST_FORMAT", "ContestInfo", "ElectionInfo", "read_manifest"]
+__all__ = ["MANIFEST_FORMAT", "ContestInfo", "ElectionInfo", "parse_time", "read_manifest"]
 
 MANIFEST_FORMAT: Final[str] = "tvote-manifest/1"
 _ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
@@ -53,6 +55,9 @@ class ElectionInfo:
     revote_rule: str
     auth_methods: tuple[str, ...]
     manifest: dict[str, Any]
+    #: ``voting_period``: when voting opens and closes (UTC)
+    opens: dt.datetime
+    closes: dt.datetime
     #: display names, ``"ja (en)"``, by contest id and by ``"contest/selection"`` (shown, never checked)
     labels: dict[str, str] = field(default_factory=dict)
 
@@ -92,6 +97,31 @@ def _labels(contests_raw: list[Any]) -> dict[str, str]:
     return out
 
 
+def _check_name(name: Any, where: str, entry: int) -> None:
+    """The manifest's display-text rule (``ledger.record.check_display_text``, shared with the server) on a
+    ``name`` object: exactly ``ja`` and ``en``, each an acceptable label."""
+    if not isinstance(name, dict) or set(name) != {"ja", "en"}:
+        fail("election.manifest", f"{where} is an object with exactly ja and en", entry=entry)
+    for lang in ("ja", "en"):
+        try:
+            check_display_text(name[lang])
+        except TextRuleError as e:
+            fail("election.manifest", f"{where}.{lang} {e}", entry=entry)
+
+
+_TIME = "%Y-%m-%dT%H:%M:%SZ"
+
+
+def parse_time(value: Any) -> dt.datetime | None:
+    """A record time (``YYYY-MM-DDTHH:MM:SSZ``, UTC) or ``None`` if it is not one."""
+    if not isinstance(value, str) or len(value) != 20:
+        return None
+    try:
+        return dt.datetime.strptime(value, _TIME).replace(tzinfo=dt.UTC)
+    except ValueError:
+        return None
+
+
 def _int(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
@@ -118,8 +148,19 @@ def read_manifest(payload: Any, *, entry: int = 0) -> ElectionInfo:
     contests_raw = m.get("contests")
     if not isinstance(contests_raw, list) or not contests_raw:
         bad("contests is a non-empty list")
+    _check_name(m.get("name"), "name", entry)
+    period = m.get("voting_period")
+    if not isinstance(period, dict) or set(period) != {"opens", "closes"}:
+        bad("voting_period is {opens, closes}")
+    opens, closes = parse_time(period["opens"]), parse_time(period["closes"])
+    if opens is None or closes is None or closes <= opens:
+        fail(
+            "election.manifest",
+            "voting_period: opens and closes are YYYY-MM-DDTHH:MM:SSZ times, closes after opens",
+            entry=entry,
+        )
     contests: list[ContestInfo] = []
-    for c in contests_raw:
+    for ci, c in enumerate(contests_raw):
         if not isinstance(c, dict):
             bad("a contest is an object")
         cid, kind, lo, hi, sels = c.get("id"), c.get("kind"), c.get("min"), c.get("max"), c.get("selections")
@@ -129,6 +170,9 @@ def read_manifest(payload: Any, *, entry: int = 0) -> ElectionInfo:
             bad(f"contest {cid}: unknown kind {kind!r}")
         if not isinstance(sels, list) or not sels or not all(isinstance(s, dict) for s in sels):
             bad(f"contest {cid}: selections is a non-empty list of objects")
+        _check_name(c.get("name"), f"contests[{ci}].name", entry)
+        for si, sel in enumerate(sels):
+            _check_name(sel.get("name"), f"contests[{ci}].selections[{si}].name", entry)
         sids = tuple(s.get("id") for s in sels)
         if not all(isinstance(s, str) and _ID.fullmatch(s) for s in sids) or len(set(sids)) != len(sids):
             bad(f"contest {cid}: selection ids are distinct lowercase identifiers")
@@ -180,5 +224,7 @@ def read_manifest(payload: Any, *, entry: int = 0) -> ElectionInfo:
         revote_rule=rule,
         auth_methods=tuple(auth),
         manifest=m,
+        opens=opens,
+        closes=closes,
         labels=_labels(contests_raw),
     )

@@ -77,7 +77,7 @@ def print_report(report: Report, console: Console) -> None:
     colour = {"pass": "green", "fail": "bold red", "n/a": "yellow", "pending": "dim"}
     for c in CHECKS:
         st = report.statuses[c.step]
-        if c.step >= 24 and st == "pending":
+        if c.step in (24, 25) and st == "pending":  # the optional checks (--since, --receipt)
             continue
         shown = "not run" if st == "pending" else st
         n = report.failure_count(c.step)

@@ -3,7 +3,9 @@
 The admin token is read from ``TVOTE_ADMIN_TOKEN`` or else from the file named by
 ``TVOTE_ADMIN_TOKEN_FILE``, which no one but its owner may read (``chmod 600``; otherwise refused with
 ``config.secret_file``). Order: ``create`` → ``load-roll`` → ``publish-roll`` →
-(trustees run the key ceremony) → ``finalize-keys`` → ``open`` → ``close`` → ``tally`` → (trustees
+(trustees run the key ceremony) → ``finalize-keys`` → (the server opens voting when the manifest's voting
+period begins and closes it at its end; ``open``, ``close`` and ``extend`` depart from it, with a published
+reason) → ``tally`` → (trustees
 ``decrypt``) → ``publish`` (result + signed PDF) → ``export``.
 """
 
@@ -106,16 +108,39 @@ def finalize_keys(server: ServerOpt) -> None:
     typer.echo(f"joint key {jk['joint_key']}; qualified trustees {jk['qualified']}")
 
 
+OverrideOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--override-reason",
+        help="why the manifest's voting period is departed from (published on the ledger)",
+    ),
+]
+
+
 @app.command("open")
-def open_(server: ServerOpt) -> None:
-    """Open voting."""
-    _show(_call(server, "POST", "/open").json())
+def open_(server: ServerOpt, override_reason: OverrideOpt = None) -> None:
+    """Open voting now. The server opens it by itself when the voting period begins; before that, opening
+    needs --override-reason, which is published in the voting.opened entry."""
+    body = {"override_reason": override_reason} if override_reason is not None else None
+    _show(_call(server, "POST", "/open", json=body).json())
 
 
 @app.command()
-def close(server: ServerOpt) -> None:
-    """Close voting."""
-    _show(_call(server, "POST", "/close").json())
+def close(server: ServerOpt, override_reason: OverrideOpt = None) -> None:
+    """Close voting now. The server closes it by itself at the end of the voting period; before that,
+    closing needs --override-reason, which is published in the voting.closed entry."""
+    body = {"override_reason": override_reason} if override_reason is not None else None
+    _show(_call(server, "POST", "/close", json=body).json())
+
+
+@app.command()
+def extend(
+    server: ServerOpt,
+    until: Annotated[str, typer.Option("--until", help="new end of voting, RFC 3339 with a time zone")],
+    reason: Annotated[str, typer.Option("--reason", help="why voting closes late (published)")],
+) -> None:
+    """Move the end of voting later (before the current end), publishing a voting.extended entry."""
+    _show(_call(server, "POST", "/extend", json={"closes": until, "reason": reason}).json())
 
 
 @app.command()

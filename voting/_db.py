@@ -70,6 +70,9 @@ class ElectionRow(SQLModel, table=True):
     created_at: dt.datetime = Field(default_factory=utcnow)
     opened_at: dt.datetime | None = None
     closed_at: dt.datetime | None = None
+    #: the end of voting as moved by the last ``voting.extended`` entry; ``None``: the manifest's
+    #: ``voting_period.closes``
+    closes_at: dt.datetime | None = None
     result_json: str | None = None
     #: How many ledger entries the private state has recorded: every private write after an append sets it
     #: to the appended index + 1 in the same transaction. Entries at or above it are reconciled on start-up

@@ -8,7 +8,9 @@ so it never changes the ledger.
 
 Casting (``ballot.cast``), in this order::
 
-    1. the election is in phase "voting" and the auth method is in the manifest's auth_methods
+    1. voting is open: phase "voting" and the (extended) voting period has not ended by the service's
+       clock                                                          [voting.not_open, voting.closed]
+       and the auth method is in the manifest's auth_methods
     2. the ballot decodes strictly and verify_ballot passes (ids, base hash, no selection encrypted with
        zero randomness, proofs: docs/protocol.md §9.5, the verifier's V13)                 [ballot.*]
        and no two of its selections share a ciphertext pad                     [ballot.repeated_ciphertext]
@@ -374,7 +376,8 @@ class IntakeService:
         return self._ctx
 
     def _require_voting(self) -> None:
-        self.election.require_phase("voting")
+        # the phase and the voting period (``voting.not_open`` / ``voting.closed``), by the service's clock
+        self.election.require_voting()
 
     def _require_method(self, method: str) -> None:
         if method not in self.election.manifest.auth_methods:

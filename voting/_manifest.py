@@ -2,7 +2,7 @@
 
 The manifest format (``tvote-manifest/1``) is fixed in ``docs/events.md``. :func:`parse_manifest` accepts a
 mapping, JSON text or YAML text and raises :class:`~voting._errors.ManifestError` whose ``details`` list every
-problem with its location (``contests.1.max``) and a plain-language message. :meth:`Manifest.to_dict` is the
+problem with its location (``contests[1].max``) and a plain-language message. :meth:`Manifest.to_dict` is the
 *published* form (the object put in the ``election.manifest`` ledger entry): defaults filled in, times in
 ``YYYY-MM-DDTHH:MM:SSZ``, no nulls. The election base hash is::
 
@@ -23,6 +23,7 @@ from typing import Annotated, Any, Final, Literal
 
 import rfc8785
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -34,6 +35,7 @@ from pydantic import (
 )
 
 from crypto._hash import tagged_sha256
+from ledger.record import check_display_text
 
 from ._errors import ManifestError
 
@@ -57,7 +59,9 @@ BASE_HASH_PURPOSE: Final[str] = "election-base-hash"
 MAX_TRUSTEES: Final[int] = 64
 
 Identifier = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
-NonEmpty = Annotated[str, StringConstraints(min_length=1, max_length=500)]
+#: a voter-facing label: the display-text rule of ``ledger.record.check_display_text`` (shared with the
+#: verifier), after leading and trailing whitespace are stripped
+Label = Annotated[str, AfterValidator(check_display_text)]
 
 
 class _Frozen(BaseModel):
@@ -67,8 +71,8 @@ class _Frozen(BaseModel):
 class LocalizedText(_Frozen):
     """A label in Japanese and English (both required)."""
 
-    ja: NonEmpty
-    en: NonEmpty
+    ja: Label
+    en: Label
 
 
 class Selection(_Frozen):
@@ -239,12 +243,57 @@ def base_hash_of(manifest_dict: Mapping[str, Any]) -> bytes:
     return tagged_sha256(BASE_HASH_PURPOSE, rfc8785.dumps(dict(manifest_dict)))
 
 
+def _loc(parts: tuple[int | str, ...]) -> str:
+    """``("contests", 1, "selections", 0, "name", "ja")`` -> ``contests[1].selections[0].name.ja``."""
+    out = ""
+    for p in parts:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+    return out or "(manifest)"
+
+
+class _YamlBoolean:
+    """What an unquoted YAML 1.1 boolean word (``yes``, ``No``, ``on``, ``OFF``, ``true`` ...) reads as: the
+    manifest has no boolean field, so such a word was meant as text; it fails validation with a hint."""
+
+    __slots__ = ("word",)
+
+    def __init__(self, word: str) -> None:
+        self.word = word
+
+    def __repr__(self) -> str:
+        return f"unquoted YAML boolean {self.word!r}"
+
+
+def _yaml_loader() -> Any:
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    def boolean(loader: yaml.SafeLoader, node: yaml.Node) -> _YamlBoolean:
+        return _YamlBoolean(str(loader.construct_scalar(node)))  # type: ignore[arg-type]
+
+    Loader.add_constructor("tag:yaml.org,2002:bool", boolean)
+    return Loader
+
+
+def _hint(err: Mapping[str, Any]) -> str:
+    value = err.get("input")
+    if isinstance(value, _YamlBoolean):
+        return (
+            f"; YAML read the unquoted word {value.word} as a boolean (true/false), not as text: "
+            f"quote it: '{value.word}'"
+        )
+    if isinstance(value, bool):
+        return "; a boolean (true/false) where text was expected: in YAML, quote the word: 'yes'"
+    return ""
+
+
 def _problems(e: ValidationError) -> list[dict[str, str]]:
     out = []
     for err in e.errors():
-        loc = ".".join(str(p) for p in err.get("loc", ()))
         msg = str(err.get("msg", "")).removeprefix("Value error, ")
-        out.append({"loc": loc or "(manifest)", "msg": msg})
+        out.append({"loc": _loc(tuple(err.get("loc", ()))), "msg": msg + _hint(err)})
     return out
 
 
@@ -259,7 +308,7 @@ def parse_manifest(data: Mapping[str, Any] | str | bytes) -> Manifest:
         import yaml  # YAML is a superset of JSON
 
         try:
-            data = yaml.safe_load(data)
+            data = yaml.load(data, Loader=_yaml_loader())  # noqa: S506 - a SafeLoader subclass
         except yaml.YAMLError as e:
             raise ManifestError("manifest.syntax", f"the manifest is not valid YAML/JSON: {e}") from e
     if not isinstance(data, Mapping):

@@ -17,8 +17,11 @@ that builds ballot intake from the settings. OpenAPI docs are served at ``/docs`
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
@@ -33,6 +36,7 @@ __all__ = ["create_app"]
 
 API_PREFIX = "/api/v1"
 _log = logging.getLogger("tvote.reconcile")
+_period_log = logging.getLogger("tvote.period")
 
 
 def _optional_router(module: str) -> Any | None:
@@ -47,9 +51,17 @@ def _optional_router(module: str) -> Any | None:
 
 
 def create_app(
-    settings: Settings | None = None, *, service: Any | None = None, intake: Any | None = None
+    settings: Settings | None = None,
+    *,
+    service: Any | None = None,
+    intake: Any | None = None,
+    period_poll_seconds: float = 1.0,
 ) -> FastAPI:
     """Build the app. ``service`` may be given (tests, the demo); by default it is built from ``settings``.
+
+    While the app runs (its lifespan), the *period keeper* calls ``service.enforce_period()`` at start and
+    then every ``period_poll_seconds``: voting opens when the manifest's period opens (once the key
+    ceremony and the roll commitment are done) and closes at its end, by the service's injected clock.
 
     ``intake`` is a :class:`voting._intake_config.IntakeConfig`; by default it is loaded from ``settings``
     (trust anchors, CRLs, digital-ID provider, face-match engine, kiosk token hashes), so a misconfigured
@@ -75,7 +87,23 @@ def create_app(
     if service.has_election():
         raise_for(run_checks(settings, service.manifest))
     reconcile_on_start(service)
+    if not period_poll_seconds > 0:
+        raise ValueError("period_poll_seconds must be positive")
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        task = asyncio.create_task(keep_period(service, period_poll_seconds))
+        try:
+            yield
+        finally:
+            task.cancel()
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
+
     app = FastAPI(
+        lifespan=lifespan,
         title="tvote election service",
         version="1",
         description="End-to-end verifiable internet voting: election lifecycle, trustees, ballots, ledger.",
@@ -123,6 +151,32 @@ def create_app(
         return {"status": "ok"}
 
     return app
+
+
+async def keep_period(service: Any, poll_seconds: float) -> None:
+    """The period keeper: ``service.enforce_period()`` now and every ``poll_seconds``, in a worker thread
+    (it takes the election's mutation lock and appends). A refusal (e.g. ``service.diverged``) is logged
+    once per distinct reason and retried; the loop ends only when cancelled."""
+    import anyio.to_thread
+
+    from ._errors import ServiceError
+
+    last_problem: str | None = None
+    while True:
+        try:
+            done = await anyio.to_thread.run_sync(service.enforce_period)
+        except ServiceError as e:
+            problem = f"{e.code}: {e.message}"
+        except Exception as e:  # the keeper must outlive a storage hiccup; it retries
+            problem = f"{type(e).__name__} (see the storage)"
+        else:
+            problem = None
+            if done is not None:
+                _period_log.warning("voting %s on schedule (voting period of the manifest)", done)
+        if problem is not None and problem != last_problem:
+            _period_log.error("the voting period could not be enforced, retrying: %s", problem)
+        last_problem = problem
+        await asyncio.sleep(poll_seconds)
 
 
 def reconcile_on_start(service: Any) -> None:

@@ -12,6 +12,8 @@ __all__ = [
     "CeremonyOut",
     "ElectionCreatedOut",
     "ElectionOut",
+    "ExtendIn",
+    "OverrideIn",
     "PartialOut",
     "RegisterIn",
     "RegisterOut",
@@ -40,6 +42,24 @@ class ElectionOut(_Out):
     joint_key: str | None
     opened_at: str | None
     closed_at: str | None
+    #: when voting closes: ``voting_period.closes``, or the end set by the last ``voting.extended``
+    voting_closes: str
+
+
+class OverrideIn(BaseModel):
+    """Body of ``POST /admin/open`` and ``/admin/close`` (optional): opening before the voting period or
+    closing before its end needs a reason, published in the entry."""
+
+    model_config = ConfigDict(extra="forbid")
+    override_reason: str | None = Field(default=None, max_length=2000)
+
+
+class ExtendIn(BaseModel):
+    """Body of ``POST /admin/extend``: the new end of voting (RFC 3339 with a time zone) and why."""
+
+    model_config = ConfigDict(extra="forbid")
+    closes: str = Field(max_length=40)
+    reason: str = Field(max_length=2000)
 
 
 class ElectionCreatedOut(_Out):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Request
@@ -9,7 +10,7 @@ from fastapi.responses import Response
 
 from .._deps import AdminDep, ElectionServiceDep
 from .._errors import InvalidRequest
-from ._models import AppendedOut, ElectionCreatedOut, RollOut
+from ._models import AppendedOut, ElectionCreatedOut, ExtendIn, OverrideIn, RollOut
 
 __all__ = ["router"]
 
@@ -68,14 +69,31 @@ def finalize(_: AdminDep, service: ElectionServiceDep) -> dict[str, Any]:
     return service.finalize_key_ceremony().to_dict()
 
 
-@router.post("/open", response_model=AppendedOut, summary="Open voting")
-def open_voting(_: AdminDep, service: ElectionServiceDep) -> AppendedOut:
-    return AppendedOut(ledger_index=service.open_voting())
+@router.post("/open", response_model=AppendedOut, summary="Open voting (before the period: with a reason)")
+def open_voting(
+    _: AdminDep, service: ElectionServiceDep, body: Annotated[OverrideIn | None, Body()] = None
+) -> AppendedOut:
+    reason = (body or OverrideIn()).override_reason
+    return AppendedOut(ledger_index=service.open_voting(override_reason=reason))
 
 
-@router.post("/close", response_model=AppendedOut, summary="Close voting")
-def close_voting(_: AdminDep, service: ElectionServiceDep) -> AppendedOut:
-    return AppendedOut(ledger_index=service.close_voting())
+@router.post("/close", response_model=AppendedOut, summary="Close voting (before the end: with a reason)")
+def close_voting(
+    _: AdminDep, service: ElectionServiceDep, body: Annotated[OverrideIn | None, Body()] = None
+) -> AppendedOut:
+    reason = (body or OverrideIn()).override_reason
+    return AppendedOut(ledger_index=service.close_voting(override_reason=reason))
+
+
+@router.post("/extend", response_model=AppendedOut, summary="Move the end of voting later, with a reason")
+def extend_voting(_: AdminDep, service: ElectionServiceDep, body: ExtendIn) -> AppendedOut:
+    try:
+        closes = dt.datetime.fromisoformat(body.closes.replace("Z", "+00:00"))
+    except ValueError as e:
+        raise InvalidRequest(
+            "voting.extend_time", "closes is an RFC 3339 time such as 2027-04-25T22:00:00+09:00"
+        ) from e
+    return AppendedOut(ledger_index=service.extend_voting(closes, body.reason))
 
 
 @router.post("/tally", summary="Compute and publish the encrypted tally of the counted ballots")

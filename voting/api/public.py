@@ -37,6 +37,7 @@ def get_election(service: ElectionServiceDep) -> ElectionOut:
         joint_key=jk,
         opened_at=_iso(row.opened_at),
         closed_at=_iso(row.closed_at),
+        voting_closes=_iso(service.voting_window()[1]) or "",
     )
 
 
