@@ -1,5 +1,7 @@
 # tvote: the two quick-start commands are `make demo` and `make test`.
-# Both create the virtual environment at .venv/ (repository root) and install tvote with its extras.
+# Both create the virtual environment at .venv/ (repository root) and install tvote with its extras, from the
+# hash-pinned lock file requirements/server.txt (CPython 3.11, Linux x86_64). `make locks` rewrites the locks
+# from pyproject.toml; `make check-locks` fails when a lock is out of date with it.
 
 PYTHON ?= python3
 VENV   := .venv
@@ -7,7 +9,27 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 DEMO_OUT ?= demo-out
 
-.PHONY: all venv demo test test-fast lint bench vectors clean
+# The locks: the server install (every extra that `make` installs) and the auditor install (the core
+# dependencies alone: crypto/, ledger/'s record format, verifier/). tools.txt locks pip-tools itself, which runs
+# in its own environment (.venv-tools/) so that it never changes the versions in .venv/.
+SERVER_LOCK  := requirements/server.txt
+AUDITOR_LOCK := requirements/auditor.txt
+TOOLS_LOCK   := requirements/tools.txt
+SERVER_EXTRAS := server pdf cluster kiosk dev
+AUDITOR_VENV  := .venv-auditor
+AUDITOR_STAMP := $(AUDITOR_VENV)/.installed
+TOOLS_VENV    := .venv-tools
+TOOLS_STAMP   := $(TOOLS_VENV)/.installed
+SBOM_DIR      := sbom
+# --all-build-deps pins the build backend (setuptools, wheel) too, so that `pip install --no-build-isolation`
+# of tvote itself fetches nothing unpinned.
+PIP_COMPILE := CUSTOM_COMPILE_COMMAND='make locks' $(TOOLS_VENV)/bin/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \
+  --no-emit-index-url --no-emit-find-links --newline lf
+COMPILE_SERVER  = $(PIP_COMPILE) --all-build-deps $(addprefix --extra ,$(SERVER_EXTRAS)) --output-file
+COMPILE_AUDITOR = $(PIP_COMPILE) --all-build-deps --output-file
+COMPILE_TOOLS   = $(PIP_COMPILE) --output-file
+
+.PHONY: all venv demo test test-fast lint bench vectors clean locks check-locks sbom auditor check-auditor
 
 all: test
 
@@ -15,14 +37,23 @@ all: test
 LIBSODIUM_HINT := tvote needs the system libsodium >= 1.0.18 (ristretto255). Install it first: Debian/Ubuntu \
   'sudo apt-get install libsodium23', Fedora/RHEL 'sudo dnf install libsodium', Alpine 'apk add libsodium', \
   macOS 'brew install libsodium'.
-
-$(STAMP): pyproject.toml
-	@$(PYTHON) -c "import ctypes, ctypes.util, sys; n = ctypes.util.find_library('sodium'); \
+CHECK_LIBSODIUM = @$(PYTHON) -c "import ctypes, ctypes.util, sys; n = ctypes.util.find_library('sodium'); \
 	  sys.exit(0 if n and hasattr(ctypes.CDLL(n), 'crypto_core_ristretto255_add') else 1)" \
 	  || { echo "make: $(LIBSODIUM_HINT)" >&2; exit 1; }
+# The locks are resolved for CPython 3.11 on Linux x86_64; another interpreter could need other packages.
+CHECK_PYTHON = @$(PYTHON) -c "import platform, sys; sys.exit(0 if sys.version_info[:2] == (3, 11) \
+	  and platform.python_implementation() == 'CPython' and sys.platform == 'linux' \
+	  and platform.machine() == 'x86_64' else 1)" \
+	  || { echo "make: the lock files in requirements/ are for CPython 3.11 on Linux x86_64;" \
+	  "$(PYTHON) is not (set PYTHON=python3.11)" >&2; exit 1; }
+
+$(STAMP): pyproject.toml $(SERVER_LOCK)
+	$(CHECK_LIBSODIUM)
+	$(CHECK_PYTHON)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[server,pdf,cluster,kiosk,dev]'
+	$(PY) -m pip install --quiet --require-hashes -r $(SERVER_LOCK)
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	$(PY) -m pip check
 	@touch $(STAMP)
 
 venv: $(STAMP)
@@ -48,4 +79,65 @@ vectors: $(STAMP)
 	$(PY) tools/gen_threshold_vectors.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis $(DEMO_OUT) *.egg-info
+	rm -rf $(VENV) $(AUDITOR_VENV) $(TOOLS_VENV) $(SBOM_DIR) .pytest_cache .mypy_cache .ruff_cache .hypothesis $(DEMO_OUT) *.egg-info
+
+# -- supply chain ---------------------------------------------------------------------------------------------
+
+$(TOOLS_STAMP): $(TOOLS_LOCK)
+	$(CHECK_PYTHON)
+	@test -x $(TOOLS_VENV)/bin/python || $(PYTHON) -m venv $(TOOLS_VENV)
+	$(TOOLS_VENV)/bin/python -m pip install --quiet --require-hashes -r $(TOOLS_LOCK)
+	@touch $(TOOLS_STAMP)
+
+# Rewrites the three locks from pyproject.toml and requirements/tools.in. Pins already in a lock are kept;
+# to move one package: `make locks UPGRADE='--upgrade-package NAME'`; everything: `make locks UPGRADE=--upgrade`.
+locks: $(TOOLS_STAMP)
+	$(COMPILE_TOOLS) $(TOOLS_LOCK) $(UPGRADE) requirements/tools.in
+	$(COMPILE_SERVER) $(SERVER_LOCK) $(UPGRADE) pyproject.toml
+	$(COMPILE_AUDITOR) $(AUDITOR_LOCK) $(UPGRADE) pyproject.toml
+
+# Resolves each lock again from a copy of itself (so its pins are kept) and fails if anything differs: a
+# requirement added to or removed from pyproject.toml, or a changed bound, that `make locks` was not run for.
+check-locks: $(TOOLS_STAMP)
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && status=0 && \
+	for lock in tools server auditor; do cp requirements/$$lock.txt "$$tmp/$$lock.txt"; done && \
+	$(COMPILE_TOOLS) "$$tmp/tools.txt" requirements/tools.in && \
+	$(COMPILE_SERVER) "$$tmp/server.txt" pyproject.toml && \
+	$(COMPILE_AUDITOR) "$$tmp/auditor.txt" pyproject.toml && \
+	for lock in tools server auditor; do \
+	  diff -u requirements/$$lock.txt "$$tmp/$$lock.txt" || { status=1; \
+	    echo "make: requirements/$$lock.txt is out of date with its sources; run 'make locks'" >&2; }; \
+	done; exit $$status
+
+# The auditor's install in its own environment: the core dependencies from the auditor lock and tvote itself
+# (not editable), nothing of the server.
+$(AUDITOR_STAMP): pyproject.toml $(AUDITOR_LOCK)
+	$(CHECK_LIBSODIUM)
+	$(CHECK_PYTHON)
+	@test -x $(AUDITOR_VENV)/bin/python || $(PYTHON) -m venv $(AUDITOR_VENV)
+	$(AUDITOR_VENV)/bin/python -m pip install --quiet --require-hashes -r $(AUDITOR_LOCK)
+	$(AUDITOR_VENV)/bin/python -m pip install --quiet --no-deps --no-build-isolation .
+	$(AUDITOR_VENV)/bin/python -m pip check
+	@touch $(AUDITOR_STAMP)
+
+auditor: $(AUDITOR_STAMP)
+
+# The auditor's install re-checks the demo's record, the result-PDF signature included.
+check-auditor: $(AUDITOR_STAMP) demo
+	@$(AUDITOR_VENV)/bin/python -c "import importlib.util as u, sys; \
+	  bad = [m for m in ('fastapi', 'sqlmodel', 'sqlalchemy', 'uvicorn') if u.find_spec(m)]; \
+	  sys.exit('make: the auditor install holds server packages: ' + ', '.join(bad) if bad else 0)"
+	cd /tmp && $(CURDIR)/$(AUDITOR_VENV)/bin/tvote-verify $(abspath $(DEMO_OUT))/record \
+	  --trust-root $(abspath $(DEMO_OUT))/commission-root.pem
+
+# CycloneDX 1.6 JSON software bills of materials (see README, "Supply chain"):
+#   sbom/server.cdx.json   what `make` installed into .venv/ (versions, licenses, the dependency graph)
+#   sbom/auditor.cdx.json  the auditor lock (versions and the sha256 of every file pip may install)
+# cyclonedx-py validates each against the CycloneDX schema as it writes it (a minute or two: the schema's URL
+# format check is slow); SBOM_VALIDATE=--no-validate skips that.
+SBOM_VALIDATE ?= --validate
+SBOM_FLAGS = --pyproject pyproject.toml --mc-type application --sv 1.6 --output-reproducible --of JSON $(SBOM_VALIDATE)
+sbom: $(STAMP)
+	@mkdir -p $(SBOM_DIR)
+	$(VENV)/bin/cyclonedx-py environment $(SBOM_FLAGS) --output-file $(SBOM_DIR)/server.cdx.json $(PY)
+	$(VENV)/bin/cyclonedx-py requirements $(SBOM_FLAGS) --output-file $(SBOM_DIR)/auditor.cdx.json $(AUDITOR_LOCK)
