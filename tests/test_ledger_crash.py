@@ -106,7 +106,12 @@ def _crash_rounds(db: str, tmp_path: Path, rounds: int) -> None:
         threads = _clients(port, acked, lock, stop, 6, f"r{rnd}")
         for t in threads:
             t.start()
-        time.sleep(rng.uniform(0.2, 0.8))
+        # kill mid-stream: once this round has been acknowledged some appends (a loaded machine can take
+        # seconds for the first), then after a random moment
+        before, deadline = len(acked), time.monotonic() + 30
+        while len(acked) < before + 20 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(rng.uniform(0.0, 0.5))
         os.kill(proc.pid, signal.SIGKILL)  # our own child: no cleanup, no flush
         proc.wait()
         stop.set()

@@ -551,7 +551,7 @@ def test_publish_can_be_run_again_after_the_declaration_failed(tmp_path, monkeyp
     with start_election(tmp_path / "data", residents, ca, manifest) as e:
         with e.client() as v:
             v.cast_jpki(residents[0].card, choice)
-        e.admin("/close")
+        e.close_early("test: closed before the end of the voting period")
         e.admin("/tally")
         run_decryption(e.http, e.trustees.values())
         key = tmp_path / "data" / "commission-signer.key"

@@ -31,6 +31,7 @@ from typing import Any
 
 import httpx
 from _serve_util import Cli, free_port, jpki_files, server_env, start_server, stop_server, write_config
+from _service_util import CLOSE_EARLY
 
 from voting._cli_demo import make_residents, roll_csv, tsukuba_manifest
 from voting._election import count_ballots
@@ -214,7 +215,7 @@ def _run(
     assert report["repaired"] == [] and report["problems"] == [] and report["orphans_removed"] == 0
 
     # -- close, tally (counted set per the counting rule), decrypt 2 of 3, publish, export, verify
-    _admin(http, admin_token, "POST", "/close")
+    _admin(http, admin_token, "POST", "/close", json=CLOSE_EARLY)
     tally = _admin(http, admin_token, "POST", "/tally").json()
     counting = count_ballots((i, p["ballot_hash"], p["voter_alias"], p["channel"]) for i, p in cast)
     assert (tally["cast"], tally["counted"]) == (len(cast), len(counting.counted))

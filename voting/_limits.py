@@ -12,9 +12,13 @@ Every request body is bounded, by the first that applies of:
   ``Settings.max_admin_request_bytes``; a JSON body never gets the larger limit;
 * every other route: ``Settings.max_request_bytes`` (1 MiB by default).
 
-A declared ``Content-Length`` over the limit is refused at once; otherwise the body is read here (never more
-than the limit) and refused when it crosses it, then handed on to the app. The answer is
+A declared ``Content-Length`` over the limit is refused without buffering; otherwise the body is read here
+(never more than the limit) and refused when it crosses it, then handed on to the app. The answer is
 ``413 {"error": {"code": "request.too_large", ...}}`` and nothing reaches the service: nothing changes.
+Before a 413 the rest of the body is read and discarded, up to :data:`DRAIN_BYTES` more and for at most
+:data:`DRAIN_SECONDS` (a bounded "lingering close"): closing a connection with unread data makes the kernel
+reset it, and the client would then see ``Connection reset`` instead of the 413. A declared body larger
+than that is answered at once.
 
 A body must arrive within ``timeout`` seconds of the request's headers (``Settings.body_timeout``, 60 by
 default): one that trickles in is cut with ``408 {"error": {"code": "request.timeout", ...}}`` and the
@@ -46,6 +50,11 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 __all__ = ["BodySizeLimit"]
+
+#: before a 413, read and discard at most this much more of the body ...
+DRAIN_BYTES = 4 * 1024 * 1024
+#: ... for at most this long
+DRAIN_SECONDS = 5.0
 
 
 class BodySizeLimit:
@@ -84,6 +93,8 @@ class BodySizeLimit:
         limit = self.limit(str(scope.get("method", "")), str(scope.get("path", "")), is_json)
         declared = _content_length(scope)
         if declared is not None and declared > limit:
+            if declared - limit <= DRAIN_BYTES:
+                await self._drain(receive, DRAIN_BYTES)
             await _refuse(send, limit)
             return
         # Read the body here, at most ``limit`` bytes, and replay it: the framework turns any error raised
@@ -109,6 +120,8 @@ class BodySizeLimit:
             body = message.get("body", b"")
             size += len(body)
             if size > limit:
+                if message.get("more_body", False):
+                    await self._drain(receive, DRAIN_BYTES)
                 await _refuse(send, limit)
                 return
             chunks.append(body)
@@ -135,6 +148,17 @@ class BodySizeLimit:
             return await receive()
 
         await self.app(scope, replay, send)
+
+    async def _drain(self, receive: Receive, budget: int) -> None:
+        """Read and discard the rest of a refused body: at most ``budget`` bytes and :data:`DRAIN_SECONDS`."""
+        with anyio.move_on_after(min(DRAIN_SECONDS, self.timeout)):
+            while budget > 0:
+                message = await receive()
+                if message["type"] != "http.request":
+                    return
+                budget -= len(message.get("body", b""))
+                if not message.get("more_body", False):
+                    return
 
 
 def _content_length(scope: Scope) -> int | None:
