@@ -1,0 +1,209 @@
+"""The rehearsal kit (``tvote rehearsal``, issue 10): the operator guide's "Rehearsal" commands run as
+written, and what an attacker or a careless operator would try against the kit.
+
+``test_operator_guide_rehearsal_runs_as_written`` reads the ```sh block(s) of the guide's Rehearsal section
+and runs them, in order, in one ``bash -euo pipefail``, changing only the documented variables ``DIR`` (a
+temporary directory) and ``PORT`` (a free port). If the guide changes, the test follows it."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import stat
+import subprocess
+import tarfile
+from pathlib import Path
+
+import pytest
+from _serve_util import BIN, Cli, free_port, server_env
+from typer.testing import CliRunner
+
+from voting.cli import app
+
+GUIDE = Path(__file__).resolve().parent.parent / "docs" / "operator-guide.md"
+
+runner = CliRunner()
+
+
+def rehearsal_script(guide: str) -> str:
+    """The ```sh blocks of the guide's Rehearsal section (its ``## `` heading to the next one)."""
+    m = re.search(r"^## [^\n]*Rehearsal[^\n]*\n(.*?)(?=^## )", guide, re.M | re.S)
+    assert m, "docs/operator-guide.md has no Rehearsal section"
+    blocks = re.findall(r"^```sh\n(.*?)^```", m.group(1), re.M | re.S)
+    assert blocks, "the Rehearsal section has no ```sh block"
+    return "\n".join(blocks)
+
+
+def substitute(script: str, directory: Path, port: int) -> str:
+    """Only the documented variables: ``DIR="…"`` and ``PORT=…`` of the first ``export`` line."""
+    script, n_dir = re.subn(r'^(export DIR=)"[^"\n]*"', rf'\g<1>"{directory}"', script, count=1, flags=re.M)
+    script, n_port = re.subn(r"^(export DIR=\S+ PORT=)\d+", rf"\g<1>{port}", script, count=1, flags=re.M)
+    assert (n_dir, n_port) == (1, 1), "the guide's first line must be: export DIR=\"…\" PORT=…"
+    return script
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("rehearsal")
+def test_operator_guide_rehearsal_runs_as_written(tmp_path: Path) -> None:
+    kit = tmp_path / "kit"
+    script = substitute(rehearsal_script(GUIDE.read_text(encoding="utf-8")), kit, free_port())
+    env = server_env(PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", HOME=str(tmp_path))
+    # its own session: whatever the script leaves running (a server, if it failed half-way) is ended below
+    proc = subprocess.Popen(
+        ["bash", "-euo", "pipefail", "-c", script],
+        env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True,
+    )
+    try:
+        out, err = proc.communicate(timeout=420)
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        proc.wait()
+    log = (kit / "serve.log").read_text(errors="replace") if (kit / "serve.log").exists() else ""
+    assert proc.returncode == 0, (out[-3000:], err[-3000:], log[-3000:])
+    assert "VALID" in out and "INVALID" not in out, out[-2000:]
+    assert out.count("tracking code: ") == 3 and "receipt verified" in out
+    assert "challenged: tracking code" in out and "cast (kiosk)" in out
+
+    # no personal data of the (synthetic) residents in the server's log or the public record
+    with tarfile.open(kit / "record.tar.gz") as tar:
+        public = b"".join(tar.extractfile(m).read() for m in tar.getmembers() if m.isfile())  # type: ignore[union-attr]
+    rows = (kit / "roll.csv").read_text(encoding="utf-8").splitlines()[1:]
+    for row in rows:
+        _, name, birth, address = row.split(",")
+        for value in (name, birth, address):
+            assert value not in log and value.encode() not in public, "personal data leaked"
+
+
+# ------------------------------------------------------------------------------ what an attacker would try
+
+
+@pytest.fixture(scope="module")
+def kit(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    d = tmp_path_factory.mktemp("kit") / "rehearsal"
+    r = runner.invoke(app, ["rehearsal", "init", str(d), "--voters", "2", "--digital-id-voters", "1"])
+    assert r.exit_code == 0, r.output
+    return d
+
+
+def test_init_refuses_a_non_empty_directory_unless_forced(tmp_path: Path) -> None:
+    d = tmp_path / "busy"
+    d.mkdir()
+    (d / "election-office-notes.txt").write_text("keep me")
+    r = runner.invoke(app, ["rehearsal", "init", str(d), "--voters", "1"])
+    assert r.exit_code == 2
+    assert "error: rehearsal.dir:" in r.output and "not empty" in r.output
+    assert (d / "election-office-notes.txt").read_text() == "keep me"
+    assert sorted(p.name for p in d.iterdir()) == ["election-office-notes.txt"]
+    # a file where the directory should be
+    f = tmp_path / "file"
+    f.write_text("x")
+    r = runner.invoke(app, ["rehearsal", "init", str(f)])
+    assert r.exit_code == 2 and "error: rehearsal.dir:" in r.output
+
+
+def test_init_refuses_bad_options(tmp_path: Path) -> None:
+    for args, code in (
+        (["--trustees", "2", "--threshold", "3"], "rehearsal.trustees"),
+        (["--voters", "0"], "rehearsal.voters"),
+        (["--opens", "2027-04-18T09:00:00"], "rehearsal.period"),
+        (["--opens", "2030-01-02T00:00:00Z", "--closes", "2030-01-01T00:00:00Z"], "rehearsal.period"),
+        (["--closes", "2001-01-01T00:00:00Z", "--opens", "2000-01-01T00:00:00Z"], "rehearsal.period"),
+    ):
+        r = runner.invoke(app, ["rehearsal", "init", str(tmp_path / "k"), *args])
+        assert r.exit_code == 2 and f"error: {code}:" in r.output, (args, r.output)
+        assert not (tmp_path / "k").exists() or not any((tmp_path / "k").iterdir())
+
+
+def test_force_replaces_the_old_kit(kit: Path, tmp_path: Path) -> None:
+    d = tmp_path / "again"
+    assert runner.invoke(app, ["rehearsal", "init", str(d), "--voters", "1"]).exit_code == 0
+    old_key = (d / "log-key.txt").read_text()
+    r = runner.invoke(app, ["rehearsal", "init", str(d), "--voters", "1", "--force"])
+    assert r.exit_code == 0, r.output
+    assert (d / "log-key.txt").read_text() != old_key
+
+
+def test_secret_files_are_private(kit: Path) -> None:
+    def mode(p: Path) -> int:
+        return stat.S_IMODE(p.stat().st_mode)
+
+    for d in (kit, kit / "server-data", kit / "cards", kit / "witnesses", kit / "witnesses" / "w1"):
+        assert mode(d) == 0o700, d
+    secrets = [
+        kit / "admin-token",
+        kit / "kiosk-token",
+        kit / "roll.csv",
+        kit / "server-data" / "ledger-signing.key",
+        kit / "server-data" / "commission-signer.key",
+        kit / "cards" / "PINS.txt",
+        kit / "digital-id" / "subjects.json",
+        *(kit / "witnesses" / w / "witness-key.json" for w in ("w1", "w2", "w3")),
+        *(kit / "cards").glob("*.p12"),
+    ]
+    assert len(secrets) == 13
+    for p in secrets:
+        assert mode(p) == 0o600, p
+    assert "REHEARSAL ONLY" in (kit / "cards" / "PINS.txt").read_text()
+    assert "NOT FOR A REAL ELECTION" in (kit / "README.txt").read_text()
+
+
+def test_the_kit_is_consistent(kit: Path) -> None:
+    from voting._manifest import load_manifest
+    from voting._settings import Settings
+
+    m = load_manifest(kit / "manifest.yaml")
+    assert m.witnesses.quorum == 2 and len(m.witnesses.keys) == 3
+    assert m.auth_methods == ["jpki"]
+    s = Settings.from_env({}, config_file=kit / "tvote.toml")
+    assert s.environment == "test" and s.jpki_test_policy and s.admin_token
+    assert s.data_dir == kit.resolve() / "server-data"
+    # the roll: 2 card residents, 1 digital-ID resident, the resident with the revoked card
+    assert len((kit / "roll.csv").read_text(encoding="utf-8").splitlines()) == 1 + 4
+    log_key = (kit / "log-key.txt").read_text().strip()
+    for w in ("w1", "w2", "w3"):
+        assert log_key in (kit / "witnesses" / w / "witness-state.json").read_text()
+
+
+def test_a_wrong_pin_is_refused_locally(kit: Path) -> None:
+    # the server URL is unreachable: a wrong PIN must stop before anything is sent
+    dead = f"http://127.0.0.1:{free_port()}"
+    card = str(kit / "cards" / "0001.p12")
+    args = ["rehearsal", "vote", "--server", dead, "--card", card, "--pin-env", "P"]
+    r = runner.invoke(app, args, env={"P": "WRONG123"})
+    assert r.exit_code == 1
+    assert r.output.strip() == (
+        "error: card.pin: the PIN does not open 0001.p12 (wrong PIN, or not a PKCS#12 card file)"
+    )
+    r = runner.invoke(app, args, env={"P": ""})
+    assert r.exit_code == 2 and "error: card.pin: set the environment variable P" in r.output
+    # the right PIN opens the card; then the unreachable server is the (one-line) error
+    pins = (kit / "cards" / "PINS.txt").read_text().splitlines()
+    pin = next(line.split()[2] for line in pins if line.startswith("0001.p12"))
+    r = runner.invoke(app, args, env={"P": pin})
+    assert r.exit_code == 1 and r.output.startswith("error: server.unreachable:"), r.output
+
+
+def test_production_refuses_the_settings_file(kit: Path) -> None:
+    cli = Cli(server_env(TVOTE_ENVIRONMENT="production"))
+    p = cli.start("serve", "--config", str(kit / "tvote.toml"), "--port", str(free_port()))
+    _, stderr = p.communicate(timeout=120)
+    assert p.returncode == 2
+    assert stderr.strip() == "error: config.unsafe: the JPKI test certificate policy is refused in production"
+
+
+def test_production_refuses_the_test_ca_even_without_the_test_policy(kit: Path, tmp_path: Path) -> None:
+    """An operator who deletes the test-policy line "to make it work" still cannot run production on it."""
+    text = (kit / "tvote.toml").read_text()
+    edited = tmp_path / "edited.toml"
+    edited.write_text(text.replace("jpki_test_policy = true\n", "").replace('"test"', '"production"'))
+    cli = Cli(server_env())
+    p = cli.start("serve", "--config", str(edited), "--port", str(free_port()))
+    _, stderr = p.communicate(timeout=120)
+    assert p.returncode == 2, stderr
+    assert stderr.startswith("error: config.startup:")
+    assert "jpki_anchor_pins" in stderr, stderr
