@@ -35,11 +35,16 @@ def rehearsal_script(guide: str) -> str:
     return "\n".join(blocks)
 
 
-def substitute(script: str, directory: Path, port: int) -> str:
-    """Only the documented variables: ``DIR="…"`` and ``PORT=…`` of the first ``export`` line."""
-    script, n_dir = re.subn(r'^(export DIR=)"[^"\n]*"', rf'\g<1>"{directory}"', script, count=1, flags=re.M)
-    script, n_port = re.subn(r"^(export DIR=\S+ PORT=)\d+", rf"\g<1>{port}", script, count=1, flags=re.M)
-    assert (n_dir, n_port) == (1, 1), "the guide's first line must be: export DIR=\"…\" PORT=…"
+FIRST_LINE = re.compile(r'^export DIR="[^"\n]*" PORT=\d+ OIDC_PORT=\d+ FACE_PORT=\d+$', re.M)
+
+
+def substitute(script: str, directory: Path) -> str:
+    """Only the documented variables of the first line: ``DIR`` and the three loopback ports."""
+    ports = [free_port() for _ in range(3)]
+    assert len(set(ports)) == 3
+    line = f'export DIR="{directory}" PORT={ports[0]} OIDC_PORT={ports[1]} FACE_PORT={ports[2]}'
+    script, n = FIRST_LINE.subn(line, script, count=1)
+    assert n == 1, 'the guide\'s first line must be: export DIR="…" PORT=… OIDC_PORT=… FACE_PORT=…'
     return script
 
 
@@ -47,7 +52,7 @@ def substitute(script: str, directory: Path, port: int) -> str:
 @pytest.mark.xdist_group("rehearsal")
 def test_operator_guide_rehearsal_runs_as_written(tmp_path: Path) -> None:
     kit = tmp_path / "kit"
-    script = substitute(rehearsal_script(GUIDE.read_text(encoding="utf-8")), kit, free_port())
+    script = substitute(rehearsal_script(GUIDE.read_text(encoding="utf-8")), kit)
     env = server_env(PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", HOME=str(tmp_path))
     # its own session: whatever the script leaves running (a server, if it failed half-way) is ended below
     proc = subprocess.Popen(
@@ -66,7 +71,7 @@ def test_operator_guide_rehearsal_runs_as_written(tmp_path: Path) -> None:
     log = (kit / "serve.log").read_text(errors="replace") if (kit / "serve.log").exists() else ""
     assert proc.returncode == 0, (out[-3000:], err[-3000:], log[-3000:])
     assert "VALID" in out and "INVALID" not in out, out[-2000:]
-    assert out.count("tracking code: ") == 3 and "receipt verified" in out
+    assert out.count("tracking code: ") == 4 and out.count("receipt verified") == 4
     assert "challenged: tracking code" in out and "cast (kiosk)" in out
 
     # no personal data of the (synthetic) residents in the server's log or the public record
@@ -123,16 +128,27 @@ def test_force_replaces_the_old_kit(kit: Path, tmp_path: Path) -> None:
     d = tmp_path / "again"
     assert runner.invoke(app, ["rehearsal", "init", str(d), "--voters", "1"]).exit_code == 0
     old_key = (d / "log-key.txt").read_text()
-    r = runner.invoke(app, ["rehearsal", "init", str(d), "--voters", "1", "--force"])
+    again = ["rehearsal", "init", str(d), "--voters", "1", "--digital-id-voters", "0", "--force"]
+    r = runner.invoke(app, again)
     assert r.exit_code == 0, r.output
     assert (d / "log-key.txt").read_text() != old_key
+    # without digital-ID residents the kit leaves digital ID out of the manifest and the settings
+    from voting._manifest import load_manifest
+    from voting._settings import Settings
+
+    assert load_manifest(d / "manifest.yaml").auth_methods == ["jpki"]
+    assert Settings.from_env({}, config_file=d / "tvote.toml").oidc_issuer is None
+    assert not (d / "digital-id").exists()
+    r = runner.invoke(app, ["rehearsal", "oidc", str(d)])
+    assert r.exit_code == 2 and "error: rehearsal.digital_id:" in r.output
 
 
 def test_secret_files_are_private(kit: Path) -> None:
     def mode(p: Path) -> int:
         return stat.S_IMODE(p.stat().st_mode)
 
-    for d in (kit, kit / "server-data", kit / "cards", kit / "witnesses", kit / "witnesses" / "w1"):
+    for d in (kit, kit / "server-data", kit / "cards", kit / "witnesses", kit / "witnesses" / "w1",
+              kit / "digital-id"):
         assert mode(d) == 0o700, d
     secrets = [
         kit / "admin-token",
@@ -141,11 +157,14 @@ def test_secret_files_are_private(kit: Path) -> None:
         kit / "server-data" / "ledger-signing.key",
         kit / "server-data" / "commission-signer.key",
         kit / "cards" / "PINS.txt",
-        kit / "digital-id" / "subjects.json",
+        kit / "roll-key",
+        kit / "digital-id" / "client-secret",
+        kit / "digital-id" / "provider.json",
+        *(kit / "digital-id" / "reference-photos").iterdir(),
         *(kit / "witnesses" / w / "witness-key.json" for w in ("w1", "w2", "w3")),
         *(kit / "cards").glob("*.p12"),
     ]
-    assert len(secrets) == 13
+    assert len(secrets) == 16
     for p in secrets:
         assert mode(p) == 0o600, p
     assert "REHEARSAL ONLY" in (kit / "cards" / "PINS.txt").read_text()
@@ -158,9 +177,16 @@ def test_the_kit_is_consistent(kit: Path) -> None:
 
     m = load_manifest(kit / "manifest.yaml")
     assert m.witnesses.quorum == 2 and len(m.witnesses.keys) == 3
-    assert m.auth_methods == ["jpki"]
+    assert m.auth_methods == ["jpki", "oidc+face"]
     s = Settings.from_env({}, config_file=kit / "tvote.toml")
     assert s.environment == "test" and s.jpki_test_policy and s.admin_token
+    assert s.oidc_issuer == "http://127.0.0.1:8701" and s.face_matcher_url == "http://127.0.0.1:8702/match"
+    assert s.oidc_client_secret and s.roll_key() is not None
+    # the reference photo is named by the digital-ID resident's voter alias under the kit's roll key
+    from voting._roll import voter_alias
+
+    alias = voter_alias(s.roll_key() or b"", m.election_id, "R000003")
+    assert [p.name for p in (kit / "digital-id" / "reference-photos").iterdir()] == [f"{alias.hex()}.png"]
     assert s.data_dir == kit.resolve() / "server-data"
     # the roll: 2 card residents, 1 digital-ID resident, the resident with the revoked card
     assert len((kit / "roll.csv").read_text(encoding="utf-8").splitlines()) == 1 + 4
@@ -207,3 +233,24 @@ def test_production_refuses_the_test_ca_even_without_the_test_policy(kit: Path, 
     assert p.returncode == 2, stderr
     assert stderr.startswith("error: config.startup:")
     assert "jpki_anchor_pins" in stderr, stderr
+
+
+def test_vote_refuses_unclear_or_unknown_credentials(kit: Path) -> None:
+    dead = f"http://127.0.0.1:{free_port()}"
+    card = str(kit / "cards" / "0001.p12")
+    cases = (
+        (["--card", card, "--digital-id", "R000003", "--kit", str(kit)], "rehearsal.vote", 2),
+        ([], "rehearsal.vote", 2),
+        (["--card", card], "card.pin", 2),
+        (["--digital-id", "R000003"], "rehearsal.vote", 2),
+        (["--digital-id", "R000001", "--kit", str(kit)], "rehearsal.vote", 2),  # a card resident
+        (["--card", str(kit / "roll.csv"), "--pin-env", "P"], "card.pin", 1),  # not a card file
+    )
+    for args, code, status in cases:
+        r = runner.invoke(app, ["rehearsal", "vote", "--server", dead, *args], env={"P": "ABCDEFGH"})
+        assert r.exit_code == status and r.output.startswith(f"error: {code}:"), (args, r.output)
+        assert len(r.output.strip().splitlines()) == 1, r.output
+    # a digital-ID resident of the kit gets as far as the network (here: no server)
+    did = ["--digital-id", "R000003", "--kit", str(kit)]
+    r = runner.invoke(app, ["rehearsal", "vote", "--server", dead, *did])
+    assert r.exit_code == 1 and r.output.startswith("error: server.unreachable:"), r.output

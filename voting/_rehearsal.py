@@ -8,8 +8,10 @@ What it writes (``docs/operator-guide.md``, "Rehearsal"; ``DIR/README.txt`` list
       tvote.toml                      the server's settings: environment "test", the test CA with the
                                       JPKI test policy (production refuses this file: config.unsafe)
       admin-token, kiosk-token        0600: the commission's bearer token; one polling-place kiosk's token
-      manifest.yaml                   the election: voting period, 3 witnesses (quorum 2), ["jpki"]
+      manifest.yaml                   the election: voting period, 3 witnesses (quorum 2), methods
       roll.csv                        0600: the synthetic residents (as ``tvote admin load-roll`` takes)
+      roll-key                        0600: the roll key (settings ``roll_key_file``), so the kit knows the
+                                      voter aliases of the digital-ID residents' reference photos
       log-key.txt                     the ledger's public verifier key (voters and witnesses pin it)
       server-data/                    0700: the server's data directory, prepared with
                                       ledger-signing.key (0600), commission-signer.key (0600), .crt,
@@ -19,7 +21,9 @@ What it writes (``docs/operator-guide.md``, "Rehearsal"; ``DIR/README.txt`` list
       cards/                          0700: NNNN.p12 (0600) per card resident, revoked.p12, PINS.txt (0600)
       witnesses/w1 w2 w3/             0700 each: BLS keys made by ``ledger.Witness.init`` (as ``tvote witness
                                       init``), pinned to the log key
-      digital-id/subjects.json        the digital-ID residents (on the roll, no card) and their test accounts
+      digital-id/                     0700: provider.json (the local OpenID provider's client and accounts of
+                                      the digital-ID residents: on the roll, no card), client-secret (0600),
+                                      reference-photos/<voter alias>.png (synthetic, never a face)
 
 Everything comes from the project's own code: the JPKI test CA (:class:`voting._testca.JpkiTestCa`) and its
 CRL partitions, the commission's TEST signing key
@@ -29,8 +33,11 @@ the ledger's signing key (:func:`voting._election.log_signer`), the witnesses' k
 (:func:`voting._cli_demo.make_residents`, :func:`~voting._cli_demo.tsukuba_manifest`). A card file is PKCS#12
 (``cryptography``: the key and certificate encrypted under the card's PIN, AES-256 with PBKDF2).
 
-Why digital ID is not in the manifest's methods: a digital-ID ballot needs a face-match engine and the
-residents' reference photos, which a rehearsal does not have.
+Digital ID (``oidc+face``): ``tvote rehearsal oidc DIR`` runs the development OpenID provider
+(:class:`voting._dev_oidc.DevOidcProvider`, a real authlib provider) with the kit's digital-ID accounts and a
+face-match *hook* (:func:`face_hook_app`: the ``HttpFaceMatcher`` wire format answered by the deterministic
+test matcher, which matches byte-identical synthetic images) on the loopback ports the settings name. It
+rehearses the flow, not face recognition. With ``--digital-id-voters 0`` the kit leaves digital ID out.
 """
 
 from __future__ import annotations
@@ -63,6 +70,13 @@ __all__ = [
 ]
 
 KIT_README: Final = "README.txt"
+ROLL_KEY_FILE: Final = "roll-key"
+DIGITAL_ID_DIR: Final = "digital-id"
+PROVIDER_FILE: Final = "provider.json"
+CLIENT_SECRET_FILE: Final = "client-secret"  # noqa: S105 - a file name
+OIDC_CLIENT_ID: Final = "tvote-rehearsal"
+#: the rehearsal's face-match hook: byte-identical synthetic images match (``DeterministicTestMatcher``)
+FACE_ENGINE_ID: Final = "tvote-rehearsal-face-hook/1"
 SETTINGS_FILE: Final = "tvote.toml"
 ADMIN_TOKEN_FILE: Final = "admin-token"  # noqa: S105 - a file name
 KIOSK_TOKEN_FILE: Final = "kiosk-token"  # noqa: S105 - a file name
@@ -92,6 +106,8 @@ class KitOptions:
     opens: dt.datetime | None = None
     closes: dt.datetime | None = None
     public_url: str = "http://127.0.0.1:8000"
+    oidc_port: int = 8701
+    face_port: int = 8702
 
     def check(self, now: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
         """The voting period (defaults: opens in 10 minutes, closes 3 hours later); refuses bad options."""
@@ -99,6 +115,11 @@ class KitOptions:
             raise CliError("rehearsal.voters", f"--voters must be 1 to {MAX_VOTERS}")
         if not 0 <= self.digital_id_voters <= 100:
             raise CliError("rehearsal.voters", "--digital-id-voters must be 0 to 100")
+        for name, port in (("--oidc-port", self.oidc_port), ("--face-port", self.face_port)):
+            if not 1 <= port <= 65535:
+                raise CliError("rehearsal.port", f"{name} must be a TCP port (1 to 65535)")
+        if self.oidc_port == self.face_port:
+            raise CliError("rehearsal.port", "--oidc-port and --face-port must differ")
         if not 1 <= self.threshold <= self.trustees <= 10:
             raise CliError(
                 "rehearsal.trustees", "need 1 <= --threshold <= --trustees <= 10 (a rehearsal: 3 of 2, say)"
@@ -213,6 +234,8 @@ class Kit:
     log_key: str
     opens: dt.datetime
     closes: dt.datetime
+    #: the resident ids of the digital-ID residents
+    digital_id: tuple[str, ...] = ()
 
 
 def _pem(cert: x509.Certificate) -> bytes:
@@ -282,10 +305,13 @@ def write_kit(directory: Path, options: KitOptions, *, force: bool = False,
 
     # -- the roll: every card resident, the digital-ID residents and the resident with the revoked card
     _write(d / ROLL_FILE, roll_csv(residents), 0o600)
-    did = _private_dir(d / "digital-id")
-    subjects = [{"resident_id": r.resident_id, "sub": _subject(r.resident_id)} for r in digital_id]
-    _write(did / "subjects.json", json.dumps({"rehearsal_only": True, "subjects": subjects}, indent=2) + "\n",
-           0o600)
+    # -- digital ID: the roll key (so the kit knows the voter aliases), the residents' reference photos, the
+    #    local provider's client and subjects, the face-match hook (`tvote rehearsal oidc DIR` runs both)
+    roll_key = secrets.token_bytes(32)
+    _write(d / ROLL_KEY_FILE, roll_key.hex() + "\n", 0o600)
+    oidc_lines: list[str] = []
+    if digital_id:
+        oidc_lines = _write_digital_id(d, options, roll_key, digital_id)
 
     # -- three witnesses, pinned to the log key (the code of `tvote witness init`)
     from ledger.record import LogKey
@@ -308,11 +334,12 @@ def write_kit(directory: Path, options: KitOptions, *, force: bool = False,
     }
     manifest["voting_period"] = {"opens": _rfc3339(opens), "closes": _rfc3339(closes)}
     manifest["witnesses"] = {"quorum": WITNESS_QUORUM, "keys": witness_keys}
-    manifest["auth_methods"] = ["jpki"]
+    manifest["auth_methods"] = ["jpki", "oidc+face"] if digital_id else ["jpki"]
     parse_manifest(manifest)  # the kit never writes a manifest the server would refuse
     header = (
         "# REHEARSAL manifest written by `tvote rehearsal init` (tvote-manifest/1, docs/events.md).\n"
-        "# Witnesses: the kit's three (quorum 2). Methods: jpki only (digital ID needs a face matcher).\n"
+        "# Witnesses: the kit's three (quorum 2). Methods: test cards, and digital ID with the kit's local\n"
+        "# provider and face-match hook (`tvote rehearsal oidc DIR`) when it has digital-ID residents.\n"
     )
     _write(d / MANIFEST_FILE, header + yaml.safe_dump(manifest, allow_unicode=True, sort_keys=False))
 
@@ -328,17 +355,66 @@ def write_kit(directory: Path, options: KitOptions, *, force: bool = False,
         f"jpki_crl_dir = {_toml_str(crls)}",
         "jpki_test_policy = true",
         f"kiosk_token_hashes = [{_toml_str(hash_kiosk_token(kiosk_token))}]",
+        f"roll_key_file = {_toml_str(d / ROLL_KEY_FILE)}",
+        *oidc_lines,
         "",
     ])
     _write(d / SETTINGS_FILE, settings_text)
     Settings.from_env({}, config_file=d / SETTINGS_FILE)  # it loads, in the test environment
 
-    kit = Kit(d, d / SETTINGS_FILE, d / MANIFEST_FILE, tuple(card_paths), log_key, opens, closes)
+    kit = Kit(d, d / SETTINGS_FILE, d / MANIFEST_FILE, tuple(card_paths), log_key, opens, closes,
+              tuple(r.resident_id for r in digital_id))
     _write(d / KIT_README, readme_text(kit, options, [p[0] for p in pins]))
     return kit
 
 
-def _subject(resident_id: str) -> str:
+def _write_digital_id(
+    d: Path, options: KitOptions, roll_key: bytes, residents: Sequence[Any]
+) -> list[str]:
+    """The digital-ID side of the kit; returns the settings lines that point the server at it."""
+    from ._cli_demo import demo_face_image
+    from ._dev_oidc import DEV_ACR, DEV_TRUST_FRAMEWORK
+    from ._roll import voter_alias
+
+    did = _private_dir(d / DIGITAL_ID_DIR)
+    photos = _private_dir(did / "reference-photos")
+    secret = secrets.token_urlsafe(32)
+    _write(did / CLIENT_SECRET_FILE, secret + "\n", 0o600)
+    subjects = []
+    for r in residents:
+        alias = voter_alias(roll_key, options.election_id, r.resident_id)
+        # the commission's export of the resident's reference photo (synthetic: never a real face)
+        _write(photos / f"{alias.hex()}.png", demo_face_image(r.resident_id), 0o600)
+        p = r.person
+        subjects.append({
+            "resident_id": r.resident_id,
+            "sub": subject_of(r.resident_id),
+            "claims": {"name": p.name, "birthdate": p.birth_date.isoformat(),
+                       "address": {"formatted": p.address}},
+        })
+    provider = {
+        "rehearsal_only": True,
+        "issuer": f"http://127.0.0.1:{options.oidc_port}",
+        "face_matcher_url": f"http://127.0.0.1:{options.face_port}/match",
+        "client_id": OIDC_CLIENT_ID,
+        "redirect_uri": options.public_url.rstrip("/") + "/vote/oidc-callback",
+        "subjects": subjects,
+    }
+    _write(did / PROVIDER_FILE, json.dumps(provider, ensure_ascii=False, indent=2) + "\n", 0o600)
+    return [
+        f"oidc_issuer = {_toml_str(provider['issuer'])}",
+        f"oidc_client_id = {_toml_str(OIDC_CLIENT_ID)}",
+        f"oidc_client_secret_file = {_toml_str(did / CLIENT_SECRET_FILE)}",
+        f"oidc_redirect_uri = {_toml_str(provider['redirect_uri'])}",
+        f"oidc_acr_values = [{_toml_str(DEV_ACR)}]",
+        f"oidc_trust_frameworks = [{_toml_str(DEV_TRUST_FRAMEWORK)}]",
+        f"face_matcher_url = {_toml_str(provider['face_matcher_url'])}",
+        f"face_engine_id = {_toml_str(FACE_ENGINE_ID)}",
+        f"face_reference_dir = {_toml_str(photos)}",
+    ]
+
+
+def subject_of(resident_id: str) -> str:
     """A digital-ID resident's account id at the rehearsal's provider (not the register's resident id)."""
     return "rehearsal-" + hashlib.sha256(resident_id.encode()).hexdigest()[:16]
 
@@ -363,6 +439,7 @@ def _pins_text(pins: Sequence[tuple[str, str, str]]) -> str:
 
 def readme_text(kit: Kit, options: KitOptions, card_names: Sequence[str]) -> str:
     d = kit.directory
+    methods = " and by digital ID with the face-match hook (oidc+face)" if kit.digital_id else ""
     return f"""tvote REHEARSAL KIT (written by `tvote rehearsal init`). NOT FOR A REAL ELECTION.
 
 Everything here is for a rehearsal: a JPKI *test* CA and test cards, a TEST commission signing key,
@@ -371,7 +448,7 @@ witness keys that live on this one machine, synthetic residents. Production refu
 
 Election {options.election_id}: voting period {_rfc3339(kit.opens)} to {_rfc3339(kit.closes)} (UTC);
 {options.trustees} trustees, any {options.threshold} decrypt; witnesses w1 w2 w3, quorum {WITNESS_QUORUM};
-ballots by test My Number card (jpki).
+ballots by test My Number card (jpki){methods}.
 
 What is here
   {SETTINGS_FILE:<20} the server's settings (environment "test"): tvote serve --config {SETTINGS_FILE}
@@ -385,12 +462,14 @@ What is here
   {"jpki/":<20} trust-anchors/ (the test CA), crls/ (its CRLs, valid until a day after closing)
   {"cards/":<20} {len(card_names) - 1} test cards (PKCS#12) and revoked.p12; the PINs in cards/{PINS_FILE}
   {"witnesses/":<20} w1 w2 w3: the witnesses (tvote witness cosign --dir witnesses/w1 --server $URL/api/v1)
-  {"digital-id/":<20} subjects.json: the digital-ID residents (on the roll, no card); digital-ID ballots
-  {"":<20} need a face-match engine, so the manifest allows jpki only
+  {"roll-key":<20} the roll key (0600): the kit knows the voter aliases of the reference photos
+  {"digital-id/":<20} provider.json: the local OpenID provider's accounts of the digital-ID residents
+  {"":<20} ({", ".join(kit.digital_id) or "none"}; on the roll, no card), client-secret, reference-photos/
 
 The commands, in order (docs/operator-guide.md, section "Rehearsal", has them with explanations):
   export DIR={d} URL={options.public_url}
   export TVOTE_ADMIN_TOKEN_FILE=$DIR/{ADMIN_TOKEN_FILE}
+  tvote rehearsal oidc $DIR          (the OpenID provider and face-match hook, if digital ID is used)
   tvote serve --config $DIR/{SETTINGS_FILE} --port <the port of URL>
   tvote admin create --server $URL --manifest $DIR/{MANIFEST_FILE}
   tvote admin load-roll --server $URL --roll $DIR/{ROLL_FILE}
@@ -400,6 +479,7 @@ The commands, in order (docs/operator-guide.md, section "Rehearsal", has them wi
   (wait for the period, or) tvote admin open --server $URL --override-reason "rehearsal"
   PIN=<from cards/{PINS_FILE}> tvote rehearsal vote --server $URL --card $DIR/cards/0001.p12 \\
       --pin-env PIN --log-key-file $DIR/{LOG_KEY_FILE} --choose mayor=cand-2 --choose referendum=yes
+  tvote rehearsal vote --server $URL --kit $DIR --digital-id <resident> --choose mayor=cand-1
   tvote admin close --server $URL --override-reason "rehearsal"
   tvote admin tally --server $URL
   (any {options.threshold} trustees) tvote trustee decrypt --server $URL ...
@@ -410,3 +490,90 @@ The commands, in order (docs/operator-guide.md, section "Rehearsal", has them wi
   tvote-verify record.tar.gz --trust-root $DIR/{DATA_DIR}/commission-chain.pem \\
       --log-key "$(cat $DIR/{LOG_KEY_FILE})"
 """
+
+
+# ------------------------------------------------------------------------------- the digital-ID side, running
+
+
+def face_hook_app() -> Any:
+    """The rehearsal's face-match hook: ``POST /match`` in the ``HttpFaceMatcher`` wire format
+    (docs/authentication.md), answered by :class:`voting.auth.DeterministicTestMatcher` (byte-identical
+    synthetic images match). A stand-in for the vendor's engine; never a face matcher."""
+    import base64
+    import binascii
+
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse, Response
+    from starlette.routing import Route
+
+    from voting.auth import DeterministicTestMatcher, LiveCapture, ReferenceImageSource
+
+    engine = DeterministicTestMatcher(FACE_ENGINE_ID)
+
+    async def match(request: Request) -> Response:
+        try:
+            body = await request.json()
+            ref, live = body["reference"], body["live"]
+            res = engine.match(
+                ReferenceImageSource(base64.b64decode(ref["data"], validate=True), ref["media_type"]),
+                LiveCapture(
+                    base64.b64decode(live["data"], validate=True),
+                    live["media_type"],
+                    base64.b64decode(live["liveness_evidence"], validate=True),
+                ),
+            )
+        except (ValueError, KeyError, TypeError, binascii.Error):
+            return JSONResponse({"error": "malformed match request"}, status_code=400)
+        return JSONResponse({"decision": res.decision, "score": res.score, "threshold": res.threshold,
+                             "liveness": res.liveness, "engine_id": res.engine_id})
+
+    return Starlette(routes=[Route("/match", match, methods=["POST"])])
+
+
+def load_provider(directory: Path) -> dict[str, Any]:
+    """The kit's digital-ID description (``digital-id/provider.json``); ``rehearsal.digital_id`` if none."""
+    path = Path(directory) / DIGITAL_ID_DIR / PROVIDER_FILE
+    try:
+        obj = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CliError(
+            "rehearsal.digital_id",
+            f"{directory} has no digital-ID residents ({path} is missing): write the kit with "
+            "--digital-id-voters N",
+        ) from None
+    except (OSError, ValueError) as e:
+        raise CliError("rehearsal.digital_id", f"cannot read {path}: {e}") from e
+    if not isinstance(obj, dict) or not obj.get("subjects"):
+        raise CliError("rehearsal.digital_id", f"{path} lists no digital-ID residents")
+    return obj
+
+
+def start_digital_id(directory: Path) -> tuple[Any, Any, dict[str, Any]]:
+    """Start the kit's local OpenID provider (:class:`voting._dev_oidc.DevOidcProvider`, every digital-ID
+    resident's account; a login names its account in ``login_hint``) and the face-match hook, on the ports
+    the settings point the server at. Returns ``(provider, face server, provider.json)``; stop both."""
+    from urllib.parse import urlsplit
+
+    from ._dev_oidc import DevClient, DevOidcProvider, DevSubject
+    from ._loopback import LoopbackServer
+
+    d = Path(directory)
+    desc = load_provider(d)
+    secret = (d / DIGITAL_ID_DIR / CLIENT_SECRET_FILE).read_text(encoding="utf-8").strip()
+    client = DevClient(desc["client_id"], secret, (desc["redirect_uri"],))
+    subjects = {s["sub"]: DevSubject(s["sub"], s["claims"]) for s in desc["subjects"]}
+    oidc_port = urlsplit(desc["issuer"]).port or 0
+    face_port = urlsplit(desc["face_matcher_url"]).port or 0
+    provider = DevOidcProvider([client], next(iter(subjects.values())), subjects=subjects, port=oidc_port)
+    face = LoopbackServer(face_hook_app(), port=face_port)
+    try:
+        provider.start()
+        face.start()
+    except OSError as e:
+        provider.stop()
+        face.stop()
+        raise CliError(
+            "rehearsal.port", f"cannot listen on 127.0.0.1:{oidc_port} and :{face_port}: {e.strerror}"
+        ) from e
+    return provider, face, desc
