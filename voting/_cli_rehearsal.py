@@ -179,7 +179,7 @@ def vote(
         if not pin:
             raise CliError("card.pin", f"set the environment variable {pin_env} to the card's PIN")
         test_card = load_card(card, pin)  # a wrong PIN stops here, before anything is sent
-    else:
+    elif digital_id is not None:
         resident = _digital_id_resident(kit, digital_id)
     log_key = _read_text(log_key_file, "config.log_key") if log_key_file is not None else None
     kiosk = read_secret_file(kiosk_token_file, "--kiosk-token-file") if kiosk_token_file else None
@@ -220,7 +220,7 @@ def vote(
         typer.echo(f"receipt written to {receipt_out}")
 
 
-def _digital_id_resident(kit: Path | None, resident_id: str | None) -> dict[str, Any]:
+def _digital_id_resident(kit: Path | None, resident_id: str) -> dict[str, Any]:
     """The digital-ID resident's login (the provider approves the account named in ``login_hint``, as a
     real provider's login page would after the resident signs in) and face capture (the synthetic image
     the kit's reference photo holds; a rehearsal never handles a real face)."""

@@ -35,11 +35,18 @@ def init(
     log_key: Annotated[str, typer.Option(help="the log's verifier key (name+id+key), obtained out of band")],
 ) -> None:
     """Create a BLS key with proof of possession; print the public part to give the commission."""
+    typer.echo(json.dumps(init_witness(directory, name, log_key), indent=2, sort_keys=True))
+
+
+def init_witness(directory: Path, name: str, log_key: str) -> dict[str, str]:
+    """What ``tvote witness init`` does (also for the rehearsal kit): a new BLS key with its proof of
+    possession in ``directory``, pinned to the log key ``log_key``; returns the public part
+    (``name``, ``public_key``, ``pop``, hex) that the commission lists in the manifest."""
     from ledger._witness import Witness
     from ledger.record import LogKey
 
     public = Witness.init(directory, name, LogKey.from_vkey(log_key))
-    typer.echo(json.dumps(public.to_json(), indent=2, sort_keys=True))
+    return public.to_json()
 
 
 def _cosign_once(directory: Path, server: str) -> None:

@@ -330,8 +330,10 @@ class DevOidcProvider:
             return JSONResponse({"error": getattr(e, "error", "invalid_request")}, status_code=400)
         if grant.request.payload.data.get("code_challenge_method", "plain") != "S256":
             return JSONResponse({"error": "invalid_request", "error_description": "S256 required"}, 400)
-        return self._server.create_authorization_response(request=req, grant_user=user,
-                                                          grant=grant)  # type: ignore[no-any-return]
+        response: Response = self._server.create_authorization_response(
+            request=req, grant_user=user, grant=grant
+        )
+        return response
 
     async def _token(self, request: Request) -> Response:
         ctype = request.headers.get("content-type", "").split(";")[0].strip()

@@ -19,8 +19,8 @@ What it writes (``docs/operator-guide.md``, "Rehearsal"; ``DIR/README.txt`` list
       jpki/trust-anchors/             the JPKI *test* CA (the only trust anchor)
       jpki/crls/                      per-municipality complete CRL + delta CRL, as J-LIS publishes them
       cards/                          0700: NNNN.p12 (0600) per card resident, revoked.p12, PINS.txt (0600)
-      witnesses/w1 w2 w3/             0700 each: BLS keys made by ``ledger.Witness.init`` (as ``tvote witness
-                                      init``), pinned to the log key
+      witnesses/w1 w2 w3/             0700 each: BLS keys made as ``tvote witness init`` makes them,
+                                      pinned to the log key
       digital-id/                     0700: provider.json (the local OpenID provider's client and accounts of
                                       the digital-ID residents: on the roll, no card), client-secret (0600),
                                       reference-photos/<voter alias>.png (synthetic, never a face)
@@ -29,8 +29,9 @@ Everything comes from the project's own code: the JPKI test CA (:class:`voting._
 CRL partitions, the commission's TEST signing key
 (:func:`voting._commission_key.ensure_test_commission_signer`),
 the ledger's signing key (:func:`voting._election.log_signer`), the witnesses' keys
-(:meth:`ledger._witness.Witness.init`), the demo's synthetic residents and manifest
-(:func:`voting._cli_demo.make_residents`, :func:`~voting._cli_demo.tsukuba_manifest`). A card file is PKCS#12
+(:func:`voting._cli_witness.init_witness`, what ``tvote witness init`` runs), the demo's synthetic residents
+and manifest (:func:`voting._cli_demo.make_residents`, :func:`~voting._cli_demo.tsukuba_manifest`). A card
+file is PKCS#12
 (``cryptography``: the key and certificate encrypted under the card's PIN, AES-256 with PBKDF2).
 
 Digital ID (``oidc+face``): ``tvote rehearsal oidc DIR`` runs the development OpenID provider
@@ -251,9 +252,8 @@ def write_kit(directory: Path, options: KitOptions, *, force: bool = False,
     """Write a complete rehearsal setup into ``directory`` (module docstring)."""
     import yaml
 
-    from ledger._witness import Witness
-
     from ._cli_demo import make_residents, roll_csv, tsukuba_manifest
+    from ._cli_witness import init_witness
     from ._commission_key import ensure_test_commission_signer
     from ._election import log_signer
     from ._manifest import parse_manifest
@@ -314,14 +314,11 @@ def write_kit(directory: Path, options: KitOptions, *, force: bool = False,
         oidc_lines = _write_digital_id(d, options, roll_key, digital_id)
 
     # -- three witnesses, pinned to the log key (the code of `tvote witness init`)
-    from ledger.record import LogKey
-
     witnesses_dir = _private_dir(d / "witnesses")
     witness_keys = []
     for name in WITNESS_NAMES:
         wdir = _private_dir(witnesses_dir / name)
-        public = Witness.init(wdir, f"rehearsal-{name}", LogKey.from_vkey(log_key))
-        pj = public.to_json()
+        pj = init_witness(wdir, f"rehearsal-{name}", log_key)
         witness_keys.append({"name": pj["name"], "bls_public_key": pj["public_key"], "pop": pj["pop"]})
 
     # -- the manifest
@@ -392,7 +389,7 @@ def _write_digital_id(
             "claims": {"name": p.name, "birthdate": p.birth_date.isoformat(),
                        "address": {"formatted": p.address}},
         })
-    provider = {
+    provider: dict[str, Any] = {
         "rehearsal_only": True,
         "issuer": f"http://127.0.0.1:{options.oidc_port}",
         "face_matcher_url": f"http://127.0.0.1:{options.face_port}/match",
