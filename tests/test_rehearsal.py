@@ -254,3 +254,21 @@ def test_vote_refuses_unclear_or_unknown_credentials(kit: Path) -> None:
     did = ["--digital-id", "R000003", "--kit", str(kit)]
     r = runner.invoke(app, ["rehearsal", "vote", "--server", dead, *did])
     assert r.exit_code == 1 and r.output.startswith("error: server.unreachable:"), r.output
+
+
+def test_admin_checkpoint_covers_every_entry_and_needs_the_admin_token(tmp_path: Path) -> None:
+    """``POST /admin/checkpoint`` (``tvote admin checkpoint``): what the witnesses cosign before export."""
+    from _service_util import ADMIN, create_election, error_code, ok, running_app
+
+    with running_app(tmp_path) as (client, service):
+        assert error_code(client.post("/api/v1/admin/checkpoint", headers=ADMIN), 404) == "election.none"
+        create_election(client, 3, 2)
+        assert error_code(client.post("/api/v1/admin/checkpoint"), 401) == "auth.required"
+        bad = {"Authorization": "Bearer " + "y" * 48}
+        assert error_code(client.post("/api/v1/admin/checkpoint", headers=bad), 401) == "auth.invalid"
+        cp = ok(client.post("/api/v1/admin/checkpoint", headers=ADMIN))
+        assert cp["size"] == service.ledger.size == 2  # election.manifest, roll.commitment
+        assert cp["witnessed"] is True  # the test manifest lists no witnesses (quorum 0)
+        again = ok(client.post("/api/v1/admin/checkpoint", headers=ADMIN))
+        assert again == cp  # nothing new: the newest checkpoint already covers every entry
+        assert ok(client.get("/api/v1/ledger/checkpoint")) == cp
