@@ -180,6 +180,17 @@ def publish(server: ServerOpt) -> None:
 
 
 @app.command()
+def checkpoint(server: ServerOpt) -> None:
+    """Sign a checkpoint covering every entry (e.g. after publish), for the witnesses to cosign.
+
+    The exported record's last checkpoint must carry the manifest's witness quorum (verifier V5): run this,
+    let the witnesses cosign (``tvote witness cosign``), then ``export``."""
+    out = _call(server, "POST", "/checkpoint").json()
+    out.pop("note", None)
+    _show(out)
+
+
+@app.command()
 def export(
     server: ServerOpt, out: Annotated[Path, typer.Option("--out", help="archive path (.tar.gz)")]
 ) -> None:

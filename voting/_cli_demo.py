@@ -395,19 +395,9 @@ def demo_settings(
     crls.mkdir(parents=True, exist_ok=True)
     (anchors / "test-ca.pem").write_bytes(ca.certificate.public_bytes(serialization.Encoding.PEM))
     # as J-LIS publishes them: one complete CRL per municipality's partition, and a delta CRL on top
-    for city in sorted({*cities, *(r.person.city for r in revoked)}):
-        base_number = int(now.timestamp())
-        base = ca.build_crl(
-            [r.card.certificate.serial_number for r in revoked if r.person.city == city],
-            now - dt.timedelta(hours=1),
-            now + dt.timedelta(days=2),
-            city=city,
-            crl_number=base_number,
-        )
-        delta = ca.build_crl([], now - dt.timedelta(minutes=10), now + dt.timedelta(days=1), city=city,
-                             crl_number=base_number + 1, delta_of=base_number)
-        (crls / f"{city}.crl").write_bytes(base.public_bytes(serialization.Encoding.DER))
-        (crls / f"{city}-delta.crl").write_bytes(delta.public_bytes(serialization.Encoding.DER))
+    revoked_serials = [(r.person.city, r.card.certificate.serial_number) for r in revoked]
+    for name, crl in ca.partition_crls(now, cities, revoked_serials):
+        (crls / name).write_bytes(crl.public_bytes(serialization.Encoding.DER))
     extra: dict[str, Any] = {}
     if oidc is not None:
         from voting._dev_oidc import DEV_ACR, DEV_TRUST_FRAMEWORK

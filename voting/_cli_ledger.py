@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ledger.record import LogSigner, WitnessKey, WitnessPolicy
+if TYPE_CHECKING:
+    from ledger.record import WitnessPolicy
 
 app = typer.Typer(help="The public ledger: keys, standalone server, record export.", no_args_is_help=True)
 
@@ -21,6 +22,8 @@ WitOpt = Annotated[
 
 
 def _load_policy(path: Path | None) -> WitnessPolicy:
+    from ledger.record import WitnessKey, WitnessPolicy
+
     if path is None:
         return WitnessPolicy((), 0)
     obj = json.loads(path.read_text())
@@ -29,6 +32,7 @@ def _load_policy(path: Path | None) -> WitnessPolicy:
 
 def _open(db: str, key: Path, witnesses: Path | None):  # type: ignore[no-untyped-def]
     from ledger import Ledger, LedgerConfig
+    from ledger.record import LogSigner
 
     signer = LogSigner.from_skey(key.read_text())
     return Ledger(db, LedgerConfig(signer, _load_policy(witnesses)))
@@ -40,6 +44,8 @@ def keygen(
     out: Annotated[Path, typer.Option(help="where to write the secret key (mode 0600)")],
 ) -> None:
     """Create the log's Ed25519 signing key; print its public verifier key."""
+    from ledger.record import LogSigner
+
     signer = LogSigner.generate(origin)
     fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as f:

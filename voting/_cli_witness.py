@@ -10,9 +10,8 @@ from typing import Annotated
 import httpx
 import typer
 
-from ledger._errors import LedgerError, WitnessRefusal
-from ledger._witness import Witness
-from ledger.record import LogKey
+# ledger's witness code (py_ecc, ~1 s to import) is imported by the commands that use it, so that every other
+# `tvote` command starts without it
 
 app = typer.Typer(
     help="Witness the public ledger: check it only grows, cosign checkpoints.", no_args_is_help=True
@@ -36,11 +35,23 @@ def init(
     log_key: Annotated[str, typer.Option(help="the log's verifier key (name+id+key), obtained out of band")],
 ) -> None:
     """Create a BLS key with proof of possession; print the public part to give the commission."""
+    typer.echo(json.dumps(init_witness(directory, name, log_key), indent=2, sort_keys=True))
+
+
+def init_witness(directory: Path, name: str, log_key: str) -> dict[str, str]:
+    """What ``tvote witness init`` does (also for the rehearsal kit): a new BLS key with its proof of
+    possession in ``directory``, pinned to the log key ``log_key``; returns the public part
+    (``name``, ``public_key``, ``pop``, hex) that the commission lists in the manifest."""
+    from ledger._witness import Witness
+    from ledger.record import LogKey
+
     public = Witness.init(directory, name, LogKey.from_vkey(log_key))
-    typer.echo(json.dumps(public.to_json(), indent=2, sort_keys=True))
+    return public.to_json()
 
 
 def _cosign_once(directory: Path, server: str) -> None:
+    from ledger._witness import Witness
+
     w = Witness.load(directory)
     with httpx.Client(base_url=server, timeout=30) as client:
         r = w.cosign(client)
@@ -50,6 +61,8 @@ def _cosign_once(directory: Path, server: str) -> None:
 @app.command()
 def cosign(directory: DirOpt, server: Annotated[str, typer.Option(help="ledger base URL")]) -> None:
     """Fetch the newest checkpoint, verify consistency with the last one signed, cosign it."""
+    from ledger._errors import LedgerError, WitnessRefusal
+
     try:
         _cosign_once(directory, server)
     except WitnessRefusal as e:
@@ -67,6 +80,8 @@ def run(
     interval: Annotated[float, typer.Option(help="seconds between rounds")] = 60.0,
 ) -> None:
     """Cosign forever every INTERVAL seconds; stop for good on a fork or rollback."""
+    from ledger._errors import LedgerError, WitnessRefusal
+
     while True:
         try:
             _cosign_once(directory, server)

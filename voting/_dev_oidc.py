@@ -7,8 +7,9 @@ extension — with joserfc for the RS256 signing key and JWKS, served by Starlet
 
 * ``GET /.well-known/openid-configuration`` — discovery;
 * ``GET /jwks`` — the public signing key;
-* ``GET /authorize`` — auto-approves the configured test subject (no login page) and redirects back
-  with ``code`` and ``state``;
+* ``GET /authorize`` — auto-approves the configured test subject (no login page; with ``subjects``, the
+  one whose ``sub`` the request names in the OpenID ``login_hint`` parameter) and redirects back with
+  ``code`` and ``state``;
 * ``POST /token`` — code exchange (``client_secret_basic`` or ``client_secret_post``, PKCE checked),
   answering with an access token and an ID token (``iss``, ``sub``, ``aud``, ``iat``, ``exp``,
   ``auth_time``, ``acr``, ``nonce`` and the subject's claims).
@@ -127,6 +128,8 @@ class _Code:
     code_challenge_method: str | None
     auth_time: int
     acr: str | None
+    #: the end user who approved this code (the token exchange answers for them)
+    subject: DevSubject
 
     def get_redirect_uri(self) -> str:
         return self.redirect_uri
@@ -196,10 +199,11 @@ class _CodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[misc]
 
     def save_authorization_code(self, code: str, request: OAuth2Request) -> None:
         d = request.payload.data
+        user: DevSubject = request.user  # the grant_user of the authorization response
         self.provider._codes[code] = _Code(
             code, request.client.get_client_id(), request.payload.redirect_uri, request.payload.scope,
             d.get("nonce"), d.get("code_challenge"), d.get("code_challenge_method"),
-            int(self.provider.clock()) - self.provider.subject.auth_age, self.provider.subject.acr,
+            int(self.provider.clock()) - user.auth_age, user.acr, user,
         )
 
     def query_authorization_code(self, code: str, client: DevClient) -> _Code | None:
@@ -210,7 +214,7 @@ class _CodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[misc]
         self.provider._codes.pop(authorization_code.code, None)
 
     def authenticate_user(self, authorization_code: _Code) -> DevSubject:
-        return self.provider.subject
+        return authorization_code.subject
 
 
 class _OpenIDCode(OpenIDCode):  # type: ignore[misc]
@@ -246,19 +250,26 @@ class _OpenIDCode(OpenIDCode):  # type: ignore[misc]
 
 
 class DevOidcProvider:
-    """Start with :meth:`start` (or use as a context manager); ``issuer`` is then its base URL."""
+    """Start with :meth:`start` (or use as a context manager); ``issuer`` is then its base URL.
+
+    ``subject`` is approved on every login, unless ``subjects`` holds the ``sub`` a login names in its
+    ``login_hint`` (then that one; a hint naming no known subject is refused). ``port`` 0 takes a free
+    loopback port."""
 
     def __init__(
         self,
         clients: list[DevClient],
         subject: DevSubject,
         *,
+        subjects: Mapping[str, DevSubject] | None = None,
         signing_key: RSAKey | None = None,
         clock: Callable[[], float] = time.time,
         token_lifetime: int = 300,
+        port: int = 0,
     ) -> None:
         self._clients = {c.client_id: c for c in clients}
         self.subject = subject
+        self.subjects = dict(subjects or {})
         self.signing_key = signing_key or RSAKey.generate_key(2048, {"use": "sig", "alg": "RS256"},
                                                               auto_kid=True)
         self.clock = clock
@@ -278,7 +289,7 @@ class DevOidcProvider:
             Route("/token", self._token, methods=["POST"]),
         ])
         self.issuer = ""
-        self._loop = LoopbackServer(self.app)
+        self._loop = LoopbackServer(self.app, port=port)
 
     async def _discovery(self, request: Request) -> Response:
         i = self.issuer
@@ -307,14 +318,22 @@ class DevOidcProvider:
 
     async def _authorize(self, request: Request) -> Response:
         req = _Request(request, {})
+        user = self.subject
+        hint = request.query_params.get("login_hint")
+        if hint is not None and self.subjects:
+            if hint not in self.subjects:
+                return JSONResponse({"error": "login_required"}, status_code=400)
+            user = self.subjects[hint]
         try:
-            grant = self._server.get_consent_grant(request=req, end_user=self.subject)
+            grant = self._server.get_consent_grant(request=req, end_user=user)
         except Exception as e:  # authlib raises OAuth2Error subclasses; show them, never approve
             return JSONResponse({"error": getattr(e, "error", "invalid_request")}, status_code=400)
         if grant.request.payload.data.get("code_challenge_method", "plain") != "S256":
             return JSONResponse({"error": "invalid_request", "error_description": "S256 required"}, 400)
-        return self._server.create_authorization_response(request=req, grant_user=self.subject,
-                                                          grant=grant)  # type: ignore[no-any-return]
+        response: Response = self._server.create_authorization_response(
+            request=req, grant_user=user, grant=grant
+        )
+        return response
 
     async def _token(self, request: Request) -> Response:
         ctype = request.headers.get("content-type", "").split(";")[0].strip()

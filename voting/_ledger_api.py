@@ -50,8 +50,10 @@ from ._limits import BodySizeLimit
 
 __all__ = [
     "BODY_LIMITS",
+    "CheckpointOut",
     "add_error_handlers",
     "add_service_error_handlers",
+    "checkpoint_out",
     "create_app",
     "error_code",
     "router",
@@ -132,7 +134,7 @@ class AppendedOut(BaseModel):
     entry_hash: str
 
 
-def _checkpoint_out(cp: StoredCheckpoint) -> CheckpointOut:
+def checkpoint_out(cp: StoredCheckpoint) -> CheckpointOut:
     cos = None
     if cp.cosignatures is not None:
         cos = CosignaturesOut(
@@ -153,12 +155,12 @@ router = APIRouter(prefix="/ledger", tags=["ledger"])
 
 @router.get("/checkpoint")
 def latest_checkpoint(led: LedgerDep) -> CheckpointOut:
-    return _checkpoint_out(led.latest_checkpoint())
+    return checkpoint_out(led.latest_checkpoint())
 
 
 @router.get("/checkpoint/{size}")
 def checkpoint_at(led: LedgerDep, size: Annotated[int, Path(ge=0, le=MAX_SAFE_INTEGER)]) -> CheckpointOut:
-    return _checkpoint_out(led.checkpoint_at(size))
+    return checkpoint_out(led.checkpoint_at(size))
 
 
 @router.get("/entries")
@@ -196,7 +198,7 @@ def cosignature(led: LedgerDep, body: CosignatureIn) -> CheckpointOut:
     from ledger._cosign import from_hex
 
     sig = from_hex(body.signature, 96, "signature")
-    return _checkpoint_out(led.add_cosignature(body.witness, body.size, sig))
+    return checkpoint_out(led.add_cosignature(body.witness, body.size, sig))
 
 
 def _status(e: LedgerError) -> int:
@@ -283,7 +285,7 @@ def create_app(led: Ledger, admin_token: str) -> FastAPI:
 
     @admin.post("/checkpoint")
     def issue_checkpoint(led: LedgerDep) -> CheckpointOut:
-        return _checkpoint_out(led.checkpoint())
+        return checkpoint_out(led.checkpoint())
 
     app.include_router(admin)
     return app

@@ -13,17 +13,24 @@ __all__ = ["LoopbackServer"]
 
 
 class LoopbackServer:
-    """``start()`` returns the base URL ``http://127.0.0.1:<port>``; ``stop()`` shuts the server down."""
+    """``start()`` returns the base URL ``http://127.0.0.1:<port>``; ``stop()`` shuts the server down.
 
-    def __init__(self, app: Any) -> None:
+    ``port`` 0 (default) takes a free port; another binds that one (refused if it is taken)."""
+
+    def __init__(self, app: Any, *, port: int = 0) -> None:
         self._app = app
+        self._port = port
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self.url = ""
 
     def start(self, timeout: float = 10.0) -> str:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.bind(("127.0.0.1", 0))
+        try:
+            sock.bind(("127.0.0.1", self._port))
+        except OSError:
+            sock.close()
+            raise
         self.url = f"http://127.0.0.1:{sock.getsockname()[1]}"
         config = uvicorn.Config(
             self._app, log_level="warning", access_log=False, lifespan="off", proxy_headers=False

@@ -308,6 +308,35 @@ class JpkiTestCa:
         return b.sign(self.private_key, hashes.SHA256())
 
 
+    def partition_crls(
+        self,
+        now: dt.datetime,
+        cities: Iterable[str],
+        revoked: Iterable[tuple[str, int]] = (),
+        *,
+        valid_for: dt.timedelta = dt.timedelta(days=2),
+    ) -> list[tuple[str, x509.CertificateRevocationList]]:
+        """The CRL files of ``cities`` as J-LIS publishes them: per municipality, the complete CRL of its
+        partition (``<city>.crl``, listing its ``revoked`` cards, given as ``(city, serial)``) and an empty
+        delta CRL on it (``<city>-delta.crl``). The base is valid ``valid_for`` from an hour ago, the delta
+        half as long. What ``tvote serve`` reads from ``jpki_crl_dir`` (the demo and the rehearsal kit)."""
+        revoked = list(revoked)
+        out: list[tuple[str, x509.CertificateRevocationList]] = []
+        for city in sorted({*cities, *(c for c, _ in revoked)}):
+            base_number = int(now.timestamp())
+            base = self.build_crl(
+                [serial for c, serial in revoked if c == city],
+                now - dt.timedelta(hours=1),
+                now + valid_for,
+                city=city,
+                crl_number=base_number,
+            )
+            delta = self.build_crl([], now - dt.timedelta(minutes=10), now + valid_for / 2, city=city,
+                                   crl_number=base_number + 1, delta_of=base_number)
+            out += [(f"{city}.crl", base), (f"{city}-delta.crl", delta)]
+        return out
+
+
 @dataclass(frozen=True, slots=True)
 class CommissionTestCa:
     """A test election-commission root and its result-document signing certificate."""

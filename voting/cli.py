@@ -39,7 +39,7 @@ class _TvoteGroup(TyperGroup):
 app = typer.Typer(
     cls=_TvoteGroup,
     name="tvote",
-    help="tvote: end-to-end verifiable elections (server, trustees, witnesses, demo).",
+    help="tvote: end-to-end verifiable elections (server, trustees, witnesses, demo, rehearsal).",
     no_args_is_help=True,
     add_completion=False,
 )
@@ -52,6 +52,7 @@ _COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("voting._cli_trustee", "app", "trustee"),
     ("voting._cli_admin", "app", "admin"),
     ("voting._cli_demo", "demo", "demo"),
+    ("voting._cli_rehearsal", "app", "rehearsal"),
 )
 
 for _module, _attr, _name in _COMMANDS:

@@ -10,6 +10,7 @@ from fastapi.responses import Response
 
 from .._deps import AdminDep, ElectionServiceDep
 from .._errors import InvalidRequest
+from .._ledger_api import CheckpointOut, checkpoint_out
 from ._models import AppendedOut, ElectionCreatedOut, ExtendIn, OverrideIn, RollOut
 
 __all__ = ["router"]
@@ -122,6 +123,15 @@ def reconcile(_: AdminDep, service: ElectionServiceDep, full: bool = False) -> d
 )
 def reissue_invitations(_: AdminDep, service: ElectionServiceDep) -> dict[str, Any]:
     return {"invitations": {str(i): c for i, c in service.reissue_invitations().items()}}
+
+
+@router.post(
+    "/checkpoint",
+    response_model=CheckpointOut,
+    summary="Sign a checkpoint covering every entry, for the witnesses to cosign before the export",
+)
+def checkpoint(_: AdminDep, service: ElectionServiceDep) -> CheckpointOut:
+    return checkpoint_out(service.ledger.checkpoint())
 
 
 @router.get("/export", summary="The election record as a .tar.gz archive", response_class=Response)
