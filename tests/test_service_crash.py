@@ -30,7 +30,16 @@ from collections import Counter
 from typing import Any
 
 import httpx
-from _serve_util import Cli, free_port, jpki_files, server_env, start_server, stop_server, write_config
+from _serve_util import (
+    Cli,
+    free_port,
+    jpki_files,
+    server_env,
+    start_server,
+    stop_server,
+    wait_for_phase,
+    write_config,
+)
 from _service_util import CLOSE_EARLY
 
 from voting._cli_demo import make_residents, roll_csv, tsukuba_manifest
@@ -114,7 +123,7 @@ def _run(
     kiosk_token: str,
     tmp_path: Any,
 ) -> None:
-    # -- setup over HTTP: manifest, roll, in-process key ceremony (3 trustees, quorum 2), open
+    # -- setup over HTTP: manifest, roll, in-process key ceremony (3 trustees, quorum 2); voting opens
     manifest = tsukuba_manifest(
         dt.datetime.now(dt.UTC), election_id="tsukuba-crash", trustees=3, threshold=2, small=True
     )
@@ -124,7 +133,7 @@ def _run(
     _admin(http, admin_token, "POST", "/roll/publish")
     codes = {int(i): c for i, c in created["invitations"].items()}
     trustees = run_key_ceremony(http, codes, admin_token=admin_token)
-    _admin(http, admin_token, "POST", "/open")
+    wait_for_phase(base, "voting")  # the period has begun: the server's period keeper opens voting
     log_key = http.get("/api/v1/ledger/witnesses").json()["log_key"]
 
     # -- concurrent voters; SIGKILLs at random moments
