@@ -21,7 +21,7 @@ from __future__ import annotations
 import json as _json
 import re
 import secrets as _secrets
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -52,6 +52,7 @@ __all__ = [
     "RevealedBallot",
     "SelectionSecret",
     "ballot_equations",
+    "decode_verified_ballot",
     "encrypt_ballot",
     "normalize_tracking_code",
     "reveal",
@@ -201,11 +202,15 @@ class EncryptedSelection:
 
     @classmethod
     def from_dict(cls, d: Any) -> EncryptedSelection:
+        return cls._decode(d, Point.from_hex)
+
+    @classmethod
+    def _decode(cls, d: Any, commitment: Callable[[str], Point]) -> EncryptedSelection:
         d = exact_keys(d, {"selection_id", "ciphertext", "proof"}, "a selection")
         return cls(
             _id_field(d["selection_id"], "selection_id"),
             Ciphertext.from_dict(d["ciphertext"]),
-            DisjunctiveProof.from_dict(d["proof"]),
+            DisjunctiveProof._decode(d["proof"], commitment),
         )
 
 
@@ -224,12 +229,16 @@ class EncryptedContest:
 
     @classmethod
     def from_dict(cls, d: Any) -> EncryptedContest:
+        return cls._decode(d, Point.from_hex)
+
+    @classmethod
+    def _decode(cls, d: Any, commitment: Callable[[str], Point]) -> EncryptedContest:
         d = exact_keys(d, {"contest_id", "selections", "proof"}, "a contest")
         sels = _list_field(d["selections"], "selections")
         return cls(
             _id_field(d["contest_id"], "contest_id"),
-            tuple(EncryptedSelection.from_dict(s) for s in sels),
-            DisjunctiveProof.from_dict(d["proof"]),
+            tuple(EncryptedSelection._decode(s, commitment) for s in sels),
+            DisjunctiveProof._decode(d["proof"], commitment),
         )
 
     def sum_ciphertext(self) -> Ciphertext:
@@ -262,13 +271,17 @@ class EncryptedBallot:
     @classmethod
     def from_dict(cls, d: Any) -> EncryptedBallot:
         """Strict decoding (exact keys, lowercase hex, valid points, canonical scalars)."""
+        return cls._decode(d, Point.from_hex)
+
+    @classmethod
+    def _decode(cls, d: Any, commitment: Callable[[str], Point]) -> EncryptedBallot:
         d = exact_keys(d, {"version", "election_hash", "ballot_nonce", "contests"}, "a ballot")
         if type(d["version"]) is not int or d["version"] != BALLOT_FORMAT_VERSION:
             raise InvalidEncoding(f"unsupported ballot version {d['version']!r}")
         return cls(
             fixed_hex(d["election_hash"], 32, "election_hash"),
             fixed_hex(d["ballot_nonce"], 32, "ballot_nonce"),
-            tuple(EncryptedContest.from_dict(c) for c in _list_field(d["contests"], "contests")),
+            tuple(EncryptedContest._decode(c, commitment) for c in _list_field(d["contests"], "contests")),
         )
 
     def canonical_bytes(self) -> bytes:
@@ -599,6 +612,32 @@ def verify_ballot(ctx: ElectionContext, ballot: EncryptedBallot) -> None:
             )
         except ProofError as e:
             raise _contest_proof_error(e, spec) from e
+
+
+def _unchecked_commitment(text: str) -> Point:
+    """A proof commitment's 32 bytes (exactly 64 lowercase hex digits), not yet checked to be a point."""
+    return Point._trusted(fixed_hex(text, 32, "point"))
+
+
+def decode_verified_ballot(ctx: ElectionContext, d: Any) -> EncryptedBallot | None:
+    """``EncryptedBallot.from_dict(d)`` if it decodes and :func:`verify_ballot` accepts it, else ``None``
+    (the caller then decodes and verifies the strict way, which says why): the fast path of a verifier
+    that checks many ballots.
+
+    The ballot's proof commitments are decoded as bytes here, without the point validation of
+    ``from_dict`` (a libsodium decoding per commitment), because a proof that verifies makes it redundant:
+    verification uses a commitment only as bytes (hashed into the challenge, compared with the encoding
+    libsodium computes from the response and challenge), and libsodium's output is always the canonical
+    encoding of a valid element, which ``Point.from_hex`` accepts. So when verification succeeds, every
+    commitment is a valid encoding, the strict decoding gives the same ballot and strict verification the
+    same success; anything else (a decoding error, an invalid commitment, any failed check) gives
+    ``None``. Ciphertexts are validated as ``from_dict`` validates them: libsodium multiplies them."""
+    try:
+        ballot = EncryptedBallot._decode(d, _unchecked_commitment)
+        verify_ballot(ctx, ballot)
+    except Exception:  # any failure: the strict path decides and reports
+        return None
+    return ballot
 
 
 def ballot_equations(ctx: ElectionContext, ballot: EncryptedBallot) -> tuple[Equation, ...]:

@@ -30,7 +30,7 @@ proof of a false statement. :func:`verify_membership` raises :class:`~crypto._er
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Final
@@ -99,6 +99,13 @@ class DisjunctiveProof:
 
         Lists of inconsistent lengths are an :class:`InvalidEncoding` (§8.2): a decoding failure,
         reported before any check of the proof."""
+        return cls._decode(d, Point.from_hex)
+
+    @classmethod
+    def _decode(cls, d: Any, commitment: Callable[[str], Point]) -> DisjunctiveProof:
+        """:meth:`from_dict` with ``commitment`` decoding each commitment (``Point.from_hex``; the ballot
+        fast path of :func:`crypto._ballot.decode_verified_ballot` passes a decoder that checks the hex
+        only)."""
         d = exact_keys(d, {"commitments", "challenges", "responses"}, "a disjunctive proof")
         ps, cs, vs = d["commitments"], d["challenges"], d["responses"]
         if not isinstance(ps, list) or not isinstance(cs, list) or not isinstance(vs, list):
@@ -109,7 +116,7 @@ class DisjunctiveProof:
                 "a disjunctive proof has n challenges, n responses and 2n commitments, 1 <= n <= "
                 f"{MAX_ALLOWED} (got {len(cs)}, {len(vs)} and {len(ps)})"
             )
-        pts = [Point.from_hex(p) for p in ps]
+        pts = [commitment(p) for p in ps]
         return cls._of(
             tuple(zip(pts[0::2], pts[1::2], strict=True)),
             tuple([Scalar.from_hex(c) for c in cs]),

@@ -24,12 +24,11 @@ from __future__ import annotations
 import os
 import re
 import sys
+import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, Final
-
-from eth_typing import BLSPubkey, BLSSignature
+from typing import TYPE_CHECKING, Any, Final, cast
 
 from crypto._hash import tagged_sha256
 
@@ -47,7 +46,13 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from eth_typing import BLSPubkey, BLSSignature
     from py_ecc.bls.ciphersuites import G2ProofOfPossession
+
+#: The order of BLS12-381's G1 and G2 (py_ecc's ``curve_order``; checked equal when py_ecc is imported).
+curve_order: Final[int] = 0x73EDA753299D7D483339D80809A1D80553BDA402FFFE5BFEFFFFFFFF00000001
+_bls_lock = threading.Lock()
+_bls_suite: list[type[G2ProofOfPossession]] = []
 
 
 def _import_bls() -> tuple[type[G2ProofOfPossession], int]:
@@ -55,13 +60,34 @@ def _import_bls() -> tuple[type[G2ProofOfPossession], int]:
     limit = sys.getrecursionlimit()
     try:
         from py_ecc.bls.ciphersuites import G2ProofOfPossession
-        from py_ecc.optimized_bls12_381.optimized_curve import curve_order
+        from py_ecc.optimized_bls12_381.optimized_curve import curve_order as order
     finally:
         sys.setrecursionlimit(limit)
-    return G2ProofOfPossession, int(curve_order)
+    return G2ProofOfPossession, int(order)
 
 
-_Bls, curve_order = _import_bls()
+def _pk(b: bytes) -> BLSPubkey:
+    return cast("BLSPubkey", b)  # eth_typing's NewType, for the type checker only
+
+
+def _sig(b: bytes) -> BLSSignature:
+    return cast("BLSSignature", b)
+
+
+def _Bls() -> type[G2ProofOfPossession]:
+    """py_ecc's BLS ciphersuite, imported on first use: importing py_ecc costs about a second of CPU
+    (field and curve constants), which every process that reads a record but checks no cosignature (the
+    verifier's ballot workers, its main process) would otherwise pay. Imported under a lock, so that no
+    thread takes another thread's raised recursion limit for the one to restore."""
+    if not _bls_suite:
+        with _bls_lock:
+            if not _bls_suite:
+                suite, order = _import_bls()
+                if order != curve_order:  # pragma: no cover - a py_ecc that is not BLS12-381
+                    raise ImportError("py_ecc's curve order is not BLS12-381's")
+                _bls_suite.append(suite)
+    return _bls_suite[0]
+
 
 _PK_BYTES: Final[int] = 48
 _SIG_BYTES: Final[int] = 96
@@ -81,9 +107,7 @@ def check_witness_name(name: object) -> str:
 
 @lru_cache(maxsize=256)
 def _key_ok(public_key: bytes, pop: bytes) -> bool:
-    return bool(_Bls.KeyValidate(BLSPubkey(public_key))) and bool(
-        _Bls.PopVerify(BLSPubkey(public_key), BLSSignature(pop))
-    )
+    return bool(_Bls().KeyValidate(_pk(public_key))) and bool(_Bls().PopVerify(_pk(public_key), _sig(pop)))
 
 
 def _check_sig_bytes(sig: object) -> bytes:
@@ -141,7 +165,7 @@ class WitnessSigner:
     @classmethod
     def generate(cls, name: str, random: Callable[[int], bytes] = os.urandom) -> WitnessSigner:
         """IETF KeyGen from 32 bytes of injected randomness (``os.urandom`` by default)."""
-        return cls(name, _Bls.KeyGen(random(32)))
+        return cls(name, _Bls().KeyGen(random(32)))
 
     @property
     def secret_bytes(self) -> bytes:
@@ -155,17 +179,17 @@ class WitnessSigner:
 
     @property
     def public(self) -> WitnessKey:
-        return WitnessKey(self.name, _Bls.SkToPk(self.secret), _Bls.PopProve(self.secret))
+        return WitnessKey(self.name, _Bls().SkToPk(self.secret), _Bls().PopProve(self.secret))
 
     def cosign(self, checkpoint_body: str) -> bytes:
-        return bytes(_Bls.Sign(self.secret, cosign_message(checkpoint_body)))
+        return bytes(_Bls().Sign(self.secret, cosign_message(checkpoint_body)))
 
 
 def verify_cosignature(key: WitnessKey, checkpoint_body: str, signature: bytes) -> None:
     """Raise unless ``signature`` is ``key``'s cosignature on the checkpoint body."""
     sig = _check_sig_bytes(signature)
     try:
-        ok = bool(_Bls.Verify(BLSPubkey(key.public_key), cosign_message(checkpoint_body), BLSSignature(sig)))
+        ok = bool(_Bls().Verify(_pk(key.public_key), cosign_message(checkpoint_body), _sig(sig)))
     except Exception:
         ok = False
     if not ok:
@@ -214,11 +238,9 @@ class CosignatureBundle:
 
     def verify(self, checkpoint_body: str, policy: WitnessPolicy) -> None:
         """Raise unless every named signer is a configured witness and the aggregate verifies."""
-        keys = [BLSPubkey(policy.key(n).public_key) for n in self.signers]
+        keys = [_pk(policy.key(n).public_key) for n in self.signers]
         try:
-            ok = bool(
-                _Bls.FastAggregateVerify(keys, cosign_message(checkpoint_body), BLSSignature(self.aggregate))
-            )
+            ok = bool(_Bls().FastAggregateVerify(keys, cosign_message(checkpoint_body), _sig(self.aggregate)))
         except Exception:
             ok = False
         if not ok:
@@ -250,5 +272,5 @@ def aggregate_cosignatures(
     )
     if not items:
         raise InvalidEncoding("nothing to aggregate")
-    agg = _Bls.Aggregate([BLSSignature(_check_sig_bytes(s)) for _, s in items])
+    agg = _Bls().Aggregate([_sig(_check_sig_bytes(s)) for _, s in items])
     return CosignatureBundle(tuple(n for n, _ in items), bytes(agg))

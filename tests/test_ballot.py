@@ -21,6 +21,7 @@ from crypto._ballot import (
     EncryptedContest,
     EncryptedSelection,
     RevealedBallot,
+    decode_verified_ballot,
     encrypt_ballot,
     normalize_tracking_code,
     reveal,
@@ -417,6 +418,71 @@ def test_from_dict_strict(ballot3: tuple[EncryptedBallot, BallotSecrets], name: 
         EncryptedBallot.from_dict(d)
 
 
+def _strict(ctx: ElectionContext, d: Any) -> EncryptedBallot | None:
+    """The reference for decode_verified_ballot: from_dict, then verify_ballot; None if either raises."""
+    try:
+        ballot = EncryptedBallot.from_dict(d)
+        verify_ballot(ctx, ballot)
+    except Exception:
+        return None
+    return ballot
+
+
+@pytest.mark.parametrize(("name", "mutate"), _mutations(), ids=[m[0] for m in _mutations()])
+def test_fast_path_refuses_what_from_dict_refuses(
+    ballot3: tuple[EncryptedBallot, BallotSecrets], name: str, mutate: Any
+) -> None:
+    d = json.loads(json.dumps(ballot3[0].to_dict()))
+    assert decode_verified_ballot(CTX3, d) == ballot3[0] == EncryptedBallot.from_dict(d)
+    mutate(d)
+    assert decode_verified_ballot(CTX3, d) is None
+
+
+def _point_texts() -> st.SearchStrategy[str]:
+    """64 hex digits that are often not a valid ristretto255 encoding (or not lowercase, or not 64)."""
+    return st.one_of(
+        st.binary(min_size=32, max_size=32).map(bytes.hex),
+        st.sampled_from(["01" + "00" * 31, "01" + "ff" * 30 + "7f", "ed" + "ff" * 30 + "7f", "00" * 32]),
+        st.text("0123456789abcdefABCDEF", min_size=62, max_size=66),
+    )
+
+
+@settings(max_examples=150, deadline=None)
+@given(data=st.data())
+def test_fast_path_agrees_with_the_strict_path(
+    ballot3: tuple[EncryptedBallot, BallotSecrets], data: st.DataObject
+) -> None:
+    """decode_verified_ballot (commitments decoded without point validation, then verified) returns a
+    ballot exactly when from_dict and verify_ballot both accept it, and then the same ballot: for random
+    corruptions of a valid ballot's points (commitments above all), scalars and hashes, and for another
+    ballot's commitment moved in."""
+    d = json.loads(json.dumps(ballot3[0].to_dict()))
+    other = encrypt_ballot(CTX3, VOTE3, rng=random.Random(2))[0].to_dict()
+    ci = data.draw(st.integers(0, len(d["contests"]) - 1))
+    contest = d["contests"][ci]
+    proofs = [contest["proof"], *(s["proof"] for s in contest["selections"])]
+    kind = data.draw(st.sampled_from(["commitment", "moved", "ciphertext", "scalar", "nonce", "none"]))
+    if kind == "commitment":
+        proof = data.draw(st.sampled_from(proofs))
+        k = data.draw(st.integers(0, len(proof["commitments"]) - 1))
+        proof["commitments"][k] = data.draw(_point_texts())
+    elif kind == "moved":
+        proof = data.draw(st.sampled_from(proofs))
+        k = data.draw(st.integers(0, len(proof["commitments"]) - 1))
+        proof["commitments"][k] = other["contests"][ci]["proof"]["commitments"][0]
+    elif kind == "ciphertext":
+        sel = data.draw(st.sampled_from(contest["selections"]))
+        sel["ciphertext"][data.draw(st.sampled_from(["a", "b"]))] = data.draw(_point_texts())
+    elif kind == "scalar":
+        proof = data.draw(st.sampled_from(proofs))
+        field = data.draw(st.sampled_from(["challenges", "responses"]))
+        k = data.draw(st.integers(0, len(proof[field]) - 1))
+        proof[field][k] = data.draw(st.binary(min_size=32, max_size=32).map(bytes.hex))
+    elif kind == "nonce":
+        d["ballot_nonce"] = data.draw(st.binary(min_size=32, max_size=32).map(bytes.hex))
+    assert decode_verified_ballot(CTX3, d) == _strict(CTX3, d)
+
+
 def test_dict_is_lowercase_hex(ballot3: tuple[EncryptedBallot, BallotSecrets]) -> None:
     text = json.dumps(ballot3[0].to_dict())
     for h in re.findall(r'"([0-9a-fA-F]{64})"', text):
@@ -595,7 +661,6 @@ def test_value_types_are_frozen(ballot3: tuple[EncryptedBallot, BallotSecrets]) 
     assert isinstance(ballot3[0].contests[0], EncryptedContest)
 
 
-
 # --- protocol v2: zero randomness, one bound on contest size, batch verification -------------------------
 
 
@@ -666,9 +731,13 @@ def test_batch_reports_exactly_the_bad_ballots(bad_at: set[int], seed: int) -> N
     for i, err in info.value.failures:
         with pytest.raises(ProofError) as single:
             verify_ballot(CTX1, ballots[i])
-        assert (err.check, err.subject) == (single.value.check, single.value.subject) == (
-            "selection-proof",
-            err.subject,
+        assert (
+            (err.check, err.subject)
+            == (single.value.check, single.value.subject)
+            == (
+                "selection-proof",
+                err.subject,
+            )
         )
 
 

@@ -186,3 +186,21 @@ def test_bls_works_at_the_default_recursion_limit_with_room_to_spare() -> None:
         aggregate_cosignatures(sigs).verify(body, WitnessPolicy(keys, 2))
 
     _deep(300, everything)
+
+
+def test_bls_is_imported_only_when_used() -> None:
+    """py_ecc costs about a second of CPU to import: a process that reads records or verifies ballots but
+    checks no cosignature (the verifier's ballot workers) does not import it; the first BLS call does,
+    and the curve order ledger._cosign states is py_ecc's."""
+    code = """
+import sys
+import ledger, ledger.record, verifier, verifier._ballots
+print("py_ecc" in sys.modules)
+from ledger import _cosign
+from ledger.record import WitnessSigner
+WitnessSigner.generate("w", lambda n: b"\\x01" * n).public
+from py_ecc.optimized_bls12_381.optimized_curve import curve_order
+print("py_ecc" in sys.modules, int(curve_order) == _cosign.curve_order, sys.getrecursionlimit())
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "True", "True", "1000"], out.stdout

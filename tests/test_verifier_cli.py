@@ -343,13 +343,22 @@ _PRIVACY_VALUES = st.recursive(
 @given(
     etype=st.sampled_from(["ballot.cast", "ballot.spoiled", "election.manifest", "trustee.registered"]),
     payload=st.dictionaries(_PRIVACY_TEXTS, _PRIVACY_VALUES, max_size=4),
+    writer=st.sampled_from(["rfc8785", "ascii", "spaced"]),
 )
-def test_privacy_text_screen_reports_what_the_walk_reports(etype: str, payload: dict[str, Any]) -> None:
+def test_privacy_text_screen_reports_what_the_walk_reports(
+    etype: str, payload: dict[str, Any], writer: str
+) -> None:
     """scan_entry (which skips the walk when the entry's text shows nothing suspicious) reports exactly
-    what scan_payload reports, on entries written as the record writes them (RFC 8785)."""
+    what scan_payload reports, on entries written as the record writes them (RFC 8785) and on other JSON
+    texts of the same payload (escapes, whitespace)."""
     from ledger.record import canonical_json
 
-    line = canonical_json({"index": 1, "payload": payload, "type": etype})
+    entry = {"index": 1, "payload": payload, "type": etype}
+    if writer == "rfc8785":
+        line = canonical_json(entry)
+    else:
+        line = json.dumps(entry, ensure_ascii=writer == "ascii", indent=1 if writer == "spaced" else None)
+        line = line.encode("utf-8", "surrogatepass")
     assert list(scan_entry(etype, line, payload)) == list(scan_payload(etype, payload))
 
 

@@ -18,6 +18,7 @@ from crypto._ballot import (
     ElectionContext,
     EncryptedBallot,
     RevealedBallot,
+    decode_verified_ballot,
     tracking_code_from_hash,
     verify_ballot,
     verify_revealed,
@@ -170,28 +171,16 @@ def _check_roll_proof(out: BatchResult, ctx: BallotContext, p: dict[str, Any], i
         bad(f"the voter alias is not shown to be on the committed roll (inclusion proof: {e})")
 
 
-def _one(
-    out: BatchResult, acc: dict[tuple[str, str], Ciphertext], ctx: BallotContext, i: int, line: bytes
-) -> None:
-    entry = load_json(line)
-    etype, p = entry["type"], entry["payload"]
-    # V23 record.privacy for this entry (the main process leaves ballot entries to the workers)
-    for where, problem in scan_entry(etype, line, p):
-        _f(out, 23, "record.privacy", f"{problem} at {where}", i)
-    keys = CAST_KEYS if etype == "ballot.cast" else SPOILED_KEYS
-    if set(p) != keys:
-        _f(out, 1, "record.format", f"{etype} payload keys {sorted(p)} differ from {sorted(keys)}", i)
-    if etype == "ballot.cast":  # before the ballot is decoded: membership does not depend on it
-        _check_roll_proof(out, ctx, p, i)
-    if "ballot" not in p:
-        return
-    # V13 ballot.proofs: "Every cast and spoiled ballot has exactly the manifest's contests and selections,
-    # valid group elements, a valid 0/1 proof per selection and a valid [min, max] proof per contest."
+def _decode_and_verify(
+    out: BatchResult, ctx: BallotContext, etype: str, p: dict[str, Any], i: int
+) -> EncryptedBallot | None:
+    """V13 (and V14's election binding, V16) the strict way; the decoded ballot, or None if it does not
+    decode."""
     try:
         ballot = EncryptedBallot.from_dict(p["ballot"])
     except (InvalidEncoding, ValueError, TypeError) as e:
         _f(out, 13, "ballot.proofs", f"ballot does not decode: {e}", i)
-        return
+        return None
     # V16 ballot.spoiled: "Every spoiled ballot's revealed plaintexts and randomness re-encrypt exactly to
     # the published ciphertexts, and the plaintexts are a valid choice." verify_revealed verifies the
     # ballot itself first (V13/V14), so a spoiled ballot whose opening decodes is verified once, there.
@@ -215,6 +204,34 @@ def _one(
             _f(out, 13, "ballot.proofs", e.operator_message, i)
     except CryptoError as e:
         _f(out, 13, "ballot.proofs", e.operator_message, i)
+    return ballot
+
+
+def _one(
+    out: BatchResult, acc: dict[tuple[str, str], Ciphertext], ctx: BallotContext, i: int, line: bytes
+) -> None:
+    entry = load_json(line)
+    etype, p = entry["type"], entry["payload"]
+    # V23 record.privacy for this entry (the main process leaves ballot entries to the workers)
+    for where, problem in scan_entry(etype, line, p):
+        _f(out, 23, "record.privacy", f"{problem} at {where}", i)
+    keys = CAST_KEYS if etype == "ballot.cast" else SPOILED_KEYS
+    if set(p) != keys:
+        _f(out, 1, "record.format", f"{etype} payload keys {sorted(p)} differ from {sorted(keys)}", i)
+    if etype == "ballot.cast":  # before the ballot is decoded: membership does not depend on it
+        _check_roll_proof(out, ctx, p, i)
+    if "ballot" not in p:
+        return
+    # V13 ballot.proofs: "Every cast and spoiled ballot has exactly the manifest's contests and selections,
+    # valid group elements, a valid 0/1 proof per selection and a valid [min, max] proof per contest."
+    # A cast ballot that decodes and verifies takes the fast path (crypto._ballot.decode_verified_ballot:
+    # the same ballot, and the same success, as the strict decoding and verification below); any other
+    # ballot is decoded and verified the strict way, which names what is wrong.
+    ballot = decode_verified_ballot(ctx.election, p["ballot"]) if etype == "ballot.cast" else None
+    if ballot is None:
+        ballot = _decode_and_verify(out, ctx, etype, p, i)
+        if ballot is None:
+            return
     # V14 ballot.binding: "ballot_hash and tracking code recompute from the encrypted ballot"
     bh = ballot.ballot_hash()
     if p.get("ballot_hash") != bh.hex():

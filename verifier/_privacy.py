@@ -134,8 +134,8 @@ def scan_payload(event_type: str, payload: Any) -> Iterator[tuple[str, str]]:
                 yield _render(path), f"value looks like {p}"
 
 
-# Every JSON string literal without escapes (a text with a backslash is not screened: it is walked)
-_LITERAL = re.compile(rb'"([^"\\]*)"')
+# A string literal of hex digits (bytes): every hash, point and scalar of a ballot
+_HEX_BYTES_MATCH = re.compile(rb"[0-9a-f]+").fullmatch
 _TWELVE_DIGIT_RUN = re.compile(rb"\d{12}")
 
 
@@ -156,16 +156,21 @@ def scan_entry(event_type: str, line: bytes, payload: Any) -> Iterator[tuple[str
     scan_payload's rules both as a key and as a value, and no run of twelve digits stands outside the
     literals, the walk could report nothing. Anything else (an escape, a suspicious literal, a long
     number, even one scan_payload would let pass) is walked by scan_payload, which names the path.
+
+    In a text without backslashes every quote opens or closes a literal, so splitting at the quotes gives
+    the literals at the odd places and the text outside them at the even places; a text with an odd number
+    of quotes (not JSON) is walked.
     """
     name_ok = event_type in _NAME_ALLOWED_TYPES
     dates_ok = event_type == "election.manifest"
     if b"\\" not in line:
-        literals = set(_LITERAL.findall(line))
-        outside = _LITERAL.sub(b"", line)
-        if not _TWELVE_DIGIT_RUN.search(outside) and all(
-            (_HEX_MATCH(t) and not (len(t) == 12 and t.isdigit()))
-            or _literal_is_clean(t, name_ok, dates_ok)
-            for t in (x.decode("utf-8", "surrogatepass") for x in literals)
-        ):
-            return
+        parts = line.split(b'"')
+        if len(parts) % 2 and not _TWELVE_DIGIT_RUN.search(b"".join(parts[0::2])):
+            hex_ok = _HEX_BYTES_MATCH
+            if all(
+                (hex_ok(t) and not (len(t) == 12 and t.isdigit()))
+                or _literal_is_clean(t.decode("utf-8", "surrogatepass"), name_ok, dates_ok)
+                for t in set(parts[1::2])
+            ):
+                return
     yield from scan_payload(event_type, payload)
