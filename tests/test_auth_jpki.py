@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import os
 from pathlib import Path
 
 import pytest
@@ -36,8 +35,8 @@ OTHER_BALLOT = hashlib.sha256(b"ballot 2").digest()
 CHALLENGE = bytes(range(32))
 ROLL_KEY = RollKey(b"\x42" * 32)
 ALICE = TestResident("筑波 花子", dt.date(1990, 4, 1), "茨城県つくば市研究学園一丁目1番地1", sex="2")
-# the public J-LIS roots live in shared/, beside the clone (present on CI, absent on a user's clone)
-REAL_ANCHORS = Path(__file__).resolve().parents[2] / "shared" / "jpki" / "trust-anchors"
+# the public J-LIS roots (tests/data/jlis-roots: public certificates, copied into the repository)
+REAL_ANCHORS = Path(__file__).resolve().parent / "data" / "jlis-roots"
 TEST_POLICY = (auth.JPKI_TEST_SIGN_POLICY_OID,)
 
 
@@ -288,8 +287,6 @@ def test_revocation_and_pin_codes_are_registered_and_documented() -> None:
     assert "TVOTE_JPKI_ANCHOR_PINS" in (docs / "operator-guide.md").read_text()
 
 
-@pytest.mark.skipif(not REAL_ANCHORS.is_dir() and os.environ.get("TVOTE_REQUIRE_ALL") != "1",
-                    reason="J-LIS trust anchors live in ../shared (present on CI only)")
 def test_real_jlis_roots_load_as_trust_anchors(card) -> None:
     anchors = load_trust_anchors(REAL_ANCHORS)
     assert len(anchors) == 5
@@ -302,8 +299,6 @@ def test_real_jlis_roots_load_as_trust_anchors(card) -> None:
         assert isinstance(a.public_key(), rsa.RSAPublicKey) and a.public_key().key_size == 2048
     v = JpkiVerifier(sign_roots, CrlFileChecker([]), ROLL_KEY)
     expect("jpki.chain", v, card.sign_ballot(BASE, BALLOT, CHALLENGE), now=NOW)
-    if os.environ.get("TVOTE_REQUIRE_ALL") == "1":
-        assert REAL_ANCHORS.is_dir()
 
 
 # --------------------------------------------------------------------------- CRL scope (RFC 5280 §6.3.3)
@@ -586,13 +581,6 @@ def test_crls_out_of_scope_never_change_the_decision(ca, card, crl_pool, data) -
 
 # ------------------------------------------------------------------ production trust: pins and policy
 
-needs_real_anchors = pytest.mark.skipif(
-    not REAL_ANCHORS.is_dir() and os.environ.get("TVOTE_REQUIRE_ALL") != "1",
-    reason="J-LIS trust anchors live in ../shared (present on CI only)",
-)
-
-
-@needs_real_anchors
 def test_pinned_fingerprints_are_the_published_jlis_roots() -> None:
     anchors = load_trust_anchors(REAL_ANCHORS)
     kinds = {auth.certificate_fingerprint(a): a.subject.rfc4514_string() for a in anchors}
@@ -679,7 +667,6 @@ def test_production_refuses_a_test_ca_card_with_the_production_policy_at_startup
     assert not [p for p in run_checks(pinned) if p.check == "jpki_anchor_pins"]
 
 
-@needs_real_anchors
 def test_production_accepts_only_the_jlis_signing_roots(ca, tmp_path: Path) -> None:
     from voting._errors import ConfigurationError
     from voting._intake_config import IntakeConfig

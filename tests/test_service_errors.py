@@ -222,5 +222,6 @@ def test_an_unexpected_failure_is_a_json_500_without_details(tmp_path, monkeypat
         assert r.json() == {
             "error": {"code": "internal.error", "message": "the server failed to answer this request"}
         }
+        assert r.headers["connection"] == "close"  # the server drops this connection: not to be reused
     finally:
         service.close()

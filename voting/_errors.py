@@ -196,9 +196,13 @@ def install_error_handlers(app: Any) -> None:
 
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
         # a bug, not the caller's fault: still the documented shape, never a plain-text page or a traceback
-        # (the server logs the exception itself)
+        # (the server logs the exception itself). Starlette re-raises the exception to the server after this
+        # answer, and the server then drops the connection: "Connection: close" tells the client not to reuse
+        # it (a client sending its next request on it would otherwise see a connection reset).
         return JSONResponse(
-            error_body("internal.error", "the server failed to answer this request"), status_code=500
+            error_body("internal.error", "the server failed to answer this request"),
+            status_code=500,
+            headers={"connection": "close"},
         )
 
     app.add_exception_handler(ServiceError, _service)

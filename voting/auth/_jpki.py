@@ -84,7 +84,7 @@ OID_JPKI_BIRTH_DATE: Final[str] = "1.2.392.200149.8.5.5.4"
 OID_JPKI_ADDRESS: Final[str] = "1.2.392.200149.8.5.5.5"
 #: SHA-256 fingerprints (lowercase hex, of the DER certificate) of the J-LIS *signing* roots
 #: (``C=JP, O=JPKI, OU=JPKI for digital signature, OU=Japan Agency for Local Authority Information
-#: Systems``), computed from the public certificates in ``shared/jpki/trust-anchors``: the production pin
+#: Systems``), computed from the public certificates (copies in ``tests/data/jlis-roots``): the production pin
 #: list when none is configured.
 JLIS_SIGNING_ROOT_SHA256: Final[Mapping[str, str]] = MappingProxyType({
     "19645405a1fe14377434bd55957628ac4038557c542403a2243f21c706fc9355":
