@@ -6,6 +6,7 @@ Safe recipes live here; the raw layers (group, ElGamal, proofs, threshold math) 
 Recipes
     Ballots: :class:`ContestSpec`, :class:`ElectionContext`, :func:`encrypt_ballot`, :func:`verify_ballot`,
     :func:`verify_ballots` (batch: one random linear combination, bisected on failure),
+    :func:`decode_verified_ballot` (a verifier's fast path: decode + verify, ``None`` on any failure),
     :class:`EncryptedBallot` (``ballot_hash()``, ``tracking_code()``), Benaloh challenge
     (:func:`reveal`, :func:`verify_revealed`), :func:`tally_ciphertexts`, :func:`discrete_log`.
     Trustees: :class:`TrusteeKeyGen`, :class:`TrusteeCommitments`, :class:`EncryptedShare`,
@@ -38,6 +39,7 @@ from ._ballot import (
     EncryptedSelection,
     RevealedBallot,
     SelectionSecret,
+    decode_verified_ballot,
     encrypt_ballot,
     normalize_tracking_code,
     reveal,
@@ -123,6 +125,7 @@ __all__ = [
     "VerificationError",
     "combine",
     "combine_tally",
+    "decode_verified_ballot",
     "discrete_log",
     "encrypt_ballot",
     "normalize_tracking_code",

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Final, cast
 
-from crypto._hash import tagged_sha256
+from crypto import tagged_sha256
 
 from ._entry import from_hex as from_hex  # re-exported: the one strict hex decoder of ledger/
 from ._errors import InvalidEncoding, SignatureError

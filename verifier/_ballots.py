@@ -13,19 +13,21 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from crypto._ballot import (
+from crypto import (
+    BallotError,
+    Ciphertext,
     ContestSpec,
+    CryptoError,
     ElectionContext,
     EncryptedBallot,
+    InvalidEncoding,
+    JointKey,
     RevealedBallot,
     decode_verified_ballot,
     tracking_code_from_hash,
     verify_ballot,
     verify_revealed,
 )
-from crypto._elgamal import Ciphertext
-from crypto._errors import BallotError, CryptoError, InvalidEncoding
-from crypto._threshold import JointKey
 from ledger import InvalidEncoding as LedgerInvalidEncoding
 from ledger import ProofError as LedgerProofError
 from ledger.merkle import inclusion_ranges, leaf_hash, verify_inclusion
@@ -224,7 +226,7 @@ def _one(
         return
     # V13 ballot.proofs: "Every cast and spoiled ballot has exactly the manifest's contests and selections,
     # valid group elements, a valid 0/1 proof per selection and a valid [min, max] proof per contest."
-    # A cast ballot that decodes and verifies takes the fast path (crypto._ballot.decode_verified_ballot:
+    # A cast ballot that decodes and verifies takes the fast path (crypto.decode_verified_ballot:
     # the same ballot, and the same success, as the strict decoding and verification below); any other
     # ballot is decoded and verified the strict way, which names what is wrong.
     ballot = decode_verified_ballot(ctx.election, p["ballot"]) if etype == "ballot.cast" else None

@@ -32,21 +32,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from crypto._elgamal import Ciphertext
-from crypto._errors import CryptoError
-from crypto._group import IDENTITY, Point, small_multiple
-from crypto._threshold import (
+from crypto import (
+    Ciphertext,
     Complaint,
     ComplaintAnswer,
+    CryptoError,
     EncryptedShare,
     JointKey,
     PartialDecryption,
+    Point,
     TrusteeCommitments,
-    lagrange_coefficient,
     qualify,
     resolve_complaint,
     verify_partial,
 )
+from crypto.hazmat import IDENTITY, lagrange_coefficient, small_multiple
 from ledger.merkle import CompactRange, leaf_hash
 from ledger.record import TextRuleError, ballot_unique_values, check_display_text, repeats_within
 

@@ -15,7 +15,7 @@ from typing import Any, Final
 
 import rfc8785
 
-from crypto._hash import tagged_sha256
+from crypto import tagged_sha256
 from ledger.record import TextRuleError, check_display_text
 
 from ._checks import fail

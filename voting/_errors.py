@@ -158,7 +158,7 @@ def install_error_handlers(app: Any) -> None:
     from fastapi.responses import JSONResponse
     from starlette.exceptions import HTTPException as StarletteHTTPException
 
-    from crypto._errors import CryptoError, InvalidEncoding, VerificationError
+    from crypto import CryptoError, InvalidEncoding, VerificationError
 
     async def _service(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, ServiceError)

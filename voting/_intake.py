@@ -80,16 +80,18 @@ import rfc8785
 from sqlalchemy import delete, func, update
 from sqlmodel import Session, select
 
-from crypto._ballot import (
+from crypto import (
+    CryptoError,
     ElectionContext,
     EncryptedBallot,
+    InvalidEncoding,
     RevealedBallot,
+    VerificationError,
     normalize_tracking_code,
     tracking_code_from_hash,
     verify_ballot,
     verify_revealed,
 )
-from crypto._errors import CryptoError, InvalidEncoding, VerificationError
 from ledger import NotFound as LedgerNotFound
 from ledger.record import UniqueValue, ballot_unique_values, repeats_within
 from voting.auth import (

@@ -34,7 +34,7 @@ from pydantic import (
     model_validator,
 )
 
-from crypto._hash import tagged_sha256
+from crypto import tagged_sha256
 from ledger.record import check_display_text
 
 from ._errors import ManifestError
@@ -225,7 +225,7 @@ class Manifest(_Frozen):
 
     def contest_specs(self) -> list[Any]:
         """The contests as :class:`crypto._ballot.ContestSpec` values (for encryption and verification)."""
-        from crypto._ballot import ContestSpec
+        from crypto import ContestSpec
 
         return [
             ContestSpec(

@@ -37,13 +37,13 @@ import nacl.exceptions
 import nacl.pwhash
 from nacl.secret import SecretBox
 
-from crypto._elgamal import Ciphertext
-from crypto._errors import ThresholdError
-from crypto._group import Scalar
-from crypto._threshold import (
+from crypto import (
+    Ciphertext,
     Complaint,
     EncryptedShare,
     JointKey,
+    Scalar,
+    ThresholdError,
     TrusteeCommitments,
     TrusteeKey,
     TrusteeKeyGen,

@@ -38,20 +38,20 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import rfc8785
 
-from crypto._ballot import (
+from crypto import (
     BallotSecrets,
     ContestSpec,
+    CryptoError,
     ElectionContext,
     EncryptedBallot,
+    Point,
     RevealedBallot,
     encrypt_ballot,
     reveal,
+    tagged_sha256,
     verify_ballot,
     verify_revealed,
 )
-from crypto._errors import CryptoError
-from crypto._group import Point
-from crypto._hash import tagged_sha256
 from ledger.merkle import verify_consistency, verify_inclusion
 from ledger.record import Entry, LedgerError, LogKey, SignedCheckpoint
 

@@ -47,7 +47,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509 import verification as xv
 
 from crypto import PROTOCOL_VERSION
-from crypto._hash import encode_transcript
+from crypto.hazmat import encode_transcript
 
 from ._errors import AuthError, JpkiError, RevocationError, RollError
 from ._revocation import RevocationChecker

@@ -78,7 +78,7 @@ from joserfc.errors import (
 )
 from joserfc.jwk import KeySet
 
-from crypto._hash import encode_transcript
+from crypto.hazmat import encode_transcript
 
 from ._errors import OidcError, RollError
 from ._roll import RollKey, RollMatchKey, roll_match_key
