@@ -228,7 +228,8 @@ def test_the_server_opens_and_closes_voting_on_time_by_itself(tmp_path, database
 
 def test_early_open_and_close_are_published_with_their_reason(tmp_path):
     clock = _Clock(OPENS - dt.timedelta(days=1))
-    with running_app(tmp_path, clock=clock) as (client, service):
+    # the period keeper runs once, at start: it must not close on schedule while the clock visits CLOSES below
+    with running_app(tmp_path, clock=clock, period_poll_seconds=3600) as (client, service):
         _ready(client)
         size = service.ledger.size
         for bad in ("", "   ", "\u202eesrever", "\x1b[31mred", "x" * 501):

@@ -37,14 +37,16 @@ from sqlalchemy import and_, delete, insert, or_, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from crypto._elgamal import Ciphertext
-from crypto._errors import CryptoError, InvalidEncoding, ThresholdError
-from crypto._threshold import (
+from crypto import (
+    Ciphertext,
     Complaint,
     ComplaintAnswer,
+    CryptoError,
     EncryptedShare,
+    InvalidEncoding,
     JointKey,
     PartialDecryption,
+    ThresholdError,
     TrusteeCommitments,
     qualify,
     resolve_complaint,
@@ -1309,9 +1311,13 @@ class ElectionService:
             )
         if row.phase != "voting":
             raise Conflict("voting.closed", "voting has closed")
-        closes = period.closes if row.closes_at is None else _aware(row.closes_at)
+        closes = self._voting_end(row)
         if self._clock() >= closes:
             raise Conflict("voting.closed", f"voting closed at {_rfc3339(closes)}")
+
+    def _voting_end(self, row: ElectionRow) -> dt.datetime:
+        """When voting ends: the manifest's ``voting_period.closes``, or the end of the last extension."""
+        return self.manifest.voting_period.closes if row.closes_at is None else _aware(row.closes_at)
 
     @staticmethod
     def _override(reason: str | None, needed: bool, what: str) -> dict[str, Any]:
@@ -1372,7 +1378,7 @@ class ElectionService:
             row = self._row(s)
             if row.phase != "voting":
                 raise Conflict("election.phase", f"voting cannot be extended in phase '{row.phase}'")
-            current = self.manifest.voting_period.closes if row.closes_at is None else _aware(row.closes_at)
+            current = self._voting_end(row)
             if self._clock() >= current:
                 raise Conflict(
                     "voting.closed", f"voting closed at {_rfc3339(current)}; it cannot be extended"
@@ -1398,7 +1404,7 @@ class ElectionService:
             if row.phase != "voting":
                 raise Conflict("election.phase", f"voting cannot close in phase '{row.phase}'")
             now = self._clock().replace(microsecond=0)
-            end = self.manifest.voting_period.closes if row.closes_at is None else _aware(row.closes_at)
+            end = self._voting_end(row)
             early = now < end
             if early and override_reason is None:
                 raise Conflict(
@@ -1464,7 +1470,7 @@ class ElectionService:
 
     def compute_tally(self) -> dict[str, Any]:
         """Apply the counting rule; publish the sum of the counted ballots (``tally.encrypted``)."""
-        from crypto._ballot import ElectionContext, EncryptedBallot, tally_ciphertexts
+        from crypto import ElectionContext, EncryptedBallot, tally_ciphertexts
 
         with self.appending(), self._session() as s, s.no_autoflush:
             row = self._row(s)
@@ -1584,8 +1590,7 @@ class ElectionService:
 
     def publish_result(self) -> dict[str, Any]:
         """Combine ``t`` accepted partials per selection, decode the counts, append ``tally.result``."""
-        from crypto._dlog import discrete_log
-        from crypto._threshold import combine
+        from crypto import combine, discrete_log
 
         with self.appending(), self._session() as s, s.no_autoflush:
             row = self._row(s)

@@ -60,7 +60,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 
+from ._cli_demo import _rfc3339
 from ._cli_errors import CliError
+from ._db import make_private_dir
 from ._testca import JpkiTestCa, TestCard
 
 __all__ = [
@@ -144,12 +146,6 @@ class KitOptions:
 # ----------------------------------------------------------------------------------------------- files
 
 
-def _private_dir(path: Path) -> Path:
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
-    os.chmod(path, 0o700)
-    return path
-
-
 def _write(path: Path, data: bytes | str, mode: int = 0o644) -> Path:
     """Create ``path`` with ``mode`` from the start (a secret is never readable by others, even briefly)."""
     raw = data.encode("utf-8") if isinstance(data, str) else data
@@ -178,7 +174,9 @@ def prepare_directory(directory: Path, *, force: bool) -> Path:
                 shutil.rmtree(child)
             else:
                 child.unlink()
-    return _private_dir(d)
+    make_private_dir(d)
+    os.chmod(d, 0o700)  # an existing (empty) directory is narrowed too: the kit holds secrets
+    return d
 
 
 # ------------------------------------------------------------------------------------------------ cards
@@ -269,7 +267,7 @@ def write_kit(directory: Path, options: KitOptions, *, force: bool = False,
     _write(d / KIOSK_TOKEN_FILE, kiosk_token + "\n", 0o600)
 
     # -- the server's data directory: the ledger's signing key and the commission's TEST signing key set
-    data = _private_dir(d / DATA_DIR)
+    data = make_private_dir(d / DATA_DIR)
     key_settings = Settings(environment="test", data_dir=data, admin_token=admin_token)
     log_key = log_signer(key_settings, options.election_id).public.vkey
     ensure_test_commission_signer(key_settings, now)
@@ -293,7 +291,7 @@ def write_kit(directory: Path, options: KitOptions, *, force: bool = False,
         valid_for=closes - now + dt.timedelta(days=1),
     ):
         _write(crls / name, crl.public_bytes(serialization.Encoding.DER))
-    cards = _private_dir(d / CARDS_DIR)
+    cards = make_private_dir(d / CARDS_DIR)
     pins: list[tuple[str, str, str]] = []
     card_paths: list[Path] = []
     for i, r in enumerate([*card_residents, revoked], 1):
@@ -314,10 +312,10 @@ def write_kit(directory: Path, options: KitOptions, *, force: bool = False,
         oidc_lines = _write_digital_id(d, options, roll_key, digital_id)
 
     # -- three witnesses, pinned to the log key (the code of `tvote witness init`)
-    witnesses_dir = _private_dir(d / "witnesses")
+    witnesses_dir = make_private_dir(d / "witnesses")
     witness_keys = []
     for name in WITNESS_NAMES:
-        wdir = _private_dir(witnesses_dir / name)
+        wdir = make_private_dir(witnesses_dir / name)
         pj = init_witness(wdir, f"rehearsal-{name}", log_key)
         witness_keys.append({"name": pj["name"], "bls_public_key": pj["public_key"], "pop": pj["pop"]})
 
@@ -373,8 +371,8 @@ def _write_digital_id(
     from ._dev_oidc import DEV_ACR, DEV_TRUST_FRAMEWORK
     from ._roll import voter_alias
 
-    did = _private_dir(d / DIGITAL_ID_DIR)
-    photos = _private_dir(did / "reference-photos")
+    did = make_private_dir(d / DIGITAL_ID_DIR)
+    photos = make_private_dir(did / "reference-photos")
     secret = secrets.token_urlsafe(32)
     _write(did / CLIENT_SECRET_FILE, secret + "\n", 0o600)
     subjects = []
@@ -414,10 +412,6 @@ def _write_digital_id(
 def subject_of(resident_id: str) -> str:
     """A digital-ID resident's account id at the rehearsal's provider (not the register's resident id)."""
     return "rehearsal-" + hashlib.sha256(resident_id.encode()).hexdigest()[:16]
-
-
-def _rfc3339(t: dt.datetime) -> str:
-    return t.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _pins_text(pins: Sequence[tuple[str, str, str]]) -> str:
