@@ -2,7 +2,8 @@
 
 Public modules: :mod:`ledger.merkle` (RFC 9162 trees and proofs), :mod:`ledger.record` (entry format,
 checkpoints, cosignatures, the election record and ``check_record``) and this package, whose
-:class:`Ledger` (storage through SQLModel) is imported lazily so that ``import ledger.record`` never
+:class:`Ledger` (storage through SQLModel), :class:`StoredCheckpoint` and :class:`Witness` (the witness
+service) are imported lazily so that ``import ledger.record`` never
 loads SQLAlchemy. The exception tree is in ``ledger._errors`` (re-exported here).
 """
 
@@ -26,7 +27,8 @@ from ._errors import (
 )
 
 if TYPE_CHECKING:
-    from ._ledger import Appended, ConsistencyProof, InclusionProof, Ledger, LedgerConfig
+    from ._ledger import Appended, ConsistencyProof, InclusionProof, Ledger, LedgerConfig, StoredCheckpoint
+    from ._witness import Witness
 
 __all__ = [
     "Appended",
@@ -44,11 +46,13 @@ __all__ = [
     "RollbackError",
     "SignatureError",
     "StorageError",
+    "StoredCheckpoint",
     "VerificationError",
+    "Witness",
     "WitnessRefusal",
 ]
 
-_LAZY = {"Appended", "ConsistencyProof", "InclusionProof", "Ledger", "LedgerConfig"}
+_LAZY = {"Appended", "ConsistencyProof", "InclusionProof", "Ledger", "LedgerConfig", "StoredCheckpoint"}
 
 
 def __getattr__(name: str) -> Any:
@@ -56,4 +60,8 @@ def __getattr__(name: str) -> Any:
         from . import _ledger
 
         return getattr(_ledger, name)
+    if name == "Witness":  # the witness service's client (HTTP): loaded only when asked for
+        from . import _witness
+
+        return _witness.Witness
     raise AttributeError(f"module 'ledger' has no attribute {name!r}")

@@ -30,6 +30,7 @@ from ._check import (
     RecordSummary,
     check_record,
     check_sequence,
+    dumps_header,
     read_record,
 )
 from ._cosign import (
@@ -50,6 +51,7 @@ from ._entry import (
     Entry,
     canonical_json,
     check_json_bounds,
+    from_hex,
     json_depth,
     parse_json,
 )
@@ -112,6 +114,8 @@ __all__ = [
     "check_record",
     "check_sequence",
     "cosign_message",
+    "dumps_header",
+    "from_hex",
     "json_depth",
     "parse_json",
     "parse_signed_note",

@@ -19,7 +19,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Final
 
-from ledger._errors import LedgerError
+from ledger import LedgerError
 from ledger.merkle import CompactRange, fold, leaf_hash, verify_inclusion
 from ledger.record import SignedCheckpoint, check_record, read_record
 

@@ -15,9 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from ledger._check import dumps_header
-from ledger._errors import LedgerError, RecordError
-from ledger.record import CheckpointRecord, Record, RecordSummary, check_sequence, read_record
+from ledger import LedgerError, RecordError
+from ledger.record import CheckpointRecord, Record, RecordSummary, check_sequence, dumps_header, read_record
 
 from ._checks import fail
 from ._errors import CheckFailed

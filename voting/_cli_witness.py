@@ -42,7 +42,7 @@ def init_witness(directory: Path, name: str, log_key: str) -> dict[str, str]:
     """What ``tvote witness init`` does (also for the rehearsal kit): a new BLS key with its proof of
     possession in ``directory``, pinned to the log key ``log_key``; returns the public part
     (``name``, ``public_key``, ``pop``, hex) that the commission lists in the manifest."""
-    from ledger._witness import Witness
+    from ledger import Witness
     from ledger.record import LogKey
 
     public = Witness.init(directory, name, LogKey.from_vkey(log_key))
@@ -50,7 +50,7 @@ def init_witness(directory: Path, name: str, log_key: str) -> dict[str, str]:
 
 
 def _cosign_once(directory: Path, server: str) -> None:
-    from ledger._witness import Witness
+    from ledger import Witness
 
     w = Witness.load(directory)
     with httpx.Client(base_url=server, timeout=30) as client:
@@ -61,7 +61,7 @@ def _cosign_once(directory: Path, server: str) -> None:
 @app.command()
 def cosign(directory: DirOpt, server: Annotated[str, typer.Option(help="ledger base URL")]) -> None:
     """Fetch the newest checkpoint, verify consistency with the last one signed, cosign it."""
-    from ledger._errors import LedgerError, WitnessRefusal
+    from ledger import LedgerError, WitnessRefusal
 
     try:
         _cosign_once(directory, server)
@@ -80,7 +80,7 @@ def run(
     interval: Annotated[float, typer.Option(help="seconds between rounds")] = 60.0,
 ) -> None:
     """Cosign forever every INTERVAL seconds; stop for good on a fork or rollback."""
-    from ledger._errors import LedgerError, WitnessRefusal
+    from ledger import LedgerError, WitnessRefusal
 
     while True:
         try:

@@ -243,7 +243,7 @@ def log_signer(settings: Settings, election_id: str) -> Any:
 
     The log origin is ``settings.log_origin`` or ``tvote/<election_id>``.
     """
-    from ledger._note import LogSigner
+    from ledger.record import LogSigner
 
     origin = settings.log_origin or f"tvote/{election_id}"
     path = settings.data_dir / "ledger-signing.key"
@@ -262,7 +262,7 @@ def log_signer(settings: Settings, election_id: str) -> Any:
 
 def witness_policy(manifest: Manifest) -> Any:
     """The ledger's witness policy from the manifest's witness keys and quorum."""
-    from ledger._cosign import WitnessKey, WitnessPolicy
+    from ledger.record import WitnessKey, WitnessPolicy
 
     keys = tuple(
         WitnessKey(k.name, bytes.fromhex(k.bls_public_key), bytes.fromhex(k.pop))

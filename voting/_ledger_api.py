@@ -32,18 +32,17 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from ledger import Ledger
-from ledger._entry import MAX_ENTRY_BYTES
-from ledger._errors import (
+from ledger import (
     InvalidEncoding,
     InvalidEntry,
+    Ledger,
     LedgerError,
     NotFound,
     StorageError,
+    StoredCheckpoint,
     VerificationError,
 )
-from ledger._ledger import StoredCheckpoint
-from ledger.record import MAX_SAFE_INTEGER, parse_json
+from ledger.record import MAX_ENTRY_BYTES, MAX_SAFE_INTEGER, parse_json
 
 from ._errors import ServiceUnavailable, Unauthenticated, install_error_handlers
 from ._limits import BodySizeLimit
@@ -195,7 +194,7 @@ def witness_policy(led: LedgerDep) -> dict[str, Any]:
 
 @router.post("/cosignature")
 def cosignature(led: LedgerDep, body: CosignatureIn) -> CheckpointOut:
-    from ledger._cosign import from_hex
+    from ledger.record import from_hex
 
     sig = from_hex(body.signature, 96, "signature")
     return checkpoint_out(led.add_cosignature(body.witness, body.size, sig))
