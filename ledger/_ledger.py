@@ -356,6 +356,12 @@ class Ledger:
                 self._store.insert_checkpoint(size, root, signed.note, now)
             return self.latest_checkpoint()
 
+    def uncovered(self) -> int:
+        """How many committed entries no checkpoint covers yet (what a checkpoint schedule watches)."""
+        size, _ = self._committed()
+        latest = self._store.checkpoint()
+        return size - (latest[0] if latest is not None else 0)
+
     def latest_checkpoint(self) -> StoredCheckpoint:
         row = self._store.checkpoint()
         if row is None:

@@ -36,7 +36,11 @@ def test_receipt_verifies_and_tampering_is_named(election: DemoElection) -> None
     e = election
     with e.client() as c:
         r = c.cast_jpki(e.residents[0].card, CHOICE)
-        entry = c.verify_receipt(r)
+        # checkpoints on a schedule: the cast's receipt is pending (no per-ballot checkpoint, no timestamp)
+        assert r.pending and r.checkpoint is None and r.inclusion_proof is None
+        entry = c.verify_receipt(r)  # waits for the next scheduled checkpoint
+        r = c.complete_receipt(r)
+        assert not r.pending
         assert entry.type == "ballot.cast" and entry.payload["ballot_hash"] == r.ballot_hash
         # later: a fresh lookup by tracking code proves the ballot against the newest checkpoint
         c.cast_jpki(e.residents[1].card, CHOICE)
@@ -47,13 +51,19 @@ def test_receipt_verifies_and_tampering_is_named(election: DemoElection) -> None
         bad_proof = dataclasses.replace(r, inclusion_proof=("00" * 32, *r.inclusion_proof[1:]))
         bad_note = dataclasses.replace(r, checkpoint=r.checkpoint.replace("\n\n", "\n\nx", 1))
         bad_hash = dataclasses.replace(r, entry_hash="11" * 32)
-        other = c.lookup(c.cast_jpki(e.residents[2].card, CHOICE).tracking_code)
+        pending_other = c.cast_jpki(e.residents[2].card, CHOICE)
+        other = c.complete_receipt(pending_other)
         swapped = dataclasses.replace(other, ballot_hash=r.ballot_hash, tracking_code=r.tracking_code)
+        # a pending receipt that a server "completes" with another entry's proof is refused too
+        pending_swapped = dataclasses.replace(
+            pending_other, ballot_hash=r.ballot_hash, tracking_code=r.tracking_code
+        )
         for receipt, check in (
             (bad_proof, "inclusion"),
             (bad_note, "checkpoint-signature"),
             (bad_hash, "inclusion"),
             (swapped, "entry"),
+            (pending_swapped, "receipt-ballot"),
         ):
             with pytest.raises(ReceiptError) as err:
                 c.verify_receipt(receipt)

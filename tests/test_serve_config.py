@@ -302,7 +302,9 @@ def test_no_write_lock_is_held_across_any_ledger_append(tmp_path):
     ca = JpkiTestCa.generate(now)
     residents = make_residents(3, ca, now, pool=RsaKeyPool(3))
     kiosk = secrets.token_urlsafe(32)
-    settings, intake = demo_settings(tmp_path, ca, now, admin_token=ADMIN_TOKEN, kiosk_token=kiosk)
+    settings, intake = demo_settings(
+        tmp_path, ca, now, admin_token=ADMIN_TOKEN, kiosk_token=kiosk, checkpoint_interval=0
+    )
     manifest = tsukuba_manifest(now, trustees=3, threshold=2, small=True)
     manifest["voting_period"]["opens"] = _tomorrow(now)  # opened by the test, with a reason
     probe = WriteLockProbe(open_ledger(settings, parse_manifest(manifest)), tmp_path / "tvote.sqlite3")

@@ -86,6 +86,7 @@ def server(tmp_path: Path, database_url: str | None = None) -> Iterator[dict[str
         admin_token=ADMIN_TOKEN,
         kiosk_token=secrets.token_urlsafe(32),
         database_url=database_url,
+        checkpoint_interval=0,  # no keeper runs here (no lifespan): a checkpoint per receipt
     )
     service = ElectionService.from_settings(settings)
     app = create_app(settings, service=service, intake=intake)

@@ -177,6 +177,32 @@ def test_receipt_found_and_tampered_receipt_rejected(election: Election, valid: 
     assert res.exit_code == EXIT_INVALID and "V25" in res.output
 
 
+def test_a_pending_receipt_is_checked_against_the_record(
+    election: Election, valid: Path, tmp_path: Path
+) -> None:
+    """Checkpoints on a schedule: a receipt kept before the next checkpoint has no checkpoint and no proof.
+    The verifier checks it against the record's entry at leaf_index instead of crashing on the nulls."""
+    i = [j for j, (t, _) in enumerate(election.events) if t == "ballot.cast"][3]
+    rc = _receipt(valid, i) | {"checkpoint": None, "inclusion_proof": None}
+    path = tmp_path / "pending.json"
+    path.write_text(json.dumps(rc))
+    res = CliRunner().invoke(app, [str(valid), "--receipt", str(path), *roots_args(valid)])
+    assert res.exit_code == EXIT_OK, res.output
+    assert "pending" in res.output
+    for change in (
+        {"entry_hash": "00" * 32},
+        {"leaf_index": i + 1},
+        {"leaf_index": 10**6},
+        {"tracking_code": "x"},
+    ):
+        path.write_text(json.dumps(rc | change))
+        res = CliRunner().invoke(app, [str(valid), "--receipt", str(path), *roots_args(valid)])
+        assert res.exit_code == EXIT_INVALID and "V25" in res.output, (change, res.output)
+    path.write_text(json.dumps(rc | {"inclusion_proof": []}))  # a checkpoint missing but a proof: malformed
+    res = CliRunner().invoke(app, [str(valid), "--receipt", str(path), *roots_args(valid)])
+    assert res.exit_code == EXIT_INVALID and "V25" in res.output, res.output
+
+
 # ------------------------------------------------------------------------------------- hostile JSON
 
 #: issue 9, finding 3: about 200 KB, nested 100,001 deep; it used to kill tvote-verify with a signal

@@ -253,6 +253,8 @@ def start_election(
     real_http: bool = True,
     database_url: str | None = None,
     oidc_jwks_min_refresh: int = 60,
+    checkpoint_interval: int = 1,
+    checkpoint_max_entries: int = 1000,
 ) -> Iterator[DemoElection]:
     """Create, set up and open an election; yield it running; stop the servers afterwards.
 
@@ -260,7 +262,8 @@ def start_election(
     address), which is started only if there are any. ``revoked`` cards are listed on the CA's CRL.
     ``database_url`` is the private database (default: an SQLite file in ``data_dir``). The rate limits
     are off unless given (``rate_limit_per_minute``, ``rate_limit_per_address``, ``spoil_rate_per_hour``,
-    ``spoil_burst``).
+    ``spoil_burst``). Checkpoints are issued every ``checkpoint_interval`` seconds (receipts are pending
+    until then; ``0``: a checkpoint for every receipt), or once ``checkpoint_max_entries`` are uncovered.
     """
     from voting._trustee_client import run_key_ceremony
     from voting.app import create_app
@@ -285,6 +288,8 @@ def start_election(
             max_spoiled_ballots=max_spoiled_ballots,
             database_url=database_url,
             oidc_jwks_min_refresh=oidc_jwks_min_refresh,
+            checkpoint_interval=checkpoint_interval,
+            checkpoint_max_entries=checkpoint_max_entries,
         )
         app = create_app(settings, intake=intake_config)
     except BaseException:
@@ -295,7 +300,7 @@ def start_election(
     server: LoopbackServer | None = None
     http: httpx.Client
     if real_http:
-        server = LoopbackServer(app)
+        server = LoopbackServer(app, lifespan=True)  # its keepers run, as under `tvote serve`
         base_url = server.start(timeout=15)
         http = httpx.Client(base_url=base_url, timeout=120)
     else:
@@ -376,6 +381,8 @@ def demo_settings(
     max_spoiled_ballots: int = 50_000,
     database_url: str | None = None,
     oidc_jwks_min_refresh: int = 60,
+    checkpoint_interval: int = 1,
+    checkpoint_max_entries: int = 1000,
 ) -> tuple[Any, Any]:
     """The demo's server settings and intake configuration, through the same path as ``tvote serve``.
 
@@ -426,6 +433,8 @@ def demo_settings(
         jpki_test_policy=True,
         kiosk_token_hashes=(hash_kiosk_token(kiosk_token),),
         database_url=database_url,
+        checkpoint_interval=checkpoint_interval,
+        checkpoint_max_entries=checkpoint_max_entries,
         **extra,
     )
     face: Any = None

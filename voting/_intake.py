@@ -177,7 +177,9 @@ class Receipt:
     """What the voter keeps: enough to find the ballot in the public record and prove it is there.
 
     ``checkpoint`` is the signed note (C2SP checkpoint) of a tree that contains the entry;
-    ``inclusion_proof`` proves ``entry_hash`` at ``leaf_index`` in that tree.
+    ``inclusion_proof`` proves ``entry_hash`` at ``leaf_index`` in that tree. Both are ``None`` in a
+    *pending* receipt (checkpoints on a schedule: no checkpoint covers the entry yet); the ballot's receipt
+    fetched again after the next checkpoint (``GET /voter/ballots/{tracking_code}``) carries them.
     """
 
     kind: Literal["cast", "spoiled"]
@@ -186,10 +188,15 @@ class Receipt:
     tracking_code: str
     leaf_index: int
     entry_hash: str
-    checkpoint: str
-    inclusion_proof: tuple[str, ...]
+    checkpoint: str | None
+    inclusion_proof: tuple[str, ...] | None
     channel: str | None = None
     seq: int | None = None
+
+    @property
+    def pending(self) -> bool:
+        """No checkpoint covers the entry yet: fetch the receipt again after the next checkpoint."""
+        return self.checkpoint is None
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -200,7 +207,7 @@ class Receipt:
             "leaf_index": self.leaf_index,
             "entry_hash": self.entry_hash,
             "checkpoint": self.checkpoint,
-            "inclusion_proof": list(self.inclusion_proof),
+            "inclusion_proof": None if self.inclusion_proof is None else list(self.inclusion_proof),
         }
         if self.channel is not None:
             d["channel"] = self.channel
@@ -217,8 +224,8 @@ class Receipt:
             tracking_code=d["tracking_code"],
             leaf_index=int(d["leaf_index"]),
             entry_hash=d["entry_hash"],
-            checkpoint=d["checkpoint"],
-            inclusion_proof=tuple(d["inclusion_proof"]),
+            checkpoint=d.get("checkpoint"),
+            inclusion_proof=None if d.get("inclusion_proof") is None else tuple(d["inclusion_proof"]),
             channel=d.get("channel"),
             seq=d.get("seq"),
         )
@@ -329,6 +336,10 @@ class IntakeService:
     ``kiosk_tokens`` are the bearer tokens of opened polling-place kiosks (only their SHA-256 is kept);
     ``kiosk_token_hashes`` are such SHA-256 digests (hex) given directly (what the server settings hold).
     ``max_spoiled`` caps the election's spoiled ballots. ``clock`` and ``randbytes`` are injectable for tests.
+    ``checkpoint_per_receipt`` signs a checkpoint for a receipt whose entry no checkpoint covers yet (every
+    ballot then gets its own public timestamp); ``False`` (what ``tvote serve`` runs: checkpoints on a
+    schedule, :func:`voting.app.keep_checkpoints`) returns such a receipt *pending*: index and entry hash,
+    no checkpoint and no proof yet; :meth:`find` gives the proof once the next checkpoint covers it.
     """
 
     election: Any
@@ -343,6 +354,7 @@ class IntakeService:
     challenge_ttl: dt.timedelta = CHALLENGE_TTL
     #: at most this many spoiled (challenged) ballots per election
     max_spoiled: int = MAX_SPOILED
+    checkpoint_per_receipt: bool = True
     _voter_locks: _KeyedLocks = field(default_factory=_KeyedLocks, init=False, repr=False)
     _ctx: ElectionContext | None = field(default=None, init=False, repr=False)
 
@@ -776,7 +788,20 @@ class IntakeService:
             stored = self.ledger.latest_checkpoint()
         except LedgerNotFound:
             stored = None
-        if stored is None or int(stored.size) <= index:  # sign a new one only if none covers the entry
+        if stored is None or int(stored.size) <= index:  # no checkpoint covers the entry yet
+            if not self.checkpoint_per_receipt:  # pending: the scheduled checkpoint will cover it
+                return Receipt(
+                    kind=kind,
+                    election_id=self.election_id,
+                    ballot_hash=ballot_hash,
+                    tracking_code=tracking_code,
+                    leaf_index=index,
+                    entry_hash=entry_hash.hex(),
+                    checkpoint=None,
+                    inclusion_proof=None,
+                    channel=channel,
+                    seq=seq,
+                )
             stored = self.ledger.checkpoint()
         proof = self.ledger.inclusion_proof(index, int(stored.size))
         if proof.leaf_hash != entry_hash:  # pragma: no cover - the ledger contradicts its own append

@@ -202,6 +202,9 @@ class IntakeConfig:
     kiosk_token_hashes: frozenset[str] = frozenset()
     #: the per-election cap on spoiled (challenged) ballots
     max_spoiled_ballots: int = MAX_SPOILED
+    #: sign a checkpoint for every receipt (embedding and tests); ``tvote serve`` schedules them instead
+    #: (``Settings.checkpoint_interval`` > 0: receipts are pending until the next checkpoint)
+    checkpoint_per_receipt: bool = True
 
     @classmethod
     def from_settings(
@@ -263,6 +266,7 @@ class IntakeConfig:
             face_reference=face_reference,
             kiosk_token_hashes=settings.effective_kiosk_token_hashes,
             max_spoiled_ballots=settings.max_spoiled_ballots,
+            checkpoint_per_receipt=settings.checkpoint_interval == 0,
         )
 
     def build(self, service: Any) -> IntakeService:
@@ -289,6 +293,7 @@ class IntakeConfig:
             face_reference=self.face_reference,
             kiosk_token_hashes=self.kiosk_token_hashes,
             max_spoiled=self.max_spoiled_ballots,
+            checkpoint_per_receipt=self.checkpoint_per_receipt,
         )
 
 

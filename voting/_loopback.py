@@ -15,11 +15,14 @@ __all__ = ["LoopbackServer"]
 class LoopbackServer:
     """``start()`` returns the base URL ``http://127.0.0.1:<port>``; ``stop()`` shuts the server down.
 
-    ``port`` 0 (default) takes a free port; another binds that one (refused if it is taken)."""
+    ``port`` 0 (default) takes a free port; another binds that one (refused if it is taken). ``lifespan``
+    runs the app's lifespan (``voting.app``: the period keeper and the checkpoint keeper) as ``tvote serve``
+    does; off by default (the caller drives the app)."""
 
-    def __init__(self, app: Any, *, port: int = 0) -> None:
+    def __init__(self, app: Any, *, port: int = 0, lifespan: bool = False) -> None:
         self._app = app
         self._port = port
+        self._lifespan = lifespan
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self.url = ""
@@ -33,7 +36,11 @@ class LoopbackServer:
             raise
         self.url = f"http://127.0.0.1:{sock.getsockname()[1]}"
         config = uvicorn.Config(
-            self._app, log_level="warning", access_log=False, lifespan="off", proxy_headers=False
+            self._app,
+            log_level="warning",
+            access_log=False,
+            lifespan="on" if self._lifespan else "off",
+            proxy_headers=False,
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]}, daemon=True)

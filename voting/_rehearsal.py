@@ -351,6 +351,8 @@ def write_kit(directory: Path, options: KitOptions, *, force: bool = False,
         "jpki_test_policy = true",
         f"kiosk_token_hashes = [{_toml_str(hash_kiosk_token(kiosk_token))}]",
         f"roll_key_file = {_toml_str(d / ROLL_KEY_FILE)}",
+        "# checkpoints on a schedule as in production (default 10 s), shorter so receipts complete quickly",
+        "checkpoint_interval = 2",
         *oidc_lines,
         "",
     ])

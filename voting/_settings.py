@@ -33,6 +33,11 @@ tokens at start and writes them to ``0600`` files in the data directory.
 ``TVOTE_SPOIL_BURST``               challenged ballots one client address may send at once (default 60)
 ``TVOTE_MAX_SPOILED_BALLOTS``       challenged ballots per election, in all (default 50,000)
 ``TVOTE_LOG_ORIGIN``                the ledger's checkpoint origin (default ``tvote/<election id>``)
+``TVOTE_CHECKPOINT_INTERVAL``       seconds between scheduled checkpoints (default 10); a receipt gets its
+                                    inclusion proof against the next one. ``0``: a checkpoint for every
+                                    receipt (each ballot gets a public timestamp; refused in production)
+``TVOTE_CHECKPOINT_MAX_ENTRIES``    a checkpoint is also issued once this many entries are uncovered
+                                    (default 1000)
 ``TVOTE_ROLL_KEY_FILE``             file holding the 32-byte roll key (64 hex digits) the register used for
                                     ``match_key`` columns; default: a fresh random key per election
 ``TVOTE_JPKI_TRUST_ANCHORS``        file or directory of JPKI root certificates (PEM/DER; in production the
@@ -117,6 +122,8 @@ WELL_KNOWN_TOKENS: Final[frozenset[str]] = frozenset(
     {"changethis", "changethis-kiosk", "changeme", "change-me", "secret", "password", "admin", "token"}
 )
 _MIN_TOKEN_LEN: Final[int] = 32
+#: the longest checkpoint schedule (seconds): receipts wait for the next checkpoint for their proof
+MAX_CHECKPOINT_INTERVAL: Final[int] = 3600
 _HEX64: Final[re.Pattern[str]] = re.compile(r"[0-9a-f]{64}")
 
 
@@ -171,6 +178,10 @@ class Settings:
     max_admin_request_bytes: int = 64 * 1024 * 1024
     #: the ledger's log origin (checkpoint name); default ``tvote/<election_id>``
     log_origin: str | None = None
+    #: checkpoints on a schedule (``voting.app.keep_checkpoints``): every ``checkpoint_interval`` seconds
+    #: when the log grew, or once ``checkpoint_max_entries`` entries are uncovered; ``0``: one per receipt
+    checkpoint_interval: int = 10
+    checkpoint_max_entries: int = 1000
     #: file with the roll key (64 hex); ``None``: a random key is drawn when the election is created
     roll_key_file: Path | None = None
     # -- ballot intake: My Number card (JPKI)
@@ -243,6 +254,23 @@ class Settings:
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
                 raise ConfigurationError(f"config.{name}", f"{name} must be an integer of at least 1")
+        if (
+            not isinstance(self.checkpoint_interval, int)
+            or isinstance(self.checkpoint_interval, bool)
+            or not 0 <= self.checkpoint_interval <= MAX_CHECKPOINT_INTERVAL
+        ):
+            raise ConfigurationError(
+                "config.checkpoint_interval",
+                f"checkpoint_interval is whole seconds from 0 to {MAX_CHECKPOINT_INTERVAL}",
+            )
+        if (
+            not isinstance(self.checkpoint_max_entries, int)
+            or isinstance(self.checkpoint_max_entries, bool)
+            or self.checkpoint_max_entries < 1
+        ):
+            raise ConfigurationError(
+                "config.checkpoint_max_entries", "checkpoint_max_entries must be an integer of at least 1"
+            )
         for name in ("max_request_bytes", "max_admin_request_bytes"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1024:
                 raise ConfigurationError(f"config.{name}", f"{name} must be an integer of at least 1024")
@@ -446,6 +474,8 @@ _INTS: Final[frozenset[str]] = frozenset(
         "spoil_rate_per_hour",
         "spoil_burst",
         "max_spoiled_ballots",
+        "checkpoint_interval",
+        "checkpoint_max_entries",
         "max_request_bytes",
         "max_admin_request_bytes",
         "oidc_max_auth_age",

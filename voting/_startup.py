@@ -368,6 +368,15 @@ def _check_witnesses(ctx: StartupContext) -> list[str]:
     return []
 
 
+def _check_checkpoints(ctx: StartupContext) -> list[str]:
+    if not ctx.production or ctx.settings.checkpoint_interval > 0:
+        return []
+    return [
+        "TVOTE_CHECKPOINT_INTERVAL=0 issues a checkpoint for every receipt, which gives each ballot a public "
+        "timestamp; production issues checkpoints on a schedule (default every 10 s)"
+    ]
+
+
 #: every start-up check, in the order they are reported
 CHECKS: Final[tuple[StartupCheck, ...]] = (
     StartupCheck("data_dir", _check_data_dir),
@@ -377,6 +386,7 @@ CHECKS: Final[tuple[StartupCheck, ...]] = (
     StartupCheck("crl_source", _check_crl_source),
     StartupCheck("oidc", _check_oidc),
     StartupCheck("intake", _check_intake),
+    StartupCheck("checkpoints", _check_checkpoints),
     StartupCheck("commission_key_validity", _check_commission_key, per_election=True),
     StartupCheck("auth_methods", _check_election_methods, per_election=True),
     StartupCheck("witnesses", _check_witnesses, per_election=True),

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -92,15 +93,23 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        task = asyncio.create_task(keep_period(service, period_poll_seconds))
+        tasks = [asyncio.create_task(keep_period(service, period_poll_seconds))]
+        if settings.checkpoint_interval > 0:
+            tasks.append(
+                asyncio.create_task(
+                    keep_checkpoints(service, settings.checkpoint_interval, settings.checkpoint_max_entries)
+                )
+            )
         try:
             yield
         finally:
-            task.cancel()
-            try:
-                await task
-            except asyncio.CancelledError:
-                pass
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                try:
+                    await task
+                except asyncio.CancelledError:
+                    pass
 
     app = FastAPI(
         lifespan=lifespan,
@@ -177,6 +186,39 @@ async def keep_period(service: Any, poll_seconds: float) -> None:
             _period_log.error("the voting period could not be enforced, retrying: %s", problem)
         last_problem = problem
         await asyncio.sleep(poll_seconds)
+
+
+async def keep_checkpoints(service: Any, interval: int, max_entries: int, tick: float = 0.5) -> None:
+    """The checkpoint keeper: every ``tick`` seconds, sign a checkpoint if entries are uncovered and either
+    ``interval`` seconds have passed since the keeper's last one (monotonic time) or ``max_entries`` entries
+    are uncovered. Receipts issued in between are pending and get their proof against this checkpoint, so
+    ballots share checkpoint times instead of each getting its own. A failure is logged once per distinct
+    reason and retried; the loop ends only when cancelled."""
+    import anyio.to_thread
+
+    last = time.monotonic()
+
+    def due() -> None:
+        nonlocal last
+        if not service.has_election():
+            return
+        led = service.ledger
+        n = led.uncovered()
+        if n and (n >= max_entries or time.monotonic() - last >= interval):
+            led.checkpoint()
+            last = time.monotonic()
+
+    last_problem: str | None = None
+    while True:
+        problem: str | None = None
+        try:
+            await anyio.to_thread.run_sync(due)
+        except Exception as e:  # the keeper must outlive a storage hiccup; it retries
+            problem = f"{type(e).__name__} (see the storage)"
+        if problem is not None and problem != last_problem:
+            _period_log.error("a scheduled checkpoint could not be issued, retrying: %s", problem)
+        last_problem = problem
+        await asyncio.sleep(min(tick, float(interval)))
 
 
 def reconcile_on_start(service: Any) -> None:

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import functools
 import ssl
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -385,6 +386,34 @@ class VoterClient:
         """A fresh receipt for a tracking code (proof against the server's latest checkpoint)."""
         return Receipt.from_dict(self._call("GET", f"/voter/ballots/{tracking_code}"))
 
+    def complete_receipt(self, receipt: Receipt, *, timeout: float = 30.0, poll: float = 0.25) -> Receipt:
+        """A pending receipt (checkpoints on a schedule) with its checkpoint and inclusion proof: fetched
+        again until a checkpoint covers the entry, at most ``timeout`` seconds (``ReceiptError``
+        ``receipt-pending`` after that). The fetched receipt must name the same entry and ballot
+        (``receipt-ballot``). A complete receipt is returned as it is; verify it with
+        :meth:`verify_receipt`."""
+        if not receipt.pending:
+            return receipt
+        deadline = time.monotonic() + timeout
+        while True:
+            fresh = self.lookup(receipt.tracking_code)
+            same = (fresh.kind, fresh.leaf_index, fresh.entry_hash, fresh.ballot_hash, fresh.tracking_code)
+            if same != (
+                receipt.kind,
+                receipt.leaf_index,
+                receipt.entry_hash,
+                receipt.ballot_hash,
+                receipt.tracking_code,
+            ):
+                raise ReceiptError("receipt-ballot", "the server's receipt names another entry than ours")
+            if not fresh.pending:
+                return fresh
+            if time.monotonic() >= deadline:
+                raise ReceiptError(
+                    "receipt-pending", f"no checkpoint covers entry {receipt.leaf_index} after {timeout:g} s"
+                )
+            time.sleep(poll)
+
     def log_key(self) -> LogKey:
         """The pinned log key, or (trust on first use) the one the server announces."""
         if self._log_key is None:
@@ -400,9 +429,11 @@ class VoterClient:
         except (ValueError, KeyError, TypeError) as e:
             raise ReceiptError("entry-encoding", f"entry {index} from the server does not parse: {e}") from e
 
-    def verify_receipt(self, receipt: Receipt, *, check_latest: bool = True) -> Entry:
+    def verify_receipt(self, receipt: Receipt, *, check_latest: bool = True, wait: float = 30.0) -> Entry:
         """Check a receipt against the public record; raise :class:`ReceiptError` naming the failed check.
 
+        A pending receipt is completed first (:meth:`complete_receipt`, waiting at most ``wait`` seconds
+        for the next scheduled checkpoint).
         1. ``checkpoint-signature``: the checkpoint is signed by the log key;
         2. ``inclusion``: the inclusion proof puts ``entry_hash`` at ``leaf_index`` under its root;
         3. ``entry``: the server's entry at that index hashes to ``entry_hash`` and is the ``ballot.cast`` /
@@ -411,6 +442,9 @@ class VoterClient:
            receipt's tree (the ballot cannot have been dropped since).
         Returns the verified entry.
         """
+        receipt = self.complete_receipt(receipt, timeout=wait)
+        if receipt.checkpoint is None or receipt.inclusion_proof is None:
+            raise ReceiptError("inclusion", "the receipt has a checkpoint but no inclusion proof")
         key = self.log_key()
         try:
             cp = SignedCheckpoint.verify(receipt.checkpoint, key).checkpoint

@@ -179,8 +179,13 @@ class ReceiptOut(_Out):
     tracking_code: str
     leaf_index: int
     entry_hash: str
-    checkpoint: str = Field(description="signed checkpoint (C2SP signed note) of a tree holding the entry")
-    inclusion_proof: list[str]
+    checkpoint: str | None = Field(
+        description="signed checkpoint (C2SP signed note) of a tree holding the entry; null while the "
+        "receipt is pending (checkpoints on a schedule: fetch it again after the next checkpoint)"
+    )
+    inclusion_proof: list[str] | None = Field(
+        description="RFC 9162 inclusion proof of the entry in the checkpoint's tree; null while pending"
+    )
     channel: str | None = None
     seq: int | None = None
 
