@@ -9,6 +9,7 @@ leaves the trustee and the ledger gains no ``tally.partial``.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 import time
@@ -372,6 +373,31 @@ def test_d_counted_ballot_dropped_from_the_sum_and_the_counted_set(tallied: Tall
         ),
     )
     refused(e, http, transport, "tally.counting_rule")
+
+
+def test_a_trustee_of_another_election_refuses(tallied: Tallied, witnessed: Tallied) -> None:
+    """A trustee whose key was made for another election's base hash (V7, the pinned base hash)."""
+    e = tallied
+    http, transport = malicious(e.client, lambda request, response: response)
+    before = partials_on_ledger(e.service)
+    with pytest.raises(TallyRefused) as info:
+        witnessed.trustees[1].decrypt(http)
+    assert info.value.code == "tally.other_election", info.value.message
+    assert ("POST", "/api/v1/trustee/partials") not in transport.requests
+    assert partials_on_ledger(e.service) == before
+
+
+def test_a_key_share_that_is_not_this_trustees_refuses(tallied: Tallied) -> None:
+    """A secret file whose key share is not the one its commitments produced (another trustee's)."""
+    e = tallied
+    confused = dataclasses.replace(e.trustees[1], key=e.trustees[2].key)
+    http, transport = malicious(e.client, lambda request, response: response)
+    before = partials_on_ledger(e.service)
+    with pytest.raises(TallyRefused) as info:
+        confused.decrypt(http)
+    assert info.value.code == "tally.key_mismatch", info.value.message
+    assert ("POST", "/api/v1/trustee/partials") not in transport.requests
+    assert partials_on_ledger(e.service) == before
 
 
 def test_cli_refuses_with_the_reason_and_a_nonzero_exit(tallied: Tallied, tmp_path, monkeypatch) -> None:

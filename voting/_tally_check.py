@@ -51,7 +51,7 @@ from ledger.record import (
     dumps_header,
     from_hex,
 )
-from verifier import CheckFailed, Options, Report, VerifierError, verify_record
+from verifier import Options, Report, VerifierError, verify_record
 
 from ._errors import read_error
 from ._trustee_client import ApiError, TrusteeStateError
@@ -126,7 +126,7 @@ def _malformed(what: str) -> TallyRefused:
     return TallyRefused("tally.malformed", what)
 
 
-def _header(witnesses: Any, log_key: str | None, size: int) -> tuple[RecordHeader, LogKey]:
+def _header(witnesses: Any, log_key: str | None, size: int) -> RecordHeader:
     """``record.json``: the pinned log key if given (else the server's) and the served witness policy; the
     verifier's V5 then requires that policy to be the manifest's."""
     if not isinstance(witnesses, dict):
@@ -139,7 +139,7 @@ def _header(witnesses: Any, log_key: str | None, size: int) -> tuple[RecordHeade
         policy = WitnessPolicy(tuple(WitnessKey.from_json(w) for w in raw), witnesses["quorum"])
     except (KeyError, TypeError, LedgerError) as e:
         raise _malformed(f"GET /ledger/witnesses: {e}") from None
-    return RecordHeader(key, policy, size, 1), key
+    return RecordHeader(key, policy, size, 1)
 
 
 def _checkpoint(cp: Any) -> CheckpointRecord:
@@ -230,20 +230,22 @@ def _refusal(report: Report) -> TallyRefused:
 
 
 def _check_key(key: TrusteeKey, commitments: TrusteeCommitments, seen: _Seen) -> None:
-    def bad(why: str) -> TallyRefused:
-        return TallyRefused("tally.key_mismatch", why)
-
-    mine = seen.registered.get(key.trustee)
-    if mine is None or TrusteeCommitments.from_dict(mine) != commitments:
-        raise bad(f"the ledger's trustee.registered entry of trustee {key.trustee} is not this trustee's")
-    if seen.joint_key is None:
-        raise bad("the ledger has no election.joint-key entry")
-    p = seen.joint_key
-    jk = JointKey.from_dict(
-        {k: p.get(k) for k in ("base_hash", "threshold", "qualified", "joint_key", "public_shares")}
-    )
-    if key.trustee not in jk.qualified or jk.public_share(key.trustee) != key.public_share:
-        raise bad(f"trustee {key.trustee}'s public share in election.joint-key is not this key's")
+    """This trustee's commitments in its ``trustee.registered`` entry, its public share in the joint key."""
+    mine, p = seen.registered.get(key.trustee), seen.joint_key
+    try:
+        if mine is None or TrusteeCommitments.from_dict(mine) != commitments:
+            why = f"the ledger's trustee.registered entry of trustee {key.trustee} is not this trustee's"
+        elif p is None:
+            why = "the ledger has no election.joint-key entry"
+        else:
+            names = ("base_hash", "threshold", "qualified", "joint_key", "public_shares")
+            jk = JointKey.from_dict({k: p.get(k) for k in names})
+            if key.trustee in jk.qualified and jk.public_share(key.trustee) == key.public_share:
+                return
+            why = f"trustee {key.trustee}'s public share in election.joint-key is not this key's"
+    except (ValueError, TypeError, KeyError) as e:  # crypto's InvalidEncoding is a ValueError
+        why = f"the ledger's ceremony entries do not decode: {e}"
+    raise TallyRefused("tally.key_mismatch", why)
 
 
 def check_tally(
@@ -259,7 +261,7 @@ def check_tally(
     unless every check holds. ``key`` and ``commitments`` are this trustee's; ``log_key`` a pinned log
     verifier key (C2SP vkey) obtained out of band, if any."""
     cp = _checkpoint(_get(http, "/ledger/checkpoint"))
-    header, _ = _header(_get(http, "/ledger/witnesses"), log_key, cp.size)
+    header = _header(_get(http, "/ledger/witnesses"), log_key, cp.size)
     tmp = Path(tempfile.mkdtemp(prefix="tvote-trustee-check-"))
     try:
         (tmp / "record.json").write_bytes(dumps_header(header))
@@ -280,16 +282,11 @@ def check_tally(
             f"checkpoint of size {cp.size}; once the tally is computed, the commission issues a checkpoint "
             "covering it (tvote admin checkpoint) and the witnesses cosign it",
         )
-    try:
-        _check_key(key, commitments, seen)
-    except (ValueError, TypeError, CheckFailed) as e:  # InvalidEncoding is a ValueError
-        if isinstance(e, TallyRefused):
-            raise
-        raise TallyRefused("tally.key_mismatch", str(e)) from e
+    _check_key(key, commitments, seen)
     index, payload = seen.tally
     served = _get(http, "/election/tally")
     if not isinstance(served, dict) or any(
-        served.get(k) != payload.get(k) for k in ("base_hash", "ciphertexts", "counted_root")
+        served.get(k) != payload.get(k) for k in ("election_id", "base_hash", "ciphertexts", "counted_root")
     ):
         raise TallyRefused(
             "tally.served_differs",
