@@ -162,6 +162,7 @@ def decrypt(
         if t.key is None:
             t.finalize(http)
             t.save(secret_file, pw)
+        typer.echo("checking the tally against the public ledger before decrypting ...", err=True)
         out = t.decrypt(http, log_key=log_key, workers=workers)
     if not out["accepted"]:
         typer.echo(f"the server excluded this partial decryption: {out['reason']}", err=True)
