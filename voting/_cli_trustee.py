@@ -3,7 +3,8 @@
 Lifecycle: ``init`` (generate key material into a passphrase-protected secret file) → ``register`` (with the
 one-time code from the commission) → ``deal`` (encrypted shares to every other trustee, once all registered)
 → ``verify-shares`` (check what you received; complains publicly about a bad share) → ``answer`` (answer
-complaints against you) → after the tally: ``decrypt`` (partial decryptions with proofs).
+complaints against you) → after the tally: ``decrypt`` (checks the tally against the public ledger,
+then partial decryptions with proofs).
 
 The passphrase is read from ``--passphrase-env`` (name of an environment variable) or prompted for.
 """
@@ -134,14 +135,35 @@ def answer(server: ServerOpt, secret_file: FileOpt, passphrase_env: PassEnvOpt =
 
 
 @app.command()
-def decrypt(server: ServerOpt, secret_file: FileOpt, passphrase_env: PassEnvOpt = None) -> None:
-    """Compute this trustee's key share (first time) and submit partial decryptions of the tally."""
+def decrypt(
+    server: ServerOpt,
+    secret_file: FileOpt,
+    passphrase_env: PassEnvOpt = None,
+    log_key: Annotated[
+        str | None,
+        typer.Option(
+            "--log-key",
+            help="the log's verifier key (name+id+key), obtained out of band; default: the server's, "
+            "bound by the witness quorum the manifest names",
+        ),
+    ] = None,
+    workers: Annotated[
+        int, typer.Option("--workers", min=1, max=256, help="processes for the ledger check (ballot proofs)")
+    ] = 1,
+) -> None:
+    """Check the tally against the public ledger, then submit partial decryptions of it.
+
+    Before anything is decrypted, the ledger under the newest signed (and, if the manifest names
+    witnesses, cosigned) checkpoint is re-checked by the public verifier, and the tally must be a
+    ``tally.encrypted`` entry under it equal to the sum of the counted ballots
+    (docs/protocol-trustees.md). Otherwise: ``error: tally.<reason>: ...``, exit status 1, nothing sent."""
     t, pw = _load(secret_file, passphrase_env)
     with _server(server) as http:
         if t.key is None:
             t.finalize(http)
             t.save(secret_file, pw)
-        out = t.decrypt(http)
+        typer.echo("checking the tally against the public ledger before decrypting ...", err=True)
+        out = t.decrypt(http, log_key=log_key, workers=workers)
     if not out["accepted"]:
         typer.echo(f"the server excluded this partial decryption: {out['reason']}", err=True)
         raise typer.Exit(1)

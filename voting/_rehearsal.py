@@ -475,7 +475,9 @@ The commands, in order (docs/operator-guide.md, section "Rehearsal", has them wi
   tvote rehearsal vote --server $URL --kit $DIR --digital-id <resident> --choose mayor=cand-1
   tvote admin close --server $URL --override-reason "rehearsal"
   tvote admin tally --server $URL
-  (any {options.threshold} trustees) tvote trustee decrypt --server $URL ...
+  tvote witness cosign --dir $DIR/witnesses/w1 --server $URL/api/v1   (and w2, w3: the tally's checkpoint)
+  (any {options.threshold} trustees) tvote trustee decrypt --server $URL \\
+      --log-key "$(cat $DIR/{LOG_KEY_FILE})" ...
   tvote admin publish --server $URL
   tvote admin checkpoint --server $URL
   tvote witness cosign --dir $DIR/witnesses/w1 --server $URL/api/v1   (and w2, w3)

@@ -431,22 +431,29 @@ class Trustee:
         self.key = key
         return key
 
-    def decrypt(self, http: httpx.Client) -> dict[str, Any]:
-        """Partially decrypt every ciphertext of the published encrypted tally, with proofs; submit."""
+    def decrypt(self, http: httpx.Client, *, log_key: str | None = None, workers: int = 1) -> dict[str, Any]:
+        """Check the tally against the public ledger, then partially decrypt it, with proofs; submit.
+
+        Nothing is decrypted on the server's word: :func:`voting._tally_check.check_tally` establishes the
+        ``tally.encrypted`` entry from a signed (and, if the manifest names witnesses, cosigned) checkpoint
+        and the entries under it, re-checked by the public verifier, and raises
+        :class:`~voting._tally_check.TallyRefused` (nothing computed, nothing submitted) unless it holds.
+        Only that entry's ciphertexts are decrypted. ``log_key``: the log's verifier key, if pinned."""
+        from ._tally_check import check_tally
+
         if self.key is None:
             self.finalize(http)
         assert self.key is not None
-        api = self._api(http)
-        tally = api.tally()
-        if tally.get("base_hash") != self.base_hash:
-            raise TrusteeStateError("tally.election", "the tally belongs to another election")
+        checked = check_tally(
+            http, key=self.key, commitments=self.keygen.commitments, log_key=log_key, workers=workers
+        )
         partials: dict[str, dict[str, Any]] = {}
-        for contest, sels in tally["ciphertexts"].items():
+        for contest, sels in checked.tally["ciphertexts"].items():
             for sel, ct in sels.items():
                 partials.setdefault(contest, {})[sel] = self.key.partial_decrypt(
                     Ciphertext.from_dict(ct)
                 ).to_dict()
-        return api.submit_partials(partials)
+        return self._api(http).submit_partials(partials)
 
 
 # ---------------------------------------------------------------------------------- whole ceremony
@@ -485,9 +492,12 @@ def run_key_ceremony(
     return trustees
 
 
-def run_decryption(http: httpx.Client, trustees: Iterable[Trustee]) -> dict[int, dict[str, Any]]:
-    """The given (present) trustees each submit their partial decryptions; returns the server's answers."""
-    return {t.index: t.decrypt(http) for t in trustees}
+def run_decryption(
+    http: httpx.Client, trustees: Iterable[Trustee], *, log_key: str | None = None
+) -> dict[int, dict[str, Any]]:
+    """The given (present) trustees each check the tally against the ledger and submit their partial
+    decryptions (:meth:`Trustee.decrypt`); returns the server's answers."""
+    return {t.index: t.decrypt(http, log_key=log_key) for t in trustees}
 
 
 def client_for(base_url: str, *, timeout: float = 30.0) -> httpx.Client:
