@@ -213,6 +213,8 @@ class VoterClient:
         #: every checkpoint this device has verified: size -> root, and the largest (fork detection)
         self._seen: dict[int, bytes] = {}
         self._largest: Checkpoint | None = None
+        #: cosignature bundles this device has verified (FastAggregateVerify costs about a second in py_ecc)
+        self._cosigned_ok: set[tuple[str, str]] = set()
 
     def close(self) -> None:
         self._http.close()
@@ -475,7 +477,10 @@ class VoterClient:
             raise ReceiptError("checkpoint-unwitnessed", "the checkpoint carries no witness cosignature")
         try:
             bundle = CosignatureBundle.from_json(cosignatures)
-            bundle.verify(body, policy)
+            seen = (body, repr(bundle.to_json()))
+            if seen not in self._cosigned_ok:
+                bundle.verify(body, policy)
+                self._cosigned_ok.add(seen)
         except LedgerError as e:
             raise ReceiptError("checkpoint-cosignature", e.operator_message) from e
         if not bundle.witnessed(policy):
