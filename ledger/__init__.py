@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ._errors import (
+    CosignatureConflict,
     ForkError,
     InvalidEncoding,
     InvalidEntry,
@@ -22,6 +23,7 @@ from ._errors import (
     RollbackError,
     SignatureError,
     StorageError,
+    UnknownWitness,
     VerificationError,
     WitnessRefusal,
 )
@@ -33,6 +35,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Appended",
     "ConsistencyProof",
+    "CosignatureConflict",
     "ForkError",
     "InclusionProof",
     "InvalidEncoding",
@@ -47,6 +50,7 @@ __all__ = [
     "SignatureError",
     "StorageError",
     "StoredCheckpoint",
+    "UnknownWitness",
     "VerificationError",
     "Witness",
     "WitnessRefusal",

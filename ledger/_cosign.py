@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Final, cast
 from crypto import tagged_sha256
 
 from ._entry import from_hex as from_hex  # re-exported: the one strict hex decoder of ledger/
-from ._errors import InvalidEncoding, SignatureError
+from ._errors import InvalidEncoding, SignatureError, UnknownWitness
 
 __all__ = [
     "CosignatureBundle",
@@ -216,7 +216,7 @@ class WitnessPolicy:
         for w in self.witnesses:
             if w.name == name:
                 return w
-        raise SignatureError("witness-unknown", f"{name!r} is not a configured witness")
+        raise UnknownWitness("witness-unknown", f"{name!r} is not a configured witness")
 
     def to_json(self) -> dict[str, Any]:
         return {"quorum": self.quorum, "witnesses": [w.to_json() for w in self.witnesses]}
@@ -247,8 +247,9 @@ class CosignatureBundle:
             raise SignatureError("witness-cosignature", "aggregate witness cosignature does not verify")
 
     def witnessed(self, policy: WitnessPolicy) -> bool:
-        """True when the (verified) signers reach the quorum."""
-        return len(self.signers) >= policy.quorum
+        """True when the (verified) signers reach the quorum, and the quorum is at least 1: with no witnesses
+        configured (quorum 0) nothing is ever *witnessed*, however many signers a bundle names."""
+        return policy.quorum >= 1 and len(self.signers) >= policy.quorum
 
     def to_json(self) -> dict[str, Any]:
         return {"aggregate": self.aggregate.hex(), "signers": list(self.signers)}

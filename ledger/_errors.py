@@ -13,6 +13,8 @@
     └── VerificationError            a check over well-formed values failed: ``check`` names which one
         ├── ProofError               a Merkle inclusion or consistency proof does not verify
         ├── SignatureError           a checkpoint signature or a witness (BLS) cosignature does not verify
+        │   └── UnknownWitness       a cosignature names a witness the policy (the manifest) does not list
+        ├── CosignatureConflict      a different cosignature by that witness of that checkpoint is stored
         ├── WitnessRefusal           a witness refuses to cosign
         │   ├── ForkError            the log shows a tree inconsistent with one the witness already signed
         │   └── RollbackError        the log shows a smaller tree than one the witness already signed
@@ -26,6 +28,7 @@ auditor (it names the check and, where known, the entry concerned).
 from __future__ import annotations
 
 __all__ = [
+    "CosignatureConflict",
     "ForkError",
     "InvalidEncoding",
     "InvalidEntry",
@@ -36,6 +39,7 @@ __all__ = [
     "RollbackError",
     "SignatureError",
     "StorageError",
+    "UnknownWitness",
     "VerificationError",
     "WitnessRefusal",
 ]
@@ -86,6 +90,15 @@ class ProofError(VerificationError):
 
 class SignatureError(VerificationError):
     """A checkpoint signature or witness cosignature does not verify."""
+
+
+class UnknownWitness(SignatureError):
+    """A cosignature names a witness that is not configured (the manifest's witness list)."""
+
+
+class CosignatureConflict(VerificationError):
+    """The ledger already holds another cosignature by this witness of this checkpoint (BLS signatures are
+    unique per key and message, so the stored, verified one is the only valid one)."""
 
 
 class WitnessRefusal(VerificationError):

@@ -11,6 +11,7 @@ in-memory state is reloaded from storage, so an acknowledged entry is exactly a 
 from __future__ import annotations
 
 import gzip
+import hmac
 import os
 import queue
 import tarfile
@@ -42,7 +43,7 @@ from ._entry import (
     parse_json,
     payload_size_ok,
 )
-from ._errors import InvalidEntry, NotFound, RecordError, StorageError
+from ._errors import CosignatureConflict, InvalidEncoding, InvalidEntry, NotFound, RecordError, StorageError
 from ._note import Checkpoint, LogKey, LogSigner, SignedCheckpoint
 from ._store import Store
 from .merkle import CompactRange, consistency_ranges, fold, inclusion_ranges, subtree_nodes, verify_inclusion
@@ -380,15 +381,42 @@ class Ledger:
         if (c.size, c.root, c.time) != (row[0], row[1], row[3]):
             raise StorageError("stored checkpoint row disagrees with its note")
         bundle = self.cosignatures(row[0])
-        witnessed = len(bundle.signers if bundle else ()) >= self.config.policy.quorum
+        # witnessed: a quorum of at least 1 reached by stored (verified on receipt) cosignatures of configured
+        # witnesses; with quorum 0 (no witnesses) no checkpoint is ever witnessed
+        quorum = self.config.policy.quorum
+        witnessed = quorum >= 1 and len(bundle.signers if bundle else ()) >= quorum
         return StoredCheckpoint(signed, bundle, witnessed)
 
-    def add_cosignature(self, witness: str, size: int, signature: bytes) -> StoredCheckpoint:
-        """Verify a witness's cosignature of the checkpoint of ``size`` and store it."""
+    def add_cosignature(
+        self, witness: str, size: int, signature: bytes, *, admit: Callable[[], None] | None = None
+    ) -> StoredCheckpoint:
+        """Verify a witness's cosignature of the checkpoint of ``size`` and store it.
+
+        The cheap checks come first, so that a caller who is not a witness cannot make the ledger run
+        the BLS verification (about half a second of CPU in py_ecc): the witness is configured
+        (:class:`UnknownWitness`), the signature is 96 bytes (:class:`InvalidEncoding`), the checkpoint
+        exists (:class:`NotFound`), and this witness's cosignature of it is not stored yet: the same
+        bytes again return the checkpoint unchanged, other bytes raise :class:`CosignatureConflict`
+        (BLS signatures are unique per key and message, and the stored one was verified). Then
+        ``admit()`` is called (the HTTP route's rate limiter: it raises to refuse), and only then the
+        BLS ``Verify`` runs.
+        """
         key = self.config.policy.key(witness)
+        if not isinstance(signature, bytes) or len(signature) != 96:
+            raise InvalidEncoding("BLS signature must be 96 bytes")
         row = self._store.checkpoint(size)
         if row is None:
             raise NotFound(f"no checkpoint of size {size}")
+        stored = self._store.cosignatures(size).get(witness)
+        if stored is not None:
+            if hmac.compare_digest(stored, signature):
+                return self._stored(row)
+            raise CosignatureConflict(
+                "cosignature-conflict",
+                f"a different cosignature by witness {witness!r} of the checkpoint of size {size} is stored",
+            )
+        if admit is not None:
+            admit()
         body = SignedCheckpoint.verify(row[2], self.log_key).body
         verify_cosignature(key, body, signature)
         self._store.add_cosignature(size, witness, signature, int(self.config.clock()))

@@ -58,6 +58,12 @@ def test_demo_writes_record_and_pdf_and_prints_the_tally(tmp_path: Path) -> None
     ]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    # witnessed (issue 11): three witnesses, quorum 2, and the final checkpoint carries two cosignatures
+    header = json.loads((tmp_path / "out" / "record" / "record.json").read_text())
+    assert header["quorum"] == 2 and len(header["witnesses"]) == 3
+    last = json.loads((tmp_path / "out" / "record" / "checkpoints.jsonl").read_text().splitlines()[-1])
+    assert last["cosignatures"]["signers"] == ["demo-w1", "demo-w2"]
+    assert "UNWITNESSED" not in done.stdout
 
 
 def test_cli_command_is_wired(tmp_path: Path) -> None:

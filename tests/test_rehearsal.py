@@ -268,7 +268,7 @@ def test_admin_checkpoint_covers_every_entry_and_needs_the_admin_token(tmp_path:
         assert error_code(client.post("/api/v1/admin/checkpoint", headers=bad), 401) == "auth.invalid"
         cp = ok(client.post("/api/v1/admin/checkpoint", headers=ADMIN))
         assert cp["size"] == service.ledger.size == 2  # election.manifest, roll.commitment
-        assert cp["witnessed"] is True  # the test manifest lists no witnesses (quorum 0)
+        assert cp["witnessed"] is False  # the test manifest lists no witnesses (quorum 0): never witnessed
         again = ok(client.post("/api/v1/admin/checkpoint", headers=ADMIN))
         assert again == cp  # nothing new: the newest checkpoint already covers every entry
         assert ok(client.get("/api/v1/ledger/checkpoint")) == cp

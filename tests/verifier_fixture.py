@@ -54,7 +54,9 @@ NOW = dt.datetime(2027, 4, 25, 12, 0, tzinfo=dt.UTC)
 RECORD_URL = "https://record.example.jp/tsukuba-test"
 
 
-def _manifest(witnesses: Sequence[WitnessSigner], contests: list[dict[str, Any]]) -> dict[str, Any]:
+def _manifest(
+    witnesses: Sequence[WitnessSigner], contests: list[dict[str, Any]], quorum: int = 2
+) -> dict[str, Any]:
     return {
         "format": "tvote-manifest/1",
         "election_id": "tsukuba-test",
@@ -63,7 +65,7 @@ def _manifest(witnesses: Sequence[WitnessSigner], contests: list[dict[str, Any]]
         "contests": contests,
         "trustees": {"n": 3, "threshold": 2},
         "witnesses": {
-            "quorum": 2,
+            "quorum": quorum,
             "keys": [
                 {"name": w.name, "bls_public_key": w.public.public_key.hex(), "pop": w.public.pop.hex()}
                 for w in witnesses
@@ -274,7 +276,10 @@ class Election:
             proof = tuple(consistency_proof(prev, hashes[:n])) if prev is not None else ()
             cps.append(CheckpointRecord(n, root(hashes[:n]), note, _issued_at(n), prev, proof, bundle))
         header = RecordHeader(
-            self.log.public, WitnessPolicy(tuple(self.witness_keys), 2), len(entries), len(cps)
+            self.log.public,
+            WitnessPolicy(tuple(self.witness_keys), self.manifest["witnesses"]["quorum"]),
+            len(entries),
+            len(cps),
         )
         (out / "record.json").write_bytes(dumps_header(header))
         (out / "checkpoints.jsonl").write_bytes(b"".join(cp.line() for cp in cps))
@@ -342,11 +347,16 @@ def cast_payload(
     )
 
 
-def build_election(seed: int = 1, *, contests: list[dict[str, Any]] | None = None) -> Election:
+def build_election(
+    seed: int = 1, *, contests: list[dict[str, Any]] | None = None, witnessed: bool = True
+) -> Election:
+    """``witnessed=False``: a manifest with no witnesses (quorum 0), as development servers run."""
     rng = random.Random(seed)
     log = LogSigner.generate("tvote.test/log", seed=rng.randbytes(32))
     witnesses = [WitnessSigner.generate(f"witness-{k}", random=rng.randbytes) for k in (1, 2)]
-    manifest = _manifest(witnesses, copy.deepcopy(contests or CONTESTS))
+    if not witnessed:
+        witnesses = []
+    manifest = _manifest(witnesses, copy.deepcopy(contests or CONTESTS), 2 if witnessed else 0)
     base_hash = tagged_sha256("election-base-hash", rfc8785.dumps(manifest))
     el = Election(manifest, base_hash, log, witnesses, [], None, None, [])  # type: ignore[arg-type]
     el.witness_keys = [w.public for w in witnesses]

@@ -115,6 +115,9 @@ class Options:
     #: auditor pins, obtained out of band: the log's verifier key (signed-note vkey) and the base hash
     log_key: str | None = None
     base_hash: str | None = None
+    #: UNSAFE, development records only: a manifest with no witnesses (quorum 0) is noted as unwitnessed
+    #: instead of failing V5 (``--unsafe-allow-unwitnessed``)
+    unsafe_allow_unwitnessed: bool = False
 
 
 ProgressFn = Callable[[int, int], None]
@@ -239,7 +242,9 @@ def _run(
             return
         report.election_id = st.info.election_id
         report.labels = st.info.labels
-        _ledger.check_witnesses_match(ledger_view, st.info, report)
+        _ledger.check_witnesses_match(
+            ledger_view, st.info, report, allow_unwitnessed=opts.unsafe_allow_unwitnessed
+        )
         if opts.base_hash is not None and opts.base_hash != st.info.base_hash.hex():
             report.add(
                 CheckFailed(

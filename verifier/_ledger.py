@@ -130,9 +130,17 @@ def structure_job(directory: str, log_key: str | None) -> tuple[list[dict[str, A
     return [f.to_dict() for f in report.failures], view
 
 
-def check_witnesses_match(view: LedgerView | None, info: ElectionInfo, report: Report) -> None:
+def check_witnesses_match(
+    view: LedgerView | None, info: ElectionInfo, report: Report, *, allow_unwitnessed: bool = False
+) -> None:
     """V5: "... cosigned by at least the quorum of witnesses listed in the manifest": record.json's witness
-    policy must be the manifest's (otherwise whoever exports the record could name other witnesses)."""
+    policy must be the manifest's (otherwise whoever exports the record could name other witnesses).
+
+    A manifest with no witnesses (quorum 0) fails V5 as *unwitnessed*: nothing independent of the server
+    cosigned any checkpoint, so a split view (one log shown to some voters, another to others, and this
+    record to the auditor) cannot be excluded. ``allow_unwitnessed`` (``--unsafe-allow-unwitnessed``, for
+    development records) turns that failure into a note; it never excuses a missing cosignature when the
+    manifest names witnesses (the ledger's ``checkpoint-witnessed`` check)."""
     if view is None:
         return
     pol = view.record.header.policy
@@ -147,6 +155,17 @@ def check_witnesses_match(view: LedgerView | None, info: ElectionInfo, report: R
                 entry=0,
             )
         )
+    if info.witness_quorum == 0:
+        why = (
+            "the ledger is unwitnessed: the manifest names no witnesses (quorum 0), so no checkpoint is "
+            "cosigned and a split view (different logs shown to different voters) cannot be excluded"
+        )
+        if allow_unwitnessed:
+            report.notes.append(
+                f"V5 ledger.cosignatures: UNWITNESSED, accepted by --unsafe-allow-unwitnessed: {why}"
+            )
+        else:
+            report.add(CheckFailed(5, "ledger.cosignatures", why, entry=0))
 
 
 def parse_entry(line: bytes, i: int) -> tuple[str, dict[str, Any]]:

@@ -117,11 +117,23 @@ def verify(
     log_key: Annotated[str | None, typer.Option(help="pin the log's verifier key (signed-note vkey)")] = None,
     base_hash: Annotated[str | None, typer.Option(help="pin the election base hash (64 hex)")] = None,
     partial: Annotated[bool, typer.Option(help="accept a record of an election still in progress")] = False,
+    unsafe_allow_unwitnessed: Annotated[
+        bool,
+        typer.Option(
+            "--unsafe-allow-unwitnessed",
+            help="UNSAFE (development records): a manifest with no witnesses is a note, not a V5 failure",
+        ),
+    ] = False,
     batch_size: Annotated[int, typer.Option(min=1, help="ballots per verification batch")] = 256,
     progress: Annotated[bool | None, typer.Option(help="force the progress bar on/off")] = None,
 ) -> None:
     """Verify an election record; exit 0 only if every check holds."""
     console = Console(stderr=False)
+    if unsafe_allow_unwitnessed:
+        console.print(
+            "[bold yellow]warning:[/] --unsafe-allow-unwitnessed: a record without witnesses will not fail "
+            "V5; nothing then shows that voters were shown this same ledger"
+        )
     if scheduler is not None and importlib.util.find_spec("distributed") is None:
         console.print("[red]--scheduler needs Dask:[/] " + escape("pip install 'tvote[cluster]'"))
         raise typer.Exit(2)
@@ -139,6 +151,7 @@ def verify(
         pdf_path=pdf,
         log_key=log_key,
         base_hash=base_hash,
+        unsafe_allow_unwitnessed=unsafe_allow_unwitnessed,
     )
     try:
         report = _verify_with_progress(record, opts, console, progress)

@@ -12,6 +12,9 @@ What it runs (all in one process; the election server and a development OpenID C
    some re-vote, a few vote again at a polling-place kiosk (which overrides their internet ballots);
 3. voting closes; the counted ballots are tallied; 4 of the 5 trustees decrypt (one is absent); the result
    is published, the signed result PDF produced and the election record exported;
+   three witnesses (``tvote witness`` directories, quorum 2, pinned to the log key) cosign a checkpoint
+   after voting (the sampled receipts are checked under it) and the final one (w3 is down then: two of
+   three still make the quorum, so the record passes V5);
 4. the result table is printed and checked against the tally of the simulated choices.
 
 The building blocks (:func:`tsukuba_manifest`, :func:`make_residents`, :class:`LoopbackServer`,
@@ -43,6 +46,7 @@ from voting._testca import JpkiTestCa, RsaKeyPool, TestCard, TestResident
 
 __all__ = [
     "DemoElection",
+    "DemoWitnesses",
     "Resident",
     "demo",
     "make_residents",
@@ -213,6 +217,14 @@ class DemoElection:
     ca: JpkiTestCa
     oidc_provider: Any | None
     server: LoopbackServer | None
+    #: the election's witnesses (``start_election(witnesses=3)``), or None (no witnesses: quorum 0)
+    witnesses: DemoWitnesses | None = None
+
+    def cosign(self, names: Sequence[str] | None = None) -> list[int]:
+        """One round of the witnesses (``names``, default all) against the running server."""
+        if self.witnesses is None:
+            raise RuntimeError("this election has no witnesses")
+        return self.witnesses.cosign(self.base_url, names)
 
     def admin(self, path: str, method: str = "POST", **kw: Any) -> Any:
         r = _admin_request(self.http, self.admin_token, method, path, **kw)
@@ -235,6 +247,55 @@ class DemoElection:
             return c.election()
 
 
+#: the demo's witnesses and quorum (protocol brief §6: production needs at least 2 of 3)
+DEMO_WITNESSES = ("w1", "w2", "w3")
+DEMO_WITNESS_QUORUM = 2
+
+
+@dataclass
+class DemoWitnesses:
+    """The demo's witnesses, each a ``tvote witness`` directory (BLS key and proof of possession, pinned to
+    the log key; ``witness-state.json`` holds the last checkpoint it cosigned). In a real election each
+    runs ``tvote witness run`` on its own machine; the demo runs a round of them, in threads of its own
+    process, whenever it needs a cosigned checkpoint (:meth:`cosign`)."""
+
+    directories: dict[str, Path]
+    quorum: int
+
+    @classmethod
+    def create(
+        cls, directory: Path, log_vkey: str, names: Sequence[str] = DEMO_WITNESSES, quorum: int = 2
+    ) -> tuple[DemoWitnesses, list[dict[str, str]]]:
+        """Make the witnesses (``tvote witness init``: one BLS key generation and proof of possession
+        each, about a second of CPU in py_ecc, done once per run); return them and the manifest's keys."""
+        from voting._cli_witness import init_witness
+
+        dirs: dict[str, Path] = {}
+        keys = []
+        for name in names:
+            d = directory / name
+            pub = init_witness(d, f"demo-{name}", log_vkey)
+            dirs[name] = d
+            keys.append({"name": pub["name"], "bls_public_key": pub["public_key"], "pop": pub["pop"]})
+        return cls(dirs, quorum), keys
+
+    def cosign(self, base_url: str, names: Sequence[str] | None = None) -> list[int]:
+        """Each witness (``names``, default all) fetches the newest checkpoint, checks it extends what it
+        cosigned before, cosigns it and posts the cosignature; returns the sizes cosigned. A witness that
+        refuses (fork, rollback) raises."""
+        import concurrent.futures as cf
+
+        from ledger import Witness
+
+        def one(d: Path) -> int:
+            with httpx.Client(base_url=base_url + "/api/v1", timeout=120) as client:
+                return Witness.load(d).cosign(client).size
+
+        chosen = [self.directories[n] for n in (names if names is not None else self.directories)]
+        with cf.ThreadPoolExecutor(max_workers=len(chosen) or 1) as pool:
+            return list(pool.map(one, chosen))
+
+
 @contextmanager
 def start_election(
     data_dir: Path,
@@ -255,8 +316,14 @@ def start_election(
     oidc_jwks_min_refresh: int = 60,
     checkpoint_interval: int = 1,
     checkpoint_max_entries: int = 1000,
+    witnesses: Sequence[str] = (),
+    witness_quorum: int = DEMO_WITNESS_QUORUM,
 ) -> Iterator[DemoElection]:
     """Create, set up and open an election; yield it running; stop the servers afterwards.
+
+    ``witnesses`` (names, e.g. :data:`DEMO_WITNESSES`): witness directories are made under
+    ``data_dir/witnesses``, pinned to the ledger's key (created here, before the election), and the manifest
+    lists their keys with ``witness_quorum``; ``DemoElection.cosign()`` runs a round of them.
 
     ``oidc_residents`` get accounts at a local development OIDC provider (claims: name, birthdate,
     address), which is started only if there are any. ``revoked`` cards are listed on the CA's CRL.
@@ -297,6 +364,7 @@ def start_election(
             provider.stop()
         raise
     service = app.state.service
+    demo_witnesses: DemoWitnesses | None = None
     server: LoopbackServer | None = None
     http: httpx.Client
     if real_http:
@@ -309,6 +377,14 @@ def start_election(
         base_url = "http://testserver"
         http = TestClient(app)
     try:
+        if witnesses:  # the ledger's key exists before the election, so that the witnesses can pin it
+            from voting._election import log_signer
+
+            log_vkey = log_signer(settings, str(manifest["election_id"])).public.vkey
+            demo_witnesses, keys = DemoWitnesses.create(
+                data_dir / "witnesses", log_vkey, witnesses, witness_quorum
+            )
+            manifest = {**manifest, "witnesses": {"quorum": witness_quorum, "keys": keys}}
         created = _admin_request(http, admin_token, "POST", "/election", json=dict(manifest)).json()
         csv = {"Content-Type": "text/csv"}
         _admin_request(http, admin_token, "PUT", "/roll", content=roll_csv(residents), headers=csv)
@@ -340,6 +416,7 @@ def start_election(
             ca=ca,
             oidc_provider=provider,
             server=server,
+            witnesses=demo_witnesses,
         )
     finally:
         http.close()
@@ -601,14 +678,27 @@ def run_demo(
     manifest = tsukuba_manifest(now)
     oidc_residents = [p.resident for p in plans if p.method == "oidc"]
     con.print(
-        f"[bold]tvote demo[/bold]: {voters} synthetic residents, 5 trustees (quorum 3), SQLite, real HTTP"
+        f"[bold]tvote demo[/bold]: {voters} synthetic residents, 5 trustees (quorum 3), 3 witnesses "
+        f"(quorum {DEMO_WITNESS_QUORUM}), SQLite, real HTTP"
     )
 
     with (
         tempfile.TemporaryDirectory(prefix="tvote-demo-") as tmp,
-        start_election(Path(tmp), residents, ca, manifest, now=now, oidc_residents=oidc_residents) as e,
+        start_election(
+            Path(tmp),
+            residents,
+            ca,
+            manifest,
+            now=now,
+            oidc_residents=oidc_residents,
+            witnesses=DEMO_WITNESSES,
+        ) as e,
     ):
         con.print(f"  server {e.base_url}: election created, roll committed, key ceremony done, voting open")
+        con.print(
+            f"  witnesses {', '.join(DEMO_WITNESSES)} (quorum {DEMO_WITNESS_QUORUM}) pinned to the log key "
+            f"({time.monotonic() - t0:.1f}s)"
+        )
         counted: dict[str, dict[str, list[str]]] = {}
         stats = {"challenged": 0, "revotes": 0, "kiosk": 0, "oidc": 0, "jpki": 0}
         receipts: list[Any] = []
@@ -652,7 +742,8 @@ def run_demo(
                 receipts.append(c.cast_jpki(p.resident.card, ch, kiosk_token=e.kiosk_token))
             counted[p.resident.resident_id] = ch
             stats["kiosk"] += 1
-        with e.client() as c:  # every voter can check a receipt; the demo checks a sample
+        e.cosign()  # a round of the three witnesses: the receipts' checkpoints are now under a cosigned one
+        with e.client() as c:  # every voter can check a receipt (witness quorum included); a sample here
             for r in rnd.sample(receipts, min(10, len(receipts))):
                 c.verify_receipt(r)
         con.print(
@@ -668,6 +759,8 @@ def run_demo(
         result = e.admin("/result")
         e.admin("/declaration")
         e.service.ledger.checkpoint()
+        # the final checkpoint: w3 is down, w1 and w2 still make the quorum of 2 (verifier V5)
+        e.cosign(["w1", "w2"])
         e.service.ledger.export(record_dir)
         pdf_path.write_bytes(e.service.result_pdf())
         signer = e.service.commission_signer()  # the (test) commission root, for `tvote-verify --trust-root`

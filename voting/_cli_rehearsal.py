@@ -202,7 +202,15 @@ def vote(
             else:
                 receipt = client.cast_jpki(test_card, ballot, kiosk_token=kiosk)
             receipt = client.complete_receipt(receipt)  # pending until the next scheduled checkpoint
-            client.verify_receipt(receipt)
+            try:
+                client.verify_receipt(receipt)
+                witnessed = "cosigned by the witness quorum"
+            except ReceiptError as e:
+                if e.check != "checkpoint-unwitnessed":
+                    raise
+                # witnesses cosign later (their round): everything else is checked now
+                client.verify_receipt(receipt, require_witnessed=False)
+                witnessed = "NOT yet cosigned by the witness quorum (check again after the witnesses cosign)"
     except ServerError as e:
         raise CliError(e.code, e.message, exit_code=1) from None
     except ReceiptError as e:
@@ -215,7 +223,7 @@ def vote(
         raise CliError("voter.error", str(e), exit_code=1) from None
     source = "pinned" if log_key is not None else "the server's, trusted on first use"
     typer.echo(f"cast ({receipt.channel}): ledger entry {receipt.leaf_index}; receipt verified "
-               f"(inclusion proof, checkpoint signed by the log key ({source}), consistency)")
+               f"(inclusion proof, checkpoint signed by the log key ({source}), consistency); {witnessed}")
     if receipt_out is not None:
         receipt_out.write_text(json.dumps(receipt.to_dict(), indent=2) + "\n", encoding="utf-8")
         typer.echo(f"receipt written to {receipt_out}")

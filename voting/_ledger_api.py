@@ -10,7 +10,7 @@ on the app. Endpoints (all JSON; hashes and signatures lowercase hex)::
     GET  /ledger/proof/inclusion?index=&tree_size=        RFC 9162 inclusion proof
     GET  /ledger/proof/consistency?old_size=&new_size=    RFC 9162 consistency proof
     GET  /ledger/witnesses                                log key, witness keys + PoPs, quorum
-    POST /ledger/cosignature  {witness, size, signature}  a witness's BLS cosignature
+    POST /ledger/cosignature  {witness, size, signature}  a witness's BLS cosignature (rate-limited)
 
 :func:`create_app` adds, for the standalone ledger server (``tvote ledger serve``), the admin-only
 (``Authorization: Bearer <token>``) ``POST /ledger/append`` ``{"type": ..., "payload": {...}}`` and
@@ -20,12 +20,23 @@ Every error, of the election server and of the standalone ledger server alike, h
 ``docs/api.md``: ``{"error": {"code": "ledger.not_found", "message": "..."}}`` (codes: :func:`error_code`;
 ``request.invalid`` 422 for a path or query number that is not an integer from 0 to 2^53 - 1, so
 ``/ledger/checkpoint/99999999999999999999999`` is a 422 and never reaches the database).
+
+``POST /ledger/cosignature`` costs the server a BLS verification (about half a second of CPU in py_ecc), so
+it admits only what could be a new cosignature, cheapest check first: the body's shape and lengths
+(``request.invalid`` 422, ``ledger.encoding`` 400); one token of the caller's bucket (per client address,
+:data:`COSIGN_PER_CLIENT_PER_MINUTE`, ``cosign.rate_limited`` 429); a configured witness
+(``ledger.witness_unknown`` 403); an issued checkpoint (``ledger.not_found`` 404); not stored already (the
+same bytes again: 200, the checkpoint unchanged; other bytes: ``ledger.cosignature_conflict`` 409); then
+one token of the server-wide bucket (:data:`COSIGN_GLOBAL_PER_MINUTE`, ``cosign.busy`` 429), and only then
+the BLS verification (``ledger.verification`` 422 when it fails).
 """
 
 from __future__ import annotations
 
 import hmac
-from typing import Annotated, Any
+import threading
+from dataclasses import dataclass
+from typing import Annotated, Any, Final
 
 from fastapi import APIRouter, Depends, FastAPI, Header, Path, Query, Request
 from fastapi.responses import JSONResponse
@@ -33,6 +44,7 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from ledger import (
+    CosignatureConflict,
     InvalidEncoding,
     InvalidEntry,
     Ledger,
@@ -40,16 +52,21 @@ from ledger import (
     NotFound,
     StorageError,
     StoredCheckpoint,
+    UnknownWitness,
     VerificationError,
 )
 from ledger.record import MAX_ENTRY_BYTES, MAX_SAFE_INTEGER, parse_json
 
+from ._deps import RateLimiter
 from ._errors import ServiceUnavailable, Unauthenticated, install_error_handlers
 from ._limits import BodySizeLimit
 
 __all__ = [
     "BODY_LIMITS",
+    "COSIGN_GLOBAL_PER_MINUTE",
+    "COSIGN_PER_CLIENT_PER_MINUTE",
     "CheckpointOut",
+    "CosignLimits",
     "add_error_handlers",
     "add_service_error_handlers",
     "checkpoint_out",
@@ -192,15 +209,60 @@ def witness_policy(led: LedgerDep) -> dict[str, Any]:
     return {"log_key": led.log_key.vkey, "origin": led.log_key.name, **led.config.policy.to_json()}
 
 
+#: cosignature submissions per client address per minute (every submission counts; a witness sends one per
+#: new checkpoint, and the demo's three witnesses share one address)
+COSIGN_PER_CLIENT_PER_MINUTE: Final[int] = 30
+#: cosignatures the whole server verifies per minute (each ~0.5 s of CPU): about a quarter of one core at most
+COSIGN_GLOBAL_PER_MINUTE: Final[int] = 30
+
+
+@dataclass(frozen=True, slots=True)
+class CosignLimits:
+    """The two buckets of ``POST /ledger/cosignature``: per client address (every submission) and server-wide
+    (only submissions that reach the BLS verification). Set ``app.state.cosign_limits`` to change them."""
+
+    per_client: RateLimiter
+    server: RateLimiter
+
+    @classmethod
+    def default(cls) -> CosignLimits:
+        return cls(
+            RateLimiter(COSIGN_PER_CLIENT_PER_MINUTE, code="cosign.rate_limited"),
+            RateLimiter(COSIGN_GLOBAL_PER_MINUTE, code="cosign.busy"),
+        )
+
+
+_limits_lock = threading.Lock()
+
+
+def _cosign_limits(request: Request) -> CosignLimits:
+    state = request.app.state
+    with _limits_lock:
+        limits = getattr(state, "cosign_limits", None)
+        if not isinstance(limits, CosignLimits):
+            limits = state.cosign_limits = CosignLimits.default()
+    return limits
+
+
 @router.post("/cosignature")
-def cosignature(led: LedgerDep, body: CosignatureIn) -> CheckpointOut:
+def cosignature(led: LedgerDep, body: CosignatureIn, request: Request) -> CheckpointOut:
     from ledger.record import from_hex
 
+    limits = _cosign_limits(request)
     sig = from_hex(body.signature, 96, "signature")
-    return checkpoint_out(led.add_cosignature(body.witness, body.size, sig))
+    limits.per_client.check(limits.per_client.client_key(request))
+
+    def admit() -> None:  # the ledger calls this after its cheap checks, right before the BLS verification
+        limits.server.check("all")
+
+    return checkpoint_out(led.add_cosignature(body.witness, body.size, sig, admit=admit))
 
 
 def _status(e: LedgerError) -> int:
+    if isinstance(e, UnknownWitness):
+        return 403
+    if isinstance(e, CosignatureConflict):
+        return 409
     if isinstance(e, NotFound):
         return 404
     if isinstance(e, InvalidEntry | InvalidEncoding):
@@ -213,6 +275,8 @@ def _status(e: LedgerError) -> int:
 
 
 _CODES: dict[type[LedgerError], str] = {
+    UnknownWitness: "ledger.witness_unknown",
+    CosignatureConflict: "ledger.cosignature_conflict",
     NotFound: "ledger.not_found",
     InvalidEntry: "ledger.invalid",
     InvalidEncoding: "ledger.encoding",
@@ -231,8 +295,8 @@ def error_code(e: LedgerError) -> str:
 
 def add_service_error_handlers(app: FastAPI) -> None:
     """Map the ledger's exception tree to the election server's ``{"error": {"code", "message"}}`` body
-    (``ledger.not_found`` 404, ``ledger.invalid``/``ledger.encoding`` 400, ``ledger.verification`` 422,
-    ``ledger.storage`` 503)."""
+    (``ledger.not_found`` 404, ``ledger.invalid``/``ledger.encoding`` 400, ``ledger.witness_unknown`` 403,
+    ``ledger.cosignature_conflict`` 409, ``ledger.verification`` 422, ``ledger.storage`` 503)."""
 
     async def handler(_request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, LedgerError)

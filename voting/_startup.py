@@ -357,9 +357,17 @@ def _check_election_methods(ctx: StartupContext) -> list[str]:
 
 
 def _check_witnesses(ctx: StartupContext) -> list[str]:
-    if not ctx.production or ctx.manifest is None:
+    if ctx.manifest is None:
         return []
     w = ctx.manifest.witnesses
+    if not ctx.production:
+        if w.quorum == 0:  # development and test keep working, and say what that means
+            _log.warning(
+                "the ledger is UNWITNESSED: the manifest names no witnesses (quorum 0); no checkpoint will "
+                "be cosigned, tvote-verify fails V5 on its record (unless --unsafe-allow-unwitnessed), and "
+                "production refuses this manifest"
+            )
+        return []
     if w.quorum < MIN_WITNESS_QUORUM or len(w.keys) < MIN_WITNESSES:
         return [
             f"production needs at least {MIN_WITNESSES} witnesses and a quorum of at least "

@@ -7,7 +7,8 @@
     ballot = client.prepare({"mayor": ["cand-2"], "referendum": ["yes"], "subsidy": []})
     print(ballot.tracking_code)         # shown to the voter before cast-or-challenge
     receipt = client.cast_jpki(card, ballot)          # My Number card signature (TestCard in tests)
-    client.verify_receipt(receipt)      # inclusion proof, checkpoint signature, entry, consistency
+    client.verify_receipt(receipt)      # inclusion proof, checkpoint signature, entry, consistency,
+                                        # witness cosignatures (the manifest's quorum)
 
     opened = client.challenge({...})    # Benaloh: publish the opening, re-verify on a "second device"
 
@@ -15,6 +16,16 @@ Trust: the client re-derives the base hash from the manifest it is given and che
 before sending them. Receipts are checked against the log's public key ``log_key`` (a C2SP ``vkey``),
 which a careful voter obtains out of band (the commission publishes it with the election); without it
 the client fetches the key from the server once (trust on first use) and says so in ``key_source``.
+
+Split view: the log key is the server's own, so a dishonest server can sign two different ledgers and show
+one to some voters and another to the auditors. What it cannot do is get both cosigned: each witness
+checks that the log only grows before it cosigns. When the manifest names witnesses (quorum >= 1) the
+client accepts a receipt only under a checkpoint cosigned by the manifest's quorum of witnesses (BLS
+aggregate, the keys and their proofs of possession from the manifest, whose base hash the client
+re-derives), and it checks every checkpoint it is shown against the largest one it has seen before
+(same size: same root; otherwise an RFC 9162 consistency proof), so a fork shown to this device is
+refused. A manifest with no witnesses (quorum 0, development) is accepted with the log signature alone;
+``witnessed`` on the result says which it was.
 
 Errors (one tree)::
 
@@ -54,7 +65,16 @@ from crypto import (
     verify_revealed,
 )
 from ledger.merkle import verify_consistency, verify_inclusion
-from ledger.record import Entry, LedgerError, LogKey, SignedCheckpoint
+from ledger.record import (
+    Checkpoint,
+    CosignatureBundle,
+    Entry,
+    LedgerError,
+    LogKey,
+    SignedCheckpoint,
+    WitnessKey,
+    WitnessPolicy,
+)
 
 from ._errors import read_error
 from ._intake import Receipt
@@ -190,6 +210,12 @@ class VoterClient:
         self._self_check = self_check
         self._log_key: LogKey | None = _parse_vkey(log_key) if isinstance(log_key, str) else log_key
         self.key_source: Literal["pinned", "server"] = "pinned" if log_key is not None else "server"
+        self._policy: WitnessPolicy | None = None
+        #: every checkpoint this device has verified: size -> root, and the largest (fork detection)
+        self._seen: dict[int, bytes] = {}
+        self._largest: Checkpoint | None = None
+        #: cosignature bundles this device has verified (FastAggregateVerify costs about a second in py_ecc)
+        self._cosigned_ok: set[tuple[str, str]] = set()
 
     def close(self) -> None:
         self._http.close()
@@ -371,7 +397,9 @@ class VoterClient:
         r = self.lookup(tracking_code)
         if r.kind != "spoiled":
             raise ChallengeError("this tracking code belongs to a cast ballot; only spoiled ballots open")
-        entry = self.verify_receipt(r)
+        # the opening is what a Benaloh challenge checks; the checkpoint need not be witnessed yet (witnesses
+        # cosign later): its signature, the inclusion and the consistency with what this device saw are
+        entry = self.verify_receipt(r, require_witnessed=False)
         p = entry.payload
         try:
             ballot = EncryptedBallot.from_dict(p["ballot"])
@@ -429,7 +457,81 @@ class VoterClient:
         except (ValueError, KeyError, TypeError) as e:
             raise ReceiptError("entry-encoding", f"entry {index} from the server does not parse: {e}") from e
 
-    def verify_receipt(self, receipt: Receipt, *, check_latest: bool = True, wait: float = 30.0) -> Entry:
+    def witness_policy(self) -> WitnessPolicy:
+        """The manifest's witnesses (BLS keys, each with its proof of possession checked) and quorum."""
+        if self._policy is None:
+            w = self.election().manifest.get("witnesses", {"quorum": 0, "keys": []})
+            try:
+                keys = tuple(
+                    WitnessKey(k["name"], bytes.fromhex(k["bls_public_key"]), bytes.fromhex(k["pop"]))
+                    for k in w["keys"]
+                )
+                self._policy = WitnessPolicy(keys, w["quorum"])
+            except (LedgerError, KeyError, TypeError, ValueError) as e:
+                raise ElectionDataError(f"the manifest's witnesses are unusable: {e}") from e
+        return self._policy
+
+    def _see(self, cp: Checkpoint) -> None:
+        """Remember a verified checkpoint; raise ``fork`` / ``consistency`` unless it agrees with the largest
+        one seen before (same size: same root; else the server's consistency proof between the two)."""
+        known = self._seen.get(cp.size)
+        if known is not None:
+            if known != cp.root:
+                raise ReceiptError("fork", f"two different signed trees of size {cp.size}: a split view")
+            return
+        big = self._largest
+        if big is not None:
+            (old_size, old_root), (new_size, new_root) = sorted(
+                [(big.size, big.root), (cp.size, cp.root)], key=lambda t: t[0]
+            )
+            try:
+                path = f"/ledger/proof/consistency?old_size={old_size}&new_size={new_size}"
+                proof = self._call("GET", path)
+                verify_consistency(
+                    old_size, new_size, old_root, new_root, [bytes.fromhex(h) for h in proof["proof"]]
+                )
+            except Exception as e:  # ServerError too: a server that cannot prove it is not trusted here
+                raise ReceiptError(
+                    "consistency", f"size {new_size} is not an extension of size {old_size}: {e}"
+                ) from e
+        self._seen[cp.size] = cp.root
+        if big is None or cp.size > big.size:
+            self._largest = cp
+
+    def _cosigned(self, note: str, cosignatures: Any, policy: WitnessPolicy) -> None:
+        """Raise unless ``cosignatures`` (as the ledger API serves them) verify for the checkpoint ``note``
+        and reach the manifest's quorum."""
+        body = SignedCheckpoint.verify(note, self.log_key()).body
+        if cosignatures is None:
+            raise ReceiptError("checkpoint-unwitnessed", "the checkpoint carries no witness cosignature")
+        try:
+            bundle = CosignatureBundle.from_json(cosignatures)
+            seen = (body, repr(bundle.to_json()))
+            if seen not in self._cosigned_ok:
+                bundle.verify(body, policy)
+                self._cosigned_ok.add(seen)
+        except LedgerError as e:
+            raise ReceiptError("checkpoint-cosignature", e.operator_message) from e
+        if not bundle.witnessed(policy):
+            raise ReceiptError(
+                "checkpoint-unwitnessed",
+                f"the checkpoint has {len(bundle.signers)} of the {policy.quorum} cosignatures needed",
+            )
+
+    def _signed(self, note: Any, check: str) -> Checkpoint:
+        try:
+            return SignedCheckpoint.verify(note, self.log_key()).checkpoint
+        except Exception as e:  # ledger.SignatureError / InvalidEncoding / a note that is not text
+            raise ReceiptError(check, str(e)) from e
+
+    def verify_receipt(
+        self,
+        receipt: Receipt,
+        *,
+        check_latest: bool = True,
+        require_witnessed: bool | None = None,
+        wait: float = 30.0,
+    ) -> Entry:
         """Check a receipt against the public record; raise :class:`ReceiptError` naming the failed check.
 
         A pending receipt is completed first (:meth:`complete_receipt`, waiting at most ``wait`` seconds
@@ -438,18 +540,20 @@ class VoterClient:
         2. ``inclusion``: the inclusion proof puts ``entry_hash`` at ``leaf_index`` under its root;
         3. ``entry``: the server's entry at that index hashes to ``entry_hash`` and is the ``ballot.cast`` /
            ``ballot.spoiled`` of this ballot hash and tracking code;
-        4. ``consistency`` (``check_latest``): the server's latest checkpoint is signed and extends the
-           receipt's tree (the ballot cannot have been dropped since).
+        4. ``fork`` / ``consistency``: the checkpoint agrees with every checkpoint this device has seen
+           (same size, same root; otherwise a consistency proof to the largest);
+        5. ``consistency`` (``check_latest``): the server's latest checkpoint is signed and extends the
+           receipt's tree (the ballot cannot have been dropped since);
+        6. ``checkpoint-unwitnessed`` / ``checkpoint-cosignature`` (``require_witnessed``, by default when
+           the manifest's quorum is at least 1): the latest checkpoint, or else the receipt's own, is
+           cosigned by the manifest's quorum of witnesses. Witnesses cosign some time after a checkpoint
+           is issued, so a fresh receipt can be ``checkpoint-unwitnessed`` at first: check it again later.
         Returns the verified entry.
         """
         receipt = self.complete_receipt(receipt, timeout=wait)
         if receipt.checkpoint is None or receipt.inclusion_proof is None:
             raise ReceiptError("inclusion", "the receipt has a checkpoint but no inclusion proof")
-        key = self.log_key()
-        try:
-            cp = SignedCheckpoint.verify(receipt.checkpoint, key).checkpoint
-        except Exception as e:  # ledger.SignatureError / InvalidEncoding
-            raise ReceiptError("checkpoint-signature", str(e)) from e
+        cp = self._signed(receipt.checkpoint, "checkpoint-signature")
         try:
             verify_inclusion(
                 bytes.fromhex(receipt.entry_hash),
@@ -474,16 +578,26 @@ class VoterClient:
                 raise ReceiptError("entry", "the published ballot does not hash to the receipt's ballot hash")
         except (CryptoError, KeyError) as e:
             raise ReceiptError("entry", f"the published ballot does not decode: {e}") from e
+        self._see(cp)
+        policy = self.witness_policy()
+        witnessed = policy.quorum >= 1 if require_witnessed is None else require_witnessed
+        latest: Any = None
         if check_latest:
             latest = self._call("GET", "/ledger/checkpoint")
-            try:
-                new = SignedCheckpoint.verify(latest["note"], key).checkpoint
-                proof = self._call("GET", f"/ledger/proof/consistency?old_size={cp.size}&new_size={new.size}")
-                verify_consistency(
-                    cp.size, new.size, cp.root, new.root, [bytes.fromhex(h) for h in proof["proof"]]
-                )
-            except ServerError:
-                raise
-            except Exception as e:
-                raise ReceiptError("consistency", str(e)) from e
+            if not isinstance(latest, dict):
+                raise ReceiptError("consistency", "the server's latest checkpoint is not an object")
+            self._see(self._signed(latest.get("note"), "consistency"))
+        if witnessed:
+            if policy.quorum < 1:
+                raise ReceiptError("checkpoint-unwitnessed", "the manifest names no witnesses (quorum 0)")
+            try:  # the latest checkpoint, when cosigned, covers the receipt's (consistency checked above)
+                if latest is None:
+                    raise ReceiptError("checkpoint-unwitnessed", "no latest checkpoint fetched")
+                self._cosigned(latest["note"], latest.get("cosignatures"), policy)
+            except ReceiptError:  # or else the receipt's own checkpoint, as the server stores it
+                own = self._call("GET", f"/ledger/checkpoint/{cp.size}")
+                if not isinstance(own, dict):
+                    raise ReceiptError("checkpoint-unwitnessed", "the checkpoint is not an object") from None
+                self._see(self._signed(own.get("note"), "checkpoint-signature"))
+                self._cosigned(own["note"], own.get("cosignatures"), policy)
         return entry
