@@ -134,6 +134,15 @@ def test_honest_election_passes_the_audit_and_the_export_is_logged(world: _World
     assert report.ok, report.human()
     assert (report.ballots, report.justified) == (len(world.honest), len(world.honest))
     assert verify_record(record, Options(partial=True)).ok
+    # the commission's command line writes the same kind of export (and logs it too)
+    cli = CliRunner().invoke(
+        tvote_app,
+        ["admin", "export-evidence", "--server", world.e.base_url, "--out", str(tmp_path / "cli.json")],
+        env={"TVOTE_ADMIN_TOKEN": world.e.admin_token},
+    )
+    assert cli.exit_code == 0, cli.output
+    assert len(json.loads((tmp_path / "cli.json").read_text())["evidence"]) == len(world.honest)
+    assert world.e.service.ledger.entry(world.e.service.ledger.size - 1).type == "evidence.exported"
     # an export nobody logged on the ledger (here: one sealed item dropped) is named, with the ballot
     tampered = json.loads(export.read_text())
     tampered["evidence"] = tampered["evidence"][1:]
@@ -298,6 +307,21 @@ def test_a_dishonest_operator_is_named_by_the_audit_not_by_the_verifier(
     out = json.loads(result.stdout)
     assert out["result"] == "FAIL"
     assert {p["entry"]: p["check"] for p in out["problems"]} == fabricated
+
+    # the verifier accepts an evidence.exported entry only with the manifest's oversight key
+    s = e.service
+    bad = {
+        "election_id": s.election_id,
+        "base_hash": s.base_hash.hex(),
+        "oversight_key": "ab" * 32,
+        "evidence_count": 0,
+        "export_hash": "cd" * 32,
+    }
+    index = int(s.ledger.append("evidence.exported", bad).index)
+    s.ledger.checkpoint()
+    s.ledger.export(tmp_path / "bad-record")
+    failed = verify_record(tmp_path / "bad-record", Options(partial=True)).failures
+    assert [(f.check, f.entry) for f in failed] == [("ledger.phases", index)]
 
 
 # ------------------------------------------------------------------------------ key, manifest, start-up
