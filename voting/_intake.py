@@ -58,7 +58,10 @@ Public record per cast ballot: voter alias and its roll inclusion proof (``roll_
 the alias is a leaf of the published roll commitment's Merkle tree, so no ballot can name an invented voter
 unnoticed), ``auth = {"method", "evidence_hash"[, "face"]}``, channel and
 ``seq``. The evidence itself (certificate, signature, ID-token claims, face-match answer) goes to the
-private :class:`~voting._intake_db.AuthEvidence` table for auditors with access.
+private :class:`~voting._intake_db.AuthEvidence` table, only as a sealed box to the observers' oversight key
+when the manifest names one (``voting._oversight``; required in production): the server cannot read it back.
+:meth:`IntakeService.export_evidence` hands the sealed items to the observers and logs it on the ledger
+(``evidence.exported``); ``tvote audit-evidence`` (``voting._audit``) re-verifies them.
 """
 
 from __future__ import annotations
