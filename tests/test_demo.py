@@ -41,6 +41,9 @@ def test_demo_writes_record_and_pdf_and_prints_the_tally(tmp_path: Path) -> None
     ]
     types = [e["type"] for e in entries]
     assert "ballot.spoiled" in types and "result.declaration" in types
+    # the observers' key is in the manifest, the evidence export is logged, and their audit passed
+    assert "oversight" in entries[0]["payload"]["manifest"] and "evidence.exported" in types
+    assert "observers' evidence audit: PASS" in text
     (res,) = [e["payload"] for e in entries if e["type"] == "tally.result"]
     assert res["results"] == outcome.results
     assert res["overridden"] >= 1 and res["spoiled"] >= 1

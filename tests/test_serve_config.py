@@ -497,7 +497,7 @@ def test_production_refuses_an_open_data_directory_and_starts_once_fixed(tmp_pat
         r = httpx.post(f"{base}/api/v1/admin/election", json=manifest_dict(3, 2), headers=admin, timeout=60)
         assert error_code(r, 422) == "election.preflight"
         locs = [d["loc"][0] for d in r.json()["error"]["details"]]
-        assert locs == ["auth_methods", "witnesses"], r.text
+        assert locs == ["auth_methods", "witnesses", "oversight"], r.text
         assert error_code(httpx.get(f"{base}/api/v1/election"), 404) == "election.none"
     finally:
         stop_server(server)

@@ -76,6 +76,7 @@ _RANK: Final[dict[str, int]] = {
     "ballot.cast": 4,
     "ballot.spoiled": 4,
     "voting.extended": 4,
+    "evidence.exported": 4,  # after voting.opened, at any later time (does not advance the phase)
     "voting.closed": 5,
     "tally.encrypted": 6,
     "tally.partial": 7,
@@ -377,6 +378,10 @@ def _check_order(st: _State, i: int, etype: str) -> None:
         if st.rank > 2:
             fail("ledger.phases", "roll.commitment after voting opened", entry=i)
         return
+    if etype == "evidence.exported":
+        if "voting.opened" not in st.seen_once:
+            fail("ledger.phases", "evidence.exported before voting opened", entry=i)
+        return
     if etype == "election.manifest" and i != 0:
         fail("ledger.phases", "a manifest after entry 0", entry=i)
     if rank < st.rank:
@@ -516,6 +521,35 @@ def _index_ballot(
     index.add_cast(CastRow(i, bh, alias, channel, seq))
 
 
+_EXPORTED_KEYS: Final[frozenset[str]] = frozenset(
+    {"election_id", "base_hash", "oversight_key", "evidence_count", "export_hash"}
+)
+
+
+def _evidence_exported(st: _State, i: int, p: dict[str, Any]) -> None:
+    """V8: an export of the sealed authentication evidence to the observers (docs/events.md): exactly its
+    keys, the manifest's oversight key, a count and the export's SHA-256. The export itself is not in the
+    record (only the observers can open it); ``tvote audit-evidence`` checks it against this entry."""
+    assert st.info is not None
+    ov = st.info.manifest.get("oversight")
+    n = p.get("evidence_count")
+    if (
+        set(p) != _EXPORTED_KEYS
+        or not isinstance(ov, dict)
+        or p.get("oversight_key") != ov.get("x25519_public_key")
+        or not isinstance(n, int)
+        or isinstance(n, bool)
+        or n < 0
+        or not isinstance(p.get("export_hash"), str)
+        or not _HEX64.fullmatch(p["export_hash"])
+    ):
+        fail(
+            "ledger.phases",
+            "evidence.exported is exactly {oversight_key (the manifest's), evidence_count, export_hash}",
+            entry=i,
+        )
+
+
 def _other_event(report: Report, st: _State, i: int, etype: str, p: dict[str, Any]) -> None:
     info = st.info
     assert info is not None
@@ -565,6 +599,8 @@ def _other_event(report: Report, st: _State, i: int, etype: str, p: dict[str, An
             st.roll_size, st.roll_root, st.roll_entry = size, bytes.fromhex(root), i
         elif etype in ("voting.opened", "voting.extended", "voting.closed"):
             _voting_period(report, st, info, i, etype, p)
+        elif etype == "evidence.exported":
+            _evidence_exported(st, i, p)
         elif etype == "tally.encrypted":
             st.tally_entry = i
             _read_counted_root(report, st, i, p)

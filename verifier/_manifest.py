@@ -26,9 +26,10 @@ MANIFEST_FORMAT: Final[str] = "tvote-manifest/1"
 _ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
 _KINDS: Final[frozenset[str]] = frozenset({"one_of_n", "up_to_k", "yes_no"})
 _AUTH: Final[frozenset[str]] = frozenset({"jpki", "oidc+face"})
+_HEX64_KEY: Final[re.Pattern[str]] = re.compile(r"[0-9a-f]{64}")
 _TOP_KEYS: Final[frozenset[str]] = frozenset(
     {"format", "election_id", "name", "voting_period", "contests", "trustees", "witnesses", "revote_rule",
-     "auth_methods"}
+     "auth_methods", "oversight"}
 )
 
 
@@ -209,6 +210,12 @@ def read_manifest(payload: Any, *, entry: int = 0) -> ElectionInfo:
     auth = m.get("auth_methods")
     if not isinstance(auth, list) or not auth or not set(auth) <= _AUTH or len(set(auth)) != len(auth):
         bad("auth_methods is a non-empty list of jpki / oidc+face")
+    ov = m.get("oversight")
+    if ov is not None and (
+        not isinstance(ov, dict) or set(ov) != {"x25519_public_key"}
+        or not isinstance(ov["x25519_public_key"], str) or not _HEX64_KEY.fullmatch(ov["x25519_public_key"])
+    ):
+        bad("oversight is {x25519_public_key: 64 lowercase hex}")
     # "base_hash = tagged_sha256("election-base-hash", rfc8785(manifest))"
     bh = tagged_sha256("election-base-hash", rfc8785.dumps(m))
     if payload["base_hash"] != bh.hex():

@@ -231,3 +231,17 @@ def kiosk_token() -> None:
     token = secrets.token_urlsafe(32)
     typer.echo(f"kiosk token (configure it on the kiosk only): {token}")
     typer.echo(f"hash (add it to TVOTE_KIOSK_TOKEN_HASHES on the server): {hash_kiosk_token(token)}")
+
+
+@app.command("export-evidence")
+def export_evidence(
+    server: ServerOpt,
+    out: Annotated[Path, typer.Option("--out", help="where to write the sealed evidence export (JSON)")],
+) -> None:
+    """Export the sealed authentication evidence for the observers (appends evidence.exported to the
+    ledger). Only the observers' key opens it: hand the file to them with the election record."""
+    r = _call(server, "POST", "/evidence/export")
+    export = r.json()
+    out.write_text(json.dumps(export, indent=1), encoding="utf-8")
+    n = len(export["evidence"])
+    typer.echo(f"{n} sealed evidence items written to {out} (logged: evidence.exported)")

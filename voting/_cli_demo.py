@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import random
 import secrets
 import threading
@@ -39,6 +40,7 @@ from typing import Annotated, Any
 import httpx
 import typer
 from cryptography.hazmat.primitives import serialization
+from nacl.public import PrivateKey
 
 from voting._errors import read_error
 from voting._loopback import LoopbackServer
@@ -676,6 +678,8 @@ def run_demo(
     residents = make_residents(voters, ca, now, seed=seed, pool=RsaKeyPool(16))
     plans = _plans(rnd, residents)
     manifest = tsukuba_manifest(now)
+    observers = PrivateKey.generate()  # the independent observers' oversight key (`tvote observers keygen`)
+    manifest["oversight"] = {"x25519_public_key": bytes(observers.public_key).hex()}
     oidc_residents = [p.resident for p in plans if p.method == "oidc"]
     con.print(
         f"[bold]tvote demo[/bold]: {voters} synthetic residents, 5 trustees (quorum 3), 3 witnesses "
@@ -753,6 +757,7 @@ def run_demo(
         )
 
         e.close_early()
+        (out / "evidence.json").write_text(json.dumps(e.admin("/evidence/export")), encoding="utf-8")
         e.admin("/tally")
         absent = max(e.trustees)
         run_decryption(e.http, [t for i, t in sorted(e.trustees.items()) if i != absent])
@@ -767,6 +772,9 @@ def run_demo(
         root = signer.chain[-1] if signer.chain else signer.certificate
         (out / "commission-root.pem").write_bytes(root.public_bytes(serialization.Encoding.PEM))
         shutil.copyfile(pdf_path, record_dir / "result.pdf")
+        audit = _audit_evidence(e, Path(tmp), observers, record_dir, out / "evidence.json")
+        con.print(f"  observers' evidence audit: {audit.human().splitlines()[-1]} "
+                  f"({audit.justified} of {audit.ballots} cast ballots justified)")
 
     expected = {c["id"]: {s["id"]: 0 for s in c["selections"]} for c in manifest["contests"]}
     for choices in counted.values():
@@ -776,7 +784,7 @@ def run_demo(
     results = {c: {s: int(v) for s, v in sels.items()} for c, sels in result["results"].items()}
     summary = {k: int(result[k]) for k in ("cast", "counted", "superseded", "overridden", "spoiled")}
     _print_results(con, manifest, results, summary, absent)
-    ok = results == expected and summary["counted"] == len(counted)
+    ok = results == expected and summary["counted"] == len(counted) and audit.ok
     con.print(f"  record: [bold]{record_dir}[/bold]   signed result PDF: [bold]{pdf_path}[/bold]")
     con.print(f"  check it: .venv/bin/tvote-verify {record_dir} --trust-root {out / 'commission-root.pem'}")
     if ok:
@@ -787,6 +795,19 @@ def run_demo(
     else:
         con.print("[red]MISMATCH: the published result differs from the simulated choices[/red]")
     return DemoOutcome(0 if ok else 1, record_dir, pdf_path, results, expected, summary)
+
+
+def _audit_evidence(e: DemoElection, data_dir: Path, key: Any, record: Path, export: Path) -> Any:
+    """``tvote audit-evidence`` on the demo: the test CA root and CRLs, the provider's JWKS."""
+    from voting._audit import audit_evidence
+    from voting.auth import load_crl
+
+    crls = [load_crl(f.read_bytes()) for f in sorted((data_dir / "jpki-crls").iterdir())]
+    jwks = None
+    if e.oidc_provider is not None:
+        jwks = {"keys": [k.as_dict(private=False) for k in e.oidc_provider.jwks_keys]}
+    return audit_evidence(record, export, key, jpki_roots=[e.ca.certificate], crls=crls, oidc_jwks=jwks,
+                          accept_test_policy=True)
 
 
 def _print_results(

@@ -58,7 +58,10 @@ Public record per cast ballot: voter alias and its roll inclusion proof (``roll_
 the alias is a leaf of the published roll commitment's Merkle tree, so no ballot can name an invented voter
 unnoticed), ``auth = {"method", "evidence_hash"[, "face"]}``, channel and
 ``seq``. The evidence itself (certificate, signature, ID-token claims, face-match answer) goes to the
-private :class:`~voting._intake_db.AuthEvidence` table for auditors with access.
+private :class:`~voting._intake_db.AuthEvidence` table, only as a sealed box to the observers' oversight key
+when the manifest names one (``voting._oversight``; required in production): the server cannot read it back.
+:meth:`IntakeService.export_evidence` hands the sealed items to the observers and logs it on the ledger
+(``evidence.exported``); ``tvote audit-evidence`` (``voting._audit``) re-verifies them.
 """
 
 from __future__ import annotations
@@ -105,7 +108,7 @@ from voting.auth import (
     require_match,
 )
 
-from ._db import utcnow
+from ._db import RollEntryRow, utcnow
 from ._errors import Conflict, Forbidden, InvalidRequest, NotFound, RejectedSubmission, Unauthenticated
 from ._intake_db import (
     AuthEvidence,
@@ -116,6 +119,7 @@ from ._intake_db import (
     OidcSubjectBinding,
     VoterState,
 )
+from ._oversight import EVIDENCE_EXPORT_FORMAT, EXPORT_EVENT, export_hash, sealed_evidence, sealed_roll
 
 __all__ = [
     "ALIAS_BOUND",
@@ -323,6 +327,8 @@ class _Authenticated:
     #: digital ID: ``voting.auth.subject_key`` of the account and its issuer (bound to ``alias``)
     oidc_subject: bytes | None = None
     oidc_issuer: str | None = None
+    #: the intake clock when the evidence was verified (sealed with it: the audit re-checks at that time)
+    verified_at: dt.datetime = field(default_factory=utcnow)
 
 
 @dataclass
@@ -517,12 +523,13 @@ class IntakeService:
         if len(challenge) != 32:
             raise InvalidRequest("challenge.format", "the server challenge is 32 bytes (64 hex digits)")
         self._check_challenge(challenge)
+        verified_at = self.clock()
         ident = self.jpki.verify(
             submission,
             election_base_hash=self.election.base_hash,
             ballot_hash=b.hash,
             challenge=challenge,
-            now=self.clock(),
+            now=verified_at,
         )
         alias = self._alias_for(ident.match_key.digest)
         evidence = {
@@ -542,6 +549,7 @@ class IntakeService:
             evidence=evidence,
             public_auth={"method": "jpki", "evidence_hash": ident.evidence_hash.hex()},
             challenge=challenge,
+            verified_at=verified_at,
         )
 
     # ----------------------------------------------------------------------------------------- casting
@@ -614,9 +622,10 @@ class IntakeService:
                         voter_alias=alias,
                         ballot_hash=bh,
                         method=auth.method,
-                        evidence=rfc8785.dumps(auth.evidence).decode("utf-8"),
+                        challenge=auth.challenge.hex() if auth.challenge is not None else None,
                         created_at=now,
                         status="pending",
+                        **self._kept_evidence(auth, bh),
                     )
                 )
                 if auth.oidc_subject is not None and binding is None:  # the account's first ballot
@@ -687,6 +696,26 @@ class IntakeService:
         return self._receipt(
             "cast", bh, b.tracking_code, index, bytes(appended.entry_hash), channel=channel, seq=seq
         )
+
+    def _kept_evidence(self, auth: _Authenticated, ballot_hash: str) -> dict[str, Any]:
+        """The evidence columns of :class:`AuthEvidence`: with the manifest's oversight key, only a sealed box
+        to it (the server keeps no plaintext copy and cannot open it); without one (development), the
+        plaintext."""
+        oversight = self.election.manifest.oversight
+        if oversight is None:
+            return {"evidence": rfc8785.dumps(auth.evidence).decode("utf-8")}
+        sealed = sealed_evidence(
+            oversight.x25519_public_key,
+            election_id=self.election_id,
+            base_hash=self.election.base_hash,
+            ballot_hash=ballot_hash,
+            voter_alias=auth.alias.hex(),
+            evidence_hash=auth.evidence_hash.hex(),
+            method=auth.method,
+            verified_at=auth.verified_at,
+            evidence=auth.evidence,
+        )
+        return {"evidence": "", "sealed": sealed}
 
     def _drop_pending(self, evidence_hash: str) -> None:
         try:
@@ -849,10 +878,85 @@ class IntakeService:
         """The private authentication evidence behind a published ``evidence_hash`` (auditors only)."""
         with self._session() as s:
             row = s.get(AuthEvidence, evidence_hash.lower())
-            if row is None:
+            if row is None or row.election_id != self.election_id:
                 raise NotFound("evidence.not_found", "no evidence with this hash")
+            if row.sealed is not None:
+                raise Conflict(
+                    "evidence.sealed",
+                    "this evidence is sealed to the observers' oversight key: the server cannot read it; the "
+                    "observers open the export (tvote admin export-evidence, tvote audit-evidence)",
+                )
             out: dict[str, Any] = json.loads(row.evidence)
             return out
+
+    def export_evidence(self) -> dict[str, Any]:
+        """The observers' export (``voting._oversight``, ``tvote-evidence-export/1``): the sealed evidence of
+        every published cast ballot, the roll key and roll sealed to the observers, and the digital-ID
+        relying party's public configuration. Appends ``evidence.exported`` (oversight key, count, the
+        export's SHA-256) first: every access to the evidence is on the public record.
+
+        409 ``evidence.no_oversight_key`` when the manifest names no oversight key (nothing is sealed), and
+        ``election.phase`` before voting opened."""
+        oversight = self.election.manifest.oversight
+        if oversight is None:
+            raise Conflict(
+                "evidence.no_oversight_key",
+                "this election's manifest names no observers' oversight key: no evidence is sealed to export",
+            )
+        eid, key = self.election_id, oversight.x25519_public_key
+        with self.election.appending():
+            self.election.require_phase("voting", "closed", "tallied", "decrypted", "declared")
+            with self._session() as s:
+                rows = s.exec(
+                    select(AuthEvidence)
+                    .where(AuthEvidence.election_id == eid)
+                    .where(AuthEvidence.status == "final")
+                    .order_by(AuthEvidence.ledger_index)  # type: ignore[arg-type]
+                ).all()
+                roll = s.exec(
+                    select(RollEntryRow.alias, RollEntryRow.match_key).where(RollEntryRow.election_id == eid)
+                ).all()
+            oidc = None
+            if self.oidc is not None:
+                c = self.oidc.config
+                oidc = {
+                    "issuer": c.issuer,
+                    "client_id": c.client_id,
+                    "acr_values": list(c.acr_values),
+                    "claims_source": c.claims_source,
+                    "trust_frameworks": list(c.trust_frameworks),
+                    "verified_scope": c.verified_scope,
+                    "max_auth_age": c.max_auth_age,
+                }
+            export: dict[str, Any] = {
+                "format": EVIDENCE_EXPORT_FORMAT,
+                "election_id": eid,
+                "base_hash": self.election.base_hash.hex(),
+                "oversight_key": key,
+                "roll": sealed_roll(
+                    key, election_id=eid, roll_key=self.election.roll_key, entries=[(a, m) for a, m in roll]
+                ),
+                "oidc": oidc,
+                "evidence": [
+                    {"evidence_hash": r.evidence_hash, "ledger_index": r.ledger_index, "sealed": r.sealed}
+                    for r in rows
+                    if r.sealed is not None
+                ],
+            }
+            payload = {
+                "election_id": eid,
+                "base_hash": self.election.base_hash.hex(),
+                "oversight_key": key,
+                "evidence_count": len(export["evidence"]),
+                "export_hash": export_hash(export),
+            }
+            appended = self.election.append_entry(EXPORT_EVENT, payload)
+            with self._session() as s:
+                self.election.record_synced(s, int(appended.index))
+                s.commit()
+        _log.info("sealed evidence exported to the observers: %d items, ledger entry %d",
+                  len(export["evidence"]), int(appended.index))
+        return export
 
     # ------------------------------------------------------------------------ digital ID (OIDC + face)
 
@@ -911,7 +1015,8 @@ class IntakeService:
         callback = f"{self.oidc.config.redirect_uri}?{urlencode({'code': code, 'state': state})}"
         if self.face_reference is None:
             raise Forbidden("auth.unavailable", "no reference-photo source is configured for face matching")
-        ident = self.oidc.complete(pending, callback, now=self.clock())
+        verified_at = self.clock()
+        ident = self.oidc.complete(pending, callback, now=verified_at)
         if ident.match_key is None:
             raise Forbidden(
                 "voter.unmatched",
@@ -954,6 +1059,7 @@ class IntakeService:
             oidc_state=state,
             oidc_subject=ident.subject_key,
             oidc_issuer=ident.issuer,
+            verified_at=verified_at,
         )
 
     def cast_oidc(self, ballot: Mapping[str, Any], *, state: str, code: str, live: LiveCapture) -> Receipt:
@@ -1094,7 +1200,9 @@ class BallotReplay:
         if evidence.status != "final" or evidence.ledger_index != index:
             evidence.status, evidence.ledger_index = "final", index
             s.add(evidence)
-            challenge = json.loads(evidence.evidence).get("challenge")
+            challenge = evidence.challenge
+            if challenge is None and evidence.evidence:  # a row written before the challenge column
+                challenge = json.loads(evidence.evidence).get("challenge")
             if challenge is not None:  # JPKI: the one-time challenge the signature covers is now used
                 s.execute(
                     update(IntakeChallenge)

@@ -23,8 +23,11 @@ They live in the same SQLModel metadata (and therefore the same engine) as :mod:
 * :class:`AuthEvidence` — the authentication evidence itself, keyed by its hash: JPKI the whole signing
   certificate (its subjectAltName holds name, birth date, address and sex), intermediates, signature and
   challenge; digital ID the whole ID token (its ``verified_claims`` hold name, birth date and address),
-  nonce salt, issuer and the face-match answer. Only the hash is public; the row is for auditors with
-  access. It is the one place personal data is kept (encoded inside those two objects), never logged.
+  nonce salt, issuer and the face-match answer. Only the hash is public. When the manifest names the
+  observers' oversight key (required in production) the row holds the evidence only as a sealed box to
+  that key (``sealed``; ``evidence`` empty): the server cannot read it back, and only the observers'
+  ``tvote audit-evidence`` opens it (``voting._oversight``). Without an oversight key (development only)
+  ``evidence`` is the plaintext. Never logged.
   It is written (``status="pending"``) and committed BEFORE the ``ballot.cast`` append, because it is the
   one piece of a cast that the public entry cannot rebuild; it becomes ``final`` in the commit after the
   append, or in start-up reconciliation if the entry is on the ledger. A pending row without a ledger entry
@@ -168,7 +171,13 @@ class AuthEvidence(SQLModel, table=True):
     voter_alias: str = Field(index=True, max_length=64)
     ballot_hash: str = Field(max_length=64)
     method: str = Field(max_length=16)
-    evidence: str  # canonical JSON (RFC 8785) of the evidence object
+    #: canonical JSON (RFC 8785) of the evidence object, only for an election without an oversight key
+    #: (development); empty when the evidence is sealed
+    evidence: str = ""
+    #: hex ``SealedBox`` to the manifest's oversight key (``voting._oversight``): the server cannot open it
+    sealed: str | None = None
+    #: JPKI: the one-time server challenge (a random number, not personal data) reconciliation marks used
+    challenge: str | None = Field(default=None, max_length=64)
     created_at: dt.datetime
     #: pending (written before the ledger append) | final (its ``ballot.cast`` entry is on the ledger)
     status: str = Field(default="final", max_length=8)

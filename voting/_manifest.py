@@ -44,6 +44,7 @@ __all__ = [
     "Contest",
     "LocalizedText",
     "Manifest",
+    "Oversight",
     "Selection",
     "TrusteeParams",
     "VotingPeriod",
@@ -183,6 +184,13 @@ class Witnesses(_Frozen):
         return self
 
 
+class Oversight(_Frozen):
+    """The independent observers' X25519 public key: intake seals the private authentication evidence to it
+    (``voting._oversight``); ``tvote audit-evidence`` opens it with the secret half."""
+
+    x25519_public_key: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+
+
 class Manifest(_Frozen):
     """A validated election manifest (``tvote-manifest/1``). Immutable."""
 
@@ -195,6 +203,8 @@ class Manifest(_Frozen):
     witnesses: Witnesses = Field(default_factory=Witnesses)
     revote_rule: Literal["last-internet-kiosk-overrides"] = "last-internet-kiosk-overrides"
     auth_methods: list[Literal["jpki", "oidc+face"]] = Field(min_length=1)
+    #: optional for development; production refuses an election without it (start-up check "oversight")
+    oversight: Oversight | None = None
 
     @model_validator(mode="after")
     def _unique(self) -> Manifest:
@@ -206,8 +216,12 @@ class Manifest(_Frozen):
         return self
 
     def to_dict(self) -> dict[str, Any]:
-        """The published form (what goes into the ``election.manifest`` entry)."""
-        return self.model_dump(mode="json")
+        """The published form (what goes into the ``election.manifest`` entry); no ``oversight`` key when
+        there is none (no nulls)."""
+        d = self.model_dump(mode="json")
+        if d.get("oversight") is None:
+            d.pop("oversight", None)
+        return d
 
     def canonical_json(self) -> bytes:
         return rfc8785.dumps(self.to_dict())

@@ -385,6 +385,21 @@ def _check_checkpoints(ctx: StartupContext) -> list[str]:
     ]
 
 
+def _check_oversight(ctx: StartupContext) -> list[str]:
+    """Production: the manifest names the independent observers' oversight key, so intake keeps the private
+    authentication evidence only sealed to it (``voting._oversight``) and the observers can audit
+    eligibility (``tvote audit-evidence``)."""
+    if not ctx.production or ctx.manifest is None:
+        return []
+    if ctx.manifest.oversight is None:
+        return [
+            "production needs the observers' oversight key in the manifest (oversight.x25519_public_key, "
+            "made by `tvote observers keygen`): without it the authentication evidence would be kept in "
+            "the clear and eligibility could not be audited independently"
+        ]
+    return []
+
+
 #: every start-up check, in the order they are reported
 CHECKS: Final[tuple[StartupCheck, ...]] = (
     StartupCheck("data_dir", _check_data_dir),
@@ -398,6 +413,7 @@ CHECKS: Final[tuple[StartupCheck, ...]] = (
     StartupCheck("commission_key_validity", _check_commission_key, per_election=True),
     StartupCheck("auth_methods", _check_election_methods, per_election=True),
     StartupCheck("witnesses", _check_witnesses, per_election=True),
+    StartupCheck("oversight", _check_oversight, per_election=True),
 )
 
 

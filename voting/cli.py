@@ -53,6 +53,8 @@ _COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("voting._cli_admin", "app", "admin"),
     ("voting._cli_demo", "demo", "demo"),
     ("voting._cli_rehearsal", "app", "rehearsal"),
+    ("voting._cli_observers", "app", "observers"),
+    ("voting._cli_observers", "audit_evidence_command", "audit-evidence"),
 )
 
 for _module, _attr, _name in _COMMANDS:

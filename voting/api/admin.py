@@ -12,6 +12,7 @@ from .._deps import AdminDep, ElectionServiceDep
 from .._errors import InvalidRequest
 from .._ledger_api import CheckpointOut, checkpoint_out
 from ._models import AppendedOut, ElectionCreatedOut, ExtendIn, OverrideIn, RollOut
+from .voter import IntakeDep
 
 __all__ = ["router"]
 
@@ -142,3 +143,11 @@ def export(_: AdminDep, service: ElectionServiceDep) -> Response:
         media_type="application/gzip",
         headers={"Content-Disposition": f'attachment; filename="{service.election_id}-record.tar.gz"'},
     )
+
+
+@router.post(
+    "/evidence/export",
+    summary="The sealed authentication evidence for the observers (logged on the ledger: evidence.exported)",
+)
+def export_evidence(_: AdminDep, intake: IntakeDep) -> dict[str, Any]:
+    return intake.export_evidence()
