@@ -253,6 +253,7 @@ def start_election(
     real_http: bool = True,
     database_url: str | None = None,
     oidc_jwks_min_refresh: int = 60,
+    pinned: bool = False,
 ) -> Iterator[DemoElection]:
     """Create, set up and open an election; yield it running; stop the servers afterwards.
 
@@ -260,7 +261,8 @@ def start_election(
     address), which is started only if there are any. ``revoked`` cards are listed on the CA's CRL.
     ``database_url`` is the private database (default: an SQLite file in ``data_dir``). The rate limits
     are off unless given (``rate_limit_per_minute``, ``rate_limit_per_address``, ``spoil_rate_per_hour``,
-    ``spoil_burst``).
+    ``spoil_burst``). ``pinned``: the manifest gets its ``pins`` (this server's log key, the test JPKI root,
+    the test commission root, an enrolment key drawn for each trustee, who registers with it).
     """
     from voting._trustee_client import run_key_ceremony
     from voting.app import create_app
@@ -303,7 +305,15 @@ def start_election(
 
         base_url = "http://testserver"
         http = TestClient(app)
+    enrolment_keys: dict[int, bytes] = {}
     try:
+        if pinned:  # the commission pins what the election trusts before creating it (operator guide §7)
+            from voting._pins import server_pins
+            from voting._trustee_client import enrolment_public_key
+
+            enrolment_keys = {i: secrets.token_bytes(32) for i in range(1, manifest["trustees"]["n"] + 1)}
+            keys = [enrolment_public_key(enrolment_keys[i]) for i in sorted(enrolment_keys)]
+            manifest = {**manifest, "pins": server_pins(settings, manifest["election_id"], keys)}
         created = _admin_request(http, admin_token, "POST", "/election", json=dict(manifest)).json()
         csv = {"Content-Type": "text/csv"}
         _admin_request(http, admin_token, "PUT", "/roll", content=roll_csv(residents), headers=csv)
@@ -313,7 +323,7 @@ def start_election(
                 reference_photo_dir(data_dir), service.roll_key, service.election_id, residents
             )
         invitations = {int(i): c for i, c in created["invitations"].items()}
-        trustees = run_key_ceremony(http, invitations, admin_token=admin_token)
+        trustees = run_key_ceremony(http, invitations, admin_token=admin_token, enrolment_keys=enrolment_keys)
         intake = app.state.intake_provider.get()
         # The server opens voting by itself once the period has begun and the ceremony and the roll are done
         # (its period keeper runs this same step every second); a period that begins later needs an override.
@@ -567,6 +577,7 @@ def run_demo(
 ) -> DemoOutcome:
     """Run the whole demo election (see the module docstring); write ``out/record`` and ``out/result.pdf``."""
     import concurrent.futures as cf
+    import json
     import shutil
     import tempfile
 
@@ -582,6 +593,7 @@ def run_demo(
         shutil.rmtree(record_dir)
     pdf_path.unlink(missing_ok=True)
     (out / "commission-root.pem").unlink(missing_ok=True)
+    (out / "pins.json").unlink(missing_ok=True)
     out.mkdir(parents=True, exist_ok=True)
 
     now = dt.datetime.now(dt.UTC)
@@ -597,7 +609,9 @@ def run_demo(
 
     with (
         tempfile.TemporaryDirectory(prefix="tvote-demo-") as tmp,
-        start_election(Path(tmp), residents, ca, manifest, now=now, oidc_residents=oidc_residents) as e,
+        start_election(
+            Path(tmp), residents, ca, manifest, now=now, oidc_residents=oidc_residents, pinned=True
+        ) as e,
     ):
         con.print(f"  server {e.base_url}: election created, roll committed, key ceremony done, voting open")
         counted: dict[str, dict[str, list[str]]] = {}
@@ -665,6 +679,9 @@ def run_demo(
         root = signer.chain[-1] if signer.chain else signer.certificate
         (out / "commission-root.pem").write_bytes(root.public_bytes(serialization.Encoding.PEM))
         shutil.copyfile(pdf_path, record_dir / "result.pdf")
+        from voting._pins import official_pins  # what the commission publishes out of band
+
+        (out / "pins.json").write_text(json.dumps(official_pins(e.service.manifest), indent=1) + "\n")
 
     expected = {c["id"]: {s["id"]: 0 for s in c["selections"]} for c in manifest["contests"]}
     for choices in counted.values():
@@ -676,7 +693,7 @@ def run_demo(
     _print_results(con, manifest, results, summary, absent)
     ok = results == expected and summary["counted"] == len(counted)
     con.print(f"  record: [bold]{record_dir}[/bold]   signed result PDF: [bold]{pdf_path}[/bold]")
-    con.print(f"  check it: .venv/bin/tvote-verify {record_dir} --trust-root {out / 'commission-root.pem'}")
+    con.print(f"  check it (official mode): .venv/bin/tvote-verify {record_dir} --pins {out / 'pins.json'}")
     if ok:
         con.print(
             f"[green]the published result equals the tally of the simulated choices[/green] "
