@@ -60,6 +60,7 @@ venv: $(STAMP)
 
 demo: $(STAMP)
 	$(VENV)/bin/tvote demo --out $(DEMO_OUT)
+	$(VENV)/bin/tvote-verify $(DEMO_OUT)/record --pins $(DEMO_OUT)/pins.json
 
 test: $(STAMP)
 	$(PY) -m pytest -n 2 --dist loadgroup -q
@@ -128,7 +129,7 @@ check-auditor: $(AUDITOR_STAMP) demo
 	  bad = [m for m in ('fastapi', 'sqlmodel', 'sqlalchemy', 'uvicorn') if u.find_spec(m)]; \
 	  sys.exit('make: the auditor install holds server packages: ' + ', '.join(bad) if bad else 0)"
 	cd /tmp && $(CURDIR)/$(AUDITOR_VENV)/bin/tvote-verify $(abspath $(DEMO_OUT))/record \
-	  --trust-root $(abspath $(DEMO_OUT))/commission-root.pem
+	  --pins $(abspath $(DEMO_OUT))/pins.json
 
 # CycloneDX 1.6 JSON software bills of materials (see README, "Supply chain"):
 #   sbom/server.cdx.json   what `make` installed into .venv/ (versions, licenses, the dependency graph)

@@ -12,7 +12,7 @@ Recipes
     Trustees: :class:`TrusteeKeyGen`, :class:`TrusteeCommitments`, :class:`EncryptedShare`,
     :class:`Complaint`, :class:`ComplaintAnswer`, :func:`resolve_complaint`, :func:`qualify`,
     :class:`JointKey`, :class:`TrusteeKey`, :class:`PartialDecryption`, :func:`verify_partial`,
-    :func:`combine`, :func:`combine_tally`.
+    :func:`combine`, :func:`combine_tally`; enrolment: :class:`TrusteeEnrolment`, :func:`enrolment_digest`.
     Value types: :class:`Scalar`, :class:`Point`, :class:`Ciphertext`.
 
 Errors (one tree, see :mod:`crypto._errors`)::
@@ -51,6 +51,7 @@ from ._ballot import (
 )
 from ._dlog import discrete_log
 from ._elgamal import Ciphertext
+from ._enrolment import TrusteeEnrolment, enrolment_digest
 from ._errors import (
     BallotError,
     BatchError,
@@ -120,6 +121,7 @@ __all__ = [
     "SelectionSecret",
     "ThresholdError",
     "TrusteeCommitments",
+    "TrusteeEnrolment",
     "TrusteeKey",
     "TrusteeKeyGen",
     "VerificationError",
@@ -128,6 +130,7 @@ __all__ = [
     "decode_verified_ballot",
     "discrete_log",
     "encrypt_ballot",
+    "enrolment_digest",
     "normalize_tracking_code",
     "public_share",
     "qualify",

@@ -50,14 +50,20 @@ def test_demo_writes_record_and_pdf_and_prints_the_tally(tmp_path: Path) -> None
     casts = [e["payload"] for e in entries if e["type"] == "ballot.cast"]
     assert {c["channel"] for c in casts} == {"internet", "kiosk"}
     assert {c["auth"]["method"] for c in casts} == {"jpki", "oidc+face"}
-    # and the independent verifier accepts the record, PDF signature included
+    # and the independent verifier accepts the record in official mode (against the pins the commission
+    # publishes out of band), PDF signature and trustee enrolment included
+    (manifest,) = [e["payload"]["manifest"] for e in entries if e["type"] == "election.manifest"]
+    assert set(manifest["pins"]) == {
+        "log_key", "jpki_roots_sha256", "commission_root_sha256", "trustee_enrolment_keys"
+    }
+    assert all("enrolment" in e["payload"] for e in entries if e["type"] == "trustee.registered")
     cmd = [
         sys.executable,
         "-c",
         "from verifier.cli import main; main()",
         str(tmp_path / "out" / "record"),
-        "--trust-root",
-        str(tmp_path / "out" / "commission-root.pem"),
+        "--pins",
+        str(tmp_path / "out" / "pins.json"),
     ]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
@@ -67,6 +73,7 @@ def test_demo_writes_record_and_pdf_and_prints_the_tally(tmp_path: Path) -> None
     last = json.loads((tmp_path / "out" / "record" / "checkpoints.jsonl").read_text().splitlines()[-1])
     assert last["cosignatures"]["signers"] == ["demo-w1", "demo-w2"]
     assert "UNWITNESSED" not in done.stdout
+    assert "VALID (official" in " ".join(done.stdout.split())
 
 
 def test_cli_command_is_wired(tmp_path: Path) -> None:

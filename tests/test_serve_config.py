@@ -492,12 +492,12 @@ def test_production_refuses_an_open_data_directory_and_starts_once_fixed(tmp_pat
         for name in ("tvote.sqlite3", "tvote.sqlite3-wal", "tvote.sqlite3-shm"):
             assert stat.S_IMODE((data / name).stat().st_mode) == 0o600, name
         # the election must be runnable by this server before its manifest goes on the ledger: no
-        # witnesses and a digital-ID method the server does not have are refused, with every reason
+        # witnesses, a digital-ID method the server does not have and no pins are refused, with every reason
         admin = {"Authorization": f"Bearer {env['TVOTE_ADMIN_TOKEN']}"}
         r = httpx.post(f"{base}/api/v1/admin/election", json=manifest_dict(3, 2), headers=admin, timeout=60)
         assert error_code(r, 422) == "election.preflight"
         locs = [d["loc"][0] for d in r.json()["error"]["details"]]
-        assert locs == ["auth_methods", "witnesses", "oversight"], r.text
+        assert locs == ["auth_methods", "witnesses", "oversight", "manifest_pins"], r.text
         assert error_code(httpx.get(f"{base}/api/v1/election"), 404) == "election.none"
     finally:
         stop_server(server)

@@ -122,6 +122,8 @@ class Election:
     secrets: dict[str, BallotSecrets] = field(default_factory=dict)
     witness_keys: list[Any] = field(default_factory=list)  # cached: deriving a BLS public key is slow
     roll: list[str] = field(default_factory=list)  # the committed roll's aliases (hex), sorted ascending
+    #: the trustees' enrolment keys (Ed25519 seeds), when the manifest pins them (``pinned=True``)
+    enrolment_seeds: dict[int, bytes] = field(default_factory=dict)
 
     def roll_proof(self, alias: str) -> dict[str, Any]:
         """``ballot.cast``'s ``roll_proof`` for ``alias`` (docs/events.md row 10), computed from the whole
@@ -303,6 +305,7 @@ class Election:
 
         if self.commission is None:
             self.commission = CommissionTestCa.generate(dt.datetime.now(dt.UTC) - dt.timedelta(hours=1))
+        if self.signer is None:
             self.signer = CommissionSigner(
                 self.commission.signer_certificate,
                 self.commission.signer_key,
@@ -347,18 +350,47 @@ def cast_payload(
     )
 
 
+JPKI_ROOT_PIN = hashlib.sha256(b"a JPKI signing root (the fixture's ballots carry none)").hexdigest()
+
+
 def build_election(
-    seed: int = 1, *, contests: list[dict[str, Any]] | None = None, witnessed: bool = True
+    seed: int = 1,
+    *,
+    contests: list[dict[str, Any]] | None = None,
+    witnessed: bool = True,
+    pinned: bool = False,
 ) -> Election:
-    """``witnessed=False``: a manifest with no witnesses (quorum 0), as development servers run."""
+    """``witnessed=False``: a manifest with no witnesses (quorum 0), as development servers run.
+    ``pinned``: the manifest pins the log key, a JPKI root, the commission root and the three trustees'
+    enrolment keys, and every trustee.registered carries its enrolment signature (docs/events.md, "Pins")."""
     rng = random.Random(seed)
     log = LogSigner.generate("tvote.test/log", seed=rng.randbytes(32))
     witnesses = [WitnessSigner.generate(f"witness-{k}", random=rng.randbytes) for k in (1, 2)]
     if not witnessed:
         witnesses = []
     manifest = _manifest(witnesses, copy.deepcopy(contests or CONTESTS), 2 if witnessed else 0)
+    commission = None
+    enrolment_seeds: dict[int, bytes] = {}
+    if pinned:
+        from cryptography.hazmat.primitives import hashes
+        from nacl.signing import SigningKey
+
+        from voting._testca import CommissionTestCa
+
+        commission = CommissionTestCa.generate(dt.datetime.now(dt.UTC) - dt.timedelta(hours=1))
+        prng = random.Random(seed + 1000)
+        enrolment_seeds = {i: prng.randbytes(32) for i in (1, 2, 3)}
+        seeds = list(enrolment_seeds.values())
+        manifest["pins"] = {
+            "log_key": log.public.vkey,
+            "jpki_roots_sha256": [JPKI_ROOT_PIN],
+            "commission_root_sha256": commission.root_certificate.fingerprint(hashes.SHA256()).hex(),
+            "trustee_enrolment_keys": [bytes(SigningKey(s).verify_key).hex() for s in seeds],
+        }
     base_hash = tagged_sha256("election-base-hash", rfc8785.dumps(manifest))
     el = Election(manifest, base_hash, log, witnesses, [], None, None, [])  # type: ignore[arg-type]
+    el.commission = commission
+    el.enrolment_seeds = enrolment_seeds
     el.witness_keys = [w.public for w in witnesses]
     events: list[tuple[str, dict[str, Any]]] = [
         ("election.manifest", {"manifest": manifest, "base_hash": base_hash.hex()})
@@ -368,19 +400,23 @@ def build_election(
     ]
     names = {1: "University of Tsukuba", 2: "Observer party", 3: "Ibaraki Prefecture"}
     for g in gens:
-        events.append(
-            (
-                "trustee.registered",
-                el.bind(
-                    {
-                        "trustee": g.trustee,
-                        "name": names[g.trustee],
-                        "x25519_public_key": g.commitments.x25519_public_key.hex(),
-                        "commitments": g.commitments.to_dict(),
-                    }
-                ),
-            )
-        )
+        registration = {
+            "trustee": g.trustee,
+            "name": names[g.trustee],
+            "x25519_public_key": g.commitments.x25519_public_key.hex(),
+            "commitments": g.commitments.to_dict(),
+        }
+        if pinned:
+            from crypto import TrusteeEnrolment
+
+            registration["enrolment"] = TrusteeEnrolment.sign(
+                enrolment_seeds[g.trustee],
+                base_hash=base_hash,
+                trustee=g.trustee,
+                name=names[g.trustee],
+                commitments=g.commitments,
+            ).to_dict()
+        events.append(("trustee.registered", el.bind(registration)))
     for g in gens:
         shares = [g.encrypt_share(o.commitments, rng=rng) for o in gens if o.trustee != g.trustee]
         events.append(

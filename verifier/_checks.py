@@ -114,6 +114,15 @@ CHECKS: Final[tuple[Check, ...]] = (
           "entry carries override.reason; voting.closed is never after that end; each voting.extended "
           "moves the end later and carries a reason; an override appears only where the period is "
           "departed from. Every cast and spoiled ballot lies between voting.opened and voting.closed (V8)."),
+    Check(27, "record.pins", "Official pins (--pins)",
+          "The pins file obtained out of band names this election; the manifest's base hash, pins and "
+          "witnesses equal the file's; the log key named in the record (which signs every checkpoint, V4) "
+          "and the result PDF's signing root (V22) are the pinned ones. Without --pins the record is "
+          "checked against itself only: not an official verification."),
+    Check(28, "trustee.enrolment", "Trustee enrolment",
+          "When the manifest pins the trustees' enrolment keys, every trustee.registered entry carries the "
+          "enrolment key pinned for its index and a valid Ed25519 signature by it over the registration "
+          "(docs/protocol.md T3.0), so only the enrolled trustees took part."),
 )
 
 _BY_ID: Final[dict[str, Check]] = {c.id: c for c in CHECKS}

@@ -38,10 +38,12 @@ from crypto import (
     ComplaintAnswer,
     CryptoError,
     EncryptedShare,
+    InvalidEncoding,
     JointKey,
     PartialDecryption,
     Point,
     TrusteeCommitments,
+    TrusteeEnrolment,
     qualify,
     resolve_complaint,
     verify_partial,
@@ -56,6 +58,7 @@ from ._counting import BallotIndex, CastRow, Status
 from ._errors import CheckFailed
 from ._exec import BatchExecutor, DaskExecutor
 from ._manifest import ElectionInfo, parse_time, read_manifest
+from ._pins import OfficialPins, check_official_pins
 from ._privacy import scan_payload
 from ._report import Report
 from ._source import RecordSource, open_record
@@ -119,6 +122,8 @@ class Options:
     #: UNSAFE, development records only: a manifest with no witnesses (quorum 0) is noted as unwitnessed
     #: instead of failing V5 (``--unsafe-allow-unwitnessed``)
     unsafe_allow_unwitnessed: bool = False
+    #: the official mode (V27): the pins file published out of band (``verifier._pins.load_pins``)
+    pins: OfficialPins | None = None
 
 
 ProgressFn = Callable[[int, int], None]
@@ -239,13 +244,36 @@ def _run(
                     entry=min(ledger_view.size, st.entries),
                 )
             )
+        report.official = opts.pins is not None
         if st.info is None:
+            if opts.pins is not None:
+                report.add(CheckFailed(27, "record.pins", "the record has no manifest to compare with"))
             return
         report.election_id = st.info.election_id
         report.labels = st.info.labels
         _ledger.check_witnesses_match(
             ledger_view, st.info, report, allow_unwitnessed=opts.unsafe_allow_unwitnessed
         )
+        record_log_key = None if ledger_view is None else ledger_view.record.header.log_key.vkey
+        manifest_pins = st.info.pins
+        if manifest_pins is not None and record_log_key not in (None, manifest_pins["log_key"]):
+            # V4: "... by the log key named in the record", which the manifest pins
+            report.add(
+                CheckFailed(
+                    4,
+                    "ledger.checkpoint-signature",
+                    "the record's log key (record.json) is not the log key pinned in the manifest",
+                )
+            )
+        if manifest_pins is None:
+            report.not_applicable("trustee.enrolment", "the manifest pins no trustee enrolment keys")
+        if opts.pins is not None:
+            check_official_pins(opts.pins, st.info, record_log_key, report)
+        else:
+            report.notes.append(
+                "checked without pins (--pins): not an official verification; the record was checked "
+                "against itself only, so a wholly fabricated record with keys of its own would also pass"
+            )
         if opts.base_hash is not None and opts.base_hash != st.info.base_hash.hex():
             report.add(
                 CheckFailed(
@@ -550,6 +578,28 @@ def _evidence_exported(st: _State, i: int, p: dict[str, Any]) -> None:
         )
 
 
+def _enrolment(report: Report, info: ElectionInfo, i: int, c: TrusteeCommitments, p: dict[str, Any]) -> None:
+    """V28 trustee.enrolment: "When the manifest pins the trustees' enrolment keys, every trustee.registered
+    entry carries the enrolment key pinned for its index and a valid Ed25519 signature by it over the
+    registration.\""""
+    if info.pins is None:
+        if "enrolment" in p:
+            report.add(CheckFailed(28, "trustee.enrolment", "an enrolment no manifest pin names", entry=i))
+        return
+    try:
+        e = TrusteeEnrolment.from_dict(p.get("enrolment"))
+        name = p.get("name")
+        if not isinstance(name, str):
+            raise InvalidEncoding("the registration has no name")
+        pinned = bytes.fromhex(info.pins["trustee_enrolment_keys"][c.trustee - 1])
+        e.verify(pinned_key=pinned, base_hash=info.base_hash, trustee=c.trustee, name=name, commitments=c)
+    except (CryptoError, IndexError) as err:
+        msg = getattr(err, "operator_message", str(err))
+        report.add(CheckFailed(28, "trustee.enrolment", f"trustee {c.trustee}: {msg}", entry=i))
+        return
+    report.passed("trustee.enrolment")
+
+
 def _other_event(report: Report, st: _State, i: int, etype: str, p: dict[str, Any]) -> None:
     info = st.info
     assert info is not None
@@ -565,6 +615,7 @@ def _other_event(report: Report, st: _State, i: int, etype: str, p: dict[str, An
             st.commitments[c.trustee] = c
             st.registered_entry[c.trustee] = i
             report.passed("trustee.commitments")
+            _enrolment(report, info, i, c, p)
         elif etype == "trustee.shares":
             sender = p.get("sender")
             for s in p.get("shares", []):
@@ -1015,8 +1066,22 @@ def _declaration(src: RecordSource, report: Report, st: _State, opts: Options, v
                 entry=st.declaration_entry,
             )
         )
+    # the commission's PDF root as pinned: by the pins file (official mode), else by the manifest
+    pinned_root = None
+    if opts.pins is not None and opts.pins.commission_root_sha256 is not None:
+        pinned_root = opts.pins.commission_root_sha256
+    elif st.info is not None and st.info.pins is not None:
+        pinned_root = str(st.info.pins["commission_root_sha256"])
     _ledger.check_declaration(
-        src, report, st.declaration, st.declaration_entry, result, view, opts.pdf_path, opts.pdf_trust_roots
+        src,
+        report,
+        st.declaration,
+        st.declaration_entry,
+        result,
+        view,
+        opts.pdf_path,
+        opts.pdf_trust_roots,
+        pinned_root=pinned_root,
     )
 
 

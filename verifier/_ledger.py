@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
+from cryptography.hazmat.primitives import hashes
+
 from ledger import LedgerError, RecordError
 from ledger.record import CheckpointRecord, Record, RecordSummary, check_sequence, dumps_header, read_record
 
@@ -195,10 +197,16 @@ def check_declaration(
     view: LedgerView | None,
     pdf_path: Path | None,
     trust_roots: Sequence[Any],
+    *,
+    pinned_root: str | None = None,
 ) -> None:
     """V22 result.pdf: "result.pdf hashes to the declaration's pdf_sha256, its PAdES signature verifies
-    against the commission's trust root, and its numbers and checkpoint hash agree with the record.\""""
-    from ._pdf import ResultPdfError, check_result_pdf
+    against the commission's trust root, and its numbers and checkpoint hash agree with the record."
+
+    With a ``pinned_root`` (the SHA-256 fingerprint pinned by the pins file or the manifest) the trust root
+    is the certificate with that fingerprint, taken from ``trust_roots`` (``--trust-root``) or from the
+    certificates the PDF's signature carries; any other given root is not trusted."""
+    from ._pdf import ResultPdfError, check_result_pdf, pdf_embedded_certificates
 
     path = pdf_path or src.find("result.pdf")
     if path is None:
@@ -226,6 +234,20 @@ def check_declaration(
     if result_payload is None:
         report.add(CheckFailed(22, "result.pdf", "a declaration without a tally.result", entry=entry))
         return
+    if pinned_root is not None:
+        candidates = [*trust_roots, *pdf_embedded_certificates(data)]
+        trust_roots = [c for c in candidates if c.fingerprint(hashes.SHA256()).hex() == pinned_root][:1]
+        if not trust_roots:
+            report.add(
+                CheckFailed(
+                    22,
+                    "result.pdf",
+                    "neither --trust-root nor the PDF's signature holds the pinned commission root "
+                    f"(SHA-256 {pinned_root})",
+                    entry=entry,
+                )
+            )
+            return
     if not trust_roots:
         report.add(
             CheckFailed(22, "result.pdf", "no commission trust root given (--trust-root PEM)", entry=entry)

@@ -29,7 +29,11 @@ _AUTH: Final[frozenset[str]] = frozenset({"jpki", "oidc+face"})
 _HEX64_KEY: Final[re.Pattern[str]] = re.compile(r"[0-9a-f]{64}")
 _TOP_KEYS: Final[frozenset[str]] = frozenset(
     {"format", "election_id", "name", "voting_period", "contests", "trustees", "witnesses", "revote_rule",
-     "auth_methods", "oversight"}
+     "auth_methods", "oversight", "pins"}
+)
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+_PIN_KEYS: Final[frozenset[str]] = frozenset(
+    {"log_key", "jpki_roots_sha256", "commission_root_sha256", "trustee_enrolment_keys"}
 )
 
 
@@ -61,6 +65,8 @@ class ElectionInfo:
     closes: dt.datetime
     #: display names, ``"ja (en)"``, by contest id and by ``"contest/selection"`` (shown, never checked)
     labels: dict[str, str] = field(default_factory=dict)
+    #: the manifest's ``pins`` (``docs/events.md``, "Pins"), structurally checked; ``None``: nothing pinned
+    pins: dict[str, Any] | None = None
 
     def contest(self, cid: str) -> ContestInfo:
         for c in self.contests:
@@ -216,6 +222,9 @@ def read_manifest(payload: Any, *, entry: int = 0) -> ElectionInfo:
         or not isinstance(ov["x25519_public_key"], str) or not _HEX64_KEY.fullmatch(ov["x25519_public_key"])
     ):
         bad("oversight is {x25519_public_key: 64 lowercase hex}")
+    pins = m.get("pins")
+    if pins is not None:
+        _check_pins(pins, tr["n"], "jpki" in auth, entry)
     # "base_hash = tagged_sha256("election-base-hash", rfc8785(manifest))"
     bh = tagged_sha256("election-base-hash", rfc8785.dumps(m))
     if payload["base_hash"] != bh.hex():
@@ -234,4 +243,35 @@ def read_manifest(payload: Any, *, entry: int = 0) -> ElectionInfo:
         opens=opens,
         closes=closes,
         labels=_labels(contests_raw),
+        pins=pins,
     )
+
+
+def _check_pins(pins: Any, trustees: int, jpki: bool, entry: int) -> None:
+    """The ``pins`` object's shape (``docs/events.md``, "Pins"); what it pins is compared elsewhere (V4,
+    V22, V27, V28)."""
+    from ledger.record import LedgerError, LogKey
+
+    def bad(msg: str) -> None:
+        fail("election.manifest", f"pins: {msg}", entry=entry)
+
+    if not isinstance(pins, dict) or set(pins) != _PIN_KEYS:
+        bad(f"an object with exactly {sorted(_PIN_KEYS)}")
+    try:
+        if not isinstance(pins["log_key"], str) or LogKey.from_vkey(pins["log_key"]).vkey != pins["log_key"]:
+            bad("log_key is not a canonical signed-note verifier key")
+    except LedgerError:
+        bad("log_key is not a signed-note verifier key")
+    for name in ("jpki_roots_sha256", "trustee_enrolment_keys"):
+        v = pins[name]
+        if not isinstance(v, list) or not all(isinstance(h, str) and _HEX64.fullmatch(h) for h in v):
+            bad(f"{name} is a list of 64 lowercase hex digits")
+        if len(set(v)) != len(v):
+            bad(f"{name} repeats a value")
+    if jpki and not pins["jpki_roots_sha256"]:
+        bad("jpki_roots_sha256 is empty but auth_methods allows jpki")
+    if len(pins["trustee_enrolment_keys"]) != trustees:
+        bad(f"trustee_enrolment_keys has one key per trustee ({trustees})")
+    c = pins["commission_root_sha256"]
+    if not isinstance(c, str) or not _HEX64.fullmatch(c):
+        bad("commission_root_sha256 is 64 lowercase hex digits")

@@ -42,7 +42,13 @@ from ledger.record import check_json_bounds
 
 from ._errors import VerifierError
 
-__all__ = ["EMBEDDED_RESULT_NAME", "ResultPdfError", "ResultPdfReport", "check_result_pdf"]
+__all__ = [
+    "EMBEDDED_RESULT_NAME",
+    "ResultPdfError",
+    "ResultPdfReport",
+    "check_result_pdf",
+    "pdf_embedded_certificates",
+]
 
 EMBEDDED_RESULT_NAME: Final[str] = "tvote-result.json"
 RESULT_PDF_FORMAT: Final[str] = "tvote-result-pdf/1"
@@ -83,6 +89,19 @@ def _embedded_file(reader: PdfFileReader, name: str) -> bytes:
         return bytes(found[0]["/EF"]["/F"].data)
     except (KeyError, PdfError):
         raise ResultPdfError("pdf.embedded", f"embedded {name} has no readable data") from None
+
+
+def pdf_embedded_certificates(pdf_bytes: bytes) -> list[x509.Certificate]:
+    """The certificates carried by the PDF's one signature (signer and chain; empty if unreadable). They are
+    candidates only: a caller trusts one only by its pinned fingerprint."""
+    try:
+        sigs = PdfFileReader(io.BytesIO(pdf_bytes), strict=True).embedded_signatures
+        if len(sigs) != 1:
+            return []
+        certs = [sigs[0].signer_cert, *sigs[0].other_embedded_certs]
+        return [x509.load_der_x509_certificate(c.dump()) for c in certs]
+    except (PdfError, ValueError, KeyError, TypeError):
+        return []
 
 
 def check_result_pdf(

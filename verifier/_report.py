@@ -36,6 +36,8 @@ class Report:
     entries: int = 0
     elapsed_seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
+    #: checked in official mode (``--pins``, V27): against pins obtained out of band, not only itself
+    official: bool = False
     #: failures listed per step (so that :meth:`add` is O(1) however many ballots fail)
     _listed: dict[int, int] = field(default_factory=dict, repr=False)
 
@@ -77,6 +79,7 @@ class Report:
             "record": self.record,
             "election_id": self.election_id,
             "valid": self.ok,
+            "official": self.official,
             "entries": self.entries,
             "elapsed_seconds": round(self.elapsed_seconds, 3),
             "checks": [

@@ -77,7 +77,7 @@ def print_report(report: Report, console: Console) -> None:
     colour = {"pass": "green", "fail": "bold red", "n/a": "yellow", "pending": "dim"}
     for c in CHECKS:
         st = report.statuses[c.step]
-        if c.step in (24, 25) and st == "pending":  # the optional checks (--since, --receipt)
+        if c.step in (24, 25, 27) and st == "pending":  # the optional checks (--since, --receipt, --pins)
             continue
         shown = "not run" if st == "pending" else st
         n = report.failure_count(c.step)
@@ -89,8 +89,9 @@ def print_report(report: Report, console: Console) -> None:
         console.print(f"[red]FAIL[/] V{step}: {n} further failures not listed")
     for note in report.notes:
         console.print(f"[yellow]note[/] {escape(note)}", highlight=False)
+    mode = "(official: checked against --pins)" if report.official else "(not official: no --pins)"
     console.print(
-        f"[bold green]VALID[/] ({report.entries} entries, {report.elapsed_seconds:.1f}s)"
+        f"[bold green]VALID[/] {mode} ({report.entries} entries, {report.elapsed_seconds:.1f}s)"
         if report.ok
         else f"[bold red]INVALID[/]: checks {', '.join(f'V{s}' for s in report.failed_steps())} failed"
     )
@@ -116,6 +117,10 @@ def verify(
     ] = None,
     log_key: Annotated[str | None, typer.Option(help="pin the log's verifier key (signed-note vkey)")] = None,
     base_hash: Annotated[str | None, typer.Option(help="pin the election base hash (64 hex)")] = None,
+    pins: Annotated[
+        Path | None,
+        typer.Option(help="official mode: the pins file (tvote-pins/1) the commission published out of band"),
+    ] = None,
     partial: Annotated[bool, typer.Option(help="accept a record of an election still in progress")] = False,
     unsafe_allow_unwitnessed: Annotated[
         bool,
@@ -142,6 +147,15 @@ def verify(
     except (OSError, ValueError) as e:
         console.print(f"[red]cannot read a trust root:[/] {escape(str(e))}")
         raise typer.Exit(EXIT_UNREADABLE) from None
+    official = None
+    if pins is not None:
+        from ._pins import load_pins
+
+        try:
+            official = load_pins(pins)
+        except RecordUnreadable as e:
+            console.print(f"[bold red]cannot read the pins:[/] {escape(e.operator_message)}", highlight=False)
+            raise typer.Exit(EXIT_UNREADABLE) from None
     opts = Options(
         workers=workers,
         scheduler=scheduler,
@@ -152,6 +166,7 @@ def verify(
         log_key=log_key,
         base_hash=base_hash,
         unsafe_allow_unwitnessed=unsafe_allow_unwitnessed,
+        pins=official,
     )
     try:
         report = _verify_with_progress(record, opts, console, progress)

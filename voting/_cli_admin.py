@@ -245,3 +245,58 @@ def export_evidence(
     out.write_text(json.dumps(export, indent=1), encoding="utf-8")
     n = len(export["evidence"])
     typer.echo(f"{n} sealed evidence items written to {out} (logged: evidence.exported)")
+
+
+@app.command()
+def pins(
+    election_id: Annotated[str, typer.Option("--election-id", help="the election id the manifest will have")],
+    trustee_key: Annotated[
+        list[str],
+        typer.Option(
+            "--trustee-key",
+            help="a trustee's enrolment public key (64 hex, from `tvote trustee enrol`), once per trustee, "
+            "in trustee index order",
+        ),
+    ],
+) -> None:
+    """On the server machine, before writing the manifest: print the manifest's ``pins`` block (JSON).
+
+    Reads the server's configuration (``TVOTE_*``, ``TVOTE_CONFIG``): the ledger's key in the data directory
+    (created now if it does not exist yet, as the server would on first use), the configured JPKI trust
+    anchors and the commission's root (``commission-chain.pem``). Paste the output into the manifest."""
+    import re
+
+    from ._errors import ConfigurationError
+    from ._pins import enrolment_fingerprint, server_pins
+    from ._settings import Settings
+
+    bad = [k for k in trustee_key if not re.fullmatch(r"[0-9a-fA-F]{64}", k)]
+    if bad:
+        raise CliError("pins.trustee_key", "a trustee enrolment key is 64 hex digits (32-byte Ed25519 key)")
+    if len({k.lower() for k in trustee_key}) != len(trustee_key):
+        raise CliError("pins.trustee_key", "the trustee enrolment keys must be distinct")
+    settings = Settings.from_env()
+    try:
+        block = server_pins(settings, election_id, trustee_key)
+    except ConfigurationError as e:
+        raise CliError(e.code, e.message) from e
+    for i, k in enumerate(block["trustee_enrolment_keys"], start=1):
+        typer.echo(f"trustee {i} enrolment key fingerprint (read out): {enrolment_fingerprint(k)}", err=True)
+    _show({"pins": block})
+
+
+@app.command("official-pins")
+def official_pins(
+    manifest: Annotated[Path, typer.Option("--manifest", help="the election's manifest (.yaml or .json)")],
+) -> None:
+    """Print the pins file auditors give ``tvote-verify --pins`` (publish it out of band: gazette, web
+    site, the witnesses): the manifest's base hash, its ``pins`` and its witnesses (``docs/verifier.md``)."""
+    from ._errors import ManifestError
+    from ._manifest import load_manifest
+    from ._pins import official_pins as pins_file
+
+    try:
+        m = load_manifest(manifest)
+    except ManifestError as e:
+        raise CliError(e.code, e.message) from e
+    _show(pins_file(m))

@@ -320,6 +320,7 @@ def start_election(
     checkpoint_max_entries: int = 1000,
     witnesses: Sequence[str] = (),
     witness_quorum: int = DEMO_WITNESS_QUORUM,
+    pinned: bool = False,
 ) -> Iterator[DemoElection]:
     """Create, set up and open an election; yield it running; stop the servers afterwards.
 
@@ -333,6 +334,8 @@ def start_election(
     are off unless given (``rate_limit_per_minute``, ``rate_limit_per_address``, ``spoil_rate_per_hour``,
     ``spoil_burst``). Checkpoints are issued every ``checkpoint_interval`` seconds (receipts are pending
     until then; ``0``: a checkpoint for every receipt), or once ``checkpoint_max_entries`` are uncovered.
+    ``pinned``: the manifest gets its ``pins`` (this server's log key, the test JPKI root, the test
+    commission root, an enrolment key drawn for each trustee, who registers with it).
     """
     from voting._trustee_client import run_key_ceremony
     from voting.app import create_app
@@ -378,6 +381,7 @@ def start_election(
 
         base_url = "http://testserver"
         http = TestClient(app)
+    enrolment_keys: dict[int, bytes] = {}
     try:
         if witnesses:  # the ledger's key exists before the election, so that the witnesses can pin it
             from voting._election import log_signer
@@ -387,6 +391,13 @@ def start_election(
                 data_dir / "witnesses", log_vkey, witnesses, witness_quorum
             )
             manifest = {**manifest, "witnesses": {"quorum": witness_quorum, "keys": keys}}
+        if pinned:  # the commission pins what the election trusts before creating it (operator guide §7)
+            from voting._pins import server_pins
+            from voting._trustee_client import enrolment_public_key
+
+            enrolment_keys = {i: secrets.token_bytes(32) for i in range(1, manifest["trustees"]["n"] + 1)}
+            keys = [enrolment_public_key(enrolment_keys[i]) for i in sorted(enrolment_keys)]
+            manifest = {**manifest, "pins": server_pins(settings, manifest["election_id"], keys)}
         created = _admin_request(http, admin_token, "POST", "/election", json=dict(manifest)).json()
         csv = {"Content-Type": "text/csv"}
         _admin_request(http, admin_token, "PUT", "/roll", content=roll_csv(residents), headers=csv)
@@ -396,7 +407,7 @@ def start_election(
                 reference_photo_dir(data_dir), service.roll_key, service.election_id, residents
             )
         invitations = {int(i): c for i, c in created["invitations"].items()}
-        trustees = run_key_ceremony(http, invitations, admin_token=admin_token)
+        trustees = run_key_ceremony(http, invitations, admin_token=admin_token, enrolment_keys=enrolment_keys)
         intake = app.state.intake_provider.get()
         # The server opens voting by itself once the period has begun and the ceremony and the roll are done
         # (its period keeper runs this same step every second); a period that begins later needs an override.
@@ -670,6 +681,7 @@ def run_demo(
         shutil.rmtree(record_dir)
     pdf_path.unlink(missing_ok=True)
     (out / "commission-root.pem").unlink(missing_ok=True)
+    (out / "pins.json").unlink(missing_ok=True)
     out.mkdir(parents=True, exist_ok=True)
 
     now = dt.datetime.now(dt.UTC)
@@ -696,6 +708,7 @@ def run_demo(
             now=now,
             oidc_residents=oidc_residents,
             witnesses=DEMO_WITNESSES,
+            pinned=True,
         ) as e,
     ):
         con.print(f"  server {e.base_url}: election created, roll committed, key ceremony done, voting open")
@@ -775,6 +788,9 @@ def run_demo(
         audit = _audit_evidence(e, Path(tmp), observers, record_dir, out / "evidence.json")
         con.print(f"  observers' evidence audit: {audit.human().splitlines()[-1]} "
                   f"({audit.justified} of {audit.ballots} cast ballots justified)")
+        from voting._pins import official_pins  # what the commission publishes out of band
+
+        (out / "pins.json").write_text(json.dumps(official_pins(e.service.manifest), indent=1) + "\n")
 
     expected = {c["id"]: {s["id"]: 0 for s in c["selections"]} for c in manifest["contests"]}
     for choices in counted.values():
@@ -786,7 +802,7 @@ def run_demo(
     _print_results(con, manifest, results, summary, absent)
     ok = results == expected and summary["counted"] == len(counted) and audit.ok
     con.print(f"  record: [bold]{record_dir}[/bold]   signed result PDF: [bold]{pdf_path}[/bold]")
-    con.print(f"  check it: .venv/bin/tvote-verify {record_dir} --trust-root {out / 'commission-root.pem'}")
+    con.print(f"  check it (official mode): .venv/bin/tvote-verify {record_dir} --pins {out / 'pins.json'}")
     if ok:
         con.print(
             f"[green]the published result equals the tally of the simulated choices[/green] "

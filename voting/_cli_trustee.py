@@ -1,6 +1,8 @@
 """``tvote trustee …``: a trustee's commands, run on the trustee's own machine.
 
-Lifecycle: ``init`` (generate key material into a passphrase-protected secret file) → ``register`` (with the
+Lifecycle: before the election exists, ``enrol`` (draw an Ed25519 enrolment key; its fingerprint is read out
+at the public ceremony step and the commission pins the key in the manifest) → ``init`` (generate key material
+into a passphrase-protected secret file, with the enrolment key) → ``register`` (with the
 one-time code from the commission) → ``deal`` (encrypted shares to every other trustee, once all registered)
 → ``verify-shares`` (check what you received; complains publicly about a bad share) → ``answer`` (answer
 complaints against you) → after the tally: ``decrypt`` (checks the tally against the public ledger,
@@ -21,7 +23,15 @@ import httpx
 import typer
 
 from ._cli_errors import CliError
-from ._trustee_client import KdfLimits, Trustee, TrusteeApi, TrusteeFileError, client_for
+from ._trustee_client import (
+    KdfLimits,
+    Trustee,
+    TrusteeApi,
+    TrusteeFileError,
+    client_for,
+    create_enrolment_key,
+    read_enrolment_key,
+)
 
 __all__ = ["app"]
 
@@ -60,6 +70,41 @@ def _server(base_url: str) -> Iterator[httpx.Client]:
         yield http
 
 
+KdfOpt = Annotated[
+    str,
+    typer.Option("--kdf", help="Argon2id cost: 'moderate' (256 MiB, default) or 'interactive' (64 MiB)"),
+]
+
+
+def _limits(kdf: str) -> KdfLimits:
+    if kdf not in ("moderate", "interactive"):
+        raise CliError("trustee.kdf", "--kdf is 'moderate' or 'interactive'")
+    return KdfLimits.interactive() if kdf == "interactive" else KdfLimits()
+
+
+@app.command()
+def enrol(
+    key_file: Annotated[Path, typer.Option("--key-file", help="where to write the new enrolment key")],
+    passphrase_env: PassEnvOpt = None,
+    kdf: KdfOpt = "moderate",
+) -> None:
+    """Before the election is created: draw this trustee's Ed25519 enrolment key (kept in a
+    passphrase-protected file); print its public key, for the commission to pin in the manifest, and its
+    fingerprint, to read out at the ceremony."""
+    from ._pins import enrolment_fingerprint
+
+    limits = _limits(kdf)
+    if key_file.exists():
+        raise CliError("trustee.secret_file_exists", f"{key_file} exists; refusing to overwrite key material")
+    pw = _passphrase(passphrase_env, confirm=True)
+    try:
+        public = create_enrolment_key(key_file, pw, limits)
+    except TrusteeFileError as e:
+        raise CliError("trustee.secret_file", str(e)) from e
+    typer.echo(f"enrolment public key (to pin in the manifest): {public}")
+    typer.echo(f"fingerprint (read it out at the ceremony):      {enrolment_fingerprint(public)}")
+
+
 @app.command()
 def init(
     server: ServerOpt,
@@ -67,22 +112,32 @@ def init(
     name: Annotated[str, typer.Option("--name", help="public role name, e.g. 'University of Tsukuba'")],
     secret_file: FileOpt,
     passphrase_env: PassEnvOpt = None,
-    kdf: Annotated[
-        str,
-        typer.Option("--kdf", help="Argon2id cost: 'moderate' (256 MiB, default) or 'interactive' (64 MiB)"),
-    ] = "moderate",
+    kdf: KdfOpt = "moderate",
+    enrolment_key: Annotated[
+        Path | None,
+        typer.Option(
+            "--enrolment-key",
+            help="the enrolment key file from `tvote trustee enrol` (same passphrase); required when the "
+            "manifest pins the trustees' enrolment keys",
+        ),
+    ] = None,
 ) -> None:
     """Generate this trustee's key material (kept only in the secret file)."""
-    if kdf not in ("moderate", "interactive"):
-        raise CliError("trustee.kdf", "--kdf is 'moderate' or 'interactive'")
+    limits = _limits(kdf)
     if secret_file.exists():
         raise CliError(
             "trustee.secret_file_exists", f"{secret_file} exists; refusing to overwrite key material"
         )
     pw = _passphrase(passphrase_env, confirm=True)
+    seed = None
+    if enrolment_key is not None:
+        try:
+            seed = read_enrolment_key(enrolment_key, pw)
+        except TrusteeFileError as e:
+            raise CliError("trustee.secret_file", f"{enrolment_key}: {e}") from e
     with _server(server) as http:
-        t = Trustee.init(TrusteeApi(http), invitation, name)
-    t.save(secret_file, pw, KdfLimits.interactive() if kdf == "interactive" else KdfLimits())
+        t = Trustee.init(TrusteeApi(http), invitation, name, enrolment_key=seed)
+    t.save(secret_file, pw, limits)
     typer.echo(f"trustee {t.index} of election {t.election_id}: key material written to {secret_file}")
 
 

@@ -48,6 +48,7 @@ from crypto import (
     PartialDecryption,
     ThresholdError,
     TrusteeCommitments,
+    TrusteeEnrolment,
     qualify,
     resolve_complaint,
     verify_partial,
@@ -805,12 +806,17 @@ class ElectionService:
     def _preflight(self, m: Manifest) -> None:
         """Production: the server must be able to run this election to its end (witness quorum, every
         allowed ballot-intake method configured, a commission key valid until voting closes) before its
-        manifest goes on the ledger, where it can never be changed (``voting._startup``)."""
-        if self.settings.environment != "production":
-            return
-        from ._startup import election_problems
+        manifest goes on the ledger, where it can never be changed (``voting._startup``). In every
+        environment, a manifest's ``pins`` must be this server's (start-up check ``manifest_pins``)."""
+        from ._startup import CHECKS, election_problems, run_checks
 
-        problems = election_problems(self.settings, m, now=self._clock())
+        if self.settings.environment == "production":
+            problems = election_problems(self.settings, m, now=self._clock())
+        elif m.pins is not None:  # pins that are given must be this server's, in every environment
+            pins_check = tuple(c for c in CHECKS if c.name == "manifest_pins")
+            problems = run_checks(self.settings, m, now=self._clock(), checks=pins_check)
+        else:
+            return
         if problems:
             raise ManifestError(
                 "election.preflight",
@@ -830,6 +836,12 @@ class ElectionService:
                 self._ledger = open_ledger(self.settings, m)
             if self._ledger.size != 0:
                 raise Conflict("ledger.not_empty", "the ledger already holds entries of another election")
+            if m.pins is not None and m.pins.log_key != self._ledger.log_key.vkey:
+                raise ManifestError(
+                    "election.preflight",
+                    "pins.log_key is not this ledger's key",
+                    details=[{"loc": ["manifest_pins"], "msg": "pins.log_key is not this ledger's key"}],
+                )
             # The roll key and the trustee slots cannot be derived from the manifest entry: write them first
             # (phase "creating", committed), then append; reconciliation removes them if the append never
             # happened and completes them (phase "setup") if it did.
@@ -980,8 +992,19 @@ class ElectionService:
             if r.commitments_json is not None
         }
 
-    def register_trustee(self, invitation: str, name: str, commitments: Mapping[str, Any]) -> tuple[int, str]:
+    def register_trustee(
+        self,
+        invitation: str,
+        name: str,
+        commitments: Mapping[str, Any],
+        enrolment: Mapping[str, Any] | None = None,
+    ) -> tuple[int, str]:
         """Check the registration code and the trustee's commitments; append ``trustee.registered``.
+
+        When the manifest pins the trustees' enrolment keys, the registration must be signed by the key
+        pinned for this index (``enrolment``: :class:`crypto.TrusteeEnrolment`, published in the entry);
+        otherwise it is refused (``trustee.enrolment``), so the registration code alone (which the commission
+        issues) cannot register a key in a trustee's place.
 
         Returns ``(index, token)``: the per-trustee bearer token (shown once; only its hash is stored).
         """
@@ -1026,6 +1049,7 @@ class ElectionService:
                 )
             m = self.manifest
             c.verify(base_hash=m.base_hash, threshold=m.trustees.threshold, trustees=m.trustees.n)
+            enrolled = self._check_enrolment(m, index, name, c, enrolment)
             for other in self._commitments(s).values():
                 if other.x25519_public_key == c.x25519_public_key:
                     raise RejectedSubmission("trustee.key_reuse", "this X25519 key is already registered")
@@ -1044,11 +1068,44 @@ class ElectionService:
                     name=name,
                     x25519_public_key=c.x25519_public_key.hex(),
                     commitments=c.to_dict(),
+                    **({"enrolment": enrolled} if enrolled is not None else {}),
                 ),
                 row,
             )
             s.commit()
         return index, token
+
+    @staticmethod
+    def _check_enrolment(
+        m: Manifest, index: int, name: str, c: TrusteeCommitments, enrolment: Mapping[str, Any] | None
+    ) -> dict[str, str] | None:
+        """The registration's enrolment (to publish), checked against ``pins.trustee_enrolment_keys``."""
+        if m.pins is None:
+            if enrolment is not None:
+                raise RejectedSubmission(
+                    "trustee.enrolment", "this election pins no enrolment keys: register without an enrolment"
+                )
+            return None
+        if enrolment is None:
+            raise RejectedSubmission(
+                "trustee.enrolment",
+                f"this election pins trustee {index}'s enrolment key: sign the registration with it "
+                "(`tvote trustee init --enrolment-key`)",
+            )
+        try:
+            e = TrusteeEnrolment.from_dict(dict(enrolment))
+            e.verify(
+                pinned_key=bytes.fromhex(m.pins.trustee_enrolment_keys[index - 1]),
+                base_hash=m.base_hash,
+                trustee=index,
+                name=name,
+                commitments=c,
+            )
+        except CryptoError as err:
+            raise RejectedSubmission(
+                "trustee.enrolment", f"the registration is not signed by trustee {index}'s pinned key ({err})"
+            ) from None
+        return e.to_dict()
 
     def ceremony_state(self) -> dict[str, Any]:
         """Public view of the key ceremony (who registered, dealt, complained; open complaints)."""

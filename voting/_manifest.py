@@ -35,7 +35,7 @@ from pydantic import (
 )
 
 from crypto import tagged_sha256
-from ledger.record import check_display_text
+from ledger.record import LedgerError, LogKey, check_display_text
 
 from ._errors import ManifestError
 
@@ -45,6 +45,7 @@ __all__ = [
     "LocalizedText",
     "Manifest",
     "Oversight",
+    "Pins",
     "Selection",
     "TrusteeParams",
     "VotingPeriod",
@@ -191,6 +192,45 @@ class Oversight(_Frozen):
     x25519_public_key: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 
 
+Hex64 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+
+
+def _check_vkey(text: str) -> str:
+    """A signed-note verifier key (``<name>+<8 hex key id>+<base64 of 0x01 || Ed25519 key>``), read by the
+    ledger's own parser and required in its canonical spelling."""
+    try:
+        key = LogKey.from_vkey(text)
+    except LedgerError as e:
+        raise ValueError(f"not a signed-note verifier key ({e})") from None
+    if key.vkey != text:
+        raise ValueError("not a canonical signed-note verifier key")
+    return text
+
+
+VerifierKey = Annotated[str, StringConstraints(max_length=300), AfterValidator(_check_vkey)]
+
+
+class Pins(_Frozen):
+    """Everything the election must trust, pinned in the manifest and so in the base hash
+    (``docs/events.md``, "Pins"): the log's signed-note verifier key, the SHA-256 fingerprints of the JPKI
+    signing roots the server accepts and of the commission's PDF-signing root, and each trustee's Ed25519
+    enrolment key (position ``i - 1`` is trustee ``i``'s). Optional in development; production requires it
+    and refuses a running configuration that differs (start-up check ``manifest_pins``)."""
+
+    log_key: VerifierKey
+    jpki_roots_sha256: list[Hex64] = Field(max_length=32)
+    commission_root_sha256: Hex64
+    trustee_enrolment_keys: list[Hex64] = Field(min_length=1, max_length=MAX_TRUSTEES)
+
+    @model_validator(mode="after")
+    def _distinct(self) -> Pins:
+        if len(set(self.jpki_roots_sha256)) != len(self.jpki_roots_sha256):
+            raise ValueError("pins.jpki_roots_sha256 must not repeat")
+        if len(set(self.trustee_enrolment_keys)) != len(self.trustee_enrolment_keys):
+            raise ValueError("pins.trustee_enrolment_keys must be distinct (one key per trustee)")
+        return self
+
+
 class Manifest(_Frozen):
     """A validated election manifest (``tvote-manifest/1``). Immutable."""
 
@@ -205,6 +245,8 @@ class Manifest(_Frozen):
     auth_methods: list[Literal["jpki", "oidc+face"]] = Field(min_length=1)
     #: optional for development; production refuses an election without it (start-up check "oversight")
     oversight: Oversight | None = None
+    #: what must be trusted (``None``: not pinned, development only; omitted from the published form)
+    pins: Pins | None = None
 
     @model_validator(mode="after")
     def _unique(self) -> Manifest:
@@ -213,14 +255,23 @@ class Manifest(_Frozen):
             raise ValueError("contest ids must be unique")
         if len(set(self.auth_methods)) != len(self.auth_methods):
             raise ValueError("auth_methods must not repeat")
+        if self.pins is not None:
+            if len(self.pins.trustee_enrolment_keys) != self.trustees.n:
+                raise ValueError(
+                    f"pins.trustee_enrolment_keys has {len(self.pins.trustee_enrolment_keys)} keys, "
+                    f"trustees.n is {self.trustees.n} (one enrolment key per trustee, in index order)"
+                )
+            if "jpki" in self.auth_methods and not self.pins.jpki_roots_sha256:
+                raise ValueError("pins.jpki_roots_sha256 is empty but auth_methods allows 'jpki'")
         return self
 
     def to_dict(self) -> dict[str, Any]:
-        """The published form (what goes into the ``election.manifest`` entry); no ``oversight`` key when
-        there is none (no nulls)."""
+        """The published form (what goes into the ``election.manifest`` entry); no ``oversight`` or
+        ``pins`` key when there is none (so manifests without them keep their base hash)."""
         d = self.model_dump(mode="json")
-        if d.get("oversight") is None:
-            d.pop("oversight", None)
+        for optional in ("oversight", "pins"):  # no nulls in the published form
+            if d.get(optional) is None:
+                d.pop(optional, None)
         return d
 
     def canonical_json(self) -> bytes:

@@ -400,6 +400,16 @@ def _check_oversight(ctx: StartupContext) -> list[str]:
     return []
 
 
+def _check_manifest_pins(ctx: StartupContext) -> list[str]:
+    """Production: the manifest pins the log key, the JPKI roots, the commission root and the trustees'
+    enrolment keys; in every environment, pins that are given equal this server's configuration."""
+    from ._pins import pin_problems
+
+    if ctx.manifest is None:
+        return []
+    return pin_problems(ctx.settings, ctx.manifest, production=ctx.production)
+
+
 #: every start-up check, in the order they are reported
 CHECKS: Final[tuple[StartupCheck, ...]] = (
     StartupCheck("data_dir", _check_data_dir),
@@ -414,6 +424,7 @@ CHECKS: Final[tuple[StartupCheck, ...]] = (
     StartupCheck("auth_methods", _check_election_methods, per_election=True),
     StartupCheck("witnesses", _check_witnesses, per_election=True),
     StartupCheck("oversight", _check_oversight, per_election=True),
+    StartupCheck("manifest_pins", _check_manifest_pins, per_election=True),
 )
 
 

@@ -45,6 +45,7 @@ from crypto import (
     Scalar,
     ThresholdError,
     TrusteeCommitments,
+    TrusteeEnrolment,
     TrusteeKey,
     TrusteeKeyGen,
 )
@@ -52,6 +53,7 @@ from crypto import (
 from ._errors import read_error
 
 __all__ = [
+    "ENROLMENT_FILE_FORMAT",
     "SECRET_FILE_FORMAT",
     "ApiError",
     "KdfLimits",
@@ -60,6 +62,9 @@ __all__ = [
     "TrusteeFileError",
     "TrusteeStateError",
     "client_for",
+    "create_enrolment_key",
+    "enrolment_public_key",
+    "read_enrolment_key",
     "read_secret_file",
     "run_decryption",
     "run_key_ceremony",
@@ -68,6 +73,8 @@ __all__ = [
 
 SECRET_FILE_FORMAT: Final[str] = "tvote-trustee-secret/1"  # noqa: S105 - a format name
 STATE_FORMAT: Final[str] = "tvote-trustee-state/1"
+#: the plaintext of an enrolment key file (a secret file like the trustee's): ``{"format", "seed": hex}``
+ENROLMENT_FILE_FORMAT: Final[str] = "tvote-trustee-enrolment/1"
 
 
 class TrusteeFileError(Exception):
@@ -199,6 +206,40 @@ def read_secret_file(path: str | Path, passphrase: str) -> dict[str, Any]:
     return state
 
 
+# -------------------------------------------------------------------------------------- enrolment key
+
+
+def enrolment_public_key(seed: bytes) -> str:
+    """The enrolment key's Ed25519 public key (64 hex), which the manifest pins."""
+    from nacl.signing import SigningKey
+
+    return bytes(SigningKey(seed).verify_key).hex()
+
+
+def create_enrolment_key(path: str | Path, passphrase: str, limits: KdfLimits | None = None) -> str:
+    """Draw a trustee's Ed25519 enrolment key into a new passphrase-protected file (refuses to overwrite);
+    return its public key (64 hex) to be read out at the ceremony and pinned in the manifest."""
+    if Path(path).exists():
+        raise TrusteeFileError(f"{path} exists; refusing to overwrite an enrolment key")
+    seed = secrets.token_bytes(32)
+    write_secret_file(path, {"format": ENROLMENT_FILE_FORMAT, "seed": seed.hex()}, passphrase, limits)
+    return enrolment_public_key(seed)
+
+
+def read_enrolment_key(path: str | Path, passphrase: str) -> bytes:
+    """The enrolment key's 32-byte seed from its file (:class:`TrusteeFileError` on any problem)."""
+    state = read_secret_file(path, passphrase)
+    try:
+        if state["format"] != ENROLMENT_FILE_FORMAT:
+            raise TrusteeFileError("not a tvote trustee enrolment key file")
+        seed = bytes.fromhex(state["seed"])
+    except (KeyError, TypeError, ValueError) as e:
+        raise TrusteeFileError("the enrolment key file is malformed") from e
+    if len(seed) != 32:
+        raise TrusteeFileError("the enrolment key file is malformed")
+    return seed
+
+
 # ----------------------------------------------------------------------------------------------- HTTP API
 
 
@@ -221,8 +262,16 @@ class TrusteeApi:
     def ceremony(self) -> dict[str, Any]:
         return dict(self._call("GET", "/election/ceremony"))
 
-    def register(self, invitation: str, name: str, commitments: Mapping[str, Any]) -> dict[str, Any]:
-        body = {"invitation": invitation, "name": name, "commitments": dict(commitments)}
+    def register(
+        self,
+        invitation: str,
+        name: str,
+        commitments: Mapping[str, Any],
+        enrolment: Mapping[str, str] | None = None,
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {"invitation": invitation, "name": name, "commitments": dict(commitments)}
+        if enrolment is not None:
+            body["enrolment"] = dict(enrolment)
         return dict(self._call("POST", "/trustee/register", body))
 
     def deal(self, shares: list[dict[str, Any]]) -> int:
@@ -264,6 +313,8 @@ class Trustee:
     received: dict[int, Scalar] = field(default_factory=dict, repr=False)
     complained: list[int] = field(default_factory=list)
     key: TrusteeKey | None = field(default=None, repr=False)
+    #: the enrolment key's Ed25519 seed (its public key is pinned in the manifest), if the election pins one
+    enrolment_key: bytes | None = field(default=None, repr=False)
     #: key-derivation limits used when saving (those of the file it was loaded from, if any)
     limits: KdfLimits | None = field(default=None, repr=False, compare=False)
 
@@ -282,6 +333,7 @@ class Trustee:
             "received": {str(i): s.hex() for i, s in sorted(self.received.items())},
             "complained": list(self.complained),
             "key": self.key.to_dict() if self.key else None,
+            "enrolment_key": self.enrolment_key.hex() if self.enrolment_key else None,
         }
 
     @classmethod
@@ -299,6 +351,7 @@ class Trustee:
             received={int(i): Scalar.from_hex(s) for i, s in d.get("received", {}).items()},
             complained=[int(i) for i in d.get("complained", [])],
             key=TrusteeKey.from_dict(d["key"]) if d.get("key") else None,
+            enrolment_key=bytes.fromhex(d["enrolment_key"]) if d.get("enrolment_key") else None,
         )
 
     def save(self, path: str | Path, passphrase: str, limits: KdfLimits | None = None) -> None:
@@ -315,8 +368,12 @@ class Trustee:
     # ----------------------------------------------------------------------------------- ceremony
 
     @classmethod
-    def init(cls, api: TrusteeApi, invitation: str, name: str) -> Trustee:
-        """Fetch the election, check the code's index, and generate this trustee's key material."""
+    def init(
+        cls, api: TrusteeApi, invitation: str, name: str, *, enrolment_key: bytes | None = None
+    ) -> Trustee:
+        """Fetch the election, check the code's index, and generate this trustee's key material.
+        ``enrolment_key``: the seed of the enrolment key whose public key the manifest pins for this index
+        (registration is signed with it)."""
         try:
             index = int(invitation.split("-", 1)[0])
         except ValueError:
@@ -332,7 +389,15 @@ class Trustee:
         keygen = TrusteeKeyGen.generate(
             index, threshold=e["threshold"], trustees=e["trustees"], base_hash=bytes.fromhex(e["base_hash"])
         )
-        return cls(index, name, e["election_id"], e["base_hash"], keygen, invitation=invitation)
+        return cls(
+            index,
+            name.strip(),
+            e["election_id"],
+            e["base_hash"],
+            keygen,
+            invitation=invitation,
+            enrolment_key=enrolment_key,
+        )
 
     def _api(self, http: httpx.Client) -> TrusteeApi:
         return TrusteeApi(http, self.token)
@@ -345,7 +410,18 @@ class Trustee:
             )
         if self.invitation is None:
             raise TrusteeStateError("trustee.no_invitation", "the secret file holds no registration code")
-        out = TrusteeApi(http).register(self.invitation, self.name, self.keygen.commitments.to_dict())
+        enrolment = None
+        if self.enrolment_key is not None:  # the key pinned for this index (docs/protocol.md T3.0)
+            enrolment = TrusteeEnrolment.sign(
+                self.enrolment_key,
+                base_hash=bytes.fromhex(self.base_hash),
+                trustee=self.index,
+                name=self.name,
+                commitments=self.keygen.commitments,
+            ).to_dict()
+        out = TrusteeApi(http).register(
+            self.invitation, self.name, self.keygen.commitments.to_dict(), enrolment
+        )
         if out["trustee"] != self.index:  # pragma: no cover - the server checks this
             raise TrusteeStateError("trustee.index", "the server registered another index")
         self.token = out["token"]
@@ -470,13 +546,17 @@ def run_key_ceremony(
     admin_token: str,
     names: Mapping[int, str] | None = None,
     finalize: bool = True,
+    enrolment_keys: Mapping[int, bytes] | None = None,
 ) -> dict[int, Trustee]:
-    """Run the whole key ceremony in-process: every trustee registers, deals, verifies, answers; the admin
-    publishes the joint key; every trustee computes its key share. Returns the trustees by index."""
+    """Run the whole key ceremony in-process: every trustee registers (signed with its enrolment key, from
+    ``enrolment_keys``, when the manifest pins them), deals, verifies, answers; the admin publishes the joint
+    key; every trustee computes its key share. Returns the trustees by index."""
     api = TrusteeApi(http)
     trustees: dict[int, Trustee] = {}
     for i, code in sorted(invitations.items()):
-        t = Trustee.init(api, code, (names or {}).get(i, f"Trustee {i}"))
+        t = Trustee.init(
+            api, code, (names or {}).get(i, f"Trustee {i}"), enrolment_key=(enrolment_keys or {}).get(i)
+        )
         t.register(http)
         trustees[i] = t
     for t in trustees.values():

@@ -82,6 +82,8 @@ class RegisterIn(BaseModel):
     invitation: str = Field(min_length=3, max_length=200)
     name: str = Field(min_length=1, max_length=200)
     commitments: dict[str, Any]
+    #: ``{"public_key", "signature"}`` by the trustee's enrolment key, when the manifest pins enrolment keys
+    enrolment: dict[str, str] | None = None
 
 
 class RegisterOut(_Out):

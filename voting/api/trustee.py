@@ -39,7 +39,7 @@ class PartialsIn(BaseModel):
     "/register", response_model=RegisterOut, status_code=201, summary="Register with a one-time code"
 )
 def register(body: RegisterIn, service: ElectionServiceDep) -> RegisterOut:
-    index, token = service.register_trustee(body.invitation, body.name, body.commitments)
+    index, token = service.register_trustee(body.invitation, body.name, body.commitments, body.enrolment)
     return RegisterOut(trustee=index, token=token)
 
 
