@@ -369,6 +369,15 @@ class Ledger:
             raise NotFound("no checkpoint has been issued")
         return self._stored(row)
 
+    def latest_witnessed_checkpoint(self) -> StoredCheckpoint:
+        """The newest checkpoint the witness quorum has cosigned (what a trustee or an auditor relies on
+        while the witnesses have not yet cosigned the newest one); :class:`NotFound` if none is."""
+        policy = self.config.policy
+        size = self._store.witnessed_size([w.name for w in policy.witnesses], policy.quorum)
+        if size is None:
+            raise NotFound("no checkpoint has been cosigned by the witness quorum")
+        return self.checkpoint_at(size)
+
     def checkpoint_at(self, size: int) -> StoredCheckpoint:
         row = self._store.checkpoint(size)
         if row is None:

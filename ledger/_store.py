@@ -284,6 +284,20 @@ class Store:
         except SQLAlchemyError as e:
             raise StorageError(f"cosignature write failed: {type(e).__name__}") from e
 
+    def witnessed_size(self, witnesses: list[str], quorum: int) -> int | None:
+        """The largest checkpoint size with cosignatures of at least ``quorum`` of ``witnesses``, if any."""
+        if quorum < 1 or not witnesses:
+            return None
+        row = self._one(
+            select(_S.c.size)
+            .where(_S.c.witness.in_(witnesses))
+            .group_by(_S.c.size)
+            .having(func.count() >= quorum)
+            .order_by(_S.c.size.desc())
+            .limit(1)
+        )
+        return None if row is None else int(row[0])
+
     def cosignatures(self, size: int) -> dict[str, bytes]:
         rows = self._all(select(_S.c.witness, _S.c.signature).where(_S.c.size == size))
         return {str(r[0]): _b(r[1]) for r in rows}

@@ -127,6 +127,26 @@ def test_cosignatures_aggregate_to_a_witnessed_checkpoint(led: Ledger) -> None:
     got.cosignatures.verify(cp.signed.body, policy(2))
 
 
+
+def test_the_newest_witnessed_checkpoint_is_found_behind_newer_uncosigned_ones(led: Ledger) -> None:
+    w0, w1, w2 = witnesses()
+    led.append("x", {})
+    first = led.checkpoint()
+    with pytest.raises(ledger.NotFound):
+        led.latest_witnessed_checkpoint()
+    led.add_cosignature("witness-0", first.size, w0.cosign(first.signed.body))
+    with pytest.raises(ledger.NotFound):  # one of a quorum of two
+        led.latest_witnessed_checkpoint()
+    led.add_cosignature("witness-1", first.size, w1.cosign(first.signed.body))
+    led.append("y", {})
+    second = led.checkpoint()
+    led.add_cosignature("witness-2", second.size, w2.cosign(second.signed.body))
+    got = led.latest_witnessed_checkpoint()
+    assert (got.size, got.witnessed, led.latest_checkpoint().size) == (first.size, True, second.size)
+    led.add_cosignature("witness-0", second.size, w0.cosign(second.signed.body))
+    assert led.latest_witnessed_checkpoint().size == second.size
+
+
 BAD_PAYLOADS = [
     ("float", {"x": 1.5}),
     ("big-int", {"x": 2**53}),

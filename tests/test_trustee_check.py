@@ -85,8 +85,13 @@ def _setup(client: TestClient, service: ElectionService, manifest: dict[str, Any
 
 @pytest.fixture(scope="module")
 def tallied(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tallied]:
+    """An election whose manifest names no witnesses (quorum 0, allowed outside production): each attack below
+    is refused by the trustee's own recomputation, not merely for want of cosignatures (a server cannot
+    forge those; ``witnessed`` below checks the quorum)."""
+    m = manifest_dict(3, 2)
+    m["witnesses"] = {"quorum": 0, "keys": []}
     with running_app(tmp_path_factory.mktemp("check")) as (client, service):
-        yield _setup(client, service, manifest_dict(3, 2))
+        yield _setup(client, service, m)
 
 
 # ------------------------------------------------------------------------------------ the malicious server
@@ -441,7 +446,8 @@ def test_e_honest_server_decryption_proceeds_and_the_election_verifies(tallied: 
     result = ok(e.client.post("/api/v1/admin/result", headers=ADMIN))
     assert result["results"]["mayor"] == {"cand-1": 1, "cand-2": 2, "cand-3": 0}
     e.service.export(tmp_path / "record")
-    report = verify_record(tmp_path / "record", Options(partial=True))
+    # this election names no witnesses (see ``tallied``): the verifier accepts that only when told to
+    report = verify_record(tmp_path / "record", Options(partial=True, unsafe_allow_unwitnessed=True))
     assert [(f.check, f.message) for f in report.failures] == []
 
 
@@ -491,3 +497,19 @@ def test_witness_quorum_of_the_manifest_is_required(witnessed: Tallied) -> None:
     )
     refused(e, http2, transport2, "tally.unwitnessed")
     assert e.trustees[1].decrypt(http)["accepted"]
+    assert ("GET", "/api/v1/ledger/checkpoint/witnessed") in transport.requests
+
+    # trustee 1's partial decryption is a new entry under a newer checkpoint the witnesses have not cosigned:
+    # trustee 2 still relies on the newest witnessed one, which covers the tally
+    newest = e.service.ledger.checkpoint()
+    assert not newest.witnessed and newest.size > e.service.ledger.latest_witnessed_checkpoint().size
+
+    # a server that passes that uncosigned checkpoint off as the witnessed one (the older cosignatures copied)
+    def passed_off(_: httpx.Request) -> dict[str, Any]:
+        real = e.client.get("/api/v1/ledger/checkpoint/witnessed").json()
+        newest = e.client.get("/api/v1/ledger/checkpoint").json()
+        return {**newest, "witnessed": True, "cosignatures": real["cosignatures"]}
+
+    http3, transport3 = malicious(e.client, serve({"/ledger/checkpoint/witnessed": passed_off}))
+    refused(e, http3, transport3, "tally.unwitnessed")
+    assert e.trustees[2].decrypt(http)["accepted"]

@@ -174,6 +174,12 @@ def latest_checkpoint(led: LedgerDep) -> CheckpointOut:
     return checkpoint_out(led.latest_checkpoint())
 
 
+@router.get("/checkpoint/witnessed")
+def latest_witnessed_checkpoint(led: LedgerDep) -> CheckpointOut:
+    """The newest checkpoint cosigned by the manifest's witness quorum (404 ``ledger.not_found`` if none)."""
+    return checkpoint_out(led.latest_witnessed_checkpoint())
+
+
 @router.get("/checkpoint/{size}")
 def checkpoint_at(led: LedgerDep, size: Annotated[int, Path(ge=0, le=MAX_SAFE_INTEGER)]) -> CheckpointOut:
     return checkpoint_out(led.checkpoint_at(size))

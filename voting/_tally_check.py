@@ -3,7 +3,11 @@
 A trustee never decrypts what the server calls "the tally" on its word. :func:`check_tally` (run by
 :meth:`voting._trustee_client.Trustee.decrypt` before any partial decryption is computed):
 
-1. fetches the newest signed checkpoint (``GET /ledger/checkpoint``) and every entry it covers
+1. fetches the checkpoint to rely on: the newest one the witness quorum cosigned
+   (``GET /ledger/checkpoint/witnessed``; trustees decrypt one after another and each partial decryption
+   is a new entry, so the newest checkpoint is usually not cosigned yet), or the newest one
+   (``GET /ledger/checkpoint``) when none is (refused below unless the manifest names no witnesses); and
+   every entry it covers
    (``GET /ledger/entries``, pages of at most 1000), and writes them as an election record
    (``docs/record.md``: ``record.json``, ``checkpoints.jsonl`` with that one checkpoint,
    ``entries.jsonl``) in a private temporary directory;
@@ -142,6 +146,20 @@ def _header(witnesses: Any, log_key: str | None, size: int) -> RecordHeader:
     return RecordHeader(key, policy, size, 1)
 
 
+def _relied_checkpoint(http: httpx.Client, served_policy: Any) -> Any:
+    """The newest witnessed checkpoint if the served policy has a quorum and one exists, else the newest.
+    Whatever is served is then held to the manifest by the verifier (V4, V5): a server that calls an
+    uncosigned checkpoint witnessed, or serves a policy other than the manifest's, is refused there."""
+    quorum = served_policy.get("quorum") if isinstance(served_policy, dict) else None
+    if isinstance(quorum, int) and not isinstance(quorum, bool) and quorum >= 1:
+        try:
+            return _get(http, "/ledger/checkpoint/witnessed")
+        except ApiError as e:
+            if e.status != 404:
+                raise
+    return _get(http, "/ledger/checkpoint")
+
+
 def _checkpoint(cp: Any) -> CheckpointRecord:
     if not isinstance(cp, dict):
         raise _malformed("GET /ledger/checkpoint is not an object")
@@ -260,8 +278,9 @@ def check_tally(
     """Establish the tally to decrypt from the public ledger (module docstring); raise :class:`TallyRefused`
     unless every check holds. ``key`` and ``commitments`` are this trustee's; ``log_key`` a pinned log
     verifier key (C2SP vkey) obtained out of band, if any."""
-    cp = _checkpoint(_get(http, "/ledger/checkpoint"))
-    header = _header(_get(http, "/ledger/witnesses"), log_key, cp.size)
+    served_policy = _get(http, "/ledger/witnesses")
+    cp = _checkpoint(_relied_checkpoint(http, served_policy))
+    header = _header(served_policy, log_key, cp.size)
     tmp = Path(tempfile.mkdtemp(prefix="tvote-trustee-check-"))
     try:
         (tmp / "record.json").write_bytes(dumps_header(header))
