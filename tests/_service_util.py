@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from _ledger_util import witnesses
 from fastapi.testclient import TestClient
 
 from crypto._ballot import ElectionContext, encrypt_ballot
@@ -30,9 +31,30 @@ CLOSE_EARLY = {"override_reason": "test: closed before the end of the voting per
 
 
 def manifest_dict(n: int = 5, t: int = 3) -> dict[str, Any]:
+    """The example manifest with ``n`` trustees (quorum ``t``); its three example witnesses are replaced by
+    the tests' (:func:`_ledger_util.witnesses`, quorum 2), whose secrets :func:`cosign` holds."""
     m = copy.deepcopy(load_manifest(EXAMPLE_MANIFEST).to_dict())
     m["trustees"] = {"n": n, "threshold": t}
+    m["witnesses"] = {
+        "quorum": 2,
+        "keys": [
+            {"name": w.name, "bls_public_key": w.public.public_key.hex(), "pop": w.public.pop.hex()}
+            for w in witnesses()
+        ],
+    }
     return m
+
+
+def cosign(client: TestClient, service: ElectionService, signers: tuple[int, ...] = (0, 1)) -> int:
+    """A round of the tests' witnesses (``signers``, default a quorum of two): a checkpoint covering the
+    committed ledger, cosigned over the cosignature route; returns its size."""
+    cp = service.ledger.checkpoint()
+    for i in signers:
+        w = witnesses()[i]
+        body = {"witness": w.name, "size": cp.size, "signature": w.cosign(cp.signed.body).hex()}
+        r = client.post("/api/v1/ledger/cosignature", json=body)
+        assert r.status_code == 200, r.text
+    return int(cp.size)
 
 
 @contextmanager

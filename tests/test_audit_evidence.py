@@ -25,6 +25,7 @@ from crypto._ballot import ElectionContext, encrypt_ballot
 from verifier import Options, verify_record
 from voting._audit import audit_evidence
 from voting._cli_demo import (
+    DEMO_WITNESSES,
     DemoElection,
     demo_live_capture,
     login_as,
@@ -67,6 +68,7 @@ class _World:
         export = self.e.admin("/evidence/export")
         (out / "evidence.json").write_text(json.dumps(export), encoding="utf-8")
         self.e.service.ledger.checkpoint()
+        self.e.cosign()  # the witnesses' round: the record's newest checkpoint is witnessed (V5)
         self.e.service.ledger.export(out / "record")
         return out / "record", out / "evidence.json"
 
@@ -92,7 +94,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Any:
     manifest["oversight"] = {"x25519_public_key": bytes(key.public_key).hex()}
     data_dir = tmp_path_factory.mktemp("audit")
     oidc = [residents[i] for i in OIDC_VOTERS]
-    with start_election(data_dir, residents, ca, manifest, now=now, oidc_residents=oidc) as e:
+    with start_election(
+        data_dir, residents, ca, manifest, now=now, oidc_residents=oidc, witnesses=DEMO_WITNESSES
+    ) as e:
         w = _World(e, data_dir, key)
         with e.client() as c:
             for i in JPKI_VOTERS:
@@ -259,6 +263,8 @@ def test_a_dishonest_operator_is_named_by_the_audit_not_by_the_verifier(
     fabricated[_sealed_row(world, world.alias(ABSTAINERS[3]), own, other, rng)] = "evidence.other_election"
     e.close_early()
     e.admin("/tally")
+    e.service.ledger.checkpoint()
+    e.cosign()  # trustees decrypt only a tally under a witnessed checkpoint
     run_decryption(e.http, list(e.trustees.values()))
     e.admin("/result")
     record, export = world.snapshot(tmp_path)
@@ -319,6 +325,7 @@ def test_a_dishonest_operator_is_named_by_the_audit_not_by_the_verifier(
     }
     index = int(s.ledger.append("evidence.exported", bad).index)
     s.ledger.checkpoint()
+    e.cosign()
     s.ledger.export(tmp_path / "bad-record")
     failed = verify_record(tmp_path / "bad-record", Options(partial=True)).failures
     assert [(f.check, f.entry) for f in failed] == [("ledger.phases", index)]

@@ -95,6 +95,7 @@ def test_a_checkpoint_no_witness_signed_is_refused(election: DemoElection) -> No
     e = election
     with e.client() as c:
         r = c.cast_jpki(e.residents[1].card, CHOICE)
+        r = c.complete_receipt(r)  # the scheduled checkpoint covers it before the witnesses' round
     e.cosign(["w1", "w2"])
     real = e.http.get("/api/v1/ledger/checkpoint").json()
     assert real["witnessed"] is True
@@ -114,6 +115,7 @@ def test_a_fork_shown_to_one_device_is_refused(election: DemoElection) -> None:
     e = election
     with e.client() as c:
         r = c.cast_jpki(e.residents[2].card, CHOICE)
+        r = c.complete_receipt(r)  # the scheduled checkpoint covers it before the witnesses' round
     e.cosign(["w1", "w2"])
     forked = {"on": False}
 
@@ -132,6 +134,7 @@ def test_a_larger_tree_that_does_not_extend_the_seen_one_is_refused(election: De
     e = election
     with e.client() as c:
         r = c.cast_jpki(e.residents[3].card, CHOICE)
+        r = c.complete_receipt(r)  # the scheduled checkpoint covers it before the witnesses' round
     e.cosign(["w2", "w3"])
     grown = {"on": False}
 

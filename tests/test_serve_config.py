@@ -494,7 +494,9 @@ def test_production_refuses_an_open_data_directory_and_starts_once_fixed(tmp_pat
         # the election must be runnable by this server before its manifest goes on the ledger: no
         # witnesses, a digital-ID method the server does not have and no pins are refused, with every reason
         admin = {"Authorization": f"Bearer {env['TVOTE_ADMIN_TOKEN']}"}
-        r = httpx.post(f"{base}/api/v1/admin/election", json=manifest_dict(3, 2), headers=admin, timeout=60)
+        m = manifest_dict(3, 2)
+        m["witnesses"] = {"quorum": 0, "keys": []}  # the example's three witnesses removed
+        r = httpx.post(f"{base}/api/v1/admin/election", json=m, headers=admin, timeout=60)
         assert error_code(r, 422) == "election.preflight"
         locs = [d["loc"][0] for d in r.json()["error"]["details"]]
         assert locs == ["auth_methods", "witnesses", "oversight", "manifest_pins"], r.text

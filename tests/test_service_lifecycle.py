@@ -19,6 +19,7 @@ from _service_util import (
     CLOSE_EARLY,
     OPEN_EARLY,
     cast_directly,
+    cosign,
     create_election,
     error_code,
     ok,
@@ -68,6 +69,7 @@ def _lifecycle(tmp_path, database_url=None):
         ok(client.post("/api/v1/admin/close", headers=ADMIN, json=CLOSE_EARLY))
         tally = ok(client.post("/api/v1/admin/tally", headers=ADMIN))
         assert (tally["cast"], tally["counted"], tally["superseded"], tally["overridden"]) == (6, 4, 1, 1)
+        cosign(client, service)  # trustees decrypt only a tally under a witnessed checkpoint
 
         # trustee 4 sends a corrupted partial: named and excluded; 1, 2, 3 are valid; 5 is absent
         t4 = trustees[4]
@@ -145,14 +147,12 @@ def _lifecycle(tmp_path, database_url=None):
             assert t.token not in blob
 
         # the independent verifier accepts the exported record (PDF checked against the commission root)
+        cosign(client, service)  # the witnesses cosign the final checkpoint (V5)
         service.export(tmp_path / "record")
         roots = tuple(
             x509.load_pem_x509_certificates((tmp_path / "data" / "commission-chain.pem").read_bytes())
         )
-        # the test manifest names no witnesses: accepted as unwitnessed (V5 fails without the flag)
-        report = verify_record(
-            tmp_path / "record", Options(pdf_trust_roots=roots, unsafe_allow_unwitnessed=True)
-        )
+        report = verify_record(tmp_path / "record", Options(pdf_trust_roots=roots))
         assert [(f.check, f.message) for f in report.failures] == []
 
 
@@ -291,8 +291,9 @@ def test_a_late_close_is_an_extension_published_before_the_end(tmp_path):
         later = {**late, "closes": "2027-04-26T00:00:00Z"}
         r = client.post("/api/v1/admin/extend", headers=ADMIN, json=later)
         assert r.status_code == 409
+        cosign(client, service)
         service.export(tmp_path / "record")
-        report = verify_record(tmp_path / "record", Options(partial=True, unsafe_allow_unwitnessed=True))
+        report = verify_record(tmp_path / "record", Options(partial=True))
         assert [f.operator_message for f in report.failures] == [] and report.statuses[26] == "pass"
 
 
