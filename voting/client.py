@@ -13,9 +13,12 @@
     opened = client.challenge({...})    # Benaloh: publish the opening, re-verify on a "second device"
 
 Trust: the client re-derives the base hash from the manifest it is given and checks ballots locally
-before sending them. Receipts are checked against the log's public key ``log_key`` (a C2SP ``vkey``),
-which a careful voter obtains out of band (the commission publishes it with the election); without it
-the client fetches the key from the server once (trust on first use) and says so in ``key_source``.
+before sending them; given the election's ``base_hash`` obtained out of band (the commission publishes it
+with the election), it refuses any other manifest. Receipts are checked against the log's public key (a
+C2SP ``vkey``): ``log_key`` if the voter obtained it out of band, else the one the manifest pins
+(``pins.log_key``, bound by the base hash), else (a manifest without pins, development) the key the server
+announces, trusted on first use. ``key_source`` says which (``pinned``, ``manifest`` or ``server``); a
+``log_key`` other than the manifest's pin is refused (``ElectionDataError``).
 
 Split view: the log key is the server's own, so a dishonest server can sign two different ledgers and show
 one to some voters and another to the auditors. What it cannot do is get both cosigned: each witness
@@ -174,6 +177,19 @@ def _parse_vkey(text: str) -> LogKey:
         raise ElectionDataError(f"the log key is not a valid verifier key: {e}") from e
 
 
+def _parse_base_hash(value: str | bytes | None) -> bytes | None:
+    """The election's base hash given out of band: 32 bytes, or 64 hex digits."""
+    if value is None:
+        return None
+    try:
+        raw = bytes.fromhex(value) if isinstance(value, str) else bytes(value)
+    except ValueError:
+        raw = b""
+    if len(raw) != 32:
+        raise ElectionDataError("the base hash given to the client is not 32 bytes (64 hex digits)")
+    return raw
+
+
 def _canonical_choices(choices: Mapping[str, Sequence[str]]) -> dict[str, tuple[str, ...]]:
     return {c: tuple(v) for c, v in choices.items()}
 
@@ -194,6 +210,7 @@ class VoterClient:
         *,
         transport: httpx.BaseTransport | None = None,
         log_key: LogKey | str | None = None,
+        base_hash: str | bytes | None = None,
         timeout: float = 60.0,
         rng: Any | None = None,
         election: ElectionInfo | None = None,
@@ -209,7 +226,10 @@ class VoterClient:
         self._info: ElectionInfo | None = election
         self._self_check = self_check
         self._log_key: LogKey | None = _parse_vkey(log_key) if isinstance(log_key, str) else log_key
-        self.key_source: Literal["pinned", "server"] = "pinned" if log_key is not None else "server"
+        self.key_source: Literal["pinned", "manifest", "server"] = (
+            "pinned" if log_key is not None else "server"
+        )
+        self._base_hash = _parse_base_hash(base_hash)
         self._policy: WitnessPolicy | None = None
         #: every checkpoint this device has verified: size -> root, and the largest (fork detection)
         self._seen: dict[int, bytes] = {}
@@ -232,6 +252,7 @@ class VoterClient:
             self.base_url,
             transport=self._transport,
             log_key=self._log_key if self.key_source == "pinned" else None,
+            base_hash=self._base_hash,
             timeout=self._timeout,
         )
 
@@ -258,6 +279,12 @@ class VoterClient:
         base_hash = tagged_sha256("election-base-hash", rfc8785.dumps(manifest))
         if base_hash.hex() != m["base_hash"] or base_hash.hex() != e["base_hash"]:
             raise ElectionDataError("the manifest does not hash to the published base hash")
+        if self._base_hash is not None and base_hash != self._base_hash:
+            raise ElectionDataError(
+                f"the server's election (base hash {base_hash.hex()}) is not the one this device was given "
+                f"({self._base_hash.hex()})"
+            )
+        self._adopt_log_key_pin(manifest)
         if not e.get("joint_key"):
             raise ElectionDataError("the election has no joint key yet (key ceremony not finished)")
         jk = self._call("GET", "/election/joint-key")
@@ -442,8 +469,29 @@ class VoterClient:
                 )
             time.sleep(poll)
 
+    def _adopt_log_key_pin(self, manifest: Any) -> None:
+        """The manifest's ``pins.log_key``: refuse a log key given to this device that differs from it, and
+        take it when none was given."""
+        pins = manifest.get("pins") if isinstance(manifest, dict) else None
+        text = pins.get("log_key") if isinstance(pins, dict) else None
+        if text is None:
+            return
+        if not isinstance(text, str):
+            raise ElectionDataError("the manifest's pins.log_key is not a verifier key")
+        pinned = _parse_vkey(text)
+        if self._log_key is None:
+            self._log_key, self.key_source = pinned, "manifest"
+        elif self._log_key != pinned:
+            raise ElectionDataError(
+                f"the manifest pins the log key {pinned.vkey}, not the one this device was given "
+                f"({self._log_key.vkey})"
+            )
+
     def log_key(self) -> LogKey:
-        """The pinned log key, or (trust on first use) the one the server announces."""
+        """The log key given to this device, else the manifest's ``pins.log_key``, else (trust on first use,
+        a manifest without pins) the one the server announces."""
+        if self._log_key is None:
+            self._adopt_log_key_pin(self.election().manifest)
         if self._log_key is None:
             self._log_key = _parse_vkey(self._call("GET", "/ledger/witnesses")["log_key"])
         return self._log_key
