@@ -14,14 +14,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _service_util import ADMIN, error_code, manifest_dict, ok, running_app
+from _service_util import ADMIN, EXAMPLE_MANIFEST, error_code, manifest_dict, ok, running_app
 from nacl.signing import SigningKey
 from typer.testing import CliRunner
 
 from crypto import TrusteeEnrolment, TrusteeKeyGen
 from ledger.record import LogSigner
 from voting._errors import ManifestError
-from voting._manifest import parse_manifest
+from voting._manifest import load_manifest, parse_manifest
 from voting._pins import official_pins, pin_problems, server_pins
 from voting._settings import Settings
 from voting._startup import CHECKS
@@ -126,6 +126,61 @@ def test_admin_pins_prints_the_block_that_creates_the_election(tmp_path: Path) -
         assert service.manifest.pins is not None
         pins_file = official_pins(service.manifest)
         assert pins_file["base_hash"] == out["base_hash"] and pins_file["pins"] == block
+
+
+def _yaml_manifest(path: Path) -> Path:
+    """The example manifest as a file: 3 trustees, digital ID only (no JPKI anchors configured here)."""
+    text = EXAMPLE_MANIFEST.read_text(encoding="utf-8")
+    text = text.replace("  n: 5\n  threshold: 3", "  n: 3\n  threshold: 2")
+    text = text.replace("auth_methods: [jpki, oidc+face]", "auth_methods: [oidc+face]")
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_admin_pins_writes_the_block_into_the_manifest(tmp_path: Path) -> None:
+    """`--manifest FILE --write`: the election id is the manifest's, the block is appended to the YAML (its
+    comments stay), and the file then creates the election under the pinned key; a second write, another
+    election id or a block the manifest refuses changes nothing."""
+    env = _env(tmp_path)
+    path = _yaml_manifest(tmp_path / "manifest.yaml")
+    before = path.read_text(encoding="utf-8")
+    keys = [a for k in KEYS for a in ("--trustee-key", k)]
+    res = CliRunner().invoke(cli, ["admin", "pins", "--manifest", str(path), "--write", *keys], env=env)
+    assert res.exit_code == 0, res.output
+    block = json.loads(res.stdout)["pins"]
+    after = path.read_text(encoding="utf-8")
+    assert after.startswith(before) and "# Sample election manifest" in after
+    m = load_manifest(path)
+    assert m.pins is not None and m.pins.model_dump(mode="json") == block
+    assert list(tmp_path.glob(".manifest.yaml.*")) == []  # no temporary file left
+    with running_app(tmp_path) as (client, service):
+        ok(client.post("/api/v1/admin/election", json=m.to_dict(), headers=ADMIN), 201)
+        assert service.ledger.log_key.vkey == block["log_key"]
+
+    refusals = [
+        (["--manifest", str(path), "--write", *keys], "pins.exists"),
+        (["--manifest", str(path), "--election-id", "other", *keys], "pins.election_id"),
+        (["--write", "--election-id", "x", *keys], "pins.manifest"),
+        (keys, "pins.election_id"),
+    ]
+    for args, code in refusals:
+        res = CliRunner().invoke(cli, ["admin", "pins", *args], env=env)
+        assert res.exit_code != 0 and code in res.output, (args, res.output)
+    assert path.read_text(encoding="utf-8") == after
+
+    # two keys for three trustees: the manifest with these pins is invalid, the file stays as it was
+    fresh = _yaml_manifest(tmp_path / "fresh.yaml")
+    text = fresh.read_text(encoding="utf-8")
+    res = CliRunner().invoke(cli, ["admin", "pins", "--manifest", str(fresh), "--write", *keys[:4]], env=env)
+    assert res.exit_code != 0 and "pins.invalid" in res.output
+    assert fresh.read_text(encoding="utf-8") == text
+
+    # a JSON manifest gets the key set
+    js = tmp_path / "manifest.json"
+    js.write_text(json.dumps(load_manifest(fresh).to_dict()), encoding="utf-8")
+    res = CliRunner().invoke(cli, ["admin", "pins", "--manifest", str(js), "--write", *keys], env=env)
+    assert res.exit_code == 0, res.output
+    assert json.loads(js.read_text(encoding="utf-8"))["pins"] == block
 
 
 def test_admin_pins_refuses_a_malformed_trustee_key(tmp_path: Path) -> None:

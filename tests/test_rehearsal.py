@@ -7,6 +7,7 @@ temporary directory) and ``PORT`` (a free port). If the guide changes, the test 
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -19,6 +20,7 @@ import pytest
 from _serve_util import BIN, Cli, free_port, server_env
 from typer.testing import CliRunner
 
+from voting._manifest import load_manifest
 from voting.cli import app
 
 GUIDE = Path(__file__).resolve().parent.parent / "docs" / "operator-guide.md"
@@ -73,6 +75,13 @@ def test_operator_guide_rehearsal_runs_as_written(tmp_path: Path) -> None:
     assert "VALID" in out and "INVALID" not in out, out[-2000:]
     assert out.count("tracking code: ") == 4 and out.count("receipt verified") == 4
     assert "challenged: tracking code" in out and "cast (kiosk)" in out
+    # step 0 was rehearsed: the election pinned what it trusts, the trustees registered with their enrolment
+    # keys (V28), and the auditor verified in official mode (V27: no "not an official verification" note)
+    manifest = load_manifest(kit / "manifest.yaml")
+    assert manifest.pins is not None and len(manifest.pins.trustee_enrolment_keys) == 3
+    published = json.loads((kit / "official-pins.json").read_text(encoding="utf-8"))
+    assert published["pins"] == manifest.pins.model_dump(mode="json")
+    assert "not an official verification" not in out
 
     # no personal data of the (synthetic) residents in the server's log or the public record
     with tarfile.open(kit / "record.tar.gz") as tar:

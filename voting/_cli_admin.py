@@ -249,7 +249,6 @@ def export_evidence(
 
 @app.command()
 def pins(
-    election_id: Annotated[str, typer.Option("--election-id", help="the election id the manifest will have")],
     trustee_key: Annotated[
         list[str],
         typer.Option(
@@ -258,12 +257,23 @@ def pins(
             "in trustee index order",
         ),
     ],
+    election_id: Annotated[
+        str | None, typer.Option("--election-id", help="the election id the manifest will have")
+    ] = None,
+    manifest: Annotated[
+        Path | None,
+        typer.Option("--manifest", help="the manifest (.yaml or .json): its election id is used"),
+    ] = None,
+    write: Annotated[
+        bool, typer.Option("--write", help="add the block to the --manifest file (which must have no pins)")
+    ] = False,
 ) -> None:
-    """On the server machine, before writing the manifest: print the manifest's ``pins`` block (JSON).
+    """On the server machine, before creating the election: print the manifest's ``pins`` block (JSON).
 
     Reads the server's configuration (``TVOTE_*``, ``TVOTE_CONFIG``): the ledger's key in the data directory
     (created now if it does not exist yet, as the server would on first use), the configured JPKI trust
-    anchors and the commission's root (``commission-chain.pem``). Paste the output into the manifest."""
+    anchors and the commission's root (``commission-chain.pem``). Paste the output into the manifest, or give
+    ``--manifest FILE --write`` to add it there (a YAML file keeps its comments: the block is appended)."""
     import re
 
     from ._errors import ConfigurationError
@@ -275,6 +285,20 @@ def pins(
         raise CliError("pins.trustee_key", "a trustee enrolment key is 64 hex digits (32-byte Ed25519 key)")
     if len({k.lower() for k in trustee_key}) != len(trustee_key):
         raise CliError("pins.trustee_key", "the trustee enrolment keys must be distinct")
+    if write and manifest is None:
+        raise CliError("pins.manifest", "--write needs --manifest, the file to add the pins to")
+    current = _load_manifest(manifest) if manifest is not None else None
+    if current is not None:
+        if election_id is not None and election_id != current.election_id:
+            raise CliError(
+                "pins.election_id",
+                f"--election-id {election_id!r} is not the manifest's election id {current.election_id!r}",
+            )
+        election_id = current.election_id
+        if write and current.pins is not None:
+            raise CliError("pins.exists", f"{manifest} already has pins; remove them to write new ones")
+    if election_id is None:
+        raise CliError("pins.election_id", "give --election-id or --manifest")
     settings = Settings.from_env()
     try:
         block = server_pins(settings, election_id, trustee_key)
@@ -282,7 +306,55 @@ def pins(
         raise CliError(e.code, e.message) from e
     for i, k in enumerate(block["trustee_enrolment_keys"], start=1):
         typer.echo(f"trustee {i} enrolment key fingerprint (read out): {enrolment_fingerprint(k)}", err=True)
+    if write and manifest is not None:
+        _write_pins(manifest, block)
+        typer.echo(f"pins written to {manifest}", err=True)
     _show({"pins": block})
+
+
+def _load_manifest(path: Path) -> Any:
+    from ._errors import ManifestError
+    from ._manifest import load_manifest
+
+    try:
+        return load_manifest(path)
+    except ManifestError as e:
+        raise CliError(e.code, e.message) from e
+
+
+def _write_pins(path: Path, block: dict[str, Any]) -> None:
+    """Add ``pins`` to the manifest file: appended to a YAML file (one JSON flow mapping, valid YAML, so the
+    file's comments stay), set in a JSON file; the result must load as a manifest, else the file is left as
+    it was (``pins.invalid``). Written to a temporary file in the same directory, then renamed over."""
+    import tempfile
+
+    from ._errors import ManifestError
+    from ._manifest import load_manifest
+
+    old = path.read_text(encoding="utf-8")
+    if path.suffix.lower() == ".json":
+        new = json.dumps({**json.loads(old), "pins": block}, ensure_ascii=False, indent=2) + "\n"
+    else:
+        sep = "" if old.endswith("\n") else "\n"
+        new = (
+            f"{old}{sep}\n# what this election trusts, written by `tvote admin pins` from the server's "
+            f"configuration\npins: {json.dumps(block)}\n"
+        )
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(new)
+            f.flush()
+            os.fsync(f.fileno())
+        try:
+            load_manifest(tmp)
+        except ManifestError as e:
+            raise CliError("pins.invalid", f"the manifest with these pins is refused: {e.message}") from e
+        os.chmod(tmp, path.stat().st_mode & 0o777)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 @app.command("official-pins")
@@ -291,12 +363,6 @@ def official_pins(
 ) -> None:
     """Print the pins file auditors give ``tvote-verify --pins`` (publish it out of band: gazette, web
     site, the witnesses): the manifest's base hash, its ``pins`` and its witnesses (``docs/verifier.md``)."""
-    from ._errors import ManifestError
-    from ._manifest import load_manifest
     from ._pins import official_pins as pins_file
 
-    try:
-        m = load_manifest(manifest)
-    except ManifestError as e:
-        raise CliError(e.code, e.message) from e
-    _show(pins_file(m))
+    _show(pins_file(_load_manifest(manifest)))
