@@ -53,7 +53,7 @@ from ledger.merkle import CompactRange, leaf_hash
 from ledger.record import TextRuleError, ballot_unique_values, check_display_text, repeats_within
 
 from . import _ballots, _ledger
-from ._checks import fail
+from ._checks import fail, failure
 from ._counting import BallotIndex, CastRow, Status
 from ._errors import CheckFailed
 from ._exec import BatchExecutor, DaskExecutor
@@ -236,18 +236,15 @@ def _run(
                     report.passed(step)
         report.entries = st.entries
         if ledger_view is not None and ledger_view.size != st.entries:
-            report.add(
-                CheckFailed(
-                    3,
-                    "ledger.tree",
-                    f"the final checkpoint covers {ledger_view.size} entries, the record has {st.entries}",
-                    entry=min(ledger_view.size, st.entries),
-                )
+            report.fail(
+                "ledger.tree",
+                f"the final checkpoint covers {ledger_view.size} entries, the record has {st.entries}",
+                entry=min(ledger_view.size, st.entries),
             )
         report.official = opts.pins is not None
         if st.info is None:
             if opts.pins is not None:
-                report.add(CheckFailed(27, "record.pins", "the record has no manifest to compare with"))
+                report.fail("record.pins", "the record has no manifest to compare with")
             return
         report.election_id = st.info.election_id
         report.labels = st.info.labels
@@ -258,12 +255,9 @@ def _run(
         manifest_pins = st.info.pins
         if manifest_pins is not None and record_log_key not in (None, manifest_pins["log_key"]):
             # V4: "... by the log key named in the record", which the manifest pins
-            report.add(
-                CheckFailed(
-                    4,
-                    "ledger.checkpoint-signature",
-                    "the record's log key (record.json) is not the log key pinned in the manifest",
-                )
+            report.fail(
+                "ledger.checkpoint-signature",
+                "the record's log key (record.json) is not the log key pinned in the manifest",
             )
         if manifest_pins is None:
             report.not_applicable("trustee.enrolment", "the manifest pins no trustee enrolment keys")
@@ -275,10 +269,8 @@ def _run(
                 "against itself only, so a wholly fabricated record with keys of its own would also pass"
             )
         if opts.base_hash is not None and opts.base_hash != st.info.base_hash.hex():
-            report.add(
-                CheckFailed(
-                    7, "election.manifest", "base hash differs from the one pinned with --base-hash", entry=0
-                )
+            report.fail(
+                "election.manifest", "base hash differs from the one pinned with --base-hash", entry=0
             )
         _finish_key_ceremony_checks(report, st)
         _roll_check(report, st, index)
@@ -349,10 +341,10 @@ def _pass_one(
         # main process, whose per-entry work bounds how far the workers can scale); every other entry here
         if not (etype in _BALLOT_TYPES and i and st.info is not None and st.joint_key is not None):
             for where, problem in scan_payload(etype, payload):
-                report.add(CheckFailed(23, "record.privacy", f"{problem} at {where}", entry=i))
+                report.fail("record.privacy", f"{problem} at {where}", entry=i)
         if i == 0:
             if etype != "election.manifest":
-                report.add(CheckFailed(7, "election.manifest", "entry 0 is not the manifest", entry=0))
+                report.fail("election.manifest", "entry 0 is not the manifest", entry=0)
                 return
             st.info = _record(report, read_manifest, payload)
             if st.info is None:
@@ -362,10 +354,8 @@ def _pass_one(
             return
         info = st.info
         if payload.get("election_id") != info.election_id or payload.get("base_hash") != info.base_hash.hex():
-            report.add(
-                CheckFailed(
-                    7, "election.manifest", "payload does not name this election's id and base hash", entry=i
-                )
+            report.fail(
+                "election.manifest", "payload does not name this election's id and base hash", entry=i
             )
         if etype in _BALLOT_TYPES:
             if st.joint_key is None:
@@ -529,10 +519,10 @@ def _index_ballot(
             problems.append(f"{v.describe()} already used at entry {earlier}")
     if problems:
         more = f"; and {len(problems) - 3} more" if len(problems) > 3 else ""
-        failure = CheckFailed(15, "ballot.unique", "; ".join(problems[:3]) + more, entry=i)
+        err = failure("ballot.unique", "; ".join(problems[:3]) + more, entry=i)
         if replay:
-            raise failure
-        report.add(failure)
+            raise err
+        report.add(err)
     if etype == "ballot.spoiled":
         st.spoiled += 1
         return
@@ -584,7 +574,7 @@ def _enrolment(report: Report, info: ElectionInfo, i: int, c: TrusteeCommitments
     registration.\""""
     if info.pins is None:
         if "enrolment" in p:
-            report.add(CheckFailed(28, "trustee.enrolment", "an enrolment no manifest pin names", entry=i))
+            report.fail("trustee.enrolment", "an enrolment no manifest pin names", entry=i)
         return
     try:
         e = TrusteeEnrolment.from_dict(p.get("enrolment"))
@@ -595,7 +585,7 @@ def _enrolment(report: Report, info: ElectionInfo, i: int, c: TrusteeCommitments
         e.verify(pinned_key=pinned, base_hash=info.base_hash, trustee=c.trustee, name=name, commitments=c)
     except (CryptoError, IndexError) as err:
         msg = getattr(err, "operator_message", str(err))
-        report.add(CheckFailed(28, "trustee.enrolment", f"trustee {c.trustee}: {msg}", entry=i))
+        report.fail("trustee.enrolment", f"trustee {c.trustee}: {msg}", entry=i)
         return
     report.passed("trustee.enrolment")
 
@@ -701,13 +691,10 @@ def _read_counted_root(report: Report, st: _State, i: int, p: dict[str, Any]) ->
     """
     extra = sorted(set(p) - _TALLY_KEYS)
     if extra:
-        report.add(
-            CheckFailed(
-                1,
-                "record.format",
-                f"tally.encrypted has keys {extra} outside {sorted(_TALLY_KEYS)}",
-                entry=i,
-            )
+        report.fail(
+            "record.format",
+            f"tally.encrypted has keys {extra} outside {sorted(_TALLY_KEYS)}",
+            entry=i,
         )
     croot = p.get("counted_root")
     if isinstance(croot, str) and _HEX64.fullmatch(croot):
@@ -719,7 +706,7 @@ def _read_counted_root(report: Report, st: _State, i: int, p: dict[str, Any]) ->
         msg = "tally.encrypted has no counted_root"
     else:
         msg = "tally.encrypted's counted_root is not 64 lowercase hex digits"
-    report.add(CheckFailed(17, "tally.counting-rule", msg, entry=i))
+    report.fail("tally.counting-rule", msg, entry=i)
 
 
 def _strip(p: dict[str, Any]) -> dict[str, Any]:
@@ -753,9 +740,7 @@ def _joint_key(report: Report, st: _State, i: int, p: dict[str, Any]) -> None:
     for ci, c in st.complaints:
         dealer = st.commitments.get(c.dealer)
         if dealer is None:
-            report.add(
-                CheckFailed(10, "trustee.complaints", "complaint about an unregistered dealer", entry=ci)
-            )
+            report.fail("trustee.complaints", "complaint about an unregistered dealer", entry=ci)
             continue
         try:
             r = resolve_complaint(
@@ -766,24 +751,19 @@ def _joint_key(report: Report, st: _State, i: int, p: dict[str, Any]) -> None:
                 base_hash=info.base_hash,
             )
         except CryptoError as e:
-            report.add(CheckFailed(10, "trustee.complaints", e.operator_message, entry=ci))
+            report.fail("trustee.complaints", e.operator_message, entry=ci)
             continue
         resolutions.append(r)
         if r.dealer_disqualified and r.dealer not in st.disqualified:
-            report.add(
-                CheckFailed(
-                    10,
-                    "trustee.complaints",
-                    f"dealer {r.dealer} lost complaint but was not disqualified",
-                    entry=ci,
-                )
+            report.fail(
+                "trustee.complaints",
+                f"dealer {r.dealer} lost complaint but was not disqualified",
+                entry=ci,
             )
     with_cause = {r.dealer for r in resolutions if r.dealer_disqualified}
     for d, di in st.disqualified.items():
         if d not in with_cause and d in st.commitments:
-            report.add(
-                CheckFailed(10, "trustee.complaints", f"dealer {d} disqualified without cause", entry=di)
-            )
+            report.fail("trustee.complaints", f"dealer {d} disqualified without cause", entry=di)
     report.passed("trustee.complaints")
     # V11 election.joint-key: "The qualified set is exactly the registered, non-disqualified dealers;
     # the joint key is the product of their constant-term commitments; every public share is derived
@@ -830,7 +810,7 @@ def _joint_key(report: Report, st: _State, i: int, p: dict[str, Any]) -> None:
 
 def _finish_key_ceremony_checks(report: Report, st: _State) -> None:
     if st.joint_key is None and not any(f.step == 11 for f in report.failures):
-        report.add(CheckFailed(11, "election.joint-key", "the record has no valid election.joint-key entry"))
+        report.fail("election.joint-key", "the record has no valid election.joint-key entry")
 
 
 def _roll_check(report: Report, st: _State, index: BallotIndex) -> None:
@@ -838,17 +818,14 @@ def _roll_check(report: Report, st: _State, index: BallotIndex) -> None:
     # ballot's roll inclusion proof is checked per ballot, in the batches: verifier._ballots.)
     if st.roll_size is None:
         if not any(f.step == 12 for f in report.failures):
-            report.add(CheckFailed(12, "roll.commitment", "the record has no roll commitment"))
+            report.fail("roll.commitment", "the record has no roll commitment")
         return
     voters = index.distinct_voters()
     if voters > st.roll_size:
-        report.add(
-            CheckFailed(
-                12,
-                "roll.commitment",
-                f"{voters} distinct voters cast ballots, the roll has {st.roll_size}",
-                entry=st.roll_entry,
-            )
+        report.fail(
+            "roll.commitment",
+            f"{voters} distinct voters cast ballots, the roll has {st.roll_size}",
+            entry=st.roll_entry,
         )
     report.passed("roll.commitment")
 
@@ -868,7 +845,7 @@ def _counting_rule(report: Report, st: _State, index: BallotIndex) -> None:
     counts = {"cast": 0, "counted": 0, "superseded": 0, "overridden": 0, "spoiled": st.spoiled}
 
     def bad(msg: str, entry: int | None) -> None:
-        report.add(CheckFailed(17, "tally.counting-rule", msg, entry=entry))
+        report.fail("tally.counting-rule", msg, entry=entry)
 
     counted_tree = CompactRange()
     for d in index.derived():
@@ -925,13 +902,10 @@ def _aggregate(src: RecordSource, report: Report, st: _State, index: BallotIndex
     for c in info.contests:
         for s in c.selections:
             if st.sums.get((c.id, s), _ZERO) != st.tally[(c.id, s)]:
-                report.add(
-                    CheckFailed(
-                        18,
-                        "tally.aggregate",
-                        f"encrypted tally of {c.id}/{s} is not the sum of the counted ballots",
-                        entry=st.tally_entry,
-                    )
+                report.fail(
+                    "tally.aggregate",
+                    f"encrypted tally of {c.id}/{s} is not the sum of the counted ballots",
+                    entry=st.tally_entry,
                 )
     report.passed("tally.aggregate")
 
@@ -956,13 +930,10 @@ def _decryption(report: Report, st: _State, opts: Options) -> None:
             except CryptoError as e:
                 good = False
                 if t not in st.excluded:
-                    report.add(
-                        CheckFailed(
-                            19,
-                            "tally.partial-decryption",
-                            f"{key[0]}/{key[1]}: {e.operator_message}",
-                            entry=ei,
-                        )
+                    report.fail(
+                        "tally.partial-decryption",
+                        f"{key[0]}/{key[1]}: {e.operator_message}",
+                        entry=ei,
                     )
             except CheckFailed as e:
                 good = False
@@ -970,21 +941,14 @@ def _decryption(report: Report, st: _State, opts: Options) -> None:
         if good:
             valid[t] = parts
             if t in st.excluded:
-                report.add(
-                    CheckFailed(
-                        19,
-                        "tally.partial-decryption",
-                        f"trustee {t} was excluded but its partial decryption is valid",
-                        entry=st.excluded[t],
-                    )
+                report.fail(
+                    "tally.partial-decryption",
+                    f"trustee {t} was excluded but its partial decryption is valid",
+                    entry=st.excluded[t],
                 )
     for t, ei in st.excluded.items():
         if t not in jk.qualified:
-            report.add(
-                CheckFailed(
-                    19, "tally.partial-decryption", f"excluded trustee {t} is not qualified", entry=ei
-                )
-            )
+            report.fail("tally.partial-decryption", f"excluded trustee {t} is not qualified", entry=ei)
     report.passed("tally.partial-decryption")
     res = st.result
     if res is None:
@@ -999,24 +963,18 @@ def _decryption(report: Report, st: _State, opts: Options) -> None:
         or len(used) < jk.threshold
         or not all(isinstance(j, int) and j in jk.qualified for j in used)
     ):
-        report.add(
-            CheckFailed(
-                20,
-                "tally.combination",
-                f"trustees_used {used!r} is not a sorted set of >= {jk.threshold} qualified trustees",
-                entry=ri,
-            )
+        report.fail(
+            "tally.combination",
+            f"trustees_used {used!r} is not a sorted set of >= {jk.threshold} qualified trustees",
+            entry=ri,
         )
         return
     missing = [j for j in used if j not in valid]
     if missing:
-        report.add(
-            CheckFailed(
-                20,
-                "tally.combination",
-                f"trustees {missing} were used but have no valid partial decryption",
-                entry=ri,
-            )
+        report.fail(
+            "tally.combination",
+            f"trustees {missing} were used but have no valid partial decryption",
+            entry=ri,
         )
         return
     lam = {j: lagrange_coefficient(j, used) for j in used}
@@ -1040,13 +998,9 @@ def _decryption(report: Report, st: _State, opts: Options) -> None:
     for (cid, sid), m in table.items():
         out[cid][sid] = m
         if not isinstance(m, int) or isinstance(m, bool) or not 0 <= m <= counted:
-            report.add(
-                CheckFailed(21, "tally.result", f"{cid}/{sid}: count {m!r} outside 0..{counted}", entry=ri)
-            )
+            report.fail("tally.result", f"{cid}/{sid}: count {m!r} outside 0..{counted}", entry=ri)
         elif small_multiple(m) != plain[(cid, sid)]:
-            report.add(
-                CheckFailed(21, "tally.result", f"{cid}/{sid}: published {m} is not the decryption", entry=ri)
-            )
+            report.fail("tally.result", f"{cid}/{sid}: published {m} is not the decryption", entry=ri)
     report.results = out
     report.passed("tally.result")
 
@@ -1058,13 +1012,10 @@ def _declaration(src: RecordSource, report: Report, st: _State, opts: Options, v
     result = None if st.result is None else _strip(st.result)
     size = st.declaration.get("checkpoint_size")
     if st.result_entry is not None and (not isinstance(size, int) or size <= st.result_entry):
-        report.add(
-            CheckFailed(
-                22,
-                "result.pdf",
-                "the cited checkpoint does not cover the tally.result entry",
-                entry=st.declaration_entry,
-            )
+        report.fail(
+            "result.pdf",
+            "the cited checkpoint does not cover the tally.result entry",
+            entry=st.declaration_entry,
         )
     # the commission's PDF root as pinned: by the pins file (official mode), else by the manifest
     pinned_root = None
@@ -1105,12 +1056,9 @@ def _lifecycle_complete(report: Report, st: _State, opts: Options) -> None:
                 report.not_applicable(check, f"the record has no {t} yet")
         report.notes.append(f"incomplete record accepted (--partial): missing {', '.join(missing)}")
         return
-    report.add(
-        CheckFailed(
-            8,
-            "ledger.phases",
-            f"the record ends before {missing[0]} (an incomplete record is accepted only with --partial)",
-        )
+    report.fail(
+        "ledger.phases",
+        f"the record ends before {missing[0]} (an incomplete record is accepted only with --partial)",
     )
     for t in missing:
         for check in later[t]:

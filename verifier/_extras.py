@@ -24,7 +24,7 @@ from ledger import LedgerError
 from ledger.merkle import CompactRange, fold, leaf_hash, verify_inclusion
 from ledger.record import SignedCheckpoint, check_record, read_record
 
-from ._errors import CheckFailed, RecordUnreadable
+from ._errors import RecordUnreadable
 from ._report import Report
 from ._source import load_json, open_record
 
@@ -36,7 +36,7 @@ _MAX_RECEIPT_BYTES: Final[int] = 64 * 1024
 
 def check_since(old_path: str | Path, new_dir: Path, report: Report) -> None:
     def bad(msg: str, entry: int | None = None) -> None:
-        report.add(CheckFailed(24, "since.extends", msg, entry=entry))
+        report.fail("since.extends", msg, entry=entry)
 
     with open_record(old_path) as old_src:
         try:
@@ -81,7 +81,7 @@ def check_since(old_path: str | Path, new_dir: Path, report: Report) -> None:
 
 def check_receipt(receipt_path: str | Path, record_dir: Path, report: Report) -> None:
     def bad(msg: str, entry: int | None = None) -> None:
-        report.add(CheckFailed(25, "receipt.inclusion", msg, entry=entry))
+        report.fail("receipt.inclusion", msg, entry=entry)
 
     try:
         with Path(receipt_path).open("rb") as f:

@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives import hashes
 from ledger import LedgerError, RecordError
 from ledger.record import CheckpointRecord, Record, RecordSummary, check_sequence, dumps_header, read_record
 
-from ._checks import fail
+from ._checks import fail, failure
 from ._errors import CheckFailed
 from ._manifest import ElectionInfo
 from ._report import Report
@@ -89,7 +89,7 @@ def map_ledger_error(e: LedgerError) -> CheckFailed:
     code = getattr(e, "check", "record-format")
     step = LEDGER_CODES.get(code, 1)
     msg = getattr(e, "message", str(e))
-    return CheckFailed(step, _IDS[step], f"{msg} (ledger check '{code}')", entry=getattr(e, "index", None))
+    return failure(_IDS[step], f"{msg} (ledger check '{code}')", entry=getattr(e, "index", None))
 
 
 def check_structure(src: RecordSource, report: Report, *, log_key: str | None = None) -> LedgerView | None:
@@ -97,20 +97,18 @@ def check_structure(src: RecordSource, report: Report, *, log_key: str | None = 
     try:
         rec = read_record(src.directory)
     except LedgerError as e:
-        report.add(CheckFailed(1, "record.format", f"record.json or checkpoints.jsonl: {e}"))
+        report.fail("record.format", f"record.json or checkpoints.jsonl: {e}")
         return None
     # V1: record.json is not covered by any hash, so it must be byte-exact (no silent edits, even of
     # whitespace): it is the canonical rendering of what it says.
     try:
         if (src.directory / "record.json").read_bytes() != dumps_header(rec.header):
-            report.add(CheckFailed(1, "record.format", "record.json is not in its canonical form"))
+            report.fail("record.format", "record.json is not in its canonical form")
     except OSError as e:
-        report.add(CheckFailed(1, "record.format", f"record.json: {e}"))
+        report.fail("record.format", f"record.json: {e}")
     if log_key is not None and rec.header.log_key.vkey != log_key:
-        report.add(
-            CheckFailed(
-                4, "ledger.checkpoint-signature", "the record's log key is not the one pinned with --log-key"
-            )
+        report.fail(
+            "ledger.checkpoint-signature", "the record's log key is not the one pinned with --log-key"
         )
     summary: RecordSummary | None = None
     try:
@@ -118,7 +116,7 @@ def check_structure(src: RecordSource, report: Report, *, log_key: str | None = 
     except RecordError as e:
         report.add(map_ledger_error(e))
     except LedgerError as e:
-        report.add(CheckFailed(1, "record.format", str(e)))
+        report.fail("record.format", str(e))
     for step in range(1, 7):
         report.passed(_IDS[step])
     return LedgerView(rec, summary)
@@ -149,13 +147,10 @@ def check_witnesses_match(
     mine = sorted((w.name, w.public_key.hex(), w.pop.hex()) for w in pol.witnesses)
     theirs = sorted(info.witness_keys)
     if mine != theirs or pol.quorum != info.witness_quorum:
-        report.add(
-            CheckFailed(
-                5,
-                "ledger.cosignatures",
-                "record.json's witnesses or quorum differ from the manifest's",
-                entry=0,
-            )
+        report.fail(
+            "ledger.cosignatures",
+            "record.json's witnesses or quorum differ from the manifest's",
+            entry=0,
         )
     if info.witness_quorum == 0:
         why = (
@@ -167,7 +162,7 @@ def check_witnesses_match(
                 f"V5 ledger.cosignatures: UNWITNESSED, accepted by --unsafe-allow-unwitnessed: {why}"
             )
         else:
-            report.add(CheckFailed(5, "ledger.cosignatures", why, entry=0))
+            report.fail("ledger.cosignatures", why, entry=0)
 
 
 def parse_entry(line: bytes, i: int) -> tuple[str, dict[str, Any]]:
@@ -210,52 +205,40 @@ def check_declaration(
 
     path = pdf_path or src.find("result.pdf")
     if path is None:
-        report.add(CheckFailed(22, "result.pdf", "the record has no result.pdf", entry=entry))
+        report.fail("result.pdf", "the record has no result.pdf", entry=entry)
         return
     data = path.read_bytes()
     if hashlib.sha256(data).hexdigest() != declaration.get("pdf_sha256"):
-        report.add(
-            CheckFailed(
-                22, "result.pdf", "result.pdf does not hash to the declaration's pdf_sha256", entry=entry
-            )
-        )
+        report.fail("result.pdf", "result.pdf does not hash to the declaration's pdf_sha256", entry=entry)
     size, cited = declaration.get("checkpoint_size"), declaration.get("checkpoint_hash")
     if view is not None:
         match = [cp for cp in view.checkpoints if cp.size == size]
         if not match or checkpoint_hash(match[0]) != cited:
-            report.add(
-                CheckFailed(
-                    22,
-                    "result.pdf",
-                    f"the declaration cites no checkpoint of size {size!r} with that hash",
-                    entry=entry,
-                )
+            report.fail(
+                "result.pdf",
+                f"the declaration cites no checkpoint of size {size!r} with that hash",
+                entry=entry,
             )
     if result_payload is None:
-        report.add(CheckFailed(22, "result.pdf", "a declaration without a tally.result", entry=entry))
+        report.fail("result.pdf", "a declaration without a tally.result", entry=entry)
         return
     if pinned_root is not None:
         candidates = [*trust_roots, *pdf_embedded_certificates(data)]
         trust_roots = [c for c in candidates if c.fingerprint(hashes.SHA256()).hex() == pinned_root][:1]
         if not trust_roots:
-            report.add(
-                CheckFailed(
-                    22,
-                    "result.pdf",
-                    "neither --trust-root nor the PDF's signature holds the pinned commission root "
-                    f"(SHA-256 {pinned_root})",
-                    entry=entry,
-                )
+            report.fail(
+                "result.pdf",
+                "neither --trust-root nor the PDF's signature holds the pinned commission root "
+                f"(SHA-256 {pinned_root})",
+                entry=entry,
             )
             return
     if not trust_roots:
-        report.add(
-            CheckFailed(22, "result.pdf", "no commission trust root given (--trust-root PEM)", entry=entry)
-        )
+        report.fail("result.pdf", "no commission trust root given (--trust-root PEM)", entry=entry)
         return
     try:
         check_result_pdf(data, trust_roots, result_payload, str(cited))
     except ResultPdfError as e:
-        report.add(CheckFailed(22, "result.pdf", e.operator_message, entry=entry))
+        report.fail("result.pdf", e.operator_message, entry=entry)
         return
     report.passed("result.pdf")

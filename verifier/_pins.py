@@ -24,7 +24,7 @@ from typing import Any, Final
 
 import rfc8785
 
-from ._errors import CheckFailed, RecordUnreadable
+from ._errors import RecordUnreadable
 from ._manifest import ElectionInfo
 from ._report import Report
 
@@ -104,7 +104,7 @@ def check_official_pins(
     root (V22) are the pinned ones." (the PDF root is checked with V22, by :func:`verifier._ledger`)."""
 
     def bad(msg: str, entry: int | None = 0) -> None:
-        report.add(CheckFailed(27, "record.pins", msg, entry=entry))
+        report.fail("record.pins", msg, entry=entry)
 
     if pins.election_id != info.election_id:
         bad(f"the record is of election {info.election_id!r}, the pins file of {pins.election_id!r}")
@@ -122,6 +122,9 @@ def check_official_pins(
         if not _same(pins.witnesses, manifest_witnesses):
             bad("the manifest's witnesses or quorum differ from the pinned ones")
     if pins.log_key is not None and record_log_key != pins.log_key:
-        bad("the record's log key (record.json, which every checkpoint signature is checked against) is not "
-            "the pinned log key", entry=None)
+        bad(
+            "the record's log key (record.json, which every checkpoint signature is checked against) is not "
+            "the pinned log key",
+            entry=None,
+        )
     report.passed("record.pins")

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from ._checks import CHECKS, by_id
+from ._checks import CHECKS, by_id, failure
 from ._errors import CheckFailed
 
 __all__ = ["MAX_FAILURES_PER_CHECK", "REPORT_FORMAT", "Report"]
@@ -50,6 +50,12 @@ class Report:
         else:
             self.failures.append(err)
             self._listed[err.step] = listed + 1
+
+    def fail(
+        self, check_id: str, message: str, *, entry: int | None = None, detail: str | None = None
+    ) -> None:
+        """Record a failure of the check ``check_id`` (its step derived from the id)."""
+        self.add(failure(check_id, message, entry=entry, detail=detail))
 
     def passed(self, check_id: str) -> None:
         step = by_id(check_id).step
