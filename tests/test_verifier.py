@@ -926,14 +926,14 @@ def test_counting_rule_and_report_memory_do_not_grow_with_the_ballots() -> None:
 
     from ledger.merkle import CompactRange, leaf_hash
     from verifier._counting import BallotIndex, CastRow
-    from verifier._engine import _counting_rule, _State
-    from verifier._errors import CheckFailed
     from verifier._report import MAX_FAILURES_PER_CHECK
+    from verifier._state import State
+    from verifier._tally import counting_rule
 
     peaks: dict[tuple[str, int], int] = {}
     for n in (10_500, 31_500):
         with BallotIndex() as index:
-            st, report, expected = _State(), Report(record="synthetic"), CompactRange()
+            st, report, expected = State(), Report(record="synthetic"), CompactRange()
             gc.collect()
             tracemalloc.start()
             try:
@@ -948,9 +948,9 @@ def test_counting_rule_and_report_memory_do_not_grow_with_the_ballots() -> None:
                 tracemalloc.reset_peak()
                 base = tracemalloc.get_traced_memory()[0]
                 st.published_counted_root, st.tally_entry = expected.root(), n
-                _counting_rule(report, st, index)
+                counting_rule(report, st, index)
                 for i in range(n):
-                    report.add(CheckFailed(13, "ballot.proofs", "synthetic failure", entry=i))
+                    report.fail("ballot.proofs", "synthetic failure", entry=i)
                 peaks[("count", n)] = tracemalloc.get_traced_memory()[1] - base
             finally:
                 tracemalloc.stop()
