@@ -1,7 +1,7 @@
-"""The numbered verification checks (the normative list is ``docs/verifier.md``).
+"""The numbered verification checks: the one list, from which ``docs/verifier.md``'s table is generated.
 
-Each check has a stable number ``V<step>``, a stable id and the spec text quoted in the docs. Code that
-implements a check quotes its step, e.g. ``# V13 ballot.proofs: "every selection proves ..."``.
+Each check has a stable number ``V<step>``, a stable id and its spec text (the table's "what is checked").
+Code that implements a check quotes its step, e.g. ``# V13 ballot.proofs: "every selection proves ..."``.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Final, NoReturn
 
 from ._errors import CheckFailed
 
-__all__ = ["CHECKS", "Check", "by_id", "fail"]
+__all__ = ["CHECKS", "Check", "by_id", "fail", "failure", "markdown_table"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,14 +28,19 @@ CHECKS: Final[tuple[Check, ...]] = (
         "record.format",
         "Record format and version",
         "The record is a directory (or archive) in the documented layout, its format id and version are "
-        "supported, and every entry is canonical JSON of the documented shape.",
+        "supported, and every entry is canonical JSON of the documented shape. Every line is bounded "
+        "before it is parsed (at most 1 MiB, read no further; nesting at most 65, "
+        "`ledger.record.check_json_bounds`): a longer or deeper line fails V1 at its entry and the rest "
+        "of the record is still checked. `record.json` must be byte-identical to its canonical rendering "
+        "(it is not hashed, so not even whitespace may change). Ballot payloads and `tally.encrypted` "
+        "have exactly the documented keys.",
     ),
     Check(
         2,
         "ledger.chain",
         "Hash chain",
-        "Entry i names the hash of entry i-1 (entry 0 names the zero hash); indices are 0, 1, 2, ... "
-        "with no gap, duplicate or reordering.",
+        "Entry i names the hash of entry i-1 (entry 0 names the zero hash); indices are 0, 1, 2, ... with "
+        "no gap, duplicate or reordering.",
     ),
     Check(
         3,
@@ -48,14 +53,18 @@ CHECKS: Final[tuple[Check, ...]] = (
         4,
         "ledger.checkpoint-signature",
         "Checkpoint signatures",
-        "Every checkpoint carries a valid Ed25519 signed-note signature by the log key named in the record.",
+        "Every checkpoint carries a valid Ed25519 signed-note signature by the log key named in the "
+        "record (and pinned with `--log-key`, if given); when the manifest has `pins`, that key is "
+        "`pins.log_key`.",
     ),
     Check(
         5,
         "ledger.cosignatures",
         "Witness cosignatures and quorum",
-        "Every checkpoint is cosigned (BLS, aggregated) by at least the quorum of witnesses listed in "
-        "the manifest, each witness key carrying a valid proof of possession.",
+        "Every checkpoint is cosigned (BLS, aggregated) by at least the quorum of witnesses listed in the "
+        "manifest, each witness key carrying a valid proof of possession. `record.json`'s witness list "
+        "and quorum must equal the manifest's. A manifest with no witnesses (quorum 0) fails V5 as "
+        "*unwitnessed* (see below).",
     ),
     Check(
         6,
@@ -68,17 +77,20 @@ CHECKS: Final[tuple[Check, ...]] = (
         7,
         "election.manifest",
         "Manifest and base hash",
-        "Entry 0 is the manifest; it is well formed (every label obeys the manifest text rule, "
-        "ledger.record.check_display_text; voting_period is two UTC times, closes after opens); "
-        "base_hash = tagged_sha256('election-base-hash', "
-        "rfc8785(manifest)); every later payload names this election_id and base_hash.",
+        "Entry 0 is the manifest; it is well formed (every label obeys the manifest text rule of "
+        "`docs/events.md`, `ledger.record.check_display_text`, the server's own rule: no control, format "
+        "or invisible characters, not blank, at most 200 code points; a failure names the field, e.g. "
+        "`contests[1].selections[0].name.ja`; `voting_period` is two UTC times, `closes` after `opens`); "
+        '`base_hash = tagged_sha256("election-base-hash", rfc8785(manifest))`; every later payload names '
+        "this `election_id` and `base_hash`.",
     ),
     Check(
         8,
         "ledger.phases",
         "Lifecycle order",
         "Every event has a known type and appears in its phase (setup, key ceremony, voting, tally, "
-        "publish), in the order of docs/events.md.",
+        "publish), in the order of `docs/events.md`; one-time events appear once; the record reaches "
+        "`result.declaration` (unless `--partial`).",
     ),
     Check(
         9,
@@ -92,7 +104,8 @@ CHECKS: Final[tuple[Check, ...]] = (
         "trustee.complaints",
         "Complaints, answers and disqualifications",
         "Every complaint is either answered with a share that satisfies the dealer's commitments, or the "
-        "dealer is disqualified; no dealer is disqualified without cause.",
+        "dealer is disqualified; no dealer is disqualified without cause "
+        "(`crypto._threshold.resolve_complaint`, from public data only).",
     ),
     Check(
         11,
@@ -106,10 +119,14 @@ CHECKS: Final[tuple[Check, ...]] = (
         12,
         "roll.commitment",
         "Voter roll commitment",
-        "The roll commitment is published before voting opens and is well formed; every cast ballot "
-        "carries roll_proof {index, path}, a well-formed RFC 9162 inclusion proof of its voter alias in "
-        "the roll commitment's tree (root and size as published); and no more distinct voter aliases "
-        "cast ballots than the roll's size.",
+        "The roll commitment is published before voting opens and is well formed (exactly `size`, `root` "
+        'as 64 lowercase hex, `alias_scheme` `"hmac-sha256/1"`); every `ballot.cast` entry carries '
+        '`roll_proof` = `{"index", "path"}`, exactly those keys, `index` an integer in [0, size), `path` '
+        "exactly as many 64-lowercase-hex hashes as RFC 9162 gives PATH(index, D[size]), and it verifies "
+        "(`ledger.merkle.verify_inclusion`) the leaf `SHA-256(0x00 ‖ voter alias)` against the "
+        "commitment's root and size, so no ballot names an alias that is not on the committed roll; and "
+        "no more distinct voter aliases cast ballots than the roll's size. A failure names the cast "
+        "entry.",
     ),
     Check(
         13,
@@ -123,18 +140,23 @@ CHECKS: Final[tuple[Check, ...]] = (
         14,
         "ballot.binding",
         "Ballot binding",
-        "Every ballot is bound to this election's base hash; ballot_hash and tracking code recompute from "
-        "the encrypted ballot; every cast ballot names a voter alias, an allowed channel and "
-        "authentication method, and its own authentication-evidence hash.",
+        "Every ballot is bound to this election's base hash; `ballot_hash` and tracking code recompute "
+        "from the encrypted ballot; every cast ballot names a voter alias, an allowed channel and "
+        "authentication method (oidc+face with a positive decision), a positive `seq`, and its own "
+        "authentication-evidence hash.",
     ),
     Check(
         15,
         "ballot.unique",
         "No duplicate ballots, nonces or ciphertexts",
-        "A ballot_hash, a ballot nonce and every selection's ciphertext pad (its first component, r·G) "
-        "each appear at most once among all cast and spoiled ballots, within a ballot too (no replay, no "
-        "contest copied with its nonce, no copied or mauled ciphertext), and no two ballots share an "
-        "authentication-evidence hash.",
+        "A `ballot_hash`, a ballot nonce and every selection's ciphertext pad (its first component, `a` = "
+        "r·G) each appear at most once among all cast and spoiled ballots, within a ballot too (no "
+        "replay; no contest copied into another ballot with its nonce; no copied or mauled ciphertext), "
+        "and no two ballots share an authentication-evidence hash. The rules are "
+        "`ledger.record.ballot_unique_values` (the server's intake applies the same, `docs/voting.md`); a "
+        "failure names the earlier entry that published the value. A replayed ballot (same hash) is not "
+        "counted again; a ballot that repeats a nonce or a pad is reported and still goes through the "
+        "counting rule.",
     ),
     Check(
         16,
@@ -147,9 +169,12 @@ CHECKS: Final[tuple[Check, ...]] = (
         17,
         "tally.counting-rule",
         "Counting rule",
-        "The counted set re-derived from the ledger by the manifest's revote rule "
-        "(last internet ballot counts, first kiosk ballot overrides) equals tally.encrypted's counted "
-        "list, and the published counts (cast, counted, superseded, overridden, spoiled) agree.",
+        "The counted set re-derived from the ledger by the manifest's revote rule (last internet ballot "
+        "counts, first kiosk ballot overrides; a second kiosk ballot is an error; each voter's `seq` "
+        "counts 1, 2, ...) is the set that `tally.encrypted`'s `counted_root` commits to (the RFC 9162 "
+        'Merkle root over the counted ballot hashes in ledger order, see "The counted set" below), and '
+        "the published counts (cast, counted, superseded, overridden, spoiled) agree. A `tally.encrypted` "
+        "without a well-formed `counted_root` (including the retired `counted` list form) fails here.",
     ),
     Check(
         18,
@@ -176,68 +201,90 @@ CHECKS: Final[tuple[Check, ...]] = (
         21,
         "tally.result",
         "Published result",
-        "Every published count m satisfies m*G = the combined plaintext point, with 0 <= m <= counted; "
+        "Every published count m satisfies m·G = the combined plaintext point, with 0 <= m <= counted; "
         "the result names exactly the manifest's contests and selections.",
     ),
     Check(
         22,
         "result.pdf",
         "Result declaration PDF",
-        "result.pdf hashes to the declaration's pdf_sha256, its PAdES signature verifies against the "
-        "commission's trust root, and its numbers and checkpoint hash agree with the record.",
+        "`result.pdf` hashes to the declaration's `pdf_sha256`; the declaration cites a checkpoint of the "
+        "record (by SHA-256 of its signed note); the PDF's PAdES signature verifies against the "
+        "commission's trust root and covers the whole file, and its embedded result and checkpoint hash "
+        "agree with the record (`verifier._pdf.check_result_pdf`). When the commission root is pinned "
+        "(`--pins`, else the manifest's `pins`), the trust root is the certificate with the pinned "
+        "SHA-256 fingerprint (from `--trust-root` or the PDF signature's certificates), and no other.",
     ),
     Check(
         23,
         "record.privacy",
         "No personal data",
         "No payload key names a personal-data field and no value looks like a name field, address, birth "
-        "date, 12-digit number or IP address.",
+        "date, 12-digit number or IP address. (`name` is allowed only in the manifest and "
+        "`trustee.registered`, where it is a public role name; hex blobs and recomputed tracking codes "
+        "are skipped.)",
     ),
     Check(
         24,
         "since.extends",
         "Append-only extension (--since)",
-        "The new record's first n entries are byte-identical to the old record's n entries and the old "
-        "final checkpoint is consistent with the new one.",
+        "(`--since`) The new record's first n entries are byte-identical to the old record's n entries, "
+        "both are signed by the same log key, and the old final checkpoint's root is the root of the new "
+        "record's first n entries, recomputed from the streamed entries (what an RFC 9162 consistency "
+        "proof attests; the new record's own checkpoints and consistency proofs are V3/V6). Like "
+        "Belenios' `verify-diff`.",
     ),
     Check(
         25,
         "receipt.inclusion",
         "Receipt (--receipt)",
-        "The receipt's checkpoint is one of the record's (or consistent with its final checkpoint), its "
-        "inclusion proof verifies, and the entry at its leaf index is the ballot with its tracking code.",
+        "(`--receipt`) The receipt's checkpoint is signed by the record's log key and is a prefix of the "
+        "record, its inclusion proof verifies, and the entry at its leaf index is the ballot with the "
+        "receipt's tracking code and ballot hash.",
     ),
     Check(
         26,
         "voting.period",
         "Voting period and its overrides",
-        "voting.opened is not before the manifest's voting_period.opens and voting.closed not before the "
-        "end of voting in force (voting_period.closes, or the last voting.extended's closes) unless the "
-        "entry carries override.reason; voting.closed is never after that end; each voting.extended "
-        "moves the end later and carries a reason; an override appears only where the period is "
-        "departed from. Every cast and spoiled ballot lies between voting.opened and voting.closed (V8).",
+        "`voting.opened` is not before the manifest's `voting_period.opens` (and before its `closes`), "
+        "and `voting.closed` not before the end of voting in force (`voting_period.closes`, or the last "
+        "`voting.extended`'s `closes`), unless the entry carries `override.reason`; `voting.closed` is "
+        "never after that end (a late close is a `voting.extended` entry, published before the end); each "
+        "`voting.extended` moves the end later and carries a reason; an override appears only where the "
+        "period is departed from; reasons obey the manifest text rule (at most 500 code points). Every "
+        "cast and spoiled ballot lies between `voting.opened` and `voting.closed` (V8). A record without "
+        "`voting.opened` (`--partial`) reports V26 n/a.",
     ),
     Check(
         27,
         "record.pins",
         "Official pins (--pins)",
-        "The pins file obtained out of band names this election; the manifest's base hash, pins and "
-        "witnesses equal the file's; the log key named in the record (which signs every checkpoint, V4) "
-        "and the result PDF's signing root (V22) are the pinned ones. Without --pins the record is "
-        "checked against itself only: not an official verification.",
+        "(`--pins`, official mode) The pins file names this election; the manifest's base hash, each of "
+        "its `pins` and its witnesses equal the file's; the log key named in `record.json` is the pinned "
+        'one. Without `--pins` it is "not run" and the report notes that the verification is not '
+        "official.",
     ),
     Check(
         28,
         "trustee.enrolment",
         "Trustee enrolment",
-        "When the manifest pins the trustees' enrolment keys, every trustee.registered entry carries the "
-        "enrolment key pinned for its index and a valid Ed25519 signature by it over the registration "
-        "(docs/protocol.md T3.0), so only the enrolled trustees took part.",
+        "When the manifest has `pins`, every `trustee.registered` carries `enrolment` with the key pinned "
+        "for its index (`pins.trustee_enrolment_keys[i − 1]`) and a valid Ed25519 signature by it over "
+        '`tagged_sha256("trustee-enrolment", base_hash, u64(i), name, JCS(commitments))` '
+        "(`docs/protocol.md` T3.0); otherwise n/a (an `enrolment` without pins fails).",
     ),
 )
 
 _BY_ID: Final[dict[str, Check]] = {c.id: c for c in CHECKS}
 assert len(_BY_ID) == len(CHECKS) and [c.step for c in CHECKS] == list(range(1, len(CHECKS) + 1))
+
+
+def markdown_table() -> str:
+    """The check table of ``docs/verifier.md``, generated from :data:`CHECKS` (``tools/gen_check_table.py``
+    writes it there; a test keeps the two equal)."""
+    rows = ["| # | id | what is checked |", "|---|---|---|"]
+    rows += [f"| V{c.step} | `{c.id}` | {c.spec} |" for c in CHECKS]
+    return "\n".join(rows) + "\n"
 
 
 def by_id(check_id: str) -> Check:
