@@ -54,3 +54,17 @@ def test_crypto_import_loads_no_server_or_io_modules() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert out.stdout.strip() == ""
+
+
+def test_the_voter_client_loads_no_server_code() -> None:
+    """Clients depend on the API's data shapes only (``voting.receipt``), never on the server: importing
+    ``voting.client`` loads no web framework, no database layer, no intake and no authentication verifier."""
+    code = (
+        "import sys, voting.client\n"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('fastapi', 'sqlmodel', 'sqlalchemy', "
+        "'uvicorn') or m.startswith(('voting._intake', 'voting._db', 'voting._election', 'voting.auth', "
+        "'voting.api', 'voting.app')))\n"
+        "print(','.join(bad))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert out.stdout.strip() == ""

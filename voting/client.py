@@ -80,7 +80,7 @@ from ledger.record import (
 )
 
 from ._errors import read_error
-from ._intake import Receipt
+from .receipt import Receipt
 
 __all__ = [
     "ChallengeError",

@@ -25,7 +25,8 @@ from voting.auth._face import LiveCapture
 
 from .._deps import AdminDep, RateLimitDep, SessionLimitDep, SpoilLimitDep
 from .._errors import InvalidRequest, Unauthenticated
-from .._intake import IntakeService, Receipt
+from .._intake import IntakeService
+from ..receipt import Receipt
 
 __all__ = ["BODY_LIMITS", "MAX_BALLOT_BYTES", "MAX_FACE_IMAGE_BYTES", "MAX_LIVENESS_BYTES", "router"]
 
