@@ -80,6 +80,7 @@ __all__ = [
     "combine_tally",
     "joint_public_key",
     "lagrange_coefficient",
+    "lagrange_combine",
     "partial_decryption_context",
     "public_share",
     "public_share_reference",
@@ -199,6 +200,18 @@ def lagrange_coefficient(j: int, indices: Iterable[int]) -> Scalar:
             num = num * m % L
             den = den * (m - j) % L
     return Scalar(num * pow(den, -1, L))
+
+
+def lagrange_combine(shares: Mapping[int, Point]) -> Point:
+    """``Σ_j λ_j · S_j`` over the indices of ``shares`` (:func:`lagrange_coefficient` of each among all of
+    them): the group element whose discrete log is the shared secret times the base of the shares, e.g. the
+    sum ``s·a`` from the trustees' decryption shares ``s_j·a``. The one Lagrange combination in tvote (the
+    decryption, the tally, the verifier's re-combination)."""
+    used = tuple(shares)
+    acc = IDENTITY
+    for j in used:
+        acc = acc + lagrange_coefficient(j, used) * shares[j]
+    return acc
 
 
 # ------------------------------------------------------------------------------------ public values
@@ -1033,9 +1046,7 @@ def combine(
             "too-few-partials", f"{len(valid)} valid partial decryptions, need t = {t}", subject="combine"
         )
     used = tuple(sorted(valid)[:t])
-    acc = IDENTITY
-    for j in used:
-        acc = acc + lagrange_coefficient(j, used) * valid[j].decryption_share
+    acc = lagrange_combine({j: valid[j].decryption_share for j in used})
     return CombinedDecryption(ciphertext.b - acc, used, tuple(excluded))
 
 
@@ -1096,11 +1107,8 @@ def combine_tally(
             "too-few-partials", f"{len(valid)} valid trustees, need t = {t}", subject="combine_tally"
         )
     used = tuple(valid[:t])
-    lambdas = {j: lagrange_coefficient(j, used) for j in used}
-    points = []
-    for pos, ct in enumerate(cts):
-        acc = IDENTITY
-        for j in used:
-            acc = acc + lambdas[j] * partials[j][pos].decryption_share
-        points.append(ct.b - acc)
+    points = [
+        ct.b - lagrange_combine({j: partials[j][pos].decryption_share for j in used})
+        for pos, ct in enumerate(cts)
+    ]
     return CombinedTally(tuple(points), used, tuple(excluded))

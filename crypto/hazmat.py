@@ -36,7 +36,7 @@ from ._proofs import (
     verify_chaum_pedersen,
     verify_schnorr,
 )
-from ._threshold import joint_public_key, lagrange_coefficient
+from ._threshold import joint_public_key, lagrange_coefficient, lagrange_combine
 
 __all__ = [
     "IDENTITY",
@@ -66,6 +66,7 @@ __all__ = [
     "failing_items",
     "joint_public_key",
     "lagrange_coefficient",
+    "lagrange_combine",
     "membership_equations",
     "prove_chaum_pedersen",
     "prove_membership",

@@ -39,8 +39,9 @@ def test_hazmat_surface_is_pinned() -> None:
         "DisjunctiveProof", "Equation", "G", "L", "Point", "RandomSource", "Scalar", "SchnorrProof",
         "allowed_range", "ballot_equations", "canonical_allowed", "challenge", "chaum_pedersen_equations",
         "check_equation", "combined_point", "draw_weight", "encode_transcript", "encrypt", "failing_items",
-        "joint_public_key", "lagrange_coefficient", "membership_equations", "prove_chaum_pedersen",
-        "prove_membership", "prove_schnorr", "prove_with_nonces", "random_scalar", "schnorr_equations",
+        "joint_public_key", "lagrange_coefficient", "lagrange_combine", "membership_equations",
+        "prove_chaum_pedersen", "prove_membership", "prove_schnorr", "prove_with_nonces", "random_scalar",
+        "schnorr_equations",
         "small_multiple", "sum_ciphertexts", "tagged_sha256", "verify_chaum_pedersen", "verify_membership",
         "verify_schnorr",
     }

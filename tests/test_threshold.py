@@ -38,6 +38,7 @@ from crypto._threshold import (
     combine_tally,
     joint_public_key,
     lagrange_coefficient,
+    lagrange_combine,
     partial_decryption_context,
     public_share,
     public_share_reference,
@@ -240,6 +241,21 @@ def test_lagrange_coefficients() -> None:
         lagrange_coefficient(3, [1, 2])
     with pytest.raises(ValueError):
         lagrange_coefficient(0, [0, 1])
+
+
+def test_lagrange_combine_interpolates_in_the_exponent() -> None:
+    # shares s_j·P of a polynomial's values combine to P(0)·P, for any subset of size > degree
+    rnd = random.Random(5)
+    base = Scalar(rnd.randrange(1, L)) * G
+    for size in range(1, 5):
+        coeffs = [rnd.randrange(L) for _ in range(size)]
+        S = sorted(rnd.sample(range(1, 20), size))
+        shares = {x: Scalar(sum(a * x**k for k, a in enumerate(coeffs)) % L) * base for x in S}
+        assert lagrange_combine(shares) == Scalar(coeffs[0]) * base
+        if size > 1:  # one share too few: another point
+            fewer = {x: shares[x] for x in S[1:]}
+            assert lagrange_combine(fewer) != Scalar(coeffs[0]) * base
+    assert lagrange_combine({}) == IDENTITY
 
 
 # ------------------------------------------------------------------------------- shares and complaints

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from crypto import CryptoError, PartialDecryption, Point, verify_partial
-from crypto.hazmat import IDENTITY, lagrange_coefficient, small_multiple
+from crypto.hazmat import lagrange_combine, small_multiple
 
 from . import _ledger
 from ._checks import fail
@@ -82,13 +82,10 @@ def decryption(report: Report, st: State, opts: Options) -> None:
             entry=ri,
         )
         return
-    lam = {j: lagrange_coefficient(j, used) for j in used}
-    plain: dict[tuple[str, str], Point] = {}
-    for key, ct in tally.items():
-        acc = IDENTITY
-        for j in used:
-            acc = acc + lam[j] * valid[j][key].decryption_share
-        plain[key] = ct.b - acc
+    plain: dict[tuple[str, str], Point] = {
+        key: ct.b - lagrange_combine({j: valid[j][key].decryption_share for j in used})
+        for key, ct in tally.items()
+    }
     report.passed("tally.combination")
     # V21 tally.result: "Every published count m satisfies m*G = the combined plaintext point, with
     # 0 <= m <= counted; the result names exactly the manifest's contests and selections."
