@@ -400,10 +400,6 @@ class Settings:
         return frozenset(self.jpki_anchor_pins or JLIS_SIGNING_ROOT_SHA256)
 
     @property
-    def is_sqlite(self) -> bool:
-        return self.effective_database_url.startswith("sqlite")
-
-    @property
     def effective_kiosk_token_hashes(self) -> frozenset[str]:
         """The kiosk token hashes in force (there is no built-in kiosk token in any environment; development
         draws one at start, :func:`voting._startup.prepare`). Empty: the kiosk route refuses every token."""
