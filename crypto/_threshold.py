@@ -1,8 +1,8 @@
 """HAZMAT: t-of-n threshold trustees (Feldman/Pedersen DKG, complaints, threshold ElGamal decryption).
 
-Normative description: ``docs/protocol-trustees.md``. Numbered steps below refer to it.
+Normative description: Part II of ``docs/protocol.md`` (sections T1–T6); the ``§T…`` below refer to it.
 
-Key generation (§3), for trustee (dealer) ``i`` in ``1..n`` and threshold ``t``:
+Key generation (§T3), for trustee (dealer) ``i`` in ``1..n`` and threshold ``t``:
 
 1. Draw an X25519 key pair and a polynomial ``P_i(z) = a_i0 + a_i1·z + ... + a_i,t-1·z^(t-1)`` with nonzero
    random coefficients; publish :class:`TrusteeCommitments`: ``C_ik = a_ik·G`` for ``k = 0..t-1``, each with a
@@ -16,7 +16,7 @@ Key generation (§3), for trustee (dealer) ``i`` in ``1..n`` and threshold ``t``
    secret share is ``s_j = Σ_{i∈Q} P_i(j)`` and its public share ``S_j = Σ_{i∈Q} Σ_k j^k·C_ik``
    (:class:`JointKey`, :func:`public_share`).
 
-Decryption (§4): trustee ``j`` publishes ``D_j = s_j·A`` with a Chaum–Pedersen proof that
+Decryption (§T4): trustee ``j`` publishes ``D_j = s_j·A`` with a Chaum–Pedersen proof that
 ``log_G(S_j) == log_A(D_j)`` (:class:`PartialDecryption`); :func:`combine` verifies every partial, excludes
 and reports the invalid ones, and interpolates ``M = B - Σ_j λ_j·D_j`` over ``t`` valid ones.
 
@@ -160,14 +160,14 @@ def _pair(dealer: int, recipient: int) -> str:
 def coefficient_context(
     base_hash: bytes, threshold: int, trustees: int, dealer: int, k: int, x25519_public_key: bytes
 ) -> tuple[TranscriptItem, ...]:
-    """Context of the Schnorr proof for ``C_dealer,k`` (spec §3.1)."""
+    """Context of the Schnorr proof for ``C_dealer,k`` (spec §T3.1)."""
     return (COEFFICIENT_LABEL, base_hash, threshold, trustees, dealer, k, x25519_public_key)
 
 
 def partial_decryption_context(
     base_hash: bytes, trustee: int, ciphertext: Ciphertext
 ) -> tuple[TranscriptItem, ...]:
-    """Context of the Chaum–Pedersen proof of trustee ``j``'s partial decryption (spec §4.1)."""
+    """Context of the Chaum–Pedersen proof of trustee ``j``'s partial decryption (spec §T4.1)."""
     return (PARTIAL_DECRYPTION_LABEL, base_hash, trustee, ciphertext.b)
 
 
@@ -243,7 +243,7 @@ class TrusteeCommitments:
         return len(self.commitments)
 
     def verify(self, *, base_hash: bytes, threshold: int, trustees: int) -> None:
-        """Check count, indices, non-identity and every Schnorr proof (spec §3.1); raise ThresholdError."""
+        """Check count, indices, non-identity and every Schnorr proof (spec §T3.1); raise ThresholdError."""
         _base_hash(base_hash)
         check_parameters(threshold, trustees)
         who = f"trustee {self.trustee}"
@@ -327,7 +327,7 @@ def _share_plaintext(base_hash: bytes, sender: int, recipient: int, share: Scala
 
 
 def verify_share(dealer: TrusteeCommitments, recipient: int, share: Scalar) -> None:
-    """Check ``share·G == Σ_k recipient^k·C_k`` (spec §3.3); raise ThresholdError ``share-commitment``."""
+    """Check ``share·G == Σ_k recipient^k·C_k`` (spec §T3.3); raise ThresholdError ``share-commitment``."""
     if not isinstance(share, Scalar):
         raise TypeError("a share is a Scalar")
     if share * G != dealer.evaluate(recipient):
@@ -339,7 +339,7 @@ def verify_share(dealer: TrusteeCommitments, recipient: int, share: Scalar) -> N
 
 
 def _open_share(plaintext: bytes, base_hash: bytes, dealer: TrusteeCommitments, recipient: int) -> Scalar:
-    """Parse and check a decrypted share plaintext (spec §3.2 steps 2-4)."""
+    """Parse and check a decrypted share plaintext (spec §T3.3 checks 2-4)."""
     subject = _pair(dealer.trustee, recipient)
     expected = base_hash + dealer.trustee.to_bytes(4, "big") + recipient.to_bytes(4, "big")
     if len(plaintext) != SHARE_PLAINTEXT_LEN or plaintext[:40] != expected:
@@ -411,7 +411,7 @@ class ComplaintAnswer:
 
 
 class ComplaintOutcome(enum.StrEnum):
-    """How a complaint ended (spec §3.4)."""
+    """How a complaint ended (spec §T3.4)."""
 
     #: The dealer did not answer, or answered with a share that fails its commitments.
     DEALER_DISQUALIFIED = "dealer-disqualified"
@@ -449,7 +449,7 @@ def resolve_complaint(
     answer: ComplaintAnswer | None,
     base_hash: bytes,
 ) -> ComplaintResolution:
-    """Decide a complaint from public data only (spec §3.4).
+    """Decide a complaint from public data only (spec §T3.4).
 
     ``dealer`` must be the dealer's commitments, already verified; ``encrypted_share`` the ciphertext the
     dealer published for the complainant (``None`` if it published none); ``answer`` the dealer's answer
@@ -558,7 +558,7 @@ def qualify(
     trustees: int,
     resolutions: Iterable[ComplaintResolution] = (),
 ) -> Qualification:
-    """Spec §3.5: a dealer is qualified iff it published exactly one set of commitments that verifies and no
+    """Spec §T3.5: a dealer is qualified iff it published exactly one set of commitments that verifies and no
     complaint disqualified it. Raises ThresholdError ``too-few-qualified`` if fewer than ``t`` remain."""
     _base_hash(base_hash)
     check_parameters(threshold, trustees)
@@ -626,7 +626,7 @@ def public_share_reference(commitments: Sequence[TrusteeCommitments], j: int) ->
 
 @dataclass(frozen=True, slots=True)
 class JointKey:
-    """The outcome of the key ceremony (spec §3.5): public key ``K`` and public shares ``S_1..S_n``."""
+    """The outcome of the key ceremony (spec §T3.5): public key ``K`` and public shares ``S_1..S_n``."""
 
     base_hash: bytes
     threshold: int
@@ -754,7 +754,7 @@ class TrusteeKeyGen:
         base_hash: bytes,
         rng: RandomSource | None = None,
     ) -> TrusteeKeyGen:
-        """Spec §3.1. ``rng`` (tests/vectors only) is read in this order: 32 bytes X25519 private key, then
+        """Spec §T3.1. ``rng`` (tests/vectors only) is read in this order: 32 bytes X25519 private key, then
         64 bytes per coefficient ``a_0..a_t-1`` (a zero is redrawn), then 64 bytes per Schnorr nonce."""
         check_parameters(threshold, trustees)
         _index(trustee, trustees, "trustee index")
@@ -784,7 +784,7 @@ class TrusteeKeyGen:
     def encrypt_share(
         self, recipient: TrusteeCommitments, *, rng: RandomSource | None = None
     ) -> EncryptedShare:
-        """Spec §3.2: encrypt ``P_i(j)`` for trustee ``j`` (``rng``: 24 bytes of nonce, tests only)."""
+        """Spec §T3.2: encrypt ``P_i(j)`` for trustee ``j`` (``rng``: 24 bytes of nonce, tests only)."""
         j = _index(recipient.trustee, self.trustees, "recipient index")
         if j == self.trustee:
             raise ValueError("a dealer keeps its own share")
@@ -793,7 +793,7 @@ class TrusteeKeyGen:
         return EncryptedShare(self.trustee, j, bytes(self._box(recipient).encrypt(msg, nonce)))
 
     def decrypt_share(self, share: EncryptedShare, dealer: TrusteeCommitments) -> Scalar:
-        """Spec §3.3: open and check a share sent to this trustee; raise ThresholdError (then complain)."""
+        """Spec §T3.3: open and check a share sent to this trustee; raise ThresholdError (then complain)."""
         if share.recipient != self.trustee or share.sender != dealer.trustee:
             raise ValueError("this encrypted share is not from that dealer to this trustee")
         try:
@@ -805,19 +805,19 @@ class TrusteeKeyGen:
         return _open_share(plaintext, self.base_hash, dealer, self.trustee)
 
     def complain(self, dealer: TrusteeCommitments) -> Complaint:
-        """Spec §3.4: accuse ``dealer``, revealing the Box shared key of the pair as evidence."""
+        """Spec §T3.4: accuse ``dealer``, revealing the Box shared key of the pair as evidence."""
         if dealer.trustee == self.trustee:
             raise ValueError("a trustee cannot complain about itself")
         return Complaint(dealer.trustee, self.trustee, self._box(dealer).shared_key())
 
     def answer(self, complaint: Complaint) -> ComplaintAnswer:
-        """Spec §3.4: answer a complaint against this dealer by revealing the disputed share."""
+        """Spec §T3.4: answer a complaint against this dealer by revealing the disputed share."""
         if complaint.dealer != self.trustee:
             raise ValueError("the complaint is about another dealer")
         return ComplaintAnswer(self.trustee, complaint.complainant, self.share_for(complaint.complainant))
 
     def finalize(self, received: Mapping[int, Scalar], qualified: Sequence[TrusteeCommitments]) -> TrusteeKey:
-        """Spec §3.5: ``s_j = Σ_{i∈Q} P_i(j)``. ``received`` maps each other qualified dealer to its share
+        """Spec §T3.5: ``s_j = Σ_{i∈Q} P_i(j)``. ``received`` maps each other qualified dealer to its share
         (decrypted, or revealed in a complaint resolution); each is re-checked against its commitments."""
         q_idx = sorted(c.trustee for c in qualified)
         if len(set(q_idx)) != len(q_idx) or len(q_idx) < self.threshold:
@@ -929,7 +929,7 @@ class TrusteeKey:
     def partial_decrypt(
         self, ciphertext: Ciphertext, *, rng: RandomSource | None = None
     ) -> PartialDecryption:
-        """Spec §4.1: ``D_j = s_j·A`` and its Chaum–Pedersen proof against ``S_j``."""
+        """Spec §T4.1: ``D_j = s_j·A`` and its Chaum–Pedersen proof against ``S_j``."""
         if not isinstance(ciphertext, Ciphertext):
             raise TypeError("partial_decrypt takes a Ciphertext")
         d = self.secret_share * ciphertext.a
@@ -974,7 +974,7 @@ class TrusteeKey:
 
 
 def verify_partial(partial: PartialDecryption, ciphertext: Ciphertext, joint_key: JointKey) -> None:
-    """Spec §4.2: check one partial decryption; raise ThresholdError naming the trustee.
+    """Spec §T4.2: check one partial decryption; raise ThresholdError naming the trustee.
 
     Checks ``partial-trustee`` (index not in 1..n) and ``partial-proof`` (the Chaum–Pedersen proof against the
     trustee's public share ``S_j`` fails; the ProofError is the ``__cause__``).
@@ -1020,7 +1020,7 @@ class CombinedDecryption:
 def combine(
     ciphertext: Ciphertext, partials: Iterable[PartialDecryption], joint_key: JointKey
 ) -> CombinedDecryption:
-    """Spec §4.3: verify every partial, exclude (and report) invalid or duplicate ones, and interpolate with
+    """Spec §T4.3: verify every partial, exclude (and report) invalid or duplicate ones, and interpolate with
     the ``t`` valid partials of lowest trustee index. Raises ThresholdError ``too-few-partials`` when fewer
     than ``t`` valid partials remain."""
     valid: dict[int, PartialDecryption] = {}
@@ -1064,7 +1064,7 @@ def combine_tally(
     partials: Mapping[int, Sequence[PartialDecryption]],
     joint_key: JointKey,
 ) -> CombinedTally:
-    """Spec §4.4: decrypt many ciphertexts with one set of trustees.
+    """Spec §T4.4: decrypt many ciphertexts with one set of trustees.
 
     ``partials[j]`` is trustee ``j``'s submission: one partial decryption per ciphertext, in the same order.
     A trustee is excluded as a whole (and reported once) if its submission has the wrong length

@@ -1,7 +1,8 @@
 """tvote ledger: the append-only, hash-chained public bulletin board (built on crypto/ only).
 
 Public modules: :mod:`ledger.merkle` (RFC 9162 trees and proofs), :mod:`ledger.record` (entry format,
-checkpoints, cosignatures, the election record and ``check_record``) and this package, whose
+checkpoints, cosignatures, the election record and ``check_record``), :mod:`ledger.files` (the atomic,
+durable file write that every package uses for keys, state and output files) and this package, whose
 :class:`Ledger` (storage through SQLModel), :class:`StoredCheckpoint` and :class:`Witness` (the witness
 service) are imported lazily so that ``import ledger.record`` never
 loads SQLAlchemy. The exception tree is in ``ledger._errors`` (re-exported here).

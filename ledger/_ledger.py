@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import gzip
 import hmac
-import os
 import queue
 import tarfile
 import threading
@@ -46,6 +45,7 @@ from ._entry import (
 from ._errors import CosignatureConflict, InvalidEncoding, InvalidEntry, NotFound, RecordError, StorageError
 from ._note import Checkpoint, LogKey, LogSigner, SignedCheckpoint
 from ._store import Store
+from .files import atomic_writer, write_atomic
 from .merkle import CompactRange, consistency_ranges, fold, inclusion_ranges, subtree_nodes, verify_inclusion
 
 __all__ = ["Appended", "ConsistencyProof", "InclusionProof", "Ledger", "LedgerConfig", "StoredCheckpoint"]
@@ -470,20 +470,13 @@ class Ledger:
         target.mkdir(parents=True, exist_ok=True)
         latest = self.latest_checkpoint()
         cps = self._checkpoint_records(latest.size)
-        with open(target / ENTRIES_FILE, "wb") as f:
+        with atomic_writer(target / ENTRIES_FILE) as f:
             for _, _, body in self._store.iter_entries(latest.size):
                 f.write(body + b"\n")
-            f.flush()
-            os.fsync(f.fileno())
-        with open(target / CHECKPOINTS_FILE, "wb") as f:
+        with atomic_writer(target / CHECKPOINTS_FILE) as f:
             for cp in cps:
                 f.write(cp.line())
-            f.flush()
-            os.fsync(f.fileno())
-        with open(target / RECORD_FILE, "wb") as f:
-            f.write(dumps_header(self._header(latest.size, len(cps))))
-            f.flush()
-            os.fsync(f.fileno())
+        write_atomic(target / RECORD_FILE, dumps_header(self._header(latest.size, len(cps))))
         return target
 
     def export_archive(self, path: str | Path) -> Path:
@@ -493,9 +486,8 @@ class Ledger:
         out = Path(path)
         with tempfile.TemporaryDirectory() as tmp:
             d = self.export(Path(tmp) / "record")
-            tmp_out = out.with_name(out.name + ".part")
             with (
-                open(tmp_out, "wb") as raw,
+                atomic_writer(out) as raw,
                 gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as gz,
                 tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar,
             ):
@@ -508,9 +500,6 @@ class Ledger:
                     info.size, info.mode, info.mtime = data, 0o644, 0
                     with open(d / name, "rb") as src:
                         tar.addfile(info, src)
-            with open(tmp_out, "rb+") as f:
-                os.fsync(f.fileno())
-            os.replace(tmp_out, out)
         return out
 
     def check(self) -> RecordSummary:

@@ -29,6 +29,7 @@ from ._cosign import WitnessKey, WitnessSigner, check_witness_name
 from ._entry import from_hex, parse_json
 from ._errors import ForkError, InvalidEncoding, InvalidEntry, LedgerError, ProofError, RollbackError
 from ._note import LogKey, SignedCheckpoint
+from .files import write_atomic
 from .merkle import verify_consistency
 
 __all__ = ["CosignResult", "Witness"]
@@ -36,22 +37,6 @@ __all__ = ["CosignResult", "Witness"]
 KEY_FILE = "witness-key.json"
 PUBLIC_FILE = "witness-public.json"
 STATE_FILE = "witness-state.json"
-
-
-def _write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    try:
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-    dfd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dfd)
-    finally:
-        os.close(dfd)
 
 
 def _dump(obj: Any) -> bytes:
@@ -86,11 +71,13 @@ class Witness:
             raise InvalidEncoding(f"{d / KEY_FILE} exists already; refusing to overwrite a witness key")
         signer = WitnessSigner.generate(name, random)
         public = signer.public
-        _write_atomic(d / KEY_FILE, _dump({"name": name, "secret": signer.secret_bytes.hex()}), 0o600)
-        _write_atomic(d / PUBLIC_FILE, _dump(public.to_json()))
-        _write_atomic(
+        secret = _dump({"name": name, "secret": signer.secret_bytes.hex()})
+        write_atomic(d / KEY_FILE, secret, mode=0o600, overwrite=False)
+        write_atomic(d / PUBLIC_FILE, _dump(public.to_json()), mode=0o644)
+        write_atomic(
             d / STATE_FILE,
             _dump({"log_key": log_key.vkey, "name": name, "root": None, "size": None, "time": None}),
+            mode=0o644,
         )
         return public
 
@@ -126,7 +113,7 @@ class Witness:
 
     def _save_state(self, size: int, root: bytes, time: int) -> None:
         state = {"log_key": self.log_key.vkey, "name": self.signer.name, "root": root.hex(), "size": size}
-        _write_atomic(self.directory / STATE_FILE, _dump({**state, "time": time}))
+        write_atomic(self.directory / STATE_FILE, _dump({**state, "time": time}), mode=0o644)
 
     def check_and_sign(self, note: str, consistency: Callable[[int, int], list[bytes]]) -> CosignResult:
         """Verify ``note`` and its consistency with the last signed tree; record it; return the cosignature.

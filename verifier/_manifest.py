@@ -74,9 +74,6 @@ class ElectionInfo:
                 return c
         raise KeyError(cid)
 
-    def selection_keys(self) -> list[tuple[str, str]]:
-        return [(c.id, s) for c in self.contests for s in c.selections]
-
 
 _LABEL_MAX: Final[int] = 120
 

@@ -195,7 +195,9 @@ def export(
     server: ServerOpt, out: Annotated[Path, typer.Option("--out", help="archive path (.tar.gz)")]
 ) -> None:
     """Download the election record archive."""
-    out.write_bytes(_call(server, "GET", "/export").content)
+    from ledger.files import write_atomic
+
+    write_atomic(out, _call(server, "GET", "/export").content)
     typer.echo(f"record written to {out}")
 
 
@@ -242,7 +244,9 @@ def export_evidence(
     ledger). Only the observers' key opens it: hand the file to them with the election record."""
     r = _call(server, "POST", "/evidence/export")
     export = r.json()
-    out.write_text(json.dumps(export, indent=1), encoding="utf-8")
+    from ledger.files import write_atomic
+
+    write_atomic(out, json.dumps(export, indent=1))
     n = len(export["evidence"])
     typer.echo(f"{n} sealed evidence items written to {out} (logged: evidence.exported)")
 

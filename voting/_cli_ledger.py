@@ -44,12 +44,11 @@ def keygen(
     out: Annotated[Path, typer.Option(help="where to write the secret key (mode 0600)")],
 ) -> None:
     """Create the log's Ed25519 signing key; print its public verifier key."""
+    from ledger.files import write_atomic
     from ledger.record import LogSigner
 
     signer = LogSigner.generate(origin)
-    fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(signer.skey + "\n")
+    write_atomic(out, signer.skey + "\n", mode=0o600, overwrite=False)
     typer.echo(signer.public.vkey)
 
 

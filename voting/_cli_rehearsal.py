@@ -225,7 +225,9 @@ def vote(
     typer.echo(f"cast ({receipt.channel}): ledger entry {receipt.leaf_index}; receipt verified "
                f"(inclusion proof, checkpoint signed by the log key ({source}), consistency); {witnessed}")
     if receipt_out is not None:
-        receipt_out.write_text(json.dumps(receipt.to_dict(), indent=2) + "\n", encoding="utf-8")
+        from ledger.files import write_atomic
+
+        write_atomic(receipt_out, json.dumps(receipt.to_dict(), indent=2) + "\n")
         typer.echo(f"receipt written to {receipt_out}")
 
 

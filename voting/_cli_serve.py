@@ -1,10 +1,11 @@
 """``tvote serve``: run the election service (FastAPI + uvicorn) on loopback by default.
 
 Settings come from ``TVOTE_*`` environment variables and/or a TOML file (``--config`` or ``TVOTE_CONFIG``);
-see :mod:`voting._settings` and docs/operator-guide.md. The environment is **production** unless
-development is asked for (``--dev`` or ``TVOTE_ENVIRONMENT=development``; loopback only). Before anything
-listens, the data directory is prepared and every start-up check runs (:mod:`voting._startup`); a refused
-configuration exits with status 2 and every problem on stderr, one per line.
+the one table of them is in docs/operator-guide.md ("Server configuration"). The environment is
+**production** unless development is asked for (``--dev`` or ``TVOTE_ENVIRONMENT=development``; loopback
+only). Before anything listens, the data directory is prepared and every start-up check runs
+(:mod:`voting._startup`); a refused configuration exits with status 2 and every problem on stderr, one per
+line.
 """
 
 from __future__ import annotations

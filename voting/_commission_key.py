@@ -12,7 +12,6 @@ commission CA (:class:`voting._testca.CommissionTestCa`, names marked TEST) so t
 from __future__ import annotations
 
 import datetime as dt
-import os
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,8 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+
+from ledger.files import write_atomic
 
 from ._db import make_private_dir
 from ._errors import ConfigurationError
@@ -39,12 +40,6 @@ CERT_FILE = "commission-signer.crt"
 CHAIN_FILE = "commission-chain.pem"
 
 
-def _write(path: Path, data: bytes, mode: int) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-
-
 def _paths(settings: Settings) -> tuple[Path, Path, Path]:
     d = settings.data_dir
     return d / KEY_FILE, d / CERT_FILE, d / CHAIN_FILE
@@ -62,13 +57,14 @@ def ensure_test_commission_signer(settings: Settings, now: dt.datetime | None = 
     ca = CommissionTestCa.generate(now or dt.datetime.now(dt.UTC))
     make_private_dir(settings.data_dir)
     pem = serialization.Encoding.PEM
-    _write(
+    # the key last: a crash before it leaves no key, so the next start generates the whole set again
+    write_atomic(cert_p, ca.signer_certificate.public_bytes(pem), mode=0o644)
+    write_atomic(chain_p, ca.root_certificate.public_bytes(pem), mode=0o644)
+    write_atomic(
         key_p,
         ca.signer_key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()),
-        0o600,
+        mode=0o600,
     )
-    _write(cert_p, ca.signer_certificate.public_bytes(pem), 0o644)
-    _write(chain_p, ca.root_certificate.public_bytes(pem), 0o644)
     return True
 
 

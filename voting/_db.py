@@ -24,7 +24,7 @@ from typing import Any
 
 from sqlalchemy import BigInteger, Column, ForeignKey, Integer, LargeBinary, String, UniqueConstraint, event
 from sqlalchemy.engine import Engine, make_url
-from sqlmodel import Field, Session, SQLModel, create_engine
+from sqlmodel import Field, SQLModel, create_engine
 
 __all__ = [
     "ComplaintRow",
@@ -231,7 +231,3 @@ def create_tables(engine: Engine) -> None:
         if e.name != "voting._intake_db":
             raise
     SQLModel.metadata.create_all(engine)
-
-
-def session_for(engine: Engine) -> Session:
-    return Session(engine, expire_on_commit=False)

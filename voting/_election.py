@@ -24,7 +24,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import os
 import secrets
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -55,6 +54,7 @@ from crypto import (
 )
 from ledger import InvalidEncoding as LedgerInvalidEncoding
 from ledger import ProofError as LedgerProofError
+from ledger.files import write_atomic
 from ledger.merkle import fold, leaf_hash, subtree_nodes
 from ledger.merkle import root as merkle_root
 
@@ -255,9 +255,7 @@ def log_signer(settings: Settings, election_id: str) -> Any:
         return signer
     signer = LogSigner.generate(origin)
     make_private_dir(path.parent)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="ascii") as f:
-        f.write(signer.skey + "\n")
+    write_atomic(path, signer.skey + "\n", mode=0o600, overwrite=False)
     return signer
 
 
@@ -1727,7 +1725,8 @@ class ElectionService:
                 signer=signer or self.commission_signer(),
             )
             pdf_path = self.settings.data_dir / "result.pdf"
-            _write_durably(pdf_path, pdf)  # before the append: the entry names its hash
+            pdf_path.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(pdf_path, pdf)  # before the append: the entry names its hash
             digest = hashlib.sha256(pdf).hexdigest()
             row.phase = "declared"
             s.add(row)
@@ -1764,7 +1763,7 @@ class ElectionService:
         self.ledger.export(out)
         pdf = self.settings.data_dir / "result.pdf"
         if pdf.exists():
-            (out / "result.pdf").write_bytes(pdf.read_bytes())
+            write_atomic(out / "result.pdf", pdf.read_bytes())
         return out
 
     def export_archive_bytes(self) -> bytes:
@@ -1779,22 +1778,6 @@ class ElectionService:
             with tarfile.open(fileobj=buf, mode="w:gz") as tar:
                 tar.add(root, arcname=root.name)
             return buf.getvalue()
-
-
-def _write_durably(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically and durably (temporary file, fsync, rename, fsync directory)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 # ----------------------------------------------------------------------------------- ledger adapters

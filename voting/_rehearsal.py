@@ -60,6 +60,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 
+from ledger.files import write_atomic
+
 from ._cli_demo import _rfc3339
 from ._cli_errors import CliError
 from ._db import make_private_dir
@@ -148,12 +150,7 @@ class KitOptions:
 
 def _write(path: Path, data: bytes | str, mode: int = 0o644) -> Path:
     """Create ``path`` with ``mode`` from the start (a secret is never readable by others, even briefly)."""
-    raw = data.encode("utf-8") if isinstance(data, str) else data
-    path.unlink(missing_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), mode)
-    with os.fdopen(fd, "wb") as f:
-        f.write(raw)
-    os.chmod(path, mode)  # the umask may have taken bits away
+    write_atomic(path, data, mode=mode)
     return path
 
 

@@ -11,68 +11,9 @@ token, and ``tvote serve`` checks everything the election will need before it li
 ``tvote serve --dev``); it binds loopback only and, when no token is given, draws random admin and kiosk
 tokens at start and writes them to ``0600`` files in the data directory.
 
-==================================  ======================================================================
-``TVOTE_ENVIRONMENT``               ``production`` (default), ``test`` or ``development``
-``TVOTE_DATABASE_URL``              SQLAlchemy URL; default ``sqlite:///<data_dir>/tvote.sqlite3``.
-                                    PostgreSQL: ``postgresql+psycopg://user:pw@host/db``
-``TVOTE_DATA_DIR``                  directory for the SQLite file, the ledger signing key and exports
-``TVOTE_ADMIN_TOKEN``               the commission's bearer token for ``/api/v1/admin/*`` (required outside
-                                    development; at least 32 characters)
-``TVOTE_PUBLIC_URL``                the public base URL printed in QR codes and receipts
-``TVOTE_RATE_LIMIT``                voter requests per minute per voting session or credential (card
-                                    certificate, digital-ID login, ballot, tracking code; default 120)
-``TVOTE_RATE_LIMIT_PER_ADDRESS``    voter requests per minute per client address, a ceiling for everyone
-                                    behind one carrier NAT or polling-place router (default 1200)
-``TVOTE_TRUSTED_PROXIES``           addresses/networks of the reverse proxies whose client-address header is
-                                    believed (comma-separated; default none: the TCP peer is the client)
-``TVOTE_PROXY_HEADER``              the header those proxies set: ``x-forwarded-for`` (default) or
-                                    ``forwarded`` (RFC 7239)
-``TVOTE_BODY_TIMEOUT``              seconds a client may take to send a request body (default 60), else 408
-``TVOTE_SPOIL_RATE_PER_HOUR``       challenged (spoiled) ballots per hour per client address, on top of the
-                                    above (default 600; a token bucket, see ``TVOTE_SPOIL_BURST``)
-``TVOTE_SPOIL_BURST``               challenged ballots one client address may send at once (default 60)
-``TVOTE_MAX_SPOILED_BALLOTS``       challenged ballots per election, in all (default 50,000)
-``TVOTE_LOG_ORIGIN``                the ledger's checkpoint origin (default ``tvote/<election id>``)
-``TVOTE_CHECKPOINT_INTERVAL``       seconds between scheduled checkpoints (default 10); a receipt gets its
-                                    inclusion proof against the next one. ``0``: a checkpoint for every
-                                    receipt (each ballot gets a public timestamp; refused in production)
-``TVOTE_CHECKPOINT_MAX_ENTRIES``    a checkpoint is also issued once this many entries are uncovered
-                                    (default 1000)
-``TVOTE_ROLL_KEY_FILE``             file holding the 32-byte roll key (64 hex digits) the register used for
-                                    ``match_key`` columns; default: a fresh random key per election
-``TVOTE_JPKI_TRUST_ANCHORS``        file or directory of JPKI root certificates (PEM/DER; in production the
-                                    J-LIS signing roots). Unset: My Number card ballots are refused
-``TVOTE_JPKI_ANCHOR_PINS``          SHA-256 fingerprints (hex, comma-separated) of the anchors allowed in
-                                    production; default: the J-LIS signing roots 2015/2019/2023
-                                    (``voting.auth.JLIS_SIGNING_ROOT_SHA256``). In production, an anchor not
-                                    pinned refuses start-up; outside production pins are not enforced
-``TVOTE_JPKI_CRL_DIR``              directory of CRL files (PEM/DER), re-read when its files change
-``TVOTE_JPKI_REVOCATION``           ``crl`` (default: the CRL directory is required) or ``unsafe-none``
-                                    (``UnsafeNoRevocationCheck``: warns; refused in production)
-``TVOTE_JPKI_TEST_POLICY``          ``1``: accept the JPKI *test* signing policy (test cards) instead of the
-                                    production one; refused in production
-``TVOTE_OIDC_ISSUER``               digital-ID provider (OpenID Connect issuer URL); set all four or none
-``TVOTE_OIDC_CLIENT_ID``            the election server's client id at the provider
-``TVOTE_OIDC_CLIENT_SECRET``        its client secret (or ``TVOTE_OIDC_CLIENT_SECRET_FILE``)
-``TVOTE_OIDC_REDIRECT_URI``         the registered callback URL of the voting page
-``TVOTE_OIDC_ACR_VALUES``           the acceptable ``acr`` values, lowest first (required with OIDC)
-``TVOTE_OIDC_CLAIMS_SOURCE``        where roll-matching claims come from: ``verified_claims`` (default;
-                                    OpenID Connect for Identity Assurance) or ``verified_scope``
-``TVOTE_OIDC_TRUST_FRAMEWORKS``     ``verified_claims``: the accepted ``trust_framework`` values (required)
-``TVOTE_OIDC_VERIFIED_SCOPE``       ``verified_scope``: the provider's documented verified-claims scope
-``TVOTE_OIDC_MAX_AUTH_AGE``         seconds a provider login (``auth_time``) may be old (default 600)
-``TVOTE_OIDC_JWKS_MIN_REFRESH``     an unknown signing key id re-fetches the JWKS at most once per this
-                                    many seconds (default 60)
-``TVOTE_FACE_MATCHER_URL``          the face-match engine (``HttpFaceMatcher`` wire format)
-``TVOTE_FACE_MATCHER_TOKEN``        bearer token sent to the engine and the reference source (optional)
-``TVOTE_FACE_ENGINE_ID``            the engine id the matcher must answer with (optional)
-``TVOTE_FACE_REFERENCE_URL``        the authoritative reference photos of the residents on the roll:
-                                    ``GET <url>?election_id=…&voter_alias=<hex>`` → ``image/jpeg|png|webp``
-``TVOTE_FACE_REFERENCE_DIR``        or a directory of ``<voter alias hex>.jpg|.png|.webp`` files (one of
-                                    the two with the matcher)
-``TVOTE_KIOSK_TOKEN_HASHES``        SHA-256 (hex) of each polling-place kiosk's bearer token, comma-separated
-                                    (``tvote admin kiosk-token`` makes a token and its hash)
-==================================  ======================================================================
+The settings, their environment variables and defaults are documented once, in the table of
+``docs/operator-guide.md`` ("Server configuration"); ``tests/test_settings_doc.py`` holds that table to
+:class:`Settings` (every field is a row, every documented default is the field's default).
 
 Fail closed: a well-known token (:data:`WELL_KNOWN_TOKENS`, e.g. ``changethis``) is refused as the admin
 token or a kiosk token in every environment (:class:`~voting._errors.ConfigurationError`); outside
@@ -398,10 +339,6 @@ class Settings:
     def effective_jpki_anchor_pins(self) -> frozenset[str]:
         """The trust-anchor pins in force: the configured ones, or the J-LIS signing roots."""
         return frozenset(self.jpki_anchor_pins or JLIS_SIGNING_ROOT_SHA256)
-
-    @property
-    def is_sqlite(self) -> bool:
-        return self.effective_database_url.startswith("sqlite")
 
     @property
     def effective_kiosk_token_hashes(self) -> frozenset[str]:

@@ -142,12 +142,9 @@ def check_bind(settings: Settings, host: str) -> None:
 
 def _write_secret(path: Path, text: str) -> None:
     """Replace ``path`` with ``text``, mode 0600 from the start (never readable by others, even briefly)."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.unlink(missing_ok=True)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="ascii") as f:
-        f.write(text + "\n")
-    os.replace(tmp, path)
+    from ledger.files import write_atomic
+
+    write_atomic(path, text + "\n", mode=0o600)
 
 
 def prepare(settings: Settings, *, now: dt.datetime | None = None) -> Prepared:

@@ -24,9 +24,7 @@ through any ``httpx.Client`` (a FastAPI ``TestClient`` or a real connection on l
 from __future__ import annotations
 
 import json
-import os
 import secrets
-import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,6 +47,7 @@ from crypto import (
     TrusteeKey,
     TrusteeKeyGen,
 )
+from ledger.files import write_atomic
 
 from ._errors import read_error
 
@@ -155,17 +154,7 @@ def write_secret_file(
     }
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(doc, f, indent=1)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, p)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(p, json.dumps(doc, indent=1), mode=0o600)
 
 
 def secret_file_limits(path: str | Path) -> KdfLimits:
