@@ -328,37 +328,28 @@ def _load_manifest(path: Path) -> Any:
 
 def _write_pins(path: Path, block: dict[str, Any]) -> None:
     """Add ``pins`` to the manifest file: appended to a YAML file (one JSON flow mapping, valid YAML, so the
-    file's comments stay), set in a JSON file; the result must load as a manifest, else the file is left as
-    it was (``pins.invalid``). Written to a temporary file in the same directory, then renamed over."""
-    import tempfile
+    file's comments stay), set in a JSON file; the result must parse as a manifest, else the file is left as
+    it was (``pins.invalid``). Written atomically (``ledger.files.write_atomic``), keeping the file's mode."""
+    from ledger.files import write_atomic
 
     from ._errors import ManifestError
-    from ._manifest import load_manifest
+    from ._manifest import parse_manifest
 
     old = path.read_text(encoding="utf-8")
-    if path.suffix.lower() == ".json":
-        new = json.dumps({**json.loads(old), "pins": block}, ensure_ascii=False, indent=2) + "\n"
-    else:
-        sep = "" if old.endswith("\n") else "\n"
-        new = (
-            f"{old}{sep}\n# what this election trusts, written by `tvote admin pins` from the server's "
-            f"configuration\npins: {json.dumps(block)}\n"
-        )
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
-    tmp = Path(tmp_name)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(new)
-            f.flush()
-            os.fsync(f.fileno())
-        try:
-            load_manifest(tmp)
-        except ManifestError as e:
-            raise CliError("pins.invalid", f"the manifest with these pins is refused: {e.message}") from e
-        os.chmod(tmp, path.stat().st_mode & 0o777)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+        if path.suffix.lower() == ".json":
+            new = json.dumps({**json.loads(old), "pins": block}, ensure_ascii=False, indent=2) + "\n"
+            parse_manifest(json.loads(new))
+        else:
+            sep = "" if old.endswith("\n") else "\n"
+            new = (
+                f"{old}{sep}\n# what this election trusts, written by `tvote admin pins` from the server's "
+                f"configuration\npins: {json.dumps(block)}\n"
+            )
+            parse_manifest(new.encode("utf-8"))
+    except ManifestError as e:
+        raise CliError("pins.invalid", f"the manifest with these pins is refused: {e.message}") from e
+    write_atomic(path, new.encode("utf-8"), mode=path.stat().st_mode & 0o777)
 
 
 @app.command("official-pins")
