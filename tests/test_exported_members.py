@@ -35,9 +35,9 @@ def test_crypto_surface_is_pinned() -> None:
 
 def test_hazmat_surface_is_pinned() -> None:
     assert _public(crypto.hazmat) == {
-        "IDENTITY", "MAX_BOUND", "PROTOCOL_VERSION", "WEIGHT_BYTES", "ChaumPedersenProof", "Ciphertext",
-        "DisjunctiveProof", "Equation", "G", "L", "Point", "RandomSource", "Scalar", "SchnorrProof",
-        "allowed_range", "ballot_equations", "canonical_allowed", "challenge", "chaum_pedersen_equations",
+        "CHAUM_PEDERSEN_PURPOSE", "IDENTITY", "MAX_BOUND", "PROTOCOL_VERSION", "SCHNORR_PURPOSE",
+        "WEIGHT_BYTES", "ChaumPedersenProof", "Ciphertext", "DisjunctiveProof", "Equation", "G", "L", "Point",
+        "RandomSource", "Scalar", "SchnorrProof", "TranscriptItem", "allowed_range", "ballot_equations", "canonical_allowed", "challenge", "chaum_pedersen_equations",
         "check_equation", "combined_point", "draw_weight", "encode_transcript", "encrypt", "failing_items",
         "joint_public_key", "lagrange_coefficient", "membership_equations", "prove_chaum_pedersen",
         "prove_membership", "prove_schnorr", "prove_with_nonces", "random_scalar", "schnorr_equations",
