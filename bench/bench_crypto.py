@@ -32,6 +32,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -127,6 +128,11 @@ def replayer(calls: list[tuple[str, Any, tuple[Any, ...]]]) -> Callable[[], None
     return run
 
 
+def _decode_verify(verify: Any, ballot_type: Any, ctx: Any, wire: Any) -> Any:
+    """What a verifier does with a ballot off the wire: decode, then verify."""
+    return verify(ctx, ballot_type.from_dict(wire))
+
+
 def measure(tiny: bool) -> dict[str, Any]:
     """Every figure of one protocol version (whichever ``crypto`` package is importable: this tree's or v1's,
     whose types differ, hence :func:`importlib.import_module`)."""
@@ -165,12 +171,10 @@ def measure(tiny: bool) -> dict[str, Any]:
             ver(ctx, EB.from_dict(wire))
         for name, fn, args in c_ver.calls + c_enc.calls:  # each op's cost, with arguments it really had
             if name not in costs:
-                costs[name] = per_call(lambda fn=fn, args=args: fn(*args), 20 if tiny else 200, rep)
-        t_enc, f_enc = paired(lambda ctx=ctx, vote=vote: enc(ctx, vote), replayer(c_enc.calls), n, rep)
-        t_ver, f_ver = paired(
-            lambda ctx=ctx, wire=wire: ver(ctx, EB.from_dict(wire)), replayer(c_ver.calls), n, rep
-        )
-        t_hash = per_call(lambda ballot=ballot: ballot.ballot_hash(), n, rep)
+                costs[name] = per_call(partial(fn, *args), 20 if tiny else 200, rep)
+        t_enc, f_enc = paired(partial(enc, ctx, vote), replayer(c_enc.calls), n, rep)
+        t_ver, f_ver = paired(partial(_decode_verify, ver, EB, ctx, wire), replayer(c_ver.calls), n, rep)
+        t_hash = per_call(ballot.ballot_hash, n, rep)
         for what, t, f, c in (("encrypt", t_enc, f_enc, c_enc), ("decode + verify", t_ver, f_ver, c_ver)):
             rows.append({"op": f"{what} {label}", "ms": t * 1e3, "counts": dict(c), "floor_ms": f * 1e3})
         rows.append({"op": f"ballot hash {label}", "ms": t_hash * 1e3, "counts": {}, "floor_ms": None})

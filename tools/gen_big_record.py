@@ -187,7 +187,7 @@ def generate(out: Path, n: int, kind: str = "1of5", workers: int = 1, seed: int 
     log = LogSigner.generate("tvote.bench/log", seed=rng.randbytes(32))
     witnesses = [WitnessSigner.generate(f"witness-{k}", random=rng.randbytes) for k in (1, 2)]
     wkeys = [w.public for w in witnesses]
-    manifest = {
+    manifest: dict[str, Any] = {
         "format": "tvote-manifest/1",
         "election_id": "bench-election",
         "name": _t("ベンチマーク", "Benchmark"),

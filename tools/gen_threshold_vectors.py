@@ -146,8 +146,13 @@ def build_proofs() -> dict[str, Any]:
     s0 = schnorr[0]
     c0 = cp[0]
     c1 = cp[1]
-    bump = lambda h: (Scalar.from_hex(h) + 1).hex()  # noqa: E731
-    plus_g = lambda h: (Point.from_hex(h) + G).hex()  # noqa: E731
+
+    def bump(h: str) -> str:
+        return (Scalar.from_hex(h) + 1).hex()
+
+    def plus_g(h: str) -> str:
+        return (Point.from_hex(h) + G).hex()
+
     cp_swapped = {**c0["proof"], "commitments": list(reversed(c0["proof"]["commitments"]))}
     r1, r2 = c0["proof"]["commitments"]
     cp_r2 = {**c0["proof"], "commitments": [r1, plus_g(r2)]}

@@ -29,6 +29,7 @@ from crypto import (
     EncryptedBallot,
     EncryptedContest,
     EncryptedSelection,
+    VerificationError,
     encrypt_ballot,
     reveal,
     verify_ballots,
@@ -36,6 +37,7 @@ from crypto import (
 from crypto.hazmat import (
     IDENTITY,
     Ciphertext,
+    Equation,
     G,
     L,
     Point,
@@ -258,7 +260,7 @@ def elgamal_vectors() -> dict[str, Any]:
     rng = _rng("elgamal")
     secret = rng.nonzero()
     key = secret * G
-    cases = []
+    cases: list[dict[str, Any]] = []
     cts: list[Ciphertext] = []
     for m in [0, 1, 1, 2, 5, 1000]:
         r = rng.nonzero()
@@ -278,7 +280,7 @@ def elgamal_vectors() -> dict[str, Any]:
         "secret_key": secret.hex(),
         "public_key": key.hex(),
         "cases": cases,
-        "sum": {"ciphertext": total.to_dict(), "m": sum(c["m"] for c in cases)},  # type: ignore[misc]
+        "sum": {"ciphertext": total.to_dict(), "m": sum(c["m"] for c in cases)},
         "zero_sum": {"ciphertext": sum_ciphertexts([]).to_dict(), "m": 0},
     }
 
@@ -292,7 +294,7 @@ def disjunctive_vectors() -> dict[str, Any]:
     key = secret * G
     base_hash = rng.randbytes(32)
     nonce = rng.randbytes(32)
-    cases = []
+    cases: list[dict[str, Any]] = []
     specs: list[tuple[tuple[int, ...], int, tuple[TranscriptItem, ...]]] = [
         ((0, 1), 0, ("ballot-selection", base_hash, nonce, "mayor", "a")),
         ((0, 1), 1, ("ballot-selection", base_hash, nonce, "mayor", "b")),
@@ -444,12 +446,12 @@ def _multi_fault(first: dict[str, Any]) -> list[dict[str, Any]]:
 
 def ballot_vectors() -> dict[str, Any]:
     ctx, secret = ballot_election()
-    votes = [
+    votes: list[dict[str, list[str]]] = [
         {"mayor": ["c"], "council": ["s1", "s6"], "ref-1": ["no"]},
         {"mayor": [], "council": [], "ref-1": []},
         {"mayor": ["a"], "council": ["s0", "s3", "s7"], "ref-1": ["yes"]},
     ]
-    ballots = []
+    ballots: list[dict[str, Any]] = []
     for i, choices in enumerate(votes):
         ballot, secrets = encrypt_ballot(ctx, choices, rng=ShakeStream(SEED, f"ballots/{i}"))
         ballots.append(
@@ -660,17 +662,17 @@ def batch_vectors(ballot_file: dict[str, Any]) -> dict[str, Any]:
             for i, v in enumerate(votes)]  # fmt: skip
     bad_eq = [*good[:2], _bump_response(good[2], 1, 2), *good[3:]]
     bad_hash = [*good[:3], _edit_proof(good[3], 0, 1, lambda p: _bump(p, "challenges", 0)), good[4]]
-    batches = []
+    batches: list[dict[str, Any]] = []
     for name, dicts in (("valid", good), ("bad-equation-in-the-middle", bad_eq), ("bad-challenge", bad_hash)):
         label = f"batch/weights/{name}"
         ballots = [EncryptedBallot.from_dict(d) for d in dicts]
-        n_eqs = []
+        n_eqs: list[int | None] = []
         for b in ballots:
             try:
                 n_eqs.append(len(ballot_equations(ctx, b)))
             except Exception:
                 n_eqs.append(None)
-        eqs = []
+        eqs: list[Equation] = []
         for b in ballots:
             try:
                 eqs.extend(ballot_equations(ctx, b))
@@ -678,11 +680,13 @@ def batch_vectors(ballot_file: dict[str, Any]) -> dict[str, Any]:
                 continue
         weights = ShakeStream(SEED, label)
         w = [str(int.from_bytes(weights.randbytes(16), "little")) for _ in eqs]
-        failures = []
+        failures: list[dict[str, Any]] = []
         try:
             verify_ballots(ctx, ballots, rng=ShakeStream(SEED, label + "/bisect"))
         except BatchError as e:
-            failures = [{"index": i, "check": err.check, "subject": err.subject} for i, err in e.failures]
+            for i, err in e.failures:
+                assert isinstance(err, VerificationError)  # no ballot here fails to decode (InvalidEncoding)
+                failures.append({"index": i, "check": err.check, "subject": err.subject})
         batches.append(
             {
                 "name": name,
