@@ -25,7 +25,7 @@ voter casts twice per run and later runs are all re-votes (the per-voter ``seq``
 
 Server CPU is read from ``/proc/<pid>/stat`` of the server process (and of every PostgreSQL process) before
 and after the window. The split of that CPU is measured afterwards in this process, single-threaded, on the
-same submissions: decode + hash + :func:`crypto._ballot.verify_ballot` (the server's ``_parse_ballot``) and
+same submissions: decode + hash + :func:`crypto.verify_ballot` (the server's ``_parse_ballot``) and
 :meth:`voting.auth.JpkiVerifier.verify` with the same trust anchor and CRL directory; the rest (HTTP,
 JSON, pydantic, database, ledger, receipt) is the difference.
 
@@ -51,7 +51,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -127,7 +127,7 @@ def _random_choices(rnd: random.Random, manifest: Mapping[str, Any]) -> dict[str
 
 def _encrypt_chunk(ctx: Any, choices: list[dict[str, list[str]]]) -> list[tuple[dict[str, Any], bytes]]:
     """Worker: encrypt ballots (what the voter's device does), return (wire dict, ballot hash)."""
-    from crypto._ballot import encrypt_ballot
+    from crypto import encrypt_ballot
 
     out = []
     for ch in choices:
@@ -204,21 +204,37 @@ class Server:
     def open_election(self) -> None:
         from _serve_util import wait_for_phase
 
-        from voting._cli_demo import _admin_request, roll_csv, tsukuba_manifest
-        from voting._trustee_client import run_key_ceremony
+        from voting.testing import roll_csv, run_key_ceremony, tsukuba_manifest
 
         self.manifest = tsukuba_manifest(
             self.now, election_id="tsukuba-bench", trustees=self.trustees, threshold=self.trustees
         )
         with httpx.Client(base_url=self.base, timeout=120) as http:
             tok = self.admin_token
-            created = _admin_request(http, tok, "POST", "/election", json=self.manifest).json()
+            created = _admin(http, tok, "POST", "/election", json=self.manifest).json()
             csv = {"Content-Type": "text/csv"}
-            _admin_request(http, tok, "PUT", "/roll", content=roll_csv(self.residents), headers=csv)
-            _admin_request(http, tok, "POST", "/roll/publish")
+            _admin(http, tok, "PUT", "/roll", content=roll_csv(self.residents), headers=csv)
+            _admin(http, tok, "POST", "/roll/publish")
             run_key_ceremony(http, {int(i): c for i, c in created["invitations"].items()}, admin_token=tok)
             wait_for_phase(self.base, "voting")  # the server opens voting by itself (the period has begun)
             self.log_key = http.get(API + "/ledger/witnesses").json()["log_key"]
+
+
+def _admin(
+    http: httpx.Client,
+    token: str,
+    method: str,
+    path: str,
+    *,
+    headers: Mapping[str, str] | None = None,
+    **kw: Any,
+) -> httpx.Response:
+    """``/api/v1/admin{path}`` with the admin token; an error answer stops the benchmark."""
+    auth = {"Authorization": f"Bearer {token}", **(headers or {})}
+    r = http.request(method, API + "/admin" + path, headers=auth, **kw)
+    if r.status_code >= 400:
+        raise RuntimeError(f"admin {method} {path}: HTTP {r.status_code}: {r.text[:500]}")
+    return r
 
 
 @contextmanager
@@ -403,11 +419,10 @@ def phase_split(
     Each step is timed with ``time.process_time`` (all threads, so the ledger's sequencer is included)
     by wrapping the service's own methods on the instance; nothing in ``voting/`` is changed.
     Returns (ms per ballot by step, manifest base-hash computations per cast)."""
-    from voting._cli_demo import start_election, tsukuba_manifest
-    from voting._manifest import Manifest
+    from voting.testing import start_election, tsukuba_manifest
 
     man = tsukuba_manifest(now, election_id="tsukuba-bench-inproc", trustees=2, threshold=2)
-    acc: Counter[str] = Counter()
+    acc: defaultdict[str, float] = defaultdict(float)  # CPU seconds by step
 
     def timed(name: str, fn: Any) -> Any:
         def wrapper(*a: Any, **k: Any) -> Any:
@@ -434,6 +449,7 @@ def phase_split(
         intake._receipt = timed("receipt", intake._receipt)
         svc.append_entry = timed("append", svc.append_entry)
         calls: Counter[str] = Counter()
+        Manifest = type(svc.manifest)  # the service's manifest class (voting's own, private)
         prop = Manifest.__dict__["base_hash"]  # a cached_property (computed once per manifest object)
         inner = prop.func if isinstance(prop, cached_property) else prop.fget
 
@@ -445,14 +461,14 @@ def phase_split(
         replacement: Any = cached_property(counting) if cached else property(counting)
         if cached:
             replacement.__set_name__(Manifest, "base_hash")
-        Manifest.base_hash = replacement  # type: ignore[method-assign]
+        Manifest.base_hash = replacement
         try:
             t = time.process_time()
             for ballot, sub, ch in items:
                 intake.cast_jpki(json.loads(json.dumps(ballot)), sub, ch)
             total = time.process_time() - t
         finally:
-            Manifest.base_hash = prop  # type: ignore[method-assign]
+            Manifest.base_hash = prop
         per_cast = round(calls["base_hash"] / n)
         t = time.process_time()
         for _ in range(50):
@@ -497,9 +513,8 @@ def main() -> int:
     load0 = os.getloadavg()
     t_start = time.monotonic()
 
-    from voting._cli_demo import make_residents
-    from voting._testca import JpkiTestCa, RsaKeyPool
     from voting.client import VoterClient
+    from voting.testing import JpkiTestCa, RsaKeyPool, make_residents
 
     now = dt.datetime.now(dt.UTC)
     ca = JpkiTestCa.generate(now)

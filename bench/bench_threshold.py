@@ -11,9 +11,8 @@ import sys
 import time
 from collections.abc import Callable
 
-from crypto._elgamal import encrypt
-from crypto._group import Scalar
-from crypto._threshold import JointKey, TrusteeKey, TrusteeKeyGen, combine, qualify, verify_partial
+from crypto import JointKey, Scalar, TrusteeKey, TrusteeKeyGen, combine, qualify, verify_partial
+from crypto.hazmat import encrypt
 
 BASE = bytes(32)
 HEADER = (

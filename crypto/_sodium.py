@@ -33,16 +33,10 @@ try:
 except (ImportError, OSError, AttributeError, TypeError) as _e:  # pragma: no cover - depends on the system
     raise ImportError(LIBSODIUM_HINT) from _e
 
-__all__ = ["LIBSODIUM_HINT", "add", "is_valid_point", "library_version", "mul", "mul_base", "sub"]
+__all__ = ["LIBSODIUM_HINT", "add", "is_valid_point", "mul", "mul_base", "sub"]
 
 is_valid_point: Final[Callable[[bytes], bool]] = _ps.crypto_core_ristretto255_is_valid_point
 add: Final[Callable[[bytes, bytes], bytes]] = _ps.crypto_core_ristretto255_add
 sub: Final[Callable[[bytes, bytes], bytes]] = _ps.crypto_core_ristretto255_sub
 mul: Final[Callable[[bytes, bytes], bytes]] = _ps.crypto_scalarmult_ristretto255
 mul_base: Final[Callable[[bytes], bytes]] = _ps.crypto_scalarmult_ristretto255_base
-
-
-def library_version() -> str:
-    """The libsodium version string (for benchmark reports)."""
-    v: bytes = _lib.sodium_version_string()
-    return v.decode("ascii")

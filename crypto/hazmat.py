@@ -23,8 +23,10 @@ from ._disjunctive import (
 from ._dlog import MAX_BOUND
 from ._elgamal import Ciphertext, encrypt, sum_ciphertexts
 from ._group import IDENTITY, G, L, Point, Scalar, small_multiple
-from ._hash import PROTOCOL_VERSION, challenge, encode_transcript, tagged_sha256
+from ._hash import PROTOCOL_VERSION, TranscriptItem, challenge, encode_transcript, tagged_sha256
 from ._proofs import (
+    CHAUM_PEDERSEN_PURPOSE,
+    SCHNORR_PURPOSE,
     ChaumPedersenProof,
     RandomSource,
     SchnorrProof,
@@ -39,9 +41,11 @@ from ._proofs import (
 from ._threshold import joint_public_key, lagrange_coefficient, lagrange_combine
 
 __all__ = [
+    "CHAUM_PEDERSEN_PURPOSE",
     "IDENTITY",
     "MAX_BOUND",
     "PROTOCOL_VERSION",
+    "SCHNORR_PURPOSE",
     "WEIGHT_BYTES",
     "ChaumPedersenProof",
     "Ciphertext",
@@ -53,6 +57,7 @@ __all__ = [
     "RandomSource",
     "Scalar",
     "SchnorrProof",
+    "TranscriptItem",
     "allowed_range",
     "ballot_equations",
     "canonical_allowed",

@@ -3,6 +3,12 @@
 crypto/   pure: imports no other tvote package, no web/database code and no I/O modules
 ledger/   builds on crypto/ only (never voting, verifier, kiosk or fastapi)
 verifier/ reads the record: never voting, kiosk, FastAPI, SQLModel, SQLAlchemy or uvicorn
+
+And public surfaces are real: no non-test file (the packages, tools/, bench/) imports another package's
+private module or name (``from crypto._group import ...``, ``import ledger._check``, ``from crypto import
+_reference``, ``importlib.import_module("crypto._dlog")``); within a package, private imports are its own
+business. The only exceptions are benchmarks that measure a package's internals, each listed with its
+reason in :data:`PRIVATE_IMPORT_EXCEPTIONS`.
 """
 
 from __future__ import annotations
@@ -22,6 +28,105 @@ FORBIDDEN = {
     "ledger": {"voting", "verifier", "kiosk", "fastapi"},
     "verifier": {"voting", "kiosk", "fastapi", "sqlmodel", "sqlalchemy", "uvicorn"},
 }
+
+
+#: The tvote packages, and every folder of non-test Python code (tests/ may import anything).
+PACKAGES = ("crypto", "ledger", "verifier", "voting", "kiosk")
+SOURCE_DIRS = (*PACKAGES, "tools", "bench")
+
+#: (file, private module of another package) -> why. Benchmarks of internals only: never a tool or a package.
+PRIVATE_IMPORT_EXCEPTIONS: dict[tuple[str, str], str] = {
+    ("bench/bench_crypto.py", "crypto._group"): "counts the group's libsodium calls (also on v1)",
+    ("bench/bench_crypto.py", "crypto._dlog"): "counts discrete_log's calls, clears its cache",
+    ("bench/bench_verifier.py", "verifier._ballots"): "times the verifier's per-ballot pass (V12-V14) alone",
+    ("bench/bench_verifier.py", "verifier._manifest"): "reads the manifest that pass needs",
+}
+
+
+def _is_private(part: str) -> bool:
+    return part.startswith("_") and not (part.startswith("__") and part.endswith("__"))
+
+
+def _private_imports(source: str, filename: str = "<source>") -> list[tuple[int, str]]:
+    """``(line, dotted name)`` of every absolute import of a tvote module or name with a private part:
+    ``import a._x``, ``from a._x import y``, ``from a import _x``, ``importlib.import_module("a._x")``."""
+    found: list[tuple[int, str]] = []
+    for node in ast.walk(ast.parse(source, filename=filename)):
+        names: list[str] = []
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names = [node.module]  # and, when the module is public, each name imported from it
+            if not any(_is_private(p) for p in node.module.split(".")[1:]):
+                names += [f"{node.module}.{a.name}" for a in node.names]
+        elif isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant):
+            func = node.func
+            called = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
+            if called in ("import_module", "__import__") and isinstance(node.args[0].value, str):
+                names = [node.args[0].value]
+        for name in names:
+            top, *rest = name.split(".")
+            if top in PACKAGES and any(_is_private(p) for p in rest):
+                found.append((node.lineno, name))
+    return found
+
+
+def _private_module(name: str) -> str:
+    """``crypto._group.Scalar`` -> ``crypto._group``: the name up to its first private part."""
+    parts = name.split(".")
+    end = next(i for i, p in enumerate(parts) if i and _is_private(p))
+    return ".".join(parts[: end + 1])
+
+
+def _cross_package_private_imports() -> list[tuple[str, int, str]]:
+    """``(file, line, name)`` of every import of another package's private module or name, outside tests."""
+    out = []
+    for folder in SOURCE_DIRS:
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            rel = path.relative_to(ROOT).as_posix()
+            for line, name in _private_imports(path.read_text(encoding="utf-8"), rel):
+                if name.split(".")[0] != folder:  # tools/ and bench/ are no package: every one counts
+                    out.append((rel, line, name))
+    return out
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("import crypto._group", ["crypto._group"]),
+        ("import crypto._group as g", ["crypto._group"]),
+        ("from crypto._group import Scalar", ["crypto._group"]),
+        ("from crypto import _reference as ref", ["crypto._reference"]),
+        ("from ledger.record import _private_name", ["ledger.record._private_name"]),
+        ("def f():\n    from voting._testca import JpkiTestCa", ["voting._testca"]),
+        ("import importlib\nm = importlib.import_module('crypto._dlog')", ["crypto._dlog"]),
+        ("m = __import__('ledger._check')", ["ledger._check"]),
+        ("from crypto import Scalar\nfrom crypto.hazmat import G\nimport ledger.merkle", []),
+        ("from ._group import Scalar\nfrom . import _sodium", []),  # relative: the package's own
+        ("from _vectors_common import Recorder\nimport _pg", []),  # not a tvote package
+        ("from crypto import __doc__", []),
+    ],
+)
+def test_private_import_detector(source: str, expected: list[str]) -> None:
+    assert [name for _, name in _private_imports(source)] == expected
+
+
+def test_no_cross_package_private_imports() -> None:
+    """Cross-package imports go through the public modules (crypto, crypto.hazmat, ledger, ledger.merkle,
+    ledger.record, verifier, voting.client, voting.testing, ...), outside tests."""
+    bad = [
+        f"{rel}:{line} imports {name}"
+        for rel, line, name in _cross_package_private_imports()
+        if (rel, _private_module(name)) not in PRIVATE_IMPORT_EXCEPTIONS
+    ]
+    assert not bad, "private module of another package imported:\n" + "\n".join(bad)
+
+
+def test_private_import_exceptions_are_benchmarks_still_needed() -> None:
+    used = {(rel, _private_module(name)) for rel, _, name in _cross_package_private_imports()}
+    for rel, module in PRIVATE_IMPORT_EXCEPTIONS:
+        assert rel.startswith("bench/"), f"{rel}: only benchmarks of internals may be excepted"
+        assert (rel, module) in used, f"{rel} no longer imports {module}: remove the exception"
 
 
 def _imports(path: Path) -> set[str]:

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import hashlib
 
-from crypto._group import Point, Scalar
-from crypto._hash import TranscriptItem
+from crypto.hazmat import Point, Scalar, TranscriptItem
 
 __all__ = ["Recorder", "ShakeStream", "item_from_json", "item_to_json"]
 

@@ -18,7 +18,7 @@ import multiprocessing
 import random
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -27,14 +27,29 @@ import rfc8785
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from crypto._ballot import ContestSpec, ElectionContext, EncryptedBallot, encrypt_ballot, reveal  # noqa: E402
-from crypto._dlog import discrete_log  # noqa: E402
-from crypto._elgamal import Ciphertext  # noqa: E402
-from crypto._group import IDENTITY  # noqa: E402
-from crypto._hash import tagged_sha256  # noqa: E402
-from crypto._threshold import JointKey, TrusteeKeyGen, lagrange_coefficient, qualify  # noqa: E402
-from ledger._check import dumps_header  # noqa: E402
-from ledger.merkle import CompactRange, consistency_proof, leaf_hash, root  # noqa: E402
+from crypto import (  # noqa: E402
+    Ciphertext,
+    ContestSpec,
+    ElectionContext,
+    EncryptedBallot,
+    JointKey,
+    TrusteeKeyGen,
+    discrete_log,
+    encrypt_ballot,
+    qualify,
+    reveal,
+    tagged_sha256,
+)
+from crypto.hazmat import IDENTITY, lagrange_coefficient  # noqa: E402
+from ledger.merkle import (  # noqa: E402
+    CompactRange,
+    consistency_proof,
+    fold,
+    inclusion_ranges,
+    leaf_hash,
+    root,
+    subtree_nodes,
+)
 from ledger.record import (  # noqa: E402
     ZERO_HASH,
     Checkpoint,
@@ -46,6 +61,7 @@ from ledger.record import (  # noqa: E402
     WitnessPolicy,
     WitnessSigner,
     aggregate_cosignatures,
+    dumps_header,
 )
 
 
@@ -103,6 +119,24 @@ def contests(kind: str) -> list[dict[str, Any]]:
     ]
 
 
+def roll_tree(aliases: list[bytes]) -> tuple[bytes, dict[tuple[int, int], bytes]]:
+    """The roll tree over ``aliases`` (sorted ascending; one RFC 9162 leaf per alias, docs/events.md
+    ``roll.commitment``): its root and every complete subtree's hash by ``(level, index)``, in one streaming
+    pass, so that each roll proof below reads O(log n) of them."""
+    cr = CompactRange()
+    nodes: dict[tuple[int, int], bytes] = {}
+    for a in aliases:
+        for level, index, h in cr.append(leaf_hash(a)):
+            nodes[(level, index)] = h
+    return cr.root(), nodes
+
+
+def roll_proof(index: int, size: int, nodes: Mapping[tuple[int, int], bytes]) -> dict[str, Any]:
+    """The ``roll_proof`` of a ``ballot.cast``: PATH(index, D[size]), each hash folded from stored nodes."""
+    path = [fold([nodes[k] for k in subtree_nodes(b, e)]) for b, e in inclusion_ranges(index, size)]
+    return {"index": index, "path": [h.hex() for h in path]}
+
+
 _CTX: ElectionContext | None = None
 
 
@@ -153,7 +187,7 @@ def generate(out: Path, n: int, kind: str = "1of5", workers: int = 1, seed: int 
     log = LogSigner.generate("tvote.bench/log", seed=rng.randbytes(32))
     witnesses = [WitnessSigner.generate(f"witness-{k}", random=rng.randbytes) for k in (1, 2)]
     wkeys = [w.public for w in witnesses]
-    manifest = {
+    manifest: dict[str, Any] = {
         "format": "tvote-manifest/1",
         "election_id": "bench-election",
         "name": _t("ベンチマーク", "Benchmark"),
@@ -212,14 +246,10 @@ def generate(out: Path, n: int, kind: str = "1of5", workers: int = 1, seed: int 
     )
     voters = n - n // 50
     # a real roll of exactly the voters (sorted aliases), so every ballot carries a valid roll_proof (V12);
-    # the stored-tree helpers are the service's own (voting._roll), the check is the verifier's
-    from voting._roll import roll_proof_from_nodes, roll_tree
-
+    # the check is the verifier's
     roll_aliases = sorted(tagged_sha256("bench-alias", v) for v in range(voters))
     rank = {a: r for r, a in enumerate(roll_aliases)}
-    roll_root, node_list = roll_tree(roll_aliases)
-    roll_nodes = {(lv, ix): h for lv, ix, h in node_list}
-    del node_list
+    roll_root, roll_nodes = roll_tree(roll_aliases)
     append(
         "roll.commitment",
         bind({"size": voters, "root": roll_root.hex(), "alias_scheme": "hmac-sha256/1"}),
@@ -255,9 +285,7 @@ def generate(out: Path, n: int, kind: str = "1of5", workers: int = 1, seed: int 
                     "ballot_hash": bhash,
                     "tracking_code": b.tracking_code(),
                     "voter_alias": tagged_sha256("bench-alias", v).hex(),
-                    "roll_proof": roll_proof_from_nodes(
-                        rank[tagged_sha256("bench-alias", v)], voters, roll_nodes
-                    ).to_dict(),
+                    "roll_proof": roll_proof(rank[tagged_sha256("bench-alias", v)], voters, roll_nodes),
                     "channel": "internet",
                     "auth": {"method": "jpki", "evidence_hash": tagged_sha256("bench-evidence", k).hex()},
                     "seq": seq,
@@ -340,8 +368,8 @@ def generate(out: Path, n: int, kind: str = "1of5", workers: int = 1, seed: int 
     try:
         from cryptography.hazmat.primitives import serialization
 
-        from voting._result_pdf import CommissionSigner, build_result_pdf
-        from voting._testca import CommissionTestCa
+        from voting.result_pdf import CommissionSigner, build_result_pdf
+        from voting.testing import CommissionTestCa
 
         ca = CommissionTestCa.generate(dt.datetime.now(dt.UTC) - dt.timedelta(hours=1))
         signer = CommissionSigner(ca.signer_certificate, ca.signer_key, (ca.root_certificate,))

@@ -22,31 +22,39 @@ from typing import Any
 
 from nacl.public import Box, PublicKey
 
-from crypto._batch import Equation, combined_point, failing_items
-from crypto._elgamal import ZERO, Ciphertext, encrypt
-from crypto._group import IDENTITY, G, Point, Scalar, small_multiple
-from crypto._hash import TranscriptItem, challenge, encode_transcript
-from crypto._proofs import (
-    CHAUM_PEDERSEN_PURPOSE,
-    SCHNORR_PURPOSE,
-    ChaumPedersenProof,
-    SchnorrProof,
-    chaum_pedersen_equations,
-    prove_chaum_pedersen,
-    prove_schnorr,
-    random_scalar,
-    schnorr_equations,
-)
-from crypto._threshold import (
+from crypto import (
     EncryptedShare,
     JointKey,
     PartialDecryption,
     TrusteeKeyGen,
-    _share_plaintext,
     combine,
-    lagrange_coefficient,
     qualify,
     resolve_complaint,
+)
+from crypto.hazmat import (
+    CHAUM_PEDERSEN_PURPOSE,
+    IDENTITY,
+    SCHNORR_PURPOSE,
+    ChaumPedersenProof,
+    Ciphertext,
+    Equation,
+    G,
+    Point,
+    Scalar,
+    SchnorrProof,
+    TranscriptItem,
+    challenge,
+    chaum_pedersen_equations,
+    combined_point,
+    encode_transcript,
+    encrypt,
+    failing_items,
+    lagrange_coefficient,
+    prove_chaum_pedersen,
+    prove_schnorr,
+    random_scalar,
+    schnorr_equations,
+    small_multiple,
 )
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -71,6 +79,14 @@ def encode_context(ctx: tuple[TranscriptItem, ...]) -> list[dict[str, str]]:
 
 
 BASE_HASH = hashlib.sha256(b"tvote known-answer vectors: threshold election").digest()
+#: Enc(0; 0): both components the identity.
+ZERO = Ciphertext(IDENTITY, IDENTITY)
+
+
+def share_plaintext(sender: int, recipient: int, share: Scalar) -> bytes:
+    """The 72-byte plaintext of an encrypted share, written out from docs/protocol.md §T3.2 (to encrypt a
+    wrong share, which the public API never does): base_hash || u32be(i) || u32be(j) || σ_ij."""
+    return BASE_HASH + sender.to_bytes(4, "big") + recipient.to_bytes(4, "big") + share.to_bytes()
 
 
 def _schnorr_case(label: str, x: Scalar, ctx: tuple[TranscriptItem, ...]) -> dict[str, Any]:
@@ -130,8 +146,13 @@ def build_proofs() -> dict[str, Any]:
     s0 = schnorr[0]
     c0 = cp[0]
     c1 = cp[1]
-    bump = lambda h: (Scalar.from_hex(h) + 1).hex()  # noqa: E731
-    plus_g = lambda h: (Point.from_hex(h) + G).hex()  # noqa: E731
+
+    def bump(h: str) -> str:
+        return (Scalar.from_hex(h) + 1).hex()
+
+    def plus_g(h: str) -> str:
+        return (Point.from_hex(h) + G).hex()
+
     cp_swapped = {**c0["proof"], "commitments": list(reversed(c0["proof"]["commitments"]))}
     r1, r2 = c0["proof"]["commitments"]
     cp_r2 = {**c0["proof"], "commitments": [r1, plus_g(r2)]}
@@ -302,7 +323,7 @@ def build_threshold() -> dict[str, Any]:
     bad_nonce = ShakeStream("complaint/bad-nonce").randbytes(24)
     wrong = gens[2].share_for(4) + 1
     bad_ct = Box(gens[2].x25519_private_key, PublicKey(pub[4].x25519_public_key)).encrypt(
-        _share_plaintext(BASE_HASH, 2, 4, wrong), bad_nonce
+        share_plaintext(2, 4, wrong), bad_nonce
     )
     bad = EncryptedShare(2, 4, bytes(bad_ct))
     complaint_bad = gens[4].complain(pub[2])

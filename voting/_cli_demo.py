@@ -396,8 +396,8 @@ def start_election(
             from voting._trustee_client import enrolment_public_key
 
             enrolment_keys = {i: secrets.token_bytes(32) for i in range(1, manifest["trustees"]["n"] + 1)}
-            keys = [enrolment_public_key(enrolment_keys[i]) for i in sorted(enrolment_keys)]
-            manifest = {**manifest, "pins": server_pins(settings, manifest["election_id"], keys)}
+            pinned_keys = [enrolment_public_key(enrolment_keys[i]) for i in sorted(enrolment_keys)]
+            manifest = {**manifest, "pins": server_pins(settings, manifest["election_id"], pinned_keys)}
         created = _admin_request(http, admin_token, "POST", "/election", json=dict(manifest)).json()
         csv = {"Content-Type": "text/csv"}
         _admin_request(http, admin_token, "PUT", "/roll", content=roll_csv(residents), headers=csv)

@@ -26,7 +26,7 @@ import hashlib
 import json
 import secrets
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -1135,7 +1135,7 @@ class ElectionService:
                 "joint_key": self.joint_key().to_dict() if row.joint_key_json else None,
             }
 
-    def submit_shares(self, trustee: int, shares: list[Mapping[str, Any]]) -> int:
+    def submit_shares(self, trustee: int, shares: Sequence[Mapping[str, Any]]) -> int:
         """Dealer ``trustee`` publishes one encrypted share for every other registered trustee."""
         with self.appending(), self._session() as s, s.no_autoflush:
             row = self._row(s)

@@ -80,8 +80,8 @@ from typing import Any, Final, Literal
 from urllib.parse import urlencode
 
 import rfc8785
-from sqlalchemy import delete, func, update
-from sqlmodel import Session, select
+from sqlalchemy import CursorResult, Delete, Update, delete, func, update
+from sqlmodel import Session, col, select
 
 from crypto import (
     CryptoError,
@@ -137,6 +137,16 @@ __all__ = [
 ]
 
 _log = logging.getLogger("tvote.intake")
+
+
+def _rowcount(s: Session, statement: Update | Delete) -> int:
+    """How many rows an UPDATE or DELETE matched. SQLAlchemy answers DML with a CursorResult; sqlmodel's
+    ``Session.execute`` is typed as returning a plain Result, which has no ``rowcount``."""
+    result = s.execute(statement)
+    if not isinstance(result, CursorResult):  # pragma: no cover - SQLAlchemy's answer to every DML statement
+        raise TypeError(f"{type(result).__name__} for a DML statement")
+    return result.rowcount
+
 
 Channel = Literal["internet", "kiosk"]
 CHALLENGE_TTL: Final[dt.timedelta] = dt.timedelta(minutes=10)
@@ -441,13 +451,14 @@ class IntakeService:
 
     def _consume_challenge(self, s: Session, challenge: bytes, now: dt.datetime) -> None:
         """Atomically mark the challenge used (fails if another submission used it first)."""
-        res = s.execute(
+        used = _rowcount(
+            s,
             update(IntakeChallenge)
             .where(IntakeChallenge.challenge == challenge.hex())  # type: ignore[arg-type]
             .where(IntakeChallenge.used_at.is_(None))  # type: ignore[union-attr]
-            .values(used_at=now)
+            .values(used_at=now),
         )
-        if res.rowcount != 1:
+        if used != 1:
             raise Unauthenticated("challenge.used", "the server challenge was already used")
 
     # -------------------------------------------------------------------------------- authentication
@@ -662,11 +673,12 @@ class IntakeService:
     def _drop_pending(self, evidence_hash: str) -> None:
         try:
             with self._session() as s:
-                gone = s.execute(
+                gone = _rowcount(
+                    s,
                     delete(AuthEvidence)
                     .where(AuthEvidence.evidence_hash == evidence_hash)  # type: ignore[arg-type]
-                    .where(AuthEvidence.status == "pending")  # type: ignore[arg-type]
-                ).rowcount
+                    .where(AuthEvidence.status == "pending"),  # type: ignore[arg-type]
+                )
                 if gone:  # a binding written with this pending evidence goes with it
                     s.execute(
                         delete(OidcSubjectBinding).where(
@@ -1058,13 +1070,14 @@ class IntakeService:
             raise Unauthenticated("oidc.state", "this digital-ID authorization is unknown or already used")
 
     def _consume_oidc(self, s: Session, state: str, now: dt.datetime) -> None:
-        res = s.execute(
+        used = _rowcount(
+            s,
             update(OidcPending)
             .where(OidcPending.state == state)  # type: ignore[arg-type]
             .where(OidcPending.used_at.is_(None))  # type: ignore[union-attr]
-            .values(used_at=now)
+            .values(used_at=now),
         )
-        if res.rowcount != 1:
+        if used != 1:
             raise Unauthenticated("oidc.state", "this digital-ID authorization was already used")
 
 
@@ -1148,7 +1161,7 @@ class BallotReplay:
             if challenge is not None:  # JPKI: the one-time challenge the signature covers is now used
                 s.execute(
                     update(IntakeChallenge)
-                    .where(IntakeChallenge.challenge == challenge)
+                    .where(col(IntakeChallenge.challenge) == challenge)
                     .where(IntakeChallenge.used_at.is_(None))  # type: ignore[union-attr]
                     .values(used_at=self.now)
                 )
@@ -1201,11 +1214,12 @@ class BallotReplay:
     def finish(self, s: Session, *, full: bool) -> int:
         """Delete orphan pending evidence (returns how many); after a full replay compare the tables."""
         eid = self.election_id
-        orphans = s.execute(
+        orphans = _rowcount(
+            s,
             delete(AuthEvidence)
             .where(AuthEvidence.election_id == eid)  # type: ignore[arg-type]
-            .where(AuthEvidence.status == "pending")  # type: ignore[arg-type]
-        ).rowcount
+            .where(AuthEvidence.status == "pending"),  # type: ignore[arg-type]
+        )
         s.execute(  # a digital-ID binding lives and dies with the evidence of its first ballot
             delete(OidcSubjectBinding)
             .where(OidcSubjectBinding.election_id == eid)  # type: ignore[arg-type]

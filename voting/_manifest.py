@@ -56,7 +56,7 @@ __all__ = [
     "parse_manifest",
 ]
 
-MANIFEST_FORMAT: Final[str] = "tvote-manifest/1"
+MANIFEST_FORMAT: Final = "tvote-manifest/1"  # Final without a type: the Literal the field below needs
 BASE_HASH_PURPOSE: Final[str] = "election-base-hash"
 MAX_TRUSTEES: Final[int] = 64
 

@@ -214,10 +214,12 @@ def render_result_pdf(manifest: Mapping[str, Any], result: Mapping[str, Any], *,
         bi("選挙記録", f"Election record: {record_url}", body),
         Spacer(1, 2 * mm),
         Table([[_qr_image(qr_payload), bi(
-            "この文書は選挙管理委員会の電子署名（PAdES）付きです。数値は添付の tvote-result.json と同一で、"
+            "この文書は選挙管理委員会の電子署名（PAdES）付きです。"
+            "数値は添付の tvote-result.json と同一で、"
             "検証ツール tvote-verify で公開記録と照合できます。",
-            "This document carries the election commission's PAdES signature. Its numbers equal the "
-            "attached tvote-result.json and can be checked against the public record with tvote-verify.",
+            "This document carries the election commission's PAdES signature. "
+            "Its numbers equal the attached tvote-result.json and can be checked "
+            "against the public record with tvote-verify.",
             body, sep="<br/>")]], colWidths=[45 * mm, 120 * mm],
               style=TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP")])),
     ]

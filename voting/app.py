@@ -172,6 +172,7 @@ async def keep_period(service: Any, poll_seconds: float) -> None:
 
     last_problem: str | None = None
     while True:
+        problem: str | None
         try:
             done = await anyio.to_thread.run_sync(service.enforce_period)
         except ServiceError as e:

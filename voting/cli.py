@@ -16,6 +16,8 @@ from typing import Any
 import typer
 from typer.core import TyperGroup
 
+__all__ = ["app", "main"]
+
 
 class _TvoteGroup(TyperGroup):
     """The ``tvote`` command group: expected failures become one ``error: code: message`` line and an exit

@@ -87,20 +87,25 @@ OID_JPKI_ADDRESS: Final[str] = "1.2.392.200149.8.5.5.5"
 #: Systems``), computed from the public certificates (copies in ``tests/data/jlis-roots``): the production pin
 #: list when none is configured.
 JLIS_SIGNING_ROOT_SHA256: Final[Mapping[str, str]] = MappingProxyType({
-    "19645405a1fe14377434bd55957628ac4038557c542403a2243f21c706fc9355":
-        "J-LIS signing root 2015 (serial 01, valid to 2025-10-19)",
-    "79679c33e4cc9319440f1ad120a597ff1844e2ef217063adb176966fd5e6fbeb":
-        "J-LIS signing root 2019 (serial 0132C4AB, valid to 2029-09-14)",
-    "d227f6cde11d35c5252178f106f843d24651944975413b539fa2fb68dbfa365f":
-        "J-LIS signing root 2023 (serial 067C6A21, valid to 2033-07-15)",
+    "19645405a1fe14377434bd55957628ac4038557c542403a2243f21c706fc9355": (
+        "J-LIS signing root 2015 (serial 01, valid to 2025-10-19)"
+    ),
+    "79679c33e4cc9319440f1ad120a597ff1844e2ef217063adb176966fd5e6fbeb": (
+        "J-LIS signing root 2019 (serial 0132C4AB, valid to 2029-09-14)"
+    ),
+    "d227f6cde11d35c5252178f106f843d24651944975413b539fa2fb68dbfa365f": (
+        "J-LIS signing root 2023 (serial 067C6A21, valid to 2033-07-15)"
+    ),
 })
 #: SHA-256 fingerprints of the J-LIS *user-authentication* roots: they certify login keys (no personal
 #: data, 4-digit PIN), never signing keys, and are refused as ballot-signing anchors even when pinned.
 JLIS_AUTHENTICATION_ROOT_SHA256: Final[Mapping[str, str]] = MappingProxyType({
-    "4dcfc4ca0aaf9fb2a3081b3f0c991c320b3acc008667a341eeaec5af1d58ca7d":
-        "J-LIS user-authentication root 2015 (serial 01, valid to 2025-10-19)",
-    "64114f29620c24ed2631d46476a040e7ee740d956089c00b036a6a8118c322b5":
-        "J-LIS user-authentication root 2023 (serial 06D18006, valid to 2033-07-15)",
+    "4dcfc4ca0aaf9fb2a3081b3f0c991c320b3acc008667a341eeaec5af1d58ca7d": (
+        "J-LIS user-authentication root 2015 (serial 01, valid to 2025-10-19)"
+    ),
+    "64114f29620c24ed2631d46476a040e7ee740d956089c00b036a6a8118c322b5": (
+        "J-LIS user-authentication root 2023 (serial 06D18006, valid to 2033-07-15)"
+    ),
 })
 _HASH_LEN: Final[int] = 32
 _MIN_RSA_BITS: Final[int] = 2048
