@@ -75,6 +75,7 @@ _TICK = os.sysconf("SC_CLK_TCK")
 #: A smoke run of every path (``make test`` runs it; its figures are not measurements).
 TINY_ARGS = ("--ballots", "10", "--voters", "5", "--clients", "1", "--db", "sqlite,postgres", "--split", "3")
 
+
 def _proc_cpu(pid: int) -> float:
     """utime + stime (seconds) of one live process; 0 if it is gone."""
     try:

@@ -117,17 +117,20 @@ def main(argv: list[str]) -> int:
             rc = 1
             continue
         sections[name] = (
-            f"Command: `.venv/bin/python {shown}` (or `make bench`)\n\n{machine()}\n\n"
-            f"{res.stdout.strip()}\n"
+            f"Command: `.venv/bin/python {shown}` (or `make bench`)\n\n{machine()}\n\n{res.stdout.strip()}\n"
         )
     if out is None:
         for name in sorted(sections):
             print(sections[name])
         return rc
-    body = ["# Benchmarks", "",
-            "Measured, never asserted in unit tests. Regenerate with `make bench` "
-            "(or `.venv/bin/python bench/run_all.py NAME` for one section). The notes block is "
-            "written by hand and kept across runs.", ""]
+    body = [
+        "# Benchmarks",
+        "",
+        "Measured, never asserted in unit tests. Regenerate with `make bench` "
+        "(or `.venv/bin/python bench/run_all.py NAME` for one section). The notes block is "
+        "written by hand and kept across runs.",
+        "",
+    ]
     if notes:
         body += ["<!-- notes -->", notes.rstrip("\n") + "\n", "<!-- /notes -->", ""]
     for name in sorted(sections):

@@ -60,12 +60,19 @@ def fresh_crl(ca: JpkiTestCa, revoked: list[int] = []) -> CrlFileChecker:
 
 
 def verifier(ca: JpkiTestCa, revoked: list[int] = [], anchors=None, policies=TEST_POLICY) -> JpkiVerifier:
-    return JpkiVerifier(anchors or [ca.certificate], fresh_crl(ca, revoked), ROLL_KEY,
-                        accepted_policies=policies)
+    return JpkiVerifier(
+        anchors or [ca.certificate], fresh_crl(ca, revoked), ROLL_KEY, accepted_policies=policies
+    )
 
 
-def check(v: JpkiVerifier, sub: JpkiSubmission, *, ballot: bytes = BALLOT, challenge: bytes = CHALLENGE,
-          now: dt.datetime = NOW):
+def check(
+    v: JpkiVerifier,
+    sub: JpkiSubmission,
+    *,
+    ballot: bytes = BALLOT,
+    challenge: bytes = CHALLENGE,
+    now: dt.datetime = NOW,
+):
     return v.verify(sub, election_base_hash=BASE, ballot_hash=ballot, challenge=challenge, now=now)
 
 
@@ -90,8 +97,9 @@ def test_valid_card_accepted_and_matches_roll(ca, card) -> None:
     sub = card.sign_ballot(BASE, BALLOT, CHALLENGE)
     ident = check(verifier(ca), sub)
     # the roll, built from the resident registry with different spacing/width, yields the same key
-    roll_entry = roll_match_key(ROLL_KEY, "筑波\u3000花子", dt.date(1990, 4, 1),
-                                "茨城県つくば市研究学園一丁目１番地１")
+    roll_entry = roll_match_key(
+        ROLL_KEY, "筑波\u3000花子", dt.date(1990, 4, 1), "茨城県つくば市研究学園一丁目１番地１"
+    )
     assert ident.match_key == roll_entry
     other_key = RollKey(b"\x43" * 32)
     assert ident.match_key != roll_match_key(other_key, ALICE.name, ALICE.birth_date, ALICE.address)
@@ -118,8 +126,13 @@ def test_birth_date_era_encoding() -> None:
 
 
 def test_expired(ca, card_key) -> None:
-    c = ca.issue_card(ALICE, NOW, key=card_key, not_before=NOW - dt.timedelta(days=400),
-                      not_after=NOW - dt.timedelta(seconds=1))
+    c = ca.issue_card(
+        ALICE,
+        NOW,
+        key=card_key,
+        not_before=NOW - dt.timedelta(days=400),
+        not_after=NOW - dt.timedelta(seconds=1),
+    )
     expect("jpki.expired", verifier(ca), c.sign_ballot(BASE, BALLOT, CHALLENGE))
 
 
@@ -133,11 +146,14 @@ def test_valid_card_rejected_after_it_expires(ca, card) -> None:
     expect("jpki.expired", verifier(ca), sub, now=card.certificate.not_valid_after_utc)
 
 
-@pytest.mark.parametrize("ku", [
-    x509.KeyUsage(True, False, False, False, False, False, False, False, False),  # no nonRepudiation
-    x509.KeyUsage(False, True, False, False, False, False, False, False, False),  # no digitalSignature
-    x509.KeyUsage(True, True, False, False, False, True, False, False, False),  # keyCertSign too
-])
+@pytest.mark.parametrize(
+    "ku",
+    [
+        x509.KeyUsage(True, False, False, False, False, False, False, False, False),  # no nonRepudiation
+        x509.KeyUsage(False, True, False, False, False, False, False, False, False),  # no digitalSignature
+        x509.KeyUsage(True, True, False, False, False, True, False, False, False),  # keyCertSign too
+    ],
+)
 def test_wrong_key_usage(ca, card_key, ku) -> None:
     c = ca.issue_card(ALICE, NOW, key=card_key, key_usage=ku)
     expect("jpki.key_usage", verifier(ca), c.sign_ballot(BASE, BALLOT, CHALLENGE))
@@ -179,8 +195,9 @@ def test_crl_from_same_named_other_root_is_not_trusted(ca, card) -> None:
     impostor = JpkiTestCa.generate(NOW - dt.timedelta(days=30))
     assert impostor.certificate.subject == ca.certificate.subject
     clean_forged = impostor.build_crl([], NOW - dt.timedelta(hours=1), NOW + dt.timedelta(days=1))
-    v = JpkiVerifier([ca.certificate], CrlFileChecker([clean_forged]), ROLL_KEY,
-                     accepted_policies=TEST_POLICY)
+    v = JpkiVerifier(
+        [ca.certificate], CrlFileChecker([clean_forged]), ROLL_KEY, accepted_policies=TEST_POLICY
+    )
     expect("jpki.revocation_unavailable", v, card.sign_ballot(BASE, BALLOT, CHALLENGE))
 
 
@@ -190,8 +207,9 @@ def test_crl_files_pem_and_der(ca, card, tmp_path: Path) -> None:
     (tmp_path / "a.crl").write_bytes(crl.public_bytes(serialization.Encoding.DER))
     (tmp_path / "b.pem").write_bytes(crl.public_bytes(serialization.Encoding.PEM))
     for paths in ([tmp_path / "a.crl"], [tmp_path / "b.pem"], [tmp_path]):
-        v = JpkiVerifier([ca.certificate], CrlFileChecker.from_paths(paths), ROLL_KEY,
-                         accepted_policies=TEST_POLICY)
+        v = JpkiVerifier(
+            [ca.certificate], CrlFileChecker.from_paths(paths), ROLL_KEY, accepted_policies=TEST_POLICY
+        )
         expect("jpki.revoked", v, card.sign_ballot(BASE, BALLOT, CHALLENGE))
 
 
@@ -210,14 +228,16 @@ def test_same_named_different_root(ca, card_key) -> None:
 def test_issuer_selected_by_key_among_same_named_generations(ca, card_key) -> None:
     gen2 = JpkiTestCa.generate(NOW - dt.timedelta(days=5))
     c = gen2.issue_card(ALICE, NOW, key=card_key)
-    v = JpkiVerifier([ca.certificate, gen2.certificate], fresh_crl(gen2), ROLL_KEY,
-                     accepted_policies=TEST_POLICY)
+    v = JpkiVerifier(
+        [ca.certificate, gen2.certificate], fresh_crl(gen2), ROLL_KEY, accepted_policies=TEST_POLICY
+    )
     ident = check(v, c.sign_ballot(BASE, BALLOT, CHALLENGE))
     ski = gen2.certificate.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
     assert ident.trust_anchor_key_id == ski.hex()
     # a CRL of the other generation (same issuer name) does not count for this card
-    v_wrong_crl = JpkiVerifier([ca.certificate, gen2.certificate], fresh_crl(ca), ROLL_KEY,
-                               accepted_policies=TEST_POLICY)
+    v_wrong_crl = JpkiVerifier(
+        [ca.certificate, gen2.certificate], fresh_crl(ca), ROLL_KEY, accepted_policies=TEST_POLICY
+    )
     expect("jpki.revocation_unavailable", v_wrong_crl, c.sign_ballot(BASE, BALLOT, CHALLENGE))
 
 
@@ -264,8 +284,17 @@ def test_missing_basic_four_rejected(ca, card_key) -> None:
 
 def test_public_surface() -> None:
     assert set(auth.__all__) >= {
-        "JpkiVerifier", "JpkiSubmission", "JpkiIdentity", "JpkiEvidence", "RevocationChecker",
-        "CrlFileChecker", "AuthError", "JpkiError", "RollKey", "roll_match_key", "signed_message",
+        "JpkiVerifier",
+        "JpkiSubmission",
+        "JpkiIdentity",
+        "JpkiEvidence",
+        "RevocationChecker",
+        "CrlFileChecker",
+        "AuthError",
+        "JpkiError",
+        "RollKey",
+        "roll_match_key",
+        "signed_message",
     }
     for name in auth.__all__:
         assert hasattr(auth, name), name
@@ -316,10 +345,16 @@ def with_crls(ca: JpkiTestCa, *crls: x509.CertificateRevocationList) -> JpkiVeri
     return JpkiVerifier([ca.certificate], CrlFileChecker(crls), ROLL_KEY, accepted_policies=TEST_POLICY)
 
 
-def idp(*, names: list[x509.GeneralName] | None = None,
-        relative: x509.RelativeDistinguishedName | None = None, user: bool = False, ca_only: bool = False,
-        reasons: frozenset[x509.ReasonFlags] | None = None, indirect: bool = False,
-        attributes: bool = False) -> x509.IssuingDistributionPoint:
+def idp(
+    *,
+    names: list[x509.GeneralName] | None = None,
+    relative: x509.RelativeDistinguishedName | None = None,
+    user: bool = False,
+    ca_only: bool = False,
+    reasons: frozenset[x509.ReasonFlags] | None = None,
+    indirect: bool = False,
+    attributes: bool = False,
+) -> x509.IssuingDistributionPoint:
     return x509.IssuingDistributionPoint(names, relative, user, ca_only, reasons, indirect, attributes)
 
 
@@ -376,8 +411,9 @@ def test_delta_crl_is_applied_only_on_its_base(ca, card) -> None:
     stale_number = ca.build_crl([(serial, REMOVE)], NOW - H, NOW + DAY, crl_number=100, delta_of=90)
     expect("jpki.revoked", with_crls(ca, held, stale_number), sub)
     # nor a delta of another scope (the municipality's partition on top of the whole-CA base)
-    other_scope = ca.build_crl([(serial, REMOVE)], NOW - H, NOW + DAY, city=CITY, crl_number=101,
-                               delta_of=100)
+    other_scope = ca.build_crl(
+        [(serial, REMOVE)], NOW - H, NOW + DAY, city=CITY, crl_number=101, delta_of=100
+    )
     expect("jpki.revoked", with_crls(ca, held, other_scope), sub)
     # a delta that lists the card revokes it, applicable to a base or not
     clean = ca.build_crl([], NOW - 3 * H, NOW + DAY, crl_number=100)
@@ -400,8 +436,15 @@ def test_freshest_complete_crl_in_scope_decides(ca, card) -> None:
     old_hold = ca.build_crl([(serial, HOLD)], NOW - 5 * H, NOW + DAY, city=CITY)
     newer = ca.build_crl([], NOW - H, NOW + DAY, city=CITY)
     check(with_crls(ca, old_hold, newer), sub)
-    expect("jpki.revoked", with_crls(ca, ca.build_crl([], NOW - 5 * H, NOW + DAY, city=CITY),
-                                      ca.build_crl([(serial, HOLD)], NOW - H, NOW + DAY, city=CITY)), sub)
+    expect(
+        "jpki.revoked",
+        with_crls(
+            ca,
+            ca.build_crl([], NOW - 5 * H, NOW + DAY, city=CITY),
+            ca.build_crl([(serial, HOLD)], NOW - H, NOW + DAY, city=CITY),
+        ),
+        sub,
+    )
 
 
 def test_crls_scoped_to_some_reasons_must_be_combined(ca, card) -> None:
@@ -413,8 +456,12 @@ def test_crls_scoped_to_some_reasons_must_be_combined(ca, card) -> None:
     expect("jpki.crl_scope", with_crls(ca, kc_only), sub)  # accepted before: only key compromise covered
     others = ca.build_crl([], NOW - 2 * H, NOW + DAY, distribution_point=idp(names=dp, reasons=rest))
     check(with_crls(ca, kc_only, others), sub)
-    others_listing = ca.build_crl([(serial, x509.ReasonFlags.superseded)], NOW - 2 * H, NOW + DAY,
-                                  distribution_point=idp(names=dp, reasons=rest))
+    others_listing = ca.build_crl(
+        [(serial, x509.ReasonFlags.superseded)],
+        NOW - 2 * H,
+        NOW + DAY,
+        distribution_point=idp(names=dp, reasons=rest),
+    )
     expect("jpki.revoked", with_crls(ca, kc_only, others_listing), sub)
 
 
@@ -422,10 +469,15 @@ def test_distribution_point_reasons_limit_a_partition(ca, card_key) -> None:
     """A card whose distribution point serves only key compromise needs another CRL for the rest."""
     kc_name = x509.DirectoryName(ca.distribution_point("Tsukuba-shi keyCompromise"))
     rest_name = x509.DirectoryName(ca.distribution_point(CITY))
-    c = ca.issue_card(ALICE, NOW, key=card_key, crl_distribution_points=[
-        x509.DistributionPoint([kc_name], None, frozenset({KC}), None),
-        x509.DistributionPoint([rest_name], None, auth.ALL_REASONS - {KC}, None),
-    ])
+    c = ca.issue_card(
+        ALICE,
+        NOW,
+        key=card_key,
+        crl_distribution_points=[
+            x509.DistributionPoint([kc_name], None, frozenset({KC}), None),
+            x509.DistributionPoint([rest_name], None, auth.ALL_REASONS - {KC}, None),
+        ],
+    )
     sub = c.sign_ballot(BASE, BALLOT, CHALLENGE)
     kc_crl = ca.build_crl([], NOW - H, NOW + DAY, distribution_point=idp(names=[kc_name]))
     rest_crl = ca.build_crl([], NOW - H, NOW + DAY, city=CITY)
@@ -439,8 +491,9 @@ def test_crls_for_other_kinds_of_certificate_do_not_cover_a_card(ca, card) -> No
     for scope in (idp(ca_only=True), idp(attributes=True)):
         scoped = ca.build_crl([], NOW - H, NOW + DAY, distribution_point=scope)
         expect("jpki.crl_scope", with_crls(ca, scoped), sub)
-    user = ca.build_crl([card.certificate.serial_number], NOW - H, NOW + DAY,
-                        distribution_point=idp(user=True))
+    user = ca.build_crl(
+        [card.certificate.serial_number], NOW - H, NOW + DAY, distribution_point=idp(user=True)
+    )
     expect("jpki.revoked", with_crls(ca, user), sub)
 
 
@@ -455,10 +508,17 @@ def test_indirect_crls_are_refused(ca, card, card_key) -> None:
     # a usable CRL beside them decides
     check(with_crls(ca, flagged, entries, ca.build_crl([], NOW - 2 * H, NOW + DAY, city=CITY)), sub)
     # a card whose only distribution point is served by another CRL issuer
-    c = ca.issue_card(ALICE, NOW, key=card_key, crl_distribution_points=[
-        x509.DistributionPoint(dp, None, None, [x509.DirectoryName(other_ca)])])
-    expect("jpki.crl_unsupported", with_crls(ca, ca.build_crl([], NOW - H, NOW + DAY)),
-           c.sign_ballot(BASE, BALLOT, CHALLENGE))
+    c = ca.issue_card(
+        ALICE,
+        NOW,
+        key=card_key,
+        crl_distribution_points=[x509.DistributionPoint(dp, None, None, [x509.DirectoryName(other_ca)])],
+    )
+    expect(
+        "jpki.crl_unsupported",
+        with_crls(ca, ca.build_crl([], NOW - H, NOW + DAY)),
+        c.sign_ballot(BASE, BALLOT, CHALLENGE),
+    )
 
 
 def test_a_failing_pluggable_checker_fails_closed(ca, card) -> None:
@@ -482,14 +542,20 @@ def test_crl_with_unknown_critical_extension_is_not_used(ca, card) -> None:
 
 def test_relative_distribution_point_names(ca, card_key) -> None:
     rdn = x509.RelativeDistinguishedName([x509.NameAttribute(x509.NameOID.COMMON_NAME, "Tsukuba-shi CRLDP")])
-    c = ca.issue_card(ALICE, NOW, key=card_key,
-                      crl_distribution_points=[x509.DistributionPoint(None, rdn, None, None)])
+    c = ca.issue_card(
+        ALICE, NOW, key=card_key, crl_distribution_points=[x509.DistributionPoint(None, rdn, None, None)]
+    )
     sub = c.sign_ballot(BASE, BALLOT, CHALLENGE)
     full = x509.DirectoryName(x509.Name([*ca.certificate.subject.rdns, rdn]))
     for scope in (idp(relative=rdn), idp(names=[full])):
         check(with_crls(ca, ca.build_crl([], NOW - H, NOW + DAY, distribution_point=scope)), sub)
-        expect("jpki.revoked", with_crls(ca, ca.build_crl([c.certificate.serial_number], NOW - H, NOW + DAY,
-                                                          distribution_point=scope)), sub)
+        expect(
+            "jpki.revoked",
+            with_crls(
+                ca, ca.build_crl([c.certificate.serial_number], NOW - H, NOW + DAY, distribution_point=scope)
+            ),
+            sub,
+        )
     expect("jpki.crl_scope", with_crls(ca, ca.build_crl([], NOW - H, NOW + DAY, city=CITY)), sub)
 
 
@@ -508,18 +574,19 @@ def test_partitioned_crl_directory_like_jlis(ca, card, card_key, tmp_path: Path)
     bob_card = ca.issue_card(bob, NOW, key=card_key)
     crls = {
         "tsukuba.crl": ca.build_crl([], NOW - 5 * H, NOW + DAY, city=CITY, crl_number=10),
-        "tsukuba-delta.crl": ca.build_crl([(card.certificate.serial_number, KC)], NOW - H, NOW + DAY,
-                                          city=CITY, crl_number=11, delta_of=10),
+        "tsukuba-delta.crl": ca.build_crl(
+            [(card.certificate.serial_number, KC)], NOW - H, NOW + DAY, city=CITY, crl_number=11, delta_of=10
+        ),
         "mito.crl": ca.build_crl([], NOW - 5 * H, NOW + DAY, city="Mito-shi", crl_number=20),
         "mito-delta.crl": ca.build_crl([], NOW - H, NOW + DAY, city="Mito-shi", crl_number=21, delta_of=20),
     }
     for name, crl in crls.items():
         (tmp_path / name).write_bytes(crl.public_bytes(serialization.Encoding.DER))
-    v = JpkiVerifier([ca.certificate], CrlFileChecker.from_paths([tmp_path]), ROLL_KEY,
-                     accepted_policies=TEST_POLICY)
+    v = JpkiVerifier(
+        [ca.certificate], CrlFileChecker.from_paths([tmp_path]), ROLL_KEY, accepted_policies=TEST_POLICY
+    )
     expect("jpki.revoked", v, card.sign_ballot(BASE, BALLOT, CHALLENGE))
     check(v, bob_card.sign_ballot(BASE, BALLOT, CHALLENGE))
-
 
 
 @pytest.fixture(scope="module")
@@ -531,8 +598,9 @@ def crl_pool(ca, card) -> tuple[dict[str, Crl], dict[str, Crl]]:
         "own clean old": ca.build_crl([], NOW - 6 * H, NOW + DAY, city=CITY, crl_number=10),
         "own listing": ca.build_crl([(serial, KC)], NOW - 4 * H, NOW + DAY, city=CITY, crl_number=12),
         "own hold": ca.build_crl([(serial, HOLD)], NOW - 5 * H, NOW + DAY, city=CITY, crl_number=11),
-        "own delta release": ca.build_crl([(serial, REMOVE)], NOW - H, NOW + DAY, city=CITY, crl_number=13,
-                                          delta_of=11),
+        "own delta release": ca.build_crl(
+            [(serial, REMOVE)], NOW - H, NOW + DAY, city=CITY, crl_number=13, delta_of=11
+        ),
         "own delta empty": ca.build_crl([], NOW - H, NOW + DAY, city=CITY, crl_number=14, delta_of=12),
         "whole clean": ca.build_crl([], NOW - 3 * H, NOW + DAY, crl_number=20),
         "whole listing": ca.build_crl([serial], NOW - 2 * H, NOW + DAY, crl_number=21),
@@ -541,17 +609,24 @@ def crl_pool(ca, card) -> tuple[dict[str, Crl], dict[str, Crl]]:
     irrelevant = {
         "other partition clean": ca.build_crl([], NOW - H / 2, NOW + DAY, city="Mito-shi", crl_number=30),
         "other partition listing": ca.build_crl([serial], NOW - H, NOW + DAY, city="Mito-shi", crl_number=31),
-        "other partition delta": ca.build_crl([], NOW - H / 4, NOW + DAY, city="Mito-shi", crl_number=32,
-                                              delta_of=30),
-        "CA certificates only": ca.build_crl([], NOW - H / 2, NOW + DAY,
-                                             distribution_point=idp(ca_only=True)),
-        "attribute certificates only": ca.build_crl([], NOW - H / 2, NOW + DAY,
-                                                    distribution_point=idp(attributes=True)),
+        "other partition delta": ca.build_crl(
+            [], NOW - H / 4, NOW + DAY, city="Mito-shi", crl_number=32, delta_of=30
+        ),
+        "CA certificates only": ca.build_crl(
+            [], NOW - H / 2, NOW + DAY, distribution_point=idp(ca_only=True)
+        ),
+        "attribute certificates only": ca.build_crl(
+            [], NOW - H / 2, NOW + DAY, distribution_point=idp(attributes=True)
+        ),
         "own stale": ca.build_crl([], NOW - 2 * DAY, NOW - H, city=CITY, crl_number=5),
         "own future": ca.build_crl([], NOW + H, NOW + DAY, city=CITY, crl_number=99),
         "impostor": impostor.build_crl([], NOW - H / 2, NOW + DAY, city=CITY, crl_number=100),
-        "indirect": ca.build_crl([], NOW - H / 2, NOW + DAY, distribution_point=idp(
-            names=[x509.DirectoryName(ca.distribution_point(CITY))], indirect=True)),
+        "indirect": ca.build_crl(
+            [],
+            NOW - H / 2,
+            NOW + DAY,
+            distribution_point=idp(names=[x509.DirectoryName(ca.distribution_point(CITY))], indirect=True),
+        ),
     }
     return relevant, irrelevant
 
@@ -581,6 +656,7 @@ def test_crls_out_of_scope_never_change_the_decision(ca, card, crl_pool, data) -
 
 # ------------------------------------------------------------------ production trust: pins and policy
 
+
 def test_pinned_fingerprints_are_the_published_jlis_roots() -> None:
     anchors = load_trust_anchors(REAL_ANCHORS)
     kinds = {auth.certificate_fingerprint(a): a.subject.rfc4514_string() for a in anchors}
@@ -602,12 +678,13 @@ def test_unpinned_anchor_is_refused(ca) -> None:
     assert ei.value.code == "jpki.anchor_not_pinned"
     assert auth.certificate_fingerprint(ca.certificate) in str(ei.value)
     fp = auth.certificate_fingerprint(ca.certificate).upper()
-    auth.check_anchor_pins([ca.certificate], [":".join(fp[i:i + 2] for i in range(0, 64, 2))])
+    auth.check_anchor_pins([ca.certificate], [":".join(fp[i : i + 2] for i in range(0, 64, 2))])
 
 
 def test_card_carrying_the_test_policy_is_refused_unless_it_is_accepted(ca, card_key) -> None:
-    both = ca.issue_card(ALICE, NOW, key=card_key,
-                         policy_oid=[auth.JPKI_SIGN_POLICY_OID, auth.JPKI_TEST_SIGN_POLICY_OID])
+    both = ca.issue_card(
+        ALICE, NOW, key=card_key, policy_oid=[auth.JPKI_SIGN_POLICY_OID, auth.JPKI_TEST_SIGN_POLICY_OID]
+    )
     sub = both.sign_ballot(BASE, BALLOT, CHALLENGE)
     expect("jpki.policy", verifier(ca, policies=(auth.JPKI_SIGN_POLICY_OID,)), sub)
     check(verifier(ca, policies=(auth.JPKI_SIGN_POLICY_OID, auth.JPKI_TEST_SIGN_POLICY_OID)), sub)
@@ -629,12 +706,19 @@ def _jpki_dirs(tmp_path: Path, ca: JpkiTestCa, *extra_anchor_dirs: Path) -> tupl
 def _production(tmp_path: Path, anchors: Path, crls: Path, **kw: object):
     from voting._settings import Settings
 
-    return Settings(environment="production", data_dir=tmp_path / "data", admin_token="a" * 40,
-                    jpki_trust_anchors=anchors, jpki_crl_dir=crls, **kw)  # type: ignore[arg-type]
+    return Settings(
+        environment="production",
+        data_dir=tmp_path / "data",
+        admin_token="a" * 40,
+        jpki_trust_anchors=anchors,
+        jpki_crl_dir=crls,
+        **kw,
+    )  # type: ignore[arg-type]
 
 
-def test_production_refuses_a_test_ca_card_with_the_production_policy_at_startup(ca, card_key,
-                                                                                tmp_path: Path) -> None:
+def test_production_refuses_a_test_ca_card_with_the_production_policy_at_startup(
+    ca, card_key, tmp_path: Path
+) -> None:
     """Incident (issue 10): a test-CA card carrying the production policy was accepted in production."""
     from voting._errors import ConfigurationError
     from voting._intake_config import IntakeConfig

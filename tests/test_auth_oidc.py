@@ -28,8 +28,11 @@ BALLOT = hashlib.sha256(b"ballot A").digest()
 OTHER = hashlib.sha256(b"ballot B").digest()
 ROLL_KEY = RollKey(b"\x07" * 32)
 REDIRECT = "https://vote.example.jp/auth/oidc/callback"
-CLAIMS = {"name": "研究 学", "birthdate": "1985-11-03",
-          "address": {"formatted": "茨城県つくば市千現二丁目1番地"}}
+CLAIMS = {
+    "name": "研究 学",
+    "birthdate": "1985-11-03",
+    "address": {"formatted": "茨城県つくば市千現二丁目1番地"},
+}
 CLIENT_A = DevClient("tvote-a", "secret-a", (REDIRECT,))
 CLIENT_B = DevClient("tvote-b", "secret-b", (REDIRECT,))
 
@@ -103,10 +106,24 @@ def test_nonce_for_another_ballot(provider) -> None:
     expect("oidc.nonce", rp.complete, dataclasses.replace(pending, ballot_hash=BALLOT), callback, now=now())
     pending, callback = login(rp)
     ident = rp.complete(pending, callback, now=now())
-    expect("oidc.nonce", rp.verify_id_token, ident.evidence.id_token, election_base_hash=BASE,
-           ballot_hash=OTHER, nonce_salt=pending.nonce_salt, now=now())
-    expect("oidc.nonce", rp.verify_id_token, ident.evidence.id_token, election_base_hash=BASE,
-           ballot_hash=BALLOT, nonce_salt=b"\x00" * 32, now=now())
+    expect(
+        "oidc.nonce",
+        rp.verify_id_token,
+        ident.evidence.id_token,
+        election_base_hash=BASE,
+        ballot_hash=OTHER,
+        nonce_salt=pending.nonce_salt,
+        now=now(),
+    )
+    expect(
+        "oidc.nonce",
+        rp.verify_id_token,
+        ident.evidence.id_token,
+        election_base_hash=BASE,
+        ballot_hash=BALLOT,
+        nonce_salt=b"\x00" * 32,
+        now=now(),
+    )
 
 
 def test_bad_signature(provider) -> None:
@@ -129,8 +146,15 @@ def test_wrong_audience(provider) -> None:
     rp_a, rp_b = rp_for(provider, CLIENT_A), rp_for(provider, CLIENT_B)
     pending, callback = login(rp_a)
     token = rp_a.complete(pending, callback, now=now()).evidence.id_token
-    expect("oidc.audience", rp_b.verify_id_token, token, election_base_hash=BASE, ballot_hash=BALLOT,
-           nonce_salt=pending.nonce_salt, now=now())
+    expect(
+        "oidc.audience",
+        rp_b.verify_id_token,
+        token,
+        election_base_hash=BASE,
+        ballot_hash=BALLOT,
+        nonce_salt=pending.nonce_salt,
+        now=now(),
+    )
 
 
 def test_expired_token(provider) -> None:
@@ -138,11 +162,25 @@ def test_expired_token(provider) -> None:
     pending, callback = login(rp)
     ident = rp.complete(pending, callback, now=now())
     later = now() + dt.timedelta(seconds=provider.token_lifetime + 61)
-    expect("oidc.expired", rp.verify_id_token, ident.evidence.id_token, election_base_hash=BASE,
-           ballot_hash=BALLOT, nonce_salt=pending.nonce_salt, now=later)
+    expect(
+        "oidc.expired",
+        rp.verify_id_token,
+        ident.evidence.id_token,
+        election_base_hash=BASE,
+        ballot_hash=BALLOT,
+        nonce_salt=pending.nonce_salt,
+        now=later,
+    )
     earlier = now() - dt.timedelta(minutes=10)  # iat in the future from this clock
-    expect("oidc.expired", rp.verify_id_token, ident.evidence.id_token, election_base_hash=BASE,
-           ballot_hash=BALLOT, nonce_salt=pending.nonce_salt, now=earlier)
+    expect(
+        "oidc.expired",
+        rp.verify_id_token,
+        ident.evidence.id_token,
+        election_base_hash=BASE,
+        ballot_hash=BALLOT,
+        nonce_salt=pending.nonce_salt,
+        now=earlier,
+    )
 
 
 def test_provider_minting_stale_tokens_is_refused() -> None:
@@ -155,31 +193,61 @@ def test_provider_minting_stale_tokens_is_refused() -> None:
 def test_wrong_or_missing_pkce_verifier(provider) -> None:
     rp = rp_for(provider)
     pending, callback = login(rp)
-    expect("oidc.token_exchange", rp.complete, dataclasses.replace(pending, code_verifier="x" * 64), callback,
-           now=now())
+    expect(
+        "oidc.token_exchange",
+        rp.complete,
+        dataclasses.replace(pending, code_verifier="x" * 64),
+        callback,
+        now=now(),
+    )
     pending, callback = login(rp)
-    expect("oidc.token_exchange", rp.complete, dataclasses.replace(pending, code_verifier=""), callback,
-           now=now())
+    expect(
+        "oidc.token_exchange",
+        rp.complete,
+        dataclasses.replace(pending, code_verifier=""),
+        callback,
+        now=now(),
+    )
 
 
 def test_token_endpoint_requires_verifier_directly(provider) -> None:
     rp = rp_for(provider)
     _, callback = login(rp)
     code = httpx.URL(callback).params["code"]
-    r = httpx.post(f"{provider.issuer}/token", data={"grant_type": "authorization_code", "code": code,
-                                                     "redirect_uri": REDIRECT},
-                   auth=(CLIENT_A.client_id, CLIENT_A.client_secret))
+    r = httpx.post(
+        f"{provider.issuer}/token",
+        data={"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT},
+        auth=(CLIENT_A.client_id, CLIENT_A.client_secret),
+    )
     assert r.status_code == 400 and r.json()["error"] in ("invalid_request", "invalid_grant")
 
 
 def test_authorize_without_pkce_refused(provider) -> None:
-    r = httpx.get(f"{provider.issuer}/authorize", params={
-        "response_type": "code", "client_id": CLIENT_A.client_id, "redirect_uri": REDIRECT,
-        "scope": "openid", "state": "s", "nonce": "n"})
+    r = httpx.get(
+        f"{provider.issuer}/authorize",
+        params={
+            "response_type": "code",
+            "client_id": CLIENT_A.client_id,
+            "redirect_uri": REDIRECT,
+            "scope": "openid",
+            "state": "s",
+            "nonce": "n",
+        },
+    )
     assert r.status_code == 400
-    r = httpx.get(f"{provider.issuer}/authorize", params={
-        "response_type": "code", "client_id": CLIENT_A.client_id, "redirect_uri": REDIRECT, "scope": "openid",
-        "state": "s", "nonce": "n", "code_challenge": "abc" * 15, "code_challenge_method": "plain"})
+    r = httpx.get(
+        f"{provider.issuer}/authorize",
+        params={
+            "response_type": "code",
+            "client_id": CLIENT_A.client_id,
+            "redirect_uri": REDIRECT,
+            "scope": "openid",
+            "state": "s",
+            "nonce": "n",
+            "code_challenge": "abc" * 15,
+            "code_challenge_method": "plain",
+        },
+    )
     assert r.status_code == 400
 
 
@@ -200,8 +268,11 @@ def test_discovery_issuer_must_match(provider) -> None:
 
 # ------------------------------------------------------------- identity claims from a verified source only
 
-VICTIM = {"name": "被害 者", "birthdate": "1950-01-01",
-          "address": {"formatted": "茨城県つくば市研究学園一丁目1番地1"}}
+VICTIM = {
+    "name": "被害 者",
+    "birthdate": "1950-01-01",
+    "address": {"formatted": "茨城県つくば市研究学園一丁目1番地1"},
+}
 MY_KEY = roll_match_key(ROLL_KEY, "研究学", dt.date(1985, 11, 3), "茨城県つくば市千現二丁目1番地")
 VICTIM_KEY = roll_match_key(ROLL_KEY, "被害者", dt.date(1950, 1, 1), "茨城県つくば市研究学園一丁目1番地1")
 
@@ -217,15 +288,24 @@ def login_as_subject(subject: DevSubject, **rp_kw):
 def mint(provider: DevOidcProvider, salt: bytes, **claims) -> str:
     """An ID token signed by the provider's own key with exactly these claims on top of valid basics."""
     t = int(time.time())
-    base = {"iss": provider.issuer, "aud": CLIENT_A.client_id, "sub": "user-123", "iat": t, "exp": t + 300,
-            "auth_time": t, "acr": DEV_ACR, "nonce": ballot_nonce(BASE, BALLOT, salt)}
+    base = {
+        "iss": provider.issuer,
+        "aud": CLIENT_A.client_id,
+        "sub": "user-123",
+        "iat": t,
+        "exp": t + 300,
+        "auth_time": t,
+        "acr": DEV_ACR,
+        "nonce": ballot_nonce(BASE, BALLOT, salt),
+    }
     base.update(claims)
     return jwt.encode({"alg": "RS256", "kid": provider.signing_key.kid}, base, provider.signing_key)
 
 
 def verify(rp: OidcRelyingParty, token: str, salt: bytes, **kw):
-    return rp.verify_id_token(token, election_base_hash=BASE, ballot_hash=BALLOT, nonce_salt=salt, now=now(),
-                              **kw)
+    return rp.verify_id_token(
+        token, election_base_hash=BASE, ballot_hash=BALLOT, nonce_salt=salt, now=now(), **kw
+    )
 
 
 def test_verified_claims_give_the_match_key_and_the_subject_key(provider) -> None:
@@ -251,8 +331,10 @@ def test_unverified_top_level_claims_are_never_used_for_the_roll() -> None:
 def test_verified_claims_under_another_trust_framework_are_ignored() -> None:
     ident = login_as_subject(DevSubject("u", VICTIM, trust_framework="some_selfie_kyc"))
     assert ident.match_key is None
-    ident = login_as_subject(DevSubject("u", VICTIM, trust_framework="some_selfie_kyc"),
-                             trust_frameworks=(DEV_TRUST_FRAMEWORK, "some_selfie_kyc"))
+    ident = login_as_subject(
+        DevSubject("u", VICTIM, trust_framework="some_selfie_kyc"),
+        trust_frameworks=(DEV_TRUST_FRAMEWORK, "some_selfie_kyc"),
+    )
     assert ident.match_key == VICTIM_KEY
 
 
@@ -268,9 +350,22 @@ def test_verified_claims_shapes(provider) -> None:
     expect("oidc.claims", verify, rp, mint(provider, salt, verified_claims={"claims": CLAIMS}), salt)
     expect("oidc.claims", verify, rp, mint(provider, salt, verified_claims=["x"]), salt)
     # claims that sit in verification (or at the top level) are not verified claims
-    assert verify(rp, mint(provider, salt, verified_claims={
-        "verification": {"trust_framework": DEV_TRUST_FRAMEWORK, **CLAIMS}, "claims": {}}, **CLAIMS),
-        salt).match_key is None
+    assert (
+        verify(
+            rp,
+            mint(
+                provider,
+                salt,
+                verified_claims={
+                    "verification": {"trust_framework": DEV_TRUST_FRAMEWORK, **CLAIMS},
+                    "claims": {},
+                },
+                **CLAIMS,
+            ),
+            salt,
+        ).match_key
+        is None
+    )
     expect("oidc.claims", verify, rp, mint(provider, salt, sub=""), salt)
 
 
@@ -310,10 +405,15 @@ def test_stale_authentication_is_refused(provider) -> None:
 
 
 def test_provider_config_is_validated() -> None:
-    for kw in ({"acr_values": ()}, {"trust_frameworks": ()}, {"acr_values": "urn:x"},
-               {"claims_source": "verified_scope"},
-               {"claims_source": "verified_scope", "verified_scope": "openid"},
-               {"claims_source": "top_level"}, {"max_auth_age": 0}):
+    for kw in (
+        {"acr_values": ()},
+        {"trust_frameworks": ()},
+        {"acr_values": "urn:x"},
+        {"claims_source": "verified_scope"},
+        {"claims_source": "verified_scope", "verified_scope": "openid"},
+        {"claims_source": "top_level"},
+        {"max_auth_age": 0},
+    ):
         with pytest.raises(OidcError) as ei:
             config("https://id.example", **kw)
         assert ei.value.code == "oidc.config", kw
@@ -354,5 +454,12 @@ def test_key_rotation_refreshes_the_jwks_rate_limited() -> None:
         expect("oidc.signature", verify, rp, invented, salt)
         assert p.jwks_requests == 3
         # a token under the old key, withdrawn from the JWKS, is refused
-        expect("oidc.signature", rp.verify_id_token, old.evidence.id_token, election_base_hash=BASE,
-               ballot_hash=BALLOT, nonce_salt=old_salt, now=now())
+        expect(
+            "oidc.signature",
+            rp.verify_id_token,
+            old.evidence.id_token,
+            election_base_hash=BASE,
+            ballot_hash=BALLOT,
+            nonce_salt=old_salt,
+            now=now(),
+        )

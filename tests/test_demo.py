@@ -54,7 +54,10 @@ def test_demo_writes_record_and_pdf_and_prints_the_tally(tmp_path: Path) -> None
     # publishes out of band), PDF signature and trustee enrolment included
     (manifest,) = [e["payload"]["manifest"] for e in entries if e["type"] == "election.manifest"]
     assert set(manifest["pins"]) == {
-        "log_key", "jpki_roots_sha256", "commission_root_sha256", "trustee_enrolment_keys"
+        "log_key",
+        "jpki_roots_sha256",
+        "commission_root_sha256",
+        "trustee_enrolment_keys",
     }
     assert all("enrolment" in e["payload"] for e in entries if e["type"] == "trustee.registered")
     cmd = [

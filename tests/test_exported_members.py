@@ -386,8 +386,15 @@ def test_hazmat_is_not_reexported_at_top_level() -> None:
 
 
 def test_one_exception_tree() -> None:
-    for name in ("InvalidEncoding", "DecodingError", "VerificationError", "ProofError", "BallotError",
-                 "ThresholdError", "BatchError"):
+    for name in (
+        "InvalidEncoding",
+        "DecodingError",
+        "VerificationError",
+        "ProofError",
+        "BallotError",
+        "ThresholdError",
+        "BatchError",
+    ):
         assert issubclass(getattr(crypto, name), crypto.CryptoError)
     for name in ("ProofError", "BallotError", "ThresholdError", "BatchError"):
         assert issubclass(getattr(crypto, name), crypto.VerificationError)

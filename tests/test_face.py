@@ -35,11 +35,18 @@ ENGINE = "tiny-matcher/0.1"
 async def _match(request: Request) -> Response:
     body = await request.json()
     ref = ReferenceImageSource(base64.b64decode(body["reference"]["data"]))
-    live = LiveCapture(base64.b64decode(body["live"]["data"]),
-                       liveness_evidence=base64.b64decode(body["live"]["liveness_evidence"]))
+    live = LiveCapture(
+        base64.b64decode(body["live"]["data"]),
+        liveness_evidence=base64.b64decode(body["live"]["liveness_evidence"]),
+    )
     r = DeterministicTestMatcher(ENGINE).match(ref, live)
-    ok = {"decision": r.decision, "score": r.score, "threshold": r.threshold, "liveness": r.liveness,
-          "engine_id": r.engine_id}
+    ok = {
+        "decision": r.decision,
+        "score": r.score,
+        "threshold": r.threshold,
+        "liveness": r.liveness,
+        "engine_id": r.engine_id,
+    }
     mode = request.path_params["mode"]
     if mode == "ok":
         return JSONResponse(ok)
@@ -52,8 +59,10 @@ async def _match(request: Request) -> Response:
     if mode == "inconsistent":
         return JSONResponse({**ok, "decision": True, "score": 0.1})
     if mode == "nan":
-        return Response('{"decision": false, "score": NaN, "threshold": 0.8, "liveness": true, '
-                        '"engine_id": "x"}', media_type="application/json")
+        return Response(
+            '{"decision": false, "score": NaN, "threshold": 0.8, "liveness": true, "engine_id": "x"}',
+            media_type="application/json",
+        )
     if mode == "notjson":
         return Response("<html>oops</html>", media_type="text/html")
     if mode == "error":
@@ -92,11 +101,20 @@ def test_http_matcher_negative_and_spoof(matcher_url) -> None:
         require_match(spoof)
 
 
-@pytest.mark.parametrize("mode,code", [
-    ("extra", "face.response"), ("missing", "face.response"), ("intbool", "face.response"),
-    ("inconsistent", "face.response"), ("nan", "face.response"), ("notjson", "face.response"),
-    ("error", "face.transport"), ("nope", "face.transport"), ("slow", "face.transport"),
-])
+@pytest.mark.parametrize(
+    "mode,code",
+    [
+        ("extra", "face.response"),
+        ("missing", "face.response"),
+        ("intbool", "face.response"),
+        ("inconsistent", "face.response"),
+        ("nan", "face.response"),
+        ("notjson", "face.response"),
+        ("error", "face.transport"),
+        ("nope", "face.transport"),
+        ("slow", "face.transport"),
+    ],
+)
 def test_http_matcher_fails_closed(matcher_url, mode, code) -> None:
     m = HttpFaceMatcher(f"{matcher_url}/{mode}", timeout=0.5)
     with pytest.raises(FaceMatchError) as ei:

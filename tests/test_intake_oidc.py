@@ -173,8 +173,14 @@ def test_one_account_votes_as_one_resident(election: DemoElection, caplog: pytes
     _refused(e, demo_live_capture(a), 409, "oidc.alias_bound")
     logged = "\n".join(r.getMessage() for r in caplog.records)
     assert "oidc.subject_bound" in logged and "oidc.alias_bound" in logged
-    for secret in ("account-of-a-3", a.person.name, b.person.name, a.person.address, a.resident_id,
-                   a.person.birth_date.isoformat()):
+    for secret in (
+        "account-of-a-3",
+        a.person.name,
+        b.person.name,
+        a.person.address,
+        a.resident_id,
+        a.person.birth_date.isoformat(),
+    ):
         assert secret not in logged
     # b is still free to vote with b's own account
     _as_account(e, "account-of-b-4", b)
@@ -225,8 +231,9 @@ def test_face_is_compared_with_the_roll_residents_photo(election: DemoElection) 
 def test_unverified_identity_claims_do_not_reach_the_roll(election: DemoElection) -> None:
     e = election
     victim = e.residents[9]
-    e.oidc_provider.subject = DevSubject("self-asserted", {}, trust_framework=None,
-                                         unverified_claims=demo_claims(victim))
+    e.oidc_provider.subject = DevSubject(
+        "self-asserted", {}, trust_framework=None, unverified_claims=demo_claims(victim)
+    )
     _refused(e, demo_live_capture(victim), 403, "voter.unmatched")
     e.oidc_provider.subject = DevSubject("other-framework", demo_claims(victim), trust_framework="selfie_kyc")
     _refused(e, demo_live_capture(victim), 403, "voter.unmatched")
@@ -274,8 +281,15 @@ def test_what_is_stored_where(election: DemoElection) -> None:
             auth = entry.payload["auth"]
             rows[auth["method"]] = s.get(AuthEvidence, auth["evidence_hash"])
     oidc_ev = json.loads(rows["oidc+face"].evidence)
-    assert set(oidc_ev) == {"method", "election_base_hash", "ballot_hash", "nonce_salt", "issuer", "id_token",
-                            "face"}
+    assert set(oidc_ev) == {
+        "method",
+        "election_base_hash",
+        "ballot_hash",
+        "nonce_salt",
+        "issuer",
+        "id_token",
+        "face",
+    }
     assert set(oidc_ev["face"]) == {"decision", "score", "threshold", "liveness", "engine_id"}
     claims = _jwt_claims(oidc_ev["id_token"])
     verified = claims["verified_claims"]["claims"]
@@ -283,13 +297,25 @@ def test_what_is_stored_where(election: DemoElection) -> None:
     assert verified["address"]["formatted"] == r.person.address
     assert "sex" not in json.dumps(claims) and "gender" not in json.dumps(claims)
     jpki_ev = json.loads(rows["jpki"].evidence)
-    assert set(jpki_ev) == {"method", "election_base_hash", "ballot_hash", "challenge", "signature",
-                            "certificate", "intermediates", "trust_anchor_key_id"}
+    assert set(jpki_ev) == {
+        "method",
+        "election_base_hash",
+        "ballot_hash",
+        "challenge",
+        "signature",
+        "certificate",
+        "intermediates",
+        "trust_anchor_key_id",
+    }
     cert = x509.load_der_x509_certificate(bytes.fromhex(jpki_ev["certificate"]))
     san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     oids = {n.type_id.dotted_string for n in san.get_values_for_type(x509.OtherName)}
-    assert {"1.2.392.200149.8.5.5.1", "1.2.392.200149.8.5.5.3", "1.2.392.200149.8.5.5.4",
-            "1.2.392.200149.8.5.5.5"} <= oids  # name, sex, birth date, address: the whole certificate
+    assert {
+        "1.2.392.200149.8.5.5.1",
+        "1.2.392.200149.8.5.5.3",
+        "1.2.392.200149.8.5.5.4",
+        "1.2.392.200149.8.5.5.5",
+    } <= oids  # name, sex, birth date, address: the whole certificate
     # nowhere in the clear: every column of every table of the server's database
     clear = (r.person.name, r.person.address)
     with Session(e.service.engine) as s:
@@ -309,11 +335,28 @@ def test_binding_of_a_submission_never_appended_is_dropped_by_reconciliation(ele
     bound_to_alias = select(OidcSubjectBinding).where(OidcSubjectBinding.voter_alias == alias)
     with Session(e.service.engine) as s:
         assert s.exec(bound_to_alias).first() is None
-        s.add(AuthEvidence(evidence_hash=orphan, election_id=e.service.election_id, voter_alias=alias,
-                           ballot_hash="cd" * 32, method="oidc+face", evidence="{}", created_at=now,
-                           status="pending"))
-        s.add(OidcSubjectBinding(election_id=e.service.election_id, subject_key="ef" * 32, voter_alias=alias,
-                                 issuer=e.oidc_provider.issuer, evidence_hash=orphan, created_at=now))
+        s.add(
+            AuthEvidence(
+                evidence_hash=orphan,
+                election_id=e.service.election_id,
+                voter_alias=alias,
+                ballot_hash="cd" * 32,
+                method="oidc+face",
+                evidence="{}",
+                created_at=now,
+                status="pending",
+            )
+        )
+        s.add(
+            OidcSubjectBinding(
+                election_id=e.service.election_id,
+                subject_key="ef" * 32,
+                voter_alias=alias,
+                issuer=e.oidc_provider.issuer,
+                evidence_hash=orphan,
+                created_at=now,
+            )
+        )
         s.commit()
     e.service.reconcile()
     with Session(e.service.engine) as s:

@@ -23,8 +23,21 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 FORBIDDEN = {
-    "crypto": {"ledger", "voting", "verifier", "kiosk", "fastapi", "sqlmodel", "sqlalchemy", "uvicorn",
-               "httpx", "socket", "subprocess", "requests", "psycopg"},
+    "crypto": {
+        "ledger",
+        "voting",
+        "verifier",
+        "kiosk",
+        "fastapi",
+        "sqlmodel",
+        "sqlalchemy",
+        "uvicorn",
+        "httpx",
+        "socket",
+        "subprocess",
+        "requests",
+        "psycopg",
+    },
     "ledger": {"voting", "verifier", "kiosk", "fastapi"},
     "verifier": {"voting", "kiosk", "fastapi", "sqlmodel", "sqlalchemy", "uvicorn"},
 }

@@ -127,7 +127,6 @@ def test_cosignatures_aggregate_to_a_witnessed_checkpoint(led: Ledger) -> None:
     got.cosignatures.verify(cp.signed.body, policy(2))
 
 
-
 def test_the_newest_witnessed_checkpoint_is_found_behind_newer_uncosigned_ones(led: Ledger) -> None:
     w0, w1, w2 = witnesses()
     led.append("x", {})

@@ -141,10 +141,24 @@ def test_chaum_pedersen_sound_against_tampering(s: Scalar, a: Scalar, seed: int,
     X, Y = s * G, s * A
     proof = prove_chaum_pedersen(s, X, A, Y, context=CTX, rng=_rng(seed))
     bad = [
-        (X, A, Y, ChaumPedersenProof((proof.commitments[0] + Scalar(delta) * G, proof.commitments[1]),
-                                     proof.response), CTX),
-        (X, A, Y, ChaumPedersenProof((proof.commitments[0], proof.commitments[1] + Scalar(delta) * G),
-                                     proof.response), CTX),
+        (
+            X,
+            A,
+            Y,
+            ChaumPedersenProof(
+                (proof.commitments[0] + Scalar(delta) * G, proof.commitments[1]), proof.response
+            ),
+            CTX,
+        ),
+        (
+            X,
+            A,
+            Y,
+            ChaumPedersenProof(
+                (proof.commitments[0], proof.commitments[1] + Scalar(delta) * G), proof.response
+            ),
+            CTX,
+        ),
         (X, A, Y, ChaumPedersenProof(proof.commitments, proof.response + delta), CTX),
         (X, A, Y + G, proof, CTX),  # wrong decryption share
         (X + G, A, Y, proof, CTX),  # wrong public share
@@ -343,7 +357,7 @@ def test_schnorr_known_answers() -> None:
         assert X == x * G and R == k * G
         transcript = bytes.fromhex(v["transcript"])
         assert transcript == encode_transcript("schnorr-pok", (G, X, R, len(ctx), *ctx))
-        assert transcript[4:4 + len(b"tvote/2/")] == b"tvote/2/"
+        assert transcript[4 : 4 + len(b"tvote/2/")] == b"tvote/2/"
         c = _sha512_mod_l(transcript)
         assert c == Scalar.from_hex(v["challenge"])
         assert proof.response == k + c * x

@@ -88,7 +88,7 @@ def _remove(k: int) -> Callable[[list[bytes]], list[bytes]]:
 
 
 def _swap(k: int) -> Callable[[list[bytes]], list[bytes]]:
-    return lambda ls: [*ls[:k], ls[k + 1], ls[k], *ls[k + 2:]]
+    return lambda ls: [*ls[:k], ls[k + 1], ls[k], *ls[k + 2 :]]
 
 
 def _insert(k: int) -> Callable[[list[bytes]], list[bytes]]:
@@ -103,7 +103,7 @@ def _insert(k: int) -> Callable[[list[bytes]], list[bytes]]:
 
 
 def _duplicate(k: int) -> Callable[[list[bytes]], list[bytes]]:
-    return lambda ls: [*ls[:k + 1], ls[k], *ls[k + 1:]]
+    return lambda ls: [*ls[: k + 1], ls[k], *ls[k + 1 :]]
 
 
 @settings(max_examples=25, deadline=None)
@@ -387,7 +387,9 @@ def _synthetic_record(directory: Path, n: int) -> Path:
     with open(directory / "entries.jsonl", "wb") as f:
         for i in range(n):
             line = b'{"index":%d,"payload":{"i":%d},"prev":"%s","type":"ev","version":1}' % (
-                i, i, prev.hex().encode()
+                i,
+                i,
+                prev.hex().encode(),
             )
             prev = hashlib.sha256(b"\x00" + line).digest()
             hashes.append(prev)

@@ -57,7 +57,11 @@ def test_operator_guide_rehearsal_runs_as_written(tmp_path: Path) -> None:
     # its own session: whatever the script leaves running (a server, if it failed half-way) is ended below
     proc = subprocess.Popen(
         ["bash", "-euo", "pipefail", "-c", script],
-        env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
         start_new_session=True,
     )
     try:
@@ -147,8 +151,14 @@ def test_secret_files_are_private(kit: Path) -> None:
     def mode(p: Path) -> int:
         return stat.S_IMODE(p.stat().st_mode)
 
-    for d in (kit, kit / "server-data", kit / "cards", kit / "witnesses", kit / "witnesses" / "w1",
-              kit / "digital-id"):
+    for d in (
+        kit,
+        kit / "server-data",
+        kit / "cards",
+        kit / "witnesses",
+        kit / "witnesses" / "w1",
+        kit / "digital-id",
+    ):
         assert mode(d) == 0o700, d
     secrets = [
         kit / "admin-token",

@@ -31,19 +31,38 @@ MANIFEST = {
     "election_id": "tsukuba-2027-mayor",
     "name": {"ja": "つくば市長選挙", "en": "Tsukuba mayoral election"},
     "contests": [
-        {"id": "mayor", "kind": "one_of_n", "min": 0, "max": 1, "name": {"ja": "市長", "en": "Mayor"},
-         "selections": [{"id": "cand-1", "name": {"ja": "研究 学", "en": "Manabu Kenkyu"}},
-                        {"id": "cand-2", "name": {"ja": "筑波 山子", "en": "Yamako Tsukuba"}}]},
-        {"id": "referendum", "kind": "yes_no", "min": 0, "max": 1,
-         "name": {"ja": "自転車道整備に関する住民投票", "en": "Referendum on cycle paths"},
-         "selections": [{"id": "yes", "name": {"ja": "賛成", "en": "Yes"}},
-                        {"id": "no", "name": {"ja": "反対", "en": "No"}}]},
+        {
+            "id": "mayor",
+            "kind": "one_of_n",
+            "min": 0,
+            "max": 1,
+            "name": {"ja": "市長", "en": "Mayor"},
+            "selections": [
+                {"id": "cand-1", "name": {"ja": "研究 学", "en": "Manabu Kenkyu"}},
+                {"id": "cand-2", "name": {"ja": "筑波 山子", "en": "Yamako Tsukuba"}},
+            ],
+        },
+        {
+            "id": "referendum",
+            "kind": "yes_no",
+            "min": 0,
+            "max": 1,
+            "name": {"ja": "自転車道整備に関する住民投票", "en": "Referendum on cycle paths"},
+            "selections": [
+                {"id": "yes", "name": {"ja": "賛成", "en": "Yes"}},
+                {"id": "no", "name": {"ja": "反対", "en": "No"}},
+            ],
+        },
     ],
 }
 RESULT = {
     "results": {"mayor": {"cand-1": 101, "cand-2": 87}, "referendum": {"yes": 120, "no": 66}},
     "trustees_used": [1, 2, 4],
-    "cast": 200, "counted": 190, "superseded": 7, "overridden": 3, "spoiled": 4,
+    "cast": 200,
+    "counted": 190,
+    "superseded": 7,
+    "overridden": 3,
+    "spoiled": 4,
 }
 
 
@@ -117,16 +136,22 @@ def test_incremental_update_after_signing_fails(signed_pdf: bytes, commission: C
 
 def test_unknown_signer_fails(commission: CommissionTestCa) -> None:
     impostor = CommissionTestCa.generate(NOW)  # same names, different keys
-    pdf = build_result_pdf(MANIFEST, RESULT, checkpoint_hash=CHECKPOINT, record_url=URL,
-                           signer=CommissionSigner(impostor.signer_certificate, impostor.signer_key,
-                                                   (impostor.root_certificate,)))
+    pdf = build_result_pdf(
+        MANIFEST,
+        RESULT,
+        checkpoint_hash=CHECKPOINT,
+        record_url=URL,
+        signer=CommissionSigner(
+            impostor.signer_certificate, impostor.signer_key, (impostor.root_certificate,)
+        ),
+    )
     check_result_pdf(pdf, [impostor.root_certificate], RESULT, CHECKPOINT)
     expect("pdf.trust", pdf, [commission.root_certificate])
 
 
 def test_tampered_bytes_fail(signed_pdf: bytes, commission: CommissionTestCa) -> None:
     i = signed_pdf.index(b"ReportLab Generated")  # header comment: inside the signed byte range
-    tampered = signed_pdf[:i] + b"ReportLeb" + signed_pdf[i + 9:]
+    tampered = signed_pdf[:i] + b"ReportLeb" + signed_pdf[i + 9 :]
     expect("pdf.signature", tampered, [commission.root_certificate])
     expect("pdf.malformed", b"not a pdf at all", [commission.root_certificate])
 
@@ -136,12 +161,15 @@ def test_unsigned_pdf_fails(commission: CommissionTestCa) -> None:
     expect("pdf.signature", pdf, [commission.root_certificate])
 
 
-@pytest.mark.parametrize("mutate", [
-    lambda m, r: r["results"]["mayor"].pop("cand-2"),
-    lambda m, r: r["results"].update(extra={"x": 1}),
-    lambda m, r: r.update(cast=-1),
-    lambda m, r: m.update(name={"ja": "つくば"}),
-])
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda m, r: r["results"]["mayor"].pop("cand-2"),
+        lambda m, r: r["results"].update(extra={"x": 1}),
+        lambda m, r: r.update(cast=-1),
+        lambda m, r: m.update(name={"ja": "つくば"}),
+    ],
+)
 def test_bad_inputs_refused(mutate) -> None:
     m, r = copy.deepcopy(MANIFEST), copy.deepcopy(RESULT)
     mutate(m, r)

@@ -79,8 +79,13 @@ def test_settings_refuse_unsafe_choices_outside_development(tmp_path):
     with pytest.raises(ConfigurationError) as e:
         Settings(environment="test", oidc_issuer="https://id.example", **base)
     assert e.value.code == "config.oidc"
-    oidc = {"oidc_client_id": "c", "oidc_client_secret": "s" * 20, "oidc_redirect_uri": "https://v.example/cb",
-            "oidc_acr_values": ("urn:example:acr:high",), "oidc_trust_frameworks": ("jp_example",)}
+    oidc = {
+        "oidc_client_id": "c",
+        "oidc_client_secret": "s" * 20,
+        "oidc_redirect_uri": "https://v.example/cb",
+        "oidc_acr_values": ("urn:example:acr:high",),
+        "oidc_trust_frameworks": ("jp_example",),
+    }
     with pytest.raises(ConfigurationError) as e:
         Settings(environment="production", oidc_issuer="http://id.example", **oidc, **base)
     assert e.value.code == "config.oidc_issuer"
@@ -93,11 +98,22 @@ def test_settings_refuse_unsafe_choices_outside_development(tmp_path):
         assert e.value.code == "config.oidc_assurance", missing
     scoped = {k: v for k, v in oidc.items() if k != "oidc_trust_frameworks"}
     with pytest.raises(ConfigurationError) as e:  # the verified scope must be named
-        Settings(environment="test", oidc_issuer="https://id.example", oidc_claims_source="verified_scope",
-                 **scoped, **base)
+        Settings(
+            environment="test",
+            oidc_issuer="https://id.example",
+            oidc_claims_source="verified_scope",
+            **scoped,
+            **base,
+        )
     assert e.value.code == "config.oidc_assurance"
-    Settings(environment="test", oidc_issuer="https://id.example", oidc_claims_source="verified_scope",
-             oidc_verified_scope="jp_verified", **scoped, **base)
+    Settings(
+        environment="test",
+        oidc_issuer="https://id.example",
+        oidc_claims_source="verified_scope",
+        oidc_verified_scope="jp_verified",
+        **scoped,
+        **base,
+    )
     with pytest.raises(ConfigurationError) as e:
         Settings(environment="test", face_matcher_url="http://127.0.0.1:1/match", **base)
     assert e.value.code == "config.face"

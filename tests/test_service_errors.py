@@ -86,8 +86,12 @@ def test_rate_limiter_refills():
 
 def test_spoil_bounds_are_settings_and_fail_closed(tmp_path):
     s = Settings.from_env(
-        {"TVOTE_SPOIL_RATE_PER_HOUR": "30", "TVOTE_SPOIL_BURST": "4", "TVOTE_MAX_SPOILED_BALLOTS": "9",
-         "TVOTE_ENVIRONMENT": "development"},
+        {
+            "TVOTE_SPOIL_RATE_PER_HOUR": "30",
+            "TVOTE_SPOIL_BURST": "4",
+            "TVOTE_MAX_SPOILED_BALLOTS": "9",
+            "TVOTE_ENVIRONMENT": "development",
+        },
         data_dir=tmp_path,
     )
     assert (s.spoil_rate_per_hour, s.spoil_burst, s.max_spoiled_ballots) == (30, 4, 9)

@@ -221,8 +221,13 @@ def _iri_reference(instance: object) -> bool:
     if any(ch.isspace() or ord(ch) < 0x20 or 0x7F <= ord(ch) < 0xA0 for ch in instance):
         return False
     scheme, sep, _ = instance.partition(":")
-    return not sep or "/" in scheme or "?" in scheme or "#" in scheme or bool(
-        re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]*", scheme))
+    return (
+        not sep
+        or "/" in scheme
+        or "?" in scheme
+        or "#" in scheme
+        or bool(re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]*", scheme))
+    )
 
 
 def test_make_sbom_writes_valid_cyclonedx(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -238,9 +243,22 @@ def test_make_sbom_writes_valid_cyclonedx(tmp_path: Path, monkeypatch: pytest.Mo
         pytest.fail(f"cyclonedx-py is not installed in {venv}: install the dev extra (make)")
     env = {k: v for k, v in os.environ.items() if not k.startswith("MAKE")}
     subprocess.run(
-        ["make", "--no-print-directory", "-o", f"{venv}/.installed", "sbom", f"VENV={venv}",
-         f"STAMP={venv}/.installed", f"SBOM_DIR={tmp_path}", "SBOM_VALIDATE=--no-validate"],
-        cwd=ROOT, check=True, capture_output=True, env=env, timeout=300,
+        [
+            "make",
+            "--no-print-directory",
+            "-o",
+            f"{venv}/.installed",
+            "sbom",
+            f"VENV={venv}",
+            f"STAMP={venv}/.installed",
+            f"SBOM_DIR={tmp_path}",
+            "SBOM_VALIDATE=--no-validate",
+        ],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        env=env,
+        timeout=300,
     )
     monkeypatch.setitem(Draft7Validator.FORMAT_CHECKER.checkers, "iri-reference", (_iri_reference, ()))
     validator = JsonStrictValidator(SchemaVersion.V1_6)

@@ -221,7 +221,9 @@ def test_disjunctive_invalid() -> None:
             )
         assert info.value.check == bad["check"], bad["change"]
     assert {b["check"] for b in d["invalid"]} == {
-        "disjunctive-challenge", "disjunctive-equation", "disjunctive-shape"
+        "disjunctive-challenge",
+        "disjunctive-equation",
+        "disjunctive-shape",
     }
     for bad in d["invalid_encoding"]:
         with pytest.raises(InvalidEncoding):
@@ -357,7 +359,12 @@ def test_batch_vectors() -> None:
 def test_generator_reproduces_committed_files() -> None:
     files = gen().build()
     assert set(files) == {
-        "group.json", "hash.json", "elgamal.json", "disjunctive.json", "ballots.json", "batch.json"
+        "group.json",
+        "hash.json",
+        "elgamal.json",
+        "disjunctive.json",
+        "ballots.json",
+        "batch.json",
     }
     for name, text in files.items():
         assert (VEC / name).read_text("utf-8") == text, f"{name} differs: rerun tools/gen_vectors.py"

@@ -954,8 +954,13 @@ def test_counting_rule_and_report_memory_do_not_grow_with_the_ballots() -> None:
                 peaks[("count", n)] = tracemalloc.get_traced_memory()[1] - base
             finally:
                 tracemalloc.stop()
-        assert report.summary == {"cast": n, "counted": n // 2, "superseded": n // 2, "overridden": 0,
-                                  "spoiled": 0}
+        assert report.summary == {
+            "cast": n,
+            "counted": n // 2,
+            "superseded": n // 2,
+            "overridden": 0,
+            "spoiled": 0,
+        }
         assert report.failed_steps() == [13]  # counted_root matched: V17 holds
         assert len(report.failures) == MAX_FAILURES_PER_CHECK and report.failure_count(13) == n
     # three times the ballots and each peak stays flat (measured: a few KiB apart); keeping even one 32-byte

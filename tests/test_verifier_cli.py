@@ -351,15 +351,39 @@ def test_privacy_screen_flags_each_kind() -> None:
         assert list(scan_payload("ballot.cast", p)), p
 
 
-
 _PRIVACY_TEXTS = st.sampled_from(
-    ["ab" * 32, "123456789012", "a", "name", "names", "birth_date", "tracking_code", "203.0.113.9",
-     "fe80::1", "〒305-8577", "平成元年3月2日", "2027-04-25", "1-2-3", "ballot.cast", "oidc+face", "x\\y",
-     'q"q', "\u202e", "Tsukuba", "", "0", "ip", "Remote-Addr"]
+    [
+        "ab" * 32,
+        "123456789012",
+        "a",
+        "name",
+        "names",
+        "birth_date",
+        "tracking_code",
+        "203.0.113.9",
+        "fe80::1",
+        "〒305-8577",
+        "平成元年3月2日",
+        "2027-04-25",
+        "1-2-3",
+        "ballot.cast",
+        "oidc+face",
+        "x\\y",
+        'q"q',
+        "\u202e",
+        "Tsukuba",
+        "",
+        "0",
+        "ip",
+        "Remote-Addr",
+    ]
 ) | st.text(max_size=12)
 _PRIVACY_VALUES = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**53 - 1), 2**53 - 1)
-    | st.sampled_from([123456789012, -123456789012, 10**11, 10**12, 999999999999]) | _PRIVACY_TEXTS,
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**53 - 1), 2**53 - 1)
+    | st.sampled_from([123456789012, -123456789012, 10**11, 10**12, 999999999999])
+    | _PRIVACY_TEXTS,
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_PRIVACY_TEXTS, inner, max_size=3),
     max_leaves=12,
 )

@@ -122,9 +122,7 @@ def test_record_signed_by_another_log_key_fails_even_without_pins(pinned: Electi
     assert {4, 27} <= set(r.failed_steps())
 
 
-def test_fabricated_record_passes_alone_but_not_against_the_pins(
-    pinned: Election, tmp_path: Path
-) -> None:
+def test_fabricated_record_passes_alone_but_not_against_the_pins(pinned: Election, tmp_path: Path) -> None:
     """The server fabricates a whole election (own log key, own commission root, own trustees): checked
     against itself it is consistent; checked against the pins the commission published, it is not."""
     fake = build_election(seed=2, pinned=True)

@@ -252,8 +252,13 @@ def _proof_batch(
         weights = [weights_stream.randbytes(16) for _ in eqs]
         point = combined_point(eqs, ShakeStream(label))
         out[name] = {
-            "items": [{"kind": "chaum-pedersen" if "base" in c else "schnorr", **{
-                k: c[k] for k in ("base", "statement", "context", "proof") if k in c}} for c in items],
+            "items": [
+                {
+                    "kind": "chaum-pedersen" if "base" in c else "schnorr",
+                    **{k: c[k] for k in ("base", "statement", "context", "proof") if k in c},
+                }
+                for c in items
+            ],
             "weights_stream": label,
             "equations": len(eqs),
             "weights": [int.from_bytes(w, "little").__str__() for w in weights],

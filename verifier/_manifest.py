@@ -28,8 +28,19 @@ _KINDS: Final[frozenset[str]] = frozenset({"one_of_n", "up_to_k", "yes_no"})
 _AUTH: Final[frozenset[str]] = frozenset({"jpki", "oidc+face"})
 _HEX64_KEY: Final[re.Pattern[str]] = re.compile(r"[0-9a-f]{64}")
 _TOP_KEYS: Final[frozenset[str]] = frozenset(
-    {"format", "election_id", "name", "voting_period", "contests", "trustees", "witnesses", "revote_rule",
-     "auth_methods", "oversight", "pins"}
+    {
+        "format",
+        "election_id",
+        "name",
+        "voting_period",
+        "contests",
+        "trustees",
+        "witnesses",
+        "revote_rule",
+        "auth_methods",
+        "oversight",
+        "pins",
+    }
 )
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _PIN_KEYS: Final[frozenset[str]] = frozenset(
@@ -218,8 +229,10 @@ def read_manifest(payload: Any, *, entry: int = 0) -> ElectionInfo:
         bad("auth_methods is a non-empty list of jpki / oidc+face")
     ov = m.get("oversight")
     if ov is not None and (
-        not isinstance(ov, dict) or set(ov) != {"x25519_public_key"}
-        or not isinstance(ov["x25519_public_key"], str) or not _HEX64_KEY.fullmatch(ov["x25519_public_key"])
+        not isinstance(ov, dict)
+        or set(ov) != {"x25519_public_key"}
+        or not isinstance(ov["x25519_public_key"], str)
+        or not _HEX64_KEY.fullmatch(ov["x25519_public_key"])
     ):
         bad("oversight is {x25519_public_key: 64 lowercase hex}")
     pins = m.get("pins")

@@ -131,8 +131,9 @@ def check_result_pdf(
     sig = sigs[0]
 
     roots = [asn1_x509.Certificate.load(c.public_bytes(serialization.Encoding.DER)) for c in trust_roots]
-    vc = ValidationContext(trust_roots=roots, allow_fetching=False, moment=validation_time,
-                           revocation_mode="soft-fail")
+    vc = ValidationContext(
+        trust_roots=roots, allow_fetching=False, moment=validation_time, revocation_mode="soft-fail"
+    )
     try:
         status = validate_pdf_signature(sig, vc)
     except (SignatureValidationError, SigningError, PdfError, ValueError) as e:
@@ -140,8 +141,9 @@ def check_result_pdf(
     if not (status.intact and status.valid):
         raise ResultPdfError("pdf.signature", "the signature does not match the signed bytes")
     if status.coverage != SignatureCoverageLevel.ENTIRE_FILE:
-        raise ResultPdfError("pdf.coverage", "content was added after signing (the signature does not "
-                                             "cover the whole file)")
+        raise ResultPdfError(
+            "pdf.coverage", "content was added after signing (the signature does not cover the whole file)"
+        )
     if not status.trusted:
         raise ResultPdfError("pdf.trust", "the signer does not chain to a configured commission root")
     if not status.bottom_line:
@@ -153,8 +155,11 @@ def check_result_pdf(
         doc = json.loads(raw)
     except ValueError:  # InvalidEntry, UnicodeDecodeError, JSONDecodeError
         raise ResultPdfError("pdf.embedded", "embedded result is not JSON within the entry limits") from None
-    if not isinstance(doc, dict) or doc.get("format") != RESULT_PDF_FORMAT or not isinstance(
-            doc.get("result"), dict):
+    if (
+        not isinstance(doc, dict)
+        or doc.get("format") != RESULT_PDF_FORMAT
+        or not isinstance(doc.get("result"), dict)
+    ):
         raise ResultPdfError("pdf.embedded", f"embedded result is not {RESULT_PDF_FORMAT}")
     if doc.get("checkpoint_hash") != expected_checkpoint_hash:
         raise ResultPdfError("pdf.checkpoint", "the PDF cites another checkpoint than the record's final one")

@@ -122,6 +122,9 @@ def check_official_pins(
         if not _same(pins.witnesses, manifest_witnesses):
             bad("the manifest's witnesses or quorum differ from the pinned ones")
     if pins.log_key is not None and record_log_key != pins.log_key:
-        bad("the record's log key (record.json, which every checkpoint signature is checked against) is not "
-            "the pinned log key", entry=None)
+        bad(
+            "the record's log key (record.json, which every checkpoint signature is checked against) is not "
+            "the pinned log key",
+            entry=None,
+        )
     report.passed("record.pins")

@@ -798,8 +798,10 @@ def run_demo(
         (out / "commission-root.pem").write_bytes(root.public_bytes(serialization.Encoding.PEM))
         shutil.copyfile(pdf_path, record_dir / "result.pdf")
         audit = _audit_evidence(e, Path(tmp), observers, record_dir, out / "evidence.json")
-        con.print(f"  observers' evidence audit: {audit.human().splitlines()[-1]} "
-                  f"({audit.justified} of {audit.ballots} cast ballots justified)")
+        con.print(
+            f"  observers' evidence audit: {audit.human().splitlines()[-1]} "
+            f"({audit.justified} of {audit.ballots} cast ballots justified)"
+        )
         from voting._pins import official_pins  # what the commission publishes out of band
 
         (out / "pins.json").write_text(json.dumps(official_pins(e.service.manifest), indent=1) + "\n")
@@ -834,8 +836,9 @@ def _audit_evidence(e: DemoElection, data_dir: Path, key: Any, record: Path, exp
     jwks = None
     if e.oidc_provider is not None:
         jwks = {"keys": [k.as_dict(private=False) for k in e.oidc_provider.jwks_keys]}
-    return audit_evidence(record, export, key, jpki_roots=[e.ca.certificate], crls=crls, oidc_jwks=jwks,
-                          accept_test_policy=True)
+    return audit_evidence(
+        record, export, key, jpki_roots=[e.ca.certificate], crls=crls, oidc_jwks=jwks, accept_test_policy=True
+    )
 
 
 def _print_results(

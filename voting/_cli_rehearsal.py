@@ -37,8 +37,10 @@ def _time(value: str | None, option: str) -> dt.datetime | None:
     try:
         t = dt.datetime.fromisoformat(value)
     except ValueError:
-        raise CliError("rehearsal.period", f"{option}: {value!r} is not an RFC 3339 time "
-                       "such as 2027-04-18T09:00:00+09:00") from None
+        raise CliError(
+            "rehearsal.period",
+            f"{option}: {value!r} is not an RFC 3339 time such as 2027-04-18T09:00:00+09:00",
+        ) from None
     if t.tzinfo is None:
         raise CliError("rehearsal.period", f"{option} needs a time zone, e.g. 2027-04-18T09:00:00+09:00")
     return t
@@ -100,11 +102,16 @@ def _choices(values: Sequence[str], manifest: Mapping[str, Any]) -> dict[str, li
         if not sep or not contest or not selection:
             raise CliError("ballot.choice", f"--choose {v!r}: write CONTEST=SELECTION, e.g. mayor=cand-2")
         if contest not in contests:
-            raise CliError("ballot.choice", f"--choose {v!r}: no contest {contest!r} "
-                           f"(the contests are {', '.join(sorted(contests))})")
+            raise CliError(
+                "ballot.choice",
+                f"--choose {v!r}: no contest {contest!r} (the contests are {', '.join(sorted(contests))})",
+            )
         if selection not in contests[contest]:
-            raise CliError("ballot.choice", f"--choose {v!r}: contest {contest!r} has no selection "
-                           f"{selection!r} (it has {', '.join(sorted(contests[contest]))})")
+            raise CliError(
+                "ballot.choice",
+                f"--choose {v!r}: contest {contest!r} has no selection "
+                f"{selection!r} (it has {', '.join(sorted(contests[contest]))})",
+            )
         if selection in out.get(contest, []):
             raise CliError("ballot.choice", f"--choose {v!r} is given twice")
         out.setdefault(contest, []).append(selection)
@@ -131,8 +138,11 @@ def vote(
     ] = None,
     digital_id: Annotated[
         str | None,
-        typer.Option("--digital-id", help="instead of a card: a digital-ID resident of the kit (resident id; "
-                     "needs --kit and `tvote rehearsal oidc`)"),
+        typer.Option(
+            "--digital-id",
+            help="instead of a card: a digital-ID resident of the kit (resident id; "
+            "needs --kit and `tvote rehearsal oidc`)",
+        ),
     ] = None,
     kit: Annotated[Path | None, typer.Option("--kit", help="the kit directory (for --digital-id)")] = None,
     choose: Annotated[
@@ -141,8 +151,11 @@ def vote(
     ] = None,
     log_key_file: Annotated[
         Path | None,
-        typer.Option("--log-key-file", help="the ledger's public key (DIR/log-key.txt); without it the "
-                     "server's key is trusted on first use"),
+        typer.Option(
+            "--log-key-file",
+            help="the ledger's public key (DIR/log-key.txt); without it the "
+            "server's key is trusted on first use",
+        ),
     ] = None,
     challenge: Annotated[
         bool,
@@ -222,8 +235,10 @@ def vote(
     except VoterClientError as e:
         raise CliError("voter.error", str(e), exit_code=1) from None
     source = "pinned" if log_key is not None else "the server's, trusted on first use"
-    typer.echo(f"cast ({receipt.channel}): ledger entry {receipt.leaf_index}; receipt verified "
-               f"(inclusion proof, checkpoint signed by the log key ({source}), consistency); {witnessed}")
+    typer.echo(
+        f"cast ({receipt.channel}): ledger entry {receipt.leaf_index}; receipt verified "
+        f"(inclusion proof, checkpoint signed by the log key ({source}), consistency); {witnessed}"
+    )
     if receipt_out is not None:
         receipt_out.write_text(json.dumps(receipt.to_dict(), indent=2) + "\n", encoding="utf-8")
         typer.echo(f"receipt written to {receipt_out}")
@@ -276,8 +291,10 @@ def oidc(directory: Annotated[Path, typer.Argument(help="the rehearsal kit direc
     provider, face, desc = start_digital_id(directory)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    typer.echo(f"OpenID provider (REHEARSAL ONLY): issuer {provider.issuer}, "
-               f"{len(desc['subjects'])} digital-ID account(s)")
+    typer.echo(
+        f"OpenID provider (REHEARSAL ONLY): issuer {provider.issuer}, "
+        f"{len(desc['subjects'])} digital-ID account(s)"
+    )
     typer.echo(f"face-match hook (REHEARSAL ONLY, not a face matcher): {desc['face_matcher_url']}")
     try:
         while not stop.wait(1.0):

@@ -17,6 +17,7 @@ app = typer.Typer(
     help="Witness the public ledger: check it only grows, cosign checkpoints.", no_args_is_help=True
 )
 
+
 def _one_line(e: Exception) -> str:
     """``error: <code>: <message>`` (voting._cli_errors)."""
     from ._cli_errors import describe

@@ -186,8 +186,9 @@ class _Server(AuthorizationServer):  # type: ignore[misc]
         h = dict(headers)
         if status == 302 and "Location" in h:
             return RedirectResponse(h["Location"], status_code=302)
-        return JSONResponse(body, status_code=status, headers={k: v for k, v in h.items()
-                                                               if k.lower() != "content-type"})
+        return JSONResponse(
+            body, status_code=status, headers={k: v for k, v in h.items() if k.lower() != "content-type"}
+        )
 
     def send_signal(self, name: str, *args: Any, **kwargs: Any) -> None:
         return None
@@ -201,9 +202,16 @@ class _CodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[misc]
         d = request.payload.data
         user: DevSubject = request.user  # the grant_user of the authorization response
         self.provider._codes[code] = _Code(
-            code, request.client.get_client_id(), request.payload.redirect_uri, request.payload.scope,
-            d.get("nonce"), d.get("code_challenge"), d.get("code_challenge_method"),
-            int(self.provider.clock()) - user.auth_age, user.acr, user,
+            code,
+            request.client.get_client_id(),
+            request.payload.redirect_uri,
+            request.payload.scope,
+            d.get("nonce"),
+            d.get("code_challenge"),
+            d.get("code_challenge_method"),
+            int(self.provider.clock()) - user.auth_age,
+            user.acr,
+            user,
         )
 
     def query_authorization_code(self, code: str, client: DevClient) -> _Code | None:
@@ -233,8 +241,13 @@ class _OpenIDCode(OpenIDCode):  # type: ignore[misc]
 
     def get_client_claims(self, client: DevClient) -> dict[str, Any]:
         now = int(self._p.clock())
-        return {"iss": self._p.issuer, "aud": client.client_id, "iat": now,
-                "exp": now + self._p.token_lifetime, "auth_time": now}
+        return {
+            "iss": self._p.issuer,
+            "aud": client.client_id,
+            "iat": now,
+            "exp": now + self._p.token_lifetime,
+            "auth_time": now,
+        }
 
     def exists_nonce(self, nonce: str, request: OAuth2Request) -> bool:
         return any(c.nonce == nonce for c in self._p._codes.values())
@@ -242,8 +255,10 @@ class _OpenIDCode(OpenIDCode):  # type: ignore[misc]
     def generate_user_info(self, user: DevSubject, scope: str) -> UserInfo:
         info = UserInfo(sub=user.sub, **dict(user.unverified_claims))
         if user.trust_framework is not None:
-            info["verified_claims"] = {"verification": {"trust_framework": user.trust_framework},
-                                       "claims": dict(user.claims)}
+            info["verified_claims"] = {
+                "verification": {"trust_framework": user.trust_framework},
+                "claims": dict(user.claims),
+            }
         elif DEV_VERIFIED_SCOPE in scope.split():
             info.update(dict(user.claims))
         return info
@@ -270,39 +285,51 @@ class DevOidcProvider:
         self._clients = {c.client_id: c for c in clients}
         self.subject = subject
         self.subjects = dict(subjects or {})
-        self.signing_key = signing_key or RSAKey.generate_key(2048, {"use": "sig", "alg": "RS256"},
-                                                              auto_kid=True)
+        self.signing_key = signing_key or RSAKey.generate_key(
+            2048, {"use": "sig", "alg": "RS256"}, auto_kid=True
+        )
         self.clock = clock
         self.token_lifetime = token_lifetime
         self.jwks_keys: list[RSAKey] = [self.signing_key]
         self.jwks_requests = 0
         self._codes: dict[str, _Code] = {}
         self._server = _Server(self)
-        self._server.register_token_generator("default", BearerTokenGenerator(
-            access_token_generator=lambda **_: secrets.token_urlsafe(32)))
+        self._server.register_token_generator(
+            "default", BearerTokenGenerator(access_token_generator=lambda **_: secrets.token_urlsafe(32))
+        )
         grant_cls = type("_BoundCodeGrant", (_CodeGrant,), {"provider": self})
         self._server.register_grant(grant_cls, [CodeChallenge(required=True), _OpenIDCode(self)])
-        self.app = Starlette(routes=[
-            Route("/.well-known/openid-configuration", self._discovery),
-            Route("/jwks", self._jwks),
-            Route("/authorize", self._authorize),
-            Route("/token", self._token, methods=["POST"]),
-        ])
+        self.app = Starlette(
+            routes=[
+                Route("/.well-known/openid-configuration", self._discovery),
+                Route("/jwks", self._jwks),
+                Route("/authorize", self._authorize),
+                Route("/token", self._token, methods=["POST"]),
+            ]
+        )
         self.issuer = ""
         self._loop = LoopbackServer(self.app, port=port)
 
     async def _discovery(self, request: Request) -> Response:
         i = self.issuer
-        return JSONResponse({
-            "issuer": i, "authorization_endpoint": f"{i}/authorize", "token_endpoint": f"{i}/token",
-            "jwks_uri": f"{i}/jwks", "response_types_supported": ["code"],
-            "subject_types_supported": ["public"],
-            "id_token_signing_alg_values_supported": ["RS256"], "code_challenge_methods_supported": ["S256"],
-            "scopes_supported": ["openid", "profile", "address", DEV_VERIFIED_SCOPE],
-            "claims_parameter_supported": True, "verified_claims_supported": True,
-            "trust_frameworks_supported": [DEV_TRUST_FRAMEWORK], "acr_values_supported": [DEV_ACR],
-            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-        })
+        return JSONResponse(
+            {
+                "issuer": i,
+                "authorization_endpoint": f"{i}/authorize",
+                "token_endpoint": f"{i}/token",
+                "jwks_uri": f"{i}/jwks",
+                "response_types_supported": ["code"],
+                "subject_types_supported": ["public"],
+                "id_token_signing_alg_values_supported": ["RS256"],
+                "code_challenge_methods_supported": ["S256"],
+                "scopes_supported": ["openid", "profile", "address", DEV_VERIFIED_SCOPE],
+                "claims_parameter_supported": True,
+                "verified_claims_supported": True,
+                "trust_frameworks_supported": [DEV_TRUST_FRAMEWORK],
+                "acr_values_supported": [DEV_ACR],
+                "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+            }
+        )
 
     async def _jwks(self, request: Request) -> Response:
         self.jwks_requests += 1
@@ -356,4 +383,3 @@ class DevOidcProvider:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-

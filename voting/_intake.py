@@ -966,8 +966,11 @@ class IntakeService:
             with self._session() as s:
                 self.election.record_synced(s, int(appended.index))
                 s.commit()
-        _log.info("sealed evidence exported to the observers: %d items, ledger entry %d",
-                  len(export["evidence"]), int(appended.index))
+        _log.info(
+            "sealed evidence exported to the observers: %d items, ledger entry %d",
+            len(export["evidence"]),
+            int(appended.index),
+        )
         return export
 
     # ------------------------------------------------------------------------ digital ID (OIDC + face)
@@ -1105,7 +1108,10 @@ class IntakeService:
             if row.subject_key == subject.hex() and row.voter_alias != alias.hex():
                 _log.warning(
                     "refused %s: digital-ID account %s is bound to voter alias %s, not %s",
-                    SUBJECT_BOUND, subject.hex()[:16], row.voter_alias[:16], alias.hex()[:16],
+                    SUBJECT_BOUND,
+                    subject.hex()[:16],
+                    row.voter_alias[:16],
+                    alias.hex()[:16],
                 )
                 raise Conflict(
                     SUBJECT_BOUND,
@@ -1114,7 +1120,10 @@ class IntakeService:
             if row.voter_alias == alias.hex() and row.subject_key != subject.hex():
                 _log.warning(
                     "refused %s: voter alias %s is bound to digital-ID account %s, not %s",
-                    ALIAS_BOUND, alias.hex()[:16], row.subject_key[:16], subject.hex()[:16],
+                    ALIAS_BOUND,
+                    alias.hex()[:16],
+                    row.subject_key[:16],
+                    subject.hex()[:16],
                 )
                 raise Conflict(
                     ALIAS_BOUND,

@@ -211,7 +211,8 @@ def load_card(path: Path, pin: str) -> TestCard:
     except ValueError:
         # cryptography says "Invalid password or PKCS12 data": tell which, as far as one can
         raise CliError(
-            "card.pin", f"the PIN does not open {Path(path).name} (wrong PIN, or not a PKCS#12 card file)",
+            "card.pin",
+            f"the PIN does not open {Path(path).name} (wrong PIN, or not a PKCS#12 card file)",
             exit_code=1,
         ) from None
     if not isinstance(key, rsa.RSAPrivateKey) or cert is None:
@@ -245,8 +246,9 @@ def _toml_str(value: str | Path) -> str:
     return json.dumps(str(value), ensure_ascii=False)  # a JSON string is a valid TOML basic string
 
 
-def write_kit(directory: Path, options: KitOptions, *, force: bool = False,
-              now: dt.datetime | None = None) -> Kit:
+def write_kit(
+    directory: Path, options: KitOptions, *, force: bool = False, now: dt.datetime | None = None
+) -> Kit:
     """Write a complete rehearsal setup into ``directory`` (module docstring)."""
     import yaml
 
@@ -287,7 +289,9 @@ def write_kit(directory: Path, options: KitOptions, *, force: bool = False,
     revoked = residents[-1]
     cities = sorted({r.person.city for r in residents})
     for name, crl in ca.partition_crls(
-        now, cities, [(revoked.person.city, revoked.card.certificate.serial_number)],
+        now,
+        cities,
+        [(revoked.person.city, revoked.card.certificate.serial_number)],
         valid_for=closes - now + dt.timedelta(days=1),
     ):
         _write(crls / name, crl.public_bytes(serialization.Encoding.DER))
@@ -339,36 +343,44 @@ def write_kit(directory: Path, options: KitOptions, *, force: bool = False,
     _write(d / MANIFEST_FILE, header + yaml.safe_dump(manifest, allow_unicode=True, sort_keys=False))
 
     # -- the settings: environment "test", which production refuses
-    settings_text = "\n".join([
-        "# REHEARSAL settings written by `tvote rehearsal init` (keys: docs/operator-guide.md).",
-        "# Production refuses this file: it trusts a test CA under the JPKI *test* policy.",
-        'environment = "test"',
-        f"data_dir = {_toml_str(data)}",
-        f"admin_token_file = {_toml_str(d / ADMIN_TOKEN_FILE)}",
-        f"public_url = {_toml_str(options.public_url)}",
-        f"jpki_trust_anchors = {_toml_str(anchors)}",
-        f"jpki_crl_dir = {_toml_str(crls)}",
-        "jpki_test_policy = true",
-        f"kiosk_token_hashes = [{_toml_str(hash_kiosk_token(kiosk_token))}]",
-        f"roll_key_file = {_toml_str(d / ROLL_KEY_FILE)}",
-        "# checkpoints on a schedule as in production (default 10 s), "
-        "shorter so receipts complete quickly",
-        "checkpoint_interval = 2",
-        *oidc_lines,
-        "",
-    ])
+    settings_text = "\n".join(
+        [
+            "# REHEARSAL settings written by `tvote rehearsal init` (keys: docs/operator-guide.md).",
+            "# Production refuses this file: it trusts a test CA under the JPKI *test* policy.",
+            'environment = "test"',
+            f"data_dir = {_toml_str(data)}",
+            f"admin_token_file = {_toml_str(d / ADMIN_TOKEN_FILE)}",
+            f"public_url = {_toml_str(options.public_url)}",
+            f"jpki_trust_anchors = {_toml_str(anchors)}",
+            f"jpki_crl_dir = {_toml_str(crls)}",
+            "jpki_test_policy = true",
+            f"kiosk_token_hashes = [{_toml_str(hash_kiosk_token(kiosk_token))}]",
+            f"roll_key_file = {_toml_str(d / ROLL_KEY_FILE)}",
+            "# checkpoints on a schedule as in production (default 10 s), "
+            "shorter so receipts complete quickly",
+            "checkpoint_interval = 2",
+            *oidc_lines,
+            "",
+        ]
+    )
     _write(d / SETTINGS_FILE, settings_text)
     Settings.from_env({}, config_file=d / SETTINGS_FILE)  # it loads, in the test environment
 
-    kit = Kit(d, d / SETTINGS_FILE, d / MANIFEST_FILE, tuple(card_paths), log_key, opens, closes,
-              tuple(r.resident_id for r in digital_id))
+    kit = Kit(
+        d,
+        d / SETTINGS_FILE,
+        d / MANIFEST_FILE,
+        tuple(card_paths),
+        log_key,
+        opens,
+        closes,
+        tuple(r.resident_id for r in digital_id),
+    )
     _write(d / KIT_README, readme_text(kit, options, [p[0] for p in pins]))
     return kit
 
 
-def _write_digital_id(
-    d: Path, options: KitOptions, roll_key: bytes, residents: Sequence[Any]
-) -> list[str]:
+def _write_digital_id(d: Path, options: KitOptions, roll_key: bytes, residents: Sequence[Any]) -> list[str]:
     """The digital-ID side of the kit; returns the settings lines that point the server at it."""
     from ._cli_demo import demo_face_image
     from ._dev_oidc import DEV_ACR, DEV_TRUST_FRAMEWORK
@@ -384,12 +396,17 @@ def _write_digital_id(
         # the commission's export of the resident's reference photo (synthetic: never a real face)
         _write(photos / f"{alias.hex()}.png", demo_face_image(r.resident_id), 0o600)
         p = r.person
-        subjects.append({
-            "resident_id": r.resident_id,
-            "sub": subject_of(r.resident_id),
-            "claims": {"name": p.name, "birthdate": p.birth_date.isoformat(),
-                       "address": {"formatted": p.address}},
-        })
+        subjects.append(
+            {
+                "resident_id": r.resident_id,
+                "sub": subject_of(r.resident_id),
+                "claims": {
+                    "name": p.name,
+                    "birthdate": p.birth_date.isoformat(),
+                    "address": {"formatted": p.address},
+                },
+            }
+        )
     provider: dict[str, Any] = {
         "rehearsal_only": True,
         "issuer": f"http://127.0.0.1:{options.oidc_port}",
@@ -521,8 +538,15 @@ def face_hook_app() -> Any:
             )
         except (ValueError, KeyError, TypeError, binascii.Error):
             return JSONResponse({"error": "malformed match request"}, status_code=400)
-        return JSONResponse({"decision": res.decision, "score": res.score, "threshold": res.threshold,
-                             "liveness": res.liveness, "engine_id": res.engine_id})
+        return JSONResponse(
+            {
+                "decision": res.decision,
+                "score": res.score,
+                "threshold": res.threshold,
+                "liveness": res.liveness,
+                "engine_id": res.engine_id,
+            }
+        )
 
     return Starlette(routes=[Route("/match", match, methods=["POST"])])
 

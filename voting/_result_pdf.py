@@ -104,7 +104,8 @@ class CommissionSigner:
             signing_cert=conv(self.certificate),
             signing_key=asn1_keys.PrivateKeyInfo.load(key_der),
             cert_registry=SimpleCertificateStore.from_certs(  # type: ignore[no-untyped-call]
-                [conv(c) for c in self.chain]),
+                [conv(c) for c in self.chain]
+            ),
         )
 
 
@@ -120,8 +121,9 @@ def _count(v: Any, what: str) -> int:
     return v
 
 
-def result_document(manifest: Mapping[str, Any], result: Mapping[str, Any], *, checkpoint_hash: str,
-                    record_url: str) -> dict[str, Any]:
+def result_document(
+    manifest: Mapping[str, Any], result: Mapping[str, Any], *, checkpoint_hash: str, record_url: str
+) -> dict[str, Any]:
     """The JSON embedded in the PDF (validated; see the module docstring)."""
     if not isinstance(checkpoint_hash, str) or not _HEX64.fullmatch(checkpoint_hash):
         raise ResultPdfInputError("checkpoint_hash must be 64 lowercase hex digits")
@@ -131,13 +133,20 @@ def result_document(manifest: Mapping[str, Any], result: Mapping[str, Any], *, c
     if not isinstance(election_id, str) or not election_id:
         raise ResultPdfInputError("manifest.election_id must be a non-empty string")
     _layout(manifest, result)  # validates shape and labels
-    return {"format": RESULT_PDF_FORMAT, "election_id": election_id, "checkpoint_hash": checkpoint_hash,
-            "record_url": record_url, "result": dict(result)}
+    return {
+        "format": RESULT_PDF_FORMAT,
+        "election_id": election_id,
+        "checkpoint_hash": checkpoint_hash,
+        "record_url": record_url,
+        "result": dict(result),
+    }
 
 
-def _layout(manifest: Mapping[str, Any], result: Mapping[str, Any]
-            ) -> tuple[tuple[str, str], list[tuple[str, str, str, int]],
-                       list[tuple[tuple[str, str], list[tuple[str, str, int]]]]]:
+def _layout(
+    manifest: Mapping[str, Any], result: Mapping[str, Any]
+) -> tuple[
+    tuple[str, str], list[tuple[str, str, str, int]], list[tuple[tuple[str, str], list[tuple[str, str, int]]]]
+]:
     name = _bilingual(manifest.get("name"), "manifest.name")
     counts = [(key, ja, en, _count(result.get(key), f"result.{key}")) for key, ja, en in _COUNT_LABELS]
     results = result.get("results")
@@ -153,8 +162,13 @@ def _layout(manifest: Mapping[str, Any], result: Mapping[str, Any]
         sels = c.get("selections")
         if not isinstance(sels, Sequence) or {s.get("id") for s in sels} != set(per):
             raise ResultPdfInputError(f"contest {cid!r}: result selections differ from the manifest")
-        rows = [(*_bilingual(s.get("name"), f"selection {s.get('id')!r} name"),
-                 _count(per[s["id"]], f"count of {cid}/{s['id']}")) for s in sels]
+        rows = [
+            (
+                *_bilingual(s.get("name"), f"selection {s.get('id')!r} name"),
+                _count(per[s["id"]], f"count of {cid}/{s['id']}"),
+            )
+            for s in sels
+        ]
         tables.append((_bilingual(c.get("name"), f"contest {cid!r} name"), rows))
     if set(results) != {c["id"] for c in contests}:
         raise ResultPdfInputError("result.results names a contest that is not in the manifest")
@@ -168,23 +182,27 @@ def _qr_image(payload: str) -> Image:
     return Image(buf, width=38 * mm, height=38 * mm)
 
 
-def render_result_pdf(manifest: Mapping[str, Any], result: Mapping[str, Any], *, checkpoint_hash: str,
-                      record_url: str) -> bytes:
+def render_result_pdf(
+    manifest: Mapping[str, Any], result: Mapping[str, Any], *, checkpoint_hash: str, record_url: str
+) -> bytes:
     """The unsigned, rendered declaration (deterministic bytes for equal inputs)."""
     result_document(manifest, result, checkpoint_hash=checkpoint_hash, record_url=record_url)
     (name_ja, name_en), counts, tables = _layout(manifest, result)
     pdfmetrics.registerFont(UnicodeCIDFont(_FONT))
     h1 = ParagraphStyle("h1", fontName=_FONT, fontSize=17, leading=23, spaceAfter=2 * mm)
-    h2 = ParagraphStyle("h2", fontName=_FONT, fontSize=12.5, leading=17, spaceBefore=4 * mm,
-                        spaceAfter=1 * mm)
+    h2 = ParagraphStyle(
+        "h2", fontName=_FONT, fontSize=12.5, leading=17, spaceBefore=4 * mm, spaceAfter=1 * mm
+    )
     body = ParagraphStyle("body", fontName=_FONT, fontSize=9.5, leading=13)
     right = ParagraphStyle("right", parent=body, alignment=2)
     mono = ParagraphStyle("mono", fontName="Courier", fontSize=8.5, leading=11)
-    grid = TableStyle([
-        ("GRID", (0, 0), (-1, -1), 0.4, colors.grey),
-        ("BACKGROUND", (0, 0), (-1, 0), colors.Color(0.92, 0.92, 0.95)),
-        ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
-    ])
+    grid = TableStyle(
+        [
+            ("GRID", (0, 0), (-1, -1), 0.4, colors.grey),
+            ("BACKGROUND", (0, 0), (-1, 0), colors.Color(0.92, 0.92, 0.95)),
+            ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
+        ]
+    )
 
     def bi(ja: str, en: str, style: ParagraphStyle = body, sep: str = " / ") -> Paragraph:
         # Japanese in the CID font, English in Helvetica (the CID font's Latin metrics look poor)
@@ -196,37 +214,67 @@ def render_result_pdf(manifest: Mapping[str, Any], result: Mapping[str, Any], *,
     story: list[Any] = [
         bi("選挙結果の告示", "Declaration of election results", h1),
         bi(name_ja, name_en, h2, sep="<br/>"),
-        Table([[bi("区分", "Ballots"), bi("票数", "Count")]]
-              + [[bi(ja, en), num(n)] for _, ja, en, n in counts],
-              colWidths=[125 * mm, 40 * mm], style=grid),
+        Table(
+            [[bi("区分", "Ballots"), bi("票数", "Count")]]
+            + [[bi(ja, en), num(n)] for _, ja, en, n in counts],
+            colWidths=[125 * mm, 40 * mm],
+            style=grid,
+        ),
     ]
     for (c_ja, c_en), rows in tables:
         story.append(bi(c_ja, c_en, h2))
-        story.append(Table([[bi("候補・選択肢", "Selection"), bi("得票数", "Votes")]]
-                           + [[bi(ja, en), num(n)] for ja, en, n in rows],
-                           colWidths=[125 * mm, 40 * mm], style=grid))
+        story.append(
+            Table(
+                [[bi("候補・選択肢", "Selection"), bi("得票数", "Votes")]]
+                + [[bi(ja, en), num(n)] for ja, en, n in rows],
+                colWidths=[125 * mm, 40 * mm],
+                style=grid,
+            )
+        )
     qr_payload = f"{record_url}#checkpoint={checkpoint_hash}"
     story += [
         Spacer(1, 5 * mm),
-        bi("選挙記録（公開台帳）の最終チェックポイントのハッシュ", "Final checkpoint hash of the public "
-           "election record:", body, sep="<br/>"),
+        bi(
+            "選挙記録（公開台帳）の最終チェックポイントのハッシュ",
+            "Final checkpoint hash of the public election record:",
+            body,
+            sep="<br/>",
+        ),
         Paragraph(checkpoint_hash, mono),
         bi("選挙記録", f"Election record: {record_url}", body),
         Spacer(1, 2 * mm),
-        Table([[_qr_image(qr_payload), bi(
-            "この文書は選挙管理委員会の電子署名（PAdES）付きです。"
-            "数値は添付の tvote-result.json と同一で、"
-            "検証ツール tvote-verify で公開記録と照合できます。",
-            "This document carries the election commission's PAdES signature. "
-            "Its numbers equal the attached tvote-result.json and can be checked "
-            "against the public record with tvote-verify.",
-            body, sep="<br/>")]], colWidths=[45 * mm, 120 * mm],
-              style=TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP")])),
+        Table(
+            [
+                [
+                    _qr_image(qr_payload),
+                    bi(
+                        "この文書は選挙管理委員会の電子署名（PAdES）付きです。"
+                        "数値は添付の tvote-result.json と同一で、"
+                        "検証ツール tvote-verify で公開記録と照合できます。",
+                        "This document carries the election commission's PAdES signature. "
+                        "Its numbers equal the attached tvote-result.json and can be checked "
+                        "against the public record with tvote-verify.",
+                        body,
+                        sep="<br/>",
+                    ),
+                ]
+            ],
+            colWidths=[45 * mm, 120 * mm],
+            style=TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP")]),
+        ),
     ]
     out = io.BytesIO()
-    doc = SimpleDocTemplate(out, pagesize=A4, leftMargin=20 * mm, rightMargin=20 * mm, topMargin=18 * mm,
-                            bottomMargin=18 * mm, title=f"{name_en} — result declaration",
-                            author="tvote", invariant=1)
+    doc = SimpleDocTemplate(
+        out,
+        pagesize=A4,
+        leftMargin=20 * mm,
+        rightMargin=20 * mm,
+        topMargin=18 * mm,
+        bottomMargin=18 * mm,
+        title=f"{name_en} — result declaration",
+        author="tvote",
+        invariant=1,
+    )
     doc.build(story)
     return out.getvalue()
 
@@ -235,21 +283,35 @@ def _esc(s: str) -> str:
     return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def build_result_pdf(manifest: Mapping[str, Any], result: Mapping[str, Any], *, checkpoint_hash: str,
-                     record_url: str, signer: CommissionSigner) -> bytes:
+def build_result_pdf(
+    manifest: Mapping[str, Any],
+    result: Mapping[str, Any],
+    *,
+    checkpoint_hash: str,
+    record_url: str,
+    signer: CommissionSigner,
+) -> bytes:
     """Render, embed ``tvote-result.json`` and sign (PAdES B-B) with the commission's key."""
     doc = result_document(manifest, result, checkpoint_hash=checkpoint_hash, record_url=record_url)
     pdf = render_result_pdf(manifest, result, checkpoint_hash=checkpoint_hash, record_url=record_url)
     w = IncrementalPdfFileWriter(io.BytesIO(pdf))
     data = embed.EmbeddedFileObject.from_file_data(w, data=rfc8785.dumps(doc), mime_type="application/json")
-    embed.embed_file(w, embed.FileSpec(
-        file_spec_string=EMBEDDED_RESULT_NAME, file_name=EMBEDDED_RESULT_NAME, embedded_data=data,
-        description="Machine-readable election result (RFC 8785 JSON)",
-        af_relationship=NameObject("/Data"),
-    ))
+    embed.embed_file(
+        w,
+        embed.FileSpec(
+            file_spec_string=EMBEDDED_RESULT_NAME,
+            file_name=EMBEDDED_RESULT_NAME,
+            embedded_data=data,
+            description="Machine-readable election result (RFC 8785 JSON)",
+            af_relationship=NameObject("/Data"),
+        ),
+    )
     meta = signers.PdfSignatureMetadata(
-        field_name=SIGNATURE_FIELD, md_algorithm="sha256", subfilter=fields.SigSeedSubFilter.PADES,
-        reason="選挙結果の告示 / Declaration of election results", location="Tsukuba, JP",
+        field_name=SIGNATURE_FIELD,
+        md_algorithm="sha256",
+        subfilter=fields.SigSeedSubFilter.PADES,
+        reason="選挙結果の告示 / Declaration of election results",
+        location="Tsukuba, JP",
     )
     out = io.BytesIO()
     signers.sign_pdf(w, meta, signer=signer._pyhanko_signer(), output=out)

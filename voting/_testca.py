@@ -127,8 +127,13 @@ class TestCard:
         """RSASSA-PKCS1-v1_5 / SHA-256, as the card does."""
         return self.private_key.sign(message, padding.PKCS1v15(), hashes.SHA256())
 
-    def sign_ballot(self, election_base_hash: bytes, ballot_hash: bytes, challenge: bytes,
-                    intermediates_der: tuple[bytes, ...] = ()) -> JpkiSubmission:
+    def sign_ballot(
+        self,
+        election_base_hash: bytes,
+        ballot_hash: bytes,
+        challenge: bytes,
+        intermediates_der: tuple[bytes, ...] = (),
+    ) -> JpkiSubmission:
         sig = self.sign(signed_message(election_base_hash, ballot_hash, challenge))
         return JpkiSubmission(self.certificate_der, sig, intermediates_der)
 
@@ -200,20 +205,28 @@ class JpkiTestCa:
         policies = [policy_oid] if isinstance(policy_oid, str) else list(policy_oid)
         if crl_distribution_points is None:
             crl_distribution_points = [
-                x509.DistributionPoint([x509.DirectoryName(self.distribution_point(resident.city))],
-                                       None, None, None)
+                x509.DistributionPoint(
+                    [x509.DirectoryName(self.distribution_point(resident.city))], None, None, None
+                )
             ]
         ku = key_usage or x509.KeyUsage(True, True, False, False, False, False, False, False, False)
-        san = x509.SubjectAlternativeName([
-            _utf8_other_name(OID_JPKI_NAME, resident.name),
-            _utf8_other_name(OID_JPKI_SEX, resident.sex),
-            _utf8_other_name(OID_JPKI_BIRTH_DATE, encode_jpki_birth_date(resident.birth_date)),
-            _utf8_other_name(OID_JPKI_ADDRESS, resident.address),
-        ])
+        san = x509.SubjectAlternativeName(
+            [
+                _utf8_other_name(OID_JPKI_NAME, resident.name),
+                _utf8_other_name(OID_JPKI_SEX, resident.sex),
+                _utf8_other_name(OID_JPKI_BIRTH_DATE, encode_jpki_birth_date(resident.birth_date)),
+                _utf8_other_name(OID_JPKI_ADDRESS, resident.address),
+            ]
+        )
         builder = (
             x509.CertificateBuilder()
-            .subject_name(_name((NameOID.COUNTRY_NAME, "JP"), (NameOID.LOCALITY_NAME, resident.city),
-                                (NameOID.COMMON_NAME, secrets.token_hex(12).upper())))
+            .subject_name(
+                _name(
+                    (NameOID.COUNTRY_NAME, "JP"),
+                    (NameOID.LOCALITY_NAME, resident.city),
+                    (NameOID.COMMON_NAME, secrets.token_hex(12).upper()),
+                )
+            )
             .issuer_name(self.certificate.subject)
             .public_key(key.public_key())
             .serial_number(x509.random_serial_number())
@@ -240,13 +253,15 @@ class JpkiTestCa:
 
     def distribution_point(self, city: str) -> x509.Name:
         """The CRL distribution point (a directory name) of ``city``'s partition of this CA's CRLs."""
-        return x509.Name([
-            *self.certificate.subject.rdns[:3],
-            x509.RelativeDistinguishedName(
-                [x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, CRL_DISTRIBUTION_POINTS_UNIT)]
-            ),
-            x509.RelativeDistinguishedName([x509.NameAttribute(NameOID.COMMON_NAME, f"{city} CRLDP")]),
-        ])
+        return x509.Name(
+            [
+                *self.certificate.subject.rdns[:3],
+                x509.RelativeDistinguishedName(
+                    [x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, CRL_DISTRIBUTION_POINTS_UNIT)]
+                ),
+                x509.RelativeDistinguishedName([x509.NameAttribute(NameOID.COMMON_NAME, f"{city} CRLDP")]),
+            ]
+        )
 
     def build_crl(
         self,
@@ -307,7 +322,6 @@ class JpkiTestCa:
             b = b.add_revoked_certificate(rb.build())
         return b.sign(self.private_key, hashes.SHA256())
 
-
     def partition_crls(
         self,
         now: dt.datetime,
@@ -331,8 +345,14 @@ class JpkiTestCa:
                 city=city,
                 crl_number=base_number,
             )
-            delta = self.build_crl([], now - dt.timedelta(minutes=10), now + valid_for / 2, city=city,
-                                   crl_number=base_number + 1, delta_of=base_number)
+            delta = self.build_crl(
+                [],
+                now - dt.timedelta(minutes=10),
+                now + valid_for / 2,
+                city=city,
+                crl_number=base_number + 1,
+                delta_of=base_number,
+            )
             out += [(f"{city}.crl", base), (f"{city}-delta.crl", delta)]
         return out
 
@@ -348,15 +368,23 @@ class CommissionTestCa:
     signer_key: rsa.RSAPrivateKey = field(repr=False)
 
     @classmethod
-    def generate(cls, now: dt.datetime, *, commission: str = "Tsukuba City Election Commission (TEST)"
-                 ) -> CommissionTestCa:
+    def generate(
+        cls, now: dt.datetime, *, commission: str = "Tsukuba City Election Commission (TEST)"
+    ) -> CommissionTestCa:
         root_key, signer_key = new_rsa_key(), new_rsa_key()
-        root_name = _name((NameOID.COUNTRY_NAME, "JP"), (NameOID.ORGANIZATION_NAME, commission),
-                          (NameOID.COMMON_NAME, "tvote commission root (TEST)"))
+        root_name = _name(
+            (NameOID.COUNTRY_NAME, "JP"),
+            (NameOID.ORGANIZATION_NAME, commission),
+            (NameOID.COMMON_NAME, "tvote commission root (TEST)"),
+        )
         root = (
-            x509.CertificateBuilder().subject_name(root_name).issuer_name(root_name)
-            .public_key(root_key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=3650))
+            x509.CertificateBuilder()
+            .subject_name(root_name)
+            .issuer_name(root_name)
+            .public_key(root_key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(days=1))
+            .not_valid_after(now + dt.timedelta(days=3650))
             .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
             .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), True)
             .add_extension(x509.SubjectKeyIdentifier.from_public_key(root_key.public_key()), False)
@@ -364,11 +392,18 @@ class CommissionTestCa:
         )
         signer = (
             x509.CertificateBuilder()
-            .subject_name(_name((NameOID.COUNTRY_NAME, "JP"), (NameOID.ORGANIZATION_NAME, commission),
-                                (NameOID.COMMON_NAME, "tvote result declaration signer (TEST)")))
-            .issuer_name(root_name).public_key(signer_key.public_key())
+            .subject_name(
+                _name(
+                    (NameOID.COUNTRY_NAME, "JP"),
+                    (NameOID.ORGANIZATION_NAME, commission),
+                    (NameOID.COMMON_NAME, "tvote result declaration signer (TEST)"),
+                )
+            )
+            .issuer_name(root_name)
+            .public_key(signer_key.public_key())
             .serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=730))
+            .not_valid_before(now - dt.timedelta(days=1))
+            .not_valid_after(now + dt.timedelta(days=730))
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(x509.KeyUsage(True, True, False, False, False, False, False, False, False), True)
             .add_extension(x509.SubjectKeyIdentifier.from_public_key(signer_key.public_key()), False)

@@ -55,7 +55,10 @@ __all__ = [
 
 #: file suffix → media type of the reference photos a :class:`DirectoryReferencePhotoSource` reads
 REFERENCE_MEDIA_TYPES: Final[dict[str, str]] = {
-    ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png", ".webp": "image/webp",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".png": "image/png",
+    ".webp": "image/webp",
 }
 
 _RESPONSE_KEYS: Final[frozenset[str]] = frozenset({"decision", "score", "threshold", "liveness", "engine_id"})
@@ -175,9 +178,15 @@ class HttpFaceMatcher:
     ``transport`` (an ``httpx.BaseTransport``) and ``headers`` (e.g. an API key) are injectable.
     """
 
-    def __init__(self, url: str, *, timeout: float = 5.0, expected_engine_id: str | None = None,
-                 headers: Mapping[str, str] | None = None,
-                 transport: httpx.BaseTransport | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        timeout: float = 5.0,
+        expected_engine_id: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
         self._url = url
         self._timeout = timeout
         self._expected = expected_engine_id
@@ -187,8 +196,11 @@ class HttpFaceMatcher:
     def match(self, reference: ReferenceImageSource, live: LiveCapture) -> FaceMatchResult:
         body = {
             "reference": {"media_type": reference.media_type, "data": _b64(reference.image)},
-            "live": {"media_type": live.media_type, "data": _b64(live.image),
-                     "liveness_evidence": _b64(live.liveness_evidence)},
+            "live": {
+                "media_type": live.media_type,
+                "data": _b64(live.image),
+                "liveness_evidence": _b64(live.liveness_evidence),
+            },
         }
         try:
             with httpx.Client(timeout=self._timeout, transport=self._transport, headers=self._headers) as c:
@@ -202,8 +214,9 @@ class HttpFaceMatcher:
             raise FaceMatchError("face.response", "matcher response is not JSON") from None
         if not isinstance(data, dict) or set(data) != _RESPONSE_KEYS:
             raise FaceMatchError("face.response", f"response must have exactly {sorted(_RESPONSE_KEYS)}")
-        result = FaceMatchResult(data["decision"], data["score"], data["threshold"], data["liveness"],
-                                 data["engine_id"])
+        result = FaceMatchResult(
+            data["decision"], data["score"], data["threshold"], data["liveness"], data["engine_id"]
+        )
         if self._expected is not None and result.engine_id != self._expected:
             raise FaceMatchError("face.response", "matcher answered with an unexpected engine id")
         return result
@@ -225,5 +238,6 @@ class DeterministicTestMatcher:
             prefix = len(reference.image).to_bytes(8, "big")
             h = hashlib.sha256(prefix + reference.image + live.image).digest()
             score = h[0] / 512
-        return FaceMatchResult(score >= self.threshold, score, self.threshold, bool(live.liveness_evidence),
-                               self.engine_id)
+        return FaceMatchResult(
+            score >= self.threshold, score, self.threshold, bool(live.liveness_evidence), self.engine_id
+        )

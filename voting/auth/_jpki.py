@@ -86,27 +86,31 @@ OID_JPKI_ADDRESS: Final[str] = "1.2.392.200149.8.5.5.5"
 #: (``C=JP, O=JPKI, OU=JPKI for digital signature, OU=Japan Agency for Local Authority Information
 #: Systems``), computed from the public certificates (copies in ``tests/data/jlis-roots``): the production pin
 #: list when none is configured.
-JLIS_SIGNING_ROOT_SHA256: Final[Mapping[str, str]] = MappingProxyType({
-    "19645405a1fe14377434bd55957628ac4038557c542403a2243f21c706fc9355": (
-        "J-LIS signing root 2015 (serial 01, valid to 2025-10-19)"
-    ),
-    "79679c33e4cc9319440f1ad120a597ff1844e2ef217063adb176966fd5e6fbeb": (
-        "J-LIS signing root 2019 (serial 0132C4AB, valid to 2029-09-14)"
-    ),
-    "d227f6cde11d35c5252178f106f843d24651944975413b539fa2fb68dbfa365f": (
-        "J-LIS signing root 2023 (serial 067C6A21, valid to 2033-07-15)"
-    ),
-})
+JLIS_SIGNING_ROOT_SHA256: Final[Mapping[str, str]] = MappingProxyType(
+    {
+        "19645405a1fe14377434bd55957628ac4038557c542403a2243f21c706fc9355": (
+            "J-LIS signing root 2015 (serial 01, valid to 2025-10-19)"
+        ),
+        "79679c33e4cc9319440f1ad120a597ff1844e2ef217063adb176966fd5e6fbeb": (
+            "J-LIS signing root 2019 (serial 0132C4AB, valid to 2029-09-14)"
+        ),
+        "d227f6cde11d35c5252178f106f843d24651944975413b539fa2fb68dbfa365f": (
+            "J-LIS signing root 2023 (serial 067C6A21, valid to 2033-07-15)"
+        ),
+    }
+)
 #: SHA-256 fingerprints of the J-LIS *user-authentication* roots: they certify login keys (no personal
 #: data, 4-digit PIN), never signing keys, and are refused as ballot-signing anchors even when pinned.
-JLIS_AUTHENTICATION_ROOT_SHA256: Final[Mapping[str, str]] = MappingProxyType({
-    "4dcfc4ca0aaf9fb2a3081b3f0c991c320b3acc008667a341eeaec5af1d58ca7d": (
-        "J-LIS user-authentication root 2015 (serial 01, valid to 2025-10-19)"
-    ),
-    "64114f29620c24ed2631d46476a040e7ee740d956089c00b036a6a8118c322b5": (
-        "J-LIS user-authentication root 2023 (serial 06D18006, valid to 2033-07-15)"
-    ),
-})
+JLIS_AUTHENTICATION_ROOT_SHA256: Final[Mapping[str, str]] = MappingProxyType(
+    {
+        "4dcfc4ca0aaf9fb2a3081b3f0c991c320b3acc008667a341eeaec5af1d58ca7d": (
+            "J-LIS user-authentication root 2015 (serial 01, valid to 2025-10-19)"
+        ),
+        "64114f29620c24ed2631d46476a040e7ee740d956089c00b036a6a8118c322b5": (
+            "J-LIS user-authentication root 2023 (serial 06D18006, valid to 2033-07-15)"
+        ),
+    }
+)
 _HASH_LEN: Final[int] = 32
 _MIN_RSA_BITS: Final[int] = 2048
 _TEST_POLICY: Final[x509.ObjectIdentifier] = x509.ObjectIdentifier(JPKI_TEST_SIGN_POLICY_OID)
@@ -115,8 +119,11 @@ _BIRTH_RE: Final[re.Pattern[str]] = re.compile(r"[1-5](\d{4})(\d{2})(\d{2})")
 
 def signed_message(election_base_hash: bytes, ballot_hash: bytes, challenge: bytes) -> bytes:
     """The exact bytes the card signs (see the module docstring)."""
-    for label, b in (("election base hash", election_base_hash), ("ballot hash", ballot_hash),
-                     ("challenge", challenge)):
+    for label, b in (
+        ("election base hash", election_base_hash),
+        ("ballot hash", ballot_hash),
+        ("challenge", challenge),
+    ):
         if not isinstance(b, bytes) or len(b) != _HASH_LEN:
             raise JpkiError("jpki.message", f"{label} must be {_HASH_LEN} bytes")
     return SIGNED_MESSAGE_PREFIX + election_base_hash + ballot_hash + challenge
@@ -158,8 +165,14 @@ class JpkiEvidence:
     intermediates_der: tuple[bytes, ...] = ()
 
     def to_bytes(self) -> bytes:
-        items = [self.election_base_hash, self.ballot_hash, self.challenge, self.signature,
-                 self.certificate_der, *self.intermediates_der]
+        items = [
+            self.election_base_hash,
+            self.ballot_hash,
+            self.challenge,
+            self.signature,
+            self.certificate_der,
+            *self.intermediates_der,
+        ]
         return encode_transcript("jpki-evidence", items)
 
     @property
@@ -191,8 +204,11 @@ def load_trust_anchors(source: str | Path | Iterable[str | Path]) -> list[x509.C
     sources = [source] if isinstance(source, str | Path) else list(source)
     out: list[x509.Certificate] = []
     for p in map(Path, sources):
-        files = (sorted(f for f in p.iterdir() if f.suffix.lower() in {".pem", ".crt", ".cer", ".der"})
-                 if p.is_dir() else [p])
+        files = (
+            sorted(f for f in p.iterdir() if f.suffix.lower() in {".pem", ".crt", ".cer", ".der"})
+            if p.is_dir()
+            else [p]
+        )
         for f in files:
             try:
                 out.extend(_load_certs(f.read_bytes()))
@@ -329,13 +345,21 @@ class JpkiVerifier:
                 "jpki.revocation_unavailable", f"the revocation checker failed ({type(e).__name__})"
             ) from None
 
-        evidence = JpkiEvidence(election_base_hash, ballot_hash, challenge, submission.signature,
-                                submission.certificate_der, tuple(submission.intermediates_der))
-        return JpkiIdentity(match_key=match_key, evidence_hash=evidence.digest,
-                            trust_anchor_key_id=_key_id(anchor))
+        evidence = JpkiEvidence(
+            election_base_hash,
+            ballot_hash,
+            challenge,
+            submission.signature,
+            submission.certificate_der,
+            tuple(submission.intermediates_der),
+        )
+        return JpkiIdentity(
+            match_key=match_key, evidence_hash=evidence.digest, trust_anchor_key_id=_key_id(anchor)
+        )
 
-    def _chain(self, leaf: x509.Certificate, intermediates: list[x509.Certificate],
-               now: dt.datetime) -> tuple[x509.Certificate, x509.Certificate]:
+    def _chain(
+        self, leaf: x509.Certificate, intermediates: list[x509.Certificate], now: dt.datetime
+    ) -> tuple[x509.Certificate, x509.Certificate]:
         verifier = (
             xv.PolicyBuilder()
             .store(self._store)

@@ -94,8 +94,14 @@ __all__ = [
 ]
 
 _LEN: Final[int] = 32
-_CLAIM_CODES: Final[dict[str, str]] = {"iss": "oidc.issuer", "aud": "oidc.audience", "exp": "oidc.expired",
-                                       "iat": "oidc.expired", "nbf": "oidc.expired", "nonce": "oidc.nonce"}
+_CLAIM_CODES: Final[dict[str, str]] = {
+    "iss": "oidc.issuer",
+    "aud": "oidc.audience",
+    "exp": "oidc.expired",
+    "iat": "oidc.expired",
+    "nbf": "oidc.expired",
+    "nonce": "oidc.nonce",
+}
 
 
 def _b64u(b: bytes) -> str:
@@ -104,8 +110,11 @@ def _b64u(b: bytes) -> str:
 
 def ballot_nonce(election_base_hash: bytes, ballot_hash: bytes, salt: bytes) -> str:
     """The OIDC nonce that binds a login to one ballot (see the module docstring)."""
-    for label, b in (("election base hash", election_base_hash), ("ballot hash", ballot_hash),
-                     ("salt", salt)):
+    for label, b in (
+        ("election base hash", election_base_hash),
+        ("ballot hash", ballot_hash),
+        ("salt", salt),
+    ):
         if not isinstance(b, bytes) or len(b) != _LEN:
             raise OidcError("oidc.nonce", f"{label} must be {_LEN} bytes")
     transcript = encode_transcript("oidc-nonce", [election_base_hash, ballot_hash, salt])
@@ -116,8 +125,9 @@ def subject_key(roll_key: RollKey, issuer: str, subject: str) -> bytes:
     """The per-election keyed hash of a digital-ID account: ``HMAC-SHA256(roll_key,
     encode_transcript("oidc-subject", [issuer, subject]))``. Intake binds it to one voter alias and logs
     only (a prefix of) it, never ``sub`` itself; without the roll key it cannot be linked to the account."""
-    return hmac.new(roll_key.secret, encode_transcript("oidc-subject", [issuer, subject]),
-                    hashlib.sha256).digest()
+    return hmac.new(
+        roll_key.secret, encode_transcript("oidc-subject", [issuer, subject]), hashlib.sha256
+    ).digest()
 
 
 ClaimsSource = Literal["verified_claims", "verified_scope"]
@@ -174,8 +184,10 @@ class OidcProviderConfig:
         """The OIDC ``claims`` request parameter (JSON) asking for the verified claims, or ``None``."""
         if self.claims_source != "verified_claims":
             return None
-        vc = {"verification": {"trust_framework": {"values": list(self.trust_frameworks)}},
-              "claims": {c: None for c in _MATCH_CLAIMS}}
+        vc = {
+            "verification": {"trust_framework": {"values": list(self.trust_frameworks)}},
+            "claims": {c: None for c in _MATCH_CLAIMS},
+        }
         return json.dumps({"id_token": {"verified_claims": vc}}, separators=(",", ":"))
 
 
@@ -206,8 +218,10 @@ class OidcEvidence:
     id_token: str = field(repr=False)
 
     def to_bytes(self) -> bytes:
-        return encode_transcript("oidc-evidence", [self.election_base_hash, self.ballot_hash, self.nonce_salt,
-                                                   self.issuer, self.id_token])
+        return encode_transcript(
+            "oidc-evidence",
+            [self.election_base_hash, self.ballot_hash, self.nonce_salt, self.issuer, self.id_token],
+        )
 
     @property
     def digest(self) -> bytes:
@@ -272,11 +286,14 @@ class OidcRelyingParty:
 
     def _client(self) -> OAuth2Client:
         return OAuth2Client(
-            client_id=self.config.client_id, client_secret=self.config.client_secret,
-            scope=self.config.scope, redirect_uri=self.config.redirect_uri,
+            client_id=self.config.client_id,
+            client_secret=self.config.client_secret,
+            scope=self.config.scope,
+            redirect_uri=self.config.redirect_uri,
             token_endpoint_auth_method="client_secret_basic",  # noqa: S106 - a method name, not a secret
             code_challenge_method="S256",
-            timeout=self._timeout, **self._http_kwargs,
+            timeout=self._timeout,
+            **self._http_kwargs,
         )
 
     def _get_json(self, client: OAuth2Client, url: str) -> dict[str, Any]:
@@ -335,13 +352,16 @@ class OidcRelyingParty:
         state = _b64u(self._rand(24))
         verifier = _b64u(self._rand(48))  # 64 chars, within RFC 7636's 43..128
         with self._client() as c:
-            extra: dict[str, Any] = {"acr_values": " ".join(self.config.acr_values),
-                                     "max_age": str(self.config.max_auth_age)}
+            extra: dict[str, Any] = {
+                "acr_values": " ".join(self.config.acr_values),
+                "max_age": str(self.config.max_auth_age),
+            }
             claims = self.config.claims_request()
             if claims is not None:
                 extra["claims"] = claims
-            url, _ = c.create_authorization_url(meta["authorization_endpoint"], state=state,
-                                                code_verifier=verifier, nonce=nonce, **extra)
+            url, _ = c.create_authorization_url(
+                meta["authorization_endpoint"], state=state, code_verifier=verifier, nonce=nonce, **extra
+            )
         return PendingOidcLogin(url, state, verifier, salt, election_base_hash, ballot_hash)
 
     def complete(self, pending: PendingOidcLogin, callback_url: str, *, now: dt.datetime) -> OidcIdentity:
@@ -354,8 +374,12 @@ class OidcRelyingParty:
             raise OidcError("oidc.token_exchange", "the provider returned no authorization code")
         with self._client() as c:
             try:
-                token = c.fetch_token(meta["token_endpoint"], authorization_response=callback_url,
-                                      code_verifier=pending.code_verifier, state=pending.state)
+                token = c.fetch_token(
+                    meta["token_endpoint"],
+                    authorization_response=callback_url,
+                    code_verifier=pending.code_verifier,
+                    state=pending.state,
+                )
             except (OAuth2Error, OAuthError) as e:
                 raise OidcError("oidc.token_exchange", f"token endpoint refused: {e.error}") from None
             except httpx.HTTPStatusError as e:
@@ -367,9 +391,14 @@ class OidcRelyingParty:
         if not isinstance(id_token, str):
             raise OidcError("oidc.token_exchange", "token response has no id_token")
         granted = token.get("scope", self.config.scope)  # RFC 6749 §5.1: absent = as requested
-        return self.verify_id_token(id_token, election_base_hash=pending.election_base_hash,
-                                    ballot_hash=pending.ballot_hash, nonce_salt=pending.nonce_salt, now=now,
-                                    granted_scope=granted if isinstance(granted, str) else "")
+        return self.verify_id_token(
+            id_token,
+            election_base_hash=pending.election_base_hash,
+            ballot_hash=pending.ballot_hash,
+            nonce_salt=pending.nonce_salt,
+            now=now,
+            granted_scope=granted if isinstance(granted, str) else "",
+        )
 
     def _decode(self, id_token: str) -> Any:
         assert self._jwks is not None
@@ -385,9 +414,16 @@ class OidcRelyingParty:
         except (JoseError, ValueError, TypeError):
             raise OidcError("oidc.signature", "ID token is malformed or signed with an unknown key") from None
 
-    def verify_id_token(self, id_token: str, *, election_base_hash: bytes, ballot_hash: bytes,
-                        nonce_salt: bytes, now: dt.datetime,
-                        granted_scope: str | None = None) -> OidcIdentity:
+    def verify_id_token(
+        self,
+        id_token: str,
+        *,
+        election_base_hash: bytes,
+        ballot_hash: bytes,
+        nonce_salt: bytes,
+        now: dt.datetime,
+        granted_scope: str | None = None,
+    ) -> OidcIdentity:
         """Verify an ID token for this ballot (also usable by an auditor re-checking stored evidence).
 
         ``granted_scope`` is the token response's granted scope (``verified_scope`` mode only: without it
@@ -397,10 +433,13 @@ class OidcRelyingParty:
         tok = self._decode(id_token)
         claims = tok.claims
         registry = jwt.JWTClaimsRegistry(
-            now=int(now.timestamp()), leeway=self._leeway,
+            now=int(now.timestamp()),
+            leeway=self._leeway,
             iss={"essential": True, "value": self.config.issuer},
             aud={"essential": True, "value": self.config.client_id},
-            sub={"essential": True}, exp={"essential": True}, iat={"essential": True},
+            sub={"essential": True},
+            exp={"essential": True},
+            iat={"essential": True},
             nonce={"essential": True, "value": expected_nonce},
         )
         try:
@@ -417,8 +456,14 @@ class OidcRelyingParty:
             raise OidcError("oidc.claims", "sub must be a non-empty string of at most 255 characters")
         self._check_strength(claims, now)
         evidence = OidcEvidence(election_base_hash, ballot_hash, nonce_salt, self.config.issuer, id_token)
-        return OidcIdentity(self.config.issuer, sub, subject_key(self._roll_key, self.config.issuer, sub),
-                            self._match_key(claims, granted_scope), evidence.digest, evidence)
+        return OidcIdentity(
+            self.config.issuer,
+            sub,
+            subject_key(self._roll_key, self.config.issuer, sub),
+            self._match_key(claims, granted_scope),
+            evidence.digest,
+            evidence,
+        )
 
     def _check_strength(self, claims: Mapping[str, Any], now: dt.datetime) -> None:
         """``acr`` among the configured values; ``auth_time`` present and recent enough."""
@@ -466,4 +511,3 @@ class OidcRelyingParty:
             return roll_match_key(self._roll_key, name, dt.date.fromisoformat(birth), formatted)
         except (ValueError, RollError):
             raise OidcError("oidc.claims", "name, birthdate or address claim is malformed") from None
-

@@ -101,6 +101,7 @@ def _firmness(reason: x509.ReasonFlags | None) -> int:
     """removeFromCRL < certificateHold < any other reason (a revocation for good)."""
     return 0 if reason is _REMOVE else 1 if reason is _HOLD else 2
 
+
 #: CRL extensions this checker understands (a critical one outside this set makes the CRL unusable).
 _KNOWN_CRL_EXTENSIONS: Final[frozenset[x509.ObjectIdentifier]] = frozenset(
     {
@@ -309,8 +310,10 @@ class CrlFileChecker:
                 refused_in_scope = True
                 continue
             scoped.append((c, reasons))
-        if not scoped and not refused_in_scope and not any(
-            self._signature_ok(c, issuer, issuer_key) for c in current
+        if (
+            not scoped
+            and not refused_in_scope
+            and not any(self._signature_ok(c, issuer, issuer_key) for c in current)
         ):
             raise RevocationError(
                 "jpki.revocation_unavailable", "no validly signed, current CRL from the certificate's issuer"
