@@ -40,7 +40,7 @@ from crypto import (  # noqa: E402
     reveal,
     tagged_sha256,
 )
-from crypto.hazmat import IDENTITY, lagrange_coefficient  # noqa: E402
+from crypto.hazmat import IDENTITY, lagrange_combine  # noqa: E402
 from ledger.merkle import (  # noqa: E402
     CompactRange,
     consistency_proof,
@@ -345,9 +345,7 @@ def generate(out: Path, n: int, kind: str = "1of5", workers: int = 1, seed: int 
     idx = [tk.trustee for tk in used]
     results: dict[str, dict[str, int]] = {c.contest_id: {} for c in specs}
     for (cid, sid), ct in totals.items():
-        acc = IDENTITY
-        for tk in used:
-            acc = acc + lagrange_coefficient(tk.trustee, idx) * (tk.secret_share * ct.a)
+        acc = lagrange_combine({tk.trustee: tk.secret_share * ct.a for tk in used})
         results[cid][sid] = discrete_log(ct.b - acc, n_counted)
     result = {
         "results": results,
