@@ -223,11 +223,6 @@ def make_engine(url: str) -> Engine:
 
 def create_tables(engine: Engine) -> None:
     """Create every table of the service (these and ballot intake's ``voting._intake_db``); idempotent."""
-    import importlib
+    from . import _intake_db  # noqa: F401  (intake's private tables share this metadata and engine)
 
-    try:  # intake's private tables share this metadata and engine
-        importlib.import_module("voting._intake_db")
-    except ModuleNotFoundError as e:  # pragma: no cover - only while intake is being written
-        if e.name != "voting._intake_db":
-            raise
     SQLModel.metadata.create_all(engine)

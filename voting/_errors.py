@@ -210,10 +210,7 @@ def install_error_handlers(app: Any) -> None:
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(CryptoError, _crypto)
     app.add_exception_handler(StarletteHTTPException, _http)
-    try:
-        from voting.auth._errors import AuthError
-    except ImportError:  # pragma: no cover - auth package always present in the repo
-        return
+    from voting.auth._errors import AuthError  # here, not at the top: the voter client imports this module
 
     async def _auth(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, AuthError)

@@ -18,7 +18,6 @@ that builds ballot intake from the settings. OpenAPI docs are served at ``/docs`
 from __future__ import annotations
 
 import asyncio
-import importlib
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -38,17 +37,6 @@ __all__ = ["create_app"]
 API_PREFIX = "/api/v1"
 _log = logging.getLogger("tvote.reconcile")
 _period_log = logging.getLogger("tvote.period")
-
-
-def _optional_router(module: str) -> Any | None:
-    """A teammate's router if its module exists (a real import error inside it still surfaces)."""
-    try:
-        mod = importlib.import_module(module)
-    except ModuleNotFoundError as e:
-        if e.name != module:
-            raise
-        return None
-    return getattr(mod, "router", None)
 
 
 def create_app(
@@ -150,10 +138,8 @@ def create_app(
     app.include_router(public.router, prefix=API_PREFIX)
     app.include_router(admin.router, prefix=API_PREFIX)
     app.include_router(trustee.router, prefix=API_PREFIX)
-    for module in ("voting._ledger_api", "voting.api.voter"):
-        r = _optional_router(module)
-        if r is not None:
-            app.include_router(r, prefix=API_PREFIX)
+    app.include_router(_ledger_api.router, prefix=API_PREFIX)
+    app.include_router(voter.router, prefix=API_PREFIX)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:

@@ -60,12 +60,7 @@ _COMMANDS: tuple[tuple[str, str, str], ...] = (
 )
 
 for _module, _attr, _name in _COMMANDS:
-    try:
-        _mod = importlib.import_module(_module)
-    except ModuleNotFoundError as _e:
-        if _e.name != _module:  # a real import error inside an existing module must surface
-            raise
-        continue
+    _mod = importlib.import_module(_module)
     _obj = getattr(_mod, _attr)
     if isinstance(_obj, typer.Typer):
         app.add_typer(_obj, name=_name)
