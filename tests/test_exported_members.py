@@ -146,6 +146,7 @@ PINNED: dict[str, set[str]] = {
         "Witness",
         "WitnessRefusal",
     },
+    "ledger.events": {"BALLOT_TYPES", "LIFECYCLE_RANK", "ONCE", "EventType"},
     "ledger.files": {"atomic_writer", "write_atomic"},
     "ledger.merkle": {
         "CompactRange",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Final
 
+from ledger.events import BALLOT_TYPES, LIFECYCLE_RANK, ONCE
 from ledger.record import TextRuleError, check_display_text
 
 from ._checks import fail
@@ -13,47 +14,10 @@ from ._manifest import parse_time
 from ._report import Report
 from ._state import BOUND, HEX64, Event, Options, State
 
-__all__ = ["BALLOT_TYPES", "EVENTS", "check_order", "lifecycle_complete"]
+__all__ = ["BALLOT_TYPES", "EVENTS", "ONCE", "RANK", "check_order", "lifecycle_complete"]
 
-#: Lifecycle rank of each event type (``docs/events.md``, "The order below is the lifecycle order").
-RANK: Final[dict[str, int]] = {
-    "election.manifest": 0,
-    "trustee.registered": 1,
-    "trustee.shares": 1,
-    "trustee.complaint": 1,
-    "trustee.answer": 1,
-    "trustee.disqualified": 1,
-    "election.joint-key": 2,
-    "roll.commitment": 2,  # anywhere before voting.opened (does not advance the phase)
-    "voting.opened": 3,
-    "ballot.cast": 4,
-    "ballot.spoiled": 4,
-    "voting.extended": 4,
-    "evidence.exported": 4,  # after voting.opened, at any later time (does not advance the phase)
-    "voting.closed": 5,
-    "tally.encrypted": 6,
-    "tally.partial": 7,
-    "tally.excluded": 7,
-    "tally.result": 8,
-    "result.declaration": 9,
-}
-
-
-ONCE: Final[frozenset[str]] = frozenset(
-    {
-        "election.manifest",
-        "election.joint-key",
-        "roll.commitment",
-        "voting.opened",
-        "voting.closed",
-        "tally.encrypted",
-        "tally.result",
-        "result.declaration",
-    }
-)
-
-
-BALLOT_TYPES: Final[frozenset[str]] = frozenset({"ballot.cast", "ballot.spoiled"})
+#: the record format's event names, lifecycle order, once-only events and ballots (``ledger.events``)
+RANK = LIFECYCLE_RANK
 
 
 def check_order(st: State, i: int, etype: str) -> None:

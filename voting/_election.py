@@ -54,6 +54,7 @@ from crypto import (
 )
 from ledger import InvalidEncoding as LedgerInvalidEncoding
 from ledger import ProofError as LedgerProofError
+from ledger.events import EventType
 from ledger.files import write_atomic
 from ledger.merkle import fold, leaf_hash, subtree_nodes
 from ledger.merkle import root as merkle_root
@@ -278,6 +279,12 @@ def open_ledger(settings: Settings, manifest: Manifest) -> Any:
     return Ledger(normalise_database_url(settings.effective_database_url), config)
 
 
+def _event_type(type_: str) -> str:
+    """The service writes only the record's event types (``ledger.events.EventType``): an unknown one is a
+    bug, refused before it reaches the append-only ledger."""
+    return EventType(type_).value
+
+
 class ElectionService:
     """The lifecycle of the one election this server runs (see the module docstring)."""
 
@@ -427,7 +434,7 @@ class ElectionService:
         one writer: the ledger's own transaction must not wait on ours), after every check; the private
         state is written afterwards, in the transaction that commits ``row`` (whose ``ledger_synced`` this
         advances past the new entry)."""
-        appended = self.ledger.append(type_, dict(payload))
+        appended = self.ledger.append(_event_type(type_), dict(payload))
         self._appended += 1
         index = int(appended.index)
         row.ledger_synced = max(row.ledger_synced, index + 1)
@@ -435,7 +442,7 @@ class ElectionService:
 
     def _append_many(self, items: list[tuple[str, dict[str, Any]]], row: ElectionRow) -> int:
         """Append several entries atomically (one ledger transaction); returns the last index."""
-        appended = self.ledger.append_many(items)
+        appended = self.ledger.append_many([(_event_type(t), p) for t, p in items])
         self._appended += 1
         index = int(appended[-1].index)
         row.ledger_synced = max(row.ledger_synced, index + 1)
@@ -454,7 +461,7 @@ class ElectionService:
     def append_entry(self, type_: str, payload: Mapping[str, Any]) -> Any:
         """Append one entry for a collaborator (ballot intake); call it inside :meth:`appending`.
         Returns the ledger's ``Appended`` (index and entry hash)."""
-        appended = self.ledger.append(type_, dict(payload))
+        appended = self.ledger.append(_event_type(type_), dict(payload))
         self._appended += 1
         return appended
 

@@ -1,0 +1,37 @@
+"""The record's event names have one home, ``ledger.events`` (issue 12, point 2): the docs' table, the
+verifier's lifecycle order and the service's writes all agree with it."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from ledger.events import BALLOT_TYPES, LIFECYCLE_RANK, ONCE, EventType
+from verifier._engine import EVENTS
+from verifier._phases import RANK
+from voting._election import _event_type
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_the_docs_table_lists_exactly_the_event_types_in_order() -> None:
+    doc = (ROOT / "docs" / "events.md").read_text(encoding="utf-8")
+    listed = re.findall(r"^\| \d+[a-z]? \| `([a-z.\-]+)` \|", doc, re.M)
+    assert listed == [e.value for e in EventType]
+
+
+def test_order_once_and_ballots_cover_the_names() -> None:
+    assert set(LIFECYCLE_RANK) == set(EventType) and RANK is LIFECYCLE_RANK
+    assert ONCE <= set(EventType) and BALLOT_TYPES <= set(EventType)
+    # a member is its string: the verifier looks payload types (plain strings) up directly
+    assert LIFECYCLE_RANK["ballot.cast"] == LIFECYCLE_RANK[EventType.BALLOT_CAST]
+    assert set(EVENTS) | BALLOT_TYPES | {EventType.MANIFEST} == set(EventType)
+
+
+def test_the_service_writes_only_the_records_event_types() -> None:
+    assert _event_type("ballot.cast") == "ballot.cast" and type(_event_type("ballot.cast")) is str
+    for bad in ("ballot.casted", "Ballot.cast", "", "tally"):
+        with pytest.raises(ValueError):
+            _event_type(bad)
