@@ -24,6 +24,8 @@ from typing import Any
 
 import rfc8785
 
+from ledger.events import EventType
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -219,11 +221,11 @@ def generate(out: Path, n: int, kind: str = "1of5", workers: int = 1, seed: int 
         hashes.append(e.hash)
         prev = e.hash
 
-    append("election.manifest", {"manifest": manifest, "base_hash": bh.hex()})
+    append(EventType.MANIFEST, {"manifest": manifest, "base_hash": bh.hex()})
     gens = [TrusteeKeyGen.generate(i, threshold=2, trustees=3, base_hash=bh, rng=rng) for i in (1, 2, 3)]
     for g in gens:
         append(
-            "trustee.registered",
+            EventType.TRUSTEE_REGISTERED,
             bind(
                 {
                     "trustee": g.trustee,
@@ -241,7 +243,7 @@ def generate(out: Path, n: int, kind: str = "1of5", workers: int = 1, seed: int 
     ]
     jd = jk.to_dict()
     append(
-        "election.joint-key",
+        EventType.JOINT_KEY,
         bind({k: jd[k] for k in ("qualified", "joint_key", "public_shares", "threshold")}),
     )
     voters = n - n // 50
@@ -251,10 +253,10 @@ def generate(out: Path, n: int, kind: str = "1of5", workers: int = 1, seed: int 
     rank = {a: r for r, a in enumerate(roll_aliases)}
     roll_root, roll_nodes = roll_tree(roll_aliases)
     append(
-        "roll.commitment",
+        EventType.ROLL_COMMITMENT,
         bind({"size": voters, "root": roll_root.hex(), "alias_scheme": "hmac-sha256/1"}),
     )
-    append("voting.opened", bind({"opened_at": "2027-04-18T00:00:00Z"}))
+    append(EventType.VOTING_OPENED, bind({"opened_at": "2027-04-18T00:00:00Z"}))
     specs = tuple(
         ContestSpec(c["id"], tuple(s["id"] for s in c["selections"]), c["min"], c["max"])
         for c in manifest["contests"]
@@ -278,7 +280,7 @@ def generate(out: Path, n: int, kind: str = "1of5", workers: int = 1, seed: int 
         seq = 2 if revote else 1
         bhash = b.ballot_hash().hex()
         append(
-            "ballot.cast",
+            EventType.BALLOT_CAST,
             bind(
                 {
                     "ballot": b.to_dict(),
@@ -317,7 +319,7 @@ def generate(out: Path, n: int, kind: str = "1of5", workers: int = 1, seed: int 
             print(f"  {k + 1} ballots, {time.monotonic() - t0:.0f}s", file=sys.stderr)
     sb, sec = encrypt_ballot(ctx, _choice(ctx, rng), rng=rng)
     append(
-        "ballot.spoiled",
+        EventType.BALLOT_SPOILED,
         bind(
             {
                 "ballot": sb.to_dict(),
@@ -327,7 +329,7 @@ def generate(out: Path, n: int, kind: str = "1of5", workers: int = 1, seed: int 
             }
         ),
     )
-    append("voting.closed", bind({"closed_at": "2027-04-25T11:00:00Z"}))
+    append(EventType.VOTING_CLOSED, bind({"closed_at": "2027-04-25T11:00:00Z"}))
     cts: dict[str, dict[str, Any]] = {c.contest_id: {} for c in specs}
     for (cid, sid), ct in totals.items():
         cts[cid][sid] = ct.to_dict()
@@ -335,13 +337,13 @@ def generate(out: Path, n: int, kind: str = "1of5", workers: int = 1, seed: int 
         counted_tree.append(leaf_hash(bytes.fromhex(pending)))
     assert counted_tree.size == n_counted
     croot = counted_tree.root().hex()
-    append("tally.encrypted", bind({"counted_root": croot, "ciphertexts": cts}))
+    append(EventType.TALLY_ENCRYPTED, bind({"counted_root": croot, "ciphertexts": cts}))
     used = [k for k in keys if k.trustee in (1, 3)]
     for tk in used:
         parts: dict[str, dict[str, Any]] = {c.contest_id: {} for c in specs}
         for (cid, sid), ct in totals.items():
             parts[cid][sid] = tk.partial_decrypt(ct, rng=rng).to_dict()
-        append("tally.partial", bind({"trustee": tk.trustee, "partials": parts}))
+        append(EventType.TALLY_PARTIAL, bind({"trustee": tk.trustee, "partials": parts}))
     idx = [tk.trustee for tk in used]
     results: dict[str, dict[str, int]] = {c.contest_id: {} for c in specs}
     for (cid, sid), ct in totals.items():
@@ -356,7 +358,7 @@ def generate(out: Path, n: int, kind: str = "1of5", workers: int = 1, seed: int 
         "overridden": 0,
         "spoiled": 1,
     }
-    append("tally.result", bind(result))
+    append(EventType.TALLY_RESULT, bind(result))
     sizes = [len(hashes) // 2, len(hashes)]
     f.flush()
 
@@ -378,7 +380,7 @@ def generate(out: Path, n: int, kind: str = "1of5", workers: int = 1, seed: int 
         (rec / "result.pdf").write_bytes(pdf)
         (out / "root.pem").write_bytes(ca.root_certificate.public_bytes(serialization.Encoding.PEM))
         append(
-            "result.declaration",
+            EventType.RESULT_DECLARATION,
             bind(
                 {
                     "pdf_sha256": hashlib.sha256(pdf).hexdigest(),

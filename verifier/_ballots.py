@@ -30,6 +30,7 @@ from crypto import (
 )
 from ledger import InvalidEncoding as LedgerInvalidEncoding
 from ledger import ProofError as LedgerProofError
+from ledger.events import EventType
 from ledger.merkle import inclusion_ranges, leaf_hash, verify_inclusion
 
 from ._manifest import ElectionInfo
@@ -187,7 +188,7 @@ def _decode_and_verify(
     # the published ciphertexts, and the plaintexts are a valid choice." verify_revealed verifies the
     # ballot itself first (V13/V14), so a spoiled ballot whose opening decodes is verified once, there.
     revealed: RevealedBallot | None = None
-    if etype != "ballot.cast":
+    if etype != EventType.BALLOT_CAST:
         try:
             revealed = RevealedBallot.from_dict(p.get("revealed"))
         except (ValueError, TypeError) as e:  # InvalidEncoding is a ValueError
@@ -217,10 +218,10 @@ def _one(
     # V23 record.privacy for this entry (the main process leaves ballot entries to the workers)
     for where, problem in scan_entry(etype, line, p):
         _f(out, 23, "record.privacy", f"{problem} at {where}", i)
-    keys = CAST_KEYS if etype == "ballot.cast" else SPOILED_KEYS
+    keys = CAST_KEYS if etype == EventType.BALLOT_CAST else SPOILED_KEYS
     if set(p) != keys:
         _f(out, 1, "record.format", f"{etype} payload keys {sorted(p)} differ from {sorted(keys)}", i)
-    if etype == "ballot.cast":  # before the ballot is decoded: membership does not depend on it
+    if etype == EventType.BALLOT_CAST:  # before the ballot is decoded: membership does not depend on it
         _check_roll_proof(out, ctx, p, i)
     if "ballot" not in p:
         return
@@ -229,7 +230,7 @@ def _one(
     # A cast ballot that decodes and verifies takes the fast path (crypto.decode_verified_ballot:
     # the same ballot, and the same success, as the strict decoding and verification below); any other
     # ballot is decoded and verified the strict way, which names what is wrong.
-    ballot = decode_verified_ballot(ctx.election, p["ballot"]) if etype == "ballot.cast" else None
+    ballot = decode_verified_ballot(ctx.election, p["ballot"]) if etype == EventType.BALLOT_CAST else None
     if ballot is None:
         ballot = _decode_and_verify(out, ctx, etype, p, i)
         if ballot is None:
@@ -240,7 +241,7 @@ def _one(
         _f(out, 14, "ballot.binding", "ballot_hash does not recompute from the ballot", i)
     if p.get("tracking_code") != tracking_code_from_hash(bh):
         _f(out, 14, "ballot.binding", "tracking_code does not recompute from the ballot hash", i)
-    if etype == "ballot.cast":
+    if etype == EventType.BALLOT_CAST:
         _check_auth(out, ctx, p, i)
         for c in ballot.contests:
             for s in c.selections:

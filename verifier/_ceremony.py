@@ -17,6 +17,7 @@ from crypto import (
     qualify,
     resolve_complaint,
 )
+from ledger.events import EventType
 
 from ._checks import fail
 from ._counting import BallotIndex
@@ -204,11 +205,11 @@ def roll_size_check(report: Report, st: State, index: BallotIndex) -> None:
 
 
 EVENTS: Final[dict[str, Event]] = {
-    "trustee.registered": Event("trustee.commitments", registered),
-    "trustee.shares": Event("trustee.complaints", shares),
-    "trustee.complaint": Event("trustee.complaints", complaint),
-    "trustee.answer": Event("trustee.complaints", answer),
-    "trustee.disqualified": Event("trustee.complaints", disqualified),
-    "election.joint-key": Event("election.joint-key", check_joint_key),
-    "roll.commitment": Event("roll.commitment", roll_commitment),
+    EventType.TRUSTEE_REGISTERED: Event("trustee.commitments", registered),
+    EventType.TRUSTEE_SHARES: Event("trustee.complaints", shares),
+    EventType.TRUSTEE_COMPLAINT: Event("trustee.complaints", complaint),
+    EventType.TRUSTEE_ANSWER: Event("trustee.complaints", answer),
+    EventType.TRUSTEE_DISQUALIFIED: Event("trustee.complaints", disqualified),
+    EventType.JOINT_KEY: Event("election.joint-key", check_joint_key),
+    EventType.ROLL_COMMITMENT: Event("roll.commitment", roll_commitment),
 }

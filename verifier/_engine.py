@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from crypto import Ciphertext, CryptoError, Point
+from ledger.events import EventType
 
 from . import _ballots, _ceremony, _ledger, _phases, _tally
 from ._ceremony import finish_key_ceremony, roll_size_check
@@ -169,7 +170,7 @@ def _run(
     decryption(report, st, opts)
     declaration(src, report, st, opts, ledger_view)
     lifecycle_complete(report, st, opts)
-    if "voting.opened" not in st.seen_once:
+    if EventType.VOTING_OPENED not in st.seen_once:
         report.not_applicable("voting.period", "the record has no voting.opened yet")
     for check in (
         "record.privacy",
@@ -233,7 +234,7 @@ def _pass_one(
             for where, problem in scan_payload(etype, payload):
                 report.fail("record.privacy", f"{problem} at {where}", entry=i)
         if i == 0:
-            if etype != "election.manifest":
+            if etype != EventType.MANIFEST:
                 report.fail("election.manifest", "entry 0 is not the manifest", entry=0)
                 return
             st.info = _record(report, read_manifest, payload)

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from ledger import LedgerError
+from ledger.events import EventType
 from ledger.merkle import CompactRange, fold, leaf_hash, verify_inclusion
 from ledger.record import SignedCheckpoint, check_record, read_record
 
@@ -166,7 +167,7 @@ def _is_receipts_ballot(rc: dict[str, Any], idx: int, entry_line: bytes, bad: Ca
         bad("the entry at leaf_index is not a ballot entry", entry=idx)
         return False
     if (
-        entry.get("type") not in ("ballot.cast", "ballot.spoiled")
+        entry.get("type") not in (EventType.BALLOT_CAST, EventType.BALLOT_SPOILED)
         or p.get("tracking_code") != rc["tracking_code"]
         or p.get("ballot_hash") != rc["ballot_hash"]
     ):

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 from crypto import Ciphertext, CryptoError, PartialDecryption
+from ledger.events import EventType
 from ledger.merkle import CompactRange, leaf_hash
 
 from . import _ballots
@@ -162,9 +163,9 @@ def aggregate(src: RecordSource, report: Report, st: State, index: BallotIndex) 
 
 
 EVENTS: Final[dict[str, Event]] = {
-    "tally.encrypted": Event("tally.aggregate", tally_encrypted),
-    "tally.partial": Event("tally.partial-decryption", tally_partial),
-    "tally.excluded": Event("tally.partial-decryption", tally_excluded),
-    "tally.result": Event("tally.result", tally_result),
-    "result.declaration": Event("result.pdf", result_declaration),
+    EventType.TALLY_ENCRYPTED: Event("tally.aggregate", tally_encrypted),
+    EventType.TALLY_PARTIAL: Event("tally.partial-decryption", tally_partial),
+    EventType.TALLY_EXCLUDED: Event("tally.partial-decryption", tally_excluded),
+    EventType.TALLY_RESULT: Event("tally.result", tally_result),
+    EventType.RESULT_DECLARATION: Event("result.pdf", result_declaration),
 }

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ledger.events import EventType
 from ledger.record import ballot_unique_values, repeats_within
 
 from ._checks import fail, failure
@@ -54,7 +55,7 @@ def index_ballot(
         if replay:
             raise err
         report.add(err)
-    if etype == "ballot.spoiled":
+    if etype == EventType.BALLOT_SPOILED:
         st.spoiled += 1
         return
     st.cast += 1

@@ -44,6 +44,7 @@ from typing import Any, Final
 from cryptography import x509
 from nacl.public import PrivateKey
 
+from ledger.events import EventType
 from ledger.record import check_record, parse_json, read_record
 from voting.auth import (
     JPKI_SIGN_POLICY_OID,
@@ -179,7 +180,7 @@ def audit_evidence(
         report.problems.append(AuditProblem("record", f"the record does not check: {e}"))
         return report
     entries = [(e.index, e.type, e.payload) for e in read_record(record).entries()]
-    if not entries or entries[0][1] != "election.manifest":
+    if not entries or entries[0][1] != EventType.MANIFEST:
         report.problems.append(AuditProblem("record", "the record does not start with the manifest"))
         return report
     manifest = entries[0][2]["manifest"]
@@ -226,9 +227,9 @@ def audit_evidence(
     roll_key, by_match = roll
     opened = closed = None
     for _, t, p in entries:
-        if t == "voting.opened":
+        if t == EventType.VOTING_OPENED:
             opened = _time(p.get("opened_at"))
-        elif t == "voting.closed":
+        elif t == EventType.VOTING_CLOSED:
             closed = _time(p.get("closed_at"))
     policies = (
         (JPKI_SIGN_POLICY_OID, JPKI_TEST_SIGN_POLICY_OID) if accept_test_policy else (JPKI_SIGN_POLICY_OID,)
@@ -267,7 +268,7 @@ def audit_evidence(
     who: dict[int, list[tuple[str, str]]] = {}
     casts: dict[int, tuple[str, str]] = {}
     for i, t, p in entries:
-        if t != "ballot.cast":
+        if t != EventType.BALLOT_CAST:
             continue
         report.ballots += 1
         alias, bh = str(p.get("voter_alias")), str(p.get("ballot_hash"))
@@ -316,7 +317,7 @@ def _open_roll(
     except (OversightKeyError, KeyError, TypeError, ValueError) as e:
         report.problems.append(AuditProblem("roll.sealed", f"the sealed roll cannot be used: {e}"))
         return None
-    commitment = next((p for _, t, p in entries if t == "roll.commitment"), None)
+    commitment = next((p for _, t, p in entries if t == EventType.ROLL_COMMITMENT), None)
     aliases = [bytes.fromhex(a) for a, _ in pairs]
     if (
         commitment is None

@@ -440,7 +440,7 @@ class ElectionService:
         row.ledger_synced = max(row.ledger_synced, index + 1)
         return index
 
-    def _append_many(self, items: list[tuple[str, dict[str, Any]]], row: ElectionRow) -> int:
+    def _append_many(self, items: Sequence[tuple[str, dict[str, Any]]], row: ElectionRow) -> int:
         """Append several entries atomically (one ledger transaction); returns the last index."""
         appended = self.ledger.append_many([(_event_type(t), p) for t, p in items])
         self._appended += 1
@@ -530,7 +530,7 @@ class ElectionService:
         with self._session() as s:
             row = self._row(s)
             for index, etype, payload in ledger_entries(ledger, start=start, stop=size):
-                if etype in ("ballot.cast", "ballot.spoiled"):
+                if etype in (EventType.BALLOT_CAST, EventType.BALLOT_SPOILED):
                     changed = ballots.apply(s, index, etype, payload)
                 else:
                     changed = self._replay(s, row, index, etype, payload, problems)
@@ -559,13 +559,13 @@ class ElectionService:
         """Record the private effect of lifecycle entry ``index`` if it is missing; ``True`` if it was."""
         eid = row.election_id
         body = {k: v for k, v in p.items() if k not in ("election_id", "base_hash")}
-        if etype != "election.manifest" and p.get("base_hash") != row.base_hash:
+        if etype != EventType.MANIFEST and p.get("base_hash") != row.base_hash:
             raise ServiceUnavailable("reconcile.foreign_entry", f"entry {index} is not of this election")
-        if etype == "election.manifest":
+        if etype == EventType.MANIFEST:
             if p.get("base_hash") != row.base_hash:
                 raise ServiceUnavailable("reconcile.manifest", "the ledger's manifest is not this election's")
             return self._advance(row, "setup")
-        if etype == "roll.commitment":
+        if etype == EventType.ROLL_COMMITMENT:
             # the stored roll tree answers every cast's roll_proof: it must give the published root too
             if (
                 p["root"] != row.roll_root
@@ -579,7 +579,7 @@ class ElectionService:
                 return False
             row.roll_committed = True
             return True
-        if etype == "trustee.registered":
+        if etype == EventType.TRUSTEE_REGISTERED:
             t = s.get(TrusteeRow, (eid, p["trustee"]))
             if t is None:
                 raise ServiceUnavailable("reconcile.trustee", f"entry {index} registers an unknown trustee")
@@ -592,7 +592,7 @@ class ElectionService:
             t.registered_at = self._clock()
             s.add(t)
             return True
-        if etype == "trustee.shares":
+        if etype == EventType.TRUSTEE_SHARES:
             changed = False
             for share in p["shares"]:
                 if s.get(ShareRow, (eid, p["sender"], share["recipient"])) is None:
@@ -611,7 +611,7 @@ class ElectionService:
                 s.add(dealer)
                 changed = True
             return changed
-        if etype == "trustee.complaint":
+        if etype == EventType.TRUSTEE_COMPLAINT:
             c = Complaint.from_dict(body)
             if self._complaint_row(s, eid, c.complainant, c.dealer) is not None:
                 return False
@@ -624,7 +624,7 @@ class ElectionService:
                 )
             )
             return True
-        if etype == "trustee.answer":
+        if etype == EventType.TRUSTEE_ANSWER:
             a = ComplaintAnswer.from_dict(body)
             crow = self._complaint_row(s, eid, a.complainant, a.dealer)
             if crow is None:
@@ -634,14 +634,14 @@ class ElectionService:
             crow.answer_json = json.dumps(a.to_dict())
             s.add(crow)
             return True
-        if etype == "trustee.disqualified":
+        if etype == EventType.TRUSTEE_DISQUALIFIED:
             t = s.get(TrusteeRow, (eid, p["dealer"]))
             if t is None or t.status != "registered":
                 return False
             t.status = "disqualified"
             s.add(t)
             return True
-        if etype == "election.joint-key":
+        if etype == EventType.JOINT_KEY:
             if row.joint_key_json is not None:
                 return False
             fields = ("base_hash", "threshold", "qualified", "joint_key", "public_shares")
@@ -653,16 +653,16 @@ class ElectionService:
                 s.add(crow)
             row.joint_key_json = json.dumps(jk.to_dict())
             return True
-        if etype == "voting.extended":
+        if etype == EventType.VOTING_EXTENDED:
             closes = _parse_rfc3339(p["closes"])
             if row.closes_at is not None and _aware(row.closes_at) >= closes:
                 return False
             row.closes_at = closes
             return True
-        if etype in ("voting.opened", "voting.closed"):
+        if etype in (EventType.VOTING_OPENED, EventType.VOTING_CLOSED):
             phase, column, field = (
                 ("voting", "opened_at", "opened_at")
-                if etype == "voting.opened"
+                if etype == EventType.VOTING_OPENED
                 else ("closed", "closed_at", "closed_at")
             )
             changed = self._advance(row, phase)
@@ -670,7 +670,7 @@ class ElectionService:
                 setattr(row, column, _parse_rfc3339(p[field]))
                 changed = True
             return changed
-        if etype == "tally.encrypted":
+        if etype == EventType.TALLY_ENCRYPTED:
             if row.tally_json is not None:
                 return False
             _, counting = self._counting()
@@ -682,7 +682,7 @@ class ElectionService:
             row.tally_json = json.dumps({"payload": p, "summary": _summary(counting)})
             self._advance(row, "tallied")
             return True
-        if etype == "tally.partial":
+        if etype == EventType.TALLY_PARTIAL:
             if s.get(PartialRow, (eid, p["trustee"])) is not None:
                 return False
             s.add(
@@ -694,7 +694,7 @@ class ElectionService:
                 )
             )
             return True
-        if etype == "tally.excluded":
+        if etype == EventType.TALLY_EXCLUDED:
             part = s.get(PartialRow, (eid, p["trustee"]))
             if part is None:
                 raise ServiceUnavailable("reconcile.partial", f"entry {index} excludes an unknown partial")
@@ -703,17 +703,17 @@ class ElectionService:
             part.status, part.reason = "excluded", p["reason"]
             s.add(part)
             return True
-        if etype == "tally.result":
+        if etype == EventType.TALLY_RESULT:
             changed = row.result_json is None
             if changed:
                 row.result_json = json.dumps(p)
             return self._advance(row, "decrypted") or changed
-        if etype == "result.declaration":
+        if etype == EventType.RESULT_DECLARATION:
             pdf = self.settings.data_dir / "result.pdf"
             if not pdf.exists() or hashlib.sha256(pdf.read_bytes()).hexdigest() != p["pdf_sha256"]:
                 problems.append(f"entry {index}: result.pdf is missing or not the declared PDF (restore it)")
             return self._advance(row, "declared")
-        if etype == "evidence.exported":  # an export of the sealed evidence leaves no private state
+        if etype == EventType.EVIDENCE_EXPORTED:  # an export of the sealed evidence leaves no private state
             return False
         raise ServiceUnavailable("reconcile.unknown_entry", f"entry {index}: unknown entry type")
 
@@ -866,7 +866,7 @@ class ElectionService:
             s.commit()
             try:
                 index = self._append(
-                    "election.manifest", {"manifest": m.to_dict(), "base_hash": m.base_hash.hex()}, row
+                    EventType.MANIFEST, {"manifest": m.to_dict(), "base_hash": m.base_hash.hex()}, row
                 )
             except BaseException:
                 if self._ledger.size == 0:  # nothing was appended: the pre-written rows are orphans
@@ -972,7 +972,7 @@ class ElectionService:
             row.roll_committed = True
             s.add(row)
             index = self._append(
-                "roll.commitment",
+                EventType.ROLL_COMMITMENT,
                 self._payload(size=len(aliases), root=root.hex(), alias_scheme=ALIAS_SCHEME),
                 row,
             )
@@ -1067,7 +1067,7 @@ class ElectionService:
             t.registered_at = self._clock()
             s.add(t)
             self._append(
-                "trustee.registered",
+                EventType.TRUSTEE_REGISTERED,
                 self._payload(
                     trustee=index,
                     name=name,
@@ -1177,7 +1177,7 @@ class ElectionService:
             me.shares_dealt = True
             s.add(me)
             index = self._append(
-                "trustee.shares",
+                EventType.TRUSTEE_SHARES,
                 self._payload(
                     sender=trustee,
                     shares=[{"recipient": p.recipient, "ciphertext": p.ciphertext.hex()} for p in parsed],
@@ -1229,7 +1229,7 @@ class ElectionService:
                     complaint_json=json.dumps(c.to_dict()),
                 )
             )
-            index = self._append("trustee.complaint", self._payload(**c.to_dict()), row)
+            index = self._append(EventType.TRUSTEE_COMPLAINT, self._payload(**c.to_dict()), row)
             s.commit()
         return index
 
@@ -1265,7 +1265,7 @@ class ElectionService:
                 raise Conflict("complaint.answered", "this complaint was already answered")
             c.answer_json = json.dumps(a.to_dict())
             s.add(c)
-            index = self._append("trustee.answer", self._payload(**a.to_dict()), row)
+            index = self._append(EventType.TRUSTEE_ANSWER, self._payload(**a.to_dict()), row)
             s.commit()
         return index
 
@@ -1337,10 +1337,12 @@ class ElectionService:
             row.joint_key_json = json.dumps(jk.to_dict())
             s.add(row)
             d = jk.to_dict()
-            items = [("trustee.disqualified", self._payload(dealer=i, reason=out[i])) for i in sorted(out)]
+            items = [
+                (EventType.TRUSTEE_DISQUALIFIED, self._payload(dealer=i, reason=out[i])) for i in sorted(out)
+            ]
             items.append(
                 (
-                    "election.joint-key",
+                    EventType.JOINT_KEY,
                     self._payload(
                         qualified=d["qualified"],
                         joint_key=d["joint_key"],
@@ -1426,7 +1428,9 @@ class ElectionService:
             extra = self._override(override_reason, early, "opening now")
             row.phase, row.opened_at = "voting", now
             s.add(row)
-            index = self._append("voting.opened", self._payload(opened_at=_rfc3339(now), **extra), row)
+            index = self._append(
+                EventType.VOTING_OPENED, self._payload(opened_at=_rfc3339(now), **extra), row
+            )
             s.commit()
         return index
 
@@ -1453,7 +1457,9 @@ class ElectionService:
                 )
             row.closes_at = closes
             s.add(row)
-            index = self._append("voting.extended", self._payload(closes=_rfc3339(closes), reason=text), row)
+            index = self._append(
+                EventType.VOTING_EXTENDED, self._payload(closes=_rfc3339(closes), reason=text), row
+            )
             s.commit()
         return index
 
@@ -1480,7 +1486,9 @@ class ElectionService:
             closed_at = now if early else end
             row.phase, row.closed_at = "closed", closed_at
             s.add(row)
-            index = self._append("voting.closed", self._payload(closed_at=_rfc3339(closed_at), **extra), row)
+            index = self._append(
+                EventType.VOTING_CLOSED, self._payload(closed_at=_rfc3339(closed_at), **extra), row
+            )
             s.commit()
         return index
 
@@ -1513,9 +1521,9 @@ class ElectionService:
         cast: list[tuple[int, dict[str, Any]]] = []
         spoiled = 0
         for index, etype, payload in ledger_entries(self.ledger):
-            if etype == "ballot.cast":
+            if etype == EventType.BALLOT_CAST:
                 cast.append((index, payload))
-            elif etype == "ballot.spoiled":
+            elif etype == EventType.BALLOT_SPOILED:
                 spoiled += 1
         return cast, spoiled
 
@@ -1562,7 +1570,7 @@ class ElectionService:
             row.phase = "tallied"
             row.tally_json = json.dumps({"payload": payload, "summary": summary})
             s.add(row)
-            index = self._append("tally.encrypted", payload, row)
+            index = self._append(EventType.TALLY_ENCRYPTED, payload, row)
             s.commit()
         # trustees decrypt only a tally.encrypted entry under a signed checkpoint (voting._tally_check): sign
         # one covering it now (the witnesses then cosign it; after a crash here: tvote admin checkpoint)
@@ -1640,9 +1648,9 @@ class ElectionService:
                     reason=reason,
                 )
             )
-            items = [("tally.partial", self._payload(trustee=trustee, partials=published))]
+            items = [(EventType.TALLY_PARTIAL, self._payload(trustee=trustee, partials=published))]
             if reason is not None:
-                items.append(("tally.excluded", self._payload(trustee=trustee, reason=reason)))
+                items.append((EventType.TALLY_EXCLUDED, self._payload(trustee=trustee, reason=reason)))
             index = self._append_many(items, row)
             s.commit()
         return PartialOutcome(trustee, reason is None, index, reason)
@@ -1694,7 +1702,7 @@ class ElectionService:
             row.phase = "decrypted"
             row.result_json = json.dumps(payload)
             s.add(row)
-            index = self._append("tally.result", payload, row)
+            index = self._append(EventType.TALLY_RESULT, payload, row)
             s.commit()
         return {"ledger_index": index, **payload}
 
@@ -1738,7 +1746,7 @@ class ElectionService:
             row.phase = "declared"
             s.add(row)
             index = self._append(
-                "result.declaration",
+                EventType.RESULT_DECLARATION,
                 self._payload(pdf_sha256=digest, checkpoint_size=size, checkpoint_hash=cp_hash),
                 row,
             )

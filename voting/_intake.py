@@ -96,6 +96,7 @@ from crypto import (
     verify_revealed,
 )
 from ledger import NotFound as LedgerNotFound
+from ledger.events import EventType
 from ledger.record import UniqueValue, ballot_unique_values, repeats_within
 from voting.auth import (
     FaceMatcher,
@@ -608,7 +609,7 @@ class IntakeService:
             }
             before = self.ledger.size
             try:
-                appended = self.election.append_entry("ballot.cast", payload)
+                appended = self.election.append_entry(EventType.BALLOT_CAST, payload)
             except BaseException:
                 if self.ledger.size == before:  # nothing appended: drop the pending evidence (best effort)
                     self._drop_pending(evh)
@@ -722,7 +723,7 @@ class IntakeService:
                 "tracking_code": b.tracking_code,
                 "revealed": r.to_dict(),
             }
-            appended = self.election.append_entry("ballot.spoiled", payload)
+            appended = self.election.append_entry(EventType.BALLOT_SPOILED, payload)
             index = int(appended.index)
             with self._session() as s:
                 s.add(
@@ -1124,7 +1125,7 @@ class BallotReplay:
         self._ballots += 1
         changed = False
         if s.get(IntakeBallot, bh) is None:
-            cast = etype == "ballot.cast"
+            cast = etype == EventType.BALLOT_CAST
             s.add(
                 IntakeBallot(
                     ballot_hash=bh,
@@ -1140,7 +1141,7 @@ class BallotReplay:
             )
             changed = True
         changed = self._unique_values(s, index, bh, p) or changed
-        if etype != "ballot.cast":
+        if etype != EventType.BALLOT_CAST:
             return changed
         alias, seq, channel = str(p["voter_alias"]), int(p["seq"]), p["channel"]
         self._max_seq[alias] = max(self._max_seq.get(alias, 0), seq)

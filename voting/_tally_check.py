@@ -45,6 +45,7 @@ import httpx
 
 from crypto import JointKey, TrusteeCommitments, TrusteeKey
 from ledger import LedgerError
+from ledger.events import EventType
 from ledger.record import (
     CheckpointRecord,
     CosignatureBundle,
@@ -226,11 +227,11 @@ def _note(seen: _Seen, index: int, text: str) -> None:
         return  # the verifier names a malformed entry (V1)
     if not isinstance(payload, dict):
         return
-    if etype == "tally.encrypted" and seen.tally is None:
+    if etype == EventType.TALLY_ENCRYPTED and seen.tally is None:
         seen.tally = (index, payload)
-    elif etype == "election.joint-key":
+    elif etype == EventType.JOINT_KEY:
         seen.joint_key = payload
-    elif etype == "trustee.registered" and isinstance(trustee := payload.get("trustee"), int):
+    elif etype == EventType.TRUSTEE_REGISTERED and isinstance(trustee := payload.get("trustee"), int):
         seen.registered.setdefault(trustee, payload.get("commitments"))
 
 
