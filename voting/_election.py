@@ -796,16 +796,6 @@ class ElectionService:
             ) from e
         return proof
 
-    def is_on_roll(self, alias: bytes) -> bool:
-        with self._session() as s:
-            row = self._row(s)
-            e = s.exec(
-                select(RollEntryRow).where(
-                    RollEntryRow.election_id == row.election_id, RollEntryRow.alias == alias.hex()
-                )
-            ).first()
-            return e is not None and row.roll_committed
-
     # -------------------------------------------------------------------------------------------- setup
 
     def _preflight(self, m: Manifest) -> None:
@@ -1654,14 +1644,6 @@ class ElectionService:
             index = self._append_many(items, row)
             s.commit()
         return PartialOutcome(trustee, reason is None, index, reason)
-
-    def partial_status(self) -> dict[int, str]:
-        with self._session() as s:
-            row = self._row(s)
-            return {
-                p.trustee: p.status
-                for p in s.exec(select(PartialRow).where(PartialRow.election_id == row.election_id))
-            }
 
     def publish_result(self) -> dict[str, Any]:
         """Combine ``t`` accepted partials per selection, decode the counts, append ``tally.result``."""
