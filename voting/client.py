@@ -265,7 +265,17 @@ class VoterClient:
         if r.status_code >= 400:
             code, message, _ = read_error(r)
             raise ServerError(r.status_code, code, message)
-        return r.json()
+        try:
+            return r.json()
+        except ValueError:
+            raise ServerError(r.status_code, "response.malformed", f"{path} did not answer JSON") from None
+
+    def _receipt(self, answer: Any) -> Receipt:
+        """A receipt from a server's answer; ``ReceiptError`` ``receipt-shape`` for anything malformed."""
+        try:
+            return Receipt.from_dict(answer)
+        except ValueError as e:
+            raise ReceiptError("receipt-shape", f"the server's receipt is malformed: {e}") from e
 
     # --------------------------------------------------------------------------------------- election
 
@@ -275,9 +285,14 @@ class VoterClient:
             return self._info
         e = self._call("GET", "/election")
         m = self._call("GET", "/election/manifest")
+        if not isinstance(e, dict) or not isinstance(m, dict) or not isinstance(m.get("manifest"), dict):
+            raise ElectionDataError("the server's election data are not the documented objects")
         manifest = m["manifest"]
-        base_hash = tagged_sha256("election-base-hash", rfc8785.dumps(manifest))
-        if base_hash.hex() != m["base_hash"] or base_hash.hex() != e["base_hash"]:
+        try:
+            base_hash = tagged_sha256("election-base-hash", rfc8785.dumps(manifest))
+        except (rfc8785.CanonicalizationError, TypeError, ValueError) as err:
+            raise ElectionDataError(f"the manifest is not canonicalizable JSON: {err}") from err
+        if base_hash.hex() != m.get("base_hash") or base_hash.hex() != e.get("base_hash"):
             raise ElectionDataError("the manifest does not hash to the published base hash")
         if self._base_hash is not None and base_hash != self._base_hash:
             raise ElectionDataError(
@@ -288,7 +303,7 @@ class VoterClient:
         if not e.get("joint_key"):
             raise ElectionDataError("the election has no joint key yet (key ceremony not finished)")
         jk = self._call("GET", "/election/joint-key")
-        if jk.get("joint_key") != e["joint_key"]:
+        if not isinstance(jk, dict) or jk.get("joint_key") != e["joint_key"]:
             raise ElectionDataError("the joint key differs between /election and /election/joint-key")
         try:
             contests = tuple(
@@ -296,16 +311,16 @@ class VoterClient:
                 for c in manifest["contests"]
             )
             ctx = ElectionContext(base_hash, Point.from_hex(e["joint_key"]), contests)
+            self._info = ElectionInfo(
+                election_id=str(manifest["election_id"]),
+                manifest=manifest,
+                base_hash=base_hash,
+                context=ctx,
+                phase=str(e["phase"]),
+                auth_methods=tuple(manifest.get("auth_methods", ())),
+            )
         except (CryptoError, ValueError, KeyError, TypeError) as err:
             raise ElectionDataError(f"unusable election data: {err}") from err
-        self._info = ElectionInfo(
-            election_id=manifest["election_id"],
-            manifest=manifest,
-            base_hash=base_hash,
-            context=ctx,
-            phase=e["phase"],
-            auth_methods=tuple(manifest.get("auth_methods", ())),
-        )
         return self._info
 
     def prepare(self, choices: Mapping[str, Sequence[str]]) -> PreparedBallot:
@@ -353,7 +368,7 @@ class VoterClient:
             r = self._call(
                 "POST", "/voter/kiosk/ballots", json=body, headers={"Authorization": f"Bearer {kiosk_token}"}
             )
-        return self._check_receipt_shape(Receipt.from_dict(r), p, "cast")
+        return self._check_receipt_shape(self._receipt(r), p, "cast")
 
     def cast_oidc(
         self,
@@ -381,7 +396,7 @@ class VoterClient:
             },
         }
         return self._check_receipt_shape(
-            Receipt.from_dict(self._call("POST", "/voter/ballots", json=body)), p, "cast"
+            self._receipt(self._call("POST", "/voter/ballots", json=body)), p, "cast"
         )
 
     def _follow_provider(self, authorization_url: str) -> str:
@@ -405,7 +420,7 @@ class VoterClient:
         :class:`ChallengeError` if the opening does not match the voter's choices."""
         p = self._prepared(choices)
         revealed = reveal(p.ballot, p.secrets)
-        r = Receipt.from_dict(
+        r = self._receipt(
             self._call(
                 "POST", "/voter/spoil", json={"ballot": p.ballot.to_dict(), "revealed": revealed.to_dict()}
             )
@@ -439,7 +454,7 @@ class VoterClient:
 
     def lookup(self, tracking_code: str) -> Receipt:
         """A fresh receipt for a tracking code (proof against the server's latest checkpoint)."""
-        return Receipt.from_dict(self._call("GET", f"/voter/ballots/{tracking_code}"))
+        return self._receipt(self._call("GET", f"/voter/ballots/{tracking_code}"))
 
     def complete_receipt(self, receipt: Receipt, *, timeout: float = 30.0, poll: float = 0.25) -> Receipt:
         """A pending receipt (checkpoints on a schedule) with its checkpoint and inclusion proof: fetched

@@ -54,16 +54,45 @@ class Receipt:
         return d
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> Receipt:
+    def from_dict(cls, d: Any) -> Receipt:
+        """Read a receipt (a server's answer, a file the voter kept), strictly: ``ValueError`` naming what is
+        wrong for anything but the documented shape (``docs/voting.md`` §4)."""
+        if not isinstance(d, Mapping):
+            raise ValueError("a receipt is a JSON object")
+        required = ("kind", "election_id", "ballot_hash", "tracking_code", "leaf_index", "entry_hash")
+        missing = [k for k in required if k not in d]
+        if missing:
+            raise ValueError(f"the receipt lacks {', '.join(missing)}")
+        kind = d["kind"]
+        if kind not in ("cast", "spoiled"):
+            raise ValueError("receipt kind is 'cast' or 'spoiled'")
+        for k in ("election_id", "ballot_hash", "tracking_code", "entry_hash"):
+            if not isinstance(d[k], str):
+                raise ValueError(f"receipt {k} is not text")
+        index = d["leaf_index"]
+        if not isinstance(index, int) or isinstance(index, bool) or index < 0:
+            raise ValueError("receipt leaf_index is not a non-negative integer")
+        checkpoint, proof = d.get("checkpoint"), d.get("inclusion_proof")
+        if (checkpoint is None) != (proof is None):
+            raise ValueError("a receipt has both a checkpoint and an inclusion proof, or neither (pending)")
+        if checkpoint is not None and not isinstance(checkpoint, str):
+            raise ValueError("receipt checkpoint is not a signed note (text)")
+        if proof is not None and (not isinstance(proof, list) or not all(isinstance(h, str) for h in proof)):
+            raise ValueError("receipt inclusion_proof is not a list of hashes (text)")
+        channel, seq = d.get("channel"), d.get("seq")
+        if channel is not None and not isinstance(channel, str):
+            raise ValueError("receipt channel is not text")
+        if seq is not None and (not isinstance(seq, int) or isinstance(seq, bool)):
+            raise ValueError("receipt seq is not an integer")
         return cls(
-            kind=d["kind"],
+            kind=kind,
             election_id=d["election_id"],
             ballot_hash=d["ballot_hash"],
             tracking_code=d["tracking_code"],
-            leaf_index=int(d["leaf_index"]),
+            leaf_index=index,
             entry_hash=d["entry_hash"],
-            checkpoint=d.get("checkpoint"),
-            inclusion_proof=None if d.get("inclusion_proof") is None else tuple(d["inclusion_proof"]),
-            channel=d.get("channel"),
-            seq=d.get("seq"),
+            checkpoint=checkpoint,
+            inclusion_proof=None if proof is None else tuple(proof),
+            channel=channel,
+            seq=seq,
         )
