@@ -21,6 +21,7 @@ from typing import Any
 
 import rfc8785
 
+from crypto import JointKey, TrusteeKey, TrusteeKeyGen, qualify
 from crypto._ballot import (
     BallotSecrets,
     ContestSpec,
@@ -32,7 +33,6 @@ from crypto._ballot import (
 )
 from crypto._dlog import discrete_log
 from crypto._hash import tagged_sha256
-from crypto._threshold import JointKey, TrusteeKey, TrusteeKeyGen, qualify
 from ledger._check import dumps_header
 from ledger.merkle import consistency_proof, inclusion_proof, leaf_hash, root
 from ledger.record import (
@@ -194,7 +194,7 @@ class Election:
             }
             out.append(("tally.partial", self.bind({"trustee": k.trustee, "partials": parts})))
         from crypto._group import IDENTITY
-        from crypto._threshold import lagrange_coefficient
+        from crypto.hazmat import lagrange_coefficient
 
         idx = [k.trustee for k in used]
         results: dict[str, dict[str, int]] = {}
