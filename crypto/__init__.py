@@ -39,12 +39,13 @@ from ._ballot import (
     EncryptedSelection,
     RevealedBallot,
     SelectionSecret,
-    decode_verified_ballot,
-    encrypt_ballot,
     normalize_tracking_code,
-    reveal,
-    tally_ciphertexts,
     tracking_code_from_hash,
+)
+from ._ballot_encrypt import encrypt_ballot, reveal
+from ._ballot_verify import (
+    decode_verified_ballot,
+    tally_ciphertexts,
     verify_ballot,
     verify_ballots,
     verify_revealed,

@@ -9,7 +9,7 @@ new protocol step together with its proof and its specification in ``docs/protoc
 
 from __future__ import annotations
 
-from ._ballot import ballot_equations
+from ._ballot_verify import ballot_equations
 from ._batch import WEIGHT_BYTES, Equation, check_equation, combined_point, draw_weight, failing_items
 from ._decryption import lagrange_coefficient, lagrange_combine
 from ._disjunctive import (

@@ -21,13 +21,16 @@ from typing import Any
 
 import rfc8785
 
-from crypto import JointKey, TrusteeKey, TrusteeKeyGen, qualify
-from crypto._ballot import (
+from crypto import (
     BallotSecrets,
     ContestSpec,
     ElectionContext,
     EncryptedBallot,
+    JointKey,
+    TrusteeKey,
+    TrusteeKeyGen,
     encrypt_ballot,
+    qualify,
     reveal,
     tally_ciphertexts,
 )
