@@ -71,7 +71,7 @@ TINY_ARGS = ("--tiny",)
 
 def main() -> None:
     tiny = "--tiny" in sys.argv[1:]
-    print("### Threshold trustees (`crypto/_threshold.py`)\n")
+    print("### Threshold trustees (`crypto/_trustee.py`, `crypto/_decryption.py`)\n")
     if tiny:
         print("**--tiny: a smoke run, not a measurement**\n")
     print(HEADER)

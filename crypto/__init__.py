@@ -39,16 +39,35 @@ from ._ballot import (
     EncryptedSelection,
     RevealedBallot,
     SelectionSecret,
-    decode_verified_ballot,
-    encrypt_ballot,
     normalize_tracking_code,
-    reveal,
-    tally_ciphertexts,
     tracking_code_from_hash,
+)
+from ._ballot_encrypt import encrypt_ballot, reveal
+from ._ballot_verify import (
+    decode_verified_ballot,
+    tally_ciphertexts,
     verify_ballot,
     verify_ballots,
     verify_revealed,
 )
+from ._complaints import (
+    Complaint,
+    ComplaintAnswer,
+    ComplaintOutcome,
+    ComplaintResolution,
+    resolve_complaint,
+)
+from ._decryption import (
+    CombinedDecryption,
+    CombinedTally,
+    Exclusion,
+    PartialDecryption,
+    TrusteeKey,
+    combine,
+    combine_tally,
+    verify_partial,
+)
+from ._dkg import EncryptedShare, TrusteeCommitments, verify_share
 from ._dlog import discrete_log
 from ._elgamal import Ciphertext
 from ._enrolment import TrusteeEnrolment, enrolment_digest
@@ -64,29 +83,8 @@ from ._errors import (
 )
 from ._group import Point, Scalar
 from ._hash import PROTOCOL_VERSION, tagged_sha256
-from ._threshold import (
-    CombinedDecryption,
-    CombinedTally,
-    Complaint,
-    ComplaintAnswer,
-    ComplaintOutcome,
-    ComplaintResolution,
-    EncryptedShare,
-    Exclusion,
-    JointKey,
-    PartialDecryption,
-    Qualification,
-    TrusteeCommitments,
-    TrusteeKey,
-    TrusteeKeyGen,
-    combine,
-    combine_tally,
-    public_share,
-    qualify,
-    resolve_complaint,
-    verify_partial,
-    verify_share,
-)
+from ._joint_key import JointKey, Qualification, public_share, qualify
+from ._trustee import TrusteeKeyGen
 
 __all__ = [
     "PROTOCOL_VERSION",

@@ -22,9 +22,9 @@ import nacl.exceptions
 import rfc8785
 from nacl.signing import SigningKey, VerifyKey
 
+from ._dkg import TrusteeCommitments
 from ._errors import InvalidEncoding, ThresholdError
 from ._hash import tagged_sha256
-from ._threshold import TrusteeCommitments
 
 __all__ = ["ENROLMENT_PURPOSE", "TrusteeEnrolment", "enrolment_digest"]
 

@@ -9,8 +9,9 @@ new protocol step together with its proof and its specification in ``docs/protoc
 
 from __future__ import annotations
 
-from ._ballot import ballot_equations
+from ._ballot_verify import ballot_equations
 from ._batch import WEIGHT_BYTES, Equation, check_equation, combined_point, draw_weight, failing_items
+from ._decryption import lagrange_coefficient, lagrange_combine
 from ._disjunctive import (
     DisjunctiveProof,
     allowed_range,
@@ -24,6 +25,7 @@ from ._dlog import MAX_BOUND
 from ._elgamal import Ciphertext, encrypt, sum_ciphertexts
 from ._group import IDENTITY, G, L, Point, Scalar, small_multiple
 from ._hash import PROTOCOL_VERSION, TranscriptItem, challenge, encode_transcript, tagged_sha256
+from ._joint_key import joint_public_key
 from ._proofs import (
     CHAUM_PEDERSEN_PURPOSE,
     SCHNORR_PURPOSE,
@@ -38,7 +40,6 @@ from ._proofs import (
     verify_chaum_pedersen,
     verify_schnorr,
 )
-from ._threshold import joint_public_key, lagrange_coefficient, lagrange_combine
 
 __all__ = [
     "CHAUM_PEDERSEN_PURPOSE",

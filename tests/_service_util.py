@@ -13,7 +13,7 @@ from typing import Any
 from _ledger_util import witnesses
 from fastapi.testclient import TestClient
 
-from crypto._ballot import ElectionContext, encrypt_ballot
+from crypto import ElectionContext, encrypt_ballot
 from voting import _cli_demo
 from voting._election import ElectionService
 from voting._manifest import load_manifest

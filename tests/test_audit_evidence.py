@@ -21,7 +21,7 @@ from sqlalchemy import select as sa_select
 from sqlmodel import Session, SQLModel
 from typer.testing import CliRunner
 
-from crypto._ballot import ElectionContext, encrypt_ballot
+from crypto import ElectionContext, encrypt_ballot
 from verifier import Options, verify_record
 from voting._audit import audit_evidence
 from voting._cli_demo import (

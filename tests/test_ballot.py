@@ -21,12 +21,13 @@ from crypto._ballot import (
     EncryptedContest,
     EncryptedSelection,
     RevealedBallot,
-    decode_verified_ballot,
-    encrypt_ballot,
     normalize_tracking_code,
-    reveal,
-    tally_ciphertexts,
     tracking_code_from_hash,
+)
+from crypto._ballot_encrypt import encrypt_ballot, reveal
+from crypto._ballot_verify import (
+    decode_verified_ballot,
+    tally_ciphertexts,
     verify_ballot,
     verify_ballots,
     verify_revealed,

@@ -190,9 +190,9 @@ def test_spoil_rejections_leave_the_ledger_unchanged_and_verify_once(
 ) -> None:
     """A bad opening or a tampered ballot is refused with a code; each submission checks the ballot's proofs
     once (the opening's check includes the ballot's: intake does not verify it a second time)."""
-    import crypto._ballot as cb
+    import crypto._ballot_verify as cb
     import voting._intake as vi
-    from crypto._ballot import reveal
+    from crypto import reveal
 
     e = election
     calls: list[bytes] = []
@@ -518,7 +518,7 @@ def test_ballot_encrypted_with_zero_randomness_is_refused(
     """A device with broken randomness (r = 0 for one selection) produces a ballot whose proofs verify but
     whose pad is the identity, i.e. the vote in the clear: §9.5 refuses it (the one definition the verifier's
     V13 uses too), so the server never publishes it."""
-    from crypto._ballot import encrypt_ballot, verify_ballot
+    from crypto import encrypt_ballot, verify_ballot
     from crypto._errors import BallotError
     from crypto._group import Scalar
 
@@ -695,7 +695,7 @@ def test_spoiled_ballot_with_zero_randomness_is_refused(
 ) -> None:
     """r = 0 (the vote in the clear) is refused on the spoil route too: crypto's verification refuses it
     (protocol §9.5), so a published one would make the record invalid."""
-    from crypto._ballot import encrypt_ballot
+    from crypto import encrypt_ballot
     from crypto._group import Scalar
 
     real = Scalar.random_nonzero.__func__  # type: ignore[attr-defined]

@@ -23,8 +23,9 @@ from _service_util import (
 )
 from nacl.public import Box, PrivateKey, PublicKey
 
+from crypto import EncryptedShare, TrusteeCommitments
+from crypto._dkg import share_plaintext
 from crypto._group import Scalar
-from crypto._threshold import EncryptedShare, TrusteeCommitments, _share_plaintext
 from voting._trustee_client import Trustee, TrusteeApi, run_decryption
 
 
@@ -32,7 +33,7 @@ def _bad_share(dealer: Trustee, recipient: TrusteeCommitments) -> dict:
     """The dealer's share for ``recipient`` replaced by a wrong value under a valid Box (a cheater)."""
     kg = dealer.keygen
     wrong = kg.share_for(recipient.trustee) + Scalar(1)
-    msg = _share_plaintext(kg.base_hash, kg.trustee, recipient.trustee, wrong)
+    msg = share_plaintext(kg.base_hash, kg.trustee, recipient.trustee, wrong)
     box = Box(PrivateKey(bytes(kg.x25519_private_key)), PublicKey(recipient.x25519_public_key))
     ct = bytes(box.encrypt(msg, nacl.utils.random(Box.NONCE_SIZE)))
     return EncryptedShare(kg.trustee, recipient.trustee, ct).to_dict()

@@ -29,8 +29,8 @@ from _service_util import (
 from cryptography import x509
 from sqlmodel import Session, select
 
+from crypto import PartialDecryption
 from crypto._elgamal import Ciphertext
-from crypto._threshold import PartialDecryption
 from verifier._engine import Options, verify_record
 from voting._db import ElectionRow
 from voting._trustee_client import run_decryption, run_key_ceremony

@@ -15,38 +15,33 @@ from hypothesis import strategies as st
 from nacl.public import Box, PrivateKey, PublicKey
 from nacl.secret import SecretBox
 
+from crypto._complaints import Complaint, ComplaintAnswer, ComplaintOutcome, resolve_complaint
+from crypto._decryption import (
+    PartialDecryption,
+    TrusteeKey,
+    combine,
+    combine_tally,
+    lagrange_coefficient,
+    lagrange_combine,
+    partial_decryption_context,
+    verify_partial,
+)
+from crypto._dkg import (
+    ENCRYPTED_SHARE_LEN,
+    EncryptedShare,
+    TrusteeCommitments,
+    coefficient_context,
+    share_plaintext,
+    verify_share,
+)
 from crypto._dlog import discrete_log
 from crypto._elgamal import ZERO, Ciphertext, encrypt, sum_ciphertexts
 from crypto._errors import InvalidEncoding, ProofError, ThresholdError
 from crypto._group import IDENTITY, G, L, Point, Scalar, small_multiple
 from crypto._hash import challenge
+from crypto._joint_key import JointKey, joint_public_key, public_share, public_share_reference, qualify
 from crypto._proofs import ChaumPedersenProof, SchnorrProof
-from crypto._threshold import (
-    ENCRYPTED_SHARE_LEN,
-    Complaint,
-    ComplaintAnswer,
-    ComplaintOutcome,
-    EncryptedShare,
-    JointKey,
-    PartialDecryption,
-    TrusteeCommitments,
-    TrusteeKey,
-    TrusteeKeyGen,
-    _share_plaintext,
-    coefficient_context,
-    combine,
-    combine_tally,
-    joint_public_key,
-    lagrange_coefficient,
-    lagrange_combine,
-    partial_decryption_context,
-    public_share,
-    public_share_reference,
-    qualify,
-    resolve_complaint,
-    verify_partial,
-    verify_share,
-)
+from crypto._trustee import TrusteeKeyGen
 
 BASE = bytes.fromhex("a1" * 32)
 
@@ -94,7 +89,7 @@ def bad_share(
 ) -> EncryptedShare:
     """What a cheating dealer sends: a well-formed ciphertext of a share that fails the commitments."""
     box = Box(dealer.x25519_private_key, PublicKey(recipient.x25519_public_key))
-    msg = _share_plaintext(base, dealer.trustee, recipient.trustee, share)
+    msg = share_plaintext(base, dealer.trustee, recipient.trustee, share)
     return EncryptedShare(dealer.trustee, recipient.trustee, bytes(box.encrypt(msg, bytes(24))))
 
 

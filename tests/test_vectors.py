@@ -17,15 +17,9 @@ import pytest
 from _tools import load_tool, read_json
 
 from crypto import _reference as ref
-from crypto._ballot import (
-    ContestSpec,
-    ElectionContext,
-    EncryptedBallot,
-    RevealedBallot,
-    encrypt_ballot,
-    verify_ballot,
-    verify_revealed,
-)
+from crypto._ballot import ContestSpec, ElectionContext, EncryptedBallot, RevealedBallot
+from crypto._ballot_encrypt import encrypt_ballot
+from crypto._ballot_verify import verify_ballot, verify_revealed
 from crypto._disjunctive import DisjunctiveProof, prove_membership, prove_with_nonces, verify_membership
 from crypto._dlog import discrete_log
 from crypto._elgamal import Ciphertext, encrypt, sum_ciphertexts
@@ -318,7 +312,7 @@ def test_ballot_invalid_lexical() -> None:
 def test_batch_vectors() -> None:
     """§12: the weights read from the named stream give the published combined point (the identity iff
     every equation holds), and the batch names the bad ballot, with the check single verification names."""
-    from crypto._ballot import ballot_equations, verify_ballots
+    from crypto._ballot_verify import ballot_equations, verify_ballots
     from crypto._batch import combined_point
     from crypto._errors import BatchError, CryptoError
 

@@ -18,8 +18,7 @@ from typing import Any
 import pytest
 from verifier_fixture import Election, build_election, counted_root
 
-from crypto import EncryptedBallot, reveal
-from crypto._ballot import ElectionContext, encrypt_ballot
+from crypto import ElectionContext, EncryptedBallot, encrypt_ballot, reveal
 from crypto._group import G, Scalar
 from verifier import Options, RecordUnreadable, Report, verify_record
 
@@ -687,7 +686,7 @@ def test_every_ballot_proof_is_verified_once(
     election: Election, valid: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Cast and spoiled ballots alike: one proof check per selection and per contest, no more."""
-    import crypto._ballot as ballot_mod
+    import crypto._ballot_verify as ballot_mod
 
     real, calls = ballot_mod.verify_membership, []
 

@@ -21,18 +21,21 @@ from typing import Any
 
 import rfc8785
 
-from crypto._ballot import (
+from crypto import (
     BallotSecrets,
     ContestSpec,
     ElectionContext,
     EncryptedBallot,
+    JointKey,
+    TrusteeKey,
+    TrusteeKeyGen,
     encrypt_ballot,
+    qualify,
     reveal,
     tally_ciphertexts,
 )
 from crypto._dlog import discrete_log
 from crypto._hash import tagged_sha256
-from crypto._threshold import JointKey, TrusteeKey, TrusteeKeyGen, qualify
 from ledger._check import dumps_header
 from ledger.merkle import consistency_proof, inclusion_proof, leaf_hash, root
 from ledger.record import (
@@ -194,7 +197,7 @@ class Election:
             }
             out.append(("tally.partial", self.bind({"trustee": k.trustee, "partials": parts})))
         from crypto._group import IDENTITY
-        from crypto._threshold import lagrange_coefficient
+        from crypto.hazmat import lagrange_coefficient
 
         idx = [k.trustee for k in used]
         results: dict[str, dict[str, int]] = {}

@@ -105,7 +105,7 @@ CHECKS: Final[tuple[Check, ...]] = (
         "Complaints, answers and disqualifications",
         "Every complaint is either answered with a share that satisfies the dealer's commitments, or the "
         "dealer is disqualified; no dealer is disqualified without cause "
-        "(`crypto._threshold.resolve_complaint`, from public data only).",
+        "(`crypto.resolve_complaint`, from public data only).",
     ),
     Check(
         11,

@@ -63,7 +63,7 @@ class ElectionRow(SQLModel, table=True):
     roll_size: int | None = None
     roll_root: str | None = Field(default=None, max_length=64)
     roll_committed: bool = False
-    #: the published JointKey object (``crypto._threshold.JointKey.to_dict``), once the ceremony ended
+    #: the published JointKey object (``crypto.JointKey.to_dict``), once the ceremony ended
     joint_key_json: str | None = None
     #: the ``tally.encrypted`` payload, once computed
     tally_json: str | None = None

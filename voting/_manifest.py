@@ -289,7 +289,7 @@ class Manifest(_Frozen):
         raise KeyError(contest_id)
 
     def contest_specs(self) -> list[Any]:
-        """The contests as :class:`crypto._ballot.ContestSpec` values (for encryption and verification)."""
+        """The contests as :class:`crypto.ContestSpec` values (for encryption and verification)."""
         from crypto import ContestSpec
 
         return [
