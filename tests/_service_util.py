@@ -15,10 +15,10 @@ from fastapi.testclient import TestClient
 
 from crypto import ElectionContext, encrypt_ballot
 from voting import _cli_demo
-from voting._election import ElectionService
 from voting._manifest import load_manifest
 from voting._settings import Settings
 from voting.app import create_app
+from voting.service import ElectionService
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE_MANIFEST = ROOT / "examples" / "tsukuba-2027" / "manifest.yaml"

@@ -11,7 +11,7 @@ import pytest
 from ledger.events import BALLOT_TYPES, LIFECYCLE_RANK, ONCE, EventType
 from verifier._engine import EVENTS
 from verifier._phases import RANK
-from voting._election import _event_type
+from voting.service._core import _event_type
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -329,6 +329,17 @@ PINNED: dict[str, set[str]] = {
         "ResultPdfInputError",
         "build_result_pdf",
     },
+    "voting.service": {
+        "PHASES",
+        "CountedBallots",
+        "CreatedElection",
+        "ElectionService",
+        "PartialOutcome",
+        "ReconcileReport",
+        "count_ballots",
+        "log_signer",
+        "open_ledger",
+    },
     "voting.testing": {
         "CommissionTestCa",
         "DemoElection",

@@ -180,7 +180,7 @@ def test_the_voter_client_loads_no_server_code() -> None:
     code = (
         "import sys, voting.client\n"
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('fastapi', 'sqlmodel', 'sqlalchemy', "
-        "'uvicorn') or m.startswith(('voting._intake', 'voting._db', 'voting._election', 'voting.auth', "
+        "'uvicorn') or m.startswith(('voting._intake', 'voting._db', 'voting.service', 'voting.auth', "
         "'voting.api', 'voting.app')))\n"
         "print(','.join(bad))\n"
     )

@@ -15,10 +15,10 @@ from sqlmodel import Session, select
 
 from ledger.merkle import inclusion_proof, leaf_hash, root, verify_inclusion
 from voting._db import RollNodeRow
-from voting._election import ElectionService
 from voting._errors import Conflict, Forbidden, ServiceUnavailable
 from voting._roll import roll_proof_from_nodes, roll_tree, voter_alias
 from voting._settings import Settings
+from voting.service import ElectionService
 
 pytestmark = pytest.mark.xdist_group("roll-proofs")
 

@@ -23,8 +23,7 @@ from cryptography.hazmat.primitives import serialization
 from voting._cli_demo import demo_settings, make_residents, roll_csv, start_election, tsukuba_manifest
 from voting._commission_key import ensure_test_commission_signer
 from voting._db import make_engine
-from voting._election import ElectionService, ServiceUnavailable, open_ledger
-from voting._errors import ConfigurationError
+from voting._errors import ConfigurationError, ServiceUnavailable
 from voting._intake_config import CrlDirectoryChecker, IntakeConfig
 from voting._loopback import LoopbackServer
 from voting._manifest import parse_manifest
@@ -35,6 +34,7 @@ from voting._trustee_client import run_decryption, run_key_ceremony
 from voting.app import create_app
 from voting.auth import RevocationError, UnsafeNoRevocationCheck, certificate_fingerprint
 from voting.client import VoterClient
+from voting.service import ElectionService, open_ledger
 
 LONG = "x" * 40
 

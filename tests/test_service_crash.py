@@ -43,10 +43,10 @@ from _serve_util import (
 from _service_util import CLOSE_EARLY
 
 from voting._cli_demo import make_residents, roll_csv, tsukuba_manifest
-from voting._election import count_ballots
 from voting._testca import JpkiTestCa, RsaKeyPool
 from voting._trustee_client import run_decryption, run_key_ceremony
 from voting.client import Receipt, ServerError, VoterClient
+from voting.service import count_ballots
 
 #: the test manifests name no witnesses (quorum 0): tvote-verify accepts that only when told
 UNWITNESSED = ("--unsafe-allow-unwitnessed",)

@@ -211,8 +211,8 @@ def test_an_unexpected_failure_is_a_json_500_without_details(tmp_path, monkeypat
     says nothing about the failure (no traceback, no SQL, no path)."""
     from fastapi.testclient import TestClient
 
-    from voting._election import ElectionService
     from voting.app import create_app
+    from voting.service import ElectionService
 
     settings = Settings(environment="test", data_dir=tmp_path / "data", admin_token="a" * 40)
     service = ElectionService.from_settings(settings)

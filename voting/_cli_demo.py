@@ -384,7 +384,7 @@ def start_election(
     enrolment_keys: dict[int, bytes] = {}
     try:
         if witnesses:  # the ledger's key exists before the election, so that the witnesses can pin it
-            from voting._election import log_signer
+            from voting.service import log_signer
 
             log_vkey = log_signer(settings, str(manifest["election_id"])).public.vkey
             demo_witnesses, keys = DemoWitnesses.create(

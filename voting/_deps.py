@@ -1,7 +1,7 @@
 """FastAPI dependencies shared by every router (thin routes: all logic lives in the services).
 
 * :data:`SessionDep` — a SQLModel :class:`~sqlmodel.Session` on the service's engine (closed afterwards).
-* :data:`ElectionServiceDep` — the app's :class:`~voting._election.ElectionService` (owns the ledger).
+* :data:`ElectionServiceDep` — the app's :class:`~voting.service.ElectionService` (owns the ledger).
 * :data:`AdminDep` — requires ``Authorization: Bearer <admin token>`` (constant-time comparison).
 * :data:`TrusteeDep` — requires ``Authorization: Bearer <trustee token>``; the token is issued once, at
   registration, and only its SHA-256 is stored. Resolves to the trustee's index.
@@ -39,7 +39,7 @@ from ._errors import RateLimited, Unauthenticated
 from ._settings import Settings
 
 if TYPE_CHECKING:
-    from ._election import ElectionService
+    from .service import ElectionService
 
 __all__ = [
     "AdminDep",

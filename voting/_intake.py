@@ -1,6 +1,6 @@
 """Ballot intake (no HTTP): challenges, authenticated casting, Benaloh spoiling, receipts.
 
-:class:`IntakeService` sits beside the :class:`~voting._election.ElectionService` (which owns the engine,
+:class:`IntakeService` sits beside the :class:`~voting.service.ElectionService` (which owns the engine,
 the ledger and the election's phase) and follows the same rule: **check everything, then append the one
 ledger entry, then commit the private state**. A rejected submission raises a
 :class:`~voting._errors.ServiceError` (or a :class:`voting.auth.AuthError`) before anything is appended,
@@ -286,7 +286,7 @@ class _Authenticated:
 
 @dataclass
 class IntakeService:
-    """Ballot intake for the one election of ``election`` (a :class:`~voting._election.ElectionService`).
+    """Ballot intake for the one election of ``election`` (a :class:`~voting.service.ElectionService`).
 
     ``jpki`` verifies card signatures; ``oidc`` is a relying party (``voting.auth`` digital-ID client),
     ``face`` a face-match engine and ``face_reference`` the authoritative source of the reference photos of

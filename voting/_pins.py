@@ -100,8 +100,8 @@ def server_pins(settings: Settings, election_id: str, enrolment_keys: Sequence[s
     (and, outside production, the TEST commission key, as start-up would); raises
     :class:`~voting._errors.ConfigurationError` when the commission root cannot be read."""
     from ._commission_key import ensure_test_commission_signer
-    from ._election import log_signer
     from ._errors import ConfigurationError
+    from .service import log_signer
 
     log_key = log_signer(settings, election_id).public.vkey
     ensure_test_commission_signer(settings)

@@ -28,7 +28,7 @@ What it writes (``docs/operator-guide.md``, "Rehearsal"; ``DIR/README.txt`` list
 Everything comes from the project's own code: the JPKI test CA (:class:`voting._testca.JpkiTestCa`) and its
 CRL partitions, the commission's TEST signing key
 (:func:`voting._commission_key.ensure_test_commission_signer`),
-the ledger's signing key (:func:`voting._election.log_signer`), the witnesses' keys
+the ledger's signing key (:func:`voting.service.log_signer`), the witnesses' keys
 (:func:`voting._cli_witness.init_witness`, what ``tvote witness init`` runs), the demo's synthetic residents
 and manifest (:func:`voting._cli_demo.make_residents`, :func:`~voting._cli_demo.tsukuba_manifest`). A card
 file is PKCS#12
@@ -252,9 +252,9 @@ def write_kit(
     from ._cli_demo import make_residents, roll_csv, tsukuba_manifest
     from ._cli_witness import init_witness
     from ._commission_key import ensure_test_commission_signer
-    from ._election import log_signer
     from ._manifest import parse_manifest
     from ._settings import Settings, hash_kiosk_token
+    from .service import log_signer
 
     now = now or dt.datetime.now(dt.UTC)
     opens, closes = options.check(now)

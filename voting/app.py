@@ -9,7 +9,7 @@ Routers (one per resource, all thin):
 * ``/api/v1/ledger/*``: the public ledger (``voting._ledger_api``)
 * ``/api/v1/voter/*``: ballot intake (``voting.api.voter``)
 
-The app holds one :class:`~voting._election.ElectionService` (``app.state.service``), which owns the engine
+The app holds one :class:`~voting.service.ElectionService` (``app.state.service``), which owns the engine
 and the :class:`ledger.Ledger` (the ledger routes resolve it through the service, so they work as soon as
 the election exists), and one :class:`~voting._intake_config.IntakeProvider` (``app.state.intake_provider``)
 that builds ballot intake from the settings. OpenAPI docs are served at ``/docs``.
@@ -61,10 +61,10 @@ def create_app(
     runs every start-up check; once the service is open, the per-election checks if the election exists.
     Any failure raises :class:`voting._startup.StartupCheckFailed` listing every problem.
     """
-    from ._election import ElectionService
     from ._intake_config import IntakeConfig, IntakeProvider
     from ._ledger_api import add_service_error_handlers
     from ._startup import prepare, raise_for, run_checks
+    from .service import ElectionService
 
     settings = prepare(settings or Settings.from_env()).settings
     raise_for(run_checks(settings))

@@ -1,0 +1,65 @@
+"""The election lifecycle service (no HTTP): setup → key ceremony → voting → tally → publish → export.
+
+:class:`ElectionService` owns the engine (private state, :mod:`voting._db`) and the :class:`ledger.Ledger`
+(the public record). Every state change follows one pattern: check everything (phase, credentials, the
+submitted object's encoding and proofs), then append the one ledger entry, then commit the private state.
+A rejected request raises a :class:`~voting._errors.ServiceError` before anything is appended, so nothing
+rejected changes the ledger. Mutations are serialised by a lock (one server process owns an election).
+If the process dies (or the private write fails) between an append and its private write,
+:meth:`ElectionService.reconcile` (at start-up, or ``tvote admin reconcile``) rebuilds the private state from
+the entries the private state has not recorded (``ElectionRow.ledger_synced``); what no entry can give back
+(the roll key, trustee codes, ballot authentication evidence) is committed *before* the append.
+
+Phases (``ElectionRow.phase``)::
+
+    setup ──open──▶ voting ──close──▶ closed ──tally──▶ tallied ──result──▶ decrypted ──declare──▶ declared
+
+During ``setup`` the roll is loaded and committed and the key ceremony runs (``trustee.registered`` →
+``trustee.shares`` → ``trustee.complaint`` / ``trustee.answer`` → ``trustee.disqualified`` →
+``election.joint-key``). Voting opens only once the joint key and the roll commitment are on the ledger.
+
+One module per stage, each holding its forward steps and the replay appliers of the entries they append
+(registered by event type; the core's reconciliation dispatches on them):
+
+* ``_core``: the engine and ledger, the mutation lock (:meth:`~ElectionService.appending`), the append, the
+  phase, the replay registry and the reconciliation driver;
+* ``_setup``: the manifest and the trustees' registration codes;
+* ``_roll``: the roll, its stored Merkle tree and its commitment;
+* ``_ceremony``: the key ceremony's submissions (registration, shares, complaints, answers);
+* ``_joint_key``: the ceremony's end (complaints resolved, dealers disqualified, the joint key);
+* ``_period``: opening, extending and closing the voting period;
+* ``_ballots``: the replay of the intake's entries (the intake itself is :mod:`voting._intake`);
+* ``_tally``: the counting rule and the encrypted tally;
+* ``_publish``: partial decryptions, the result, the declaration PDF, the export.
+
+This package is the service's one public surface; its modules are private.
+"""
+
+from __future__ import annotations
+
+from . import _ballots  # noqa: F401  (registers the intake's replay appliers)
+from ._ceremony import CeremonyStage
+from ._core import PHASES, ReconcileReport, log_signer, open_ledger
+from ._joint_key import JointKeyStage
+from ._period import PeriodStage
+from ._publish import PartialOutcome, PublishStage
+from ._roll import RollStage
+from ._setup import CreatedElection, SetupStage
+from ._tally import CountedBallots, count_ballots
+
+__all__ = [
+    "PHASES",
+    "CountedBallots",
+    "CreatedElection",
+    "ElectionService",
+    "PartialOutcome",
+    "ReconcileReport",
+    "count_ballots",
+    "log_signer",
+    "open_ledger",
+]
+
+
+class ElectionService(SetupStage, RollStage, CeremonyStage, JointKeyStage, PeriodStage, PublishStage):
+    """The lifecycle of the one election this server runs (see the module docstring): one object composed of
+    the stages, which share the core's engine, ledger, lock and cache."""

@@ -1,0 +1,495 @@
+"""The service's core: the engine and ledger, the mutation lock and the append, the phase, and crash replay.
+
+Every stage module (:mod:`voting.service._setup`, ``_roll``, ``_ceremony``, ``_joint_key``, ``_period``,
+``_tally``, ``_publish``, ``_ballots``) builds on :class:`ServiceCore` and follows its one pattern: check
+everything, append the one ledger entry (:meth:`ServiceCore._append` inside :meth:`ServiceCore.appending`),
+then commit the private state. Each stage also registers, with :func:`replays`, the idempotent applier that
+rebuilds the private effect of its entries; :meth:`ServiceCore.reconcile` dispatches every unrecorded entry
+to the applier registered for its type (:data:`APPLIERS`, one per :class:`ledger.events.EventType`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Self, TypeVar
+
+from sqlalchemy import delete, update
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from crypto import JointKey, TrusteeCommitments
+from ledger.events import EventType
+from ledger.files import write_atomic
+
+from .._db import (
+    ElectionRow,
+    RollEntryRow,
+    RollNodeRow,
+    TrusteeRow,
+    create_tables,
+    make_engine,
+    make_private_dir,
+    normalise_database_url,
+    utcnow,
+)
+from .._errors import Conflict, NotFound, ServiceError, ServiceUnavailable
+from .._manifest import Manifest, parse_manifest
+from .._settings import Settings
+
+if TYPE_CHECKING:
+    from .._intake import BallotReplay
+
+__all__ = [
+    "APPLIERS",
+    "PHASES",
+    "ReconcileReport",
+    "Replay",
+    "ServiceCore",
+    "ledger_entries",
+    "log_signer",
+    "open_ledger",
+    "replays",
+    "witness_policy",
+]
+
+
+PHASES = ("setup", "voting", "closed", "tallied", "decrypted", "declared")
+
+
+def _hash_secret(s: str) -> str:
+    return hashlib.sha256(s.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class ReconcileReport:
+    """What :meth:`ElectionService.reconcile` did.
+
+    ``start``/``ledger_size``: the ledger range it replayed; ``repaired``: ``(index, type)`` of every entry
+    whose private effect was missing and is now recorded; ``orphans_removed``: private rows written before an
+    append that never happened (pending evidence, an unpublished election); ``problems``: differences it
+    could not repair (e.g. evidence that was never stored), one operator-readable line each.
+    """
+
+    start: int
+    ledger_size: int
+    repaired: tuple[tuple[int, str], ...] = ()
+    orphans_removed: int = 0
+    problems: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "start": self.start,
+            "ledger_size": self.ledger_size,
+            "repaired": [{"index": i, "type": t} for i, t in self.repaired],
+            "orphans_removed": self.orphans_removed,
+            "problems": list(self.problems),
+        }
+
+
+# ----------------------------------------------------------------------------------------------- ledger
+
+
+def log_signer(settings: Settings, election_id: str) -> Any:
+    """The ledger's Ed25519 checkpoint key, kept in ``data_dir/ledger-signing.key`` (created on first use).
+
+    The log origin is ``settings.log_origin`` or ``tvote/<election_id>``.
+    """
+    from ledger.record import LogSigner
+
+    origin = settings.log_origin or f"tvote/{election_id}"
+    path = settings.data_dir / "ledger-signing.key"
+    if path.exists():
+        signer = LogSigner.from_skey(path.read_text(encoding="ascii"))
+        if signer.name != origin:
+            raise Conflict("ledger.key", f"{path.name} is the key of another log ({signer.name!r})")
+        return signer
+    signer = LogSigner.generate(origin)
+    make_private_dir(path.parent)
+    write_atomic(path, signer.skey + "\n", mode=0o600, overwrite=False)
+    return signer
+
+
+def witness_policy(manifest: Manifest) -> Any:
+    """The ledger's witness policy from the manifest's witness keys and quorum."""
+    from ledger.record import WitnessKey, WitnessPolicy
+
+    keys = tuple(
+        WitnessKey(k.name, bytes.fromhex(k.bls_public_key), bytes.fromhex(k.pop))
+        for k in manifest.witnesses.keys
+    )
+    return WitnessPolicy(keys, manifest.witnesses.quorum)
+
+
+def open_ledger(settings: Settings, manifest: Manifest) -> Any:
+    """The election's :class:`ledger.Ledger` on the service's database (its own tables and engine)."""
+    from ledger import Ledger, LedgerConfig
+
+    config = LedgerConfig(signer=log_signer(settings, manifest.election_id), policy=witness_policy(manifest))
+    return Ledger(normalise_database_url(settings.effective_database_url), config)
+
+
+def ledger_entries(
+    ledger: Any, chunk: int = 2000, *, start: int = 0, stop: int | None = None
+) -> Iterator[tuple[int, str, dict[str, Any]]]:
+    """Iterate ``(index, type, payload)`` over the committed ledger entries ``[start, stop)``, in order
+    (``stop`` defaults to the ledger's size when called)."""
+    size = ledger.size if stop is None else stop
+    for first in range(start, size, chunk):
+        for e in ledger.entries(first, min(size, first + chunk)):
+            yield e.index, e.type, e.payload
+
+
+def _event_type(type_: str) -> str:
+    """The service writes only the record's event types (``ledger.events.EventType``): an unknown one is a
+    bug, refused before it reaches the append-only ledger."""
+    return EventType(type_).value
+
+
+# ------------------------------------------------------------------------------------- replay registry
+
+
+@dataclass(slots=True)
+class Replay:
+    """One reconciliation's state, handed to every applier: its session, the election row (committed by the
+    driver after the last entry), the intake's ballot replay, and the problems found so far."""
+
+    s: Session
+    row: ElectionRow
+    ballots: BallotReplay
+    problems: list[str] = field(default_factory=list)
+
+
+#: ``applier(service, replay, index, type, payload) -> bool``: record the private effect of entry ``index`` if
+#: it is missing; ``True`` if it was. Idempotent: an entry whose effect is recorded changes nothing.
+Applier = Callable[[Any, Replay, int, str, dict[str, Any]], bool]
+_A = TypeVar("_A", bound=Callable[..., bool])
+
+
+@dataclass(frozen=True, slots=True)
+class _Registered:
+    apply: Applier
+    #: the applier itself checks that the entry is this election's (else the driver compares ``base_hash``)
+    own_check: bool
+
+
+#: the replay applier of every event type, registered by the stage that writes it (:func:`replays`)
+APPLIERS: dict[str, _Registered] = {}
+
+
+def replays(*types: EventType, own_check: bool = False) -> Callable[[_A], _A]:
+    """Register the decorated function (a stage method, or a function of the service) as the replay applier
+    of ``types``; every event type has exactly one. Unless ``own_check``, the driver first refuses an entry
+    whose ``base_hash`` is not this election's (``reconcile.foreign_entry``)."""
+
+    def register(fn: _A) -> _A:
+        for t in types:
+            if t in APPLIERS:
+                raise RuntimeError(f"two replay appliers for {t}")
+            APPLIERS[t] = _Registered(fn, own_check)
+        return fn
+
+    return register
+
+
+# ------------------------------------------------------------------------------------------------ core
+
+
+class ServiceCore:
+    """The engine, the ledger, the lock, the append and the phase; the stages build on it."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        ledger: Any | None = None,
+        *,
+        settings: Settings | None = None,
+        clock: Callable[[], dt.datetime] = utcnow,
+    ) -> None:
+        self.engine = engine
+        self._ledger = ledger
+        self.settings = settings or Settings(environment="development")
+        self._clock = clock
+        self._lock = threading.RLock()
+        self._appended = 0  # appends made by this process (to detect an append whose record failed)
+        self._diverged: str | None = None
+        self._cache: dict[str, Any] = {}
+        create_tables(engine)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, clock: Callable[[], dt.datetime] = utcnow) -> Self:
+        make_private_dir(settings.data_dir)
+        engine = make_engine(settings.effective_database_url)
+        create_tables(engine)
+        return cls(engine, settings=settings, clock=clock)
+
+    @property
+    def clock(self) -> Callable[[], dt.datetime]:
+        """The service's time source (injected; the voting period is enforced against it)."""
+        return self._clock
+
+    @property
+    def ledger(self) -> Any:
+        """The election's :class:`ledger.Ledger` (opened on first use, once the election exists)."""
+        if self._ledger is None:
+            with self._lock:
+                if self._ledger is None:
+                    self._ledger = open_ledger(self.settings, self.manifest)
+        return self._ledger
+
+    def close(self) -> None:
+        """Stop the ledger's sequencer and dispose of the engine."""
+        if self._ledger is not None:
+            self._ledger.close()
+            self._ledger = None
+        self.engine.dispose()
+
+    # ------------------------------------------------------------------------------------ reading state
+
+    def _session(self) -> Session:
+        return Session(self.engine, expire_on_commit=False)
+
+    def _row(self, s: Session) -> ElectionRow:
+        row = s.exec(select(ElectionRow)).first()
+        if row is None:
+            raise NotFound("election.none", "no election has been created on this server")
+        return row
+
+    def election(self) -> ElectionRow:
+        """A detached copy of the election row (private columns included: never return it from a route)."""
+        with self._session() as s:
+            return self._row(s)
+
+    def has_election(self) -> bool:
+        with self._session() as s:
+            return s.exec(select(ElectionRow)).first() is not None
+
+    @property
+    def manifest(self) -> Manifest:
+        m = self._cache.get("manifest")
+        if m is None:
+            m = parse_manifest(json.loads(self.election().manifest_json))
+            self._cache["manifest"] = m
+        return m
+
+    @property
+    def election_id(self) -> str:
+        return self.manifest.election_id
+
+    @property
+    def base_hash(self) -> bytes:
+        return self.manifest.base_hash
+
+    @property
+    def phase(self) -> str:
+        return self.election().phase
+
+    @property
+    def roll_key(self) -> bytes:
+        """The election's 32-byte roll key (keys voter aliases and roll match keys). SECRET."""
+        return bytes.fromhex(self.election().roll_key_hex)
+
+    def joint_key(self) -> JointKey:
+        jk = self._cache.get("joint_key")
+        if jk is None:
+            with self._session() as s:
+                row = self._row(s)
+                if row.joint_key_json is None:
+                    raise Conflict("election.no_joint_key", "the key ceremony has not finished")
+                jk = JointKey.from_dict(json.loads(row.joint_key_json))
+            self._cache["joint_key"] = jk
+        return jk
+
+    def require_phase(self, *phases: str) -> ElectionRow:
+        row = self.election()
+        if row.phase not in phases:
+            raise Conflict(
+                "election.phase", f"not allowed in phase '{row.phase}' (needs {' or '.join(phases)})"
+            )
+        return row
+
+    def _payload(self, **fields: Any) -> dict[str, Any]:
+        return {"election_id": self.election_id, "base_hash": self.base_hash.hex(), **fields}
+
+    @contextmanager
+    def appending(self) -> Iterator[None]:
+        """Hold the election's mutation lock for a check → append → record sequence (public API).
+
+        Every ledger append of this election (lifecycle steps here, ballots in :mod:`voting._intake`) runs
+        inside ``with service.appending():``, which serialises them against each other and against phase
+        changes (re-entrant: a holder may nest it). The caller's rule (docs/operator-guide.md): read and check
+        first with no write pending in any session, append, then write the private state (advancing
+        ``ElectionRow.ledger_synced``). If the private write fails after an append, the ledger is ahead of
+        the private state: the service then refuses every further mutation (``service.diverged``, 503)
+        rather than act on stale state, until :meth:`reconcile` has rebuilt it from the ledger.
+        """
+        with self._lock:
+            if self._diverged is not None:
+                raise ServiceUnavailable("service.diverged", self._diverged)
+            before = self._appended
+            try:
+                yield
+            except BaseException:
+                if self._appended != before:
+                    self._diverged = (
+                        "a ledger entry was appended but the private state was not recorded; fix the storage "
+                        "and restart the server (the ledger is the truth)"
+                    )
+                raise
+
+    def _append(self, type_: str, payload: Mapping[str, Any], row: ElectionRow) -> int:
+        """Append one entry. Called inside :meth:`appending` with no write pending in any session (SQLite has
+        one writer: the ledger's own transaction must not wait on ours), after every check; the private
+        state is written afterwards, in the transaction that commits ``row`` (whose ``ledger_synced`` this
+        advances past the new entry)."""
+        appended = self.ledger.append(_event_type(type_), dict(payload))
+        self._appended += 1
+        index = int(appended.index)
+        row.ledger_synced = max(row.ledger_synced, index + 1)
+        return index
+
+    def _append_many(self, items: Sequence[tuple[str, dict[str, Any]]], row: ElectionRow) -> int:
+        """Append several entries atomically (one ledger transaction); returns the last index."""
+        appended = self.ledger.append_many([(_event_type(t), p) for t, p in items])
+        self._appended += 1
+        index = int(appended[-1].index)
+        row.ledger_synced = max(row.ledger_synced, index + 1)
+        return index
+
+    def record_synced(self, s: Session, index: int) -> None:
+        """For a collaborator's private write after :meth:`append_entry` (same session, same transaction):
+        the private state now covers ledger entry ``index`` (docs/operator-guide.md, reconciliation)."""
+        s.execute(
+            update(ElectionRow)
+            .where(ElectionRow.election_id == self.election_id)  # type: ignore[arg-type]
+            .where(ElectionRow.ledger_synced <= index)  # type: ignore[arg-type]
+            .values(ledger_synced=index + 1)
+        )
+
+    def append_entry(self, type_: str, payload: Mapping[str, Any]) -> Any:
+        """Append one entry for a collaborator (ballot intake); call it inside :meth:`appending`.
+        Returns the ledger's ``Appended`` (index and entry hash)."""
+        appended = self.ledger.append(_event_type(type_), dict(payload))
+        self._appended += 1
+        return appended
+
+    # ---------------------------------------------------------------------------------- reconciliation
+
+    def reconcile(self, *, full: bool = False) -> ReconcileReport:
+        """Bring the private state up to the ledger (the truth); afterwards the service accepts changes again.
+
+        Replays, through idempotent appliers, every entry the private state has not recorded
+        (``ElectionRow.ledger_synced`` up to the ledger's size) — with ``full``, every entry, which also
+        compares the whole private state with the ledger and reports what differs — then deletes orphans
+        (pending evidence whose ballot was never appended; an election row whose manifest never was) and
+        stores the new high-water mark, all in one transaction. Runs at start-up
+        (:func:`voting.app.create_app`) and on ``POST /api/v1/admin/reconcile`` (``tvote admin reconcile``);
+        clears ``service.diverged``.
+
+        Raises :class:`ServiceUnavailable` (``reconcile.*``) if the private state contradicts the ledger in a
+        way it cannot repair (e.g. the ledger holds fewer entries than were recorded, or a stored roll differs
+        from its published commitment); the service then stays diverged (503) until an operator intervenes.
+        """
+        with self._lock:
+            try:
+                report = self._reconcile(full)
+            except ServiceError as e:
+                self._diverged = f"reconciliation failed: {e.message}"
+                raise
+            except Exception as e:
+                self._diverged = f"reconciliation failed: {type(e).__name__} (fix the storage and retry)"
+                raise
+            self._diverged = None
+            self._cache.clear()
+            return report
+
+    @property
+    def diverged(self) -> str | None:
+        """Why mutations are refused (``service.diverged``), or ``None``."""
+        return self._diverged
+
+    def _reconcile(self, full: bool) -> ReconcileReport:
+        from .._intake import BallotReplay
+
+        with self._session() as s:
+            first = s.exec(select(ElectionRow)).first()
+        if first is None:
+            return ReconcileReport(0, 0)
+        self._cache.clear()
+        ledger = self.ledger
+        size = int(ledger.size)
+        if first.phase == "creating" and size == 0:  # the manifest was never appended: not an election
+            with self._session() as s:
+                self._delete_election_rows(s, first.election_id)
+            self._ledger = None
+            ledger.close()
+            self._cache.clear()
+            return ReconcileReport(0, 0, orphans_removed=1)
+        if first.ledger_synced > size:
+            raise ServiceUnavailable(
+                "reconcile.ledger_behind",
+                f"the private state recorded {first.ledger_synced} ledger entries but the ledger holds "
+                f"{size}; restore the ledger, do not accept changes",
+            )
+        start = 0 if full else first.ledger_synced
+        repaired: list[tuple[int, str]] = []
+        ballots = BallotReplay(first.election_id, self._clock())
+        with self._session() as s:
+            row = self._row(s)
+            replay = Replay(s, row, ballots)
+            problems = replay.problems
+            for index, etype, payload in ledger_entries(ledger, start=start, stop=size):
+                if self._replay(replay, index, etype, payload):
+                    repaired.append((index, etype))
+            orphans = ballots.finish(s, full=full)
+            problems.extend(ballots.problems)
+            if full and row.phase == "creating":  # pragma: no cover - a manifest entry always precedes
+                problems.append("the election row is still 'creating' although the ledger holds entries")
+            row.ledger_synced = size
+            s.add(row)
+            s.commit()
+        return ReconcileReport(start, size, tuple(repaired), orphans, tuple(problems))
+
+    @staticmethod
+    def _advance(row: ElectionRow, phase: str) -> bool:
+        order = ("creating", *PHASES)
+        if order.index(row.phase) < order.index(phase):
+            row.phase = phase
+            return True
+        return False
+
+    def _replay(self, r: Replay, index: int, etype: str, p: dict[str, Any]) -> bool:
+        """Record the private effect of entry ``index`` if it is missing (the applier registered for its type,
+        :data:`APPLIERS`); ``True`` if it was."""
+        registered = APPLIERS.get(etype)
+        if (registered is None or not registered.own_check) and p.get("base_hash") != r.row.base_hash:
+            raise ServiceUnavailable("reconcile.foreign_entry", f"entry {index} is not of this election")
+        if registered is None:
+            raise ServiceUnavailable("reconcile.unknown_entry", f"entry {index}: unknown entry type")
+        return registered.apply(self, r, index, etype, p)
+
+    # ------------------------------------------------------------------------------- rows shared by stages
+
+    def _trustees(self, s: Session) -> dict[int, TrusteeRow]:
+        return {r.index: r for r in s.exec(select(TrusteeRow).order_by(TrusteeRow.index))}  # type: ignore[arg-type]
+
+    def _commitments(self, s: Session) -> dict[int, TrusteeCommitments]:
+        return {
+            i: TrusteeCommitments.from_dict(json.loads(r.commitments_json))
+            for i, r in self._trustees(s).items()
+            if r.commitments_json is not None
+        }
+
+    @staticmethod
+    def _delete_election_rows(s: Session, election_id: str) -> None:
+        s.rollback()
+        s.execute(delete(TrusteeRow).where(TrusteeRow.election_id == election_id))  # type: ignore[arg-type]
+        s.execute(delete(RollEntryRow).where(RollEntryRow.election_id == election_id))  # type: ignore[arg-type]
+        s.execute(delete(RollNodeRow).where(RollNodeRow.election_id == election_id))  # type: ignore[arg-type]
+        s.execute(delete(ElectionRow).where(ElectionRow.election_id == election_id))  # type: ignore[arg-type]
+        s.commit()
