@@ -37,7 +37,7 @@ class JointKeyStage(ServiceCore):
     def _resolve(
         self, s: Session, row: ElectionRow, crow: ComplaintRow, commitments: Mapping[int, TrusteeCommitments]
     ) -> tuple[Complaint, Any]:
-        """Resolve one stored complaint (``crypto._threshold.resolve_complaint``)."""
+        """Resolve one stored complaint (``crypto.resolve_complaint``)."""
         c = Complaint.from_dict(json.loads(crow.complaint_json))
         share = s.get(ShareRow, (row.election_id, c.dealer, c.complainant))
         res = resolve_complaint(
