@@ -377,7 +377,7 @@ def _synthetic_record(directory: Path, n: int) -> Path:
     """A valid record of ``n`` tiny entries written straight in the record format (no database)."""
     import hashlib
 
-    from ledger._check import dumps_header
+    from ledger.record import dumps_header
     from ledger.merkle import root
     from ledger.record import Checkpoint, CheckpointRecord, RecordHeader, WitnessPolicy
 
@@ -444,7 +444,7 @@ _JSON = st.recursive(
 @given(value=st.dictionaries(_KEYS, _JSON, max_size=5))
 def test_fast_canonical_json_agrees_with_the_rfc8785_reference(value: dict) -> None:
     """The C-encoder fast path used by the record check equals the pure-Python RFC 8785 reference."""
-    from ledger._entry import canonical_json_checked
+    from ledger.record._entry import canonical_json_checked
     from ledger.record import canonical_json
 
     try:
@@ -496,7 +496,7 @@ def _entry_text(payload_json: str) -> bytes:
 def test_entry_decoding_refuses_what_payload_rules_refuse(payload_json: str, accepted: bool) -> None:
     """Entry.from_bytes checks a stored entry's payload by the rules of check_payload (the walk it skips
     below the nesting limit is replaced by the decoder's own refusals): both agree on each case."""
-    from ledger._entry import check_payload
+    from ledger.record._entry import check_payload
     from ledger.record import Entry, InvalidEncoding
 
     data = _entry_text(payload_json)
