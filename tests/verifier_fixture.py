@@ -33,9 +33,9 @@ from crypto._ballot import (
 from crypto._dlog import discrete_log
 from crypto._hash import tagged_sha256
 from crypto._threshold import JointKey, TrusteeKey, TrusteeKeyGen, qualify
-from ledger._check import dumps_header
 from ledger.merkle import consistency_proof, inclusion_proof, leaf_hash, root
 from ledger.record import (
+    RESULT_FILE,
     ZERO_HASH,
     Checkpoint,
     CheckpointRecord,
@@ -46,6 +46,7 @@ from ledger.record import (
     WitnessPolicy,
     WitnessSigner,
     aggregate_cosignatures,
+    seal_record,
 )
 
 __all__ = ["Election", "build_election", "counted_root"]
@@ -236,8 +237,8 @@ class Election:
         just after tally.result is written and a result.declaration entry appended.
         """
         evs = list(events if events is not None else self.events)
-        out.mkdir(parents=True, exist_ok=True)
         entries: list[Entry] = []
+        pdf: bytes | None = None
 
         def append(t: str, p: dict[str, Any]) -> None:
             prev = entries[-1].hash if entries else ZERO_HASH
@@ -252,7 +253,6 @@ class Election:
             cp_hash = hashlib.sha256(decl_cp.encode()).hexdigest()
             shown = {k: v for k, v in (pdf_result or result).items() if k not in ("election_id", "base_hash")}
             pdf = self.pdf(shown, cp_hash)
-            (out / "result.pdf").write_bytes(pdf)
             append(
                 "result.declaration",
                 self.bind(
@@ -283,9 +283,7 @@ class Election:
             len(entries),
             len(cps),
         )
-        (out / "record.json").write_bytes(dumps_header(header))
-        (out / "checkpoints.jsonl").write_bytes(b"".join(cp.line() for cp in cps))
-        (out / "entries.jsonl").write_bytes(b"".join(e.canonical + b"\n" for e in entries))
+        seal_record(out, header, cps, (e.canonical for e in entries), {RESULT_FILE: pdf} if pdf else None)
         if self.commission is not None:
             from cryptography.hazmat.primitives import serialization
 
