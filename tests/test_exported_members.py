@@ -146,7 +146,16 @@ PINNED: dict[str, set[str]] = {
         "Witness",
         "WitnessRefusal",
     },
-    "ledger.events": {"BALLOT_TYPES", "LIFECYCLE_RANK", "ONCE", "EventType"},
+    "ledger.events": {
+        "BALLOT_TYPES",
+        "BASE_HASH",
+        "BOUND_KEYS",
+        "ELECTION_ID",
+        "LIFECYCLE_RANK",
+        "ONCE",
+        "EventType",
+        "Phase",
+    },
     "ledger.files": {"atomic_writer", "write_atomic"},
     "ledger.log": {
         "Appended",

@@ -33,6 +33,7 @@ from crypto._ballot import (
 from crypto._dlog import discrete_log
 from crypto._hash import tagged_sha256
 from crypto._threshold import JointKey, TrusteeKey, TrusteeKeyGen, qualify
+from ledger.events import BASE_HASH, BOUND_KEYS, ELECTION_ID
 from ledger.merkle import consistency_proof, inclusion_proof, leaf_hash, root
 from ledger.record import (
     RESULT_FILE,
@@ -134,7 +135,7 @@ class Election:
         return {"index": index, "path": [h.hex() for h in inclusion_proof(index, leaves)]}
 
     def bind(self, payload: dict[str, Any]) -> dict[str, Any]:
-        return {"election_id": self.manifest["election_id"], "base_hash": self.base_hash.hex(), **payload}
+        return {ELECTION_ID: self.manifest["election_id"], BASE_HASH: self.base_hash.hex(), **payload}
 
     # ------------------------------------------------------------------ re-deriving the tally
     def retally(self, events: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, dict[str, Any]]]:
@@ -251,7 +252,7 @@ class Election:
         if declare and result is not None:
             decl_cp = self._checkpoint(entries, len(entries))
             cp_hash = hashlib.sha256(decl_cp.encode()).hexdigest()
-            shown = {k: v for k, v in (pdf_result or result).items() if k not in ("election_id", "base_hash")}
+            shown = {k: v for k, v in (pdf_result or result).items() if k not in BOUND_KEYS}
             pdf = self.pdf(shown, cp_hash)
             append(
                 "result.declaration",

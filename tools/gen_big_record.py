@@ -25,7 +25,7 @@ from typing import Any
 
 import rfc8785
 
-from ledger.events import EventType
+from ledger.events import BASE_HASH, ELECTION_ID, EventType
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -211,7 +211,7 @@ def generate(out: Path, n: int, kind: str = "1of5", workers: int = 1, seed: int 
     bh = tagged_sha256("election-base-hash", rfc8785.dumps(manifest))
 
     def bind(p: dict[str, Any]) -> dict[str, Any]:
-        return {"election_id": "bench-election", "base_hash": bh.hex(), **p}
+        return {ELECTION_ID: "bench-election", BASE_HASH: bh.hex(), **p}
 
     hashes: list[bytes] = []
     prev = ZERO_HASH
@@ -223,7 +223,7 @@ def generate(out: Path, n: int, kind: str = "1of5", workers: int = 1, seed: int 
         hashes.append(e.hash)
         prev = e.hash
 
-    append(EventType.MANIFEST, {"manifest": manifest, "base_hash": bh.hex()})
+    append(EventType.MANIFEST, {"manifest": manifest, BASE_HASH: bh.hex()})
     gens = [TrusteeKeyGen.generate(i, threshold=2, trustees=3, base_hash=bh, rng=rng) for i in (1, 2, 3)]
     for g in gens:
         append(
