@@ -1,11 +1,19 @@
 """tvote ledger: the append-only, hash-chained public bulletin board (built on crypto/ only).
 
-Public modules: :mod:`ledger.merkle` (RFC 9162 trees and proofs), :mod:`ledger.record` (entry format,
-checkpoints, cosignatures, the election record and ``check_record``), :mod:`ledger.files` (the atomic,
-durable file write that every package uses for keys, state and output files) and this package, whose
-:class:`Ledger` (storage through SQLModel), :class:`StoredCheckpoint` and :class:`Witness` (the witness
-service) are imported lazily so that ``import ledger.record`` never
-loads SQLAlchemy. The exception tree is in ``ledger._errors`` (re-exported here).
+Two subpackages, and what both build on:
+
+* :mod:`ledger.record`: the election record's format, pure (no storage, no network): entries, signed
+  checkpoints, cosignatures, the bounded JSON reader, the record's one writer (``RecordWriter``,
+  ``seal_record``, ``archive_record``), its one reader (``open_record``, ``read_record``) and
+  ``check_record``; with :mod:`ledger.events` (the record's names: event types, phases, payload keys);
+* :mod:`ledger.log`: the running log: :class:`Ledger` (the sequencer, on SQLModel storage),
+  :class:`StoredCheckpoint`, :class:`Witness` (the witness service, HTTP);
+* :mod:`ledger.merkle` (RFC 9162 trees and proofs) and :mod:`ledger.files` (the atomic, durable file write
+  that every package uses for keys, state and output files).
+
+This package re-exports the running log's names lazily (``ledger.Ledger`` is ``ledger.log.Ledger``), so
+that ``import ledger.record`` never loads SQLAlchemy. The exception tree is in ``ledger._errors``
+(re-exported here).
 """
 
 from __future__ import annotations
@@ -30,8 +38,15 @@ from ._errors import (
 )
 
 if TYPE_CHECKING:
-    from ._ledger import Appended, ConsistencyProof, InclusionProof, Ledger, LedgerConfig, StoredCheckpoint
-    from ._witness import Witness
+    from .log import (
+        Appended,
+        ConsistencyProof,
+        InclusionProof,
+        Ledger,
+        LedgerConfig,
+        StoredCheckpoint,
+        Witness,
+    )
 
 __all__ = [
     "Appended",
@@ -57,16 +72,23 @@ __all__ = [
     "WitnessRefusal",
 ]
 
-_LAZY = {"Appended", "ConsistencyProof", "InclusionProof", "Ledger", "LedgerConfig", "StoredCheckpoint"}
+#: the running log's names, loaded from :mod:`ledger.log` when first asked for
+_LAZY = frozenset(
+    {
+        "Appended",
+        "ConsistencyProof",
+        "InclusionProof",
+        "Ledger",
+        "LedgerConfig",
+        "StoredCheckpoint",
+        "Witness",
+    }
+)
 
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
-        from . import _ledger
+        from . import log
 
-        return getattr(_ledger, name)
-    if name == "Witness":  # the witness service's client (HTTP): loaded only when asked for
-        from . import _witness
-
-        return _witness.Witness
+        return getattr(log, name)
     raise AttributeError(f"module 'ledger' has no attribute {name!r}")

@@ -1,20 +1,33 @@
-"""The names of the election record's events (``docs/events.md``): the one home for them.
+"""The names of the election record (``docs/events.md``): the one home for them.
 
-The service writes these types, the verifier checks them, the tools generate them; each imports the names
-from here (a ``StrEnum``: a member *is* its string, so ``EventType.BALLOT_CAST == "ballot.cast"``). The
-lifecycle order, which events appear once, and which are ballots are the record format's too, so they live
-here with the names; what each check makes of them stays with the checker (the verifier shares names, not
-logic).
+* :class:`EventType`: every event type (a ``StrEnum``: a member *is* its string, so
+  ``EventType.BALLOT_CAST == "ballot.cast"``);
+* :class:`Phase` and :data:`LIFECYCLE_RANK`: the lifecycle phases and the phase of each event type;
+  :data:`ONCE` (the events a record holds at most once) and :data:`BALLOT_TYPES`;
+* payload keys that every writer and reader spells: :data:`ELECTION_ID`, :data:`BASE_HASH` and
+  :data:`BOUND_KEYS` (what binds every entry after the manifest to its election).
+
+The service writes these, the verifier checks them, the tools generate them; each imports the names from
+here. What each check makes of them stays with the checker (the verifier shares names, not logic).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from enum import StrEnum
+from enum import IntEnum, StrEnum
 from types import MappingProxyType
 from typing import Final
 
-__all__ = ["BALLOT_TYPES", "LIFECYCLE_RANK", "ONCE", "EventType"]
+__all__ = [
+    "BALLOT_TYPES",
+    "BASE_HASH",
+    "BOUND_KEYS",
+    "ELECTION_ID",
+    "LIFECYCLE_RANK",
+    "ONCE",
+    "EventType",
+    "Phase",
+]
 
 
 class EventType(StrEnum):
@@ -41,32 +54,48 @@ class EventType(StrEnum):
     RESULT_DECLARATION = "result.declaration"
 
 
-E = EventType
+class Phase(IntEnum):
+    """The record's lifecycle phases, in order (``docs/events.md``, "The order below is the lifecycle
+    order"): an event never follows one of a later phase."""
 
-#: Lifecycle rank of each event type (``docs/events.md``, "The order below is the lifecycle order"): an
-#: event never follows one of a higher rank. ``roll.commitment`` may come anywhere before ``voting.opened``
-#: and ``evidence.exported`` anywhere after it: neither advances the phase.
-LIFECYCLE_RANK: Final[Mapping[str, int]] = MappingProxyType(
+    MANIFEST = 0  # the manifest, entry 0
+    CEREMONY = 1  # the trustees' key ceremony
+    KEYED = 2  # the joint key (and the roll commitment, which may come earlier)
+    OPENED = 3  # voting opened
+    VOTING = 4  # ballots, extensions, evidence exports
+    CLOSED = 5  # voting closed
+    TALLIED = 6  # the encrypted tally
+    DECRYPTION = 7  # partial decryptions and exclusions
+    RESULT = 8  # the result
+    DECLARED = 9  # the signed declaration
+
+
+E = EventType
+P = Phase
+
+#: The phase of each event type. ``roll.commitment`` may come anywhere before ``voting.opened`` and
+#: ``evidence.exported`` anywhere after it: neither advances the phase.
+LIFECYCLE_RANK: Final[Mapping[str, Phase]] = MappingProxyType(
     {
-        E.MANIFEST: 0,
-        E.TRUSTEE_REGISTERED: 1,
-        E.TRUSTEE_SHARES: 1,
-        E.TRUSTEE_COMPLAINT: 1,
-        E.TRUSTEE_ANSWER: 1,
-        E.TRUSTEE_DISQUALIFIED: 1,
-        E.JOINT_KEY: 2,
-        E.ROLL_COMMITMENT: 2,
-        E.VOTING_OPENED: 3,
-        E.BALLOT_CAST: 4,
-        E.BALLOT_SPOILED: 4,
-        E.VOTING_EXTENDED: 4,
-        E.EVIDENCE_EXPORTED: 4,
-        E.VOTING_CLOSED: 5,
-        E.TALLY_ENCRYPTED: 6,
-        E.TALLY_PARTIAL: 7,
-        E.TALLY_EXCLUDED: 7,
-        E.TALLY_RESULT: 8,
-        E.RESULT_DECLARATION: 9,
+        E.MANIFEST: P.MANIFEST,
+        E.TRUSTEE_REGISTERED: P.CEREMONY,
+        E.TRUSTEE_SHARES: P.CEREMONY,
+        E.TRUSTEE_COMPLAINT: P.CEREMONY,
+        E.TRUSTEE_ANSWER: P.CEREMONY,
+        E.TRUSTEE_DISQUALIFIED: P.CEREMONY,
+        E.JOINT_KEY: P.KEYED,
+        E.ROLL_COMMITMENT: P.KEYED,
+        E.VOTING_OPENED: P.OPENED,
+        E.BALLOT_CAST: P.VOTING,
+        E.BALLOT_SPOILED: P.VOTING,
+        E.VOTING_EXTENDED: P.VOTING,
+        E.EVIDENCE_EXPORTED: P.VOTING,
+        E.VOTING_CLOSED: P.CLOSED,
+        E.TALLY_ENCRYPTED: P.TALLIED,
+        E.TALLY_PARTIAL: P.DECRYPTION,
+        E.TALLY_EXCLUDED: P.DECRYPTION,
+        E.TALLY_RESULT: P.RESULT,
+        E.RESULT_DECLARATION: P.DECLARED,
     }
 )
 
@@ -87,4 +116,11 @@ ONCE: Final[frozenset[str]] = frozenset(
 #: the ballots (verified in batches, by the workers)
 BALLOT_TYPES: Final[frozenset[str]] = frozenset({E.BALLOT_CAST, E.BALLOT_SPOILED})
 
-del E
+#: payload key: the election's id (docs/events.md, "Conventions")
+ELECTION_ID: Final[str] = "election_id"
+#: payload key: the election's base hash, 64 hex
+BASE_HASH: Final[str] = "base_hash"
+#: the keys every payload after the manifest carries, so that no entry can be replayed into another election
+BOUND_KEYS: Final[frozenset[str]] = frozenset({ELECTION_ID, BASE_HASH})
+
+del E, P

@@ -1,7 +1,7 @@
 """``POST /ledger/cosignature`` as an attacker meets it (issue 11, attack 3): only the manifest's witnesses,
 the cheap checks before the BLS verification, and a rate limit per client and for the whole server.
 
-The BLS verification is counted, not timed: ``ledger._ledger.verify_cosignature`` is wrapped by a counter
+The BLS verification is counted, not timed: ``ledger.log._sequencer.verify_cosignature`` is wrapped by a
 that calls the real verification."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import pytest
 from _ledger_util import Clock, log_signer, policy, witnesses
 from fastapi.testclient import TestClient
 
-import ledger._ledger as ledger_impl
+import ledger.log._sequencer as ledger_impl
 from ledger import Ledger, LedgerConfig
 from ledger.record import WitnessSigner
 from voting._deps import RateLimiter

@@ -151,13 +151,13 @@ def test_size_is_bounded_before_parsing() -> None:
 
 def test_no_tvote_package_raises_the_recursion_limit() -> None:
     """In a fresh interpreter: the limit after importing every tvote package (and using BLS) is the
-    limit before. py_ecc raises it to 100,000 on import; ledger._cosign restores it."""
+    limit before. py_ecc raises it to 100,000 on import; ledger.record._cosign restores it."""
     code = """
 import sys
 before = sys.getrecursionlimit()
 import crypto, crypto.hazmat, ledger, ledger.merkle, ledger.record, verifier, verifier.cli
 import kiosk, voting, voting.app, voting.cli, voting.client
-from ledger._ledger import Ledger
+from ledger.log import Ledger
 from ledger.record import WitnessSigner
 WitnessSigner.generate("w").public
 print(before, sys.getrecursionlimit())
@@ -191,12 +191,12 @@ def test_bls_works_at_the_default_recursion_limit_with_room_to_spare() -> None:
 def test_bls_is_imported_only_when_used() -> None:
     """py_ecc costs about a second of CPU to import: a process that reads records or verifies ballots but
     checks no cosignature (the verifier's ballot workers) does not import it; the first BLS call does,
-    and the curve order ledger._cosign states is py_ecc's."""
+    and the curve order ledger.record._cosign states is py_ecc's."""
     code = """
 import sys
 import ledger, ledger.record, verifier, verifier._ballots
 print("py_ecc" in sys.modules)
-from ledger import _cosign
+from ledger.record import _cosign
 from ledger.record import WitnessSigner
 WitnessSigner.generate("w", lambda n: b"\\x01" * n).public
 from py_ecc.optimized_bls12_381.optimized_curve import curve_order

@@ -163,6 +163,25 @@ def test_source_imports_respect_layers(package: str) -> None:
     assert not bad, "layering violated:\n" + "\n".join(bad)
 
 
+def test_the_record_format_never_imports_the_running_log() -> None:
+    """``ledger.record`` (and ``ledger.events``, ``ledger.merkle``, ``ledger.files``) are pure: only
+    ``ledger.log`` holds storage, the sequencer and the witness; the arrow points from log to record."""
+    pure = [*(ROOT / "ledger" / "record").rglob("*.py"), *(ROOT / "ledger").glob("[emf]*.py")]
+    bad = []
+    for path in sorted(pure):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
+            mods: list[str] = []
+            if isinstance(node, ast.Import):
+                mods = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                mods = [("." * node.level) + (node.module or "")]
+                mods += [f"{mods[0]}.{a.name}" for a in node.names]
+            for m in mods:
+                if m.startswith("ledger.log") or (m.startswith(".") and m.lstrip(".").startswith("log")):
+                    bad.append(f"{path.relative_to(ROOT)}:{node.lineno} imports {m}")
+    assert pure and not bad, bad
+
+
 def test_crypto_import_loads_no_server_or_io_modules() -> None:
     code = (
         "import sys, crypto, crypto.hazmat\n"

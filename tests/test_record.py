@@ -377,14 +377,12 @@ def _synthetic_record(directory: Path, n: int) -> Path:
     """A valid record of ``n`` tiny entries written straight in the record format (no database)."""
     import hashlib
 
-    from ledger._check import dumps_header
     from ledger.merkle import root
-    from ledger.record import Checkpoint, CheckpointRecord, RecordHeader, WitnessPolicy
+    from ledger.record import Checkpoint, CheckpointRecord, RecordHeader, RecordWriter, WitnessPolicy
 
-    directory.mkdir()
     hashes = []
     prev = bytes(32)
-    with open(directory / "entries.jsonl", "wb") as f:
+    with RecordWriter(directory) as w:
         for i in range(n):
             line = b'{"index":%d,"payload":{"i":%d},"prev":"%s","type":"ev","version":1}' % (
                 i,
@@ -393,12 +391,11 @@ def _synthetic_record(directory: Path, n: int) -> Path:
             )
             prev = hashlib.sha256(b"\x00" + line).digest()
             hashes.append(prev)
-            f.write(line + b"\n")
-    r = root(hashes)
-    note = SignedCheckpoint.sign(Checkpoint(log_signer().name, n, r, 1_800_000_000), log_signer()).note
-    (directory / "checkpoints.jsonl").write_bytes(CheckpointRecord(n, r, note, 1_800_000_000).line())
-    header = RecordHeader(log_signer().public, WitnessPolicy((), 0), n, 1)
-    (directory / "record.json").write_bytes(dumps_header(header))
+            w.add_entry(line)
+        r = root(hashes)
+        note = SignedCheckpoint.sign(Checkpoint(log_signer().name, n, r, 1_800_000_000), log_signer()).note
+        header = RecordHeader(log_signer().public, WitnessPolicy((), 0), n, 1)
+        w.seal(header, [CheckpointRecord(n, r, note, 1_800_000_000)])
     return directory
 
 
@@ -444,8 +441,8 @@ _JSON = st.recursive(
 @given(value=st.dictionaries(_KEYS, _JSON, max_size=5))
 def test_fast_canonical_json_agrees_with_the_rfc8785_reference(value: dict) -> None:
     """The C-encoder fast path used by the record check equals the pure-Python RFC 8785 reference."""
-    from ledger._entry import canonical_json_checked
     from ledger.record import canonical_json
+    from ledger.record._entry import canonical_json_checked
 
     try:
         want = canonical_json(value)
@@ -496,8 +493,8 @@ def _entry_text(payload_json: str) -> bytes:
 def test_entry_decoding_refuses_what_payload_rules_refuse(payload_json: str, accepted: bool) -> None:
     """Entry.from_bytes checks a stored entry's payload by the rules of check_payload (the walk it skips
     below the nesting limit is replaced by the decoder's own refusals): both agree on each case."""
-    from ledger._entry import check_payload
     from ledger.record import Entry, InvalidEncoding
+    from ledger.record._entry import check_payload
 
     data = _entry_text(payload_json)
     try:

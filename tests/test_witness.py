@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 import ledger
 from ledger import Ledger, LedgerConfig
-from ledger._witness import STATE_FILE, Witness
+from ledger.log._witness import STATE_FILE, Witness
 from ledger.record import WitnessKey, WitnessPolicy
 from voting._cli_witness import app as witness_cli
 from voting._ledger_api import create_app

@@ -36,9 +36,10 @@ from crypto import (
 )
 from crypto._dlog import discrete_log
 from crypto._hash import tagged_sha256
-from ledger._check import dumps_header
+from ledger.events import BASE_HASH, BOUND_KEYS, ELECTION_ID
 from ledger.merkle import consistency_proof, inclusion_proof, leaf_hash, root
 from ledger.record import (
+    RESULT_FILE,
     ZERO_HASH,
     Checkpoint,
     CheckpointRecord,
@@ -49,6 +50,7 @@ from ledger.record import (
     WitnessPolicy,
     WitnessSigner,
     aggregate_cosignatures,
+    seal_record,
 )
 
 __all__ = ["Election", "build_election", "counted_root"]
@@ -136,7 +138,7 @@ class Election:
         return {"index": index, "path": [h.hex() for h in inclusion_proof(index, leaves)]}
 
     def bind(self, payload: dict[str, Any]) -> dict[str, Any]:
-        return {"election_id": self.manifest["election_id"], "base_hash": self.base_hash.hex(), **payload}
+        return {ELECTION_ID: self.manifest["election_id"], BASE_HASH: self.base_hash.hex(), **payload}
 
     # ------------------------------------------------------------------ re-deriving the tally
     def retally(self, events: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, dict[str, Any]]]:
@@ -239,8 +241,8 @@ class Election:
         just after tally.result is written and a result.declaration entry appended.
         """
         evs = list(events if events is not None else self.events)
-        out.mkdir(parents=True, exist_ok=True)
         entries: list[Entry] = []
+        pdf: bytes | None = None
 
         def append(t: str, p: dict[str, Any]) -> None:
             prev = entries[-1].hash if entries else ZERO_HASH
@@ -253,9 +255,8 @@ class Election:
         if declare and result is not None:
             decl_cp = self._checkpoint(entries, len(entries))
             cp_hash = hashlib.sha256(decl_cp.encode()).hexdigest()
-            shown = {k: v for k, v in (pdf_result or result).items() if k not in ("election_id", "base_hash")}
+            shown = {k: v for k, v in (pdf_result or result).items() if k not in BOUND_KEYS}
             pdf = self.pdf(shown, cp_hash)
-            (out / "result.pdf").write_bytes(pdf)
             append(
                 "result.declaration",
                 self.bind(
@@ -286,9 +287,7 @@ class Election:
             len(entries),
             len(cps),
         )
-        (out / "record.json").write_bytes(dumps_header(header))
-        (out / "checkpoints.jsonl").write_bytes(b"".join(cp.line() for cp in cps))
-        (out / "entries.jsonl").write_bytes(b"".join(e.canonical + b"\n" for e in entries))
+        seal_record(out, header, cps, (e.canonical for e in entries), {RESULT_FILE: pdf} if pdf else None)
         if self.commission is not None:
             from cryptography.hazmat.primitives import serialization
 

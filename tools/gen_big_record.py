@@ -16,6 +16,7 @@ import datetime as dt
 import hashlib
 import multiprocessing
 import random
+import shutil
 import sys
 import time
 from collections.abc import Iterator, Mapping
@@ -24,7 +25,7 @@ from typing import Any
 
 import rfc8785
 
-from ledger.events import EventType
+from ledger.events import BASE_HASH, ELECTION_ID, EventType
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -53,17 +54,18 @@ from ledger.merkle import (  # noqa: E402
     subtree_nodes,
 )
 from ledger.record import (  # noqa: E402
+    RESULT_FILE,
     ZERO_HASH,
     Checkpoint,
     CheckpointRecord,
     Entry,
     LogSigner,
     RecordHeader,
+    RecordWriter,
     SignedCheckpoint,
     WitnessPolicy,
     WitnessSigner,
     aggregate_cosignatures,
-    dumps_header,
 )
 
 
@@ -185,7 +187,8 @@ def _ballots(ctx: ElectionContext, n: int, workers: int, chunk: int = 200) -> It
 def generate(out: Path, n: int, kind: str = "1of5", workers: int = 1, seed: int = 1) -> Path:
     rng = random.Random(seed)
     rec = out / "record"
-    rec.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(rec, ignore_errors=True)  # regenerated whole: the record's one writer wants a new directory
+    writer = RecordWriter(rec)
     log = LogSigner.generate("tvote.bench/log", seed=rng.randbytes(32))
     witnesses = [WitnessSigner.generate(f"witness-{k}", random=rng.randbytes) for k in (1, 2)]
     wkeys = [w.public for w in witnesses]
@@ -208,20 +211,19 @@ def generate(out: Path, n: int, kind: str = "1of5", workers: int = 1, seed: int 
     bh = tagged_sha256("election-base-hash", rfc8785.dumps(manifest))
 
     def bind(p: dict[str, Any]) -> dict[str, Any]:
-        return {"election_id": "bench-election", "base_hash": bh.hex(), **p}
+        return {ELECTION_ID: "bench-election", BASE_HASH: bh.hex(), **p}
 
     hashes: list[bytes] = []
     prev = ZERO_HASH
-    f = (rec / "entries.jsonl").open("wb")
 
     def append(t: str, p: dict[str, Any]) -> None:
         nonlocal prev
         e = Entry.create(len(hashes), prev, t, p)
-        f.write(e.canonical + b"\n")
+        writer.add_entry(e.canonical)
         hashes.append(e.hash)
         prev = e.hash
 
-    append(EventType.MANIFEST, {"manifest": manifest, "base_hash": bh.hex()})
+    append(EventType.MANIFEST, {"manifest": manifest, BASE_HASH: bh.hex()})
     gens = [TrusteeKeyGen.generate(i, threshold=2, trustees=3, base_hash=bh, rng=rng) for i in (1, 2, 3)]
     for g in gens:
         append(
@@ -360,7 +362,6 @@ def generate(out: Path, n: int, kind: str = "1of5", workers: int = 1, seed: int 
     }
     append(EventType.TALLY_RESULT, bind(result))
     sizes = [len(hashes) // 2, len(hashes)]
-    f.flush()
 
     def note(size: int) -> str:
         return SignedCheckpoint.sign(Checkpoint(log.name, size, root(hashes[:size]), _time(size)), log).note
@@ -377,7 +378,7 @@ def generate(out: Path, n: int, kind: str = "1of5", workers: int = 1, seed: int 
         pdf = build_result_pdf(
             manifest, result, checkpoint_hash=cp_hash, record_url="https://example.jp/bench", signer=signer
         )
-        (rec / "result.pdf").write_bytes(pdf)
+        writer.add_file(RESULT_FILE, pdf)
         (out / "root.pem").write_bytes(ca.root_certificate.public_bytes(serialization.Encoding.PEM))
         append(
             EventType.RESULT_DECLARATION,
@@ -392,7 +393,6 @@ def generate(out: Path, n: int, kind: str = "1of5", workers: int = 1, seed: int 
         sizes.append(len(hashes))
     except ImportError:  # without the server extras the record simply stops at tally.result (--partial)
         pass
-    f.close()
     cps = []
     for k, size in enumerate(sizes):
         r = root(hashes[:size])
@@ -404,9 +404,7 @@ def generate(out: Path, n: int, kind: str = "1of5", workers: int = 1, seed: int 
         proof = tuple(consistency_proof(prev_size, hashes[:size])) if prev_size is not None else ()
         cps.append(CheckpointRecord(size, r, note(size), _time(size), prev_size, proof, bundle))
     header = RecordHeader(log.public, WitnessPolicy(tuple(wkeys), 2), len(hashes), len(cps))
-    (rec / "record.json").write_bytes(dumps_header(header))
-    (rec / "checkpoints.jsonl").write_bytes(b"".join(cp.line() for cp in cps))
-    return rec
+    return writer.seal(header, cps)
 
 
 def main() -> None:

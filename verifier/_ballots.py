@@ -30,7 +30,7 @@ from crypto import (
 )
 from ledger import InvalidEncoding as LedgerInvalidEncoding
 from ledger import ProofError as LedgerProofError
-from ledger.events import EventType
+from ledger.events import BOUND_KEYS, EventType
 from ledger.merkle import inclusion_ranges, leaf_hash, verify_inclusion
 
 from ._manifest import ElectionInfo
@@ -46,7 +46,7 @@ __all__ = [
 ]
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
-_BINDING: Final[frozenset[str]] = frozenset({"election_id", "base_hash"})
+_BINDING: Final[frozenset[str]] = BOUND_KEYS
 CAST_KEYS: Final[frozenset[str]] = (
     frozenset(
         {"ballot", "ballot_hash", "tracking_code", "voter_alias", "roll_proof", "channel", "auth", "seq"}

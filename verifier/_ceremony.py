@@ -17,7 +17,7 @@ from crypto import (
     qualify,
     resolve_complaint,
 )
-from ledger.events import EventType
+from ledger.events import BOUND_KEYS, EventType
 
 from ._checks import fail
 from ._counting import BallotIndex
@@ -89,7 +89,7 @@ def roll_commitment(report: Report, st: State, i: int, etype: str, p: dict[str, 
     # V12 roll.commitment: "The roll commitment ... is well formed"
     size, root = p.get("size"), p.get("root")
     if (
-        set(p) != {"size", "root", "alias_scheme", "election_id", "base_hash"}
+        set(p) != BOUND_KEYS | {"size", "root", "alias_scheme"}
         or not isinstance(size, int)
         or isinstance(size, bool)
         or size < 0

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from crypto import Ciphertext, CryptoError, Point
-from ledger.events import EventType
+from ledger.events import BASE_HASH, ELECTION_ID, EventType
 
 from . import _ballots, _ceremony, _ledger, _phases, _tally
 from ._ceremony import finish_key_ceremony, roll_size_check
@@ -244,7 +244,7 @@ def _pass_one(
         if st.info is None:
             return
         info = st.info
-        if payload.get("election_id") != info.election_id or payload.get("base_hash") != info.base_hash.hex():
+        if payload.get(ELECTION_ID) != info.election_id or payload.get(BASE_HASH) != info.base_hash.hex():
             report.fail(
                 "election.manifest", "payload does not name this election's id and base hash", entry=i
             )

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Final
 
-from ledger.events import BALLOT_TYPES, LIFECYCLE_RANK, ONCE
+from ledger.events import BALLOT_TYPES, LIFECYCLE_RANK, ONCE, EventType, Phase
 from ledger.record import TextRuleError, check_display_text
 
 from ._checks import fail
@@ -18,6 +18,7 @@ __all__ = ["BALLOT_TYPES", "EVENTS", "ONCE", "RANK", "check_order", "lifecycle_c
 
 #: the record format's event names, lifecycle order, once-only events and ballots (``ledger.events``)
 RANK = LIFECYCLE_RANK
+E = EventType
 
 
 def check_order(st: State, i: int, etype: str) -> None:
@@ -30,25 +31,25 @@ def check_order(st: State, i: int, etype: str) -> None:
         if etype in st.seen_once:
             fail("ledger.phases", f"a second {etype} entry", entry=i)
         st.seen_once.add(etype)
-    if etype == "roll.commitment":
-        if st.rank > 2:
+    if etype == E.ROLL_COMMITMENT:
+        if st.rank > Phase.KEYED:
             fail("ledger.phases", "roll.commitment after voting opened", entry=i)
         return
-    if etype == "evidence.exported":
-        if "voting.opened" not in st.seen_once:
+    if etype == E.EVIDENCE_EXPORTED:
+        if E.VOTING_OPENED not in st.seen_once:
             fail("ledger.phases", "evidence.exported before voting opened", entry=i)
         return
-    if etype == "election.manifest" and i != 0:
+    if etype == E.MANIFEST and i != 0:
         fail("ledger.phases", "a manifest after entry 0", entry=i)
     if rank < st.rank:
         fail("ledger.phases", f"{etype} after a later phase's event", entry=i)
-    if etype == "voting.opened" and (
-        "roll.commitment" not in st.seen_once or "election.joint-key" not in st.seen_once
+    if etype == E.VOTING_OPENED and (
+        E.ROLL_COMMITMENT not in st.seen_once or E.JOINT_KEY not in st.seen_once
     ):
         fail("ledger.phases", "voting opened before the joint key and roll commitment", entry=i)
-    if etype in BALLOT_TYPES and "voting.opened" not in st.seen_once:
+    if etype in BALLOT_TYPES and E.VOTING_OPENED not in st.seen_once:
         fail("ledger.phases", "a ballot before voting opened", entry=i)
-    if etype == "voting.extended" and "voting.opened" not in st.seen_once:
+    if etype == E.VOTING_EXTENDED and E.VOTING_OPENED not in st.seen_once:
         fail("ledger.phases", "voting.extended before voting opened", entry=i)
     st.rank = rank
 
@@ -77,7 +78,7 @@ def voting_period(report: Report, st: State, i: int, etype: str, p: dict[str, An
     info = st.info
     assert info is not None
     end = st.voting_closes or info.closes
-    if etype == "voting.extended":
+    if etype == E.VOTING_EXTENDED:
         closes = parse_time(p.get("closes"))
         if set(p) != BOUND | {"closes", "reason"} or closes is None:
             fail("voting.period", "voting.extended is exactly {closes (UTC time), reason}", entry=i)
@@ -91,7 +92,7 @@ def voting_period(report: Report, st: State, i: int, etype: str, p: dict[str, An
         st.voting_closes = closes
         report.passed("voting.period")
         return
-    field_ = "opened_at" if etype == "voting.opened" else "closed_at"
+    field_ = "opened_at" if etype == E.VOTING_OPENED else "closed_at"
     t = parse_time(p.get(field_))
     if not set(BOUND | {field_}) <= set(p) <= BOUND | {field_, "override"} or t is None:
         fail("voting.period", f"{etype} is {{{field_} (UTC time)[, override]}}", entry=i)
@@ -100,7 +101,7 @@ def voting_period(report: Report, st: State, i: int, etype: str, p: dict[str, An
         if not isinstance(override, dict) or set(override) != {"reason"}:
             fail("voting.period", "override is exactly {reason}", entry=i)
         _reason(override, "reason", i)
-    if etype == "voting.opened":
+    if etype == E.VOTING_OPENED:
         st.opened_at = t
         if t >= info.closes:
             fail("voting.period", f"voting opened at {_t(t)}, after the voting period ended", entry=i)
@@ -125,9 +126,7 @@ def voting_period(report: Report, st: State, i: int, etype: str, p: dict[str, An
     report.passed("voting.period")
 
 
-_EXPORTED_KEYS: Final[frozenset[str]] = frozenset(
-    {"election_id", "base_hash", "oversight_key", "evidence_count", "export_hash"}
-)
+_EXPORTED_KEYS: Final[frozenset[str]] = BOUND | {"oversight_key", "evidence_count", "export_hash"}
 
 
 def evidence_exported(report: Report, st: State, i: int, etype: str, p: dict[str, Any]) -> None:
@@ -157,14 +156,14 @@ def evidence_exported(report: Report, st: State, i: int, etype: str, p: dict[str
 def lifecycle_complete(report: Report, st: State, opts: Options) -> None:
     missing = [
         t
-        for t in ("voting.closed", "tally.encrypted", "tally.result", "result.declaration")
+        for t in (E.VOTING_CLOSED, E.TALLY_ENCRYPTED, E.TALLY_RESULT, E.RESULT_DECLARATION)
         if t not in st.seen_once
     ]
     later = {
-        "voting.closed": (),
-        "tally.encrypted": ("tally.counting-rule", "tally.aggregate", "tally.partial-decryption"),
-        "tally.result": ("tally.combination", "tally.result"),
-        "result.declaration": ("result.pdf",),
+        E.VOTING_CLOSED: (),
+        E.TALLY_ENCRYPTED: ("tally.counting-rule", "tally.aggregate", "tally.partial-decryption"),
+        E.TALLY_RESULT: ("tally.combination", "tally.result"),
+        E.RESULT_DECLARATION: ("result.pdf",),
     }
     if not missing:
         return
@@ -184,8 +183,8 @@ def lifecycle_complete(report: Report, st: State, opts: Options) -> None:
 
 
 EVENTS: Final[dict[str, Event]] = {
-    "voting.opened": Event("record.format", voting_period),
-    "voting.extended": Event("record.format", voting_period),
-    "voting.closed": Event("record.format", voting_period),
-    "evidence.exported": Event("record.format", evidence_exported),
+    E.VOTING_OPENED: Event("record.format", voting_period),
+    E.VOTING_EXTENDED: Event("record.format", voting_period),
+    E.VOTING_CLOSED: Event("record.format", voting_period),
+    E.EVIDENCE_EXPORTED: Event("record.format", evidence_exported),
 }

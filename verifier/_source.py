@@ -1,8 +1,10 @@
 """Opening an election record: a directory, or an archive of one (``.tar``, ``.tar.gz``/``.tgz``, ``.zip``).
 
-An archive is unpacked into a private temporary directory with tarfile's ``data`` filter (no absolute
-paths, no ``..``, no links out, no devices) so the rest of the verifier, and ``ledger.record``, always
-read a directory. Reading failures raise :class:`~verifier._errors.RecordUnreadable` (exit code 2).
+The record is opened by the record format's one reader, ``ledger.record.open_record``: an archive is
+unpacked into a private temporary directory under its rules (regular files and directories only: no links,
+no devices; no absolute paths, no ``..``; only the record's files, each within its size bound), so the rest
+of the verifier, and ``ledger.record``, always read a directory. Reading failures raise
+:class:`~verifier._errors.RecordUnreadable` (exit code 2).
 
 Every JSON text the verifier reads from the record (or a receipt) is bounded before it is decoded
 (:func:`load_json`: ``ledger.record.check_json_bounds``, size and nesting), and no line is read into
@@ -12,21 +14,17 @@ memory beyond the entry size limit: a hostile record gets INVALID (V1), never a 
 from __future__ import annotations
 
 import json
-import shutil
-import tarfile
-import tempfile
-import zipfile
 from collections.abc import Iterator
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any, Final
 
-from ledger.record import MAX_ENTRY_BYTES, check_json_bounds
+from ledger.record import ENTRIES_FILE, MAX_ENTRY_BYTES, InvalidEncoding, OpenedRecord, check_json_bounds
+from ledger.record import open_record as open_record_files
 
 from ._errors import RecordUnreadable
 
 __all__ = ["ENTRIES_FILE", "RecordSource", "load_json", "open_record"]
 
-ENTRIES_FILE: Final[str] = "entries.jsonl"
 #: a line is read up to this many bytes (then skipped to its end): one byte over the entry size limit, so a
 #: longer line is still seen as too long
 _MAX_LINE: Final[int] = MAX_ENTRY_BYTES + 1
@@ -43,10 +41,10 @@ def load_json(raw: bytes | str, *, max_bytes: int = MAX_ENTRY_BYTES) -> Any:
 class RecordSource:
     """A record directory (possibly unpacked from an archive, then removed on :meth:`close`)."""
 
-    def __init__(self, directory: Path, *, origin: Path, temporary: Path | None = None) -> None:
+    def __init__(self, directory: Path, *, origin: Path, opened: OpenedRecord | None = None) -> None:
         self.directory = directory
         self.origin = origin
-        self._temporary = temporary
+        self._opened = opened
 
     @property
     def entries_path(self) -> Path:
@@ -87,9 +85,8 @@ class RecordSource:
         return None
 
     def close(self) -> None:
-        if self._temporary is not None:
-            shutil.rmtree(self._temporary, ignore_errors=True)
-            self._temporary = None
+        if self._opened is not None:
+            self._opened.close()
 
     def __enter__(self) -> RecordSource:
         return self
@@ -98,43 +95,15 @@ class RecordSource:
         self.close()
 
 
-def _single_root(tmp: Path) -> Path:
-    """The record directory inside an unpacked archive: the top level, or its only sub-directory."""
-    if (tmp / ENTRIES_FILE).is_file():
-        return tmp
-    subs = [p for p in tmp.iterdir() if p.is_dir()]
-    if len(subs) == 1 and (subs[0] / ENTRIES_FILE).is_file():
-        return subs[0]
-    raise RecordUnreadable(f"the archive holds no {ENTRIES_FILE} at its top level or in one directory")
-
-
 def open_record(path: str | Path) -> RecordSource:
     """Open a record directory or archive; raise :class:`RecordUnreadable` if it is neither."""
     p = Path(path)
-    if p.is_dir():
-        if not (p / ENTRIES_FILE).is_file():
-            raise RecordUnreadable(f"no {ENTRIES_FILE} in the record directory", path=str(p))
-        return RecordSource(p, origin=p)
-    if not p.is_file():
+    if p.is_dir() and not (p / ENTRIES_FILE).is_file():
+        raise RecordUnreadable(f"no {ENTRIES_FILE} in the record directory", path=str(p))
+    if not p.exists():
         raise RecordUnreadable("no such record directory or archive", path=str(p))
-    tmp = Path(tempfile.mkdtemp(prefix="tvote-record-"))
     try:
-        if tarfile.is_tarfile(p):
-            with tarfile.open(p) as tf:
-                tf.extractall(tmp, filter="data")  # the data filter refuses unsafe members
-        elif zipfile.is_zipfile(p):
-            with zipfile.ZipFile(p) as zf:
-                for info in zf.infolist():
-                    rel = PurePosixPath(info.filename)
-                    if rel.is_absolute() or ".." in rel.parts:
-                        raise RecordUnreadable(f"unsafe path in archive: {info.filename!r}", path=str(p))
-                zf.extractall(tmp)  # noqa: S202 - member names were checked above
-        else:
-            raise RecordUnreadable("not a record directory, tar or zip archive", path=str(p))
-        return RecordSource(_single_root(tmp), origin=p, temporary=tmp)
-    except RecordUnreadable:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    except (OSError, tarfile.TarError, zipfile.BadZipFile) as e:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise RecordUnreadable(f"cannot unpack the archive: {e}", path=str(p)) from e
+        opened = open_record_files(p)
+    except InvalidEncoding as e:
+        raise RecordUnreadable(str(e), path=str(p)) from e
+    return RecordSource(opened.directory, origin=p, opened=opened)

@@ -25,6 +25,7 @@ from crypto import (
     TrusteeCommitments,
 )
 from crypto.hazmat import IDENTITY
+from ledger.events import BOUND_KEYS
 
 from ._checks import fail
 from ._manifest import ElectionInfo
@@ -47,7 +48,7 @@ __all__ = [
 ZERO: Final[Ciphertext] = Ciphertext(IDENTITY, IDENTITY)
 HEX64: Final[re.Pattern[str]] = re.compile(r"[0-9a-f]{64}")
 #: the keys binding every entry after the manifest to its election
-BOUND: Final[frozenset[str]] = frozenset({"election_id", "base_hash"})
+BOUND: Final[frozenset[str]] = BOUND_KEYS  # every payload after the manifest (ledger.events)
 
 
 @dataclass(frozen=True)
@@ -121,7 +122,7 @@ class Event:
 
 
 def strip_binding(p: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in p.items() if k not in ("election_id", "base_hash")}
+    return {k: v for k, v in p.items() if k not in BOUND_KEYS}
 
 
 def read_selection_map(

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 from crypto import Ciphertext, CryptoError, PartialDecryption
-from ledger.events import EventType
+from ledger.events import BOUND_KEYS, EventType
 from ledger.merkle import CompactRange, leaf_hash
 
 from . import _ballots
@@ -22,7 +22,7 @@ from ._state import HEX64, ZERO, Event, State, read_selection_map
 
 __all__ = ["EVENTS", "aggregate", "counting_rule"]
 
-_TALLY_KEYS: Final[frozenset[str]] = frozenset({"counted_root", "ciphertexts", "election_id", "base_hash"})
+_TALLY_KEYS: Final[frozenset[str]] = BOUND_KEYS | {"counted_root", "ciphertexts"}
 
 
 def tally_encrypted(report: Report, st: State, i: int, etype: str, p: dict[str, Any]) -> None:

@@ -51,9 +51,9 @@ from ledger.record import (
     CosignatureBundle,
     LogKey,
     RecordHeader,
+    RecordWriter,
     WitnessKey,
     WitnessPolicy,
-    dumps_header,
     from_hex,
 )
 from verifier import Options, Report, VerifierError, verify_record
@@ -186,36 +186,37 @@ class _Seen:
     registered: dict[int, Any] = field(default_factory=dict)
 
 
-def _download(http: httpx.Client, size: int, path: Path) -> _Seen:
-    """Write entries ``[0, size)`` to ``path`` (one canonical entry and ``\\n`` each), as served."""
+def _download(http: httpx.Client, size: int, writer: RecordWriter) -> _Seen:
+    """Add entries ``[0, size)`` to the record ``writer``, as served (the verifier judges them)."""
     seen = _Seen()
-    with path.open("wb") as out:
-        start = 0
-        while start < size:
-            stop = min(size, start + _PAGE)
-            got = _get(http, "/ledger/entries", {"start": start, "stop": stop})
-            items = got.get("entries") if isinstance(got, dict) else None
-            if not isinstance(items, list) or not items:
+    start = 0
+    while start < size:
+        stop = min(size, start + _PAGE)
+        got = _get(http, "/ledger/entries", {"start": start, "stop": stop})
+        items = got.get("entries") if isinstance(got, dict) else None
+        if not isinstance(items, list) or not items:
+            raise TallyRefused(
+                "tally.ledger_mismatch",
+                f"the server serves no entries from {start} although its checkpoint covers {size}",
+            )
+        for item in items:
+            if (
+                not isinstance(item, dict)
+                or item.get("index") != start
+                or not isinstance(item.get("entry"), str)
+            ):
                 raise TallyRefused(
-                    "tally.ledger_mismatch",
-                    f"the server serves no entries from {start} although its checkpoint covers {size}",
+                    "tally.ledger_mismatch", f"the server's entries answer is not entry {start}"
                 )
-            for item in items:
-                if (
-                    not isinstance(item, dict)
-                    or item.get("index") != start
-                    or not isinstance(item.get("entry"), str)
-                ):
-                    raise TallyRefused(
-                        "tally.ledger_mismatch", f"the server's entries answer is not entry {start}"
-                    )
-                text: str = item["entry"]
-                out.write(text.encode("utf-8") + b"\n")
-                if '"type":"ballot.' not in text:  # ballots are the verifier's alone
-                    _note(seen, start, text)
-                start += 1
-                if start == stop:
-                    break
+            text: str = item["entry"]
+            if "\n" in text:
+                raise TallyRefused("tally.ledger_mismatch", f"the server's entry {start} is not one line")
+            writer.add_entry(text.encode("utf-8"))
+            if '"type":"ballot.' not in text:  # ballots are the verifier's alone
+                _note(seen, start, text)
+            start += 1
+            if start == stop:
+                break
     return seen
 
 
@@ -284,9 +285,9 @@ def check_tally(
     header = _header(served_policy, log_key, cp.size)
     tmp = Path(tempfile.mkdtemp(prefix="tvote-trustee-check-"))
     try:
-        (tmp / "record.json").write_bytes(dumps_header(header))
-        (tmp / "checkpoints.jsonl").write_bytes(cp.line())
-        seen = _download(http, cp.size, tmp / "entries.jsonl")
+        with RecordWriter(tmp) as writer:
+            seen = _download(http, cp.size, writer)
+            writer.seal(header, [cp])
         # a manifest without witnesses (development) is held to what it says: V5 still compares the served
         # witness policy with the manifest's, so quorum 0 cannot be claimed for a witnessed election
         opts = Options(

@@ -16,6 +16,7 @@ from sqlmodel import select
 from crypto import CryptoError, InvalidEncoding, PartialDecryption, ThresholdError, verify_partial
 from ledger.events import EventType
 from ledger.files import write_atomic
+from ledger.record import RESULT_FILE, archive_record
 
 from .._db import PartialRow
 from .._errors import Conflict, Forbidden, NotFound, RejectedSubmission, ServiceUnavailable
@@ -214,23 +215,18 @@ class PublishStage(TallyStage):
         """Write the election record (ledger export plus ``result.pdf``) into ``directory``."""
         out = Path(directory)
         self.ledger.checkpoint()  # cover every committed entry
-        self.ledger.export(out)
-        pdf = self.settings.data_dir / "result.pdf"
-        if pdf.exists():
-            write_atomic(out / "result.pdf", pdf.read_bytes())
+        pdf = self.settings.data_dir / RESULT_FILE
+        self.ledger.export(out, {RESULT_FILE: pdf.read_bytes()} if pdf.exists() else None)
         return out
 
     def export_archive_bytes(self) -> bytes:
+        """The record archive (docs/record.md §1, with ``result.pdf``): the record format's one writer."""
         import io
-        import tarfile
         import tempfile
 
         with tempfile.TemporaryDirectory() as tmp:
-            root = Path(tmp) / f"{self.election_id}-record"
-            self.export(root)
             buf = io.BytesIO()
-            with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-                tar.add(root, arcname=root.name)
+            archive_record(self.export(Path(tmp) / "record"), buf)
             return buf.getvalue()
 
     @replays(EventType.TALLY_PARTIAL)

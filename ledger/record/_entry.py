@@ -34,8 +34,8 @@ from typing import Any, Final
 
 import rfc8785
 
-from ._errors import InvalidEncoding, InvalidEntry
-from .merkle import leaf_hash
+from .._errors import InvalidEncoding, InvalidEntry
+from ..merkle import leaf_hash
 
 __all__ = [
     "ENTRY_VERSION",

@@ -1,4 +1,4 @@
-"""The record-reading side of the ledger (no storage, no SQLAlchemy): what a verifier imports.
+"""The election record's format, pure (no storage, no SQLAlchemy, no network): what a verifier imports.
 
 * entry format: :class:`Entry`, limits and constants;
 * bounded JSON input: :func:`parse_json` (the strict reader of every JSON text from outside),
@@ -14,25 +14,30 @@
 * the manifest's display-text rule (no control, format or invisible characters; bounded length), for the
   server's manifest model and the verifier alike: :func:`check_display_text`, :class:`TextRuleError`,
   ``MAX_NAME_CHARS``;
-* the election record: :func:`read_record`, :func:`check_record`, :func:`check_sequence`,
-  :class:`RecordHeader`, :class:`CheckpointRecord`, :class:`RecordSummary` (format: docs/record.md).
+* the election record (format: docs/record.md): its files (``RECORD_FILE``, ``ENTRIES_FILE``,
+  ``CHECKPOINTS_FILE``, ``RESULT_FILE``, ``RECORD_FILES``, ``EXTRA_FILES``), :class:`RecordHeader`,
+  :class:`CheckpointRecord` (``_format``); the one writer :class:`RecordWriter`, :func:`seal_record`,
+  :func:`archive_record` (``_seal``); the one reader :func:`open_record`, :class:`OpenedRecord`,
+  :func:`read_record`, :class:`Record` (``_open``, with the archive rules); the check
+  :func:`check_record`, :func:`check_sequence`, :class:`RecordSummary` (``_check``).
+
+The record's names (event types, phases, payload keys) are :mod:`ledger.events`.
 """
 
 from __future__ import annotations
 
-from ._check import (
-    ARCHIVE_PREFIX,
-    RECORD_FORMAT,
-    RECORD_VERSION,
-    CheckpointRecord,
-    Record,
-    RecordHeader,
-    RecordSummary,
-    check_record,
-    check_sequence,
-    dumps_header,
-    read_record,
+from .._errors import (
+    ForkError,
+    InvalidEncoding,
+    InvalidEntry,
+    LedgerError,
+    ProofError,
+    RecordError,
+    RollbackError,
+    SignatureError,
+    VerificationError,
 )
+from ._check import RecordSummary, check_record, check_sequence
 from ._cosign import (
     CosignatureBundle,
     WitnessKey,
@@ -55,30 +60,41 @@ from ._entry import (
     json_depth,
     parse_json,
 )
-from ._errors import (
-    ForkError,
-    InvalidEncoding,
-    InvalidEntry,
-    LedgerError,
-    ProofError,
-    RecordError,
-    RollbackError,
-    SignatureError,
-    VerificationError,
+from ._format import (
+    ARCHIVE_PREFIX,
+    CHECKPOINTS_FILE,
+    ENTRIES_FILE,
+    EXTRA_FILES,
+    RECORD_FILE,
+    RECORD_FILES,
+    RECORD_FORMAT,
+    RECORD_VERSION,
+    RESULT_FILE,
+    CheckpointRecord,
+    RecordHeader,
+    dumps_header,
 )
 from ._note import Checkpoint, LogKey, LogSigner, SignedCheckpoint, parse_signed_note
+from ._open import OpenedRecord, Record, open_record, read_record
+from ._seal import RecordWriter, archive_record, seal_record
 from ._text import MAX_NAME_CHARS, TextRuleError, check_display_text
 from ._unique import UNIQUE_KINDS, UniqueKind, UniqueValue, ballot_unique_values, repeats_within
 
 __all__ = [
     "ARCHIVE_PREFIX",
+    "CHECKPOINTS_FILE",
+    "ENTRIES_FILE",
     "ENTRY_VERSION",
+    "EXTRA_FILES",
     "MAX_ENTRY_BYTES",
     "MAX_JSON_DEPTH",
     "MAX_NAME_CHARS",
     "MAX_SAFE_INTEGER",
+    "RECORD_FILE",
+    "RECORD_FILES",
     "RECORD_FORMAT",
     "RECORD_VERSION",
+    "RESULT_FILE",
     "UNIQUE_KINDS",
     "ZERO_HASH",
     "Checkpoint",
@@ -91,11 +107,13 @@ __all__ = [
     "LedgerError",
     "LogKey",
     "LogSigner",
+    "OpenedRecord",
     "ProofError",
     "Record",
     "RecordError",
     "RecordHeader",
     "RecordSummary",
+    "RecordWriter",
     "RollbackError",
     "SignatureError",
     "SignedCheckpoint",
@@ -107,6 +125,7 @@ __all__ = [
     "WitnessPolicy",
     "WitnessSigner",
     "aggregate_cosignatures",
+    "archive_record",
     "ballot_unique_values",
     "canonical_json",
     "check_display_text",
@@ -117,9 +136,11 @@ __all__ = [
     "dumps_header",
     "from_hex",
     "json_depth",
+    "open_record",
     "parse_json",
     "parse_signed_note",
     "read_record",
     "repeats_within",
+    "seal_record",
     "verify_cosignature",
 ]

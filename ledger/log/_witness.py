@@ -25,12 +25,12 @@ from typing import Any
 
 import httpx
 
-from ._cosign import WitnessKey, WitnessSigner, check_witness_name
-from ._entry import from_hex, parse_json
-from ._errors import ForkError, InvalidEncoding, InvalidEntry, LedgerError, ProofError, RollbackError
-from ._note import LogKey, SignedCheckpoint
-from .files import write_atomic
-from .merkle import verify_consistency
+from .._errors import ForkError, InvalidEncoding, InvalidEntry, LedgerError, ProofError, RollbackError
+from ..files import write_atomic
+from ..merkle import verify_consistency
+from ..record._cosign import WitnessKey, WitnessSigner, check_witness_name
+from ..record._entry import from_hex, parse_json
+from ..record._note import LogKey, SignedCheckpoint
 
 __all__ = ["CosignResult", "Witness"]
 

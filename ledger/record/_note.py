@@ -29,8 +29,8 @@ from typing import Final
 from nacl.exceptions import BadSignatureError, CryptoError
 from nacl.signing import SigningKey, VerifyKey
 
-from ._errors import InvalidEncoding, SignatureError
-from .merkle import HASH_SIZE
+from .._errors import InvalidEncoding, SignatureError
+from ..merkle import HASH_SIZE
 
 __all__ = ["Checkpoint", "LogKey", "LogSigner", "SignedCheckpoint", "parse_signed_note"]
 

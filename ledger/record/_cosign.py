@@ -32,8 +32,8 @@ from typing import TYPE_CHECKING, Any, Final, cast
 
 from crypto import tagged_sha256
 
+from .._errors import InvalidEncoding, SignatureError, UnknownWitness
 from ._entry import from_hex as from_hex  # re-exported: the one strict hex decoder of ledger/
-from ._errors import InvalidEncoding, SignatureError, UnknownWitness
 
 __all__ = [
     "CosignatureBundle",

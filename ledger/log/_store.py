@@ -31,7 +31,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlmodel import Field, SQLModel, create_engine
 
-from ._errors import StorageError
+from .._errors import StorageError
 
 __all__ = ["Store"]
 

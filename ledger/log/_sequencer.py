@@ -10,111 +10,39 @@ in-memory state is reloaded from storage, so an acknowledged entry is exactly a 
 
 from __future__ import annotations
 
-import gzip
 import hmac
 import queue
-import tarfile
 import threading
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ._check import (
-    ARCHIVE_PREFIX,
-    CHECKPOINTS_FILE,
-    ENTRIES_FILE,
-    RECORD_FILE,
+from .._errors import CosignatureConflict, InvalidEncoding, InvalidEntry, NotFound, RecordError, StorageError
+from ..merkle import CompactRange, consistency_ranges, fold, inclusion_ranges, subtree_nodes
+from ..record import (
+    ZERO_HASH,
+    Checkpoint,
     CheckpointRecord,
+    CosignatureBundle,
+    Entry,
+    LogKey,
     RecordHeader,
     RecordSummary,
-    check_sequence,
-    dumps_header,
-)
-from ._cosign import CosignatureBundle, WitnessPolicy, aggregate_cosignatures, verify_cosignature
-from ._entry import (
-    ZERO_HASH,
-    Entry,
+    RecordWriter,
+    SignedCheckpoint,
+    aggregate_cosignatures,
+    archive_record,
     canonical_json,
-    check_event_type,
-    check_payload,
+    check_sequence,
     parse_json,
-    payload_size_ok,
+    verify_cosignature,
 )
-from ._errors import CosignatureConflict, InvalidEncoding, InvalidEntry, NotFound, RecordError, StorageError
-from ._note import Checkpoint, LogKey, LogSigner, SignedCheckpoint
+from ..record._entry import check_event_type, check_payload, payload_size_ok
 from ._store import Store
-from .files import atomic_writer, write_atomic
-from .merkle import CompactRange, consistency_ranges, fold, inclusion_ranges, subtree_nodes, verify_inclusion
+from ._types import Appended, ConsistencyProof, InclusionProof, LedgerConfig, StoredCheckpoint
 
-__all__ = ["Appended", "ConsistencyProof", "InclusionProof", "Ledger", "LedgerConfig", "StoredCheckpoint"]
-
-
-@dataclass(frozen=True, slots=True)
-class Appended:
-    """Durable acknowledgement of an append: the entry's index and hash (its Merkle leaf hash)."""
-
-    index: int
-    entry_hash: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class InclusionProof:
-    index: int
-    tree_size: int
-    leaf_hash: bytes
-    proof: tuple[bytes, ...]
-
-    def verify(self, root: bytes) -> None:
-        verify_inclusion(self.leaf_hash, self.index, self.tree_size, self.proof, root)
-
-
-@dataclass(frozen=True, slots=True)
-class ConsistencyProof:
-    old_size: int
-    new_size: int
-    proof: tuple[bytes, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class StoredCheckpoint:
-    """A signed checkpoint as stored, with the cosignatures received so far."""
-
-    signed: SignedCheckpoint
-    cosignatures: CosignatureBundle | None
-    witnessed: bool
-
-    @property
-    def issued_at(self) -> int:
-        """Unix seconds when the log issued it (signed: the note's ``time`` line)."""
-        return self.signed.checkpoint.time
-
-    @property
-    def size(self) -> int:
-        return self.signed.checkpoint.size
-
-    @property
-    def root(self) -> bytes:
-        return self.signed.checkpoint.root
-
-
-def _wall_clock() -> int:
-    return int(time.time())
-
-
-@dataclass(frozen=True, slots=True)
-class LedgerConfig:
-    """What a ledger needs besides storage: the log key, witness policy, batch limit and the clock."""
-
-    signer: LogSigner
-    policy: WitnessPolicy = field(default_factory=lambda: WitnessPolicy((), 0))
-    max_batch: int = 2000
-    clock: Callable[[], int] = _wall_clock
-
-    @property
-    def log_key(self) -> LogKey:
-        return self.signer.public
+__all__ = ["Ledger"]
 
 
 @dataclass(slots=True)
@@ -458,49 +386,33 @@ class Ledger:
     def _header(self, entry_count: int, checkpoint_count: int) -> RecordHeader:
         return RecordHeader(self.log_key, self.config.policy, entry_count, checkpoint_count)
 
-    def export(self, directory: str | Path) -> Path:
-        """Write the election record (docs/record.md) for the newest checkpoint into a new directory.
+    def export(self, directory: str | Path, files: Mapping[str, bytes] | None = None) -> Path:
+        """Write the election record (docs/record.md) for the newest checkpoint into a new directory,
+        with ``files`` (``result.pdf``) beside the ledger's own, through the record's one writer.
 
         Entries appended after that checkpoint are not exported; call :meth:`checkpoint` (and collect
         cosignatures) first to include them.
         """
-        target = Path(directory)
-        if target.exists() and any(target.iterdir()):
-            raise StorageError(f"export directory {target} is not empty")
-        target.mkdir(parents=True, exist_ok=True)
         latest = self.latest_checkpoint()
         cps = self._checkpoint_records(latest.size)
-        with atomic_writer(target / ENTRIES_FILE) as f:
+        try:
+            writer = RecordWriter(directory)
+        except FileExistsError as e:
+            raise StorageError(f"export directory {directory} is not empty") from e
+        with writer:
             for _, _, body in self._store.iter_entries(latest.size):
-                f.write(body + b"\n")
-        with atomic_writer(target / CHECKPOINTS_FILE) as f:
-            for cp in cps:
-                f.write(cp.line())
-        write_atomic(target / RECORD_FILE, dumps_header(self._header(latest.size, len(cps))))
-        return target
+                writer.add_entry(body)
+            for name, data in (files or {}).items():
+                writer.add_file(name, data)
+            return writer.seal(self._header(latest.size, len(cps)), cps)
 
     def export_archive(self, path: str | Path) -> Path:
         """Write the record as one deterministic ``.tar.gz`` (members under ``tvote-record/``)."""
         import tempfile
 
-        out = Path(path)
         with tempfile.TemporaryDirectory() as tmp:
-            d = self.export(Path(tmp) / "record")
-            with (
-                atomic_writer(out) as raw,
-                gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as gz,
-                tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar,
-            ):
-                info = tarfile.TarInfo(ARCHIVE_PREFIX)
-                info.type, info.mode, info.mtime = tarfile.DIRTYPE, 0o755, 0
-                tar.addfile(info)
-                for name in (RECORD_FILE, CHECKPOINTS_FILE, ENTRIES_FILE):
-                    data = (d / name).stat().st_size
-                    info = tarfile.TarInfo(f"{ARCHIVE_PREFIX}/{name}")
-                    info.size, info.mode, info.mtime = data, 0o644, 0
-                    with open(d / name, "rb") as src:
-                        tar.addfile(info, src)
-        return out
+            archive_record(self.export(Path(tmp) / "record"), path)
+        return Path(path)
 
     def check(self) -> RecordSummary:
         """fsck of storage: chain, stored hashes and tree nodes, every checkpoint (the tail may be unsigned).

@@ -1,0 +1,30 @@
+"""The running log (storage through SQLModel, an HTTP witness client): what the election service runs.
+
+* :class:`Ledger` (``_sequencer``): one sequencer thread with group commit, signed checkpoints, inclusion
+  and consistency proofs, witness cosignatures, the export of the election record (through
+  ``ledger.record``'s one writer) and the storage check;
+* :class:`LedgerConfig`, :class:`Appended`, :class:`InclusionProof`, :class:`ConsistencyProof`,
+  :class:`StoredCheckpoint` (``_types``);
+* the SQL store (``_store``: SQLite or PostgreSQL), private to the sequencer;
+* :class:`Witness` (``_witness``): the witness service's core, which cosigns checkpoints and refuses a
+  fork or a rollback; its HTTP client is injected.
+
+Built on :mod:`ledger.record` (the pure format) and :mod:`ledger.merkle`; ``ledger.record`` never imports
+this package, so a verifier never loads SQLAlchemy.
+"""
+
+from __future__ import annotations
+
+from ._sequencer import Ledger
+from ._types import Appended, ConsistencyProof, InclusionProof, LedgerConfig, StoredCheckpoint
+from ._witness import Witness
+
+__all__ = [
+    "Appended",
+    "ConsistencyProof",
+    "InclusionProof",
+    "Ledger",
+    "LedgerConfig",
+    "StoredCheckpoint",
+    "Witness",
+]

@@ -1,0 +1,240 @@
+"""Checking an election record: :func:`check_sequence` (entries against signed checkpoints, streamed in
+O(log n) memory) and :func:`check_record` (a whole record directory or archive).
+
+See ``docs/record.md`` §6 for what is checked, in which order. This module never imports the storage layer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from .._errors import InvalidEncoding, LedgerError, ProofError, RecordError
+from ..merkle import CompactRange, fold, verify_consistency
+from ._entry import ZERO_HASH, Entry
+from ._format import CheckpointRecord, RecordHeader
+from ._note import SignedCheckpoint
+from ._open import read_record
+
+__all__ = ["RecordSummary", "check_record", "check_sequence"]
+
+
+@dataclass(frozen=True, slots=True)
+class RecordSummary:
+    """What a successful check established."""
+
+    origin: str
+    size: int
+    root: bytes
+    checkpoints: int
+    witnessed_size: int
+    signers: tuple[str, ...]
+
+
+# --- the check ------------------------------------------------------------------------------------
+
+
+def _fail(check: str, message: str, index: int | None = None) -> RecordError:
+    return RecordError(check, message, index=index)
+
+
+@dataclass(frozen=True, slots=True)
+class _Pos:
+    """What the first-bad-entry rule needs of one line: its hash, prev and index (None if malformed)."""
+
+    hash: bytes
+    prev: bytes
+    index: int
+
+
+class _EntryStream:
+    """One pass over the entry lines keeping O(log n) state: a sliding window of four positions for the
+    first-bad-entry rule (docs/record.md §6) and the Merkle compact range (right border of complete
+    subtrees) from which the root at every checkpoint size is taken as the stream passes it."""
+
+    def __init__(self, want_roots: Iterable[int]) -> None:
+        self.want = set(want_roots)
+        self.roots: dict[int, bytes] = {}
+        self.tree = CompactRange()
+        self.window: list[_Pos | None] = []  # positions n-4 .. n-1 (fewer at the start)
+        self.n = 0
+        self.why = ""
+        if 0 in self.want:
+            self.roots[0] = fold([])
+
+    def _at(self, i: int) -> _Pos | None:
+        return self.window[i - self.n + len(self.window)]
+
+    def _hash_before(self, i: int) -> bytes:  # the hash the entry at i must name as prev
+        if i == 0:
+            return ZERO_HASH
+        before = self._at(i - 1)
+        assert before is not None  # position i-1 was judged good before i is judged
+        return before.hash
+
+    def _judge(self, i: int) -> None:
+        """Raise if position ``i`` is the first bad entry. Needs positions i-2 .. i+1 (i+1 if read)."""
+        cur = self._at(i)
+        if cur is None:
+            raise _fail("entry-format", self.why, i)
+        if cur.index != i:
+            before = self._at(i - 1) if i >= 1 else None
+            if before is not None and before.hash == cur.hash:
+                raise _fail("entry-duplicate", "entry repeats the previous entry", i)
+            if i >= 1 and cur.index == i - 1 and cur.prev == self._hash_before(i - 1):
+                raise _fail("entry-inserted", "the next entry chains to the entry before this one", i - 1)
+            raise _fail("entry-index", f"entry at position {i} carries index {cur.index}", i)
+        if cur.prev != self._hash_before(i):
+            if i == 0:
+                raise _fail("entry-chain", "entry 0 must name the all-zero hash as prev", 0)
+            nxt = self._at(i + 1) if i + 1 < self.n else None
+            if nxt is not None and nxt.index == i + 1 and nxt.prev == cur.hash:
+                raise _fail("entry-chain", "entry does not hash to the prev its successor names", i - 1)
+            if i + 1 < self.n:
+                raise _fail("entry-chain", "entry's prev does not name the previous entry", i)
+            raise _fail("entry-chain", "entry does not hash to the prev its successor names", i - 1)
+
+    def push(self, line: bytes) -> None:
+        pos: _Pos | None
+        try:
+            if not line.endswith(b"\n"):
+                raise InvalidEncoding("line does not end with a newline")
+            e = Entry.from_bytes(line[:-1])
+            pos = _Pos(e.hash, e.prev, e.index)
+        except LedgerError as err:
+            pos, self.why = None, str(err)
+        self.window.append(pos)
+        if len(self.window) > 4:
+            del self.window[0]
+        self.n += 1
+        if self.n >= 2:
+            self._judge(self.n - 2)
+        if pos is None:
+            self._judge(self.n - 1)  # raises: nothing after a malformed line matters
+            return
+        self.tree.append(pos.hash)
+        if self.n in self.want:
+            self.roots[self.n] = self.tree.root()
+
+    def finish(self) -> None:
+        if self.n:
+            self._judge(self.n - 1)
+
+
+def check_sequence(
+    header: RecordHeader,
+    lines: Iterable[bytes],
+    checkpoints: Sequence[CheckpointRecord],
+    *,
+    live: bool = False,
+) -> RecordSummary:
+    """Check entries (one canonical entry + ``\\n`` per item, in order) against signed checkpoints.
+
+    ``lines`` is consumed once, keeping O(log n) hashes (memory does not grow with the number of
+    entries): each line is parsed and re-serialised once, chained to the previous one, and folded into
+    the Merkle compact range, from which the root at each checkpoint's size is taken as the stream
+    passes it. ``live=True`` is the storage check of a running log: entries after the newest checkpoint
+    are allowed (they are checked for format and chain only) and the newest checkpoint need not be
+    witnessed yet.
+    """
+    stream = _EntryStream(cp.size for cp in checkpoints)
+    for line in lines:
+        stream.push(line)
+    stream.finish()
+    n = stream.n
+    if n != header.entry_count:
+        raise _fail(
+            "entry-count",
+            f"record.json announces {header.entry_count} entries, found {n}",
+            min(n, header.entry_count),
+        )
+    if not checkpoints and live:
+        return RecordSummary(header.origin, n, b"", 0, 0, ())
+    if not checkpoints:
+        raise _fail("checkpoint-missing", "the record has no signed checkpoint", 0 if n else None)
+    if len(checkpoints) != header.checkpoint_count:
+        raise _fail("checkpoint-count", "record.json announces a different number of checkpoints")
+
+    good_size = 0
+    prev: CheckpointRecord | None = None
+    prev_time = 0
+    for j, cp in enumerate(checkpoints):
+        where = f"checkpoint #{j} (size {cp.size})"
+        try:
+            signed = SignedCheckpoint.verify(cp.note, header.log_key)
+        except LedgerError as e:
+            raise _fail("checkpoint-signature", f"{where}: {e}") from e
+        c = signed.checkpoint
+        if (c.size, c.root) != (cp.size, cp.root):
+            raise _fail("checkpoint-fields", f"{where}: size/root differ from the signed note")
+        if c.time != cp.issued_at:
+            raise _fail("checkpoint-fields", f"{where}: issued_at differs from the signed time {c.time}")
+        if prev is not None and cp.size <= prev.size:
+            raise _fail("checkpoint-order", f"{where}: sizes must strictly increase")
+        if c.time < prev_time:
+            raise _fail("checkpoint-order", f"{where}: signed time {c.time} precedes {prev_time}")
+        if cp.size > n:
+            raise _fail("entry-missing", f"{where} covers entries missing from the record", n)
+        if stream.roots[cp.size] != cp.root:
+            culprit = cp.size - 1 if cp.size == n else good_size
+            raise _fail("entry-root", f"{where}: entries do not hash to the signed root", culprit)
+        if prev is not None:
+            if cp.consistency_from != prev.size:
+                raise _fail("checkpoint-consistency", f"{where}: no consistency proof from size {prev.size}")
+            try:
+                verify_consistency(prev.size, cp.size, prev.root, cp.root, cp.consistency_proof)
+            except (ProofError, InvalidEncoding) as e:
+                raise _fail("checkpoint-consistency", f"{where}: {e}") from e
+        elif cp.consistency_from is not None:
+            raise _fail("checkpoint-consistency", f"{where}: the first checkpoint has no predecessor")
+        if cp.cosignatures is not None:
+            try:
+                cp.cosignatures.verify(signed.body, header.policy)
+            except LedgerError as e:
+                raise _fail("checkpoint-cosignature", f"{where}: {e}") from e
+        good_size, prev, prev_time = cp.size, cp, c.time
+    assert prev is not None
+    if live:
+        return RecordSummary(
+            header.origin,
+            prev.size,
+            prev.root,
+            len(checkpoints),
+            0,
+            prev.cosignatures.signers if prev.cosignatures else (),
+        )
+    if prev.size != n:
+        raise _fail(
+            "entry-unsigned", f"entries from {prev.size} on are not covered by a checkpoint", prev.size
+        )
+    signers = prev.cosignatures.signers if prev.cosignatures is not None else ()
+    if len(signers) < header.policy.quorum:
+        raise _fail(
+            "checkpoint-witnessed",
+            f"the final checkpoint has {len(signers)} of {header.policy.quorum} witness cosignatures",
+        )
+    witnessed = max(
+        (
+            c.size
+            for c in checkpoints
+            if c.cosignatures is not None and len(c.cosignatures.signers) >= header.policy.quorum
+        ),
+        default=0,
+    )
+    return RecordSummary(header.origin, n, prev.root, len(checkpoints), witnessed, signers)
+
+
+def check_record(path: str | Path) -> RecordSummary:
+    """Re-check a whole record; raise RecordError (with ``index`` of the first bad entry) or return a summary.
+
+    Checks: every entry's format and canonical form, index and hash chain; the Merkle root of every
+    checkpoint recomputed from the entries; every checkpoint's Ed25519 note signature; consistency proofs
+    between successive checkpoints; every cosignature bundle against the witness keys; the last
+    checkpoint covers every entry and reaches the witness quorum.
+    """
+    try:
+        rec = read_record(path)
+    except InvalidEncoding as e:
+        raise RecordError("record-format", str(e)) from e
+    return check_sequence(rec.header, rec.entry_lines(), rec.checkpoints)
