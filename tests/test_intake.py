@@ -191,7 +191,7 @@ def test_spoil_rejections_leave_the_ledger_unchanged_and_verify_once(
     """A bad opening or a tampered ballot is refused with a code; each submission checks the ballot's proofs
     once (the opening's check includes the ballot's: intake does not verify it a second time)."""
     import crypto._ballot_verify as cb
-    import voting._intake as vi
+    import voting.service._intake_checks as vi
     from crypto import reveal
 
     e = election

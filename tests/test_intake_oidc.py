@@ -367,8 +367,8 @@ def test_binding_of_a_submission_never_appended_is_dropped_by_reconciliation(ele
 def test_new_codes_are_registered_and_documented() -> None:
     from pathlib import Path
 
-    from voting._intake import ALIAS_BOUND, SUBJECT_BOUND
     from voting.auth import ERROR_CODES
+    from voting.service._intake_checks import ALIAS_BOUND, SUBJECT_BOUND
 
     docs = Path(__file__).resolve().parents[1] / "docs"
     voting_md, auth_md = (docs / "voting.md").read_text(), (docs / "authentication.md").read_text()

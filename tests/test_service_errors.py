@@ -125,7 +125,7 @@ def test_new_error_codes_are_documented():
     """Issue 9's codes are registered in the API documentation (docs/voting.md, docs/api.md)."""
     from pathlib import Path
 
-    from voting._intake import DUPLICATE_CODES
+    from voting.service._intake_checks import DUPLICATE_CODES
 
     docs = Path(__file__).resolve().parent.parent / "docs"
     voting_md, api_md = (docs / "voting.md").read_text(), (docs / "api.md").read_text()

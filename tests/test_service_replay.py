@@ -16,9 +16,9 @@ import pytest
 from ledger.events import EventType
 from voting._db import ElectionRow, make_engine
 from voting._errors import ServiceUnavailable
-from voting._intake import BallotReplay
 from voting.service import ElectionService
 from voting.service._core import APPLIERS, Replay, replays
+from voting.service._intake_replay import BallotReplay
 
 
 def test_every_event_type_has_exactly_one_applier() -> None:

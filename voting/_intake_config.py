@@ -57,8 +57,8 @@ from voting.auth import (
 )
 
 from ._errors import ConfigurationError
-from ._intake import MAX_SPOILED, IntakeService
 from ._settings import Settings
+from .service import MAX_SPOILED, IntakeService
 
 __all__ = [
     "CrlDirectoryChecker",

@@ -1,6 +1,6 @@
 """Voter routes (``/api/v1/voter/*``): challenge, cast, digital-ID start, spoil (Benaloh), receipts.
 
-Thin: each route parses its body, calls :class:`voting._intake.IntakeService` (built from the settings by
+Thin: each route parses its body, calls :class:`voting.service.IntakeService` (built from the settings by
 ``app.state.intake_provider``, see :mod:`voting._intake_config`) and
 returns a response model. Every route first takes a token from its client address's generous ceiling
 (:data:`voting._deps.RateLimitDep`), then from the bucket of its voting session or credential
@@ -25,8 +25,8 @@ from voting.auth._face import LiveCapture
 
 from .._deps import AdminDep, RateLimitDep, SessionLimitDep, SpoilLimitDep
 from .._errors import InvalidRequest, Unauthenticated
-from .._intake import IntakeService
 from ..receipt import Receipt
+from ..service import IntakeService
 
 __all__ = ["BODY_LIMITS", "MAX_BALLOT_BYTES", "MAX_FACE_IMAGE_BYTES", "MAX_LIVENESS_BYTES", "router"]
 

@@ -28,18 +28,25 @@ One module per stage, each holding its forward steps and the replay appliers of 
 * ``_ceremony``: the key ceremony's submissions (registration, shares, complaints, answers);
 * ``_joint_key``: the ceremony's end (complaints resolved, dealers disqualified, the joint key);
 * ``_period``: opening, extending and closing the voting period;
-* ``_ballots``: the replay of the intake's entries (the intake itself is :mod:`voting._intake`);
 * ``_tally``: the counting rule and the encrypted tally;
-* ``_publish``: partial decryptions, the result, the declaration PDF, the export.
+* ``_publish``: partial decryptions, the result, the declaration PDF, the export;
+* ``_intake``: the ballot intake, :class:`IntakeService` (beside :class:`ElectionService`, appending through
+  it): casting, Benaloh spoiling and receipts, with ``_intake_checks`` (its settings and the checks before the
+  locks), ``_intake_auth`` (challenges, JPKI, digital ID and face), ``_intake_evidence`` (the pending and
+  sealed authentication evidence, the observers' export) and ``_intake_replay`` (the replay of
+  ``ballot.cast`` and ``ballot.spoiled``).
 
 This package is the service's one public surface; its modules are private.
 """
 
 from __future__ import annotations
 
-from . import _ballots  # noqa: F401  (registers the intake's replay appliers)
+from . import _intake_replay  # noqa: F401  (registers the intake's replay appliers)
 from ._ceremony import CeremonyStage
 from ._core import PHASES, ReconcileReport, log_signer, open_ledger
+from ._intake import IntakeService
+from ._intake_auth import IssuedChallenge, OidcStart
+from ._intake_checks import MAX_SPOILED, Channel
 from ._joint_key import JointKeyStage
 from ._period import PeriodStage
 from ._publish import PartialOutcome, PublishStage
@@ -48,10 +55,15 @@ from ._setup import CreatedElection, SetupStage
 from ._tally import CountedBallots, count_ballots
 
 __all__ = [
+    "MAX_SPOILED",
     "PHASES",
+    "Channel",
     "CountedBallots",
     "CreatedElection",
     "ElectionService",
+    "IntakeService",
+    "IssuedChallenge",
+    "OidcStart",
     "PartialOutcome",
     "ReconcileReport",
     "count_ballots",

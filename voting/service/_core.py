@@ -1,11 +1,12 @@
 """The service's core: the engine and ledger, the mutation lock and the append, the phase, and crash replay.
 
 Every stage module (:mod:`voting.service._setup`, ``_roll``, ``_ceremony``, ``_joint_key``, ``_period``,
-``_tally``, ``_publish``, ``_ballots``) builds on :class:`ServiceCore` and follows its one pattern: check
-everything, append the one ledger entry (:meth:`ServiceCore._append` inside :meth:`ServiceCore.appending`),
-then commit the private state. Each stage also registers, with :func:`replays`, the idempotent applier that
-rebuilds the private effect of its entries; :meth:`ServiceCore.reconcile` dispatches every unrecorded entry
-to the applier registered for its type (:data:`APPLIERS`, one per :class:`ledger.events.EventType`).
+``_tally``, ``_publish``, and the intake's ``_intake``) builds on :class:`ServiceCore` or appends through it
+and follows its one pattern: check everything, append the one ledger entry (:meth:`ServiceCore._append`
+inside :meth:`ServiceCore.appending`), then commit the private state. Each stage also registers, with
+:func:`replays`, the idempotent applier that rebuilds the private effect of its entries;
+:meth:`ServiceCore.reconcile` dispatches every unrecorded entry to the applier registered for its type
+(:data:`APPLIERS`, one per :class:`ledger.events.EventType`).
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ from .._manifest import Manifest, parse_manifest
 from .._settings import Settings
 
 if TYPE_CHECKING:
-    from .._intake import BallotReplay
+    from ._intake_replay import BallotReplay
 
 __all__ = [
     "APPLIERS",
@@ -320,8 +321,8 @@ class ServiceCore:
     def appending(self) -> Iterator[None]:
         """Hold the election's mutation lock for a check → append → record sequence (public API).
 
-        Every ledger append of this election (lifecycle steps here, ballots in :mod:`voting._intake`) runs
-        inside ``with service.appending():``, which serialises them against each other and against phase
+        Every ledger append of this election (lifecycle steps here, ballots in :mod:`voting.service._intake`)
+        runs inside ``with service.appending():``, which serialises them against each other and against phase
         changes (re-entrant: a holder may nest it). The caller's rule (docs/operator-guide.md): read and check
         first with no write pending in any session, append, then write the private state (advancing
         ``ElectionRow.ledger_synced``). If the private write fails after an append, the ledger is ahead of
@@ -414,7 +415,7 @@ class ServiceCore:
         return self._diverged
 
     def _reconcile(self, full: bool) -> ReconcileReport:
-        from .._intake import BallotReplay
+        from ._intake_replay import BallotReplay
 
         with self._session() as s:
             first = s.exec(select(ElectionRow)).first()

@@ -1,7 +1,8 @@
 """Stage 4, the voting period: open voting (``voting.opened``), extend it (``voting.extended``), close it
 (``voting.closed``), by the manifest's period (:meth:`PeriodStage.enforce_period`) or by a recorded override.
 
-Ballots themselves are the intake's (:mod:`voting._intake`); it asks :meth:`PeriodStage.require_voting`.
+Ballots themselves are the intake's (:mod:`voting.service._intake`); it asks
+:meth:`PeriodStage.require_voting`.
 """
 
 from __future__ import annotations

@@ -1,0 +1,390 @@
+"""Ballot intake (no HTTP): challenges, authenticated casting, Benaloh spoiling, receipts.
+
+:class:`IntakeService` sits beside the :class:`~voting.service.ElectionService` (which owns the engine,
+the ledger and the election's phase) and follows the same rule: **check everything, then append the one
+ledger entry, then commit the private state**. A rejected submission raises a
+:class:`~voting._errors.ServiceError` (or a :class:`voting.auth.AuthError`) before anything is appended,
+so it never changes the ledger.
+
+Casting (``ballot.cast``), in this order::
+
+    1. voting is open: phase "voting" and the (extended) voting period has not ended by the service's
+       clock                                                          [voting.not_open, voting.closed]
+       and the auth method is in the manifest's auth_methods
+    2. the ballot decodes strictly and verify_ballot passes (ids, base hash, no selection encrypted with
+       zero randomness, proofs: docs/protocol.md §9.5, the verifier's V13)                 [ballot.*]
+       and no two of its selections share a ciphertext pad                     [ballot.repeated_ciphertext]
+    3. the uniqueness rules (``ledger.record.ballot_unique_values``, protocol §9.6, the verifier's V15): its
+       ballot hash, its ballot nonce and every ciphertext pad were never accepted before, cast or spoiled
+                        [ballot.duplicate, ballot.duplicate_nonce, ballot.duplicate_ciphertext]
+    4. the authentication covers this ballot hash                               [jpki.*, oidc.*, face.*]
+       JPKI: a one-time server challenge (issued here, unexpired, unused)       [challenge.*]
+       digital ID: the pending authorization's state, nonce = H(ballot hash, salt), acr and auth_time
+       [oidc.*]; identity claims only from the configured verified source   [voter.unmatched]
+    5. the resident is on the committed roll → voter alias                               [voter.not_on_roll]
+       digital ID: the account ``(iss, sub)`` is bound to no other alias and the alias to no other account
+       [oidc.subject_bound, oidc.alias_bound]; then the face match against the reference photo of THAT
+       roll resident (``ReferencePhotoSource.photo(election_id, alias)``)       [face.*]
+    6. under the voter's lock and the election's mutation lock (``election.appending()``): phase
+       again, the kiosk rule (a kiosk ballot ends internet voting for this voter, a second kiosk ballot
+       is refused)                                                                       [voter.kiosk_voted]
+       the uniqueness rules again, the digital-ID binding again, then the authentication evidence is
+       committed as a *pending* row (it is the one part of a cast the public entry cannot rebuild; with
+       it, for an account's first ballot, its :class:`~voting._intake_db.OidcSubjectBinding`), one ledger
+       append, and one commit of
+       the private rows (evidence final, ballot row and its unique values, voter state, challenge used,
+       ``ElectionRow.ledger_synced``).
+
+If the process dies between the append and that last commit, :class:`BallotReplay` (run by
+``ElectionService.reconcile`` at start-up) rebuilds the ballot row and its unique values, the voter's
+``seq``/kiosk state and the consumed challenge from the ``ballot.cast`` entry and makes the pending evidence
+final; pending evidence with no entry is an orphan of a submission that was never appended and is deleted,
+with a digital-ID binding that was written with it.
+
+Spoiling (``ballot.spoiled``, the Benaloh challenge) is anonymous by design (``docs/voting.md`` §3b): the
+opening is checked (every re-encryption, hence the ballot's proofs), the same uniqueness rules apply, and
+the election holds at most ``max_spoiled`` spoiled ballots (``spoil.cap_reached``); the route adds a
+per-client rate limit (``spoil.rate_limited``, ``voting._deps.SpoilLimitDep``).
+
+The expensive checks (ballot proofs, RSA chain) run outside every lock, and each runs once per submission;
+only step 6 is serialised. Step 6 runs under an in-process per-voter lock and the election's mutation lock
+and re-reads :class:`~voting._intake_db.VoterState`; only one process can append to an election's ledger
+(the ledger's one-sequencer lock, an ``flock`` on SQLite and an advisory lock on PostgreSQL), so two
+processes cannot both give a voter the same ``seq``. The unique keys ``(election, alias, seq)``, the ballot
+hash, ``(election, value, kind)`` of every unique value, the evidence hash and the one-kiosk-ballot index
+are the database's backstop.
+
+Public record per cast ballot: voter alias and its roll inclusion proof (``roll_proof``: ``index``, ``path``;
+the alias is a leaf of the published roll commitment's Merkle tree, so no ballot can name an invented voter
+unnoticed), ``auth = {"method", "evidence_hash"[, "face"]}``, channel and
+``seq``. The evidence itself (certificate, signature, ID-token claims, face-match answer) goes to the
+private :class:`~voting._intake_db.AuthEvidence` table, only as a sealed box to the observers' oversight key
+when the manifest names one (``voting._oversight``; required in production): the server cannot read it back.
+:meth:`IntakeService.export_evidence` hands the sealed items to the observers and logs it on the ledger
+(``evidence.exported``); ``tvote audit-evidence`` (``voting._audit``) re-verifies them.
+
+The intake is a stage of the service with its own modules: this one (the forward path: cast, spoil,
+receipts), ``_intake_checks`` (its settings; steps 1 to 3 and the binding), ``_intake_auth`` (steps 4 and
+5: challenges, JPKI, digital ID and face), ``_intake_evidence`` (the pending and sealed evidence, the
+observers' export) and ``_intake_replay`` (:class:`BallotReplay`, registered with the core's reconciliation).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from sqlalchemy import update
+from sqlmodel import select
+
+from crypto import RevealedBallot, normalize_tracking_code, verify_revealed
+from ledger import NotFound as LedgerNotFound
+from ledger.events import EventType
+from voting.auth import JpkiSubmission, LiveCapture
+
+from .._errors import Conflict, InvalidRequest, NotFound
+from .._intake_db import AuthEvidence, IntakeBallot, OidcSubjectBinding, VoterState
+from ..receipt import Receipt
+from ._intake_auth import IntakeAuth, _Authenticated
+from ._intake_checks import Channel, _Ballot, _rejecting
+from ._intake_evidence import IntakeEvidence
+
+__all__ = ["IntakeService"]
+
+
+@dataclass
+class IntakeService(IntakeAuth, IntakeEvidence):
+    """Ballot intake for the one election of ``election`` (a :class:`~voting.service.ElectionService`).
+
+    ``jpki`` verifies card signatures; ``oidc`` is a relying party (``voting.auth`` digital-ID client),
+    ``face`` a face-match engine and ``face_reference`` the authoritative source of the reference photos of
+    the residents on the roll, asked by voter alias (:class:`voting.auth.ReferencePhotoSource`); a method
+    whose verifier is ``None`` is refused with ``auth.unavailable``.
+    ``kiosk_tokens`` are the bearer tokens of opened polling-place kiosks (only their SHA-256 is kept);
+    ``kiosk_token_hashes`` are such SHA-256 digests (hex) given directly (what the server settings hold).
+    ``max_spoiled`` caps the election's spoiled ballots. ``clock`` and ``randbytes`` are injectable for tests.
+    ``checkpoint_per_receipt`` signs a checkpoint for a receipt whose entry no checkpoint covers yet (every
+    ballot then gets its own public timestamp); ``False`` (what ``tvote serve`` runs: checkpoints on a
+    schedule, :func:`voting.app.keep_checkpoints`) returns such a receipt *pending*: index and entry hash,
+    no checkpoint and no proof yet; :meth:`find` gives the proof once the next checkpoint covers it.
+    """
+
+    # ----------------------------------------------------------------------------------------- casting
+
+    def cast_jpki(
+        self,
+        ballot: Mapping[str, Any],
+        submission: JpkiSubmission,
+        challenge: bytes,
+        *,
+        channel: Channel = "internet",
+    ) -> Receipt:
+        """Cast ``ballot`` authenticated by a My Number card signature over (base hash, ballot hash,
+        challenge). ``channel="kiosk"`` only for callers the route authenticated as a kiosk."""
+        self._require_voting()
+        b = self._parse_ballot(ballot)
+        with self._session() as s:
+            self._check_unique(s, b)
+        auth = self._auth_jpki(b, submission, challenge)
+        return self._commit_cast(b, auth, channel)
+
+    def _commit_cast(self, b: _Ballot, auth: _Authenticated, channel: Channel) -> Receipt:
+        """Step 6: serialised per voter (and against phase changes), re-check, append, record.
+
+        The checks read in a transaction that ends before the ledger append: the ledger writes through its
+        own connection, and an open SQLite transaction here would block it. Nothing is written to the
+        private tables before the append succeeds; the locks keep the read-append-write sequence atomic
+        within the (single) process that owns the election, and the unique keys on the ballot hash,
+        ``(alias, seq)`` and the evidence hash are the backstop.
+        """
+        if channel not in ("internet", "kiosk"):
+            raise InvalidRequest("ballot.channel", "channel is 'internet' or 'kiosk'")
+        bh = b.hex
+        alias = auth.alias.hex()
+        eid = self.election_id
+        evh = auth.evidence_hash.hex()
+        # The roll is immutable once committed (voting needs the commitment): its proof is read outside the
+        # locks, O(log n) stored rows, and checked against the published root before it is used.
+        roll_proof = self.election.roll_proof(auth.alias).to_dict()
+        with self._voter_locks.hold((eid, alias)), self.election.appending():
+            now = self.clock()
+            with self._session() as s:
+                self._require_voting()
+                self._check_unique(s, b)
+                if auth.challenge is not None:
+                    self._check_challenge(auth.challenge)
+                if auth.oidc_state is not None:
+                    self._check_oidc_unused(s, auth.oidc_state)
+                binding = self._check_binding(s, auth)
+                evidence = s.get(AuthEvidence, evh)
+                # a pending row seen here (under both locks) is an orphan of an attempt that never appended
+                if evidence is not None and evidence.status != "pending":
+                    raise Conflict("ballot.duplicate", "this authentication evidence was already used")
+                state = s.get(VoterState, (eid, alias))
+                if state is not None and state.kiosk_index is not None:
+                    raise Conflict(
+                        "voter.kiosk_voted",
+                        "this voter already voted at a polling-place kiosk; that ballot counts and "
+                        "cannot be replaced",
+                    )
+                seq = (state.seq if state is not None else 0) + 1
+                # The evidence cannot be rebuilt from the public entry: commit it (pending) BEFORE the append.
+                if evidence is not None:
+                    s.delete(evidence)
+                    s.flush()
+                s.add(
+                    AuthEvidence(
+                        evidence_hash=evh,
+                        election_id=eid,
+                        voter_alias=alias,
+                        ballot_hash=bh,
+                        method=auth.method,
+                        challenge=auth.challenge.hex() if auth.challenge is not None else None,
+                        created_at=now,
+                        status="pending",
+                        **self._kept_evidence(auth, bh),
+                    )
+                )
+                if auth.oidc_subject is not None and binding is None:  # the account's first ballot
+                    assert auth.oidc_issuer is not None
+                    s.add(
+                        OidcSubjectBinding(
+                            election_id=eid,
+                            subject_key=auth.oidc_subject.hex(),
+                            voter_alias=alias,
+                            issuer=auth.oidc_issuer,
+                            evidence_hash=evh,
+                            created_at=now,
+                        )
+                    )
+                s.commit()
+            payload = {
+                "election_id": eid,
+                "base_hash": self.election.base_hash.hex(),
+                "ballot": b.record,
+                "ballot_hash": bh,
+                "tracking_code": b.tracking_code,
+                "voter_alias": alias,
+                "roll_proof": roll_proof,
+                "channel": channel,
+                "auth": auth.public_auth,
+                "seq": seq,
+            }
+            before = self.ledger.size
+            try:
+                appended = self.election.append_entry(EventType.BALLOT_CAST, payload)
+            except BaseException:
+                if self.ledger.size == before:  # nothing appended: drop the pending evidence (best effort)
+                    self._drop_pending(evh)
+                raise
+            index = int(appended.index)
+            with self._session() as s:
+                if auth.challenge is not None:
+                    self._consume_challenge(s, auth.challenge, now)
+                if auth.oidc_state is not None:
+                    self._consume_oidc(s, auth.oidc_state, now)
+                state = s.get(VoterState, (eid, alias)) or VoterState(election_id=eid, voter_alias=alias)
+                state.seq = seq
+                state.last_index = index
+                if channel == "kiosk":
+                    state.kiosk_index = index
+                s.add(state)
+                s.execute(
+                    update(AuthEvidence)
+                    .where(AuthEvidence.evidence_hash == evh)  # type: ignore[arg-type]
+                    .values(status="final", ledger_index=index)
+                )
+                self.election.record_synced(s, index)
+                s.add(
+                    IntakeBallot(
+                        ballot_hash=bh,
+                        election_id=eid,
+                        kind="cast",
+                        tracking_code=b.tracking_code,
+                        ledger_index=index,
+                        voter_alias=alias,
+                        channel=channel,
+                        seq=seq,
+                        created_at=now,
+                    )
+                )
+                s.add_all(b.rows(eid, index))
+                s.commit()
+        return self._receipt(
+            "cast", bh, b.tracking_code, index, bytes(appended.entry_hash), channel=channel, seq=seq
+        )
+
+    def cast_oidc(self, ballot: Mapping[str, Any], *, state: str, code: str, live: LiveCapture) -> Receipt:
+        """Cast ``ballot`` authenticated by a digital-ID login (nonce bound to its hash) and a face match."""
+        self._require_voting()
+        b = self._parse_ballot(ballot)
+        with self._session() as s:
+            self._check_unique(s, b)
+        auth = self._auth_oidc(b, state, code, live)
+        return self._commit_cast(b, auth, "internet")
+
+    # ------------------------------------------------------------------------------------ spoiling
+
+    def spoil(self, ballot: Mapping[str, Any], revealed: Mapping[str, Any]) -> Receipt:
+        """Publish a challenged ballot with its opening (``ballot.spoiled``); it is never counted.
+
+        Anonymous (a challenge must not identify the voter), so bounded: at most ``max_spoiled`` spoiled
+        ballots per election (``spoil.cap_reached``), and the HTTP route rate-limits each client."""
+        self._require_voting()
+        with self._session() as s:
+            self._check_spoil_cap(s)
+        b = self._decode_ballot(ballot)
+        b.check_shape()
+        with self._session() as s:  # cheap, before the opening's re-encryptions are checked
+            self._check_unique(s, b)
+        with _rejecting("the opening"):
+            r = RevealedBallot.from_dict(dict(revealed))
+        with _rejecting("the opening"):
+            verify_revealed(self.context(), b.ballot, r)  # verifies the ballot itself first
+        bh = b.hex
+        with self.election.appending():
+            with self._session() as s:
+                self._require_voting()
+                self._check_spoil_cap(s)
+                self._check_unique(s, b)
+            now = self.clock()
+            payload = {
+                "election_id": self.election_id,
+                "base_hash": self.election.base_hash.hex(),
+                "ballot": b.record,
+                "ballot_hash": bh,
+                "tracking_code": b.tracking_code,
+                "revealed": r.to_dict(),
+            }
+            appended = self.election.append_entry(EventType.BALLOT_SPOILED, payload)
+            index = int(appended.index)
+            with self._session() as s:
+                s.add(
+                    IntakeBallot(
+                        ballot_hash=bh,
+                        election_id=self.election_id,
+                        kind="spoiled",
+                        tracking_code=b.tracking_code,
+                        ledger_index=index,
+                        created_at=now,
+                    )
+                )
+                s.add_all(b.rows(self.election_id, index))
+                self.election.record_synced(s, index)
+                s.commit()
+        return self._receipt("spoiled", bh, b.tracking_code, index, bytes(appended.entry_hash))
+
+    # -------------------------------------------------------------------------------------- receipts
+
+    def _receipt(
+        self,
+        kind: Literal["cast", "spoiled"],
+        ballot_hash: str,
+        tracking_code: str,
+        index: int,
+        entry_hash: bytes,
+        *,
+        channel: str | None = None,
+        seq: int | None = None,
+    ) -> Receipt:
+        try:
+            stored = self.ledger.latest_checkpoint()
+        except LedgerNotFound:
+            stored = None
+        if stored is None or int(stored.size) <= index:  # no checkpoint covers the entry yet
+            if not self.checkpoint_per_receipt:  # pending: the scheduled checkpoint will cover it
+                return Receipt(
+                    kind=kind,
+                    election_id=self.election_id,
+                    ballot_hash=ballot_hash,
+                    tracking_code=tracking_code,
+                    leaf_index=index,
+                    entry_hash=entry_hash.hex(),
+                    checkpoint=None,
+                    inclusion_proof=None,
+                    channel=channel,
+                    seq=seq,
+                )
+            stored = self.ledger.checkpoint()
+        proof = self.ledger.inclusion_proof(index, int(stored.size))
+        if proof.leaf_hash != entry_hash:  # pragma: no cover - the ledger contradicts its own append
+            raise NotFound("ballot.not_found", "the ledger entry does not match this ballot")
+        return Receipt(
+            kind=kind,
+            election_id=self.election_id,
+            ballot_hash=ballot_hash,
+            tracking_code=tracking_code,
+            leaf_index=index,
+            entry_hash=entry_hash.hex(),
+            checkpoint=stored.signed.note,
+            inclusion_proof=tuple(p.hex() for p in proof.proof),
+            channel=channel,
+            seq=seq,
+        )
+
+    def find(self, tracking_code: str) -> Receipt:
+        """A fresh receipt (proof against the latest checkpoint) for a tracking code or ballot hash."""
+        with self._session() as s:
+            if len(tracking_code) == 64:
+                row = s.get(IntakeBallot, tracking_code.lower())
+            else:
+                try:
+                    code = normalize_tracking_code(tracking_code)
+                except ValueError:
+                    raise InvalidRequest("tracking_code.format", "not a tracking code") from None
+                rows = list(s.exec(select(IntakeBallot).where(IntakeBallot.tracking_code == code)))
+                row = rows[0] if len(rows) == 1 else None
+            if row is None or row.election_id != self.election_id:
+                raise NotFound("ballot.not_found", "no ballot with this tracking code is on the record")
+        entry_hash = self.ledger.inclusion_proof(row.ledger_index, row.ledger_index + 1).leaf_hash
+        kind: Literal["cast", "spoiled"] = "cast" if row.kind == "cast" else "spoiled"
+        return self._receipt(
+            kind,
+            row.ballot_hash,
+            row.tracking_code,
+            row.ledger_index,
+            bytes(entry_hash),
+            channel=row.channel,
+            seq=row.seq,
+        )

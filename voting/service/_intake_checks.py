@@ -1,0 +1,327 @@
+"""The intake's ground: its settings and the checks a submission passes before the locks (steps 1 to 3).
+
+:class:`IntakeChecks` holds the fields of :class:`~voting.service.IntakeService` (documented there) and the
+checks its forward path (:mod:`voting.service._intake`) runs first: voting is open and the method allowed,
+the ballot decodes strictly and its proofs verify (:func:`crypto.verify_ballot`), it repeats no pad, its
+values were never accepted before (the uniqueness rules, ``ledger.record.ballot_unique_values``), and a
+digital-ID account is bound to one resident (first binding wins). Step 6 repeats the uniqueness and binding
+checks under the voter's lock and the election's mutation lock.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import logging
+import secrets
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Final, Literal
+
+from sqlalchemy import CursorResult, Delete, Update, func
+from sqlmodel import Session, select
+
+from crypto import (
+    CryptoError,
+    ElectionContext,
+    EncryptedBallot,
+    InvalidEncoding,
+    VerificationError,
+    tracking_code_from_hash,
+    verify_ballot,
+)
+from ledger.record import UniqueValue, ballot_unique_values, repeats_within
+from voting.auth import FaceMatcher, JpkiVerifier, OidcRelyingParty, ReferencePhotoSource
+
+from .._db import utcnow
+from .._errors import Conflict, Forbidden, RejectedSubmission
+from .._intake_db import BallotUniqueValue, IntakeBallot, OidcSubjectBinding
+
+__all__ = [
+    "ALIAS_BOUND",
+    "CHALLENGE_TTL",
+    "DUPLICATE_CODES",
+    "MAX_SPOILED",
+    "SUBJECT_BOUND",
+    "Channel",
+    "IntakeChecks",
+]
+
+_log = logging.getLogger("tvote.intake")
+
+
+def _rowcount(s: Session, statement: Update | Delete) -> int:
+    """How many rows an UPDATE or DELETE matched. SQLAlchemy answers DML with a CursorResult; sqlmodel's
+    ``Session.execute`` is typed as returning a plain Result, which has no ``rowcount``."""
+    result = s.execute(statement)
+    if not isinstance(result, CursorResult):  # pragma: no cover - SQLAlchemy's answer to every DML statement
+        raise TypeError(f"{type(result).__name__} for a DML statement")
+    return result.rowcount
+
+
+Channel = Literal["internet", "kiosk"]
+CHALLENGE_TTL: Final[dt.timedelta] = dt.timedelta(minutes=10)
+#: default per-election cap on spoiled (challenged) ballots (``Settings.max_spoiled_ballots``)
+MAX_SPOILED: Final[int] = 50_000
+#: the error code (409) for a ballot that repeats a value of an accepted ballot, per uniqueness rule
+DUPLICATE_CODES: Final[dict[str, str]] = {
+    "ballot_hash": "ballot.duplicate",
+    "ballot_nonce": "ballot.duplicate_nonce",
+    "pad": "ballot.duplicate_ciphertext",
+}
+#: 409: this digital-ID account already voted as another resident of the roll (first binding wins)
+SUBJECT_BOUND: Final[str] = "oidc.subject_bound"
+#: 409: this roll resident already voted with another digital-ID account (first binding wins)
+ALIAS_BOUND: Final[str] = "oidc.alias_bound"
+
+
+class _KeyedLocks:
+    """One :class:`threading.Lock` per key, created on demand and dropped when nobody holds or waits."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._locks: dict[tuple[str, str], list[Any]] = {}
+
+    @contextmanager
+    def hold(self, key: tuple[str, str]) -> Iterator[None]:
+        with self._guard:
+            slot = self._locks.setdefault(key, [threading.Lock(), 0])
+            slot[1] += 1
+        try:
+            with slot[0]:
+                yield
+        finally:
+            with self._guard:
+                slot[1] -= 1
+                if slot[1] == 0:
+                    del self._locks[key]
+
+
+@dataclass(frozen=True, slots=True)
+class _Ballot:
+    """A decoded ballot with its hash, tracking code, record form and the values the uniqueness rules make
+    unique, computed once (each re-serialises the ballot)."""
+
+    ballot: EncryptedBallot
+    hash: bytes
+    hex: str
+    tracking_code: str
+    record: dict[str, Any]
+    unique: tuple[UniqueValue, ...]
+
+    @classmethod
+    def of(cls, b: EncryptedBallot) -> _Ballot:
+        h = b.ballot_hash()
+        record = b.to_dict()
+        return cls(b, h, h.hex(), tracking_code_from_hash(h), record, ballot_unique_values(h.hex(), record))
+
+    def check_shape(self) -> None:
+        """What one ballot must not repeat by itself: a pad used twice (422 ``ballot.repeated_ciphertext``).
+        Zero randomness (a pad that is the identity) is refused before, by ``verify_ballot`` (protocol
+        §9.5 ``selection-randomness``, the verifier's V13: one definition for both)."""
+        for earlier, later in repeats_within(self.unique):
+            raise RejectedSubmission(
+                "ballot.repeated_ciphertext",
+                f"the {later.describe()} repeats the {earlier.describe()}: every selection is encrypted "
+                "with fresh randomness; the device must encrypt again",
+            )
+
+    def rows(self, election_id: str, ledger_index: int) -> list[BallotUniqueValue]:
+        """The :class:`BallotUniqueValue` rows of this ballot, published at ``ledger_index``."""
+        return [
+            BallotUniqueValue(
+                election_id=election_id,
+                kind=v.kind,
+                value=v.value,
+                ballot_hash=self.hex,
+                ledger_index=ledger_index,
+            )
+            for v in self.unique
+        ]
+
+
+@contextmanager
+def _rejecting(what: str) -> Iterator[None]:
+    """Map a ballot's decoding or verification failure to a :class:`RejectedSubmission` (``ballot.*``)."""
+    try:
+        yield
+    except VerificationError as e:
+        raise RejectedSubmission(f"ballot.{e.check}", e.operator_message) from e
+    except (InvalidEncoding, ValueError, TypeError) as e:
+        raise RejectedSubmission("ballot.encoding", f"{what} does not decode: {e}") from e
+    except CryptoError as e:  # pragma: no cover - every crypto error is one of the above
+        raise RejectedSubmission("ballot.invalid", str(e)) from e
+
+
+@dataclass
+class IntakeChecks:
+    """The intake's settings (the fields of :class:`~voting.service.IntakeService`, documented there) and the
+    checks every submission passes."""
+
+    election: Any
+    jpki: JpkiVerifier | None = None
+    oidc: OidcRelyingParty | None = None
+    face: FaceMatcher | None = None
+    face_reference: ReferencePhotoSource | None = None
+    kiosk_tokens: frozenset[str] = frozenset()
+    kiosk_token_hashes: frozenset[str] = frozenset()
+    clock: Callable[[], dt.datetime] = utcnow
+    randbytes: Callable[[int], bytes] = secrets.token_bytes
+    challenge_ttl: dt.timedelta = CHALLENGE_TTL
+    #: at most this many spoiled (challenged) ballots per election
+    max_spoiled: int = MAX_SPOILED
+    checkpoint_per_receipt: bool = True
+    _voter_locks: _KeyedLocks = field(default_factory=_KeyedLocks, init=False, repr=False)
+    _ctx: ElectionContext | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        hashed = frozenset(hashlib.sha256(t.encode()).hexdigest() for t in self.kiosk_tokens)
+        self.kiosk_tokens = hashed | frozenset(h.lower() for h in self.kiosk_token_hashes)
+
+    # ---------------------------------------------------------------------------------------- helpers
+
+    @property
+    def engine(self) -> Any:
+        return self.election.engine
+
+    @property
+    def ledger(self) -> Any:
+        return self.election.ledger
+
+    @property
+    def election_id(self) -> str:
+        return str(self.election.election_id)
+
+    def _session(self) -> Session:
+        return Session(self.engine, expire_on_commit=False)
+
+    def context(self) -> ElectionContext:
+        """The :class:`ElectionContext` ballots are checked against (needs the joint key)."""
+        if self._ctx is None:
+            self._ctx = ElectionContext(
+                base_hash=self.election.base_hash,
+                public_key=self.election.joint_key().public_key,
+                contests=tuple(self.election.manifest.contest_specs()),
+            )
+        return self._ctx
+
+    def _require_voting(self) -> None:
+        # the phase and the voting period (``voting.not_open`` / ``voting.closed``), by the service's clock
+        self.election.require_voting()
+
+    def _require_method(self, method: str) -> None:
+        if method not in self.election.manifest.auth_methods:
+            raise Forbidden(
+                "auth.method_not_allowed", f"this election does not accept '{method}' authentication"
+            )
+
+    def is_kiosk_token(self, token: str) -> bool:
+        h = hashlib.sha256(token.encode()).hexdigest()
+        return any(hmac.compare_digest(h, k) for k in self.kiosk_tokens)
+
+    # ---------------------------------------------------------------------- the ballot: steps 2 and 3
+
+    @staticmethod
+    def _decode_ballot(ballot: Mapping[str, Any]) -> _Ballot:
+        with _rejecting("the ballot"):
+            return _Ballot.of(EncryptedBallot.from_dict(dict(ballot)))
+
+    def _parse_ballot(self, ballot: Mapping[str, Any]) -> _Ballot:
+        """Decode ``ballot`` and check it (:func:`verify_ballot`); :meth:`spoil` checks it via the opening."""
+        b = self._decode_ballot(ballot)
+        with _rejecting("the ballot"):
+            verify_ballot(self.context(), b.ballot)
+        b.check_shape()
+        return b
+
+    def _check_unused(self, s: Session, ballot_hash: str) -> None:
+        row = s.get(IntakeBallot, ballot_hash)
+        if row is not None:
+            what = "cast" if row.kind == "cast" else "spoiled (challenged)"
+            raise Conflict("ballot.duplicate", f"this ballot was already {what}; encrypt a fresh one")
+
+    def _check_unique(self, s: Session, b: _Ballot) -> None:
+        """The uniqueness rules (``ledger.record.ballot_unique_values``; the verifier's V15): no value of
+        ``b`` was published by an accepted ballot, cast or spoiled. Raises 409 with the rule's code."""
+        self._check_unused(s, b.hex)  # the friendlier message for the whole ballot
+        used = {
+            (r.kind, r.value): r
+            for r in s.exec(
+                select(BallotUniqueValue)
+                .where(BallotUniqueValue.election_id == self.election_id)
+                .where(BallotUniqueValue.value.in_([v.value for v in b.unique]))  # type: ignore[attr-defined]
+            )
+        }
+        for v in b.unique:  # in rule order: hash, nonce, then the pads in ballot order
+            row = used.get((v.kind, v.value))
+            if row is None:
+                continue
+            if v.kind == "ballot_nonce":
+                why = "a ballot nonce is used once (a contest moved with its nonce is a copied ballot)"
+            else:
+                why = "a copied or re-used ciphertext is refused"
+            raise Conflict(
+                DUPLICATE_CODES[v.kind],
+                f"the {v.describe()} was already published (ledger entry {row.ledger_index}): {why}; "
+                "encrypt a fresh ballot",
+            )
+
+    # ---------------------------------------------------------------- the digital-ID binding (step 5)
+
+    def _check_binding_of(self, s: Session, subject: bytes, alias: bytes) -> OidcSubjectBinding | None:
+        """First binding wins: refuse the account if it is bound to another alias (``oidc.subject_bound``)
+        and the alias if another account is bound to it (``oidc.alias_bound``); return the existing
+        binding of this account and alias, or ``None`` if there is none yet. Logs only keyed hashes."""
+        rows = s.exec(
+            select(OidcSubjectBinding)
+            .where(OidcSubjectBinding.election_id == self.election_id)
+            .where(
+                (OidcSubjectBinding.subject_key == subject.hex())
+                | (OidcSubjectBinding.voter_alias == alias.hex())
+            )
+        ).all()
+        for row in rows:
+            if row.subject_key == subject.hex() and row.voter_alias != alias.hex():
+                _log.warning(
+                    "refused %s: digital-ID account %s is bound to voter alias %s, not %s",
+                    SUBJECT_BOUND,
+                    subject.hex()[:16],
+                    row.voter_alias[:16],
+                    alias.hex()[:16],
+                )
+                raise Conflict(
+                    SUBJECT_BOUND,
+                    "this digital-ID account already voted as another resident of this election's roll",
+                )
+            if row.voter_alias == alias.hex() and row.subject_key != subject.hex():
+                _log.warning(
+                    "refused %s: voter alias %s is bound to digital-ID account %s, not %s",
+                    ALIAS_BOUND,
+                    alias.hex()[:16],
+                    row.subject_key[:16],
+                    subject.hex()[:16],
+                )
+                raise Conflict(
+                    ALIAS_BOUND,
+                    "this resident already voted with another digital-ID account in this election",
+                )
+        return rows[0] if rows else None
+
+    # ------------------------------------------------------------------------------- spoiling's bound
+
+    def _check_spoil_cap(self, s: Session) -> None:
+        spoiled = s.exec(
+            select(func.count())
+            .select_from(IntakeBallot)
+            .where(IntakeBallot.election_id == self.election_id)
+            .where(IntakeBallot.kind == "spoiled")
+        ).one()
+        if spoiled >= self.max_spoiled:
+            raise Conflict(
+                "spoil.cap_reached",
+                f"this election already holds {self.max_spoiled} challenged ballots, its limit; a ballot "
+                "can still be cast",
+            )
