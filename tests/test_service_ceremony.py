@@ -25,7 +25,8 @@ from nacl.public import Box, PrivateKey, PublicKey
 
 from crypto._group import Scalar
 from crypto._threshold import EncryptedShare, TrusteeCommitments, _share_plaintext
-from voting._trustee_client import Trustee, TrusteeApi, run_decryption
+from voting.clients.trustee import Trustee, TrusteeApi
+from voting.testing import run_decryption
 
 
 def _bad_share(dealer: Trustee, recipient: TrusteeCommitments) -> dict:

@@ -16,9 +16,9 @@ from typer.testing import CliRunner
 
 from voting._election import ElectionService
 from voting._settings import Settings
-from voting._trustee_client import KdfLimits, Trustee, TrusteeFileError, read_secret_file, write_secret_file
 from voting.app import create_app
 from voting.cli import app as tvote
+from voting.clients.trustee import KdfLimits, Trustee, TrusteeFileError, read_secret_file, write_secret_file
 
 
 def test_secret_file_roundtrip_and_refusals(tmp_path):
