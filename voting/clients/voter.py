@@ -38,6 +38,11 @@ Errors (one tree)::
     ├── ReceiptError         a receipt does not verify; ``check`` names the failed check
     └── ChallengeError       a challenged ballot does not open to the voter's choices (cast-as-intended
                              failed: the device cheated), or the published opening does not verify
+
+Length: one class, the voter's device, over 500 lines because its checks share state that must not be
+split: the log key it settled on (pinned, manifest or server), the largest checkpoint it has seen (the fork
+check) and the election it re-derived (base hash, witness policy). The pieces that are not that state live
+beside it (:mod:`voting.receipt`, :mod:`voting.clients._http`).
 """
 
 from __future__ import annotations
