@@ -32,7 +32,7 @@ JSON, pydantic, database, ledger, receipt) is the difference.
 At the end every acknowledged ballot must be on the ledger: the script pages through
 ``/api/v1/ledger/entries`` and checks that each receipt's leaf is the ``ballot.cast`` of its ballot hash,
 that the ledger holds exactly as many ``ballot.cast`` entries as were acknowledged, and verifies a sample
-of receipts with :meth:`voting.client.VoterClient.verify_receipt`; otherwise it exits non-zero.
+of receipts with :meth:`voting.clients.voter.VoterClient.verify_receipt`; otherwise it exits non-zero.
 """
 
 from __future__ import annotations
@@ -321,7 +321,7 @@ def prepare(
 
 
 def submit(server: Server, db_root: int | None, items: list[Prepared], clients: int, db: str) -> RunResult:
-    from voting.client import Receipt
+    from voting.clients.voter import Receipt
 
     results: list[tuple[int, bytes, float] | None] = [None] * len(items)
     nxt = iter(range(len(items)))
@@ -380,7 +380,7 @@ def submit(server: Server, db_root: int | None, items: list[Prepared], clients: 
 
 def check_ledger(server: Server, receipts: list[Any], sample: int = 5) -> tuple[int, int]:
     """Every acknowledged ballot is on the ledger at its receipt's leaf; returns (cast entries, size)."""
-    from voting.client import VoterClient
+    from voting.clients.voter import VoterClient
 
     cast: dict[int, str] = {}
     size = 0
@@ -514,7 +514,7 @@ def main() -> int:
     load0 = os.getloadavg()
     t_start = time.monotonic()
 
-    from voting.client import VoterClient
+    from voting.clients.voter import VoterClient
     from voting.testing import JpkiTestCa, RsaKeyPool, make_residents
 
     now = dt.datetime.now(dt.UTC)

@@ -23,11 +23,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from voting._cli_demo import demo_face_image
 from voting._roll import voter_alias
 from voting._settings import hash_kiosk_token
-from voting._testca import JpkiTestCa
 from voting.auth import DeterministicTestMatcher, LiveCapture, ReferenceImageSource
+from voting.testing import JpkiTestCa, demo_face_image
 
 BIN = Path(sys.executable).parent
 ENGINE_ID = "tvote-deterministic-test-matcher/1"
@@ -158,7 +157,7 @@ def create_election_by_cli(
 ) -> list[str]:
     """``tvote admin create`` with ``manifest`` (written to ``tmp/manifest.json``; the residents' roll is
     written to ``tmp/roll.csv`` for ``load-roll``); returns the trustees' one-time registration codes."""
-    from voting._cli_demo import roll_csv
+    from voting.testing import roll_csv
 
     (tmp / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False), encoding="utf-8")
     (tmp / "roll.csv").write_bytes(roll_csv(residents))

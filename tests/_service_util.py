@@ -14,7 +14,7 @@ from _ledger_util import witnesses
 from fastapi.testclient import TestClient
 
 from crypto import ElectionContext, encrypt_ballot
-from voting import _cli_demo
+from voting import testing as demo
 from voting._manifest import load_manifest
 from voting._settings import Settings
 from voting.app import create_app
@@ -80,10 +80,10 @@ def running_app(
 
 
 @contextmanager
-def start_election_on(database_url: str | None, *args: Any, **kw: Any) -> Iterator[_cli_demo.DemoElection]:
-    """:func:`voting._cli_demo.start_election` (an open election behind uvicorn on loopback) on
+def start_election_on(database_url: str | None, *args: Any, **kw: Any) -> Iterator[demo.DemoElection]:
+    """:func:`voting.testing.start_election` (an open election behind uvicorn on loopback) on
     ``database_url``; ``None`` keeps the demo's SQLite file in its data directory."""
-    with _cli_demo.start_election(*args, database_url=database_url, **kw) as election:
+    with demo.start_election(*args, database_url=database_url, **kw) as election:
         assert election.service.engine.dialect.name == ("sqlite" if database_url is None else "postgresql")
         yield election
 

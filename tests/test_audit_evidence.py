@@ -24,22 +24,23 @@ from typer.testing import CliRunner
 from crypto import ElectionContext, encrypt_ballot
 from verifier import Options, verify_record
 from voting._audit import audit_evidence
-from voting._cli_demo import (
+from voting._intake_db import AuthEvidence
+from voting._oversight import generate_oversight_key, save_oversight_secret, sealed_evidence
+from voting._roll import voter_alias
+from voting.auth import JpkiEvidence, load_crl, new_challenge
+from voting.cli import app as tvote_app
+from voting.clients.trustee import KdfLimits
+from voting.testing import (
     DEMO_WITNESSES,
     DemoElection,
+    JpkiTestCa,
+    RsaKeyPool,
     demo_live_capture,
     login_as,
     make_residents,
     start_election,
     tsukuba_manifest,
 )
-from voting._intake_db import AuthEvidence
-from voting._oversight import generate_oversight_key, save_oversight_secret, sealed_evidence
-from voting._roll import voter_alias
-from voting._testca import JpkiTestCa, RsaKeyPool
-from voting._trustee_client import KdfLimits
-from voting.auth import JpkiEvidence, load_crl, new_challenge
-from voting.cli import app as tvote_app
 
 pytestmark = pytest.mark.xdist_group("audit-evidence")
 
@@ -247,7 +248,7 @@ def _sealed_row(w: _World, alias: str, card: Any, base_hash: bytes, rng: random.
 def test_a_dishonest_operator_is_named_by_the_audit_not_by_the_verifier(
     world: _World, tmp_path: Path
 ) -> None:
-    from voting._trustee_client import run_decryption
+    from voting.testing import run_decryption
 
     e, rng = world.e, random.Random(11)
     fabricated = {}

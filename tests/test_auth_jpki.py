@@ -14,7 +14,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import voting.auth as auth
-from voting._testca import JpkiTestCa, TestResident, encode_jpki_birth_date, new_rsa_key
 from voting.auth import (
     CrlFileChecker,
     JpkiError,
@@ -27,6 +26,7 @@ from voting.auth import (
     roll_match_key,
     signed_message,
 )
+from voting.testing import JpkiTestCa, TestResident, encode_jpki_birth_date, new_rsa_key
 
 NOW = dt.datetime(2026, 3, 1, 9, 0, tzinfo=dt.UTC)
 BASE = hashlib.sha256(b"election base").digest()

@@ -12,7 +12,9 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 
-from voting._dev_oidc import (
+from voting.auth import OidcError, RollKey, roll_match_key
+from voting.auth._oidc import OidcProviderConfig, OidcRelyingParty, ballot_nonce, subject_key
+from voting.testing import (
     DEV_ACR,
     DEV_TRUST_FRAMEWORK,
     DEV_VERIFIED_SCOPE,
@@ -20,8 +22,6 @@ from voting._dev_oidc import (
     DevOidcProvider,
     DevSubject,
 )
-from voting.auth import OidcError, RollKey, roll_match_key
-from voting.auth._oidc import OidcProviderConfig, OidcRelyingParty, ballot_nonce, subject_key
 
 BASE = hashlib.sha256(b"election").digest()
 BALLOT = hashlib.sha256(b"ballot A").digest()

@@ -12,12 +12,11 @@ from typing import Any
 import pytest
 from _service_util import ADMIN_TOKEN, start_election_on
 
-from voting._cli_demo import DemoElection, make_residents, tsukuba_manifest
 from voting._errors import ConfigurationError
 from voting._settings import Settings
 from voting._startup import CHECKS, run_checks
-from voting._testca import JpkiTestCa, RsaKeyPool
-from voting.client import ReceiptError
+from voting.clients.voter import ReceiptError
+from voting.testing import DemoElection, JpkiTestCa, RsaKeyPool, make_residents, tsukuba_manifest
 
 pytestmark = pytest.mark.xdist_group("checkpoint_schedule")
 

@@ -11,9 +11,8 @@ import pytest
 from _service_util import start_election_on
 
 from ledger.record import LogSigner
-from voting._cli_demo import DemoElection, make_residents, tsukuba_manifest
-from voting._testca import JpkiTestCa, RsaKeyPool
-from voting.client import ChallengeError, PreparedBallot, ReceiptError, VoterClient
+from voting.clients.voter import ChallengeError, PreparedBallot, ReceiptError, VoterClient
+from voting.testing import DemoElection, JpkiTestCa, RsaKeyPool, make_residents, tsukuba_manifest
 
 pytestmark = pytest.mark.xdist_group("client")
 

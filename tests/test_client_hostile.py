@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from voting.client import ElectionDataError, ReceiptError, ServerError, VoterClient
+from voting.clients.voter import ElectionDataError, ReceiptError, ServerError, VoterClient
 from voting.receipt import Receipt
 
 GOOD: dict[str, Any] = {

@@ -14,9 +14,15 @@ import httpx
 import pytest
 
 from ledger.record import LogSigner, SignedCheckpoint
-from voting._cli_demo import DemoElection, make_residents, start_election, tsukuba_manifest
-from voting._testca import JpkiTestCa, RsaKeyPool
-from voting.client import ElectionDataError, ReceiptError, VoterClient
+from voting.clients.voter import ElectionDataError, ReceiptError, VoterClient
+from voting.testing import (
+    DemoElection,
+    JpkiTestCa,
+    RsaKeyPool,
+    make_residents,
+    start_election,
+    tsukuba_manifest,
+)
 
 pytestmark = pytest.mark.xdist_group("client")
 

@@ -14,9 +14,15 @@ import pytest
 from _service_util import start_election_on
 
 from ledger.record import Checkpoint, SignedCheckpoint
-from voting._cli_demo import DEMO_WITNESSES, DemoElection, make_residents, tsukuba_manifest
-from voting._testca import JpkiTestCa, RsaKeyPool
-from voting.client import ReceiptError, VoterClient
+from voting.clients.voter import ReceiptError, VoterClient
+from voting.testing import (
+    DEMO_WITNESSES,
+    DemoElection,
+    JpkiTestCa,
+    RsaKeyPool,
+    make_residents,
+    tsukuba_manifest,
+)
 
 pytestmark = pytest.mark.xdist_group("client")
 

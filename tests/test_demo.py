@@ -14,8 +14,8 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
-from voting._cli_demo import run_demo
 from voting.cli import app
+from voting.testing import run_demo
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("demo")]
 

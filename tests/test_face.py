@@ -11,7 +11,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from voting._loopback import LoopbackServer
 from voting.auth import FaceMatchError
 from voting.auth._face import (
     DeterministicTestMatcher,
@@ -22,6 +21,7 @@ from voting.auth._face import (
     ReferenceImageSource,
     require_match,
 )
+from voting.testing import LoopbackServer
 
 FACE = b"\xff\xd8synthetic-face-A"
 OTHER = b"\xff\xd8synthetic-face-B"

@@ -18,11 +18,10 @@ from sqlmodel import Session, select
 
 from crypto import encrypt_ballot, reveal, verify_ballot
 from crypto._ballot import EncryptedBallot
-from voting._cli_demo import DemoElection, make_residents, tsukuba_manifest
 from voting._db import create_tables, make_engine
 from voting._intake_db import AuthEvidence, IntakeBallot, IntakeChallenge, VoterState
-from voting._testca import JpkiTestCa, TestResident
 from voting.auth import JpkiEvidence
+from voting.testing import DemoElection, JpkiTestCa, TestResident, make_residents, tsukuba_manifest
 
 pytestmark = pytest.mark.xdist_group("intake")
 

@@ -48,11 +48,10 @@ from _serve_util import (
 )
 
 from crypto import ElectionContext, EncryptedBallot, encrypt_ballot, reveal, verify_ballot
-from voting._cli_demo import Resident, make_residents, tsukuba_manifest
 from voting._ledger_api import BODY_LIMITS as LEDGER_BODY_LIMITS
-from voting._testca import JpkiTestCa, RsaKeyPool
 from voting.api.voter import BODY_LIMITS
-from voting.client import VoterClient
+from voting.clients.voter import VoterClient
+from voting.testing import JpkiTestCa, Resident, RsaKeyPool, make_residents, tsukuba_manifest
 
 #: the test manifests name no witnesses (quorum 0): tvote-verify accepts that only when told
 UNWITNESSED = ("--unsafe-allow-unwitnessed",)

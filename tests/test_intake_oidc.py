@@ -18,15 +18,22 @@ from cryptography import x509
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, SQLModel, select
 
-from voting._cli_demo import DemoElection, demo_live_capture, login_as, make_residents, tsukuba_manifest
-from voting._cli_demo import _claims as demo_claims
-from voting._dev_oidc import DevSubject
 from voting._errors import Conflict
 from voting._intake_db import AuthEvidence, OidcSubjectBinding
 from voting._roll import voter_alias
-from voting._testca import JpkiTestCa, RsaKeyPool
 from voting.auth import LiveCapture, RollKey, subject_key
-from voting.client import ServerError
+from voting.clients.voter import ServerError
+from voting.testing import (
+    DemoElection,
+    DevSubject,
+    JpkiTestCa,
+    RsaKeyPool,
+    demo_claims,
+    demo_live_capture,
+    login_as,
+    make_residents,
+    tsukuba_manifest,
+)
 
 pytestmark = pytest.mark.xdist_group("intake-oidc")
 

@@ -156,7 +156,7 @@ def test_no_tvote_package_raises_the_recursion_limit() -> None:
 import sys
 before = sys.getrecursionlimit()
 import crypto, crypto.hazmat, ledger, ledger.merkle, ledger.record, verifier, verifier.cli
-import kiosk, voting, voting.app, voting.cli, voting.client
+import kiosk, voting, voting.app, voting.cli, voting.clients.voter
 from ledger.log import Ledger
 from ledger.record import WitnessSigner
 WitnessSigner.generate("w").public

@@ -126,7 +126,7 @@ def test_private_import_detector(source: str, expected: list[str]) -> None:
 
 def test_no_cross_package_private_imports() -> None:
     """Cross-package imports go through the public modules (crypto, crypto.hazmat, ledger, ledger.merkle,
-    ledger.record, verifier, voting.client, voting.testing, ...), outside tests."""
+    ledger.record, verifier, voting.clients.voter, voting.testing, ...), outside tests."""
     bad = [
         f"{rel}:{line} imports {name}"
         for rel, line, name in _cross_package_private_imports()
@@ -193,15 +193,172 @@ def test_crypto_import_loads_no_server_or_io_modules() -> None:
     assert out.stdout.strip() == ""
 
 
-def test_the_voter_client_loads_no_server_code() -> None:
-    """Clients depend on the API's data shapes only (``voting.receipt``), never on the server: importing
-    ``voting.client`` loads no web framework, no database layer, no intake and no authentication verifier."""
+#: what a client must never load: the web framework, the database layer, the server's modules, the
+#: authentication verifiers (the server's side of a login) and the test scaffolding
+CLIENT_FORBIDDEN = (
+    "('fastapi', 'sqlmodel', 'sqlalchemy', 'uvicorn', 'starlette', 'authlib')",
+    "('voting._intake', 'voting._db', 'voting._startup', 'voting._settings', "
+    "'voting.service', 'voting.auth', 'voting.api', 'voting.app', 'voting.testing')",
+)
+
+
+@pytest.mark.parametrize("client", ["voting.clients.voter", "voting.clients.trustee"])
+def test_the_clients_load_no_server_code(client: str) -> None:
+    """Clients depend on the API's data shapes only (``voting.receipt``, the record format), never on the
+    server: importing a client loads no web framework, no database layer, no service, no intake, no
+    authentication verifier and no test scaffolding. (The trustee client loads ``crypto`` and
+    ``ledger.record``: a trustee computes its key share and checks the ledger itself.)"""
+    top, prefixes = CLIENT_FORBIDDEN
     code = (
-        "import sys, voting.client\n"
-        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('fastapi', 'sqlmodel', 'sqlalchemy', "
-        "'uvicorn') or m.startswith(('voting._intake', 'voting._db', 'voting.service', 'voting.auth', "
-        "'voting.api', 'voting.app')))\n"
+        f"import sys, {client}\n"
+        f"bad = sorted(m for m in sys.modules if m.split('.')[0] in {top} or m.startswith({prefixes}))\n"
         "print(','.join(bad))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert out.stdout.strip() == ""
+
+
+# ------------------------------------------------------------------------------------ test scaffolding
+
+#: (file, function) -> why: the only places outside tests/, tools/ and bench/ that import voting.testing,
+#: each inside the function (never at module level), so that ``import voting.cli`` does not load it
+TESTING_IMPORTERS: dict[tuple[str, str], str] = {
+    ("voting/_cli_demo.py", "demo"): "`tvote demo` runs the demo election (test CAs, synthetic residents)",
+    ("voting/_cli_rehearsal.py", "init"): "`tvote rehearsal init` writes the rehearsal kit (test CA, cards)",
+    ("voting/_cli_rehearsal.py", "vote"): "`tvote rehearsal vote` signs with a kit card",
+    ("voting/_cli_rehearsal.py", "_digital_id_resident"): "`tvote rehearsal vote --digital-id`'s login",
+    ("voting/_cli_rehearsal.py", "oidc"): "`tvote rehearsal oidc` runs the kit's development OpenID provider",
+}
+
+
+def _testing_imports(source: str, filename: str, package: str) -> list[tuple[int, str | None]]:
+    """``(line, enclosing top-level function or None)`` of every import of ``voting.testing`` (absolute,
+    ``from voting import testing``, or relative from inside ``package``)."""
+
+    def imports_testing(node: ast.AST) -> bool:
+        if isinstance(node, ast.Import):
+            return any(a.name == "voting.testing" or a.name.startswith("voting.testing.") for a in node.names)
+        if isinstance(node, ast.ImportFrom):
+            if node.level:  # resolve ``from .testing import x`` / ``from . import testing`` inside voting/
+                base = package.split(".")
+                base = base[: len(base) - node.level + 1]
+                module = ".".join([*base, *([node.module] if node.module else [])])
+            else:
+                module = node.module or ""
+            if module == "voting.testing" or module.startswith("voting.testing."):
+                return True
+            return module == "voting" and any(a.name == "testing" for a in node.names)
+        if isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant):
+            value = node.args[0].value
+            return isinstance(value, str) and (
+                value == "voting.testing" or value.startswith("voting.testing.")
+            )
+        return False
+
+    found: list[tuple[int, str | None]] = []
+    tree = ast.parse(source, filename=filename)
+    for top in tree.body:
+        owner = top.name if isinstance(top, ast.FunctionDef | ast.AsyncFunctionDef) else None
+        for node in ast.walk(top):
+            if imports_testing(node):
+                found.append((node.lineno, owner))
+    return found
+
+
+@pytest.mark.parametrize(
+    ("source", "package", "expected"),
+    [
+        ("import voting.testing", "voting", [(1, None)]),
+        ("from voting.testing import JpkiTestCa", "voting", [(1, None)]),
+        ("from voting import testing", "kiosk", [(1, None)]),
+        ("from .testing._testca import JpkiTestCa", "voting", [(1, None)]),
+        ("from ..testing import run_demo", "voting.api", [(1, None)]),
+        ("from . import testing", "voting", [(1, None)]),
+        ("def f():\n    from voting.testing import run_demo", "voting", [(2, "f")]),
+        ("import importlib\nimportlib.import_module('voting.testing._dev_oidc')", "voting", [(2, None)]),
+        ("from voting.clients.voter import VoterClient\nfrom . import _testing_x", "voting", []),
+    ],
+)
+def test_testing_import_detector(source: str, package: str, expected: list[tuple[int, str | None]]) -> None:
+    assert _testing_imports(source, "<source>", package) == expected
+
+
+def _testing_importers() -> list[tuple[str, int, str | None]]:
+    """``(file, line, enclosing function)`` of every import of voting.testing in the packages, outside
+    voting/testing/ itself."""
+    out = []
+    for folder in PACKAGES:
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            rel = path.relative_to(ROOT).as_posix()
+            if rel.startswith("voting/testing/"):
+                continue
+            parts = path.relative_to(ROOT).with_suffix("").parts
+            package = ".".join(parts if parts[-1] == "__init__" else parts[:-1]).removesuffix(".__init__")
+            for line, owner in _testing_imports(path.read_text(encoding="utf-8"), rel, package):
+                out.append((rel, line, owner))
+    return out
+
+
+def test_nothing_but_dev_commands_imports_the_test_scaffolding() -> None:
+    """Test scaffolding (test CAs, the development OpenID provider, the loopback server, the demo) stays
+    out of the server's import graph: no module of the packages imports ``voting.testing``, except the
+    ``tvote demo`` / ``tvote rehearsal`` commands, inside their functions (:data:`TESTING_IMPORTERS`)."""
+    found = _testing_importers()
+    bad = [
+        f"{rel}:{line} imports voting.testing" + (f" in {owner}()" if owner else " at module level")
+        for rel, line, owner in found
+        if owner is None or (rel, owner) not in TESTING_IMPORTERS
+    ]
+    assert not bad, (
+        "the test scaffolding is imported outside tests, tools and the dev commands:\n" + "\n".join(bad)
+    )
+    used = {(rel, owner) for rel, _, owner in found}
+    stale = sorted(set(TESTING_IMPORTERS) - used)
+    assert not stale, f"no longer import voting.testing (remove them from TESTING_IMPORTERS): {stale}"
+
+
+def test_the_production_server_and_the_cli_load_no_test_scaffolding(tmp_path: Path) -> None:
+    """At run time: build the app from a complete production configuration, then import ``tvote``'s
+    command line; no module of ``voting.testing`` is loaded, and no loaded module holds a test CA, the
+    development OpenID provider or the loopback server."""
+    import datetime as dt
+    import secrets
+
+    from _serve_util import jpki_files, server_env
+
+    from voting._commission_key import ensure_test_commission_signer
+    from voting._settings import Settings
+    from voting.auth import certificate_fingerprint
+    from voting.testing import JpkiTestCa
+
+    now = dt.datetime.now(dt.UTC)
+    ca = JpkiTestCa.generate(now)
+    anchors, crls = jpki_files(tmp_path, ca, now)
+    data = tmp_path / "data"
+    data.mkdir(mode=0o700)
+    ensure_test_commission_signer(
+        Settings(environment="test", data_dir=data, admin_token="a" * 48)
+    )  # "issued"
+    env = server_env(
+        TVOTE_ENVIRONMENT="production",
+        TVOTE_ADMIN_TOKEN=secrets.token_urlsafe(32),
+        TVOTE_DATA_DIR=str(data),
+        TVOTE_JPKI_TRUST_ANCHORS=str(anchors),
+        TVOTE_JPKI_CRL_DIR=str(crls),
+        TVOTE_JPKI_ANCHOR_PINS=certificate_fingerprint(ca.certificate),
+    )
+    code = (
+        "import sys\n"
+        "import voting.app\n"
+        "app = voting.app.create_app()\n"
+        "assert app.state.service.settings.environment == 'production'\n"
+        "import voting.cli\n"
+        "scaffolding = ('JpkiTestCa', 'TestCard', 'DevOidcProvider', 'LoopbackServer', 'start_election')\n"
+        "bad = sorted(n for n, m in list(sys.modules.items()) if n.startswith('voting.testing') or "
+        "(n.startswith('voting') and any(hasattr(m, a) for a in scaffolding)))\n"
+        "print('loaded:', ','.join(bad))\n"
+        "app.state.service.close()\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "loaded:", out.stdout

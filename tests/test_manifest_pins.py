@@ -25,15 +25,15 @@ from voting._manifest import load_manifest, parse_manifest
 from voting._pins import official_pins, pin_problems, server_pins
 from voting._settings import Settings
 from voting._startup import CHECKS
-from voting._trustee_client import (
+from voting.cli import app as cli
+from voting.clients.trustee import (
     Trustee,
     TrusteeApi,
     create_enrolment_key,
     enrolment_public_key,
     read_enrolment_key,
-    run_key_ceremony,
 )
-from voting.cli import app as cli
+from voting.testing import run_key_ceremony
 
 LONG = "t" * 40
 SEEDS = {i: bytes([i]) * 32 for i in (1, 2, 3)}
@@ -289,7 +289,7 @@ def test_unpinned_election_refuses_an_enrolment(tmp_path: Path) -> None:
 
 
 def test_enrolment_key_file_round_trip_and_cli(tmp_path: Path) -> None:
-    from voting._trustee_client import KdfLimits
+    from voting.clients.trustee import KdfLimits
 
     pub = create_enrolment_key(tmp_path / "k", "pw", KdfLimits.interactive())
     assert enrolment_public_key(read_enrolment_key(tmp_path / "k", "pw")) == pub

@@ -21,7 +21,7 @@ from voting._result_pdf import (
     render_result_pdf,
     result_document,
 )
-from voting._testca import CommissionTestCa
+from voting.testing import CommissionTestCa
 
 NOW = dt.datetime.now(dt.UTC)
 CHECKPOINT = "3f" * 32

@@ -20,21 +20,29 @@ from _serve_util import Cli, free_port, jpki_files, server_env, stop_server, wai
 from _service_util import ADMIN, ADMIN_TOKEN, CLOSE_EARLY, OPEN_EARLY, error_code, manifest_dict, running_app
 from cryptography.hazmat.primitives import serialization
 
-from voting._cli_demo import demo_settings, make_residents, roll_csv, start_election, tsukuba_manifest
 from voting._commission_key import ensure_test_commission_signer
 from voting._db import make_engine
 from voting._errors import ConfigurationError, ServiceUnavailable
 from voting._intake_config import CrlDirectoryChecker, IntakeConfig
-from voting._loopback import LoopbackServer
 from voting._manifest import parse_manifest
 from voting._settings import Settings, hash_kiosk_token
 from voting._startup import CHECKS, StartupCheck, StartupCheckFailed, prepare, run_checks
-from voting._testca import JpkiTestCa, RsaKeyPool
-from voting._trustee_client import run_decryption, run_key_ceremony
 from voting.app import create_app
 from voting.auth import RevocationError, UnsafeNoRevocationCheck, certificate_fingerprint
-from voting.client import VoterClient
+from voting.clients.voter import VoterClient
 from voting.service import ElectionService, open_ledger
+from voting.testing import (
+    JpkiTestCa,
+    LoopbackServer,
+    RsaKeyPool,
+    demo_settings,
+    make_residents,
+    roll_csv,
+    run_decryption,
+    run_key_ceremony,
+    start_election,
+    tsukuba_manifest,
+)
 
 LONG = "x" * 40
 

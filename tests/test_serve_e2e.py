@@ -6,7 +6,7 @@ provider on loopback, the deterministic face engine behind a small HTTP matcher 
 format) with an HTTP reference-photo source, and one hashed kiosk token. Then:
 
 ``tvote admin create / load-roll / publish-roll`` → 3 trustees (quorum 2) ``tvote trustee init / register /
-deal / verify-shares`` → ``finalize-keys`` / ``open`` → voters with :class:`voting.client.VoterClient`
+deal / verify-shares`` → ``finalize-keys`` / ``open`` → voters with :class:`voting.clients.voter.VoterClient`
 (JPKI cards, one challenge, one re-vote, one digital ID + face, one kiosk override, one revoked card) →
 ``close`` / ``tally`` → ``tvote trustee decrypt`` by 2 of 3 → ``publish`` / ``export`` →
 ``tvote-verify`` on the exported record (``--trust-root`` the commission root) and on one receipt.
@@ -39,12 +39,21 @@ from _serve_util import (
     write_config,
 )
 
-from voting._cli_demo import _claims as demo_claims
-from voting._cli_demo import demo_live_capture, login_as, make_residents
-from voting._dev_oidc import DEV_ACR, DEV_TRUST_FRAMEWORK, DevClient, DevOidcProvider, DevSubject
-from voting._loopback import LoopbackServer
-from voting._testca import JpkiTestCa, RsaKeyPool
-from voting.client import ServerError, VoterClient
+from voting.clients.voter import ServerError, VoterClient
+from voting.testing import (
+    DEV_ACR,
+    DEV_TRUST_FRAMEWORK,
+    DevClient,
+    DevOidcProvider,
+    DevSubject,
+    JpkiTestCa,
+    LoopbackServer,
+    RsaKeyPool,
+    demo_claims,
+    demo_live_capture,
+    login_as,
+    make_residents,
+)
 
 #: the test manifests name no witnesses (quorum 0): tvote-verify accepts that only when told
 UNWITNESSED = ("--unsafe-allow-unwitnessed",)
@@ -132,7 +141,7 @@ def _votes(c: dict[str, list[str]], counts: dict[str, dict[str, int]]) -> None:
 
 
 def test_serve_end_to_end(world: dict[str, Any]) -> None:
-    from voting._cli_demo import tsukuba_manifest
+    from voting.testing import tsukuba_manifest
 
     cli: Cli = world["cli"]
     base, tmp, residents = world["base"], world["tmp"], world["residents"]

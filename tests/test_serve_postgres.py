@@ -1,9 +1,9 @@
 """The REAL ``tvote serve`` process on PostgreSQL (``--database-url postgresql://…``), driven over HTTP.
 
-A short election against the session's test PostgreSQL server (tests/_pg.py): ``tvote admin`` commands,
-two trustees (quorum 2) through ``tvote trustee``, JPKI voters through :class:`voting.client.VoterClient`
-(a re-vote, a kiosk override, a revoked card, concurrent ballots of one voter), a server restart in the
-middle of voting (the state lives in PostgreSQL only), close / tally / decrypt / publish / export, and
+A short election against the session's test PostgreSQL server (tests/_pg.py): ``tvote admin`` commands, two
+trustees (quorum 2) through ``tvote trustee``, JPKI voters through :class:`voting.clients.voter.VoterClient`
+(a re-vote, a kiosk override, a revoked card, concurrent ballots of one voter), a server restart in the middle
+of voting (the state lives in PostgreSQL only), close / tally / decrypt / publish / export, and
 ``tvote-verify`` on the exported record. The database itself is read afterwards: the ledger rows in
 PostgreSQL are exactly the exported record, and no SQLite file was created.
 """
@@ -37,9 +37,8 @@ from _serve_util import (
     write_config,
 )
 
-from voting._cli_demo import make_residents, tsukuba_manifest
-from voting._testca import JpkiTestCa, RsaKeyPool
-from voting.client import ServerError, VoterClient
+from voting.clients.voter import ServerError, VoterClient
+from voting.testing import JpkiTestCa, RsaKeyPool, make_residents, tsukuba_manifest
 
 #: the test manifests name no witnesses (quorum 0): tvote-verify accepts that only when told
 UNWITNESSED = ("--unsafe-allow-unwitnessed",)

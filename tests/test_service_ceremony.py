@@ -26,7 +26,8 @@ from nacl.public import Box, PrivateKey, PublicKey
 from crypto import EncryptedShare, TrusteeCommitments
 from crypto._dkg import share_plaintext
 from crypto._group import Scalar
-from voting._trustee_client import Trustee, TrusteeApi, run_decryption
+from voting.clients.trustee import Trustee, TrusteeApi
+from voting.testing import run_decryption
 
 
 def _bad_share(dealer: Trustee, recipient: TrusteeCommitments) -> dict:

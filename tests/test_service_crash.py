@@ -2,9 +2,9 @@
 
 A configured server (test JPKI CA + CRL, one kiosk token, SQLite in a temporary data directory) runs as a
 subprocess. The election is set up over HTTP (in-process key ceremony), then several concurrent voter clients
-(:class:`voting.client.VoterClient`, JPKI test cards, re-votes, one kiosk ballot) cast while the test sends
-SIGKILL to the server at random moments and restarts it each time (start-up reconciliation runs before it
-serves). Every receipt a client got back is recorded. At the end:
+(:class:`voting.clients.voter.VoterClient`, JPKI test cards, re-votes, one kiosk ballot) cast while the test
+sends SIGKILL to the server at random moments and restarts it each time (start-up reconciliation runs before
+it serves). Every receipt a client got back is recorded. At the end:
 
 * every acknowledged ballot is on the ledger and its receipt verifies (inclusion, entry, consistency with the
   newest checkpoint); per voter the ledger's ``seq`` values are exactly 1, 2, …, k (no counter was lost);
@@ -42,11 +42,17 @@ from _serve_util import (
 )
 from _service_util import CLOSE_EARLY
 
-from voting._cli_demo import make_residents, roll_csv, tsukuba_manifest
-from voting._testca import JpkiTestCa, RsaKeyPool
-from voting._trustee_client import run_decryption, run_key_ceremony
-from voting.client import Receipt, ServerError, VoterClient
+from voting.clients.voter import Receipt, ServerError, VoterClient
 from voting.service import count_ballots
+from voting.testing import (
+    JpkiTestCa,
+    RsaKeyPool,
+    make_residents,
+    roll_csv,
+    run_decryption,
+    run_key_ceremony,
+    tsukuba_manifest,
+)
 
 #: the test manifests name no witnesses (quorum 0): tvote-verify accepts that only when told
 UNWITNESSED = ("--unsafe-allow-unwitnessed",)

@@ -33,7 +33,7 @@ from crypto import PartialDecryption
 from crypto._elgamal import Ciphertext
 from verifier._engine import Options, verify_record
 from voting._db import ElectionRow
-from voting._trustee_client import run_decryption, run_key_ceremony
+from voting.testing import run_decryption, run_key_ceremony
 
 BLANK = {"mayor": [], "projects": [], "referendum": []}
 

@@ -24,15 +24,22 @@ from sqlmodel import Session, select
 
 from crypto import encrypt_ballot, reveal
 from ledger.record import ballot_unique_values
-from voting._cli_demo import demo_settings, make_residents, roll_csv, tsukuba_manifest
 from voting._db import ElectionRow, TrusteeRow
 from voting._intake_db import AuthEvidence, BallotUniqueValue, IntakeBallot, IntakeChallenge, VoterState
-from voting._loopback import LoopbackServer
-from voting._testca import JpkiTestCa, RsaKeyPool
-from voting._trustee_client import Trustee, TrusteeApi, run_key_ceremony
 from voting.app import create_app
-from voting.client import ServerError, VoterClient
+from voting.clients.trustee import Trustee, TrusteeApi
+from voting.clients.voter import ServerError, VoterClient
 from voting.service import ElectionService
+from voting.testing import (
+    JpkiTestCa,
+    LoopbackServer,
+    RsaKeyPool,
+    demo_settings,
+    make_residents,
+    roll_csv,
+    run_key_ceremony,
+    tsukuba_manifest,
+)
 
 CHOICE = {"mayor": ["cand-1"], "referendum": ["no"], "subsidy": ["proj-2"]}
 

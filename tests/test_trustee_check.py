@@ -42,9 +42,10 @@ from ledger.record import ZERO_HASH, Checkpoint, Entry, LogSigner, SignedCheckpo
 from verifier import Options, verify_record
 from voting import _cli_trustee
 from voting._tally_check import REFUSAL_CODES, TallyRefused
-from voting._trustee_client import KdfLimits, Trustee, run_key_ceremony
 from voting.cli import app as tvote
+from voting.clients.trustee import KdfLimits, Trustee
 from voting.service import ElectionService
+from voting.testing import run_key_ceremony
 
 A_VOTE = {"mayor": ["cand-1"], "projects": ["library"], "referendum": ["yes"]}
 B_VOTE = {"mayor": ["cand-2"], "projects": ["cycling"], "referendum": ["no"]}

@@ -15,9 +15,9 @@ from _service_util import ADMIN_TOKEN, EXAMPLE_MANIFEST, EXAMPLE_ROLL
 from typer.testing import CliRunner
 
 from voting._settings import Settings
-from voting._trustee_client import KdfLimits, Trustee, TrusteeFileError, read_secret_file, write_secret_file
 from voting.app import create_app
 from voting.cli import app as tvote
+from voting.clients.trustee import KdfLimits, Trustee, TrusteeFileError, read_secret_file, write_secret_file
 from voting.service import ElectionService
 
 

@@ -140,7 +140,7 @@ def test_pdf_signed_under_another_root_fails_v22(pinned: Election, tmp_path: Pat
     import datetime as dt
 
     from voting._result_pdf import CommissionSigner
-    from voting._testca import CommissionTestCa
+    from voting.testing import CommissionTestCa
 
     other = copy.copy(pinned)
     ca = CommissionTestCa.generate(dt.datetime.now(dt.UTC) - dt.timedelta(hours=1))

@@ -303,7 +303,7 @@ class Election:
 
     def pdf(self, result: dict[str, Any], checkpoint_hash: str) -> bytes:
         from voting._result_pdf import CommissionSigner, build_result_pdf
-        from voting._testca import CommissionTestCa
+        from voting.testing import CommissionTestCa
 
         if self.commission is None:
             self.commission = CommissionTestCa.generate(dt.datetime.now(dt.UTC) - dt.timedelta(hours=1))
@@ -377,7 +377,7 @@ def build_election(
         from cryptography.hazmat.primitives import hashes
         from nacl.signing import SigningKey
 
-        from voting._testca import CommissionTestCa
+        from voting.testing import CommissionTestCa
 
         commission = CommissionTestCa.generate(dt.datetime.now(dt.UTC) - dt.timedelta(hours=1))
         prng = random.Random(seed + 1000)

@@ -20,7 +20,7 @@ import httpx
 import typer
 
 from ._cli_errors import CliError, read_secret_file
-from ._errors import read_error
+from .clients._http import read_error
 
 __all__ = ["app"]
 

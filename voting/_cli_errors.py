@@ -2,7 +2,7 @@
 stderr and a non-zero exit status, never a traceback.
 
 Expected failures are what an operator can cause or meet: the server answered an error
-(:class:`voting._trustee_client.ApiError`, the service's own :class:`voting._errors.ServiceError`), the
+(:class:`voting.clients.trustee.ApiError`, the service's own :class:`voting._errors.ServiceError`), the
 server cannot be reached (``server.unreachable``: refused, timed out, went away), a file cannot be read
 (``file.not_found``, ``file.permission``, ``file.error``), a trustee's secret file or state does not allow
 the step (``trustee.secret_file``, ``trustee.registered``, ...), a ledger check failed (``ledger.*``), or a
@@ -38,7 +38,7 @@ def describe(exc: BaseException) -> tuple[str, str, int] | None:
     import httpx
 
     from ._errors import ServiceError
-    from ._trustee_client import ApiError, TrusteeFileError, TrusteeStateError
+    from .clients.trustee import ApiError, TrusteeFileError, TrusteeStateError
 
     if isinstance(exc, CliError):
         return exc.code, exc.message, exc.exit_code

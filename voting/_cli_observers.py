@@ -17,7 +17,7 @@ import typer
 
 from ._cli_errors import CliError
 from ._cli_trustee import PassEnvOpt, _passphrase
-from ._trustee_client import TrusteeFileError
+from .clients.trustee import TrusteeFileError
 
 __all__ = ["app", "audit_evidence_command"]
 

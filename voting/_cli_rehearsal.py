@@ -1,10 +1,11 @@
 """``tvote rehearsal``: a complete rehearsal setup for an election office, and a voter with a test card.
 
-* ``tvote rehearsal init DIR`` writes the kit (:mod:`voting._rehearsal`): test CA, cards with PINs, CRLs,
-  witnesses, the commission's TEST signing key, a manifest, a roll and a settings file production refuses;
+* ``tvote rehearsal init DIR`` writes the kit (:mod:`voting.testing._rehearsal`): test CA, cards with PINs,
+  CRLs, witnesses, the commission's TEST signing key, a manifest, a roll and a settings file production
+  refuses;
 * ``tvote rehearsal oidc DIR`` runs the kit's local OpenID provider and face-match hook (digital ID);
 * ``tvote rehearsal vote`` casts one ballot with a kit card or a kit digital-ID account
-  (``voting.client.VoterClient``: encrypt on this machine, sign with the card or log in, verify the
+  (``voting.clients.voter.VoterClient``: encrypt on this machine, sign with the card or log in, verify the
   receipt) and prints the tracking code;
 
 NEVER for a real election: everything here is test material, and production refuses it.
@@ -68,7 +69,7 @@ def init(
     force: Annotated[bool, typer.Option("--force", help="replace the contents of a non-empty DIR")] = False,
 ) -> None:
     """Write a complete rehearsal setup into DIR and print what to run next (also in DIR/README.txt)."""
-    from ._rehearsal import KIT_README, KitOptions, write_kit
+    from voting.testing._rehearsal import KIT_README, KitOptions, write_kit
 
     options = KitOptions(
         voters=voters,
@@ -170,9 +171,10 @@ def vote(
     ] = None,
 ) -> None:
     """Cast one ballot with a test card (or a digital ID): encrypt here, sign, check the receipt."""
+    from voting.testing._rehearsal import load_card
+
     from ._cli_errors import read_secret_file
-    from ._rehearsal import load_card
-    from .client import (
+    from .clients.voter import (
         ChallengeError,
         ElectionDataError,
         ReceiptError,
@@ -254,9 +256,11 @@ def _digital_id_resident(kit: Path | None, resident_id: str) -> dict[str, Any]:
 
     import httpx
 
-    from ._cli_demo import demo_face_image
-    from ._rehearsal import load_provider
-    from .client import VoterClientError, tls_context
+    from voting.testing._rehearsal import load_provider
+    from voting.testing._residents import demo_face_image
+
+    from .clients._http import tls_context
+    from .clients.voter import VoterClientError
 
     if kit is None:
         raise CliError("rehearsal.vote", "--digital-id needs --kit DIR (the rehearsal kit)")
@@ -288,7 +292,7 @@ def oidc(directory: Annotated[Path, typer.Argument(help="the rehearsal kit direc
     import signal
     import threading
 
-    from ._rehearsal import start_digital_id
+    from voting.testing._rehearsal import start_digital_id
 
     provider, face, desc = start_digital_id(directory)
     stop = threading.Event()

@@ -23,7 +23,7 @@ import httpx
 import typer
 
 from ._cli_errors import CliError
-from ._trustee_client import (
+from .clients.trustee import (
     KdfLimits,
     Trustee,
     TrusteeApi,

@@ -6,19 +6,26 @@ the verifier as the trust root). In production they must exist (issued by the co
 :func:`commission_key_problems` checks them at start-up (:mod:`voting._startup`), so a missing or unusable
 key stops the server before it listens instead of failing ``tvote admin publish`` after the result is on the
 ledger. In ``development`` a missing set is generated at start-up, in ``test`` on first use, from a *test*
-commission CA (:class:`voting._testca.CommissionTestCa`, names marked TEST) so the demo works out of the box.
+commission CA (:class:`CommissionTestCa`, names marked TEST) so the demo works out of the box.
+
+The test commission CA lives here, not with the test scaffolding (:mod:`voting.testing`), because the
+server itself needs it outside production; it issues nothing but the server's own result-signing key, and
+:func:`ensure_test_commission_signer` refuses in production. The test CAs that issue voter credentials
+(JPKI test cards) and the development OpenID provider stay out of the server's import graph.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
 
 from ledger.files import write_atomic
 
@@ -30,6 +37,7 @@ __all__ = [
     "CERT_FILE",
     "CHAIN_FILE",
     "KEY_FILE",
+    "CommissionTestCa",
     "commission_key_problems",
     "ensure_test_commission_signer",
     "load_or_create_commission_signer",
@@ -38,6 +46,70 @@ __all__ = [
 KEY_FILE = "commission-signer.key"
 CERT_FILE = "commission-signer.crt"
 CHAIN_FILE = "commission-chain.pem"
+
+
+def _new_rsa_key() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+def _name(*rdns: tuple[x509.ObjectIdentifier, str]) -> x509.Name:
+    return x509.Name([x509.NameAttribute(oid, value) for oid, value in rdns])
+
+
+@dataclass(frozen=True, slots=True)
+class CommissionTestCa:
+    """A test election-commission root and its result-document signing certificate."""
+
+    __test__ = False
+
+    root_certificate: x509.Certificate
+    signer_certificate: x509.Certificate
+    signer_key: rsa.RSAPrivateKey = field(repr=False)
+
+    @classmethod
+    def generate(
+        cls, now: dt.datetime, *, commission: str = "Tsukuba City Election Commission (TEST)"
+    ) -> CommissionTestCa:
+        root_key, signer_key = _new_rsa_key(), _new_rsa_key()
+        root_name = _name(
+            (NameOID.COUNTRY_NAME, "JP"),
+            (NameOID.ORGANIZATION_NAME, commission),
+            (NameOID.COMMON_NAME, "tvote commission root (TEST)"),
+        )
+        root = (
+            x509.CertificateBuilder()
+            .subject_name(root_name)
+            .issuer_name(root_name)
+            .public_key(root_key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(days=1))
+            .not_valid_after(now + dt.timedelta(days=3650))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+            .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), True)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(root_key.public_key()), False)
+            .sign(root_key, hashes.SHA256())
+        )
+        signer = (
+            x509.CertificateBuilder()
+            .subject_name(
+                _name(
+                    (NameOID.COUNTRY_NAME, "JP"),
+                    (NameOID.ORGANIZATION_NAME, commission),
+                    (NameOID.COMMON_NAME, "tvote result declaration signer (TEST)"),
+                )
+            )
+            .issuer_name(root_name)
+            .public_key(signer_key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(days=1))
+            .not_valid_after(now + dt.timedelta(days=730))
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.KeyUsage(True, True, False, False, False, False, False, False, False), True)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(signer_key.public_key()), False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(root_key.public_key()), False)
+            .sign(root_key, hashes.SHA256())
+        )
+        return cls(root, signer, signer_key)
 
 
 def _paths(settings: Settings) -> tuple[Path, Path, Path]:
@@ -52,8 +124,6 @@ def ensure_test_commission_signer(settings: Settings, now: dt.datetime | None = 
     key_p, cert_p, chain_p = _paths(settings)
     if settings.environment == "production" or key_p.exists():
         return False
-    from ._testca import CommissionTestCa
-
     ca = CommissionTestCa.generate(now or dt.datetime.now(dt.UTC))
     make_private_dir(settings.data_dir)
     pem = serialization.Encoding.PEM

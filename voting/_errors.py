@@ -43,7 +43,6 @@ __all__ = [
     "Unauthenticated",
     "error_body",
     "install_error_handlers",
-    "read_error",
 ]
 
 
@@ -137,18 +136,6 @@ def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
     if details is not None:
         err["details"] = details
     return {"error": err}
-
-
-def read_error(response: Any) -> tuple[str, str, list[Any]]:
-    """``(code, message, details)`` of an error answer shaped by :func:`error_body`, for the clients (an
-    ``httpx.Response``). A body of another shape (a proxy's error page, ...) reads as code ``http.<status>``
-    with the body's first 200 characters as the message."""
-    try:
-        err = response.json()["error"]
-        details = err.get("details")
-        return str(err["code"]), str(err["message"]), list(details) if isinstance(details, list) else []
-    except (ValueError, KeyError, TypeError, AttributeError):
-        return f"http.{response.status_code}", response.text[:200], []
 
 
 def install_error_handlers(app: Any) -> None:

@@ -251,7 +251,7 @@ class IntakeConfig:
                 )
             face_reference = DirectoryReferencePhotoSource(settings.face_reference_dir)
         if oidc_http_client_kwargs is None:
-            from voting.client import tls_context
+            from voting.clients._http import tls_context
 
             oidc_http_client_kwargs = {"verify": tls_context()}
         policies = JPKI_TEST_SIGN_POLICY_OID if settings.jpki_test_policy else JPKI_SIGN_POLICY_OID

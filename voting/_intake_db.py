@@ -13,8 +13,8 @@ They live in the same SQLModel metadata (and therefore the same engine) as :mod:
   used nonce or pad whatever process records it. Written in the transaction that writes the ballot's
   :class:`IntakeBallot` row, and rebuilt from the ledger by reconciliation.
 * :class:`VoterState` — per (election, voter alias) submission counter and kiosk flag. A voter's concurrent
-  submissions are serialised by intake's locks and the ledger's single sequencer (see :mod:`voting.service._intake`);
-  the unique keys of :class:`IntakeBallot` are the database's backstop.
+  submissions are serialised by intake's locks and the ledger's single sequencer (see
+  :mod:`voting.service._intake`); the unique keys of :class:`IntakeBallot` are the database's backstop.
 * :class:`OidcSubjectBinding` — which voter alias a digital-ID account (``(iss, sub)``, as the per-election
   keyed hash ``voting.auth.subject_key``) votes as: one alias per account and one account per alias in an
   election (two unique constraints), first binding wins. Written with the pending evidence of the account's

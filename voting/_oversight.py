@@ -28,7 +28,8 @@ Export (``tvote-evidence-export/1``), a JSON object the commission hands the obs
 Producing it appends ``evidence.exported`` (``election_id``, ``base_hash``, ``oversight_key``,
 ``evidence_count``, ``export_hash`` = SHA-256 of the RFC 8785 form of the export) to the ledger: every
 access to the evidence is on the public record. The observers' secret key is kept in a passphrase-protected
-file in the trustee secret-file format (:mod:`voting._trustee_client`), state ``tvote-oversight-secret/1``.
+file in the trustee secret-file format (:mod:`voting.clients._secret_file`), state
+``tvote-oversight-secret/1``.
 """
 
 from __future__ import annotations
@@ -88,7 +89,7 @@ def generate_oversight_key() -> PrivateKey:
 
 def save_oversight_secret(path: str | Path, key: PrivateKey, passphrase: str, limits: Any = None) -> None:
     """Write the observers' secret key, passphrase-protected, mode 0600 (the trustee secret-file code)."""
-    from ._trustee_client import write_secret_file
+    from .clients._secret_file import write_secret_file
 
     state = {
         "format": OVERSIGHT_SECRET_FORMAT,
@@ -100,7 +101,7 @@ def save_oversight_secret(path: str | Path, key: PrivateKey, passphrase: str, li
 
 def load_oversight_secret(path: str | Path, passphrase: str) -> PrivateKey:
     """Read the observers' secret key (``TrusteeFileError`` on a wrong passphrase or a tampered file)."""
-    from ._trustee_client import read_secret_file
+    from .clients._secret_file import read_secret_file
 
     state = read_secret_file(path, passphrase)
     if state.get("format") != OVERSIGHT_SECRET_FORMAT:

@@ -1,7 +1,7 @@
 """Before a trustee decrypts: establish, from the public ledger alone, what it is asked to decrypt.
 
 A trustee never decrypts what the server calls "the tally" on its word. :func:`check_tally` (run by
-:meth:`voting._trustee_client.Trustee.decrypt` before any partial decryption is computed):
+:meth:`voting.clients.trustee.Trustee.decrypt` before any partial decryption is computed):
 
 1. fetches the checkpoint to rely on: the newest one the witness quorum cosigned
    (``GET /ledger/checkpoint/witnessed``; trustees decrypt one after another and each partial decryption
@@ -58,8 +58,8 @@ from ledger.record import (
 )
 from verifier import Options, Report, VerifierError, verify_record
 
-from ._errors import read_error
-from ._trustee_client import ApiError, TrusteeStateError
+from .clients._http import read_error
+from .clients.trustee import ApiError, TrusteeStateError
 
 __all__ = ["REFUSAL_CODES", "CheckedTally", "TallyRefused", "check_tally"]
 

@@ -1,5 +1,6 @@
 """The voter's receipt: an API data shape, shared by the server (``voting.service``), the voter client
-(:mod:`voting.client`) and the kiosk. It imports nothing of the server, so a client does not load it."""
+(:mod:`voting.clients.voter`) and the kiosk. It imports nothing of the server, so a client does not load
+it."""
 
 from __future__ import annotations
 

@@ -18,8 +18,8 @@ Values are compared as published: canonical encodings in lowercase hex, which de
 (a ballot that does not decode fails V13 anyway). :func:`ballot_unique_values` lists a ballot's values
 from its record form (the ``ballot`` dict of ``docs/events.md``) and skips what is malformed there, so the
 verifier can run it before any decoding; :func:`repeats_within` names a value a ballot repeats itself.
-The intake (``voting/service/_intake.py``) refuses a ballot that breaks a rule before it is appended, backed by
-unique keys in its database; the verifier reports it as V15.
+The intake (``voting/service/_intake.py``) refuses a ballot that breaks a rule before it is appended,
+backed by unique keys in its database; the verifier reports it as V15.
 """
 
 from __future__ import annotations

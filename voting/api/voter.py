@@ -53,19 +53,15 @@ _kiosk_bearer = HTTPBearer(auto_error=False, scheme_name="KioskToken", descripti
 
 
 def get_intake(request: Request) -> IntakeService:
-    """``app.state.intake`` if a test installed one, else the app's intake built from its settings
-    (``app.state.intake_provider``; ``election.none`` before the election exists)."""
-    intake: IntakeService | None = getattr(request.app.state, "intake", None)
-    if intake is not None:
-        return intake
-    provider = getattr(request.app.state, "intake_provider", None)
-    if provider is not None:
-        built: IntakeService = provider.get()
-        return built
-    # an app without intake settings: the service still answers, and refuses every method
-    intake = IntakeService(election=request.app.state.service)
-    request.app.state.intake = intake
-    return intake
+    """The app's intake, built once from its settings by ``app.state.intake_provider`` (``election.none``
+    before the election exists). The one way an intake is made; a test that needs another one overrides this
+    dependency with a callable of no arguments (``app.dependency_overrides[get_intake]``)."""
+    override = request.app.dependency_overrides.get(get_intake)
+    if override is not None:  # the routes that call this late, after their session limits, honour it too
+        replaced: IntakeService = override()
+        return replaced
+    built: IntakeService = request.app.state.intake_provider.get()
+    return built
 
 
 IntakeDep = Annotated[IntakeService, Depends(get_intake)]

@@ -10,7 +10,8 @@
   (:meth:`JpkiTestCa.distribution_point`, modelled on J-LIS's layout, not a copy of it). It builds CRLs:
   complete CRLs of the whole CA or of one municipality's partition (issuingDistributionPoint), delta
   CRLs (deltaCRLIndicator), CRLs scoped to some reasons, and indirect CRLs (to test that they are refused).
-* :class:`CommissionTestCa` — a commission root and a document-signing certificate for the result PDF.
+* :class:`voting.testing.CommissionTestCa` (the test commission root and result-document signer) lives with
+  the server's commission key (:mod:`voting._commission_key`), which generates one in development.
 
 Speed: RSA-2048 key generation costs ~50 ms. Tests generate fresh keys; the demo's 200 synthetic
 residents draw keys from an :class:`RsaKeyPool` (default 16 keys, generated lazily), so several test
@@ -45,7 +46,6 @@ from voting.auth._jpki import (
 
 __all__ = [
     "CRL_DISTRIBUTION_POINTS_UNIT",
-    "CommissionTestCa",
     "JpkiTestCa",
     "RsaKeyPool",
     "TestCard",
@@ -355,59 +355,3 @@ class JpkiTestCa:
             )
             out += [(f"{city}.crl", base), (f"{city}-delta.crl", delta)]
         return out
-
-
-@dataclass(frozen=True, slots=True)
-class CommissionTestCa:
-    """A test election-commission root and its result-document signing certificate."""
-
-    __test__ = False
-
-    root_certificate: x509.Certificate
-    signer_certificate: x509.Certificate
-    signer_key: rsa.RSAPrivateKey = field(repr=False)
-
-    @classmethod
-    def generate(
-        cls, now: dt.datetime, *, commission: str = "Tsukuba City Election Commission (TEST)"
-    ) -> CommissionTestCa:
-        root_key, signer_key = new_rsa_key(), new_rsa_key()
-        root_name = _name(
-            (NameOID.COUNTRY_NAME, "JP"),
-            (NameOID.ORGANIZATION_NAME, commission),
-            (NameOID.COMMON_NAME, "tvote commission root (TEST)"),
-        )
-        root = (
-            x509.CertificateBuilder()
-            .subject_name(root_name)
-            .issuer_name(root_name)
-            .public_key(root_key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(days=1))
-            .not_valid_after(now + dt.timedelta(days=3650))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-            .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), True)
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(root_key.public_key()), False)
-            .sign(root_key, hashes.SHA256())
-        )
-        signer = (
-            x509.CertificateBuilder()
-            .subject_name(
-                _name(
-                    (NameOID.COUNTRY_NAME, "JP"),
-                    (NameOID.ORGANIZATION_NAME, commission),
-                    (NameOID.COMMON_NAME, "tvote result declaration signer (TEST)"),
-                )
-            )
-            .issuer_name(root_name)
-            .public_key(signer_key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(days=1))
-            .not_valid_after(now + dt.timedelta(days=730))
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(x509.KeyUsage(True, True, False, False, False, False, False, False, False), True)
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(signer_key.public_key()), False)
-            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(root_key.public_key()), False)
-            .sign(root_key, hashes.SHA256())
-        )
-        return cls(root, signer, signer_key)

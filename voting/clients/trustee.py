@@ -2,38 +2,23 @@
 
 A trustee runs on its own machine (``tvote trustee …``, :mod:`voting._cli_trustee`) and talks to the server
 only over HTTP. Its secrets (polynomial coefficients, X25519 key, received shares, final key share, the
-per-trustee bearer token) never leave the machine; at rest they are in a passphrase-protected file.
+per-trustee bearer token) never leave the machine; at rest they are in a passphrase-protected file
+(:mod:`voting.clients._secret_file`, format ``tvote-trustee-secret/1``) whose plaintext is the UTF-8 JSON
+of :meth:`Trustee.to_dict` (format ``tvote-trustee-state/1``).
 
-Secret file format (``tvote-trustee-secret/1``), a JSON object::
-
-    {"format": "tvote-trustee-secret/1",
-     "kdf": {"name": "argon2id13", "opslimit": <int>, "memlimit": <int>, "salt": "<32 hex>"},
-     "cipher": "xsalsa20poly1305",
-     "ciphertext": "<hex: 24-byte nonce || SecretBox ciphertext>"}
-
-The key is ``nacl.pwhash.argon2id.kdf(32, passphrase_utf8, salt, opslimit, memlimit)``; the plaintext is the
-UTF-8 JSON of :meth:`Trustee.to_dict` (format ``tvote-trustee-state/1``). Reading refuses KDF limits below
-libsodium's interactive minimum, a wrong passphrase, or any tampering (``TrusteeFileError``). Files are
-written atomically with mode 0600.
-
-Programmatic key ceremony and decryption (used by ``tvote demo`` and the tests):
-:func:`run_key_ceremony` and :func:`run_decryption` drive :class:`Trustee` objects against a running app
-through any ``httpx.Client`` (a FastAPI ``TestClient`` or a real connection on loopback).
+Before it decrypts, a trustee checks the tally against the ledger (:meth:`Trustee.decrypt`,
+:mod:`voting._tally_check`). The whole ceremony with every trustee in one process (tests, the demo) is
+:func:`voting.testing.run_key_ceremony`.
 """
 
 from __future__ import annotations
 
-import json
-import secrets
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
 import httpx
-import nacl.exceptions
-import nacl.pwhash
-from nacl.secret import SecretBox
 
 from crypto import (
     Ciphertext,
@@ -47,9 +32,20 @@ from crypto import (
     TrusteeKey,
     TrusteeKeyGen,
 )
-from ledger.files import write_atomic
 
-from ._errors import read_error
+from ._http import read_error
+from ._secret_file import (
+    ENROLMENT_FILE_FORMAT,
+    SECRET_FILE_FORMAT,
+    KdfLimits,
+    TrusteeFileError,
+    create_enrolment_key,
+    enrolment_public_key,
+    read_enrolment_key,
+    read_secret_file,
+    secret_file_limits,
+    write_secret_file,
+)
 
 __all__ = [
     "ENROLMENT_FILE_FORMAT",
@@ -65,19 +61,10 @@ __all__ = [
     "enrolment_public_key",
     "read_enrolment_key",
     "read_secret_file",
-    "run_decryption",
-    "run_key_ceremony",
     "write_secret_file",
 ]
 
-SECRET_FILE_FORMAT: Final[str] = "tvote-trustee-secret/1"  # noqa: S105 - a format name
 STATE_FORMAT: Final[str] = "tvote-trustee-state/1"
-#: the plaintext of an enrolment key file (a secret file like the trustee's): ``{"format", "seed": hex}``
-ENROLMENT_FILE_FORMAT: Final[str] = "tvote-trustee-enrolment/1"
-
-
-class TrusteeFileError(Exception):
-    """The secret file cannot be read: missing, malformed, wrong passphrase or tampered."""
 
 
 class TrusteeStateError(ValueError):
@@ -102,131 +89,6 @@ def _answer(r: httpx.Response) -> Any:
         code, message, _ = read_error(r)
         raise ApiError(r.status_code, code, message)
     return r.json()
-
-
-# ------------------------------------------------------------------------------------------- secret file
-
-
-@dataclass(frozen=True, slots=True)
-class KdfLimits:
-    opslimit: int = nacl.pwhash.argon2id.OPSLIMIT_MODERATE
-    memlimit: int = nacl.pwhash.argon2id.MEMLIMIT_MODERATE
-
-    @classmethod
-    def interactive(cls) -> KdfLimits:
-        return cls(nacl.pwhash.argon2id.OPSLIMIT_INTERACTIVE, nacl.pwhash.argon2id.MEMLIMIT_INTERACTIVE)
-
-
-_MIN_OPS: Final[int] = nacl.pwhash.argon2id.OPSLIMIT_INTERACTIVE
-_MIN_MEM: Final[int] = nacl.pwhash.argon2id.MEMLIMIT_INTERACTIVE
-
-
-def _derive(passphrase: str, salt: bytes, limits: KdfLimits) -> bytes:
-    if not passphrase:
-        raise TrusteeFileError("the passphrase must not be empty")
-    return nacl.pwhash.argon2id.kdf(
-        SecretBox.KEY_SIZE,
-        passphrase.encode("utf-8"),
-        salt,
-        opslimit=limits.opslimit,
-        memlimit=limits.memlimit,
-    )
-
-
-def write_secret_file(
-    path: str | Path, state: Mapping[str, Any], passphrase: str, limits: KdfLimits | None = None
-) -> None:
-    """Encrypt ``state`` under ``passphrase`` and write it atomically (mode 0600)."""
-    limits = limits or KdfLimits()
-    salt = secrets.token_bytes(nacl.pwhash.argon2id.SALTBYTES)
-    box = SecretBox(_derive(passphrase, salt, limits))
-    ct = bytes(box.encrypt(json.dumps(dict(state), sort_keys=True).encode("utf-8")))
-    doc = {
-        "format": SECRET_FILE_FORMAT,
-        "kdf": {
-            "name": "argon2id13",
-            "opslimit": limits.opslimit,
-            "memlimit": limits.memlimit,
-            "salt": salt.hex(),
-        },
-        "cipher": "xsalsa20poly1305",
-        "ciphertext": ct.hex(),
-    }
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(p, json.dumps(doc, indent=1), mode=0o600)
-
-
-def secret_file_limits(path: str | Path) -> KdfLimits:
-    """The key-derivation limits recorded in a secret file."""
-    try:
-        kdf = json.loads(Path(path).read_text(encoding="utf-8"))["kdf"]
-        return KdfLimits(int(kdf["opslimit"]), int(kdf["memlimit"]))
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        raise TrusteeFileError("the secret file is malformed") from e
-
-
-def read_secret_file(path: str | Path, passphrase: str) -> dict[str, Any]:
-    """Decrypt a secret file; raise :class:`TrusteeFileError` on any problem."""
-    try:
-        doc = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
-        raise TrusteeFileError(f"cannot read the secret file: {e}") from e
-    try:
-        if doc["format"] != SECRET_FILE_FORMAT or doc["cipher"] != "xsalsa20poly1305":
-            raise TrusteeFileError("not a tvote trustee secret file (unknown format)")
-        kdf = doc["kdf"]
-        if kdf["name"] != "argon2id13":
-            raise TrusteeFileError("unknown key-derivation function")
-        limits = KdfLimits(int(kdf["opslimit"]), int(kdf["memlimit"]))
-        salt = bytes.fromhex(kdf["salt"])
-        ct = bytes.fromhex(doc["ciphertext"])
-    except (KeyError, TypeError, ValueError) as e:
-        raise TrusteeFileError("the secret file is malformed") from e
-    if limits.opslimit < _MIN_OPS or limits.memlimit < _MIN_MEM:
-        raise TrusteeFileError("the secret file's key-derivation limits are below the minimum")
-    if len(salt) != nacl.pwhash.argon2id.SALTBYTES:
-        raise TrusteeFileError("the secret file is malformed (salt)")
-    try:
-        plain = SecretBox(_derive(passphrase, salt, limits)).decrypt(ct)
-    except nacl.exceptions.CryptoError as e:
-        raise TrusteeFileError("wrong passphrase, or the secret file was modified") from e
-    state: dict[str, Any] = json.loads(plain.decode("utf-8"))
-    return state
-
-
-# -------------------------------------------------------------------------------------- enrolment key
-
-
-def enrolment_public_key(seed: bytes) -> str:
-    """The enrolment key's Ed25519 public key (64 hex), which the manifest pins."""
-    from nacl.signing import SigningKey
-
-    return bytes(SigningKey(seed).verify_key).hex()
-
-
-def create_enrolment_key(path: str | Path, passphrase: str, limits: KdfLimits | None = None) -> str:
-    """Draw a trustee's Ed25519 enrolment key into a new passphrase-protected file (refuses to overwrite);
-    return its public key (64 hex) to be read out at the ceremony and pinned in the manifest."""
-    if Path(path).exists():
-        raise TrusteeFileError(f"{path} exists; refusing to overwrite an enrolment key")
-    seed = secrets.token_bytes(32)
-    write_secret_file(path, {"format": ENROLMENT_FILE_FORMAT, "seed": seed.hex()}, passphrase, limits)
-    return enrolment_public_key(seed)
-
-
-def read_enrolment_key(path: str | Path, passphrase: str) -> bytes:
-    """The enrolment key's 32-byte seed from its file (:class:`TrusteeFileError` on any problem)."""
-    state = read_secret_file(path, passphrase)
-    try:
-        if state["format"] != ENROLMENT_FILE_FORMAT:
-            raise TrusteeFileError("not a tvote trustee enrolment key file")
-        seed = bytes.fromhex(state["seed"])
-    except (KeyError, TypeError, ValueError) as e:
-        raise TrusteeFileError("the enrolment key file is malformed") from e
-    if len(seed) != 32:
-        raise TrusteeFileError("the enrolment key file is malformed")
-    return seed
 
 
 # ----------------------------------------------------------------------------------------------- HTTP API
@@ -504,7 +366,7 @@ class Trustee:
         and the entries under it, re-checked by the public verifier, and raises
         :class:`~voting._tally_check.TallyRefused` (nothing computed, nothing submitted) unless it holds.
         Only that entry's ciphertexts are decrypted. ``log_key``: the log's verifier key, if pinned."""
-        from ._tally_check import check_tally
+        from .._tally_check import check_tally
 
         if self.key is None:
             self.finalize(http)
@@ -519,54 +381,6 @@ class Trustee:
                     Ciphertext.from_dict(ct)
                 ).to_dict()
         return self._api(http).submit_partials(partials)
-
-
-# ---------------------------------------------------------------------------------- whole ceremony
-
-
-def _admin(http: httpx.Client, admin_token: str, path: str) -> Any:
-    return _answer(http.post("/api/v1/admin" + path, headers={"Authorization": f"Bearer {admin_token}"}))
-
-
-def run_key_ceremony(
-    http: httpx.Client,
-    invitations: Mapping[int, str],
-    *,
-    admin_token: str,
-    names: Mapping[int, str] | None = None,
-    finalize: bool = True,
-    enrolment_keys: Mapping[int, bytes] | None = None,
-) -> dict[int, Trustee]:
-    """Run the whole key ceremony in-process: every trustee registers (signed with its enrolment key, from
-    ``enrolment_keys``, when the manifest pins them), deals, verifies, answers; the admin publishes the joint
-    key; every trustee computes its key share. Returns the trustees by index."""
-    api = TrusteeApi(http)
-    trustees: dict[int, Trustee] = {}
-    for i, code in sorted(invitations.items()):
-        t = Trustee.init(
-            api, code, (names or {}).get(i, f"Trustee {i}"), enrolment_key=(enrolment_keys or {}).get(i)
-        )
-        t.register(http)
-        trustees[i] = t
-    for t in trustees.values():
-        t.deal(http)
-    for t in trustees.values():
-        t.verify_shares(http)
-    for t in trustees.values():
-        t.answer_complaints(http)
-    if finalize:
-        _admin(http, admin_token, "/key-ceremony/finalize")
-        for t in trustees.values():
-            t.finalize(http)
-    return trustees
-
-
-def run_decryption(
-    http: httpx.Client, trustees: Iterable[Trustee], *, log_key: str | None = None
-) -> dict[int, dict[str, Any]]:
-    """The given (present) trustees each check the tally against the ledger and submit their partial
-    decryptions (:meth:`Trustee.decrypt`); returns the server's answers."""
-    return {t.index: t.decrypt(http, log_key=log_key) for t in trustees}
 
 
 def client_for(base_url: str, *, timeout: float = 30.0) -> httpx.Client:

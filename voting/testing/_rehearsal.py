@@ -25,20 +25,25 @@ What it writes (``docs/operator-guide.md``, "Rehearsal"; ``DIR/README.txt`` list
                                       the digital-ID residents: on the roll, no card), client-secret (0600),
                                       reference-photos/<voter alias>.png (synthetic, never a face)
 
-Everything comes from the project's own code: the JPKI test CA (:class:`voting._testca.JpkiTestCa`) and its
+Everything comes from the project's own code: the JPKI test CA (:class:`voting.testing.JpkiTestCa`) and its
 CRL partitions, the commission's TEST signing key
 (:func:`voting._commission_key.ensure_test_commission_signer`),
 the ledger's signing key (:func:`voting.service.log_signer`), the witnesses' keys
 (:func:`voting._cli_witness.init_witness`, what ``tvote witness init`` runs), the demo's synthetic residents
-and manifest (:func:`voting._cli_demo.make_residents`, :func:`~voting._cli_demo.tsukuba_manifest`). A card
+and manifest (:func:`voting.testing.make_residents`, :func:`~voting.testing.tsukuba_manifest`). A card
 file is PKCS#12
 (``cryptography``: the key and certificate encrypted under the card's PIN, AES-256 with PBKDF2).
 
 Digital ID (``oidc+face``): ``tvote rehearsal oidc DIR`` runs the development OpenID provider
-(:class:`voting._dev_oidc.DevOidcProvider`, a real authlib provider) with the kit's digital-ID accounts and a
+(:class:`voting.testing.DevOidcProvider`, a real authlib provider) with the kit's digital-ID accounts and a
 face-match *hook* (:func:`face_hook_app`: the ``HttpFaceMatcher`` wire format answered by the deterministic
 test matcher, which matches byte-identical synthetic images) on the loopback ports the settings name. It
 rehearses the flow, not face recognition. With ``--digital-id-voters 0`` the kit leaves digital ID out.
+
+It lives with the test scaffolding (test CA, cards with PINs, a development OpenID provider: nothing a server
+may load) and only ``tvote rehearsal``'s commands import it, inside their functions. Its length (about 600
+lines) is one kit written in one pass: the files it writes depend on each other (the log key the witnesses
+pin, the roll key that names the reference photos, the settings that name all of them).
 """
 
 from __future__ import annotations
@@ -61,10 +66,10 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 
 from ledger.files import write_atomic
+from voting._cli_errors import CliError
+from voting._db import make_private_dir
 
-from ._cli_demo import _rfc3339
-from ._cli_errors import CliError
-from ._db import make_private_dir
+from ._residents import rfc3339
 from ._testca import JpkiTestCa, TestCard
 
 __all__ = [
@@ -249,12 +254,13 @@ def write_kit(
     """Write a complete rehearsal setup into ``directory`` (module docstring)."""
     import yaml
 
-    from ._cli_demo import make_residents, roll_csv, tsukuba_manifest
-    from ._cli_witness import init_witness
-    from ._commission_key import ensure_test_commission_signer
-    from ._manifest import parse_manifest
-    from ._settings import Settings, hash_kiosk_token
-    from .service import log_signer
+    from voting._cli_witness import init_witness
+    from voting._commission_key import ensure_test_commission_signer
+    from voting._manifest import parse_manifest
+    from voting._settings import Settings, hash_kiosk_token
+    from voting.service import log_signer
+
+    from ._residents import make_residents, roll_csv, tsukuba_manifest
 
     now = now or dt.datetime.now(dt.UTC)
     opens, closes = options.check(now)
@@ -328,7 +334,7 @@ def write_kit(
         "ja": "つくば市 インターネット投票 リハーサル (本番ではありません)",
         "en": "Tsukuba City internet voting rehearsal (not a real election)",
     }
-    manifest["voting_period"] = {"opens": _rfc3339(opens), "closes": _rfc3339(closes)}
+    manifest["voting_period"] = {"opens": rfc3339(opens), "closes": rfc3339(closes)}
     manifest["witnesses"] = {"quorum": WITNESS_QUORUM, "keys": witness_keys}
     manifest["auth_methods"] = ["jpki", "oidc+face"] if digital_id else ["jpki"]
     parse_manifest(manifest)  # the kit never writes a manifest the server would refuse
@@ -379,9 +385,10 @@ def write_kit(
 
 def _write_digital_id(d: Path, options: KitOptions, roll_key: bytes, residents: Sequence[Any]) -> list[str]:
     """The digital-ID side of the kit; returns the settings lines that point the server at it."""
-    from ._cli_demo import demo_face_image
+    from voting._roll import voter_alias
+
     from ._dev_oidc import DEV_ACR, DEV_TRUST_FRAMEWORK
-    from ._roll import voter_alias
+    from ._residents import demo_face_image
 
     did = make_private_dir(d / DIGITAL_ID_DIR)
     photos = make_private_dir(did / "reference-photos")
@@ -454,7 +461,7 @@ Everything here is for a rehearsal: a JPKI *test* CA and test cards, a TEST comm
 witness keys that live on this one machine, synthetic residents. Production refuses the settings file
 (TVOTE_ENVIRONMENT=production tvote serve --config {SETTINGS_FILE} exits 2: config.unsafe).
 
-Election {options.election_id}: voting period {_rfc3339(kit.opens)} to {_rfc3339(kit.closes)} (UTC);
+Election {options.election_id}: voting period {rfc3339(kit.opens)} to {rfc3339(kit.closes)} (UTC);
 {options.trustees} trustees, any {options.threshold} decrypt; witnesses w1 w2 w3, quorum {WITNESS_QUORUM};
 ballots by test My Number card (jpki){methods}.
 
@@ -567,7 +574,7 @@ def load_provider(directory: Path) -> dict[str, Any]:
 
 
 def start_digital_id(directory: Path) -> tuple[Any, Any, dict[str, Any]]:
-    """Start the kit's local OpenID provider (:class:`voting._dev_oidc.DevOidcProvider`, every digital-ID
+    """Start the kit's local OpenID provider (:class:`voting.testing.DevOidcProvider`, every digital-ID
     resident's account; a login names its account in ``login_hint``) and the face-match hook, on the ports
     the settings point the server at. Returns ``(provider, face server, provider.json)``; stop both."""
     from urllib.parse import urlsplit

@@ -38,12 +38,15 @@ Errors (one tree)::
     ├── ReceiptError         a receipt does not verify; ``check`` names the failed check
     └── ChallengeError       a challenged ballot does not open to the voter's choices (cast-as-intended
                              failed: the device cheated), or the published opening does not verify
+
+Length: one class, the voter's device, over 500 lines because its checks share state that must not be
+split: the log key it settled on (pinned, manifest or server), the largest checkpoint it has seen (the fork
+check) and the election it re-derived (base hash, witness policy). The pieces that are not that state live
+beside it (:mod:`voting.receipt`, :mod:`voting.clients._http`).
 """
 
 from __future__ import annotations
 
-import functools
-import ssl
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -79,8 +82,8 @@ from ledger.record import (
     WitnessPolicy,
 )
 
-from ._errors import read_error
-from .receipt import Receipt
+from ..receipt import Receipt
+from ._http import read_error, tls_context
 
 __all__ = [
     "ChallengeError",
@@ -99,7 +102,7 @@ API = "/api/v1"
 
 
 class VoterClientError(Exception):
-    """Base of everything :mod:`voting.client` raises."""
+    """Base of everything :mod:`voting.clients.voter` raises."""
 
 
 class ServerError(VoterClientError):
@@ -158,15 +161,6 @@ class ChallengeResult:
 
 #: ``login(authorization_url) -> callback_url``: the part a real browser does at the digital-ID provider.
 LoginFn = Callable[[str], str]
-
-
-@functools.cache
-def tls_context() -> ssl.SSLContext:
-    """One verifying TLS context (certifi's CA bundle) shared by every client: building a context loads
-    the bundle, which costs tens of milliseconds, so the voter client and the demo build it once."""
-    import certifi
-
-    return ssl.create_default_context(cafile=certifi.where())
 
 
 def _parse_vkey(text: str) -> LogKey:
@@ -348,7 +342,7 @@ class VoterClient:
         kiosk_token: str | None = None,
     ) -> Receipt:
         """Cast with a My Number card: ``card.sign_ballot(base_hash, ballot_hash, challenge)`` returns a
-        :class:`voting.auth.JpkiSubmission` (a :class:`voting._testca.TestCard` does; a real card reader
+        :class:`voting.auth.JpkiSubmission` (a :class:`voting.testing.TestCard` does; a real card reader
         would sign the same 116-byte message). With ``kiosk_token`` the ballot goes in as a kiosk ballot."""
         p = self._prepared(choices)
         info = self.election()

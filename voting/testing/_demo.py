@@ -1,0 +1,301 @@
+"""The demo (``tvote demo``): a whole Tsukuba-style election on the embedded SQLite default, over real HTTP.
+
+What it runs (all in one process; the election server and a development OpenID Connect provider listen on
+127.0.0.1; trustees and voters talk to the server only over HTTP):
+
+1. the commission creates the election (a mayoral race, 1 of 4; a referendum, yes/no; a subsidy-project
+   approval vote, up to 3 of 8), loads and commits a roll of synthetic residents, and 5 trustees run the
+   key ceremony (threshold 3);
+2. voting opens; residents vote with test JPKI cards (software My Number cards issued by a test CA, checked
+   against a real CRL) or with a digital ID (the local OIDC provider) plus a face-match decision; some
+   challenge a ballot first (Benaloh: the opening is published and re-verified on a "second device"),
+   some re-vote, a few vote again at a polling-place kiosk (which overrides their internet ballots);
+3. voting closes; the counted ballots are tallied; 4 of the 5 trustees decrypt (one is absent); the result
+   is published, the signed result PDF produced and the election record exported;
+   three witnesses (``tvote witness`` directories, quorum 2, pinned to the log key) cosign a checkpoint
+   after voting (the sampled receipts are checked under it) and the final one (w3 is down then: two of
+   three still make the quorum, so the record passes V5);
+4. the result table is printed and checked against the tally of the simulated choices.
+
+Its building blocks (:mod:`voting.testing._residents`, :mod:`voting.testing._demo_election`) are also
+what the intake, client and demo tests use. NEVER for a real election:
+test CAs, synthetic people, a development OIDC provider and a stub face-match engine.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import random
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+from nacl.public import PrivateKey
+
+from ._demo_election import DEMO_WITNESS_QUORUM, DEMO_WITNESSES, DemoElection, start_election
+from ._residents import Resident, demo_live_capture, login_as, make_residents, tsukuba_manifest
+from ._testca import JpkiTestCa, RsaKeyPool
+
+__all__ = ["DemoOutcome", "run_demo"]
+
+
+@dataclass
+class DemoOutcome:
+    exit_code: int
+    record_dir: Path
+    pdf: Path
+    results: dict[str, dict[str, int]]
+    expected: dict[str, dict[str, int]]
+    summary: dict[str, int]
+
+
+@dataclass
+class _Plan:
+    """What one synthetic resident does (drawn from the seeded RNG)."""
+
+    resident: Resident
+    method: str  # "jpki" | "oidc" | "abstain"
+    challenge: bool
+    revote: bool
+    kiosk: bool
+
+
+def _random_choices(rnd: random.Random, manifest: Mapping[str, Any]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for c in manifest["contests"]:
+        ids = [s["id"] for s in c["selections"]]
+        if c["kind"] == "one_of_n":
+            weights = [5, 3, 2, 1][: len(ids)] + [1] * max(0, len(ids) - 4)
+            out[c["id"]] = [] if rnd.random() < 0.05 else rnd.choices(ids, weights=weights)
+        elif c["kind"] == "yes_no":
+            out[c["id"]] = [] if rnd.random() < 0.05 else [rnd.choices(["yes", "no"], weights=[3, 2])[0]]
+        else:
+            out[c["id"]] = sorted(rnd.sample(ids, rnd.randint(0, int(c["max"]))))
+    return out
+
+
+def _plans(rnd: random.Random, residents: Sequence[Resident]) -> list[_Plan]:
+    plans = []
+    for r in residents:
+        x = rnd.random()
+        method = "abstain" if x < 0.08 else ("oidc" if x < 0.25 else "jpki")
+        plans.append(
+            _Plan(
+                r,
+                method,
+                challenge=method != "abstain" and rnd.random() < 0.08,
+                revote=method != "abstain" and rnd.random() < 0.12,
+                kiosk=method == "jpki" and rnd.random() < 0.03,
+            )
+        )
+    if not any(p.kiosk for p in plans):  # the record must exercise the kiosk rule
+        next(p for p in plans if p.method == "jpki").kiosk = True
+    return plans
+
+
+def run_demo(
+    out: Path, *, voters: int = 200, seed: int = 2027, console: Any | None = None, workers: int = 4
+) -> DemoOutcome:
+    """Run the whole demo election (see the module docstring); write ``out/record`` and ``out/result.pdf``."""
+    import concurrent.futures as cf
+    import shutil
+    import tempfile
+
+    from rich.console import Console
+
+    from ._ceremony import run_decryption
+
+    con = console or Console()
+    t0 = time.monotonic()
+    out = Path(out)
+    record_dir, pdf_path = out / "record", out / "result.pdf"
+    if record_dir.exists():
+        shutil.rmtree(record_dir)
+    pdf_path.unlink(missing_ok=True)
+    (out / "commission-root.pem").unlink(missing_ok=True)
+    (out / "pins.json").unlink(missing_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
+
+    now = dt.datetime.now(dt.UTC)
+    rnd = random.Random(seed)  # synthetic choices only
+    ca = JpkiTestCa.generate(now)
+    residents = make_residents(voters, ca, now, seed=seed, pool=RsaKeyPool(16))
+    plans = _plans(rnd, residents)
+    manifest = tsukuba_manifest(now)
+    observers = PrivateKey.generate()  # the independent observers' oversight key (`tvote observers keygen`)
+    manifest["oversight"] = {"x25519_public_key": bytes(observers.public_key).hex()}
+    oidc_residents = [p.resident for p in plans if p.method == "oidc"]
+    con.print(
+        f"[bold]tvote demo[/bold]: {voters} synthetic residents, 5 trustees (quorum 3), 3 witnesses "
+        f"(quorum {DEMO_WITNESS_QUORUM}), SQLite, real HTTP"
+    )
+
+    with (
+        tempfile.TemporaryDirectory(prefix="tvote-demo-") as tmp,
+        start_election(
+            Path(tmp),
+            residents,
+            ca,
+            manifest,
+            now=now,
+            oidc_residents=oidc_residents,
+            witnesses=DEMO_WITNESSES,
+            pinned=True,
+        ) as e,
+    ):
+        con.print(f"  server {e.base_url}: election created, roll committed, key ceremony done, voting open")
+        con.print(
+            f"  witnesses {', '.join(DEMO_WITNESSES)} (quorum {DEMO_WITNESS_QUORUM}) pinned to the log key "
+            f"({time.monotonic() - t0:.1f}s)"
+        )
+        counted: dict[str, dict[str, list[str]]] = {}
+        stats = {"challenged": 0, "revotes": 0, "kiosk": 0, "oidc": 0, "jpki": 0}
+        receipts: list[Any] = []
+        lock = threading.Lock()
+
+        info = e.election_info()
+
+        def vote_internet(p: _Plan) -> None:
+            with e.client(election=info, self_check=False) as c:
+                choices = _random_choices(random.Random(f"{seed}/{p.resident.resident_id}"), manifest)
+                if p.challenge:  # encrypt, challenge (the opening is checked on a second device), vote again
+                    c.challenge(choices)
+                rounds = [choices]
+                if p.revote:
+                    rounds.append(
+                        _random_choices(random.Random(f"{seed}/{p.resident.resident_id}/2"), manifest)
+                    )
+                for ch in rounds:
+                    if p.method == "oidc":
+                        login_as(e.oidc_provider, p.resident)
+                        r = c.cast_oidc(ch, face=demo_live_capture(p.resident))
+                    else:
+                        r = c.cast_jpki(p.resident.card, ch)
+                    with lock:
+                        receipts.append(r)
+                with lock:
+                    counted[p.resident.resident_id] = rounds[-1]
+                    stats["challenged"] += p.challenge
+                    stats["revotes"] += p.revote
+                    stats[p.method] += 1
+
+        jpki_plans = [p for p in plans if p.method == "jpki"]
+        oidc_plans = [p for p in plans if p.method == "oidc"]
+        with cf.ThreadPoolExecutor(max_workers=workers) as pool:
+            list(pool.map(vote_internet, jpki_plans))
+        for p in oidc_plans:  # the development provider approves one subject at a time
+            vote_internet(p)
+        for p in (p for p in plans if p.kiosk):  # in person, later: overrides the internet ballots
+            ch = _random_choices(random.Random(f"{seed}/{p.resident.resident_id}/kiosk"), manifest)
+            with e.client(election=info, self_check=False) as c:
+                receipts.append(c.cast_jpki(p.resident.card, ch, kiosk_token=e.kiosk_token))
+            counted[p.resident.resident_id] = ch
+            stats["kiosk"] += 1
+        # receipts are pending until the next scheduled checkpoint (every second here): wait for the one that
+        # covers the last ballot, then a round of the three witnesses cosigns it
+        with e.client() as c:
+            receipts = [c.complete_receipt(r) for r in receipts]
+        e.cosign()
+        with e.client() as c:  # every voter can check a receipt (witness quorum included); a sample here
+            for r in rnd.sample(receipts, min(10, len(receipts))):
+                c.verify_receipt(r)
+        con.print(
+            f"  voting: {stats['jpki']} by My Number card, {stats['oidc']} by digital ID + face match, "
+            f"{stats['challenged']} challenged a ballot, {stats['revotes']} re-voted, "
+            f"{stats['kiosk']} at a kiosk ({time.monotonic() - t0:.1f}s)"
+        )
+
+        e.close_early()
+        (out / "evidence.json").write_text(json.dumps(e.admin("/evidence/export")), encoding="utf-8")
+        e.admin("/tally")  # signs a checkpoint covering tally.encrypted
+        # trustees decrypt only a tally under a checkpoint the witness quorum cosigned: one round of the
+        # witnesses; each trustee then relies on that checkpoint (GET /ledger/checkpoint/witnessed), though
+        # the partial decryptions before its own have made newer, not yet cosigned, ones
+        e.service.ledger.checkpoint()
+        e.cosign()
+        absent = max(e.trustees)
+        for i, t in sorted(e.trustees.items()):
+            if i == absent:
+                continue
+            run_decryption(e.http, [t])
+        result = e.admin("/result")
+        e.admin("/declaration")
+        e.service.ledger.checkpoint()
+        # the final checkpoint: w3 is down, w1 and w2 still make the quorum of 2 (verifier V5)
+        e.cosign(["w1", "w2"])
+        e.service.ledger.export(record_dir)
+        pdf_path.write_bytes(e.service.result_pdf())
+        signer = e.service.commission_signer()  # the (test) commission root, for `tvote-verify --trust-root`
+        root = signer.chain[-1] if signer.chain else signer.certificate
+        (out / "commission-root.pem").write_bytes(root.public_bytes(serialization.Encoding.PEM))
+        shutil.copyfile(pdf_path, record_dir / "result.pdf")
+        audit = _audit_evidence(e, Path(tmp), observers, record_dir, out / "evidence.json")
+        con.print(
+            f"  observers' evidence audit: {audit.human().splitlines()[-1]} "
+            f"({audit.justified} of {audit.ballots} cast ballots justified)"
+        )
+        from voting._pins import official_pins  # what the commission publishes out of band
+
+        (out / "pins.json").write_text(json.dumps(official_pins(e.service.manifest), indent=1) + "\n")
+
+    expected = {c["id"]: {s["id"]: 0 for s in c["selections"]} for c in manifest["contests"]}
+    for choices in counted.values():
+        for cid, sels in choices.items():
+            for sid in sels:
+                expected[cid][sid] += 1
+    results = {c: {s: int(v) for s, v in sels.items()} for c, sels in result["results"].items()}
+    summary = {k: int(result[k]) for k in ("cast", "counted", "superseded", "overridden", "spoiled")}
+    _print_results(con, manifest, results, summary, absent)
+    ok = results == expected and summary["counted"] == len(counted) and audit.ok
+    con.print(f"  record: [bold]{record_dir}[/bold]   signed result PDF: [bold]{pdf_path}[/bold]")
+    con.print(f"  check it (official mode): .venv/bin/tvote-verify {record_dir} --pins {out / 'pins.json'}")
+    if ok:
+        con.print(
+            f"[green]the published result equals the tally of the simulated choices[/green] "
+            f"({time.monotonic() - t0:.1f}s)"
+        )
+    else:
+        con.print("[red]MISMATCH: the published result differs from the simulated choices[/red]")
+    return DemoOutcome(0 if ok else 1, record_dir, pdf_path, results, expected, summary)
+
+
+def _audit_evidence(e: DemoElection, data_dir: Path, key: Any, record: Path, export: Path) -> Any:
+    """``tvote audit-evidence`` on the demo: the test CA root and CRLs, the provider's JWKS."""
+    from voting._audit import audit_evidence
+    from voting.auth import load_crl
+
+    crls = [load_crl(f.read_bytes()) for f in sorted((data_dir / "jpki-crls").iterdir())]
+    jwks = None
+    if e.oidc_provider is not None:
+        jwks = {"keys": [k.as_dict(private=False) for k in e.oidc_provider.jwks_keys]}
+    return audit_evidence(
+        record, export, key, jpki_roots=[e.ca.certificate], crls=crls, oidc_jwks=jwks, accept_test_policy=True
+    )
+
+
+def _print_results(
+    con: Any,
+    manifest: Mapping[str, Any],
+    results: Mapping[str, Mapping[str, int]],
+    summary: Mapping[str, int],
+    absent: int,
+) -> None:
+    from rich.table import Table
+
+    for c in manifest["contests"]:
+        t = Table(title=f"{c['name']['ja']} / {c['name']['en']}", title_justify="left")
+        t.add_column("selection")
+        t.add_column("votes", justify="right")
+        for s in sorted(c["selections"], key=lambda s: -results[c["id"]][s["id"]]):
+            t.add_row(f"{s['name']['ja']} ({s['name']['en']})", str(results[c["id"]][s["id"]]))
+        con.print(t)
+    con.print(
+        f"  ballots cast {summary['cast']}, counted {summary['counted']}, superseded by a re-vote "
+        f"{summary['superseded']}, overridden by a kiosk ballot {summary['overridden']}, spoiled "
+        f"(challenged) {summary['spoiled']}; trustee {absent} absent at decryption"
+    )
