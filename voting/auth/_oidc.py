@@ -42,7 +42,7 @@ that intake binds to one voter alias per election —, the roll match key from t
 ``None``, and the evidence hash). The ID token itself is evidence for auditors with access (it contains
 the verified personal claims); only :attr:`OidcEvidence.digest` is public.
 
-Size: a little over 500 lines because this docstring is the flow's specification; the code is one relying
+Length: a little over 500 lines because this docstring is the flow's specification; the code is one relying
 party (begin, complete, token checks) that reads best in one place.
 """
 

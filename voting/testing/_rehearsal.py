@@ -41,9 +41,10 @@ test matcher, which matches byte-identical synthetic images) on the loopback por
 rehearses the flow, not face recognition. With ``--digital-id-voters 0`` the kit leaves digital ID out.
 
 It lives with the test scaffolding (test CA, cards with PINs, a development OpenID provider: nothing a server
-may load) and only ``tvote rehearsal``'s commands import it, inside their functions. Its length (about 600
-lines) is one kit written in one pass: the files it writes depend on each other (the log key the witnesses
-pin, the roll key that names the reference photos, the settings that name all of them).
+may load) and only ``tvote rehearsal``'s commands import it, inside their functions.
+
+Length: about 600 lines, one kit written in one pass: the files it writes depend on each other (the log key
+the witnesses pin, the roll key that names the reference photos, the settings that name all of them).
 """
 
 from __future__ import annotations
