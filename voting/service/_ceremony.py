@@ -23,7 +23,7 @@ from crypto import (
     TrusteeCommitments,
     TrusteeEnrolment,
 )
-from ledger.events import EventType
+from ledger.events import BOUND_KEYS, EventType
 
 from .._db import ComplaintRow, ShareRow, TrusteeRow
 from .._errors import (
@@ -373,7 +373,7 @@ class CeremonyStage(ServiceCore):
     @replays(EventType.TRUSTEE_COMPLAINT)
     def _replay_complaint(self, r: Replay, index: int, etype: str, p: dict[str, Any]) -> bool:
         s, eid = r.s, r.row.election_id
-        body = {k: v for k, v in p.items() if k not in ("election_id", "base_hash")}
+        body = {k: v for k, v in p.items() if k not in BOUND_KEYS}
         c = Complaint.from_dict(body)
         if self._complaint_row(s, eid, c.complainant, c.dealer) is not None:
             return False
@@ -390,7 +390,7 @@ class CeremonyStage(ServiceCore):
     @replays(EventType.TRUSTEE_ANSWER)
     def _replay_answer(self, r: Replay, index: int, etype: str, p: dict[str, Any]) -> bool:
         s, eid = r.s, r.row.election_id
-        body = {k: v for k, v in p.items() if k not in ("election_id", "base_hash")}
+        body = {k: v for k, v in p.items() if k not in BOUND_KEYS}
         a = ComplaintAnswer.from_dict(body)
         crow = self._complaint_row(s, eid, a.complainant, a.dealer)
         if crow is None:

@@ -25,7 +25,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from crypto import JointKey, TrusteeCommitments
-from ledger.events import EventType
+from ledger.events import BASE_HASH, ELECTION_ID, EventType
 from ledger.files import write_atomic
 
 from .._db import (
@@ -315,7 +315,7 @@ class ServiceCore:
         return row
 
     def _payload(self, **fields: Any) -> dict[str, Any]:
-        return {"election_id": self.election_id, "base_hash": self.base_hash.hex(), **fields}
+        return {ELECTION_ID: self.election_id, BASE_HASH: self.base_hash.hex(), **fields}
 
     @contextmanager
     def appending(self) -> Iterator[None]:
@@ -468,7 +468,7 @@ class ServiceCore:
         """Record the private effect of entry ``index`` if it is missing (the applier registered for its type,
         :data:`APPLIERS`); ``True`` if it was."""
         registered = APPLIERS.get(etype)
-        if (registered is None or not registered.own_check) and p.get("base_hash") != r.row.base_hash:
+        if (registered is None or not registered.own_check) and p.get(BASE_HASH) != r.row.base_hash:
             raise ServiceUnavailable("reconcile.foreign_entry", f"entry {index} is not of this election")
         if registered is None:
             raise ServiceUnavailable("reconcile.unknown_entry", f"entry {index}: unknown entry type")

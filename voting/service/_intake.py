@@ -80,7 +80,7 @@ from sqlmodel import select
 
 from crypto import RevealedBallot, normalize_tracking_code, verify_revealed
 from ledger import NotFound as LedgerNotFound
-from ledger.events import EventType
+from ledger.events import BASE_HASH, ELECTION_ID, EventType
 from voting.auth import JpkiSubmission, LiveCapture
 
 from .._errors import Conflict, InvalidRequest, NotFound
@@ -200,8 +200,8 @@ class IntakeService(IntakeAuth, IntakeEvidence):
                     )
                 s.commit()
             payload = {
-                "election_id": eid,
-                "base_hash": self.election.base_hash.hex(),
+                ELECTION_ID: eid,
+                BASE_HASH: self.election.base_hash.hex(),
                 "ballot": b.record,
                 "ballot_hash": bh,
                 "tracking_code": b.tracking_code,
@@ -290,8 +290,8 @@ class IntakeService(IntakeAuth, IntakeEvidence):
                 self._check_unique(s, b)
             now = self.clock()
             payload = {
-                "election_id": self.election_id,
-                "base_hash": self.election.base_hash.hex(),
+                ELECTION_ID: self.election_id,
+                BASE_HASH: self.election.base_hash.hex(),
                 "ballot": b.record,
                 "ballot_hash": bh,
                 "tracking_code": b.tracking_code,

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import delete, func, update
 from sqlmodel import Session, col, select
 
-from ledger.events import EventType
+from ledger.events import ELECTION_ID, EventType
 from ledger.record import ballot_unique_values, repeats_within
 
 from .._errors import ServiceUnavailable
@@ -56,7 +56,7 @@ class BallotReplay:
 
     def apply(self, s: Session, index: int, etype: str, p: Mapping[str, Any]) -> bool:
         eid = self.election_id
-        if p.get("election_id") != eid:
+        if p.get(ELECTION_ID) != eid:
             raise ServiceUnavailable("reconcile.foreign_entry", f"entry {index} is not of this election")
         bh = str(p["ballot_hash"])
         self._ballots += 1

@@ -14,7 +14,7 @@ from typing import Any
 from sqlmodel import select
 
 from crypto import CryptoError, InvalidEncoding, PartialDecryption, ThresholdError, verify_partial
-from ledger.events import EventType
+from ledger.events import BOUND_KEYS, EventType
 from ledger.files import write_atomic
 from ledger.record import RESULT_FILE, archive_record
 
@@ -174,7 +174,7 @@ class PublishStage(TallyStage):
             size, cp_hash = ledger_checkpoint(self.ledger)
             pdf = build_result_pdf(
                 self.manifest.to_dict(),
-                {k: v for k, v in result.items() if k not in ("election_id", "base_hash")},
+                {k: v for k, v in result.items() if k not in BOUND_KEYS},
                 checkpoint_hash=cp_hash,
                 record_url=self.record_url(),
                 signer=signer or self.commission_signer(),

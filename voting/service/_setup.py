@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlmodel import select
 
-from ledger.events import EventType
+from ledger.events import BASE_HASH, EventType
 
 from .._db import ElectionRow, TrusteeRow
 from .._errors import Conflict, ManifestError, ServiceUnavailable
@@ -90,7 +90,7 @@ class SetupStage(ServiceCore):
             s.commit()
             try:
                 index = self._append(
-                    EventType.MANIFEST, {"manifest": m.to_dict(), "base_hash": m.base_hash.hex()}, row
+                    EventType.MANIFEST, {"manifest": m.to_dict(), BASE_HASH: m.base_hash.hex()}, row
                 )
             except BaseException:
                 if self._ledger.size == 0:  # nothing was appended: the pre-written rows are orphans
@@ -122,6 +122,6 @@ class SetupStage(ServiceCore):
 
     @replays(EventType.MANIFEST, own_check=True)
     def _replay_manifest(self, r: Replay, index: int, etype: str, p: dict[str, Any]) -> bool:
-        if p.get("base_hash") != r.row.base_hash:
+        if p.get(BASE_HASH) != r.row.base_hash:
             raise ServiceUnavailable("reconcile.manifest", "the ledger's manifest is not this election's")
         return self._advance(r.row, "setup")
