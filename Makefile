@@ -70,7 +70,7 @@ test-fast: $(STAMP)
 
 # What `make lint` checks: ruff (lint and format) on every package, the tools, the benchmarks and the tests;
 # mypy --strict on all of them but the tests. pyproject.toml's [tool.mypy] files lists the same packages (a
-# bare `mypy` checks them) and the README says so; tests/test_tooling.py holds the three together.
+# bare `mypy` checks them) and the README says so; tests/system/test_tooling.py holds the three together.
 LINT_PACKAGES := crypto ledger verifier voting kiosk tools bench
 
 lint: $(STAMP)

@@ -139,7 +139,7 @@ def measure(tiny: bool) -> dict[str, Any]:
     crypto = importlib.import_module("crypto")
     hazmat = importlib.import_module("crypto.hazmat")
     # The two modules whose libsodium calls :func:`counting` wraps, and dlog's table cache: the internals
-    # this benchmark measures, private on purpose (tests/test_layering.py lists this exception).
+    # this benchmark measures, private on purpose (tests/system/test_layering.py lists this exception).
     group = importlib.import_module("crypto._group")
     dlog = importlib.import_module("crypto._dlog")
     Scalar, G = crypto.Scalar, hazmat.G

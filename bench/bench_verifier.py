@@ -68,7 +68,7 @@ def ballot_rate(rec: Path, limit: int = 300) -> float:
     from crypto import JointKey
 
     # the verifier's own per-ballot pass (V12-V14), timed without the rest of a run: private on purpose
-    # (tests/test_layering.py lists this exception)
+    # (tests/system/test_layering.py lists this exception)
     from verifier._ballots import BallotContext, RollCommitment, verify_batch
     from verifier._manifest import read_manifest
 

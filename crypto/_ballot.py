@@ -282,7 +282,7 @@ class EncryptedBallot:
         number a small non-negative integer: for such values RFC 8785 is exactly ``json.dumps`` with sorted
         keys and no whitespace (ASCII keys sort the same by UTF-16 code unit and by code point; no string
         needs an escape), which is C code instead of the ``rfc8785`` package's Python.
-        ``tests/test_ballot.py`` checks the two agree."""
+        ``tests/crypto/test_ballot.py`` checks the two agree."""
         return _json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":")).encode("ascii")
 
     def ballot_hash(self) -> bytes:

@@ -2,7 +2,7 @@
 
 Do not use this module in production code. It exists so the test-suite can cross-check the libsodium
 fast path in :mod:`crypto._group` and :mod:`crypto._elgamal` against the RFC's formulas (see
-``tests/test_group.py``). It is deliberately naive:
+``tests/crypto/test_group.py``). It is deliberately naive:
 
 * edwards25519 points are affine pairs ``(x, y)`` over GF(p), ``p = 2^255 - 19``; addition is the
   complete twisted Edwards law for ``a = -1``::

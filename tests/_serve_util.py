@@ -1,5 +1,5 @@
-"""Helpers for tests that run the REAL ``tvote serve`` process (tests/test_serve_e2e.py,
-tests/test_service_crash.py): a free loopback port, the JPKI test CA's trust anchor and CRL files, the
+"""Helpers for tests that run the REAL ``tvote serve`` process (tests/system/test_serve_e2e.py,
+tests/voting/test_service_crash.py): a free loopback port, the JPKI test CA's trust anchor and CRL files, the
 HTTP face matcher, a CLI runner, and starting / waiting for / stopping the server subprocess."""
 
 from __future__ import annotations

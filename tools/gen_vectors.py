@@ -2,7 +2,7 @@
 
 Deterministic: every random value comes from a named SHAKE-256 stream (``ShakeStream(SEED, label)``,
 docs/protocol.md Appendix A), so running the script twice gives byte-identical files and another
-implementation can regenerate every draw, the ballots' included. ``tests/test_vectors.py`` re-derives
+implementation can regenerate every draw, the ballots' included. ``tests/crypto/test_vectors.py`` re-derives
 every value from its inputs and checks that this script's output equals the committed files.
 
 Usage::
@@ -139,7 +139,7 @@ def group_vectors() -> dict[str, Any]:
     invalid_points.append({"hex": pts[0].hex() + "00", "reason": "wrong-length"})
     upper = next(p for p in pts if p.hex() != p.hex().upper())
     invalid_points.append({"hex": upper.hex().upper(), "reason": "uppercase hex"})
-    # that the slow reference (crypto._reference) rejects each of them too is tests/test_vectors.py's
+    # that the slow reference (crypto._reference) rejects each of them too is tests/crypto/test_vectors.py's
     # test_group_invalid_points, on the written file
 
     return {

@@ -12,7 +12,7 @@ token, and ``tvote serve`` checks everything the election will need before it li
 tokens at start and writes them to ``0600`` files in the data directory.
 
 The settings, their environment variables and defaults are documented once, in the table of
-``docs/operator-guide.md`` ("Server configuration"); ``tests/test_settings_doc.py`` holds that table to
+``docs/operator-guide.md`` ("Server configuration"); ``tests/system/test_settings_doc.py`` holds that table to
 :class:`Settings` (every field is a row, every documented default is the field's default).
 
 Fail closed: a well-known token (:data:`WELL_KNOWN_TOKENS`, e.g. ``changethis``) is refused as the admin

@@ -146,7 +146,7 @@ def json_depth(text: bytes | bytearray | str) -> int:
     For text a JSON decoder accepts this is exactly the nesting of the parsed value. For any other text it
     is the highest count of open brackets over its prefixes (a closing bracket without an opener subtracts,
     an unterminated string runs to the end): at least the depth a decoder reaches before it stops at the
-    first error, since up to there both see the same string literals. ``tests/test_json_bounds.py``
+    first error, since up to there both see the same string literals. ``tests/ledger/test_json_bounds.py``
     cross-checks it with a character-by-character reference.
     """
     return _depth(text, None)
@@ -252,7 +252,7 @@ def canonical_json_checked(value: Any) -> bytes:
     takes over UTF-16 code units and Python over code points (they differ only for characters outside
     the Basic Multilingual Plane), and (b) lone surrogates, which RFC 8785 escapes and Python cannot
     encode. Either case falls back to the reference :func:`canonical_json`; the two are cross-checked by
-    a Hypothesis property in ``tests/test_record.py``.
+    a Hypothesis property in ``tests/ledger/test_record.py``.
     """
     try:
         out = json.dumps(

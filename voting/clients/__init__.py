@@ -7,7 +7,7 @@
 
 Nothing here imports the server (its web framework, database layer, service, intake or authentication
 verifiers): a voter's or a trustee's machine runs a client without the server's code
-(``tests/test_layering.py`` holds it to that).
+(``tests/system/test_layering.py`` holds it to that).
 """
 
 from __future__ import annotations

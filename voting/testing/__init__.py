@@ -8,7 +8,7 @@ ceremony and decryption run in one process: what the tests, ``tools/``, ``bench/
 
 Nothing of the server imports this package: only the tests, ``tools/``, ``bench/`` and, inside the command
 function, the development commands of ``tvote`` (``demo``, ``rehearsal``) do
-(``tests/test_layering.py`` holds the server to it, on the source and at run time).
+(``tests/system/test_layering.py`` holds the server to it, on the source and at run time).
 
 * CAs and cards: :class:`JpkiTestCa`, :class:`CommissionTestCa`, :class:`TestCard`, :class:`TestResident`,
   :class:`RsaKeyPool` (a pool of RSA keys, so that thousands of cards do not each cost a key generation),

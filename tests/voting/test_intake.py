@@ -779,7 +779,7 @@ def test_deep_json_is_refused_before_parsing_and_json_never_gets_the_admin_limit
     election: DemoElection,
 ) -> None:
     """The ASGI layer scans a JSON body's nesting before any decoder runs (the real server, in its own
-    process, answers the issue's exact 200 KB body in tests/test_intake_adversarial.py)."""
+    process, answers the issue's exact 200 KB body in tests/voting/test_intake_adversarial.py)."""
     e = election
     before = e.ledger_size()
     deep = b'{"ballot":' + b"[" * 70 + b"]" * 70 + b', "auth": {}}'

@@ -619,7 +619,7 @@ def test_single_trustee_election() -> None:
 
 # ------------------------------------------------------------------------------ known-answer vectors
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 VECTORS = ROOT / "tests" / "vectors" / "threshold.json"
 
 

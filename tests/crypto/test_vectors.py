@@ -27,7 +27,7 @@ from crypto._errors import BallotError, InvalidEncoding, ProofError, Verificatio
 from crypto._group import IDENTITY, G, L, Point, Scalar, small_multiple
 from crypto._hash import challenge, encode_transcript, tagged_sha256
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 VEC = ROOT / "tests" / "vectors"
 
 

@@ -350,7 +350,7 @@ def test_record_reading_does_not_import_storage() -> None:
         "bad = [m for m in ('sqlalchemy', 'sqlmodel', 'fastapi', 'ledger.log') if m in sys.modules]\n"
         "assert not bad, bad\n"
     )
-    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[1])
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[2])
 
 
 def test_public_surface() -> None:

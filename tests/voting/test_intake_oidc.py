@@ -377,7 +377,7 @@ def test_new_codes_are_registered_and_documented() -> None:
     from voting.auth import ERROR_CODES
     from voting.service._intake_checks import ALIAS_BOUND, SUBJECT_BOUND
 
-    docs = Path(__file__).resolve().parents[1] / "docs"
+    docs = Path(__file__).resolve().parents[2] / "docs"
     voting_md, auth_md = (docs / "voting.md").read_text(), (docs / "authentication.md").read_text()
     for code in ("oidc.acr", "oidc.auth_time", "face.reference"):
         assert code in ERROR_CODES and f"`{code}`" in voting_md and f"`{code}`" in auth_md

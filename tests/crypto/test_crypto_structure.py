@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-CRYPTO = Path(__file__).resolve().parent.parent / "crypto"
+CRYPTO = Path(__file__).resolve().parents[2] / "crypto"
 
 THRESHOLD_ORDER = ("_dkg", "_complaints", "_joint_key", "_decryption", "_trustee")
 BALLOT_VALUES = "_ballot"

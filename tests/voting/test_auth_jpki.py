@@ -36,7 +36,7 @@ CHALLENGE = bytes(range(32))
 ROLL_KEY = RollKey(b"\x42" * 32)
 ALICE = TestResident("筑波 花子", dt.date(1990, 4, 1), "茨城県つくば市研究学園一丁目1番地1", sex="2")
 # the public J-LIS roots (tests/data/jlis-roots: public certificates, copied into the repository)
-REAL_ANCHORS = Path(__file__).resolve().parent / "data" / "jlis-roots"
+REAL_ANCHORS = Path(__file__).resolve().parents[1] / "data" / "jlis-roots"
 TEST_POLICY = (auth.JPKI_TEST_SIGN_POLICY_OID,)
 
 
@@ -307,7 +307,7 @@ def test_error_codes_are_registered() -> None:
 
 
 def test_revocation_and_pin_codes_are_registered_and_documented() -> None:
-    docs = Path(__file__).resolve().parents[1] / "docs"
+    docs = Path(__file__).resolve().parents[2] / "docs"
     voting_md, auth_md = (docs / "voting.md").read_text(), (docs / "authentication.md").read_text()
     for code in ("jpki.revoked", "jpki.revocation_unavailable", "jpki.crl_scope", "jpki.crl_unsupported"):
         assert code in auth.ERROR_CODES and f"`{code}`" in voting_md and f"`{code}`" in auth_md

@@ -23,7 +23,7 @@ from _ledger_util import log_signer
 from ledger import Ledger, LedgerConfig
 
 TOKEN = "crash-test-admin-token-0123456789"
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _port() -> int:

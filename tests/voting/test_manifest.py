@@ -14,7 +14,7 @@ from crypto._hash import tagged_sha256
 from voting._errors import ManifestError
 from voting._manifest import load_manifest, parse_manifest
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "tsukuba-2027" / "manifest.yaml"
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "tsukuba-2027" / "manifest.yaml"
 
 
 def _base() -> dict:

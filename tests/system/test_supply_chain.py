@@ -25,7 +25,7 @@ from packaging.markers import default_environment
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 OURS = ("crypto", "ledger", "voting", "verifier", "kiosk")
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
 # The locks are resolved for CPython 3.11 on Linux x86_64 (the Makefile refuses another interpreter).
@@ -40,7 +40,8 @@ LOCK_ENV = {
     "platform_machine": "x86_64",
     "os_name": "posix",
 }
-#: What the auditor's install must never hold (tests/test_auditor_install.py: the same for the import graph).
+#: What the auditor's install must never hold (tests/system/test_auditor_install.py: the same for the
+#: import graph).
 SERVER_ONLY = {"fastapi", "sqlmodel", "sqlalchemy", "uvicorn", "starlette", "alembic", "psycopg", "authlib"}
 
 

@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 _SKIP_DIRS = {"node_modules", "build", "dist", "demo-out", "sbom", "__pycache__"}
 _DOC_PATH = re.compile(r"(?<![\w./-])docs/[\w./-]*?\.md\b")
 _MD_LINK = re.compile(r"\]\((?!https?:|mailto:|#)([^)#\s]+\.md)(?:#[^)]*)?\)")

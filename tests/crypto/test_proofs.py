@@ -310,7 +310,7 @@ def test_random_scalar_uses_64_bytes_reduced() -> None:
 
 # ------------------------------------------------------------------------------ known-answer vectors
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 VECTORS = ROOT / "tests" / "vectors" / "proofs.json"
 
 

@@ -18,7 +18,7 @@ import pytest
 import ledger.files
 from ledger.files import atomic_writer, write_atomic
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture

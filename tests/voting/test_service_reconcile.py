@@ -4,7 +4,7 @@ The failure is injected for real: the SQLAlchemy session commit right after an a
 would), so the ledger holds the entry and the private tables do not. The service then refuses changes
 (``service.diverged``); reconciliation (``POST /api/v1/admin/reconcile``, or a restart) rebuilds the
 private state from the entry and the service accepts changes again. The SIGKILL version is
-tests/test_service_crash.py.
+tests/voting/test_service_crash.py.
 """
 
 from __future__ import annotations

@@ -127,7 +127,7 @@ def test_new_error_codes_are_documented():
 
     from voting.service._intake_checks import DUPLICATE_CODES
 
-    docs = Path(__file__).resolve().parent.parent / "docs"
+    docs = Path(__file__).resolve().parents[2] / "docs"
     voting_md, api_md = (docs / "voting.md").read_text(), (docs / "api.md").read_text()
     for code in (
         *DUPLICATE_CODES.values(),
@@ -144,7 +144,7 @@ def test_http_error_codes_are_documented():
     """Issue 10's codes are in the API documentation."""
     from pathlib import Path
 
-    docs = Path(__file__).resolve().parent.parent / "docs"
+    docs = Path(__file__).resolve().parents[2] / "docs"
     api_md, voting_md = (docs / "api.md").read_text(), (docs / "voting.md").read_text()
     for code in ("request.timeout", "session.rate_limited", "internal.error", "request.too_large"):
         assert f"`{code}`" in api_md, code

@@ -15,7 +15,7 @@ import pytest
 
 import crypto
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("crypto", "ledger", "verifier", "voting", "kiosk")
 
 PINNED: dict[str, set[str]] = {

@@ -25,7 +25,7 @@ from verifier._privacy import scan_entry, scan_payload
 from verifier.cli import EXIT_INVALID, EXIT_OK, EXIT_UNREADABLE, app
 
 pytestmark = pytest.mark.xdist_group("verifier")
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 FORBIDDEN = ("voting", "kiosk", "fastapi", "sqlmodel", "sqlalchemy", "uvicorn")
 
 

@@ -4,7 +4,7 @@ nothing in tvote raises the interpreter's recursion limit.
 ``{"a":`` + 100,000 × ``[`` + 100,000 × ``]`` + ``}`` used to kill the server and ``tvote-verify`` with a
 segmentation fault: importing ``py_ecc`` raised the recursion limit to 100,000, so the C JSON decoder
 overflowed the stack before Python's guard tripped. The HTTP side is tested against the real server in
-``tests/test_intake_adversarial.py``; the verifier side in ``tests/test_verifier_cli.py``.
+``tests/voting/test_intake_adversarial.py``; the verifier side in ``tests/verifier/test_verifier_cli.py``.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ import pytest
 
 from voting._settings import _SECRET_FILES, ENV_VARS, Settings
 
-GUIDE = Path(__file__).resolve().parent.parent / "docs" / "operator-guide.md"
+GUIDE = Path(__file__).resolve().parents[2] / "docs" / "operator-guide.md"
 _NAME = re.compile(r"`(TVOTE_[A-Z0-9_]+)`")
 _DEFAULT = re.compile(r"`([^`]*)`|\bunset\b")
 

@@ -14,7 +14,7 @@ from verifier._phases import RANK
 from verifier._state import BOUND
 from voting.service._core import _event_type
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_the_docs_table_lists_exactly_the_event_types_in_order() -> None:

@@ -26,7 +26,7 @@ from _tools import read_json
 
 pytestmark = pytest.mark.xdist_group("interop")
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 INTEROP = ROOT / "tests" / "interop"
 VECTORS = ROOT / "tests" / "vectors"
 CHECKER = INTEROP / "check_vectors.mjs"

@@ -15,7 +15,7 @@ from verifier._checks import failure
 from verifier._engine import EVENTS
 from verifier._phases import BALLOT_TYPES, RANK
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_the_docs_check_table_is_generated_from_the_code() -> None:

@@ -23,7 +23,7 @@ from typer.testing import CliRunner
 from voting._manifest import load_manifest
 from voting.cli import app
 
-GUIDE = Path(__file__).resolve().parent.parent / "docs" / "operator-guide.md"
+GUIDE = Path(__file__).resolve().parents[2] / "docs" / "operator-guide.md"
 
 runner = CliRunner()
 
