@@ -8,8 +8,9 @@ Usage::
 Everything is deterministic. Randomness comes from named SHAKE-256 streams: the stream ``label`` is the
 output of ``SHAKE-256(SEED || "/" || label)``, read front to back (``randbytes(n)`` returns the next ``n``
 bytes; docs/protocol.md Appendix A). A reimplementation does not need these streams: every secret and nonce
-they produced is written into the vectors, and ``tests/crypto/test_proofs.py`` / ``tests/crypto/test_threshold.py``
-re-derive both files byte for byte and check every value with the public API.
+they produced is written into the vectors, and ``tests/crypto/test_proofs.py`` /
+``tests/crypto/test_threshold.py`` re-derive both files byte for byte and check every value with the public
+API.
 """
 
 from __future__ import annotations

@@ -15,8 +15,8 @@ Importing ``py_ecc`` raises the interpreter's recursion limit to 100,000 (``py_e
 would let Python's C JSON decoder, and any other recursive code, overflow the C stack and kill the
 process instead of raising ``RecursionError``. :func:`_import_bls` restores the limit right after the
 import, and nothing in tvote raises it: BLS works at the default limit (its deepest call, the recursive
-``multiply`` behind ``clear_cofactor_G2``, is about 650 frames; ``tests/ledger/test_json_bounds.py`` runs sign,
-verify, aggregate and proof of possession 300 frames deep under the default limit of 1000).
+``multiply`` behind ``clear_cofactor_G2``, is about 650 frames; ``tests/ledger/test_json_bounds.py`` runs
+sign, verify, aggregate and proof of possession 300 frames deep under the default limit of 1000).
 """
 
 from __future__ import annotations
