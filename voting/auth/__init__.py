@@ -11,17 +11,28 @@ Public surface (everything else is private)::
     face match  FaceMatcher (protocol), FaceMatchResult, HttpFaceMatcher, DeterministicTestMatcher,
                 ReferenceImageSource, ReferencePhotoSource (protocol), DirectoryReferencePhotoSource,
                 LiveCapture, require_match
+    signing app DigitalAuthAppClient, DappConfig, SigningApp (protocol), SignTransaction, SignStatus,
+                sha256_digest_info (the Digital Authentication App's signing transaction, on the phone)
     revocation  RevocationChecker (protocol), CrlFileChecker, UnsafeNoRevocationCheck, load_crl,
                 ALL_REASONS
     roll        RollKey, RollMatchKey, roll_match_key, normalise_text
-    errors      AuthError > JpkiError > RevocationError; OidcError; FaceMatchError; RollError
+    errors      AuthError > JpkiError > RevocationError; OidcError; FaceMatchError; DappError; RollError
 
 See ``docs/authentication.md``.
 """
 
+from ._dapp import (
+    DappConfig,
+    DigitalAuthAppClient,
+    SigningApp,
+    SignStatus,
+    SignTransaction,
+    sha256_digest_info,
+)
 from ._errors import (
     ERROR_CODES,
     AuthError,
+    DappError,
     FaceMatchError,
     JpkiError,
     OidcError,
@@ -78,7 +89,10 @@ __all__ = [
     "SIGNED_MESSAGE_PREFIX",
     "AuthError",
     "CrlFileChecker",
+    "DappConfig",
+    "DappError",
     "DeterministicTestMatcher",
+    "DigitalAuthAppClient",
     "DirectoryReferencePhotoSource",
     "FaceMatchError",
     "FaceMatchResult",
@@ -103,6 +117,9 @@ __all__ = [
     "RollError",
     "RollKey",
     "RollMatchKey",
+    "SignStatus",
+    "SignTransaction",
+    "SigningApp",
     "UnsafeNoRevocationCheck",
     "anchor_pin_problems",
     "ballot_nonce",
@@ -114,6 +131,7 @@ __all__ = [
     "normalise_text",
     "require_match",
     "roll_match_key",
+    "sha256_digest_info",
     "signed_message",
     "subject_key",
 ]
