@@ -7,13 +7,14 @@
     intake = provider.get()                                 # on the first voter request, once the
                                                             # election (and so its roll key) exists
 
-:meth:`IntakeConfig.from_settings` reads the JPKI trust anchors, the CRL directory (or the explicitly
-chosen ``UnsafeNoRevocationCheck``), the Digital Authentication App's client key, the digital-ID
-provider, the face-match engine and reference source and the kiosk token hashes, and raises
-:class:`~voting._errors.ConfigurationError` on anything unusable, so a misconfigured server does not start (in production this includes a trust anchor that is not pinned:
-:func:`check_production_anchors`). What is not configured stays ``None`` and the intake refuses that
-method with ``auth.unavailable`` (403). Tests and the demo may inject a face matcher, a reference-image
-source and the OIDC client's ``httpx`` options (transport, TLS context) — never a weaker check.
+:meth:`IntakeConfig.from_settings` reads the JPKI trust anchors, the CRL directory (or the explicitly chosen
+``UnsafeNoRevocationCheck``), the Digital Authentication App's client key, the digital-ID provider, the
+face-match engine and reference source and the kiosk token hashes, and raises
+:class:`~voting._errors.ConfigurationError` on anything unusable, so a misconfigured server does not start
+(in production this includes a trust anchor that is not pinned: :func:`check_production_anchors`). What is
+not configured stays ``None`` and the intake refuses that method with ``auth.unavailable`` (403). Tests and
+the demo may inject a face matcher, a reference-image source and the OIDC client's ``httpx`` options
+(transport, TLS context) — never a weaker check.
 
 Also here: :class:`CrlDirectoryChecker` (the built-in :class:`~voting.auth.CrlFileChecker` over a directory
 the operator refreshes, re-read when its files change; fails closed) and :class:`HttpReferenceSource` (the

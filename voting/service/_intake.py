@@ -271,6 +271,16 @@ class IntakeService(IntakeDapp, IntakeEvidence):
         auth = self._auth_oidc(b, state, code, live)
         return self._commit_cast(b, auth, "internet")
 
+    def cast_dapp(self, ballot: Mapping[str, Any], transaction: str) -> Receipt:
+        """Cast ``ballot`` signed with the My Number card through the Digital Authentication App's signing
+        transaction (``start_dapp``): a JPKI cast in every respect (``_intake_dapp``)."""
+        self._require_voting()
+        b = self._parse_ballot(ballot)
+        with self._session() as s:
+            self._check_unique(s, b)
+        auth = self._auth_dapp(b, transaction)
+        return self._commit_cast(b, auth, "internet")
+
     # ------------------------------------------------------------------------------------ spoiling
 
     def spoil(self, ballot: Mapping[str, Any], revealed: Mapping[str, Any]) -> Receipt:

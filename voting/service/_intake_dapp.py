@@ -14,7 +14,7 @@ cast (``method: "jpki"``). What this module adds is the transaction around it:
    expiry: the earlier of the app's and the challenge's);
 2. :meth:`IntakeDapp.dapp_status` (``GET /voter/jpki-app/{transaction}``): ``pending`` / ``approved`` /
    ``refused`` / ``expired`` (asked of the app while the transaction is live), or ``used``;
-3. :meth:`IntakeDapp.cast_dapp` (``POST /voter/ballots`` with ``auth: {method: "jpki-app", transaction}``):
+3. ``IntakeService.cast_dapp`` (``POST /voter/ballots`` with ``auth: {method: "jpki-app", transaction}``):
    the transaction is known, unused, unexpired and was started for this ballot's hash [``dapp.unknown``,
    ``dapp.used``, ``dapp.expired``, ``dapp.ballot_mismatch``]; the app's result is fetched and checked (its
    digest equal to the one submitted: ``dapp.digest_mismatch``), then the JPKI checks run with the
@@ -25,9 +25,8 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
-from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Any, Literal
+from typing import Literal
 
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
@@ -37,9 +36,8 @@ from voting.auth import SigningApp, sha256_digest_info, signed_message
 
 from .._errors import Conflict, Forbidden, InvalidRequest, NotFound, Unauthenticated
 from .._intake_db import DappTransaction, IntakeChallenge
-from ..receipt import Receipt
-from ._intake_auth import IntakeAuth, _aware
-from ._intake_checks import _rowcount
+from ._intake_auth import IntakeAuth, _Authenticated, _aware
+from ._intake_checks import _Ballot, _rowcount
 
 __all__ = ["DappStart", "IntakeDapp"]
 
@@ -133,13 +131,10 @@ class IntakeDapp(IntakeAuth):
             return "expired"
         return app.status(row.app_transaction_id)
 
-    def cast_dapp(self, ballot: Mapping[str, Any], handle: str) -> Receipt:
-        """Cast ``ballot`` signed through the app's transaction ``handle`` (a JPKI cast in every respect)."""
-        self._require_voting()
+    def _auth_dapp(self, b: _Ballot, handle: str) -> _Authenticated:
+        """Step 4 for a ballot signed through the app's transaction ``handle``: a JPKI check in every
+        respect."""
         app = self._require_dapp()
-        b = self._parse_ballot(ballot)
-        with self._session() as s:
-            self._check_unique(s, b)
         try:
             row = self._dapp_row(handle)
         except NotFound:
@@ -154,7 +149,7 @@ class IntakeDapp(IntakeAuth):
             )
         submission = app.result(row.app_transaction_id, digest_info=bytes.fromhex(row.digest_info))
         auth = self._auth_jpki(b, submission, bytes.fromhex(row.challenge))
-        return self._commit_cast(b, replace(auth, dapp_transaction=handle), "internet")
+        return replace(auth, dapp_transaction=handle)
 
     # ------------------------------------------------------------------------- under the locks (step 6)
 
