@@ -289,6 +289,11 @@ PINNED: dict[str, set[str]] = {
     },
     "voting.auth": {
         "ALL_REASONS",
+        "DAPP_AUTHORIZATION_PATH",
+        "DAPP_CLIENT_ASSERTION_TYPE",
+        "DAPP_SIGN_TRANSACTIONS_PATH",
+        "DAPP_TOKEN_PATH",
+        "SHA256_DIGEST_INFO_PREFIX",
         "AuthError",
         "CrlFileChecker",
         "DappConfig",
@@ -401,6 +406,8 @@ PINNED: dict[str, set[str]] = {
     "voting.testing": {
         "CRL_DISTRIBUTION_POINTS_UNIT",
         "CommissionTestCa",
+        "DAPP_TEST_PIN",
+        "DappEmulator",
         "DEMO_WITNESSES",
         "DEMO_WITNESS_QUORUM",
         "DEV_ACR",

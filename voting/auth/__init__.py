@@ -12,7 +12,8 @@ Public surface (everything else is private)::
                 ReferenceImageSource, ReferencePhotoSource (protocol), DirectoryReferencePhotoSource,
                 LiveCapture, require_match
     signing app DigitalAuthAppClient, DappConfig, SigningApp (protocol), SignTransaction, SignStatus,
-                sha256_digest_info (the Digital Authentication App's signing transaction, on the phone)
+                sha256_digest_info, SHA256_DIGEST_INFO_PREFIX, DAPP_*_PATH, DAPP_CLIENT_ASSERTION_TYPE (the
+                Digital Authentication App's signing transaction: My Number card on the phone)
     revocation  RevocationChecker (protocol), CrlFileChecker, UnsafeNoRevocationCheck, load_crl,
                 ALL_REASONS
     roll        RollKey, RollMatchKey, roll_match_key, normalise_text
@@ -22,6 +23,11 @@ See ``docs/authentication.md``.
 """
 
 from ._dapp import (
+    DAPP_AUTHORIZATION_PATH,
+    DAPP_CLIENT_ASSERTION_TYPE,
+    DAPP_SIGN_TRANSACTIONS_PATH,
+    DAPP_TOKEN_PATH,
+    SHA256_DIGEST_INFO_PREFIX,
     DappConfig,
     DigitalAuthAppClient,
     SigningApp,
@@ -81,11 +87,16 @@ from ._roll import RollKey, RollMatchKey, normalise_text, roll_match_key
 
 __all__ = [
     "ALL_REASONS",
+    "DAPP_AUTHORIZATION_PATH",
+    "DAPP_CLIENT_ASSERTION_TYPE",
+    "DAPP_SIGN_TRANSACTIONS_PATH",
+    "DAPP_TOKEN_PATH",
     "ERROR_CODES",
     "JLIS_AUTHENTICATION_ROOT_SHA256",
     "JLIS_SIGNING_ROOT_SHA256",
     "JPKI_SIGN_POLICY_OID",
     "JPKI_TEST_SIGN_POLICY_OID",
+    "SHA256_DIGEST_INFO_PREFIX",
     "SIGNED_MESSAGE_PREFIX",
     "AuthError",
     "CrlFileChecker",

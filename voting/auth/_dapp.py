@@ -71,11 +71,11 @@ from ._errors import DappError
 from ._jpki import JpkiSubmission
 
 __all__ = [
-    "AUTHORIZATION_PATH",
-    "CLIENT_ASSERTION_TYPE",
+    "DAPP_AUTHORIZATION_PATH",
+    "DAPP_CLIENT_ASSERTION_TYPE",
+    "DAPP_SIGN_TRANSACTIONS_PATH",
+    "DAPP_TOKEN_PATH",
     "SHA256_DIGEST_INFO_PREFIX",
-    "SIGN_TRANSACTIONS_PATH",
-    "TOKEN_PATH",
     "DappConfig",
     "DigitalAuthAppClient",
     "SignStatus",
@@ -86,10 +86,10 @@ __all__ = [
 
 #: DER of ``DigestInfo { AlgorithmIdentifier { id-sha256, NULL }, OCTET STRING (32) }`` up to the digest
 SHA256_DIGEST_INFO_PREFIX: Final[bytes] = bytes.fromhex("3031300d060960864801650304020105000420")
-TOKEN_PATH: Final[str] = "/api/realms/main/protocol/openid-connect/token"  # noqa: S105 - a path
-AUTHORIZATION_PATH: Final[str] = "/api/realms/main/protocol/openid-connect/auth"
-SIGN_TRANSACTIONS_PATH: Final[str] = "/api/sign-transactions"
-CLIENT_ASSERTION_TYPE: Final[str] = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+DAPP_TOKEN_PATH: Final[str] = "/api/realms/main/protocol/openid-connect/token"  # noqa: S105 - a path
+DAPP_AUTHORIZATION_PATH: Final[str] = "/api/realms/main/protocol/openid-connect/auth"
+DAPP_SIGN_TRANSACTIONS_PATH: Final[str] = "/api/sign-transactions"
+DAPP_CLIENT_ASSERTION_TYPE: Final[str] = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 SignStatus = Literal["pending", "approved", "refused", "expired"]
 _STATUSES: Final[frozenset[str]] = frozenset({"pending", "approved", "refused", "expired"})
 _MAX_CERT: Final[int] = 8 * 1024
@@ -231,7 +231,7 @@ class DigitalAuthAppClient:
         claims = {
             "iss": self.config.client_id,
             "sub": self.config.client_id,
-            "aud": self.config.base_url + TOKEN_PATH,
+            "aud": self.config.base_url + DAPP_TOKEN_PATH,
             "jti": secrets.token_urlsafe(16),
             "iat": now,
             "exp": now + 60,
@@ -243,11 +243,11 @@ class DigitalAuthAppClient:
             if self._token is None or self._token[1] <= time.monotonic():
                 status, body = self._request(
                     "POST",
-                    TOKEN_PATH,
+                    DAPP_TOKEN_PATH,
                     data={
                         "grant_type": "client_credentials",
                         "client_id": self.config.client_id,
-                        "client_assertion_type": CLIENT_ASSERTION_TYPE,
+                        "client_assertion_type": DAPP_CLIENT_ASSERTION_TYPE,
                         "client_assertion": self._assertion(),
                     },
                 )
@@ -285,7 +285,7 @@ class DigitalAuthAppClient:
             raise ValueError("digest_info must be a SHA-256 DigestInfo (51 bytes)")
         status, body = self._request(
             "POST",
-            SIGN_TRANSACTIONS_PATH,
+            DAPP_SIGN_TRANSACTIONS_PATH,
             headers=self._bearer(),
             json={
                 "hash_algorithm": "SHA-256",
@@ -317,11 +317,11 @@ class DigitalAuthAppClient:
                 "sign_transaction_id": tx,
             }
         )
-        return SignTransaction(tx, f"{self.config.base_url}{AUTHORIZATION_PATH}?{query}", expires)
+        return SignTransaction(tx, f"{self.config.base_url}{DAPP_AUTHORIZATION_PATH}?{query}", expires)
 
     def status(self, transaction_id: str) -> SignStatus:
         tx = self._check_id(transaction_id)
-        status, body = self._request("GET", f"{SIGN_TRANSACTIONS_PATH}/{tx}", headers=self._bearer())
+        status, body = self._request("GET", f"{DAPP_SIGN_TRANSACTIONS_PATH}/{tx}", headers=self._bearer())
         if status != 200:
             raise DappError(
                 "dapp.response", f"the app did not answer the transaction's status (HTTP {status})"
@@ -334,7 +334,9 @@ class DigitalAuthAppClient:
 
     def result(self, transaction_id: str, *, digest_info: bytes) -> JpkiSubmission:
         tx = self._check_id(transaction_id)
-        status, body = self._request("GET", f"{SIGN_TRANSACTIONS_PATH}/{tx}/result", headers=self._bearer())
+        status, body = self._request(
+            "GET", f"{DAPP_SIGN_TRANSACTIONS_PATH}/{tx}/result", headers=self._bearer()
+        )
         if status == 409:
             st = _members(body, {"status"})["status"]
             if st not in ("pending", "refused", "expired"):
