@@ -177,12 +177,13 @@ def test_the_phone_page_approves_through_its_html_form(world: _World) -> None:
     """What the booth's link or QR code opens: a page (no script) where the card and its PIN are entered."""
     r, p = world.resident(), world.prepare()
     started = world.start(p)
+    assert started["transaction"] not in started["app_url"]  # the booth's handle never shows in the QR code
     page = httpx.get(started["app_url"])
     assert page.status_code == 200 and 'action="/phone/approve"' in page.text and "EMULATOR" in page.text
     form = {
         "sign_transaction_id": world.dapp.transaction_of(started["app_url"]),
         "redirect_uri": world.e.base_url + "/vote",
-        "state": started["transaction"],
+        "state": parse_qs(urlsplit(started["app_url"]).query)["state"][0],
         "card": world.card_id(r),
         "pin": DAPP_TEST_PIN,
         "action": "approve",

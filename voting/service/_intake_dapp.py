@@ -79,7 +79,9 @@ class IntakeDapp(IntakeAuth):
         self._check_challenge(challenge)
         digest_info = sha256_digest_info(signed_message(self.election.base_hash, ballot_hash, challenge))
         handle = secrets.token_urlsafe(32)
-        tx = app.start(digest_info, state=handle)
+        # the app's ``state`` is its own random value: the handle is the booth's bearer and never appears in
+        # the app's address (a QR code can be seen over a shoulder)
+        tx = app.start(digest_info, state=secrets.token_urlsafe(24))
         now = self.clock()
         with self._session() as s:
             row = s.get(IntakeChallenge, challenge.hex())
