@@ -22,7 +22,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
@@ -31,7 +31,7 @@ from voting._audit import audit_evidence
 from voting._errors import ConfigurationError
 from voting._oversight import generate_oversight_key
 from voting._settings import Settings
-from voting.auth import load_crl, sha256_digest_info
+from voting.auth import DappConfig, DappError, DigitalAuthAppClient, load_crl, sha256_digest_info
 from voting.testing import (
     DAPP_TEST_PIN,
     DEMO_WITNESSES,
@@ -39,6 +39,7 @@ from voting.testing import (
     JpkiTestCa,
     RsaKeyPool,
     make_residents,
+    new_rsa_key,
     start_election,
     tsukuba_manifest,
 )
@@ -364,6 +365,21 @@ def test_a_wrong_pin_counts_down_and_locks_the_card(world: _World) -> None:
     assert world.dapp.tries_left(card) == 0
     assert world.status(started["transaction"]) == "pending"
     world.refused(p, started["transaction"], 409, "dapp.pending")
+
+
+def test_the_client_authenticates_with_its_registered_key_and_renews_a_revoked_token(world: _World) -> None:
+    r, p = world.resident(), world.prepare()
+    started = world.approved(r, p)
+    world.dapp.revoke_tokens()  # the app revokes the server's access token early: a new one is fetched
+    assert world.cast(p, started["transaction"]).status_code == 200
+    # a client assertion signed with another key (not the one registered for the client id) gets no token
+    other = new_rsa_key().private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    impostor = DigitalAuthAppClient(DappConfig(world.dapp.url, "tvotedemo", other, "http://127.0.0.1/vote"))
+    with pytest.raises(DappError) as e:
+        impostor.start(sha256_digest_info(b"x"), state="s")
+    assert e.value.code == "dapp.response"
 
 
 # ----------------------------------------------------------------------------------------------- settings

@@ -269,6 +269,16 @@ class DigitalAuthAppClient:
                 self._token = (token, time.monotonic() + max(1, ttl - 30))
             return {"Authorization": f"Bearer {self._token[0]}"}
 
+    def _authorized(self, method: str, path: str, **kw: Any) -> tuple[int, Any]:
+        """A request with the bearer token; a 401 (the token expired or was revoked early) fetches a new
+        token and tries once more."""
+        status, body = self._request(method, path, headers=self._bearer(), **kw)
+        if status == 401:
+            with self._lock:
+                self._token = None
+            status, body = self._request(method, path, headers=self._bearer(), **kw)
+        return status, body
+
     # ------------------------------------------------------------------------------------ the steps
 
     def _check_id(self, transaction_id: str) -> str:
@@ -283,10 +293,9 @@ class DigitalAuthAppClient:
     def start(self, digest_info: bytes, *, state: str) -> SignTransaction:
         if len(digest_info) != 51 or not digest_info.startswith(SHA256_DIGEST_INFO_PREFIX):
             raise ValueError("digest_info must be a SHA-256 DigestInfo (51 bytes)")
-        status, body = self._request(
+        status, body = self._authorized(
             "POST",
             DAPP_SIGN_TRANSACTIONS_PATH,
-            headers=self._bearer(),
             json={
                 "hash_algorithm": "SHA-256",
                 "digest_info": base64.b64encode(digest_info).decode(),
@@ -321,7 +330,7 @@ class DigitalAuthAppClient:
 
     def status(self, transaction_id: str) -> SignStatus:
         tx = self._check_id(transaction_id)
-        status, body = self._request("GET", f"{DAPP_SIGN_TRANSACTIONS_PATH}/{tx}", headers=self._bearer())
+        status, body = self._authorized("GET", f"{DAPP_SIGN_TRANSACTIONS_PATH}/{tx}")
         if status != 200:
             raise DappError(
                 "dapp.response", f"the app did not answer the transaction's status (HTTP {status})"
@@ -334,9 +343,7 @@ class DigitalAuthAppClient:
 
     def result(self, transaction_id: str, *, digest_info: bytes) -> JpkiSubmission:
         tx = self._check_id(transaction_id)
-        status, body = self._request(
-            "GET", f"{DAPP_SIGN_TRANSACTIONS_PATH}/{tx}/result", headers=self._bearer()
-        )
+        status, body = self._authorized("GET", f"{DAPP_SIGN_TRANSACTIONS_PATH}/{tx}/result")
         if status == 409:
             st = _members(body, {"status"})["status"]
             if st not in ("pending", "refused", "expired"):

@@ -155,6 +155,11 @@ class DappEmulator:
         self._cards[card_id] = _Card(card, pin, label or card_id)
         return card_id
 
+    def revoke_tokens(self) -> None:
+        """Forget every access token issued (a service whose token is revoked early must fetch a new one)."""
+        with self._lock:
+            self._tokens.clear()
+
     def tries_left(self, card_id: str) -> int:
         return self._cards[card_id].tries_left
 
