@@ -31,6 +31,7 @@ from voting._audit import audit_evidence
 from voting._errors import ConfigurationError
 from voting._oversight import generate_oversight_key
 from voting._settings import Settings
+from voting._startup import run_checks
 from voting.auth import DappConfig, DappError, DigitalAuthAppClient, load_crl, sha256_digest_info
 from voting.testing import (
     DAPP_TEST_PIN,
@@ -413,6 +414,34 @@ def test_settings_refuse_an_emulator_in_production_and_half_a_configuration(tmp_
         **common,
     )
     assert ok.effective_dapp_redirect_uri == "http://127.0.0.1:8000/vote"
+
+
+def test_the_start_up_check_loads_the_client_key_and_wants_it_private(tmp_path: Path) -> None:
+    key = tmp_path / "dapp-client-key.pem"
+    common: dict[str, Any] = {
+        "admin_token": "x" * 40,
+        "data_dir": tmp_path,
+        "jpki_trust_anchors": tmp_path,
+        "jpki_crl_dir": tmp_path,
+        "dapp_client_id": "RP00000001",
+        "dapp_client_key_file": key,
+    }
+    test_env = Settings(environment="test", dapp_base_url="http://127.0.0.1:1", **common)
+    key.write_text("not a key")
+    problems = [p for p in run_checks(test_env) if p.check == "dapp"]
+    assert len(problems) == 1 and "unusable" in problems[0].message
+    key.write_bytes(
+        new_rsa_key().private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    key.chmod(0o644)
+    assert [p for p in run_checks(test_env) if p.check == "dapp"] == []
+    prod = Settings(dapp_base_url="https://app.example.jp", **common)
+    problems = [p for p in run_checks(prod) if p.check == "dapp"]
+    assert len(problems) == 1 and "chmod 600" in problems[0].message
+    key.chmod(0o600)
+    assert [p for p in run_checks(prod) if p.check == "dapp"] == []
 
 
 def test_the_digest_info_makes_the_standard_signature() -> None:
