@@ -85,7 +85,8 @@ class IntakeDapp(IntakeAuth):
         now = self.clock()
         with self._session() as s:
             row = s.get(IntakeChallenge, challenge.hex())
-            assert row is not None  # checked above; challenges are never deleted before they expire by a day
+            if row is None:  # checked above; a challenge is purged only a day after it expired
+                raise Unauthenticated("challenge.unknown", "unknown server challenge; ask for a new one")
             expires = min(_aware(row.expires_at), tx.expires_at)
             self._check_challenge_free(s, challenge)
             s.add(
