@@ -52,9 +52,10 @@ function keyId(name, publicKey) {
 /** A log's verifier key from its text form: {name, publicKey (32 bytes), keyId (4 bytes), vkey}. */
 export function parseLogKey(vkey) {
   if (typeof vkey !== 'string') throw new InvalidEncoding('verifier key: not text');
-  const parts = vkey.split('+');
-  if (parts.length !== 3) throw new InvalidEncoding('verifier key: not <name>+<hex id>+<base64 key>');
-  const [name, kid, b64] = parts;
+  const first = vkey.indexOf('+');
+  const second = first < 0 ? -1 : vkey.indexOf('+', first + 1);
+  if (second < 0) throw new InvalidEncoding('verifier key: not <name>+<hex id>+<base64 key>');
+  const [name, kid, b64] = [vkey.slice(0, first), vkey.slice(first + 1, second), vkey.slice(second + 1)];
   const raw = base64Decode(b64, 'verifier key');
   if (raw.length !== 33 || raw[0] !== 0x01) throw new InvalidEncoding('verifier key: not an Ed25519 key');
   const publicKey = raw.slice(1);
