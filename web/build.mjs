@@ -14,7 +14,8 @@
 //
 // SRI placeholder: in a page, a <script src="/static/…"> or <link href="/static/…"> tag that carries
 // integrity="sha384-BUILD" gets the built file's integrity value (sha384-<base64>) in its place. A
-// placeholder on a tag that names no built file, or a /static/ reference that is not built, fails the build.
+// placeholder on a tag that names no built file, a /static/ reference that is not built, or a <script>/<link>
+// that loads from another origin (http:, https:, //…) fails the build.
 //
 // Usage: node build.mjs [--out DIR]   (default: ../voting/web)
 
@@ -60,6 +61,8 @@ function digest(algorithm, bytes, encoding) {
 /** Fill integrity="sha384-BUILD" in the page's <script src> / <link href> tags naming built files. */
 export function fillIntegrity(html, built, page) {
   return html.replace(/<(script|link)\b[^>]*>/gi, (tag) => {
+    if (/\s(?:src|href)="(?:[a-z][a-z0-9+.-]*:|\/\/)/i.test(tag))
+      throw new Error(`${page}: a script or style from another origin (the booth loads only its own): ${tag}`);
     const ref = /\s(?:src|href)="(\/static\/[^"]+)"/i.exec(tag);
     const wantsSri = tag.includes(`integrity="${PLACEHOLDER}"`);
     if (!ref) {
