@@ -15,13 +15,13 @@ Without node/npm the tests skip, unless ``TVOTE_REQUIRE_ALL=1`` (CI), where they
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
+from _node import web_node
 from _tools import read_json
 
 pytestmark = pytest.mark.xdist_group("interop")
@@ -36,33 +36,10 @@ MIN_PER_FILE = 5
 _GROUP_LINE = re.compile(r"^(?P<file>[\w.-]+\.json) (?P<group>\S+): (?P<ok>\d+) ok, (?P<bad>\d+) failed$")
 
 
-def _unavailable(why: str) -> None:
-    if os.environ.get("TVOTE_REQUIRE_ALL") == "1":
-        pytest.fail(f"node/npm required (TVOTE_REQUIRE_ALL=1): {why}")
-    pytest.skip(why)
-
-
 @pytest.fixture(scope="module")
 def node() -> str:
     """Path of `node`, with web/node_modules installed from the lock file."""
-    node_bin, npm_bin = shutil.which("node"), shutil.which("npm")
-    if node_bin is None or npm_bin is None:
-        _unavailable("node and npm are not installed")
-    assert node_bin is not None and npm_bin is not None
-    lock = WEB / "package-lock.json"
-    modules = WEB / "node_modules"
-    marker = modules / ".package-lock.json"  # written by npm on every install
-    if not marker.exists() or marker.stat().st_mtime < lock.stat().st_mtime:
-        done = subprocess.run(
-            [npm_bin, "ci", "--no-audit", "--no-fund"],
-            cwd=WEB,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        if done.returncode != 0:
-            _unavailable(f"npm ci failed in web/:\n{done.stdout}\n{done.stderr}")
-    return node_bin
+    return web_node()
 
 
 def _run(node: str, vectors: Path, *only: str) -> subprocess.CompletedProcess[str]:

@@ -13,7 +13,6 @@ import base64
 import gzip
 import hashlib
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -21,6 +20,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from _node import web_node
 
 pytestmark = pytest.mark.xdist_group("interop")
 
@@ -39,24 +39,8 @@ def _files(directory: Path) -> dict[str, bytes]:
     }
 
 
-def _node() -> str:
-    node_bin, npm_bin = shutil.which("node"), shutil.which("npm")
-    if node_bin is None or npm_bin is None:
-        if os.environ.get("TVOTE_REQUIRE_ALL") == "1":
-            pytest.fail("node/npm required (TVOTE_REQUIRE_ALL=1)")
-        pytest.skip("node and npm are not installed")
-    assert node_bin is not None and npm_bin is not None
-    marker = WEB / "node_modules" / ".package-lock.json"
-    if not marker.exists() or marker.stat().st_mtime < (WEB / "package-lock.json").stat().st_mtime:
-        done = subprocess.run(
-            [npm_bin, "ci", "--no-audit", "--no-fund"], cwd=WEB, capture_output=True, text=True, timeout=300
-        )
-        assert done.returncode == 0, done.stdout + done.stderr
-    return node_bin
-
-
 def test_a_fresh_build_equals_the_committed_assets(tmp_path: Path) -> None:
-    node = _node()
+    node = web_node()
     out = tmp_path / "web"
     done = subprocess.run(
         [node, str(WEB / "build.mjs"), "--out", str(out)],

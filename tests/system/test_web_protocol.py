@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
+from _node import web_node
 
 from crypto import EncryptedBallot, RevealedBallot, verify_ballot, verify_revealed
 from voting.auth import signed_message
@@ -43,27 +42,10 @@ API = "/api/v1"
 CHOICES = {"mayor": ["cand-2"], "referendum": ["yes"], "subsidy": []}
 
 
-def _unavailable(why: str) -> None:
-    if os.environ.get("TVOTE_REQUIRE_ALL") == "1":
-        pytest.fail(f"node/npm required (TVOTE_REQUIRE_ALL=1): {why}")
-    pytest.skip(why)
-
-
 @pytest.fixture(scope="module")
 def node() -> str:
     """Path of `node`, with web/node_modules installed from the lock file."""
-    node_bin, npm_bin = shutil.which("node"), shutil.which("npm")
-    if node_bin is None or npm_bin is None:
-        _unavailable("node and npm are not installed")
-    assert node_bin is not None and npm_bin is not None
-    marker = WEB / "node_modules" / ".package-lock.json"
-    if not marker.exists() or marker.stat().st_mtime < (WEB / "package-lock.json").stat().st_mtime:
-        done = subprocess.run(
-            [npm_bin, "ci", "--no-audit", "--no-fund"], cwd=WEB, capture_output=True, text=True, timeout=300
-        )
-        if done.returncode != 0:
-            _unavailable(f"npm ci failed in web/:\n{done.stdout}\n{done.stderr}")
-    return node_bin
+    return web_node()
 
 
 def js(node: str, op: str, **request: Any) -> dict[str, Any]:
