@@ -1,3 +1,6 @@
+// §9 Ballots: the election context, encrypting a ballot (§9.3), the ballot JSON and its strict decoding
+// (§9.4), verification in the document's order (§9.5).
+
 import { mod } from '@noble/curves/abstract/modular.js';
 import { bytesToHex } from '@noble/hashes/utils.js';
 import {

@@ -1,3 +1,6 @@
+// HAZMAT. §12 batch verification: hash first, one random linear combination of all group equations (128-bit
+// weights) as one multi-scalar multiplication, bisection on failure.
+
 import { pippenger } from '@noble/curves/abstract/curve.js';
 import { mod } from '@noble/curves/abstract/modular.js';
 import { verifyBallotStructure, verifyContestProofs } from './ballot.js';

@@ -1,3 +1,6 @@
+// §11 the Benaloh challenge: the revealed ballot, its strict decoding and its verification against the
+// encrypted ballot (what the choices were).
+
 import { bytesToHex } from '@noble/hashes/utils.js';
 import { decodeBallot, verifyDecodedBallot } from './ballot.js';
 import { encrypt } from './elgamal.js';

@@ -1,3 +1,6 @@
+// HAZMAT. §8 the disjunctive Chaum-Pedersen proof (commitment form): proving, verification in the
+// document's order, the proof JSON, and its §12 batch equations.
+
 import { mod } from '@noble/curves/abstract/modular.js';
 import { asList, exactKeys } from './encoding.js';
 import { InvalidEncoding, VerificationError } from './errors.js';

@@ -1,3 +1,6 @@
+// HAZMAT. §6-§7 exponential ElGamal under K: encryption, homomorphic sums, decryption with a secret key,
+// the ciphertext JSON, and the bounded discrete log (baby-step giant-step).
+
 import { exactKeys } from './encoding.js';
 import { G, O, decodePoint, mul, pointHex, smallMultiple } from './group.js';
 

@@ -1,3 +1,6 @@
+// §1 Encodings: fixed-length lowercase hex, JSON integers and the lexical integer rule, identifiers,
+// RFC 8785 canonical JSON (the `canonicalize` package), strict "exactly these keys" decoding.
+
 import canonicalize from 'canonicalize';
 import { hexToBytes, utf8ToBytes } from '@noble/hashes/utils.js';
 import { InvalidEncoding } from './errors.js';

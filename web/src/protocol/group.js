@@ -1,3 +1,6 @@
+// HAZMAT. §2-§3 the group: ristretto255 (RFC 9496, @noble/curves), L, G, O, scalars and points on the wire
+// (canonical, validated on decoding). Raw group arithmetic: pages use the recipes of index.js.
+
 import { mod } from '@noble/curves/abstract/modular.js';
 import { ristretto255 } from '@noble/curves/ed25519.js';
 import { bytesToNumberLE, numberToBytesLE } from '@noble/curves/utils.js';

@@ -1,3 +1,6 @@
+// HAZMAT. Part II T2: Schnorr proofs of knowledge and Chaum-Pedersen proofs (commitment form), their JSON
+// and their §12 equations.
+
 import { mod } from '@noble/curves/abstract/modular.js';
 import { asList, exactKeys } from './encoding.js';
 import { InvalidEncoding, VerificationError } from './errors.js';

@@ -1,3 +1,6 @@
+// HAZMAT. Randomness sources: the CSPRNG (WebCrypto) for everything real, and Appendix A's named
+// SHAKE-256 streams (tests only: they regenerate the known-answer vectors byte for byte).
+
 import { mod } from '@noble/curves/abstract/modular.js';
 import { bytesToNumberLE } from '@noble/curves/utils.js';
 import { shake256 } from '@noble/hashes/sha3.js';

@@ -33,23 +33,24 @@ const hashList = (list, what) => {
 /**
  * A receipt JSON (the server's answer, or the file the voter kept), strictly: kind `cast` | `spoiled`,
  * election_id, ballot_hash (64 hex), tracking_code, leaf_index, entry_hash (64 hex), checkpoint (a signed
- * note, or null while pending), inclusion_proof (list of 64 hex, or null), optional channel and seq.
- * Throws VerificationError `receipt-shape`.
+ * note, or null while pending), inclusion_proof (list of 64 hex, or null), optional channel and seq;
+ * other fields are ignored (as voting/receipt.py does). Throws VerificationError `receipt-shape`.
  */
 export function parseReceipt(obj) {
   return as('receipt-shape', () => {
     if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) throw new InvalidEncoding('not an object');
     const allowed = ['kind', 'election_id', 'ballot_hash', 'tracking_code', 'leaf_index', 'entry_hash'];
     for (const k of allowed) if (!(k in obj)) throw new InvalidEncoding(`the receipt lacks ${k}`);
-    for (const k of Object.keys(obj))
-      if (![...allowed, 'checkpoint', 'inclusion_proof', 'channel', 'seq'].includes(k))
-        throw new InvalidEncoding(`unknown field ${k}`);
     if (obj.kind !== 'cast' && obj.kind !== 'spoiled') throw new InvalidEncoding("kind is 'cast' or 'spoiled'");
     if (typeof obj.election_id !== 'string' || typeof obj.tracking_code !== 'string')
       throw new InvalidEncoding('election_id and tracking_code are text');
     fixedHex(obj.ballot_hash, 32, 'ballot_hash');
     fixedHex(obj.entry_hash, 32, 'entry_hash');
     if (!Number.isSafeInteger(obj.leaf_index) || obj.leaf_index < 0) throw new InvalidEncoding('leaf_index');
+    if (obj.channel !== undefined && obj.channel !== null && typeof obj.channel !== 'string')
+      throw new InvalidEncoding('channel: not text');
+    if (obj.seq !== undefined && obj.seq !== null && !Number.isSafeInteger(obj.seq))
+      throw new InvalidEncoding('seq: not an integer');
     const pending = obj.checkpoint === null || obj.checkpoint === undefined;
     if (pending !== (obj.inclusion_proof === null || obj.inclusion_proof === undefined))
       throw new InvalidEncoding('checkpoint and inclusion_proof are both present or both null');

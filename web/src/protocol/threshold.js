@@ -1,3 +1,7 @@
+// HAZMAT. Part II T1, T3-T5: the trustees' key ceremony (commitments, encrypted shares in a NaCl Box via
+// @noble/ciphers, complaints, the joint key), threshold decryption and the trustees' secrets at rest. The
+// booth never bundles this module; the vector checker uses it.
+
 import { hsalsa, secretbox } from '@noble/ciphers/salsa.js';
 import { invert, mod } from '@noble/curves/abstract/modular.js';
 import { x25519 } from '@noble/curves/ed25519.js';

@@ -1,3 +1,5 @@
+// §10 the ballot hash and tracking code; §9.6 uniqueness over the ledger (ballot hash, nonce, pads).
+
 import { bytesToHex } from '@noble/hashes/utils.js';
 import { canonicalJsonBytes } from './encoding.js';
 import { InvalidEncoding } from './errors.js';

@@ -1,3 +1,6 @@
+// §4 Transcript hashing: transcript(purpose, items) = u32be(len D) || D || (u32be(len x_i) || x_i)*, with
+// D = "tvote/2/" + purpose; challenges are SHA-512 mod L, tagged hashes SHA-256.
+
 import { mod } from '@noble/curves/abstract/modular.js';
 import { bytesToNumberLE } from '@noble/curves/utils.js';
 import { sha256, sha512 } from '@noble/hashes/sha2.js';

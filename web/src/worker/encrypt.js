@@ -11,7 +11,11 @@
 //                                             message starting "ValueError: "), nothing was encrypted
 // The secrets never leave the page that asked: keep them until cast (then drop) or challenge (reveal).
 
-import { ballotHash, bytesToHex, electionFromManifest, encryptBallot, trackingCode, verifyBallot } from '../protocol/index.js';
+// The protocol modules it needs, not index.js: the worker bundle carries no ledger or BLS code.
+import { bytesToHex } from '@noble/hashes/utils.js';
+import { encryptBallot, verifyBallot } from '../protocol/ballot.js';
+import { electionFromManifest } from '../protocol/manifest.js';
+import { ballotHash, trackingCode } from '../protocol/tracking.js';
 
 export function handleEncryptRequest(data, post) {
   const id = data?.id ?? null;
