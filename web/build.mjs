@@ -6,11 +6,15 @@
 //
 //   static/tvote-protocol.js   src/protocol/index.js as one ES module (for pages: import { … } from it)
 //   static/encrypt-worker.js   src/worker/encrypt-worker.js as a classic Web Worker script (no imports)
-//   static/<name>.js           each src/booth/<name>.js, bundled as an ES module
+//   static/<name>.js           each src/booth/<name>.js, bundled as an ES module; it imports the library as
+//                              '/static/tvote-protocol.js' (left external: one copy, shared by every page)
 //   static/<name>.css          each src/booth/<name>.css, bundled and minified
 //   pages/<name>.html          each pages/<name>.html, with its SRI attributes filled in (below)
 //   assets.json                {"<path under voting/web>": {sha256: hex, sha384: base64, bytes}} for each
 //                              file above, sorted by path
+//
+// A page that runs booth code preloads the library with its SRI value, so that the module the browser imports
+// is the one pinned:  <link rel="modulepreload" href="/static/tvote-protocol.js" integrity="sha384-BUILD">
 //
 // SRI placeholder: in a page, a <script src="/static/…"> or <link href="/static/…"> tag that carries
 // integrity="sha384-BUILD" gets the built file's integrity value (sha384-<base64>) in its place. A
@@ -76,16 +80,20 @@ export function fillIntegrity(html, built, page) {
   });
 }
 
-export async function build(out) {
+/**
+ * Build into `out`; `booth` and `pages` are the source folders of the booth's entries and pages (default
+ * src/booth and pages; tests pass others). Returns assets.json's object.
+ */
+export async function build(out, { booth = join(HERE, 'src', 'booth'), pages = join(HERE, 'pages') } = {}) {
   const files = new Map(); // path under out -> bytes
   files.set('static/tvote-protocol.js', await bundle('src/protocol/index.js', { format: 'esm' }));
   files.set('static/encrypt-worker.js', await bundle('src/worker/encrypt-worker.js', { format: 'iife' }));
-  for (const f of listed(join(HERE, 'src', 'booth'), '.js'))
-    files.set(`static/${f}`, await bundle(`src/booth/${f}`, { format: 'esm' }));
-  for (const f of listed(join(HERE, 'src', 'booth'), '.css'))
-    files.set(`static/${f}`, await bundle(`src/booth/${f}`, { loader: { '.css': 'css' } }));
-  for (const f of listed(join(HERE, 'pages'), '.html')) {
-    const html = readFileSync(join(HERE, 'pages', f), 'utf8');
+  for (const f of listed(booth, '.js'))
+    files.set(`static/${f}`, await bundle(join(booth, f), { format: 'esm', external: ['/static/*'] }));
+  for (const f of listed(booth, '.css'))
+    files.set(`static/${f}`, await bundle(join(booth, f), { loader: { '.css': 'css' }, external: ['/static/*'] }));
+  for (const f of listed(pages, '.html')) {
+    const html = readFileSync(join(pages, f), 'utf8');
     files.set(`pages/${f}`, new TextEncoder().encode(fillIntegrity(html, files, `pages/${f}`)));
   }
   for (const sub of ['static', 'pages']) rmSync(join(out, sub), { recursive: true, force: true });
