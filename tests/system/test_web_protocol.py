@@ -5,7 +5,8 @@ from both sides: node (``web/test/bridge.mjs``, one JSON request per run) encryp
 the server publishes and computes the JPKI message the card signs; Python decodes and verifies them with
 ``crypto``, a test card signs the JS-computed message and the server casts the ballot; a JS reveal is
 accepted by the spoil route; and a real receipt (inclusion proof, signed checkpoint, the witnesses' BLS
-cosignatures) verifies in JS, while tampered ones are refused with the check that failed.
+cosignatures) verifies in JS, while tampered ones are refused with the check that failed. The library's own
+node:test unit tests (``npm test``) run here too.
 
 Without node/npm the tests skip, unless ``TVOTE_REQUIRE_ALL=1`` (CI), where they fail.
 """
@@ -284,3 +285,12 @@ def test_a_receipt_under_fewer_cosignatures_than_the_quorum_is_unwitnessed_in_js
         "demo-w2",
         "demo-w3",
     ]
+
+
+def test_the_libraries_node_unit_tests_pass(node: str) -> None:
+    """``npm test`` in web/: the node:test unit tests of the library's API, the worker and the build."""
+    tests = sorted(str(p) for p in (WEB / "test").glob("*.test.mjs"))
+    assert len(tests) >= 2
+    done = subprocess.run([node, "--test", *tests], cwd=WEB, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    assert "# fail 0" in done.stdout
