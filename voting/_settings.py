@@ -119,6 +119,9 @@ class Settings:
     max_admin_request_bytes: int = 64 * 1024 * 1024
     #: the ledger's log origin (checkpoint name); default ``tvote/<election_id>``
     log_origin: str | None = None
+    #: the booth's web root (``pages/``, ``static/``; :mod:`voting._booth`); ``None``: the package's own
+    #: ``voting/web/`` (the built booth, committed as package data)
+    web_root: Path | None = None
     #: checkpoints on a schedule (``voting.app.keep_checkpoints``): every ``checkpoint_interval`` seconds
     #: when the log grew, or once ``checkpoint_max_entries`` entries are uncovered; ``0``: one per receipt
     checkpoint_interval: int = 10
@@ -155,7 +158,7 @@ class Settings:
         if self.environment not in ("development", "test", "production"):
             raise ConfigurationError("config.environment", f"unknown environment {self.environment!r}")
         object.__setattr__(self, "data_dir", Path(self.data_dir))
-        for name in ("roll_key_file", "jpki_trust_anchors", "jpki_crl_dir", "face_reference_dir"):
+        for name in ("roll_key_file", "jpki_trust_anchors", "jpki_crl_dir", "face_reference_dir", "web_root"):
             v = getattr(self, name)
             if v is not None:
                 object.__setattr__(self, name, Path(v))
@@ -336,6 +339,13 @@ class Settings:
         return f"sqlite:///{(self.data_dir / 'tvote.sqlite3').resolve()}"
 
     @property
+    def effective_web_root(self) -> Path:
+        """The booth's web root in use: ``web_root`` or the package's ``voting/web/``."""
+        from ._booth import PACKAGE_WEB_ROOT
+
+        return PACKAGE_WEB_ROOT if self.web_root is None else self.web_root
+
+    @property
     def effective_jpki_anchor_pins(self) -> frozenset[str]:
         """The trust-anchor pins in force: the configured ones, or the J-LIS signing roots."""
         return frozenset(self.jpki_anchor_pins or JLIS_SIGNING_ROOT_SHA256)
@@ -398,7 +408,7 @@ _SECRET_FILES: Final[dict[str, str]] = {
     "TVOTE_FACE_MATCHER_TOKEN_FILE": "face_matcher_token",
 }
 _PATHS: Final[frozenset[str]] = frozenset(
-    {"data_dir", "roll_key_file", "jpki_trust_anchors", "jpki_crl_dir", "face_reference_dir"}
+    {"data_dir", "roll_key_file", "jpki_trust_anchors", "jpki_crl_dir", "face_reference_dir", "web_root"}
 )
 _TUPLES: Final[frozenset[str]] = frozenset(
     {"kiosk_token_hashes", "oidc_acr_values", "oidc_trust_frameworks", "trusted_proxies", "jpki_anchor_pins"}
