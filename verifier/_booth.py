@@ -24,8 +24,10 @@ from ._state import BOUND, HEX64, Event, State
 
 __all__ = ["EVENTS", "booth_required"]
 
-#: an address the booth serves: ``/``, a page (``/vote``), or a file (``/static/…``)
-_ADDRESS: Final[re.Pattern[str]] = re.compile(r"/(?:[A-Za-z0-9._-]+(?:/[A-Za-z0-9._-]+)*)?")
+#: an address the booth serves: ``/``, a page (``/vote``), or a file (``/static/…``); no segment starts with a
+#: dot (so no ``.`` or ``..``) and none is empty
+_SEG = r"[A-Za-z0-9_][A-Za-z0-9._-]*"
+_ADDRESS: Final[re.Pattern[str]] = re.compile(rf"/(?:{_SEG}(?:/{_SEG})*)?")
 _MAX_ADDRESS: Final[int] = 256
 _ASSET_KEYS: Final[frozenset[str]] = frozenset({"path", "sha256", "bytes"})
 

@@ -279,10 +279,11 @@ CHECKS: Final[tuple[Check, ...]] = (
         "The residents' booth",
         "A record that opens voting has one `booth.published` entry before `voting.opened`; it is exactly "
         "`{assets, digest}`, every asset exactly `{path, sha256, bytes}` (`path` an address such as `/`, "
-        "`/vote` or `/static/…`, `sha256` 64 lowercase hex, `bytes` an integer >= 0), the paths in "
-        'strictly increasing order, and `digest = tagged_sha256("booth-assets", JCS(assets))`. The report '
-        "states the digest, to compare with what the server serves (`GET /api/v1/election/booth`). A "
-        "record that has not opened voting and has no booth yet reports V29 n/a.",
+        "`/vote` or `/static/…`, no segment empty or starting with a dot; `sha256` 64 lowercase hex; "
+        "`bytes` an integer >= 0), the paths in strictly increasing order, and "
+        '`digest = tagged_sha256("booth-assets", JCS(assets))`. The report states the digest, to compare '
+        "with what the server serves (`GET /api/v1/election/booth`). A record that has not opened voting "
+        "and has no booth yet reports V29 n/a.",
     ),
 )
 
