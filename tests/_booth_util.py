@@ -7,10 +7,21 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+
+import uvicorn
+
+from voting._settings import Settings
+from voting.app import create_app
+from voting.service import ElectionService
 
 SCRIPT = b"document.documentElement.dataset.booth = 'ready';\n"
 STYLE = b"body { font-family: sans-serif; }\n"
@@ -123,3 +134,26 @@ def subresource_problems(client: Any, address: str) -> list[str]:
         elif sri(served.content) not in integrity.split():
             problems.append(f"{address}: {tag} {url!r}: integrity does not match the served bytes")
     return problems
+
+
+@contextmanager
+def real_server(settings: Settings) -> Iterator[int]:
+    """The app for ``settings`` behind uvicorn on a free loopback port (in a thread); yields the port."""
+    service = ElectionService.from_settings(settings)
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = int(sock.getsockname()[1])
+    server = uvicorn.Server(uvicorn.Config(create_app(settings, service=service), log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not server.started:
+            assert time.monotonic() < deadline and thread.is_alive()
+            time.sleep(0.05)
+        yield port
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()
+        service.close()

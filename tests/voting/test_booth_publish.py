@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _booth_util import write_web_root
+from _booth_util import real_server, write_web_root
 from _service_util import (
     ADMIN,
     ADMIN_TOKEN,
@@ -248,3 +248,29 @@ def test_the_booth_route_is_rate_limited(tmp_path: Path, web: Path) -> None:
             ok(client.get("/api/v1/election/booth"))
         r = client.get("/api/v1/election/booth")
         assert error_code(r, 429) == "rate_limited" and int(r.headers["retry-after"]) >= 1
+
+
+def test_the_commission_publishes_the_booth_with_the_cli(tmp_path: Path, web: Path, monkeypatch: Any) -> None:
+    import httpx
+    from _service_util import EXAMPLE_ROLL, manifest_dict
+    from typer.testing import CliRunner
+
+    from voting.cli import app as cli
+
+    settings = Settings(environment="test", data_dir=tmp_path / "data", admin_token=ADMIN_TOKEN, web_root=web)
+    monkeypatch.setenv("TVOTE_ADMIN_TOKEN", ADMIN_TOKEN)
+    with real_server(settings) as port:
+        url = f"http://127.0.0.1:{port}"
+        with httpx.Client(base_url=url) as http:
+            ok(http.post("/api/v1/admin/election", json=manifest_dict(3, 2), headers=ADMIN), 201)
+            headers = {**ADMIN, "Content-Type": "text/csv"}
+            ok(http.put("/api/v1/admin/roll", content=EXAMPLE_ROLL.read_bytes(), headers=headers))
+        run = CliRunner().invoke
+        wrong = run(cli, ["admin", "publish-booth", "--server", url, "--expect", "ab" * 32])
+        assert wrong.exit_code == 1 and "booth.digest_mismatch" in wrong.output
+        digest = served_assets(web).digest
+        done = run(cli, ["admin", "publish-booth", "--server", url, "--expect", digest.upper()])
+        assert done.exit_code == 0, done.output
+        assert f"digest {digest} ({len(served_assets(web).assets)} files)" in done.output
+        again = run(cli, ["admin", "publish-booth", "--server", url])
+        assert again.exit_code == 1 and "booth.published" in again.output

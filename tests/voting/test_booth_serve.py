@@ -9,15 +9,13 @@ import hashlib
 import json
 import os
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-import uvicorn
-from _booth_util import SCRIPT, page, sri, subresource_problems, write_web_root
+from _booth_util import SCRIPT, page, real_server, sri, subresource_problems, write_web_root
 from _service_util import ADMIN_TOKEN, error_code
 from fastapi.testclient import TestClient
 
@@ -347,29 +345,6 @@ def test_the_interactive_docs_are_off_and_the_schema_is_local(client: TestClient
 # ------------------------------------------------------------------------------------- a real server
 
 
-@contextmanager
-def _real_server(tmp_path: Path, web: Path) -> Iterator[int]:
-    settings = _settings(tmp_path, web)
-    service = ElectionService.from_settings(settings)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(settings, service=service), log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 30
-        while not server.started:
-            assert time.monotonic() < deadline and thread.is_alive()
-            time.sleep(0.05)
-        yield port
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
-        service.close()
-
-
 def _raw(port: int, target: bytes, method: bytes = b"GET") -> tuple[int, bytes]:
     with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
         s.sendall(method + b" " + target + b" HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
@@ -387,7 +362,7 @@ def _raw(port: int, target: bytes, method: bytes = b"GET") -> tuple[int, bytes]:
 def test_raw_traversal_on_a_real_server(tmp_path: Path, web: Path) -> None:
     """What a client that does not normalise the path sends (``..`` as it is), over a real socket."""
     app_py = (Path(__file__).resolve().parents[2] / "voting" / "app.py").read_bytes()
-    with _real_server(tmp_path, web) as port:
+    with real_server(_settings(tmp_path, web)) as port:
         status, data = _raw(port, b"/static/booth-IJKLMNOP.js")
         assert status == 200 and data.endswith(SCRIPT)
         for target in (
