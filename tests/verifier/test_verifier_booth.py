@@ -133,3 +133,15 @@ def test_a_record_before_voting_opens_without_a_booth_is_not_applicable(
     path = election.write(tmp_path / "record", evs, declare=False)
     r = verify_record(path, Options(partial=True))
     assert 29 not in r.failed_steps() and r.statuses[29] == "n/a" and r.booth_digest is None
+
+
+def test_the_cli_states_the_booth_digest(election: Election, tmp_path: Path) -> None:
+    from rich.console import Console
+
+    from verifier.cli import print_report
+
+    r = _run(election, tmp_path, _events(election))
+    console = Console(record=True, width=300)
+    print_report(r, console)
+    text = console.export_text()
+    assert f"booth published at entry {r.booth_entry}: digest {r.booth_digest}" in text
