@@ -1,0 +1,86 @@
+// The election server's HTTP API as the booth uses it (docs/api.md, docs/voting.md). Same origin only: the
+// Content-Security-Policy allows no other. Every error answer is {"error": {"code", "message"}}; it becomes
+// an ApiError with that code. A request that never got an answer (network lost) is a NetworkError, so that
+// the caller can tell "refused" from "do not know".
+
+const API = '/api/v1';
+
+export class ApiError extends Error {
+  constructor(status, code, message) {
+    super(message);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+export class NetworkError extends Error {}
+
+async function call(method, path, body = undefined) {
+  let response;
+  try {
+    response = await fetch(API + path, {
+      method,
+      headers: body === undefined ? { Accept: 'application/json' } : { 'Content-Type': 'application/json', Accept: 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+      credentials: 'same-origin',
+      cache: 'no-store',
+    });
+  } catch (e) {
+    throw new NetworkError(e.message);
+  }
+  let data;
+  try {
+    data = await response.json();
+  } catch (e) {
+    if (!response.ok) throw new ApiError(response.status, 'response.malformed', `HTTP ${response.status}`);
+    throw new ApiError(response.status, 'response.malformed', 'the server answered something that is not JSON');
+  }
+  if (!response.ok) {
+    const err = data && typeof data === 'object' && data.error ? data.error : {};
+    throw new ApiError(response.status, String(err.code ?? 'http.error'), String(err.message ?? `HTTP ${response.status}`));
+  }
+  return data;
+}
+
+// -- election ----------------------------------------------------------------------------------------------
+export const getElection = () => call('GET', '/election');
+export const getManifest = () => call('GET', '/election/manifest');
+export const getJointKey = () => call('GET', '/election/joint-key');
+
+// -- ballots -----------------------------------------------------------------------------------------------
+export const castBallot = (ballot, auth) => call('POST', '/voter/ballots', { ballot, auth });
+export const spoilBallot = (ballot, revealed) => call('POST', '/voter/spoil', { ballot, revealed });
+export const lookupBallot = (trackingCode) => call('GET', `/voter/ballots/${encodeURIComponent(trackingCode)}`);
+
+// -- digital ID (OpenID Connect) ---------------------------------------------------------------------------
+export const oidcStart = (ballotHash, redirectUri) =>
+  call('POST', '/voter/oidc/start', { ballot_hash: ballotHash, redirect_uri: redirectUri });
+
+// -- My Number card through the Digital Authentication App (the `dapp` branch's routes) ----------------------
+// start: {ballot_hash} -> {transaction, app_url, expires_at?}; status: {status: pending|approved|rejected|expired}
+export const jpkiAppStart = (ballotHash) => call('POST', '/voter/jpki-app/start', { ballot_hash: ballotHash });
+export const jpkiAppStatus = (transaction) => call('GET', `/voter/jpki-app/${encodeURIComponent(transaction)}`);
+
+// -- ledger ------------------------------------------------------------------------------------------------
+export const latestCheckpoint = () => call('GET', '/ledger/checkpoint');
+export const checkpointAt = (size) => call('GET', `/ledger/checkpoint/${size}`);
+export const ledgerWitnesses = () => call('GET', '/ledger/witnesses');
+export const entries = (start, stop) => call('GET', `/ledger/entries?start=${start}&stop=${stop}`);
+export const consistencyProof = (oldSize, newSize) =>
+  call('GET', `/ledger/proof/consistency?old_size=${oldSize}&new_size=${newSize}`);
+
+// -- the booth's transparency (the `booth-serve` branch's routes) ---------------------------------------------
+// checked count: GET -> {checked: n}; POST after a successful check (a count only, nothing identifying).
+export const checkedCount = () => call('GET', '/booth/checked');
+export const countCheck = () => call('POST', '/booth/checked', {});
+// the booth digest published on the ledger before voting opened: {digest: hex, index?}
+export const publishedBoothDigest = () => call('GET', '/booth/digest');
+
+/** The SHA-256 of the booth assets this browser was served: the digest of /static/assets.json's text. */
+export async function servedBoothDigest() {
+  const response = await fetch('/static/assets.json', { cache: 'no-store' });
+  if (!response.ok) throw new ApiError(response.status, 'http.error', `HTTP ${response.status}`);
+  const bytes = new Uint8Array(await response.arrayBuffer());
+  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes));
+  return [...digest].map((b) => b.toString(16).padStart(2, '0')).join('');
+}
