@@ -1,6 +1,7 @@
 // The booth's texts in Japanese (default) and English: web/src/booth/i18n/{ja,en}.json, bundled with the code.
 // A text may carry readings for its kanji as [[漢字|かんじ]] (rendered as <ruby>) and placeholders {name}.
-// `t(key, vars)` gives a DocumentFragment (ruby included) for the page; `plain(key, vars)` the same text
+// `t(key, vars)` gives a DocumentFragment (ruby included; the readings hidden from the accessibility tree,
+// so that names stay the words themselves) for the page; `plain(key, vars)` the same text
 // without readings, for attributes (aria-label, title) where markup cannot go.
 
 import ja from './i18n/ja.json' with { type: 'json' };
@@ -57,10 +58,14 @@ export function t(key, vars = {}) {
     const ruby = document.createElement('ruby');
     const rt = document.createElement('rt');
     rt.textContent = m[2];
+    // readings are for the eye; screen readers read the kanji themselves (and would say both otherwise)
+    rt.setAttribute('aria-hidden', 'true');
     const open = document.createElement('rp');
     open.textContent = '(';
     const close = document.createElement('rp');
     close.textContent = ')';
+    open.setAttribute('aria-hidden', 'true');
+    close.setAttribute('aria-hidden', 'true');
     ruby.append(m[1], open, rt, close);
     out.append(ruby);
     last = m.index + m[0].length;

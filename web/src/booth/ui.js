@@ -14,7 +14,29 @@ export function h(tag, attrs = {}, ...children) {
     else el.setAttribute(k, v === true ? '' : String(v));
   }
   for (const c of children.flat()) if (c !== null && c !== undefined && c !== false) el.append(c);
+  nameWithoutReadings(el);
   return el;
+}
+
+const CONTROLS = new Set(['BUTTON', 'A']);
+const NAMED = new Set(['H1', 'H2', 'H3', 'LABEL', 'LEGEND', 'DT']);
+
+/**
+ * Readings are for instructions. A control (button, link) shows its words without them, so that its visible
+ * label and its accessible name are the same words (WCAG 2.5.3); a heading or label keeps them on screen and
+ * gets the words alone as its accessible name, which the name computation would otherwise break apart at
+ * every <ruby> ("投票 を 始 める").
+ */
+export function nameWithoutReadings(el) {
+  if (CONTROLS.has(el.tagName)) {
+    for (const ruby of el.querySelectorAll('ruby')) ruby.replaceWith(ruby.firstChild.textContent);
+    el.normalize();
+    return;
+  }
+  if (!NAMED.has(el.tagName) || el.hasAttribute('aria-label') || !el.querySelector('ruby')) return;
+  const copy = el.cloneNode(true);
+  for (const x of copy.querySelectorAll('rt, rp')) x.remove();
+  el.setAttribute('aria-label', copy.textContent.replace(/\s+/g, ' ').trim());
 }
 
 export function byId(id) {
@@ -26,6 +48,11 @@ export function byId(id) {
 /** Replace an element's content. */
 export function fillEl(el, ...children) {
   el.replaceChildren(...children.flat().filter((c) => c !== null && c !== undefined && c !== false));
+  if (el.dataset.rubyName !== undefined || !el.hasAttribute('aria-label')) {
+    el.removeAttribute('aria-label');
+    el.dataset.rubyName = '';
+    nameWithoutReadings(el);
+  }
   return el;
 }
 

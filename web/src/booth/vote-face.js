@@ -15,6 +15,7 @@ export function cameraStep(s, { section, button, go, cast }) {
   if (f.status === 'refused') {
     const alert = message(box, 'error', t(f.kind === 'missing' ? 'face.no_camera' : 'face.refused', { reason: f.reason }));
     alert.id = 'camera-refused';
+    alert.setAttribute('tabindex', '-1');
     if (f.kind === 'missing') alert.append(' ', t('face.refused', { reason: f.reason }));
   }
   if (f.status === 'live' || f.status === 'capturing') {

@@ -1,0 +1,84 @@
+"""Fixtures of the booth's browser tests: Debian's Chromium under Playwright, and the booth site.
+
+Chromium: Playwright drives the system's ``/usr/bin/chromium`` (``executable_path``; never ``playwright
+install``). Without it the tests skip, unless ``TVOTE_REQUIRE_ALL=1`` (CI), where they fail.
+
+The site (``booth`` fixture): a real election server (``voting.testing.start_election``: an open election
+behind uvicorn on loopback, the demo's three-contest manifest) and in front of it :class:`BoothSite`, a tiny
+server that serves the booth's page sources (``web/pages/``) and ES modules (``web/src/booth/``) unbundled,
+under the strict Content-Security-Policy the booth must live with, and passes ``/api/`` through to the
+election server. Once ``tvote serve`` serves the built booth itself (``voting/web/``), the fixture yields
+that server's address instead and the tests stay as they are.
+
+axe-core: ``axe_source`` reads ``axe.min.js`` from the npm package pinned in ``tests/web/package.json``
+(``npm ci`` when node_modules is missing or older than the lock).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from _booth_site import CHROMIUM, CHROMIUM_ARGS, BoothSite, serve_booth
+
+HERE = Path(__file__).resolve().parent
+
+
+def unavailable(why: str) -> None:
+    if os.environ.get("TVOTE_REQUIRE_ALL") == "1":
+        pytest.fail(f"required (TVOTE_REQUIRE_ALL=1): {why}")
+    pytest.skip(why)
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
+    """pytest-playwright's launch arguments, pointed at Debian's Chromium."""
+    if not CHROMIUM.exists():
+        unavailable(f"{CHROMIUM} is not installed (Debian package chromium)")
+    return {
+        **browser_type_launch_args,
+        "executable_path": str(CHROMIUM),
+        "args": CHROMIUM_ARGS,
+        "headless": True,
+    }
+
+
+@pytest.fixture(scope="session")
+def axe_source() -> str:
+    """The text of axe-core's axe.min.js (npm, pinned in tests/web/package-lock.json)."""
+    npm = shutil.which("npm")
+    modules = HERE / "node_modules"
+    marker = modules / ".package-lock.json"
+    lock = HERE / "package-lock.json"
+    if not marker.exists() or marker.stat().st_mtime < lock.stat().st_mtime:
+        if npm is None:
+            unavailable("npm is not installed (needed for axe-core)")
+        assert npm is not None
+        done = subprocess.run(
+            [npm, "ci", "--no-audit", "--no-fund"], cwd=HERE, capture_output=True, text=True, timeout=300
+        )
+        if done.returncode != 0:
+            unavailable(f"npm ci failed in tests/web:\n{done.stdout}\n{done.stderr}")
+    return (modules / "axe-core" / "axe.min.js").read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def booth(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BoothSite]:
+    """An open election (the demo's three contests) behind the booth site."""
+    from voting.testing import JpkiTestCa, RsaKeyPool, make_residents, start_election, tsukuba_manifest
+
+    now = dt.datetime.now(dt.UTC)
+    ca = JpkiTestCa.generate(now)
+    residents = make_residents(1, ca, now, pool=RsaKeyPool(1))
+    manifest = tsukuba_manifest(now, trustees=1, threshold=1)
+    with start_election(tmp_path_factory.mktemp("booth"), residents, ca, manifest) as e:
+        published = httpx.get(e.base_url + "/api/v1/election/manifest", timeout=30).json()["manifest"]
+        with serve_booth(e.base_url) as url:
+            yield BoothSite(url, published)
