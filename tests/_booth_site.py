@@ -19,6 +19,10 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = ROOT / "web" / "pages"
 BOOTH_SRC = ROOT / "web" / "src"
+#: the built booth (web/build.mjs): the pages with their SRI attributes and the bundles, as tvote serve
+#: serves them
+BUILT_PAGES = ROOT / "voting" / "web" / "pages"
+BUILT_STATIC = ROOT / "voting" / "web" / "static"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless",
@@ -56,6 +60,8 @@ class BoothSite:
 
 class _Handler(http.server.BaseHTTPRequestHandler):
     upstream: str = ""
+    pages: Path = PAGES
+    static: Path = BOOTH_SRC
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet
         pass
@@ -75,11 +81,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def _static(self, path: str) -> None:
         if path in PAGE_ROUTES:
-            self._send(200, (PAGES / PAGE_ROUTES[path]).read_bytes(), "text/html; charset=utf-8")
+            self._send(200, (self.pages / PAGE_ROUTES[path]).read_bytes(), "text/html; charset=utf-8")
             return
         if path.startswith("/static/"):
-            target = (BOOTH_SRC / path.removeprefix("/static/")).resolve()
-            if target.is_relative_to(BOOTH_SRC) and target.is_file() and target.suffix in TYPES:
+            target = (self.static / path.removeprefix("/static/")).resolve()
+            if target.is_relative_to(self.static) and target.is_file() and target.suffix in TYPES:
                 self._send(200, target.read_bytes(), TYPES[target.suffix] + "; charset=utf-8")
                 return
         self._send(404, b"not found", "text/plain")
@@ -110,9 +116,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
 
 @contextmanager
-def serve_booth(upstream: str) -> Iterator[str]:
-    """Serve the booth's sources on a free loopback port, ``/api/`` passed to ``upstream``; yield its URL."""
-    handler = type("Handler", (_Handler,), {"upstream": upstream})
+def serve_booth(upstream: str, *, built: bool = False) -> Iterator[str]:
+    """Serve the booth on a free loopback port, ``/api/`` passed to ``upstream``; yield its URL. The sources
+    unbundled (``web/pages``, ``web/src``), or with ``built`` the build's output (``voting/web/``)."""
+    where = {"pages": BUILT_PAGES, "static": BUILT_STATIC.resolve()} if built else {}
+    handler = type("Handler", (_Handler,), {"upstream": upstream, **where})
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

@@ -3,12 +3,14 @@
 Chromium: Playwright drives the system's ``/usr/bin/chromium`` (``executable_path``; never ``playwright
 install``). Without it the tests skip, unless ``TVOTE_REQUIRE_ALL=1`` (CI), where they fail.
 
-The site (``booth`` fixture): a real election server (``voting.testing.start_election``: an open election
-behind uvicorn on loopback, the demo's three-contest manifest) and in front of it :class:`BoothSite`, a tiny
-server that serves the booth's page sources (``web/pages/``) and ES modules (``web/src/booth/``) unbundled,
-under the strict Content-Security-Policy the booth must live with, and passes ``/api/`` through to the
-election server. Once ``tvote serve`` serves the built booth itself (``voting/web/``), the fixture yields
-that server's address instead and the tests stay as they are.
+The site: a real election server (``election``: ``voting.testing.start_election``, an open election behind
+uvicorn on loopback, the demo's three-contest manifest) and in front of it a tiny server
+(``_booth_site.serve_booth``) under the strict Content-Security-Policy the booth must live with, passing
+``/api/`` through to the election server: ``booth`` serves the page sources (``web/pages/``) and ES modules
+(``web/src/booth/``) unbundled, ``built_booth`` the build's output (``voting/web/``, with the protocol
+library; skipped, or failed under ``TVOTE_REQUIRE_ALL=1``, until the booth is built). Once ``tvote serve``
+serves the built booth itself (``voting/web/``), the fixtures yield that server's address instead and the
+tests stay as they are.
 
 axe-core: ``axe_source`` reads ``axe.min.js`` from the npm package pinned in ``tests/web/package.json``
 (``npm ci`` when node_modules is missing or older than the lock).
@@ -26,7 +28,7 @@ from typing import Any
 
 import httpx
 import pytest
-from _booth_site import CHROMIUM, CHROMIUM_ARGS, BoothSite, serve_booth
+from _booth_site import BUILT_STATIC, CHROMIUM, CHROMIUM_ARGS, BoothSite, serve_booth
 
 HERE = Path(__file__).resolve().parent
 
@@ -70,8 +72,8 @@ def axe_source() -> str:
 
 
 @pytest.fixture(scope="module")
-def booth(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BoothSite]:
-    """An open election (the demo's three contests) behind the booth site."""
+def election(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """An open election (the demo's three contests) on a real server (``voting.testing.DemoElection``)."""
     from voting.testing import JpkiTestCa, RsaKeyPool, make_residents, start_election, tsukuba_manifest
 
     now = dt.datetime.now(dt.UTC)
@@ -79,6 +81,25 @@ def booth(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BoothSite]:
     residents = make_residents(1, ca, now, pool=RsaKeyPool(1))
     manifest = tsukuba_manifest(now, trustees=1, threshold=1)
     with start_election(tmp_path_factory.mktemp("booth"), residents, ca, manifest) as e:
-        published = httpx.get(e.base_url + "/api/v1/election/manifest", timeout=30).json()["manifest"]
-        with serve_booth(e.base_url) as url:
-            yield BoothSite(url, published)
+        yield e
+
+
+def _manifest(base_url: str) -> dict[str, Any]:
+    return dict(httpx.get(base_url + "/api/v1/election/manifest", timeout=30).json()["manifest"])
+
+
+@pytest.fixture(scope="module")
+def booth(election: Any) -> Iterator[BoothSite]:
+    """The booth's sources, unbundled, in front of the election."""
+    with serve_booth(election.base_url) as url:
+        yield BoothSite(url, _manifest(election.base_url))
+
+
+@pytest.fixture(scope="module")
+def built_booth(election: Any) -> Iterator[BoothSite]:
+    """The built booth (``web/build.mjs`` → ``voting/web/``: bundles with the protocol library) in front of
+    the election; what the flows that encrypt need."""
+    if not (BUILT_STATIC / "assets.json").exists():
+        unavailable("the booth is not built (web/build.mjs writes voting/web/static/assets.json)")
+    with serve_booth(election.base_url, built=True) as url:
+        yield BoothSite(url, _manifest(election.base_url))

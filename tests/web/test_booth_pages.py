@@ -362,3 +362,29 @@ def test_reduced_motion_and_no_inline_styles(booth: BoothSite, browser: Browser)
             assert inline == 0, path
     finally:
         context.close()
+
+
+def test_switching_language_mid_flow_keeps_the_choices(booth: BoothSite, watched: Page) -> None:
+    page = watched
+    mayor = _contest(booth, "mayor")
+    _to_choices(page, booth, "ja")
+    page.locator("#contest-mayor-" + mayor["selections"][2]["id"]).check()
+    page.locator("#contest-subsidy input").nth(1).check()
+    switch = page.locator("#lang-switch")
+    switch.focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("#contest-mayor legend")).to_contain_text(mayor["name"]["en"])
+    expect(switch).to_be_focused()
+    expect(page.locator("#contest-mayor-" + mayor["selections"][2]["id"])).to_be_checked()
+    expect(page.locator("#contest-subsidy input").nth(1)).to_be_checked()
+    expect(page.locator("#contest-subsidy-count")).to_contain_text("1 of at most")
+    assert page.url.endswith("/vote?lang=en")
+
+
+def test_a_provider_error_is_said_with_a_way_back(booth: BoothSite, watched: Page) -> None:
+    page = watched
+    page.goto(booth.url + "/oidc/callback?error=access_denied&state=whatever")
+    alert = page.get_by_role("alert")
+    expect(alert).to_contain_text("access_denied")
+    back = page.get_by_role("link", name="ブースに戻る")
+    expect(back).to_have_attribute("href", "/vote")

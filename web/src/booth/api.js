@@ -53,8 +53,9 @@ export const spoilBallot = (ballot, revealed) => call('POST', '/voter/spoil', { 
 export const lookupBallot = (trackingCode) => call('GET', `/voter/ballots/${encodeURIComponent(trackingCode)}`);
 
 // -- digital ID (OpenID Connect) ---------------------------------------------------------------------------
-export const oidcStart = (ballotHash, redirectUri) =>
-  call('POST', '/voter/oidc/start', { ballot_hash: ballotHash, redirect_uri: redirectUri });
+// No redirect_uri: the server sends the provider its registered callback (TVOTE_OIDC_REDIRECT_URI), which is
+// this booth's /oidc/callback; any other value would be refused (oidc.redirect_uri).
+export const oidcStart = (ballotHash) => call('POST', '/voter/oidc/start', { ballot_hash: ballotHash });
 
 // -- My Number card through the Digital Authentication App (the `dapp` branch's routes) ----------------------
 // start: {ballot_hash} -> {transaction, app_url, expires_at?}; status: {status: pending|approved|rejected|expired}

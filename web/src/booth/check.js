@@ -54,9 +54,9 @@ function paintResult() {
   if (r.passed?.length)
     box.append(h('ul', { class: 'checks' }, STEPS.filter((x) => r.passed.includes(x)).map((x) =>
       h('li', {}, h('span', { class: 'msg-icon', 'aria-hidden': 'true', text: '✓ ' }), t(`verify.step_${x}`)))));
-  if (r.receipt?.kind === 'cast' && r.status !== 'checking')
+  if (r.receipt?.kind === 'cast' && r.status === 'done')
     message(box, 'ok', t('check.on_record_cast', { channel: plain(`check.channel_${r.channel === 'kiosk' ? 'kiosk' : 'internet'}`), index: r.receipt.leaf_index }));
-  if (r.receipt?.kind === 'spoiled' && r.status !== 'checking') message(box, 'ok', t('check.on_record_spoiled', { index: r.receipt.leaf_index }));
+  if (r.receipt?.kind === 'spoiled' && r.status === 'done') message(box, 'ok', t('check.on_record_spoiled', { index: r.receipt.leaf_index }));
   if (r.witnessed) message(box, 'ok', t('receipt.verified', r.witnessed));
   if (r.unwitnessed) message(box, 'info', t('receipt.verified_unwitnessed'));
   if (r.keySource === 'server') message(box, 'info', t('check.pin_server'));

@@ -271,7 +271,7 @@ async function startJpki() {
 
 async function startOidc() {
   try {
-    const started = await api.oidcStart(s.encrypted.ballotHash, `${location.origin}/oidc/callback`);
+    const started = await api.oidcStart(s.encrypted.ballotHash);
     const { ballot, ballotHash, trackingCode } = s.encrypted; // no secrets, no choices
     sessionStorage.setItem(PENDING_KEY, JSON.stringify({ ballot, ballotHash, trackingCode, state: started.state, lang: document.documentElement.lang }));
     fillEl(main, h('p', { role: 'status' }, t('oidc.redirecting')));
