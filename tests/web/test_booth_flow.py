@@ -64,3 +64,44 @@ def test_challenge_then_a_second_device_verifies_and_the_booth_encrypts_afresh(
     page.get_by_role("button", name="Encrypt afresh and continue").click()
     expect(page.locator("#step-heading")).to_have_accessible_name("Your ballot is encrypted", timeout=30_000)
     assert _tracking_code(page) != code
+
+
+def _check(page: Page, code: str) -> str:
+    """Type a tracking code into Check my ballot (keyboard), submit, and return the verdict's text."""
+    field = page.get_by_label("Tracking code")
+    field.fill("")
+    field.type(code.lower().replace("-", " "))  # as people type it: any case, spaces for hyphens
+    field.press("Enter")
+    heading = page.locator("#result-heading")
+    expect(heading).to_be_focused(timeout=30_000)
+    expect(page.locator("#result")).not_to_contain_text("Checking…", timeout=30_000)
+    return page.locator("#result").inner_text()
+
+
+def test_check_my_ballot_says_which_ballot_counts(built_booth: BoothSite, election: Any, page: Page) -> None:
+    resident = election.residents[0]
+    with election.client() as device:
+        first = device.cast_jpki(resident.card, CHOICES)
+        second = device.cast_jpki(resident.card, {"mayor": ["cand-1"], "referendum": [], "subsidy": []})
+    page.goto(built_booth.url + "/check?lang=en")
+    said = _check(page, first.tracking_code)
+    assert f"cast (on the internet) and is on the public record at index {first.leaf_index}" in said, said
+    assert "This ballot does not count" in said and "later internet ballot" in said, said
+    assert "The record only grew since" in said, said
+    said = _check(page, second.tracking_code)
+    assert "This is the ballot that counts" in said, said
+    # a ballot at a polling place replaces every internet ballot of the voter
+    with election.client() as kiosk:
+        third = kiosk.cast_jpki(resident.card, CHOICES, kiosk_token=election.kiosk_token)
+    said = _check(page, second.tracking_code)
+    assert "voted at a polling place" in said, said
+    said = _check(page, third.tracking_code)
+    assert "(at a polling place)" in said and "A ballot cast at a polling place counts" in said, said
+    # a code that is on no ballot, and text that is no code
+    said = _check(page, "0000-0000-0000-0000")
+    assert "No ballot with this tracking code" in said, said
+    field = page.get_by_label("Tracking code")
+    field.fill("not a code")
+    field.press("Enter")
+    expect(field).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#code-error")).to_contain_text("16 letters and digits")

@@ -120,17 +120,24 @@ function receiptRootHex(cp) {
  */
 export async function countingStatus(castPayload, leafIndex) {
   if (castPayload.channel === 'kiosk') return 'kiosk';
-  const latest = await api.latestCheckpoint();
+  // every published entry after it, also those the newest checkpoint does not cover yet (a ballot cast a
+  // moment ago already replaces this one); the server clips a page to what exists, and past the end is 404
   let status = 'counts';
-  for (let start = leafIndex + 1; start < latest.size; start += 1000) {
-    const page = await api.entries(start, Math.min(latest.size, start + 1000));
-    for (const e of page.entries ?? []) {
+  for (let start = leafIndex + 1; ; start += 1000) {
+    let page;
+    try {
+      page = (await api.entries(start, start + 1000)).entries ?? [];
+    } catch (e) {
+      if (e instanceof api.ApiError && e.status === 404) break;
+      throw e;
+    }
+    for (const e of page) {
       const entry = JSON.parse(e.entry);
       if (entry.type !== 'ballot.cast' || entry.payload?.voter_alias !== castPayload.voter_alias) continue;
       if (entry.payload.channel === 'kiosk') return 'overridden';
       status = 'revoted';
     }
-    if ((page.entries ?? []).length === 0) break;
+    if (page.length < 1000) break;
   }
   return status;
 }
