@@ -47,6 +47,8 @@ PAGE_ROUTES = {
     "/check": "check.html",
     "/oidc/callback": "oidc-callback.html",
 }
+#: axe-core's rule sets for WCAG 2.2 AA
+AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
 TYPES = {".html": "text/html", ".js": "text/javascript", ".css": "text/css", ".json": "application/json"}
 
 
@@ -129,3 +131,17 @@ def serve_booth(upstream: str, *, built: bool = False) -> Iterator[str]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def axe_violations(page: Any, axe_source: str) -> list[dict[str, Any]]:
+    """axe-core's WCAG 2.2 AA violations on the page as it is now (id, impact, the elements), injected from
+    ``axe_source`` (the page's context must bypass the CSP for that: ``new_context(bypass_csp=True)``)."""
+    page.add_script_tag(content=axe_source)
+    result = page.evaluate(
+        "tags => axe.run(document, {runOnly: {type: 'tag', values: tags}, resultTypes: ['violations']})",
+        AXE_TAGS,
+    )
+    return [
+        {"id": v["id"], "impact": v["impact"], "nodes": [n["target"] for n in v["nodes"]]}
+        for v in result["violations"]
+    ]

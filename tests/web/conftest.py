@@ -78,7 +78,7 @@ def election(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 
     now = dt.datetime.now(dt.UTC)
     ca = JpkiTestCa.generate(now)
-    residents = make_residents(1, ca, now, pool=RsaKeyPool(1))
+    residents = make_residents(2, ca, now, pool=RsaKeyPool(2))
     manifest = tsukuba_manifest(now, trustees=1, threshold=1)
     with start_election(tmp_path_factory.mktemp("booth"), residents, ca, manifest) as e:
         yield e

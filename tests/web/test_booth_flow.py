@@ -7,12 +7,13 @@ encrypts afresh under a new tracking code.
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
 import pytest
-from _booth_site import BoothSite
-from playwright.sync_api import Page, expect
+from _booth_site import BoothSite, axe_violations
+from playwright.sync_api import Browser, Page, expect
 
 pytestmark = pytest.mark.xdist_group("browser")
 
@@ -105,3 +106,53 @@ def test_check_my_ballot_says_which_ballot_counts(built_booth: BoothSite, electi
     field.press("Enter")
     expect(field).to_have_attribute("aria-invalid", "true")
     expect(page.locator("#code-error")).to_contain_text("16 letters and digits")
+
+
+@pytest.mark.parametrize("lang", ["ja", "en"])
+def test_axe_and_reflow_on_the_steps_after_encryption(
+    built_booth: BoothSite, election: Any, browser: Browser, axe_source: str, lang: str
+) -> None:
+    """axe-core finds 0 violations on the tracking code, the opened ballot and both verdicts of Check my
+    ballot, and nothing scrolls sideways on a 320 CSS px wide screen (200 % zoom on a phone)."""
+    context = browser.new_context(bypass_csp=True, viewport={"width": 320, "height": 640})  # to inject axe
+    suffix = "?lang=en" if lang == "en" else ""
+    found: dict[str, Any] = {}
+
+    def audit(name: str) -> None:
+        found[name] = axe_violations(page, axe_source)
+        overflow = page.evaluate(
+            "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+        )
+        if overflow > 0:
+            found[name + " (overflow px)"] = overflow
+
+    try:
+        page = context.new_page()
+        page.goto(built_booth.url + "/vote" + suffix)
+        page.locator("button.primary").click()
+        page.locator("#contest-mayor-cand-1").check()
+        page.locator("form button[type=submit]").click()
+        page.locator("button.primary").click()
+        expect(page.locator(".tracking-code")).to_be_visible(timeout=30_000)
+        code = "-".join(page.locator(".tracking-code .group").all_inner_texts())
+        audit("tracking code")
+        page.locator(".actions button.secondary").click()  # check the encryption
+        expect(page.locator(".msg-ok")).to_be_visible(timeout=30_000)
+        audit("opened ballot")
+        page.goto(built_booth.url + f"/check?spoiled={code}" + ("&lang=en" if lang == "en" else ""))
+        expect(page.locator("#result .review-item").first).to_be_visible(timeout=30_000)
+        audit("check: spoiled")
+        with election.client() as device:
+            cast = device.cast_jpki(
+                election.residents[1].card, {"mayor": [], "referendum": ["yes"], "subsidy": []}
+            )
+        page.goto(
+            built_booth.url + f"/check?code={cast.tracking_code}" + ("&lang=en" if lang == "en" else "")
+        )
+        expect(page.locator("#result .msg-ok").last).to_be_visible(timeout=30_000)
+        audit("check: cast")
+    finally:
+        context.close()
+    assert len(found) >= 4 and all(v == [] for v in found.values()), json.dumps(
+        found, ensure_ascii=False, indent=1
+    )

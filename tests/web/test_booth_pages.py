@@ -15,13 +15,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from _booth_site import BoothSite
+from _booth_site import BoothSite, axe_violations
 from playwright.sync_api import Browser, ConsoleMessage, Page, expect
 
 pytestmark = pytest.mark.xdist_group("browser")
 
 LANGS = ["ja", "en"]
-AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
 
 
 def _contest(site: BoothSite, contest_id: str) -> dict[str, Any]:
@@ -269,18 +268,6 @@ def test_a_callback_for_another_login_is_refused(booth: BoothSite, watched: Page
 # ------------------------------------------------------------------------------------------ axe-core
 
 
-def _axe(page: Page, axe_source: str) -> list[dict[str, Any]]:
-    page.add_script_tag(content=axe_source)
-    result = page.evaluate(
-        "tags => axe.run(document, {runOnly: {type: 'tag', values: tags}, resultTypes: ['violations']})",
-        AXE_TAGS,
-    )
-    return [
-        {"id": v["id"], "impact": v["impact"], "nodes": [n["target"] for n in v["nodes"]]}
-        for v in result["violations"]
-    ]
-
-
 def _states(page: Page, site: BoothSite, lang: str) -> Iterator[str]:
     """Every page, and every step reachable without the protocol library, in `lang`."""
     page.goto(_url(site, "/", lang))
@@ -316,7 +303,7 @@ def test_axe_finds_no_violation_on_any_page(
     context = browser.new_context(bypass_csp=True)  # only so that axe itself can be injected
     try:
         page = context.new_page()
-        found = {state: _axe(page, axe_source) for state in _states(page, booth, lang)}
+        found = {state: axe_violations(page, axe_source) for state in _states(page, booth, lang)}
     finally:
         context.close()
     assert found and all(v == [] for v in found.values()), json.dumps(found, ensure_ascii=False, indent=1)
