@@ -138,6 +138,15 @@ def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
     return {"error": err}
 
 
+#: voting.auth codes that are not 401 at the API (the rest are: the credential was refused)
+_AUTH_STATUS: dict[str, int] = {
+    "dapp.unavailable": 503,
+    "dapp.response": 502,
+    "dapp.config": 500,
+    "dapp.pending": 409,
+}
+
+
 def install_error_handlers(app: Any) -> None:
     """Register handlers on a FastAPI app (imported lazily so this module stays web-free)."""
     from fastapi import Request
@@ -201,7 +210,9 @@ def install_error_handlers(app: Any) -> None:
 
     async def _auth(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, AuthError)
-        status = 422 if exc.code.startswith("roll.") else 401
+        # the signing app failing is not the voter's fault: 503 (down) / 502 (answered outside its shape);
+        # a transaction the resident has not approved yet is a state to wait for: 409
+        status = 422 if exc.code.startswith("roll.") else _AUTH_STATUS.get(exc.code, 401)
         return JSONResponse(error_body(exc.code, exc.operator_message), status_code=status)
 
     app.add_exception_handler(AuthError, _auth)

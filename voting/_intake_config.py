@@ -7,13 +7,14 @@
     intake = provider.get()                                 # on the first voter request, once the
                                                             # election (and so its roll key) exists
 
-:meth:`IntakeConfig.from_settings` reads the JPKI trust anchors, the CRL directory (or the explicitly
-chosen ``UnsafeNoRevocationCheck``), the digital-ID provider, the face-match engine and reference source and
-the kiosk token hashes, and raises :class:`~voting._errors.ConfigurationError` on anything unusable, so a
-misconfigured server does not start (in production this includes a trust anchor that is not pinned:
-:func:`check_production_anchors`). What is not configured stays ``None`` and the intake refuses that
-method with ``auth.unavailable`` (403). Tests and the demo may inject a face matcher, a reference-image
-source and the OIDC client's ``httpx`` options (transport, TLS context) — never a weaker check.
+:meth:`IntakeConfig.from_settings` reads the JPKI trust anchors, the CRL directory (or the explicitly chosen
+``UnsafeNoRevocationCheck``), the Digital Authentication App's client key, the digital-ID provider, the
+face-match engine and reference source and the kiosk token hashes, and raises
+:class:`~voting._errors.ConfigurationError` on anything unusable, so a misconfigured server does not start
+(in production this includes a trust anchor that is not pinned: :func:`check_production_anchors`). What is
+not configured stays ``None`` and the intake refuses that method with ``auth.unavailable`` (403). Tests and
+the demo may inject a face matcher, a reference-image source and the OIDC client's ``httpx`` options
+(transport, TLS context) — never a weaker check.
 
 Also here: :class:`CrlDirectoryChecker` (the built-in :class:`~voting.auth.CrlFileChecker` over a directory
 the operator refreshes, re-read when its files change; fails closed) and :class:`HttpReferenceSource` (the
@@ -39,6 +40,8 @@ from voting.auth import (
     JPKI_TEST_SIGN_POLICY_OID,
     AuthError,
     CrlFileChecker,
+    DappConfig,
+    DigitalAuthAppClient,
     DirectoryReferencePhotoSource,
     FaceMatcher,
     FaceMatchError,
@@ -51,6 +54,7 @@ from voting.auth import (
     RevocationChecker,
     RevocationError,
     RollKey,
+    SigningApp,
     UnsafeNoRevocationCheck,
     check_anchor_pins,
     load_trust_anchors,
@@ -186,6 +190,34 @@ class HttpReferenceSource:
         return ReferenceImageSource(r.content, media_type)
 
 
+def _dapp_client(settings: Settings, http_kwargs: Mapping[str, Any] | None) -> DigitalAuthAppClient | None:
+    """The Digital Authentication App client from the settings (its key file read and checked now)."""
+    if settings.dapp_base_url is None:
+        return None
+    assert settings.dapp_client_id is not None and settings.dapp_client_key_file is not None
+    try:
+        pem = settings.dapp_client_key_file.read_bytes()
+    except OSError as e:
+        raise ConfigurationError(
+            "config.dapp_client_key_file", f"cannot read the app client key: {e.strerror}"
+        ) from e
+    if http_kwargs is None:
+        from voting.clients._http import tls_context
+
+        http_kwargs = {"verify": tls_context()}
+    try:
+        config = DappConfig(
+            settings.dapp_base_url,
+            settings.dapp_client_id,
+            pem,
+            settings.effective_dapp_redirect_uri,
+            timeout=float(settings.dapp_timeout),
+        )
+        return DigitalAuthAppClient(config, http_client_kwargs=http_kwargs)
+    except AuthError as e:
+        raise ConfigurationError("config.dapp", str(e)) from e
+
+
 @dataclass(frozen=True)
 class IntakeConfig:
     """Everything ballot intake needs that does not depend on the election (loaded at start-up)."""
@@ -200,6 +232,8 @@ class IntakeConfig:
     face: FaceMatcher | None = None
     face_reference: ReferencePhotoSource | None = None
     kiosk_token_hashes: frozenset[str] = frozenset()
+    #: the Digital Authentication App client (My Number card on the phone), or None
+    dapp: SigningApp | None = None
     #: the per-election cap on spoiled (challenged) ballots
     max_spoiled_ballots: int = MAX_SPOILED
     #: sign a checkpoint for every receipt (embedding and tests); ``tvote serve`` schedules them instead
@@ -214,10 +248,12 @@ class IntakeConfig:
         face: FaceMatcher | None = None,
         face_reference: ReferencePhotoSource | None = None,
         oidc_http_client_kwargs: Mapping[str, Any] | None = None,
+        dapp_http_client_kwargs: Mapping[str, Any] | None = None,
     ) -> IntakeConfig:
         """Load and check the intake settings (see :mod:`voting._settings`). ``face``/``face_reference``
         replace the HTTP engine/reference source from the settings (tests and the demo inject the
-        deterministic test engine); ``oidc_http_client_kwargs`` go to the OIDC client's ``httpx``."""
+        deterministic test engine); ``oidc_http_client_kwargs`` go to the OIDC client's ``httpx``,
+        ``dapp_http_client_kwargs`` to the Digital Authentication App client's."""
         anchors: tuple[x509.Certificate, ...] = ()
         revocation: RevocationChecker | None = None
         if settings.jpki_trust_anchors is not None:
@@ -254,6 +290,7 @@ class IntakeConfig:
             from voting.clients._http import tls_context
 
             oidc_http_client_kwargs = {"verify": tls_context()}
+        dapp = _dapp_client(settings, dapp_http_client_kwargs)
         policies = JPKI_TEST_SIGN_POLICY_OID if settings.jpki_test_policy else JPKI_SIGN_POLICY_OID
         return cls(
             trust_anchors=anchors,
@@ -265,6 +302,7 @@ class IntakeConfig:
             face=face,
             face_reference=face_reference,
             kiosk_token_hashes=settings.effective_kiosk_token_hashes,
+            dapp=dapp,
             max_spoiled_ballots=settings.max_spoiled_ballots,
             checkpoint_per_receipt=settings.checkpoint_interval == 0,
         )
@@ -291,6 +329,7 @@ class IntakeConfig:
             oidc=oidc,
             face=self.face,
             face_reference=self.face_reference,
+            dapp=self.dapp,
             kiosk_token_hashes=self.kiosk_token_hashes,
             max_spoiled=self.max_spoiled_ballots,
             checkpoint_per_receipt=self.checkpoint_per_receipt,

@@ -5,6 +5,10 @@ They live in the same SQLModel metadata (and therefore the same engine) as :mod:
 * :class:`IntakeChallenge` — one-time server challenges a JPKI signature must cover (replay defence).
 * :class:`OidcPending` — a pending digital-ID authorization: PKCE verifier and nonce salt bound to one
   ballot hash (the verifier never leaves the server).
+* :class:`DappTransaction` — a signing transaction at the Digital Authentication App (My Number card on the
+  phone), bound to one ballot hash and one server challenge: the handle the booth holds, the app's
+  transaction id and the ``DigestInfo`` submitted (of the JPKI message of exactly that ballot and
+  challenge); one-time (``used_at``) and expiring.
 * :class:`IntakeBallot` — every ballot hash the server accepted, cast or spoiled, so a hash is used once
   (a spoiled ballot can never be cast, a cast one never spoiled or replayed).
 * :class:`BallotUniqueValue` — every value the uniqueness rules make unique (``ledger.record``'s
@@ -44,6 +48,7 @@ from sqlmodel import Field, SQLModel
 __all__ = [
     "AuthEvidence",
     "BallotUniqueValue",
+    "DappTransaction",
     "IntakeBallot",
     "IntakeChallenge",
     "OidcPending",
@@ -59,6 +64,22 @@ class IntakeChallenge(SQLModel, table=True):
 
     challenge: str = Field(primary_key=True, max_length=64)
     election_id: str = Field(index=True, max_length=128)
+    issued_at: dt.datetime
+    expires_at: dt.datetime
+    used_at: dt.datetime | None = None
+
+
+class DappTransaction(SQLModel, table=True):
+    """A signing transaction at the Digital Authentication App, bound to one ballot hash and challenge."""
+
+    __tablename__ = "intake_dapp_transaction"
+
+    handle: str = Field(primary_key=True, max_length=64)
+    election_id: str = Field(index=True, max_length=128)
+    app_transaction_id: str = Field(unique=True, max_length=64)
+    ballot_hash: str = Field(max_length=64)
+    challenge: str = Field(unique=True, max_length=64)
+    digest_info: str = Field(max_length=128)
     issued_at: dt.datetime
     expires_at: dt.datetime
     used_at: dt.datetime | None = None

@@ -19,9 +19,13 @@ Fail closed: a well-known token (:data:`WELL_KNOWN_TOKENS`, e.g. ``changethis``)
 token or a kiosk token in every environment (:class:`~voting._errors.ConfigurationError`); outside
 ``development`` the admin token is required and must have at least 32 characters; in
 ``production`` the JPKI test policy, ``unsafe-none`` revocation, trust anchors not pinned by SHA-256
-fingerprint (checked when the anchors are loaded, :mod:`voting._intake_config`) and plain-HTTP digital-ID
-or face-match endpoints (other than loopback) are refused. There is no setting that weakens a
+fingerprint (checked when the anchors are loaded, :mod:`voting._intake_config`), plain-HTTP digital-ID
+or face-match endpoints (other than loopback) and a Digital Authentication App address that is not https
+or is loopback (the emulator's) are refused. There is no setting that weakens a
 cryptographic check in production, and none that swaps protocol parameters.
+
+Length: a little over 500 lines because every setting is validated here, in one frozen value, next to its
+field: splitting the checks from the fields would make a reader hunt for a setting's rule.
 """
 
 from __future__ import annotations
@@ -132,6 +136,14 @@ class Settings:
     jpki_test_policy: bool = False
     #: SHA-256 fingerprints (64 hex) of the anchors production accepts; empty: the J-LIS signing roots
     jpki_anchor_pins: tuple[str, ...] = ()
+    # -- ballot intake: My Number card on the phone (the Digital Authentication App's signing transaction)
+    dapp_base_url: str | None = None
+    dapp_client_id: str | None = None
+    #: PEM RSA private key registered at the app service for private_key_jwt client authentication
+    dapp_client_key_file: Path | None = None
+    #: where the app sends the resident back; unset: ``<public_url>/vote``
+    dapp_redirect_uri: str | None = None
+    dapp_timeout: int = 10
     # -- ballot intake: digital ID (OpenID Connect) + face match
     oidc_issuer: str | None = None
     oidc_client_id: str | None = None
@@ -155,7 +167,13 @@ class Settings:
         if self.environment not in ("development", "test", "production"):
             raise ConfigurationError("config.environment", f"unknown environment {self.environment!r}")
         object.__setattr__(self, "data_dir", Path(self.data_dir))
-        for name in ("roll_key_file", "jpki_trust_anchors", "jpki_crl_dir", "face_reference_dir"):
+        for name in (
+            "roll_key_file",
+            "jpki_trust_anchors",
+            "jpki_crl_dir",
+            "face_reference_dir",
+            "dapp_client_key_file",
+        ):
             v = getattr(self, name)
             if v is not None:
                 object.__setattr__(self, name, Path(v))
@@ -293,6 +311,50 @@ class Settings:
                 raise ConfigurationError(f"config.{name}", f"{name} must use https in production")
         if not dev and self.oidc_client_secret is not None and len(self.oidc_client_secret) < 16:
             raise ConfigurationError("config.oidc", "the OIDC client secret is too short")
+        self._check_dapp(prod)
+
+    def _check_dapp(self, prod: bool) -> None:
+        """The Digital Authentication App: all of base URL, client id and client key, or none; https and not
+        loopback in production (a loopback address is the emulator's); JPKI must be configured with it."""
+        dapp = (self.dapp_base_url, self.dapp_client_id, self.dapp_client_key_file)
+        if any(dapp) and not all(dapp):
+            raise ConfigurationError(
+                "config.dapp",
+                "set all of TVOTE_DAPP_BASE_URL, TVOTE_DAPP_CLIENT_ID and TVOTE_DAPP_CLIENT_KEY_FILE, "
+                "or none",
+            )
+        if (
+            not isinstance(self.dapp_timeout, int)
+            or isinstance(self.dapp_timeout, bool)
+            or not 1 <= self.dapp_timeout <= 60
+        ):
+            raise ConfigurationError("config.dapp_timeout", "dapp_timeout is whole seconds from 1 to 60")
+        if not all(dapp):
+            return
+        if self.jpki_trust_anchors is None:
+            raise ConfigurationError(
+                "config.dapp",
+                "signing with the card on the phone is a JPKI signature: it needs TVOTE_JPKI_TRUST_ANCHORS",
+            )
+        for name in ("dapp_base_url", "dapp_redirect_uri"):
+            url = getattr(self, name)
+            if url is None:
+                continue
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ConfigurationError(f"config.{name}", f"{name} must be an http(s) URL")
+            if prod and (parts.scheme != "https" or _is_loopback(url)):
+                raise ConfigurationError(
+                    f"config.{name}",
+                    f"{name} must be the app service's https address in production (a loopback or plain-http "
+                    "address is the emulator's)",
+                )
+
+    @property
+    def effective_dapp_redirect_uri(self) -> str:
+        """Where the app sends the resident back: ``dapp_redirect_uri``, or the booth at
+        ``<public_url>/vote``."""
+        return self.dapp_redirect_uri or self.public_url.rstrip("/") + "/vote"
 
     def _check_oidc_assurance(self) -> None:
         """The digital-ID assurance settings, by the one definition (``OidcProviderConfig``)."""
@@ -398,7 +460,14 @@ _SECRET_FILES: Final[dict[str, str]] = {
     "TVOTE_FACE_MATCHER_TOKEN_FILE": "face_matcher_token",
 }
 _PATHS: Final[frozenset[str]] = frozenset(
-    {"data_dir", "roll_key_file", "jpki_trust_anchors", "jpki_crl_dir", "face_reference_dir"}
+    {
+        "data_dir",
+        "roll_key_file",
+        "jpki_trust_anchors",
+        "jpki_crl_dir",
+        "face_reference_dir",
+        "dapp_client_key_file",
+    }
 )
 _TUPLES: Final[frozenset[str]] = frozenset(
     {"kiosk_token_hashes", "oidc_acr_values", "oidc_trust_frameworks", "trusted_proxies", "jpki_anchor_pins"}
@@ -417,6 +486,7 @@ _INTS: Final[frozenset[str]] = frozenset(
         "max_admin_request_bytes",
         "oidc_max_auth_age",
         "oidc_jwks_min_refresh",
+        "dapp_timeout",
     }
 )
 

@@ -322,6 +322,31 @@ def _check_oidc(ctx: StartupContext) -> list[str]:
     return []
 
 
+def _check_dapp(ctx: StartupContext) -> list[str]:
+    """The Digital Authentication App's client key loads (an RSA private key of at least 2048 bits) and, in
+    production, is readable by this process only. The address itself is checked by the settings (https and
+    not loopback in production: a loopback address is the emulator's)."""
+    from voting.auth import AuthError, DappConfig, DigitalAuthAppClient
+
+    s = ctx.settings
+    if s.dapp_base_url is None or s.dapp_client_id is None or s.dapp_client_key_file is None:
+        return []
+    f = s.dapp_client_key_file
+    try:
+        pem = f.read_bytes()
+    except OSError as e:
+        return [f"cannot read the Digital Authentication App client key {f}: {e.strerror}"]
+    try:
+        DigitalAuthAppClient(
+            DappConfig(s.dapp_base_url, s.dapp_client_id, pem, s.effective_dapp_redirect_uri)
+        )
+    except AuthError as e:
+        return [f"the Digital Authentication App client key {f} is unusable: {e.operator_message}"]
+    if ctx.production and _mode(f) & 0o077:
+        return [f"{f} is accessible to group or others (mode {_mode(f):04o}): `chmod 600 {f}`"]
+    return []
+
+
 def _methods(s: Settings) -> dict[str, bool]:
     jpki = s.jpki_trust_anchors is not None
     return {"jpki": jpki, "oidc+face": s.oidc_issuer is not None and s.face_matcher_url is not None}
@@ -415,6 +440,7 @@ CHECKS: Final[tuple[StartupCheck, ...]] = (
     StartupCheck("jpki_anchor_pins", _check_jpki_anchor_pins),
     StartupCheck("crl_source", _check_crl_source),
     StartupCheck("oidc", _check_oidc),
+    StartupCheck("dapp", _check_dapp),
     StartupCheck("intake", _check_intake),
     StartupCheck("checkpoints", _check_checkpoints),
     StartupCheck("commission_key_validity", _check_commission_key, per_election=True),

@@ -1,18 +1,20 @@
-"""Voter routes (``/api/v1/voter/*``): challenge, cast, digital-ID start, spoil (Benaloh), receipts.
+"""Voter routes (``/api/v1/voter/*``): challenge, cast, digital-ID start, signing-app (My Number card on the
+phone) start and status, spoil (Benaloh), receipts.
 
 Thin: each route parses its body, calls :class:`voting.service.IntakeService` (built from the settings by
 ``app.state.intake_provider``, see :mod:`voting._intake_config`) and
 returns a response model. Every route first takes a token from its client address's generous ceiling
 (:data:`voting._deps.RateLimitDep`), then from the bucket of its voting session or credential
-(:data:`voting._deps.SessionLimitDep`: the card certificate, the digital-ID login ``state``, the ballot, the
-tracking code), and only then builds the intake; the anonymous spoil route also from its slower per-address
-bucket (:data:`voting._deps.SpoilLimitDep`). Every error is a 4xx ``{"error": {"code", "message"}}`` (codes:
-``docs/voting.md``).
+(:data:`voting._deps.SessionLimitDep`: the card certificate, the digital-ID login ``state``, the signing-app
+transaction, the ballot, the tracking code), and only then builds the intake; the anonymous spoil route
+also from its slower per-address bucket (:data:`voting._deps.SpoilLimitDep`). Every error is a 4xx
+``{"error": {"code", "message"}}`` (codes: ``docs/voting.md``); the signing app failing is 503/502.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 from typing import Annotated, Any, Final, Literal
 
 from fastapi import APIRouter, Depends, Request
@@ -121,9 +123,17 @@ class OidcAuthIn(_In):
     face: FaceIn = Field(description="the live capture handed to the face-match engine (never stored)")
 
 
+_TRANSACTION = r"^[A-Za-z0-9_-]{43}$"
+
+
+class DappAuthIn(_In):
+    method: Literal["jpki-app"]
+    transaction: str = Field(pattern=_TRANSACTION, description="from POST /voter/jpki-app/start")
+
+
 class CastIn(_In):
     ballot: dict[str, Any]
-    auth: Annotated[JpkiAuthIn | OidcAuthIn, Field(discriminator="method")]
+    auth: Annotated[JpkiAuthIn | OidcAuthIn | DappAuthIn, Field(discriminator="method")]
 
 
 class KioskCastIn(_In):
@@ -134,6 +144,11 @@ class KioskCastIn(_In):
 class SpoilIn(_In):
     ballot: dict[str, Any]
     revealed: dict[str, Any]
+
+
+class DappStartIn(_In):
+    ballot_hash: str = Field(pattern=_HEX64, description="the hash of the encrypted ballot to sign for")
+    challenge: str = Field(pattern=_HEX64, description="a one-time challenge from POST /voter/challenge")
 
 
 class OidcStartIn(_In):
@@ -153,6 +168,7 @@ _OIDC_AUTH_BYTES: Final[int] = (
 BODY_LIMITS: Final[dict[tuple[str, str], int]] = {
     ("POST", "/voter/challenge"): 1024,  # no body (a client may send ``{}``)
     ("POST", "/voter/oidc/start"): 64 + _MAX_URI + _FRAMING,
+    ("POST", "/voter/jpki-app/start"): 2 * 64 + _FRAMING,
     ("POST", "/voter/ballots"): MAX_BALLOT_BYTES + max(_JPKI_AUTH_BYTES, _OIDC_AUTH_BYTES),
     ("POST", "/voter/kiosk/ballots"): MAX_BALLOT_BYTES + _JPKI_AUTH_BYTES,
     ("POST", "/voter/spoil"): 2 * MAX_BALLOT_BYTES,  # the ballot and its opening
@@ -162,6 +178,19 @@ BODY_LIMITS: Final[dict[tuple[str, str], int]] = {
 class ChallengeOut(_Out):
     challenge: str
     expires_at: str
+
+
+class DappStartOut(_Out):
+    transaction: str = Field(description="the handle to poll and to cast with (one-time)")
+    app_url: str = Field(
+        description="opens the Digital Authentication App (a link on the phone, a QR code on a PC)"
+    )
+    expires_at: str
+
+
+class DappStatusOut(_Out):
+    transaction: str
+    status: Literal["pending", "approved", "refused", "expired", "used"]
 
 
 class OidcStartOut(_Out):
@@ -206,15 +235,54 @@ def post_oidc_start(
     return OidcStartOut(authorization_url=start.authorization_url, state=start.state)
 
 
-@router.post("/ballots", response_model=ReceiptOut, summary="Cast an encrypted ballot (JPKI or digital ID)")
+@router.post(
+    "/jpki-app/start",
+    response_model=DappStartOut,
+    summary="Start signing this ballot with the My Number card on the phone (Digital Authentication App)",
+)
+def post_dapp_start(
+    body: DappStartIn, request: Request, _rl: RateLimitDep, limit: SessionLimitDep
+) -> DappStartOut:
+    limit("ballot", body.ballot_hash)
+    start = get_intake(request).start_dapp(bytes.fromhex(body.ballot_hash), bytes.fromhex(body.challenge))
+    return DappStartOut(
+        transaction=start.transaction,
+        app_url=start.app_url,
+        expires_at=start.expires_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+    )
+
+
+@router.get(
+    "/jpki-app/{transaction}",
+    response_model=DappStatusOut,
+    summary="Where a signing transaction stands (pending, approved, refused, expired, used)",
+)
+def get_dapp_status(
+    transaction: str, request: Request, _rl: RateLimitDep, limit: SessionLimitDep
+) -> DappStatusOut:
+    if not re.fullmatch(_TRANSACTION, transaction):
+        raise InvalidRequest("dapp.format", "not a signing-transaction handle")
+    limit("jpki-app", transaction)
+    return DappStatusOut(transaction=transaction, status=get_intake(request).dapp_status(transaction))
+
+
+@router.post(
+    "/ballots",
+    response_model=ReceiptOut,
+    summary="Cast an encrypted ballot (JPKI, My Number card on the phone, or digital ID)",
+)
 def post_ballot(body: CastIn, request: Request, _rl: RateLimitDep, limit: SessionLimitDep) -> ReceiptOut:
     if isinstance(body.auth, JpkiAuthIn):
         limit("jpki", _certificate_key(body.auth))
+    elif isinstance(body.auth, DappAuthIn):
+        limit("jpki-app", body.auth.transaction)
     else:
         limit("oidc", body.auth.state)
     intake = get_intake(request)
     if isinstance(body.auth, JpkiAuthIn):
         r = intake.cast_jpki(body.ballot, body.auth.submission(), bytes.fromhex(body.auth.challenge))
+    elif isinstance(body.auth, DappAuthIn):
+        r = intake.cast_dapp(body.ballot, body.auth.transaction)
     else:
         r = intake.cast_oidc(
             body.ballot, state=body.auth.state, code=body.auth.code, live=body.auth.face.capture()

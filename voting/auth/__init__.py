@@ -11,17 +11,34 @@ Public surface (everything else is private)::
     face match  FaceMatcher (protocol), FaceMatchResult, HttpFaceMatcher, DeterministicTestMatcher,
                 ReferenceImageSource, ReferencePhotoSource (protocol), DirectoryReferencePhotoSource,
                 LiveCapture, require_match
+    signing app DigitalAuthAppClient, DappConfig, SigningApp (protocol), SignTransaction, SignStatus,
+                sha256_digest_info, SHA256_DIGEST_INFO_PREFIX, DAPP_*_PATH, DAPP_CLIENT_ASSERTION_TYPE (the
+                Digital Authentication App's signing transaction: My Number card on the phone)
     revocation  RevocationChecker (protocol), CrlFileChecker, UnsafeNoRevocationCheck, load_crl,
                 ALL_REASONS
     roll        RollKey, RollMatchKey, roll_match_key, normalise_text
-    errors      AuthError > JpkiError > RevocationError; OidcError; FaceMatchError; RollError
+    errors      AuthError > JpkiError > RevocationError; OidcError; FaceMatchError; DappError; RollError
 
 See ``docs/authentication.md``.
 """
 
+from ._dapp import (
+    DAPP_AUTHORIZATION_PATH,
+    DAPP_CLIENT_ASSERTION_TYPE,
+    DAPP_SIGN_TRANSACTIONS_PATH,
+    DAPP_TOKEN_PATH,
+    SHA256_DIGEST_INFO_PREFIX,
+    DappConfig,
+    DigitalAuthAppClient,
+    SigningApp,
+    SignStatus,
+    SignTransaction,
+    sha256_digest_info,
+)
 from ._errors import (
     ERROR_CODES,
     AuthError,
+    DappError,
     FaceMatchError,
     JpkiError,
     OidcError,
@@ -70,15 +87,23 @@ from ._roll import RollKey, RollMatchKey, normalise_text, roll_match_key
 
 __all__ = [
     "ALL_REASONS",
+    "DAPP_AUTHORIZATION_PATH",
+    "DAPP_CLIENT_ASSERTION_TYPE",
+    "DAPP_SIGN_TRANSACTIONS_PATH",
+    "DAPP_TOKEN_PATH",
     "ERROR_CODES",
     "JLIS_AUTHENTICATION_ROOT_SHA256",
     "JLIS_SIGNING_ROOT_SHA256",
     "JPKI_SIGN_POLICY_OID",
     "JPKI_TEST_SIGN_POLICY_OID",
+    "SHA256_DIGEST_INFO_PREFIX",
     "SIGNED_MESSAGE_PREFIX",
     "AuthError",
     "CrlFileChecker",
+    "DappConfig",
+    "DappError",
     "DeterministicTestMatcher",
+    "DigitalAuthAppClient",
     "DirectoryReferencePhotoSource",
     "FaceMatchError",
     "FaceMatchResult",
@@ -103,6 +128,9 @@ __all__ = [
     "RollError",
     "RollKey",
     "RollMatchKey",
+    "SignStatus",
+    "SignTransaction",
+    "SigningApp",
     "UnsafeNoRevocationCheck",
     "anchor_pin_problems",
     "ballot_nonce",
@@ -114,6 +142,7 @@ __all__ = [
     "normalise_text",
     "require_match",
     "roll_match_key",
+    "sha256_digest_info",
     "signed_message",
     "subject_key",
 ]

@@ -7,6 +7,7 @@
     │   └── RevocationError        the certificate is revoked, or its revocation status is unknown
     ├── OidcError                  digital-ID (OpenID Connect) flow or ID token rejected
     ├── FaceMatchError             the face-match engine failed, answered badly, or said no
+    ├── DappError                  the Digital Authentication App (signing on the phone) failed or said no
     └── RollError                  roll-matching input (roll key, matching data) is unusable
 
 Every error carries ``code``, a short machine-readable identifier such as ``jpki.chain`` or
@@ -22,6 +23,7 @@ from typing import Final
 __all__ = [
     "ERROR_CODES",
     "AuthError",
+    "DappError",
     "FaceMatchError",
     "JpkiError",
     "OidcError",
@@ -62,6 +64,13 @@ ERROR_CODES: Final[dict[str, str]] = {
     "face.response": "face-match engine response is not the strict expected JSON",
     "face.rejected": "face-match decision negative or liveness failed",
     "face.reference": "no usable reference photo of the matched roll resident in the authoritative source",
+    "dapp.config": "Digital Authentication App settings (client id, client key, URL) are unusable",
+    "dapp.unavailable": "the Digital Authentication App service is unreachable, timed out or failed (5xx)",
+    "dapp.response": "the Digital Authentication App answered outside its documented shape or size",
+    "dapp.pending": "the resident has not approved the signing transaction in the app yet",
+    "dapp.refused": "the resident refused the signing transaction in the app",
+    "dapp.expired": "the signing transaction expired before the resident approved it",
+    "dapp.digest_mismatch": "the app's result signs another digest than the one this ballot's message has",
     "roll.key": "roll key is not 32 bytes",
     "roll.data": "matching data (name, birth date, address) is empty or malformed",
 }
@@ -101,6 +110,12 @@ class OidcError(AuthError):
 
 class FaceMatchError(AuthError):
     """The face-match engine errored, answered malformed JSON, or returned a negative decision."""
+
+
+class DappError(AuthError):
+    """The Digital Authentication App's signing transaction failed (``dapp.unavailable``, ``dapp.response``),
+    is not approved (``dapp.pending``, ``dapp.refused``, ``dapp.expired``) or signs another digest
+    (``dapp.digest_mismatch``). Its certificate and signature are then checked as JPKI (``jpki.*``)."""
 
 
 class RollError(AuthError):

@@ -364,6 +364,37 @@ class VoterClient:
             )
         return self._check_receipt_shape(self._receipt(r), p, "cast")
 
+    def cast_jpki_app(
+        self,
+        choices: PreparedBallot | Mapping[str, Sequence[str]],
+        *,
+        approve: Callable[[str], None],
+        timeout: float = 300.0,
+        poll: float = 0.5,
+    ) -> Receipt:
+        """Cast with the My Number card on the phone (the Digital Authentication App): a challenge, a signing
+        transaction for this ballot (``POST /voter/jpki-app/start``), ``approve(app_url)`` (the resident opens
+        the app there and approves with the card), the status polled until ``approved``, then the cast with
+        ``auth: {"method": "jpki-app", "transaction"}``. Refused or expired: :class:`VoterClientError`."""
+        p = self._prepared(choices)
+        ch = self._call("POST", "/voter/challenge")["challenge"]
+        start = self._call(
+            "POST", "/voter/jpki-app/start", json={"ballot_hash": p.ballot_hash.hex(), "challenge": ch}
+        )
+        tx = start["transaction"]
+        approve(start["app_url"])
+        deadline = time.monotonic() + timeout
+        while (status := self._call("GET", f"/voter/jpki-app/{tx}")["status"]) == "pending":
+            if time.monotonic() > deadline:
+                raise VoterClientError("the resident did not approve in the app in time")
+            time.sleep(poll)
+        if status != "approved":
+            raise VoterClientError(f"the signing transaction is {status}, not approved")
+        body = {"ballot": p.ballot.to_dict(), "auth": {"method": "jpki-app", "transaction": tx}}
+        return self._check_receipt_shape(
+            self._receipt(self._call("POST", "/voter/ballots", json=body)), p, "cast"
+        )
+
     def cast_oidc(
         self,
         choices: PreparedBallot | Mapping[str, Sequence[str]],

@@ -19,6 +19,8 @@ Casting (``ballot.cast``), in this order::
                         [ballot.duplicate, ballot.duplicate_nonce, ballot.duplicate_ciphertext]
     4. the authentication covers this ballot hash                               [jpki.*, oidc.*, face.*]
        JPKI: a one-time server challenge (issued here, unexpired, unused)       [challenge.*]
+       (My Number card on the phone: the same, the signature fetched from the Digital Authentication App
+       through a transaction bound to this ballot hash and challenge, ``_intake_dapp``   [dapp.*])
        digital ID: the pending authorization's state, nonce = H(ballot hash, salt), acr and auth_time
        [oidc.*]; identity claims only from the configured verified source   [voter.unmatched]
     5. the resident is on the committed roll → voter alias                               [voter.not_on_roll]
@@ -86,15 +88,16 @@ from voting.auth import JpkiSubmission, LiveCapture
 from .._errors import Conflict, InvalidRequest, NotFound
 from .._intake_db import AuthEvidence, IntakeBallot, OidcSubjectBinding, VoterState
 from ..receipt import Receipt
-from ._intake_auth import IntakeAuth, _Authenticated
+from ._intake_auth import _Authenticated
 from ._intake_checks import Channel, _Ballot, _rejecting
+from ._intake_dapp import IntakeDapp
 from ._intake_evidence import IntakeEvidence
 
 __all__ = ["IntakeService"]
 
 
 @dataclass
-class IntakeService(IntakeAuth, IntakeEvidence):
+class IntakeService(IntakeDapp, IntakeEvidence):
     """Ballot intake for the one election of ``election`` (a :class:`~voting.service.ElectionService`).
 
     ``jpki`` verifies card signatures; ``oidc`` is a relying party (``voting.auth`` digital-ID client),
@@ -156,6 +159,8 @@ class IntakeService(IntakeAuth, IntakeEvidence):
                     self._check_challenge(auth.challenge)
                 if auth.oidc_state is not None:
                     self._check_oidc_unused(s, auth.oidc_state)
+                if auth.dapp_transaction is not None:
+                    self._check_dapp_unused(s, auth.dapp_transaction)
                 binding = self._check_binding(s, auth)
                 evidence = s.get(AuthEvidence, evh)
                 # a pending row seen here (under both locks) is an orphan of an attempt that never appended
@@ -224,6 +229,8 @@ class IntakeService(IntakeAuth, IntakeEvidence):
                     self._consume_challenge(s, auth.challenge, now)
                 if auth.oidc_state is not None:
                     self._consume_oidc(s, auth.oidc_state, now)
+                if auth.dapp_transaction is not None:
+                    self._consume_dapp(s, auth.dapp_transaction, now)
                 state = s.get(VoterState, (eid, alias)) or VoterState(election_id=eid, voter_alias=alias)
                 state.seq = seq
                 state.last_index = index
@@ -262,6 +269,16 @@ class IntakeService(IntakeAuth, IntakeEvidence):
         with self._session() as s:
             self._check_unique(s, b)
         auth = self._auth_oidc(b, state, code, live)
+        return self._commit_cast(b, auth, "internet")
+
+    def cast_dapp(self, ballot: Mapping[str, Any], transaction: str) -> Receipt:
+        """Cast ``ballot`` signed with the My Number card through the Digital Authentication App's signing
+        transaction (``start_dapp``): a JPKI cast in every respect (``_intake_dapp``)."""
+        self._require_voting()
+        b = self._parse_ballot(ballot)
+        with self._session() as s:
+            self._check_unique(s, b)
+        auth = self._auth_dapp(b, transaction)
         return self._commit_cast(b, auth, "internet")
 
     # ------------------------------------------------------------------------------------ spoiling

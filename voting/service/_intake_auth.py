@@ -61,6 +61,8 @@ class _Authenticated:
     public_auth: dict[str, Any]
     challenge: bytes | None = None
     oidc_state: str | None = None
+    #: My Number card on the phone: the handle of the app's signing transaction (consumed with the challenge)
+    dapp_transaction: str | None = None
     #: digital ID: ``voting.auth.subject_key`` of the account and its issuer (bound to ``alias``)
     oidc_subject: bytes | None = None
     oidc_issuer: str | None = None

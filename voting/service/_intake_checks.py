@@ -34,7 +34,7 @@ from crypto import (
     verify_ballot,
 )
 from ledger.record import UniqueValue, ballot_unique_values, repeats_within
-from voting.auth import FaceMatcher, JpkiVerifier, OidcRelyingParty, ReferencePhotoSource
+from voting.auth import FaceMatcher, JpkiVerifier, OidcRelyingParty, ReferencePhotoSource, SigningApp
 
 from .._db import utcnow
 from .._errors import Conflict, Forbidden, RejectedSubmission
@@ -166,6 +166,8 @@ class IntakeChecks:
     oidc: OidcRelyingParty | None = None
     face: FaceMatcher | None = None
     face_reference: ReferencePhotoSource | None = None
+    #: the Digital Authentication App (My Number card on the phone), around a JPKI cast
+    dapp: SigningApp | None = None
     kiosk_tokens: frozenset[str] = frozenset()
     kiosk_token_hashes: frozenset[str] = frozenset()
     clock: Callable[[], dt.datetime] = utcnow

@@ -19,6 +19,8 @@ function, the development commands of ``tvote`` (``demo``, ``rehearsal``) do
 * digital ID: :class:`DevOidcProvider` (a real authlib provider on loopback) with :class:`DevClient`,
   :class:`DevSubject`, :data:`DEV_ACR`, :data:`DEV_TRUST_FRAMEWORK`; the demo's accounts and face captures
   (:func:`login_as`, :func:`demo_claims`, :func:`demo_live_capture`, :func:`demo_face_image`);
+* My Number card on the phone: :class:`DappEmulator` (the Digital Authentication App service on loopback,
+  with test cards and their signing PINs, :data:`DAPP_TEST_PIN`);
 * servers: :class:`LoopbackServer` (any ASGI app under uvicorn on ``127.0.0.1``);
 * trustees: :func:`run_key_ceremony`, :func:`run_decryption` (every trustee of the election, in this
   process, over HTTP);
@@ -31,6 +33,7 @@ from __future__ import annotations
 from voting._commission_key import CommissionTestCa
 
 from ._ceremony import run_decryption, run_key_ceremony
+from ._dapp_emulator import DAPP_TEST_PIN, DappEmulator
 from ._demo import DemoOutcome, run_demo
 from ._demo_election import (
     DEMO_WITNESS_QUORUM,
@@ -71,12 +74,14 @@ from ._testca import (
 
 __all__ = [
     "CRL_DISTRIBUTION_POINTS_UNIT",
+    "DAPP_TEST_PIN",
     "DEMO_WITNESSES",
     "DEMO_WITNESS_QUORUM",
     "DEV_ACR",
     "DEV_TRUST_FRAMEWORK",
     "DEV_VERIFIED_SCOPE",
     "CommissionTestCa",
+    "DappEmulator",
     "DemoElection",
     "DemoOutcome",
     "DemoWitnesses",

@@ -7,9 +7,10 @@ What it runs (all in one process; the election server and a development OpenID C
    approval vote, up to 3 of 8), loads and commits a roll of synthetic residents, and 5 trustees run the
    key ceremony (threshold 3);
 2. voting opens; residents vote with test JPKI cards (software My Number cards issued by a test CA, checked
-   against a real CRL) or with a digital ID (the local OIDC provider) plus a face-match decision; some
-   challenge a ballot first (Benaloh: the opening is published and re-verified on a "second device"),
-   some re-vote, a few vote again at a polling-place kiosk (which overrides their internet ballots);
+   against a real CRL; some sign on the phone through a local Digital Authentication App emulator) or with a
+   digital ID (the local OIDC provider) plus a face-match decision; some challenge a ballot first (Benaloh:
+   the opening is published and re-verified on a "second device"), some re-vote, a few vote again at a
+   polling-place kiosk (which overrides their internet ballots);
 3. voting closes; the counted ballots are tallied; 4 of the 5 trustees decrypt (one is absent); the result
    is published, the signed result PDF produced and the election record exported;
    three witnesses (``tvote witness`` directories, quorum 2, pinned to the log key) cosign a checkpoint
@@ -59,7 +60,7 @@ class _Plan:
     """What one synthetic resident does (drawn from the seeded RNG)."""
 
     resident: Resident
-    method: str  # "jpki" | "oidc" | "abstain"
+    method: str  # "jpki" | "jpki-app" (the card on the phone) | "oidc" | "abstain"
     challenge: bool
     revote: bool
     kiosk: bool
@@ -95,7 +96,19 @@ def _plans(rnd: random.Random, residents: Sequence[Resident]) -> list[_Plan]:
         )
     if not any(p.kiosk for p in plans):  # the record must exercise the kiosk rule
         next(p for p in plans if p.method == "jpki").kiosk = True
+    # every tenth card voter (at least one) signs on the phone, through the Digital Authentication App
+    app = [p for p in plans if p.method == "jpki" and not p.kiosk][::10]
+    for p in app:
+        p.method = "jpki-app"
     return plans
+
+
+def _approve_on_phone(e: DemoElection, resident: Resident, app_url: str) -> None:
+    """What the resident does in the app: approve with the card and its signing PIN (the emulator's API)."""
+    assert e.dapp is not None
+    answer = e.dapp.approve(app_url, e.dapp_cards[resident.resident_id])
+    if answer != {"status": "approved"}:
+        raise RuntimeError(f"the signing app did not approve: {answer}")
 
 
 def run_demo(
@@ -146,6 +159,7 @@ def run_demo(
             oidc_residents=oidc_residents,
             witnesses=DEMO_WITNESSES,
             pinned=True,
+            signing_app=True,
         ) as e,
     ):
         con.print(f"  server {e.base_url}: election created, roll committed, key ceremony done, voting open")
@@ -154,7 +168,7 @@ def run_demo(
             f"({time.monotonic() - t0:.1f}s)"
         )
         counted: dict[str, dict[str, list[str]]] = {}
-        stats = {"challenged": 0, "revotes": 0, "kiosk": 0, "oidc": 0, "jpki": 0}
+        stats = {"challenged": 0, "revotes": 0, "kiosk": 0, "oidc": 0, "jpki": 0, "jpki-app": 0}
         receipts: list[Any] = []
         lock = threading.Lock()
 
@@ -174,6 +188,10 @@ def run_demo(
                     if p.method == "oidc":
                         login_as(e.oidc_provider, p.resident)
                         r = c.cast_oidc(ch, face=demo_live_capture(p.resident))
+                    elif p.method == "jpki-app":  # the phone: the app's page, the card and its signing PIN
+                        r = c.cast_jpki_app(
+                            ch, approve=lambda url, p=p: _approve_on_phone(e, p.resident, url)
+                        )
                     else:
                         r = c.cast_jpki(p.resident.card, ch)
                     with lock:
@@ -184,7 +202,7 @@ def run_demo(
                     stats["revotes"] += p.revote
                     stats[p.method] += 1
 
-        jpki_plans = [p for p in plans if p.method == "jpki"]
+        jpki_plans = [p for p in plans if p.method in ("jpki", "jpki-app")]
         oidc_plans = [p for p in plans if p.method == "oidc"]
         with cf.ThreadPoolExecutor(max_workers=workers) as pool:
             list(pool.map(vote_internet, jpki_plans))
@@ -205,7 +223,8 @@ def run_demo(
             for r in rnd.sample(receipts, min(10, len(receipts))):
                 c.verify_receipt(r)
         con.print(
-            f"  voting: {stats['jpki']} by My Number card, {stats['oidc']} by digital ID + face match, "
+            f"  voting: {stats['jpki']} by My Number card, {stats['jpki-app']} by the card on the phone "
+            f"(Digital Authentication App emulator), {stats['oidc']} by digital ID + face match, "
             f"{stats['challenged']} challenged a ballot, {stats['revotes']} re-voted, "
             f"{stats['kiosk']} at a kiosk ({time.monotonic() - t0:.1f}s)"
         )

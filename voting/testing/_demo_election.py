@@ -10,7 +10,7 @@ import datetime as dt
 import secrets
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives import serialization
 
 from voting.clients._http import read_error, tls_context
 
+from ._dapp_emulator import DappEmulator
 from ._loopback import LoopbackServer
 from ._residents import (
     Resident,
@@ -76,6 +77,10 @@ class DemoElection:
     server: LoopbackServer | None
     #: the election's witnesses (``start_election(witnesses=3)``), or None (no witnesses: quorum 0)
     witnesses: DemoWitnesses | None = None
+    #: the Digital Authentication App emulator (``start_election(signing_app=True)``), and each resident's
+    #: card id there (every card's signing PIN is :data:`voting.testing.DAPP_TEST_PIN`)
+    dapp: DappEmulator | None = None
+    dapp_cards: dict[str, str] = field(default_factory=dict)
 
     def cosign(self, names: Sequence[str] | None = None) -> list[int]:
         """One round of the witnesses (``names``, default all) against the running server."""
@@ -176,6 +181,7 @@ def start_election(
     witnesses: Sequence[str] = (),
     witness_quorum: int = DEMO_WITNESS_QUORUM,
     pinned: bool = False,
+    signing_app: bool = False,
 ) -> Iterator[DemoElection]:
     """Create, set up and open an election; yield it running; stop the servers afterwards.
 
@@ -191,6 +197,8 @@ def start_election(
     until then; ``0``: a checkpoint for every receipt), or once ``checkpoint_max_entries`` are uncovered.
     ``pinned``: the manifest gets its ``pins`` (this server's log key, the test JPKI root, the test
     commission root, an enrolment key drawn for each trustee, who registers with it).
+    ``signing_app``: a Digital Authentication App emulator (:class:`DappEmulator`) runs on loopback with
+    every resident's card inserted, and the server is its registered client (My Number card on the phone).
     """
     from voting.app import create_app
 
@@ -200,7 +208,12 @@ def start_election(
     admin_token = secrets.token_urlsafe(32)
     kiosk_token = secrets.token_urlsafe(32)
     provider, oidc_client = _start_dev_oidc(oidc_residents) if oidc_residents else (None, None)
+    dapp: DappEmulator | None = None
+    dapp_cards: dict[str, str] = {}
     try:
+        if signing_app:
+            dapp, dapp_settings = _start_dapp(data_dir)
+            dapp_cards = {r.resident_id: dapp.insert_card(r.card, label=r.resident_id) for r in residents}
         settings, intake_config = demo_settings(
             data_dir,
             ca,
@@ -218,11 +231,14 @@ def start_election(
             oidc_jwks_min_refresh=oidc_jwks_min_refresh,
             checkpoint_interval=checkpoint_interval,
             checkpoint_max_entries=checkpoint_max_entries,
+            dapp=dapp_settings if dapp is not None else None,
         )
         app = create_app(settings, intake=intake_config)
     except BaseException:
         if provider is not None:
             provider.stop()
+        if dapp is not None:
+            dapp.stop()
         raise
     service = app.state.service
     demo_witnesses: DemoWitnesses | None = None
@@ -286,6 +302,8 @@ def start_election(
             oidc_provider=provider,
             server=server,
             witnesses=demo_witnesses,
+            dapp=dapp,
+            dapp_cards=dapp_cards,
         )
     finally:
         http.close()
@@ -293,6 +311,8 @@ def start_election(
             server.stop()
         if provider is not None:
             provider.stop()
+        if dapp is not None:
+            dapp.stop()
         service.close()
 
 
@@ -308,6 +328,28 @@ def _start_dev_oidc(oidc_residents: Sequence[Resident]) -> tuple[Any, Any]:
     provider = DevOidcProvider([client], DevSubject(dev_account(first), demo_claims(first)))
     provider.start()
     return provider, client
+
+
+_DEMO_DAPP_CLIENT = "tvotedemo"
+
+
+def _start_dapp(data_dir: Path) -> tuple[DappEmulator, tuple[str, str, Path]]:
+    """Start the app emulator and register the server as its client (key written 0600 in ``data_dir``)."""
+    from ._testca import new_rsa_key
+
+    key = new_rsa_key()
+    key_file = data_dir / "dapp-client-key.pem"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    key_file.touch(mode=0o600)
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    emulator = DappEmulator()
+    emulator.register_client(_DEMO_DAPP_CLIENT, key.public_key())
+    url = emulator.start()
+    return emulator, (url, _DEMO_DAPP_CLIENT, key_file)
 
 
 def demo_settings(
@@ -329,8 +371,11 @@ def demo_settings(
     oidc_jwks_min_refresh: int = 60,
     checkpoint_interval: int = 1,
     checkpoint_max_entries: int = 1000,
+    dapp: tuple[str, str, Path] | None = None,
 ) -> tuple[Any, Any]:
     """The demo's server settings and intake configuration, through the same path as ``tvote serve``.
+
+    ``dapp`` is ``(base URL, client id, client key file)`` of a started :class:`DappEmulator`.
 
     Writes the test CA (trust anchor) and, for each municipality in ``cities`` (the residents' cities), the
     complete CRL of its partition (listing its ``revoked`` cards) and an empty delta CRL on it, into
@@ -364,6 +409,8 @@ def demo_settings(
             "oidc_trust_frameworks": (DEV_TRUST_FRAMEWORK,),
             "oidc_jwks_min_refresh": oidc_jwks_min_refresh,
         }
+    if dapp is not None:
+        extra.update(dapp_base_url=dapp[0], dapp_client_id=dapp[1], dapp_client_key_file=dapp[2])
     settings = Settings(
         environment="test",
         data_dir=data_dir,
