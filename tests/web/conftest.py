@@ -80,7 +80,7 @@ def election(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     ca = JpkiTestCa.generate(now)
     residents = make_residents(2, ca, now, pool=RsaKeyPool(2))
     manifest = tsukuba_manifest(now, trustees=1, threshold=1)
-    with start_election(tmp_path_factory.mktemp("booth"), residents, ca, manifest) as e:
+    with start_election(tmp_path_factory.mktemp("booth"), residents, ca, manifest, signing_app=True) as e:
         yield e
 
 

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
 from _booth_site import BoothSite, axe_violations
 from playwright.sync_api import Browser, Page, expect
+
+from voting.clients.voter import ServerError
 
 pytestmark = pytest.mark.xdist_group("browser")
 
@@ -156,3 +159,89 @@ def test_axe_and_reflow_on_the_steps_after_encryption(
     assert len(found) >= 4 and all(v == [] for v in found.values()), json.dumps(
         found, ensure_ascii=False, indent=1
     )
+
+
+def _to_app(page: Page, site: BoothSite) -> tuple[str, str]:
+    """Choose, encrypt, Cast, My Number card: the tracking code and the app link the booth shows."""
+    code = _choose_and_encrypt(page, site)
+    page.get_by_role("button", name="Cast this ballot").click()
+    page.get_by_role("button", name="My Number card (Digital Authentication App)").click()
+    link = page.get_by_role("link", name="Open the Digital Authentication App")
+    expect(link).to_be_visible(timeout=30_000)
+    return code, str(link.get_attribute("href"))
+
+
+def _receipt_verified(page: Page, code: str) -> None:
+    expect(page.locator("#step-heading")).to_have_accessible_name("Your receipt", timeout=30_000)
+    assert _tracking_code(page) == code
+    expect(page.get_by_text("Verified on this device")).to_be_visible(timeout=30_000)
+
+
+def test_cast_with_the_card_app_and_the_receipt_verifies_in_the_browser(
+    built_booth: BoothSite, election: Any, page: Page
+) -> None:
+    resident = election.residents[1]
+    code, app_url = _to_app(page, built_booth)
+    expect(page.get_by_text("Waiting for your approval in the app")).to_be_visible()
+    election.dapp.approve(app_url, election.dapp_cards[resident.resident_id])  # the resident, on the phone
+    _receipt_verified(page, code)
+    for step in ("signed by the election's log", "inside the signed tree", "The entry is this ballot"):
+        expect(page.locator(".checks")).to_contain_text(step)
+    # the Python client agrees: the ballot the browser encrypted is this voter's cast ballot on the ledger
+    with election.client() as other:
+        receipt = other.lookup(code)
+        entry = other.verify_receipt(receipt)
+    assert (
+        receipt.kind == "cast" and entry.type == "ballot.cast" and entry.payload["auth"]["method"] == "jpki"
+    )
+    # the receipt as a file; and the only thing kept in the browser is the receipt
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Save the receipt as a file").click()
+    saved = json.loads(Path(download.value.path()).read_text())
+    assert saved["receipt"]["tracking_code"] == code and saved["receipt"]["leaf_index"] == receipt.leaf_index
+    kept = page.evaluate("() => [Object.keys(localStorage), Object.keys(sessionStorage)]")
+    assert kept == [["tvote.booth.receipts"], []], kept
+    stored = json.loads(page.evaluate("localStorage.getItem('tvote.booth.receipts')"))
+    assert [r["receipt"]["tracking_code"] for r in stored] == [code]
+
+
+def test_a_connection_lost_mid_cast_leaves_no_half_cast_ballot(
+    built_booth: BoothSite, election: Any, page: Page
+) -> None:
+    resident = election.residents[1]
+    # 1. the request never reached the server: said so, nothing recorded, a safe retry casts it
+    lost = {"n": 0}
+
+    def drop(route: Any) -> None:
+        lost["n"] += 1
+        route.abort("internetdisconnected")
+
+    page.route("**/api/v1/voter/ballots", drop)
+    code, app_url = _to_app(page, built_booth)
+    election.dapp.approve(app_url, election.dapp_cards[resident.resident_id])
+    expect(page.get_by_role("alert")).to_contain_text("Your ballot was not recorded", timeout=30_000)
+    assert lost["n"] == 1
+    with election.client() as other:
+        with pytest.raises(ServerError, match=r"ballot\.not_found"):
+            other.lookup(code)
+    page.unroute("**/api/v1/voter/ballots")
+    page.get_by_role("button", name="Try again").click()
+    _receipt_verified(page, code)
+
+    # 2. the server cast it but the answer was lost: the booth finds the ballot by its tracking code
+    def answer_lost(route: Any) -> None:
+        route.fetch()
+        route.abort("internetdisconnected")
+
+    page.route("**/api/v1/voter/ballots", answer_lost)
+    page.get_by_role("button", name="Vote again").click()
+    page.get_by_role("button", name="Review my choices").click()
+    page.get_by_role("button", name="Encrypt my ballot").click()
+    expect(page.locator("#step-heading")).to_have_accessible_name("Your ballot is encrypted", timeout=30_000)
+    code = _tracking_code(page)
+    page.get_by_role("button", name="Cast this ballot").click()
+    page.get_by_role("button", name="My Number card (Digital Authentication App)").click()
+    link = page.get_by_role("link", name="Open the Digital Authentication App")
+    expect(link).to_be_visible(timeout=30_000)
+    election.dapp.approve(str(link.get_attribute("href")), election.dapp_cards[resident.resident_id])
+    _receipt_verified(page, code)

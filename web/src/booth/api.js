@@ -57,9 +57,12 @@ export const lookupBallot = (trackingCode) => call('GET', `/voter/ballots/${enco
 // this booth's /oidc/callback; any other value would be refused (oidc.redirect_uri).
 export const oidcStart = (ballotHash) => call('POST', '/voter/oidc/start', { ballot_hash: ballotHash });
 
-// -- My Number card through the Digital Authentication App (the `dapp` branch's routes) ----------------------
-// start: {ballot_hash} -> {transaction, app_url, expires_at?}; status: {status: pending|approved|rejected|expired}
-export const jpkiAppStart = (ballotHash) => call('POST', '/voter/jpki-app/start', { ballot_hash: ballotHash });
+// -- My Number card through the Digital Authentication App (docs/voting.md §3a) ------------------------------
+// a one-time challenge: {challenge, expires_at}
+export const jpkiChallenge = () => call('POST', '/voter/challenge');
+// a signing transaction for exactly this ballot and challenge: {transaction, app_url, expires_at}
+export const jpkiAppStart = (ballotHash, challenge) => call('POST', '/voter/jpki-app/start', { ballot_hash: ballotHash, challenge });
+// {transaction, status}: pending | approved | refused | expired | used
 export const jpkiAppStatus = (transaction) => call('GET', `/voter/jpki-app/${encodeURIComponent(transaction)}`);
 
 // -- ledger ------------------------------------------------------------------------------------------------

@@ -59,6 +59,7 @@ function paintResult() {
   if (r.receipt?.kind === 'spoiled' && r.status === 'done') message(box, 'ok', t('check.on_record_spoiled', { index: r.receipt.leaf_index }));
   if (r.witnessed) message(box, 'ok', t('receipt.verified', r.witnessed));
   if (r.unwitnessed) message(box, 'info', t('receipt.verified_unwitnessed'));
+  if (r.logOnly && r.status === 'done') message(box, 'ok', t('receipt.verified_log'));
   if (r.keySource === 'server') message(box, 'info', t('check.pin_server'));
   if (r.counting) {
     const key = { counts: 'check.counts', revoted: 'check.revoted', overridden: 'check.overridden', kiosk: 'check.kiosk_counts' }[r.counting];
@@ -114,6 +115,7 @@ async function check(typed, expectKind) {
     });
     if (res.unwitnessed) r.unwitnessed = true;
     r.witnessed = res.witnessed ?? null;
+    r.logOnly = !res.unwitnessed && !res.witnessesNamed;
     r.keySource = res.keySource;
     const payload = res.payload ?? JSON.parse((await api.entries(r.receipt.leaf_index, r.receipt.leaf_index + 1)).entries[0].entry).payload;
     r.channel = payload.channel;

@@ -47,7 +47,7 @@ async function entryAt(index) {
 
 /**
  * Verify a (complete) receipt; `steps(name)` is called as each check passes. Returns
- * {entry (parsed), payload, witnessed: {count, total} | null, keySource}.
+ * {entry (parsed), payload, witnessed: {count, total} | null, witnessesNamed, keySource}.
  */
 export async function verifyReceipt(engine, manifest, receipt, { requireWitnessed = null, steps = () => {} } = {}) {
   const key = await logKey(manifest);
@@ -107,7 +107,7 @@ export async function verifyReceipt(engine, manifest, receipt, { requireWitnesse
     witnessed = { count: witnessed.count, total: witnesses.keys.length };
     steps('witnessed');
   }
-  return { entry: parsed, payload: p, witnessed, keySource: key.source };
+  return { entry: parsed, payload: p, witnessed, witnessesNamed: witnesses.quorum >= 1, keySource: key.source };
 }
 
 function receiptRootHex(cp) {

@@ -41,6 +41,7 @@ export function receiptStep(s, { section, button, trackingCodeBlock, voteAgain }
     status.append(h('ul', { class: 'checks' }, STEPS.filter((x) => v.passed.includes(x)).map((x) =>
       h('li', {}, h('span', { class: 'msg-icon', 'aria-hidden': 'true', text: '✓ ' }), t(`verify.step_${x}`)))));
     if (v.status === 'verified') message(status, 'ok', t('receipt.verified', v.witnessed));
+    if (v.status === 'verified-log') message(status, 'ok', t('receipt.verified_log'));
     if (v.status === 'unwitnessed') message(status, 'info', t('receipt.verified_unwitnessed'));
     if (v.status === 'failed') message(status, 'error', t('receipt.failed', { check: v.check, message: v.message }));
   };
@@ -57,7 +58,7 @@ export function receiptStep(s, { section, button, trackingCodeBlock, voteAgain }
         paint();
         const res = await verifyReceipt(engine, manifest, full, { steps: (x) => (v.passed.push(x), paint()) });
         keep(manifest.election_id, full);
-        Object.assign(v, { status: res.witnessed ? 'verified' : 'unwitnessed', witnessed: res.witnessed ?? {} });
+        Object.assign(v, { status: res.witnessed ? 'verified' : res.witnessesNamed ? 'unwitnessed' : 'verified-log', witnessed: res.witnessed ?? {} });
       } catch (e) {
         const check = e instanceof ReceiptCheckFailed ? e.check : 'error';
         Object.assign(v, check === 'checkpoint-unwitnessed' ? { status: 'unwitnessed' } : { status: 'failed', check, message: e.message });

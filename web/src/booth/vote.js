@@ -163,8 +163,10 @@ const STEPS = {
       qrCanvas(j.appUrl, plain('jpki.qr_label')).then((canvas) => canvas && qr.append(canvas));
       box.append(h('p', {}, h('a', { href: j.appUrl, class: 'button primary' }, t('jpki.open_app'))), h('p', {}, t('jpki.other_device')), qr);
     }
-    const key = { starting: 'jpki.waiting', pending: 'jpki.waiting', approved: 'jpki.approved', rejected: 'jpki.rejected', expired: 'jpki.expired' }[j.status];
-    if (key) message(box, ['rejected', 'expired'].includes(j.status) ? 'error' : 'info', t(key));
+    const key = { starting: 'jpki.waiting', pending: 'jpki.waiting', approved: 'jpki.approved', refused: 'jpki.rejected', expired: 'jpki.expired', used: 'jpki.expired' }[j.status];
+    const over = ['refused', 'expired', 'used'].includes(j.status);
+    if (key) message(box, over ? 'error' : 'info', t(key));
+    if (over) box.append(button('jpki.again', () => startJpki()));
     if (j.error) message(box, 'error', t('error.generic', { message: j.error }));
     return section('jpki.heading', box, button('jpki.cancel', () => {
       s.jpki = null;
@@ -250,7 +252,8 @@ async function startJpki() {
   s.jpki = { status: 'starting' };
   go('jpki');
   try {
-    const started = await api.jpkiAppStart(s.encrypted.ballotHash);
+    const { challenge } = await api.jpkiChallenge();
+    const started = await api.jpkiAppStart(s.encrypted.ballotHash, challenge);
     s.jpki = { transaction: started.transaction, appUrl: started.app_url, status: 'pending' };
     draw(false);
     for (;;) {
