@@ -73,18 +73,32 @@ export const entries = (start, stop) => call('GET', `/ledger/entries?start=${sta
 export const consistencyProof = (oldSize, newSize) =>
   call('GET', `/ledger/proof/consistency?old_size=${oldSize}&new_size=${newSize}`);
 
-// -- the booth's transparency (the `booth-serve` branch's routes) ---------------------------------------------
-// checked count: GET -> {checked: n}; POST after a successful check (a count only, nothing identifying).
-export const checkedCount = () => call('GET', '/booth/checked');
-export const countCheck = () => call('POST', '/booth/checked', {});
-// the booth digest published on the ledger before voting opened: {digest: hex, index?}
-export const publishedBoothDigest = () => call('GET', '/booth/digest');
+// -- Check my ballot and the booth's transparency (docs/api.md: /voter/check, /election/booth) -------------------
+/**
+ * Check my ballot's lookup: the same fresh receipt as /voter/ballots/{code}, and the server counts the check
+ * (a count only). A server without that route answers the plain receipt route instead (uncounted).
+ */
+export async function checkBallot(trackingCode) {
+  try {
+    return await call('GET', `/voter/check/${encodeURIComponent(trackingCode)}`);
+  } catch (e) {
+    if (e instanceof ApiError && e.status === 404 && e.code !== 'ballot.not_found') return lookupBallot(trackingCode);
+    throw e;
+  }
+}
 
-/** The SHA-256 of the booth assets this browser was served: the digest of /static/assets.json's text. */
-export async function servedBoothDigest() {
-  const response = await fetch('/static/assets.json', { cache: 'no-store' });
-  if (!response.ok) throw new ApiError(response.status, 'http.error', `HTTP ${response.status}`);
-  const bytes = new Uint8Array(await response.arrayBuffer());
-  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes));
-  return [...digest].map((b) => b.toString(16).padStart(2, '0')).join('');
+// {published: {digest, assets, ledger_index} | null, served: {digest, assets}, matches, checked_ballots}
+export const boothInfo = () => call('GET', '/election/booth');
+
+/** What this browser is served at each listed address: [{path, sha256, bytes}] in the list's order. */
+export async function servedAssets(listed) {
+  const out = [];
+  for (const { path } of listed) {
+    const response = await fetch(path, { cache: 'no-store', credentials: 'same-origin' });
+    if (!response.ok) throw new ApiError(response.status, 'http.error', `${path}: HTTP ${response.status}`);
+    const bytes = new Uint8Array(await response.arrayBuffer());
+    const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes));
+    out.push({ path, sha256: [...digest].map((b) => b.toString(16).padStart(2, '0')).join(''), bytes: bytes.length });
+  }
+  return out;
 }

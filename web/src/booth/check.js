@@ -35,7 +35,7 @@ function draw() {
   const scanBox = h('div', { id: 'scan-box' });
   if (page.scanning?.video) scanBox.append(page.scanning.video);
   const result = h('section', { id: 'result', 'aria-labelledby': 'result-heading', 'aria-live': 'polite' });
-  fillEl(main, h('h1', {}, t('check.heading')), h('p', {}, t('check.lead')), form, scanBox, result, countBlock(), digestBlock());
+  fillEl(main, h('h1', {}, t('check.heading')), h('p', {}, t('check.lead')), form, scanBox, result, ...boothBlock());
   paintResult();
   if (page.inputError) {
     input.setAttribute('aria-invalid', 'true');
@@ -69,24 +69,29 @@ function paintResult() {
   if (r.status === 'failed') message(box, 'error', t('receipt.failed', { check: r.check, message: r.message }));
 }
 
-function countBlock() {
-  const box = h('p', { id: 'checked-count', class: 'note' });
-  api.checkedCount().then((c) => fillEl(box, t('check.checked_count', { count: c.checked })), () => box.remove());
-  return box;
-}
-
-function digestBlock() {
+/**
+ * The booth's digest published on the ledger before voting opened, against the digest of what THIS browser
+ * is served, recomputed here from every listed file (not the server's own claim); and the checks count.
+ */
+function boothBlock() {
+  const count = h('p', { id: 'checked-count', class: 'note' });
   const published = h('p', {}, t('check.digest_published', { digest: plain('check.digest_unknown') }));
   const served = h('p', {}, t('check.digest_served', { digest: plain('check.digest_unknown') }));
   const verdict = h('div', {});
-  Promise.allSettled([api.publishedBoothDigest(), api.servedBoothDigest()]).then(([p, s]) => {
-    const pd = p.status === 'fulfilled' ? p.value.digest : null;
-    const sd = s.status === 'fulfilled' ? s.value : null;
-    if (pd) fillEl(published, t('check.digest_published', { digest: pd }));
-    if (sd) fillEl(served, t('check.digest_served', { digest: sd }));
-    if (pd && sd) message(verdict, pd === sd ? 'ok' : 'error', t(pd === sd ? 'check.digest_same' : 'check.digest_differs'));
+  (async () => {
+    const info = await api.boothInfo();
+    fillEl(count, t('check.checked_count', { count: info.checked_ballots }));
+    if (!info.published) return;
+    fillEl(published, t('check.digest_published', { digest: info.published.digest }));
+    const engine = await import('./engine.js');
+    const mine = engine.boothDigest(await api.servedAssets(info.published.assets));
+    fillEl(served, t('check.digest_served', { digest: mine }));
+    const same = mine === info.published.digest;
+    message(verdict, same ? 'ok' : 'error', t(same ? 'check.digest_same' : 'check.digest_differs'));
+  })().catch(() => {
+    if (!count.textContent) count.remove();
   });
-  return h('section', { 'aria-labelledby': 'digest-heading', class: 'digest' }, h('h2', { id: 'digest-heading' }, t('check.digest_heading')), published, served, verdict);
+  return [count, h('section', { 'aria-labelledby': 'digest-heading', class: 'digest' }, h('h2', { id: 'digest-heading' }, t('check.digest_heading')), published, served, verdict)];
 }
 
 async function check(typed, expectKind) {
@@ -104,7 +109,7 @@ async function check(typed, expectKind) {
   draw();
   const r = page.result;
   try {
-    r.receipt = await completeReceipt(await api.lookupBallot(code));
+    r.receipt = await completeReceipt(await api.checkBallot(code));
     const spoiled = r.receipt.kind === 'spoiled';
     const res = await verifyReceipt(engine, election.manifest, r.receipt, {
       requireWitnessed: spoiled ? false : null,
@@ -123,7 +128,6 @@ async function check(typed, expectKind) {
     else r.counting = await countingStatus(payload, r.receipt.leaf_index);
     r.status = 'done';
     if (expectKind === 'spoiled' && !spoiled) Object.assign(r, { status: 'failed', check: 'kind', message: 'not a spoiled ballot' });
-    api.countCheck().catch(() => {});
   } catch (e) {
     if (e instanceof api.ApiError && e.status === 404) r.status = 'not-found';
     else Object.assign(r, { status: 'failed', check: e instanceof ReceiptCheckFailed ? e.check : e.code ?? 'error', message: e.message });

@@ -114,3 +114,8 @@ export function readTrackingCode(typed) {
     return null;
   }
 }
+
+/** The booth's digest (docs/record.md, "The booth"): tagged_sha256("booth-assets", JCS(assets)), hex. */
+export function boothDigest(assets) {
+  return hex(protocol.s4_taggedSha256('booth-assets', [protocol.item.bytes(utf8(protocol.s1_jcs(assets)))]));
+}
