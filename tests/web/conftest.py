@@ -73,14 +73,23 @@ def axe_source() -> str:
 
 @pytest.fixture(scope="module")
 def election(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """An open election (the demo's three contests) on a real server (``voting.testing.DemoElection``)."""
+    """An open election (the demo's three contests) on a real server (``voting.testing.DemoElection``), with
+    the Digital Authentication App emulator (every card inserted) and a development digital-ID provider that
+    signs in the third resident."""
     from voting.testing import JpkiTestCa, RsaKeyPool, make_residents, start_election, tsukuba_manifest
 
     now = dt.datetime.now(dt.UTC)
     ca = JpkiTestCa.generate(now)
-    residents = make_residents(2, ca, now, pool=RsaKeyPool(2))
+    residents = make_residents(3, ca, now, pool=RsaKeyPool(3))
     manifest = tsukuba_manifest(now, trustees=1, threshold=1)
-    with start_election(tmp_path_factory.mktemp("booth"), residents, ca, manifest, signing_app=True) as e:
+    with start_election(
+        tmp_path_factory.mktemp("booth"),
+        residents,
+        ca,
+        manifest,
+        signing_app=True,
+        oidc_residents=residents[2:],
+    ) as e:
         yield e
 
 

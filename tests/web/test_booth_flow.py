@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _booth_site import BoothSite, axe_violations
+from _booth_site import CHROMIUM, CHROMIUM_ARGS, BoothSite, axe_violations
 from playwright.sync_api import Browser, Page, expect
 
 from voting.clients.voter import ServerError
@@ -245,3 +245,58 @@ def test_a_connection_lost_mid_cast_leaves_no_half_cast_ballot(
     expect(link).to_be_visible(timeout=30_000)
     election.dapp.approve(str(link.get_attribute("href")), election.dapp_cards[resident.resident_id])
     _receipt_verified(page, code)
+
+
+def test_digital_id_then_the_camera_reaches_the_face_check(
+    built_booth: BoothSite, election: Any, browser_type: Any
+) -> None:
+    """The digital-ID path end to end with Chromium's fake camera: the provider's redirect comes back to the
+    booth's callback page (the demo's provider has another address registered;
+    its redirect is pointed at the booth's page), the booth
+    resumes at the face check with the same encrypted ballot, the camera turns on, the liveness prompt shows,
+    two frames go to the server with the login. The demo's face engine matches only byte-identical images, so
+    a camera picture is refused, and the booth says so and offers to sign in again."""
+    browser = browser_type.launch(
+        executable_path=str(CHROMIUM),
+        args=[*CHROMIUM_ARGS, "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"],
+    )
+    try:
+        context = browser.new_context(permissions=["camera"])
+        registered = election.intake.oidc.config.redirect_uri
+
+        def provider(route: Any) -> None:
+            # the provider's answer, with its redirect to the registered callback sent to the booth's page
+            answer = route.fetch(max_redirects=0)
+            location = answer.headers["location"]
+            assert location.startswith(registered + "?"), location
+            back = f"{built_booth.url}/oidc/callback?{location.split('?', 1)[1]}"
+            route.fulfill(status=302, headers={"Location": back})
+
+        context.route(re.compile(r"/authorize\?"), provider)
+        page = context.new_page()
+        code = _choose_and_encrypt(page, built_booth)
+        page.get_by_role("button", name="Cast this ballot").click()
+        page.get_by_role("button", name="Digital ID and face check").click()
+        page.wait_for_url(re.compile(r"/vote\?resume=oidc"), timeout=30_000)
+        expect(page.locator("#step-heading")).to_have_accessible_name("Face check")
+        page.get_by_role("button", name="Turn on the camera").click()
+        expect(page.locator("video.camera")).to_be_visible()
+        expect(page.get_by_text("slowly turn your head")).to_be_visible()
+        assert page.evaluate("document.querySelector('video.camera').videoWidth") > 0
+        with page.expect_request("**/api/v1/voter/ballots") as sent:
+            page.get_by_role("button", name="Take the pictures").click()
+        auth = sent.value.post_data_json["auth"]
+        assert auth["method"] == "oidc+face" and auth["code"] and auth["state"]
+        face = auth["face"]
+        assert face["media_type"] == "image/jpeg" and bytes.fromhex(face["image"])[:2] == b"\xff\xd8"
+        evidence = json.loads(bytes.fromhex(face["liveness_evidence"]))
+        assert evidence["prompt"] == "turn-left" and bytes.fromhex(evidence["frame"])[:2] == b"\xff\xd8"
+        assert _tracking_code(page) == code  # the same encrypted ballot, carried across the redirect
+        alert = page.get_by_role("alert")
+        expect(alert).to_contain_text("face.", timeout=30_000)
+        expect(page.get_by_role("button", name="Sign in again")).to_be_visible()
+        # the face images were sent once and are kept nowhere in the browser
+        kept = page.evaluate("() => JSON.stringify({...localStorage}) + JSON.stringify({...sessionStorage})")
+        assert face["image"][:64] not in kept
+    finally:
+        browser.close()
