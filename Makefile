@@ -29,7 +29,7 @@ COMPILE_SERVER  = $(PIP_COMPILE) --all-build-deps $(addprefix --extra ,$(SERVER_
 COMPILE_AUDITOR = $(PIP_COMPILE) --all-build-deps --output-file
 COMPILE_TOOLS   = $(PIP_COMPILE) --output-file
 
-.PHONY: all venv demo test test-fast lint bench vectors clean locks check-locks sbom auditor check-auditor
+.PHONY: all venv demo test test-fast lint bench vectors web clean locks check-locks sbom auditor check-auditor
 
 all: test
 
@@ -84,6 +84,12 @@ bench: $(STAMP)
 vectors: $(STAMP)
 	$(PY) tools/gen_vectors.py
 	$(PY) tools/gen_threshold_vectors.py
+
+# The booth's JavaScript (web/README.md): install web/'s locked npm dependencies and rebuild voting/web/ (the
+# built assets, committed as package data so that installing tvote needs no Node; tests/system/test_web_build.py
+# fails when they differ from a fresh build).
+web:
+	cd web && npm ci --no-audit --no-fund && node build.mjs
 
 clean:
 	rm -rf $(VENV) $(AUDITOR_VENV) $(TOOLS_VENV) $(SBOM_DIR) .pytest_cache .mypy_cache .ruff_cache .hypothesis $(DEMO_OUT) *.egg-info

@@ -1,11 +1,11 @@
-"""The known-answer vectors, re-checked by an independent JavaScript implementation.
+"""The known-answer vectors, re-checked by tvote's one JavaScript implementation of the protocol.
 
-``tests/interop/check_vectors.mjs`` implements docs/protocol.md, version 2 (Parts I and II), from the
-document alone with @noble/curves (ristretto255), @noble/hashes and @noble/ciphers (the libraries of the
-browser booth) and recomputes every vector file in tests/vectors/: it regenerates every disjunctive
+``web/test/check_vectors.mjs`` runs the booth's protocol library (``web/src/protocol/``: docs/protocol.md,
+version 2, Parts I and II, on @noble/curves (ristretto255), @noble/hashes and @noble/ciphers) over every
+vector file in tests/vectors/: it regenerates every disjunctive
 proof and every ballot byte for byte from the SHAKE-256 stream the file names (docs/protocol.md
 Appendix A), and reproduces every batch of §12 (equations, weights from ``weights_stream``, the combined
-point, the failures found by bisection). This module installs its pinned dependencies (``npm ci``, only
+point, the failures found by bisection). This module installs web/'s pinned dependencies (``npm ci``, only
 when node_modules is missing or older than package-lock.json), runs it on the real vectors, and runs it
 on tampered copies to show that it fails, naming the vector.
 
@@ -15,54 +15,31 @@ Without node/npm the tests skip, unless ``TVOTE_REQUIRE_ALL=1`` (CI), where they
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
+from _node import web_node
 from _tools import read_json
 
 pytestmark = pytest.mark.xdist_group("interop")
 
 ROOT = Path(__file__).resolve().parents[2]
-INTEROP = ROOT / "tests" / "interop"
+WEB = ROOT / "web"
 VECTORS = ROOT / "tests" / "vectors"
-CHECKER = INTEROP / "check_vectors.mjs"
+CHECKER = WEB / "test" / "check_vectors.mjs"
 
 # Fewer checked vectors than this for one file means the checker silently skipped most of it.
 MIN_PER_FILE = 5
 _GROUP_LINE = re.compile(r"^(?P<file>[\w.-]+\.json) (?P<group>\S+): (?P<ok>\d+) ok, (?P<bad>\d+) failed$")
 
 
-def _unavailable(why: str) -> None:
-    if os.environ.get("TVOTE_REQUIRE_ALL") == "1":
-        pytest.fail(f"node/npm required (TVOTE_REQUIRE_ALL=1): {why}")
-    pytest.skip(why)
-
-
 @pytest.fixture(scope="module")
 def node() -> str:
-    """Path of `node`, with tests/interop/node_modules installed from the lock file."""
-    node_bin, npm_bin = shutil.which("node"), shutil.which("npm")
-    if node_bin is None or npm_bin is None:
-        _unavailable("node and npm are not installed")
-    assert node_bin is not None and npm_bin is not None
-    lock = INTEROP / "package-lock.json"
-    modules = INTEROP / "node_modules"
-    marker = modules / ".package-lock.json"  # written by npm on every install
-    if not marker.exists() or marker.stat().st_mtime < lock.stat().st_mtime:
-        done = subprocess.run(
-            [npm_bin, "ci", "--no-audit", "--no-fund"],
-            cwd=INTEROP,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        if done.returncode != 0:
-            _unavailable(f"npm ci failed in tests/interop:\n{done.stdout}\n{done.stderr}")
-    return node_bin
+    """Path of `node`, with web/node_modules installed from the lock file."""
+    return web_node()
 
 
 def _run(node: str, vectors: Path, *only: str) -> subprocess.CompletedProcess[str]:
