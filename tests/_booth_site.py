@@ -1,5 +1,5 @@
 """The booth site for the browser tests (tests/web/): a tiny server that serves the booth's page sources
-(``web/pages/``) and ES modules (``web/src/``) unbundled, under the strict Content-Security-Policy the booth
+(``web/pages/``) and ES modules (``web/src/booth/``) unbundled, under the strict Content-Security-Policy the booth
 must live with, and passes ``/api/`` through to a real election server; and the Chromium that Playwright
 drives (Debian's, never a downloaded one). Once ``tvote serve`` serves the built booth itself
 (``voting/web/``), the ``booth`` fixture of tests/web/conftest.py yields that server's address instead."""
@@ -18,7 +18,7 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = ROOT / "web" / "pages"
-BOOTH_SRC = ROOT / "web" / "src"
+BOOTH_SRC = ROOT / "web" / "src" / "booth"
 #: the built booth (web/build.mjs): the pages with their SRI attributes and the bundles, as tvote serve
 #: serves them
 BUILT_PAGES = ROOT / "voting" / "web" / "pages"
@@ -45,7 +45,7 @@ PAGE_ROUTES = {
     "/": "index.html",
     "/vote": "vote.html",
     "/check": "check.html",
-    "/oidc/callback": "oidc-callback.html",
+    "/vote/oidc-callback": "oidc-callback.html",
 }
 #: axe-core's rule sets for WCAG 2.2 AA
 AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
@@ -64,6 +64,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     upstream: str = ""
     pages: Path = PAGES
     static: Path = BOOTH_SRC
+    built: bool = False
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet
         pass
@@ -83,13 +84,19 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def _static(self, path: str) -> None:
         if path in PAGE_ROUTES:
-            self._send(200, (self.pages / PAGE_ROUTES[path]).read_bytes(), "text/html; charset=utf-8")
+            page = (self.pages / PAGE_ROUTES[path]).read_bytes()
+            if not self.built:  # the sources' placeholders, which the build replaces with the real values
+                page = page.replace(b' integrity="sha384-BUILD"', b"")
+            self._send(200, page, "text/html; charset=utf-8")
             return
         if path.startswith("/static/"):
-            target = (self.static / path.removeprefix("/static/")).resolve()
-            if target.is_relative_to(self.static) and target.is_file() and target.suffix in TYPES:
-                self._send(200, target.read_bytes(), TYPES[target.suffix] + "; charset=utf-8")
-                return
+            name = path.removeprefix("/static/")
+            # the sources: the booth's modules, else the built library and worker they import
+            for root in (self.static,) if self.built else (self.static, BUILT_STATIC.resolve()):
+                target = (root / name).resolve()
+                if target.is_relative_to(root) and target.is_file() and target.suffix in TYPES:
+                    self._send(200, target.read_bytes(), TYPES[target.suffix] + "; charset=utf-8")
+                    return
         self._send(404, b"not found", "text/plain")
 
     def _proxy(self, method: str) -> None:
@@ -120,8 +127,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 @contextmanager
 def serve_booth(upstream: str, *, built: bool = False) -> Iterator[str]:
     """Serve the booth on a free loopback port, ``/api/`` passed to ``upstream``; yield its URL. The sources
-    unbundled (``web/pages``, ``web/src``), or with ``built`` the build's output (``voting/web/``)."""
-    where = {"pages": BUILT_PAGES, "static": BUILT_STATIC.resolve()} if built else {}
+    unbundled (``web/pages``, ``web/src/booth``, with the built library and worker they import from
+    ``/static/``), or with ``built`` the build's output (``voting/web/``)."""
+    where = {"pages": BUILT_PAGES, "static": BUILT_STATIC.resolve(), "built": True} if built else {}
     handler = type("Handler", (_Handler,), {"upstream": upstream, **where})
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)

@@ -108,7 +108,7 @@ def booth(election: Any) -> Iterator[BoothSite]:
 def built_booth(election: Any) -> Iterator[BoothSite]:
     """The built booth (``web/build.mjs`` → ``voting/web/``: bundles with the protocol library) in front of
     the election; what the flows that encrypt need."""
-    if not (BUILT_STATIC / "assets.json").exists():
-        unavailable("the booth is not built (web/build.mjs writes voting/web/static/assets.json)")
+    if not (BUILT_STATIC.parent / "assets.json").exists():
+        unavailable("the booth is not built (make web writes voting/web/assets.json)")
     with serve_booth(election.base_url, built=True) as url:
         yield BoothSite(url, _manifest(election.base_url))

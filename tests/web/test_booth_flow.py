@@ -269,7 +269,7 @@ def test_digital_id_then_the_camera_reaches_the_face_check(
             answer = route.fetch(max_redirects=0)
             location = answer.headers["location"]
             assert location.startswith(registered + "?"), location
-            back = f"{built_booth.url}/oidc/callback?{location.split('?', 1)[1]}"
+            back = f"{built_booth.url}/vote/oidc-callback?{location.split('?', 1)[1]}"
             route.fulfill(status=302, headers={"Location": back})
 
         context.route(re.compile(r"/authorize\?"), provider)

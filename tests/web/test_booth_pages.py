@@ -218,12 +218,12 @@ def test_undervote_is_stated_for_every_blank_contest(booth: BoothSite, watched: 
 
 
 def _arrive_from_provider(page: Page, site: BoothSite, lang: str) -> None:
-    """The digital-ID provider's redirect back to /oidc/callback for the ballot this tab started."""
+    """The digital-ID provider's redirect back to /vote/oidc-callback for the ballot this tab started."""
     page.goto(site.url + "/check")  # any booth page: same origin, for sessionStorage
     pending = {"ballot": {"version": 2}, "ballotHash": "00" * 32, "trackingCode": "ABCD-EFGH-JKMN-PQRS",
                "state": "st-123", "lang": lang}  # fmt: skip
     page.evaluate("p => sessionStorage.setItem('tvote.booth.pending', JSON.stringify(p))", pending)
-    page.goto(site.url + "/oidc/callback?code=one-time-code&state=st-123")
+    page.goto(site.url + "/vote/oidc-callback?code=one-time-code&state=st-123")
     page.wait_for_url(re.compile(r"/vote\?resume=oidc"))
 
 
@@ -259,10 +259,10 @@ def test_refused_camera_says_so_and_offers_a_way_back(booth: BoothSite, watched:
 
 def test_a_callback_for_another_login_is_refused(booth: BoothSite, watched: Page) -> None:
     page = watched
-    page.goto(booth.url + "/oidc/callback?code=x&state=not-ours")
+    page.goto(booth.url + "/vote/oidc-callback?code=x&state=not-ours")
     expect(page.get_by_role("alert")).to_be_visible()
     assert "ブースの最初からやり直してください" in _visible_text(page, "[role=alert]")
-    assert "/oidc/callback" in page.url
+    assert "/vote/oidc-callback" in page.url
 
 
 # ------------------------------------------------------------------------------------------ axe-core
@@ -291,7 +291,7 @@ def _states(page: Page, site: BoothSite, lang: str) -> Iterator[str]:
     page.locator("button.primary").click()
     expect(page.get_by_role("alert")).to_be_visible()
     yield "vote: camera refused"
-    page.goto(site.url + "/oidc/callback?code=x&state=not-ours" + ("&lang=en" if lang == "en" else ""))
+    page.goto(site.url + "/vote/oidc-callback?code=x&state=not-ours" + ("&lang=en" if lang == "en" else ""))
     expect(page.get_by_role("alert")).to_be_visible()
     yield "oidc callback: refused"
 
@@ -337,7 +337,7 @@ def test_reduced_motion_and_no_inline_styles(booth: BoothSite, browser: Browser)
     context = browser.new_context(reduced_motion="reduce")
     try:
         page = context.new_page()
-        for path in ("/", "/vote", "/check", "/oidc/callback"):
+        for path in ("/", "/vote", "/check", "/vote/oidc-callback"):
             page.goto(booth.url + path)
             page.wait_for_selector("main h1")
             assert page.evaluate("matchMedia('(prefers-reduced-motion: reduce)').matches")
@@ -370,7 +370,7 @@ def test_switching_language_mid_flow_keeps_the_choices(booth: BoothSite, watched
 
 def test_a_provider_error_is_said_with_a_way_back(booth: BoothSite, watched: Page) -> None:
     page = watched
-    page.goto(booth.url + "/oidc/callback?error=access_denied&state=whatever")
+    page.goto(booth.url + "/vote/oidc-callback?error=access_denied&state=whatever")
     alert = page.get_by_role("alert")
     expect(alert).to_contain_text("access_denied")
     back = page.get_by_role("link", name="ブースに戻る")

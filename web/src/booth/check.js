@@ -4,13 +4,13 @@
 // (re-voted, overridden at a polling place), opens a spoiled ballot (the Benaloh second device), and shows
 // how many checks were made and the booth's published software digest against the one served.
 
-import * as api from './api.js';
-import { describe } from './choices.js';
-import { startPage } from './common.js';
-import { verifiedContext } from './election.js';
-import { plain, t } from './i18n.js';
-import { ReceiptCheckFailed, completeReceipt, countingStatus, verifyReceipt } from './ledger.js';
-import { fillEl, h, message } from './ui.js';
+import * as api from './lib/api.js';
+import { describe } from './lib/choices.js';
+import { startPage } from './lib/common.js';
+import { verifiedContext } from './lib/election.js';
+import { plain, t } from './lib/i18n.js';
+import { ReceiptCheckFailed, completeReceipt, countingStatus, verifyReceipt } from './lib/ledger.js';
+import { fillEl, h, message } from './lib/ui.js';
 
 const STEPS = ['signature', 'inclusion', 'entry', 'consistency', 'witnessed'];
 const page = { typed: '', result: null, scanning: null };

@@ -1,121 +1,108 @@
-// The booth's ONE door to the protocol library (web/src/protocol/, docs/protocol.md). Every cryptographic
-// step the booth takes goes through the functions exported here; nothing else in web/src/booth/ imports the
-// library. The library is loaded only when a step needs it (this module is imported dynamically), so the
-// pages render without it.
+// The booth's ONE door to the protocol library (web/src/protocol/, served as /static/tvote-protocol.js and
+// documented in web/README.md). Every cryptographic step the booth takes goes through the functions exported
+// here; nothing else in web/src/booth/ imports the library. This module is imported dynamically when a step
+// needs it, so the pages render before the library has loaded.
 //
-// REQUIRED from ../protocol/index.js (names as in tests/interop/check_vectors.mjs where it has them):
-//   s1_jcs(value) -> string                           §1 RFC 8785 canonical JSON
-//   s4_taggedSha256(purpose, items) -> Uint8Array       §4
-//   item.bytes(Uint8Array) -> transcript item           §4
-//   s3_decodePoint(hex, what) -> Point                  §3
-//   s9_election(baseHash, K, contests) -> election      §9.1-§9.2 ({contest_id, selection_ids, min, max})
-//   s10_ballotHash(ballotJson) -> Uint8Array            §10
-//   s10_trackingCode(ballotHash) -> 'XXXX-XXXX-XXXX-XXXX'
-//   s10_readTrackingCode(typed) -> 16 symbols           §10 (throws InvalidEncoding)
-//   s11_decodeRevealed(obj) -> revealed                 §11
-//   s11_verifyRevealed(election, ballotJson, revealed) -> {contest_id: [selection ids]}
-// not in check_vectors.mjs (the library's ledger part; names proposed here):
-//   verifyCheckpointNote(note, vkey) -> {origin, size, root: Uint8Array}   signed note, Ed25519 log key;
-//                                                        throws on a bad signature or a key that differs
-//   entryLeafHash(entryText) -> Uint8Array               RFC 9162 leaf hash SHA-256(0x00 || bytes)
-//   verifyInclusion(leafHash, index, treeSize, proof: Uint8Array[], root) throws on failure
-//   verifyConsistency(oldSize, newSize, oldRoot, newRoot, proof: Uint8Array[]) throws on failure
-//   verifyCosignatures(note, cosignatures {signers, aggregate}, witnesses {quorum, keys}) -> {count}
-//                                                        BLS aggregate over the manifest's keys (with their
-//                                                        proofs of possession); throws when it does not verify
-// and the Web Worker ../protocol/encrypt-worker.js (module worker), message protocol:
-//   in:  {manifest, base_hash, joint_key, choices}
-//   out: {type: 'progress', done, total}*, then {type: 'done', ballot, secrets} or {type: 'error', message}
+// What the booth needs from /static/tvote-protocol.js:
+//   electionFromManifest(manifest, jointKeyHex, {baseHash})  the election context; base hash re-derived
+//   reveal(ballot, secrets), verifyRevealed(election, ballot, revealed)   §11 Benaloh
+//   ballotHash(ballot), trackingCode(hashBytes), readTrackingCode(typed)  §10
+//   boothDigest(assets)                                   docs/record.md "The booth"
+//   verifyCheckpoint(note, vkey), witnessPolicy(witnesses), verifyReceipt(receipt, options)  receipts (§4)
+//   verifyConsistency(oldSize, newSize, oldRoot, newRoot, proof)  RFC 9162
+//   bytesToHex, hexToBytes, VerificationError
+// and the worker /static/encrypt-worker.js: post {id, manifest, jointKey, baseHash, choices}; it answers
+// {type: 'progress', id, done, total}*, then {type: 'result', id, ballot, secrets, ballotHash, trackingCode}
+// or {type: 'error', id, name, check, message}.
 
-import * as protocol from '../protocol/index.js';
+import * as protocol from '/static/tvote-protocol.js';
 
-const hex = (bytes) => [...bytes].map((b) => b.toString(16).padStart(2, '0')).join('');
-const unhex = (text) => {
-  if (typeof text !== 'string' || !/^([0-9a-f]{2})*$/.test(text)) throw new Error('not lowercase hex');
-  return Uint8Array.from(text.match(/../g) ?? [], (b) => parseInt(b, 16));
-};
 const utf8 = (text) => new TextEncoder().encode(text);
+const hex = (bytes) => protocol.bytesToHex(bytes);
 
 export class ElectionMismatch extends Error {}
 
 /**
- * The election context from the published manifest: the base hash is re-derived
- * (tagged_sha256("election-base-hash", rfc8785(manifest))) and must equal what the server publishes.
+ * The election context from the published manifest and joint key; the manifest must hash to the base hash
+ * the server publishes (VerificationError base-hash otherwise, here an ElectionMismatch).
  */
 export function electionContext(manifest, publishedBaseHash, jointKeyHex) {
-  const baseHash = protocol.s4_taggedSha256('election-base-hash', [protocol.item.bytes(utf8(protocol.s1_jcs(manifest)))]);
-  if (hex(baseHash) !== publishedBaseHash)
-    throw new ElectionMismatch('the manifest does not hash to the published base hash');
-  const K = protocol.s3_decodePoint(jointKeyHex, 'joint_key');
-  const contests = manifest.contests.map((c) => ({
-    contest_id: c.id,
-    selection_ids: c.selections.map((s) => s.id),
-    min: c.min,
-    max: c.max,
-  }));
-  return { election: protocol.s9_election(baseHash, K, contests), baseHash: hex(baseHash), jointKey: jointKeyHex, manifest };
+  try {
+    const election = protocol.electionFromManifest(manifest, jointKeyHex, { baseHash: publishedBaseHash });
+    return { election, baseHash: election.baseHashHex, jointKey: jointKeyHex, manifest };
+  } catch (e) {
+    if (e instanceof protocol.VerificationError && e.check === 'base-hash') throw new ElectionMismatch(e.message);
+    throw e;
+  }
 }
 
-/** Encrypt in a Web Worker, with progress; resolves {ballot, secrets, ballotHash, trackingCode}. */
+let sequence = 0;
+
+/** Encrypt in the Web Worker, with progress; resolves {ballot, secrets, ballotHash, trackingCode}. */
 export function encryptBallot(ctx, choices, onProgress) {
+  const id = `ballot-${(sequence += 1)}`;
   return new Promise((resolve, reject) => {
-    const worker = new Worker(new URL('../protocol/encrypt-worker.js', import.meta.url), { type: 'module' });
+    const worker = new Worker('/static/encrypt-worker.js');
     worker.addEventListener('message', (event) => {
       const m = event.data;
-      if (m.type === 'progress') onProgress(m.done, m.total);
-      else {
-        worker.terminate();
-        if (m.type === 'done') {
-          const ballotHash = protocol.s10_ballotHash(m.ballot);
-          resolve({ ballot: m.ballot, secrets: m.secrets, ballotHash: hex(ballotHash), trackingCode: protocol.s10_trackingCode(ballotHash) });
-        } else reject(new Error(m.message));
-      }
+      if (m.id !== id) return;
+      if (m.type === 'progress') return onProgress(m.done, m.total);
+      worker.terminate();
+      if (m.type === 'result') resolve({ ballot: m.ballot, secrets: m.secrets, ballotHash: m.ballotHash, trackingCode: m.trackingCode });
+      else reject(new Error(m.check ? `${m.check}: ${m.message}` : m.message));
     });
     worker.addEventListener('error', (e) => {
       worker.terminate();
       reject(new Error(e.message || 'the encryption worker failed'));
     });
-    worker.postMessage({ manifest: ctx.manifest, base_hash: ctx.baseHash, joint_key: ctx.jointKey, choices });
+    worker.postMessage({ id, manifest: ctx.manifest, jointKey: ctx.jointKey, baseHash: ctx.baseHash, choices });
   });
 }
 
-/** §11 the opening of a ballot: its hash and the secrets' contests. */
-export function revealedOf(ballot, secrets) {
-  return { ballot_hash: hex(protocol.s10_ballotHash(ballot)), contests: secrets.contests };
-}
+/** §11 the opening of a ballot (what POST /voter/spoil takes beside it). */
+export const revealedOf = (ballot, secrets) => protocol.reveal(ballot, secrets);
 
 /** §11 verify an opened (spoiled) ballot; returns {contest_id: [chosen selection ids]}. */
-export function verifyRevealed(ctx, ballotJson, revealedJson) {
-  return protocol.s11_verifyRevealed(ctx.election, ballotJson, protocol.s11_decodeRevealed(revealedJson));
-}
+export const verifyRevealed = (ctx, ballotJson, revealedJson) => protocol.verifyRevealed(ctx.election, ballotJson, revealedJson);
 
 /** §10 the ballot hash (hex) and tracking code of a published ballot. */
 export function ballotIdentity(ballotJson) {
-  const h = protocol.s10_ballotHash(ballotJson);
-  return { ballotHash: hex(h), trackingCode: protocol.s10_trackingCode(h) };
+  const h = protocol.ballotHash(ballotJson);
+  return { ballotHash: hex(h), trackingCode: protocol.trackingCode(h) };
 }
-
-export const verifyCheckpointNote = (note, vkey) => protocol.verifyCheckpointNote(note, vkey);
-export const entryLeafHash = (entryText) => hex(protocol.entryLeafHash(entryText));
-export function verifyInclusion(leafHashHex, index, size, proofHex, root) {
-  protocol.verifyInclusion(unhex(leafHashHex), index, size, proofHex.map(unhex), root);
-}
-export function verifyConsistency(oldSize, newSize, oldRoot, newRoot, proofHex) {
-  protocol.verifyConsistency(oldSize, newSize, oldRoot, newRoot, proofHex.map(unhex));
-}
-export const verifyCosignatures = (note, cosignatures, witnesses) =>
-  protocol.verifyCosignatures(note, cosignatures, witnesses);
 
 /** §10 a typed or scanned tracking code in its shown form XXXX-XXXX-XXXX-XXXX, or null if it is none. */
 export function readTrackingCode(typed) {
   try {
-    return protocol.s10_readTrackingCode(String(typed)).match(/.{4}/g).join('-');
+    return protocol.readTrackingCode(String(typed)).match(/.{4}/g).join('-');
   } catch {
     return null;
   }
 }
 
-/** The booth's digest (docs/record.md, "The booth"): tagged_sha256("booth-assets", JCS(assets)), hex. */
-export function boothDigest(assets) {
-  return hex(protocol.s4_taggedSha256('booth-assets', [protocol.item.bytes(utf8(protocol.s1_jcs(assets)))]));
+/** A signed checkpoint note, its signature checked with the log key: {origin, size, root, time, body}. */
+export const checkpointOf = (note, vkey) => protocol.verifyCheckpoint(note, vkey);
+
+/** `newer` (a verified checkpoint) extends `older`: the same root at the same size, else RFC 9162 consistency. */
+export function verifyExtends(older, newer, proofHex) {
+  if (newer.size === older.size) {
+    if (hex(newer.root) !== hex(older.root)) throw new protocol.VerificationError('fork', `two different signed trees of size ${older.size}`);
+    return;
+  }
+  protocol.verifyConsistency(older.size, newer.size, older.root, newer.root, proofHex.map((x) => protocol.hexToBytes(x)));
 }
+
+const policies = new WeakMap();
+
+/** docs/voting.md §4 in the library: the receipt against the log key, its entry and a witnessed checkpoint. */
+export function verifyReceipt(receipt, { logKey, witnesses, witnessed, consistencyProof, entry, requireWitnessed }) {
+  let policy = policies.get(witnesses);
+  if (!policy) {
+    policy = protocol.witnessPolicy(witnesses);
+    policies.set(witnesses, policy);
+  }
+  return protocol.verifyReceipt(receipt, { logKey, policy, witnessed, consistencyProof, entry, requireWitnessed });
+}
+
+/** The booth's digest (docs/record.md, "The booth"): tagged_sha256("booth-assets", JCS(assets)), hex. */
+export const boothDigest = (assets) => protocol.boothDigest(assets);

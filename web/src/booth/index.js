@@ -1,9 +1,9 @@
 // The election's home page (/): name, plain-words explanation, voting period, the way to vote and to check.
 
-import { periodBlock, startPage } from './common.js';
-import { phaseOf } from './election.js';
-import { language, localized, t } from './i18n.js';
-import { byId, fillEl, h } from './ui.js';
+import { periodBlock, startPage } from './lib/common.js';
+import { phaseOf } from './lib/election.js';
+import { language, localized, t } from './lib/i18n.js';
+import { byId, fillEl, h } from './lib/ui.js';
 
 const withLang = (path) => (language() === 'en' ? `${path}?lang=en` : path);
 

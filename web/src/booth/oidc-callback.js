@@ -1,9 +1,9 @@
-// The digital-ID provider's redirect back (/oidc/callback?code=…&state=…): the state must be the one this
+// The digital-ID provider's redirect back (/vote/oidc-callback?code=…&state=…): the state must be the one this
 // tab started for its pending encrypted ballot (vote.js); code and state are put beside it and the booth
 // resumes at the face check. The address (with the one-time code) is replaced, not kept in the history.
 
-import { initChrome, byId, fillEl, h, message, setTitle } from './ui.js';
-import { language, plain, t } from './i18n.js';
+import { initChrome, byId, fillEl, h, message, setTitle } from './lib/ui.js';
+import { language, plain, t } from './lib/i18n.js';
 
 const PENDING_KEY = 'tvote.booth.pending';
 

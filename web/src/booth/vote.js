@@ -5,15 +5,15 @@
 // switch redraws the step as it is. The choices live in memory only; across the digital-ID redirect only the
 // encrypted ballot is kept (sessionStorage, this tab), never the choices or the encryption's randomness.
 
-import * as api from './api.js';
-import { Choices, describe, focusContest, renderContests, renderReview } from './choices.js';
-import { paintElection, periodBlock, startPage } from './common.js';
-import { phaseOf, verifiedContext } from './election.js';
-import { localized, plain, t } from './i18n.js';
-import { qrCanvas } from './qr.js';
-import { announce, byId, fillEl, h, message } from './ui.js';
-import { cameraStep } from './vote-face.js';
-import { receiptStep } from './vote-receipt.js';
+import * as api from './lib/api.js';
+import { Choices, describe, focusContest, renderContests, renderReview } from './lib/choices.js';
+import { paintElection, periodBlock, startPage } from './lib/common.js';
+import { phaseOf, verifiedContext } from './lib/election.js';
+import { localized, plain, t } from './lib/i18n.js';
+import { qrCanvas } from './lib/qr.js';
+import { announce, byId, fillEl, h, message } from './lib/ui.js';
+import { cameraStep } from './lib/vote-face.js';
+import { receiptStep } from './lib/vote-receipt.js';
 
 export const PENDING_KEY = 'tvote.booth.pending'; // sessionStorage: the encrypted ballot across the redirect
 

@@ -18,10 +18,10 @@ export async function loadElection() {
 /** The protocol's election context, with the base hash and the joint key checked (engine.js). */
 export async function verifiedContext() {
   const { election, manifest, baseHash } = await loadElection();
-  if (election.base_hash !== baseHash) throw new (await import('./engine.js')).ElectionMismatch('base hashes differ');
+  if (election.base_hash !== baseHash) throw new (await import('../engine.js')).ElectionMismatch('base hashes differ');
   const jk = await api.getJointKey();
   if (!jk || jk.joint_key !== election.joint_key) throw new Error('the joint key differs between /election and /election/joint-key');
-  const engine = await import('./engine.js');
+  const engine = await import('../engine.js');
   return engine.electionContext(manifest, baseHash, jk.joint_key);
 }
 

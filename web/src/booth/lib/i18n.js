@@ -4,8 +4,8 @@
 // so that names stay the words themselves) for the page; `plain(key, vars)` the same text
 // without readings, for attributes (aria-label, title) where markup cannot go.
 
-import ja from './i18n/ja.json' with { type: 'json' };
-import en from './i18n/en.json' with { type: 'json' };
+import ja from '../i18n/ja.json' with { type: 'json' };
+import en from '../i18n/en.json' with { type: 'json' };
 
 export const LANGUAGES = ['ja', 'en'];
 const TEXTS = { ja, en };

@@ -51,7 +51,7 @@ export function receiptStep(s, { section, button, trackingCodeBlock, voteAgain }
     keep(manifest.election_id, r);
     (async () => {
       try {
-        const engine = await import('./engine.js');
+        const engine = await import('../engine.js');
         const full = await completeReceipt(r, { onPending: () => ((v.status = 'pending'), paint()) });
         s.receipt = full;
         v.status = 'verifying';

@@ -68,6 +68,7 @@ export const jpkiAppStatus = (transaction) => call('GET', `/voter/jpki-app/${enc
 // -- ledger ------------------------------------------------------------------------------------------------
 export const latestCheckpoint = () => call('GET', '/ledger/checkpoint');
 export const checkpointAt = (size) => call('GET', `/ledger/checkpoint/${size}`);
+export const witnessedCheckpoint = () => call('GET', '/ledger/checkpoint/witnessed');
 export const ledgerWitnesses = () => call('GET', '/ledger/witnesses');
 export const entries = (start, stop) => call('GET', `/ledger/entries?start=${start}&stop=${stop}`);
 export const consistencyProof = (oldSize, newSize) =>
