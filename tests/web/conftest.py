@@ -12,25 +12,21 @@ library; skipped, or failed under ``TVOTE_REQUIRE_ALL=1``, until the booth is bu
 serves the built booth itself (``voting/web/``), the fixtures yield that server's address instead and the
 tests stay as they are.
 
-axe-core: ``axe_source`` reads ``axe.min.js`` from the npm package pinned in ``tests/web/package.json``
-(``npm ci`` when node_modules is missing or older than the lock).
+axe-core: ``axe_source`` reads ``axe.min.js`` from the npm package pinned in ``web/package.json`` (a dev
+dependency; ``_node.web_node`` runs ``npm ci`` when web/node_modules is missing or older than the lock).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import os
-import shutil
-import subprocess
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from _booth_site import BUILT_STATIC, CHROMIUM, CHROMIUM_ARGS, BoothSite, serve_booth
-
-HERE = Path(__file__).resolve().parent
+from _node import WEB, web_node
 
 
 def unavailable(why: str) -> None:
@@ -54,21 +50,9 @@ def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[s
 
 @pytest.fixture(scope="session")
 def axe_source() -> str:
-    """The text of axe-core's axe.min.js (npm, pinned in tests/web/package-lock.json)."""
-    npm = shutil.which("npm")
-    modules = HERE / "node_modules"
-    marker = modules / ".package-lock.json"
-    lock = HERE / "package-lock.json"
-    if not marker.exists() or marker.stat().st_mtime < lock.stat().st_mtime:
-        if npm is None:
-            unavailable("npm is not installed (needed for axe-core)")
-        assert npm is not None
-        done = subprocess.run(
-            [npm, "ci", "--no-audit", "--no-fund"], cwd=HERE, capture_output=True, text=True, timeout=300
-        )
-        if done.returncode != 0:
-            unavailable(f"npm ci failed in tests/web:\n{done.stdout}\n{done.stderr}")
-    return (modules / "axe-core" / "axe.min.js").read_text(encoding="utf-8")
+    """The text of axe-core's axe.min.js (npm, a dev dependency pinned in web/package-lock.json)."""
+    web_node()  # web/node_modules from the lock (skips, or fails under TVOTE_REQUIRE_ALL=1, without npm)
+    return (WEB / "node_modules" / "axe-core" / "axe.min.js").read_text(encoding="utf-8")
 
 
 @pytest.fixture(scope="module")
