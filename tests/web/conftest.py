@@ -96,3 +96,34 @@ def built_booth(election: Any) -> Iterator[BoothSite]:
         unavailable("the booth is not built (make web writes voting/web/assets.json)")
     with serve_booth(election.base_url, built=True) as url:
         yield BoothSite(url, _manifest(election.base_url))
+
+
+@pytest.fixture(scope="module")
+def witnessed_booth(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[BoothSite, Any]]:
+    """The built booth in front of an election whose manifest names the demo's three witnesses (quorum 2),
+    with the app emulator; yields the site and the election (``election.cosign()`` runs a witness round)."""
+    from voting.testing import (
+        DEMO_WITNESSES,
+        JpkiTestCa,
+        RsaKeyPool,
+        make_residents,
+        start_election,
+        tsukuba_manifest,
+    )
+
+    if not (BUILT_STATIC.parent / "assets.json").exists():
+        unavailable("the booth is not built (make web writes voting/web/assets.json)")
+    now = dt.datetime.now(dt.UTC)
+    ca = JpkiTestCa.generate(now)
+    residents = make_residents(1, ca, now, pool=RsaKeyPool(1))
+    manifest = tsukuba_manifest(now, trustees=1, threshold=1)
+    with start_election(
+        tmp_path_factory.mktemp("witnessed"),
+        residents,
+        ca,
+        manifest,
+        signing_app=True,
+        witnesses=DEMO_WITNESSES,
+    ) as e:
+        with serve_booth(e.base_url, built=True) as url:
+            yield BoothSite(url, _manifest(e.base_url)), e

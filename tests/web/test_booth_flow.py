@@ -300,3 +300,24 @@ def test_digital_id_then_the_camera_reaches_the_face_check(
         assert face["image"][:64] not in kept
     finally:
         browser.close()
+
+
+def test_the_witnesses_cosignatures_are_checked_in_the_browser(witnessed_booth: Any, page: Page) -> None:
+    """With witnesses in the manifest (quorum 2 of 3), a fresh receipt is on the record but not cosigned yet,
+    and says so; once the witnesses have cosigned, Check my ballot verifies their BLS aggregate in the
+    browser against the manifest's keys and says how many cosigned."""
+    site, election = witnessed_booth
+    assert site.manifest["witnesses"]["quorum"] == 2 and len(site.manifest["witnesses"]["keys"]) == 3
+    resident = election.residents[0]
+    code, app_url = _to_app(page, site)
+    election.dapp.approve(app_url, election.dapp_cards[resident.resident_id])
+    expect(page.locator("#step-heading")).to_have_accessible_name("Your receipt", timeout=30_000)
+    expect(page.get_by_text("have not cosigned it yet")).to_be_visible(timeout=30_000)
+    with election.client() as other:  # the witnesses cosign a checkpoint that covers the ballot
+        receipt = other.complete_receipt(other.lookup(code))
+    election.cosign()
+    page.goto(site.url + f"/check?code={code}&lang=en")
+    said = page.locator("#result")
+    expect(said).to_contain_text("cosigned by 3 of the 3 independent witnesses", timeout=30_000)
+    expect(said).to_contain_text("Cosigned by the independent witnesses")
+    assert str(receipt.leaf_index) in said.inner_text()
