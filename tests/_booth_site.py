@@ -1,8 +1,8 @@
 """The booth site for the browser tests (tests/web/): a tiny server that serves the booth's page sources
-(``web/pages/``) and ES modules (``web/src/booth/``) unbundled, under the strict Content-Security-Policy the booth
-must live with, and passes ``/api/`` through to a real election server; and the Chromium that Playwright
-drives (Debian's, never a downloaded one). Once ``tvote serve`` serves the built booth itself
-(``voting/web/``), the ``booth`` fixture of tests/web/conftest.py yields that server's address instead."""
+(``web/pages/``) and ES modules (``web/src/booth/``) unbundled, under the strict Content-Security-Policy the
+booth must live with, and passes ``/api/`` through to a real election server; and the Chromium that
+Playwright drives (Debian's, never a downloaded one). Once ``tvote serve`` serves the built booth itself
+(``voting/web/``), the ``booth`` fixtures of tests/web/conftest.py yield that server's address instead."""
 
 from __future__ import annotations
 

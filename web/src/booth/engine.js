@@ -17,7 +17,6 @@
 
 import * as protocol from '/static/tvote-protocol.js';
 
-const utf8 = (text) => new TextEncoder().encode(text);
 const hex = (bytes) => protocol.bytesToHex(bytes);
 
 export class ElectionMismatch extends Error {}
