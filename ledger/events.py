@@ -41,6 +41,7 @@ class EventType(StrEnum):
     TRUSTEE_DISQUALIFIED = "trustee.disqualified"
     JOINT_KEY = "election.joint-key"
     ROLL_COMMITMENT = "roll.commitment"
+    BOOTH_PUBLISHED = "booth.published"
     VOTING_OPENED = "voting.opened"
     BALLOT_CAST = "ballot.cast"
     BALLOT_SPOILED = "ballot.spoiled"
@@ -60,7 +61,7 @@ class Phase(IntEnum):
 
     MANIFEST = 0  # the manifest, entry 0
     CEREMONY = 1  # the trustees' key ceremony
-    KEYED = 2  # the joint key (and the roll commitment, which may come earlier)
+    KEYED = 2  # the joint key (and the roll commitment and the booth, which may come earlier)
     OPENED = 3  # voting opened
     VOTING = 4  # ballots, extensions, evidence exports
     CLOSED = 5  # voting closed
@@ -73,8 +74,8 @@ class Phase(IntEnum):
 E = EventType
 P = Phase
 
-#: The phase of each event type. ``roll.commitment`` may come anywhere before ``voting.opened`` and
-#: ``evidence.exported`` anywhere after it: neither advances the phase.
+#: The phase of each event type. ``roll.commitment`` and ``booth.published`` may come anywhere before
+#: ``voting.opened`` and ``evidence.exported`` anywhere after it: none of them advances the phase.
 LIFECYCLE_RANK: Final[Mapping[str, Phase]] = MappingProxyType(
     {
         E.MANIFEST: P.MANIFEST,
@@ -85,6 +86,7 @@ LIFECYCLE_RANK: Final[Mapping[str, Phase]] = MappingProxyType(
         E.TRUSTEE_DISQUALIFIED: P.CEREMONY,
         E.JOINT_KEY: P.KEYED,
         E.ROLL_COMMITMENT: P.KEYED,
+        E.BOOTH_PUBLISHED: P.KEYED,
         E.VOTING_OPENED: P.OPENED,
         E.BALLOT_CAST: P.VOTING,
         E.BALLOT_SPOILED: P.VOTING,
@@ -105,6 +107,7 @@ ONCE: Final[frozenset[str]] = frozenset(
         E.MANIFEST,
         E.JOINT_KEY,
         E.ROLL_COMMITMENT,
+        E.BOOTH_PUBLISHED,
         E.VOTING_OPENED,
         E.VOTING_CLOSED,
         E.TALLY_ENCRYPTED,

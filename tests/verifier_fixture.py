@@ -53,9 +53,24 @@ from ledger.record import (
     seal_record,
 )
 
-__all__ = ["Election", "build_election", "counted_root"]
+__all__ = ["Election", "booth_payload", "build_election", "counted_root"]
 
 NOW = dt.datetime(2027, 4, 25, 12, 0, tzinfo=dt.UTC)
+#: the booth the fixture publishes (``booth.published``): two pages and a script, as a server would list them
+BOOTH_FILES: dict[str, bytes] = {
+    "/": b"<!doctype html><title>booth</title>",
+    "/static/booth-ABCDEFGH.js": b"export const booth = 1;\n",
+    "/vote": b"<!doctype html><title>vote</title>",
+}
+
+
+def booth_payload(files: dict[str, bytes] = BOOTH_FILES) -> dict[str, Any]:
+    """The ``booth.published`` payload of ``files`` (address → bytes), by ``docs/events.md``'s formula."""
+    listed = sorted(files.items())
+    assets = [{"path": p, "sha256": hashlib.sha256(b).hexdigest(), "bytes": len(b)} for p, b in listed]
+    return {"assets": assets, "digest": tagged_sha256("booth-assets", rfc8785.dumps(assets)).hex()}
+
+
 RECORD_URL = "https://record.example.jp/tsukuba-test"
 
 
@@ -462,6 +477,7 @@ def build_election(
             ),
         )
     )
+    events.append(("booth.published", el.bind(booth_payload())))
     events.append(("voting.opened", el.bind({"opened_at": "2027-04-18T00:00:00Z"})))
     specs = tuple(
         ContestSpec(c["id"], tuple(s["id"] for s in c["selections"]), c["min"], c["max"])

@@ -258,6 +258,10 @@ def generate(out: Path, n: int, kind: str = "1of5", workers: int = 1, seed: int 
         EventType.ROLL_COMMITMENT,
         bind({"size": voters, "root": roll_root.hex(), "alias_scheme": "hmac-sha256/1"}),
     )
+    page = b"<!doctype html><title>booth</title>"
+    assets: list[Any] = [{"path": "/", "sha256": hashlib.sha256(page).hexdigest(), "bytes": len(page)}]
+    digest = tagged_sha256("booth-assets", rfc8785.dumps(assets)).hex()
+    append(EventType.BOOTH_PUBLISHED, bind({"assets": assets, "digest": digest}))
     append(EventType.VOTING_OPENED, bind({"opened_at": "2027-04-18T00:00:00Z"}))
     specs = tuple(
         ContestSpec(c["id"], tuple(s["id"] for s in c["selections"]), c["min"], c["max"])

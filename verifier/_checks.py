@@ -273,6 +273,18 @@ CHECKS: Final[tuple[Check, ...]] = (
         '`tagged_sha256("trustee-enrolment", base_hash, u64(i), name, JCS(commitments))` '
         "(`docs/protocol.md` T3.0); otherwise n/a (an `enrolment` without pins fails).",
     ),
+    Check(
+        29,
+        "booth.published",
+        "The residents' booth",
+        "A record that opens voting has one `booth.published` entry before `voting.opened`; it is exactly "
+        "`{assets, digest}`, every asset exactly `{path, sha256, bytes}` (`path` an address such as `/`, "
+        "`/vote` or `/static/…`, no segment empty or starting with a dot; `sha256` 64 lowercase hex; "
+        "`bytes` an integer >= 0), the paths in strictly increasing order, and "
+        '`digest = tagged_sha256("booth-assets", JCS(assets))`. The report states the digest, to compare '
+        "with what the server serves (`GET /api/v1/election/booth`). A record that has not opened voting "
+        "and has no booth yet reports V29 n/a.",
+    ),
 )
 
 _BY_ID: Final[dict[str, Check]] = {c.id: c for c in CHECKS}

@@ -10,7 +10,7 @@ Order of work (``docs/verifier.md`` §"How a run proceeds"):
    and batched (bounded) to the executor for V13, V14, V16 (:mod:`verifier._ballots`), each batch
    returning the homomorphic sum of its cast ballots, so the tally accumulates incrementally; every other
    event goes to the handler its module registers (:data:`EVENTS`: :mod:`verifier._ceremony` V9-V12 and
-   V28, :mod:`verifier._phases` V26, :mod:`verifier._tally`).
+   V28, :mod:`verifier._booth` V29, :mod:`verifier._phases` V26, :mod:`verifier._tally`).
 3. V17 counting rule and V18 aggregate from the on-disk index (:mod:`verifier._tally`); then V19-V21
    (decryption) and V22 (PDF) (:mod:`verifier._decryption`); V27 pins (:mod:`verifier._pins`).
 
@@ -33,7 +33,7 @@ from typing import Any, Final
 from crypto import Ciphertext, CryptoError, Point
 from ledger.events import BASE_HASH, ELECTION_ID, EventType
 
-from . import _ballots, _ceremony, _ledger, _phases, _tally
+from . import _ballots, _booth, _ceremony, _ledger, _phases, _tally
 from ._ceremony import finish_key_ceremony, roll_size_check
 from ._checks import fail
 from ._counting import BallotIndex
@@ -53,7 +53,7 @@ from ._unique import index_ballot
 __all__ = ["EVENTS", "Options", "verify_record"]
 
 #: the handler of every event type other than the manifest and the ballots, by type
-EVENTS: Final[dict[str, Event]] = {**_ceremony.EVENTS, **_phases.EVENTS, **_tally.EVENTS}
+EVENTS: Final[dict[str, Event]] = {**_ceremony.EVENTS, **_booth.EVENTS, **_phases.EVENTS, **_tally.EVENTS}
 
 
 def _record(report: Report, fn: Callable[..., Any], *args: Any) -> Any:
@@ -165,6 +165,7 @@ def _run(
             )
         finish_key_ceremony(report, st)
         roll_size_check(report, st, index)
+        _booth.booth_required(report, st)
         counting_rule(report, st, index)
         aggregate(src, report, st, index)
     decryption(report, st, opts)

@@ -31,9 +31,9 @@ def check_order(st: State, i: int, etype: str) -> None:
         if etype in st.seen_once:
             fail("ledger.phases", f"a second {etype} entry", entry=i)
         st.seen_once.add(etype)
-    if etype == E.ROLL_COMMITMENT:
+    if etype in (E.ROLL_COMMITMENT, E.BOOTH_PUBLISHED):
         if st.rank > Phase.KEYED:
-            fail("ledger.phases", "roll.commitment after voting opened", entry=i)
+            fail("ledger.phases", f"{etype} after voting opened", entry=i)
         return
     if etype == E.EVIDENCE_EXPORTED:
         if E.VOTING_OPENED not in st.seen_once:
@@ -47,6 +47,8 @@ def check_order(st: State, i: int, etype: str) -> None:
         E.ROLL_COMMITMENT not in st.seen_once or E.JOINT_KEY not in st.seen_once
     ):
         fail("ledger.phases", "voting opened before the joint key and roll commitment", entry=i)
+    if etype == E.VOTING_OPENED:
+        st.opened_entry = i
     if etype in BALLOT_TYPES and E.VOTING_OPENED not in st.seen_once:
         fail("ledger.phases", "a ballot before voting opened", entry=i)
     if etype == E.VOTING_EXTENDED and E.VOTING_OPENED not in st.seen_once:

@@ -38,6 +38,9 @@ class Report:
     notes: list[str] = field(default_factory=list)
     #: checked in official mode (``--pins``, V27): against pins obtained out of band, not only itself
     official: bool = False
+    #: the booth's digest as the record publishes it (``booth.published``, V29) and its entry
+    booth_digest: str | None = None
+    booth_entry: int | None = None
     #: failures listed per step (so that :meth:`add` is O(1) however many ballots fail)
     _listed: dict[int, int] = field(default_factory=dict, repr=False)
 
@@ -87,6 +90,9 @@ class Report:
             "valid": self.ok,
             "official": self.official,
             "entries": self.entries,
+            "booth": None
+            if self.booth_digest is None
+            else {"digest": self.booth_digest, "entry": self.booth_entry},
             "elapsed_seconds": round(self.elapsed_seconds, 3),
             "checks": [
                 {

@@ -104,6 +104,10 @@ class State:
     declaration: dict[str, Any] | None = None
     entries: int = 0
     opened_at: dt.datetime | None = None
+    #: the ``voting.opened`` entry (V8 sets it), and the ``booth.published`` entry and its digest (V29)
+    opened_entry: int | None = None
+    booth_entry: int | None = None
+    booth_digest: str | None = None
     #: the end of voting in force: the manifest's ``closes``, moved by each ``voting.extended``
     voting_closes: dt.datetime | None = None
 

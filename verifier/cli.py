@@ -70,6 +70,12 @@ def print_report(report: Report, console: Console) -> None:
                 t.add_row("", escape(sid), escape(names.get(f"{cid}/{sid}", "")), escape(str(m)))
             t.add_section()
         console.print(t)
+    if report.booth_digest is not None:
+        console.print(
+            f"booth published at entry {report.booth_entry}: digest {report.booth_digest} (compare it with "
+            "GET /api/v1/election/booth)",
+            highlight=False,
+        )
     checks = Table(title="Checks")
     checks.add_column("#", justify="right")
     checks.add_column("check")

@@ -2,11 +2,11 @@
 
 The admin token is read from ``TVOTE_ADMIN_TOKEN`` or else from the file named by
 ``TVOTE_ADMIN_TOKEN_FILE``, which no one but its owner may read (``chmod 600``; otherwise refused with
-``config.secret_file``). Order: ``create`` → ``load-roll`` → ``publish-roll`` →
-(trustees run the key ceremony) → ``finalize-keys`` → (the server opens voting when the manifest's voting
-period begins and closes it at its end; ``open``, ``close`` and ``extend`` depart from it, with a published
-reason) → ``tally`` → (trustees
-``decrypt``) → ``publish`` (result + signed PDF) → ``export``.
+``config.secret_file``). Order: ``create`` → ``load-roll`` → ``publish-roll`` → (trustees run the key
+ceremony) → ``finalize-keys`` → ``publish-booth`` (else opening voting publishes the booth) → (the server
+opens voting when the manifest's voting period begins and closes it at its end; ``open``, ``close`` and
+``extend`` depart from it, with a published reason) → ``tally`` → (trustees ``decrypt``) → ``publish``
+(result + signed PDF) → ``export``.
 """
 
 from __future__ import annotations
@@ -106,6 +106,28 @@ def finalize_keys(server: ServerOpt) -> None:
     """Resolve complaints and publish the joint election key."""
     jk = _call(server, "POST", "/key-ceremony/finalize").json()
     typer.echo(f"joint key {jk['joint_key']}; qualified trustees {jk['qualified']}")
+
+
+@app.command("publish-booth")
+def publish_booth(
+    server: ServerOpt,
+    expect: Annotated[
+        str | None,
+        typer.Option("--expect", help="the booth digest (64 hex) you reviewed: publish nothing else"),
+    ] = None,
+) -> None:
+    """Publish the digest of the booth the server serves (booth.published), before voting opens, so that
+    observers can compare it with what is served (GET /api/v1/election/booth). Opening voting publishes it
+    itself if this was not done."""
+    body = {"expected_digest": expect.strip().lower()} if expect is not None else None
+    index = _call(server, "POST", "/booth/publish", json=body).json()["ledger_index"]
+    with httpx.Client(base_url=server, timeout=60) as http:
+        booth = http.get("/api/v1/election/booth").json()
+    published = booth.get("published") or {}
+    typer.echo(
+        f"booth published at ledger entry {index}: digest {published.get('digest')} "
+        f"({len(published.get('assets', []))} files)"
+    )
 
 
 OverrideOpt = Annotated[

@@ -85,7 +85,7 @@ def serve(
         if on
     ]
     typer.echo(
-        f"tvote: serving on http://{host}:{port} (OpenAPI docs at /docs), "
+        f"tvote: serving on http://{host}:{port} (the booth at /, the OpenAPI schema at /openapi.json), "
         f"environment {settings.environment}, "
         f"ballot intake: {', '.join(methods) or 'none configured'}"
     )

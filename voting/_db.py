@@ -27,6 +27,8 @@ from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Field, SQLModel, create_engine
 
 __all__ = [
+    "BallotCheckRow",
+    "BoothRow",
     "ComplaintRow",
     "ElectionRow",
     "PartialRow",
@@ -164,6 +166,29 @@ class PartialRow(SQLModel, table=True):
     partials_json: str
     status: str = Field(max_length=16)  # accepted | excluded
     reason: str | None = None
+
+
+class BoothRow(SQLModel, table=True):
+    """The booth as published on the ledger (``booth.published``): its digest and entry. Public data, kept
+    here so that opening voting and ``GET /election/booth`` need not scan the ledger."""
+
+    __tablename__ = "tv_booth"
+
+    election_id: str = Field(foreign_key="tv_election.election_id", primary_key=True, max_length=64)
+    digest: str = Field(max_length=64)
+    ledger_index: int = Field(sa_column=Column(BigInteger, nullable=False))
+    assets_json: str
+
+
+class BallotCheckRow(SQLModel, table=True):
+    """One cast ballot that someone looked up (Check my ballot), as a keyed hash of its ballot hash only: no
+    time, no address, no tracking code, nothing that links a lookup to a person or to a ballot without the
+    key (``data_dir/booth-checks.key``). Only their number is ever shown. PRIVATE."""
+
+    __tablename__ = "tv_ballot_check"
+
+    election_id: str = Field(foreign_key="tv_election.election_id", primary_key=True, max_length=64)
+    ballot_key: str = Field(primary_key=True, max_length=64)
 
 
 def normalise_database_url(url: str) -> str:

@@ -123,6 +123,9 @@ class Settings:
     max_admin_request_bytes: int = 64 * 1024 * 1024
     #: the ledger's log origin (checkpoint name); default ``tvote/<election_id>``
     log_origin: str | None = None
+    #: the booth's web root (``pages/``, ``static/``; :mod:`voting._booth`); ``None``: the package's own
+    #: ``voting/web/`` (the built booth, committed as package data)
+    web_root: Path | None = None
     #: checkpoints on a schedule (``voting.app.keep_checkpoints``): every ``checkpoint_interval`` seconds
     #: when the log grew, or once ``checkpoint_max_entries`` entries are uncovered; ``0``: one per receipt
     checkpoint_interval: int = 10
@@ -173,6 +176,7 @@ class Settings:
             "jpki_crl_dir",
             "face_reference_dir",
             "dapp_client_key_file",
+            "web_root",
         ):
             v = getattr(self, name)
             if v is not None:
@@ -398,6 +402,13 @@ class Settings:
         return f"sqlite:///{(self.data_dir / 'tvote.sqlite3').resolve()}"
 
     @property
+    def effective_web_root(self) -> Path:
+        """The booth's web root in use: ``web_root`` or the package's ``voting/web/``."""
+        from ._booth import PACKAGE_WEB_ROOT
+
+        return PACKAGE_WEB_ROOT if self.web_root is None else self.web_root
+
+    @property
     def effective_jpki_anchor_pins(self) -> frozenset[str]:
         """The trust-anchor pins in force: the configured ones, or the J-LIS signing roots."""
         return frozenset(self.jpki_anchor_pins or JLIS_SIGNING_ROOT_SHA256)
@@ -467,6 +478,7 @@ _PATHS: Final[frozenset[str]] = frozenset(
         "jpki_crl_dir",
         "face_reference_dir",
         "dapp_client_key_file",
+        "web_root",
     }
 )
 _TUPLES: Final[frozenset[str]] = frozenset(

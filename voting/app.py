@@ -8,11 +8,18 @@ Routers (one per resource, all thin):
 * ``/api/v1/trustee/*``: trustees, registration code then per-trustee token (``voting.api.trustee``)
 * ``/api/v1/ledger/*``: the public ledger (``voting._ledger_api``)
 * ``/api/v1/voter/*``: ballot intake (``voting.api.voter``)
+* ``/``, ``/vote``, ``/vote/oidc-callback``, ``/check``, ``/kiosk``, ``/static/*``: the residents' booth
+  (``voting.api.booth``, files from ``Settings.effective_web_root``)
+
+Every response, errors included, carries the security headers of :mod:`voting._headers` (a strict
+Content-Security-Policy and the rest): :class:`_App` wraps them around the whole middleware stack.
 
 The app holds one :class:`~voting.service.ElectionService` (``app.state.service``), which owns the engine
 and the :class:`ledger.Ledger` (the ledger routes resolve it through the service, so they work as soon as
 the election exists), and one :class:`~voting._intake_config.IntakeProvider` (``app.state.intake_provider``)
-that builds ballot intake from the settings. OpenAPI docs are served at ``/docs``.
+that builds ballot intake from the settings. The OpenAPI schema is served at ``/openapi.json``; the
+interactive pages (``/docs``, ``/redoc``) are off in every environment: they load their scripts from a
+CDN, which the booth's Content-Security-Policy (rightly) refuses (``docs/api.md``).
 """
 
 from __future__ import annotations
@@ -29,10 +36,21 @@ from fastapi import FastAPI
 from ._client_address import ClientAddressMiddleware
 from ._deps import RateLimiter
 from ._errors import install_error_handlers
+from ._headers import SecurityHeaders
 from ._limits import BodySizeLimit
 from ._settings import Settings
 
 __all__ = ["create_app"]
+
+
+class _App(FastAPI):
+    """The FastAPI app with :class:`voting._headers.SecurityHeaders` outside its whole middleware stack, so
+    that even the server-error handler's ``500`` (outermost in Starlette) carries the security headers."""
+
+    def build_middleware_stack(self) -> Any:
+        production = self.state.settings.environment == "production"
+        return SecurityHeaders(super().build_middleware_stack(), production=production)
+
 
 API_PREFIX = "/api/v1"
 _log = logging.getLogger("tvote.reconcile")
@@ -99,13 +117,14 @@ def create_app(
                 except asyncio.CancelledError:
                     pass
 
-    app = FastAPI(
+    app = _App(
         lifespan=lifespan,
         title="tvote election service",
         version="1",
         description="End-to-end verifiable internet voting: election lifecycle, trustees, ballots, ledger.",
-        docs_url="/docs",
+        docs_url=None,
         redoc_url=None,
+        openapi_url="/openapi.json",
     )
     app.state.settings = settings
     app.state.service = service
@@ -120,7 +139,7 @@ def create_app(
     install_error_handlers(app)
     add_service_error_handlers(app)
     from . import _ledger_api
-    from .api import admin, public, trustee, voter
+    from .api import admin, booth, public, trustee, voter
 
     per_route = voter.BODY_LIMITS | _ledger_api.BODY_LIMITS
     route_limits = {(method, API_PREFIX + path): n for (method, path), n in per_route.items()}
@@ -140,6 +159,7 @@ def create_app(
     app.include_router(trustee.router, prefix=API_PREFIX)
     app.include_router(_ledger_api.router, prefix=API_PREFIX)
     app.include_router(voter.router, prefix=API_PREFIX)
+    app.include_router(booth.router)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:

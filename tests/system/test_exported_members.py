@@ -271,6 +271,9 @@ PINNED: dict[str, set[str]] = {
     "voting.api.admin": {
         "router",
     },
+    "voting.api.booth": {
+        "router",
+    },
     "voting.api.public": {
         "router",
     },

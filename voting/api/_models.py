@@ -9,6 +9,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
     "AppendedOut",
+    "BoothAssetOut",
+    "BoothOut",
+    "BoothPublishIn",
+    "BoothPublishedOut",
+    "BoothServedOut",
     "CeremonyOut",
     "ElectionCreatedOut",
     "ElectionOut",
@@ -44,6 +49,43 @@ class ElectionOut(_Out):
     closed_at: str | None
     #: when voting closes: ``voting_period.closes``, or the end set by the last ``voting.extended``
     voting_closes: str
+
+
+class BoothAssetOut(_Out):
+    """One served file: its address, SHA-256 (hex) and size in bytes."""
+
+    path: str
+    sha256: str
+    bytes: int
+
+
+class BoothServedOut(_Out):
+    digest: str
+    assets: list[BoothAssetOut]
+
+
+class BoothPublishedOut(BoothServedOut):
+    ledger_index: int
+
+
+class BoothOut(_Out):
+    """``GET /election/booth``: the booth as published on the ledger (``None`` before ``booth.published``),
+    what this server serves now, whether the two digests agree, and how many cast ballots were checked."""
+
+    published: BoothPublishedOut | None
+    served: BoothServedOut
+    #: ``None`` before the booth is published
+    matches: bool | None
+    #: distinct cast ballots looked up with Check my ballot (``GET /voter/check/{tracking_code}``)
+    checked_ballots: int
+
+
+class BoothPublishIn(BaseModel):
+    """Body of ``POST /admin/booth/publish`` (optional): the digest the commission reviewed; the server
+    refuses to publish anything else (``booth.digest_mismatch``)."""
+
+    model_config = ConfigDict(extra="forbid")
+    expected_digest: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
 
 
 class OverrideIn(BaseModel):

@@ -11,7 +11,7 @@ from fastapi.responses import Response
 from .._deps import AdminDep, ElectionServiceDep
 from .._errors import InvalidRequest
 from .._ledger_api import CheckpointOut, checkpoint_out
-from ._models import AppendedOut, ElectionCreatedOut, ExtendIn, OverrideIn, RollOut
+from ._models import AppendedOut, BoothPublishIn, ElectionCreatedOut, ExtendIn, OverrideIn, RollOut
 from .voter import IntakeDep
 
 __all__ = ["router"]
@@ -69,6 +69,18 @@ def publish_roll(_: AdminDep, service: ElectionServiceDep) -> RollOut:
 @router.post("/key-ceremony/finalize", summary="Resolve complaints and publish the joint key")
 def finalize(_: AdminDep, service: ElectionServiceDep) -> dict[str, Any]:
     return service.finalize_key_ceremony().to_dict()
+
+
+@router.post(
+    "/booth/publish",
+    response_model=AppendedOut,
+    summary="Publish the digest of the booth this server serves (before voting opens; else opening does)",
+)
+def publish_booth(
+    _: AdminDep, service: ElectionServiceDep, body: Annotated[BoothPublishIn | None, Body()] = None
+) -> AppendedOut:
+    expected = (body or BoothPublishIn()).expected_digest
+    return AppendedOut(ledger_index=service.publish_booth(expected_digest=expected))
 
 
 @router.post("/open", response_model=AppendedOut, summary="Open voting (before the period: with a reason)")

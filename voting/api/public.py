@@ -1,14 +1,16 @@
-"""Public read-only routes: the election, its manifest, the joint key, the key ceremony, the result."""
+"""Public read-only routes: the election, its manifest, the joint key, the key ceremony, the booth, the
+result."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import Response
 
-from .._deps import ElectionServiceDep
-from ._models import CeremonyOut, ElectionOut
+from .._deps import ElectionServiceDep, RateLimitDep
+from ._models import BoothAssetOut, BoothOut, BoothPublishedOut, BoothServedOut, CeremonyOut, ElectionOut
 
 __all__ = ["router"]
 
@@ -54,6 +56,30 @@ def get_joint_key(service: ElectionServiceDep) -> dict[str, Any]:
 @router.get("/ceremony", response_model=CeremonyOut, summary="Key-ceremony state (public)")
 def get_ceremony(service: ElectionServiceDep) -> CeremonyOut:
     return CeremonyOut(**service.ceremony_state())
+
+
+@router.get(
+    "/booth",
+    response_model=BoothOut,
+    summary="The booth's digest as published on the ledger and as served now; how many ballots were checked",
+)
+def get_booth(service: ElectionServiceDep, _rl: RateLimitDep) -> BoothOut:
+    """Hashes every file the booth serves, on each call (rate-limited per client address, like the voter
+    routes): ``matches`` is ``false`` as soon as a served file differs from the published list."""
+    published = service.published_booth()
+    served = service.served_booth()
+    pub = None
+    if published is not None:
+        assets = [BoothAssetOut(**a) for a in json.loads(published.assets_json)]
+        pub = BoothPublishedOut(digest=published.digest, assets=assets, ledger_index=published.ledger_index)
+    return BoothOut(
+        published=pub,
+        served=BoothServedOut(
+            digest=served.digest, assets=[BoothAssetOut(**a.to_dict()) for a in served.assets]
+        ),
+        matches=None if pub is None else pub.digest == served.digest,
+        checked_ballots=service.checks_count(),
+    )
 
 
 @router.get("/tally", summary="The encrypted tally (after it is computed)")

@@ -25,7 +25,7 @@ from ledger.record import MAX_ENTRY_BYTES
 from voting.auth import JpkiSubmission
 from voting.auth._face import LiveCapture
 
-from .._deps import AdminDep, RateLimitDep, SessionLimitDep, SpoilLimitDep
+from .._deps import AdminDep, ElectionServiceDep, RateLimitDep, SessionLimitDep, SpoilLimitDep
 from .._errors import InvalidRequest, Unauthenticated
 from ..receipt import Receipt
 from ..service import IntakeService
@@ -332,6 +332,26 @@ def get_ballot(tracking_code: str, request: Request, _rl: RateLimitDep, limit: S
         raise InvalidRequest("tracking_code.format", "not a tracking code")
     limit("receipt", tracking_code)
     return ReceiptOut.of(get_intake(request).find(tracking_code))
+
+
+@router.get(
+    "/check/{tracking_code}",
+    response_model=ReceiptOut,
+    summary="Check my ballot: a fresh receipt, the lookup of a cast ballot counted (a count only)",
+)
+def check_ballot(
+    tracking_code: str,
+    request: Request,
+    service: ElectionServiceDep,
+    _rl: RateLimitDep,
+    limit: SessionLimitDep,
+) -> ReceiptOut:
+    """What ``GET /ballots/{tracking_code}`` answers; a cast ballot found here is also counted once in
+    ``GET /election/booth``'s ``checked_ballots`` (a keyed hash of its ballot hash, nothing else is kept)."""
+    receipt = get_ballot(tracking_code, request, _rl, limit)
+    if receipt.kind == "cast":
+        service.record_check(receipt.ballot_hash)
+    return receipt
 
 
 @router.get(

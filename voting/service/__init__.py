@@ -27,7 +27,8 @@ One module per stage, each holding its forward steps and the replay appliers of 
 * ``_roll``: the roll, its stored Merkle tree and its commitment;
 * ``_ceremony``: the key ceremony's submissions (registration, shares, complaints, answers);
 * ``_joint_key``: the ceremony's end (complaints resolved, dealers disqualified, the joint key);
-* ``_period``: opening, extending and closing the voting period;
+* ``_booth``: the booth's digest (``booth.published``, before voting opens) and Check my ballot's counter;
+* ``_period``: opening (publishing the booth first if nobody has), extending and closing the voting period;
 * ``_tally``: the counting rule and the encrypted tally;
 * ``_publish``: partial decryptions, the result, the declaration PDF, the export;
 * ``_intake``: the ballot intake, :class:`IntakeService` (beside :class:`ElectionService`, appending through

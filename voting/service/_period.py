@@ -12,9 +12,10 @@ from typing import Any
 
 from ledger.events import EventType
 
-from .._db import ElectionRow
+from .._db import BoothRow, ElectionRow
 from .._errors import Conflict, InvalidRequest
-from ._core import Replay, ServiceCore, replays
+from ._booth import BoothStage
+from ._core import Replay, replays
 
 __all__ = ["MAX_REASON_CHARS", "PeriodStage"]
 
@@ -46,8 +47,8 @@ def _check_reason(reason: object) -> str:
         raise InvalidRequest("voting.override_reason", f"the override reason {e}") from e
 
 
-class PeriodStage(ServiceCore):
-    """Open, extend and close the voting period."""
+class PeriodStage(BoothStage):
+    """Open, extend and close the voting period (opening publishes the booth first if nobody has)."""
 
     def voting_window(self) -> tuple[dt.datetime, dt.datetime]:
         """``(opens, closes)``: the manifest's voting period, ``closes`` moved by any ``voting.extended``."""
@@ -91,6 +92,10 @@ class PeriodStage(ServiceCore):
     def open_voting(self, *, override_reason: str | None = None) -> int:
         """Append ``voting.opened`` (needs the joint key and the roll commitment on the ledger).
 
+        If the booth is not yet published, ``booth.published`` (what the server serves now,
+        :meth:`BoothStage.publish_booth`) is appended first, in the same ledger transaction: voting never
+        opens without it.
+
         Voting opens at the manifest's ``voting_period.opens`` (:meth:`enforce_period` does it by itself);
         opening earlier needs ``override_reason``, recorded in the entry (``override.reason``). Voting never
         opens once the period has ended (``voting.period_over``)."""
@@ -117,11 +122,16 @@ class PeriodStage(ServiceCore):
                     "with its reason (recorded on the ledger)",
                 )
             extra = self._override(override_reason, early, "opening now")
+            booth = None if s.get(BoothRow, row.election_id) else self._booth_entry(s, row)[1]
+            opened = self._payload(opened_at=_rfc3339(now), **extra)
             row.phase, row.opened_at = "voting", now
             s.add(row)
-            index = self._append(
-                EventType.VOTING_OPENED, self._payload(opened_at=_rfc3339(now), **extra), row
-            )
+            if booth is None:
+                index = self._append(EventType.VOTING_OPENED, opened, row)
+            else:
+                items = [(EventType.BOOTH_PUBLISHED.value, booth), (EventType.VOTING_OPENED.value, opened)]
+                index = self._append_many(items, row)
+                s.add(self._booth_row(row.election_id, index - 1, booth))
             s.commit()
         return index
 
