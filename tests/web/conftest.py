@@ -3,14 +3,13 @@
 Chromium: Playwright drives the system's ``/usr/bin/chromium`` (``executable_path``; never ``playwright
 install``). Without it the tests skip, unless ``TVOTE_REQUIRE_ALL=1`` (CI), where they fail.
 
-The site: a real election server (``election``: ``voting.testing.start_election``, an open election behind
-uvicorn on loopback, the demo's three-contest manifest) and in front of it a tiny server
-(``_booth_site.serve_booth``) under the strict Content-Security-Policy the booth must live with, passing
-``/api/`` through to the election server: ``booth`` serves the page sources (``web/pages/``) and ES modules
-(``web/src/booth/``) unbundled, ``built_booth`` the build's output (``voting/web/``, with the protocol
-library; skipped, or failed under ``TVOTE_REQUIRE_ALL=1``, until the booth is built). Once ``tvote serve``
-serves the built booth itself (``voting/web/``), the fixtures yield that server's address instead and the
-tests stay as they are.
+The site: a real election server (``election``: ``voting.testing.start_election``, the server ``tvote serve``
+runs, an open election on loopback, the demo's three-contest manifest, the Digital Authentication App
+emulator and a development digital-ID provider), which serves the built booth (``voting/web/``) with its
+real headers: ``booth`` and ``built_booth`` are its address. ``booth_sources`` puts a tiny server
+(``_booth_site.serve_booth``) in front of it that serves the unbundled sources (``web/pages/``,
+``web/src/booth/``) under the same Content-Security-Policy. ``witnessed_booth`` is another election whose
+manifest names three witnesses.
 
 axe-core: ``axe_source`` reads ``axe.min.js`` from the npm package pinned in ``web/package.json`` (a dev
 dependency; ``_node.web_node`` runs ``npm ci`` when web/node_modules is missing or older than the lock).
@@ -82,20 +81,26 @@ def _manifest(base_url: str) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def booth(election: Any) -> Iterator[BoothSite]:
-    """The booth's sources, unbundled, in front of the election."""
+def booth(election: Any) -> BoothSite:
+    """The booth as the election's own server serves it (``voting/web/``, the real headers)."""
+    return BoothSite(election.base_url, _manifest(election.base_url))
+
+
+@pytest.fixture(scope="module")
+def booth_sources(election: Any) -> Iterator[BoothSite]:
+    """The booth's sources, unbundled (``web/pages``, ``web/src/booth``), in front of the election: what a
+    developer sees before ``make web``."""
     with serve_booth(election.base_url) as url:
         yield BoothSite(url, _manifest(election.base_url))
 
 
 @pytest.fixture(scope="module")
-def built_booth(election: Any) -> Iterator[BoothSite]:
-    """The built booth (``web/build.mjs`` → ``voting/web/``: bundles with the protocol library) in front of
-    the election; what the flows that encrypt need."""
+def built_booth(election: Any) -> BoothSite:
+    """The built booth (``make web`` → ``voting/web/``, with the protocol library), served by the election's
+    server; what the flows that encrypt need."""
     if not (BUILT_STATIC.parent / "assets.json").exists():
         unavailable("the booth is not built (make web writes voting/web/assets.json)")
-    with serve_booth(election.base_url, built=True) as url:
-        yield BoothSite(url, _manifest(election.base_url))
+    return BoothSite(election.base_url, _manifest(election.base_url))
 
 
 @pytest.fixture(scope="module")
@@ -125,5 +130,4 @@ def witnessed_booth(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[
         signing_app=True,
         witnesses=DEMO_WITNESSES,
     ) as e:
-        with serve_booth(e.base_url, built=True) as url:
-            yield BoothSite(url, _manifest(e.base_url)), e
+        yield BoothSite(e.base_url, _manifest(e.base_url)), e

@@ -101,6 +101,13 @@ def test_check_my_ballot_says_which_ballot_counts(built_booth: BoothSite, electi
     assert "voted at a polling place" in said, said
     said = _check(page, third.tracking_code)
     assert "(at a polling place)" in said and "A ballot cast at a polling place counts" in said, said
+    # the booth's digest published before voting opened equals the one recomputed here from what was served
+    digest = page.locator(".digest")
+    expect(digest).to_contain_text("They are the same.", timeout=30_000)
+    published = election.http.get("/api/v1/election/booth").json()["published"]["digest"]
+    assert digest.inner_text().count(published) == 2, digest.inner_text()
+    checked = page.locator("#checked-count").inner_text()
+    assert re.match(r"^[1-9]\d* cast ballots have been checked", checked), checked
     # a code that is on no ballot, and text that is no code
     said = _check(page, "0000-0000-0000-0000")
     assert "No ballot with this tracking code" in said, said

@@ -375,3 +375,14 @@ def test_a_provider_error_is_said_with_a_way_back(booth: BoothSite, watched: Pag
     expect(alert).to_contain_text("access_denied")
     back = page.get_by_role("link", name="ブースに戻る")
     expect(back).to_have_attribute("href", "/vote")
+
+
+def test_the_sources_render_unbundled(booth_sources: BoothSite, watched: Page) -> None:
+    """Before ``make web``: the pages and modules of web/pages and web/src/booth, unbundled, under the same
+    CSP, with the built library; what a developer edits is what these tests would show."""
+    page = watched
+    page.goto(booth_sources.url + "/vote?lang=en")
+    page.get_by_role("button", name="Start").click()
+    expect(page.locator("#contest-subsidy legend")).to_contain_text(
+        _contest(booth_sources, "subsidy")["name"]["en"]
+    )
