@@ -18,4 +18,5 @@ export { EMPTY_ROOT, leafHash, verifyConsistency, verifyInclusion } from './merk
 export { parseCheckpointBody, parseLogKey, parseSignedNote, verifyCheckpoint } from './checkpoint.js';
 export { BLS_POP_DST, BLS_SIG_DST, cosignMessage, verifyCosignatures, witnessPolicy } from './cosign.js';
 export { parseReceipt, verifyEntry, verifyReceipt } from './receipt.js';
+export { boothDigest } from './booth.js';
 export { bytesToHex, hexToBytes } from '@noble/hashes/utils.js';
