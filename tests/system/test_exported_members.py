@@ -416,6 +416,7 @@ PINNED: dict[str, set[str]] = {
         "DEV_ACR",
         "DEV_TRUST_FRAMEWORK",
         "DEV_VERIFIED_SCOPE",
+        "FAKE_CAMERA_SIZE",
         "DemoElection",
         "DemoOutcome",
         "DemoWitnesses",
@@ -442,6 +443,7 @@ PINNED: dict[str, set[str]] = {
         "run_key_ceremony",
         "start_election",
         "tsukuba_manifest",
+        "write_fake_camera_video",
     },
 }
 

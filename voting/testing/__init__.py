@@ -22,6 +22,7 @@ function, the development commands of ``tvote`` (``demo``, ``rehearsal``) do
 * My Number card on the phone: :class:`DappEmulator` (the Digital Authentication App service on loopback,
   with test cards and their signing PINs, :data:`DAPP_TEST_PIN`);
 * servers: :class:`LoopbackServer` (any ASGI app under uvicorn on ``127.0.0.1``);
+* Chromium's fake camera: :func:`write_fake_camera_video` (a still picture as the camera's video);
 * trustees: :func:`run_key_ceremony`, :func:`run_decryption` (every trustee of the election, in this
   process, over HTTP);
 * the demo itself: :func:`run_demo` (``tvote demo``); the rehearsal kit is
@@ -32,6 +33,7 @@ from __future__ import annotations
 
 from voting._commission_key import CommissionTestCa
 
+from ._camera import FAKE_CAMERA_SIZE, write_fake_camera_video
 from ._ceremony import run_decryption, run_key_ceremony
 from ._dapp_emulator import DAPP_TEST_PIN, DappEmulator
 from ._demo import DemoOutcome, run_demo
@@ -80,6 +82,7 @@ __all__ = [
     "DEV_ACR",
     "DEV_TRUST_FRAMEWORK",
     "DEV_VERIFIED_SCOPE",
+    "FAKE_CAMERA_SIZE",
     "CommissionTestCa",
     "DappEmulator",
     "DemoElection",
@@ -108,4 +111,5 @@ __all__ = [
     "run_key_ceremony",
     "start_election",
     "tsukuba_manifest",
+    "write_fake_camera_video",
 ]
