@@ -1,4 +1,4 @@
-"""The shape of crypto/ inside: its modules import one way and stay small (issue 12, point 6).
+"""The shape of crypto/ inside: its modules import one way (issue 12, point 6).
 
 The trustee protocol follows Part II of docs/protocol.md, one module per section, each building only on the
 ones before it::
@@ -7,7 +7,7 @@ ones before it::
 
 The ballot half has its values in ``_ballot`` and two recipes on them that never use each other: the
 device's ``_ballot_encrypt`` and anyone's ``_ballot_verify``. The two halves do not import each other.
-No module is over 500 lines unless :data:`LONG_MODULES` says why.
+(The size of every module, crypto/'s included, is tests/system/test_module_size.py's rule.)
 """
 
 from __future__ import annotations
@@ -22,10 +22,6 @@ CRYPTO = Path(__file__).resolve().parents[2] / "crypto"
 THRESHOLD_ORDER = ("_dkg", "_complaints", "_joint_key", "_decryption", "_trustee")
 BALLOT_VALUES = "_ballot"
 BALLOT_RECIPES = ("_ballot_encrypt", "_ballot_verify")
-
-MAX_LINES = 500
-#: module -> why it is longer than MAX_LINES (none today).
-LONG_MODULES: dict[str, str] = {}
 
 
 def _modules() -> dict[str, Path]:
@@ -88,12 +84,3 @@ def test_crypto_imports_have_no_cycle() -> None:
 
     for name in graph:
         visit(name, ())
-
-
-def test_modules_are_small_or_say_why() -> None:
-    long = {
-        name: n
-        for name, path in _modules().items()
-        if (n := len(path.read_text(encoding="utf-8").splitlines())) > MAX_LINES
-    }
-    assert set(long) <= set(LONG_MODULES), f"over {MAX_LINES} lines without a reason: {long}"
