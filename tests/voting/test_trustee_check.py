@@ -233,14 +233,14 @@ def test_a_one_voters_ballot_served_as_the_tally_endpoint(tallied: Tallied) -> N
     refused(e, http, transport, "tally.served_differs")
 
 
-def test_a_one_voters_ballot_as_the_tally_entry_of_a_signed_ledger(tallied: Tallied) -> None:
-    """(a) The server rewrites its ledger so that tally.encrypted holds one voter's ciphertexts, re-chains
-    it and signs it with its own log key: chain, root and signature hold, the sum does not."""
-    e = tallied
+def _one_voter_tally_server(e: Tallied) -> tuple[httpx.Client, Malicious]:
+    """Attack (a) on a signed ledger: the server rewrites its ledger so that tally.encrypted holds one
+    voter's ciphertexts, re-chains it, signs it with its own log key and serves it (checkpoint, entries,
+    tally)."""
     items = honest_items(e.service)
     victim = next(p for t, p in items if t == "ballot.cast" and p["ballot_hash"] == e.victim)
     forged = forge(e.service, with_tally(items, ciphertexts=cts_dict(ballot_cts(victim))))
-    http, transport = malicious(
+    return malicious(
         e.client,
         serve(
             {
@@ -250,6 +250,13 @@ def test_a_one_voters_ballot_as_the_tally_entry_of_a_signed_ledger(tallied: Tall
             }
         ),
     )
+
+
+def test_a_one_voters_ballot_as_the_tally_entry_of_a_signed_ledger(tallied: Tallied) -> None:
+    """(a) The server rewrites its ledger so that tally.encrypted holds one voter's ciphertexts, re-chains
+    it and signs it with its own log key: chain, root and signature hold, the sum does not."""
+    e = tallied
+    http, transport = _one_voter_tally_server(e)
     err = refused(e, http, transport, "tally.not_the_sum")
     assert "V18 'tally.aggregate'" in err.message
 
@@ -409,19 +416,7 @@ def test_a_key_share_that_is_not_this_trustees_refuses(tallied: Tallied) -> None
 def test_cli_refuses_with_the_reason_and_a_nonzero_exit(tallied: Tallied, tmp_path, monkeypatch) -> None:
     """``tvote trustee decrypt`` against the server of attack (a): ``error: tally.not_the_sum``, exit 1."""
     e = tallied
-    items = honest_items(e.service)
-    victim = next(p for t, p in items if t == "ballot.cast" and p["ballot_hash"] == e.victim)
-    forged = forge(e.service, with_tally(items, ciphertexts=cts_dict(ballot_cts(victim))))
-    http, transport = malicious(
-        e.client,
-        serve(
-            {
-                "/ledger/checkpoint": lambda r: forged.checkpoint,
-                "/ledger/entries": forged.entries_answer,
-                "/election/tally": lambda r: forged.tally(),
-            }
-        ),
-    )
+    http, transport = _one_voter_tally_server(e)
     secret = tmp_path / "t2.secret"
     e.trustees[2].save(secret, "a long trustee passphrase", KdfLimits.interactive())
     monkeypatch.setenv("PW", "a long trustee passphrase")
