@@ -29,8 +29,9 @@ Playwright, never a downloaded browser) against it. Three measurements, against 
   The scripts Chromium really fetched on ``/vote`` through the encryption are checked to be in that set.
 * **First render on slow 4G** (≤ 3 s): DevTools' "Slow 4G" preset through CDP
   ``Network.emulateNetworkConditions`` (latency 562.5 ms, download 180,000 B/s = 1.44 Mbit/s, upload
-  84,375 B/s: Chrome DevTools' ``Slow4GConditions``, 150 ms RTT × 3.75 and 1.6 Mbit/s × 0.9, the values
-  Lighthouse's mobile preset also uses), ``Network.setCacheDisabled``, a fresh context per load; for ``/``
+  84,375 B/s: Chrome DevTools' ``Slow4GConditions``, 150 ms RTT × 3.75 and 1.6 Mbit/s × 0.9; Lighthouse's
+  mobile preset ``mobileSlow4G`` has the same latency and 2 % more bandwidth, 1.6 × 1024 kbit/s × 0.9),
+  ``Network.setCacheDisabled``, a fresh context per load; for ``/``
   and ``/vote`` (Japanese, the default) the first contentful paint (``performance.getEntriesByType('paint')``)
   and the time until the election's content is shown (``/``: the heading with the election's name; ``/vote``:
   the election's name in the first step), both from navigation start; the same with the CPU also throttled
