@@ -118,6 +118,40 @@ def test_static_files_have_their_types_and_caching(client: TestClient) -> None:
     assert client.get("/static/booth-IJKLMNOP.js").content == SCRIPT
 
 
+def test_text_goes_out_gzipped_to_a_browser_that_accepts_it(tmp_path: Path, web: Path) -> None:
+    """A script over 1 KiB: gzip when accepted (its own ETag, Vary), the same decoded bytes; identity when
+    gzip is not accepted or refused with q=0; a small file or an image is never compressed."""
+    big = b"export const x = [" + b",".join(str(i).encode() for i in range(3000)) + b"];\n"
+    (web / "static" / "big-QRSTUVWX.js").write_bytes(big)
+    png = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8
+    (web / "static" / "img" / "photo.png").write_bytes(png)
+    with _client(tmp_path, web) as client:
+        address = "/static/big-QRSTUVWX.js"
+        r = client.get(address, headers={"Accept-Encoding": "br, gzip;q=0.8"})
+        assert r.status_code == 200 and r.content == big  # decoded by the client
+        assert r.headers["content-encoding"] == "gzip" and r.headers["vary"] == "Accept-Encoding"
+        assert int(r.headers["content-length"]) == r.num_bytes_downloaded < len(big) // 2
+        digest = hashlib.sha256(big).hexdigest()
+        assert r.headers["etag"] == f'"{digest}-gzip"'
+        again = client.get(address, headers={"Accept-Encoding": "gzip", "If-None-Match": r.headers["etag"]})
+        assert again.status_code == 304 and again.content == b""
+        head = client.head(address, headers={"Accept-Encoding": "gzip"})
+        assert head.headers["content-length"] == r.headers["content-length"] and head.content == b""
+        for refused in ("identity", "gzip;q=0", "br", "gzip;q=zero", ""):
+            plain = client.get(address, headers={"Accept-Encoding": refused})
+            assert "content-encoding" not in plain.headers, refused
+            assert plain.content == big and plain.headers["etag"] == f'"{digest}"'
+            assert plain.headers["vary"] == "Accept-Encoding"
+        gzip_etag = {"Accept-Encoding": "identity", "If-None-Match": r.headers["etag"]}
+        stale = client.get(address, headers=gzip_etag)
+        assert stale.status_code == 200 and stale.content == big  # the gzip ETag is not the plain file's
+        for small_or_image in ("/static/booth-IJKLMNOP.js", "/static/img/photo.png"):
+            r = client.get(small_or_image, headers={"Accept-Encoding": "gzip"})
+            assert r.status_code == 200 and "content-encoding" not in r.headers, small_or_image
+            assert "vary" not in r.headers
+        assert client.get("/static/img/photo.png").content == png
+
+
 def test_what_is_listed_is_exactly_what_is_served(client: TestClient, web: Path) -> None:
     listing = served_assets(web)
     files = ("assets.json", "booth-ABCDEFGH.css", "booth-IJKLMNOP.js", "booth.webmanifest", "img/logo.svg")
