@@ -257,7 +257,7 @@ def _digital_id_resident(kit: Path | None, resident_id: str) -> dict[str, Any]:
     import httpx
 
     from voting.testing._rehearsal import load_provider
-    from voting.testing._residents import demo_face_image
+    from voting.testing._residents import live_capture_of
 
     from .clients._http import tls_context
     from .clients.voter import VoterClientError
@@ -278,12 +278,7 @@ def _digital_id_resident(kit: Path | None, resident_id: str) -> dict[str, Any]:
             raise VoterClientError(f"the digital-ID provider answered {r.status_code}, not a redirect")
         return str(r.headers["location"])
 
-    face = {
-        "media_type": "image/png",
-        "image": demo_face_image(resident_id).hex(),
-        "liveness_evidence": b"rehearsal: blink+turn".hex(),
-    }
-    return {"login": login, "face": face}
+    return {"login": login, "face": live_capture_of(resident_id)}
 
 
 @app.command()

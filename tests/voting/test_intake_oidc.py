@@ -24,6 +24,7 @@ from voting._roll import voter_alias
 from voting.auth import LiveCapture, RollKey, subject_key
 from voting.clients.voter import ServerError
 from voting.testing import (
+    TEST_FACE_ENGINE_ID,
     DemoElection,
     DevSubject,
     JpkiTestCa,
@@ -70,7 +71,7 @@ def test_oidc_cast_records_decision_and_engine_only(election: DemoElection) -> N
     entry = e.service.ledger.entry(receipt.leaf_index)
     auth = entry.payload["auth"]
     assert auth["method"] == "oidc+face"
-    assert auth["face"] == {"decision": True, "engine": "tvote-deterministic-test-matcher/1"}
+    assert auth["face"] == {"decision": True, "engine": TEST_FACE_ENGINE_ID}
     assert set(auth) == {"method", "evidence_hash", "face"}
     text = entry.canonical.decode()
     assert r.person.name not in text and r.person.address not in text and "eyJ" not in text  # no ID token

@@ -9,7 +9,8 @@ emulator and a development digital-ID provider), which serves the built booth (`
 real headers: ``booth`` and ``built_booth`` are its address. ``booth_sources`` puts a tiny server
 (``_booth_site.serve_booth``) in front of it that serves the unbundled sources (``web/pages/``,
 ``web/src/booth/``) under the same Content-Security-Policy. ``witnessed_booth`` is another election whose
-manifest names three witnesses.
+manifest names three witnesses; ``counted_election`` another one, with witnesses, the app emulator and the
+digital-ID provider, that a test may close, tally and export (``_booth_site.count_and_verify``).
 
 axe-core: ``axe_source`` reads ``axe.min.js`` from the npm package pinned in ``web/package.json`` (a dev
 dependency; ``_node.web_node`` runs ``npm ci`` when web/node_modules is missing or older than the lock).
@@ -128,6 +129,38 @@ def witnessed_booth(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[
         ca,
         manifest,
         signing_app=True,
+        witnesses=DEMO_WITNESSES,
+    ) as e:
+        yield BoothSite(e.base_url, _manifest(e.base_url)), e
+
+
+@pytest.fixture
+def counted_election(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[BoothSite, Any]]:
+    """The built booth in front of an election of its own (one test's: the test closes it and counts), with
+    the demo's three witnesses, the Digital Authentication App emulator and the development digital-ID
+    provider (the third resident signs in with a digital ID; the face engine is the demo's test engine)."""
+    from voting.testing import (
+        DEMO_WITNESSES,
+        JpkiTestCa,
+        RsaKeyPool,
+        make_residents,
+        start_election,
+        tsukuba_manifest,
+    )
+
+    if not (BUILT_STATIC.parent / "assets.json").exists():
+        unavailable("the booth is not built (make web writes voting/web/assets.json)")
+    now = dt.datetime.now(dt.UTC)
+    ca = JpkiTestCa.generate(now)
+    residents = make_residents(3, ca, now, pool=RsaKeyPool(3))
+    manifest = tsukuba_manifest(now, trustees=1, threshold=1)
+    with start_election(
+        tmp_path_factory.mktemp("counted"),
+        residents,
+        ca,
+        manifest,
+        signing_app=True,
+        oidc_residents=residents[2:],
         witnesses=DEMO_WITNESSES,
     ) as e:
         yield BoothSite(e.base_url, _manifest(e.base_url)), e

@@ -3,6 +3,11 @@ the protocol library, ``built_booth``). A ballot encrypted in the browser is ope
 voter client, as an independent second device, verifies the spoiled ballot from the ledger and finds the
 resident's choices; the booth's own second-device page (``/check?spoiled=``) shows the same; the booth then
 encrypts afresh under a new tracking code.
+
+The digital-ID path runs with Chromium's fake camera playing a picture (``write_fake_camera_video``): the
+resident's own drawn stand-in photo is accepted by the demo's test face engine and the ballot, beside one
+cast with the My Number card, is counted and checked by the Python verifier; another resident's picture is
+refused and nothing is appended.
 """
 
 from __future__ import annotations
@@ -13,39 +18,32 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _booth_site import CHROMIUM, CHROMIUM_ARGS, BoothSite, axe_violations
+from _booth_site import (
+    BoothSite,
+    axe_violations,
+    camera_browser,
+    choose_and_encrypt,
+    cosigned_in_the_browser,
+    count_and_verify,
+    expected_counts,
+    receipt_verified,
+    route_provider_to_booth,
+    tracking_code,
+)
 from playwright.sync_api import Browser, Page, expect
 
 from voting.clients.voter import ServerError
+from voting.testing import TEST_FACE_ENGINE_ID, demo_face_image, login_as, write_fake_camera_video
 
 pytestmark = pytest.mark.xdist_group("browser")
 
-CODE = re.compile(r"^[0-9A-HJKMNP-TV-Z]{4}(-[0-9A-HJKMNP-TV-Z]{4}){3}$")
 CHOICES = {"mayor": ["cand-2"], "referendum": ["no"], "subsidy": ["proj-1", "proj-3"]}
-
-
-def _tracking_code(page: Page) -> str:
-    code = "-".join(page.locator(".tracking-code .group").all_inner_texts())
-    assert CODE.match(code), code
-    return code
-
-
-def _choose_and_encrypt(page: Page, site: BoothSite) -> str:
-    page.goto(site.url + "/vote?lang=en")
-    page.get_by_role("button", name="Start").click()
-    for contest, picked in CHOICES.items():
-        for selection in picked:
-            page.locator(f"#contest-{contest}-{selection}").check()
-    page.get_by_role("button", name="Review my choices").click()
-    page.get_by_role("button", name="Encrypt my ballot").click()
-    expect(page.locator("#step-heading")).to_have_accessible_name("Your ballot is encrypted", timeout=30_000)
-    return _tracking_code(page)
 
 
 def test_challenge_then_a_second_device_verifies_and_the_booth_encrypts_afresh(
     built_booth: BoothSite, election: Any, page: Page
 ) -> None:
-    code = _choose_and_encrypt(page, built_booth)
+    code = choose_and_encrypt(page, built_booth, CHOICES)
     page.get_by_role("button", name="Check the encryption").click()
     expect(page.get_by_text("These are the choices you made")).to_be_visible(timeout=30_000)
     link = page.locator("a.url")
@@ -67,7 +65,7 @@ def test_challenge_then_a_second_device_verifies_and_the_booth_encrypts_afresh(
     # encrypt afresh: a new ballot, a new tracking code
     page.get_by_role("button", name="Encrypt afresh and continue").click()
     expect(page.locator("#step-heading")).to_have_accessible_name("Your ballot is encrypted", timeout=30_000)
-    assert _tracking_code(page) != code
+    assert tracking_code(page) != code
 
 
 def _check(page: Page, code: str) -> str:
@@ -170,18 +168,12 @@ def test_axe_and_reflow_on_the_steps_after_encryption(
 
 def _to_app(page: Page, site: BoothSite) -> tuple[str, str]:
     """Choose, encrypt, Cast, My Number card: the tracking code and the app link the booth shows."""
-    code = _choose_and_encrypt(page, site)
+    code = choose_and_encrypt(page, site, CHOICES)
     page.get_by_role("button", name="Cast this ballot").click()
     page.get_by_role("button", name="My Number card (Digital Authentication App)").click()
     link = page.get_by_role("link", name="Open the Digital Authentication App")
     expect(link).to_be_visible(timeout=30_000)
     return code, str(link.get_attribute("href"))
-
-
-def _receipt_verified(page: Page, code: str) -> None:
-    expect(page.locator("#step-heading")).to_have_accessible_name("Your receipt", timeout=30_000)
-    assert _tracking_code(page) == code
-    expect(page.get_by_text("Verified on this device")).to_be_visible(timeout=30_000)
 
 
 def test_cast_with_the_card_app_and_the_receipt_verifies_in_the_browser(
@@ -191,7 +183,7 @@ def test_cast_with_the_card_app_and_the_receipt_verifies_in_the_browser(
     code, app_url = _to_app(page, built_booth)
     expect(page.get_by_text("Waiting for your approval in the app")).to_be_visible()
     election.dapp.approve(app_url, election.dapp_cards[resident.resident_id])  # the resident, on the phone
-    _receipt_verified(page, code)
+    receipt_verified(page, code)
     for step in ("signed by the election's log", "inside the signed tree", "The entry is this ballot"):
         expect(page.locator(".checks")).to_contain_text(step)
     # the Python client agrees: the ballot the browser encrypted is this voter's cast ballot on the ledger
@@ -233,7 +225,7 @@ def test_a_connection_lost_mid_cast_leaves_no_half_cast_ballot(
             other.lookup(code)
     page.unroute("**/api/v1/voter/ballots")
     page.get_by_role("button", name="Try again").click()
-    _receipt_verified(page, code)
+    receipt_verified(page, code)
 
     # 2. the server cast it but the answer was lost: the booth finds the ballot by its tracking code
     def answer_lost(route: Any) -> None:
@@ -245,68 +237,117 @@ def test_a_connection_lost_mid_cast_leaves_no_half_cast_ballot(
     page.get_by_role("button", name="Review my choices").click()
     page.get_by_role("button", name="Encrypt my ballot").click()
     expect(page.locator("#step-heading")).to_have_accessible_name("Your ballot is encrypted", timeout=30_000)
-    code = _tracking_code(page)
+    code = tracking_code(page)
     page.get_by_role("button", name="Cast this ballot").click()
     page.get_by_role("button", name="My Number card (Digital Authentication App)").click()
     link = page.get_by_role("link", name="Open the Digital Authentication App")
     expect(link).to_be_visible(timeout=30_000)
     election.dapp.approve(str(link.get_attribute("href")), election.dapp_cards[resident.resident_id])
-    _receipt_verified(page, code)
+    receipt_verified(page, code)
 
 
-def test_digital_id_then_the_camera_reaches_the_face_check(
-    built_booth: BoothSite, election: Any, browser_type: Any
+def _to_face_check(page: Page, site: BoothSite, choices: dict[str, list[str]]) -> str:
+    """Choose, encrypt, Cast, digital ID: the provider signs in and its redirect comes back to the booth's
+    callback page, and the booth resumes at the face check with the same encrypted ballot; the camera on."""
+    code = choose_and_encrypt(page, site, choices)
+    page.get_by_role("button", name="Cast this ballot").click()
+    page.get_by_role("button", name="Digital ID and face check").click()
+    page.wait_for_url(re.compile(r"/vote\?resume=oidc"), timeout=30_000)
+    expect(page.locator("#step-heading")).to_have_accessible_name("Face check")
+    page.get_by_role("button", name="Turn on the camera").click()
+    expect(page.locator("video.camera")).to_be_visible()
+    expect(page.get_by_text("slowly turn your head")).to_be_visible()
+    page.wait_for_function("document.querySelector('video.camera').videoWidth > 0", timeout=30_000)
+    return code
+
+
+def _take_the_pictures(page: Page) -> dict[str, Any]:
+    """Take the pictures; the ``face`` the booth sent with the login (checked for its shape)."""
+    with page.expect_request("**/api/v1/voter/ballots") as sent:
+        page.get_by_role("button", name="Take the pictures").click()
+    auth = sent.value.post_data_json["auth"]
+    assert auth["method"] == "oidc+face" and auth["code"] and auth["state"]
+    face: dict[str, Any] = auth["face"]
+    assert face["media_type"] == "image/jpeg" and bytes.fromhex(face["image"])[:2] == b"\xff\xd8"
+    evidence = json.loads(bytes.fromhex(face["liveness_evidence"]))
+    assert evidence["format"] == "tvote-booth-liveness/1" and evidence["prompt"] == "turn-left"
+    assert bytes.fromhex(evidence["frame"])[:2] == b"\xff\xd8"
+    return face
+
+
+DIGITAL_ID_CHOICES = {"mayor": ["cand-4"], "referendum": ["yes"], "subsidy": ["proj-2", "proj-5", "proj-8"]}
+
+
+def test_digital_id_and_the_camera_cast_a_ballot_that_is_counted_and_verified(
+    counted_election: Any, browser_type: Any, tmp_path: Path
 ) -> None:
-    """The digital-ID path end to end with Chromium's fake camera: the provider's redirect comes back to the
-    booth's callback page (the demo's provider has another address registered;
-    its redirect is pointed at the booth's page), the booth
-    resumes at the face check with the same encrypted ballot, the camera turns on, the liveness prompt shows,
-    two frames go to the server with the login. The demo's face engine matches only byte-identical images, so
-    a camera picture is refused, and the booth says so and offers to sign in again."""
-    browser = browser_type.launch(
-        executable_path=str(CHROMIUM),
-        args=[*CHROMIUM_ARGS, "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"],
-    )
-    try:
+    """The whole digital-ID flow in Chromium, its fake camera showing the resident's own picture (the demo's
+    drawn stand-in photo, what the face engine holds as the roll resident's reference): choose, encrypt,
+    sign in at the provider, the camera and the liveness prompt, cast, the receipt verified in the browser;
+    and the whole My Number card flow (the Digital Authentication App) beside it. Then the election is
+    closed and tallied, the record exported, and the Python verifier checks it and counts both ballots."""
+    site, election = counted_election
+    resident, card_holder = election.residents[2], election.residents[1]
+    video = write_fake_camera_video(demo_face_image(resident.resident_id), tmp_path / "camera.mjpeg")
+    login_as(election.oidc_provider, resident)
+    with camera_browser(browser_type, video) as browser:
         context = browser.new_context(permissions=["camera"])
-        registered = election.intake.oidc.config.redirect_uri
-
-        def provider(route: Any) -> None:
-            # the provider's answer, with its redirect to the registered callback sent to the booth's page
-            answer = route.fetch(max_redirects=0)
-            location = answer.headers["location"]
-            assert location.startswith(registered + "?"), location
-            back = f"{built_booth.url}/vote/oidc-callback?{location.split('?', 1)[1]}"
-            route.fulfill(status=302, headers={"Location": back})
-
-        context.route(re.compile(r"/authorize\?"), provider)
+        route_provider_to_booth(context, election, site)
         page = context.new_page()
-        code = _choose_and_encrypt(page, built_booth)
-        page.get_by_role("button", name="Cast this ballot").click()
-        page.get_by_role("button", name="Digital ID and face check").click()
-        page.wait_for_url(re.compile(r"/vote\?resume=oidc"), timeout=30_000)
-        expect(page.locator("#step-heading")).to_have_accessible_name("Face check")
-        page.get_by_role("button", name="Turn on the camera").click()
-        expect(page.locator("video.camera")).to_be_visible()
-        expect(page.get_by_text("slowly turn your head")).to_be_visible()
-        assert page.evaluate("document.querySelector('video.camera').videoWidth") > 0
-        with page.expect_request("**/api/v1/voter/ballots") as sent:
-            page.get_by_role("button", name="Take the pictures").click()
-        auth = sent.value.post_data_json["auth"]
-        assert auth["method"] == "oidc+face" and auth["code"] and auth["state"]
-        face = auth["face"]
-        assert face["media_type"] == "image/jpeg" and bytes.fromhex(face["image"])[:2] == b"\xff\xd8"
-        evidence = json.loads(bytes.fromhex(face["liveness_evidence"]))
-        assert evidence["prompt"] == "turn-left" and bytes.fromhex(evidence["frame"])[:2] == b"\xff\xd8"
-        assert _tracking_code(page) == code  # the same encrypted ballot, carried across the redirect
-        alert = page.get_by_role("alert")
-        expect(alert).to_contain_text("face.", timeout=30_000)
-        expect(page.get_by_role("button", name="Sign in again")).to_be_visible()
+        code = _to_face_check(page, site, DIGITAL_ID_CHOICES)
+        face = _take_the_pictures(page)
+        receipt_verified(page, code, witnessed=True)
         # the face images were sent once and are kept nowhere in the browser
         kept = page.evaluate("() => JSON.stringify({...localStorage}) + JSON.stringify({...sessionStorage})")
         assert face["image"][:64] not in kept
-    finally:
-        browser.close()
+        # the same booth, the My Number card on the phone (the app emulator approves for the card holder)
+        card_code = choose_and_encrypt(page, site, CHOICES)
+        page.get_by_role("button", name="Cast this ballot").click()
+        page.get_by_role("button", name="My Number card (Digital Authentication App)").click()
+        link = page.get_by_role("link", name="Open the Digital Authentication App")
+        expect(link).to_be_visible(timeout=30_000)
+        election.dapp.approve(str(link.get_attribute("href")), election.dapp_cards[card_holder.resident_id])
+        receipt_verified(page, card_code, witnessed=True)
+        with election.client() as other:  # a checkpoint covering both ballots, cosigned by the witnesses
+            receipts = [other.complete_receipt(other.lookup(c)) for c in (code, card_code)]
+        election.cosign()
+        for c in (code, card_code):
+            said = cosigned_in_the_browser(page, site, c)
+            assert "This is the ballot that counts" in said, said
+    with election.client() as other:  # on the record: the digital-ID ballot, with the test engine's accept
+        entry, card_entry = (other.verify_receipt(r) for r in receipts)
+    assert entry.type == "ballot.cast" and entry.payload["auth"]["method"] == "oidc+face"
+    assert entry.payload["auth"]["face"] == {"decision": True, "engine": TEST_FACE_ENGINE_ID}
+    assert card_entry.payload["auth"]["method"] == "jpki"
+    report = count_and_verify(election, tmp_path)
+    assert report.results == expected_counts(site.manifest, [DIGITAL_ID_CHOICES, CHOICES])
+    assert (report.summary["cast"], report.summary["counted"]) == (2, 2), report.summary
+
+
+def test_the_camera_showing_another_residents_picture_is_refused(
+    built_booth: BoothSite, election: Any, browser_type: Any, tmp_path: Path
+) -> None:
+    """The attack: signed in at the provider as one resident, the camera shows ANOTHER resident's picture.
+    The face engine compares it with the signed-in resident's reference photo and refuses; the booth says
+    so and offers to sign in again; nothing is appended to the record."""
+    resident, someone_else = election.residents[2], election.residents[0]
+    video = write_fake_camera_video(demo_face_image(someone_else.resident_id), tmp_path / "camera.mjpeg")
+    login_as(election.oidc_provider, resident)
+    with camera_browser(browser_type, video) as browser:
+        context = browser.new_context(permissions=["camera"])
+        route_provider_to_booth(context, election, built_booth)
+        page = context.new_page()
+        code = _to_face_check(page, built_booth, CHOICES)
+        before = election.ledger_size()
+        _take_the_pictures(page)
+        alert = page.get_by_role("alert")
+        expect(alert).to_contain_text("The ballot was not accepted", timeout=30_000)
+        expect(alert).to_contain_text("face.rejected")
+        expect(page.get_by_role("button", name="Sign in again")).to_be_visible()
+        assert tracking_code(page) == code  # the same encrypted ballot, carried across the redirect
+    assert election.ledger_size() == before
+    with election.client() as other, pytest.raises(ServerError, match=r"ballot\.not_found"):
+        other.lookup(code)
 
 
 def test_the_witnesses_cosignatures_are_checked_in_the_browser(witnessed_booth: Any, page: Page) -> None:

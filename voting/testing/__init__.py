@@ -18,7 +18,9 @@ function, the development commands of ``tvote`` (``demo``, ``rehearsal``) do
   with :class:`DemoWitnesses` when asked for :data:`DEMO_WITNESSES`);
 * digital ID: :class:`DevOidcProvider` (a real authlib provider on loopback) with :class:`DevClient`,
   :class:`DevSubject`, :data:`DEV_ACR`, :data:`DEV_TRUST_FRAMEWORK`; the demo's accounts and face captures
-  (:func:`login_as`, :func:`demo_claims`, :func:`demo_live_capture`, :func:`demo_face_image`);
+  (:func:`login_as`, :func:`demo_claims`, :func:`demo_live_capture`, :func:`demo_face_image`: a drawn
+  stand-in picture per resident) and the TEST face engine that compares them, :class:`PerceptualTestMatcher`
+  (:data:`TEST_FACE_ENGINE_ID`; liveness evidence in the booth's format: :func:`booth_liveness_evidence`);
 * My Number card on the phone: :class:`DappEmulator` (the Digital Authentication App service on loopback,
   with test cards and their signing PINs, :data:`DAPP_TEST_PIN`);
 * servers: :class:`LoopbackServer` (any ASGI app under uvicorn on ``127.0.0.1``);
@@ -53,6 +55,7 @@ from ._dev_oidc import (
     DevOidcProvider,
     DevSubject,
 )
+from ._faces import TEST_FACE_ENGINE_ID, PerceptualTestMatcher, booth_liveness_evidence
 from ._loopback import LoopbackServer
 from ._residents import (
     Resident,
@@ -83,6 +86,7 @@ __all__ = [
     "DEV_TRUST_FRAMEWORK",
     "DEV_VERIFIED_SCOPE",
     "FAKE_CAMERA_SIZE",
+    "TEST_FACE_ENGINE_ID",
     "CommissionTestCa",
     "DappEmulator",
     "DemoElection",
@@ -93,10 +97,12 @@ __all__ = [
     "DevSubject",
     "JpkiTestCa",
     "LoopbackServer",
+    "PerceptualTestMatcher",
     "Resident",
     "RsaKeyPool",
     "TestCard",
     "TestResident",
+    "booth_liveness_evidence",
     "demo_claims",
     "demo_face_image",
     "demo_live_capture",

@@ -432,9 +432,11 @@ def demo_settings(
     face: Any = None
     reference: Any = None
     if oidc is not None:
-        from voting.auth import DeterministicTestMatcher, DirectoryReferencePhotoSource
+        from voting.auth import DirectoryReferencePhotoSource
 
-        face = DeterministicTestMatcher()
+        from ._faces import PerceptualTestMatcher
+
+        face = PerceptualTestMatcher()  # the TEST engine: compares the residents' drawn pictures
         reference_photo_dir(data_dir).mkdir(parents=True, exist_ok=True)
         reference = DirectoryReferencePhotoSource(reference_photo_dir(data_dir))
     intake = IntakeConfig.from_settings(

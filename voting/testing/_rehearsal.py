@@ -86,8 +86,9 @@ DIGITAL_ID_DIR: Final = "digital-id"
 PROVIDER_FILE: Final = "provider.json"
 CLIENT_SECRET_FILE: Final = "client-secret"  # noqa: S105 - a file name
 OIDC_CLIENT_ID: Final = "tvote-rehearsal"
-#: the rehearsal's face-match hook: byte-identical synthetic images match (``DeterministicTestMatcher``)
-FACE_ENGINE_ID: Final = "tvote-rehearsal-face-hook/1"
+#: the rehearsal's face-match hook: the TEST engine comparing the residents' drawn pictures
+#: (:class:`voting.testing._faces.PerceptualTestMatcher`)
+FACE_ENGINE_ID: Final = "tvote-rehearsal-face-hook/2 (test engine, never for production)"
 SETTINGS_FILE: Final = "tvote.toml"
 ADMIN_TOKEN_FILE: Final = "admin-token"  # noqa: S105 - a file name
 KIOSK_TOKEN_FILE: Final = "kiosk-token"  # noqa: S105 - a file name
@@ -515,8 +516,9 @@ The commands, in order (docs/operator-guide.md, section "Rehearsal", has them wi
 
 def face_hook_app() -> Any:
     """The rehearsal's face-match hook: ``POST /match`` in the ``HttpFaceMatcher`` wire format
-    (docs/authentication.md), answered by :class:`voting.auth.DeterministicTestMatcher` (byte-identical
-    synthetic images match). A stand-in for the vendor's engine; never a face matcher."""
+    (docs/authentication.md), answered by the test engine :class:`voting.testing._faces.PerceptualTestMatcher`
+    (a camera's picture of a resident's drawn stand-in photo matches it). A stand-in for the vendor's
+    engine; never a face matcher."""
     import base64
     import binascii
 
@@ -525,9 +527,11 @@ def face_hook_app() -> Any:
     from starlette.responses import JSONResponse, Response
     from starlette.routing import Route
 
-    from voting.auth import DeterministicTestMatcher, LiveCapture, ReferenceImageSource
+    from voting.auth import FaceMatchError, LiveCapture, ReferenceImageSource
 
-    engine = DeterministicTestMatcher(FACE_ENGINE_ID)
+    from ._faces import PerceptualTestMatcher
+
+    engine = PerceptualTestMatcher(FACE_ENGINE_ID)
 
     async def match(request: Request) -> Response:
         try:
@@ -541,7 +545,7 @@ def face_hook_app() -> Any:
                     base64.b64decode(live["liveness_evidence"], validate=True),
                 ),
             )
-        except (ValueError, KeyError, TypeError, binascii.Error):
+        except (ValueError, KeyError, TypeError, binascii.Error, FaceMatchError):
             return JSONResponse({"error": "malformed match request"}, status_code=400)
         return JSONResponse(
             {

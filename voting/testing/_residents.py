@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ._faces import booth_liveness_evidence, demo_face_image
 from ._testca import JpkiTestCa, RsaKeyPool, TestCard, TestResident
 
 __all__ = [
@@ -20,6 +21,7 @@ __all__ = [
     "demo_face_image",
     "demo_live_capture",
     "dev_account",
+    "live_capture_of",
     "login_as",
     "make_residents",
     "reference_photo_dir",
@@ -151,11 +153,6 @@ def roll_csv(residents: Sequence[Resident]) -> bytes:
     return ("\n".join(lines) + "\n").encode("utf-8")
 
 
-def demo_face_image(resident_id: str) -> bytes:
-    """A synthetic stand-in for a resident's face photo (no biometrics anywhere in the demo)."""
-    return b"tvote-demo-face:" + resident_id.encode()
-
-
 def reference_photo_dir(data_dir: Path) -> Path:
     """Where the demo keeps the roll residents' reference photos (``<voter alias hex>.png``)."""
     return data_dir / "reference-photos"
@@ -180,11 +177,19 @@ def dev_account(r: Resident) -> str:
 
 
 def demo_live_capture(resident: Resident) -> dict[str, str]:
-    """The ``face`` object a voter's device sends: the capture and some liveness evidence (hex)."""
+    """The ``face`` object a voter's device sends: the capture and the liveness evidence (hex)."""
+    return live_capture_of(resident.resident_id)
+
+
+def live_capture_of(resident_id: str) -> dict[str, str]:
+    """The ``face`` object of a device whose camera sees the resident's synthetic picture
+    (:func:`demo_face_image`, PNG): the picture, and liveness evidence in the booth's format with the same
+    picture as its second frame."""
+    picture = demo_face_image(resident_id)
     return {
         "media_type": "image/png",
-        "image": demo_face_image(resident.resident_id).hex(),
-        "liveness_evidence": b"blink+turn".hex(),
+        "image": picture.hex(),
+        "liveness_evidence": booth_liveness_evidence(picture).hex(),
     }
 
 
