@@ -6,6 +6,7 @@
 //
 //   static/tvote-protocol.js   src/protocol/index.js as one ES module (for pages: import { … } from it)
 //   static/encrypt-worker.js   src/worker/encrypt-worker.js as a classic Web Worker script (no imports)
+//   static/qr-worker.js        src/worker/qr-worker.js, Check my ballot's QR decoder (npm `qr`), the same way
 //   static/<name>.js           each src/booth/<name>.js, bundled as an ES module; it imports the library as
 //                              '/static/tvote-protocol.js' (left external: one copy, shared by every page)
 //   static/<name>.css          each src/booth/<name>.css, bundled and minified
@@ -88,6 +89,7 @@ export async function build(out, { booth = join(HERE, 'src', 'booth'), pages = j
   const files = new Map(); // path under out -> bytes
   files.set('static/tvote-protocol.js', await bundle('src/protocol/index.js', { format: 'esm' }));
   files.set('static/encrypt-worker.js', await bundle('src/worker/encrypt-worker.js', { format: 'iife' }));
+  files.set('static/qr-worker.js', await bundle('src/worker/qr-worker.js', { format: 'iife' }));
   for (const f of listed(booth, '.js'))
     files.set(`static/${f}`, await bundle(join(booth, f), { format: 'esm', external: ['/static/*'] }));
   for (const f of listed(booth, '.css'))

@@ -53,6 +53,7 @@ test('booth entries and pages are picked up: bundled, copied, pinned by SRI, lis
     'pages/vote.html',
     'static/booth.css',
     'static/encrypt-worker.js',
+    'static/qr-worker.js',
     'static/tvote-protocol.js',
     'static/vote.js',
   ]);

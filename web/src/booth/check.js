@@ -9,11 +9,14 @@ import { describe } from './lib/choices.js';
 import { startPage } from './lib/common.js';
 import { verifiedContext } from './lib/election.js';
 import { plain, t } from './lib/i18n.js';
+import { CameraRefused, startCamera, stopCamera } from './lib/camera.js';
 import { ReceiptCheckFailed, completeReceipt, countingStatus, verifyReceipt } from './lib/ledger.js';
-import { fillEl, h, message } from './lib/ui.js';
+import { scanVideo } from './lib/scan.js';
+import { readScanned } from './lib/scanned.js';
+import { announce, fillEl, h, message } from './lib/ui.js';
 
 const STEPS = ['signature', 'inclusion', 'entry', 'consistency', 'witnessed'];
-const page = { typed: '', result: null, scanning: null };
+const page = { typed: '', result: null, scanning: null, scanNote: null };
 let election;
 
 function draw() {
@@ -29,10 +32,13 @@ function draw() {
       h('button', { type: 'button', class: 'secondary', id: 'scan', onclick: () => scan() }, t(page.scanning ? 'check.scan_stop' : 'check.scan'))));
   form.addEventListener('submit', (event) => {
     event.preventDefault();
+    stopScanning();
+    page.scanNote = null;
     page.typed = input.value;
     check(input.value, 'auto');
   });
   const scanBox = h('div', { id: 'scan-box' });
+  if (page.scanNote) message(scanBox, page.scanNote.kind, t(page.scanNote.key, page.scanNote.vars));
   if (page.scanning?.video) scanBox.append(page.scanning.video);
   const result = h('section', { id: 'result', 'aria-labelledby': 'result-heading', 'aria-live': 'polite' });
   fillEl(main, h('h1', {}, t('check.heading')), h('p', {}, t('check.lead')), form, scanBox, result, ...boothBlock());
@@ -94,7 +100,7 @@ function boothBlock() {
   return [count, h('section', { 'aria-labelledby': 'digest-heading', class: 'digest' }, h('h2', { id: 'digest-heading' }, t('check.digest_heading')), published, served, verdict)];
 }
 
-async function check(typed, expectKind) {
+async function check(typed, expectKind, { ballotHash = null } = {}) {
   const engine = await import('./engine.js');
   const code = engine.readTrackingCode(typed);
   page.inputError = code ? null : 'check.bad_code';
@@ -110,6 +116,8 @@ async function check(typed, expectKind) {
   const r = page.result;
   try {
     r.receipt = await completeReceipt(await api.checkBallot(code));
+    if (ballotHash !== null && r.receipt.ballot_hash !== ballotHash)
+      throw Object.assign(new Error(`the ballot with this tracking code has the ballot hash ${r.receipt.ballot_hash}, not the scanned ${ballotHash}`), { code: 'ballot-hash' });
     const spoiled = r.receipt.kind === 'spoiled';
     const res = await verifyReceipt(engine, election.manifest, r.receipt, {
       requireWitnessed: spoiled ? false : null,
@@ -137,47 +145,67 @@ async function check(typed, expectKind) {
   document.getElementById('result-heading')?.focus();
 }
 
-/** Scan with the camera where the browser has a QR detector (BarcodeDetector); otherwise say so. */
+/**
+ * Scan a QR code with the camera (lib/scan.js: BarcodeDetector, else the booth's decoder in a worker), then
+ * act on what it holds (lib/scanned.js): a tracking code or this booth's /check address is checked here; a
+ * ballot hash is checked by its tracking code and must be the receipt's; another site's address or any other
+ * text is refused with a message, never opened. Pressing the button again stops the camera.
+ */
 async function scan() {
   if (page.scanning) {
-    for (const tr of page.scanning.stream?.getTracks() ?? []) tr.stop();
-    page.scanning = null;
-    return draw();
+    stopScanning();
+    page.scanNote = null;
+    draw();
+    announce(plain('check.scan_stopped'));
+    return focusScan();
   }
-  if (!('BarcodeDetector' in window)) {
-    page.inputError = 'check.scan_unavailable';
-    return draw();
-  }
+  const video = h('video', { class: 'camera scan-camera', autoplay: true, muted: true, playsinline: true, 'aria-label': plain('check.scan_video_label') });
+  const session = { video, stream: null };
+  Object.assign(page, { scanning: session, scanNote: { kind: 'info', key: 'check.scan_looking' }, inputError: null, result: null });
+  draw();
+  focusScan();
+  announce(plain('check.scan_looking'));
+  const active = () => page.scanning === session;
+  let text = null;
   try {
-    const detector = new window.BarcodeDetector({ formats: ['qr_code'] });
-    const stream = await navigator.mediaDevices.getUserMedia({ video: { facingMode: 'environment' } });
-    const video = h('video', { class: 'camera', autoplay: true, muted: true, playsinline: true, 'aria-label': plain('check.scan') });
-    video.srcObject = stream;
-    page.scanning = { stream, video };
-    draw();
-    await video.play();
-    while (page.scanning?.stream === stream) {
-      const found = await detector.detect(video).catch(() => []);
-      if (found.length) {
-        const text = found[0].rawValue;
-        let code = text;
-        try {
-          const u = new URL(text);
-          code = u.searchParams.get('code') ?? u.searchParams.get('spoiled') ?? text;
-        } catch {
-          // not an address: the code itself
-        }
-        for (const tr of stream.getTracks()) tr.stop();
-        page.scanning = null;
-        return check(code, 'auto');
-      }
-      await new Promise((res) => setTimeout(res, 300));
-    }
+    session.stream = await startCamera(video, { facingMode: 'environment' });
+    if (!active()) return stopCamera(session.stream, video);
+    text = await scanVideo(video, active);
   } catch (e) {
-    page.scanning = null;
-    page.inputError = 'check.scan_unavailable';
+    if (!active()) return;
+    stopScanning();
+    page.scanNote = { kind: 'error', key: e instanceof CameraRefused && e.kind === 'denied' ? 'check.scan_denied' : 'check.scan_unavailable' };
     draw();
+    return focusScan();
   }
+  if (text === null || !active()) return;
+  stopScanning();
+  const engine = await import('./engine.js');
+  const what = readScanned(text, location.origin, engine.readTrackingCode);
+  if (what.kind === 'code') {
+    page.scanNote = null;
+    page.typed = what.code;
+    return check(what.code, what.expect);
+  }
+  if (what.kind === 'hash') {
+    page.scanNote = null;
+    const code = engine.trackingCodeOfHash(what.hash);
+    page.typed = code;
+    return check(code, 'auto', { ballotHash: what.hash });
+  }
+  page.scanNote = what.kind === 'foreign' ? { kind: 'error', key: 'check.scan_foreign', vars: { site: what.site } } : { kind: 'error', key: 'check.scan_junk' };
+  draw();
+  focusScan();
+}
+
+function stopScanning() {
+  const session = page.scanning;
+  page.scanning = null;
+  if (session) stopCamera(session.stream, session.video);
+}
+
+function focusScan() {
+  document.getElementById('scan')?.focus();
 }
 
 startPage('site.nav_check', (state, { redraw }) => {

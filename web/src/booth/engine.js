@@ -6,7 +6,7 @@
 // What the booth needs from /static/tvote-protocol.js:
 //   electionFromManifest(manifest, jointKeyHex, {baseHash})  the election context; base hash re-derived
 //   reveal(ballot, secrets), verifyRevealed(election, ballot, revealed)   §11 Benaloh
-//   ballotHash(ballot), trackingCode(hashBytes), readTrackingCode(typed)  §10
+//   ballotHash(ballot), trackingCode(hashBytes), readTrackingCode(typed)  §10 (tracking codes typed or scanned)
 //   boothDigest(assets)                                   docs/record.md "The booth"
 //   verifyCheckpoint(note, vkey), witnessPolicy(witnesses), verifyReceipt(receipt, options)  receipts (§4)
 //   verifyConsistency(oldSize, newSize, oldRoot, newRoot, proof)  RFC 9162
@@ -78,6 +78,9 @@ export function readTrackingCode(typed) {
     return null;
   }
 }
+
+/** §10 the tracking code of a ballot hash (64 hex), e.g. one scanned from a QR code. */
+export const trackingCodeOfHash = (hashHex) => protocol.trackingCode(protocol.hexToBytes(hashHex));
 
 /** A signed checkpoint note, its signature checked with the log key: {origin, size, root, time, body}. */
 export const checkpointOf = (note, vkey) => protocol.verifyCheckpoint(note, vkey);

@@ -13,12 +13,15 @@ export class CameraRefused extends Error {
   }
 }
 
-/** Start the front camera into `video`; resolves the stream, or throws CameraRefused. */
-export async function startCamera(video) {
+/**
+ * Start a camera into `video` (the front camera unless `facingMode` says 'environment', the rear one, for
+ * reading a QR code); resolves the stream, or throws CameraRefused.
+ */
+export async function startCamera(video, { facingMode = 'user' } = {}) {
   if (!navigator.mediaDevices?.getUserMedia) throw new CameraRefused('getUserMedia unavailable', 'missing');
   let stream;
   try {
-    stream = await navigator.mediaDevices.getUserMedia({ video: { facingMode: 'user', width: { ideal: WIDTH } }, audio: false });
+    stream = await navigator.mediaDevices.getUserMedia({ video: { facingMode: { ideal: facingMode }, width: { ideal: WIDTH } }, audio: false });
   } catch (e) {
     const kind = e.name === 'NotAllowedError' || e.name === 'SecurityError' ? 'denied' : e.name === 'NotFoundError' || e.name === 'OverconstrainedError' ? 'missing' : 'failed';
     throw new CameraRefused(e.name || String(e), kind);
