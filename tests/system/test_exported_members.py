@@ -427,6 +427,7 @@ PINNED: dict[str, set[str]] = {
         "LoopbackServer",
         "Resident",
         "RsaKeyPool",
+        "ServeOptions",
         "TestCard",
         "TestResident",
         "demo_claims",
