@@ -21,8 +21,23 @@ def demo(
     ),
     voters: Annotated[int, typer.Option(help="number of synthetic residents")] = 200,
     seed: Annotated[int, typer.Option(help="seed of the simulated choices")] = 2027,
+    serve: Annotated[
+        bool,
+        typer.Option(
+            "--serve",
+            help="after the simulated voters, keep voting open and serve the booth on 127.0.0.1 for you to "
+            "vote in a browser; press Enter to close voting and finish the demo",
+        ),
+    ] = False,
+    port: Annotated[
+        int, typer.Option(min=1, max=65535, help="with --serve: the port of 127.0.0.1 the booth is served on")
+    ] = 8000,
 ) -> None:
-    """Run a whole demo election (Tsukuba-style: mayor, referendum, subsidy projects) and print the result."""
-    from voting.testing import run_demo
+    """Run a whole demo election (Tsukuba-style: mayor, referendum, subsidy projects) and print the result.
 
-    raise typer.Exit(run_demo(out, voters=voters, seed=seed).exit_code)
+    With --serve it stops with voting open and serves the residents' booth for you to vote, challenge, re-vote
+    and check a ballot in a browser, then finishes the election with your ballots counted."""
+    from voting.testing import ServeOptions, run_demo
+
+    options = ServeOptions(port=port) if serve else None
+    raise typer.Exit(run_demo(out, voters=voters, seed=seed, serve=options).exit_code)

@@ -428,6 +428,7 @@ PINNED: dict[str, set[str]] = {
         "PerceptualTestMatcher",
         "Resident",
         "RsaKeyPool",
+        "ServeOptions",
         "TEST_FACE_ENGINE_ID",
         "TestCard",
         "TestResident",

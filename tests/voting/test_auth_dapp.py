@@ -196,6 +196,26 @@ def test_the_phone_page_approves_through_its_html_form(world: _World) -> None:
     assert world.cast(p, started["transaction"]).status_code == 200
 
 
+def test_an_ejected_card_is_offered_no_more_and_its_approved_signature_still_casts(world: _World) -> None:
+    """``tvote demo --serve`` ejects every card but the person's: the phone page lists the rest only, an
+    ejected card cannot approve, and a transaction it approved before ejection still casts (the certificate
+    was kept with the signature). A card inserted afterwards never takes an ejected card's id."""
+    r, p = world.resident(), world.prepare()
+    other = world.resident()
+    started = world.approved(r, p)
+    world.dapp.eject_card(world.card_id(r))
+    assert world.cast(p, started["transaction"]).status_code == 200
+    p2 = world.prepare(OTHER)
+    started2 = world.start(p2)
+    assert world.dapp.approve(started2["app_url"], world.card_id(r)) == {"error": "card.unknown"}
+    page = httpx.get(started2["app_url"]).text
+    assert f'value="{world.card_id(r)}"' not in page and f'value="{world.card_id(other)}"' in page
+    new_id = world.dapp.insert_card(r.card)
+    assert new_id not in world.e.dapp_cards.values()
+    with pytest.raises(KeyError):
+        world.dapp.eject_card(world.card_id(r))
+
+
 # ------------------------------------------------------------------------------------------------ attacks
 
 

@@ -27,8 +27,8 @@ function, the development commands of ``tvote`` (``demo``, ``rehearsal``) do
 * Chromium's fake camera: :func:`write_fake_camera_video` (a still picture as the camera's video);
 * trustees: :func:`run_key_ceremony`, :func:`run_decryption` (every trustee of the election, in this
   process, over HTTP);
-* the demo itself: :func:`run_demo` (``tvote demo``); the rehearsal kit is
-  :mod:`voting.testing._rehearsal` (``tvote rehearsal``).
+* the demo itself: :func:`run_demo` (``tvote demo``; :class:`ServeOptions` for ``tvote demo --serve``);
+  the rehearsal kit is :mod:`voting.testing._rehearsal` (``tvote rehearsal``).
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from voting._commission_key import CommissionTestCa
 from ._camera import FAKE_CAMERA_SIZE, write_fake_camera_video
 from ._ceremony import run_decryption, run_key_ceremony
 from ._dapp_emulator import DAPP_TEST_PIN, DappEmulator
-from ._demo import DemoOutcome, run_demo
+from ._demo import DemoOutcome, ServeOptions, run_demo
 from ._demo_election import (
     DEMO_WITNESS_QUORUM,
     DEMO_WITNESSES,
@@ -100,6 +100,7 @@ __all__ = [
     "PerceptualTestMatcher",
     "Resident",
     "RsaKeyPool",
+    "ServeOptions",
     "TestCard",
     "TestResident",
     "booth_liveness_evidence",

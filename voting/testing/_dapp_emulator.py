@@ -86,6 +86,8 @@ class _Tx:
     status: str = "pending"
     card_id: str | None = None
     signature: bytes | None = None
+    #: the signing card's certificate, kept with the signature (the card may be ejected afterwards)
+    certificate: bytes | None = None
 
 
 def _json(status: int, body: Any) -> JSONResponse:
@@ -103,6 +105,7 @@ class DappEmulator:
         self._lock = threading.Lock()
         self._clients: dict[str, RSAKey] = {}
         self._cards: dict[str, _Card] = {}
+        self._inserted = 0
         self._txs: dict[str, _Tx] = {}
         self._tokens: dict[str, tuple[str, float]] = {}
         self._jtis: set[str] = set()
@@ -151,9 +154,16 @@ class DappEmulator:
         """Make ``card`` available to the "phone" with its signing ``pin``; returns the card's id."""
         if not _PIN_RE.fullmatch(pin):
             raise ValueError("a JPKI signing PIN is 6 to 16 letters and digits")
-        card_id = f"card-{len(self._cards) + 1}"
+        self._inserted += 1  # ids are never reused, even after an ejection
+        card_id = f"card-{self._inserted}"
         self._cards[card_id] = _Card(card, pin, label or card_id)
         return card_id
+
+    def eject_card(self, card_id: str) -> None:
+        """Take ``card_id`` out of the "phone": it is offered no more and cannot approve (a transaction it
+        approved before keeps its signature). Unknown ids raise :class:`KeyError`."""
+        with self._lock:
+            del self._cards[card_id]
 
     def revoke_tokens(self) -> None:
         """Forget every access token issued (a service whose token is revoked early must fetch a new one)."""
@@ -274,13 +284,13 @@ class DappEmulator:
         status = self._status(tx)
         if status != "approved":
             return _json(409, {"status": status})
-        assert tx.card_id is not None and tx.signature is not None
+        assert tx.signature is not None and tx.certificate is not None
         honest: dict[str, Any] = {
             "sign_transaction_id": tx.id,
             "hash_algorithm": "SHA-256",
             "digest_info": base64.b64encode(tx.digest_info).decode(),
             "signature": base64.b64encode(tx.signature).decode(),
-            "certificate": base64.b64encode(self._cards[tx.card_id].card.certificate_der).decode(),
+            "certificate": base64.b64encode(tx.certificate).decode(),
             "intermediates": [],
         }
         answer = self.result_override(honest) if self.result_override is not None else honest
@@ -310,7 +320,7 @@ class DappEmulator:
             card.tries_left = _MAX_TRIES
             digest = tx.digest_info[len(SHA256_DIGEST_INFO_PREFIX) :]
             tx.signature = card.card.private_key.sign(digest, padding.PKCS1v15(), Prehashed(hashes.SHA256()))
-            tx.card_id, tx.status = card_id, "approved"
+            tx.card_id, tx.certificate, tx.status = card_id, card.card.certificate_der, "approved"
             return 200, {"status": "approved"}
 
     def _refuse(self, tx_id: str) -> tuple[int, dict[str, Any]]:

@@ -18,6 +18,16 @@ What it runs (all in one process; the election server and a development OpenID C
    three still make the quorum, so the record passes V5);
 4. the result table is printed and checked against the tally of the simulated choices.
 
+With ``serve`` (``tvote demo --serve``) the demo stops after step 2 with voting still open, leaves the
+server on ``127.0.0.1:<port>`` (default 8000) and lets a person vote in a browser: the booth at ``/``, with
+three test My Number cards of residents kept out of the simulation (signed on the "phone" through the Digital
+Authentication App emulator, which holds only those three cards then) and the digital ID of a fourth (the
+development provider signs that resident in; ``<out>/fake-camera.mjpeg`` is the resident's picture as
+Chromium's fake camera, for the face check). Witnesses cosign every few seconds, so the booth's receipts and
+Check my ballot verify under a cosigned checkpoint. When the person presses Enter (or stdin ends) the demo
+goes on with step 3; the result must then equal the simulated tally plus at most one counted ballot per
+kept resident, and the demo prints what the browser's ballots added.
+
 Its building blocks (:mod:`voting.testing._residents`, :mod:`voting.testing._demo_election`) are also
 what the intake, client and demo tests use. NEVER for a real election:
 test CAs, synthetic people, a development OIDC provider and a stub face-match engine.
@@ -30,7 +40,7 @@ import json
 import random
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,7 +52,23 @@ from ._demo_election import DEMO_WITNESS_QUORUM, DEMO_WITNESSES, DemoElection, s
 from ._residents import Resident, demo_live_capture, login_as, make_residents, tsukuba_manifest
 from ._testca import JpkiTestCa, RsaKeyPool
 
-__all__ = ["DemoOutcome", "run_demo"]
+__all__ = ["DemoOutcome", "ServeOptions", "run_demo"]
+
+#: ``tvote demo --serve``: the residents kept out of the simulation for the person at the browser (cards)
+SERVE_CARD_RESIDENTS = 3
+#: seconds between the witnesses' rounds while the browser votes
+SERVE_WITNESS_INTERVAL = 5.0
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    """``tvote demo --serve``: keep voting open on ``127.0.0.1:port`` for a person at a browser.
+
+    ``wait`` is called once the booth is open and returns when the person is done (default: wait for Enter on
+    the terminal; the end of stdin goes on at once)."""
+
+    port: int = 8000
+    wait: Callable[[], None] | None = None
 
 
 @dataclass
@@ -112,9 +138,16 @@ def _approve_on_phone(e: DemoElection, resident: Resident, app_url: str) -> None
 
 
 def run_demo(
-    out: Path, *, voters: int = 200, seed: int = 2027, console: Any | None = None, workers: int = 4
+    out: Path,
+    *,
+    voters: int = 200,
+    seed: int = 2027,
+    console: Any | None = None,
+    workers: int = 4,
+    serve: ServeOptions | None = None,
 ) -> DemoOutcome:
-    """Run the whole demo election (see the module docstring); write ``out/record`` and ``out/result.pdf``."""
+    """Run the whole demo election (see the module docstring); write ``out/record`` and ``out/result.pdf``.
+    ``serve``: pause with voting open for a person at a browser (``tvote demo --serve``)."""
     import concurrent.futures as cf
     import shutil
     import tempfile
@@ -132,17 +165,20 @@ def run_demo(
     pdf_path.unlink(missing_ok=True)
     (out / "commission-root.pem").unlink(missing_ok=True)
     (out / "pins.json").unlink(missing_ok=True)
+    (out / "fake-camera.mjpeg").unlink(missing_ok=True)
     out.mkdir(parents=True, exist_ok=True)
 
     now = dt.datetime.now(dt.UTC)
     rnd = random.Random(seed)  # synthetic choices only
     ca = JpkiTestCa.generate(now)
-    residents = make_residents(voters, ca, now, seed=seed, pool=RsaKeyPool(16))
-    plans = _plans(rnd, residents)
+    kept = SERVE_CARD_RESIDENTS + 1 if serve is not None else 0  # the person's residents (--serve)
+    residents = make_residents(voters + kept, ca, now, seed=seed, pool=RsaKeyPool(16))
+    yours = residents[voters:]
+    plans = _plans(rnd, residents[:voters])
     manifest = tsukuba_manifest(now)
     observers = PrivateKey.generate()  # the independent observers' oversight key (`tvote observers keygen`)
     manifest["oversight"] = {"x25519_public_key": bytes(observers.public_key).hex()}
-    oidc_residents = [p.resident for p in plans if p.method == "oidc"]
+    oidc_residents = [p.resident for p in plans if p.method == "oidc"] + yours[SERVE_CARD_RESIDENTS:]
     con.print(
         f"[bold]tvote demo[/bold]: {voters} synthetic residents, 5 trustees (quorum 3), 3 witnesses "
         f"(quorum {DEMO_WITNESS_QUORUM}), SQLite, real HTTP"
@@ -160,6 +196,7 @@ def run_demo(
             witnesses=DEMO_WITNESSES,
             pinned=True,
             signing_app=True,
+            port=serve.port if serve is not None else 0,
         ) as e,
     ):
         con.print(f"  server {e.base_url}: election created, roll committed, key ceremony done, voting open")
@@ -229,6 +266,8 @@ def run_demo(
             f"{stats['kiosk']} at a kiosk ({time.monotonic() - t0:.1f}s)"
         )
 
+        if serve is not None:
+            _serve_person(con, e, out, yours, serve)
         e.close_early()
         (out / "evidence.json").write_text(json.dumps(e.admin("/evidence/export")), encoding="utf-8")
         e.admin("/tally")  # signs a checkpoint covering tally.encrypted
@@ -270,17 +309,110 @@ def run_demo(
     results = {c: {s: int(v) for s, v in sels.items()} for c, sels in result["results"].items()}
     summary = {k: int(result[k]) for k in ("cast", "counted", "superseded", "overridden", "spoiled")}
     _print_results(con, manifest, results, summary, absent)
-    ok = results == expected and summary["counted"] == len(counted) and audit.ok
+    browser = summary["counted"] - len(counted)  # the person's counted ballots (--serve), else 0
+    if serve is not None:
+        con.print(f"  ballots cast in the browser and counted: {browser}")
+        added = [
+            f"{c}/{sid} +{n - expected[c][sid]}"
+            for c, sels in results.items()
+            for sid, n in sels.items()
+            if n != expected[c][sid]
+        ]
+        con.print(f"  what they add to the simulated tally: {', '.join(added) or 'nothing'}", soft_wrap=True)
+    ok = _within(manifest, results, expected, browser, kept) and audit.ok
     con.print(f"  record: [bold]{record_dir}[/bold]   signed result PDF: [bold]{pdf_path}[/bold]")
     con.print(f"  check it (official mode): .venv/bin/tvote-verify {record_dir} --pins {out / 'pins.json'}")
     if ok:
+        plus = " plus the browser's ballots" if serve is not None else ""
         con.print(
-            f"[green]the published result equals the tally of the simulated choices[/green] "
+            f"[green]the published result equals the tally of the simulated choices{plus}[/green] "
             f"({time.monotonic() - t0:.1f}s)"
         )
     else:
         con.print("[red]MISMATCH: the published result differs from the simulated choices[/red]")
     return DemoOutcome(0 if ok else 1, record_dir, pdf_path, results, expected, summary)
+
+
+def _within(
+    manifest: Mapping[str, Any],
+    results: Mapping[str, Mapping[str, int]],
+    expected: Mapping[str, Mapping[str, int]],
+    browser: int,
+    kept: int,
+) -> bool:
+    """The published result is the simulated tally plus what ``browser`` counted ballots (at most ``kept``,
+    one per resident kept for the browser) can add: never less for any selection, and per contest at most
+    ``browser`` times the selections a ballot may mark. Without ``--serve`` (``kept`` 0): exactly equal."""
+    if not 0 <= browser <= kept:
+        return False
+    if results.keys() != expected.keys():
+        return False
+    for c in manifest["contests"]:
+        got, want = results[c["id"]], expected[c["id"]]
+        if got.keys() != want.keys():
+            return False
+        added = [got[s] - want[s] for s in want]
+        if min(added, default=0) < 0 or sum(added) > browser * int(c.get("max", 1)):
+            return False
+    return True
+
+
+def _wait_for_enter() -> None:
+    try:
+        input()
+    except EOFError:  # no terminal (stdin closed): go on
+        pass
+
+
+def _serve_person(
+    con: Any, e: DemoElection, out: Path, yours: Sequence[Resident], serve: ServeOptions
+) -> None:
+    """Voting stays open for the person at the browser: only their three cards stay in the app emulator, the
+    development provider signs in their digital-ID resident, whose picture becomes Chromium's fake camera;
+    witnesses cosign every :data:`SERVE_WITNESS_INTERVAL` seconds until ``serve.wait`` returns."""
+    from ._camera import write_fake_camera_video
+    from ._residents import demo_face_image
+
+    assert e.dapp is not None and e.oidc_provider is not None
+    cards, face = yours[:SERVE_CARD_RESIDENTS], yours[SERVE_CARD_RESIDENTS]
+    keep = {e.dapp_cards[r.resident_id] for r in cards}
+    for card_id in sorted(set(e.dapp_cards.values()) - keep):
+        e.dapp.eject_card(card_id)
+    login_as(e.oidc_provider, face)
+    camera = write_fake_camera_video(demo_face_image(face.resident_id), out / "fake-camera.mjpeg")
+    stop = threading.Event()
+
+    def witness_rounds() -> None:
+        while not stop.wait(SERVE_WITNESS_INTERVAL):
+            try:
+                e.cosign()
+            except Exception as exc:  # a round that fails is tried again at the next interval
+                con.print(f"  [yellow]witness round failed, tried again: {exc}[/yellow]")
+
+    rounds = threading.Thread(target=witness_rounds, name="demo-witness-rounds", daemon=True)
+    rounds.start()
+    booth = e.base_url + "/"
+    from ._dapp_emulator import DAPP_TEST_PIN
+
+    ids = ", ".join(r.resident_id for r in cards)
+    con.print(
+        f"\n[bold]the booth is open: {booth}[/bold] (Japanese; English one tap away)\n"
+        "  My Number card on the phone: the booth opens the Digital Authentication App emulator in a new\n"
+        f"    tab; cards {ids}, signing PIN {DAPP_TEST_PIN} (one resident each)\n"
+        f"  digital ID + face: the development provider signs you in as {face.resident_id}; the face check\n"
+        f"    needs a camera that shows {face.resident_id}'s picture: start Chromium with it as the camera:\n"
+        "    chromium --use-fake-device-for-media-stream --use-fake-ui-for-media-stream \\\n"
+        f"      --use-file-for-fake-video-capture={camera.resolve()} {booth}\n"
+        f"  check a ballot: {e.base_url}/check (witnesses cosign every {SERVE_WITNESS_INTERVAL:g} s)\n"
+        "[bold]press Enter here when you are done[/bold]: voting closes, the trustees decrypt, the record is "
+        "exported\n",
+        soft_wrap=True,  # the command line stays one line to copy, whatever the terminal's width
+    )
+    try:
+        (serve.wait or _wait_for_enter)()
+    finally:
+        stop.set()
+        rounds.join()
 
 
 def _audit_evidence(e: DemoElection, data_dir: Path, key: Any, record: Path, export: Path) -> Any:

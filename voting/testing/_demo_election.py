@@ -182,6 +182,7 @@ def start_election(
     witness_quorum: int = DEMO_WITNESS_QUORUM,
     pinned: bool = False,
     signing_app: bool = False,
+    port: int = 0,
 ) -> Iterator[DemoElection]:
     """Create, set up and open an election; yield it running; stop the servers afterwards.
 
@@ -199,6 +200,8 @@ def start_election(
     commission root, an enrolment key drawn for each trustee, who registers with it).
     ``signing_app``: a Digital Authentication App emulator (:class:`DappEmulator`) runs on loopback with
     every resident's card inserted, and the server is its registered client (My Number card on the phone).
+    ``port``: the server listens on this port of 127.0.0.1 (default: a free one), and the development
+    provider sends a browser back to this server's ``/vote/oidc-callback`` (``tvote demo --serve``).
     """
     from voting.app import create_app
 
@@ -207,7 +210,8 @@ def start_election(
     now = now or dt.datetime.now(dt.UTC)
     admin_token = secrets.token_urlsafe(32)
     kiosk_token = secrets.token_urlsafe(32)
-    provider, oidc_client = _start_dev_oidc(oidc_residents) if oidc_residents else (None, None)
+    redirect = f"http://127.0.0.1:{port}/vote/oidc-callback" if port else _DEMO_REDIRECT
+    provider, oidc_client = _start_dev_oidc(oidc_residents, redirect) if oidc_residents else (None, None)
     dapp: DappEmulator | None = None
     dapp_cards: dict[str, str] = {}
     try:
@@ -245,7 +249,7 @@ def start_election(
     server: LoopbackServer | None = None
     http: httpx.Client
     if real_http:
-        server = LoopbackServer(app, lifespan=True)  # its keepers run, as under `tvote serve`
+        server = LoopbackServer(app, port=port, lifespan=True)  # its keepers run, as under `tvote serve`
         base_url = server.start(timeout=15)
         http = httpx.Client(base_url=base_url, timeout=120)
     else:
@@ -317,14 +321,15 @@ def start_election(
 
 
 _DEMO_OIDC_CLIENT = "tvote-demo"
+#: the booth's callback page under `tvote serve`'s default address (a server on another port names its own)
 _DEMO_REDIRECT = "http://127.0.0.1:8000/vote/oidc-callback"
 
 
-def _start_dev_oidc(oidc_residents: Sequence[Resident]) -> tuple[Any, Any]:
+def _start_dev_oidc(oidc_residents: Sequence[Resident], redirect: str) -> tuple[Any, Any]:
     from ._dev_oidc import DevClient, DevOidcProvider, DevSubject
 
     first = oidc_residents[0]
-    client = DevClient(_DEMO_OIDC_CLIENT, secrets.token_urlsafe(24), (_DEMO_REDIRECT,))
+    client = DevClient(_DEMO_OIDC_CLIENT, secrets.token_urlsafe(24), (redirect,))
     provider = DevOidcProvider([client], DevSubject(dev_account(first), demo_claims(first)))
     provider.start()
     return provider, client

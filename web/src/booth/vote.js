@@ -161,7 +161,10 @@ const STEPS = {
     if (j.appUrl) {
       const qr = h('div', { class: 'qr-box' });
       qrCanvas(j.appUrl, plain('jpki.qr_label')).then((canvas) => canvas && qr.append(canvas));
-      box.append(h('p', {}, h('a', { href: j.appUrl, class: 'button primary' }, t('jpki.open_app'))), h('p', {}, t('jpki.other_device')), qr);
+      // a new tab: on a phone the link starts the app and this page stays; where the "app" is a web page (the
+      // demo's emulator) the booth keeps the encrypted ballot and goes on polling
+      const link = h('a', { href: j.appUrl, class: 'button primary', target: '_blank', rel: 'noopener noreferrer' }, t('jpki.open_app'));
+      box.append(h('p', {}, link), h('p', {}, t('jpki.stays')), h('p', {}, t('jpki.other_device')), qr);
     }
     const key = { starting: 'jpki.waiting', pending: 'jpki.waiting', approved: 'jpki.approved', refused: 'jpki.rejected', expired: 'jpki.expired', used: 'jpki.expired' }[j.status];
     const over = ['refused', 'expired', 'used'].includes(j.status);
