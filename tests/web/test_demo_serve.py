@@ -16,14 +16,13 @@ from pathlib import Path
 from typing import IO
 
 import pytest
-from _booth_site import CHROMIUM
+from _booth_site import CHROMIUM, tracking_code
 from playwright.sync_api import Browser, Page, expect
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("browser")]
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
-CODE = re.compile(r"^[0-9A-HJKMNP-TV-Z]{4}(-[0-9A-HJKMNP-TV-Z]{4}){3}$")
 ENCRYPTED = "Your ballot is encrypted"
 JA = json.loads((ROOT / "web" / "src" / "booth" / "i18n" / "ja.json").read_text(encoding="utf-8"))
 
@@ -85,12 +84,6 @@ class _Demo:
             self.proc.wait()
 
 
-def _tracking_code(page: Page) -> str:
-    code = "-".join(page.locator(".tracking-code .group").all_inner_texts())
-    assert CODE.match(code), code
-    return code
-
-
 def _approve_in_the_app(page: Page, open_app: str, card: str, pin: str) -> None:
     """The booth's app link opens the emulator's phone page in a new tab: choose the card, type the PIN."""
     with page.context.expect_page() as opened:
@@ -105,7 +98,7 @@ def _approve_in_the_app(page: Page, open_app: str, card: str, pin: str) -> None:
 
 def _receipt(page: Page, heading: str, code: str) -> None:
     expect(page.locator("#step-heading")).to_have_accessible_name(heading, timeout=60_000)
-    assert _tracking_code(page) == code
+    assert tracking_code(page) == code
 
 
 def test_a_person_votes_in_the_browser_and_the_demo_counts_it(tmp_path: Path, browser: Browser) -> None:
@@ -135,14 +128,14 @@ def test_a_person_votes_in_the_browser_and_the_demo_counts_it(tmp_path: Path, br
         expect(page.locator("#step-heading")).to_have_accessible_name(
             "Your ballot is encrypted", timeout=60_000
         )
-        spoiled = _tracking_code(page)
+        spoiled = tracking_code(page)
         page.get_by_role("button", name="Check the encryption").click()
         expect(page.get_by_text("These are the choices you made")).to_be_visible(timeout=60_000)
         page.get_by_role("button", name="Encrypt afresh and continue").click()
         expect(page.locator("#step-heading")).to_have_accessible_name(
             "Your ballot is encrypted", timeout=60_000
         )
-        first = _tracking_code(page)
+        first = tracking_code(page)
         page.get_by_role("button", name="Cast this ballot").click()
         page.get_by_role("button", name="My Number card (Digital Authentication App)").click()
         _approve_in_the_app(page, "Open the Digital Authentication App", card, pin)
@@ -156,7 +149,7 @@ def test_a_person_votes_in_the_browser_and_the_demo_counts_it(tmp_path: Path, br
         page.get_by_role("button", name=ja("choose.review")).click()
         page.get_by_role("button", name=ja("review.encrypt")).click()
         expect(page.locator(".tracking-code")).to_be_visible(timeout=60_000)
-        second = _tracking_code(page)
+        second = tracking_code(page)
         page.get_by_role("button", name=ja("tracking.cast")).click()
         page.get_by_role("button", name=ja("auth.jpki")).click()
         _approve_in_the_app(page, ja("jpki.open_app"), card, pin)
