@@ -63,6 +63,8 @@ SHOTS: Final[tuple[tuple[str, str], ...]] = (
     ("12-check-revoted-en.png", "Check my ballot after a re-vote: this ballot no longer counts"),
     ("13-check-scan-en.png", "Check my ballot scanning a QR code with the camera"),
 )
+#: the names of shots, this script's and its earlier versions' (only these are deleted as stale)
+STALE_NAME: Final[re.Pattern[str]] = re.compile(r"[0-9]+-[a-z0-9-]+-(ja|en)\.png")
 WIDTH: Final[int] = 390
 HEIGHT: Final[int] = 844
 TIMEOUT_MS: Final[int] = 60_000
@@ -360,7 +362,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument(
         "--keep-stale",
         action="store_true",
-        help="keep PNGs in --out that are not shots of this script (by default they are deleted)",
+        help="keep the shots of earlier versions in --out (NN-step-lang.png that are no step now; by default "
+        "they are deleted)",
     )
     args = parser.parse_args(argv)
     out: Path = args.out
@@ -369,7 +372,7 @@ def main(argv: list[str]) -> int:
     if not args.keep_stale:
         names = {p.name for p in taken}
         for stale in sorted(out.glob("*.png")):
-            if stale.name not in names:
+            if STALE_NAME.fullmatch(stale.name) and stale.name not in names:
                 print(f"deleted {stale} (no such step any more)")
                 stale.unlink()
     return 0
