@@ -105,7 +105,7 @@ def test_check_my_ballot_says_which_ballot_counts(built_booth: BoothSite, electi
     published = election.http.get("/api/v1/election/booth").json()["published"]["digest"]
     assert digest.inner_text().count(published) == 2, digest.inner_text()
     checked = page.locator("#checked-count").inner_text()
-    assert re.match(r"^[1-9]\d* cast ballots have been checked", checked), checked
+    assert re.match(r"^Cast ballots checked so far with Check my ballot: [1-9]\d* ", checked), checked
     # a code that is on no ballot, and text that is no code
     said = _check(page, "0000-0000-0000-0000")
     assert "No ballot with this tracking code" in said, said
