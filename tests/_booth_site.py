@@ -219,6 +219,8 @@ def cosigned_in_the_browser(page: Any, site: BoothSite, code: str) -> str:
     page.goto(site.url + f"/check?code={code}&lang=en")
     said = page.locator("#result")
     expect(said).to_contain_text("Cosigned by the independent witnesses", timeout=30_000)
+    # the witnesses' step is drawn before the page has asked which ballot counts: wait for the end
+    expect(said).not_to_contain_text("Checking…", timeout=30_000)
     return str(said.inner_text())
 
 

@@ -368,4 +368,5 @@ def test_the_witnesses_cosignatures_are_checked_in_the_browser(witnessed_booth: 
     said = page.locator("#result")
     expect(said).to_contain_text("cosigned by 3 of the 3 independent witnesses", timeout=30_000)
     expect(said).to_contain_text("Cosigned by the independent witnesses")
+    expect(said).not_to_contain_text("Checking…", timeout=30_000)
     assert str(receipt.leaf_index) in said.inner_text()
