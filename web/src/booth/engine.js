@@ -15,7 +15,9 @@
 // {type: 'progress', id, done, total}*, then {type: 'result', id, ballot, secrets, ballotHash, trackingCode}
 // or {type: 'error', id, name, check, message}.
 
-import * as protocol from '/static/tvote-protocol.js';
+// loaded here, not at the top of the page's bundle: esbuild inlines this module into each page, and a static
+// import would become the page's own (the page would wait for the library before drawing anything)
+const protocol = await import('/static/tvote-protocol.js');
 
 const hex = (bytes) => protocol.bytesToHex(bytes);
 
