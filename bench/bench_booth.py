@@ -448,8 +448,10 @@ def main() -> int:
     out += [
         "",
         "KB = 1,000 bytes. The server sends these files gzip-compressed to a browser that accepts it "
-        "(`Content-Encoding: gzip`), so the gzip column is about what goes over the wire. Chromium fetched "
-        "on `/vote`, through the encryption: " + ", ".join(f"`{Path(u).name}`" for u in sorted(fetched)) + ".",
+        "(`Content-Encoding: gzip`), so the gzip column is about what goes over the wire. "
+        "Chromium fetched on `/vote`, through the encryption: "
+        + ", ".join(f"`{Path(u).name}`" for u in sorted(fetched))
+        + ".",
         "",
         "#### First render on slow 4G (DevTools preset: 562.5 ms latency, 180,000 B/s down, 84,375 B/s up; "
         "cache disabled)",
