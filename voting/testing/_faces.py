@@ -204,7 +204,7 @@ class PerceptualTestMatcher:
         self,
         engine_id: str = TEST_FACE_ENGINE_ID,
         *,
-        threshold: float = 0.85,
+        threshold: float = 0.80,
         max_bytes: int = 8_000_000,
         max_pixels: int = 4096 * 4096,
     ) -> None:
