@@ -38,6 +38,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.serialization import Encoding
 from pkcs11 import Attribute, KeyType, Mechanism, ObjectClass
 from pkcs11 import exceptions as p11e
+from pkcs11.types import SignMixin
 
 from voting.auth import JpkiSubmission, certificate_fingerprint, sha256_digest_info, signed_message
 
@@ -248,7 +249,10 @@ class PinTryCounter:
 
 @dataclass(frozen=True, slots=True)
 class CardInfo:
-    """The card in the reader: its signing certificate and that certificate's SHA-256 fingerprint."""
+    """The card in the reader. ``fingerprint`` (the card's identity, lowercase hex SHA-256) is that of its
+    signing certificate, or, on a card that shows that certificate only after the PIN (JPKI through
+    OpenSC), of its public user-authentication certificate. ``certificate_der`` is the signing
+    certificate (empty from :meth:`CardReader.read_card` on such a card)."""
 
     fingerprint: str
     certificate_der: bytes
@@ -289,6 +293,13 @@ def _is_signing_certificate(cert: x509.Certificate) -> bool:
     except x509.ExtensionNotFound:
         return False
     return bool(ku.digital_signature and ku.content_commitment and not ku.key_cert_sign)
+
+
+def _is_ca(cert: x509.Certificate) -> bool:
+    try:
+        return bool(cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
+    except x509.ExtensionNotFound:
+        return False
 
 
 class CardReader:
@@ -333,39 +344,58 @@ class CardReader:
                 lib.finalize()
 
     @staticmethod
-    def _read_signing_certificate(session: pkcs11.Session) -> tuple[CardInfo, x509.Certificate, Any]:
-        """The token's one signing certificate (keyUsage digitalSignature + nonRepudiation) and its
-        CKA_ID; any other certificate (the user-authentication one) is ignored."""
+    def _certificates(session: pkcs11.Session) -> list[tuple[x509.Certificate, Any]]:
+        """Every X.509 certificate the session can see, with its CKA_ID (``None`` when it has none)."""
         found: list[tuple[x509.Certificate, Any]] = []
         for obj in session.get_objects({Attribute.CLASS: ObjectClass.CERTIFICATE}):
             try:
                 cert = x509.load_der_x509_certificate(bytes(obj[Attribute.VALUE]))
             except ValueError:
                 continue
-            if _is_signing_certificate(cert):
-                try:
-                    key_id = obj[Attribute.ID]
-                except (p11e.AttributeTypeInvalid, p11e.AttributeSensitive):
-                    key_id = None
-                found.append((cert, key_id))
-        if len(found) != 1:
-            raise NoSigningKeyError(
-                "no signing certificate on the card" if not found else "more than one signing certificate"
-            )
-        cert, key_id = found[0]
-        if not isinstance(cert.public_key(), rsa.RSAPublicKey):
-            raise NoSigningKeyError("the signing certificate's key is not RSA")
-        der = cert.public_bytes(Encoding.DER)
-        return CardInfo(certificate_fingerprint(cert), der), cert, key_id
+            try:
+                key_id = obj[Attribute.ID]
+            except (p11e.AttributeTypeInvalid, p11e.AttributeSensitive):
+                key_id = None
+            found.append((cert, key_id))
+        return found
+
+    @staticmethod
+    def _signing_certificate(
+        certs: list[tuple[x509.Certificate, Any]],
+    ) -> tuple[x509.Certificate, Any] | None:
+        signing = [(c, i) for c, i in certs if _is_signing_certificate(c)]
+        if len(signing) > 1:
+            raise NoSigningKeyError("more than one signing certificate on the card")
+        return signing[0] if signing else None
+
+    def _identify(self, session: pkcs11.Session) -> tuple[str, tuple[x509.Certificate, Any] | None]:
+        """The card's identity before the PIN: the SHA-256 fingerprint of its signing certificate, or,
+        when the card shows that certificate only after the PIN (JPKI through OpenSC: a private object),
+        of its user-authentication certificate (the card's one public end-entity certificate)."""
+        certs = self._certificates(session)
+        signing = self._signing_certificate(certs)
+        if signing is not None:
+            return certificate_fingerprint(signing[0]), signing
+        public_ee = sorted(
+            certificate_fingerprint(c)
+            for c, _ in certs
+            if not _is_ca(c) and isinstance(c.public_key(), rsa.RSAPublicKey)
+        )
+        if len(public_ee) != 1:
+            raise NoSigningKeyError("no certificate identifies the card before the PIN")
+        return public_ee[0], None
 
     def read_card(self) -> CardInfo:
-        """Identify the card in the reader (no PIN)."""
+        """Identify the card in the reader (no PIN). ``certificate_der`` is empty when the card shows its
+        signing certificate only after the PIN."""
         with self._token() as token:
             try:
                 with token.open() as session:
-                    return self._read_signing_certificate(session)[0]
+                    fingerprint, signing = self._identify(session)
             except _GONE as e:
                 raise CardRemovedError(f"the card went away while reading ({type(e).__name__})") from None
+        der = signing[0].public_bytes(Encoding.DER) if signing else b""
+        return CardInfo(fingerprint, der)
 
     def tries_left(self, card: CardInfo | str) -> int:
         """Signing-PIN tries left on ``card`` (a :class:`CardInfo` or a fingerprint)."""
@@ -382,35 +412,43 @@ class CardReader:
         with self._token() as token:
             try:
                 with token.open() as session:
-                    card, cert, key_id = self._read_signing_certificate(session)
+                    fingerprint, _ = self._identify(session)
             except _GONE as e:
                 raise CardRemovedError(f"the card went away while reading ({type(e).__name__})") from None
-            if expected_fingerprint is not None and card.fingerprint != expected_fingerprint:
+            if expected_fingerprint is not None and fingerprint != expected_fingerprint:
                 raise DifferentCardError()
-            if self.counter.tries_left(card.fingerprint) <= 0:
+            if self.counter.tries_left(fingerprint) <= 0:
                 raise CardLockedError()
             try:
                 session = token.open(user_pin=pin)
             except p11e.PinIncorrect:
-                left = self.counter.record_failure(card.fingerprint)
+                left = self.counter.record_failure(fingerprint)
                 if left <= 0:
                     raise CardLockedError() from None
                 raise WrongPinError(left) from None
             except p11e.PinLocked:
-                self.counter.lock(card.fingerprint)
+                self.counter.lock(fingerprint)
                 raise CardLockedError() from None
             except (p11e.PinInvalid, p11e.PinLenRange):
                 raise PinFormatError("the card refused the PIN's format") from None
             except _GONE as e:
                 raise CardRemovedError(f"the card went away at login ({type(e).__name__})") from None
-            self.counter.reset(card.fingerprint)
+            self.counter.reset(fingerprint)
             try:
+                # logged in, the card shows its signing certificate even when it is a private object
+                signing = self._signing_certificate(self._certificates(session))
+                if signing is None:
+                    raise NoSigningKeyError("no signing certificate on the card")
+                cert, key_id = signing
+                if not isinstance(cert.public_key(), rsa.RSAPublicKey):
+                    raise NoSigningKeyError("the signing certificate's key is not RSA")
                 signature = self._sign_in_session(token, session, key_id, message)
-            except _GONE as e:
+            except p11e.PKCS11Error as e:  # any PKCS#11 failure after a good login: the card went away
                 raise CardRemovedError(f"the card went away while signing ({type(e).__name__})") from None
             finally:
                 with contextlib.suppress(p11e.PKCS11Error):
                     session.close()
+        card = CardInfo(fingerprint, cert.public_bytes(Encoding.DER))
         pub = cert.public_key()
         assert isinstance(pub, rsa.RSAPublicKey)  # checked when read
         try:
@@ -434,6 +472,8 @@ class CardReader:
         if len(keys) != 1:
             raise NoSigningKeyError("no (or more than one) signing key matches the certificate")
         key = keys[0]
+        if not isinstance(key, SignMixin):
+            raise NoSigningKeyError("the signing key object cannot sign")
         mechanisms = token.slot.get_mechanisms()
         if Mechanism.SHA256_RSA_PKCS in mechanisms:
             return bytes(key.sign(message, mechanism=Mechanism.SHA256_RSA_PKCS))

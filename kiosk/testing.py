@@ -94,10 +94,12 @@ class SoftHsm2:
         *,
         label: str = "JPKI",
         extra_certificates: tuple[x509.Certificate, ...] = (),
+        private_certificate: bool = False,
     ) -> None:
         """A new token ``label`` with user PIN ``pin`` holding ``private_key`` (private, sensitive, sign
         only) and ``certificate`` (public), both with CKA_ID 0x01; ``extra_certificates`` are stored as
-        further public certificates (a user-authentication certificate, say)."""
+        further public certificates (a user-authentication certificate, say). ``private_certificate`` makes
+        the signing certificate a private object, visible only after the PIN, as OpenSC shows a JPKI card."""
         subprocess.run(  # noqa: S603 (softhsm2-util found on PATH; arguments are a list)
             [self._util, "--init-token", "--free", "--label", label, "--so-pin", _SO_PIN, "--pin", pin],
             check=True,
@@ -130,7 +132,7 @@ class SoftHsm2:
                         attrs.update(
                             {
                                 Attribute.TOKEN: True,
-                                Attribute.PRIVATE: False,
+                                Attribute.PRIVATE: private_certificate and i == 0,
                                 Attribute.ID: bytes([i + 1]),
                                 Attribute.LABEL: "Digital Signature Certificate"
                                 if i == 0
