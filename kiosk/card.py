@@ -319,6 +319,9 @@ class CardReader:
         self.token_label = token_label
         self.counter = PinTryCounter(state_dir, max_tries)
 
+    #: the signing mechanisms in order of preference; the first the token offers is used
+    mechanisms: tuple[Mechanism, ...] = (Mechanism.SHA256_RSA_PKCS, Mechanism.RSA_PKCS)
+
     # -------------------------------------------------------------------------------------------- access
 
     @contextlib.contextmanager
@@ -474,11 +477,12 @@ class CardReader:
         key = keys[0]
         if not isinstance(key, SignMixin):
             raise NoSigningKeyError("the signing key object cannot sign")
-        mechanisms = token.slot.get_mechanisms()
-        if Mechanism.SHA256_RSA_PKCS in mechanisms:
-            return bytes(key.sign(message, mechanism=Mechanism.SHA256_RSA_PKCS))
-        if Mechanism.RSA_PKCS in mechanisms:
-            return bytes(key.sign(sha256_digest_info(message), mechanism=Mechanism.RSA_PKCS))
+        offered = token.slot.get_mechanisms()
+        for mechanism in self.mechanisms:
+            if mechanism in offered and mechanism == Mechanism.SHA256_RSA_PKCS:
+                return bytes(key.sign(message, mechanism=Mechanism.SHA256_RSA_PKCS))
+            if mechanism in offered and mechanism == Mechanism.RSA_PKCS:
+                return bytes(key.sign(sha256_digest_info(message), mechanism=Mechanism.RSA_PKCS))
         raise NoSigningKeyError("the card offers neither CKM_SHA256_RSA_PKCS nor CKM_RSA_PKCS")
 
     def sign_ballot(

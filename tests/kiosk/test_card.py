@@ -123,6 +123,22 @@ def test_card_signature_passes_the_servers_jpki_check(
         verify(ca, other)
 
 
+class DigestInfoOnly(CardReader):
+    """A reader that signs as on a card without CKM_SHA256_RSA_PKCS: CKM_RSA_PKCS over our DigestInfo."""
+
+    mechanisms = (pkcs11.Mechanism.RSA_PKCS,)
+
+
+def test_raw_pkcs1_over_a_digest_info_gives_the_same_signature(
+    alice_hsm: SoftHsm2, tmp_path: Path, ca: JpkiTestCa, alice: TestCard
+) -> None:
+    sub = DigestInfoOnly(alice_hsm.library, tmp_path / "state").sign_ballot(PIN, BASE, BALLOT, CHALLENGE)
+    # RSASSA-PKCS1-v1_5 is deterministic: the same bytes as the software card's and the other mechanism's
+    assert sub.signature == alice.sign_ballot(BASE, BALLOT, CHALLENGE).signature
+    assert sub == CardReader(alice_hsm.library, tmp_path / "state").sign_ballot(PIN, BASE, BALLOT, CHALLENGE)
+    verify(ca, sub)
+
+
 def test_a_card_of_another_person_is_a_different_card(
     reader: CardReader, tmp_path: Path, softhsm_library: Path, bob: TestCard, monkeypatch: pytest.MonkeyPatch
 ) -> None:
