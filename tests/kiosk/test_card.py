@@ -27,6 +27,7 @@ from kiosk.card import (
     DifferentCardError,
     NoSigningKeyError,
     PinFormatError,
+    PinTryCounter,
     SignatureMismatchError,
     WrongPinError,
     check_pin_format,
@@ -297,15 +298,21 @@ class ModuleGoneMidSignature(CardReader):
         return super()._sign_in_session(token, session, key_id, message)
 
 
-@pytest.mark.parametrize("cls", [PulledOutMidSignature, ModuleGoneMidSignature])
+@pytest.mark.parametrize(
+    ("cls", "pkcs11_error"),
+    [(PulledOutMidSignature, "SessionHandleInvalid"), (ModuleGoneMidSignature, "PKCS11Error")],
+)
 @pytest.mark.filterwarnings(
     "ignore::pytest.PytestUnraisableExceptionWarning"
 )  # pkcs11's search on the dead session
-def test_card_removed_mid_signature(cls: type[CardReader], alice_hsm: SoftHsm2, tmp_path: Path) -> None:
+def test_card_removed_mid_signature(
+    cls: type[CardReader], pkcs11_error: str, alice_hsm: SoftHsm2, tmp_path: Path
+) -> None:
     r = cls(alice_hsm.library, tmp_path / "state")
     with pytest.raises(CardRemovedError) as e:
         r.sign_ballot(PIN, BASE, BALLOT, CHALLENGE)
     assert e.value.code == "card.removed"
+    assert e.value.detail == f"the card went away while signing ({pkcs11_error})"  # the token's own error
     assert r.tries_left(r.read_card()) == 5  # the PIN was right: nothing counted
     # the card back in: signing works
     assert CardReader(alice_hsm.library, tmp_path / "state").sign_ballot(PIN, BASE, BALLOT, CHALLENGE)
@@ -341,3 +348,25 @@ def test_every_error_has_a_message_in_both_languages() -> None:
     assert codes == set(MESSAGES)
     for en, ja in MESSAGES.values():
         assert en.isascii() and not ja.isascii()
+
+
+# ------------------------------------------------------------------------------------------- the counter
+
+
+def test_the_pin_try_file_is_replaced_atomically_and_checked(tmp_path: Path) -> None:
+    c = PinTryCounter(tmp_path / "state")
+    assert c.tries_left("aa") == 5 and not c.path.exists()
+    assert c.record_failure("aa") == 4
+    assert c.record_failure("bb") == 4
+    assert c.record_failure("aa") == 3
+    assert json.loads(c.path.read_text()) == {"aa": 2, "bb": 1}
+    assert sorted(p.name for p in c.path.parent.iterdir()) == ["pin-tries.json"]  # no temporary file left
+    c.reset("aa")
+    assert json.loads(c.path.read_text()) == {"bb": 1}
+    assert PinTryCounter(tmp_path / "state").tries_left("bb") == 4  # survives a restart
+    for bad in ('{"aa": -1}', '{"aa": true}', '["aa"]', '{"aa": "1"}'):
+        c.path.write_text(bad)
+        with pytest.raises(ValueError, match="not a PIN-try file"):
+            c.tries_left("aa")
+    with pytest.raises(ValueError):
+        PinTryCounter(tmp_path, max_tries=0)
