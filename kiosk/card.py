@@ -415,7 +415,7 @@ class CardReader:
         with self._token() as token:
             try:
                 with token.open() as session:
-                    fingerprint, _ = self._identify(session)
+                    fingerprint, seen = self._identify(session)
             except _GONE as e:
                 raise CardRemovedError(f"the card went away while reading ({type(e).__name__})") from None
             if expected_fingerprint is not None and fingerprint != expected_fingerprint:
@@ -443,6 +443,8 @@ class CardReader:
                 if signing is None:
                     raise NoSigningKeyError("no signing certificate on the card")
                 cert, key_id = signing
+                if seen is not None and seen[0] != cert:
+                    raise CardRemovedError("the card was swapped between identification and login")
                 if not isinstance(cert.public_key(), rsa.RSAPublicKey):
                     raise NoSigningKeyError("the signing certificate's key is not RSA")
                 signature = self._sign_in_session(token, session, key_id, message)
