@@ -21,9 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import re
-import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +38,7 @@ from pkcs11 import Attribute, KeyType, Mechanism, ObjectClass
 from pkcs11 import exceptions as p11e
 from pkcs11.types import SignMixin
 
+from ledger.files import write_atomic
 from voting.auth import JpkiSubmission, certificate_fingerprint, sha256_digest_info, signed_message
 
 __all__ = [
@@ -211,17 +210,7 @@ class PinTryCounter:
 
     def _store(self, data: dict[str, int]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".pin-tries.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(data, f, sort_keys=True)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
+        write_atomic(self.path, json.dumps(data, sort_keys=True))  # fsynced, replaced, directory fsynced
 
     def failures(self, fingerprint: str) -> int:
         return self._load().get(fingerprint, 0)
