@@ -308,7 +308,7 @@ class CardReader:
         self.token_label = token_label
         self.counter = PinTryCounter(state_dir, max_tries)
 
-    #: the signing mechanisms in order of preference; the first the token offers is used
+    #: the signing mechanisms in order of preference (these two only); the first the token offers is used
     mechanisms: tuple[Mechanism, ...] = (Mechanism.SHA256_RSA_PKCS, Mechanism.RSA_PKCS)
 
     # -------------------------------------------------------------------------------------------- access
@@ -377,15 +377,19 @@ class CardReader:
             raise NoSigningKeyError("no certificate identifies the card before the PIN")
         return public_ee[0], None
 
+    def _identify_token(self, token: pkcs11.Token) -> tuple[str, tuple[x509.Certificate, Any] | None]:
+        """:meth:`_identify` in a session of its own, without a PIN."""
+        try:
+            with token.open() as session:
+                return self._identify(session)
+        except _GONE as e:
+            raise CardRemovedError(f"the card went away while reading ({type(e).__name__})") from None
+
     def read_card(self) -> CardInfo:
         """Identify the card in the reader (no PIN). ``certificate_der`` is empty when the card shows its
         signing certificate only after the PIN."""
         with self._token() as token:
-            try:
-                with token.open() as session:
-                    fingerprint, signing = self._identify(session)
-            except _GONE as e:
-                raise CardRemovedError(f"the card went away while reading ({type(e).__name__})") from None
+            fingerprint, signing = self._identify_token(token)
         der = signing[0].public_bytes(Encoding.DER) if signing else b""
         return CardInfo(fingerprint, der)
 
@@ -402,11 +406,7 @@ class CardReader:
         The signature is verified against the card's certificate before it is returned."""
         check_pin_format(pin)
         with self._token() as token:
-            try:
-                with token.open() as session:
-                    fingerprint, seen = self._identify(session)
-            except _GONE as e:
-                raise CardRemovedError(f"the card went away while reading ({type(e).__name__})") from None
+            fingerprint, seen = self._identify_token(token)
             if expected_fingerprint is not None and fingerprint != expected_fingerprint:
                 raise DifferentCardError()
             if self.counter.tries_left(fingerprint) <= 0:
@@ -470,10 +470,10 @@ class CardReader:
             raise NoSigningKeyError("the signing key object cannot sign")
         offered = token.slot.get_mechanisms()
         for mechanism in self.mechanisms:
-            if mechanism in offered and mechanism == Mechanism.SHA256_RSA_PKCS:
-                return bytes(key.sign(message, mechanism=Mechanism.SHA256_RSA_PKCS))
-            if mechanism in offered and mechanism == Mechanism.RSA_PKCS:
-                return bytes(key.sign(sha256_digest_info(message), mechanism=Mechanism.RSA_PKCS))
+            if mechanism in offered:
+                # CKM_SHA256_RSA_PKCS hashes on the card; CKM_RSA_PKCS pads what it is given: the DigestInfo
+                data = message if mechanism == Mechanism.SHA256_RSA_PKCS else sha256_digest_info(message)
+                return bytes(key.sign(data, mechanism=mechanism))
         raise NoSigningKeyError("the card offers neither CKM_SHA256_RSA_PKCS nor CKM_RSA_PKCS")
 
     def sign_ballot(

@@ -172,6 +172,17 @@ TRACKING_CODE = re.compile(r"^[0-9A-HJKMNP-TV-Z]{4}(-[0-9A-HJKMNP-TV-Z]{4}){3}$"
 FAKE_CAMERA_ARGS = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
 
 
+def watch_page_problems(page: Any, problems: list[str]) -> None:
+    """Collect into ``problems`` every Content-Security-Policy violation and page error of ``page``."""
+
+    def console(msg: Any) -> None:
+        if "Content Security Policy" in msg.text or "Content-Security-Policy" in msg.text:
+            problems.append(msg.text)
+
+    page.on("console", console)
+    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+
+
 def tracking_code(page: Any) -> str:
     """The tracking code the page shows (checked for its shape)."""
     code = "-".join(page.locator(".tracking-code .group").all_inner_texts())

@@ -15,8 +15,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from _booth_site import BoothSite, axe_violations
-from playwright.sync_api import Browser, ConsoleMessage, Page, expect
+from _booth_site import BoothSite, axe_violations, watch_page_problems
+from playwright.sync_api import Browser, Page, expect
 
 pytestmark = pytest.mark.xdist_group("browser")
 
@@ -35,13 +35,7 @@ def _url(site: BoothSite, path: str, lang: str) -> str:
 def watched(page: Page) -> Iterator[Page]:
     """The page, failing the test afterwards on any Content-Security-Policy violation or page error."""
     problems: list[str] = []
-
-    def console(msg: ConsoleMessage) -> None:
-        if "Content Security Policy" in msg.text or "Content-Security-Policy" in msg.text:
-            problems.append(msg.text)
-
-    page.on("console", console)
-    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    watch_page_problems(page, problems)
     yield page
     assert problems == []
 

@@ -26,9 +26,16 @@ from typing import Any
 
 import pytest
 import qrcode
-from _booth_site import CHROMIUM, CHROMIUM_ARGS, BoothSite, axe_violations
+from _booth_site import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    BoothSite,
+    axe_violations,
+    choose_and_encrypt,
+    watch_page_problems,
+)
 from PIL import Image, ImageDraw
-from playwright.sync_api import ConsoleMessage, Page, expect
+from playwright.sync_api import Page, expect
 
 from voting.testing import write_fake_camera_video
 
@@ -113,13 +120,7 @@ def camera(browser_type: Any, tmp_path: Path) -> Iterator[Camera]:
         context.add_init_script(NO_DETECTOR)
         page = context.new_page()
         if not options.get("bypass_csp"):
-
-            def console(msg: ConsoleMessage) -> None:
-                if "Content Security Policy" in msg.text or "Content-Security-Policy" in msg.text:
-                    problems.append(msg.text)
-
-            page.on("console", console)
-            page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+            watch_page_problems(page, problems)
         return page
 
     try:
@@ -188,15 +189,7 @@ def test_a_second_device_scans_the_spoiled_ballots_qr_code_from_the_booths_scree
 ) -> None:
     """The Benaloh second device: the booth (first device) encrypts and opens the ballot and shows a QR code;
     the picture of that QR code, on another device's camera, opens the same spoiled ballot there."""
-    page.goto(built_booth.url + "/vote?lang=en")
-    page.get_by_role("button", name="Start").click()
-    for contest, picked in CHOICES.items():
-        for selection in picked:
-            page.locator(f"#contest-{contest}-{selection}").check()
-    page.get_by_role("button", name="Review my choices").click()
-    page.get_by_role("button", name="Encrypt my ballot").click()
-    expect(page.locator("#step-heading")).to_have_accessible_name("Your ballot is encrypted", timeout=30_000)
-    code = "-".join(page.locator(".tracking-code .group").all_inner_texts())
+    code = choose_and_encrypt(page, built_booth, CHOICES)
     page.get_by_role("button", name="Check the encryption").click()
     expect(page.get_by_text("These are the choices you made")).to_be_visible(timeout=30_000)
     shown = page.locator(".qr-box canvas")

@@ -371,6 +371,7 @@ def _serve_person(
     development provider signs in their digital-ID resident, whose picture becomes Chromium's fake camera;
     witnesses cosign every :data:`SERVE_WITNESS_INTERVAL` seconds until ``serve.wait`` returns."""
     from ._camera import write_fake_camera_video
+    from ._dapp_emulator import DAPP_TEST_PIN
     from ._residents import demo_face_image
 
     assert e.dapp is not None and e.oidc_provider is not None
@@ -392,8 +393,6 @@ def _serve_person(
     rounds = threading.Thread(target=witness_rounds, name="demo-witness-rounds", daemon=True)
     rounds.start()
     booth = e.base_url + "/"
-    from ._dapp_emulator import DAPP_TEST_PIN
-
     ids = ", ".join(r.resident_id for r in cards)
     con.print(
         f"\n[bold]the booth is open: {booth}[/bold] (Japanese; English one tap away)\n"
