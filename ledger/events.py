@@ -47,6 +47,10 @@ class EventType(StrEnum):
     BALLOT_SPOILED = "ballot.spoiled"
     VOTING_EXTENDED = "voting.extended"
     EVIDENCE_EXPORTED = "evidence.exported"
+    KIOSK_ENROLLED = "kiosk.enrolled"
+    KIOSK_REVOKED = "kiosk.revoked"
+    KIOSK_OPENED = "kiosk.opened"
+    KIOSK_CLOSED = "kiosk.closed"
     VOTING_CLOSED = "voting.closed"
     TALLY_ENCRYPTED = "tally.encrypted"
     TALLY_PARTIAL = "tally.partial"
@@ -75,7 +79,10 @@ E = EventType
 P = Phase
 
 #: The phase of each event type. ``roll.commitment`` and ``booth.published`` may come anywhere before
-#: ``voting.opened`` and ``evidence.exported`` anywhere after it: none of them advances the phase.
+#: ``voting.opened`` and ``evidence.exported`` anywhere after it: none of them advances the phase. Nor do the
+#: kiosk events (docs/events.md, "Polling-place kiosks"): ``kiosk.enrolled`` and ``kiosk.revoked`` come
+#: anywhere after the manifest (enrolment before ``voting.closed``), ``kiosk.opened`` while voting is open and
+#: ``kiosk.closed`` anywhere after its opening.
 LIFECYCLE_RANK: Final[Mapping[str, Phase]] = MappingProxyType(
     {
         E.MANIFEST: P.MANIFEST,
@@ -92,6 +99,10 @@ LIFECYCLE_RANK: Final[Mapping[str, Phase]] = MappingProxyType(
         E.BALLOT_SPOILED: P.VOTING,
         E.VOTING_EXTENDED: P.VOTING,
         E.EVIDENCE_EXPORTED: P.VOTING,
+        E.KIOSK_ENROLLED: P.KEYED,
+        E.KIOSK_REVOKED: P.KEYED,
+        E.KIOSK_OPENED: P.VOTING,
+        E.KIOSK_CLOSED: P.VOTING,
         E.VOTING_CLOSED: P.CLOSED,
         E.TALLY_ENCRYPTED: P.TALLIED,
         E.TALLY_PARTIAL: P.DECRYPTION,
