@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -35,8 +36,16 @@ def kiosk_election(tmp: Path, database_url: str | None = None, voters: int = 8) 
         yield e
 
 
+_last_ms = 0
+_clock_lock = threading.Lock()
+
+
 def now_ms() -> int:
-    return time.time_ns() // 1_000_000
+    """The clock in milliseconds, strictly increasing across calls (one kiosk never repeats a time)."""
+    global _last_ms
+    with _clock_lock:
+        _last_ms = max(time.time_ns() // 1_000_000, _last_ms + 1)
+        return _last_ms
 
 
 def signed_headers(
