@@ -28,8 +28,9 @@ BALLOTS = "/api/v1/kiosk/ballots"
 
 
 @pytest.fixture(scope="module")
-def e(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoElection]:
-    with kiosk_election(tmp_path_factory.mktemp("kiosk-cast"), voters=16) as election:
+def e(tmp_path_factory: pytest.TempPathFactory, module_database_url: str | None) -> Iterator[DemoElection]:
+    """On SQLite and on a real PostgreSQL (``module_database_url``)."""
+    with kiosk_election(tmp_path_factory.mktemp("kiosk-cast"), module_database_url, voters=16) as election:
         yield election
 
 

@@ -40,8 +40,11 @@ STATUS = "/api/v1/kiosk/status"
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    with kiosk_election(tmp_path_factory.mktemp("kiosk-requests")) as e:
+def world(
+    tmp_path_factory: pytest.TempPathFactory, module_database_url: str | None
+) -> Iterator[dict[str, Any]]:
+    """On SQLite and on a real PostgreSQL (``module_database_url``)."""
+    with kiosk_election(tmp_path_factory.mktemp("kiosk-requests"), module_database_url) as e:
         a, pin_a = e.enrol_kiosk("hall-a")
         b, pin_b = e.enrol_kiosk("hall-b")
         a.open(1, pin_a)
