@@ -49,6 +49,7 @@ from _serve_util import (
 
 from crypto import ElectionContext, EncryptedBallot, encrypt_ballot, reveal, verify_ballot
 from voting._ledger_api import BODY_LIMITS as LEDGER_BODY_LIMITS
+from voting.api.kiosk import BODY_LIMITS as KIOSK_BODY_LIMITS
 from voting.api.voter import BODY_LIMITS
 from voting.clients.voter import VoterClient
 from voting.testing import JpkiTestCa, Resident, RsaKeyPool, make_residents, tsukuba_manifest
@@ -252,7 +253,8 @@ def test_hostile_submissions_are_refused_and_the_record_verifies(
         ]
         assert {("post", f"{API}/voter/ballots"), ("post", f"{API}/ledger/cosignature")} <= set(json_routes)
         # a route whose own body limit is below the deep body's size refuses it before reading (issue 10)
-        limits = {(m, API + p): n for (m, p), n in (BODY_LIMITS | LEDGER_BODY_LIMITS).items()}
+        every = BODY_LIMITS | KIOSK_BODY_LIMITS | LEDGER_BODY_LIMITS
+        limits = {(m, API + p): n for (m, p), n in every.items()}
         for method, path in json_routes:
             r = httpx.request(method, base + path, content=DEEP, headers={"content-type": "application/json"})
             small = limits.get((method.upper(), path), len(DEEP)) < len(DEEP)
