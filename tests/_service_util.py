@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import hashlib
 import random
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -12,12 +13,15 @@ from typing import Any
 
 from _ledger_util import witnesses
 from fastapi.testclient import TestClient
+from nacl.signing import SigningKey
 
 from crypto import ElectionContext, encrypt_ballot
 from voting import testing as demo
+from voting._kiosk_sign import ballot_digest, format_time, opened_digest
 from voting._manifest import load_manifest
 from voting._settings import Settings
 from voting.app import create_app
+from voting.clients.kiosk import KioskKey
 from voting.service import ElectionService
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -134,12 +138,18 @@ def cast_directly(
 ) -> str:
     """Stand-in for ballot intake (tested in its own suite): encrypt a real ballot and append the
     ``ballot.cast`` entry exactly as docs/events.md shapes it (``alias`` must be on the committed roll: the
-    entry carries its roll inclusion proof). Returns the ballot hash."""
+    entry carries its roll inclusion proof). A ``"kiosk"`` ballot is cast at :func:`direct_kiosk`'s enrolled,
+    open kiosk and signed by it. Returns the ballot hash."""
     ctx = ElectionContext(
         service.base_hash, service.joint_key().public_key, tuple(service.manifest.contest_specs())
     )
     ballot, _ = encrypt_ballot(ctx, choices, rng=rng)
     bh = ballot.ballot_hash().hex()
+    kiosk: dict[str, Any] = {}
+    if channel == "kiosk":
+        key = direct_kiosk(service)
+        sig = key.sign(ballot_digest(service.base_hash, DIRECT_KIOSK, 1, ballot.ballot_hash()))
+        kiosk = {"kiosk": {"kiosk_id": DIRECT_KIOSK, "session": 1, "signature": sig.hex()}}
     service.ledger.append(
         "ballot.cast",
         {
@@ -153,6 +163,34 @@ def cast_directly(
             "channel": channel,
             "auth": {"method": "jpki", "evidence_hash": rng.randbytes(32).hex()},
             "seq": seq,
+            **kiosk,
         },
     )
     return bh
+
+
+#: the polling-place kiosk of :func:`cast_directly`'s kiosk ballots
+DIRECT_KIOSK = "direct-test-kiosk"
+
+
+def direct_kiosk(service: ElectionService) -> KioskKey:
+    """The key of :data:`DIRECT_KIOSK` (derived from the base hash: one per election); its ``kiosk.enrolled``
+    and ``kiosk.opened`` (session 1) are appended directly the first time, as docs/events.md shapes them."""
+    key = KioskKey(SigningKey(hashlib.sha256(b"direct-test-kiosk/" + service.base_hash).digest()))
+    size = service.ledger.size
+    types = {(e.type, e.payload.get("kiosk_id")) for e in service.ledger.entries(0, size)} if size else set()
+    bound = {
+        "election_id": service.election_id,
+        "base_hash": service.base_hash.hex(),
+        "kiosk_id": DIRECT_KIOSK,
+    }
+    if ("kiosk.enrolled", DIRECT_KIOSK) not in types:
+        service.ledger.append(
+            "kiosk.enrolled", {**bound, "public_key": key.public_key_hex, "polling_place": "Test hall"}
+        )
+        at = format_time(dt.datetime.now(dt.UTC))
+        sig = key.sign(opened_digest(service.base_hash, DIRECT_KIOSK, 1, at)).hex()
+        service.ledger.append(
+            "kiosk.opened", {**bound, "session": 1, "opened_at": at, "kiosk_signature": sig}
+        )
+    return key
