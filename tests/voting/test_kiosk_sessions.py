@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import nacl.pwhash
@@ -223,19 +224,65 @@ def test_five_wrong_pins_in_a_row_lock_the_kiosk_until_a_new_pin(e: DemoElection
     assert (r.status_code, r.json()["error"]["code"]) == (400, "kiosk.reason")
 
 
-def test_after_voting_closes_a_kiosk_closes_but_none_opens_or_enrols(e: DemoElection) -> None:
-    """Last in this module: it closes voting."""
-    api, pin = e.enrol_kiosk("hall-late")
-    other, other_pin = e.enrol_kiosk("hall-late-2")
-    api.open(1, pin)
-    e.close_early()
-    _refused(lambda: other.open(1, other_pin), 409, "voting.closed")
-    with e.client() as c:
-        _refused(lambda: kiosk_cast(api, c, e.residents[5].card, CHOICE), 409, "voting.closed")
-    assert api.close(1, 0, pin)["entry"]["ballots_cast"] == 0  # closing after voting closed is allowed
-    late = {"kiosk_id": "hall-later", "public_key": KioskKey.generate().public_key_hex, "polling_place": "x"}
-    r = e.http.post("/api/v1/admin/kiosks", json=late, headers=_admin(e))
-    assert (r.status_code, r.json()["error"]["code"]) == (409, "election.phase")
-    # revocation stays possible (a kiosk stolen after the polls closed)
-    r = e.http.post("/api/v1/admin/kiosks/hall-late-2/revoke", json={"reason": "stolen"}, headers=_admin(e))
-    assert r.status_code == 200, r.text
+def test_parallel_pin_tries_cannot_exceed_five(e: DemoElection, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each try is counted before the (slow) PIN check: ten wrong PINs sent at once check at most five."""
+    import concurrent.futures as cf
+
+    from voting._errors import ServiceError
+    from voting.service import _kiosk_sessions
+
+    api, pin = e.enrol_kiosk("hall-parallel")
+    checked: list[str] = []
+    real = _kiosk_sessions._pin_matches
+
+    def counting(pin_hash: str, tried: str) -> bool:
+        checked.append(tried)
+        return real(pin_hash, tried)
+
+    monkeypatch.setattr(_kiosk_sessions, "_pin_matches", counting)
+    at = format_time(dt.datetime.now(dt.UTC))
+    sig = api.key.sign(opened_digest(api.base_hash, "hall-parallel", 1, at)).hex()
+    wrong = [f"{i:08d}" for i in range(10) if f"{i:08d}" != pin]
+
+    def try_open(tried: str) -> str:
+        try:
+            e.service.open_kiosk("hall-parallel", 1, at, tried, sig)
+        except ServiceError as err:
+            return err.code
+        return "opened"
+
+    with cf.ThreadPoolExecutor(max_workers=len(wrong)) as pool:
+        codes = list(pool.map(try_open, wrong))
+    assert len(checked) == 5 and kiosk_row(e, "hall-parallel").pin_failures == 5
+    assert codes.count("kiosk.poll_worker") <= 4 and set(codes) <= {
+        "kiosk.poll_worker",
+        "kiosk.poll_worker_locked",
+    }
+    assert (
+        try_open(pin) == "kiosk.poll_worker_locked" and len(checked) == 5
+    )  # the right PIN is not even tried
+
+
+def test_after_voting_closes_a_kiosk_closes_but_none_opens_or_enrols(tmp_path: Path) -> None:
+    """Its own election: it closes voting."""
+    with kiosk_election(tmp_path, voters=6) as e:
+        api, pin = e.enrol_kiosk("hall-late")
+        other, other_pin = e.enrol_kiosk("hall-late-2")
+        api.open(1, pin)
+        e.close_early()
+        _refused(lambda: other.open(1, other_pin), 409, "voting.closed")
+        with e.client() as c:
+            _refused(lambda: kiosk_cast(api, c, e.residents[5].card, CHOICE), 409, "voting.closed")
+        assert api.close(1, 0, pin)["entry"]["ballots_cast"] == 0  # closing after voting closed is allowed
+        late = {
+            "kiosk_id": "hall-later",
+            "public_key": KioskKey.generate().public_key_hex,
+            "polling_place": "x",
+        }
+        r = e.http.post("/api/v1/admin/kiosks", json=late, headers=_admin(e))
+        assert (r.status_code, r.json()["error"]["code"]) == (409, "election.phase")
+        # revocation stays possible (a kiosk stolen after the polls closed)
+        r = e.http.post(
+            "/api/v1/admin/kiosks/hall-late-2/revoke", json={"reason": "stolen"}, headers=_admin(e)
+        )
+        assert r.status_code == 200, r.text

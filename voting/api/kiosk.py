@@ -2,10 +2,11 @@
 commission's kiosk routes (``/api/v1/admin/kiosks…``, admin token). ``docs/kiosk.md``, "The server's kiosk
 API", is the spec.
 
-Thin: :data:`KioskDep` checks the request's three headers against the exact body bytes
-(:meth:`voting.service.ElectionService.authenticate_kiosk`; ``kiosk.required`` / ``unknown`` / ``revoked`` /
-``signature`` / ``clock`` / ``replay``) before the body is parsed or anything else is looked at, then each
-route is one service call. Bodies are bounded before they are read (:data:`BODY_LIMITS`).
+Thin: after the per-address ceiling (:data:`voting._deps.RateLimitDep`), :data:`KioskDep` checks the
+request's three headers against the exact body bytes
+(:meth:`voting.service.ElectionService.authenticate_kiosk`; ``kiosk.required`` / ``unknown`` /
+``revoked`` / ``signature`` / ``clock`` / ``replay``) before the body is parsed or anything else is looked
+at, then each route is one service call. Bodies are bounded before they are read (:data:`BODY_LIMITS`).
 """
 
 from __future__ import annotations
@@ -109,12 +110,12 @@ class ReportOut(_Out):
 
 
 @router.get("/status", response_model=StatusOut, summary="This kiosk: its polling place, session, count")
-def get_status(kiosk: KioskDep, service: ElectionServiceDep, _rl: RateLimitDep) -> StatusOut:
+def get_status(_rl: RateLimitDep, kiosk: KioskDep, service: ElectionServiceDep) -> StatusOut:
     return StatusOut(**service.kiosk_status(kiosk.kiosk_id))
 
 
 @router.post("/open", response_model=ReportOut, summary="Open the kiosk's next session (kiosk.opened)")
-def post_open(kiosk: KioskDep, body: OpenIn, service: ElectionServiceDep, _rl: RateLimitDep) -> ReportOut:
+def post_open(_rl: RateLimitDep, kiosk: KioskDep, body: OpenIn, service: ElectionServiceDep) -> ReportOut:
     out = service.open_kiosk(
         kiosk.kiosk_id, body.session, body.opened_at, body.poll_worker_pin, body.kiosk_signature
     )
@@ -122,7 +123,7 @@ def post_open(kiosk: KioskDep, body: OpenIn, service: ElectionServiceDep, _rl: R
 
 
 @router.post("/close", response_model=ReportOut, summary="Close the kiosk's open session (kiosk.closed)")
-def post_close(kiosk: KioskDep, body: CloseIn, service: ElectionServiceDep, _rl: RateLimitDep) -> ReportOut:
+def post_close(_rl: RateLimitDep, kiosk: KioskDep, body: CloseIn, service: ElectionServiceDep) -> ReportOut:
     out = service.close_kiosk(
         kiosk.kiosk_id,
         body.session,
@@ -140,7 +141,7 @@ def post_close(kiosk: KioskDep, body: CloseIn, service: ElectionServiceDep, _rl:
     summary="Cast a ballot at this kiosk (My Number card; overrides the voter's internet ballots)",
 )
 def post_ballot(
-    kiosk: KioskDep, body: KioskCastIn, intake: IntakeDep, _rl: RateLimitDep, limit: SessionLimitDep
+    _rl: RateLimitDep, kiosk: KioskDep, body: KioskCastIn, intake: IntakeDep, limit: SessionLimitDep
 ) -> ReceiptOut:
     limit("jpki", _certificate_key(body.auth))
     r = intake.cast_kiosk(

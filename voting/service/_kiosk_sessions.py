@@ -47,6 +47,7 @@ from .._kiosk_sign import (
     request_digest,
 )
 from ._core import Replay, replays
+from ._intake_checks import _rowcount
 from ._kiosk import MAX_PIN_FAILURES, KioskStage, _pin_matches, verify_kiosk_signature
 
 __all__ = ["KioskSessions"]
@@ -135,32 +136,42 @@ class KioskSessions(KioskStage):
             )
 
     def _check_pin(self, k: KioskRow, pin: str) -> None:
-        """The poll-worker PIN of ``k`` (slow: Argon2id). A wrong one counts; the fifth in a row locks."""
-        if k.pin_hash is None or k.pin_failures >= MAX_PIN_FAILURES:
-            raise Forbidden(
-                "kiosk.poll_worker_locked",
-                "this kiosk's poll-worker PIN is locked or was never issued: the commission issues a new one "
-                "(tvote admin kiosk pin)",
-            )
-        if _pin_matches(k.pin_hash, pin):
-            return
+        """The poll-worker PIN of ``k`` (slow: Argon2id). Each try is counted *before* the PIN is checked (one
+        conditional ``UPDATE``), so tries sent in parallel cannot exceed the five; a right PIN resets the
+        count, a wrong one leaves it: the fifth wrong one in a row locks the PIN."""
+        locked = Forbidden(
+            "kiosk.poll_worker_locked",
+            f"this kiosk's poll-worker PIN is locked ({MAX_PIN_FAILURES} wrong PINs in a row) or was never "
+            "issued: the commission issues a new one (tvote admin kiosk pin)",
+        )
+        if k.pin_hash is None:
+            raise locked
+        mine = (
+            (col(KioskRow.election_id) == self.election_id),
+            (col(KioskRow.kiosk_id) == k.kiosk_id),
+            (col(KioskRow.pin_hash) == k.pin_hash),
+        )
         with self._session() as s:
-            s.execute(
+            taken = _rowcount(
+                s,
                 update(KioskRow)
-                .where(col(KioskRow.election_id) == self.election_id)
-                .where(col(KioskRow.kiosk_id) == k.kiosk_id)
-                .where(col(KioskRow.pin_hash) == k.pin_hash)
-                .values(pin_failures=KioskRow.pin_failures + 1)
+                .where(*mine)
+                .where(col(KioskRow.pin_failures) < MAX_PIN_FAILURES)
+                .values(pin_failures=KioskRow.pin_failures + 1),
             )
             s.commit()
+        if taken != 1:  # locked, or the PIN was renewed meanwhile (then the try is against the old one)
+            raise locked
+        if _pin_matches(k.pin_hash, pin):
+            with self._session() as s:
+                s.execute(update(KioskRow).where(*mine).values(pin_failures=0))
+                s.commit()
+            return
+        with self._session() as s:
             failures = self._kiosk(s, k.kiosk_id).pin_failures
         left = max(0, MAX_PIN_FAILURES - failures)
         if left == 0:
-            raise Forbidden(
-                "kiosk.poll_worker_locked",
-                f"{MAX_PIN_FAILURES} wrong poll-worker PINs in a row: the commission issues a new one "
-                "(tvote admin kiosk pin)",
-            )
+            raise locked
         raise Forbidden(
             "kiosk.poll_worker", f"wrong poll-worker PIN ({left} tries left)", details={"tries_left": left}
         )
