@@ -102,16 +102,22 @@ class KioskSessions(KioskStage):
                 "kiosk.clock", f"the kiosk's clock is more than {CLOCK_SKEW_SECONDS} s from the server's"
             )
         with self._session() as s:
-            accepted = s.execute(
+            accepted = _rowcount(
+                s,
                 update(KioskRow)
                 .where(col(KioskRow.election_id) == self.election_id)
                 .where(col(KioskRow.kiosk_id) == kiosk_id)
                 .where(col(KioskRow.last_request_ms) < t)
                 .where(col(KioskRow.revoked_index).is_(None))
-                .values(last_request_ms=t)
+                .values(last_request_ms=t),
             )
-            if getattr(accepted, "rowcount", 0) != 1:
+            if accepted != 1:
                 s.rollback()
+                now = self._kiosk(s, kiosk_id)
+                if now.revoked_index is not None:  # revoked since it was read above
+                    raise Forbidden(
+                        "kiosk.revoked", f"this kiosk was revoked (ledger entry {now.revoked_index})"
+                    )
                 raise Unauthenticated(
                     "kiosk.replay", "this request (or a later one) was already accepted from this kiosk"
                 )
