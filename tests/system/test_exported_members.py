@@ -296,6 +296,11 @@ PINNED: dict[str, set[str]] = {
     "voting.api.booth": {
         "router",
     },
+    "voting.api.kiosk": {
+        "BODY_LIMITS",
+        "admin_router",
+        "router",
+    },
     "voting.api.public": {
         "router",
     },
@@ -378,6 +383,11 @@ PINNED: dict[str, set[str]] = {
         "main",
     },
     "voting.clients": set(),
+    "voting.clients.kiosk": {
+        "KioskApi",
+        "KioskApiError",
+        "KioskKey",
+    },
     "voting.clients.trustee": {
         "ApiError",
         "ENROLMENT_FILE_FORMAT",
@@ -419,6 +429,7 @@ PINNED: dict[str, set[str]] = {
         "CountedBallots",
         "CreatedElection",
         "ElectionService",
+        "EnrolledKiosk",
         "IntakeService",
         "IssuedChallenge",
         "OidcStart",
