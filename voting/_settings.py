@@ -423,6 +423,12 @@ class Settings:
         """Build settings from a TOML file (``config_file`` or ``TVOTE_CONFIG``), then ``TVOTE_*`` variables;
         keyword overrides win (``None`` means unset)."""
         e = os.environ if env is None else env
+        if e.get("TVOTE_KIOSK_TOKEN_HASHES"):  # the shared kiosk token of earlier versions: never ignored
+            raise ConfigurationError(
+                "config.kiosk_tokens",
+                "kiosk tokens no longer exist; unset TVOTE_KIOSK_TOKEN_HASHES and enrol each kiosk "
+                "(tvote admin kiosk enrol, docs/kiosk.md)",
+            )
         raw: dict[str, str] = {}
         path = config_file or (Path(e["TVOTE_CONFIG"]) if e.get("TVOTE_CONFIG") else None)
         if path is not None:
@@ -486,7 +492,7 @@ def _read_config_file(path: Path) -> dict[str, str]:
     for k, v in data.items():
         if k == "kiosk_token_hashes":  # the shared kiosk token of earlier versions: gone, never ignored
             raise ConfigurationError(
-                "config.file",
+                "config.kiosk_tokens",
                 f"{path}: kiosk tokens no longer exist; remove kiosk_token_hashes and enrol each kiosk "
                 "(tvote admin kiosk enrol, docs/kiosk.md)",
             )

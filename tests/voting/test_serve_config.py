@@ -149,7 +149,10 @@ def test_settings_from_toml_file_env_wins_and_secret_files(tmp_path):
     old.write_text(f'environment = "test"\nadmin_token = "{LONG}"\nkiosk_token_hashes = ["{"ab" * 32}"]\n')
     with pytest.raises(ConfigurationError) as e:
         Settings.from_env({"TVOTE_CONFIG": str(old)}, data_dir=tmp_path)
-    assert e.value.code == "config.file" and "enrol each kiosk" in e.value.message
+    assert e.value.code == "config.kiosk_tokens" and "enrol each kiosk" in e.value.message
+    with pytest.raises(ConfigurationError) as e:  # nor in the environment
+        Settings.from_env({"TVOTE_KIOSK_TOKEN_HASHES": "ab" * 32}, data_dir=tmp_path, admin_token=LONG)
+    assert e.value.code == "config.kiosk_tokens" and "TVOTE_KIOSK_TOKEN_HASHES" in e.value.message
     assert s.oidc_client_secret == "s" * 24 and "s" * 24 not in repr(s)
     provider = s.oidc_provider()
     assert provider is not None and provider.trust_frameworks == ("jp_example",)
