@@ -13,9 +13,10 @@
     api.close(1, kiosk_count, poll_worker_pin)
 
 Every request carries ``Tvote-Kiosk-Id``, ``Tvote-Kiosk-Time`` (milliseconds, strictly increasing per
-client) and ``Tvote-Kiosk-Signature`` over the request (``docs/kiosk.md``, "The server's kiosk API"); the
-opening, the closing and each ballot are also signed as the record keeps them (``docs/events.md``,
-"Polling-place kiosks"). The election's base hash, which every signature covers, comes from
+client; a :class:`KioskApi` sends its signed requests one at a time, so it may be shared by threads) and
+``Tvote-Kiosk-Signature`` over the request (``docs/kiosk.md``, "The server's kiosk API"); the opening,
+the closing and each ballot are also signed as the record keeps them (``docs/events.md``, "Polling-place
+kiosks"). The election's base hash, which every signature covers, comes from
 ``GET /api/v1/election`` (read once).
 
 Errors: every refusal by the server is a :class:`KioskApiError` (``status``, ``code``, ``message``,
@@ -162,10 +163,10 @@ class KioskApi:
         return self._base_hash
 
     def _now_ms(self) -> int:
-        """The kiosk's clock in milliseconds, strictly increasing across this client's requests."""
-        with self._lock:
-            self._last_ms = max(time.time_ns() // 1_000_000, self._last_ms + 1)
-            return self._last_ms
+        """The kiosk's clock in milliseconds, strictly increasing across this client's requests (called with
+        the lock held)."""
+        self._last_ms = max(time.time_ns() // 1_000_000, self._last_ms + 1)
+        return self._last_ms
 
     @staticmethod
     def _answer(r: httpx.Response) -> Any:
@@ -189,12 +190,15 @@ class KioskApi:
         base_hash = self.base_hash
         full = _API + path
         content = b"" if body is None else json.dumps(body, separators=(",", ":")).encode("utf-8")
-        t = self._now_ms()
-        sig = self.key.sign(request_digest(base_hash, self.kiosk_id, t, method, full, content))
-        headers = {HEADER_ID: self.kiosk_id, HEADER_TIME: str(t), HEADER_SIGNATURE: sig.hex()}
-        if body is not None:
-            headers["Content-Type"] = "application/json"
-        r = self.http.request(method, full, content=content, headers=headers)
+        # one signed request at a time: the server refuses a time that is not later than the last one it
+        # accepted from this kiosk, so two requests overtaking each other would refuse the later-signed one
+        with self._lock:
+            t = self._now_ms()
+            sig = self.key.sign(request_digest(base_hash, self.kiosk_id, t, method, full, content))
+            headers = {HEADER_ID: self.kiosk_id, HEADER_TIME: str(t), HEADER_SIGNATURE: sig.hex()}
+            if body is not None:
+                headers["Content-Type"] = "application/json"
+            r = self.http.request(method, full, content=content, headers=headers)
         return self._answer(r)
 
     # -------------------------------------------------------------------------------------------- calls
