@@ -63,11 +63,6 @@ KIOSK_MESSAGES: Final[Mapping[str, tuple[int, str, str]]] = MappingProxyType(
             "The ballot is not for this election. Nothing was cast.",
             "この選挙の投票ではありません。投票は行われていません。",
         ),
-        "kiosk.poll_worker_local": (
-            403,
-            "The poll worker PIN is wrong.",
-            "係員用暗証番号が違います。",
-        ),
         "kiosk.poll_worker_unknown": (
             409,
             "The kiosk has restarted or the poll worker PIN was mistyped too often: "

@@ -9,9 +9,8 @@
     locked ──close(PIN; server appends kiosk.closed; closing report)──▶ closed
     any ──the server says kiosk.revoked──▶ revoked;  start with no server ──▶ offline (re-tried)
 
-The poll-worker PIN is checked by the server at open and close; unlock and lock check it against an
-Argon2id hash (PyNaCl) of the PIN of the last successful open, kept in memory only. Five wrong local PINs
-forget the hash: polls must then be closed and opened again (through the server, which counts too).
+The poll-worker PIN is checked by the server at open and close, and by the kiosk itself in between
+(:mod:`kiosk._pollworker`: a hash in memory only).
 
 Cast (``docs/kiosk.md``, "Network trouble"): the ballot from the kiosk's page is decoded strictly and
 verified for this election (the server verifies it again), a challenge is fetched, the card signs with the
@@ -38,14 +37,13 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 import httpx
-import nacl.exceptions
-import nacl.pwhash
 
 from crypto import CryptoError, EncryptedBallot, verify_ballot
 from voting.clients.kiosk import KioskApi, KioskApiError
 from voting.clients.voter import ElectionInfo, VoterClientError
 
 from ._errors import KioskError
+from ._pollworker import PollWorkerPin
 from ._printing import Printed, Printer, closing_report_pdf, receipt_pdf, zero_report_pdf
 from ._state import SessionRecord, StateDir
 from .card import CardError, CardReader
@@ -54,7 +52,6 @@ __all__ = ["KioskService"]
 
 log = logging.getLogger("tvote.kiosk")
 
-MAX_LOCAL_PIN_TRIES: Final[int] = 5
 LOOKUP_TRIES: Final[int] = 3
 STATES: Final[frozenset[str]] = frozenset({"closed", "locked", "ready", "revoked", "offline"})
 
@@ -111,8 +108,7 @@ class KioskService:
         self.polling_place = ""
         self.session = 0
         self.count = 0
-        self._pin_hash: bytes | None = None
-        self._pin_failures = 0
+        self._pin = PollWorkerPin()
         self._voter: _Voter | None = None
         self._pending: _Pending | None = None
         self._lock = threading.RLock()
@@ -193,7 +189,7 @@ class KioskService:
     def _revoked(self) -> None:
         self.state = "revoked"
         self._forget_voter()
-        self._pin_hash = None
+        self._pin.forget()
 
     def _need(self, *states: str) -> None:
         if self.state not in states:
@@ -218,31 +214,6 @@ class KioskService:
 
     # ------------------------------------------------------------------------------------ poll workers
 
-    def _check_pin(self, pin: object) -> None:
-        if self._pin_hash is None:
-            raise KioskError("kiosk.poll_worker_unknown")
-        ok = False
-        if isinstance(pin, str) and 0 < len(pin) <= 64:
-            try:
-                ok = nacl.pwhash.argon2id.verify(self._pin_hash, pin.encode())
-            except nacl.exceptions.InvalidkeyError:
-                ok = False
-        if ok:
-            self._pin_failures = 0
-            return
-        self._pin_failures += 1
-        left = MAX_LOCAL_PIN_TRIES - self._pin_failures
-        if left <= 0:
-            self._pin_hash = None
-            raise KioskError("kiosk.poll_worker_unknown")
-        raise KioskError(
-            "kiosk.poll_worker_local",
-            message_en=f"The poll worker PIN is wrong. {left} tries left.",
-            message_ja=f"係員用暗証番号が違います。残り{left}回です。",
-            status=403,
-            tries_left=left,
-        )
-
     def open(self, pin: str) -> dict[str, Any]:
         """Open polls: the server appends ``kiosk.opened`` (it checks the PIN); the zero report prints."""
         with self._lock:
@@ -261,12 +232,7 @@ class KioskService:
                 raise self._server_error(e) from None
             except httpx.TransportError:
                 raise KioskError("kiosk.offline") from None
-            self._pin_hash = nacl.pwhash.argon2id.str(
-                pin.encode(),
-                opslimit=nacl.pwhash.argon2id.OPSLIMIT_INTERACTIVE,
-                memlimit=nacl.pwhash.argon2id.MEMLIMIT_INTERACTIVE,
-            )
-            self._pin_failures = 0
+            self._pin.remember(pin)
             self.session, self.count = session, 0
             self.dir.save_session(SessionRecord(session, True, 0))
             self.state = "locked"
@@ -297,7 +263,7 @@ class KioskService:
             entry = answer.get("entry", {})
             server_count = int(entry.get("ballots_cast", -1)) if isinstance(entry, Mapping) else -1
             self._forget_voter()
-            self._pin_hash = None
+            self._pin.forget()
             self.dir.save_session(SessionRecord(self.session, False, self.count))
             self.state = "closed"
             log.info(
@@ -329,7 +295,7 @@ class KioskService:
         """One voter: a fresh voter session the page's next calls carry."""
         with self._lock:
             self._need("locked")
-            self._check_pin(pin)
+            self._pin.check(pin)
             self._voter = _Voter(secrets.token_urlsafe(32), self.clock())
             self.state = "ready"
             return {"state": self.state, "voter_session": self._voter.token}
@@ -339,7 +305,7 @@ class KioskService:
         unconfirmed ballot waits for the poll worker: only the PIN locks then."""
         with self._lock:
             if pin is not None:
-                self._check_pin(pin)
+                self._pin.check(pin)
             elif self.state == "locked":
                 return {"state": self.state}
             else:
@@ -393,7 +359,6 @@ class KioskService:
                     if e.code != "kiosk.not_cast":
                         raise
                 else:
-                    assert settled is not None
                     return settled
             if voter.card_fingerprint is None:
                 raise KioskError("kiosk.no_card")
@@ -427,26 +392,21 @@ class KioskService:
                     "no answer to the cast of %s (%s): looking it up", pending.tracking_code, type(e).__name__
                 )
                 self._pending = pending
-                settled = self._settle(pending)
-                if settled is None:  # pragma: no cover - _settle raises unless it found the ballot
-                    raise KioskError("kiosk.unconfirmed", tracking_code=pending.tracking_code) from None
-                return settled
+                return self._settle(pending)
             return self._cast_done(receipt, pending, info)
 
     def recheck(self, *, voter_session: str | None = None, pin: str | None = None) -> dict[str, Any]:
         """Look the unconfirmed ballot up again (the voter's screen, or a poll worker with the PIN)."""
         with self._lock:
             if pin is not None:
-                self._check_pin(pin)
+                self._pin.check(pin)
             else:
                 self._voter_for(voter_session)
             if self._pending is None:
                 raise KioskError("kiosk.state", state=self.state)
-            settled = self._settle(self._pending)
-            assert settled is not None
-            return settled
+            return self._settle(self._pending)
 
-    def _settle(self, pending: _Pending) -> dict[str, Any] | None:
+    def _settle(self, pending: _Pending) -> dict[str, Any]:
         """Look ``pending`` up by its tracking code: found → its receipt is printed (returns the answer);
         not found → ``kiosk.not_cast`` (the voter may cast again); no answer → ``kiosk.unconfirmed``."""
         for attempt in range(LOOKUP_TRIES):

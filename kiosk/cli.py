@@ -121,7 +121,3 @@ def serve(
     web = create_app(service, port=port, server_get=lambda path: http.get(path))
     typer.echo(f"tvote kiosk {config.kiosk_id}: http://{host}:{port}/ (server {config.server})")
     uvicorn.run(web, host=host, port=port, log_level="info", access_log=False, proxy_headers=False)
-
-
-def main() -> None:  # pragma: no cover - the console script
-    app()

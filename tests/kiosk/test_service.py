@@ -251,7 +251,7 @@ def test_poll_worker_pin_local_checks_and_the_servers(
     assert kiosk.error("unlock", {"pin": pw})["code"] == "kiosk.state"  # polls not open
     kiosk.ok("open", {"pin": pw})
     err = kiosk.error("unlock", {"pin": "00000000"}, 403)
-    assert (err["code"], err["tries_left"]) == ("kiosk.poll_worker_local", 4)
+    assert (err["code"], err["tries_left"]) == ("kiosk.poll_worker", 4)
     session = voter_turn(kiosk, pw)
     assert kiosk.ok("lock", {"pin": pw}) == {"state": "locked"}
     assert kiosk.error("card", {"voter_session": session})["code"] == "kiosk.voter_session"
