@@ -39,9 +39,11 @@ from _serve_util import (
     wait_for_phase,
     write_config,
 )
+from cryptography import x509
 
 from kiosk._printing import check_url, qr_matrix
 from kiosk.testing import SoftHsm2, find_softhsm2_library
+from verifier import Options, verify_record
 from voting.testing import JpkiTestCa, RsaKeyPool, make_residents, tsukuba_manifest
 
 pytestmark = pytest.mark.slow
@@ -217,6 +219,11 @@ def test_polling_place_end_to_end(tmp_path: Path, softhsm: SoftHsm2) -> None:
             assert event.encode() in published
         root = tmp_path / "data" / "commission-chain.pem"
         cli.run(str(record), "--trust-root", str(root), *UNWITNESSED, prog="tvote-verify")
+        # through the verifier's API too: the kiosk checks (V30 enrolment, V31 kiosk ballots) ran, passed
+        chain = x509.load_pem_x509_certificates(root.read_bytes())
+        report = verify_record(record, Options(pdf_trust_roots=(chain[-1],), unsafe_allow_unwitnessed=True))
+        assert report.ok, report.failures
+        assert (report.statuses[30], report.statuses[31]) == ("pass", "pass")
     finally:
         if kiosk is not None:
             kiosk.terminate()
