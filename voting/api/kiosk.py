@@ -21,7 +21,7 @@ from .._kiosk_db import KioskRow
 from .._kiosk_sign import HEADER_ID, HEADER_SIGNATURE, HEADER_TIME
 from .voter import _JPKI_AUTH_BYTES, MAX_BALLOT_BYTES, IntakeDep, JpkiAuthIn, ReceiptOut, _certificate_key
 
-__all__ = ["BODY_LIMITS", "KioskDep", "admin_router", "router"]
+__all__ = ["BODY_LIMITS", "admin_router", "router"]
 
 router = APIRouter(prefix="/kiosk", tags=["kiosk"])
 admin_router = APIRouter(prefix="/admin/kiosks", tags=["admin"])
