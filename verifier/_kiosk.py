@@ -154,9 +154,9 @@ def kiosk_enrolled(report: Report, st: State, i: int, etype: str, p: dict[str, A
     # id, public_key a valid Ed25519 point, polling_place the manifest text rule (at most 200 code points);
     # a kiosk_id and a public_key are each enrolled once"
     st.kiosk_seen = True
-    kid, key = p.get("kiosk_id"), p.get("public_key")
     if set(p) != _ENROLLED_KEYS:
         _bad(i, "kiosk.enrolled is exactly {kiosk_id, public_key, polling_place}")
+    kid, key = p["kiosk_id"], p["public_key"]
     if not _id_ok(kid):
         _bad(i, f"kiosk_id is not a kiosk id ({KIOSK_ID.pattern})")
     if (
@@ -165,7 +165,7 @@ def kiosk_enrolled(report: Report, st: State, i: int, etype: str, p: dict[str, A
         or not crypto_core_ed25519_is_valid_point(bytes.fromhex(key))
     ):
         _bad(i, f"kiosk {kid}: public_key is not an Ed25519 public key (64 lowercase hex, a valid point)")
-    _text(p.get("polling_place"), MAX_PLACE, f"kiosk {kid}: polling_place", i)
+    _text(p["polling_place"], MAX_PLACE, f"kiosk {kid}: polling_place", i)
     earlier = st.kiosks.get(kid)
     if earlier is not None:
         _bad(i, f"kiosk {kid} is already enrolled (entry {earlier.entry}): a replacement is a new kiosk")
@@ -181,10 +181,10 @@ def kiosk_revoked(report: Report, st: State, i: int, etype: str, p: dict[str, An
     # V30 kiosk.enrolment: "kiosk.revoked is exactly {kiosk_id, reason} and names a kiosk enrolled at an
     # earlier entry, once"
     st.kiosk_seen = True
-    kid = p.get("kiosk_id")
-    if set(p) != _REVOKED_KEYS or not _id_ok(kid):
+    if set(p) != _REVOKED_KEYS or not _id_ok(p["kiosk_id"]):
         _bad(i, "kiosk.revoked is exactly {kiosk_id (a kiosk id), reason}")
-    _text(p.get("reason"), MAX_REASON, f"kiosk {kid}: the reason", i)
+    kid = p["kiosk_id"]
+    _text(p["reason"], MAX_REASON, f"kiosk {kid}: the reason", i)
     k = st.kiosks.get(kid)
     if k is None:
         _bad(i, f"kiosk.revoked names kiosk {kid}, which no earlier kiosk.enrolled enrols")
@@ -208,20 +208,16 @@ def kiosk_opened(report: Report, st: State, i: int, etype: str, p: dict[str, Any
     # each by a kiosk enrolled earlier and not revoked at that entry; kiosk_signature verifies over
     # tagged_sha256("kiosk-opened", base_hash, kiosk_id, u64(session), opened_at)"
     st.kiosk_seen = True
-    kid, session, at = p.get("kiosk_id"), p.get("session"), p.get("opened_at")
-    sig = _signature(p.get("kiosk_signature"))
-    if (
-        set(p) != _OPENED_KEYS
-        or not _id_ok(kid)
-        or not _session_ok(session)
-        or parse_time(at) is None
-        or sig is None
-    ):
-        _bad(
-            i,
-            "kiosk.opened is exactly {kiosk_id, session (>= 1), opened_at (UTC time to the second), "
-            "kiosk_signature (128 lowercase hex)}",
-        )
+    bad = (
+        "kiosk.opened is exactly {kiosk_id, session (>= 1), opened_at (UTC time to the second), "
+        "kiosk_signature (128 lowercase hex)}"
+    )
+    if set(p) != _OPENED_KEYS:
+        _bad(i, bad)
+    kid, session, at = p["kiosk_id"], p["session"], p["opened_at"]
+    sig = _signature(p["kiosk_signature"])
+    if not _id_ok(kid) or not _session_ok(session) or parse_time(at) is None or sig is None:
+        _bad(i, bad)
     k = _acting_kiosk(st, i, etype, kid)
     problems = []
     if k.open_entry is not None:
@@ -242,23 +238,24 @@ def kiosk_closed(report: Report, st: State, i: int, etype: str, p: dict[str, Any
     # verifies over tagged_sha256("kiosk-closed", base_hash, kiosk_id, u64(session), closed_at,
     # u64(kiosk_count)); a kiosk_count other than ballots_cast is reported, not an error"
     st.kiosk_seen = True
-    kid, session, at = p.get("kiosk_id"), p.get("session"), p.get("closed_at")
-    cast, counted = p.get("ballots_cast"), p.get("kiosk_count")
-    sig = _signature(p.get("kiosk_signature"))
+    bad = (
+        "kiosk.closed is exactly {kiosk_id, session (>= 1), closed_at (UTC time to the second), "
+        "ballots_cast (>= 0), kiosk_count (>= 0), kiosk_signature (128 lowercase hex)}"
+    )
+    if set(p) != _CLOSED_KEYS:
+        _bad(i, bad)
+    kid, session, at = p["kiosk_id"], p["session"], p["closed_at"]
+    cast, counted = p["ballots_cast"], p["kiosk_count"]
+    sig = _signature(p["kiosk_signature"])
     if (
-        set(p) != _CLOSED_KEYS
-        or not _id_ok(kid)
+        not _id_ok(kid)
         or not _session_ok(session)
         or parse_time(at) is None
         or not _count_ok(cast)
         or not _count_ok(counted)
         or sig is None
     ):
-        _bad(
-            i,
-            "kiosk.closed is exactly {kiosk_id, session (>= 1), closed_at (UTC time to the second), "
-            "ballots_cast (>= 0), kiosk_count (>= 0), kiosk_signature (128 lowercase hex)}",
-        )
+        _bad(i, bad)
     k = _acting_kiosk(st, i, etype, kid)
     problems = []
     if k.open_entry is None:
