@@ -5,7 +5,7 @@
     closed ──open(poll-worker PIN; server appends kiosk.opened; zero report)──▶ locked
     locked ──unlock(PIN, checked locally)──▶ ready (one voter: a random voter session)
     ready ──card──▶ ready + the card's fingerprint ──cast(ballot, signing PIN)──▶ receipt printed ──▶ locked
-    ready ──idle for idle_seconds / lock──▶ locked (voter session and card forgotten)
+    ready ──no sign of the voter for idle_seconds (+ grace) / lock──▶ locked (voter session, card forgotten)
     locked ──close(PIN; server appends kiosk.closed; closing report)──▶ closed
     any ──the server says kiosk.revoked──▶ revoked;  start with no server ──▶ offline (re-tried)
 
@@ -53,7 +53,8 @@ __all__ = ["KioskService"]
 log = logging.getLogger("tvote.kiosk")
 
 LOOKUP_TRIES: Final[int] = 3
-STATES: Final[frozenset[str]] = frozenset({"closed", "locked", "ready", "revoked", "offline"})
+#: seconds the service waits beyond ``idle_seconds`` before its own idle reset: the page's reset comes first
+IDLE_GRACE: Final[float] = 10.0
 
 
 @dataclass(slots=True)
@@ -89,6 +90,7 @@ class KioskService:
         printer: Printer,
         public_url: str,
         idle_seconds: float = 90.0,
+        idle_grace: float = IDLE_GRACE,
         clock: Callable[[], float] = time.monotonic,
         now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
         lookup_pause: float = 1.0,
@@ -101,6 +103,7 @@ class KioskService:
         self.printer = printer
         self.public_url = public_url.rstrip("/")
         self.idle_seconds = idle_seconds
+        self.idle_grace = idle_grace
         self.clock = clock
         self.now = now
         self.lookup_pause = lookup_pause
@@ -164,8 +167,10 @@ class KioskService:
         }
 
     def tick(self) -> None:
-        """Idle reset: a ``ready`` kiosk untouched for ``idle_seconds`` locks and forgets the voter (not
-        while a cast is running or a ballot is unconfirmed: that screen waits for the poll worker)."""
+        """Idle reset: a ``ready`` kiosk with no sign of its voter (a voter call: :meth:`activity`, card,
+        cast) for ``idle_seconds`` plus ``idle_grace`` locks and forgets the voter; not while a cast runs or
+        a ballot is unconfirmed (that screen waits for the poll worker). The page resets itself after
+        ``idle_seconds`` and locks; this is the service's own reset for a page that stopped."""
         if not self._lock.acquire(blocking=False):
             return  # an operation is running: it counts as activity
         try:
@@ -174,7 +179,7 @@ class KioskService:
                 self.state == "ready"
                 and v is not None
                 and self._pending is None
-                and self.clock() - v.last_activity >= self.idle_seconds
+                and self.clock() - v.last_activity >= self.idle_seconds + self.idle_grace
             ):
                 log.info("idle reset: locked")
                 self._forget_voter()
@@ -318,6 +323,13 @@ class KioskService:
             return {"state": self.state}
 
     # -------------------------------------------------------------------------------------------- voter
+
+    def activity(self, voter_session: str) -> dict[str, Any]:
+        """The voter is still there (the page reports touches while it holds a voter): the idle time
+        starts again."""
+        with self._lock:
+            self._voter_for(voter_session)
+            return {"state": self.state, "idle_seconds": self.idle_seconds}
 
     def card(self, voter_session: str) -> dict[str, Any]:
         """Read the card in the reader (no PIN) and remember it for this voter."""

@@ -105,6 +105,7 @@ def run_kiosk(
         printer=Printer(None),
         public_url=public_url,
         idle_seconds=idle_seconds,
+        idle_grace=0.0,
         lookup_pause=0.05,
         **extra,
     )

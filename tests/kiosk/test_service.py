@@ -275,6 +275,10 @@ def test_idle_reset_forgets_the_voter(
         session = voter_turn(k, pw)
         k.ok("card", {"voter_session": session})
         assert k.state_now()["idle_seconds"] == 1.0
+        # while the page reports the voter's touches the kiosk stays theirs
+        for _ in range(6):
+            time.sleep(0.4)
+            assert k.ok("activity", {"voter_session": session}) == {"state": "ready", "idle_seconds": 1.0}
         deadline = time.monotonic() + 10
         while k.state_now()["state"] == "ready":
             assert time.monotonic() < deadline, "no idle reset"
@@ -282,6 +286,7 @@ def test_idle_reset_forgets_the_voter(
         st = k.state_now()
         assert (st["state"], st["card_present"]) == ("locked", False)
         assert k.error("card", {"voter_session": session})["code"] == "kiosk.voter_session"
+        assert k.error("activity", {"voter_session": session})["code"] == "kiosk.voter_session"
 
 
 # ------------------------------------------------------------------------------- the local API's guard
