@@ -41,7 +41,9 @@ import httpx
 from crypto import CryptoError, EncryptedBallot, verify_ballot
 from voting.clients.kiosk import KioskApi, KioskApiError
 from voting.clients.voter import ElectionInfo, VoterClientError
+from voting.receipt import Receipt
 
+from ._answers import OPEN_STATES, Pending, count_ok, entry_ref, receipt_for
 from ._errors import KioskError
 from ._pollworker import PollWorkerPin
 from ._printing import Printed, Printer, closing_report_pdf, receipt_pdf, zero_report_pdf
@@ -62,14 +64,6 @@ class _Voter:
     token: str = field(repr=False)
     last_activity: float
     card_fingerprint: str | None = field(default=None, repr=False)
-
-
-@dataclass(frozen=True, slots=True)
-class _Pending:
-    """A ballot sent to the server without an answer: looked up by its tracking code until settled."""
-
-    ballot_hash: str
-    tracking_code: str
 
 
 def _rfc3339(when: dt.datetime) -> str:
@@ -113,7 +107,7 @@ class KioskService:
         self.count = 0
         self._pin = PollWorkerPin()
         self._voter: _Voter | None = None
-        self._pending: _Pending | None = None
+        self._pending: Pending | None = None
         self._lock = threading.RLock()
         self._last_refresh = float("-inf")
 
@@ -138,12 +132,18 @@ class KioskService:
                 return
             with contextlib.suppress(VoterClientError, httpx.TransportError):
                 self._election()  # fetched and checked once, while the server answers
-            self.polling_place = str(st.get("polling_place", ""))
-            self.session = int(st.get("session", 0))
+            place, session, cast = st.get("polling_place"), st.get("session"), st.get("ballots_cast")
+            shaped = isinstance(place, str) and count_ok(session) and count_ok(cast)
+            if not shaped or st.get("state") not in OPEN_STATES:
+                log.error("the server's kiosk status is not the documented shape")
+                self.state = "offline"
+                return
+            assert isinstance(place, str) and isinstance(session, int) and isinstance(cast, int)
+            self.polling_place, self.session = place, session
             if st.get("state") == "open":
                 local = self.dir.session()
-                same = local is not None and local.session == self.session and local.open
-                self.count = local.count if same and local is not None else int(st.get("ballots_cast", 0))
+                same = local is not None and local.session == session and local.open
+                self.count = local.count if same and local is not None else cast
                 if self.state not in ("locked", "ready"):
                     self.state = "locked"
             else:
@@ -241,14 +241,15 @@ class KioskService:
             self.session, self.count = session, 0
             self.dir.save_session(SessionRecord(session, True, 0))
             self.state = "locked"
-            log.info("polls opened: session %d, ledger index %s", session, answer.get("ledger_index"))
+            index, entry_hash = entry_ref(answer)
+            log.info("polls opened: session %d, ledger index %d", session, index)
             pdf = zero_report_pdf(
                 kiosk_id=self.kiosk_id,
                 polling_place=self.polling_place,
                 session=session,
                 opened_at=when,
-                ledger_index=int(answer["ledger_index"]),
-                entry_hash=str(answer["entry_hash"]),
+                ledger_index=index,
+                entry_hash=entry_hash,
             )
             printed = self._deliver(pdf, self.dir.reports / f"session-{session:04d}-zero-report.pdf")
             return {"state": self.state, "session": session, "report": printed.to_dict()}
@@ -265,12 +266,17 @@ class KioskService:
                 raise self._server_error(e) from None
             except httpx.TransportError:
                 raise KioskError("kiosk.offline") from None
-            entry = answer.get("entry", {})
-            server_count = int(entry.get("ballots_cast", -1)) if isinstance(entry, Mapping) else -1
+            entry = answer.get("entry")
+            cast = entry.get("ballots_cast") if isinstance(entry, Mapping) else None
             self._forget_voter()
             self._pin.forget()
             self.dir.save_session(SessionRecord(self.session, False, self.count))
             self.state = "closed"
+            index, entry_hash = entry_ref(answer)
+            if not count_ok(cast):
+                raise KioskError("kiosk.server", detail="the server's kiosk.closed has no ballots_cast")
+            assert isinstance(cast, int)
+            server_count = cast
             log.info(
                 "polls closed: session %d, kiosk count %d, server count %d",
                 self.session,
@@ -284,8 +290,8 @@ class KioskService:
                 closed_at=when,
                 kiosk_count=self.count,
                 server_count=server_count,
-                ledger_index=int(answer["ledger_index"]),
-                entry_hash=str(answer["entry_hash"]),
+                ledger_index=index,
+                entry_hash=entry_hash,
             )
             printed = self._deliver(pdf, self.dir.reports / f"session-{self.session:04d}-closing-report.pdf")
             return {
@@ -393,7 +399,7 @@ class KioskService:
             except CardError as e:
                 voter.last_activity = self.clock()
                 raise KioskError.from_card(e) from None
-            pending = _Pending(ballot_hash.hex(), decoded.tracking_code())
+            pending = Pending(ballot_hash.hex(), decoded.tracking_code())
             try:
                 receipt = self.api.cast(decoded.to_dict(), submission, challenge, self.session)
             except KioskApiError as e:
@@ -405,7 +411,12 @@ class KioskService:
                 )
                 self._pending = pending
                 return self._settle(pending)
-            return self._cast_done(receipt, pending, info)
+            checked = receipt_for(receipt, pending)
+            if checked is None:  # not a receipt for this ballot: the server's answer is as good as none
+                log.error("the server's answer to the cast of %s is not its receipt", pending.tracking_code)
+                self._pending = pending
+                return self._settle(pending)
+            return self._cast_done(checked, pending, info)
 
     def recheck(self, *, voter_session: str | None = None, pin: str | None = None) -> dict[str, Any]:
         """Look the unconfirmed ballot up again (the voter's screen, or a poll worker with the PIN)."""
@@ -418,7 +429,7 @@ class KioskService:
                 raise KioskError("kiosk.state", state=self.state)
             return self._settle(self._pending)
 
-    def _settle(self, pending: _Pending) -> dict[str, Any]:
+    def _settle(self, pending: Pending) -> dict[str, Any]:
         """Look ``pending`` up by its tracking code: found → its receipt is printed (returns the answer);
         not found → ``kiosk.not_cast`` (the voter may cast again); no answer → ``kiosk.unconfirmed``."""
         for attempt in range(LOOKUP_TRIES):
@@ -430,29 +441,27 @@ class KioskService:
                 continue
             except KioskApiError as e:
                 raise self._server_error(e) from None
-            if (
-                found is None
-                or found.get("ballot_hash") != pending.ballot_hash
-                or found.get("kind") != "cast"
-            ):
+            if found is None:
                 self._pending = None
                 log.info("ballot %s is not on the ledger: not cast", pending.tracking_code)
                 raise KioskError("kiosk.not_cast", reason="not_found", tracking_code=pending.tracking_code)
+            checked = receipt_for(found, pending)
+            if checked is None:  # not this ballot's receipt: no answer the kiosk can rely on
+                log.error("the lookup of %s did not answer this ballot's receipt", pending.tracking_code)
+                continue
             log.info("ballot %s found on the ledger after a lost answer", pending.tracking_code)
-            return self._cast_done(found, pending, self._election())
+            return self._cast_done(checked, pending, self._election())
         raise KioskError("kiosk.unconfirmed", tracking_code=pending.tracking_code)
 
-    def _cast_done(self, receipt: Mapping[str, Any], pending: _Pending, info: ElectionInfo) -> dict[str, Any]:
+    def _cast_done(self, receipt: Receipt, pending: Pending, info: ElectionInfo) -> dict[str, Any]:
         """The server acknowledged (or the lookup found) the ballot: count it, print, lock."""
-        if receipt.get("ballot_hash") != pending.ballot_hash:
-            raise KioskError("kiosk.server", detail="the server's receipt is for another ballot")
         self.count += 1
         self.dir.save_session(SessionRecord(self.session, True, self.count))
         self._forget_voter()
         self.state = "locked"
         when = self.now().replace(microsecond=0)
         name = info.manifest.get("name", {})
-        ledger_index = int(receipt.get("leaf_index", -1))
+        ledger_index = receipt.leaf_index
         log.info("ballot cast: %s at ledger index %d", pending.tracking_code, ledger_index)
         pdf = receipt_pdf(
             election_name=(str(name.get("ja", "")), str(name.get("en", ""))),
@@ -468,9 +477,9 @@ class KioskService:
             "tracking_code": pending.tracking_code,
             "ballot_hash": pending.ballot_hash,
             "ledger_index": ledger_index,
-            "entry_hash": receipt.get("entry_hash"),
-            "channel": receipt.get("channel"),
-            "election_id": receipt.get("election_id"),
+            "entry_hash": receipt.entry_hash,
+            "channel": receipt.channel,
+            "election_id": receipt.election_id,
             "cast_at": _rfc3339(when),
         }
         return {"receipt": out, "printed": printed.to_dict(), "state": self.state}
