@@ -136,6 +136,14 @@ SERVER_MESSAGES: Final[Mapping[str, tuple[str, str]]] = MappingProxyType(
             "Polls are not open at this kiosk.",
             "この投票端末では投票が開始されていません。",
         ),
+        "kiosk.ballot_signature": (
+            "The server refused the kiosk's signature on the ballot. Nothing was cast.",
+            "サーバーが投票端末の署名を受け付けませんでした。投票は行われていません。",
+        ),
+        "kiosk.report_signature": (
+            "The server refused the kiosk's signature on the report.",
+            "サーバーが投票端末の報告の署名を受け付けませんでした。",
+        ),
         "kiosk.opened_at": ("The kiosk's clock is wrong.", "投票端末の時計が正しくありません。"),
         "kiosk.closed_at": ("The kiosk's clock is wrong.", "投票端末の時計が正しくありません。"),
         "voter.not_on_roll": (
@@ -199,12 +207,14 @@ class KioskError(Exception):
         **extra: Any,
     ) -> None:
         known = KIOSK_MESSAGES.get(code)
-        if known is None and (message_en is None or message_ja is None or status is None):
-            raise ValueError(f"unregistered kiosk error code {code!r}")
+        if known is None:  # a code of the card layer or the server: the caller words it
+            if message_en is None or message_ja is None or status is None:
+                raise ValueError(f"unregistered kiosk error code {code!r}")
+            known = (status, message_en, message_ja)
         self.code = code
-        self.status = status if status is not None else known[0]  # type: ignore[index]
-        self.message_en = message_en if message_en is not None else known[1]  # type: ignore[index]
-        self.message_ja = message_ja if message_ja is not None else known[2]  # type: ignore[index]
+        self.status = status if status is not None else known[0]
+        self.message_en = message_en if message_en is not None else known[1]
+        self.message_ja = message_ja if message_ja is not None else known[2]
         self.detail = detail
         self.extra = extra
         super().__init__(f"[{code}] {detail or self.message_en}")

@@ -164,3 +164,27 @@ def test_a_failing_lp_is_reported_and_the_pdf_kept(tmp_path: Path) -> None:
         "printer": None,
         "error": None,
     }
+
+
+# ------------------------------------------------------------------------------------------------ errors
+
+
+def test_every_error_has_japanese_and_english_text() -> None:
+    from kiosk._errors import KIOSK_MESSAGES, SERVER_MESSAGES, KioskError
+    from kiosk.card import WrongPinError
+
+    for code, (status, en, ja) in KIOSK_MESSAGES.items():
+        body = KioskError(code).to_body()["error"]
+        assert (body["code"], body["message"], body["message_en"], body["message_ja"]) == (code, en, en, ja)
+        assert 400 <= status < 600 and ja and en and not ja.isascii()
+    for en, ja in SERVER_MESSAGES.values():
+        assert en and ja and not ja.isascii()
+    with pytest.raises(ValueError, match="unregistered"):
+        KioskError("kiosk.no_such_code")
+    card = KioskError.from_card(WrongPinError(2))
+    assert (card.code, card.status, card.extra) == ("card.pin_wrong", 409, {"tries_left": 2})
+    assert "2" in card.message_ja and "2 tries left" in card.message_en
+    server = KioskError.from_server(403, "kiosk.poll_worker", "wrong PIN", {"tries_left": 3})
+    assert (server.status, server.extra["tries_left"]) == (403, 3) and "残り3回" in server.message_ja
+    other = KioskError.from_server(0, "kiosk.answer", "not JSON")  # no HTTP answer of the documented shape
+    assert other.status == 502 and other.message_ja and other.extra["server_message"] == "not JSON"
