@@ -98,6 +98,7 @@ def serve(
     except ValueError:
         raise _fail(f"--host must be a loopback IP address, not {host!r}") from None
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # not every request to the server
     state = StateDir(state_dir)
     try:
         state.check_permissions()

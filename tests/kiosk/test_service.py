@@ -7,6 +7,7 @@ Needs SoftHSM2; skips without it, unless ``TVOTE_REQUIRE_ALL=1`` (CI)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 import json
 import os
@@ -23,7 +24,15 @@ from _kiosk_util import PIN, CutProxy, Kiosk, encrypt, new_state, now, pdf_qr_ma
 
 from kiosk._printing import check_url, qr_matrix
 from kiosk.testing import SoftHsm2, find_softhsm2_library
-from voting.testing import JpkiTestCa, Resident, RsaKeyPool, make_residents, start_election, tsukuba_manifest
+from voting.testing import (
+    JpkiTestCa,
+    Resident,
+    RsaKeyPool,
+    TestCard,
+    make_residents,
+    start_election,
+    tsukuba_manifest,
+)
 
 CHOICES = {"mayor": ["cand-1"], "referendum": ["yes"], "subsidy": []}
 _ids = itertools.count(1)
@@ -42,13 +51,19 @@ def softhsm_library() -> Path:
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory, softhsm_library: Path) -> Iterator[dict[str, Any]]:
-    """An open election on a real server; residents 0..5 on the roll, resident 6 (a valid card) not."""
+    """An open election on a real server; residents 0..5 on the roll, resident 6 (a valid card) not, resident
+    7 with a revoked card; an expired card of resident 0."""
     t = now()
     ca = JpkiTestCa.generate(t)
-    residents = make_residents(7, ca, t, pool=RsaKeyPool(7))
+    residents = make_residents(8, ca, t, pool=RsaKeyPool(8))
     manifest = tsukuba_manifest(t, trustees=1, threshold=1)
-    with start_election(tmp_path_factory.mktemp("kiosk-election"), residents[:6], ca, manifest) as e:
-        yield {"election": e, "residents": residents, "library": softhsm_library}
+    expired = ca.issue_card(
+        residents[0].person, t, not_before=t - dt.timedelta(days=400), not_after=t - dt.timedelta(days=1)
+    )
+    with start_election(
+        tmp_path_factory.mktemp("kiosk-election"), residents[:6], ca, manifest, revoked=[residents[7]]
+    ) as e:
+        yield {"election": e, "residents": residents, "library": softhsm_library, "expired": expired}
 
 
 @pytest.fixture
@@ -58,10 +73,11 @@ def hsm(tmp_path: Path, world: dict[str, Any], monkeypatch: pytest.MonkeyPatch) 
     return h
 
 
-def insert(hsm: SoftHsm2, resident: Resident) -> None:
-    """Put ``resident``'s card in the reader (the one token labelled JPKI)."""
+def insert(hsm: SoftHsm2, resident: Resident | TestCard) -> None:
+    """Put ``resident``'s card (or a card) in the reader (the one token labelled JPKI)."""
+    card = resident if isinstance(resident, TestCard) else resident.card
     hsm.remove_tokens()
-    hsm.add_card(PIN, resident.card.private_key, resident.card.certificate)
+    hsm.add_card(PIN, card.private_key, card.certificate)
 
 
 @pytest.fixture
@@ -221,6 +237,12 @@ def test_a_card_not_on_the_roll_and_a_bad_ballot_are_refused(
     ballot = encrypt(e.base_url, CHOICES)
     err = kiosk.error("cast", {"voter_session": session, "ballot": ballot, "card_pin": PIN})
     assert err["code"].startswith("voter."), err
+    # an expired and a revoked signing certificate: the server's refusal, worded for the screen
+    for card, code in ((world["expired"], "jpki.expired"), (world["residents"][7], "jpki.revoked")):
+        insert(hsm, card)
+        kiosk.ok("card", {"voter_session": session})
+        err = kiosk.error("cast", {"voter_session": session, "ballot": ballot, "card_pin": PIN})
+        assert err["code"] == code and "電子証明書" in err["message_ja"], err
     # a ballot whose proofs do not verify, and one for another election, never reach the card
     bad = json.loads(json.dumps(ballot))
     bad["contests"][0]["proof"]["responses"] = bad["contests"][1]["proof"]["responses"]
@@ -353,19 +375,27 @@ def test_forged_local_requests_are_refused(
 
 
 def test_a_revoked_kiosk_stops(
-    world: dict[str, Any], kiosk: Kiosk, enrolled: tuple[Any, Any, str, str]
+    world: dict[str, Any], kiosk: Kiosk, enrolled: tuple[Any, Any, str, str], hsm: SoftHsm2
 ) -> None:
-    _, _, kiosk_id, pw = enrolled
+    state, key, kiosk_id, pw = enrolled
+    base = world["election"].base_url
     kiosk.ok("open", {"pin": pw})
+    insert(hsm, world["residents"][4])
     session = voter_turn(kiosk, pw)
+    kiosk.ok("card", {"voter_session": session})
     world["election"].admin(f"/kiosks/{kiosk_id}/revoke", json={"reason": "test: kiosk stolen"})
     before = ledger_size(world)
-    err = kiosk.error("cast", {"voter_session": session, "ballot": {}, "card_pin": PIN})
-    assert err["code"] in ("kiosk.no_card",)  # refused locally first: no card was read
-    err = kiosk.error("close", {"pin": pw}, 403)
-    assert err["code"] == "kiosk.revoked" and err["message_ja"]
-    assert kiosk.state_now()["state"] == "revoked"
+    ballot = encrypt(base, CHOICES)
+    err = kiosk.error("cast", {"voter_session": session, "ballot": ballot, "card_pin": PIN}, 403)
+    assert err["code"] == "kiosk.revoked" and "失効" in err["message_ja"]
+    st = kiosk.state_now()
+    assert (st["state"], st["card_present"], st["ballots_cast"]) == ("revoked", False, 0)
+    assert kiosk.error("close", {"pin": pw})["code"] == "kiosk.state"
     assert ledger_size(world) == before
+    # started again, it knows at once
+    with run_kiosk(state, key, base, hsm) as again:
+        assert again.state_now()["state"] == "revoked"
+        assert again.error("open", {"pin": pw})["code"] == "kiosk.state"
 
 
 # ---------------------------------------------------------------------------------- network trouble
