@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, Any, Final
@@ -31,6 +32,8 @@ from ._errors import KioskError
 from ._service import KioskService
 
 __all__ = ["WEB_ROOT", "create_app"]
+
+log = logging.getLogger("tvote.kiosk")
 
 #: the kiosk page and its assets, built by web/build.mjs (kiosk/web/pages/kiosk.html, kiosk/web/static/)
 WEB_ROOT: Final[Path] = Path(__file__).resolve().parent / "web"
@@ -145,6 +148,11 @@ def create_app(
     @app.exception_handler(KioskError)
     async def kiosk_error(_: Request, e: KioskError) -> JSONResponse:
         return _error(e)
+
+    @app.exception_handler(Exception)
+    async def internal(_: Request, e: Exception) -> JSONResponse:  # a bug: JSON like every other answer
+        log.error("internal error: %s", type(e).__name__, exc_info=e)
+        return _error(KioskError("kiosk.internal"))
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(_: Request, e: RequestValidationError) -> JSONResponse:

@@ -84,6 +84,11 @@ KIOSK_MESSAGES: Final[Mapping[str, tuple[int, str, str]]] = MappingProxyType(
             "The server did not confirm your ballot. Please wait for a poll worker; do not leave yet.",
             "サーバーから投票の受付確認がありません。その場で係員をお待ちください。",
         ),
+        "kiosk.internal": (
+            500,
+            "The kiosk failed. Please ask a poll worker.",
+            "投票端末で障害が発生しました。係員にお声がけください。",
+        ),
         "kiosk.server": (
             502,
             "The election server refused the request.",

@@ -323,9 +323,13 @@ class Printer:
             raise PrintError(f"{self.lp} -d {self.printer} failed (exit {done.returncode}): {why}")
 
     def deliver(self, pdf: bytes, path: Path) -> Printed:
-        """Write ``pdf`` to ``path`` (kept either way), then print it when a printer is configured."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(path, pdf, mode=0o600)
+        """Write ``pdf`` to ``path`` (kept either way), then print it when a printer is configured. Never
+        raises: a failure is the answer's ``error``."""
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(path, pdf, mode=0o600)
+        except OSError as e:  # what was printed for has happened: say the slip is missing, never undo it
+            return Printed(path, self.printer, f"the PDF could not be written: {e.strerror or e}")
         if self.printer is None:
             return Printed(path)
         try:

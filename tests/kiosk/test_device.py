@@ -188,3 +188,9 @@ def test_every_error_has_japanese_and_english_text() -> None:
     assert (server.status, server.extra["tries_left"]) == (403, 3) and "残り3回" in server.message_ja
     other = KioskError.from_server(0, "kiosk.answer", "not JSON")  # no HTTP answer of the documented shape
     assert other.status == 502 and other.message_ja and other.extra["server_message"] == "not JSON"
+
+
+def test_a_slip_that_cannot_be_written_is_reported_not_raised(tmp_path: Path) -> None:
+    (tmp_path / "receipts").write_text("a file where the directory should be")
+    out = Printer(None).deliver(b"%PDF", tmp_path / "receipts" / "a.pdf")
+    assert out.error is not None and "could not be written" in out.error
