@@ -186,9 +186,9 @@ def create_app(
             raise KioskError("kiosk.request", fields=["voter_session|pin"])
         return await call(service.lock, voter_session=body.voter_session, pin=body.pin)
 
-    @app.post("/kiosk/api/activity")
-    async def activity(body: Annotated[VoterBody, Body()]) -> dict[str, Any]:
-        return await call(service.activity, body.voter_session)
+    @app.post("/kiosk/api/touch")
+    async def touch(body: Annotated[VoterBody, Body()]) -> dict[str, Any]:
+        return await call(service.touch, body.voter_session)
 
     @app.post("/kiosk/api/card")
     async def card(body: Annotated[VoterBody, Body()]) -> dict[str, Any]:

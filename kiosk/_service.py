@@ -167,7 +167,7 @@ class KioskService:
         }
 
     def tick(self) -> None:
-        """Idle reset: a ``ready`` kiosk with no sign of its voter (a voter call: :meth:`activity`, card,
+        """Idle reset: a ``ready`` kiosk with no sign of its voter (a voter call: :meth:`touch`, card,
         cast) for ``idle_seconds`` plus ``idle_grace`` locks and forgets the voter; not while a cast runs or
         a ballot is unconfirmed (that screen waits for the poll worker). The page resets itself after
         ``idle_seconds`` and locks; this is the service's own reset for a page that stopped."""
@@ -330,7 +330,7 @@ class KioskService:
 
     # -------------------------------------------------------------------------------------------- voter
 
-    def activity(self, voter_session: str) -> dict[str, Any]:
+    def touch(self, voter_session: str) -> dict[str, Any]:
         """The voter is still there (the page reports touches while it holds a voter): the idle time
         starts again."""
         with self._lock:

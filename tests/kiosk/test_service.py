@@ -300,7 +300,7 @@ def test_idle_reset_forgets_the_voter(
         # while the page reports the voter's touches the kiosk stays theirs
         for _ in range(6):
             time.sleep(0.4)
-            assert k.ok("activity", {"voter_session": session}) == {"state": "ready", "idle_seconds": 1.0}
+            assert k.ok("touch", {"voter_session": session}) == {"state": "ready", "idle_seconds": 1.0}
         deadline = time.monotonic() + 10
         while k.state_now()["state"] == "ready":
             assert time.monotonic() < deadline, "no idle reset"
@@ -308,7 +308,7 @@ def test_idle_reset_forgets_the_voter(
         st = k.state_now()
         assert (st["state"], st["card_present"]) == ("locked", False)
         assert k.error("card", {"voter_session": session})["code"] == "kiosk.voter_session"
-        assert k.error("activity", {"voter_session": session})["code"] == "kiosk.voter_session"
+        assert k.error("touch", {"voter_session": session})["code"] == "kiosk.voter_session"
 
 
 # ------------------------------------------------------------------------------- the local API's guard
