@@ -49,6 +49,19 @@ def test_demo_writes_record_and_pdf_and_prints_the_tally(tmp_path: Path) -> None
     assert res["overridden"] >= 1 and res["spoiled"] >= 1
     casts = [e["payload"] for e in entries if e["type"] == "ballot.cast"]
     assert {c["channel"] for c in casts} == {"internet", "kiosk"}
+    # the polling place: two enrolled kiosks, both opened; the second revoked halfway (its next request
+    # refused), the first closed with the server's count of its ballots
+    kiosk = {t: [e["payload"] for e in entries if e["type"] == t] for t in ("kiosk.enrolled", "kiosk.opened",
+             "kiosk.revoked", "kiosk.closed")}  # fmt: skip
+    k1, k2 = "tsukuba-city-hall-1", "tsukuba-city-hall-2"
+    assert [k["kiosk_id"] for k in kiosk["kiosk.enrolled"]] == [k1, k2]
+    assert [k["kiosk_id"] for k in kiosk["kiosk.opened"]] == [k1, k2]
+    assert [k["kiosk_id"] for k in kiosk["kiosk.revoked"]] == [k2]
+    assert [(k["kiosk_id"], k["session"]) for k in kiosk["kiosk.closed"]] == [(k1, 1)]
+    at_kiosk = [c["kiosk"]["kiosk_id"] for c in casts if c["channel"] == "kiosk"]
+    assert kiosk["kiosk.closed"][0]["ballots_cast"] == at_kiosk.count(k1) and at_kiosk.count(k2) >= 1
+    assert "its next request was refused: kiosk.revoked" in text
+    assert f"{k1} cast {at_kiosk.count(k1)} ballot(s) and was closed" in text
     assert {c["auth"]["method"] for c in casts} == {"jpki", "oidc+face"}
     # and the independent verifier accepts the record in official mode (against the pins the commission
     # publishes out of band), PDF signature and trustee enrolment included

@@ -44,13 +44,13 @@ class PollingPlace:
         out = [
             f"polling place {POLLING_PLACE}: kiosks {k1} and {k2} enrolled and opened with their poll-worker "
             "PINs",
-            f"{k2} cast {self.cast[k2]} ballots, then was revoked (ledger entry {self.revoked_index}); "
+            f"{k2} cast {self.cast[k2]} ballot(s), then was revoked (ledger entry {self.revoked_index}); "
             f"its next request was refused: {self.refused[1] if self.refused else 'NOT REFUSED'}",
         ]
         if self.closing is not None:
             e = self.closing["entry"]
             out.append(
-                f"{k1} cast {self.cast[k1]} ballots and was closed "
+                f"{k1} cast {self.cast[k1]} ballot(s) and was closed "
                 f"(ledger entry {self.closing['ledger_index']}: server count {e['ballots_cast']}, "
                 f"kiosk count {e['kiosk_count']})"
             )
