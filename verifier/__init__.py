@@ -3,7 +3,7 @@
 Public API::
 
     verify_record(path, Options(...), progress=None) -> Report   # every numbered check (docs/verifier.md)
-    CHECKS                                                       # the numbered checks V1..V28
+    CHECKS                                                       # the numbered checks V1..V31
     markdown_check_table()                                       # docs/verifier.md's table, from CHECKS
     VerifierError > RecordUnreadable | CheckFailed               # the exception tree (verifier._errors)
 
