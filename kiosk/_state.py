@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -106,12 +107,15 @@ class StateDir:
         self.receipts = self.root / "receipts"
         self.reports = self.root / "reports"
 
-    def create(self, config: KioskConfig) -> None:
-        """Make the directory (0700) and write ``kiosk.json``; refuses a directory that has a kiosk key."""
+    def create(self, config: KioskConfig, write_key: Callable[[Path], None]) -> None:
+        """Make the directory (0700), let ``write_key`` write the kiosk's key to :attr:`key_path`, then
+        write ``kiosk.json`` (so a directory with a ``kiosk.json`` always has its key); refuses a directory
+        that already holds a kiosk."""
         if self.key_path.exists() or self.config_path.exists():
             raise StateError(f"{self.root} already holds a kiosk (kiosk-key / kiosk.json): not overwritten")
         self.root.mkdir(parents=True, exist_ok=True)
         os.chmod(self.root, 0o700)
+        write_key(self.key_path)
         write_atomic(self.config_path, config.to_json() + "\n")
         self.ensure_dirs()
 

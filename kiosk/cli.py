@@ -44,13 +44,12 @@ def init(
     from ._state import KioskConfig, StateDir, StateError, check_kiosk_id, check_server_url
 
     state = StateDir(state_dir)
+    key = KioskKey.generate()
     try:
         config = KioskConfig(check_kiosk_id(kiosk_id), check_server_url(server))
-        state.create(config)
+        state.create(config, key.save)
     except (StateError, OSError) as e:
         raise _fail(str(e)) from None
-    key = KioskKey.generate()
-    key.save(state.key_path)
     typer.echo(f"kiosk id:    {config.kiosk_id}")
     typer.echo(f"public key:  {key.public_key_hex}")
     typer.echo(f"fingerprint: {key.fingerprint}")

@@ -39,9 +39,8 @@ def free_port() -> int:
 def new_state(root: Path, kiosk_id: str, server: str) -> tuple[StateDir, KioskKey]:
     """What ``tvote-kiosk init`` makes: the state directory, kiosk.json and the kiosk's key."""
     state = StateDir(root)
-    state.create(KioskConfig(kiosk_id, server))
     key = KioskKey.generate()
-    key.save(state.key_path)
+    state.create(KioskConfig(kiosk_id, server), key.save)
     return state, key
 
 

@@ -60,7 +60,7 @@ def test_init_refuses_bad_ids_and_urls(tmp_path: Path, kiosk_id: str, server: st
 
 def test_state_files_are_checked(tmp_path: Path) -> None:
     state = StateDir(tmp_path / "s")
-    state.create(KioskConfig("hall-1", "http://127.0.0.1:8000"))
+    state.create(KioskConfig("hall-1", "http://127.0.0.1:8000"), KioskKey.generate().save)
     state.config_path.write_text(json.dumps({"format": "tvote-kiosk/1", "kiosk_id": "hall-1"}))
     with pytest.raises(StateError, match="not a tvote-kiosk/1 file"):
         state.config()
