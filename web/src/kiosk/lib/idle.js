@@ -13,13 +13,14 @@ export class IdleTimer {
    *   onExpire: () => void, now?: () => number, setInterval?: Function, clearInterval?: Function}} options
    *   limit: seconds without activity before the reset (≥ 1); warn: the countdown's length (≤ limit)
    */
-  constructor({ limit, warn, onTick = () => {}, onWarn = () => {}, onExpire, now = () => Date.now(), setInterval: si = globalThis.setInterval, clearInterval: ci = globalThis.clearInterval }) {
+  constructor({ limit, warn, onTick = () => {}, onWarn = () => {}, onExpire, now = () => Date.now(), setInterval: si = (fn, ms) => globalThis.setInterval(fn, ms), clearInterval: ci = (handle) => globalThis.clearInterval(handle) }) {
     if (!Number.isFinite(limit) || limit < 1) throw new Error(`idle limit ${limit}`);
     this.limit = limit;
     this.warn = Math.max(0, Math.min(warn, limit));
     this.onTick = onTick;
     this.onWarn = onWarn;
     this.onExpire = onExpire;
+    // called as plain functions, never as methods of this object (a browser's setInterval refuses that)
     this.now = now;
     this.si = si;
     this.ci = ci;
@@ -31,7 +32,7 @@ export class IdleTimer {
 
   /** Whole seconds left before the reset (0 when it is due). */
   remaining() {
-    const left = this.limit - (this.now() - this.#last) / 1000;
+    const left = this.limit - ((0, this.now)() - this.#last) / 1000;
     return Math.max(0, Math.ceil(left));
   }
 
@@ -42,20 +43,20 @@ export class IdleTimer {
 
   start() {
     this.stop();
-    this.#last = this.now();
+    this.#last = (0, this.now)();
     this.#warned = false;
-    this.#handle = this.si(() => this.#tick(), 1000);
+    this.#handle = (0, this.si)(() => this.#tick(), 1000);
   }
 
   /** Activity: the idle time starts again (and the countdown, if showing, goes away). */
   poke() {
     if (!this.running) return;
-    this.#last = this.now();
+    this.#last = (0, this.now)();
     this.#warned = false;
   }
 
   stop() {
-    if (this.#handle !== null) this.ci(this.#handle);
+    if (this.#handle !== null) (0, this.ci)(this.#handle);
     this.#handle = null;
     this.#warned = false;
   }

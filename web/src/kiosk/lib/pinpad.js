@@ -7,7 +7,7 @@
 // only leaves the pad when it is complete. The pad shows a mask (one dot per character), never the PIN.
 
 export const VOTER_PIN = Object.freeze({ keys: 'ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789', min: 6, max: 16 });
-export const POLL_WORKER_PIN = Object.freeze({ keys: '0123456789', min: 8, max: 16 });
+export const POLL_WORKER_PIN = Object.freeze({ keys: '1234567890', min: 8, max: 16 });
 export const MASK = '●';
 
 export class PinBuffer {
