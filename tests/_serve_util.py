@@ -24,8 +24,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from voting._roll import voter_alias
-from voting._settings import hash_kiosk_token
 from voting.auth import DeterministicTestMatcher, LiveCapture, ReferenceImageSource
+from voting.clients.kiosk import KioskApi, KioskKey
+from voting.receipt import Receipt
 from voting.testing import JpkiTestCa, demo_face_image
 
 BIN = Path(sys.executable).parent
@@ -82,23 +83,48 @@ def reference_photos(roll_key: bytes, election_id: str, residents: Iterable[Any]
     }
 
 
-def write_config(
-    path: Path, anchors: Path, crls: Path, kiosk_token: str, *, rate_limit: int, **settings: str
-) -> Path:
-    """A ``tvote.toml`` for a test server: the JPKI test CA's files (test policy), one opened kiosk, the
-    rate limit, and the string ``settings`` given (e.g. ``face_matcher_url``). It asks for the ``test``
+def write_config(path: Path, anchors: Path, crls: Path, *, rate_limit: int, **settings: str) -> Path:
+    """A ``tvote.toml`` for a test server: the JPKI test CA's files (test policy), the rate limit, and the
+    string ``settings`` given (e.g. ``face_matcher_url``). It asks for the ``test``
     environment explicitly: ``tvote serve`` is production by default and would refuse the test policy."""
     lines = [
         'environment = "test"',
         f'jpki_trust_anchors = "{anchors}"',
         f'jpki_crl_dir = "{crls}"',
         "jpki_test_policy = true",
-        f'kiosk_token_hashes = ["{hash_kiosk_token(kiosk_token)}"]',
         *(f'{k} = "{v}"' for k, v in settings.items()),
         f"rate_limit = {rate_limit}",
     ]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
+
+
+def enrol_kiosk(
+    http: httpx.Client, admin_token: str, kiosk_id: str = "test-hall-1", *, open_session: bool = True
+) -> tuple[KioskApi, str]:
+    """Enrol a polling-place kiosk with a fresh key (``POST /admin/kiosks``) and, with ``open_session``
+    (voting must be open), open its session 1 with the poll-worker PIN; its :class:`KioskApi` on ``http``
+    (whose ``base_url`` is the server root) and the PIN."""
+    key = KioskKey.generate()
+    r = http.post(
+        "/api/v1/admin/kiosks",
+        json={"kiosk_id": kiosk_id, "public_key": key.public_key_hex, "polling_place": "Test hall"},
+        headers={"Authorization": f"Bearer {admin_token}"},
+    )
+    assert r.status_code == 201, r.text
+    api, pin = KioskApi(http, key, kiosk_id), str(r.json()["poll_worker_pin"])
+    if open_session:
+        api.open(1, pin)
+    return api, pin
+
+
+def kiosk_cast(api: KioskApi, voter: Any, card: Any, choices: Any, session: int = 1) -> Receipt:
+    """One voter at the kiosk ``api``: ``voter`` (a :class:`voting.clients.voter.VoterClient`) encrypts
+    ``choices`` (or takes a prepared ballot), the test ``card`` signs, the kiosk signs and casts."""
+    p = choices if hasattr(choices, "ballot_hash") else voter.prepare(choices)
+    challenge = api.challenge()
+    submission = card.sign_ballot(api.base_hash, p.ballot_hash, challenge)
+    return Receipt.from_dict(api.cast(p.ballot.to_dict(), submission, challenge, session))
 
 
 def jpki_files(

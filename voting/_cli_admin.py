@@ -245,16 +245,65 @@ def reissue_invitations(server: ServerOpt) -> None:
         typer.echo(f"  trustee {i}: {code}")
 
 
-@app.command("kiosk-token")
-def kiosk_token() -> None:
-    """Make a kiosk bearer token; print it (for the kiosk) and its SHA-256 (for TVOTE_KIOSK_TOKEN_HASHES)."""
-    import secrets
+kiosk_app = typer.Typer(
+    help="Polling-place kiosks: enrol, revoke, poll-worker PINs, list (docs/kiosk.md).", no_args_is_help=True
+)
+app.add_typer(kiosk_app, name="kiosk")
 
-    from ._settings import hash_kiosk_token
 
-    token = secrets.token_urlsafe(32)
-    typer.echo(f"kiosk token (configure it on the kiosk only): {token}")
-    typer.echo(f"hash (add it to TVOTE_KIOSK_TOKEN_HASHES on the server): {hash_kiosk_token(token)}")
+@kiosk_app.command("enrol")
+def kiosk_enrol(
+    server: ServerOpt,
+    kiosk_id: Annotated[
+        str, typer.Option("--kiosk-id", help="the kiosk's id (lowercase letters, digits, '-')")
+    ],
+    public_key: Annotated[
+        str, typer.Option("--public-key", help="the kiosk's Ed25519 public key, 64 hex (`tvote-kiosk init`)")
+    ],
+    polling_place: Annotated[str, typer.Option("--polling-place", help="where it stands (published)")],
+) -> None:
+    """Enrol a kiosk (kiosk.enrolled on the ledger) and print its poll-worker PIN, shown only this once.
+
+    Compare the printed fingerprint with the one the kiosk shows before handing out the PIN."""
+    body = {"kiosk_id": kiosk_id, "public_key": public_key.strip().lower(), "polling_place": polling_place}
+    out = _call(server, "POST", "/kiosks", json=body).json()
+    typer.echo(f"kiosk {out['kiosk_id']} enrolled at ledger entry {out['ledger_index']}")
+    typer.echo(f"key fingerprint (compare with the kiosk's): {out['fingerprint']}")
+    typer.echo(
+        f"poll-worker PIN (hand it to the polling place's poll workers; shown once): {out['poll_worker_pin']}"
+    )
+
+
+@kiosk_app.command("revoke")
+def kiosk_revoke(
+    server: ServerOpt,
+    kiosk_id: Annotated[str, typer.Argument(help="the kiosk's id")],
+    reason: Annotated[str, typer.Option("--reason", help="why (published in kiosk.revoked)")],
+) -> None:
+    """Revoke a kiosk (kiosk.revoked): from this entry on its requests are refused."""
+    out = _call(server, "POST", f"/kiosks/{kiosk_id}/revoke", json={"reason": reason}).json()
+    typer.echo(f"kiosk {out['kiosk_id']} revoked at ledger entry {out['ledger_index']}")
+
+
+@kiosk_app.command("pin")
+def kiosk_pin(server: ServerOpt, kiosk_id: Annotated[str, typer.Argument(help="the kiosk's id")]) -> None:
+    """Issue a new poll-worker PIN for a kiosk (the old one stops working; a lock after 5 wrong PINs is
+    cleared). Not on the ledger."""
+    out = _call(server, "POST", f"/kiosks/{kiosk_id}/poll-worker-pin").json()
+    typer.echo(f"new poll-worker PIN for kiosk {out['kiosk_id']} (shown once): {out['poll_worker_pin']}")
+
+
+@kiosk_app.command("list")
+def kiosk_list(server: ServerOpt) -> None:
+    """The enrolled kiosks: id, state, session, ballots of the session, PIN state, polling place."""
+    kiosks = _call(server, "GET", "/kiosks").json()["kiosks"]
+    if not kiosks:
+        typer.echo("no kiosk is enrolled")
+    for k in kiosks:
+        typer.echo(
+            f"{k['kiosk_id']}  {k['state']}  session {k['session']}  ballots {k['ballots_cast']}  "
+            f"PIN {k['poll_worker_pin']}  key {k['fingerprint']}  {k['polling_place']}"
+        )
 
 
 @app.command("export-evidence")

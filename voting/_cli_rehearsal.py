@@ -162,9 +162,23 @@ def vote(
         bool,
         typer.Option("--challenge", help="first challenge one encryption (Benaloh) and check its opening"),
     ] = False,
-    kiosk_token_file: Annotated[
+    kiosk_key: Annotated[
         Path | None,
-        typer.Option("--kiosk-token-file", help="vote as at a polling-place kiosk (DIR/kiosk-token)"),
+        typer.Option(
+            "--kiosk-key",
+            help="vote at a polling-place kiosk: the enrolled kiosk's key (DIR/kiosk-key); the kiosk opens a "
+            "session with the poll-worker PIN, casts, and closes it",
+        ),
+    ] = None,
+    kiosk_id: Annotated[
+        str | None, typer.Option("--kiosk-id", help="the kiosk's enrolled id (with --kiosk-key)")
+    ] = None,
+    poll_worker_pin_env: Annotated[
+        str | None,
+        typer.Option(
+            "--poll-worker-pin-env",
+            help="environment variable holding the kiosk's poll-worker PIN (with --kiosk-key)",
+        ),
     ] = None,
     receipt_out: Annotated[
         Path | None, typer.Option("--receipt-out", help="write the receipt (JSON) for tvote-verify --receipt")
@@ -173,7 +187,6 @@ def vote(
     """Cast one ballot with a test card (or a digital ID): encrypt here, sign, check the receipt."""
     from voting.testing._rehearsal import load_card
 
-    from ._cli_errors import read_secret_file
     from .clients.voter import (
         ChallengeError,
         ElectionDataError,
@@ -197,7 +210,7 @@ def vote(
     elif digital_id is not None:
         resident = _digital_id_resident(kit, digital_id)
     log_key = _read_text(log_key_file, "config.log_key") if log_key_file is not None else None
-    kiosk = read_secret_file(kiosk_token_file, "--kiosk-token-file") if kiosk_token_file else None
+    kiosk = _kiosk(kiosk_key, kiosk_id, poll_worker_pin_env) if kiosk_key is not None else None
     try:
         with VoterClient(server, log_key=log_key) as client:
             info = client.election()
@@ -215,7 +228,11 @@ def vote(
                     raise CliError("rehearsal.vote", "a kiosk takes My Number cards only, not a digital ID")
                 receipt = client.cast_oidc(ballot, face=resident["face"], login=resident["login"])
             else:
-                receipt = client.cast_jpki(test_card, ballot, kiosk_token=kiosk)
+                receipt = (
+                    client.cast_jpki(test_card, ballot)
+                    if kiosk is None
+                    else _cast_at_kiosk(server, kiosk, test_card, ballot)
+                )
             receipt = client.complete_receipt(receipt)  # pending until the next scheduled checkpoint
             try:
                 client.verify_receipt(receipt)
@@ -246,6 +263,56 @@ def vote(
 
         write_atomic(receipt_out, json.dumps(receipt.to_dict(), indent=2) + "\n")
         typer.echo(f"receipt written to {receipt_out}")
+
+
+def _kiosk(key_file: Path, kiosk_id: str | None, pin_env: str | None) -> tuple[Any, str, str]:
+    """The kit's kiosk: its key, its id, its poll-worker PIN (from the environment variable ``pin_env``)."""
+    from .clients.kiosk import KioskApiError, KioskKey
+
+    if not kiosk_id or not pin_env:
+        raise CliError("rehearsal.kiosk", "--kiosk-key needs --kiosk-id and --poll-worker-pin-env")
+    pin = os.environ.get(pin_env)
+    if not pin:
+        raise CliError("rehearsal.kiosk", f"set the environment variable {pin_env} to the poll-worker PIN")
+    try:
+        return KioskKey.load(key_file), kiosk_id, pin
+    except KioskApiError as e:
+        raise CliError(e.code, e.message) from None
+
+
+def _cast_at_kiosk(server: str, kiosk: tuple[Any, str, str], card: Any, ballot: Any) -> Any:
+    """What a kiosk does for one voter, in one go: the poll worker opens its next session (the zero report,
+    ``kiosk.opened``) unless one is open, the card signs, the kiosk signs and casts, the poll worker closes
+    the session (the closing report, ``kiosk.closed``). Every request is signed with the kiosk's key."""
+    import httpx
+
+    from .clients.kiosk import KioskApi, KioskApiError
+    from .receipt import Receipt
+
+    key, kiosk_id, pin = kiosk
+    try:
+        with httpx.Client(base_url=server, timeout=120) as http:
+            api = KioskApi(http, key, kiosk_id)
+            status = api.status()
+            session = int(status["session"])
+            if status["state"] != "open":
+                session += 1
+                opened = api.open(session, pin)
+                typer.echo(
+                    f"kiosk {kiosk_id}: session {session} opened (ledger entry {opened['ledger_index']})"
+                )
+            challenge = api.challenge()
+            submission = card.sign_ballot(api.base_hash, ballot.ballot_hash, challenge)
+            receipt = Receipt.from_dict(api.cast(ballot.ballot.to_dict(), submission, challenge, session))
+            count = int(api.status()["ballots_cast"])
+            closed = api.close(session, count, pin)
+            typer.echo(
+                f"kiosk {kiosk_id}: session {session} closed, {closed['entry']['ballots_cast']} ballot(s) "
+                f"(ledger entry {closed['ledger_index']})"
+            )
+    except KioskApiError as e:
+        raise CliError(e.code, e.message, exit_code=1) from None
+    return receipt
 
 
 def _digital_id_resident(kit: Path | None, resident_id: str) -> dict[str, Any]:

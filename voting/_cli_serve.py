@@ -80,7 +80,7 @@ def serve(
         for name, on in (
             ("jpki", bool(cfg.trust_anchors)),
             ("oidc+face", cfg.oidc is not None and cfg.face is not None and cfg.face_reference is not None),
-            (f"kiosk({len(cfg.kiosk_token_hashes)})", bool(cfg.kiosk_token_hashes)),
+            ("kiosk", bool(cfg.trust_anchors)),  # enrolled kiosks cast with My Number cards (JPKI)
         )
         if on
     ]

@@ -248,6 +248,6 @@ def make_engine(url: str) -> Engine:
 
 def create_tables(engine: Engine) -> None:
     """Create every table of the service (these and ballot intake's ``voting._intake_db``); idempotent."""
-    from . import _intake_db  # noqa: F401  (intake's private tables share this metadata and engine)
+    from . import _intake_db, _kiosk_db  # noqa: F401  (their private tables share this metadata and engine)
 
     SQLModel.metadata.create_all(engine)

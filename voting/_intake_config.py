@@ -9,7 +9,7 @@
 
 :meth:`IntakeConfig.from_settings` reads the JPKI trust anchors, the CRL directory (or the explicitly chosen
 ``UnsafeNoRevocationCheck``), the Digital Authentication App's client key, the digital-ID provider, the
-face-match engine and reference source and the kiosk token hashes, and raises
+face-match engine and reference source, and raises
 :class:`~voting._errors.ConfigurationError` on anything unusable, so a misconfigured server does not start
 (in production this includes a trust anchor that is not pinned: :func:`check_production_anchors`). What is
 not configured stays ``None`` and the intake refuses that method with ``auth.unavailable`` (403). Tests and
@@ -231,7 +231,6 @@ class IntakeConfig:
     oidc_jwks_min_refresh: float = 60.0
     face: FaceMatcher | None = None
     face_reference: ReferencePhotoSource | None = None
-    kiosk_token_hashes: frozenset[str] = frozenset()
     #: the Digital Authentication App client (My Number card on the phone), or None
     dapp: SigningApp | None = None
     #: the per-election cap on spoiled (challenged) ballots
@@ -301,7 +300,6 @@ class IntakeConfig:
             oidc_jwks_min_refresh=float(settings.oidc_jwks_min_refresh),
             face=face,
             face_reference=face_reference,
-            kiosk_token_hashes=settings.effective_kiosk_token_hashes,
             dapp=dapp,
             max_spoiled_ballots=settings.max_spoiled_ballots,
             checkpoint_per_receipt=settings.checkpoint_interval == 0,
@@ -330,7 +328,6 @@ class IntakeConfig:
             face=self.face,
             face_reference=self.face_reference,
             dapp=self.dapp,
-            kiosk_token_hashes=self.kiosk_token_hashes,
             max_spoiled=self.max_spoiled_ballots,
             checkpoint_per_receipt=self.checkpoint_per_receipt,
         )

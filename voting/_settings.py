@@ -8,15 +8,15 @@ over both.
 The defaults are for **production**: with no settings the server refuses to start until it has an admin
 token, and ``tvote serve`` checks everything the election will need before it listens
 (:mod:`voting._startup`). Development is asked for explicitly (``TVOTE_ENVIRONMENT=development`` or
-``tvote serve --dev``); it binds loopback only and, when no token is given, draws random admin and kiosk
-tokens at start and writes them to ``0600`` files in the data directory.
+``tvote serve --dev``); it binds loopback only and, when no admin token is given, draws a random one at
+start and writes it to a ``0600`` file in the data directory.
 
 The settings, their environment variables and defaults are documented once, in the table of
 ``docs/operator-guide.md`` ("Server configuration"); ``tests/system/test_settings_doc.py`` holds that table to
 :class:`Settings` (every field is a row, every documented default is the field's default).
 
 Fail closed: a well-known token (:data:`WELL_KNOWN_TOKENS`, e.g. ``changethis``) is refused as the admin
-token or a kiosk token in every environment (:class:`~voting._errors.ConfigurationError`); outside
+token in every environment (:class:`~voting._errors.ConfigurationError`); outside
 ``development`` the admin token is required and must have at least 32 characters; in
 ``production`` the JPKI test policy, ``unsafe-none`` revocation, trust anchors not pinned by SHA-256
 fingerprint (checked when the anchors are loaded, :mod:`voting._intake_config`), plain-HTTP digital-ID
@@ -30,7 +30,6 @@ field: splitting the checks from the fields would make a reader hunt for a setti
 
 from __future__ import annotations
 
-import hashlib
 import ipaddress
 import os
 import re
@@ -54,15 +53,14 @@ __all__ = [
     "WELL_KNOWN_TOKENS",
     "Environment",
     "Settings",
-    "hash_kiosk_token",
     "is_loopback_host",
 ]
 
 Environment = Literal["development", "test", "production"]
 
 #: Tokens that appeared in documentation, templates or earlier versions (``changethis`` was the development
-#: admin token, ``changethis-kiosk`` the development kiosk token). Refused as the admin token and (by hash)
-#: as a kiosk token in every environment.
+#: admin token, ``changethis-kiosk`` the development kiosk token of versions before enrolled kiosks). Refused
+#: as the admin token in every environment.
 WELL_KNOWN_TOKENS: Final[frozenset[str]] = frozenset(
     {"changethis", "changethis-kiosk", "changeme", "change-me", "secret", "password", "admin", "token"}
 )
@@ -70,11 +68,6 @@ _MIN_TOKEN_LEN: Final[int] = 32
 #: the longest checkpoint schedule (seconds): receipts wait for the next checkpoint for their proof
 MAX_CHECKPOINT_INTERVAL: Final[int] = 3600
 _HEX64: Final[re.Pattern[str]] = re.compile(r"[0-9a-f]{64}")
-
-
-def hash_kiosk_token(token: str) -> str:
-    """The SHA-256 (lowercase hex) of a kiosk bearer token: what the settings hold instead of the token."""
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
 def is_loopback_host(host: str) -> bool:
@@ -163,8 +156,6 @@ class Settings:
     oidc_verified_scope: str | None = None
     oidc_max_auth_age: int = 600
     oidc_jwks_min_refresh: int = 60
-    # -- ballot intake: polling-place kiosks (SHA-256 hex of each bearer token)
-    kiosk_token_hashes: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.environment not in ("development", "test", "production"):
@@ -237,18 +228,6 @@ class Settings:
         for name in ("max_request_bytes", "max_admin_request_bytes"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1024:
                 raise ConfigurationError(f"config.{name}", f"{name} must be an integer of at least 1024")
-        # kiosks
-        hashes = tuple(h.strip().lower() for h in self.kiosk_token_hashes if h.strip())
-        for h in hashes:
-            if not _HEX64.fullmatch(h):
-                raise ConfigurationError(
-                    "config.kiosk_tokens", "kiosk token hashes are SHA-256 digests, 64 hex digits each"
-                )
-        if any(hash_kiosk_token(t) in hashes for t in WELL_KNOWN_TOKENS):
-            raise ConfigurationError(
-                "config.default_secret", "a kiosk token hash is the hash of a well-known token; refused"
-            )
-        object.__setattr__(self, "kiosk_token_hashes", hashes)
         for name in ("oidc_acr_values", "oidc_trust_frameworks"):
             v = getattr(self, name)
             object.__setattr__(self, name, (v,) if isinstance(v, str) else tuple(v))
@@ -414,12 +393,6 @@ class Settings:
         return frozenset(self.jpki_anchor_pins or JLIS_SIGNING_ROOT_SHA256)
 
     @property
-    def effective_kiosk_token_hashes(self) -> frozenset[str]:
-        """The kiosk token hashes in force (there is no built-in kiosk token in any environment; development
-        draws one at start, :func:`voting._startup.prepare`). Empty: the kiosk route refuses every token."""
-        return frozenset(self.kiosk_token_hashes)
-
-    @property
     def proxies(self) -> TrustedProxies:
         """The reverse proxies whose client-address header is believed (:mod:`voting._client_address`)."""
         return TrustedProxies.parse(self.trusted_proxies, self.proxy_header)
@@ -482,7 +455,7 @@ _PATHS: Final[frozenset[str]] = frozenset(
     }
 )
 _TUPLES: Final[frozenset[str]] = frozenset(
-    {"kiosk_token_hashes", "oidc_acr_values", "oidc_trust_frameworks", "trusted_proxies", "jpki_anchor_pins"}
+    {"oidc_acr_values", "oidc_trust_frameworks", "trusted_proxies", "jpki_anchor_pins"}
 )
 _INTS: Final[frozenset[str]] = frozenset(
     {
@@ -511,6 +484,12 @@ def _read_config_file(path: Path) -> dict[str, str]:
     known = {v.removeprefix("TVOTE_").lower(): v for v in (*ENV_VARS.values(), *_SECRET_FILES)}
     out: dict[str, str] = {}
     for k, v in data.items():
+        if k == "kiosk_token_hashes":  # the shared kiosk token of earlier versions: gone, never ignored
+            raise ConfigurationError(
+                "config.file",
+                f"{path}: kiosk tokens no longer exist; remove kiosk_token_hashes and enrol each kiosk "
+                "(tvote admin kiosk enrol, docs/kiosk.md)",
+            )
         if k not in known:
             raise ConfigurationError("config.file", f"unknown setting {k!r} in {path}")
         if isinstance(v, bool):

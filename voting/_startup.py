@@ -34,12 +34,11 @@ from pathlib import Path
 from typing import Any, Final
 
 from ._errors import ConfigurationError
-from ._settings import Settings, hash_kiosk_token, is_loopback_host
+from ._settings import Settings, is_loopback_host
 
 __all__ = [
     "CHECKS",
     "DEV_ADMIN_TOKEN_FILE",
-    "DEV_KIOSK_TOKEN_FILE",
     "Prepared",
     "Problem",
     "StartupCheck",
@@ -54,9 +53,8 @@ __all__ = [
 
 _log = logging.getLogger("tvote.startup")
 
-#: where ``development`` writes the admin / kiosk token it drew at start (mode 0600, in the data directory)
+#: where ``development`` writes the admin token it drew at start (mode 0600, in the data directory)
 DEV_ADMIN_TOKEN_FILE: Final[str] = "dev-admin-token"  # noqa: S105 - a file name
-DEV_KIOSK_TOKEN_FILE: Final[str] = "dev-kiosk-token"  # noqa: S105 - a file name
 #: files of the data directory that hold secrets (production refuses them group- or world-accessible)
 _SECRET_FILES: Final[tuple[str, ...]] = (
     "tvote.sqlite3",
@@ -65,7 +63,6 @@ _SECRET_FILES: Final[tuple[str, ...]] = (
     "ledger-signing.key",
     "commission-signer.key",
     DEV_ADMIN_TOKEN_FILE,
-    DEV_KIOSK_TOKEN_FILE,
 )
 #: protocol brief §6: production requires a witness quorum of at least 2 of 3
 MIN_WITNESS_QUORUM: Final[int] = 2
@@ -148,10 +145,11 @@ def _write_secret(path: Path, text: str) -> None:
 
 
 def prepare(settings: Settings, *, now: dt.datetime | None = None) -> Prepared:
-    """Create the data directory (0700). In ``development`` only: draw a random admin token and a random
-    kiosk token when none is configured (written to ``dev-admin-token`` / ``dev-kiosk-token``, mode 0600,
-    in the data directory; there are no built-in tokens) and generate a TEST commission signing key if
-    there is none. Idempotent: settings that already hold tokens are returned unchanged."""
+    """Create the data directory (0700). In ``development`` only: draw a random admin token when none is
+    configured (written to ``dev-admin-token``, mode 0600, in the data directory; there is no built-in
+    token) and generate a TEST commission signing key if there is none. Idempotent: settings that already
+    hold a token are returned unchanged. (Polling-place kiosks have no token: each is enrolled with its
+    own key, ``docs/kiosk.md``.)"""
     from ._commission_key import ensure_test_commission_signer
     from ._db import make_private_dir
 
@@ -171,12 +169,6 @@ def prepare(settings: Settings, *, now: dt.datetime | None = None) -> Prepared:
         _write_secret(path, token)
         changes["admin_token"] = token
         notes.append(f'development admin token drawn: export TVOTE_ADMIN_TOKEN="$(cat {path.resolve()})"')
-    if not settings.kiosk_token_hashes:
-        token = secrets.token_urlsafe(32)
-        path = settings.data_dir / DEV_KIOSK_TOKEN_FILE
-        _write_secret(path, token)
-        changes["kiosk_token_hashes"] = (hash_kiosk_token(token),)
-        notes.append(f"development kiosk token drawn: {path.resolve()}")
     if ensure_test_commission_signer(settings, now):
         notes.append(f"development: a TEST commission signing key was generated in {settings.data_dir}")
     for n in notes:
@@ -362,8 +354,6 @@ def _check_intake(ctx: StartupContext) -> list[str]:
             "no ballot-intake method is configured: set TVOTE_JPKI_TRUST_ANCHORS (My Number card) and/or "
             "TVOTE_OIDC_* with TVOTE_FACE_* (digital ID)"
         )
-    if s.kiosk_token_hashes and s.jpki_trust_anchors is None:
-        problems.append("polling-place kiosks (TVOTE_KIOSK_TOKEN_HASHES) need the JPKI trust anchors")
     return problems
 
 

@@ -8,6 +8,8 @@ Routers (one per resource, all thin):
 * ``/api/v1/trustee/*``: trustees, registration code then per-trustee token (``voting.api.trustee``)
 * ``/api/v1/ledger/*``: the public ledger (``voting._ledger_api``)
 * ``/api/v1/voter/*``: ballot intake (``voting.api.voter``)
+* ``/api/v1/kiosk/*``: polling-place kiosks, each request signed by an enrolled kiosk's key, and
+  ``/api/v1/admin/kiosks…``: their enrolment (``voting.api.kiosk``)
 * ``/``, ``/vote``, ``/vote/oidc-callback``, ``/check``, ``/kiosk``, ``/static/*``: the residents' booth
   (``voting.api.booth``, files from ``Settings.effective_web_root``)
 
@@ -71,7 +73,7 @@ def create_app(
     ceremony and the roll commitment are done) and closes at its end, by the service's injected clock.
 
     ``intake`` is a :class:`voting._intake_config.IntakeConfig`; by default it is loaded from ``settings``
-    (trust anchors, CRLs, digital-ID provider, face-match engine, kiosk token hashes), so a misconfigured
+    (trust anchors, CRLs, digital-ID provider, face-match engine), so a misconfigured
     server refuses to start (:class:`~voting._errors.ConfigurationError`). The ledger routes read the
     service's ledger; the voter routes an :class:`voting._intake_config.IntakeProvider`.
 
@@ -139,9 +141,9 @@ def create_app(
     install_error_handlers(app)
     add_service_error_handlers(app)
     from . import _ledger_api
-    from .api import admin, booth, public, trustee, voter
+    from .api import admin, booth, kiosk, public, trustee, voter
 
-    per_route = voter.BODY_LIMITS | _ledger_api.BODY_LIMITS
+    per_route = voter.BODY_LIMITS | kiosk.BODY_LIMITS | _ledger_api.BODY_LIMITS
     route_limits = {(method, API_PREFIX + path): n for (method, path), n in per_route.items()}
     app.add_middleware(
         BodySizeLimit,
@@ -159,6 +161,8 @@ def create_app(
     app.include_router(trustee.router, prefix=API_PREFIX)
     app.include_router(_ledger_api.router, prefix=API_PREFIX)
     app.include_router(voter.router, prefix=API_PREFIX)
+    app.include_router(kiosk.router, prefix=API_PREFIX)
+    app.include_router(kiosk.admin_router, prefix=API_PREFIX)
     app.include_router(booth.router)
 
     @app.get("/healthz", include_in_schema=False)

@@ -144,6 +144,7 @@ PINNED: dict[str, set[str]] = {
         "WrongPinError",
         "check_pin_format",
     },
+    "kiosk.cli": {"app"},
     "kiosk.testing": {"SOFTHSM2_LIBRARY_CANDIDATES", "SoftHsm2", "find_softhsm2_library"},
     "ledger": {
         "Appended",

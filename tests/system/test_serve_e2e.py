@@ -3,11 +3,12 @@
 The server runs as a subprocess configured like a deployment (a TOML config file plus ``TVOTE_*``
 variables): a test JPKI CA as trust anchor with its CRL (one card revoked), a development OpenID Connect
 provider on loopback, the deterministic face engine behind a small HTTP matcher (``HttpFaceMatcher`` wire
-format) with an HTTP reference-photo source, and one hashed kiosk token. Then:
+format) with an HTTP reference-photo source. Then:
 
 ``tvote admin create / load-roll / publish-roll`` → 3 trustees (quorum 2) ``tvote trustee init / register /
 deal / verify-shares`` → ``finalize-keys`` / ``open`` → voters with :class:`voting.clients.voter.VoterClient`
-(JPKI cards, one challenge, one re-vote, one digital ID + face, one kiosk override, one revoked card) →
+(JPKI cards, one challenge, one re-vote, one digital ID + face, one kiosk override at an enrolled kiosk, a
+kiosk request signed by another key, one revoked card) →
 ``close`` / ``tally`` → ``tvote trustee decrypt`` by 2 of 3 → ``publish`` / ``export`` →
 ``tvote-verify`` on the exported record (``--trust-root`` the commission root) and on one receipt.
 """
@@ -27,10 +28,12 @@ from _serve_util import (
     ENGINE_ID,
     Cli,
     create_election_by_cli,
+    enrol_kiosk,
     face_matcher_app,
     free_port,
     jpki_files,
     key_ceremony_by_cli,
+    kiosk_cast,
     reference_photos,
     server_env,
     start_server,
@@ -39,6 +42,7 @@ from _serve_util import (
     write_config,
 )
 
+from voting.clients.kiosk import KioskApi, KioskApiError, KioskKey
 from voting.clients.voter import ServerError, VoterClient
 from voting.testing import (
     DEV_ACR,
@@ -81,7 +85,6 @@ def world(tmp_path):
     roll_key = secrets.token_bytes(32)
     (tmp_path / "roll.key").write_text(roll_key.hex())
     admin_token = secrets.token_urlsafe(32)
-    kiosk_token = secrets.token_urlsafe(32)
     data = tmp_path / "data"
     config = tmp_path / "tvote.toml"
     provider.start()
@@ -91,7 +94,6 @@ def world(tmp_path):
             config,
             anchors,
             crls,
-            kiosk_token,
             rate_limit=100000,
             face_matcher_url=f"{matcher_url}/match",
             face_reference_url=f"{matcher_url}/reference",
@@ -123,7 +125,7 @@ def world(tmp_path):
                 "provider": provider,
                 "photos": photos,
                 "roll_key": roll_key,
-                "kiosk_token": kiosk_token,
+                "admin_token": admin_token,
                 "data": data,
                 "tmp": tmp_path,
             }
@@ -190,13 +192,15 @@ def test_serve_end_to_end(world: dict[str, Any]) -> None:
             login_as(world["provider"], residents[3])
             v.cast_oidc(a, face=demo_live_capture(residents[4]))
         assert bad_face.value.code == "face.rejected"
-        v.cast_jpki(residents[4].card, b)  # internet ballot, then overridden at the kiosk
-        receipts.append(v.cast_jpki(residents[4].card, a, kiosk_token=world["kiosk_token"]))
-        _votes(a, counts)
-        assert receipts[-1].channel == "kiosk"
-        with pytest.raises(ServerError) as kiosk_bad:
-            v.cast_jpki(residents[5].card, a, kiosk_token="not-a-kiosk-token")
-        assert kiosk_bad.value.code == "kiosk.invalid"
+        v.cast_jpki(residents[4].card, b)  # internet ballot, then overridden at an enrolled kiosk
+        with httpx.Client(base_url=base, timeout=60) as kiosk_http:
+            kiosk, _ = enrol_kiosk(kiosk_http, world["admin_token"], "e2e-hall-1")
+            receipts.append(kiosk_cast(kiosk, v, residents[4].card, a))
+            _votes(a, counts)
+            assert receipts[-1].channel == "kiosk"
+            with pytest.raises(KioskApiError) as kiosk_bad:  # the kiosk's id, but not its key
+                kiosk_cast(KioskApi(kiosk_http, KioskKey.generate(), "e2e-hall-1"), v, residents[5].card, a)
+            assert kiosk_bad.value.code == "kiosk.signature"
         with pytest.raises(ServerError) as revoked:
             v.cast_jpki(world["revoked"].card, a)
         assert revoked.value.code == "jpki.revoked"

@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
+from _serve_util import kiosk_cast
 from _service_util import start_election_on
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
@@ -21,6 +22,7 @@ from crypto._ballot import EncryptedBallot
 from voting._db import create_tables, make_engine
 from voting._intake_db import AuthEvidence, IntakeBallot, IntakeChallenge, VoterState
 from voting.auth import JpkiEvidence
+from voting.clients.kiosk import KioskApiError
 from voting.testing import DemoElection, JpkiTestCa, TestResident, make_residents, tsukuba_manifest
 
 pytestmark = pytest.mark.xdist_group("intake")
@@ -39,6 +41,14 @@ def election(tmp_path_factory: pytest.TempPathFactory, module_database_url: str 
         module_database_url, tmp_path_factory.mktemp("intake"), residents, ca, manifest, revoked=revoked
     ) as e:
         yield e
+
+
+@pytest.fixture(scope="module")
+def kiosk(election: DemoElection) -> Any:
+    """An enrolled polling-place kiosk with its session 1 open (``voting.clients.kiosk.KioskApi``)."""
+    api, pin = election.enrol_kiosk("intake-hall-1")
+    api.open(1, pin)
+    return api
 
 
 def _post(e: DemoElection, path: str, body: Any, headers: dict[str, str] | None = None) -> httpx.Response:
@@ -152,20 +162,21 @@ def test_revote_increments_seq_and_receipt_verifies(election: DemoElection) -> N
         assert st is not None and st.seq == 2 and st.last_index == second.leaf_index
 
 
-def test_kiosk_ballot_overrides_and_ends_internet_voting(election: DemoElection) -> None:
+def test_kiosk_ballot_overrides_and_ends_internet_voting(election: DemoElection, kiosk: Any) -> None:
     e = election
     r = e.residents[2]
     with e.client() as c:
         c.cast_jpki(r.card, CHOICE)
-        k = c.cast_jpki(
-            r.card, {"mayor": ["cand-1"], "referendum": ["yes"], "subsidy": []}, kiosk_token=e.kiosk_token
-        )
+        k = kiosk_cast(kiosk, c, r.card, {"mayor": ["cand-1"], "referendum": ["yes"], "subsidy": []})
         assert k.channel == "kiosk" and k.seq == 2
-        assert _entry(e, k.leaf_index).payload["channel"] == "kiosk"
-    before = e.ledger_size()
-    for headers, path in (({}, "/ballots"), ({"Authorization": f"Bearer {e.kiosk_token}"}, "/kiosk/ballots")):
-        resp = _post(e, path, _jpki_body(e, r.card, _encrypt(e)), headers)
+        payload = _entry(e, k.leaf_index).payload
+        assert payload["channel"] == "kiosk" and payload["kiosk"]["kiosk_id"] == "intake-hall-1"
+        before = e.ledger_size()
+        resp = _post(e, "/ballots", _jpki_body(e, r.card, _encrypt(e)))
         assert resp.status_code == 409 and resp.json()["error"]["code"] == "voter.kiosk_voted"
+        with pytest.raises(KioskApiError) as second:  # a second kiosk ballot too
+            kiosk_cast(kiosk, c, r.card, CHOICE)
+        assert (second.value.status, second.value.code) == (409, "voter.kiosk_voted")
     assert e.ledger_size() == before
 
 
@@ -292,11 +303,12 @@ def test_rejections_are_4xx_with_codes_and_leave_the_ledger_unchanged(election: 
         assert resp.json()["error"]["code"] == code, (name, resp.text)
         assert e.ledger_size() == before, name
 
-    # kiosk route without / with a wrong kiosk token
+    # the kiosk route without a kiosk's signature (tests/voting/test_kiosk_requests.py has the rest)
     body = _jpki_body(e, good.card, _encrypt(e))
-    for headers, code in (({}, "kiosk.required"), ({"Authorization": "Bearer nope"}, "kiosk.invalid")):
-        resp = _post(e, "/kiosk/ballots", body, headers)
-        assert resp.status_code == 401 and resp.json()["error"]["code"] == code
+    for headers in ({}, {"Authorization": "Bearer nope"}):
+        resp = e.http.post("/api/v1/kiosk/ballots", json=body, headers=headers)
+        assert resp.status_code == 401 and resp.json()["error"]["code"] == "kiosk.required"
+    assert e.ledger_size() == before
     # the same challenge cannot be used twice; a replayed ballot is refused
     ok = _post(e, "/ballots", body)
     assert ok.status_code == 200, ok.text
@@ -355,40 +367,46 @@ def test_concurrent_challenges_purge_expired_ones_without_conflict(election: Dem
 
 def test_concurrent_submissions_of_one_voter_are_serialised(election: DemoElection) -> None:
     """Real concurrent HTTP requests: every internet ballot of one voter gets its own seq; of concurrent
-    kiosk ballots of another voter exactly one is accepted."""
+    kiosk ballots of another voter (at four kiosks at once) exactly one is accepted."""
     e = election
     n = 6
     voter, kiosk_voter = e.residents[7], e.residents[8]
     bodies = [_jpki_body(e, voter.card, _encrypt(e)) for _ in range(n)]
-    kbodies = [_jpki_body(e, kiosk_voter.card, _encrypt(e)) for _ in range(4)]
-    kh = {"Authorization": f"Bearer {e.kiosk_token}"}
+    kiosks = []
+    for i in range(4):
+        api, pin = e.enrol_kiosk(f"concurrent-hall-{i}")
+        api.open(1, pin)
+        kiosks.append(api)
     before = e.ledger_size()
 
-    def send(args: tuple[str, dict[str, Any], dict[str, str]]) -> httpx.Response:
-        path, body, headers = args
+    def send(body: dict[str, Any]) -> httpx.Response:
         with httpx.Client(base_url=e.base_url, timeout=60) as c:
-            return c.post("/api/v1/voter" + path, json=body, headers=headers)
+            return c.post("/api/v1/voter/ballots", json=body)
 
-    jobs = [("/ballots", b, {}) for b in bodies] + [("/kiosk/ballots", b, kh) for b in kbodies]
-    with cf.ThreadPoolExecutor(max_workers=len(jobs)) as pool:
-        answers = list(pool.map(send, jobs))
-    internet, kiosk = answers[:n], answers[n:]
+    def at_kiosk(api: Any) -> Any:
+        with e.client() as c:
+            try:
+                return kiosk_cast(api, c, kiosk_voter.card, CHOICE)
+            except KioskApiError as err:
+                return err
+
+    with cf.ThreadPoolExecutor(max_workers=n + len(kiosks)) as pool:
+        internet_f = [pool.submit(send, b) for b in bodies]
+        kiosk_f = [pool.submit(at_kiosk, k) for k in kiosks]
+        internet = [f.result() for f in internet_f]
+        kiosk = [f.result() for f in kiosk_f]
     assert all(a.status_code == 200 for a in internet), [a.text for a in internet]
     assert sorted(a.json()["seq"] for a in internet) == list(range(1, n + 1))
-    ok = [a for a in kiosk if a.status_code == 200]
-    assert len(ok) == 1
-    assert all(
-        a.status_code == 409 and a.json()["error"]["code"] == "voter.kiosk_voted"
-        for a in kiosk
-        if a.status_code != 200
-    )
+    refused = [a for a in kiosk if isinstance(a, KioskApiError)]
+    assert len(kiosk) - len(refused) == 1
+    assert all(a.status == 409 and a.code == "voter.kiosk_voted" for a in refused)
     assert e.ledger_size() == before + n + 1
     # seq order equals ledger order for the voter
     by_index = sorted((a.json()["leaf_index"], a.json()["seq"]) for a in internet)
     assert [s for _, s in by_index] == list(range(1, n + 1))
 
 
-def test_every_cast_carries_a_roll_proof_of_its_alias(election: DemoElection) -> None:
+def test_every_cast_carries_a_roll_proof_of_its_alias(election: DemoElection, kiosk: Any) -> None:
     """Internet and kiosk casts alike: each ``ballot.cast`` entry's roll_proof is the RFC 9162 inclusion
     proof of its voter alias in the published roll tree."""
     from ledger.merkle import inclusion_ranges, leaf_hash, verify_inclusion
@@ -397,7 +415,7 @@ def test_every_cast_carries_a_roll_proof_of_its_alias(election: DemoElection) ->
     r = e.residents[6]  # the other tests' ballots of resident 6 are refused before the kiosk rule
     with e.client() as c:
         assert c.cast_jpki(r.card, CHOICE).channel == "internet"
-        assert c.cast_jpki(r.card, CHOICE, kiosk_token=e.kiosk_token).channel == "kiosk"
+        assert kiosk_cast(kiosk, c, r.card, CHOICE).channel == "kiosk"
     entries = e.service.ledger.entries(0, e.ledger_size())
     (roll,) = [x.payload for x in entries if x.type == "roll.commitment"]
     casts = [x.payload for x in entries if x.type == "ballot.cast"]

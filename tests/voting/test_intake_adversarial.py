@@ -77,7 +77,6 @@ def world(tmp_path: Path) -> Any:
         tmp_path / "tvote.toml",
         anchors,
         crls,
-        secrets.token_urlsafe(32),
         rate_limit=100_000,
         # the hostile client here is one address; the bounds themselves are tested in test_intake.py
         spoil_rate_per_hour="100000",

@@ -171,7 +171,7 @@ def test_secret_files_are_private(kit: Path) -> None:
         assert mode(d) == 0o700, d
     secrets = [
         kit / "admin-token",
-        kit / "kiosk-token",
+        kit / "kiosk-key",
         kit / "roll.csv",
         kit / "server-data" / "ledger-signing.key",
         kit / "server-data" / "commission-signer.key",

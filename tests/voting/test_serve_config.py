@@ -16,7 +16,16 @@ from typing import Any
 
 import httpx
 import pytest
-from _serve_util import Cli, free_port, jpki_files, server_env, stop_server, wait_until_serving
+from _serve_util import (
+    Cli,
+    enrol_kiosk,
+    free_port,
+    jpki_files,
+    kiosk_cast,
+    server_env,
+    stop_server,
+    wait_until_serving,
+)
 from _service_util import ADMIN, ADMIN_TOKEN, CLOSE_EARLY, OPEN_EARLY, error_code, manifest_dict, running_app
 from cryptography.hazmat.primitives import serialization
 
@@ -25,10 +34,11 @@ from voting._db import make_engine
 from voting._errors import ConfigurationError, ServiceUnavailable
 from voting._intake_config import CrlDirectoryChecker, IntakeConfig
 from voting._manifest import parse_manifest
-from voting._settings import Settings, hash_kiosk_token
+from voting._settings import Settings
 from voting._startup import CHECKS, StartupCheck, StartupCheckFailed, prepare, run_checks
 from voting.app import create_app
 from voting.auth import RevocationError, UnsafeNoRevocationCheck, certificate_fingerprint
+from voting.clients.kiosk import KioskKey
 from voting.clients.voter import VoterClient
 from voting.service import ElectionService, open_ledger
 from voting.testing import (
@@ -74,13 +84,6 @@ def test_settings_refuse_unsafe_choices_outside_development(tmp_path):
     with pytest.raises(ConfigurationError) as e:
         Settings(environment="production", jpki_test_policy=True, **base)
     assert e.value.code == "config.unsafe"
-    for env in ("development", "test", "production"):  # the old development kiosk token, anywhere
-        with pytest.raises(ConfigurationError) as e:
-            Settings(environment=env, kiosk_token_hashes=(hash_kiosk_token("changethis-kiosk"),), **base)
-        assert e.value.code == "config.default_secret"
-    with pytest.raises(ConfigurationError) as e:
-        Settings(environment="test", kiosk_token_hashes=("not-a-hash",), **base)
-    assert e.value.code == "config.kiosk_tokens"
     with pytest.raises(ConfigurationError) as e:  # JPKI without revocation data: fail closed
         Settings(environment="test", jpki_trust_anchors=tmp_path, **base)
     assert e.value.code == "config.jpki_crl"
@@ -125,25 +128,28 @@ def test_settings_refuse_unsafe_choices_outside_development(tmp_path):
     with pytest.raises(ConfigurationError) as e:
         Settings(environment="test", face_matcher_url="http://127.0.0.1:1/match", **base)
     assert e.value.code == "config.face"
-    # there is no built-in kiosk token in any environment
-    assert Settings(environment="development", data_dir=tmp_path).effective_kiosk_token_hashes == frozenset()
-    assert Settings(environment="test", **base).effective_kiosk_token_hashes == frozenset()
+    # there is no kiosk token at all: a kiosk is enrolled with its own key (docs/kiosk.md)
+    assert not any("kiosk" in f for f in Settings.__dataclass_fields__)
 
 
 def test_settings_from_toml_file_env_wins_and_secret_files(tmp_path):
     secret = tmp_path / "oidc.secret"
     secret.write_text("s" * 24 + "\n")
     cfg = tmp_path / "tvote.toml"
-    h = hash_kiosk_token("kiosk-1")
     cfg.write_text(
-        f'environment = "test"\nadmin_token = "{LONG}"\nrate_limit = 7\nkiosk_token_hashes = ["{h}"]\n'
+        f'environment = "test"\nadmin_token = "{LONG}"\nrate_limit = 7\n'
         'oidc_issuer = "https://id.example"\noidc_client_id = "tvote"\n'
         f'oidc_client_secret_file = "{secret}"\noidc_redirect_uri = "https://vote.example/cb"\n'
         'oidc_acr_values = ["urn:example:acr:substantial", "urn:example:acr:high"]\n'
         'oidc_trust_frameworks = ["jp_example"]\n'
     )
     s = Settings.from_env({"TVOTE_CONFIG": str(cfg), "TVOTE_RATE_LIMIT": "9"}, data_dir=tmp_path)
-    assert s.rate_limit_per_minute == 9 and s.kiosk_token_hashes == (h,)
+    assert s.rate_limit_per_minute == 9
+    old = tmp_path / "old.toml"  # the shared kiosk token of earlier versions is gone, never silently ignored
+    old.write_text(f'environment = "test"\nadmin_token = "{LONG}"\nkiosk_token_hashes = ["{"ab" * 32}"]\n')
+    with pytest.raises(ConfigurationError) as e:
+        Settings.from_env({"TVOTE_CONFIG": str(old)}, data_dir=tmp_path)
+    assert e.value.code == "config.file" and "enrol each kiosk" in e.value.message
     assert s.oidc_client_secret == "s" * 24 and "s" * 24 not in repr(s)
     provider = s.oidc_provider()
     assert provider is not None and provider.trust_frameworks == ("jp_example",)
@@ -256,9 +262,12 @@ def test_unconfigured_server_answers_4xx_never_5xx(tmp_path):
         oidc = {"method": "oidc+face", "state": "s" * 20, "code": "c", "face": {"image": "00"}}
         r = client.post("/api/v1/voter/ballots", json={"ballot": {}, "auth": oidc})
         assert 400 <= r.status_code < 500 and error_code(r, r.status_code)
-        r = client.post("/api/v1/voter/kiosk/ballots", json={"ballot": {}, "auth": jpki},
+        r = client.post("/api/v1/kiosk/ballots", json={"ballot": {}, "auth": jpki},
                         headers={"Authorization": "Bearer whatever"})  # fmt: skip
-        assert error_code(r, 401) == "kiosk.invalid"  # test environment, no kiosk configured
+        assert error_code(r, 401) == "kiosk.required"  # a bearer token is no kiosk
+        # kiosks cast with My Number cards: no kiosk is enrolled on a server without JPKI
+        enrol = {"kiosk_id": "hall-1", "public_key": KioskKey.generate().public_key_hex, "polling_place": "x"}
+        assert error_code(client.post("/api/v1/admin/kiosks", json=enrol, headers=ADMIN), 409) == "kiosk.jpki"
 
 
 def test_ledger_routes_work_in_the_election_server(tmp_path):
@@ -325,10 +334,7 @@ def test_no_write_lock_is_held_across_any_ledger_append(tmp_path):
     now = dt.datetime.now(dt.UTC)
     ca = JpkiTestCa.generate(now)
     residents = make_residents(3, ca, now, pool=RsaKeyPool(3))
-    kiosk = secrets.token_urlsafe(32)
-    settings, intake = demo_settings(
-        tmp_path, ca, now, admin_token=ADMIN_TOKEN, kiosk_token=kiosk, checkpoint_interval=0
-    )
+    settings, intake = demo_settings(tmp_path, ca, now, admin_token=ADMIN_TOKEN, checkpoint_interval=0)
     manifest = tsukuba_manifest(now, trustees=3, threshold=2, small=True)
     manifest["voting_period"]["opens"] = _tomorrow(now)  # opened by the test, with a reason
     probe = WriteLockProbe(open_ledger(settings, parse_manifest(manifest)), tmp_path / "tvote.sqlite3")
@@ -342,12 +348,18 @@ def test_no_write_lock_is_held_across_any_ledger_append(tmp_path):
         ok2(http.post("/api/v1/admin/roll/publish", headers=ADMIN))
         trustees = run_key_ceremony(http, {int(i): c for i, c in created["invitations"].items()},
                                     admin_token=ADMIN_TOKEN)  # fmt: skip
+        kiosk, pin = enrol_kiosk(http, ADMIN_TOKEN, open_session=False)
         ok2(http.post("/api/v1/admin/open", headers=ADMIN, json=OPEN_EARLY))
+        kiosk.open(1, pin)
         with VoterClient(server.url) as v:
             v.challenge(choice)
             v.cast_jpki(residents[0].card, choice)
             v.cast_jpki(residents[0].card, choice)  # re-vote
-            v.cast_jpki(residents[1].card, choice, kiosk_token=kiosk)
+            kiosk_cast(kiosk, v, residents[1].card, choice)
+        kiosk.close(1, 1, pin)
+        ok2(
+            http.post(f"/api/v1/admin/kiosks/{kiosk.kiosk_id}/revoke", headers=ADMIN, json={"reason": "test"})
+        )
         ok2(http.post("/api/v1/admin/close", headers=ADMIN, json=CLOSE_EARLY))
         ok2(http.post("/api/v1/admin/tally", headers=ADMIN))
         run_decryption(http, [trustees[1], trustees[2]])
@@ -447,10 +459,11 @@ def test_development_draws_random_tokens_into_private_files(tmp_path):
     server = Cli(server_env()).start("serve", "--dev", "--port", str(port), "--data-dir", str(data))
     try:
         wait_until_serving(server, f"http://127.0.0.1:{port}")
-        admin_file, kiosk_file = data / "dev-admin-token", data / "dev-kiosk-token"
-        assert stat.S_IMODE(admin_file.stat().st_mode) == 0o600 == stat.S_IMODE(kiosk_file.stat().st_mode)
+        admin_file = data / "dev-admin-token"
+        assert stat.S_IMODE(admin_file.stat().st_mode) == 0o600
+        assert not (data / "dev-kiosk-token").exists()  # kiosks are enrolled, there is no kiosk token
         token = admin_file.read_text().strip()
-        assert len(token) >= 32 and token not in ("changethis", kiosk_file.read_text().strip())
+        assert len(token) >= 32 and token != "changethis"
         url = f"http://127.0.0.1:{port}/api/v1/admin/open"
         for guess in ("changethis", "changethis-kiosk"):
             r = httpx.post(url, headers={"Authorization": f"Bearer {guess}"})
@@ -464,8 +477,6 @@ def test_development_draws_random_tokens_into_private_files(tmp_path):
     # a second start draws fresh tokens (nothing well known survives in a file someone may have copied)
     s = prepare(Settings(environment="development", data_dir=data)).settings
     assert s.admin_token != token and s.admin_token == (data / "dev-admin-token").read_text().strip()
-    kiosk = (data / "dev-kiosk-token").read_text().strip()
-    assert s.effective_kiosk_token_hashes == {hash_kiosk_token(kiosk)}
 
 
 def test_production_start_lists_everything_missing_before_listening(tmp_path):

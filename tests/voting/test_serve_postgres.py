@@ -13,6 +13,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import datetime as dt
 import json
+import re
 import secrets
 import subprocess
 import tarfile
@@ -30,6 +31,7 @@ from _serve_util import (
     free_port,
     jpki_files,
     key_ceremony_by_cli,
+    kiosk_cast,
     server_env,
     stop_server,
     wait_for_phase,
@@ -37,6 +39,7 @@ from _serve_util import (
     write_config,
 )
 
+from voting.clients.kiosk import KioskApi, KioskKey
 from voting.clients.voter import ServerError, VoterClient
 from voting.testing import JpkiTestCa, RsaKeyPool, make_residents, tsukuba_manifest
 
@@ -74,8 +77,7 @@ def world(tmp_path: Path, postgres_url: str) -> Iterator[dict[str, Any]]:
     residents = make_residents(5, ca, now, pool=RsaKeyPool(5))
     revoked = residents[4]
     anchors, crls = jpki_files(tmp_path, ca, now, revoked=[revoked.card.certificate.serial_number])
-    kiosk_token = secrets.token_urlsafe(32)
-    config = write_config(tmp_path / "tvote.toml", anchors, crls, kiosk_token, rate_limit=100000)
+    config = write_config(tmp_path / "tvote.toml", anchors, crls, rate_limit=100000)
     # the URL as an operator writes it (plain postgresql://, no driver): the server picks psycopg 3
     assert postgres_url.startswith("postgresql+psycopg://")
     dsn = "postgresql://" + postgres_url.split("://", 1)[1]
@@ -101,7 +103,6 @@ def world(tmp_path: Path, postgres_url: str) -> Iterator[dict[str, Any]]:
             "now": now,
             "residents": residents,
             "revoked": revoked,
-            "kiosk_token": kiosk_token,
             "data": data,
             "tmp": tmp_path,
             "dsn": dsn,
@@ -136,12 +137,24 @@ def test_serve_on_postgres_end_to_end(world: dict[str, Any]) -> None:
             for s in sels:
                 counts[contest][s] += 1
 
+    # a polling-place kiosk, enrolled by the commission's CLI and opened with its poll-worker PIN
+    key = KioskKey.generate()
+    enrolled = cli.run(
+        "admin", "kiosk", "enrol", *srv, "--kiosk-id", "pg-hall-1", "--public-key", key.public_key_hex,
+        "--polling-place", "Test hall",
+    )  # fmt: skip
+    pin = re.search(r"poll-worker PIN .*: ([0-9]{8})$", enrolled, re.M)
+    assert pin is not None, enrolled
+    kiosk_http = httpx.Client(base_url=base, timeout=60)
+    kiosk = KioskApi(kiosk_http, key, "pg-hall-1")
+    kiosk.open(1, pin.group(1))
+
     receipts = []
     with VoterClient(base, log_key=log_key) as v:
         receipts.append(v.cast_jpki(residents[0].card, a))
         counted(a)
         v.cast_jpki(residents[1].card, a)  # internet, then overridden at the kiosk
-        receipts.append(v.cast_jpki(residents[1].card, b, kiosk_token=world["kiosk_token"]))
+        receipts.append(kiosk_cast(kiosk, v, residents[1].card, b))
         counted(b)
         with pytest.raises(ServerError) as err:
             v.cast_jpki(world["revoked"].card, a)
@@ -157,6 +170,13 @@ def test_serve_on_postgres_end_to_end(world: dict[str, Any]) -> None:
         with pytest.raises(ServerError) as err:  # the kiosk rule survived the restart
             v.cast_jpki(residents[1].card, a)
         assert err.value.code == "voter.kiosk_voted"
+        # and so did the kiosk: its open session, its count, and its last accepted request time
+        status = kiosk.status()
+        assert (status["kiosk_id"], status["state"], status["session"], status["ballots_cast"]) == (
+            "pg-hall-1", "open", 1, 1,
+        )  # fmt: skip
+        assert kiosk.close(1, 1, pin.group(1))["entry"]["ballots_cast"] == 1
+    kiosk_http.close()
 
     # concurrent ballots of one voter through the real server (several uvicorn worker threads)
     def cast(choice: dict[str, list[str]]) -> Any:

@@ -1,8 +1,9 @@
 """Nothing acknowledged is ever lost: the REAL ``tvote serve`` is killed with SIGKILL while voters cast.
 
-A configured server (test JPKI CA + CRL, one kiosk token, SQLite in a temporary data directory) runs as a
-subprocess. The election is set up over HTTP (in-process key ceremony), then several concurrent voter clients
-(:class:`voting.clients.voter.VoterClient`, JPKI test cards, re-votes, one kiosk ballot) cast while the test
+A configured server (test JPKI CA + CRL, SQLite in a temporary data directory) runs as a subprocess. The
+election is set up over HTTP (in-process key ceremony, one enrolled polling-place kiosk opened), then several
+concurrent voter clients (:class:`voting.clients.voter.VoterClient`, JPKI test cards, re-votes, one kiosk
+ballot through :class:`voting.clients.kiosk.KioskApi`) cast while the test
 sends SIGKILL to the server at random moments and restarts it each time (start-up reconciliation runs before
 it serves). Every receipt a client got back is recorded. At the end:
 
@@ -32,8 +33,10 @@ from typing import Any
 import httpx
 from _serve_util import (
     Cli,
+    enrol_kiosk,
     free_port,
     jpki_files,
+    kiosk_cast,
     server_env,
     start_server,
     stop_server,
@@ -42,6 +45,7 @@ from _serve_util import (
 )
 from _service_util import CLOSE_EARLY
 
+from voting.clients.kiosk import KioskApiError
 from voting.clients.voter import Receipt, ServerError, VoterClient
 from voting.service import count_ballots
 from voting.testing import (
@@ -96,8 +100,7 @@ def test_sigkill_during_voting_loses_no_acknowledged_ballot(tmp_path):
     n = VOTERS * PER_CLIENT
     residents = make_residents(n, ca, now, pool=RsaKeyPool(n))
     anchors, crls = jpki_files(tmp_path, ca, now)
-    kiosk_token = secrets.token_urlsafe(32)
-    config = write_config(tmp_path / "tvote.toml", anchors, crls, kiosk_token, rate_limit=1000000)
+    config = write_config(tmp_path / "tvote.toml", anchors, crls, rate_limit=1000000)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     admin_token = secrets.token_urlsafe(32)
@@ -107,7 +110,7 @@ def test_sigkill_during_voting_loses_no_acknowledged_ballot(tmp_path):
     server = Server(cli, port, data, config, log)
     try:
         with httpx.Client(base_url=base, timeout=60) as http:
-            _run(http, server, cli, base, admin_token, residents, kiosk_token, tmp_path)
+            _run(http, server, cli, base, admin_token, residents, tmp_path)
     finally:
         server.stop()
         log.close()
@@ -129,7 +132,6 @@ def _run(
     base: str,
     admin_token: str,
     residents: list[Any],
-    kiosk_token: str,
     tmp_path: Any,
 ) -> None:
     # -- setup over HTTP: manifest, roll, in-process key ceremony (3 trustees, quorum 2); voting opens
@@ -144,6 +146,8 @@ def _run(
     trustees = run_key_ceremony(http, codes, admin_token=admin_token)
     wait_for_phase(base, "voting")  # the period has begun: the server's period keeper opens voting
     log_key = http.get("/api/v1/ledger/witnesses").json()["log_key"]
+    kiosk_http = httpx.Client(base_url=base, timeout=30)  # the polling place's own connection
+    kiosk, _ = enrol_kiosk(kiosk_http, admin_token, "crash-hall-1")
 
     # -- concurrent voters; SIGKILLs at random moments
     lock = threading.Lock()
@@ -169,8 +173,11 @@ def _run(
                         p = v.prepare(choices)
                         with lock:
                             attempts[p.ballot_hash.hex()] = choices
-                        r = v.cast_jpki(mine[j].card, p, kiosk_token=kiosk_token if at_kiosk else None)
-                    except (httpx.TransportError, ServerError) as e:
+                        if at_kiosk:
+                            r = kiosk_cast(kiosk, v, mine[j].card, p)
+                        else:
+                            r = v.cast_jpki(mine[j].card, p)
+                    except (httpx.TransportError, ServerError, KioskApiError) as e:
                         code = getattr(e, "code", type(e).__name__)
                         with lock:
                             refused[code] += 1
@@ -207,6 +214,7 @@ def _run(
         stop.set()
         for t in threads:
             t.join(timeout=60)
+        kiosk_http.close()
     assert not errors, errors
     assert after_last > 0, f"no ballot acknowledged after the last restart: {dict(refused)}"
     assert "service.diverged" not in refused

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -91,7 +90,6 @@ def server(tmp_path: Path, database_url: str | None = None) -> Iterator[dict[str
         ca,
         now,
         admin_token=ADMIN_TOKEN,
-        kiosk_token=secrets.token_urlsafe(32),
         database_url=database_url,
         checkpoint_interval=0,  # no keeper runs here (no lifespan): a checkpoint per receipt
     )
@@ -305,7 +303,7 @@ def test_lifecycle_steps_are_rebuilt_on_restart(tmp_path, monkeypatch):
 def test_an_election_whose_manifest_append_failed_can_be_created_again(tmp_path, monkeypatch):
     now = dt.datetime.now(dt.UTC)
     ca = JpkiTestCa.generate(now)
-    settings, _ = demo_settings(tmp_path, ca, now, admin_token=ADMIN_TOKEN, kiosk_token="k" * 40)
+    settings, _ = demo_settings(tmp_path, ca, now, admin_token=ADMIN_TOKEN)
     manifest = tsukuba_manifest(now, trustees=3, threshold=2, small=True)
     service = ElectionService.from_settings(settings)
     try:

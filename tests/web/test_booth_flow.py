@@ -30,6 +30,7 @@ from _booth_site import (
     route_provider_to_booth,
     tracking_code,
 )
+from _serve_util import kiosk_cast
 from playwright.sync_api import Browser, Page, expect
 
 from voting.clients.voter import ServerError
@@ -93,8 +94,10 @@ def test_check_my_ballot_says_which_ballot_counts(built_booth: BoothSite, electi
     said = _check(page, second.tracking_code)
     assert "This is the ballot that counts" in said, said
     # a ballot at a polling place replaces every internet ballot of the voter
-    with election.client() as kiosk:
-        third = kiosk.cast_jpki(resident.card, CHOICES, kiosk_token=election.kiosk_token)
+    kiosk, pin = election.enrol_kiosk("booth-flow-hall-1")  # an enrolled polling-place kiosk
+    kiosk.open(1, pin)
+    with election.client() as device:
+        third = kiosk_cast(kiosk, device, resident.card, CHOICES)
     said = _check(page, second.tracking_code)
     assert "voted at a polling place" in said, said
     said = _check(page, third.tracking_code)

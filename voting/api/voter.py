@@ -18,7 +18,6 @@ import re
 from typing import Annotated, Any, Final, Literal
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 
 from ledger.record import MAX_ENTRY_BYTES
@@ -26,7 +25,7 @@ from voting.auth import JpkiSubmission
 from voting.auth._face import LiveCapture
 
 from .._deps import AdminDep, ElectionServiceDep, RateLimitDep, SessionLimitDep, SpoilLimitDep
-from .._errors import InvalidRequest, Unauthenticated
+from .._errors import InvalidRequest
 from ..receipt import Receipt
 from ..service import IntakeService
 
@@ -51,7 +50,6 @@ _MAX_SIGNATURE_BYTES: Final[int] = 1024  # RSA-2048: 256 bytes
 _MAX_OIDC_CODE: Final[int] = 2_048
 _MAX_URI: Final[int] = 2_048
 _FRAMING: Final[int] = 4 * 1024  # field names, quotes, whitespace
-_kiosk_bearer = HTTPBearer(auto_error=False, scheme_name="KioskToken", description="Opened kiosk's token")
 
 
 def get_intake(request: Request) -> IntakeService:
@@ -136,11 +134,6 @@ class CastIn(_In):
     auth: Annotated[JpkiAuthIn | OidcAuthIn | DappAuthIn, Field(discriminator="method")]
 
 
-class KioskCastIn(_In):
-    ballot: dict[str, Any]
-    auth: JpkiAuthIn
-
-
 class SpoilIn(_In):
     ballot: dict[str, Any]
     revealed: dict[str, Any]
@@ -170,7 +163,6 @@ BODY_LIMITS: Final[dict[tuple[str, str], int]] = {
     ("POST", "/voter/oidc/start"): 64 + _MAX_URI + _FRAMING,
     ("POST", "/voter/jpki-app/start"): 2 * 64 + _FRAMING,
     ("POST", "/voter/ballots"): MAX_BALLOT_BYTES + max(_JPKI_AUTH_BYTES, _OIDC_AUTH_BYTES),
-    ("POST", "/voter/kiosk/ballots"): MAX_BALLOT_BYTES + _JPKI_AUTH_BYTES,
     ("POST", "/voter/spoil"): 2 * MAX_BALLOT_BYTES,  # the ballot and its opening
 }
 
@@ -287,31 +279,6 @@ def post_ballot(body: CastIn, request: Request, _rl: RateLimitDep, limit: Sessio
         r = intake.cast_oidc(
             body.ballot, state=body.auth.state, code=body.auth.code, live=body.auth.face.capture()
         )
-    return ReceiptOut.of(r)
-
-
-def _require_kiosk(
-    intake: IntakeDep, cred: Annotated[HTTPAuthorizationCredentials | None, Depends(_kiosk_bearer)]
-) -> None:
-    if cred is None or cred.scheme.lower() != "bearer":
-        raise Unauthenticated("kiosk.required", "this endpoint requires an opened kiosk's bearer token")
-    if not intake.is_kiosk_token(cred.credentials):
-        raise Unauthenticated("kiosk.invalid", "the kiosk token is not valid")
-
-
-@router.post(
-    "/kiosk/ballots",
-    response_model=ReceiptOut,
-    summary="Cast a ballot at a polling-place kiosk (overrides the voter's internet ballots)",
-    dependencies=[Depends(_require_kiosk)],
-)
-def post_kiosk_ballot(
-    body: KioskCastIn, intake: IntakeDep, _rl: RateLimitDep, limit: SessionLimitDep
-) -> ReceiptOut:
-    limit("jpki", _certificate_key(body.auth))
-    r = intake.cast_jpki(
-        body.ballot, body.auth.submission(), bytes.fromhex(body.auth.challenge), channel="kiosk"
-    )
     return ReceiptOut.of(r)
 
 

@@ -334,16 +334,11 @@ class VoterClient:
 
     # ----------------------------------------------------------------------------------------- casting
 
-    def cast_jpki(
-        self,
-        card: Any,
-        choices: PreparedBallot | Mapping[str, Sequence[str]],
-        *,
-        kiosk_token: str | None = None,
-    ) -> Receipt:
+    def cast_jpki(self, card: Any, choices: PreparedBallot | Mapping[str, Sequence[str]]) -> Receipt:
         """Cast with a My Number card: ``card.sign_ballot(base_hash, ballot_hash, challenge)`` returns a
         :class:`voting.auth.JpkiSubmission` (a :class:`voting.testing.TestCard` does; a real card reader
-        would sign the same 116-byte message). With ``kiosk_token`` the ballot goes in as a kiosk ballot."""
+        would sign the same 116-byte message). (A polling-place kiosk casts through
+        :class:`voting.clients.kiosk.KioskApi`, every request signed by its enrolled key.)"""
         p = self._prepared(choices)
         info = self.election()
         ch = bytes.fromhex(self._call("POST", "/voter/challenge")["challenge"])
@@ -356,12 +351,7 @@ class VoterClient:
             "challenge": ch.hex(),
         }
         body = {"ballot": p.ballot.to_dict(), "auth": auth}
-        if kiosk_token is None:
-            r = self._call("POST", "/voter/ballots", json=body)
-        else:
-            r = self._call(
-                "POST", "/voter/kiosk/ballots", json=body, headers={"Authorization": f"Bearer {kiosk_token}"}
-            )
+        r = self._call("POST", "/voter/ballots", json=body)
         return self._check_receipt_shape(self._receipt(r), p, "cast")
 
     def cast_jpki_app(

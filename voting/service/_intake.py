@@ -30,6 +30,9 @@ Casting (``ballot.cast``), in this order::
     6. under the voter's lock and the election's mutation lock (``election.appending()``): phase
        again, the kiosk rule (a kiosk ballot ends internet voting for this voter, a second kiosk ballot
        is refused)                                                                       [voter.kiosk_voted]
+       a kiosk ballot: its kiosk again, not revoked and its session open (a revocation or a closing is
+       appended under the same lock, so it is either before the cast or after it)
+                                                           [kiosk.revoked, kiosk.not_open, kiosk.session]
        the uniqueness rules again, the digital-ID binding again, then the authentication evidence is
        committed as a *pending* row (it is the one part of a cast the public entry cannot rebuild; with
        it, for an account's first ballot, its :class:`~voting._intake_db.OidcSubjectBinding`), one ledger
@@ -92,20 +95,22 @@ from ._intake_auth import _Authenticated
 from ._intake_checks import Channel, _Ballot, _rejecting
 from ._intake_dapp import IntakeDapp
 from ._intake_evidence import IntakeEvidence
+from ._intake_kiosk import IntakeKiosk, _KioskCast
+from ._kiosk import record_kiosk_ballot
 
 __all__ = ["IntakeService"]
 
 
 @dataclass
-class IntakeService(IntakeDapp, IntakeEvidence):
+class IntakeService(IntakeDapp, IntakeEvidence, IntakeKiosk):
     """Ballot intake for the one election of ``election`` (a :class:`~voting.service.ElectionService`).
 
     ``jpki`` verifies card signatures; ``oidc`` is a relying party (``voting.auth`` digital-ID client),
     ``face`` a face-match engine and ``face_reference`` the authoritative source of the reference photos of
     the residents on the roll, asked by voter alias (:class:`voting.auth.ReferencePhotoSource`); a method
     whose verifier is ``None`` is refused with ``auth.unavailable``.
-    ``kiosk_tokens`` are the bearer tokens of opened polling-place kiosks (only their SHA-256 is kept);
-    ``kiosk_token_hashes`` are such SHA-256 digests (hex) given directly (what the server settings hold).
+    A polling-place kiosk's ballot (:meth:`cast_kiosk`) comes from an enrolled kiosk whose signed request
+    the route checked (:meth:`voting.service.ElectionService.authenticate_kiosk`).
     ``max_spoiled`` caps the election's spoiled ballots. ``clock`` and ``randbytes`` are injectable for tests.
     ``checkpoint_per_receipt`` signs a checkpoint for a receipt whose entry no checkpoint covers yet (every
     ballot then gets its own public timestamp); ``False`` (what ``tvote serve`` runs: checkpoints on a
@@ -115,24 +120,43 @@ class IntakeService(IntakeDapp, IntakeEvidence):
 
     # ----------------------------------------------------------------------------------------- casting
 
-    def cast_jpki(
-        self,
-        ballot: Mapping[str, Any],
-        submission: JpkiSubmission,
-        challenge: bytes,
-        *,
-        channel: Channel = "internet",
-    ) -> Receipt:
+    def cast_jpki(self, ballot: Mapping[str, Any], submission: JpkiSubmission, challenge: bytes) -> Receipt:
         """Cast ``ballot`` authenticated by a My Number card signature over (base hash, ballot hash,
-        challenge). ``channel="kiosk"`` only for callers the route authenticated as a kiosk."""
+        challenge), over the internet."""
         self._require_voting()
         b = self._parse_ballot(ballot)
         with self._session() as s:
             self._check_unique(s, b)
         auth = self._auth_jpki(b, submission, challenge)
-        return self._commit_cast(b, auth, channel)
+        return self._commit_cast(b, auth, "internet")
 
-    def _commit_cast(self, b: _Ballot, auth: _Authenticated, channel: Channel) -> Receipt:
+    def cast_kiosk(
+        self,
+        kiosk_id: str,
+        ballot: Mapping[str, Any],
+        submission: JpkiSubmission,
+        challenge: bytes,
+        *,
+        session: int,
+        kiosk_signature: str,
+    ) -> Receipt:
+        """Cast ``ballot`` at the polling-place kiosk ``kiosk_id`` (whose signed request the route checked):
+        a JPKI cast whose entry also names the kiosk, its open ``session`` and the kiosk's signature of
+        (base hash, kiosk id, session, ballot hash) (``docs/events.md``, "Polling-place kiosks", rule 4).
+        The kiosk is checked here and again under the locks of step 6, so a revocation or a closing that
+        races the cast is either before it (refused) or after it."""
+        self._require_voting()
+        b = self._parse_ballot(ballot)
+        kiosk = self._kiosk_cast(kiosk_id, session, kiosk_signature, b.hash)
+        with self._session() as s:
+            self._check_unique(s, b)
+            self._check_kiosk_open(s, kiosk)
+        auth = self._auth_jpki(b, submission, challenge)
+        return self._commit_cast(b, auth, "kiosk", kiosk)
+
+    def _commit_cast(
+        self, b: _Ballot, auth: _Authenticated, channel: Channel, kiosk: _KioskCast | None = None
+    ) -> Receipt:
         """Step 6: serialised per voter (and against phase changes), re-check, append, record.
 
         The checks read in a transaction that ends before the ledger append: the ledger writes through its
@@ -141,8 +165,8 @@ class IntakeService(IntakeDapp, IntakeEvidence):
         within the (single) process that owns the election, and the unique keys on the ballot hash,
         ``(alias, seq)`` and the evidence hash are the backstop.
         """
-        if channel not in ("internet", "kiosk"):
-            raise InvalidRequest("ballot.channel", "channel is 'internet' or 'kiosk'")
+        if channel not in ("internet", "kiosk") or (channel == "kiosk") != (kiosk is not None):
+            raise InvalidRequest("ballot.channel", "channel is 'internet', or 'kiosk' with its kiosk")
         bh = b.hex
         alias = auth.alias.hex()
         eid = self.election_id
@@ -162,6 +186,8 @@ class IntakeService(IntakeDapp, IntakeEvidence):
                 if auth.dapp_transaction is not None:
                     self._check_dapp_unused(s, auth.dapp_transaction)
                 binding = self._check_binding(s, auth)
+                if kiosk is not None:  # revoked or closed meanwhile: refused before anything is written
+                    self._check_kiosk_open(s, kiosk)
                 evidence = s.get(AuthEvidence, evh)
                 # a pending row seen here (under both locks) is an orphan of an attempt that never appended
                 if evidence is not None and evidence.status != "pending":
@@ -216,6 +242,8 @@ class IntakeService(IntakeDapp, IntakeEvidence):
                 "auth": auth.public_auth,
                 "seq": seq,
             }
+            if kiosk is not None:
+                payload["kiosk"] = kiosk.record
             before = self.ledger.size
             try:
                 appended = self.election.append_entry(EventType.BALLOT_CAST, payload)
@@ -257,6 +285,8 @@ class IntakeService(IntakeDapp, IntakeEvidence):
                     )
                 )
                 s.add_all(b.rows(eid, index))
+                if kiosk is not None:
+                    record_kiosk_ballot(s, eid, index, bh, kiosk.record)
                 s.commit()
         return self._receipt(
             "cast", bh, b.tracking_code, index, bytes(appended.entry_hash), channel=channel, seq=seq

@@ -11,8 +11,6 @@ checks under the voter's lock and the election's mutation lock.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import hmac
 import logging
 import secrets
 import threading
@@ -168,8 +166,6 @@ class IntakeChecks:
     face_reference: ReferencePhotoSource | None = None
     #: the Digital Authentication App (My Number card on the phone), around a JPKI cast
     dapp: SigningApp | None = None
-    kiosk_tokens: frozenset[str] = frozenset()
-    kiosk_token_hashes: frozenset[str] = frozenset()
     clock: Callable[[], dt.datetime] = utcnow
     randbytes: Callable[[int], bytes] = secrets.token_bytes
     challenge_ttl: dt.timedelta = CHALLENGE_TTL
@@ -178,10 +174,6 @@ class IntakeChecks:
     checkpoint_per_receipt: bool = True
     _voter_locks: _KeyedLocks = field(default_factory=_KeyedLocks, init=False, repr=False)
     _ctx: ElectionContext | None = field(default=None, init=False, repr=False)
-
-    def __post_init__(self) -> None:
-        hashed = frozenset(hashlib.sha256(t.encode()).hexdigest() for t in self.kiosk_tokens)
-        self.kiosk_tokens = hashed | frozenset(h.lower() for h in self.kiosk_token_hashes)
 
     # ---------------------------------------------------------------------------------------- helpers
 
@@ -219,10 +211,6 @@ class IntakeChecks:
             raise Forbidden(
                 "auth.method_not_allowed", f"this election does not accept '{method}' authentication"
             )
-
-    def is_kiosk_token(self, token: str) -> bool:
-        h = hashlib.sha256(token.encode()).hexdigest()
-        return any(hmac.compare_digest(h, k) for k in self.kiosk_tokens)
 
     # ---------------------------------------------------------------------- the ballot: steps 2 and 3
 

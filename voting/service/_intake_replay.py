@@ -29,6 +29,7 @@ from .._intake_db import (
 )
 from ._core import Replay, ServiceCore, replays
 from ._intake_checks import _rowcount
+from ._kiosk import record_kiosk_ballot
 
 __all__ = ["BallotReplay"]
 
@@ -90,6 +91,8 @@ class BallotReplay:
             state.last_index, moved = index, True
         if channel == "kiosk" and state.kiosk_index is None:
             state.kiosk_index, moved = index, True
+        if isinstance(p.get("kiosk"), Mapping):  # which kiosk and session cast it (kiosk.closed counts them)
+            changed = record_kiosk_ballot(s, eid, index, bh, p["kiosk"]) or changed
         if moved:
             s.add(state)
             changed = True

@@ -10,7 +10,9 @@ What it runs (all in one process; the election server and a development OpenID C
    against a real CRL; some sign on the phone through a local Digital Authentication App emulator) or with a
    digital ID (the local OIDC provider) plus a face-match decision; some challenge a ballot first (Benaloh:
    the opening is published and re-verified on a "second device"), some re-vote, a few vote again at a
-   polling-place kiosk (which overrides their internet ballots);
+   polling place with two enrolled kiosks (the kiosk ballot overrides their internet ballots; the second
+   kiosk is revoked halfway and its next request refused, the first is closed at the end:
+   :mod:`voting.testing._demo_kiosk`);
 3. voting closes; the counted ballots are tallied; 4 of the 5 trustees decrypt (one is absent); the result
    is published, the signed result PDF produced and the election record exported;
    three witnesses (``tvote witness`` directories, quorum 2, pinned to the log key) cosign a checkpoint
@@ -49,6 +51,7 @@ from cryptography.hazmat.primitives import serialization
 from nacl.public import PrivateKey
 
 from ._demo_election import DEMO_WITNESS_QUORUM, DEMO_WITNESSES, DemoElection, start_election
+from ._demo_kiosk import run_polling_place
 from ._residents import Resident, demo_live_capture, login_as, make_residents, tsukuba_manifest
 from ._testca import JpkiTestCa, RsaKeyPool
 
@@ -58,6 +61,8 @@ __all__ = ["DemoOutcome", "ServeOptions", "run_demo"]
 SERVE_CARD_RESIDENTS = 3
 #: seconds between the witnesses' rounds while the browser votes
 SERVE_WITNESS_INTERVAL = 5.0
+#: at least this many residents vote (again) at the polling place's kiosks
+_KIOSK_VOTERS = 4
 
 
 @dataclass(frozen=True)
@@ -120,8 +125,10 @@ def _plans(rnd: random.Random, residents: Sequence[Resident]) -> list[_Plan]:
                 kiosk=method == "jpki" and rnd.random() < 0.03,
             )
         )
-    if not any(p.kiosk for p in plans):  # the record must exercise the kiosk rule
-        next(p for p in plans if p.method == "jpki").kiosk = True
+    # the record must exercise the kiosk rule, and the polling place needs voters at both kiosks
+    short = max(0, _KIOSK_VOTERS - sum(p.kiosk for p in plans))
+    for p in [p for p in plans if p.method == "jpki" and not p.kiosk][:short]:
+        p.kiosk = True
     # every tenth card voter (at least one) signs on the phone, through the Digital Authentication App
     app = [p for p in plans if p.method == "jpki" and not p.kiosk][::10]
     for p in app:
@@ -245,12 +252,22 @@ def run_demo(
             list(pool.map(vote_internet, jpki_plans))
         for p in oidc_plans:  # the development provider approves one subject at a time
             vote_internet(p)
-        for p in (p for p in plans if p.kiosk):  # in person, later: overrides the internet ballots
-            ch = _random_choices(random.Random(f"{seed}/{p.resident.resident_id}/kiosk"), manifest)
-            with e.client(election=info, self_check=False) as c:
-                receipts.append(c.cast_jpki(p.resident.card, ch, kiosk_token=e.kiosk_token))
-            counted[p.resident.resident_id] = ch
-            stats["kiosk"] += 1
+        # in person, later, at the polling place's two kiosks: overrides the internet ballots
+        at_kiosk = {
+            p.resident.resident_id: _random_choices(
+                random.Random(f"{seed}/{p.resident.resident_id}/kiosk"), manifest
+            )
+            for p in plans
+            if p.kiosk
+        }
+        place = run_polling_place(
+            e, [p.resident for p in plans if p.kiosk], lambda r: at_kiosk[r.resident_id]
+        )
+        receipts.extend(place.receipts)
+        counted.update(at_kiosk)
+        stats["kiosk"] = len(at_kiosk)
+        for line in place.lines():
+            con.print(f"  {line}")
         # receipts are pending until the next scheduled checkpoint (every second here): wait for the one that
         # covers the last ballot, then a round of the three witnesses cosigns it
         with e.client() as c:

@@ -69,7 +69,6 @@ class DemoElection:
     intake: Any
     http: httpx.Client
     admin_token: str
-    kiosk_token: str
     trustees: dict[int, Any]
     residents: list[Resident]
     ca: JpkiTestCa
@@ -91,6 +90,20 @@ class DemoElection:
     def admin(self, path: str, method: str = "POST", **kw: Any) -> Any:
         r = _admin_request(self.http, self.admin_token, method, path, **kw)
         return r.json() if r.headers.get("content-type", "").startswith("application/json") else r.content
+
+    def enrol_kiosk(
+        self, kiosk_id: str, polling_place: str = "つくば市役所 1階 期日前投票所"
+    ) -> tuple[Any, str]:
+        """Enrol a polling-place kiosk with a fresh key (``POST /admin/kiosks``): its
+        :class:`voting.clients.kiosk.KioskApi` on this server and its poll-worker PIN."""
+        from voting.clients.kiosk import KioskApi, KioskKey
+
+        key = KioskKey.generate()
+        out = self.admin(
+            "/kiosks",
+            json={"kiosk_id": kiosk_id, "public_key": key.public_key_hex, "polling_place": polling_place},
+        )
+        return KioskApi(self.http, key, kiosk_id), str(out["poll_worker_pin"])
 
     def close_early(self, reason: str = "demo: every resident has voted") -> Any:
         """Close voting before the manifest's end: an override, with its reason published in the entry."""
@@ -209,7 +222,6 @@ def start_election(
 
     now = now or dt.datetime.now(dt.UTC)
     admin_token = secrets.token_urlsafe(32)
-    kiosk_token = secrets.token_urlsafe(32)
     redirect = f"http://127.0.0.1:{port}/vote/oidc-callback" if port else _DEMO_REDIRECT
     provider, oidc_client = _start_dev_oidc(oidc_residents, redirect) if oidc_residents else (None, None)
     dapp: DappEmulator | None = None
@@ -223,7 +235,6 @@ def start_election(
             ca,
             now,
             admin_token=admin_token,
-            kiosk_token=kiosk_token,
             revoked=revoked,
             oidc=(provider.issuer, oidc_client) if provider is not None else None,
             rate_limit_per_minute=rate_limit_per_minute,
@@ -299,7 +310,6 @@ def start_election(
             intake=intake,
             http=http,
             admin_token=admin_token,
-            kiosk_token=kiosk_token,
             trustees=dict(trustees),
             residents=list(residents),
             ca=ca,
@@ -363,7 +373,6 @@ def demo_settings(
     now: dt.datetime,
     *,
     admin_token: str,
-    kiosk_token: str,
     revoked: Sequence[Resident] = (),
     cities: Sequence[str] = ("Tsukuba-shi",),
     oidc: tuple[str, Any] | None = None,
@@ -390,7 +399,7 @@ def demo_settings(
     engine is the in-process deterministic test engine with synthetic reference images (injected).
     """
     from voting._intake_config import IntakeConfig
-    from voting._settings import Settings, hash_kiosk_token
+    from voting._settings import Settings
 
     anchors, crls = data_dir / "jpki-trust-anchors", data_dir / "jpki-crls"
     anchors.mkdir(parents=True, exist_ok=True)
@@ -428,7 +437,6 @@ def demo_settings(
         jpki_trust_anchors=anchors,
         jpki_crl_dir=crls,
         jpki_test_policy=True,
-        kiosk_token_hashes=(hash_kiosk_token(kiosk_token),),
         database_url=database_url,
         checkpoint_interval=checkpoint_interval,
         checkpoint_max_entries=checkpoint_max_entries,

@@ -7,7 +7,9 @@ What it writes (``docs/operator-guide.md``, "Rehearsal"; ``DIR/README.txt`` list
       README.txt                      what is here and the commands, in order
       tvote.toml                      the server's settings: environment "test", the test CA with the
                                       JPKI test policy (production refuses this file: config.unsafe)
-      admin-token, kiosk-token        0600: the commission's bearer token; one polling-place kiosk's token
+      admin-token                     0600: the commission's bearer token
+      kiosk-key                       0600: one polling-place kiosk's Ed25519 key (its 32-byte seed, as
+      kiosk-public-key.txt            ``tvote-kiosk init`` makes it) and its public key, to enrol
       manifest.yaml                   the election: voting period, 3 witnesses (quorum 2), methods
       roll.csv                        0600: the synthetic residents (as ``tvote admin load-roll`` takes)
       roll-key                        0600: the roll key (settings ``roll_key_file``), so the kit knows the
@@ -91,7 +93,10 @@ OIDC_CLIENT_ID: Final = "tvote-rehearsal"
 FACE_ENGINE_ID: Final = "tvote-rehearsal-face-hook/2 (test engine, never for production)"
 SETTINGS_FILE: Final = "tvote.toml"
 ADMIN_TOKEN_FILE: Final = "admin-token"  # noqa: S105 - a file name
-KIOSK_TOKEN_FILE: Final = "kiosk-token"  # noqa: S105 - a file name
+KIOSK_KEY_FILE: Final = "kiosk-key"
+KIOSK_PUBLIC_KEY_FILE: Final = "kiosk-public-key.txt"
+#: the kit's kiosk, as the guide enrols it (``tvote admin kiosk enrol``)
+KIOSK_ID: Final = "rehearsal-kiosk-1"
 MANIFEST_FILE: Final = "manifest.yaml"
 ROLL_FILE: Final = "roll.csv"
 LOG_KEY_FILE: Final = "log-key.txt"
@@ -259,7 +264,8 @@ def write_kit(
     from voting._cli_witness import init_witness
     from voting._commission_key import ensure_test_commission_signer
     from voting._manifest import parse_manifest
-    from voting._settings import Settings, hash_kiosk_token
+    from voting._settings import Settings
+    from voting.clients.kiosk import KioskKey
     from voting.service import log_signer
 
     from ._residents import make_residents, roll_csv, tsukuba_manifest
@@ -269,9 +275,11 @@ def write_kit(
     d = prepare_directory(directory, force=force).resolve()
 
     # -- tokens
-    admin_token, kiosk_token = secrets.token_hex(32), secrets.token_urlsafe(32)
+    admin_token = secrets.token_hex(32)
     _write(d / ADMIN_TOKEN_FILE, admin_token + "\n", 0o600)
-    _write(d / KIOSK_TOKEN_FILE, kiosk_token + "\n", 0o600)
+    kiosk = KioskKey.generate()  # the polling-place kiosk's own key (what `tvote-kiosk init` draws)
+    kiosk.save(d / KIOSK_KEY_FILE)
+    _write(d / KIOSK_PUBLIC_KEY_FILE, kiosk.public_key_hex + "\n")
 
     # -- the server's data directory: the ledger's signing key and the commission's TEST signing key set
     data = make_private_dir(d / DATA_DIR)
@@ -359,7 +367,6 @@ def write_kit(
             f"jpki_trust_anchors = {_toml_str(anchors)}",
             f"jpki_crl_dir = {_toml_str(crls)}",
             "jpki_test_policy = true",
-            f"kiosk_token_hashes = [{_toml_str(hash_kiosk_token(kiosk_token))}]",
             f"roll_key_file = {_toml_str(d / ROLL_KEY_FILE)}",
             "# checkpoints on a schedule as in production (default 10 s), "
             "shorter so receipts complete quickly",
@@ -470,7 +477,7 @@ ballots by test My Number card (jpki){methods}.
 What is here
   {SETTINGS_FILE:<20} the server's settings (environment "test"): tvote serve --config {SETTINGS_FILE}
   {ADMIN_TOKEN_FILE:<20} the commission's admin token (0600; TVOTE_ADMIN_TOKEN_FILE)
-  {KIOSK_TOKEN_FILE:<20} one polling-place kiosk's bearer token (0600); its SHA-256 is in {SETTINGS_FILE}
+  {KIOSK_KEY_FILE:<20} a polling-place kiosk's own Ed25519 key (0600); {KIOSK_PUBLIC_KEY_FILE} to enrol it
   {MANIFEST_FILE:<20} the election: tvote admin create --manifest {MANIFEST_FILE}
   {ROLL_FILE:<20} the roll (synthetic residents, 0600): tvote admin load-roll --roll {ROLL_FILE}
   {LOG_KEY_FILE:<20} the ledger's public key: voters, witnesses and auditors pin it
@@ -493,9 +500,14 @@ The commands, in order (docs/operator-guide.md, section "Rehearsal", has them wi
   tvote admin publish-roll --server $URL
   (each trustee) tvote trustee init / register / deal / verify-shares --server $URL ...
   tvote admin finalize-keys --server $URL
+  tvote admin kiosk enrol --server $URL --kiosk-id {KIOSK_ID} \\
+      --public-key "$(cat $DIR/{KIOSK_PUBLIC_KEY_FILE})" --polling-place "リハーサル投票所"
   (wait for the period, or) tvote admin open --server $URL --override-reason "rehearsal"
   PIN=<from cards/{PINS_FILE}> tvote rehearsal vote --server $URL --card $DIR/cards/0001.p12 \\
       --pin-env PIN --log-key-file $DIR/{LOG_KEY_FILE} --choose mayor=cand-2 --choose referendum=yes
+  PIN=... POLL_WORKER_PIN=<from enrol> tvote rehearsal vote --server $URL --card $DIR/cards/0002.p12 \\
+      --pin-env PIN --kiosk-key $DIR/{KIOSK_KEY_FILE} --kiosk-id {KIOSK_ID} \\
+      --poll-worker-pin-env POLL_WORKER_PIN
   tvote rehearsal vote --server $URL --kit $DIR --digital-id <resident> --choose mayor=cand-1
   tvote admin close --server $URL --override-reason "rehearsal"
   tvote admin tally --server $URL

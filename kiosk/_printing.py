@@ -1,0 +1,289 @@
+"""The kiosk's printouts: the voter's receipt slip, the zero report and the closing report, as PDF
+(reportlab), sized for an 80 mm receipt printer.
+
+Japanese text uses reportlab's built-in CID font ``HeiseiKakuGo-W5`` as the result declaration does
+(``voting/_result_pdf.py``; no font file, the viewer or CUPS supplies the glyphs), every label is also in
+English (Helvetica), and the tracking code is in Courier. The QR code (``qrcode``'s module matrix) is
+drawn as vector squares, so it prints sharp at any resolution. The pages are written uncompressed (a slip
+is a few kilobytes) so the printed text can be read back from the file.
+
+Every PDF is kept on disk (``receipts/``, ``reports/`` of the state directory); with a printer it is also
+sent to CUPS with ``lp -d PRINTER FILE`` and ``lp``'s exit status is checked. Nothing personal is printed:
+no name, no card number, no certificate: the tracking code, the ledger index, times and the kiosk's own
+identity only.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+from zoneinfo import ZoneInfo
+
+import qrcode  # type: ignore[import-untyped]
+from reportlab.lib.units import mm  # type: ignore[import-untyped]
+from reportlab.pdfbase import pdfmetrics  # type: ignore[import-untyped]
+from reportlab.pdfbase.cidfonts import UnicodeCIDFont  # type: ignore[import-untyped]
+from reportlab.pdfgen.canvas import Canvas  # type: ignore[import-untyped]
+
+from ledger.files import write_atomic
+
+__all__ = [
+    "PrintError",
+    "Printed",
+    "Printer",
+    "check_url",
+    "closing_report_pdf",
+    "qr_matrix",
+    "receipt_pdf",
+    "zero_report_pdf",
+]
+
+JA_FONT: Final[str] = "HeiseiKakuGo-W5"
+WIDTH: Final[float] = 80 * mm
+MARGIN: Final[float] = 5 * mm
+JST: Final[ZoneInfo] = ZoneInfo("Asia/Tokyo")
+
+
+class PrintError(Exception):
+    """``lp`` failed (or is missing); the PDF is on disk all the same."""
+
+
+@dataclass(frozen=True, slots=True)
+class Printed:
+    """Where a printout went: always ``path``; ``printer`` when sent to CUPS; ``error`` when that failed."""
+
+    path: Path
+    printer: str | None = None
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": str(self.path), "printer": self.printer, "error": self.error}
+
+
+def check_url(public_url: str, tracking_code: str) -> str:
+    """What the receipt's QR code holds: the booth's Check my ballot page with ``?code=`` (the parameter
+    ``web/src/booth/check.js`` reads), the tracking code in its shown form."""
+    return f"{public_url.rstrip('/')}/check?code={tracking_code}"
+
+
+def qr_matrix(text: str) -> list[list[bool]]:
+    """The QR code's modules (``True`` = dark), quiet zone excluded: what the slip draws."""
+    qr = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, border=0)
+    qr.add_data(text)
+    qr.make(fit=True)
+    return [list(map(bool, row)) for row in qr.get_matrix()]
+
+
+def _local_time(when: dt.datetime) -> str:
+    return when.astimezone(JST).strftime("%Y-%m-%d %H:%M:%S JST")
+
+
+class _Slip:
+    """A top-down writer on one tall page: each call moves the cursor down."""
+
+    def __init__(self, height: float) -> None:
+        pdfmetrics.registerFont(UnicodeCIDFont(JA_FONT))
+        self.buf = io.BytesIO()
+        self.c = Canvas(self.buf, pagesize=(WIDTH, height), pageCompression=0, invariant=1)
+        self.y = height - MARGIN
+
+    def ja(self, text: str, size: float = 9) -> None:
+        self.y -= size * 1.35
+        self.c.setFont(JA_FONT, size)
+        self.c.drawString(MARGIN, self.y, text)
+
+    def en(self, text: str, size: float = 7.5, font: str = "Helvetica") -> None:
+        self.y -= size * 1.35
+        self.c.setFont(font, size)
+        self.c.drawString(MARGIN, self.y, text)
+
+    def pair(self, ja: str, en: str, value: str, *, mono: bool = False) -> None:
+        self.ja(ja, 8)
+        self.en(en, 6.5)
+        self.en(value, 9, "Courier-Bold" if mono else "Helvetica-Bold")
+        self.y -= 1.5 * mm
+
+    def rule(self) -> None:
+        self.y -= 2 * mm
+        self.c.setLineWidth(0.5)
+        self.c.line(MARGIN, self.y, WIDTH - MARGIN, self.y)
+        self.y -= 1 * mm
+
+    def qr(self, text: str, size: float) -> None:
+        matrix = qr_matrix(text)
+        n = len(matrix)
+        cell = size / n
+        x0 = (WIDTH - size) / 2
+        top = self.y - 3 * mm
+        self.c.setFillGray(0)
+        for r, row in enumerate(matrix):
+            for col, dark in enumerate(row):
+                if dark:
+                    self.c.rect(x0 + col * cell, top - (r + 1) * cell, cell, cell, stroke=0, fill=1)
+        self.y = top - size - 2 * mm
+
+    def done(self) -> bytes:
+        self.c.showPage()
+        self.c.save()
+        return self.buf.getvalue()
+
+
+def receipt_pdf(
+    *,
+    election_name: tuple[str, str],
+    tracking_code: str,
+    ledger_index: int,
+    cast_at: dt.datetime,
+    kiosk_id: str,
+    public_url: str,
+) -> bytes:
+    """The voter's receipt slip: the tracking code (grouped as the booth shows it), the ballot's ledger
+    index, the time, the kiosk and a QR code of :func:`check_url`."""
+    s = _Slip(190 * mm)
+    s.ja("投票受付票", 13)
+    s.en("Ballot receipt", 9, "Helvetica-Bold")
+    s.ja(election_name[0], 8)
+    s.en(election_name[1], 7)
+    s.rule()
+    s.pair("追跡コード", "Tracking code", tracking_code, mono=True)
+    s.pair("台帳の番号", "Ledger index", str(ledger_index))
+    s.pair("受付日時", "Cast at", _local_time(cast_at))
+    s.pair("投票端末", "Kiosk", kiosk_id)
+    s.rule()
+    url = check_url(public_url, tracking_code)
+    s.qr(url, 40 * mm)
+    s.ja("投票の確認: QRコードを読み取るか、次のページで追跡コードを入力してください。", 6.5)
+    s.en("Check my ballot: scan the QR code, or enter the tracking code at", 6.5)
+    s.en(f"{public_url.rstrip('/')}/check", 7, "Courier")
+    s.ja("この票には投票内容は記載されていません。", 6.5)
+    s.en("This slip does not show how you voted.", 6.5)
+    return s.done()
+
+
+def _report(
+    title: tuple[str, str],
+    rows: Sequence[tuple[str, str, str]],
+    notes: Sequence[tuple[str, str]] = (),
+) -> bytes:
+    s = _Slip(max(120 * mm, (40 + 17 * len(rows) + 10 * len(notes)) * mm / 1.4))
+    s.ja(title[0], 12)
+    s.en(title[1], 9, "Helvetica-Bold")
+    s.rule()
+    for ja, en, value in rows:
+        if len(value) > 32:  # an entry hash: two lines of Courier
+            s.pair(ja, en, value[:32], mono=True)
+            s.y += 1.5 * mm
+            s.en(value[32:], 9, "Courier-Bold")
+            s.y -= 1.5 * mm
+        else:
+            s.pair(ja, en, value, mono=value.isascii() and not value.isdigit())
+    for ja, en in notes:
+        s.ja(ja, 7)
+        s.en(en, 6.5)
+    return s.done()
+
+
+def _report_rows(
+    kiosk_id: str, polling_place: str, session: int, when: dt.datetime, ledger_index: int, entry_hash: str
+) -> list[tuple[str, str, str]]:
+    return [
+        ("投票端末", "Kiosk", kiosk_id),
+        ("投票所", "Polling place", polling_place),
+        ("回", "Session", str(session)),
+        ("日時", "Time", _local_time(when)),
+        ("台帳の番号", "Ledger index", str(ledger_index)),
+        ("台帳記録のハッシュ", "Entry hash", entry_hash),
+    ]
+
+
+def zero_report_pdf(
+    *,
+    kiosk_id: str,
+    polling_place: str,
+    session: int,
+    opened_at: dt.datetime,
+    ledger_index: int,
+    entry_hash: str,
+) -> bytes:
+    """The zero report printed when polls open: no ballot cast at this kiosk in this session."""
+    rows = _report_rows(kiosk_id, polling_place, session, opened_at, ledger_index, entry_hash)
+    rows.insert(4, ("投票数", "Ballots cast", "0"))
+    notes = [
+        (
+            "この回の投票はまだありません (kiosk.opened)。",
+            "No ballot has been cast in this session (kiosk.opened).",
+        )
+    ]
+    return _report(("投票開始報告 (ゼロ報告)", "Zero report: polls opened"), rows, notes)
+
+
+def closing_report_pdf(
+    *,
+    kiosk_id: str,
+    polling_place: str,
+    session: int,
+    closed_at: dt.datetime,
+    kiosk_count: int,
+    server_count: int,
+    ledger_index: int,
+    entry_hash: str,
+) -> bytes:
+    """The closing report: the kiosk's own count and the server's count of this session's ballots."""
+    rows = _report_rows(kiosk_id, polling_place, session, closed_at, ledger_index, entry_hash)
+    rows[4:4] = [
+        ("投票数 (端末の集計)", "Ballots cast (kiosk's count)", str(kiosk_count)),
+        ("投票数 (台帳の集計)", "Ballots cast (server's count)", str(server_count)),
+    ]
+    notes = []
+    if kiosk_count != server_count:
+        notes.append(
+            (
+                "端末と台帳の投票数が異なります。通信障害で受付確認が届かなかった投票がある可能性があります。",
+                "The counts differ: an acknowledgement may have been lost on the network (docs/kiosk.md).",
+            )
+        )
+    return _report(("投票締切報告", "Closing report: polls closed"), rows, notes)
+
+
+class Printer:
+    """Keeps every PDF on disk and, with ``printer`` set, prints it with ``lp -d printer``."""
+
+    def __init__(self, printer: str | None, *, lp: str = "lp", timeout: float = 60.0) -> None:
+        self.printer = printer
+        self.lp = lp
+        self.timeout = timeout
+
+    def _lp(self, path: Path) -> None:
+        assert self.printer is not None
+        try:
+            done = subprocess.run(  # noqa: S603 (fixed program, arguments as a list, no shell)
+                [self.lp, "-d", self.printer, str(path)],
+                capture_output=True,
+                text=True,
+                timeout=self.timeout,
+                check=False,
+            )
+        except FileNotFoundError:
+            raise PrintError(f"{self.lp} (CUPS client) is not installed") from None
+        except subprocess.TimeoutExpired:
+            raise PrintError(f"{self.lp} did not finish within {self.timeout:.0f} s") from None
+        if done.returncode != 0:
+            why = (done.stderr or done.stdout).strip()[-300:]
+            raise PrintError(f"{self.lp} -d {self.printer} failed (exit {done.returncode}): {why}")
+
+    def deliver(self, pdf: bytes, path: Path) -> Printed:
+        """Write ``pdf`` to ``path`` (kept either way), then print it when a printer is configured."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, pdf, mode=0o600)
+        if self.printer is None:
+            return Printed(path)
+        try:
+            self._lp(path)
+        except PrintError as e:
+            return Printed(path, self.printer, str(e))
+        return Printed(path, self.printer)
