@@ -161,6 +161,10 @@ test("the service's states choose the screens", () => {
   assert.equal(screenOfState('locked'), 'locked');
   assert.equal(screenOfState('ready', { voterSession: 'abc' }), 'choose');
   assert.equal(screenOfState('ready'), 'locked'); // unlocked, but not for this page (reloaded)
+  // a ballot sent without an answer: its screen stays, with the page's voter or without (reloaded)
+  assert.equal(screenOfState('ready', { voterSession: 'abc', unconfirmed: 'ABCD-EFGH-JKMN-PQRS' }), 'unconfirmed');
+  assert.equal(screenOfState('ready', { unconfirmed: 'ABCD-EFGH-JKMN-PQRS' }), 'unconfirmed');
+  assert.equal(screenOfState('locked', { unconfirmed: null }), 'locked');
   assert.equal(screenOfState('revoked'), 'revoked');
   assert.equal(screenOfState('offline'), 'offline');
   assert.equal(screenOfState('something new'), 'offline');
@@ -174,7 +178,11 @@ test('each refusal has its screen and its way on', () => {
   assert.equal(errorScreen('kiosk.unconfirmed').screen, 'unconfirmed');
   assert.equal(errorScreen('kiosk.unconfirmed').pollWorker, true);
   assert.equal(errorScreen('kiosk.unconfirmed').next, null); // the voter cannot try again: nobody knows yet
+  assert.deepEqual(errorScreen('kiosk.no_card'), { screen: 'card_absent', next: 'card' });
+  // the service no longer holds this voter (its own idle reset, a poll worker's lock): the turn is over
+  for (const code of ['kiosk.voter_session', 'kiosk.state']) assert.deepEqual(errorScreen(code), { screen: 'session_over', next: null });
   assert.deepEqual(errorScreen('ballot.certificate_revoked'), { screen: 'refused', next: null });
+  assert.deepEqual(errorScreen('kiosk.ballot_invalid'), { screen: 'refused', next: null });
   assert.deepEqual(errorScreen('toString'), { screen: 'refused', next: null });
   const screens = new Set(Object.values(ERROR_SCREENS).map((e) => e.screen));
   // every refusal a voter can fix or end is a voter's screen (the idle reset runs there); the two a poll

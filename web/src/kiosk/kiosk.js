@@ -170,9 +170,14 @@ const SCREENS = {
   closed: () => section('kiosk.closed_heading', lead('kiosk.closed_lead'), noticeBox(),
     pollWorkerPad(['kiosk.open', (pin) => pollWorker(() => kiosk.open(takePin(pin)), { kind: 'ok', key: 'kiosk.opened' })])),
 
-  locked: () => section('kiosk.locked_heading', lead('kiosk.locked_lead'), stats(), noticeBox(),
-    pollWorkerPad(['kiosk.unlock', (pin) => unlock(takePin(pin))],
-      ['kiosk.close', (pin) => pollWorker(() => kiosk.close(takePin(pin)), { kind: 'ok', key: 'kiosk.closed_done' })])),
+  locked() {
+    // unlocked for a voter this page does not hold (it was reloaded): a poll worker locks first
+    const pad = s.kiosk?.state === 'ready'
+      ? pollWorkerPad(['kiosk.lock', (pin) => pollWorkerLock(takePin(pin))])
+      : pollWorkerPad(['kiosk.unlock', (pin) => unlock(takePin(pin))],
+        ['kiosk.close', (pin) => pollWorker(() => kiosk.close(takePin(pin)), { kind: 'ok', key: 'kiosk.closed_done' })]);
+    return section('kiosk.locked_heading', lead('kiosk.locked_lead'), stats(), noticeBox(), pad);
+  },
 
   revoked: () => section('kiosk.revoked_heading', lead('kiosk.revoked_lead'), actions(button('kiosk.check_again', () => refresh(), 'secondary'))),
   offline: () => section('kiosk.offline_heading', lead('kiosk.offline_lead'), actions(button('kiosk.check_again', () => refresh(), 'secondary'))),
@@ -250,11 +255,18 @@ const SCREENS = {
       actions(button('kiosk.done', () => finish())));
   },
 
-  unconfirmed: () => section('kiosk.unconfirmed_heading',
-    s.encrypted ? trackingCodeBlock(s.encrypted.trackingCode, 'tracking.code_label') : null,
-    errorBox('kiosk.unconfirmed_text'), noticeBox(),
-    h('p', {}, t('kiosk.unconfirmed_worker')),
-    pollWorkerPad(['kiosk.lock', (pin) => pollWorkerLock(takePin(pin))])),
+  unconfirmed() {
+    const code = s.encrypted?.trackingCode ?? s.error?.details?.tracking_code ?? s.kiosk?.unconfirmed;
+    const again = s.voterSession
+      ? actions(button('kiosk.check_again', () => settle(() => kiosk.recheckAsVoter(s.voterSession)), 'secondary'))
+      : null;
+    return section('kiosk.unconfirmed_heading',
+      typeof code === 'string' ? trackingCodeBlock(code, 'tracking.code_label') : null,
+      errorBox('kiosk.unconfirmed_text'), again, noticeBox(),
+      h('p', {}, t('kiosk.unconfirmed_worker')),
+      pollWorkerPad(['kiosk.check_again', (pin) => settle(() => kiosk.recheckAsPollWorker(takePin(pin)), { pollWorker: true })],
+        ['kiosk.lock', (pin) => pollWorkerLock(takePin(pin))]));
+  },
 
   pin_wrong: () => errorScreen_('pin_wrong', { tries: s.error?.details?.tries_left ?? '?' }),
   pin_format: () => errorScreen_('pin_format'),
@@ -298,7 +310,7 @@ async function refresh({ focus = true } = {}) {
     s.error = errorOf(e);
     return go(e instanceof NetworkError ? 'device' : 'offline', { focus });
   }
-  go(screenOfState(s.kiosk.state, { voterSession: s.voterSession }), { focus });
+  go(screenOfState(s.kiosk.state, { voterSession: s.voterSession, unconfirmed: s.kiosk.unconfirmed }), { focus });
 }
 
 function errorOf(e) {
@@ -339,6 +351,7 @@ async function unlock(pin) {
     return pollWorkerRefused(e);
   }
   s.voterSession = String(answer.voter_session);
+  lastTouch = Date.now();
   s.choices = new Choices(s.election.manifest);
   s.kiosk = { ...s.kiosk, state: 'ready' };
   go('choose');
@@ -419,13 +432,35 @@ async function cast(cardPin) {
     announce(plain('kiosk.casting_send'));
     const answer = await kiosk.cast(s.voterSession, s.encrypted.ballot, cardPin);
     cardPin = null;
-    s.voterSession = null; // the service locked and forgot it
-    s.choices = null;
-    s.encrypted = null;
-    s.receipt = { ...answer.receipt, printed: Boolean(answer.printed) };
-    go('receipt');
+    cast_(answer);
   } catch (e) {
     cardPin = null;
+    refusal(e);
+  }
+}
+
+/** The service's answer to a cast (or to a re-check that found the ballot): the receipt screen. */
+function cast_(answer) {
+  s.voterSession = null; // the service locked and forgot it
+  s.choices = null;
+  s.encrypted = null;
+  const p = answer.printed; // {path, printer, error}: printed unless `error`
+  s.receipt = { ...answer.receipt, printed: p === true || (p !== null && typeof p === 'object' && !p.error) };
+  go('receipt');
+}
+
+/** Ask the service again whether the unconfirmed ballot is on the record (the voter, or a poll worker). */
+async function settle(call, { pollWorker: asPollWorker = false } = {}) {
+  s.notice = null;
+  try {
+    cast_(await call());
+  } catch (e) {
+    const err = errorOf(e);
+    if (asPollWorker && ['kiosk.poll_worker', 'kiosk.poll_worker_locked', 'kiosk.poll_worker_unknown'].includes(err.code)) return pollWorkerRefused(e);
+    if (err.code === 'kiosk.not_cast' && !s.voterSession) {
+      s.error = err; // the poll worker's re-check: nothing was cast; the voter's turn ends
+      return endVoter();
+    }
     refusal(e);
   }
 }
@@ -501,6 +536,8 @@ function showCountdown(left) {
     actions(button('kiosk.idle_continue', () => {
       idle?.poke();
       hideCountdown();
+      lastTouch = 0;
+      activity();
     })));
   if (!dialog.open) dialog.showModal();
   dialog.querySelector('button').focus();
@@ -515,8 +552,21 @@ function hideCountdown() {
   }
 }
 
+const TOUCH_EVERY_MS = 15000;
+let lastTouch = 0;
+
 function activity() {
-  if (idle && !idle.warning) idle.poke();
+  if (!idle || idle.warning) return;
+  idle.poke();
+  // the service keeps its own idle time for the voter session (it locks without the page): tell it, now and
+  // then, that the voter is still there
+  if (s.voterSession && VOTER_SCREENS.has(s.screen) && Date.now() - lastTouch > TOUCH_EVERY_MS) {
+    lastTouch = Date.now();
+    const session = s.voterSession;
+    kiosk.touch(session).catch((e) => {
+      if (e instanceof ApiError && e.code === 'kiosk.voter_session' && s.voterSession === session) refusal(e);
+    });
+  }
 }
 
 // ------------------------------------------------------------------------------------------ start

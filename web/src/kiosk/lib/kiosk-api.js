@@ -15,3 +15,8 @@ export const lockAsVoter = (voterSession) => request('POST', `${BASE}/lock`, { v
 export const lockAsPollWorker = (pin) => request('POST', `${BASE}/lock`, { pin });
 export const card = (voterSession) => request('POST', `${BASE}/card`, { voter_session: voterSession });
 export const cast = (voterSession, ballot, cardPin) => request('POST', `${BASE}/cast`, { voter_session: voterSession, ballot, card_pin: cardPin });
+export const recheckAsVoter = (voterSession) => request('POST', `${BASE}/recheck`, { voter_session: voterSession });
+export const recheckAsPollWorker = (pin) => request('POST', `${BASE}/recheck`, { pin });
+// the voter is still there (a touch on the screen): the service's idle time starts again. Needs the service's
+// POST /kiosk/api/touch (docs/kiosk.md, "The kiosk screen"); a service without it answers 404, ignored here
+export const touch = (voterSession) => request('POST', `${BASE}/touch`, { voter_session: voterSession });

@@ -7,12 +7,18 @@
 const STATE_SCREENS = Object.freeze({
   closed: 'closed', // polls not open: a poll worker opens them
   locked: 'locked', // open, between voters: a poll worker unlocks for one voter, or closes
-  ready: 'locked', // unlocked, but not for this page (reloaded): the poll worker locks or unlocks again
+  ready: 'locked', // unlocked, but not for this page (reloaded): the poll worker locks
   revoked: 'revoked',
   offline: 'offline',
 });
 
-export function screenOfState(state, { voterSession = null } = {}) {
+/**
+ * `state`: the service's; `voterSession`: the page's voter, if any; `unconfirmed`: the tracking code of a
+ * ballot the service sent without an answer (GET /kiosk/api/state's `unconfirmed`): that screen stays until
+ * the ballot is settled or a poll worker locks.
+ */
+export function screenOfState(state, { voterSession = null, unconfirmed = null } = {}) {
+  if (state === 'ready' && unconfirmed) return 'unconfirmed';
   if (state === 'ready' && voterSession) return 'choose';
   return Object.hasOwn(STATE_SCREENS, state) ? STATE_SCREENS[state] : 'offline';
 }
@@ -34,11 +40,15 @@ export const ERROR_SCREENS = Object.freeze({
   'card.signature': { screen: 'card_unusable', next: null },
   'kiosk.unconfirmed': { screen: 'unconfirmed', next: null, pollWorker: true },
   'kiosk.not_cast': { screen: 'not_cast', next: 'card' },
+  'kiosk.no_card': { screen: 'card_absent', next: 'card' },
   network: { screen: 'device', next: null, pollWorker: true },
 });
 
-/** Refusals that mean "this voter's turn is over" (the service locked, e.g. after its own idle time). */
-export const SESSION_OVER = Object.freeze(new Set(['kiosk.voter_session', 'kiosk.not_ready', 'kiosk.locked']));
+/**
+ * Refusals that mean "this voter's turn is over": the voter session is not the service's (it locked, e.g.
+ * after its own idle time, or a poll worker locked it), or the kiosk is in no state for a voter.
+ */
+export const SESSION_OVER = Object.freeze(new Set(['kiosk.voter_session', 'kiosk.state']));
 
 export function errorScreen(code) {
   if (SESSION_OVER.has(code)) return { screen: 'session_over', next: null };
