@@ -97,10 +97,12 @@ def start_kiosk(
     *,
     idle_seconds: float = 90.0,
     polling_place: str = "つくば市役所 1階 期日前投票所",
+    server: str | None = None,
 ) -> Iterator[KioskSite]:
     """``tvote-kiosk init`` under ``root``, the kiosk enrolled on ``election`` (a ``DemoElection``), and
     ``tvote-kiosk serve`` on a free loopback port with a SoftHSM2 reader (empty until
-    :meth:`KioskSite.insert`); stopped afterwards."""
+    :meth:`KioskSite.insert`); stopped afterwards. ``server``: the address the kiosk talks to (default the
+    election's own; a :func:`cut_proxy` in front of it to cut the network)."""
     from kiosk.testing import SoftHsm2
 
     softhsm_available()
@@ -115,7 +117,7 @@ def start_kiosk(
             "--kiosk-id",
             kiosk_id,
             "--server",
-            election.base_url,
+            server or election.base_url,
         ],
         capture_output=True,
         text=True,
@@ -169,3 +171,22 @@ def start_kiosk(
             proc.kill()
             proc.wait()
         log.close()
+
+
+def cut_proxy(upstream: str) -> Any:
+    """The kiosk device tests' TCP proxy that cuts the network between the kiosk and ``upstream`` (the
+    election server's address): ``tests/kiosk/_kiosk_util.CutProxy``, loaded from there (one copy).
+    ``mode``: ``forward``, ``cut_at_cast`` (the cast never arrives, then every connection is refused),
+    ``drop_cast_answer``, ``refuse``; ``close()`` afterwards."""
+    import importlib.util
+
+    module = sys.modules.get("_kiosk_util")
+    if module is None:
+        path = ROOT / "tests" / "kiosk" / "_kiosk_util.py"
+        spec = importlib.util.spec_from_file_location("_kiosk_util", path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["_kiosk_util"] = module  # its dataclasses look their module up
+        spec.loader.exec_module(module)
+    port = int(upstream.rsplit(":", 1)[1].rstrip("/"))
+    return module.CutProxy(port)

@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 import pytest
 from _booth_site import TRACKING_CODE, axe_violations, watch_page_problems
-from _kiosk_site import CARD_PIN, KioskSite, softhsm_available, start_kiosk
+from _kiosk_site import CARD_PIN, KioskSite, cut_proxy, softhsm_available, start_kiosk
 from playwright.sync_api import Browser, Page, expect
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("browser")]
@@ -254,6 +254,58 @@ def test_the_idle_reset_leaves_nothing_of_the_voter(
         for trace in (MAYOR["en"], MAYOR["ja"], "Your choices", "●", "lang=en", "Insert your", "checked"):
             assert trace not in traces, trace
         assert page.evaluate("document.querySelector('#idle-dialog').childElementCount") == 0
+
+
+def test_a_cast_without_answer_waits_for_the_poll_worker(
+    kiosk_election: Any, tmp_path: Path, browser: Browser, axe_source: str
+) -> None:
+    """The network goes down as the ballot leaves: "wait for the poll worker" with the tracking code (axe: 0
+    violations), no idle reset; once it is back the poll worker's re-check finds it not cast, and the voter
+    casts again."""
+    proxy = cut_proxy(kiosk_election.base_url)
+    context = browser.new_context(bypass_csp=True, viewport=KIOSK_VIEWPORT)  # for axe
+    try:
+        with start_kiosk(
+            kiosk_election, tmp_path, f"ui-kiosk-{next(_ids)}", idle_seconds=20, server=proxy.url
+        ) as kiosk:
+            page = context.new_page()
+            _open_polls(page, kiosk)
+            kiosk.insert(_resident(kiosk_election))
+            _unlock(page, kiosk)
+            _choose_to_pin(page)
+            _pad(page, CARD_PIN)
+            size = kiosk_election.ledger_size()
+            proxy.mode = "cut_at_cast"
+            page.get_by_role("button", name="この暗証番号で投票する").click()
+            _screen(page, "unconfirmed", timeout=120_000)
+            code = "-".join(page.locator(".tracking-code .group").all_inner_texts())
+            assert TRACKING_CODE.match(code), code
+            assert "係員をお待ちください" in _text(page)
+            assert axe_violations(page, axe_source) == []
+            page.get_by_role("button", name="もう一度確かめる").first.click()  # the voter's: still no answer
+            _screen(page, "unconfirmed", timeout=60_000)
+            page.wait_for_timeout(21_000)  # longer than the idle time: the screen stays for the poll worker
+            _screen(page, "unconfirmed")
+            assert kiosk.state()["unconfirmed"] == code
+            assert kiosk_election.ledger_size() == size
+
+            proxy.mode = "forward"
+            _pad(page, kiosk.poll_worker_pin)
+            page.locator("[data-pin-submit]", has_text="もう一度確かめる").click()
+            _screen(page, "not_cast", timeout=60_000)
+            assert "記録されていません" in _text(page)
+            page.get_by_role("button", name="やり直す").click()
+            _screen(page, "card")
+            page.get_by_role("button", name="カードを置きました").click()
+            _pad(page, CARD_PIN)
+            page.get_by_role("button", name="この暗証番号で投票する").click()
+            _screen(page, "receipt", timeout=120_000)
+            assert (
+                "-".join(page.locator(".tracking-code .group").all_inner_texts()) == code
+            )  # the same ballot
+    finally:
+        context.close()
+        proxy.close()
 
 
 def _walk(page: Page, kiosk: KioskSite, election: Any, lang: str) -> Iterator[str]:
