@@ -179,9 +179,7 @@ class Server:
         self.tmp.mkdir(parents=True)
         anchors, crls = jpki_files(self.tmp, self.ca, self.now)
         self.anchors, self.crls = anchors, crls
-        config = write_config(
-            self.tmp / "tvote.toml", anchors, crls, secrets.token_urlsafe(32), rate_limit=1_000_000_000
-        )
+        config = write_config(self.tmp / "tvote.toml", anchors, crls, rate_limit=1_000_000_000)
         port = free_port()
         self.base = f"http://127.0.0.1:{port}"
         env = {

@@ -226,6 +226,10 @@ def create_app(
             )
         return FileResponse(page, media_type="text/html", headers={"cache-control": "no-store"})
 
+    @app.get("/favicon.ico", include_in_schema=False)
+    async def favicon() -> Response:  # no icon: an empty answer rather than a 404 in the console
+        return Response(status_code=204)
+
     static = web_root / "static"
     if static.is_dir():
         app.mount("/static", StaticFiles(directory=static), name="static")

@@ -18,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -83,54 +83,100 @@ def _local_time(when: dt.datetime) -> str:
     return when.astimezone(JST).strftime("%Y-%m-%d %H:%M:%S JST")
 
 
-class _Slip:
-    """A top-down writer on one tall page: each call moves the cursor down."""
+def _wrap(text: str, font: str, size: float, width: float) -> list[str]:
+    """``text`` in lines no wider than ``width``: at spaces where a line has them, else between characters
+    (Japanese has no spaces)."""
+    lines: list[str] = []
+    line = ""
+    for word in text.split(" "):
+        candidate = f"{line} {word}" if line else word
+        if pdfmetrics.stringWidth(candidate, font, size) <= width:
+            line = candidate
+            continue
+        if line:
+            lines.append(line)
+        line = ""
+        for ch in word:
+            if line and pdfmetrics.stringWidth(line + ch, font, size) > width:
+                lines.append(line)
+                line = ""
+            line += ch
+    return [*lines, line] if line or not lines else lines
 
-    def __init__(self, height: float) -> None:
+
+class _Slip:
+    """A top-down writer on one page as long as its content (a receipt roll has no fixed page length): the
+    calls are recorded with their depth below the top, and :meth:`done` draws them on a page that fits."""
+
+    def __init__(self) -> None:
         pdfmetrics.registerFont(UnicodeCIDFont(JA_FONT))
-        self.buf = io.BytesIO()
-        self.c = Canvas(self.buf, pagesize=(WIDTH, height), pageCompression=0, invariant=1)
-        self.y = height - MARGIN
+        self.depth = 0.0  # points below the top margin
+        self.ops: list[Callable[[Canvas, float], None]] = []  # each draws itself, given the page's top
+
+    def text(self, text: str, size: float, font: str) -> None:
+        if not text.isascii() and font != JA_FONT:
+            font = JA_FONT  # Helvetica and Courier have no Japanese glyphs
+        for line in _wrap(text, font, size, WIDTH - 2 * MARGIN):
+            self.depth += size * 1.35
+            y = self.depth
+
+            def draw(c: Canvas, top: float, line: str = line, y: float = y) -> None:
+                c.setFont(font, size)
+                c.drawString(MARGIN, top - y, line)
+
+            self.ops.append(draw)
 
     def ja(self, text: str, size: float = 9) -> None:
-        self.y -= size * 1.35
-        self.c.setFont(JA_FONT, size)
-        self.c.drawString(MARGIN, self.y, text)
+        self.text(text, size, JA_FONT)
 
     def en(self, text: str, size: float = 7.5, font: str = "Helvetica") -> None:
-        self.y -= size * 1.35
-        self.c.setFont(font, size)
-        self.c.drawString(MARGIN, self.y, text)
+        self.text(text, size, font)
+
+    def gap(self, points: float) -> None:
+        self.depth += points
 
     def pair(self, ja: str, en: str, value: str, *, mono: bool = False) -> None:
         self.ja(ja, 8)
         self.en(en, 6.5)
         self.en(value, 9, "Courier-Bold" if mono else "Helvetica-Bold")
-        self.y -= 1.5 * mm
+        self.gap(1.5 * mm)
 
     def rule(self) -> None:
-        self.y -= 2 * mm
-        self.c.setLineWidth(0.5)
-        self.c.line(MARGIN, self.y, WIDTH - MARGIN, self.y)
-        self.y -= 1 * mm
+        self.gap(2 * mm)
+        y = self.depth
+
+        def draw(c: Canvas, top: float) -> None:
+            c.setLineWidth(0.5)
+            c.line(MARGIN, top - y, WIDTH - MARGIN, top - y)
+
+        self.ops.append(draw)
+        self.gap(1 * mm)
 
     def qr(self, text: str, size: float) -> None:
         matrix = qr_matrix(text)
-        n = len(matrix)
-        cell = size / n
+        cell = size / len(matrix)
         x0 = (WIDTH - size) / 2
-        top = self.y - 3 * mm
-        self.c.setFillGray(0)
-        for r, row in enumerate(matrix):
-            for col, dark in enumerate(row):
-                if dark:
-                    self.c.rect(x0 + col * cell, top - (r + 1) * cell, cell, cell, stroke=0, fill=1)
-        self.y = top - size - 2 * mm
+        y0 = self.depth + 3 * mm
+
+        def draw(c: Canvas, top: float) -> None:
+            c.setFillGray(0)
+            for r, row in enumerate(matrix):
+                for col, dark in enumerate(row):
+                    if dark:
+                        c.rect(x0 + col * cell, top - y0 - (r + 1) * cell, cell, cell, stroke=0, fill=1)
+
+        self.ops.append(draw)
+        self.depth = y0 + size + 2 * mm
 
     def done(self) -> bytes:
-        self.c.showPage()
-        self.c.save()
-        return self.buf.getvalue()
+        height = self.depth + 2 * MARGIN
+        buf = io.BytesIO()
+        c = Canvas(buf, pagesize=(WIDTH, height), pageCompression=0, invariant=1)
+        for op in self.ops:
+            op(c, height - MARGIN)
+        c.showPage()
+        c.save()
+        return buf.getvalue()
 
 
 def receipt_pdf(
@@ -144,7 +190,7 @@ def receipt_pdf(
 ) -> bytes:
     """The voter's receipt slip: the tracking code (grouped as the booth shows it), the ballot's ledger
     index, the time, the kiosk and a QR code of :func:`check_url`."""
-    s = _Slip(190 * mm)
+    s = _Slip()
     s.ja("投票受付票", 13)
     s.en("Ballot receipt", 9, "Helvetica-Bold")
     s.ja(election_name[0], 8)
@@ -170,16 +216,16 @@ def _report(
     rows: Sequence[tuple[str, str, str]],
     notes: Sequence[tuple[str, str]] = (),
 ) -> bytes:
-    s = _Slip(max(120 * mm, (40 + 17 * len(rows) + 10 * len(notes)) * mm / 1.4))
+    s = _Slip()
     s.ja(title[0], 12)
     s.en(title[1], 9, "Helvetica-Bold")
     s.rule()
     for ja, en, value in rows:
-        if len(value) > 32:  # an entry hash: two lines of Courier
+        if len(value) == 64 and value.isalnum():  # an entry hash: two lines of Courier
             s.pair(ja, en, value[:32], mono=True)
-            s.y += 1.5 * mm
+            s.gap(-1.5 * mm)
             s.en(value[32:], 9, "Courier-Bold")
-            s.y -= 1.5 * mm
+            s.gap(1.5 * mm)
         else:
             s.pair(ja, en, value, mono=value.isascii() and not value.isdigit())
     for ja, en in notes:

@@ -1,7 +1,8 @@
 """A small, complete election record built from the crypto and ledger APIs (the verifier tests' fixture).
 
 :func:`build_election` runs a real election (key ceremony with 3 trustees, t = 2; internet re-votes, a
-kiosk override, a spoiled ballot; tally; 2-of-3 decryption) and returns its ledger *events*; the
+kiosk override cast at an enrolled kiosk during its one session, a spoiled ballot; tally; 2-of-3
+decryption) and returns its ledger *events*; the
 :class:`Election` object keeps every key, so :meth:`Election.write` can re-seal **any** list of events
 into a valid record (hash chain, Merkle checkpoints signed by the log key, consistency proofs, BLS
 cosignatures by both witnesses, a signed result PDF citing the right checkpoint). Tests mutate one
@@ -53,7 +54,7 @@ from ledger.record import (
     seal_record,
 )
 
-__all__ = ["Election", "booth_payload", "build_election", "counted_root"]
+__all__ = ["KIOSK", "Election", "booth_payload", "build_election", "cast_payload", "counted_root"]
 
 NOW = dt.datetime(2027, 4, 25, 12, 0, tzinfo=dt.UTC)
 #: the booth the fixture publishes (``booth.published``): two pages and a script, as a server would list them
@@ -144,6 +145,70 @@ class Election:
     roll: list[str] = field(default_factory=list)  # the committed roll's aliases (hex), sorted ascending
     #: the trustees' enrolment keys (Ed25519 seeds), when the manifest pins them (``pinned=True``)
     enrolment_seeds: dict[int, bytes] = field(default_factory=dict)
+
+    # ------------------------------------------------------------------ polling-place kiosks
+    @staticmethod
+    def kiosk_seed(kiosk_id: str) -> bytes:
+        """The test kiosk's Ed25519 seed (a function of its id)."""
+        return tagged_sha256("test-kiosk-key", kiosk_id)
+
+    def kiosk_public_key(self, kiosk_id: str) -> str:
+        from nacl.signing import SigningKey
+
+        return bytes(SigningKey(self.kiosk_seed(kiosk_id)).verify_key).hex()
+
+    def kiosk_sign(self, kiosk_id: str, purpose: str, *items: Any, seed: bytes | None = None) -> str:
+        """The kiosk's Ed25519 signature over ``tagged_sha256(purpose, base_hash, kiosk_id, *items)``
+        (docs/events.md, "Polling-place kiosks"), stated here independently of the verifier."""
+        from nacl.signing import SigningKey
+
+        digest = tagged_sha256(purpose, self.base_hash, kiosk_id, *items)
+        return SigningKey(seed or self.kiosk_seed(kiosk_id)).sign(digest).signature.hex()
+
+    def kiosk_enrolled(
+        self, kiosk_id: str, polling_place: str = "つくば市役所 1階 期日前投票所"
+    ) -> tuple[str, dict[str, Any]]:
+        payload = {
+            "kiosk_id": kiosk_id,
+            "public_key": self.kiosk_public_key(kiosk_id),
+            "polling_place": polling_place,
+        }
+        return ("kiosk.enrolled", self.bind(payload))
+
+    def kiosk_revoked(self, kiosk_id: str, reason: str = "kiosk stolen") -> tuple[str, dict[str, Any]]:
+        return ("kiosk.revoked", self.bind({"kiosk_id": kiosk_id, "reason": reason}))
+
+    def kiosk_opened(
+        self, kiosk_id: str, session: int, opened_at: str = "2027-04-18T00:30:00Z"
+    ) -> tuple[str, dict[str, Any]]:
+        sig = self.kiosk_sign(kiosk_id, "kiosk-opened", session, opened_at)
+        payload = {"kiosk_id": kiosk_id, "session": session, "opened_at": opened_at, "kiosk_signature": sig}
+        return ("kiosk.opened", self.bind(payload))
+
+    def kiosk_closed(
+        self,
+        kiosk_id: str,
+        session: int,
+        ballots_cast: int,
+        kiosk_count: int | None = None,
+        closed_at: str = "2027-04-25T10:30:00Z",
+    ) -> tuple[str, dict[str, Any]]:
+        count = ballots_cast if kiosk_count is None else kiosk_count
+        sig = self.kiosk_sign(kiosk_id, "kiosk-closed", session, closed_at, count)
+        payload = {
+            "kiosk_id": kiosk_id,
+            "session": session,
+            "closed_at": closed_at,
+            "ballots_cast": ballots_cast,
+            "kiosk_count": count,
+            "kiosk_signature": sig,
+        }
+        return ("kiosk.closed", self.bind(payload))
+
+    def kiosk_ref(self, kiosk_id: str, session: int, ballot_hash: str) -> dict[str, Any]:
+        """``ballot.cast.kiosk`` of a kiosk ballot (docs/events.md row 10)."""
+        sig = self.kiosk_sign(kiosk_id, "kiosk-ballot", session, bytes.fromhex(ballot_hash))
+        return {"kiosk_id": kiosk_id, "session": session, "signature": sig}
 
     def roll_proof(self, alias: str) -> dict[str, Any]:
         """``ballot.cast``'s ``roll_proof`` for ``alias`` (docs/events.md row 10), computed from the whole
@@ -348,23 +413,36 @@ def _alias(k: int) -> str:
 
 
 def cast_payload(
-    el: Election, ballot: EncryptedBallot, alias: str, channel: str, seq: int, ev: int, method: str = "jpki"
+    el: Election,
+    ballot: EncryptedBallot,
+    alias: str,
+    channel: str,
+    seq: int,
+    ev: int,
+    method: str = "jpki",
+    kiosk: tuple[str, int] | None = None,
 ) -> dict[str, Any]:
+    """A ``ballot.cast`` payload; ``kiosk`` = (kiosk id, session) adds the kiosk's signed ``kiosk`` object."""
     auth: dict[str, Any] = {"method": method, "evidence_hash": tagged_sha256("test-evidence", ev).hex()}
     if method == "oidc+face":
         auth["face"] = {"decision": True, "engine": "test-face/1"}
-    return el.bind(
-        {
-            "ballot": ballot.to_dict(),
-            "ballot_hash": ballot.ballot_hash().hex(),
-            "tracking_code": ballot.tracking_code(),
-            "voter_alias": alias,
-            "roll_proof": el.roll_proof(alias),
-            "channel": channel,
-            "auth": auth,
-            "seq": seq,
-        }
-    )
+    payload = {
+        "ballot": ballot.to_dict(),
+        "ballot_hash": ballot.ballot_hash().hex(),
+        "tracking_code": ballot.tracking_code(),
+        "voter_alias": alias,
+        "roll_proof": el.roll_proof(alias),
+        "channel": channel,
+        "auth": auth,
+        "seq": seq,
+    }
+    if kiosk is not None:
+        payload["kiosk"] = el.kiosk_ref(kiosk[0], kiosk[1], payload["ballot_hash"])
+    return el.bind(payload)
+
+
+#: the fixture's polling-place kiosk: enrolled before voting opens, open for one session that casts one ballot
+KIOSK = "tsukuba-city-hall-1"
 
 
 JPKI_ROOT_PIN = hashlib.sha256(b"a JPKI signing root (the fixture's ballots carry none)").hexdigest()
@@ -478,7 +556,9 @@ def build_election(
         )
     )
     events.append(("booth.published", el.bind(booth_payload())))
+    events.append(el.kiosk_enrolled(KIOSK))
     events.append(("voting.opened", el.bind({"opened_at": "2027-04-18T00:00:00Z"})))
+    events.append(el.kiosk_opened(KIOSK, 1))
     specs = tuple(
         ContestSpec(c["id"], tuple(s["id"] for s in c["selections"]), c["min"], c["max"])
         for c in manifest["contests"]
@@ -503,7 +583,8 @@ def build_election(
         seq[alias] = seq.get(alias, 0) + 1
         ev += 1
         el.secrets[b.ballot_hash().hex()] = sec
-        events.append(("ballot.cast", cast_payload(el, b, alias, channel, seq[alias], ev, method)))
+        kiosk = (KIOSK, 1) if channel == "kiosk" else None
+        events.append(("ballot.cast", cast_payload(el, b, alias, channel, seq[alias], ev, method, kiosk)))
 
     cast(aliases[0], 1)
     cast(aliases[1], 2, method="oidc+face")
@@ -526,6 +607,7 @@ def build_election(
     cast(aliases[3], 6)
     cast(aliases[2], 7, channel="kiosk")  # overrides the internet ballot of voter 2
     cast(aliases[4], 8, method="oidc+face")
+    events.append(el.kiosk_closed(KIOSK, 1, ballots_cast=1))
     events.append(("voting.closed", el.bind({"closed_at": "2027-04-25T11:00:00Z"})))
     events.extend(el.tally_events(events))
     el.events = events

@@ -1,15 +1,17 @@
-"""Per-ballot checks V12 (each cast ballot's roll inclusion proof), V13, V14, V16, run in batches by a worker
-(local process or Dask worker).
+"""Per-ballot checks V12 (each cast ballot's roll inclusion proof), V13, V14, V16 and V31 (each kiosk
+ballot's kiosk signature), run in batches by a worker (local process or Dask worker).
 
-:func:`verify_batch` is a pure function of picklable inputs (the :class:`BallotContext` and a list of
-``(ledger index, raw entry line)``) and returns a :class:`BatchResult`: the failures it found and the
-homomorphic sum of the cast ballots of the batch (hex, so results are small and need no validation
-on the way back). The main process adds the batch sums into the running tally.
+:func:`verify_batch` is a pure function of picklable inputs (the :class:`BallotContext`, a list of
+``(ledger index, raw entry line)`` and the enrolled key of each kiosk ballot of the batch, which the
+main pass resolved from the kiosk entries before it) and returns a :class:`BatchResult`: the failures it
+found and the homomorphic sum of the cast ballots of the batch (hex, so results are small and need no
+validation on the way back). The main process adds the batch sums into the running tally.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -33,6 +35,7 @@ from ledger import ProofError as LedgerProofError
 from ledger.events import BOUND_KEYS, EventType
 from ledger.merkle import inclusion_ranges, leaf_hash, verify_inclusion
 
+from ._kiosk import ballot_signature_ok, kiosk_ref
 from ._manifest import ElectionInfo
 from ._privacy import scan_entry
 from ._source import load_json
@@ -53,6 +56,8 @@ CAST_KEYS: Final[frozenset[str]] = (
     )
     | _BINDING
 )
+#: a kiosk ballot's payload: an internet ballot's and ``kiosk`` (docs/events.md row 10)
+KIOSK_CAST_KEYS: Final[frozenset[str]] = CAST_KEYS | {"kiosk"}
 ROLL_PROOF_KEYS: Final[frozenset[str]] = frozenset({"index", "path"})
 SPOILED_KEYS: Final[frozenset[str]] = (
     frozenset({"ballot", "ballot_hash", "tracking_code", "revealed"}) | _BINDING
@@ -174,6 +179,34 @@ def _check_roll_proof(out: BatchResult, ctx: BallotContext, p: dict[str, Any], i
         bad(f"the voter alias is not shown to be on the committed roll (inclusion proof: {e})")
 
 
+def _check_kiosk(out: BatchResult, ctx: BallotContext, p: dict[str, Any], i: int, key: bytes | None) -> None:
+    # V14 ballot.binding: "a kiosk ballot names its kiosk, kiosk exactly {kiosk_id, session, signature}, and
+    # an internet ballot none"
+    if p.get("channel") != "kiosk":
+        if "kiosk" in p:
+            _f(out, 14, "ballot.binding", "an internet ballot names a kiosk", i)
+        return
+    ref = kiosk_ref(p.get("kiosk"))
+    if ref is None:
+        _f(
+            out,
+            14,
+            "ballot.binding",
+            "a kiosk ballot's kiosk is missing or not exactly {kiosk_id (a kiosk id), session (>= 1), "
+            "signature (128 lowercase hex)}",
+            i,
+        )
+        return
+    bh = p.get("ballot_hash")
+    if key is None or not isinstance(bh, str) or not _HEX64.fullmatch(bh):
+        return  # an unknown kiosk is the main pass's V31 failure; a malformed ballot_hash is V14's
+    # V31 kiosk.ballots: "... and its signature verifies under that kiosk's enrolled key"
+    kid, session, sig = ref
+    if not ballot_signature_ok(ctx.election.base_hash, key, kid, session, bytes.fromhex(bh), sig):
+        why = f"the kiosk signature does not verify under kiosk {kid}'s enrolled key"
+        _f(out, 31, "kiosk.ballots", why, i)
+
+
 def _decode_and_verify(
     out: BatchResult, ctx: BallotContext, etype: str, p: dict[str, Any], i: int
 ) -> EncryptedBallot | None:
@@ -211,18 +244,27 @@ def _decode_and_verify(
 
 
 def _one(
-    out: BatchResult, acc: dict[tuple[str, str], Ciphertext], ctx: BallotContext, i: int, line: bytes
+    out: BatchResult,
+    acc: dict[tuple[str, str], Ciphertext],
+    ctx: BallotContext,
+    i: int,
+    line: bytes,
+    kiosk_key: bytes | None,
 ) -> None:
     entry = load_json(line)
     etype, p = entry["type"], entry["payload"]
     # V23 record.privacy for this entry (the main process leaves ballot entries to the workers)
     for where, problem in scan_entry(etype, line, p):
         _f(out, 23, "record.privacy", f"{problem} at {where}", i)
-    keys = CAST_KEYS if etype == EventType.BALLOT_CAST else SPOILED_KEYS
+    if etype == EventType.BALLOT_CAST:
+        keys = KIOSK_CAST_KEYS if p.get("channel") == "kiosk" else CAST_KEYS
+    else:
+        keys = SPOILED_KEYS
     if set(p) != keys:
         _f(out, 1, "record.format", f"{etype} payload keys {sorted(p)} differ from {sorted(keys)}", i)
     if etype == EventType.BALLOT_CAST:  # before the ballot is decoded: membership does not depend on it
         _check_roll_proof(out, ctx, p, i)
+        _check_kiosk(out, ctx, p, i, kiosk_key)
     if "ballot" not in p:
         return
     # V13 ballot.proofs: "Every cast and spoiled ballot has exactly the manifest's contests and selections,
@@ -250,14 +292,19 @@ def _one(
                 acc[key] = s.ciphertext if prev is None else prev + s.ciphertext
 
 
-def verify_batch(ctx: BallotContext, items: list[tuple[int, bytes]]) -> BatchResult:
-    """V12 (roll proofs), V13, V14, V16 for a batch of ``ballot.cast`` / ``ballot.spoiled`` entries."""
+def verify_batch(
+    ctx: BallotContext, items: list[tuple[int, bytes]], kiosk_keys: Mapping[int, bytes] | None = None
+) -> BatchResult:
+    """V12 (roll proofs), V13, V14, V16 and V31 (kiosk signatures) for a batch of ``ballot.cast`` /
+    ``ballot.spoiled`` entries; ``kiosk_keys`` holds, by ledger index, the enrolled key of the kiosk each
+    kiosk ballot names (none for a kiosk no earlier entry enrols)."""
     out = BatchResult()
     acc: dict[tuple[str, str], Ciphertext] = {}
+    keys = kiosk_keys or {}
     for i, line in items:
         out.ballots += 1
         try:
-            _one(out, acc, ctx, i, line)
+            _one(out, acc, ctx, i, line, keys.get(i))
         except (KeyError, TypeError, ValueError, AttributeError) as e:
             _f(out, 1, "record.format", f"malformed ballot entry: {type(e).__name__}: {e}", i)
     out.sums = {k: (ct.a.hex(), ct.b.hex()) for k, ct in acc.items()}

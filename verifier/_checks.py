@@ -90,7 +90,10 @@ CHECKS: Final[tuple[Check, ...]] = (
         "Lifecycle order",
         "Every event has a known type and appears in its phase (setup, key ceremony, voting, tally, "
         "publish), in the order of `docs/events.md`; one-time events appear once; the record reaches "
-        "`result.declaration` (unless `--partial`).",
+        "`result.declaration` (unless `--partial`). The kiosk events do not advance the phase: "
+        "`kiosk.enrolled` comes after the manifest and before `voting.closed`, `kiosk.revoked` after the "
+        "manifest, `kiosk.opened` between `voting.opened` and `voting.closed`, `kiosk.closed` after "
+        "`voting.opened` (also after `voting.closed`).",
     ),
     Check(
         9,
@@ -143,7 +146,9 @@ CHECKS: Final[tuple[Check, ...]] = (
         "Every ballot is bound to this election's base hash; `ballot_hash` and tracking code recompute "
         "from the encrypted ballot; every cast ballot names a voter alias, an allowed channel and "
         "authentication method (oidc+face with a positive decision), a positive `seq`, and its own "
-        "authentication-evidence hash.",
+        'authentication-evidence hash; a kiosk ballot (`channel` `"kiosk"`) names its kiosk in `kiosk`, '
+        "exactly `{kiosk_id, session, signature}` (a kiosk id, an integer >= 1, 128 lowercase hex), and an "
+        "internet ballot has no `kiosk`.",
     ),
     Check(
         15,
@@ -284,6 +289,36 @@ CHECKS: Final[tuple[Check, ...]] = (
         '`digest = tagged_sha256("booth-assets", JCS(assets))`. The report states the digest, to compare '
         "with what the server serves (`GET /api/v1/election/booth`). A record that has not opened voting "
         "and has no booth yet reports V29 n/a.",
+    ),
+    Check(
+        30,
+        "kiosk.enrolment",
+        "Kiosk enrolment and sessions",
+        "Every `kiosk.enrolled` is exactly `{kiosk_id, public_key, polling_place}` (`kiosk_id` matching "
+        "`^[a-z0-9][a-z0-9-]{0,62}$`, `public_key` 64 lowercase hex of a valid Ed25519 point, "
+        "`polling_place` the manifest text rule, at most 200 code points), each `kiosk_id` and each "
+        "`public_key` enrolled once; every `kiosk.revoked` is exactly `{kiosk_id, reason}` (the text "
+        "rule, at most 500) and names a kiosk enrolled at an earlier entry, once. Each kiosk's "
+        "`kiosk.opened` and `kiosk.closed` alternate, sessions 1, 2, ... in ledger order, each by a kiosk "
+        "enrolled earlier and not revoked at that entry (a session may stay open at the end of the record); "
+        "`kiosk_signature` verifies under the enrolled key (Ed25519, RFC 8032) over "
+        '`tagged_sha256("kiosk-opened", base_hash, kiosk_id, u64(session), opened_at)`, resp. '
+        '`tagged_sha256("kiosk-closed", base_hash, kiosk_id, u64(session), closed_at, u64(kiosk_count))`; '
+        "`kiosk.closed.ballots_cast` is the number of kiosk ballots of that kiosk and session before it. "
+        "A `kiosk_count` (the kiosk's own count) other than `ballots_cast` is reported as a note, not a "
+        'failure (`docs/kiosk.md`, "Network trouble"). A record without any kiosk entry or kiosk ballot '
+        "reports V30 n/a.",
+    ),
+    Check(
+        31,
+        "kiosk.ballots",
+        "Kiosk ballots",
+        "Every kiosk ballot names in `kiosk` a kiosk enrolled at an earlier entry and not revoked at its "
+        "own, whose session `session` is open at that entry (after its `kiosk.opened`, before its "
+        "`kiosk.closed`), and `kiosk.signature` verifies under that kiosk's enrolled key over "
+        '`tagged_sha256("kiosk-ballot", base_hash, kiosk_id, u64(session), ballot_hash)` (the ballot '
+        "hash that V14 recomputes). A failure names the ballot's entry. (The form of `kiosk` is V14's.) A "
+        "record without any kiosk entry or kiosk ballot reports V31 n/a.",
     ),
 )
 

@@ -6,11 +6,14 @@ Order of work (``docs/verifier.md`` §"How a run proceeds"):
    (one streaming pass, O(log n) state), whose typed errors are mapped to the numbered checks
    (:mod:`verifier._ledger`); with more than one worker it runs in its own process beside step 2.
 2. One pass over the entries, in ledger order: V7 manifest and election binding, V8 lifecycle order
-   (:mod:`verifier._phases`), V23 privacy; ballots are indexed for V15 and V17 (:mod:`verifier._unique`)
-   and batched (bounded) to the executor for V13, V14, V16 (:mod:`verifier._ballots`), each batch
-   returning the homomorphic sum of its cast ballots, so the tally accumulates incrementally; every other
-   event goes to the handler its module registers (:data:`EVENTS`: :mod:`verifier._ceremony` V9-V12 and
-   V28, :mod:`verifier._booth` V29, :mod:`verifier._phases` V26, :mod:`verifier._tally`).
+   (:mod:`verifier._phases`), V23 privacy; ballots are indexed for V15 and V17 (:mod:`verifier._unique`),
+   each kiosk ballot is checked against its kiosk's enrolment and open session (V31,
+   :func:`verifier._kiosk.kiosk_ballot`), and they are batched (bounded) to the executor for V13, V14,
+   V16 and the kiosk signatures (:mod:`verifier._ballots`, given each kiosk ballot's enrolled key), each
+   batch returning the homomorphic sum of its cast ballots, so the tally accumulates incrementally; every
+   other event goes to the handler its module registers (:data:`EVENTS`: :mod:`verifier._ceremony` V9-V12
+   and V28, :mod:`verifier._booth` V29, :mod:`verifier._kiosk` V30, :mod:`verifier._phases` V26,
+   :mod:`verifier._tally`).
 3. V17 counting rule and V18 aggregate from the on-disk index (:mod:`verifier._tally`); then V19-V21
    (decryption) and V22 (PDF) (:mod:`verifier._decryption`); V27 pins (:mod:`verifier._pins`).
 
@@ -33,7 +36,7 @@ from typing import Any, Final
 from crypto import Ciphertext, CryptoError, Point
 from ledger.events import BASE_HASH, ELECTION_ID, EventType
 
-from . import _ballots, _booth, _ceremony, _ledger, _phases, _tally
+from . import _ballots, _booth, _ceremony, _kiosk, _ledger, _phases, _tally
 from ._ceremony import finish_key_ceremony, roll_size_check
 from ._checks import fail
 from ._counting import BallotIndex
@@ -53,7 +56,13 @@ from ._unique import index_ballot
 __all__ = ["EVENTS", "Options", "verify_record"]
 
 #: the handler of every event type other than the manifest and the ballots, by type
-EVENTS: Final[dict[str, Event]] = {**_ceremony.EVENTS, **_booth.EVENTS, **_phases.EVENTS, **_tally.EVENTS}
+EVENTS: Final[dict[str, Event]] = {
+    **_ceremony.EVENTS,
+    **_booth.EVENTS,
+    **_kiosk.EVENTS,
+    **_phases.EVENTS,
+    **_tally.EVENTS,
+}
 
 
 def _record(report: Report, fn: Callable[..., Any], *args: Any) -> Any:
@@ -166,6 +175,7 @@ def _run(
         finish_key_ceremony(report, st)
         roll_size_check(report, st, index)
         _booth.booth_required(report, st)
+        _kiosk.kiosks_done(report, st)
         counting_rule(report, st, index)
         aggregate(src, report, st, index)
     decryption(report, st, opts)
@@ -207,15 +217,16 @@ def _pass_one(
 ) -> None:
     total = src.entries_size()
     batch: list[tuple[int, bytes]] = []
+    kiosk_keys: dict[int, bytes] = {}  # the enrolled key of each kiosk ballot of the batch (V31)
     ctx: Any = None
     ctx_roll: _ballots.RollCommitment | None = None
     last_progress = 0.0
 
     def flush() -> None:
-        nonlocal batch
+        nonlocal batch, kiosk_keys
         if batch:
-            _batches_results(ex.submit(_ballots.verify_batch, ctx, batch), report, st)
-            batch = []
+            _batches_results(ex.submit(_ballots.verify_batch, ctx, batch, kiosk_keys), report, st)
+            batch, kiosk_keys = [], {}
 
     for i, (pos, line) in enumerate(src.lines()):
         st.entries = i + 1
@@ -263,6 +274,10 @@ def _pass_one(
                 ctx = ex.shared(base_ctx) if isinstance(ex, DaskExecutor) else base_ctx
                 ctx_roll = roll
             _record(report, index_ballot, report, st, index, i, etype, payload)
+            if etype == EventType.BALLOT_CAST:
+                key = _record(report, _kiosk.kiosk_ballot, report, st, i, payload)
+                if key is not None:
+                    kiosk_keys[i] = key
             batch.append((i, line))
             if len(batch) >= opts.batch_size:
                 flush()

@@ -39,6 +39,9 @@ def check_order(st: State, i: int, etype: str) -> None:
         if E.VOTING_OPENED not in st.seen_once:
             fail("ledger.phases", "evidence.exported before voting opened", entry=i)
         return
+    if etype in _KIOSK_TYPES:
+        _kiosk_order(st, i, etype)
+        return
     if etype == E.MANIFEST and i != 0:
         fail("ledger.phases", "a manifest after entry 0", entry=i)
     if rank < st.rank:
@@ -54,6 +57,26 @@ def check_order(st: State, i: int, etype: str) -> None:
     if etype == E.VOTING_EXTENDED and E.VOTING_OPENED not in st.seen_once:
         fail("ledger.phases", "voting.extended before voting opened", entry=i)
     st.rank = rank
+
+
+_KIOSK_TYPES: Final[frozenset[str]] = frozenset(
+    {E.KIOSK_ENROLLED, E.KIOSK_REVOKED, E.KIOSK_OPENED, E.KIOSK_CLOSED}
+)
+
+
+def _kiosk_order(st: State, i: int, etype: str) -> None:
+    # V8 ledger.phases: "the kiosk events do not advance the phase: kiosk.enrolled comes after the manifest
+    # and before voting.closed, kiosk.revoked after the manifest, kiosk.opened between voting.opened and
+    # voting.closed, kiosk.closed after voting.opened" (each kiosk's own order, an enrolment before its
+    # revocation and an opening before its closing, is V30's)
+    if i == 0:
+        fail("ledger.phases", f"{etype} before the manifest", entry=i)
+    if etype == E.KIOSK_ENROLLED and E.VOTING_CLOSED in st.seen_once:
+        fail("ledger.phases", "kiosk.enrolled after voting closed", entry=i)
+    if etype in (E.KIOSK_OPENED, E.KIOSK_CLOSED) and E.VOTING_OPENED not in st.seen_once:
+        fail("ledger.phases", f"{etype} before voting opened", entry=i)
+    if etype == E.KIOSK_OPENED and E.VOTING_CLOSED in st.seen_once:
+        fail("ledger.phases", "kiosk.opened after voting closed", entry=i)
 
 
 #: the longest override or extension reason (code points), as the server enforces it

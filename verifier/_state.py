@@ -38,6 +38,7 @@ __all__ = [
     "ZERO",
     "Event",
     "Handler",
+    "Kiosk",
     "Options",
     "ProgressFn",
     "State",
@@ -76,6 +77,22 @@ ProgressFn = Callable[[int, int], None]
 
 
 @dataclass
+class Kiosk:
+    """An enrolled polling-place kiosk, as the entries so far show it (V30, V31)."""
+
+    #: its ``kiosk.enrolled`` entry and Ed25519 public key
+    entry: int
+    public_key: bytes
+    #: its ``kiosk.revoked`` entry, once revoked
+    revoked: int | None = None
+    #: its last opened session (0 before the first) and that session's ``kiosk.opened`` entry while it is open
+    session: int = 0
+    open_entry: int | None = None
+    #: kiosk ballots of the open session so far (``kiosk.closed.ballots_cast`` must equal it)
+    ballots: int = 0
+
+
+@dataclass
 class State:
     info: ElectionInfo | None = None
     rank: int = -1
@@ -110,6 +127,11 @@ class State:
     booth_digest: str | None = None
     #: the end of voting in force: the manifest's ``closes``, moved by each ``voting.extended``
     voting_closes: dt.datetime | None = None
+    #: the enrolled kiosks by id, the enrolled public keys (hex) with their kiosk, and whether the record
+    #: holds any kiosk entry or kiosk ballot (else V30 and V31 are n/a)
+    kiosks: dict[str, Kiosk] = field(default_factory=dict)
+    kiosk_keys: dict[str, str] = field(default_factory=dict)
+    kiosk_seen: bool = False
 
 
 #: ``handler(report, state, entry index, event type, payload)``: records failures, raises ``CheckFailed``

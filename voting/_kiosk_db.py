@@ -16,7 +16,7 @@ They live in the same SQLModel metadata (and therefore the same engine) as :mod:
 
 from __future__ import annotations
 
-from sqlalchemy import Index, UniqueConstraint
+from sqlalchemy import BigInteger, Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 __all__ = ["KioskBallot", "KioskRow"]
@@ -36,12 +36,12 @@ class KioskRow(SQLModel, table=True):
     enrolled_index: int
     revoked_index: int | None = None
     #: the last session opened (0 before the first) and whether it is open now
-    session: int = 0
+    session: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
     session_open: bool = False
     #: the ``kiosk.opened`` entry of the last session (``None`` before the first)
     opened_index: int | None = None
     #: the last ``Tvote-Kiosk-Time`` (ms) accepted from this kiosk: a request must carry a later one
-    last_request_ms: int = 0
+    last_request_ms: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
     #: Argon2id (``nacl.pwhash.argon2id.str``) of the poll-worker PIN; ``None``: none issued (after a crash)
     pin_hash: str | None = Field(default=None, max_length=256)
     #: wrong poll-worker PINs in a row (5: locked until a new PIN is issued)
@@ -57,5 +57,5 @@ class KioskBallot(SQLModel, table=True):
     ballot_hash: str = Field(primary_key=True, max_length=64)
     election_id: str = Field(max_length=128)
     kiosk_id: str = Field(max_length=63)
-    session: int
+    session: int = Field(sa_column=Column(BigInteger, nullable=False))
     ledger_index: int

@@ -142,8 +142,17 @@ def pdf_text(path: Path) -> str:
             s = zlib.decompress(s)
         except zlib.error:
             pass
-        text += [m.decode("latin-1") for m in re.findall(rb"\(((?:[^()\\]|\\.)*)\) Tj", s)]
+        text += [_unescape(m) for m in re.findall(rb"\(((?:[^()\\]|\\.)*)\) Tj", s)]
     return "\n".join(text)
+
+
+def _unescape(literal: bytes) -> str:
+    """A PDF literal string's bytes (ISO 32000 7.3.4.2 escapes: \\( \\) \\\\ and octal) as Latin-1 text."""
+    return re.sub(
+        rb"\\([0-7]{1,3}|.)",
+        lambda m: bytes([int(m[1], 8)]) if m[1][:1].isdigit() else m[1],
+        literal,
+    ).decode("latin-1")
 
 
 def pdf_qr_matrix(path: Path) -> list[list[bool]]:

@@ -439,3 +439,32 @@ def test_cut_network_is_unconfirmed_then_not_cast(
     assert k.state_now()["unconfirmed"] is None
     out = k.ok("cast", {"voter_session": session, "ballot": ballot, "card_pin": PIN})
     assert ledger_size(world) == before + 1 and out["state"] == "locked"
+
+
+def test_a_restarted_kiosk_keeps_its_count_but_not_the_pin(
+    world: dict[str, Any], enrolled: tuple[Any, Any, str, str], hsm: SoftHsm2
+) -> None:
+    state, key, _, pw = enrolled
+    base = world["election"].base_url
+    with run_kiosk(state, key, base, hsm) as k:
+        k.ok("open", {"pin": pw})
+        insert(hsm, world["residents"][2])
+        session = voter_turn(k, pw)
+        k.ok("card", {"voter_session": session})
+        k.ok("cast", {"voter_session": session, "ballot": encrypt(base, CHOICES), "card_pin": PIN})
+    assert json.loads(state.session_path.read_text()) == {"count": 1, "open": True, "session": 1}
+    with run_kiosk(state, key, base, hsm) as k:
+        st = k.state_now()
+        assert (st["state"], st["session"], st["ballots_cast"]) == ("locked", 1, 1)
+        # the PIN's hash was in memory only: close and open again
+        assert k.error("unlock", {"pin": pw}, 409)["code"] == "kiosk.poll_worker_unknown"
+        closed = k.ok("close", {"pin": pw})
+        assert (closed["kiosk_count"], closed["server_count"]) == (1, 1)
+        assert k.ok("open", {"pin": pw})["session"] == 2
+        assert k.state_now()["ballots_cast"] == 0
+        voter_turn(k, pw)
+    # the poll worker's PIN is nowhere in the kiosk's files (the reports' entry hashes could hold any 8
+    # digits by chance: left out; the slips' text is checked)
+    for f in state.root.rglob("*"):
+        if f.is_file() and f.parent != state.reports:
+            assert pw not in (pdf_text(f) if f.suffix == ".pdf" else f.read_bytes().decode("latin-1")), f

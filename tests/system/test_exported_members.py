@@ -297,6 +297,11 @@ PINNED: dict[str, set[str]] = {
     "voting.api.booth": {
         "router",
     },
+    "voting.api.kiosk": {
+        "BODY_LIMITS",
+        "admin_router",
+        "router",
+    },
     "voting.api.public": {
         "router",
     },
@@ -379,6 +384,11 @@ PINNED: dict[str, set[str]] = {
         "main",
     },
     "voting.clients": set(),
+    "voting.clients.kiosk": {
+        "KioskApi",
+        "KioskApiError",
+        "KioskKey",
+    },
     "voting.clients.trustee": {
         "ApiError",
         "ENROLMENT_FILE_FORMAT",
@@ -420,6 +430,7 @@ PINNED: dict[str, set[str]] = {
         "CountedBallots",
         "CreatedElection",
         "ElectionService",
+        "EnrolledKiosk",
         "IntakeService",
         "IssuedChallenge",
         "OidcStart",

@@ -202,7 +202,7 @@ CLIENT_FORBIDDEN = (
 )
 
 
-@pytest.mark.parametrize("client", ["voting.clients.voter", "voting.clients.trustee"])
+@pytest.mark.parametrize("client", ["voting.clients.voter", "voting.clients.trustee", "voting.clients.kiosk"])
 def test_the_clients_load_no_server_code(client: str) -> None:
     """Clients depend on the API's data shapes only (``voting.receipt``, the record format), never on the
     server: importing a client loads no web framework, no database layer, no service, no intake, no

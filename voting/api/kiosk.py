@@ -21,7 +21,7 @@ from .._kiosk_db import KioskRow
 from .._kiosk_sign import HEADER_ID, HEADER_SIGNATURE, HEADER_TIME
 from .voter import _JPKI_AUTH_BYTES, MAX_BALLOT_BYTES, IntakeDep, JpkiAuthIn, ReceiptOut, _certificate_key
 
-__all__ = ["BODY_LIMITS", "KioskDep", "admin_router", "router"]
+__all__ = ["BODY_LIMITS", "admin_router", "router"]
 
 router = APIRouter(prefix="/kiosk", tags=["kiosk"])
 admin_router = APIRouter(prefix="/admin/kiosks", tags=["admin"])
@@ -72,14 +72,14 @@ class _Out(BaseModel):
 
 class OpenIn(_In):
     session: int = Field(ge=1, le=_U64)
-    opened_at: str = Field(max_length=20, description="RFC 3339 UTC to the second (the kiosk's clock)")
+    opened_at: str = Field(max_length=64, description="RFC 3339 UTC to the second (the kiosk's clock)")
     poll_worker_pin: str = Field(max_length=64)
     kiosk_signature: str = Field(pattern=_HEX128)
 
 
 class CloseIn(_In):
     session: int = Field(ge=1, le=_U64)
-    closed_at: str = Field(max_length=20, description="RFC 3339 UTC to the second (the kiosk's clock)")
+    closed_at: str = Field(max_length=64, description="RFC 3339 UTC to the second (the kiosk's clock)")
     kiosk_count: int = Field(ge=0, le=_U64, description="the kiosk's own count of its session's ballots")
     poll_worker_pin: str = Field(max_length=64)
     kiosk_signature: str = Field(pattern=_HEX128)

@@ -171,7 +171,8 @@ class KioskApi:
     @staticmethod
     def _answer(r: httpx.Response) -> Any:
         if r.status_code >= 400:
-            code, message, details = f"http.{r.status_code}", r.text[:200], {}
+            code, message = f"http.{r.status_code}", r.text[:200]
+            details: dict[str, Any] = {}
             try:
                 err = r.json()["error"]
                 code, message = str(err["code"]), str(err["message"])

@@ -28,8 +28,10 @@ One module per stage, each holding its forward steps and the replay appliers of 
 * ``_ceremony``: the key ceremony's submissions (registration, shares, complaints, answers);
 * ``_joint_key``: the ceremony's end (complaints resolved, dealers disqualified, the joint key);
 * ``_booth``: the booth's digest (``booth.published``, before voting opens) and Check my ballot's counter;
-* ``_kiosk``: the polling-place kiosks (enrolment, revocation, poll-worker PINs, signed requests, opening
-  and closing: ``kiosk.*``); a kiosk's ballot is cast by the intake (:meth:`IntakeService.cast_kiosk`);
+* ``_kiosk``: the polling-place kiosks, the commission's side (enrolment, revocation, poll-worker PINs:
+  ``kiosk.enrolled``, ``kiosk.revoked``), and ``_kiosk_sessions``, the kiosks' side (signed requests,
+  opening and closing: ``kiosk.opened``, ``kiosk.closed``); a kiosk's ballot is cast by the intake
+  (:meth:`IntakeService.cast_kiosk`);
 * ``_period``: opening (publishing the booth first if nobody has), extending and closing the voting period;
 * ``_tally``: the counting rule and the encrypted tally;
 * ``_publish``: partial decryptions, the result, the declaration PDF, the export;
@@ -51,7 +53,8 @@ from ._intake import IntakeService
 from ._intake_auth import IssuedChallenge, OidcStart
 from ._intake_checks import MAX_SPOILED, Channel
 from ._joint_key import JointKeyStage
-from ._kiosk import EnrolledKiosk, KioskStage
+from ._kiosk import EnrolledKiosk
+from ._kiosk_sessions import KioskSessions
 from ._period import PeriodStage
 from ._publish import PartialOutcome, PublishStage
 from ._roll import RollStage
@@ -78,7 +81,7 @@ __all__ = [
 
 
 class ElectionService(
-    SetupStage, RollStage, CeremonyStage, JointKeyStage, KioskStage, PeriodStage, PublishStage
+    SetupStage, RollStage, CeremonyStage, JointKeyStage, KioskSessions, PeriodStage, PublishStage
 ):
     """The lifecycle of the one election this server runs (see the module docstring): one object composed of
     the stages, which share the core's engine, ledger, lock and cache."""
