@@ -268,15 +268,15 @@ const SCREENS = {
         ['kiosk.lock', (pin) => pollWorkerLock(takePin(pin))]));
   },
 
-  pin_wrong: () => errorScreen_('pin_wrong', { tries: s.error?.details?.tries_left ?? '?' }),
-  pin_format: () => errorScreen_('pin_format'),
-  card_locked: () => errorScreen_('card_locked'),
-  card_removed: () => errorScreen_('card_removed'),
-  card_absent: () => errorScreen_('card_absent'),
-  card_different: () => errorScreen_('card_different'),
-  card_unusable: () => errorScreen_('card_unusable'),
-  not_cast: () => errorScreen_('not_cast'),
-  session_over: () => errorScreen_('session_over'),
+  pin_wrong: () => refusalScreen('pin_wrong', { tries: s.error?.details?.tries_left ?? '?' }),
+  pin_format: () => refusalScreen('pin_format'),
+  card_locked: () => refusalScreen('card_locked'),
+  card_removed: () => refusalScreen('card_removed'),
+  card_absent: () => refusalScreen('card_absent'),
+  card_different: () => refusalScreen('card_different'),
+  card_unusable: () => refusalScreen('card_unusable'),
+  not_cast: () => refusalScreen('not_cast'),
+  session_over: () => refusalScreen('session_over'),
   refused() {
     const box = errorBox('kiosk.refused_text');
     box.firstChild.append(' ', refusalText(s.error));
@@ -291,7 +291,7 @@ function errorBox(key, vars = {}) {
 }
 
 /** A refusal's screen: what happened, and "try again" (to the screen lib/screens.js names) or "finish". */
-function errorScreen_(name, vars = {}) {
+function refusalScreen(name, vars = {}) {
   const { next } = errorScreen(s.error?.code);
   const buttons = [];
   if (next && s.voterSession) buttons.push(button('kiosk.try_again', () => go(next)));
@@ -432,7 +432,7 @@ async function cast(cardPin) {
     announce(plain('kiosk.casting_send'));
     const answer = await kiosk.cast(s.voterSession, s.encrypted.ballot, cardPin);
     cardPin = null;
-    cast_(answer);
+    castDone(answer);
   } catch (e) {
     cardPin = null;
     refusal(e);
@@ -440,7 +440,7 @@ async function cast(cardPin) {
 }
 
 /** The service's answer to a cast (or to a re-check that found the ballot): the receipt screen. */
-function cast_(answer) {
+function castDone(answer) {
   s.voterSession = null; // the service locked and forgot it
   s.choices = null;
   s.encrypted = null;
@@ -453,7 +453,7 @@ function cast_(answer) {
 async function settle(call, { pollWorker: asPollWorker = false } = {}) {
   s.notice = null;
   try {
-    cast_(await call());
+    castDone(await call());
   } catch (e) {
     const err = errorOf(e);
     if (asPollWorker && ['kiosk.poll_worker', 'kiosk.poll_worker_locked', 'kiosk.poll_worker_unknown'].includes(err.code)) return pollWorkerRefused(e);
