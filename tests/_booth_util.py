@@ -45,7 +45,7 @@ def page(title: str, *, script: bytes = SCRIPT, style: bytes = STYLE, extra: str
 
 
 def write_web_root(root: Path) -> Path:
-    """A web root as the build lays it out: the five pages, a hashed script and style sheet, an image, the
+    """A web root as the build lays it out: the four pages, a hashed script and style sheet, an image, the
     web manifest and ``static/assets.json``."""
     (root / "pages").mkdir(parents=True)
     static = root / "static"
@@ -54,7 +54,6 @@ def write_web_root(root: Path) -> Path:
         ("index", "tvote"),
         ("vote", "vote"),
         ("check", "check"),
-        ("kiosk", "kiosk"),
         ("oidc-callback", "login"),
     ):
         (root / "pages" / f"{name}.html").write_bytes(page(title))

@@ -2,7 +2,7 @@
 
 The web root (``Settings.web_root``; by default the package's own ``voting/web/`` folder) holds::
 
-    pages/index.html  pages/vote.html  pages/check.html  pages/kiosk.html  pages/oidc-callback.html
+    pages/index.html  pages/vote.html  pages/check.html  pages/oidc-callback.html
     static/…          (the built JavaScript, style sheets, images, fonts; static/assets.json)
 
 :data:`PAGES` maps each page address to its file; every other served file is ``/static/<path>``. What is
@@ -58,14 +58,14 @@ __all__ = [
 PACKAGE_WEB_ROOT: Final[Path] = Path(__file__).resolve().parent / "web"
 
 #: page address → file in ``pages/`` (``/vote/oidc-callback`` is the digital-ID redirect target of
-#: ``TVOTE_OIDC_REDIRECT_URI``, docs/operator-guide.md)
+#: ``TVOTE_OIDC_REDIRECT_URI``, docs/operator-guide.md). The polling-place kiosk's page is not here: the
+#: kiosk device serves it (``tvote-kiosk serve``, the kiosk package's ``web/``, docs/kiosk.md)
 PAGES: Final[Mapping[str, str]] = MappingProxyType(
     {
         "/": "index.html",
         "/vote": "vote.html",
         "/vote/oidc-callback": "oidc-callback.html",
         "/check": "check.html",
-        "/kiosk": "kiosk.html",
     }
 )
 

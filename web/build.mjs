@@ -14,6 +14,13 @@
 //   assets.json                {"<path under voting/web>": {sha256: hex, sha384: base64, bytes}} for each
 //                              file above, sorted by path
 //
+// and the polling-place kiosk's page into the kiosk package (kiosk/web/, served by `tvote-kiosk serve`:
+// / → pages/kiosk.html, /static/… from static/), the same way:
+//   static/tvote-protocol.js, static/encrypt-worker.js   as above (the kiosk encrypts like the booth)
+//   static/<name>.js, static/<name>.css                  each src/kiosk/<name>.js / .css
+//   pages/kiosk.html                                     pages/kiosk.html (not served by the election server)
+//   assets.json
+//
 // A page that runs booth code preloads the library with its SRI value, so that the module the browser imports
 // is the one pinned:  <link rel="modulepreload" href="/static/tvote-protocol.js" integrity="sha384-BUILD">
 //
@@ -22,7 +29,7 @@
 // placeholder on a tag that names no built file, a /static/ reference that is not built, or a <script>/<link>
 // that loads from another origin (http:, https:, //…) fails the build.
 //
-// Usage: node build.mjs [--out DIR]   (default: ../voting/web)
+// Usage: node build.mjs [--out DIR] [--kiosk-out DIR]   (defaults: ../voting/web, ../kiosk/web)
 
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -81,23 +88,25 @@ export function fillIntegrity(html, built, page) {
   });
 }
 
-/**
- * Build into `out`; `booth` and `pages` are the source folders of the booth's entries and pages (default
- * src/booth and pages; tests pass others). Returns assets.json's object.
- */
-export async function build(out, { booth = join(HERE, 'src', 'booth'), pages = join(HERE, 'pages') } = {}) {
-  const files = new Map(); // path under out -> bytes
-  files.set('static/tvote-protocol.js', await bundle('src/protocol/index.js', { format: 'esm' }));
-  files.set('static/encrypt-worker.js', await bundle('src/worker/encrypt-worker.js', { format: 'iife' }));
-  files.set('static/qr-worker.js', await bundle('src/worker/qr-worker.js', { format: 'iife' }));
-  for (const f of listed(booth, '.js'))
-    files.set(`static/${f}`, await bundle(join(booth, f), { format: 'esm', external: ['/static/*'] }));
-  for (const f of listed(booth, '.css'))
-    files.set(`static/${f}`, await bundle(join(booth, f), { loader: { '.css': 'css' }, external: ['/static/*'] }));
-  for (const f of listed(pages, '.html')) {
+/** The pages of `pages` that are the kiosk's (served by the kiosk service, never by the election server). */
+export const KIOSK_PAGES = ['kiosk.html'];
+
+async function entries(files, dir) {
+  for (const f of listed(dir, '.js'))
+    files.set(`static/${f}`, await bundle(join(dir, f), { format: 'esm', external: ['/static/*'] }));
+  for (const f of listed(dir, '.css'))
+    files.set(`static/${f}`, await bundle(join(dir, f), { loader: { '.css': 'css' }, external: ['/static/*'] }));
+}
+
+function addPages(files, pages, names) {
+  for (const f of names) {
     const html = readFileSync(join(pages, f), 'utf8');
     files.set(`pages/${f}`, new TextEncoder().encode(fillIntegrity(html, files, `pages/${f}`)));
   }
+}
+
+/** Replace `out`'s static/ and pages/ with `files` (path → bytes) and write assets.json; returns its object. */
+function writeOut(out, files) {
   for (const sub of ['static', 'pages']) rmSync(join(out, sub), { recursive: true, force: true });
   const assets = {};
   for (const path of [...files.keys()].sort()) {
@@ -110,9 +119,37 @@ export async function build(out, { booth = join(HERE, 'src', 'booth'), pages = j
   return assets;
 }
 
+/**
+ * Build the booth into `out`; `booth` and `pages` are the source folders of the booth's entries and pages
+ * (default src/booth and pages; tests pass others). Returns assets.json's object.
+ */
+export async function build(out, { booth = join(HERE, 'src', 'booth'), pages = join(HERE, 'pages') } = {}) {
+  const files = new Map(); // path under out -> bytes
+  files.set('static/tvote-protocol.js', await bundle('src/protocol/index.js', { format: 'esm' }));
+  files.set('static/encrypt-worker.js', await bundle('src/worker/encrypt-worker.js', { format: 'iife' }));
+  files.set('static/qr-worker.js', await bundle('src/worker/qr-worker.js', { format: 'iife' }));
+  await entries(files, booth);
+  addPages(files, pages, listed(pages, '.html').filter((f) => !KIOSK_PAGES.includes(f)));
+  return writeOut(out, files);
+}
+
+/** Build the kiosk's page into `out` (the kiosk package's web/); returns assets.json's object. */
+export async function buildKiosk(out, { kiosk = join(HERE, 'src', 'kiosk'), pages = join(HERE, 'pages') } = {}) {
+  const files = new Map();
+  files.set('static/tvote-protocol.js', await bundle('src/protocol/index.js', { format: 'esm' }));
+  files.set('static/encrypt-worker.js', await bundle('src/worker/encrypt-worker.js', { format: 'iife' }));
+  await entries(files, kiosk);
+  addPages(files, pages, KIOSK_PAGES.filter((f) => existsSync(join(pages, f))));
+  return writeOut(out, files);
+}
+
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const at = process.argv.indexOf('--out');
-  const out = resolve(at >= 0 ? process.argv[at + 1] : join(HERE, '..', 'voting', 'web'));
-  const assets = await build(out);
-  for (const [path, a] of Object.entries(assets)) console.log(`${relative(process.cwd(), join(out, path))} ${a.bytes} bytes`);
+  const option = (name, fallback) => {
+    const at = process.argv.indexOf(name);
+    return resolve(at >= 0 ? process.argv[at + 1] : fallback);
+  };
+  const out = option('--out', join(HERE, '..', 'voting', 'web'));
+  const kioskOut = option('--kiosk-out', join(HERE, '..', 'kiosk', 'web'));
+  for (const [dir, assets] of [[out, await build(out)], [kioskOut, await buildKiosk(kioskOut)]])
+    for (const [path, a] of Object.entries(assets)) console.log(`${relative(process.cwd(), join(dir, path))} ${a.bytes} bytes`);
 }

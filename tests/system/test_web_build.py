@@ -1,5 +1,6 @@
-"""The booth's built assets (``voting/web/``) are exactly what ``web/build.mjs`` makes from the committed
-sources, fit the size budget, are described by ``assets.json`` and ship in the wheel.
+"""The booth's built assets (``voting/web/``) and the polling-place kiosk's (``kiosk/web/``) are exactly what
+``web/build.mjs`` makes from the committed sources, fit the size budget, are described by ``assets.json`` and
+ship in the wheel.
 
 ``make web`` (npm ci + build) writes them; they are committed so that ``pip install`` needs no Node. Here
 the build runs again into a temporary directory and every file must be byte-identical with the committed
@@ -27,6 +28,9 @@ pytestmark = pytest.mark.xdist_group("interop")
 ROOT = Path(__file__).resolve().parents[2]
 WEB = ROOT / "web"
 BUILT = ROOT / "voting" / "web"
+#: the kiosk's page (web/pages/kiosk.html, web/src/kiosk/), served by ``tvote-kiosk serve``
+KIOSK_BUILT = ROOT / "kiosk" / "web"
+BUILDS = {"voting": BUILT, "kiosk": KIOSK_BUILT}
 #: the booth's JavaScript, gzipped, at most (issue 13: a phone on a slow connection)
 GZIP_BUDGET = 150 * 1024
 
@@ -41,24 +45,36 @@ def _files(directory: Path) -> dict[str, bytes]:
 
 def test_a_fresh_build_equals_the_committed_assets(tmp_path: Path) -> None:
     node = web_node()
-    out = tmp_path / "web"
+    out, kiosk_out = tmp_path / "web", tmp_path / "kiosk-web"
     done = subprocess.run(
-        [node, str(WEB / "build.mjs"), "--out", str(out)],
+        [node, str(WEB / "build.mjs"), "--out", str(out), "--kiosk-out", str(kiosk_out)],
         cwd=WEB,
         capture_output=True,
         text=True,
         timeout=300,
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    fresh, committed = _files(out), _files(BUILT)
-    assert sorted(fresh) == sorted(committed), "run `make web` and commit voting/web/"
-    changed = [path for path in fresh if fresh[path] != committed[path]]
-    assert not changed, f"voting/web/ is out of date with web/ (run `make web`): {changed}"
+    for package, fresh_dir in (("voting", out), ("kiosk", kiosk_out)):
+        fresh, committed = _files(fresh_dir), _files(BUILDS[package])
+        assert sorted(fresh) == sorted(committed), f"run `make web` and commit {package}/web/"
+        changed = [path for path in fresh if fresh[path] != committed[path]]
+        assert not changed, f"{package}/web/ is out of date with web/ (run `make web`): {changed}"
 
 
-def test_assets_json_describes_every_built_file() -> None:
-    assets = json.loads((BUILT / "assets.json").read_text(encoding="utf-8"))
-    files = {p: b for p, b in _files(BUILT).items() if p != "assets.json"}
+def test_the_kiosk_page_is_the_kiosks_alone() -> None:
+    """The election server never serves the kiosk's page; the kiosk package has it and what it loads."""
+    assert not (BUILT / "pages" / "kiosk.html").exists()
+    assert sorted(p.name for p in (KIOSK_BUILT / "pages").iterdir()) == ["kiosk.html"]
+    assert {"kiosk.js", "kiosk.css", "tvote-protocol.js", "encrypt-worker.js"} <= {
+        p.name for p in (KIOSK_BUILT / "static").iterdir()
+    }
+
+
+@pytest.mark.parametrize("package", sorted(BUILDS))
+def test_assets_json_describes_every_built_file(package: str) -> None:
+    built = BUILDS[package]
+    assets = json.loads((built / "assets.json").read_text(encoding="utf-8"))
+    files = {p: b for p, b in _files(built).items() if p != "assets.json"}
     assert sorted(assets) == sorted(files)
     assert {"static/tvote-protocol.js", "static/encrypt-worker.js"} <= set(assets)
     for path, data in files.items():
@@ -76,10 +92,12 @@ def test_the_javascript_fits_the_size_budget() -> None:
     assert total <= GZIP_BUDGET, f"{total} bytes of gzipped JavaScript, budget {GZIP_BUDGET}"
 
 
-def test_pages_carry_their_subresource_integrity() -> None:
+@pytest.mark.parametrize("package", sorted(BUILDS))
+def test_pages_carry_their_subresource_integrity(package: str) -> None:
     """Every /static/ script or style a built page names carries the built file's SRI value."""
-    assets = json.loads((BUILT / "assets.json").read_text(encoding="utf-8"))
-    for page in sorted((BUILT / "pages").glob("*.html")) if (BUILT / "pages").exists() else []:
+    built = BUILDS[package]
+    assets = json.loads((built / "assets.json").read_text(encoding="utf-8"))
+    for page in sorted((built / "pages").glob("*.html")) if (built / "pages").exists() else []:
         html = page.read_text(encoding="utf-8")
         assert "sha384-BUILD" not in html, page
         for path, a in assets.items():
@@ -117,7 +135,7 @@ def test_the_wheel_ships_the_built_assets(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     (wheel,) = tmp_path.glob("tvote-*.whl")
     with zipfile.ZipFile(wheel) as z:
-        shipped = {
-            n.removeprefix("voting/web/"): z.read(n) for n in z.namelist() if n.startswith("voting/web/")
-        }
-    assert shipped == _files(BUILT)
+        for package, built in BUILDS.items():
+            prefix = f"{package}/web/"
+            shipped = {n.removeprefix(prefix): z.read(n) for n in z.namelist() if n.startswith(prefix)}
+            assert shipped == _files(built), package

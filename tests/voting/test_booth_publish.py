@@ -91,7 +91,7 @@ def test_publish_then_open(tmp_path: Path, web: Path, database_url: str | None) 
         assert payload["assets"] == [a.to_dict() for a in served.assets]
         assert payload["digest"] == served.digest
         assert payload["digest"] == booth_digest(served.assets)
-        assert [a["path"] for a in payload["assets"]][:3] == ["/", "/check", "/kiosk"]
+        assert [a["path"] for a in payload["assets"]][:3] == ["/", "/check", "/static/assets.json"]
         booth = ok(client.get("/api/v1/election/booth"))
         assert booth["matches"] is True
         assert booth["published"] == {**served.to_dict(), "ledger_index": index}
@@ -150,7 +150,7 @@ def test_a_changed_booth_shows_in_the_api(tmp_path: Path, web: Path) -> None:
         (web / "static" / "extra.js").write_bytes(b"1;\n")
         assert ok(client.get("/api/v1/election/booth"))["matches"] is False
         (web / "static" / "extra.js").unlink()
-        (web / "pages" / "kiosk.html").unlink()
+        (web / "pages" / "oidc-callback.html").unlink()
         assert ok(client.get("/api/v1/election/booth"))["matches"] is False
 
 

@@ -183,10 +183,11 @@ def test_every_test_page_loads_only_same_origin_subresources_with_integrity(clie
 
 def test_the_subresource_check_catches_what_the_csp_or_sri_would_refuse(tmp_path: Path, web: Path) -> None:
     bad = {
-        "index.html": page("x", extra="<script>alert(1)</script>"),
+        "index.html": page(
+            "x", extra='<script>alert(1)</script><script src="https://cdn.example.com/x.js"></script>'
+        ),
         "vote.html": page("x", extra='<button onclick="go()">go</button>'),
         "check.html": page("x", script=b"something else"),
-        "kiosk.html": page("x", extra='<script src="https://cdn.example.com/x.js"></script>'),
         "oidc-callback.html": page("x", extra='<link rel="stylesheet" href="/static/booth-ABCDEFGH.css">'),
     }
     for name, data in bad.items():
@@ -196,7 +197,7 @@ def test_the_subresource_check_catches_what_the_csp_or_sri_would_refuse(tmp_path
     assert "inline <script>" in found["/"][0]
     assert "inline event handler onclick" in found["/vote"][0]
     assert "integrity does not match" in found["/check"][0]
-    assert "not a same-origin" in found["/kiosk"][0]
+    assert any("not a same-origin" in problem for problem in found["/"]), found["/"]
     assert "no integrity attribute" in found["/vote/oidc-callback"][0]
 
 

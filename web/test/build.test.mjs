@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 
-import { PLACEHOLDER, build, fillIntegrity } from '../build.mjs';
+import { PLACEHOLDER, build, buildKiosk, fillIntegrity } from '../build.mjs';
 
 const built = new Map([
   ['static/booth.js', new TextEncoder().encode('console.log(1)')],
@@ -65,4 +65,29 @@ test('booth entries and pages are picked up: bundled, copied, pinned by SRI, lis
     assert.ok(html.includes(`href="/${path}" integrity="sha384-${assets[path].sha384}"`) || html.includes(`src="/${path}" integrity="sha384-${assets[path].sha384}"`), path);
   const index = JSON.parse(readFileSync(join(out, 'assets.json'), 'utf8'));
   assert.deepEqual(index, assets);
+});
+
+test("the kiosk's page goes into the kiosk package's output, never into the booth's", async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tvote-build-'));
+  const [booth, kiosk, pages, out, kioskOut] = ['booth', 'kiosk', 'pages', 'out', 'kiosk-out'].map((d) => join(dir, d));
+  for (const d of [booth, kiosk, pages]) mkdirSync(d);
+  writeFileSync(join(booth, 'vote.js'), 'export const a = 1;\n');
+  writeFileSync(join(kiosk, 'kiosk.js'), "import { trackingCode } from '/static/tvote-protocol.js';\nexport const f = trackingCode;\n");
+  writeFileSync(join(kiosk, 'kiosk.css'), 'body {\n  margin: 0;\n}\n');
+  writeFileSync(join(pages, 'vote.html'), '<!doctype html><script type="module" src="/static/vote.js"></script>');
+  writeFileSync(join(pages, 'kiosk.html'), `<!doctype html><link rel="stylesheet" href="/static/kiosk.css" integrity="${PLACEHOLDER}">
+<script type="module" src="/static/kiosk.js" integrity="${PLACEHOLDER}"></script>`);
+  const assets = await build(out, { booth, pages });
+  assert.ok(!('pages/kiosk.html' in assets) && !('static/kiosk.js' in assets));
+  const kioskAssets = await buildKiosk(kioskOut, { kiosk, pages });
+  assert.deepEqual(Object.keys(kioskAssets).sort(), [
+    'pages/kiosk.html',
+    'static/encrypt-worker.js',
+    'static/kiosk.css',
+    'static/kiosk.js',
+    'static/tvote-protocol.js',
+  ]);
+  const html = readFileSync(join(kioskOut, 'pages', 'kiosk.html'), 'utf8');
+  assert.ok(html.includes(`src="/static/kiosk.js" integrity="sha384-${kioskAssets['static/kiosk.js'].sha384}"`));
+  assert.deepEqual(JSON.parse(readFileSync(join(kioskOut, 'assets.json'), 'utf8')), kioskAssets);
 });

@@ -11,7 +11,7 @@ import { paintElection, periodBlock, startPage } from './lib/common.js';
 import { phaseOf, verifiedContext } from './lib/election.js';
 import { localized, plain, t } from './lib/i18n.js';
 import { qrCanvas } from './lib/qr.js';
-import { announce, byId, fillEl, h, message } from './lib/ui.js';
+import { announce, byId, fillEl, h, message, trackingCodeBlock } from './lib/ui.js';
 import { cameraStep } from './lib/vote-face.js';
 import { receiptStep } from './lib/vote-receipt.js';
 
@@ -199,12 +199,6 @@ const STEPS = {
 
   receipt: () => receiptStep(s, { section, button, trackingCodeBlock, voteAgain }),
 };
-
-/** The tracking code, big, in groups of four, with its label. */
-export function trackingCodeBlock(code, labelKey) {
-  return h('div', { class: 'tracking' }, h('p', { class: 'tracking-label', id: 'tracking-label' }, t(labelKey)),
-    h('p', { class: 'tracking-code', 'aria-labelledby': 'tracking-label' }, ...code.split('-').map((g) => h('span', { class: 'group', text: g }))));
-}
 
 async function encrypt() {
   s.error = null;

@@ -1,24 +1,27 @@
 // The election server's HTTP API as the booth uses it (docs/api.md, docs/voting.md). Same origin only: the
 // Content-Security-Policy allows no other. Every error answer is {"error": {"code", "message"}}; it becomes
-// an ApiError with that code. A request that never got an answer (network lost) is a NetworkError, so that
-// the caller can tell "refused" from "do not know".
+// an ApiError with that code (and the whole error object as `details`: e.g. `tries_left`, `message_ja`). A
+// request that never got an answer (network lost) is a NetworkError, so that the caller can tell "refused"
+// from "do not know". `request` is the same for any same-origin JSON path (the kiosk's local API).
 
 const API = '/api/v1';
 
 export class ApiError extends Error {
-  constructor(status, code, message) {
+  constructor(status, code, message, details = {}) {
     super(message);
     this.status = status;
     this.code = code;
+    this.details = details;
   }
 }
 
 export class NetworkError extends Error {}
 
-async function call(method, path, body = undefined) {
+/** A same-origin JSON request to `url`: the answer's JSON, else ApiError (refused) or NetworkError (no answer). */
+export async function request(method, url, body = undefined) {
   let response;
   try {
-    response = await fetch(API + path, {
+    response = await fetch(url, {
       method,
       headers: body === undefined ? { Accept: 'application/json' } : { 'Content-Type': 'application/json', Accept: 'application/json' },
       body: body === undefined ? undefined : JSON.stringify(body),
@@ -37,10 +40,12 @@ async function call(method, path, body = undefined) {
   }
   if (!response.ok) {
     const err = data && typeof data === 'object' && data.error ? data.error : {};
-    throw new ApiError(response.status, String(err.code ?? 'http.error'), String(err.message ?? `HTTP ${response.status}`));
+    throw new ApiError(response.status, String(err.code ?? 'http.error'), String(err.message ?? `HTTP ${response.status}`), err);
   }
   return data;
 }
+
+const call = (method, path, body = undefined) => request(method, API + path, body);
 
 // -- election ----------------------------------------------------------------------------------------------
 export const getElection = () => call('GET', '/election');

@@ -8,10 +8,23 @@ import ja from '../i18n/ja.json' with { type: 'json' };
 import en from '../i18n/en.json' with { type: 'json' };
 
 export const LANGUAGES = ['ja', 'en'];
-const TEXTS = { ja, en };
+const TEXTS = { ja: { ...ja }, en: { ...en } };
 const RUBY = /\[\[([^|\]]+)\|([^\]]+)\]\]/g;
 
 let current = 'ja';
+
+/**
+ * Add a page's own texts ({ja: {key: text}, en: {…}}; the kiosk's web/src/kiosk/i18n/), so that a page that
+ * is not the residents' booth does not make every booth page carry its texts. A key the booth has is refused.
+ */
+export function addTexts(texts) {
+  for (const lang of LANGUAGES) {
+    for (const [key, text] of Object.entries(texts[lang] ?? {})) {
+      if (key in TEXTS[lang]) throw new Error(`text ${key} is already defined`);
+      TEXTS[lang][key] = text;
+    }
+  }
+}
 
 /** The language asked for in the address (?lang=en), else Japanese. */
 export function initialLanguage() {

@@ -107,7 +107,8 @@ export function initChrome(render) {
   paintChrome();
 }
 
-function paintChrome() {
+/** Paint the chrome's texts in the current language (initChrome does it at start and on each switch). */
+export function paintChrome() {
   const button = byId('lang-switch');
   fillEl(button, h('span', { lang: language() === 'ja' ? 'en' : 'ja', text: plain('lang.switch') }));
   button.setAttribute('aria-label', plain('lang.switch_label'));
@@ -124,4 +125,10 @@ function paintChrome() {
 /** The page's <title>: the page's name and the election's name. */
 export function setTitle(...parts) {
   document.title = parts.filter(Boolean).join(' — ');
+}
+
+/** The tracking code, big, in groups of four, with its label (the booth's and the kiosk's receipts). */
+export function trackingCodeBlock(code, labelKey) {
+  return h('div', { class: 'tracking' }, h('p', { class: 'tracking-label', id: 'tracking-label' }, t(labelKey)),
+    h('p', { class: 'tracking-code', 'aria-labelledby': 'tracking-label' }, ...code.split('-').map((g) => h('span', { class: 'group', text: g }))));
 }
