@@ -39,10 +39,7 @@ from ledger.record import TextRuleError, check_display_text
 
 from .._errors import Conflict, InvalidRequest, NotFound
 from .._kiosk_db import KioskBallot, KioskRow
-from .._kiosk_sign import (
-    KIOSK_ID_RE,
-    POLL_WORKER_PIN_RE,
-)
+from .._kiosk_sign import KIOSK_ID_RE, POLL_WORKER_PIN_RE
 from ._core import Replay, replays
 from ._period import PeriodStage
 
@@ -114,7 +111,7 @@ class EnrolledKiosk:
 
 
 class KioskStage(PeriodStage):
-    """The commission's kiosk commands and the kiosks' own requests (see the module docstring)."""
+    """The commission's kiosk commands, the kiosks' rows and their replay (see the module docstring)."""
 
     # ------------------------------------------------------------------------------------ reading
 
