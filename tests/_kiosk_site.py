@@ -175,18 +175,10 @@ def start_kiosk(
 
 def cut_proxy(upstream: str) -> Any:
     """The kiosk device tests' TCP proxy that cuts the network between the kiosk and ``upstream`` (the
-    election server's address): ``tests/kiosk/_kiosk_util.CutProxy``, loaded from there (one copy).
+    election server's address): ``tests/_kiosk_device.CutProxy`` (one copy).
     ``mode``: ``forward``, ``cut_at_cast`` (the cast never arrives, then every connection is refused),
     ``drop_cast_answer``, ``refuse``; ``close()`` afterwards."""
-    import importlib.util
+    from _kiosk_device import CutProxy
 
-    module = sys.modules.get("_kiosk_util")
-    if module is None:
-        path = ROOT / "tests" / "kiosk" / "_kiosk_util.py"
-        spec = importlib.util.spec_from_file_location("_kiosk_util", path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["_kiosk_util"] = module  # its dataclasses look their module up
-        spec.loader.exec_module(module)
     port = int(upstream.rsplit(":", 1)[1].rstrip("/"))
-    return module.CutProxy(port)
+    return CutProxy(port)

@@ -11,7 +11,7 @@ import stat
 from pathlib import Path
 
 import pytest
-from _kiosk_util import pdf_qr_matrix, pdf_text
+from _kiosk_device import pdf_qr_matrix, pdf_text
 from typer.testing import CliRunner
 
 from kiosk._printing import Printer, check_url, closing_report_pdf, qr_matrix, receipt_pdf, zero_report_pdf

@@ -26,7 +26,7 @@ from typing import Any
 
 import httpx
 import pytest
-from _kiosk_util import PIN, encrypt, free_port, now, pdf_qr_matrix, pdf_text
+from _kiosk_device import PIN, encrypt, free_port, now, pdf_qr_matrix, pdf_text
 from _serve_util import (
     CLOSE_EARLY_ARGS,
     Cli,

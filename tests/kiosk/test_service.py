@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from _kiosk_util import PIN, CutProxy, Kiosk, encrypt, new_state, now, pdf_qr_matrix, pdf_text, run_kiosk
+from _kiosk_device import PIN, CutProxy, Kiosk, encrypt, new_state, now, pdf_qr_matrix, pdf_text, run_kiosk
 
 from kiosk._printing import check_url, qr_matrix
 from kiosk.testing import SoftHsm2, find_softhsm2_library
