@@ -7,6 +7,9 @@ ceremony) → ``finalize-keys`` → ``publish-booth`` (else opening voting publi
 opens voting when the manifest's voting period begins and closes it at its end; ``open``, ``close`` and
 ``extend`` depart from it, with a published reason) → ``tally`` → (trustees ``decrypt``) → ``publish``
 (result + signed PDF) → ``export``.
+
+``backup`` and ``restore`` run on the server machine against its database (:mod:`voting._backup`), not over
+HTTP.
 """
 
 from __future__ import annotations
@@ -235,6 +238,52 @@ def reconcile(
     _show(out)
     if out.get("problems"):
         raise typer.Exit(3)
+
+
+@app.command()
+def backup(
+    out: Annotated[Path, typer.Option("--out", help="the backup file to write (a new file; mode 600)")],
+) -> None:
+    """On the server machine: back up the database (ledger and private state) and result.pdf, while the
+    server runs (SQLite online backup API; PostgreSQL pg_dump). Reads the server's configuration (TVOTE_*,
+    TVOTE_CONFIG). The keys in the data directory are not in it: keep them in your key backup
+    (docs/operator-guide.md, "Backup and restore")."""
+    from ._backup import NOT_IN_BACKUP
+    from ._backup import backup as take_backup
+    from ._settings import Settings
+
+    info = take_backup(Settings.from_env(), out)
+    typer.echo(f"backup written to {out}: {info.describe()}")
+    typer.echo(
+        "it holds private data (the roll key, evidence): store it encrypted, readable by the commission only"
+    )
+    typer.echo("not in the backup (keep them in your key backup): " + "; ".join(NOT_IN_BACKUP))
+
+
+@app.command()
+def restore(
+    backup_file: Annotated[Path, typer.Argument(help="a file written by `tvote admin backup`")],
+    force: Annotated[
+        bool, typer.Option("--force", help="replace the election the database holds now")
+    ] = False,
+) -> None:
+    """On the server machine, with the server stopped: restore a backup into the configured database,
+    check the restored ledger against the data directory's ledger key, and reconcile the private state.
+    Whatever was appended after the backup was taken is lost (point-in-time). Exit status 3 if the
+    reconciliation lists problems it could not repair."""
+    from ._backup import read_info
+    from ._backup import restore as do_restore
+    from ._settings import Settings
+
+    typer.echo(f"backup: {read_info(backup_file).describe()}")
+    outcome = do_restore(Settings.from_env(), backup_file, force=force)
+    if outcome.replaced is not None:
+        typer.echo(f"replaced election {outcome.replaced}")
+    typer.echo("restored; the ledger checks out")
+    if outcome.reconcile is not None:
+        _show(outcome.reconcile)
+        if outcome.reconcile.get("problems"):
+            raise typer.Exit(3)
 
 
 @app.command("reissue-invitations")

@@ -1,0 +1,561 @@
+"""Backup and restore of the server's state (``tvote admin backup`` / ``tvote admin restore``).
+
+Run on the server machine against the configured database (``TVOTE_DATABASE_URL`` or the SQLite file in
+``TVOTE_DATA_DIR``), never over HTTP. The ledger lives in the same database as the private state (its own
+``ledger_*`` tables, :mod:`ledger.log`), so one consistent copy of the database holds both:
+
+* SQLite: :meth:`sqlite3.Connection.backup` (the online backup API: a consistent copy while the server
+  runs and writes);
+* PostgreSQL: ``pg_dump --format=custom`` in a snapshot exported by a repeatable-read transaction, in which
+  the backup's description (election, ledger size) is read too, so the description is exactly the dump's.
+
+A backup is one uncompressed tar file (mode ``0600``): ``tvote-backup.json`` (what it holds: the election,
+its base hash, phase, ledger size and root, the database kind, when it was taken), then ``database.sqlite3``
+or ``database.pgdump``, then ``result.pdf`` if the result was declared (public, named by the ledger's
+``result.declaration`` entry and part of the exported record). It holds **private data**: the roll key, the
+roll's aliases and match keys, hashed trustee and kiosk credentials, sealed authentication evidence. Keep
+it like the database itself.
+
+Not in a backup (the operator keeps these in the key backup made when the server was set up; restore puts
+them back first): ``ledger-signing.key`` (the ledger's checkpoint key, pinned in the manifest),
+``booth-checks.key``, the commission's signing key and chain, the admin token and every other secret or
+setting of the configuration. A restore refuses to run without the ledger's key, or with a key that did
+not sign the backup's checkpoints, rather than let the server make a new one.
+
+Restore: refuses a database that already holds an election unless ``force`` (and says which one), refuses
+an SQLite database that a running server holds (the ledger's sequencer lock), restores, checks the
+restored ledger (its stored tree, the size and root the backup names, the latest checkpoint's signature
+under the data directory's key) and reconciles the private state with it
+(:meth:`voting.service.ElectionService.reconcile`, ``full``) before the server is started again.
+A restore is point-in-time: whatever was appended after the backup is gone.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import tarfile
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, Final
+
+from sqlalchemy.engine import make_url
+
+from ledger.files import write_atomic
+
+from ._db import make_private_dir, normalise_database_url
+from ._errors import ServiceError
+from ._settings import Settings
+
+__all__ = ["BACKUP_FORMAT", "BackupError", "BackupInfo", "RestoreOutcome", "backup", "read_info", "restore"]
+
+#: the format name in ``tvote-backup.json``
+BACKUP_FORMAT: Final[str] = "tvote-backup/1"
+_INFO: Final[str] = "tvote-backup.json"
+_SQLITE: Final[str] = "database.sqlite3"
+_PGDUMP: Final[str] = "database.pgdump"
+_RESULT: Final[str] = "result.pdf"
+_LEDGER_KEY: Final[str] = "ledger-signing.key"
+#: kept out of every backup (module doc); the operator keeps them with the configuration
+NOT_IN_BACKUP: Final[tuple[str, ...]] = (
+    _LEDGER_KEY,
+    "booth-checks.key",
+    "the commission's signing key and chain (docs/operator-guide.md)",
+    "the admin token and the other secrets and settings of the configuration",
+)
+_MAX_INFO: Final[int] = 64 * 1024
+
+
+class BackupError(ServiceError):
+    """A backup could not be taken or a restore was refused (``backup.*``, ``restore.*``)."""
+
+    status: ClassVar[int] = 500
+    default_code: ClassVar[str] = "backup.error"
+
+
+@dataclass(frozen=True, slots=True)
+class BackupInfo:
+    """What a backup holds (``tvote-backup.json``)."""
+
+    database: str  # "sqlite" | "postgresql"
+    election_id: str | None
+    base_hash: str | None
+    phase: str | None
+    ledger_size: int
+    created_at: str
+    files: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": BACKUP_FORMAT,
+            "database": self.database,
+            "election_id": self.election_id,
+            "base_hash": self.base_hash,
+            "phase": self.phase,
+            "ledger_size": self.ledger_size,
+            "created_at": self.created_at,
+            "files": list(self.files),
+            "not_included": list(NOT_IN_BACKUP),
+        }
+
+    @classmethod
+    def from_dict(cls, d: Any) -> BackupInfo:
+        try:
+            if not isinstance(d, dict) or d.get("format") != BACKUP_FORMAT:
+                raise ValueError("not a tvote backup (format)")
+            info = cls(
+                database=str(d["database"]),
+                election_id=None if d["election_id"] is None else str(d["election_id"]),
+                base_hash=None if d["base_hash"] is None else str(d["base_hash"]),
+                phase=None if d["phase"] is None else str(d["phase"]),
+                ledger_size=d["ledger_size"],
+                created_at=str(d["created_at"]),
+                files=tuple(str(f) for f in d["files"]),
+            )
+        except (KeyError, TypeError, ValueError) as e:
+            raise BackupError("restore.not_a_backup", f"the backup's description is invalid: {e}") from None
+        if info.database not in ("sqlite", "postgresql"):
+            raise BackupError("restore.not_a_backup", f"unknown database kind {info.database!r}")
+        if (
+            not isinstance(info.ledger_size, int)
+            or isinstance(info.ledger_size, bool)
+            or info.ledger_size < 0
+        ):
+            raise BackupError("restore.not_a_backup", "the backup's ledger size is invalid")
+        if not set(info.files) <= {_SQLITE, _PGDUMP, _RESULT}:
+            raise BackupError("restore.not_a_backup", "the backup names files a backup never holds")
+        return info
+
+    def describe(self) -> str:
+        """One line for the operator: which election, how far its ledger goes."""
+        if self.election_id is None:
+            return f"{self.database} backup of a server with no election ({self.created_at})"
+        return (
+            f"election {self.election_id} (base hash {self.base_hash}), phase {self.phase}, "
+            f"{self.ledger_size} ledger entries, {self.database} backup taken {self.created_at}"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class RestoreOutcome:
+    """What :func:`restore` did: the backup's description and the reconciliation report."""
+
+    info: BackupInfo
+    replaced: str | None  # the election the target held before (with ``force``), if any
+    reconcile: dict[str, Any] | None
+
+
+# -------------------------------------------------------------------------------------------- database
+
+
+def _kind(settings: Settings) -> str:
+    url = normalise_database_url(settings.effective_database_url)
+    if url.startswith("sqlite"):
+        return "sqlite"
+    if url.startswith("postgresql"):
+        return "postgresql"
+    raise BackupError("backup.database", "backup supports SQLite and PostgreSQL databases only")
+
+
+def _sqlite_path(settings: Settings) -> Path:
+    database = make_url(normalise_database_url(settings.effective_database_url)).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        raise BackupError("backup.database", "the SQLite database must be a file")
+    return Path(database)
+
+
+def _libpq(settings: Settings) -> tuple[str, dict[str, str]]:
+    """A libpq connection URI without the password, and the environment carrying it (``PGPASSWORD``), so
+    that the password never appears on a command line."""
+    url = make_url(normalise_database_url(settings.effective_database_url))
+    env = dict(os.environ)
+    if url.password is not None:
+        env["PGPASSWORD"] = str(url.password)
+    plain = url.set(drivername="postgresql", password=None)
+    return plain.render_as_string(hide_password=False), env
+
+
+def _pg_tool(name: str) -> str:
+    """``pg_dump`` / ``pg_restore``: on ``PATH``, else the newest ``/usr/lib/postgresql/*/bin``."""
+    found = shutil.which(name)
+    if found:
+        return found
+    for bindir in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True):
+        if (bindir / name).exists():
+            return str(bindir / name)
+    raise BackupError(
+        "backup.pg_tools",
+        f"{name} is not installed: install the PostgreSQL client tools of the server's major version "
+        "(Debian: postgresql-client)",
+    )
+
+
+def _run(argv: list[str], env: dict[str, str], what: str) -> None:
+    out = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)  # noqa: S603 (fixed argv)
+    if out.returncode != 0:
+        tail = " ".join(out.stderr.strip().splitlines()[-3:])[:500]
+        raise BackupError(f"backup.{what}", f"{Path(argv[0]).name} failed (exit {out.returncode}): {tail}")
+
+
+def _election_of(cur: Any) -> tuple[str | None, str | None, str | None]:
+    cur.execute("SELECT election_id, base_hash, phase FROM tv_election")
+    rows = cur.fetchall()
+    if len(rows) > 1:
+        raise BackupError("backup.database", "the database holds more than one election")
+    return (str(rows[0][0]), str(rows[0][1]), str(rows[0][2])) if rows else (None, None, None)
+
+
+def _has_table(cur: Any, kind: str, table: str) -> bool:
+    if kind == "sqlite":
+        cur.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (table,))
+    else:
+        cur.execute("SELECT to_regclass(%s)", (f"public.{table}",))
+        return cur.fetchone()[0] is not None
+    return cur.fetchone() is not None
+
+
+def _describe_db(cur: Any, kind: str) -> tuple[tuple[str | None, str | None, str | None], int]:
+    """The election and the ledger's entry count (the ledger's ``ledger_entry`` table, :mod:`ledger.log`)."""
+    election = _election_of(cur) if _has_table(cur, kind, "tv_election") else (None, None, None)
+    size = 0
+    if _has_table(cur, kind, "ledger_entry"):
+        cur.execute("SELECT count(*) FROM ledger_entry")
+        size = int(cur.fetchone()[0])
+    return election, size
+
+
+# ---------------------------------------------------------------------------------------------- backup
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def backup(settings: Settings, out: Path) -> BackupInfo:
+    """Write a backup of the configured database (and ``result.pdf``) to ``out`` (``0600``; refuses to
+    overwrite). Safe while the server runs."""
+    out = Path(out)
+    if out.exists():
+        raise BackupError("backup.exists", f"{out} exists; choose a new file name")
+    kind = _kind(settings)
+    with tempfile.TemporaryDirectory(
+        prefix="tvote-backup-", dir=out.parent if out.parent.is_dir() else None
+    ) as tmp:
+        db_file = Path(tmp) / (_SQLITE if kind == "sqlite" else _PGDUMP)
+        if kind == "sqlite":
+            election, size = _backup_sqlite(settings, db_file)
+        else:
+            election, size = _backup_postgres(settings, db_file)
+        files = [db_file.name]
+        pdf = settings.data_dir / _RESULT
+        if pdf.exists():
+            files.append(_RESULT)
+        info = BackupInfo(kind, *election, ledger_size=size, created_at=_now(), files=tuple(files))
+        part = out.with_name(out.name + ".part")
+        fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with (
+                os.fdopen(fd, "wb") as f,
+                tarfile.open(fileobj=f, mode="w", format=tarfile.PAX_FORMAT) as tar,
+            ):
+                raw = json.dumps(info.to_dict(), indent=1).encode("utf-8")
+                ti = tarfile.TarInfo(_INFO)
+                ti.size, ti.mode = len(raw), 0o600
+                tar.addfile(ti, io.BytesIO(raw))
+                tar.add(db_file, arcname=db_file.name, recursive=False)
+                if _RESULT in files:
+                    tar.add(pdf, arcname=_RESULT, recursive=False)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(part, out)
+        except BaseException:
+            part.unlink(missing_ok=True)
+            raise
+    return info
+
+
+def _backup_sqlite(settings: Settings, dest: Path) -> tuple[tuple[str | None, str | None, str | None], int]:
+    path = _sqlite_path(settings)
+    if not path.exists():
+        raise BackupError("backup.database", f"there is no database at {path}")
+    src = sqlite3.connect(path, timeout=30)
+    try:
+        dst = sqlite3.connect(dest)
+        try:
+            src.backup(dst)  # one consistent snapshot, even while the server writes
+            dst.execute("PRAGMA journal_mode=DELETE")  # a single self-contained file
+            return _describe_db(dst.cursor(), "sqlite")
+        finally:
+            dst.close()
+    finally:
+        src.close()
+
+
+def _backup_postgres(settings: Settings, dest: Path) -> tuple[tuple[str | None, str | None, str | None], int]:
+    import psycopg
+
+    uri, env = _libpq(settings)
+    pg_dump = _pg_tool("pg_dump")
+    with psycopg.connect(uri, password=env.get("PGPASSWORD")) as conn:
+        conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        snapshot = conn.execute("SELECT pg_export_snapshot()").fetchone()
+        assert snapshot is not None
+        described = _describe_db(conn.cursor(), "postgresql")
+        # the dump sees exactly this transaction's snapshot, so the description is the dump's
+        _run(
+            [pg_dump, "--format=custom", f"--snapshot={snapshot[0]}", "--no-owner", "--file", str(dest), uri],
+            env,
+            "pg_dump",
+        )
+        conn.rollback()
+    return described
+
+
+# --------------------------------------------------------------------------------------------- restore
+
+
+def read_info(archive: Path) -> BackupInfo:
+    """The description of the backup in ``archive`` (checked)."""
+    with _open(archive) as tar:
+        return _info(tar)
+
+
+@contextmanager
+def _open(archive: Path) -> Iterator[tarfile.TarFile]:
+    try:
+        tar = tarfile.open(archive, mode="r:")
+    except tarfile.TarError as e:
+        raise BackupError("restore.not_a_backup", f"{archive} is not a tvote backup: {e}") from None
+    with tar:
+        yield tar
+
+
+def _member(tar: tarfile.TarFile, name: str) -> tarfile.TarInfo:
+    try:
+        m = tar.getmember(name)
+    except KeyError:
+        raise BackupError("restore.not_a_backup", f"the backup has no {name}") from None
+    if not m.isfile():
+        raise BackupError("restore.not_a_backup", f"{name} in the backup is not a regular file")
+    return m
+
+
+def _info(tar: tarfile.TarFile) -> BackupInfo:
+    m = _member(tar, _INFO)
+    if m.size > _MAX_INFO:
+        raise BackupError("restore.not_a_backup", "the backup's description is too large")
+    f = tar.extractfile(m)
+    assert f is not None
+    try:
+        d = json.loads(f.read())
+    except ValueError:
+        raise BackupError("restore.not_a_backup", "the backup's description is not JSON") from None
+    info = BackupInfo.from_dict(d)
+    for name in info.files:
+        _member(tar, name)
+    if (_SQLITE if info.database == "sqlite" else _PGDUMP) not in info.files:
+        raise BackupError("restore.not_a_backup", "the backup holds no database")
+    return info
+
+
+def _extract(tar: tarfile.TarFile, name: str, dest: Path) -> Path:
+    src = tar.extractfile(_member(tar, name))
+    assert src is not None
+    fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        shutil.copyfileobj(src, out)
+    return dest
+
+
+def restore(settings: Settings, archive: Path, *, force: bool = False) -> RestoreOutcome:
+    """Restore ``archive`` into the configured database (and ``result.pdf`` into the data directory), check
+    the restored ledger and reconcile; the server must be stopped (module doc)."""
+    archive = Path(archive)
+    kind = _kind(settings)
+    with _open(archive) as tar, tempfile.TemporaryDirectory(prefix="tvote-restore-") as tmp:
+        info = _info(tar)
+        if info.database != kind:
+            raise BackupError(
+                "restore.database",
+                f"this is a {info.database} backup; the server is configured for {kind} "
+                "(restore it into the kind of database it was taken from)",
+            )
+        signer = _ledger_key(settings, info)
+        replaced = _check_target(settings, kind, info, force)
+        if kind == "sqlite":
+            _restore_sqlite(settings, _extract(tar, _SQLITE, Path(tmp) / _SQLITE))
+        else:
+            _restore_postgres(settings, _extract(tar, _PGDUMP, Path(tmp) / _PGDUMP))
+        make_private_dir(settings.data_dir)
+        pdf = settings.data_dir / _RESULT
+        if _RESULT in info.files:
+            write_atomic(pdf, _extract(tar, _RESULT, Path(tmp) / _RESULT).read_bytes())
+        elif pdf.exists():
+            pdf.unlink()  # the restored ledger does not declare a result yet
+    _check_ledger(settings, info, signer)
+    return RestoreOutcome(info, replaced, _reconcile(settings) if info.election_id is not None else None)
+
+
+def _ledger_key(settings: Settings, info: BackupInfo) -> Any:
+    """The data directory's ledger key, which must be there before the election's ledger is restored."""
+    from ledger.record import LogSigner
+
+    if info.election_id is None:
+        return None
+    path = settings.data_dir / _LEDGER_KEY
+    if not path.exists():
+        raise BackupError(
+            "restore.ledger_key",
+            f"put the ledger's key {_LEDGER_KEY} (from your key backup; it is never in a backup) into "
+            f"{settings.data_dir} first: without it the server would sign with a new key that the manifest "
+            "does not pin",
+        )
+    signer = LogSigner.from_skey(path.read_text(encoding="ascii"))
+    origin = settings.log_origin or f"tvote/{info.election_id}"
+    if signer.name != origin:
+        raise BackupError(
+            "restore.ledger_key",
+            f"{path} is the key of the log {signer.name!r}, not of this backup's election "
+            f"{info.election_id!r}",
+        )
+    return signer
+
+
+def _check_target(settings: Settings, kind: str, info: BackupInfo, force: bool) -> str | None:
+    """Refuse a target that holds an election (unless ``force``) or that a running server holds."""
+    if kind == "sqlite":
+        path = _sqlite_path(settings)
+        if not path.exists():
+            return None
+        _refuse_running_sqlite(path)
+        conn = sqlite3.connect(path, timeout=30)
+        try:
+            (current, _, _), size = _describe_db(conn.cursor(), "sqlite")
+        finally:
+            conn.close()
+    else:
+        import psycopg
+
+        uri, env = _libpq(settings)
+        with psycopg.connect(uri, password=env.get("PGPASSWORD")) as conn:
+            (current, _, _), size = _describe_db(conn.cursor(), "postgresql")
+    if current is None and size == 0:
+        return None
+    if not force:
+        what = f"election {current}" if current is not None else f"{size} ledger entries"
+        raise BackupError(
+            "restore.not_empty",
+            f"the database already holds {what}; the backup holds "
+            f"{info.election_id or 'no election'}. Restore into an empty database, or give --force to "
+            "replace it",
+        )
+    return current
+
+
+def _refuse_running_sqlite(path: Path) -> None:
+    """A running server holds the ledger's sequencer lock (``<database>.sequencer.lock``, an exclusive
+    ``flock``, :mod:`ledger.log`): restoring under it would corrupt its state."""
+    import fcntl
+
+    lock = Path(f"{path}.sequencer.lock")
+    if not lock.exists():
+        return
+    with open(lock, "ab") as f:
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise BackupError(
+                "restore.server_running", "a server is running on this database: stop it before restoring"
+            ) from None
+        fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+
+
+def _restore_sqlite(settings: Settings, staged: Path) -> None:
+    src = sqlite3.connect(staged)
+    try:
+        ok = src.execute("PRAGMA integrity_check").fetchone()
+        if ok is None or ok[0] != "ok":
+            raise BackupError("restore.corrupt", "the backup's SQLite database fails its integrity check")
+        path = _sqlite_path(settings)
+        make_private_dir(path.parent)
+        if not path.exists():
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        dst = sqlite3.connect(path, timeout=30)
+        try:
+            src.backup(dst)  # replaces the target's pages, through its own journal (WAL included)
+            dst.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            dst.close()
+    finally:
+        src.close()
+
+
+def _restore_postgres(settings: Settings, staged: Path) -> None:
+    uri, env = _libpq(settings)
+    _run(
+        [
+            _pg_tool("pg_restore"),
+            "--clean",
+            "--if-exists",
+            "--no-owner",
+            "--exit-on-error",
+            "--single-transaction",
+            "--dbname",
+            uri,
+            str(staged),
+        ],
+        env,
+        "pg_restore",
+    )
+
+
+def _check_ledger(settings: Settings, info: BackupInfo, signer: Any) -> None:
+    """The restored ledger loads (its tree matches its entries), has the backup's size, and its latest
+    checkpoint is signed by the data directory's key."""
+    from ledger import Ledger, LedgerConfig, LedgerError, NotFound
+
+    if signer is None:
+        return
+    ledger = Ledger(normalise_database_url(settings.effective_database_url), LedgerConfig(signer=signer))
+    try:
+        if ledger.size != info.ledger_size:
+            raise BackupError(
+                "restore.ledger",
+                f"the restored ledger holds {ledger.size} entries; the backup names {info.ledger_size}",
+            )
+        try:
+            ledger.latest_checkpoint()
+        except NotFound:
+            pass
+        except LedgerError as e:
+            raise BackupError(
+                "restore.ledger_key",
+                f"the restored checkpoints do not verify under {_LEDGER_KEY} in the data directory: "
+                f"{e.operator_message}",
+            ) from None
+        try:
+            ledger.check()
+        except LedgerError as e:
+            raise BackupError(
+                "restore.ledger", f"the restored ledger fails its check: {e.operator_message}"
+            ) from None
+    finally:
+        ledger.close()
+
+
+def _reconcile(settings: Settings) -> dict[str, Any]:
+    from .service import ElectionService
+
+    service = ElectionService.from_settings(settings)
+    try:
+        return service.reconcile(full=True).to_dict()
+    finally:
+        service.close()
