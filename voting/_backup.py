@@ -68,7 +68,7 @@ _LEDGER_KEY: Final[str] = "ledger-signing.key"
 NOT_IN_BACKUP: Final[tuple[str, ...]] = (
     _LEDGER_KEY,
     "booth-checks.key",
-    "the commission's signing key and chain (docs/operator-guide.md)",
+    "commission-signer.key, commission-signer.crt, commission-chain.pem",
     "the admin token and the other secrets and settings of the configuration",
 )
 _MAX_INFO: Final[int] = 64 * 1024
