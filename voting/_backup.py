@@ -445,8 +445,8 @@ def _check_target(settings: Settings, kind: str, info: BackupInfo, force: bool) 
         import psycopg
 
         uri, env = _libpq(settings)
-        with psycopg.connect(uri, password=env.get("PGPASSWORD")) as conn:
-            (current, _, _), size = _describe_db(conn.cursor(), "postgresql")
+        with psycopg.connect(uri, password=env.get("PGPASSWORD")) as pg:
+            (current, _, _), size = _describe_db(pg.cursor(), "postgresql")
     if current is None and size == 0:
         return None
     if not force:

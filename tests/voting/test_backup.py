@@ -93,6 +93,10 @@ def test_backup_restore_reconcile(
         with e.client() as c:  # after the backup: lost by the restore
             lost = c.complete_receipt(c.cast_jpki(residents[2].card, CHOICE), timeout=20)
         assert e.ledger_size() > len(before)
+        # never under a running server: SQLite sees its sequencer lock; PostgreSQL holds an election
+        out = tvote(live.data_dir, live.database_url, "admin", "restore", str(backup))
+        assert out.exit_code == 1, out.output
+        assert ("restore.server_running" if database_url is None else "restore.not_empty") in out.output
         live_key = (live.data_dir / LEDGER_KEY).read_bytes()
 
     with tarfile.open(backup) as tar:
