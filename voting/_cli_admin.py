@@ -8,8 +8,8 @@ opens voting when the manifest's voting period begins and closes it at its end; 
 ``extend`` depart from it, with a published reason) → ``tally`` → (trustees ``decrypt``) → ``publish``
 (result + signed PDF) → ``export``.
 
-``backup`` and ``restore`` run on the server machine against its database (:mod:`voting._backup`), not over
-HTTP.
+``backup`` and ``restore`` run on the server machine against its database (:mod:`voting._backup`,
+:mod:`voting._restore`), not over HTTP.
 """
 
 from __future__ import annotations
@@ -272,7 +272,7 @@ def restore(
     Whatever was appended after the backup was taken is lost (point-in-time). Exit status 3 if the
     reconciliation lists problems it could not repair."""
     from ._backup import read_info
-    from ._backup import restore as do_restore
+    from ._restore import restore as do_restore
     from ._settings import Settings
 
     typer.echo(f"backup: {read_info(backup_file).describe()}")

@@ -1,5 +1,5 @@
-"""Backup and restore (``tvote admin backup`` / ``tvote admin restore``, voting/_backup.py), on SQLite (the
-online backup API) and PostgreSQL (``pg_dump`` / ``pg_restore``), through the real command line.
+"""Backup and restore (``tvote admin backup`` / ``restore``: voting/_backup.py, voting/_restore.py), on
+SQLite (the online backup API) and PostgreSQL (``pg_dump`` / ``pg_restore``), through the real command line.
 
 An election is open behind a real HTTP server with ballots cast; the backup is taken while it runs; one
 more ballot is cast after it (a restore is point-in-time: that ballot is gone). The backup is restored into
