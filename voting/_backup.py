@@ -173,12 +173,16 @@ def _libpq(settings: Settings) -> tuple[str, dict[str, str]]:
     return plain.render_as_string(hide_password=False), env
 
 
+#: where Debian and Ubuntu install each major version's server and client programs (``<version>/bin``)
+PG_INSTALL_ROOT = Path("/usr/lib/postgresql")
+
+
 def _pg_tool(name: str) -> str:
-    """``pg_dump`` / ``pg_restore``: on ``PATH``, else the newest ``/usr/lib/postgresql/*/bin``."""
+    """``pg_dump`` / ``pg_restore``: on ``PATH``, else the newest ``PG_INSTALL_ROOT/*/bin``."""
     found = shutil.which(name)
     if found:
         return found
-    for bindir in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True):
+    for bindir in sorted(PG_INSTALL_ROOT.glob("*/bin"), reverse=True):
         if (bindir / name).exists():
             return str(bindir / name)
     raise BackupError(

@@ -89,6 +89,8 @@ def test_backup_restore_reconcile(
         )
         assert LEDGER_KEY in out.output  # the operator is told what is not in it
         assert backup.stat().st_mode & 0o777 == 0o600
+        out = tvote(live.data_dir, live.database_url, "admin", "backup", "--out", str(backup))
+        assert out.exit_code == 1 and "backup.exists" in out.output, out.output  # never overwritten
 
         with e.client() as c:  # after the backup: lost by the restore
             lost = c.complete_receipt(c.cast_jpki(residents[2].card, CHOICE), timeout=20)
@@ -173,3 +175,23 @@ def test_restore_refuses_another_log_key_and_non_backups(tmp_path: Path) -> None
     shutil.copyfile(Path(__file__), junk)
     out = tvote(data, None, "admin", "restore", str(junk))
     assert out.exit_code == 1 and "restore.not_a_backup" in out.output, out.output
+
+
+def test_missing_postgresql_tools_are_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without ``pg_dump`` on PATH or under /usr/lib/postgresql the backup says what to install (before it
+    connects to anything)."""
+    import voting._backup
+
+    monkeypatch.setattr(voting._backup, "PG_INSTALL_ROOT", tmp_path / "no-postgresql")
+    monkeypatch.setenv("PATH", str(tmp_path))
+    out = tvote(
+        tmp_path / "data",
+        "postgresql://tvote@127.0.0.1:1/tvote",
+        "admin",
+        "backup",
+        "--out",
+        str(tmp_path / "b"),
+    )
+    assert out.exit_code == 1, out.output
+    assert "backup.pg_tools" in out.output and "pg_dump is not installed" in out.output
+    assert not (tmp_path / "b").exists()
