@@ -199,6 +199,20 @@ def _run(argv: list[str], env: dict[str, str], what: str) -> None:
         raise BackupError(f"backup.{what}", f"{Path(argv[0]).name} failed (exit {out.returncode}): {tail}")
 
 
+@contextmanager
+def _pg_connect(settings: Settings) -> Iterator[Any]:
+    """A psycopg connection to the configured PostgreSQL database; a failure is ``backup.database``."""
+    import psycopg
+
+    uri, env = _libpq(settings)
+    try:
+        with psycopg.connect(uri, password=env.get("PGPASSWORD"), connect_timeout=30) as conn:
+            yield conn
+    except psycopg.Error as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise BackupError("backup.database", f"PostgreSQL: {first}") from None
+
+
 def _election_of(cur: Any) -> tuple[str | None, str | None, str | None]:
     cur.execute("SELECT election_id, base_hash, phase FROM tv_election")
     rows = cur.fetchall()
@@ -294,12 +308,16 @@ def _backup_sqlite(settings: Settings, dest: Path) -> tuple[tuple[str | None, st
 
 
 def _backup_postgres(settings: Settings, dest: Path) -> tuple[tuple[str | None, str | None, str | None], int]:
-    import psycopg
-
     uri, env = _libpq(settings)
     pg_dump = _pg_tool("pg_dump")
-    with psycopg.connect(uri, password=env.get("PGPASSWORD")) as conn:
-        conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+    import psycopg
+
+    with _pg_connect(settings) as conn:
+        # one repeatable-read transaction (psycopg begins it at the first statement): its snapshot is exported
+        conn.isolation_level, conn.read_only = psycopg.IsolationLevel.REPEATABLE_READ, True
+        level = conn.execute("SHOW transaction_isolation").fetchone()
+        if level is None or level[0] != "repeatable read":
+            raise BackupError("backup.database", "PostgreSQL did not begin a repeatable-read transaction")
         snapshot = conn.execute("SELECT pg_export_snapshot()").fetchone()
         assert snapshot is not None
         described = _describe_db(conn.cursor(), "postgresql")

@@ -36,6 +36,7 @@ from ._backup import (
     _libpq,
     _member,
     _open,
+    _pg_connect,
     _pg_tool,
     _run,
     _sqlite_path,
@@ -131,10 +132,7 @@ def _check_target(settings: Settings, kind: str, info: BackupInfo, force: bool) 
         finally:
             conn.close()
     else:
-        import psycopg
-
-        uri, env = _libpq(settings)
-        with psycopg.connect(uri, password=env.get("PGPASSWORD")) as pg:
+        with _pg_connect(settings) as pg:
             (current, _, _), size = _describe_db(pg.cursor(), "postgresql")
     if current is None and size == 0:
         return None
