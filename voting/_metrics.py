@@ -11,7 +11,8 @@ What is measured (``docs/operator-guide.md``, "Metrics"):
 * ``tvote_request_duration_seconds{method, route}``: request latency by route *template*
   (``/api/v1/voter/ballots/{tracking_code}``, never the requested path; ``unmatched`` when no route
   matched) and HTTP method;
-* ``tvote_ledger_entries`` and ``tvote_checkpoint_age_seconds``: read from the ledger at each scrape.
+* ``tvote_ledger_entries`` and ``tvote_checkpoint_age_seconds``: read from the ledger at each scrape (left
+  out before the election exists, before the first checkpoint, or when the storage cannot be read).
 
 No label ever holds request data: a route is a template of the app's own routes (``unmatched`` otherwise),
 a method one of the HTTP methods the app knows (``other`` otherwise), a code the shape of the server's own
@@ -133,19 +134,26 @@ class _LedgerCollector(Collector):
     def collect(self) -> Iterator[GaugeMetricFamily]:
         from ledger import NotFound
 
-        if not self._service.has_election():
-            return
-        ledger = self._service.ledger
-        yield GaugeMetricFamily("tvote_ledger_entries", "Entries in the ledger", value=ledger.size)
+        # A storage failure must not fail the whole scrape (the refusal counters matter most then): the
+        # gauges are left out, which ``absent(tvote_ledger_entries)`` alerts on.
         try:
-            latest = ledger.latest_checkpoint()
-        except NotFound:
+            if not self._service.has_election():
+                return
+            ledger = self._service.ledger
+            size = ledger.size
+            try:
+                issued_at: int | None = ledger.latest_checkpoint().issued_at
+            except NotFound:
+                issued_at = None
+        except Exception:  # reported as the gauges' absence
             return
-        yield GaugeMetricFamily(
-            "tvote_checkpoint_age_seconds",
-            "Seconds since the newest signed checkpoint was issued",
-            value=max(0.0, time.time() - latest.issued_at),
-        )
+        yield GaugeMetricFamily("tvote_ledger_entries", "Entries in the ledger", value=size)
+        if issued_at is not None:
+            yield GaugeMetricFamily(
+                "tvote_checkpoint_age_seconds",
+                "Seconds since the newest signed checkpoint was issued",
+                value=max(0.0, time.time() - issued_at),
+            )
 
 
 class MetricsMiddleware:

@@ -234,3 +234,19 @@ def test_a_server_error_is_counted_as_internal_error(app_client: tuple[TestClien
     assert _value(samples, "tvote_refusals_total", code="internal.error") == 1
     # a route added after the app was built has no template: it is "unmatched", never its path
     assert _value(samples, "tvote_request_duration_seconds_count", method="GET", route="unmatched") == 1
+
+
+def test_a_storage_failure_leaves_out_the_ledger_gauges_not_the_scrape(
+    app_client: tuple[TestClient, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client, app = app_client
+    app.state.settings = app.state.settings.with_(metrics_token_hash=TOKEN_HASH)
+
+    def storage_down() -> bool:
+        raise OSError("disk I/O error")
+
+    monkeypatch.setattr(app.state.service, "has_election", storage_down)
+    assert error_code(client.get("/metrics"), 401) == "auth.required"
+    r = client.get("/metrics", headers=SCRAPE)
+    assert r.status_code == 200 and "tvote_ledger_entries" not in r.text
+    assert _value(_samples(r.text), "tvote_refusals_total", code="auth.required") == 1
