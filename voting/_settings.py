@@ -123,6 +123,9 @@ class Settings:
     #: when the log grew, or once ``checkpoint_max_entries`` entries are uncovered; ``0``: one per receipt
     checkpoint_interval: int = 10
     checkpoint_max_entries: int = 1000
+    #: SHA-256 (64 hex) of the bearer token ``GET /metrics`` requires (:mod:`voting._metrics`); ``None``:
+    #: the endpoint answers ``403 metrics.disabled`` outside development, and is open in development
+    metrics_token_hash: str | None = None
     #: file with the roll key (64 hex); ``None``: a random key is drawn when the election is created
     roll_key_file: Path | None = None
     # -- ballot intake: My Number card (JPKI)
@@ -246,6 +249,15 @@ class Settings:
                     f"{JLIS_AUTHENTICATION_ROOT_SHA256[p]} is not a signing root and cannot be pinned",
                 )
         object.__setattr__(self, "jpki_anchor_pins", pins)
+        if self.metrics_token_hash is not None:
+            h = self.metrics_token_hash.strip().lower() if isinstance(self.metrics_token_hash, str) else ""
+            if not _HEX64.fullmatch(h):
+                raise ConfigurationError(
+                    "config.metrics_token_hash",
+                    "TVOTE_METRICS_TOKEN_HASH is the SHA-256 of the metrics token (64 hex digits), e.g. "
+                    '`printf %s "$TOKEN" | sha256sum`',
+                )
+            object.__setattr__(self, "metrics_token_hash", h)
         # JPKI
         if self.jpki_revocation not in ("crl", "unsafe-none"):
             raise ConfigurationError(

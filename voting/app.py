@@ -12,6 +12,7 @@ Routers (one per resource, all thin):
   ``/api/v1/admin/kiosks…``: their enrolment (``voting.api.kiosk``)
 * ``/``, ``/vote``, ``/vote/oidc-callback``, ``/check``, ``/kiosk``, ``/static/*``: the residents' booth
   (``voting.api.booth``, files from ``Settings.effective_web_root``)
+* ``/metrics``: Prometheus metrics, a bearer token outside development (``voting._metrics``)
 
 Every response, errors included, carries the security headers of :mod:`voting._headers` (a strict
 Content-Security-Policy and the rest): :class:`_App` wraps them around the whole middleware stack.
@@ -40,6 +41,7 @@ from ._deps import RateLimiter
 from ._errors import install_error_handlers
 from ._headers import SecurityHeaders
 from ._limits import BodySizeLimit
+from ._metrics import Metrics, MetricsMiddleware, add_metrics_route
 from ._settings import Settings
 
 __all__ = ["create_app"]
@@ -47,11 +49,14 @@ __all__ = ["create_app"]
 
 class _App(FastAPI):
     """The FastAPI app with :class:`voting._headers.SecurityHeaders` outside its whole middleware stack, so
-    that even the server-error handler's ``500`` (outermost in Starlette) carries the security headers."""
+    that even the server-error handler's ``500`` (outermost in Starlette) carries the security headers, and
+    :class:`voting._metrics.MetricsMiddleware` outside that, so that it sees every answer."""
 
     def build_middleware_stack(self) -> Any:
         production = self.state.settings.environment == "production"
-        return SecurityHeaders(super().build_middleware_stack(), production=production)
+        inner = SecurityHeaders(super().build_middleware_stack(), production=production)
+        # outside everything: it times every request and counts every error answer, the 500s included
+        return MetricsMiddleware(inner, self.state.metrics)
 
 
 API_PREFIX = "/api/v1"
@@ -138,6 +143,7 @@ def create_app(
         settings.spoil_rate_per_hour, burst=settings.spoil_burst, window=3600.0, code="spoil.rate_limited"
     )
     app.state.intake_provider = IntakeProvider(intake, service)
+    app.state.metrics = Metrics(service)
     install_error_handlers(app)
     add_service_error_handlers(app)
     from . import _ledger_api
@@ -168,6 +174,16 @@ def create_app(
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
+
+    add_metrics_route(app, app.state.metrics)
+    # the latency histogram's route label: the template of each route (never the requested path)
+    api_routers = (public, admin, trustee, _ledger_api, voter, kiosk)
+    app.state.metrics.name_routes(
+        [(API_PREFIX, r) for m in api_routers for r in m.router.routes]
+        + [(API_PREFIX, r) for r in kiosk.admin_router.routes]
+        + [("", r) for r in booth.router.routes]
+        + [("", r) for r in app.router.routes]
+    )
 
     return app
 

@@ -141,7 +141,12 @@ def post_close(_rl: RateLimitDep, kiosk: KioskDep, body: CloseIn, service: Elect
     summary="Cast a ballot at this kiosk (My Number card; overrides the voter's internet ballots)",
 )
 def post_ballot(
-    _rl: RateLimitDep, kiosk: KioskDep, body: KioskCastIn, intake: IntakeDep, limit: SessionLimitDep
+    request: Request,
+    _rl: RateLimitDep,
+    kiosk: KioskDep,
+    body: KioskCastIn,
+    intake: IntakeDep,
+    limit: SessionLimitDep,
 ) -> ReceiptOut:
     limit("jpki", _certificate_key(body.auth))
     r = intake.cast_kiosk(
@@ -152,6 +157,7 @@ def post_ballot(
         session=body.session,
         kiosk_signature=body.kiosk_signature,
     )
+    request.app.state.metrics.cast("kiosk", body.auth.method)
     return ReceiptOut.of(r)
 
 

@@ -279,6 +279,7 @@ def post_ballot(body: CastIn, request: Request, _rl: RateLimitDep, limit: Sessio
         r = intake.cast_oidc(
             body.ballot, state=body.auth.state, code=body.auth.code, live=body.auth.face.capture()
         )
+    request.app.state.metrics.cast("internet", body.auth.method)
     return ReceiptOut.of(r)
 
 
@@ -290,7 +291,9 @@ def post_spoil(
     limit (``spoil.rate_limited``, 429 with ``Retry-After``), a per-election cap (``spoil.cap_reached``); the
     ballot session is the ballot's nonce."""
     limit("ballot", str(body.ballot.get("ballot_nonce", "")))
-    return ReceiptOut.of(get_intake(request).spoil(body.ballot, body.revealed))
+    receipt = ReceiptOut.of(get_intake(request).spoil(body.ballot, body.revealed))
+    request.app.state.metrics.spoils.inc()
+    return receipt
 
 
 @router.get("/ballots/{tracking_code}", response_model=ReceiptOut, summary="A fresh receipt for a ballot")
