@@ -26,6 +26,7 @@ from ledger.merkle import CompactRange, fold, leaf_hash, verify_inclusion
 from ledger.record import SignedCheckpoint, check_record, read_record
 
 from ._errors import ReceiptUnreadable
+from ._lang import text
 from ._report import Report
 from ._source import load_json, open_record
 
@@ -137,7 +138,7 @@ def check_receipt(rc: dict[str, Any], record_dir: Path, report: Report) -> None:
             bad("the entry at leaf_index is not the receipt's entry (a pending receipt)", entry=idx)
         elif _is_receipts_ballot(rc, idx, line.removesuffix(b"\n"), bad):
             report.passed("receipt.inclusion")
-            report.notes.append("the receipt was pending (no checkpoint): checked against the record only")
+            report.notes.append(text("note.receipt-pending"))
         return
     try:
         signed = SignedCheckpoint.verify(rc["checkpoint"], rec.header.log_key)

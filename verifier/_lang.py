@@ -12,6 +12,7 @@ printed in English in both languages, after a translated frame (check number, ti
 from __future__ import annotations
 
 import enum
+import re
 from typing import Final
 
 from ._checks import Check
@@ -81,6 +82,31 @@ TEXTS: Final[dict[str, tuple[str, str]]] = {
         "there is no result.pdf in or beside the record (give it with --pdf FILE)",
         "記録の中にもその隣にも result.pdf がありません（--pdf ファイルで与えてください）",
     ),
+    # --- notes (stored in English; shown translated)
+    "note.not-official": (
+        "checked without pins (--pins): not an official verification; the record was checked against itself "
+        "only, so a wholly fabricated record with keys of its own would also pass",
+        "固定値（--pins）なしで検証しました。公式の検証ではありません。記録はそれ自体とだけ照合されたため、"
+        "独自の鍵で一から作られた偽の記録も合格しえます",
+    ),
+    "note.receipt-pending": (
+        "the receipt was pending (no checkpoint): checked against the record only",
+        "受領証は確定前（チェックポイントなし）でした: 記録とだけ照合しました",
+    ),
+    "note.not-applicable": ("V{step} {check}: not applicable ({why})", "V{step} {title}: 該当なし（{why}）"),
+    "why.no-enrolment-keys": (
+        "the manifest pins no trustee enrolment keys",
+        "選挙定義が管理者（トラスティ）の登録鍵を固定していません",
+    ),
+    "why.no-kiosk": (
+        "the record has no kiosk entry and no kiosk ballot",
+        "記録に投票所端末の項目も投票所端末の票もありません",
+    ),
+    "why.no-booth-yet": (
+        "voting has not opened and no booth is published yet",
+        "投票はまだ始まっておらず、投票画面（ブース）もまだ公開されていません",
+    ),
+    "why.no-voting-opened": ("the record has no voting.opened yet", "記録にまだ voting.opened がありません"),
     # --- the report
     "summary": (
         "ballots cast {cast}, counted {counted}, superseded by re-votes {superseded}, overridden by kiosk "
@@ -118,7 +144,7 @@ TEXTS: Final[dict[str, tuple[str, str]]] = {
     ),
     "note": ("note", "注記"),
     "not-checked": ("NOT CHECKED", "未検証"),
-    "not-checked.line": ("V{step} {title}: {reason}", "V{step} {title}: {reason}"),
+    "not-checked.line": ("V{step} {title}: {reason}", "V{step}「{title}」: {reason}"),
     "official": ("(official: checked against --pins)", "（公式: --pins と照合済み）"),
     "not-official": ("(not official: no --pins)", "（非公式: --pins なし）"),
     "verdict.valid": ("VALID", "有効"),
@@ -142,33 +168,33 @@ TEXTS: Final[dict[str, tuple[str, str]]] = {
     # --- the end of the report: one sentence per property
     "props.title": ("What this verification shows", "この検証で確かめたこと"),
     "props.well-formed": (
-        "Ballots well formed: every ballot encrypts a valid choice with valid proofs, is bound to this "
+        "Ballots well formed — every ballot encrypts a valid choice with valid proofs, is bound to this "
         "election and appears once",
-        "投票の形式: どの票も正しい証明付きで有効な選択を暗号化しており、"
+        "投票の形式 — どの票も正しい証明付きで有効な選択を暗号化しており、"
         "この選挙に結び付き、重複していません",
     ),
     "props.recorded": (
-        "Recorded: the ledger is one append-only, signed and witnessed log, and every ballot names a voter "
+        "Recorded — the ledger is one append-only, signed and witnessed log, and every ballot names a voter "
         "alias of the committed roll",
-        "記録: 台帳は署名と立会人の連署のある追記のみの一つの記録で、"
+        "記録 — 台帳は署名と立会人の連署のある追記のみの一つの記録で、"
         "どの票も公約された名簿の仮名で投じられています",
     ),
     "props.counted": (
-        "Counted as recorded: the counted ballots are those the public re-vote rule selects, and the "
+        "Counted as recorded — the counted ballots are those the public re-vote rule selects, and the "
         "encrypted tally is exactly their sum",
-        "記録どおりの集計: 集計された票は公開の再投票規則が選ぶ票であり、"
+        "記録どおりの集計 — 集計された票は公開の再投票規則が選ぶ票であり、"
         "暗号化された集計はちょうどその和です",
     ),
     "props.decrypted": (
-        "Tally decrypted correctly: the trustees' partial decryptions are proved and combine to the "
+        "Tally decrypted correctly — the trustees' partial decryptions are proved and combine to the "
         "published counts",
-        "集計の正しい復号: 管理者（トラスティ）の部分復号は証明されており、"
+        "集計の正しい復号 — 管理者（トラスティ）の部分復号は証明されており、"
         "結合すると公表された得票数になります",
     ),
     "props.declaration": (
-        "Declaration matches: the commission's signed result declaration (result.pdf) states this record's "
+        "Declaration matches — the commission's signed result declaration (result.pdf) states this record's "
         "result and final checkpoint",
-        "結果宣言の一致: 選挙管理委員会が署名した結果宣言書（result.pdf）は"
+        "結果宣言の一致 — 選挙管理委員会が署名した結果宣言書（result.pdf）は"
         "この記録の結果と最終チェックポイントを示しています",
     ),
     "props.line": ("- {prop}: {how}.", "・{prop}: {how}。"),
@@ -207,7 +233,23 @@ def check_title(check: Check, lang: str = "en") -> str:
     return CHECK_TITLES_JA[check.id] if lang == "ja" else check.title
 
 
+_NOT_APPLICABLE: Final[re.Pattern[str]] = re.compile(r"V(\d+) ([a-z.-]+): not applicable \((.*)\)", re.S)
+
+
 def translate(english: str, lang: str) -> str:
-    """A stored English phrase of :data:`TEXTS` (e.g. a not-checked reason) in ``lang``; any other text
-    (a check's own failure message) is returned unchanged."""
-    return _BY_ENGLISH.get(english, english) if lang == "ja" else english
+    """A stored English phrase of :data:`TEXTS` (a not-checked reason, a note) in ``lang``; any other text
+    (a check's own failure message, a note with figures) is returned unchanged."""
+    if lang != "ja":
+        return english
+    m = _NOT_APPLICABLE.fullmatch(english)
+    if m is not None and m.group(2) in CHECK_TITLES_JA:
+        why = _BY_ENGLISH.get(m.group(3), m.group(3))
+        return text(
+            "note.not-applicable",
+            "ja",
+            step=m.group(1),
+            check=m.group(2),
+            title=CHECK_TITLES_JA[m.group(2)],
+            why=why,
+        )
+    return _BY_ENGLISH.get(english, english)

@@ -17,6 +17,8 @@ from typer.testing import CliRunner
 from verifier_fixture import Election, build_election
 
 from ledger.merkle import inclusion_proof, leaf_hash
+from verifier import CHECKS
+from verifier._lang import CHECK_TITLES_JA, TEXTS, check_title, text
 from verifier._report import Report
 from verifier.cli import (
     EXIT_INVALID,
@@ -255,3 +257,133 @@ def test_a_receipt_with_a_bad_leaf_index_cannot_be_read(
     res = run(str(valid), "--receipt", str(path), *root_args(valid))
     assert res.exit_code == EXIT_UNREADABLE
     assert "leaf_index is not a non-negative integer" in flat(res.output)
+
+
+# ---------------------------------------------------------------------------------- (4) --lang ja
+
+
+def test_every_check_has_a_japanese_title_and_every_text_both_languages() -> None:
+    assert set(CHECK_TITLES_JA) == {c.id for c in CHECKS}
+    for c in CHECKS:
+        ja = check_title(c, "ja")
+        assert ja.strip() and ja != c.title and any(ord(ch) > 0x3000 for ch in ja), c.id
+        assert check_title(c) == c.title
+    for key, (en, ja) in TEXTS.items():
+        assert en.strip() and ja.strip(), key
+        assert not any(ord(ch) > 0x3000 for ch in en), key  # the English column is English
+        assert any(ord(ch) > 0x3000 for ch in ja), key  # the Japanese column is Japanese
+        # both take the same fields (a check's id in English is its Japanese title in Japanese)
+        assert {"title" if f == "check" else f for f in _fields(en)} == set(_fields(ja)), key
+
+
+def _fields(template: str) -> list[str]:
+    import string
+
+    return [f.split(":")[0] for _, f, _, _ in string.Formatter().parse(template) if f]
+
+
+def test_lang_ja_prints_the_report_in_japanese(valid: Path, tmp_path: Path) -> None:
+    en_json, ja_json = tmp_path / "en.json", tmp_path / "ja.json"
+    res = run(str(valid), "--lang", "ja", "--json", str(ja_json), *root_args(valid))
+    assert res.exit_code == EXIT_OK, res.output
+    said = flat(res.output)
+    assert "エントリ、" in said and " 秒）" in said
+    assert "有効 （非公式: --pins なし）" in said and "VALID" not in said
+    for c in CHECKS:
+        if c.step not in (24, 25, 27):  # the optional checks are listed only when given
+            assert CHECK_TITLES_JA[c.id] in said, c.id
+    assert "検証項目" in said and "投じられた票 7" in said and "合格" in said
+    assert "Hash chain" not in said and "not official" not in said
+    # the JSON report is the same in both languages (English texts, stable ids)
+    res_en = run(str(valid), "--json", str(en_json), *root_args(valid))
+    assert res_en.exit_code == EXIT_OK
+    en, ja = json.loads(en_json.read_text()), json.loads(ja_json.read_text())
+    en.pop("elapsed_seconds"), ja.pop("elapsed_seconds")
+    assert en == ja and en["checks"][1]["title"] == "Hash chain"
+
+
+def test_lang_ja_not_fully_verified_failure_and_receipt(
+    election: Election, valid: Path, tmp_path: Path
+) -> None:
+    res = run(str(valid), "--lang", "ja")
+    assert res.exit_code == EXIT_NOT_FULLY_VERIFIED
+    said = flat(res.output)
+    assert "検証未完了: 不合格の項目はありませんが、V22 は入力が足りず検証できませんでした" in said
+    assert "未検証 V22「結果宣言書（PDF）」: 選挙管理委員会のルート証明書が与えられていないため" in said
+    assert "V28 管理者（トラスティ）の登録: 該当なし（選挙定義が" in said
+    # a failure: the frame in Japanese, the check's own message as it is
+    rec = tmp_path / "record"
+    shutil.copytree(valid, rec)
+    lines = (rec / "entries.jsonl").read_bytes().split(b"\n")
+    lines[12], lines[13] = lines[13], lines[12]
+    (rec / "entries.jsonl").write_bytes(b"\n".join(lines))
+    res = run(str(rec), "--lang", "ja", *root_args(valid))
+    assert res.exit_code == EXIT_INVALID
+    said = flat(res.output)
+    assert "不合格 検証 V2「ハッシュチェーン」不合格（台帳エントリ 12）:" in said
+    assert "無効: 検証 V2" in said
+    # a receipt that does not match
+    path = tmp_path / "receipt.json"
+    path.write_text(json.dumps(receipt(valid, cast_index(election)) | {"tracking_code": "ZZZZ"}))
+    res = run(str(valid), "--lang", "ja", "--receipt", str(path), *root_args(valid))
+    assert res.exit_code == EXIT_RECEIPT_MISMATCH
+    assert "受領証は不一致" in flat(res.output)
+    res = run(str(valid), "--lang", "ja", "--receipt", str(tmp_path / "nothing.json"), *root_args(valid))
+    assert res.exit_code == EXIT_UNREADABLE and flat(res.output).startswith("受領証を読めません:")
+
+
+# --------------------------------------------------- (5) the end of the report: what was verified, and not
+
+PROPERTIES_EN = (
+    "Ballots well formed —",
+    "Recorded —",
+    "Counted as recorded —",
+    "Tally decrypted correctly —",
+    "Declaration matches —",
+)
+
+
+def _closing(output: str, title: str) -> str:
+    said = flat(output)
+    assert title in said
+    return said[said.index(title) :]
+
+
+def test_the_report_ends_with_what_was_verified_and_what_cannot_be(valid: Path) -> None:
+    res = run(str(valid), *root_args(valid))
+    end = _closing(res.output, "What this verification shows")
+    for prop, steps in zip(
+        PROPERTIES_EN,
+        ("V13, V14, V15, V16", "V1, V2, V3, V4, V5, V6, V7, V8, V12", "V17, V18", "V19, V20, V21", "V22"),
+        strict=True,
+    ):
+        assert prop in end
+        tail = end[end.index(prop) :]
+        assert tail.index(f"verified ({steps})") < tail.index(".", tail.index(f"verified ({steps})")), prop
+    assert "A public verifier cannot check eligibility beyond the roll" in end
+    assert "evidence audit (tvote audit-evidence)" in end
+    assert end.index("cannot check eligibility") < end.index("VALID (not official")
+
+
+def test_the_closing_statement_follows_the_checks(valid: Path, tmp_path: Path) -> None:
+    end = _closing(run(str(valid)).output, "What this verification shows")  # no --trust-root
+    assert "Declaration matches —" in end and "not checked: V22 could not run." in end
+    assert "Ballots well formed —" in end and "verified (V13, V14, V15, V16)" in end
+    rec = tmp_path / "record"
+    shutil.copytree(valid, rec)
+    lines = (rec / "entries.jsonl").read_bytes().split(b"\n")
+    lines[12], lines[13] = lines[13], lines[12]
+    (rec / "entries.jsonl").write_bytes(b"\n".join(lines))
+    end = _closing(run(str(rec), *root_args(valid)).output, "What this verification shows")
+    recorded = end[end.index("Recorded —") : end.index("Counted as recorded —")]
+    assert "NOT verified: V2" in recorded and "failed" in recorded
+
+
+def test_the_closing_statement_in_japanese(valid: Path) -> None:
+    end = _closing(run(str(valid), "--lang", "ja", *root_args(valid)).output, "この検証で確かめたこと")
+    for key in ("well-formed", "recorded", "counted", "decrypted", "declaration"):
+        title = text(f"props.{key}", "ja").split(" — ")[0]
+        assert f"・{title} —" in end, key
+    assert end.count("確認済み（") == 5
+    assert "公開の検証者には名簿を超えた選挙権の確認はできません" in end
+    assert "証拠監査（tvote audit-evidence）" in end
