@@ -19,6 +19,7 @@ from ledger.events import EventType
 from ledger.record import canonical_json
 
 from ._checks import fail
+from ._lang import text
 from ._report import Report
 from ._state import BOUND, HEX64, Event, State
 
@@ -78,7 +79,7 @@ def booth_required(report: Report, st: State) -> None:
     """V29: "... present before voting.opened in every record that opens voting"."""
     if st.opened_entry is None:
         if st.booth_entry is None and not any(f.step == 29 for f in report.failures):
-            report.not_applicable("booth.published", "voting has not opened and no booth is published yet")
+            report.not_applicable("booth.published", text("why.no-booth-yet"))
         return
     if st.booth_entry is None:
         if not any(f.step == 29 for f in report.failures):

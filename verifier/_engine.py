@@ -43,6 +43,7 @@ from ._counting import BallotIndex
 from ._decryption import declaration, decryption
 from ._errors import CheckFailed
 from ._exec import BatchExecutor, DaskExecutor
+from ._lang import text
 from ._manifest import read_manifest
 from ._phases import BALLOT_TYPES, check_order, lifecycle_complete
 from ._pins import check_official_pins
@@ -160,14 +161,11 @@ def _run(
                 "the record's log key (record.json) is not the log key pinned in the manifest",
             )
         if manifest_pins is None:
-            report.not_applicable("trustee.enrolment", "the manifest pins no trustee enrolment keys")
+            report.not_applicable("trustee.enrolment", text("why.no-enrolment-keys"))
         if opts.pins is not None:
             check_official_pins(opts.pins, st.info, record_log_key, report)
         else:
-            report.notes.append(
-                "checked without pins (--pins): not an official verification; the record was checked "
-                "against itself only, so a wholly fabricated record with keys of its own would also pass"
-            )
+            report.notes.append(text("note.not-official"))
         if opts.base_hash is not None and opts.base_hash != st.info.base_hash.hex():
             report.fail(
                 "election.manifest", "base hash differs from the one pinned with --base-hash", entry=0
@@ -182,7 +180,7 @@ def _run(
     declaration(src, report, st, opts, ledger_view)
     lifecycle_complete(report, st, opts)
     if EventType.VOTING_OPENED not in st.seen_once:
-        report.not_applicable("voting.period", "the record has no voting.opened yet")
+        report.not_applicable("voting.period", text("why.no-voting-opened"))
     for check in (
         "record.privacy",
         "ledger.phases",

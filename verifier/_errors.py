@@ -6,6 +6,10 @@
     ├── RecordUnreadable           the record cannot be read at all (missing file, not a directory or
     │                              archive, undecodable JSON line): nothing could be verified.
     │                              CLI exit code 2.
+    ├── ReceiptUnreadable          the ``--receipt`` file cannot be read or is not a receipt: exit code 2
+    │                              (a receipt that is read but does not match the record is V25, exit 5)
+    ├── TrustRootUnusable          a ``--trust-root`` file cannot be read or is not an X.509 certificate:
+    │                              exit code 2; the message says what the file should be
     └── CheckFailed                a numbered check (``docs/verifier.md``) does not hold: ``step`` is
                                    the check number, ``check`` its stable id, ``entry`` the ledger index
                                    it concerns (``None`` when it concerns the record as a whole).
@@ -21,7 +25,7 @@ message ever contains personal data: messages name the check and the ledger entr
 
 from __future__ import annotations
 
-__all__ = ["CheckFailed", "RecordUnreadable", "VerifierError"]
+__all__ = ["CheckFailed", "ReceiptUnreadable", "RecordUnreadable", "TrustRootUnusable", "VerifierError"]
 
 
 class VerifierError(Exception):
@@ -38,6 +42,22 @@ class RecordUnreadable(VerifierError):
     def __init__(self, message: str, *, path: str | None = None) -> None:
         self.path = path
         super().__init__(message + (f" [{path}]" if path else ""))
+
+
+class ReceiptUnreadable(VerifierError):
+    """The voter's receipt file (``--receipt``) cannot be read or is not a receipt: exit code 2."""
+
+    def __init__(self, message: str, *, path: str | None = None) -> None:
+        self.path = path
+        super().__init__(message + (f" [{path}]" if path else ""))
+
+
+class TrustRootUnusable(VerifierError):
+    """A ``--trust-root`` file cannot be read or holds no X.509 certificate: exit code 2."""
+
+    def __init__(self, message: str, *, path: str | None = None) -> None:
+        self.path = path
+        super().__init__((f"{path}: " if path else "") + message)
 
 
 class CheckFailed(VerifierError):

@@ -25,11 +25,12 @@ from ledger.events import EventType
 from ledger.merkle import CompactRange, fold, leaf_hash, verify_inclusion
 from ledger.record import SignedCheckpoint, check_record, read_record
 
-from ._errors import RecordUnreadable
+from ._errors import ReceiptUnreadable
+from ._lang import text
 from ._report import Report
 from ._source import load_json, open_record
 
-__all__ = ["check_receipt", "check_since"]
+__all__ = ["RECEIPT_KEYS", "check_receipt", "check_since", "load_receipt"]
 
 #: a receipt is a few kilobytes (its inclusion proof holds at most 64 hashes)
 _MAX_RECEIPT_BYTES: Final[int] = 64 * 1024
@@ -80,24 +81,48 @@ def check_since(old_path: str | Path, new_dir: Path, report: Report) -> None:
     report.passed("since.extends")
 
 
-def check_receipt(receipt_path: str | Path, record_dir: Path, report: Report) -> None:
-    def bad(msg: str, entry: int | None = None) -> None:
-        report.fail("receipt.inclusion", msg, entry=entry)
+#: the keys every receipt has (``docs/record.md``; the booth's "Save my receipt")
+RECEIPT_KEYS: Final[frozenset[str]] = frozenset(
+    {"tracking_code", "leaf_index", "inclusion_proof", "checkpoint", "entry_hash", "ballot_hash"}
+)
 
+
+def load_receipt(receipt_path: str | Path) -> dict[str, Any]:
+    """Read a voter's receipt file: a JSON object with :data:`RECEIPT_KEYS` and a non-negative integer
+    ``leaf_index``. Anything else raises :class:`ReceiptUnreadable` (exit 2): the receipt cannot be read, so
+    nothing can be said about whether it matches the record."""
     try:
         with Path(receipt_path).open("rb") as f:
             raw = f.read(_MAX_RECEIPT_BYTES + 1)
+    except OSError as e:
+        raise ReceiptUnreadable(
+            f"the file cannot be opened ({e.strerror or e})", path=str(receipt_path)
+        ) from None
+    try:
         rc = load_json(raw, max_bytes=_MAX_RECEIPT_BYTES)
-    except (OSError, ValueError) as e:  # ValueError: not UTF-8 or JSON, too large or too deep
-        raise RecordUnreadable(f"cannot read the receipt: {e}", path=str(receipt_path)) from e
-    need = {"tracking_code", "leaf_index", "inclusion_proof", "checkpoint", "entry_hash", "ballot_hash"}
-    if not isinstance(rc, dict) or not need <= set(rc):
-        bad(f"a receipt has {sorted(need)}")
-        return
+    except ValueError as e:  # not UTF-8 or JSON, too large or too deep
+        raise ReceiptUnreadable(f"the file is not a receipt (JSON): {e}", path=str(receipt_path)) from None
+    if not isinstance(rc, dict) or not RECEIPT_KEYS <= set(rc):
+        raise ReceiptUnreadable(
+            f"the file is not a receipt: a receipt is a JSON object with {sorted(RECEIPT_KEYS)}",
+            path=str(receipt_path),
+        )
     idx = rc["leaf_index"]
     if not isinstance(idx, int) or isinstance(idx, bool) or idx < 0:
-        bad("leaf_index is a non-negative integer")
-        return
+        raise ReceiptUnreadable(
+            "the receipt's leaf_index is not a non-negative integer", path=str(receipt_path)
+        )
+    return rc
+
+
+def check_receipt(rc: dict[str, Any], record_dir: Path, report: Report) -> None:
+    """V25 for a receipt read by :func:`load_receipt`. A receipt that does not match fails V25 only: the
+    report's receipt verdict, not the record's."""
+
+    def bad(msg: str, entry: int | None = None) -> None:
+        report.fail("receipt.inclusion", msg, entry=entry)
+
+    idx = rc["leaf_index"]
     try:
         rec = read_record(record_dir)
     except LedgerError as e:
@@ -113,7 +138,7 @@ def check_receipt(receipt_path: str | Path, record_dir: Path, report: Report) ->
             bad("the entry at leaf_index is not the receipt's entry (a pending receipt)", entry=idx)
         elif _is_receipts_ballot(rc, idx, line.removesuffix(b"\n"), bad):
             report.passed("receipt.inclusion")
-            report.notes.append("the receipt was pending (no checkpoint): checked against the record only")
+            report.notes.append(text("note.receipt-pending"))
         return
     try:
         signed = SignedCheckpoint.verify(rc["checkpoint"], rec.header.log_key)

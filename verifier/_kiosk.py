@@ -33,6 +33,7 @@ from ledger.events import EventType
 from ledger.record import TextRuleError, check_display_text
 
 from ._checks import fail
+from ._lang import text
 from ._manifest import parse_time
 from ._report import Report
 from ._state import BOUND, HEX64, Event, Kiosk, State
@@ -319,7 +320,7 @@ def kiosks_done(report: Report, st: State) -> None:
         if st.kiosk_seen:
             report.passed(check)
         else:
-            report.not_applicable(check, "the record has no kiosk entry and no kiosk ballot")
+            report.not_applicable(check, text("why.no-kiosk"))
 
 
 EVENTS: Final[dict[str, Event]] = {

@@ -22,6 +22,7 @@ from ledger.record import CheckpointRecord, Record, RecordSummary, check_sequenc
 
 from ._checks import fail, failure
 from ._errors import CheckFailed
+from ._lang import text
 from ._manifest import ElectionInfo
 from ._report import Report
 from ._source import RecordSource, load_json
@@ -34,6 +35,11 @@ __all__ = [
     "parse_entry",
     "structure_job",
 ]
+
+#: why V22 could not run (``Report.not_checked``): a missing input, not a failure of the record
+NO_TRUST_ROOT: Final[str] = text("reason.no-trust-root")
+NO_PINNED_ROOT: Final[str] = text("reason.no-pinned-root")
+NO_PDF: Final[str] = text("reason.no-pdf")
 
 #: ledger.record's error ``check`` codes → the verifier's numbered checks.
 LEDGER_CODES: Final[dict[str, int]] = {
@@ -205,7 +211,9 @@ def check_declaration(
 
     path = pdf_path or src.find("result.pdf")
     if path is None:
-        report.fail("result.pdf", "the record has no result.pdf", entry=entry)
+        # a missing input, not a failure: the record's entries may be sound; without the PDF the declaration
+        # cannot be checked (the verdict is then NOT FULLY VERIFIED, never VALID)
+        report.not_checked("result.pdf", NO_PDF)
         return
     data = path.read_bytes()
     if hashlib.sha256(data).hexdigest() != declaration.get("pdf_sha256"):
@@ -223,9 +231,10 @@ def check_declaration(
         report.fail("result.pdf", "a declaration without a tally.result", entry=entry)
         return
     if pinned_root is not None:
+        given = bool(trust_roots)
         candidates = [*trust_roots, *pdf_embedded_certificates(data)]
         trust_roots = [c for c in candidates if c.fingerprint(hashes.SHA256()).hex() == pinned_root][:1]
-        if not trust_roots:
+        if not trust_roots and given:
             report.fail(
                 "result.pdf",
                 "neither --trust-root nor the PDF's signature holds the pinned commission root "
@@ -233,8 +242,11 @@ def check_declaration(
                 entry=entry,
             )
             return
+        if not trust_roots:
+            report.not_checked("result.pdf", NO_PINNED_ROOT)
+            return
     if not trust_roots:
-        report.fail("result.pdf", "no commission trust root given (--trust-root PEM)", entry=entry)
+        report.not_checked("result.pdf", NO_TRUST_ROOT)
         return
     try:
         check_result_pdf(data, trust_roots, result_payload, str(cited))

@@ -22,8 +22,10 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Final
 
 import rfc8785
@@ -40,13 +42,14 @@ from pyhanko_certvalidator import ValidationContext
 
 from ledger.record import check_json_bounds
 
-from ._errors import VerifierError
+from ._errors import TrustRootUnusable, VerifierError
 
 __all__ = [
     "EMBEDDED_RESULT_NAME",
     "ResultPdfError",
     "ResultPdfReport",
     "check_result_pdf",
+    "load_trust_root",
     "pdf_embedded_certificates",
 ]
 
@@ -89,6 +92,50 @@ def _embedded_file(reader: PdfFileReader, name: str) -> bytes:
         return bytes(found[0]["/EF"]["/F"].data)
     except (KeyError, PdfError):
         raise ResultPdfError("pdf.embedded", f"embedded {name} has no readable data") from None
+
+
+#: what a trust-root file must hold (said when it holds something else)
+TRUST_ROOT_EXPECTED: Final[str] = (
+    "--trust-root takes the election commission's root certificate: an X.509 certificate, PEM "
+    "(text starting with -----BEGIN CERTIFICATE-----, e.g. commission-chain.pem) or DER (binary); the "
+    "commission publishes it out of band"
+)
+#: a trust-root file is a certificate or a short chain
+_MAX_TRUST_ROOT_BYTES: Final[int] = 1024 * 1024
+
+
+def load_trust_root(path: Path) -> list[x509.Certificate]:
+    """The certificates of one ``--trust-root`` file (PEM, one or more; or DER, one). A file that cannot
+    be read, or holds anything but certificates, raises :class:`TrustRootUnusable` saying what it should
+    be (never the ASN.1 parser's own text)."""
+    try:
+        with path.open("rb") as f:
+            data = f.read(_MAX_TRUST_ROOT_BYTES + 1)
+    except OSError as e:
+        raise TrustRootUnusable(f"cannot read the file ({e.strerror or e})", path=str(path)) from None
+    if len(data) > _MAX_TRUST_ROOT_BYTES:
+        raise TrustRootUnusable(f"larger than a certificate could be; {TRUST_ROOT_EXPECTED}", path=str(path))
+    if b"-----BEGIN " in data:
+        labels = sorted(
+            {m.decode("ascii", "replace") for m in re.findall(rb"-----BEGIN ([A-Z0-9 ]{1,40})-----", data)}
+        )
+        if "CERTIFICATE" not in labels:
+            what = " and ".join(labels) or "PEM without a label"
+            raise TrustRootUnusable(
+                f"holds a PEM {what}, not a certificate; {TRUST_ROOT_EXPECTED}", path=str(path)
+            )
+        try:
+            return x509.load_pem_x509_certificates(data)
+        except ValueError:
+            raise TrustRootUnusable(
+                f"its PEM CERTIFICATE block does not decode to an X.509 certificate; {TRUST_ROOT_EXPECTED}",
+                path=str(path),
+            ) from None
+    try:
+        return [x509.load_der_x509_certificate(data)]
+    except ValueError:
+        what = "is empty" if not data.strip() else "is not a certificate"
+        raise TrustRootUnusable(f"{what}; {TRUST_ROOT_EXPECTED}", path=str(path)) from None
 
 
 def pdf_embedded_certificates(pdf_bytes: bytes) -> list[x509.Certificate]:

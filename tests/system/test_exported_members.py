@@ -284,9 +284,12 @@ PINNED: dict[str, set[str]] = {
     "verifier.cli": {
         "EXIT_ERROR",
         "EXIT_INVALID",
+        "EXIT_NOT_FULLY_VERIFIED",
         "EXIT_OK",
+        "EXIT_RECEIPT_MISMATCH",
         "EXIT_UNREADABLE",
         "app",
+        "exit_status",
         "main",
     },
     "voting": set(),

@@ -243,8 +243,9 @@ def test_serve_end_to_end(world: dict[str, Any]) -> None:
         *UNWITNESSED,
         prog="tvote-verify",
     )
-    # a receipt the record does not hold is caught (exit 1)
+    # a receipt the record does not hold is caught: exit 5, RECEIPT DOES NOT MATCH (a receipt problem; the
+    # record itself is not INVALID for it)
     forged = dict(r_oidc.to_dict(), entry_hash="00" * 32)
     receipt_file.write_text(json.dumps(forged), encoding="utf-8")
-    verify = [str(record), "--trust-root", str(root), "--receipt", str(receipt_file)]
-    cli.run(*verify, prog="tvote-verify", code=1)
+    verify = [str(record), "--trust-root", str(root), "--receipt", str(receipt_file), *UNWITNESSED]
+    cli.run(*verify, prog="tvote-verify", code=5)

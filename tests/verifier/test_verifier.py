@@ -84,9 +84,13 @@ def test_unreadable_record_raises(tmp_path: Path) -> None:
         verify_record(tmp_path / "junk.bin")
 
 
-def test_no_trust_root_fails_pdf_check_closed(valid: Path) -> None:
+def test_no_trust_root_leaves_the_pdf_not_checked_and_the_record_not_valid(valid: Path) -> None:
+    """Without a commission root V22 cannot run: "not checked" (a missing input), not a failure; the record
+    is then NOT FULLY VERIFIED, never VALID (fail closed: ``ok`` stays false)."""
     r = verify_record(valid)
-    assert failed(r) == {22}
+    assert failed(r) == set() and r.statuses[22] == "not-checked"
+    assert r.verdict == "not-fully-verified" and not r.ok
+    assert "--trust-root" in r.not_checked_reasons[22]
 
 
 # ------------------------------------------------------------------------------- raw edits: V1-V6

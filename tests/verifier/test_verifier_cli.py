@@ -22,7 +22,7 @@ from ledger.merkle import inclusion_proof, leaf_hash
 from verifier import Options, RecordUnreadable, verify_record
 from verifier._counting import BallotIndex, CastRow, Status, reference_statuses
 from verifier._privacy import scan_entry, scan_payload
-from verifier.cli import EXIT_INVALID, EXIT_OK, EXIT_UNREADABLE, app
+from verifier.cli import EXIT_INVALID, EXIT_OK, EXIT_RECEIPT_MISMATCH, EXIT_UNREADABLE, app
 
 pytestmark = pytest.mark.xdist_group("verifier")
 ROOT = Path(__file__).resolve().parents[2]
@@ -169,12 +169,12 @@ def test_receipt_found_and_tampered_receipt_rejected(election: Election, valid: 
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps(rc))
     res = CliRunner().invoke(app, [str(valid), "--receipt", str(bad), *roots_args(valid)])
-    assert res.exit_code == EXIT_INVALID and "V25" in res.output
+    assert res.exit_code == EXIT_RECEIPT_MISMATCH and "V25" in res.output
     rc = _receipt(valid, i)
     rc["leaf_index"] = i + 1
     bad.write_text(json.dumps(rc))
     res = CliRunner().invoke(app, [str(valid), "--receipt", str(bad), *roots_args(valid)])
-    assert res.exit_code == EXIT_INVALID and "V25" in res.output
+    assert res.exit_code == EXIT_RECEIPT_MISMATCH and "V25" in res.output
 
 
 def test_a_pending_receipt_is_checked_against_the_record(
@@ -197,10 +197,10 @@ def test_a_pending_receipt_is_checked_against_the_record(
     ):
         path.write_text(json.dumps(rc | change))
         res = CliRunner().invoke(app, [str(valid), "--receipt", str(path), *roots_args(valid)])
-        assert res.exit_code == EXIT_INVALID and "V25" in res.output, (change, res.output)
+        assert res.exit_code == EXIT_RECEIPT_MISMATCH and "V25" in res.output, (change, res.output)
     path.write_text(json.dumps(rc | {"inclusion_proof": []}))  # a checkpoint missing but a proof: malformed
     res = CliRunner().invoke(app, [str(valid), "--receipt", str(path), *roots_args(valid)])
-    assert res.exit_code == EXIT_INVALID and "V25" in res.output, res.output
+    assert res.exit_code == EXIT_RECEIPT_MISMATCH and "V25" in res.output, res.output
 
 
 # ------------------------------------------------------------------------------------- hostile JSON
