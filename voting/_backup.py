@@ -50,6 +50,8 @@ from typing import Any, ClassVar, Final
 
 from sqlalchemy.engine import make_url
 
+from ledger.files import atomic_writer
+
 from ._db import normalise_database_url
 from ._errors import ServiceError
 from ._settings import Settings
@@ -267,11 +269,9 @@ def backup(settings: Settings, out: Path) -> BackupInfo:
         if pdf.exists():
             files.append(_RESULT)
         info = BackupInfo(kind, *election, ledger_size=size, created_at=_now(), files=tuple(files))
-        part = out.with_name(out.name + ".part")
-        fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
             with (
-                os.fdopen(fd, "wb") as f,
+                atomic_writer(out, mode=0o600, overwrite=False) as f,
                 tarfile.open(fileobj=f, mode="w", format=tarfile.PAX_FORMAT) as tar,
             ):
                 raw = json.dumps(info.to_dict(), indent=1).encode("utf-8")
@@ -281,12 +281,8 @@ def backup(settings: Settings, out: Path) -> BackupInfo:
                 tar.add(db_file, arcname=db_file.name, recursive=False)
                 if _RESULT in files:
                     tar.add(pdf, arcname=_RESULT, recursive=False)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(part, out)
-        except BaseException:
-            part.unlink(missing_ok=True)
-            raise
+        except FileExistsError:
+            raise BackupError("backup.exists", f"{out} exists; choose a new file name") from None
     return info
 
 
