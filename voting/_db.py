@@ -247,7 +247,8 @@ def make_engine(url: str) -> Engine:
 
 
 def create_tables(engine: Engine) -> None:
-    """Create every table of the service (these and ballot intake's ``voting._intake_db``); idempotent."""
-    from . import _intake_db, _kiosk_db  # noqa: F401  (their private tables share this metadata and engine)
+    """Bring the database to this code's schema: create every table of a fresh one, migrate an older one
+    (Alembic, :mod:`voting._migrate`); idempotent, once per engine and process."""
+    from . import _migrate
 
-    SQLModel.metadata.create_all(engine)
+    _migrate.migrate(engine)

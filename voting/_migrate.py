@@ -1,0 +1,115 @@
+"""Schema migrations of the service's database (Alembic; scripts in ``voting/migrations``).
+
+One database holds voting's tables and the ledger's (``ledger.log`` creates its own with ``create_all`` when
+it opens a store; the migrations cover them too, since every schema change must reach existing databases).
+At start-up :func:`migrate` brings the database to the code's schema:
+
+* no table of the service yet (a fresh database, or one where only the ledger's store created its tables):
+  ``create_all`` as before, then ``stamp head``;
+* the service's tables but no ``alembic_version``: the database of the release before migrations
+  (revision ``0001``): ``stamp 0001``, then ``upgrade head``;
+* ``alembic_version`` present: ``upgrade head``; a revision this code does not know (a database written by
+  a newer release) is refused with :class:`SchemaError`.
+
+Two processes starting at once never both migrate: PostgreSQL serialises on a transaction-level advisory
+lock, SQLite on ``flock`` of ``<database file>.migrate.lock``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import threading
+import weakref
+from collections.abc import Iterator
+from importlib import resources
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import inspect
+from sqlalchemy.engine import Connection, Engine
+from sqlmodel import SQLModel
+
+__all__ = ["BASELINE", "SchemaError", "alembic_config", "migrate"]
+
+#: the revision of the schema of the last release without migrations
+BASELINE = "0001"
+#: a table every release's service creates (its presence marks a database that is not fresh)
+_MARKER_TABLE = "tv_election"
+_MIGRATE_LOCK_KEY = int.from_bytes(hashlib.sha256(b"tvote/schema-migration").digest()[:8], "big", signed=True)
+
+
+#: engines this process has migrated (start-up runs once per engine, not on every service object)
+_migrated: weakref.WeakSet[Engine] = weakref.WeakSet()
+_migrated_lock = threading.Lock()
+
+
+class SchemaError(RuntimeError):
+    """The database's schema cannot be brought to this code's (e.g. it was written by a newer release)."""
+
+
+def alembic_config(connection: Connection | None = None, url: str | None = None) -> Config:
+    """The project's Alembic configuration, in code (no ``alembic.ini``)."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(resources.files("voting") / "migrations"))
+    if url is not None:
+        cfg.set_main_option("sqlalchemy.url", url)
+    if connection is not None:
+        cfg.attributes["connection"] = connection
+    return cfg
+
+
+@contextlib.contextmanager
+def _sqlite_lock(engine: Engine) -> Iterator[None]:
+    database = engine.url.database
+    if not database:
+        yield
+        return
+    with open(f"{database}.migrate.lock", "ab") as f:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX)  # blocks until another process has migrated
+        try:
+            yield
+        finally:
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the database behind ``engine`` to this code's schema (see the module's docstring)."""
+    from . import _db, _intake_db, _kiosk_db  # noqa: F401  (every table in the metadata)
+
+    with _migrated_lock:
+        if engine in _migrated:
+            return
+        lock = _sqlite_lock(engine) if engine.dialect.name == "sqlite" else contextlib.nullcontext()
+        with lock, engine.begin() as conn:
+            if engine.dialect.name == "postgresql":
+                conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_MIGRATE_LOCK_KEY})")
+            _migrate(conn)
+        _migrated.add(engine)
+
+
+def _migrate(conn: Connection) -> None:
+    cfg = alembic_config(conn)
+    script = ScriptDirectory.from_config(cfg)
+    head = script.get_current_head()
+    current: Any = MigrationContext.configure(conn).get_current_heads()
+    if not current:
+        if not inspect(conn).has_table(_MARKER_TABLE):
+            SQLModel.metadata.create_all(conn)
+            command.stamp(cfg, "head")
+            return
+        command.stamp(cfg, BASELINE)
+    else:
+        for rev in current:
+            try:
+                script.get_revision(rev)
+            except Exception as e:  # alembic raises CommandError/ResolutionError for an unknown revision
+                raise SchemaError(
+                    f"the database's schema revision {rev!r} is unknown to this release "
+                    f"(head {head!r}): it was written by a newer release; upgrade tvote"
+                ) from e
+    command.upgrade(cfg, "head")

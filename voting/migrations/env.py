@@ -1,0 +1,31 @@
+"""Alembic environment: the service's metadata (voting's and the ledger's tables, one database).
+
+Configured in code (``voting._migrate.alembic_config``): no ``alembic.ini`` is needed. Online only; the
+connection is passed in ``config.attributes["connection"]`` or made from ``sqlalchemy.url``.
+"""
+
+from __future__ import annotations
+
+from alembic import context
+from sqlalchemy import create_engine
+from sqlmodel import SQLModel
+
+from voting import _db, _intake_db, _kiosk_db  # noqa: F401  (register every table in the metadata)
+
+target_metadata = SQLModel.metadata
+
+
+def _run(connection: object) -> None:
+    context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+connection = context.config.attributes.get("connection")
+if connection is not None:
+    _run(connection)
+else:
+    engine = create_engine(context.config.get_main_option("sqlalchemy.url") or "")
+    with engine.connect() as conn:
+        _run(conn)
+    engine.dispose()
