@@ -1,0 +1,183 @@
+"""Schema migrations (Alembic, ``voting/migrations``; docs/operator-guide.md "Database migrations").
+
+* A database of the last release without migrations (27ac27b: no kiosk tables, no ``alembic_version``)
+  holding an election with ledger entries and ballots is upgraded when the service starts: the kiosk tables
+  exist, ``alembic_version`` is the head, and every row of every table (the ledger's entries and tree, the
+  election's private state) is kept byte for byte; the ledger's root is unchanged and reconciliation finds
+  nothing to repair.
+* The schema the migrations build equals the one the code declares (``SQLModel.metadata``), whether from an
+  empty database (``upgrade head``) or a fresh start-up (``create_all`` + ``stamp head``): a schema change
+  without a migration fails here.
+* A database stamped with a revision this code does not know (written by a newer release) is refused.
+
+On SQLite and on a real PostgreSQL (``database_url``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from _service_util import ADMIN, ADMIN_TOKEN, OPEN_EARLY
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import inspect, text
+from sqlalchemy.engine import Engine
+from sqlmodel import SQLModel
+
+from voting import _migrate
+from voting._db import create_tables, make_engine
+from voting.app import create_app
+from voting.clients.voter import VoterClient
+from voting.service import ElectionService
+from voting.testing import (
+    JpkiTestCa,
+    LoopbackServer,
+    RsaKeyPool,
+    demo_settings,
+    make_residents,
+    roll_csv,
+    run_key_ceremony,
+    tsukuba_manifest,
+)
+
+CHOICE = {"mayor": ["cand-1"], "referendum": ["no"], "subsidy": ["proj-2"]}
+NEW_TABLES = {"kiosk", "kiosk_ballot"}  # revision 0002
+
+
+def head() -> str:
+    h = ScriptDirectory.from_config(_migrate.alembic_config()).get_current_head()
+    assert h is not None
+    return h
+
+
+def tables(engine: Engine) -> set[str]:
+    return set(inspect(engine).get_table_names())
+
+
+def snapshot(engine: Engine, names: set[str]) -> dict[str, tuple[int, str]]:
+    """Per table: the row count and a hash of its rows (sorted, so independent of scan order)."""
+    out = {}
+    with engine.connect() as c:
+        for name in sorted(names):
+            rows = sorted(repr(tuple(r)) for r in c.execute(text(f'SELECT * FROM "{name}"')))
+            out[name] = (len(rows), hashlib.sha256("\n".join(rows).encode()).hexdigest())
+    return out
+
+
+def version(engine: Engine) -> list[str]:
+    with engine.connect() as c:
+        return [r[0] for r in c.execute(text("SELECT version_num FROM alembic_version"))]
+
+
+def schema_diff(engine: Engine) -> list[Any]:
+    with engine.connect() as c:
+        return list(compare_metadata(MigrationContext.configure(c), SQLModel.metadata))
+
+
+def election_with_ballots(tmp_path: Path, database_url: str | None) -> tuple[Any, dict[str, Any]]:
+    """Today's service: an election with a published roll, keys, opened, and two ballots cast."""
+    now = dt.datetime.now(dt.UTC)
+    ca = JpkiTestCa.generate(now)
+    residents = make_residents(2, ca, now, pool=RsaKeyPool(2))
+    settings, intake = demo_settings(
+        tmp_path, ca, now, admin_token=ADMIN_TOKEN, database_url=database_url, checkpoint_interval=0
+    )
+    service = ElectionService.from_settings(settings)
+    manifest = tsukuba_manifest(now, trustees=3, threshold=2, small=True)
+    manifest["voting_period"]["opens"] = (now + dt.timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    try:
+        app = create_app(settings, service=service, intake=intake)
+        with LoopbackServer(app) as srv, httpx.Client(base_url=srv.url, timeout=60) as http:
+            created = http.post("/api/v1/admin/election", json=manifest, headers=ADMIN).json()
+            csv = {**ADMIN, "Content-Type": "text/csv"}
+            assert http.put("/api/v1/admin/roll", content=roll_csv(residents), headers=csv).status_code == 200
+            assert http.post("/api/v1/admin/roll/publish", headers=ADMIN).status_code == 200
+            invitations = {int(i): c for i, c in created["invitations"].items()}
+            run_key_ceremony(http, invitations, admin_token=ADMIN_TOKEN)
+            assert http.post("/api/v1/admin/open", headers=ADMIN, json=OPEN_EARLY).status_code == 200
+            with VoterClient(srv.url) as v:
+                for r in residents:
+                    v.cast_jpki(r.card, CHOICE)
+        size = service.ledger.size
+        facts = {"size": size, "root": service.ledger.root(size)}
+    finally:
+        service.close()
+    return settings, facts
+
+
+def test_a_database_of_the_release_before_migrations_is_upgraded_and_keeps_every_entry(
+    tmp_path: Path, database_url: str | None
+) -> None:
+    settings, facts = election_with_ballots(tmp_path, database_url)
+    assert facts["size"] > 5
+    # make it the previous release's database: no kiosk tables, no alembic_version
+    engine = make_engine(settings.effective_database_url)
+    try:
+        with engine.begin() as c:
+            for name in ("kiosk_ballot", "kiosk", "alembic_version"):
+                c.execute(text(f'DROP TABLE "{name}"'))
+        old_tables = tables(engine)
+        assert not old_tables & (NEW_TABLES | {"alembic_version"}) and "ledger_entry" in old_tables
+        before = snapshot(engine, old_tables)
+        assert before["ledger_entry"][0] == facts["size"]
+    finally:
+        engine.dispose()
+
+    service = ElectionService.from_settings(settings)  # start-up migrates
+    try:
+        assert tables(service.engine) == old_tables | NEW_TABLES | {"alembic_version"}
+        assert version(service.engine) == [head()]
+        assert snapshot(service.engine, old_tables) == before  # every row kept, byte for byte
+        assert service.ledger.size == facts["size"]
+        assert service.ledger.root(facts["size"]) == facts["root"]
+        assert schema_diff(service.engine) == []
+        report = service.reconcile(full=True)  # the private state still matches the ledger entry by entry
+        assert (report.ledger_size, report.repaired, report.problems) == (facts["size"], (), ())
+    finally:
+        service.close()
+
+
+def test_the_migrations_build_the_schema_the_code_declares(tmp_path: Path, database_url: str | None) -> None:
+    """``alembic upgrade head`` from nothing, and a fresh start-up, both give exactly ``SQLModel.metadata``:
+    a schema change without a migration fails this test."""
+    url = database_url or f"sqlite:///{tmp_path / 'migrated.db'}"
+    engine = make_engine(url)
+    try:
+        with engine.begin() as c:
+            command.upgrade(_migrate.alembic_config(c), "head")
+        assert version(engine) == [head()]
+        assert schema_diff(engine) == []
+        with engine.begin() as c:  # and back to nothing
+            command.downgrade(_migrate.alembic_config(c), "base")
+        assert tables(engine) <= {"alembic_version"}
+    finally:
+        engine.dispose()
+
+    fresh = make_engine(f"sqlite:///{tmp_path / 'fresh.db'}")
+    try:
+        create_tables(fresh)
+        assert version(fresh) == [head()]
+        assert schema_diff(fresh) == []
+    finally:
+        fresh.dispose()
+
+
+def test_a_database_from_a_newer_release_is_refused(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'newer.db'}")
+    try:
+        create_tables(engine)
+        with engine.begin() as c:
+            c.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+        engine.dispose()
+        engine = make_engine(f"sqlite:///{tmp_path / 'newer.db'}")  # a new engine: a new start-up
+        with pytest.raises(_migrate.SchemaError, match=r"9999.*newer release"):
+            create_tables(engine)
+    finally:
+        engine.dispose()
