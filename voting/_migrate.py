@@ -56,6 +56,7 @@ def alembic_config(connection: Connection | None = None, url: str | None = None)
     """The project's Alembic configuration, in code (no ``alembic.ini``)."""
     cfg = Config()
     cfg.set_main_option("script_location", str(resources.files("voting") / "migrations"))
+    cfg.set_main_option("file_template", "v%%(rev)s_%%(slug)s")  # an importable module name
     if url is not None:
         cfg.set_main_option("sqlalchemy.url", url)
     if connection is not None:
@@ -79,6 +80,8 @@ def _sqlite_lock(engine: Engine) -> Iterator[None]:
 
 def migrate(engine: Engine) -> None:
     """Bring the database behind ``engine`` to this code's schema (see the module's docstring)."""
+    import ledger.log  # noqa: F401  (the ledger's tables: the same database and metadata)
+
     from . import _db, _intake_db, _kiosk_db  # noqa: F401  (every table in the metadata)
 
     with _migrated_lock:

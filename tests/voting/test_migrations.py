@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -179,5 +181,36 @@ def test_a_database_from_a_newer_release_is_refused(tmp_path: Path) -> None:
         engine = make_engine(f"sqlite:///{tmp_path / 'newer.db'}")  # a new engine: a new start-up
         with pytest.raises(_migrate.SchemaError, match=r"9999.*newer release"):
             create_tables(engine)
+    finally:
+        engine.dispose()
+
+
+STARTUP = """
+import sys
+from voting._db import create_tables, make_engine
+engine = make_engine(sys.argv[1])
+create_tables(engine)
+engine.dispose()
+"""
+
+
+def test_two_processes_starting_at_once_migrate_once(tmp_path: Path, database_url: str | None) -> None:
+    """Both start on a pre-migration database at the same moment: both succeed (one migrates under the lock,
+    the other then finds the head), and the database is at the head with the schema of the models."""
+    url = database_url or f"sqlite:///{tmp_path / 'race.db'}"
+    engine = make_engine(url)
+    try:
+        with engine.begin() as c:  # the previous release's database
+            command.upgrade(_migrate.alembic_config(c), _migrate.BASELINE)
+            c.execute(text("DROP TABLE alembic_version"))
+        procs = [
+            subprocess.Popen([sys.executable, "-c", STARTUP, url], stderr=subprocess.PIPE, text=True)
+            for _ in range(2)
+        ]
+        for p in procs:
+            _, err = p.communicate(timeout=120)
+            assert p.returncode == 0, err
+        assert version(engine) == [head()]
+        assert schema_diff(engine) == []
     finally:
         engine.dispose()

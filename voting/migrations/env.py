@@ -8,15 +8,23 @@ from __future__ import annotations
 
 from alembic import context
 from sqlalchemy import create_engine
+from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
-from voting import _db, _intake_db, _kiosk_db  # noqa: F401  (register every table in the metadata)
+import ledger.log  # noqa: F401  (registers the ledger's ledger_* tables: one database, one metadata)
+from voting import _db, _intake_db, _kiosk_db  # noqa: F401  (register voting's tables)
 
 target_metadata = SQLModel.metadata
 
 
-def _run(connection: object) -> None:
-    context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True)
+def _run(connection: Connection) -> None:
+    # sqlmodel's column types (AutoString, UTCDateTime) render as ``sqltypes.X`` (script.py.mako imports it)
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        render_as_batch=True,
+        user_module_prefix="sqltypes.",
+    )
     with context.begin_transaction():
         context.run_migrations()
 

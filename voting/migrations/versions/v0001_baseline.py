@@ -7,8 +7,8 @@ Revises:
 from __future__ import annotations
 
 import sqlalchemy as sa
-import sqlmodel
 from alembic import op
+from sqlmodel.sql import sqltypes
 
 revision = "0001"
 down_revision = None
@@ -19,16 +19,16 @@ depends_on = None
 def upgrade() -> None:
     op.create_table(
         "intake_auth_evidence",
-        sa.Column("evidence_hash", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-        sa.Column("election_id", sqlmodel.sql.sqltypes.AutoString(length=128), nullable=False),
-        sa.Column("voter_alias", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-        sa.Column("ballot_hash", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-        sa.Column("method", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
-        sa.Column("evidence", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-        sa.Column("sealed", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
-        sa.Column("challenge", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
-        sa.Column("created_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
-        sa.Column("status", sqlmodel.sql.sqltypes.AutoString(length=8), nullable=False),
+        sa.Column("evidence_hash", sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("election_id", sqltypes.AutoString(length=128), nullable=False),
+        sa.Column("voter_alias", sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("ballot_hash", sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("method", sqltypes.AutoString(length=16), nullable=False),
+        sa.Column("evidence", sqltypes.AutoString(), nullable=False),
+        sa.Column("sealed", sqltypes.AutoString(), nullable=True),
+        sa.Column("challenge", sqltypes.AutoString(length=64), nullable=True),
+        sa.Column("created_at", sqltypes.UTCDateTime(), nullable=False),
+        sa.Column("status", sqltypes.AutoString(length=8), nullable=False),
         sa.Column("ledger_index", sa.Integer(), nullable=True),
         sa.PrimaryKeyConstraint("evidence_hash"),
     )
@@ -40,15 +40,15 @@ def upgrade() -> None:
     )
     op.create_table(
         "intake_ballot",
-        sa.Column("ballot_hash", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-        sa.Column("election_id", sqlmodel.sql.sqltypes.AutoString(length=128), nullable=False),
-        sa.Column("kind", sqlmodel.sql.sqltypes.AutoString(length=8), nullable=False),
-        sa.Column("tracking_code", sqlmodel.sql.sqltypes.AutoString(length=128), nullable=False),
+        sa.Column("ballot_hash", sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("election_id", sqltypes.AutoString(length=128), nullable=False),
+        sa.Column("kind", sqltypes.AutoString(length=8), nullable=False),
+        sa.Column("tracking_code", sqltypes.AutoString(length=128), nullable=False),
         sa.Column("ledger_index", sa.Integer(), nullable=False),
-        sa.Column("voter_alias", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
-        sa.Column("channel", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=True),
+        sa.Column("voter_alias", sqltypes.AutoString(length=64), nullable=True),
+        sa.Column("channel", sqltypes.AutoString(length=16), nullable=True),
         sa.Column("seq", sa.Integer(), nullable=True),
-        sa.Column("created_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+        sa.Column("created_at", sqltypes.UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("ballot_hash"),
         sa.UniqueConstraint("election_id", "voter_alias", "seq", name="uq_intake_voter_seq"),
     )
@@ -65,11 +65,11 @@ def upgrade() -> None:
     )
     op.create_table(
         "intake_challenge",
-        sa.Column("challenge", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-        sa.Column("election_id", sqlmodel.sql.sqltypes.AutoString(length=128), nullable=False),
-        sa.Column("issued_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
-        sa.Column("expires_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
-        sa.Column("used_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
+        sa.Column("challenge", sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("election_id", sqltypes.AutoString(length=128), nullable=False),
+        sa.Column("issued_at", sqltypes.UTCDateTime(), nullable=False),
+        sa.Column("expires_at", sqltypes.UTCDateTime(), nullable=False),
+        sa.Column("used_at", sqltypes.UTCDateTime(), nullable=True),
         sa.PrimaryKeyConstraint("challenge"),
     )
     op.create_index(
@@ -77,15 +77,15 @@ def upgrade() -> None:
     )
     op.create_table(
         "intake_dapp_transaction",
-        sa.Column("handle", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-        sa.Column("election_id", sqlmodel.sql.sqltypes.AutoString(length=128), nullable=False),
-        sa.Column("app_transaction_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-        sa.Column("ballot_hash", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-        sa.Column("challenge", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-        sa.Column("digest_info", sqlmodel.sql.sqltypes.AutoString(length=128), nullable=False),
-        sa.Column("issued_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
-        sa.Column("expires_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
-        sa.Column("used_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
+        sa.Column("handle", sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("election_id", sqltypes.AutoString(length=128), nullable=False),
+        sa.Column("app_transaction_id", sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("ballot_hash", sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("challenge", sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("digest_info", sqltypes.AutoString(length=128), nullable=False),
+        sa.Column("issued_at", sqltypes.UTCDateTime(), nullable=False),
+        sa.Column("expires_at", sqltypes.UTCDateTime(), nullable=False),
+        sa.Column("used_at", sqltypes.UTCDateTime(), nullable=True),
         sa.PrimaryKeyConstraint("handle"),
         sa.UniqueConstraint("app_transaction_id"),
         sa.UniqueConstraint("challenge"),
@@ -99,12 +99,12 @@ def upgrade() -> None:
     op.create_table(
         "intake_oidc_binding",
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("election_id", sqlmodel.sql.sqltypes.AutoString(length=128), nullable=False),
-        sa.Column("subject_key", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-        sa.Column("voter_alias", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-        sa.Column("issuer", sqlmodel.sql.sqltypes.AutoString(length=512), nullable=False),
-        sa.Column("evidence_hash", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-        sa.Column("created_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+        sa.Column("election_id", sqltypes.AutoString(length=128), nullable=False),
+        sa.Column("subject_key", sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("voter_alias", sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("issuer", sqltypes.AutoString(length=512), nullable=False),
+        sa.Column("evidence_hash", sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("created_at", sqltypes.UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("election_id", "subject_key", name="uq_oidc_binding_subject"),
         sa.UniqueConstraint("election_id", "voter_alias", name="uq_oidc_binding_alias"),
@@ -114,15 +114,15 @@ def upgrade() -> None:
     )
     op.create_table(
         "intake_oidc_pending",
-        sa.Column("state", sqlmodel.sql.sqltypes.AutoString(length=128), nullable=False),
-        sa.Column("election_id", sqlmodel.sql.sqltypes.AutoString(length=128), nullable=False),
-        sa.Column("ballot_hash", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-        sa.Column("code_verifier", sqlmodel.sql.sqltypes.AutoString(length=128), nullable=False),
-        sa.Column("nonce_salt", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-        sa.Column("channel", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
-        sa.Column("issued_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
-        sa.Column("expires_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
-        sa.Column("used_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
+        sa.Column("state", sqltypes.AutoString(length=128), nullable=False),
+        sa.Column("election_id", sqltypes.AutoString(length=128), nullable=False),
+        sa.Column("ballot_hash", sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("code_verifier", sqltypes.AutoString(length=128), nullable=False),
+        sa.Column("nonce_salt", sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("channel", sqltypes.AutoString(length=16), nullable=False),
+        sa.Column("issued_at", sqltypes.UTCDateTime(), nullable=False),
+        sa.Column("expires_at", sqltypes.UTCDateTime(), nullable=False),
+        sa.Column("used_at", sqltypes.UTCDateTime(), nullable=True),
         sa.PrimaryKeyConstraint("state"),
     )
     op.create_index(
@@ -130,17 +130,17 @@ def upgrade() -> None:
     )
     op.create_table(
         "intake_unique_value",
-        sa.Column("election_id", sqlmodel.sql.sqltypes.AutoString(length=128), nullable=False),
-        sa.Column("value", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-        sa.Column("kind", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
-        sa.Column("ballot_hash", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("election_id", sqltypes.AutoString(length=128), nullable=False),
+        sa.Column("value", sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("kind", sqltypes.AutoString(length=16), nullable=False),
+        sa.Column("ballot_hash", sqltypes.AutoString(length=64), nullable=False),
         sa.Column("ledger_index", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("election_id", "value", "kind"),
     )
     op.create_table(
         "intake_voter_state",
-        sa.Column("election_id", sqlmodel.sql.sqltypes.AutoString(length=128), nullable=False),
-        sa.Column("voter_alias", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("election_id", sqltypes.AutoString(length=128), nullable=False),
+        sa.Column("voter_alias", sqltypes.AutoString(length=64), nullable=False),
         sa.Column("seq", sa.Integer(), nullable=False),
         sa.Column("kiosk_index", sa.Integer(), nullable=True),
         sa.Column("last_index", sa.Integer(), nullable=True),
@@ -178,28 +178,28 @@ def upgrade() -> None:
     )
     op.create_table(
         "tv_election",
-        sa.Column("election_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-        sa.Column("manifest_json", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-        sa.Column("base_hash", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-        sa.Column("phase", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
-        sa.Column("roll_key_hex", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("election_id", sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("manifest_json", sqltypes.AutoString(), nullable=False),
+        sa.Column("base_hash", sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("phase", sqltypes.AutoString(length=16), nullable=False),
+        sa.Column("roll_key_hex", sqltypes.AutoString(length=64), nullable=False),
         sa.Column("roll_size", sa.Integer(), nullable=True),
-        sa.Column("roll_root", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
+        sa.Column("roll_root", sqltypes.AutoString(length=64), nullable=True),
         sa.Column("roll_committed", sa.Boolean(), nullable=False),
-        sa.Column("joint_key_json", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
-        sa.Column("tally_json", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
-        sa.Column("created_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
-        sa.Column("opened_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
-        sa.Column("closed_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
-        sa.Column("closes_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
-        sa.Column("result_json", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+        sa.Column("joint_key_json", sqltypes.AutoString(), nullable=True),
+        sa.Column("tally_json", sqltypes.AutoString(), nullable=True),
+        sa.Column("created_at", sqltypes.UTCDateTime(), nullable=False),
+        sa.Column("opened_at", sqltypes.UTCDateTime(), nullable=True),
+        sa.Column("closed_at", sqltypes.UTCDateTime(), nullable=True),
+        sa.Column("closes_at", sqltypes.UTCDateTime(), nullable=True),
+        sa.Column("result_json", sqltypes.AutoString(), nullable=True),
         sa.Column("ledger_synced", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("election_id"),
     )
     op.create_table(
         "tv_ballot_check",
-        sa.Column("election_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-        sa.Column("ballot_key", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("election_id", sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("ballot_key", sqltypes.AutoString(length=64), nullable=False),
         sa.ForeignKeyConstraint(
             ["election_id"],
             ["tv_election.election_id"],
@@ -208,10 +208,10 @@ def upgrade() -> None:
     )
     op.create_table(
         "tv_booth",
-        sa.Column("election_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-        sa.Column("digest", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("election_id", sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("digest", sqltypes.AutoString(length=64), nullable=False),
         sa.Column("ledger_index", sa.BigInteger(), nullable=False),
-        sa.Column("assets_json", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+        sa.Column("assets_json", sqltypes.AutoString(), nullable=False),
         sa.ForeignKeyConstraint(
             ["election_id"],
             ["tv_election.election_id"],
@@ -221,12 +221,12 @@ def upgrade() -> None:
     op.create_table(
         "tv_complaint",
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("election_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("election_id", sqltypes.AutoString(length=64), nullable=False),
         sa.Column("complainant", sa.Integer(), nullable=False),
         sa.Column("dealer", sa.Integer(), nullable=False),
-        sa.Column("complaint_json", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-        sa.Column("answer_json", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
-        sa.Column("status", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+        sa.Column("complaint_json", sqltypes.AutoString(), nullable=False),
+        sa.Column("answer_json", sqltypes.AutoString(), nullable=True),
+        sa.Column("status", sqltypes.AutoString(length=16), nullable=False),
         sa.ForeignKeyConstraint(
             ["election_id"],
             ["tv_election.election_id"],
@@ -237,11 +237,11 @@ def upgrade() -> None:
     op.create_index(op.f("ix_tv_complaint_election_id"), "tv_complaint", ["election_id"], unique=False)
     op.create_table(
         "tv_partial",
-        sa.Column("election_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("election_id", sqltypes.AutoString(length=64), nullable=False),
         sa.Column("trustee", sa.Integer(), nullable=False),
-        sa.Column("partials_json", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-        sa.Column("status", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
-        sa.Column("reason", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+        sa.Column("partials_json", sqltypes.AutoString(), nullable=False),
+        sa.Column("status", sqltypes.AutoString(length=16), nullable=False),
+        sa.Column("reason", sqltypes.AutoString(), nullable=True),
         sa.ForeignKeyConstraint(
             ["election_id"],
             ["tv_election.election_id"],
@@ -251,9 +251,9 @@ def upgrade() -> None:
     op.create_table(
         "tv_roll_entry",
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("election_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-        sa.Column("alias", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-        sa.Column("match_key", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("election_id", sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("alias", sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("match_key", sqltypes.AutoString(length=64), nullable=False),
         sa.Column("leaf_index", sa.Integer(), nullable=True),
         sa.ForeignKeyConstraint(
             ["election_id"],
@@ -278,10 +278,10 @@ def upgrade() -> None:
     )
     op.create_table(
         "tv_share",
-        sa.Column("election_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("election_id", sqltypes.AutoString(length=64), nullable=False),
         sa.Column("sender", sa.Integer(), nullable=False),
         sa.Column("recipient", sa.Integer(), nullable=False),
-        sa.Column("ciphertext", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+        sa.Column("ciphertext", sqltypes.AutoString(), nullable=False),
         sa.ForeignKeyConstraint(
             ["election_id"],
             ["tv_election.election_id"],
@@ -290,16 +290,16 @@ def upgrade() -> None:
     )
     op.create_table(
         "tv_trustee",
-        sa.Column("election_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("election_id", sqltypes.AutoString(length=64), nullable=False),
         sa.Column("index", sa.Integer(), nullable=False),
-        sa.Column("invite_hash", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-        sa.Column("token_hash", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
-        sa.Column("status", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
-        sa.Column("name", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True),
-        sa.Column("x25519_public_key", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
-        sa.Column("commitments_json", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+        sa.Column("invite_hash", sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("token_hash", sqltypes.AutoString(length=64), nullable=True),
+        sa.Column("status", sqltypes.AutoString(length=16), nullable=False),
+        sa.Column("name", sqltypes.AutoString(length=200), nullable=True),
+        sa.Column("x25519_public_key", sqltypes.AutoString(length=64), nullable=True),
+        sa.Column("commitments_json", sqltypes.AutoString(), nullable=True),
         sa.Column("shares_dealt", sa.Boolean(), nullable=False),
-        sa.Column("registered_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
+        sa.Column("registered_at", sqltypes.UTCDateTime(), nullable=True),
         sa.ForeignKeyConstraint(
             ["election_id"],
             ["tv_election.election_id"],
