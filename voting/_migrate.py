@@ -34,6 +34,8 @@ from sqlalchemy import inspect
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import SQLModel
 
+from ._errors import ServiceError
+
 __all__ = ["BASELINE", "SchemaError", "alembic_config", "migrate"]
 
 #: the revision of the schema of the last release without migrations
@@ -48,8 +50,12 @@ _migrated: weakref.WeakSet[Engine] = weakref.WeakSet()
 _migrated_lock = threading.Lock()
 
 
-class SchemaError(RuntimeError):
-    """The database's schema cannot be brought to this code's (e.g. it was written by a newer release)."""
+class SchemaError(ServiceError):
+    """The database's schema cannot be brought to this code's (e.g. it was written by a newer release);
+    ``tvote`` reports it in one line (``database.schema_newer``), without a traceback."""
+
+    status = 500
+    default_code = "database.schema"
 
 
 def alembic_config(connection: Connection | None = None, url: str | None = None) -> Config:
@@ -112,7 +118,8 @@ def _migrate(conn: Connection) -> None:
                 script.get_revision(rev)
             except Exception as e:  # alembic raises CommandError/ResolutionError for an unknown revision
                 raise SchemaError(
+                    "database.schema_newer",
                     f"the database's schema revision {rev!r} is unknown to this release "
-                    f"(head {head!r}): it was written by a newer release; upgrade tvote"
+                    f"(head {head!r}): it was written by a newer release; upgrade tvote",
                 ) from e
     command.upgrade(cfg, "head")
