@@ -1,4 +1,4 @@
-"""Schema migrations of the service's database (Alembic; scripts in ``voting/migrations``).
+"""Schema migrations of the service's database (Alembic; scripts in ``voting/_migrations``).
 
 One database holds voting's tables and the ledger's (``ledger.log`` creates its own with ``create_all`` when
 it opens a store; the migrations cover them too, since every schema change must reach existing databases).
@@ -61,7 +61,7 @@ class SchemaError(ServiceError):
 def alembic_config(connection: Connection | None = None, url: str | None = None) -> Config:
     """The project's Alembic configuration, in code (no ``alembic.ini``)."""
     cfg = Config()
-    cfg.set_main_option("script_location", str(resources.files("voting") / "migrations"))
+    cfg.set_main_option("script_location", str(resources.files("voting") / "_migrations"))
     cfg.set_main_option("file_template", "v%%(rev)s_%%(slug)s")  # an importable module name
     if url is not None:
         cfg.set_main_option("sqlalchemy.url", url)

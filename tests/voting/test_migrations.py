@@ -1,4 +1,4 @@
-"""Schema migrations (Alembic, ``voting/migrations``; docs/operator-guide.md "Database migrations").
+"""Schema migrations (Alembic, ``voting/_migrations``; docs/operator-guide.md "Database migrations").
 
 * A database of the last release without migrations (27ac27b: no kiosk tables, no ``alembic_version``)
   holding an election with ledger entries and ballots is upgraded when the service starts: the kiosk tables
