@@ -9,11 +9,10 @@ from typing import Any
 
 from sqlmodel import Session
 
-from .._errors import Conflict, Forbidden, RejectedSubmission, Unauthenticated
-from .._kiosk_db import KioskRow
+from .._errors import Conflict, RejectedSubmission
 from .._kiosk_sign import ballot_digest
 from ._intake_checks import IntakeChecks
-from ._kiosk import verify_kiosk_signature
+from ._kiosk import usable_kiosk, verify_kiosk_signature
 
 __all__ = ["IntakeKiosk"]
 
@@ -38,11 +37,7 @@ class IntakeKiosk(IntakeChecks):
     def _kiosk_cast(self, kiosk_id: str, session: int, signature: str, ballot_hash: bytes) -> _KioskCast:
         """The kiosk's signature of (base hash, kiosk id, session, ballot hash) verifies under its key."""
         with self._session() as s:
-            row = s.get(KioskRow, (self.election_id, kiosk_id))
-        if row is None:
-            raise Unauthenticated("kiosk.unknown", "this kiosk is not enrolled")
-        if row.revoked_index is not None:
-            raise Forbidden("kiosk.revoked", f"this kiosk was revoked (ledger entry {row.revoked_index})")
+            row = usable_kiosk(s, self.election_id, kiosk_id)
         if not isinstance(session, int) or isinstance(session, bool) or not 1 <= session < 2**63:
             raise Conflict("kiosk.session", "the session is a positive integer")
         digest = ballot_digest(self.election.base_hash, kiosk_id, session, ballot_hash)
@@ -54,11 +49,7 @@ class IntakeKiosk(IntakeChecks):
 
     def _check_kiosk_open(self, s: Session, kiosk: _KioskCast) -> None:
         """The kiosk is not revoked and ``kiosk.session`` is its open session (read in ``s``)."""
-        row = s.get(KioskRow, (self.election_id, kiosk.kiosk_id))
-        if row is None:  # pragma: no cover - kiosks are never deleted
-            raise Unauthenticated("kiosk.unknown", "this kiosk is not enrolled")
-        if row.revoked_index is not None:
-            raise Forbidden("kiosk.revoked", f"this kiosk was revoked (ledger entry {row.revoked_index})")
+        row = usable_kiosk(s, self.election_id, kiosk.kiosk_id)
         if not row.session_open:
             raise Conflict("kiosk.not_open", "this kiosk has no open session: a poll worker opens it first")
         if row.session != kiosk.session:

@@ -37,13 +37,13 @@ from sqlmodel import Session, col, select
 from ledger.events import EventType
 from ledger.record import TextRuleError, check_display_text
 
-from .._errors import Conflict, InvalidRequest, NotFound
+from .._errors import Conflict, Forbidden, InvalidRequest, NotFound, Unauthenticated
 from .._kiosk_db import KioskBallot, KioskRow
 from .._kiosk_sign import KIOSK_ID_RE, POLL_WORKER_PIN_RE
 from ._core import Replay, replays
 from ._period import PeriodStage
 
-__all__ = ["MAX_PIN_FAILURES", "KioskStage", "record_kiosk_ballot", "verify_kiosk_signature"]
+__all__ = ["MAX_PIN_FAILURES", "KioskStage", "record_kiosk_ballot", "usable_kiosk", "verify_kiosk_signature"]
 
 #: wrong poll-worker PINs in a row that lock the kiosk's PIN (the commission issues a new one)
 MAX_PIN_FAILURES: Final[int] = 5
@@ -81,6 +81,17 @@ def verify_kiosk_signature(public_key_hex: str, digest: bytes, signature_hex: st
     except (nacl.exceptions.BadSignatureError, ValueError, TypeError):
         return False
     return True
+
+
+def usable_kiosk(s: Session, election_id: str, kiosk_id: str) -> KioskRow:
+    """The row of a kiosk that may act (its own requests and ballots): ``kiosk.unknown`` (401) when it is
+    not enrolled, ``kiosk.revoked`` (403) once it is revoked."""
+    row = s.get(KioskRow, (election_id, kiosk_id))
+    if row is None:
+        raise Unauthenticated("kiosk.unknown", "this kiosk is not enrolled")
+    if row.revoked_index is not None:
+        raise Forbidden("kiosk.revoked", f"this kiosk was revoked (ledger entry {row.revoked_index})")
+    return row
 
 
 def record_kiosk_ballot(s: Session, election_id: str, index: int, ballot_hash: str, kiosk: Any) -> bool:

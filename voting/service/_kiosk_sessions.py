@@ -48,7 +48,7 @@ from .._kiosk_sign import (
 )
 from ._core import Replay, replays
 from ._intake_checks import _rowcount
-from ._kiosk import MAX_PIN_FAILURES, KioskStage, _pin_matches, verify_kiosk_signature
+from ._kiosk import MAX_PIN_FAILURES, KioskStage, _pin_matches, usable_kiosk, verify_kiosk_signature
 
 __all__ = ["KioskSessions"]
 
@@ -85,11 +85,7 @@ class KioskSessions(KioskStage):
                 "(128 hex)",
             )
         with self._session() as s:
-            row = s.get(KioskRow, (self.election_id, kiosk_id))
-        if row is None:
-            raise Unauthenticated("kiosk.unknown", "this kiosk is not enrolled")
-        if row.revoked_index is not None:
-            raise Forbidden("kiosk.revoked", f"this kiosk was revoked (ledger entry {row.revoked_index})")
+            row = usable_kiosk(s, self.election_id, kiosk_id)
         t = int(time_ms)
         digest = request_digest(self.base_hash, kiosk_id, t, method, path, body)
         if not verify_kiosk_signature(row.public_key, digest, signature):
