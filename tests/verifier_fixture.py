@@ -336,7 +336,8 @@ class Election:
             decl_cp = self._checkpoint(entries, len(entries))
             cp_hash = hashlib.sha256(decl_cp.encode()).hexdigest()
             shown = {k: v for k, v in (pdf_result or result).items() if k not in BOUND_KEYS}
-            pdf = self.pdf(shown, cp_hash)
+            roll_size = next((p["size"] for t, p in evs if t == "roll.commitment"), len(self.roll))
+            pdf = self.pdf(shown, decl_cp, roll_size)
             append(
                 "result.declaration",
                 self.bind(
@@ -381,7 +382,7 @@ class Election:
             Checkpoint(self.log.name, n, root([e.hash for e in entries[:n]]), _issued_at(n)), self.log
         ).note
 
-    def pdf(self, result: dict[str, Any], checkpoint_hash: str) -> bytes:
+    def pdf(self, result: dict[str, Any], checkpoint_note: str, roll_size: int) -> bytes:
         from voting._result_pdf import CommissionSigner, build_result_pdf
         from voting.testing import CommissionTestCa
 
@@ -394,7 +395,12 @@ class Election:
                 (self.commission.root_certificate,),
             )
         return build_result_pdf(
-            self.manifest, result, checkpoint_hash=checkpoint_hash, record_url=RECORD_URL, signer=self.signer
+            self.manifest,
+            result,
+            checkpoint_note=checkpoint_note,
+            record_url=RECORD_URL,
+            roll_size=roll_size,
+            signer=self.signer,
         )
 
     @property

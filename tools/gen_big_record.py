@@ -378,9 +378,15 @@ def generate(out: Path, n: int, kind: str = "1of5", workers: int = 1, seed: int 
 
         ca = CommissionTestCa.generate(dt.datetime.now(dt.UTC) - dt.timedelta(hours=1))
         signer = CommissionSigner(ca.signer_certificate, ca.signer_key, (ca.root_certificate,))
-        cp_hash = hashlib.sha256(note(len(hashes)).encode()).hexdigest()
+        cp_note = note(len(hashes))
+        cp_hash = hashlib.sha256(cp_note.encode()).hexdigest()
         pdf = build_result_pdf(
-            manifest, result, checkpoint_hash=cp_hash, record_url="https://example.jp/bench", signer=signer
+            manifest,
+            result,
+            checkpoint_note=cp_note,
+            record_url="https://example.jp/bench",
+            roll_size=voters,
+            signer=signer,
         )
         writer.add_file(RESULT_FILE, pdf)
         (out / "root.pem").write_bytes(ca.root_certificate.public_bytes(serialization.Encoding.PEM))

@@ -135,4 +135,6 @@ def declaration(src: RecordSource, report: Report, st: State, opts: Options, vie
         opts.pdf_path,
         opts.pdf_trust_roots,
         pinned_root=pinned_root,
+        manifest=None if st.info is None else st.info.manifest,
+        roll_size=st.roll_size,
     )

@@ -200,9 +200,13 @@ def check_declaration(
     trust_roots: Sequence[Any],
     *,
     pinned_root: str | None = None,
+    manifest: dict[str, Any] | None = None,
+    roll_size: int | None = None,
 ) -> None:
     """V22 result.pdf: "result.pdf hashes to the declaration's pdf_sha256, its PAdES signature verifies
-    against the commission's trust root, and its numbers and checkpoint hash agree with the record."
+    against the commission's trust root, and every figure it prints and its checkpoint agree with the record"
+    (the result, the roll size from ``manifest`` and ``roll_size``, turnout and blank ballots;
+    :func:`verifier._pdf.check_result_pdf`)."
 
     With a ``pinned_root`` (the SHA-256 fingerprint pinned by the pins file or the manifest) the trust root
     is the certificate with that fingerprint, taken from ``trust_roots`` (``--trust-root``) or from the
@@ -230,6 +234,13 @@ def check_declaration(
     if result_payload is None:
         report.fail("result.pdf", "a declaration without a tally.result", entry=entry)
         return
+    if manifest is None or roll_size is None:
+        report.fail(
+            "result.pdf",
+            "a declaration in a record without a manifest or roll commitment to check its figures against",
+            entry=entry,
+        )
+        return
     if pinned_root is not None:
         given = bool(trust_roots)
         candidates = [*trust_roots, *pdf_embedded_certificates(data)]
@@ -249,7 +260,9 @@ def check_declaration(
         report.not_checked("result.pdf", NO_TRUST_ROOT)
         return
     try:
-        check_result_pdf(data, trust_roots, result_payload, str(cited))
+        check_result_pdf(
+            data, trust_roots, result_payload, str(cited), manifest=manifest, roll_size=roll_size
+        )
     except ResultPdfError as e:
         report.fail("result.pdf", e.operator_message, entry=entry)
         return

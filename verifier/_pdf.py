@@ -9,10 +9,19 @@ whose ``check`` names the first failed step:
                        even an incremental update a viewer would accept, fails);
 4. ``pdf.trust``       the signer does not chain to a configured commission root (or lacks the
                        non-repudiation/digital-signature key usage);
-5. ``pdf.embedded``    the signed ``tvote-result.json`` attachment is missing or not the expected format;
-6. ``pdf.checkpoint``  its checkpoint hash differs from the record's final checkpoint hash;
-7. ``pdf.result``      its result differs from the record's ``tally.result`` payload (compared as
-                       canonical JSON, so every number must be equal).
+5. ``pdf.embedded``    the signed ``tvote-result.json`` or ``checkpoint.txt`` attachment is missing or not
+                       the expected format;
+6. ``pdf.checkpoint``  the cited checkpoint hash, or the SHA-256 of the attached checkpoint text, differs
+                       from the record's cited checkpoint;
+7. ``pdf.result``      the attached result differs from the record's ``tally.result`` payload (compared as
+                       canonical JSON, so every number must be equal);
+8. ``pdf.figures``     the attached figures (eligible voters, ballots counted, turnout, blank ballots or
+                       unused choices per contest) differ from the record's (:func:`expected_figures`);
+9. ``pdf.time``        the declaration's printed time is not the signature's signing time (10 minutes apart);
+10. ``pdf.text``       the text printed on page 1 does not state these figures: the verifier composes the
+                       figure tables from the record (:func:`expected_figure_text`) and requires them, with
+                       the declaration time, commission, signatory, record address and checkpoint hash,
+                       in the page's text (decoded through each font's ToUnicode map, whitespace ignored).
 
 Only pyHanko and cryptography are used: this module never imports the server side.
 """
@@ -20,6 +29,7 @@ Only pyHanko and cryptography are used: this module never imports the server sid
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import io
 import json
 import re
@@ -32,6 +42,7 @@ import rfc8785
 from asn1crypto import x509 as asn1_x509  # type: ignore[import-untyped]
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.misc import PdfError
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.general import SigningError
@@ -45,16 +56,24 @@ from ledger.record import check_json_bounds
 from ._errors import TrustRootUnusable, VerifierError
 
 __all__ = [
+    "CHECKPOINT_FILE_NAME",
     "EMBEDDED_RESULT_NAME",
     "ResultPdfError",
     "ResultPdfReport",
     "check_result_pdf",
+    "expected_figure_text",
+    "expected_figures",
     "load_trust_root",
+    "page_text",
     "pdf_embedded_certificates",
 ]
 
 EMBEDDED_RESULT_NAME: Final[str] = "tvote-result.json"
-RESULT_PDF_FORMAT: Final[str] = "tvote-result-pdf/1"
+CHECKPOINT_FILE_NAME: Final[str] = "checkpoint.txt"
+RESULT_PDF_FORMAT: Final[str] = "tvote-result-pdf/2"
+JST: Final[dt.timezone] = dt.timezone(dt.timedelta(hours=9), "JST")
+#: how far the printed declaration time may be from the signature's signing time
+MAX_SIGNING_DELAY: Final[dt.timedelta] = dt.timedelta(minutes=10)
 
 
 class ResultPdfError(VerifierError):
@@ -78,6 +97,9 @@ class ResultPdfReport:
     signing_time: dt.datetime | None
     election_id: str
     record_url: str
+    declared_at: dt.datetime
+    commission: str
+    signatory: str
 
 
 def _embedded_file(reader: PdfFileReader, name: str) -> bytes:
@@ -151,18 +173,263 @@ def pdf_embedded_certificates(pdf_bytes: bytes) -> list[x509.Certificate]:
         return []
 
 
+# The declaration's printed figure tables (voting/_result_pdf.py draws them; this is the verifier's own copy,
+# so that a declaration is checked against what the record implies, not against the producer's code).
+_COUNT_LABELS: Final[tuple[tuple[str, str, str], ...]] = (
+    ("roll_size", "選挙人名簿登録者数", "Eligible voters (on the roll)"),
+    ("cast", "受理された投票", "Ballots cast"),
+    ("superseded", "再投票により無効となった投票", "Superseded by a later internet ballot"),
+    ("overridden", "投票所投票により無効となった投票", "Overridden by an in-person ballot"),
+    ("counted", "集計された投票（投票者数）", "Ballots counted (voters)"),
+    ("turnout", "投票率", "Turnout"),
+    ("spoiled", "検証のため開示された投票（集計外）", "Challenged (spoiled) ballots, not counted"),
+)
+#: the text printed right after the last figure table (so that no digit can be appended to its last count)
+_AFTER_FIGURES: Final[str] = "選挙記録（公開台帳）の最終チェックポイントのハッシュ"
+
+
+def _turnout(counted: int, roll_size: int) -> str:
+    basis_points = (counted * 20000 + roll_size) // (2 * roll_size)  # rounded half up
+    return f"{basis_points // 100}.{basis_points % 100:02d}%"
+
+
+def _int(v: Any) -> int:
+    if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+        raise ValueError(v)
+    return v
+
+
+def expected_figures(
+    manifest: Mapping[str, Any], result: Mapping[str, Any], roll_size: int
+) -> dict[str, Any]:
+    """The figures a declaration must state, from the record alone: ``roll_size`` (``roll.commitment``),
+    ``counted`` (``tally.result``), ``turnout`` = counted / roll_size as a percentage rounded half up to two
+    decimals, and per contest with ``max`` 1 the blank ballots ``counted - Σ counts`` (exact: each ballot
+    has 0 or 1 selection there, by its contest proof), with ``max`` k > 1 the unused choices
+    ``k · counted - Σ counts``. Raises :class:`ResultPdfError` (``pdf.figures``) on a record they cannot
+    come from."""
+    try:
+        roll, counted = _int(roll_size), _int(result["counted"])
+        if roll == 0 or counted > roll:
+            raise ValueError(roll)
+        contests: dict[str, dict[str, int]] = {}
+        for c in manifest["contests"]:
+            k = _int(c.get("max", 1))
+            left = k * counted - sum(_int(n) for n in result["results"][c["id"]].values())
+            contests[c["id"]] = {"blank": _int(left)} if k == 1 else {"unused": _int(left)}
+    except (KeyError, TypeError, ValueError, AttributeError):
+        raise ResultPdfError(
+            "pdf.figures", "the record's roll size, counts and contests give no consistent figures"
+        ) from None
+    return {"roll_size": roll, "counted": counted, "turnout": _turnout(counted, roll), "contests": contests}
+
+
+def _squash(text: str) -> str:
+    return "".join(text.split())
+
+
+def _number(n: int | str) -> str:
+    return f"{n:,}" if isinstance(n, int) else n
+
+
+def expected_figure_text(
+    manifest: Mapping[str, Any], result: Mapping[str, Any], figures: Mapping[str, Any]
+) -> str:
+    """The figure tables as page 1 prints them, whitespace removed: the ballot figures, then per contest its
+    name, every selection's name and count and the blank ballots (or unused choices), then the heading that
+    follows them."""
+    values = {**{k: v for k, v in result.items() if k != "results"}, **figures}
+    parts = ["区分 / Ballots", "数 / Count"]
+    parts += [f"{ja} / {en}{_number(values[key])}" for key, ja, en in _COUNT_LABELS]
+    for c in manifest["contests"]:
+        parts += [f"{c['name']['ja']} / {c['name']['en']}", "候補・選択肢 / Selection", "得票数 / Votes"]
+        for sel in c["selections"]:
+            parts.append(
+                f"{sel['name']['ja']} / {sel['name']['en']}{_number(result['results'][c['id']][sel['id']])}"
+            )
+        left = figures["contests"][c["id"]]
+        if "blank" in left:
+            parts.append(f"白票（選択なし） / Blank (no selection){_number(left['blank'])}")
+        else:
+            k = c.get("max", 1)
+            label = f"未使用の選択数（1票につき{k}まで） / Unused choices (up to {k} per ballot)"
+            parts.append(f"{label}{_number(left['unused'])}")
+    parts.append(_AFTER_FIGURES)
+    return _squash("".join(parts))
+
+
+def format_jst(when: dt.datetime) -> str:
+    """A time as the declaration prints it: Japan time, ``2026年12月7日 10時30分``."""
+    t = when.astimezone(JST)
+    return f"{t.year}年{t.month}月{t.day}日 {t.hour}時{t.minute:02d}分"
+
+
+def _to_unicode_map(font: Any) -> tuple[int, dict[bytes, str]]:
+    """A font's ToUnicode CMap (``bfchar`` and ``bfrange`` entries): code width in bytes and code → text."""
+    cmap = font["/ToUnicode"].data.decode("latin-1")
+    space = re.search(r"begincodespacerange\s*<([0-9A-Fa-f]+)>", cmap)
+    width = len(space.group(1)) // 2 if space else 1
+    out: dict[bytes, str] = {}
+    for block in re.findall(r"beginbfchar(.*?)endbfchar", cmap, re.S):
+        for src, dst in re.findall(r"<([0-9A-Fa-f]+)>\s*<([0-9A-Fa-f]*)>", block):
+            out[bytes.fromhex(src)] = bytes.fromhex(dst).decode("utf-16-be", "replace")
+    for block in re.findall(r"beginbfrange(.*?)endbfrange", cmap, re.S):
+        for lo, hi, dst in re.findall(r"<([0-9A-Fa-f]+)>\s*<([0-9A-Fa-f]+)>\s*<([0-9A-Fa-f]+)>", block):
+            first, base = int(lo, 16), int(dst, 16)
+            for code in range(first, min(int(hi, 16), first + 255) + 1):
+                out[code.to_bytes(len(lo) // 2, "big")] = chr(base + code - first)
+    return width, out
+
+
+_WHITE: Final[bytes] = b"\x00\t\n\x0c\r "
+_DELIMS: Final[bytes] = b"()<>[]{}/%"
+_ESCAPES: Final[dict[int, bytes]] = {
+    ord("n"): b"\n",
+    ord("r"): b"\r",
+    ord("t"): b"\t",
+    ord("b"): b"\b",
+    ord("f"): b"\f",
+    ord("("): b"(",
+    ord(")"): b")",
+    ord("\\"): b"\\",
+}
+
+
+def _literal_string(data: bytes, i: int) -> tuple[bytes, int]:
+    """The literal string starting after the ``(`` at ``i`` (ISO 32000-1 §7.3.4.2) and the index after it."""
+    out, depth = bytearray(), 1
+    while True:
+        c = data[i]  # IndexError: unterminated
+        i += 1
+        if c == 0x5C:  # backslash
+            e = data[i]
+            i += 1
+            if e in _ESCAPES:
+                out += _ESCAPES[e]
+            elif 0x30 <= e <= 0x37:
+                digits = bytes([e])
+                while len(digits) < 3 and 0x30 <= data[i] <= 0x37:
+                    digits += bytes([data[i]])
+                    i += 1
+                out.append(int(digits, 8) & 0xFF)
+            elif e == 0x0D:  # line continuation
+                i += data[i] == 0x0A
+            elif e != 0x0A:
+                out.append(e)
+        elif c == 0x28:
+            depth += 1
+            out.append(c)
+        elif c == 0x29:
+            depth -= 1
+            if depth == 0:
+                return bytes(out), i
+            out.append(c)
+        else:
+            out.append(c)
+
+
+def _content_ops(data: bytes) -> list[tuple[str, list[Any]]]:
+    """The operators of a content stream with their operands (strings as bytes, arrays as lists, numbers and
+    names as text); enough of ISO 32000-1 §7.8.2 for text extraction. Inline images are refused."""
+    ops: list[tuple[str, list[Any]]] = []
+    stack: list[list[Any]] = [[]]
+    i, n = 0, len(data)
+    while i < n:
+        c = data[i]
+        if c in _WHITE:
+            i += 1
+        elif c == 0x25:  # % comment
+            while i < n and data[i] not in b"\r\n":
+                i += 1
+        elif c == 0x28:
+            text, i = _literal_string(data, i + 1)
+            stack[-1].append(text)
+        elif data.startswith(b"<<", i) or data.startswith(b">>", i):
+            stack[-1].append(data[i : i + 2].decode())
+            i += 2
+        elif c == 0x3C:
+            j = data.index(b">", i)
+            digits = bytes(ch for ch in data[i + 1 : j] if ch not in _WHITE)
+            stack[-1].append(bytes.fromhex((digits + b"0" * (len(digits) % 2)).decode("ascii")))
+            i = j + 1
+        elif c == 0x5B:
+            stack.append([])
+            i += 1
+        elif c == 0x5D:
+            if len(stack) == 1:
+                raise ValueError("unbalanced ] in content stream")
+            inner = stack.pop()
+            stack[-1].append(inner)
+            i += 1
+        else:
+            j = i + 1
+            while j < n and data[j] not in _WHITE and data[j] not in _DELIMS:
+                j += 1
+            word = data[i:j].decode("latin-1")
+            i = j
+            if c == 0x2F or word[0] in "+-.0123456789":
+                stack[-1].append(word)  # a name or a number
+            elif word == "BI":
+                raise ValueError("inline image in content stream")
+            elif len(stack) == 1:
+                ops.append((word, stack[0]))
+                stack[0] = []
+            else:
+                stack[-1].append(word)  # true, false, null inside an array
+    return ops
+
+
+def page_text(reader: PdfFileReader) -> str:
+    """The text drawn by page 1's content stream, decoded through each font's ToUnicode map (a code without
+    one is U+FFFD). Text inside form XObjects is not read: the declaration draws its text on the page."""
+    node = reader.root["/Pages"]
+    while node.get("/Type") != "/Page":
+        node = node["/Kids"][0]
+    contents = node["/Contents"]
+    parts = contents if isinstance(contents, generic.ArrayObject) else [contents]
+    data = b"\n".join(part.get_object().data for part in parts)
+    resources = node["/Resources"]
+    fonts = resources["/Font"] if "/Font" in resources else generic.DictionaryObject()
+    maps: dict[str, tuple[int, dict[bytes, str]]] = {}
+    font: tuple[int, dict[bytes, str]] = (1, {})
+    chunks: list[str] = []
+
+    def show(raw: Any) -> None:
+        if isinstance(raw, bytes):
+            width, table = font
+            chunks.append("".join(table.get(raw[i : i + width], "\ufffd") for i in range(0, len(raw), width)))
+
+    for op, args in _content_ops(data):
+        if op == "Tf" and args:
+            name = str(args[0])
+            if name not in maps:
+                maps[name] = _to_unicode_map(fonts[name]) if "/ToUnicode" in fonts[name] else (1, {})
+            font = maps[name]
+        elif op in ("Tj", "'", '"') and args:
+            show(args[-1])
+        elif op == "TJ" and args and isinstance(args[0], list):
+            for part in args[0]:
+                show(part)
+    return "".join(chunks)
+
+
 def check_result_pdf(
     pdf_bytes: bytes,
     trust_roots: Sequence[x509.Certificate],
     expected_result: Mapping[str, Any],
     expected_checkpoint_hash: str,
     *,
+    manifest: Mapping[str, Any],
+    roll_size: int,
     validation_time: dt.datetime | None = None,
 ) -> ResultPdfReport:
     """Verify the signed declaration; return a small report or raise :class:`ResultPdfError`.
 
-    ``validation_time`` (default: now) is when the signer's certificate must be valid; an auditor
-    checking an old election passes the declaration date.
+    ``expected_result`` is the record's ``tally.result`` payload (binding keys removed),
+    ``expected_checkpoint_hash`` the checkpoint the record's ``result.declaration`` cites, ``manifest`` the
+    record's manifest and ``roll_size`` its ``roll.commitment`` size. ``validation_time`` (default: now) is
+    when the signer's certificate must be valid; an auditor checking an old election passes the declaration
+    date.
 
     Must not be called from inside a running asyncio event loop (pyHanko's validator runs its own).
     """
@@ -206,17 +473,66 @@ def check_result_pdf(
         not isinstance(doc, dict)
         or doc.get("format") != RESULT_PDF_FORMAT
         or not isinstance(doc.get("result"), dict)
+        or not isinstance(doc.get("figures"), dict)
+        or not all(isinstance(doc.get(k), str) for k in _DOC_TEXTS)
     ):
         raise ResultPdfError("pdf.embedded", f"embedded result is not {RESULT_PDF_FORMAT}")
+    try:
+        declared = dt.datetime.strptime(doc["declared_at"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC)
+    except ValueError:
+        raise ResultPdfError("pdf.embedded", "declared_at is not an RFC 3339 UTC time") from None
+    note = _embedded_file(reader, CHECKPOINT_FILE_NAME)
     if doc.get("checkpoint_hash") != expected_checkpoint_hash:
         raise ResultPdfError("pdf.checkpoint", "the PDF cites another checkpoint than the record's final one")
+    if hashlib.sha256(note).hexdigest() != expected_checkpoint_hash:
+        raise ResultPdfError(
+            "pdf.checkpoint", f"the attached {CHECKPOINT_FILE_NAME} is not the cited checkpoint"
+        )
     if rfc8785.dumps(doc["result"]) != rfc8785.dumps(dict(expected_result)):
         raise ResultPdfError("pdf.result", "the PDF's result differs from the record's tally.result")
+    figures = expected_figures(manifest, expected_result, roll_size)
+    if rfc8785.dumps(doc["figures"]) != rfc8785.dumps(figures):
+        named = [k for k in ("roll_size", "counted", "turnout") if doc["figures"].get(k) != figures[k]]
+        named += [
+            f"contest {cid}"
+            for cid in figures["contests"]
+            if doc["figures"].get("contests", {}).get(cid) != figures["contests"][cid]
+        ]
+        raise ResultPdfError(
+            "pdf.figures", f"the PDF's figures differ from the record's: {', '.join(named) or 'extra fields'}"
+        )
+    signed_at = status.signer_reported_dt
+    if signed_at is None or abs(signed_at - declared) > MAX_SIGNING_DELAY:
+        raise ResultPdfError("pdf.time", "the printed declaration time is not the signature's signing time")
+    try:
+        text = _squash(page_text(reader))
+    except (PdfError, KeyError, TypeError, ValueError, AttributeError, IndexError):
+        raise ResultPdfError("pdf.text", "page 1's text cannot be read") from None
+    block = expected_figure_text(manifest, expected_result, figures)
+    if text.count(block) != 1:
+        raise ResultPdfError(
+            "pdf.text", "page 1 does not print the record's figures (counts, blanks, roll size, turnout)"
+        )
+    for what, printed in (
+        ("declaration time", format_jst(declared)),
+        ("commission", doc["commission"]),
+        ("signatory", doc["signatory"]),
+        ("record address", doc["record_url"]),
+        ("checkpoint hash", expected_checkpoint_hash),
+    ):
+        if _squash(printed) not in text:
+            raise ResultPdfError("pdf.text", f"page 1 does not print the {what} of the attached declaration")
 
     cert = status.signing_cert
     return ResultPdfReport(
         signer_subject=cert.subject.human_friendly,
-        signing_time=status.signer_reported_dt,
+        signing_time=signed_at,
         election_id=str(doc.get("election_id")),
-        record_url=str(doc.get("record_url")),
+        record_url=doc["record_url"],
+        declared_at=declared,
+        commission=doc["commission"],
+        signatory=doc["signatory"],
     )
+
+
+_DOC_TEXTS: Final[tuple[str, ...]] = ("record_url", "declared_at", "commission", "signatory")

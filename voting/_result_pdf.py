@@ -1,32 +1,53 @@
-"""The commission's result declaration: a bilingual PDF, PAdES-signed with pyHanko.
+"""The commission's result declaration: a bilingual PDF/A-3b, PAdES-signed with pyHanko (docs/result-pdf.md).
 
 Layout (A4, one page for ordinary elections): title (選挙結果の告示 / Declaration of election results),
-election name in Japanese and English, ballot counts, one table per contest (候補・選択肢 / Selection,
-得票数 / Votes), the record's final checkpoint hash, the record URL and a QR code of
-``<record_url>#checkpoint=<checkpoint_hash>``. Japanese text uses reportlab's built-in CID font
-``HeiseiKakuGo-W5`` (no font file needed; PDF viewers supply the glyphs).
+election name in Japanese and English, the date and time of the declaration in Japan time, the commission's
+name and the signatory's title, the ballot figures (eligible voters on the roll, ballots cast, superseded,
+overridden, counted, turnout, challenged), one table per contest (候補・選択肢 / Selection, 得票数 / Votes,
+then the blank ballots, or for an up-to-k contest the unused choices), the cited checkpoint's hash, the public
+record's address and a QR code of ``<record_url>#checkpoint=<checkpoint_hash>``.
 
-Embedded file ``tvote-result.json`` (MIME ``application/json``) holds the canonical (RFC 8785) JSON::
+Every glyph is IPAex Gothic (IPA Font License v1.0), shipped in ``_result_pdf_assets/`` and subset-embedded
+by reportlab, so the declaration renders the same on a machine without Japanese fonts.
 
-    {"format": "tvote-result-pdf/1", "election_id": ..., "checkpoint_hash": <64 hex>,
-     "record_url": ..., "result": <the tally.result payload, verbatim>}
+Figures (the one rule the verifier re-derives, ``verifier/_pdf.py``): ``turnout`` = ``counted / roll_size``
+as a percentage rounded half up to two decimals (``"45.50%"``); per contest with ``max`` 1 the blank ballots
+``counted - Σ counts`` (the contest proof bounds each ballot's selections to 0..1, so this is exact); per
+contest with ``max`` k > 1 the unused choices ``k · counted - Σ counts`` (how many ballots were wholly blank
+is not derivable from the totals, so it is not printed).
 
-so the verifier compares numbers exactly instead of reading rendered text. The embedded file is added in
-the same incremental update as the signature, so the signature covers it (PAdES B-B, SHA-256,
-``/ETSI.CAdES.detached``).
+PDF/A-3b (ISO 19005-3): XMP metadata with ``pdfaid:part`` 3 and ``pdfaid:conformance`` B, an sRGB output
+intent (``sRGB.icc``), every font embedded, no transparency or encryption, and two embedded files, each
+with ``AFRelationship /Data`` and listed in the catalog's ``/AF``:
 
-Inputs: ``manifest`` is the election manifest (``name`` {ja,en}, ``contests`` with ``id``, ``name`` and
-``selections`` [{``id``, ``name``}]) and ``result`` the ``tally.result`` payload (``results``
+* ``checkpoint.txt`` (``text/plain``): the signed-note text of the checkpoint the declaration cites (its
+  SHA-256 is ``checkpoint_hash``, ``docs/events.md`` ``result.declaration``);
+* ``tvote-result.json`` (``application/json``), canonical (RFC 8785) JSON::
+
+    {"format": "tvote-result-pdf/2", "election_id", "checkpoint_hash", "record_url",
+     "declared_at": <RFC 3339 UTC>, "commission", "signatory",
+     "result": <the tally.result payload, verbatim>,
+     "figures": {"roll_size", "counted", "turnout", "contests": {<id>: {"blank": n} | {"unused": n}}}}
+
+The metadata, output intent and files are added in the same incremental update as the signature, so the
+signature covers them (PAdES B-B, SHA-256, ``/ETSI.CAdES.detached``).
+
+Inputs: ``manifest`` is the election manifest (``name`` {ja,en}, ``contests`` with ``id``, ``name``, ``max``
+and ``selections`` [{``id``, ``name``}]) and ``result`` the ``tally.result`` payload (``results``
 {contest: {selection: count}} and the counts ``cast``, ``counted``, ``superseded``, ``overridden``,
-``spoiled``), both as in ``docs/events.md``.
+``spoiled``), both as in ``docs/events.md``; ``roll_size`` the ``roll.commitment`` size.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import functools
+import hashlib
 import io
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Final
 
 import qrcode  # type: ignore[import-untyped]
@@ -36,9 +57,11 @@ from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from pyhanko.pdf_utils import embed
-from pyhanko.pdf_utils.generic import NameObject
+from cryptography.x509.oid import NameOID
+from pyhanko.pdf_utils import embed, generic
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+from pyhanko.pdf_utils.metadata import model as xmp
+from pyhanko.pdf_utils.metadata import xmp_xml
 from pyhanko.sign import fields, signers
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 from reportlab.lib import colors  # type: ignore[import-untyped]
@@ -46,35 +69,44 @@ from reportlab.lib.pagesizes import A4  # type: ignore[import-untyped]
 from reportlab.lib.styles import ParagraphStyle  # type: ignore[import-untyped]
 from reportlab.lib.units import mm  # type: ignore[import-untyped]
 from reportlab.pdfbase import pdfmetrics  # type: ignore[import-untyped]
-from reportlab.pdfbase.cidfonts import UnicodeCIDFont  # type: ignore[import-untyped]
+from reportlab.pdfbase.ttfonts import TTFont  # type: ignore[import-untyped]
 from reportlab.platypus import Image, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle  # type: ignore[import-untyped]
 
 __all__ = [
+    "CHECKPOINT_FILE_NAME",
     "EMBEDDED_RESULT_NAME",
+    "FONT_FILE",
+    "ICC_PROFILE_FILE",
+    "JST",
     "RESULT_PDF_FORMAT",
     "CommissionSigner",
     "ResultPdfInputError",
     "build_result_pdf",
+    "declaration_figures",
+    "format_jst",
     "render_result_pdf",
     "result_document",
+    "turnout_text",
 ]
 
 EMBEDDED_RESULT_NAME: Final[str] = "tvote-result.json"
-RESULT_PDF_FORMAT: Final[str] = "tvote-result-pdf/1"
+CHECKPOINT_FILE_NAME: Final[str] = "checkpoint.txt"
+RESULT_PDF_FORMAT: Final[str] = "tvote-result-pdf/2"
 SIGNATURE_FIELD: Final[str] = "CommissionSignature"
-_FONT: Final[str] = "HeiseiKakuGo-W5"
+_ASSETS: Final[Path] = Path(__file__).resolve().parent / "_result_pdf_assets"
+#: IPAex Gothic (IPA Font License v1.0, ``_result_pdf_assets/IPA_Font_License_Agreement_v1.0.txt``)
+FONT_FILE: Final[Path] = _ASSETS / "ipaexg.ttf"
+#: the sRGB profile of the PDF/A output intent (zlib licence, ``_result_pdf_assets/sRGB-LICENSE.txt``)
+ICC_PROFILE_FILE: Final[Path] = _ASSETS / "sRGB.icc"
+_FONT: Final[str] = "IPAexGothic"
+JST: Final[dt.timezone] = dt.timezone(dt.timedelta(hours=9), "JST")
 _HEX64: Final[re.Pattern[str]] = re.compile(r"[0-9a-f]{64}")
-_COUNT_LABELS: Final[tuple[tuple[str, str, str], ...]] = (
-    ("cast", "受理された投票", "Ballots cast"),
-    ("counted", "集計された投票", "Ballots counted"),
-    ("superseded", "再投票により無効となった投票", "Superseded by a later internet ballot"),
-    ("overridden", "投票所投票により無効となった投票", "Overridden by an in-person ballot"),
-    ("spoiled", "検証のため開示された投票", "Challenged (spoiled) ballots"),
-)
+_MAX_TEXT: Final[int] = 200
+_PDFAID: Final[str] = xmp.NS["pdfaid"]
 
 
 class ResultPdfInputError(ValueError):
-    """The manifest, result, checkpoint hash or URL handed to the PDF builder is malformed.
+    """The manifest, result, checkpoint, roll size, URL or names handed to the PDF builder are malformed.
 
     ``code`` is ``result_pdf.input``; the message names the offending field."""
 
@@ -108,6 +140,11 @@ class CommissionSigner:
             ),
         )
 
+    def subject_attribute(self, oid: x509.ObjectIdentifier) -> str | None:
+        """The first value of ``oid`` in the signing certificate's subject (``None`` when absent)."""
+        values = self.certificate.subject.get_attributes_for_oid(oid)
+        return str(values[0].value) if values else None
+
 
 def _bilingual(obj: Any, what: str) -> tuple[str, str]:
     if not (isinstance(obj, Mapping) and isinstance(obj.get("ja"), str) and isinstance(obj.get("en"), str)):
@@ -121,34 +158,108 @@ def _count(v: Any, what: str) -> int:
     return v
 
 
+def _text(v: Any, what: str) -> str:
+    if not isinstance(v, str) or not v.strip() or len(v) > _MAX_TEXT or not v.isprintable():
+        raise ResultPdfInputError(f"{what} must be printable text of 1 to {_MAX_TEXT} characters")
+    return v
+
+
+def turnout_text(counted: int, roll_size: int) -> str:
+    """``counted / roll_size`` as a percentage, rounded half up to two decimals (``"45.50%"``)."""
+    basis_points = (counted * 20000 + roll_size) // (2 * roll_size)
+    return f"{basis_points // 100}.{basis_points % 100:02d}%"
+
+
+def format_jst(when: dt.datetime) -> str:
+    """The declaration's date and time as printed: Japan time, ``2026年12月7日 10時30分``."""
+    t = when.astimezone(JST)
+    return f"{t.year}年{t.month}月{t.day}日 {t.hour}時{t.minute:02d}分"
+
+
+def declaration_figures(
+    manifest: Mapping[str, Any], result: Mapping[str, Any], roll_size: int
+) -> dict[str, Any]:
+    """The figures printed beside the result (see the module docstring for the rule)."""
+    roll = _count(roll_size, "roll_size")
+    counted = _count(result.get("counted"), "result.counted")
+    if roll == 0 or counted > roll:
+        raise ResultPdfInputError(f"roll_size {roll} must be positive and at least result.counted {counted}")
+    _, _, tables = _layout(manifest, result)
+    contests: dict[str, dict[str, int]] = {}
+    for c, (_, rows) in zip(manifest["contests"], tables, strict=True):
+        k = _count(c.get("max", 1), f"contest {c['id']!r} max")
+        if k == 0:
+            raise ResultPdfInputError(f"contest {c['id']!r} max must be at least 1")
+        left = k * counted - sum(n for _, _, n in rows)
+        if left < 0:
+            raise ResultPdfInputError(f"contest {c['id']!r}: more votes than {k} per counted ballot")
+        contests[c["id"]] = {"blank": left} if k == 1 else {"unused": left}
+    return {
+        "roll_size": roll,
+        "counted": counted,
+        "turnout": turnout_text(counted, roll),
+        "contests": contests,
+    }
+
+
+def _utc_seconds(when: dt.datetime) -> str:
+    if when.tzinfo is None:
+        raise ResultPdfInputError("declared_at must carry a time zone")
+    return when.astimezone(dt.UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def result_document(
-    manifest: Mapping[str, Any], result: Mapping[str, Any], *, checkpoint_hash: str, record_url: str
+    manifest: Mapping[str, Any],
+    result: Mapping[str, Any],
+    *,
+    checkpoint_hash: str,
+    record_url: str,
+    roll_size: int,
+    declared_at: dt.datetime,
+    commission: str,
+    signatory: str,
 ) -> dict[str, Any]:
     """The JSON embedded in the PDF (validated; see the module docstring)."""
     if not isinstance(checkpoint_hash, str) or not _HEX64.fullmatch(checkpoint_hash):
         raise ResultPdfInputError("checkpoint_hash must be 64 lowercase hex digits")
     if not isinstance(record_url, str) or not record_url.startswith(("https://", "http://")):
         raise ResultPdfInputError("record_url must be an http(s) URL")
+    _text(record_url, "record_url")
     election_id = manifest.get("election_id")
     if not isinstance(election_id, str) or not election_id:
         raise ResultPdfInputError("manifest.election_id must be a non-empty string")
-    _layout(manifest, result)  # validates shape and labels
     return {
         "format": RESULT_PDF_FORMAT,
         "election_id": election_id,
         "checkpoint_hash": checkpoint_hash,
         "record_url": record_url,
+        "declared_at": _utc_seconds(declared_at),
+        "commission": _text(commission, "commission"),
+        "signatory": _text(signatory, "signatory"),
         "result": dict(result),
+        "figures": declaration_figures(manifest, result, roll_size),
     }
+
+
+_COUNT_LABELS: Final[tuple[tuple[str, str, str], ...]] = (
+    ("roll_size", "選挙人名簿登録者数", "Eligible voters (on the roll)"),
+    ("cast", "受理された投票", "Ballots cast"),
+    ("superseded", "再投票により無効となった投票", "Superseded by a later internet ballot"),
+    ("overridden", "投票所投票により無効となった投票", "Overridden by an in-person ballot"),
+    ("counted", "集計された投票（投票者数）", "Ballots counted (voters)"),
+    ("turnout", "投票率", "Turnout"),
+    ("spoiled", "検証のため開示された投票（集計外）", "Challenged (spoiled) ballots, not counted"),
+)
 
 
 def _layout(
     manifest: Mapping[str, Any], result: Mapping[str, Any]
-) -> tuple[
-    tuple[str, str], list[tuple[str, str, str, int]], list[tuple[tuple[str, str], list[tuple[str, str, int]]]]
-]:
+) -> tuple[tuple[str, str], list[tuple[str, int]], list[tuple[tuple[str, str], list[tuple[str, str, int]]]]]:
     name = _bilingual(manifest.get("name"), "manifest.name")
-    counts = [(key, ja, en, _count(result.get(key), f"result.{key}")) for key, ja, en in _COUNT_LABELS]
+    counts = [
+        (key, _count(result.get(key), f"result.{key}"))
+        for key in ("cast", "counted", "superseded", "overridden", "spoiled")
+    ]
     results = result.get("results")
     contests = manifest.get("contests")
     if not isinstance(results, Mapping) or not isinstance(contests, Sequence):
@@ -177,61 +288,89 @@ def _layout(
 
 def _qr_image(payload: str) -> Image:
     buf = io.BytesIO()
-    qrcode.make(payload, border=2).save(buf, format="PNG")
+    # mode "1" (black and white): no alpha channel, so no transparency (PDF/A)
+    qrcode.make(payload, border=2).get_image().convert("1").save(buf, format="PNG")
     buf.seek(0)
     return Image(buf, width=38 * mm, height=38 * mm)
 
 
-def render_result_pdf(
-    manifest: Mapping[str, Any], result: Mapping[str, Any], *, checkpoint_hash: str, record_url: str
-) -> bytes:
-    """The unsigned, rendered declaration (deterministic bytes for equal inputs)."""
-    result_document(manifest, result, checkpoint_hash=checkpoint_hash, record_url=record_url)
-    (name_ja, name_en), counts, tables = _layout(manifest, result)
-    pdfmetrics.registerFont(UnicodeCIDFont(_FONT))
+@functools.cache
+def _register_font() -> None:
+    pdfmetrics.registerFont(TTFont(_FONT, str(FONT_FILE)))
+
+
+def _esc(s: str) -> str:
+    return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def render_result_pdf(document: Mapping[str, Any], manifest: Mapping[str, Any]) -> bytes:
+    """The unsigned, rendered declaration of a :func:`result_document` (equal inputs, equal bytes)."""
+    result, figures = document["result"], document["figures"]
+    (name_ja, name_en), _, tables = _layout(manifest, result)
+    values: dict[str, int | str] = {**{k: result[k] for k in result if k != "results"}, **figures}
+    _register_font()
     h1 = ParagraphStyle("h1", fontName=_FONT, fontSize=17, leading=23, spaceAfter=2 * mm)
     h2 = ParagraphStyle(
         "h2", fontName=_FONT, fontSize=12.5, leading=17, spaceBefore=4 * mm, spaceAfter=1 * mm
     )
     body = ParagraphStyle("body", fontName=_FONT, fontSize=9.5, leading=13)
     right = ParagraphStyle("right", parent=body, alignment=2)
-    mono = ParagraphStyle("mono", fontName="Courier", fontSize=8.5, leading=11)
+    mono = ParagraphStyle("mono", fontName=_FONT, fontSize=8.5, leading=11)
     grid = TableStyle(
         [
             ("GRID", (0, 0), (-1, -1), 0.4, colors.grey),
             ("BACKGROUND", (0, 0), (-1, 0), colors.Color(0.92, 0.92, 0.95)),
             ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
+            ("FONT", (0, 0), (-1, -1), _FONT),
         ]
     )
 
     def bi(ja: str, en: str, style: ParagraphStyle = body, sep: str = " / ") -> Paragraph:
-        # Japanese in the CID font, English in Helvetica (the CID font's Latin metrics look poor)
-        return Paragraph(f"{_esc(ja)}{sep}<font name='Helvetica'>{_esc(en)}</font>", style)
+        return Paragraph(f"{_esc(ja)}{sep}{_esc(en)}", style)
 
-    def num(n: int) -> Paragraph:
-        return Paragraph(f"<font name='Helvetica'>{n:,}</font>", right)
+    def num(n: int | str) -> Paragraph:
+        return Paragraph(f"{n:,}" if isinstance(n, int) else _esc(n), right)
 
+    def table(header: tuple[Paragraph, Paragraph], rows: list[list[Any]]) -> Table:
+        return Table([list(header), *rows], colWidths=[125 * mm, 40 * mm], style=grid)
+
+    declared = dt.datetime.fromisoformat(document["declared_at"])
     story: list[Any] = [
         bi("選挙結果の告示", "Declaration of election results", h1),
         bi(name_ja, name_en, h2, sep="<br/>"),
         Table(
-            [[bi("区分", "Ballots"), bi("票数", "Count")]]
-            + [[bi(ja, en), num(n)] for _, ja, en, n in counts],
-            colWidths=[125 * mm, 40 * mm],
-            style=grid,
+            [
+                [bi("告示日時", "Declared"), Paragraph(f"{format_jst(declared)}（日本時間 / JST）", body)],
+                [bi("選挙管理委員会", "Election commission"), Paragraph(_esc(document["commission"]), body)],
+                [bi("署名者", "Signed by"), Paragraph(_esc(document["signatory"]), body)],
+            ],
+            colWidths=[50 * mm, 115 * mm],
+            style=TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"), ("FONT", (0, 0), (-1, -1), _FONT)]),
+        ),
+        Spacer(1, 2 * mm),
+        table(
+            (bi("区分", "Ballots"), bi("数", "Count")),
+            [[bi(ja, en), num(values[key])] for key, ja, en in _COUNT_LABELS],
         ),
     ]
-    for (c_ja, c_en), rows in tables:
+    for c, ((c_ja, c_en), rows) in zip(manifest["contests"], tables, strict=True):
+        left = figures["contests"][c["id"]]
+        if "blank" in left:
+            extra = [bi("白票（選択なし）", "Blank (no selection)"), num(left["blank"])]
+        else:
+            k = c.get("max", 1)
+            extra = [
+                bi(f"未使用の選択数（1票につき{k}まで）", f"Unused choices (up to {k} per ballot)"),
+                num(left["unused"]),
+            ]
         story.append(bi(c_ja, c_en, h2))
         story.append(
-            Table(
-                [[bi("候補・選択肢", "Selection"), bi("得票数", "Votes")]]
-                + [[bi(ja, en), num(n)] for ja, en, n in rows],
-                colWidths=[125 * mm, 40 * mm],
-                style=grid,
+            table(
+                (bi("候補・選択肢", "Selection"), bi("得票数", "Votes")),
+                [[bi(ja, en), num(n)] for ja, en, n in rows] + [extra],
             )
         )
-    qr_payload = f"{record_url}#checkpoint={checkpoint_hash}"
+    record_url, checkpoint_hash = document["record_url"], document["checkpoint_hash"]
     story += [
         Spacer(1, 5 * mm),
         bi(
@@ -246,21 +385,21 @@ def render_result_pdf(
         Table(
             [
                 [
-                    _qr_image(qr_payload),
+                    _qr_image(f"{record_url}#checkpoint={checkpoint_hash}"),
                     bi(
                         "この文書は選挙管理委員会の電子署名（PAdES）付きです。"
-                        "数値は添付の tvote-result.json と同一で、"
+                        "添付の tvote-result.json と checkpoint.txt は署名の対象で、"
                         "検証ツール tvote-verify で公開記録と照合できます。",
                         "This document carries the election commission's PAdES signature. "
-                        "Its numbers equal the attached tvote-result.json and can be checked "
-                        "against the public record with tvote-verify.",
+                        "The attached tvote-result.json and checkpoint.txt are signed with it; "
+                        "tvote-verify checks every figure printed here against the public record.",
                         body,
                         sep="<br/>",
                     ),
                 ]
             ],
             colWidths=[45 * mm, 120 * mm],
-            style=TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP")]),
+            style=TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"), ("FONT", (0, 0), (-1, -1), _FONT)]),
         ),
     ]
     out = io.BytesIO()
@@ -271,42 +410,149 @@ def render_result_pdf(
         rightMargin=20 * mm,
         topMargin=18 * mm,
         bottomMargin=18 * mm,
-        title=f"{name_en} — result declaration",
-        author="tvote",
+        title=_title(name_en),
+        author=document["commission"],
+        subject=_SUBJECT,
+        creator="tvote",
+        lang="ja",
         invariant=1,
+        # the canvas's initial font is IPAex Gothic too: reportlab's default (Helvetica) would be a font
+        # resource that is not embedded (PDF/A; pdffonts)
+        initialFontName=_FONT,
     )
     doc.build(story)
     return out.getvalue()
 
 
-def _esc(s: str) -> str:
-    return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+_SUBJECT: Final[str] = "選挙結果の告示 / Declaration of election results"
+
+
+def _title(name_en: str) -> str:
+    return f"{name_en} — result declaration"
+
+
+def _icc_output_intent(w: IncrementalPdfFileWriter) -> generic.IndirectObject:
+    profile = generic.StreamObject(
+        generic.DictionaryObject({generic.NameObject("/N"): generic.NumberObject(3)}),
+        stream_data=ICC_PROFILE_FILE.read_bytes(),
+    )
+    profile.compress()
+    return w.add_object(
+        generic.DictionaryObject(
+            {
+                generic.NameObject("/Type"): generic.NameObject("/OutputIntent"),
+                generic.NameObject("/S"): generic.NameObject("/GTS_PDFA1"),
+                generic.NameObject("/OutputConditionIdentifier"): generic.TextStringObject(
+                    "sRGB IEC61966-2.1"
+                ),
+                generic.NameObject("/RegistryName"): generic.TextStringObject("http://www.color.org"),
+                generic.NameObject("/Info"): generic.TextStringObject("sRGB IEC61966-2.1"),
+                generic.NameObject("/DestOutputProfile"): w.add_object(profile),
+            }
+        )
+    )
+
+
+def _attach(
+    w: IncrementalPdfFileWriter, name: str, data: bytes, mime: str, desc: str, when: dt.datetime
+) -> None:
+    stream = embed.EmbeddedFileObject.from_file_data(
+        w, data=data, mime_type=mime, params=embed.EmbeddedFileParams(modification_date=when)
+    )
+    embed.embed_file(
+        w,
+        embed.FileSpec(
+            file_spec_string=name,
+            file_name=name,
+            embedded_data=stream,
+            description=desc,
+            af_relationship=generic.NameObject("/Data"),
+        ),
+    )
 
 
 def build_result_pdf(
     manifest: Mapping[str, Any],
     result: Mapping[str, Any],
     *,
-    checkpoint_hash: str,
+    checkpoint_note: str,
     record_url: str,
+    roll_size: int,
     signer: CommissionSigner,
+    commission: str | None = None,
+    signatory: str | None = None,
+    declared_at: dt.datetime | None = None,
 ) -> bytes:
-    """Render, embed ``tvote-result.json`` and sign (PAdES B-B) with the commission's key."""
-    doc = result_document(manifest, result, checkpoint_hash=checkpoint_hash, record_url=record_url)
-    pdf = render_result_pdf(manifest, result, checkpoint_hash=checkpoint_hash, record_url=record_url)
-    w = IncrementalPdfFileWriter(io.BytesIO(pdf))
-    data = embed.EmbeddedFileObject.from_file_data(w, data=rfc8785.dumps(doc), mime_type="application/json")
-    embed.embed_file(
-        w,
-        embed.FileSpec(
-            file_spec_string=EMBEDDED_RESULT_NAME,
-            file_name=EMBEDDED_RESULT_NAME,
-            embedded_data=data,
-            description="Machine-readable election result (RFC 8785 JSON)",
-            af_relationship=NameObject("/Data"),
-        ),
+    """Render the declaration, make it PDF/A-3b, attach the checkpoint and the JSON, and sign (PAdES B-B).
+
+    ``checkpoint_note`` is the signed-note text of the checkpoint the declaration cites; ``commission`` and
+    ``signatory`` default to the signing certificate's organisation and common name; ``declared_at`` (default
+    now) is the declaration's time, printed in Japan time and written as the PDF's creation date."""
+    if not isinstance(checkpoint_note, str) or not checkpoint_note.endswith("\n"):
+        raise ResultPdfInputError("checkpoint_note must be a signed note's text (ending in a newline)")
+    note = checkpoint_note.encode("utf-8")
+    when = (declared_at or dt.datetime.now(dt.UTC)).replace(microsecond=0)
+    doc = result_document(
+        manifest,
+        result,
+        checkpoint_hash=hashlib.sha256(note).hexdigest(),
+        record_url=record_url,
+        roll_size=roll_size,
+        declared_at=when,
+        commission=commission or signer.subject_attribute(NameOID.ORGANIZATION_NAME) or "",
+        signatory=signatory or signer.subject_attribute(NameOID.COMMON_NAME) or "",
     )
-    meta = signers.PdfSignatureMetadata(
+    pdf = render_result_pdf(doc, manifest)
+    w = IncrementalPdfFileWriter(io.BytesIO(pdf))
+    # PDF/A: the document information dictionary and the XMP metadata say the same (pyHanko writes both
+    # from one DocumentMetadata); the producer is pyHanko's own name, so that it is not appended to
+    w.set_info(
+        generic.DictionaryObject(
+            {
+                generic.NameObject(k): generic.TextStringObject("")
+                for k in ("/Title", "/Author", "/Subject", "/Creator", "/CreationDate", "/ModDate")
+            }
+            | {generic.NameObject("/Producer"): generic.TextStringObject(xmp.VENDOR)}
+        )
+    )
+    meta = w.document_meta
+    meta.title = _title(_bilingual(manifest["name"], "manifest.name")[1])
+    meta.author = doc["commission"]
+    meta.subject = _SUBJECT
+    meta.creator = "tvote"
+    meta.created = when
+    # the PDF/A identification, in the XMP packet that pyHanko then fills from the metadata above (one
+    # rdf:Description: pyHanko merges into an existing packet, so the fields are never written twice)
+    w.root["/Metadata"] = w.add_object(
+        xmp_xml.MetadataStream.from_xmp(
+            [
+                xmp.XmpStructure.of(
+                    (xmp.ExpandedName(ns=_PDFAID, local_name="part"), xmp.XmpValue("3")),
+                    (xmp.ExpandedName(ns=_PDFAID, local_name="conformance"), xmp.XmpValue("B")),
+                )
+            ]
+        )
+    )
+    w.root["/OutputIntents"] = generic.ArrayObject([_icc_output_intent(w)])
+    w.update_root()
+    version = w.root["/Version"]  # 1.7: pyHanko's writer raised reportlab's 1.4
+    # name-tree order: checkpoint.txt before tvote-result.json
+    _attach(
+        w, CHECKPOINT_FILE_NAME, note, "text/plain", "Signed checkpoint of the public election record", when
+    )
+    _attach(
+        w,
+        EMBEDDED_RESULT_NAME,
+        rfc8785.dumps(doc),
+        "application/json",
+        "Machine-readable election result and figures (RFC 8785 JSON)",
+        when,
+    )
+    # associated files are a PDF 2.0 feature that PDF/A-3 (PDF 1.7) adopts: pyHanko's embed_file marks the
+    # catalog /Version 2.0 for them; the file stays a PDF 1.7 file
+    w.root["/Version"] = version
+    w.output_version = (1, 7)
+    sig_meta = signers.PdfSignatureMetadata(
         field_name=SIGNATURE_FIELD,
         md_algorithm="sha256",
         subfilter=fields.SigSeedSubFilter.PADES,
@@ -314,5 +560,5 @@ def build_result_pdf(
         location="Tsukuba, JP",
     )
     out = io.BytesIO()
-    signers.sign_pdf(w, meta, signer=signer._pyhanko_signer(), output=out)
+    signers.sign_pdf(w, sig_meta, signer=signer._pyhanko_signer(), output=out)
     return out.getvalue()

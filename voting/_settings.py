@@ -95,6 +95,14 @@ class Settings:
     #: ``None`` only in ``development``, where :func:`voting._startup.prepare` draws a random one at start
     admin_token: str | None = field(default=None, repr=False)
     public_url: str = "http://127.0.0.1:8000"
+    #: the public address of the election record that the result declaration prints and its QR code opens
+    #: (a page a resident understands, e.g. the commission's election page that links the record archive);
+    #: ``None``: the booth's home page, ``<public_url>/``
+    public_record_url: str | None = None
+    #: the commission's name and the signatory's title printed on the result declaration (docs/result-pdf.md);
+    #: ``None``: the organisation and the common name of the commission's signing certificate
+    commission_name: str | None = None
+    signatory_title: str | None = None
     #: voter requests per minute per voting session or credential (``voting._deps.SessionLimitDep``)
     rate_limit_per_minute: int = 120
     #: voter requests per minute per client address: a generous ceiling, since many voters share one address
@@ -295,7 +303,21 @@ class Settings:
                 "set TVOTE_FACE_MATCHER_URL with one of TVOTE_FACE_REFERENCE_URL or "
                 "TVOTE_FACE_REFERENCE_DIR, or none of them",
             )
-        for name in ("oidc_issuer", "oidc_redirect_uri", "face_matcher_url", "face_reference_url"):
+        for name in ("commission_name", "signatory_title"):
+            text = getattr(self, name)
+            if text is not None and (
+                not isinstance(text, str) or not text.strip() or len(text) > 200 or not text.isprintable()
+            ):
+                raise ConfigurationError(
+                    f"config.{name}", f"{name} must be printable text of 1 to 200 characters"
+                )
+        for name in (
+            "public_record_url",
+            "oidc_issuer",
+            "oidc_redirect_uri",
+            "face_matcher_url",
+            "face_reference_url",
+        ):
             url = getattr(self, name)
             if url is None:
                 continue
@@ -346,6 +368,11 @@ class Settings:
                 )
 
     @property
+    def effective_public_record_url(self) -> str:
+        """The public record's address printed on the result declaration: ``public_record_url``, else the
+        booth's home page ``<public_url>/``."""
+        return self.public_record_url or self.public_url.rstrip("/") + "/"
+
     def effective_dapp_redirect_uri(self) -> str:
         """Where the app sends the resident back: ``dapp_redirect_uri``, or the booth at
         ``<public_url>/vote``."""

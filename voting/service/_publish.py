@@ -34,10 +34,12 @@ class PartialOutcome:
     reason: str | None = None
 
 
-def ledger_checkpoint(ledger: Any) -> tuple[int, str]:
-    """A fresh signed checkpoint: ``(tree size, SHA-256 of its signed-note text)`` (docs/record.md)."""
+def ledger_checkpoint(ledger: Any) -> tuple[int, str, str]:
+    """A fresh signed checkpoint: ``(tree size, SHA-256 of its signed-note text, that text)``
+    (docs/record.md)."""
     cp = ledger.checkpoint()
-    return int(cp.size), hashlib.sha256(cp.signed.note.encode("utf-8")).hexdigest()
+    note = str(cp.signed.note)
+    return int(cp.size), hashlib.sha256(note.encode("utf-8")).hexdigest(), note
 
 
 class PublishStage(TallyStage):
@@ -156,7 +158,8 @@ class PublishStage(TallyStage):
     # -------------------------------------------------------------------------------- declaration, export
 
     def record_url(self) -> str:
-        return f"{self.settings.public_url.rstrip('/')}/api/v1/ledger"
+        """The public record's address printed on the declaration (``TVOTE_PUBLIC_RECORD_URL``)."""
+        return self.settings.effective_public_record_url()
 
     def declare_result(self, signer: Any | None = None) -> dict[str, Any]:
         """Build the signed result declaration PDF citing a fresh checkpoint; append ``result.declaration``.
@@ -171,13 +174,18 @@ class PublishStage(TallyStage):
             if row.phase != "decrypted":
                 raise Conflict("election.phase", f"the declaration follows the result (phase '{row.phase}')")
             result = json.loads(row.result_json or "{}")
-            size, cp_hash = ledger_checkpoint(self.ledger)
+            if row.roll_size is None:  # pragma: no cover - voting opened only after the roll commitment
+                raise Conflict("roll.none", "the roll was never committed")
+            size, cp_hash, note = ledger_checkpoint(self.ledger)
             pdf = build_result_pdf(
                 self.manifest.to_dict(),
                 {k: v for k, v in result.items() if k not in BOUND_KEYS},
-                checkpoint_hash=cp_hash,
+                checkpoint_note=note,
                 record_url=self.record_url(),
+                roll_size=row.roll_size,
                 signer=signer or self.commission_signer(),
+                commission=self.settings.commission_name,
+                signatory=self.settings.signatory_title,
             )
             pdf_path = self.settings.data_dir / "result.pdf"
             pdf_path.parent.mkdir(parents=True, exist_ok=True)

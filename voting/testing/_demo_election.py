@@ -262,6 +262,8 @@ def start_election(
     if real_http:
         server = LoopbackServer(app, port=port, lifespan=True)  # its keepers run, as under `tvote serve`
         base_url = server.start(timeout=15)
+        if settings.public_record_url is None:  # the port is known now: the declaration prints this server
+            service.settings = settings.with_(public_url=base_url)
         http = httpx.Client(base_url=base_url, timeout=120)
     else:
         from fastapi.testclient import TestClient
