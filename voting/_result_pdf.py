@@ -86,6 +86,7 @@ __all__ = [
     "format_jst",
     "render_result_pdf",
     "result_document",
+    "sign_declaration",
     "turnout_text",
 ]
 
@@ -502,8 +503,22 @@ def build_result_pdf(
         commission=commission or signer.subject_attribute(NameOID.ORGANIZATION_NAME) or "",
         signatory=signatory or signer.subject_attribute(NameOID.COMMON_NAME) or "",
     )
-    pdf = render_result_pdf(doc, manifest)
-    w = IncrementalPdfFileWriter(io.BytesIO(pdf))
+    return sign_declaration(render_result_pdf(doc, manifest), doc, manifest, note, signer)
+
+
+def sign_declaration(
+    rendered: bytes,
+    document: Mapping[str, Any],
+    manifest: Mapping[str, Any],
+    checkpoint_note: bytes,
+    signer: CommissionSigner,
+) -> bytes:
+    """Make a rendered declaration PDF/A-3b, attach ``checkpoint_note`` and ``document`` (its
+    :func:`result_document`), and sign (PAdES B-B). The second half of :func:`build_result_pdf`; the tests
+    use it to sign a declaration whose page and attachment differ."""
+    doc = document
+    when = dt.datetime.strptime(doc["declared_at"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC)
+    w = IncrementalPdfFileWriter(io.BytesIO(rendered))
     # PDF/A: the document information dictionary and the XMP metadata say the same (pyHanko writes both
     # from one DocumentMetadata); the producer is pyHanko's own name, so that it is not appended to
     w.set_info(
@@ -538,7 +553,12 @@ def build_result_pdf(
     version = w.root["/Version"]  # 1.7: pyHanko's writer raised reportlab's 1.4
     # name-tree order: checkpoint.txt before tvote-result.json
     _attach(
-        w, CHECKPOINT_FILE_NAME, note, "text/plain", "Signed checkpoint of the public election record", when
+        w,
+        CHECKPOINT_FILE_NAME,
+        checkpoint_note,
+        "text/plain",
+        "Signed checkpoint of the public election record",
+        when,
     )
     _attach(
         w,

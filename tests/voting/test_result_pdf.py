@@ -4,29 +4,46 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import hashlib
 import io
 import json
+import re
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import pytest
 from pyhanko.pdf_utils.generic import pdf_string
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.reader import PdfFileReader
 
+from tests._poppler import poppler, render_without_system_fonts
 from verifier._errors import VerifierError
-from verifier._pdf import ResultPdfError, check_result_pdf
+from verifier._pdf import ResultPdfError, check_result_pdf, expected_figures, page_text
 from voting._result_pdf import (
+    ICC_PROFILE_FILE,
     CommissionSigner,
     ResultPdfInputError,
     build_result_pdf,
+    declaration_figures,
+    format_jst,
     render_result_pdf,
     result_document,
+    sign_declaration,
+    turnout_text,
 )
 from voting.testing import CommissionTestCa
 
 NOW = dt.datetime.now(dt.UTC)
-CHECKPOINT = "3f" * 32
-URL = "https://record.example.jp/tsukuba-2027-mayor"
-MANIFEST = {
+NOTE = (
+    "tvote/tsukuba-2027-mayor\n42\nq83rq83rq83rq83rq83rq83rq83rq83rq83rq83rq8w=\n\n"
+    "— tvote/tsukuba-2027-mayor AAAA\n"
+)
+CHECKPOINT = hashlib.sha256(NOTE.encode()).hexdigest()
+URL = "https://vote.example.jp/record"
+ROLL = 250
+MANIFEST: dict[str, Any] = {
     "format": "tvote-manifest/1",
     "election_id": "tsukuba-2027-mayor",
     "name": {"ja": "つくば市長選挙", "en": "Tsukuba mayoral election"},
@@ -53,16 +70,39 @@ MANIFEST = {
                 {"id": "no", "name": {"ja": "反対", "en": "No"}},
             ],
         },
+        {
+            "id": "projects",
+            "kind": "up_to_k",
+            "min": 0,
+            "max": 2,
+            "name": {"ja": "補助事業の選定", "en": "Subsidy projects"},
+            "selections": [
+                {"id": "park", "name": {"ja": "公園", "en": "Park"}},
+                {"id": "library", "name": {"ja": "図書館", "en": "Library"}},
+                {"id": "bus", "name": {"ja": "バス", "en": "Bus"}},
+            ],
+        },
     ],
 }
-RESULT = {
-    "results": {"mayor": {"cand-1": 101, "cand-2": 87}, "referendum": {"yes": 120, "no": 66}},
+RESULT: dict[str, Any] = {
+    "results": {
+        "mayor": {"cand-1": 101, "cand-2": 87},
+        "referendum": {"yes": 120, "no": 66},
+        "projects": {"park": 150, "library": 90, "bus": 40},
+    },
     "trustees_used": [1, 2, 4],
     "cast": 200,
     "counted": 190,
     "superseded": 7,
     "overridden": 3,
     "spoiled": 4,
+}
+#: blank = counted - Σ (max 1); unused = 2 · counted - Σ (max 2)
+FIGURES = {
+    "roll_size": 250,
+    "counted": 190,
+    "turnout": "76.00%",
+    "contests": {"mayor": {"blank": 2}, "referendum": {"blank": 4}, "projects": {"unused": 100}},
 }
 
 
@@ -77,51 +117,360 @@ def signer(commission: CommissionTestCa) -> CommissionSigner:
     return CommissionSigner(commission.signer_certificate, commission.signer_key, chain)
 
 
+def build(signer: CommissionSigner, result: dict[str, Any] = RESULT, **kw: Any) -> bytes:
+    return build_result_pdf(
+        MANIFEST,
+        result,
+        checkpoint_note=kw.pop("note", NOTE),
+        record_url=URL,
+        roll_size=kw.pop("roll_size", ROLL),
+        signer=signer,
+        commission=kw.pop("commission", "つくば市選挙管理委員会"),
+        signatory=kw.pop("signatory", "つくば市選挙管理委員会委員長"),
+        **kw,
+    )
+
+
 @pytest.fixture(scope="module")
 def signed_pdf(signer: CommissionSigner) -> bytes:
-    return build_result_pdf(MANIFEST, RESULT, checkpoint_hash=CHECKPOINT, record_url=URL, signer=signer)
+    return build(signer)
 
 
-def expect(check: str, pdf: bytes, roots, result=RESULT, checkpoint=CHECKPOINT) -> None:
+def check(
+    pdf: bytes, roots: list[Any], result: dict[str, Any] = RESULT, checkpoint: str = CHECKPOINT, **kw: Any
+):
+    return check_result_pdf(
+        pdf, roots, result, checkpoint, manifest=MANIFEST, roll_size=kw.pop("roll", ROLL), **kw
+    )
+
+
+def expect(code: str, pdf: bytes, roots: list[Any], **kw: Any) -> ResultPdfError:
     with pytest.raises(ResultPdfError) as ei:
-        check_result_pdf(pdf, roots, result, checkpoint)
-    assert ei.value.check == check, ei.value
+        check(pdf, roots, **kw)
+    assert ei.value.check == code, ei.value
     assert isinstance(ei.value, VerifierError)
+    return ei.value
+
+
+def attachments(pdf: bytes) -> dict[str, Any]:
+    r = PdfFileReader(io.BytesIO(pdf))
+    names = r.root["/Names"]["/EmbeddedFiles"]["/Names"]
+    return {str(names[i]): names[i + 1] for i in range(0, len(names), 2)}
+
+
+# ------------------------------------------------------------------------------------------ content
 
 
 def test_generated_pdf_verifies(signed_pdf: bytes, commission: CommissionTestCa) -> None:
-    report = check_result_pdf(signed_pdf, [commission.root_certificate], RESULT, CHECKPOINT)
+    report = check(signed_pdf, [commission.root_certificate])
     assert report.election_id == "tsukuba-2027-mayor" and report.record_url == URL
+    assert (
+        report.commission == "つくば市選挙管理委員会" and report.signatory == "つくば市選挙管理委員会委員長"
+    )
     assert "tvote result declaration signer (TEST)" in report.signer_subject
-    assert signed_pdf.startswith(b"%PDF-")
+    assert (
+        report.signing_time is not None and abs(report.signing_time - report.declared_at).total_seconds() < 60
+    )
+    assert abs(report.declared_at - NOW).total_seconds() < 600
 
 
-def test_embedded_json_is_the_result(signed_pdf: bytes) -> None:
+def test_attachments_are_the_result_and_the_checkpoint(signed_pdf: bytes) -> None:
+    files = attachments(signed_pdf)
+    assert list(files) == ["checkpoint.txt", "tvote-result.json"]  # name-tree order
+    assert files["checkpoint.txt"]["/EF"]["/F"].data.decode() == NOTE
+    doc = json.loads(files["tvote-result.json"]["/EF"]["/F"].data)
+    declared = dt.datetime.strptime(doc["declared_at"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC)
+    assert doc == result_document(
+        MANIFEST,
+        RESULT,
+        checkpoint_hash=CHECKPOINT,
+        record_url=URL,
+        roll_size=ROLL,
+        declared_at=declared,
+        commission="つくば市選挙管理委員会",
+        signatory="つくば市選挙管理委員会委員長",
+    )
+    assert doc["figures"] == FIGURES == expected_figures(MANIFEST, RESULT, ROLL)
+    for spec in files.values():
+        assert spec["/AFRelationship"] == "/Data" and spec["/UF"] == spec["/F"]
+        assert "/ModDate" in spec["/EF"]["/F"]["/Params"]
+    assert files["checkpoint.txt"]["/EF"]["/F"]["/Subtype"] == "/text/plain"
+    assert files["tvote-result.json"]["/EF"]["/F"]["/Subtype"] == "/application/json"
+
+
+def test_commission_and_signatory_default_to_the_certificate(signer: CommissionSigner) -> None:
+    pdf = build_result_pdf(
+        MANIFEST, RESULT, checkpoint_note=NOTE, record_url=URL, roll_size=ROLL, signer=signer
+    )
+    doc = json.loads(attachments(pdf)["tvote-result.json"]["/EF"]["/F"].data)
+    assert doc["commission"] == "Tsukuba City Election Commission (TEST)"
+    assert doc["signatory"] == "tvote result declaration signer (TEST)"
+
+
+@pytest.mark.parametrize(
+    ("counted", "roll", "text"),
+    [
+        (190, 250, "76.00%"),
+        (1, 3, "33.33%"),
+        (2, 3, "66.67%"),
+        (1, 800, "0.13%"),
+        (0, 5, "0.00%"),
+        (7, 7, "100.00%"),
+    ],
+)
+def test_turnout_is_rounded_half_up(counted: int, roll: int, text: str) -> None:
+    assert turnout_text(counted, roll) == text
+    r = {
+        **RESULT,
+        "counted": counted,
+        "results": {c: dict.fromkeys(s, 0) for c, s in RESULT["results"].items()},
+    }
+    assert (
+        declaration_figures(MANIFEST, r, roll)["turnout"]
+        == text
+        == expected_figures(MANIFEST, r, roll)["turnout"]
+    )
+
+
+def test_page_prints_every_figure_in_japan_time(signed_pdf: bytes) -> None:
+    text = page_text(PdfFileReader(io.BytesIO(signed_pdf)))
+    squashed = "".join(text.split())
+    doc = json.loads(attachments(signed_pdf)["tvote-result.json"]["/EF"]["/F"].data)
+    declared = dt.datetime.strptime(doc["declared_at"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC)
+    jst = declared.astimezone(dt.timezone(dt.timedelta(hours=9)))
+    assert format_jst(declared) == f"{jst.year}年{jst.month}月{jst.day}日 {jst.hour}時{jst.minute:02d}分"
+    assert "".join(format_jst(declared).split()) + "（日本時間/JST）" in squashed
+    for printed in (
+        "選挙人名簿登録者数/Eligiblevoters(ontheroll)250",
+        "集計された投票（投票者数）/Ballotscounted(voters)190",
+        "投票率/Turnout76.00%",
+        "研究学/ManabuKenkyu101",
+        "白票（選択なし）/Blank(noselection)2",
+        "白票（選択なし）/Blank(noselection)4",
+        "未使用の選択数（1票につき2まで）/Unusedchoices(upto2perballot)100",
+        "つくば市選挙管理委員会委員長",
+        CHECKPOINT,
+        URL,
+    ):
+        assert printed in squashed, printed
+
+
+def test_format_jst() -> None:
+    assert format_jst(dt.datetime(2026, 12, 7, 1, 30, 59, tzinfo=dt.UTC)) == "2026年12月7日 10時30分"
+    assert format_jst(dt.datetime(2026, 12, 31, 15, 5, tzinfo=dt.UTC)) == "2027年1月1日 0時05分"
+
+
+def test_render_is_deterministic() -> None:
+    doc = result_document(
+        MANIFEST,
+        RESULT,
+        checkpoint_hash=CHECKPOINT,
+        record_url=URL,
+        roll_size=ROLL,
+        declared_at=NOW,
+        commission="c",
+        signatory="s",
+    )
+    assert render_result_pdf(doc, MANIFEST) == render_result_pdf(doc, MANIFEST)
+
+
+# ------------------------------------------------------------------------------- fonts and PDF/A
+
+
+def test_pdffonts_lists_every_font_embedded(signed_pdf: bytes, tmp_path: Path) -> None:
+    pdf = tmp_path / "result.pdf"
+    pdf.write_bytes(signed_pdf)
+    out = subprocess.run(
+        [poppler("pdffonts"), str(pdf)], capture_output=True, text=True, check=True, timeout=60
+    )
+    header, rule, *rows = out.stdout.splitlines()
+    emb = header.index(" emb ") + 1
+    assert rule.startswith("----") and rows
+    assert all(row[emb : emb + 3] == "yes" for row in rows), out.stdout
+    assert all("IPAexGothic" in row.split()[0] for row in rows), out.stdout  # one font, subsets of it
+
+
+def test_page_one_renders_the_same_without_system_fonts(signed_pdf: bytes, tmp_path: Path) -> None:
+    pdf = tmp_path / "result.pdf"
+    pdf.write_bytes(signed_pdf)
+    bare = render_without_system_fonts(pdf, tmp_path / "bare")
+    assert "font" not in bare.stderr.lower(), bare.stderr  # poppler says so when it must substitute a font
+    subprocess.run(
+        [poppler("pdftoppm"), "-r", "60", "-png", "-f", "1", "-l", "1", str(pdf), str(tmp_path / "usual")],
+        check=True,
+        timeout=120,
+    )
+    png = (tmp_path / "bare-1.png").read_bytes()
+    assert png.startswith(b"\x89PNG") and len(png) > 20_000  # a page of text, not a blank one
+    assert png == (tmp_path / "usual-1.png").read_bytes()  # the machine's fonts change nothing
+    text = subprocess.run(
+        [poppler("pdftotext"), "-layout", str(pdf), "-"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout
+    assert "選挙結果の告示" in text and "白票" in text and "76.00%" in text  # an independent extractor agrees
+
+
+def test_pdfa_3b_markers(signed_pdf: bytes) -> None:
+    assert re.match(rb"%PDF-1\.[0-7]\r?\n%[\x80-\xff]{4}", signed_pdf)  # header and binary comment
     r = PdfFileReader(io.BytesIO(signed_pdf))
-    names = r.root["/Names"]["/EmbeddedFiles"]["/Names"]
-    data = json.loads(names[1]["/EF"]["/F"].data)
-    assert data == result_document(MANIFEST, RESULT, checkpoint_hash=CHECKPOINT, record_url=URL)
-    assert data["result"]["results"]["mayor"]["cand-1"] == 101
+    assert r.root["/Version"] == "/1.7" and "/Encrypt" not in r.trailer and "/ID" in r.trailer
+    xmp = r.root["/Metadata"]
+    assert "/Filter" not in xmp  # the XMP packet stays readable
+    packet = xmp.data.decode("utf-8")
+    assert packet.count('pdfaid:part="3"') == 1 and packet.count('pdfaid:conformance="B"') == 1
+    assert packet.startswith("<?xpacket begin=") and packet.rstrip().endswith('<?xpacket end="r"?>')
+    assert len(r.root["/OutputIntents"]) == 1
+    intent = r.root["/OutputIntents"][0]
+    assert intent["/S"] == "/GTS_PDFA1" and intent["/OutputConditionIdentifier"] == "sRGB IEC61966-2.1"
+    profile = intent["/DestOutputProfile"]
+    assert profile["/N"] == 3 and profile.data == ICC_PROFILE_FILE.read_bytes()
+    af = r.root["/AF"]
+    assert {str(af[i]["/F"]) for i in range(len(af))} == {"checkpoint.txt", "tvote-result.json"}
+    # the information dictionary and the XMP packet agree (ISO 19005-3 §6.6.2.3.1)
+    info = r.trailer["/Info"]
+    created = info["/CreationDate"]
+    assert re.search(r'xmp:CreateDate="([^"]+)"', packet)[1] == _pdf_date_to_iso(created)
+    assert re.search(r'xmp:ModifyDate="([^"]+)"', packet)[1] == _pdf_date_to_iso(info["/ModDate"])
+    assert f'pdf:Producer="{info["/Producer"]}"' in packet
+    assert f"<rdf:li>{info['/Author']}</rdf:li>" in packet
+    assert (
+        abs(dt.datetime.fromisoformat(_pdf_date_to_iso(created)) - NOW).total_seconds() < 600
+    )  # the real time
+    # no transparency: no soft masks or transparency groups anywhere on the page
+    raw = signed_pdf
+    assert b"/SMask" not in raw and b"/CA " not in raw and b"/Group" not in raw
 
 
-def test_render_is_deterministic_and_in_both_languages() -> None:
-    a = render_result_pdf(MANIFEST, RESULT, checkpoint_hash=CHECKPOINT, record_url=URL)
-    b = render_result_pdf(MANIFEST, RESULT, checkpoint_hash=CHECKPOINT, record_url=URL)
-    assert a == b
-    assert b"HeiseiKakuGo-W5" in a
+def _pdf_date_to_iso(value: str) -> str:
+    m = re.fullmatch(r"D:(\d{4})(\d\d)(\d\d)(\d\d)(\d\d)(\d\d)(Z|[+-]\d\d'\d\d'?)?", str(value))
+    assert m is not None, value
+    tz = "+00:00" if m[7] in (None, "Z") else m[7].replace("'", ":").rstrip(":")
+    return f"{m[1]}-{m[2]}-{m[3]}T{m[4]}:{m[5]}:{m[6]}{tz}"
+
+
+# ------------------------------------------------------------------------------- tampered figures
+
+
+def signed_with(
+    signer: CommissionSigner,
+    printed: Callable[[dict[str, Any]], None],
+    attached: Callable[[dict[str, Any]], None],
+) -> bytes:
+    """A declaration signed with the commission's key whose page shows ``printed(doc)`` and whose attachment
+    is ``attached(doc)`` (a dishonest or broken producer)."""
+    doc = result_document(
+        MANIFEST,
+        RESULT,
+        checkpoint_hash=CHECKPOINT,
+        record_url=URL,
+        roll_size=ROLL,
+        declared_at=dt.datetime.now(dt.UTC),
+        commission="つくば市選挙管理委員会",
+        signatory="委員長",
+    )
+    shown, kept = copy.deepcopy(doc), copy.deepcopy(doc)
+    printed(shown)
+    attached(kept)
+    return sign_declaration(render_result_pdf(shown, MANIFEST), kept, MANIFEST, NOTE.encode(), signer)
+
+
+def _set(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
+    def mutate(doc: dict[str, Any]) -> None:
+        *parents, last = path.split("/")
+        node = doc
+        for p in parents:
+            node = node[p]
+        node[last] = value
+
+    return mutate
+
+
+def _same(doc: dict[str, Any]) -> None:
+    return None
+
+
+FIGURE_FORGERIES = {
+    "roll size": _set("figures/roll_size", 240),
+    "ballots counted": _set("figures/counted", 191),
+    "turnout": _set("figures/turnout", "79.17%"),
+    "blank (mayor)": _set("figures/contests/mayor/blank", 3),
+    "blank (referendum)": _set("figures/contests/referendum/blank", 0),
+    "unused choices": _set("figures/contests/projects/unused", 99),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FIGURE_FORGERIES))
+def test_a_forged_figure_printed_and_attached_fails(name: str, signer: CommissionSigner, commission) -> None:
+    forge = FIGURE_FORGERIES[name]
+    e = expect("pdf.figures", signed_with(signer, forge, forge), [commission.root_certificate])
+    assert "differ from the record" in e.message
+
+
+PRINT_ONLY = {
+    **FIGURE_FORGERIES,
+    "a candidate's count": _set("result/results/mayor/cand-2", 88),
+    "ballots cast": _set("result/cast", 201),
+    "commission": _set("commission", "別の委員会"),
+    "record address": _set("record_url", "https://elsewhere.example/"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(PRINT_ONLY))
+def test_a_figure_printed_otherwise_than_attached_fails(
+    name: str, signer: CommissionSigner, commission
+) -> None:
+    pdf = signed_with(signer, PRINT_ONLY[name], _same)
+    expect("pdf.text", pdf, [commission.root_certificate])
+
+
+def test_honest_page_with_tampered_attachment_fails(signer: CommissionSigner, commission) -> None:
+    pdf = signed_with(signer, _same, _set("figures/contests/mayor/blank", 5))
+    expect("pdf.figures", pdf, [commission.root_certificate])
+    assert check(signed_with(signer, _same, _same), [commission.root_certificate]) is not None  # the control
+
+
+def test_declaration_time_far_from_signing_time_fails(signer: CommissionSigner, commission) -> None:
+    pdf = build(signer, declared_at=NOW - dt.timedelta(days=1))
+    expect("pdf.time", pdf, [commission.root_certificate])
+
+
+def test_other_roll_size_in_the_record_fails(signed_pdf: bytes, commission: CommissionTestCa) -> None:
+    expect("pdf.figures", signed_pdf, [commission.root_certificate], roll=251)
+
+
+# ------------------------------------------------------------------------------- signature, checkpoint
 
 
 def test_numbers_differ_from_record(signer: CommissionSigner, commission: CommissionTestCa) -> None:
     other = copy.deepcopy(RESULT)
     other["results"]["mayor"]["cand-1"] = 100
     other["results"]["mayor"]["cand-2"] = 88
-    pdf = build_result_pdf(MANIFEST, other, checkpoint_hash=CHECKPOINT, record_url=URL, signer=signer)
-    check_result_pdf(pdf, [commission.root_certificate], other, CHECKPOINT)  # honest about its own numbers
+    pdf = build(signer, other)
+    check(pdf, [commission.root_certificate], other)  # honest about its own numbers
     expect("pdf.result", pdf, [commission.root_certificate])
 
 
 def test_other_checkpoint(signed_pdf: bytes, commission: CommissionTestCa) -> None:
     expect("pdf.checkpoint", signed_pdf, [commission.root_certificate], checkpoint="00" * 32)
+
+
+def test_attached_checkpoint_must_be_the_cited_one(signer: CommissionSigner, commission) -> None:
+    doc = result_document(
+        MANIFEST,
+        RESULT,
+        checkpoint_hash=CHECKPOINT,
+        record_url=URL,
+        roll_size=ROLL,
+        declared_at=dt.datetime.now(dt.UTC),
+        commission="c",
+        signatory="s",
+    )
+    pdf = sign_declaration(render_result_pdf(doc, MANIFEST), doc, MANIFEST, b"another note\n", signer)
+    e = expect("pdf.checkpoint", pdf, [commission.root_certificate])
+    assert "checkpoint.txt" in e.message
 
 
 def test_incremental_update_after_signing_fails(signed_pdf: bytes, commission: CommissionTestCa) -> None:
@@ -136,16 +485,10 @@ def test_incremental_update_after_signing_fails(signed_pdf: bytes, commission: C
 
 def test_unknown_signer_fails(commission: CommissionTestCa) -> None:
     impostor = CommissionTestCa.generate(NOW)  # same names, different keys
-    pdf = build_result_pdf(
-        MANIFEST,
-        RESULT,
-        checkpoint_hash=CHECKPOINT,
-        record_url=URL,
-        signer=CommissionSigner(
-            impostor.signer_certificate, impostor.signer_key, (impostor.root_certificate,)
-        ),
+    pdf = build(
+        CommissionSigner(impostor.signer_certificate, impostor.signer_key, (impostor.root_certificate,))
     )
-    check_result_pdf(pdf, [impostor.root_certificate], RESULT, CHECKPOINT)
+    check(pdf, [impostor.root_certificate])
     expect("pdf.trust", pdf, [commission.root_certificate])
 
 
@@ -157,31 +500,58 @@ def test_tampered_bytes_fail(signed_pdf: bytes, commission: CommissionTestCa) ->
 
 
 def test_unsigned_pdf_fails(commission: CommissionTestCa) -> None:
-    pdf = render_result_pdf(MANIFEST, RESULT, checkpoint_hash=CHECKPOINT, record_url=URL)
-    expect("pdf.signature", pdf, [commission.root_certificate])
+    doc = result_document(
+        MANIFEST,
+        RESULT,
+        checkpoint_hash=CHECKPOINT,
+        record_url=URL,
+        roll_size=ROLL,
+        declared_at=NOW,
+        commission="c",
+        signatory="s",
+    )
+    expect("pdf.signature", render_result_pdf(doc, MANIFEST), [commission.root_certificate])
 
 
 @pytest.mark.parametrize(
     "mutate",
     [
-        lambda m, r: r["results"]["mayor"].pop("cand-2"),
-        lambda m, r: r["results"].update(extra={"x": 1}),
-        lambda m, r: r.update(cast=-1),
-        lambda m, r: m.update(name={"ja": "つくば"}),
+        lambda m, r, kw: r["results"]["mayor"].pop("cand-2"),
+        lambda m, r, kw: r["results"].update(extra={"x": 1}),
+        lambda m, r, kw: r.update(cast=-1),
+        lambda m, r, kw: m.update(name={"ja": "つくば"}),
+        lambda m, r, kw: kw.update(roll_size=189),  # fewer on the roll than counted
+        lambda m, r, kw: kw.update(roll_size=0),
+        lambda m, r, kw: r["results"]["mayor"].update({"cand-1": 104}),  # 191 votes for 190 ballots (max 1)
+        lambda m, r, kw: kw.update(checkpoint_hash="XYZ"),
+        lambda m, r, kw: kw.update(commission="\u202e"),
+        lambda m, r, kw: kw.update(declared_at=dt.datetime(2026, 12, 7)),  # naive
+        lambda m, r, kw: kw.update(record_url="javascript:alert(1)"),
     ],
 )
 def test_bad_inputs_refused(mutate) -> None:
     m, r = copy.deepcopy(MANIFEST), copy.deepcopy(RESULT)
-    mutate(m, r)
+    kw: dict[str, Any] = {
+        "checkpoint_hash": CHECKPOINT,
+        "record_url": URL,
+        "roll_size": ROLL,
+        "declared_at": NOW,
+        "commission": "c",
+        "signatory": "s",
+    }
+    mutate(m, r, kw)
     with pytest.raises(ResultPdfInputError):
-        render_result_pdf(m, r, checkpoint_hash=CHECKPOINT, record_url=URL)
+        result_document(m, r, **kw)
+
+
+def test_checkpoint_note_must_be_a_note(signer: CommissionSigner) -> None:
     with pytest.raises(ResultPdfInputError):
-        result_document(MANIFEST, RESULT, checkpoint_hash="XYZ", record_url=URL)
+        build(signer, note="no trailing newline")
 
 
 def test_validation_time_is_honoured(signed_pdf: bytes, commission: CommissionTestCa) -> None:
     roots = [commission.root_certificate]
-    check_result_pdf(signed_pdf, roots, RESULT, CHECKPOINT, validation_time=NOW + dt.timedelta(days=30))
+    check(signed_pdf, roots, validation_time=NOW + dt.timedelta(days=30))
     with pytest.raises(ResultPdfError) as ei:  # the signer certificate is valid for 730 days
-        check_result_pdf(signed_pdf, roots, RESULT, CHECKPOINT, validation_time=NOW + dt.timedelta(days=800))
+        check(signed_pdf, roots, validation_time=NOW + dt.timedelta(days=800))
     assert ei.value.check == "pdf.trust"
