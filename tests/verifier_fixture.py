@@ -15,7 +15,7 @@ import copy
 import datetime as dt
 import hashlib
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -313,6 +313,7 @@ class Election:
         *,
         declare: bool = True,
         pdf_result: dict[str, Any] | None = None,
+        pdf_tamper: Callable[[dict[str, Any]], None] | None = None,
         cosign_final: Sequence[WitnessSigner] | None = None,
     ) -> Path:
         """Seal ``events`` (default: this election's) into a valid record directory at ``out``.
@@ -337,7 +338,7 @@ class Election:
             cp_hash = hashlib.sha256(decl_cp.encode()).hexdigest()
             shown = {k: v for k, v in (pdf_result or result).items() if k not in BOUND_KEYS}
             roll_size = next((p["size"] for t, p in evs if t == "roll.commitment"), len(self.roll))
-            pdf = self.pdf(shown, decl_cp, roll_size)
+            pdf = self.pdf(shown, decl_cp, roll_size, tamper=pdf_tamper)
             append(
                 "result.declaration",
                 self.bind(
@@ -382,7 +383,16 @@ class Election:
             Checkpoint(self.log.name, n, root([e.hash for e in entries[:n]]), _issued_at(n)), self.log
         ).note
 
-    def pdf(self, result: dict[str, Any], checkpoint_note: str, roll_size: int) -> bytes:
+    def pdf(
+        self,
+        result: dict[str, Any],
+        checkpoint_note: str,
+        roll_size: int,
+        *,
+        tamper: Callable[[dict[str, Any]], None] | None = None,
+    ) -> bytes:
+        """The signed declaration; with ``tamper``, one whose declaration document (printed and attached
+        alike) ``tamper`` changed before rendering: a forged figure, signed with the commission's key."""
         from voting._result_pdf import CommissionSigner, build_result_pdf
         from voting.testing import CommissionTestCa
 
@@ -393,6 +403,27 @@ class Election:
                 self.commission.signer_certificate,
                 self.commission.signer_key,
                 (self.commission.root_certificate,),
+            )
+        if tamper is not None:
+            from voting._result_pdf import render_result_pdf, result_document, sign_declaration
+
+            doc = result_document(
+                self.manifest,
+                result,
+                checkpoint_hash=hashlib.sha256(checkpoint_note.encode()).hexdigest(),
+                record_url=RECORD_URL,
+                roll_size=roll_size,
+                declared_at=dt.datetime.now(dt.UTC),
+                commission="つくば市選挙管理委員会",
+                signatory="つくば市選挙管理委員会委員長",
+            )
+            tamper(doc)
+            return sign_declaration(
+                render_result_pdf(doc, self.manifest),
+                doc,
+                self.manifest,
+                checkpoint_note.encode(),
+                self.signer,
             )
         return build_result_pdf(
             self.manifest,

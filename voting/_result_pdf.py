@@ -40,6 +40,7 @@ and ``selections`` [{``id``, ``name``}]) and ``result`` the ``tally.result`` pay
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import functools
 import hashlib
@@ -237,7 +238,7 @@ def result_document(
         "declared_at": _utc_seconds(declared_at),
         "commission": _text(commission, "commission"),
         "signatory": _text(signatory, "signatory"),
-        "result": dict(result),
+        "result": copy.deepcopy(dict(result)),  # the document never aliases the caller's payload
         "figures": declaration_figures(manifest, result, roll_size),
     }
 
