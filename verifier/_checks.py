@@ -215,8 +215,10 @@ CHECKS: Final[tuple[Check, ...]] = (
         "Result declaration PDF",
         "`result.pdf` hashes to the declaration's `pdf_sha256`; the declaration cites a checkpoint of the "
         "record (by SHA-256 of its signed note); the PDF's PAdES signature verifies against the "
-        "commission's trust root and covers the whole file, and its embedded result and checkpoint hash "
-        "agree with the record (`verifier._pdf.check_result_pdf`). When the commission root is pinned "
+        "commission's trust root and covers the whole file, its embedded result and checkpoint (hash and "
+        "attached signed note) agree with the record, and every figure it prints (each count, the blank "
+        "ballots per contest, the eligible voters, ballots counted and turnout) is the one the record gives, "
+        "read from the page's text (`verifier._pdf.check_result_pdf`). When the commission root is pinned "
         "(`--pins`, else the manifest's `pins`), the trust root is the certificate with the pinned "
         "SHA-256 fingerprint (from `--trust-root` or the PDF signature's certificates), and no other.",
     ),

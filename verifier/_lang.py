@@ -193,9 +193,11 @@ TEXTS: Final[dict[str, tuple[str, str]]] = {
     ),
     "props.declaration": (
         "Declaration matches — the commission's signed result declaration (result.pdf) states this record's "
-        "result and final checkpoint",
+        "result and final checkpoint, and every figure printed on it (votes, blank ballots, eligible voters, "
+        "ballots counted, turnout) is the record's",
         "結果宣言の一致 — 選挙管理委員会が署名した結果宣言書（result.pdf）は"
-        "この記録の結果と最終チェックポイントを示しています",
+        "この記録の結果と最終チェックポイントを示し、記載された数値（得票数、白票、選挙人名簿登録者数、"
+        "投票者数、投票率）はすべて記録のものです",
     ),
     "props.line": ("- {prop}: {how}.", "・{prop}: {how}。"),
     "props.verified": ("verified ({steps})", "確認済み（{steps}）"),

@@ -379,12 +379,38 @@ def _content_ops(data: bytes) -> list[tuple[str, list[Any]]]:
     return ops
 
 
+#: the most pages a declaration may have (one for an ordinary election; a long ballot may need a second)
+MAX_PAGES: Final[int] = 20
+
+
+def _pages(reader: PdfFileReader) -> list[Any]:
+    """The page dictionaries in order (at most :data:`MAX_PAGES`; a page-tree cycle raises ValueError)."""
+    out: list[Any] = []
+    todo = [reader.root["/Pages"]]
+    seen = 0
+    while todo:
+        node = todo.pop()
+        seen += 1
+        if seen > 4 * MAX_PAGES:
+            raise ValueError("page tree too large")
+        if node.get("/Type") == "/Page":
+            out.append(node)
+        else:
+            kids = node["/Kids"]
+            todo.extend(kids[i] for i in reversed(range(len(kids))))
+    if len(out) > MAX_PAGES:
+        raise ValueError("too many pages")
+    return out
+
+
 def page_text(reader: PdfFileReader) -> str:
-    """The text drawn by page 1's content stream, decoded through each font's ToUnicode map (a code without
-    one is U+FFFD). Text inside form XObjects is not read: the declaration draws its text on the page."""
-    node = reader.root["/Pages"]
-    while node.get("/Type") != "/Page":
-        node = node["/Kids"][0]
+    """The text drawn by the pages' content streams, in order, decoded through each font's ToUnicode map (a
+    code without one is U+FFFD). Text inside form XObjects is not read: the declaration draws its text on
+    the page."""
+    return "".join(_one_page_text(page) for page in _pages(reader))
+
+
+def _one_page_text(node: Any) -> str:
     contents = node["/Contents"]
     parts = contents if isinstance(contents, generic.ArrayObject) else [contents]
     data = b"\n".join(part.get_object().data for part in parts)

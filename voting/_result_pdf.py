@@ -2,10 +2,11 @@
 
 Layout (A4, one page for ordinary elections): title (選挙結果の告示 / Declaration of election results),
 election name in Japanese and English, the date and time of the declaration in Japan time, the commission's
-name and the signatory's title, the ballot figures (eligible voters on the roll, ballots cast, superseded,
+name and the signatory's title, beside them the QR code of ``<record_url>#checkpoint=<checkpoint_hash>``
+and the record's address (so both are always on page 1), the ballot figures (eligible voters on the roll, ballots cast, superseded,
 overridden, counted, turnout, challenged), one table per contest (候補・選択肢 / Selection, 得票数 / Votes,
-then the blank ballots, or for an up-to-k contest the unused choices), the cited checkpoint's hash, the public
-record's address and a QR code of ``<record_url>#checkpoint=<checkpoint_hash>``.
+then the blank ballots, or for an up-to-k contest the unused choices; a long ballot runs on to page 2), the cited
+checkpoint's hash and a note on the signature.
 
 Every glyph is IPAex Gothic (IPA Font License v1.0), shipped in ``_result_pdf_assets/`` and subset-embedded
 by reportlab, so the declaration renders the same on a machine without Japanese fonts.
@@ -293,7 +294,7 @@ def _qr_image(payload: str) -> Image:
     # mode "1" (black and white): no alpha channel, so no transparency (PDF/A)
     qrcode.make(payload, border=2).get_image().convert("1").save(buf, format="PNG")
     buf.seek(0)
-    return Image(buf, width=38 * mm, height=38 * mm)
+    return Image(buf, width=34 * mm, height=34 * mm)
 
 
 @functools.cache
@@ -311,19 +312,21 @@ def render_result_pdf(document: Mapping[str, Any], manifest: Mapping[str, Any]) 
     (name_ja, name_en), _, tables = _layout(manifest, result)
     values: dict[str, int | str] = {**{k: result[k] for k in result if k != "results"}, **figures}
     _register_font()
-    h1 = ParagraphStyle("h1", fontName=_FONT, fontSize=17, leading=23, spaceAfter=2 * mm)
+    h1 = ParagraphStyle("h1", fontName=_FONT, fontSize=16, leading=21, spaceAfter=1.5 * mm)
     h2 = ParagraphStyle(
-        "h2", fontName=_FONT, fontSize=12.5, leading=17, spaceBefore=4 * mm, spaceAfter=1 * mm
+        "h2", fontName=_FONT, fontSize=11.5, leading=15, spaceBefore=3 * mm, spaceAfter=1 * mm
     )
-    body = ParagraphStyle("body", fontName=_FONT, fontSize=9.5, leading=13)
+    body = ParagraphStyle("body", fontName=_FONT, fontSize=9, leading=11.5)
     right = ParagraphStyle("right", parent=body, alignment=2)
-    mono = ParagraphStyle("mono", fontName=_FONT, fontSize=8.5, leading=11)
+    small = ParagraphStyle("small", fontName=_FONT, fontSize=7.5, leading=9.5)
     grid = TableStyle(
         [
             ("GRID", (0, 0), (-1, -1), 0.4, colors.grey),
             ("BACKGROUND", (0, 0), (-1, 0), colors.Color(0.92, 0.92, 0.95)),
             ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
             ("FONT", (0, 0), (-1, -1), _FONT),
+            ("TOPPADDING", (0, 0), (-1, -1), 1.5),
+            ("BOTTOMPADDING", (0, 0), (-1, -1), 2.5),
         ]
     )
 
@@ -334,10 +337,20 @@ def render_result_pdf(document: Mapping[str, Any], manifest: Mapping[str, Any]) 
         return Paragraph(f"{n:,}" if isinstance(n, int) else _esc(n), right)
 
     def table(header: tuple[Paragraph, Paragraph], rows: list[list[Any]]) -> Table:
-        return Table([list(header), *rows], colWidths=[125 * mm, 40 * mm], style=grid)
+        return Table([list(header), *rows], colWidths=[135 * mm, 35 * mm], style=grid)
 
     declared = dt.datetime.fromisoformat(document["declared_at"])
-    story: list[Any] = [
+    record_url, checkpoint_hash = document["record_url"], document["checkpoint_hash"]
+    plain = TableStyle(
+        [
+            ("VALIGN", (0, 0), (-1, -1), "TOP"),
+            ("FONT", (0, 0), (-1, -1), _FONT),
+            ("LEFTPADDING", (0, 0), (-1, -1), 0),
+            ("TOPPADDING", (0, 0), (-1, -1), 1),
+            ("BOTTOMPADDING", (0, 0), (-1, -1), 1),
+        ]
+    )
+    heading = [
         bi("選挙結果の告示", "Declaration of election results", h1),
         bi(name_ja, name_en, h2, sep="<br/>"),
         Table(
@@ -346,9 +359,17 @@ def render_result_pdf(document: Mapping[str, Any], manifest: Mapping[str, Any]) 
                 [bi("選挙管理委員会", "Election commission"), Paragraph(_esc(document["commission"]), body)],
                 [bi("署名者", "Signed by"), Paragraph(_esc(document["signatory"]), body)],
             ],
-            colWidths=[50 * mm, 115 * mm],
-            style=TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"), ("FONT", (0, 0), (-1, -1), _FONT)]),
+            colWidths=[42 * mm, 88 * mm],
+            style=plain,
         ),
+    ]
+    # the QR code and the record's address sit beside the heading: always on page 1
+    qr = [
+        _qr_image(f"{record_url}#checkpoint={checkpoint_hash}"),
+        bi("選挙記録", f"Election record: {record_url}", small, sep="<br/>"),
+    ]
+    story: list[Any] = [
+        Table([[heading, qr]], colWidths=[132 * mm, 38 * mm], style=plain),
         Spacer(1, 2 * mm),
         table(
             (bi("区分", "Ballots"), bi("数", "Count")),
@@ -372,36 +393,24 @@ def render_result_pdf(document: Mapping[str, Any], manifest: Mapping[str, Any]) 
                 [[bi(ja, en), num(n)] for ja, en, n in rows] + [extra],
             )
         )
-    record_url, checkpoint_hash = document["record_url"], document["checkpoint_hash"]
     story += [
-        Spacer(1, 5 * mm),
+        Spacer(1, 3 * mm),
         bi(
             "選挙記録（公開台帳）の最終チェックポイントのハッシュ",
             "Final checkpoint hash of the public election record:",
-            body,
-            sep="<br/>",
+            small,
         ),
-        Paragraph(checkpoint_hash, mono),
-        bi("選挙記録", f"Election record: {record_url}", body),
-        Spacer(1, 2 * mm),
-        Table(
-            [
-                [
-                    _qr_image(f"{record_url}#checkpoint={checkpoint_hash}"),
-                    bi(
-                        "この文書は選挙管理委員会の電子署名（PAdES）付きです。"
-                        "添付の tvote-result.json と checkpoint.txt は署名の対象で、"
-                        "検証ツール tvote-verify で公開記録と照合できます。",
-                        "This document carries the election commission's PAdES signature. "
-                        "The attached tvote-result.json and checkpoint.txt are signed with it; "
-                        "tvote-verify checks every figure printed here against the public record.",
-                        body,
-                        sep="<br/>",
-                    ),
-                ]
-            ],
-            colWidths=[45 * mm, 120 * mm],
-            style=TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"), ("FONT", (0, 0), (-1, -1), _FONT)]),
+        Paragraph(checkpoint_hash, small),
+        Spacer(1, 1.5 * mm),
+        bi(
+            "この文書は選挙管理委員会の電子署名（PAdES）付きです。"
+            "添付の tvote-result.json と checkpoint.txt は署名の対象で、"
+            "検証ツール tvote-verify で公開記録と照合できます。",
+            "This document carries the election commission's PAdES signature. "
+            "The attached tvote-result.json and checkpoint.txt are signed with it; "
+            "tvote-verify checks every figure printed here against the public record.",
+            small,
+            sep="<br/>",
         ),
     ]
     out = io.BytesIO()
@@ -410,8 +419,8 @@ def render_result_pdf(document: Mapping[str, Any], manifest: Mapping[str, Any]) 
         pagesize=A4,
         leftMargin=20 * mm,
         rightMargin=20 * mm,
-        topMargin=18 * mm,
-        bottomMargin=18 * mm,
+        topMargin=15 * mm,
+        bottomMargin=15 * mm,
         title=_title(name_en),
         author=document["commission"],
         subject=_SUBJECT,

@@ -373,6 +373,7 @@ class Settings:
         booth's home page ``<public_url>/``."""
         return self.public_record_url or self.public_url.rstrip("/") + "/"
 
+    @property
     def effective_dapp_redirect_uri(self) -> str:
         """Where the app sends the resident back: ``dapp_redirect_uri``, or the booth at
         ``<public_url>/vote``."""

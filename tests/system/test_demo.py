@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from pyhanko.pdf_utils.reader import PdfFileReader
 from rich.console import Console
 from typer.testing import CliRunner
 
@@ -29,6 +31,13 @@ def test_demo_writes_record_and_pdf_and_prints_the_tally(tmp_path: Path) -> None
     assert (tmp_path / "out" / "record").is_dir()
     pdf = (tmp_path / "out" / "result.pdf").read_bytes()
     assert pdf.startswith(b"%PDF") and b"/ByteRange" in pdf  # a signed PDF
+    # its link and QR code name the server the demo ran, as the demo printed it (not a port it did not use)
+    server = re.search(r"server (http://127\.0\.0\.1:\d+)", text)
+    assert server is not None, text
+    names = PdfFileReader(io.BytesIO(pdf)).root["/Names"]["/EmbeddedFiles"]["/Names"]
+    declaration = json.loads(names[3]["/EF"]["/F"].data)  # tvote-result.json (after checkpoint.txt)
+    assert declaration["record_url"] == server[1] + "/"
+    assert f"the declaration's link and QR code: {server[1]}/" in text
     # the printed table shows every count of the published result
     for contest in outcome.results.values():
         for count in contest.values():

@@ -20,7 +20,7 @@ from pyhanko.pdf_utils.reader import PdfFileReader
 
 from tests._poppler import poppler, render_without_system_fonts
 from verifier._errors import VerifierError
-from verifier._pdf import ResultPdfError, check_result_pdf, expected_figures, page_text
+from verifier._pdf import ResultPdfError, _pages, check_result_pdf, expected_figures, page_text
 from voting._result_pdf import (
     ICC_PROFILE_FILE,
     CommissionSigner,
@@ -555,3 +555,40 @@ def test_validation_time_is_honoured(signed_pdf: bytes, commission: CommissionTe
     with pytest.raises(ResultPdfError) as ei:  # the signer certificate is valid for 730 days
         check(signed_pdf, roots, validation_time=NOW + dt.timedelta(days=800))
     assert ei.value.check == "pdf.trust"
+
+
+def _page_images(pdf: bytes) -> list[int]:
+    """Per page, how many image XObjects it draws (the QR code is the declaration's only image)."""
+    r = PdfFileReader(io.BytesIO(pdf))
+    counts = []
+    for page in _pages(r):
+        xobjects = page["/Resources"]["/XObject"] if "/XObject" in page["/Resources"] else {}
+        images = 0
+        for name in xobjects:
+            x = xobjects[name]
+            if x["/Subtype"] == "/Image":
+                images += 1
+            elif "/Resources" in x and "/XObject" in x["/Resources"]:  # reportlab wraps the image in a form
+                inner = x["/Resources"]["/XObject"]
+                images += sum(1 for n in inner if inner[n]["/Subtype"] == "/Image")
+        counts.append(images)
+    return counts
+
+
+def test_an_ordinary_ballot_fits_one_page_with_the_qr_code(signed_pdf: bytes) -> None:
+    assert _page_images(signed_pdf) == [1]
+
+
+def test_a_long_ballot_keeps_the_qr_code_on_page_one_and_verifies(
+    signer: CommissionSigner, commission
+) -> None:
+    m = copy.deepcopy(MANIFEST)
+    m["contests"][0]["selections"] = [
+        {"id": f"c{k}", "name": {"ja": f"候補者 {k} 番", "en": f"Candidate number {k}"}} for k in range(60)
+    ]
+    r = copy.deepcopy(RESULT)
+    r["results"]["mayor"] = {f"c{k}": k % 4 for k in range(60)}
+    pdf = build_result_pdf(m, r, checkpoint_note=NOTE, record_url=URL, roll_size=ROLL, signer=signer)
+    images = _page_images(pdf)
+    assert len(images) > 1 and images[0] == 1 == sum(images)  # the table runs on; the QR code stays on page 1
+    check_result_pdf(pdf, [commission.root_certificate], r, CHECKPOINT, manifest=m, roll_size=ROLL)

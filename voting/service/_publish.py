@@ -159,7 +159,7 @@ class PublishStage(TallyStage):
 
     def record_url(self) -> str:
         """The public record's address printed on the declaration (``TVOTE_PUBLIC_RECORD_URL``)."""
-        return self.settings.effective_public_record_url()
+        return self.settings.effective_public_record_url
 
     def declare_result(self, signer: Any | None = None) -> dict[str, Any]:
         """Build the signed result declaration PDF citing a fresh checkpoint; append ``result.declaration``.

@@ -309,6 +309,7 @@ def run_demo(
         root = signer.chain[-1] if signer.chain else signer.certificate
         (out / "commission-root.pem").write_bytes(root.public_bytes(serialization.Encoding.PEM))
         shutil.copyfile(pdf_path, record_dir / "result.pdf")
+        record_url = e.service.record_url()  # the server this demo ran (its port), as the PDF prints it
         audit = _audit_evidence(e, Path(tmp), observers, record_dir, out / "evidence.json")
         con.print(
             f"  observers' evidence audit: {audit.human().splitlines()[-1]} "
@@ -338,6 +339,7 @@ def run_demo(
         con.print(f"  what they add to the simulated tally: {', '.join(added) or 'nothing'}", soft_wrap=True)
     ok = _within(manifest, results, expected, browser, kept) and audit.ok
     con.print(f"  record: [bold]{record_dir}[/bold]   signed result PDF: [bold]{pdf_path}[/bold]")
+    con.print(f"  the declaration's link and QR code: {record_url}", soft_wrap=True)
     con.print(f"  check it (official mode): .venv/bin/tvote-verify {record_dir} --pins {out / 'pins.json'}")
     if ok:
         plus = " plus the browser's ballots" if serve is not None else ""
