@@ -2,11 +2,11 @@
 
 Layout (A4, one page for ordinary elections): title (選挙結果の告示 / Declaration of election results),
 election name in Japanese and English, the date and time of the declaration in Japan time, the commission's
-name and the signatory's title, beside them the QR code of ``<record_url>#checkpoint=<checkpoint_hash>``
-and the record's address (so both are always on page 1), the ballot figures (eligible voters on the roll, ballots cast, superseded,
-overridden, counted, turnout, challenged), one table per contest (候補・選択肢 / Selection, 得票数 / Votes,
-then the blank ballots, or for an up-to-k contest the unused choices; a long ballot runs on to page 2), the cited
-checkpoint's hash and a note on the signature.
+name and the signatory's title; beside them the QR code of ``<record_url>#checkpoint=<checkpoint_hash>``
+and the record's address (so both are always on page 1); the ballot figures (eligible voters on the roll,
+ballots cast, superseded, overridden, counted, turnout, challenged); one table per contest (候補・選択肢 /
+Selection, 得票数 / Votes, then the blank ballots, or for an up-to-k contest the unused choices; a long
+ballot runs on to the next page); the cited checkpoint's hash and a note on the signature.
 
 Every glyph is IPAex Gothic (IPA Font License v1.0), shipped in ``_result_pdf_assets/`` and subset-embedded
 by reportlab, so the declaration renders the same on a machine without Japanese fonts.
