@@ -415,7 +415,7 @@ def _one_page_text(node: Any) -> str:
     parts = contents if isinstance(contents, generic.ArrayObject) else [contents]
     data = b"\n".join(part.get_object().data for part in parts)
     resources = node["/Resources"]
-    fonts = resources["/Font"] if "/Font" in resources else generic.DictionaryObject()
+    fonts: Any = resources["/Font"] if "/Font" in resources else {}
     maps: dict[str, tuple[int, dict[bytes, str]]] = {}
     font: tuple[int, dict[bytes, str]] = (1, {})
     chunks: list[str] = []

@@ -443,13 +443,12 @@ def _title(name_en: str) -> str:
 
 
 def _icc_output_intent(w: IncrementalPdfFileWriter) -> generic.IndirectObject:
-    profile = generic.StreamObject(
-        generic.DictionaryObject({generic.NameObject("/N"): generic.NumberObject(3)}),
-        stream_data=ICC_PROFILE_FILE.read_bytes(),
-    )
-    profile.compress()
+    n3 = generic.NumberObject(3)  # type: ignore[no-untyped-call]
+    header = generic.DictionaryObject({generic.NameObject("/N"): n3})  # type: ignore[no-untyped-call]
+    profile = generic.StreamObject(header, stream_data=ICC_PROFILE_FILE.read_bytes())
+    profile.compress()  # type: ignore[no-untyped-call]
     return w.add_object(
-        generic.DictionaryObject(
+        generic.DictionaryObject(  # type: ignore[no-untyped-call]
             {
                 generic.NameObject("/Type"): generic.NameObject("/OutputIntent"),
                 generic.NameObject("/S"): generic.NameObject("/GTS_PDFA1"),
@@ -532,7 +531,7 @@ def sign_declaration(
     # PDF/A: the document information dictionary and the XMP metadata say the same (pyHanko writes both
     # from one DocumentMetadata); the producer is pyHanko's own name, so that it is not appended to
     w.set_info(
-        generic.DictionaryObject(
+        generic.DictionaryObject(  # type: ignore[no-untyped-call]
             {
                 generic.NameObject(k): generic.TextStringObject("")
                 for k in ("/Title", "/Author", "/Subject", "/Creator", "/CreationDate", "/ModDate")
@@ -559,7 +558,7 @@ def sign_declaration(
         )
     )
     w.root["/OutputIntents"] = generic.ArrayObject([_icc_output_intent(w)])
-    w.update_root()
+    w.update_root()  # type: ignore[no-untyped-call]
     version = w.root["/Version"]  # 1.7: pyHanko's writer raised reportlab's 1.4
     # name-tree order: checkpoint.txt before tvote-result.json
     _attach(
