@@ -534,7 +534,12 @@ def check_result_pdf(
         text = _squash(page_text(reader))
     except (PdfError, KeyError, TypeError, ValueError, AttributeError, IndexError):
         raise ResultPdfError("pdf.text", "page 1's text cannot be read") from None
-    block = expected_figure_text(manifest, expected_result, figures)
+    try:
+        block = expected_figure_text(manifest, expected_result, figures)
+    except (KeyError, TypeError, AttributeError):
+        raise ResultPdfError(
+            "pdf.figures", "the record's manifest does not name every contest and selection"
+        ) from None
     if text.count(block) != 1:
         raise ResultPdfError(
             "pdf.text", "page 1 does not print the record's figures (counts, blanks, roll size, turnout)"

@@ -167,6 +167,11 @@ def _text(v: Any, what: str) -> str:
     return v
 
 
+def _font_text(v: Any, what: str) -> str:
+    _printable_in_font(_text(v, what), what)
+    return str(v)
+
+
 def turnout_text(counted: int, roll_size: int) -> str:
     """``counted / roll_size`` as a percentage, rounded half up to two decimals (``"45.50%"``)."""
     basis_points = (counted * 20000 + roll_size) // (2 * roll_size)
@@ -227,7 +232,7 @@ def result_document(
         raise ResultPdfInputError("checkpoint_hash must be 64 lowercase hex digits")
     if not isinstance(record_url, str) or not record_url.startswith(("https://", "http://")):
         raise ResultPdfInputError("record_url must be an http(s) URL")
-    _text(record_url, "record_url")
+    _font_text(record_url, "record_url")
     election_id = manifest.get("election_id")
     if not isinstance(election_id, str) or not election_id:
         raise ResultPdfInputError("manifest.election_id must be a non-empty string")
@@ -237,8 +242,8 @@ def result_document(
         "checkpoint_hash": checkpoint_hash,
         "record_url": record_url,
         "declared_at": _utc_seconds(declared_at),
-        "commission": _text(commission, "commission"),
-        "signatory": _text(signatory, "signatory"),
+        "commission": _font_text(commission, "commission"),
+        "signatory": _font_text(signatory, "signatory"),
         "result": copy.deepcopy(dict(result)),  # the document never aliases the caller's payload
         "figures": declaration_figures(manifest, result, roll_size),
     }
@@ -259,6 +264,7 @@ def _layout(
     manifest: Mapping[str, Any], result: Mapping[str, Any]
 ) -> tuple[tuple[str, str], list[tuple[str, int]], list[tuple[tuple[str, str], list[tuple[str, str, int]]]]]:
     name = _bilingual(manifest.get("name"), "manifest.name")
+    _printable_in_font(" ".join(name), "manifest.name")
     counts = [
         (key, _count(result.get(key), f"result.{key}"))
         for key in ("cast", "counted", "superseded", "overridden", "spoiled")
@@ -284,6 +290,9 @@ def _layout(
             for s in sels
         ]
         tables.append((_bilingual(c.get("name"), f"contest {cid!r} name"), rows))
+        for ja, en, _ in rows:
+            _printable_in_font(f"{ja} {en}", f"a selection name of contest {cid!r}")
+        _printable_in_font(" ".join(tables[-1][0]), f"contest {cid!r} name")
     if set(results) != {c["id"] for c in contests}:
         raise ResultPdfInputError("result.results names a contest that is not in the manifest")
     return name, counts, tables
@@ -298,8 +307,23 @@ def _qr_image(payload: str) -> Image:
 
 
 @functools.cache
-def _register_font() -> None:
-    pdfmetrics.registerFont(TTFont(_FONT, str(FONT_FILE)))
+def _register_font() -> frozenset[int]:
+    """Register IPAex Gothic with reportlab; the code points it has glyphs for."""
+    font = TTFont(_FONT, str(FONT_FILE))
+    pdfmetrics.registerFont(font)
+    return frozenset(font.face.charToGlyph)
+
+
+def _printable_in_font(text: str, what: str) -> None:
+    """Refuse text the font has no glyph for: it would print as an empty box (or nothing), and the page would
+    not state what the record says (the verifier reads the printed text back)."""
+    glyphs = _register_font()
+    missing = sorted({ch for ch in text if not ch.isspace() and ord(ch) not in glyphs})
+    if missing:
+        codes = ", ".join(f"U+{ord(ch):04X} {ch}" for ch in missing[:5])
+        raise ResultPdfInputError(
+            f"{what} has characters the declaration's font (IPAex Gothic) cannot print: {codes}"
+        )
 
 
 def _esc(s: str) -> str:

@@ -592,3 +592,21 @@ def test_a_long_ballot_keeps_the_qr_code_on_page_one_and_verifies(
     images = _page_images(pdf)
     assert len(images) > 1 and images[0] == 1 == sum(images)  # the table runs on; the QR code stays on page 1
     check_result_pdf(pdf, [commission.root_certificate], r, CHECKPOINT, manifest=m, roll_size=ROLL)
+
+
+def test_names_with_markup_characters_print_and_verify(signer: CommissionSigner, commission) -> None:
+    m = copy.deepcopy(MANIFEST)
+    m["contests"][0]["selections"][0]["name"] = {"ja": "髙橋 太郎 & <二郎>", "en": "Taro  Takahashi &amp; co"}
+    pdf = build_result_pdf(m, RESULT, checkpoint_note=NOTE, record_url=URL, roll_size=ROLL, signer=signer)
+    assert "髙橋太郎&<二郎>/TaroTakahashi&amp;co101" in "".join(
+        page_text(PdfFileReader(io.BytesIO(pdf))).split()
+    )
+    check_result_pdf(pdf, [commission.root_certificate], RESULT, CHECKPOINT, manifest=m, roll_size=ROLL)
+
+
+@pytest.mark.parametrize("name", ["𠮷田 太郎", "笑顔 😀"])
+def test_a_name_the_font_cannot_print_is_refused(name: str, signer: CommissionSigner) -> None:
+    m = copy.deepcopy(MANIFEST)
+    m["contests"][0]["selections"][0]["name"] = {"ja": name, "en": "Taro Yoshida"}
+    with pytest.raises(ResultPdfInputError, match="cannot print: U\\+"):
+        build_result_pdf(m, RESULT, checkpoint_note=NOTE, record_url=URL, roll_size=ROLL, signer=signer)
