@@ -90,6 +90,7 @@ __all__ = [
     "result_document",
     "sign_declaration",
     "turnout_text",
+    "unprintable_names",
 ]
 
 EMBEDDED_RESULT_NAME: Final[str] = "tvote-result.json"
@@ -165,6 +166,26 @@ def _text(v: Any, what: str) -> str:
     if not isinstance(v, str) or not v.strip() or len(v) > _MAX_TEXT or not v.isprintable():
         raise ResultPdfInputError(f"{what} must be printable text of 1 to {_MAX_TEXT} characters")
     return v
+
+
+def unprintable_names(manifest: Mapping[str, Any]) -> list[str]:
+    """The manifest's names (election, contests, selections) the declaration's font cannot print, each as
+    ``"<where>: U+XXXX …"``; empty when the declaration can be produced for this manifest."""
+    found: list[str] = []
+    labelled = [("name", manifest.get("name"))]
+    for c in manifest.get("contests") or ():
+        labelled.append((f"contests[{c.get('id')}].name", c.get("name")))
+        for sel in c.get("selections") or ():
+            labelled.append((f"contests[{c.get('id')}].selections[{sel.get('id')}].name", sel.get("name")))
+    for where, text in labelled:
+        for lang in ("ja", "en"):
+            value = text.get(lang) if isinstance(text, Mapping) else None
+            if isinstance(value, str):
+                try:
+                    _printable_in_font(value, f"{where}.{lang}")
+                except ResultPdfInputError as e:
+                    found.append(str(e))
+    return found
 
 
 def _font_text(v: Any, what: str) -> str:

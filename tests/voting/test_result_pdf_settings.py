@@ -66,3 +66,21 @@ def test_bad_values_are_refused(changes: dict[str, str], code: str, tmp_path: Pa
     with pytest.raises(ConfigurationError) as e:
         Settings(**{"environment": "test", "admin_token": TOKEN, "data_dir": tmp_path, **changes})  # type: ignore[arg-type]
     assert e.value.code == code
+
+
+def test_production_refuses_a_manifest_the_declaration_cannot_print(tmp_path: Path) -> None:
+    """A name outside the declaration's font (IPAex Gothic) would stop the declaration at the very end:
+    production refuses the manifest before it goes on the ledger, naming the field and the code point."""
+    from _service_util import manifest_dict
+
+    from voting._manifest import ManifestError
+
+    s = Settings(environment="production", admin_token=TOKEN, data_dir=tmp_path)
+    service = ElectionService(make_engine(s.effective_database_url), settings=s)
+    m = manifest_dict(3, 2)
+    m["contests"][0]["selections"][0]["name"]["ja"] = "𠮷田 太郎"
+    with pytest.raises(ManifestError) as e:
+        service.create_election(m)
+    assert e.value.code == "election.preflight"
+    fonts = [d for d in e.value.details if d["loc"] == ["result_pdf_font"]]
+    assert len(fonts) == 1 and "U+20BB7" in fonts[0]["msg"] and ".selections[" in fonts[0]["msg"]

@@ -34,24 +34,31 @@ class SetupStage(ServiceCore):
 
     def _preflight(self, m: Manifest) -> None:
         """Production: the server must be able to run this election to its end (witness quorum, every
-        allowed ballot-intake method configured, a commission key valid until voting closes) before its
-        manifest goes on the ledger, where it can never be changed (``voting._startup``). In every
-        environment, a manifest's ``pins`` must be this server's (start-up check ``manifest_pins``)."""
+        allowed ballot-intake method configured, a commission key valid until voting closes, every name
+        printable in the result declaration's font) before its manifest goes on the ledger, where it can never
+        be changed (``voting._startup``). In every environment, a manifest's ``pins`` must be this server's
+        (start-up check ``manifest_pins``)."""
         from .._startup import CHECKS, election_problems, run_checks
 
+        unprintable: list[str] = []
         if self.settings.environment == "production":
+            from .._result_pdf import unprintable_names
+
             problems = election_problems(self.settings, m, now=self._clock())
+            # the result declaration must be printable: a name outside its font would stop it at the end
+            unprintable = unprintable_names(m.to_dict())
         elif m.pins is not None:  # pins that are given must be this server's, in every environment
             pins_check = tuple(c for c in CHECKS if c.name == "manifest_pins")
             problems = run_checks(self.settings, m, now=self._clock(), checks=pins_check)
         else:
             return
-        if problems:
+        if problems or unprintable:
             raise ManifestError(
                 "election.preflight",
                 "this server cannot run the election described by the manifest: "
-                + "; ".join(map(str, problems)),
-                details=[{"loc": [p.check], "msg": p.message} for p in problems],
+                + "; ".join([*map(str, problems), *unprintable]),
+                details=[{"loc": [p.check], "msg": p.message} for p in problems]
+                + [{"loc": ["result_pdf_font"], "msg": msg} for msg in unprintable],
             )
 
     def create_election(self, manifest: Manifest | Mapping[str, Any] | str | bytes) -> CreatedElection:
