@@ -18,10 +18,10 @@ whose ``check`` names the first failed step:
 8. ``pdf.figures``     the attached figures (eligible voters, ballots counted, turnout, blank ballots or
                        unused choices per contest) differ from the record's (:func:`expected_figures`);
 9. ``pdf.time``        the declaration's printed time is not the signature's signing time (10 minutes apart);
-10. ``pdf.text``       the text printed on page 1 does not state these figures: the verifier composes the
+10. ``pdf.text``       the text printed on the pages does not state these figures: the verifier composes the
                        figure tables from the record (:func:`expected_figure_text`) and requires them, with
                        the declaration time, commission, signatory, record address and checkpoint hash,
-                       in the page's text (decoded through each font's ToUnicode map, whitespace ignored).
+                       in the pages' text (decoded through each font's ToUnicode map, whitespace ignored).
 
 Only pyHanko and cryptography are used: this module never imports the server side.
 """
@@ -235,9 +235,9 @@ def _number(n: int | str) -> str:
 def expected_figure_text(
     manifest: Mapping[str, Any], result: Mapping[str, Any], figures: Mapping[str, Any]
 ) -> str:
-    """The figure tables as page 1 prints them, whitespace removed: the ballot figures, then per contest its
-    name, every selection's name and count and the blank ballots (or unused choices), then the heading that
-    follows them."""
+    """The figure tables as the declaration prints them, whitespace removed: the ballot figures, then per
+    contest its name, every selection's name and count and the blank ballots (or unused choices), then the
+    heading that follows them."""
     values = {**{k: v for k, v in result.items() if k != "results"}, **figures}
     parts = ["区分 / Ballots", "数 / Count"]
     parts += [f"{ja} / {en}{_number(values[key])}" for key, ja, en in _COUNT_LABELS]
@@ -533,7 +533,7 @@ def check_result_pdf(
     try:
         text = _squash(page_text(reader))
     except (PdfError, KeyError, TypeError, ValueError, AttributeError, IndexError):
-        raise ResultPdfError("pdf.text", "page 1's text cannot be read") from None
+        raise ResultPdfError("pdf.text", "the pages' text cannot be read") from None
     try:
         block = expected_figure_text(manifest, expected_result, figures)
     except (KeyError, TypeError, AttributeError):
@@ -542,7 +542,7 @@ def check_result_pdf(
         ) from None
     if text.count(block) != 1:
         raise ResultPdfError(
-            "pdf.text", "page 1 does not print the record's figures (counts, blanks, roll size, turnout)"
+            "pdf.text", "the page does not print the record's figures (counts, blanks, roll size, turnout)"
         )
     for what, printed in (
         ("declaration time", format_jst(declared)),
@@ -552,7 +552,9 @@ def check_result_pdf(
         ("checkpoint hash", expected_checkpoint_hash),
     ):
         if _squash(printed) not in text:
-            raise ResultPdfError("pdf.text", f"page 1 does not print the {what} of the attached declaration")
+            raise ResultPdfError(
+                "pdf.text", f"the page does not print the {what} of the attached declaration"
+            )
 
     cert = status.signing_cert
     return ResultPdfReport(
