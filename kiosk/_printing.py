@@ -1,9 +1,9 @@
 """The kiosk's printouts: the voter's receipt slip, the zero report and the closing report, as PDF
 (reportlab), sized for an 80 mm receipt printer.
 
-Japanese text uses reportlab's built-in CID font ``HeiseiKakuGo-W5`` as the result declaration does
-(``voting/_result_pdf.py``; no font file, the viewer or CUPS supplies the glyphs), every label is also in
-English (Helvetica), and the tracking code is in Courier. The QR code (``qrcode``'s module matrix) is
+Japanese text uses IPAex Gothic, subset-embedded, the font the result declaration embeds
+(``voting.result_pdf.JAPANESE_FONT_FILE``, package data), so it prints on a kiosk without a Japanese system
+font; every label is also in English (Helvetica), and the tracking code is in Courier. The QR code (``qrcode``'s module matrix) is
 drawn as vector squares, so it prints sharp at any resolution. The pages are written uncompressed (a slip
 is a few kilobytes) so the printed text can be read back from the file.
 
@@ -27,10 +27,11 @@ from zoneinfo import ZoneInfo
 import qrcode  # type: ignore[import-untyped]
 from reportlab.lib.units import mm  # type: ignore[import-untyped]
 from reportlab.pdfbase import pdfmetrics  # type: ignore[import-untyped]
-from reportlab.pdfbase.cidfonts import UnicodeCIDFont  # type: ignore[import-untyped]
+from reportlab.pdfbase.ttfonts import TTFont  # type: ignore[import-untyped]
 from reportlab.pdfgen.canvas import Canvas  # type: ignore[import-untyped]
 
 from ledger.files import write_atomic
+from voting.result_pdf import JAPANESE_FONT_FILE
 
 __all__ = [
     "PrintError",
@@ -43,7 +44,7 @@ __all__ = [
     "zero_report_pdf",
 ]
 
-JA_FONT: Final[str] = "HeiseiKakuGo-W5"
+JA_FONT: Final[str] = "IPAexGothic"
 WIDTH: Final[float] = 80 * mm
 MARGIN: Final[float] = 5 * mm
 JST: Final[ZoneInfo] = ZoneInfo("Asia/Tokyo")
@@ -109,7 +110,7 @@ class _Slip:
     calls are recorded with their depth below the top, and :meth:`done` draws them on a page that fits."""
 
     def __init__(self) -> None:
-        pdfmetrics.registerFont(UnicodeCIDFont(JA_FONT))
+        pdfmetrics.registerFont(TTFont(JA_FONT, str(JAPANESE_FONT_FILE)))  # subset-embedded
         self.depth = 0.0  # points below the top margin
         self.ops: list[Callable[[Canvas, float], None]] = []  # each draws itself, given the page's top
 

@@ -7,6 +7,10 @@ document-signing key, its certificate and the chain to its root); malformed inpu
 
 from __future__ import annotations
 
-from ._result_pdf import CommissionSigner, ResultPdfInputError, build_result_pdf
+from ._result_pdf import FONT_FILE, CommissionSigner, ResultPdfInputError, build_result_pdf
 
-__all__ = ["CommissionSigner", "ResultPdfInputError", "build_result_pdf"]
+#: The Japanese TrueType font the declaration embeds (IPAex Gothic, IPA Font License, package data); the
+#: kiosk's printouts embed the same one.
+JAPANESE_FONT_FILE = FONT_FILE
+
+__all__ = ["JAPANESE_FONT_FILE", "CommissionSigner", "ResultPdfInputError", "build_result_pdf"]

@@ -8,10 +8,12 @@ import datetime as dt
 import json
 import os
 import stat
+import subprocess
 from pathlib import Path
 
 import pytest
 from _kiosk_device import pdf_qr_matrix, pdf_text
+from _poppler import poppler
 from typer.testing import CliRunner
 
 from kiosk._printing import Printer, check_url, closing_report_pdf, qr_matrix, receipt_pdf, zero_report_pdf
@@ -112,6 +114,29 @@ def test_receipt_slip_text_and_qr_code(tmp_path: Path) -> None:
     assert check_url("https://vote.example.jp/", code) == f"https://vote.example.jp/check?code={code}"
     assert pdf_qr_matrix(path) == qr_matrix(f"https://vote.example.jp/check?code={code}")
     assert pdf_qr_matrix(path) != qr_matrix(f"https://vote.example.jp/check?code={code[:-1]}T")
+
+
+def test_the_japanese_labels_use_an_embedded_font(tmp_path: Path) -> None:
+    """The slip's Japanese labels are in IPAex Gothic, subset-embedded: they print on a kiosk without a
+    Japanese system font (Helvetica and Courier, the Latin text, are the printer's standard fonts)."""
+    path = tmp_path / "r.pdf"
+    path.write_bytes(
+        receipt_pdf(
+            election_name=("つくば市長選挙", "Tsukuba mayoral election"),
+            tracking_code="ABCD-EFGH-JKMN-PQRS",
+            ledger_index=42,
+            cast_at=WHEN,
+            kiosk_id="hall-1",
+            public_url="https://vote.example.jp/",
+        )
+    )
+    out = subprocess.run([poppler("pdffonts"), str(path)], capture_output=True, text=True, check=True, timeout=60)
+    header, _rule, *rows = out.stdout.splitlines()
+    emb = header.index(" emb ") + 1
+    japanese = [row for row in rows if "IPAexGothic" in row.split()[0]]
+    assert japanese, out.stdout
+    assert all(row[emb : emb + 3] == "yes" for row in japanese), out.stdout
+    assert not any("Heisei" in row for row in rows), out.stdout
 
 
 def test_reports_say_the_counts(tmp_path: Path) -> None:

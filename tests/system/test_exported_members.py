@@ -422,6 +422,7 @@ PINNED: dict[str, set[str]] = {
     },
     "voting.receipt": {"Receipt"},
     "voting.result_pdf": {
+        "JAPANESE_FONT_FILE",
         "CommissionSigner",
         "ResultPdfInputError",
         "build_result_pdf",
