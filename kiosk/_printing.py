@@ -3,9 +3,9 @@
 
 Japanese text uses IPAex Gothic, subset-embedded, the font the result declaration embeds
 (``voting.result_pdf.JAPANESE_FONT_FILE``, package data), so it prints on a kiosk without a Japanese system
-font; every label is also in English (Helvetica), and the tracking code is in Courier. The QR code (``qrcode``'s module matrix) is
-drawn as vector squares, so it prints sharp at any resolution. The pages are written uncompressed (a slip
-is a few kilobytes) so the printed text can be read back from the file.
+font; every label is also in English (Helvetica), and the tracking code is in Courier. The QR code
+(``qrcode``'s module matrix) is drawn as vector squares, so it prints sharp at any resolution. The pages
+are written uncompressed (a slip is a few kilobytes) so the printed text can be read back from the file.
 
 Every PDF is kept on disk (``receipts/``, ``reports/`` of the state directory); with a printer it is also
 sent to CUPS with ``lp -d PRINTER FILE`` and ``lp``'s exit status is checked. Nothing personal is printed:

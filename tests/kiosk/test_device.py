@@ -130,7 +130,9 @@ def test_the_japanese_labels_use_an_embedded_font(tmp_path: Path) -> None:
             public_url="https://vote.example.jp/",
         )
     )
-    out = subprocess.run([poppler("pdffonts"), str(path)], capture_output=True, text=True, check=True, timeout=60)
+    out = subprocess.run(
+        [poppler("pdffonts"), str(path)], capture_output=True, text=True, check=True, timeout=60
+    )
     header, _rule, *rows = out.stdout.splitlines()
     emb = header.index(" emb ") + 1
     japanese = [row for row in rows if "IPAexGothic" in row.split()[0]]
