@@ -20,6 +20,13 @@ PACKAGES = ("crypto", "ledger", "verifier", "voting", "kiosk")
 
 PINNED: dict[str, set[str]] = {
     "crypto": {
+        "BallotEngine",
+        "DictCheck",
+        "ENGINE_NAMES",
+        "EngineUnavailable",
+        "NATIVE_INSTALL_HINT",
+        "native_available",
+        "select_engine",
         "BallotError",
         "BallotSecrets",
         "BatchError",
