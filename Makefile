@@ -63,7 +63,7 @@ $(STAMP): pyproject.toml $(SERVER_LOCK)
 CARGO ?= cargo
 HAVE_CARGO := $(shell command -v $(CARGO) >/dev/null 2>&1 && echo yes)
 NATIVE_STAMP := $(VENV)/.native-installed
-NATIVE_SOURCES := native/Cargo.toml native/Cargo.lock native/pyproject.toml $(wildcard native/src/*.rs)
+NATIVE_SOURCES := native/Cargo.toml native/Cargo.lock native/pyproject.toml native/tvote_native.pyi $(wildcard native/src/*.rs)
 NATIVE_IF_CARGO := $(if $(HAVE_CARGO),$(NATIVE_STAMP))
 
 $(NATIVE_STAMP): $(STAMP) $(NATIVE_SOURCES)

@@ -1,5 +1,5 @@
-"""``tvote-verify --engine``: both engines give the same report on a real record (valid, and with tampered cast
-ballots); the report names the engine; ``--engine native`` without the extension exits 2 with the hint.
+"""``tvote-verify --engine``: both engines give the same report on a real record (valid, and with tampered
+cast ballots); the report names the engine; ``--engine native`` without the extension exits 2 with the hint.
 
 The native half skips when the extension is not installed, except under ``TVOTE_REQUIRE_ALL=1`` (CI)."""
 
