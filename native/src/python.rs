@@ -10,7 +10,8 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyBytes, PyDict, PyList, PyLong, PyString};
 
-use crate::ballot::{decode_ballot, Ballot, ContestSpec, Election};
+use crate::ballot::{decode_ballot, Ballot, ContestSpec, Election, Pt};
+use crate::proofs::{self, Item, Statement};
 use crate::value::Value;
 use crate::verify::{self, Failure};
 
@@ -178,6 +179,87 @@ fn combined_point<'py>(
     Ok(PyBytes::new_bound(py, &p.compress().to_bytes()))
 }
 
+fn pt(b: &[u8]) -> Result<Pt, String> {
+    let enc: [u8; 32] = b.try_into().map_err(|_| "a point is 32 bytes".to_string())?;
+    Pt::decode(enc).ok_or_else(|| "not the canonical encoding of a ristretto255 element".to_string())
+}
+
+fn sc(b: &[u8]) -> Result<curve25519_dalek::scalar::Scalar, String> {
+    let enc: [u8; 32] = b.try_into().map_err(|_| "a scalar is 32 bytes".to_string())?;
+    Option::from(curve25519_dalek::scalar::Scalar::from_canonical_bytes(enc))
+        .ok_or_else(|| "non-canonical scalar".to_string())
+}
+
+/// One statement from `("schnorr", X, R, v, context)` or `("chaum-pedersen", X, A, Y, R1, R2, v, context)`
+/// (points and scalars as 32 bytes; context items as bytes, or an int for a u64).
+fn statement(ob: &Bound<'_, PyAny>) -> Result<Statement, String> {
+    let t = ob.downcast::<pyo3::types::PyTuple>().map_err(|_| "a statement is a tuple".to_string())?;
+    let kind: String = t.get_item(0).and_then(|k| k.extract()).map_err(|_| "no kind".to_string())?;
+    let bytes = |i: usize| -> Result<Vec<u8>, String> {
+        t.get_item(i).and_then(|x| x.extract::<Vec<u8>>()).map_err(|_| format!("item {i} is not bytes"))
+    };
+    let context = |i: usize| -> Result<Vec<Item>, String> {
+        let l = t.get_item(i).map_err(|_| "no context".to_string())?;
+        let l = l.downcast::<PyList>().map_err(|_| "the context is a list".to_string())?;
+        l.iter()
+            .map(|x| {
+                if x.is_exact_instance_of::<PyLong>() {
+                    x.extract::<u64>().map(Item::U64).map_err(|_| "a u64 is in [0, 2^64)".to_string())
+                } else {
+                    x.extract::<Vec<u8>>().map(Item::Bytes).map_err(|_| "a context item is bytes or an int".to_string())
+                }
+            })
+            .collect()
+    };
+    match (kind.as_str(), t.len()) {
+        ("schnorr", 5) => Ok(Statement::Schnorr { x: pt(&bytes(1)?)?, r: pt(&bytes(2)?)?, v: sc(&bytes(3)?)?, context: context(4)? }),
+        ("chaum-pedersen", 8) => Ok(Statement::ChaumPedersen {
+            x: pt(&bytes(1)?)?,
+            a: pt(&bytes(2)?)?,
+            y: pt(&bytes(3)?)?,
+            r1: pt(&bytes(4)?)?,
+            r2: pt(&bytes(5)?)?,
+            v: sc(&bytes(6)?)?,
+            context: context(7)?,
+        }),
+        _ => Err("a statement is (\"schnorr\", X, R, v, context) or (\"chaum-pedersen\", X, A, Y, R1, R2, v, context)".into()),
+    }
+}
+
+fn statements(items: &Bound<'_, PyList>) -> PyResult<Vec<Statement>> {
+    items.iter().map(|x| statement(&x).map_err(PyValueError::new_err)).collect()
+}
+
+/// The trustees' proofs (§T2) in a batch: per statement `None` (valid) or the failed check
+/// (`schnorr-pok`, `chaum-pedersen-identity`, `chaum-pedersen`). `ValueError` for a statement that does not
+/// decode (the caller passes values it decoded).
+#[pyfunction]
+fn verify_proofs(py: Python<'_>, items: &Bound<'_, PyList>) -> PyResult<Vec<Option<&'static str>>> {
+    let s = statements(items)?;
+    Ok(py.allow_threads(|| proofs::check_batch(&s)))
+}
+
+/// `proofs.json` → `batch` → `combined` with the given weights (16 bytes little-endian each).
+#[pyfunction]
+fn combined_proofs_point<'py>(
+    py: Python<'py>,
+    items: &Bound<'py, PyList>,
+    weights: Vec<Vec<u8>>,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let s = statements(items)?;
+    let mut ws = Vec::with_capacity(weights.len());
+    for w in weights {
+        if w.len() != 16 {
+            return Err(PyValueError::new_err("a weight is 16 bytes"));
+        }
+        let mut b = [0u8; 32];
+        b[..16].copy_from_slice(&w);
+        ws.push(curve25519_dalek::scalar::Scalar::from_bytes_mod_order(b));
+    }
+    let p = proofs::combined_with_weights(&s, &ws).map_err(PyValueError::new_err)?;
+    Ok(PyBytes::new_bound(py, &p.compress().to_bytes()))
+}
+
 /// Seconds per point of one multiscalar multiplication of `n` random points (best of `reps`).
 #[pyfunction]
 #[pyo3(signature = (n, short=false, reps=3))]
@@ -201,6 +283,8 @@ fn tvote_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(verify_ballot, m)?)?;
     m.add_function(wrap_pyfunction!(equation_counts, m)?)?;
     m.add_function(wrap_pyfunction!(combined_point, m)?)?;
+    m.add_function(wrap_pyfunction!(verify_proofs, m)?)?;
+    m.add_function(wrap_pyfunction!(combined_proofs_point, m)?)?;
     m.add_function(wrap_pyfunction!(msm_seconds_per_point, m)?)?;
     m.add_function(wrap_pyfunction!(decode_seconds_per_point, m)?)?;
     Ok(())
