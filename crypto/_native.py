@@ -32,19 +32,31 @@ from typing import Any, Final, Literal, Protocol
 
 from ._ballot import ElectionContext, EncryptedBallot
 from ._ballot_verify import decode_verified_ballot, verify_ballot, verify_ballots
+from ._batch import Equation, failing_items
 from ._elgamal import Ciphertext
-from ._errors import BatchError, CryptoError, InvalidEncoding, VerificationError
-from ._group import Point
-from ._hash import tagged_sha256
+from ._errors import BatchError, CryptoError, InvalidEncoding, ProofError, VerificationError
+from ._group import Point, Scalar
+from ._hash import TranscriptItem, tagged_sha256
+from ._proofs import (
+    ChaumPedersenProof,
+    SchnorrProof,
+    chaum_pedersen_equations,
+    schnorr_equations,
+    verify_chaum_pedersen,
+    verify_schnorr,
+)
 
 __all__ = [
     "ENGINE_NAMES",
     "NATIVE_INSTALL_HINT",
     "BallotEngine",
+    "ChaumPedersenStatement",
     "DictCheck",
     "EngineUnavailable",
     "NativeEngine",
+    "ProofStatement",
     "PythonEngine",
+    "SchnorrStatement",
     "Verdict",
     "native_available",
     "select_engine",
@@ -66,6 +78,29 @@ NATIVE_INSTALL_HINT: Final[str] = (
 #: ``"invalid-encoding"`` for a ballot that does not decode and otherwise the check of §9.5, and
 #: ``cause`` the disjunctive proof's own check (§8.3) of a ``selection-proof`` / ``contest-proof``.
 Verdict = tuple[str, str | None, str | None] | None
+
+
+@dataclass(frozen=True)
+class SchnorrStatement:
+    """A Schnorr proof of knowledge of ``log_G(X)`` (§T2.1) in its context, for :meth:`verify_proofs`."""
+
+    X: Point
+    proof: SchnorrProof
+    context: tuple[TranscriptItem, ...]
+
+
+@dataclass(frozen=True)
+class ChaumPedersenStatement:
+    """A Chaum–Pedersen proof of ``log_G(X) == log_A(Y)`` (§T2.2) in its context."""
+
+    X: Point
+    A: Point
+    Y: Point
+    proof: ChaumPedersenProof
+    context: tuple[TranscriptItem, ...]
+
+
+ProofStatement = SchnorrStatement | ChaumPedersenStatement
 
 
 class EngineUnavailable(ImportError):
@@ -100,6 +135,11 @@ class BallotEngine(Protocol):
 
     def verdicts(self, ctx: ElectionContext, ballots: Sequence[Any]) -> list[Verdict]:
         """The raw verdict of each ballot in dict form, by this engine's own batch check."""
+        ...  # pragma: no cover - protocol
+
+    def verify_proofs(self, statements: Sequence[ProofStatement]) -> list[str | None]:
+        """The trustees' proofs in a batch (§12 over §T2): per statement ``None`` (valid) or the check that
+        verifying it alone fails (``schnorr-pok``, ``chaum-pedersen-identity``, ``chaum-pedersen``)."""
         ...  # pragma: no cover - protocol
 
 
@@ -156,6 +196,57 @@ class PythonEngine:
                 assert isinstance(err, VerificationError)
                 out[decoded[j][0]] = (err.check, err.subject, _cause(err))
         return out
+
+    def verify_proofs(self, statements: Sequence[ProofStatement]) -> list[str | None]:
+        return _reference_proof_verdicts(statements)
+
+
+def _proof_equations(s: ProofStatement) -> tuple[Equation, ...]:
+    if isinstance(s, SchnorrStatement):
+        return schnorr_equations(s.X, s.proof, context=s.context)
+    return chaum_pedersen_equations(s.X, s.A, s.Y, s.proof, context=s.context)
+
+
+def _proof_check(s: ProofStatement) -> str | None:
+    try:
+        if isinstance(s, SchnorrStatement):
+            verify_schnorr(s.X, s.proof, context=s.context)
+        else:
+            verify_chaum_pedersen(s.X, s.A, s.Y, s.proof, context=s.context)
+    except ProofError as e:
+        return e.check
+    return None
+
+
+def _reference_proof_verdicts(statements: Sequence[ProofStatement]) -> list[str | None]:
+    out: list[str | None] = [None] * len(statements)
+    for i in failing_items(statements, _proof_equations):
+        out[i] = _proof_check(statements[i])
+        if out[i] is None:  # pragma: no cover - only if a weight cancelled a false equation (2^-128)
+            raise AssertionError("batch and single verification disagree")
+    return out
+
+
+def _native_item(x: TranscriptItem) -> bytes | int:
+    """A context item as the native engine takes it (§4: a u64 as an int, everything else encoded)."""
+    if isinstance(x, Point | Scalar):
+        return x.to_bytes()
+    if isinstance(x, bytes):
+        return x
+    if isinstance(x, str):
+        return x.encode("utf-8")
+    if isinstance(x, int) and not isinstance(x, bool) and 0 <= x < 2**64:
+        return x
+    raise TypeError(f"cannot put {type(x).__name__} {x!r} in a transcript")
+
+
+def _native_statement(s: ProofStatement) -> tuple[Any, ...]:
+    ctx = [_native_item(x) for x in s.context]
+    if isinstance(s, SchnorrStatement):
+        return ("schnorr", s.X.to_bytes(), s.proof.commitment.to_bytes(), s.proof.response.to_bytes(), ctx)
+    r1, r2 = s.proof.commitments
+    points = (s.X, s.A, s.Y, r1, r2)
+    return ("chaum-pedersen", *(p.to_bytes() for p in points), s.proof.response.to_bytes(), ctx)
 
 
 def _canonical_ballot_bytes(d: Any) -> bytes:
@@ -225,6 +316,10 @@ class NativeEngine:
     def verdicts(self, ctx: ElectionContext, ballots: Sequence[Any]) -> list[Verdict]:
         verdicts, _ = self._raw(ctx, ballots, None)
         return [None if v is None else (v[0], v[1], v[2]) for v in verdicts]
+
+    def verify_proofs(self, statements: Sequence[ProofStatement]) -> list[str | None]:
+        out: list[str | None] = self._m.verify_proofs([_native_statement(s) for s in statements])
+        return out
 
 
 _MODULE_NAME: Final[str] = "tvote_native"

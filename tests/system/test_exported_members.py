@@ -85,6 +85,9 @@ PINNED: dict[str, set[str]] = {
     },
     "crypto.hazmat": {
         "CHAUM_PEDERSEN_PURPOSE",
+        "ChaumPedersenStatement",
+        "ProofStatement",
+        "SchnorrStatement",
         "ChaumPedersenProof",
         "Ciphertext",
         "DisjunctiveProof",
