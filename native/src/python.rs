@@ -17,22 +17,33 @@ use crate::verify::{self, Failure};
 
 type Verdict = Option<(String, Option<String>, Option<String>, String)>;
 
+/// Deeper than any ballot (a ballot nests 6 levels): anything below this is refused as `Other`, so a
+/// hostile object cannot exhaust the stack.
+const MAX_DEPTH: usize = 16;
+
 fn to_value(ob: &Bound<'_, PyAny>) -> Value {
+    to_value_at(ob, 0)
+}
+
+fn to_value_at(ob: &Bound<'_, PyAny>, depth: usize) -> Value {
     if let Ok(s) = ob.downcast_exact::<PyString>() {
         return s.to_str().map_or(Value::Other, |s| Value::Str(s.to_owned()));
+    }
+    if depth >= MAX_DEPTH {
+        return Value::Other;
     }
     if let Ok(d) = ob.downcast::<PyDict>() {
         let mut items = Vec::with_capacity(d.len());
         for (k, v) in d.iter() {
             match k.downcast_exact::<PyString>().ok().and_then(|k| k.to_str().ok().map(str::to_owned)) {
-                Some(k) => items.push((k, to_value(&v))),
+                Some(k) => items.push((k, to_value_at(&v, depth + 1))),
                 None => return Value::Other,
             }
         }
         return Value::Map(items);
     }
     if let Ok(l) = ob.downcast::<PyList>() {
-        return Value::List(l.iter().map(|x| to_value(&x)).collect());
+        return Value::List(l.iter().map(|x| to_value_at(&x, depth + 1)).collect());
     }
     if let Ok(b) = ob.downcast_exact::<PyBool>() {
         return Value::Bool(b.is_true());

@@ -330,3 +330,14 @@ def test_non_dict_inputs_are_refused_not_crashed(native: NativeEngine) -> None:
         == REFERENCE.verdicts(ctx, odd)
         == [("invalid-encoding", None, None)] * len(odd)
     )
+
+
+def test_deep_or_cyclic_inputs_are_refused(native: NativeEngine) -> None:
+    ctx, valid = pool("one-of-five")
+    deep: Any = [0]
+    for _ in range(100_000):
+        deep = [deep]
+    cyclic: dict[str, Any] = {**valid[0]}
+    cyclic["contests"] = [cyclic]
+    odd = [{**valid[0], "contests": deep}, cyclic]
+    assert native.verdicts(ctx, odd) == [("invalid-encoding", None, None)] * 2
