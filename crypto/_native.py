@@ -23,7 +23,6 @@ failure, then the reference is asked for its message), so reports do not depend 
 from __future__ import annotations
 
 import importlib
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -36,7 +35,7 @@ from ._batch import Equation, failing_items
 from ._elgamal import Ciphertext
 from ._errors import BatchError, CryptoError, InvalidEncoding, ProofError, VerificationError
 from ._group import Point, Scalar
-from ._hash import TranscriptItem, tagged_sha256
+from ._hash import TranscriptItem
 from ._proofs import (
     ChaumPedersenProof,
     SchnorrProof,
@@ -249,13 +248,6 @@ def _native_statement(s: ProofStatement) -> tuple[Any, ...]:
     return ("chaum-pedersen", *(p.to_bytes() for p in points), s.proof.response.to_bytes(), ctx)
 
 
-def _canonical_ballot_bytes(d: Any) -> bytes:
-    """RFC 8785 bytes of a ballot dict that decodes strictly: for such a dict (identifiers and lowercase
-    hex only, the integer 2, exactly the format's keys) this is ``json.dumps`` with sorted keys and no
-    whitespace, the same bytes as ``EncryptedBallot.from_dict(d).canonical_bytes()``."""
-    return json.dumps(d, sort_keys=True, separators=(",", ":")).encode("ascii")
-
-
 class NativeEngine:
     """The native engine (the extension module ``tvote_native``)."""
 
@@ -275,7 +267,7 @@ class NativeEngine:
         return self._m.verify_ballots(self._elections(ctx), list(ballots), counted)
 
     def verify_ballots(self, ctx: ElectionContext, ballots: Sequence[EncryptedBallot]) -> None:
-        verdicts, _ = self._raw(ctx, [b.to_dict() for b in ballots], None)
+        verdicts, _, _ = self._raw(ctx, [b.to_dict() for b in ballots], None)
         failures: list[tuple[int, CryptoError]] = []
         for i, v in enumerate(verdicts):
             if v is None:
@@ -298,12 +290,8 @@ class NativeEngine:
         flags = None if counted is None else [bool(x) for x in counted]
         if flags is not None and len(flags) != len(ballots):
             raise ValueError("counted has one flag per ballot")
-        verdicts, sums = self._raw(ctx, ballots, flags)
+        verdicts, sums, hashes = self._raw(ctx, ballots, flags)
         valid = [v is None for v in verdicts]
-        hashes = [
-            tagged_sha256("ballot-hash", _canonical_ballot_bytes(d)) if ok else None
-            for d, ok in zip(ballots, valid, strict=True)
-        ]
         out = DictCheck(valid, hashes)
         if sums is not None and any(ok and f for ok, f in zip(valid, flags or (), strict=False)):
             keys = [(c.contest_id, s) for c in ctx.contests for s in c.selection_ids]
@@ -314,7 +302,7 @@ class NativeEngine:
         return out
 
     def verdicts(self, ctx: ElectionContext, ballots: Sequence[Any]) -> list[Verdict]:
-        verdicts, _ = self._raw(ctx, ballots, None)
+        verdicts, _, _ = self._raw(ctx, ballots, None)
         return [None if v is None else (v[0], v[1], v[2]) for v in verdicts]
 
     def verify_proofs(self, statements: Sequence[ProofStatement]) -> list[str | None]:

@@ -260,6 +260,74 @@ pub fn decode_ballot(v: &Value) -> Result<Ballot, DecodeError> {
     Ok(Ballot { election_hash, nonce, contests: contests.iter().map(contest).collect::<Result<_, _>>()? })
 }
 
+/// The ballot's RFC 8785 canonical JSON (§1, §10). A decoded ballot holds identifiers of
+/// `[A-Za-z0-9_.-]` and values that are re-encoded as the lowercase hex they were decoded from, so its
+/// canonical form needs no escaping: keys sorted, no whitespace, the version the integer 2.
+pub fn canonical_json(b: &Ballot) -> String {
+    fn hex(out: &mut String, bytes: &[u8]) {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        out.push('"');
+        for x in bytes {
+            out.push(DIGITS[(x >> 4) as usize] as char);
+            out.push(DIGITS[(x & 15) as usize] as char);
+        }
+        out.push('"');
+    }
+    fn list<T>(out: &mut String, items: &[T], f: impl Fn(&mut String, &T)) {
+        out.push('[');
+        for (i, x) in items.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            f(out, x);
+        }
+        out.push(']');
+    }
+    fn proof(out: &mut String, p: &Proof) {
+        out.push_str("{\"challenges\":");
+        list(out, &p.challenges, |o, c| hex(o, c.as_bytes()));
+        out.push_str(",\"commitments\":");
+        list(out, &p.commitments, |o, c| hex(o, &c.enc));
+        out.push_str(",\"responses\":");
+        list(out, &p.responses, |o, v| hex(o, v.as_bytes()));
+        out.push('}');
+    }
+    let mut out = String::with_capacity(8192);
+    out.push_str("{\"ballot_nonce\":");
+    hex(&mut out, &b.nonce);
+    out.push_str(",\"contests\":");
+    list(&mut out, &b.contests, |o, c| {
+        o.push_str("{\"contest_id\":\"");
+        o.push_str(&c.id);
+        o.push_str("\",\"proof\":");
+        proof(o, &c.proof);
+        o.push_str(",\"selections\":");
+        list(o, &c.selections, |o, s| {
+            o.push_str("{\"ciphertext\":{\"a\":");
+            hex(o, &s.a.enc);
+            o.push_str(",\"b\":");
+            hex(o, &s.b.enc);
+            o.push_str("},\"proof\":");
+            proof(o, &s.proof);
+            o.push_str(",\"selection_id\":\"");
+            o.push_str(&s.id);
+            o.push_str("\"}");
+        });
+        o.push('}');
+    });
+    out.push_str(",\"election_hash\":");
+    hex(&mut out, &b.election_hash);
+    out.push_str(",\"version\":2}");
+    out
+}
+
+/// `ballot_hash = tagged_sha256("ballot-hash", JCS(ballot))` (§10).
+pub fn ballot_hash(b: &Ballot) -> [u8; 32] {
+    let mut t = crate::transcript::TaggedTranscript::new("ballot-hash");
+    t.bytes(canonical_json(b).as_bytes());
+    t.tagged_sha256()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

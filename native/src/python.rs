@@ -10,12 +10,14 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyBytes, PyDict, PyList, PyLong, PyString};
 
-use crate::ballot::{decode_ballot, Ballot, ContestSpec, Election, Pt};
+use crate::ballot::{ballot_hash, decode_ballot, Ballot, ContestSpec, Election, Pt};
 use crate::proofs::{self, Item, Statement};
 use crate::value::Value;
 use crate::verify::{self, Failure};
 
 type Verdict = Option<(String, Option<String>, Option<String>, String)>;
+type Sums<'py> = Option<Vec<(Bound<'py, PyBytes>, Bound<'py, PyBytes>)>>;
+type BatchOutcome<'py> = (Vec<Verdict>, Sums<'py>, Vec<Option<Bound<'py, PyBytes>>>);
 
 /// Deeper than any ballot (a ballot nests 6 levels): anything below this is refused as `Other`, so a
 /// hostile object cannot exhaust the stack.
@@ -88,9 +90,10 @@ fn decode_all(values: &[Value]) -> Vec<Result<Ballot, String>> {
     values.iter().map(|v| decode_ballot(v).map_err(|e| e.0)).collect()
 }
 
-/// Verify a batch of ballots (dict form) by the batch check of §12. Returns the verdicts, and if
-/// `sum_mask` is given, the homomorphic sum per selection (manifest order, `(a, b)` encodings) of the
-/// ballots that are valid and whose mask entry is true.
+/// Verify a batch of ballots (dict form) by the batch check of §12. Returns the verdicts; if `sum_mask`
+/// is given, the homomorphic sum per selection (manifest order, `(a, b)` encodings) of the ballots that
+/// are valid and whose mask entry is true; and the ballot hash (§10) of each valid ballot (`None` for the
+/// others).
 #[pyfunction]
 #[pyo3(signature = (election, ballots, sum_mask=None))]
 fn verify_ballots<'py>(
@@ -98,7 +101,7 @@ fn verify_ballots<'py>(
     election: &PyElection,
     ballots: &Bound<'py, PyList>,
     sum_mask: Option<Vec<bool>>,
-) -> PyResult<(Vec<Verdict>, Option<Vec<(Bound<'py, PyBytes>, Bound<'py, PyBytes>)>>)> {
+) -> PyResult<BatchOutcome<'py>> {
     if let Some(m) = &sum_mask {
         if m.len() != ballots.len() {
             return Err(PyValueError::new_err("sum_mask has one entry per ballot"));
@@ -106,7 +109,7 @@ fn verify_ballots<'py>(
     }
     let values: Vec<Value> = ballots.iter().map(|b| to_value(&b)).collect();
     let e = &election.inner;
-    let (verdicts, sums) = py.allow_threads(|| {
+    let (verdicts, sums, hashes) = py.allow_threads(|| {
         let decoded = decode_all(&values);
         let ok: Vec<&Ballot> = decoded.iter().filter_map(|d| d.as_ref().ok()).collect();
         let mut checked = verify::check_batch(e, &ok).into_iter();
@@ -129,12 +132,21 @@ fn verify_ballots<'py>(
                 .map(|(a, b)| (a.compress().to_bytes(), b.compress().to_bytes()))
                 .collect::<Vec<_>>()
         });
-        (verdicts, sums)
+        let hashes: Vec<Option<[u8; 32]>> = decoded
+            .iter()
+            .zip(&verdicts)
+            .map(|(d, v)| match (d, v) {
+                (Ok(b), None) => Some(ballot_hash(b)),
+                _ => None,
+            })
+            .collect();
+        (verdicts, sums, hashes)
     });
     let sums = sums.map(|s| {
         s.iter().map(|(a, b)| (PyBytes::new_bound(py, a), PyBytes::new_bound(py, b))).collect()
     });
-    Ok((verdicts, sums))
+    let hashes = hashes.iter().map(|h| h.as_ref().map(|h| PyBytes::new_bound(py, h))).collect();
+    Ok((verdicts, sums, hashes))
 }
 
 /// §9.5 one equation at a time (no batch): the verdict of one ballot.

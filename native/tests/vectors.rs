@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use curve25519_dalek::scalar::Scalar;
 use curve25519_dalek::traits::IsIdentity;
 use serde_json::Value as Json;
-use tvote_native::ballot::{decode_ballot, ContestSpec, Election, Pt};
+use tvote_native::ballot::{ballot_hash, canonical_json, decode_ballot, ContestSpec, Election, Pt};
 use tvote_native::transcript::{ChallengeTranscript, TaggedTranscript};
 use tvote_native::value::Value;
 use tvote_native::verify::{check_batch, combined_with_weights, equation_count, precheck, verify_one};
@@ -123,6 +123,8 @@ fn ballots_valid_and_invalid() {
     let data = load("ballots.json");
     for case in data["ballots"].as_array().unwrap() {
         let b = decode_ballot(&value(&case["ballot"])).unwrap();
+        assert_eq!(canonical_json(&b), case["canonical_json"].as_str().unwrap());
+        assert_eq!(to_hex(&ballot_hash(&b)), case["ballot_hash"].as_str().unwrap());
         assert_eq!(verify_one(&e, &b), Ok(()));
         assert!(precheck(&e, &b).is_ok());
     }
