@@ -18,23 +18,48 @@ fn value(j: &serde_json::Value) -> Value {
 }
 
 fn hex32(s: &str) -> [u8; 32] {
-    let v: Vec<u8> = (0..64).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect();
+    let v: Vec<u8> = (0..64)
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect();
     v.try_into().unwrap()
 }
 
 fn main() {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/vectors/");
-    let ballots: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(format!("{dir}ballots.json")).unwrap()).unwrap();
-    let batch: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(format!("{dir}batch.json")).unwrap()).unwrap();
+    let ballots: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(format!("{dir}ballots.json")).unwrap()).unwrap();
+    let batch: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(format!("{dir}batch.json")).unwrap()).unwrap();
     let e = &ballots["election"];
-    let contests = e["contests"].as_array().unwrap().iter().map(|c| ContestSpec {
-        id: c["contest_id"].as_str().unwrap().into(),
-        selection_ids: c["selection_ids"].as_array().unwrap().iter().map(|s| s.as_str().unwrap().into()).collect(),
-        min: c["min"].as_u64().unwrap() as u32,
-        max: c["max"].as_u64().unwrap() as u32,
-    }).collect();
-    let el = Election::new(hex32(e["base_hash"].as_str().unwrap()), hex32(e["public_key"].as_str().unwrap()), contests).unwrap();
-    let vals: Vec<Value> = batch["batches"][0]["ballots"].as_array().unwrap().iter().map(value).collect();
+    let contests = e["contests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| ContestSpec {
+            id: c["contest_id"].as_str().unwrap().into(),
+            selection_ids: c["selection_ids"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s.as_str().unwrap().into())
+                .collect(),
+            min: c["min"].as_u64().unwrap() as u32,
+            max: c["max"].as_u64().unwrap() as u32,
+        })
+        .collect();
+    let el = Election::new(
+        hex32(e["base_hash"].as_str().unwrap()),
+        hex32(e["public_key"].as_str().unwrap()),
+        contests,
+    )
+    .unwrap();
+    let vals: Vec<Value> = batch["batches"][0]["ballots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(value)
+        .collect();
     let n = 200;
     let vals: Vec<&Value> = (0..n).map(|i| &vals[i % vals.len()]).collect();
     let t = Instant::now();

@@ -107,7 +107,10 @@ impl Election {
         }
         for (i, c) in contests.iter().enumerate() {
             if !is_id(&c.id) {
-                return Err(format!("contest id {:?} is not 1-64 characters of [A-Za-z0-9_.-]", c.id));
+                return Err(format!(
+                    "contest id {:?} is not 1-64 characters of [A-Za-z0-9_.-]",
+                    c.id
+                ));
             }
             if contests[..i].iter().any(|d| d.id == c.id) {
                 return Err("duplicate contest ids".into());
@@ -125,14 +128,19 @@ impl Election {
                 return Err(format!("contest {}: need 0 <= min <= max <= {n}", c.id));
             }
         }
-        Ok(Election { base_hash, key, contests })
+        Ok(Election {
+            base_hash,
+            key,
+            contests,
+        })
     }
 }
 
 /// An identifier (§1): 1 to 64 characters of `[A-Za-z0-9_.-]`.
 pub fn is_id(s: &str) -> bool {
     (1..=64).contains(&s.len())
-        && s.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'.' || c == b'-')
+        && s.bytes()
+            .all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'.' || c == b'-')
 }
 
 fn err<T>(msg: impl Into<String>) -> Result<T, DecodeError> {
@@ -202,7 +210,11 @@ fn non_empty_list<'a>(v: Option<&'a Value>, what: &str) -> Result<&'a [Value], D
 }
 
 fn proof(v: &Value) -> Result<Proof, DecodeError> {
-    let v = exact(v, &["commitments", "challenges", "responses"], "a disjunctive proof")?;
+    let v = exact(
+        v,
+        &["commitments", "challenges", "responses"],
+        "a disjunctive proof",
+    )?;
     let (ps, cs, vs) = match (v.get("commitments"), v.get("challenges"), v.get("responses")) {
         (Some(Value::List(p)), Some(Value::List(c)), Some(Value::List(r))) => (p, c, r),
         _ => return err("proof commitments, challenges and responses are lists"),
@@ -226,14 +238,22 @@ fn proof(v: &Value) -> Result<Proof, DecodeError> {
 
 fn ciphertext(v: Option<&Value>) -> Result<(Pt, Pt), DecodeError> {
     let v = exact(v.unwrap_or(&Value::Other), &["a", "b"], "a ciphertext")?;
-    Ok((point(v.get("a").unwrap(), "point")?, point(v.get("b").unwrap(), "point")?))
+    Ok((
+        point(v.get("a").unwrap(), "point")?,
+        point(v.get("b").unwrap(), "point")?,
+    ))
 }
 
 fn selection(v: &Value) -> Result<Selection, DecodeError> {
     let v = exact(v, &["selection_id", "ciphertext", "proof"], "a selection")?;
     let id = id_field(v.get("selection_id"), "selection_id")?;
     let (a, b) = ciphertext(v.get("ciphertext"))?;
-    Ok(Selection { id, a, b, proof: proof(v.get("proof").unwrap())? })
+    Ok(Selection {
+        id,
+        a,
+        b,
+        proof: proof(v.get("proof").unwrap())?,
+    })
 }
 
 fn contest(v: &Value) -> Result<Contest, DecodeError> {
@@ -249,7 +269,11 @@ fn contest(v: &Value) -> Result<Contest, DecodeError> {
 
 /// The strict decoding of a ballot's dict form (the reference's `EncryptedBallot.from_dict`).
 pub fn decode_ballot(v: &Value) -> Result<Ballot, DecodeError> {
-    let v = exact(v, &["version", "election_hash", "ballot_nonce", "contests"], "a ballot")?;
+    let v = exact(
+        v,
+        &["version", "election_hash", "ballot_nonce", "contests"],
+        "a ballot",
+    )?;
     match v.get("version") {
         Some(Value::Int(Some(BALLOT_FORMAT_VERSION))) => {}
         _ => return err("unsupported ballot version"),
@@ -257,7 +281,11 @@ pub fn decode_ballot(v: &Value) -> Result<Ballot, DecodeError> {
     let election_hash = fixed_hex::<32>(v.get("election_hash").unwrap(), "election_hash")?;
     let nonce = fixed_hex::<32>(v.get("ballot_nonce").unwrap(), "ballot_nonce")?;
     let contests = non_empty_list(v.get("contests"), "contests")?;
-    Ok(Ballot { election_hash, nonce, contests: contests.iter().map(contest).collect::<Result<_, _>>()? })
+    Ok(Ballot {
+        election_hash,
+        nonce,
+        contests: contests.iter().map(contest).collect::<Result<_, _>>()?,
+    })
 }
 
 /// The ballot's RFC 8785 canonical JSON (§1, §10). A decoded ballot holds identifiers of
@@ -351,7 +379,12 @@ mod tests {
     #[test]
     fn the_identity_is_refused_as_key() {
         let g = curve25519_dalek::constants::RISTRETTO_BASEPOINT_COMPRESSED.to_bytes();
-        let spec = ContestSpec { id: "c".into(), selection_ids: vec!["a".into()], min: 0, max: 1 };
+        let spec = ContestSpec {
+            id: "c".into(),
+            selection_ids: vec!["a".into()],
+            min: 0,
+            max: 1,
+        };
         assert!(Election::new([0; 32], g, vec![spec.clone()]).is_ok());
         assert!(Election::new([0; 32], [0; 32], vec![spec.clone()]).is_err());
         let over = ContestSpec { max: 2, ..spec };
@@ -379,11 +412,20 @@ mod tests {
                 ("contests".into(), Value::List(vec![])),
             ])
         };
-        for v in [Value::Bool(true), Value::Str("2".into()), Value::Other, Value::Int(Some(1)), Value::Int(None)] {
+        for v in [
+            Value::Bool(true),
+            Value::Str("2".into()),
+            Value::Other,
+            Value::Int(Some(1)),
+            Value::Int(None),
+        ] {
             let e = decode_ballot(&b(v)).unwrap_err();
             assert!(e.0.contains("version"), "{e:?}");
         }
         // the integer 2 passes the version and fails on the empty contests list
-        assert!(decode_ballot(&b(Value::Int(Some(2)))).unwrap_err().0.contains("contests"));
+        assert!(decode_ballot(&b(Value::Int(Some(2))))
+            .unwrap_err()
+            .0
+            .contains("contests"));
     }
 }

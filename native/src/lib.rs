@@ -20,4 +20,5 @@ pub mod value;
 pub mod verify;
 
 #[cfg(feature = "python")]
+#[allow(clippy::useless_conversion)] // PyO3 0.22's #[pyfunction] expansion (PyResult into PyResult)
 mod python;

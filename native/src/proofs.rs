@@ -27,11 +27,25 @@ pub enum Item {
 
 /// One statement with its proof and context.
 #[derive(Debug, Clone)]
+#[allow(clippy::large_enum_variant)] // a handful per batch: boxing would only add allocations
 pub enum Statement {
     /// `X = x·G`; proof `(R, v)`
-    Schnorr { x: Pt, r: Pt, v: Scalar, context: Vec<Item> },
+    Schnorr {
+        x: Pt,
+        r: Pt,
+        v: Scalar,
+        context: Vec<Item>,
+    },
     /// `X = s·G`, `Y = s·A`; proof `(R1, R2, v)`
-    ChaumPedersen { x: Pt, a: Pt, y: Pt, r1: Pt, r2: Pt, v: Scalar, context: Vec<Item> },
+    ChaumPedersen {
+        x: Pt,
+        a: Pt,
+        y: Pt,
+        r1: Pt,
+        r2: Pt,
+        v: Scalar,
+        context: Vec<Item>,
+    },
 }
 
 fn put_context(t: &mut ChallengeTranscript, context: &[Item]) {
@@ -53,12 +67,23 @@ fn challenge(s: &Statement) -> Result<Scalar, &'static str> {
             put_context(&mut t, context);
             Ok(t.challenge())
         }
-        Statement::ChaumPedersen { x, a, y, r1, r2, context, .. } => {
+        Statement::ChaumPedersen {
+            x,
+            a,
+            y,
+            r1,
+            r2,
+            context,
+            ..
+        } => {
             if a.is_identity() && !y.is_identity() {
                 return Err("chaum-pedersen-identity");
             }
             let mut t = ChallengeTranscript::new(CHAUM_PEDERSEN_PURPOSE);
-            t.bytes(G.compress().as_bytes()).bytes(&a.enc).bytes(&x.enc).bytes(&y.enc);
+            t.bytes(G.compress().as_bytes())
+                .bytes(&a.enc)
+                .bytes(&x.enc)
+                .bytes(&y.enc);
             t.bytes(&r1.enc).bytes(&r2.enc);
             put_context(&mut t, context);
             Ok(t.challenge())
@@ -83,7 +108,9 @@ pub fn verify_one(s: &Statement) -> Option<&'static str> {
         Statement::Schnorr { x, r, v, .. } => {
             RistrettoPoint::vartime_double_scalar_mul_basepoint(&-c, &x.p, v) == r.p
         }
-        Statement::ChaumPedersen { x, a, y, r1, r2, v, .. } => {
+        Statement::ChaumPedersen {
+            x, a, y, r1, r2, v, ..
+        } => {
             RistrettoPoint::vartime_double_scalar_mul_basepoint(&-c, &x.p, v) == r1.p
                 && RistrettoPoint::vartime_multiscalar_mul([*v, -c], [a.p, y.p]) == r2.p
         }
@@ -113,7 +140,9 @@ pub fn combination<W: Weights>(items: &[(&Statement, Scalar)], w: &mut W) -> Opt
                 scalars.extend([-(z * c), z]);
                 points.extend([x.p, -r.p]);
             }
-            Statement::ChaumPedersen { x, a, y, r1, r2, v, .. } => {
+            Statement::ChaumPedersen {
+                x, a, y, r1, r2, v, ..
+            } => {
                 let (z1, z2) = (w.next_weight()?, w.next_weight()?);
                 g += z1 * v;
                 scalars.extend([-(z1 * c), z1, z2 * v, -(z2 * c), z2]);
@@ -166,8 +195,10 @@ fn bisect<W: Weights>(all: &[Statement], group: &[(usize, Scalar)], w: &mut W, b
 /// `proofs.json` → `batch` → `combined`: the combination of the statements that pass the checks before
 /// their equations, with the given weights (one per equation, in order).
 pub fn combined_with_weights(statements: &[Statement], weights: &[Scalar]) -> Result<RistrettoPoint, String> {
-    let items: Vec<(&Statement, Scalar)> =
-        statements.iter().filter_map(|s| challenge(s).ok().map(|c| (s, c))).collect();
+    let items: Vec<(&Statement, Scalar)> = statements
+        .iter()
+        .filter_map(|s| challenge(s).ok().map(|c| (s, c)))
+        .collect();
     let mut w = crate::verify::FixedWeights(weights.iter());
     let p = combination(&items, &mut w).ok_or("fewer weights than equations")?;
     if w.0.next().is_some() {

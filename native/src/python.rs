@@ -37,7 +37,11 @@ fn to_value_at(ob: &Bound<'_, PyAny>, depth: usize) -> Value {
     if let Ok(d) = ob.downcast::<PyDict>() {
         let mut items = Vec::with_capacity(d.len());
         for (k, v) in d.iter() {
-            match k.downcast_exact::<PyString>().ok().and_then(|k| k.to_str().ok().map(str::to_owned)) {
+            match k
+                .downcast_exact::<PyString>()
+                .ok()
+                .and_then(|k| k.to_str().ok().map(str::to_owned))
+            {
                 Some(k) => items.push((k, to_value_at(&v, depth + 1))),
                 None => return Value::Other,
             }
@@ -67,14 +71,29 @@ impl PyElection {
     /// `Election(base_hash, public_key, [(contest_id, [selection_id, …], min, max), …])`; `ValueError`
     /// for what `crypto.ElectionContext` refuses (a key that is not a point or is the identity, …).
     #[new]
-    fn new(base_hash: &[u8], public_key: &[u8], contests: Vec<(String, Vec<String>, u32, u32)>) -> PyResult<Self> {
-        let bh: [u8; 32] = base_hash.try_into().map_err(|_| PyValueError::new_err("base_hash is 32 bytes"))?;
-        let k: [u8; 32] = public_key.try_into().map_err(|_| PyValueError::new_err("public_key is 32 bytes"))?;
+    fn new(
+        base_hash: &[u8],
+        public_key: &[u8],
+        contests: Vec<(String, Vec<String>, u32, u32)>,
+    ) -> PyResult<Self> {
+        let bh: [u8; 32] = base_hash
+            .try_into()
+            .map_err(|_| PyValueError::new_err("base_hash is 32 bytes"))?;
+        let k: [u8; 32] = public_key
+            .try_into()
+            .map_err(|_| PyValueError::new_err("public_key is 32 bytes"))?;
         let specs = contests
             .into_iter()
-            .map(|(id, selection_ids, min, max)| ContestSpec { id, selection_ids, min, max })
+            .map(|(id, selection_ids, min, max)| ContestSpec {
+                id,
+                selection_ids,
+                min,
+                max,
+            })
             .collect();
-        Election::new(bh, k, specs).map(|inner| PyElection { inner }).map_err(PyValueError::new_err)
+        Election::new(bh, k, specs)
+            .map(|inner| PyElection { inner })
+            .map_err(PyValueError::new_err)
     }
 }
 
@@ -143,9 +162,14 @@ fn verify_ballots<'py>(
         (verdicts, sums, hashes)
     });
     let sums = sums.map(|s| {
-        s.iter().map(|(a, b)| (PyBytes::new_bound(py, a), PyBytes::new_bound(py, b))).collect()
+        s.iter()
+            .map(|(a, b)| (PyBytes::new_bound(py, a), PyBytes::new_bound(py, b)))
+            .collect()
     });
-    let hashes = hashes.iter().map(|h| h.as_ref().map(|h| PyBytes::new_bound(py, h))).collect();
+    let hashes = hashes
+        .iter()
+        .map(|h| h.as_ref().map(|h| PyBytes::new_bound(py, h)))
+        .collect();
     Ok((verdicts, sums, hashes))
 }
 
@@ -216,20 +240,33 @@ fn sc(b: &[u8]) -> Result<curve25519_dalek::scalar::Scalar, String> {
 /// One statement from `("schnorr", X, R, v, context)` or `("chaum-pedersen", X, A, Y, R1, R2, v, context)`
 /// (points and scalars as 32 bytes; context items as bytes, or an int for a u64).
 fn statement(ob: &Bound<'_, PyAny>) -> Result<Statement, String> {
-    let t = ob.downcast::<pyo3::types::PyTuple>().map_err(|_| "a statement is a tuple".to_string())?;
-    let kind: String = t.get_item(0).and_then(|k| k.extract()).map_err(|_| "no kind".to_string())?;
+    let t = ob
+        .downcast::<pyo3::types::PyTuple>()
+        .map_err(|_| "a statement is a tuple".to_string())?;
+    let kind: String = t
+        .get_item(0)
+        .and_then(|k| k.extract())
+        .map_err(|_| "no kind".to_string())?;
     let bytes = |i: usize| -> Result<Vec<u8>, String> {
-        t.get_item(i).and_then(|x| x.extract::<Vec<u8>>()).map_err(|_| format!("item {i} is not bytes"))
+        t.get_item(i)
+            .and_then(|x| x.extract::<Vec<u8>>())
+            .map_err(|_| format!("item {i} is not bytes"))
     };
     let context = |i: usize| -> Result<Vec<Item>, String> {
         let l = t.get_item(i).map_err(|_| "no context".to_string())?;
-        let l = l.downcast::<PyList>().map_err(|_| "the context is a list".to_string())?;
+        let l = l
+            .downcast::<PyList>()
+            .map_err(|_| "the context is a list".to_string())?;
         l.iter()
             .map(|x| {
                 if x.is_exact_instance_of::<PyLong>() {
-                    x.extract::<u64>().map(Item::U64).map_err(|_| "a u64 is in [0, 2^64)".to_string())
+                    x.extract::<u64>()
+                        .map(Item::U64)
+                        .map_err(|_| "a u64 is in [0, 2^64)".to_string())
                 } else {
-                    x.extract::<Vec<u8>>().map(Item::Bytes).map_err(|_| "a context item is bytes or an int".to_string())
+                    x.extract::<Vec<u8>>()
+                        .map(Item::Bytes)
+                        .map_err(|_| "a context item is bytes or an int".to_string())
                 }
             })
             .collect()
@@ -250,7 +287,10 @@ fn statement(ob: &Bound<'_, PyAny>) -> Result<Statement, String> {
 }
 
 fn statements(items: &Bound<'_, PyList>) -> PyResult<Vec<Statement>> {
-    items.iter().map(|x| statement(&x).map_err(PyValueError::new_err)).collect()
+    items
+        .iter()
+        .map(|x| statement(&x).map_err(PyValueError::new_err))
+        .collect()
 }
 
 /// The trustees' proofs (§T2) in a batch: per statement `None` (valid) or the failed check

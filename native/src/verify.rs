@@ -38,7 +38,11 @@ pub struct Failure {
 
 impl Failure {
     fn new(check: impl Into<String>, subject: Option<String>, cause: Option<&'static str>) -> Failure {
-        Failure { check: check.into(), subject, cause }
+        Failure {
+            check: check.into(),
+            subject,
+            cause,
+        }
     }
 }
 
@@ -65,7 +69,11 @@ fn check_ids(found: &[&str], expected: &[&str], kind: &str, where_: Option<&str>
         return Err(Failure::new(format!("missing-{kind}"), sub(where_, x), None));
     }
     if found != expected {
-        return Err(Failure::new(format!("{kind}-order"), where_.map(str::to_string), None));
+        return Err(Failure::new(
+            format!("{kind}-order"),
+            where_.map(str::to_string),
+            None,
+        ));
     }
     Ok(())
 }
@@ -112,11 +120,17 @@ fn prepare(
     let mut t = ChallengeTranscript::new(DISJUNCTIVE_PURPOSE);
     match ctx {
         Context::Selection { contest, selection } => {
-            t.u64(5).bytes(SELECTION_ROLE.as_bytes()).bytes(&e.base_hash).bytes(nonce);
+            t.u64(5)
+                .bytes(SELECTION_ROLE.as_bytes())
+                .bytes(&e.base_hash)
+                .bytes(nonce);
             t.bytes(contest.as_bytes()).bytes(selection.as_bytes());
         }
         Context::Contest { contest } => {
-            t.u64(4).bytes(CONTEST_ROLE.as_bytes()).bytes(&e.base_hash).bytes(nonce);
+            t.u64(4)
+                .bytes(CONTEST_ROLE.as_bytes())
+                .bytes(&e.base_hash)
+                .bytes(nonce);
             t.bytes(contest.as_bytes());
         }
     }
@@ -170,10 +184,7 @@ fn equations_hold(e: &Election, a: &RistrettoPoint, b: &RistrettoPoint, allowed:
             return false;
         }
         // v·K − c·B + (c·j)·G == b_j
-        let lhs_b = RistrettoPoint::vartime_multiscalar_mul(
-            [v, -c, c * Scalar::from(j)],
-            [e.key.p, *b, G],
-        );
+        let lhs_b = RistrettoPoint::vartime_multiscalar_mul([v, -c, c * Scalar::from(j)], [e.key.p, *b, G]);
         if lhs_b != p.commitments[2 * i + 1].p {
             return false;
         }
@@ -189,7 +200,10 @@ pub fn verify_one(e: &Election, b: &Ballot) -> Result<(), Failure> {
             if s.a.is_identity() {
                 return Err(pad_failure(&spec.id, &s.id));
             }
-            let ctx = Context::Selection { contest: &spec.id, selection: &s.id };
+            let ctx = Context::Selection {
+                contest: &spec.id,
+                selection: &s.id,
+            };
             prepare(e, &b.nonce, ctx, &s.a.enc, &s.b.enc, &ZERO_ONE, &s.proof)
                 .map_err(|cause| selection_failure(&spec.id, &s.id, cause))?;
             if !equations_hold(e, &s.a.p, &s.b.p, &ZERO_ONE, &s.proof) {
@@ -198,8 +212,16 @@ pub fn verify_one(e: &Election, b: &Ballot) -> Result<(), Failure> {
         }
         let (sa, sb, ea, eb) = contest_sum(c);
         let allowed = spec.allowed_sums();
-        prepare(e, &b.nonce, Context::Contest { contest: &spec.id }, &ea, &eb, &allowed, &c.proof)
-            .map_err(|cause| contest_failure(&spec.id, cause))?;
+        prepare(
+            e,
+            &b.nonce,
+            Context::Contest { contest: &spec.id },
+            &ea,
+            &eb,
+            &allowed,
+            &c.proof,
+        )
+        .map_err(|cause| contest_failure(&spec.id, cause))?;
         if !equations_hold(e, &sa, &sb, &allowed, &c.proof) {
             return Err(contest_failure(&spec.id, "disjunctive-equation"));
         }
@@ -216,13 +238,24 @@ pub fn precheck(e: &Election, b: &Ballot) -> Result<(), Failure> {
             if s.a.is_identity() {
                 return Err(pad_failure(&spec.id, &s.id));
             }
-            let ctx = Context::Selection { contest: &spec.id, selection: &s.id };
+            let ctx = Context::Selection {
+                contest: &spec.id,
+                selection: &s.id,
+            };
             prepare(e, &b.nonce, ctx, &s.a.enc, &s.b.enc, &ZERO_ONE, &s.proof)
                 .map_err(|cause| selection_failure(&spec.id, &s.id, cause))?;
         }
         let (_, _, ea, eb) = contest_sum(c);
-        prepare(e, &b.nonce, Context::Contest { contest: &spec.id }, &ea, &eb, &spec.allowed_sums(), &c.proof)
-            .map_err(|cause| contest_failure(&spec.id, cause))?;
+        prepare(
+            e,
+            &b.nonce,
+            Context::Contest { contest: &spec.id },
+            &ea,
+            &eb,
+            &spec.allowed_sums(),
+            &c.proof,
+        )
+        .map_err(|cause| contest_failure(&spec.id, cause))?;
     }
     Ok(())
 }
@@ -251,7 +284,10 @@ pub struct OsWeights {
 
 impl OsWeights {
     pub fn new() -> OsWeights {
-        OsWeights { buf: vec![0u8; 16 * 256], pos: 16 * 256 }
+        OsWeights {
+            buf: vec![0u8; 16 * 256],
+            pos: 16 * 256,
+        }
     }
 }
 
@@ -296,7 +332,12 @@ pub struct Combination {
 
 impl Combination {
     pub fn new() -> Combination {
-        Combination { g: Scalar::ZERO, k: Scalar::ZERO, scalars: Vec::new(), points: Vec::new() }
+        Combination {
+            g: Scalar::ZERO,
+            k: Scalar::ZERO,
+            scalars: Vec::new(),
+            points: Vec::new(),
+        }
     }
 
     /// The terms of one proof's equations (branch by branch: the `a`-equation, then the `b`-equation);
@@ -369,7 +410,11 @@ fn spec_allowed(spec: &ContestSpec) -> Vec<u64> {
 
 /// `combined` of `batch.json`: the combination of the ballots that pass [`precheck`], with the given
 /// weights in equation order. `Err` if the weights are not exactly one per equation.
-pub fn combined_with_weights(e: &Election, ballots: &[Ballot], weights: &[Scalar]) -> Result<RistrettoPoint, String> {
+pub fn combined_with_weights(
+    e: &Election,
+    ballots: &[Ballot],
+    weights: &[Scalar],
+) -> Result<RistrettoPoint, String> {
     let mut w = FixedWeights(weights.iter());
     let mut comb = Combination::new();
     for b in ballots.iter().filter(|b| precheck(e, b).is_ok()) {

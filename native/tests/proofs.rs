@@ -16,7 +16,10 @@ fn load() -> Json {
 }
 
 fn hex(s: &str) -> Vec<u8> {
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
 }
 
 fn pt(j: &Json) -> Pt {
@@ -81,7 +84,12 @@ fn valid_and_negative_proofs() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|c| (statement(c["kind"].as_str().unwrap(), c), c["check"].as_str().unwrap().to_string()))
+        .map(|c| {
+            (
+                statement(c["kind"].as_str().unwrap(), c),
+                c["check"].as_str().unwrap().to_string(),
+            )
+        })
         .collect();
     for (s, check) in &negative {
         assert_eq!(verify_one(s), Some(check.as_str()));
@@ -101,8 +109,12 @@ fn batch_section() {
     let data = load();
     for name in ["valid", "one_bad"] {
         let b = &data["batch"][name];
-        let items: Vec<Statement> =
-            b["items"].as_array().unwrap().iter().map(|c| statement(c["kind"].as_str().unwrap(), c)).collect();
+        let items: Vec<Statement> = b["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| statement(c["kind"].as_str().unwrap(), c))
+            .collect();
         let weights: Vec<Scalar> = b["weights"]
             .as_array()
             .unwrap()
@@ -116,7 +128,12 @@ fn batch_section() {
             .collect();
         assert_eq!(weights.len() as u64, b["equations"].as_u64().unwrap());
         let p = combined_with_weights(&items, &weights).unwrap();
-        let enc: String = p.compress().to_bytes().iter().map(|x| format!("{x:02x}")).collect();
+        let enc: String = p
+            .compress()
+            .to_bytes()
+            .iter()
+            .map(|x| format!("{x:02x}"))
+            .collect();
         assert_eq!(enc, b["combined"].as_str().unwrap(), "{name}");
         assert_eq!(p.is_identity(), b["failing"].as_array().unwrap().is_empty());
         let failing: Vec<u64> = check_batch(&items)
@@ -124,7 +141,12 @@ fn batch_section() {
             .enumerate()
             .filter_map(|(i, f)| f.map(|_| i as u64))
             .collect();
-        let want: Vec<u64> = b["failing"].as_array().unwrap().iter().map(|x| x.as_u64().unwrap()).collect();
+        let want: Vec<u64> = b["failing"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_u64().unwrap())
+            .collect();
         assert_eq!(failing, want, "{name}");
     }
 }

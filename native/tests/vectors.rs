@@ -13,7 +13,9 @@ use tvote_native::value::Value;
 use tvote_native::verify::{check_batch, combined_with_weights, equation_count, precheck, verify_one};
 
 fn load(name: &str) -> Json {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/vectors").join(name);
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/vectors")
+        .join(name);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_str(&text).unwrap()
 }
@@ -24,7 +26,10 @@ fn hex32(s: &str) -> [u8; 32] {
 }
 
 fn hex(s: &str) -> Vec<u8> {
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
 }
 
 fn to_hex(b: &[u8]) -> String {
@@ -57,12 +62,22 @@ fn election() -> Election {
         .iter()
         .map(|c| ContestSpec {
             id: c["contest_id"].as_str().unwrap().to_string(),
-            selection_ids: c["selection_ids"].as_array().unwrap().iter().map(|s| s.as_str().unwrap().into()).collect(),
+            selection_ids: c["selection_ids"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s.as_str().unwrap().into())
+                .collect(),
             min: c["min"].as_u64().unwrap() as u32,
             max: c["max"].as_u64().unwrap() as u32,
         })
         .collect();
-    Election::new(hex32(e["base_hash"].as_str().unwrap()), hex32(e["public_key"].as_str().unwrap()), contests).unwrap()
+    Election::new(
+        hex32(e["base_hash"].as_str().unwrap()),
+        hex32(e["public_key"].as_str().unwrap()),
+        contests,
+    )
+    .unwrap()
 }
 
 #[test]
@@ -93,8 +108,16 @@ fn transcripts_and_challenges() {
                 other => panic!("unknown item type {other}"),
             }
         }
-        assert_eq!(to_hex(&c.challenge().to_bytes()), case["challenge"].as_str().unwrap(), "{purpose}");
-        assert_eq!(to_hex(&t.tagged_sha256()), case["tagged_sha256"].as_str().unwrap(), "{purpose}");
+        assert_eq!(
+            to_hex(&c.challenge().to_bytes()),
+            case["challenge"].as_str().unwrap(),
+            "{purpose}"
+        );
+        assert_eq!(
+            to_hex(&t.tagged_sha256()),
+            case["tagged_sha256"].as_str().unwrap(),
+            "{purpose}"
+        );
     }
 }
 
@@ -150,9 +173,16 @@ fn batch_vectors() {
     assert_eq!(batches.len(), 3);
     for batch in batches {
         let name = batch["name"].as_str().unwrap();
-        let ballots: Vec<_> =
-            batch["ballots"].as_array().unwrap().iter().map(|b| decode_ballot(&value(b)).unwrap()).collect();
-        for (b, n) in ballots.iter().zip(batch["equations_per_ballot"].as_array().unwrap()) {
+        let ballots: Vec<_> = batch["ballots"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| decode_ballot(&value(b)).unwrap())
+            .collect();
+        for (b, n) in ballots
+            .iter()
+            .zip(batch["equations_per_ballot"].as_array().unwrap())
+        {
             let got = precheck(&e, b).ok().map(|_| equation_count(&e, b) as u64);
             assert_eq!(got, n.as_u64(), "{name}");
         }
@@ -168,7 +198,11 @@ fn batch_vectors() {
             })
             .collect();
         let combined = combined_with_weights(&e, &ballots, &weights).unwrap();
-        assert_eq!(to_hex(&combined.compress().to_bytes()), batch["combined"].as_str().unwrap(), "{name}");
+        assert_eq!(
+            to_hex(&combined.compress().to_bytes()),
+            batch["combined"].as_str().unwrap(),
+            "{name}"
+        );
         assert_eq!(combined.is_identity(), name != "bad-equation-in-the-middle");
         // with fresh weights: the failures of the file, named as one-by-one verification names them
         let refs: Vec<_> = ballots.iter().collect();
@@ -221,7 +255,10 @@ fn a_batch_of_many_with_one_bad_ballot_names_it() {
     for (i, f) in got.iter().enumerate() {
         if i == 23 {
             let f = f.as_ref().unwrap();
-            assert_eq!((f.check.as_str(), f.subject.as_deref()), ("selection-proof", Some("council/s2")));
+            assert_eq!(
+                (f.check.as_str(), f.subject.as_deref()),
+                ("selection-proof", Some("council/s2"))
+            );
             assert_eq!(f.cause, Some("disjunctive-equation"));
         } else {
             assert!(f.is_none(), "ballot {i}");
