@@ -15,7 +15,7 @@ DEMO_OUT ?= demo-out
 SERVER_LOCK  := requirements/server.txt
 AUDITOR_LOCK := requirements/auditor.txt
 TOOLS_LOCK   := requirements/tools.txt
-SERVER_EXTRAS := server pdf cluster kiosk dev
+SERVER_EXTRAS := server pdf cluster kiosk dev fast
 AUDITOR_VENV  := .venv-auditor
 AUDITOR_STAMP := $(AUDITOR_VENV)/.installed
 TOOLS_VENV    := .venv-tools
@@ -29,7 +29,7 @@ COMPILE_SERVER  = $(PIP_COMPILE) --all-build-deps $(addprefix --extra ,$(SERVER_
 COMPILE_AUDITOR = $(PIP_COMPILE) --all-build-deps --output-file
 COMPILE_TOOLS   = $(PIP_COMPILE) --output-file
 
-.PHONY: all venv demo test test-fast lint bench vectors web clean locks check-locks sbom auditor check-auditor
+.PHONY: all venv native demo test test-fast lint bench vectors web clean locks check-locks sbom auditor check-auditor
 
 all: test
 
@@ -56,13 +56,32 @@ $(STAMP): pyproject.toml $(SERVER_LOCK)
 	$(PY) -m pip check
 	@touch $(STAMP)
 
-venv: $(STAMP)
+# The native engine (native/, README "The fast engine"): a Rust extension module (PyO3, built by maturin from
+# the lock's `fast` extra) that the verifier uses when it is installed. `make venv` and `make test` build it
+# into .venv/ when `cargo` is on the PATH, and fall back to the reference engine without it; `make native`
+# requires it. `make test` also runs its Rust tests (`cargo test`).
+CARGO ?= cargo
+HAVE_CARGO := $(shell command -v $(CARGO) >/dev/null 2>&1 && echo yes)
+NATIVE_STAMP := $(VENV)/.native-installed
+NATIVE_SOURCES := native/Cargo.toml native/Cargo.lock native/pyproject.toml native/tvote_native.pyi $(wildcard native/src/*.rs)
+NATIVE_IF_CARGO := $(if $(HAVE_CARGO),$(NATIVE_STAMP))
+
+$(NATIVE_STAMP): $(STAMP) $(NATIVE_SOURCES)
+	@command -v $(CARGO) >/dev/null 2>&1 || { echo "make: the native engine needs a Rust toolchain" \
+	  "(cargo; https://rustup.rs or 'apt-get install cargo'); without it tvote uses the reference engine" >&2; exit 1; }
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pip install --quiet --no-deps --no-build-isolation ./native
+	@touch $(NATIVE_STAMP)
+
+native: $(NATIVE_STAMP)
+
+venv: $(STAMP) $(NATIVE_IF_CARGO)
 
 demo: $(STAMP)
 	$(VENV)/bin/tvote demo --out $(DEMO_OUT)
 	$(VENV)/bin/tvote-verify $(DEMO_OUT)/record --pins $(DEMO_OUT)/pins.json
 
-test: $(STAMP)
+test: $(STAMP) $(NATIVE_IF_CARGO)
+	$(if $(HAVE_CARGO),$(CARGO) test --quiet --locked --manifest-path native/Cargo.toml)
 	$(PY) -m pytest -n 2 --dist loadgroup -q
 
 test-fast: $(STAMP)
@@ -92,6 +111,7 @@ web:
 	cd web && npm ci --no-audit --no-fund && node build.mjs
 
 clean:
+	rm -rf native/target
 	rm -rf $(VENV) $(AUDITOR_VENV) $(TOOLS_VENV) $(SBOM_DIR) .pytest_cache .mypy_cache .ruff_cache .hypothesis $(DEMO_OUT) *.egg-info
 
 # -- supply chain ---------------------------------------------------------------------------------------------

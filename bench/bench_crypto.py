@@ -17,6 +17,13 @@ cannot rot); its figures are not measurements.
 
 Targets (issue 9): decode + verify a 1-of-5 ballot ≥ 1.5× faster than v1 in the same run and ≥ 90 % of
 the new floor; encryption ≥ 90 % of its floor.
+
+**Native engine** (issue 17; a section of its own, when ``tvote_native`` is installed: ``make native``):
+1-of-5 ballots in dict form verified in batches on one core, side by side with the reference
+(libsodium) path the verifier uses without it (``decode_verified_ballot`` one by one); and the
+multiscalar multiplication's own cost per point (curve25519-dalek's variable-time MSM at the batch's size,
+with full and with 128-bit scalars) and RFC 9496 decoding per point, which together give the floor of a
+batch: ``floor/actual`` says how close the batch is to it. Target: ≥ 2,000 1-of-5 ballots/s per core.
 """
 
 from __future__ import annotations
@@ -284,6 +291,85 @@ def report(v2: dict[str, Any], v1: dict[str, Any] | str, pin: str, tiny: bool) -
     )  # fmt: skip
 
 
+#: a 1-of-5 ballot's points in the native batch check: per selection its pad, its B and its proof's 4
+#: commitments; the contest proof's 4 commitments (its ciphertext is the selections' sum, whose
+#: coefficients go onto them). The commitments enter with a 128-bit weight, the pads and Bs with full ones.
+NATIVE_POINTS = {"short": 5 * 4 + 4, "full": 5 * 2}
+
+
+def native_section(tiny: bool) -> None:
+    """Batches of 1-of-5 ballots through the native engine, beside the reference path; MSM cost per point."""
+    crypto = importlib.import_module("crypto")
+    hazmat = importlib.import_module("crypto.hazmat")
+    print("### Native engine (`tvote_native`, issue 17)\n")
+    if not crypto.native_available():
+        print(f"Not measured: {crypto.NATIVE_INSTALL_HINT}\n")
+        return
+    import tvote_native
+
+    native = crypto.select_engine("native")
+    mayor = crypto.ContestSpec.one_of("mayor", list("abcde"))
+    ctx = crypto.ElectionContext(bytes(range(32)), crypto.Scalar.random() * hazmat.G, (mayor,))
+    batch = 8 if tiny else 256
+    n = 2 * batch if tiny else 2048
+    wires = [crypto.encrypt_ballot(ctx, {"mayor": [list("abcde")[i % 5]]})[0].to_dict() for i in range(n)]
+    chunks = [wires[i : i + batch] for i in range(0, n, batch)]
+    election = native._elections(ctx)  # the engine's cached native election (what check_dicts passes)
+    rep = 2 if tiny else 5
+
+    def best(fn: Callable[[], Any]) -> float:
+        out = float("inf")
+        for _ in range(rep):
+            t = time.perf_counter()
+            fn()
+            out = min(out, time.perf_counter() - t)
+        return out
+
+    def all_chunks(f: Callable[[list[Any]], Any]) -> Callable[[], None]:
+        def run() -> None:
+            for c in chunks:
+                f(c)
+
+        return run
+
+    n_ref = min(n, 16 if tiny else 300)
+    t_ref = best(lambda: [crypto.decode_verified_ballot(ctx, w) for w in wires[:n_ref]]) / n_ref
+    t_raw = best(all_chunks(lambda c: tvote_native.verify_ballots(election, c))) / n
+    t_dicts = best(all_chunks(lambda c: native.check_dicts(ctx, c, [True] * len(c)))) / n
+    t_one = best(lambda: [tvote_native.verify_ballot(election, w) for w in wires[:n_ref]]) / n_ref
+    assert all(native.check_dicts(ctx, c).valid == [True] * len(c) for c in chunks)
+    points = batch * (NATIVE_POINTS["short"] + NATIVE_POINTS["full"]) + 2
+    msm_full = tvote_native.msm_seconds_per_point(points, False, rep)
+    msm_short = tvote_native.msm_seconds_per_point(points, True, rep)
+    decode = tvote_native.decode_seconds_per_point(points, rep)
+    floor_msm = NATIVE_POINTS["short"] * msm_short + NATIVE_POINTS["full"] * msm_full
+    floor = floor_msm + (NATIVE_POINTS["short"] + NATIVE_POINTS["full"]) * decode
+    print(f"1-of-5 ballots in dict form, {n} ballots in batches of {batch}, one core" + (
+        "; **--tiny: not a measurement**" if tiny else "") + ".\n")  # fmt: skip
+    print("| 1-of-5, one core | µs per ballot | ballots/s | × reference |")
+    print("|---|---:|---:|---:|")
+    rows = (
+        ("reference: `decode_verified_ballot` one by one (libsodium)", t_ref),
+        ("native: one by one (`tvote_native.verify_ballot`, no batch)", t_one),
+        (f"native batch check, batches of {batch} (`tvote_native.verify_ballots`)", t_raw),
+        ("native batch + ballot hashes + sums (`check_dicts`, the verifier's call)", t_dicts),
+    )
+    for label, t in rows:
+        print(f"| {label} | {t * 1e6:.0f} | {1 / t:,.0f} | {t_ref / t:.1f}× |")
+    print()
+    print(
+        f"Multiscalar multiplication (curve25519-dalek, variable time) of {points:,} points, the size of one "
+        f"batch: {msm_full * 1e6:.2f} µs per point with full scalars, {msm_short * 1e6:.2f} µs with 128-bit "
+        f"ones; RFC 9496 decoding {decode * 1e6:.2f} µs per point. A 1-of-5 ballot brings "
+        f"{NATIVE_POINTS['short']} points with 128-bit weights (its commitments) and {NATIVE_POINTS['full']} "
+        f"with full scalars (pads and Bs): MSM floor {floor_msm * 1e6:.0f} µs per ballot, with decoding "
+        f"{floor * 1e6:.0f} µs; the batch check takes {t_raw * 1e6:.0f} µs (floor/actual "
+        f"{floor / t_raw:.0%}; the rest is hashing the challenges, the Python-to-Rust conversion of the "
+        "dicts and the bisection's bookkeeping).\n"
+    )
+    print("Target (issue 17): >= 2,000 1-of-5 ballots/s per core.\n")
+
+
 def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--tiny", action="store_true", help="a few repetitions (a smoke run, not a measurement)")
@@ -297,6 +383,8 @@ def main(argv: list[str]) -> int:
     v2 = measure(a.tiny)
     v1 = measure_v1(a.tiny)
     report(v2, v1, pin, a.tiny)
+    print()
+    native_section(a.tiny)
     return 0
 
 

@@ -14,6 +14,9 @@ Recipes
     :class:`JointKey`, :class:`TrusteeKey`, :class:`PartialDecryption`, :func:`verify_partial`,
     :func:`combine`, :func:`combine_tally`; enrolment: :class:`TrusteeEnrolment`, :func:`enrolment_digest`.
     Value types: :class:`Scalar`, :class:`Point`, :class:`Ciphertext`.
+    Engines (the batch check of ballots, same verdicts either way): :func:`select_engine` (``"auto"``,
+    ``"python"`` the reference, ``"native"`` the optional Rust extension ``tvote_native``), a
+    :class:`BallotEngine`, :func:`native_available`, :data:`NATIVE_INSTALL_HINT`, :class:`EngineUnavailable`.
 
 Errors (one tree, see :mod:`crypto._errors`)::
 
@@ -84,10 +87,22 @@ from ._errors import (
 from ._group import Point, Scalar
 from ._hash import PROTOCOL_VERSION, tagged_sha256
 from ._joint_key import JointKey, Qualification, public_share, qualify
+from ._native import (
+    ENGINE_NAMES,
+    NATIVE_INSTALL_HINT,
+    BallotEngine,
+    DictCheck,
+    EngineUnavailable,
+    native_available,
+    select_engine,
+)
 from ._trustee import TrusteeKeyGen
 
 __all__ = [
+    "ENGINE_NAMES",
+    "NATIVE_INSTALL_HINT",
     "PROTOCOL_VERSION",
+    "BallotEngine",
     "BallotError",
     "BallotSecrets",
     "BatchError",
@@ -102,11 +117,13 @@ __all__ = [
     "ContestSpec",
     "CryptoError",
     "DecodingError",
+    "DictCheck",
     "ElectionContext",
     "EncryptedBallot",
     "EncryptedContest",
     "EncryptedSelection",
     "EncryptedShare",
+    "EngineUnavailable",
     "Exclusion",
     "InvalidEncoding",
     "JointKey",
@@ -129,11 +146,13 @@ __all__ = [
     "discrete_log",
     "encrypt_ballot",
     "enrolment_digest",
+    "native_available",
     "normalize_tracking_code",
     "public_share",
     "qualify",
     "resolve_complaint",
     "reveal",
+    "select_engine",
     "tagged_sha256",
     "tally_ciphertexts",
     "tracking_code_from_hash",

@@ -26,6 +26,7 @@ from ._elgamal import Ciphertext, encrypt, sum_ciphertexts
 from ._group import IDENTITY, G, L, Point, Scalar, small_multiple
 from ._hash import PROTOCOL_VERSION, TranscriptItem, challenge, encode_transcript, tagged_sha256
 from ._joint_key import joint_public_key
+from ._native import ChaumPedersenStatement, ProofStatement, SchnorrStatement
 from ._proofs import (
     CHAUM_PEDERSEN_PURPOSE,
     SCHNORR_PURPOSE,
@@ -49,15 +50,18 @@ __all__ = [
     "SCHNORR_PURPOSE",
     "WEIGHT_BYTES",
     "ChaumPedersenProof",
+    "ChaumPedersenStatement",
     "Ciphertext",
     "DisjunctiveProof",
     "Equation",
     "G",
     "L",
     "Point",
+    "ProofStatement",
     "RandomSource",
     "Scalar",
     "SchnorrProof",
+    "SchnorrStatement",
     "TranscriptItem",
     "allowed_range",
     "ballot_equations",

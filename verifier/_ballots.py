@@ -1,6 +1,11 @@
 """Per-ballot checks V12 (each cast ballot's roll inclusion proof), V13, V14, V16 and V31 (each kiosk
 ballot's kiosk signature), run in batches by a worker (local process or Dask worker).
 
+The cast ballots of a batch are checked first, all together, by the selected ballot engine
+(``crypto.select_engine``: the native batch check when ``BallotContext.engine`` is ``"native"``, else the
+reference); each ballot the engine refuses is then decoded and verified the strict way, which names what is
+wrong, so the failures reported do not depend on the engine.
+
 :func:`verify_batch` is a pure function of picklable inputs (the :class:`BallotContext`, a list of
 ``(ledger index, raw entry line)`` and the enrolled key of each kiosk ballot of the batch, which the
 main pass resolved from the kiosk entries before it) and returns a :class:`BatchResult`: the failures it
@@ -16,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from crypto import (
+    BallotEngine,
     BallotError,
     Ciphertext,
     ContestSpec,
@@ -25,7 +31,7 @@ from crypto import (
     InvalidEncoding,
     JointKey,
     RevealedBallot,
-    decode_verified_ballot,
+    select_engine,
     tracking_code_from_hash,
     verify_ballot,
     verify_revealed,
@@ -78,13 +84,20 @@ class BallotContext:
     auth_methods: tuple[str, ...]
     #: ``None`` if no well-formed roll commitment precedes the ballots: then no cast ballot passes V12
     roll: RollCommitment | None = None
+    #: the ballot engine the workers use (``"python"`` or ``"native"``, resolved by the main process)
+    engine: str = "python"
 
     @classmethod
     def create(
-        cls, info: ElectionInfo, joint_key: JointKey, roll: RollCommitment | None = None
+        cls,
+        info: ElectionInfo,
+        joint_key: JointKey,
+        roll: RollCommitment | None = None,
+        engine: str = "python",
     ) -> BallotContext:
         specs = tuple(ContestSpec(c.id, c.selections, c.min, c.max) for c in info.contests)
-        return cls(ElectionContext(info.base_hash, joint_key.public_key, specs), info.auth_methods, roll)
+        ctx = ElectionContext(info.base_hash, joint_key.public_key, specs)
+        return cls(ctx, info.auth_methods, roll, engine)
 
 
 @dataclass
@@ -243,15 +256,11 @@ def _decode_and_verify(
     return ballot
 
 
-def _one(
-    out: BatchResult,
-    acc: dict[tuple[str, str], Ciphertext],
-    ctx: BallotContext,
-    i: int,
-    line: bytes,
-    kiosk_key: bytes | None,
-) -> None:
-    entry = load_json(line)
+def _entry_checks(
+    out: BatchResult, ctx: BallotContext, i: int, line: bytes, entry: Any, kiosk_key: bytes | None
+) -> dict[str, Any]:
+    """Everything of a ballot entry that does not depend on its ballot: V23, the payload's keys, V12 and the
+    kiosk binding of a cast ballot. Returns the payload."""
     etype, p = entry["type"], entry["payload"]
     # V23 record.privacy for this entry (the main process leaves ballot entries to the workers)
     for where, problem in scan_entry(etype, line, p):
@@ -265,31 +274,53 @@ def _one(
     if etype == EventType.BALLOT_CAST:  # before the ballot is decoded: membership does not depend on it
         _check_roll_proof(out, ctx, p, i)
         _check_kiosk(out, ctx, p, i, kiosk_key)
+    return p  # type: ignore[no-any-return]
+
+
+def _ballot_checks(
+    out: BatchResult,
+    acc: dict[tuple[str, str], Ciphertext],
+    ctx: BallotContext,
+    i: int,
+    etype: str,
+    p: dict[str, Any],
+    engine_hash: bytes | None,
+) -> None:
+    """V13, V14 and V16 of the entry's ballot. ``engine_hash`` is the ballot hash of a cast ballot the
+    engine found valid (its ciphertexts are in the engine's sum); any other ballot is decoded and verified
+    the strict way, which names what is wrong."""
     if "ballot" not in p:
         return
     # V13 ballot.proofs: "Every cast and spoiled ballot has exactly the manifest's contests and selections,
     # valid group elements, a valid 0/1 proof per selection and a valid [min, max] proof per contest."
-    # A cast ballot that decodes and verifies takes the fast path (crypto.decode_verified_ballot:
-    # the same ballot, and the same success, as the strict decoding and verification below); any other
-    # ballot is decoded and verified the strict way, which names what is wrong.
-    ballot = decode_verified_ballot(ctx.election, p["ballot"]) if etype == EventType.BALLOT_CAST else None
-    if ballot is None:
+    ballot: EncryptedBallot | None = None
+    if engine_hash is None:
         ballot = _decode_and_verify(out, ctx, etype, p, i)
         if ballot is None:
             return
+        bh = ballot.ballot_hash()
+    else:
+        bh = engine_hash
     # V14 ballot.binding: "ballot_hash and tracking code recompute from the encrypted ballot"
-    bh = ballot.ballot_hash()
     if p.get("ballot_hash") != bh.hex():
         _f(out, 14, "ballot.binding", "ballot_hash does not recompute from the ballot", i)
     if p.get("tracking_code") != tracking_code_from_hash(bh):
         _f(out, 14, "ballot.binding", "tracking_code does not recompute from the ballot hash", i)
     if etype == EventType.BALLOT_CAST:
         _check_auth(out, ctx, p, i)
-        for c in ballot.contests:
-            for s in c.selections:
-                key = (c.contest_id, s.selection_id)
-                prev = acc.get(key)
-                acc[key] = s.ciphertext if prev is None else prev + s.ciphertext
+        if ballot is not None:  # a refused ballot that decodes: summed as before (its entry fails anyway)
+            for c in ballot.contests:
+                for s in c.selections:
+                    key = (c.contest_id, s.selection_id)
+                    prev = acc.get(key)
+                    acc[key] = s.ciphertext if prev is None else prev + s.ciphertext
+
+
+def _format_failure(out: BatchResult, i: int, e: Exception) -> None:
+    _f(out, 1, "record.format", f"malformed ballot entry: {type(e).__name__}: {e}", i)
+
+
+_ENTRY_ERRORS: Final = (KeyError, TypeError, ValueError, AttributeError)
 
 
 def verify_batch(
@@ -297,15 +328,39 @@ def verify_batch(
 ) -> BatchResult:
     """V12 (roll proofs), V13, V14, V16 and V31 (kiosk signatures) for a batch of ``ballot.cast`` /
     ``ballot.spoiled`` entries; ``kiosk_keys`` holds, by ledger index, the enrolled key of the kiosk each
-    kiosk ballot names (none for a kiosk no earlier entry enrols)."""
+    kiosk ballot names (none for a kiosk no earlier entry enrols). The cast ballots are checked together
+    by the context's ballot engine first."""
     out = BatchResult()
     acc: dict[tuple[str, str], Ciphertext] = {}
     keys = kiosk_keys or {}
+    engine: BallotEngine = select_engine(ctx.engine)
+    parsed: list[tuple[int, str, dict[str, Any]]] = []
     for i, line in items:
         out.ballots += 1
         try:
-            _one(out, acc, ctx, i, line, keys.get(i))
-        except (KeyError, TypeError, ValueError, AttributeError) as e:
-            _f(out, 1, "record.format", f"malformed ballot entry: {type(e).__name__}: {e}", i)
+            entry = load_json(line)
+            p = _entry_checks(out, ctx, i, line, entry, keys.get(i))
+            parsed.append((i, entry["type"], p))
+        except _ENTRY_ERRORS as e:
+            _format_failure(out, i, e)
+    cast = [
+        (k, p["ballot"])
+        for k, (_, etype, p) in enumerate(parsed)
+        if etype == EventType.BALLOT_CAST and "ballot" in p
+    ]
+    checked = engine.check_dicts(ctx.election, [d for _, d in cast], [True] * len(cast))
+    hashes: dict[int, bytes] = {}
+    for (k, _), h in zip(cast, checked.ballot_hashes, strict=True):
+        if h is not None:
+            hashes[k] = h
+    for k, (i, etype, p) in enumerate(parsed):
+        try:
+            _ballot_checks(out, acc, ctx, i, etype, p, hashes.get(k))
+        except _ENTRY_ERRORS as e:
+            _format_failure(out, i, e)
+    for key, ct in checked.sums.items():
+        prev = acc.get(key)
+        acc[key] = ct if prev is None else prev + ct
     out.sums = {k: (ct.a.hex(), ct.b.hex()) for k, ct in acc.items()}
+    out.failures.sort(key=lambda f: int(f["entry"]))  # stable: each entry's failures in the order found
     return out

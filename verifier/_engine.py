@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Final
 
-from crypto import Ciphertext, CryptoError, Point
+from crypto import Ciphertext, CryptoError, Point, select_engine
 from ledger.events import BASE_HASH, ELECTION_ID, EventType
 
 from . import _ballots, _booth, _ceremony, _kiosk, _ledger, _phases, _tally
@@ -82,11 +82,13 @@ def verify_record(
     progress: ProgressFn | None = None,
 ) -> Report:
     """Verify the record at ``path`` (directory or archive). Raises :class:`RecordUnreadable` only when
-    nothing can be read; every check failure is in the returned report."""
+    nothing can be read, and ``crypto.EngineUnavailable`` (an ``ImportError``) when ``options.engine`` is
+    ``"native"`` and the native engine is not installed; every check failure is in the returned report."""
     opts = options or Options()
+    engine = select_engine(opts.engine).name  # before any work: a missing engine is the caller's error
     t0 = time.monotonic()
     with open_record(path) as src:
-        report = Report(record=str(path))
+        report = Report(record=str(path), engine=engine)
         executor = _make_executor(opts)
         try:
             _run(src, opts, report, executor, progress)
@@ -268,7 +270,7 @@ def _pass_one(
             )
             if ctx is None or ctx_roll != roll:  # a roll commitment after a ballot is a V8 failure anyway
                 flush()
-                base_ctx = _ballots.BallotContext.create(info, st.joint_key, roll)
+                base_ctx = _ballots.BallotContext.create(info, st.joint_key, roll, report.engine)
                 ctx = ex.shared(base_ctx) if isinstance(ex, DaskExecutor) else base_ctx
                 ctx_roll = roll
             _record(report, index_ballot, report, st, index, i, etype, payload)

@@ -148,6 +148,8 @@ TEXTS: Final[dict[str, tuple[str, str]]] = {
     "official": ("(official: checked against --pins)", "（公式: --pins と照合済み）"),
     "not-official": ("(not official: no --pins)", "（非公式: --pins なし）"),
     "verdict.valid": ("VALID", "有効"),
+    "engine": ("Ballot engine: {engine}", "投票の検証エンジン: {engine}"),
+    "error.engine": ("cannot use --engine native:", "--engine native は使えません:"),
     "verdict.valid.tail": ("({entries} entries, {seconds:.1f}s)", "（{entries} エントリ、{seconds:.1f} 秒）"),
     "verdict.invalid": ("INVALID", "無効"),
     "verdict.invalid.tail": (": checks {steps} failed", ": 検証 {steps} が不合格"),

@@ -57,6 +57,8 @@ class Report:
     labels: dict[str, str] = field(default_factory=dict)
     entries: int = 0
     elapsed_seconds: float = 0.0
+    #: the ballot engine that verified the ballots (``"python"``: the reference, ``"native"``: tvote_native)
+    engine: str = "python"
     notes: list[str] = field(default_factory=list)
     #: checked in official mode (``--pins``, V27): against pins obtained out of band, not only itself
     official: bool = False
@@ -149,6 +151,7 @@ class Report:
             if self.booth_digest is None
             else {"digest": self.booth_digest, "entry": self.booth_entry},
             "elapsed_seconds": round(self.elapsed_seconds, 3),
+            "engine": self.engine,
             "checks": [
                 {
                     "step": c.step,

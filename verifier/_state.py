@@ -58,6 +58,8 @@ class Options:
     scheduler: str | None = None
     dask_client: Any = None
     batch_size: int = 256
+    #: the ballot engine (``--engine``): ``"auto"`` (native when installed), ``"python"`` or ``"native"``
+    engine: str = "auto"
     #: accept a record that stops before the result (an audit during voting); default: fail closed
     partial: bool = False
     #: commission root certificates (``cryptography.x509.Certificate``) for the result PDF (V22)

@@ -6,7 +6,7 @@ Exit statuses (docs/verifier.md, "Exit statuses"):
 0  VALID: every check that applies ran and holds (and the --receipt, if given, matches the record).
 1  INVALID: at least one check of the record failed.
 2  nothing was verified: the record, a --trust-root, the --pins or the --receipt file cannot be read
-   (or is not what it should be), or the command line is wrong.
+   (or is not what it should be), the command line is wrong, or --engine native is not installed.
 3  the verifier itself failed (a bug): no verdict.
 4  NOT FULLY VERIFIED: no check failed, but a check that applies could not run for a missing input
    (e.g. V22 without --trust-root or --pins: the result PDF's signature); the report says which and why.
@@ -16,6 +16,7 @@ Exit statuses (docs/verifier.md, "Exit statuses"):
 
 from __future__ import annotations
 
+import enum
 import importlib.util
 import sys
 from pathlib import Path
@@ -26,6 +27,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
+
+from crypto import NATIVE_INSTALL_HINT, native_available
 
 from ._checks import CHECKS, by_id
 from ._engine import Options, verify_record
@@ -65,6 +68,15 @@ EXIT_RECEIPT_MISMATCH: Final[int] = 5
 _PROGRESS_MIN_BYTES: Final[int] = 2_000_000
 
 EXIT_ERROR: Final[int] = 3  # the verifier itself failed (a bug): never reported as "valid" or "invalid"
+
+
+class Engine(enum.StrEnum):
+    """``--engine``: which ballot engine checks the ballots (``crypto.select_engine``)."""
+
+    auto = "auto"
+    python = "python"
+    native = "native"
+
 
 app = typer.Typer(add_completion=False, help=__doc__, no_args_is_help=True, pretty_exceptions_enable=False)
 
@@ -155,6 +167,7 @@ def print_report(report: Report, console: Console, lang: str = "en") -> None:
         console.print(f"[magenta]{text('not-checked', lang)}[/] {escape(line)}", highlight=False)
     for note in report.notes:
         console.print(f"[yellow]{text('note', lang)}[/] {escape(translate(note, lang))}", highlight=False)
+    console.print(text("engine", lang, engine=report.engine), highlight=False)
     print_properties(report, console, lang)
     verdict = report.verdict
     if verdict == VALID:
@@ -211,7 +224,7 @@ HELP: Final[str] = "\n\n".join(
         "0 VALID: every check that applies ran and holds (and the --receipt, if given, matches the record).",
         "1 INVALID: a check of the record failed.",
         "2 nothing verified: the record, a --trust-root, the --pins or the --receipt file cannot be read "
-        "(or is not what it should be), or the command line is wrong.",
+        "(or is not what it should be), the command line is wrong, or --engine native is not installed.",
         "3 the verifier itself failed (a bug): no verdict.",
         "4 NOT FULLY VERIFIED: no check failed, but a check that applies could not run for a missing input "
         "(V22 without --trust-root or --pins: the result PDF's signature); the report names it and why.",
@@ -254,6 +267,14 @@ def verify(
         ),
     ] = False,
     batch_size: Annotated[int, typer.Option(min=1, help="ballots per verification batch")] = 256,
+    engine: Annotated[
+        Engine,
+        typer.Option(
+            case_sensitive=False,
+            help="ballot engine: auto (native when installed, else python), python (the reference) or "
+            "native (the Rust batch verifier; exit 2 when it is not installed)",
+        ),
+    ] = Engine.auto,
     progress: Annotated[bool | None, typer.Option(help="force the progress bar on/off")] = None,
     language: Annotated[
         Lang,
@@ -272,6 +293,11 @@ def verify(
             "[bold yellow]warning:[/] --unsafe-allow-unwitnessed: a record without witnesses will not fail "
             "V5; nothing then shows that voters were shown this same ledger"
         )
+    if Engine(engine) == Engine.native and not native_available():
+        console.print(
+            f"[bold red]{text('error.engine', lang)}[/] {escape(NATIVE_INSTALL_HINT)}", highlight=False
+        )
+        raise typer.Exit(EXIT_UNREADABLE)
     if scheduler is not None and importlib.util.find_spec("distributed") is None:
         console.print("[red]--scheduler needs Dask:[/] " + escape("pip install 'tvote[cluster]'"))
         raise typer.Exit(2)
@@ -304,6 +330,7 @@ def verify(
         workers=workers,
         scheduler=scheduler,
         batch_size=batch_size,
+        engine=Engine(engine).value,
         partial=partial,
         pdf_trust_roots=roots,
         pdf_path=pdf,

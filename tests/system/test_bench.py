@@ -55,6 +55,11 @@ def test_every_benchmark_runs_at_a_tiny_size(tmp_path: Path) -> None:
     has_history = subprocess.run(git, capture_output=True).returncode == 0
     if has_history:
         assert "v1 is protocol version 1" in text and "Protocol v1 (edwards25519" in text
+    # bench_crypto's native section: measured when the extension is installed, else it says how to get it
+    assert "### Native engine (`tvote_native`" in text
+    from crypto import native_available
+
+    assert ("| native batch check, batches of" in text) == native_available()
     published = (ROOT / "docs" / "benchmarks.md").read_text(encoding="utf-8")
     assert "--tiny: not a measurement" not in published
 

@@ -20,6 +20,13 @@ PACKAGES = ("crypto", "ledger", "verifier", "voting", "kiosk")
 
 PINNED: dict[str, set[str]] = {
     "crypto": {
+        "BallotEngine",
+        "DictCheck",
+        "ENGINE_NAMES",
+        "EngineUnavailable",
+        "NATIVE_INSTALL_HINT",
+        "native_available",
+        "select_engine",
         "BallotError",
         "BallotSecrets",
         "BatchError",
@@ -78,6 +85,9 @@ PINNED: dict[str, set[str]] = {
     },
     "crypto.hazmat": {
         "CHAUM_PEDERSEN_PURPOSE",
+        "ChaumPedersenStatement",
+        "ProofStatement",
+        "SchnorrStatement",
         "ChaumPedersenProof",
         "Ciphertext",
         "DisjunctiveProof",

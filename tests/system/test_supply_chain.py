@@ -203,7 +203,9 @@ def test_the_install_uses_the_locks_with_hashes() -> None:
     makefile = "\n".join(ln for ln in (ROOT / "Makefile").read_text().splitlines() if ln.startswith("\t"))
     for lock in ("$(SERVER_LOCK)", "$(AUDITOR_LOCK)", "$(TOOLS_LOCK)"):
         assert f"pip install --quiet --require-hashes -r {lock}" in makefile
-    assert makefile.count("pip install --quiet --no-deps --no-build-isolation") == 2
+    # tvote in .venv/ and in the auditor's environment, and the native engine (built by the lock's maturin)
+    assert makefile.count("pip install --quiet --no-deps --no-build-isolation") == 3
+    assert "pip install --quiet --no-deps --no-build-isolation ./native" in makefile
     assert not re.search(r"pip install (?!--quiet --(require-hashes|no-deps))", makefile)
     ci = (ROOT / ".ci" / "run").read_text()
     assert "make check-locks" in ci and "make check-auditor" in ci

@@ -23,11 +23,13 @@ from sqlalchemy import CursorResult, Delete, Update, func
 from sqlmodel import Session, select
 
 from crypto import (
+    BatchError,
     CryptoError,
     ElectionContext,
     EncryptedBallot,
     InvalidEncoding,
     VerificationError,
+    select_engine,
     tracking_code_from_hash,
     verify_ballot,
 )
@@ -154,6 +156,21 @@ def _rejecting(what: str) -> Iterator[None]:
         raise RejectedSubmission("ballot.invalid", str(e)) from e
 
 
+def verify_with_engine(ctx: ElectionContext, ballot: EncryptedBallot) -> None:
+    """:func:`crypto.verify_ballot` by the ballot engine: the native one (``tvote_native``, one
+    multiscalar multiplication for the ballot's equations) when it is installed, else the reference. The
+    errors are the reference's either way (the native engine names a refused ballot, then the reference
+    raises its own error for it), so the rejection's code and message do not depend on the engine."""
+    engine = select_engine("auto")
+    if engine.name == "python":
+        verify_ballot(ctx, ballot)
+        return
+    try:
+        engine.verify_ballots(ctx, (ballot,))
+    except BatchError as e:
+        raise e.failures[0][1] from None
+
+
 @dataclass
 class IntakeChecks:
     """The intake's settings (the fields of :class:`~voting.service.IntakeService`, documented there) and the
@@ -223,7 +240,7 @@ class IntakeChecks:
         """Decode ``ballot`` and check it (:func:`verify_ballot`); :meth:`spoil` checks it via the opening."""
         b = self._decode_ballot(ballot)
         with _rejecting("the ballot"):
-            verify_ballot(self.context(), b.ballot)
+            verify_with_engine(self.context(), b.ballot)
         b.check_shape()
         return b
 
