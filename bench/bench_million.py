@@ -239,8 +239,9 @@ def _chunks(
     import concurrent.futures as cf
 
     mp = multiprocessing.get_context("spawn")
-    init = {"initializer": _init_worker, "initargs": (ctx, contests)}
-    with cf.ProcessPoolExecutor(jobs, mp_context=mp, **init) as pool:  # type: ignore[arg-type]
+    with cf.ProcessPoolExecutor(
+        jobs, mp_context=mp, initializer=_init_worker, initargs=(ctx, contests)
+    ) as pool:
         window: deque[tuple[int, Any]] = deque()
         for s in starts:
             window.append((s, pool.submit(_encrypt_chunk, s, min(CHUNK, n - s))))
@@ -518,13 +519,14 @@ def one_size(cache: Path, n: int, kind: str, jobs: int) -> tuple[list[Measured],
         if step == "decrypt":
             args += ["--jobs", str(jobs)]
         measured.append(run_measured(step, _me(*args)))
-    for label, kw in (
+    runs: tuple[tuple[str, dict[str, int]], ...] = (
         ("verify, --workers 2", {"workers": 2}),
         ("verify, Dask LocalCluster 1 worker", {"dask": 1}),
         ("verify, Dask LocalCluster 2 workers", {"dask": 2}),
-    ):
+    )
+    for label, kw in runs:
         print(f"[{n:,}] {label} …", file=sys.stderr, flush=True)
-        measured.append(verify_run(label, work, **kw))  # type: ignore[arg-type]
+        measured.append(verify_run(label, work, **kw))
     info = json.loads((work / "tally.json").read_text())
     info["record_mb"] = sum(f.stat().st_size for f in (work / "record").iterdir()) / 1e6
     return measured, info
@@ -599,8 +601,10 @@ def report(runs: list[tuple[int, list[Measured], dict[str, Any]]], kind: str, jo
         for name in names:
             cells = []
             for _, ms, _ in runs:
-                m = next((x for x in ms if x.name == name), None)
-                cells.append("(reused)" if m is None else f"{m.main_kb / 1024:.0f} / {m.child_kb / 1024:.0f}")
+                got = next((x for x in ms if x.name == name), None)
+                cells.append(
+                    "(reused)" if got is None else f"{got.main_kb / 1024:.0f} / {got.child_kb / 1024:.0f}"
+                )
             print(f"| {name} | " + " | ".join(cells) + " |")
         print()
     tally = extrapolate(by["tally"])[0]
@@ -618,7 +622,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--memory-n", type=int, default=0, help="also a smaller size first, to compare memory")
     ap.add_argument("--ballot", choices=["1of5", "demo"], default="1of5")
     ap.add_argument("--jobs", type=int, default=2, help="encryption worker processes")
-    ap.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()))
+    ap.add_argument(
+        "--cache",
+        type=Path,
+        help="where the cast ballots are kept (default: the system temp directory; "
+        "with --tiny a fresh temporary directory, removed afterwards)",
+    )
     ap.add_argument("--tiny", action="store_true", help="say that the figures are a smoke run")
     ap.add_argument("--write-docs", action="store_true", help="write the section into docs/benchmarks.md")
     ap.add_argument("--step", choices=[*STEPS, "cluster"], help=argparse.SUPPRESS)
@@ -644,10 +653,14 @@ def main(argv: list[str] | None = None) -> None:
     load0 = os.getloadavg()
     sizes = ([a.memory_n] if a.memory_n and a.memory_n != a.n else []) + [a.n]
     runs = []
-    for n in sizes:
-        measured, info = one_size(a.cache, n, a.ballot, a.jobs)
-        runs.append((n, measured, info))
-    buf = []
+    with contextlib.ExitStack() as stack:
+        cache = a.cache or Path(tempfile.gettempdir())
+        if a.tiny and a.cache is None:
+            cache = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="tvote-million-tiny-")))
+        for n in sizes:
+            measured, info = one_size(cache, n, a.ballot, a.jobs)
+            runs.append((n, measured, info))
+    buf: list[str] = []
     with contextlib.redirect_stdout(_Tee(buf)):
         report(runs, a.ballot, a.jobs, a.tiny)
         load1 = os.getloadavg()
