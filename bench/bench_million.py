@@ -567,20 +567,22 @@ def report(runs: list[tuple[int, list[Measured], dict[str, Any]]], kind: str, jo
 
     print(
         f"| step | wall, {n:,} | CPU, {n:,} | peak RSS (step process / largest child) "
-        f"| **extrapolated** wall for {TARGET_N:,} |"
+        f"| **extrapolated** wall for {TARGET_N:,} | **extrapolated** CPU (∝ N) |"
     )
-    print("|---|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|")
     for m in steps:
         t, how = extrapolate(m)
         mark = "" if how == "line" else " (∝ N)"
         print(
             f"| {m.name} | {_fmt_t(m.wall)} | {_fmt_t(m.cpu)} | {m.main_kb / 1024:.0f} MB / "
-            f"{m.child_kb / 1024:.0f} MB | {_fmt_t(t)}{mark} |"
+            f"{m.child_kb / 1024:.0f} MB | {_fmt_t(t)}{mark} | {_fmt_t(m.cpu * TARGET_N / n)} |"
         )
     print(
         f"\nExtrapolation: a straight line through the wall times at {n0:,} and {n:,} ballots (a fixed cost "
         "plus a cost per ballot), or, marked ∝ N, proportional to N from the largest run. It assumes the "
-        "same 2 cores and load; it is not a measurement."
+        "same 2 cores and load; it is not a measurement. CPU time (the step's processes, summed over cores) "
+        "is less disturbed by other work on a shared machine than wall time: on 2 otherwise idle cores a "
+        "step's wall time is at least its CPU time divided by the processes it keeps busy."
         if small
         else "\nExtrapolation: proportional to N from this run (∝ N); it is not a measurement."
     )

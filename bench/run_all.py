@@ -105,7 +105,8 @@ def write_section(name: str, shown: str, stdout: str, out: Path = OUT) -> None:
     by hand with other arguments than its ``FULL_ARGS`` (``bench_million.py --write-docs``)."""
     text = out.read_text(encoding="utf-8") if out.exists() else ""
     sections = _sections(text)
-    sections[name] = section(shown, stdout).replace("(or `make bench`)", "(or `make bench-million`)")
+    full = "(the full run: `make bench-million`)"
+    sections[name] = section(shown, stdout).replace("(or `make bench`)", full)
     _write(out, _notes(text), sections)
 
 
