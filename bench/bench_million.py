@@ -425,6 +425,13 @@ class Measured:
         self.name, self.wall, self.cpu, self.main_kb, self.child_kb = name, wall, cpu, main_kb, child_kb
 
 
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
 def run_measured(name: str, cmd: list[str], extra_tree: int | None = None) -> Measured:
     """Run ``cmd``; its wall time, CPU (with its children, and ``extra_tree``'s processes), peak memory."""
     main_kb = child_kb = 0
@@ -435,8 +442,11 @@ def run_measured(name: str, cmd: list[str], extra_tree: int | None = None) -> Me
     while p.poll() is None:
         main_kb = max(main_kb, _status_kb(p.pid))
         kids = _descendants(p.pid) + ([extra_tree, *_descendants(extra_tree)] if extra_tree else [])
+        own = _cmdline(p.pid)
         for c in kids:
-            child_kb = max(child_kb, _status_kb(c))
+            # a child caught between fork and exec still shows its parent's memory (and command line)
+            if _cmdline(c) != own:
+                child_kb = max(child_kb, _status_kb(c))
         time.sleep(0.2)
     wall = time.perf_counter() - t
     extra = (_tree_cpu(extra_tree) - extra0) if extra_tree else 0.0
