@@ -3,7 +3,8 @@
 Each ``bench/bench_*.py`` script prints a markdown section on stdout. A script that defines a module-level
 ``FULL_ARGS`` tuple of strings (read from its source, not imported) is run with those arguments: they give
 the figures the issues ask for (e.g. the 100,000-ballot record of ``bench_verifier.py``). ``--quick`` runs
-every script with no arguments instead. ``--tiny`` runs every script with its ``TINY_ARGS`` (every script
+every script with its ``QUICK_ARGS`` if it has them (``bench_million.py``: its default is a million
+ballots), else with no arguments. ``--tiny`` runs every script with its ``TINY_ARGS`` (every script
 must have them: a smoke run through every path in seconds, which ``make test`` runs so that no benchmark
 can rot) and writes to ``--out FILE`` (default: nowhere), never to ``docs/benchmarks.md``. Usage::
 
@@ -78,6 +79,37 @@ def full_args(script: Path, name: str = "FULL_ARGS") -> list[str] | None:
     return None
 
 
+def _write(out: Path, notes: str, sections: dict[str, str]) -> None:
+    body = [
+        "# Benchmarks",
+        "",
+        "Measured, never asserted in unit tests. Regenerate with `make bench` "
+        "(or `.venv/bin/python bench/run_all.py NAME` for one section). The notes block is "
+        "written by hand and kept across runs.",
+        "",
+    ]
+    if notes:
+        body += ["<!-- notes -->", notes.rstrip("\n") + "\n", "<!-- /notes -->", ""]
+    for name in sorted(sections):
+        body += [MARK.format(name), sections[name].rstrip("\n") + "\n", "<!-- /bench -->", ""]
+    out.write_text("\n".join(body), encoding="utf-8")
+
+
+def section(shown: str, stdout: str) -> str:
+    """A section's text: the command, the machine, then what the script printed."""
+    return f"Command: `.venv/bin/python {shown}` (or `make bench`)\n\n{machine()}\n\n{stdout.strip()}\n"
+
+
+def write_section(name: str, shown: str, stdout: str, out: Path = OUT) -> None:
+    """Replace (or add) one section of ``out``, keeping the others and the notes block: for a script run
+    by hand with other arguments than its ``FULL_ARGS`` (``bench_million.py --write-docs``)."""
+    text = out.read_text(encoding="utf-8") if out.exists() else ""
+    sections = _sections(text)
+    full = "(the full run: `make bench-million`)"
+    sections[name] = section(shown, stdout).replace("(or `make bench`)", full)
+    _write(out, _notes(text), sections)
+
+
 def main(argv: list[str]) -> int:
     scripts = sorted((ROOT / "bench").glob("bench_*.py"))
     quick = "--quick" in argv
@@ -107,7 +139,7 @@ def main(argv: list[str]) -> int:
                 continue
             args = tiny_args
         else:
-            args = [] if quick else (full_args(script) or [])
+            args = (full_args(script, "QUICK_ARGS") or []) if quick else (full_args(script) or [])
         cmd = [sys.executable, str(script.relative_to(ROOT)), *args]
         shown = " ".join(["bench/" + script.name, *args])
         print(f"running {shown} …", flush=True)
@@ -116,26 +148,12 @@ def main(argv: list[str]) -> int:
             print(res.stdout, file=sys.stderr)
             rc = 1
             continue
-        sections[name] = (
-            f"Command: `.venv/bin/python {shown}` (or `make bench`)\n\n{machine()}\n\n{res.stdout.strip()}\n"
-        )
+        sections[name] = section(shown, res.stdout)
     if out is None:
         for name in sorted(sections):
             print(sections[name])
         return rc
-    body = [
-        "# Benchmarks",
-        "",
-        "Measured, never asserted in unit tests. Regenerate with `make bench` "
-        "(or `.venv/bin/python bench/run_all.py NAME` for one section). The notes block is "
-        "written by hand and kept across runs.",
-        "",
-    ]
-    if notes:
-        body += ["<!-- notes -->", notes.rstrip("\n") + "\n", "<!-- /notes -->", ""]
-    for name in sorted(sections):
-        body += [MARK.format(name), sections[name].rstrip("\n") + "\n", "<!-- /bench -->", ""]
-    out.write_text("\n".join(body), encoding="utf-8")
+    _write(out, notes, sections)
     print(f"wrote {out}")
     return rc
 

@@ -26,6 +26,7 @@ EXPECTED = {
     "crypto": "| decode + verify 1-of-5 |",
     "intake": "| SQLite | 1 |",
     "ledger": "|",
+    "million": "| verify, Dask LocalCluster 2 workers |",
     "threshold": "| 2 of 3 |",
     "verifier": "Big record: 24 ballots",
 }

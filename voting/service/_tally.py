@@ -4,7 +4,7 @@ the counted ones (``tally.encrypted``), the ciphertexts the trustees then decryp
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,33 +68,44 @@ def _summary(counting: CountedBallots) -> dict[str, int]:
 class TallyStage(ServiceCore):
     """Count the ballots on the ledger and publish their encrypted sum."""
 
-    def _ballot_entries(self) -> tuple[list[tuple[int, dict[str, Any]]], int]:
-        """``ballot.cast`` entries ``(index, payload)`` in ledger order, and the number of spoiled ballots."""
-        cast: list[tuple[int, dict[str, Any]]] = []
+    def _cast_rows(self) -> tuple[list[tuple[int, str, str, str]], int]:
+        """``(index, ballot_hash, voter_alias, channel)`` of every ``ballot.cast`` entry in ledger order, and
+        the number of spoiled ballots: one streaming pass that keeps four short fields per ballot, never the
+        ballots (a city's million encrypted ballots would not fit in memory; :meth:`_counted_ballots` reads
+        them again, one chunk at a time)."""
+        cast: list[tuple[int, str, str, str]] = []
         spoiled = 0
+        seen: set[str] = set()
         for index, etype, payload in ledger_entries(self.ledger):
             if etype == EventType.BALLOT_CAST:
-                cast.append((index, payload))
+                bh = payload["ballot_hash"]
+                if bh in seen:  # pragma: no cover - intake refuses replays
+                    raise Conflict("ledger.replay", f"ballot hash repeated at entry {index}")
+                seen.add(bh)
+                cast.append((index, bh, payload["voter_alias"], payload["channel"]))
             elif etype == EventType.BALLOT_SPOILED:
                 spoiled += 1
         return cast, spoiled
 
-    def _counting(self) -> tuple[list[tuple[int, dict[str, Any]]], CountedBallots]:
-        """The ``ballot.cast`` entries and the counting rule applied to them (the ledger is the input)."""
-        cast, spoiled = self._ballot_entries()
-        seen: set[str] = set()
-        for index, p in cast:
-            if p["ballot_hash"] in seen:  # pragma: no cover - intake refuses replays
-                raise Conflict("ledger.replay", f"ballot hash repeated at entry {index}")
-            seen.add(p["ballot_hash"])
-        counting = count_ballots(
-            ((i, p["ballot_hash"], p["voter_alias"], p["channel"]) for i, p in cast), spoiled
-        )
-        return cast, counting
+    def _counting(self) -> CountedBallots:
+        """The counting rule applied to the ledger's ``ballot.cast`` entries (the ledger is the input)."""
+        cast, spoiled = self._cast_rows()
+        return count_ballots(cast, spoiled)
+
+    def _counted_ballots(self, counted: set[str]) -> Iterator[Any]:
+        """The counted ballots (``crypto.EncryptedBallot``), streamed from the ledger in ledger order."""
+        from crypto import EncryptedBallot
+
+        for _, etype, p in ledger_entries(self.ledger):
+            if etype == EventType.BALLOT_CAST and p["ballot_hash"] in counted:
+                yield EncryptedBallot.from_dict(p["ballot"])
 
     def compute_tally(self) -> dict[str, Any]:
-        """Apply the counting rule; publish the sum of the counted ballots (``tally.encrypted``)."""
-        from crypto import ElectionContext, EncryptedBallot, tally_ciphertexts
+        """Apply the counting rule; publish the sum of the counted ballots (``tally.encrypted``).
+
+        Two streaming passes over the ledger (the counting rule, then the sum of the counted ballots), so
+        memory grows with a few short fields per ballot, not with the ballots."""
+        from crypto import ElectionContext, tally_ciphertexts
 
         with self.appending(), self._session() as s, s.no_autoflush:
             row = self._row(s)
@@ -102,15 +113,11 @@ class TallyStage(ServiceCore):
                 raise Conflict(
                     "election.phase", f"the tally is computed after voting closes (phase '{row.phase}')"
                 )
-            cast, counting = self._counting()
-            counted = set(counting.counted)
+            counting = self._counting()
             ctx = ElectionContext(
                 self.base_hash, self.joint_key().public_key, tuple(self.manifest.contest_specs())
             )
-            totals = tally_ciphertexts(
-                (EncryptedBallot.from_dict(p["ballot"]) for _, p in cast if p["ballot_hash"] in counted),
-                ctx=ctx,
-            )
+            totals = tally_ciphertexts(self._counted_ballots(set(counting.counted)), ctx=ctx)
             ciphertexts: dict[str, dict[str, Any]] = {}
             for (contest, selection), ct in totals.items():
                 ciphertexts.setdefault(contest, {})[selection] = ct.to_dict()
@@ -152,7 +159,7 @@ class TallyStage(ServiceCore):
         row = r.row
         if row.tally_json is not None:
             return False
-        _, counting = self._counting()
+        counting = self._counting()
         counted_root = merkle_root([leaf_hash(bytes.fromhex(h)) for h in counting.counted])
         if counted_root.hex() != p["counted_root"]:
             raise ServiceUnavailable(
