@@ -320,6 +320,7 @@ PINNED: dict[str, set[str]] = {
     },
     "voting.app": {
         "create_app",
+        "create_worker_app",
     },
     "voting.auth": {
         "ALL_REASONS",
@@ -428,6 +429,7 @@ PINNED: dict[str, set[str]] = {
     },
     "voting.service": {
         "MAX_SPOILED",
+        "ORPHAN_MIN_AGE",
         "PHASES",
         "Channel",
         "CountedBallots",

@@ -53,11 +53,13 @@ per-client rate limit (``spoil.rate_limited``, ``voting._deps.SpoilLimitDep``).
 
 The expensive checks (ballot proofs, RSA chain) run outside every lock, and each runs once per submission;
 only step 6 is serialised. Step 6 runs under an in-process per-voter lock and the election's mutation lock
-and re-reads :class:`~voting._intake_db.VoterState`; only one process can append to an election's ledger
-(the ledger's one-sequencer lock, an ``flock`` on SQLite and an advisory lock on PostgreSQL), so two
-processes cannot both give a voter the same ``seq``. The unique keys ``(election, alias, seq)``, the ballot
-hash, ``(election, value, kind)`` of every unique value, the evidence hash and the one-kiosk-ballot index
-are the database's backstop.
+(``election.appending()``: an in-process lock and, on PostgreSQL, the database's transaction-level advisory
+lock of the election, so any number of server processes on one database serialise their step 6 against each
+other) and re-reads :class:`~voting._intake_db.VoterState`, the phase, the kiosk session and the spoiled
+count from the database under it, so two processes cannot both give a voter the same ``seq``. The ledger
+orders the appends themselves (its own transaction-level lock on PostgreSQL, its sequencer lock on SQLite,
+where one process serves). The unique keys ``(election, alias, seq)``, the ballot hash, ``(election, value,
+kind)`` of every unique value, the evidence hash and the one-kiosk-ballot index are the database's backstop.
 
 Public record per cast ballot: voter alias and its roll inclusion proof (``roll_proof``: ``index``, ``path``;
 the alias is a leaf of the published roll commitment's Merkle tree, so no ballot can name an invented voter
@@ -161,8 +163,9 @@ class IntakeService(IntakeDapp, IntakeEvidence, IntakeKiosk):
 
         The checks read in a transaction that ends before the ledger append: the ledger writes through its
         own connection, and an open SQLite transaction here would block it. Nothing is written to the
-        private tables before the append succeeds; the locks keep the read-append-write sequence atomic
-        within the (single) process that owns the election, and the unique keys on the ballot hash,
+        private tables before the append succeeds but the pending evidence; the locks keep the
+        read-append-write sequence atomic across every server process on the database (the election's
+        mutation lock is a PostgreSQL advisory lock there), and the unique keys on the ballot hash,
         ``(alias, seq)`` and the evidence hash are the backstop.
         """
         if channel not in ("internet", "kiosk") or (channel == "kiosk") != (kiosk is not None):
