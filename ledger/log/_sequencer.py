@@ -43,12 +43,11 @@ from ..record import (
     SignedCheckpoint,
     aggregate_cosignatures,
     archive_record,
-    canonical_json,
     check_sequence,
     parse_json,
     verify_cosignature,
 )
-from ..record._entry import check_event_type, check_payload, payload_size_ok
+from ..record._entry import canonical_json_checked, check_event_type, check_payload, payload_size_ok
 from ._store import Store
 from ._types import Appended, ConsistencyProof, InclusionProof, LedgerConfig, StoredCheckpoint
 
@@ -154,7 +153,7 @@ class Ledger:
     def _prepare(self, event_type: str, payload: Any) -> tuple[str, dict[str, Any]]:
         check_event_type(event_type)
         body = check_payload(payload)
-        payload_size_ok(canonical_json(body), event_type)
+        payload_size_ok(canonical_json_checked(body), event_type)
         return event_type, body
 
     def append(self, event_type: str, payload: Mapping[str, Any]) -> Appended:

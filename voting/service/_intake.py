@@ -287,7 +287,7 @@ class IntakeService(IntakeDapp, IntakeEvidence, IntakeKiosk):
                         created_at=now,
                     )
                 )
-                s.add_all(b.rows(eid, index))
+                b.insert_rows(s, eid, index)
                 if kiosk is not None:
                     record_kiosk_ballot(s, eid, index, bh, kiosk.record)
                 s.commit()
@@ -360,7 +360,7 @@ class IntakeService(IntakeDapp, IntakeEvidence, IntakeKiosk):
                         created_at=now,
                     )
                 )
-                s.add_all(b.rows(self.election_id, index))
+                b.insert_rows(s, self.election_id, index)
                 self.election.record_synced(s, index)
                 s.commit()
         return self._receipt("spoiled", bh, b.tracking_code, index, bytes(appended.entry_hash))
