@@ -183,7 +183,7 @@ class IntakeService(IntakeDapp, IntakeEvidence, IntakeKiosk):
                 self._require_voting()
                 self._check_unique(s, b)
                 if auth.challenge is not None:
-                    self._check_challenge(auth.challenge)
+                    self._check_challenge(auth.challenge, s)
                 if auth.oidc_state is not None:
                     self._check_oidc_unused(s, auth.oidc_state)
                 if auth.dapp_transaction is not None:
@@ -247,11 +247,10 @@ class IntakeService(IntakeDapp, IntakeEvidence, IntakeKiosk):
             }
             if kiosk is not None:
                 payload["kiosk"] = kiosk.record
-            before = self.ledger.size
             try:
                 appended = self.election.append_entry(EventType.BALLOT_CAST, payload)
             except BaseException:
-                if self.ledger.size == before:  # nothing appended: drop the pending evidence (best effort)
+                if not self._last_entry_is(bh):  # nothing appended: drop the pending evidence (best effort)
                     self._drop_pending(evh)
                 raise
             index = int(appended.index)
@@ -313,6 +312,20 @@ class IntakeService(IntakeDapp, IntakeEvidence, IntakeKiosk):
             self._check_unique(s, b)
         auth = self._auth_dapp(b, transaction)
         return self._commit_cast(b, auth, "internet")
+
+    def _last_entry_is(self, ballot_hash: str) -> bool:
+        """After a failed append, under the election's lock (no other append can follow it): whether the
+        ledger's last entry is this ballot's cast after all (the commit's answer was lost). ``True`` when
+        the ledger cannot tell, so that evidence is never dropped for a ballot that may be on the ledger
+        (reconciliation deletes a real orphan later)."""
+        try:
+            size = self.ledger.size
+            if size == 0:
+                return False
+            last = self.ledger.entry(size - 1)
+        except Exception:
+            return True
+        return last.type == EventType.BALLOT_CAST and last.payload.get("ballot_hash") == ballot_hash
 
     # ------------------------------------------------------------------------------------ spoiling
 
