@@ -325,7 +325,7 @@ class IntakeService(IntakeDapp, IntakeEvidence, IntakeKiosk):
             last = self.ledger.entry(size - 1)
         except Exception:
             return True
-        return last.type == EventType.BALLOT_CAST and last.payload.get("ballot_hash") == ballot_hash
+        return bool(last.type == EventType.BALLOT_CAST and last.payload.get("ballot_hash") == ballot_hash)
 
     # ------------------------------------------------------------------------------------ spoiling
 
