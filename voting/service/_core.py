@@ -111,20 +111,24 @@ class ReconcileReport:
 def log_signer(settings: Settings, election_id: str) -> Any:
     """The ledger's Ed25519 checkpoint key, kept in ``data_dir/ledger-signing.key`` (created on first use).
 
-    The log origin is ``settings.log_origin`` or ``tvote/<election_id>``.
+    The log origin is ``settings.log_origin`` or ``tvote/<election_id>``. Every server process of the
+    election signs checkpoints with this one key: processes sharing a data directory read the same file (two
+    creating it at once: the second reads the first's, the file is never replaced); a second machine needs a
+    copy of it (docs/operator-guide.md, "Scaling and operations").
     """
     from ledger.record import LogSigner
 
     origin = settings.log_origin or f"tvote/{election_id}"
     path = settings.data_dir / "ledger-signing.key"
-    if path.exists():
-        signer = LogSigner.from_skey(path.read_text(encoding="ascii"))
-        if signer.name != origin:
-            raise Conflict("ledger.key", f"{path.name} is the key of another log ({signer.name!r})")
-        return signer
-    signer = LogSigner.generate(origin)
-    make_private_dir(path.parent)
-    write_atomic(path, signer.skey + "\n", mode=0o600, overwrite=False)
+    if not path.exists():
+        make_private_dir(path.parent)
+        try:
+            write_atomic(path, LogSigner.generate(origin).skey + "\n", mode=0o600, overwrite=False)
+        except FileExistsError:
+            pass  # another process of this election created it first: use that one
+    signer = LogSigner.from_skey(path.read_text(encoding="ascii"))
+    if signer.name != origin:
+        raise Conflict("ledger.key", f"{path.name} is the key of another log ({signer.name!r})")
     return signer
 
 
