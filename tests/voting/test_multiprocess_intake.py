@@ -178,6 +178,10 @@ def test_two_servers_share_one_election_and_ledger(two_servers: dict[str, Any]) 
         assert refused in ("ballot.duplicate", "challenge.used"), answers
     for v, answers in zip((0, 1), dupes, strict=True):
         acked += [(v, 0, x) for x in answers if isinstance(x, Receipt)]
+    # one voter's re-votes all at once, half through each server
+    burst = [(2, k, (a, b)[k % 2], k % len(CHOICES)) for k in range(6)]
+    with cf.ThreadPoolExecutor(max_workers=6) as pool:
+        acked += list(pool.map(cast, burst))
 
     # every voter's seq runs 1..k, in ledger order
     by_voter: dict[int, list[tuple[int, Receipt]]] = defaultdict(list)

@@ -485,8 +485,8 @@ class ServiceCore:
         passes, :data:`ORPHAN_MIN_AGE`: a guard should a holder's database session be lost mid-cast).
         """
         with self._lock:
+            conn = self._lock_database() if self._depth == 0 else None
             self._depth += 1
-            conn = self._lock_database() if self._depth == 1 else None
             try:
                 report = self._reconcile(full, orphan_min_age=orphan_min_age)
             except ServiceError as e:
