@@ -714,14 +714,14 @@ def main() -> int:
         busy = max((r.server_cpu / r.wall for r in runs), default=0.0)
         print(
             f"- at {tot:.1f} ms of CPU per cast one core serves ≈ {1e3 / tot:.0f} ballots/s; `tvote serve` "
-            f"kept at most {busy:.2f} cores busy (one process: its Python code runs on one core at a time, "
+            f"kept at most {busy:.2f} cores busy (per process, its Python code runs on one core at a time, "
             "only libsodium and database calls overlap; the 2 cores are shared with the client threads, "
             "PostgreSQL and the load above), so the rates above are bound by server CPU"
         )
         for c in sorted(set(pg1) & set(pg2)):
             print(
-                f"- PostgreSQL, {c} clients: 1 → 2 server processes {pg1[c]:.1f} → {pg2[c]:.1f} ballots/s "
-                f"(ratio {pg2[c] / pg1[c]:.2f})"
+                f"- PostgreSQL, {c} client threads: 1 → 2 server processes "
+                f"{pg1[c]:.1f} → {pg2[c]:.1f} ballots/s (ratio {pg2[c] / pg1[c]:.2f})"
             )
         print()
     for spec, (cast, size) in checks.items():
