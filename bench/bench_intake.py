@@ -2,11 +2,13 @@
 
     .venv/bin/python bench/bench_intake.py           # the issue's figures (the defaults are full size)
     .venv/bin/python bench/bench_intake.py --ballots 60 --voters 30 --clients 1,4 --db sqlite   # a smoke run
+    .venv/bin/python bench/bench_intake.py --db postgres,postgres:2 --split 0   # 1 and 2 server processes
 
 For each database (SQLite in the data directory; PostgreSQL from the tests' throwaway server,
 ``tests/_pg.py``, started here with ``fsync=on`` so that both rows pay for durable commits) the script starts
 ``tvote serve`` on loopback as the tests do (``tests/_serve_util.py``: JPKI test CA + CRL, TOML config, no
-rate limit in the way), creates the demo election (``tsukuba_manifest``: mayor 1 of 4, referendum yes/no,
+rate limit in the way; ``postgres:N`` runs ``tvote serve --workers N``, N server processes on the one
+database and ledger), creates the demo election (``tsukuba_manifest``: mayor 1 of 4, referendum yes/no,
 subsidy up to 3 of 8; 2 trustees, quorum 2), loads a roll of ``--voters`` synthetic residents with test My
 Number cards, runs the key ceremony over HTTP and opens voting. Then, per concurrency level ``C``:
 
@@ -23,9 +25,10 @@ Number cards, runs the key ceremony over HTTP and opens voting. Then, per concur
 Ballot ``i`` of a run belongs to voter ``i mod voters``, so with the defaults (600 ballots, 300 voters) every
 voter casts twice per run and later runs are all re-votes (the per-voter ``seq`` keeps growing).
 
-Server CPU is read from ``/proc/<pid>/stat`` of the server process (and of every PostgreSQL process) before
-and after the window. The split of that CPU is measured afterwards in this process, single-threaded, on the
-same submissions: decode + hash + :func:`crypto.verify_ballot` (the server's ``_parse_ballot``) and
+Server CPU is read from ``/proc/<pid>/stat`` of the server process and its workers (and of every PostgreSQL
+process) before and after the window: with N processes, "server CPU ms/ballot" is their sum. The split of
+that CPU is measured afterwards in this process, single-threaded, on the same submissions: decode + hash +
+:func:`crypto.verify_ballot` (the server's ``_parse_ballot``) and
 :meth:`voting.auth.JpkiVerifier.verify` with the same trust anchor and CRL directory; the rest (HTTP,
 JSON, pydantic, database, ledger, receipt) is the difference.
 
@@ -73,7 +76,10 @@ _TICK = os.sysconf("SC_CLK_TCK")
 
 
 #: A smoke run of every path (``make test`` runs it; its figures are not measurements).
-TINY_ARGS = ("--ballots", "10", "--voters", "5", "--clients", "1", "--db", "sqlite,postgres", "--split", "3")
+TINY_ARGS = (
+    "--ballots", "10", "--voters", "5", "--clients", "1",
+    "--db", "sqlite,postgres,postgres:2", "--split", "3",
+)  # fmt: skip
 
 
 def _proc_cpu(pid: int) -> float:
@@ -166,6 +172,7 @@ class Server:
     ca: Any
     now: dt.datetime
     database_url: str | None
+    workers: int = 1
     trustees: int = 2
     proc: Any = None
     base: str = ""
@@ -174,7 +181,15 @@ class Server:
     log_key: str = ""
 
     def start(self) -> None:
-        from _serve_util import Cli, free_port, jpki_files, server_env, start_server, write_config
+        from _serve_util import (
+            Cli,
+            free_port,
+            jpki_files,
+            server_env,
+            stop_server,
+            wait_until_serving,
+            write_config,
+        )
 
         self.tmp.mkdir(parents=True)
         anchors, crls = jpki_files(self.tmp, self.ca, self.now)
@@ -190,7 +205,15 @@ class Server:
         if self.database_url is not None:
             env["TVOTE_DATABASE_URL"] = self.database_url
         self._log = open(self.tmp / "server.log", "w")
-        self.proc = start_server(Cli(server_env(**env)), port, self.tmp / "data", config, output=self._log)
+        argv = ["serve", "--port", str(port), "--data-dir", str(self.tmp / "data"), "--config", str(config)]
+        if self.workers > 1:
+            argv += ["--workers", str(self.workers)]
+        self.proc = Cli(server_env(**env)).start(*argv, output=self._log)
+        try:
+            wait_until_serving(self.proc, self.base)
+        except BaseException:
+            stop_server(self.proc)
+            raise
 
     def stop(self) -> None:
         from _serve_util import stop_server
@@ -263,6 +286,7 @@ class Prepared:
 @dataclass
 class RunResult:
     db: str
+    processes: int
     clients: int
     sent: int
     accepted: int
@@ -319,6 +343,7 @@ def prepare(
 
 
 def submit(server: Server, db_root: int | None, items: list[Prepared], clients: int, db: str) -> RunResult:
+    """Send ``items`` from ``clients`` threads; the CPU of the server's whole process tree (its workers)."""
     from voting.clients.voter import Receipt
 
     results: list[tuple[int, bytes, float] | None] = [None] * len(items)
@@ -369,7 +394,19 @@ def submit(server: Server, db_root: int | None, items: list[Prepared], clients: 
         receipts.append(r)
         lat.append(seconds)
     return RunResult(
-        db, clients, len(items), len(receipts), rejected, wall, lat, s1 - s0, d1 - d0, c1 - c0, receipts, 0.0
+        db,
+        server.workers,
+        clients,
+        len(items),
+        len(receipts),
+        rejected,
+        wall,
+        lat,
+        s1 - s0,
+        d1 - d0,
+        c1 - c0,
+        receipts,
+        0.0,
     )
 
 
@@ -501,7 +538,11 @@ def main() -> int:
         "--voters", type=int, default=300, help="distinct voters (ballot i is voter i mod voters)"
     )
     ap.add_argument("--clients", default="1,4,16", help="concurrency levels (comma-separated)")
-    ap.add_argument("--db", default="sqlite,postgres", help="databases: sqlite, postgres")
+    ap.add_argument(
+        "--db",
+        default="sqlite,postgres,postgres:2",
+        help="databases: sqlite, postgres, postgres:N (N server processes: tvote serve --workers N)",
+    )
     ap.add_argument("--split", type=int, default=100, help="in-process casts for the CPU split (0: skip)")
     ap.add_argument(
         "--workers", type=int, default=os.cpu_count() or 1, help="client-side encryption processes"
@@ -522,7 +563,11 @@ def main() -> int:
     runs: list[RunResult] = []
     checks: dict[str, tuple[int, int]] = {}
     skipped: list[str] = []
-    for db in dbs:
+    for spec in dbs:
+        db, _, procs = spec.partition(":")
+        workers = int(procs or "1")
+        if workers > 1 and db != "postgres":
+            raise SystemExit(f"{spec}: several server processes need PostgreSQL")
         pg = None
         url = None
         if db == "postgres":
@@ -537,8 +582,8 @@ def main() -> int:
         elif db != "sqlite":
             raise SystemExit(f"unknown database {db!r}")
         try:
-            print(f"[{db}] starting tvote serve and opening the election …", file=sys.stderr, flush=True)
-            server = Server(tmp / db, residents, ca, now, url)
+            print(f"[{spec}] starting tvote serve and opening the election …", file=sys.stderr, flush=True)
+            server = Server(tmp / spec.replace(":", "-"), residents, ca, now, url, workers)
             with running(server):
                 with VoterClient(server.base, log_key=server.log_key) as vc:
                     info = vc.election()
@@ -566,7 +611,7 @@ def main() -> int:
                     )
                     runs.append(res)
                     acked += res.receipts
-                checks[db] = check_ledger(server, acked)
+                checks[spec] = check_ledger(server, acked)
         finally:
             if pg is not None:
                 pg.stop()
@@ -600,9 +645,9 @@ def main() -> int:
     )
     print(
         "| database | clients | accepted / sent | ballots/s | median ms | p95 ms | server CPU ms/ballot | "
-        "server cores busy | PostgreSQL CPU ms/ballot | client CPU ms/ballot |"
+        "server cores busy | PostgreSQL CPU ms/ballot | client CPU ms/ballot | server processes |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in runs:
         lat = sorted(r.latencies)
         p95 = lat[min(len(lat) - 1, int(len(lat) * 0.95))] if lat else float("nan")
@@ -617,7 +662,8 @@ def main() -> int:
         print(
             f"| {'PostgreSQL' if r.db == 'postgres' else 'SQLite'} | {r.clients} | "
             f"{r.accepted} / {r.sent}{rej} | {r.rate:.1f} | {_ms(med)} | {_ms(p95)} | "
-            f"{_ms(r.server_cpu / n)} | {r.server_cpu / r.wall:.2f} | {dbc} | {_ms(r.client_cpu / n)} |"
+            f"{_ms(r.server_cpu / n)} | {r.server_cpu / r.wall:.2f} | {dbc} | {_ms(r.client_cpu / n)} | "
+            f"{r.processes} |"
         )
     print()
     for s in skipped:
@@ -625,6 +671,8 @@ def main() -> int:
     if split:
         tot = split["total"]
         sq = [r for r in runs if r.db == "sqlite" and r.clients == 1]
+        pg1 = {r.clients: r.rate for r in runs if r.db == "postgres" and r.processes == 1}
+        pg2 = {r.clients: r.rate for r in runs if r.db == "postgres" and r.processes == 2}
         print(
             f"Server CPU per cast, split: {args.split} casts through `IntakeService.cast_jpki` "
             "in this process "
@@ -666,13 +714,20 @@ def main() -> int:
         busy = max((r.server_cpu / r.wall for r in runs), default=0.0)
         print(
             f"- at {tot:.1f} ms of CPU per cast one core serves ≈ {1e3 / tot:.0f} ballots/s; `tvote serve` "
-            f"kept at most {busy:.2f} cores busy (one process: its Python code runs on one core at a time, "
+            f"kept at most {busy:.2f} cores busy (per process, its Python code runs on one core at a time, "
             "only libsodium and database calls overlap; the 2 cores are shared with the client threads, "
             "PostgreSQL and the load above), so the rates above are bound by server CPU"
         )
+        for c in sorted(set(pg1) & set(pg2)):
+            print(
+                f"- PostgreSQL, {c} client threads: 1 → 2 server processes "
+                f"{pg1[c]:.1f} → {pg2[c]:.1f} ballots/s (ratio {pg2[c] / pg1[c]:.2f})"
+            )
         print()
-    for db, (cast, size) in checks.items():
-        name = "PostgreSQL" if db == "postgres" else "SQLite"
+    for spec, (cast, size) in checks.items():
+        name = "SQLite" if spec == "sqlite" else "PostgreSQL"
+        if ":" in spec:
+            name += f", {spec.partition(':')[2]} server processes"
         print(
             f"- ledger check ({name}): all {cast} acknowledged ballots are `ballot.cast` entries at their "
             f"receipts' leaves (ledger size {size}, no other ballot entry); 5 receipts verified with "

@@ -44,7 +44,7 @@ from ._limits import BodySizeLimit
 from ._metrics import Metrics, MetricsMiddleware, add_metrics_route
 from ._settings import Settings
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "create_worker_app"]
 
 
 class _App(FastAPI):
@@ -70,6 +70,7 @@ def create_app(
     service: Any | None = None,
     intake: Any | None = None,
     period_poll_seconds: float = 1.0,
+    startup_checks: bool = True,
 ) -> FastAPI:
     """Build the app. ``service`` may be given (tests, the demo); by default it is built from ``settings``.
 
@@ -85,6 +86,9 @@ def create_app(
     Before the database is opened it prepares the data directory (:func:`voting._startup.prepare`) and
     runs every start-up check; once the service is open, the per-election checks if the election exists.
     Any failure raises :class:`voting._startup.StartupCheckFailed` listing every problem.
+    ``startup_checks=False`` skips the checks (a worker of ``tvote serve --workers N``, whose parent ran
+    them on the same settings); the reconciliation runs in any case (under the election's lock: safe beside
+    running servers, ``ElectionService.reconcile``).
     """
     from ._intake_config import IntakeConfig, IntakeProvider
     from ._ledger_api import add_service_error_handlers
@@ -92,13 +96,14 @@ def create_app(
     from .service import ElectionService
 
     settings = prepare(settings or Settings.from_env()).settings
-    raise_for(run_checks(settings))
+    if startup_checks:
+        raise_for(run_checks(settings))
     if intake is None:
         intake = IntakeConfig.from_settings(settings)
     if service is None:
         service = ElectionService.from_settings(settings)
     _check_roll_key(settings, service)
-    if service.has_election():
+    if startup_checks and service.has_election():
         raise_for(run_checks(settings, service.manifest))
     reconcile_on_start(service)
     if not period_poll_seconds > 0:
@@ -188,6 +193,19 @@ def create_app(
     return app
 
 
+def create_worker_app() -> FastAPI:
+    """The app of one worker process of ``tvote serve --workers N`` (uvicorn's factory, imported by name in
+    each worker): the settings from the ``TVOTE_*`` environment the parent prepared
+    (:func:`voting._cli_serve.worker_environment`), the start-up checks skipped (the parent ran them)."""
+    import os
+
+    if os.environ.get("TVOTE_WORKER") != "1":
+        from ._errors import ConfigurationError
+
+        raise ConfigurationError("config.workers", "create_worker_app runs only in a worker of tvote serve")
+    return create_app(Settings.from_env(), startup_checks=False)
+
+
 async def keep_period(service: Any, poll_seconds: float) -> None:
     """The period keeper: ``service.enforce_period()`` now and every ``poll_seconds``, in a worker thread
     (it takes the election's mutation lock and appends). A refusal (e.g. ``service.diverged``) is logged
@@ -251,14 +269,20 @@ async def keep_checkpoints(service: Any, interval: int, max_entries: int, tick: 
 def reconcile_on_start(service: Any) -> None:
     """Bring the private state up to the ledger before serving (``ElectionService.reconcile``).
 
+    Other servers may be serving the same PostgreSQL database: the reconciliation runs under the election's
+    mutation lock (no cast of theirs is between its two commits then) and, there, keeps pending evidence
+    younger than :data:`voting.service.ORPHAN_MIN_AGE` (should a holder have lost its database session).
+
     What was repaired is logged (counts and entry types only, no personal data). If reconciliation fails the
     server still starts and answers reads, but refuses every change with ``service.diverged`` (503) and the
     reason, until an operator fixes the cause and runs ``tvote admin reconcile``.
     """
     from ._errors import ServiceError
+    from .service import ORPHAN_MIN_AGE
 
+    shared = service.engine.dialect.name != "sqlite"
     try:
-        report = service.reconcile()
+        report = service.reconcile(orphan_min_age=ORPHAN_MIN_AGE if shared else None)
     except ServiceError as e:
         _log.error("reconciliation failed; changes are refused until it succeeds: %s", e)
         return

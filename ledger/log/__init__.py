@@ -1,11 +1,13 @@
 """The running log (storage through SQLModel, an HTTP witness client): what the election service runs.
 
-* :class:`Ledger` (``_sequencer``): one sequencer thread with group commit, signed checkpoints, inclusion
-  and consistency proofs, witness cosignatures, the export of the election record (through
-  ``ledger.record``'s one writer) and the storage check;
+* :class:`Ledger` (``_sequencer``): one sequencer thread per process with group commit (on PostgreSQL any
+  number of processes append to one ledger, each batch under a transaction-level lock), signed
+  checkpoints, inclusion and consistency proofs, witness cosignatures, the export of the election record
+  (through ``ledger.record``'s one writer) and the storage check;
 * :class:`LedgerConfig`, :class:`Appended`, :class:`InclusionProof`, :class:`ConsistencyProof`,
   :class:`StoredCheckpoint` (``_types``);
-* the SQL store (``_store``: SQLite or PostgreSQL), private to the sequencer;
+* the SQL store (``_store``: SQLite, one appending process; or PostgreSQL, several), private to the
+  sequencer;
 * :class:`Witness` (``_witness``): the witness service's core, which cosigns checkpoints and refuses a
   fork or a rollback; its HTTP client is injected.
 

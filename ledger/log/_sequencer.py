@@ -6,6 +6,16 @@ extends the Merkle tree's right border (new complete-subtree nodes), writes ever
 transaction and only after the commit returns wakes the waiting appenders with their index and hash
 (group commit). If the transaction fails, every appender in the batch gets :class:`StorageError` and the
 in-memory state is reloaded from storage, so an acknowledged entry is exactly a committed one.
+
+Several processes (PostgreSQL only): each process has its own sequencer, and each batch's transaction takes
+the ledger's transaction-level advisory lock and reads the stored tail first (``_store``); if another
+process appended since, the in-memory size, last hash and compact range are reloaded from the stored nodes
+(on the locked connection) before indices are assigned. Reads that depend on "the current size"
+(:attr:`Ledger.size`, a proof for a size beyond the one this process knows, :meth:`Ledger.checkpoint`)
+refresh from storage, so they see the other processes' appends. Checkpoints are signed with the one log
+key (every process reads it from the same place) and inserted under the same lock, so all processes'
+checkpoints are of one tree with growing sizes and times. On SQLite one process appends (the sequencer
+lock), as before.
 """
 
 from __future__ import annotations
@@ -33,12 +43,11 @@ from ..record import (
     SignedCheckpoint,
     aggregate_cosignatures,
     archive_record,
-    canonical_json,
     check_sequence,
     parse_json,
     verify_cosignature,
 )
-from ..record._entry import check_event_type, check_payload, payload_size_ok
+from ..record._entry import canonical_json_checked, check_event_type, check_payload, payload_size_ok
 from ._store import Store
 from ._types import Appended, ConsistencyProof, InclusionProof, LedgerConfig, StoredCheckpoint
 
@@ -57,8 +66,9 @@ class Ledger:
     """An append-only, hash-chained, Merkle-tree ledger on SQLite or PostgreSQL.
 
     ``Ledger(url, config)``: ``url`` is an SQLAlchemy URL (``sqlite:///path.db`` or
-    ``postgresql+psycopg://...``). One process, one Ledger per database: the sequencer owns the writes
-    (a second writer's transactions fail on the primary keys rather than fork the log).
+    ``postgresql+psycopg://...``). SQLite: one appending Ledger per database file (a second one gets
+    :class:`StorageError`: the sequencer lock). PostgreSQL: any number of Ledgers, in any number of
+    processes, append to one database; their batches are serialised by the database (module docstring).
     """
 
     def __init__(self, url: str, config: LedgerConfig) -> None:
@@ -82,22 +92,51 @@ class Ledger:
     # -- state ----------------------------------------------------------------------------------------
 
     def _load_state(self) -> None:
-        count, top = self._store.entry_count_and_max()
+        count, top, nodes, beyond, last = self._store.stored_state()
         if count != top + 1:
             raise StorageError(f"storage holds {count} entries but the highest index is {top}")
         keys = subtree_nodes(0, count)
-        nodes = self._store.nodes(keys)
-        if len(nodes) != len(keys) or self._store.node_count_beyond(count):
+        if len(nodes) != len(keys) or beyond:
             raise StorageError("stored tree nodes do not match the stored entries")
-        last = self._store.entries(count - 1, count) if count else []
         with self._state_lock:
             self._size = count
             self._tree = CompactRange(count, [(lv, nodes[(lv, i)]) for lv, i in keys])
-            self._last_hash = last[0][1] if last else ZERO_HASH
+            self._last_hash = last if last is not None else ZERO_HASH
+
+    @staticmethod
+    def _state_at(
+        size: int, last: bytes | None, read_nodes: Callable[[Sequence[tuple[int, int]]], dict[Any, bytes]]
+    ) -> tuple[int, CompactRange, bytes]:
+        """The sequencer state of a stored tail (another process's appends): its compact range from the
+        stored nodes of ``[0, size)``."""
+        keys = subtree_nodes(0, size)
+        nodes = read_nodes(keys)
+        if len(nodes) != len(keys) or (size > 0) != (last is not None):
+            raise StorageError("stored tree nodes do not match the stored entries")
+        return size, CompactRange(size, [(lv, nodes[(lv, i)]) for lv, i in keys]), last or ZERO_HASH
+
+    def _refresh(self, at_least: int | None = None) -> None:
+        """PostgreSQL: catch up with appends committed by other processes (one indexed read of the stored
+        tail; the nodes only if it moved). ``at_least``: skip the read when this process already knows
+        that many entries (sizes only grow). SQLite: nothing (this process is the only appender)."""
+        if not self._store.shared:
+            return
+        with self._state_lock:
+            known = self._size
+        if at_least is not None and at_least <= known:
+            return
+        size, last = self._store.tail()
+        if size <= known:
+            return
+        state = self._state_at(size, last, self._store.nodes)
+        with self._state_lock:
+            if state[0] > self._size:  # the sequencer thread may have moved on meanwhile
+                self._size, self._tree, self._last_hash = state
 
     @property
     def size(self) -> int:
-        """Number of committed (acknowledged) entries."""
+        """Number of committed entries (on PostgreSQL read from storage: other processes' appends count)."""
+        self._refresh()
         with self._state_lock:
             return self._size
 
@@ -114,7 +153,7 @@ class Ledger:
     def _prepare(self, event_type: str, payload: Any) -> tuple[str, dict[str, Any]]:
         check_event_type(event_type)
         body = check_payload(payload)
-        payload_size_ok(canonical_json(body), event_type)
+        payload_size_ok(canonical_json_checked(body), event_type)
         return event_type, body
 
     def append(self, event_type: str, payload: Mapping[str, Any]) -> Appended:
@@ -171,12 +210,23 @@ class Ledger:
                 return
 
     def _process(self, batch: list[_Job]) -> None:
-        with self._state_lock:
-            size, tree, prev = self._size, self._tree.copy(), self._last_hash
-        rows: list[tuple[int, bytes, bytes]] = []
-        nodes: list[tuple[int, int, bytes]] = []
-        results: list[list[Appended]] = []
-        try:
+        staged: list[Any] = []
+
+        def build(
+            tail: tuple[int, bytes | None] | None,
+            read_nodes: Callable[[Sequence[tuple[int, int]]], dict[Any, bytes]],
+        ) -> tuple[list[tuple[int, bytes, bytes]], list[tuple[int, int, bytes]]]:
+            with self._state_lock:
+                size, tree, prev = self._size, self._tree.copy(), self._last_hash
+            if tail is not None and (tail[0], tail[1] or ZERO_HASH) != (size, prev):
+                if tail[0] < size:  # pragma: no cover - storage lost committed entries
+                    raise StorageError(f"storage holds {tail[0]} entries but {size} were committed")
+                size, tree, prev = self._state_at(tail[0], tail[1], read_nodes)  # another process appended
+                with self._state_lock:
+                    self._size, self._tree, self._last_hash = size, tree.copy(), prev
+            rows: list[tuple[int, bytes, bytes]] = []
+            nodes: list[tuple[int, int, bytes]] = []
+            results: list[list[Appended]] = []
             for job in batch:
                 out = []
                 for event_type, payload in job.items:
@@ -186,8 +236,11 @@ class Ledger:
                     out.append(Appended(size, e.hash))
                     prev, size = e.hash, size + 1
                 results.append(out)
-            self._store.acquire_writer()
-            self._store.write_batch(rows, nodes)
+            staged[:] = [size, tree, prev, results]
+            return rows, nodes
+
+        try:
+            self._store.write_batch(build)
         except BaseException as exc:  # nothing in this batch is acknowledged
             err = (
                 exc if isinstance(exc, StorageError | InvalidEntry) else StorageError(f"append failed: {exc}")
@@ -200,6 +253,7 @@ class Ledger:
                 job.error = err
                 job.done.set()
             return
+        size, tree, prev, results = staged
         with self._state_lock:
             self._size, self._tree, self._last_hash = size, tree, prev
         for job, out in zip(batch, results, strict=True):
@@ -223,7 +277,9 @@ class Ledger:
 
     def entries(self, start: int, stop: int) -> list[Entry]:
         """Committed entries with start <= index < stop (clipped to the committed size)."""
-        stop = min(stop, self.size)
+        self._refresh(at_least=stop)
+        with self._state_lock:
+            stop = min(stop, self._size)
         if start < 0 or start > stop:
             raise NotFound(f"no entries in [{start}, {stop})")
         return [Entry.from_bytes(body) for _, _, body in self._store.entries(start, stop)]
@@ -247,8 +303,12 @@ class Ledger:
         return self._range_hashes([(0, tree_size)])[0]
 
     def _check_size(self, tree_size: int) -> None:
-        if not isinstance(tree_size, int) or not 0 <= tree_size <= self.size:
-            raise NotFound(f"tree size {tree_size!r} is not in [0, {self.size}]")
+        if isinstance(tree_size, int):
+            self._refresh(at_least=tree_size)
+        with self._state_lock:
+            size = self._size
+        if not isinstance(tree_size, int) or not 0 <= tree_size <= size:
+            raise NotFound(f"tree size {tree_size!r} is not in [0, {size}]")
 
     def inclusion_proof(self, index: int, tree_size: int) -> InclusionProof:
         """Proof that entry ``index`` is in the tree of ``tree_size`` (reads O(log n) node rows)."""
@@ -270,11 +330,18 @@ class Ledger:
     # -- checkpoints and cosignatures -------------------------------------------------------------------
 
     def checkpoint(self) -> StoredCheckpoint:
-        """Sign (and store) a checkpoint for the committed size, unless the newest one already covers it."""
+        """Sign (and store) a checkpoint for the committed size, unless the newest one already covers it.
+
+        On PostgreSQL the committed size includes other processes' appends, and the row is written under the
+        ledger's lock after re-reading the newest stored checkpoint (``Store.insert_checkpoint_after``): a
+        checkpoint another process stored meanwhile for this size or a larger one is kept, not an error."""
         with self._checkpoint_lock:
+            self._refresh()
             size, root = self._committed()
-            latest = self._store.checkpoint()
-            if latest is None or latest[0] < size:
+
+            def make(latest: tuple[int, bytes, str, int] | None) -> tuple[int, bytes, str, int] | None:
+                if latest is not None and latest[0] >= size:
+                    return None
                 # checkpoint times never decrease along the log (docs/record.md §5), even if the clock does
                 now = int(self.config.clock())
                 if latest is not None:
@@ -282,11 +349,14 @@ class Ledger:
                 signed = SignedCheckpoint.sign(
                     Checkpoint(self.config.signer.name, size, root, now), self.config.signer
                 )
-                self._store.insert_checkpoint(size, root, signed.note, now)
+                return size, root, signed.note, now
+
+            self._store.insert_checkpoint_after(make)
             return self.latest_checkpoint()
 
     def uncovered(self) -> int:
         """How many committed entries no checkpoint covers yet (what a checkpoint schedule watches)."""
+        self._refresh()
         size, _ = self._committed()
         latest = self._store.checkpoint()
         return size - (latest[0] if latest is not None else 0)

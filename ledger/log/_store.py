@@ -8,12 +8,24 @@ Tables (all prefixed ``ledger_`` so the election service can share the database)
 * ``ledger_checkpoint(size PK, root, note, issued_at)``: signed checkpoints;
 * ``ledger_cosignature(size, witness) PK, signature, received_at``: verified witness cosignatures.
 
-Writes happen only in :meth:`Store.write_batch`, one transaction per sequencer batch. The first batch takes
-the **sequencer lock** (:meth:`Store.acquire_writer`) and keeps it until :meth:`Store.close`: an exclusive
-``flock`` on ``<database file>.sequencer.lock`` for SQLite, a session-level ``pg_try_advisory_lock`` for
-PostgreSQL. A second process (or a second ``Ledger`` in the same process) that tries to append to the same
-database gets a clear :class:`StorageError` instead of racing; readers never take the lock, and the
-operating system or the database server releases it when the holder dies (``kill -9`` included).
+Writes happen only in :meth:`Store.write_batch`, one transaction per sequencer batch.
+
+* **SQLite** (the single-process embedded default): the first batch takes the **sequencer lock**
+  (:meth:`Store.acquire_writer`, an exclusive ``flock`` on ``<database file>.sequencer.lock``) and keeps it
+  until :meth:`Store.close`; a second process (or a second ``Ledger`` in the same process) that tries to
+  append to the same file gets a clear :class:`StorageError` instead of racing. The sequencer's in-memory
+  tail is authoritative.
+* **PostgreSQL** (any number of appending processes, on one machine or several): every batch's transaction
+  first takes the **transaction-level** advisory lock ``pg_advisory_xact_lock`` on the ledger's key, then
+  reads the stored tail (the highest index and its hash, :meth:`Store.tail`) and hands it, with a reader of
+  tree nodes on the same connection, to the sequencer, which reloads its in-memory state when another
+  process appended meanwhile, assigns the indices and returns the rows; the lock is released by the commit
+  (or the rollback, or the death of the session). Checkpoints are inserted under the same lock
+  (:meth:`Store.insert_checkpoint_after`), so several processes sign checkpoints of one tree whose sizes
+  and times both grow.
+
+Readers never take a lock; the operating system or the database server releases a lock when its holder
+dies (``kill -9`` included).
 
 SQLite runs in WAL mode with ``synchronous=FULL``: a committed transaction survives power loss and kill -9.
 """
@@ -23,7 +35,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import IO, Any
 
 from sqlalchemy import BigInteger, Column, Integer, LargeBinary, String, Text, and_, event, func, or_, select
@@ -32,10 +44,18 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlmodel import Field, SQLModel, create_engine
 
 from .._errors import StorageError
+from ..merkle import subtree_nodes
 
-__all__ = ["Store"]
+__all__ = ["BuildBatch", "Store"]
 
-#: PostgreSQL advisory-lock key of the sequencer (the first 8 bytes of a fixed tag's SHA-256, signed).
+#: ``build(tail, read_nodes) -> (entries, nodes)`` of :meth:`Store.write_batch`
+BuildBatch = Callable[
+    [tuple[int, bytes | None] | None, Callable[[Sequence[tuple[int, int]]], dict[tuple[int, int], bytes]]],
+    tuple[Sequence[tuple[int, bytes, bytes]], Sequence[tuple[int, int, bytes]]],
+]
+
+#: PostgreSQL advisory-lock key of the ledger's appends and checkpoints (the first 8 bytes of a fixed tag's
+#: SHA-256, signed).
 _SEQUENCER_LOCK_KEY = int.from_bytes(
     hashlib.sha256(b"tvote/ledger-sequencer").digest()[:8], "big", signed=True
 )
@@ -107,67 +127,79 @@ class Store:
     def __init__(self, url: str) -> None:
         self.url = url
         self._lock_file: IO[bytes] | None = None
-        self._lock_conn: Any = None
         try:
             self.engine = make_engine(url)
             SQLModel.metadata.create_all(self.engine, tables=_TABLES)
         except SQLAlchemyError as e:
             raise StorageError(f"cannot open ledger storage: {type(e).__name__}") from e
+        #: several processes may append (PostgreSQL: one transaction-level lock per batch); on SQLite one
+        #: process holds the sequencer lock and its in-memory tail is the truth
+        self.shared = self.engine.dialect.name != "sqlite"
 
     def close(self) -> None:
-        if self._lock_conn is not None:
-            try:  # unlock explicitly: a pooled session would otherwise keep the lock until it ends
-                self._lock_conn.exec_driver_sql(f"SELECT pg_advisory_unlock({_SEQUENCER_LOCK_KEY})")
-                self._lock_conn.commit()
-            except SQLAlchemyError:
-                pass  # the session is gone, and the lock with it
-            self._lock_conn.invalidate()  # never hand this session back to the pool
-            self._lock_conn.close()
-            self._lock_conn = None
         if self._lock_file is not None:
             self._lock_file.close()
             self._lock_file = None
         self.engine.dispose()
 
     def acquire_writer(self) -> None:
-        """Take this database's sequencer lock (idempotent); raise StorageError if someone else holds it."""
-        if self._lock_file is not None or self._lock_conn is not None:
+        """SQLite: take the database file's sequencer lock (idempotent); raise StorageError if another
+        process (or another ``Ledger``) holds it. PostgreSQL: nothing (each batch locks in its own
+        transaction)."""
+        if self._lock_file is not None or self.shared:
             return
-        if self.engine.dialect.name == "sqlite":
-            path = f"{self.engine.url.database}.sequencer.lock"
-            f = open(path, "ab")  # held open for the life of the store
-            try:
-                fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                f.close()
-                raise StorageError(
-                    f"another sequencer appends to this ledger (lock {os.path.basename(path)} is held)"
-                ) from None
-            self._lock_file = f
-            return
+        path = f"{self.engine.url.database}.sequencer.lock"
+        f = open(path, "ab")  # held open for the life of the store
         try:
-            conn = self.engine.connect()
-            got = conn.exec_driver_sql(f"SELECT pg_try_advisory_lock({_SEQUENCER_LOCK_KEY})").scalar()
-            conn.commit()
-        except SQLAlchemyError as e:
-            raise StorageError(f"cannot take the sequencer lock: {type(e).__name__}") from e
-        if not got:
-            conn.close()
-            raise StorageError("another sequencer appends to this ledger (advisory lock is held)")
-        self._lock_conn = conn
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.close()
+            raise StorageError(
+                f"another sequencer appends to this ledger (lock {os.path.basename(path)} is held)"
+            ) from None
+        self._lock_file = f
 
     # -- the one write path for entries --------------------------------------------------------------
 
-    def write_batch(
-        self, entries: Sequence[tuple[int, bytes, bytes]], nodes: Sequence[tuple[int, int, bytes]]
-    ) -> None:
-        """Insert entries (idx, hash, body) and nodes (level, idx, hash) in one committed transaction."""
+    def write_batch(self, build: BuildBatch) -> None:
+        """Insert one sequencer batch in one committed transaction.
+
+        ``build(tail, read_nodes)`` returns the entries ``(idx, hash, body)`` and tree nodes
+        ``(level, idx, hash)`` to insert. On PostgreSQL it is called under the ledger's transaction-level
+        advisory lock with the stored tail (:meth:`tail`) and a node reader on the locked connection, so the
+        indices it assigns follow every batch another process committed; on SQLite (one sequencer process,
+        :meth:`acquire_writer`) with ``None`` and the ordinary reader. An exception from ``build`` rolls the
+        transaction back and propagates.
+        """
         try:
+            if not self.shared:
+                self.acquire_writer()
             with self.engine.begin() as conn:
-                conn.execute(_E.insert(), [{"idx": i, "hash": h, "body": b} for i, h, b in entries])
-                conn.execute(_N.insert(), [{"level": lv, "idx": i, "hash": h} for lv, i, h in nodes])
+                if self.shared:
+                    conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_SEQUENCER_LOCK_KEY})")
+                    entries, nodes = build(self._tail(conn), lambda keys: self._nodes(conn, keys))
+                else:
+                    entries, nodes = build(None, self.nodes)
+                if entries:
+                    conn.execute(_E.insert(), [{"idx": i, "hash": h, "body": b} for i, h, b in entries])
+                if nodes:
+                    conn.execute(_N.insert(), [{"level": lv, "idx": i, "hash": h} for lv, i, h in nodes])
         except SQLAlchemyError as e:
             raise StorageError(f"append transaction failed: {type(e).__name__}: {e}") from e
+
+    @staticmethod
+    def _tail(conn: Any) -> tuple[int, bytes | None]:
+        row = conn.execute(select(_E.c.idx, _E.c.hash).order_by(_E.c.idx.desc()).limit(1)).first()
+        return (0, None) if row is None else (int(row[0]) + 1, _b(row[1]))
+
+    def tail(self) -> tuple[int, bytes | None]:
+        """The stored size (highest index + 1) and the last entry's hash (``None`` when empty): one indexed
+        read, what a process compares with its in-memory tail to see other processes' appends."""
+        try:
+            with self.engine.connect() as conn:
+                return self._tail(conn)
+        except SQLAlchemyError as e:
+            raise StorageError(f"read failed: {type(e).__name__}") from e
 
     # -- reads ----------------------------------------------------------------------------------------
 
@@ -182,6 +214,26 @@ class Store:
         try:
             with self.engine.connect() as conn:
                 return list(conn.execute(stmt).all())
+        except SQLAlchemyError as e:
+            raise StorageError(f"read failed: {type(e).__name__}") from e
+
+    def stored_state(self) -> tuple[int, int, dict[tuple[int, int], bytes], int, bytes | None]:
+        """One consistent read of what the sequencer resumes from: ``(count, highest index, the nodes of
+        [0, count), how many leaf nodes lie beyond count, the last entry's hash)`` (PostgreSQL: one
+        REPEATABLE READ snapshot, so other processes' appends cannot tear it)."""
+        try:
+            with self.engine.connect() as conn:
+                if self.shared:
+                    conn = conn.execution_options(isolation_level="REPEATABLE READ")
+                with conn.begin():
+                    row = conn.execute(select(func.count(), func.max(_E.c.idx))).one()
+                    count, top = int(row[0]), (-1 if row[1] is None else int(row[1]))
+                    nodes = self._nodes(conn, subtree_nodes(0, count))
+                    beyond = conn.execute(
+                        select(func.count()).select_from(_N).where(_N.c.level == 0, _N.c.idx >= count)
+                    ).scalar()
+                    last = conn.execute(select(_E.c.hash).where(_E.c.idx == top)).scalar()
+                    return count, top, nodes, int(beyond or 0), None if last is None else _b(last)
         except SQLAlchemyError as e:
             raise StorageError(f"read failed: {type(e).__name__}") from e
 
@@ -200,9 +252,11 @@ class Store:
         rows = self._all(self.node_query(keys))
         return {(int(r[0]), int(r[1])): _b(r[2]) for r in rows}
 
-    def node_count_beyond(self, size: int) -> int:
-        row = self._one(select(func.count()).select_from(_N).where(_N.c.level == 0, _N.c.idx >= size))
-        return int(row[0])
+    def _nodes(self, conn: Any, keys: Sequence[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
+        if not keys:
+            return {}
+        rows = conn.execute(self.node_query(keys)).all()
+        return {(int(r[0]), int(r[1])): _b(r[2]) for r in rows}
 
     def entries(self, start: int, stop: int) -> list[tuple[int, bytes, bytes]]:
         rows = self._all(
@@ -245,16 +299,30 @@ class Store:
 
     # -- checkpoints and cosignatures ---------------------------------------------------------------------
 
-    def insert_checkpoint(self, size: int, root: bytes, note: str, issued_at: int) -> bool:
-        """Store a checkpoint; False if one of that size exists already."""
+    def insert_checkpoint_after(
+        self, make: Callable[[tuple[int, bytes, str, int] | None], tuple[int, bytes, str, int] | None]
+    ) -> None:
+        """Store the checkpoint ``make(latest)`` returns for the newest stored one (``None``: nothing to do).
+
+        On PostgreSQL under the ledger's transaction-level lock (the one appends take), so checkpoints
+        written by several processes grow in size and time; a row of the same size written meanwhile (a
+        race the lock rules out, or a retry) is not an error."""
         try:
             with self.engine.begin() as conn:
+                if self.shared:
+                    conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_SEQUENCER_LOCK_KEY})")
+                newest = select(_C.c.size, _C.c.root, _C.c.note, _C.c.issued_at).order_by(_C.c.size.desc())
+                row = conn.execute(newest.limit(1)).first()
+                latest = None if row is None else (int(row[0]), _b(row[1]), str(row[2]), int(row[3]))
+                new = make(latest)
+                if new is None:
+                    return
+                size, root, note, issued_at = new
                 conn.execute(
                     _C.insert(), [{"size": size, "root": root, "note": note, "issued_at": issued_at}]
                 )
-            return True
         except IntegrityError:
-            return False
+            return
         except SQLAlchemyError as e:
             raise StorageError(f"checkpoint write failed: {type(e).__name__}") from e
 

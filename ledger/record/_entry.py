@@ -223,7 +223,8 @@ def check_payload(payload: Any) -> dict[str, Any]:
     if not isinstance(payload, Mapping):
         raise InvalidEntry(f"payload must be a JSON object, not {type(payload).__name__}")
     _check_value(payload, 1, "payload")
-    copied: dict[str, Any] = json.loads(canonical_json(payload))
+    # checked above: the C encoder's serialisation is the RFC 8785 one (canonical_json_checked)
+    copied: dict[str, Any] = json.loads(canonical_json_checked(payload))
     return copied
 
 
@@ -298,7 +299,7 @@ class Entry:
             "type": event_type,
             "version": ENTRY_VERSION,
         }
-        data = canonical_json(obj)
+        data = canonical_json_checked(obj)  # every value checked (check_payload, the lines above)
         if len(data) > MAX_ENTRY_BYTES:
             raise InvalidEntry(f"entry of {len(data)} bytes exceeds the {MAX_ENTRY_BYTES}-byte limit")
         return cls(index, prev, event_type, data, leaf_hash(data))

@@ -385,9 +385,11 @@ def test_proof_rows_are_read_through_the_primary_key(tmp_path: Path) -> None:
         assert "SCAN ledger_node" not in plan and "USING INDEX" in plan, plan
 
 
-def test_one_sequencer_per_database(db_url: str, clock: Clock) -> None:
-    """A second appender on the same database is refused with a clear error until the first closes;
-    readers are never blocked, and nothing the refused appender tried is stored."""
+def test_one_sequencer_per_sqlite_database(tmp_path: Path, clock: Clock) -> None:
+    """SQLite: a second appender on the same database file is refused with a clear error until the first
+    closes; readers are never blocked, and nothing the refused appender tried is stored. (PostgreSQL lets
+    every appender in: tests/ledger/test_ledger_shared.py.)"""
+    db_url = f"sqlite:///{tmp_path / 'ledger.db'}"
     cfg = LedgerConfig(log_signer(), policy(2), clock=clock)
     first = Ledger(db_url, cfg)
     second = Ledger(db_url, cfg)

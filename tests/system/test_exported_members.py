@@ -330,6 +330,7 @@ PINNED: dict[str, set[str]] = {
     },
     "voting.app": {
         "create_app",
+        "create_worker_app",
     },
     "voting.auth": {
         "ALL_REASONS",
@@ -439,6 +440,7 @@ PINNED: dict[str, set[str]] = {
     },
     "voting.service": {
         "MAX_SPOILED",
+        "ORPHAN_MIN_AGE",
         "PHASES",
         "Channel",
         "CountedBallots",

@@ -48,7 +48,7 @@ from __future__ import annotations
 
 from . import _intake_replay  # noqa: F401  (registers the intake's replay appliers)
 from ._ceremony import CeremonyStage
-from ._core import PHASES, ReconcileReport, log_signer, open_ledger
+from ._core import ORPHAN_MIN_AGE, PHASES, ReconcileReport, log_signer, open_ledger
 from ._intake import IntakeService
 from ._intake_auth import IssuedChallenge, OidcStart
 from ._intake_checks import MAX_SPOILED, Channel
@@ -63,6 +63,7 @@ from ._tally import CountedBallots, count_ballots
 
 __all__ = [
     "MAX_SPOILED",
+    "ORPHAN_MIN_AGE",
     "PHASES",
     "Channel",
     "CountedBallots",

@@ -48,6 +48,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "APPLIERS",
+    "ELECTION_LOCK_KEY",
+    "ORPHAN_MIN_AGE",
     "PHASES",
     "ReconcileReport",
     "Replay",
@@ -61,6 +63,16 @@ __all__ = [
 
 
 PHASES = ("setup", "voting", "closed", "tallied", "decrypted", "declared")
+
+#: PostgreSQL advisory-lock key of the election's mutation lock (:meth:`ServiceCore.appending`; one election
+#: per database), distinct from the ledger's own key (``ledger.log``), which its appends take inside it
+ELECTION_LOCK_KEY = int.from_bytes(
+    hashlib.sha256(b"tvote/election-mutation").digest()[:8], "big", signed=True
+)
+
+#: pending evidence younger than this survives a reconciliation that another server may run beside this one
+#: (start-up, catch-up): a cast holds it for well under a second between its two commits
+ORPHAN_MIN_AGE = dt.timedelta(minutes=2)
 
 
 def _hash_secret(s: str) -> str:
@@ -99,20 +111,24 @@ class ReconcileReport:
 def log_signer(settings: Settings, election_id: str) -> Any:
     """The ledger's Ed25519 checkpoint key, kept in ``data_dir/ledger-signing.key`` (created on first use).
 
-    The log origin is ``settings.log_origin`` or ``tvote/<election_id>``.
+    The log origin is ``settings.log_origin`` or ``tvote/<election_id>``. Every server process of the
+    election signs checkpoints with this one key: processes sharing a data directory read the same file (two
+    creating it at once: the second reads the first's, the file is never replaced); a second machine needs a
+    copy of it (docs/operator-guide.md, "Scaling and operations").
     """
     from ledger.record import LogSigner
 
     origin = settings.log_origin or f"tvote/{election_id}"
     path = settings.data_dir / "ledger-signing.key"
-    if path.exists():
-        signer = LogSigner.from_skey(path.read_text(encoding="ascii"))
-        if signer.name != origin:
-            raise Conflict("ledger.key", f"{path.name} is the key of another log ({signer.name!r})")
-        return signer
-    signer = LogSigner.generate(origin)
-    make_private_dir(path.parent)
-    write_atomic(path, signer.skey + "\n", mode=0o600, overwrite=False)
+    if not path.exists():
+        make_private_dir(path.parent)
+        try:
+            write_atomic(path, LogSigner.generate(origin).skey + "\n", mode=0o600, overwrite=False)
+        except FileExistsError:
+            pass  # another process of this election created it first: use that one
+    signer = LogSigner.from_skey(path.read_text(encoding="ascii"))
+    if signer.name != origin:
+        raise Conflict("ledger.key", f"{path.name} is the key of another log ({signer.name!r})")
     return signer
 
 
@@ -217,6 +233,9 @@ class ServiceCore:
         self.settings = settings or Settings(environment="development")
         self._clock = clock
         self._lock = threading.RLock()
+        self._depth = 0  # nesting of appending() in the thread that holds _lock
+        #: several processes share this database (PostgreSQL): appending() also takes the database lock
+        self._shared = engine.dialect.name != "sqlite"
         self._appended = 0  # appends made by this process (to detect an append whose record failed)
         self._diverged: str | None = None
         self._cache: dict[str, Any] = {}
@@ -274,8 +293,10 @@ class ServiceCore:
     def manifest(self) -> Manifest:
         m = self._cache.get("manifest")
         if m is None:
-            m = parse_manifest(json.loads(self.election().manifest_json))
-            self._cache["manifest"] = m
+            row = self.election()
+            m = parse_manifest(json.loads(row.manifest_json))
+            if row.phase != "creating":  # published: immutable (a 'creating' row may be an orphan)
+                self._cache["manifest"] = m
         return m
 
     @property
@@ -328,20 +349,81 @@ class ServiceCore:
         ``ElectionRow.ledger_synced``). If the private write fails after an append, the ledger is ahead of
         the private state: the service then refuses every further mutation (``service.diverged``, 503)
         rather than act on stale state, until :meth:`reconcile` has rebuilt it from the ledger.
+
+        The lock is an in-process re-entrant lock and, on PostgreSQL, also the database's
+        **transaction-level advisory lock** of the election (:data:`ELECTION_LOCK_KEY`, taken by the
+        outermost holder on a dedicated connection of the service's pool whose transaction stays open until
+        the block ends; the database releases it if the process or its session dies). So any number of
+        server processes, on one machine or several, serialise their mutations on the one database: what a
+        holder reads inside the block (phase, voter ``seq``, kiosk sessions, spoiled count, unique values)
+        was committed by whichever process held the lock before. On taking it, the outermost holder also
+        compares ``ElectionRow.ledger_synced`` with the stored ledger's size: a smaller value means another
+        process appended and died before recording, and the missing private state is replayed first
+        (:meth:`reconcile`, under this lock; pending evidence younger than :data:`ORPHAN_MIN_AGE` is kept).
+        SQLite serves one process (``tvote serve`` refuses ``--workers`` > 1 on it): the in-process lock is
+        all there is.
         """
         with self._lock:
-            if self._diverged is not None:
-                raise ServiceUnavailable("service.diverged", self._diverged)
-            before = self._appended
+            outer = self._depth == 0
+            conn = self._lock_database() if outer else None
+            self._depth += 1
             try:
-                yield
-            except BaseException:
-                if self._appended != before:
-                    self._diverged = (
-                        "a ledger entry was appended but the private state was not recorded; fix the storage "
-                        "and restart the server (the ledger is the truth)"
-                    )
-                raise
+                if self._diverged is not None:
+                    raise ServiceUnavailable("service.diverged", self._diverged)
+                if outer and self._shared:
+                    self._catch_up()
+                before = self._appended
+                try:
+                    yield
+                except BaseException:
+                    if self._appended != before:
+                        self._diverged = (
+                            "a ledger entry was appended but the private state was not recorded; fix the "
+                            "storage and restart the server (the ledger is the truth)"
+                        )
+                    raise
+            finally:
+                self._depth -= 1
+                if conn is not None:
+                    self._unlock_database(conn)
+
+    def _lock_database(self) -> Any:
+        """PostgreSQL: a dedicated connection in a transaction holding the election's advisory lock (waits
+        for the holder in another process). SQLite: ``None`` (one process)."""
+        if not self._shared:
+            return None
+        conn = self.engine.connect()
+        try:
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({ELECTION_LOCK_KEY})")
+        except BaseException:
+            conn.invalidate()
+            conn.close()
+            raise
+        return conn
+
+    @staticmethod
+    def _unlock_database(conn: Any) -> None:
+        try:
+            conn.rollback()  # ends the transaction: the database releases the lock
+        except Exception:  # the session is gone, and the lock with it
+            conn.invalidate()
+        conn.close()
+
+    def _catch_up(self) -> None:
+        """Under the database lock: replay what another process appended but did not record (it died
+        between its append and its commit), so that this holder never acts on state behind the ledger."""
+        with self._session() as s:
+            row = s.exec(select(ElectionRow)).first()
+        if row is None or row.phase == "creating":
+            return
+        if row.ledger_synced >= self.ledger.size:
+            return
+        try:
+            self._reconcile(False, orphan_min_age=ORPHAN_MIN_AGE)
+        except ServiceError as e:
+            self._diverged = f"reconciliation failed: {e.message}"
+            raise
+        self._cache.clear()
 
     def _append(self, type_: str, payload: Mapping[str, Any], row: ElectionRow) -> int:
         """Append one entry. Called inside :meth:`appending` with no write pending in any session (SQLite has
@@ -381,7 +463,7 @@ class ServiceCore:
 
     # ---------------------------------------------------------------------------------- reconciliation
 
-    def reconcile(self, *, full: bool = False) -> ReconcileReport:
+    def reconcile(self, *, full: bool = False, orphan_min_age: dt.timedelta | None = None) -> ReconcileReport:
         """Bring the private state up to the ledger (the truth); afterwards the service accepts changes again.
 
         Replays, through idempotent appliers, every entry the private state has not recorded
@@ -395,16 +477,28 @@ class ServiceCore:
         Raises :class:`ServiceUnavailable` (``reconcile.*``) if the private state contradicts the ledger in a
         way it cannot repair (e.g. the ledger holds fewer entries than were recorded, or a stored roll differs
         from its published commitment); the service then stays diverged (503) until an operator intervenes.
+
+        It runs under the election's mutation lock (:meth:`appending`'s, the database's advisory lock on
+        PostgreSQL), so no process is between its pending-evidence commit and its append while orphans are
+        detected: a pending row seen under the lock belongs to an attempt that ended. ``orphan_min_age``
+        additionally keeps pending rows younger than that (what a server starting beside running ones
+        passes, :data:`ORPHAN_MIN_AGE`: a guard should a holder's database session be lost mid-cast).
         """
         with self._lock:
+            conn = self._lock_database() if self._depth == 0 else None
+            self._depth += 1
             try:
-                report = self._reconcile(full)
+                report = self._reconcile(full, orphan_min_age=orphan_min_age)
             except ServiceError as e:
                 self._diverged = f"reconciliation failed: {e.message}"
                 raise
             except Exception as e:
                 self._diverged = f"reconciliation failed: {type(e).__name__} (fix the storage and retry)"
                 raise
+            finally:
+                self._depth -= 1
+                if conn is not None:
+                    self._unlock_database(conn)
             self._diverged = None
             self._cache.clear()
             return report
@@ -414,7 +508,7 @@ class ServiceCore:
         """Why mutations are refused (``service.diverged``), or ``None``."""
         return self._diverged
 
-    def _reconcile(self, full: bool) -> ReconcileReport:
+    def _reconcile(self, full: bool, *, orphan_min_age: dt.timedelta | None = None) -> ReconcileReport:
         from ._intake_replay import BallotReplay
 
         with self._session() as s:
@@ -447,7 +541,7 @@ class ServiceCore:
             for index, etype, payload in ledger_entries(ledger, start=start, stop=size):
                 if self._replay(replay, index, etype, payload):
                     repaired.append((index, etype))
-            orphans = ballots.finish(s, full=full)
+            orphans = ballots.finish(s, full=full, min_age=orphan_min_age)
             problems.extend(ballots.problems)
             if full and row.phase == "creating":  # pragma: no cover - a manifest entry always precedes
                 problems.append("the election row is still 'creating' although the ledger holds entries")

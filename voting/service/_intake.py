@@ -53,11 +53,13 @@ per-client rate limit (``spoil.rate_limited``, ``voting._deps.SpoilLimitDep``).
 
 The expensive checks (ballot proofs, RSA chain) run outside every lock, and each runs once per submission;
 only step 6 is serialised. Step 6 runs under an in-process per-voter lock and the election's mutation lock
-and re-reads :class:`~voting._intake_db.VoterState`; only one process can append to an election's ledger
-(the ledger's one-sequencer lock, an ``flock`` on SQLite and an advisory lock on PostgreSQL), so two
-processes cannot both give a voter the same ``seq``. The unique keys ``(election, alias, seq)``, the ballot
-hash, ``(election, value, kind)`` of every unique value, the evidence hash and the one-kiosk-ballot index
-are the database's backstop.
+(``election.appending()``: an in-process lock and, on PostgreSQL, the database's transaction-level advisory
+lock of the election, so any number of server processes on one database serialise their step 6 against each
+other) and re-reads :class:`~voting._intake_db.VoterState`, the phase, the kiosk session and the spoiled
+count from the database under it, so two processes cannot both give a voter the same ``seq``. The ledger
+orders the appends themselves (its own transaction-level lock on PostgreSQL, its sequencer lock on SQLite,
+where one process serves). The unique keys ``(election, alias, seq)``, the ballot hash, ``(election, value,
+kind)`` of every unique value, the evidence hash and the one-kiosk-ballot index are the database's backstop.
 
 Public record per cast ballot: voter alias and its roll inclusion proof (``roll_proof``: ``index``, ``path``;
 the alias is a leaf of the published roll commitment's Merkle tree, so no ballot can name an invented voter
@@ -161,8 +163,9 @@ class IntakeService(IntakeDapp, IntakeEvidence, IntakeKiosk):
 
         The checks read in a transaction that ends before the ledger append: the ledger writes through its
         own connection, and an open SQLite transaction here would block it. Nothing is written to the
-        private tables before the append succeeds; the locks keep the read-append-write sequence atomic
-        within the (single) process that owns the election, and the unique keys on the ballot hash,
+        private tables before the append succeeds but the pending evidence; the locks keep the
+        read-append-write sequence atomic across every server process on the database (the election's
+        mutation lock is a PostgreSQL advisory lock there), and the unique keys on the ballot hash,
         ``(alias, seq)`` and the evidence hash are the backstop.
         """
         if channel not in ("internet", "kiosk") or (channel == "kiosk") != (kiosk is not None):
@@ -180,7 +183,7 @@ class IntakeService(IntakeDapp, IntakeEvidence, IntakeKiosk):
                 self._require_voting()
                 self._check_unique(s, b)
                 if auth.challenge is not None:
-                    self._check_challenge(auth.challenge)
+                    self._check_challenge(auth.challenge, s)
                 if auth.oidc_state is not None:
                     self._check_oidc_unused(s, auth.oidc_state)
                 if auth.dapp_transaction is not None:
@@ -244,11 +247,10 @@ class IntakeService(IntakeDapp, IntakeEvidence, IntakeKiosk):
             }
             if kiosk is not None:
                 payload["kiosk"] = kiosk.record
-            before = self.ledger.size
             try:
                 appended = self.election.append_entry(EventType.BALLOT_CAST, payload)
             except BaseException:
-                if self.ledger.size == before:  # nothing appended: drop the pending evidence (best effort)
+                if not self._last_entry_is(bh):  # nothing appended: drop the pending evidence (best effort)
                     self._drop_pending(evh)
                 raise
             index = int(appended.index)
@@ -284,7 +286,7 @@ class IntakeService(IntakeDapp, IntakeEvidence, IntakeKiosk):
                         created_at=now,
                     )
                 )
-                s.add_all(b.rows(eid, index))
+                b.insert_rows(s, eid, index)
                 if kiosk is not None:
                     record_kiosk_ballot(s, eid, index, bh, kiosk.record)
                 s.commit()
@@ -310,6 +312,20 @@ class IntakeService(IntakeDapp, IntakeEvidence, IntakeKiosk):
             self._check_unique(s, b)
         auth = self._auth_dapp(b, transaction)
         return self._commit_cast(b, auth, "internet")
+
+    def _last_entry_is(self, ballot_hash: str) -> bool:
+        """After a failed append, under the election's lock (no other append can follow it): whether the
+        ledger's last entry is this ballot's cast after all (the commit's answer was lost). ``True`` when
+        the ledger cannot tell, so that evidence is never dropped for a ballot that may be on the ledger
+        (reconciliation deletes a real orphan later)."""
+        try:
+            size = self.ledger.size
+            if size == 0:
+                return False
+            last = self.ledger.entry(size - 1)
+        except Exception:
+            return True
+        return bool(last.type == EventType.BALLOT_CAST and last.payload.get("ballot_hash") == ballot_hash)
 
     # ------------------------------------------------------------------------------------ spoiling
 
@@ -357,7 +373,7 @@ class IntakeService(IntakeDapp, IntakeEvidence, IntakeKiosk):
                         created_at=now,
                     )
                 )
-                s.add_all(b.rows(self.election_id, index))
+                b.insert_rows(s, self.election_id, index)
                 self.election.record_synced(s, index)
                 s.commit()
         return self._receipt("spoiled", bh, b.tracking_code, index, bytes(appended.entry_hash))

@@ -106,15 +106,19 @@ class IntakeAuth(IntakeChecks):
         )
         s.execute(delete(IntakeChallenge).where(IntakeChallenge.challenge.in_(stale)))  # type: ignore[attr-defined]
 
-    def _check_challenge(self, challenge: bytes) -> None:
-        with self._session() as s:
-            row = s.get(IntakeChallenge, challenge.hex())
-            if row is None or row.election_id != self.election_id:
-                raise Unauthenticated("challenge.unknown", "unknown server challenge; ask for a new one")
-            if row.used_at is not None:
-                raise Unauthenticated("challenge.used", "the server challenge was already used")
-            if _aware(row.expires_at) <= self.clock():
-                raise Unauthenticated("challenge.expired", "the server challenge expired; ask for a new one")
+    def _check_challenge(self, challenge: bytes, s: Session | None = None) -> None:
+        """The challenge was issued here, is unused and unexpired (read in ``s``, or a session of its own)."""
+        if s is None:
+            with self._session() as own:
+                return self._check_challenge(challenge, own)
+        row = s.get(IntakeChallenge, challenge.hex())
+        if row is None or row.election_id != self.election_id:
+            raise Unauthenticated("challenge.unknown", "unknown server challenge; ask for a new one")
+        if row.used_at is not None:
+            raise Unauthenticated("challenge.used", "the server challenge was already used")
+        if _aware(row.expires_at) <= self.clock():
+            raise Unauthenticated("challenge.expired", "the server challenge expired; ask for a new one")
+        return None
 
     def _consume_challenge(self, s: Session, challenge: bytes, now: dt.datetime) -> None:
         """Atomically mark the challenge used (fails if another submission used it first)."""

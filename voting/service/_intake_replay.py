@@ -161,15 +161,20 @@ class BallotReplay:
             self._values += 1
         return changed
 
-    def finish(self, s: Session, *, full: bool) -> int:
-        """Delete orphan pending evidence (returns how many); after a full replay compare the tables."""
+    def finish(self, s: Session, *, full: bool, min_age: dt.timedelta | None = None) -> int:
+        """Delete orphan pending evidence (returns how many); after a full replay compare the tables.
+
+        Called under the election's mutation lock, where every pending row belongs to an attempt that ended
+        without its append; with ``min_age``, only rows created at least that long before ``now``."""
         eid = self.election_id
-        orphans = _rowcount(
-            s,
+        stmt = (
             delete(AuthEvidence)
             .where(AuthEvidence.election_id == eid)  # type: ignore[arg-type]
-            .where(AuthEvidence.status == "pending"),  # type: ignore[arg-type]
+            .where(AuthEvidence.status == "pending")  # type: ignore[arg-type]
         )
+        if min_age is not None:
+            stmt = stmt.where(AuthEvidence.created_at <= self.now - min_age)  # type: ignore[arg-type]
+        orphans = _rowcount(s, stmt)
         s.execute(  # a digital-ID binding lives and dies with the evidence of its first ballot
             delete(OidcSubjectBinding)
             .where(OidcSubjectBinding.election_id == eid)  # type: ignore[arg-type]

@@ -198,21 +198,34 @@ class PeriodStage(BoothStage):
 
         Opens (``voting.opened``) once ``opens`` has come, if the key ceremony and the roll commitment are
         done; closes (``voting.closed``) once the (extended) end has come. Returns ``"opened"``,
-        ``"closed"`` or ``None``; safe to call at any time, from any thread (idempotent under the lock)."""
+        ``"closed"`` or ``None``; safe to call at any time, from any thread (idempotent under the lock).
+        The decision is read first without the lock (every server process runs a keeper, and the lock is
+        the database's on PostgreSQL), and again under it before anything is appended."""
+        if self._period_action() is None:
+            return None
         with self.appending():
-            if not self.has_election():
-                return None
-            row = self.election()
-            now = self._clock()
-            opens, closes = self.voting_window()
-            if row.phase == "setup" and opens <= now < closes:
-                if row.joint_key_json is None or not row.roll_committed:
-                    return None
+            action = self._period_action()
+            if action == "open":
                 self.open_voting()
                 return "opened"
-            if row.phase == "voting" and now >= closes:
+            if action == "close":
                 self.close_voting()
                 return "closed"
+        return None
+
+    def _period_action(self) -> str | None:
+        """``"open"``, ``"close"`` or ``None``: what the voting period asks of the stored phase now."""
+        if not self.has_election():
+            return None
+        row = self.election()
+        now = self._clock()
+        opens, closes = self.voting_window()
+        if row.phase == "setup" and opens <= now < closes:
+            if row.joint_key_json is None or not row.roll_committed:
+                return None
+            return "open"
+        if row.phase == "voting" and now >= closes:
+            return "close"
         return None
 
     @replays(EventType.VOTING_EXTENDED)

@@ -1,0 +1,122 @@
+"""Several appenders on one PostgreSQL ledger: two ``Ledger`` objects (own engines, own sequencers) in two
+threads, and two processes, append concurrently; the chain, the tree and every checkpoint verify, no index
+is assigned twice, and each process's reads, proofs and checkpoints see the other's appends."""
+
+from __future__ import annotations
+
+import multiprocessing
+import threading
+from pathlib import Path
+
+import pytest
+from _ledger_util import Clock, log_signer
+
+from ledger import Ledger, LedgerConfig, merkle
+from ledger.record import check_record
+
+pytestmark = pytest.mark.postgres
+
+
+def _config(clock: Clock | None = None) -> LedgerConfig:
+    return LedgerConfig(log_signer(), clock=clock or Clock())
+
+
+def _hammer(led: Ledger, who: str, n: int, acked: list[tuple[int, bytes, str, int]], batch: bool) -> None:
+    for i in range(n):
+        if batch and i % 5 == 0:
+            for j, a in enumerate(led.append_many([("x", {"w": who, "i": i, "j": j}) for j in range(3)])):
+                acked.append((a.index, a.entry_hash, who, i * 10 + j))
+        else:
+            a = led.append("x", {"w": who, "i": i, "j": 0})
+            acked.append((a.index, a.entry_hash, who, i * 10))
+        if i % 7 == 0:
+            led.checkpoint()
+
+
+def _check_all(url: str, acked: list[tuple[int, bytes, str, int]], tmp_path: Path) -> None:
+    with Ledger(url, _config()) as led:
+        size = led.size
+        assert size == len(acked)
+        assert sorted(a[0] for a in acked) == list(range(size))  # every index once, no gap
+        by_index = {a[0]: a for a in acked}
+        for e in led.entries(0, size):
+            assert e.hash == by_index[e.index][1]  # each acknowledged hash is the stored entry's
+        led.check()  # chain, stored hashes and nodes, every checkpoint against the nodes
+        cp = led.checkpoint()
+        assert cp.size == size
+        for i in (0, size // 2, size - 1):
+            led.inclusion_proof(i, size).verify(cp.root)
+        summary = check_record(led.export(tmp_path / "rec"))
+        assert summary.size == size
+
+
+def test_two_ledgers_in_two_threads_share_one_postgres_ledger(postgres_url: str, tmp_path: Path) -> None:
+    clock = Clock()
+    a, b = Ledger(postgres_url, _config(clock)), Ledger(postgres_url, _config(clock))
+    acked: list[tuple[int, bytes, str, int]] = []
+    try:
+        threads = [
+            threading.Thread(target=_hammer, args=(led, who, 60, acked, who == "b"))
+            for led, who in ((a, "a"), (b, "b"))
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        # each sees the other's appends: size, entries, proofs for sizes it never wrote itself
+        assert a.size == b.size == len(acked)
+        last = max(acked)[0]
+        assert a.entry(last).hash == b.entry(last).hash
+        cp = b.checkpoint()
+        a.inclusion_proof(last, cp.size).verify(cp.root)
+        old = min(x.size for x in (a.latest_checkpoint(), b.latest_checkpoint()))
+        proof = a.consistency_proof(1, old)
+        merkle.verify_consistency(1, old, a.root(1), a.root(old), list(proof.proof))
+    finally:
+        a.close()
+        b.close()
+    _check_all(postgres_url, acked, tmp_path)
+
+
+def _process_main(url: str, who: str, n: int, out: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+    acked: list[tuple[int, bytes, str, int]] = []
+    with Ledger(url, _config()) as led:
+        _hammer(led, who, n, acked, who == "q")
+    out.put(acked)
+
+
+@pytest.mark.slow
+def test_two_processes_append_to_one_postgres_ledger(postgres_url: str, tmp_path: Path) -> None:
+    ctx = multiprocessing.get_context("spawn")
+    out = ctx.Queue()
+    procs = [ctx.Process(target=_process_main, args=(postgres_url, w, 80, out)) for w in ("p", "q")]
+    for p in procs:
+        p.start()
+    acked = [x for _ in procs for x in out.get(timeout=120)]
+    for p in procs:
+        p.join(timeout=30)
+        assert p.exitcode == 0
+    _check_all(postgres_url, acked, tmp_path)
+
+
+def test_checkpoints_of_two_ledgers_are_one_tree_in_order(postgres_url: str, tmp_path: Path) -> None:
+    """A ledger that does not know the newest appends still signs a checkpoint of the whole stored tree,
+    never one that goes back in size or time; a checkpoint already stored for the size is no error."""
+    late, early = Clock(1_750_000_100), Clock(1_750_000_000)  # b's clock is behind a's
+    a, b = Ledger(postgres_url, _config(late)), Ledger(postgres_url, _config(early))
+    try:
+        a.append_many([("x", {"i": i}) for i in range(5)])
+        assert b.checkpoint().size == 5  # b appended nothing, its checkpoint covers a's entries
+        b.append("x", {"i": 5})
+        cp = a.checkpoint()
+        assert cp.size == 6 and cp.root == b.root(6)
+        assert b.checkpoint().size == 6  # the same size again: the stored one, unchanged
+        b.append("x", {"i": 6})
+        cp7 = b.checkpoint()
+        assert cp7.issued_at >= cp.issued_at  # b's clock is behind, the time still does not go back
+    finally:
+        a.close()
+        b.close()
+    with Ledger(postgres_url, _config()) as led:
+        led.check()
+        assert check_record(led.export(tmp_path / "rec")).size == 7
