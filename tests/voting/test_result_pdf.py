@@ -493,8 +493,9 @@ def test_unknown_signer_fails(commission: CommissionTestCa) -> None:
 
 
 def test_tampered_bytes_fail(signed_pdf: bytes, commission: CommissionTestCa) -> None:
-    i = signed_pdf.index(b"ReportLab Generated")  # header comment: inside the signed byte range
-    tampered = signed_pdf[:i] + b"ReportLeb" + signed_pdf[i + 9 :]
+    # one byte of the binary comment after the header: inside the signed byte range, the file still parses
+    i = signed_pdf.index(b"\n%") + 2
+    tampered = signed_pdf[:i] + bytes([signed_pdf[i] ^ 1]) + signed_pdf[i + 1 :]
     expect("pdf.signature", tampered, [commission.root_certificate])
     expect("pdf.malformed", b"not a pdf at all", [commission.root_certificate])
 
