@@ -570,7 +570,7 @@ def _pdf_syntax_fixed(rendered: bytes) -> io.BytesIO:
     ISO 19005-3 §6.1.7.1 requires before it (veraPDF rule 6.1.7.1-2); pyHanko's writer puts one there. The
     pages, fonts, images and catalog are the same objects with the same data."""
     out = io.BytesIO()
-    copy_into_new_writer(PdfFileReader(io.BytesIO(rendered)), {"info": None}).write(out)
+    copy_into_new_writer(PdfFileReader(io.BytesIO(rendered)), {"info": None}).write(out)  # type: ignore[no-untyped-call]
     out.seek(0)
     return out
 
