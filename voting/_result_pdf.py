@@ -30,8 +30,10 @@ with ``AFRelationship /Data`` and listed in the catalog's ``/AF``:
      "result": <the tally.result payload, verbatim>,
      "figures": {"roll_size", "counted", "turnout", "contests": {<id>: {"blank": n} | {"unused": n}}}}
 
-The metadata, output intent and files are added in the same incremental update as the signature, so the
-signature covers them (PAdES B-B, SHA-256, ``/ETSI.CAdES.detached``).
+reportlab's file is first rewritten by pyHanko (reportlab puts no end-of-line marker before ``endstream``,
+which PDF/A forbids); the metadata, output intent and files are then added in the same incremental update
+as the signature, so the signature covers them (PAdES B-B, SHA-256, ``/ETSI.CAdES.detached``). veraPDF
+1.28.2 reports the signed file PDF/A-3B compliant (``tools/verapdf_check.sh``; not run in CI, no Java).
 
 Inputs: ``manifest`` is the election manifest (``name`` {ja,en}, ``contests`` with ``id``, ``name``, ``max``
 and ``selections`` [{``id``, ``name``}]) and ``result`` the ``tally.result`` payload (``results``
