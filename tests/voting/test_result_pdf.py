@@ -339,8 +339,13 @@ def test_pdfa_3b_markers(signed_pdf: bytes) -> None:
     assert (
         abs(dt.datetime.fromisoformat(_pdf_date_to_iso(created)) - NOW).total_seconds() < 600
     )  # the real time
-    # no transparency: no soft masks or transparency groups anywhere on the page
     raw = signed_pdf
+    # ISO 19005-3 §6.1.7.1 (veraPDF 6.1.7.1-1/-2; reportlab's own output fails -2): `stream` followed by
+    # CRLF or LF, and an end-of-line marker before every `endstream`
+    keywords = [m[1] for m in re.finditer(rb">>\s*stream(\r\n|\r|\n|.)", raw, re.S)]
+    assert keywords and set(keywords) <= {b"\r\n", b"\n"}
+    assert raw.count(b"endstream") == len(keywords) == len(re.findall(rb"[\r\n]endstream", raw))
+    # no transparency: no soft masks or transparency groups anywhere on the page
     assert b"/SMask" not in raw and b"/CA " not in raw and b"/Group" not in raw
 
 
