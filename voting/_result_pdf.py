@@ -30,8 +30,10 @@ with ``AFRelationship /Data`` and listed in the catalog's ``/AF``:
      "result": <the tally.result payload, verbatim>,
      "figures": {"roll_size", "counted", "turnout", "contests": {<id>: {"blank": n} | {"unused": n}}}}
 
-The metadata, output intent and files are added in the same incremental update as the signature, so the
-signature covers them (PAdES B-B, SHA-256, ``/ETSI.CAdES.detached``).
+reportlab's file is first rewritten by pyHanko (reportlab puts no end-of-line marker before ``endstream``,
+which PDF/A forbids); the metadata, output intent and files are then added in the same incremental update
+as the signature, so the signature covers them (PAdES B-B, SHA-256, ``/ETSI.CAdES.detached``). veraPDF
+1.28.2 reports the signed file PDF/A-3B compliant (``tools/verapdf_check.sh``; not run in CI, no Java).
 
 Inputs: ``manifest`` is the election manifest (``name`` {ja,en}, ``contests`` with ``id``, ``name``, ``max``
 and ``selections`` [{``id``, ``name``}]) and ``result`` the ``tally.result`` payload (``results``
@@ -64,6 +66,8 @@ from pyhanko.pdf_utils import embed, generic
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.metadata import model as xmp
 from pyhanko.pdf_utils.metadata import xmp_xml
+from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.pdf_utils.writer import copy_into_new_writer
 from pyhanko.sign import fields, signers
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 from reportlab.lib import colors  # type: ignore[import-untyped]
@@ -560,6 +564,19 @@ def build_result_pdf(
     return sign_declaration(render_result_pdf(doc, manifest), doc, manifest, note, signer)
 
 
+def _pdf_syntax_fixed(rendered: bytes) -> io.BytesIO:
+    """``rendered`` rewritten object for object by pyHanko, with reportlab's information dictionary left out
+    (:func:`sign_declaration` writes its own).
+
+    reportlab writes each stream's data directly followed by ``endstream``, without the end-of-line marker
+    ISO 19005-3 §6.1.7.1 requires before it (veraPDF rule 6.1.7.1-2); pyHanko's writer puts one there. The
+    pages, fonts, images and catalog are the same objects with the same data."""
+    out = io.BytesIO()
+    copy_into_new_writer(PdfFileReader(io.BytesIO(rendered)), {"info": None}).write(out)  # type: ignore[no-untyped-call]
+    out.seek(0)
+    return out
+
+
 def sign_declaration(
     rendered: bytes,
     document: Mapping[str, Any],
@@ -572,7 +589,7 @@ def sign_declaration(
     use it to sign a declaration whose page and attachment differ."""
     doc = document
     when = dt.datetime.strptime(doc["declared_at"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC)
-    w = IncrementalPdfFileWriter(io.BytesIO(rendered))
+    w = IncrementalPdfFileWriter(_pdf_syntax_fixed(rendered))
     # PDF/A: the document information dictionary and the XMP metadata say the same (pyHanko writes both
     # from one DocumentMetadata); the producer is pyHanko's own name, so that it is not appended to
     w.set_info(
@@ -604,7 +621,6 @@ def sign_declaration(
     )
     w.root["/OutputIntents"] = generic.ArrayObject([_icc_output_intent(w)])
     w.update_root()  # type: ignore[no-untyped-call]
-    version = w.root["/Version"]  # 1.7: pyHanko's writer raised reportlab's 1.4
     # name-tree order: checkpoint.txt before tvote-result.json
     _attach(
         w,
@@ -624,7 +640,7 @@ def sign_declaration(
     )
     # associated files are a PDF 2.0 feature that PDF/A-3 (PDF 1.7) adopts: pyHanko's embed_file marks the
     # catalog /Version 2.0 for them; the file stays a PDF 1.7 file
-    w.root["/Version"] = version
+    w.root["/Version"] = generic.NameObject("/1.7")
     w.output_version = (1, 7)
     sig_meta = signers.PdfSignatureMetadata(
         field_name=SIGNATURE_FIELD,

@@ -350,8 +350,13 @@ def test_pdfa_3b_markers(signed_pdf: bytes) -> None:
     assert f'pdf:Producer="{info["/Producer"]}"' in packet
     assert f"<rdf:li>{info['/Author']}</rdf:li>" in packet
     assert built_then(dt.datetime.fromisoformat(_pdf_date_to_iso(created)))  # the real time
-    # no transparency: no soft masks or transparency groups anywhere on the page
     raw = signed_pdf
+    # ISO 19005-3 §6.1.7.1 (veraPDF 6.1.7.1-1/-2; reportlab's own output fails -2): `stream` followed by
+    # CRLF or LF, and an end-of-line marker before every `endstream`
+    keywords = [m[1] for m in re.finditer(rb">>\s*stream(\r\n|\r|\n|.)", raw, re.S)]
+    assert keywords and set(keywords) <= {b"\r\n", b"\n"}
+    assert raw.count(b"endstream") == len(keywords) == len(re.findall(rb"[\r\n]endstream", raw))
+    # no transparency: no soft masks or transparency groups anywhere on the page
     assert b"/SMask" not in raw and b"/CA " not in raw and b"/Group" not in raw
 
 
@@ -504,8 +509,9 @@ def test_unknown_signer_fails(commission: CommissionTestCa) -> None:
 
 
 def test_tampered_bytes_fail(signed_pdf: bytes, commission: CommissionTestCa) -> None:
-    i = signed_pdf.index(b"ReportLab Generated")  # header comment: inside the signed byte range
-    tampered = signed_pdf[:i] + b"ReportLeb" + signed_pdf[i + 9 :]
+    # one byte of the binary comment after the header: inside the signed byte range, the file still parses
+    i = signed_pdf.index(b"\n%") + 2
+    tampered = signed_pdf[:i] + bytes([signed_pdf[i] ^ 1]) + signed_pdf[i + 1 :]
     expect("pdf.signature", tampered, [commission.root_certificate])
     expect("pdf.malformed", b"not a pdf at all", [commission.root_certificate])
 
