@@ -338,6 +338,9 @@ class Election:
             cp_hash = hashlib.sha256(decl_cp.encode()).hexdigest()
             shown = {k: v for k, v in (pdf_result or result).items() if k not in BOUND_KEYS}
             roll_size = next((p["size"] for t, p in evs if t == "roll.commitment"), len(self.roll))
+            # the commission's builder refuses a roll smaller than the ballots counted: such a declaration
+            # prints the ballots counted as the roll (and V22 finds that the record's roll says otherwise)
+            roll_size = max(roll_size, int(shown.get("counted", 0)))
             pdf = self.pdf(shown, decl_cp, roll_size, tamper=pdf_tamper)
             append(
                 "result.declaration",
