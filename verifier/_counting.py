@@ -114,6 +114,18 @@ class BallotIndex:
         row = self._db.execute("SELECT idx FROM seen WHERE kind = ? AND value = ?", (kind, value)).fetchone()
         return int(row[0])
 
+    def all_new(self, rows: list[tuple[str, str, int]]) -> bool:
+        """Record every ``(kind, value, index)`` of ``rows`` if none of them was seen before (nor repeats
+        another of ``rows``) and return True; else record none of them and return False (the caller then
+        records them one by one with :meth:`first_seen`, which names the earlier use)."""
+        before = self._db.total_changes
+        self._db.executemany("INSERT OR IGNORE INTO seen VALUES (?, ?, ?)", rows)
+        if self._db.total_changes - before == len(rows):
+            return True
+        # undo: a row this call inserted carries its own index; a row seen before carries an earlier one
+        self._db.executemany("DELETE FROM seen WHERE kind = ? AND value = ? AND idx = ?", rows)
+        return False
+
     # ------------------------------------------------------------------ counting rule (V17)
     def add_cast(self, row: CastRow) -> None:
         self._pending.append((row.index, row.ballot_hash, row.alias, row.channel, row.seq))

@@ -39,7 +39,7 @@ from ledger.events import BASE_HASH, ELECTION_ID, EventType
 from . import _ballots, _booth, _ceremony, _kiosk, _ledger, _phases, _slices, _tally
 from ._ceremony import finish_key_ceremony, roll_size_check
 from ._checks import fail
-from ._counting import BallotIndex
+from ._counting import BallotIndex, CastRow
 from ._decryption import declaration, decryption
 from ._errors import CheckFailed
 from ._exec import BatchExecutor, DaskExecutor
@@ -332,8 +332,37 @@ class _Pass:
             self.flush()
 
     # ------------------------------------------------------------------ the slices
-    def ballot(self, b: _slices.BallotFacts, snapshot: _ballots.BallotContext) -> None:
-        """A ballot a worker read: :meth:`entry`'s part for a ballot, from what the worker returned."""
+    def ballots(self, run: list[_slices.BallotFacts], snapshot: _ballots.BallotContext) -> None:
+        """Consecutive ballots a worker read: :meth:`entry`'s part for each, from what the worker returned.
+        Their V15 values are recorded at once when none was seen before (:meth:`BallotIndex.all_new`),
+        else one ballot at a time as :func:`index_ballot` does."""
+        st = self.st
+        rows: list[tuple[str, str, int]] = []
+        bulk = st.joint_key is not None
+        for b in run:
+            p = b.payload
+            if not isinstance(p.get("ballot_hash"), str):
+                bulk = False
+                break
+            rows.extend((v.kind, v.value, b.index) for v in b.values)
+            if b.etype == EventType.BALLOT_CAST:
+                auth = p.get("auth")
+                ev = auth.get("evidence_hash") if isinstance(auth, dict) else None
+                if isinstance(ev, str):
+                    rows.append(("evidence", ev, b.index))
+                if (
+                    not isinstance(p.get("voter_alias"), str)
+                    or p.get("channel") not in ("internet", "kiosk")
+                    or not isinstance(p.get("seq"), int)
+                ):
+                    bulk = False
+                    break
+        bulk = bulk and self.index.all_new(rows)
+        for b in run:
+            self.ballot(b, snapshot, bulk)
+
+    def ballot(self, b: _slices.BallotFacts, snapshot: _ballots.BallotContext, indexed: bool) -> None:
+        """One ballot a worker read; ``indexed``: its V15 values are recorded already, none seen before."""
         report, st, i = self.report, self.st, b.index
         if st.joint_key is None:  # never after the first ballot (the snapshot); handled as before if it were
             self.entry(i, b.end, self.read(b.start, b.end))
@@ -343,7 +372,14 @@ class _Pass:
         _record(report, check_order, st, i, b.etype)
         self.binding(i, b.payload)
         ctx = self.context()
-        _record(report, index_ballot, report, st, self.index, i, b.etype, b.payload, b.values)
+        if not indexed:
+            _record(report, index_ballot, report, st, self.index, i, b.etype, b.payload, b.values)
+        elif b.etype == EventType.BALLOT_SPOILED:
+            st.spoiled += 1  # index_ballot's effects when every value is new
+        else:
+            st.cast += 1
+            p = b.payload
+            self.index.add_cast(CastRow(i, p["ballot_hash"], p["voter_alias"], p["channel"], p["seq"]))
         key = None
         if b.etype == EventType.BALLOT_CAST:
             key = _record(report, _kiosk.kiosk_ballot, report, st, i, b.payload)
@@ -381,12 +417,19 @@ class _Pass:
                 if stop:
                     continue
                 _add_sums(st, r.sums)
+                run: list[_slices.BallotFacts] = []
                 for item in r.items:
                     if isinstance(item, _slices.BallotFacts):
-                        self.ballot(item, snapshot)
-                    elif not self.entry(*item):
+                        run.append(item)
+                        continue
+                    if run:
+                        self.ballots(run, snapshot)
+                        run = []
+                    if not self.entry(*item):
                         stop = True
                         break
+                if run and not stop:
+                    self.ballots(run, snapshot)
 
         with self.src.entries_path.open("rb") as f:
             for first, pos, data in _slices.plan_slices(f, start, i, self.total, workers):
