@@ -8,12 +8,13 @@ Order of work (``docs/verifier.md`` §"How a run proceeds"):
 2. One pass over the entries, in ledger order: V7 manifest and election binding, V8 lifecycle order
    (:mod:`verifier._phases`), V23 privacy; ballots are indexed for V15 and V17 (:mod:`verifier._unique`),
    each kiosk ballot is checked against its kiosk's enrolment and open session (V31,
-   :func:`verifier._kiosk.kiosk_ballot`), and they are batched (bounded) to the executor for V13, V14,
-   V16 and the kiosk signatures (:mod:`verifier._ballots`, given each kiosk ballot's enrolled key), each
-   batch returning the homomorphic sum of its cast ballots, so the tally accumulates incrementally; every
-   other event goes to the handler its module registers (:data:`EVENTS`: :mod:`verifier._ceremony` V9-V12
-   and V28, :mod:`verifier._booth` V29, :mod:`verifier._kiosk` V30, :mod:`verifier._phases` V26,
-   :mod:`verifier._tally`).
+   :func:`verifier._kiosk.kiosk_ballot`); every other event goes to the handler its module registers
+   (:data:`EVENTS`: :mod:`verifier._ceremony` V9-V12 and V28, :mod:`verifier._booth` V29,
+   :mod:`verifier._kiosk` V30, :mod:`verifier._phases` V26, :mod:`verifier._tally`). From the first ballot
+   on, the workers read the record by slices (:mod:`verifier._slices`): they run V12-V14, V16, V23 and the
+   kiosk signatures of the ballots (:mod:`verifier._ballots`) and return the non-ballot entries, each
+   ballot's facts and failures, and each slice's homomorphic sum, which this process replays in ledger
+   order (:class:`_Pass`), so the tally accumulates incrementally.
 3. V17 counting rule and V18 aggregate from the on-disk index (:mod:`verifier._tally`); then V19-V21
    (decryption) and V22 (PDF) (:mod:`verifier._decryption`); V27 pins (:mod:`verifier._pins`).
 
