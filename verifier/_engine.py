@@ -36,6 +36,7 @@ from typing import Any, BinaryIO, Final
 
 from crypto import Ciphertext, CryptoError, Point, select_engine
 from ledger.events import BASE_HASH, ELECTION_ID, EventType
+from ledger.record import UniqueValue
 
 from . import _ballots, _booth, _ceremony, _kiosk, _ledger, _phases, _slices, _tally
 from ._ceremony import finish_key_ceremony, roll_size_check
@@ -345,12 +346,12 @@ class _Pass:
             if not isinstance(p.get("ballot_hash"), str):
                 bulk = False
                 break
-            rows.extend((v.kind, v.value, b.index) for v in b.values)
+            rows.extend((kind, value, b.entry_index) for kind, value, _ in b.values)
             if b.etype == EventType.BALLOT_CAST:
                 auth = p.get("auth")
                 ev = auth.get("evidence_hash") if isinstance(auth, dict) else None
                 if isinstance(ev, str):
-                    rows.append(("evidence", ev, b.index))
+                    rows.append(("evidence", ev, b.entry_index))
                 if (
                     not isinstance(p.get("voter_alias"), str)
                     or p.get("channel") not in ("internet", "kiosk")
@@ -364,7 +365,7 @@ class _Pass:
 
     def ballot(self, b: _slices.BallotFacts, snapshot: _ballots.BallotContext, indexed: bool) -> None:
         """One ballot a worker read; ``indexed``: its V15 values are recorded already, none seen before."""
-        report, st, i = self.report, self.st, b.index
+        report, st, i = self.report, self.st, b.entry_index
         if st.joint_key is None:  # never after the first ballot (the snapshot); handled as before if it were
             self.entry(i, b.end, self.read(b.start, b.end))
             return
@@ -374,7 +375,8 @@ class _Pass:
         self.binding(i, b.payload)
         ctx = self.context()
         if not indexed:
-            _record(report, index_ballot, report, st, self.index, i, b.etype, b.payload, b.values)
+            values = tuple(UniqueValue(k, v, w) for k, v, w in b.values)  # type: ignore[arg-type]
+            _record(report, index_ballot, report, st, self.index, i, b.etype, b.payload, values)
         elif b.etype == EventType.BALLOT_SPOILED:
             st.spoiled += 1  # index_ballot's effects when every value is new
         else:

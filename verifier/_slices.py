@@ -26,10 +26,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO, Final
+from typing import Any, BinaryIO, Final, NamedTuple
 
 from ledger.events import EventType
-from ledger.record import UniqueValue, ballot_unique_values
+from ledger.record import ballot_unique_values
 
 from . import _ballots
 from ._errors import CheckFailed
@@ -47,16 +47,16 @@ MIN_SLICE: Final[int] = 64 * 1024
 MAX_SLICE: Final[int] = 8 * 1024 * 1024
 
 
-@dataclass(frozen=True, slots=True)
-class BallotFacts:
-    """What the main process needs of one ballot entry (see the module docstring)."""
+class BallotFacts(NamedTuple):
+    """What the main process needs of one ballot entry (see the module docstring). A named tuple: it
+    crosses a process boundary per ballot, and a tuple is the cheapest to unpickle."""
 
-    index: int
+    entry_index: int  # the ledger index
     start: int  # byte offset of the line in entries.jsonl (to re-read it if the snapshot does not apply)
     end: int  # byte offset after the line
     etype: str
     payload: dict[str, Any]  # without HEAVY_KEYS
-    values: tuple[UniqueValue, ...]
+    values: tuple[tuple[str, str, str], ...]  # V15: each UniqueValue's (kind, value, where)
     kiosk_key: bytes | None
     failures: tuple[dict[str, Any], ...]
     summed: bool
@@ -137,7 +137,8 @@ def verify_slice(
         summed = set(r.summed)
         for i, s, e, etype, p, _, _, key in pending:
             slim = {k: v for k, v in p.items() if k not in HEAVY_KEYS}
-            values = ballot_unique_values(p.get("ballot_hash"), p.get("ballot"))
+            unique = ballot_unique_values(p.get("ballot_hash"), p.get("ballot"))
+            values = tuple((v.kind, v.value, v.where) for v in unique)
             facts = BallotFacts(i, s, e, etype, slim, values, key, tuple(found.get(i, ())), i in summed)
             out.items.append(facts)
         for k, v in r.sums.items():
