@@ -362,6 +362,8 @@ class _Pass:
         bulk = bulk and self.index.all_new(rows)
         for b in run:
             self.ballot(b, snapshot, bulk)
+        cast = EventType.BALLOT_CAST
+        self.index.add_lines([(b.entry_index, b.start, b.end) for b in run if b.etype == cast])
 
     def ballot(self, b: _slices.BallotFacts, snapshot: _ballots.BallotContext, indexed: bool) -> None:
         """One ballot a worker read; ``indexed``: its V15 values are recorded already, none seen before."""
@@ -402,7 +404,7 @@ class _Pass:
             self._file = self.src.entries_path.open("rb")
         self._file.seek(start)
         raw: bytes = self._file.read(min(end - start, _slices.MAX_LINE))
-        return raw.rstrip(b"\n")
+        return raw.rstrip(b"\n")  # as RecordSource.read_line (kept open: a fallback may re-read many)
 
     def slices(self, i: int, start: int) -> None:
         """Entries ``i``, ... (from byte ``start``) by slices, the first being a ballot whose context is the
