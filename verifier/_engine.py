@@ -36,7 +36,6 @@ from typing import Any, BinaryIO, Final
 
 from crypto import Ciphertext, CryptoError, Point, select_engine
 from ledger.events import BASE_HASH, ELECTION_ID, EventType
-from ledger.record import UniqueValue
 
 from . import _ballots, _booth, _ceremony, _kiosk, _ledger, _phases, _slices, _tally
 from ._ceremony import finish_key_ceremony, roll_size_check
@@ -51,7 +50,7 @@ from ._phases import BALLOT_TYPES, check_order, lifecycle_complete
 from ._pins import check_official_pins
 from ._privacy import scan_payload
 from ._report import Report
-from ._source import RecordSource, open_record
+from ._source import RecordSource, load_json, open_record
 from ._state import ZERO, Event, Options, ProgressFn, State
 from ._tally import aggregate, counting_rule
 from ._unique import index_ballot
@@ -338,27 +337,8 @@ class _Pass:
         """Consecutive ballots a worker read: :meth:`entry`'s part for each, from what the worker returned.
         Their V15 values are recorded at once when none was seen before (:meth:`BallotIndex.all_new`),
         else one ballot at a time as :func:`index_ballot` does."""
-        st = self.st
-        rows: list[tuple[str, str, int]] = []
-        bulk = st.joint_key is not None
-        for b in run:
-            p = b.payload
-            if not isinstance(p.get("ballot_hash"), str):
-                bulk = False
-                break
-            rows.extend((kind, value, b.entry_index) for kind, value, _ in b.values)
-            if b.etype == EventType.BALLOT_CAST:
-                auth = p.get("auth")
-                ev = auth.get("evidence_hash") if isinstance(auth, dict) else None
-                if isinstance(ev, str):
-                    rows.append(("evidence", ev, b.entry_index))
-                if (
-                    not isinstance(p.get("voter_alias"), str)
-                    or p.get("channel") not in ("internet", "kiosk")
-                    or not isinstance(p.get("seq"), int)
-                ):
-                    bulk = False
-                    break
+        bulk = self.st.joint_key is not None and all(b.bulk_ok for b in run)
+        rows = [r for b in run for r in b.rows] if bulk else []
         bulk = bulk and self.index.all_new(rows)
         for b in run:
             self.ballot(b, snapshot, bulk)
@@ -377,8 +357,8 @@ class _Pass:
         self.binding(i, b.payload)
         ctx = self.context()
         if not indexed:
-            values = tuple(UniqueValue(k, v, w) for k, v, w in b.values)  # type: ignore[arg-type]
-            _record(report, index_ballot, report, st, self.index, i, b.etype, b.payload, values)
+            full = load_json(self.read(b.start, b.end))["payload"]  # a rare case: the worker's values in it
+            _record(report, index_ballot, report, st, self.index, i, b.etype, full)
         elif b.etype == EventType.BALLOT_SPOILED:
             st.spoiled += 1  # index_ballot's effects when every value is new
         else:

@@ -41,7 +41,7 @@ from ._source import _MAX_LINE, load_json
 __all__ = ["BallotFacts", "SliceResult", "is_ballot_line", "plan_slices", "slice_lines", "verify_slice"]
 
 #: the payload keys a worker does not send back (the bulk of a ballot entry)
-HEAVY_KEYS: Final[frozenset[str]] = frozenset({"ballot", "revealed", "roll_proof"})
+HEAVY_KEYS: Final[frozenset[str]] = frozenset({"ballot", "revealed", "roll_proof", "tracking_code"})
 MAX_LINE: Final[int] = _MAX_LINE
 MIN_SLICE: Final[int] = 64 * 1024
 MAX_SLICE: Final[int] = 8 * 1024 * 1024
@@ -56,7 +56,11 @@ class BallotFacts(NamedTuple):
     end: int  # byte offset after the line
     etype: str
     payload: dict[str, Any]  # without HEAVY_KEYS
-    values: tuple[tuple[str, str, str], ...]  # V15: each UniqueValue's (kind, value, where)
+    #: V15: ``(kind, value, ledger index)`` of each value :func:`verifier._unique.index_ballot` would record
+    #: (the unique values, then a cast ballot's evidence hash) ...
+    rows: tuple[tuple[str, str, int], ...]
+    #: ... if it records them all when none was seen before (else the main process runs it on the entry)
+    bulk_ok: bool
     kiosk_key: bytes | None
     failures: tuple[dict[str, Any], ...]
     summed: bool
@@ -137,9 +141,23 @@ def verify_slice(
         summed = set(r.summed)
         for i, s, e, etype, p, _, _, key in pending:
             slim = {k: v for k, v in p.items() if k not in HEAVY_KEYS}
-            unique = ballot_unique_values(p.get("ballot_hash"), p.get("ballot"))
-            values = tuple((v.kind, v.value, v.where) for v in unique)
-            facts = BallotFacts(i, s, e, etype, slim, values, key, tuple(found.get(i, ())), i in summed)
+            bh = p.get("ballot_hash")
+            rows: list[tuple[str, str, int]] = [
+                (v.kind, v.value, i) for v in ballot_unique_values(bh, p.get("ballot"))
+            ]
+            ok = isinstance(bh, str)
+            if etype == EventType.BALLOT_CAST:
+                auth = p.get("auth")
+                ev = auth.get("evidence_hash") if isinstance(auth, dict) else None
+                if isinstance(ev, str):
+                    rows.append(("evidence", ev, i))
+                ok = ok and (
+                    isinstance(p.get("voter_alias"), str)
+                    and p.get("channel") in ("internet", "kiosk")
+                    and isinstance(p.get("seq"), int)
+                )
+            mine = tuple(found.get(i, ()))
+            facts = BallotFacts(i, s, e, etype, slim, tuple(rows), ok, key, mine, i in summed)
             out.items.append(facts)
         for k, v in r.sums.items():
             prev = acc.get(k)
