@@ -128,20 +128,44 @@ def _descendants(pid: int) -> list[int]:
     return out
 
 
-def whole_run(
-    rec: Path, workers: int, roots: Path, tree: Path | None = None
-) -> tuple[float, float, int, int, float]:
-    """(seconds, ballots/s, peak RSS kB of tvote-verify, peak RSS kB of its largest worker, CPU ms per
-    ballot of the verifier and its workers together) of one run.
+#: ``tvote-verify`` run as ``python -c``: the same ``main``, and the CPU time of this process alone (not of
+#: its workers: ``time.process_time``) during the verification itself (``verify_record``: not the
+#: interpreter's start, the imports or the report's rendering, a fixed cost) written to the file named by
+#: ``TVOTE_BENCH_CPU_FILE``
+_MEASURED_MAIN: Final[str] = """
+import os, sys, time
+import verifier.cli as cli
 
-    ``tree``: run the verifier of that source tree (v1's, read from git) instead of the installed one."""
-    exe = Path(sys.executable).parent / "tvote-verify"
-    verify = [str(exe)]
-    env = None
+def timed(*args, **kwargs):
+    t = time.process_time()
+    try:
+        return verify(*args, **kwargs)
+    finally:
+        with open(os.environ["TVOTE_BENCH_CPU_FILE"], "w") as f:
+            f.write(repr(time.process_time() - t))
+
+verify, cli.verify_record = cli.verify_record, timed
+sys.exit(cli.main())
+"""
+
+
+def whole_run(
+    rec: Path, workers: int, roots: Path, tree: Path | None = None, engine: str | None = None
+) -> tuple[float, float, int, int, float, float]:
+    """(seconds, ballots/s, peak RSS kB of tvote-verify, peak RSS kB of its largest worker, CPU ms per
+    ballot of the verifier and its workers together, CPU ms per ballot of the verifier's main process
+    alone) of one run.
+
+    ``tree``: run the verifier of that source tree (v1's, read from git) instead of the installed one.
+    ``engine``: ``--engine`` (the default, ``auto``, if None)."""
+    verify = [sys.executable, "-c", _MEASURED_MAIN]
+    cpu_file = Path(tempfile.mkstemp(prefix="tvote-bench-cpu-")[1])
+    env = {**os.environ, "TVOTE_BENCH_CPU_FILE": str(cpu_file)}
     if tree is not None:
-        verify = [sys.executable, "-c", "import sys; from verifier.cli import main; sys.exit(main())"]
-        env = {**os.environ, "PYTHONPATH": str(tree)}
+        env["PYTHONPATH"] = str(tree)
     cmd = [*verify, str(rec), "--workers", str(workers), "--no-progress", "--json", os.devnull]
+    if engine is not None:
+        cmd += ["--engine", engine]
     if roots.exists():
         cmd += ["--trust-root", str(roots)]
     else:
@@ -166,7 +190,11 @@ def whole_run(
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
     n = sum(1 for line in (rec / "entries.jsonl").open("rb") if b'"type":"ballot.cast"' in line)
-    return dt, n / dt, main_kb, worker_kb, 1000 * cpu / n
+    try:
+        main_cpu = float(cpu_file.read_text() or "nan")
+    finally:
+        cpu_file.unlink(missing_ok=True)
+    return dt, n / dt, main_kb, worker_kb, 1000 * cpu / n, 1000 * main_cpu / n
 
 
 def v1_big(n: int, cache: Path, gen_workers: int, v2_rate: float, v2_cpu: float) -> None:
@@ -184,7 +212,7 @@ def v1_big(n: int, cache: Path, gen_workers: int, v2_rate: float, v2_cpu: float)
                    "--ballots", str(n), "--workers", str(gen_workers)]  # fmt: skip
             env = {**os.environ, "PYTHONPATH": str(tree)}
             subprocess.run(gen, check=True, env=env, stdout=subprocess.DEVNULL)
-        t, rate, main_kb, _, cpu = whole_run(out / "record", 2, out / "root.pem", tree=tree)
+        t, rate, main_kb, _, cpu, _ = whole_run(out / "record", 2, out / "root.pem", tree=tree)
         print(
             f"Protocol v1 (edwards25519, commit `{V1_COMMIT}`): the same big record made and verified by "
             f"v1's code in this run, `--workers 2`: {t:.1f}s ({rate:.0f} ballots/s; {cpu:.2f} ms of CPU per "
@@ -203,6 +231,12 @@ def main() -> None:
     ap.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()))
     ap.add_argument("--gen-workers", type=int, default=2)
     ap.add_argument(
+        "--engine",
+        choices=("auto", "python", "native"),
+        default=None,
+        help="tvote-verify --engine for the whole runs (default: its own default, auto)",
+    )
+    ap.add_argument(
         "--v1", action="store_true", help="also generate and verify a protocol v1 big record in this run"
     )
     a = ap.parse_args()
@@ -211,23 +245,27 @@ def main() -> None:
     for kind, label in (("1of5", "1 of 5"), ("demo3", "demo: 1 of 4 + yes/no + up to 3 of 8")):
         rec = record(a.cache, a.n, kind, a.gen_workers)
         core = ballot_rate(rec)
-        t1, r1, _, _, _ = whole_run(rec, 1, rec.parent / "root.pem")
-        t2, r2, _, _, _ = whole_run(rec, 2, rec.parent / "root.pem")
-        rows.append((label, a.n, core, r1, r2, t1, t2))
+        t1, r1, _, _, _, m1 = whole_run(rec, 1, rec.parent / "root.pem", engine=a.engine)
+        t2, r2, _, _, _, m2 = whole_run(rec, 2, rec.parent / "root.pem", engine=a.engine)
+        rows.append((label, a.n, core, r1, r2, t1, t2, m1, m2))
     print("### Verifier (`tvote-verify`)\n")
     print(
         "| ballot | ballots | ballot checks/s, 1 core | whole run, --workers 1 (ballots/s) "
-        "| whole run, --workers 2 (ballots/s) | time w1 / w2 |"
+        "| whole run, --workers 2 (ballots/s) | time w1 / w2 | main-process CPU ms/ballot, w1 / w2 |"
     )
-    print("|---|---:|---:|---:|---:|---:|")
-    for label, n, core, r1, r2, t1, t2 in rows:
-        print(f"| {label} | {n} | {core:.0f} | {r1:.0f} | {r2:.0f} | {t1:.1f}s / {t2:.1f}s |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for label, n, core, r1, r2, t1, t2, m1, m2 in rows:
+        print(
+            f"| {label} | {n} | {core:.0f} | {r1:.0f} | {r2:.0f} | {t1:.1f}s / {t2:.1f}s "
+            f"| {m1:.3f} / {m2:.3f} |"
+        )
     big = record(a.cache, a.big, "1of5", a.gen_workers)
-    t, rate, main_kb, worker_kb, cpu = whole_run(big, 2, big.parent / "root.pem")
+    t, rate, main_kb, worker_kb, cpu, main_cpu = whole_run(big, 2, big.parent / "root.pem", engine=a.engine)
     size = (big / "entries.jsonl").stat().st_size / 1e6
     print(
         f"\nBig record: {a.big:,} ballots (1 of 5), entries.jsonl {size:.0f} MB, `--workers 2`: "
-        f"{t:.1f}s ({rate:.0f} ballots/s; {cpu:.2f} ms of CPU per ballot, verifier and workers); "
+        f"{t:.1f}s ({rate:.0f} ballots/s; {cpu:.2f} ms of CPU per ballot, verifier and workers; "
+        f"main-process CPU ms/ballot {main_cpu:.3f}, the `tvote-verify` process alone); "
         f"peak resident memory (VmHWM) {main_kb / 1024:.0f} MB for the "
         f"`tvote-verify` process, {worker_kb / 1024:.0f} MB for its largest worker process.\n"
     )

@@ -105,6 +105,8 @@ class BatchResult:
     failures: list[dict[str, Any]] = field(default_factory=list)
     sums: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)
     ballots: int = 0
+    #: the ledger index of every ballot whose ciphertexts are in ``sums``
+    summed: list[int] = field(default_factory=list)
 
 
 def _f(out: BatchResult, step: int, check: str, message: str, i: int) -> None:
@@ -309,6 +311,7 @@ def _ballot_checks(
     if etype == EventType.BALLOT_CAST:
         _check_auth(out, ctx, p, i)
         if ballot is not None:  # a refused ballot that decodes: summed as before (its entry fails anyway)
+            out.summed.append(i)
             for c in ballot.contests:
                 for s in c.selections:
                     key = (c.contest_id, s.selection_id)
@@ -324,21 +327,25 @@ _ENTRY_ERRORS: Final = (KeyError, TypeError, ValueError, AttributeError)
 
 
 def verify_batch(
-    ctx: BallotContext, items: list[tuple[int, bytes]], kiosk_keys: Mapping[int, bytes] | None = None
+    ctx: BallotContext,
+    items: list[tuple[int, bytes]],
+    kiosk_keys: Mapping[int, bytes] | None = None,
+    entries: list[Any] | None = None,
 ) -> BatchResult:
     """V12 (roll proofs), V13, V14, V16 and V31 (kiosk signatures) for a batch of ``ballot.cast`` /
     ``ballot.spoiled`` entries; ``kiosk_keys`` holds, by ledger index, the enrolled key of the kiosk each
     kiosk ballot names (none for a kiosk no earlier entry enrols). The cast ballots are checked together
-    by the context's ballot engine first."""
+    by the context's ballot engine first. ``entries``, if given, holds each item's line already decoded
+    (:func:`verifier._slices.verify_slice` decodes it once for both its own use and this one)."""
     out = BatchResult()
     acc: dict[tuple[str, str], Ciphertext] = {}
     keys = kiosk_keys or {}
     engine: BallotEngine = select_engine(ctx.engine)
     parsed: list[tuple[int, str, dict[str, Any]]] = []
-    for i, line in items:
+    for n, (i, line) in enumerate(items):
         out.ballots += 1
         try:
-            entry = load_json(line)
+            entry = load_json(line) if entries is None else entries[n]
             p = _entry_checks(out, ctx, i, line, entry, keys.get(i))
             parsed.append((i, entry["type"], p))
         except _ENTRY_ERRORS as e:
@@ -353,6 +360,7 @@ def verify_batch(
     for (k, _), h in zip(cast, checked.ballot_hashes, strict=True):
         if h is not None:
             hashes[k] = h
+            out.summed.append(parsed[k][0])
     for k, (i, etype, p) in enumerate(parsed):
         try:
             _ballot_checks(out, acc, ctx, i, etype, p, hashes.get(k))

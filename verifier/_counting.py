@@ -101,6 +101,7 @@ class BallotIndex:
                                       channel TEXT NOT NULL, seq INTEGER NOT NULL);
             CREATE TABLE seen (kind TEXT NOT NULL, value TEXT NOT NULL, idx INTEGER NOT NULL,
                                PRIMARY KEY (kind, value)) WITHOUT ROWID;
+            CREATE TABLE line_at (idx INTEGER PRIMARY KEY, start INTEGER NOT NULL, end INTEGER NOT NULL);
             """
         )
         self._pending: list[tuple[int, str, str, str, int]] = []
@@ -113,6 +114,28 @@ class BallotIndex:
             return None
         row = self._db.execute("SELECT idx FROM seen WHERE kind = ? AND value = ?", (kind, value)).fetchone()
         return int(row[0])
+
+    def all_new(self, rows: list[tuple[str, str, int]]) -> bool:
+        """Record every ``(kind, value, index)`` of ``rows`` if none of them was seen before (nor repeats
+        another of ``rows``) and return True; else record none of them and return False (the caller then
+        records them one by one with :meth:`first_seen`, which names the earlier use)."""
+        before = self._db.total_changes
+        self._db.executemany("INSERT OR IGNORE INTO seen VALUES (?, ?, ?)", rows)
+        if self._db.total_changes - before == len(rows):
+            return True
+        # undo: a row this call inserted carries its own index; a row seen before carries an earlier one
+        self._db.executemany("DELETE FROM seen WHERE kind = ? AND value = ? AND idx = ?", rows)
+        return False
+
+    # ------------------------------------------------------------------ where a ballot's line is
+    def add_lines(self, rows: list[tuple[int, int, int]]) -> None:
+        """Record ``(index, start, end)``: the byte range of entry ``index``'s line in entries.jsonl (so V18
+        re-reads the ballots that do not count without reading the record again)."""
+        self._db.executemany("INSERT OR IGNORE INTO line_at VALUES (?, ?, ?)", rows)
+
+    def line_at(self, index: int) -> tuple[int, int] | None:
+        row = self._db.execute("SELECT start, end FROM line_at WHERE idx = ?", (index,)).fetchone()
+        return None if row is None else (int(row[0]), int(row[1]))
 
     # ------------------------------------------------------------------ counting rule (V17)
     def add_cast(self, row: CastRow) -> None:

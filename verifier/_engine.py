@@ -8,12 +8,13 @@ Order of work (``docs/verifier.md`` §"How a run proceeds"):
 2. One pass over the entries, in ledger order: V7 manifest and election binding, V8 lifecycle order
    (:mod:`verifier._phases`), V23 privacy; ballots are indexed for V15 and V17 (:mod:`verifier._unique`),
    each kiosk ballot is checked against its kiosk's enrolment and open session (V31,
-   :func:`verifier._kiosk.kiosk_ballot`), and they are batched (bounded) to the executor for V13, V14,
-   V16 and the kiosk signatures (:mod:`verifier._ballots`, given each kiosk ballot's enrolled key), each
-   batch returning the homomorphic sum of its cast ballots, so the tally accumulates incrementally; every
-   other event goes to the handler its module registers (:data:`EVENTS`: :mod:`verifier._ceremony` V9-V12
-   and V28, :mod:`verifier._booth` V29, :mod:`verifier._kiosk` V30, :mod:`verifier._phases` V26,
-   :mod:`verifier._tally`).
+   :func:`verifier._kiosk.kiosk_ballot`); every other event goes to the handler its module registers
+   (:data:`EVENTS`: :mod:`verifier._ceremony` V9-V12 and V28, :mod:`verifier._booth` V29,
+   :mod:`verifier._kiosk` V30, :mod:`verifier._phases` V26, :mod:`verifier._tally`). From the first ballot
+   on, the workers read the record by slices (:mod:`verifier._slices`): they run V12-V14, V16, V23 and the
+   kiosk signatures of the ballots (:mod:`verifier._ballots`) and return the non-ballot entries, each
+   ballot's facts and failures, and each slice's homomorphic sum, which this process replays in ledger
+   order (:class:`_Pass`), so the tally accumulates incrementally.
 3. V17 counting rule and V18 aggregate from the on-disk index (:mod:`verifier._tally`); then V19-V21
    (decryption) and V22 (PDF) (:mod:`verifier._decryption`); V27 pins (:mod:`verifier._pins`).
 
@@ -31,15 +32,15 @@ import multiprocessing
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, BinaryIO, Final
 
 from crypto import Ciphertext, CryptoError, Point, select_engine
 from ledger.events import BASE_HASH, ELECTION_ID, EventType
 
-from . import _ballots, _booth, _ceremony, _kiosk, _ledger, _phases, _tally
+from . import _ballots, _booth, _ceremony, _kiosk, _ledger, _phases, _slices, _tally
 from ._ceremony import finish_key_ceremony, roll_size_check
 from ._checks import fail
-from ._counting import BallotIndex
+from ._counting import BallotIndex, CastRow
 from ._decryption import declaration, decryption
 from ._errors import CheckFailed
 from ._exec import BatchExecutor, DaskExecutor
@@ -49,8 +50,8 @@ from ._phases import BALLOT_TYPES, check_order, lifecycle_complete
 from ._pins import check_official_pins
 from ._privacy import scan_payload
 from ._report import Report
-from ._source import RecordSource, open_record
-from ._state import Event, Options, ProgressFn, State
+from ._source import RecordSource, load_json, open_record
+from ._state import ZERO, Event, Options, ProgressFn, State
 from ._tally import aggregate, counting_rule
 from ._unique import index_ballot
 
@@ -200,10 +201,244 @@ def _batches_results(results: Iterator[_ballots.BatchResult], report: Report, st
     for r in results:
         for f in r.failures:
             report.add(CheckFailed(**f))
-        for key, (a, b) in r.sums.items():
-            ct = Ciphertext(Point.from_hex(a), Point.from_hex(b))
-            prev = st.sums.get(key)
-            st.sums[key] = ct if prev is None else prev + ct
+        _add_sums(st, r.sums)
+
+
+def _add_sums(st: State, sums: dict[tuple[str, str], tuple[str, str]]) -> None:
+    for key, (a, b) in sums.items():
+        ct = Ciphertext(Point.from_hex(a), Point.from_hex(b))
+        prev = st.sums.get(key)
+        st.sums[key] = ct if prev is None else prev + ct
+
+
+class _Pass:
+    """Pass one (module docstring, step 2): the entries before the first ballot are read and handled here;
+    from the first ballot on, the rest of ``entries.jsonl`` is cut into slices that the workers read
+    (:mod:`verifier._slices`), and this process replays what they return in ledger order.
+
+    The ballots' worker failures are added in batches of ``batch_size`` ballots, after the main process's
+    own failures of those ballots, as a serial run always added them (the report keeps the first
+    ``MAX_FAILURES_PER_CHECK`` of each check, so the order they are added in matters)."""
+
+    def __init__(
+        self,
+        src: RecordSource,
+        opts: Options,
+        report: Report,
+        ex: BatchExecutor,
+        progress: ProgressFn | None,
+        st: State,
+        index: BallotIndex,
+    ) -> None:
+        self.src, self.opts, self.report, self.ex, self.progress = src, opts, report, ex, progress
+        self.st, self.index = st, index
+        self.total = src.entries_size()
+        self.ctx: _ballots.BallotContext | None = None
+        self.ctx_roll: _ballots.RollCommitment | None = None
+        #: the ballots of the current batch: (index, failures) checked by a worker, or
+        #: (index, line, kiosk key) to check here
+        self.batch: list[tuple[int, tuple[dict[str, Any], ...]] | tuple[int, bytes, bytes | None]] = []
+        self.last_progress = 0.0
+        self._file: BinaryIO | None = None
+
+    # ------------------------------------------------------------------ shared by both modes
+    def flush(self) -> None:
+        if not self.batch:
+            return
+        todo = [(b[0], b[1]) for b in self.batch if len(b) == 3]
+        found: list[dict[str, Any]] = []
+        if todo:
+            assert self.ctx is not None
+            keys = {b[0]: b[2] for b in self.batch if len(b) == 3 and b[2] is not None}
+            r = _ballots.verify_batch(self.ctx, todo, keys)
+            found.extend(r.failures)
+            _add_sums(self.st, r.sums)
+        for b in self.batch:
+            if len(b) == 2:
+                found.extend(b[1])
+        found.sort(key=lambda f: int(f["entry"]))  # stable: each entry's failures in the order found
+        for f in found:
+            self.report.add(CheckFailed(**f))
+        self.batch = []
+
+    def tick(self, pos: int) -> None:
+        if self.progress is not None and (time.monotonic() - self.last_progress > 0.1 or pos == self.total):
+            self.progress(pos, self.total)
+            self.last_progress = time.monotonic()
+
+    def context(self) -> _ballots.BallotContext:
+        """The ballot context at this entry (rebuilt, after the batch so far is checked, when the roll
+        commitment changed: as a serial run always did)."""
+        st = self.st
+        assert st.info is not None and st.joint_key is not None
+        roll = (
+            _ballots.RollCommitment(st.roll_size, st.roll_root)
+            if st.roll_size is not None and st.roll_root is not None
+            else None
+        )
+        if self.ctx is None or self.ctx_roll != roll:  # a roll commitment after a ballot is a V8 failure
+            self.flush()
+            self.ctx = _ballots.BallotContext.create(st.info, st.joint_key, roll, self.report.engine)
+            self.ctx_roll = roll
+        return self.ctx
+
+    def entry(self, i: int, pos: int, line: bytes) -> bool:
+        """Handle one entry from its line; False when the rest of the record cannot be interpreted."""
+        report, st = self.report, self.st
+        st.entries = i + 1
+        self.tick(pos)
+        entry = _record(report, _ledger.parse_entry, line, i)
+        if entry is None:
+            return i != 0  # without the manifest nothing else can be interpreted (V1 already failed)
+        etype, payload = entry
+        _record(report, check_order, st, i, etype)
+        # V23 of a ballot entry runs in the worker that verifies it (the bulk of the record: kept off the
+        # main process, whose per-entry work bounds how far the workers can scale); every other entry here
+        if not (etype in BALLOT_TYPES and i and st.info is not None and st.joint_key is not None):
+            for where, problem in scan_payload(etype, payload):
+                report.fail("record.privacy", f"{problem} at {where}", entry=i)
+        if i == 0:
+            if etype != EventType.MANIFEST:
+                report.fail("election.manifest", "entry 0 is not the manifest", entry=0)
+                return False
+            st.info = _record(report, read_manifest, payload)
+            return st.info is not None
+        if st.info is None:
+            return False
+        self.binding(i, payload)
+        if etype in BALLOT_TYPES:
+            if st.joint_key is None:
+                return True  # reported by V8 (a ballot before the joint key) or V11
+            self.context()
+            _record(report, index_ballot, report, st, self.index, i, etype, payload)
+            key = None
+            if etype == EventType.BALLOT_CAST:
+                key = _record(report, _kiosk.kiosk_ballot, report, st, i, payload)
+            self.add_ballot((i, line, key))
+            return True
+        _record(report, _other_event, report, st, i, etype, payload)
+        return True
+
+    def binding(self, i: int, payload: dict[str, Any]) -> None:
+        info = self.st.info
+        assert info is not None
+        if payload.get(ELECTION_ID) != info.election_id or payload.get(BASE_HASH) != info.base_hash.hex():
+            self.report.fail(
+                "election.manifest", "payload does not name this election's id and base hash", entry=i
+            )
+
+    def add_ballot(self, b: tuple[int, tuple[dict[str, Any], ...]] | tuple[int, bytes, bytes | None]) -> None:
+        self.batch.append(b)
+        if len(self.batch) >= self.opts.batch_size:
+            self.flush()
+
+    # ------------------------------------------------------------------ the slices
+    def ballots(self, run: list[_slices.BallotFacts], snapshot: _ballots.BallotContext) -> None:
+        """Consecutive ballots a worker read: :meth:`entry`'s part for each, from what the worker returned.
+        Their V15 values are recorded at once when none was seen before (:meth:`BallotIndex.all_new`),
+        else one ballot at a time as :func:`index_ballot` does."""
+        bulk = self.st.joint_key is not None and all(b.bulk_ok for b in run)
+        rows = [r for b in run for r in b.rows] if bulk else []
+        bulk = bulk and self.index.all_new(rows)
+        for b in run:
+            self.ballot(b, snapshot, bulk)
+        cast = EventType.BALLOT_CAST
+        self.index.add_lines([(b.entry_index, b.start, b.end) for b in run if b.etype == cast])
+
+    def ballot(self, b: _slices.BallotFacts, snapshot: _ballots.BallotContext, indexed: bool) -> None:
+        """One ballot a worker read; ``indexed``: its V15 values are recorded already, none seen before."""
+        report, st, i = self.report, self.st, b.entry_index
+        if st.joint_key is None:  # never after the first ballot (the snapshot); handled as before if it were
+            self.entry(i, b.end, self.read(b.start, b.end))
+            return
+        st.entries = i + 1
+        self.tick(b.end)
+        _record(report, check_order, st, i, b.etype)
+        self.binding(i, b.payload)
+        ctx = self.context()
+        if not indexed:
+            full = load_json(self.read(b.start, b.end))["payload"]  # a rare case: the worker's values in it
+            _record(report, index_ballot, report, st, self.index, i, b.etype, full)
+        elif b.etype == EventType.BALLOT_SPOILED:
+            st.spoiled += 1  # index_ballot's effects when every value is new
+        else:
+            st.cast += 1
+            p = b.payload
+            self.index.add_cast(CastRow(i, p["ballot_hash"], p["voter_alias"], p["channel"], p["seq"]))
+        key = None
+        if b.etype == EventType.BALLOT_CAST:
+            key = _record(report, _kiosk.kiosk_ballot, report, st, i, b.payload)
+        if ctx is snapshot and key == b.kiosk_key:
+            self.add_ballot((i, b.failures))
+            return
+        # the worker checked this ballot in another context than this entry's: check it again here
+        line = self.read(b.start, b.end)
+        if b.summed:
+            for k, ct in _ballots.ballot_ciphertexts(line).items():
+                have = st.sums.get(k, ZERO)
+                st.sums[k] = Ciphertext(have.a - ct.a, have.b - ct.b)
+        self.add_ballot((i, line, key))
+
+    def read(self, start: int, end: int) -> bytes:
+        if self._file is None:
+            self._file = self.src.entries_path.open("rb")
+        self._file.seek(start)
+        raw: bytes = self._file.read(min(end - start, _slices.MAX_LINE))
+        return raw.rstrip(b"\n")  # as RecordSource.read_line (kept open: a fallback may re-read many)
+
+    def slices(self, i: int, start: int) -> None:
+        """Entries ``i``, ... (from byte ``start``) by slices, the first being a ballot whose context is the
+        snapshot."""
+        st = self.st
+        snapshot = self.context()
+        keys = {kid: k.public_key for kid, k in st.kiosks.items()}
+        ctx: Any = self.ex.shared(snapshot) if isinstance(self.ex, DaskExecutor) else snapshot
+        workers = max(1, self.opts.workers)
+        stop = False
+
+        def consume(results: Iterator[_slices.SliceResult]) -> None:
+            nonlocal stop
+            for r in results:
+                if stop:
+                    continue
+                _add_sums(st, r.sums)
+                run: list[_slices.BallotFacts] = []
+                for item in r.items:
+                    if isinstance(item, _slices.BallotFacts):
+                        run.append(item)
+                        continue
+                    if run:
+                        self.ballots(run, snapshot)
+                        run = []
+                    if not self.entry(*item):
+                        stop = True
+                        break
+                if run and not stop:
+                    self.ballots(run, snapshot)
+
+        with self.src.entries_path.open("rb") as f:
+            for first, pos, data in _slices.plan_slices(f, start, i, self.total, workers):
+                job = (ctx, keys, first, pos, data, self.opts.batch_size)
+                consume(self.ex.submit(_slices.verify_slice, *job))
+        consume(self.ex.drain())
+
+    def run(self) -> None:
+        try:
+            start = 0
+            for i, (pos, line) in enumerate(self.src.lines()):
+                st = self.st
+                if i and st.info is not None and st.joint_key is not None and _slices.is_ballot_line(line):
+                    self.slices(i, start)
+                    break
+                if not self.entry(i, pos, line):
+                    return
+                start = pos
+            self.flush()
+        finally:
+            if self._file is not None:
+                self._file.close()
+        if self.progress is not None:
+            self.progress(self.total, self.total)
 
 
 def _pass_one(
@@ -215,78 +450,7 @@ def _pass_one(
     st: State,
     index: BallotIndex,
 ) -> None:
-    total = src.entries_size()
-    batch: list[tuple[int, bytes]] = []
-    kiosk_keys: dict[int, bytes] = {}  # the enrolled key of each kiosk ballot of the batch (V31)
-    ctx: Any = None
-    ctx_roll: _ballots.RollCommitment | None = None
-    last_progress = 0.0
-
-    def flush() -> None:
-        nonlocal batch, kiosk_keys
-        if batch:
-            _batches_results(ex.submit(_ballots.verify_batch, ctx, batch, kiosk_keys), report, st)
-            batch, kiosk_keys = [], {}
-
-    for i, (pos, line) in enumerate(src.lines()):
-        st.entries = i + 1
-        if progress is not None and (time.monotonic() - last_progress > 0.1 or pos == total):
-            progress(pos, total)
-            last_progress = time.monotonic()
-        entry = _record(report, _ledger.parse_entry, line, i)
-        if entry is None:
-            if i == 0:
-                return  # without the manifest nothing else can be interpreted (V1 already failed)
-            continue
-        etype, payload = entry
-        _record(report, check_order, st, i, etype)
-        # V23 of a ballot entry runs in the worker that verifies it (the bulk of the record: kept off the
-        # main process, whose per-entry work bounds how far the workers can scale); every other entry here
-        if not (etype in BALLOT_TYPES and i and st.info is not None and st.joint_key is not None):
-            for where, problem in scan_payload(etype, payload):
-                report.fail("record.privacy", f"{problem} at {where}", entry=i)
-        if i == 0:
-            if etype != EventType.MANIFEST:
-                report.fail("election.manifest", "entry 0 is not the manifest", entry=0)
-                return
-            st.info = _record(report, read_manifest, payload)
-            if st.info is None:
-                return
-            continue
-        if st.info is None:
-            return
-        info = st.info
-        if payload.get(ELECTION_ID) != info.election_id or payload.get(BASE_HASH) != info.base_hash.hex():
-            report.fail(
-                "election.manifest", "payload does not name this election's id and base hash", entry=i
-            )
-        if etype in BALLOT_TYPES:
-            if st.joint_key is None:
-                continue  # reported by V8 (a ballot before the joint key) or V11
-            roll = (
-                _ballots.RollCommitment(st.roll_size, st.roll_root)
-                if st.roll_size is not None and st.roll_root is not None
-                else None
-            )
-            if ctx is None or ctx_roll != roll:  # a roll commitment after a ballot is a V8 failure anyway
-                flush()
-                base_ctx = _ballots.BallotContext.create(info, st.joint_key, roll, report.engine)
-                ctx = ex.shared(base_ctx) if isinstance(ex, DaskExecutor) else base_ctx
-                ctx_roll = roll
-            _record(report, index_ballot, report, st, index, i, etype, payload)
-            if etype == EventType.BALLOT_CAST:
-                key = _record(report, _kiosk.kiosk_ballot, report, st, i, payload)
-                if key is not None:
-                    kiosk_keys[i] = key
-            batch.append((i, line))
-            if len(batch) >= opts.batch_size:
-                flush()
-            continue
-        _record(report, _other_event, report, st, i, etype, payload)
-    flush()
-    _batches_results(ex.drain(), report, st)
-    if progress is not None:
-        progress(total, total)
+    _Pass(src, opts, report, ex, progress, st, index).run()
 
 
 def _other_event(report: Report, st: State, i: int, etype: str, p: dict[str, Any]) -> None:

@@ -75,6 +75,16 @@ class RecordSource:
                     pos += len(rest)
                 yield pos, raw.rstrip(b"\n")
 
+    def read_line(self, start: int, end: int) -> bytes:
+        """The line :meth:`lines` yields for the bytes ``start`` to ``end`` (its end offset)."""
+        try:
+            with self.entries_path.open("rb") as f:
+                f.seek(start)
+                raw = f.read(min(end - start, _MAX_LINE))
+        except OSError as e:
+            raise RecordUnreadable(f"cannot read {ENTRIES_FILE}: {e.strerror}", path=str(self.origin)) from e
+        return raw.rstrip(b"\n")
+
     def find(self, name: str) -> Path | None:
         """A file of the record by name (``result.pdf``), looked up in the record directory, then beside it
         (``tvote demo --out DIR`` writes ``DIR/record`` and ``DIR/result.pdf``)."""

@@ -136,21 +136,23 @@ def aggregate(src: RecordSource, report: Report, st: State, index: BallotIndex) 
     assert info is not None
     if st.tally is None:
         return
-    drop = (d.index for d in index.derived() if d.status is not Status.COUNTED)
-    nxt = next(drop, None)
-    if nxt is not None:
-        for i, (_, line) in enumerate(src.lines()):
-            if i != nxt:
-                continue
-            try:
-                for key, ct in _ballots.ballot_ciphertexts(line).items():
-                    have = st.sums.get(key, ZERO)
-                    st.sums[key] = Ciphertext(have.a - ct.a, have.b - ct.b)
-            except (CryptoError, KeyError, TypeError, ValueError):
-                pass  # a malformed ballot is reported by V13; the tally check below then fails
-            nxt = next(drop, None)
-            if nxt is None:
-                break
+    # a ballot the workers read has its line's byte range in the index: read just that line; any other is
+    # found by a second pass over the entries (both go forward: the dropped ballots come in ledger order)
+    lines = enumerate(src.lines())
+    for d in index.derived():
+        if d.status is Status.COUNTED:
+            continue
+        at = index.line_at(d.index)
+        if at is not None:
+            line = src.read_line(*at)
+        else:
+            line = next((ln for i, (_, ln) in lines if i == d.index), b"")
+        try:
+            for key, ct in _ballots.ballot_ciphertexts(line).items():
+                have = st.sums.get(key, ZERO)
+                st.sums[key] = Ciphertext(have.a - ct.a, have.b - ct.b)
+        except (CryptoError, KeyError, TypeError, ValueError):
+            pass  # a malformed ballot is reported by V13; the tally check below then fails
     for c in info.contests:
         for s in c.selections:
             if st.sums.get((c.id, s), ZERO) != st.tally[(c.id, s)]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from ledger.events import EventType
-from ledger.record import ballot_unique_values, repeats_within
+from ledger.record import UniqueValue, ballot_unique_values, repeats_within
 
 from ._checks import fail, failure
 from ._counting import BallotIndex, CastRow
@@ -21,12 +21,21 @@ __all__ = ["index_ballot"]
 
 
 def index_ballot(
-    report: Report, st: State, index: BallotIndex, i: int, etype: str, p: dict[str, Any]
+    report: Report,
+    st: State,
+    index: BallotIndex,
+    i: int,
+    etype: str,
+    p: dict[str, Any],
+    values: tuple[UniqueValue, ...] | None = None,
 ) -> None:
     """Main-process part of a ballot: V15 uniqueness and the counting row (V17). Cheap, no crypto.
 
     A replayed ballot (its hash published before) is not indexed again; a ballot that repeats a nonce or a
-    pad is reported and still indexed (it is another voter's ballot: the counting rule still applies)."""
+    pad is reported and still indexed (it is another voter's ballot: the counting rule still applies).
+
+    ``values`` are the ballot's unique values if a worker extracted them already (then ``p`` need not hold
+    the ballot itself)."""
     bh = p.get("ballot_hash")
     if not isinstance(bh, str):
         fail("ballot.binding", "ballot_hash missing", entry=i)
@@ -34,7 +43,8 @@ def index_ballot(
     # component, r·G) each appear at most once among all cast and spoiled ballots, within a ballot too (no
     # replay, no contest copied with its nonce, no copied or mauled ciphertext), and no two ballots share
     # an authentication-evidence hash." The rules are ledger.record's (the server's intake applies the same).
-    values = ballot_unique_values(bh, p.get("ballot"))
+    if values is None:
+        values = ballot_unique_values(bh, p.get("ballot"))
     problems = [
         f"{later.describe()} repeats the {earlier.describe()} within this ballot"
         for earlier, later in repeats_within(values)

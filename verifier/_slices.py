@@ -1,0 +1,196 @@
+"""Slices of ``entries.jsonl``: the workers read and decode the ballots, the main process does not.
+
+The main process cuts the rest of ``entries.jsonl`` (after the first ballot) into byte ranges that end at a
+line boundary (:func:`plan_slices`: it seeks, reads the bytes and counts their newlines, which gives each
+slice the ledger index of its first line; it never decodes a line) and ships each slice's **bytes** to a
+worker, so a worker (a local process or a Dask worker) needs no copy of the record. The worker
+(:func:`verify_slice`) splits the bytes into lines exactly as :meth:`RecordSource.lines` does, decodes each
+line once, and returns
+
+- every entry that is not a ballot (or that does not decode) as its raw line: the main process handles it
+  as before (they are few: the ceremony, the kiosks, the phases, the tally);
+- for each ballot entry only what the main process's cross-ballot checks need: its type, its payload
+  without the ballot, the revealed opening and the roll proof (voter alias, channel, seq, evidence hash,
+  kiosk reference, election binding: for V8, V14, V15, V17 and V31), its V15 unique values, the kiosk key
+  the worker used and the failures of V12-V14, V16, V23 and V31 that the worker found;
+- the homomorphic sum of the slice's cast ballots, already reduced (one ciphertext per selection).
+
+The worker checks the ballots with the ballot context and the enrolled kiosk keys as they stood at the
+first ballot (the *snapshot*). The main process replays the entries in ledger order; where its own state
+at a ballot differs from the snapshot (a roll commitment or a kiosk enrolment after the first ballot: a
+V8 or V31 failure in any sound record), it verifies that ballot again itself with the right context and
+takes the worker's contribution out of the sum, so the report is exactly the one of a serial run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO, Final, NamedTuple
+
+from ledger.events import EventType
+from ledger.record import ballot_unique_values
+
+from . import _ballots
+from ._errors import CheckFailed
+from ._kiosk import kiosk_ref
+from ._ledger import parse_entry
+from ._phases import BALLOT_TYPES
+from ._source import _MAX_LINE, load_json
+
+__all__ = ["BallotFacts", "SliceResult", "is_ballot_line", "plan_slices", "slice_lines", "verify_slice"]
+
+#: the payload keys a worker does not send back (the bulk of a ballot entry)
+HEAVY_KEYS: Final[frozenset[str]] = frozenset({"ballot", "revealed", "roll_proof", "tracking_code"})
+MAX_LINE: Final[int] = _MAX_LINE
+MIN_SLICE: Final[int] = 64 * 1024
+MAX_SLICE: Final[int] = 8 * 1024 * 1024
+
+
+class BallotFacts(NamedTuple):
+    """What the main process needs of one ballot entry (see the module docstring). A named tuple: it
+    crosses a process boundary per ballot, and a tuple is the cheapest to unpickle."""
+
+    entry_index: int  # the ledger index
+    start: int  # byte offset of the line in entries.jsonl (to re-read it if the snapshot does not apply)
+    end: int  # byte offset after the line
+    etype: str
+    payload: dict[str, Any]  # without HEAVY_KEYS
+    #: V15: ``(kind, value, ledger index)`` of each value :func:`verifier._unique.index_ballot` would record
+    #: (the unique values, then a cast ballot's evidence hash) ...
+    rows: tuple[tuple[str, str, int], ...]
+    #: ... if it records them all when none was seen before (else the main process runs it on the entry)
+    bulk_ok: bool
+    kiosk_key: bytes | None
+    failures: tuple[dict[str, Any], ...]
+    summed: bool
+
+
+@dataclass
+class SliceResult:
+    #: in ledger order: ``(index, end offset, raw line)`` of an entry the main process handles itself, or the
+    #: :class:`BallotFacts` of a ballot
+    items: list[tuple[int, int, bytes] | BallotFacts] = field(default_factory=list)
+    sums: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)
+
+
+def is_ballot_line(line: bytes) -> bool:
+    """Whether ``line`` decodes to a ballot entry (the main process asks it of the entries before the first
+    ballot only: a few)."""
+    try:
+        obj = load_json(line)
+    except ValueError:
+        return False
+    return isinstance(obj, dict) and obj.get("type") in BALLOT_TYPES
+
+
+def slice_lines(data: bytes, start: int) -> Iterator[tuple[int, int, bytes]]:
+    """``(start offset, end offset, line)`` for every line of ``data`` (which begins at byte ``start`` of the
+    file and ends at a line boundary or the end of the file), cut as :meth:`RecordSource.lines` cuts them:
+    a line is read up to ``_MAX_LINE`` bytes (a longer one yields its head)."""
+    pos, n = 0, len(data)
+    while pos < n:
+        nl = data.find(b"\n", pos)
+        end = n if nl < 0 else nl + 1
+        line = data[pos : end if nl < 0 else nl]
+        yield start + pos, start + end, line[:_MAX_LINE] if len(line) > _MAX_LINE else line
+        pos = end
+
+
+def plan_slices(
+    f: BinaryIO, start: int, first_index: int, total: int, workers: int
+) -> Iterator[tuple[int, int, bytes]]:
+    """``(first ledger index, start offset, bytes)`` of consecutive slices of ``f`` from ``start`` to its
+    end, each ending at a line boundary. Only seeks, reads and counts newlines."""
+    size = max(MIN_SLICE, min(MAX_SLICE, (total - start) // max(1, 4 * workers) + 1))
+    f.seek(start)
+    pos, index = start, first_index
+    while True:
+        data = f.read(size)
+        if not data:
+            return
+        if not data.endswith(b"\n"):
+            data += f.readline()
+        yield index, pos, data
+        index += data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
+        pos += len(data)
+
+
+def verify_slice(
+    ctx: _ballots.BallotContext,
+    kiosk_keys: Mapping[str, bytes],
+    first_index: int,
+    start: int,
+    data: bytes,
+    batch_size: int,
+) -> SliceResult:
+    """The worker's part of a slice (module docstring): ``kiosk_keys`` are the enrolled keys by kiosk id at
+    the snapshot."""
+    out = SliceResult()
+    pending: list[tuple[int, int, int, str, dict[str, Any], Any, bytes, bytes | None]] = []
+    acc: dict[tuple[str, str], Any] = {}
+
+    def verify() -> None:
+        if not pending:
+            return
+        keys = {b[0]: b[7] for b in pending if b[7] is not None}
+        r = _ballots.verify_batch(ctx, [(b[0], b[6]) for b in pending], keys, [b[5] for b in pending])
+        found: dict[int, list[dict[str, Any]]] = {}
+        for fl in r.failures:
+            found.setdefault(int(fl["entry"]), []).append(fl)
+        summed = set(r.summed)
+        for i, s, e, etype, p, _, _, key in pending:
+            slim = {k: v for k, v in p.items() if k not in HEAVY_KEYS}
+            bh = p.get("ballot_hash")
+            rows: list[tuple[str, str, int]] = [
+                (v.kind, v.value, i) for v in ballot_unique_values(bh, p.get("ballot"))
+            ]
+            ok = isinstance(bh, str)
+            if etype == EventType.BALLOT_CAST:
+                auth = p.get("auth")
+                ev = auth.get("evidence_hash") if isinstance(auth, dict) else None
+                if isinstance(ev, str):
+                    rows.append(("evidence", ev, i))
+                ok = ok and (
+                    isinstance(p.get("voter_alias"), str)
+                    and p.get("channel") in ("internet", "kiosk")
+                    and isinstance(p.get("seq"), int)
+                )
+            mine = tuple(found.get(i, ()))
+            facts = BallotFacts(i, s, e, etype, slim, tuple(rows), ok, key, mine, i in summed)
+            out.items.append(facts)
+        for k, v in r.sums.items():
+            prev = acc.get(k)
+            acc[k] = v if prev is None else _add_hex(prev, v)
+        pending.clear()
+
+    for n, (s, e, line) in enumerate(slice_lines(data, start)):
+        i = first_index + n
+        try:
+            etype, p = parse_entry(line, i)
+            entry = {"type": etype, "payload": p}
+        except CheckFailed:
+            etype = ""
+        if etype not in BALLOT_TYPES:
+            verify()
+            out.items.append((i, e, line))
+            continue
+        key = None
+        if etype == EventType.BALLOT_CAST and p.get("channel") == "kiosk":
+            ref = kiosk_ref(p.get("kiosk"))
+            key = None if ref is None else kiosk_keys.get(ref[0])
+        pending.append((i, s, e, etype, p, entry, line, key))
+        if len(pending) >= batch_size:
+            verify()
+    verify()
+    out.sums = acc
+    return out
+
+
+def _add_hex(x: tuple[str, str], y: tuple[str, str]) -> tuple[str, str]:
+    from crypto import Point
+
+    return (
+        (Point.from_hex(x[0]) + Point.from_hex(y[0])).hex(),
+        (Point.from_hex(x[1]) + Point.from_hex(y[1])).hex(),
+    )
