@@ -24,6 +24,10 @@ whose ``check`` names the first failed step:
                        in the pages' text (decoded through each font's ToUnicode map, whitespace ignored).
 
 Only pyHanko and cryptography are used: this module never imports the server side.
+
+Length: a little over 500 lines because V22 is one check whose parts must agree: the signature, the
+attachments and the page text are read from the same parsed file; the figures it composes from the record
+are in one place with the text it requires.
 """
 
 from __future__ import annotations

@@ -39,6 +39,9 @@ Inputs: ``manifest`` is the election manifest (``name`` {ja,en}, ``contests`` wi
 and ``selections`` [{``id``, ``name``}]) and ``result`` the ``tally.result`` payload (``results``
 {contest: {selection: count}} and the counts ``cast``, ``counted``, ``superseded``, ``overridden``,
 ``spoiled``), both as in ``docs/events.md``; ``roll_size`` the ``roll.commitment`` size.
+
+Length: over 500 lines because the page layout, the PDF/A-3b conversion and the signature are one pipeline
+over one file (the verifier reads back the drawn text, so the figures and the layout stay side by side).
 """
 
 from __future__ import annotations

@@ -16,6 +16,9 @@ refresh from storage, so they see the other processes' appends. Checkpoints are 
 key (every process reads it from the same place) and inserted under the same lock, so all processes'
 checkpoints are of one tree with growing sizes and times. On SQLite one process appends (the sequencer
 lock), as before.
+
+Length: a little over 500 lines because the sequencer, its checkpoints and its proofs share one in-memory
+state (size, last hash, compact range) and one lock; splitting them would expose that state between modules.
 """
 
 from __future__ import annotations

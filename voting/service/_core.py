@@ -7,6 +7,10 @@ inside :meth:`ServiceCore.appending`), then commit the private state. Each stage
 :func:`replays`, the idempotent applier that rebuilds the private effect of its entries;
 :meth:`ServiceCore.reconcile` dispatches every unrecorded entry to the applier registered for its type
 (:data:`APPLIERS`, one per :class:`ledger.events.EventType`).
+
+Length: a little over 500 lines because the core's append lock (in-process and, on PostgreSQL, across
+processes) and the reconciliation it guards are one protocol: kept together, every path that takes the lock
+is visible next to the replay that depends on it.
 """
 
 from __future__ import annotations
