@@ -439,6 +439,12 @@ class Election:
 
     @property
     def root_certificate(self) -> Any:
+        """The commission's root (made on first use, as by :meth:`pdf`: a record sealed without a declaration
+        may be the first to ask)."""
+        from voting.testing import CommissionTestCa
+
+        if self.commission is None:
+            self.commission = CommissionTestCa.generate(dt.datetime.now(dt.UTC) - dt.timedelta(hours=1))
         return self.commission.root_certificate
 
 
