@@ -60,7 +60,11 @@ from typing import Any, Final
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tools"))
 sys.path.insert(0, str(ROOT / "bench"))
+
+from _proc import descendants, hwm_kb  # noqa: E402
+from gen_big_record import contests  # noqa: E402
 
 #: The figures recorded in docs/benchmarks.md (``make bench``); the full run is ``make bench-million``.
 FULL_ARGS: Final[tuple[str, ...]] = ("--n", "20000", "--memory-n", "2000", "--jobs", "2")
@@ -80,27 +84,12 @@ TRUSTEES_PRESENT: Final = (1, 2, 3)
 # ------------------------------------------------------------------------------------------ the election
 
 
-def _t(ja: str, en: str) -> dict[str, str]:
-    return {"ja": ja, "en": en}
-
-
 def manifest(kind: str, now: dt.datetime) -> dict[str, Any]:
     from voting.testing import tsukuba_manifest
 
     m = tsukuba_manifest(now, election_id=f"bench-million-{kind}", trustees=5, threshold=3)
     if kind == "1of5":
-        m["contests"] = [
-            {
-                "id": "mayor",
-                "kind": "one_of_n",
-                "min": 0,
-                "max": 1,
-                "name": _t("市長", "Mayor"),
-                "selections": [
-                    {"id": f"cand-{k}", "name": _t(f"候補{k}", f"Candidate {k}")} for k in range(1, 6)
-                ],
-            }
-        ]
+        m["contests"] = contests("1of5")  # the big-record generator's ballot: one contest, 1 of 5
     m["voting_period"]["closes"] = (now + dt.timedelta(days=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
     return m
 
@@ -380,38 +369,13 @@ def step_cluster(workers: int) -> None:
 # ------------------------------------------------------------------------------------------- measuring
 
 
-def _status_kb(pid: int, field: str = "VmHWM") -> int:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    except (OSError, ValueError):
-        pass
-    return 0
-
-
-def _descendants(pid: int) -> list[int]:
-    out: list[int] = []
-    todo = [pid]
-    while todo:
-        p = todo.pop()
-        try:
-            for task in Path(f"/proc/{p}/task").iterdir():
-                kids = [int(k) for k in (task / "children").read_text().split()]
-                out += kids
-                todo += kids
-        except (OSError, ValueError):
-            continue
-    return out
-
-
 _TICK = os.sysconf("SC_CLK_TCK")
 
 
 def _tree_cpu(pid: int) -> float:
     """CPU seconds (user + system, with waited-for children) of ``pid`` and its live descendants."""
     total = 0.0
-    for p in [pid, *_descendants(pid)]:
+    for p in [pid, *descendants(pid)]:
         try:
             f = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
             total += sum(int(x) for x in f[11:15]) / _TICK
@@ -440,13 +404,13 @@ def run_measured(name: str, cmd: list[str], extra_tree: int | None = None) -> Me
     t = time.perf_counter()
     p = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=None)
     while p.poll() is None:
-        main_kb = max(main_kb, _status_kb(p.pid))
-        kids = _descendants(p.pid) + ([extra_tree, *_descendants(extra_tree)] if extra_tree else [])
+        main_kb = max(main_kb, hwm_kb(p.pid))
+        kids = descendants(p.pid) + ([extra_tree, *descendants(extra_tree)] if extra_tree else [])
         own = _cmdline(p.pid)
         for c in kids:
             # a child caught between fork and exec still shows its parent's memory (and command line)
             if _cmdline(c) != own:
-                child_kb = max(child_kb, _status_kb(c))
+                child_kb = max(child_kb, hwm_kb(c))
         time.sleep(0.2)
     wall = time.perf_counter() - t
     extra = (_tree_cpu(extra_tree) - extra0) if extra_tree else 0.0

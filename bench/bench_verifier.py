@@ -36,6 +36,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tools"))
 sys.path.insert(0, str(ROOT / "bench"))
 
+from _proc import descendants, hwm_kb  # noqa: E402
 from _v1 import V1_COMMIT, extract  # noqa: E402
 
 #: The arguments for the issue's figures; ``bench/run_all.py`` passes them (``make bench``).
@@ -102,32 +103,6 @@ def ballot_rate(rec: Path, limit: int = 300) -> float:
     return len(items) / dt
 
 
-def _hwm_kb(pid: int) -> int:
-    """High-water mark of resident memory (kB) of a live process, 0 if it is gone or unreadable."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    except (OSError, ValueError):
-        pass
-    return 0
-
-
-def _descendants(pid: int) -> list[int]:
-    out: list[int] = []
-    todo = [pid]
-    while todo:
-        p = todo.pop()
-        try:
-            for task in Path(f"/proc/{p}/task").iterdir():
-                kids = [int(k) for k in (task / "children").read_text().split()]
-                out += kids
-                todo += kids
-        except (OSError, ValueError):
-            continue
-    return out
-
-
 #: ``tvote-verify`` run as ``python -c``: the same ``main``, and the CPU time of this process alone (not of
 #: its workers: ``time.process_time``) during the verification itself (``verify_record``: not the
 #: interpreter's start, the imports or the report's rendering, a fixed cost) written to the file named by
@@ -177,9 +152,9 @@ def whole_run(
         # for v1 the working directory is its tree too: ``python -c`` puts it first on sys.path
         p = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=tree)
         while p.poll() is None:
-            main_kb = max(main_kb, _hwm_kb(p.pid))
-            for c in _descendants(p.pid):
-                worker_kb = max(worker_kb, _hwm_kb(c))
+            main_kb = max(main_kb, hwm_kb(p.pid))
+            for c in descendants(p.pid):
+                worker_kb = max(worker_kb, hwm_kb(c))
             time.sleep(0.2)
         dt = time.perf_counter() - t
         if p.returncode != 0:
