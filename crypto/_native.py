@@ -16,6 +16,10 @@ Both engines answer the same questions with the same verdicts and the same check
 :func:`select_engine` picks one: ``"auto"`` is the native engine when it is installed, else the reference;
 ``"native"`` raises :class:`EngineUnavailable` (an ``ImportError`` naming how to install it) when it is not.
 
+Both also sum ballots that were already verified into the encrypted tally (§13,
+:meth:`BallotEngine.sum_ballots`: no proof checked, every point still decoded strictly): the reference
+with :func:`crypto.tally_ciphertexts`, the native engine in the group, in chunks, without the GIL.
+
 A refused ballot is always reported with the reference's own error object (the native engine names the
 failure, then the reference is asked for its message), so reports do not depend on the engine.
 """
@@ -23,14 +27,15 @@ failure, then the reference is asked for its message), so reports do not depend 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
+from itertools import islice
 from types import ModuleType
 from typing import Any, Final, Literal, Protocol
 
 from ._ballot import ElectionContext, EncryptedBallot
-from ._ballot_verify import decode_verified_ballot, verify_ballot, verify_ballots
+from ._ballot_verify import decode_verified_ballot, tally_ciphertexts, verify_ballot, verify_ballots
 from ._batch import Equation, failing_items
 from ._elgamal import Ciphertext
 from ._errors import BatchError, CryptoError, InvalidEncoding, ProofError, VerificationError
@@ -64,6 +69,10 @@ __all__ = [
 #: What ``--engine`` accepts.
 ENGINE_NAMES: Final[tuple[str, ...]] = ("auto", "python", "native")
 EngineName = Literal["auto", "python", "native"]
+
+#: Ballots per call of the native engine's sum (:meth:`NativeEngine.sum_ballots`): a chunk's dicts are
+#: held at once, so memory is this many ballots, whatever the number summed.
+SUM_CHUNK: Final[int] = 2000
 
 NATIVE_INSTALL_HINT: Final[str] = (
     "the native engine (the Python module tvote_native) is not installed. Build it from the repository "
@@ -136,6 +145,20 @@ class BallotEngine(Protocol):
         """The raw verdict of each ballot in dict form, by this engine's own batch check."""
         ...  # pragma: no cover - protocol
 
+    def sum_ballots(
+        self, ctx: ElectionContext, ballots: Iterable[Any], *, chunk: int = SUM_CHUNK
+    ) -> dict[tuple[str, str], Ciphertext]:
+        """The encrypted tally (§13) of ballots in dict form **that were already verified**: the sum per
+        ``(contest id, selection id)`` of every selection of the manifest (``(O, O)`` for none), streamed
+        (``ballots`` may be a generator; at most ``chunk`` of them are held at once, whatever their number).
+
+        No proof is checked: the tally sums the ballots that intake verified (§9.5) and the counting rule
+        counted. Every ballot must still decode strictly (every point a canonical ristretto255 encoding,
+        as :meth:`EncryptedBallot.from_dict`), carry ``ctx``'s base hash and have the manifest's shape;
+        the first one that does not raises the reference's error (:class:`InvalidEncoding`, or
+        ``ValueError`` from :func:`crypto.tally_ciphertexts`), with a note giving its position."""
+        ...  # pragma: no cover - protocol
+
     def verify_proofs(self, statements: Sequence[ProofStatement]) -> list[str | None]:
         """The trustees' proofs in a batch (§12 over §T2): per statement ``None`` (valid) or the check that
         verifying it alone fails (``schnorr-pok``, ``chaum-pedersen-identity``, ``chaum-pedersen``)."""
@@ -150,6 +173,26 @@ def _cause(e: CryptoError) -> str | None:
 def _zero_sums(ctx: ElectionContext) -> dict[tuple[str, str], Ciphertext]:
     zero = Ciphertext(Point(bytes(32)), Point(bytes(32)))
     return {(c.contest_id, s): zero for c in ctx.contests for s in c.selection_ids}
+
+
+def _reference_sum(
+    ctx: ElectionContext, ballots: Iterable[Any], first: int = 0
+) -> dict[tuple[str, str], Ciphertext]:
+    """:func:`crypto.tally_ciphertexts` of ballots in dict form (decoded one at a time, as they come); an
+    error gets the note of the refused ballot's position (counted from ``first``)."""
+    position = first - 1
+
+    def decoded() -> Iterator[EncryptedBallot]:
+        nonlocal position
+        for d in ballots:
+            position += 1
+            yield EncryptedBallot.from_dict(d)
+
+    try:
+        return tally_ciphertexts(decoded(), ctx=ctx)
+    except (CryptoError, ValueError, TypeError) as e:
+        e.add_note(f"(ballot {position} of the tally, counted from 0)")
+        raise
 
 
 class PythonEngine:
@@ -195,6 +238,14 @@ class PythonEngine:
                 assert isinstance(err, VerificationError)
                 out[decoded[j][0]] = (err.check, err.subject, _cause(err))
         return out
+
+    def sum_ballots(
+        self, ctx: ElectionContext, ballots: Iterable[Any], *, chunk: int = SUM_CHUNK
+    ) -> dict[tuple[str, str], Ciphertext]:
+        """One ballot at a time (:func:`crypto.tally_ciphertexts`; ``chunk`` is not needed)."""
+        if chunk < 1:
+            raise ValueError("chunk must be positive")
+        return _reference_sum(ctx, ballots)
 
     def verify_proofs(self, statements: Sequence[ProofStatement]) -> list[str | None]:
         return _reference_proof_verdicts(statements)
@@ -305,12 +356,41 @@ class NativeEngine:
         verdicts, _, _ = self._raw(ctx, ballots, None)
         return [None if v is None else (v[0], v[1], v[2]) for v in verdicts]
 
+    def sum_ballots(
+        self, ctx: ElectionContext, ballots: Iterable[Any], *, chunk: int = SUM_CHUNK
+    ) -> dict[tuple[str, str], Ciphertext]:
+        """In chunks of ``chunk`` ballots, each summed in Rust without the GIL onto the previous chunks'
+        sum; a refused ballot is re-decoded by the reference, which raises its own error for it."""
+        if chunk < 1:
+            raise ValueError("chunk must be positive")
+        election = self._elections(ctx)
+        sums: list[tuple[bytes, bytes]] | None = None
+        seen = 0
+        it = iter(ballots)
+        while batch := list(islice(it, chunk)):
+            sums, refused = self._m.sum_ballots(election, batch, sums)
+            if refused is not None:
+                i, reason = refused
+                _reference_sum(ctx, [batch[i]], first=seen + i)  # raises the reference's error
+                raise AssertionError(  # pragma: no cover - an engine bug
+                    f"engines disagree on ballot {seen + i}: the native engine refused it ({reason})"
+                )
+            seen += len(batch)
+        if sums is None:
+            return _zero_sums(ctx)
+        keys = [(c.contest_id, s) for c in ctx.contests for s in c.selection_ids]
+        return {
+            k: Ciphertext(Point._trusted(a), Point._trusted(b)) for k, (a, b) in zip(keys, sums, strict=True)
+        }
+
     def verify_proofs(self, statements: Sequence[ProofStatement]) -> list[str | None]:
         out: list[str | None] = self._m.verify_proofs([_native_statement(s) for s in statements])
         return out
 
 
 _MODULE_NAME: Final[str] = "tvote_native"
+#: what this wrapper calls (an extension module built from an older native/ lacks some)
+_NATIVE_FUNCTIONS: Final[tuple[str, ...]] = ("Election", "verify_ballots", "verify_proofs", "sum_ballots")
 
 
 @lru_cache(maxsize=1)
@@ -319,7 +399,9 @@ def _module() -> ModuleType | None:
         m = importlib.import_module(_MODULE_NAME)
     except ImportError:
         return None
-    return m if getattr(m, "PROTOCOL_VERSION", None) == "2" else None
+    if getattr(m, "PROTOCOL_VERSION", None) != "2" or not all(hasattr(m, f) for f in _NATIVE_FUNCTIONS):
+        return None  # another protocol, or built before a function this wrapper calls: rebuild it
+    return m
 
 
 @lru_cache(maxsize=1)

@@ -12,6 +12,7 @@ use pyo3::types::{PyBool, PyBytes, PyDict, PyList, PyLong, PyString};
 
 use crate::ballot::{ballot_hash, decode_ballot, Ballot, ContestSpec, Election, Pt};
 use crate::proofs::{self, Item, Statement};
+use crate::tally;
 use crate::value::Value;
 use crate::verify::{self, Failure};
 
@@ -171,6 +172,55 @@ fn verify_ballots<'py>(
         .map(|h| h.as_ref().map(|h| PyBytes::new_bound(py, h)))
         .collect();
     Ok((verdicts, sums, hashes))
+}
+
+type Encoded<'py> = Vec<(Bound<'py, PyBytes>, Bound<'py, PyBytes>)>;
+
+/// The encrypted tally (§13) of ballots **already verified** (dict form): `start` (one `(a, b)` pair of
+/// encodings per selection, manifest order; the identity if omitted) plus the sum of `ballots`, which are
+/// decoded strictly (every point canonical) and must carry the election's base hash and the manifest's
+/// shape; no proof is checked (see `crate::tally`). Returns `(sums, None)`, or `(None, (index, reason))`
+/// for the first ballot refused. `ValueError` for a `start` of the wrong length or with a bad encoding.
+#[pyfunction]
+#[pyo3(signature = (election, ballots, start=None))]
+#[allow(clippy::type_complexity)]
+fn sum_ballots<'py>(
+    py: Python<'py>,
+    election: &PyElection,
+    ballots: &Bound<'py, PyList>,
+    start: Option<Vec<(Vec<u8>, Vec<u8>)>>,
+) -> PyResult<(Option<Encoded<'py>>, Option<(usize, String)>)> {
+    let e = &election.inner;
+    let mut acc = tally::zero(e);
+    if let Some(start) = start {
+        if start.len() != acc.len() {
+            return Err(PyValueError::new_err("start has one (a, b) pair per selection"));
+        }
+        for (slot, (a, b)) in acc.iter_mut().zip(&start) {
+            *slot = (
+                pt(a).map_err(PyValueError::new_err)?.p,
+                pt(b).map_err(PyValueError::new_err)?.p,
+            );
+        }
+    }
+    let values: Vec<Value> = ballots.iter().map(|b| to_value(&b)).collect();
+    let out = py.allow_threads(|| {
+        tally::sum_values(e, &acc, &values).map(|sums| {
+            sums.iter()
+                .map(|(a, b)| (a.compress().to_bytes(), b.compress().to_bytes()))
+                .collect::<Vec<_>>()
+        })
+    });
+    Ok(match out {
+        Ok(sums) => {
+            let sums = sums
+                .iter()
+                .map(|(a, b)| (PyBytes::new_bound(py, a), PyBytes::new_bound(py, b)))
+                .collect();
+            (Some(sums), None)
+        }
+        Err(r) => (None, Some((r.index, r.reason))),
+    })
 }
 
 /// §9.5 one equation at a time (no batch): the verdict of one ballot.
@@ -344,6 +394,7 @@ fn tvote_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyElection>()?;
     m.add_function(wrap_pyfunction!(verify_ballots, m)?)?;
     m.add_function(wrap_pyfunction!(verify_ballot, m)?)?;
+    m.add_function(wrap_pyfunction!(sum_ballots, m)?)?;
     m.add_function(wrap_pyfunction!(equation_counts, m)?)?;
     m.add_function(wrap_pyfunction!(combined_point, m)?)?;
     m.add_function(wrap_pyfunction!(verify_proofs, m)?)?;
