@@ -2,13 +2,18 @@
 would not fit in memory), and its sum and counted set are those of the counting rule applied to the ledger.
 
 The streaming test reads the ledger in chunks of 10 entries (the service's ``ledger_entries`` with a smaller
-``chunk``; 2,000 in production, which a test would need thousands of ballots to exceed) and compares the
-tally's peak of traced memory with what holding the cast entries' payloads costs.
+``chunk``; 2,000 in production, which a test would need thousands of ballots to exceed), sums the counted
+ballots in chunks of 10 (``SUM_CHUNK``, likewise) and compares the tally's peak of traced memory with what
+holding the cast entries' payloads costs.
+
+The tally's sum is the ballot engine's (``select_engine("auto")``): the native one when it is installed.
+Both engines must give the published tally; the native one is required under ``TVOTE_REQUIRE_ALL=1`` (CI).
 """
 
 from __future__ import annotations
 
 import functools
+import os
 import random
 import tracemalloc
 
@@ -25,8 +30,9 @@ from _service_util import (
     running_app,
 )
 
+import crypto
 import voting.service._tally as tally_module
-from crypto import ElectionContext, EncryptedBallot, tally_ciphertexts
+from crypto import ElectionContext, EncryptedBallot, native_available, select_engine, tally_ciphertexts
 from ledger.merkle import leaf_hash, root
 from voting.service import count_ballots
 from voting.service._core import ledger_entries
@@ -77,6 +83,15 @@ def test_the_tally_never_holds_every_ballot_and_equals_the_counting_rule(closed,
     client, service = closed
     held = _payload_bytes(service)
     monkeypatch.setattr(tally_module, "ledger_entries", functools.partial(ledger_entries, chunk=10))
+    monkeypatch.setattr(tally_module, "SUM_CHUNK", 10)
+    used: list[tuple[str, str]] = []
+
+    def recording_select_engine(name: str = "auto") -> crypto.BallotEngine:  # the real engine, recorded
+        engine = select_engine(name)
+        used.append((name, engine.name))
+        return engine
+
+    monkeypatch.setattr(crypto, "select_engine", recording_select_engine)
     tracemalloc.start()
     try:
         tracemalloc.reset_peak()
@@ -86,6 +101,8 @@ def test_the_tally_never_holds_every_ballot_and_equals_the_counting_rule(closed,
         tracemalloc.stop()
     # holding the 120 payloads would cost `held`; a chunk of 10 and four short fields per ballot far less
     assert peak < held / 2, (peak, held)
+    # the intake's choice of engine: the native one when installed
+    assert used == [("auto", "native" if native_available() else "python")]
 
     # the reference: the counting rule and the sum over the whole ledger, in memory (120 ballots)
     cast = [(i, p) for i, t, p in ledger_entries(service.ledger) if t == "ballot.cast"]
@@ -107,3 +124,25 @@ def test_the_tally_never_holds_every_ballot_and_equals_the_counting_rule(closed,
     # the counted ballots are each voter's last: the four highest ledger indices of the four voters
     last = {p["voter_alias"]: p["ballot_hash"] for _, p in cast}
     assert counted == set(last.values())
+
+
+def test_the_tally_is_the_same_with_either_engine(closed) -> None:  # type: ignore[no-untyped-def]
+    """The sum of the counted ballots by the native engine (in chunks smaller than the election) and by
+    the reference, and the published tally if the test above computed it: all the same."""
+    if not native_available():
+        why = "the native engine (tvote_native) is not installed: `make native` builds it"
+        if os.environ.get("TVOTE_REQUIRE_ALL") == "1":
+            pytest.fail(f"required (TVOTE_REQUIRE_ALL=1): {why}")
+        pytest.skip(why)
+    _, service = closed
+    counted = set(service._counting().counted)
+    assert len(counted) == 4
+    ctx = ElectionContext(
+        service.base_hash, service.joint_key().public_key, tuple(service.manifest.contest_specs())
+    )
+    by_reference = select_engine("python").sum_ballots(ctx, service._counted_ballots(counted))
+    by_native = select_engine("native").sum_ballots(ctx, service._counted_ballots(counted), chunk=3)
+    assert by_native == by_reference
+    assert len({ct for ct in by_native.values()}) > 1  # not the empty tally
+    if service.election().phase == "tallied":
+        assert service._tally_ciphertexts(service.encrypted_tally()) == by_native
