@@ -5,7 +5,11 @@
   changed challenge, swapped commitments, a non-canonical point, a set top bit, the identity as a pad,
   a decoding error, a reordered contest, another election's hash), with the bad ballot anywhere in the
   batch, give the same verdict per ballot (check, subject, and the disjunctive cause) in both engines,
-  and the same valid flags, ballot hashes and homomorphic sums.
+  and the same valid flags, ballot hashes and homomorphic sums;
+* the tally's sum of ballots already verified (``sum_ballots``): random batches in random chunks give the
+  same sums in both engines; a ballot that does not decode strictly or is of another election or shape is
+  refused by both with the same error (type, message and position); a ballot whose only fault is a proof
+  is summed by both (the sum checks no proof).
 
 Skipped when the extension is not installed, except under ``TVOTE_REQUIRE_ALL=1`` (CI), where that fails.
 """
@@ -27,6 +31,7 @@ from hypothesis import strategies as st
 from crypto import (
     BatchError,
     ContestSpec,
+    CryptoError,
     ElectionContext,
     EncryptedBallot,
     Point,
@@ -34,6 +39,7 @@ from crypto import (
     encrypt_ballot,
     native_available,
     select_engine,
+    tally_ciphertexts,
 )
 from crypto._native import NativeEngine, PythonEngine
 
@@ -341,3 +347,101 @@ def test_deep_or_cyclic_inputs_are_refused(native: NativeEngine) -> None:
     cyclic["contests"] = [cyclic]
     odd = [{**valid[0], "contests": deep}, cyclic]
     assert native.verdicts(ctx, odd) == [("invalid-encoding", None, None)] * 2
+
+
+# --- the tally's sum of ballots already verified ----------------------------------------------------------
+
+#: tampers that leave a ballot decodable, of the election and of its shape (only a proof or a pad is wrong):
+#: the sum, which checks no proof, adds such a ballot; every other tamper must be refused
+SUMMED_TAMPERS = frozenset(
+    {
+        "maul-response",
+        "maul-challenge",
+        "swap-commitments",
+        "commitment-from-other-proof",
+        "identity-commitment",
+        "identity-pad",
+        "swap-ciphertexts",
+    }
+)
+
+
+def _sum_outcome(
+    engine: PythonEngine | NativeEngine, ctx: ElectionContext, ballots: list[Any], chunk: int
+) -> Any:
+    """The engine's sum, or the error it raised as (type, message, notes)."""
+    try:
+        return engine.sum_ballots(ctx, iter(ballots), chunk=chunk)
+    except (CryptoError, ValueError, TypeError) as e:
+        return (type(e), str(e), getattr(e, "__notes__", []))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(("one-of-five", "vectors")), st.integers(0, 14), st.integers(1, 5), st.randoms())
+def test_sum_of_random_batches_is_the_reference_sum(
+    native: NativeEngine, which: str, n: int, chunk: int, r: random.Random
+) -> None:
+    ctx, valid = pool(which)
+    ballots = [r.choice(valid) for _ in range(n)]
+    want = tally_ciphertexts((EncryptedBallot.from_dict(d) for d in ballots), ctx=ctx)
+    assert list(want) == [(c.contest_id, s) for c in ctx.contests for s in c.selection_ids]
+    assert REFERENCE.sum_ballots(ctx, iter(ballots), chunk=chunk) == want
+    assert native.sum_ballots(ctx, iter(ballots), chunk=chunk) == want
+    # the batch check's sum of the same ballots, all counted, is the same again
+    if ballots:
+        assert native.check_dicts(ctx, ballots, [True] * n).sums == want
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.sampled_from(("one-of-five", "vectors")),
+    st.sampled_from(TAMPERS),
+    st.integers(1, 9),
+    st.integers(1, 4),
+    st.integers(0, 2**32),
+)
+def test_sum_refuses_what_the_reference_refuses(
+    native: NativeEngine, which: str, how: str, n: int, chunk: int, seed: int
+) -> None:
+    ctx, valid = pool(which)
+    r = random.Random(seed)
+    ballots = [valid[i % len(valid)] for i in range(n)]
+    bad = r.randrange(n)
+    ballots[bad] = tamper(ballots[bad], how, r)
+    want = _sum_outcome(REFERENCE, ctx, ballots, chunk)
+    assert _sum_outcome(native, ctx, ballots, chunk) == want
+    if how in SUMMED_TAMPERS:
+        assert isinstance(want, dict)
+    else:
+        assert isinstance(want, tuple), how
+        assert want[2] == [f"(ballot {bad} of the tally, counted from 0)"]
+
+
+def test_sum_of_nothing_and_of_odd_inputs(native: NativeEngine) -> None:
+    ctx, valid = pool("one-of-five")
+    zero = REFERENCE.sum_ballots(ctx, [])
+    assert native.sum_ballots(ctx, []) == zero == tally_ciphertexts([], ctx=ctx)
+    assert {ct.to_dict()["a"] for ct in zero.values()} == {"00" * 32}
+    for odd in (None, 1, "x", [], {"version": 2}, {**valid[0], "version": 2.0}):
+        outcomes = [_sum_outcome(e, ctx, [valid[0], odd], 1) for e in (REFERENCE, native)]
+        assert outcomes[0] == outcomes[1]
+        assert outcomes[0][0].__name__ == "InvalidEncoding", outcomes
+    for engine in (REFERENCE, native):
+        with pytest.raises(ValueError, match="chunk"):
+            engine.sum_ballots(ctx, valid, chunk=0)
+
+
+def test_native_sum_refuses_a_bad_start(native: NativeEngine) -> None:
+    import tvote_native
+
+    ctx, valid = pool("one-of-five")
+    election = native._elections(ctx)
+    sums, refused = tvote_native.sum_ballots(election, list(valid))
+    assert refused is None and sums is not None and len(sums) == 8
+    again, _ = tvote_native.sum_ballots(election, [], sums)
+    assert again == sums
+    with pytest.raises(ValueError, match="one \\(a, b\\) pair per selection"):
+        tvote_native.sum_ballots(election, [], sums[:-1])
+    top_bit = (bytes(31) + b"\x80", bytes(32))
+    with pytest.raises(ValueError, match="canonical"):
+        tvote_native.sum_ballots(election, [], [top_bit, *sums[1:]])
