@@ -21,7 +21,7 @@ __all__ = ["SUM_CHUNK", "CountedBallots", "TallyStage", "count_ballots"]
 
 #: counted ballots the tally's sum holds at once (a chunk of the native engine's sum; the reference engine
 #: holds one): a few MB of 1-of-5 ballots, so memory stays flat in the number of ballots
-SUM_CHUNK: Final[int] = 2000
+SUM_CHUNK: Final[int] = 500
 
 
 @dataclass(frozen=True, slots=True)
