@@ -72,7 +72,7 @@ EngineName = Literal["auto", "python", "native"]
 
 #: Ballots per call of the native engine's sum (:meth:`NativeEngine.sum_ballots`): a chunk's dicts are
 #: held at once, so memory is this many ballots, whatever the number summed.
-SUM_CHUNK: Final[int] = 2000
+SUM_CHUNK: Final[int] = 500
 
 NATIVE_INSTALL_HINT: Final[str] = (
     "the native engine (the Python module tvote_native) is not installed. Build it from the repository "
