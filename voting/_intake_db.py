@@ -15,7 +15,9 @@ They live in the same SQLModel metadata (and therefore the same engine) as :mod:
   ``ballot_unique_values``: ballot hash, ballot nonce, each selection's ciphertext pad) of every accepted
   ballot, cast or spoiled, keyed ``(election, value, kind)``: the database refuses a second ballot with a
   used nonce or pad whatever process records it. Written in the transaction that writes the ballot's
-  :class:`IntakeBallot` row, and rebuilt from the ledger by reconciliation.
+  :class:`IntakeBallot` row — a cast *reserves* them (``ledger_index`` -1) in the commit of its pending
+  evidence, before its append, so that two voters racing the same value cannot both reach the ledger — and
+  rebuilt from the ledger by reconciliation (an orphan's reservations are deleted with its evidence).
 * :class:`VoterState` — per (election, voter alias) submission counter and kiosk flag. A voter's concurrent
   submissions are serialised by intake's locks and the ledger's single sequencer (see
   :mod:`voting.service._intake`); the unique keys of :class:`IntakeBallot` are the database's backstop.
@@ -161,11 +163,15 @@ class BallotUniqueValue(SQLModel, table=True):
     kind)`` so that intake's lookup, ``election_id = ? AND value IN (...)``, is an index lookup per value."""
 
     __tablename__ = "intake_unique_value"
+    #: a reservation (``ledger_index`` -1, written with a cast's pending evidence before its append) is
+    #: found, finalised or deleted by its ballot hash
+    __table_args__ = (Index("ix_intake_unique_value_ballot", "election_id", "ballot_hash"),)
 
     election_id: str = Field(primary_key=True, max_length=128)
     value: str = Field(primary_key=True, max_length=64)
     kind: str = Field(primary_key=True, max_length=16)
-    #: the ballot that published it, and its ledger entry
+    #: the ballot that published it, and its ledger entry (-1: reserved by a cast not yet on the ledger,
+    #: ``voting.service._intake``)
     ballot_hash: str = Field(max_length=64)
     ledger_index: int
 

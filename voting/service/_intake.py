@@ -80,9 +80,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NoReturn
 
 from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
 from crypto import RevealedBallot, normalize_tracking_code, verify_revealed
@@ -94,7 +95,7 @@ from .._errors import Conflict, InvalidRequest, NotFound
 from .._intake_db import AuthEvidence, IntakeBallot, OidcSubjectBinding, VoterState
 from ..receipt import Receipt
 from ._intake_auth import _Authenticated
-from ._intake_checks import Channel, _Ballot, _rejecting
+from ._intake_checks import RESERVED, Channel, _Ballot, _rejecting
 from ._intake_dapp import IntakeDapp
 from ._intake_evidence import IntakeEvidence
 from ._intake_kiosk import IntakeKiosk, _KioskCast
@@ -181,7 +182,9 @@ class IntakeService(IntakeDapp, IntakeEvidence, IntakeKiosk):
             now = self.clock()
             with self._session() as s:
                 self._require_voting()
-                self._check_unique(s, b)
+                # a pending row of this voter seen here (under the voter's lock, after the catch-up) is an
+                # orphan of an attempt that never appended: it goes, with what it reserved and consumed
+                self._drop_orphans_of(s, alias)
                 if auth.challenge is not None:
                     self._check_challenge(auth.challenge, s)
                 if auth.oidc_state is not None:
@@ -191,9 +194,9 @@ class IntakeService(IntakeDapp, IntakeEvidence, IntakeKiosk):
                 binding = self._check_binding(s, auth)
                 if kiosk is not None:  # revoked or closed meanwhile: refused before anything is written
                     self._check_kiosk_open(s, kiosk)
+                self._check_unique(s, b)
                 evidence = s.get(AuthEvidence, evh)
-                # a pending row seen here (under both locks) is an orphan of an attempt that never appended
-                if evidence is not None and evidence.status != "pending":
+                if evidence is not None:
                     raise Conflict("ballot.duplicate", "this authentication evidence was already used")
                 state = s.get(VoterState, (eid, alias))
                 if state is not None and state.kiosk_index is not None:
@@ -203,10 +206,16 @@ class IntakeService(IntakeDapp, IntakeEvidence, IntakeKiosk):
                         "cannot be replaced",
                     )
                 seq = (state.seq if state is not None else 0) + 1
-                # The evidence cannot be rebuilt from the public entry: commit it (pending) BEFORE the append.
-                if evidence is not None:
-                    s.delete(evidence)
-                    s.flush()
+                # What the public entry cannot rebuild (the evidence) and what no other submission may take
+                # meanwhile (the ballot's unique values, reserved; the one-time challenge or authorization)
+                # are committed BEFORE the append: the database refuses a second voter's identical values.
+                if auth.challenge is not None:
+                    self._consume_challenge(s, auth.challenge, now)
+                if auth.oidc_state is not None:
+                    self._consume_oidc(s, auth.oidc_state, now)
+                if auth.dapp_transaction is not None:
+                    self._consume_dapp(s, auth.dapp_transaction, now)
+                b.insert_rows(s, eid, RESERVED)
                 s.add(
                     AuthEvidence(
                         evidence_hash=evh,
@@ -232,7 +241,11 @@ class IntakeService(IntakeDapp, IntakeEvidence, IntakeKiosk):
                             created_at=now,
                         )
                     )
-                s.commit()
+                try:
+                    s.commit()
+                except IntegrityError:  # another voter's submission took a value first: say which
+                    s.rollback()
+                    self._refuse_taken(b, auth)
             payload = {
                 ELECTION_ID: eid,
                 BASE_HASH: self.election.base_hash.hex(),
@@ -255,12 +268,6 @@ class IntakeService(IntakeDapp, IntakeEvidence, IntakeKiosk):
                 raise
             index = int(appended.index)
             with self._session() as s:
-                if auth.challenge is not None:
-                    self._consume_challenge(s, auth.challenge, now)
-                if auth.oidc_state is not None:
-                    self._consume_oidc(s, auth.oidc_state, now)
-                if auth.dapp_transaction is not None:
-                    self._consume_dapp(s, auth.dapp_transaction, now)
                 state = s.get(VoterState, (eid, alias)) or VoterState(election_id=eid, voter_alias=alias)
                 state.seq = seq
                 state.last_index = index
@@ -286,7 +293,7 @@ class IntakeService(IntakeDapp, IntakeEvidence, IntakeKiosk):
                         created_at=now,
                     )
                 )
-                b.insert_rows(s, eid, index)
+                b.finalise_rows(s, eid, index)
                 if kiosk is not None:
                     record_kiosk_ballot(s, eid, index, bh, kiosk.record)
                 s.commit()
@@ -312,6 +319,14 @@ class IntakeService(IntakeDapp, IntakeEvidence, IntakeKiosk):
             self._check_unique(s, b)
         auth = self._auth_dapp(b, transaction)
         return self._commit_cast(b, auth, "internet")
+
+    def _refuse_taken(self, b: _Ballot, auth: _Authenticated) -> NoReturn:
+        """The pending commit hit a unique key: another submission committed one of this ballot's values (or
+        the account's binding) since the checks. Raise the check's own refusal, read again."""
+        with self._session() as s:
+            self._check_unique(s, b)
+            self._check_binding(s, auth)
+        raise Conflict("ballot.duplicate", "another submission took a value of this ballot first")
 
     def _last_entry_is(self, ballot_hash: str) -> bool:
         """After a failed append, under the election's lock (no other append can follow it): whether the

@@ -28,7 +28,7 @@ from .._intake_db import (
     VoterState,
 )
 from ._core import Replay, ServiceCore, replays
-from ._intake_checks import _rowcount
+from ._intake_checks import RESERVED, drop_pending
 from ._kiosk import record_kiosk_ballot
 
 __all__ = ["BallotReplay"]
@@ -152,6 +152,10 @@ class BallotReplay:
                 s.add(row)
                 have[key] = row
                 changed = True
+            elif row.ballot_hash == bh and row.ledger_index == RESERVED:  # reserved before the append
+                row.ledger_index = index
+                s.add(row)
+                changed = True
             elif row.ballot_hash != bh:
                 self.problems.append(
                     f"entry {index}: the {v.describe()} was already published at entry {row.ledger_index} "
@@ -168,13 +172,14 @@ class BallotReplay:
         without its append; with ``min_age``, only rows created at least that long before ``now``."""
         eid = self.election_id
         stmt = (
-            delete(AuthEvidence)
-            .where(AuthEvidence.election_id == eid)  # type: ignore[arg-type]
-            .where(AuthEvidence.status == "pending")  # type: ignore[arg-type]
+            select(AuthEvidence)
+            .where(AuthEvidence.election_id == eid)
+            .where(AuthEvidence.status == "pending")
         )
         if min_age is not None:
-            stmt = stmt.where(AuthEvidence.created_at <= self.now - min_age)  # type: ignore[arg-type]
-        orphans = _rowcount(s, stmt)
+            stmt = stmt.where(AuthEvidence.created_at <= self.now - min_age)
+        # with its reserved unique values, its binding and the one-time challenge it consumed
+        orphans = drop_pending(s, list(s.exec(stmt)))
         s.execute(  # a digital-ID binding lives and dies with the evidence of its first ballot
             delete(OidcSubjectBinding)
             .where(OidcSubjectBinding.election_id == eid)  # type: ignore[arg-type]
@@ -198,7 +203,10 @@ class BallotReplay:
         if final != self._evidence:
             self.problems.append(f"{final} evidence rows, the ledger's ballots name {self._evidence}")
         values = s.exec(
-            select(func.count()).select_from(BallotUniqueValue).where(BallotUniqueValue.election_id == eid)
+            select(func.count())
+            .select_from(BallotUniqueValue)
+            .where(BallotUniqueValue.election_id == eid)
+            .where(BallotUniqueValue.ledger_index != RESERVED)
         ).one()
         if values != self._values:
             self.problems.append(f"{values} unique-value rows, the ledger's ballots hold {self._values}")

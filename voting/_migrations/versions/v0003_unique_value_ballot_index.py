@@ -1,0 +1,25 @@
+"""An index of the ballot's unique values by ballot hash (voting._intake_db.BallotUniqueValue): a cast
+reserves its values before its append, and an orphan's reservation is deleted by its ballot hash.
+
+Revision ID: 0003
+Revises: 0002
+"""
+
+from __future__ import annotations
+
+from alembic import op
+
+revision = "0003"
+down_revision = "0002"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_index(
+        "ix_intake_unique_value_ballot", "intake_unique_value", ["election_id", "ballot_hash"], unique=False
+    )
+
+
+def downgrade() -> None:
+    op.drop_index("ix_intake_unique_value_ballot", table_name="intake_unique_value")
