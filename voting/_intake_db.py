@@ -192,6 +192,8 @@ class AuthEvidence(SQLModel, table=True):
     """Private authentication evidence, found by the ``evidence_hash`` published in ``ballot.cast``."""
 
     __tablename__ = "intake_auth_evidence"
+    #: the pending rows of an election (reconciliation's lower bound and orphan clean-up) and of a voter
+    __table_args__ = (Index("ix_intake_evidence_status", "election_id", "status"),)
 
     evidence_hash: str = Field(primary_key=True, max_length=64)
     election_id: str = Field(index=True, max_length=128)
@@ -208,5 +210,6 @@ class AuthEvidence(SQLModel, table=True):
     created_at: dt.datetime
     #: pending (written before the ledger append) | final (its ``ballot.cast`` entry is on the ledger)
     status: str = Field(default="final", max_length=8)
-    #: the ``ballot.cast`` entry that published ``evidence_hash`` (``None`` while pending)
+    #: the ``ballot.cast`` entry that published ``evidence_hash``; while pending, the ledger's size before
+    #: the cast's append (a lower bound of its entry's index, from which reconciliation searches it)
     ledger_index: int | None = None

@@ -6,6 +6,7 @@ exported sealed to the observers (``evidence.exported``, whose replay leaves no 
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 from typing import Any
@@ -22,6 +23,7 @@ from .._oversight import EVIDENCE_EXPORT_FORMAT, EXPORT_EVENT, export_hash, seal
 from ._core import Replay, ServiceCore, replays
 from ._intake_auth import _Authenticated
 from ._intake_checks import IntakeChecks, drop_pending
+from ._intake_replay import settle_pending
 
 __all__ = ["IntakeEvidence"]
 
@@ -64,20 +66,20 @@ class IntakeEvidence(IntakeChecks):
         except Exception:  # noqa: S110 - reconciliation deletes orphan pending rows anyway
             pass
 
-    def _drop_orphans_of(self, s: Session, alias: str) -> None:
-        """Under the voter's lock: this voter's pending evidence belongs to attempts that ended without their
-        append (the caller made sure none of them is on the ledger); delete it in ``s``'s transaction."""
+    def _settle_pending_of(self, s: Session, alias: str, now: dt.datetime) -> None:
+        """Under the voter's lock (no attempt of this voter in flight, in any process): this voter's pending
+        evidence belongs to attempts that ended without their record. One whose entry is on the ledger is
+        replayed (its ``seq`` counts), the others are deleted with what they held; in ``s``'s transaction."""
         rows = list(
             s.exec(
                 select(AuthEvidence)
                 .where(AuthEvidence.election_id == self.election_id)
-                .where(AuthEvidence.voter_alias == alias)
                 .where(AuthEvidence.status == "pending")
+                .where(AuthEvidence.voter_alias == alias)
             )
         )
         if rows:
-            drop_pending(s, rows)
-            s.flush()
+            settle_pending(s, self.ledger, self.election_id, rows, now)
 
     # ----------------------------------------------------------------------------- auditors and observers
 
