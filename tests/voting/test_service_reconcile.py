@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
-from _service_util import ADMIN, ADMIN_TOKEN, OPEN_EARLY, error_code
+from _service_util import ADMIN, ADMIN_TOKEN, CLOSE_EARLY, OPEN_EARLY, error_code
 from sqlmodel import Session, select
 
 from crypto import encrypt_ballot, reveal
@@ -242,6 +242,31 @@ def test_a_lost_cast_below_the_high_water_mark_is_replayed_from_its_pending_boun
                 assert set(_unique_rows(s, entry).values()) == {lost}
         full = reconcile(http, full=True)
         assert (full["repaired"], full["problems"]) == ([], [])
+
+
+@pytest.mark.postgres
+def test_a_cast_after_a_close_whose_record_was_lost_is_refused(tmp_path, monkeypatch, postgres_url):
+    """PostgreSQL (several processes): a close appended by a process that died before recording it leaves
+    the phase 'voting' in the database. A cast (holding the election's lock shared) finds that unrecorded
+    lifecycle entry first, replays it under the exclusive lock, and is refused: no cast follows the close."""
+    with server(tmp_path, postgres_url) as w:
+        http, service, residents = w["http"], w["service"], w["residents"]
+        run_key_ceremony(http, w["invitations"], admin_token=ADMIN_TOKEN)
+        assert http.post("/api/v1/admin/open", headers=ADMIN, json=OPEN_EARLY).status_code == 200
+        with VoterClient(w["url"]) as v:
+            v.cast_jpki(residents[0].card, CHOICE)
+            fail = CommitFails(monkeypatch, service)
+            fail.arm()
+            r = http.post("/api/v1/admin/close", headers=ADMIN, json=CLOSE_EARLY)
+            assert r.status_code == 500 and fail.fired == 1
+            closed = service.ledger.size - 1
+            assert service.ledger.entry(closed).type == "voting.closed"
+            assert service.election().phase == "voting"  # the record was lost
+            service._diverged = None  # what another server process, which never saw it, would do
+            with pytest.raises(ServerError) as e:
+                v.cast_jpki(residents[1].card, CHOICE)
+            assert e.value.code == "voting.closed"
+        assert service.ledger.size == closed + 1 and service.election().phase == "closed"
 
 
 def _unique_rows(s: Session, payload: dict[str, Any]) -> dict[tuple[str, str], int]:
