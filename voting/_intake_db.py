@@ -15,7 +15,9 @@ They live in the same SQLModel metadata (and therefore the same engine) as :mod:
   ``ballot_unique_values``: ballot hash, ballot nonce, each selection's ciphertext pad) of every accepted
   ballot, cast or spoiled, keyed ``(election, value, kind)``: the database refuses a second ballot with a
   used nonce or pad whatever process records it. Written in the transaction that writes the ballot's
-  :class:`IntakeBallot` row, and rebuilt from the ledger by reconciliation.
+  :class:`IntakeBallot` row — a cast *reserves* them (``ledger_index`` -1) in the commit of its pending
+  evidence, before its append, so that two voters racing the same value cannot both reach the ledger — and
+  rebuilt from the ledger by reconciliation (an orphan's reservations are deleted with its evidence).
 * :class:`VoterState` — per (election, voter alias) submission counter and kiosk flag. A voter's concurrent
   submissions are serialised by intake's locks and the ledger's single sequencer (see
   :mod:`voting.service._intake`); the unique keys of :class:`IntakeBallot` are the database's backstop.
@@ -161,11 +163,15 @@ class BallotUniqueValue(SQLModel, table=True):
     kind)`` so that intake's lookup, ``election_id = ? AND value IN (...)``, is an index lookup per value."""
 
     __tablename__ = "intake_unique_value"
+    #: a reservation (``ledger_index`` -1, written with a cast's pending evidence before its append) is
+    #: found, finalised or deleted by its ballot hash
+    __table_args__ = (Index("ix_intake_unique_value_ballot", "election_id", "ballot_hash"),)
 
     election_id: str = Field(primary_key=True, max_length=128)
     value: str = Field(primary_key=True, max_length=64)
     kind: str = Field(primary_key=True, max_length=16)
-    #: the ballot that published it, and its ledger entry
+    #: the ballot that published it, and its ledger entry (-1: reserved by a cast not yet on the ledger,
+    #: ``voting.service._intake``)
     ballot_hash: str = Field(max_length=64)
     ledger_index: int
 
@@ -186,6 +192,8 @@ class AuthEvidence(SQLModel, table=True):
     """Private authentication evidence, found by the ``evidence_hash`` published in ``ballot.cast``."""
 
     __tablename__ = "intake_auth_evidence"
+    #: the pending rows of an election (reconciliation's lower bound and orphan clean-up) and of a voter
+    __table_args__ = (Index("ix_intake_evidence_status", "election_id", "status"),)
 
     evidence_hash: str = Field(primary_key=True, max_length=64)
     election_id: str = Field(index=True, max_length=128)
@@ -202,5 +210,6 @@ class AuthEvidence(SQLModel, table=True):
     created_at: dt.datetime
     #: pending (written before the ledger append) | final (its ``ballot.cast`` entry is on the ledger)
     status: str = Field(default="final", max_length=8)
-    #: the ``ballot.cast`` entry that published ``evidence_hash`` (``None`` while pending)
+    #: the ``ballot.cast`` entry that published ``evidence_hash``; while pending, the ledger's size before
+    #: the cast's append (a lower bound of its entry's index, from which reconciliation searches it)
     ledger_index: int | None = None

@@ -119,12 +119,15 @@ def test_a_database_of_the_release_before_migrations_is_upgraded_and_keeps_every
 ) -> None:
     settings, facts = election_with_ballots(tmp_path, database_url)
     assert facts["size"] > 5
-    # make it the previous release's database: no kiosk tables, no alembic_version
+    # make it the previous release's database: no kiosk tables, no indexes of 0003,
+    # no alembic_version
     engine = make_engine(settings.effective_database_url)
     try:
         with engine.begin() as c:
             for name in ("kiosk_ballot", "kiosk", "alembic_version"):
                 c.execute(text(f'DROP TABLE "{name}"'))
+            for index in ("ix_intake_unique_value_ballot", "ix_intake_evidence_status"):
+                c.execute(text(f'DROP INDEX "{index}"'))
         old_tables = tables(engine)
         assert not old_tables & (NEW_TABLES | {"alembic_version"}) and "ledger_entry" in old_tables
         before = snapshot(engine, old_tables)

@@ -137,6 +137,40 @@ def _duplicate_submission(bases: list[str], log_key: str, card: Any, choice: Any
         return list(pool.map(post, bases))
 
 
+def _copied_submission(bases: list[str], log_key: str, cards: list[Any], choice: Any) -> list[Any]:
+    """One ballot (same ciphertexts, nonce and hash) cast by two DIFFERENT voters, each with their own card
+    and challenge, one through each server at the same moment: the two answers (Receipt or error code)."""
+    with VoterClient(bases[0], log_key=log_key) as v:
+        p = v.prepare(choice)
+        info = v.election()
+    bodies = []
+    for base, card in zip(bases, cards, strict=True):
+        ch = bytes.fromhex(httpx.post(base + "/api/v1/voter/challenge").json()["challenge"])
+        sub = card.sign_ballot(info.base_hash, p.ballot_hash, ch)
+        auth = {
+            "method": "jpki",
+            "certificate": sub.certificate_der.hex(),
+            "intermediates": [i.hex() for i in sub.intermediates_der],
+            "signature": sub.signature.hex(),
+            "challenge": ch.hex(),
+        }
+        bodies.append(json.dumps({"ballot": p.ballot.to_dict(), "auth": auth}).encode())
+    go = threading.Barrier(2)
+
+    def post(item: tuple[str, bytes]) -> Any:
+        with httpx.Client(base_url=item[0], timeout=120) as http:
+            go.wait()
+            r = http.post(
+                "/api/v1/voter/ballots", content=item[1], headers={"content-type": "application/json"}
+            )
+        if r.status_code == 200:
+            return Receipt.from_dict(r.json())
+        return r.json()["error"]["code"]
+
+    with cf.ThreadPoolExecutor(2) as pool:
+        return list(pool.map(post, zip(bases, bodies, strict=True)))
+
+
 @pytest.mark.postgres
 def test_two_servers_share_one_election_and_ledger(two_servers: dict[str, Any]) -> None:
     w = two_servers
@@ -182,6 +216,18 @@ def test_two_servers_share_one_election_and_ledger(two_servers: dict[str, Any]) 
     burst = [(2, k, (a, b)[k % 2], k % len(CHOICES)) for k in range(6)]
     with cf.ThreadPoolExecutor(max_workers=6) as pool:
         acked += list(pool.map(cast, burst))
+    # two different voters cast one copied ballot through the two servers at once: the database takes
+    # its values once (casts of different voters are no longer serialised by one election lock)
+    for pair in ((3, 4), (5, 1)):
+        answers = _copied_submission([a, b], log_key, [residents[v].card for v in pair], CHOICES[1])
+        got = [(v, x) for v, x in zip(pair, answers, strict=True) if isinstance(x, Receipt)]
+        assert len(got) == 1, answers
+        assert next(x for x in answers if not isinstance(x, Receipt)) in (
+            "ballot.duplicate",
+            "ballot.duplicate_nonce",
+            "ballot.duplicate_ciphertext",
+        ), answers
+        acked += [(v, 1, x) for v, x in got]
 
     # every voter's seq runs 1..k, in ledger order
     by_voter: dict[int, list[tuple[int, Receipt]]] = defaultdict(list)
@@ -196,14 +242,36 @@ def test_two_servers_share_one_election_and_ledger(two_servers: dict[str, Any]) 
             client = (va, vb)[i % 2]
             client.verify_receipt(client.complete_receipt(r, timeout=30))
 
+    # every voter casts once more, through both servers, while the commission closes voting on one: every
+    # cast is wholly before the close or refused
+    late = [(v, 9, (a, b)[v % 2], v % len(CHOICES)) for v in range(VOTERS)]
+
+    def late_cast(task: tuple[int, int, str, int]) -> tuple[int, int, Receipt] | str:
+        try:
+            return cast(task)
+        except ServerError as e:
+            return e.code
+
+    with cf.ThreadPoolExecutor(max_workers=VOTERS + 1) as pool:
+        racing = [pool.submit(late_cast, task) for task in late]
+        cli.run("admin", "close", "--server", b, *CLOSE_EARLY_ARGS)
+        late_answers = [f.result() for f in racing]
+    for x in late_answers:
+        if isinstance(x, str):
+            assert x in ("voting.closed", "voting.not_open"), late_answers
+        else:
+            acked.append(x)
+            by_voter[x[0]].append((x[1], x[2]))
+    for rs in by_voter.values():
+        rs.sort(key=lambda x: x[1].leaf_index)
+        assert [r.seq for _, r in rs] == list(range(1, len(rs) + 1))
+    wait_for_phase(a, "closed")
+
     counts = {c["id"]: {s["id"]: 0 for s in c["selections"]} for c in manifest["contests"]}
     for rs in by_voter.values():
         for contest, sels in CHOICES[rs[-1][0]].items():  # each voter's last acknowledged ballot counts
             for s in sels:
                 counts[contest][s] += 1
-
-    cli.run("admin", "close", "--server", b, *CLOSE_EARLY_ARGS)
-    wait_for_phase(a, "closed")
     with VoterClient(a, log_key=log_key) as v, pytest.raises(ServerError) as err2:
         v.cast_jpki(residents[0].card, CHOICES[0])  # the other server saw the close
     assert err2.value.code in ("voting.closed", "voting.not_open")
@@ -228,6 +296,8 @@ def test_two_servers_share_one_election_and_ledger(two_servers: dict[str, Any]) 
     entries = [json.loads(x) for x in lines]
     casts = [(i, e) for i, e in enumerate(entries) if e["type"] == "ballot.cast"]
     assert len(casts) == len(acked)
+    (closed,) = [i for i, e in enumerate(entries) if e["type"] == "voting.closed"]
+    assert all(i < closed for i, _ in casts)  # no cast after the close
     for _, _, r in acked:
         e = entries[r.leaf_index]
         assert e["type"] == "ballot.cast" and e["payload"]["ballot_hash"] == r.ballot_hash

@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
-from _service_util import ADMIN, ADMIN_TOKEN, OPEN_EARLY, error_code
+from _service_util import ADMIN, ADMIN_TOKEN, CLOSE_EARLY, OPEN_EARLY, error_code
 from sqlmodel import Session, select
 
 from crypto import encrypt_ballot, reveal
@@ -194,6 +194,79 @@ def test_a_ballot_whose_private_write_failed_is_rebuilt_from_the_ledger(tmp_path
         # a full replay now finds nothing to repair and nothing that differs
         assert reconcile(http, full=True)["repaired"] == []
         assert reconcile(http, full=True)["problems"] == []
+
+
+def test_a_lost_cast_below_the_high_water_mark_is_replayed_from_its_pending_bound(tmp_path, monkeypatch):
+    """Casts of different voters record out of order: a cast whose private write was lost while another
+    voter's later cast was recorded (``ledger_synced`` already past it, as when another server process goes
+    on serving) is still replayed, by reconciliation (from the pending evidence's lower bound) and by the
+    voter's own next cast (which settles the voter's pending evidence first)."""
+    with server(tmp_path) as w:
+        http, service, residents = w["http"], w["service"], w["residents"]
+        run_key_ceremony(http, w["invitations"], admin_token=ADMIN_TOKEN)
+        assert http.post("/api/v1/admin/open", headers=ADMIN, json=OPEN_EARLY).status_code == 200
+        fail = CommitFails(monkeypatch, service)
+        a, b = residents[0].card, residents[1].card
+        with VoterClient(w["url"]) as v:
+            first = v.cast_jpki(a, CHOICE)
+            assert first.seq == 1
+            alias_a = service.ledger.entry(first.leaf_index).payload["voter_alias"]
+
+            def lose_one() -> int:
+                size = service.ledger.size
+                fail.arm()
+                with pytest.raises(ServerError):
+                    v.cast_jpki(a, CHOICE)
+                service._diverged = None  # what another server process, which never saw it, would do
+                other = v.cast_jpki(b, CHOICE)  # recorded after it: the high-water mark passes it
+                assert other.leaf_index == size + 1
+                with Session(service.engine) as s:
+                    assert s.exec(select(ElectionRow)).one().ledger_synced == size + 2
+                    assert s.get(VoterState, (service.election_id, alias_a)).last_index < size
+                return size
+
+            lost = lose_one()
+            report = reconcile(http)
+            assert report["start"] == lost and report["repaired"] == [{"index": lost, "type": "ballot.cast"}]
+            assert report["problems"] == []
+            # again, and this time the voter's next cast settles it (no reconciliation)
+            lost = lose_one()
+            entry = service.ledger.entry(lost).payload
+            assert entry["seq"] == 3
+            assert v.cast_jpki(a, CHOICE).seq == 4
+            with Session(service.engine) as s:
+                row = s.get(IntakeBallot, entry["ballot_hash"])
+                assert row is not None and (row.seq, row.ledger_index) == (3, lost)
+                ev = s.get(AuthEvidence, entry["auth"]["evidence_hash"])
+                assert (ev.status, ev.ledger_index) == ("final", lost)
+                assert set(_unique_rows(s, entry).values()) == {lost}
+        full = reconcile(http, full=True)
+        assert (full["repaired"], full["problems"]) == ([], [])
+
+
+@pytest.mark.postgres
+def test_a_cast_after_a_close_whose_record_was_lost_is_refused(tmp_path, monkeypatch, postgres_url):
+    """PostgreSQL (several processes): a close appended by a process that died before recording it leaves
+    the phase 'voting' in the database. A cast (holding the election's lock shared) finds that unrecorded
+    lifecycle entry first, replays it under the exclusive lock, and is refused: no cast follows the close."""
+    with server(tmp_path, postgres_url) as w:
+        http, service, residents = w["http"], w["service"], w["residents"]
+        run_key_ceremony(http, w["invitations"], admin_token=ADMIN_TOKEN)
+        assert http.post("/api/v1/admin/open", headers=ADMIN, json=OPEN_EARLY).status_code == 200
+        with VoterClient(w["url"]) as v:
+            v.cast_jpki(residents[0].card, CHOICE)
+            fail = CommitFails(monkeypatch, service)
+            fail.arm()
+            r = http.post("/api/v1/admin/close", headers=ADMIN, json=CLOSE_EARLY)
+            assert r.status_code == 500 and fail.fired == 1
+            closed = service.ledger.size - 1
+            assert service.ledger.entry(closed).type == "voting.closed"
+            assert service.election().phase == "voting"  # the record was lost
+            service._diverged = None  # what another server process, which never saw it, would do
+            with pytest.raises(ServerError) as e:
+                v.cast_jpki(residents[1].card, CHOICE)
+            assert e.value.code == "voting.closed"
+        assert service.ledger.size == closed + 1 and service.election().phase == "closed"
 
 
 def _unique_rows(s: Session, payload: dict[str, Any]) -> dict[tuple[str, str], int]:

@@ -21,7 +21,8 @@ During ``setup`` the roll is loaded and committed and the key ceremony runs (``t
 One module per stage, each holding its forward steps and the replay appliers of the entries they append
 (registered by event type; the core's reconciliation dispatches on them):
 
-* ``_core``: the engine and ledger, the mutation lock (:meth:`~ElectionService.appending`), the append, the
+* ``_core``: the engine and ledger, the mutation lock (:meth:`~ElectionService.appending` exclusive,
+  :meth:`~ElectionService.casting` shared per voter; ``_election_lock`` its in-process half), the append, the
   phase, the replay registry and the reconciliation driver;
 * ``_setup``: the manifest and the trustees' registration codes;
 * ``_roll``: the roll, its stored Merkle tree and its commitment;

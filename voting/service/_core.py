@@ -46,6 +46,7 @@ from .._db import (
 from .._errors import Conflict, NotFound, ServiceError, ServiceUnavailable
 from .._manifest import Manifest, parse_manifest
 from .._settings import Settings
+from ._election_lock import ElectionLock
 
 if TYPE_CHECKING:
     from ._intake_replay import BallotReplay
@@ -73,6 +74,18 @@ PHASES = ("setup", "voting", "closed", "tallied", "decrypted", "declared")
 ELECTION_LOCK_KEY = int.from_bytes(
     hashlib.sha256(b"tvote/election-mutation").digest()[:8], "big", signed=True
 )
+
+_DIVERGED = (
+    "a ledger entry was appended but the private state was not recorded; fix the storage and restart the "
+    "server (the ledger is the truth)"
+)
+
+
+def _voter_lock_key(election_id: str, voter: str) -> int:
+    """PostgreSQL advisory-lock key of one voter's casts (:meth:`ServiceCore.casting`)."""
+    tag = b"tvote/voter\0" + election_id.encode() + b"\0" + voter.encode()
+    return int.from_bytes(hashlib.sha256(tag).digest()[:8], "big", signed=True)
+
 
 #: pending evidence younger than this survives a reconciliation that another server may run beside this one
 #: (start-up, catch-up): a cast holds it for well under a second between its two commits
@@ -236,11 +249,12 @@ class ServiceCore:
         self._ledger = ledger
         self.settings = settings or Settings(environment="development")
         self._clock = clock
-        self._lock = threading.RLock()
-        self._depth = 0  # nesting of appending() in the thread that holds _lock
+        self._elock = ElectionLock()  # exclusive: appending(), reconcile(); shared: casting()
+        self._open_lock = threading.Lock()  # opening the ledger
         #: several processes share this database (PostgreSQL): appending() also takes the database lock
         self._shared = engine.dialect.name != "sqlite"
         self._appended = 0  # appends made by this process (to detect an append whose record failed)
+        self._local = threading.local()  # .appended: appends made by this thread (casts run side by side)
         self._diverged: str | None = None
         self._cache: dict[str, Any] = {}
         create_tables(engine)
@@ -261,7 +275,7 @@ class ServiceCore:
     def ledger(self) -> Any:
         """The election's :class:`ledger.Ledger` (opened on first use, once the election exists)."""
         if self._ledger is None:
-            with self._lock:
+            with self._open_lock:
                 if self._ledger is None:
                     self._ledger = open_ledger(self.settings, self.manifest)
         return self._ledger
@@ -346,31 +360,33 @@ class ServiceCore:
     def appending(self) -> Iterator[None]:
         """Hold the election's mutation lock for a check → append → record sequence (public API).
 
-        Every ledger append of this election (lifecycle steps here, ballots in :mod:`voting.service._intake`)
-        runs inside ``with service.appending():``, which serialises them against each other and against phase
-        changes (re-entrant: a holder may nest it). The caller's rule (docs/operator-guide.md): read and check
+        Every ledger append of this election but a ballot cast (lifecycle steps here, kiosk commands, spoils,
+        the evidence export) runs inside ``with service.appending():``, which holds the lock *exclusive*:
+        it serialises them against each other and waits for the casts under way (which hold it shared,
+        :meth:`casting`) while keeping new ones out, so a phase change is wholly before or after every cast
+        (re-entrant: a holder may nest it). The caller's rule (docs/operator-guide.md): read and check
         first with no write pending in any session, append, then write the private state (advancing
         ``ElectionRow.ledger_synced``). If the private write fails after an append, the ledger is ahead of
         the private state: the service then refuses every further mutation (``service.diverged``, 503)
         rather than act on stale state, until :meth:`reconcile` has rebuilt it from the ledger.
 
-        The lock is an in-process re-entrant lock and, on PostgreSQL, also the database's
-        **transaction-level advisory lock** of the election (:data:`ELECTION_LOCK_KEY`, taken by the
-        outermost holder on a dedicated connection of the service's pool whose transaction stays open until
-        the block ends; the database releases it if the process or its session dies). So any number of
+        The lock is an in-process reader-writer lock (``_election_lock``) and, on PostgreSQL, also the
+        database's **transaction-level advisory lock** of the election (:data:`ELECTION_LOCK_KEY`, taken by
+        the outermost holder on a dedicated connection of the service's pool whose transaction stays open
+        until the block ends; the database releases it if the process or its session dies). So any number of
         server processes, on one machine or several, serialise their mutations on the one database: what a
         holder reads inside the block (phase, voter ``seq``, kiosk sessions, spoiled count, unique values)
         was committed by whichever process held the lock before. On taking it, the outermost holder also
-        compares ``ElectionRow.ledger_synced`` with the stored ledger's size: a smaller value means another
-        process appended and died before recording, and the missing private state is replayed first
+        compares ``ElectionRow.ledger_synced`` and the lower bound of the pending casts' entries with the
+        stored ledger's size: a smaller value means another process appended and died before recording, and
+        the missing private state is replayed first
         (:meth:`reconcile`, under this lock; pending evidence younger than :data:`ORPHAN_MIN_AGE` is kept).
         SQLite serves one process (``tvote serve`` refuses ``--workers`` > 1 on it): the in-process lock is
         all there is.
         """
-        with self._lock:
-            outer = self._depth == 0
+        with self._elock.exclusive():
+            outer = self._elock.depth == 1
             conn = self._lock_database() if outer else None
-            self._depth += 1
             try:
                 if self._diverged is not None:
                     raise ServiceUnavailable("service.diverged", self._diverged)
@@ -381,15 +397,89 @@ class ServiceCore:
                     yield
                 except BaseException:
                     if self._appended != before:
-                        self._diverged = (
-                            "a ledger entry was appended but the private state was not recorded; fix the "
-                            "storage and restart the server (the ledger is the truth)"
-                        )
+                        self._diverged = _DIVERGED
                     raise
             finally:
-                self._depth -= 1
                 if conn is not None:
                     self._unlock_database(conn)
+
+    @contextmanager
+    def casting(self, voter: str) -> Iterator[None]:
+        """Hold the election's mutation lock *shared* and the lock of voter alias ``voter`` (hex) for one
+        ballot cast's check → pending commit → append → record sequence (the intake's step 6).
+
+        Casts of different voters run side by side, in this process and in every other one on the database;
+        casts of one voter are serialised (the intake holds its in-process voter lock around this; on
+        PostgreSQL this takes the database's transaction-level advisory lock of the voter, then the
+        election's lock in shared mode, on one dedicated connection). Every :meth:`appending` holder (a
+        phase change, a kiosk command, a spoil, reconciliation) excludes them all: a cast is wholly before
+        or wholly after it. The uniqueness of values across voters is the database's (the cast reserves its
+        values with its pending evidence, ``voting.service._intake``).
+
+        On PostgreSQL, before the caller checks anything, an entry that a lifecycle step appended in a
+        process that died before recording it (the entry at ``ElectionRow.ledger_synced`` is not a
+        ``ballot.cast``) is replayed first, under the exclusive lock, so no cast acts on a phase the ledger
+        has left. A cast's own unrecorded entry is covered by its pending evidence (the voter's next cast
+        or reconciliation replays it). If this thread appended and its private write failed, the service
+        refuses further mutations (``service.diverged``) as :meth:`appending` does.
+        """
+        if self._elock.depth:  # inside appending(): already exclusive
+            yield
+            return
+        caught_up = False
+        while True:
+            behind = False
+            with self._elock.shared():
+                conn = self._lock_shared(voter)
+                try:
+                    if self._diverged is not None:
+                        raise ServiceUnavailable("service.diverged", self._diverged)
+                    behind = conn is not None and not caught_up and self._lifecycle_unrecorded()
+                    if not behind:
+                        before = getattr(self._local, "appended", 0)
+                        try:
+                            yield
+                        except BaseException:
+                            if getattr(self._local, "appended", 0) != before:
+                                self._diverged = _DIVERGED
+                            raise
+                        return
+                finally:
+                    if conn is not None:
+                        self._unlock_database(conn)
+            with self.appending():  # the outermost holder catches up (another process died mid-step)
+                caught_up = True
+
+    def _lock_shared(self, voter: str) -> Any:
+        """PostgreSQL: a dedicated connection in a transaction holding the voter's advisory lock, then the
+        election's in shared mode (the same order everywhere: no lock cycle). SQLite: ``None``."""
+        if not self._shared:
+            return None
+        key = _voter_lock_key(self.election_id, voter)
+        conn = self.engine.connect()
+        try:
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({key})")
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock_shared({ELECTION_LOCK_KEY})")
+        except BaseException:
+            conn.invalidate()
+            conn.close()
+            raise
+        return conn
+
+    def _lifecycle_unrecorded(self) -> bool:
+        """Under the shared lock: whether the first entry the private state has not recorded is not a cast
+        (a lifecycle step's, whose process died between its append and its record)."""
+        with self._session() as s:
+            row = s.exec(select(ElectionRow)).first()
+        if row is None or row.phase == "creating":
+            return False
+        if row.ledger_synced >= self.ledger.size:
+            return False
+        for _index, etype, _payload in ledger_entries(
+            self.ledger, start=row.ledger_synced, stop=row.ledger_synced + 1
+        ):
+            return bool(etype != EventType.BALLOT_CAST)
+        return False  # pragma: no cover - the entry exists (the size said so)
 
     def _lock_database(self) -> Any:
         """PostgreSQL: a dedicated connection in a transaction holding the election's advisory lock (waits
@@ -416,11 +506,15 @@ class ServiceCore:
     def _catch_up(self) -> None:
         """Under the database lock: replay what another process appended but did not record (it died
         between its append and its commit), so that this holder never acts on state behind the ledger."""
+        from ._intake_replay import pending_floor
+
         with self._session() as s:
             row = s.exec(select(ElectionRow)).first()
+            floor = pending_floor(s, row.election_id) if row is not None else None
         if row is None or row.phase == "creating":
             return
-        if row.ledger_synced >= self.ledger.size:
+        size = self.ledger.size
+        if row.ledger_synced >= size and (floor is None or floor >= size):
             return
         try:
             self._reconcile(False, orphan_min_age=ORPHAN_MIN_AGE)
@@ -435,7 +529,7 @@ class ServiceCore:
         state is written afterwards, in the transaction that commits ``row`` (whose ``ledger_synced`` this
         advances past the new entry)."""
         appended = self.ledger.append(_event_type(type_), dict(payload))
-        self._appended += 1
+        self._count_append()
         index = int(appended.index)
         row.ledger_synced = max(row.ledger_synced, index + 1)
         return index
@@ -443,7 +537,7 @@ class ServiceCore:
     def _append_many(self, items: Sequence[tuple[str, dict[str, Any]]], row: ElectionRow) -> int:
         """Append several entries atomically (one ledger transaction); returns the last index."""
         appended = self.ledger.append_many([(_event_type(t), p) for t, p in items])
-        self._appended += 1
+        self._count_append()
         index = int(appended[-1].index)
         row.ledger_synced = max(row.ledger_synced, index + 1)
         return index
@@ -462,8 +556,12 @@ class ServiceCore:
         """Append one entry for a collaborator (ballot intake); call it inside :meth:`appending`.
         Returns the ledger's ``Appended`` (index and entry hash)."""
         appended = self.ledger.append(_event_type(type_), dict(payload))
-        self._appended += 1
+        self._count_append()
         return appended
+
+    def _count_append(self) -> None:
+        self._appended += 1  # exclusive holders: no other thread appends meanwhile
+        self._local.appended = getattr(self._local, "appended", 0) + 1
 
     # ---------------------------------------------------------------------------------- reconciliation
 
@@ -488,9 +586,8 @@ class ServiceCore:
         additionally keeps pending rows younger than that (what a server starting beside running ones
         passes, :data:`ORPHAN_MIN_AGE`: a guard should a holder's database session be lost mid-cast).
         """
-        with self._lock:
-            conn = self._lock_database() if self._depth == 0 else None
-            self._depth += 1
+        with self._elock.exclusive():
+            conn = self._lock_database() if self._elock.depth == 1 else None
             try:
                 report = self._reconcile(full, orphan_min_age=orphan_min_age)
             except ServiceError as e:
@@ -500,7 +597,6 @@ class ServiceCore:
                 self._diverged = f"reconciliation failed: {type(e).__name__} (fix the storage and retry)"
                 raise
             finally:
-                self._depth -= 1
                 if conn is not None:
                     self._unlock_database(conn)
             self._diverged = None
@@ -536,6 +632,13 @@ class ServiceCore:
                 f"{size}; restore the ledger, do not accept changes",
             )
         start = 0 if full else first.ledger_synced
+        if not full:  # a cast's entry may lie below the high-water mark: from its pending evidence's bound
+            from ._intake_replay import pending_floor
+
+            with self._session() as s:
+                floor = pending_floor(s, first.election_id)
+            if floor is not None:
+                start = max(0, min(start, floor))
         repaired: list[tuple[int, str]] = []
         ballots = BallotReplay(first.election_id, self._clock())
         with self._session() as s:

@@ -27,24 +27,32 @@ Casting (``ballot.cast``), in this order::
        digital ID: the account ``(iss, sub)`` is bound to no other alias and the alias to no other account
        [oidc.subject_bound, oidc.alias_bound]; then the face match against the reference photo of THAT
        roll resident (``ReferencePhotoSource.photo(election_id, alias)``)       [face.*]
-    6. under the voter's lock and the election's mutation lock (``election.appending()``): phase
-       again, the kiosk rule (a kiosk ballot ends internet voting for this voter, a second kiosk ballot
-       is refused)                                                                       [voter.kiosk_voted]
-       a kiosk ballot: its kiosk again, not revoked and its session open (a revocation or a closing is
-       appended under the same lock, so it is either before the cast or after it)
+    6. under the voter's lock and the election's mutation lock held *shared* (``election.casting(alias)``):
+       the voter's pending evidence left by an attempt that ended without its record is settled (replayed
+       if its entry is on the ledger, else deleted with what it held), phase again, the kiosk rule (a kiosk
+       ballot ends internet voting for this voter, a second kiosk ballot is refused)   [voter.kiosk_voted]
+       a kiosk ballot: its kiosk again, not revoked and its session open (a revocation or a closing takes
+       the election's lock exclusive, so it is either before the cast or after it)
                                                            [kiosk.revoked, kiosk.not_open, kiosk.session]
-       the uniqueness rules again, the digital-ID binding again, then the authentication evidence is
-       committed as a *pending* row (it is the one part of a cast the public entry cannot rebuild; with
-       it, for an account's first ballot, its :class:`~voting._intake_db.OidcSubjectBinding`), one ledger
-       append, and one commit of
-       the private rows (evidence final, ballot row and its unique values, voter state, challenge used,
+       the uniqueness rules again, the digital-ID binding again, then ONE commit BEFORE the append of what
+       the public entry cannot rebuild and what no other submission may take meanwhile: the authentication
+       evidence as a *pending* row (holding, until the cast is recorded, the ledger's size before the
+       append: a lower bound of its entry's index), for an account's first ballot its
+       :class:`~voting._intake_db.OidcSubjectBinding`, the ballot's unique values *reserved*
+       (``BallotUniqueValue.ledger_index`` -1) and the one-time challenge, authorization or signing
+       transaction marked used; the database's unique keys refuse a second voter's identical values here
+       [ballot.duplicate*, challenge.used, oidc.*]; then one ledger append, and one commit of the private
+       rows (evidence final, reserved values given their index, ballot row, voter state,
        ``ElectionRow.ledger_synced``).
 
 If the process dies between the append and that last commit, :class:`BallotReplay` (run by
-``ElectionService.reconcile`` at start-up) rebuilds the ballot row and its unique values, the voter's
+``ElectionService.reconcile`` at start-up and under every exclusive hold that finds the private state
+behind, from the smallest bound of the pending rows, since casts of different voters record out of order;
+and by the voter's next cast, ``settle_pending``) rebuilds the ballot row and its unique values, the voter's
 ``seq``/kiosk state and the consumed challenge from the ``ballot.cast`` entry and makes the pending evidence
-final; pending evidence with no entry is an orphan of a submission that was never appended and is deleted,
-with a digital-ID binding that was written with it.
+final; pending evidence with no entry is an orphan of a submission that was never appended and is deleted
+(reconciliation: once older than ``ORPHAN_MIN_AGE``), with the digital-ID binding written with it and its
+reserved values, and the challenge or authorization it consumed is released.
 
 Spoiling (``ballot.spoiled``, the Benaloh challenge) is anonymous by design (``docs/voting.md`` §3b): the
 opening is checked (every re-encryption, hence the ballot's proofs), the same uniqueness rules apply, and
@@ -52,14 +60,20 @@ the election holds at most ``max_spoiled`` spoiled ballots (``spoil.cap_reached`
 per-client rate limit (``spoil.rate_limited``, ``voting._deps.SpoilLimitDep``).
 
 The expensive checks (ballot proofs, RSA chain) run outside every lock, and each runs once per submission;
-only step 6 is serialised. Step 6 runs under an in-process per-voter lock and the election's mutation lock
-(``election.appending()``: an in-process lock and, on PostgreSQL, the database's transaction-level advisory
-lock of the election, so any number of server processes on one database serialise their step 6 against each
-other) and re-reads :class:`~voting._intake_db.VoterState`, the phase, the kiosk session and the spoiled
-count from the database under it, so two processes cannot both give a voter the same ``seq``. The ledger
-orders the appends themselves (its own transaction-level lock on PostgreSQL, its sequencer lock on SQLite,
-where one process serves). The unique keys ``(election, alias, seq)``, the ballot hash, ``(election, value,
-kind)`` of every unique value, the evidence hash and the one-kiosk-ballot index are the database's backstop.
+only step 6 is serialised, and only **per voter**: the intake's in-process lock of the voter and
+``election.casting(alias)`` (on PostgreSQL the database's transaction-level advisory lock of (election,
+voter) and the election's advisory lock in shared mode, on one dedicated connection; in-process a
+reader-writer lock), so the step 6 of different voters runs side by side in one process and across every
+server process on the database, and two processes cannot both give one voter the same ``seq`` (each
+re-reads :class:`~voting._intake_db.VoterState` under the voter's lock). What used to be ordered by the one
+election lock is now the database's or an exclusive holder's: the uniqueness of values across voters (the
+reservation in the pending commit; the primary key of ``(election, value, kind)``), the one-time
+challenge (a conditional update in the same commit), the digital-ID binding (its two unique keys); the
+phase, the kiosks and the spoiled count (every phase change, kiosk command, spoil and export takes the
+election's lock exclusive with :meth:`~voting.service.ElectionService.appending`, which waits for the casts
+under way and keeps new ones out). The ledger orders the appends themselves (its own transaction-level lock
+on PostgreSQL, its sequencer lock on SQLite, where one process serves). The unique keys ``(election, alias,
+seq)``, the ballot hash, the evidence hash and the one-kiosk-ballot index are the database's backstop.
 
 Public record per cast ballot: voter alias and its roll inclusion proof (``roll_proof``: ``index``, ``path``;
 the alias is a leaf of the published roll commitment's Merkle tree, so no ballot can name an invented voter
@@ -80,9 +94,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NoReturn
 
 from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
 from crypto import RevealedBallot, normalize_tracking_code, verify_revealed
@@ -93,8 +108,9 @@ from voting.auth import JpkiSubmission, LiveCapture
 from .._errors import Conflict, InvalidRequest, NotFound
 from .._intake_db import AuthEvidence, IntakeBallot, OidcSubjectBinding, VoterState
 from ..receipt import Receipt
+from ._core import ledger_entries
 from ._intake_auth import _Authenticated
-from ._intake_checks import Channel, _Ballot, _rejecting
+from ._intake_checks import RESERVED, Channel, _Ballot, _rejecting
 from ._intake_dapp import IntakeDapp
 from ._intake_evidence import IntakeEvidence
 from ._intake_kiosk import IntakeKiosk, _KioskCast
@@ -159,14 +175,13 @@ class IntakeService(IntakeDapp, IntakeEvidence, IntakeKiosk):
     def _commit_cast(
         self, b: _Ballot, auth: _Authenticated, channel: Channel, kiosk: _KioskCast | None = None
     ) -> Receipt:
-        """Step 6: serialised per voter (and against phase changes), re-check, append, record.
+        """Step 6: serialised per voter (and against phase changes), re-check, reserve, append, record.
 
-        The checks read in a transaction that ends before the ledger append: the ledger writes through its
-        own connection, and an open SQLite transaction here would block it. Nothing is written to the
-        private tables before the append succeeds but the pending evidence; the locks keep the
-        read-append-write sequence atomic across every server process on the database (the election's
-        mutation lock is a PostgreSQL advisory lock there), and the unique keys on the ballot hash,
-        ``(alias, seq)`` and the evidence hash are the backstop.
+        The checks and the pending commit run in a transaction that ends before the ledger append: the
+        ledger writes through its own connection, and an open SQLite transaction here would block it.
+        Before the append only the pending commit writes (evidence, binding, reserved unique values, the
+        one-time challenge used); the voter's lock keeps the voter's read-append-write sequence atomic
+        across every server process on the database, the database's unique keys order different voters.
         """
         if channel not in ("internet", "kiosk") or (channel == "kiosk") != (kiosk is not None):
             raise InvalidRequest("ballot.channel", "channel is 'internet', or 'kiosk' with its kiosk")
@@ -177,11 +192,13 @@ class IntakeService(IntakeDapp, IntakeEvidence, IntakeKiosk):
         # The roll is immutable once committed (voting needs the commitment): its proof is read outside the
         # locks, O(log n) stored rows, and checked against the published root before it is used.
         roll_proof = self.election.roll_proof(auth.alias).to_dict()
-        with self._voter_locks.hold((eid, alias)), self.election.appending():
+        with self._voter_locks.hold((eid, alias)), self.election.casting(alias):
             now = self.clock()
             with self._session() as s:
                 self._require_voting()
-                self._check_unique(s, b)
+                # a pending row of this voter seen here (under the voter's lock) is of an attempt that ended
+                # without its record: replayed if its entry is on the ledger, else deleted with what it held
+                self._settle_pending_of(s, alias, now)
                 if auth.challenge is not None:
                     self._check_challenge(auth.challenge, s)
                 if auth.oidc_state is not None:
@@ -191,9 +208,9 @@ class IntakeService(IntakeDapp, IntakeEvidence, IntakeKiosk):
                 binding = self._check_binding(s, auth)
                 if kiosk is not None:  # revoked or closed meanwhile: refused before anything is written
                     self._check_kiosk_open(s, kiosk)
+                self._check_unique(s, b)
                 evidence = s.get(AuthEvidence, evh)
-                # a pending row seen here (under both locks) is an orphan of an attempt that never appended
-                if evidence is not None and evidence.status != "pending":
+                if evidence is not None:
                     raise Conflict("ballot.duplicate", "this authentication evidence was already used")
                 state = s.get(VoterState, (eid, alias))
                 if state is not None and state.kiosk_index is not None:
@@ -203,36 +220,48 @@ class IntakeService(IntakeDapp, IntakeEvidence, IntakeKiosk):
                         "cannot be replaced",
                     )
                 seq = (state.seq if state is not None else 0) + 1
-                # The evidence cannot be rebuilt from the public entry: commit it (pending) BEFORE the append.
-                if evidence is not None:
-                    s.delete(evidence)
-                    s.flush()
-                s.add(
-                    AuthEvidence(
-                        evidence_hash=evh,
-                        election_id=eid,
-                        voter_alias=alias,
-                        ballot_hash=bh,
-                        method=auth.method,
-                        challenge=auth.challenge.hex() if auth.challenge is not None else None,
-                        created_at=now,
-                        status="pending",
-                        **self._kept_evidence(auth, bh),
-                    )
-                )
-                if auth.oidc_subject is not None and binding is None:  # the account's first ballot
-                    assert auth.oidc_issuer is not None
+                # What the public entry cannot rebuild (the evidence) and what no other submission may take
+                # meanwhile (the ballot's unique values, reserved; the one-time challenge or authorization)
+                # are committed BEFORE the append: the database refuses a second voter's identical values.
+                if auth.challenge is not None:
+                    self._consume_challenge(s, auth.challenge, now)
+                if auth.oidc_state is not None:
+                    self._consume_oidc(s, auth.oidc_state, now)
+                if auth.dapp_transaction is not None:
+                    self._consume_dapp(s, auth.dapp_transaction, now)
+                try:
+                    b.insert_rows(s, eid, RESERVED)
+                    floor = int(self.ledger.size)  # while pending: a lower bound of the entry's index
                     s.add(
-                        OidcSubjectBinding(
-                            election_id=eid,
-                            subject_key=auth.oidc_subject.hex(),
-                            voter_alias=alias,
-                            issuer=auth.oidc_issuer,
+                        AuthEvidence(
                             evidence_hash=evh,
+                            election_id=eid,
+                            voter_alias=alias,
+                            ballot_hash=bh,
+                            method=auth.method,
+                            challenge=auth.challenge.hex() if auth.challenge is not None else None,
                             created_at=now,
+                            status="pending",
+                            ledger_index=floor,
+                            **self._kept_evidence(auth, bh),
                         )
                     )
-                s.commit()
+                    if auth.oidc_subject is not None and binding is None:  # the account's first ballot
+                        assert auth.oidc_issuer is not None
+                        s.add(
+                            OidcSubjectBinding(
+                                election_id=eid,
+                                subject_key=auth.oidc_subject.hex(),
+                                voter_alias=alias,
+                                issuer=auth.oidc_issuer,
+                                evidence_hash=evh,
+                                created_at=now,
+                            )
+                        )
+                    s.commit()
+                except IntegrityError:  # another voter's submission took a value first: say which
+                    s.rollback()
+                    self._refuse_taken(b, auth)
             payload = {
                 ELECTION_ID: eid,
                 BASE_HASH: self.election.base_hash.hex(),
@@ -250,17 +279,11 @@ class IntakeService(IntakeDapp, IntakeEvidence, IntakeKiosk):
             try:
                 appended = self.election.append_entry(EventType.BALLOT_CAST, payload)
             except BaseException:
-                if not self._last_entry_is(bh):  # nothing appended: drop the pending evidence (best effort)
+                if not self._on_ledger(bh, floor):  # nothing appended: drop the pending rows (best effort)
                     self._drop_pending(evh)
                 raise
             index = int(appended.index)
             with self._session() as s:
-                if auth.challenge is not None:
-                    self._consume_challenge(s, auth.challenge, now)
-                if auth.oidc_state is not None:
-                    self._consume_oidc(s, auth.oidc_state, now)
-                if auth.dapp_transaction is not None:
-                    self._consume_dapp(s, auth.dapp_transaction, now)
                 state = s.get(VoterState, (eid, alias)) or VoterState(election_id=eid, voter_alias=alias)
                 state.seq = seq
                 state.last_index = index
@@ -286,7 +309,7 @@ class IntakeService(IntakeDapp, IntakeEvidence, IntakeKiosk):
                         created_at=now,
                     )
                 )
-                b.insert_rows(s, eid, index)
+                b.finalise_rows(s, eid, index)
                 if kiosk is not None:
                     record_kiosk_ballot(s, eid, index, bh, kiosk.record)
                 s.commit()
@@ -313,19 +336,26 @@ class IntakeService(IntakeDapp, IntakeEvidence, IntakeKiosk):
         auth = self._auth_dapp(b, transaction)
         return self._commit_cast(b, auth, "internet")
 
-    def _last_entry_is(self, ballot_hash: str) -> bool:
-        """After a failed append, under the election's lock (no other append can follow it): whether the
-        ledger's last entry is this ballot's cast after all (the commit's answer was lost). ``True`` when
-        the ledger cannot tell, so that evidence is never dropped for a ballot that may be on the ledger
-        (reconciliation deletes a real orphan later)."""
+    def _refuse_taken(self, b: _Ballot, auth: _Authenticated) -> NoReturn:
+        """The pending commit hit a unique key: another submission committed one of this ballot's values (or
+        the account's binding) since the checks. Raise the check's own refusal, read again."""
+        with self._session() as s:
+            self._check_unique(s, b)
+            self._check_binding(s, auth)
+        raise Conflict("ballot.duplicate", "another submission took a value of this ballot first")
+
+    def _on_ledger(self, ballot_hash: str, floor: int) -> bool:
+        """After a failed append: whether this ballot's cast is on the ledger after all (the commit's answer
+        was lost), searched from ``floor`` (the ledger's size before the append; other voters' casts may
+        follow it). ``True`` when the ledger cannot tell, so that evidence is never dropped for a ballot that
+        may be on the ledger (reconciliation deletes a real orphan later)."""
         try:
-            size = self.ledger.size
-            if size == 0:
-                return False
-            last = self.ledger.entry(size - 1)
+            return any(
+                etype == EventType.BALLOT_CAST and p.get("ballot_hash") == ballot_hash
+                for _i, etype, p in ledger_entries(self.ledger, start=floor)
+            )
         except Exception:
             return True
-        return bool(last.type == EventType.BALLOT_CAST and last.payload.get("ballot_hash") == ballot_hash)
 
     # ------------------------------------------------------------------------------------ spoiling
 

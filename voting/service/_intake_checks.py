@@ -14,12 +14,12 @@ import datetime as dt
 import logging
 import secrets
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
-from sqlalchemy import CursorResult, Delete, Update, func, insert
+from sqlalchemy import CursorResult, Delete, Update, delete, func, insert, update
 from sqlmodel import Session, select
 
 from crypto import (
@@ -38,16 +38,26 @@ from voting.auth import FaceMatcher, JpkiVerifier, OidcRelyingParty, ReferencePh
 
 from .._db import utcnow
 from .._errors import Conflict, Forbidden, RejectedSubmission
-from .._intake_db import BallotUniqueValue, IntakeBallot, OidcSubjectBinding
+from .._intake_db import (
+    AuthEvidence,
+    BallotUniqueValue,
+    DappTransaction,
+    IntakeBallot,
+    IntakeChallenge,
+    OidcPending,
+    OidcSubjectBinding,
+)
 
 __all__ = [
     "ALIAS_BOUND",
     "CHALLENGE_TTL",
     "DUPLICATE_CODES",
     "MAX_SPOILED",
+    "RESERVED",
     "SUBJECT_BOUND",
     "Channel",
     "IntakeChecks",
+    "drop_pending",
 ]
 
 _log = logging.getLogger("tvote.intake")
@@ -72,10 +82,59 @@ DUPLICATE_CODES: Final[dict[str, str]] = {
     "ballot_nonce": "ballot.duplicate_nonce",
     "pad": "ballot.duplicate_ciphertext",
 }
+#: ``BallotUniqueValue.ledger_index`` of a value *reserved* by a cast between its pending commit and its
+#: append (the ballot is not on the ledger yet): the database already refuses the value to any other ballot,
+#: so two voters racing the same value cannot both be appended; the commit after the append (or the replay
+#: of the entry) sets the index, and the orphan clean-up deletes the reservation with its pending evidence
+RESERVED: Final[int] = -1
 #: 409: this digital-ID account already voted as another resident of the roll (first binding wins)
 SUBJECT_BOUND: Final[str] = "oidc.subject_bound"
 #: 409: this roll resident already voted with another digital-ID account (first binding wins)
 ALIAS_BOUND: Final[str] = "oidc.alias_bound"
+
+
+def drop_pending(s: Session, rows: Sequence[AuthEvidence]) -> int:
+    """Delete pending evidence of attempts that never reached the ledger, each with what it held: its
+    ballot's reserved unique values, the digital-ID binding written with it, and the one-time JPKI challenge,
+    digital-ID authorization or signing transaction it consumed (released again: its ballot was never
+    appended, so the booth may retry with them). In ``s``'s transaction; returns how many rows went."""
+    for ev in rows:
+        eid, bh = ev.election_id, ev.ballot_hash
+        s.execute(
+            delete(BallotUniqueValue)
+            .where(BallotUniqueValue.election_id == eid)  # type: ignore[arg-type]
+            .where(BallotUniqueValue.ballot_hash == bh)  # type: ignore[arg-type]
+            .where(BallotUniqueValue.ledger_index == RESERVED)  # type: ignore[arg-type]
+        )
+        s.execute(
+            delete(OidcSubjectBinding).where(
+                OidcSubjectBinding.evidence_hash == ev.evidence_hash  # type: ignore[arg-type]
+            )
+        )
+        if ev.challenge is not None:
+            s.execute(
+                update(IntakeChallenge)
+                .where(IntakeChallenge.challenge == ev.challenge)  # type: ignore[arg-type]
+                .values(used_at=None)
+            )
+        s.execute(
+            update(OidcPending)
+            .where(OidcPending.election_id == eid)  # type: ignore[arg-type]
+            .where(OidcPending.ballot_hash == bh)  # type: ignore[arg-type]
+            .values(used_at=None)
+        )
+        s.execute(
+            update(DappTransaction)
+            .where(DappTransaction.election_id == eid)  # type: ignore[arg-type]
+            .where(DappTransaction.ballot_hash == bh)  # type: ignore[arg-type]
+            .values(used_at=None)
+        )
+        s.execute(
+            delete(AuthEvidence)
+            .where(AuthEvidence.evidence_hash == ev.evidence_hash)  # type: ignore[arg-type]
+            .where(AuthEvidence.status == "pending")  # type: ignore[arg-type]
+        )
+    return len(rows)
 
 
 class _KeyedLocks:
@@ -132,7 +191,8 @@ class _Ballot:
     def insert_rows(self, s: Session, election_id: str, ledger_index: int) -> None:
         """Insert this ballot's :class:`BallotUniqueValue` rows in ``s``'s transaction: one multi-row
         ``INSERT`` of plain values (a cast has about 16; building an ORM object per row cost more CPU than
-        the rest of the private commit). The primary key stays the backstop against a repeat."""
+        the rest of the private commit). The primary key refuses a value another ballot holds, on the ledger
+        or reserved (``ledger_index`` :data:`RESERVED`, what a cast inserts before its append)."""
         s.execute(
             insert(BallotUniqueValue.__table__),  # type: ignore[attr-defined]
             [
@@ -145,6 +205,18 @@ class _Ballot:
                 }
                 for v in self.unique
             ],
+        )
+
+    def finalise_rows(self, s: Session, election_id: str, ledger_index: int) -> None:
+        """The cast's entry is ``ledger_index``: its reserved :class:`BallotUniqueValue` rows now name it
+        (one ``UPDATE`` through the primary key)."""
+        s.execute(
+            update(BallotUniqueValue)
+            .where(BallotUniqueValue.election_id == election_id)  # type: ignore[arg-type]
+            .where(BallotUniqueValue.value.in_([v.value for v in self.unique]))  # type: ignore[attr-defined]
+            .where(BallotUniqueValue.ballot_hash == self.hex)  # type: ignore[arg-type]
+            .where(BallotUniqueValue.ledger_index == RESERVED)  # type: ignore[arg-type]
+            .values(ledger_index=ledger_index)
         )
 
 
@@ -275,10 +347,14 @@ class IntakeChecks:
                 why = "a ballot nonce is used once (a contest moved with its nonce is a copied ballot)"
             else:
                 why = "a copied or re-used ciphertext is refused"
+            where = (
+                "another submission being cast"
+                if row.ledger_index == RESERVED
+                else f"ledger entry {row.ledger_index}"
+            )
             raise Conflict(
                 DUPLICATE_CODES[v.kind],
-                f"the {v.describe()} was already published (ledger entry {row.ledger_index}): {why}; "
-                "encrypt a fresh ballot",
+                f"the {v.describe()} was already published ({where}): {why}; encrypt a fresh ballot",
             )
 
     # ---------------------------------------------------------------- the digital-ID binding (step 5)

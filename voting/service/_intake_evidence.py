@@ -6,23 +6,24 @@ exported sealed to the observers (``evidence.exported``, whose replay leaves no 
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 from typing import Any
 
 import rfc8785
-from sqlalchemy import delete
-from sqlmodel import select
+from sqlmodel import Session, select
 
 from ledger.events import EventType
 
 from .._db import RollEntryRow
 from .._errors import Conflict, NotFound
-from .._intake_db import AuthEvidence, OidcSubjectBinding
+from .._intake_db import AuthEvidence
 from .._oversight import EVIDENCE_EXPORT_FORMAT, EXPORT_EVENT, export_hash, sealed_evidence, sealed_roll
 from ._core import Replay, ServiceCore, replays
 from ._intake_auth import _Authenticated
-from ._intake_checks import IntakeChecks, _rowcount
+from ._intake_checks import IntakeChecks, drop_pending
+from ._intake_replay import settle_pending
 
 __all__ = ["IntakeEvidence"]
 
@@ -55,23 +56,30 @@ class IntakeEvidence(IntakeChecks):
         return {"evidence": "", "sealed": sealed}
 
     def _drop_pending(self, evidence_hash: str) -> None:
+        """After an append that did not happen: the attempt's pending evidence goes, with what it held."""
         try:
             with self._session() as s:
-                gone = _rowcount(
-                    s,
-                    delete(AuthEvidence)
-                    .where(AuthEvidence.evidence_hash == evidence_hash)  # type: ignore[arg-type]
-                    .where(AuthEvidence.status == "pending"),  # type: ignore[arg-type]
-                )
-                if gone:  # a binding written with this pending evidence goes with it
-                    s.execute(
-                        delete(OidcSubjectBinding).where(
-                            OidcSubjectBinding.evidence_hash == evidence_hash  # type: ignore[arg-type]
-                        )
-                    )
+                row = s.get(AuthEvidence, evidence_hash)
+                if row is not None and row.status == "pending":
+                    drop_pending(s, [row])
                 s.commit()
         except Exception:  # noqa: S110 - reconciliation deletes orphan pending rows anyway
             pass
+
+    def _settle_pending_of(self, s: Session, alias: str, now: dt.datetime) -> None:
+        """Under the voter's lock (no attempt of this voter in flight, in any process): this voter's pending
+        evidence belongs to attempts that ended without their record. One whose entry is on the ledger is
+        replayed (its ``seq`` counts), the others are deleted with what they held; in ``s``'s transaction."""
+        rows = list(
+            s.exec(
+                select(AuthEvidence)
+                .where(AuthEvidence.election_id == self.election_id)
+                .where(AuthEvidence.status == "pending")
+                .where(AuthEvidence.voter_alias == alias)
+            )
+        )
+        if rows:
+            settle_pending(s, self.ledger, self.election_id, rows, now)
 
     # ----------------------------------------------------------------------------- auditors and observers
 

@@ -27,11 +27,47 @@ from .._intake_db import (
     OidcSubjectBinding,
     VoterState,
 )
-from ._core import Replay, ServiceCore, replays
-from ._intake_checks import _rowcount
+from ._core import Replay, ServiceCore, ledger_entries, replays
+from ._intake_checks import RESERVED, drop_pending
 from ._kiosk import record_kiosk_ballot
 
-__all__ = ["BallotReplay"]
+__all__ = ["BallotReplay", "pending_floor", "settle_pending"]
+
+
+def pending_floor(s: Session, election_id: str) -> int | None:
+    """The smallest ledger index at which an entry of a pending cast may lie: a pending evidence row holds,
+    until its cast is recorded, the ledger's size before its append (a lower bound of its entry's index).
+    Casts of different voters record out of order, so ``ElectionRow.ledger_synced`` (a high-water mark) may
+    already be past the entry of a cast whose process died between its append and its record: the
+    reconciliation replays from here too. ``None``: no pending cast."""
+    floor = s.exec(
+        select(func.min(AuthEvidence.ledger_index))
+        .where(AuthEvidence.election_id == election_id)
+        .where(AuthEvidence.status == "pending")
+    ).one()
+    return None if floor is None else int(floor)
+
+
+def settle_pending(
+    s: Session, ledger: Any, election_id: str, rows: list[AuthEvidence], now: dt.datetime
+) -> None:
+    """Under the voter's lock (no attempt of this voter is in flight): settle the voter's pending evidence
+    ``rows``, each of an attempt that ended without its record. One whose ``ballot.cast`` is on the ledger
+    (searched from its lower bound) is replayed, as reconciliation would; the others never reached the
+    ledger and are deleted with what they held (:func:`drop_pending`). In ``s``'s transaction."""
+    want = {r.ballot_hash: r for r in rows}
+    orphans = list(rows)
+    floor = min((r.ledger_index for r in rows if r.ledger_index is not None), default=0)
+    replay = BallotReplay(election_id, now)
+    for index, etype, payload in ledger_entries(ledger, start=floor):
+        if etype == EventType.BALLOT_CAST and payload.get("ballot_hash") in want:
+            row = want.pop(str(payload["ballot_hash"]))
+            orphans.remove(row)
+            replay.apply(s, index, etype, payload)
+            if not want:
+                break
+    drop_pending(s, orphans)
+    s.flush()
 
 
 class BallotReplay:
@@ -152,6 +188,10 @@ class BallotReplay:
                 s.add(row)
                 have[key] = row
                 changed = True
+            elif row.ballot_hash == bh and row.ledger_index == RESERVED:  # reserved before the append
+                row.ledger_index = index
+                s.add(row)
+                changed = True
             elif row.ballot_hash != bh:
                 self.problems.append(
                     f"entry {index}: the {v.describe()} was already published at entry {row.ledger_index} "
@@ -168,13 +208,14 @@ class BallotReplay:
         without its append; with ``min_age``, only rows created at least that long before ``now``."""
         eid = self.election_id
         stmt = (
-            delete(AuthEvidence)
-            .where(AuthEvidence.election_id == eid)  # type: ignore[arg-type]
-            .where(AuthEvidence.status == "pending")  # type: ignore[arg-type]
+            select(AuthEvidence)
+            .where(AuthEvidence.election_id == eid)
+            .where(AuthEvidence.status == "pending")
         )
         if min_age is not None:
-            stmt = stmt.where(AuthEvidence.created_at <= self.now - min_age)  # type: ignore[arg-type]
-        orphans = _rowcount(s, stmt)
+            stmt = stmt.where(AuthEvidence.created_at <= self.now - min_age)
+        # with its reserved unique values, its binding and the one-time challenge it consumed
+        orphans = drop_pending(s, list(s.exec(stmt)))
         s.execute(  # a digital-ID binding lives and dies with the evidence of its first ballot
             delete(OidcSubjectBinding)
             .where(OidcSubjectBinding.election_id == eid)  # type: ignore[arg-type]
@@ -198,7 +239,10 @@ class BallotReplay:
         if final != self._evidence:
             self.problems.append(f"{final} evidence rows, the ledger's ballots name {self._evidence}")
         values = s.exec(
-            select(func.count()).select_from(BallotUniqueValue).where(BallotUniqueValue.election_id == eid)
+            select(func.count())
+            .select_from(BallotUniqueValue)
+            .where(BallotUniqueValue.election_id == eid)
+            .where(BallotUniqueValue.ledger_index != RESERVED)
         ).one()
         if values != self._values:
             self.problems.append(f"{values} unique-value rows, the ledger's ballots hold {self._values}")
