@@ -287,6 +287,20 @@ class Ledger:
             raise NotFound(f"no entries in [{start}, {stop})")
         return [Entry.from_bytes(body) for _, _, body in self._store.entries(start, stop)]
 
+    def payloads(self, start: int, stop: int) -> list[tuple[int, str, dict[str, Any]]]:
+        """``(index, type, payload)`` of the committed entries with start <= index < stop (clipped to the
+        committed size), each checked as :meth:`entries` checks it and parsed once (fresh payload objects)."""
+        self._refresh(at_least=stop)
+        with self._state_lock:
+            stop = min(stop, self._size)
+        if start < 0 or start > stop:
+            raise NotFound(f"no entries in [{start}, {stop})")
+        out: list[tuple[int, str, dict[str, Any]]] = []
+        for _, _, body in self._store.entries(start, stop):
+            e, payload = Entry.decode(body)
+            out.append((e.index, e.type, payload))
+        return out
+
     def entry(self, index: int) -> Entry:
         got = self.entries(index, index + 1)
         if not got:

@@ -307,6 +307,12 @@ class Entry:
     @classmethod
     def from_bytes(cls, data: bytes) -> Entry:
         """Parse stored/exported canonical bytes; refuse anything not exactly canonical (InvalidEncoding)."""
+        return cls.decode(data)[0]
+
+    @classmethod
+    def decode(cls, data: bytes) -> tuple[Entry, dict[str, Any]]:
+        """:meth:`from_bytes`, and the payload of that one parse (a fresh object the caller owns): a reader
+        that needs both parses each entry once instead of twice (:attr:`payload` parses the bytes again)."""
         if not isinstance(data, bytes):
             raise InvalidEncoding("entry must be bytes")
         try:
@@ -334,7 +340,7 @@ class Entry:
             raise InvalidEncoding(f"invalid entry: {e}") from None
         if canonical != data:
             raise InvalidEncoding("entry is not in RFC 8785 canonical form")
-        return cls(index, prev, obj["type"], data, leaf_hash(data))
+        return cls(index, prev, obj["type"], data, leaf_hash(data)), obj["payload"]
 
     @property
     def payload(self) -> dict[str, Any]:

@@ -175,8 +175,7 @@ def ledger_entries(
     (``stop`` defaults to the ledger's size when called)."""
     size = ledger.size if stop is None else stop
     for first in range(start, size, chunk):
-        for e in ledger.entries(first, min(size, first + chunk)):
-            yield e.index, e.type, e.payload
+        yield from ledger.payloads(first, min(size, first + chunk))
 
 
 def _event_type(type_: str) -> str:
