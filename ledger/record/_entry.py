@@ -30,6 +30,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from itertools import accumulate
 from typing import Any, Final
 
 import rfc8785
@@ -123,20 +124,14 @@ _ALL_BUT_QUOTES_AND_BRACKETS: Final[bytes] = bytes(c for c in range(256) if c no
 _STEP: Final[tuple[int, ...]] = tuple(1 if c in b"[{" else -1 if c in b"]}" else 0 for c in range(256))
 
 
-def _depth(text: bytes | bytearray | str, stop_above: int | None) -> int:
+def _depth(text: bytes | bytearray | str) -> int:
     raw = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else bytes(text)
     if b"\\" in raw:  # escapes: drop each string literal whole (linear regex)
         outside = _STRING.sub(b"", raw).translate(None, _ALL_BUT_BRACKETS)
     else:  # no escapes: a string literal runs from a quote to the next one, so split on the quotes
         outside = b"".join(raw.translate(None, _ALL_BUT_QUOTES_AND_BRACKETS).split(b'"')[::2])
-    depth = deepest = 0
-    for c in outside:
-        depth += _STEP[c]
-        if depth > deepest:
-            deepest = depth
-            if stop_above is not None and deepest > stop_above:
-                break
-    return deepest
+    # the highest count of open brackets over the prefixes (a running sum in C, not a Python loop)
+    return max(accumulate(map(_STEP.__getitem__, outside), initial=0))
 
 
 def json_depth(text: bytes | bytearray | str) -> int:
@@ -149,7 +144,7 @@ def json_depth(text: bytes | bytearray | str) -> int:
     first error, since up to there both see the same string literals. ``tests/ledger/test_json_bounds.py``
     cross-checks it with a character-by-character reference.
     """
-    return _depth(text, None)
+    return _depth(text)
 
 
 def check_json_bounds(
@@ -157,12 +152,19 @@ def check_json_bounds(
 ) -> None:
     """Refuse (InvalidEntry) JSON text over ``max_bytes`` (bytes; characters for ``str``) or nested deeper
     than ``max_depth``, without parsing it. Call it before any JSON decoder meets outside input."""
+    _bounded_depth(raw, max_bytes, max_depth)
+
+
+def _bounded_depth(raw: bytes | str, max_bytes: int, max_depth: int) -> int:
+    """:func:`check_json_bounds`, returning the text's depth (:func:`json_depth`)."""
     if not isinstance(raw, bytes | bytearray | str):
         raise InvalidEntry(f"JSON text must be bytes or str, not {type(raw).__name__}")
     if len(raw) > max_bytes:
         raise InvalidEntry(f"JSON text of {len(raw)} bytes exceeds the {max_bytes}-byte limit")
-    if _depth(raw, max_depth) > max_depth:
+    depth = _depth(raw)
+    if depth > max_depth:
         raise InvalidEntry(f"JSON text nests arrays and objects deeper than {max_depth} levels")
+    return depth
 
 
 def parse_json(raw: bytes | str, *, max_bytes: int = MAX_ENTRY_BYTES, max_depth: int = MAX_JSON_DEPTH) -> Any:
@@ -176,7 +178,11 @@ def parse_json(raw: bytes | str, *, max_bytes: int = MAX_ENTRY_BYTES, max_depth:
 
 
 def _parse_bounded(raw: bytes | str, decoder: json.JSONDecoder, *, max_bytes: int, max_depth: int) -> Any:
-    check_json_bounds(raw, max_bytes=max_bytes, max_depth=max_depth)
+    _bounded_depth(raw, max_bytes, max_depth)
+    return _decode(raw, decoder)
+
+
+def _decode(raw: bytes | str, decoder: json.JSONDecoder) -> Any:
     if isinstance(raw, bytes | bytearray):
         try:
             text = bytes(raw).decode("utf-8")
@@ -261,7 +267,7 @@ def canonical_json_checked(value: Any) -> bytes:
         ).encode("utf-8")
     except (UnicodeEncodeError, ValueError, TypeError):
         return canonical_json(value)
-    if _NON_BMP_UTF8.search(out):
+    if not out.isascii() and _NON_BMP_UTF8.search(out):
         return canonical_json(value)
     return out
 
@@ -314,7 +320,8 @@ class Entry:
             # gives only str keys and JSON values: what _check_value checks, but nesting; the text's depth
             # bounds that (a value _check_value sees at depth d lies inside at least d levels of the text's
             # arrays and objects), so the walk is needed only for text nested deeper than MAX_DEPTH
-            obj = _parse_bounded(data, _ENTRY_DECODER, max_bytes=MAX_ENTRY_BYTES, max_depth=MAX_JSON_DEPTH)
+            depth = _bounded_depth(data, MAX_ENTRY_BYTES, MAX_JSON_DEPTH)
+            obj = _decode(data, _ENTRY_DECODER)
             if not isinstance(obj, dict) or set(obj) != {"index", "payload", "prev", "type", "version"}:
                 raise InvalidEntry("entry must have exactly index, payload, prev, type, version")
             if obj["version"] != ENTRY_VERSION or isinstance(obj["version"], bool):
@@ -326,7 +333,7 @@ class Entry:
             check_event_type(obj["type"])
             if not isinstance(obj["payload"], dict):
                 raise InvalidEntry("payload must be a JSON object")
-            if _depth(data, MAX_DEPTH) > MAX_DEPTH:
+            if depth > MAX_DEPTH:
                 _check_value(obj["payload"], 1, "payload")
             # one serialisation of the fresh parse (plain dicts, lists, str, int): canonical iff identical
             canonical = canonical_json_checked(obj)
