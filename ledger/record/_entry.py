@@ -313,6 +313,12 @@ class Entry:
     @classmethod
     def from_bytes(cls, data: bytes) -> Entry:
         """Parse stored/exported canonical bytes; refuse anything not exactly canonical (InvalidEncoding)."""
+        return cls.parse(data)[0]
+
+    @classmethod
+    def parse(cls, data: bytes) -> tuple[Entry, dict[str, Any]]:
+        """:meth:`from_bytes` and the decoded entry object (a fresh parse the caller owns: index, payload,
+        prev, type, version), for a reader that needs the payload too and would otherwise decode it again."""
         if not isinstance(data, bytes):
             raise InvalidEncoding("entry must be bytes")
         try:
@@ -341,7 +347,7 @@ class Entry:
             raise InvalidEncoding(f"invalid entry: {e}") from None
         if canonical != data:
             raise InvalidEncoding("entry is not in RFC 8785 canonical form")
-        return cls(index, prev, obj["type"], data, leaf_hash(data))
+        return cls(index, prev, obj["type"], data, leaf_hash(data)), obj
 
     @property
     def payload(self) -> dict[str, Any]:
