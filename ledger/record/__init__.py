@@ -20,7 +20,8 @@
   :func:`archive_record` (``_seal``); the one reader :func:`open_record`, :class:`OpenedRecord`,
   :func:`read_record`, :class:`Record` (``_open``, with the archive rules); the check
   :func:`check_record`, :func:`check_sequence`, :class:`RecordSummary`, and its parts for a check spread over
-  processes :func:`line_facts`, :class:`EntryStream`, ``LineFacts``, ``READ_LIMIT`` (``_check``).
+  processes :func:`line_facts`, :class:`EntryStream`, :func:`cosignature_verdicts`, ``LineFacts``,
+  ``READ_LIMIT`` (``_check``).
 
 The record's names (event types, phases, payload keys) are :mod:`ledger.events`.
 """
@@ -38,7 +39,15 @@ from .._errors import (
     SignatureError,
     VerificationError,
 )
-from ._check import EntryStream, LineFacts, RecordSummary, check_record, check_sequence, line_facts
+from ._check import (
+    EntryStream,
+    LineFacts,
+    RecordSummary,
+    check_record,
+    check_sequence,
+    cosignature_verdicts,
+    line_facts,
+)
 from ._cosign import (
     CosignatureBundle,
     WitnessKey,
@@ -137,6 +146,7 @@ __all__ = [
     "check_record",
     "check_sequence",
     "cosign_message",
+    "cosignature_verdicts",
     "dumps_header",
     "from_hex",
     "json_depth",

@@ -18,7 +18,15 @@ from ._format import CheckpointRecord, RecordHeader
 from ._note import SignedCheckpoint
 from ._open import read_record
 
-__all__ = ["EntryStream", "LineFacts", "RecordSummary", "check_record", "check_sequence", "line_facts"]
+__all__ = [
+    "EntryStream",
+    "LineFacts",
+    "RecordSummary",
+    "check_record",
+    "check_sequence",
+    "cosignature_verdicts",
+    "line_facts",
+]
 
 #: What :class:`EntryStream` needs of one line: the entry's ``(hash, prev, index)``, or why the line is not a
 #: canonical entry (the message of the ``entry-format`` error it then raises).
@@ -145,11 +153,39 @@ class EntryStream:
             self._judge(self.n - 1)
 
     def summary(
-        self, header: RecordHeader, checkpoints: Sequence[CheckpointRecord], *, live: bool = False
+        self,
+        header: RecordHeader,
+        checkpoints: Sequence[CheckpointRecord],
+        *,
+        live: bool = False,
+        cosignatures: Sequence[str | None] | None = None,
     ) -> RecordSummary:
         """After the last line: the rest of :func:`check_sequence` (the last entry judged, the count, every
-        checkpoint); ``checkpoints`` are those whose sizes the stream was made with."""
-        return _summary(self, header, checkpoints, live)
+        checkpoint); ``checkpoints`` are those whose sizes the stream was made with. ``cosignatures``: their
+        :func:`cosignature_verdicts`, if another process computed them already."""
+        return _summary(self, header, checkpoints, live, cosignatures)
+
+
+def cosignature_verdicts(header: RecordHeader, checkpoints: Sequence[CheckpointRecord]) -> list[str | None]:
+    """Each checkpoint's witness cosignature check (BLS pairings: the costly part of the checkpoint checks,
+    and independent of the entries, so another process can run it beside the pass): ``None`` if it
+    verifies (or there is none), else the error's text. A checkpoint whose own signature fails gets
+    ``None``: the check stops at its signature first."""
+    out: list[str | None] = []
+    for cp in checkpoints:
+        try:
+            signed = SignedCheckpoint.verify(cp.note, header.log_key)
+        except LedgerError:
+            out.append(None)
+            continue
+        try:
+            if cp.cosignatures is not None:
+                cp.cosignatures.verify(signed.body, header.policy)
+        except LedgerError as e:
+            out.append(str(e))
+            continue
+        out.append(None)
+    return out
 
 
 def check_sequence(
@@ -175,8 +211,14 @@ def check_sequence(
 
 
 def _summary(
-    stream: EntryStream, header: RecordHeader, checkpoints: Sequence[CheckpointRecord], live: bool
+    stream: EntryStream,
+    header: RecordHeader,
+    checkpoints: Sequence[CheckpointRecord],
+    live: bool,
+    cosignatures: Sequence[str | None] | None = None,
 ) -> RecordSummary:
+    if cosignatures is not None and len(cosignatures) != len(checkpoints):
+        raise ValueError("one cosignature verdict per checkpoint")
     stream.finish()
     n = stream.n
     if n != header.entry_count:
@@ -224,7 +266,10 @@ def _summary(
                 raise _fail("checkpoint-consistency", f"{where}: {e}") from e
         elif cp.consistency_from is not None:
             raise _fail("checkpoint-consistency", f"{where}: the first checkpoint has no predecessor")
-        if cp.cosignatures is not None:
+        if cp.cosignatures is not None and cosignatures is not None:
+            if cosignatures[j] is not None:
+                raise _fail("checkpoint-cosignature", f"{where}: {cosignatures[j]}")
+        elif cp.cosignatures is not None:
             try:
                 cp.cosignatures.verify(signed.body, header.policy)
             except LedgerError as e:

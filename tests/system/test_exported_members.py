@@ -272,6 +272,7 @@ PINNED: dict[str, set[str]] = {
         "check_record",
         "check_sequence",
         "cosign_message",
+        "cosignature_verdicts",
         "dumps_header",
         "from_hex",
         "json_depth",
