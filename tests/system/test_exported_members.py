@@ -80,6 +80,7 @@ PINNED: dict[str, set[str]] = {
         "verify_ballot",
         "verify_ballots",
         "verify_partial",
+        "verify_partials",
         "verify_revealed",
         "verify_share",
     },
