@@ -121,9 +121,9 @@ def _run(
         try:
             _Pass(src, opts, report, ex, progress, st, index, structure).run()
         finally:
-            check = structure.get()
-            if check is not None:
-                ledger_view = check.finish(found)
+            structure_check = structure.get()
+            if structure_check is not None:
+                ledger_view = structure_check.finish(found)
             report.add_first(found.failures)
             for step in (
                 "record.format",
