@@ -174,7 +174,7 @@ def _run(
         _booth.booth_required(report, st)
         _kiosk.kiosks_done(report, st)
         counting_rule(report, st, index)
-        aggregate(src, report, st, index)
+        aggregate(src, report, st, index, ex)
     decryption(report, st, opts)
     declaration(src, report, st, opts, ledger_view)
     lifecycle_complete(report, st, opts)
