@@ -209,10 +209,11 @@ class StructureCheck:
     def feed(self, start: int, end: int, facts: Sequence[LineFacts]) -> None:
         """The facts of the lines from byte ``start`` to ``end`` (a worker's slice), in order."""
         self.read_to(start)
-        for f in facts:
-            if self.error is not None:
-                break
-            self._push(f)
+        if self.error is None:
+            try:
+                self.stream.extend(facts)
+            except LedgerError as e:
+                self.error = e
         self.offset = max(self.offset, end)
 
     def read_to(self, end: int | None) -> None:

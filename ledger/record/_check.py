@@ -148,6 +148,39 @@ class EntryStream:
         if self.n in self.want:
             self.roots[self.n] = self.tree.root()
 
+    def extend(self, facts: Iterable[LineFacts]) -> None:
+        """:meth:`push` of each of ``facts`` in turn (the same state, the same error), quicker for a run of
+        sound entries: an entry that names the one before as prev and the next index after a sound one is
+        judged sound without the window (what :meth:`_judge` would find), so only its hash is folded in."""
+        run: list[tuple[bytes, bytes, int]] = []  # appended by the quick path, not yet in the window
+        last: tuple[bytes, bytes, int] | None = None  # the last entry in, if it is known to be judged sound
+        try:
+            for f in facts:
+                if last is not None and type(f) is tuple and f[1] == last[0] and f[2] == last[2] + 1:
+                    self.n += 1
+                    self.tree.append(f[0])
+                    if self.n in self.want:
+                        self.roots[self.n] = self.tree.root()
+                    run.append(f)
+                    last = f
+                    continue
+                if run:
+                    self._settle(run)
+                self.push(f)
+                last = None
+                if type(f) is tuple:  # sound if at its position and chained to the entry before
+                    before = self._at(self.n - 2) if self.n >= 2 else None
+                    want = ZERO_HASH if self.n == 1 else None if before is None else before.hash
+                    if f[2] == self.n - 1 and f[1] == want:
+                        last = f
+        finally:
+            if run:
+                self._settle(run)
+
+    def _settle(self, run: list[tuple[bytes, bytes, int]]) -> None:
+        self.window = (self.window + [_Pos(*f) for f in run[-4:]])[-4:]
+        run.clear()
+
     def finish(self) -> None:
         if self.n:
             self._judge(self.n - 1)
