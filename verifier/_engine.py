@@ -266,6 +266,7 @@ class _Pass:
         self.total = src.entries_size()
         self.ctx: _ballots.BallotContext | None = None
         self.ctx_roll: _ballots.RollCommitment | None = None
+        self.ctx_key: tuple[int, bytes] | None = None  # (size, root) of ctx_roll
         #: the ballots of the current batch: (index, failures) checked by a worker, or
         #: (index, line, kiosk key) to check here
         self.batch: list[tuple[int, tuple[dict[str, Any], ...]] | tuple[int, bytes, bytes | None]] = []
@@ -301,16 +302,19 @@ class _Pass:
         """The ballot context at this entry (rebuilt, after the batch so far is checked, when the roll
         commitment changed: as a serial run always did)."""
         st = self.st
+        if st.roll_size is not None and st.roll_root is not None:
+            key: tuple[int, bytes] | None = (st.roll_size, st.roll_root)
+        else:
+            key = None
+        if self.ctx is not None and key == self.ctx_key:  # per ballot: no RollCommitment made to compare
+            return self.ctx
         assert st.info is not None and st.joint_key is not None
-        roll = (
-            _ballots.RollCommitment(st.roll_size, st.roll_root)
-            if st.roll_size is not None and st.roll_root is not None
-            else None
-        )
+        roll = None if key is None else _ballots.RollCommitment(*key)
         if self.ctx is None or self.ctx_roll != roll:  # a roll commitment after a ballot is a V8 failure
             self.flush()
             self.ctx = _ballots.BallotContext.create(st.info, st.joint_key, roll, self.report.engine)
             self.ctx_roll = roll
+        self.ctx_key = key
         return self.ctx
 
     def entry(self, i: int, pos: int, line: bytes) -> bool:
