@@ -26,6 +26,7 @@ the entry in the hash chain and are its Merkle leaf.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from collections.abc import Mapping
@@ -111,6 +112,10 @@ _ENTRY_DECODER: Final = json.JSONDecoder(
     parse_float=_reject_float,
     parse_constant=_reject_constant,
     parse_int=_safe_int,
+)
+#: the same without the duplicate-key check, for Entry.parse's first try (see there)
+_ENTRY_DECODER_UNCHECKED_KEYS: Final = json.JSONDecoder(
+    parse_float=_reject_float, parse_constant=_reject_constant, parse_int=_safe_int
 )
 
 
@@ -321,13 +326,23 @@ class Entry:
         prev, type, version), for a reader that needs the payload too and would otherwise decode it again."""
         if not isinstance(data, bytes):
             raise InvalidEncoding("entry must be bytes")
+        # First without the duplicate-key check (a Python call per object): a text with a duplicate key
+        # never equals the serialisation of what it decodes to (a dict holds each key once), so whenever an
+        # entry passes this way the strict decoder gives the same object; any failure is the strict path's
+        # to word.
+        with contextlib.suppress(Exception):  # decided again, and worded, by the strict path below
+            return cls._parse(data, _ENTRY_DECODER_UNCHECKED_KEYS)
+        return cls._parse(data, _ENTRY_DECODER)
+
+    @classmethod
+    def _parse(cls, data: bytes, decoder: json.JSONDecoder) -> tuple[Entry, dict[str, Any]]:
         try:
             # the entry decoder refuses floats, NaN, duplicate keys and unsafe integers while parsing, and
             # gives only str keys and JSON values: what _check_value checks, but nesting; the text's depth
             # bounds that (a value _check_value sees at depth d lies inside at least d levels of the text's
             # arrays and objects), so the walk is needed only for text nested deeper than MAX_DEPTH
             depth = _bounded_depth(data, MAX_ENTRY_BYTES, MAX_JSON_DEPTH)
-            obj = _decode(data, _ENTRY_DECODER)
+            obj = _decode(data, decoder)
             if not isinstance(obj, dict) or set(obj) != {"index", "payload", "prev", "type", "version"}:
                 raise InvalidEntry("entry must have exactly index, payload, prev, type, version")
             if obj["version"] != ENTRY_VERSION or isinstance(obj["version"], bool):
