@@ -12,6 +12,7 @@ Recipes
     Trustees: :class:`TrusteeKeyGen`, :class:`TrusteeCommitments`, :class:`EncryptedShare`,
     :class:`Complaint`, :class:`ComplaintAnswer`, :func:`resolve_complaint`, :func:`qualify`,
     :class:`JointKey`, :class:`TrusteeKey`, :class:`PartialDecryption`, :func:`verify_partial`,
+    :func:`verify_partials` (a batch, by an engine's batch check),
     :func:`combine`, :func:`combine_tally`; enrolment: :class:`TrusteeEnrolment`, :func:`enrolment_digest`.
     Value types: :class:`Scalar`, :class:`Point`, :class:`Ciphertext`.
     Engines (the batch check of ballots, same verdicts either way): :func:`select_engine` (``"auto"``,
@@ -69,6 +70,7 @@ from ._decryption import (
     combine,
     combine_tally,
     verify_partial,
+    verify_partials,
 )
 from ._dkg import EncryptedShare, TrusteeCommitments, verify_share
 from ._dlog import discrete_log
@@ -159,6 +161,7 @@ __all__ = [
     "verify_ballot",
     "verify_ballots",
     "verify_partial",
+    "verify_partials",
     "verify_revealed",
     "verify_share",
 ]

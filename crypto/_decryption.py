@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from ._codec import exact_keys, fixed_hex
 from ._dkg import MAX_TRUSTEES, check_base_hash, check_index, check_parameters, is_int
@@ -26,6 +26,9 @@ from ._group import IDENTITY, G, L, Point, Scalar
 from ._hash import TranscriptItem
 from ._joint_key import JointKey
 from ._proofs import ChaumPedersenProof, RandomSource, prove_chaum_pedersen, verify_chaum_pedersen
+
+if TYPE_CHECKING:
+    from ._native import BallotEngine
 
 __all__ = [
     "PARTIAL_DECRYPTION_LABEL",
@@ -40,6 +43,7 @@ __all__ = [
     "lagrange_combine",
     "partial_decryption_context",
     "verify_partial",
+    "verify_partials",
 ]
 
 #: First context item of the Chaum–Pedersen proof of a partial decryption.
@@ -203,6 +207,57 @@ def verify_partial(partial: PartialDecryption, ciphertext: Ciphertext, joint_key
         raise ThresholdError(
             "partial-proof", f"partial decryption proof fails ({e.check})", subject=who
         ) from e
+
+
+def verify_partials(
+    items: Sequence[tuple[PartialDecryption, Ciphertext]],
+    joint_key: JointKey,
+    *,
+    engine: BallotEngine | None = None,
+) -> list[ThresholdError | None]:
+    """:func:`verify_partial` of each ``(partial, ciphertext)``: ``None`` or the error it raises.
+
+    With an ``engine`` (``crypto.select_engine``) the Chaum–Pedersen proofs are checked together by its
+    batch check (``engine.verify_proofs``) and the reference runs only on those it refuses, so every error
+    is the reference's."""
+    for partial, ciphertext in items:
+        if not isinstance(partial, PartialDecryption) or not isinstance(ciphertext, Ciphertext):
+            raise TypeError("verify_partials takes PartialDecryption and Ciphertext pairs")
+    out: list[ThresholdError | None] = [None] * len(items)
+    batch: list[int] = []
+    for n, (partial, ciphertext) in enumerate(items):
+        if engine is not None and 1 <= partial.trustee <= joint_key.trustees:
+            batch.append(n)
+        else:
+            out[n] = _partial_error(partial, ciphertext, joint_key)
+    if batch:
+        from ._native import ChaumPedersenStatement
+
+        statements = []
+        for n in batch:
+            partial, ciphertext = items[n]
+            j = partial.trustee
+            context = partial_decryption_context(joint_key.base_hash, j, ciphertext)
+            statements.append(
+                ChaumPedersenStatement(
+                    joint_key.public_share(j), ciphertext.a, partial.decryption_share, partial.proof, context
+                )
+            )
+        assert engine is not None
+        for n, refused in zip(batch, engine.verify_proofs(statements), strict=True):
+            if refused is not None:
+                out[n] = _partial_error(*items[n], joint_key)
+    return out
+
+
+def _partial_error(
+    partial: PartialDecryption, ciphertext: Ciphertext, joint_key: JointKey
+) -> ThresholdError | None:
+    try:
+        verify_partial(partial, ciphertext, joint_key)
+    except ThresholdError as e:
+        return e
+    return None
 
 
 @dataclass(frozen=True, slots=True)

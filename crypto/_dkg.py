@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import nacl.exceptions
 from nacl.bindings import crypto_scalarmult
@@ -40,6 +40,9 @@ from ._errors import InvalidEncoding, ProofError, ThresholdError
 from ._group import G, Point, Scalar
 from ._hash import TranscriptItem
 from ._proofs import SchnorrProof, verify_schnorr
+
+if TYPE_CHECKING:
+    from ._native import BallotEngine
 
 __all__ = [
     "COEFFICIENT_LABEL",
@@ -172,8 +175,14 @@ class TrusteeCommitments:
     def threshold(self) -> int:
         return len(self.commitments)
 
-    def verify(self, *, base_hash: bytes, threshold: int, trustees: int) -> None:
-        """Check count, indices, non-identity and every Schnorr proof (spec §T3.1); raise ThresholdError."""
+    def verify(
+        self, *, base_hash: bytes, threshold: int, trustees: int, engine: BallotEngine | None = None
+    ) -> None:
+        """Check count, indices, non-identity and every Schnorr proof (spec §T3.1); raise ThresholdError.
+
+        With an ``engine`` (``crypto.select_engine``) the proofs are first checked together by its batch
+        check (``engine.verify_proofs``); the reference then checks only a proof it refuses, so the error
+        raised is the reference's."""
         check_base_hash(base_hash)
         check_parameters(threshold, trustees)
         who = f"trustee {self.trustee}"
@@ -185,10 +194,22 @@ class TrusteeCommitments:
                 f"{len(self.commitments)} commitments, expected t = {threshold}",
                 subject=who,
             )
+        contexts = [
+            coefficient_context(base_hash, threshold, trustees, self.trustee, k, self.x25519_public_key)
+            for k in range(len(self.commitments))
+        ]
+        refused: list[str | None] | None = None
+        if engine is not None and not any(c.is_identity for c in self.commitments):
+            from ._native import SchnorrStatement
+
+            pairs = zip(self.commitments, self.proofs, contexts, strict=True)
+            refused = engine.verify_proofs([SchnorrStatement(c, p, x) for c, p, x in pairs])
         for k, (c, proof) in enumerate(zip(self.commitments, self.proofs, strict=True)):
             if c.is_identity:
                 raise ThresholdError("commitment-identity", f"commitment {k} is the identity", subject=who)
-            ctx = coefficient_context(base_hash, threshold, trustees, self.trustee, k, self.x25519_public_key)
+            if refused is not None and refused[k] is None:
+                continue  # the batch check accepted it
+            ctx = contexts[k]
             try:
                 verify_schnorr(c, proof, context=ctx)
             except ProofError as e:

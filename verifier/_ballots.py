@@ -51,6 +51,7 @@ __all__ = [
     "BatchResult",
     "RollCommitment",
     "ballot_ciphertexts",
+    "ciphertext_sums",
     "verify_batch",
 ]
 
@@ -116,6 +117,22 @@ def _f(out: BatchResult, step: int, check: str, message: str, i: int) -> None:
 def ballot_ciphertexts(line: bytes) -> dict[tuple[str, str], Ciphertext]:
     b = EncryptedBallot.from_dict(load_json(line)["payload"]["ballot"])
     return {(c.contest_id, s.selection_id): s.ciphertext for c in b.contests for s in c.selections}
+
+
+def ciphertext_sums(lines: list[bytes]) -> dict[tuple[str, str], tuple[str, str]]:
+    """V18's part of the ballots that do not count, as a job for a worker: the sum per selection of the
+    ciphertexts of the ballots of ``lines`` (hex), leaving out a ballot that does not decode (V13 reports
+    it): what subtracting each ballot's ciphertexts from the running sum in turn would subtract."""
+    acc: dict[tuple[str, str], Ciphertext] = {}
+    for line in lines:
+        try:
+            cts = ballot_ciphertexts(line)
+        except (CryptoError, KeyError, TypeError, ValueError):
+            continue
+        for key, ct in cts.items():
+            have = acc.get(key)
+            acc[key] = ct if have is None else have + ct
+    return {key: (ct.a.hex(), ct.b.hex()) for key, ct in acc.items()}
 
 
 def _check_auth(out: BatchResult, ctx: BallotContext, p: dict[str, Any], i: int) -> None:

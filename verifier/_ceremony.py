@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 from crypto import (
+    BallotEngine,
     Complaint,
     ComplaintAnswer,
     CryptoError,
@@ -16,6 +17,7 @@ from crypto import (
     TrusteeEnrolment,
     qualify,
     resolve_complaint,
+    select_engine,
 )
 from ledger.events import BOUND_KEYS, EventType
 
@@ -25,7 +27,14 @@ from ._manifest import ElectionInfo
 from ._report import Report
 from ._state import HEX64, Event, State, strip_binding
 
-__all__ = ["EVENTS", "finish_key_ceremony", "roll_size_check"]
+__all__ = ["EVENTS", "finish_key_ceremony", "proof_engine", "roll_size_check"]
+
+
+def proof_engine(report: Report) -> BallotEngine | None:
+    """The engine that batch-checks the trustees' proofs (V9, V19): the native engine's ``verify_proofs``
+    when the run uses it, the reference (one proof at a time, ``None``) for ``--engine python``. Either way a
+    proof it refuses is checked again by the reference, which words the failure."""
+    return select_engine("native") if report.engine == "native" else None
 
 
 def registered(report: Report, st: State, i: int, etype: str, p: dict[str, Any]) -> None:
@@ -36,7 +45,8 @@ def registered(report: Report, st: State, i: int, etype: str, p: dict[str, Any])
     c = TrusteeCommitments.from_dict(p.get("commitments"))
     if p.get("trustee") != c.trustee or c.trustee in st.commitments:
         fail("trustee.commitments", "trustee index mismatch or registered twice", entry=i)
-    c.verify(base_hash=info.base_hash, threshold=info.threshold, trustees=info.trustees)
+    engine = proof_engine(report)
+    c.verify(base_hash=info.base_hash, threshold=info.threshold, trustees=info.trustees, engine=engine)
     st.commitments[c.trustee] = c
     st.registered_entry[c.trustee] = i
     report.passed("trustee.commitments")

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from crypto import CryptoError, PartialDecryption, Point, verify_partial
+from crypto import CryptoError, PartialDecryption, Point, ThresholdError, verify_partial, verify_partials
 from crypto.hazmat import lagrange_combine, small_multiple
 
 from . import _ledger
+from ._ceremony import proof_engine
 from ._checks import fail
 from ._errors import CheckFailed
 from ._report import Report
@@ -25,13 +26,27 @@ def decryption(report: Report, st: State, opts: Options) -> None:
     # V19 tally.partial-decryption: "Every partial decryption share carries a valid Chaum-Pedersen proof
     # against the trustee's public share; every excluded trustee's share indeed fails."
     valid: dict[int, dict[tuple[str, str], PartialDecryption]] = {}
+    verdicts: dict[tuple[int, tuple[str, str]], ThresholdError | None] = {}
+    engine = proof_engine(report)
+    if engine is not None:  # every proof in one batch check (the reference words a refused one)
+        batch = [
+            (t, key, pd)
+            for t, (_, parts) in sorted(st.partials.items())
+            for key, pd in parts.items()
+            if pd.trustee == t and key in tally
+        ]
+        found = verify_partials([(pd, tally[key]) for _, key, pd in batch], jk, engine=engine)
+        verdicts = {(t, key): err for (t, key, _), err in zip(batch, found, strict=True)}
     for t, (ei, parts) in sorted(st.partials.items()):
         good = True
         for key, pd in parts.items():
             try:
                 if pd.trustee != t:
                     fail("tally.partial-decryption", f"partial names trustee {pd.trustee}", entry=ei)
-                verify_partial(pd, tally[key], jk)
+                if (t, key) not in verdicts:
+                    verify_partial(pd, tally[key], jk)
+                elif (err := verdicts[(t, key)]) is not None:
+                    raise err
             except CryptoError as e:
                 good = False
                 if t not in st.excluded:

@@ -2,9 +2,10 @@
 
 Order of work (``docs/verifier.md`` §"How a run proceeds"):
 
-1. V1-V6 (format, chain, tree, checkpoints, cosignatures, consistency): ``ledger.record.check_sequence``
-   (one streaming pass, O(log n) state), whose typed errors are mapped to the numbered checks
-   (:mod:`verifier._ledger`); with more than one worker it runs in its own process beside step 2.
+1. V1-V6 (format, chain, tree, checkpoints, cosignatures, consistency): ``ledger.record``'s streaming check
+   (O(log n) state), whose typed errors are mapped to the numbered checks (:mod:`verifier._ledger`). Each
+   line's part of it (parse, canonical form, hash) is done by the worker that reads the line in step 2;
+   this process feeds those facts in ledger order to the one stream (:class:`_ledger.StructureCheck`).
 2. One pass over the entries, in ledger order: V7 manifest and election binding, V8 lifecycle order
    (:mod:`verifier._phases`), V23 privacy; ballots are indexed for V15 and V17 (:mod:`verifier._unique`),
    each kiosk ballot is checked against its kiosk's enrolment and open session (V31,
@@ -109,35 +110,30 @@ def _make_executor(opts: Options) -> BatchExecutor:
 def _run(
     src: RecordSource, opts: Options, report: Report, ex: BatchExecutor, progress: ProgressFn | None
 ) -> None:
-    # Step 1: V1-V6 by ledger.record (chain, tree, checkpoints, cosignatures, consistency). With more than
-    # one worker it runs in its own process, beside the streaming pass.
-    structure: cf.Future[Any] | None = None
-    pool: cf.ProcessPoolExecutor | None = None
-    ledger_view: Any = None
-    if opts.workers > 1 or opts.scheduler or opts.dask_client is not None:
-        pool = cf.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
-        structure = pool.submit(_ledger.structure_job, str(src.directory), opts.log_key)
-    else:
-        ledger_view = _ledger.check_structure(src, report, log_key=opts.log_key)
+    # Step 1: V1-V6 by ledger.record (chain, tree, checkpoints, cosignatures, consistency), from the facts of
+    # each line that the slice workers computed (verifier._ledger.StructureCheck); its failures are listed
+    # first, as if it had run before the pass (it runs beside it).
+    found = Report(record=report.record)
+    structure = _Structure(src, opts, found)
+    ledger_view: _ledger.LedgerView | None = None
     st = State()
     with BallotIndex() as index:
         try:
-            _pass_one(src, opts, report, ex, progress, st, index)
+            _Pass(src, opts, report, ex, progress, st, index, structure).run()
         finally:
-            if structure is not None and pool is not None:
-                failures, ledger_view = structure.result()
-                pool.shutdown()
-                for f in failures:
-                    report.add(CheckFailed(**f))
-                for step in (
-                    "record.format",
-                    "ledger.chain",
-                    "ledger.tree",
-                    "ledger.checkpoint-signature",
-                    "ledger.cosignatures",
-                    "ledger.consistency",
-                ):
-                    report.passed(step)
+            structure_check = structure.get()
+            if structure_check is not None:
+                ledger_view = structure_check.finish(found)
+            report.add_first(found.failures)
+            for step in (
+                "record.format",
+                "ledger.chain",
+                "ledger.tree",
+                "ledger.checkpoint-signature",
+                "ledger.cosignatures",
+                "ledger.consistency",
+            ):
+                report.passed(step)
         report.entries = st.entries
         if ledger_view is not None and ledger_view.size != st.entries:
             report.fail(
@@ -178,7 +174,7 @@ def _run(
         _booth.booth_required(report, st)
         _kiosk.kiosks_done(report, st)
         counting_rule(report, st, index)
-        aggregate(src, report, st, index)
+        aggregate(src, report, st, index, ex)
     decryption(report, st, opts)
     declaration(src, report, st, opts, ledger_view)
     lifecycle_complete(report, st, opts)
@@ -195,6 +191,40 @@ def _run(
         "record.format",
     ):
         report.passed(check)
+
+
+class _Structure:
+    """The record's header and checkpoints for V1-V6 (:func:`_ledger.open_structure`), with the witness
+    keys' proofs of possession and the checkpoints' cosignatures (BLS pairings in pure Python, about half a
+    second each): with more than one worker in a process of their own beside the pass
+    (:func:`_ledger.header_job`), else here. :meth:`get` gives the :class:`_ledger.StructureCheck` (or None
+    for an unreadable record.json), waiting for that process the first time."""
+
+    def __init__(self, src: RecordSource, opts: Options, found: Report) -> None:
+        self.src, self.found = src, found
+        self._check: _ledger.StructureCheck | None = None
+        self._pool: cf.ProcessPoolExecutor | None = None
+        self._job: cf.Future[Any] | None = None
+        if opts.workers > 1 or opts.scheduler or opts.dask_client is not None:
+            self._pool = cf.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+            self._job = self._pool.submit(_ledger.header_job, str(src.directory), opts.log_key)
+        else:
+            rec = _ledger.open_structure(src, found, log_key=opts.log_key)
+            self._check = None if rec is None else _ledger.StructureCheck(src, rec)
+
+    def get(self) -> _ledger.StructureCheck | None:
+        if self._job is not None and self._pool is not None:
+            job, self._job = self._job, None
+            try:
+                failures, rec, cosigned = job.result()
+            finally:
+                self._pool.shutdown()
+            for f in failures:
+                self.found.add(CheckFailed(**f))
+            if rec is not None:
+                self._check = _ledger.StructureCheck(self.src, rec)
+                self._check.cosigned = cosigned
+        return self._check
 
 
 def _batches_results(results: Iterator[_ballots.BatchResult], report: Report, st: State) -> None:
@@ -229,12 +259,14 @@ class _Pass:
         progress: ProgressFn | None,
         st: State,
         index: BallotIndex,
+        structure: _Structure,
     ) -> None:
         self.src, self.opts, self.report, self.ex, self.progress = src, opts, report, ex, progress
-        self.st, self.index = st, index
+        self.st, self.index, self.structure = st, index, structure
         self.total = src.entries_size()
         self.ctx: _ballots.BallotContext | None = None
         self.ctx_roll: _ballots.RollCommitment | None = None
+        self.ctx_key: tuple[int, bytes] | None = None  # (size, root) of ctx_roll
         #: the ballots of the current batch: (index, failures) checked by a worker, or
         #: (index, line, kiosk key) to check here
         self.batch: list[tuple[int, tuple[dict[str, Any], ...]] | tuple[int, bytes, bytes | None]] = []
@@ -270,16 +302,19 @@ class _Pass:
         """The ballot context at this entry (rebuilt, after the batch so far is checked, when the roll
         commitment changed: as a serial run always did)."""
         st = self.st
+        if st.roll_size is not None and st.roll_root is not None:
+            key: tuple[int, bytes] | None = (st.roll_size, st.roll_root)
+        else:
+            key = None
+        if self.ctx is not None and key == self.ctx_key:  # per ballot: no RollCommitment made to compare
+            return self.ctx
         assert st.info is not None and st.joint_key is not None
-        roll = (
-            _ballots.RollCommitment(st.roll_size, st.roll_root)
-            if st.roll_size is not None and st.roll_root is not None
-            else None
-        )
+        roll = None if key is None else _ballots.RollCommitment(*key)
         if self.ctx is None or self.ctx_roll != roll:  # a roll commitment after a ballot is a V8 failure
             self.flush()
             self.ctx = _ballots.BallotContext.create(st.info, st.joint_key, roll, self.report.engine)
             self.ctx_roll = roll
+        self.ctx_key = key
         return self.ctx
 
     def entry(self, i: int, pos: int, line: bytes) -> bool:
@@ -399,6 +434,9 @@ class _Pass:
         def consume(results: Iterator[_slices.SliceResult]) -> None:
             nonlocal stop
             for r in results:
+                structure = self.structure.get()
+                if structure is not None:
+                    structure.feed(r.start, r.end, r.facts)
                 if stop:
                     continue
                 _add_sums(st, r.sums)
@@ -439,18 +477,6 @@ class _Pass:
                 self._file.close()
         if self.progress is not None:
             self.progress(self.total, self.total)
-
-
-def _pass_one(
-    src: RecordSource,
-    opts: Options,
-    report: Report,
-    ex: BatchExecutor,
-    progress: ProgressFn | None,
-    st: State,
-    index: BallotIndex,
-) -> None:
-    _Pass(src, opts, report, ex, progress, st, index).run()
 
 
 def _other_event(report: Report, st: State, i: int, etype: str, p: dict[str, Any]) -> None:

@@ -18,7 +18,20 @@ from typing import Any, Final
 from cryptography.hazmat.primitives import hashes
 
 from ledger import LedgerError, RecordError
-from ledger.record import CheckpointRecord, Record, RecordSummary, check_sequence, dumps_header, read_record
+from ledger.record import (
+    ENTRIES_FILE,
+    READ_LIMIT,
+    CheckpointRecord,
+    EntryStream,
+    LineFacts,
+    Record,
+    RecordSummary,
+    check_sequence,
+    cosignature_verdicts,
+    dumps_header,
+    line_facts,
+    read_record,
+)
 
 from ._checks import fail, failure
 from ._errors import CheckFailed
@@ -28,12 +41,16 @@ from ._report import Report
 from ._source import RecordSource, load_json
 
 __all__ = [
+    "Cosigned",
     "LedgerView",
+    "StructureCheck",
     "check_declaration",
     "check_structure",
     "checkpoint_hash",
+    "entry_of",
+    "header_job",
+    "open_structure",
     "parse_entry",
-    "structure_job",
 ]
 
 #: why V22 could not run (``Report.not_checked``): a missing input, not a failure of the record
@@ -98,8 +115,9 @@ def map_ledger_error(e: LedgerError) -> CheckFailed:
     return failure(_IDS[step], f"{msg} (ledger check '{code}')", entry=getattr(e, "index", None))
 
 
-def check_structure(src: RecordSource, report: Report, *, log_key: str | None = None) -> LedgerView | None:
-    """V1-V6. Returns the parsed record (for checkpoints) or ``None`` if ``record.json`` is unreadable."""
+def open_structure(src: RecordSource, report: Report, *, log_key: str | None = None) -> Record | None:
+    """V1's and V4's checks of ``record.json`` and ``checkpoints.jsonl``: the parsed record, or ``None`` if
+    it is unreadable."""
     try:
         rec = read_record(src.directory)
     except LedgerError as e:
@@ -116,24 +134,121 @@ def check_structure(src: RecordSource, report: Report, *, log_key: str | None = 
         report.fail(
             "ledger.checkpoint-signature", "the record's log key is not the one pinned with --log-key"
         )
+    return rec
+
+
+def _sequence_failure(report: Report, e: LedgerError) -> None:
+    if isinstance(e, RecordError):
+        report.add(map_ledger_error(e))
+    else:
+        report.fail("record.format", str(e))
+
+
+def check_structure(src: RecordSource, report: Report, *, log_key: str | None = None) -> LedgerView | None:
+    """V1-V6 in one pass of this process over the record (the reference of :class:`StructureCheck`, which a
+    run uses). Returns the parsed record (for checkpoints) or ``None`` if ``record.json`` is unreadable."""
+    rec = open_structure(src, report, log_key=log_key)
+    if rec is None:
+        return None
     summary: RecordSummary | None = None
     try:
         summary = check_sequence(rec.header, rec.entry_lines(), rec.checkpoints)
-    except RecordError as e:
-        report.add(map_ledger_error(e))
     except LedgerError as e:
-        report.fail("record.format", str(e))
+        _sequence_failure(report, e)
     for step in range(1, 7):
         report.passed(_IDS[step])
     return LedgerView(rec, summary)
 
 
-def structure_job(directory: str, log_key: str | None) -> tuple[list[dict[str, Any]], LedgerView | None]:
-    """:func:`check_structure` as a picklable job for another process (runs beside the ballot checks)."""
+@dataclass(frozen=True)
+class Cosigned:
+    """The checkpoints' cosignature verdicts (``ledger.record.cosignature_verdicts``) from another process."""
+
+    verdicts: list[str | None]
+
+
+HeaderJob = tuple[list[dict[str, Any]], Record | None, Cosigned | None]
+
+
+def header_job(directory: str, log_key: str | None) -> HeaderJob:
+    """:func:`open_structure` and the checkpoints' witness cosignatures as a picklable job for another
+    process, beside the pass: the witness keys' proofs of possession and the cosignatures are BLS pairings
+    (about half a second each in pure Python), which do not depend on the entries. Returns the failures, the
+    parsed record and the cosignature verdicts."""
     report = Report(record=directory)
     d = Path(directory)
-    view = check_structure(RecordSource(d, origin=d), report, log_key=log_key)
-    return [f.to_dict() for f in report.failures], view
+    rec = open_structure(RecordSource(d, origin=d), report, log_key=log_key)
+    cosigned = None if rec is None else Cosigned(cosignature_verdicts(rec.header, rec.checkpoints))
+    return [f.to_dict() for f in report.failures], rec, cosigned
+
+
+class StructureCheck:
+    """V1-V6 of the entries (``ledger.record.check_sequence``) from their lines' facts, fed in ledger order.
+
+    The slice workers compute the facts of their lines (:func:`ledger.record.line_facts`: the parse, the
+    canonical form and the hash, the bulk of the work) and :meth:`feed` takes each slice's in turn; what no
+    worker read (the entries before the first ballot, or the rest of a record that cannot be interpreted)
+    :meth:`read_to` reads from the file itself, as the ledger's reader cuts it. One
+    :class:`ledger.record.EntryStream` judges them (chain, first bad entry, Merkle roots at the checkpoint
+    sizes): the check, and its errors, are exactly :func:`check_structure`'s."""
+
+    def __init__(self, src: RecordSource, rec: Record) -> None:
+        self.src, self.rec = src, rec
+        self.stream = EntryStream(cp.size for cp in rec.checkpoints)
+        self.offset = 0  # the bytes of entries.jsonl judged so far
+        self.error: LedgerError | None = None
+        #: the cosignature verdicts if another process computed them (:func:`header_job`), else checked here
+        self.cosigned: Cosigned | None = None
+
+    def _push(self, facts: LineFacts) -> None:
+        try:
+            self.stream.push(facts)
+        except LedgerError as e:
+            self.error = e
+
+    def feed(self, start: int, end: int, facts: Sequence[LineFacts]) -> None:
+        """The facts of the lines from byte ``start`` to ``end`` (a worker's slice), in order."""
+        self.read_to(start)
+        if self.error is None:
+            try:
+                self.stream.extend(facts)
+            except LedgerError as e:
+                self.error = e
+        self.offset = max(self.offset, end)
+
+    def read_to(self, end: int | None) -> None:
+        """Judge the lines from :attr:`offset` up to byte ``end`` (the end of the file if None) itself."""
+        if self.error is not None or (end is not None and self.offset >= end):
+            return
+        try:
+            with self.src.entries_path.open("rb") as f:
+                f.seek(self.offset)
+                while end is None or self.offset < end:
+                    line = f.readline(READ_LIMIT)  # as Record.entry_lines
+                    if not line:
+                        break
+                    self.offset += len(line)
+                    self._push(line_facts(line)[0])
+                    if self.error is not None:
+                        return
+        except OSError as e:
+            self.error = RecordError("record-format", f"cannot read {ENTRIES_FILE}: {e.strerror}")
+
+    def finish(self, report: Report) -> LedgerView:
+        """After the pass: the rest of the file, the checkpoints; failures go to ``report``."""
+        self.read_to(None)
+        summary: RecordSummary | None = None
+        if self.error is None:
+            try:
+                verdicts = None if self.cosigned is None else self.cosigned.verdicts
+                summary = self.stream.summary(self.rec.header, self.rec.checkpoints, cosignatures=verdicts)
+            except LedgerError as e:
+                self.error = e
+        if self.error is not None:
+            _sequence_failure(report, self.error)
+        for step in range(1, 7):
+            report.passed(_IDS[step])
+        return LedgerView(self.rec, summary)
 
 
 def check_witnesses_match(
@@ -178,6 +293,12 @@ def parse_entry(line: bytes, i: int) -> tuple[str, dict[str, Any]]:
         obj = load_json(line)
     except ValueError as e:  # InvalidEntry (size, nesting), JSONDecodeError, UnicodeDecodeError
         fail("record.format", f"entry is not JSON within the entry limits: {e}", entry=i)
+    return entry_of(obj, i)
+
+
+def entry_of(obj: Any, i: int) -> tuple[str, dict[str, Any]]:
+    """:func:`parse_entry` of the entry at ``i`` already decoded (a worker has it from
+    ``ledger.record.line_facts`` when the line is a canonical entry: the same object ``load_json`` gives)."""
     if (
         not isinstance(obj, dict)
         or not isinstance(obj.get("type"), str)

@@ -80,6 +80,18 @@ class Report:
             self.failures.append(err)
             self._listed[err.step] = listed + 1
 
+    def add_first(self, errs: list[CheckFailed]) -> None:
+        """Record ``errs`` as found before every failure recorded so far (the per-check listing limit then
+        keeps what it would have kept had they been added first)."""
+        if not errs:
+            return
+        earlier, suppressed = self.failures, self.suppressed
+        self.failures, self.suppressed, self._listed = [], {}, {}
+        for e in [*errs, *earlier]:
+            self.add(e)
+        for step, n in suppressed.items():
+            self.suppressed[step] = self.suppressed.get(step, 0) + n
+
     def fail(
         self, check_id: str, message: str, *, entry: int | None = None, detail: str | None = None
     ) -> None:

@@ -7,6 +7,10 @@ worker, so a worker (a local process or a Dask worker) needs no copy of the reco
 (:func:`verify_slice`) splits the bytes into lines exactly as :meth:`RecordSource.lines` does, decodes each
 line once, and returns
 
+- each line's structure facts (``ledger.record.line_facts``: its parse, canonical form and hash; the decoded
+  entry serves the semantic checks too), which the main process's ``verifier._ledger.StructureCheck`` feeds
+  in order to the ledger's streaming check (V1-V6: chain, Merkle roots, checkpoints), so no process reads
+  the whole file for them;
 - every entry that is not a ballot (or that does not decode) as its raw line: the main process handles it
   as before (they are few: the ceremony, the kiosks, the phases, the tally);
 - for each ballot entry only what the main process's cross-ballot checks need: its type, its payload
@@ -29,12 +33,12 @@ from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Final, NamedTuple
 
 from ledger.events import EventType
-from ledger.record import ballot_unique_values
+from ledger.record import READ_LIMIT, LineFacts, ballot_unique_values, line_facts
 
 from . import _ballots
 from ._errors import CheckFailed
 from ._kiosk import kiosk_ref
-from ._ledger import parse_entry
+from ._ledger import entry_of, parse_entry
 from ._phases import BALLOT_TYPES
 from ._source import _MAX_LINE, load_json
 
@@ -68,10 +72,15 @@ class BallotFacts(NamedTuple):
 
 @dataclass
 class SliceResult:
+    start: int  # the slice's bytes in entries.jsonl
+    end: int
     #: in ledger order: ``(index, end offset, raw line)`` of an entry the main process handles itself, or the
     #: :class:`BallotFacts` of a ballot
     items: list[tuple[int, int, bytes] | BallotFacts] = field(default_factory=list)
     sums: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)
+    #: V1-V6: each line's ``ledger.record.line_facts`` (hash, prev, index, or why it is no canonical entry),
+    #: for the main process's ``verifier._ledger.StructureCheck``
+    facts: list[LineFacts] = field(default_factory=list)
 
 
 def is_ballot_line(line: bytes) -> bool:
@@ -126,7 +135,7 @@ def verify_slice(
 ) -> SliceResult:
     """The worker's part of a slice (module docstring): ``kiosk_keys`` are the enrolled keys by kiosk id at
     the snapshot."""
-    out = SliceResult()
+    out = SliceResult(start, start + len(data))
     pending: list[tuple[int, int, int, str, dict[str, Any], Any, bytes, bytes | None]] = []
     acc: dict[tuple[str, str], Any] = {}
 
@@ -166,8 +175,12 @@ def verify_slice(
 
     for n, (s, e, line) in enumerate(slice_lines(data, start)):
         i = first_index + n
+        # the line as the ledger's reader yields it (with its newline; a longer one's first piece)
+        facts, obj = line_facts(data[s - start : min(e - start, s - start + READ_LIMIT)])
+        out.facts.append(facts)
         try:
-            etype, p = parse_entry(line, i)
+            # a canonical entry is decoded once, for both: load_json would give the same object
+            etype, p = parse_entry(line, i) if obj is None else entry_of(obj, i)
             entry = {"type": etype, "payload": p}
         except CheckFailed:
             etype = ""

@@ -7,15 +7,17 @@ in ledger order, so nothing grows with the number of ballots.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any, Final
 
-from crypto import Ciphertext, CryptoError, PartialDecryption
+from crypto import Ciphertext, PartialDecryption, Point
 from ledger.events import BOUND_KEYS, EventType
 from ledger.merkle import CompactRange, leaf_hash
 
 from . import _ballots
 from ._checks import fail
 from ._counting import BallotIndex, Status
+from ._exec import BatchExecutor
 from ._report import Report
 from ._source import RecordSource
 from ._state import HEX64, ZERO, Event, State, read_selection_map
@@ -23,6 +25,8 @@ from ._state import HEX64, ZERO, Event, State, read_selection_map
 __all__ = ["EVENTS", "aggregate", "counting_rule"]
 
 _TALLY_KEYS: Final[frozenset[str]] = BOUND_KEYS | {"counted_root", "ciphertexts"}
+#: the ballots that do not count, decoded and summed by a worker this many at a time (V18)
+DROPPED_BATCH: Final[int] = 256
 
 
 def tally_encrypted(report: Report, st: State, i: int, etype: str, p: dict[str, Any]) -> None:
@@ -128,7 +132,7 @@ def counting_rule(report: Report, st: State, index: BallotIndex) -> None:
         report.passed("tally.counting-rule")
 
 
-def aggregate(src: RecordSource, report: Report, st: State, index: BallotIndex) -> None:
+def aggregate(src: RecordSource, report: Report, st: State, index: BallotIndex, ex: BatchExecutor) -> None:
     # V18 tally.aggregate: "For every selection, the published encrypted tally equals the product (sum) of
     # the counted ballots' ciphertexts." The running sum holds every cast ballot; subtract the ones that
     # do not count (streamed from the index in ledger order, merged with a second pass over the entries).
@@ -136,23 +140,32 @@ def aggregate(src: RecordSource, report: Report, st: State, index: BallotIndex) 
     assert info is not None
     if st.tally is None:
         return
+
+    def subtract(results: Iterator[dict[tuple[str, str], tuple[str, str]]]) -> None:
+        for sums in results:
+            for key, (a, b) in sums.items():
+                have = st.sums.get(key, ZERO)
+                st.sums[key] = Ciphertext(have.a - Point.from_hex(a), have.b - Point.from_hex(b))
+
     # a ballot the workers read has its line's byte range in the index: read just that line; any other is
-    # found by a second pass over the entries (both go forward: the dropped ballots come in ledger order)
+    # found by a second pass over the entries (both go forward: the dropped ballots come in ledger order).
+    # The workers decode them and sum their ciphertexts (_ballots.ciphertext_sums), DROPPED_BATCH at a time.
     lines = enumerate(src.lines())
+    batch: list[bytes] = []
     for d in index.derived():
         if d.status is Status.COUNTED:
             continue
         at = index.line_at(d.index)
         if at is not None:
-            line = src.read_line(*at)
+            batch.append(src.read_line(*at))
         else:
-            line = next((ln for i, (_, ln) in lines if i == d.index), b"")
-        try:
-            for key, ct in _ballots.ballot_ciphertexts(line).items():
-                have = st.sums.get(key, ZERO)
-                st.sums[key] = Ciphertext(have.a - ct.a, have.b - ct.b)
-        except (CryptoError, KeyError, TypeError, ValueError):
-            pass  # a malformed ballot is reported by V13; the tally check below then fails
+            batch.append(next((ln for i, (_, ln) in lines if i == d.index), b""))
+        if len(batch) >= DROPPED_BATCH:
+            subtract(ex.submit(_ballots.ciphertext_sums, batch))
+            batch = []
+    if batch:
+        subtract(ex.submit(_ballots.ciphertext_sums, batch))
+    subtract(ex.drain())
     for c in info.contests:
         for s in c.selections:
             if st.sums.get((c.id, s), ZERO) != st.tally[(c.id, s)]:

@@ -297,8 +297,8 @@ class Ledger:
             raise NotFound(f"no entries in [{start}, {stop})")
         out: list[tuple[int, str, dict[str, Any]]] = []
         for _, _, body in self._store.entries(start, stop):
-            e, payload = Entry.decode(body)
-            out.append((e.index, e.type, payload))
+            e, obj = Entry.parse(body)
+            out.append((e.index, e.type, obj["payload"]))
         return out
 
     def entry(self, index: int) -> Entry:

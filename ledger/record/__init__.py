@@ -19,7 +19,9 @@
   :class:`CheckpointRecord` (``_format``); the one writer :class:`RecordWriter`, :func:`seal_record`,
   :func:`archive_record` (``_seal``); the one reader :func:`open_record`, :class:`OpenedRecord`,
   :func:`read_record`, :class:`Record` (``_open``, with the archive rules); the check
-  :func:`check_record`, :func:`check_sequence`, :class:`RecordSummary` (``_check``).
+  :func:`check_record`, :func:`check_sequence`, :class:`RecordSummary`, and its parts for a check spread over
+  processes :func:`line_facts`, :class:`EntryStream`, :func:`cosignature_verdicts`, ``LineFacts``,
+  ``READ_LIMIT`` (``_check``).
 
 The record's names (event types, phases, payload keys) are :mod:`ledger.events`.
 """
@@ -37,7 +39,15 @@ from .._errors import (
     SignatureError,
     VerificationError,
 )
-from ._check import RecordSummary, check_record, check_sequence
+from ._check import (
+    EntryStream,
+    LineFacts,
+    RecordSummary,
+    check_record,
+    check_sequence,
+    cosignature_verdicts,
+    line_facts,
+)
 from ._cosign import (
     CosignatureBundle,
     WitnessKey,
@@ -75,7 +85,7 @@ from ._format import (
     dumps_header,
 )
 from ._note import Checkpoint, LogKey, LogSigner, SignedCheckpoint, parse_signed_note
-from ._open import OpenedRecord, Record, open_record, read_record
+from ._open import READ_LIMIT, OpenedRecord, Record, open_record, read_record
 from ._seal import RecordWriter, archive_record, seal_record
 from ._text import MAX_NAME_CHARS, TextRuleError, check_display_text
 from ._unique import UNIQUE_KINDS, UniqueKind, UniqueValue, ballot_unique_values, repeats_within
@@ -90,6 +100,7 @@ __all__ = [
     "MAX_JSON_DEPTH",
     "MAX_NAME_CHARS",
     "MAX_SAFE_INTEGER",
+    "READ_LIMIT",
     "RECORD_FILE",
     "RECORD_FILES",
     "RECORD_FORMAT",
@@ -101,10 +112,12 @@ __all__ = [
     "CheckpointRecord",
     "CosignatureBundle",
     "Entry",
+    "EntryStream",
     "ForkError",
     "InvalidEncoding",
     "InvalidEntry",
     "LedgerError",
+    "LineFacts",
     "LogKey",
     "LogSigner",
     "OpenedRecord",
@@ -133,9 +146,11 @@ __all__ = [
     "check_record",
     "check_sequence",
     "cosign_message",
+    "cosignature_verdicts",
     "dumps_header",
     "from_hex",
     "json_depth",
+    "line_facts",
     "open_record",
     "parse_json",
     "parse_signed_note",

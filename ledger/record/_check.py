@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .._errors import InvalidEncoding, LedgerError, ProofError, RecordError
 from ..merkle import CompactRange, fold, verify_consistency
@@ -17,7 +18,19 @@ from ._format import CheckpointRecord, RecordHeader
 from ._note import SignedCheckpoint
 from ._open import read_record
 
-__all__ = ["RecordSummary", "check_record", "check_sequence"]
+__all__ = [
+    "EntryStream",
+    "LineFacts",
+    "RecordSummary",
+    "check_record",
+    "check_sequence",
+    "cosignature_verdicts",
+    "line_facts",
+]
+
+#: What :class:`EntryStream` needs of one line: the entry's ``(hash, prev, index)``, or why the line is not a
+#: canonical entry (the message of the ``entry-format`` error it then raises).
+LineFacts = tuple[bytes, bytes, int] | str
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,10 +61,31 @@ class _Pos:
     index: int
 
 
-class _EntryStream:
+def line_facts(line: bytes) -> tuple[LineFacts, dict[str, Any] | None]:
+    """The per-line part of :func:`check_sequence`, which needs no other line: ``line`` as
+    :meth:`Record.entry_lines` yields it (its canonical entry and ``\\n``; at most ``READ_LIMIT`` bytes) is
+    parsed and re-serialised once (:meth:`Entry.parse`). Returns its :data:`LineFacts` and, for a canonical
+    entry, the decoded entry object (for a reader that needs its payload too).
+
+    A verifier may compute these for slices of the record in other processes and feed them, in order, to one
+    :class:`EntryStream`: the check is then exactly :func:`check_sequence`'s."""
+    try:
+        if not line.endswith(b"\n"):
+            raise InvalidEncoding("line does not end with a newline")
+        e, obj = Entry.parse(line[:-1])
+    except LedgerError as err:
+        return str(err), None
+    return (e.hash, e.prev, e.index), obj
+
+
+class EntryStream:
     """One pass over the entry lines keeping O(log n) state: a sliding window of four positions for the
     first-bad-entry rule (docs/record.md §6) and the Merkle compact range (right border of complete
-    subtrees) from which the root at every checkpoint size is taken as the stream passes it."""
+    subtrees) from which the root at every checkpoint size is taken as the stream passes it.
+
+    :meth:`push` takes each line's :func:`line_facts` in order and raises :class:`RecordError` at the first
+    bad entry; :meth:`summary` then checks the checkpoints (:func:`check_sequence` is this with each line's
+    facts computed as it goes)."""
 
     def __init__(self, want_roots: Iterable[int]) -> None:
         self.want = set(want_roots)
@@ -95,15 +129,12 @@ class _EntryStream:
                 raise _fail("entry-chain", "entry's prev does not name the previous entry", i)
             raise _fail("entry-chain", "entry does not hash to the prev its successor names", i - 1)
 
-    def push(self, line: bytes) -> None:
+    def push(self, facts: LineFacts) -> None:
         pos: _Pos | None
-        try:
-            if not line.endswith(b"\n"):
-                raise InvalidEncoding("line does not end with a newline")
-            e = Entry.from_bytes(line[:-1])
-            pos = _Pos(e.hash, e.prev, e.index)
-        except LedgerError as err:
-            pos, self.why = None, str(err)
+        if isinstance(facts, str):
+            pos, self.why = None, facts
+        else:
+            pos = _Pos(*facts)
         self.window.append(pos)
         if len(self.window) > 4:
             del self.window[0]
@@ -117,9 +148,77 @@ class _EntryStream:
         if self.n in self.want:
             self.roots[self.n] = self.tree.root()
 
+    def extend(self, facts: Iterable[LineFacts]) -> None:
+        """:meth:`push` of each of ``facts`` in turn (the same state, the same error), quicker for a run of
+        sound entries: an entry that names the one before as prev and the next index after a sound one is
+        judged sound without the window (what :meth:`_judge` would find), so only its hash is folded in."""
+        run: list[tuple[bytes, bytes, int]] = []  # appended by the quick path, not yet in the window
+        last: tuple[bytes, bytes, int] | None = None  # the last entry in, if it is known to be judged sound
+        try:
+            for f in facts:
+                if last is not None and type(f) is tuple and f[1] == last[0] and f[2] == last[2] + 1:
+                    self.n += 1
+                    self.tree.append(f[0])
+                    if self.n in self.want:
+                        self.roots[self.n] = self.tree.root()
+                    run.append(f)
+                    last = f
+                    continue
+                if run:
+                    self._settle(run)
+                self.push(f)
+                last = None
+                if type(f) is tuple:  # sound if at its position and chained to the entry before
+                    before = self._at(self.n - 2) if self.n >= 2 else None
+                    want = ZERO_HASH if self.n == 1 else None if before is None else before.hash
+                    if f[2] == self.n - 1 and f[1] == want:
+                        last = f
+        finally:
+            if run:
+                self._settle(run)
+
+    def _settle(self, run: list[tuple[bytes, bytes, int]]) -> None:
+        self.window = (self.window + [_Pos(*f) for f in run[-4:]])[-4:]
+        run.clear()
+
     def finish(self) -> None:
         if self.n:
             self._judge(self.n - 1)
+
+    def summary(
+        self,
+        header: RecordHeader,
+        checkpoints: Sequence[CheckpointRecord],
+        *,
+        live: bool = False,
+        cosignatures: Sequence[str | None] | None = None,
+    ) -> RecordSummary:
+        """After the last line: the rest of :func:`check_sequence` (the last entry judged, the count, every
+        checkpoint); ``checkpoints`` are those whose sizes the stream was made with. ``cosignatures``: their
+        :func:`cosignature_verdicts`, if another process computed them already."""
+        return _summary(self, header, checkpoints, live, cosignatures)
+
+
+def cosignature_verdicts(header: RecordHeader, checkpoints: Sequence[CheckpointRecord]) -> list[str | None]:
+    """Each checkpoint's witness cosignature check (BLS pairings: the costly part of the checkpoint checks,
+    and independent of the entries, so another process can run it beside the pass): ``None`` if it
+    verifies (or there is none), else the error's text. A checkpoint whose own signature fails gets
+    ``None``: the check stops at its signature first."""
+    out: list[str | None] = []
+    for cp in checkpoints:
+        try:
+            signed = SignedCheckpoint.verify(cp.note, header.log_key)
+        except LedgerError:
+            out.append(None)
+            continue
+        try:
+            if cp.cosignatures is not None:
+                cp.cosignatures.verify(signed.body, header.policy)
+        except LedgerError as e:
+            out.append(str(e))
+            continue
+        out.append(None)
+    return out
 
 
 def check_sequence(
@@ -138,9 +237,21 @@ def check_sequence(
     are allowed (they are checked for format and chain only) and the newest checkpoint need not be
     witnessed yet.
     """
-    stream = _EntryStream(cp.size for cp in checkpoints)
+    stream = EntryStream(cp.size for cp in checkpoints)
     for line in lines:
-        stream.push(line)
+        stream.push(line_facts(line)[0])
+    return stream.summary(header, checkpoints, live=live)
+
+
+def _summary(
+    stream: EntryStream,
+    header: RecordHeader,
+    checkpoints: Sequence[CheckpointRecord],
+    live: bool,
+    cosignatures: Sequence[str | None] | None = None,
+) -> RecordSummary:
+    if cosignatures is not None and len(cosignatures) != len(checkpoints):
+        raise ValueError("one cosignature verdict per checkpoint")
     stream.finish()
     n = stream.n
     if n != header.entry_count:
@@ -188,7 +299,10 @@ def check_sequence(
                 raise _fail("checkpoint-consistency", f"{where}: {e}") from e
         elif cp.consistency_from is not None:
             raise _fail("checkpoint-consistency", f"{where}: the first checkpoint has no predecessor")
-        if cp.cosignatures is not None:
+        if cp.cosignatures is not None and cosignatures is not None:
+            if cosignatures[j] is not None:
+                raise _fail("checkpoint-cosignature", f"{where}: {cosignatures[j]}")
+        elif cp.cosignatures is not None:
             try:
                 cp.cosignatures.verify(signed.body, header.policy)
             except LedgerError as e:

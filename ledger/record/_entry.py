@@ -26,10 +26,12 @@ the entry in the hash chain and are its Merkle leaf.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from itertools import accumulate
 from typing import Any, Final
 
 import rfc8785
@@ -111,6 +113,10 @@ _ENTRY_DECODER: Final = json.JSONDecoder(
     parse_constant=_reject_constant,
     parse_int=_safe_int,
 )
+#: the same without the duplicate-key check, for Entry.parse's first try (see there)
+_ENTRY_DECODER_UNCHECKED_KEYS: Final = json.JSONDecoder(
+    parse_float=_reject_float, parse_constant=_reject_constant, parse_int=_safe_int
+)
 
 
 # A string literal from its opening quote to its closing quote, or to the end of the text if it is never
@@ -123,20 +129,14 @@ _ALL_BUT_QUOTES_AND_BRACKETS: Final[bytes] = bytes(c for c in range(256) if c no
 _STEP: Final[tuple[int, ...]] = tuple(1 if c in b"[{" else -1 if c in b"]}" else 0 for c in range(256))
 
 
-def _depth(text: bytes | bytearray | str, stop_above: int | None) -> int:
+def _depth(text: bytes | bytearray | str) -> int:
     raw = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else bytes(text)
     if b"\\" in raw:  # escapes: drop each string literal whole (linear regex)
         outside = _STRING.sub(b"", raw).translate(None, _ALL_BUT_BRACKETS)
     else:  # no escapes: a string literal runs from a quote to the next one, so split on the quotes
         outside = b"".join(raw.translate(None, _ALL_BUT_QUOTES_AND_BRACKETS).split(b'"')[::2])
-    depth = deepest = 0
-    for c in outside:
-        depth += _STEP[c]
-        if depth > deepest:
-            deepest = depth
-            if stop_above is not None and deepest > stop_above:
-                break
-    return deepest
+    # the highest count of open brackets over the prefixes (a running sum in C, not a Python loop)
+    return max(accumulate(map(_STEP.__getitem__, outside), initial=0))
 
 
 def json_depth(text: bytes | bytearray | str) -> int:
@@ -149,7 +149,7 @@ def json_depth(text: bytes | bytearray | str) -> int:
     first error, since up to there both see the same string literals. ``tests/ledger/test_json_bounds.py``
     cross-checks it with a character-by-character reference.
     """
-    return _depth(text, None)
+    return _depth(text)
 
 
 def check_json_bounds(
@@ -157,12 +157,19 @@ def check_json_bounds(
 ) -> None:
     """Refuse (InvalidEntry) JSON text over ``max_bytes`` (bytes; characters for ``str``) or nested deeper
     than ``max_depth``, without parsing it. Call it before any JSON decoder meets outside input."""
+    _bounded_depth(raw, max_bytes, max_depth)
+
+
+def _bounded_depth(raw: bytes | str, max_bytes: int, max_depth: int) -> int:
+    """:func:`check_json_bounds`, returning the text's depth (:func:`json_depth`)."""
     if not isinstance(raw, bytes | bytearray | str):
         raise InvalidEntry(f"JSON text must be bytes or str, not {type(raw).__name__}")
     if len(raw) > max_bytes:
         raise InvalidEntry(f"JSON text of {len(raw)} bytes exceeds the {max_bytes}-byte limit")
-    if _depth(raw, max_depth) > max_depth:
+    depth = _depth(raw)
+    if depth > max_depth:
         raise InvalidEntry(f"JSON text nests arrays and objects deeper than {max_depth} levels")
+    return depth
 
 
 def parse_json(raw: bytes | str, *, max_bytes: int = MAX_ENTRY_BYTES, max_depth: int = MAX_JSON_DEPTH) -> Any:
@@ -176,7 +183,11 @@ def parse_json(raw: bytes | str, *, max_bytes: int = MAX_ENTRY_BYTES, max_depth:
 
 
 def _parse_bounded(raw: bytes | str, decoder: json.JSONDecoder, *, max_bytes: int, max_depth: int) -> Any:
-    check_json_bounds(raw, max_bytes=max_bytes, max_depth=max_depth)
+    _bounded_depth(raw, max_bytes, max_depth)
+    return _decode(raw, decoder)
+
+
+def _decode(raw: bytes | str, decoder: json.JSONDecoder) -> Any:
     if isinstance(raw, bytes | bytearray):
         try:
             text = bytes(raw).decode("utf-8")
@@ -261,7 +272,7 @@ def canonical_json_checked(value: Any) -> bytes:
         ).encode("utf-8")
     except (UnicodeEncodeError, ValueError, TypeError):
         return canonical_json(value)
-    if _NON_BMP_UTF8.search(out):
+    if not out.isascii() and _NON_BMP_UTF8.search(out):
         return canonical_json(value)
     return out
 
@@ -307,20 +318,31 @@ class Entry:
     @classmethod
     def from_bytes(cls, data: bytes) -> Entry:
         """Parse stored/exported canonical bytes; refuse anything not exactly canonical (InvalidEncoding)."""
-        return cls.decode(data)[0]
+        return cls.parse(data)[0]
 
     @classmethod
-    def decode(cls, data: bytes) -> tuple[Entry, dict[str, Any]]:
-        """:meth:`from_bytes`, and the payload of that one parse (a fresh object the caller owns): a reader
-        that needs both parses each entry once instead of twice (:attr:`payload` parses the bytes again)."""
+    def parse(cls, data: bytes) -> tuple[Entry, dict[str, Any]]:
+        """:meth:`from_bytes` and the decoded entry object (a fresh parse the caller owns: index, payload,
+        prev, type, version), for a reader that needs the payload too and would otherwise decode it again."""
         if not isinstance(data, bytes):
             raise InvalidEncoding("entry must be bytes")
+        # First without the duplicate-key check (a Python call per object): a text with a duplicate key
+        # never equals the serialisation of what it decodes to (a dict holds each key once), so whenever an
+        # entry passes this way the strict decoder gives the same object; any failure is the strict path's
+        # to word.
+        with contextlib.suppress(Exception):  # decided again, and worded, by the strict path below
+            return cls._parse(data, _ENTRY_DECODER_UNCHECKED_KEYS)
+        return cls._parse(data, _ENTRY_DECODER)
+
+    @classmethod
+    def _parse(cls, data: bytes, decoder: json.JSONDecoder) -> tuple[Entry, dict[str, Any]]:
         try:
             # the entry decoder refuses floats, NaN, duplicate keys and unsafe integers while parsing, and
             # gives only str keys and JSON values: what _check_value checks, but nesting; the text's depth
             # bounds that (a value _check_value sees at depth d lies inside at least d levels of the text's
             # arrays and objects), so the walk is needed only for text nested deeper than MAX_DEPTH
-            obj = _parse_bounded(data, _ENTRY_DECODER, max_bytes=MAX_ENTRY_BYTES, max_depth=MAX_JSON_DEPTH)
+            depth = _bounded_depth(data, MAX_ENTRY_BYTES, MAX_JSON_DEPTH)
+            obj = _decode(data, decoder)
             if not isinstance(obj, dict) or set(obj) != {"index", "payload", "prev", "type", "version"}:
                 raise InvalidEntry("entry must have exactly index, payload, prev, type, version")
             if obj["version"] != ENTRY_VERSION or isinstance(obj["version"], bool):
@@ -332,7 +354,7 @@ class Entry:
             check_event_type(obj["type"])
             if not isinstance(obj["payload"], dict):
                 raise InvalidEntry("payload must be a JSON object")
-            if _depth(data, MAX_DEPTH) > MAX_DEPTH:
+            if depth > MAX_DEPTH:
                 _check_value(obj["payload"], 1, "payload")
             # one serialisation of the fresh parse (plain dicts, lists, str, int): canonical iff identical
             canonical = canonical_json_checked(obj)
@@ -340,7 +362,7 @@ class Entry:
             raise InvalidEncoding(f"invalid entry: {e}") from None
         if canonical != data:
             raise InvalidEncoding("entry is not in RFC 8785 canonical form")
-        return cls(index, prev, obj["type"], data, leaf_hash(data)), obj["payload"]
+        return cls(index, prev, obj["type"], data, leaf_hash(data)), obj
 
     @property
     def payload(self) -> dict[str, Any]:

@@ -48,7 +48,19 @@ from ._format import (
     parse_header,
 )
 
-__all__ = ["MAX_FILE_BYTES", "MAX_MEMBERS", "OpenedRecord", "Record", "open_record", "read_record"]
+__all__ = [
+    "MAX_FILE_BYTES",
+    "MAX_MEMBERS",
+    "READ_LIMIT",
+    "OpenedRecord",
+    "Record",
+    "open_record",
+    "read_record",
+]
+
+#: the most bytes :meth:`Record.entry_lines` reads as one line: a longer line comes in pieces of this size,
+#: the first without its newline (so it is not an entry, and the check stops there)
+READ_LIMIT: Final[int] = 2 * (1 << 20)
 
 #: the most members an archive may have (the record's files and one directory)
 MAX_MEMBERS: Final[int] = 16
@@ -241,7 +253,7 @@ class Record:
 
 def _lines(src: IO[bytes]) -> Iterator[bytes]:
     while True:
-        line = src.readline(2 * (1 << 20))
+        line = src.readline(READ_LIMIT)
         if not line:
             return
         yield line

@@ -21,6 +21,7 @@ from ledger.record import (
     RecordError,
     SignedCheckpoint,
     check_record,
+    check_sequence,
     read_record,
 )
 
@@ -510,3 +511,43 @@ def test_entry_decoding_refuses_what_payload_rules_refuse(payload_json: str, acc
     else:
         with pytest.raises(InvalidEncoding):
             Entry.from_bytes(data)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    op=st.sampled_from(["none", "modify", "remove", "swap", "insert", "duplicate"]),
+    k=st.integers(0, N - 1),
+    cuts=st.lists(st.integers(0, N + 1), max_size=4),
+)
+def test_extend_with_line_facts_is_check_sequence(source: Path, op: str, k: int, cuts: list[int]) -> None:
+    """A check spread over processes (each line's line_facts computed anywhere, fed in chunks to one
+    EntryStream by extend, which skips the window for entries that chain) fails or passes exactly as
+    check_sequence over the whole file, whatever the chunks."""
+    from itertools import pairwise
+
+    from ledger.record import EntryStream, line_facts
+
+    rec = read_record(source / "rec")
+    lines = _lines(source / "rec")
+    if op != "none":
+        k = min(k, N - 2) if op == "swap" else k
+        ops = {"modify": _modify, "remove": _remove, "swap": _swap, "insert": _insert}
+        lines = {**ops, "duplicate": _duplicate}[op](k)(lines)
+
+    def outcome(run: Callable[[], object]) -> object:
+        try:
+            return run()
+        except RecordError as e:
+            return (e.check, e.index, str(e))
+
+    want = outcome(lambda: check_sequence(rec.header, lines, rec.checkpoints))
+    facts = [line_facts(line)[0] for line in lines]
+    bounds = [0, *sorted(min(c, len(facts)) for c in cuts), len(facts)]
+
+    def spread() -> object:
+        stream = EntryStream(cp.size for cp in rec.checkpoints)
+        for a, b in pairwise(bounds):
+            stream.extend(facts[a:b])
+        return stream.summary(rec.header, rec.checkpoints)
+
+    assert outcome(spread) == want

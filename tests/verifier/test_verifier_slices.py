@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from verifier_fixture import Election, build_election
 
-from verifier import Options, _slices, verify_record
+from verifier import Options, _ledger, _slices, verify_record
 from verifier._report import Report
 from verifier._source import _MAX_LINE, RecordSource
 
@@ -121,3 +121,53 @@ def test_slices_give_the_report_of_the_main_process_reading_everything(
     monkeypatch.setattr(_slices, "MAX_SLICE", 3000)
     monkeypatch.setattr(_slices, "MIN_SLICE", 3000)
     _same(reference, verify_record(rec, Options(workers=2, **opts)))
+
+
+def _tamper_structure(rec: Path, case: str) -> int:
+    """Edit ``entries.jsonl`` of the record at ``rec`` for ``case``; the entry the ledger's check names."""
+    from ledger.record import canonical_json
+
+    path = rec / "entries.jsonl"
+    lines = path.read_bytes().split(b"\n")[:-1]
+    casts = [j for j, line in enumerate(lines) if b'"type":"ballot.cast"' in line]
+    if case == "chain-link":  # a canonical entry whose prev names another entry: with one line a slice, the
+        j = casts[3]  # link crosses a slice boundary
+        obj = json.loads(lines[j])
+        obj["prev"] = json.loads(lines[j - 1])["prev"]
+    elif case == "non-canonical":  # the same entry with JSON's default spaces: inside a slice
+        j = casts[4]
+        lines[j] = json.dumps(json.loads(lines[j])).encode()
+        path.write_bytes(b"\n".join(lines) + b"\n")
+        return j
+    else:  # "merkle-root": the last entry changed (no successor names its hash): the final root differs
+        j = len(lines) - 1
+        obj = json.loads(lines[j])
+        obj["payload"]["checkpoint_hash"] = "00" * 32
+    lines[j] = canonical_json(obj)
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    return j
+
+
+@pytest.mark.parametrize("case", ["chain-link", "non-canonical", "merkle-root"])
+def test_structure_from_the_workers_line_facts_is_the_ledgers_check(
+    monkeypatch: pytest.MonkeyPatch, election: Election, tmp_path: Path, case: str
+) -> None:
+    """V1-V6 from the facts the slice workers return (verifier._ledger.StructureCheck, here with --workers 2
+    and slices of one line, then of a few) fails where ledger.record.check_sequence over the whole file fails,
+    with the same message, and the rest of the report is a serial run's."""
+    rec = election.write(tmp_path / "record")
+    j = _tamper_structure(rec, case)
+    ledger_only = Report(record=str(rec))
+    _ledger.check_structure(RecordSource(rec, origin=rec), ledger_only)
+    want = [f.to_dict() for f in ledger_only.failures]
+    step = {"chain-link": 2, "non-canonical": 1, "merkle-root": 3}[case]
+    assert [(f["step"], f["entry"]) for f in want] == [(step, j)], want
+    opts = dict(pdf_trust_roots=(election.root_certificate,), batch_size=3)
+    with monkeypatch.context() as m:  # the main process reads every entry itself, and V1-V6 with it
+        m.setattr(_slices, "is_ballot_line", lambda line: False)
+        reference = verify_record(rec, Options(**opts))
+    assert all(f in [g.to_dict() for g in reference.failures] for f in want)
+    for size in (1, 3000):
+        monkeypatch.setattr(_slices, "MIN_SLICE", size)
+        monkeypatch.setattr(_slices, "MAX_SLICE", size)
+        _same(reference, verify_record(rec, Options(workers=2, **opts)))
