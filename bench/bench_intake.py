@@ -78,7 +78,7 @@ _TICK = os.sysconf("SC_CLK_TCK")
 #: A smoke run of every path (``make test`` runs it; its figures are not measurements).
 TINY_ARGS = (
     "--ballots", "10", "--voters", "5", "--clients", "1",
-    "--db", "sqlite,postgres,postgres:2", "--split", "3",
+    "--db", "sqlite,postgres,postgres:2", "--split", "3", "--checkpoint-interval", "1",
 )  # fmt: skip
 
 
@@ -174,6 +174,7 @@ class Server:
     database_url: str | None
     workers: int = 1
     trustees: int = 2
+    checkpoint_interval: int | None = None  # None: the server's default
     proc: Any = None
     base: str = ""
     admin_token: str = field(default_factory=lambda: secrets.token_urlsafe(32))
@@ -194,7 +195,10 @@ class Server:
         self.tmp.mkdir(parents=True)
         anchors, crls = jpki_files(self.tmp, self.ca, self.now)
         self.anchors, self.crls = anchors, crls
-        config = write_config(self.tmp / "tvote.toml", anchors, crls, rate_limit=1_000_000_000)
+        every = {}
+        if self.checkpoint_interval is not None:
+            every["checkpoint_interval"] = str(self.checkpoint_interval)
+        config = write_config(self.tmp / "tvote.toml", anchors, crls, rate_limit=1_000_000_000, **every)
         port = free_port()
         self.base = f"http://127.0.0.1:{port}"
         env = {
@@ -550,6 +554,13 @@ def main() -> int:
     ap.add_argument(
         "--workers", type=int, default=os.cpu_count() or 1, help="client-side encryption processes"
     )
+    ap.add_argument(
+        "--checkpoint-interval",
+        type=int,
+        help="the server's checkpoint_interval in seconds (default: the server's, 10 s); receipts are "
+        "pending until the next scheduled checkpoint, and the ledger check after the window waits for "
+        "them: the tiny run uses 1 s",
+    )
     args = ap.parse_args()
     levels = [int(c) for c in args.clients.split(",")]
     dbs = [d.strip() for d in args.db.split(",")]
@@ -586,7 +597,10 @@ def main() -> int:
             raise SystemExit(f"unknown database {db!r}")
         try:
             print(f"[{spec}] starting tvote serve and opening the election …", file=sys.stderr, flush=True)
-            server = Server(tmp / spec.replace(":", "-"), residents, ca, now, url, workers)
+            server = Server(
+                tmp / spec.replace(":", "-"), residents, ca, now, url, workers,
+                checkpoint_interval=args.checkpoint_interval,
+            )  # fmt: skip
             with running(server):
                 with VoterClient(server.base, log_key=server.log_key) as vc:
                     info = vc.election()

@@ -165,9 +165,12 @@ class Election:
         self.service.close()
 
 
-def step_setup(work: Path, n: int, kind: str) -> None:
+def step_setup(work: Path, n: int, kind: str, interactive_kdf: bool = False) -> None:
+    """``interactive_kdf`` (the tiny run): the trustees' files under Argon2id's interactive limits instead
+    of the default moderate ones (about 1 s per file to write and again to read, a fixed cost, not in N)."""
     import secrets
 
+    from voting.clients.trustee import KdfLimits
     from voting.testing import run_key_ceremony
 
     now = dt.datetime.now(dt.UTC)
@@ -185,7 +188,11 @@ def step_setup(work: Path, n: int, kind: str) -> None:
         trustees = run_key_ceremony(e.http, invitations, admin_token=token)
         (work / "trustees").mkdir(exist_ok=True)
         for i, t in trustees.items():
-            t.save(work / "trustees" / f"trustee-{i}.json", PASSPHRASE)
+            t.save(
+                work / "trustees" / f"trustee-{i}.json",
+                PASSPHRASE,
+                KdfLimits.interactive() if interactive_kdf else None,
+            )
         e.service.enforce_period()
         if e.service.phase == "setup":
             e.service.open_voting(override_reason="bench: opened before the period")
@@ -434,7 +441,7 @@ def _stamp() -> str:
     return hashlib.sha256(Path(__file__).read_bytes() + f"protocol {PROTOCOL_VERSION}".encode()).hexdigest()
 
 
-def prepare(cache: Path, n: int, kind: str, jobs: int) -> tuple[Path, list[Measured]]:
+def prepare(cache: Path, n: int, kind: str, jobs: int, tiny: bool = False) -> tuple[Path, list[Measured]]:
     """A work directory with the election set up and ``n`` ballots cast: a copy of the cached cast (or
     made now, and cached). Returns it and the measured setup and cast steps (empty when reused)."""
     base = cache / f"tvote-million-{kind}-{n}"
@@ -447,8 +454,9 @@ def prepare(cache: Path, n: int, kind: str, jobs: int) -> tuple[Path, list[Measu
             cast_dir.mkdir(parents=True)
             stamp.write_text(_stamp())
             print(f"[{n:,}] setup …", file=sys.stderr, flush=True)
+            kdf = ["--interactive-kdf"] if tiny else []
             measured.append(run_measured("setup", _me("--step", "setup", "--dir", str(cast_dir),
-                                                      "--n", str(n), "--ballot", kind)))  # fmt: skip
+                                                      "--n", str(n), "--ballot", kind, *kdf)))  # fmt: skip
         else:
             print(f"[{n:,}] resuming the cast in {cast_dir}", file=sys.stderr, flush=True)
         print(f"[{n:,}] cast …", file=sys.stderr, flush=True)
@@ -485,8 +493,10 @@ def verify_run(name: str, work: Path, *, workers: int = 2, dask: int = 0) -> Mea
         cluster.wait(timeout=120)
 
 
-def one_size(cache: Path, n: int, kind: str, jobs: int) -> tuple[list[Measured], dict[str, Any]]:
-    work, measured = prepare(cache, n, kind, jobs)
+def one_size(
+    cache: Path, n: int, kind: str, jobs: int, tiny: bool = False
+) -> tuple[list[Measured], dict[str, Any]]:
+    work, measured = prepare(cache, n, kind, jobs, tiny)
     for step in STEPS[2:]:
         print(f"[{n:,}] {step} …", file=sys.stderr, flush=True)
         args = ["--step", step, "--dir", str(work)]
@@ -620,6 +630,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--step", choices=[*STEPS, "cluster"], help=argparse.SUPPRESS)
     ap.add_argument("--dir", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--workers", type=int, default=1, help=argparse.SUPPRESS)
+    ap.add_argument("--interactive-kdf", action="store_true", help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     if a.n < 1 or a.jobs < 1 or a.memory_n < 0:
         ap.error("--n and --jobs must be positive")
@@ -629,7 +640,7 @@ def main(argv: list[str] | None = None) -> None:
     if a.step is not None:
         assert a.dir is not None
         {
-            "setup": lambda: step_setup(a.dir, a.n, a.ballot),
+            "setup": lambda: step_setup(a.dir, a.n, a.ballot, a.interactive_kdf),
             "cast": lambda: step_cast(a.dir, a.jobs),
             "close": lambda: step_close(a.dir),
             "tally": lambda: step_tally(a.dir),
@@ -645,7 +656,7 @@ def main(argv: list[str] | None = None) -> None:
         if a.tiny and a.cache is None:
             cache = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="tvote-million-tiny-")))
         for n in sizes:
-            measured, info = one_size(cache, n, a.ballot, a.jobs)
+            measured, info = one_size(cache, n, a.ballot, a.jobs, a.tiny)
             runs.append((n, measured, info))
     buf: list[str] = []
     with contextlib.redirect_stdout(_Tee(buf)):

@@ -2,8 +2,9 @@
 
 The figures of a tiny run are not measurements and nothing here asserts a speed (speed is measured in
 ``bench/`` and written to ``docs/benchmarks.md``). What is asserted: every ``bench/bench_*.py`` declares a
-``TINY_ARGS`` smoke run, each one exits 0 and prints its section's table, and the crypto section compares
-with protocol v1 read from git when the history is there. The booth's benchmark drives Chromium, so it runs
+``TINY_ARGS`` smoke run, each one exits 0 and prints its section's table, and the crypto and verifier
+sections compare with protocol v1 read from git when the history is there. One test per benchmark, in no
+xdist group, so that ``make test``'s workers share them out. The booth's benchmark drives Chromium, so it runs
 in its own test, beside the browser tests (xdist group "browser").
 """
 
@@ -19,8 +20,6 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("bench")]
-
 EXPECTED = {
     "booth": "| `/vote` | `encrypt-worker.js` ",
     "crypto": "| decode + verify 1-of-5 |",
@@ -32,39 +31,52 @@ EXPECTED = {
 }
 
 
-def test_every_benchmark_runs_at_a_tiny_size(tmp_path: Path) -> None:
-    from _pg import find_bindir
+TINY = sorted(set(EXPECTED) - {"booth"})  # the booth's: test_the_booth_benchmark_drives_chromium
 
+
+def test_every_benchmark_has_its_line_here() -> None:
     scripts = {p.stem.removeprefix("bench_") for p in (ROOT / "bench").glob("bench_*.py")}
     assert scripts == set(EXPECTED), "a new benchmark needs its line here"
-    if find_bindir() is None:  # bench_intake's PostgreSQL row and bench_ledger's need a server
-        if os.environ.get("TVOTE_REQUIRE_ALL") == "1":
-            pytest.fail("PostgreSQL is required (TVOTE_REQUIRE_ALL=1) but pg_ctl/initdb were not found")
-        pytest.skip("no PostgreSQL server binaries")
-    out = tmp_path / "bench.md"
-    names = sorted(set(EXPECTED) - {"booth"})  # the booth's: test_the_booth_benchmark_drives_chromium
-    res = subprocess.run(
-        [sys.executable, "bench/run_all.py", "--tiny", "--out", str(out), *names],
-        cwd=ROOT, capture_output=True, text=True, timeout=1200,
-    )  # fmt: skip
-    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
-    text = out.read_text(encoding="utf-8")
-    for name in names:
-        marker = EXPECTED[name]
-        assert f"<!-- bench:{name} -->" in text and marker in text, (name, text[-2000:])
-    git = ["git", "-C", str(ROOT), "cat-file", "-e", "8e33eb1"]
-    has_history = subprocess.run(git, capture_output=True).returncode == 0
-    if has_history:
-        assert "v1 is protocol version 1" in text and "Protocol v1 (edwards25519" in text
-    # bench_crypto's native section: measured when the extension is installed, else it says how to get it
-    assert "### Native engine (`tvote_native`" in text
-    from crypto import native_available
 
-    assert ("| native batch check, batches of" in text) == native_available()
+
+def test_the_published_benchmarks_are_no_tiny_run() -> None:
     published = (ROOT / "docs" / "benchmarks.md").read_text(encoding="utf-8")
     assert "--tiny: not a measurement" not in published
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("name", TINY)
+def test_every_benchmark_runs_at_a_tiny_size(name: str, tmp_path: Path) -> None:
+    """One test per benchmark, so that xdist spreads them over its workers."""
+    from _pg import find_bindir
+
+    if name in ("intake", "ledger") and find_bindir() is None:  # their PostgreSQL rows need a server
+        if os.environ.get("TVOTE_REQUIRE_ALL") == "1":
+            pytest.fail("PostgreSQL is required (TVOTE_REQUIRE_ALL=1) but pg_ctl/initdb were not found")
+        pytest.skip("no PostgreSQL server binaries")
+    out = tmp_path / "bench.md"
+    res = subprocess.run(
+        [sys.executable, "bench/run_all.py", "--tiny", "--out", str(out), name],
+        cwd=ROOT, capture_output=True, text=True, timeout=1200,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    text = out.read_text(encoding="utf-8")
+    assert f"<!-- bench:{name} -->" in text and EXPECTED[name] in text, (name, text[-2000:])
+    assert set(re.findall(r"<!-- bench:(\w+) -->", text)) == {name}, text[-2000:]
+    # bench_crypto and bench_verifier compare with protocol v1 read from git, when the history is there
+    v1 = {"crypto": "v1 is protocol version 1", "verifier": "Protocol v1 (edwards25519"}
+    git = ["git", "-C", str(ROOT), "cat-file", "-e", "8e33eb1"]
+    if name in v1 and subprocess.run(git, capture_output=True).returncode == 0:
+        assert v1[name] in text, text[-2000:]
+    if name == "crypto":
+        # bench_crypto's native section: measured when the extension is installed, else it says how to get it
+        assert "### Native engine (`tvote_native`" in text
+        from crypto import native_available
+
+        assert ("| native batch check, batches of" in text) == native_available()
+
+
+@pytest.mark.slow
 @pytest.mark.xdist_group("browser")
 def test_the_booth_benchmark_drives_chromium(tmp_path: Path) -> None:
     """bench_booth.py at its tiny size: Chromium really encrypts on /vote (a tracking code, the worker

@@ -462,24 +462,16 @@ def test_changed_issued_at_is_detected(election: Election, valid: Path, tmp_path
 
 
 @pytest.mark.slow
-def test_demo_election_record_verifies(tmp_path: Path) -> None:
-    """The record of the real election service (``tvote demo``) passes every check. Its commission root
+def test_demo_election_record_verifies(demo_out: Path) -> None:
+    """The record of the real election service (``tvote demo``, the session's run in
+    tests/verifier/conftest.py) passes every check. Its commission root
     is only in the demo's private data directory unless the demo exports it beside the record, so
     without it exactly V22 (the PDF's trust) may fail."""
-    exe = Path(sys.executable).parent / "tvote"
-    p = subprocess.run(
-        [str(exe), "demo", "--out", str(tmp_path), "--voters", "12"],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=600,
-    )
-    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
-    roots = [c for c in ("commission-root.pem", "commission-chain.pem") if (tmp_path / c).exists()]
+    roots = [c for c in ("commission-root.pem", "commission-chain.pem") if (demo_out / c).exists()]
     from cryptography import x509
 
-    certs = tuple(x509.load_pem_x509_certificates((tmp_path / roots[0]).read_bytes())) if roots else ()
-    r = verify_record(tmp_path / "record", Options(pdf_trust_roots=certs, workers=2))
+    certs = tuple(x509.load_pem_x509_certificates((demo_out / roots[0]).read_bytes())) if roots else ()
+    r = verify_record(demo_out / "record", Options(pdf_trust_roots=certs, workers=2))
     assert failed_steps(r) <= ({22} if not roots else set()), [f.operator_message for f in r.failures]
     assert r.summary["cast"] > 0 and r.results
 

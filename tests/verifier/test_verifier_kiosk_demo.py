@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -23,19 +21,10 @@ pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("verifier")]
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("kiosk-demo")
-    exe = Path(sys.executable).parent / "tvote"
-    p = subprocess.run(
-        [str(exe), "demo", "--out", str(out), "--voters", "12"],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=600,
-    )
-    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
-    return out
+@pytest.fixture
+def demo(demo_out: Path) -> Path:
+    """The session's ``tvote demo --voters 12`` output (tests/verifier/conftest.py); read only."""
+    return demo_out
 
 
 def _verify(demo: Path, record: Path) -> Report:
