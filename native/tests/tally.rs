@@ -3,63 +3,18 @@
 //! batch can be split at any point (`start`), and a ballot that does not decode strictly or is of another
 //! election or shape is refused with its position.
 
-use std::path::PathBuf;
-
 use curve25519_dalek::ristretto::RistrettoPoint;
 use curve25519_dalek::traits::{Identity, IsIdentity};
 use serde_json::Value as Json;
-use tvote_native::ballot::{decode_ballot, ContestSpec, Election};
+use tvote_native::ballot::{decode_ballot, Election};
 use tvote_native::tally::{same_shape, sum_values, zero, Refused, Sum, SHAPE_MISMATCH};
 use tvote_native::value::Value;
 
+mod common;
+use common::{election_of as election, hex32, value};
+
 fn load() -> Json {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/vectors/ballots.json");
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
-
-fn hex32(s: &str) -> [u8; 32] {
-    let v: Vec<u8> = (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect();
-    v.try_into().unwrap()
-}
-
-fn value(j: &Json) -> Value {
-    match j {
-        Json::Bool(b) => Value::Bool(*b),
-        Json::Number(n) if n.is_i64() || n.is_u64() => Value::Int(n.as_i64()),
-        Json::String(s) => Value::Str(s.clone()),
-        Json::Array(xs) => Value::List(xs.iter().map(value).collect()),
-        Json::Object(m) => Value::Map(m.iter().map(|(k, v)| (k.clone(), value(v))).collect()),
-        _ => Value::Other,
-    }
-}
-
-fn election(data: &Json) -> Election {
-    let e = &data["election"];
-    let contests = e["contests"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| ContestSpec {
-            id: c["contest_id"].as_str().unwrap().to_string(),
-            selection_ids: c["selection_ids"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|s| s.as_str().unwrap().into())
-                .collect(),
-            min: c["min"].as_u64().unwrap() as u32,
-            max: c["max"].as_u64().unwrap() as u32,
-        })
-        .collect();
-    Election::new(
-        hex32(e["base_hash"].as_str().unwrap()),
-        hex32(e["public_key"].as_str().unwrap()),
-        contests,
-    )
-    .unwrap()
+    common::load("ballots.json")
 }
 
 /// The valid ballots of the vector file, as JSON.

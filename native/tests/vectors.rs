@@ -2,82 +2,18 @@
 //! Appendix A): transcripts and challenges (`hash.json`), point decoding (`group.json`), whole ballots,
 //! valid and invalid (`ballots.json`), and the batch check with its published weights (`batch.json`).
 
-use std::path::PathBuf;
-
 use curve25519_dalek::scalar::Scalar;
 use curve25519_dalek::traits::IsIdentity;
 use serde_json::Value as Json;
-use tvote_native::ballot::{ballot_hash, canonical_json, decode_ballot, ContestSpec, Election, Pt};
+use tvote_native::ballot::{ballot_hash, canonical_json, decode_ballot, Election, Pt};
 use tvote_native::transcript::{ChallengeTranscript, TaggedTranscript};
-use tvote_native::value::Value;
 use tvote_native::verify::{check_batch, combined_with_weights, equation_count, precheck, verify_one};
 
-fn load(name: &str) -> Json {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../tests/vectors")
-        .join(name);
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap()
-}
-
-fn hex32(s: &str) -> [u8; 32] {
-    let v = hex(s);
-    v.try_into().unwrap()
-}
-
-fn hex(s: &str) -> Vec<u8> {
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect()
-}
-
-fn to_hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-/// serde_json → the decoder's value (a float, even `2.0`, is not an integer).
-fn value(j: &Json) -> Value {
-    match j {
-        Json::Bool(b) => Value::Bool(*b),
-        Json::Number(n) => {
-            if n.is_i64() || n.is_u64() {
-                Value::Int(n.as_i64())
-            } else {
-                Value::Other
-            }
-        }
-        Json::String(s) => Value::Str(s.clone()),
-        Json::Array(xs) => Value::List(xs.iter().map(value).collect()),
-        Json::Object(m) => Value::Map(m.iter().map(|(k, v)| (k.clone(), value(v))).collect()),
-        Json::Null => Value::Other,
-    }
-}
+mod common;
+use common::{election_of, hex, hex32, load, to_hex, value};
 
 fn election() -> Election {
-    let e = &load("ballots.json")["election"];
-    let contests = e["contests"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| ContestSpec {
-            id: c["contest_id"].as_str().unwrap().to_string(),
-            selection_ids: c["selection_ids"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|s| s.as_str().unwrap().into())
-                .collect(),
-            min: c["min"].as_u64().unwrap() as u32,
-            max: c["max"].as_u64().unwrap() as u32,
-        })
-        .collect();
-    Election::new(
-        hex32(e["base_hash"].as_str().unwrap()),
-        hex32(e["public_key"].as_str().unwrap()),
-        contests,
-    )
-    .unwrap()
+    election_of(&load("ballots.json"))
 }
 
 #[test]

@@ -114,13 +114,7 @@ def _duplicate_submission(bases: list[str], log_key: str, card: Any, choice: Any
     body = json.dumps(
         {
             "ballot": p.ballot.to_dict(),
-            "auth": {
-                "method": "jpki",
-                "certificate": sub.certificate_der.hex(),
-                "intermediates": [i.hex() for i in sub.intermediates_der],
-                "signature": sub.signature.hex(),
-                "challenge": ch.hex(),
-            },
+            "auth": sub.auth_body(ch),
         }
     ).encode()
     go = threading.Barrier(2)
@@ -147,13 +141,7 @@ def _copied_submission(bases: list[str], log_key: str, cards: list[Any], choice:
     for base, card in zip(bases, cards, strict=True):
         ch = bytes.fromhex(httpx.post(base + "/api/v1/voter/challenge").json()["challenge"])
         sub = card.sign_ballot(info.base_hash, p.ballot_hash, ch)
-        auth = {
-            "method": "jpki",
-            "certificate": sub.certificate_der.hex(),
-            "intermediates": [i.hex() for i in sub.intermediates_der],
-            "signature": sub.signature.hex(),
-            "challenge": ch.hex(),
-        }
+        auth = sub.auth_body(ch)
         bodies.append(json.dumps({"ballot": p.ballot.to_dict(), "auth": auth}).encode())
     go = threading.Barrier(2)
 

@@ -146,6 +146,17 @@ class JpkiSubmission:
     signature: bytes
     intermediates_der: tuple[bytes, ...] = ()
 
+    def auth_body(self, challenge: bytes) -> dict[str, object]:
+        """The ``auth`` object of a JPKI cast request (``docs/api.md``) for this submission and the server
+        challenge it signed."""
+        return {
+            "method": "jpki",
+            "certificate": self.certificate_der.hex(),
+            "intermediates": [i.hex() for i in self.intermediates_der],
+            "signature": self.signature.hex(),
+            "challenge": challenge.hex(),
+        }
+
 
 @dataclass(frozen=True, slots=True)
 class JpkiEvidence:

@@ -261,13 +261,7 @@ class KioskApi:
         sig = self.key.sign(ballot_digest(self.base_hash, self.kiosk_id, session, ballot_hash))
         body = {
             "ballot": dict(ballot),
-            "auth": {
-                "method": "jpki",
-                "certificate": submission.certificate_der.hex(),
-                "intermediates": [i.hex() for i in submission.intermediates_der],
-                "signature": submission.signature.hex(),
-                "challenge": challenge.hex(),
-            },
+            "auth": submission.auth_body(challenge),
             "session": session,
             "kiosk_signature": sig.hex(),
         }

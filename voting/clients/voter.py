@@ -343,13 +343,7 @@ class VoterClient:
         info = self.election()
         ch = bytes.fromhex(self._call("POST", "/voter/challenge")["challenge"])
         sub = card.sign_ballot(info.base_hash, p.ballot_hash, ch)
-        auth = {
-            "method": "jpki",
-            "certificate": sub.certificate_der.hex(),
-            "intermediates": [i.hex() for i in sub.intermediates_der],
-            "signature": sub.signature.hex(),
-            "challenge": ch.hex(),
-        }
+        auth = sub.auth_body(ch)
         body = {"ballot": p.ballot.to_dict(), "auth": auth}
         r = self._call("POST", "/voter/ballots", json=body)
         return self._check_receipt_shape(self._receipt(r), p, "cast")
