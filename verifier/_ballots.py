@@ -87,6 +87,8 @@ class BallotContext:
     roll: RollCommitment | None = None
     #: the ballot engine the workers use (``"python"`` or ``"native"``, resolved by the main process)
     engine: str = "python"
+    #: the manifest's election id (with ``election.base_hash``: the binding a worker checks of each ballot)
+    election_id: str = ""
 
     @classmethod
     def create(
@@ -98,7 +100,7 @@ class BallotContext:
     ) -> BallotContext:
         specs = tuple(ContestSpec(c.id, c.selections, c.min, c.max) for c in info.contests)
         ctx = ElectionContext(info.base_hash, joint_key.public_key, specs)
-        return cls(ctx, info.auth_methods, roll, engine)
+        return cls(ctx, info.auth_methods, roll, engine, info.election_id)
 
 
 @dataclass
