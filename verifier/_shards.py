@@ -50,6 +50,7 @@ __all__ = ["ShardRepeats", "Shards", "pack_ballot", "shard_count", "shard_repeat
 #: kind codes of a row: the three of ``ledger.record.UNIQUE_KINDS``, then the evidence hash
 KINDS: Final[tuple[str, ...]] = (*UNIQUE_KINDS, "evidence")
 EVIDENCE: Final[int] = 3
+_CODE: Final[dict[str, int]] = {kind: code for code, kind in enumerate(KINDS)}
 #: a row: ledger index, position in the ballot's values, kind code, spoiled (1) or cast (0), then the
 #: lengths of the value and of where it sits (UTF-8), followed by both
 _ROW: Final[struct.Struct] = struct.Struct("<IIBBII")
@@ -76,10 +77,7 @@ def pack_ballot(
     for pos, (kind, value, where) in enumerate(rows):
         vb = value.encode("utf-8", "surrogatepass")
         wb = where.encode("utf-8", "surrogatepass")
-        part = parts[zlib.crc32(vb) % k]
-        part += _ROW.pack(index, pos, KINDS.index(kind), sp, len(vb), len(wb))
-        part += vb
-        part += wb
+        parts[zlib.crc32(vb) % k] += _ROW.pack(index, pos, _CODE[kind], sp, len(vb), len(wb)) + vb + wb
 
 
 @dataclass
