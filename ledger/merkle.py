@@ -36,6 +36,7 @@ __all__ = [
     "consistency_ranges",
     "fold",
     "inclusion_proof",
+    "inclusion_proof_size",
     "inclusion_ranges",
     "leaf_hash",
     "node_hash",
@@ -174,6 +175,16 @@ def inclusion_ranges(index: int, size: int) -> list[tuple[int, int]]:
     return out
 
 
+def inclusion_proof_size(index: int, size: int) -> int:
+    """``len(inclusion_ranges(index, size))`` without building the ranges: the hashes below the node where
+    the paths of ``index`` and of the last leaf part, plus one for each complete subtree to the left above
+    it (the decomposition of Trillian's ``merkle/proof``)."""
+    if not 0 <= index < size:
+        raise ValueError(f"index {index} not in a tree of size {size}")
+    inner = (index ^ (size - 1)).bit_length()
+    return inner + (index >> inner).bit_count()
+
+
 def consistency_ranges(old_size: int, new_size: int) -> list[tuple[int, int]]:
     """The leaf ranges whose hashes form PROOF(old_size, D[new_size]) (RFC 9162 §2.1.4.1)."""
     if not 0 <= old_size <= new_size:
@@ -256,6 +267,8 @@ def consistency_proof(old_size: int, leaf_hashes: Sequence[bytes]) -> list[bytes
 def _check_proof(proof: Sequence[bytes]) -> list[bytes]:
     if isinstance(proof, bytes | str) or len(proof) > MAX_PROOF_LENGTH:
         raise InvalidEncoding("proof must be a list of at most 128 hashes")
+    if set(map(type, proof)) <= {bytes} and set(map(len, proof)) <= {HASH_SIZE}:  # the common case, in C
+        return list(proof)
     return [_check_hash(p, "proof hash") for p in proof]
 
 

@@ -39,7 +39,7 @@ from crypto import (
 from ledger import InvalidEncoding as LedgerInvalidEncoding
 from ledger import ProofError as LedgerProofError
 from ledger.events import BOUND_KEYS, EventType
-from ledger.merkle import inclusion_ranges, leaf_hash, verify_inclusion
+from ledger.merkle import inclusion_proof_size, leaf_hash, verify_inclusion
 
 from ._kiosk import ballot_signature_ok, kiosk_ref
 from ._manifest import ElectionInfo
@@ -56,6 +56,7 @@ __all__ = [
 ]
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
+_HEX = re.compile(r"[0-9a-f]*")
 _BINDING: Final[frozenset[str]] = BOUND_KEYS
 CAST_KEYS: Final[frozenset[str]] = (
     frozenset(
@@ -87,6 +88,8 @@ class BallotContext:
     roll: RollCommitment | None = None
     #: the ballot engine the workers use (``"python"`` or ``"native"``, resolved by the main process)
     engine: str = "python"
+    #: the manifest's election id (with ``election.base_hash``: the binding a worker checks of each ballot)
+    election_id: str = ""
 
     @classmethod
     def create(
@@ -98,7 +101,7 @@ class BallotContext:
     ) -> BallotContext:
         specs = tuple(ContestSpec(c.id, c.selections, c.min, c.max) for c in info.contests)
         ctx = ElectionContext(info.base_hash, joint_key.public_key, specs)
-        return cls(ctx, info.auth_methods, roll, engine)
+        return cls(ctx, info.auth_methods, roll, engine, info.election_id)
 
 
 @dataclass
@@ -191,22 +194,23 @@ def _check_roll_proof(out: BatchResult, ctx: BallotContext, p: dict[str, Any], i
     if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < roll.size:
         bad(f"roll_proof index {index!r} is not an integer in [0, {roll.size})")
         return
-    want = len(inclusion_ranges(index, roll.size))
+    want = inclusion_proof_size(index, roll.size)
     if not isinstance(path, list) or len(path) != want:
         n = len(path) if isinstance(path, list) else type(path).__name__
         bad(f"roll_proof path has {n} hashes, RFC 9162 needs {want} for leaf {index} of {roll.size}")
         return
-    if not all(isinstance(h, str) and _HEX64.fullmatch(h) for h in path):
+    # every hash a str of 64 lowercase hex digits: checked for the whole path at once (in C)
+    if not (set(map(type, path)) <= {str} and set(map(len, path)) <= {64} and _HEX.fullmatch("".join(path))):
         bad("roll_proof path holds a value that is not 64 lowercase hex digits")
         return
     alias = p.get("voter_alias")
     if not isinstance(alias, str) or not _HEX64.fullmatch(alias):
         bad("voter_alias is not 64 lowercase hex digits, so it cannot be a leaf of the roll")
         return
+    raw = bytes.fromhex("".join(path))
+    nodes = [raw[j : j + 32] for j in range(0, len(raw), 32)]
     try:
-        verify_inclusion(
-            leaf_hash(bytes.fromhex(alias)), index, roll.size, [bytes.fromhex(h) for h in path], roll.root
-        )
+        verify_inclusion(leaf_hash(bytes.fromhex(alias)), index, roll.size, nodes, roll.root)
     except (LedgerProofError, LedgerInvalidEncoding) as e:
         bad(f"the voter alias is not shown to be on the committed roll (inclusion proof: {e})")
 

@@ -16,6 +16,7 @@ statement of the same rule; the tests cross-check both with Hypothesis.
 
 from __future__ import annotations
 
+import itertools
 import os
 import sqlite3
 import tempfile
@@ -102,9 +103,13 @@ class BallotIndex:
             CREATE TABLE seen (kind TEXT NOT NULL, value TEXT NOT NULL, idx INTEGER NOT NULL,
                                PRIMARY KEY (kind, value)) WITHOUT ROWID;
             CREATE TABLE line_at (idx INTEGER PRIMARY KEY, start INTEGER NOT NULL, end INTEGER NOT NULL);
+            CREATE TABLE v15 (idx INTEGER NOT NULL, k INTEGER NOT NULL, at INTEGER NOT NULL,
+                              text TEXT NOT NULL, replay INTEGER NOT NULL, spoiled INTEGER NOT NULL);
+            CREATE TABLE evidence_group (grp INTEGER NOT NULL, idx INTEGER NOT NULL);
             """
         )
         self._pending: list[tuple[int, str, str, str, int]] = []
+        self._groups = 0
 
     # ------------------------------------------------------------------ uniqueness (V15)
     def first_seen(self, kind: str, value: str, index: int) -> int | None:
@@ -115,17 +120,47 @@ class BallotIndex:
         row = self._db.execute("SELECT idx FROM seen WHERE kind = ? AND value = ?", (kind, value)).fetchone()
         return int(row[0])
 
-    def all_new(self, rows: list[tuple[str, str, int]]) -> bool:
-        """Record every ``(kind, value, index)`` of ``rows`` if none of them was seen before (nor repeats
-        another of ``rows``) and return True; else record none of them and return False (the caller then
-        records them one by one with :meth:`first_seen`, which names the earlier use)."""
-        before = self._db.total_changes
-        self._db.executemany("INSERT OR IGNORE INTO seen VALUES (?, ?, ?)", rows)
-        if self._db.total_changes - before == len(rows):
-            return True
-        # undo: a row this call inserted carries its own index; a row seen before carries an earlier one
-        self._db.executemany("DELETE FROM seen WHERE kind = ? AND value = ? AND idx = ?", rows)
-        return False
+    # ------------------------------------------------------------------ uniqueness of a sliced run (V15)
+    def add_problems(self, rows: Iterable[tuple[int, int, int, str, int, int]]) -> None:
+        """Record ``(index, 0 within / 1 across ballots, position, text, replay, spoiled)`` rows
+        (``verifier._shards.shard_repeats``)."""
+        self._db.executemany("INSERT INTO v15 VALUES (?, ?, ?, ?, ?, ?)", rows)
+
+    def add_evidence_groups(self, groups: Iterable[list[int]]) -> None:
+        """Record the ledger indices of the cast ballots that share one evidence hash, a group each."""
+        for g in groups:
+            self._groups += 1
+            self._db.executemany("INSERT INTO evidence_group VALUES (?, ?)", [(self._groups, i) for i in g])
+
+    def problems(self) -> Iterator[tuple[int, list[str], bool, bool, int | None]]:
+        """In ledger order, each ballot with a V15 problem: ``(index, problem texts in the order
+        index_ballot finds them, replay, spoiled, the earlier entry of its evidence hash or None)``. A
+        replay records no evidence, so the earlier use of an evidence hash is its first non-replay ballot."""
+        cur = self._db.execute(
+            """
+            WITH ev AS (SELECT idx, MIN(idx) OVER (PARTITION BY grp) AS earlier FROM evidence_group
+                        WHERE idx NOT IN (SELECT idx FROM v15 WHERE replay = 1))
+            SELECT idx, k, at, text, replay, spoiled FROM v15
+            UNION ALL SELECT idx, 2, 0, CAST(earlier AS TEXT), 0, 0 FROM ev WHERE idx != earlier
+            ORDER BY 1, 2, 3
+            """
+        )
+        for i, rows in itertools.groupby(cur, key=lambda r: int(r[0])):
+            texts: list[str] = []
+            replay = spoiled = False
+            evidence = None
+            for _, k, _, text, rp, sp in rows:
+                if k == 2:
+                    evidence = int(text)
+                else:
+                    texts.append(text)
+                replay, spoiled = replay or bool(rp), spoiled or bool(sp)
+            yield i, texts, replay, spoiled, evidence
+
+    def drop_cast(self, indices: list[int]) -> None:
+        """Remove the counting rows of ``indices`` (a replay; a ballot whose evidence was used before)."""
+        self._flush()
+        self._db.executemany("DELETE FROM cast_ballot WHERE idx = ?", [(i,) for i in indices])
 
     # ------------------------------------------------------------------ where a ballot's line is
     def add_lines(self, rows: list[tuple[int, int, int]]) -> None:

@@ -7,15 +7,14 @@ Order of work (``docs/verifier.md`` §"How a run proceeds"):
    line's part of it (parse, canonical form, hash) is done by the worker that reads the line in step 2;
    this process feeds those facts in ledger order to the one stream (:class:`_ledger.StructureCheck`).
 2. One pass over the entries, in ledger order: V7 manifest and election binding, V8 lifecycle order
-   (:mod:`verifier._phases`), V23 privacy; ballots are indexed for V15 and V17 (:mod:`verifier._unique`),
-   each kiosk ballot is checked against its kiosk's enrolment and open session (V31,
-   :func:`verifier._kiosk.kiosk_ballot`); every other event goes to the handler its module registers
-   (:data:`EVENTS`: :mod:`verifier._ceremony` V9-V12 and V28, :mod:`verifier._booth` V29,
-   :mod:`verifier._kiosk` V30, :mod:`verifier._phases` V26, :mod:`verifier._tally`). From the first ballot
-   on, the workers read the record by slices (:mod:`verifier._slices`): they run V12-V14, V16, V23 and the
-   kiosk signatures of the ballots (:mod:`verifier._ballots`) and return the non-ballot entries, each
-   ballot's facts and failures, and each slice's homomorphic sum, which this process replays in ledger
-   order (:class:`_Pass`), so the tally accumulates incrementally.
+   (:mod:`verifier._phases`), V23 privacy; ballots are indexed for V15 and V17 (:mod:`verifier._unique`,
+   sliced :mod:`verifier._shards`), kiosk ballots checked for V31 (:func:`verifier._kiosk.kiosk_ballot`);
+   every other event to its handler (:data:`EVENTS`: :mod:`verifier._ceremony` V9-V12 and V28,
+   :mod:`verifier._booth` V29, :mod:`verifier._kiosk` V30, :mod:`verifier._phases` V26, ``_tally``).
+   From the first ballot on, the workers read the record by slices (:mod:`verifier._slices`): they run
+   V12-V14, V16, V23 and the kiosk signatures of the ballots (:mod:`verifier._ballots`) and return the
+   non-ballot entries, each ballot's facts and failures, the V15 shards and each slice's homomorphic sum,
+   which this process replays in ledger order (:class:`_Pass`), so the tally accumulates incrementally.
 3. V17 counting rule and V18 aggregate from the on-disk index (:mod:`verifier._tally`); then V19-V21
    (decryption) and V22 (PDF) (:mod:`verifier._decryption`); V27 pins (:mod:`verifier._pins`).
 
@@ -38,7 +37,7 @@ from typing import Any, BinaryIO, Final
 from crypto import Ciphertext, CryptoError, Point, select_engine
 from ledger.events import BASE_HASH, ELECTION_ID, EventType
 
-from . import _ballots, _booth, _ceremony, _kiosk, _ledger, _phases, _slices, _tally
+from . import _ballots, _booth, _ceremony, _kiosk, _ledger, _phases, _shards, _slices, _tally
 from ._ceremony import finish_key_ceremony, roll_size_check
 from ._checks import fail
 from ._counting import BallotIndex, CastRow
@@ -51,7 +50,7 @@ from ._phases import BALLOT_TYPES, check_order, lifecycle_complete
 from ._pins import check_official_pins
 from ._privacy import scan_payload
 from ._report import Report
-from ._source import RecordSource, load_json, open_record
+from ._source import RecordSource, open_record
 from ._state import ZERO, Event, Options, ProgressFn, State
 from ._tally import aggregate, counting_rule
 from ._unique import index_ballot
@@ -66,6 +65,12 @@ EVENTS: Final[dict[str, Event]] = {
     **_phases.EVENTS,
     **_tally.EVENTS,
 }
+
+
+_UNBOUND: Final[tuple[str, str]] = (
+    "election.manifest",
+    "payload does not name this election's id and base hash",
+)
 
 
 def _record(report: Report, fn: Callable[..., Any], *args: Any) -> Any:
@@ -272,6 +277,7 @@ class _Pass:
         self.batch: list[tuple[int, tuple[dict[str, Any], ...]] | tuple[int, bytes, bytes | None]] = []
         self.last_progress = 0.0
         self._file: BinaryIO | None = None
+        self.shards: _shards.Shards | None = None
 
     # ------------------------------------------------------------------ shared by both modes
     def flush(self) -> None:
@@ -358,9 +364,7 @@ class _Pass:
         info = self.st.info
         assert info is not None
         if payload.get(ELECTION_ID) != info.election_id or payload.get(BASE_HASH) != info.base_hash.hex():
-            self.report.fail(
-                "election.manifest", "payload does not name this election's id and base hash", entry=i
-            )
+            self.report.fail(*_UNBOUND, entry=i)
 
     def add_ballot(self, b: tuple[int, tuple[dict[str, Any], ...]] | tuple[int, bytes, bytes | None]) -> None:
         self.batch.append(b)
@@ -369,19 +373,15 @@ class _Pass:
 
     # ------------------------------------------------------------------ the slices
     def ballots(self, run: list[_slices.BallotFacts], snapshot: _ballots.BallotContext) -> None:
-        """Consecutive ballots a worker read: :meth:`entry`'s part for each, from what the worker returned.
-        Their V15 values are recorded at once when none was seen before (:meth:`BallotIndex.all_new`),
-        else one ballot at a time as :func:`index_ballot` does."""
-        bulk = self.st.joint_key is not None and all(b.bulk_ok for b in run)
-        rows = [r for b in run for r in b.rows] if bulk else []
-        bulk = bulk and self.index.all_new(rows)
+        """Consecutive ballots a worker read: :meth:`entry`'s part for each, from what the worker returned
+        (their V15 values are in the slice's shards: :mod:`verifier._shards`)."""
         for b in run:
-            self.ballot(b, snapshot, bulk)
+            self.ballot(b, snapshot)
         cast = EventType.BALLOT_CAST
         self.index.add_lines([(b.entry_index, b.start, b.end) for b in run if b.etype == cast])
 
-    def ballot(self, b: _slices.BallotFacts, snapshot: _ballots.BallotContext, indexed: bool) -> None:
-        """One ballot a worker read; ``indexed``: its V15 values are recorded already, none seen before."""
+    def ballot(self, b: _slices.BallotFacts, snapshot: _ballots.BallotContext) -> None:
+        """One ballot a worker read: :func:`index_ballot`'s effects but V15's (the shards'), V8, V7, V31."""
         report, st, i = self.report, self.st, b.entry_index
         if st.joint_key is None:  # never after the first ballot (the snapshot); handled as before if it were
             self.entry(i, b.end, self.read(b.start, b.end))
@@ -389,20 +389,23 @@ class _Pass:
         st.entries = i + 1
         self.tick(b.end)
         _record(report, check_order, st, i, b.etype)
-        self.binding(i, b.payload)
+        if not b.bound:
+            self.report.fail(*_UNBOUND, entry=i)
         ctx = self.context()
-        if not indexed:
-            full = load_json(self.read(b.start, b.end))["payload"]  # a rare case: the worker's values in it
-            _record(report, index_ballot, report, st, self.index, i, b.etype, full)
-        elif b.etype == EventType.BALLOT_SPOILED:
-            st.spoiled += 1  # index_ballot's effects when every value is new
+        cast = b.etype == EventType.BALLOT_CAST
+        if not b.hash_ok:
+            report.fail("ballot.binding", "ballot_hash missing", entry=i)
+        elif not cast:
+            st.spoiled += 1  # a replay is taken off at the end (Shards.finish)
         else:
             st.cast += 1
-            p = b.payload
-            self.index.add_cast(CastRow(i, p["ballot_hash"], p["voter_alias"], p["channel"], p["seq"]))
+            if b.counting is None:
+                report.fail("ballot.binding", "cast ballot without voter_alias, channel or seq", entry=i)
+            else:
+                self.index.add_cast(CastRow(i, *b.counting))
         key = None
-        if b.etype == EventType.BALLOT_CAST:
-            key = _record(report, _kiosk.kiosk_ballot, report, st, i, b.payload)
+        if cast and b.kiosk is not None:
+            key = _record(report, _kiosk.kiosk_ballot, report, st, i, b.kiosk)
         if ctx is snapshot and key == b.kiosk_key:
             self.add_ballot((i, b.failures))
             return
@@ -430,6 +433,7 @@ class _Pass:
         ctx: Any = self.ex.shared(snapshot) if isinstance(self.ex, DaskExecutor) else snapshot
         workers = max(1, self.opts.workers)
         stop = False
+        shards = self.shards = _shards.Shards(_shards.shard_count(self.total))
 
         def consume(results: Iterator[_slices.SliceResult]) -> None:
             nonlocal stop
@@ -439,6 +443,7 @@ class _Pass:
                     structure.feed(r.start, r.end, r.facts)
                 if stop:
                     continue
+                shards.add(r.shards)
                 _add_sums(st, r.sums)
                 run: list[_slices.BallotFacts] = []
                 for item in r.items:
@@ -456,9 +461,10 @@ class _Pass:
 
         with self.src.entries_path.open("rb") as f:
             for first, pos, data in _slices.plan_slices(f, start, i, self.total, workers):
-                job = (ctx, keys, first, pos, data, self.opts.batch_size)
+                job = (ctx, keys, first, pos, data, self.opts.batch_size, shards.count)
                 consume(self.ex.submit(_slices.verify_slice, *job))
         consume(self.ex.drain())
+        shards.finish(self.report, st, self.index, self.ex)
 
     def run(self) -> None:
         try:
@@ -473,6 +479,8 @@ class _Pass:
                 start = pos
             self.flush()
         finally:
+            if self.shards is not None:
+                self.shards.close()
             if self._file is not None:
                 self._file.close()
         if self.progress is not None:

@@ -179,6 +179,9 @@ _TWELVE_DIGIT_RUN = re.compile(rb"\d{12}")
 #: a literal of exactly twelve digits, in the literals joined and surrounded by quotes (which none holds)
 _TWELVE_DIGIT_LITERAL = re.compile(rb'"\d{12}"')
 _HEX_DIGITS: Final[bytes] = b"0123456789abcdef"
+#: the literals found clean (as key and value) so far, by ``(name_ok, dates_ok)``: bounded
+_CLEAN: dict[tuple[bool, bool], set[bytes]] = {}
+_CLEAN_MAX: Final[int] = 65536
 
 
 @lru_cache(maxsize=8192)
@@ -216,10 +219,16 @@ def scan_entry(event_type: str, line: bytes, payload: Any) -> Iterator[tuple[str
                 # literal is empty or twelve digits, and deleting the hex digits leaves an empty residue
                 # exactly for the hex literals, so only the others are looked at
                 residue = joined.translate(None, _HEX_DIGITS).split(b'"')
+                others = set(compress(literals, residue))
+                clean = _CLEAN.setdefault((name_ok, dates_ok), set())
+                if others <= clean:  # the keys and identifiers of a ballot: one set operation
+                    return
                 if all(
                     _literal_is_clean(t.decode("utf-8", "surrogatepass"), name_ok, dates_ok)
-                    for t in compress(literals, residue)
+                    for t in others - clean
                 ):
+                    if len(clean) < _CLEAN_MAX:
+                        clean.update(others)
                     return
             elif all(
                 (_HEX_BYTES_MATCH(t) and not (len(t) == 12 and t.isdigit()))

@@ -13,10 +13,10 @@ line once, and returns
   the whole file for them;
 - every entry that is not a ballot (or that does not decode) as its raw line: the main process handles it
   as before (they are few: the ceremony, the kiosks, the phases, the tally);
-- for each ballot entry only what the main process's cross-ballot checks need: its type, its payload
-  without the ballot, the revealed opening and the roll proof (voter alias, channel, seq, evidence hash,
-  kiosk reference, election binding: for V8, V14, V15, V17 and V31), its V15 unique values, the kiosk key
-  the worker used and the failures of V12-V14, V16, V23 and V31 that the worker found;
+- for each ballot entry only what the main process's cross-ballot checks need (:class:`BallotFacts`: flags,
+  the counting row, a kiosk ballot's kiosk reference, the kiosk key the worker used and the failures of
+  V12-V14, V16, V23 and V31 that the worker found);
+- the slice's V15 values, packed into shards (:mod:`verifier._shards`);
 - the homomorphic sum of the slice's cast ballots, already reduced (one ciphertext per selection).
 
 The worker checks the ballots with the ballot context and the enrolled kiosk keys as they stood at the
@@ -32,7 +32,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Final, NamedTuple
 
-from ledger.events import EventType
+from ledger.events import BASE_HASH, ELECTION_ID, EventType
 from ledger.record import READ_LIMIT, LineFacts, ballot_unique_values, line_facts
 
 from . import _ballots
@@ -40,31 +40,31 @@ from ._errors import CheckFailed
 from ._kiosk import kiosk_ref
 from ._ledger import entry_of, parse_entry
 from ._phases import BALLOT_TYPES
+from ._shards import pack_ballot
 from ._source import _MAX_LINE, load_json
 
 __all__ = ["BallotFacts", "SliceResult", "is_ballot_line", "plan_slices", "slice_lines", "verify_slice"]
 
-#: the payload keys a worker does not send back (the bulk of a ballot entry)
-HEAVY_KEYS: Final[frozenset[str]] = frozenset({"ballot", "revealed", "roll_proof", "tracking_code"})
 MAX_LINE: Final[int] = _MAX_LINE
 MIN_SLICE: Final[int] = 64 * 1024
 MAX_SLICE: Final[int] = 8 * 1024 * 1024
 
 
 class BallotFacts(NamedTuple):
-    """What the main process needs of one ballot entry (see the module docstring). A named tuple: it
-    crosses a process boundary per ballot, and a tuple is the cheapest to unpickle."""
+    """What the main process needs of one ballot entry (see the module docstring). A named tuple of flags,
+    ints and the few strings the counting rule needs: it crosses a process boundary per ballot, and a tuple
+    is the cheapest to unpickle."""
 
     entry_index: int  # the ledger index
     start: int  # byte offset of the line in entries.jsonl (to re-read it if the snapshot does not apply)
     end: int  # byte offset after the line
     etype: str
-    payload: dict[str, Any]  # without HEAVY_KEYS
-    #: V15: ``(kind, value, ledger index)`` of each value :func:`verifier._unique.index_ballot` would record
-    #: (the unique values, then a cast ballot's evidence hash) ...
-    rows: tuple[tuple[str, str, int], ...]
-    #: ... if it records them all when none was seen before (else the main process runs it on the entry)
-    bulk_ok: bool
+    bound: bool  # V7: the payload names this election's id and base hash
+    hash_ok: bool  # its ballot_hash is a string (else V14 fails and the ballot is not indexed)
+    #: a cast ballot's counting row ``(ballot_hash, voter_alias, channel, seq)``; None if it lacks one
+    counting: tuple[str, str, str, int] | None
+    #: V31: a cast ballot's ``channel`` and ``kiosk`` if it names either as a kiosk ballot, else None
+    kiosk: dict[str, Any] | None
     kiosk_key: bytes | None
     failures: tuple[dict[str, Any], ...]
     summed: bool
@@ -81,6 +81,8 @@ class SliceResult:
     #: V1-V6: each line's ``ledger.record.line_facts`` (hash, prev, index, or why it is no canonical entry),
     #: for the main process's ``verifier._ledger.StructureCheck``
     facts: list[LineFacts] = field(default_factory=list)
+    #: V15: the slice's unique values, packed and partitioned into shards (``verifier._shards``)
+    shards: list[bytes] = field(default_factory=list)
 
 
 def is_ballot_line(line: bytes) -> bool:
@@ -132,10 +134,12 @@ def verify_slice(
     start: int,
     data: bytes,
     batch_size: int,
+    shards: int,
 ) -> SliceResult:
     """The worker's part of a slice (module docstring): ``kiosk_keys`` are the enrolled keys by kiosk id at
-    the snapshot."""
+    the snapshot; ``shards``: how many V15 shards (:func:`verifier._shards.shard_count`)."""
     out = SliceResult(start, start + len(data))
+    parts = [bytearray() for _ in range(shards)]
     pending: list[tuple[int, int, int, str, dict[str, Any], Any, bytes, bytes | None]] = []
     acc: dict[tuple[str, str], Any] = {}
 
@@ -149,25 +153,7 @@ def verify_slice(
             found.setdefault(int(fl["entry"]), []).append(fl)
         summed = set(r.summed)
         for i, s, e, etype, p, _, _, key in pending:
-            slim = {k: v for k, v in p.items() if k not in HEAVY_KEYS}
-            bh = p.get("ballot_hash")
-            rows: list[tuple[str, str, int]] = [
-                (v.kind, v.value, i) for v in ballot_unique_values(bh, p.get("ballot"))
-            ]
-            ok = isinstance(bh, str)
-            if etype == EventType.BALLOT_CAST:
-                auth = p.get("auth")
-                ev = auth.get("evidence_hash") if isinstance(auth, dict) else None
-                if isinstance(ev, str):
-                    rows.append(("evidence", ev, i))
-                ok = ok and (
-                    isinstance(p.get("voter_alias"), str)
-                    and p.get("channel") in ("internet", "kiosk")
-                    and isinstance(p.get("seq"), int)
-                )
-            mine = tuple(found.get(i, ()))
-            facts = BallotFacts(i, s, e, etype, slim, tuple(rows), ok, key, mine, i in summed)
-            out.items.append(facts)
+            out.items.append(_facts(ctx, parts, i, s, e, etype, p, key, tuple(found.get(i, ())), i in summed))
         for k, v in r.sums.items():
             prev = acc.get(k)
             acc[k] = v if prev is None else _add_hex(prev, v)
@@ -197,7 +183,49 @@ def verify_slice(
             verify()
     verify()
     out.sums = acc
+    out.shards = [bytes(b) for b in parts]
     return out
+
+
+def _facts(
+    ctx: _ballots.BallotContext,
+    parts: list[bytearray],
+    i: int,
+    s: int,
+    e: int,
+    etype: str,
+    p: dict[str, Any],
+    key: bytes | None,
+    failures: tuple[dict[str, Any], ...],
+    summed: bool,
+) -> BallotFacts:
+    """One ballot's :class:`BallotFacts`; its V15 rows go to ``parts`` (what :func:`index_ballot` would
+    record: nothing without a ballot_hash, the evidence hash of a cast ballot only)."""
+    bh = p.get("ballot_hash")
+    cast = etype == EventType.BALLOT_CAST
+    counting: tuple[str, str, str, int] | None = None
+    kiosk: dict[str, Any] | None = None
+    if isinstance(bh, str):
+        ev = None
+        if cast:
+            auth = p.get("auth")
+            ev = auth.get("evidence_hash") if isinstance(auth, dict) else None
+        pack_ballot(
+            parts, i, not cast, ballot_unique_values(bh, p.get("ballot")), ev if isinstance(ev, str) else None
+        )
+    if cast:
+        alias, channel, seq = p.get("voter_alias"), p.get("channel"), p.get("seq")
+        if (
+            isinstance(bh, str)
+            and isinstance(alias, str)
+            and channel in ("internet", "kiosk")
+            and isinstance(seq, int)
+        ):
+            counting = (bh, alias, channel, seq) if isinstance(bh, str) else None
+        if "kiosk" in p or channel == "kiosk":
+            kiosk = {k: p[k] for k in ("channel", "kiosk") if k in p}
+    bound = p.get(ELECTION_ID) == ctx.election_id and p.get(BASE_HASH) == ctx.election.base_hash.hex()
+    return BallotFacts(i, s, e, etype, bound, isinstance(bh, str), counting, kiosk, key, failures, summed)
 
 
 def _add_hex(x: tuple[str, str], y: tuple[str, str]) -> tuple[str, str]:

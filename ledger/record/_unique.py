@@ -54,6 +54,10 @@ class UniqueValue:
         return f"{_WHAT[self.kind]} of {self.where}" if self.where else _WHAT[self.kind]
 
 
+#: a decoded entry's objects are dicts: checked first (an ABC check costs more)
+_MAP: Final = (dict, Mapping)
+
+
 def _str(v: Any) -> str | None:
     return v if isinstance(v, str) else None
 
@@ -65,18 +69,18 @@ def ballot_unique_values(ballot_hash: Any, ballot: Any) -> tuple[UniqueValue, ..
     out: list[UniqueValue] = []
     if (h := _str(ballot_hash)) is not None:
         out.append(UniqueValue("ballot_hash", h))
-    if not isinstance(ballot, Mapping):
+    if not isinstance(ballot, _MAP):
         return tuple(out)
     if (n := _str(ballot.get("ballot_nonce"))) is not None:
         out.append(UniqueValue("ballot_nonce", n))
     contests = ballot.get("contests")
     for contest in contests if isinstance(contests, list) else ():
-        if not isinstance(contest, Mapping) or not isinstance(contest.get("selections"), list):
+        if not isinstance(contest, _MAP) or not isinstance(contest.get("selections"), list):
             continue
         cid = _str(contest.get("contest_id")) or "?"
         for sel in contest["selections"]:
-            ct = sel.get("ciphertext") if isinstance(sel, Mapping) else None
-            pad = _str(ct.get("a")) if isinstance(ct, Mapping) else None
+            ct = sel.get("ciphertext") if isinstance(sel, _MAP) else None
+            pad = _str(ct.get("a")) if isinstance(ct, _MAP) else None
             if pad is not None:
                 sid = _str(sel.get("selection_id")) or "?"
                 out.append(UniqueValue("pad", pad, f"{cid}/{sid}"))

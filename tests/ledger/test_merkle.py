@@ -269,3 +269,26 @@ def test_compact_range_refuses_a_border_that_does_not_cover_its_size() -> None:
         merkle.CompactRange(3, [(1, bytes(32))])
     with pytest.raises(InvalidEncoding):
         merkle.CompactRange(1, [(0, bytes(31))])
+
+
+@settings(max_examples=300)
+@given(st.integers(min_value=1, max_value=2**40), st.data())
+def test_inclusion_proof_size_is_the_length_of_the_rfc9162_path(size: int, data: st.DataObject) -> None:
+    index = data.draw(st.integers(min_value=0, max_value=size - 1))
+    assert merkle.inclusion_proof_size(index, size) == len(merkle.inclusion_ranges(index, size))
+    for edge in (0, size - 1):
+        assert merkle.inclusion_proof_size(edge, size) == len(merkle.inclusion_ranges(edge, size))
+    with pytest.raises(ValueError):
+        merkle.inclusion_proof_size(size, size)
+
+
+def test_verify_inclusion_checks_every_proof_hash() -> None:
+    leaves = [merkle.leaf_hash(bytes([i])) for i in range(5)]
+    proof = merkle.inclusion_proof(2, leaves)
+    merkle.verify_inclusion(leaves[2], 2, 5, proof, merkle.root(leaves))
+    for bad in ([*proof[:-1], proof[-1][:31]], [*proof[:-1], "00" * 32], [*proof[:-1], bytearray(proof[-1])]):
+        if isinstance(bad[-1], bytearray):  # a bytearray of 32 bytes is a hash too
+            merkle.verify_inclusion(leaves[2], 2, 5, bad, merkle.root(leaves))
+            continue
+        with pytest.raises(InvalidEncoding):
+            merkle.verify_inclusion(leaves[2], 2, 5, bad, merkle.root(leaves))

@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from verifier_fixture import Election, build_election
 
-from verifier import Options, _ledger, _slices, verify_record
+from verifier import Options, _ledger, _shards, _slices, verify_record
 from verifier._report import Report
 from verifier._source import _MAX_LINE, RecordSource
 
@@ -98,11 +98,34 @@ def _tampered(el: Election) -> dict[str, list[tuple[str, dict[str, Any]]]]:
     e = evs()  # a ballot of another election
     e[casts[6]][1]["election_id"] = "another"
     out["binding"] = e
+    e = evs()  # a pad repeated within one ballot, and a spoiled ballot replayed (V15 within one slice too)
+    c = e[casts[3]][1]["ballot"]["contests"][0]["selections"]
+    c[1]["ciphertext"] = copy.deepcopy(c[0]["ciphertext"])
+    spoiled = next(j for j, (t, _) in enumerate(e) if t == "ballot.spoiled")
+    e.insert(spoiled + 2, copy.deepcopy(e[spoiled]))
+    out["within-and-spoiled-replay"] = e
+    e = evs()  # evidence reused; a replay's evidence is not recorded (the later reuse names the original)
+    ev = e[casts[1]][1]["auth"]["evidence_hash"]
+    e[casts[5]][1]["auth"]["evidence_hash"] = e[casts[2]][1]["auth"]["evidence_hash"]
+    e[casts[6]][1]["auth"]["evidence_hash"] = ev
+    e.insert(casts[4] + 1, copy.deepcopy(e[casts[1]]))
+    del e[casts[-1] + 1][1]["voter_alias"]  # and a cast ballot without a voter alias (V14, no counting row)
+    out["evidence"] = e
     return out
 
 
 @pytest.mark.parametrize(
-    "case", ["valid", "bad-proof", "replay", "copied-pad", "roll-after-ballots", "binding"]
+    "case",
+    [
+        "valid",
+        "bad-proof",
+        "replay",
+        "copied-pad",
+        "roll-after-ballots",
+        "binding",
+        "within-and-spoiled-replay",
+        "evidence",
+    ],
 )
 def test_slices_give_the_report_of_the_main_process_reading_everything(
     monkeypatch: pytest.MonkeyPatch, election: Election, tmp_path: Path, case: str
@@ -114,7 +137,8 @@ def test_slices_give_the_report_of_the_main_process_reading_everything(
         m.setattr(_slices, "is_ballot_line", lambda line: False)
         reference = verify_record(rec, Options(**opts))
     assert (not reference.failures) == (case == "valid"), reference.failures
-    _same(reference, verify_record(rec, Options(**opts)))  # one slice
+    _same(reference, verify_record(rec, Options(**opts)))  # one slice, one V15 shard
+    monkeypatch.setattr(_shards, "shard_count", lambda size: 3)  # the values of V15 in three shards
     monkeypatch.setattr(_slices, "MIN_SLICE", 1)  # every line its own slice, then a few lines a slice
     monkeypatch.setattr(_slices, "MAX_SLICE", 1)
     _same(reference, verify_record(rec, Options(**opts)))
