@@ -2,58 +2,18 @@
 //! vectors' ballots: `cargo run --release --example profile`.
 use std::time::Instant;
 
-use tvote_native::ballot::{decode_ballot, ContestSpec, Election};
+use tvote_native::ballot::decode_ballot;
 use tvote_native::value::Value;
 use tvote_native::verify::{check_batch, precheck};
 
-fn value(j: &serde_json::Value) -> Value {
-    match j {
-        serde_json::Value::Bool(b) => Value::Bool(*b),
-        serde_json::Value::Number(n) => n.as_i64().map_or(Value::Other, |i| Value::Int(Some(i))),
-        serde_json::Value::String(s) => Value::Str(s.clone()),
-        serde_json::Value::Array(xs) => Value::List(xs.iter().map(value).collect()),
-        serde_json::Value::Object(m) => Value::Map(m.iter().map(|(k, v)| (k.clone(), value(v))).collect()),
-        serde_json::Value::Null => Value::Other,
-    }
-}
-
-fn hex32(s: &str) -> [u8; 32] {
-    let v: Vec<u8> = (0..64)
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect();
-    v.try_into().unwrap()
-}
+#[path = "../tests/common/mod.rs"]
+mod common;
+use common::{election_of, load, value};
 
 fn main() {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/vectors/");
-    let ballots: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(format!("{dir}ballots.json")).unwrap()).unwrap();
-    let batch: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(format!("{dir}batch.json")).unwrap()).unwrap();
-    let e = &ballots["election"];
-    let contests = e["contests"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| ContestSpec {
-            id: c["contest_id"].as_str().unwrap().into(),
-            selection_ids: c["selection_ids"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|s| s.as_str().unwrap().into())
-                .collect(),
-            min: c["min"].as_u64().unwrap() as u32,
-            max: c["max"].as_u64().unwrap() as u32,
-        })
-        .collect();
-    let el = Election::new(
-        hex32(e["base_hash"].as_str().unwrap()),
-        hex32(e["public_key"].as_str().unwrap()),
-        contests,
-    )
-    .unwrap();
+    let ballots = load("ballots.json");
+    let batch = load("batch.json");
+    let el = election_of(&ballots);
     let vals: Vec<Value> = batch["batches"][0]["ballots"]
         .as_array()
         .unwrap()
