@@ -32,6 +32,10 @@ class Ciphertext:
     def __add__(self, other: Ciphertext) -> Ciphertext:
         return Ciphertext(self.a + other.a, self.b + other.b)
 
+    def __sub__(self, other: Ciphertext) -> Ciphertext:
+        """The homomorphic difference (an encryption of the difference of the two plaintexts)."""
+        return Ciphertext(self.a - other.a, self.b - other.b)
+
     def to_dict(self) -> dict[str, str]:
         return {"a": self.a.hex(), "b": self.b.hex()}
 

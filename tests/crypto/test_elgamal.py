@@ -34,6 +34,17 @@ def test_homomorphism(secret: Scalar, m1: int, m2: int, r1: Scalar, r2: Scalar) 
     assert discrete_log(total.decrypt_point(secret), 2000) == m1 + m2
 
 
+@given(nonzero_scalars, plaintexts, plaintexts, scalars, scalars)
+@settings(max_examples=30)
+def test_difference_undoes_the_sum(secret: Scalar, m1: int, m2: int, r1: Scalar, r2: Scalar) -> None:
+    """What the tally relies on: (sum of every cast ballot) - (the ones not counted) = the counted ones."""
+    k = secret * G
+    a, b = encrypt(k, m1, r1), encrypt(k, m2, r2)
+    assert (a + b) - b == a
+    assert a - a == ZERO
+    assert discrete_log(((a + b) - a).decrypt_point(secret), 1000) == m2
+
+
 @given(nonzero_scalars, st.lists(st.tuples(st.integers(0, 1), scalars), max_size=8))
 @settings(max_examples=25)
 def test_sum_of_many(secret: Scalar, votes: list[tuple[int, Scalar]]) -> None:

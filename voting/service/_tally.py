@@ -72,11 +72,11 @@ def _summary(counting: CountedBallots) -> dict[str, int]:
 class TallyStage(ServiceCore):
     """Count the ballots on the ledger and publish their encrypted sum."""
 
-    def _cast_rows(self) -> tuple[list[tuple[int, str, str, str]], int]:
-        """``(index, ballot_hash, voter_alias, channel)`` of every ``ballot.cast`` entry in ledger order, and
-        the number of spoiled ballots: one streaming pass that keeps four short fields per ballot, never the
-        ballots (a city's million encrypted ballots would not fit in memory; :meth:`_counted_ballots` reads
-        them again, one chunk at a time)."""
+    def _cast_ballots(self, out: list[tuple[list[tuple[int, str, str, str]], int]]) -> Iterator[Any]:
+        """One streaming pass over the ledger: yields every cast ballot (its dict form, the payload's
+        ``ballot``) and, once exhausted, puts in ``out`` the ``(index, ballot_hash, voter_alias, channel)`` of
+        every ``ballot.cast`` entry in ledger order and the number of spoiled ballots. It keeps four short
+        fields per ballot, never the ballots (a city's million encrypted ballots would not fit in memory)."""
         cast: list[tuple[int, str, str, str]] = []
         spoiled = 0
         seen: set[str] = set()
@@ -87,14 +87,17 @@ class TallyStage(ServiceCore):
                     raise Conflict("ledger.replay", f"ballot hash repeated at entry {index}")
                 seen.add(bh)
                 cast.append((index, bh, payload["voter_alias"], payload["channel"]))
+                yield payload["ballot"]
             elif etype == EventType.BALLOT_SPOILED:
                 spoiled += 1
-        return cast, spoiled
+        out.append((cast, spoiled))
 
     def _counting(self) -> CountedBallots:
         """The counting rule applied to the ledger's ``ballot.cast`` entries (the ledger is the input)."""
-        cast, spoiled = self._cast_rows()
-        return count_ballots(cast, spoiled)
+        out: list[tuple[list[tuple[int, str, str, str]], int]] = []
+        for _ in self._cast_ballots(out):
+            pass
+        return count_ballots(*out[0])
 
     def _counted_ballots(self, counted: set[str]) -> Iterator[Any]:
         """The counted ballots (their dict form, the payload's ``ballot``), streamed from the ledger in
@@ -103,11 +106,33 @@ class TallyStage(ServiceCore):
             if etype == EventType.BALLOT_CAST and p["ballot_hash"] in counted:
                 yield p["ballot"]
 
+    def _ballots_at(self, indexes: list[int]) -> Iterator[Any]:
+        """The cast ballots (dict form) at the given ledger indexes (ascending), read in runs of nearby
+        entries spanning fewer than :data:`SUM_CHUNK` entries (so memory stays bounded when most ballots
+        are re-votes), never the whole ledger (counted in ``_read_again``)."""
+        self._read_again = 0
+        i = 0
+        while i < len(indexes):
+            j = i
+            while (
+                j + 1 < len(indexes)
+                and indexes[j + 1] - indexes[j] <= 8
+                and indexes[j + 1] - indexes[i] < SUM_CHUNK
+            ):
+                j += 1
+            want = set(indexes[i : j + 1])
+            for index, etype, p in self.ledger.payloads(indexes[i], indexes[j] + 1):
+                if index in want and etype == EventType.BALLOT_CAST:
+                    self._read_again += 1
+                    yield p["ballot"]
+            i = j + 1
+
     def compute_tally(self) -> dict[str, Any]:
         """Apply the counting rule; publish the sum of the counted ballots (``tally.encrypted``).
 
-        Two streaming passes over the ledger (the counting rule, then the sum of the counted ballots), so
-        memory grows with a few short fields per ballot, not with the ballots. The sum is the ballot
+        One streaming pass over the ledger (the counting rule's fields and the sum of every cast ballot),
+        then the ballots the rule does not count are read again by their indexes and taken out of the sum,
+        so memory grows with a few short fields per ballot, not with the ballots. The sum is the ballot
         engine's (``crypto.select_engine("auto")``, as the intake's check: the native one when installed,
         in chunks of :data:`SUM_CHUNK` ballots); it decodes every counted ballot strictly but checks no
         proof again (intake verified each one; the public verifier re-checks them all)."""
@@ -119,12 +144,25 @@ class TallyStage(ServiceCore):
                 raise Conflict(
                     "election.phase", f"the tally is computed after voting closes (phase '{row.phase}')"
                 )
-            counting = self._counting()
             ctx = ElectionContext(
                 self.base_hash, self.joint_key().public_key, tuple(self.manifest.contest_specs())
             )
             engine = select_engine("auto")
-            totals = engine.sum_ballots(ctx, self._counted_ballots(set(counting.counted)), chunk=SUM_CHUNK)
+            out: list[tuple[list[tuple[int, str, str, str]], int]] = []
+            every = engine.sum_ballots(ctx, self._cast_ballots(out), chunk=SUM_CHUNK)
+            cast, spoiled = out[0]
+            counting = count_ballots(cast, spoiled)
+            # the sum of the counted ballots = the sum of every cast ballot - the sum of those not counted
+            # (superseded re-votes, internet ballots overridden by a kiosk ballot: usually few, read again
+            # by their indexes)
+            counted = set(counting.counted)
+            not_counted = [index for index, bh, _, _ in cast if bh not in counted]
+            dropped = engine.sum_ballots(ctx, self._ballots_at(not_counted), chunk=SUM_CHUNK)
+            if self._read_again != len(not_counted):  # the ledger is append-only: a bug or tampered storage
+                raise ServiceUnavailable(
+                    "ledger.changed", "the ledger's cast ballots changed during the tally"
+                )
+            totals = {key: every[key] - dropped[key] for key in every}
             ciphertexts: dict[str, dict[str, Any]] = {}
             for (contest, selection), ct in totals.items():
                 ciphertexts.setdefault(contest, {})[selection] = ct.to_dict()
