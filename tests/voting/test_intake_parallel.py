@@ -165,3 +165,50 @@ def test_many_voters_cast_side_by_side_and_a_racing_close_is_after_every_cast(el
     assert all(seqs == list(range(1, len(seqs) + 1)) for seqs in by_voter.values()), by_voter
     report = e.service.reconcile(full=True)
     assert report.problems == ()
+
+
+def test_more_casts_at_once_than_the_pool_has_connections_all_succeed(election: DemoElection) -> None:
+    """Every voter casts twice at once (24 requests, 12 voters): every cast is acknowledged and on the
+    ledger, and reconciliation finds nothing to repair. (``bench_intake.py`` with 16 clients on PostgreSQL
+    once got 500s here: each step-6 holder took a lock connection and then waited for a session connection
+    of the exhausted pool; this test does not reproduce that timing reliably, the next one pins the bound.)"""
+    e = election
+    bodies = []
+    for res in e.residents:
+        for _ in range(2):
+            with e.client() as c:
+                bodies.append(_body(e, res.card, c.prepare(CHOICE).ballot))
+    before = e.ledger_size()
+    answers = _at_once(e, bodies)
+    assert [x.status_code for x in answers] == [200] * len(bodies), [
+        x.text for x in answers if x.status_code != 200
+    ]
+    assert e.ledger_size() == before + len(bodies)
+    _assert_record_unique(e)
+    assert e.service.reconcile(full=True).problems == ()
+
+
+def test_step_6_holders_are_bounded_by_the_cast_slots(election: DemoElection) -> None:
+    """At most ``CAST_SLOTS`` casts of one process hold step 6 (``casting``) at once, so their lock and
+    session connections never exhaust the service's pool; the others wait their turn and all get in."""
+    from voting.service._core import CAST_SLOTS
+
+    e = election.service
+    inside = peak = done = 0
+    lock = threading.Lock()
+
+    def hold(i: int) -> None:
+        nonlocal inside, peak, done
+        with e.casting(f"{i:064x}"):
+            with lock:
+                inside += 1
+                peak = max(peak, inside)
+            threading.Event().wait(0.05)
+            with lock:
+                inside -= 1
+                done += 1
+
+    n = CAST_SLOTS * 3
+    with cf.ThreadPoolExecutor(n) as pool:
+        list(pool.map(hold, range(n)))
+    assert done == n and peak == CAST_SLOTS, (peak, CAST_SLOTS)

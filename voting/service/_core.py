@@ -87,6 +87,10 @@ def _voter_lock_key(election_id: str, voter: str) -> int:
     return int.from_bytes(hashlib.sha256(tag).digest()[:8], "big", signed=True)
 
 
+#: how many casts of one process run step 6 at once (:meth:`ServiceCore.casting`): at most two pool
+#: connections each, leaving the rest of the service's pool to the other requests
+CAST_SLOTS = 4
+
 #: pending evidence younger than this survives a reconciliation that another server may run beside this one
 #: (start-up, catch-up): a cast holds it for well under a second between its two commits
 ORPHAN_MIN_AGE = dt.timedelta(minutes=2)
@@ -249,6 +253,10 @@ class ServiceCore:
         self.settings = settings or Settings(environment="development")
         self._clock = clock
         self._elock = ElectionLock()  # exclusive: appending(), reconcile(); shared: casting()
+        # casts in step 6 at once in this process: each holds a lock connection and a session connection of
+        # the service's pool (5 + 10 overflow), so without a bound 15 concurrent casts would each hold a
+        # lock connection and wait for a session connection that never comes (the pool's 30 s timeout)
+        self._cast_slots = threading.BoundedSemaphore(CAST_SLOTS)
         self._open_lock = threading.Lock()  # opening the ledger
         #: several processes share this database (PostgreSQL): appending() also takes the database lock
         self._shared = engine.dialect.name != "sqlite"
@@ -428,7 +436,7 @@ class ServiceCore:
         caught_up = False
         while True:
             behind = False
-            with self._elock.shared():
+            with self._cast_slots, self._elock.shared():
                 conn = self._lock_shared(voter)
                 try:
                     if self._diverged is not None:
