@@ -210,6 +210,7 @@ PINNED: dict[str, set[str]] = {
         "fold",
         "inclusion_proof",
         "inclusion_ranges",
+        "inclusion_proof_size",
         "leaf_hash",
         "node_hash",
         "root",
