@@ -80,9 +80,11 @@ demo: $(STAMP)
 	$(VENV)/bin/tvote demo --out $(DEMO_OUT)
 	$(VENV)/bin/tvote-verify $(DEMO_OUT)/record --pins $(DEMO_OUT)/pins.json
 
+# --durations: the slowest tests are listed at the end of every run (CI's log too), so the suite's time can be
+# watched (the guide: well under 20 minutes on CI's 2 cores).
 test: $(STAMP) $(NATIVE_IF_CARGO)
 	$(if $(HAVE_CARGO),$(CARGO) test --quiet --locked --manifest-path native/Cargo.toml)
-	$(PY) -m pytest -n 2 --dist loadgroup -q
+	$(PY) -m pytest -n 2 --dist loadgroup -q --durations=25
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -x -m "not slow"
