@@ -164,6 +164,16 @@ class BallotEngine(Protocol):
         verifying it alone fails (``schnorr-pok``, ``chaum-pedersen-identity``, ``chaum-pedersen``)."""
         ...  # pragma: no cover - protocol
 
+    def verify_inclusions(
+        self, root: bytes, size: int, items: Sequence[tuple[bytes, int, bytes]]
+    ) -> list[str | None] | None:
+        """RFC 9162 inclusion proofs under one tree (``root``, ``size``): the roll proofs of cast ballots
+        (the verifier's V12). Each item is ``(leaf data, index, path)``, the path its 32-byte hashes
+        concatenated; per item ``None`` (it verifies) or the reason it does not. The reference of this check
+        is ``ledger.merkle.verify_inclusion`` (``ledger`` sits above ``crypto``, which cannot call it): the
+        reference engine returns ``None`` for the whole call, "use the reference"."""
+        ...  # pragma: no cover - protocol
+
 
 def _cause(e: CryptoError) -> str | None:
     c = e.__cause__
@@ -249,6 +259,11 @@ class PythonEngine:
 
     def verify_proofs(self, statements: Sequence[ProofStatement]) -> list[str | None]:
         return _reference_proof_verdicts(statements)
+
+    def verify_inclusions(
+        self, root: bytes, size: int, items: Sequence[tuple[bytes, int, bytes]]
+    ) -> list[str | None] | None:
+        return None  # the reference is ledger.merkle.verify_inclusion (BallotEngine.verify_inclusions)
 
 
 def _proof_equations(s: ProofStatement) -> tuple[Equation, ...]:
@@ -387,10 +402,24 @@ class NativeEngine:
         out: list[str | None] = self._m.verify_proofs([_native_statement(s) for s in statements])
         return out
 
+    def verify_inclusions(
+        self, root: bytes, size: int, items: Sequence[tuple[bytes, int, bytes]]
+    ) -> list[str | None] | None:
+        """In Rust without the GIL (``native/src/merkle.rs``); the same verdicts as
+        ``ledger.merkle.verify_inclusion`` (``tests/native/test_native_merkle.py``)."""
+        out: list[str | None] = self._m.verify_inclusions(root, size, list(items))
+        return out
+
 
 _MODULE_NAME: Final[str] = "tvote_native"
 #: what this wrapper calls (an extension module built from an older native/ lacks some)
-_NATIVE_FUNCTIONS: Final[tuple[str, ...]] = ("Election", "verify_ballots", "verify_proofs", "sum_ballots")
+_NATIVE_FUNCTIONS: Final[tuple[str, ...]] = (
+    "Election",
+    "verify_ballots",
+    "verify_proofs",
+    "sum_ballots",
+    "verify_inclusions",
+)
 
 
 @lru_cache(maxsize=1)

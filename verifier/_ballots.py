@@ -173,46 +173,105 @@ def _check_auth(out: BatchResult, ctx: BallotContext, p: dict[str, Any], i: int)
             _f(out, 14, "ballot.binding", "oidc+face ballot without a positive face-match decision", i)
 
 
-def _check_roll_proof(out: BatchResult, ctx: BallotContext, p: dict[str, Any], i: int) -> None:
+#: a cast ballot's roll proof, well formed: ``(voter alias, leaf index, path)`` as bytes (the path's hashes
+#: concatenated), or why it is not (the V12 message)
+_RollClaim = tuple[bytes, int, bytes] | str
+
+
+def _roll_claim(ctx: BallotContext, p: dict[str, Any]) -> _RollClaim:
     # V12 roll.commitment: "every ballot.cast entry carries roll_proof = {index, path}, the RFC 9162 inclusion
     # proof of the leaf SHA-256(0x00 || voter alias) at leaf `index` of the roll commitment's tree (root and
     # size as published): index an integer in [0, size), path exactly as long as RFC 9162 makes it for
     # (index, size), every hash 64 lowercase hex digits."
-    def bad(message: str) -> None:
-        _f(out, 12, "roll.commitment", message, i)
-
     roll = ctx.roll
     if roll is None:
-        bad("no well-formed roll commitment precedes this ballot: its voter cannot be shown on the roll")
-        return
+        return "no well-formed roll commitment precedes this ballot: its voter cannot be shown on the roll"
     rp = p.get("roll_proof")
     if not isinstance(rp, dict) or set(rp) != ROLL_PROOF_KEYS:
         got = sorted(rp) if isinstance(rp, dict) else type(rp).__name__
-        bad(f"roll_proof is missing or not exactly {{index, path}} (got {got})")
-        return
+        return f"roll_proof is missing or not exactly {{index, path}} (got {got})"
     index, path = rp["index"], rp["path"]
     if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < roll.size:
-        bad(f"roll_proof index {index!r} is not an integer in [0, {roll.size})")
-        return
+        return f"roll_proof index {index!r} is not an integer in [0, {roll.size})"
     want = inclusion_proof_size(index, roll.size)
     if not isinstance(path, list) or len(path) != want:
         n = len(path) if isinstance(path, list) else type(path).__name__
-        bad(f"roll_proof path has {n} hashes, RFC 9162 needs {want} for leaf {index} of {roll.size}")
-        return
+        return f"roll_proof path has {n} hashes, RFC 9162 needs {want} for leaf {index} of {roll.size}"
     # every hash a str of 64 lowercase hex digits: checked for the whole path at once (in C)
     if not (set(map(type, path)) <= {str} and set(map(len, path)) <= {64} and _HEX.fullmatch("".join(path))):
-        bad("roll_proof path holds a value that is not 64 lowercase hex digits")
-        return
+        return "roll_proof path holds a value that is not 64 lowercase hex digits"
     alias = p.get("voter_alias")
     if not isinstance(alias, str) or not _HEX64.fullmatch(alias):
-        bad("voter_alias is not 64 lowercase hex digits, so it cannot be a leaf of the roll")
-        return
-    raw = bytes.fromhex("".join(path))
+        return "voter_alias is not 64 lowercase hex digits, so it cannot be a leaf of the roll"
+    return bytes.fromhex(alias), index, bytes.fromhex("".join(path))
+
+
+def _reference_inclusion(roll: RollCommitment, claim: tuple[bytes, int, bytes]) -> str | None:
+    """The V12 message of a well-formed claim by ``ledger.merkle.verify_inclusion`` (the reference), or
+    None if the alias is shown on the roll."""
+    alias, index, raw = claim
     nodes = [raw[j : j + 32] for j in range(0, len(raw), 32)]
     try:
-        verify_inclusion(leaf_hash(bytes.fromhex(alias)), index, roll.size, nodes, roll.root)
+        verify_inclusion(leaf_hash(alias), index, roll.size, nodes, roll.root)
     except (LedgerProofError, LedgerInvalidEncoding) as e:
-        bad(f"the voter alias is not shown to be on the committed roll (inclusion proof: {e})")
+        return f"the voter alias is not shown to be on the committed roll (inclusion proof: {e})"
+    return None
+
+
+def _roll_verdicts(
+    ctx: BallotContext, engine: BallotEngine, entries: list[tuple[int, Any]]
+) -> dict[int, str | None]:
+    """V12 of every cast ballot among ``entries`` (``(ledger index, decoded entry)``) whose payload is an
+    object: its message, or None if it holds. The well-formed proofs of the batch are checked together by
+    the engine (RFC 9162 in Rust for the native one, :meth:`crypto.BallotEngine.verify_inclusions`), each
+    one it refuses again by the reference, whose message is reported: the report does not depend on the
+    engine."""
+    out: dict[int, str | None] = {}
+    claims: list[tuple[int, tuple[bytes, int, bytes]]] = []
+    for i, entry in entries:
+        if not isinstance(entry, dict) or entry.get("type") != EventType.BALLOT_CAST:
+            continue
+        p = entry.get("payload")
+        if not isinstance(p, dict):
+            continue
+        try:
+            claim = _roll_claim(ctx, p)
+        except _ENTRY_ERRORS:  # pragma: no cover - reported by _check_roll_proof, which raises it again
+            continue
+        if isinstance(claim, str):
+            out[i] = claim
+        else:
+            claims.append((i, claim))
+    roll = ctx.roll
+    if not claims or roll is None:
+        return out
+    verdicts = engine.verify_inclusions(roll.root, roll.size, [c for _, c in claims])
+    for n, (i, claim) in enumerate(claims):
+        if verdicts is None or verdicts[n] is not None:
+            out[i] = _reference_inclusion(roll, claim)
+            if verdicts is not None and out[i] is None:  # pragma: no cover - an engine bug
+                raise AssertionError(f"engines disagree on the roll proof of entry {i}: {verdicts[n]}")
+        else:
+            out[i] = None
+    return out
+
+
+def _check_roll_proof(
+    out: BatchResult, ctx: BallotContext, p: dict[str, Any], i: int, verdicts: Mapping[int, str | None]
+) -> None:
+    """V12 of one cast ballot: its verdict from :func:`_roll_verdicts`, or (for an entry it did not see)
+    the reference's."""
+    if i in verdicts:
+        message = verdicts[i]
+    else:
+        claim = _roll_claim(ctx, p)
+        if isinstance(claim, str):
+            message = claim
+        else:
+            assert ctx.roll is not None  # a claim is well formed only under a roll commitment
+            message = _reference_inclusion(ctx.roll, claim)
+    if message is not None:
+        _f(out, 12, "roll.commitment", message, i)
 
 
 def _check_kiosk(out: BatchResult, ctx: BallotContext, p: dict[str, Any], i: int, key: bytes | None) -> None:
@@ -280,7 +339,13 @@ def _decode_and_verify(
 
 
 def _entry_checks(
-    out: BatchResult, ctx: BallotContext, i: int, line: bytes, entry: Any, kiosk_key: bytes | None
+    out: BatchResult,
+    ctx: BallotContext,
+    i: int,
+    line: bytes,
+    entry: Any,
+    kiosk_key: bytes | None,
+    roll: Mapping[int, str | None],
 ) -> dict[str, Any]:
     """Everything of a ballot entry that does not depend on its ballot: V23, the payload's keys, V12 and the
     kiosk binding of a cast ballot. Returns the payload."""
@@ -295,7 +360,7 @@ def _entry_checks(
     if set(p) != keys:
         _f(out, 1, "record.format", f"{etype} payload keys {sorted(p)} differ from {sorted(keys)}", i)
     if etype == EventType.BALLOT_CAST:  # before the ballot is decoded: membership does not depend on it
-        _check_roll_proof(out, ctx, p, i)
+        _check_roll_proof(out, ctx, p, i, roll)
         _check_kiosk(out, ctx, p, i, kiosk_key)
     return p  # type: ignore[no-any-return]
 
@@ -362,12 +427,18 @@ def verify_batch(
     acc: dict[tuple[str, str], Ciphertext] = {}
     keys = kiosk_keys or {}
     engine: BallotEngine = select_engine(ctx.engine)
-    parsed: list[tuple[int, str, dict[str, Any]]] = []
+    decoded: list[tuple[int, bytes, Any]] = []
     for n, (i, line) in enumerate(items):
         out.ballots += 1
         try:
-            entry = load_json(line) if entries is None else entries[n]
-            p = _entry_checks(out, ctx, i, line, entry, keys.get(i))
+            decoded.append((i, line, load_json(line) if entries is None else entries[n]))
+        except _ENTRY_ERRORS as e:
+            _format_failure(out, i, e)
+    roll = _roll_verdicts(ctx, engine, [(i, entry) for i, _, entry in decoded])
+    parsed: list[tuple[int, str, dict[str, Any]]] = []
+    for i, line, entry in decoded:
+        try:
+            p = _entry_checks(out, ctx, i, line, entry, keys.get(i), roll)
             parsed.append((i, entry["type"], p))
         except _ENTRY_ERRORS as e:
             _format_failure(out, i, e)

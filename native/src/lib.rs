@@ -10,11 +10,13 @@
 //! * [`verify`]: §9.5 one by one ([`verify::verify_one`]) and §12 in batches ([`verify::check_batch`]);
 //! * [`proofs`]: the trustees' Schnorr and Chaum–Pedersen proofs (§T2), one by one and in batches;
 //! * [`tally`]: the encrypted tally (§13), the sum of ballots already verified (no proof checked);
+//! * [`merkle`]: RFC 9162 inclusion proofs (SHA-256), the roll proofs of cast ballots (the verifier's V12);
 //! * [`bench`]: the cost per point of the multiscalar multiplication;
 //! * `python` (feature `python`): the PyO3 module `tvote_native`.
 
 pub mod ballot;
 pub mod bench;
+pub mod merkle;
 pub mod proofs;
 pub mod tally;
 pub mod transcript;

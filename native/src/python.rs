@@ -11,6 +11,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyBytes, PyDict, PyList, PyLong, PyString};
 
 use crate::ballot::{ballot_hash, decode_ballot, Ballot, ContestSpec, Election, Pt};
+use crate::merkle;
 use crate::proofs::{self, Item, Statement};
 use crate::tally;
 use crate::value::Value;
@@ -373,6 +374,52 @@ fn combined_proofs_point<'py>(
     Ok(PyBytes::new_bound(py, &p.compress().to_bytes()))
 }
 
+/// RFC 9162 inclusion proofs under one tree (`root`, `size`), the roll proofs of cast ballots (V12): each
+/// item is `(leaf data, index, path)`, the path its hashes concatenated (32 bytes each). Per item `None`
+/// (it verifies) or the reference's reason (`ledger.merkle.verify_inclusion`). `ValueError` for a root
+/// or a path that is not made of 32-byte hashes (the caller checks their shape first).
+#[pyfunction]
+fn verify_inclusions(
+    py: Python<'_>,
+    root: &Bound<'_, PyBytes>,
+    size: u64,
+    items: &Bound<'_, PyList>,
+) -> PyResult<Vec<Option<&'static str>>> {
+    let root: merkle::Hash = root
+        .as_bytes()
+        .try_into()
+        .map_err(|_| PyValueError::new_err("the root is 32 bytes"))?;
+    let mut proofs: Vec<(merkle::Hash, u64, Vec<merkle::Hash>)> = Vec::with_capacity(items.len());
+    for item in items.iter() {
+        let t = item.downcast::<pyo3::types::PyTuple>()?;
+        if t.len() != 3 {
+            return Err(PyValueError::new_err("an item is (leaf data, index, path)"));
+        }
+        let leaf = merkle::leaf_hash(t.get_item(0)?.downcast::<PyBytes>()?.as_bytes());
+        let index: u64 = t.get_item(1)?.extract()?;
+        let raw = t.get_item(2)?;
+        let raw = raw.downcast::<PyBytes>()?.as_bytes();
+        if raw.len() % 32 != 0 {
+            return Err(PyValueError::new_err("a path is 32-byte hashes"));
+        }
+        let path = raw
+            .chunks_exact(32)
+            .map(|c| c.try_into().expect("32 bytes"))
+            .collect();
+        proofs.push((leaf, index, path));
+    }
+    Ok(py.allow_threads(|| {
+        proofs
+            .iter()
+            .map(|(leaf, index, path)| {
+                merkle::verify_inclusion(leaf, *index, size, path, &root)
+                    .err()
+                    .map(merkle::InclusionError::message)
+            })
+            .collect()
+    }))
+}
+
 /// Seconds per point of one multiscalar multiplication of `n` random points (best of `reps`).
 #[pyfunction]
 #[pyo3(signature = (n, short=false, reps=3))]
@@ -399,6 +446,7 @@ fn tvote_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(combined_point, m)?)?;
     m.add_function(wrap_pyfunction!(verify_proofs, m)?)?;
     m.add_function(wrap_pyfunction!(combined_proofs_point, m)?)?;
+    m.add_function(wrap_pyfunction!(verify_inclusions, m)?)?;
     m.add_function(wrap_pyfunction!(msm_seconds_per_point, m)?)?;
     m.add_function(wrap_pyfunction!(decode_seconds_per_point, m)?)?;
     Ok(())

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import random
 from functools import cache
 from pathlib import Path
@@ -45,18 +44,6 @@ from crypto._native import NativeEngine, PythonEngine
 
 VEC = Path(__file__).resolve().parents[2] / "tests" / "vectors"
 L = 2**252 + 27742317777372353535851937790883648493
-
-
-@pytest.fixture(scope="module")
-def native() -> NativeEngine:
-    if not native_available():
-        why = "the native engine (tvote_native) is not installed: `make native` builds it"
-        if os.environ.get("TVOTE_REQUIRE_ALL") == "1":
-            pytest.fail(f"required (TVOTE_REQUIRE_ALL=1): {why}")
-        pytest.skip(why)
-    engine = select_engine("native")
-    assert isinstance(engine, NativeEngine)
-    return engine
 
 
 REFERENCE = PythonEngine()

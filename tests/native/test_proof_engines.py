@@ -9,7 +9,6 @@ the reference names, with the same check. Skipped without the extension, except 
 from __future__ import annotations
 
 import json
-import os
 import random
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from crypto import native_available, select_engine
 from crypto._native import NativeEngine, PythonEngine
 from crypto.hazmat import (
     IDENTITY,
@@ -36,18 +34,6 @@ from crypto.hazmat import (
 
 VEC = Path(__file__).resolve().parents[2] / "tests" / "vectors"
 REFERENCE = PythonEngine()
-
-
-@pytest.fixture(scope="module")
-def native() -> NativeEngine:
-    if not native_available():
-        why = "the native engine (tvote_native) is not installed: `make native` builds it"
-        if os.environ.get("TVOTE_REQUIRE_ALL") == "1":
-            pytest.fail(f"required (TVOTE_REQUIRE_ALL=1): {why}")
-        pytest.skip(why)
-    engine = select_engine("native")
-    assert isinstance(engine, NativeEngine)
-    return engine
 
 
 def _item(d: dict[str, str]) -> Any:

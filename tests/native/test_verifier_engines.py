@@ -68,11 +68,14 @@ def _cast_indices(el: Election) -> list[int]:
 
 
 def _tampered(el: Election, tmp: Path) -> Path:
-    """Three cast ballots spoiled three ways (re-sealed, so only the ballot checks fail): a mauled response
+    """Five cast ballots spoiled five ways (re-sealed, so only the ballot checks fail): a mauled response
     with its hash recomputed (V13), a pad that is not a point (V13, does not decode), a wrong ballot_hash
-    (V14)."""
+    (V14), a roll proof with a flipped bit (V12: not on the roll) and another voter's roll proof (V12)."""
     evs = copy.deepcopy(el.events)
-    first, second, third = _cast_indices(el)[:3]
+    first, second, third, fourth, fifth = _cast_indices(el)[:5]
+    path = evs[fourth][1]["roll_proof"]["path"]
+    path[-1] = path[-1][:-1] + ("0" if path[-1][-1] != "0" else "1")
+    evs[fifth][1]["roll_proof"] = copy.deepcopy(evs[first][1]["roll_proof"])
     p = evs[first][1]
     proof = p["ballot"]["contests"][0]["selections"][1]["proof"]
     proof["responses"][1] = (Scalar.from_hex(proof["responses"][1]) + 1).hex()
@@ -93,6 +96,8 @@ def test_same_report_on_tampered_ballots(election: Election, tmp_path: Path) -> 
         v13 = {f.entry for f in py.failures if f.step == 13}
         assert {first, second} <= v13
         assert any(f.entry == third and f.step == 14 for f in py.failures)
+        fourth, fifth = _cast_indices(election)[3:5]
+        assert {f.entry for f in py.failures if f.step == 12} == {fourth, fifth}
 
 
 def test_same_report_with_worker_processes(election: Election, tmp_path: Path) -> None:
