@@ -176,8 +176,8 @@ def _tamper_structure(rec: Path, case: str) -> int:
 def test_structure_from_the_workers_line_facts_is_the_ledgers_check(
     monkeypatch: pytest.MonkeyPatch, election: Election, tmp_path: Path, case: str
 ) -> None:
-    """V1-V6 from the facts the slice workers return (verifier._ledger.StructureCheck, here with --workers 2
-    and slices of one line, then of a few) fails where ledger.record.check_sequence over the whole file fails,
+    """V1-V6 from the facts the slice workers return (verifier._ledger.StructureCheck, with slices of one line,
+    then of a few in --workers 2) fails where ledger.record.check_sequence over the whole file fails,
     with the same message, and the rest of the report is a serial run's."""
     rec = election.write(tmp_path / "record")
     j = _tamper_structure(rec, case)
@@ -191,7 +191,9 @@ def test_structure_from_the_workers_line_facts_is_the_ledgers_check(
         m.setattr(_slices, "is_ballot_line", lambda line: False)
         reference = verify_record(rec, Options(**opts))
     assert all(f in [g.to_dict() for g in reference.failures] for f in want)
-    for size in (1, 3000):
+    # slices of one line in this process (every link crosses a slice boundary), then of a few lines in two
+    # worker processes (the facts cross a process boundary too)
+    for size, workers in ((1, 1), (3000, 2)):
         monkeypatch.setattr(_slices, "MIN_SLICE", size)
         monkeypatch.setattr(_slices, "MAX_SLICE", size)
-        _same(reference, verify_record(rec, Options(workers=2, **opts)))
+        _same(reference, verify_record(rec, Options(workers=workers, **opts)))
