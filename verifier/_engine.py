@@ -36,11 +36,12 @@ from typing import Any, BinaryIO, Final
 
 from crypto import Ciphertext, CryptoError, Point, select_engine
 from ledger.events import BASE_HASH, ELECTION_ID, EventType
+from ledger.record import CastRow
 
 from . import _ballots, _booth, _ceremony, _kiosk, _ledger, _phases, _shards, _slices, _tally
 from ._ceremony import finish_key_ceremony, roll_size_check
 from ._checks import fail
-from ._counting import BallotIndex, CastRow
+from ._counting import BallotIndex
 from ._decryption import declaration, decryption
 from ._errors import CheckFailed
 from ._exec import BatchExecutor, DaskExecutor
