@@ -20,9 +20,8 @@ Order of work (``docs/verifier.md`` §"How a run proceeds"):
 
 Every check failure is recorded (not raised), so one run reports everything that is wrong; a failure is
 made one way (:func:`verifier._checks.failure`, the step derived from the check id). Memory does not grow
-with the number of ballots: per-ballot rows live in the temporary SQLite index
-(:class:`verifier._counting.BallotIndex`), batches in flight are bounded, and the report lists at most
-``MAX_FAILURES_PER_CHECK`` failures per check.
+with the ballots: per-ballot rows live in a temporary SQLite file (:class:`verifier._counting.BallotIndex`),
+batches in flight are bounded, and the report lists at most ``MAX_FAILURES_PER_CHECK`` failures per check.
 """
 
 from __future__ import annotations

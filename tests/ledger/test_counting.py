@@ -19,11 +19,7 @@ from ledger.record import (
     counted_leaf,
     reference_statuses,
 )
-
-#: (voter, channel) of each cast ballot in ledger order: few voters, so re-votes and kiosk overrides abound
-ballots = st.lists(
-    st.tuples(st.integers(0, 5), st.sampled_from(["internet", "internet", "kiosk"])), min_size=0, max_size=30
-)
+from tests.strategies import cast_sequences
 
 
 def _rows(seq: list[tuple[int, str]]) -> list[CastRow]:
@@ -38,7 +34,7 @@ def _rows(seq: list[tuple[int, str]]) -> list[CastRow]:
 
 
 @settings(max_examples=100, deadline=None)
-@given(ballots, st.randoms(use_true_random=False))
+@given(cast_sequences, st.randoms(use_true_random=False))
 def test_index_statuses_and_counted_set_match_the_reference(
     seq: list[tuple[int, str]], rnd: random.Random
 ) -> None:

@@ -37,17 +37,13 @@ import voting.service._tally as tally_module
 from crypto import ElectionContext, encrypt_ballot
 from ledger.merkle import leaf_hash, root
 from ledger.record import CastRow, CountedSet, CountingIndex
+from tests.strategies import cast_sequences
 from voting.service import count_ballots
 from voting.service._tally import not_counted
 
-#: (voter, channel) of each cast ballot in ledger order
-ballots = st.lists(
-    st.tuples(st.integers(0, 6), st.sampled_from(["internet", "internet", "kiosk"])), min_size=0, max_size=40
-)
-
 
 @settings(max_examples=100, deadline=None)
-@given(ballots, st.integers(0, 3))
+@given(cast_sequences, st.integers(0, 3))
 def test_the_streaming_count_equals_the_reference(seq: list[tuple[int, str]], spoiled: int) -> None:
     cast = [(2 * i + 5, f"{i:064x}", f"{v:064x}", ch) for i, (v, ch) in enumerate(seq)]
     want = count_ballots(cast, spoiled)
