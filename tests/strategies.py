@@ -1,4 +1,5 @@
-"""Shared Hypothesis strategies for the crypto tests (scalars, points, ids, contests, choices)."""
+"""Shared Hypothesis strategies: the crypto tests' (scalars, points, ids, contests, choices) and the counting
+rule's (:data:`cast_sequences`)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from crypto._group import IDENTITY, G, L, Scalar
 __all__ = [
     "ballot_nonces",
     "base_hashes",
+    "cast_sequences",
     "choices_for",
     "contest_specs",
     "identifiers",
@@ -63,3 +65,10 @@ def overvotes_for(spec: ContestSpec) -> st.SearchStrategy[list[str]]:
     return st.integers(min_value=spec.max_selections + 1, max_value=n).flatmap(
         lambda k: st.permutations(spec.selection_ids).map(lambda p: list(p[:k]))
     )
+
+
+#: ``(voter, channel)`` of each cast ballot in ledger order: few voters, so re-votes, kiosk ballots overriding
+#: internet ones and second kiosk ballots abound (the counting rule's tests)
+cast_sequences = st.lists(
+    st.tuples(st.integers(0, 6), st.sampled_from(["internet", "internet", "kiosk"])), max_size=40
+)

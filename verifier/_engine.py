@@ -20,9 +20,8 @@ Order of work (``docs/verifier.md`` §"How a run proceeds"):
 
 Every check failure is recorded (not raised), so one run reports everything that is wrong; a failure is
 made one way (:func:`verifier._checks.failure`, the step derived from the check id). Memory does not grow
-with the number of ballots: per-ballot rows live in the temporary SQLite index
-(:class:`verifier._counting.BallotIndex`), batches in flight are bounded, and the report lists at most
-``MAX_FAILURES_PER_CHECK`` failures per check.
+with the ballots: per-ballot rows live in a temporary SQLite file (:class:`verifier._counting.BallotIndex`),
+batches in flight are bounded, and the report lists at most ``MAX_FAILURES_PER_CHECK`` failures per check.
 """
 
 from __future__ import annotations
@@ -36,11 +35,12 @@ from typing import Any, BinaryIO, Final
 
 from crypto import Ciphertext, CryptoError, Point, select_engine
 from ledger.events import BASE_HASH, ELECTION_ID, EventType
+from ledger.record import CastRow
 
 from . import _ballots, _booth, _ceremony, _kiosk, _ledger, _phases, _shards, _slices, _tally
 from ._ceremony import finish_key_ceremony, roll_size_check
 from ._checks import fail
-from ._counting import BallotIndex, CastRow
+from ._counting import BallotIndex
 from ._decryption import declaration, decryption
 from ._errors import CheckFailed
 from ._exec import BatchExecutor, DaskExecutor

@@ -12,11 +12,11 @@ from typing import Any, Final
 
 from crypto import Ciphertext, PartialDecryption, Point
 from ledger.events import BOUND_KEYS, EventType
-from ledger.merkle import CompactRange, leaf_hash
+from ledger.record import BallotStatus, CountedSet
 
 from . import _ballots
 from ._checks import fail
-from ._counting import BallotIndex, Status
+from ._counting import BallotIndex
 from ._exec import BatchExecutor
 from ._report import Report
 from ._source import RecordSource
@@ -98,27 +98,20 @@ def counting_rule(report: Report, st: State, index: BallotIndex) -> None:
     # V17 tally.counting-rule: "The counted set re-derived from the ledger by the manifest's revote rule
     # ... equals the set tally.encrypted's counted_root commits to (the RFC 9162 root over the counted
     # ballot hashes in ledger order), and the published counts agree."
-    counts = {"cast": 0, "counted": 0, "superseded": 0, "overridden": 0, "spoiled": st.spoiled}
+    counted = CountedSet()
 
     def bad(msg: str, entry: int | None) -> None:
         report.fail("tally.counting-rule", msg, entry=entry)
 
-    counted_tree = CompactRange()
     for d in index.derived():
-        counts["cast"] += 1
+        counted.add(d)
         if d.seq != d.expected_seq:
             bad(f"seq {d.seq}, but this is the voter's submission {d.expected_seq}", d.index)
-        if d.status is Status.EXTRA_KIOSK:
+        if d.status is BallotStatus.EXTRA_KIOSK:
             bad("a second kiosk ballot of the same voter (the server must refuse it)", d.index)
-            continue
-        counts[d.status.value] += 1
-        if d.status is Status.COUNTED:
-            try:
-                counted_tree.append(leaf_hash(bytes.fromhex(d.ballot_hash)))
-            except ValueError:  # not hex: V14 names the ballot; the root below cannot match then
-                counted_tree.append(leaf_hash(d.ballot_hash.encode()))
+    counts = counted.summary(st.spoiled)
     report.summary = counts
-    if st.published_counted_root is not None and counted_tree.root() != st.published_counted_root:
+    if st.published_counted_root is not None and counted.root() != st.published_counted_root:
         bad(
             "tally.encrypted's counted_root is not the root of the counted set the rule derives "
             f"({counts['counted']} ballots)",
@@ -153,7 +146,7 @@ def aggregate(src: RecordSource, report: Report, st: State, index: BallotIndex, 
     lines = enumerate(src.lines())
     batch: list[bytes] = []
     for d in index.derived():
-        if d.status is Status.COUNTED:
+        if d.status is BallotStatus.COUNTED:
             continue
         at = index.line_at(d.index)
         if at is not None:

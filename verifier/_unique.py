@@ -10,10 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 from ledger.events import EventType
-from ledger.record import ballot_unique_values, repeats_within
+from ledger.record import CastRow, ballot_unique_values, repeats_within
 
 from ._checks import fail, failure
-from ._counting import BallotIndex, CastRow
+from ._counting import BallotIndex
 from ._report import Report
 from ._state import State
 

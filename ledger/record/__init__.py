@@ -11,6 +11,10 @@
   :func:`aggregate_cosignatures`;
 * the uniqueness rules of ballots (hash, nonce, every ciphertext pad), for intake and verifier alike:
   :func:`ballot_unique_values`, :func:`repeats_within`, :class:`UniqueValue`;
+* the counting rule (``last-internet-kiosk-overrides``) on a temporary on-disk index, for the server's tally
+  and the verifier alike: :class:`CountingIndex`, :class:`CastRow`, :class:`DerivedBallot`,
+  :class:`BallotStatus`, :class:`CountedSet` (the counts and ``counted_root``), :func:`counted_leaf`,
+  :func:`reference_statuses`, ``REVOTE_RULE``;
 * the manifest's display-text rule (no control, format or invisible characters; bounded length), for the
   server's manifest model and the verifier alike: :func:`check_display_text`, :class:`TextRuleError`,
   ``MAX_NAME_CHARS``;
@@ -56,6 +60,16 @@ from ._cosign import (
     aggregate_cosignatures,
     cosign_message,
     verify_cosignature,
+)
+from ._counting import (
+    REVOTE_RULE,
+    BallotStatus,
+    CastRow,
+    CountedSet,
+    CountingIndex,
+    DerivedBallot,
+    counted_leaf,
+    reference_statuses,
 )
 from ._entry import (
     ENTRY_VERSION,
@@ -106,11 +120,17 @@ __all__ = [
     "RECORD_FORMAT",
     "RECORD_VERSION",
     "RESULT_FILE",
+    "REVOTE_RULE",
     "UNIQUE_KINDS",
     "ZERO_HASH",
+    "BallotStatus",
+    "CastRow",
     "Checkpoint",
     "CheckpointRecord",
     "CosignatureBundle",
+    "CountedSet",
+    "CountingIndex",
+    "DerivedBallot",
     "Entry",
     "EntryStream",
     "ForkError",
@@ -147,6 +167,7 @@ __all__ = [
     "check_sequence",
     "cosign_message",
     "cosignature_verdicts",
+    "counted_leaf",
     "dumps_header",
     "from_hex",
     "json_depth",
@@ -155,6 +176,7 @@ __all__ = [
     "parse_json",
     "parse_signed_note",
     "read_record",
+    "reference_statuses",
     "repeats_within",
     "seal_record",
     "verify_cosignature",

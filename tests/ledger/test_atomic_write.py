@@ -145,7 +145,7 @@ def test_a_crash_while_writing_the_commission_set_regenerates_it(
 _OWN_WRITES = {("os", "replace"), ("os", "rename"), ("os", "fsync"), ("tempfile", "mkstemp")}
 _ALLOWED = {
     "ledger/files.py",
-    "verifier/_counting.py",  # a scratch SQLite database, deleted after the run
+    "ledger/record/_counting.py",  # a scratch SQLite database, deleted after the run
 }
 
 

@@ -941,7 +941,8 @@ def test_counting_rule_and_report_memory_do_not_grow_with_the_ballots() -> None:
     import tracemalloc
 
     from ledger.merkle import CompactRange, leaf_hash
-    from verifier._counting import BallotIndex, CastRow
+    from ledger.record import CastRow
+    from verifier._counting import BallotIndex
     from verifier._report import MAX_FAILURES_PER_CHECK
     from verifier._state import State
     from verifier._tally import counting_rule

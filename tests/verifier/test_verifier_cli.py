@@ -1,6 +1,6 @@
 """tvote-verify as a program: import isolation, exit codes, --json, --since, --receipt, executors
-(local processes and a real Dask LocalCluster), the counting rule against its reference, the privacy
-screen, and a random single-byte mutation property."""
+(local processes and a real Dask LocalCluster), the privacy screen, and a random single-byte mutation
+property (the counting rule against its reference: tests/ledger/test_counting.py)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,6 @@ from verifier_fixture import Election, build_election
 
 from ledger.merkle import inclusion_proof, leaf_hash
 from verifier import Options, RecordUnreadable, verify_record
-from verifier._counting import BallotIndex, CastRow, Status, reference_statuses
 from verifier._privacy import scan_entry, scan_payload
 from verifier.cli import EXIT_INVALID, EXIT_OK, EXIT_RECEIPT_MISMATCH, EXIT_UNREADABLE, app
 
@@ -281,45 +280,6 @@ def test_dask_local_cluster_gives_the_serial_report(election: Election, valid: P
         Client(cluster) as client,
     ):
         _same(serial, verify_record(rec, Options(dask_client=client, **opts)))
-
-
-# ------------------------------------------------------------------------------------ counting rule
-
-
-rows = st.lists(
-    st.tuples(st.integers(0, 5), st.sampled_from(["internet", "internet", "kiosk"])), min_size=0, max_size=30
-)
-
-
-@settings(max_examples=50, deadline=None)
-@given(rows)
-def test_counting_rule_index_matches_reference(seq: list[tuple[int, str]]) -> None:
-    casts = [CastRow(i * 3 + 1, f"h{i}", f"voter{v}", ch, 1) for i, (v, ch) in enumerate(seq)]
-    want = reference_statuses(casts)
-    with BallotIndex() as idx:
-        for c in casts:
-            idx.add_cast(c)
-        got = {d.index: d.status for d in idx.derived()}
-    assert got == want
-    counted_voters = {c.alias for c in casts if want[c.index] is Status.COUNTED}
-    assert counted_voters == {c.alias for c in casts}
-
-
-def test_counting_rule_examples() -> None:
-    casts = [
-        CastRow(1, "a", "v", "internet", 1),
-        CastRow(2, "b", "v", "internet", 2),
-        CastRow(3, "c", "w", "internet", 1),
-        CastRow(4, "d", "w", "kiosk", 2),
-        CastRow(5, "e", "w", "internet", 3),
-    ]
-    assert reference_statuses(casts) == {
-        1: Status.SUPERSEDED,
-        2: Status.COUNTED,
-        3: Status.OVERRIDDEN,
-        4: Status.COUNTED,
-        5: Status.OVERRIDDEN,
-    }
 
 
 # ---------------------------------------------------------------------------------------------- privacy
