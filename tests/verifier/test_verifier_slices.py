@@ -176,8 +176,8 @@ def _tamper_structure(rec: Path, case: str) -> int:
 def test_structure_from_the_workers_line_facts_is_the_ledgers_check(
     monkeypatch: pytest.MonkeyPatch, election: Election, tmp_path: Path, case: str
 ) -> None:
-    """V1-V6 from the facts the slice workers return (verifier._ledger.StructureCheck, with slices of one line,
-    then of a few in --workers 2) fails where ledger.record.check_sequence over the whole file fails,
+    """V1-V6 from the facts the slice workers return (verifier._ledger.StructureCheck, with slices of one
+    line, then of a few in --workers 2) fails where ledger.record.check_sequence over the whole file fails,
     with the same message, and the rest of the report is a serial run's."""
     rec = election.write(tmp_path / "record")
     j = _tamper_structure(rec, case)
