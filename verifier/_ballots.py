@@ -197,13 +197,14 @@ def _roll_claim(ctx: BallotContext, p: dict[str, Any]) -> _RollClaim:
     if not isinstance(path, list) or len(path) != want:
         n = len(path) if isinstance(path, list) else type(path).__name__
         return f"roll_proof path has {n} hashes, RFC 9162 needs {want} for leaf {index} of {roll.size}"
-    # every hash a str of 64 lowercase hex digits: checked for the whole path at once (in C)
-    if not (set(map(type, path)) <= {str} and set(map(len, path)) <= {64} and _HEX.fullmatch("".join(path))):
+    # every hash a str of 64 lowercase hex digits: checked for the whole path at once (in C), joined once
+    joined = "".join(path) if set(map(type, path)) <= {str} and set(map(len, path)) <= {64} else None
+    if joined is None or not _HEX.fullmatch(joined):
         return "roll_proof path holds a value that is not 64 lowercase hex digits"
     alias = p.get("voter_alias")
     if not isinstance(alias, str) or not _HEX64.fullmatch(alias):
         return "voter_alias is not 64 lowercase hex digits, so it cannot be a leaf of the roll"
-    return bytes.fromhex(alias), index, bytes.fromhex("".join(path))
+    return bytes.fromhex(alias), index, bytes.fromhex(joined)
 
 
 def _reference_inclusion(roll: RollCommitment, claim: tuple[bytes, int, bytes]) -> str | None:
