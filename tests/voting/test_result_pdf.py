@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import datetime as dt
 import hashlib
@@ -185,6 +186,23 @@ def test_generated_pdf_verifies(signed_pdf: bytes, commission: CommissionTestCa)
         report.signing_time is not None and abs(report.signing_time - report.declared_at).total_seconds() < 60
     )
     assert built_then(report.declared_at)
+
+
+def test_built_and_checked_inside_a_running_event_loop(signer: CommissionSigner, commission) -> None:
+    """pyHanko's synchronous API starts an event loop of its own (``asyncio.run``), which fails inside a
+    running one: an ``async`` caller (or a test process where Playwright's synchronous API left its loop
+    running) still builds and checks a declaration."""
+
+    async def inside() -> tuple[bytes, Any]:
+        asyncio.get_running_loop()  # a loop runs here
+        pdf = build(signer)
+        return pdf, check(pdf, [commission.root_certificate])
+
+    pdf, report = asyncio.run(inside())
+    assert report.election_id == "tsukuba-2027-mayor" and attachments(pdf).keys() == {
+        "checkpoint.txt",
+        "tvote-result.json",
+    }
 
 
 def test_attachments_are_the_result_and_the_checkpoint(signed_pdf: bytes) -> None:
