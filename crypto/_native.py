@@ -174,6 +174,14 @@ class BallotEngine(Protocol):
         reference engine returns ``None`` for the whole call, "use the reference"."""
         ...  # pragma: no cover - protocol
 
+    def canonical_leaf_hashes(self, texts: Sequence[bytes], max_depth: int) -> list[bytes | None] | None:
+        """Ledger entry texts (lines of ``entries.jsonl`` without their newline): per text its leaf hash
+        ``SHA-256(0x00 || text)`` if the text is certainly canonical (RFC 8785 of the ledger's values, nesting
+        at most ``max_depth`` levels: ``ledger.record.Entry.parse_canonical``'s precondition), else ``None``,
+        "ask the reference". The reference is ``ledger.record.Entry.parse``; the reference engine returns
+        ``None`` for the whole call."""
+        ...  # pragma: no cover - protocol
+
 
 def _cause(e: CryptoError) -> str | None:
     c = e.__cause__
@@ -264,6 +272,9 @@ class PythonEngine:
         self, root: bytes, size: int, items: Sequence[tuple[bytes, int, bytes]]
     ) -> list[str | None] | None:
         return None  # the reference is ledger.merkle.verify_inclusion (BallotEngine.verify_inclusions)
+
+    def canonical_leaf_hashes(self, texts: Sequence[bytes], max_depth: int) -> list[bytes | None] | None:
+        return None  # the reference is ledger.record.Entry.parse (BallotEngine.canonical_leaf_hashes)
 
 
 def _proof_equations(s: ProofStatement) -> tuple[Equation, ...]:
@@ -410,6 +421,12 @@ class NativeEngine:
         out: list[str | None] = self._m.verify_inclusions(root, size, list(items))
         return out
 
+    def canonical_leaf_hashes(self, texts: Sequence[bytes], max_depth: int) -> list[bytes | None] | None:
+        """In Rust without the GIL (``native/src/canonical.rs``): sound, not complete; a text it does not
+        accept is the reference's to decide (``tests/native/test_native_canonical.py``)."""
+        out: list[bytes | None] = self._m.canonical_leaf_hashes(list(texts), max_depth)
+        return out
+
 
 _MODULE_NAME: Final[str] = "tvote_native"
 #: what this wrapper calls (an extension module built from an older native/ lacks some)
@@ -419,6 +436,7 @@ _NATIVE_FUNCTIONS: Final[tuple[str, ...]] = (
     "verify_proofs",
     "sum_ballots",
     "verify_inclusions",
+    "canonical_leaf_hashes",
 )
 
 

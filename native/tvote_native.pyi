@@ -34,3 +34,7 @@ def combined_proofs_point(items: list[tuple[object, ...]], weights: list[bytes])
 # RFC 9162 inclusion proofs under one tree: items ``(leaf data, index, path hashes concatenated)``; per item
 # None (it verifies) or the reason ledger.merkle.verify_inclusion gives
 def verify_inclusions(root: bytes, size: int, items: list[tuple[bytes, int, bytes]]) -> list[str | None]: ...
+
+# per text the leaf hash SHA-256(0x00 || text) if it is certainly a canonical ledger entry text (RFC 8785 of
+# the ledger's values, nesting at most max_depth levels), else None (ledger.record decides)
+def canonical_leaf_hashes(texts: list[bytes], max_depth: int) -> list[bytes | None]: ...

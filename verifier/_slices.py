@@ -32,8 +32,9 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Final, NamedTuple
 
+from crypto import select_engine
 from ledger.events import BASE_HASH, ELECTION_ID, EventType
-from ledger.record import READ_LIMIT, LineFacts, ballot_unique_values, line_facts
+from ledger.record import MAX_DEPTH, READ_LIMIT, LineFacts, ballot_unique_values, line_facts
 
 from . import _ballots
 from ._errors import CheckFailed
@@ -159,10 +160,16 @@ def verify_slice(
             acc[k] = v if prev is None else _add_hex(prev, v)
         pending.clear()
 
-    for n, (s, e, line) in enumerate(slice_lines(data, start)):
+    lines = list(slice_lines(data, start))
+    # each line as the ledger's reader yields it (with its newline; a longer one's first piece); the
+    # engine vouches for the canonical texts among them (their leaf hashes), the rest are ledger.record's
+    raws = [data[s - start : min(e - start, s - start + READ_LIMIT)] for s, e, _ in lines]
+    leaves = select_engine(ctx.engine).canonical_leaf_hashes(
+        [raw[:-1] if raw.endswith(b"\n") else b"" for raw in raws], MAX_DEPTH
+    )
+    for n, (s, e, line) in enumerate(lines):
         i = first_index + n
-        # the line as the ledger's reader yields it (with its newline; a longer one's first piece)
-        facts, obj = line_facts(data[s - start : min(e - start, s - start + READ_LIMIT)])
+        facts, obj = line_facts(raws[n], None if leaves is None else leaves[n])
         out.facts.append(facts)
         try:
             # a canonical entry is decoded once, for both: load_json would give the same object

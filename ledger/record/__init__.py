@@ -1,6 +1,6 @@
 """The election record's format, pure (no storage, no SQLAlchemy, no network): what a verifier imports.
 
-* entry format: :class:`Entry`, limits and constants;
+* entry format: :class:`Entry`, limits and constants (``MAX_DEPTH``: how deep a payload may nest);
 * bounded JSON input: :func:`parse_json` (the strict reader of every JSON text from outside),
   :func:`check_json_bounds` (size and nesting, checked before any decoder runs), :func:`json_depth`,
   ``MAX_JSON_DEPTH``; they raise :class:`InvalidEntry`;
@@ -73,6 +73,7 @@ from ._counting import (
 )
 from ._entry import (
     ENTRY_VERSION,
+    MAX_DEPTH,
     MAX_ENTRY_BYTES,
     MAX_JSON_DEPTH,
     MAX_SAFE_INTEGER,
@@ -110,6 +111,7 @@ __all__ = [
     "ENTRIES_FILE",
     "ENTRY_VERSION",
     "EXTRA_FILES",
+    "MAX_DEPTH",
     "MAX_ENTRY_BYTES",
     "MAX_JSON_DEPTH",
     "MAX_NAME_CHARS",

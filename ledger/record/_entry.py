@@ -285,6 +285,23 @@ def payload_size_ok(payload_canonical: bytes, event_type: str) -> None:
         )
 
 
+def _envelope(obj: Any) -> tuple[int, bytes]:
+    """An entry object's envelope (its keys, version, index, prev, type and that its payload is an object):
+    its index and prev, or InvalidEntry."""
+    if not isinstance(obj, dict) or set(obj) != {"index", "payload", "prev", "type", "version"}:
+        raise InvalidEntry("entry must have exactly index, payload, prev, type, version")
+    if obj["version"] != ENTRY_VERSION or isinstance(obj["version"], bool):
+        raise InvalidEntry(f"unsupported entry version {obj['version']!r}")
+    index = obj["index"]
+    if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index <= MAX_SAFE_INTEGER:
+        raise InvalidEntry(f"index {index!r} out of range")
+    prev = from_hex(obj["prev"], 32, "prev")
+    check_event_type(obj["type"])
+    if not isinstance(obj["payload"], dict):
+        raise InvalidEntry("payload must be a JSON object")
+    return index, prev
+
+
 @dataclass(frozen=True, slots=True)
 class Entry:
     """One immutable, validated ledger entry. ``canonical`` is the exact bytes that are hashed."""
@@ -343,17 +360,7 @@ class Entry:
             # arrays and objects), so the walk is needed only for text nested deeper than MAX_DEPTH
             depth = _bounded_depth(data, MAX_ENTRY_BYTES, MAX_JSON_DEPTH)
             obj = _decode(data, decoder)
-            if not isinstance(obj, dict) or set(obj) != {"index", "payload", "prev", "type", "version"}:
-                raise InvalidEntry("entry must have exactly index, payload, prev, type, version")
-            if obj["version"] != ENTRY_VERSION or isinstance(obj["version"], bool):
-                raise InvalidEntry(f"unsupported entry version {obj['version']!r}")
-            index = obj["index"]
-            if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index <= MAX_SAFE_INTEGER:
-                raise InvalidEntry(f"index {index!r} out of range")
-            prev = from_hex(obj["prev"], 32, "prev")
-            check_event_type(obj["type"])
-            if not isinstance(obj["payload"], dict):
-                raise InvalidEntry("payload must be a JSON object")
+            index, prev = _envelope(obj)
             if depth > MAX_DEPTH:
                 _check_value(obj["payload"], 1, "payload")
             # one serialisation of the fresh parse (plain dicts, lists, str, int): canonical iff identical
@@ -363,6 +370,23 @@ class Entry:
         if canonical != data:
             raise InvalidEncoding("entry is not in RFC 8785 canonical form")
         return cls(index, prev, obj["type"], data, leaf_hash(data)), obj
+
+    @classmethod
+    def parse_canonical(cls, data: bytes, leaf: bytes) -> tuple[Entry, dict[str, Any]]:
+        """:meth:`parse` of a text the caller has already found to be canonical: the RFC 8785 text of a
+        value :func:`check_payload`'s rules allow, nesting at most ``MAX_DEPTH`` levels, of at most
+        ``MAX_ENTRY_BYTES`` bytes, with ``leaf`` its :func:`leaf_hash` (a native engine's check,
+        ``crypto.BallotEngine.canonical_leaf_hashes``, which is cross-checked against :meth:`parse` by
+        ``tests/native/test_native_canonical.py``). Such a text decodes to the same object with any JSON
+        decoder, so only the entry's envelope is checked here; InvalidEncoding as :meth:`parse` raises it."""
+        try:
+            if len(data) > MAX_ENTRY_BYTES:
+                raise InvalidEntry(f"JSON text of {len(data)} bytes exceeds the {MAX_ENTRY_BYTES}-byte limit")
+            obj = json.loads(data)
+            index, prev = _envelope(obj)
+        except InvalidEntry as e:
+            raise InvalidEncoding(f"invalid entry: {e}") from None
+        return cls(index, prev, obj["type"], data, leaf), obj
 
     @property
     def payload(self) -> dict[str, Any]:

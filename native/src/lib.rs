@@ -11,11 +11,13 @@
 //! * [`proofs`]: the trustees' Schnorr and Chaum–Pedersen proofs (§T2), one by one and in batches;
 //! * [`tally`]: the encrypted tally (§13), the sum of ballots already verified (no proof checked);
 //! * [`merkle`]: RFC 9162 inclusion proofs (SHA-256), the roll proofs of cast ballots (the verifier's V12);
+//! * [`canonical`]: whether a ledger entry's text is canonical (RFC 8785), and its leaf hash (the verifier's V1);
 //! * [`bench`]: the cost per point of the multiscalar multiplication;
 //! * `python` (feature `python`): the PyO3 module `tvote_native`.
 
 pub mod ballot;
 pub mod bench;
+pub mod canonical;
 pub mod merkle;
 pub mod proofs;
 pub mod tally;

@@ -11,6 +11,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyBytes, PyDict, PyList, PyLong, PyString};
 
 use crate::ballot::{ballot_hash, decode_ballot, Ballot, ContestSpec, Election, Pt};
+use crate::canonical;
 use crate::merkle;
 use crate::proofs::{self, Item, Statement};
 use crate::tally;
@@ -434,6 +435,31 @@ fn decode_seconds_per_point(py: Python<'_>, n: usize, reps: usize) -> f64 {
     py.allow_threads(|| crate::bench::decode_seconds_per_point(n, reps))
 }
 
+/// The leaf hashes (`SHA-256(0x00 || text)`) of the canonical entry texts among `texts`
+/// ([`canonical::is_canonical`] with `max_depth`): per text its hash, or `None` for a text the check does
+/// not accept (the reference, `ledger.record`, decides and words it). Without the GIL.
+#[pyfunction]
+fn canonical_leaf_hashes<'py>(
+    py: Python<'py>,
+    texts: &Bound<'py, PyList>,
+    max_depth: usize,
+) -> PyResult<Vec<Option<Bound<'py, PyBytes>>>> {
+    let items: Vec<Bound<'py, PyBytes>> = texts
+        .iter()
+        .map(|t| t.downcast_into::<PyBytes>().map_err(PyErr::from))
+        .collect::<PyResult<_>>()?;
+    let raw: Vec<&[u8]> = items.iter().map(|b| b.as_bytes()).collect();
+    let hashes: Vec<Option<merkle::Hash>> = py.allow_threads(|| {
+        raw.iter()
+            .map(|t| canonical::is_canonical(t, max_depth).then(|| merkle::leaf_hash(t)))
+            .collect()
+    });
+    Ok(hashes
+        .into_iter()
+        .map(|h| h.map(|h| PyBytes::new_bound(py, &h)))
+        .collect())
+}
+
 #[pymodule]
 fn tvote_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
@@ -447,6 +473,7 @@ fn tvote_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(verify_proofs, m)?)?;
     m.add_function(wrap_pyfunction!(combined_proofs_point, m)?)?;
     m.add_function(wrap_pyfunction!(verify_inclusions, m)?)?;
+    m.add_function(wrap_pyfunction!(canonical_leaf_hashes, m)?)?;
     m.add_function(wrap_pyfunction!(msm_seconds_per_point, m)?)?;
     m.add_function(wrap_pyfunction!(decode_seconds_per_point, m)?)?;
     Ok(())

@@ -100,6 +100,28 @@ def test_same_report_on_tampered_ballots(election: Election, tmp_path: Path) -> 
         assert {f.entry for f in py.failures if f.step == 12} == {fourth, fifth}
 
 
+def test_same_report_on_non_canonical_lines(election: Election, valid: Path, tmp_path: Path) -> None:
+    """V1 in the workers: the native engine vouches only for canonical lines (``Entry.parse_canonical``);
+    ballot lines written another way (a space after each separator; the keys of one entry out of order; an
+    entry of another version; a float) are the reference's to judge, with the same report."""
+    need_native()
+    lines = (valid / "entries.jsonl").read_bytes().splitlines(keepends=True)
+    first, second, third, fourth = _cast_indices(election)[:4]
+    entry = json.loads(lines[second])
+    lines[first] = json.dumps(json.loads(lines[first])).encode() + b"\n"
+    lines[second] = json.dumps(dict(reversed(entry.items())), separators=(",", ":")).encode() + b"\n"
+    lines[third] = lines[third].replace(b'"version":1}', b'"version":2}')
+    lines[fourth] = lines[fourth].replace(b'"version":1}', b'"version":1.0}')
+    rec = tmp_path / "record"
+    rec.mkdir()
+    for f in valid.iterdir():
+        (rec / f.name).write_bytes(f.read_bytes())
+    (rec / "entries.jsonl").write_bytes(b"".join(lines))
+    for workers in (1, 2):
+        py, _ = both(election, rec, batch_size=2, workers=workers)
+        assert 1 in py.failed_steps()
+
+
 def test_same_report_with_worker_processes(election: Election, tmp_path: Path) -> None:
     need_native()
     both(election, _tampered(election, tmp_path), batch_size=2, workers=2)

@@ -241,6 +241,7 @@ PINNED: dict[str, set[str]] = {
         "LineFacts",
         "LogKey",
         "LogSigner",
+        "MAX_DEPTH",
         "MAX_ENTRY_BYTES",
         "MAX_JSON_DEPTH",
         "MAX_NAME_CHARS",
