@@ -182,6 +182,12 @@ class BallotEngine(Protocol):
         ``None`` for the whole call."""
         ...  # pragma: no cover - protocol
 
+    def screen_literals(self, texts: Sequence[bytes]) -> list[list[bytes] | None] | None:
+        """The verifier's V23 text screen of each entry text (``verifier._privacy._screen``, its reference):
+        the distinct string literals to look at, or ``None`` for a text whose payload must be walked. The
+        reference engine returns ``None`` for the whole call, "use the reference"."""
+        ...  # pragma: no cover - protocol
+
 
 def _cause(e: CryptoError) -> str | None:
     c = e.__cause__
@@ -275,6 +281,9 @@ class PythonEngine:
 
     def canonical_leaf_hashes(self, texts: Sequence[bytes], max_depth: int) -> list[bytes | None] | None:
         return None  # the reference is ledger.record.Entry.parse (BallotEngine.canonical_leaf_hashes)
+
+    def screen_literals(self, texts: Sequence[bytes]) -> list[list[bytes] | None] | None:
+        return None  # the reference is verifier._privacy._screen (BallotEngine.screen_literals)
 
 
 def _proof_equations(s: ProofStatement) -> tuple[Equation, ...]:
@@ -427,6 +436,11 @@ class NativeEngine:
         out: list[bytes | None] = self._m.canonical_leaf_hashes(list(texts), max_depth)
         return out
 
+    def screen_literals(self, texts: Sequence[bytes]) -> list[list[bytes] | None] | None:
+        """In Rust without the GIL (``native/src/screen.rs``), exactly the reference's result."""
+        out: list[list[bytes] | None] = self._m.screen_literals(list(texts))
+        return out
+
 
 _MODULE_NAME: Final[str] = "tvote_native"
 #: what this wrapper calls (an extension module built from an older native/ lacks some)
@@ -437,6 +451,7 @@ _NATIVE_FUNCTIONS: Final[tuple[str, ...]] = (
     "sum_ballots",
     "verify_inclusions",
     "canonical_leaf_hashes",
+    "screen_literals",
 )
 
 

@@ -38,3 +38,8 @@ def verify_inclusions(root: bytes, size: int, items: list[tuple[bytes, int, byte
 # per text the leaf hash SHA-256(0x00 || text) if it is certainly a canonical ledger entry text (RFC 8785 of
 # the ledger's values, nesting at most max_depth levels), else None (ledger.record decides)
 def canonical_leaf_hashes(texts: list[bytes], max_depth: int) -> list[bytes | None]: ...
+
+# the verifier's V23 text screen: per text the distinct literals to look at (empty, not lowercase hex, or
+# twelve digits), or None for a text whose payload is walked (a backslash, an odd number of quotes, twelve
+# digits in a row outside the literals); the reference is verifier._privacy._screen
+def screen_literals(texts: list[bytes]) -> list[list[bytes] | None]: ...

@@ -16,7 +16,7 @@ validation on the way back). The main process adds the batch sums into the runni
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -347,12 +347,14 @@ def _entry_checks(
     entry: Any,
     kiosk_key: bytes | None,
     roll: Mapping[int, str | None],
+    screened: Collection[bytes] | None,
 ) -> dict[str, Any]:
     """Everything of a ballot entry that does not depend on its ballot: V23, the payload's keys, V12 and the
-    kiosk binding of a cast ballot. Returns the payload."""
+    kiosk binding of a cast ballot. Returns the payload. ``screened``: the engine's V23 text screen of
+    ``line``, if it made one."""
     etype, p = entry["type"], entry["payload"]
     # V23 record.privacy for this entry (the main process leaves ballot entries to the workers)
-    for where, problem in scan_entry(etype, line, p):
+    for where, problem in scan_entry(etype, line, p, screened):
         _f(out, 23, "record.privacy", f"{problem} at {where}", i)
     if etype == EventType.BALLOT_CAST:
         keys = KIOSK_CAST_KEYS if p.get("channel") == "kiosk" else CAST_KEYS
@@ -436,10 +438,12 @@ def verify_batch(
         except _ENTRY_ERRORS as e:
             _format_failure(out, i, e)
     roll = _roll_verdicts(ctx, engine, [(i, entry) for i, _, entry in decoded])
+    screens = engine.screen_literals([line for _, line, _ in decoded])
     parsed: list[tuple[int, str, dict[str, Any]]] = []
-    for i, line, entry in decoded:
+    for n, (i, line, entry) in enumerate(decoded):
         try:
-            p = _entry_checks(out, ctx, i, line, entry, keys.get(i), roll)
+            screened = None if screens is None else screens[n]
+            p = _entry_checks(out, ctx, i, line, entry, keys.get(i), roll, screened)
             parsed.append((i, entry["type"], p))
         except _ENTRY_ERRORS as e:
             _format_failure(out, i, e)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from functools import lru_cache
 from itertools import compress
 from typing import Any, Final
@@ -173,15 +173,56 @@ def scan_payload(event_type: str, payload: Any) -> Iterator[tuple[str, str]]:
                 yield _render(path), f"value looks like {p}"
 
 
-# A string literal of hex digits (bytes): every hash, point and scalar of a ballot
-_HEX_BYTES_MATCH = re.compile(rb"[0-9a-f]+").fullmatch
 _TWELVE_DIGIT_RUN = re.compile(rb"\d{12}")
 #: a literal of exactly twelve digits, in the literals joined and surrounded by quotes (which none holds)
-_TWELVE_DIGIT_LITERAL = re.compile(rb'"\d{12}"')
+_TWELVE_DIGIT_LITERAL = re.compile(rb'(?<=")\d{12}(?=")')
 _HEX_DIGITS: Final[bytes] = b"0123456789abcdef"
 #: the literals found clean (as key and value) so far, by ``(name_ok, dates_ok)``: bounded
 _CLEAN: dict[tuple[bool, bool], set[bytes]] = {}
 _CLEAN_MAX: Final[int] = 65536
+
+
+def _screen(line: bytes) -> set[bytes] | None:
+    """The literals of ``line`` that a screen must look at, or None when the payload must be walked.
+
+    In a text without backslashes every quote opens or closes a literal, so splitting at the quotes gives
+    the literals at the odd places and the text outside them at the even places. For a text with a
+    backslash, an odd number of quotes (not JSON) or a run of twelve digits in the outside parts joined:
+    None. Otherwise the distinct literals that are empty, are not lowercase hex, or are exactly twelve
+    digits (a hash or a point needs no look). The native engine's ``screen_literals``
+    (``native/src/screen.rs``) computes the same; ``tests/verifier/test_verifier_cli.py`` holds them
+    together."""
+    if b"\\" in line:
+        return None
+    parts = line.split(b'"')
+    if not len(parts) % 2 or _TWELVE_DIGIT_RUN.search(b"".join(parts[0::2])):
+        return None
+    literals = list(set(parts[1::2]))
+    joined = b'"'.join(literals)
+    # without a Python step per hex literal (a ballot holds about a hundred): deleting the hex digits leaves
+    # an empty residue exactly for the hex literals (and the empty one)
+    residue = joined.translate(None, _HEX_DIGITS).split(b'"')
+    others = set(compress(literals, residue))
+    others.update(_TWELVE_DIGIT_LITERAL.findall(b'"' + joined + b'"'))
+    if b"" in literals:
+        others.add(b"")
+    return others
+
+
+def _all_clean(literals: Collection[bytes], name_ok: bool, dates_ok: bool) -> bool:
+    """Whether every literal passes scan_payload's rules both as a key and as a value (a bounded memo of
+    the literals found clean: a ballot's keys and identifiers are one set operation)."""
+    clean = _CLEAN.setdefault((name_ok, dates_ok), set())
+    others = set(literals)
+    if others <= clean:
+        return True
+    if not all(
+        _literal_is_clean(t.decode("utf-8", "surrogatepass"), name_ok, dates_ok) for t in others - clean
+    ):
+        return False
+    if len(clean) < _CLEAN_MAX:
+        clean.update(others)
+    return True
 
 
 @lru_cache(maxsize=8192)
@@ -193,47 +234,23 @@ def _literal_is_clean(s: str, name_ok: bool, dates_ok: bool) -> bool:
     return _value_problem(s, dates_ok=dates_ok) is None
 
 
-def scan_entry(event_type: str, line: bytes, payload: Any) -> Iterator[tuple[str, str]]:
+def scan_entry(
+    event_type: str, line: bytes, payload: Any, screened: Collection[bytes] | None = None
+) -> Iterator[tuple[str, str]]:
     """:func:`scan_payload` of the entry whose JSON text is ``line``, screened on the text first.
 
     Most entries (ballots: hashes, points, identifiers, small integers) hold nothing suspicious, and a
-    look at the text's string literals shows it without walking the payload: when every literal passes
-    scan_payload's rules both as a key and as a value, and no run of twelve digits stands outside the
-    literals, the walk could report nothing. Anything else (an escape, a suspicious literal, a long
-    number, even one scan_payload would let pass) is walked by scan_payload, which names the path.
+    look at the text's string literals shows it without walking the payload (:func:`_screen`): when every
+    literal the screen leaves passes scan_payload's rules both as a key and as a value, the walk could
+    report nothing. Anything else (an escape, a suspicious literal, a long number, even one scan_payload
+    would let pass) is walked by scan_payload, which names the path.
 
-    In a text without backslashes every quote opens or closes a literal, so splitting at the quotes gives
-    the literals at the odd places and the text outside them at the even places; a text with an odd number
-    of quotes (not JSON) is walked.
+    ``screened``: what :func:`_screen` gives for ``line`` when an engine has computed it already (the
+    native engine's ``screen_literals``, for a batch of lines at once); None: computed here.
     """
     name_ok = event_type in _NAME_ALLOWED_TYPES
     dates_ok = event_type == "election.manifest"
-    if b"\\" not in line:
-        parts = line.split(b'"')
-        if len(parts) % 2 and not _TWELVE_DIGIT_RUN.search(b"".join(parts[0::2])):
-            unique = set(parts[1::2])
-            literals = list(unique)
-            joined = b'"'.join(literals)
-            if b"" not in unique and not _TWELVE_DIGIT_LITERAL.search(b'"' + joined + b'"'):
-                # the rule below without a Python step per hex literal (a ballot holds about a hundred): no
-                # literal is empty or twelve digits, and deleting the hex digits leaves an empty residue
-                # exactly for the hex literals, so only the others are looked at
-                residue = joined.translate(None, _HEX_DIGITS).split(b'"')
-                others = set(compress(literals, residue))
-                clean = _CLEAN.setdefault((name_ok, dates_ok), set())
-                if others <= clean:  # the keys and identifiers of a ballot: one set operation
-                    return
-                if all(
-                    _literal_is_clean(t.decode("utf-8", "surrogatepass"), name_ok, dates_ok)
-                    for t in others - clean
-                ):
-                    if len(clean) < _CLEAN_MAX:
-                        clean.update(others)
-                    return
-            elif all(
-                (_HEX_BYTES_MATCH(t) and not (len(t) == 12 and t.isdigit()))
-                or _literal_is_clean(t.decode("utf-8", "surrogatepass"), name_ok, dates_ok)
-                for t in literals
-            ):
-                return
+    others = _screen(line) if screened is None else screened
+    if others is not None and _all_clean(others, name_ok, dates_ok):
+        return
     yield from scan_payload(event_type, payload)

@@ -12,6 +12,7 @@
 //! * [`tally`]: the encrypted tally (§13), the sum of ballots already verified (no proof checked);
 //! * [`merkle`]: RFC 9162 inclusion proofs (SHA-256), the roll proofs of cast ballots (the verifier's V12);
 //! * [`canonical`]: whether a ledger entry's text is canonical (RFC 8785), and its leaf hash (the verifier's V1);
+//! * [`screen`]: the text screen of the verifier's V23 (no personal data): which literals need a look;
 //! * [`bench`]: the cost per point of the multiscalar multiplication;
 //! * `python` (feature `python`): the PyO3 module `tvote_native`.
 
@@ -20,6 +21,7 @@ pub mod bench;
 pub mod canonical;
 pub mod merkle;
 pub mod proofs;
+pub mod screen;
 pub mod tally;
 pub mod transcript;
 pub mod value;

@@ -14,6 +14,7 @@ use crate::ballot::{ballot_hash, decode_ballot, Ballot, ContestSpec, Election, P
 use crate::canonical;
 use crate::merkle;
 use crate::proofs::{self, Item, Statement};
+use crate::screen;
 use crate::tally;
 use crate::value::Value;
 use crate::verify::{self, Failure};
@@ -460,6 +461,26 @@ fn canonical_leaf_hashes<'py>(
         .collect())
 }
 
+/// The verifier's V23 text screen ([`screen::screen_literals`]) of each text: the distinct literals to
+/// look at, or `None` for a text whose payload is walked. The reference is `verifier._privacy._screen`.
+#[pyfunction]
+fn screen_literals<'py>(
+    py: Python<'py>,
+    texts: &Bound<'py, PyList>,
+) -> PyResult<Vec<Option<Vec<Bound<'py, PyBytes>>>>> {
+    let items: Vec<Bound<'py, PyBytes>> = texts
+        .iter()
+        .map(|t| t.downcast_into::<PyBytes>().map_err(PyErr::from))
+        .collect::<PyResult<_>>()?;
+    let raw: Vec<&[u8]> = items.iter().map(|b| b.as_bytes()).collect();
+    let found: Vec<Option<Vec<&[u8]>>> =
+        py.allow_threads(|| raw.iter().map(|t| screen::screen_literals(t)).collect());
+    Ok(found
+        .into_iter()
+        .map(|f| f.map(|v| v.into_iter().map(|l| PyBytes::new_bound(py, l)).collect()))
+        .collect())
+}
+
 #[pymodule]
 fn tvote_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
@@ -474,6 +495,7 @@ fn tvote_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(combined_proofs_point, m)?)?;
     m.add_function(wrap_pyfunction!(verify_inclusions, m)?)?;
     m.add_function(wrap_pyfunction!(canonical_leaf_hashes, m)?)?;
+    m.add_function(wrap_pyfunction!(screen_literals, m)?)?;
     m.add_function(wrap_pyfunction!(msm_seconds_per_point, m)?)?;
     m.add_function(wrap_pyfunction!(decode_seconds_per_point, m)?)?;
     Ok(())
