@@ -3,6 +3,8 @@ rule's (:data:`cast_sequences`)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from hypothesis import strategies as st
 
 from crypto._ballot import ContestSpec
@@ -72,3 +74,64 @@ def overvotes_for(spec: ContestSpec) -> st.SearchStrategy[list[str]]:
 cast_sequences = st.lists(
     st.tuples(st.integers(0, 6), st.sampled_from(["internet", "internet", "kiosk"])), max_size=40
 )
+
+
+#: V23 (record.privacy): strings and JSON values that a privacy screen must or must not flag
+privacy_texts = st.sampled_from(
+    [
+        "ab" * 32,
+        "123456789012",
+        "a",
+        "name",
+        "names",
+        "birth_date",
+        "tracking_code",
+        "203.0.113.9",
+        "fe80::1",
+        "〒305-8577",
+        "平成元年3月2日",
+        "2027-04-25",
+        "1-2-3",
+        "ballot.cast",
+        "oidc+face",
+        "x\\y",
+        'q"q',
+        "\u202e",
+        "Tsukuba",
+        "",
+        "0",
+        "ip",
+        "Remote-Addr",
+        "12345678901",
+        "\U0001f600",
+    ]
+) | st.text(max_size=12)
+privacy_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**53 - 1), 2**53 - 1)
+    | st.sampled_from([123456789012, -123456789012, 10**11, 10**12, 999999999999])
+    | privacy_texts,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(privacy_texts, inner, max_size=3),
+    max_leaves=12,
+)
+
+
+@st.composite
+def privacy_entries(draw: st.DrawFn) -> tuple[str, dict[str, Any], bytes]:
+    """``(event type, payload, JSON text of the entry)``: the text as the record writes it (RFC 8785) or
+    another JSON text of the same entry (ASCII escapes, whitespace)."""
+    import json
+
+    from ledger.record import canonical_json
+
+    etype = draw(
+        st.sampled_from(["ballot.cast", "ballot.spoiled", "election.manifest", "trustee.registered"])
+    )
+    payload = draw(st.dictionaries(privacy_texts, privacy_values, max_size=4))
+    writer = draw(st.sampled_from(["rfc8785", "ascii", "spaced"]))
+    entry = {"index": 1, "payload": payload, "type": etype}
+    if writer == "rfc8785":
+        return etype, payload, canonical_json(entry)
+    text = json.dumps(entry, ensure_ascii=writer == "ascii", indent=1 if writer == "spaced" else None)
+    return etype, payload, text.encode("utf-8", "surrogatepass")

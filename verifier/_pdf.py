@@ -32,17 +32,16 @@ are in one place with the text it requires.
 
 from __future__ import annotations
 
-import asyncio
 import concurrent.futures
 import datetime as dt
 import hashlib
 import io
 import json
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final, TypeVar
+from typing import Any, Final
 
 import rfc8785
 from asn1crypto import x509 as asn1_x509  # type: ignore[import-untyped]
@@ -464,7 +463,7 @@ def check_result_pdf(
     date.
 
     May be called from inside a running asyncio event loop: pyHanko's validator, which runs a loop of its
-    own, then runs on a thread of its own.
+    own, runs on a thread of its own.
     """
     if not trust_roots:
         raise ResultPdfError("pdf.trust", "no commission trust roots configured")
@@ -482,7 +481,10 @@ def check_result_pdf(
         trust_roots=roots, allow_fetching=False, moment=validation_time, revocation_mode="soft-fail"
     )
     try:
-        status = _outside_event_loop(lambda: validate_pdf_signature(sig, vc))
+        # pyHanko's synchronous API runs asyncio.run, which refuses inside a running event loop (an async
+        # caller): on a thread of its own none runs
+        with concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="tvote-pdf") as pool:
+            status = pool.submit(validate_pdf_signature, sig, vc).result()
     except (SignatureValidationError, SigningError, PdfError, ValueError) as e:
         raise ResultPdfError("pdf.signature", f"signature could not be validated: {e}") from None
     if not (status.intact and status.valid):
@@ -576,17 +578,3 @@ def check_result_pdf(
 
 
 _DOC_TEXTS: Final[tuple[str, ...]] = ("record_url", "declared_at", "commission", "signatory")
-
-
-_T = TypeVar("_T")
-
-
-def _outside_event_loop(call: Callable[[], _T]) -> _T:
-    """``call()``, on a thread of its own when this thread runs an asyncio event loop: pyHanko's synchronous
-    API runs its coroutines with ``asyncio.run``, which refuses to start inside a running loop."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return call()
-    with concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="tvote-pdf") as pool:
-        return pool.submit(call).result()

@@ -46,7 +46,6 @@ over one file (the verifier reads back the drawn text, so the figures and the la
 
 from __future__ import annotations
 
-import asyncio
 import concurrent.futures
 import copy
 import datetime as dt
@@ -54,10 +53,10 @@ import functools
 import hashlib
 import io
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final, TypeVar
+from typing import Any, Final
 
 import qrcode  # type: ignore[import-untyped]
 import rfc8785
@@ -655,20 +654,8 @@ def sign_declaration(
         location="Tsukuba, JP",
     )
     out = io.BytesIO()
-    _outside_event_loop(lambda: signers.sign_pdf(w, sig_meta, signer=signer._pyhanko_signer(), output=out))
-    return out.getvalue()
-
-
-_T = TypeVar("_T")
-
-
-def _outside_event_loop(call: Callable[[], _T]) -> _T:
-    """``call()``, on a thread of its own when this thread runs an asyncio event loop: pyHanko's synchronous
-    API runs its coroutines with ``asyncio.run``, which refuses to start inside a running loop (a caller in
-    an ``async`` handler, or a test process where Playwright's synchronous API left its loop running)."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return call()
+    # pyHanko's synchronous API runs asyncio.run, which refuses inside a running event loop (an async caller;
+    # a test worker after Playwright's synchronous API): on a thread of its own none runs
     with concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="tvote-pdf") as pool:
-        return pool.submit(call).result()
+        pool.submit(signers.sign_pdf, w, sig_meta, signer=signer._pyhanko_signer(), output=out).result()
+    return out.getvalue()

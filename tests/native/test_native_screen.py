@@ -8,7 +8,6 @@ same texts mutated byte by byte, and arbitrary bytes."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
@@ -17,41 +16,10 @@ from hypothesis import strategies as st
 
 from crypto._native import NativeEngine, PythonEngine
 from ledger.record import canonical_json
+from tests.strategies import privacy_entries, privacy_texts, privacy_values
 from verifier._privacy import _screen, scan_entry, scan_payload
 
-texts = st.sampled_from(
-    [
-        "ab" * 32,
-        "123456789012",
-        "12345678901",
-        "",
-        "a",
-        "k",
-        "name",
-        "birth_date",
-        "203.0.113.9",
-        "fe80::1",
-        "〒305-8577",
-        "2027-04-25",
-        "ballot.cast",
-        'q"q',
-        "x\\y",
-        "\U0001f600",
-    ]
-) | st.text(max_size=10)
-payloads = st.dictionaries(
-    texts,
-    st.recursive(
-        st.none()
-        | st.booleans()
-        | st.integers(-(2**53 - 1), 2**53 - 1)
-        | st.sampled_from([123456789012, 10**11, 999999])
-        | texts,
-        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(texts, inner, max_size=3),
-        max_leaves=12,
-    ),
-    max_size=4,
-)
+payloads = st.dictionaries(privacy_texts, privacy_values, max_size=4)
 
 
 def _native_screen(native: NativeEngine, text: bytes) -> set[bytes] | None:
@@ -64,20 +32,9 @@ def _native_screen(native: NativeEngine, text: bytes) -> set[bytes] | None:
 
 
 @settings(max_examples=400, deadline=None)
-@given(
-    etype=st.sampled_from(["ballot.cast", "election.manifest", "trustee.registered"]),
-    payload=payloads,
-    writer=st.sampled_from(["rfc8785", "ascii", "spaced"]),
-)
-def test_same_screen_and_same_report(
-    native: NativeEngine, etype: str, payload: dict[str, Any], writer: str
-) -> None:
-    entry = {"index": 1, "payload": payload, "type": etype}
-    if writer == "rfc8785":
-        line = canonical_json(entry)
-    else:
-        line = json.dumps(entry, ensure_ascii=writer == "ascii", indent=1 if writer == "spaced" else None)
-        line = line.encode("utf-8", "surrogatepass")
+@given(privacy_entries())
+def test_same_screen_and_same_report(native: NativeEngine, entry: tuple[str, dict[str, Any], bytes]) -> None:
+    etype, payload, line = entry
     screened = _native_screen(native, line)
     assert screened == _screen(line)
     assert list(scan_entry(etype, line, payload, screened)) == list(scan_payload(etype, payload))

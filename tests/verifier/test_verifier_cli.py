@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 from verifier_fixture import Election, build_election
 
 from ledger.merkle import inclusion_proof, leaf_hash
+from tests.strategies import privacy_entries
 from verifier import Options, RecordUnreadable, verify_record
 from verifier._privacy import scan_entry, scan_payload
 from verifier.cli import EXIT_INVALID, EXIT_OK, EXIT_RECEIPT_MISMATCH, EXIT_UNREADABLE, app
@@ -311,64 +312,13 @@ def test_privacy_screen_flags_each_kind() -> None:
         assert list(scan_payload("ballot.cast", p)), p
 
 
-_PRIVACY_TEXTS = st.sampled_from(
-    [
-        "ab" * 32,
-        "123456789012",
-        "a",
-        "name",
-        "names",
-        "birth_date",
-        "tracking_code",
-        "203.0.113.9",
-        "fe80::1",
-        "〒305-8577",
-        "平成元年3月2日",
-        "2027-04-25",
-        "1-2-3",
-        "ballot.cast",
-        "oidc+face",
-        "x\\y",
-        'q"q',
-        "\u202e",
-        "Tsukuba",
-        "",
-        "0",
-        "ip",
-        "Remote-Addr",
-    ]
-) | st.text(max_size=12)
-_PRIVACY_VALUES = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers(-(2**53 - 1), 2**53 - 1)
-    | st.sampled_from([123456789012, -123456789012, 10**11, 10**12, 999999999999])
-    | _PRIVACY_TEXTS,
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_PRIVACY_TEXTS, inner, max_size=3),
-    max_leaves=12,
-)
-
-
 @settings(max_examples=400, deadline=None)
-@given(
-    etype=st.sampled_from(["ballot.cast", "ballot.spoiled", "election.manifest", "trustee.registered"]),
-    payload=st.dictionaries(_PRIVACY_TEXTS, _PRIVACY_VALUES, max_size=4),
-    writer=st.sampled_from(["rfc8785", "ascii", "spaced"]),
-)
-def test_privacy_text_screen_reports_what_the_walk_reports(
-    etype: str, payload: dict[str, Any], writer: str
-) -> None:
+@given(privacy_entries())
+def test_privacy_text_screen_reports_what_the_walk_reports(entry: tuple[str, dict[str, Any], bytes]) -> None:
     """scan_entry (which skips the walk when the entry's text shows nothing suspicious) reports exactly
     what scan_payload reports, on entries written as the record writes them (RFC 8785) and on other JSON
     texts of the same payload (escapes, whitespace)."""
-    from ledger.record import canonical_json
-
-    entry = {"index": 1, "payload": payload, "type": etype}
-    if writer == "rfc8785":
-        line = canonical_json(entry)
-    else:
-        line = json.dumps(entry, ensure_ascii=writer == "ascii", indent=1 if writer == "spaced" else None)
-        line = line.encode("utf-8", "surrogatepass")
+    etype, payload, line = entry
     assert list(scan_entry(etype, line, payload)) == list(scan_payload(etype, payload))
 
 
