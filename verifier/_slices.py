@@ -28,6 +28,7 @@ takes the worker's contribution out of the sum, so the report is exactly the one
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Final, NamedTuple
@@ -138,7 +139,29 @@ def verify_slice(
     shards: int,
 ) -> SliceResult:
     """The worker's part of a slice (module docstring): ``kiosk_keys`` are the enrolled keys by kiosk id at
-    the snapshot; ``shards``: how many V15 shards (:func:`verifier._shards.shard_count`)."""
+    the snapshot; ``shards``: how many V15 shards (:func:`verifier._shards.shard_count`).
+
+    Python's cyclic garbage collector is paused meanwhile: a slice decodes hundreds of thousands of JSON
+    containers (no cycles; reference counting frees them), which would otherwise set it off again and again
+    to scan the entries the slice still holds."""
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        return _verify_slice(ctx, kiosk_keys, first_index, start, data, batch_size, shards)
+    finally:
+        if paused:
+            gc.enable()
+
+
+def _verify_slice(
+    ctx: _ballots.BallotContext,
+    kiosk_keys: Mapping[str, bytes],
+    first_index: int,
+    start: int,
+    data: bytes,
+    batch_size: int,
+    shards: int,
+) -> SliceResult:
     out = SliceResult(start, start + len(data))
     parts = [bytearray() for _ in range(shards)]
     pending: list[tuple[int, int, int, str, dict[str, Any], Any, bytes, bytes | None]] = []
