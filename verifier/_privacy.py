@@ -190,7 +190,7 @@ def _screen(line: bytes) -> set[bytes] | None:
     backslash, an odd number of quotes (not JSON) or a run of twelve digits in the outside parts joined:
     None. Otherwise the distinct literals that are empty, are not lowercase hex, or are exactly twelve
     digits (a hash or a point needs no look). The native engine's ``screen_literals``
-    (``native/src/screen.rs``) computes the same; ``tests/verifier/test_verifier_cli.py`` holds them
+    (``native/src/screen.rs``) computes the same; ``tests/native/test_native_screen.py`` holds them
     together."""
     if b"\\" in line:
         return None
@@ -227,7 +227,8 @@ def _all_clean(literals: Collection[bytes], name_ok: bool, dates_ok: bool) -> bo
 
 @lru_cache(maxsize=8192)
 def _literal_is_clean(s: str, name_ok: bool, dates_ok: bool) -> bool:
-    """Whether ``s`` passes scan_payload both as a key and as a value (hex strings never reach here)."""
+    """Whether ``s`` passes scan_payload both as a key and as a value (of the hex strings only twelve digits
+    reach here)."""
     nk, kp = _key_facts(s)
     if kp or nk in _FORBIDDEN_KEYS or (nk in {"name", "names"} and not name_ok):
         return False

@@ -35,7 +35,14 @@ from typing import Any, BinaryIO, Final, NamedTuple
 
 from crypto import select_engine
 from ledger.events import BASE_HASH, ELECTION_ID, EventType
-from ledger.record import MAX_DEPTH, READ_LIMIT, LineFacts, ballot_unique_values, line_facts
+from ledger.record import (
+    MAX_DEPTH,
+    READ_LIMIT,
+    LineFacts,
+    ballot_unique_values,
+    canonical_line_facts,
+    line_facts,
+)
 
 from . import _ballots
 from ._errors import CheckFailed
@@ -184,15 +191,17 @@ def _verify_slice(
         pending.clear()
 
     lines = list(slice_lines(data, start))
-    # each line as the ledger's reader yields it (with its newline; a longer one's first piece); the
-    # engine vouches for the canonical texts among them (their leaf hashes), the rest are ledger.record's
-    raws = [data[s - start : min(e - start, s - start + READ_LIMIT)] for s, e, _ in lines]
+    # the engine vouches for the canonical texts among the whole lines (the line and its newline, not cut
+    # short): their leaf hashes; any other line, and one whose envelope is refused, is ledger.record's
     leaves = select_engine(ctx.engine).canonical_leaf_hashes(
-        [raw[:-1] if raw.endswith(b"\n") else b"" for raw in raws], MAX_DEPTH
+        [line if e - s == len(line) + 1 else b"" for s, e, line in lines], MAX_DEPTH
     )
     for n, (s, e, line) in enumerate(lines):
         i = first_index + n
-        facts, obj = line_facts(raws[n], None if leaves is None else leaves[n])
+        leaf = None if leaves is None else leaves[n]
+        vouched = None if leaf is None else canonical_line_facts(line, leaf)
+        # else the line as the ledger's reader yields it (with its newline; a longer one's first piece)
+        facts, obj = vouched or line_facts(data[s - start : min(e - start, s - start + READ_LIMIT)])
         out.facts.append(facts)
         try:
             # a canonical entry is decoded once, for both: load_json would give the same object

@@ -24,8 +24,8 @@
   :func:`archive_record` (``_seal``); the one reader :func:`open_record`, :class:`OpenedRecord`,
   :func:`read_record`, :class:`Record` (``_open``, with the archive rules); the check
   :func:`check_record`, :func:`check_sequence`, :class:`RecordSummary`, and its parts for a check spread over
-  processes :func:`line_facts`, :class:`EntryStream`, :func:`cosignature_verdicts`, ``LineFacts``,
-  ``READ_LIMIT`` (``_check``).
+  processes :func:`line_facts` (:func:`canonical_line_facts`), :class:`EntryStream`,
+  :func:`cosignature_verdicts`, ``LineFacts``, ``READ_LIMIT`` (``_check``).
 
 The record's names (event types, phases, payload keys) are :mod:`ledger.events`.
 """
@@ -47,6 +47,7 @@ from ._check import (
     EntryStream,
     LineFacts,
     RecordSummary,
+    canonical_line_facts,
     check_record,
     check_sequence,
     cosignature_verdicts,
@@ -163,6 +164,7 @@ __all__ = [
     "archive_record",
     "ballot_unique_values",
     "canonical_json",
+    "canonical_line_facts",
     "check_display_text",
     "check_json_bounds",
     "check_record",

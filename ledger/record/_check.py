@@ -6,7 +6,6 @@ See ``docs/record.md`` §6 for what is checked, in which order. This module neve
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,29 +61,33 @@ class _Pos:
     index: int
 
 
-def line_facts(line: bytes, leaf: bytes | None = None) -> tuple[LineFacts, dict[str, Any] | None]:
+def line_facts(line: bytes) -> tuple[LineFacts, dict[str, Any] | None]:
     """The per-line part of :func:`check_sequence`, which needs no other line: ``line`` as
     :meth:`Record.entry_lines` yields it (its canonical entry and ``\\n``; at most ``READ_LIMIT`` bytes) is
     parsed and re-serialised once (:meth:`Entry.parse`). Returns its :data:`LineFacts` and, for a canonical
     entry, the decoded entry object (for a reader that needs its payload too).
 
     A verifier may compute these for slices of the record in other processes and feed them, in order, to one
-    :class:`EntryStream`: the check is then exactly :func:`check_sequence`'s.
-
-    ``leaf``: the leaf hash of the line's text (without its newline) when the caller has found that text
-    canonical (:meth:`Entry.parse_canonical`, whose precondition the caller vouches for); only the entry's
-    envelope is then checked, and whatever it refuses is parsed again the reference way."""
-    if leaf is not None and line.endswith(b"\n"):
-        # the caller found the text canonical (Entry.parse_canonical); an envelope it refuses is worded below
-        with contextlib.suppress(LedgerError):
-            e, obj = Entry.parse_canonical(line[:-1], leaf)
-            return (e.hash, e.prev, e.index), obj
+    :class:`EntryStream`: the check is then exactly :func:`check_sequence`'s (:func:`canonical_line_facts`
+    for a line whose text the caller has found canonical already)."""
     try:
         if not line.endswith(b"\n"):
             raise InvalidEncoding("line does not end with a newline")
         e, obj = Entry.parse(line[:-1])
     except LedgerError as err:
         return str(err), None
+    return (e.hash, e.prev, e.index), obj
+
+
+def canonical_line_facts(text: bytes, leaf: bytes) -> tuple[LineFacts, dict[str, Any]] | None:
+    """:func:`line_facts` of the line ``text`` + ``\\n`` when the caller has found ``text`` canonical, with
+    ``leaf`` its leaf hash (:meth:`Entry.parse_canonical`, whose precondition the caller vouches for: a
+    native engine's ``crypto.BallotEngine.canonical_leaf_hashes``): only the entry's envelope is checked.
+    None if the envelope is refused: :func:`line_facts` then words why."""
+    try:
+        e, obj = Entry.parse_canonical(text, leaf)
+    except LedgerError:
+        return None
     return (e.hash, e.prev, e.index), obj
 
 

@@ -276,6 +276,7 @@ PINNED: dict[str, set[str]] = {
         "archive_record",
         "ballot_unique_values",
         "canonical_json",
+        "canonical_line_facts",
         "check_display_text",
         "check_json_bounds",
         "check_record",
