@@ -35,12 +35,13 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Final
 
+from . import _group
 from ._batch import Equation
 from ._codec import exact_keys
 from ._elgamal import Ciphertext
 from ._errors import InvalidEncoding, ProofError
 from ._group import G, Point, RandomSource, Scalar, diff_of_products, small_multiple
-from ._hash import TranscriptItem, challenge
+from ._hash import TranscriptItem, challenge, challenge_of_encoding, encode_items, encode_transcript
 
 __all__ = [
     "PURPOSE",
@@ -56,6 +57,8 @@ __all__ = [
 PURPOSE: Final[str] = "disjunctive-cp"
 #: Largest allowed-set size accepted (a contest sum over at most this many values).
 MAX_ALLOWED: Final[int] = 1024
+_G_BYTES: Final[bytes] = G.to_bytes()
+_LEN32: Final[bytes] = (32).to_bytes(4, "big")
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,7 +212,7 @@ def prove_membership(
     ``rng`` (``randbytes``) makes the proof deterministic and is for known-answer vectors only.
     Raises ``ValueError`` if ``plaintext`` is not in ``allowed``.
     """
-    s = _check_claim(plaintext, allowed)
+    s = check_claim(plaintext, allowed)
     u = Scalar.random(rng)
     fakes: dict[int, tuple[Scalar, Scalar]] = {}
     for j in s:
@@ -229,14 +232,14 @@ def prove_with_nonces(
     fake: Mapping[int, tuple[Scalar, Scalar]],
 ) -> DisjunctiveProof:
     """Known-answer form: ``nonce`` is ``u``; ``fake[j] = (c_j, v_j)`` for every ``j ≠ plaintext``."""
-    s = _check_claim(plaintext, allowed)
+    s = check_claim(plaintext, allowed)
     if set(fake) != set(s) - {plaintext}:
         raise ValueError("fake branches must be given for exactly the other allowed values")
     fakes = {j: (c, v - c * randomness) for j, (c, v) in fake.items()}
     return _prove(public_key, ct, plaintext, randomness, s, context, nonce, fakes)
 
 
-def _check_claim(plaintext: int, allowed: Iterable[int]) -> tuple[int, ...]:
+def check_claim(plaintext: int, allowed: Iterable[int]) -> tuple[int, ...]:
     s = canonical_allowed(allowed)
     if not isinstance(plaintext, int) or isinstance(plaintext, bool) or plaintext not in s:
         raise ValueError(f"refusing to prove a false statement: {plaintext!r} is not in the allowed set")
@@ -255,21 +258,68 @@ def _prove(
 ) -> DisjunctiveProof:
     if public_key.is_identity:
         raise ValueError("refusing to prove under the identity as public key")
-    commitments: list[Point] = []
+    return _prove_encoded(public_key.to_bytes(), ct, m, r, s, context_head(context), u, fakes)
+
+
+def context_head(context: Sequence[TranscriptItem]) -> bytes:
+    """The start of a proof's transcript: the purpose, ``n_ctx`` and the context (what
+    :func:`_prove_encoded` continues)."""
+    return encode_transcript(PURPOSE, (len(context), *context))
+
+
+@lru_cache(maxsize=256)
+def _allowed_encoding(s: tuple[int, ...]) -> bytes:
+    return encode_items((len(s), *s))
+
+
+def _prove_encoded(
+    kb: bytes,
+    ct: Ciphertext,
+    m: int,
+    r: Scalar,
+    s: tuple[int, ...],
+    head: bytes,
+    u: Scalar,
+    fakes: Mapping[int, tuple[Scalar, Scalar]],
+) -> DisjunctiveProof:
+    """:func:`_prove` on encodings, for a key ``kb`` that is not the identity and the transcript's
+    ``head`` (:func:`context_head` of the context): the ballot encryption's hot path.
+
+    The same group operations as the point operators (``u·G``, ``u·K``, ``w_j·G`` and
+    ``w_j·K − (c_j·(m − j))·G``, each through :mod:`crypto._group`'s zero and identity rules) and the
+    same transcript as :func:`_transcript_challenge`, built from the encodings instead of item by item;
+    no object is made until the proof's own, and none is validated again (libsodium made them)."""
+    mul = _group._mul_bytes
+    flat: list[bytes] = []
+    c_sum = 0
     for j in s:
         if j == m:
-            commitments.append(u * G)
-            commitments.append(u * public_key)
+            flat.append(mul(u, _G_BYTES))
+            flat.append(mul(u, kb))
         else:
             c_j, w_j = fakes[j]
-            commitments.append(w_j * G)
-            commitments.append(Point._trusted(diff_of_products(w_j, public_key, c_j * (m - j), G)))
-    h = _transcript_challenge(public_key, ct, s, context, commitments)
-    c_real = h - sum((fakes[j][0].value for j in s if j != m), 0)
-    challenges = tuple(c_real if j == m else fakes[j][0] for j in s)
-    responses = tuple(u + c_real * r if j == m else fakes[j][1] + fakes[j][0] * r for j in s)
-    pairs = tuple(zip(commitments[0::2], commitments[1::2], strict=True))
-    return DisjunctiveProof._of(pairs, challenges, responses)
+            flat.append(mul(w_j, _G_BYTES))
+            flat.append(_group._sub(mul(w_j, kb), mul(Scalar._reduced(c_j.value * (m - j)), _G_BYTES)))
+            c_sum += c_j.value
+    parts = [head, _LEN32, kb, _LEN32, ct.a.to_bytes(), _LEN32, ct.b.to_bytes(), _allowed_encoding(s)]
+    for p in flat:
+        parts.append(_LEN32)
+        parts.append(p)
+    c_real = Scalar._reduced(challenge_of_encoding(b"".join(parts)).value - c_sum)
+    rv = r.value
+    challenges: list[Scalar] = []
+    responses: list[Scalar] = []
+    for j in s:
+        if j == m:
+            challenges.append(c_real)
+            responses.append(Scalar._reduced(u.value + c_real.value * rv))
+        else:
+            c_j, w_j = fakes[j]
+            challenges.append(c_j)
+            responses.append(Scalar._reduced(w_j.value + c_j.value * rv))
+    pts = [Point._trusted(p) for p in flat]
+    pairs = tuple(zip(pts[0::2], pts[1::2], strict=True))
+    return DisjunctiveProof._of(pairs, tuple(challenges), tuple(responses))
 
 
 def _prepare(

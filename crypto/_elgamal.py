@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
+from . import _group
 from ._codec import exact_keys
 from ._group import IDENTITY, G, Point, Scalar, small_multiple
 
@@ -29,12 +30,20 @@ class Ciphertext:
         if not isinstance(self.a, Point) or not isinstance(self.b, Point):
             raise TypeError("Ciphertext holds two Points")
 
+    @classmethod
+    def _of(cls, a: Point, b: Point) -> Ciphertext:
+        """Internal constructor for two Points this package just computed (no type check)."""
+        ct = object.__new__(cls)
+        _set(ct, "a", a)
+        _set(ct, "b", b)
+        return ct
+
     def __add__(self, other: Ciphertext) -> Ciphertext:
-        return Ciphertext(self.a + other.a, self.b + other.b)
+        return Ciphertext._of(self.a + other.a, self.b + other.b)
 
     def __sub__(self, other: Ciphertext) -> Ciphertext:
         """The homomorphic difference (an encryption of the difference of the two plaintexts)."""
-        return Ciphertext(self.a - other.a, self.b - other.b)
+        return Ciphertext._of(self.a - other.a, self.b - other.b)
 
     def to_dict(self) -> dict[str, str]:
         return {"a": self.a.hex(), "b": self.b.hex()}
@@ -49,6 +58,8 @@ class Ciphertext:
         return self.b - secret * self.a
 
 
+_set = object.__setattr__
+_G_BYTES: Final[bytes] = G.to_bytes()
 ZERO = Ciphertext(IDENTITY, IDENTITY)
 
 
@@ -58,6 +69,16 @@ def encrypt(public_key: Point, m: int, r: Scalar) -> Ciphertext:
         raise ValueError("refusing to encrypt under the identity as public key")
     # no branch on the (secret) plaintext: m = 0 adds the identity, like any other m
     return Ciphertext(r * G, r * public_key + small_multiple(m))
+
+
+def _encrypt_encoded(kb: bytes, m: int, r: Scalar) -> Ciphertext:
+    """:func:`encrypt` under the encoding ``kb`` of a key the caller has checked is not the identity: the
+    same group operations (through :mod:`crypto._group`'s zero and identity rules), without the operators'
+    dispatch and checks (the ballot encryption's hot path)."""
+    mul = _group._mul_bytes
+    a = mul(r, _G_BYTES)
+    b = _group._add(mul(r, kb), small_multiple(m).to_bytes())
+    return Ciphertext._of(Point._trusted(a), Point._trusted(b))
 
 
 def sum_ciphertexts(cts: Iterable[Ciphertext]) -> Ciphertext:
