@@ -330,6 +330,16 @@ class SelectionSecret:
         if not isinstance(self.randomness, Scalar):
             raise TypeError("randomness is a Scalar")
 
+    @classmethod
+    def _of(cls, selection_id: str, plaintext: int, randomness: Scalar) -> SelectionSecret:
+        """Internal constructor for the encryption's own values (an id of the election's contest spec, a
+        plaintext it chose in {0, 1}, the Scalar it drew): the same object without ``__post_init__``."""
+        sec = object.__new__(cls)
+        object.__setattr__(sec, "selection_id", selection_id)
+        object.__setattr__(sec, "plaintext", plaintext)
+        object.__setattr__(sec, "randomness", randomness)
+        return sec
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "selection_id": self.selection_id,

@@ -25,8 +25,8 @@ from ._ballot import (
     contest_context,
     selection_context,
 )
-from ._disjunctive import prove_membership
-from ._elgamal import encrypt, sum_ciphertexts
+from ._disjunctive import _prove_encoded, check_claim, context_head
+from ._elgamal import _encrypt_encoded, sum_ciphertexts
 from ._group import RandomSource, Scalar
 
 __all__ = ["encrypt_ballot", "reveal"]
@@ -84,6 +84,28 @@ class _Prefetched:
         self._pos += n
         return out
 
+    def scalar(self) -> Scalar:
+        """``Scalar.random(self)``: the next 64 bytes, little-endian, reduced mod L (uniform)."""
+        pos = self._pos
+        if pos + 64 > len(self._buf):
+            return Scalar.random()
+        self._pos = pos + 64
+        return Scalar._reduced(int.from_bytes(self._buf[pos : pos + 64], "little"))
+
+
+class _Injected:
+    """A caller's random source (known-answer vectors, tests), drawn from exactly as the generic prover
+    does: ``Scalar.random(rng)`` per scalar, in the same order."""
+
+    def __init__(self, rng: RandomSource) -> None:
+        self._rng = rng
+
+    def randbytes(self, n: int, /) -> bytes:
+        return self._rng.randbytes(n)
+
+    def scalar(self) -> Scalar:
+        return Scalar.random(self._rng)
+
 
 def _random_bytes_needed(ctx: ElectionContext, nonce: bool) -> int:
     """Bytes §9.3 draws for one ballot: per selection r, u and one simulated branch (c, w): 4 scalars; per
@@ -104,43 +126,58 @@ def encrypt_ballot(
     Raises ``ValueError`` for an invalid choice (unknown contest or selection, duplicate, over- or
     under-vote). ``rng`` (an object with ``randbytes``) makes the output deterministic: known-answer
     vectors only; production leaves it ``None`` (OS randomness).
+
+    The proofs are :func:`~crypto._disjunctive.prove_membership`'s, drawn in its order (r, then per proof
+    u and each simulated branch's c_j, w_j), made by its encoding-level kernel: the statement's values
+    come from this function (the context's key, libsodium's outputs), so none is checked again.
     """
     picked = _validate_choices(ctx, choices)
-    if rng is None:  # one read of the OS CSPRNG for the whole ballot instead of one per scalar
-        rng = _Prefetched(_random_bytes_needed(ctx, ballot_nonce is None))
+    # one read of the OS CSPRNG for the whole ballot instead of one per scalar
+    src = _Prefetched(_random_bytes_needed(ctx, ballot_nonce is None)) if rng is None else _Injected(rng)
     if ballot_nonce is None:
-        ballot_nonce = rng.randbytes(32) if rng is not None else _secrets.token_bytes(32)
+        ballot_nonce = src.randbytes(32)
     if not isinstance(ballot_nonce, bytes) or len(ballot_nonce) != 32:
         raise ValueError("ballot_nonce is 32 bytes")
     k = ctx.public_key
+    if k.is_identity:  # ElectionContext refuses it; the kernels below rely on it
+        raise ValueError("refusing to encrypt under the identity as public key")
+    kb = k.to_bytes()
     h = ctx.base_hash
+    draw = src.scalar
     contests: list[EncryptedContest] = []
     contest_secrets: list[ContestSecrets] = []
     for spec, chosen in zip(ctx.contests, picked, strict=True):
+        cid = spec.contest_id
         sels: list[EncryptedSelection] = []
         sel_secrets: list[SelectionSecret] = []
-        total_r = Scalar(0)
+        total_r = 0
         for sid in spec.selection_ids:
             m = 1 if sid in chosen else 0
-            r = Scalar.random_nonzero(rng)
-            ct = encrypt(k, m, r)
-            proof = prove_membership(
-                k, ct, m, r, ZERO_ONE, selection_context(h, ballot_nonce, spec.contest_id, sid), rng=rng
-            )
+            r = Scalar.random_nonzero(src)
+            ct = _encrypt_encoded(kb, m, r)
+            u = draw()
+            c, w = draw(), draw()  # the simulated branch 1 - m of ZERO_ONE
+            head = context_head(selection_context(h, ballot_nonce, cid, sid))
+            proof = _prove_encoded(kb, ct, m, r, ZERO_ONE, head, u, {1 - m: (c, w)})
             sels.append(EncryptedSelection(sid, ct, proof))
-            sel_secrets.append(SelectionSecret(sid, m, r))
-            total_r = total_r + r
-        contest_proof = prove_membership(
-            k,
+            sel_secrets.append(SelectionSecret._of(sid, m, r))
+            total_r += r.value
+        n = len(chosen)
+        allowed = check_claim(n, spec.allowed_sums)
+        u = draw()
+        fakes = {j: (draw(), draw()) for j in allowed if j != n}
+        contest_proof = _prove_encoded(
+            kb,
             sum_ciphertexts(sel.ciphertext for sel in sels),
-            len(chosen),
-            total_r,
-            spec.allowed_sums,
-            contest_context(h, ballot_nonce, spec.contest_id),
-            rng=rng,
+            n,
+            Scalar._reduced(total_r),
+            allowed,
+            context_head(contest_context(h, ballot_nonce, cid)),
+            u,
+            fakes,
         )
-        contests.append(EncryptedContest(spec.contest_id, tuple(sels), contest_proof))
-        contest_secrets.append(ContestSecrets(spec.contest_id, tuple(sel_secrets)))
+        contests.append(EncryptedContest(cid, tuple(sels), contest_proof))
+        contest_secrets.append(ContestSecrets(cid, tuple(sel_secrets)))
     return EncryptedBallot(h, ballot_nonce, tuple(contests)), BallotSecrets(tuple(contest_secrets))
 
 
