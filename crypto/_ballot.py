@@ -26,11 +26,11 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from ._codec import exact_keys, fixed_hex
-from ._disjunctive import MAX_ALLOWED, DisjunctiveProof
+from ._disjunctive import MAX_ALLOWED, PURPOSE, DisjunctiveProof
 from ._elgamal import Ciphertext, sum_ciphertexts
 from ._errors import InvalidEncoding
 from ._group import Point, Scalar
-from ._hash import tagged_sha256
+from ._hash import encode_items, encode_transcript, tagged_sha256
 
 __all__ = [
     "BALLOT_FORMAT_VERSION",
@@ -49,6 +49,7 @@ __all__ = [
     "contest_context",
     "normalize_tracking_code",
     "selection_context",
+    "selection_heads",
     "tracking_code_from_hash",
 ]
 
@@ -155,6 +156,16 @@ class ElectionContext:
 def selection_context(base_hash: bytes, nonce: bytes, contest_id: str, selection_id: str) -> tuple[Any, ...]:
     """The transcript context of one selection's 0/1 proof (the election, the ballot nonce, the ids)."""
     return (_SELECTION_ROLE, base_hash, nonce, contest_id, selection_id)
+
+
+def selection_heads(
+    base_hash: bytes, nonce: bytes, contest_id: str, selection_ids: Sequence[str]
+) -> list[bytes]:
+    """:func:`~crypto._disjunctive.context_head` of each selection's :func:`selection_context`, in order:
+    the part the contest's selections share (all but the selection id) encoded once."""
+    shared = selection_context(base_hash, nonce, contest_id, "")[:-1]
+    common = encode_transcript(PURPOSE, (len(shared) + 1, *shared))
+    return [common + encode_items((sid,)) for sid in selection_ids]
 
 
 def contest_context(base_hash: bytes, nonce: bytes, contest_id: str) -> tuple[Any, ...]:

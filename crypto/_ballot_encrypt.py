@@ -23,11 +23,11 @@ from ._ballot import (
     SelectionSecret,
     ballot_shape,
     contest_context,
-    selection_context,
+    selection_heads,
 )
 from ._disjunctive import _prove_encoded, check_claim, context_head
-from ._elgamal import _encrypt_encoded, sum_ciphertexts
-from ._group import RandomSource, Scalar
+from ._elgamal import Ciphertext, _encrypt_encoded, _sum_encoded
+from ._group import L, Point, RandomSource, Scalar
 
 __all__ = ["encrypt_ballot", "reveal"]
 
@@ -84,13 +84,13 @@ class _Prefetched:
         self._pos += n
         return out
 
-    def scalar(self) -> Scalar:
-        """``Scalar.random(self)``: the next 64 bytes, little-endian, reduced mod L (uniform)."""
+    def value(self) -> int:
+        """``Scalar.random(self).value``: the next 64 bytes, little-endian, reduced mod L (uniform)."""
         pos = self._pos
         if pos + 64 > len(self._buf):
-            return Scalar.random()
+            return Scalar.random().value
         self._pos = pos + 64
-        return Scalar._reduced(int.from_bytes(self._buf[pos : pos + 64], "little"))
+        return int.from_bytes(self._buf[pos : pos + 64], "little") % L
 
 
 class _Injected:
@@ -103,8 +103,8 @@ class _Injected:
     def randbytes(self, n: int, /) -> bytes:
         return self._rng.randbytes(n)
 
-    def scalar(self) -> Scalar:
-        return Scalar.random(self._rng)
+    def value(self) -> int:
+        return Scalar.random(self._rng).value
 
 
 def _random_bytes_needed(ctx: ElectionContext, nonce: bool) -> int:
@@ -143,39 +143,36 @@ def encrypt_ballot(
         raise ValueError("refusing to encrypt under the identity as public key")
     kb = k.to_bytes()
     h = ctx.base_hash
-    draw = src.scalar
+    draw = src.value
+    trusted = Point._trusted
     contests: list[EncryptedContest] = []
     contest_secrets: list[ContestSecrets] = []
     for spec, chosen in zip(ctx.contests, picked, strict=True):
         cid = spec.contest_id
         sels: list[EncryptedSelection] = []
         sel_secrets: list[SelectionSecret] = []
+        cts: list[tuple[bytes, bytes]] = []
         total_r = 0
-        for sid in spec.selection_ids:
+        heads = selection_heads(h, ballot_nonce, cid, spec.selection_ids)
+        for sid, head in zip(spec.selection_ids, heads, strict=True):
             m = 1 if sid in chosen else 0
             r = Scalar.random_nonzero(src)
-            ct = _encrypt_encoded(kb, m, r)
+            rv = r.value
+            a, b = _encrypt_encoded(kb, m, rv)
             u = draw()
-            c, w = draw(), draw()  # the simulated branch 1 - m of ZERO_ONE
-            head = context_head(selection_context(h, ballot_nonce, cid, sid))
-            proof = _prove_encoded(kb, ct, m, r, ZERO_ONE, head, u, {1 - m: (c, w)})
-            sels.append(EncryptedSelection(sid, ct, proof))
+            c = draw()  # the simulated branch 1 - m of ZERO_ONE: c, then w
+            proof = _prove_encoded(kb, a, b, m, rv, ZERO_ONE, head, u, {1 - m: (c, draw())})
+            sels.append(EncryptedSelection(sid, Ciphertext._of(trusted(a), trusted(b)), proof))
             sel_secrets.append(SelectionSecret._of(sid, m, r))
-            total_r += r.value
+            cts.append((a, b))
+            total_r += rv
         n = len(chosen)
         allowed = check_claim(n, spec.allowed_sums)
         u = draw()
         fakes = {j: (draw(), draw()) for j in allowed if j != n}
-        contest_proof = _prove_encoded(
-            kb,
-            sum_ciphertexts(sel.ciphertext for sel in sels),
-            n,
-            Scalar._reduced(total_r),
-            allowed,
-            context_head(contest_context(h, ballot_nonce, cid)),
-            u,
-            fakes,
-        )
+        a, b = _sum_encoded(cts)
+        head = context_head(contest_context(h, ballot_nonce, cid))
+        contest_proof = _prove_encoded(kb, a, b, n, total_r % L, allowed, head, u, fakes)
         contests.append(EncryptedContest(cid, tuple(sels), contest_proof))
         contest_secrets.append(ContestSecrets(cid, tuple(sel_secrets)))
     return EncryptedBallot(h, ballot_nonce, tuple(contests)), BallotSecrets(tuple(contest_secrets))

@@ -40,8 +40,8 @@ from ._batch import Equation
 from ._codec import exact_keys
 from ._elgamal import Ciphertext
 from ._errors import InvalidEncoding, ProofError
-from ._group import G, Point, RandomSource, Scalar, diff_of_products, small_multiple
-from ._hash import TranscriptItem, challenge, challenge_of_encoding, encode_items, encode_transcript
+from ._group import G, L, Point, RandomSource, Scalar, diff_of_products, small_multiple
+from ._hash import TranscriptItem, challenge, challenge_value, encode_items, encode_transcript
 
 __all__ = [
     "PURPOSE",
@@ -258,7 +258,17 @@ def _prove(
 ) -> DisjunctiveProof:
     if public_key.is_identity:
         raise ValueError("refusing to prove under the identity as public key")
-    return _prove_encoded(public_key.to_bytes(), ct, m, r, s, context_head(context), u, fakes)
+    return _prove_encoded(
+        public_key.to_bytes(),
+        ct.a.to_bytes(),
+        ct.b.to_bytes(),
+        m,
+        r.value,
+        s,
+        context_head(context),
+        u.value,
+        {j: (c.value, w.value) for j, (c, w) in fakes.items()},
+    )
 
 
 def context_head(context: Sequence[TranscriptItem]) -> bytes:
@@ -274,22 +284,24 @@ def _allowed_encoding(s: tuple[int, ...]) -> bytes:
 
 def _prove_encoded(
     kb: bytes,
-    ct: Ciphertext,
+    ab: bytes,
+    bb: bytes,
     m: int,
-    r: Scalar,
+    r: int,
     s: tuple[int, ...],
     head: bytes,
-    u: Scalar,
-    fakes: Mapping[int, tuple[Scalar, Scalar]],
+    u: int,
+    fakes: Mapping[int, tuple[int, int]],
 ) -> DisjunctiveProof:
-    """:func:`_prove` on encodings, for a key ``kb`` that is not the identity and the transcript's
-    ``head`` (:func:`context_head` of the context): the ballot encryption's hot path.
+    """:func:`_prove` on encodings and values: the key ``kb`` (not the identity), the ciphertext ``(ab,
+    bb)``, the secrets ``r``, ``u`` and each fake ``(c_j, w_j)`` as ints in ``[0, L)``, and the
+    transcript's ``head`` (:func:`context_head` of the context). The ballot encryption's hot path.
 
     The same group operations as the point operators (``u·G``, ``u·K``, ``w_j·G`` and
     ``w_j·K − (c_j·(m − j))·G``, each through :mod:`crypto._group`'s zero and identity rules) and the
-    same transcript as :func:`_transcript_challenge`, built from the encodings instead of item by item;
-    no object is made until the proof's own, and none is validated again (libsodium made them)."""
-    mul = _group._mul_bytes
+    same transcript as :func:`_transcript_challenge`, joined from the encodings instead of item by item;
+    no object is made but the proof's own, and none is validated again (libsodium made the points)."""
+    mul = _group._mul_value
     flat: list[bytes] = []
     c_sum = 0
     for j in s:
@@ -299,26 +311,26 @@ def _prove_encoded(
         else:
             c_j, w_j = fakes[j]
             flat.append(mul(w_j, _G_BYTES))
-            flat.append(_group._sub(mul(w_j, kb), mul(Scalar._reduced(c_j.value * (m - j)), _G_BYTES)))
-            c_sum += c_j.value
-    parts = [head, _LEN32, kb, _LEN32, ct.a.to_bytes(), _LEN32, ct.b.to_bytes(), _allowed_encoding(s)]
+            flat.append(_group._sub(mul(w_j, kb), mul(c_j * (m - j) % L, _G_BYTES)))
+            c_sum += c_j
+    parts = [head, _LEN32, kb, _LEN32, ab, _LEN32, bb, _allowed_encoding(s)]
     for p in flat:
         parts.append(_LEN32)
         parts.append(p)
-    c_real = Scalar._reduced(challenge_of_encoding(b"".join(parts)).value - c_sum)
-    rv = r.value
+    c_real = (challenge_value(b"".join(parts)) - c_sum) % L
     challenges: list[Scalar] = []
     responses: list[Scalar] = []
+    reduced = Scalar._reduced
     for j in s:
         if j == m:
-            challenges.append(c_real)
-            responses.append(Scalar._reduced(u.value + c_real.value * rv))
+            challenges.append(reduced(c_real))
+            responses.append(reduced(u + c_real * r))
         else:
             c_j, w_j = fakes[j]
-            challenges.append(c_j)
-            responses.append(Scalar._reduced(w_j.value + c_j.value * rv))
-    pts = [Point._trusted(p) for p in flat]
-    pairs = tuple(zip(pts[0::2], pts[1::2], strict=True))
+            challenges.append(reduced(c_j))
+            responses.append(reduced(w_j + c_j * r))
+    trusted = Point._trusted
+    pairs = tuple([(trusted(flat[i]), trusted(flat[i + 1])) for i in range(0, len(flat), 2)])
     return DisjunctiveProof._of(pairs, tuple(challenges), tuple(responses))
 
 

@@ -71,14 +71,22 @@ def encrypt(public_key: Point, m: int, r: Scalar) -> Ciphertext:
     return Ciphertext(r * G, r * public_key + small_multiple(m))
 
 
-def _encrypt_encoded(kb: bytes, m: int, r: Scalar) -> Ciphertext:
-    """:func:`encrypt` under the encoding ``kb`` of a key the caller has checked is not the identity: the
-    same group operations (through :mod:`crypto._group`'s zero and identity rules), without the operators'
-    dispatch and checks (the ballot encryption's hot path)."""
-    mul = _group._mul_bytes
-    a = mul(r, _G_BYTES)
-    b = _group._add(mul(r, kb), small_multiple(m).to_bytes())
-    return Ciphertext._of(Point._trusted(a), Point._trusted(b))
+def _encrypt_encoded(kb: bytes, m: int, r: int) -> tuple[bytes, bytes]:
+    """:func:`encrypt` on encodings: the key's ``kb`` (the caller has checked it is not the identity) and
+    ``r``'s value in ``[0, L)``. The same group operations (through :mod:`crypto._group`'s zero and
+    identity rules), without the operators' dispatch and checks (the ballot encryption's hot path)."""
+    mul = _group._mul_value
+    return mul(r, _G_BYTES), _group._add(mul(r, kb), small_multiple(m).to_bytes())
+
+
+def _sum_encoded(cts: Iterable[tuple[bytes, bytes]]) -> tuple[bytes, bytes]:
+    """:func:`sum_ciphertexts` on encodings (at least one ciphertext): the same additions."""
+    it = iter(cts)
+    a, b = next(it)
+    add = _group._add
+    for a2, b2 in it:
+        a, b = add(a, a2), add(b, b2)
+    return a, b
 
 
 def sum_ciphertexts(cts: Iterable[Ciphertext]) -> Ciphertext:

@@ -281,6 +281,16 @@ def _mul_bytes(s: Scalar, p: bytes) -> bytes:
     return _mul(s._b, p)
 
 
+def _mul_value(v: int, p: bytes) -> bytes:
+    """:func:`_mul_bytes` for a scalar given as its value ``v`` in ``[0, L)`` (a prover's own draws and
+    sums, kept as ints until a proof's output): the same rules and the same libsodium call."""
+    if not v or p == _IDENTITY_BYTES:
+        return _IDENTITY_BYTES
+    if p == _BASE_BYTES:
+        return _mul_base(v.to_bytes(32, "little"))
+    return _mul(v.to_bytes(32, "little"), p)
+
+
 def diff_of_products(s1: Scalar, p1: Point, s2: Scalar, p2: Point) -> bytes:
     """The encoding of ``s1·p1 − s2·p2``: the same libsodium calls as the operators make, without the
     intermediate :class:`Point` objects (the verification hot path compares it with published bytes)."""

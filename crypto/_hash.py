@@ -18,13 +18,13 @@ import hashlib
 from collections.abc import Iterable
 from typing import Final, TypeAlias
 
-from ._group import Point, Scalar
+from ._group import L, Point, Scalar
 
 __all__ = [
     "PROTOCOL_VERSION",
     "TranscriptItem",
     "challenge",
-    "challenge_of_encoding",
+    "challenge_value",
     "encode_items",
     "encode_transcript",
     "tagged_sha256",
@@ -81,6 +81,9 @@ def _append_items(parts: list[bytes], items: Iterable[TranscriptItem]) -> None:
         elif type(x) is int and 0 <= x < 2**64:  # a u64 (counts, allowed values)
             append(_LEN8)
             append(x.to_bytes(8, "big"))
+        elif type(x) is bytes:  # hashes, nonces
+            append(len(x).to_bytes(4, "big"))
+            append(x)
         else:
             e = _encode_item(x)
             append(len(e).to_bytes(4, "big"))
@@ -93,10 +96,10 @@ def challenge(purpose: str, *items: TranscriptItem) -> Scalar:
     return Scalar._reduced(int.from_bytes(digest, "little"))
 
 
-def challenge_of_encoding(transcript: bytes) -> Scalar:
-    """:func:`challenge` of a transcript already encoded (by :func:`encode_transcript` and
+def challenge_value(transcript: bytes) -> int:
+    """The value of :func:`challenge` for a transcript already encoded (by :func:`encode_transcript` and
     :func:`encode_items`): SHA-512, read little-endian, reduced mod L."""
-    return Scalar._reduced(int.from_bytes(hashlib.sha512(transcript).digest(), "little"))
+    return int.from_bytes(hashlib.sha512(transcript).digest(), "little") % L
 
 
 def tagged_sha256(purpose: str, *items: TranscriptItem) -> bytes:
