@@ -301,17 +301,17 @@ def _prove_encoded(
     ``w_j·K − (c_j·(m − j))·G``, each through :mod:`crypto._group`'s zero and identity rules) and the
     same transcript as :func:`_transcript_challenge`, joined from the encodings instead of item by item;
     no object is made but the proof's own, and none is validated again (libsodium made the points)."""
-    mul = _group._mul_value
+    pair = _group._mul_value_pair
     flat: list[bytes] = []
     c_sum = 0
     for j in s:
         if j == m:
-            flat.append(mul(u, _G_BYTES))
-            flat.append(mul(u, kb))
+            flat += pair(u, kb)
         else:
             c_j, w_j = fakes[j]
-            flat.append(mul(w_j, _G_BYTES))
-            flat.append(_group._sub(mul(w_j, kb), mul(c_j * (m - j) % L, _G_BYTES)))
+            wg, wk = pair(w_j, kb)
+            flat.append(wg)
+            flat.append(_group._sub(wk, _group._mul_value(c_j * (m - j) % L, _G_BYTES)))
             c_sum += c_j
     parts = [head, _LEN32, kb, _LEN32, ab, _LEN32, bb, _allowed_encoding(s)]
     for p in flat:

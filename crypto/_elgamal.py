@@ -75,8 +75,8 @@ def _encrypt_encoded(kb: bytes, m: int, r: int) -> tuple[bytes, bytes]:
     """:func:`encrypt` on encodings: the key's ``kb`` (the caller has checked it is not the identity) and
     ``r``'s value in ``[0, L)``. The same group operations (through :mod:`crypto._group`'s zero and
     identity rules), without the operators' dispatch and checks (the ballot encryption's hot path)."""
-    mul = _group._mul_value
-    return mul(r, _G_BYTES), _group._add(mul(r, kb), small_multiple(m).to_bytes())
+    a, rk = _group._mul_value_pair(r, kb)
+    return a, _group._add(rk, small_multiple(m).to_bytes())
 
 
 def _sum_encoded(cts: Iterable[tuple[bytes, bytes]]) -> tuple[bytes, bytes]:

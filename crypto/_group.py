@@ -73,8 +73,8 @@ class Scalar:
         """``Scalar(value)`` for an ``int`` the caller already has (internal fast path: no type check)."""
         s = object.__new__(cls)
         v = value % L
-        _set(s, "_v", v)
-        _set(s, "_b", v.to_bytes(32, "little"))
+        _set_scalar_v(s, v)
+        _set_scalar_b(s, v.to_bytes(32, "little"))
         return s
 
     def __setattr__(self, name: str, value: object) -> None:
@@ -200,7 +200,7 @@ class Point:
     def _trusted(cls, data: bytes) -> Point:
         """Wrap bytes libsodium just produced from valid inputs (no re-validation)."""
         p = object.__new__(cls)
-        _set(p, "_b", data)
+        _set_point_b(p, data)
         return p
 
     def __setattr__(self, name: str, value: object) -> None:
@@ -263,6 +263,11 @@ class Point:
 
 
 _set = object.__setattr__
+# The slots' own setters: what ``object.__setattr__`` ends up calling, without its attribute lookup (the
+# internal constructors above make dozens of values per ballot).
+_set_point_b: Final = Point.__dict__["_b"].__set__
+_set_scalar_v: Final = Scalar.__dict__["_v"].__set__
+_set_scalar_b: Final = Scalar.__dict__["_b"].__set__
 
 
 def _sv(x: Scalar | int) -> int:
@@ -289,6 +294,18 @@ def _mul_value(v: int, p: bytes) -> bytes:
     if p == _BASE_BYTES:
         return _mul_base(v.to_bytes(32, "little"))
     return _mul(v.to_bytes(32, "little"), p)
+
+
+def _mul_value_pair(v: int, p: bytes) -> tuple[bytes, bytes]:
+    """``(v·G, v·p)`` by :func:`_mul_value`'s rules and calls, the scalar encoded once (a ciphertext's
+    ``(r·G, r·K)``, a proof branch's ``(u·G, u·K)`` or ``(w·G, w·K)``)."""
+    if not v:
+        return _IDENTITY_BYTES, _IDENTITY_BYTES
+    vb = v.to_bytes(32, "little")
+    vg = _mul_base(vb)
+    if p == _IDENTITY_BYTES:
+        return vg, _IDENTITY_BYTES
+    return vg, (_mul_base(vb) if p == _BASE_BYTES else _mul(vb, p))
 
 
 def diff_of_products(s1: Scalar, p1: Point, s2: Scalar, p2: Point) -> bytes:
