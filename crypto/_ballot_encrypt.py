@@ -9,7 +9,7 @@ allowed (``docs/protocol.md`` §9.3). :func:`reveal` is the public opening of a 
 from __future__ import annotations
 
 import secrets as _secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from ._ballot import (
     ZERO_ONE,
@@ -70,12 +70,19 @@ def _validate_choices(ctx: ElectionContext, choices: Mapping[str, Sequence[str]]
 
 class _Prefetched:
     """The OS CSPRNG (``secrets``), read once for everything one ballot's encryption draws (§9.3's draws:
-    the nonce, each r, each proof's u, c_j, w_j); a further read (a redraw of a zero scalar) goes to the
-    CSPRNG again. Production randomness, only fetched in one system call instead of dozens."""
+    the nonce, each r, each proof's u, c_j, w_j): production randomness, fetched in one system call
+    instead of dozens. The bytes come in two parts: the first is read by :meth:`randbytes` (the nonce and
+    each r, through ``Scalar.random_nonzero``), the rest are the proofs' scalars, each 64 bytes reduced mod
+    L (uniform) up front; a read beyond the first part (a redraw of a zero r) goes to the CSPRNG again."""
 
-    def __init__(self, n: int) -> None:
-        self._buf = _secrets.token_bytes(n)
+    value: Callable[[], int]
+
+    def __init__(self, n_bytes: int, n_values: int) -> None:
+        buf = _secrets.token_bytes(n_bytes + 64 * n_values)
+        self._buf = buf[:n_bytes]
         self._pos = 0
+        values = [int.from_bytes(buf[i : i + 64], "little") % L for i in range(n_bytes, len(buf), 64)]
+        self.value = iter(values).__next__  # one value per call; a miscount raises StopIteration
 
     def randbytes(self, n: int, /) -> bytes:
         if self._pos + n > len(self._buf):
@@ -83,14 +90,6 @@ class _Prefetched:
         out = self._buf[self._pos : self._pos + n]
         self._pos += n
         return out
-
-    def value(self) -> int:
-        """``Scalar.random(self).value``: the next 64 bytes, little-endian, reduced mod L (uniform)."""
-        pos = self._pos
-        if pos + 64 > len(self._buf):
-            return Scalar.random().value
-        self._pos = pos + 64
-        return int.from_bytes(self._buf[pos : pos + 64], "little") % L
 
 
 class _Injected:
@@ -107,11 +106,13 @@ class _Injected:
         return Scalar.random(self._rng).value
 
 
-def _random_bytes_needed(ctx: ElectionContext, nonce: bool) -> int:
-    """Bytes §9.3 draws for one ballot: per selection r, u and one simulated branch (c, w): 4 scalars; per
-    contest u and a (c, w) per other allowed sum; 64 bytes a scalar; 32 for the nonce."""
-    scalars = sum(4 * len(c.selection_ids) + 1 + 2 * (len(c.allowed_sums) - 1) for c in ctx.contests)
-    return 64 * scalars + (32 if nonce else 0)
+def _prefetch(ctx: ElectionContext, nonce: bool) -> _Prefetched:
+    """What §9.3 draws for one ballot: the nonce (32 bytes) and per selection r (64 bytes) through
+    ``randbytes``; as values per selection u and one simulated branch (c, w), per contest u and a (c, w)
+    per other allowed sum."""
+    n_sel = sum(len(c.selection_ids) for c in ctx.contests)
+    n_values = 3 * n_sel + sum(2 * (c.max_selections - c.min_selections) + 1 for c in ctx.contests)
+    return _Prefetched(64 * n_sel + (32 if nonce else 0), n_values)
 
 
 def encrypt_ballot(
@@ -133,7 +134,7 @@ def encrypt_ballot(
     """
     picked = _validate_choices(ctx, choices)
     # one read of the OS CSPRNG for the whole ballot instead of one per scalar
-    src = _Prefetched(_random_bytes_needed(ctx, ballot_nonce is None)) if rng is None else _Injected(rng)
+    src = _prefetch(ctx, ballot_nonce is None) if rng is None else _Injected(rng)
     if ballot_nonce is None:
         ballot_nonce = src.randbytes(32)
     if not isinstance(ballot_nonce, bytes) or len(ballot_nonce) != 32:

@@ -813,3 +813,37 @@ def test_encrypt_ballot_agrees_with_the_generic_path(data: st.DataObject) -> Non
     assert ballot.to_dict() == ref_ballot.to_dict()
     assert secrets.to_dict() == ref_secrets.to_dict()
     assert (ballot, secrets) == (ref_ballot, ref_secrets)
+
+
+@given(st.data())
+@settings(max_examples=10, deadline=None)
+def test_production_draws_read_the_csprng_once_and_use_every_value(data: st.DataObject) -> None:
+    """Without an injected rng a ballot reads the OS CSPRNG once: the nonce and each r from the first part,
+    each proof's u, c_j, w_j from the precomputed values, all of which are used (none missing, none left)."""
+    import crypto._ballot_encrypt as be
+
+    specs = [data.draw(contest_specs(contest_id=f"c{i}")) for i in range(2)]
+    ctx = ElectionContext(H, K, tuple(specs))  # type: ignore[arg-type]
+    choices = {c.contest_id: data.draw(choices_for(c)) for c in ctx.contests}
+    reads: list[int] = []
+    sources: list[Any] = []
+    real_token_bytes, real_prefetch = be._secrets.token_bytes, be._prefetch
+
+    def token_bytes(n: int) -> bytes:
+        reads.append(n)
+        return real_token_bytes(n)
+
+    def prefetch(ctx: ElectionContext, nonce: bool) -> Any:
+        sources.append(real_prefetch(ctx, nonce))
+        return sources[-1]
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(be._secrets, "token_bytes", token_bytes)
+        mp.setattr(be, "_prefetch", prefetch)
+        ballot, _ = encrypt_ballot(ctx, choices)
+    verify_ballot(ctx, ballot)
+    assert len(reads) == 1
+    (src,) = sources
+    assert src._pos == len(src._buf)
+    with pytest.raises(StopIteration):
+        src.value()
