@@ -23,6 +23,7 @@ import json as _json
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Final
 
 from ._codec import exact_keys, fixed_hex
@@ -165,7 +166,12 @@ def selection_heads(
     the part the contest's selections share (all but the selection id) encoded once."""
     shared = selection_context(base_hash, nonce, contest_id, "")[:-1]
     common = encode_transcript(PURPOSE, (len(shared) + 1, *shared))
-    return [common + encode_items((sid,)) for sid in selection_ids]
+    return [common + _id_item(sid) for sid in selection_ids]
+
+
+@lru_cache(maxsize=4096)
+def _id_item(selection_id: str) -> bytes:
+    return encode_items((selection_id,))
 
 
 def contest_context(base_hash: bytes, nonce: bytes, contest_id: str) -> tuple[Any, ...]:

@@ -84,6 +84,10 @@ def _append_items(parts: list[bytes], items: Iterable[TranscriptItem]) -> None:
         elif type(x) is bytes:  # hashes, nonces
             append(len(x).to_bytes(4, "big"))
             append(x)
+        elif type(x) is str:  # labels, ids
+            e = x.encode("utf-8")
+            append(len(e).to_bytes(4, "big"))
+            append(e)
         else:
             e = _encode_item(x)
             append(len(e).to_bytes(4, "big"))
