@@ -209,6 +209,16 @@ class EncryptedSelection:
         }
 
     @classmethod
+    def _of(cls, selection_id: str, ciphertext: Ciphertext, proof: DisjunctiveProof) -> EncryptedSelection:
+        """Internal constructor for the encryption's own values (the same object as the dataclass's
+        ``__init__`` makes, without its ``object.__setattr__`` per field)."""
+        sel = object.__new__(cls)
+        _set_selection_id(sel, selection_id)
+        _set_selection_ciphertext(sel, ciphertext)
+        _set_selection_proof(sel, proof)
+        return sel
+
+    @classmethod
     def from_dict(cls, d: Any) -> EncryptedSelection:
         return cls._decode(d, Point.from_hex)
 
@@ -352,9 +362,9 @@ class SelectionSecret:
         """Internal constructor for the encryption's own values (an id of the election's contest spec, a
         plaintext it chose in {0, 1}, the Scalar it drew): the same object without ``__post_init__``."""
         sec = object.__new__(cls)
-        object.__setattr__(sec, "selection_id", selection_id)
-        object.__setattr__(sec, "plaintext", plaintext)
-        object.__setattr__(sec, "randomness", randomness)
+        _set_secret_id(sec, selection_id)
+        _set_secret_plaintext(sec, plaintext)
+        _set_secret_randomness(sec, randomness)
         return sec
 
     def to_dict(self) -> dict[str, Any]:
@@ -372,6 +382,15 @@ class SelectionSecret:
         return cls(
             _id_field(d["selection_id"], "selection_id"), d["plaintext"], Scalar.from_hex(d["randomness"])
         )
+
+
+# the slots' own setters (as crypto._group's), for SelectionSecret._of and EncryptedSelection._of
+_set_secret_id: Final = SelectionSecret.__dict__["selection_id"].__set__
+_set_secret_plaintext: Final = SelectionSecret.__dict__["plaintext"].__set__
+_set_secret_randomness: Final = SelectionSecret.__dict__["randomness"].__set__
+_set_selection_id: Final = EncryptedSelection.__dict__["selection_id"].__set__
+_set_selection_ciphertext: Final = EncryptedSelection.__dict__["ciphertext"].__set__
+_set_selection_proof: Final = EncryptedSelection.__dict__["proof"].__set__
 
 
 @dataclass(frozen=True, slots=True)

@@ -163,7 +163,7 @@ def encrypt_ballot(
             u = draw()
             c = draw()  # the simulated branch 1 - m of ZERO_ONE: c, then w
             proof = _prove_encoded(kb, a, b, m, rv, ZERO_ONE, head, u, {1 - m: (c, draw())})
-            sels.append(EncryptedSelection(sid, Ciphertext._of(trusted(a), trusted(b)), proof))
+            sels.append(EncryptedSelection._of(sid, Ciphertext._of(trusted(a), trusted(b)), proof))
             sel_secrets.append(SelectionSecret._of(sid, m, r))
             cts.append((a, b))
             total_r += rv

@@ -136,10 +136,16 @@ class DisjunctiveProof:
         """Internal constructor for fields this module just built from valid values (the decoder, the
         prover): the same object, without the type checks of ``__post_init__`` on the hot paths."""
         proof = object.__new__(cls)
-        object.__setattr__(proof, "commitments", commitments)
-        object.__setattr__(proof, "challenges", challenges)
-        object.__setattr__(proof, "responses", responses)
+        _set_commitments(proof, commitments)
+        _set_challenges(proof, challenges)
+        _set_responses(proof, responses)
         return proof
+
+
+# the slots' own setters (as crypto._group's), for _of
+_set_commitments: Final = DisjunctiveProof.__dict__["commitments"].__set__
+_set_challenges: Final = DisjunctiveProof.__dict__["challenges"].__set__
+_set_responses: Final = DisjunctiveProof.__dict__["responses"].__set__
 
 
 def canonical_allowed(allowed: Iterable[int]) -> tuple[int, ...]:
@@ -313,11 +319,11 @@ def _prove_encoded(
             flat.append(wg)
             flat.append(_group._sub(wk, _group._mul_value(c_j * (m - j) % L, _G_BYTES)))
             c_sum += c_j
-    parts = [head, _LEN32, kb, _LEN32, ab, _LEN32, bb, _allowed_encoding(s)]
-    for p in flat:
-        parts.append(_LEN32)
-        parts.append(p)
-    c_real = (challenge_value(b"".join(parts)) - c_sum) % L
+    # the commitments, each length-prefixed: _LEN32 before the first, the rest joined by it
+    transcript = b"".join(
+        (head, _LEN32, kb, _LEN32, ab, _LEN32, bb, _allowed_encoding(s), _LEN32, _LEN32.join(flat))
+    )
+    c_real = (challenge_value(transcript) - c_sum) % L
     challenges: list[Scalar] = []
     responses: list[Scalar] = []
     reduced = Scalar._reduced

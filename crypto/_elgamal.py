@@ -34,8 +34,8 @@ class Ciphertext:
     def _of(cls, a: Point, b: Point) -> Ciphertext:
         """Internal constructor for two Points this package just computed (no type check)."""
         ct = object.__new__(cls)
-        _set(ct, "a", a)
-        _set(ct, "b", b)
+        _set_a(ct, a)
+        _set_b(ct, b)
         return ct
 
     def __add__(self, other: Ciphertext) -> Ciphertext:
@@ -58,7 +58,8 @@ class Ciphertext:
         return self.b - secret * self.a
 
 
-_set = object.__setattr__
+_set_a: Final = Ciphertext.__dict__["a"].__set__  # the slots' own setters (as crypto._group's)
+_set_b: Final = Ciphertext.__dict__["b"].__set__
 _G_BYTES: Final[bytes] = G.to_bytes()
 ZERO = Ciphertext(IDENTITY, IDENTITY)
 

@@ -65,8 +65,8 @@ class Scalar:
         if not isinstance(value, int) or isinstance(value, bool):
             raise TypeError("Scalar takes an int")
         v = value % L
-        object.__setattr__(self, "_v", v)
-        object.__setattr__(self, "_b", v.to_bytes(32, "little"))
+        _set_scalar_v(self, v)
+        _set_scalar_b(self, v.to_bytes(32, "little"))
 
     @classmethod
     def _reduced(cls, value: int) -> Scalar:
@@ -97,8 +97,8 @@ class Scalar:
         if v >= L:
             raise InvalidEncoding("non-canonical scalar (not less than L)")
         s = object.__new__(cls)  # the decoding hot path: the canonical bytes are the ones decoded
-        _set(s, "_v", v)
-        _set(s, "_b", data)
+        _set_scalar_v(s, v)
+        _set_scalar_b(s, data)
         return s
 
     @classmethod
@@ -110,7 +110,7 @@ class Scalar:
         raw = rng.randbytes(64) if rng is not None else secrets.token_bytes(64)
         if not isinstance(raw, bytes) or len(raw) != 64:
             raise ValueError("the random source must return exactly the requested number of bytes")
-        return cls(int.from_bytes(raw, "little"))
+        return cls._reduced(int.from_bytes(raw, "little"))
 
     @classmethod
     def random_nonzero(cls, rng: RandomSource | None = None) -> Scalar:
@@ -194,7 +194,7 @@ class Point:
         # §4.3.1 requires s < p, so a set top bit is refused here, before libsodium sees the bytes.
         if data[31] & 0x80 or not _valid(data):
             raise InvalidEncoding("not the canonical encoding of a ristretto255 element (RFC 9496)")
-        _set(self, "_b", data)
+        _set_point_b(self, data)
 
     @classmethod
     def _trusted(cls, data: bytes) -> Point:
@@ -262,7 +262,6 @@ class Point:
         return (Point, (self._b,))
 
 
-_set = object.__setattr__
 # The slots' own setters: what ``object.__setattr__`` ends up calling, without its attribute lookup (the
 # internal constructors above make dozens of values per ballot).
 _set_point_b: Final = Point.__dict__["_b"].__set__
