@@ -49,8 +49,8 @@ __all__ = [
     "ballot_shape",
     "contest_context",
     "normalize_tracking_code",
+    "proof_heads",
     "selection_context",
-    "selection_heads",
     "tracking_code_from_hash",
 ]
 
@@ -159,14 +159,28 @@ def selection_context(base_hash: bytes, nonce: bytes, contest_id: str, selection
     return (_SELECTION_ROLE, base_hash, nonce, contest_id, selection_id)
 
 
-def selection_heads(
+def proof_heads(
     base_hash: bytes, nonce: bytes, contest_id: str, selection_ids: Sequence[str]
-) -> list[bytes]:
-    """:func:`~crypto._disjunctive.context_head` of each selection's :func:`selection_context`, in order:
-    the part the contest's selections share (all but the selection id) encoded once."""
-    shared = selection_context(base_hash, nonce, contest_id, "")[:-1]
-    common = encode_transcript(PURPOSE, (len(shared) + 1, *shared))
-    return [common + _id_item(sid) for sid in selection_ids]
+) -> tuple[list[bytes], bytes]:
+    """:func:`~crypto._disjunctive.context_head` of each selection's :func:`selection_context` (in order)
+    and of the :func:`contest_context`: the items the contexts share (base hash, nonce, contest id) are
+    encoded once, the roles' part once per process (``tests/crypto/test_ballot.py`` checks these bytes
+    against the contexts')."""
+    shared = encode_items((base_hash, nonce, contest_id))
+    sel_head, contest_head = _role_heads()
+    common = sel_head + shared
+    return [common + _id_item(sid) for sid in selection_ids], contest_head + shared
+
+
+@lru_cache(maxsize=1)
+def _role_heads() -> tuple[bytes, bytes]:
+    """The start of each proof's transcript up to its role: the purpose, ``n_ctx`` and the role."""
+    n_sel = len(selection_context(b"", b"", "", ""))
+    n_contest = len(contest_context(b"", b"", ""))
+    return (
+        encode_transcript(PURPOSE, (n_sel, _SELECTION_ROLE)),
+        encode_transcript(PURPOSE, (n_contest, _CONTEST_ROLE)),
+    )
 
 
 @lru_cache(maxsize=4096)

@@ -22,10 +22,9 @@ from ._ballot import (
     RevealedBallot,
     SelectionSecret,
     ballot_shape,
-    contest_context,
-    selection_heads,
+    proof_heads,
 )
-from ._disjunctive import _prove_encoded, check_claim, context_head
+from ._disjunctive import _prove_encoded, check_claim
 from ._elgamal import Ciphertext, _encrypt_encoded, _sum_encoded
 from ._group import L, Point, RandomSource, Scalar
 
@@ -154,7 +153,7 @@ def encrypt_ballot(
         sel_secrets: list[SelectionSecret] = []
         cts: list[tuple[bytes, bytes]] = []
         total_r = 0
-        heads = selection_heads(h, ballot_nonce, cid, spec.selection_ids)
+        heads, contest_head = proof_heads(h, ballot_nonce, cid, spec.selection_ids)
         for sid, head in zip(spec.selection_ids, heads, strict=True):
             m = 1 if sid in chosen else 0
             r = Scalar.random_nonzero(src)
@@ -172,8 +171,7 @@ def encrypt_ballot(
         u = draw()
         fakes = {j: (draw(), draw()) for j in allowed if j != n}
         a, b = _sum_encoded(cts)
-        head = context_head(contest_context(h, ballot_nonce, cid))
-        contest_proof = _prove_encoded(kb, a, b, n, total_r % L, allowed, head, u, fakes)
+        contest_proof = _prove_encoded(kb, a, b, n, total_r % L, allowed, contest_head, u, fakes)
         contests.append(EncryptedContest(cid, tuple(sels), contest_proof))
         contest_secrets.append(ContestSecrets(cid, tuple(sel_secrets)))
     return EncryptedBallot(h, ballot_nonce, tuple(contests)), BallotSecrets(tuple(contest_secrets))

@@ -26,6 +26,7 @@ from crypto._ballot import (
     SelectionSecret,
     contest_context,
     normalize_tracking_code,
+    proof_heads,
     selection_context,
     tracking_code_from_hash,
 )
@@ -37,12 +38,12 @@ from crypto._ballot_verify import (
     verify_ballots,
     verify_revealed,
 )
-from crypto._disjunctive import MAX_ALLOWED, _prove, prove_membership
+from crypto._disjunctive import MAX_ALLOWED, _prove, context_head, prove_membership
 from crypto._dlog import discrete_log
 from crypto._elgamal import ZERO, encrypt, sum_ciphertexts
 from crypto._errors import BallotError, BatchError, InvalidEncoding, ProofError
 from crypto._group import IDENTITY, G, Scalar
-from tests.strategies import choices_for, contest_specs, overvotes_for
+from tests.strategies import base_hashes, choices_for, contest_specs, overvotes_for
 
 SECRET = Scalar.random(random.Random(2024))
 K = SECRET * G
@@ -847,3 +848,17 @@ def test_production_draws_read_the_csprng_once_and_use_every_value(data: st.Data
     assert src._pos == len(src._buf)
     with pytest.raises(StopIteration):
         src.value()
+
+
+@given(base_hashes, base_hashes, st.data())
+@settings(max_examples=20, deadline=None)
+def test_proof_heads_are_the_contexts_transcript_heads(
+    base: bytes, nonce: bytes, data: st.DataObject
+) -> None:
+    """The encryption's precomputed transcript heads are the ones the proof contexts give."""
+    spec = data.draw(contest_specs(contest_id="c.1"))
+    heads, contest_head = proof_heads(base, nonce, spec.contest_id, spec.selection_ids)
+    assert heads == [
+        context_head(selection_context(base, nonce, spec.contest_id, sid)) for sid in spec.selection_ids
+    ]
+    assert contest_head == context_head(contest_context(base, nonce, spec.contest_id))
