@@ -307,17 +307,14 @@ def _prove_encoded(
     ``w_j·K − (c_j·(m − j))·G``, each through :mod:`crypto._group`'s zero and identity rules) and the
     same transcript as :func:`_transcript_challenge`, joined from the encodings instead of item by item;
     no object is made but the proof's own, and none is validated again (libsodium made the points)."""
-    pair = _group._mul_value_pair
     flat: list[bytes] = []
     c_sum = 0
     for j in s:
         if j == m:
-            flat += pair(u, kb)
+            flat += _group._mul_value_pair(u, kb)
         else:
             c_j, w_j = fakes[j]
-            wg, wk = pair(w_j, kb)
-            flat.append(wg)
-            flat.append(_group._sub(wk, _group._mul_value(c_j * (m - j) % L, _G_BYTES)))
+            flat += _group._mul_value_pair_minus(w_j, kb, c_j * (m - j) % L)
             c_sum += c_j
     # the commitments, each length-prefixed: _LEN32 before the first, the rest joined by it
     transcript = b"".join(

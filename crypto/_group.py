@@ -285,18 +285,9 @@ def _mul_bytes(s: Scalar, p: bytes) -> bytes:
     return _mul(s._b, p)
 
 
-def _mul_value(v: int, p: bytes) -> bytes:
-    """:func:`_mul_bytes` for a scalar given as its value ``v`` in ``[0, L)`` (a prover's own draws and
-    sums, kept as ints until a proof's output): the same rules and the same libsodium call."""
-    if not v or p == _IDENTITY_BYTES:
-        return _IDENTITY_BYTES
-    if p == _BASE_BYTES:
-        return _mul_base(v.to_bytes(32, "little"))
-    return _mul(v.to_bytes(32, "little"), p)
-
-
 def _mul_value_pair(v: int, p: bytes) -> tuple[bytes, bytes]:
-    """``(v·G, v·p)`` by :func:`_mul_value`'s rules and calls, the scalar encoded once (a ciphertext's
+    """``(v·G, v·p)`` for ``v`` in ``[0, L)`` (a prover's own draws and sums, kept as ints until a proof's
+    output) by :func:`_mul_bytes`'s rules and calls, the scalar encoded once (a ciphertext's
     ``(r·G, r·K)``, a proof branch's ``(u·G, u·K)`` or ``(w·G, w·K)``)."""
     if not v:
         return _IDENTITY_BYTES, _IDENTITY_BYTES
@@ -305,6 +296,18 @@ def _mul_value_pair(v: int, p: bytes) -> tuple[bytes, bytes]:
     if p == _IDENTITY_BYTES:
         return vg, _IDENTITY_BYTES
     return vg, (_mul_base(vb) if p == _BASE_BYTES else _mul(vb, p))
+
+
+def _mul_value_pair_minus(v: int, p: bytes, d: int) -> tuple[bytes, bytes]:
+    """``(v·G, v·p − d·G)`` for ``v``, ``d`` in ``[0, L)``, by :func:`_mul_bytes`'s rules and calls, in
+    one frame (a simulated proof branch's commitments, ``d = c_j·(m − j)``)."""
+    if v and p != _IDENTITY_BYTES:
+        vb = v.to_bytes(32, "little")
+        vg = _mul_base(vb)
+        vp = _mul_base(vb) if p == _BASE_BYTES else _mul(vb, p)
+    else:
+        vg, vp = _mul_value_pair(v, p)
+    return vg, _sub(vp, _mul_base(d.to_bytes(32, "little")) if d else _IDENTITY_BYTES)
 
 
 def diff_of_products(s1: Scalar, p1: Point, s2: Scalar, p2: Point) -> bytes:
