@@ -57,7 +57,6 @@ __all__ = [
 PURPOSE: Final[str] = "disjunctive-cp"
 #: Largest allowed-set size accepted (a contest sum over at most this many values).
 MAX_ALLOWED: Final[int] = 1024
-_G_BYTES: Final[bytes] = G.to_bytes()
 _LEN32: Final[bytes] = (32).to_bytes(4, "big")
 
 

@@ -60,7 +60,6 @@ class Ciphertext:
 
 _set_a: Final = Ciphertext.__dict__["a"].__set__  # the slots' own setters (as crypto._group's)
 _set_b: Final = Ciphertext.__dict__["b"].__set__
-_G_BYTES: Final[bytes] = G.to_bytes()
 ZERO = Ciphertext(IDENTITY, IDENTITY)
 
 
