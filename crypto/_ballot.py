@@ -23,14 +23,15 @@ import json as _json
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Final
 
 from ._codec import exact_keys, fixed_hex
-from ._disjunctive import MAX_ALLOWED, DisjunctiveProof
+from ._disjunctive import MAX_ALLOWED, PURPOSE, DisjunctiveProof
 from ._elgamal import Ciphertext, sum_ciphertexts
 from ._errors import InvalidEncoding
 from ._group import Point, Scalar
-from ._hash import tagged_sha256
+from ._hash import encode_items, encode_transcript, tagged_sha256
 
 __all__ = [
     "BALLOT_FORMAT_VERSION",
@@ -48,6 +49,7 @@ __all__ = [
     "ballot_shape",
     "contest_context",
     "normalize_tracking_code",
+    "proof_heads",
     "selection_context",
     "tracking_code_from_hash",
 ]
@@ -157,6 +159,35 @@ def selection_context(base_hash: bytes, nonce: bytes, contest_id: str, selection
     return (_SELECTION_ROLE, base_hash, nonce, contest_id, selection_id)
 
 
+def proof_heads(
+    base_hash: bytes, nonce: bytes, contest_id: str, selection_ids: Sequence[str]
+) -> tuple[list[bytes], bytes]:
+    """:func:`~crypto._disjunctive.context_head` of each selection's :func:`selection_context` (in order)
+    and of the :func:`contest_context`: the items the contexts share (base hash, nonce, contest id) are
+    encoded once, the roles' part once per process (``tests/crypto/test_ballot.py`` checks these bytes
+    against the contexts')."""
+    shared = encode_items((base_hash, nonce, contest_id))
+    sel_head, contest_head = _role_heads()
+    common = sel_head + shared
+    return [common + _id_item(sid) for sid in selection_ids], contest_head + shared
+
+
+@lru_cache(maxsize=1)
+def _role_heads() -> tuple[bytes, bytes]:
+    """The start of each proof's transcript up to its role: the purpose, ``n_ctx`` and the role."""
+    n_sel = len(selection_context(b"", b"", "", ""))
+    n_contest = len(contest_context(b"", b"", ""))
+    return (
+        encode_transcript(PURPOSE, (n_sel, _SELECTION_ROLE)),
+        encode_transcript(PURPOSE, (n_contest, _CONTEST_ROLE)),
+    )
+
+
+@lru_cache(maxsize=4096)
+def _id_item(selection_id: str) -> bytes:
+    return encode_items((selection_id,))
+
+
 def contest_context(base_hash: bytes, nonce: bytes, contest_id: str) -> tuple[Any, ...]:
     """The transcript context of one contest's proof that the number chosen is allowed."""
     return (_CONTEST_ROLE, base_hash, nonce, contest_id)
@@ -190,6 +221,16 @@ class EncryptedSelection:
             "ciphertext": self.ciphertext.to_dict(),
             "proof": self.proof.to_dict(),
         }
+
+    @classmethod
+    def _of(cls, selection_id: str, ciphertext: Ciphertext, proof: DisjunctiveProof) -> EncryptedSelection:
+        """Internal constructor for the encryption's own values (the same object as the dataclass's
+        ``__init__`` makes, without its ``object.__setattr__`` per field)."""
+        sel = object.__new__(cls)
+        _set_selection_id(sel, selection_id)
+        _set_selection_ciphertext(sel, ciphertext)
+        _set_selection_proof(sel, proof)
+        return sel
 
     @classmethod
     def from_dict(cls, d: Any) -> EncryptedSelection:
@@ -330,6 +371,16 @@ class SelectionSecret:
         if not isinstance(self.randomness, Scalar):
             raise TypeError("randomness is a Scalar")
 
+    @classmethod
+    def _of(cls, selection_id: str, plaintext: int, randomness: Scalar) -> SelectionSecret:
+        """Internal constructor for the encryption's own values (an id of the election's contest spec, a
+        plaintext it chose in {0, 1}, the Scalar it drew): the same object without ``__post_init__``."""
+        sec = object.__new__(cls)
+        _set_secret_id(sec, selection_id)
+        _set_secret_plaintext(sec, plaintext)
+        _set_secret_randomness(sec, randomness)
+        return sec
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "selection_id": self.selection_id,
@@ -345,6 +396,15 @@ class SelectionSecret:
         return cls(
             _id_field(d["selection_id"], "selection_id"), d["plaintext"], Scalar.from_hex(d["randomness"])
         )
+
+
+# the slots' own setters (as crypto._group's), for SelectionSecret._of and EncryptedSelection._of
+_set_secret_id: Final = SelectionSecret.__dict__["selection_id"].__set__
+_set_secret_plaintext: Final = SelectionSecret.__dict__["plaintext"].__set__
+_set_secret_randomness: Final = SelectionSecret.__dict__["randomness"].__set__
+_set_selection_id: Final = EncryptedSelection.__dict__["selection_id"].__set__
+_set_selection_ciphertext: Final = EncryptedSelection.__dict__["ciphertext"].__set__
+_set_selection_proof: Final = EncryptedSelection.__dict__["proof"].__set__
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,7 @@ allowed (``docs/protocol.md`` §9.3). :func:`reveal` is the public opening of a 
 from __future__ import annotations
 
 import secrets as _secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from ._ballot import (
     ZERO_ONE,
@@ -22,12 +22,11 @@ from ._ballot import (
     RevealedBallot,
     SelectionSecret,
     ballot_shape,
-    contest_context,
-    selection_context,
+    proof_heads,
 )
-from ._disjunctive import prove_membership
-from ._elgamal import encrypt, sum_ciphertexts
-from ._group import RandomSource, Scalar
+from ._disjunctive import _prove_encoded, check_claim
+from ._elgamal import Ciphertext, _encrypt_encoded, _sum_encoded
+from ._group import L, Point, RandomSource, Scalar
 
 __all__ = ["encrypt_ballot", "reveal"]
 
@@ -70,12 +69,19 @@ def _validate_choices(ctx: ElectionContext, choices: Mapping[str, Sequence[str]]
 
 class _Prefetched:
     """The OS CSPRNG (``secrets``), read once for everything one ballot's encryption draws (§9.3's draws:
-    the nonce, each r, each proof's u, c_j, w_j); a further read (a redraw of a zero scalar) goes to the
-    CSPRNG again. Production randomness, only fetched in one system call instead of dozens."""
+    the nonce, each r, each proof's u, c_j, w_j): production randomness, fetched in one system call
+    instead of dozens. The bytes come in two parts: the first is read by :meth:`randbytes` (the nonce and
+    each r, through ``Scalar.random_nonzero``), the rest are the proofs' scalars, each 64 bytes reduced mod
+    L (uniform) up front; a read beyond the first part (a redraw of a zero r) goes to the CSPRNG again."""
 
-    def __init__(self, n: int) -> None:
-        self._buf = _secrets.token_bytes(n)
+    value: Callable[[], int]
+
+    def __init__(self, n_bytes: int, n_values: int) -> None:
+        buf = _secrets.token_bytes(n_bytes + 64 * n_values)
+        self._buf = buf[:n_bytes]
         self._pos = 0
+        values = [int.from_bytes(buf[i : i + 64], "little") % L for i in range(n_bytes, len(buf), 64)]
+        self.value = iter(values).__next__  # one value per call; a miscount raises StopIteration
 
     def randbytes(self, n: int, /) -> bytes:
         if self._pos + n > len(self._buf):
@@ -85,11 +91,27 @@ class _Prefetched:
         return out
 
 
-def _random_bytes_needed(ctx: ElectionContext, nonce: bool) -> int:
-    """Bytes §9.3 draws for one ballot: per selection r, u and one simulated branch (c, w): 4 scalars; per
-    contest u and a (c, w) per other allowed sum; 64 bytes a scalar; 32 for the nonce."""
-    scalars = sum(4 * len(c.selection_ids) + 1 + 2 * (len(c.allowed_sums) - 1) for c in ctx.contests)
-    return 64 * scalars + (32 if nonce else 0)
+class _Injected:
+    """A caller's random source (known-answer vectors, tests), drawn from exactly as the generic prover
+    does: ``Scalar.random(rng)`` per scalar, in the same order."""
+
+    def __init__(self, rng: RandomSource) -> None:
+        self._rng = rng
+
+    def randbytes(self, n: int, /) -> bytes:
+        return self._rng.randbytes(n)
+
+    def value(self) -> int:
+        return Scalar.random(self._rng).value
+
+
+def _prefetch(ctx: ElectionContext, nonce: bool) -> _Prefetched:
+    """What §9.3 draws for one ballot: the nonce (32 bytes) and per selection r (64 bytes) through
+    ``randbytes``; as values per selection u and one simulated branch (c, w), per contest u and a (c, w)
+    per other allowed sum."""
+    n_sel = sum(len(c.selection_ids) for c in ctx.contests)
+    n_values = 3 * n_sel + sum(2 * (c.max_selections - c.min_selections) + 1 for c in ctx.contests)
+    return _Prefetched(64 * n_sel + (32 if nonce else 0), n_values)
 
 
 def encrypt_ballot(
@@ -104,43 +126,54 @@ def encrypt_ballot(
     Raises ``ValueError`` for an invalid choice (unknown contest or selection, duplicate, over- or
     under-vote). ``rng`` (an object with ``randbytes``) makes the output deterministic: known-answer
     vectors only; production leaves it ``None`` (OS randomness).
+
+    The proofs are :func:`~crypto._disjunctive.prove_membership`'s, drawn in its order (r, then per proof
+    u and each simulated branch's c_j, w_j), made by its encoding-level kernel: the statement's values
+    come from this function (the context's key, libsodium's outputs), so none is checked again.
     """
     picked = _validate_choices(ctx, choices)
-    if rng is None:  # one read of the OS CSPRNG for the whole ballot instead of one per scalar
-        rng = _Prefetched(_random_bytes_needed(ctx, ballot_nonce is None))
+    # one read of the OS CSPRNG for the whole ballot instead of one per scalar
+    src = _prefetch(ctx, ballot_nonce is None) if rng is None else _Injected(rng)
     if ballot_nonce is None:
-        ballot_nonce = rng.randbytes(32) if rng is not None else _secrets.token_bytes(32)
+        ballot_nonce = src.randbytes(32)
     if not isinstance(ballot_nonce, bytes) or len(ballot_nonce) != 32:
         raise ValueError("ballot_nonce is 32 bytes")
     k = ctx.public_key
+    if k.is_identity:  # ElectionContext refuses it; the kernels below rely on it
+        raise ValueError("refusing to encrypt under the identity as public key")
+    kb = k.to_bytes()
     h = ctx.base_hash
+    draw = src.value
+    trusted = Point._trusted
     contests: list[EncryptedContest] = []
     contest_secrets: list[ContestSecrets] = []
     for spec, chosen in zip(ctx.contests, picked, strict=True):
+        cid = spec.contest_id
         sels: list[EncryptedSelection] = []
         sel_secrets: list[SelectionSecret] = []
-        total_r = Scalar(0)
-        for sid in spec.selection_ids:
+        cts: list[tuple[bytes, bytes]] = []
+        total_r = 0
+        heads, contest_head = proof_heads(h, ballot_nonce, cid, spec.selection_ids)
+        for sid, head in zip(spec.selection_ids, heads, strict=True):
             m = 1 if sid in chosen else 0
-            r = Scalar.random_nonzero(rng)
-            ct = encrypt(k, m, r)
-            proof = prove_membership(
-                k, ct, m, r, ZERO_ONE, selection_context(h, ballot_nonce, spec.contest_id, sid), rng=rng
-            )
-            sels.append(EncryptedSelection(sid, ct, proof))
-            sel_secrets.append(SelectionSecret(sid, m, r))
-            total_r = total_r + r
-        contest_proof = prove_membership(
-            k,
-            sum_ciphertexts(sel.ciphertext for sel in sels),
-            len(chosen),
-            total_r,
-            spec.allowed_sums,
-            contest_context(h, ballot_nonce, spec.contest_id),
-            rng=rng,
-        )
-        contests.append(EncryptedContest(spec.contest_id, tuple(sels), contest_proof))
-        contest_secrets.append(ContestSecrets(spec.contest_id, tuple(sel_secrets)))
+            r = Scalar.random_nonzero(src)
+            rv = r.value
+            a, b = _encrypt_encoded(kb, m, rv)
+            u = draw()
+            c = draw()  # the simulated branch 1 - m of ZERO_ONE: c, then w
+            proof = _prove_encoded(kb, a, b, m, rv, ZERO_ONE, head, u, {1 - m: (c, draw())})
+            sels.append(EncryptedSelection._of(sid, Ciphertext._of(trusted(a), trusted(b)), proof))
+            sel_secrets.append(SelectionSecret._of(sid, m, r))
+            cts.append((a, b))
+            total_r += rv
+        n = len(chosen)
+        allowed = check_claim(n, spec.allowed_sums)
+        u = draw()
+        fakes = {j: (draw(), draw()) for j in allowed if j != n}
+        a, b = _sum_encoded(cts)
+        contest_proof = _prove_encoded(kb, a, b, n, total_r % L, allowed, contest_head, u, fakes)
+        contests.append(EncryptedContest(cid, tuple(sels), contest_proof))
+        contest_secrets.append(ContestSecrets(cid, tuple(sel_secrets)))
     return EncryptedBallot(h, ballot_nonce, tuple(contests)), BallotSecrets(tuple(contest_secrets))
 
 

@@ -35,12 +35,13 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Final
 
+from . import _group
 from ._batch import Equation
 from ._codec import exact_keys
 from ._elgamal import Ciphertext
 from ._errors import InvalidEncoding, ProofError
-from ._group import G, Point, RandomSource, Scalar, diff_of_products, small_multiple
-from ._hash import TranscriptItem, challenge
+from ._group import G, L, Point, RandomSource, Scalar, diff_of_products, small_multiple
+from ._hash import TranscriptItem, challenge, challenge_value, encode_items, encode_transcript
 
 __all__ = [
     "PURPOSE",
@@ -56,6 +57,7 @@ __all__ = [
 PURPOSE: Final[str] = "disjunctive-cp"
 #: Largest allowed-set size accepted (a contest sum over at most this many values).
 MAX_ALLOWED: Final[int] = 1024
+_LEN32: Final[bytes] = (32).to_bytes(4, "big")
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,10 +135,16 @@ class DisjunctiveProof:
         """Internal constructor for fields this module just built from valid values (the decoder, the
         prover): the same object, without the type checks of ``__post_init__`` on the hot paths."""
         proof = object.__new__(cls)
-        object.__setattr__(proof, "commitments", commitments)
-        object.__setattr__(proof, "challenges", challenges)
-        object.__setattr__(proof, "responses", responses)
+        _set_commitments(proof, commitments)
+        _set_challenges(proof, challenges)
+        _set_responses(proof, responses)
         return proof
+
+
+# the slots' own setters (as crypto._group's), for _of
+_set_commitments: Final = DisjunctiveProof.__dict__["commitments"].__set__
+_set_challenges: Final = DisjunctiveProof.__dict__["challenges"].__set__
+_set_responses: Final = DisjunctiveProof.__dict__["responses"].__set__
 
 
 def canonical_allowed(allowed: Iterable[int]) -> tuple[int, ...]:
@@ -209,7 +217,7 @@ def prove_membership(
     ``rng`` (``randbytes``) makes the proof deterministic and is for known-answer vectors only.
     Raises ``ValueError`` if ``plaintext`` is not in ``allowed``.
     """
-    s = _check_claim(plaintext, allowed)
+    s = check_claim(plaintext, allowed)
     u = Scalar.random(rng)
     fakes: dict[int, tuple[Scalar, Scalar]] = {}
     for j in s:
@@ -229,14 +237,14 @@ def prove_with_nonces(
     fake: Mapping[int, tuple[Scalar, Scalar]],
 ) -> DisjunctiveProof:
     """Known-answer form: ``nonce`` is ``u``; ``fake[j] = (c_j, v_j)`` for every ``j ≠ plaintext``."""
-    s = _check_claim(plaintext, allowed)
+    s = check_claim(plaintext, allowed)
     if set(fake) != set(s) - {plaintext}:
         raise ValueError("fake branches must be given for exactly the other allowed values")
     fakes = {j: (c, v - c * randomness) for j, (c, v) in fake.items()}
     return _prove(public_key, ct, plaintext, randomness, s, context, nonce, fakes)
 
 
-def _check_claim(plaintext: int, allowed: Iterable[int]) -> tuple[int, ...]:
+def check_claim(plaintext: int, allowed: Iterable[int]) -> tuple[int, ...]:
     s = canonical_allowed(allowed)
     if not isinstance(plaintext, int) or isinstance(plaintext, bool) or plaintext not in s:
         raise ValueError(f"refusing to prove a false statement: {plaintext!r} is not in the allowed set")
@@ -255,21 +263,77 @@ def _prove(
 ) -> DisjunctiveProof:
     if public_key.is_identity:
         raise ValueError("refusing to prove under the identity as public key")
-    commitments: list[Point] = []
+    return _prove_encoded(
+        public_key.to_bytes(),
+        ct.a.to_bytes(),
+        ct.b.to_bytes(),
+        m,
+        r.value,
+        s,
+        context_head(context),
+        u.value,
+        {j: (c.value, w.value) for j, (c, w) in fakes.items()},
+    )
+
+
+def context_head(context: Sequence[TranscriptItem]) -> bytes:
+    """The start of a proof's transcript: the purpose, ``n_ctx`` and the context (what
+    :func:`_prove_encoded` continues)."""
+    return encode_transcript(PURPOSE, (len(context), *context))
+
+
+@lru_cache(maxsize=256)
+def _allowed_encoding(s: tuple[int, ...]) -> bytes:
+    return encode_items((len(s), *s))
+
+
+def _prove_encoded(
+    kb: bytes,
+    ab: bytes,
+    bb: bytes,
+    m: int,
+    r: int,
+    s: tuple[int, ...],
+    head: bytes,
+    u: int,
+    fakes: Mapping[int, tuple[int, int]],
+) -> DisjunctiveProof:
+    """:func:`_prove` on encodings and values: the key ``kb`` (not the identity), the ciphertext ``(ab,
+    bb)``, the secrets ``r``, ``u`` and each fake ``(c_j, w_j)`` as ints in ``[0, L)``, and the
+    transcript's ``head`` (:func:`context_head` of the context). The ballot encryption's hot path.
+
+    The same group operations as the point operators (``u·G``, ``u·K``, ``w_j·G`` and
+    ``w_j·K − (c_j·(m − j))·G``, each through :mod:`crypto._group`'s zero and identity rules) and the
+    same transcript as :func:`_transcript_challenge`, joined from the encodings instead of item by item;
+    no object is made but the proof's own, and none is validated again (libsodium made the points)."""
+    flat: list[bytes] = []
+    c_sum = 0
     for j in s:
         if j == m:
-            commitments.append(u * G)
-            commitments.append(u * public_key)
+            flat += _group._mul_value_pair(u, kb)
         else:
             c_j, w_j = fakes[j]
-            commitments.append(w_j * G)
-            commitments.append(Point._trusted(diff_of_products(w_j, public_key, c_j * (m - j), G)))
-    h = _transcript_challenge(public_key, ct, s, context, commitments)
-    c_real = h - sum((fakes[j][0].value for j in s if j != m), 0)
-    challenges = tuple(c_real if j == m else fakes[j][0] for j in s)
-    responses = tuple(u + c_real * r if j == m else fakes[j][1] + fakes[j][0] * r for j in s)
-    pairs = tuple(zip(commitments[0::2], commitments[1::2], strict=True))
-    return DisjunctiveProof._of(pairs, challenges, responses)
+            flat += _group._mul_value_pair_minus(w_j, kb, c_j * (m - j) % L)
+            c_sum += c_j
+    # the commitments, each length-prefixed: _LEN32 before the first, the rest joined by it
+    transcript = b"".join(
+        (head, _LEN32, kb, _LEN32, ab, _LEN32, bb, _allowed_encoding(s), _LEN32, _LEN32.join(flat))
+    )
+    c_real = (challenge_value(transcript) - c_sum) % L
+    challenges: list[Scalar] = []
+    responses: list[Scalar] = []
+    reduced = Scalar._reduced
+    for j in s:
+        if j == m:
+            challenges.append(reduced(c_real))
+            responses.append(reduced(u + c_real * r))
+        else:
+            c_j, w_j = fakes[j]
+            challenges.append(reduced(c_j))
+            responses.append(reduced(w_j + c_j * r))
+    trusted = Point._trusted
+    pairs = tuple([(trusted(flat[i]), trusted(flat[i + 1])) for i in range(0, len(flat), 2)])
+    return DisjunctiveProof._of(pairs, tuple(challenges), tuple(responses))
 
 
 def _prepare(

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
+from . import _group
 from ._codec import exact_keys
 from ._group import IDENTITY, G, Point, Scalar, small_multiple
 
@@ -29,12 +30,20 @@ class Ciphertext:
         if not isinstance(self.a, Point) or not isinstance(self.b, Point):
             raise TypeError("Ciphertext holds two Points")
 
+    @classmethod
+    def _of(cls, a: Point, b: Point) -> Ciphertext:
+        """Internal constructor for two Points this package just computed (no type check)."""
+        ct = object.__new__(cls)
+        _set_a(ct, a)
+        _set_b(ct, b)
+        return ct
+
     def __add__(self, other: Ciphertext) -> Ciphertext:
-        return Ciphertext(self.a + other.a, self.b + other.b)
+        return Ciphertext._of(self.a + other.a, self.b + other.b)
 
     def __sub__(self, other: Ciphertext) -> Ciphertext:
         """The homomorphic difference (an encryption of the difference of the two plaintexts)."""
-        return Ciphertext(self.a - other.a, self.b - other.b)
+        return Ciphertext._of(self.a - other.a, self.b - other.b)
 
     def to_dict(self) -> dict[str, str]:
         return {"a": self.a.hex(), "b": self.b.hex()}
@@ -49,6 +58,8 @@ class Ciphertext:
         return self.b - secret * self.a
 
 
+_set_a: Final = Ciphertext.__dict__["a"].__set__  # the slots' own setters (as crypto._group's)
+_set_b: Final = Ciphertext.__dict__["b"].__set__
 ZERO = Ciphertext(IDENTITY, IDENTITY)
 
 
@@ -58,6 +69,24 @@ def encrypt(public_key: Point, m: int, r: Scalar) -> Ciphertext:
         raise ValueError("refusing to encrypt under the identity as public key")
     # no branch on the (secret) plaintext: m = 0 adds the identity, like any other m
     return Ciphertext(r * G, r * public_key + small_multiple(m))
+
+
+def _encrypt_encoded(kb: bytes, m: int, r: int) -> tuple[bytes, bytes]:
+    """:func:`encrypt` on encodings: the key's ``kb`` (the caller has checked it is not the identity) and
+    ``r``'s value in ``[0, L)``. The same group operations (through :mod:`crypto._group`'s zero and
+    identity rules), without the operators' dispatch and checks (the ballot encryption's hot path)."""
+    a, rk = _group._mul_value_pair(r, kb)
+    return a, _group._add(rk, small_multiple(m).to_bytes())
+
+
+def _sum_encoded(cts: Iterable[tuple[bytes, bytes]]) -> tuple[bytes, bytes]:
+    """:func:`sum_ciphertexts` on encodings (at least one ciphertext): the same additions."""
+    it = iter(cts)
+    a, b = next(it)
+    add = _group._add
+    for a2, b2 in it:
+        a, b = add(a, a2), add(b, b2)
+    return a, b
 
 
 def sum_ciphertexts(cts: Iterable[Ciphertext]) -> Ciphertext:

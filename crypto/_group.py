@@ -65,16 +65,16 @@ class Scalar:
         if not isinstance(value, int) or isinstance(value, bool):
             raise TypeError("Scalar takes an int")
         v = value % L
-        object.__setattr__(self, "_v", v)
-        object.__setattr__(self, "_b", v.to_bytes(32, "little"))
+        _set_scalar_v(self, v)
+        _set_scalar_b(self, v.to_bytes(32, "little"))
 
     @classmethod
     def _reduced(cls, value: int) -> Scalar:
         """``Scalar(value)`` for an ``int`` the caller already has (internal fast path: no type check)."""
         s = object.__new__(cls)
         v = value % L
-        _set(s, "_v", v)
-        _set(s, "_b", v.to_bytes(32, "little"))
+        _set_scalar_v(s, v)
+        _set_scalar_b(s, v.to_bytes(32, "little"))
         return s
 
     def __setattr__(self, name: str, value: object) -> None:
@@ -97,8 +97,8 @@ class Scalar:
         if v >= L:
             raise InvalidEncoding("non-canonical scalar (not less than L)")
         s = object.__new__(cls)  # the decoding hot path: the canonical bytes are the ones decoded
-        _set(s, "_v", v)
-        _set(s, "_b", data)
+        _set_scalar_v(s, v)
+        _set_scalar_b(s, data)
         return s
 
     @classmethod
@@ -110,7 +110,7 @@ class Scalar:
         raw = rng.randbytes(64) if rng is not None else secrets.token_bytes(64)
         if not isinstance(raw, bytes) or len(raw) != 64:
             raise ValueError("the random source must return exactly the requested number of bytes")
-        return cls(int.from_bytes(raw, "little"))
+        return cls._reduced(int.from_bytes(raw, "little"))
 
     @classmethod
     def random_nonzero(cls, rng: RandomSource | None = None) -> Scalar:
@@ -194,13 +194,13 @@ class Point:
         # §4.3.1 requires s < p, so a set top bit is refused here, before libsodium sees the bytes.
         if data[31] & 0x80 or not _valid(data):
             raise InvalidEncoding("not the canonical encoding of a ristretto255 element (RFC 9496)")
-        _set(self, "_b", data)
+        _set_point_b(self, data)
 
     @classmethod
     def _trusted(cls, data: bytes) -> Point:
         """Wrap bytes libsodium just produced from valid inputs (no re-validation)."""
         p = object.__new__(cls)
-        _set(p, "_b", data)
+        _set_point_b(p, data)
         return p
 
     def __setattr__(self, name: str, value: object) -> None:
@@ -262,7 +262,11 @@ class Point:
         return (Point, (self._b,))
 
 
-_set = object.__setattr__
+# The slots' own setters: what ``object.__setattr__`` ends up calling, without its attribute lookup (the
+# internal constructors above make dozens of values per ballot).
+_set_point_b: Final = Point.__dict__["_b"].__set__
+_set_scalar_v: Final = Scalar.__dict__["_v"].__set__
+_set_scalar_b: Final = Scalar.__dict__["_b"].__set__
 
 
 def _sv(x: Scalar | int) -> int:
@@ -279,6 +283,31 @@ def _mul_bytes(s: Scalar, p: bytes) -> bytes:
     if p == _BASE_BYTES:
         return _mul_base(s._b)
     return _mul(s._b, p)
+
+
+def _mul_value_pair(v: int, p: bytes) -> tuple[bytes, bytes]:
+    """``(v·G, v·p)`` for ``v`` in ``[0, L)`` (a prover's own draws and sums, kept as ints until a proof's
+    output) by :func:`_mul_bytes`'s rules and calls, the scalar encoded once (a ciphertext's
+    ``(r·G, r·K)``, a proof branch's ``(u·G, u·K)`` or ``(w·G, w·K)``)."""
+    if not v:
+        return _IDENTITY_BYTES, _IDENTITY_BYTES
+    vb = v.to_bytes(32, "little")
+    vg = _mul_base(vb)
+    if p == _IDENTITY_BYTES:
+        return vg, _IDENTITY_BYTES
+    return vg, (_mul_base(vb) if p == _BASE_BYTES else _mul(vb, p))
+
+
+def _mul_value_pair_minus(v: int, p: bytes, d: int) -> tuple[bytes, bytes]:
+    """``(v·G, v·p − d·G)`` for ``v``, ``d`` in ``[0, L)``, by :func:`_mul_bytes`'s rules and calls, in
+    one frame (a simulated proof branch's commitments, ``d = c_j·(m − j)``)."""
+    if v and p != _IDENTITY_BYTES:
+        vb = v.to_bytes(32, "little")
+        vg = _mul_base(vb)
+        vp = _mul_base(vb) if p == _BASE_BYTES else _mul(vb, p)
+    else:
+        vg, vp = _mul_value_pair(v, p)
+    return vg, _sub(vp, _mul_base(d.to_bytes(32, "little")) if d else _IDENTITY_BYTES)
 
 
 def diff_of_products(s1: Scalar, p1: Point, s2: Scalar, p2: Point) -> bytes:

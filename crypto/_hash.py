@@ -18,9 +18,17 @@ import hashlib
 from collections.abc import Iterable
 from typing import Final, TypeAlias
 
-from ._group import Point, Scalar
+from ._group import L, Point, Scalar
 
-__all__ = ["PROTOCOL_VERSION", "TranscriptItem", "challenge", "encode_transcript", "tagged_sha256"]
+__all__ = [
+    "PROTOCOL_VERSION",
+    "TranscriptItem",
+    "challenge",
+    "challenge_value",
+    "encode_items",
+    "encode_transcript",
+    "tagged_sha256",
+]
 
 PROTOCOL_VERSION: Final[str] = "2"
 _PREFIX: Final[bytes] = b"tvote/" + PROTOCOL_VERSION.encode() + b"/"
@@ -50,6 +58,20 @@ def encode_transcript(purpose: str, items: Iterable[TranscriptItem]) -> bytes:
     """The exact bytes hashed for ``purpose`` and ``items`` (exposed for known-answer vectors)."""
     d = _PREFIX + purpose.encode("ascii")
     parts = [len(d).to_bytes(4, "big"), d]
+    _append_items(parts, items)
+    return b"".join(parts)
+
+
+def encode_items(items: Iterable[TranscriptItem]) -> bytes:
+    """The encoding of ``items`` alone, without the purpose: a transcript is its purpose's encoding followed
+    by its items' (so ``encode_transcript(p, xs + ys) == encode_transcript(p, xs) + encode_items(ys)``),
+    which lets a prover encode the parts of a statement it repeats once."""
+    parts: list[bytes] = []
+    _append_items(parts, items)
+    return b"".join(parts)
+
+
+def _append_items(parts: list[bytes], items: Iterable[TranscriptItem]) -> None:
     append = parts.append
     for x in items:
         t = type(x)
@@ -59,17 +81,29 @@ def encode_transcript(purpose: str, items: Iterable[TranscriptItem]) -> bytes:
         elif type(x) is int and 0 <= x < 2**64:  # a u64 (counts, allowed values)
             append(_LEN8)
             append(x.to_bytes(8, "big"))
+        elif type(x) is bytes:  # hashes, nonces
+            append(len(x).to_bytes(4, "big"))
+            append(x)
+        elif type(x) is str:  # labels, ids
+            e = x.encode("utf-8")
+            append(len(e).to_bytes(4, "big"))
+            append(e)
         else:
             e = _encode_item(x)
             append(len(e).to_bytes(4, "big"))
             append(e)
-    return b"".join(parts)
 
 
 def challenge(purpose: str, *items: TranscriptItem) -> Scalar:
     """SHA-512 of the domain-separated transcript, reduced mod L."""
     digest = hashlib.sha512(encode_transcript(purpose, items)).digest()
     return Scalar._reduced(int.from_bytes(digest, "little"))
+
+
+def challenge_value(transcript: bytes) -> int:
+    """The value of :func:`challenge` for a transcript already encoded (by :func:`encode_transcript` and
+    :func:`encode_items`): SHA-512, read little-endian, reduced mod L."""
+    return int.from_bytes(hashlib.sha512(transcript).digest(), "little") % L
 
 
 def tagged_sha256(purpose: str, *items: TranscriptItem) -> bytes:

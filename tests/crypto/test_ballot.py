@@ -14,14 +14,20 @@ from hypothesis import strategies as st
 
 from crypto._ballot import (
     MAX_SELECTIONS,
+    ZERO_ONE,
     BallotSecrets,
+    ContestSecrets,
     ContestSpec,
     ElectionContext,
     EncryptedBallot,
     EncryptedContest,
     EncryptedSelection,
     RevealedBallot,
+    SelectionSecret,
+    contest_context,
     normalize_tracking_code,
+    proof_heads,
+    selection_context,
     tracking_code_from_hash,
 )
 from crypto._ballot_encrypt import encrypt_ballot, reveal
@@ -32,12 +38,12 @@ from crypto._ballot_verify import (
     verify_ballots,
     verify_revealed,
 )
-from crypto._disjunctive import MAX_ALLOWED, _prove, prove_membership
+from crypto._disjunctive import MAX_ALLOWED, _prove, context_head, prove_membership
 from crypto._dlog import discrete_log
-from crypto._elgamal import ZERO, encrypt
+from crypto._elgamal import ZERO, encrypt, sum_ciphertexts
 from crypto._errors import BallotError, BatchError, InvalidEncoding, ProofError
 from crypto._group import IDENTITY, G, Scalar
-from tests.strategies import choices_for, contest_specs, overvotes_for
+from tests.strategies import base_hashes, choices_for, contest_specs, overvotes_for
 
 SECRET = Scalar.random(random.Random(2024))
 K = SECRET * G
@@ -765,3 +771,94 @@ def test_canonical_bytes_are_rfc8785(data: st.DataObject) -> None:
     choices = {c.contest_id: data.draw(choices_for(c)) for c in ctx.contests}
     ballot, _ = encrypt_ballot(ctx, choices, rng=random.Random(data.draw(st.integers())))
     assert ballot.canonical_bytes() == rfc8785.dumps(ballot.to_dict())
+
+
+def _reference_encrypt(
+    ctx: ElectionContext, choices: dict[str, list[str]], rng: random.Random
+) -> tuple[EncryptedBallot, BallotSecrets]:
+    """§9.3 with the generic operations (point operators, :func:`encrypt`, :func:`prove_membership`), drawing
+    in the documented order: the nonce, then per selection r, u, c, w, then per contest u and each (c, w)."""
+    nonce = rng.randbytes(32)
+    contests, secrets = [], []
+    for spec in ctx.contests:
+        sels, sel_secrets, total_r = [], [], Scalar(0)
+        for sid in spec.selection_ids:
+            m = 1 if sid in choices[spec.contest_id] else 0
+            r = Scalar.random_nonzero(rng)
+            ct = encrypt(ctx.public_key, m, r)
+            context = selection_context(ctx.base_hash, nonce, spec.contest_id, sid)
+            proof = prove_membership(ctx.public_key, ct, m, r, ZERO_ONE, context, rng=rng)
+            sels.append(EncryptedSelection(sid, ct, proof))
+            sel_secrets.append(SelectionSecret(sid, m, r))
+            total_r = total_r + r
+        contest_ct = sum_ciphertexts(s.ciphertext for s in sels)
+        context = contest_context(ctx.base_hash, nonce, spec.contest_id)
+        n = len(choices[spec.contest_id])
+        proof = prove_membership(ctx.public_key, contest_ct, n, total_r, spec.allowed_sums, context, rng=rng)
+        contests.append(EncryptedContest(spec.contest_id, tuple(sels), proof))
+        secrets.append(ContestSecrets(spec.contest_id, tuple(sel_secrets)))
+    return EncryptedBallot(ctx.base_hash, nonce, tuple(contests)), BallotSecrets(tuple(secrets))
+
+
+@given(st.data())
+@settings(max_examples=10, deadline=None)
+def test_encrypt_ballot_agrees_with_the_generic_path(data: st.DataObject) -> None:
+    """The encryption's encoding-level kernel (no point objects or checks until the proof's own) gives
+    byte for byte the ballot and secrets of the generic operations from the same random stream."""
+    specs = [data.draw(contest_specs(contest_id=f"c{i}")) for i in range(2)]
+    ctx = ElectionContext(H, K, tuple(specs))  # type: ignore[arg-type]
+    choices = {c.contest_id: data.draw(choices_for(c)) for c in ctx.contests}
+    seed = data.draw(st.integers())
+    ballot, secrets = encrypt_ballot(ctx, choices, rng=random.Random(seed))
+    ref_ballot, ref_secrets = _reference_encrypt(ctx, choices, random.Random(seed))
+    assert ballot.to_dict() == ref_ballot.to_dict()
+    assert secrets.to_dict() == ref_secrets.to_dict()
+    assert (ballot, secrets) == (ref_ballot, ref_secrets)
+
+
+@given(st.data())
+@settings(max_examples=10, deadline=None)
+def test_production_draws_read_the_csprng_once_and_use_every_value(data: st.DataObject) -> None:
+    """Without an injected rng a ballot reads the OS CSPRNG once: the nonce and each r from the first part,
+    each proof's u, c_j, w_j from the precomputed values, all of which are used (none missing, none left)."""
+    import crypto._ballot_encrypt as be
+
+    specs = [data.draw(contest_specs(contest_id=f"c{i}")) for i in range(2)]
+    ctx = ElectionContext(H, K, tuple(specs))  # type: ignore[arg-type]
+    choices = {c.contest_id: data.draw(choices_for(c)) for c in ctx.contests}
+    reads: list[int] = []
+    sources: list[Any] = []
+    real_token_bytes, real_prefetch = be._secrets.token_bytes, be._prefetch
+
+    def token_bytes(n: int) -> bytes:
+        reads.append(n)
+        return real_token_bytes(n)
+
+    def prefetch(ctx: ElectionContext, nonce: bool) -> Any:
+        sources.append(real_prefetch(ctx, nonce))
+        return sources[-1]
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(be._secrets, "token_bytes", token_bytes)
+        mp.setattr(be, "_prefetch", prefetch)
+        ballot, _ = encrypt_ballot(ctx, choices)
+    verify_ballot(ctx, ballot)
+    assert len(reads) == 1
+    (src,) = sources
+    assert src._pos == len(src._buf)
+    with pytest.raises(StopIteration):
+        src.value()
+
+
+@given(base_hashes, base_hashes, st.data())
+@settings(max_examples=20, deadline=None)
+def test_proof_heads_are_the_contexts_transcript_heads(
+    base: bytes, nonce: bytes, data: st.DataObject
+) -> None:
+    """The encryption's precomputed transcript heads are the ones the proof contexts give."""
+    spec = data.draw(contest_specs(contest_id="c.1"))
+    heads, contest_head = proof_heads(base, nonce, spec.contest_id, spec.selection_ids)
+    assert heads == [
+        context_head(selection_context(base, nonce, spec.contest_id, sid)) for sid in spec.selection_ids
+    ]
+    assert contest_head == context_head(contest_context(base, nonce, spec.contest_id))

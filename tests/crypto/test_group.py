@@ -271,3 +271,17 @@ def test_top_bit_set_rejected(p: Point) -> None:
         Point(bytes(enc))
     with pytest.raises(ref.RefRejected, match="s >= p"):
         ref.validate(bytes(enc))
+
+
+@pytest.mark.parametrize("v", [0, 1, 2**200 + 12345, L - 1])
+@pytest.mark.parametrize("which", ["identity", "base", "other"])
+@pytest.mark.parametrize("d", [0, 7, L - 2])
+def test_value_kernels_match_the_point_operators(v: int, which: str, d: int) -> None:
+    """The prover's encoding-level products (ints in, encodings out) are the operators' results, zero
+    scalars and the identity included."""
+    from crypto._group import _mul_value_pair, _mul_value_pair_minus
+
+    p = {"identity": IDENTITY, "base": G, "other": Scalar(987654321) * G}[which]
+    vg, vp = Scalar(v) * G, Scalar(v) * p
+    assert _mul_value_pair(v, p.to_bytes()) == (vg.to_bytes(), vp.to_bytes())
+    assert _mul_value_pair_minus(v, p.to_bytes(), d) == (vg.to_bytes(), (vp - Scalar(d) * G).to_bytes())
