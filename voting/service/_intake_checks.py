@@ -19,8 +19,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
-from sqlalchemy import CursorResult, Delete, Update, delete, func, insert, update
-from sqlmodel import Session, select
+from sqlalchemy import CursorResult, Delete, Update, bindparam, delete, func, insert, update
+from sqlmodel import Session, col, select
 
 from crypto import (
     BatchError,
@@ -91,6 +91,18 @@ RESERVED: Final[int] = -1
 SUBJECT_BOUND: Final[str] = "oidc.subject_bound"
 #: 409: this roll resident already voted with another digital-ID account (first binding wins)
 ALIAS_BOUND: Final[str] = "oidc.alias_bound"
+
+#: The statements of a cast's unique values, built once and bound by name at each execution: building one
+#: costs SQLAlchemy more CPU than executing it once compiled (and cached), and a cast runs each of them.
+_INSERT_UNIQUE = insert(BallotUniqueValue)
+_FINALISE_UNIQUE = (
+    update(BallotUniqueValue)
+    .where(col(BallotUniqueValue.election_id) == bindparam("eid"))
+    .where(col(BallotUniqueValue.value).in_(bindparam("values", expanding=True)))
+    .where(col(BallotUniqueValue.ballot_hash) == bindparam("ballot"))
+    .where(col(BallotUniqueValue.ledger_index) == RESERVED)
+    .values(ledger_index=bindparam("index"))
+)
 
 
 def drop_pending(s: Session, rows: Sequence[AuthEvidence]) -> int:
@@ -193,8 +205,8 @@ class _Ballot:
         ``INSERT`` of plain values (a cast has about 16; building an ORM object per row cost more CPU than
         the rest of the private commit). The primary key refuses a value another ballot holds, on the ledger
         or reserved (``ledger_index`` :data:`RESERVED`, what a cast inserts before its append)."""
-        s.execute(
-            insert(BallotUniqueValue.__table__),  # type: ignore[attr-defined]
+        s.connection().execute(
+            _INSERT_UNIQUE,
             [
                 {
                     "election_id": election_id,
@@ -209,14 +221,15 @@ class _Ballot:
 
     def finalise_rows(self, s: Session, election_id: str, ledger_index: int) -> None:
         """The cast's entry is ``ledger_index``: its reserved :class:`BallotUniqueValue` rows now name it
-        (one ``UPDATE`` through the primary key)."""
-        s.execute(
-            update(BallotUniqueValue)
-            .where(BallotUniqueValue.election_id == election_id)  # type: ignore[arg-type]
-            .where(BallotUniqueValue.value.in_([v.value for v in self.unique]))  # type: ignore[attr-defined]
-            .where(BallotUniqueValue.ballot_hash == self.hex)  # type: ignore[arg-type]
-            .where(BallotUniqueValue.ledger_index == RESERVED)  # type: ignore[arg-type]
-            .values(ledger_index=ledger_index)
+        (one prebuilt ``UPDATE`` through the primary key)."""
+        s.connection().execute(
+            _FINALISE_UNIQUE,
+            {
+                "eid": election_id,
+                "values": [v.value for v in self.unique],
+                "ballot": self.hex,
+                "index": ledger_index,
+            },
         )
 
 
