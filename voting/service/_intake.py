@@ -118,10 +118,14 @@ from ._kiosk import record_kiosk_ballot
 
 __all__ = ["IntakeService"]
 
-# The private-state commit after a cast's append, as statements built once and bound by name at each
-# execution: building a statement (or flushing an ORM object) costs SQLAlchemy more CPU than executing a
-# compiled one, and every cast runs these.
+# A cast's reads under the voter's lock, its pending evidence and the private-state commit after its append,
+# as statements built once and bound by name at each execution: building a statement (or flushing an ORM
+# object) costs SQLAlchemy more CPU than executing a compiled one, and every cast runs these. They run on the
+# session's connection: no autoflush, and where they run the session holds no pending ORM change.
 _VOTER = (col(VoterState.election_id) == bindparam("eid"), col(VoterState.voter_alias) == bindparam("alias"))
+_VOTER_STATE = select(VoterState.seq, VoterState.kiosk_index).where(*_VOTER)
+_EVIDENCE_USED = select(AuthEvidence.evidence_hash).where(col(AuthEvidence.evidence_hash) == bindparam("evh"))
+_EVIDENCE_PENDING = insert(AuthEvidence)
 #: [internet, kiosk]: the voter's state after the cast (the kiosk's also keeps its entry)
 _VOTER_RECORDED = (
     update(VoterState).where(*_VOTER).values(seq=bindparam("seq"), last_index=bindparam("index")),
@@ -229,10 +233,10 @@ class IntakeService(IntakeDapp, IntakeEvidence, IntakeKiosk):
                 if kiosk is not None:  # revoked or closed meanwhile: refused before anything is written
                     self._check_kiosk_open(s, kiosk)
                 self._check_unique(s, b)
-                evidence = s.get(AuthEvidence, evh)
-                if evidence is not None:
+                c = s.connection()
+                if c.execute(_EVIDENCE_USED, {"evh": evh}).first() is not None:
                     raise Conflict("ballot.duplicate", "this authentication evidence was already used")
-                state = s.get(VoterState, (eid, alias))
+                state = c.execute(_VOTER_STATE, {"eid": eid, "alias": alias}).first()
                 if state is not None and state.kiosk_index is not None:
                     raise Conflict(
                         "voter.kiosk_voted",
@@ -252,19 +256,21 @@ class IntakeService(IntakeDapp, IntakeEvidence, IntakeKiosk):
                 try:
                     b.insert_rows(s, eid, RESERVED)
                     floor = int(self.ledger.size)  # while pending: a lower bound of the entry's index
-                    s.add(
-                        AuthEvidence(
-                            evidence_hash=evh,
-                            election_id=eid,
-                            voter_alias=alias,
-                            ballot_hash=bh,
-                            method=auth.method,
-                            challenge=auth.challenge.hex() if auth.challenge is not None else None,
-                            created_at=now,
-                            status="pending",
-                            ledger_index=floor,
+                    c.execute(
+                        _EVIDENCE_PENDING,
+                        {
+                            "evidence_hash": evh,
+                            "election_id": eid,
+                            "voter_alias": alias,
+                            "ballot_hash": bh,
+                            "method": auth.method,
+                            "challenge": auth.challenge.hex() if auth.challenge is not None else None,
+                            "created_at": now,
+                            "status": "pending",
+                            "ledger_index": floor,
+                            "sealed": None,
                             **self._kept_evidence(auth, bh),
-                        )
+                        },
                     )
                     if auth.oidc_subject is not None and binding is None:  # the account's first ballot
                         assert auth.oidc_issuer is not None

@@ -92,8 +92,16 @@ SUBJECT_BOUND: Final[str] = "oidc.subject_bound"
 #: 409: this roll resident already voted with another digital-ID account (first binding wins)
 ALIAS_BOUND: Final[str] = "oidc.alias_bound"
 
-#: The statements of a cast's unique values, built once and bound by name at each execution: building one
-#: costs SQLAlchemy more CPU than executing it once compiled (and cached), and a cast runs each of them.
+#: The statements of a cast's checks and of its unique values, built once and bound by name at each execution:
+#: building one costs SQLAlchemy more CPU than executing it once compiled (and cached), and a cast runs each.
+#: They run on the session's connection, so they do not flush the session first: where they run, it holds no
+#: pending ORM change (``settle_pending`` flushes its own).
+_BALLOT_KIND = select(IntakeBallot.kind).where(col(IntakeBallot.ballot_hash) == bindparam("bh"))
+_USED_VALUES = (
+    select(BallotUniqueValue.kind, BallotUniqueValue.value, BallotUniqueValue.ledger_index)
+    .where(col(BallotUniqueValue.election_id) == bindparam("eid"))
+    .where(col(BallotUniqueValue.value).in_(bindparam("values", expanding=True)))
+)
 _INSERT_UNIQUE = insert(BallotUniqueValue)
 _FINALISE_UNIQUE = (
     update(BallotUniqueValue)
@@ -335,9 +343,9 @@ class IntakeChecks:
         return b
 
     def _check_unused(self, s: Session, ballot_hash: str) -> None:
-        row = s.get(IntakeBallot, ballot_hash)
-        if row is not None:
-            what = "cast" if row.kind == "cast" else "spoiled (challenged)"
+        kind = s.connection().execute(_BALLOT_KIND, {"bh": ballot_hash}).scalar()
+        if kind is not None:
+            what = "cast" if kind == "cast" else "spoiled (challenged)"
             raise Conflict("ballot.duplicate", f"this ballot was already {what}; encrypt a fresh one")
 
     def _check_unique(self, s: Session, b: _Ballot) -> None:
@@ -345,16 +353,14 @@ class IntakeChecks:
         ``b`` was published by an accepted ballot, cast or spoiled. Raises 409 with the rule's code."""
         self._check_unused(s, b.hex)  # the friendlier message for the whole ballot
         used = {
-            (r.kind, r.value): r
-            for r in s.exec(
-                select(BallotUniqueValue)
-                .where(BallotUniqueValue.election_id == self.election_id)
-                .where(BallotUniqueValue.value.in_([v.value for v in b.unique]))  # type: ignore[attr-defined]
+            (kind, value): index
+            for kind, value, index in s.connection().execute(
+                _USED_VALUES, {"eid": self.election_id, "values": [v.value for v in b.unique]}
             )
         }
         for v in b.unique:  # in rule order: hash, nonce, then the pads in ballot order
-            row = used.get((v.kind, v.value))
-            if row is None:
+            ledger_index = used.get((v.kind, v.value))
+            if ledger_index is None:
                 continue
             if v.kind == "ballot_nonce":
                 why = "a ballot nonce is used once (a contest moved with its nonce is a copied ballot)"
@@ -362,8 +368,8 @@ class IntakeChecks:
                 why = "a copied or re-used ciphertext is refused"
             where = (
                 "another submission being cast"
-                if row.ledger_index == RESERVED
-                else f"ledger entry {row.ledger_index}"
+                if ledger_index == RESERVED
+                else f"ledger entry {ledger_index}"
             )
             raise Conflict(
                 DUPLICATE_CODES[v.kind],
