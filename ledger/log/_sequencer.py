@@ -235,7 +235,7 @@ class Ledger:
             for job in batch:
                 out = []
                 for event_type, payload in job.items:
-                    e = Entry.create(size, prev, event_type, payload)
+                    e = Entry._of_checked(size, prev, event_type, payload)  # checked by _prepare
                     rows.append((size, e.hash, e.canonical))
                     nodes.extend(tree.append(e.hash))
                     out.append(Appended(size, e.hash))

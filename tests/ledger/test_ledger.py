@@ -43,6 +43,11 @@ def test_append_returns_index_and_hash_and_chains(led: Ledger) -> None:
     assert e0.prev == bytes(32) and e1.prev == a0.entry_hash
     assert e1.payload == {"tracking": "ab12"} and e1.type == "ballot.cast"
     assert Entry.from_bytes(e1.canonical) == e1
+    # the sequencer builds entries from the payload append checked (not checked twice): the same bytes
+    assert e1.canonical == Entry.create(1, a0.entry_hash, "ballot.cast", {"tracking": "ab12"}).canonical
+    with pytest.raises(ledger.InvalidEntry):  # and append still refuses what create refuses
+        led.append("ballot.cast", {"n": 2**53})
+    assert led.size == 2
 
 
 def test_concurrent_appends_are_group_committed_without_gaps(led: Ledger) -> None:
