@@ -219,7 +219,7 @@ class IntakeService(IntakeDapp, IntakeEvidence, IntakeKiosk):
         with self._voter_locks.hold((eid, alias)), self.election.casting(alias):
             now = self.clock()
             with self._session() as s:
-                self._require_voting()
+                self._require_voting(s)
                 # a pending row of this voter seen here (under the voter's lock) is of an attempt that ended
                 # without its record: replayed if its entry is on the ledger, else deleted with what it held
                 self._settle_pending_of(s, alias, now)
@@ -409,7 +409,7 @@ class IntakeService(IntakeDapp, IntakeEvidence, IntakeKiosk):
         bh = b.hex
         with self.election.appending():
             with self._session() as s:
-                self._require_voting()
+                self._require_voting(s)
                 self._check_spoil_cap(s)
                 self._check_unique(s, b)
             now = self.clock()

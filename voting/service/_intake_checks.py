@@ -317,9 +317,10 @@ class IntakeChecks:
             )
         return self._ctx
 
-    def _require_voting(self) -> None:
-        # the phase and the voting period (``voting.not_open`` / ``voting.closed``), by the service's clock
-        self.election.require_voting()
+    def _require_voting(self, s: Session | None = None) -> None:
+        # the phase and the voting period (``voting.not_open`` / ``voting.closed``), by the service's clock;
+        # read in ``s`` when given (a session the caller has open), else in a session of its own
+        self.election.require_voting(s)
 
     def _require_method(self, method: str) -> None:
         if method not in self.election.manifest.auth_methods:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlmodel import select
+from sqlmodel import Session, select
 
 from ledger.events import EventType
 
@@ -61,13 +61,16 @@ class PeriodStage(BoothStage):
         closes = self.election().closes_at
         return period.opens, period.closes if closes is None else _aware(closes)
 
-    def require_voting(self) -> None:
+    def require_voting(self, s: Session | None = None) -> None:
         """Ballots are accepted now: the phase is ``voting`` and the (extended) period has not ended.
+        Read in ``s`` (a caller's open session: no session of its own), or a session of its own.
 
         Raises 409 ``voting.not_open`` before voting opens and ``voting.closed`` once the period's end has
         passed (even before the ``voting.closed`` entry is appended) or voting was closed."""
-        with self._session() as s:  # a prebuilt read of the two columns (a cast asks twice)
-            row = s.connection().execute(_PHASE).first()
+        if s is None:
+            with self._session() as own:
+                return self.require_voting(own)
+        row = s.connection().execute(_PHASE).first()  # a prebuilt read of the two columns (a cast asks twice)
         if row is None:
             raise NotFound("election.none", "no election has been created on this server")
         phase, closes_at = row
