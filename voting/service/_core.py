@@ -95,6 +95,8 @@ CAST_SLOTS = 4
 #: (start-up, catch-up): a cast holds it for well under a second between its two commits
 ORPHAN_MIN_AGE = dt.timedelta(minutes=2)
 
+#: :meth:`ServiceCore._lifecycle_unrecorded`'s read (every cast on PostgreSQL), built once
+_SYNC_STATE = select(ElectionRow.phase, ElectionRow.ledger_synced)
 #: :meth:`ServiceCore.record_synced`'s UPDATE, built once and bound by name at each execution (a cast runs it:
 #: building a statement costs SQLAlchemy more CPU than executing a compiled one)
 _RECORD_SYNCED = (
@@ -485,15 +487,14 @@ class ServiceCore:
     def _lifecycle_unrecorded(self) -> bool:
         """Under the shared lock: whether the first entry the private state has not recorded is not a cast
         (a lifecycle step's, whose process died between its append and its record)."""
-        with self._session() as s:
-            row = s.exec(select(ElectionRow)).first()
+        with self._session() as s:  # every cast on PostgreSQL asks: two columns, not the whole row
+            row = s.connection().execute(_SYNC_STATE).first()
         if row is None or row.phase == "creating":
             return False
-        if row.ledger_synced >= self.ledger.size:
+        synced = int(row.ledger_synced)
+        if synced >= self.ledger.size:
             return False
-        for _index, etype, _payload in ledger_entries(
-            self.ledger, start=row.ledger_synced, stop=row.ledger_synced + 1
-        ):
+        for _index, etype, _payload in ledger_entries(self.ledger, start=synced, stop=synced + 1):
             return bool(etype != EventType.BALLOT_CAST)
         return False  # pragma: no cover - the entry exists (the size said so)
 
