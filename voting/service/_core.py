@@ -452,7 +452,7 @@ class ServiceCore:
                 try:
                     if self._diverged is not None:
                         raise ServiceUnavailable("service.diverged", self._diverged)
-                    behind = conn is not None and not caught_up and self._lifecycle_unrecorded()
+                    behind = conn is not None and not caught_up and self._lifecycle_unrecorded(conn)
                     if not behind:
                         before = getattr(self._local, "appended", 0)
                         try:
@@ -484,11 +484,11 @@ class ServiceCore:
             raise
         return conn
 
-    def _lifecycle_unrecorded(self) -> bool:
+    def _lifecycle_unrecorded(self, conn: Any) -> bool:
         """Under the shared lock: whether the first entry the private state has not recorded is not a cast
-        (a lifecycle step's, whose process died between its append and its record)."""
-        with self._session() as s:  # every cast on PostgreSQL asks: two columns, not the whole row
-            row = s.connection().execute(_SYNC_STATE).first()
+        (a lifecycle step's, whose process died between its append and its record). Read on ``conn``, the
+        lock's own connection (every cast on PostgreSQL asks: no second connection, two columns)."""
+        row = conn.execute(_SYNC_STATE).first()
         if row is None or row.phase == "creating":
             return False
         synced = int(row.ledger_synced)
