@@ -141,8 +141,8 @@ class IntakeAuth(IntakeChecks):
 
     # -------------------------------------------------------------------------------- authentication
 
-    def _alias_for(self, match_key: bytes) -> bytes:
-        alias = self.election.lookup_alias(match_key)
+    def _alias_for(self, match_key: bytes, s: Session | None = None) -> bytes:
+        alias = self.election.lookup_alias(match_key, s)
         if alias is None:
             raise Forbidden("voter.not_on_roll", "the authenticated resident is not on this election's roll")
         return bytes(alias)
@@ -153,16 +153,17 @@ class IntakeAuth(IntakeChecks):
             raise Forbidden("auth.unavailable", "JPKI authentication is not configured on this server")
         if len(challenge) != 32:
             raise InvalidRequest("challenge.format", "the server challenge is 32 bytes (64 hex digits)")
-        self._check_challenge(challenge)
-        verified_at = self.clock()
-        ident = self.jpki.verify(
-            submission,
-            election_base_hash=self.election.base_hash,
-            ballot_hash=b.hash,
-            challenge=challenge,
-            now=verified_at,
-        )
-        alias = self._alias_for(ident.match_key.digest)
+        with self._session() as s:  # one session for the challenge and the roll (a few ms open)
+            self._check_challenge(challenge, s)
+            verified_at = self.clock()
+            ident = self.jpki.verify(
+                submission,
+                election_base_hash=self.election.base_hash,
+                ballot_hash=b.hash,
+                challenge=challenge,
+                now=verified_at,
+            )
+            alias = self._alias_for(ident.match_key.digest, s)
         evidence = {
             "method": "jpki",
             "election_base_hash": self.election.base_hash.hex(),

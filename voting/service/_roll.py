@@ -163,14 +163,17 @@ class RollStage(ServiceCore):
             roll = self._cache["roll"] = (row.election_id, row.roll_size, row.roll_root)
         return roll
 
-    def lookup_alias(self, match_key: bytes) -> bytes | None:
-        """The voter alias for a roll match key, or ``None`` if the resident is not on the roll."""
-        with self._session() as s:
-            roll = self._committed_roll(s)
-            if roll is None:
-                return None
-            alias = s.connection().execute(_ALIAS_OF, {"eid": roll[0], "key": match_key.hex()}).scalar()
-            return bytes.fromhex(alias) if alias is not None else None
+    def lookup_alias(self, match_key: bytes, s: Session | None = None) -> bytes | None:
+        """The voter alias for a roll match key, or ``None`` if the resident is not on the roll. Read in
+        ``s`` (a caller's open session), or a session of its own."""
+        if s is None:
+            with self._session() as own:
+                return self.lookup_alias(match_key, own)
+        roll = self._committed_roll(s)
+        if roll is None:
+            return None
+        alias = s.connection().execute(_ALIAS_OF, {"eid": roll[0], "key": match_key.hex()}).scalar()
+        return bytes.fromhex(alias) if alias is not None else None
 
     @staticmethod
     def _roll_nodes(s: Session, eid: str, keys: Iterable[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
