@@ -302,6 +302,13 @@ def _envelope(obj: Any) -> tuple[int, bytes]:
     return index, prev
 
 
+def _check_position(index: Any, prev: Any) -> None:
+    if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index <= MAX_SAFE_INTEGER:
+        raise InvalidEntry(f"index {index!r} out of range")
+    if not isinstance(prev, bytes) or len(prev) != 32:
+        raise InvalidEntry("prev must be a 32-byte hash")
+
+
 @dataclass(frozen=True, slots=True)
 class Entry:
     """One immutable, validated ledger entry. ``canonical`` is the exact bytes that are hashed."""
@@ -314,12 +321,15 @@ class Entry:
 
     @classmethod
     def create(cls, index: int, prev: bytes, event_type: str, payload: Mapping[str, Any]) -> Entry:
-        if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index <= MAX_SAFE_INTEGER:
-            raise InvalidEntry(f"index {index!r} out of range")
-        if not isinstance(prev, bytes) or len(prev) != 32:
-            raise InvalidEntry("prev must be a 32-byte hash")
+        _check_position(index, prev)
         check_event_type(event_type)
-        body = check_payload(payload)
+        return cls._of_checked(index, prev, event_type, check_payload(payload))
+
+    @classmethod
+    def _of_checked(cls, index: int, prev: bytes, event_type: str, body: dict[str, Any]) -> Entry:
+        """:meth:`create` for an event type already checked and a payload that is :func:`check_payload`'s
+        own copy (what the ledger's sequencer holds from ``append``): not walked and copied again."""
+        _check_position(index, prev)
         obj = {
             "index": index,
             "payload": body,

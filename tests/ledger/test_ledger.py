@@ -43,6 +43,11 @@ def test_append_returns_index_and_hash_and_chains(led: Ledger) -> None:
     assert e0.prev == bytes(32) and e1.prev == a0.entry_hash
     assert e1.payload == {"tracking": "ab12"} and e1.type == "ballot.cast"
     assert Entry.from_bytes(e1.canonical) == e1
+    # the sequencer builds entries from the payload append checked (not checked twice): the same bytes
+    assert e1.canonical == Entry.create(1, a0.entry_hash, "ballot.cast", {"tracking": "ab12"}).canonical
+    with pytest.raises(ledger.InvalidEntry):  # and append still refuses what create refuses
+        led.append("ballot.cast", {"n": 2**53})
+    assert led.size == 2
 
 
 def test_concurrent_appends_are_group_committed_without_gaps(led: Ledger) -> None:
@@ -125,6 +130,40 @@ def test_cosignatures_aggregate_to_a_witnessed_checkpoint(led: Ledger) -> None:
     assert got.witnessed and got.cosignatures is not None
     assert got.cosignatures.signers == ("witness-0", "witness-2")
     got.cosignatures.verify(cp.signed.body, policy(2))
+
+
+def test_the_newest_checkpoint_asked_again_follows_its_cosignatures_and_its_stored_row(
+    led: Ledger, db_url: str
+) -> None:
+    """Every cast's receipt asks for the newest checkpoint: the answer is kept while its stored row and
+    cosignatures are unchanged, and made again (the note verified, the cosignatures aggregated) when either
+    changes, so a new cosignature shows at once and a damaged stored note is still refused."""
+    import sqlalchemy as sa
+
+    w0, w1, _ = witnesses()
+    led.append("x", {})
+    cp = led.checkpoint()
+    first = led.latest_checkpoint()
+    assert led.latest_checkpoint() is first and first.cosignatures is None  # unchanged: the kept answer
+    led.add_cosignature("witness-0", cp.size, w0.cosign(cp.signed.body))
+    one = led.latest_checkpoint()
+    assert one.cosignatures is not None and one.cosignatures.signers == ("witness-0",) and not one.witnessed
+    led.add_cosignature("witness-1", cp.size, w1.cosign(cp.signed.body))
+    two = led.latest_checkpoint()
+    assert two.witnessed and two.cosignatures is not None
+    assert two.cosignatures.signers == ("witness-0", "witness-1")
+    assert led.latest_checkpoint() is two
+    engine = sa.create_engine(db_url)
+    try:
+        with engine.begin() as conn:  # the stored note altered behind the ledger's back: no longer verifies
+            conn.execute(
+                sa.text("UPDATE ledger_checkpoint SET note = :note WHERE size = :size"),
+                {"note": cp.signed.note.replace(f"\n{cp.size}\n", f"\n{cp.size + 1}\n", 1), "size": cp.size},
+            )
+    finally:
+        engine.dispose()
+    with pytest.raises(ledger.SignatureError):
+        led.latest_checkpoint()
 
 
 def test_the_newest_witnessed_checkpoint_is_found_behind_newer_uncosigned_ones(led: Ledger) -> None:

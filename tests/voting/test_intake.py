@@ -178,6 +178,9 @@ def test_kiosk_ballot_overrides_and_ends_internet_voting(election: DemoElection,
             kiosk_cast(kiosk, c, r.card, CHOICE)
         assert (second.value.status, second.value.code) == (409, "voter.kiosk_voted")
     assert e.ledger_size() == before
+    with Session(e.service.engine) as s:  # the voter's state, updated by the kiosk ballot
+        st = s.get(VoterState, (e.service.election_id, payload["voter_alias"]))
+        assert st is not None and (st.seq, st.kiosk_index, st.last_index) == (2, k.leaf_index, k.leaf_index)
 
 
 def test_spoil_publishes_opening_and_blocks_casting_it(election: DemoElection) -> None:
@@ -400,6 +403,12 @@ def test_concurrent_submissions_of_one_voter_are_serialised(election: DemoElecti
     refused = [a for a in kiosk if isinstance(a, KioskApiError)]
     assert len(kiosk) - len(refused) == 1
     assert all(a.status == 409 and a.code == "voter.kiosk_voted" for a in refused)
+    (accepted,) = [a for a in kiosk if not isinstance(a, KioskApiError)]
+    alias = _entry(e, accepted.leaf_index).payload["voter_alias"]
+    with Session(e.service.engine) as s:  # the kiosk voter's first ballot wrote its state: kiosk_index set
+        st = s.get(VoterState, (e.service.election_id, alias))
+        assert st is not None
+        assert (st.seq, st.kiosk_index, st.last_index) == (1, accepted.leaf_index, accepted.leaf_index)
     assert e.ledger_size() == before + n + 1
     # seq order equals ledger order for the voter
     by_index = sorted((a.json()["leaf_index"], a.json()["seq"]) for a in internet)

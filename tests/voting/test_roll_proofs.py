@@ -97,7 +97,13 @@ def test_every_alias_has_a_proof_against_the_published_commitment(
         with pytest.raises(Conflict) as e:
             service.roll_proof(aliases[0])
         assert e.value.code == "roll.not_committed"
+        rng = random.Random(2)  # the match key of R-0, as _roll_csv drew it
+        key0 = rng.randbytes(32)
+        assert service.lookup_alias(key0) is None  # nobody votes before the commitment (nor is that kept)
         service.publish_roll()
+        alias0 = voter_alias(service.roll_key, service.election_id, "R-0")
+        assert service.lookup_alias(key0) == alias0
+        assert service.lookup_alias(b"\x00" * 32) is None
         c = _published_commitment(service)
         assert c["size"] == ROLL_SIZE
         published_root = bytes.fromhex(str(c["root"]))

@@ -24,9 +24,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Self, TypeVar
 
-from sqlalchemy import delete, update
+from sqlalchemy import bindparam, delete, update
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from crypto import JointKey, TrusteeCommitments
 from ledger.events import BASE_HASH, ELECTION_ID, EventType
@@ -94,6 +94,17 @@ CAST_SLOTS = 4
 #: pending evidence younger than this survives a reconciliation that another server may run beside this one
 #: (start-up, catch-up): a cast holds it for well under a second between its two commits
 ORPHAN_MIN_AGE = dt.timedelta(minutes=2)
+
+#: :meth:`ServiceCore._lifecycle_unrecorded`'s read (every cast on PostgreSQL), built once
+_SYNC_STATE = select(ElectionRow.phase, ElectionRow.ledger_synced)
+#: :meth:`ServiceCore.record_synced`'s UPDATE, built once and bound by name at each execution (a cast runs it:
+#: building a statement costs SQLAlchemy more CPU than executing a compiled one)
+_RECORD_SYNCED = (
+    update(ElectionRow)
+    .where(col(ElectionRow.election_id) == bindparam("eid"))
+    .where(col(ElectionRow.ledger_synced) <= bindparam("index"))
+    .values(ledger_synced=bindparam("synced"))
+)
 
 
 def _hash_secret(s: str) -> str:
@@ -441,7 +452,7 @@ class ServiceCore:
                 try:
                     if self._diverged is not None:
                         raise ServiceUnavailable("service.diverged", self._diverged)
-                    behind = conn is not None and not caught_up and self._lifecycle_unrecorded()
+                    behind = conn is not None and not caught_up and self._lifecycle_unrecorded(conn)
                     if not behind:
                         before = getattr(self._local, "appended", 0)
                         try:
@@ -473,18 +484,17 @@ class ServiceCore:
             raise
         return conn
 
-    def _lifecycle_unrecorded(self) -> bool:
+    def _lifecycle_unrecorded(self, conn: Any) -> bool:
         """Under the shared lock: whether the first entry the private state has not recorded is not a cast
-        (a lifecycle step's, whose process died between its append and its record)."""
-        with self._session() as s:
-            row = s.exec(select(ElectionRow)).first()
+        (a lifecycle step's, whose process died between its append and its record). Read on ``conn``, the
+        lock's own connection (every cast on PostgreSQL asks: no second connection, two columns)."""
+        row = conn.execute(_SYNC_STATE).first()
         if row is None or row.phase == "creating":
             return False
-        if row.ledger_synced >= self.ledger.size:
+        synced = int(row.ledger_synced)
+        if synced >= self.ledger.size:
             return False
-        for _index, etype, _payload in ledger_entries(
-            self.ledger, start=row.ledger_synced, stop=row.ledger_synced + 1
-        ):
+        for _index, etype, _payload in ledger_entries(self.ledger, start=synced, stop=synced + 1):
             return bool(etype != EventType.BALLOT_CAST)
         return False  # pragma: no cover - the entry exists (the size said so)
 
@@ -551,13 +561,10 @@ class ServiceCore:
 
     def record_synced(self, s: Session, index: int) -> None:
         """For a collaborator's private write after :meth:`append_entry` (same session, same transaction):
-        the private state now covers ledger entry ``index`` (docs/operator-guide.md, reconciliation)."""
-        s.execute(
-            update(ElectionRow)
-            .where(ElectionRow.election_id == self.election_id)  # type: ignore[arg-type]
-            .where(ElectionRow.ledger_synced <= index)  # type: ignore[arg-type]
-            .values(ledger_synced=index + 1)
-        )
+        the private state now covers ledger entry ``index`` (docs/operator-guide.md, reconciliation).
+        A prebuilt UPDATE on the session's connection: an :class:`ElectionRow` loaded in ``s`` is not
+        refreshed (the callers load none in that session)."""
+        s.connection().execute(_RECORD_SYNCED, {"eid": self.election_id, "index": index, "synced": index + 1})
 
     def append_entry(self, type_: str, payload: Mapping[str, Any]) -> Any:
         """Append one entry for a collaborator (ballot intake); call it inside :meth:`appending`.

@@ -96,9 +96,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, NoReturn
 
-from sqlalchemy import update
+from sqlalchemy import bindparam, insert, update
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import select
+from sqlmodel import col, select
 
 from crypto import RevealedBallot, normalize_tracking_code, verify_revealed
 from ledger import NotFound as LedgerNotFound
@@ -117,6 +117,30 @@ from ._intake_kiosk import IntakeKiosk, _KioskCast
 from ._kiosk import record_kiosk_ballot
 
 __all__ = ["IntakeService"]
+
+# A cast's reads under the voter's lock, its pending evidence and the private-state commit after its append,
+# as statements built once and bound by name at each execution: building a statement (or flushing an ORM
+# object) costs SQLAlchemy more CPU than executing a compiled one, and every cast runs these. They run on the
+# session's connection: no autoflush, and where they run the session holds no pending ORM change.
+_VOTER = (col(VoterState.election_id) == bindparam("eid"), col(VoterState.voter_alias) == bindparam("alias"))
+_VOTER_STATE = select(VoterState.seq, VoterState.kiosk_index).where(*_VOTER)
+_EVIDENCE_USED = select(AuthEvidence.evidence_hash).where(col(AuthEvidence.evidence_hash) == bindparam("evh"))
+_EVIDENCE_PENDING = insert(AuthEvidence)
+#: [internet, kiosk]: the voter's state after the cast (the kiosk's also keeps its entry)
+_VOTER_RECORDED = (
+    update(VoterState).where(*_VOTER).values(seq=bindparam("seq"), last_index=bindparam("index")),
+    update(VoterState)
+    .where(*_VOTER)
+    .values(seq=bindparam("seq"), last_index=bindparam("index"), kiosk_index=bindparam("kiosk")),
+)
+#: the voter's first ballot: no state yet (the UPDATE matched no row)
+_VOTER_FIRST = insert(VoterState)
+_EVIDENCE_FINAL = (
+    update(AuthEvidence)
+    .where(col(AuthEvidence.evidence_hash) == bindparam("evh"))
+    .values(status="final", ledger_index=bindparam("index"))
+)
+_BALLOT_CAST = insert(IntakeBallot)
 
 
 @dataclass
@@ -195,7 +219,7 @@ class IntakeService(IntakeDapp, IntakeEvidence, IntakeKiosk):
         with self._voter_locks.hold((eid, alias)), self.election.casting(alias):
             now = self.clock()
             with self._session() as s:
-                self._require_voting()
+                self._require_voting(s)
                 # a pending row of this voter seen here (under the voter's lock) is of an attempt that ended
                 # without its record: replayed if its entry is on the ledger, else deleted with what it held
                 self._settle_pending_of(s, alias, now)
@@ -209,10 +233,10 @@ class IntakeService(IntakeDapp, IntakeEvidence, IntakeKiosk):
                 if kiosk is not None:  # revoked or closed meanwhile: refused before anything is written
                     self._check_kiosk_open(s, kiosk)
                 self._check_unique(s, b)
-                evidence = s.get(AuthEvidence, evh)
-                if evidence is not None:
+                c = s.connection()
+                if c.execute(_EVIDENCE_USED, {"evh": evh}).first() is not None:
                     raise Conflict("ballot.duplicate", "this authentication evidence was already used")
-                state = s.get(VoterState, (eid, alias))
+                state = c.execute(_VOTER_STATE, {"eid": eid, "alias": alias}).first()
                 if state is not None and state.kiosk_index is not None:
                     raise Conflict(
                         "voter.kiosk_voted",
@@ -232,19 +256,21 @@ class IntakeService(IntakeDapp, IntakeEvidence, IntakeKiosk):
                 try:
                     b.insert_rows(s, eid, RESERVED)
                     floor = int(self.ledger.size)  # while pending: a lower bound of the entry's index
-                    s.add(
-                        AuthEvidence(
-                            evidence_hash=evh,
-                            election_id=eid,
-                            voter_alias=alias,
-                            ballot_hash=bh,
-                            method=auth.method,
-                            challenge=auth.challenge.hex() if auth.challenge is not None else None,
-                            created_at=now,
-                            status="pending",
-                            ledger_index=floor,
+                    c.execute(
+                        _EVIDENCE_PENDING,
+                        {
+                            "evidence_hash": evh,
+                            "election_id": eid,
+                            "voter_alias": alias,
+                            "ballot_hash": bh,
+                            "method": auth.method,
+                            "challenge": auth.challenge.hex() if auth.challenge is not None else None,
+                            "created_at": now,
+                            "status": "pending",
+                            "ledger_index": floor,
+                            "sealed": None,
                             **self._kept_evidence(auth, bh),
-                        )
+                        },
                     )
                     if auth.oidc_subject is not None and binding is None:  # the account's first ballot
                         assert auth.oidc_issuer is not None
@@ -283,31 +309,36 @@ class IntakeService(IntakeDapp, IntakeEvidence, IntakeKiosk):
                     self._drop_pending(evh)
                 raise
             index = int(appended.index)
-            with self._session() as s:
-                state = s.get(VoterState, (eid, alias)) or VoterState(election_id=eid, voter_alias=alias)
-                state.seq = seq
-                state.last_index = index
-                if channel == "kiosk":
-                    state.kiosk_index = index
-                s.add(state)
-                s.execute(
-                    update(AuthEvidence)
-                    .where(AuthEvidence.evidence_hash == evh)  # type: ignore[arg-type]
-                    .values(status="final", ledger_index=index)
-                )
-                self.election.record_synced(s, index)
-                s.add(
-                    IntakeBallot(
-                        ballot_hash=bh,
-                        election_id=eid,
-                        kind="cast",
-                        tracking_code=b.tracking_code,
-                        ledger_index=index,
-                        voter_alias=alias,
-                        channel=channel,
-                        seq=seq,
-                        created_at=now,
+            with self._session() as s:  # prebuilt statements on the session's connection (no ORM objects)
+                c = s.connection()
+                kiosk_index = index if channel == "kiosk" else None
+                voter = {"eid": eid, "alias": alias, "seq": seq, "index": index, "kiosk": kiosk_index}
+                if c.execute(_VOTER_RECORDED[kiosk_index is not None], voter).rowcount == 0:
+                    c.execute(
+                        _VOTER_FIRST,
+                        {
+                            "election_id": eid,
+                            "voter_alias": alias,
+                            "seq": seq,
+                            "kiosk_index": kiosk_index,
+                            "last_index": index,
+                        },
                     )
+                c.execute(_EVIDENCE_FINAL, {"evh": evh, "index": index})
+                self.election.record_synced(s, index)
+                c.execute(
+                    _BALLOT_CAST,
+                    {
+                        "ballot_hash": bh,
+                        "election_id": eid,
+                        "kind": "cast",
+                        "tracking_code": b.tracking_code,
+                        "ledger_index": index,
+                        "voter_alias": alias,
+                        "channel": channel,
+                        "seq": seq,
+                        "created_at": now,
+                    },
                 )
                 b.finalise_rows(s, eid, index)
                 if kiosk is not None:
@@ -378,7 +409,7 @@ class IntakeService(IntakeDapp, IntakeEvidence, IntakeKiosk):
         bh = b.hex
         with self.election.appending():
             with self._session() as s:
-                self._require_voting()
+                self._require_voting(s)
                 self._check_spoil_cap(s)
                 self._check_unique(s, b)
             now = self.clock()

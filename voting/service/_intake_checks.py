@@ -19,8 +19,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
-from sqlalchemy import CursorResult, Delete, Update, delete, func, insert, update
-from sqlmodel import Session, select
+from sqlalchemy import CursorResult, Delete, Update, bindparam, delete, func, insert, update
+from sqlmodel import Session, col, select
 
 from crypto import (
     BatchError,
@@ -91,6 +91,26 @@ RESERVED: Final[int] = -1
 SUBJECT_BOUND: Final[str] = "oidc.subject_bound"
 #: 409: this roll resident already voted with another digital-ID account (first binding wins)
 ALIAS_BOUND: Final[str] = "oidc.alias_bound"
+
+#: The statements of a cast's checks and of its unique values, built once and bound by name at each execution:
+#: building one costs SQLAlchemy more CPU than executing it once compiled (and cached), and a cast runs each.
+#: They run on the session's connection, so they do not flush the session first: where they run, it holds no
+#: pending ORM change (``settle_pending`` flushes its own).
+_BALLOT_KIND = select(IntakeBallot.kind).where(col(IntakeBallot.ballot_hash) == bindparam("bh"))
+_USED_VALUES = (
+    select(BallotUniqueValue.kind, BallotUniqueValue.value, BallotUniqueValue.ledger_index)
+    .where(col(BallotUniqueValue.election_id) == bindparam("eid"))
+    .where(col(BallotUniqueValue.value).in_(bindparam("values", expanding=True)))
+)
+_INSERT_UNIQUE = insert(BallotUniqueValue)
+_FINALISE_UNIQUE = (
+    update(BallotUniqueValue)
+    .where(col(BallotUniqueValue.election_id) == bindparam("eid"))
+    .where(col(BallotUniqueValue.value).in_(bindparam("values", expanding=True)))
+    .where(col(BallotUniqueValue.ballot_hash) == bindparam("ballot"))
+    .where(col(BallotUniqueValue.ledger_index) == RESERVED)
+    .values(ledger_index=bindparam("index"))
+)
 
 
 def drop_pending(s: Session, rows: Sequence[AuthEvidence]) -> int:
@@ -193,8 +213,8 @@ class _Ballot:
         ``INSERT`` of plain values (a cast has about 16; building an ORM object per row cost more CPU than
         the rest of the private commit). The primary key refuses a value another ballot holds, on the ledger
         or reserved (``ledger_index`` :data:`RESERVED`, what a cast inserts before its append)."""
-        s.execute(
-            insert(BallotUniqueValue.__table__),  # type: ignore[attr-defined]
+        s.connection().execute(
+            _INSERT_UNIQUE,
             [
                 {
                     "election_id": election_id,
@@ -209,14 +229,15 @@ class _Ballot:
 
     def finalise_rows(self, s: Session, election_id: str, ledger_index: int) -> None:
         """The cast's entry is ``ledger_index``: its reserved :class:`BallotUniqueValue` rows now name it
-        (one ``UPDATE`` through the primary key)."""
-        s.execute(
-            update(BallotUniqueValue)
-            .where(BallotUniqueValue.election_id == election_id)  # type: ignore[arg-type]
-            .where(BallotUniqueValue.value.in_([v.value for v in self.unique]))  # type: ignore[attr-defined]
-            .where(BallotUniqueValue.ballot_hash == self.hex)  # type: ignore[arg-type]
-            .where(BallotUniqueValue.ledger_index == RESERVED)  # type: ignore[arg-type]
-            .values(ledger_index=ledger_index)
+        (one prebuilt ``UPDATE`` through the primary key)."""
+        s.connection().execute(
+            _FINALISE_UNIQUE,
+            {
+                "eid": election_id,
+                "values": [v.value for v in self.unique],
+                "ballot": self.hex,
+                "index": ledger_index,
+            },
         )
 
 
@@ -296,9 +317,10 @@ class IntakeChecks:
             )
         return self._ctx
 
-    def _require_voting(self) -> None:
-        # the phase and the voting period (``voting.not_open`` / ``voting.closed``), by the service's clock
-        self.election.require_voting()
+    def _require_voting(self, s: Session | None = None) -> None:
+        # the phase and the voting period (``voting.not_open`` / ``voting.closed``), by the service's clock;
+        # read in ``s`` when given (a session the caller has open), else in a session of its own
+        self.election.require_voting(s)
 
     def _require_method(self, method: str) -> None:
         if method not in self.election.manifest.auth_methods:
@@ -322,9 +344,9 @@ class IntakeChecks:
         return b
 
     def _check_unused(self, s: Session, ballot_hash: str) -> None:
-        row = s.get(IntakeBallot, ballot_hash)
-        if row is not None:
-            what = "cast" if row.kind == "cast" else "spoiled (challenged)"
+        kind = s.connection().execute(_BALLOT_KIND, {"bh": ballot_hash}).scalar()
+        if kind is not None:
+            what = "cast" if kind == "cast" else "spoiled (challenged)"
             raise Conflict("ballot.duplicate", f"this ballot was already {what}; encrypt a fresh one")
 
     def _check_unique(self, s: Session, b: _Ballot) -> None:
@@ -332,16 +354,14 @@ class IntakeChecks:
         ``b`` was published by an accepted ballot, cast or spoiled. Raises 409 with the rule's code."""
         self._check_unused(s, b.hex)  # the friendlier message for the whole ballot
         used = {
-            (r.kind, r.value): r
-            for r in s.exec(
-                select(BallotUniqueValue)
-                .where(BallotUniqueValue.election_id == self.election_id)
-                .where(BallotUniqueValue.value.in_([v.value for v in b.unique]))  # type: ignore[attr-defined]
+            (kind, value): index
+            for kind, value, index in s.connection().execute(
+                _USED_VALUES, {"eid": self.election_id, "values": [v.value for v in b.unique]}
             )
         }
         for v in b.unique:  # in rule order: hash, nonce, then the pads in ballot order
-            row = used.get((v.kind, v.value))
-            if row is None:
+            ledger_index = used.get((v.kind, v.value))
+            if ledger_index is None:
                 continue
             if v.kind == "ballot_nonce":
                 why = "a ballot nonce is used once (a contest moved with its nonce is a copied ballot)"
@@ -349,8 +369,8 @@ class IntakeChecks:
                 why = "a copied or re-used ciphertext is refused"
             where = (
                 "another submission being cast"
-                if row.ledger_index == RESERVED
-                else f"ledger entry {row.ledger_index}"
+                if ledger_index == RESERVED
+                else f"ledger entry {ledger_index}"
             )
             raise Conflict(
                 DUPLICATE_CODES[v.kind],

@@ -12,7 +12,8 @@ import logging
 from typing import Any
 
 import rfc8785
-from sqlmodel import Session, select
+from sqlalchemy import bindparam
+from sqlmodel import Session, col, select
 
 from ledger.events import EventType
 
@@ -28,6 +29,23 @@ from ._intake_replay import settle_pending
 __all__ = ["IntakeEvidence"]
 
 _log = logging.getLogger("tvote.intake")
+
+# A voter's pending evidence (an attempt that ended without its record), built once and bound by name at each
+# execution: every cast looks (the Core check, on the session's connection), and rarely finds any (the ORM
+# rows that settle_pending needs)
+_PENDING_OF = (
+    select(AuthEvidence)
+    .where(col(AuthEvidence.election_id) == bindparam("eid"))
+    .where(col(AuthEvidence.status) == "pending")
+    .where(col(AuthEvidence.voter_alias) == bindparam("alias"))
+)
+_ANY_PENDING_OF = (
+    select(AuthEvidence.evidence_hash)
+    .where(col(AuthEvidence.election_id) == bindparam("eid"))
+    .where(col(AuthEvidence.status) == "pending")
+    .where(col(AuthEvidence.voter_alias) == bindparam("alias"))
+    .limit(1)
+)
 
 
 class IntakeEvidence(IntakeChecks):
@@ -70,14 +88,10 @@ class IntakeEvidence(IntakeChecks):
         """Under the voter's lock (no attempt of this voter in flight, in any process): this voter's pending
         evidence belongs to attempts that ended without their record. One whose entry is on the ledger is
         replayed (its ``seq`` counts), the others are deleted with what they held; in ``s``'s transaction."""
-        rows = list(
-            s.exec(
-                select(AuthEvidence)
-                .where(AuthEvidence.election_id == self.election_id)
-                .where(AuthEvidence.status == "pending")
-                .where(AuthEvidence.voter_alias == alias)
-            )
-        )
+        params = {"eid": self.election_id, "alias": alias}
+        if s.connection().execute(_ANY_PENDING_OF, params).first() is None:  # every cast asks; rarely any
+            return
+        rows = list(s.scalars(_PENDING_OF, params))
         if rows:
             settle_pending(s, self.ledger, self.election_id, rows, now)
 

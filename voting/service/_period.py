@@ -10,10 +10,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from sqlmodel import Session, select
+
 from ledger.events import EventType
 
 from .._db import BoothRow, ElectionRow
-from .._errors import Conflict, InvalidRequest
+from .._errors import Conflict, InvalidRequest, NotFound
 from ._booth import BoothStage
 from ._core import Replay, replays
 
@@ -32,6 +34,9 @@ def _aware(t: dt.datetime) -> dt.datetime:
     """A stored time as UTC (SQLite hands back naive datetimes)."""
     return t.replace(tzinfo=dt.UTC) if t.tzinfo is None else t.astimezone(dt.UTC)
 
+
+#: :meth:`PeriodStage.require_voting`'s read, built once (building a statement costs more than running it)
+_PHASE = select(ElectionRow.phase, ElectionRow.closes_at)
 
 #: the longest override reason (code points); it is published, so it obeys the manifest's text rule
 MAX_REASON_CHARS = 500
@@ -56,26 +61,34 @@ class PeriodStage(BoothStage):
         closes = self.election().closes_at
         return period.opens, period.closes if closes is None else _aware(closes)
 
-    def require_voting(self) -> None:
+    def require_voting(self, s: Session | None = None) -> None:
         """Ballots are accepted now: the phase is ``voting`` and the (extended) period has not ended.
+        Read in ``s`` (a caller's open session: no session of its own), or a session of its own.
 
         Raises 409 ``voting.not_open`` before voting opens and ``voting.closed`` once the period's end has
         passed (even before the ``voting.closed`` entry is appended) or voting was closed."""
-        row = self.election()
+        if s is None:
+            with self._session() as own:
+                return self.require_voting(own)
+        row = s.connection().execute(_PHASE).first()  # a prebuilt read of the two columns (a cast asks twice)
+        if row is None:
+            raise NotFound("election.none", "no election has been created on this server")
+        phase, closes_at = row
         period = self.manifest.voting_period
-        if row.phase in ("creating", "setup"):
+        if phase in ("creating", "setup"):
             raise Conflict(
                 "voting.not_open", f"voting has not opened (the voting period opens {_rfc3339(period.opens)})"
             )
-        if row.phase != "voting":
+        if phase != "voting":
             raise Conflict("voting.closed", "voting has closed")
-        closes = self._voting_end(row)
+        closes = self._voting_end(closes_at)
         if self._clock() >= closes:
             raise Conflict("voting.closed", f"voting closed at {_rfc3339(closes)}")
 
-    def _voting_end(self, row: ElectionRow) -> dt.datetime:
-        """When voting ends: the manifest's ``voting_period.closes``, or the end of the last extension."""
-        return self.manifest.voting_period.closes if row.closes_at is None else _aware(row.closes_at)
+    def _voting_end(self, closes_at: dt.datetime | None) -> dt.datetime:
+        """When voting ends: the manifest's ``voting_period.closes``, or the end of the last extension
+        (``ElectionRow.closes_at``)."""
+        return self.manifest.voting_period.closes if closes_at is None else _aware(closes_at)
 
     @staticmethod
     def _override(reason: str | None, needed: bool, what: str) -> dict[str, Any]:
@@ -147,7 +160,7 @@ class PeriodStage(BoothStage):
             row = self._row(s)
             if row.phase != "voting":
                 raise Conflict("election.phase", f"voting cannot be extended in phase '{row.phase}'")
-            current = self._voting_end(row)
+            current = self._voting_end(row.closes_at)
             if self._clock() >= current:
                 raise Conflict(
                     "voting.closed", f"voting closed at {_rfc3339(current)}; it cannot be extended"
@@ -175,7 +188,7 @@ class PeriodStage(BoothStage):
             if row.phase != "voting":
                 raise Conflict("election.phase", f"voting cannot close in phase '{row.phase}'")
             now = self._clock().replace(microsecond=0)
-            end = self._voting_end(row)
+            end = self._voting_end(row.closes_at)
             early = now < end
             if early and override_reason is None:
                 raise Conflict(

@@ -7,11 +7,13 @@ The roll's format, keyed aliases and tree are :mod:`voting._roll`'s; this module
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import and_, delete, insert, or_
+from sqlalchemy import and_, bindparam, delete, insert, or_
 from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import Select
 
 from ledger import InvalidEncoding as LedgerInvalidEncoding
 from ledger import ProofError as LedgerProofError
@@ -37,6 +39,39 @@ __all__ = ["RollStage"]
 
 #: rows per bulk INSERT when a roll is stored (each statement an executemany of this many parameter sets)
 _INSERT_CHUNK = 20_000
+
+#: (election id, size, root) of the committed roll
+_CommittedRoll = tuple[str, int, str]
+
+# The per-cast roll reads, built once and bound by name at each execution (building a statement costs
+# SQLAlchemy more CPU than executing a compiled one)
+_ALIAS_OF = select(RollEntryRow.alias).where(
+    col(RollEntryRow.election_id) == bindparam("eid"), col(RollEntryRow.match_key) == bindparam("key")
+)
+_LEAF_INDEX = select(RollEntryRow.leaf_index).where(
+    col(RollEntryRow.election_id) == bindparam("eid"), col(RollEntryRow.alias) == bindparam("alias")
+)
+
+
+@functools.cache
+def _roll_nodes_query(n: int) -> Select[int, int, bytes]:
+    """The SELECT of ``n`` stored roll-tree nodes, bound as ``eid``, ``l0``, ``i0``, ... (one per count; a
+    proof asks for O(log n) nodes, so there are few). Every disjunct names the whole primary key, so SQLite
+    (MULTI-INDEX OR) and PostgreSQL (BitmapOr) do one index lookup per node; ``election_id = ? AND (a OR b
+    ...)`` made SQLite scan the election."""
+    eq = col(RollNodeRow.election_id) == bindparam("eid")
+    return select(RollNodeRow.level, RollNodeRow.idx, RollNodeRow.hash).where(
+        or_(
+            *(
+                and_(
+                    eq,
+                    col(RollNodeRow.level) == bindparam(f"l{i}"),
+                    col(RollNodeRow.idx) == bindparam(f"i{i}"),
+                )
+                for i in range(n)
+            )
+        )
+    )
 
 
 class RollStage(ServiceCore):
@@ -117,18 +152,28 @@ class RollStage(ServiceCore):
         return index
 
     # ------------------------------------------------------------------------------------ key ceremony
-    def lookup_alias(self, match_key: bytes) -> bytes | None:
-        """The voter alias for a roll match key, or ``None`` if the resident is not on the roll."""
-        with self._session() as s:
+    def _committed_roll(self, s: Session) -> _CommittedRoll | None:
+        """The committed roll's (election id, size, root), or ``None`` before the commitment. Immutable once
+        committed, so kept after the first read that finds it (each cast asks twice)."""
+        roll: _CommittedRoll | None = self._cache.get("roll")
+        if roll is None:
             row = self._row(s)
-            if not row.roll_committed:
+            if not row.roll_committed or row.roll_size is None or row.roll_root is None:
                 return None
-            e = s.exec(
-                select(RollEntryRow).where(
-                    RollEntryRow.election_id == row.election_id, RollEntryRow.match_key == match_key.hex()
-                )
-            ).first()
-            return bytes.fromhex(e.alias) if e else None
+            roll = self._cache["roll"] = (row.election_id, row.roll_size, row.roll_root)
+        return roll
+
+    def lookup_alias(self, match_key: bytes, s: Session | None = None) -> bytes | None:
+        """The voter alias for a roll match key, or ``None`` if the resident is not on the roll. Read in
+        ``s`` (a caller's open session), or a session of its own."""
+        if s is None:
+            with self._session() as own:
+                return self.lookup_alias(match_key, own)
+        roll = self._committed_roll(s)
+        if roll is None:
+            return None
+        alias = s.connection().execute(_ALIAS_OF, {"eid": roll[0], "key": match_key.hex()}).scalar()
+        return bytes.fromhex(alias) if alias is not None else None
 
     @staticmethod
     def _roll_nodes(s: Session, eid: str, keys: Iterable[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
@@ -136,14 +181,11 @@ class RollStage(ServiceCore):
         want = sorted(set(keys))
         if not want:
             return {}
-        # every disjunct names the whole primary key, so SQLite (MULTI-INDEX OR) and PostgreSQL (BitmapOr)
-        # do one index lookup per node; ``election_id = ? AND (a OR b ...)`` made SQLite scan the election
-        eq = col(RollNodeRow.election_id) == eid
-        rows = s.execute(
-            select(RollNodeRow.level, RollNodeRow.idx, RollNodeRow.hash).where(
-                or_(*(and_(eq, col(RollNodeRow.level) == lv, col(RollNodeRow.idx) == ix) for lv, ix in want))
-            )
-        )
+        params: dict[str, Any] = {"eid": eid}
+        for i, (lv, ix) in enumerate(want):
+            params[f"l{i}"] = lv
+            params[f"i{i}"] = ix
+        rows = s.connection().execute(_roll_nodes_query(len(want)), params)
         return {(int(lv), int(ix)): bytes(h) for lv, ix, h in rows}
 
     def _stored_roll_tree_root(self, s: Session, row: ElectionRow) -> bytes | None:
@@ -163,23 +205,17 @@ class RollStage(ServiceCore):
         (``roll.not_committed``) before the commitment, ``ServiceUnavailable`` (``roll.integrity``) if the
         stored tree does not prove the alias against the committed root."""
         with self._session() as s:
-            row = self._row(s)
-            if not row.roll_committed or row.roll_size is None or row.roll_root is None:
+            roll = self._committed_roll(s)
+            if roll is None:
                 raise Conflict("roll.not_committed", "the roll commitment is not published yet")
-            index = s.exec(
-                select(RollEntryRow.leaf_index).where(
-                    RollEntryRow.election_id == row.election_id, RollEntryRow.alias == alias.hex()
-                )
-            ).first()
+            eid, size, root = roll
+            index = s.connection().execute(_LEAF_INDEX, {"eid": eid, "alias": alias.hex()}).scalar()
             if index is None:
                 raise Forbidden("voter.not_on_roll", "the voter alias is not on this election's roll")
-            size = row.roll_size
-            nodes = self._roll_nodes(
-                s, row.election_id, (k for part in roll_proof_plan(index, size) for k in part)
-            )
+            nodes = self._roll_nodes(s, eid, (k for part in roll_proof_plan(index, size) for k in part))
         try:
             proof = roll_proof_from_nodes(index, size, nodes)
-            proof.verify(alias, bytes.fromhex(row.roll_root))
+            proof.verify(alias, bytes.fromhex(root))
         except (KeyError, ValueError, LedgerProofError, LedgerInvalidEncoding) as e:
             raise ServiceUnavailable(
                 "roll.integrity", "the stored roll tree does not prove this voter against the roll commitment"
