@@ -718,8 +718,9 @@ def main() -> int:
             served = sq[0].server_cpu / max(sq[0].accepted, 1) * 1e3
             extra = served - tot
             what = (
-                f"≈ {extra:.1f} ms more than the in-process cast: HTTP, JSON and request validation "
-                "(uvicorn, FastAPI, pydantic)"
+                f"≈ {extra:.1f} ms more than the in-process cast: the HTTP stack (uvicorn, FastAPI, "
+                "pydantic), the server's own background work (checkpoints) and the cost of sharing the 2 "
+                "cores with the clients (the in-process split runs alone)"
                 if extra >= 2.0
                 else "the same as the in-process cast within measurement noise: HTTP, JSON and request "
                 "validation (uvicorn, FastAPI, pydantic) add little"
