@@ -145,7 +145,9 @@ def aggregate(src: RecordSource, report: Report, st: State, index: BallotIndex, 
     # The workers decode them and sum their ciphertexts (_ballots.ciphertext_sums), DROPPED_BATCH at a time.
     lines = enumerate(src.lines())
     batch: list[bytes] = []
-    for d in index.derived(not_counted=True):
+    for d in index.derived():
+        if d.status is BallotStatus.COUNTED:
+            continue
         at = index.line_at(d.index)
         if at is not None:
             batch.append(src.read_line(*at))

@@ -161,29 +161,20 @@ class CountingIndex:
         ).fetchone()
         return None if row is None or row[0] is None else (int(row[0]), str(row[1]))
 
-    def derived(self, *, not_counted: bool = False) -> Iterator[DerivedBallot]:
-        """Every cast ballot in ledger order with its status under :data:`REVOTE_RULE`; with
-        ``not_counted``, only those the rule does not count (the same ballots, fewer rows to Python: the
-        verifier's aggregate subtracts them). The statuses are decided below, in Python, either way."""
+    def derived(self) -> Iterator[DerivedBallot]:
+        """Every cast ballot in ledger order with its status under :data:`REVOTE_RULE`."""
         self._flush()
         self._db.execute("CREATE INDEX IF NOT EXISTS by_alias ON cast_ballot (alias, idx)")
-        # with not_counted, a counted ballot (the voter's first kiosk ballot if there is one, else the last
-        # internet one) is left out
         cur = self._db.execute(
             """
-            SELECT * FROM (
-                SELECT idx, hash, channel, seq,
-                       MIN(CASE WHEN channel = 'kiosk' THEN idx END) OVER w AS first_kiosk,
-                       MAX(CASE WHEN channel = 'internet' THEN idx END) OVER w AS last_net,
-                       ROW_NUMBER() OVER (PARTITION BY alias ORDER BY idx) AS expected_seq
-                FROM cast_ballot
-                WINDOW w AS (PARTITION BY alias)
-            )
-            WHERE NOT ?
-               OR NOT (CASE WHEN first_kiosk IS NOT NULL THEN idx = first_kiosk ELSE idx = last_net END)
+            SELECT idx, hash, channel, seq,
+                   MIN(CASE WHEN channel = 'kiosk' THEN idx END) OVER w AS first_kiosk,
+                   MAX(CASE WHEN channel = 'internet' THEN idx END) OVER w AS last_net,
+                   ROW_NUMBER() OVER (PARTITION BY alias ORDER BY idx) AS expected_seq
+            FROM cast_ballot
+            WINDOW w AS (PARTITION BY alias)
             ORDER BY idx
-            """,
-            (not_counted,),
+            """
         )
         for idx, h, channel, seq, first_kiosk, last_net, expected_seq in cur:
             if first_kiosk is not None:
