@@ -25,6 +25,7 @@ _SCHEMA: Final[str] = """
     CREATE TABLE v15 (idx INTEGER NOT NULL, k INTEGER NOT NULL, at INTEGER NOT NULL,
                       text TEXT NOT NULL, replay INTEGER NOT NULL, spoiled INTEGER NOT NULL);
     CREATE TABLE evidence_group (grp INTEGER NOT NULL, idx INTEGER NOT NULL);
+    CREATE TABLE not_counted (idx INTEGER PRIMARY KEY);
 """
 
 
@@ -88,6 +89,17 @@ class BallotIndex(CountingIndex):
         re-reads the ballots that do not count without reading the record again)."""
         self.db.executemany("INSERT OR IGNORE INTO line_at VALUES (?, ?, ?)", rows)
 
-    def line_at(self, index: int) -> tuple[int, int] | None:
-        row = self.db.execute("SELECT start, end FROM line_at WHERE idx = ?", (index,)).fetchone()
-        return None if row is None else (int(row[0]), int(row[1]))
+    def add_not_counted(self, indices: Iterable[int]) -> None:
+        """Record the ledger indices of cast ballots the counting rule does not count (V17 finds them, V18
+        subtracts them)."""
+        self.db.executemany("INSERT OR IGNORE INTO not_counted VALUES (?)", ((i,) for i in indices))
+
+    def not_counted_lines(self) -> Iterator[tuple[int, tuple[int, int] | None]]:
+        """Each recorded not-counted ballot in ledger order, with its line's byte range if recorded
+        (:meth:`add_lines`), in one query."""
+        cur = self.db.execute(
+            "SELECT n.idx, l.start, l.end FROM not_counted n LEFT JOIN line_at l ON l.idx = n.idx"
+            " ORDER BY n.idx"
+        )
+        for idx, start, end in cur:
+            yield int(idx), None if start is None else (int(start), int(end))

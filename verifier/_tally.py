@@ -103,12 +103,19 @@ def counting_rule(report: Report, st: State, index: BallotIndex) -> None:
     def bad(msg: str, entry: int | None) -> None:
         report.fail("tally.counting-rule", msg, entry=entry)
 
+    dropped: list[int] = []  # the ballots not counted, for V18 (aggregate), recorded a batch at a time
     for d in index.derived():
         counted.add(d)
+        if d.status is not BallotStatus.COUNTED:
+            dropped.append(d.index)
+            if len(dropped) >= DROPPED_BATCH:
+                index.add_not_counted(dropped)
+                dropped.clear()
         if d.seq != d.expected_seq:
             bad(f"seq {d.seq}, but this is the voter's submission {d.expected_seq}", d.index)
         if d.status is BallotStatus.EXTRA_KIOSK:
             bad("a second kiosk ballot of the same voter (the server must refuse it)", d.index)
+    index.add_not_counted(dropped)
     counts = counted.summary(st.spoiled)
     report.summary = counts
     if st.published_counted_root is not None and counted.root() != st.published_counted_root:
@@ -140,19 +147,17 @@ def aggregate(src: RecordSource, report: Report, st: State, index: BallotIndex, 
                 have = st.sums.get(key, ZERO)
                 st.sums[key] = Ciphertext(have.a - Point.from_hex(a), have.b - Point.from_hex(b))
 
-    # a ballot the workers read has its line's byte range in the index: read just that line; any other is
+    # the ballots not counted are the ones counting_rule (which runs first) recorded in the index. A ballot
+    # the workers read has its line's byte range in the index: read just that line; any other is
     # found by a second pass over the entries (both go forward: the dropped ballots come in ledger order).
     # The workers decode them and sum their ciphertexts (_ballots.ciphertext_sums), DROPPED_BATCH at a time.
     lines = enumerate(src.lines())
     batch: list[bytes] = []
-    for d in index.derived():
-        if d.status is BallotStatus.COUNTED:
-            continue
-        at = index.line_at(d.index)
+    for i_dropped, at in index.not_counted_lines():  # what counting_rule found, in ledger order
         if at is not None:
             batch.append(src.read_line(*at))
         else:
-            batch.append(next((ln for i, (_, ln) in lines if i == d.index), b""))
+            batch.append(next((ln for i, (_, ln) in lines if i == i_dropped), b""))
         if len(batch) >= DROPPED_BATCH:
             subtract(ex.submit(_ballots.ciphertext_sums, batch))
             batch = []
