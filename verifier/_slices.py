@@ -28,6 +28,7 @@ takes the worker's contribution out of the sum, so the report is exactly the one
 
 from __future__ import annotations
 
+import contextlib
 import gc
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -136,6 +137,18 @@ def plan_slices(
         pos += len(data)
 
 
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if paused:
+            gc.enable()
+
+
+@_gc_paused()
 def verify_slice(
     ctx: _ballots.BallotContext,
     kiosk_keys: Mapping[str, bytes],
@@ -151,24 +164,6 @@ def verify_slice(
     Python's cyclic garbage collector is paused meanwhile: a slice decodes hundreds of thousands of JSON
     containers (no cycles; reference counting frees them), which would otherwise set it off again and again
     to scan the entries the slice still holds."""
-    paused = gc.isenabled()
-    gc.disable()
-    try:
-        return _verify_slice(ctx, kiosk_keys, first_index, start, data, batch_size, shards)
-    finally:
-        if paused:
-            gc.enable()
-
-
-def _verify_slice(
-    ctx: _ballots.BallotContext,
-    kiosk_keys: Mapping[str, bytes],
-    first_index: int,
-    start: int,
-    data: bytes,
-    batch_size: int,
-    shards: int,
-) -> SliceResult:
     out = SliceResult(start, start + len(data))
     parts = [bytearray() for _ in range(shards)]
     pending: list[tuple[int, int, int, str, dict[str, Any], Any, bytes, bytes | None]] = []
