@@ -38,16 +38,25 @@ They live in the same SQLModel metadata (and therefore the same engine) as :mod:
   one piece of a cast that the public entry cannot rebuild; it becomes ``final`` in the commit after the
   append, or in start-up reconciliation if the entry is on the ledger. A pending row without a ledger entry
   is an orphan of a refused or crashed submission and is deleted by reconciliation.
+
+And the statements a cast runs on these tables (``VOTER_STATE`` … ``BALLOT_CAST``), built once at import.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Index, UniqueConstraint, text
-from sqlmodel import Field, SQLModel
+from sqlalchemy import Index, UniqueConstraint, bindparam, insert, text, update
+from sqlmodel import Field, SQLModel, col, select
 
 __all__ = [
+    "BALLOT_CAST",
+    "EVIDENCE_FINAL",
+    "EVIDENCE_PENDING",
+    "EVIDENCE_USED",
+    "VOTER_FIRST",
+    "VOTER_RECORDED",
+    "VOTER_STATE",
     "AuthEvidence",
     "BallotUniqueValue",
     "DappTransaction",
@@ -213,3 +222,28 @@ class AuthEvidence(SQLModel, table=True):
     #: the ``ballot.cast`` entry that published ``evidence_hash``; while pending, the ledger's size before
     #: the cast's append (a lower bound of its entry's index, from which reconciliation searches it)
     ledger_index: int | None = None
+
+
+# A cast's reads under the voter's lock, its pending evidence and the private-state commit after its append,
+# as statements built once and bound by name at each execution: building a statement (or flushing an ORM
+# object) costs SQLAlchemy more CPU than executing a compiled one, and every cast runs these. They run on the
+# session's connection: no autoflush, and where they run the session holds no pending ORM change.
+_VOTER = (col(VoterState.election_id) == bindparam("eid"), col(VoterState.voter_alias) == bindparam("alias"))
+VOTER_STATE = select(VoterState.seq, VoterState.kiosk_index).where(*_VOTER)
+EVIDENCE_USED = select(AuthEvidence.evidence_hash).where(col(AuthEvidence.evidence_hash) == bindparam("evh"))
+EVIDENCE_PENDING = insert(AuthEvidence)
+#: [internet, kiosk]: the voter's state after the cast (the kiosk's also keeps its entry)
+VOTER_RECORDED = (
+    update(VoterState).where(*_VOTER).values(seq=bindparam("seq"), last_index=bindparam("index")),
+    update(VoterState)
+    .where(*_VOTER)
+    .values(seq=bindparam("seq"), last_index=bindparam("index"), kiosk_index=bindparam("kiosk")),
+)
+#: the voter's first ballot: no state yet (the UPDATE matched no row)
+VOTER_FIRST = insert(VoterState)
+EVIDENCE_FINAL = (
+    update(AuthEvidence)
+    .where(col(AuthEvidence.evidence_hash) == bindparam("evh"))
+    .values(status="final", ledger_index=bindparam("index"))
+)
+BALLOT_CAST = insert(IntakeBallot)

@@ -96,9 +96,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, NoReturn
 
-from sqlalchemy import bindparam, insert, update
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import col, select
+from sqlmodel import select
 
 from crypto import RevealedBallot, normalize_tracking_code, verify_revealed
 from ledger import NotFound as LedgerNotFound
@@ -106,7 +105,17 @@ from ledger.events import BASE_HASH, ELECTION_ID, EventType
 from voting.auth import JpkiSubmission, LiveCapture
 
 from .._errors import Conflict, InvalidRequest, NotFound
-from .._intake_db import AuthEvidence, IntakeBallot, OidcSubjectBinding, VoterState
+from .._intake_db import (
+    BALLOT_CAST,
+    EVIDENCE_FINAL,
+    EVIDENCE_PENDING,
+    EVIDENCE_USED,
+    VOTER_FIRST,
+    VOTER_RECORDED,
+    VOTER_STATE,
+    IntakeBallot,
+    OidcSubjectBinding,
+)
 from ..receipt import Receipt
 from ._core import ledger_entries
 from ._intake_auth import _Authenticated
@@ -117,30 +126,6 @@ from ._intake_kiosk import IntakeKiosk, _KioskCast
 from ._kiosk import record_kiosk_ballot
 
 __all__ = ["IntakeService"]
-
-# A cast's reads under the voter's lock, its pending evidence and the private-state commit after its append,
-# as statements built once and bound by name at each execution: building a statement (or flushing an ORM
-# object) costs SQLAlchemy more CPU than executing a compiled one, and every cast runs these. They run on the
-# session's connection: no autoflush, and where they run the session holds no pending ORM change.
-_VOTER = (col(VoterState.election_id) == bindparam("eid"), col(VoterState.voter_alias) == bindparam("alias"))
-_VOTER_STATE = select(VoterState.seq, VoterState.kiosk_index).where(*_VOTER)
-_EVIDENCE_USED = select(AuthEvidence.evidence_hash).where(col(AuthEvidence.evidence_hash) == bindparam("evh"))
-_EVIDENCE_PENDING = insert(AuthEvidence)
-#: [internet, kiosk]: the voter's state after the cast (the kiosk's also keeps its entry)
-_VOTER_RECORDED = (
-    update(VoterState).where(*_VOTER).values(seq=bindparam("seq"), last_index=bindparam("index")),
-    update(VoterState)
-    .where(*_VOTER)
-    .values(seq=bindparam("seq"), last_index=bindparam("index"), kiosk_index=bindparam("kiosk")),
-)
-#: the voter's first ballot: no state yet (the UPDATE matched no row)
-_VOTER_FIRST = insert(VoterState)
-_EVIDENCE_FINAL = (
-    update(AuthEvidence)
-    .where(col(AuthEvidence.evidence_hash) == bindparam("evh"))
-    .values(status="final", ledger_index=bindparam("index"))
-)
-_BALLOT_CAST = insert(IntakeBallot)
 
 
 @dataclass
@@ -234,9 +219,9 @@ class IntakeService(IntakeDapp, IntakeEvidence, IntakeKiosk):
                     self._check_kiosk_open(s, kiosk)
                 self._check_unique(s, b)
                 c = s.connection()
-                if c.execute(_EVIDENCE_USED, {"evh": evh}).first() is not None:
+                if c.execute(EVIDENCE_USED, {"evh": evh}).first() is not None:
                     raise Conflict("ballot.duplicate", "this authentication evidence was already used")
-                state = c.execute(_VOTER_STATE, {"eid": eid, "alias": alias}).first()
+                state = c.execute(VOTER_STATE, {"eid": eid, "alias": alias}).first()
                 if state is not None and state.kiosk_index is not None:
                     raise Conflict(
                         "voter.kiosk_voted",
@@ -257,7 +242,7 @@ class IntakeService(IntakeDapp, IntakeEvidence, IntakeKiosk):
                     b.insert_rows(s, eid, RESERVED)
                     floor = int(self.ledger.size)  # while pending: a lower bound of the entry's index
                     c.execute(
-                        _EVIDENCE_PENDING,
+                        EVIDENCE_PENDING,
                         {
                             "evidence_hash": evh,
                             "election_id": eid,
@@ -313,9 +298,9 @@ class IntakeService(IntakeDapp, IntakeEvidence, IntakeKiosk):
                 c = s.connection()
                 kiosk_index = index if channel == "kiosk" else None
                 voter = {"eid": eid, "alias": alias, "seq": seq, "index": index, "kiosk": kiosk_index}
-                if c.execute(_VOTER_RECORDED[kiosk_index is not None], voter).rowcount == 0:
+                if c.execute(VOTER_RECORDED[kiosk_index is not None], voter).rowcount == 0:
                     c.execute(
-                        _VOTER_FIRST,
+                        VOTER_FIRST,
                         {
                             "election_id": eid,
                             "voter_alias": alias,
@@ -324,10 +309,10 @@ class IntakeService(IntakeDapp, IntakeEvidence, IntakeKiosk):
                             "last_index": index,
                         },
                     )
-                c.execute(_EVIDENCE_FINAL, {"evh": evh, "index": index})
+                c.execute(EVIDENCE_FINAL, {"evh": evh, "index": index})
                 self.election.record_synced(s, index)
                 c.execute(
-                    _BALLOT_CAST,
+                    BALLOT_CAST,
                     {
                         "ballot_hash": bh,
                         "election_id": eid,
