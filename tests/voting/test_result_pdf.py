@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import copy
 import datetime as dt
 import hashlib
@@ -198,7 +199,9 @@ def test_built_and_checked_inside_a_running_event_loop(signer: CommissionSigner,
         pdf = build(signer)
         return pdf, check(pdf, [commission.root_certificate])
 
-    pdf, report = asyncio.run(inside())
+    # a thread of its own for this loop: the test process may run one already (Playwright's, on its worker)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        pdf, report = pool.submit(asyncio.run, inside()).result()
     assert report.election_id == "tsukuba-2027-mayor" and attachments(pdf).keys() == {
         "checkpoint.txt",
         "tvote-result.json",
