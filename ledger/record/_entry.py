@@ -292,9 +292,7 @@ def _envelope(obj: Any) -> tuple[int, bytes]:
         raise InvalidEntry("entry must have exactly index, payload, prev, type, version")
     if obj["version"] != ENTRY_VERSION or isinstance(obj["version"], bool):
         raise InvalidEntry(f"unsupported entry version {obj['version']!r}")
-    index = obj["index"]
-    if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index <= MAX_SAFE_INTEGER:
-        raise InvalidEntry(f"index {index!r} out of range")
+    index = _check_index(obj["index"])
     prev = from_hex(obj["prev"], 32, "prev")
     check_event_type(obj["type"])
     if not isinstance(obj["payload"], dict):
@@ -302,9 +300,14 @@ def _envelope(obj: Any) -> tuple[int, bytes]:
     return index, prev
 
 
-def _check_position(index: Any, prev: Any) -> None:
+def _check_index(index: Any) -> int:
     if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index <= MAX_SAFE_INTEGER:
         raise InvalidEntry(f"index {index!r} out of range")
+    return index
+
+
+def _check_position(index: Any, prev: Any) -> None:
+    _check_index(index)
     if not isinstance(prev, bytes) or len(prev) != 32:
         raise InvalidEntry("prev must be a 32-byte hash")
 
