@@ -406,6 +406,11 @@ class RunResult:
     def rate(self) -> float:
         return self.accepted / self.wall
 
+    @property
+    def cores_busy(self) -> float:
+        """Cores the whole run kept busy in its window: server, database, client threads and witnesses."""
+        return (self.server_cpu + self.db_cpu + self.client_cpu + self.witness_cpu) / self.wall
+
 
 def fetch_challenges(base: str, n: int) -> list[bytes]:
     def some(k: int) -> list[bytes]:
@@ -798,8 +803,8 @@ def main() -> int:
     if split:
         tot = split["total"]
         sq = [r for r in runs if r.db == "sqlite" and r.clients == 1]
-        pg1 = {r.clients: r.rate for r in runs if r.db == "postgres" and r.processes == 1}
-        pg2 = {r.clients: r.rate for r in runs if r.db == "postgres" and r.processes == 2}
+        pg1 = {r.clients: r for r in runs if r.db == "postgres" and r.processes == 1}
+        pg2 = {r.clients: r for r in runs if r.db == "postgres" and r.processes == 2}
         print(
             f"Server CPU per cast, split: {args.split} casts through `IntakeService.cast_jpki` "
             "in this process "
@@ -846,10 +851,18 @@ def main() -> int:
             "only libsodium and database calls overlap; the 2 cores are shared with the client threads, "
             "PostgreSQL and the load above), so the rates above are bound by server CPU"
         )
+        cores = os.cpu_count() or 1
         for c in sorted(set(pg1) & set(pg2)):
+            one, two = pg1[c], pg2[c]
+            busy1 = one.cores_busy
             print(
                 f"- PostgreSQL, {c} client threads: 1 → 2 server processes "
-                f"{pg1[c]:.1f} → {pg2[c]:.1f} ballots/s (ratio {pg2[c] / pg1[c]:.2f})"
+                f"{one.rate:.1f} → {two.rate:.1f} ballots/s (ratio {two.rate / one.rate:.2f}); server CPU "
+                f"{_ms(one.server_cpu / max(one.accepted, 1))} → "
+                f"{_ms(two.server_cpu / max(two.accepted, 1))} ms/ballot. The 1-process run already kept "
+                f"{busy1:.2f} of the {cores} cores busy (server, "
+                f"PostgreSQL, clients, witnesses): on these {cores} cores no number of processes can go "
+                f"beyond {cores / busy1:.2f}× its rate; the 2 processes kept {two.cores_busy:.2f} busy"
             )
         print()
     for spec, (cast, size) in checks.items():
