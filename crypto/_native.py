@@ -255,7 +255,7 @@ def _reference_check(ctx: ElectionContext, d: Any) -> CheckedBallot:
 
 
 class _NotABallot(Exception):
-    """:func:`_ballot_copy`: the object is not made of exact dicts and lists of a ballot's shape."""
+    """:func:`_ballot_copy`: the object is not made of exact dicts, lists and strings of a ballot's shape."""
 
 
 def _items(d: Any, keys: frozenset[str]) -> dict[str, Any]:
@@ -270,6 +270,22 @@ def _list(v: Any) -> list[Any]:
     return v
 
 
+_STR: Final = frozenset((str,))
+
+
+def _str(v: Any) -> str:
+    if type(v) is not str:
+        raise _NotABallot
+    return v
+
+
+def _strs(v: Any) -> list[str]:
+    """A new list of the strings of ``v``, an exact list of exact strings."""
+    if type(v) is not list or not frozenset(map(type, v)) <= _STR:
+        raise _NotABallot
+    return v.copy()
+
+
 _BALLOT_KEYS: Final = frozenset(("version", "election_hash", "ballot_nonce", "contests"))
 _CONTEST_KEYS: Final = frozenset(("contest_id", "selections", "proof"))
 _SELECTION_KEYS: Final = frozenset(("selection_id", "ciphertext", "proof"))
@@ -280,9 +296,9 @@ _PROOF_KEYS: Final = frozenset(("commitments", "challenges", "responses"))
 def _proof_copy(v: Any) -> dict[str, Any]:
     p = _items(v, _PROOF_KEYS)
     return {
-        "commitments": _list(p["commitments"]).copy(),
-        "challenges": _list(p["challenges"]).copy(),
-        "responses": _list(p["responses"]).copy(),
+        "commitments": _strs(p["commitments"]),
+        "challenges": _strs(p["challenges"]),
+        "responses": _strs(p["responses"]),
     }
 
 
@@ -290,8 +306,8 @@ def _selection_copy(v: Any) -> dict[str, Any]:
     s = _items(v, _SELECTION_KEYS)
     ct = _items(s["ciphertext"], _CIPHERTEXT_KEYS)
     return {
-        "selection_id": s["selection_id"],
-        "ciphertext": {"a": ct["a"], "b": ct["b"]},
+        "selection_id": _str(s["selection_id"]),
+        "ciphertext": {"a": _str(ct["a"]), "b": _str(ct["b"])},
         "proof": _proof_copy(s["proof"]),
     }
 
@@ -299,7 +315,7 @@ def _selection_copy(v: Any) -> dict[str, Any]:
 def _contest_copy(v: Any) -> dict[str, Any]:
     c = _items(v, _CONTEST_KEYS)
     return {
-        "contest_id": c["contest_id"],
+        "contest_id": _str(c["contest_id"]),
         "selections": [_selection_copy(s) for s in _list(c["selections"])],
         "proof": _proof_copy(c["proof"]),
     }
@@ -307,15 +323,19 @@ def _contest_copy(v: Any) -> dict[str, Any]:
 
 def _ballot_copy(d: Any) -> dict[str, Any] | None:
     """A new copy of ``d`` in the shape of :meth:`EncryptedBallot.to_dict` (its dicts and lists new, its
-    keys in that order, its leaves the same objects, not checked), or ``None`` unless every object of it
-    is an exact ``dict`` with exactly a ballot's keys at its place or an exact ``list`` (what ``json.loads``
-    gives): such objects hold no code, so the copy holds exactly what the reference decoder would read."""
+    keys in that order, its strings and version the same objects, their values not checked), or ``None``
+    unless ``d`` is made of what ``json.loads`` gives: exact ``dict`` objects with exactly a ballot's keys
+    at each place, exact ``list`` objects, exact ``str`` values and an exact ``int`` version. Such objects
+    run no code when read, so the copy holds exactly what the reference decoder would read from ``d``, and
+    it is a tree of plain values as large as the ballot (nothing shared, nothing cyclic)."""
     try:
         b = _items(d, _BALLOT_KEYS)
+        if type(b["version"]) is not int:
+            raise _NotABallot
         return {
             "version": b["version"],
-            "election_hash": b["election_hash"],
-            "ballot_nonce": b["ballot_nonce"],
+            "election_hash": _str(b["election_hash"]),
+            "ballot_nonce": _str(b["ballot_nonce"]),
             "contests": [_contest_copy(c) for c in _list(b["contests"])],
         }
     except _NotABallot:
@@ -467,8 +487,9 @@ class NativeEngine:
         integer version, so it gives back the very strings (and key order) of the copy.
 
         The native engine's refusal is never final: a ballot it refuses, or one that is not made of
-        exact dicts and lists, is decoded and verified by the reference, which raises its own error (or,
-        for an object the native engine does not read, e.g. a ``str`` subclass, accepts it as before)."""
+        exact dicts, lists, strings and an int version (e.g. a ``str`` subclass as an id, which the
+        reference accepts), is decoded and verified by the reference, which raises its own error or
+        accepts it as before."""
         record = _ballot_copy(d)
         if record is not None:
             verdicts, _, hashes = self._raw(ctx, [record], None)
