@@ -37,6 +37,7 @@ from crypto import (
     CryptoError,
     ElectionContext,
     EncryptedBallot,
+    InvalidEncoding,
     Point,
     Scalar,
     encrypt_ballot,
@@ -334,6 +335,38 @@ def reference_engine() -> PythonEngine:
     return PythonEngine()
 
 
+def plain_tree(x: Any, seen: set[int]) -> bool:
+    """``x`` is made of exact dicts (string keys), lists, strings and ints, none of them reached twice."""
+    if type(x) in (str, int):
+        return True
+    if type(x) not in (dict, list) or id(x) in seen:
+        return False
+    seen.add(id(x))
+    if type(x) is dict:
+        return all(type(k) is str and plain_tree(v, seen) for k, v in x.items())
+    return all(plain_tree(v, seen) for v in x)
+
+
+@pytest.fixture(scope="module")
+def watched(native: NativeEngine) -> NativeEngine:
+    """The native engine, given only plain trees (what its conversion reads in time linear in their size)."""
+    m = native._m
+
+    def verify_ballots(election: Any, ballots: list[Any], mask: Any = None) -> Any:
+        assert all(plain_tree(b, set()) for b in ballots)
+        return m.verify_ballots(election, ballots, mask)
+
+    return NativeEngine(types.SimpleNamespace(Election=m.Election, verify_ballots=verify_ballots))  # type: ignore[arg-type]
+
+
+def _shared(width: int, depth: int) -> Any:
+    """A list of ``width**depth`` paths to one string, in ``width * depth`` objects."""
+    x: Any = "00"
+    for _ in range(depth):
+        x = [x] * width
+    return x
+
+
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(d=mutated_ballots())
 @example(d=_proof_from_other_ballot())
@@ -342,7 +375,8 @@ def reference_engine() -> PythonEngine:
 @example(d={**pool()[0], "version": 2**70})
 @example(d=Dict(pool()[0]))
 @example(d=ReadOnly(pool()[0]))
-def test_check_ballot_is_the_reference(native: NativeEngine, reference_engine: PythonEngine, d: Any) -> None:
+def test_check_ballot_is_the_reference(watched: NativeEngine, reference_engine: PythonEngine, d: Any) -> None:
+    native = watched
     want = outcome(lambda: reference(CTX, d))
     assert outcome(lambda: native.check_ballot(CTX, d)) == want
     assert outcome(lambda: reference_engine.check_ballot(CTX, d)) == want
@@ -414,6 +448,21 @@ def test_a_native_refusal_is_the_reference_error_with_its_code(native: NativeEng
     got = intake_outcome(native, d)
     assert got[:2] == ("refused", "ballot.selection-proof")
     assert got == intake_outcome(PythonEngine(), d)
+
+
+def test_a_shared_value_is_not_walked(watched: NativeEngine, reference_engine: PythonEngine) -> None:
+    """A value reached by 64**16 paths (possible in-process only: JSON makes trees) where a string belongs
+    is refused at once, as the reference refuses it; the native engine is not given it."""
+    for place in ("ballot_nonce", "commitment"):  # (not an id: the reference's message shows its repr)
+        d = copy.deepcopy(pool()[0])
+        if place == "ballot_nonce":
+            d["ballot_nonce"] = _shared(64, 16)
+        else:
+            d["contests"][2]["selections"][0]["proof"]["commitments"][1] = _shared(64, 16)
+        want = outcome(lambda: reference(CTX, d))
+        assert want[:2] == ("refused", InvalidEncoding)
+        assert outcome(lambda: watched.check_ballot(CTX, d)) == want
+        assert intake_outcome(watched, d) == intake_outcome(reference_engine, d)
 
 
 def test_a_mapping_proxy_is_decoded_by_the_reference(native: NativeEngine) -> None:
