@@ -56,6 +56,7 @@ from ._ballot_verify import (
     verify_ballots,
     verify_revealed,
 )
+from ._checked import CheckedBallot
 from ._complaints import (
     Complaint,
     ComplaintAnswer,
@@ -95,7 +96,6 @@ from ._native import (
     ENGINE_NAMES,
     NATIVE_INSTALL_HINT,
     BallotEngine,
-    CheckedBallot,
     DictCheck,
     EngineUnavailable,
     native_available,

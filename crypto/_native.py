@@ -22,12 +22,6 @@ with :func:`crypto.tally_ciphertexts`, the native engine in the group, in chunks
 
 A refused ballot is always reported with the reference's own error object (the native engine names the
 failure, then the reference is asked for its message), so reports do not depend on the engine.
-
-One submitted ballot in dict form is checked by :meth:`BallotEngine.check_ballot` (a ballot box's intake):
-the reference decodes it with :meth:`EncryptedBallot.from_dict` and verifies it; the native engine decodes
-and verifies it once, in Rust, and returns its record and hash without building the Python objects (see
-:meth:`NativeEngine.check_ballot`). Either way the result is a :class:`CheckedBallot`, and a refused ballot
-raises the reference's own error.
 """
 
 from __future__ import annotations
@@ -43,6 +37,7 @@ from typing import Any, Final, Literal, Protocol
 from ._ballot import ElectionContext, EncryptedBallot
 from ._ballot_verify import decode_verified_ballot, tally_ciphertexts, verify_ballot, verify_ballots
 from ._batch import Equation, failing_items
+from ._checked import CheckedBallot, native_check, reference_check
 from ._elgamal import Ciphertext
 from ._errors import BatchError, CryptoError, InvalidEncoding, ProofError, VerificationError
 from ._group import Point, Scalar
@@ -61,7 +56,6 @@ __all__ = [
     "NATIVE_INSTALL_HINT",
     "BallotEngine",
     "ChaumPedersenStatement",
-    "CheckedBallot",
     "DictCheck",
     "EngineUnavailable",
     "NativeEngine",
@@ -135,28 +129,11 @@ class DictCheck:
     sums: dict[tuple[str, str], Ciphertext] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, slots=True)
-class CheckedBallot:
-    """A ballot in dict form that decodes strictly (:meth:`EncryptedBallot.from_dict`) and verifies
-    (:func:`crypto.verify_ballot`): what :meth:`BallotEngine.check_ballot` returns.
-
-    ``record`` is the ballot's dict form exactly as ``EncryptedBallot.from_dict(d).to_dict()`` gives it
-    (new dicts and lists, its keys in that order: what is published and hashed); ``ballot_hash`` its ballot
-    hash (§10, :meth:`EncryptedBallot.ballot_hash`)."""
-
-    record: dict[str, Any]
-    ballot_hash: bytes
-
-
 class BallotEngine(Protocol):
     name: str
 
     def check_ballot(self, ctx: ElectionContext, d: Any) -> CheckedBallot:
-        """One ballot in dict form, decoded strictly and verified (a ballot box's intake): its
-        :class:`CheckedBallot`, or the error of ``EncryptedBallot.from_dict(d)`` (:class:`InvalidEncoding`,
-        ``ValueError`` or ``TypeError``) or else of :func:`crypto.verify_ballot` (a
-        :class:`VerificationError` naming the check). It accepts exactly what those two accept, whichever
-        the engine."""
+        """A ballot in dict form checked exactly as ``from_dict`` + ``verify_ballot`` (crypto._checked)."""
         ...  # pragma: no cover - protocol
 
     def verify_ballots(self, ctx: ElectionContext, ballots: Sequence[EncryptedBallot]) -> None:
@@ -247,108 +224,13 @@ def _reference_sum(
         raise
 
 
-def _reference_check(ctx: ElectionContext, d: Any) -> CheckedBallot:
-    """:meth:`BallotEngine.check_ballot` by the reference: decode (libsodium checks every point), verify."""
-    ballot = EncryptedBallot.from_dict(d)
-    verify_ballot(ctx, ballot)
-    return CheckedBallot(ballot.to_dict(), ballot.ballot_hash())
-
-
-class _NotABallot(Exception):
-    """:func:`_ballot_copy`: the object is not made of exact dicts, lists and strings of a ballot's shape."""
-
-
-def _items(d: Any, keys: frozenset[str]) -> dict[str, Any]:
-    if type(d) is not dict or d.keys() != keys:
-        raise _NotABallot
-    return d
-
-
-def _list(v: Any) -> list[Any]:
-    if type(v) is not list:
-        raise _NotABallot
-    return v
-
-
-_STR: Final = frozenset((str,))
-
-
-def _str(v: Any) -> str:
-    if type(v) is not str:
-        raise _NotABallot
-    return v
-
-
-def _strs(v: Any) -> list[str]:
-    """A new list of the strings of ``v``, an exact list of exact strings."""
-    if type(v) is not list or not frozenset(map(type, v)) <= _STR:
-        raise _NotABallot
-    return v.copy()
-
-
-_BALLOT_KEYS: Final = frozenset(("version", "election_hash", "ballot_nonce", "contests"))
-_CONTEST_KEYS: Final = frozenset(("contest_id", "selections", "proof"))
-_SELECTION_KEYS: Final = frozenset(("selection_id", "ciphertext", "proof"))
-_CIPHERTEXT_KEYS: Final = frozenset(("a", "b"))
-_PROOF_KEYS: Final = frozenset(("commitments", "challenges", "responses"))
-
-
-def _proof_copy(v: Any) -> dict[str, Any]:
-    p = _items(v, _PROOF_KEYS)
-    return {
-        "commitments": _strs(p["commitments"]),
-        "challenges": _strs(p["challenges"]),
-        "responses": _strs(p["responses"]),
-    }
-
-
-def _selection_copy(v: Any) -> dict[str, Any]:
-    s = _items(v, _SELECTION_KEYS)
-    ct = _items(s["ciphertext"], _CIPHERTEXT_KEYS)
-    return {
-        "selection_id": _str(s["selection_id"]),
-        "ciphertext": {"a": _str(ct["a"]), "b": _str(ct["b"])},
-        "proof": _proof_copy(s["proof"]),
-    }
-
-
-def _contest_copy(v: Any) -> dict[str, Any]:
-    c = _items(v, _CONTEST_KEYS)
-    return {
-        "contest_id": _str(c["contest_id"]),
-        "selections": [_selection_copy(s) for s in _list(c["selections"])],
-        "proof": _proof_copy(c["proof"]),
-    }
-
-
-def _ballot_copy(d: Any) -> dict[str, Any] | None:
-    """A new copy of ``d`` in the shape of :meth:`EncryptedBallot.to_dict` (its dicts and lists new, its
-    keys in that order, its strings and version the same objects, their values not checked), or ``None``
-    unless ``d`` is made of what ``json.loads`` gives: exact ``dict`` objects with exactly a ballot's keys
-    at each place, exact ``list`` objects, exact ``str`` values and an exact ``int`` version. Such objects
-    run no code when read, so the copy holds exactly what the reference decoder would read from ``d``, and
-    it is a tree of plain values as large as the ballot (nothing shared, nothing cyclic)."""
-    try:
-        b = _items(d, _BALLOT_KEYS)
-        if type(b["version"]) is not int:
-            raise _NotABallot
-        return {
-            "version": b["version"],
-            "election_hash": _str(b["election_hash"]),
-            "ballot_nonce": _str(b["ballot_nonce"]),
-            "contests": [_contest_copy(c) for c in _list(b["contests"])],
-        }
-    except _NotABallot:
-        return None
-
-
 class PythonEngine:
     """The reference engine (:mod:`crypto._batch`, libsodium through pysodium)."""
 
     name = "python"
 
     def check_ballot(self, ctx: ElectionContext, d: Any) -> CheckedBallot:
-        return _reference_check(ctx, d)
+        return reference_check(ctx, d)
 
     def verify_ballots(self, ctx: ElectionContext, ballots: Sequence[EncryptedBallot]) -> None:
         verify_ballots(ctx, ballots)
@@ -479,23 +361,7 @@ class NativeEngine:
         return self._m.verify_ballots(self._elections(ctx), list(ballots), counted)
 
     def check_ballot(self, ctx: ElectionContext, d: Any) -> CheckedBallot:
-        """One decoding, in Rust: ``d`` is copied into the record's shape (:func:`_ballot_copy`: new dicts
-        and lists, nothing decoded), the native engine decodes that copy strictly and verifies it and gives
-        its ballot hash; the copy is then the record, unchanged. The record is therefore exactly what was
-        verified and hashed, and equals ``EncryptedBallot.from_dict(d).to_dict()``: the native decoding is
-        the reference's (``tests/native``), which accepts only canonical lowercase hex, exact keys and the
-        integer version, so it gives back the very strings (and key order) of the copy.
-
-        The native engine's refusal is never final: a ballot it refuses, or one that is not made of
-        exact dicts, lists, strings and an int version (e.g. a ``str`` subclass as an id, which the
-        reference accepts), is decoded and verified by the reference, which raises its own error or
-        accepts it as before."""
-        record = _ballot_copy(d)
-        if record is not None:
-            verdicts, _, hashes = self._raw(ctx, [record], None)
-            if verdicts[0] is None and hashes[0] is not None:
-                return CheckedBallot(record, hashes[0])
-        return _reference_check(ctx, d)
+        return native_check(ctx, d, lambda record: self._raw(ctx, [record], None))
 
     def verify_ballots(self, ctx: ElectionContext, ballots: Sequence[EncryptedBallot]) -> None:
         verdicts, _, _ = self._raw(ctx, [b.to_dict() for b in ballots], None)

@@ -38,12 +38,13 @@ from crypto._ballot_verify import (
     verify_ballots,
     verify_revealed,
 )
+from crypto._checked import CheckedBallot
 from crypto._disjunctive import MAX_ALLOWED, _prove, context_head, prove_membership
 from crypto._dlog import discrete_log
 from crypto._elgamal import ZERO, encrypt, sum_ciphertexts
 from crypto._errors import BallotError, BatchError, InvalidEncoding, ProofError
 from crypto._group import IDENTITY, G, Scalar
-from crypto._native import CheckedBallot, PythonEngine
+from crypto._native import PythonEngine
 from tests.strategies import base_hashes, choices_for, contest_specs, overvotes_for
 
 SECRET = Scalar.random(random.Random(2024))
