@@ -17,7 +17,9 @@ Recipes
     Value types: :class:`Scalar`, :class:`Point`, :class:`Ciphertext`.
     Engines (the batch check of ballots, same verdicts either way): :func:`select_engine` (``"auto"``,
     ``"python"`` the reference, ``"native"`` the optional Rust extension ``tvote_native``), a
-    :class:`BallotEngine`, :func:`native_available`, :data:`NATIVE_INSTALL_HINT`, :class:`EngineUnavailable`.
+    :class:`BallotEngine` (its ``check_ballot`` checks one submitted ballot in dict form and returns a
+    :class:`CheckedBallot`, its record and hash), :func:`native_available`, :data:`NATIVE_INSTALL_HINT`,
+    :class:`EngineUnavailable`.
 
 Errors (one tree, see :mod:`crypto._errors`)::
 
@@ -54,6 +56,7 @@ from ._ballot_verify import (
     verify_ballots,
     verify_revealed,
 )
+from ._checked import CheckedBallot
 from ._complaints import (
     Complaint,
     ComplaintAnswer,
@@ -108,6 +111,7 @@ __all__ = [
     "BallotError",
     "BallotSecrets",
     "BatchError",
+    "CheckedBallot",
     "Ciphertext",
     "CombinedDecryption",
     "CombinedTally",

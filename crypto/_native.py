@@ -37,6 +37,7 @@ from typing import Any, Final, Literal, Protocol
 from ._ballot import ElectionContext, EncryptedBallot
 from ._ballot_verify import decode_verified_ballot, tally_ciphertexts, verify_ballot, verify_ballots
 from ._batch import Equation, failing_items
+from ._checked import CheckedBallot, native_check, reference_check
 from ._elgamal import Ciphertext
 from ._errors import BatchError, CryptoError, InvalidEncoding, ProofError, VerificationError
 from ._group import Point, Scalar
@@ -131,6 +132,10 @@ class DictCheck:
 class BallotEngine(Protocol):
     name: str
 
+    def check_ballot(self, ctx: ElectionContext, d: Any) -> CheckedBallot:
+        """A ballot in dict form checked exactly as ``from_dict`` + ``verify_ballot`` (crypto._checked)."""
+        ...  # pragma: no cover - protocol
+
     def verify_ballots(self, ctx: ElectionContext, ballots: Sequence[EncryptedBallot]) -> None:
         """:func:`crypto.verify_ballots`: raise :class:`BatchError` naming exactly the refused ballots."""
         ...  # pragma: no cover - protocol
@@ -223,6 +228,9 @@ class PythonEngine:
     """The reference engine (:mod:`crypto._batch`, libsodium through pysodium)."""
 
     name = "python"
+
+    def check_ballot(self, ctx: ElectionContext, d: Any) -> CheckedBallot:
+        return reference_check(ctx, d)
 
     def verify_ballots(self, ctx: ElectionContext, ballots: Sequence[EncryptedBallot]) -> None:
         verify_ballots(ctx, ballots)
@@ -351,6 +359,9 @@ class NativeEngine:
 
     def _raw(self, ctx: ElectionContext, ballots: Sequence[Any], counted: list[bool] | None) -> Any:
         return self._m.verify_ballots(self._elections(ctx), list(ballots), counted)
+
+    def check_ballot(self, ctx: ElectionContext, d: Any) -> CheckedBallot:
+        return native_check(ctx, d, lambda record: self._raw(ctx, [record], None))
 
     def verify_ballots(self, ctx: ElectionContext, ballots: Sequence[EncryptedBallot]) -> None:
         verdicts, _, _ = self._raw(ctx, [b.to_dict() for b in ballots], None)

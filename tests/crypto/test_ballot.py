@@ -38,11 +38,13 @@ from crypto._ballot_verify import (
     verify_ballots,
     verify_revealed,
 )
+from crypto._checked import CheckedBallot
 from crypto._disjunctive import MAX_ALLOWED, _prove, context_head, prove_membership
 from crypto._dlog import discrete_log
 from crypto._elgamal import ZERO, encrypt, sum_ciphertexts
 from crypto._errors import BallotError, BatchError, InvalidEncoding, ProofError
 from crypto._group import IDENTITY, G, Scalar
+from crypto._native import PythonEngine
 from tests.strategies import base_hashes, choices_for, contest_specs, overvotes_for
 
 SECRET = Scalar.random(random.Random(2024))
@@ -443,6 +445,32 @@ def test_fast_path_refuses_what_from_dict_refuses(
     assert decode_verified_ballot(CTX3, d) == ballot3[0] == EncryptedBallot.from_dict(d)
     mutate(d)
     assert decode_verified_ballot(CTX3, d) is None
+
+
+@pytest.mark.parametrize(("name", "mutate"), _mutations(), ids=[m[0] for m in _mutations()])
+def test_reference_check_ballot_is_from_dict_then_verify(
+    ballot3: tuple[EncryptedBallot, BallotSecrets], name: str, mutate: Any
+) -> None:
+    """The reference engine's ``check_ballot`` (the intake's check without the native engine): the record
+    and hash of ``from_dict`` + ``verify_ballot``, or their error (the native one: tests/native)."""
+    d = json.loads(json.dumps(ballot3[0].to_dict()))
+    checked = PythonEngine().check_ballot(CTX3, d)
+    assert checked == CheckedBallot(ballot3[0].to_dict(), ballot3[0].ballot_hash())
+    assert list(checked.record) == ["version", "election_hash", "ballot_nonce", "contests"]
+    mutate(d)
+    with pytest.raises(InvalidEncoding) as e:
+        PythonEngine().check_ballot(CTX3, d)
+    with pytest.raises(InvalidEncoding) as want:
+        EncryptedBallot.from_dict(d)
+    assert str(e.value) == str(want.value)
+
+
+def test_reference_check_ballot_raises_the_verification_error(
+    ballot3: tuple[EncryptedBallot, BallotSecrets],
+) -> None:
+    with pytest.raises(BallotError, match="another election") as e:
+        PythonEngine().check_ballot(ElectionContext(bytes(32), K, CTX3.contests), ballot3[0].to_dict())
+    assert e.value.check == "election-hash"
 
 
 def _point_texts() -> st.SearchStrategy[str]:

@@ -21,6 +21,7 @@ PACKAGES = ("crypto", "ledger", "verifier", "voting", "kiosk")
 PINNED: dict[str, set[str]] = {
     "crypto": {
         "BallotEngine",
+        "CheckedBallot",
         "DictCheck",
         "ENGINE_NAMES",
         "EngineUnavailable",

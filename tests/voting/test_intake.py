@@ -215,8 +215,14 @@ def test_spoil_rejections_leave_the_ledger_unchanged_and_verify_once(
         calls.append(ballot.ballot_hash())
         real(ctx, ballot)
 
+    def counted_dict(ctx: Any, ballot: Any) -> Any:
+        checked = real_check(ctx, ballot)
+        calls.append(checked.ballot_hash)
+        return checked
+
+    real_check = vi.check_with_engine
     monkeypatch.setattr(cb, "verify_ballot", counted)  # called by verify_revealed
-    monkeypatch.setattr(vi, "verify_with_engine", counted)  # called by cast (whichever ballot engine)
+    monkeypatch.setattr(vi, "check_with_engine", counted_dict)  # called by cast (whichever ballot engine)
 
     with e.client() as c:
         p, q = c.prepare(CHOICE), c.prepare(CHOICE)

@@ -383,14 +383,15 @@ class IntakeService(IntakeDapp, IntakeEvidence, IntakeKiosk):
         self._require_voting()
         with self._session() as s:
             self._check_spoil_cap(s)
-        b = self._decode_ballot(ballot)
+        encrypted = self._decode_ballot(ballot)
+        b = _Ballot.of(encrypted.to_dict(), encrypted.ballot_hash())
         b.check_shape()
         with self._session() as s:  # cheap, before the opening's re-encryptions are checked
             self._check_unique(s, b)
         with _rejecting("the opening"):
             r = RevealedBallot.from_dict(dict(revealed))
         with _rejecting("the opening"):
-            verify_revealed(self.context(), b.ballot, r)  # verifies the ballot itself first
+            verify_revealed(self.context(), encrypted, r)  # verifies the ballot itself first
         bh = b.hex
         with self.election.appending():
             with self._session() as s:

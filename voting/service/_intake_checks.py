@@ -23,7 +23,7 @@ from sqlalchemy import CursorResult, Delete, Update, bindparam, delete, func, in
 from sqlmodel import Session, col, select
 
 from crypto import (
-    BatchError,
+    CheckedBallot,
     CryptoError,
     ElectionContext,
     EncryptedBallot,
@@ -31,7 +31,6 @@ from crypto import (
     VerificationError,
     select_engine,
     tracking_code_from_hash,
-    verify_ballot,
 )
 from ledger.record import UniqueValue, ballot_unique_values, repeats_within
 from voting.auth import FaceMatcher, JpkiVerifier, OidcRelyingParty, ReferencePhotoSource, SigningApp
@@ -181,10 +180,9 @@ class _KeyedLocks:
 
 @dataclass(frozen=True, slots=True)
 class _Ballot:
-    """A decoded ballot with its hash, tracking code, record form and the values the uniqueness rules make
-    unique, computed once (each re-serialises the ballot)."""
+    """A checked ballot's hash, tracking code, record form and the values the uniqueness rules make unique,
+    computed once (from its record and hash: the ballot is decoded once, by the engine that checks it)."""
 
-    ballot: EncryptedBallot
     hash: bytes
     hex: str
     tracking_code: str
@@ -192,10 +190,9 @@ class _Ballot:
     unique: tuple[UniqueValue, ...]
 
     @classmethod
-    def of(cls, b: EncryptedBallot) -> _Ballot:
-        h = b.ballot_hash()
-        record = b.to_dict()
-        return cls(b, h, h.hex(), tracking_code_from_hash(h), record, ballot_unique_values(h.hex(), record))
+    def of(cls, record: dict[str, Any], h: bytes) -> _Ballot:
+        """From the ballot's record (``EncryptedBallot.to_dict()``) and its ballot hash ``h``."""
+        return cls(h, h.hex(), tracking_code_from_hash(h), record, ballot_unique_values(h.hex(), record))
 
     def check_shape(self) -> None:
         """What one ballot must not repeat by itself: a pad used twice (422 ``ballot.repeated_ciphertext``).
@@ -254,19 +251,15 @@ def _rejecting(what: str) -> Iterator[None]:
         raise RejectedSubmission("ballot.invalid", str(e)) from e
 
 
-def verify_with_engine(ctx: ElectionContext, ballot: EncryptedBallot) -> None:
-    """:func:`crypto.verify_ballot` by the ballot engine: the native one (``tvote_native``, one
-    multiscalar multiplication for the ballot's equations) when it is installed, else the reference. The
-    errors are the reference's either way (the native engine names a refused ballot, then the reference
-    raises its own error for it), so the rejection's code and message do not depend on the engine."""
-    engine = select_engine("auto")
-    if engine.name == "python":
-        verify_ballot(ctx, ballot)
-        return
-    try:
-        engine.verify_ballots(ctx, (ballot,))
-    except BatchError as e:
-        raise e.failures[0][1] from None
+def check_with_engine(ctx: ElectionContext, ballot: Mapping[str, Any]) -> CheckedBallot:
+    """Decode ``ballot`` strictly and check it (:func:`crypto.verify_ballot`) by the ballot engine
+    (:meth:`crypto.BallotEngine.check_ballot`): the native one (``tvote_native``: the ballot decoded once,
+    in Rust, its proofs checked with one multiscalar multiplication, its record and hash given back without
+    the Python objects) when it is installed, else the reference (``EncryptedBallot.from_dict``, then
+    ``verify_ballot``). The ballots accepted and the errors are the reference's either way (the native
+    engine's refusal is decided again by the reference, which raises its own error), so the rejection's
+    code and message do not depend on the engine."""
+    return select_engine("auto").check_ballot(ctx, dict(ballot))
 
 
 @dataclass
@@ -331,15 +324,16 @@ class IntakeChecks:
     # ---------------------------------------------------------------------- the ballot: steps 2 and 3
 
     @staticmethod
-    def _decode_ballot(ballot: Mapping[str, Any]) -> _Ballot:
+    def _decode_ballot(ballot: Mapping[str, Any]) -> EncryptedBallot:
+        """Decode ``ballot`` strictly, without checking it (:meth:`spoil` checks it via the opening)."""
         with _rejecting("the ballot"):
-            return _Ballot.of(EncryptedBallot.from_dict(dict(ballot)))
+            return EncryptedBallot.from_dict(dict(ballot))
 
     def _parse_ballot(self, ballot: Mapping[str, Any]) -> _Ballot:
-        """Decode ``ballot`` and check it (:func:`verify_ballot`); :meth:`spoil` checks it via the opening."""
-        b = self._decode_ballot(ballot)
+        """Decode ``ballot`` and check it (:func:`check_with_engine`), then its shape."""
         with _rejecting("the ballot"):
-            verify_with_engine(self.context(), b.ballot)
+            checked = check_with_engine(self.context(), ballot)
+        b = _Ballot.of(checked.record, checked.ballot_hash)
         b.check_shape()
         return b
 
