@@ -45,6 +45,7 @@ from sqlmodel import Field, SQLModel, create_engine
 
 from .._errors import StorageError
 from ..merkle import subtree_nodes
+from ._pool import ping_when_idle
 
 __all__ = ["BuildBatch", "Store"]
 
@@ -113,7 +114,8 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=8, max_overflow=8)
+    # liveness: a connection that sat idle is pinged before use (``_pool``), a busy one is not
+    return ping_when_idle(create_engine(url, pool_size=8, max_overflow=8))
 
 
 def _b(v: Any) -> bytes:
