@@ -245,6 +245,43 @@ def test_a_lost_cast_below_the_high_water_mark_is_replayed_from_its_pending_boun
 
 
 @pytest.mark.postgres
+def test_a_lost_cast_whose_bound_lags_far_behind_is_replayed(tmp_path, monkeypatch, postgres_url):
+    """A cast's pending bound is the ledger size its process KNEW (``Ledger.known_size``, no read): with
+    other processes appending meanwhile it may lie many entries below the cast's entry. Reconciliation and
+    the voter's next cast search from it and still find the entry."""
+    with server(tmp_path, postgres_url) as w:
+        http, service, residents = w["http"], w["service"], w["residents"]
+        run_key_ceremony(http, w["invitations"], admin_token=ADMIN_TOKEN)
+        assert http.post("/api/v1/admin/open", headers=ADMIN, json=OPEN_EARLY).status_code == 200
+        fail = CommitFails(monkeypatch, service)
+        stale = 2  # as if this process had seen nothing since the first entries
+        monkeypatch.setattr(type(service.ledger), "known_size", property(lambda _self: stale))
+        with VoterClient(w["url"]) as v:
+            v.cast_jpki(residents[0].card, CHOICE)
+            for lost_by in ("reconcile", "next cast"):
+                size = service.ledger.size
+                fail.arm()
+                with pytest.raises(ServerError):
+                    v.cast_jpki(residents[0].card, CHOICE)
+                lost = service.ledger.entry(size).payload
+                with Session(service.engine) as s:
+                    ev = s.get(AuthEvidence, lost["auth"]["evidence_hash"])
+                    assert (ev.status, ev.ledger_index) == ("pending", stale) and stale < size
+                if lost_by == "reconcile":
+                    report = reconcile(http)
+                    assert report["start"] == stale
+                    assert report["repaired"] == [{"index": size, "type": "ballot.cast"}]
+                else:
+                    service._diverged = None  # what another server process, which never saw it, would do
+                    assert v.cast_jpki(residents[0].card, CHOICE).seq == lost["seq"] + 1
+                with Session(service.engine) as s:
+                    ev = s.get(AuthEvidence, lost["auth"]["evidence_hash"])
+                    assert (ev.status, ev.ledger_index) == ("final", size)
+                    assert s.get(IntakeBallot, lost["ballot_hash"]).ledger_index == size
+        assert (reconcile(http, full=True)["problems"]) == []
+
+
+@pytest.mark.postgres
 def test_a_cast_after_a_close_whose_record_was_lost_is_refused(tmp_path, monkeypatch, postgres_url):
     """PostgreSQL (several processes): a close appended by a process that died before recording it leaves
     the phase 'voting' in the database. A cast (holding the election's lock shared) finds that unrecorded

@@ -36,13 +36,13 @@ Casting (``ballot.cast``), in this order::
                                                            [kiosk.revoked, kiosk.not_open, kiosk.session]
        the uniqueness rules again, the digital-ID binding again, then ONE commit BEFORE the append of what
        the public entry cannot rebuild and what no other submission may take meanwhile: the authentication
-       evidence as a *pending* row (holding, until the cast is recorded, the ledger's size before the
-       append: a lower bound of its entry's index), for an account's first ballot its
-       :class:`~voting._intake_db.OidcSubjectBinding`, the ballot's unique values *reserved*
-       (``BallotUniqueValue.ledger_index`` -1) and the one-time challenge, authorization or signing
-       transaction marked used; the database's unique keys refuse a second voter's identical values here
-       [ballot.duplicate*, challenge.used, oidc.*]; then one ledger append, and one commit of the private
-       rows (evidence final, reserved values given their index, ballot row, voter state,
+       evidence as a *pending* row (holding, until the cast is recorded, a size of the ledger this process
+       knew before the append, ``Ledger.known_size``: a lower bound of its entry's index), for an
+       account's first ballot its :class:`~voting._intake_db.OidcSubjectBinding`, the ballot's unique
+       values *reserved* (``BallotUniqueValue.ledger_index`` -1) and the one-time challenge, authorization
+       or signing transaction marked used; the database's unique keys refuse a second voter's identical
+       values here [ballot.duplicate*, challenge.used, oidc.*]; then one ledger append, and one commit of
+       the private rows (evidence final, reserved values given their index, ballot row, voter state,
        ``ElectionRow.ledger_synced``).
 
 If the process dies between the append and that last commit, :class:`BallotReplay` (run by
@@ -240,7 +240,8 @@ class IntakeService(IntakeDapp, IntakeEvidence, IntakeKiosk):
                     self._consume_dapp(s, auth.dapp_transaction, now)
                 try:
                     b.insert_rows(s, eid, RESERVED)
-                    floor = int(self.ledger.size)  # while pending: a lower bound of the entry's index
+                    # while pending: a lower bound of the entry's index (what this process knows; no read)
+                    floor = int(self.ledger.known_size)
                     c.execute(
                         EVIDENCE_PENDING,
                         {
@@ -362,9 +363,9 @@ class IntakeService(IntakeDapp, IntakeEvidence, IntakeKiosk):
 
     def _on_ledger(self, ballot_hash: str, floor: int) -> bool:
         """After a failed append: whether this ballot's cast is on the ledger after all (the commit's answer
-        was lost), searched from ``floor`` (the ledger's size before the append; other voters' casts may
-        follow it). ``True`` when the ledger cannot tell, so that evidence is never dropped for a ballot that
-        may be on the ledger (reconciliation deletes a real orphan later)."""
+        was lost), searched from ``floor`` (a size of the ledger known before the append; other voters'
+        casts may follow it). ``True`` when the ledger cannot tell, so that evidence is never dropped for a
+        ballot that may be on the ledger (reconciliation deletes a real orphan later)."""
         try:
             return any(
                 etype == EventType.BALLOT_CAST and p.get("ballot_hash") == ballot_hash
