@@ -271,6 +271,9 @@ class ServiceCore:
         self._open_lock = threading.Lock()  # opening the ledger
         #: several processes share this database (PostgreSQL): appending() also takes the database lock
         self._shared = engine.dialect.name != "sqlite"
+        #: what :meth:`_read_session` binds: on PostgreSQL the same pool in autocommit, so a read-only session
+        #: sends no BEGIN and no ROLLBACK (READ COMMITTED gives each statement its own snapshot either way)
+        self._reader = engine.execution_options(isolation_level="AUTOCOMMIT") if self._shared else engine
         self._appended = 0  # appends made by this process (to detect an append whose record failed)
         self._local = threading.local()  # .appended: appends made by this thread (casts run side by side)
         self._diverged: str | None = None
@@ -309,6 +312,13 @@ class ServiceCore:
 
     def _session(self) -> Session:
         return Session(self.engine, expire_on_commit=False)
+
+    def _read_session(self) -> Session:
+        """A session for reads only (a cast's checks before its locks): on PostgreSQL each statement commits
+        by itself, which saves the transaction's BEGIN and ROLLBACK round trips and is what READ COMMITTED
+        reads see anyway (a snapshot per statement); on SQLite an ordinary session. Never write in it: there
+        is no transaction to roll back."""
+        return Session(self._reader, expire_on_commit=False)
 
     def _row(self, s: Session) -> ElectionRow:
         row = s.exec(select(ElectionRow)).first()

@@ -116,8 +116,8 @@ from .._intake_db import (
     IntakeBallot,
     OidcSubjectBinding,
 )
+from .._roll import RollProof
 from ..receipt import Receipt
-from ._core import ledger_entries
 from ._intake_auth import _Authenticated
 from ._intake_checks import RESERVED, Channel, _Ballot, _rejecting
 from ._intake_dapp import IntakeDapp
@@ -152,10 +152,11 @@ class IntakeService(IntakeDapp, IntakeEvidence, IntakeKiosk):
         challenge), over the internet."""
         self._require_voting()
         b = self._parse_ballot(ballot)
-        with self._session() as s:
+        with self._read_session() as s:  # steps 3 to 5 and the roll proof: reads, no network call between
             self._check_unique(s, b)
-        auth = self._auth_jpki(b, submission, challenge)
-        return self._commit_cast(b, auth, "internet")
+            auth = self._auth_jpki(b, submission, challenge, s)
+            roll_proof = self.election.roll_proof(auth.alias, s)
+        return self._commit_cast(b, auth, "internet", roll_proof=roll_proof)
 
     def cast_kiosk(
         self,
@@ -174,15 +175,22 @@ class IntakeService(IntakeDapp, IntakeEvidence, IntakeKiosk):
         races the cast is either before it (refused) or after it."""
         self._require_voting()
         b = self._parse_ballot(ballot)
-        kiosk = self._kiosk_cast(kiosk_id, session, kiosk_signature, b.hash)
-        with self._session() as s:
+        with self._read_session() as s:  # reads, no network call between them
+            kiosk = self._kiosk_cast(s, kiosk_id, session, kiosk_signature, b.hash)
             self._check_unique(s, b)
             self._check_kiosk_open(s, kiosk)
-        auth = self._auth_jpki(b, submission, challenge)
-        return self._commit_cast(b, auth, "kiosk", kiosk)
+            auth = self._auth_jpki(b, submission, challenge, s)
+            roll_proof = self.election.roll_proof(auth.alias, s)
+        return self._commit_cast(b, auth, "kiosk", kiosk, roll_proof=roll_proof)
 
     def _commit_cast(
-        self, b: _Ballot, auth: _Authenticated, channel: Channel, kiosk: _KioskCast | None = None
+        self,
+        b: _Ballot,
+        auth: _Authenticated,
+        channel: Channel,
+        kiosk: _KioskCast | None = None,
+        *,
+        roll_proof: RollProof | None = None,
     ) -> Receipt:
         """Step 6: serialised per voter (and against phase changes), re-check, reserve, append, record.
 
@@ -199,8 +207,11 @@ class IntakeService(IntakeDapp, IntakeEvidence, IntakeKiosk):
         eid = self.election_id
         evh = auth.evidence_hash.hex()
         # The roll is immutable once committed (voting needs the commitment): its proof is read outside the
-        # locks, O(log n) stored rows, and checked against the published root before it is used.
-        roll_proof = self.election.roll_proof(auth.alias).to_dict()
+        # locks (by the caller's read session, or here), O(log n) stored rows, and checked against the
+        # published root before it is used.
+        if roll_proof is None:
+            roll_proof = self.election.roll_proof(auth.alias)
+        proof = roll_proof.to_dict()
         with self._voter_locks.hold((eid, alias)), self.election.casting(alias):
             now = self.clock()
             with self._session() as s:
@@ -281,7 +292,7 @@ class IntakeService(IntakeDapp, IntakeEvidence, IntakeKiosk):
                 "ballot_hash": bh,
                 "tracking_code": b.tracking_code,
                 "voter_alias": alias,
-                "roll_proof": roll_proof,
+                "roll_proof": proof,
                 "channel": channel,
                 "auth": auth.public_auth,
                 "seq": seq,
@@ -291,8 +302,7 @@ class IntakeService(IntakeDapp, IntakeEvidence, IntakeKiosk):
             try:
                 appended = self.election.append_entry(EventType.BALLOT_CAST, payload)
             except BaseException:
-                if not self._on_ledger(bh, floor):  # nothing appended: drop the pending rows (best effort)
-                    self._drop_pending(evh)
+                self._drop_unless_appended(evh, bh, floor)  # nothing appended: the pending rows go
                 raise
             index = int(appended.index)
             with self._session() as s:  # prebuilt statements on the session's connection (no ORM objects)
@@ -360,19 +370,6 @@ class IntakeService(IntakeDapp, IntakeEvidence, IntakeKiosk):
             self._check_unique(s, b)
             self._check_binding(s, auth)
         raise Conflict("ballot.duplicate", "another submission took a value of this ballot first")
-
-    def _on_ledger(self, ballot_hash: str, floor: int) -> bool:
-        """After a failed append: whether this ballot's cast is on the ledger after all (the commit's answer
-        was lost), searched from ``floor`` (a size of the ledger known before the append; other voters'
-        casts may follow it). ``True`` when the ledger cannot tell, so that evidence is never dropped for a
-        ballot that may be on the ledger (reconciliation deletes a real orphan later)."""
-        try:
-            return any(
-                etype == EventType.BALLOT_CAST and p.get("ballot_hash") == ballot_hash
-                for _i, etype, p in ledger_entries(self.ledger, start=floor)
-            )
-        except Exception:
-            return True
 
     # ------------------------------------------------------------------------------------ spoiling
 

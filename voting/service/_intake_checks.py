@@ -319,6 +319,12 @@ class IntakeChecks:
     def _session(self) -> Session:
         return Session(self.engine, expire_on_commit=False)
 
+    def _read_session(self) -> Session:
+        """For the checks before the locks, which only read (the service's ``_read_session``: on PostgreSQL
+        in autocommit, no BEGIN/ROLLBACK round trips)."""
+        session: Session = self.election._read_session()
+        return session
+
     def context(self) -> ElectionContext:
         """The :class:`ElectionContext` ballots are checked against (needs the joint key)."""
         if self._ctx is None:

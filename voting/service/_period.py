@@ -63,12 +63,12 @@ class PeriodStage(BoothStage):
 
     def require_voting(self, s: Session | None = None) -> None:
         """Ballots are accepted now: the phase is ``voting`` and the (extended) period has not ended.
-        Read in ``s`` (a caller's open session: no session of its own), or a session of its own.
+        Read in ``s`` (a caller's open session: no session of its own), or a read-only session of its own.
 
         Raises 409 ``voting.not_open`` before voting opens and ``voting.closed`` once the period's end has
         passed (even before the ``voting.closed`` entry is appended) or voting was closed."""
         if s is None:
-            with self._session() as own:
+            with self._read_session() as own:
                 return self.require_voting(own)
         row = s.connection().execute(_PHASE).first()  # a prebuilt read of the two columns (a cast asks twice)
         if row is None:

@@ -167,7 +167,7 @@ class RollStage(ServiceCore):
         """The voter alias for a roll match key, or ``None`` if the resident is not on the roll. Read in
         ``s`` (a caller's open session), or a session of its own."""
         if s is None:
-            with self._session() as own:
+            with self._read_session() as own:
                 return self.lookup_alias(match_key, own)
         roll = self._committed_roll(s)
         if roll is None:
@@ -196,23 +196,26 @@ class RollStage(ServiceCore):
             return None
         return fold([nodes[k] for k in keys])
 
-    def roll_proof(self, alias: bytes) -> RollProof:
+    def roll_proof(self, alias: bytes, s: Session | None = None) -> RollProof:
         """The RFC 9162 inclusion proof of ``alias`` in the committed roll tree (the ``roll_proof`` of its
         ``ballot.cast``): two indexed reads (the alias's leaf index, then O(log n) stored nodes), checked
         against the published root before it is returned, so a damaged node table is never published.
 
         Raises ``Forbidden`` (``voter.not_on_roll``) for an alias not on the roll, ``Conflict``
         (``roll.not_committed``) before the commitment, ``ServiceUnavailable`` (``roll.integrity``) if the
-        stored tree does not prove the alias against the committed root."""
-        with self._session() as s:
-            roll = self._committed_roll(s)
-            if roll is None:
-                raise Conflict("roll.not_committed", "the roll commitment is not published yet")
-            eid, size, root = roll
-            index = s.connection().execute(_LEAF_INDEX, {"eid": eid, "alias": alias.hex()}).scalar()
-            if index is None:
-                raise Forbidden("voter.not_on_roll", "the voter alias is not on this election's roll")
-            nodes = self._roll_nodes(s, eid, (k for part in roll_proof_plan(index, size) for k in part))
+        stored tree does not prove the alias against the committed root. Read in ``s`` (a caller's open
+        session), or a read-only session of its own."""
+        if s is None:
+            with self._read_session() as own:
+                return self.roll_proof(alias, own)
+        roll = self._committed_roll(s)
+        if roll is None:
+            raise Conflict("roll.not_committed", "the roll commitment is not published yet")
+        eid, size, root = roll
+        index = s.connection().execute(_LEAF_INDEX, {"eid": eid, "alias": alias.hex()}).scalar()
+        if index is None:
+            raise Forbidden("voter.not_on_roll", "the voter alias is not on this election's roll")
+        nodes = self._roll_nodes(s, eid, (k for part in roll_proof_plan(index, size) for k in part))
         try:
             proof = roll_proof_from_nodes(index, size, nodes)
             proof.verify(alias, bytes.fromhex(root))
