@@ -19,6 +19,7 @@ import datetime as dt
 import hashlib
 import json
 import threading
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -105,6 +106,32 @@ _RECORD_SYNCED = (
     .where(col(ElectionRow.ledger_synced) <= bindparam("index"))
     .values(ledger_synced=bindparam("synced"))
 )
+
+
+class _RecentIndices:
+    """The last :data:`_RECENT` ledger indices added (thread-safe): a bounded memory of entries' types."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._order: deque[int] = deque()
+        self._set: set[int] = set()
+
+    def add(self, index: int) -> None:
+        with self._lock:
+            if index in self._set:
+                return
+            self._order.append(index)
+            self._set.add(index)
+            if len(self._order) > _RECENT:
+                self._set.discard(self._order.popleft())
+
+    def __contains__(self, index: object) -> bool:
+        with self._lock:
+            return index in self._set
+
+
+#: how many indices :class:`_RecentIndices` keeps (a few seconds of casts at the target rate)
+_RECENT = 4096
 
 
 def _hash_secret(s: str) -> str:
@@ -278,6 +305,9 @@ class ServiceCore:
         self._local = threading.local()  # .appended: appends made by this thread (casts run side by side)
         self._diverged: str | None = None
         self._cache: dict[str, Any] = {}
+        #: indices of ``ballot.cast`` entries this process appended or read lately (an entry never changes):
+        #: what :meth:`_lifecycle_unrecorded` finds at ``ledger_synced`` while other casts are recording
+        self._casts = _RecentIndices()
         create_tables(engine)
 
     @classmethod
@@ -497,15 +527,25 @@ class ServiceCore:
     def _lifecycle_unrecorded(self, conn: Any) -> bool:
         """Under the shared lock: whether the first entry the private state has not recorded is not a cast
         (a lifecycle step's, whose process died between its append and its record). Read on ``conn``, the
-        lock's own connection (every cast on PostgreSQL asks: no second connection, two columns)."""
+        lock's own connection (every cast on PostgreSQL asks: no second connection, two columns). The
+        ledger is asked only what this process does not know: its stored size when ``ledger_synced`` is
+        not below :attr:`ledger.log.Ledger.known_size`, and the entry at ``ledger_synced`` unless it is a
+        cast this process appended or read lately (while other casts record, it usually is)."""
         row = conn.execute(_SYNC_STATE).first()
         if row is None or row.phase == "creating":
             return False
         synced = int(row.ledger_synced)
-        if synced >= self.ledger.size:
+        ledger = self.ledger
+        # an entry at ``synced`` exists if this process knows of it (no read); else the stored size tells
+        if synced >= ledger.known_size and synced >= ledger.size:
             return False
-        for _index, etype, _payload in ledger_entries(self.ledger, start=synced, stop=synced + 1):
-            return bool(etype != EventType.BALLOT_CAST)
+        if synced in self._casts:  # a cast this process appended or read: no read of the (large) entry
+            return False
+        for index, etype, _payload in ledger_entries(ledger, start=synced, stop=synced + 1):
+            if etype == EventType.BALLOT_CAST:
+                self._casts.add(index)
+                return False
+            return True
         return False  # pragma: no cover - the entry exists (the size said so)
 
     def _lock_database(self) -> Any:
@@ -581,6 +621,8 @@ class ServiceCore:
         Returns the ledger's ``Appended`` (index and entry hash)."""
         appended = self.ledger.append(_event_type(type_), dict(payload))
         self._count_append()
+        if type_ == EventType.BALLOT_CAST:
+            self._casts.add(int(appended.index))
         return appended
 
     def _count_append(self) -> None:
