@@ -1,8 +1,9 @@
 """What one cast asks of PostgreSQL (issue 15: round trips, not only CPU, bound the intake's rate).
 
 A JPKI cast's checks before its locks only read: they run in read sessions in autocommit (no BEGIN, no
-ROLLBACK), all of steps 3 to 5 and the roll proof in one of them; step 6 keeps its transactions. A
-regression that opens a session per check again, or reads in a transaction, fails here.
+ROLLBACK), all of steps 3 to 5 and the roll proof in one of them; step 6 keeps its transactions, takes
+both its locks in one statement and checks the phase it read under them. A regression that opens a
+session per check again, or reads in a transaction, or reads what it already holds, fails here.
 """
 
 from __future__ import annotations
@@ -64,3 +65,8 @@ def test_a_casts_checks_before_its_locks_read_in_autocommit_in_two_checkouts(
         assert all(w.startswith("SELECT") and level == "AUTOCOMMIT" for w, level in reads), reads
         assert {w for w, _ in reads} >= {"SELECT intake_unique_value.kind,", "SELECT tv_roll_node.level,"}
         assert [w for w, _ in cast].count("checkout") == 5  # + the lock, the pending commit, the record
+        after = [w for w, _ in cast[lock:]]
+        assert sum(w.startswith("SELECT pg_advisory") for w in after) == 1  # both locks in one statement
+        # the phase is read once under the locks (with ledger_synced, on the lock's connection): step 6
+        # checks it from there, not by a read of its own
+        assert after.count("SELECT tv_election.phase,") == 1

@@ -96,8 +96,10 @@ CAST_SLOTS = 4
 #: (start-up, catch-up): a cast holds it for well under a second between its two commits
 ORPHAN_MIN_AGE = dt.timedelta(minutes=2)
 
-#: :meth:`ServiceCore._lifecycle_unrecorded`'s read (every cast on PostgreSQL), built once
-_SYNC_STATE = select(ElectionRow.phase, ElectionRow.ledger_synced)
+#: what :meth:`ServiceCore.casting` reads under the locks (every cast on PostgreSQL), built once: the phase
+#: and the voting period's end (the cast's step 6 checks them: they cannot change while the lock is held
+#: shared) and the private state's high-water mark (:meth:`ServiceCore._lifecycle_unrecorded`)
+_SYNC_STATE = select(ElectionRow.phase, ElectionRow.ledger_synced, ElectionRow.closes_at)
 #: :meth:`ServiceCore.record_synced`'s UPDATE, built once and bound by name at each execution (a cast runs it:
 #: building a statement costs SQLAlchemy more CPU than executing a compiled one)
 _RECORD_SYNCED = (
@@ -462,7 +464,7 @@ class ServiceCore:
                     self._unlock_database(conn)
 
     @contextmanager
-    def casting(self, voter: str) -> Iterator[None]:
+    def casting(self, voter: str) -> Iterator[Any]:
         """Hold the election's mutation lock *shared* and the lock of voter alias ``voter`` (hex) for one
         ballot cast's check → pending commit → append → record sequence (the intake's step 6).
 
@@ -480,9 +482,13 @@ class ServiceCore:
         has left. A cast's own unrecorded entry is covered by its pending evidence (the voter's next cast
         or reconciliation replays it). If this thread appended and its private write failed, the service
         refuses further mutations (``service.diverged``) as :meth:`appending` does.
+
+        Yields the election row's ``phase`` and ``closes_at`` as read under the locks on PostgreSQL (they
+        cannot change until the block ends: every change takes the lock exclusive), so the caller checks
+        them without reading them again; ``None`` on SQLite or inside :meth:`appending` (read them).
         """
         if self._elock.depth:  # inside appending(): already exclusive
-            yield
+            yield None
             return
         caught_up = False
         while True:
@@ -492,11 +498,12 @@ class ServiceCore:
                 try:
                     if self._diverged is not None:
                         raise ServiceUnavailable("service.diverged", self._diverged)
-                    behind = conn is not None and not caught_up and self._lifecycle_unrecorded(conn)
+                    state = None if conn is None else conn.execute(_SYNC_STATE).first()
+                    behind = state is not None and not caught_up and self._lifecycle_unrecorded(state)
                     if not behind:
                         before = getattr(self._local, "appended", 0)
                         try:
-                            yield
+                            yield state
                         except BaseException:
                             if getattr(self._local, "appended", 0) != before:
                                 self._diverged = _DIVERGED
@@ -516,22 +523,24 @@ class ServiceCore:
         key = _voter_lock_key(self.election_id, voter)
         conn = self.engine.connect()
         try:
-            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({key})")
-            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock_shared({ELECTION_LOCK_KEY})")
+            # one statement, one round trip; its target list is evaluated in order: the voter's lock first
+            conn.exec_driver_sql(
+                f"SELECT pg_advisory_xact_lock({key}), pg_advisory_xact_lock_shared({ELECTION_LOCK_KEY})"
+            )
         except BaseException:
             conn.invalidate()
             conn.close()
             raise
         return conn
 
-    def _lifecycle_unrecorded(self, conn: Any) -> bool:
+    def _lifecycle_unrecorded(self, row: Any) -> bool:
         """Under the shared lock: whether the first entry the private state has not recorded is not a cast
-        (a lifecycle step's, whose process died between its append and its record). Read on ``conn``, the
-        lock's own connection (every cast on PostgreSQL asks: no second connection, two columns). The
+        (a lifecycle step's, whose process died between its append and its record). ``row`` is the
+        election's :data:`_SYNC_STATE`, read on the lock's own connection (every cast on PostgreSQL asks:
+        no second connection, three columns). The
         ledger is asked only what this process does not know: its stored size when ``ledger_synced`` is
         not below :attr:`ledger.log.Ledger.known_size`, and the entry at ``ledger_synced`` unless it is a
         cast this process appended or read lately (while other casts record, it usually is)."""
-        row = conn.execute(_SYNC_STATE).first()
         if row is None or row.phase == "creating":
             return False
         synced = int(row.ledger_synced)

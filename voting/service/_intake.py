@@ -212,10 +212,10 @@ class IntakeService(IntakeDapp, IntakeEvidence, IntakeKiosk):
         if roll_proof is None:
             roll_proof = self.election.roll_proof(auth.alias)
         proof = roll_proof.to_dict()
-        with self._voter_locks.hold((eid, alias)), self.election.casting(alias):
+        with self._voter_locks.hold((eid, alias)), self.election.casting(alias) as held:
             now = self.clock()
             with self._session() as s:
-                self._require_voting(s)
+                self._require_voting(s, held)  # as read under the locks (PostgreSQL), else read here
                 # a pending row of this voter seen here (under the voter's lock) is of an attempt that ended
                 # without its record: replayed if its entry is on the ledger, else deleted with what it held
                 self._settle_pending_of(s, alias, now)

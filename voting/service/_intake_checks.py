@@ -335,10 +335,11 @@ class IntakeChecks:
             )
         return self._ctx
 
-    def _require_voting(self, s: Session | None = None) -> None:
+    def _require_voting(self, s: Session | None = None, held: Any = None) -> None:
         # the phase and the voting period (``voting.not_open`` / ``voting.closed``), by the service's clock;
-        # read in ``s`` when given (a session the caller has open), else in a session of its own
-        self.election.require_voting(s)
+        # as ``held`` gives them (read under the election's lock), else read in ``s`` when given (a session
+        # the caller has open), else in a session of its own
+        self.election.require_voting(s, held=held)
 
     def _require_method(self, method: str) -> None:
         if method not in self.election.manifest.auth_methods:
