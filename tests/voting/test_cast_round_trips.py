@@ -70,3 +70,9 @@ def test_a_casts_checks_before_its_locks_read_in_autocommit_in_two_checkouts(
         # the phase is read once under the locks (with ledger_synced, on the lock's connection): step 6
         # checks it from there, not by a read of its own
         assert after.count("SELECT tv_election.phase,") == 1
+        # a first ballot: the voter's state (read under the locks: none) is inserted, with no UPDATE first
+        assert "UPDATE intake_voter_state" not in after
+        seen.clear()
+        with e.client() as c:  # the same voter again: its state is updated
+            assert c.cast_jpki(residents[1].card, CHOICE).seq == 2
+        assert "UPDATE intake_voter_state" in [w for _t, w, _l in seen]

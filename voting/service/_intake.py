@@ -309,7 +309,9 @@ class IntakeService(IntakeDapp, IntakeEvidence, IntakeKiosk):
                 c = s.connection()
                 kiosk_index = index if channel == "kiosk" else None
                 voter = {"eid": eid, "alias": alias, "seq": seq, "index": index, "kiosk": kiosk_index}
-                if c.execute(VOTER_RECORDED[kiosk_index is not None], voter).rowcount == 0:
+                # the voter's state read under the voter's lock says whether it has a row (an INSERT for a
+                # first ballot, no UPDATE that matches nothing); an UPDATE that matches nothing inserts too
+                if state is None or c.execute(VOTER_RECORDED[kiosk_index is not None], voter).rowcount == 0:
                     c.execute(
                         VOTER_FIRST,
                         {
