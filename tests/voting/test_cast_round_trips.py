@@ -64,6 +64,9 @@ def test_a_casts_checks_before_its_locks_read_in_autocommit_in_two_checkouts(
         reads = [(w, level) for w, level in before if w != "checkout"]
         assert all(w.startswith("SELECT") and level == "AUTOCOMMIT" for w, level in reads), reads
         assert {w for w, _ in reads} >= {"SELECT intake_unique_value.kind,", "SELECT tv_roll_node.level,"}
+        # the roll alias's lookup gave its leaf index too: the roll proof reads only the tree's nodes
+        assert [w for w, _ in reads].count("SELECT tv_roll_entry.alias,") == 1
+        assert "SELECT tv_roll_entry.leaf_index" not in [w for w, _ in reads]
         assert [w for w, _ in cast].count("checkout") == 5  # + the lock, the pending commit, the record
         after = [w for w, _ in cast[lock:]]
         assert sum(w.startswith("SELECT pg_advisory") for w in after) == 1  # both locks in one statement
