@@ -26,6 +26,8 @@ from sqlalchemy import BigInteger, Column, ForeignKey, Integer, LargeBinary, Str
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Field, SQLModel, create_engine
 
+from ledger.log import ping_when_idle
+
 __all__ = [
     "BallotCheckRow",
     "BoothRow",
@@ -243,7 +245,9 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    # liveness: a connection that sat idle is pinged before use (``ledger.log.ping_when_idle``), a busy one
+    # is not (``pool_pre_ping`` pinged at every checkout: one round trip per transaction)
+    return ping_when_idle(create_engine(url))
 
 
 def create_tables(engine: Engine) -> None:

@@ -239,7 +239,7 @@ VOTER_RECORDED = (
     .where(*_VOTER)
     .values(seq=bindparam("seq"), last_index=bindparam("index"), kiosk_index=bindparam("kiosk")),
 )
-#: the voter's first ballot: no state yet (the UPDATE matched no row)
+#: the voter's first ballot: no state yet (read under the voter's lock, or the UPDATE matched no row)
 VOTER_FIRST = insert(VoterState)
 EVIDENCE_FINAL = (
     update(AuthEvidence)

@@ -9,7 +9,9 @@
 * the SQL store (``_store``: SQLite, one appending process; or PostgreSQL, several), private to the
   sequencer;
 * :class:`Witness` (``_witness``): the witness service's core, which cosigns checkpoints and refuses a
-  fork or a rollback; its HTTP client is injected.
+  fork or a rollback; its HTTP client is injected;
+* :func:`ping_when_idle` (``_pool``): a PostgreSQL engine's pool pings only a connection that sat idle
+  (the ledger's engine and the election service's both use it).
 
 Built on :mod:`ledger.record` (the pure format) and :mod:`ledger.merkle`; ``ledger.record`` never imports
 this package, so a verifier never loads SQLAlchemy.
@@ -17,6 +19,7 @@ this package, so a verifier never loads SQLAlchemy.
 
 from __future__ import annotations
 
+from ._pool import ping_when_idle
 from ._sequencer import Ledger
 from ._types import Appended, ConsistencyProof, InclusionProof, LedgerConfig, StoredCheckpoint
 from ._witness import Witness
@@ -29,4 +32,5 @@ __all__ = [
     "LedgerConfig",
     "StoredCheckpoint",
     "Witness",
+    "ping_when_idle",
 ]

@@ -12,7 +12,8 @@ the ledger's transaction-level advisory lock and reads the stored tail first (``
 process appended since, the in-memory size, last hash and compact range are reloaded from the stored nodes
 (on the locked connection) before indices are assigned. Reads that depend on "the current size"
 (:attr:`Ledger.size`, a proof for a size beyond the one this process knows, :meth:`Ledger.checkpoint`)
-refresh from storage, so they see the other processes' appends. Checkpoints are signed with the one log
+refresh from storage, so they see the other processes' appends; :attr:`Ledger.known_size` does not (a lower
+bound, free). Checkpoints are signed with the one log
 key (every process reads it from the same place) and inserted under the same lock, so all processes'
 checkpoints are of one tree with growing sizes and times. On SQLite one process appends (the sequencer
 lock), as before.
@@ -142,6 +143,14 @@ class Ledger:
     def size(self) -> int:
         """Number of committed entries (on PostgreSQL read from storage: other processes' appends count)."""
         self._refresh()
+        with self._state_lock:
+            return self._size
+
+    @property
+    def known_size(self) -> int:
+        """The committed entries this process knows of (its own appends and those of other processes it has
+        seen), without a storage read: a lower bound of :attr:`size` now and of the index of any entry
+        appended after this call (sizes only grow). On SQLite, where one process appends, it is the size."""
         with self._state_lock:
             return self._size
 

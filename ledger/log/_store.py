@@ -45,6 +45,7 @@ from sqlmodel import Field, SQLModel, create_engine
 
 from .._errors import StorageError
 from ..merkle import subtree_nodes
+from ._pool import ping_when_idle
 
 __all__ = ["BuildBatch", "Store"]
 
@@ -113,7 +114,18 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=8, max_overflow=8)
+    # liveness: a connection that sat idle is pinged before use (``_pool``), a busy one is not
+    return ping_when_idle(create_engine(url, pool_size=8, max_overflow=8))
+
+
+#: rows per multi-row INSERT of a batch (3 columns each: far below SQLite's and PostgreSQL's bound-parameter
+#: limits; a batch holds up to ``LedgerConfig.max_batch`` entries and about as many new nodes)
+_ROWS_PER_INSERT = 500
+
+
+def _chunks(rows: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
+    for start in range(0, len(rows), _ROWS_PER_INSERT):
+        yield rows[start : start + _ROWS_PER_INSERT]
 
 
 def _b(v: Any) -> bytes:
@@ -135,6 +147,12 @@ class Store:
         #: several processes may append (PostgreSQL: one transaction-level lock per batch); on SQLite one
         #: process holds the sequencer lock and its in-memory tail is the truth
         self.shared = self.engine.dialect.name != "sqlite"
+        #: the single reads (:meth:`tail`, :meth:`_one`, :meth:`_all`): on PostgreSQL the same pool in
+        #: autocommit, so a read sends no BEGIN and no ROLLBACK (one statement in READ COMMITTED sees one
+        #: snapshot either way); :meth:`stored_state`'s several reads keep their REPEATABLE READ transaction
+        self._reader = self.engine
+        if self.shared:
+            self._reader = self.engine.execution_options(isolation_level="AUTOCOMMIT")
 
     def close(self) -> None:
         if self._lock_file is not None:
@@ -180,10 +198,12 @@ class Store:
                     entries, nodes = build(self._tail(conn), lambda keys: self._nodes(conn, keys))
                 else:
                     entries, nodes = build(None, self.nodes)
-                if entries:
-                    conn.execute(_E.insert(), [{"idx": i, "hash": h, "body": b} for i, h, b in entries])
-                if nodes:
-                    conn.execute(_N.insert(), [{"level": lv, "idx": i, "hash": h} for lv, i, h in nodes])
+                # one multi-row INSERT ... VALUES per table (per _ROWS_PER_INSERT rows), not an executemany:
+                # PostgreSQL got one statement per row
+                for part in _chunks([{"idx": i, "hash": h, "body": b} for i, h, b in entries]):
+                    conn.execute(_E.insert().values(part))
+                for part in _chunks([{"level": lv, "idx": i, "hash": h} for lv, i, h in nodes]):
+                    conn.execute(_N.insert().values(part))
         except SQLAlchemyError as e:
             raise StorageError(f"append transaction failed: {type(e).__name__}: {e}") from e
 
@@ -196,7 +216,7 @@ class Store:
         """The stored size (highest index + 1) and the last entry's hash (``None`` when empty): one indexed
         read, what a process compares with its in-memory tail to see other processes' appends."""
         try:
-            with self.engine.connect() as conn:
+            with self._reader.connect() as conn:
                 return self._tail(conn)
         except SQLAlchemyError as e:
             raise StorageError(f"read failed: {type(e).__name__}") from e
@@ -205,14 +225,14 @@ class Store:
 
     def _one(self, stmt: Any) -> Any:
         try:
-            with self.engine.connect() as conn:
+            with self._reader.connect() as conn:
                 return conn.execute(stmt).first()
         except SQLAlchemyError as e:
             raise StorageError(f"read failed: {type(e).__name__}") from e
 
     def _all(self, stmt: Any) -> list[Any]:
         try:
-            with self.engine.connect() as conn:
+            with self._reader.connect() as conn:
                 return list(conn.execute(stmt).all())
         except SQLAlchemyError as e:
             raise StorageError(f"read failed: {type(e).__name__}") from e

@@ -72,6 +72,31 @@ def test_concurrent_appends_are_group_committed_without_gaps(led: Ledger) -> Non
     led.check()
 
 
+def test_a_batch_larger_than_one_insert_is_written_whole(led: Ledger, db_url: str) -> None:
+    """A batch's entries and nodes go in multi-row INSERTs of at most 500 rows: a batch of 1234 entries
+    (three INSERTs of entries, more of nodes) is stored whole, chained, with every tree node."""
+    from sqlalchemy import event
+
+    inserts: list[tuple[str, bool]] = []
+
+    @event.listens_for(led._store.engine, "before_cursor_execute")
+    def _seen(_c: object, _cur: object, sql: str, _p: object, _x: object, many: bool) -> None:
+        if sql.startswith("INSERT"):
+            inserts.append((sql.split()[2], many))
+
+    led.append("a", {})
+    got = led.append_many([("b", {"i": i}) for i in range(1234)])
+    assert [g.index for g in got] == list(range(1, 1235))
+    assert not any(many for _table, many in inserts)  # multi-row statements, never an executemany
+    assert [t for t, _ in inserts].count("ledger_entry") == 1 + 3  # 1234 rows: 500 + 500 + 234
+    assert [t for t, _ in inserts].count("ledger_node") == 1 + 5  # then 2463 new nodes: 5 INSERTs
+    assert led.size == 1235
+    cp = led.checkpoint()
+    for i in (0, 500, 501, 1000, 1234):
+        led.inclusion_proof(i, 1235).verify(cp.root)
+    led.check()  # chain, stored hashes, leaf nodes, roots from the stored nodes
+
+
 def test_append_many_is_atomic_and_contiguous(led: Ledger) -> None:
     led.append("a", {})
     got = led.append_many([("b", {"i": i}) for i in range(5)])

@@ -120,3 +120,58 @@ def test_checkpoints_of_two_ledgers_are_one_tree_in_order(postgres_url: str, tmp
     with Ledger(postgres_url, _config()) as led:
         led.check()
         assert check_record(led.export(tmp_path / "rec")).size == 7
+
+
+def test_known_size_is_a_lower_bound_read_from_no_storage(postgres_url: str) -> None:
+    """``known_size`` (a cast's lower bound of its entry's index) never reads storage: it may lag other
+    processes' appends, never exceed the stored size, and every later append lands at or beyond it."""
+    a, b = Ledger(postgres_url, _config()), Ledger(postgres_url, _config())
+    try:
+        for i in range(3):
+            a.append("x", {"i": i})
+        real_tail = b._store.tail
+
+        def no_read() -> tuple[int, bytes | None]:
+            raise AssertionError("known_size read the storage")
+
+        b._store.tail = no_read  # type: ignore[method-assign]
+        assert b.known_size == 0  # b has not seen a's appends: stale, but a lower bound
+        b._store.tail = real_tail  # type: ignore[method-assign]
+        assert b.size == 3 and b.known_size == 3  # a read of the size refreshes it
+        a.append("x", {"i": 3})
+        floor = b.known_size
+        assert floor == 3 <= a.size
+        appended = b.append("x", {"i": 4})  # the sequencer catches up with a's append under the lock
+        assert appended.index == 4 >= floor and b.known_size == 5 == a.size
+    finally:
+        a.close()
+        b.close()
+
+
+def test_single_reads_send_no_transaction_and_the_resume_read_keeps_its_snapshot(postgres_url: str) -> None:
+    """A read of one statement (the stored tail, entries, nodes, the newest checkpoint) runs in autocommit:
+    no BEGIN and no ROLLBACK round trips (READ COMMITTED gives it one snapshot either way); the several reads
+    the sequencer resumes from stay one REPEATABLE READ transaction."""
+    from sqlalchemy import event
+
+    a, b = Ledger(postgres_url, _config()), Ledger(postgres_url, _config())
+    levels: list[tuple[str, str | None]] = []
+
+    @event.listens_for(b._store.engine, "before_cursor_execute")
+    def _seen(conn: object, _cur: object, sql: str, *_a: object) -> None:
+        levels.append((sql.split()[0], conn.get_execution_options().get("isolation_level")))  # type: ignore[attr-defined]
+
+    try:
+        for i in range(3):
+            a.append("x", {"i": i})
+        a.checkpoint()
+        assert b.size == 3  # the tail, then the nodes of the moved tail
+        assert [e.index for e in b.entries(0, 3)] == [0, 1, 2]
+        assert b.latest_checkpoint().size == 3
+        assert levels and all(level == "AUTOCOMMIT" for _sql, level in levels), levels
+        levels.clear()
+        b._load_state()
+        assert levels and all(level == "REPEATABLE READ" for _sql, level in levels), levels
+    finally:
+        a.close()
+        b.close()

@@ -200,6 +200,7 @@ PINNED: dict[str, set[str]] = {
         "LedgerConfig",
         "StoredCheckpoint",
         "Witness",
+        "ping_when_idle",
     },
     "ledger.merkle": {
         "CompactRange",

@@ -779,6 +779,59 @@ def test_database_refuses_a_repeated_unique_value(tmp_path: Path, database_url: 
         engine.dispose()
 
 
+def test_a_ballots_unique_values_go_in_one_statement_all_or_none(
+    tmp_path: Path, database_url: str | None
+) -> None:
+    """A cast reserves its ballot's unique values in ONE multi-row INSERT: a value another ballot holds (on
+    the ledger or reserved) refuses the whole statement, so none of the ballot's other values is left behind
+    to block a later ballot; a ballot with no taken value is written whole, in order."""
+    from sqlalchemy import event
+
+    from ledger.record import UniqueValue
+    from voting._intake_db import BallotUniqueValue
+    from voting.service._intake_checks import RESERVED, _Ballot
+
+    engine = make_engine(database_url or f"sqlite:///{tmp_path / 'unique.sqlite3'}")
+    create_tables(engine)
+    inserts: list[tuple[str, bool]] = []
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _seen(_c: Any, _cur: Any, sql: str, _params: Any, _ctx: Any, many: bool) -> None:
+        if sql.startswith("INSERT"):
+            inserts.append((sql, many))
+
+    def ballot(tag: str, *values: tuple[str, str]) -> _Ballot:
+        unique = (UniqueValue("ballot_hash", tag * 64), *(UniqueValue(k, v) for k, v in values))  # type: ignore[arg-type]
+        return _Ballot(None, b"", tag * 64, "", {}, unique)  # type: ignore[arg-type]
+
+    def rows(s: Session) -> dict[tuple[str, str], tuple[str, int]]:
+        return {(r.kind, r.value): (r.ballot_hash, r.ledger_index) for r in s.exec(select(BallotUniqueValue))}
+
+    try:
+        pads = [("pad", f"{i:064x}") for i in range(15)]
+        with Session(engine) as s:
+            ballot("a", ("ballot_nonce", "n" * 64), *pads).insert_rows(s, "e", RESERVED)
+            s.commit()
+            [(sql, many)] = inserts  # 17 rows in one statement, not an executemany of 17
+            assert not many and sql.count("), (") == 16
+            written = rows(s)
+            assert len(written) == 17 and set(written.values()) == {("a" * 64, RESERVED)}
+        # a second ballot repeating ONE pad (the last) of the first: nothing of it is written
+        with Session(engine) as s:
+            with pytest.raises(IntegrityError):
+                ballot("b", ("ballot_nonce", "m" * 64), ("pad", "f" * 64), pads[-1]).insert_rows(s, "e", 7)
+            s.rollback()
+            assert rows(s) == written
+        # ... so its own values stay free for a fresh ballot
+        with Session(engine) as s:
+            ballot("c", ("ballot_nonce", "m" * 64), ("pad", "f" * 64)).insert_rows(s, "e", 8)
+            s.commit()
+            assert rows(s)[("ballot_nonce", "m" * 64)] == ("c" * 64, 8)
+            assert len(rows(s)) == 20
+    finally:
+        engine.dispose()
+
+
 def test_spoil_route_is_rate_limited_per_client_and_capped_per_election(tmp_path: Path) -> None:
     """The anonymous spoil route: a per-client token bucket (429 spoil.rate_limited with Retry-After, nothing
     appended) and a per-election cap (409 spoil.cap_reached); casting is not affected by either."""

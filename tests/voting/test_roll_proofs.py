@@ -112,6 +112,12 @@ def test_every_alias_has_a_proof_against_the_published_commitment(
             count = s.exec(select(func.count()).select_from(RollNodeRow)).one()
         assert count == len(roll_tree(aliases)[1])
 
+        # the lookup's leaf index serves the roll proof of THAT alias (a cast's next step), and only of it
+        other = aliases[0] if aliases[0] != alias0 else aliases[1]
+        assert service.lookup_alias(key0) == alias0
+        assert service.roll_proof(other).index == aliases.index(other)
+        assert service.lookup_alias(key0) == alias0
+        assert service.roll_proof(alias0).index == aliases.index(alias0)
         for rank, alias in enumerate(aliases):
             proof = service.roll_proof(alias)
             assert proof.index == rank  # the alias's rank: nothing about the resident

@@ -245,10 +245,52 @@ def test_a_lost_cast_below_the_high_water_mark_is_replayed_from_its_pending_boun
 
 
 @pytest.mark.postgres
-def test_a_cast_after_a_close_whose_record_was_lost_is_refused(tmp_path, monkeypatch, postgres_url):
+def test_a_lost_cast_whose_bound_lags_far_behind_is_replayed(tmp_path, monkeypatch, postgres_url):
+    """A cast's pending bound is the ledger size its process KNEW (``Ledger.known_size``, no read): with
+    other processes appending meanwhile it may lie many entries below the cast's entry. Reconciliation and
+    the voter's next cast search from it and still find the entry."""
+    with server(tmp_path, postgres_url) as w:
+        http, service, residents = w["http"], w["service"], w["residents"]
+        run_key_ceremony(http, w["invitations"], admin_token=ADMIN_TOKEN)
+        assert http.post("/api/v1/admin/open", headers=ADMIN, json=OPEN_EARLY).status_code == 200
+        fail = CommitFails(monkeypatch, service)
+        stale = 2  # as if this process had seen nothing since the first entries
+        monkeypatch.setattr(type(service.ledger), "known_size", property(lambda _self: stale))
+        with VoterClient(w["url"]) as v:
+            v.cast_jpki(residents[0].card, CHOICE)
+            for lost_by in ("reconcile", "next cast"):
+                size = service.ledger.size
+                fail.arm()
+                with pytest.raises(ServerError):
+                    v.cast_jpki(residents[0].card, CHOICE)
+                lost = service.ledger.entry(size).payload
+                with Session(service.engine) as s:
+                    ev = s.get(AuthEvidence, lost["auth"]["evidence_hash"])
+                    assert (ev.status, ev.ledger_index) == ("pending", stale) and stale < size
+                if lost_by == "reconcile":
+                    report = reconcile(http)
+                    assert report["start"] == stale
+                    assert report["repaired"] == [{"index": size, "type": "ballot.cast"}]
+                else:
+                    service._diverged = None  # what another server process, which never saw it, would do
+                    assert v.cast_jpki(residents[0].card, CHOICE).seq == lost["seq"] + 1
+                with Session(service.engine) as s:
+                    ev = s.get(AuthEvidence, lost["auth"]["evidence_hash"])
+                    assert (ev.status, ev.ledger_index) == ("final", size)
+                    assert s.get(IntakeBallot, lost["ballot_hash"]).ledger_index == size
+        assert (reconcile(http, full=True)["problems"]) == []
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("appended_by", ["this process", "another process"])
+def test_a_cast_after_a_close_whose_record_was_lost_is_refused(
+    tmp_path, monkeypatch, postgres_url, appended_by
+):
     """PostgreSQL (several processes): a close appended by a process that died before recording it leaves
     the phase 'voting' in the database. A cast (holding the election's lock shared) finds that unrecorded
-    lifecycle entry first, replays it under the exclusive lock, and is refused: no cast follows the close."""
+    lifecycle entry first, replays it under the exclusive lock, and is refused: no cast follows the close.
+    Appended by another process, the close is beyond the ledger size this process knows: the cast asks
+    the stored size."""
     with server(tmp_path, postgres_url) as w:
         http, service, residents = w["http"], w["service"], w["residents"]
         run_key_ceremony(http, w["invitations"], admin_token=ADMIN_TOKEN)
@@ -263,10 +305,55 @@ def test_a_cast_after_a_close_whose_record_was_lost_is_refused(tmp_path, monkeyp
             assert service.ledger.entry(closed).type == "voting.closed"
             assert service.election().phase == "voting"  # the record was lost
             service._diverged = None  # what another server process, which never saw it, would do
+            if appended_by == "another process":  # ... whose ledger never saw the close's append either
+                monkeypatch.setattr(type(service.ledger), "known_size", property(lambda _self: closed))
             with pytest.raises(ServerError) as e:
                 v.cast_jpki(residents[1].card, CHOICE)
             assert e.value.code == "voting.closed"
         assert service.ledger.size == closed + 1 and service.election().phase == "closed"
+
+
+@pytest.mark.postgres
+def test_the_lifecycle_check_reads_a_cast_entry_at_most_once(tmp_path, monkeypatch, postgres_url):
+    """While other casts record, ``ledger_synced`` lies at a cast's entry, and every cast on PostgreSQL asks
+    what that entry is (a lifecycle step's left unrecorded by a dead process, or not). A cast this process
+    appended is known without reading its entry (about 17 kB); another's is read once, then known."""
+    from voting.service._core import _RecentIndices
+
+    with server(tmp_path, postgres_url) as w:
+        http, service, residents = w["http"], w["service"], w["residents"]
+        run_key_ceremony(http, w["invitations"], admin_token=ADMIN_TOKEN)
+        assert http.post("/api/v1/admin/open", headers=ADMIN, json=OPEN_EARLY).status_code == 200
+        ledger = service.ledger
+        reads: list[tuple[int, int]] = []
+        real_payloads = ledger.payloads
+
+        def payloads(start: int, stop: int) -> Any:
+            reads.append((start, stop))
+            return real_payloads(start, stop)
+
+        monkeypatch.setattr(ledger, "payloads", payloads)
+
+        def still_recording(index: int) -> None:  # as if the cast at ``index`` had not recorded yet
+            with Session(service.engine) as s:
+                row = s.exec(select(ElectionRow)).one()
+                row.ledger_synced = index
+                s.add(row)
+                s.commit()
+
+        with VoterClient(w["url"]) as v:
+            first = v.cast_jpki(residents[0].card, CHOICE).leaf_index
+            still_recording(first)
+            v.cast_jpki(residents[1].card, CHOICE)
+            assert reads == []  # this process appended that cast: nothing read
+            service._casts = _RecentIndices()  # a process that did not append it (a restart, another server)
+            still_recording(first)
+            v.cast_jpki(residents[2].card, CHOICE)
+            assert reads == [(first, first + 1)]  # read once ...
+            still_recording(first)
+            v.cast_jpki(residents[0].card, CHOICE)
+            assert reads == [(first, first + 1)]  # ... then known
+        assert reconcile(http, full=True)["problems"] == []
 
 
 def _unique_rows(s: Session, payload: dict[str, Any]) -> dict[tuple[str, str], int]:

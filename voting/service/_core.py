@@ -19,6 +19,7 @@ import datetime as dt
 import hashlib
 import json
 import threading
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -95,8 +96,10 @@ CAST_SLOTS = 4
 #: (start-up, catch-up): a cast holds it for well under a second between its two commits
 ORPHAN_MIN_AGE = dt.timedelta(minutes=2)
 
-#: :meth:`ServiceCore._lifecycle_unrecorded`'s read (every cast on PostgreSQL), built once
-_SYNC_STATE = select(ElectionRow.phase, ElectionRow.ledger_synced)
+#: what :meth:`ServiceCore.casting` reads under the locks (every cast on PostgreSQL), built once: the phase
+#: and the voting period's end (the cast's step 6 checks them: they cannot change while the lock is held
+#: shared) and the private state's high-water mark (:meth:`ServiceCore._lifecycle_unrecorded`)
+_SYNC_STATE = select(ElectionRow.phase, ElectionRow.ledger_synced, ElectionRow.closes_at)
 #: :meth:`ServiceCore.record_synced`'s UPDATE, built once and bound by name at each execution (a cast runs it:
 #: building a statement costs SQLAlchemy more CPU than executing a compiled one)
 _RECORD_SYNCED = (
@@ -105,6 +108,32 @@ _RECORD_SYNCED = (
     .where(col(ElectionRow.ledger_synced) <= bindparam("index"))
     .values(ledger_synced=bindparam("synced"))
 )
+
+
+class _RecentIndices:
+    """The last :data:`_RECENT` ledger indices added (thread-safe): a bounded memory of entries' types."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._order: deque[int] = deque()
+        self._set: set[int] = set()
+
+    def add(self, index: int) -> None:
+        with self._lock:
+            if index in self._set:
+                return
+            self._order.append(index)
+            self._set.add(index)
+            if len(self._order) > _RECENT:
+                self._set.discard(self._order.popleft())
+
+    def __contains__(self, index: object) -> bool:
+        with self._lock:
+            return index in self._set
+
+
+#: how many indices :class:`_RecentIndices` keeps (a few seconds of casts at the target rate)
+_RECENT = 4096
 
 
 def _hash_secret(s: str) -> str:
@@ -271,10 +300,16 @@ class ServiceCore:
         self._open_lock = threading.Lock()  # opening the ledger
         #: several processes share this database (PostgreSQL): appending() also takes the database lock
         self._shared = engine.dialect.name != "sqlite"
+        #: what :meth:`_read_session` binds: on PostgreSQL the same pool in autocommit, so a read-only session
+        #: sends no BEGIN and no ROLLBACK (READ COMMITTED gives each statement its own snapshot either way)
+        self._reader = engine.execution_options(isolation_level="AUTOCOMMIT") if self._shared else engine
         self._appended = 0  # appends made by this process (to detect an append whose record failed)
         self._local = threading.local()  # .appended: appends made by this thread (casts run side by side)
         self._diverged: str | None = None
         self._cache: dict[str, Any] = {}
+        #: indices of ``ballot.cast`` entries this process appended or read lately (an entry never changes):
+        #: what :meth:`_lifecycle_unrecorded` finds at ``ledger_synced`` while other casts are recording
+        self._casts = _RecentIndices()
         create_tables(engine)
 
     @classmethod
@@ -309,6 +344,13 @@ class ServiceCore:
 
     def _session(self) -> Session:
         return Session(self.engine, expire_on_commit=False)
+
+    def _read_session(self) -> Session:
+        """A session for reads only (a cast's checks before its locks): on PostgreSQL each statement commits
+        by itself, which saves the transaction's BEGIN and ROLLBACK round trips and is what READ COMMITTED
+        reads see anyway (a snapshot per statement); on SQLite an ordinary session. Never write in it: there
+        is no transaction to roll back."""
+        return Session(self._reader, expire_on_commit=False)
 
     def _row(self, s: Session) -> ElectionRow:
         row = s.exec(select(ElectionRow)).first()
@@ -422,7 +464,7 @@ class ServiceCore:
                     self._unlock_database(conn)
 
     @contextmanager
-    def casting(self, voter: str) -> Iterator[None]:
+    def casting(self, voter: str) -> Iterator[Any]:
         """Hold the election's mutation lock *shared* and the lock of voter alias ``voter`` (hex) for one
         ballot cast's check → pending commit → append → record sequence (the intake's step 6).
 
@@ -440,9 +482,13 @@ class ServiceCore:
         has left. A cast's own unrecorded entry is covered by its pending evidence (the voter's next cast
         or reconciliation replays it). If this thread appended and its private write failed, the service
         refuses further mutations (``service.diverged``) as :meth:`appending` does.
+
+        Yields the election row's ``phase`` and ``closes_at`` as read under the locks on PostgreSQL (they
+        cannot change until the block ends: every change takes the lock exclusive), so the caller checks
+        them without reading them again; ``None`` on SQLite or inside :meth:`appending` (read them).
         """
         if self._elock.depth:  # inside appending(): already exclusive
-            yield
+            yield None
             return
         caught_up = False
         while True:
@@ -452,11 +498,12 @@ class ServiceCore:
                 try:
                     if self._diverged is not None:
                         raise ServiceUnavailable("service.diverged", self._diverged)
-                    behind = conn is not None and not caught_up and self._lifecycle_unrecorded(conn)
+                    state = None if conn is None else conn.execute(_SYNC_STATE).first()
+                    behind = state is not None and not caught_up and self._lifecycle_unrecorded(state)
                     if not behind:
                         before = getattr(self._local, "appended", 0)
                         try:
-                            yield
+                            yield state
                         except BaseException:
                             if getattr(self._local, "appended", 0) != before:
                                 self._diverged = _DIVERGED
@@ -476,26 +523,38 @@ class ServiceCore:
         key = _voter_lock_key(self.election_id, voter)
         conn = self.engine.connect()
         try:
-            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({key})")
-            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock_shared({ELECTION_LOCK_KEY})")
+            # one statement, one round trip; its target list is evaluated in order: the voter's lock first
+            conn.exec_driver_sql(
+                f"SELECT pg_advisory_xact_lock({key}), pg_advisory_xact_lock_shared({ELECTION_LOCK_KEY})"
+            )
         except BaseException:
             conn.invalidate()
             conn.close()
             raise
         return conn
 
-    def _lifecycle_unrecorded(self, conn: Any) -> bool:
+    def _lifecycle_unrecorded(self, row: Any) -> bool:
         """Under the shared lock: whether the first entry the private state has not recorded is not a cast
-        (a lifecycle step's, whose process died between its append and its record). Read on ``conn``, the
-        lock's own connection (every cast on PostgreSQL asks: no second connection, two columns)."""
-        row = conn.execute(_SYNC_STATE).first()
+        (a lifecycle step's, whose process died between its append and its record). ``row`` is the
+        election's :data:`_SYNC_STATE`, read on the lock's own connection (every cast on PostgreSQL asks:
+        no second connection, three columns). The
+        ledger is asked only what this process does not know: its stored size when ``ledger_synced`` is
+        not below :attr:`ledger.log.Ledger.known_size`, and the entry at ``ledger_synced`` unless it is a
+        cast this process appended or read lately (while other casts record, it usually is)."""
         if row is None or row.phase == "creating":
             return False
         synced = int(row.ledger_synced)
-        if synced >= self.ledger.size:
+        ledger = self.ledger
+        # an entry at ``synced`` exists if this process knows of it (no read); else the stored size tells
+        if synced >= ledger.known_size and synced >= ledger.size:
             return False
-        for _index, etype, _payload in ledger_entries(self.ledger, start=synced, stop=synced + 1):
-            return bool(etype != EventType.BALLOT_CAST)
+        if synced in self._casts:  # a cast this process appended or read: no read of the (large) entry
+            return False
+        for index, etype, _payload in ledger_entries(ledger, start=synced, stop=synced + 1):
+            if etype == EventType.BALLOT_CAST:
+                self._casts.add(index)
+                return False
+            return True
         return False  # pragma: no cover - the entry exists (the size said so)
 
     def _lock_database(self) -> Any:
@@ -571,6 +630,8 @@ class ServiceCore:
         Returns the ledger's ``Appended`` (index and entry hash)."""
         appended = self.ledger.append(_event_type(type_), dict(payload))
         self._count_append()
+        if type_ == EventType.BALLOT_CAST:
+            self._casts.add(int(appended.index))
         return appended
 
     def _count_append(self) -> None:

@@ -36,13 +36,13 @@ Casting (``ballot.cast``), in this order::
                                                            [kiosk.revoked, kiosk.not_open, kiosk.session]
        the uniqueness rules again, the digital-ID binding again, then ONE commit BEFORE the append of what
        the public entry cannot rebuild and what no other submission may take meanwhile: the authentication
-       evidence as a *pending* row (holding, until the cast is recorded, the ledger's size before the
-       append: a lower bound of its entry's index), for an account's first ballot its
-       :class:`~voting._intake_db.OidcSubjectBinding`, the ballot's unique values *reserved*
-       (``BallotUniqueValue.ledger_index`` -1) and the one-time challenge, authorization or signing
-       transaction marked used; the database's unique keys refuse a second voter's identical values here
-       [ballot.duplicate*, challenge.used, oidc.*]; then one ledger append, and one commit of the private
-       rows (evidence final, reserved values given their index, ballot row, voter state,
+       evidence as a *pending* row (holding, until the cast is recorded, a size of the ledger this process
+       knew before the append, ``Ledger.known_size``: a lower bound of its entry's index), for an
+       account's first ballot its :class:`~voting._intake_db.OidcSubjectBinding`, the ballot's unique
+       values *reserved* (``BallotUniqueValue.ledger_index`` -1) and the one-time challenge, authorization
+       or signing transaction marked used; the database's unique keys refuse a second voter's identical
+       values here [ballot.duplicate*, challenge.used, oidc.*]; then one ledger append, and one commit of
+       the private rows (evidence final, reserved values given their index, ballot row, voter state,
        ``ElectionRow.ledger_synced``).
 
 If the process dies between the append and that last commit, :class:`BallotReplay` (run by
@@ -116,8 +116,8 @@ from .._intake_db import (
     IntakeBallot,
     OidcSubjectBinding,
 )
+from .._roll import RollProof
 from ..receipt import Receipt
-from ._core import ledger_entries
 from ._intake_auth import _Authenticated
 from ._intake_checks import RESERVED, Channel, _Ballot, _rejecting
 from ._intake_dapp import IntakeDapp
@@ -152,10 +152,11 @@ class IntakeService(IntakeDapp, IntakeEvidence, IntakeKiosk):
         challenge), over the internet."""
         self._require_voting()
         b = self._parse_ballot(ballot)
-        with self._session() as s:
+        with self._read_session() as s:  # steps 3 to 5 and the roll proof: reads, no network call between
             self._check_unique(s, b)
-        auth = self._auth_jpki(b, submission, challenge)
-        return self._commit_cast(b, auth, "internet")
+            auth = self._auth_jpki(b, submission, challenge, s)
+            roll_proof = self.election.roll_proof(auth.alias, s)
+        return self._commit_cast(b, auth, "internet", roll_proof=roll_proof)
 
     def cast_kiosk(
         self,
@@ -174,15 +175,22 @@ class IntakeService(IntakeDapp, IntakeEvidence, IntakeKiosk):
         races the cast is either before it (refused) or after it."""
         self._require_voting()
         b = self._parse_ballot(ballot)
-        kiosk = self._kiosk_cast(kiosk_id, session, kiosk_signature, b.hash)
-        with self._session() as s:
+        with self._read_session() as s:  # reads, no network call between them
+            kiosk = self._kiosk_cast(s, kiosk_id, session, kiosk_signature, b.hash)
             self._check_unique(s, b)
             self._check_kiosk_open(s, kiosk)
-        auth = self._auth_jpki(b, submission, challenge)
-        return self._commit_cast(b, auth, "kiosk", kiosk)
+            auth = self._auth_jpki(b, submission, challenge, s)
+            roll_proof = self.election.roll_proof(auth.alias, s)
+        return self._commit_cast(b, auth, "kiosk", kiosk, roll_proof=roll_proof)
 
     def _commit_cast(
-        self, b: _Ballot, auth: _Authenticated, channel: Channel, kiosk: _KioskCast | None = None
+        self,
+        b: _Ballot,
+        auth: _Authenticated,
+        channel: Channel,
+        kiosk: _KioskCast | None = None,
+        *,
+        roll_proof: RollProof | None = None,
     ) -> Receipt:
         """Step 6: serialised per voter (and against phase changes), re-check, reserve, append, record.
 
@@ -199,12 +207,15 @@ class IntakeService(IntakeDapp, IntakeEvidence, IntakeKiosk):
         eid = self.election_id
         evh = auth.evidence_hash.hex()
         # The roll is immutable once committed (voting needs the commitment): its proof is read outside the
-        # locks, O(log n) stored rows, and checked against the published root before it is used.
-        roll_proof = self.election.roll_proof(auth.alias).to_dict()
-        with self._voter_locks.hold((eid, alias)), self.election.casting(alias):
+        # locks (by the caller's read session, or here), O(log n) stored rows, and checked against the
+        # published root before it is used.
+        if roll_proof is None:
+            roll_proof = self.election.roll_proof(auth.alias)
+        proof = roll_proof.to_dict()
+        with self._voter_locks.hold((eid, alias)), self.election.casting(alias) as held:
             now = self.clock()
             with self._session() as s:
-                self._require_voting(s)
+                self._require_voting(s, held)  # as read under the locks (PostgreSQL), else read here
                 # a pending row of this voter seen here (under the voter's lock) is of an attempt that ended
                 # without its record: replayed if its entry is on the ledger, else deleted with what it held
                 self._settle_pending_of(s, alias, now)
@@ -240,7 +251,8 @@ class IntakeService(IntakeDapp, IntakeEvidence, IntakeKiosk):
                     self._consume_dapp(s, auth.dapp_transaction, now)
                 try:
                     b.insert_rows(s, eid, RESERVED)
-                    floor = int(self.ledger.size)  # while pending: a lower bound of the entry's index
+                    # while pending: a lower bound of the entry's index (what this process knows; no read)
+                    floor = int(self.ledger.known_size)
                     c.execute(
                         EVIDENCE_PENDING,
                         {
@@ -280,7 +292,7 @@ class IntakeService(IntakeDapp, IntakeEvidence, IntakeKiosk):
                 "ballot_hash": bh,
                 "tracking_code": b.tracking_code,
                 "voter_alias": alias,
-                "roll_proof": roll_proof,
+                "roll_proof": proof,
                 "channel": channel,
                 "auth": auth.public_auth,
                 "seq": seq,
@@ -290,15 +302,16 @@ class IntakeService(IntakeDapp, IntakeEvidence, IntakeKiosk):
             try:
                 appended = self.election.append_entry(EventType.BALLOT_CAST, payload)
             except BaseException:
-                if not self._on_ledger(bh, floor):  # nothing appended: drop the pending rows (best effort)
-                    self._drop_pending(evh)
+                self._drop_unless_appended(evh, bh, floor)  # nothing appended: the pending rows go
                 raise
             index = int(appended.index)
             with self._session() as s:  # prebuilt statements on the session's connection (no ORM objects)
                 c = s.connection()
                 kiosk_index = index if channel == "kiosk" else None
                 voter = {"eid": eid, "alias": alias, "seq": seq, "index": index, "kiosk": kiosk_index}
-                if c.execute(VOTER_RECORDED[kiosk_index is not None], voter).rowcount == 0:
+                # the voter's state read under the voter's lock says whether it has a row (an INSERT for a
+                # first ballot, no UPDATE that matches nothing); an UPDATE that matches nothing inserts too
+                if state is None or c.execute(VOTER_RECORDED[kiosk_index is not None], voter).rowcount == 0:
                     c.execute(
                         VOTER_FIRST,
                         {
@@ -359,19 +372,6 @@ class IntakeService(IntakeDapp, IntakeEvidence, IntakeKiosk):
             self._check_unique(s, b)
             self._check_binding(s, auth)
         raise Conflict("ballot.duplicate", "another submission took a value of this ballot first")
-
-    def _on_ledger(self, ballot_hash: str, floor: int) -> bool:
-        """After a failed append: whether this ballot's cast is on the ledger after all (the commit's answer
-        was lost), searched from ``floor`` (the ledger's size before the append; other voters' casts may
-        follow it). ``True`` when the ledger cannot tell, so that evidence is never dropped for a ballot that
-        may be on the ledger (reconciliation deletes a real orphan later)."""
-        try:
-            return any(
-                etype == EventType.BALLOT_CAST and p.get("ballot_hash") == ballot_hash
-                for _i, etype, p in ledger_entries(self.ledger, start=floor)
-            )
-        except Exception:
-            return True
 
     # ------------------------------------------------------------------------------------ spoiling
 

@@ -147,23 +147,30 @@ class IntakeAuth(IntakeChecks):
             raise Forbidden("voter.not_on_roll", "the authenticated resident is not on this election's roll")
         return bytes(alias)
 
-    def _auth_jpki(self, b: _Ballot, submission: JpkiSubmission, challenge: bytes) -> _Authenticated:
+    def _auth_jpki(
+        self, b: _Ballot, submission: JpkiSubmission, challenge: bytes, s: Session | None = None
+    ) -> _Authenticated:
+        """Steps 4 and 5 of a JPKI cast: the challenge, the card's signature, the roll. Reads in ``s`` (the
+        caller's read session, open across the signature's verification: no network call), or a read
+        session of its own (a few ms open)."""
         self._require_method("jpki")
         if self.jpki is None:
             raise Forbidden("auth.unavailable", "JPKI authentication is not configured on this server")
         if len(challenge) != 32:
             raise InvalidRequest("challenge.format", "the server challenge is 32 bytes (64 hex digits)")
-        with self._session() as s:  # one session for the challenge and the roll (a few ms open)
-            self._check_challenge(challenge, s)
-            verified_at = self.clock()
-            ident = self.jpki.verify(
-                submission,
-                election_base_hash=self.election.base_hash,
-                ballot_hash=b.hash,
-                challenge=challenge,
-                now=verified_at,
-            )
-            alias = self._alias_for(ident.match_key.digest, s)
+        if s is None:
+            with self._read_session() as own:
+                return self._auth_jpki(b, submission, challenge, own)
+        self._check_challenge(challenge, s)
+        verified_at = self.clock()
+        ident = self.jpki.verify(
+            submission,
+            election_base_hash=self.election.base_hash,
+            ballot_hash=b.hash,
+            challenge=challenge,
+            now=verified_at,
+        )
+        alias = self._alias_for(ident.match_key.digest, s)
         evidence = {
             "method": "jpki",
             "election_base_hash": self.election.base_hash.hex(),

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
-from sqlalchemy import CursorResult, Delete, Update, bindparam, delete, func, insert, update
+from sqlalchemy import CursorResult, Delete, Insert, Update, bindparam, delete, func, insert, update
 from sqlmodel import Session, col, select
 
 from crypto import (
@@ -101,7 +101,27 @@ _USED_VALUES = (
     .where(col(BallotUniqueValue.election_id) == bindparam("eid"))
     .where(col(BallotUniqueValue.value).in_(bindparam("values", expanding=True)))
 )
-_INSERT_UNIQUE = insert(BallotUniqueValue)
+#: one multi-row ``INSERT ... VALUES (...), (...)`` per number of rows (a manifest's ballots all have the same
+#: number of unique values), built on first use: one statement for the database, where an executemany sent
+#: one per row
+_INSERT_UNIQUE: dict[int, Insert] = {}
+
+
+def _insert_unique(rows: int) -> Insert:
+    stmt = _INSERT_UNIQUE.get(rows)
+    if stmt is None:
+        shared: dict[str, Any] = {
+            "election_id": bindparam("eid"),
+            "ballot_hash": bindparam("bh"),
+            "ledger_index": bindparam("at"),
+        }
+        stmt = insert(BallotUniqueValue).values(
+            [{**shared, "kind": bindparam(f"k{i}"), "value": bindparam(f"v{i}")} for i in range(rows)]
+        )
+        _INSERT_UNIQUE[rows] = stmt
+    return stmt
+
+
 _FINALISE_UNIQUE = (
     update(BallotUniqueValue)
     .where(col(BallotUniqueValue.election_id) == bindparam("eid"))
@@ -206,23 +226,15 @@ class _Ballot:
             )
 
     def insert_rows(self, s: Session, election_id: str, ledger_index: int) -> None:
-        """Insert this ballot's :class:`BallotUniqueValue` rows in ``s``'s transaction: one multi-row
-        ``INSERT`` of plain values (a cast has about 16; building an ORM object per row cost more CPU than
-        the rest of the private commit). The primary key refuses a value another ballot holds, on the ledger
-        or reserved (``ledger_index`` :data:`RESERVED`, what a cast inserts before its append)."""
-        s.connection().execute(
-            _INSERT_UNIQUE,
-            [
-                {
-                    "election_id": election_id,
-                    "kind": v.kind,
-                    "value": v.value,
-                    "ballot_hash": self.hex,
-                    "ledger_index": ledger_index,
-                }
-                for v in self.unique
-            ],
-        )
+        """Insert this ballot's :class:`BallotUniqueValue` rows in ``s``'s transaction: ONE multi-row
+        ``INSERT ... VALUES`` statement of plain values (a cast has about 16; building an ORM object per row
+        cost more CPU than the rest of the private commit, and an executemany sent one statement per row).
+        The primary key refuses a value another ballot holds, on the ledger or reserved (``ledger_index``
+        :data:`RESERVED`, what a cast inserts before its append); the one statement then inserts none."""
+        params: dict[str, Any] = {"eid": election_id, "bh": self.hex, "at": ledger_index}
+        for i, v in enumerate(self.unique):
+            params[f"k{i}"], params[f"v{i}"] = v.kind, v.value
+        s.connection().execute(_insert_unique(len(self.unique)), params)
 
     def finalise_rows(self, s: Session, election_id: str, ledger_index: int) -> None:
         """The cast's entry is ``ledger_index``: its reserved :class:`BallotUniqueValue` rows now name it
@@ -300,6 +312,12 @@ class IntakeChecks:
     def _session(self) -> Session:
         return Session(self.engine, expire_on_commit=False)
 
+    def _read_session(self) -> Session:
+        """For the checks before the locks, which only read (the service's ``_read_session``: on PostgreSQL
+        in autocommit, no BEGIN/ROLLBACK round trips)."""
+        session: Session = self.election._read_session()
+        return session
+
     def context(self) -> ElectionContext:
         """The :class:`ElectionContext` ballots are checked against (needs the joint key)."""
         if self._ctx is None:
@@ -310,10 +328,11 @@ class IntakeChecks:
             )
         return self._ctx
 
-    def _require_voting(self, s: Session | None = None) -> None:
+    def _require_voting(self, s: Session | None = None, held: Any = None) -> None:
         # the phase and the voting period (``voting.not_open`` / ``voting.closed``), by the service's clock;
-        # read in ``s`` when given (a session the caller has open), else in a session of its own
-        self.election.require_voting(s)
+        # as ``held`` gives them (read under the election's lock), else read in ``s`` when given (a session
+        # the caller has open), else in a session of its own
+        self.election.require_voting(s, held=held)
 
     def _require_method(self, method: str) -> None:
         if method not in self.election.manifest.auth_methods:

@@ -21,7 +21,7 @@ from .._db import RollEntryRow
 from .._errors import Conflict, NotFound
 from .._intake_db import AuthEvidence
 from .._oversight import EVIDENCE_EXPORT_FORMAT, EXPORT_EVENT, export_hash, sealed_evidence, sealed_roll
-from ._core import Replay, ServiceCore, replays
+from ._core import Replay, ServiceCore, ledger_entries, replays
 from ._intake_auth import _Authenticated
 from ._intake_checks import IntakeChecks, drop_pending
 from ._intake_replay import settle_pending
@@ -83,6 +83,25 @@ class IntakeEvidence(IntakeChecks):
                 s.commit()
         except Exception:  # noqa: S110 - reconciliation deletes orphan pending rows anyway
             pass
+
+    def _drop_unless_appended(self, evidence_hash: str, ballot_hash: str, floor: int) -> None:
+        """After a failed append: unless the cast is on the ledger after all (:meth:`_on_ledger`), its
+        pending evidence goes with what it held (best effort)."""
+        if not self._on_ledger(ballot_hash, floor):
+            self._drop_pending(evidence_hash)
+
+    def _on_ledger(self, ballot_hash: str, floor: int) -> bool:
+        """After a failed append: whether this ballot's cast is on the ledger after all (the commit's answer
+        was lost), searched from ``floor`` (a size of the ledger known before the append; other voters'
+        casts may follow it). ``True`` when the ledger cannot tell, so that evidence is never dropped for a
+        ballot that may be on the ledger (reconciliation deletes a real orphan later)."""
+        try:
+            return any(
+                etype == EventType.BALLOT_CAST and p.get("ballot_hash") == ballot_hash
+                for _i, etype, p in ledger_entries(self.ledger, start=floor)
+            )
+        except Exception:
+            return True
 
     def _settle_pending_of(self, s: Session, alias: str, now: dt.datetime) -> None:
         """Under the voter's lock (no attempt of this voter in flight, in any process): this voter's pending

@@ -34,10 +34,12 @@ class IntakeKiosk(IntakeChecks):
     """Checks of a kiosk ballot: before the locks (:meth:`_kiosk_cast`) and under them
     (:meth:`_check_kiosk_open`, also in step 6)."""
 
-    def _kiosk_cast(self, kiosk_id: str, session: int, signature: str, ballot_hash: bytes) -> _KioskCast:
-        """The kiosk's signature of (base hash, kiosk id, session, ballot hash) verifies under its key."""
-        with self._session() as s:
-            row = usable_kiosk(s, self.election_id, kiosk_id)
+    def _kiosk_cast(
+        self, s: Session, kiosk_id: str, session: int, signature: str, ballot_hash: bytes
+    ) -> _KioskCast:
+        """The kiosk's signature of (base hash, kiosk id, session, ballot hash) verifies under its key (the
+        kiosk read in ``s``)."""
+        row = usable_kiosk(s, self.election_id, kiosk_id)
         if not isinstance(session, int) or isinstance(session, bool) or not 1 <= session < 2**63:
             raise Conflict("kiosk.session", "the session is a positive integer")
         digest = ballot_digest(self.election.base_hash, kiosk_id, session, ballot_hash)

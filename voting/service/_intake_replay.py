@@ -36,7 +36,8 @@ __all__ = ["BallotReplay", "pending_floor", "settle_pending"]
 
 def pending_floor(s: Session, election_id: str) -> int | None:
     """The smallest ledger index at which an entry of a pending cast may lie: a pending evidence row holds,
-    until its cast is recorded, the ledger's size before its append (a lower bound of its entry's index).
+    until its cast is recorded, a size of the ledger known before its append (a lower bound of its entry's
+    index).
     Casts of different voters record out of order, so ``ElectionRow.ledger_synced`` (a high-water mark) may
     already be past the entry of a cast whose process died between its append and its record: the
     reconciliation replays from here too. ``None``: no pending cast."""

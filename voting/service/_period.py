@@ -61,19 +61,24 @@ class PeriodStage(BoothStage):
         closes = self.election().closes_at
         return period.opens, period.closes if closes is None else _aware(closes)
 
-    def require_voting(self, s: Session | None = None) -> None:
+    def require_voting(self, s: Session | None = None, *, held: Any = None) -> None:
         """Ballots are accepted now: the phase is ``voting`` and the (extended) period has not ended.
-        Read in ``s`` (a caller's open session: no session of its own), or a session of its own.
+        Read in ``s`` (a caller's open session: no session of its own), or a read-only session of its own;
+        not read when ``held`` gives them (``phase``, ``closes_at``: what :meth:`casting` read under the
+        election's lock, which they cannot change under).
 
         Raises 409 ``voting.not_open`` before voting opens and ``voting.closed`` once the period's end has
         passed (even before the ``voting.closed`` entry is appended) or voting was closed."""
-        if s is None:
-            with self._session() as own:
+        if held is not None:
+            row = held
+        elif s is None:
+            with self._read_session() as own:
                 return self.require_voting(own)
-        row = s.connection().execute(_PHASE).first()  # a prebuilt read of the two columns (a cast asks twice)
+        else:
+            row = s.connection().execute(_PHASE).first()  # a prebuilt read of the two columns
         if row is None:
             raise NotFound("election.none", "no election has been created on this server")
-        phase, closes_at = row
+        phase, closes_at = row.phase, row.closes_at
         period = self.manifest.voting_period
         if phase in ("creating", "setup"):
             raise Conflict(

@@ -45,7 +45,7 @@ _CommittedRoll = tuple[str, int, str]
 
 # The per-cast roll reads, built once and bound by name at each execution (building a statement costs
 # SQLAlchemy more CPU than executing a compiled one)
-_ALIAS_OF = select(RollEntryRow.alias).where(
+_ALIAS_OF = select(RollEntryRow.alias, RollEntryRow.leaf_index).where(
     col(RollEntryRow.election_id) == bindparam("eid"), col(RollEntryRow.match_key) == bindparam("key")
 )
 _LEAF_INDEX = select(RollEntryRow.leaf_index).where(
@@ -167,13 +167,18 @@ class RollStage(ServiceCore):
         """The voter alias for a roll match key, or ``None`` if the resident is not on the roll. Read in
         ``s`` (a caller's open session), or a session of its own."""
         if s is None:
-            with self._session() as own:
+            with self._read_session() as own:
                 return self.lookup_alias(match_key, own)
         roll = self._committed_roll(s)
         if roll is None:
             return None
-        alias = s.connection().execute(_ALIAS_OF, {"eid": roll[0], "key": match_key.hex()}).scalar()
-        return bytes.fromhex(alias) if alias is not None else None
+        found = s.connection().execute(_ALIAS_OF, {"eid": roll[0], "key": match_key.hex()}).first()
+        if found is None:
+            return None
+        # the committed roll never changes: this thread's roll proof of the alias (the cast's next step)
+        # needs no second read of its leaf index
+        self._local.leaf = (roll[0], found.alias, int(found.leaf_index))
+        return bytes.fromhex(found.alias)
 
     @staticmethod
     def _roll_nodes(s: Session, eid: str, keys: Iterable[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
@@ -196,23 +201,31 @@ class RollStage(ServiceCore):
             return None
         return fold([nodes[k] for k in keys])
 
-    def roll_proof(self, alias: bytes) -> RollProof:
+    def roll_proof(self, alias: bytes, s: Session | None = None) -> RollProof:
         """The RFC 9162 inclusion proof of ``alias`` in the committed roll tree (the ``roll_proof`` of its
-        ``ballot.cast``): two indexed reads (the alias's leaf index, then O(log n) stored nodes), checked
+        ``ballot.cast``): two indexed reads (the alias's leaf index, unless this thread's last
+        :meth:`lookup_alias` found this alias, then O(log n) stored nodes), checked
         against the published root before it is returned, so a damaged node table is never published.
 
         Raises ``Forbidden`` (``voter.not_on_roll``) for an alias not on the roll, ``Conflict``
         (``roll.not_committed``) before the commitment, ``ServiceUnavailable`` (``roll.integrity``) if the
-        stored tree does not prove the alias against the committed root."""
-        with self._session() as s:
-            roll = self._committed_roll(s)
-            if roll is None:
-                raise Conflict("roll.not_committed", "the roll commitment is not published yet")
-            eid, size, root = roll
+        stored tree does not prove the alias against the committed root. Read in ``s`` (a caller's open
+        session), or a read-only session of its own."""
+        if s is None:
+            with self._read_session() as own:
+                return self.roll_proof(alias, own)
+        roll = self._committed_roll(s)
+        if roll is None:
+            raise Conflict("roll.not_committed", "the roll commitment is not published yet")
+        eid, size, root = roll
+        known = getattr(self._local, "leaf", None)  # the leaf index of the alias this thread looked up
+        if known is not None and known[:2] == (eid, alias.hex()):
+            index = known[2]
+        else:
             index = s.connection().execute(_LEAF_INDEX, {"eid": eid, "alias": alias.hex()}).scalar()
-            if index is None:
-                raise Forbidden("voter.not_on_roll", "the voter alias is not on this election's roll")
-            nodes = self._roll_nodes(s, eid, (k for part in roll_proof_plan(index, size) for k in part))
+        if index is None:
+            raise Forbidden("voter.not_on_roll", "the voter alias is not on this election's roll")
+        nodes = self._roll_nodes(s, eid, (k for part in roll_proof_plan(index, size) for k in part))
         try:
             proof = roll_proof_from_nodes(index, size, nodes)
             proof.verify(alias, bytes.fromhex(root))

@@ -1,0 +1,81 @@
+"""What one cast asks of PostgreSQL (issue 15: round trips, not only CPU, bound the intake's rate).
+
+A JPKI cast's checks before its locks only read: they run in read sessions in autocommit (no BEGIN, no
+ROLLBACK), all of steps 3 to 5 and the roll proof in one of them; step 6 keeps its transactions, takes
+both its locks in one statement and checks the phase it read under them. A regression that opens a
+session per check again, or reads in a transaction, or reads what it already holds, fails here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+from _service_util import start_election_on
+from sqlalchemy import event
+
+from voting.testing import JpkiTestCa, make_residents, tsukuba_manifest
+
+pytestmark = pytest.mark.postgres
+
+CHOICE = {"mayor": ["cand-2"], "referendum": ["no"], "subsidy": ["proj-1"]}
+
+
+def test_a_casts_checks_before_its_locks_read_in_autocommit_in_two_checkouts(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    now = dt.datetime.now(dt.UTC)
+    ca = JpkiTestCa.generate(now)
+    residents = make_residents(2, ca, now)
+    manifest = tsukuba_manifest(now, small=True, trustees=1, threshold=1)
+    with start_election_on(postgres_url, tmp_path, residents, ca, manifest) as e:
+        engine = e.service.engine
+        with e.client() as c:
+            c.cast_jpki(residents[0].card, CHOICE)  # warm: the roll commitment and the manifest are cached
+        seen: list[tuple[int, str, str | None]] = []  # (thread, what, isolation level), checkouts too
+
+        @event.listens_for(engine, "checkout")
+        def _checkout(*_a: Any) -> None:
+            seen.append((threading.get_ident(), "checkout", None))
+
+        @event.listens_for(engine, "before_cursor_execute")
+        def _statement(conn: Any, _cur: Any, sql: str, *_a: Any) -> None:
+            level = conn.get_execution_options().get("isolation_level")
+            seen.append((threading.get_ident(), " ".join(sql.split()[:2]), level))
+
+        with e.client() as c:
+            assert c.cast_jpki(residents[1].card, CHOICE).seq == 1
+        # the cast's request thread (the one that locks), from its phase check (the booth's own requests for
+        # the election and a challenge, and the server's keepers, run before it or on other threads)
+        thread = next(t for t, what, _ in seen if what.startswith("SELECT pg_advisory_xact_lock("))
+        mine = [(what, level) for t, what, level in seen if t == thread]
+        lock = next(i for i, (what, _) in enumerate(mine) if what.startswith("SELECT pg_advisory_xact_lock("))
+        phase = max(i for i, w in enumerate(mine[:lock]) if w == ("SELECT tv_election.phase,", "AUTOCOMMIT"))
+        assert mine[phase - 1][0] == "checkout"
+        cast = mine[phase - 1 :]
+        lock -= phase - 1
+        before = cast[: lock - 1]  # up to the lock connection's checkout
+        assert [w for w, _ in before].count(
+            "checkout"
+        ) == 2  # the phase; then steps 3 to 5 and the roll proof
+        reads = [(w, level) for w, level in before if w != "checkout"]
+        assert all(w.startswith("SELECT") and level == "AUTOCOMMIT" for w, level in reads), reads
+        assert {w for w, _ in reads} >= {"SELECT intake_unique_value.kind,", "SELECT tv_roll_node.level,"}
+        # the roll alias's lookup gave its leaf index too: the roll proof reads only the tree's nodes
+        assert [w for w, _ in reads].count("SELECT tv_roll_entry.alias,") == 1
+        assert "SELECT tv_roll_entry.leaf_index" not in [w for w, _ in reads]
+        assert [w for w, _ in cast].count("checkout") == 5  # + the lock, the pending commit, the record
+        after = [w for w, _ in cast[lock:]]
+        assert sum(w.startswith("SELECT pg_advisory") for w in after) == 1  # both locks in one statement
+        # the phase is read once under the locks (with ledger_synced, on the lock's connection): step 6
+        # checks it from there, not by a read of its own
+        assert after.count("SELECT tv_election.phase,") == 1
+        # a first ballot: the voter's state (read under the locks: none) is inserted, with no UPDATE first
+        assert "UPDATE intake_voter_state" not in after
+        seen.clear()
+        with e.client() as c:  # the same voter again: its state is updated
+            assert c.cast_jpki(residents[1].card, CHOICE).seq == 2
+        assert "UPDATE intake_voter_state" in [w for _t, w, _l in seen]
