@@ -802,7 +802,7 @@ def test_a_ballots_unique_values_go_in_one_statement_all_or_none(
 
     def ballot(tag: str, *values: tuple[str, str]) -> _Ballot:
         unique = (UniqueValue("ballot_hash", tag * 64), *(UniqueValue(k, v) for k, v in values))  # type: ignore[arg-type]
-        return _Ballot(None, b"", tag * 64, "", {}, unique)  # type: ignore[arg-type]
+        return _Ballot(b"", tag * 64, "", {}, unique)
 
     def rows(s: Session) -> dict[tuple[str, str], tuple[str, int]]:
         return {(r.kind, r.value): (r.ballot_hash, r.ledger_index) for r in s.exec(select(BallotUniqueValue))}
