@@ -19,11 +19,13 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import BigInteger, Column, ForeignKey, Integer, LargeBinary, String, UniqueConstraint, event
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import Field, SQLModel, create_engine
 
 from ledger.log import ping_when_idle
@@ -42,6 +44,7 @@ __all__ = [
     "make_engine",
     "make_private_dir",
     "normalise_database_url",
+    "once_more_if_disconnected",
     "utcnow",
 ]
 
@@ -248,6 +251,24 @@ def make_engine(url: str) -> Engine:
     # liveness: a connection that sat idle is pinged before use (``ledger.log.ping_when_idle``), a busy one
     # is not (``pool_pre_ping`` pinged at every checkout: one round trip per transaction)
     return ping_when_idle(create_engine(url))
+
+
+_T = TypeVar("_T")
+
+
+def once_more_if_disconnected(transaction: Callable[[], _T]) -> _T:
+    """Run ``transaction`` (one session: its statements and its commit) and, if it failed because its
+    connection was dead (SQLAlchemy invalidated it: the database restarted, or dropped the connection, while
+    it sat in the pool; a connection is only pinged after sitting idle, ``ledger.log.ping_when_idle``), run it
+    once more on a fresh connection. Nothing of the failed attempt was committed, unless the connection
+    died during the COMMIT itself: then the second attempt meets the first one's rows (a unique key refuses
+    them, and the caller's handling of a failed transaction applies, as for any other error)."""
+    try:
+        return transaction()
+    except DBAPIError as e:
+        if not e.connection_invalidated:
+            raise
+    return transaction()
 
 
 def create_tables(engine: Engine) -> None:

@@ -79,3 +79,41 @@ def test_a_casts_checks_before_its_locks_read_in_autocommit_in_two_checkouts(
         with e.client() as c:  # the same voter again: its state is updated
             assert c.cast_jpki(residents[1].card, CHOICE).seq == 2
         assert "UPDATE intake_voter_state" in [w for _t, w, _l in seen]
+
+
+def test_a_cast_whose_record_meets_a_dead_pooled_connection_is_recorded_on_a_fresh_one(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    """Pooled connections are pinged only after sitting idle: one the database dropped meanwhile (a restart,
+    an idle timeout) fails at its first statement. A cast's record, after its entry is on the ledger, runs
+    once more on a fresh connection then, so the voter gets a receipt and the service does not diverge."""
+    from sqlalchemy import create_engine, text
+
+    now = dt.datetime.now(dt.UTC)
+    ca = JpkiTestCa.generate(now)
+    residents = make_residents(1, ca, now)
+    manifest = tsukuba_manifest(now, small=True, trustees=1, threshold=1)
+    killer = create_engine(postgres_url.replace("postgresql://", "postgresql+psycopg://", 1))
+    killed: list[int] = []
+    try:
+        with start_election_on(postgres_url, tmp_path, residents, ca, manifest) as e:
+
+            @event.listens_for(e.service.engine, "before_cursor_execute")
+            def _drop_the_records_connection(conn: Any, _cur: Any, sql: str, *_a: Any) -> None:
+                if not killed and sql.startswith(
+                    ("INSERT INTO intake_voter_state", "UPDATE intake_voter_state")
+                ):
+                    pid = conn.connection.dbapi_connection.info.backend_pid
+                    with killer.connect() as k:
+                        k.execute(text("SELECT pg_terminate_backend(:p)"), {"p": pid})
+                    killed.append(pid)
+
+            with e.client() as c:
+                first = c.cast_jpki(residents[0].card, CHOICE)
+            assert first.seq == 1 and len(killed) == 1  # its record's first connection was dropped
+            with e.client() as c:  # recorded: the voter's next ballot is seq 2, the service took it
+                assert c.cast_jpki(residents[0].card, CHOICE).seq == 2
+            report = e.service.reconcile()
+            assert report.repaired == () and report.problems == ()  # nothing left to repair
+    finally:
+        killer.dispose()

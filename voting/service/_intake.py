@@ -84,27 +84,27 @@ when the manifest names one (``voting._oversight``; required in production): the
 :meth:`IntakeService.export_evidence` hands the sealed items to the observers and logs it on the ledger
 (``evidence.exported``); ``tvote audit-evidence`` (``voting._audit``) re-verifies them.
 
-The intake is a stage of the service with its own modules: this one (the forward path: cast, spoil,
-receipts), ``_intake_checks`` (its settings; steps 1 to 3 and the binding), ``_intake_auth`` (steps 4 and
-5: challenges, JPKI, digital ID and face), ``_intake_evidence`` (the pending and sealed evidence, the
-observers' export) and ``_intake_replay`` (:class:`BallotReplay`, registered with the core's reconciliation).
+The intake is a stage of the service with its own modules: this one (the forward path: cast, spoil),
+``_intake_receipts`` (receipts, and finding one by tracking code), ``_intake_checks`` (its settings; steps
+1 to 3 and the binding), ``_intake_auth`` (steps 4 and 5: challenges, JPKI, digital ID and face),
+``_intake_evidence`` (the pending and sealed evidence, the observers' export) and ``_intake_replay``
+(:class:`BallotReplay`, registered with the core's reconciliation).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, NoReturn
+from typing import Any, NoReturn
 
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import select
 
-from crypto import RevealedBallot, normalize_tracking_code, verify_revealed
-from ledger import NotFound as LedgerNotFound
+from crypto import RevealedBallot, verify_revealed
 from ledger.events import BASE_HASH, ELECTION_ID, EventType
 from voting.auth import JpkiSubmission, LiveCapture
 
-from .._errors import Conflict, InvalidRequest, NotFound
+from .._db import once_more_if_disconnected
+from .._errors import Conflict, InvalidRequest
 from .._intake_db import (
     BALLOT_CAST,
     EVIDENCE_FINAL,
@@ -123,13 +123,14 @@ from ._intake_checks import RESERVED, Channel, _Ballot, _rejecting
 from ._intake_dapp import IntakeDapp
 from ._intake_evidence import IntakeEvidence
 from ._intake_kiosk import IntakeKiosk, _KioskCast
+from ._intake_receipts import IntakeReceipts
 from ._kiosk import record_kiosk_ballot
 
 __all__ = ["IntakeService"]
 
 
 @dataclass
-class IntakeService(IntakeDapp, IntakeEvidence, IntakeKiosk):
+class IntakeService(IntakeDapp, IntakeEvidence, IntakeKiosk, IntakeReceipts):
     """Ballot intake for the one election of ``election`` (a :class:`~voting.service.ElectionService`).
 
     ``jpki`` verifies card signatures; ``oidc`` is a relying party (``voting.auth`` digital-ID client),
@@ -305,43 +306,51 @@ class IntakeService(IntakeDapp, IntakeEvidence, IntakeKiosk):
                 self._drop_unless_appended(evh, bh, floor)  # nothing appended: the pending rows go
                 raise
             index = int(appended.index)
-            with self._session() as s:  # prebuilt statements on the session's connection (no ORM objects)
-                c = s.connection()
-                kiosk_index = index if channel == "kiosk" else None
-                voter = {"eid": eid, "alias": alias, "seq": seq, "index": index, "kiosk": kiosk_index}
-                # the voter's state read under the voter's lock says whether it has a row (an INSERT for a
-                # first ballot, no UPDATE that matches nothing); an UPDATE that matches nothing inserts too
-                if state is None or c.execute(VOTER_RECORDED[kiosk_index is not None], voter).rowcount == 0:
+
+            def record() -> None:  # prebuilt statements on the session's connection (no ORM objects)
+                with self._session() as s:
+                    c = s.connection()
+                    kiosk_index = index if channel == "kiosk" else None
+                    voter = {"eid": eid, "alias": alias, "seq": seq, "index": index, "kiosk": kiosk_index}
+                    # the voter's state read under the voter's lock says whether it has a row (an INSERT
+                    # for a first ballot, no UPDATE that matches nothing); an UPDATE matching nothing inserts
+                    if (
+                        state is None
+                        or c.execute(VOTER_RECORDED[kiosk_index is not None], voter).rowcount == 0
+                    ):
+                        c.execute(
+                            VOTER_FIRST,
+                            {
+                                "election_id": eid,
+                                "voter_alias": alias,
+                                "seq": seq,
+                                "kiosk_index": kiosk_index,
+                                "last_index": index,
+                            },
+                        )
+                    c.execute(EVIDENCE_FINAL, {"evh": evh, "index": index})
+                    self.election.record_synced(s, index)
                     c.execute(
-                        VOTER_FIRST,
+                        BALLOT_CAST,
                         {
+                            "ballot_hash": bh,
                             "election_id": eid,
+                            "kind": "cast",
+                            "tracking_code": b.tracking_code,
+                            "ledger_index": index,
                             "voter_alias": alias,
+                            "channel": channel,
                             "seq": seq,
-                            "kiosk_index": kiosk_index,
-                            "last_index": index,
+                            "created_at": now,
                         },
                     )
-                c.execute(EVIDENCE_FINAL, {"evh": evh, "index": index})
-                self.election.record_synced(s, index)
-                c.execute(
-                    BALLOT_CAST,
-                    {
-                        "ballot_hash": bh,
-                        "election_id": eid,
-                        "kind": "cast",
-                        "tracking_code": b.tracking_code,
-                        "ledger_index": index,
-                        "voter_alias": alias,
-                        "channel": channel,
-                        "seq": seq,
-                        "created_at": now,
-                    },
-                )
-                b.finalise_rows(s, eid, index)
-                if kiosk is not None:
-                    record_kiosk_ballot(s, eid, index, bh, kiosk.record)
-                s.commit()
+                    b.finalise_rows(s, eid, index)
+                    if kiosk is not None:
+                        record_kiosk_ballot(s, eid, index, bh, kiosk.record)
+                    s.commit()
+
+            # on a live connection: a database restart that killed a pooled connection loses no record
+            once_more_if_disconnected(record)
         return self._receipt(
             "cast", bh, b.tracking_code, index, bytes(appended.entry_hash), channel=channel, seq=seq
         )
@@ -424,77 +433,3 @@ class IntakeService(IntakeDapp, IntakeEvidence, IntakeKiosk):
                 self.election.record_synced(s, index)
                 s.commit()
         return self._receipt("spoiled", bh, b.tracking_code, index, bytes(appended.entry_hash))
-
-    # -------------------------------------------------------------------------------------- receipts
-
-    def _receipt(
-        self,
-        kind: Literal["cast", "spoiled"],
-        ballot_hash: str,
-        tracking_code: str,
-        index: int,
-        entry_hash: bytes,
-        *,
-        channel: str | None = None,
-        seq: int | None = None,
-    ) -> Receipt:
-        try:
-            stored = self.ledger.latest_checkpoint()
-        except LedgerNotFound:
-            stored = None
-        if stored is None or int(stored.size) <= index:  # no checkpoint covers the entry yet
-            if not self.checkpoint_per_receipt:  # pending: the scheduled checkpoint will cover it
-                return Receipt(
-                    kind=kind,
-                    election_id=self.election_id,
-                    ballot_hash=ballot_hash,
-                    tracking_code=tracking_code,
-                    leaf_index=index,
-                    entry_hash=entry_hash.hex(),
-                    checkpoint=None,
-                    inclusion_proof=None,
-                    channel=channel,
-                    seq=seq,
-                )
-            stored = self.ledger.checkpoint()
-        proof = self.ledger.inclusion_proof(index, int(stored.size))
-        if proof.leaf_hash != entry_hash:  # pragma: no cover - the ledger contradicts its own append
-            raise NotFound("ballot.not_found", "the ledger entry does not match this ballot")
-        return Receipt(
-            kind=kind,
-            election_id=self.election_id,
-            ballot_hash=ballot_hash,
-            tracking_code=tracking_code,
-            leaf_index=index,
-            entry_hash=entry_hash.hex(),
-            checkpoint=stored.signed.note,
-            inclusion_proof=tuple(p.hex() for p in proof.proof),
-            channel=channel,
-            seq=seq,
-        )
-
-    def find(self, tracking_code: str) -> Receipt:
-        """A fresh receipt (proof against the latest checkpoint) for a tracking code or ballot hash."""
-        with self._session() as s:
-            if len(tracking_code) == 64:
-                row = s.get(IntakeBallot, tracking_code.lower())
-            else:
-                try:
-                    code = normalize_tracking_code(tracking_code)
-                except ValueError:
-                    raise InvalidRequest("tracking_code.format", "not a tracking code") from None
-                rows = list(s.exec(select(IntakeBallot).where(IntakeBallot.tracking_code == code)))
-                row = rows[0] if len(rows) == 1 else None
-            if row is None or row.election_id != self.election_id:
-                raise NotFound("ballot.not_found", "no ballot with this tracking code is on the record")
-        entry_hash = self.ledger.inclusion_proof(row.ledger_index, row.ledger_index + 1).leaf_hash
-        kind: Literal["cast", "spoiled"] = "cast" if row.kind == "cast" else "spoiled"
-        return self._receipt(
-            kind,
-            row.ballot_hash,
-            row.tracking_code,
-            row.ledger_index,
-            bytes(entry_hash),
-            channel=row.channel,
-            seq=row.seq,
-        )
