@@ -31,40 +31,32 @@ class IntakeReceipts(IntakeChecks):
         channel: str | None = None,
         seq: int | None = None,
     ) -> Receipt:
+        def receipt(checkpoint: str | None, proof: tuple[str, ...] | None) -> Receipt:
+            return Receipt(
+                kind=kind,
+                election_id=self.election_id,
+                ballot_hash=ballot_hash,
+                tracking_code=tracking_code,
+                leaf_index=index,
+                entry_hash=entry_hash.hex(),
+                checkpoint=checkpoint,
+                inclusion_proof=proof,
+                channel=channel,
+                seq=seq,
+            )
+
         try:
             stored = self.ledger.latest_checkpoint()
         except LedgerNotFound:
             stored = None
         if stored is None or int(stored.size) <= index:  # no checkpoint covers the entry yet
             if not self.checkpoint_per_receipt:  # pending: the scheduled checkpoint will cover it
-                return Receipt(
-                    kind=kind,
-                    election_id=self.election_id,
-                    ballot_hash=ballot_hash,
-                    tracking_code=tracking_code,
-                    leaf_index=index,
-                    entry_hash=entry_hash.hex(),
-                    checkpoint=None,
-                    inclusion_proof=None,
-                    channel=channel,
-                    seq=seq,
-                )
+                return receipt(None, None)
             stored = self.ledger.checkpoint()
         proof = self.ledger.inclusion_proof(index, int(stored.size))
         if proof.leaf_hash != entry_hash:  # pragma: no cover - the ledger contradicts its own append
             raise NotFound("ballot.not_found", "the ledger entry does not match this ballot")
-        return Receipt(
-            kind=kind,
-            election_id=self.election_id,
-            ballot_hash=ballot_hash,
-            tracking_code=tracking_code,
-            leaf_index=index,
-            entry_hash=entry_hash.hex(),
-            checkpoint=stored.signed.note,
-            inclusion_proof=tuple(p.hex() for p in proof.proof),
-            channel=channel,
-            seq=seq,
-        )
+        return receipt(stored.signed.note, tuple(p.hex() for p in proof.proof))
 
     def find(self, tracking_code: str) -> Receipt:
         """A fresh receipt (proof against the latest checkpoint) for a tracking code or ballot hash."""
