@@ -112,12 +112,15 @@ def test_every_alias_has_a_proof_against_the_published_commitment(
             count = s.exec(select(func.count()).select_from(RollNodeRow)).one()
         assert count == len(roll_tree(aliases)[1])
 
-        # the lookup's leaf index serves the roll proof of THAT alias (a cast's next step), and only of it
+        # the lookup's leaf index serves the roll proof of THAT alias (a cast's next step), and only of it:
+        # given for another alias, the proof is checked against the commitment and refused
         other = aliases[0] if aliases[0] != alias0 else aliases[1]
-        assert service.lookup_alias(key0) == alias0
-        assert service.roll_proof(other).index == aliases.index(other)
-        assert service.lookup_alias(key0) == alias0
-        assert service.roll_proof(alias0).index == aliases.index(alias0)
+        assert service.lookup_voter(key0) == (alias0, aliases.index(alias0))
+        assert service.lookup_voter(b"\x00" * 32) is None
+        assert service.roll_proof(alias0, leaf_index=aliases.index(alias0)).index == aliases.index(alias0)
+        with pytest.raises(ServiceUnavailable) as wrong:
+            service.roll_proof(other, leaf_index=aliases.index(alias0))
+        assert wrong.value.code == "roll.integrity"
         for rank, alias in enumerate(aliases):
             proof = service.roll_proof(alias)
             assert proof.index == rank  # the alias's rank: nothing about the resident

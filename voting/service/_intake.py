@@ -156,7 +156,7 @@ class IntakeService(IntakeDapp, IntakeEvidence, IntakeKiosk, IntakeReceipts):
         with self._read_session() as s:  # steps 3 to 5 and the roll proof: reads, no network call between
             self._check_unique(s, b)
             auth = self._auth_jpki(b, submission, challenge, s)
-            roll_proof = self.election.roll_proof(auth.alias, s)
+            roll_proof = self.election.roll_proof(auth.alias, s, leaf_index=auth.leaf_index)
         return self._commit_cast(b, auth, "internet", roll_proof=roll_proof)
 
     def cast_kiosk(
@@ -181,7 +181,7 @@ class IntakeService(IntakeDapp, IntakeEvidence, IntakeKiosk, IntakeReceipts):
             self._check_unique(s, b)
             self._check_kiosk_open(s, kiosk)
             auth = self._auth_jpki(b, submission, challenge, s)
-            roll_proof = self.election.roll_proof(auth.alias, s)
+            roll_proof = self.election.roll_proof(auth.alias, s, leaf_index=auth.leaf_index)
         return self._commit_cast(b, auth, "kiosk", kiosk, roll_proof=roll_proof)
 
     def _commit_cast(
@@ -211,7 +211,7 @@ class IntakeService(IntakeDapp, IntakeEvidence, IntakeKiosk, IntakeReceipts):
         # locks (by the caller's read session, or here), O(log n) stored rows, and checked against the
         # published root before it is used.
         if roll_proof is None:
-            roll_proof = self.election.roll_proof(auth.alias)
+            roll_proof = self.election.roll_proof(auth.alias, leaf_index=auth.leaf_index)
         proof = roll_proof.to_dict()
         with self._voter_locks.hold((eid, alias)), self.election.casting(alias) as held:
             now = self.clock()

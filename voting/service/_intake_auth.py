@@ -68,6 +68,8 @@ class _Authenticated:
     """The outcome of step 4/5: who voted (alias) and what the public record says about the evidence."""
 
     alias: bytes
+    #: the alias's leaf index in the committed roll tree (what its roll proof needs)
+    leaf_index: int
     method: str
     evidence_hash: bytes
     evidence: dict[str, Any]
@@ -141,11 +143,12 @@ class IntakeAuth(IntakeChecks):
 
     # -------------------------------------------------------------------------------- authentication
 
-    def _alias_for(self, match_key: bytes, s: Session | None = None) -> bytes:
-        alias = self.election.lookup_alias(match_key, s)
-        if alias is None:
+    def _voter_for(self, match_key: bytes, s: Session | None = None) -> tuple[bytes, int]:
+        """The voter alias and its roll leaf index for a resident's match key (``voter.not_on_roll``)."""
+        found = self.election.lookup_voter(match_key, s)
+        if found is None:
             raise Forbidden("voter.not_on_roll", "the authenticated resident is not on this election's roll")
-        return bytes(alias)
+        return bytes(found[0]), int(found[1])
 
     def _auth_jpki(
         self, b: _Ballot, submission: JpkiSubmission, challenge: bytes, s: Session | None = None
@@ -170,7 +173,7 @@ class IntakeAuth(IntakeChecks):
             challenge=challenge,
             now=verified_at,
         )
-        alias = self._alias_for(ident.match_key.digest, s)
+        alias, leaf = self._voter_for(ident.match_key.digest, s)
         evidence = {
             "method": "jpki",
             "election_base_hash": self.election.base_hash.hex(),
@@ -183,6 +186,7 @@ class IntakeAuth(IntakeChecks):
         }
         return _Authenticated(
             alias=alias,
+            leaf_index=leaf,
             method="jpki",
             evidence_hash=ident.evidence_hash,
             evidence=evidence,
@@ -256,7 +260,7 @@ class IntakeAuth(IntakeChecks):
                 "the digital ID released no verified name, birth date and address (from the configured "
                 "verified source) to match the roll",
             )
-        alias = self._alias_for(ident.match_key.digest)
+        alias, leaf = self._voter_for(ident.match_key.digest)
         with self._session() as s:  # early, before the face engine is asked; again under the lock
             self._check_binding_of(s, ident.subject_key, alias)
         # the reference photo of the resident on the roll the verified claims matched: never one chosen
@@ -281,6 +285,7 @@ class IntakeAuth(IntakeChecks):
         }
         return _Authenticated(
             alias=alias,
+            leaf_index=leaf,
             method="oidc+face",
             evidence_hash=ident.evidence_hash,
             evidence=evidence,

@@ -166,19 +166,20 @@ class RollStage(ServiceCore):
     def lookup_alias(self, match_key: bytes, s: Session | None = None) -> bytes | None:
         """The voter alias for a roll match key, or ``None`` if the resident is not on the roll. Read in
         ``s`` (a caller's open session), or a session of its own."""
+        found = self.lookup_voter(match_key, s)
+        return None if found is None else found[0]
+
+    def lookup_voter(self, match_key: bytes, s: Session | None = None) -> tuple[bytes, int] | None:
+        """:meth:`lookup_alias` with the alias's leaf index in the committed roll tree (one read: what
+        :meth:`roll_proof` needs, so a cast's roll proof reads only the tree's nodes)."""
         if s is None:
             with self._read_session() as own:
-                return self.lookup_alias(match_key, own)
+                return self.lookup_voter(match_key, own)
         roll = self._committed_roll(s)
         if roll is None:
             return None
         found = s.connection().execute(_ALIAS_OF, {"eid": roll[0], "key": match_key.hex()}).first()
-        if found is None:
-            return None
-        # the committed roll never changes: this thread's roll proof of the alias (the cast's next step)
-        # needs no second read of its leaf index
-        self._local.leaf = (roll[0], found.alias, int(found.leaf_index))
-        return bytes.fromhex(found.alias)
+        return None if found is None else (bytes.fromhex(found.alias), int(found.leaf_index))
 
     @staticmethod
     def _roll_nodes(s: Session, eid: str, keys: Iterable[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
@@ -201,10 +202,12 @@ class RollStage(ServiceCore):
             return None
         return fold([nodes[k] for k in keys])
 
-    def roll_proof(self, alias: bytes, s: Session | None = None) -> RollProof:
+    def roll_proof(
+        self, alias: bytes, s: Session | None = None, *, leaf_index: int | None = None
+    ) -> RollProof:
         """The RFC 9162 inclusion proof of ``alias`` in the committed roll tree (the ``roll_proof`` of its
-        ``ballot.cast``): two indexed reads (the alias's leaf index, unless this thread's last
-        :meth:`lookup_alias` found this alias, then O(log n) stored nodes), checked
+        ``ballot.cast``): two indexed reads (the alias's leaf index, unless the caller gives it from
+        :meth:`lookup_voter`, then O(log n) stored nodes), checked
         against the published root before it is returned, so a damaged node table is never published.
 
         Raises ``Forbidden`` (``voter.not_on_roll``) for an alias not on the roll, ``Conflict``
@@ -213,15 +216,13 @@ class RollStage(ServiceCore):
         session), or a read-only session of its own."""
         if s is None:
             with self._read_session() as own:
-                return self.roll_proof(alias, own)
+                return self.roll_proof(alias, own, leaf_index=leaf_index)
         roll = self._committed_roll(s)
         if roll is None:
             raise Conflict("roll.not_committed", "the roll commitment is not published yet")
         eid, size, root = roll
-        known = getattr(self._local, "leaf", None)  # the leaf index of the alias this thread looked up
-        if known is not None and known[:2] == (eid, alias.hex()):
-            index = known[2]
-        else:
+        index = leaf_index
+        if index is None:
             index = s.connection().execute(_LEAF_INDEX, {"eid": eid, "alias": alias.hex()}).scalar()
         if index is None:
             raise Forbidden("voter.not_on_roll", "the voter alias is not on this election's roll")
