@@ -192,8 +192,7 @@ class Server:
     #: production's set-up: witnesses (``tvote witness run``, 2 of 3) and the observers' oversight key
     witnesses: bool = True
     witness_procs: list[Any] = field(default_factory=list)
-    witness_dirs: list[Path] = field(default_factory=list)
-    _demo_witnesses: Any = None
+    _demo_witnesses: Any = None  # voting.testing.DemoWitnesses: their directories and quorum
     _witness_keys: list[dict[str, str]] = field(default_factory=list)
 
     @property
@@ -211,22 +210,20 @@ class Server:
         data = self.tmp / "data"
         data.mkdir(mode=0o700)
         key = data / "ledger-signing.key"
-        key.write_text(LogSigner.generate(f"tvote/{ELECTION_ID}").skey + "\n", encoding="ascii")
+        signer = LogSigner.generate(f"tvote/{ELECTION_ID}")
+        key.write_text(signer.skey + "\n", encoding="ascii")
         key.chmod(0o600)
-        signer = LogSigner.from_skey(key.read_text(encoding="ascii"))
-        made, self._witness_keys = DemoWitnesses.create(
+        self._demo_witnesses, self._witness_keys = DemoWitnesses.create(
             self.tmp / "witnesses", signer.public.vkey, DEMO_WITNESSES
         )
-        self.witness_dirs = list(made.directories.values())
-        self._demo_witnesses = made
 
     def start_witnesses(self) -> None:
-        """Each witness runs ``tvote witness run`` against the server, a round every checkpoint interval
-        (in production each on a machine of its own; here they share the 2 cores at the lowest priority,
-        ``nice -n 19``, and their CPU is counted apart from the server's)."""
+        """Each witness runs ``tvote witness run`` against the server, a round every
+        :attr:`witness_interval` (in production each on a machine of its own; here they share the 2 cores
+        at the lowest priority, ``nice -n 19``, and their CPU is counted apart from the server's)."""
         from _serve_util import BIN
 
-        for d in self.witness_dirs:
+        for d in self._demo_witnesses.directories.values():
             self.witness_procs.append(
                 subprocess.Popen(
                     ["nice", "-n", "19", str(BIN / "tvote"), "witness", "run", "--dir", str(d),
@@ -320,6 +317,7 @@ class Server:
                 self.now, election_id=ELECTION_ID, trustees=self.trustees, threshold=self.trustees
             ),
             self._witness_keys,
+            self._demo_witnesses.quorum if self.witnesses else 0,
         )
         with httpx.Client(base_url=self.base, timeout=120) as http:
             tok = self.admin_token
@@ -334,15 +332,17 @@ class Server:
             self.start_witnesses()
 
 
-def production_like(manifest: dict[str, Any], witness_keys: Sequence[Mapping[str, str]]) -> dict[str, Any]:
+def production_like(
+    manifest: dict[str, Any], witness_keys: Sequence[Mapping[str, str]], quorum: int = 0
+) -> dict[str, Any]:
     """``manifest`` with what production requires: the observers' oversight key (each cast's evidence is
-    sealed to it) and, when ``witness_keys`` are given, the witnesses with quorum 2 (each checkpoint a
-    receipt names is checked with their BLS cosignatures)."""
+    sealed to it) and, when ``witness_keys`` are given, the witnesses with their ``quorum`` (production: at
+    least 2 of 3; each checkpoint a receipt names carries their BLS cosignatures)."""
     from nacl.public import PrivateKey
 
     out = {**manifest, "oversight": {"x25519_public_key": bytes(PrivateKey.generate().public_key).hex()}}
     if witness_keys:
-        out["witnesses"] = {"quorum": 2, "keys": list(witness_keys)}
+        out["witnesses"] = {"quorum": quorum, "keys": list(witness_keys)}
     return out
 
 
