@@ -79,6 +79,7 @@ PASSPHRASE: Final = "bench-million-trustee"  # the bench trustees' state files: 
 REVOTE_EVERY: Final = 50
 STEPS: Final = ("setup", "cast", "close", "tally", "decrypt", "export")
 TRUSTEES_PRESENT: Final = (1, 2, 3)
+MEASURED: Final = "measured.json"  # the setup and cast steps' figures, kept with the cached cast
 
 
 # ------------------------------------------------------------------------------------------ the election
@@ -392,8 +393,21 @@ def _tree_cpu(pid: int) -> float:
 
 
 class Measured:
-    def __init__(self, name: str, wall: float, cpu: float, main_kb: int, child_kb: int) -> None:
+    """One step's wall time, CPU seconds and peak RSS (KiB); ``None`` where it was not recorded."""
+
+    def __init__(
+        self, name: str, wall: float, cpu: float | None, main_kb: int | None, child_kb: int | None,
+        note: str = "",
+    ) -> None:  # fmt: skip
         self.name, self.wall, self.cpu, self.main_kb, self.child_kb = name, wall, cpu, main_kb, child_kb
+        self.note = note  # where the figures come from, when not from this run
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(vars(self))
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Measured:
+        return cls(d["name"], d["wall"], d["cpu"], d["main_kb"], d["child_kb"], d.get("note", ""))
 
 
 def _cmdline(pid: int) -> bytes:
@@ -436,9 +450,17 @@ def _me(*args: str) -> list[str]:
 
 
 def _stamp() -> str:
+    """What the cached cast depends on: the code that sets up the election and casts (not the report's or
+    the later steps'), its constants and the protocol version. A change to any of them casts again."""
+    import inspect
+
     from crypto import PROTOCOL_VERSION
 
-    return hashlib.sha256(Path(__file__).read_bytes() + f"protocol {PROTOCOL_VERSION}".encode()).hexdigest()
+    made_by = (manifest, resident, roll_csv, voter_of, choices, expected_tally, contests, Election,
+               step_setup, _init_worker, _encrypt_chunk, _chunks, step_cast)  # fmt: skip
+    text = "".join(inspect.getsource(f) for f in made_by)
+    text += f"chunk {CHUNK} revote {REVOTE_EVERY} passphrase {PASSPHRASE} protocol {PROTOCOL_VERSION}"
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def prepare(cache: Path, n: int, kind: str, jobs: int, tiny: bool = False) -> tuple[Path, list[Measured]]:
@@ -463,9 +485,15 @@ def prepare(cache: Path, n: int, kind: str, jobs: int, tiny: bool = False) -> tu
         measured.append(
             run_measured("cast", _me("--step", "cast", "--dir", str(cast_dir), "--jobs", str(jobs)))
         )
+        # kept with the cast, so that a run reusing it still reports how it was made
+        note = f"measured on {dt.datetime.now(dt.UTC).date().isoformat()}, when the cached cast was made"
+        kept = [{**m.to_dict(), "note": m.note or note} for m in measured]
+        (cast_dir / MEASURED).write_text(json.dumps(kept, indent=1))
         (cast_dir / "done").write_text("")
     else:
         print(f"[{n:,}] reusing the cast ballots of {cast_dir}", file=sys.stderr, flush=True)
+        if (cast_dir / MEASURED).exists():
+            measured = [Measured.from_dict(d) for d in json.loads((cast_dir / MEASURED).read_text())]
     shutil.rmtree(work, ignore_errors=True)
     shutil.copytree(cast_dir, work)
     return work, measured
@@ -525,6 +553,12 @@ def _fmt_t(s: float) -> str:
     return f"{s / 60:.1f} min" if s >= 120 else f"{s:.1f} s"
 
 
+def _rss(m: Measured, sep: str = " MB / ", unit: str = " MB") -> str:
+    if m.main_kb is None or m.child_kb is None:
+        return "not recorded"
+    return f"{m.main_kb / 1024:.0f}{sep}{m.child_kb / 1024:.0f}{unit}"
+
+
 def report(runs: list[tuple[int, list[Measured], dict[str, Any]]], kind: str, jobs: int, tiny: bool) -> None:
     label = "1 of 5" if kind == "1of5" else "demo: 1 of 4 + yes/no + up to 3 of 8"
     print("### A million ballots, end to end\n")
@@ -549,27 +583,40 @@ def report(runs: list[tuple[int, list[Measured], dict[str, Any]]], kind: str, jo
             return m.wall + slope * (TARGET_N - n), "line"
         return m.wall * TARGET_N / n, "prop"
 
-    print(
-        f"| step | wall, {n:,} | CPU, {n:,} | peak RSS (step process / largest child) "
-        f"| **extrapolated** wall for {TARGET_N:,} | **extrapolated** CPU (∝ N) |"
-    )
-    print("|---|---:|---:|---:|---:|---:|")
+    full = n >= TARGET_N  # measured at the target size: no extrapolation
+    head = f"| step | wall, {n:,} | CPU, {n:,} | peak RSS (step process / largest child) |"
+    if not full:
+        head += f" **extrapolated** wall for {TARGET_N:,} | **extrapolated** CPU (∝ N) |"
+    print(head)
+    print("|---|---:|---:|---:|" + ("" if full else "---:|---:|"))
+    notes = {k: i + 1 for i, k in enumerate(dict.fromkeys(m.note for m in steps if m.note))}
     for m in steps:
-        t, how = extrapolate(m)
-        mark = "" if how == "line" else " (∝ N)"
+        ref = f" [{notes[m.note]}]" if m.note else ""
+        cpu = "not recorded" if m.cpu is None else _fmt_t(m.cpu)
+        row = f"| {m.name}{ref} | {_fmt_t(m.wall)} | {cpu} | {_rss(m)} |"
+        if not full:
+            t, how = extrapolate(m)
+            mark = "" if how == "line" else " (∝ N)"
+            row += f" {_fmt_t(t)}{mark} | {'—' if m.cpu is None else _fmt_t(m.cpu * TARGET_N / n)} |"
+        print(row)
+    for note, i in notes.items():
+        print(f"\n[{i}] {note}")
+    if full:
         print(
-            f"| {m.name} | {_fmt_t(m.wall)} | {_fmt_t(m.cpu)} | {m.main_kb / 1024:.0f} MB / "
-            f"{m.child_kb / 1024:.0f} MB | {_fmt_t(t)}{mark} | {_fmt_t(m.cpu * TARGET_N / n)} |"
+            "\nCPU time is the step's processes summed over cores; on 2 otherwise idle cores a step's wall "
+            "time is at least its CPU time divided by the processes it keeps busy."
         )
-    print(
-        f"\nExtrapolation: a straight line through the wall times at {n0:,} and {n:,} ballots (a fixed cost "
-        "plus a cost per ballot), or, marked ∝ N, proportional to N from the largest run. It assumes the "
-        "same 2 cores and load; it is not a measurement. CPU time (the step's processes, summed over cores) "
-        "is less disturbed by other work on a shared machine than wall time: on 2 otherwise idle cores a "
-        "step's wall time is at least its CPU time divided by the processes it keeps busy."
-        if small
-        else "\nExtrapolation: proportional to N from this run (∝ N); it is not a measurement."
-    )
+    else:
+        print(
+            f"\nExtrapolation: a straight line through the wall times at {n0:,} and {n:,} ballots (a fixed "
+            "cost plus a cost per ballot), or, marked ∝ N, proportional to N from the largest run. It "
+            "assumes the same 2 cores and load; it is not a measurement. CPU time (the step's processes, "
+            "summed over cores) is less disturbed by other work on a shared machine than wall time: on 2 "
+            "otherwise idle cores a step's wall time is at least its CPU time divided by the processes it"
+            " keeps busy."
+            if small
+            else "\nExtrapolation: proportional to N from this run (∝ N); it is not a measurement."
+        )
     print()
     by = {m.name: m for m in steps}
     d1, d2 = by["verify, Dask LocalCluster 1 worker"], by["verify, Dask LocalCluster 2 workers"]
@@ -588,17 +635,15 @@ def report(runs: list[tuple[int, list[Measured], dict[str, Any]]], kind: str, jo
             cells = []
             for _, ms, _ in runs:
                 got = next((x for x in ms if x.name == name), None)
-                cells.append(
-                    "(reused)" if got is None else f"{got.main_kb / 1024:.0f} / {got.child_kb / 1024:.0f}"
-                )
+                cells.append("(reused)" if got is None else _rss(got, " / ", ""))
             print(f"| {name} | " + " | ".join(cells) + " |")
         print()
     tally = extrapolate(by["tally"])[0]
     best = min(extrapolate(by[k])[0] for k in by if k.startswith("verify"))
+    how = "measured" if full else "**extrapolated**"
     print(
-        f"Targets on 2 cores for {TARGET_N:,} ballots: tally <= 10 min (**extrapolated** "
-        f"{_fmt_t(tally)}), verification <= 30 min (**extrapolated**, fastest of the three: "
-        f"{_fmt_t(best)}).\n"
+        f"Targets on 2 cores for {TARGET_N:,} ballots: tally <= 10 min ({how} {_fmt_t(tally)}), "
+        f"verification <= 30 min ({how}, fastest of the three: {_fmt_t(best)}).\n"
     )
     if n < TARGET_N:
         gb = info["record_mb"] * TARGET_N / n / 1000
