@@ -11,7 +11,10 @@
 * :class:`Witness` (``_witness``): the witness service's core, which cosigns checkpoints and refuses a
   fork or a rollback; its HTTP client is injected;
 * :func:`ping_when_idle` (``_pool``): a PostgreSQL engine's pool pings only a connection that sat idle
-  (the ledger's engine and the election service's both use it).
+  (the ledger's engine and the election service's both use it);
+* :func:`schema_transaction` (``_schema``): the database's schema lock, under which the store creates its
+  tables and the election service migrates the database it shares with the ledger, so processes starting
+  at once on one fresh database do not collide.
 
 Built on :mod:`ledger.record` (the pure format) and :mod:`ledger.merkle`; ``ledger.record`` never imports
 this package, so a verifier never loads SQLAlchemy.
@@ -20,6 +23,7 @@ this package, so a verifier never loads SQLAlchemy.
 from __future__ import annotations
 
 from ._pool import ping_when_idle
+from ._schema import schema_transaction
 from ._sequencer import Ledger
 from ._types import Appended, ConsistencyProof, InclusionProof, LedgerConfig, StoredCheckpoint
 from ._witness import Witness
@@ -33,4 +37,5 @@ __all__ = [
     "StoredCheckpoint",
     "Witness",
     "ping_when_idle",
+    "schema_transaction",
 ]

@@ -8,7 +8,9 @@ Tables (all prefixed ``ledger_`` so the election service can share the database)
 * ``ledger_checkpoint(size PK, root, note, issued_at)``: signed checkpoints;
 * ``ledger_cosignature(size, witness) PK, signature, received_at``: verified witness cosignatures.
 
-Writes happen only in :meth:`Store.write_batch`, one transaction per sequencer batch.
+Opening a store creates the tables it lacks under the database's schema lock (``_schema``), so several
+processes may open one fresh database at once. Writes happen only in :meth:`Store.write_batch`, one
+transaction per sequencer batch.
 
 * **SQLite** (the single-process embedded default): the first batch takes the **sequencer lock**
   (:meth:`Store.acquire_writer`, an exclusive ``flock`` on ``<database file>.sequencer.lock``) and keeps it
@@ -46,6 +48,7 @@ from sqlmodel import Field, SQLModel, create_engine
 from .._errors import StorageError
 from ..merkle import subtree_nodes
 from ._pool import ping_when_idle
+from ._schema import schema_transaction
 
 __all__ = ["BuildBatch", "Store"]
 
@@ -141,7 +144,9 @@ class Store:
         self._lock_file: IO[bytes] | None = None
         try:
             self.engine = make_engine(url)
-            SQLModel.metadata.create_all(self.engine, tables=_TABLES)
+            # under the database's schema lock: processes opening one fresh database at once (``_schema``)
+            with schema_transaction(self.engine) as conn:
+                SQLModel.metadata.create_all(conn, tables=_TABLES)
         except SQLAlchemyError as e:
             raise StorageError(f"cannot open ledger storage: {type(e).__name__}") from e
         #: several processes may append (PostgreSQL: one transaction-level lock per batch); on SQLite one

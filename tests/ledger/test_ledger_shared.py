@@ -8,8 +8,10 @@ import multiprocessing
 import threading
 from pathlib import Path
 
+import psycopg
 import pytest
 from _ledger_util import Clock, log_signer
+from _pg import PostgresServer
 
 from ledger import Ledger, LedgerConfig, merkle
 from ledger.record import check_record
@@ -175,3 +177,51 @@ def test_single_reads_send_no_transaction_and_the_resume_read_keeps_its_snapshot
     finally:
         a.close()
         b.close()
+
+
+def _dsn(url: str) -> str:
+    return url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+def _open_at_once(urls: list[str], n: int) -> list[Exception]:
+    """``n`` threads per URL, released together by one barrier, each open a ``Ledger`` (its own engine and
+    connections: what a process does at start-up) on the URL; the errors they met."""
+    go = threading.Barrier(n * len(urls))
+    errors: list[Exception] = []
+
+    def open_one(url: str) -> None:
+        go.wait()
+        try:
+            Ledger(url, _config()).close()
+        except Exception as e:  # collected and asserted below
+            errors.append(e)
+
+    threads = [threading.Thread(target=open_one, args=(url,)) for url in urls for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return errors
+
+
+@pytest.mark.parametrize("isolation", ["read committed", "repeatable read"])
+def test_ledgers_opened_at_once_on_a_fresh_database_all_open(
+    postgres_server: PostgresServer, isolation: str
+) -> None:
+    """Regression (flaky ``test_two_processes_append_to_one_postgres_ledger``): several processes that open
+    the ledger on one fresh PostgreSQL database at the same moment all create its tables at once, and
+    PostgreSQL's ``CREATE TABLE`` is not safe under concurrency (a duplicate key in ``pg_type``). Six
+    openers at once on each of four fresh databases: every one opens, and the tables are there. Also with
+    the server's default isolation at REPEATABLE READ, where a snapshot taken before the wait for the
+    schema lock would not see the tables the lock's previous holder created."""
+    urls = [postgres_server.create_database() for _ in range(4)]
+    for url in urls:
+        with psycopg.connect(_dsn(url), autocommit=True) as conn:
+            conn.execute(
+                f"ALTER DATABASE {url.rsplit('/', 1)[1]} SET default_transaction_isolation = '{isolation}'"
+            )
+    errors = _open_at_once(urls, 6)
+    assert [repr(e.__cause__ or e) for e in errors] == []
+    for url in urls:
+        with Ledger(url, _config()) as led:
+            assert led.size == 0

@@ -201,6 +201,7 @@ PINNED: dict[str, set[str]] = {
         "StoredCheckpoint",
         "Witness",
         "ping_when_idle",
+        "schema_transaction",
     },
     "ledger.merkle": {
         "CompactRange",
