@@ -11,18 +11,15 @@ At start-up :func:`migrate` brings the database to the code's schema:
 * ``alembic_version`` present: ``upgrade head``; a revision this code does not know (a database written by
   a newer release) is refused with :class:`SchemaError`.
 
-Two processes starting at once never both migrate: PostgreSQL serialises on a transaction-level advisory
-lock, SQLite on ``flock`` of ``<database file>.migrate.lock``.
+Two processes starting at once never both migrate, and a migration never runs beside a ledger creating its
+tables: all of it runs under the database's one schema lock (:func:`ledger.log.schema_transaction`: on
+PostgreSQL a transaction-level advisory lock, on SQLite ``flock`` of ``<database file>.migrate.lock``).
 """
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import hashlib
 import threading
 import weakref
-from collections.abc import Iterator
 from importlib import resources
 from typing import Any
 
@@ -34,6 +31,8 @@ from sqlalchemy import inspect
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import SQLModel
 
+from ledger.log import schema_transaction
+
 from ._errors import ServiceError
 
 __all__ = ["BASELINE", "SchemaError", "alembic_config", "migrate"]
@@ -42,7 +41,6 @@ __all__ = ["BASELINE", "SchemaError", "alembic_config", "migrate"]
 BASELINE = "0001"
 #: a table every release's service creates (its presence marks a database that is not fresh)
 _MARKER_TABLE = "tv_election"
-_MIGRATE_LOCK_KEY = int.from_bytes(hashlib.sha256(b"tvote/schema-migration").digest()[:8], "big", signed=True)
 
 
 #: engines this process has migrated (start-up runs once per engine, not on every service object)
@@ -70,20 +68,6 @@ def alembic_config(connection: Connection | None = None, url: str | None = None)
     return cfg
 
 
-@contextlib.contextmanager
-def _sqlite_lock(engine: Engine) -> Iterator[None]:
-    database = engine.url.database
-    if not database:
-        yield
-        return
-    with open(f"{database}.migrate.lock", "ab") as f:
-        fcntl.flock(f.fileno(), fcntl.LOCK_EX)  # blocks until another process has migrated
-        try:
-            yield
-        finally:
-            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
-
-
 def migrate(engine: Engine) -> None:
     """Bring the database behind ``engine`` to this code's schema (see the module's docstring)."""
     import ledger.log  # noqa: F401  (the ledger's tables: the same database and metadata)
@@ -93,10 +77,7 @@ def migrate(engine: Engine) -> None:
     with _migrated_lock:
         if engine in _migrated:
             return
-        lock = _sqlite_lock(engine) if engine.dialect.name == "sqlite" else contextlib.nullcontext()
-        with lock, engine.begin() as conn:
-            if engine.dialect.name == "postgresql":
-                conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_MIGRATE_LOCK_KEY})")
+        with schema_transaction(engine) as conn:
             _migrate(conn)
         _migrated.add(engine)
 

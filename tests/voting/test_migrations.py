@@ -19,6 +19,7 @@ import datetime as dt
 import hashlib
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,8 @@ from sqlalchemy import inspect, text
 from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
 
+from ledger import Ledger, LedgerConfig
+from ledger.record import LogSigner
 from voting import _migrate
 from voting._db import create_tables, make_engine
 from voting.app import create_app
@@ -213,6 +216,56 @@ def test_two_processes_starting_at_once_migrate_once(tmp_path: Path, database_ur
         for p in procs:
             _, err = p.communicate(timeout=120)
             assert p.returncode == 0, err
+        assert version(engine) == [head()]
+        assert schema_diff(engine) == []
+    finally:
+        engine.dispose()
+
+
+def _start_up(url: str) -> None:
+    engine = make_engine(url)
+    try:
+        create_tables(engine)
+    finally:
+        engine.dispose()
+
+
+def _open_ledger(url: str) -> None:
+    Ledger(url, LedgerConfig(LogSigner.generate("tvote.test/race", bytes(32)))).close()
+
+
+@pytest.mark.parametrize("repetition", range(4))
+def test_the_service_and_ledgers_starting_at_once_on_a_fresh_database_all_start(
+    request: pytest.FixtureRequest, tmp_path: Path, database_backend: str, repetition: int
+) -> None:
+    """The service's start-up (``create_all`` + ``stamp head``) and four ``Ledger`` openings (their own
+    ``create_all`` of the ledger's tables: ``tvote ledger``, a restore, another server) on one fresh database
+    at the same moment, released by one barrier: every one succeeds (PostgreSQL's ``CREATE TABLE`` is not
+    safe under concurrency: one schema lock serialises them all), and the schema is the models' at the
+    head. Threads, each with its own engine: one Alembic run per process at a time (its ``context`` is
+    global), as here."""
+    if database_backend == "postgres":
+        url = request.getfixturevalue("postgres_server").create_database()
+    else:
+        url = f"sqlite:///{tmp_path / 'fresh.db'}"
+    go = threading.Barrier(5)
+    errors: list[Exception] = []
+
+    def run(start: Any) -> None:
+        go.wait()
+        try:
+            start(url)
+        except Exception as e:  # collected and asserted below
+            errors.append(e)
+
+    threads = [threading.Thread(target=run, args=(f,)) for f in (_start_up, *[_open_ledger] * 4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert [repr(e.__cause__ or e) for e in errors] == []
+    engine = make_engine(url)
+    try:
         assert version(engine) == [head()]
         assert schema_diff(engine) == []
     finally:

@@ -1,7 +1,9 @@
 """Alembic environment: the service's metadata (voting's and the ledger's tables, one database).
 
 Configured in code (``voting._migrate.alembic_config``): no ``alembic.ini`` is needed. Online only; the
-connection is passed in ``config.attributes["connection"]`` or made from ``sqlalchemy.url``.
+connection is passed in ``config.attributes["connection"]`` (the caller holds the database's schema lock,
+``voting._migrate.migrate``) or made from ``sqlalchemy.url`` (then this takes the lock:
+:func:`ledger.log.schema_transaction`).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from sqlalchemy import create_engine
 from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
-import ledger.log  # noqa: F401  (registers the ledger's ledger_* tables: one database, one metadata)
+import ledger.log  # the schema lock; registers the ledger's ledger_* tables (one database, one metadata)
 from voting import _db, _intake_db, _kiosk_db  # noqa: F401  (register voting's tables)
 
 target_metadata = SQLModel.metadata
@@ -34,6 +36,6 @@ if connection is not None:
     _run(connection)
 else:
     engine = create_engine(context.config.get_main_option("sqlalchemy.url") or "")
-    with engine.connect() as conn:
+    with ledger.log.schema_transaction(engine) as conn:
         _run(conn)
     engine.dispose()
