@@ -17,8 +17,9 @@ the same order and the same answer per entry, with a handful of statements per p
    inserted, the changed ones updated with their final values.
 
 A page is replayed inside the reconciliation's one transaction: an error (a foreign entry, a unique key the
-database refuses) aborts the whole reconciliation, as with the reference. ``tests/voting/
-test_replay_pages.py`` replays the same ledgers and private states both ways and compares every row.
+database refuses) aborts the whole reconciliation, as with the reference.
+``tests/voting/test_replay_pages.py`` replays the same ledgers and private states both ways and compares
+every row.
 """
 
 from __future__ import annotations
