@@ -345,3 +345,52 @@ def test_a_foreign_entry_in_a_page_is_refused_before_anything_is_written(engine:
             )
         assert info.value.code == "reconcile.foreign_entry" and "entry 8" in info.value.message
         assert _dump(s)["intake_ballot"] == []
+
+
+def test_a_service_whose_intake_rows_were_lost_rebuilds_them_in_pages(tmp_path, monkeypatch):
+    """The whole reconciliation, pages of two: re-votes, a spoiled ballot and the closing after them, on a
+    private state that lost every ballot, unique-value and voter row (half the evidence pending again) and
+    replays from the ledger's start. The rebuilt rows are the ones the intake wrote; nothing is reported."""
+    from _service_util import ADMIN, ADMIN_TOKEN, CLOSE_EARLY, OPEN_EARLY
+    from test_service_reconcile import CHOICE, reconcile, server
+
+    from voting._db import ElectionRow
+    from voting.clients.voter import VoterClient
+    from voting.testing import run_key_ceremony
+
+    monkeypatch.setattr("voting.service._core.REPLAY_PAGE", 2)
+    with server(tmp_path) as w:
+        http, service, residents = w["http"], w["service"], w["residents"]
+        run_key_ceremony(http, w["invitations"], admin_token=ADMIN_TOKEN)
+        assert http.post("/api/v1/admin/open", headers=ADMIN, json=OPEN_EARLY).status_code == 200
+        with VoterClient(w["url"]) as v:
+            for who in (0, 0, 1, 0, 2):
+                v.cast_jpki(residents[who].card, CHOICE)
+            v.challenge(v.prepare(CHOICE))
+            v.cast_jpki(residents[2].card, CHOICE)
+        assert http.post("/api/v1/admin/close", headers=ADMIN, json=CLOSE_EARLY).status_code == 200
+
+        def rows() -> dict[str, Any]:
+            with Session(service.engine) as s:
+                out = _dump(s)
+            out["intake_ballot"] = [r[:-1] for r in out["intake_ballot"]]  # created_at: when it was written
+            return out
+
+        written = rows()
+        assert len(written["intake_ballot"]) == 7 and len(written["intake_voter_state"]) == 3
+        with Session(service.engine) as s:
+            for t in (IntakeBallot, BallotUniqueValue, VoterState):
+                s.execute(delete(t))
+            for ev in s.exec(select(AuthEvidence)).scalars():
+                if ev.ledger_index % 2:
+                    ev.status, ev.ledger_index = "pending", ev.ledger_index - 1
+                    s.add(ev)
+            s.exec(select(ElectionRow)).scalar_one().ledger_synced = 0
+            s.commit()
+        report = reconcile(http)
+        assert report["problems"] == [] and report["start"] == 0
+        ballots = [r["index"] for r in report["repaired"] if r["type"].startswith("ballot.")]
+        assert sorted(ballots) == sorted(r[4] for r in written["intake_ballot"])
+        assert rows() == written
+        again = reconcile(http, full=True)
+        assert (again["repaired"], again["problems"]) == ([], [])
