@@ -32,6 +32,15 @@ def test_a_second_applier_for_a_type_is_refused() -> None:
     assert APPLIERS[EventType.BALLOT_CAST].apply.__name__ == "_replay_ballot"
 
 
+def test_only_ballot_entries_are_replayed_in_pages_and_a_page_applier_checks_its_entries() -> None:
+    paged = {t for t, r in APPLIERS.items() if r.page is not None}
+    assert paged == {EventType.BALLOT_CAST.value, EventType.BALLOT_SPOILED.value}
+    assert APPLIERS[EventType.BALLOT_CAST].page is APPLIERS[EventType.BALLOT_SPOILED].page
+    with pytest.raises(RuntimeError, match="own_check"):  # the driver checks no base_hash for a page
+        replays(EventType.BALLOT_CAST, page=lambda *a: [])
+    assert APPLIERS[EventType.BALLOT_CAST].apply.__name__ == "_replay_ballot"  # nothing was registered
+
+
 class _Ballots:
     """Stands in for the intake's :class:`BallotReplay`; records what it is asked to apply."""
 

@@ -29,6 +29,7 @@ from .._intake_db import (
 )
 from ._core import Replay, ServiceCore, ledger_entries, replays
 from ._intake_checks import RESERVED, drop_pending
+from ._intake_replay_page import BallotPages
 from ._kiosk import record_kiosk_ballot
 
 __all__ = ["BallotReplay", "pending_floor", "settle_pending"]
@@ -71,11 +72,13 @@ def settle_pending(
     s.flush()
 
 
-class BallotReplay:
+class BallotReplay(BallotPages):
     """Rebuilds intake's private rows from ``ballot.cast`` / ``ballot.spoiled`` entries (idempotent).
 
     Used by ``ElectionService.reconcile`` in one session: :meth:`apply` per entry (``True`` if something was
-    missing and is now recorded), then :meth:`finish`, which deletes orphan pending evidence and, after a full
+    missing and is now recorded) — or, for consecutive ballot entries, :meth:`apply_page`, which answers and
+    writes the same as :meth:`apply` of each, in a few statements (:mod:`._intake_replay_page`; :meth:`apply`
+    is its reference) — then :meth:`finish`, which deletes orphan pending evidence and, after a full
     replay, compares the private tables with what the ledger holds (differences go to ``problems``).
 
     The unique values of every replayed ballot (:class:`BallotUniqueValue`) are rebuilt too. A value the
@@ -255,7 +258,14 @@ class BallotReplay:
         return int(orphans or 0)
 
 
-@replays(EventType.BALLOT_CAST, EventType.BALLOT_SPOILED, own_check=True)
+def _replay_ballots(
+    service: ServiceCore, r: Replay, entries: list[tuple[int, str, dict[str, Any]]]
+) -> list[bool]:
+    """The intake's :meth:`BallotReplay.apply_page` (which checks the entries' ``election_id`` itself)."""
+    return r.ballots.apply_page(r.s, entries)
+
+
+@replays(EventType.BALLOT_CAST, EventType.BALLOT_SPOILED, own_check=True, page=_replay_ballots)
 def _replay_ballot(service: ServiceCore, r: Replay, index: int, etype: str, p: dict[str, Any]) -> bool:
     """The intake's :meth:`BallotReplay.apply` (which checks the entry's ``election_id`` itself)."""
     return r.ballots.apply(r.s, index, etype, p)
