@@ -117,3 +117,34 @@ def test_a_cast_whose_record_meets_a_dead_pooled_connection_is_recorded_on_a_fre
             assert report.repaired == () and report.problems == ()  # nothing left to repair
     finally:
         killer.dispose()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_a_warm_casts_statements_are_all_taken_from_the_statement_cache(
+    tmp_path: Path, request: pytest.FixtureRequest, backend: str
+) -> None:
+    """Compiling a statement costs SQLAlchemy more CPU than running it once compiled: a cast after the first
+    compiles nothing. (The ballot's unique values went in a Core multi-row ``insert().values([...])``, which
+    has no cache key: it was compiled again at every cast.)"""
+    from sqlalchemy.engine.interfaces import CacheStats
+
+    url = None if backend == "sqlite" else str(request.getfixturevalue("postgres_url"))
+    now = dt.datetime.now(dt.UTC)
+    ca = JpkiTestCa.generate(now)
+    residents = make_residents(3, ca, now)
+    manifest = tsukuba_manifest(now, small=True, trustees=1, threshold=1)
+    with start_election_on(url, tmp_path, residents, ca, manifest) as e:
+        with e.client() as c:  # warm: each statement of a first cast and of a re-vote is compiled once (and
+            for r in (*residents, residents[0]):  # each roll proof's shape)
+                c.cast_jpki(r.card, CHOICE)
+        seen: list[tuple[str, CacheStats]] = []
+
+        @event.listens_for(e.service.engine, "after_cursor_execute")
+        def _statement(_c: Any, _cur: Any, sql: str, _p: Any, ctx: Any, _m: bool) -> None:
+            if ctx.compiled is not None:  # not a driver-level statement (the advisory locks)
+                seen.append((" ".join(sql.split()[:4]), ctx.cache_hit))
+
+        with e.client() as c:
+            assert c.cast_jpki(residents[1].card, CHOICE).seq == 2
+        assert any(sql.startswith("INSERT INTO intake_unique_value") for sql, _ in seen)
+        assert [(sql, hit.name) for sql, hit in seen if hit is not CacheStats.CACHE_HIT] == []

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
-from sqlalchemy import CursorResult, Delete, Insert, Update, bindparam, delete, func, insert, update
+from sqlalchemy import CursorResult, Delete, TextClause, Update, bindparam, delete, func, text, update
 from sqlmodel import Session, col, select
 
 from crypto import (
@@ -103,20 +103,18 @@ _USED_VALUES = (
 )
 #: one multi-row ``INSERT ... VALUES (...), (...)`` per number of rows (a manifest's ballots all have the same
 #: number of unique values), built on first use: one statement for the database, where an executemany sent
-#: one per row
-_INSERT_UNIQUE: dict[int, Insert] = {}
+#: one per row. Written as SQL text: SQLAlchemy cannot cache a Core multi-row ``insert().values([...])`` (it
+#: has no cache key), so it compiled that statement again at every cast; a text statement is compiled once.
+_INSERT_UNIQUE: dict[int, TextClause] = {}
+_UNIQUE_TABLE: Final[str] = str(BallotUniqueValue.__tablename__)
 
 
-def _insert_unique(rows: int) -> Insert:
+def _insert_unique(rows: int) -> TextClause:
     stmt = _INSERT_UNIQUE.get(rows)
     if stmt is None:
-        shared: dict[str, Any] = {
-            "election_id": bindparam("eid"),
-            "ballot_hash": bindparam("bh"),
-            "ledger_index": bindparam("at"),
-        }
-        stmt = insert(BallotUniqueValue).values(
-            [{**shared, "kind": bindparam(f"k{i}"), "value": bindparam(f"v{i}")} for i in range(rows)]
+        values = ", ".join(f"(:eid, :v{i}, :k{i}, :bh, :at)" for i in range(rows))
+        stmt = text(
+            f"INSERT INTO {_UNIQUE_TABLE} (election_id, value, kind, ballot_hash, ledger_index) VALUES {values}"
         )
         _INSERT_UNIQUE[rows] = stmt
     return stmt
