@@ -68,6 +68,9 @@ def test_a_casts_checks_before_its_locks_read_in_autocommit_in_two_checkouts(
         assert [w for w, _ in reads].count("SELECT tv_roll_entry.alias,") == 1
         assert "SELECT tv_roll_entry.leaf_index" not in [w for w, _ in reads]
         assert [w for w, _ in cast].count("checkout") == 5  # + the lock, the pending commit, the record
+        # the uniqueness rules read the ballot's values once (its hash is one of them), not its ballot row
+        assert "SELECT intake_ballot.kind" not in [w for w, _ in cast]
+        assert [w for w, _ in cast].count("SELECT intake_unique_value.kind,") == 2  # before and under the locks
         after = [w for w, _ in cast[lock:]]
         assert sum(w.startswith("SELECT pg_advisory") for w in after) == 1  # both locks in one statement
         # the phase is read once under the locks (with ledger_synced, on the lock's connection): step 6

@@ -195,6 +195,7 @@ def test_spoil_publishes_opening_and_blocks_casting_it(election: DemoElection) -
     before = e.ledger_size()
     resp = _post(e, "/ballots", _jpki_body(e, e.residents[3].card, p.ballot))
     assert resp.status_code == 409 and resp.json()["error"]["code"] == "ballot.duplicate"
+    assert "already spoiled (challenged)" in resp.json()["error"]["message"]
     assert e.ledger_size() == before
 
 
@@ -328,6 +329,7 @@ def test_rejections_are_4xx_with_codes_and_leave_the_ledger_unchanged(election: 
     assert resp.status_code == 401 and resp.json()["error"]["code"] == "challenge.used"
     resp = _post(e, "/ballots", _jpki_body(e, good.card, EncryptedBallot.from_dict(body["ballot"])))
     assert resp.status_code == 409 and resp.json()["error"]["code"] == "ballot.duplicate"
+    assert "this ballot was already cast" in resp.json()["error"]["message"]
     assert e.ledger_size() == size
 
 

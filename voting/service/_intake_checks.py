@@ -362,8 +362,12 @@ class IntakeChecks:
 
     def _check_unique(self, s: Session, b: _Ballot) -> None:
         """The uniqueness rules (``ledger.record.ballot_unique_values``; the verifier's V15): no value of
-        ``b`` was published by an accepted ballot, cast or spoiled. Raises 409 with the rule's code."""
-        self._check_unused(s, b.hex)  # the friendlier message for the whole ballot
+        ``b`` was published by an accepted ballot, cast or spoiled. Raises 409 with the rule's code.
+
+        One read: every accepted ballot's hash is one of its unique values, written in the transaction that
+        writes its :class:`IntakeBallot` row (reserved before, by a cast), so the ballot's own row is read
+        only to refuse a ballot whose hash is taken, for the message that says whether it was cast or
+        spoiled."""
         used = {
             (kind, value): index
             for kind, value, index in s.connection().execute(
@@ -374,6 +378,8 @@ class IntakeChecks:
             ledger_index = used.get((v.kind, v.value))
             if ledger_index is None:
                 continue
+            if v.kind == "ballot_hash" and ledger_index != RESERVED:
+                self._check_unused(s, b.hex)  # the friendlier message for the whole ballot
             if v.kind == "ballot_nonce":
                 why = "a ballot nonce is used once (a contest moved with its nonce is a copied ballot)"
             else:
