@@ -70,12 +70,20 @@ def test_a_casts_checks_before_its_locks_read_in_autocommit_in_two_checkouts(
         assert [w for w, _ in cast].count("checkout") == 5  # + the lock, the pending commit, the record
         # the uniqueness rules read the ballot's values once (its hash is one of them), not its ballot row
         assert "SELECT intake_ballot.kind" not in [w for w, _ in cast]
-        assert [w for w, _ in cast].count("SELECT intake_unique_value.kind,") == 2  # before and under the locks
+        assert [w for w, _ in cast].count(
+            "SELECT intake_unique_value.kind,"
+        ) == 2  # before and under the locks
         after = [w for w, _ in cast[lock:]]
         assert sum(w.startswith("SELECT pg_advisory") for w in after) == 1  # both locks in one statement
         # the phase is read once under the locks (with ledger_synced, on the lock's connection): step 6
         # checks it from there, not by a read of its own
         assert after.count("SELECT tv_election.phase,") == 1
+        # under the locks the voter is read in one statement: its pending evidence, this evidence used, its state
+        assert after.count("SELECT (SELECT") == 1
+        assert not any(
+            w in after
+            for w in ("SELECT intake_auth_evidence.evidence_hash", "SELECT intake_voter_state.seq,")
+        )
         # a first ballot: the voter's state (read under the locks: none) is inserted, with no UPDATE first
         assert "UPDATE intake_voter_state" not in after
         seen.clear()
