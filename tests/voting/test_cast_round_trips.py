@@ -67,7 +67,7 @@ def test_a_casts_checks_before_its_locks_read_in_autocommit_in_two_checkouts(
         # the roll alias's lookup gave its leaf index too: the roll proof reads only the tree's nodes
         assert [w for w, _ in reads].count("SELECT tv_roll_entry.alias,") == 1
         assert "SELECT tv_roll_entry.leaf_index" not in [w for w, _ in reads]
-        assert [w for w, _ in cast].count("checkout") == 5  # + the lock, the pending commit, the record
+        assert [w for w, _ in cast].count("checkout") == 5, " | ".join(w for w, _ in cast)  # + the lock, the pending commit, the record
         # the uniqueness rules read the ballot's values once (its hash is one of them), not its ballot row
         assert "SELECT intake_ballot.kind" not in [w for w, _ in cast]
         assert [w for w, _ in cast].count(
@@ -83,6 +83,11 @@ def test_a_casts_checks_before_its_locks_read_in_autocommit_in_two_checkouts(
         assert not any(
             w in after
             for w in ("SELECT intake_auth_evidence.evidence_hash", "SELECT intake_voter_state.seq,")
+        )
+        # the challenge is checked and marked used by one statement under the locks (checked before them too)
+        assert (
+            after.count("UPDATE intake_challenge") == 1
+            and "SELECT intake_challenge.election_id," not in after
         )
         # a first ballot: the voter's state (read under the locks: none) is inserted, with no UPDATE first
         assert "UPDATE intake_voter_state" not in after

@@ -172,8 +172,13 @@ def test_kiosk_ballot_overrides_and_ends_internet_voting(election: DemoElection,
         payload = _entry(e, k.leaf_index).payload
         assert payload["channel"] == "kiosk" and payload["kiosk"]["kiosk_id"] == "intake-hall-1"
         before = e.ledger_size()
-        resp = _post(e, "/ballots", _jpki_body(e, r.card, _encrypt(e)))
+        refused = _jpki_body(e, r.card, _encrypt(e))
+        resp = _post(e, "/ballots", refused)
         assert resp.status_code == 409 and resp.json()["error"]["code"] == "voter.kiosk_voted"
+        # refused under the locks, after its challenge was taken there: the refusal gave the challenge back
+        with Session(e.service.engine) as s:
+            taken = s.get(IntakeChallenge, refused["auth"]["challenge"])
+            assert taken is not None and taken.used_at is None
         with pytest.raises(KioskApiError) as second:  # a second kiosk ballot too
             kiosk_cast(kiosk, c, r.card, CHOICE)
         assert (second.value.status, second.value.code) == (409, "voter.kiosk_voted")

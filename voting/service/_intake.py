@@ -225,8 +225,10 @@ class IntakeService(IntakeDapp, IntakeEvidence, IntakeKiosk, IntakeReceipts):
                 if voter.pending is not None:
                     self._settle_pending_of(s, alias, now)
                     voter = c.execute(VOTER_AT_LOCK, mine).one()
-                if auth.challenge is not None:
-                    self._check_challenge(auth.challenge, s)
+                if (
+                    auth.challenge is not None
+                ):  # checked and marked used (undone if the cast is refused after)
+                    self._take_challenge(s, auth.challenge, now)
                 if auth.oidc_state is not None:
                     self._check_oidc_unused(s, auth.oidc_state)
                 if auth.dapp_transaction is not None:
@@ -248,8 +250,6 @@ class IntakeService(IntakeDapp, IntakeEvidence, IntakeKiosk, IntakeReceipts):
                 # What the public entry cannot rebuild (the evidence) and what no other submission may take
                 # meanwhile (the ballot's unique values, reserved; the one-time challenge or authorization)
                 # are committed BEFORE the append: the database refuses a second voter's identical values.
-                if auth.challenge is not None:
-                    self._consume_challenge(s, auth.challenge, now)
                 if auth.oidc_state is not None:
                     self._consume_oidc(s, auth.oidc_state, now)
                 if auth.dapp_transaction is not None:
