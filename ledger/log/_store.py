@@ -157,8 +157,13 @@ def _insert_rows(conn: Any, table: Table, columns: tuple[str, ...], rows: Sequen
         if stmt is None:
             names = [[f"{c}_{i}" for c in columns] for i in range(len(part))]
             values = ", ".join("(" + ", ".join(f":{n}" for n in row) + ")" for row in names)
-            stmt = text(f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES {values}").bindparams(
-                *(bindparam(n, type_=table.c[c].type) for row in names for c, n in zip(columns, row, strict=True))
+            sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES {values}"  # noqa: S608 - names are ours
+            stmt = text(sql).bindparams(
+                *(
+                    bindparam(n, type_=table.c[c].type)
+                    for row in names
+                    for c, n in zip(columns, row, strict=True)
+                )
             )
             _MULTI_INSERT[key] = stmt
         conn.execute(

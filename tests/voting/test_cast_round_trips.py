@@ -67,7 +67,9 @@ def test_a_casts_checks_before_its_locks_read_in_autocommit_in_two_checkouts(
         # the roll alias's lookup gave its leaf index too: the roll proof reads only the tree's nodes
         assert [w for w, _ in reads].count("SELECT tv_roll_entry.alias,") == 1
         assert "SELECT tv_roll_entry.leaf_index" not in [w for w, _ in reads]
-        assert [w for w, _ in cast].count("checkout") == 5, " | ".join(w for w, _ in cast)  # + the lock, the pending commit, the record
+        assert [w for w, _ in cast].count("checkout") == 5, " | ".join(
+            w for w, _ in cast
+        )  # + the lock, the pending commit, the record
         # the uniqueness rules read the ballot's values once (its hash is one of them), not its ballot row
         assert "SELECT intake_ballot.kind" not in [w for w, _ in cast]
         assert [w for w, _ in cast].count(
@@ -78,7 +80,8 @@ def test_a_casts_checks_before_its_locks_read_in_autocommit_in_two_checkouts(
         # the phase is read once under the locks (with ledger_synced, on the lock's connection): step 6
         # checks it from there, not by a read of its own
         assert after.count("SELECT tv_election.phase,") == 1
-        # under the locks the voter is read in one statement: its pending evidence, this evidence used, its state
+        # under the locks the voter is read in one statement: its pending evidence, this evidence used, its
+        # state
         assert after.count("SELECT (SELECT") == 1
         assert not any(
             w in after

@@ -139,10 +139,10 @@ class IntakeAuth(IntakeChecks):
         return None
 
     def _take_challenge(self, s: Session, challenge: bytes, now: dt.datetime) -> None:
-        """Under the locks (step 6): check the challenge as :meth:`_check_challenge` does, at ``now``, and mark it
-        used, atomically, in one statement (a conditional UPDATE that another submission's use refuses). It
-        is taken in ``s``'s transaction: a refusal after it rolls the transaction back and leaves the
-        challenge unused. One that matched nothing (unknown, or used) is read again for its refusal."""
+        """Under the locks (step 6): check the challenge as :meth:`_check_challenge` does, at ``now``, and
+        mark it used, atomically, in one statement (a conditional UPDATE that another submission's use
+        refuses). It is taken in ``s``'s transaction: a refusal after it rolls the transaction back and leaves
+        the challenge unused. One that matched nothing (unknown, or used) is read again for its refusal."""
         row = s.connection().execute(_TAKE_CHALLENGE, {"given": challenge.hex(), "now": now}).first()
         if row is None:
             self._check_challenge(challenge, s)  # raises challenge.unknown or challenge.used
