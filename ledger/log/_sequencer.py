@@ -86,6 +86,8 @@ class Ledger:
         self._broken: StorageError | None = None
         #: ``_stored``'s last answer, with the row and the cosignatures it was made of
         self._stored_memo: tuple[Any, StoredCheckpoint] | None = None
+        #: the size of the newest checkpoint this process has signed or read (0: none)
+        self._checkpoint_size = 0
         try:
             self._load_state()
         except StorageError as e:  # keep the ledger open for check(), refuse appends
@@ -153,6 +155,15 @@ class Ledger:
         appended after this call (sizes only grow). On SQLite, where one process appends, it is the size."""
         with self._state_lock:
             return self._size
+
+    @property
+    def known_checkpoint_size(self) -> int:
+        """The size of the newest checkpoint this process has signed or read (0 if none), without a storage
+        read: a lower bound of the newest stored checkpoint's size (sizes only grow; other processes may have
+        signed newer ones). No checkpoint covers an entry appended after the moment this was read: one that
+        does is signed after that entry is committed."""
+        with self._state_lock:
+            return self._checkpoint_size
 
     @property
     def log_key(self) -> LogKey:
@@ -421,7 +432,7 @@ class Ledger:
         key = (row, tuple(sorted(sigs.items())))
         memo = self._stored_memo
         if memo is not None and memo[0] == key:
-            return memo[1]
+            return self._seen(memo[1])
         signed = SignedCheckpoint.verify(row[2], self.log_key)
         c = signed.checkpoint
         if (c.size, c.root, c.time) != (row[0], row[1], row[3]):
@@ -433,6 +444,12 @@ class Ledger:
         witnessed = quorum >= 1 and len(bundle.signers if bundle else ()) >= quorum
         stored = StoredCheckpoint(signed, bundle, witnessed)
         self._stored_memo = (key, stored)
+        return self._seen(stored)
+
+    def _seen(self, stored: StoredCheckpoint) -> StoredCheckpoint:
+        """A verified stored checkpoint this process now knows of (:attr:`known_checkpoint_size`)."""
+        with self._state_lock:
+            self._checkpoint_size = max(self._checkpoint_size, int(stored.size))
         return stored
 
     def add_cosignature(

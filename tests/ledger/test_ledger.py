@@ -122,6 +122,24 @@ def test_a_batchs_inserts_are_compiled_once_then_taken_from_the_statement_cache(
     led.check()
 
 
+def test_the_known_checkpoint_size_is_the_newest_this_process_signed_or_read(
+    led: Ledger, db_url: str
+) -> None:
+    """A lower bound of the newest stored checkpoint's size, with no storage read: another process's newer
+    checkpoint counts once this process has read it."""
+    assert led.known_checkpoint_size == 0
+    led.append("a", {})
+    led.append("a", {"n": 1})
+    assert led.checkpoint().size == 2 == led.known_checkpoint_size
+    if not db_url.startswith("postgresql"):
+        return  # one sequencer per SQLite database
+    with Ledger(db_url, led.config) as other:  # a second server process on the database
+        other.append("a", {"n": 2})
+        assert other.checkpoint().size == 3
+    assert led.known_checkpoint_size == 2
+    assert led.latest_checkpoint().size == 3 == led.known_checkpoint_size
+
+
 def test_append_many_is_atomic_and_contiguous(led: Ledger) -> None:
     led.append("a", {})
     got = led.append_many([("b", {"i": i}) for i in range(5)])

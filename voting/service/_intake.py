@@ -356,7 +356,14 @@ class IntakeService(IntakeDapp, IntakeEvidence, IntakeKiosk, IntakeReceipts):
             # on a live connection: a database restart that killed a pooled connection loses no record
             once_more_if_disconnected(record)
         return self._receipt(
-            "cast", bh, b.tracking_code, index, bytes(appended.entry_hash), channel=channel, seq=seq
+            "cast",
+            bh,
+            b.tracking_code,
+            index,
+            bytes(appended.entry_hash),
+            channel=channel,
+            seq=seq,
+            appended=True,
         )
 
     def cast_oidc(self, ballot: Mapping[str, Any], *, state: str, code: str, live: LiveCapture) -> Receipt:
@@ -436,4 +443,4 @@ class IntakeService(IntakeDapp, IntakeEvidence, IntakeKiosk, IntakeReceipts):
                 b.insert_rows(s, self.election_id, index)
                 self.election.record_synced(s, index)
                 s.commit()
-        return self._receipt("spoiled", bh, b.tracking_code, index, bytes(appended.entry_hash))
+        return self._receipt("spoiled", bh, b.tracking_code, index, bytes(appended.entry_hash), appended=True)
