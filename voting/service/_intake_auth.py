@@ -41,7 +41,7 @@ _TAKE_CHALLENGE = (
     .where(col(IntakeChallenge.challenge) == bindparam("given"))
     .where(col(IntakeChallenge.used_at).is_(None))
     .values(used_at=bindparam("now"))
-    .returning(IntakeChallenge.election_id, IntakeChallenge.expires_at)
+    .returning(col(IntakeChallenge.election_id), col(IntakeChallenge.expires_at))
 )
 
 
