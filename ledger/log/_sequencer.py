@@ -28,6 +28,7 @@ import hmac
 import queue
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -453,7 +454,13 @@ class Ledger:
         return stored
 
     def add_cosignature(
-        self, witness: str, size: int, signature: bytes, *, admit: Callable[[], None] | None = None
+        self,
+        witness: str,
+        size: int,
+        signature: bytes,
+        *,
+        admit: Callable[[], None] | None = None,
+        executor: Executor | None = None,
     ) -> StoredCheckpoint:
         """Verify a witness's cosignature of the checkpoint of ``size`` and store it.
 
@@ -464,7 +471,8 @@ class Ledger:
         bytes again return the checkpoint unchanged, other bytes raise :class:`CosignatureConflict`
         (BLS signatures are unique per key and message, and the stored one was verified). Then
         ``admit()`` is called (the HTTP route's rate limiter: it raises to refuse), and only then the
-        BLS ``Verify`` runs.
+        BLS ``Verify`` runs: in ``executor`` when given (a process pool: the server's other requests keep
+        its GIL meanwhile), with the same refusal (:func:`ledger.record.verify_cosignature`).
         """
         key = self.config.policy.key(witness)
         if not isinstance(signature, bytes) or len(signature) != 96:
@@ -483,7 +491,7 @@ class Ledger:
         if admit is not None:
             admit()
         body = SignedCheckpoint.verify(row[2], self.log_key).body
-        verify_cosignature(key, body, signature)
+        verify_cosignature(key, body, signature, executor=executor)
         self._store.add_cosignature(size, witness, signature, int(self.config.clock()))
         return self._stored(row)
 
