@@ -45,6 +45,19 @@ def test_a_casts_checks_before_its_locks_read_in_autocommit_in_two_checkouts(
         def _statement(conn: Any, _cur: Any, sql: str, *_a: Any) -> None:
             level = conn.get_execution_options().get("isolation_level")
             seen.append((threading.get_ident(), " ".join(sql.split()[:2]), level))
+            if sql.startswith("SELECT pg_advisory_xact_lock("):
+                lockers.append(conn)
+
+        lockers: list[Any] = []
+        ends: list[tuple[Any, str]] = []
+
+        @event.listens_for(engine, "commit")
+        def _commit(conn: Any) -> None:
+            ends.append((conn, "commit"))
+
+        @event.listens_for(engine, "rollback")
+        def _rollback(conn: Any) -> None:
+            ends.append((conn, "rollback"))
 
         with e.client() as c:
             assert c.cast_jpki(residents[1].card, CHOICE).seq == 1
@@ -92,6 +105,9 @@ def test_a_casts_checks_before_its_locks_read_in_autocommit_in_two_checkouts(
             after.count("UPDATE intake_challenge") == 1
             and "SELECT intake_challenge.election_id," not in after
         )
+        # the locks' transaction (it only locked and read) ends in a COMMIT: psycopg forgets the statements it
+        # prepared on a connection at every ROLLBACK, and the pooled connection's next reads would pay again
+        assert len(lockers) == 1 and [end for conn, end in ends if conn is lockers[0]] == ["commit"]
         # a first ballot: the voter's state (read under the locks: none) is inserted, with no UPDATE first
         assert "UPDATE intake_voter_state" not in after
         seen.clear()

@@ -573,8 +573,12 @@ class ServiceCore:
 
     @staticmethod
     def _unlock_database(conn: Any) -> None:
+        """End the lock connection's transaction: the database releases its transaction-level locks. It
+        only locked and read, so it is committed: psycopg forgets every statement it prepared on the
+        connection at a ROLLBACK (and sends ``DEALLOCATE ALL``), and the pooled connection's next reads would
+        be parsed and planned anew until prepared again."""
         try:
-            conn.rollback()  # ends the transaction: the database releases the lock
+            conn.commit()
         except Exception:  # the session is gone, and the lock with it
             conn.invalidate()
         conn.close()
