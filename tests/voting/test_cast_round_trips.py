@@ -116,6 +116,28 @@ def test_a_casts_checks_before_its_locks_read_in_autocommit_in_two_checkouts(
         assert "UPDATE intake_voter_state" in [w for _t, w, _l in seen]
 
 
+def test_the_election_rows_reads_run_in_autocommit(tmp_path: Path, postgres_url: str) -> None:
+    """``has_election`` (the period and checkpoint keepers ask it every tick) and ``election()`` are one read
+    each: no transaction around them (no BEGIN and ROLLBACK round trips, and no ROLLBACK that makes psycopg
+    drop the connection's prepared statements)."""
+    now = dt.datetime.now(dt.UTC)
+    ca = JpkiTestCa.generate(now)
+    residents = make_residents(1, ca, now)
+    manifest = tsukuba_manifest(now, small=True, trustees=1, threshold=1)
+    with start_election_on(postgres_url, tmp_path, residents, ca, manifest) as e:
+        seen: list[tuple[str, str | None]] = []
+
+        @event.listens_for(e.service.engine, "before_cursor_execute")
+        def _statement(conn: Any, _cur: Any, sql: str, *_a: Any) -> None:
+            if threading.get_ident() == me:
+                seen.append((" ".join(sql.split()[:2]), conn.get_execution_options().get("isolation_level")))
+
+        me = threading.get_ident()
+        assert e.service.has_election()
+        assert e.service.election().election_id == e.service.election_id
+        assert seen == [("SELECT tv_election.election_id,", "AUTOCOMMIT")] * 2
+
+
 def test_a_cast_whose_record_meets_a_dead_pooled_connection_is_recorded_on_a_fresh_one(
     tmp_path: Path, postgres_url: str
 ) -> None:

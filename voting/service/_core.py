@@ -359,12 +359,14 @@ class ServiceCore:
         return row
 
     def election(self) -> ElectionRow:
-        """A detached copy of the election row (private columns included: never return it from a route)."""
-        with self._session() as s:
+        """A detached copy of the election row (private columns included: never return it from a route).
+        One read, in a read session (no transaction on PostgreSQL)."""
+        with self._read_session() as s:
             return self._row(s)
 
     def has_election(self) -> bool:
-        with self._session() as s:
+        """Whether an election was created here: one read in a read session (the keepers ask every tick)."""
+        with self._read_session() as s:
             return s.exec(select(ElectionRow)).first() is not None
 
     @property
