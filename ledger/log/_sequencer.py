@@ -61,7 +61,8 @@ __all__ = ["Ledger"]
 
 @dataclass(slots=True)
 class _Job:
-    items: list[tuple[str, dict[str, Any]]]
+    #: (event type, the payload's canonical bytes), checked by ``_prepare``
+    items: list[tuple[str, bytes]]
     done: threading.Event = field(default_factory=threading.Event)
     result: list[Appended] | None = None
     error: BaseException | None = None
@@ -176,11 +177,13 @@ class Ledger:
 
     # -- appends --------------------------------------------------------------------------------------
 
-    def _prepare(self, event_type: str, payload: Any) -> tuple[str, dict[str, Any]]:
+    def _prepare(self, event_type: str, payload: Any) -> tuple[str, bytes]:
+        """The event type checked and the payload's canonical bytes (checked, and its size): the sequencer
+        builds the entry around them, without serialising the payload again."""
         check_event_type(event_type)
-        body = check_payload(payload)
-        payload_size_ok(canonical_json_checked(body), event_type)
-        return event_type, body
+        payload_json = canonical_json_checked(check_payload(payload))
+        payload_size_ok(payload_json, event_type)
+        return event_type, payload_json
 
     def append(self, event_type: str, payload: Mapping[str, Any]) -> Appended:
         """Append one entry; return once it is durably committed. Bad input raises InvalidEntry."""
@@ -195,7 +198,7 @@ class Ledger:
         prepared = [self._prepare(t, p) for t, p in items]
         return self._submit(prepared) if prepared else []
 
-    def _submit(self, items: list[tuple[str, dict[str, Any]]]) -> list[Appended]:
+    def _submit(self, items: list[tuple[str, bytes]]) -> list[Appended]:
         if self._closed:
             raise StorageError("ledger is closed")
         if self._broken is not None:
@@ -255,8 +258,8 @@ class Ledger:
             results: list[list[Appended]] = []
             for job in batch:
                 out = []
-                for event_type, payload in job.items:
-                    e = Entry._of_checked(size, prev, event_type, payload)  # checked by _prepare
+                for event_type, payload_json in job.items:
+                    e = Entry._of_canonical_payload(size, prev, event_type, payload_json)  # _prepare's
                     rows.append((size, e.hash, e.canonical))
                     nodes.extend(tree.append(e.hash))
                     out.append(Appended(size, e.hash))
