@@ -39,7 +39,7 @@ They live in the same SQLModel metadata (and therefore the same engine) as :mod:
   append, or in start-up reconciliation if the entry is on the ledger. A pending row without a ledger entry
   is an orphan of a refused or crashed submission and is deleted by reconciliation.
 
-And the statements a cast runs on these tables (``VOTER_STATE`` … ``BALLOT_CAST``), built once at import.
+And the statements a cast runs on these tables (``VOTER_AT_LOCK`` … ``BALLOT_CAST``), built once at import.
 """
 
 from __future__ import annotations
@@ -53,10 +53,9 @@ __all__ = [
     "BALLOT_CAST",
     "EVIDENCE_FINAL",
     "EVIDENCE_PENDING",
-    "EVIDENCE_USED",
+    "VOTER_AT_LOCK",
     "VOTER_FIRST",
     "VOTER_RECORDED",
-    "VOTER_STATE",
     "AuthEvidence",
     "BallotUniqueValue",
     "DappTransaction",
@@ -229,8 +228,25 @@ class AuthEvidence(SQLModel, table=True):
 # object) costs SQLAlchemy more CPU than executing a compiled one, and every cast runs these. They run on the
 # session's connection: no autoflush, and where they run the session holds no pending ORM change.
 _VOTER = (col(VoterState.election_id) == bindparam("eid"), col(VoterState.voter_alias) == bindparam("alias"))
-VOTER_STATE = select(VoterState.seq, VoterState.kiosk_index).where(*_VOTER)
-EVIDENCE_USED = select(AuthEvidence.evidence_hash).where(col(AuthEvidence.evidence_hash) == bindparam("evh"))
+#: what step 6 reads of the voter under its lock, in ONE statement (scalar subqueries, one row): ``pending``,
+#: a pending evidence row of this voter (an attempt that ended without its record; rarely any); ``used``,
+#: whether this cast's evidence (``evh``) is stored already; the voter's ``seq`` and ``kiosk_index``
+#: (``seq`` NULL: no state yet, the voter's first ballot)
+VOTER_AT_LOCK = select(
+    select(AuthEvidence.evidence_hash)
+    .where(col(AuthEvidence.election_id) == bindparam("eid"))
+    .where(col(AuthEvidence.status) == "pending")
+    .where(col(AuthEvidence.voter_alias) == bindparam("alias"))
+    .limit(1)
+    .scalar_subquery()
+    .label("pending"),
+    select(AuthEvidence.evidence_hash)
+    .where(col(AuthEvidence.evidence_hash) == bindparam("evh"))
+    .scalar_subquery()
+    .label("used"),
+    select(VoterState.seq).where(*_VOTER).scalar_subquery().label("seq"),
+    select(VoterState.kiosk_index).where(*_VOTER).scalar_subquery().label("kiosk_index"),
+)
 EVIDENCE_PENDING = insert(AuthEvidence)
 #: [internet, kiosk]: the voter's state after the cast (the kiosk's also keeps its entry)
 VOTER_RECORDED = (

@@ -28,15 +28,20 @@ it admits only what could be a new cosignature, cheapest check first: the body's
 (``ledger.witness_unknown`` 403); an issued checkpoint (``ledger.not_found`` 404); not stored already (the
 same bytes again: 200, the checkpoint unchanged; other bytes: ``ledger.cosignature_conflict`` 409); then
 one token of the server-wide bucket (:data:`COSIGN_GLOBAL_PER_MINUTE`, ``cosign.busy`` 429), and only then
-the BLS verification (``ledger.verification`` 422 when it fails).
+the BLS verification (``ledger.verification`` 422 when it fails), in a worker process (:class:`CosignPool`),
+not under the serving process's GIL.
 """
 
 from __future__ import annotations
 
 import hmac
+import multiprocessing
 import threading
+from collections.abc import Callable
+from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
-from typing import Annotated, Any, Final
+from typing import Annotated, Any, Final, TypeVar
 
 from fastapi import APIRouter, Depends, FastAPI, Header, Path, Query, Request
 from fastapi.responses import JSONResponse
@@ -67,6 +72,7 @@ __all__ = [
     "COSIGN_PER_CLIENT_PER_MINUTE",
     "CheckpointOut",
     "CosignLimits",
+    "CosignPool",
     "add_error_handlers",
     "add_service_error_handlers",
     "checkpoint_out",
@@ -74,6 +80,8 @@ __all__ = [
     "error_code",
     "router",
 ]
+
+_T = TypeVar("_T")
 
 MAX_ENTRIES_PER_PAGE = 1000
 #: the largest body of each public ledger route (a cosignature is three short fields)
@@ -238,7 +246,55 @@ class CosignLimits:
         )
 
 
+class CosignPool:
+    """Where ``POST /ledger/cosignature`` runs its BLS verifications (py_ecc, about 0.35 s of CPU each): a
+    worker process, not the serving one, whose GIL its other requests keep meanwhile (the request's thread
+    waits for the answer without holding it). One worker, started on the first verification (``spawn``: no
+    copy of the server's threads and connections): the server-wide bucket admits 30 verifications a minute,
+    a quarter of one core at most. A worker that died is replaced, and the verification asked again, once.
+    Set ``app.state.cosign_pool`` to change it; :meth:`close` stops the worker (the app's shutdown)."""
+
+    def __init__(self, workers: int = 1) -> None:
+        self._workers = workers
+        self._lock = threading.Lock()
+        self._pool: ProcessPoolExecutor | None = None
+
+    def _executor(self) -> ProcessPoolExecutor:
+        with self._lock:
+            if self._pool is None:
+                ctx = multiprocessing.get_context("spawn")
+                self._pool = ProcessPoolExecutor(max_workers=self._workers, mp_context=ctx)
+            return self._pool
+
+    def run(self, call: Callable[[Executor], _T]) -> _T:
+        """``call(executor)``; again on a fresh worker if the worker died meanwhile."""
+        pool = self._executor()
+        try:
+            return call(pool)
+        except BrokenProcessPool:
+            with self._lock:
+                if self._pool is pool:
+                    self._pool = None
+            pool.shutdown(wait=False)
+            return call(self._executor())
+
+    def close(self) -> None:
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
 _limits_lock = threading.Lock()
+
+
+def _cosign_pool(request: Request) -> CosignPool:
+    state = request.app.state
+    with _limits_lock:
+        pool = getattr(state, "cosign_pool", None)
+        if not isinstance(pool, CosignPool):
+            pool = state.cosign_pool = CosignPool()
+    return pool
 
 
 def _cosign_limits(request: Request) -> CosignLimits:
@@ -261,7 +317,10 @@ def cosignature(led: LedgerDep, body: CosignatureIn, request: Request) -> Checkp
     def admit() -> None:  # the ledger calls this after its cheap checks, right before the BLS verification
         limits.server.check("all")
 
-    return checkpoint_out(led.add_cosignature(body.witness, body.size, sig, admit=admit))
+    def add(executor: Executor) -> Any:
+        return led.add_cosignature(body.witness, body.size, sig, admit=admit, executor=executor)
+
+    return checkpoint_out(_cosign_pool(request).run(add))
 
 
 def _status(e: LedgerError) -> int:

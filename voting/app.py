@@ -91,7 +91,7 @@ def create_app(
     running servers, ``ElectionService.reconcile``).
     """
     from ._intake_config import IntakeConfig, IntakeProvider
-    from ._ledger_api import add_service_error_handlers
+    from ._ledger_api import CosignPool, add_service_error_handlers
     from ._startup import prepare, raise_for, run_checks
     from .service import ElectionService
 
@@ -110,7 +110,7 @@ def create_app(
         raise ValueError("period_poll_seconds must be positive")
 
     @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(running: FastAPI) -> AsyncIterator[None]:
         tasks = [asyncio.create_task(keep_period(service, period_poll_seconds))]
         if settings.checkpoint_interval > 0:
             tasks.append(
@@ -128,6 +128,9 @@ def create_app(
                     await task
                 except asyncio.CancelledError:
                     pass
+            pool = getattr(running.state, "cosign_pool", None)
+            if isinstance(pool, CosignPool):  # the cosignatures' worker process, if one was started
+                await asyncio.to_thread(pool.close)
 
     app = _App(
         lifespan=lifespan,

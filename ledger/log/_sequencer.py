@@ -28,6 +28,7 @@ import hmac
 import queue
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -60,7 +61,8 @@ __all__ = ["Ledger"]
 
 @dataclass(slots=True)
 class _Job:
-    items: list[tuple[str, dict[str, Any]]]
+    #: (event type, the payload's canonical bytes), checked by ``_prepare``
+    items: list[tuple[str, bytes]]
     done: threading.Event = field(default_factory=threading.Event)
     result: list[Appended] | None = None
     error: BaseException | None = None
@@ -86,6 +88,8 @@ class Ledger:
         self._broken: StorageError | None = None
         #: ``_stored``'s last answer, with the row and the cosignatures it was made of
         self._stored_memo: tuple[Any, StoredCheckpoint] | None = None
+        #: the size of the newest checkpoint this process has signed or read (0: none)
+        self._checkpoint_size = 0
         try:
             self._load_state()
         except StorageError as e:  # keep the ledger open for check(), refuse appends
@@ -155,6 +159,15 @@ class Ledger:
             return self._size
 
     @property
+    def known_checkpoint_size(self) -> int:
+        """The size of the newest checkpoint this process has signed or read (0 if none), without a storage
+        read: a lower bound of the newest stored checkpoint's size (sizes only grow; other processes may have
+        signed newer ones). No checkpoint covers an entry appended after the moment this was read: one that
+        does is signed after that entry is committed."""
+        with self._state_lock:
+            return self._checkpoint_size
+
+    @property
     def log_key(self) -> LogKey:
         return self.config.log_key
 
@@ -164,11 +177,13 @@ class Ledger:
 
     # -- appends --------------------------------------------------------------------------------------
 
-    def _prepare(self, event_type: str, payload: Any) -> tuple[str, dict[str, Any]]:
+    def _prepare(self, event_type: str, payload: Any) -> tuple[str, bytes]:
+        """The event type checked and the payload's canonical bytes (checked, and its size): the sequencer
+        builds the entry around them, without serialising the payload again."""
         check_event_type(event_type)
-        body = check_payload(payload)
-        payload_size_ok(canonical_json_checked(body), event_type)
-        return event_type, body
+        payload_json = canonical_json_checked(check_payload(payload))
+        payload_size_ok(payload_json, event_type)
+        return event_type, payload_json
 
     def append(self, event_type: str, payload: Mapping[str, Any]) -> Appended:
         """Append one entry; return once it is durably committed. Bad input raises InvalidEntry."""
@@ -183,7 +198,7 @@ class Ledger:
         prepared = [self._prepare(t, p) for t, p in items]
         return self._submit(prepared) if prepared else []
 
-    def _submit(self, items: list[tuple[str, dict[str, Any]]]) -> list[Appended]:
+    def _submit(self, items: list[tuple[str, bytes]]) -> list[Appended]:
         if self._closed:
             raise StorageError("ledger is closed")
         if self._broken is not None:
@@ -243,8 +258,8 @@ class Ledger:
             results: list[list[Appended]] = []
             for job in batch:
                 out = []
-                for event_type, payload in job.items:
-                    e = Entry._of_checked(size, prev, event_type, payload)  # checked by _prepare
+                for event_type, payload_json in job.items:
+                    e = Entry._of_canonical_payload(size, prev, event_type, payload_json)  # _prepare's
                     rows.append((size, e.hash, e.canonical))
                     nodes.extend(tree.append(e.hash))
                     out.append(Appended(size, e.hash))
@@ -421,7 +436,7 @@ class Ledger:
         key = (row, tuple(sorted(sigs.items())))
         memo = self._stored_memo
         if memo is not None and memo[0] == key:
-            return memo[1]
+            return self._seen(memo[1])
         signed = SignedCheckpoint.verify(row[2], self.log_key)
         c = signed.checkpoint
         if (c.size, c.root, c.time) != (row[0], row[1], row[3]):
@@ -433,10 +448,22 @@ class Ledger:
         witnessed = quorum >= 1 and len(bundle.signers if bundle else ()) >= quorum
         stored = StoredCheckpoint(signed, bundle, witnessed)
         self._stored_memo = (key, stored)
+        return self._seen(stored)
+
+    def _seen(self, stored: StoredCheckpoint) -> StoredCheckpoint:
+        """A verified stored checkpoint this process now knows of (:attr:`known_checkpoint_size`)."""
+        with self._state_lock:
+            self._checkpoint_size = max(self._checkpoint_size, int(stored.size))
         return stored
 
     def add_cosignature(
-        self, witness: str, size: int, signature: bytes, *, admit: Callable[[], None] | None = None
+        self,
+        witness: str,
+        size: int,
+        signature: bytes,
+        *,
+        admit: Callable[[], None] | None = None,
+        executor: Executor | None = None,
     ) -> StoredCheckpoint:
         """Verify a witness's cosignature of the checkpoint of ``size`` and store it.
 
@@ -447,7 +474,8 @@ class Ledger:
         bytes again return the checkpoint unchanged, other bytes raise :class:`CosignatureConflict`
         (BLS signatures are unique per key and message, and the stored one was verified). Then
         ``admit()`` is called (the HTTP route's rate limiter: it raises to refuse), and only then the
-        BLS ``Verify`` runs.
+        BLS ``Verify`` runs: in ``executor`` when given (a process pool: the server's other requests keep
+        its GIL meanwhile), with the same refusal (:func:`ledger.record.verify_cosignature`).
         """
         key = self.config.policy.key(witness)
         if not isinstance(signature, bytes) or len(signature) != 96:
@@ -466,7 +494,7 @@ class Ledger:
         if admit is not None:
             admit()
         body = SignedCheckpoint.verify(row[2], self.log_key).body
-        verify_cosignature(key, body, signature)
+        verify_cosignature(key, body, signature, executor=executor)
         self._store.add_cosignature(size, witness, signature, int(self.config.clock()))
         return self._stored(row)
 

@@ -40,7 +40,23 @@ import os
 from collections.abc import Callable, Iterator, Sequence
 from typing import IO, Any
 
-from sqlalchemy import BigInteger, Column, Integer, LargeBinary, String, Text, and_, event, func, or_, select
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Integer,
+    LargeBinary,
+    String,
+    Table,
+    Text,
+    TextClause,
+    and_,
+    bindparam,
+    event,
+    func,
+    or_,
+    select,
+    text,
+)
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlmodel import Field, SQLModel, create_engine
@@ -126,9 +142,37 @@ def make_engine(url: str) -> Engine:
 _ROWS_PER_INSERT = 500
 
 
-def _chunks(rows: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
+#: the multi-row INSERT of (table, number of rows), built on first use (see :func:`_insert_rows`)
+_MULTI_INSERT: dict[tuple[str, int], TextClause] = {}
+
+
+def _insert_rows(conn: Any, table: Table, columns: tuple[str, ...], rows: Sequence[tuple[Any, ...]]) -> None:
+    """Insert ``rows`` (values in ``columns``' order) into ``table`` with one multi-row ``INSERT ... VALUES``
+    per :data:`_ROWS_PER_INSERT` rows, not an executemany (PostgreSQL got one statement per row).
+
+    The statement is SQL text with typed parameters, kept per number of rows: SQLAlchemy cannot cache a Core
+    multi-row ``insert().values([...])`` (it has no cache key), so it compiled that statement again for
+    every batch; a text statement is compiled once (and bound through the columns' types all the same)."""
     for start in range(0, len(rows), _ROWS_PER_INSERT):
-        yield rows[start : start + _ROWS_PER_INSERT]
+        part = rows[start : start + _ROWS_PER_INSERT]
+        key = (table.name, len(part))
+        stmt = _MULTI_INSERT.get(key)
+        if stmt is None:
+            names = [[f"{c}_{i}" for c in columns] for i in range(len(part))]
+            values = ", ".join("(" + ", ".join(f":{n}" for n in row) + ")" for row in names)
+            sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES {values}"  # noqa: S608 - names are ours
+            stmt = text(sql).bindparams(
+                *(
+                    bindparam(n, type_=table.c[c].type)
+                    for row in names
+                    for c, n in zip(columns, row, strict=True)
+                )
+            )
+            _MULTI_INSERT[key] = stmt
+        conn.execute(
+            stmt,
+            {f"{c}_{i}": v for i, row in enumerate(part) for c, v in zip(columns, row, strict=True)},
+        )
 
 
 def _b(v: Any) -> bytes:
@@ -203,12 +247,8 @@ class Store:
                     entries, nodes = build(self._tail(conn), lambda keys: self._nodes(conn, keys))
                 else:
                     entries, nodes = build(None, self.nodes)
-                # one multi-row INSERT ... VALUES per table (per _ROWS_PER_INSERT rows), not an executemany:
-                # PostgreSQL got one statement per row
-                for part in _chunks([{"idx": i, "hash": h, "body": b} for i, h, b in entries]):
-                    conn.execute(_E.insert().values(part))
-                for part in _chunks([{"level": lv, "idx": i, "hash": h} for lv, i, h in nodes]):
-                    conn.execute(_N.insert().values(part))
+                _insert_rows(conn, _E, ("idx", "hash", "body"), entries)
+                _insert_rows(conn, _N, ("level", "idx", "hash"), nodes)
         except SQLAlchemyError as e:
             raise StorageError(f"append transaction failed: {type(e).__name__}: {e}") from e
 

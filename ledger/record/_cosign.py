@@ -26,6 +26,7 @@ import re
 import sys
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Final, cast
@@ -185,15 +186,30 @@ class WitnessSigner:
         return bytes(_Bls().Sign(self.secret, cosign_message(checkpoint_body)))
 
 
-def verify_cosignature(key: WitnessKey, checkpoint_body: str, signature: bytes) -> None:
-    """Raise unless ``signature`` is ``key``'s cosignature on the checkpoint body."""
+def verify_cosignature(
+    key: WitnessKey, checkpoint_body: str, signature: bytes, *, executor: Executor | None = None
+) -> None:
+    """Raise unless ``signature`` is ``key``'s cosignature on the checkpoint body.
+
+    ``executor``: where the BLS verification runs (py_ecc, about half a second of CPU holding the GIL), e.g.
+    a :class:`concurrent.futures.ProcessPoolExecutor`, so that a server's other requests keep its GIL
+    meanwhile; the caller waits for its answer, and the refusal is the same."""
     sig = _check_sig_bytes(signature)
-    try:
-        ok = bool(_Bls().Verify(_pk(key.public_key), cosign_message(checkpoint_body), _sig(sig)))
-    except Exception:
-        ok = False
+    if executor is None:
+        ok = _cosignature_verifies(key, checkpoint_body, sig)
+    else:
+        ok = bool(executor.submit(_cosignature_verifies, key, checkpoint_body, sig).result())
     if not ok:
         raise SignatureError("witness-cosignature", f"cosignature by witness {key.name!r} does not verify")
+
+
+def _cosignature_verifies(key: WitnessKey, checkpoint_body: str, signature: bytes) -> bool:
+    """Whether ``signature`` (96 bytes) is ``key``'s cosignature on the checkpoint body: the BLS ``Verify``,
+    answering rather than raising (what a worker process sends back)."""
+    try:
+        return bool(_Bls().Verify(_pk(key.public_key), cosign_message(checkpoint_body), _sig(signature)))
+    except Exception:
+        return False
 
 
 @dataclass(frozen=True, slots=True)

@@ -332,15 +332,31 @@ class Entry:
     def _of_checked(cls, index: int, prev: bytes, event_type: str, body: dict[str, Any]) -> Entry:
         """:meth:`create` for an event type already checked and a payload that is :func:`check_payload`'s
         own copy (what the ledger's sequencer holds from ``append``): not walked and copied again."""
+        return cls._of_canonical_payload(index, prev, event_type, canonical_json_checked(body))
+
+    @classmethod
+    def _of_canonical_payload(cls, index: int, prev: bytes, event_type: str, payload_json: bytes) -> Entry:
+        """:meth:`_of_checked` from the payload's canonical bytes (``canonical_json_checked`` of
+        :func:`check_payload`'s copy, what the sequencer made to check the entry's size): the payload is not
+        serialised again. An object's RFC 8785 form is its members in key order, and the envelope's keys
+        (index, payload, prev, type, version) are ASCII, so the entry's bytes are the envelope's members
+        around the payload's bytes: byte for byte ``canonical_json_checked`` of the whole entry object."""
         _check_position(index, prev)
-        obj = {
-            "index": index,
-            "payload": body,
-            "prev": prev.hex(),
-            "type": event_type,
-            "version": ENTRY_VERSION,
-        }
-        data = canonical_json_checked(obj)  # every value checked (check_payload, the lines above)
+        data = b"".join(
+            (
+                b'{"index":',
+                str(index).encode("ascii"),
+                b',"payload":',
+                payload_json,
+                b',"prev":"',
+                prev.hex().encode("ascii"),
+                b'","type":',
+                canonical_json_checked(check_event_type(event_type)),
+                b',"version":',
+                str(ENTRY_VERSION).encode("ascii"),
+                b"}",
+            )
+        )
         if len(data) > MAX_ENTRY_BYTES:
             raise InvalidEntry(f"entry of {len(data)} bytes exceeds the {MAX_ENTRY_BYTES}-byte limit")
         return cls(index, prev, event_type, data, leaf_hash(data))

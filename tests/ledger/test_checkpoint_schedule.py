@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+import traceback
 from typing import Any
 
 import pytest
@@ -77,6 +78,48 @@ def test_a_pending_receipt_times_out_with_a_named_check(election: DemoElection) 
         assert time.monotonic() - t0 < 10
         e.service.ledger.checkpoint()  # an operator's checkpoint covers it: the receipt completes
         assert not c.complete_receipt(r, timeout=5).pending
+
+
+def test_a_casts_receipt_reads_no_checkpoint_until_this_process_knows_one_covering_it(
+    election: DemoElection,
+) -> None:
+    """A checkpoint covering an entry is signed after the entry's append: a cast's receipt is pending without
+    reading the newest checkpoint while this process knows of none covering it (what a read at the moment of
+    the append would have found). Once it knows of one (its keeper, here the operator, signed it), the receipt
+    of that entry reads the newest and carries its proof."""
+    from sqlalchemy import event
+
+    e = election
+    led = e.service.ledger
+    reads: list[str] = []
+
+    @event.listens_for(led._store.engine, "before_cursor_execute")
+    def _seen(_c: object, _cur: object, sql: str, *_a: object) -> None:
+        # a receipt's reads (the keeper reads the newest checkpoint too, on its own schedule)
+        if "ledger_checkpoint" in sql and any(f.name == "_receipt" for f in traceback.extract_stack()):
+            reads.append(sql)
+
+    with e.client() as c:
+        r = c.cast_jpki(e.residents[0].card, CHOICE)  # a re-vote: the residents all voted above
+        assert r.pending and reads == []
+        led.checkpoint()  # covers it; this process knows
+        assert led.known_checkpoint_size > r.leaf_index
+        reads.clear()
+        again = e.intake._receipt(
+            "cast",
+            r.ballot_hash,
+            r.tracking_code,
+            r.leaf_index,
+            bytes.fromhex(r.entry_hash),
+            channel=r.channel,
+            seq=r.seq,
+            appended=True,
+        )
+        assert reads and not again.pending
+        assert again.checkpoint == led.latest_checkpoint().signed.note
+        assert c.verify_receipt(again).payload["ballot_hash"] == r.ballot_hash
+        later = c.cast_jpki(e.residents[1].card, CHOICE)  # beyond the newest checkpoint again: pending
+        assert later.pending and later.leaf_index >= led.known_checkpoint_size
 
 
 def test_the_schedule_is_validated_and_production_refuses_a_checkpoint_per_receipt(tmp_path: Any) -> None:

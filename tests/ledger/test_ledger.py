@@ -7,6 +7,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from _ledger_util import Clock, log_signer, policy, witnesses
@@ -95,6 +96,48 @@ def test_a_batch_larger_than_one_insert_is_written_whole(led: Ledger, db_url: st
     for i in (0, 500, 501, 1000, 1234):
         led.inclusion_proof(i, 1235).verify(cp.root)
     led.check()  # chain, stored hashes, leaf nodes, roots from the stored nodes
+
+
+def test_a_batchs_inserts_are_compiled_once_then_taken_from_the_statement_cache(led: Ledger) -> None:
+    """Every append runs the batch's INSERTs; SQLAlchemy compiled a Core multi-row ``insert().values([...])``
+    again at each one (such a statement has no cache key). Appends of the same shape reuse the compiled
+    statement (and the rows still come back whole)."""
+    from sqlalchemy import event
+    from sqlalchemy.engine.interfaces import CacheStats
+
+    for n in range(8):  # the shapes of the batches below: 1 entry, then its 1, 2, 1 or 3 new tree nodes
+        led.append("a", {"n": n})
+    inserts: list[tuple[str, object]] = []
+
+    @event.listens_for(led._store.engine, "after_cursor_execute")
+    def _seen(_c: object, _cur: object, sql: str, _p: object, ctx: Any, _m: bool) -> None:
+        if sql.startswith("INSERT"):
+            inserts.append((sql.split()[2], ctx.cache_hit))
+
+    for n in (8, 9, 10, 11):
+        led.append("a", {"n": n})
+    assert {t for t, _ in inserts} == {"ledger_entry", "ledger_node"}
+    assert {hit for _, hit in inserts} == {CacheStats.CACHE_HIT}, [(t, h.name) for t, h in inserts]
+    assert [e.payload for e in led.entries(8, 12)] == [{"n": n} for n in (8, 9, 10, 11)]
+    led.check()
+
+
+def test_the_known_checkpoint_size_is_the_newest_this_process_signed_or_read(
+    led: Ledger, db_url: str
+) -> None:
+    """A lower bound of the newest stored checkpoint's size, with no storage read: another process's newer
+    checkpoint counts once this process has read it."""
+    assert led.known_checkpoint_size == 0
+    led.append("a", {})
+    led.append("a", {"n": 1})
+    assert led.checkpoint().size == 2 == led.known_checkpoint_size
+    if not db_url.startswith("postgresql"):
+        return  # one sequencer per SQLite database
+    with Ledger(db_url, led.config) as other:  # a second server process on the database
+        other.append("a", {"n": 2})
+        assert other.checkpoint().size == 3
+    assert led.known_checkpoint_size == 2
+    assert led.latest_checkpoint().size == 3 == led.known_checkpoint_size
 
 
 def test_append_many_is_atomic_and_contiguous(led: Ledger) -> None:

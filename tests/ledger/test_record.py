@@ -16,6 +16,7 @@ from sqlalchemy import text
 import ledger
 from ledger import Ledger, LedgerConfig
 from ledger.record import (
+    Entry,
     LogKey,
     LogSigner,
     RecordError,
@@ -456,6 +457,31 @@ def test_fast_canonical_json_agrees_with_the_rfc8785_reference(value: dict) -> N
             canonical_json_checked(value)
         return
     assert canonical_json_checked(value) == want
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    value=st.dictionaries(_KEYS, _JSON, max_size=5),
+    index=st.integers(0, 2**53 - 1),
+    prev=st.binary(min_size=32, max_size=32),
+    event_type=st.from_regex(r"[a-z0-9][a-z0-9.-]{0,63}", fullmatch=True),
+)
+def test_an_entry_built_around_its_payloads_bytes_is_the_reference_entry(
+    value: dict, index: int, prev: bytes, event_type: str
+) -> None:
+    """The sequencer builds an entry around the payload's canonical bytes it made to check the size (the
+    payload is serialised once): byte for byte the RFC 8785 reference of the whole entry object."""
+    from ledger.record import canonical_json
+    from ledger.record._entry import ENTRY_VERSION, canonical_json_checked, check_payload
+
+    try:
+        body = check_payload(value)
+    except ledger.InvalidEntry:
+        return
+    entry = Entry._of_canonical_payload(index, prev, event_type, canonical_json_checked(body))
+    obj = {"index": index, "payload": body, "prev": prev.hex(), "type": event_type, "version": ENTRY_VERSION}
+    assert entry.canonical == canonical_json(obj)
+    assert entry == Entry.create(index, prev, event_type, value) == Entry.from_bytes(entry.canonical)
 
 
 def test_utf16_key_order_is_enforced_on_entries() -> None:

@@ -45,6 +45,19 @@ def test_a_casts_checks_before_its_locks_read_in_autocommit_in_two_checkouts(
         def _statement(conn: Any, _cur: Any, sql: str, *_a: Any) -> None:
             level = conn.get_execution_options().get("isolation_level")
             seen.append((threading.get_ident(), " ".join(sql.split()[:2]), level))
+            if sql.startswith("SELECT pg_advisory_xact_lock("):
+                lockers.append(conn)
+
+        lockers: list[Any] = []
+        ends: list[tuple[Any, str]] = []
+
+        @event.listens_for(engine, "commit")
+        def _commit(conn: Any) -> None:
+            ends.append((conn, "commit"))
+
+        @event.listens_for(engine, "rollback")
+        def _rollback(conn: Any) -> None:
+            ends.append((conn, "rollback"))
 
         with e.client() as c:
             assert c.cast_jpki(residents[1].card, CHOICE).seq == 1
@@ -67,18 +80,62 @@ def test_a_casts_checks_before_its_locks_read_in_autocommit_in_two_checkouts(
         # the roll alias's lookup gave its leaf index too: the roll proof reads only the tree's nodes
         assert [w for w, _ in reads].count("SELECT tv_roll_entry.alias,") == 1
         assert "SELECT tv_roll_entry.leaf_index" not in [w for w, _ in reads]
-        assert [w for w, _ in cast].count("checkout") == 5  # + the lock, the pending commit, the record
+        assert [w for w, _ in cast].count("checkout") == 5, " | ".join(
+            w for w, _ in cast
+        )  # + the lock, the pending commit, the record
+        # the uniqueness rules read the ballot's values once (its hash is one of them), not its ballot row
+        assert "SELECT intake_ballot.kind" not in [w for w, _ in cast]
+        assert [w for w, _ in cast].count(
+            "SELECT intake_unique_value.kind,"
+        ) == 2  # before and under the locks
         after = [w for w, _ in cast[lock:]]
         assert sum(w.startswith("SELECT pg_advisory") for w in after) == 1  # both locks in one statement
         # the phase is read once under the locks (with ledger_synced, on the lock's connection): step 6
         # checks it from there, not by a read of its own
         assert after.count("SELECT tv_election.phase,") == 1
+        # under the locks the voter is read in one statement: its pending evidence, this evidence used, its
+        # state
+        assert after.count("SELECT (SELECT") == 1
+        assert not any(
+            w in after
+            for w in ("SELECT intake_auth_evidence.evidence_hash", "SELECT intake_voter_state.seq,")
+        )
+        # the challenge is checked and marked used by one statement under the locks (checked before them too)
+        assert (
+            after.count("UPDATE intake_challenge") == 1
+            and "SELECT intake_challenge.election_id," not in after
+        )
+        # the locks' transaction (it only locked and read) ends in a COMMIT: psycopg forgets the statements it
+        # prepared on a connection at every ROLLBACK, and the pooled connection's next reads would pay again
+        assert len(lockers) == 1 and [end for conn, end in ends if conn is lockers[0]] == ["commit"]
         # a first ballot: the voter's state (read under the locks: none) is inserted, with no UPDATE first
         assert "UPDATE intake_voter_state" not in after
         seen.clear()
         with e.client() as c:  # the same voter again: its state is updated
             assert c.cast_jpki(residents[1].card, CHOICE).seq == 2
         assert "UPDATE intake_voter_state" in [w for _t, w, _l in seen]
+
+
+def test_the_election_rows_reads_run_in_autocommit(tmp_path: Path, postgres_url: str) -> None:
+    """``has_election`` (the period and checkpoint keepers ask it every tick) and ``election()`` are one read
+    each: no transaction around them (no BEGIN and ROLLBACK round trips, and no ROLLBACK that makes psycopg
+    drop the connection's prepared statements)."""
+    now = dt.datetime.now(dt.UTC)
+    ca = JpkiTestCa.generate(now)
+    residents = make_residents(1, ca, now)
+    manifest = tsukuba_manifest(now, small=True, trustees=1, threshold=1)
+    with start_election_on(postgres_url, tmp_path, residents, ca, manifest) as e:
+        seen: list[tuple[str, str | None]] = []
+
+        @event.listens_for(e.service.engine, "before_cursor_execute")
+        def _statement(conn: Any, _cur: Any, sql: str, *_a: Any) -> None:
+            if threading.get_ident() == me:
+                seen.append((" ".join(sql.split()[:2]), conn.get_execution_options().get("isolation_level")))
+
+        me = threading.get_ident()
+        assert e.service.has_election()
+        assert e.service.election().election_id == e.service.election_id
+        assert seen == [("SELECT tv_election.election_id,", "AUTOCOMMIT")] * 2
 
 
 def test_a_cast_whose_record_meets_a_dead_pooled_connection_is_recorded_on_a_fresh_one(
@@ -117,3 +174,34 @@ def test_a_cast_whose_record_meets_a_dead_pooled_connection_is_recorded_on_a_fre
             assert report.repaired == () and report.problems == ()  # nothing left to repair
     finally:
         killer.dispose()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_a_warm_casts_statements_are_all_taken_from_the_statement_cache(
+    tmp_path: Path, request: pytest.FixtureRequest, backend: str
+) -> None:
+    """Compiling a statement costs SQLAlchemy more CPU than running it once compiled: a cast after the first
+    compiles nothing. (The ballot's unique values went in a Core multi-row ``insert().values([...])``, which
+    has no cache key: it was compiled again at every cast.)"""
+    from sqlalchemy.engine.interfaces import CacheStats
+
+    url = None if backend == "sqlite" else str(request.getfixturevalue("postgres_url"))
+    now = dt.datetime.now(dt.UTC)
+    ca = JpkiTestCa.generate(now)
+    residents = make_residents(3, ca, now)
+    manifest = tsukuba_manifest(now, small=True, trustees=1, threshold=1)
+    with start_election_on(url, tmp_path, residents, ca, manifest) as e:
+        with e.client() as c:  # warm: each statement of a first cast and of a re-vote is compiled once (and
+            for r in (*residents, residents[0]):  # each roll proof's shape)
+                c.cast_jpki(r.card, CHOICE)
+        seen: list[tuple[str, CacheStats]] = []
+
+        @event.listens_for(e.service.engine, "after_cursor_execute")
+        def _statement(_c: Any, _cur: Any, sql: str, _p: Any, ctx: Any, _m: bool) -> None:
+            if ctx.compiled is not None:  # not a driver-level statement (the advisory locks)
+                seen.append((" ".join(sql.split()[:4]), ctx.cache_hit))
+
+        with e.client() as c:
+            assert c.cast_jpki(residents[1].card, CHOICE).seq == 2
+        assert any(sql.startswith("INSERT INTO intake_unique_value") for sql, _ in seen)
+        assert [(sql, hit.name) for sql, hit in seen if hit is not CacheStats.CACHE_HIT] == []

@@ -15,10 +15,11 @@ from _ledger_util import Clock, log_signer, policy, witnesses
 from fastapi.testclient import TestClient
 
 import ledger.log._sequencer as ledger_impl
+import ledger.record._cosign as cosign_impl
 from ledger import Ledger, LedgerConfig
 from ledger.record import WitnessSigner
 from voting._deps import RateLimiter
-from voting._ledger_api import CosignLimits, create_app
+from voting._ledger_api import CosignLimits, CosignPool, create_app
 
 TOKEN = "cosign-test-admin-token-0123456789"
 
@@ -39,9 +40,9 @@ def fx(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Fixture]:
     calls: list[str] = []
     real = ledger_impl.verify_cosignature
 
-    def counted(key: Any, body: str, signature: bytes) -> None:
+    def counted(key: Any, body: str, signature: bytes, **kw: Any) -> None:
         calls.append(key.name)
-        real(key, body, signature)
+        real(key, body, signature, **kw)
 
     monkeypatch.setattr(ledger_impl, "verify_cosignature", counted)
     with Ledger(
@@ -49,7 +50,13 @@ def fx(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Fixture]:
     ) as led:
         led.append_many([("x", {"i": i}) for i in range(3)])
         led.checkpoint()
-        yield Fixture(TestClient(create_app(led, TOKEN)), led, calls)
+        app = create_app(led, TOKEN)
+        try:
+            yield Fixture(TestClient(app), led, calls)
+        finally:
+            pool = getattr(app.state, "cosign_pool", None)
+            if isinstance(pool, CosignPool):
+                pool.close()
 
 
 def _code(r: Any) -> str:
@@ -72,6 +79,40 @@ def test_outsider_key_under_a_witness_name_fails_bls_and_stores_nothing(fx: Fixt
     r = fx.post("witness-0", 3, outsider.cosign(_body(fx.led)))
     assert r.status_code == 422 and _code(r) == "ledger.verification", r.text
     assert fx.calls == ["witness-0"] and fx.led.latest_checkpoint().cosignatures is None
+
+
+def test_the_bls_verification_runs_in_a_worker_process_with_the_same_answers(
+    fx: Fixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """py_ecc's ``Verify`` (about 0.35 s of CPU) does not run in the serving process, whose GIL its other
+    requests keep: a worker process verifies, and a bad cosignature is refused as before, a good one stored.
+    A worker that died is replaced."""
+    real = cosign_impl._Bls
+    here: list[str] = []
+
+    class CountingBls:  # this process's BLS: counts the verifications run here
+        def __getattr__(self, name: str) -> Any:
+            return getattr(real(), name)
+
+        def Verify(self, *args: Any) -> bool:
+            here.append("Verify")
+            return bool(real().Verify(*args))
+
+    monkeypatch.setattr(cosign_impl, "_Bls", CountingBls)
+    outsider = WitnessSigner.from_secret_bytes("witness-0", b"\x07" * 32)  # not the manifest's key
+    bad = fx.post("witness-0", 3, outsider.cosign(_body(fx.led)))
+    assert bad.status_code == 422 and _code(bad) == "ledger.verification", bad.text
+    assert "cosignature by witness 'witness-0' does not verify" in bad.json()["error"]["message"]
+    good = fx.post("witness-1", 3, witnesses()[1].cosign(_body(fx.led)))
+    assert good.status_code == 200 and good.json()["cosignatures"]["signers"] == ["witness-1"], good.text
+    assert fx.calls == ["witness-0", "witness-1"] and here == []  # verified, but not in this process
+    pool = fx.c.app.state.cosign_pool  # type: ignore[attr-defined]
+    for worker in list(pool._executor()._processes.values()):  # the worker dies between two cosignatures
+        worker.kill()
+        worker.join()
+    again = fx.post("witness-2", 3, witnesses()[2].cosign(_body(fx.led)))
+    assert again.status_code == 200 and again.json()["witnessed"] is True, again.text
+    assert here == []
 
 
 def test_replayed_cosignature_is_not_verified_again_and_a_conflicting_one_is_refused(fx: Fixture) -> None:

@@ -172,8 +172,13 @@ def test_kiosk_ballot_overrides_and_ends_internet_voting(election: DemoElection,
         payload = _entry(e, k.leaf_index).payload
         assert payload["channel"] == "kiosk" and payload["kiosk"]["kiosk_id"] == "intake-hall-1"
         before = e.ledger_size()
-        resp = _post(e, "/ballots", _jpki_body(e, r.card, _encrypt(e)))
+        refused = _jpki_body(e, r.card, _encrypt(e))
+        resp = _post(e, "/ballots", refused)
         assert resp.status_code == 409 and resp.json()["error"]["code"] == "voter.kiosk_voted"
+        # refused under the locks, after its challenge was taken there: the refusal gave the challenge back
+        with Session(e.service.engine) as s:
+            taken = s.get(IntakeChallenge, refused["auth"]["challenge"])
+            assert taken is not None and taken.used_at is None
         with pytest.raises(KioskApiError) as second:  # a second kiosk ballot too
             kiosk_cast(kiosk, c, r.card, CHOICE)
         assert (second.value.status, second.value.code) == (409, "voter.kiosk_voted")
@@ -195,6 +200,7 @@ def test_spoil_publishes_opening_and_blocks_casting_it(election: DemoElection) -
     before = e.ledger_size()
     resp = _post(e, "/ballots", _jpki_body(e, e.residents[3].card, p.ballot))
     assert resp.status_code == 409 and resp.json()["error"]["code"] == "ballot.duplicate"
+    assert "already spoiled (challenged)" in resp.json()["error"]["message"]
     assert e.ledger_size() == before
 
 
@@ -328,6 +334,7 @@ def test_rejections_are_4xx_with_codes_and_leave_the_ledger_unchanged(election: 
     assert resp.status_code == 401 and resp.json()["error"]["code"] == "challenge.used"
     resp = _post(e, "/ballots", _jpki_body(e, good.card, EncryptedBallot.from_dict(body["ballot"])))
     assert resp.status_code == 409 and resp.json()["error"]["code"] == "ballot.duplicate"
+    assert "this ballot was already cast" in resp.json()["error"]["message"]
     assert e.ledger_size() == size
 
 

@@ -372,12 +372,14 @@ class ServiceCore:
         return row
 
     def election(self) -> ElectionRow:
-        """A detached copy of the election row (private columns included: never return it from a route)."""
-        with self._session() as s:
+        """A detached copy of the election row (private columns included: never return it from a route).
+        One read, in a read session (no transaction on PostgreSQL)."""
+        with self._read_session() as s:
             return self._row(s)
 
     def has_election(self) -> bool:
-        with self._session() as s:
+        """Whether an election was created here: one read in a read session (the keepers ask every tick)."""
+        with self._read_session() as s:
             return s.exec(select(ElectionRow)).first() is not None
 
     @property
@@ -586,8 +588,12 @@ class ServiceCore:
 
     @staticmethod
     def _unlock_database(conn: Any) -> None:
+        """End the lock connection's transaction: the database releases its transaction-level locks. It
+        only locked and read, so it is committed: psycopg forgets every statement it prepared on the
+        connection at a ROLLBACK (and sends ``DEALLOCATE ALL``), and the pooled connection's next reads would
+        be parsed and planned anew until prepared again."""
         try:
-            conn.rollback()  # ends the transaction: the database releases the lock
+            conn.commit()
         except Exception:  # the session is gone, and the lock with it
             conn.invalidate()
         conn.close()

@@ -109,10 +109,9 @@ from .._intake_db import (
     BALLOT_CAST,
     EVIDENCE_FINAL,
     EVIDENCE_PENDING,
-    EVIDENCE_USED,
+    VOTER_AT_LOCK,
     VOTER_FIRST,
     VOTER_RECORDED,
-    VOTER_STATE,
     IntakeBallot,
     OidcSubjectBinding,
 )
@@ -217,11 +216,19 @@ class IntakeService(IntakeDapp, IntakeEvidence, IntakeKiosk, IntakeReceipts):
             now = self.clock()
             with self._session() as s:
                 self._require_voting(s, held)  # as read under the locks (PostgreSQL), else read here
-                # a pending row of this voter seen here (under the voter's lock) is of an attempt that ended
-                # without its record: replayed if its entry is on the ledger, else deleted with what it held
-                self._settle_pending_of(s, alias, now)
-                if auth.challenge is not None:
-                    self._check_challenge(auth.challenge, s)
+                c = s.connection()
+                # the voter as the locks keep it until the record (one statement): a pending row of this voter
+                # is of an attempt that ended without its record, replayed if its entry is on the ledger, else
+                # deleted with what it held; then this cast's evidence unused and the voter's state
+                mine = {"eid": eid, "alias": alias, "evh": evh}
+                voter = c.execute(VOTER_AT_LOCK, mine).one()
+                if voter.pending is not None:
+                    self._settle_pending_of(s, alias, now)
+                    voter = c.execute(VOTER_AT_LOCK, mine).one()
+                if (
+                    auth.challenge is not None
+                ):  # checked and marked used (undone if the cast is refused after)
+                    self._take_challenge(s, auth.challenge, now)
                 if auth.oidc_state is not None:
                     self._check_oidc_unused(s, auth.oidc_state)
                 if auth.dapp_transaction is not None:
@@ -230,10 +237,9 @@ class IntakeService(IntakeDapp, IntakeEvidence, IntakeKiosk, IntakeReceipts):
                 if kiosk is not None:  # revoked or closed meanwhile: refused before anything is written
                     self._check_kiosk_open(s, kiosk)
                 self._check_unique(s, b)
-                c = s.connection()
-                if c.execute(EVIDENCE_USED, {"evh": evh}).first() is not None:
+                if voter.used is not None:
                     raise Conflict("ballot.duplicate", "this authentication evidence was already used")
-                state = c.execute(VOTER_STATE, {"eid": eid, "alias": alias}).first()
+                state = None if voter.seq is None else voter  # no state yet: the voter's first ballot
                 if state is not None and state.kiosk_index is not None:
                     raise Conflict(
                         "voter.kiosk_voted",
@@ -244,8 +250,6 @@ class IntakeService(IntakeDapp, IntakeEvidence, IntakeKiosk, IntakeReceipts):
                 # What the public entry cannot rebuild (the evidence) and what no other submission may take
                 # meanwhile (the ballot's unique values, reserved; the one-time challenge or authorization)
                 # are committed BEFORE the append: the database refuses a second voter's identical values.
-                if auth.challenge is not None:
-                    self._consume_challenge(s, auth.challenge, now)
                 if auth.oidc_state is not None:
                     self._consume_oidc(s, auth.oidc_state, now)
                 if auth.dapp_transaction is not None:
@@ -352,7 +356,14 @@ class IntakeService(IntakeDapp, IntakeEvidence, IntakeKiosk, IntakeReceipts):
             # on a live connection: a database restart that killed a pooled connection loses no record
             once_more_if_disconnected(record)
         return self._receipt(
-            "cast", bh, b.tracking_code, index, bytes(appended.entry_hash), channel=channel, seq=seq
+            "cast",
+            bh,
+            b.tracking_code,
+            index,
+            bytes(appended.entry_hash),
+            channel=channel,
+            seq=seq,
+            appended=True,
         )
 
     def cast_oidc(self, ballot: Mapping[str, Any], *, state: str, code: str, live: LiveCapture) -> Receipt:
@@ -432,4 +443,4 @@ class IntakeService(IntakeDapp, IntakeEvidence, IntakeKiosk, IntakeReceipts):
                 b.insert_rows(s, self.election_id, index)
                 self.election.record_synced(s, index)
                 s.commit()
-        return self._receipt("spoiled", bh, b.tracking_code, index, bytes(appended.entry_hash))
+        return self._receipt("spoiled", bh, b.tracking_code, index, bytes(appended.entry_hash), appended=True)

@@ -34,11 +34,14 @@ __all__ = ["IntakeAuth", "IssuedChallenge", "OidcStart"]
 _CHALLENGE = select(IntakeChallenge.election_id, IntakeChallenge.used_at, IntakeChallenge.expires_at).where(
     col(IntakeChallenge.challenge) == bindparam("given")
 )
-_CONSUME_CHALLENGE = (
+#: step 6 checks the challenge and marks it used in one statement: the conditional UPDATE takes it unless
+#: another submission took it first, and gives back what the check needs
+_TAKE_CHALLENGE = (
     update(IntakeChallenge)
     .where(col(IntakeChallenge.challenge) == bindparam("given"))
     .where(col(IntakeChallenge.used_at).is_(None))
     .values(used_at=bindparam("now"))
+    .returning(col(IntakeChallenge.election_id), col(IntakeChallenge.expires_at))
 )
 
 
@@ -135,11 +138,19 @@ class IntakeAuth(IntakeChecks):
             raise Unauthenticated("challenge.expired", "the server challenge expired; ask for a new one")
         return None
 
-    def _consume_challenge(self, s: Session, challenge: bytes, now: dt.datetime) -> None:
-        """Atomically mark the challenge used (fails if another submission used it first)."""
-        used = s.connection().execute(_CONSUME_CHALLENGE, {"given": challenge.hex(), "now": now}).rowcount
-        if used != 1:
+    def _take_challenge(self, s: Session, challenge: bytes, now: dt.datetime) -> None:
+        """Under the locks (step 6): check the challenge as :meth:`_check_challenge` does, at ``now``, and
+        mark it used, atomically, in one statement (a conditional UPDATE that another submission's use
+        refuses). It is taken in ``s``'s transaction: a refusal after it rolls the transaction back and leaves
+        the challenge unused. One that matched nothing (unknown, or used) is read again for its refusal."""
+        row = s.connection().execute(_TAKE_CHALLENGE, {"given": challenge.hex(), "now": now}).first()
+        if row is None:
+            self._check_challenge(challenge, s)  # raises challenge.unknown or challenge.used
             raise Unauthenticated("challenge.used", "the server challenge was already used")
+        if row.election_id != self.election_id:
+            raise Unauthenticated("challenge.unknown", "unknown server challenge; ask for a new one")
+        if _aware(row.expires_at) <= now:
+            raise Unauthenticated("challenge.expired", "the server challenge expired; ask for a new one")
 
     # -------------------------------------------------------------------------------- authentication
 

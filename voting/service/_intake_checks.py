@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
-from sqlalchemy import CursorResult, Delete, Insert, Update, bindparam, delete, func, insert, update
+from sqlalchemy import CursorResult, Delete, TextClause, Update, bindparam, delete, func, text, update
 from sqlmodel import Session, col, select
 
 from crypto import (
@@ -103,21 +103,18 @@ _USED_VALUES = (
 )
 #: one multi-row ``INSERT ... VALUES (...), (...)`` per number of rows (a manifest's ballots all have the same
 #: number of unique values), built on first use: one statement for the database, where an executemany sent
-#: one per row
-_INSERT_UNIQUE: dict[int, Insert] = {}
+#: one per row. Written as SQL text: SQLAlchemy cannot cache a Core multi-row ``insert().values([...])`` (it
+#: has no cache key), so it compiled that statement again at every cast; a text statement is compiled once.
+_INSERT_UNIQUE: dict[int, TextClause] = {}
+_UNIQUE_TABLE: Final[str] = str(BallotUniqueValue.__tablename__)
 
 
-def _insert_unique(rows: int) -> Insert:
+def _insert_unique(rows: int) -> TextClause:
     stmt = _INSERT_UNIQUE.get(rows)
     if stmt is None:
-        shared: dict[str, Any] = {
-            "election_id": bindparam("eid"),
-            "ballot_hash": bindparam("bh"),
-            "ledger_index": bindparam("at"),
-        }
-        stmt = insert(BallotUniqueValue).values(
-            [{**shared, "kind": bindparam(f"k{i}"), "value": bindparam(f"v{i}")} for i in range(rows)]
-        )
+        values = ", ".join(f"(:eid, :v{i}, :k{i}, :bh, :at)" for i in range(rows))
+        columns = "election_id, value, kind, ballot_hash, ledger_index"
+        stmt = text(f"INSERT INTO {_UNIQUE_TABLE} ({columns}) VALUES {values}")  # noqa: S608 - no input in it
         _INSERT_UNIQUE[rows] = stmt
     return stmt
 
@@ -364,8 +361,12 @@ class IntakeChecks:
 
     def _check_unique(self, s: Session, b: _Ballot) -> None:
         """The uniqueness rules (``ledger.record.ballot_unique_values``; the verifier's V15): no value of
-        ``b`` was published by an accepted ballot, cast or spoiled. Raises 409 with the rule's code."""
-        self._check_unused(s, b.hex)  # the friendlier message for the whole ballot
+        ``b`` was published by an accepted ballot, cast or spoiled. Raises 409 with the rule's code.
+
+        One read: every accepted ballot's hash is one of its unique values, written in the transaction that
+        writes its :class:`IntakeBallot` row (reserved before, by a cast), so the ballot's own row is read
+        only to refuse a ballot whose hash is taken, for the message that says whether it was cast or
+        spoiled."""
         used = {
             (kind, value): index
             for kind, value, index in s.connection().execute(
@@ -376,6 +377,8 @@ class IntakeChecks:
             ledger_index = used.get((v.kind, v.value))
             if ledger_index is None:
                 continue
+            if v.kind == "ballot_hash" and ledger_index != RESERVED:
+                self._check_unused(s, b.hex)  # the friendlier message for the whole ballot
             if v.kind == "ballot_nonce":
                 why = "a ballot nonce is used once (a contest moved with its nonce is a copied ballot)"
             else:

@@ -31,20 +31,13 @@ __all__ = ["IntakeEvidence"]
 _log = logging.getLogger("tvote.intake")
 
 # A voter's pending evidence (an attempt that ended without its record), built once and bound by name at each
-# execution: every cast looks (the Core check, on the session's connection), and rarely finds any (the ORM
-# rows that settle_pending needs)
+# execution: the ORM rows that settle_pending needs, read when a cast's read under the voter's lock
+# (``voting._intake_db.VOTER_AT_LOCK``) found any (rarely)
 _PENDING_OF = (
     select(AuthEvidence)
     .where(col(AuthEvidence.election_id) == bindparam("eid"))
     .where(col(AuthEvidence.status) == "pending")
     .where(col(AuthEvidence.voter_alias) == bindparam("alias"))
-)
-_ANY_PENDING_OF = (
-    select(AuthEvidence.evidence_hash)
-    .where(col(AuthEvidence.election_id) == bindparam("eid"))
-    .where(col(AuthEvidence.status) == "pending")
-    .where(col(AuthEvidence.voter_alias) == bindparam("alias"))
-    .limit(1)
 )
 
 
@@ -106,11 +99,9 @@ class IntakeEvidence(IntakeChecks):
     def _settle_pending_of(self, s: Session, alias: str, now: dt.datetime) -> None:
         """Under the voter's lock (no attempt of this voter in flight, in any process): this voter's pending
         evidence belongs to attempts that ended without their record. One whose entry is on the ledger is
-        replayed (its ``seq`` counts), the others are deleted with what they held; in ``s``'s transaction."""
-        params = {"eid": self.election_id, "alias": alias}
-        if s.connection().execute(_ANY_PENDING_OF, params).first() is None:  # every cast asks; rarely any
-            return
-        rows = list(s.scalars(_PENDING_OF, params))
+        replayed (its ``seq`` counts), the others are deleted with what they held; in ``s``'s transaction.
+        A cast calls it only when its read under the locks found such a row (``VOTER_AT_LOCK``)."""
+        rows = list(s.scalars(_PENDING_OF, {"eid": self.election_id, "alias": alias}))
         if rows:
             settle_pending(s, self.ledger, self.election_id, rows, now)
 

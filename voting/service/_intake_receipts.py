@@ -30,7 +30,19 @@ class IntakeReceipts(IntakeChecks):
         *,
         channel: str | None = None,
         seq: int | None = None,
+        appended: bool = False,
     ) -> Receipt:
+        """The receipt of the ballot at ``index``: its inclusion proof against the newest signed checkpoint
+        when one covers it, else (``checkpoint_per_receipt`` off) *pending*, else against a checkpoint signed
+        for it.
+
+        ``appended``: this call's caller has just appended the entry. With ``checkpoint_per_receipt`` off,
+        while this process knows of no checkpoint covering it (``Ledger.known_checkpoint_size``, no storage
+        read), the receipt is pending without reading the newest checkpoint: one covering the
+        entry can only have been signed after its append, so a read at the moment of the append would have
+        found none either (that is this receipt's moment; another process's checkpoint signed since is for
+        :meth:`find`). When this process knows of one (its keeper signed it meanwhile), the newest is read."""
+
         def receipt(checkpoint: str | None, proof: tuple[str, ...] | None) -> Receipt:
             return Receipt(
                 kind=kind,
@@ -45,6 +57,8 @@ class IntakeReceipts(IntakeChecks):
                 seq=seq,
             )
 
+        if appended and not self.checkpoint_per_receipt and int(self.ledger.known_checkpoint_size) <= index:
+            return receipt(None, None)  # pending: the scheduled checkpoint will cover it
         try:
             stored = self.ledger.latest_checkpoint()
         except LedgerNotFound:
