@@ -249,8 +249,11 @@ def make_engine(url: str) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     # liveness: a connection that sat idle is pinged before use (``ledger.log.ping_when_idle``), a busy one
-    # is not (``pool_pre_ping`` pinged at every checkout: one round trip per transaction)
-    return ping_when_idle(create_engine(url))
+    # is not (``pool_pre_ping`` pinged at every checkout: one round trip per transaction). The pool keeps all
+    # its 15 connections open (no overflow): an overflow connection was closed at every check-in beyond the
+    # fifth idle one, so under a few concurrent casts PostgreSQL started a backend every few casts and no
+    # statement ran often enough on one connection for psycopg to prepare it (``prepare_threshold`` 5)
+    return ping_when_idle(create_engine(url, pool_size=15, max_overflow=0))
 
 
 _T = TypeVar("_T")

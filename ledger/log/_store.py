@@ -133,8 +133,10 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    # liveness: a connection that sat idle is pinged before use (``_pool``), a busy one is not
-    return ping_when_idle(create_engine(url, pool_size=8, max_overflow=8))
+    # liveness: a connection that sat idle is pinged before use (``_pool``), a busy one is not. All 16
+    # connections stay open (no overflow, which was closed at check-in): a new connection costs PostgreSQL a
+    # backend start, and its statements are parsed and planned anew until psycopg prepares them
+    return ping_when_idle(create_engine(url, pool_size=16, max_overflow=0))
 
 
 #: rows per multi-row INSERT of a batch (3 columns each: far below SQLite's and PostgreSQL's bound-parameter

@@ -307,8 +307,9 @@ class ServiceCore:
         self._clock = clock
         self._elock = ElectionLock()  # exclusive: appending(), reconcile(); shared: casting()
         # casts in step 6 at once in this process: each holds a lock connection and a session connection of
-        # the service's pool (5 + 10 overflow), so without a bound 15 concurrent casts would each hold a
-        # lock connection and wait for a session connection that never comes (the pool's 30 s timeout)
+        # the service's pool (15, ``voting._db.make_engine``), so without a bound 15 concurrent casts would
+        # each hold a lock connection and wait for a session connection that never comes (the pool's 30 s
+        # timeout)
         self._cast_slots = threading.BoundedSemaphore(CAST_SLOTS)
         self._open_lock = threading.Lock()  # opening the ledger
         #: several processes share this database (PostgreSQL): appending() also takes the database lock
