@@ -46,7 +46,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Index, UniqueConstraint, bindparam, insert, text, update
+from sqlalchemy import Index, PrimaryKeyConstraint, UniqueConstraint, bindparam, insert, text, update
 from sqlmodel import Field, SQLModel, col, select
 
 __all__ = [
@@ -167,13 +167,20 @@ class IntakeBallot(SQLModel, table=True):
 class BallotUniqueValue(SQLModel, table=True):
     """One value of an accepted ballot that no other ballot of the election may repeat (the primary key is
     the unique constraint): ``kind`` is ``ballot_hash``, ``ballot_nonce`` or ``pad`` (``ledger.record``'s
-    ``UNIQUE_KINDS``), ``value`` its lowercase hex as published. The key is ordered ``(election_id, value,
-    kind)`` so that intake's lookup, ``election_id = ? AND value IN (...)``, is an index lookup per value."""
+    ``UNIQUE_KINDS``), ``value`` its lowercase hex as published. The key is ordered ``(value, election_id,
+    kind)`` so that intake's lookup, ``election_id = ? AND value IN (...)``, is an index lookup per value
+    whatever the statistics: ordered ``(election_id, value, kind)`` (before migration 0004), PostgreSQL
+    planned it, while the table had no statistics (the start of every election, until autovacuum's first
+    ANALYZE), as a scan of the key's ``election_id`` prefix: every value of the election read at each cast."""
 
     __tablename__ = "intake_unique_value"
     #: a reservation (``ledger_index`` -1, written with a cast's pending evidence before its append) is
-    #: found, finalised or deleted by its ballot hash
-    __table_args__ = (Index("ix_intake_unique_value_ballot", "election_id", "ballot_hash"),)
+    #: found, finalised or deleted by its ballot hash (an index on it alone since migration 0004: no index
+    #: starts with ``election_id``, which the planner without statistics would scan for the lookup)
+    __table_args__ = (
+        PrimaryKeyConstraint("value", "election_id", "kind", name="intake_unique_value_pkey"),
+        Index("ix_intake_unique_value_ballot", "ballot_hash"),
+    )
 
     election_id: str = Field(primary_key=True, max_length=128)
     value: str = Field(primary_key=True, max_length=64)
@@ -200,11 +207,14 @@ class AuthEvidence(SQLModel, table=True):
     """Private authentication evidence, found by the ``evidence_hash`` published in ``ballot.cast``."""
 
     __tablename__ = "intake_auth_evidence"
-    #: the pending rows of an election (reconciliation's lower bound and orphan clean-up) and of a voter
+    #: the pending rows of an election (reconciliation's lower bound and orphan clean-up) and of a voter; it
+    #: also serves the queries by election alone (its first column), so ``election_id`` has no index of its
+    #: own (dropped by migration 0004: written at every cast, and chosen without statistics for a voter's
+    #: pending lookup, which then read every row of the election)
     __table_args__ = (Index("ix_intake_evidence_status", "election_id", "status"),)
 
     evidence_hash: str = Field(primary_key=True, max_length=64)
-    election_id: str = Field(index=True, max_length=128)
+    election_id: str = Field(max_length=128)
     voter_alias: str = Field(index=True, max_length=64)
     ballot_hash: str = Field(max_length=64)
     method: str = Field(max_length=16)
