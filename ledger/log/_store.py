@@ -53,6 +53,7 @@ from sqlalchemy import (
     bindparam,
     event,
     func,
+    literal_column,
     or_,
     select,
     text,
@@ -116,6 +117,10 @@ _N = LedgerNode.__table__  # type: ignore[attr-defined]
 _C = LedgerCheckpoint.__table__  # type: ignore[attr-defined]
 _S = LedgerCosignature.__table__  # type: ignore[attr-defined]
 _TABLES = [_E, _N, _C, _S]
+#: the newest entry, ``LIMIT 1`` written into the statement: with the limit a bound parameter, PostgreSQL
+#: found no generic plan as cheap as a custom one and planned the prepared statement again at every
+#: execution (one or two a cast)
+_TAIL = select(_E.c.idx, _E.c.hash).order_by(_E.c.idx.desc()).limit(literal_column("1"))
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -256,7 +261,7 @@ class Store:
 
     @staticmethod
     def _tail(conn: Any) -> tuple[int, bytes | None]:
-        row = conn.execute(select(_E.c.idx, _E.c.hash).order_by(_E.c.idx.desc()).limit(1)).first()
+        row = conn.execute(_TAIL).first()
         return (0, None) if row is None else (int(row[0]) + 1, _b(row[1]))
 
     def tail(self) -> tuple[int, bytes | None]:
