@@ -148,8 +148,8 @@ def test_a_database_of_the_release_before_migrations_is_upgraded_and_keeps_every
                 c.execute(text(f'DROP TABLE "{name}"'))
             for index in ("ix_intake_unique_value_ballot", "ix_intake_evidence_status"):
                 c.execute(text(f'DROP INDEX "{index}"'))
-            dropped_by_0004 = "ix_intake_auth_evidence_election_id"
-            c.execute(text(f"CREATE INDEX {dropped_by_0004} ON intake_auth_evidence (election_id)"))
+            for table in ("intake_auth_evidence", "intake_ballot"):  # the indexes 0004 drops
+                c.execute(text(f"CREATE INDEX ix_{table}_election_id ON {table} (election_id)"))
         old_tables = tables(engine)
         assert not old_tables & (NEW_TABLES | {"alembic_version"}) and "ledger_entry" in old_tables
         before = snapshot(engine, old_tables)

@@ -8,7 +8,7 @@ value (and every evidence row) of the election. Now:
   value IN (...)`` is one index probe per value;
 * the authentication evidence loses its index on ``election_id`` alone (``ix_intake_evidence_status``
   starts with it): one index fewer written at every cast, and a voter's pending lookup is no longer planned
-  on it.
+  on it; so do the accepted ballots (``ix_intake_ballot_kind`` and ``uq_intake_voter_seq`` start with it).
 
 On SQLite the key keeps its order (rebuilding the table for it would gain nothing: SQLite plans the lookup
 on both of the key's first columns either way); a new SQLite database is created with the new order.
@@ -38,9 +38,11 @@ def upgrade() -> None:
     op.drop_index("ix_intake_unique_value_ballot", table_name="intake_unique_value")
     op.create_index("ix_intake_unique_value_ballot", "intake_unique_value", ["ballot_hash"], unique=False)
     op.drop_index("ix_intake_auth_evidence_election_id", table_name="intake_auth_evidence")
+    op.drop_index("ix_intake_ballot_election_id", table_name="intake_ballot")
 
 
 def downgrade() -> None:
+    op.create_index("ix_intake_ballot_election_id", "intake_ballot", ["election_id"], unique=False)
     op.create_index(
         "ix_intake_auth_evidence_election_id", "intake_auth_evidence", ["election_id"], unique=False
     )
