@@ -211,7 +211,9 @@ def _seed(engine: Engine, entries: list[Entry], private: dict[int, dict[str, Any
                 )
             if state["reserved"] and not final:
                 for v in ballot_unique_values(bh, p["ballot"]):
-                    if s.get(BallotUniqueValue, (EID, v.value, v.kind)) is None:
+                    # by name: the key's column order changed (migration 0004)
+                    key = {"election_id": EID, "value": v.value, "kind": v.kind}
+                    if s.get(BallotUniqueValue, key) is None:
                         s.add(
                             BallotUniqueValue(
                                 election_id=EID,
