@@ -326,17 +326,12 @@ class Entry:
     def create(cls, index: int, prev: bytes, event_type: str, payload: Mapping[str, Any]) -> Entry:
         _check_position(index, prev)
         check_event_type(event_type)
-        return cls._of_checked(index, prev, event_type, check_payload(payload))
-
-    @classmethod
-    def _of_checked(cls, index: int, prev: bytes, event_type: str, body: dict[str, Any]) -> Entry:
-        """:meth:`create` for an event type already checked and a payload that is :func:`check_payload`'s
-        own copy (what the ledger's sequencer holds from ``append``): not walked and copied again."""
-        return cls._of_canonical_payload(index, prev, event_type, canonical_json_checked(body))
+        payload_json = canonical_json_checked(check_payload(payload))
+        return cls._of_canonical_payload(index, prev, event_type, payload_json)
 
     @classmethod
     def _of_canonical_payload(cls, index: int, prev: bytes, event_type: str, payload_json: bytes) -> Entry:
-        """:meth:`_of_checked` from the payload's canonical bytes (``canonical_json_checked`` of
+        """:meth:`create` from the payload's canonical bytes (``canonical_json_checked`` of
         :func:`check_payload`'s copy, what the sequencer made to check the entry's size): the payload is not
         serialised again. An object's RFC 8785 form is its members in key order, and the envelope's keys
         (index, payload, prev, type, version) are ASCII, so the entry's bytes are the envelope's members

@@ -225,9 +225,7 @@ class IntakeService(IntakeDapp, IntakeEvidence, IntakeKiosk, IntakeReceipts):
                 if voter.pending is not None:
                     self._settle_pending_of(s, alias, now)
                     voter = c.execute(VOTER_AT_LOCK, mine).one()
-                if (
-                    auth.challenge is not None
-                ):  # checked and marked used (undone if the cast is refused after)
+                if auth.challenge is not None:  # checked and marked used (undone if refused after)
                     self._take_challenge(s, auth.challenge, now)
                 if auth.oidc_state is not None:
                     self._check_oidc_unused(s, auth.oidc_state)
