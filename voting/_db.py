@@ -28,7 +28,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Field, SQLModel, create_engine
 
-from ledger.log import ping_when_idle
+from ledger.log import ping_when_idle, tune_postgres
 
 __all__ = [
     "BallotCheckRow",
@@ -252,8 +252,9 @@ def make_engine(url: str) -> Engine:
     # is not (``pool_pre_ping`` pinged at every checkout: one round trip per transaction). The pool keeps all
     # its 15 connections open (no overflow): an overflow connection was closed at every check-in beyond the
     # fifth idle one, so under a few concurrent casts PostgreSQL started a backend every few casts and no
-    # statement ran often enough on one connection for psycopg to prepare it (``prepare_threshold`` 5)
-    return ping_when_idle(create_engine(url, pool_size=15, max_overflow=0))
+    # statement ran often enough on one connection for psycopg to prepare it (``prepare_threshold`` 5).
+    # ``tune_postgres``: lz4 for out-of-line values; a statement marked ``UNPREPARED`` planned at each run
+    return tune_postgres(ping_when_idle(create_engine(url, pool_size=15, max_overflow=0)))
 
 
 _T = TypeVar("_T")

@@ -10,8 +10,9 @@
   sequencer;
 * :class:`Witness` (``_witness``): the witness service's core, which cosigns checkpoints and refuses a
   fork or a rollback; its HTTP client is injected;
-* :func:`ping_when_idle` (``_pool``): a PostgreSQL engine's pool pings only a connection that sat idle
-  (the ledger's engine and the election service's both use it);
+* :func:`ping_when_idle` (``_pool``): a PostgreSQL engine's pool pings only a connection that sat idle;
+  :func:`tune_postgres` gives its connections lz4 compression of out-of-line values and runs a statement
+  marked :data:`UNPREPARED` unprepared (the ledger's engine and the election service's both use them);
 * :func:`schema_transaction` (``_schema``): the database's schema lock, under which the store creates its
   tables and the election service migrates the database it shares with the ledger, so processes starting
   at once on one fresh database do not collide.
@@ -22,13 +23,14 @@ this package, so a verifier never loads SQLAlchemy.
 
 from __future__ import annotations
 
-from ._pool import ping_when_idle
+from ._pool import UNPREPARED, ping_when_idle, tune_postgres
 from ._schema import schema_transaction
 from ._sequencer import Ledger
 from ._types import Appended, ConsistencyProof, InclusionProof, LedgerConfig, StoredCheckpoint
 from ._witness import Witness
 
 __all__ = [
+    "UNPREPARED",
     "Appended",
     "ConsistencyProof",
     "InclusionProof",
@@ -38,4 +40,5 @@ __all__ = [
     "Witness",
     "ping_when_idle",
     "schema_transaction",
+    "tune_postgres",
 ]

@@ -64,7 +64,7 @@ from sqlmodel import Field, SQLModel, create_engine
 
 from .._errors import StorageError
 from ..merkle import subtree_nodes
-from ._pool import ping_when_idle
+from ._pool import ping_when_idle, tune_postgres
 from ._schema import schema_transaction
 
 __all__ = ["BuildBatch", "Store"]
@@ -141,7 +141,7 @@ def make_engine(url: str) -> Engine:
     # liveness: a connection that sat idle is pinged before use (``_pool``), a busy one is not. All 16
     # connections stay open (no overflow, which was closed at check-in): a new connection costs PostgreSQL a
     # backend start, and its statements are parsed and planned anew until psycopg prepares them
-    return ping_when_idle(create_engine(url, pool_size=16, max_overflow=0))
+    return tune_postgres(ping_when_idle(create_engine(url, pool_size=16, max_overflow=0)))
 
 
 #: rows per multi-row INSERT of a batch (3 columns each: far below SQLite's and PostgreSQL's bound-parameter

@@ -199,9 +199,11 @@ PINNED: dict[str, set[str]] = {
         "Ledger",
         "LedgerConfig",
         "StoredCheckpoint",
+        "UNPREPARED",
         "Witness",
         "ping_when_idle",
         "schema_transaction",
+        "tune_postgres",
     },
     "ledger.merkle": {
         "CompactRange",
