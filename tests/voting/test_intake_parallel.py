@@ -23,7 +23,7 @@ from sqlmodel import Session, select
 from crypto import encrypt_ballot
 from crypto._ballot import EncryptedBallot
 from ledger.record import ballot_unique_values, repeats_within
-from voting._intake_db import AuthEvidence, BallotUniqueValue
+from voting._intake_db import AuthEvidence, BallotUniqueValue, IntakeChallenge
 from voting.testing import DemoElection, JpkiTestCa, RsaKeyPool, make_residents, tsukuba_manifest
 
 pytestmark = pytest.mark.xdist_group("intake")
@@ -121,6 +121,50 @@ def test_two_voters_racing_one_ballots_values_get_one_acceptance(election: DemoE
         assert s.exec(select(BallotUniqueValue).where(BallotUniqueValue.ledger_index < 0)).first() is None
     report = e.service.reconcile(full=True)
     assert report.problems == ()
+
+
+def test_a_value_taken_after_the_checks_is_refused_by_the_key_and_the_challenge_stays_unused(
+    election: DemoElection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Step 6 reads no unique value: the primary key of the reserved values refuses one that another ballot
+    took after this cast's checks before the locks (here: those checks skipped, as if the two casts had
+    raced). The refusal has the rule's code, read again; the one-time challenge is not spent, nothing is
+    written, and the refused voter's next ballot is accepted."""
+    e = election
+    r = e.residents
+    with e.client() as c:
+        first = c.prepare(CHOICE).ballot
+    own, _ = encrypt_ballot(e.intake.context(), OTHER, ballot_nonce=first.ballot_nonce)
+    forged = own.to_dict()
+    forged["contests"][0] = first.to_dict()["contests"][0]  # the first ballot's nonce and first contest
+    copies = [(first, "ballot.duplicate"), (EncryptedBallot.from_dict(forged), "ballot.duplicate_nonce")]
+    assert e.http.post("/api/v1/voter/ballots", json=_body(e, r[0].card, first)).status_code == 200
+    check = type(e.intake)._check_unique
+    for copy, code in copies:
+        calls: list[int] = []
+
+        def after_the_race(self: Any, s: Any, b: Any, calls: list[int] = calls) -> None:
+            calls.append(1)
+            if len(calls) > 1:  # the checks before the locks saw nothing; the refusal reads again
+                check(self, s, b)
+
+        monkeypatch.setattr(type(e.intake), "_check_unique", after_the_race)
+        size = e.ledger_size()
+        body = _body(e, r[1].card, copy)
+        answer = e.http.post("/api/v1/voter/ballots", json=body)
+        assert answer.status_code == 409 and _code(answer) == code, answer.text
+        assert len(calls) == 2 and e.ledger_size() == size
+        monkeypatch.setattr(type(e.intake), "_check_unique", check)
+        with Session(e.service.engine) as s:
+            taken = s.get(IntakeChallenge, body["auth"]["challenge"])
+            assert taken is not None and taken.used_at is None
+            assert len(s.exec(select(AuthEvidence)).all()) == 1  # the first voter's, final
+            assert s.exec(select(AuthEvidence).where(AuthEvidence.status == "pending")).all() == []
+            assert s.exec(select(BallotUniqueValue).where(BallotUniqueValue.ledger_index < 0)).all() == []
+    with e.client() as c:
+        assert c.cast_jpki(r[1].card, CHOICE).seq == 1
+    _assert_record_unique(e)
+    assert e.service.reconcile(full=True).problems == ()
 
 
 def test_many_voters_cast_side_by_side_and_a_racing_close_is_after_every_cast(election: DemoElection) -> None:

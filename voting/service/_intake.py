@@ -34,14 +34,16 @@ Casting (``ballot.cast``), in this order::
        a kiosk ballot: its kiosk again, not revoked and its session open (a revocation or a closing takes
        the election's lock exclusive, so it is either before the cast or after it)
                                                            [kiosk.revoked, kiosk.not_open, kiosk.session]
-       the uniqueness rules again, the digital-ID binding again, then ONE commit BEFORE the append of what
+       the uniqueness rules again (the ballot's values inserted *reserved*, ``BallotUniqueValue.ledger_index``
+       -1: the primary key refuses a value another ballot holds, on the ledger or reserved, so no read
+       decides it), the digital-ID binding again, then ONE commit BEFORE the append of what
        the public entry cannot rebuild and what no other submission may take meanwhile: the authentication
        evidence as a *pending* row (holding, until the cast is recorded, a size of the ledger this process
        knew before the append, ``Ledger.known_size``: a lower bound of its entry's index), for an
-       account's first ballot its :class:`~voting._intake_db.OidcSubjectBinding`, the ballot's unique
-       values *reserved* (``BallotUniqueValue.ledger_index`` -1) and the one-time challenge, authorization
-       or signing transaction marked used; the database's unique keys refuse a second voter's identical
-       values here [ballot.duplicate*, challenge.used, oidc.*]; then one ledger append, and one commit of
+       account's first ballot its :class:`~voting._intake_db.OidcSubjectBinding`, the ballot's reserved
+       unique values and the one-time challenge, authorization or signing transaction marked used; the
+       database's unique keys refuse a second voter's identical values or binding here [ballot.duplicate*,
+       challenge.used, oidc.*]; then one ledger append, and one commit of
        the private rows (evidence final, reserved values given their index, ballot row, voter state,
        ``ElectionRow.ledger_synced``).
 
@@ -234,7 +236,14 @@ class IntakeService(IntakeDapp, IntakeEvidence, IntakeKiosk, IntakeReceipts):
                 binding = self._check_binding(s, auth)
                 if kiosk is not None:  # revoked or closed meanwhile: refused before anything is written
                     self._check_kiosk_open(s, kiosk)
-                self._check_unique(s, b)
+                # the uniqueness rules again, decided by the primary key of the values' rows: they are
+                # reserved here (``ledger_index`` RESERVED) unless another ballot holds one, on the ledger or
+                # reserved (its transaction committed: PostgreSQL waits for an uncommitted one); no read
+                try:
+                    b.insert_rows(s, eid, RESERVED)
+                except IntegrityError:
+                    s.rollback()  # with the challenge taken above
+                    self._refuse_taken(b, auth)
                 if voter.used is not None:
                     raise Conflict("ballot.duplicate", "this authentication evidence was already used")
                 state = None if voter.seq is None else voter  # no state yet: the voter's first ballot
@@ -253,7 +262,6 @@ class IntakeService(IntakeDapp, IntakeEvidence, IntakeKiosk, IntakeReceipts):
                 if auth.dapp_transaction is not None:
                     self._consume_dapp(s, auth.dapp_transaction, now)
                 try:
-                    b.insert_rows(s, eid, RESERVED)
                     # while pending: a lower bound of the entry's index (what this process knows; no read)
                     floor = int(self.ledger.known_size)
                     c.execute(
@@ -285,7 +293,7 @@ class IntakeService(IntakeDapp, IntakeEvidence, IntakeKiosk, IntakeReceipts):
                             )
                         )
                     s.commit()
-                except IntegrityError:  # another voter's submission took a value first: say which
+                except IntegrityError:  # another voter's submission took the binding first: say which
                     s.rollback()
                     self._refuse_taken(b, auth)
             payload = {

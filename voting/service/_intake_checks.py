@@ -32,6 +32,7 @@ from crypto import (
     select_engine,
     tracking_code_from_hash,
 )
+from ledger.log import UNPREPARED
 from ledger.record import UniqueValue, ballot_unique_values, repeats_within
 from voting.auth import FaceMatcher, JpkiVerifier, OidcRelyingParty, ReferencePhotoSource, SigningApp
 
@@ -96,10 +97,13 @@ ALIAS_BOUND: Final[str] = "oidc.alias_bound"
 #: They run on the session's connection, so they do not flush the session first: where they run, it holds no
 #: pending ORM change (``settle_pending`` flushes its own).
 _BALLOT_KIND = select(IntakeBallot.kind).where(col(IntakeBallot.ballot_hash) == bindparam("bh"))
+#: Unprepared on PostgreSQL (``ledger.log.UNPREPARED``): a generic plan kept from an election's first casts,
+#: when the table was nearly empty, scanned the whole table at every later cast.
 _USED_VALUES = (
     select(BallotUniqueValue.kind, BallotUniqueValue.value, BallotUniqueValue.ledger_index)
     .where(col(BallotUniqueValue.election_id) == bindparam("eid"))
     .where(col(BallotUniqueValue.value).in_(bindparam("values", expanding=True)))
+    .execution_options(**{UNPREPARED: True})
 )
 #: one multi-row ``INSERT ... VALUES (...), (...)`` per number of rows (a manifest's ballots all have the same
 #: number of unique values), built on first use: one statement for the database, where an executemany sent
@@ -121,9 +125,8 @@ def _insert_unique(rows: int) -> TextClause:
 
 _FINALISE_UNIQUE = (
     update(BallotUniqueValue)
-    .where(col(BallotUniqueValue.election_id) == bindparam("eid"))
-    .where(col(BallotUniqueValue.value).in_(bindparam("values", expanding=True)))
     .where(col(BallotUniqueValue.ballot_hash) == bindparam("ballot"))
+    .where(col(BallotUniqueValue.election_id) == bindparam("eid"))
     .where(col(BallotUniqueValue.ledger_index) == RESERVED)
     .values(ledger_index=bindparam("index"))
 )
@@ -235,15 +238,10 @@ class _Ballot:
 
     def finalise_rows(self, s: Session, election_id: str, ledger_index: int) -> None:
         """The cast's entry is ``ledger_index``: its reserved :class:`BallotUniqueValue` rows now name it
-        (one prebuilt ``UPDATE`` through the primary key)."""
+        (one prebuilt ``UPDATE`` through the index on the ballot hash: every row a ballot reserves carries
+        its hash)."""
         s.connection().execute(
-            _FINALISE_UNIQUE,
-            {
-                "eid": election_id,
-                "values": [v.value for v in self.unique],
-                "ballot": self.hex,
-                "index": ledger_index,
-            },
+            _FINALISE_UNIQUE, {"eid": election_id, "ballot": self.hex, "index": ledger_index}
         )
 
 
