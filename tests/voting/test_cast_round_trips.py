@@ -2,7 +2,8 @@
 
 A JPKI cast's checks before its locks only read: they run in read sessions in autocommit (no BEGIN, no
 ROLLBACK), all of steps 3 to 5 and the roll proof in one of them; step 6 keeps its transactions, takes
-both its locks in one statement and checks the phase it read under them. A regression that opens a
+both its locks in one statement and checks the phase it read under them; its record after the append is
+one statement in autocommit. A regression that opens a
 session per check again, or reads in a transaction, or reads what it already holds, fails here.
 """
 
@@ -16,7 +17,9 @@ from typing import Any
 import pytest
 from _service_util import start_election_on
 from sqlalchemy import event
+from sqlmodel import Session, select
 
+from voting._intake_db import IntakeBallot, VoterState
 from voting.testing import JpkiTestCa, make_residents, tsukuba_manifest
 
 pytestmark = pytest.mark.postgres
@@ -68,7 +71,9 @@ def test_a_casts_checks_before_its_locks_read_in_autocommit_in_two_checkouts(
         lock = next(i for i, (what, _) in enumerate(mine) if what.startswith("SELECT pg_advisory_xact_lock("))
         phase = max(i for i, w in enumerate(mine[:lock]) if w == ("SELECT tv_election.phase,", "AUTOCOMMIT"))
         assert mine[phase - 1][0] == "checkout"
-        cast = mine[phase - 1 :]
+        # ... to its record (after it, the thread may serve the client's next request: not this cast's)
+        record = next(i for i, (what, _) in enumerate(mine) if i > lock and what == "WITH voter")
+        cast = mine[phase - 1 : record + 1]
         lock -= phase - 1
         before = cast[: lock - 1]  # up to the lock connection's checkout
         assert [w for w, _ in before].count(
@@ -108,12 +113,27 @@ def test_a_casts_checks_before_its_locks_read_in_autocommit_in_two_checkouts(
         # the locks' transaction (it only locked and read) ends in a COMMIT: psycopg forgets the statements it
         # prepared on a connection at every ROLLBACK, and the pooled connection's next reads would pay again
         assert len(lockers) == 1 and [end for conn, end in ends if conn is lockers[0]] == ["commit"]
-        # a first ballot: the voter's state (read under the locks: none) is inserted, with no UPDATE first
-        assert "UPDATE intake_voter_state" not in after
+        # the record after the append is ONE statement in autocommit (its own transaction: no BEGIN, no
+        # COMMIT): the voter's state inserted (a first ballot) or updated, evidence final, ledger_synced,
+        # the reserved values' index, the ballot row
+        after_levels = cast[lock:]
+        assert [level for w, level in after_levels if w == "WITH voter"] == ["AUTOCOMMIT"]
+        separate = (
+            "INSERT INTO intake_voter_state",
+            "UPDATE intake_voter_state",
+            "INSERT INTO intake_ballot",
+        )
+        assert not any(w in after for w in separate)
         seen.clear()
-        with e.client() as c:  # the same voter again: its state is updated
+        with e.client() as c:  # the same voter again: its state is updated by the same statement
             assert c.cast_jpki(residents[1].card, CHOICE).seq == 2
-        assert "UPDATE intake_voter_state" in [w for _t, w, _l in seen]
+        assert [w for _t, w, _l in seen].count("WITH voter") == 1
+        with Session(engine) as s:
+            states = s.exec(select(VoterState)).all()
+            assert sorted(v.seq for v in states) == [1, 2] and all(v.kiosk_index is None for v in states)
+            ballots = s.exec(select(IntakeBallot).where(IntakeBallot.seq == 2)).all()
+            assert [(b.kind, b.channel) for b in ballots] == [("cast", "internet")]
+        assert e.service.reconcile(full=True).problems == ()
 
 
 def test_the_election_rows_reads_run_in_autocommit(tmp_path: Path, postgres_url: str) -> None:
@@ -157,8 +177,8 @@ def test_a_cast_whose_record_meets_a_dead_pooled_connection_is_recorded_on_a_fre
 
             @event.listens_for(e.service.engine, "before_cursor_execute")
             def _drop_the_records_connection(conn: Any, _cur: Any, sql: str, *_a: Any) -> None:
-                if not killed and sql.startswith(
-                    ("INSERT INTO intake_voter_state", "UPDATE intake_voter_state")
+                if not killed and sql.startswith(  # the record: one statement on PostgreSQL
+                    ("WITH voter", "INSERT INTO intake_voter_state", "UPDATE intake_voter_state")
                 ):
                     pid = conn.connection.dbapi_connection.info.backend_pid
                     with killer.connect() as k:

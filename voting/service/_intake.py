@@ -109,6 +109,7 @@ from .._db import once_more_if_disconnected
 from .._errors import Conflict, InvalidRequest
 from .._intake_db import (
     BALLOT_CAST,
+    CAST_RECORDED_PG,
     EVIDENCE_FINAL,
     EVIDENCE_PENDING,
     VOTER_AT_LOCK,
@@ -318,6 +319,22 @@ class IntakeService(IntakeDapp, IntakeEvidence, IntakeKiosk, IntakeReceipts):
             index = int(appended.index)
 
             def record() -> None:  # prebuilt statements on the session's connection (no ORM objects)
+                if channel == "internet" and self.election._shared:  # PostgreSQL: one statement
+                    self._autocommit_one(
+                        CAST_RECORDED_PG,
+                        {
+                            "eid": eid,
+                            "alias": alias,
+                            "seq": seq,
+                            "index": index,
+                            "synced": index + 1,
+                            "evh": evh,
+                            "bh": bh,
+                            "tracking_code": b.tracking_code,
+                            "created_at": now,
+                        },
+                    )
+                    return
                 with self._session() as s:
                     c = s.connection()
                     kiosk_index = index if channel == "kiosk" else None

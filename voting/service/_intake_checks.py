@@ -313,6 +313,13 @@ class IntakeChecks:
         session: Session = self.election._read_session()
         return session
 
+    def _autocommit_one(self, statement: Any, params: Mapping[str, Any]) -> None:
+        """PostgreSQL: run ONE writing ``statement`` as its own transaction (autocommit: all of it or none,
+        without the BEGIN and COMMIT round trips of a transaction around it)."""
+        assert self.election._shared, "SQLite runs its writes in a session's transaction"
+        with self.election._reader.connect() as c:
+            c.execute(statement, params)
+
     def context(self) -> ElectionContext:
         """The :class:`ElectionContext` ballots are checked against (needs the joint key)."""
         if self._ctx is None:
