@@ -246,7 +246,7 @@ class Server:
         self.stop_witnesses()
         deadline = time.monotonic() + (self.checkpoint_interval or 10) * 3 + 60
         with httpx.Client(base_url=self.base, timeout=60) as http:
-            while int(http.get(API + "/ledger/checkpoint").json()["size"]) < size:
+            while _checkpoint_size(http) < size:
                 if time.monotonic() > deadline:
                     raise SystemExit(f"no checkpoint of the {size} entries was issued")
                 time.sleep(0.2)
@@ -522,6 +522,15 @@ def submit(server: Server, db_root: int | None, items: list[Prepared], clients: 
 
 
 # -------------------------------------------------------------------------------------------- ledger check
+
+
+def _checkpoint_size(http: httpx.Client) -> int:
+    """The size of the newest checkpoint the server serves; 0 while it has issued none (a run shorter than
+    the checkpoint interval: the server answers 404 until it has issued one)."""
+    answer = http.get(API + "/ledger/checkpoint")
+    if answer.status_code != 200:
+        return 0
+    return int(answer.json().get("size", 0))
 
 
 def check_ledger(server: Server, receipts: list[Any], sample: int = 5) -> tuple[int, int]:
