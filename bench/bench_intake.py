@@ -22,7 +22,9 @@ Then, per concurrency level ``C``:
   (base hash, ballot hash, challenge), and every request body is serialised to JSON bytes;
 * **the measured window**: ``C`` threads, each with its own HTTP connection, send the ``--ballots`` prepared
   bodies (``POST /api/v1/voter/ballots``) and wait for each answer. Inside the window are the client's
-  HTTP send/receive (httpx, the same 2 cores) and everything the server does per cast: request parsing,
+  HTTP send/receive (the standard library's ``http.client``, a keep-alive connection per thread, on the
+  same 2 cores: the lightest load generator at hand, so the clients take as little as possible of the
+  cores the server is measured on) and everything the server does per cast: request parsing,
   ballot decoding and proof verification, the JPKI chain / CRL / signature check, the pending-evidence
   commit, the ledger append (group-committed), the private-state commit and the receipt (inclusion proof
   against a checkpoint). Receipts are parsed and checked after the window.
@@ -48,6 +50,7 @@ from __future__ import annotations
 import argparse
 import concurrent.futures as cf
 import datetime as dt
+import http.client
 import json
 import os
 import platform
@@ -67,6 +70,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -460,19 +464,32 @@ def submit(server: Server, db_root: int | None, items: list[Prepared], clients: 
     nxt = iter(range(len(items)))
     lock = threading.Lock()
     headers = {"Content-Type": "application/json"}
-    conns = [httpx.Client(base_url=server.base, timeout=300) for _ in range(clients)]
+    # the load generator: the standard library's HTTP/1.1 client, one keep-alive connection per thread (a
+    # client as light as can be: it shares the 2 cores with the server; httpx cost about 3x its CPU)
+    target = urlsplit(server.base)
+    host = target.hostname or "127.0.0.1"
+    conns = [http.client.HTTPConnection(host, target.port, timeout=300) for _ in range(clients)]
     for c in conns:  # open the connections before the window
-        c.get("/healthz").raise_for_status()
+        c.request("GET", "/healthz")
+        answer = c.getresponse()
+        answer.read()
+        if answer.status != 200:
+            raise SystemExit(f"/healthz answered {answer.status}")
 
-    def work(http: httpx.Client) -> None:
+    def work(conn: http.client.HTTPConnection) -> None:
         while True:
             with lock:
                 i = next(nxt, None)
             if i is None:
                 return
             t = time.perf_counter()
-            r = http.post(API + "/voter/ballots", content=items[i].body, headers=headers)
-            results[i] = (r.status_code, r.content, time.perf_counter() - t)
+            try:
+                conn.request("POST", API + "/voter/ballots", body=items[i].body, headers=headers)
+                answer = conn.getresponse()
+                results[i] = (answer.status, answer.read(), time.perf_counter() - t)
+            except (OSError, http.client.HTTPException) as e:  # counted as refused, never retried
+                results[i] = (0, json.dumps({"error": {"code": type(e).__name__}}).encode(), 0.0)
+                conn.close()
 
     threads = [threading.Thread(target=work, args=(c,)) for c in conns]
     s0, d0, c0, w0 = tree_cpu(server.proc.pid), tree_cpu(db_root), self_cpu(), server.witness_cpu()
