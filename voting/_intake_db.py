@@ -46,7 +46,16 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Index, PrimaryKeyConstraint, UniqueConstraint, bindparam, insert, text, update
+from sqlalchemy import (
+    Index,
+    PrimaryKeyConstraint,
+    TextClause,
+    UniqueConstraint,
+    bindparam,
+    insert,
+    text,
+    update,
+)
 from sqlmodel import Field, SQLModel, col, select
 
 __all__ = [
@@ -65,6 +74,7 @@ __all__ = [
     "OidcPending",
     "OidcSubjectBinding",
     "VoterState",
+    "jpki_pending_pg",
 ]
 
 
@@ -299,3 +309,41 @@ INSERT INTO intake_ballot
     (ballot_hash, election_id, kind, tracking_code, ledger_index, voter_alias, channel, seq, created_at)
 VALUES (:bh, :eid, 'cast', :tracking_code, :index, :alias, 'internet', :seq, :created_at)"""
 )
+
+#: :func:`jpki_pending_pg`'s statements, per number of unique values (a manifest's ballots all have one)
+_JPKI_PENDING_PG: dict[int, TextClause] = {}
+
+
+def jpki_pending_pg(values: int) -> TextClause:
+    """PostgreSQL: step 6's pending commit of a JPKI internet cast in ONE statement, in the order of the
+    statements it replaces (data-modifying ``WITH``): the one-time challenge ``given`` marked used at
+    ``now`` if it was unused (``RETURNING`` its election and expiry), then, only if it is this election's
+    (``eid``) and unexpired, the ballot's ``values`` unique values reserved (``v{i}``, ``k{i}``; ballot hash
+    ``bh``, index ``at``) and its evidence row inserted pending (:data:`EVIDENCE_PENDING`'s columns, bound
+    by their names). The row it returns is the taken challenge's (none: unknown or used, and nothing was
+    written); a value another ballot holds fails the whole statement on the primary key (IntegrityError)."""
+    stmt = _JPKI_PENDING_PG.get(values)
+    if stmt is None:
+        rows = ", ".join(f"(:v{i}, :k{i})" for i in range(values))
+        columns = (
+            "evidence_hash, election_id, voter_alias, ballot_hash, method, challenge, created_at, status, "
+            "ledger_index, sealed, evidence"
+        )
+        binds = ", ".join(f":{c.strip()}" for c in columns.split(","))
+        stmt = text(
+            f"""WITH taken AS (
+    UPDATE intake_challenge SET used_at = :now WHERE challenge = :given AND used_at IS NULL
+    RETURNING election_id, expires_at
+), ok AS (
+    SELECT 1 FROM taken WHERE election_id = :eid AND expires_at > :now
+), reserved AS (
+    INSERT INTO intake_unique_value (election_id, value, kind, ballot_hash, ledger_index)
+    SELECT :eid, v.value, v.kind, :bh, :at FROM (VALUES {rows}) AS v (value, kind)
+    WHERE EXISTS (SELECT 1 FROM ok)
+), pending AS (
+    INSERT INTO intake_auth_evidence ({columns}) SELECT {binds} WHERE EXISTS (SELECT 1 FROM ok)
+)
+SELECT election_id, expires_at FROM taken"""  # noqa: S608 - no input in it
+        )
+        _JPKI_PENDING_PG[values] = stmt
+    return stmt

@@ -167,6 +167,57 @@ def test_a_value_taken_after_the_checks_is_refused_by_the_key_and_the_challenge_
     assert e.service.reconcile(full=True).problems == ()
 
 
+@pytest.mark.parametrize("how", ["used", "expired"])
+def test_a_challenge_spent_or_expired_after_the_checks_is_refused_under_the_locks(
+    election: DemoElection, monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    """Step 6 takes the one-time challenge again (on PostgreSQL in the one statement that also reserves the
+    values and writes the pending evidence, and only if the challenge was taken): one that another cast
+    spent, or that expired, after this cast's checks before the locks (here: those checks skipped) is
+    refused with its code, and nothing of the cast is written."""
+    e = election
+    r = e.residents
+    check = type(e.intake)._check_challenge
+    calls: list[int] = []
+
+    def after_the_race(self: Any, challenge: bytes, s: Any = None) -> None:
+        calls.append(1)
+        if len(calls) > 1:  # the checks before the locks saw it fresh; the refusal reads it again
+            check(self, challenge, s)
+
+    with e.client() as c:
+        first, second = c.prepare(CHOICE).ballot, c.prepare(OTHER).ballot
+    body = _body(e, r[0].card, first)
+    if how == "used":  # another voter's cast spends it first (a client that sent the challenge twice)
+        spender = _body(e, r[1].card, second)
+        spent = bytes.fromhex(body["auth"]["challenge"])
+        sub = r[1].card.sign_ballot(e.service.base_hash, second.ballot_hash(), spent)
+        spender["auth"] |= {"challenge": spent.hex(), "signature": sub.signature.hex()}
+        assert e.http.post("/api/v1/voter/ballots", json=spender).status_code == 200
+    else:  # the service's clock is past the challenge's expiry when the cast takes it
+        later = dt.datetime.now(dt.UTC) + e.intake.challenge_ttl + dt.timedelta(seconds=5)
+        monkeypatch.setattr(e.intake, "clock", lambda: later)
+    monkeypatch.setattr(type(e.intake), "_check_challenge", after_the_race)
+    size = e.ledger_size()
+    answer = e.http.post("/api/v1/voter/ballots", json=body)
+    assert answer.status_code == 401 and _code(answer) == f"challenge.{how}", answer.text
+    assert len(calls) == (2 if how == "used" else 1) and e.ledger_size() == size
+    with Session(e.service.engine) as s:
+        taken = s.get(IntakeChallenge, body["auth"]["challenge"])
+        assert taken is not None and (taken.used_at is not None) == (how == "used")
+        assert s.exec(select(AuthEvidence).where(AuthEvidence.status == "pending")).all() == []
+        assert (
+            s.exec(
+                select(BallotUniqueValue).where(BallotUniqueValue.ballot_hash == first.ballot_hash().hex())
+            ).all()
+            == []
+        )
+    monkeypatch.undo()
+    with e.client() as c:  # the voter's next ballot, with a fresh challenge, is accepted
+        assert c.cast_jpki(r[0].card, CHOICE).seq == 1
+    assert e.service.reconcile(full=True).problems == ()
+
+
 def test_many_voters_cast_side_by_side_and_a_racing_close_is_after_every_cast(election: DemoElection) -> None:
     """Every voter casts at once, twice each (re-votes racing), while the commission closes voting: every
     acknowledged ballot is on the ledger before ``voting.closed``, no ``ballot.cast`` follows it, every

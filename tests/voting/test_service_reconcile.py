@@ -29,6 +29,7 @@ from voting.app import create_app
 from voting.clients.trustee import Trustee, TrusteeApi
 from voting.clients.voter import ServerError, VoterClient
 from voting.service import ElectionService
+from voting.service._intake_checks import IntakeChecks
 from voting.testing import (
     JpkiTestCa,
     LoopbackServer,
@@ -44,7 +45,8 @@ CHOICE = {"mayor": ["cand-1"], "referendum": ["no"], "subsidy": ["proj-2"]}
 
 
 class CommitFails:
-    """Arms a one-shot failure: the first ``Session.commit`` after the ledger's next append raises."""
+    """Arms a one-shot failure: the first ``Session.commit`` after the ledger's next append raises, or the
+    first one-statement write in autocommit (a cast's record on PostgreSQL, ``_autocommit_one``)."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch, service: ElectionService) -> None:
         self.armed = False
@@ -70,10 +72,20 @@ class CommitFails:
                 raise OSError(28, "No space left on device (injected)")
             real_commit(session)
 
+        real_one = IntakeChecks._autocommit_one
+
+        def autocommit_one(intake: Any, statement: Any, params: Any) -> None:
+            if self.armed:
+                self.armed = self.pending = False
+                self.fired += 1
+                raise OSError(28, "No space left on device (injected)")
+            real_one(intake, statement, params)
+
         self.pending = False
         monkeypatch.setattr(ledger, "append", append)
         monkeypatch.setattr(ledger, "append_many", append_many)
         monkeypatch.setattr(Session, "commit", commit)
+        monkeypatch.setattr(IntakeChecks, "_autocommit_one", autocommit_one)
 
     def arm(self) -> None:
         self.pending = True

@@ -144,6 +144,11 @@ class IntakeAuth(IntakeChecks):
         refuses). It is taken in ``s``'s transaction: a refusal after it rolls the transaction back and leaves
         the challenge unused. One that matched nothing (unknown, or used) is read again for its refusal."""
         row = s.connection().execute(_TAKE_CHALLENGE, {"given": challenge.hex(), "now": now}).first()
+        self._challenge_taken(s, challenge, row, now)
+
+    def _challenge_taken(self, s: Session, challenge: bytes, row: Any, now: dt.datetime) -> None:
+        """Refuse a take of ``challenge`` that returned ``row`` (its election and expiry; ``None``: it matched
+        nothing) unless it was this election's and unexpired at ``now``."""
         if row is None:
             self._check_challenge(challenge, s)  # raises challenge.unknown or challenge.used
             raise Unauthenticated("challenge.used", "the server challenge was already used")
