@@ -45,7 +45,10 @@ Casting (``ballot.cast``), in this order::
        database's unique keys refuse a second voter's identical values or binding here [ballot.duplicate*,
        challenge.used, oidc.*]; then one ledger append, and one commit of
        the private rows (evidence final, reserved values given their index, ballot row, voter state,
-       ``ElectionRow.ledger_synced``).
+       ``ElectionRow.ledger_synced``). On PostgreSQL the commit before the append of a JPKI internet cast
+       that no voter rule refuses is one statement (the challenge taken, then the values reserved and the
+       evidence pending, ``jpki_pending_pg``), and an internet cast's record after it is one statement in
+       autocommit (``CAST_RECORDED_PG``): fewer round trips, the same rows and refusals.
 
 If the process dies between the append and that last commit, :class:`BallotReplay` (run by
 ``ElectionService.reconcile`` at start-up and under every exclusive hold that finds the private state
@@ -89,45 +92,39 @@ when the manifest names one (``voting._oversight``; required in production): the
 The intake is a stage of the service with its own modules: this one (the forward path: cast, spoil),
 ``_intake_receipts`` (receipts, and finding one by tracking code), ``_intake_checks`` (its settings; steps
 1 to 3 and the binding), ``_intake_auth`` (steps 4 and 5: challenges, JPKI, digital ID and face),
+``_intake_pending`` (step 6's checks under the locks and its commit before the append),
 ``_intake_evidence`` (the pending and sealed evidence, the observers' export) and ``_intake_replay``
 (:class:`BallotReplay`, registered with the core's reconciliation).
 """
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, NoReturn
-
-from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session
+from typing import Any
 
 from crypto import RevealedBallot, verify_revealed
 from ledger.events import BASE_HASH, ELECTION_ID, EventType
 from voting.auth import JpkiSubmission, LiveCapture
 
 from .._db import once_more_if_disconnected
-from .._errors import Conflict, InvalidRequest
+from .._errors import InvalidRequest
 from .._intake_db import (
     BALLOT_CAST,
     CAST_RECORDED_PG,
     EVIDENCE_FINAL,
-    EVIDENCE_PENDING,
     VOTER_AT_LOCK,
     VOTER_FIRST,
     VOTER_RECORDED,
     IntakeBallot,
-    OidcSubjectBinding,
-    jpki_pending_pg,
 )
 from .._roll import RollProof
 from ..receipt import Receipt
 from ._intake_auth import _Authenticated
-from ._intake_checks import RESERVED, Channel, _Ballot, _rejecting
-from ._intake_dapp import IntakeDapp
+from ._intake_checks import Channel, _Ballot, _rejecting
 from ._intake_evidence import IntakeEvidence
-from ._intake_kiosk import IntakeKiosk, _KioskCast
+from ._intake_kiosk import _KioskCast
+from ._intake_pending import IntakePending
 from ._intake_receipts import IntakeReceipts
 from ._kiosk import record_kiosk_ballot
 
@@ -135,7 +132,7 @@ __all__ = ["IntakeService"]
 
 
 @dataclass
-class IntakeService(IntakeDapp, IntakeEvidence, IntakeKiosk, IntakeReceipts):
+class IntakeService(IntakePending, IntakeEvidence, IntakeReceipts):
     """Ballot intake for the one election of ``election`` (a :class:`~voting.service.ElectionService`).
 
     ``jpki`` verifies card signatures; ``oidc`` is a relying party (``voting.auth`` digital-ID client),
@@ -357,93 +354,6 @@ class IntakeService(IntakeDapp, IntakeEvidence, IntakeKiosk, IntakeReceipts):
             appended=True,
         )
 
-    def _pend(
-        self,
-        s: Session,
-        b: _Ballot,
-        auth: _Authenticated,
-        kiosk: _KioskCast | None,
-        voter: Any,
-        pending: dict[str, Any],
-        now: dt.datetime,
-    ) -> None:
-        """Step 6's checks and its pending commit, statement by statement, in ``s`` (the voter read under
-        the locks is ``voter``; ``pending`` the evidence row): a refusal rolls back what it took."""
-        c = s.connection()
-        if auth.challenge is not None:  # checked and marked used (undone if refused after)
-            self._take_challenge(s, auth.challenge, now)
-        if auth.oidc_state is not None:
-            self._check_oidc_unused(s, auth.oidc_state)
-        if auth.dapp_transaction is not None:
-            self._check_dapp_unused(s, auth.dapp_transaction)
-        binding = self._check_binding(s, auth)
-        if kiosk is not None:  # revoked or closed meanwhile: refused before anything is written
-            self._check_kiosk_open(s, kiosk)
-        # the uniqueness rules again, decided by the primary key of the values' rows: they are reserved here
-        # (``ledger_index`` RESERVED) unless another ballot holds one, on the ledger or reserved (its
-        # transaction committed: PostgreSQL waits for an uncommitted one); no read
-        try:
-            b.insert_rows(s, self.election_id, RESERVED)
-        except IntegrityError:
-            s.rollback()  # with the challenge taken above
-            self._refuse_taken(b, auth)
-        if voter.used is not None:
-            raise Conflict("ballot.duplicate", "this authentication evidence was already used")
-        if voter.kiosk_index is not None:
-            raise Conflict(
-                "voter.kiosk_voted",
-                "this voter already voted at a polling-place kiosk; that ballot counts and "
-                "cannot be replaced",
-            )
-        if auth.oidc_state is not None:
-            self._consume_oidc(s, auth.oidc_state, now)
-        if auth.dapp_transaction is not None:
-            self._consume_dapp(s, auth.dapp_transaction, now)
-        try:
-            c.execute(EVIDENCE_PENDING, pending)
-            if auth.oidc_subject is not None and binding is None:  # the account's first ballot
-                assert auth.oidc_issuer is not None
-                s.add(
-                    OidcSubjectBinding(
-                        election_id=self.election_id,
-                        subject_key=auth.oidc_subject.hex(),
-                        voter_alias=pending["voter_alias"],
-                        issuer=auth.oidc_issuer,
-                        evidence_hash=pending["evidence_hash"],
-                        created_at=now,
-                    )
-                )
-            s.commit()
-        except IntegrityError:  # another voter's submission took the binding first: say which
-            s.rollback()
-            self._refuse_taken(b, auth)
-
-    def _pend_jpki_at_once(
-        self, s: Session, b: _Ballot, auth: _Authenticated, pending: dict[str, Any], now: dt.datetime
-    ) -> None:
-        """:meth:`_pend` for a JPKI internet cast on PostgreSQL that no voter rule refuses (its checks that
-        apply, in the same order, with the same refusals): ONE statement (``jpki_pending_pg``) takes the
-        challenge, then, if it was this election's and unexpired, reserves the values and inserts the
-        evidence; then the commit. Two round trips fewer than statement by statement."""
-        assert auth.challenge is not None
-        params: dict[str, Any] = {
-            "given": auth.challenge.hex(),
-            "now": now,
-            "eid": self.election_id,
-            "bh": b.hex,
-            "at": RESERVED,
-            **pending,
-        }
-        for i, v in enumerate(b.unique):
-            params[f"k{i}"], params[f"v{i}"] = v.kind, v.value
-        try:
-            row = s.connection().execute(jpki_pending_pg(len(b.unique)), params).first()
-        except IntegrityError:  # a value another ballot holds: nothing of the statement stays
-            s.rollback()
-            self._refuse_taken(b, auth)
-        self._challenge_taken(s, auth.challenge, row, now)  # refused: the session's rollback releases it
-        s.commit()
-
     def cast_oidc(self, ballot: Mapping[str, Any], *, state: str, code: str, live: LiveCapture) -> Receipt:
         """Cast ``ballot`` authenticated by a digital-ID login (nonce bound to its hash) and a face match."""
         self._require_voting()
@@ -462,14 +372,6 @@ class IntakeService(IntakeDapp, IntakeEvidence, IntakeKiosk, IntakeReceipts):
             self._check_unique(s, b)
         auth = self._auth_dapp(b, transaction)
         return self._commit_cast(b, auth, "internet")
-
-    def _refuse_taken(self, b: _Ballot, auth: _Authenticated) -> NoReturn:
-        """The pending commit hit a unique key: another submission committed one of this ballot's values (or
-        the account's binding) since the checks. Raise the check's own refusal, read again."""
-        with self._session() as s:
-            self._check_unique(s, b)
-            self._check_binding(s, auth)
-        raise Conflict("ballot.duplicate", "another submission took a value of this ballot first")
 
     # ------------------------------------------------------------------------------------ spoiling
 
