@@ -153,6 +153,26 @@ _ROWS_PER_INSERT = 500
 _MULTI_INSERT: dict[tuple[str, int], TextClause] = {}
 
 
+#: the columns a batch writes, in the order its rows give them
+_ENTRY_COLUMNS: tuple[str, ...] = ("idx", "hash", "body")
+_NODE_COLUMNS: tuple[str, ...] = ("level", "idx", "hash")
+
+
+def _insert_sql(table: Table, columns: tuple[str, ...], count: int, prefix: str) -> tuple[str, list[Any]]:
+    """A multi-row ``INSERT INTO table (columns) VALUES (...), ...`` of ``count`` rows as SQL text, and its
+    parameters typed by the columns (named ``{prefix}{column}_{row}``)."""
+    names = [[f"{prefix}{c}_{i}" for c in columns] for i in range(count)]
+    values = ", ".join("(" + ", ".join(f":{n}" for n in row) + ")" for row in names)
+    sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES {values}"  # noqa: S608 - names are ours
+    binds = [bindparam(n, type_=table.c[c].type) for row in names for c, n in zip(columns, row, strict=True)]
+    return sql, binds
+
+
+def _insert_params(columns: tuple[str, ...], rows: Sequence[tuple[Any, ...]], prefix: str) -> dict[str, Any]:
+    """The values of ``rows`` bound by the names :func:`_insert_sql` gives them."""
+    return {f"{prefix}{c}_{i}": v for i, row in enumerate(rows) for c, v in zip(columns, row, strict=True)}
+
+
 def _insert_rows(conn: Any, table: Table, columns: tuple[str, ...], rows: Sequence[tuple[Any, ...]]) -> None:
     """Insert ``rows`` (values in ``columns``' order) into ``table`` with one multi-row ``INSERT ... VALUES``
     per :data:`_ROWS_PER_INSERT` rows, not an executemany (PostgreSQL got one statement per row).
@@ -165,21 +185,9 @@ def _insert_rows(conn: Any, table: Table, columns: tuple[str, ...], rows: Sequen
         key = (table.name, len(part))
         stmt = _MULTI_INSERT.get(key)
         if stmt is None:
-            names = [[f"{c}_{i}" for c in columns] for i in range(len(part))]
-            values = ", ".join("(" + ", ".join(f":{n}" for n in row) + ")" for row in names)
-            sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES {values}"  # noqa: S608 - names are ours
-            stmt = text(sql).bindparams(
-                *(
-                    bindparam(n, type_=table.c[c].type)
-                    for row in names
-                    for c, n in zip(columns, row, strict=True)
-                )
-            )
-            _MULTI_INSERT[key] = stmt
-        conn.execute(
-            stmt,
-            {f"{c}_{i}": v for i, row in enumerate(part) for c, v in zip(columns, row, strict=True)},
-        )
+            sql, binds = _insert_sql(table, columns, len(part), "")
+            stmt = _MULTI_INSERT[key] = text(sql).bindparams(*binds)
+        conn.execute(stmt, _insert_params(columns, part, ""))
 
 
 #: PostgreSQL: a batch's entries and nodes in ONE statement (the entries' INSERT a data-modifying ``WITH``)
@@ -190,40 +198,24 @@ _TOGETHER_MAX_NODES = 64
 _TOGETHER: dict[tuple[int, int], TextClause] = {}
 
 
-def _insert_entries_and_nodes(
-    conn: Any, entries: Sequence[tuple[Any, ...]], nodes: Sequence[tuple[Any, ...]]
-) -> None:
-    """PostgreSQL: insert a batch's ``entries`` and ``nodes`` with one round trip where they fit
-    (``_TOGETHER_MAX_*``), else as :func:`_insert_rows` does. One statement is atomic by itself; it runs in
-    the batch's transaction all the same (the sequencer's lock is the transaction's)."""
+def _insert_batch(conn: Any, entries: Sequence[tuple[Any, ...]], nodes: Sequence[tuple[Any, ...]]) -> None:
+    """PostgreSQL: insert a batch's ``entries`` and ``nodes``, where they fit (``_TOGETHER_MAX_*``) in ONE
+    statement (one round trip; it runs in the batch's transaction all the same, whose lock is the
+    sequencer's), else table by table (:func:`_insert_rows`)."""
     if not (0 < len(entries) <= _TOGETHER_MAX_ENTRIES and 0 < len(nodes) <= _TOGETHER_MAX_NODES):
-        _insert_rows(conn, _E, ("idx", "hash", "body"), entries)
-        _insert_rows(conn, _N, ("level", "idx", "hash"), nodes)
+        _insert_rows(conn, _E, _ENTRY_COLUMNS, entries)
+        _insert_rows(conn, _N, _NODE_COLUMNS, nodes)
         return
-    parts = ((_E, ("idx", "hash", "body"), entries, "e"), (_N, ("level", "idx", "hash"), nodes, "n"))
     key = (len(entries), len(nodes))
     stmt = _TOGETHER.get(key)
     if stmt is None:
-        sql, binds = [], []
-        for table, columns, rows, prefix in parts:
-            names = [[f"{prefix}_{c}_{i}" for c in columns] for i in range(len(rows))]
-            values = ", ".join("(" + ", ".join(f":{n}" for n in row) + ")" for row in names)
-            sql.append(f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES {values}")  # noqa: S608 - ours
-            binds += [
-                bindparam(n, type_=table.c[c].type)
-                for row in names
-                for c, n in zip(columns, row, strict=True)
-            ]
-        stmt = text(f"WITH entries AS ({sql[0]}) {sql[1]}").bindparams(*binds)
-        _TOGETHER[key] = stmt
+        into_entries, entry_binds = _insert_sql(_E, _ENTRY_COLUMNS, len(entries), "e_")
+        into_nodes, node_binds = _insert_sql(_N, _NODE_COLUMNS, len(nodes), "n_")
+        stmt = _TOGETHER[key] = text(f"WITH entries AS ({into_entries}) {into_nodes}").bindparams(
+            *entry_binds, *node_binds
+        )
     conn.execute(
-        stmt,
-        {
-            f"{prefix}_{c}_{i}": v
-            for _table, columns, rows, prefix in parts
-            for i, row in enumerate(rows)
-            for c, v in zip(columns, row, strict=True)
-        },
+        stmt, _insert_params(_ENTRY_COLUMNS, entries, "e_") | _insert_params(_NODE_COLUMNS, nodes, "n_")
     )
 
 
@@ -297,11 +289,11 @@ class Store:
                 if self.shared:
                     conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_SEQUENCER_LOCK_KEY})")
                     entries, nodes = build(self._tail(conn), lambda keys: self._nodes(conn, keys))
-                    _insert_entries_and_nodes(conn, entries, nodes)
+                    _insert_batch(conn, entries, nodes)
                 else:
                     entries, nodes = build(None, self.nodes)
-                    _insert_rows(conn, _E, ("idx", "hash", "body"), entries)
-                    _insert_rows(conn, _N, ("level", "idx", "hash"), nodes)
+                    _insert_rows(conn, _E, _ENTRY_COLUMNS, entries)
+                    _insert_rows(conn, _N, _NODE_COLUMNS, nodes)
         except SQLAlchemyError as e:
             raise StorageError(f"append transaction failed: {type(e).__name__}: {e}") from e
 

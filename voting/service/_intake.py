@@ -249,19 +249,7 @@ class IntakeService(IntakePending, IntakeEvidence, IntakeReceipts):
                     "sealed": None,
                     **self._kept_evidence(auth, bh),
                 }
-                if (
-                    self.election._shared
-                    and auth.challenge is not None
-                    and kiosk is None
-                    and auth.oidc_state is None
-                    and auth.dapp_transaction is None
-                    and auth.oidc_subject is None
-                    and voter.used is None
-                    and voter.kiosk_index is None
-                ):  # PostgreSQL, a JPKI internet cast no voter rule refuses: the same steps in one statement
-                    self._pend_jpki_at_once(s, b, auth, pending, now)
-                else:
-                    self._pend(s, b, auth, kiosk, voter, pending, now)
+                self._commit_pending(s, b, auth, kiosk, voter, pending, now)
             payload = {
                 ELECTION_ID: eid,
                 BASE_HASH: self.election.base_hash.hex(),

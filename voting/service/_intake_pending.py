@@ -3,11 +3,12 @@ commit BEFORE the append of what the public entry cannot rebuild (the evidence, 
 submission may take meanwhile (the ballot's unique values, reserved; the one-time challenge, digital-ID
 authorization or signing transaction, used; a digital-ID binding).
 
-:meth:`IntakePending._pend` runs them statement by statement (every method, both databases);
-:meth:`IntakePending._pend_jpki_at_once` is the same for a JPKI internet cast on PostgreSQL that no voter
-rule refuses, in ONE statement (``voting._intake_db.jpki_pending_pg``): two round trips fewer, the same rows
-and refusals in the same order. A value or binding another submission took first is refused with its rule's
-code, read again (:meth:`IntakePending._refuse_taken`).
+:meth:`IntakePending._commit_pending` chooses: :meth:`IntakePending._pend` runs them statement by
+statement (every method, both databases); :meth:`IntakePending._pend_jpki_at_once` is the same for a JPKI
+internet cast on PostgreSQL that no voter rule refuses, in ONE statement
+(``voting._intake_db.jpki_pending_pg``): two round trips fewer, the same rows and refusals in the same
+order. A value or binding another submission took first is refused with its rule's code, read again
+(:meth:`IntakePending._refuse_taken`).
 """
 
 from __future__ import annotations
@@ -30,6 +31,33 @@ __all__ = ["IntakePending"]
 
 class IntakePending(IntakeDapp, IntakeKiosk):
     """Step 6's checks under the locks and its pending commit (the module's docstring)."""
+
+    def _commit_pending(
+        self,
+        s: Session,
+        b: _Ballot,
+        auth: _Authenticated,
+        kiosk: _KioskCast | None,
+        voter: Any,
+        pending: dict[str, Any],
+        now: dt.datetime,
+    ) -> None:
+        """Step 6's checks and pending commit in ``s``: in one statement for a JPKI internet cast on
+        PostgreSQL that no voter rule refuses (:meth:`_pend_jpki_at_once`), else statement by statement."""
+        at_once = (
+            self.election._shared
+            and auth.challenge is not None
+            and kiosk is None
+            and auth.oidc_state is None
+            and auth.dapp_transaction is None
+            and auth.oidc_subject is None
+            and voter.used is None
+            and voter.kiosk_index is None
+        )
+        if at_once:
+            self._pend_jpki_at_once(s, b, auth, pending, now)
+        else:
+            self._pend(s, b, auth, kiosk, voter, pending, now)
 
     def _pend(
         self,
